@@ -1,0 +1,85 @@
+/** Catalogue validation: every problem is reported before anything is built or changed. */
+import { CatalogError } from './errors.js';
+import type { Item } from './types.js';
+
+/** A validated catalogue with an id → index map. Items are frozen copies of the input. */
+export interface Catalog {
+  readonly items: readonly Item[];
+  indexOf(id: string): number | undefined;
+  readonly size: number;
+}
+
+const MAX_LISTED = 5;
+
+/**
+ * Checks and copies a catalogue. Throws a `CatalogError` that lists the first problems found (ids
+ * duplicated or missing, empty or non-string titles, non-finite or negative prices) and says how
+ * to fix them. The input is not mutated.
+ */
+export function validateCatalog(input: unknown): Catalog {
+  if (!Array.isArray(input)) {
+    throw new CatalogError(
+      'catalog/not-array',
+      `The catalogue must be a JSON array of items { id, title, description?, price?, category?, image? }, got ${input === null ? 'null' : typeof input}.`,
+    );
+  }
+  if (input.length === 0) {
+    throw new CatalogError('catalog/empty', 'The catalogue is empty: give at least one item { id, title }.');
+  }
+  const problems: string[] = [];
+  const items: Item[] = [];
+  const index = new Map<string, number>();
+  input.forEach((raw: unknown, i) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      problems.push(`item ${i} is not an object`);
+      return;
+    }
+    const r = raw as Record<string, unknown>;
+    const idRaw = r['id'];
+    if (idRaw === undefined || idRaw === null || idRaw === '' || (typeof idRaw !== 'string' && typeof idRaw !== 'number')) {
+      problems.push(`item ${i} has no id (a non-empty string or number is required)`);
+      return;
+    }
+    const id = String(idRaw);
+    if (index.has(id)) {
+      problems.push(`id ${JSON.stringify(id)} is duplicated (items ${index.get(id)} and ${i}); ids must be unique`);
+      return;
+    }
+    const title = r['title'];
+    if (typeof title !== 'string' || title.trim() === '') {
+      problems.push(
+        `item ${JSON.stringify(id)} has ${typeof title === 'string' ? 'an empty' : 'a non-string'} title; give every item a non-empty text title`,
+      );
+      return;
+    }
+    const item: Item = { id, title };
+    for (const key of ['description', 'category', 'image'] as const) {
+      const v = r[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string') {
+        problems.push(`item ${JSON.stringify(id)} has a non-string ${key}`);
+        return;
+      }
+      item[key] = v;
+    }
+    const price = r['price'];
+    if (price !== undefined && price !== null) {
+      if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
+        problems.push(`item ${JSON.stringify(id)} has price ${String(price)}; a price must be a finite number ≥ 0 or left out`);
+        return;
+      }
+      item.price = price;
+    }
+    index.set(id, items.length);
+    items.push(Object.freeze(item));
+  });
+  if (problems.length > 0) {
+    const more = problems.length > MAX_LISTED ? ` (and ${problems.length - MAX_LISTED} more)` : '';
+    throw new CatalogError(
+      'catalog/invalid',
+      `The catalogue has ${problems.length} invalid item${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_LISTED).join('; ')}${more}. Fix these items; nothing was loaded.`,
+    );
+  }
+  Object.freeze(items);
+  return { items, size: items.length, indexOf: (id: string) => index.get(String(id)) };
+}

@@ -1,0 +1,220 @@
+/**
+ * The frozen text encoder: tokens → pretrained word vectors (or, for words the vocabulary lacks,
+ * the mean of their character n-gram vectors) → frequency-aware weighted pooling → projection to
+ * `dims` → L2 normalisation. It runs as one batched gather + matMul on whichever tfjs backend is
+ * active, so WebGPU, WASM, WebGL and CPU give the same vectors within float tolerance.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelLoadError } from './errors.js';
+import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
+import { decodeTensor, defaultFetcher, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import type { TokenizerConfig } from './tokenizer.js';
+import { ngramBuckets, tokenize } from './tokenizer.js';
+import type { ProgressCallback } from './types.js';
+
+/** `models/encoder/manifest.json`. */
+export interface EncoderManifest {
+  format: 'clickwise-encoder';
+  formatVersion: 1;
+  /** Changes whenever the vectors the encoder produces change. Part of every cache key. */
+  version: string;
+  /** Output dimension d. */
+  dims: number;
+  /** Dimension of the word / n-gram table rows. */
+  wordDims: number;
+  vocabSize: number;
+  /** Pooling weight of a word the vocabulary lacks (embedded from n-grams). */
+  oovWeight: number;
+  /** Relative weight of each text field in the pooled vector. */
+  fieldWeights: { title: number; category: number; description: number };
+  /** At most this many tokens per field are used. */
+  maxTokensPerField: number;
+  tokenizer: TokenizerConfig;
+  files: ManifestFile[];
+  tensors: TensorSpec[];
+  provenance: Record<string, unknown>;
+  coverage?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+}
+
+/** The text of one item that the encoder reads. */
+export interface EncoderInput {
+  title: string;
+  category?: string | undefined;
+  description?: string | undefined;
+}
+
+/** Options of {@link loadEncoder}. */
+export interface LoadEncoderOptions {
+  /** Folder (URL, or a path in Node) holding `manifest.json`. */
+  modelUrl: string;
+  fetcher?: Fetcher;
+  onProgress?: ProgressCallback;
+  onWarning?: (message: string) => void;
+}
+
+/** A loaded, frozen encoder. Holds tensors on the active backend until `dispose()`. */
+export interface Encoder {
+  readonly manifest: EncoderManifest;
+  readonly version: string;
+  readonly dims: number;
+  /**
+   * Embeds items into an `[n, dims]` float32 tensor of unit rows, in batches. The caller owns
+   * (and disposes) the returned tensor.
+   */
+  encode(items: readonly EncoderInput[], options?: { batchSize?: number; onProgress?: ProgressCallback }): Promise<tf.Tensor2D>;
+  /** How the words of these items are covered: by the vocabulary, or by n-grams. */
+  coverage(items: readonly EncoderInput[]): { tokens: number; inVocab: number; byNgrams: number; dropped: number };
+  dispose(): void;
+}
+
+function tensorSpec(m: EncoderManifest, name: string): TensorSpec {
+  const t = m.tensors.find((x) => x.name === name);
+  if (!t) throw new ModelLoadError('manifest.json', `Encoder manifest lacks tensor "${name}". Rebuild with npm run build:encoder.`);
+  return t;
+}
+
+/** Loads and verifies the encoder in `modelUrl` (a folder with `manifest.json`). */
+export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder> {
+  const fetcher = options.fetcher ?? defaultFetcher;
+  const base = options.modelUrl;
+  const manifest = await fetchJson<EncoderManifest>(fetcher, joinLocation(base, 'manifest.json'));
+  if (manifest.format !== 'clickwise-encoder' || manifest.formatVersion !== 1) {
+    throw new ModelLoadError(
+      joinLocation(base, 'manifest.json'),
+      `${joinLocation(base, 'manifest.json')} is not a Clickwise encoder manifest of format version 1 (format=${String(manifest.format)}, formatVersion=${String(manifest.formatVersion)}). Point modelUrl at models/encoder.`,
+    );
+  }
+  const buffers = new Map<string, ArrayBuffer>();
+  let done = 0;
+  const total = manifest.files.reduce((a, f) => a + f.bytes, 0);
+  for (const f of manifest.files) {
+    buffers.set(f.path, await fetchVerified(fetcher, base, f, options.onWarning));
+    done += f.bytes;
+    options.onProgress?.({ phase: 'download', done, total });
+  }
+  const vocabBuf = buffers.get('vocab.txt');
+  if (!vocabBuf)
+    throw new ModelLoadError(joinLocation(base, 'vocab.txt'), 'Encoder manifest lists no vocab.txt. Rebuild with npm run build:encoder.');
+  const words = new TextDecoder()
+    .decode(vocabBuf)
+    .split('\n')
+    .filter((w) => w.length > 0);
+  if (words.length !== manifest.vocabSize) {
+    throw new ModelLoadError(
+      joinLocation(base, 'vocab.txt'),
+      `vocab.txt has ${words.length} words, manifest says ${manifest.vocabSize}. Rebuild the encoder.`,
+    );
+  }
+  const vocab = new Map<string, number>();
+  words.forEach((w, i) => vocab.set(w, i));
+
+  const read = (name: string): { data: Float32Array; spec: TensorSpec } => {
+    const spec = tensorSpec(manifest, name);
+    const buf = buffers.get(spec.file);
+    if (!buf) throw new ModelLoadError(spec.file, `Tensor ${name} refers to ${spec.file}, which the manifest does not list.`);
+    return { data: decodeTensor(buf, spec), spec };
+  };
+  const tableT = read('table');
+  const tokenWeight = read('tokenWeight').data;
+  const projT = read('projection');
+  const rows = manifest.vocabSize + manifest.tokenizer.buckets;
+  if (tableT.spec.shape[0] !== rows || tableT.spec.shape[1] !== manifest.wordDims) {
+    throw new ModelLoadError('weights.bin', `table has shape [${tableT.spec.shape.join(',')}], expected [${rows},${manifest.wordDims}].`);
+  }
+  const table = tf.tensor2d(tableT.data, [rows, manifest.wordDims]);
+  const projection = tf.tensor2d(projT.data, [manifest.wordDims, manifest.dims]);
+  const bias = manifest.tensors.some((t) => t.name === 'projectionBias') ? tf.tensor1d(read('projectionBias').data) : null;
+
+  /** (row, weight) pairs of one item, weights summing to 1. */
+  const entries = (item: EncoderInput): { rows: number[]; weights: number[] } => {
+    const outRows: number[] = [];
+    const outW: number[] = [];
+    const field = (text: string | undefined, fw: number): void => {
+      if (!text || fw <= 0) return;
+      const toks = tokenize(text).slice(0, manifest.maxTokensPerField);
+      for (const t of toks) {
+        const k = vocab.get(t);
+        if (k !== undefined) {
+          outRows.push(k);
+          outW.push(fw * tokenWeight[k]!);
+        } else {
+          const bs = ngramBuckets(t, manifest.tokenizer);
+          for (const b of bs) {
+            outRows.push(manifest.vocabSize + b);
+            outW.push((fw * manifest.oovWeight) / bs.length);
+          }
+        }
+      }
+    };
+    field(item.title, manifest.fieldWeights.title);
+    field(item.category, manifest.fieldWeights.category);
+    field(item.description, manifest.fieldWeights.description);
+    const sum = outW.reduce((a, b) => a + b, 0);
+    if (sum > 0) for (let i = 0; i < outW.length; i++) outW[i]! /= sum;
+    return { rows: outRows, weights: outW };
+  };
+
+  let disposed = false;
+  const encoder: Encoder = {
+    manifest,
+    version: manifest.version,
+    dims: manifest.dims,
+    async encode(items, opts = {}) {
+      if (disposed) throw new ModelLoadError('encoder', 'This encoder was disposed.');
+      const batchSize = opts.batchSize ?? 256;
+      const parts: tf.Tensor2D[] = [];
+      try {
+        for (let start = 0; start < items.length; start += batchSize) {
+          const batch = items.slice(start, start + batchSize).map(entries);
+          const width = Math.max(1, ...batch.map((e) => e.rows.length));
+          const idx = new Int32Array(batch.length * width);
+          const w = new Float32Array(batch.length * width);
+          batch.forEach((e, i) => {
+            idx.set(e.rows, i * width);
+            w.set(e.weights, i * width);
+          });
+          parts.push(
+            tf.tidy(() => {
+              const vecs = tf.reshape(tf.gather(table, tf.tensor1d(idx, 'int32')), [batch.length, width, manifest.wordDims]);
+              const pooled = tf.sum(tf.mul(vecs, tf.tensor3d(w, [batch.length, width, 1])), 1) as tf.Tensor2D;
+              let out = tf.matMul(pooled, projection);
+              if (bias) out = tf.add(out, bias);
+              const norm = tf.maximum(tf.norm(out, 'euclidean', 1, true), 1e-8);
+              return tf.div(out, norm) as tf.Tensor2D;
+            }),
+          );
+          // Yield so that a page stays responsive while a large catalogue encodes.
+          await parts[parts.length - 1]!.data();
+          opts.onProgress?.({ phase: 'encode', done: Math.min(items.length, start + batchSize), total: items.length });
+        }
+        if (parts.length === 0) return tf.zeros([0, manifest.dims]) as tf.Tensor2D;
+        return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+      } finally {
+        if (parts.length > 1) parts.forEach((p) => p.dispose());
+      }
+    },
+    coverage(items) {
+      let tokens = 0;
+      let inVocab = 0;
+      for (const it of items) {
+        for (const text of [it.title, it.category, it.description]) {
+          if (!text) continue;
+          for (const t of tokenize(text).slice(0, manifest.maxTokensPerField)) {
+            tokens++;
+            if (vocab.has(t)) inVocab++;
+          }
+        }
+      }
+      return { tokens, inVocab, byNgrams: tokens - inVocab, dropped: 0 };
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      table.dispose();
+      projection.dispose();
+      bias?.dispose();
+    },
+  };
+  return encoder;
+}

@@ -1,0 +1,42 @@
+/**
+ * The core: catalogue, tokenizer, encoder, head, recommender, backend choice, store interface.
+ * Pure TypeScript + tfjs: no DOM, React or IndexedDB, so it runs in Node and in the browser.
+ */
+export { initBackend } from './backend.js';
+export type { BackendChoice } from './backend.js';
+export { validateCatalog } from './catalog.js';
+export type { Catalog } from './catalog.js';
+export { Emitter } from './emitter.js';
+export { loadEncoder } from './encoder.js';
+export type { Encoder, EncoderInput, EncoderManifest, LoadEncoderOptions } from './encoder.js';
+export {
+  ArgumentError,
+  BackendError,
+  CatalogError,
+  ChecksumError,
+  ClickwiseError,
+  DisposedError,
+  ModelLoadError,
+  UnknownItemError,
+} from './errors.js';
+export { DEFAULT_HEAD_OPTIONS, IncrementalHead } from './head.js';
+export type { BaseParams, HeadGradients, HeadOptions, HeadState, LearnInput } from './head.js';
+export { defaultFetcher, joinLocation, sha256Hex } from './model-io.js';
+export type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
+export { alignBase, loadHeadModel, loadModelManifest } from './model.js';
+export type { HeadManifest, HeadModel, ModelManifest } from './model.js';
+export { createRecommenderCore } from './recommender.js';
+export type {
+  CoreRecommenderOptions,
+  Recommendation,
+  RecommendOptions,
+  Recommender,
+  RecommenderEvents,
+  RecommenderStats,
+} from './recommender.js';
+export { mixSeed, mulberry32 } from './rng.js';
+export { DEFAULT_KEEP_EVENTS, MemoryDeltaStore } from './store.js';
+export type { DeltaStore, RemoteChange, StoredEvent, StoredSnapshot, StoredState, StoreWarning } from './store.js';
+export { fnv1a, ngramBuckets, tokenize } from './tokenizer.js';
+export type { TokenizerConfig } from './tokenizer.js';
+export type { BackendName, BackendRequest, Item, Progress, ProgressCallback, ProgressPhase } from './types.js';

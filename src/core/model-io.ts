@@ -1,0 +1,184 @@
+/**
+ * Fetching model files from a URL (browser, or Node with http) or a folder path (Node), with
+ * sha256 checks against the manifest. No DOM: only `fetch`, `crypto.subtle` and, in Node, `fs`.
+ */
+import { ChecksumError, ModelLoadError } from './errors.js';
+
+/** One file listed in a manifest. */
+export interface ManifestFile {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+/** Where a tensor sits inside a weights file. */
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+  /** `float32`, `float16` (IEEE half), or `int8` with one float32 scale per row stored after the data. */
+  dtype: 'float32' | 'float16' | 'int8';
+  file: string;
+  offset: number;
+  byteLength: number;
+}
+
+/** Reads bytes given a location. Injectable so tests can serve from memory. */
+export type Fetcher = (location: string) => Promise<ArrayBuffer>;
+
+function isUrl(s: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s) && !s.startsWith('file://');
+}
+
+/** True where a relative location should be resolved against the page (a browser). */
+function hasPage(): boolean {
+  const g = globalThis as { location?: { href?: string } };
+  return typeof g.location?.href === 'string';
+}
+
+/** Joins a folder location (URL or path) and a file name. */
+export function joinLocation(base: string, file: string): string {
+  return base.endsWith('/') ? base + file : `${base}/${file}`;
+}
+
+/** Default reader: `fetch` for URLs and for relative paths in a page; `fs` for paths in Node. */
+export const defaultFetcher: Fetcher = async (location) => {
+  if (isUrl(location) || hasPage()) {
+    let res: Response;
+    try {
+      res = await fetch(location);
+    } catch (cause) {
+      throw new ModelLoadError(location, `Could not fetch ${location}: ${String(cause)}. Check the URL and that the server is reachable.`, {
+        cause,
+      });
+    }
+    if (!res.ok) {
+      throw new ModelLoadError(
+        location,
+        `Could not fetch ${location}: HTTP ${res.status}. Check that the model folder is deployed at that URL (data-model / modelUrl).`,
+      );
+    }
+    return res.arrayBuffer();
+  }
+  const path = location.startsWith('file://') ? new URL(location).pathname : location;
+  const fsName = 'node:fs/promises';
+  const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(p: string): Promise<Uint8Array> };
+  try {
+    const buf = await fs.readFile(path);
+    return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+  } catch (cause) {
+    throw new ModelLoadError(path, `Could not read ${path}: ${String(cause)}. Check modelUrl.`, { cause });
+  }
+};
+
+/** Hex sha256 of bytes, or `null` where no WebCrypto is available (an insecure http page). */
+export async function sha256Hex(data: ArrayBuffer | Uint8Array): Promise<string | null> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return null;
+  const digest = await subtle.digest('SHA-256', data as BufferSource);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Fetches a JSON file. Errors name the file. */
+export async function fetchJson<T>(fetcher: Fetcher, location: string): Promise<T> {
+  const buf = await fetcher(location);
+  try {
+    return JSON.parse(new TextDecoder().decode(buf)) as T;
+  } catch (cause) {
+    throw new ModelLoadError(location, `${location} is not valid JSON: ${String(cause)}. Redeploy the model folder.`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Fetches one manifest file and checks its sha256 and size. A mismatch is a `ChecksumError`
+ * naming the file.
+ */
+export async function fetchVerified(
+  fetcher: Fetcher,
+  base: string,
+  file: ManifestFile,
+  onWarning?: (message: string) => void,
+): Promise<ArrayBuffer> {
+  const location = joinLocation(base, file.path);
+  const buf = await fetcher(location);
+  const actual = await sha256Hex(buf);
+  if (actual === null) {
+    onWarning?.(`WebCrypto is unavailable (page not served over https?): ${location} was not checksum-verified.`);
+  } else if (actual !== file.sha256) {
+    throw new ChecksumError(location, file.sha256, actual);
+  }
+  return buf;
+}
+
+/** Converts an IEEE-754 half to a float. */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+/** Converts a float to the nearest IEEE-754 half (round to nearest even is not needed here). */
+export function floatToHalf(v: number): number {
+  const f32 = new Float32Array([v]);
+  const x = new Uint32Array(f32.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const e = ((x >>> 23) & 0xff) - 127 + 15;
+  let m = x & 0x7fffff;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    m = (m | 0x800000) >> (1 - e);
+    return sign | ((m + 0x1000) >> 13);
+  }
+  if (e >= 31) return sign | 0x7c00;
+  return sign | (e << 10) | ((m + 0x1000) >> 13);
+}
+
+/** Decodes one tensor of a weights file into float32. */
+export function decodeTensor(buf: ArrayBuffer, spec: TensorSpec): Float32Array {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  const rows = spec.shape.length > 1 ? spec.shape[0]! : 1;
+  const cols = size / rows;
+  const expected = spec.dtype === 'float32' ? size * 4 : spec.dtype === 'float16' ? size * 2 : size + rows * 4;
+  if (spec.byteLength !== expected || spec.offset + spec.byteLength > buf.byteLength) {
+    throw new ModelLoadError(
+      spec.file,
+      `Tensor ${spec.name} in ${spec.file} has ${spec.byteLength} bytes at offset ${spec.offset}, expected ${expected} for shape [${spec.shape.join(',')}] ${spec.dtype}. Rebuild the model.`,
+    );
+  }
+  const out = new Float32Array(size);
+  if (spec.dtype === 'float32') {
+    out.set(new Float32Array(buf.slice(spec.offset, spec.offset + size * 4)));
+  } else if (spec.dtype === 'float16') {
+    const h = new Uint16Array(buf.slice(spec.offset, spec.offset + size * 2));
+    for (let i = 0; i < size; i++) out[i] = halfToFloat(h[i]!);
+  } else {
+    const q = new Int8Array(buf.slice(spec.offset, spec.offset + size));
+    const scales = new Float32Array(buf.slice(spec.offset + size, spec.offset + size + rows * 4));
+    for (let r = 0; r < rows; r++) {
+      const s = scales[r]!;
+      for (let c = 0; c < cols; c++) out[r * cols + c] = q[r * cols + c]! * s;
+    }
+  }
+  return out;
+}
+
+/** Encodes a row-major matrix as int8 with one float32 scale per row (symmetric, max-abs). */
+export function encodeInt8Rows(data: Float32Array, rows: number): Uint8Array {
+  const cols = data.length / rows;
+  const out = new Uint8Array(data.length + rows * 4);
+  const q = new Int8Array(out.buffer, 0, data.length);
+  const scales = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[r * cols + c]!));
+    const s = m > 0 ? m / 127 : 1;
+    scales[r] = s;
+    for (let c = 0; c < cols; c++) q[r * cols + c] = Math.round(data[r * cols + c]! / s);
+  }
+  out.set(new Uint8Array(scales.buffer), data.length);
+  return out;
+}

@@ -1,0 +1,128 @@
+/**
+ * The shipped model: `models/manifest.json` names an encoder folder and a head folder. The head
+ * holds the base θ: the query transform W₀, the re-buy weight α₀, and per-item biases and
+ * residuals for the items the event logs know, keyed by item id.
+ */
+import { ModelLoadError } from './errors.js';
+import type { BaseParams } from './head.js';
+import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
+import { decodeTensor, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+
+/** `models/manifest.json`. */
+export interface ModelManifest {
+  format: 'clickwise-model';
+  formatVersion: 1;
+  /** The version browsers store their delta against. */
+  version: string;
+  encoder: string;
+  head: string;
+}
+
+/** `models/head/manifest.json`. */
+export interface HeadManifest {
+  format: 'clickwise-head';
+  formatVersion: 1;
+  version: string;
+  /** The encoder version this base was trained on. */
+  encoderVersion: string;
+  dims: number;
+  alpha: number;
+  /** Number of items with per-item parameters (listed in items.txt). */
+  items: number;
+  /**
+   * Versions of earlier heads whose per-shopper φ may be kept as is on this head. Any other
+   * stored φ is rebuilt by replaying the shopper's event log.
+   */
+  deltaCompatibleWith: string[];
+  /** Defaults for the incremental head's options, tuned with the base. */
+  headOptions?: Record<string, number>;
+  files: ManifestFile[];
+  tensors: TensorSpec[];
+  provenance: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+}
+
+/** A loaded head model, not yet aligned to a catalogue. */
+export interface HeadModel {
+  manifest: HeadManifest;
+  W: Float32Array;
+  /** id → row in bias / residual. */
+  itemIndex: Map<string, number>;
+  bias: Float32Array;
+  residual: Float32Array | null;
+}
+
+/** Loads and verifies a head folder. */
+export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: (m: string) => void): Promise<HeadModel> {
+  const manifestUrl = joinLocation(base, 'manifest.json');
+  const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
+  if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
+    throw new ModelLoadError(
+      manifestUrl,
+      `${manifestUrl} is not a Clickwise head manifest of format version 1. Point modelUrl at the models/ folder.`,
+    );
+  }
+  const buffers = new Map<string, ArrayBuffer>();
+  for (const f of manifest.files) buffers.set(f.path, await fetchVerified(fetcher, base, f, onWarning));
+  const tensor = (name: string): Float32Array | null => {
+    const spec = manifest.tensors.find((t) => t.name === name);
+    if (!spec) return null;
+    const buf = buffers.get(spec.file);
+    if (!buf)
+      throw new ModelLoadError(
+        joinLocation(base, spec.file),
+        `Head tensor ${name} refers to ${spec.file}, which the manifest does not list.`,
+      );
+    return decodeTensor(buf, spec);
+  };
+  const d = manifest.dims;
+  const W = tensor('W');
+  if (!W || W.length !== d * d) throw new ModelLoadError(manifestUrl, `Head tensor W must have shape [${d},${d}].`);
+  const ids = buffers.has('items.txt')
+    ? new TextDecoder()
+        .decode(buffers.get('items.txt')!)
+        .split('\n')
+        .filter((x) => x.length > 0)
+    : [];
+  if (ids.length !== manifest.items) {
+    throw new ModelLoadError(
+      joinLocation(base, 'items.txt'),
+      `items.txt lists ${ids.length} ids, manifest says ${manifest.items}. Redeploy the head.`,
+    );
+  }
+  const bias = tensor('bias') ?? new Float32Array(ids.length);
+  const residual = tensor('residual');
+  if (bias.length !== ids.length || (residual && residual.length !== ids.length * d)) {
+    throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');
+  }
+  return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual };
+}
+
+/** Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). */
+export function alignBase(head: HeadModel, ids: readonly string[]): BaseParams & { known: number } {
+  const d = head.manifest.dims;
+  const bias = new Float32Array(ids.length);
+  const residual = head.residual ? new Float32Array(ids.length * d) : null;
+  let known = 0;
+  ids.forEach((id, i) => {
+    const j = head.itemIndex.get(id);
+    if (j === undefined) return;
+    known++;
+    bias[i] = head.bias[j]!;
+    if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
+  });
+  return { W: head.W, alpha: head.manifest.alpha, bias, residual, known };
+}
+
+/** Loads `models/manifest.json`. */
+export async function loadModelManifest(fetcher: Fetcher, modelUrl: string): Promise<ModelManifest> {
+  const url = joinLocation(modelUrl, 'manifest.json');
+  const m = await fetchJson<ModelManifest>(fetcher, url);
+  if (m.format !== 'clickwise-model' || m.formatVersion !== 1) {
+    throw new ModelLoadError(
+      url,
+      `${url} is not a Clickwise model manifest (format "clickwise-model", formatVersion 1). Set modelUrl / data-model to the folder that holds models/manifest.json.`,
+    );
+  }
+  return m;
+}

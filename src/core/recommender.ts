@@ -1,0 +1,489 @@
+/**
+ * The recommender: catalogue + frozen encoder + incremental head + a delta store, behind the
+ * public API of ARCHITECTURE.md. Learning is event-sourced: `click()` appends an event to the
+ * store (that is the acknowledgement), then events are learned strictly in `seq` order, so every
+ * tab that shares a store reaches the same φ, and a reload rebuilds it from snapshot + events.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendChoice } from './backend.js';
+import { initBackend } from './backend.js';
+import type { Catalog } from './catalog.js';
+import { validateCatalog } from './catalog.js';
+import { Emitter } from './emitter.js';
+import { loadEncoder } from './encoder.js';
+import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
+import type { HeadOptions, HeadState } from './head.js';
+import { IncrementalHead } from './head.js';
+import type { Fetcher } from './model-io.js';
+import { defaultFetcher, joinLocation } from './model-io.js';
+import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
+import type { DeltaStore, StoredEvent, StoredState } from './store.js';
+import { MemoryDeltaStore } from './store.js';
+import type { BackendRequest, Item, ProgressCallback } from './types.js';
+
+/** Options of {@link createRecommenderCore}. */
+export interface CoreRecommenderOptions {
+  /** The items, or the URL (or Node path) of a JSON array of items. */
+  catalog: readonly Item[] | string;
+  /** Folder holding `manifest.json` (URL, or a path in Node). Default `'/models/'`. */
+  modelUrl?: string;
+  /** Default `'auto'`. */
+  backend?: BackendRequest;
+  /** Where the shopper's learning is kept. Default: in memory. */
+  store?: DeltaStore;
+  onProgress?: ProgressCallback;
+  /** Seed for every random choice (negative sampling). Default 1. */
+  seed?: number;
+  /** Overrides of the head's learning settings. */
+  head?: Partial<HeadOptions>;
+  /** Take a snapshot of φ every this many events (compaction). Default 50. */
+  snapshotEvery?: number;
+  /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
+  wasmPaths?: string;
+  /** Reads model and catalogue files. Default: `fetch`, or `fs` for paths in Node. */
+  fetcher?: Fetcher;
+}
+
+/** One recommendation. `because` lists the clicked items that contributed most to it. */
+export interface Recommendation {
+  id: string;
+  score: number;
+  item: Item;
+  because: { id: string; weight: number }[];
+}
+
+/** Options of `recommend`. */
+export interface RecommendOptions {
+  /** How many items, a positive integer. Default 10. */
+  k?: number;
+  /** Ids never to return (e.g. the product on screen). Unknown ids are ignored. */
+  exclude?: Iterable<string>;
+  /** Keep only items for which this returns true. */
+  filter?: (item: Item) => boolean;
+}
+
+/** What `stats()` reports. */
+export interface RecommenderStats {
+  backend: BackendChoice['name'];
+  /** Why that backend, e.g. "WASM: no WebGPU adapter". */
+  backendReason: string;
+  clicks: number;
+  /** Milliseconds the last click took to learn (the head's update), or null before any. */
+  lastUpdateMs: number | null;
+  modelVersion: string;
+  storage: DeltaStore['kind'];
+  items: number;
+  /** ‖φ‖: how far this shopper has moved from the base. */
+  deltaNorm: number;
+  /** Stored records set aside as unreadable. */
+  quarantined: number;
+  warnings: string[];
+}
+
+/** Events emitted by the recommender. */
+export interface RecommenderEvents extends Record<string, unknown> {
+  /** φ changed (a click was learned here or in another tab, or the shopper was reset). */
+  update: { clicks: number; lastUpdateMs: number | null; source: 'local' | 'remote' | 'reset' | 'load' };
+  /** Something went wrong that the page should know about but that did not stop Clickwise. */
+  warning: { code: string; message: string };
+}
+
+/** A ready recommender. */
+export interface Recommender {
+  /** Learns a click on `itemId`. Resolves once the click is stored and learned. */
+  click(itemId: string): Promise<void>;
+  /** Records items that were shown; those not clicked before the next click count as negatives. */
+  impression(itemIds: Iterable<string>): void;
+  recommend(options?: RecommendOptions): Promise<Recommendation[]>;
+  on<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): () => void;
+  off<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): void;
+  stats(): RecommenderStats;
+  /** The validated catalogue. */
+  readonly items: readonly Item[];
+  /** Forgets this shopper, here and in every tab sharing the store. */
+  reset(): Promise<void>;
+  /** Frees every tensor and closes the store. */
+  dispose(): void;
+}
+
+const DEFAULT_MODEL_URL = '/models/';
+
+async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher): Promise<Catalog> {
+  if (typeof catalog !== 'string') return validateCatalog(catalog);
+  let buf: ArrayBuffer;
+  try {
+    buf = await fetcher(catalog);
+  } catch (cause) {
+    throw new CatalogError(
+      'catalog/unreachable',
+      `Could not load the catalogue from ${catalog}: ${cause instanceof Error ? cause.message : String(cause)}. Check data-catalog / the catalog option.`,
+      { cause },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(buf));
+  } catch (cause) {
+    throw new CatalogError(
+      'catalog/not-json',
+      `The catalogue at ${catalog} is not valid JSON (${String(cause)}). Serve a JSON array of items.`,
+      {
+        cause,
+      },
+    );
+  }
+  return validateCatalog(parsed);
+}
+
+const yieldToPage = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+class RecommenderImpl implements Recommender {
+  private readonly emitter = new Emitter<RecommenderEvents>();
+  private pendingImpressions: number[] = [];
+  private lastSeq = 0;
+  private lastUpdateMs: number | null = null;
+  private syncing: Promise<void> | null = null;
+  private syncAgain = false;
+  private waiters: { seq: number; resolve: () => void }[] = [];
+  private disposed = false;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly warnings: string[] = [];
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly head: IncrementalHead,
+    private readonly store: DeltaStore,
+    private readonly backend: BackendChoice,
+    private readonly modelVersion: string,
+    private readonly deltaCompatibleWith: readonly string[],
+    private readonly snapshotEvery: number,
+  ) {
+    this.unsubscribe.push(
+      store.subscribe((change) => {
+        if (this.disposed) return;
+        if (change.type === 'reset') this.applyReset('reset');
+        else void this.sync('remote');
+      }),
+      store.onWarning((w) => this.warn(w.code, w.message)),
+    );
+  }
+
+  get items(): readonly Item[] {
+    return this.catalog.items;
+  }
+
+  private warn(code: string, message: string): void {
+    this.warnings.push(message);
+    if (this.warnings.length > 20) this.warnings.shift();
+    this.emitter.emit('warning', { code, message });
+  }
+
+  /** Restores φ from the store at start-up, applying the rebase policy for a new model version. */
+  async restore(): Promise<void> {
+    const state = await this.store.load();
+    await this.applyState(state, 'load');
+  }
+
+  private async applyState(state: StoredState, source: 'load' | 'remote' | 'local'): Promise<void> {
+    const snap = state.snapshot;
+    let events = state.events.filter((e) => e.seq > this.lastSeq);
+    if (snap && snap.seq > this.lastSeq && (events.length === 0 || events[0]!.seq !== this.lastSeq + 1)) {
+      if (snap.modelVersion === this.modelVersion || this.deltaCompatibleWith.includes(snap.modelVersion)) {
+        try {
+          const { skippedIds } = this.head.load(snap.state as HeadState);
+          if (skippedIds > 0)
+            this.warn('rebase/items-dropped', `${skippedIds} learned items are no longer in the catalogue and were dropped.`);
+          this.lastSeq = snap.seq;
+        } catch (err) {
+          this.warn('rebase/shape', `The stored state does not fit this model (${String(err)}); rebuilding it from the event log.`);
+          this.head.reset();
+        }
+      } else {
+        // φ learned on another base cannot be kept: rebuild it by replaying the retained event log.
+        this.warn(
+          'rebase/replay',
+          `The stored state was learned on model ${snap.modelVersion}; this page runs ${this.modelVersion}. Rebuilding it from the ${state.events.length} retained events.`,
+        );
+        this.head.reset();
+      }
+      events = state.events.filter((e) => e.seq > this.lastSeq);
+    }
+    let n = 0;
+    for (const e of events) {
+      if (e.seq <= this.lastSeq) continue;
+      this.learnEvent(e);
+      this.lastSeq = e.seq;
+      this.resolveWaiters();
+      if (++n % 32 === 0) await yieldToPage();
+      if (this.disposed) return;
+    }
+    if (n > 0 || source === 'load') this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source });
+    if (
+      n > 0 &&
+      source === 'local' &&
+      Math.floor(this.lastSeq / this.snapshotEvery) > Math.floor((this.lastSeq - n) / this.snapshotEvery)
+    ) {
+      await this.snapshot();
+    }
+  }
+
+  private learnEvent(e: StoredEvent): void {
+    const item = this.catalog.indexOf(e.itemId);
+    if (item === undefined) return; // an item that left the catalogue: nothing to learn
+    const impressions = e.impressions.flatMap((id) => {
+      const i = this.catalog.indexOf(id);
+      return i === undefined ? [] : [i];
+    });
+    const t0 = performance.now();
+    this.head.learnOne({ item, impressions, time: e.t });
+    this.lastUpdateMs = performance.now() - t0;
+  }
+
+  private async snapshot(): Promise<void> {
+    try {
+      await this.store.saveSnapshot({ seq: this.lastSeq, modelVersion: this.modelVersion, state: this.head.save(), savedAt: Date.now() });
+    } catch (err) {
+      this.warn('store/snapshot', `Could not save a snapshot (${String(err)}); learning continues from the event log.`);
+    }
+  }
+
+  private resolveWaiters(): void {
+    const ready = this.waiters.filter((w) => w.seq <= this.lastSeq);
+    this.waiters = this.waiters.filter((w) => w.seq > this.lastSeq);
+    ready.forEach((w) => w.resolve());
+  }
+
+  /** Learns every stored event not yet learned. Serialised: one pass at a time. */
+  private sync(source: 'local' | 'remote'): Promise<void> {
+    if (this.syncing) {
+      this.syncAgain = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      try {
+        do {
+          this.syncAgain = false;
+          const state = await this.store.eventsAfter(this.lastSeq);
+          if (this.disposed) return;
+          await this.applyState(state, source);
+        } while (this.syncAgain && !this.disposed);
+      } catch (err) {
+        this.warn('store/read', `Could not read learning events (${String(err)}).`);
+      } finally {
+        this.syncing = null;
+      }
+    })();
+    return this.syncing;
+  }
+
+  private applyReset(source: 'reset'): void {
+    this.head.reset();
+    this.lastSeq = 0;
+    this.pendingImpressions = [];
+    this.lastUpdateMs = null;
+    this.resolveWaiters();
+    this.emitter.emit('update', { clicks: 0, lastUpdateMs: null, source });
+  }
+
+  private assertAlive(): void {
+    if (this.disposed) throw new DisposedError();
+  }
+
+  async click(itemId: string): Promise<void> {
+    this.assertAlive();
+    const id = String(itemId);
+    if (this.catalog.indexOf(id) === undefined) throw new UnknownItemError(id);
+    const impressions = this.pendingImpressions.map((i) => this.catalog.items[i]!.id).filter((x) => x !== id);
+    this.pendingImpressions = [];
+    const stored = await this.store.append({ type: 'click', itemId: id, t: Date.now(), impressions });
+    const learned = new Promise<void>((resolve) => this.waiters.push({ seq: stored.seq, resolve }));
+    void this.sync('local');
+    await learned;
+  }
+
+  impression(itemIds: Iterable<string>): void {
+    this.assertAlive();
+    const idx: number[] = [];
+    for (const raw of itemIds) {
+      const i = this.catalog.indexOf(String(raw));
+      if (i === undefined) throw new UnknownItemError(String(raw));
+      idx.push(i);
+    }
+    this.pendingImpressions.push(...idx);
+    if (this.pendingImpressions.length > 64) this.pendingImpressions.splice(0, this.pendingImpressions.length - 64);
+  }
+
+  async recommend(options: RecommendOptions = {}): Promise<Recommendation[]> {
+    this.assertAlive();
+    const k = options.k ?? 10;
+    if (typeof k !== 'number' || !Number.isInteger(k) || k <= 0) {
+      throw new ArgumentError('recommend/k', `recommend({ k }) needs k to be a positive integer (1, 2, 3, ...), got ${String(k)}.`);
+    }
+    if (options.filter !== undefined && typeof options.filter !== 'function') {
+      throw new ArgumentError('recommend/filter', 'recommend({ filter }) must be a function (item) => boolean.');
+    }
+    const n = this.catalog.size;
+    const excl = new Set<number>();
+    for (const id of options.exclude ?? []) {
+      const i = this.catalog.indexOf(String(id));
+      if (i !== undefined) excl.add(i);
+    }
+    let want = Math.min(n, k + excl.size + (options.filter ? 3 * k : 0));
+    let picked: { i: number; s: number }[] = [];
+    for (;;) {
+      const [values, indices] = tf.tidy(() => {
+        const s = this.head.scores();
+        const r = tf.topk(s, want, true);
+        return [r.values, r.indices];
+      });
+      const [vals, idxs] = await Promise.all([values.data(), indices.data()]);
+      values.dispose();
+      indices.dispose();
+      if (this.disposed) return [];
+      picked = [];
+      for (let j = 0; j < idxs.length && picked.length < k; j++) {
+        const i = idxs[j]!;
+        if (excl.has(i)) continue;
+        if (options.filter && !options.filter(this.catalog.items[i]!)) continue;
+        picked.push({ i, s: vals[j]! });
+      }
+      if (picked.length >= k || want >= n) break;
+      want = Math.min(n, want * 4);
+    }
+    const { history, contributions } = this.head.explain(picked.map((p) => p.i));
+    return picked.map((p, col) => {
+      const parts: { id: string; weight: number }[] = [];
+      let total = 0;
+      history.forEach((h, row) => {
+        const c = contributions[row * picked.length + col]!;
+        if (c > 0 && h !== p.i) {
+          parts.push({ id: this.catalog.items[h]!.id, weight: c });
+          total += c;
+        }
+      });
+      parts.sort((a, b) => b.weight - a.weight);
+      return {
+        id: this.catalog.items[p.i]!.id,
+        score: p.s,
+        item: this.catalog.items[p.i]!,
+        because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
+      };
+    });
+  }
+
+  on<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): () => void {
+    return this.emitter.on(name, fn);
+  }
+
+  off<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): void {
+    this.emitter.off(name, fn);
+  }
+
+  stats(): RecommenderStats {
+    this.assertAlive();
+    const h = this.store.health();
+    return {
+      backend: this.backend.name,
+      backendReason: this.backend.reason,
+      clicks: this.head.clicks,
+      lastUpdateMs: this.lastUpdateMs,
+      modelVersion: this.modelVersion,
+      storage: this.store.kind,
+      items: this.catalog.size,
+      deltaNorm: this.head.deltaNorm(),
+      quarantined: h.quarantined,
+      warnings: [...h.warnings, ...this.warnings],
+    };
+  }
+
+  async reset(): Promise<void> {
+    this.assertAlive();
+    await this.syncing;
+    await this.store.clear();
+    this.applyReset('reset');
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.unsubscribe.forEach((u) => u());
+    this.head.dispose();
+    this.store.close();
+    this.emitter.clear();
+    this.waiters.forEach((w) => w.resolve());
+    this.waiters = [];
+  }
+}
+
+/**
+ * Loads catalogue and model, initialises the backend, embeds the catalogue and restores the
+ * shopper's state from the store. Resolves to a ready recommender.
+ */
+export async function createRecommenderCore(options: CoreRecommenderOptions): Promise<Recommender> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ArgumentError('options/missing', 'createRecommender needs an options object: { catalog, modelUrl?, backend?, storage? }.');
+  }
+  if (options.catalog === undefined) {
+    throw new ArgumentError(
+      'options/catalog',
+      'createRecommender needs a catalog: an array of items { id, title, ... } or the URL of one.',
+    );
+  }
+  const snapshotEvery = options.snapshotEvery ?? 50;
+  if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) {
+    throw new ArgumentError('options/snapshotEvery', `snapshotEvery must be a positive integer, got ${String(snapshotEvery)}.`);
+  }
+  const fetcher = options.fetcher ?? defaultFetcher;
+  const progress = options.onProgress;
+  progress?.({ phase: 'catalog', done: 0, total: 1 });
+  const catalog = await readCatalog(options.catalog, fetcher);
+  progress?.({ phase: 'catalog', done: 1, total: 1 });
+  const backend = await initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
+  const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
+  const modelManifest = await loadModelManifest(fetcher, modelUrl);
+  const store = options.store ?? new MemoryDeltaStore();
+  const warn = (m: string): void => console.warn(`Clickwise: ${m}`);
+  const encoder = await loadEncoder({
+    modelUrl: joinLocation(modelUrl, modelManifest.encoder),
+    fetcher,
+    onWarning: warn,
+    ...(progress ? { onProgress: progress } : {}),
+  });
+  let head: IncrementalHead;
+  let headModelVersion: string[];
+  try {
+    const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
+    if (headModel.manifest.dims !== encoder.dims) {
+      throw new ArgumentError(
+        'model/dims',
+        `The head has ${headModel.manifest.dims} dims but the encoder has ${encoder.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
+      );
+    }
+    const embeddings = await encoder.encode(catalog.items, progress ? { onProgress: progress } : {});
+    try {
+      const base = alignBase(
+        headModel,
+        catalog.items.map((i) => i.id),
+      );
+      head = new IncrementalHead(
+        embeddings,
+        catalog.items.map((i) => i.id),
+        base,
+        {
+          ...headModel.manifest.headOptions,
+          ...(options.seed !== undefined ? { seed: options.seed } : {}),
+          ...options.head,
+        },
+      );
+    } finally {
+      embeddings.dispose();
+    }
+    headModelVersion = headModel.manifest.deltaCompatibleWith;
+  } finally {
+    encoder.dispose();
+  }
+  const rec = new RecommenderImpl(catalog, head, store, backend, modelManifest.version, headModelVersion, snapshotEvery);
+  await rec.restore();
+  progress?.({ phase: 'ready', done: 1, total: 1 });
+  return rec;
+}

@@ -1,0 +1,66 @@
+import { useLayoutEffect, useRef } from 'react';
+import type { Item, Recommendation } from '../core/index.js';
+
+/**
+ * The "Recommended for you" rail. Entries that moved slide from their old place (FLIP), new
+ * ones fade in. Changes are announced politely to screen readers.
+ */
+export function Rail({
+  recs,
+  version,
+  items,
+  clicks,
+}: {
+  recs: Recommendation[];
+  version: number;
+  items: readonly Item[];
+  clicks: number;
+}) {
+  const listRef = useRef<HTMLOListElement>(null);
+  const lastTop = useRef(new Map<string, number>());
+  const titleOf = (id: string): string => items.find((i) => i.id === id)?.title ?? id;
+
+  useLayoutEffect(() => {
+    const list = listRef.current;
+    if (!list) return;
+    const next = new Map<string, number>();
+    for (const el of Array.from(list.children) as HTMLElement[]) {
+      const id = el.dataset['id'] ?? '';
+      const top = el.offsetTop;
+      next.set(id, top);
+      const before = lastTop.current.get(id);
+      if (before === undefined) {
+        el.animate?.(
+          [
+            { opacity: 0, transform: 'translateX(12px)' },
+            { opacity: 1, transform: 'none' },
+          ],
+          { duration: 250 },
+        );
+      } else if (before !== top) {
+        el.animate?.([{ transform: `translateY(${before - top}px)` }, { transform: 'none' }], { duration: 300, easing: 'ease-out' });
+      }
+    }
+    lastTop.current = next;
+  }, [version]);
+
+  return (
+    <section className="rail" aria-label="Recommended for you" aria-live="polite" aria-busy={recs.length === 0}>
+      <h2>Recommended for you</h2>
+      {clicks === 0 && <p className="hint">Open a few products: this list learns from every click, in your browser only.</p>}
+      <ol ref={listRef}>
+        {recs.map((r) => (
+          <li key={r.id} data-id={r.id}>
+            <a href={`#/p/${encodeURIComponent(r.id)}`} data-clickwise-item={r.id} data-category={r.item.category}>
+              {r.item.image && <img src={r.item.image} alt="" width={48} height={44} />}
+              <span>
+                <span className="title">{r.item.title}</span>
+                <span className="why">{r.because.length > 0 ? `because you viewed ${titleOf(r.because[0]!.id)}` : r.item.category}</span>
+              </span>
+            </a>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}

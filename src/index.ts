@@ -1,0 +1,54 @@
+/**
+ * `clickwise`: the public entry. `createRecommender` is the core recommender wired to the
+ * storage layer (IndexedDB with a memory fallback in browsers; memory in Node).
+ */
+import type { CoreRecommenderOptions, Recommender } from './core/index.js';
+import { ArgumentError, createRecommenderCore } from './core/index.js';
+import type { StorageKind } from './storage/index.js';
+import { openDeltaStore } from './storage/index.js';
+
+export * from './core/index.js';
+export { openDeltaStore } from './storage/index.js';
+export type { StorageKind } from './storage/index.js';
+
+/** Options of {@link createRecommender}. */
+export interface RecommenderOptions extends Omit<CoreRecommenderOptions, 'store'> {
+  /** `'indexeddb'` (default; falls back to memory with a warning) or `'memory'`. */
+  storage?: StorageKind;
+  /** Separates stores (shops, experiments) on one origin. Default `'default'`. */
+  namespace?: string;
+}
+
+/** IndexedDB in browsers; memory in Node, which has no IndexedDB (and needs no warning about it). */
+function defaultStorage(): StorageKind {
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  return isNode && typeof globalThis.indexedDB === 'undefined' ? 'memory' : 'indexeddb';
+}
+
+const STORAGE_KINDS: readonly StorageKind[] = ['indexeddb', 'memory'];
+
+/**
+ * Creates a ready recommender: loads the catalogue and the model, picks a backend, embeds the
+ * catalogue and restores this shopper's learning.
+ *
+ * @example
+ * const rec = await createRecommender({ catalog: '/catalog.json', modelUrl: '/models/' });
+ * await rec.click('sku-42');
+ * const top = await rec.recommend({ k: 10 });
+ */
+export async function createRecommender(options: RecommenderOptions): Promise<Recommender> {
+  const { storage = defaultStorage(), namespace = 'default', ...core } = options ?? ({} as RecommenderOptions);
+  if (!STORAGE_KINDS.includes(storage)) {
+    throw new ArgumentError('options/storage', `Unknown storage ${JSON.stringify(storage)}. Valid values: 'indexeddb', 'memory'.`);
+  }
+  if (typeof namespace !== 'string' || namespace === '') {
+    throw new ArgumentError('options/namespace', 'namespace must be a non-empty string, e.g. the shop name.');
+  }
+  const { store } = await openDeltaStore(storage, namespace);
+  try {
+    return await createRecommenderCore({ ...core, store });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,98 @@
+/** Writing head models (`models/head/`) and the top-level `models/manifest.json`. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EncoderManifest } from '../core/encoder.js';
+import type { TensorSpec } from '../core/model-io.js';
+import type { HeadManifest, ModelManifest } from '../core/model.js';
+import { sha256Bytes } from './common.js';
+
+/** Everything a head model holds. */
+export interface HeadModelData {
+  version: string;
+  encoderVersion: string;
+  dims: number;
+  alpha: number;
+  W: Float32Array;
+  ids: string[];
+  bias: Float32Array;
+  residual: Float32Array | null;
+  deltaCompatibleWith: string[];
+  headOptions?: Record<string, number>;
+  provenance: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+}
+
+/** Writes a head folder with its manifest (sha256 of every file). */
+export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
+  mkdirSync(dir, { recursive: true });
+  const parts: { name: string; shape: number[]; data: Float32Array }[] = [
+    { name: 'W', shape: [h.dims, h.dims], data: h.W },
+    { name: 'bias', shape: [h.ids.length], data: h.bias },
+  ];
+  if (h.residual) parts.push({ name: 'residual', shape: [h.ids.length, h.dims], data: h.residual });
+  const bin = new Uint8Array(parts.reduce((s, p) => s + p.data.byteLength, 0));
+  const tensors: TensorSpec[] = [];
+  let offset = 0;
+  for (const p of parts) {
+    bin.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), offset);
+    tensors.push({ name: p.name, shape: p.shape, dtype: 'float32', file: 'head.bin', offset, byteLength: p.data.byteLength });
+    offset += p.data.byteLength;
+  }
+  const items = new TextEncoder().encode(h.ids.map((id) => `${id}\n`).join(''));
+  writeFileSync(join(dir, 'head.bin'), bin);
+  writeFileSync(join(dir, 'items.txt'), items);
+  const manifest: HeadManifest = {
+    format: 'clickwise-head',
+    formatVersion: 1,
+    version: h.version,
+    encoderVersion: h.encoderVersion,
+    dims: h.dims,
+    alpha: h.alpha,
+    items: h.ids.length,
+    deltaCompatibleWith: h.deltaCompatibleWith,
+    ...(h.headOptions ? { headOptions: h.headOptions } : {}),
+    files: [
+      { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
+      { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },
+    ],
+    tensors,
+    provenance: h.provenance,
+    ...(h.metrics ? { metrics: h.metrics } : {}),
+  };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  return manifest;
+}
+
+/** The base every catalogue starts from when there are no logs: W₀ = τ·I, no per-item terms. */
+export function defaultHead(encoder: EncoderManifest, temperature = 5): HeadModelData {
+  const d = encoder.dims;
+  const W = new Float32Array(d * d);
+  for (let i = 0; i < d; i++) W[i * d + i] = temperature;
+  return {
+    version: `base-identity-${encoder.version}`,
+    encoderVersion: encoder.version,
+    dims: d,
+    alpha: 0,
+    W,
+    ids: [],
+    bias: new Float32Array(0),
+    residual: null,
+    deltaCompatibleWith: [],
+    provenance: { builtBy: 'npm run build:encoder', kind: `content-only base: W0 = ${temperature}·I, no per-item parameters` },
+  };
+}
+
+/** Writes `models/manifest.json` pointing at `encoder/` and `head/`; its version names both. */
+export function writeModelManifest(modelsDir: string): ModelManifest {
+  const enc = JSON.parse(readFileSync(join(modelsDir, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  const head = JSON.parse(readFileSync(join(modelsDir, 'head', 'manifest.json'), 'utf8')) as HeadManifest;
+  const m: ModelManifest = {
+    format: 'clickwise-model',
+    formatVersion: 1,
+    version: `${enc.version}+${head.version}`,
+    encoder: 'encoder/',
+    head: 'head/',
+  };
+  writeFileSync(join(modelsDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+  return m;
+}

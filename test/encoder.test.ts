@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadEncoder } from '../src/core/encoder.js';
+import type { EncoderInput } from '../src/core/encoder.js';
+import { ChecksumError, ModelLoadError } from '../src/core/errors.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import { ngramBuckets, tokenize } from '../src/core/tokenizer.js';
+import { MODELS, useBackend } from './helpers.js';
+
+const golden = JSON.parse(readFileSync(resolve(import.meta.dirname, 'fixtures', 'encoder-golden.json'), 'utf8')) as {
+  encoderVersion: string;
+  dims: number;
+  texts: EncoderInput[];
+  vectors: number[][];
+};
+
+/** Tolerance against the golden vectors: int8 weights are decoded exactly; float32 sums differ by rounding only. */
+const GOLDEN_TOL = 1e-4;
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+describe('tokenizer', () => {
+  it('lower-cases, folds accents and splits on punctuation, dropping nothing', () => {
+    expect(tokenize('Café CRÈME bowl, 12-cm!')).toEqual(['cafe', 'creme', 'bowl', '12', 'cm']);
+  });
+  it('hashes n-grams deterministically into the bucket range', () => {
+    const cfg = { ngramMin: 3, ngramMax: 5, buckets: 1000 };
+    const a = ngramBuckets('zorbulator', cfg);
+    expect(a).toEqual(ngramBuckets('zorbulator', cfg));
+    expect(a.every((b) => b >= 0 && b < 1000)).toBe(true);
+    expect(ngramBuckets('a', cfg).length).toBeGreaterThan(0);
+  });
+});
+
+describe('encoder', () => {
+  it('gives unit vectors of the stated shape, matching the golden fixture', async () => {
+    const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder') });
+    expect(enc.version).toBe(golden.encoderVersion);
+    const t = await enc.encode(golden.texts);
+    expect(t.shape).toEqual([golden.texts.length, golden.dims]);
+    expect(t.dtype).toBe('float32');
+    const rows = (await t.array()) as number[][];
+    rows.forEach((row, i) => {
+      expect(Math.hypot(...row)).toBeCloseTo(1, 5);
+      row.forEach((v, k) => expect(Math.abs(v - golden.vectors[i]![k]!)).toBeLessThan(GOLDEN_TOL));
+    });
+    t.dispose();
+    enc.dispose();
+  });
+
+  it('is deterministic, batch-size independent, and leaks no tensors', async () => {
+    const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder') });
+    const before = tf.memory().numTensors;
+    const a = await enc.encode(golden.texts, { batchSize: 2 });
+    const b = await enc.encode(golden.texts, { batchSize: 64 });
+    const [va, vb] = [a.dataSync(), b.dataSync()];
+    va.forEach((v, i) => expect(vb[i]).toBeCloseTo(v, 5));
+    a.dispose();
+    b.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    enc.dispose();
+  });
+
+  it('embeds words it has never seen, through n-grams, and drops none', async () => {
+    const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder') });
+    const items = [{ title: 'zorbulator' }, { title: 'zorbulators' }, { title: 'qwxplm' }];
+    const cov = enc.coverage(items);
+    expect(cov.dropped).toBe(0);
+    expect(cov.byNgrams).toBe(3);
+    const t = await enc.encode(items);
+    const [a, b] = (await t.array()) as number[][];
+    // Morphological neighbours share most n-grams, so their vectors are close.
+    const cos = a!.reduce((s, v, i) => s + v * b![i]!, 0);
+    expect(cos).toBeGreaterThan(0.5);
+    t.dispose();
+    enc.dispose();
+  });
+
+  it('reports a checksum mismatch as a typed error naming the file', async () => {
+    const tampered = async (loc: string): Promise<ArrayBuffer> => {
+      const buf = await defaultFetcher(loc);
+      if (loc.endsWith('weights.bin')) new Uint8Array(buf)[100]! ^= 0xff;
+      return buf;
+    };
+    const err = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder'), fetcher: tampered }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    expect((err as ChecksumError).file).toMatch(/weights\.bin$/);
+    expect((err as Error).message).toMatch(/Checksum mismatch for .*weights\.bin.*redeploy/i);
+  });
+
+  it('reports a missing model folder clearly', async () => {
+    const err = await loadEncoder({ modelUrl: resolve(MODELS, 'nope') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as Error).message).toMatch(/Could not read .*manifest\.json/);
+  });
+});

@@ -1,0 +1,181 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { BaseParams, HeadState } from '../src/core/head.js';
+import { IncrementalHead } from '../src/core/head.js';
+import { gaussian, mulberry32 } from '../src/core/rng.js';
+import { useBackend } from './helpers.js';
+
+const N = 30;
+const D = 8;
+
+function randomSetup(seed = 7): { E: tf.Tensor2D; ids: string[]; base: BaseParams } {
+  const rand = mulberry32(seed);
+  const e = new Float32Array(N * D).map(() => gaussian(rand) / Math.sqrt(D));
+  const W = new Float32Array(D * D).map(() => gaussian(rand) * 0.3);
+  for (let i = 0; i < D; i++) W[i * D + i]! += 2;
+  const bias = new Float32Array(N).map(() => gaussian(rand) * 0.1);
+  const residual = new Float32Array(N * D).map(() => gaussian(rand) * 0.05);
+  return { E: tf.tensor2d(e, [N, D]), ids: Array.from({ length: N }, (_, i) => `item-${i}`), base: { W, alpha: 0.5, bias, residual } };
+}
+
+/** Scores of every item as a plain array. */
+function scores(h: IncrementalHead): number[] {
+  const t = h.scores();
+  const v = Array.from(t.dataSync());
+  t.dispose();
+  return v;
+}
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+describe('closed-form gradient', () => {
+  it('matches central finite differences of the per-click loss', () => {
+    const { E, ids, base } = randomSetup();
+    const head = new IncrementalHead(E, ids, base, { seed: 3, negatives: 6 });
+    // Move φ away from 0 and build a history, so every term of the gradient is non-trivial.
+    for (const [k, item] of [3, 5, 3, 9, 11].entries()) head.learnOne({ item, impressions: [1, 2], time: 1000 * k });
+    const input = { item: 4, impressions: [5, 6, 7], time: 10_000 };
+    const g = head.gradients(input);
+    const state = head.save();
+    const lossWith = (mutate: (s: HeadState) => void): number => {
+      const s = structuredClone(state);
+      mutate(s);
+      head.load(s);
+      const l = head.loss(input);
+      head.load(state);
+      return l;
+    };
+    const eps = 1e-2;
+    const check = (analytic: number, mutate: (s: HeadState, delta: number) => void): void => {
+      const numeric = (lossWith((s) => mutate(s, eps)) - lossWith((s) => mutate(s, -eps))) / (2 * eps);
+      expect(Math.abs(numeric - analytic)).toBeLessThanOrEqual(2e-3 + 2e-2 * Math.abs(analytic));
+    };
+    for (const k of [0, 9, 18, 27, 36, 63]) check(g.dW[k]!, (s, d) => (s.dW[k]! += d));
+    for (const k of [0, 3, 7]) check(g.du[k]!, (s, d) => (s.du[k]! += d));
+    check(g.dAlpha, (s, d) => (s.dAlpha += d));
+    for (let j = 0; j < 4; j++) {
+      const id = ids[g.indices[j]!]!;
+      check(g.dBias[j]!, (s, d) => (s.dBias[id] = (s.dBias[id] ?? 0) + d));
+    }
+    // The gradient is not trivially zero, so the comparison above means something.
+    expect(Math.max(...Array.from(g.dW).map(Math.abs))).toBeGreaterThan(1e-3);
+    head.dispose();
+    E.dispose();
+  });
+});
+
+describe('head contract', () => {
+  it('does not mutate its inputs', () => {
+    const { E, ids, base } = randomSetup();
+    const eBefore = Array.from(E.dataSync());
+    const wBefore = Array.from(base.W);
+    const biasBefore = Array.from(base.bias);
+    const impressions = [1, 2, 3];
+    const head = new IncrementalHead(E, ids, base);
+    head.learnOne({ item: 0, impressions, time: 0 });
+    expect(Array.from(E.dataSync())).toEqual(eBefore);
+    expect(Array.from(base.W)).toEqual(wBefore);
+    expect(Array.from(base.bias)).toEqual(biasBefore);
+    expect(impressions).toEqual([1, 2, 3]);
+    head.dispose();
+    E.dispose();
+  });
+
+  it('gives the same output for the same seed, and a different one for another seed', () => {
+    const run = (seed: number): number[] => {
+      const { E, ids, base } = randomSetup();
+      const head = new IncrementalHead(E, ids, base, { seed });
+      for (let i = 0; i < 20; i++) head.learnOne({ item: (i * 7) % N, impressions: [(i * 3) % N], time: i * 500 });
+      const s = scores(head);
+      head.dispose();
+      E.dispose();
+      return s;
+    };
+    expect(run(5)).toEqual(run(5));
+    expect(run(5)).not.toEqual(run(6));
+  });
+
+  it('predicts the same after save and load', () => {
+    const { E, ids, base } = randomSetup();
+    const a = new IncrementalHead(E, ids, base);
+    for (let i = 0; i < 15; i++) a.learnOne({ item: (i * 5) % N, impressions: [], time: i });
+    const saved = JSON.parse(JSON.stringify(a.save())) as HeadState;
+    const b = new IncrementalHead(E, ids, base);
+    b.load(saved);
+    const sa = scores(a);
+    const sb = scores(b);
+    sa.forEach((v, i) => expect(sb[i]).toBeCloseTo(v, 5));
+    expect(b.clicks).toBe(15);
+    a.dispose();
+    b.dispose();
+    E.dispose();
+  });
+
+  it('rejects an index outside the catalogue and a state of other dimensions, changing nothing', () => {
+    const { E, ids, base } = randomSetup();
+    const head = new IncrementalHead(E, ids, base);
+    const before = scores(head);
+    expect(() => head.learnOne({ item: N, impressions: [], time: 0 })).toThrow(/outside the catalogue/);
+    const bad = { ...head.save(), dims: D + 1 };
+    expect(() => head.load(bad)).toThrow(/dims/);
+    expect(scores(head)).toEqual(before);
+    expect(head.clicks).toBe(0);
+    head.dispose();
+    E.dispose();
+  });
+
+  it('learns that impressions never clicked are negatives', () => {
+    const { E, ids, base } = randomSetup();
+    const head = new IncrementalHead(E, ids, base, { negatives: 0 });
+    const shown = 12;
+    const s0 = scores(head)[shown]! - base.bias[shown]!;
+    for (let i = 0; i < 10; i++) head.learnOne({ item: (i % 3) + 20, impressions: [shown], time: i * 100_000 });
+    const dBias = head.save().dBias[`item-${shown}`]!;
+    expect(dBias).toBeLessThan(0);
+    void s0;
+    head.dispose();
+    E.dispose();
+  });
+
+  it('keeps φ bounded under a flood of clicks on one item (clipping, damping, bias bound)', () => {
+    const { E, ids, base } = randomSetup();
+    const head = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
+    for (let i = 0; i < 2000; i++) head.learnOne({ item: 4, impressions: [], time: i }); // 2000 clicks in 2 s
+    const st = head.save();
+    expect(Math.abs(st.dBias['item-4']!)).toBeLessThanOrEqual(3 + 1e-6);
+    // Repeats are damped: the same 2000 clicks spread over hours move φ further.
+    const spread = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
+    for (let i = 0; i < 2000; i++) spread.learnOne({ item: 4, impressions: [], time: i * 3_600_000 });
+    expect(head.deltaNorm()).toBeLessThan(spread.deltaNorm());
+    expect(Number.isFinite(head.deltaNorm())).toBe(true);
+    // The history saturates: the flooded item is one entry, at most weight 2.
+    expect(st.history.filter((h) => h.id === 'item-4')).toEqual([{ id: 'item-4', w: 2 }]);
+    head.dispose();
+    spread.dispose();
+    E.dispose();
+  });
+});
+
+describe('tensor hygiene', () => {
+  it('keeps tf.memory().numTensors flat across 1,000 clicks and recommendations', () => {
+    const { E, ids, base } = randomSetup();
+    const head = new IncrementalHead(E, ids, base);
+    head.learnOne({ item: 0, impressions: [1], time: 0 });
+    scores(head);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 1000; i++) {
+      head.learnOne({ item: (i * 13) % N, impressions: [(i * 7) % N, (i * 11) % N], time: i * 10 });
+      if (i % 10 === 0) {
+        scores(head);
+        head.explain([1, 2, 3]);
+      }
+    }
+    head.save();
+    head.deltaNorm();
+    expect(tf.memory().numTensors).toBe(before);
+    head.dispose();
+    E.dispose();
+  });
+});

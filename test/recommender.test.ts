@@ -1,0 +1,186 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Item, Recommender } from '../src/index.js';
+import { ArgumentError, CatalogError, createRecommender, UnknownItemError } from '../src/index.js';
+import { MemoryDeltaStore } from '../src/core/store.js';
+import { createRecommenderCore } from '../src/core/recommender.js';
+import { demoCatalog, MODELS, useBackend } from './helpers.js';
+
+const catalog = demoCatalog();
+const open: Recommender[] = [];
+async function make(extra: Partial<Parameters<typeof createRecommender>[0]> = {}): Promise<Recommender> {
+  const rec = await createRecommender({ catalog, modelUrl: MODELS, backend: 'cpu', ...extra });
+  open.push(rec);
+  return rec;
+}
+afterEach(() => {
+  open.splice(0).forEach((r) => r.dispose());
+});
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+const share = (recs: { item: Item }[], category: string): number => recs.filter((r) => r.item.category === category).length / recs.length;
+
+describe('createRecommender (Node, cpu)', () => {
+  it('runs the README example', async () => {
+    const rec = await make();
+    await rec.click('kit-01a');
+    const top = await rec.recommend({ k: 10 });
+    expect(top).toHaveLength(10);
+    expect(top[0]).toMatchObject({ id: expect.any(String), score: expect.any(Number), item: expect.any(Object) });
+    expect(rec.stats()).toMatchObject({ backend: 'cpu', clicks: 1, storage: 'memory', items: catalog.length });
+  });
+
+  it('moves the top 10 toward the category clicked (a simulated click loop)', async () => {
+    const rec = await make();
+    const garden = catalog.filter((i) => i.category === 'Garden');
+    const before = share(await rec.recommend({ k: 10 }), 'Garden');
+    for (let i = 0; i < 12; i++) {
+      const shown = await rec.recommend({ k: 10 });
+      rec.impression(shown.map((s) => s.id));
+      await rec.click(garden[(i * 7) % garden.length]!.id);
+    }
+    const after = share(await rec.recommend({ k: 10 }), 'Garden');
+    expect(after).toBeGreaterThanOrEqual(0.8);
+    expect(after).toBeGreaterThan(before);
+  });
+
+  it('explains each recommendation by the clicked items behind it', async () => {
+    const rec = await make();
+    await rec.click('pet-01a');
+    await rec.click('pet-02b');
+    const top = await rec.recommend({ k: 5, exclude: ['pet-01a', 'pet-02b'] });
+    expect(top.map((t) => t.id)).not.toContain('pet-01a');
+    for (const t of top) {
+      expect(t.because.length).toBeGreaterThan(0);
+      expect(t.because.every((b) => ['pet-01a', 'pet-02b'].includes(b.id))).toBe(true);
+      expect(t.because.reduce((s, b) => s + b.weight, 0)).toBeLessThanOrEqual(1 + 1e-9);
+    }
+  });
+
+  it('applies filter and exclude', async () => {
+    const rec = await make();
+    const top = await rec.recommend({ k: 7, filter: (i) => i.category === 'Toys', exclude: ['toy-01a'] });
+    expect(top).toHaveLength(7);
+    expect(top.every((t) => t.item.category === 'Toys' && t.id !== 'toy-01a')).toBe(true);
+  });
+
+  it('emits update after each click and forgets everything on reset', async () => {
+    const rec = await make();
+    const updates: number[] = [];
+    rec.on('update', (u) => updates.push(u.clicks));
+    await rec.click('kit-02a');
+    await rec.click('kit-03a');
+    expect(updates.slice(-1)).toEqual([2]);
+    const fresh = await rec.recommend();
+    await rec.reset();
+    expect(rec.stats()).toMatchObject({ clicks: 0, deltaNorm: 0 });
+    expect(updates.at(-1)).toBe(0);
+    const base = await (await make()).recommend();
+    expect((await rec.recommend()).map((r) => r.id)).toEqual(base.map((r) => r.id));
+    expect(fresh.map((r) => r.id)).not.toEqual(base.map((r) => r.id));
+  });
+
+  it('restores the same recommendations from a store (snapshot + events)', async () => {
+    const store = new MemoryDeltaStore();
+    const a = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store, snapshotEvery: 5 });
+    open.push(a);
+    for (const id of ['hom-01a', 'hom-02b', 'hom-03c', 'out-01a', 'out-02a', 'out-03b', 'hom-04d']) await a.click(id);
+    const ra = await a.recommend();
+    const b = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store, snapshotEvery: 5 });
+    open.push(b);
+    const rb = await b.recommend();
+    expect(b.stats().clicks).toBe(7);
+    expect(rb.map((r) => r.id)).toEqual(ra.map((r) => r.id));
+    rb.forEach((r, i) => expect(r.score).toBeCloseTo(ra[i]!.score, 4));
+  });
+
+  it('survives a flood of 10,000 clicks without blocking the event loop or exploding', async () => {
+    await useBackend('wasm');
+    const rec = await make({ backend: 'wasm' });
+    let ticks = 0;
+    let running = true;
+    const tick = (): void => {
+      ticks++;
+      if (running) setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 10_000; i++) all.push(rec.click(i % 100 === 0 ? 'toy-03b' : 'kit-01a'));
+    await Promise.all(all);
+    running = false;
+    const st = rec.stats();
+    expect(st.clicks).toBe(10_000);
+    expect(Number.isFinite(st.deltaNorm)).toBe(true);
+    // Learning yielded to the event loop many times instead of running as one long task.
+    expect(ticks).toBeGreaterThan(50);
+    // The head is still responsive: a few clicks on another department take over the rail.
+    for (const id of ['sta-01a', 'sta-02a', 'sta-03a', 'sta-04a']) await rec.click(id);
+    expect(share(await rec.recommend({ k: 10 }), 'Stationery')).toBeGreaterThanOrEqual(0.5);
+    await useBackend('cpu');
+  });
+
+  it('keeps the tensor count flat across 1,000 clicks through the public API', async () => {
+    const rec = await make();
+    await rec.click('kit-01a');
+    await rec.recommend();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 1000; i++) {
+      await rec.click(catalog[(i * 37) % catalog.length]!.id);
+      if (i % 50 === 0) {
+        rec.impression((await rec.recommend()).map((r) => r.id));
+        rec.stats();
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('bad input: a clear, typed error, and no state changed', () => {
+  it.each([
+    [
+      'duplicate ids',
+      [
+        { id: 'a', title: 'A' },
+        { id: 'a', title: 'B' },
+      ],
+      /id "a" is duplicated/,
+    ],
+    ['a missing id', [{ title: 'A' }], /has no id/],
+    ['an empty title', [{ id: 'a', title: '  ' }], /empty title/],
+    ['a non-string title', [{ id: 'a', title: 5 }], /non-string title/],
+    ['a non-finite price', [{ id: 'a', title: 'A', price: Number.NaN }], /price NaN.*finite number/],
+    ['an empty catalogue', [], /empty/],
+    ['not an array', { id: 'a' }, /must be a JSON array/],
+  ])('rejects a catalogue with %s', async (_name, bad, message) => {
+    const err = await createRecommender({ catalog: bad as Item[], modelUrl: MODELS, backend: 'cpu' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CatalogError);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('rejects a click on an unknown id and learns nothing', async () => {
+    const rec = await make();
+    await rec.click('kit-01a');
+    const before = await rec.recommend();
+    const normBefore = rec.stats().deltaNorm;
+    await expect(rec.click('no-such-item')).rejects.toThrow(UnknownItemError);
+    await expect(rec.click('no-such-item')).rejects.toThrow(/Unknown item id "no-such-item".*same ids as the catalogue/);
+    expect(() => rec.impression(['kit-01a', 'nope'])).toThrow(UnknownItemError);
+    expect(rec.stats()).toMatchObject({ clicks: 1, deltaNorm: normBefore });
+    expect((await rec.recommend()).map((r) => r.id)).toEqual(before.map((r) => r.id));
+  });
+
+  it.each([0, -1, 2.5, Number.NaN])('rejects recommend with k = %s', async (k) => {
+    const rec = await make();
+    await expect(rec.recommend({ k })).rejects.toThrow(ArgumentError);
+    await expect(rec.recommend({ k })).rejects.toThrow(/k to be a positive integer/);
+  });
+
+  it('rejects an unknown backend or storage, listing the valid values', async () => {
+    await expect(createRecommender({ catalog, modelUrl: MODELS, backend: 'tpu' as 'cpu' })).rejects.toThrow(
+      /'auto', 'webgpu', 'wasm', 'webgl', 'cpu'/,
+    );
+    await expect(createRecommender({ catalog, modelUrl: MODELS, storage: 'disk' as 'memory' })).rejects.toThrow(/'indexeddb', 'memory'/);
+  });
+});
