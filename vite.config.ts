@@ -5,6 +5,7 @@ import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync 
 import { extname, join, resolve } from 'node:path';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vite';
+import { writeShopPages } from './src/tools/shop-pages.js';
 
 const root = import.meta.dirname;
 const wasmDir = resolve(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
@@ -42,6 +43,7 @@ function clickwiseAssets(): Plugin {
       cpSync(resolve(root, 'models'), join(outDir, 'models'), { recursive: true });
       mkdirSync(join(outDir, 'tfjs'), { recursive: true });
       for (const f of readdirSync(wasmDir).filter((x) => x.endsWith('.wasm'))) cpSync(join(wasmDir, f), join(outDir, 'tfjs', f));
+      writeShopPages(outDir, resolve(root, 'public', 'catalog.json'));
     },
   };
 }
@@ -51,7 +53,7 @@ export default defineConfig({
   plugins: [clickwiseAssets()],
   build: {
     outDir: 'dist',
-    emptyOutDir: false,
+    emptyOutDir: true,
     target: 'es2022',
     chunkSizeWarningLimit: 2000,
   },

@@ -31,33 +31,33 @@ beforeAll(async () => {
 });
 
 describe('closed-form gradient', () => {
-  it('matches central finite differences of the per-click loss', () => {
+  it('matches central finite differences of the per-click loss', async () => {
     const { E, ids, base } = randomSetup();
     const head = new IncrementalHead(E, ids, base, { seed: 3, negatives: 6 });
     // Move φ away from 0 and build a history, so every term of the gradient is non-trivial.
     for (const [k, item] of [3, 5, 3, 9, 11].entries()) head.learnOne({ item, impressions: [1, 2], time: 1000 * k });
     const input = { item: 4, impressions: [5, 6, 7], time: 10_000 };
-    const g = head.gradients(input);
-    const state = head.save();
-    const lossWith = (mutate: (s: HeadState) => void): number => {
+    const g = await head.gradients(input);
+    const state = await head.save();
+    const lossWith = async (mutate: (s: HeadState) => void): Promise<number> => {
       const s = structuredClone(state);
       mutate(s);
       head.load(s);
-      const l = head.loss(input);
+      const l = await head.loss(input);
       head.load(state);
       return l;
     };
     const eps = 1e-2;
-    const check = (analytic: number, mutate: (s: HeadState, delta: number) => void): void => {
-      const numeric = (lossWith((s) => mutate(s, eps)) - lossWith((s) => mutate(s, -eps))) / (2 * eps);
+    const check = async (analytic: number, mutate: (s: HeadState, delta: number) => void): Promise<void> => {
+      const numeric = ((await lossWith((s) => mutate(s, eps))) - (await lossWith((s) => mutate(s, -eps)))) / (2 * eps);
       expect(Math.abs(numeric - analytic)).toBeLessThanOrEqual(2e-3 + 2e-2 * Math.abs(analytic));
     };
-    for (const k of [0, 9, 18, 27, 36, 63]) check(g.dW[k]!, (s, d) => (s.dW[k]! += d));
-    for (const k of [0, 3, 7]) check(g.du[k]!, (s, d) => (s.du[k]! += d));
-    check(g.dAlpha, (s, d) => (s.dAlpha += d));
+    for (const k of [0, 9, 18, 27, 36, 63]) await check(g.dW[k]!, (s, d) => (s.dW[k]! += d));
+    for (const k of [0, 3, 7]) await check(g.du[k]!, (s, d) => (s.du[k]! += d));
+    await check(g.dAlpha, (s, d) => (s.dAlpha += d));
     for (let j = 0; j < 4; j++) {
       const id = ids[g.indices[j]!]!;
-      check(g.dBias[j]!, (s, d) => (s.dBias[id] = (s.dBias[id] ?? 0) + d));
+      await check(g.dBias[j]!, (s, d) => (s.dBias[id] = (s.dBias[id] ?? 0) + d));
     }
     // The gradient is not trivially zero, so the comparison above means something.
     expect(Math.max(...Array.from(g.dW).map(Math.abs))).toBeGreaterThan(1e-3);
@@ -97,11 +97,11 @@ describe('head contract', () => {
     expect(run(5)).not.toEqual(run(6));
   });
 
-  it('predicts the same after save and load', () => {
+  it('predicts the same after save and load', async () => {
     const { E, ids, base } = randomSetup();
     const a = new IncrementalHead(E, ids, base);
     for (let i = 0; i < 15; i++) a.learnOne({ item: (i * 5) % N, impressions: [], time: i });
-    const saved = JSON.parse(JSON.stringify(a.save())) as HeadState;
+    const saved = JSON.parse(JSON.stringify(await a.save())) as HeadState;
     const b = new IncrementalHead(E, ids, base);
     b.load(saved);
     const sa = scores(a);
@@ -113,12 +113,12 @@ describe('head contract', () => {
     E.dispose();
   });
 
-  it('rejects an index outside the catalogue and a state of other dimensions, changing nothing', () => {
+  it('rejects an index outside the catalogue and a state of other dimensions, changing nothing', async () => {
     const { E, ids, base } = randomSetup();
     const head = new IncrementalHead(E, ids, base);
     const before = scores(head);
     expect(() => head.learnOne({ item: N, impressions: [], time: 0 })).toThrow(/outside the catalogue/);
-    const bad = { ...head.save(), dims: D + 1 };
+    const bad = { ...(await head.save()), dims: D + 1 };
     expect(() => head.load(bad)).toThrow(/dims/);
     expect(scores(head)).toEqual(before);
     expect(head.clicks).toBe(0);
@@ -126,30 +126,30 @@ describe('head contract', () => {
     E.dispose();
   });
 
-  it('learns that impressions never clicked are negatives', () => {
+  it('learns that impressions never clicked are negatives', async () => {
     const { E, ids, base } = randomSetup();
     const head = new IncrementalHead(E, ids, base, { negatives: 0 });
     const shown = 12;
     const s0 = scores(head)[shown]! - base.bias[shown]!;
     for (let i = 0; i < 10; i++) head.learnOne({ item: (i % 3) + 20, impressions: [shown], time: i * 100_000 });
-    const dBias = head.save().dBias[`item-${shown}`]!;
+    const dBias = (await head.save()).dBias[`item-${shown}`]!;
     expect(dBias).toBeLessThan(0);
     void s0;
     head.dispose();
     E.dispose();
   });
 
-  it('keeps φ bounded under a flood of clicks on one item (clipping, damping, bias bound)', () => {
+  it('keeps φ bounded under a flood of clicks on one item (clipping, damping, bias bound)', async () => {
     const { E, ids, base } = randomSetup();
     const head = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
     for (let i = 0; i < 2000; i++) head.learnOne({ item: 4, impressions: [], time: i }); // 2000 clicks in 2 s
-    const st = head.save();
+    const st = await head.save();
     expect(Math.abs(st.dBias['item-4']!)).toBeLessThanOrEqual(3 + 1e-6);
     // Repeats are damped: the same 2000 clicks spread over hours move φ further.
     const spread = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
     for (let i = 0; i < 2000; i++) spread.learnOne({ item: 4, impressions: [], time: i * 3_600_000 });
-    expect(head.deltaNorm()).toBeLessThan(spread.deltaNorm());
-    expect(Number.isFinite(head.deltaNorm())).toBe(true);
+    expect(await head.deltaNorm()).toBeLessThan(await spread.deltaNorm());
+    expect(Number.isFinite(await head.deltaNorm())).toBe(true);
     // The history saturates: the flooded item is one entry, at most weight 2.
     expect(st.history.filter((h) => h.id === 'item-4')).toEqual([{ id: 'item-4', w: 2 }]);
     head.dispose();
@@ -159,7 +159,7 @@ describe('head contract', () => {
 });
 
 describe('tensor hygiene', () => {
-  it('keeps tf.memory().numTensors flat across 1,000 clicks and recommendations', () => {
+  it('keeps tf.memory().numTensors flat across 1,000 clicks and recommendations', async () => {
     const { E, ids, base } = randomSetup();
     const head = new IncrementalHead(E, ids, base);
     head.learnOne({ item: 0, impressions: [1], time: 0 });
@@ -169,11 +169,11 @@ describe('tensor hygiene', () => {
       head.learnOne({ item: (i * 13) % N, impressions: [(i * 7) % N, (i * 11) % N], time: i * 10 });
       if (i % 10 === 0) {
         scores(head);
-        head.explain([1, 2, 3]);
+        await head.explain([1, 2, 3]);
       }
     }
-    head.save();
-    head.deltaNorm();
+    await head.save();
+    await head.deltaNorm();
     expect(tf.memory().numTensors).toBe(before);
     head.dispose();
     E.dispose();

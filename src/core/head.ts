@@ -204,7 +204,7 @@ export class IncrementalHead {
   }
 
   /** The contribution of each history item j to the score of items `targets`: [H, |targets|]. */
-  explain(targets: readonly number[]): { history: number[]; contributions: Float32Array } {
+  async explain(targets: readonly number[]): Promise<{ history: number[]; contributions: Float32Array }> {
     this.assertAlive();
     const hw = this.historyWeights();
     if (hw.length === 0 || targets.length === 0) return { history: [], contributions: new Float32Array(0) };
@@ -215,7 +215,7 @@ export class IncrementalHead {
       const T = tf.gather(this.V, tf.tensor1d(Int32Array.from(targets), 'int32'));
       return tf.matMul(Hq, T, false, true);
     });
-    const contributions = t.dataSync() as Float32Array;
+    const contributions = (await t.data()) as Float32Array;
     t.dispose();
     return { history: hw.map((x) => x.i), contributions };
   }
@@ -293,24 +293,24 @@ export class IncrementalHead {
   }
 
   /** The per-click loss at the current φ (for finite-difference checks). */
-  loss(input: LearnInput): number {
+  async loss(input: LearnInput): Promise<number> {
     this.assertAlive();
     const b = this.batch(input);
     const t = tf.tidy(() => this.gradTensors(b).loss);
-    const v = t.dataSync()[0]!;
+    const v = (await t.data())[0]!;
     t.dispose();
     return v;
   }
 
   /** Closed-form gradients at the current φ, unclipped (for tests and diagnostics). */
-  gradients(input: LearnInput): HeadGradients {
+  async gradients(input: LearnInput): Promise<HeadGradients> {
     this.assertAlive();
     const b = this.batch(input);
     const out = tf.tidy(() => {
       const r = this.gradTensors(b);
       return [r.gW, r.gu, r.gA, r.gB, r.loss] as tf.Tensor[];
     });
-    const [gW, gu, gA, gB, loss] = out.map((t) => t.dataSync() as Float32Array);
+    const [gW, gu, gA, gB, loss] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
     out.forEach((t) => t.dispose());
     return { dW: gW!, du: gu!, dAlpha: gA![0]!, indices: b.idx, dBias: gB!, loss: loss![0]! };
   }
@@ -372,42 +372,44 @@ export class IncrementalHead {
   }
 
   /** ‖φ‖₂: how far this shopper has moved from the base. */
-  deltaNorm(): number {
+  async deltaNorm(): Promise<number> {
     const t = tf.tidy(() =>
       tf.sqrt(
         tf.addN([tf.sum(tf.square(this.dW)), tf.sum(tf.square(this.du)), tf.sum(tf.square(this.dAlpha)), tf.sum(tf.square(this.dB))]),
       ),
     );
-    const v = t.dataSync()[0]!;
+    const v = (await t.data())[0]!;
     t.dispose();
     return v;
   }
 
   /** Serialises φ, the AdaGrad state and the history. Per-item entries are keyed by id. */
-  save(): HeadState {
+  async save(): Promise<HeadState> {
     this.assertAlive();
     const touched = [...this.touched].sort((a, b) => a - b);
     const tb = tf.tidy(() => (touched.length ? tf.gather(this.dB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
     const tg = tf.tidy(() => (touched.length ? tf.gather(this.gB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
-    const bv = tb.dataSync();
-    const gv = tg.dataSync();
+    // Asynchronous reads only: synchronous GPU readback is slow everywhere and broken on some WebGPU stacks.
+    const [bv, gv, dW, du, dA, gW, gu, gA] = await Promise.all(
+      [tb, tg, this.dW, this.du, this.dAlpha, this.gW, this.gu, this.gAlpha].map((t) => t.data() as Promise<Float32Array>),
+    );
     tb.dispose();
     tg.dispose();
     const dBias: Record<string, number> = {};
     const gBias: Record<string, number> = {};
     touched.forEach((i, k) => {
-      dBias[this.ids[i]!] = bv[k]!;
-      gBias[this.ids[i]!] = gv[k]!;
+      dBias[this.ids[i]!] = bv![k]!;
+      gBias[this.ids[i]!] = gv![k]!;
     });
     return {
       dims: this.dims,
-      dW: Array.from(this.dW.dataSync()),
-      du: Array.from(this.du.dataSync()),
-      dAlpha: this.dAlpha.dataSync()[0]!,
+      dW: Array.from(dW!),
+      du: Array.from(du!),
+      dAlpha: dA![0]!,
       dBias,
-      gW: Array.from(this.gW.dataSync()),
-      gu: Array.from(this.gu.dataSync()),
-      gAlpha: this.gAlpha.dataSync()[0]!,
+      gW: Array.from(gW!),
+      gu: Array.from(gu!),
+      gAlpha: gA![0]!,
       gBias,
       history: this.history.map((h) => ({ id: this.ids[h.i]!, w: h.w })),
       recent: this.recent.map((r) => ({ id: this.ids[r.i]!, t: r.t })),

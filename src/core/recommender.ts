@@ -142,6 +142,8 @@ class RecommenderImpl implements Recommender {
   private pendingImpressions: number[] = [];
   private lastSeq = 0;
   private lastUpdateMs: number | null = null;
+  /** ‖φ‖ after the last learning pass (read asynchronously, never by a synchronous GPU read). */
+  private deltaNorm = 0;
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
   private waiters: { seq: number; resolve: () => void }[] = [];
@@ -217,7 +219,11 @@ class RecommenderImpl implements Recommender {
       if (++n % 32 === 0) await yieldToPage();
       if (this.disposed) return;
     }
-    if (n > 0 || source === 'load') this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source });
+    if (n > 0 || source === 'load') {
+      this.deltaNorm = await this.head.deltaNorm();
+      if (this.disposed) return;
+      this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source });
+    }
     if (
       n > 0 &&
       source === 'local' &&
@@ -241,7 +247,9 @@ class RecommenderImpl implements Recommender {
 
   private async snapshot(): Promise<void> {
     try {
-      await this.store.saveSnapshot({ seq: this.lastSeq, modelVersion: this.modelVersion, state: this.head.save(), savedAt: Date.now() });
+      const seq = this.lastSeq;
+      const state = await this.head.save();
+      await this.store.saveSnapshot({ seq, modelVersion: this.modelVersion, state, savedAt: Date.now() });
     } catch (err) {
       this.warn('store/snapshot', `Could not save a snapshot (${String(err)}); learning continues from the event log.`);
     }
@@ -278,6 +286,7 @@ class RecommenderImpl implements Recommender {
 
   private applyReset(source: 'reset'): void {
     this.head.reset();
+    this.deltaNorm = 0;
     this.lastSeq = 0;
     this.pendingImpressions = [];
     this.lastUpdateMs = null;
@@ -350,7 +359,7 @@ class RecommenderImpl implements Recommender {
       if (picked.length >= k || want >= n) break;
       want = Math.min(n, want * 4);
     }
-    const { history, contributions } = this.head.explain(picked.map((p) => p.i));
+    const { history, contributions } = await this.head.explain(picked.map((p) => p.i));
     return picked.map((p, col) => {
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
@@ -390,7 +399,7 @@ class RecommenderImpl implements Recommender {
       modelVersion: this.modelVersion,
       storage: this.store.kind,
       items: this.catalog.size,
-      deltaNorm: this.head.deltaNorm(),
+      deltaNorm: this.deltaNorm,
       quarantined: h.quarantined,
       warnings: [...h.warnings, ...this.warnings],
     };

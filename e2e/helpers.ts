@@ -1,0 +1,39 @@
+import type { Browser, Page } from '@playwright/test';
+import { chromium } from '@playwright/test';
+import { BASE_ARGS, CHROMIUM, WEBGPU_ARGS } from '../playwright.config.js';
+
+export const BASE_URL = 'http://localhost:4173/';
+
+/** Launches Debian Chromium with or without the WebGPU flag (SwiftShader adapter when on). */
+export function launch(webgpu: boolean): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: webgpu ? WEBGPU_ARGS : BASE_ARGS });
+}
+
+/**
+ * Serves a page at `path` holding only the Clickwise tag (with the given data attributes) and
+ * optional body markup, as a shop would. Everything else comes from dist/.
+ */
+export async function tagPage(
+  page: Page,
+  attrs: Record<string, string>,
+  body = '',
+  path = 'e2e-tag.html',
+  headers: Record<string, string> = {},
+): Promise<void> {
+  const a = Object.entries(attrs)
+    .map(([k, v]) => ` ${k}="${v}"`)
+    .join('');
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>tag</title></head><body>${body}<script src="clickwise.js"${a}></script></body></html>`;
+  await page.route(`**/${path}`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: html, headers }));
+  await page.goto(BASE_URL + path);
+}
+
+/** Console errors of a page, collected from now on. */
+export function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  return errors;
+}
