@@ -16,6 +16,19 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['dataSync', 'arraySync'].map((property) => ({
+          property,
+          message:
+            'Read tensors with await t.data() / t.array(): a synchronous GPU readback stalls the page, and on WebGPU in Chromium it returns wrong values and loses the device.',
+        })),
+      ],
+    },
+  },
+  {
     files: ['src/core/**/*.ts'],
     languageOptions: {
       globals: {},

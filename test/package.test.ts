@@ -1,0 +1,33 @@
+/**
+ * `import { createRecommender } from 'clickwise'` works in plain Node through the package's
+ * `exports` map, with types. Needs `npm run build:lib` (run by `npm test` before the unit tests).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '..');
+const built = existsSync(resolve(root, 'dist/lib/index.js'));
+
+describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the clickwise package', () => {
+  it('exports createRecommender with types, and runs in Node with a folder path as modelUrl', () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
+      name: string;
+      exports: Record<string, { types: string; import: string }>;
+    };
+    expect(pkg.name).toBe('clickwise');
+    expect(existsSync(resolve(root, pkg.exports['.']!.types))).toBe(true);
+    expect(existsSync(resolve(root, pkg.exports['./react']!.types))).toBe(true);
+    expect(readFileSync(resolve(root, pkg.exports['.']!.types), 'utf8')).toMatch(/createRecommender/);
+    const script = `
+      import { createRecommender } from 'clickwise';
+      const rec = await createRecommender({ catalog: 'public/catalog.json', modelUrl: 'models/', backend: 'cpu' });
+      await rec.click('kit-01a');
+      const top = await rec.recommend({ k: 3 });
+      console.log(JSON.stringify({ backend: rec.stats().backend, storage: rec.stats().storage, clicks: rec.stats().clicks, n: top.length }));
+      rec.dispose();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ backend: 'cpu', storage: 'memory', clicks: 1, n: 3 });
+  });
+});
