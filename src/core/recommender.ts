@@ -32,6 +32,11 @@ export interface CoreRecommenderOptions {
   /** Where the shopper's learning is kept. Default: in memory. */
   store?: DeltaStore;
   onProgress?: ProgressCallback;
+  /**
+   * Called with every warning, from the first moment of loading on (storage set aside, fallbacks,
+   * rebase). The same warnings are emitted as 'warning' events once the recommender is returned.
+   */
+  onWarning?: (w: { code: string; message: string }) => void;
   /** Seed for every random choice (negative sampling). Default 1. */
   seed?: number;
   /** Overrides of the head's learning settings. */
@@ -159,6 +164,7 @@ class RecommenderImpl implements Recommender {
     private readonly modelVersion: string,
     private readonly deltaCompatibleWith: readonly string[],
     private readonly snapshotEvery: number,
+    private readonly onWarning?: (w: { code: string; message: string }) => void,
   ) {
     this.unsubscribe.push(
       store.subscribe((change) => {
@@ -166,7 +172,7 @@ class RecommenderImpl implements Recommender {
         if (change.type === 'reset') this.applyReset('reset');
         else void this.sync('remote');
       }),
-      store.onWarning((w) => this.warn(w.code, w.message)),
+      store.onWarning((w) => this.warn(w.code, w.message, true)),
     );
   }
 
@@ -174,9 +180,13 @@ class RecommenderImpl implements Recommender {
     return this.catalog.items;
   }
 
-  private warn(code: string, message: string): void {
-    this.warnings.push(message);
-    if (this.warnings.length > 20) this.warnings.shift();
+  private warn(code: string, message: string, fromStore = false): void {
+    // Store warnings are kept by the store itself (health()); others are kept here.
+    if (!fromStore) {
+      this.warnings.push(message);
+      if (this.warnings.length > 20) this.warnings.shift();
+    }
+    this.onWarning?.({ code, message });
     this.emitter.emit('warning', { code, message });
   }
 
@@ -189,7 +199,10 @@ class RecommenderImpl implements Recommender {
   private async applyState(state: StoredState, source: 'load' | 'remote' | 'local'): Promise<void> {
     const snap = state.snapshot;
     let events = state.events.filter((e) => e.seq > this.lastSeq);
-    if (snap && snap.seq > this.lastSeq && (events.length === 0 || events[0]!.seq !== this.lastSeq + 1)) {
+    // At load, start from the snapshot (the rebase policy applies there); later, only when the
+    // events this tab has not learned yet were compacted away by another tab.
+    const gap = events.length === 0 || events[0]!.seq !== this.lastSeq + 1;
+    if (snap && snap.seq > this.lastSeq && (source === 'load' || gap)) {
       if (snap.modelVersion === this.modelVersion || this.deltaCompatibleWith.includes(snap.modelVersion)) {
         try {
           const { skippedIds } = this.head.load(snap.state as HeadState);
@@ -215,7 +228,6 @@ class RecommenderImpl implements Recommender {
       if (e.seq <= this.lastSeq) continue;
       this.learnEvent(e);
       this.lastSeq = e.seq;
-      this.resolveWaiters();
       if (++n % 32 === 0) await yieldToPage();
       if (this.disposed) return;
     }
@@ -224,6 +236,8 @@ class RecommenderImpl implements Recommender {
       if (this.disposed) return;
       this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source });
     }
+    // A click resolves once it is learned and its 'update' has been emitted.
+    this.resolveWaiters();
     if (
       n > 0 &&
       source === 'local' &&
@@ -491,7 +505,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   } finally {
     encoder.dispose();
   }
-  const rec = new RecommenderImpl(catalog, head, store, backend, modelManifest.version, headModelVersion, snapshotEvery);
+  const rec = new RecommenderImpl(catalog, head, store, backend, modelManifest.version, headModelVersion, snapshotEvery, options.onWarning);
   await rec.restore();
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;

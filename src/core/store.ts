@@ -73,12 +73,20 @@ export interface DeltaStore {
 /** A store that lives as long as the page: the fallback, and the default in Node. */
 export class MemoryDeltaStore implements DeltaStore {
   readonly kind = 'memory' as const;
-  /** @param keepEvents events kept after compaction, for replay onto a new base. */
-  constructor(private readonly keepEvents = DEFAULT_KEEP_EVENTS) {}
+  private readonly warnings: string[];
+  /**
+   * @param keepEvents events kept after compaction, for replay onto a new base.
+   * @param warnings why this store is in memory, if it is a fallback (shown in `stats()`).
+   */
+  constructor(
+    private readonly keepEvents = DEFAULT_KEEP_EVENTS,
+    warnings: string[] = [],
+  ) {
+    this.warnings = [...warnings];
+  }
   private snapshot: StoredSnapshot | null = null;
   private events: StoredEvent[] = [];
   private nextSeq = 1;
-  private readonly warnings: string[] = [];
 
   async load(): Promise<StoredState> {
     return { snapshot: this.snapshot ? structuredClone(this.snapshot) : null, events: this.events.map((e) => ({ ...e })) };

@@ -95,6 +95,7 @@ export async function start(config: EmbedConfig): Promise<Runtime> {
     backend: config.backend as BackendRequest,
     namespace: config.namespace,
     wasmPaths: config.wasmPaths,
+    onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });
   const titles = new Map(rec.items.map((i) => [i.id, i.title]));
   const titleOf = (id: string): string => titles.get(id) ?? id;

@@ -28,7 +28,7 @@ export async function openDeltaStore(
   } catch (err) {
     const warning = `Clickwise: IndexedDB is unavailable (${err instanceof Error ? err.message : String(err)}); learning is kept in memory and will not survive a reload.`;
     console.warn(warning);
-    return { store: new MemoryDeltaStore(), warning };
+    return { store: new MemoryDeltaStore(undefined, [warning]), warning };
   }
 }
 

@@ -1,0 +1,234 @@
+/**
+ * Persistence in real Chromium IndexedDB, one fresh browser context (so a fresh database) per test:
+ * reload, tabs, crash, bad stored data, no IndexedDB, a new model version, reset across tabs.
+ */
+import type { Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { collectErrors, tagPage } from './helpers.js';
+
+type Top = { id: string; score: number }[];
+
+async function open(page: Page, namespace: string): Promise<void> {
+  await tagPage(page, { 'data-catalog': 'catalog.json', 'data-namespace': namespace, 'data-backend': 'wasm' });
+  await page.evaluate(async () => {
+    const w = window as unknown as { Clickwise: { ready: Promise<unknown> }; rec: unknown };
+    w.rec = await w.Clickwise.ready;
+  });
+}
+
+/** Runs `fn(rec)` in the page. */
+function inPage<T, A = undefined>(page: Page, fn: (rec: RecApi, arg: A) => Promise<T> | T, arg?: A): Promise<T> {
+  return page.evaluate(
+    async ([src, a]) => {
+      const rec = (window as unknown as { rec: RecApi }).rec;
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval
+      return (new Function('rec', 'arg', `return (${src})(rec, arg);`) as (r: RecApi, x: unknown) => unknown)(rec, a);
+    },
+    [fn.toString(), arg] as const,
+  ) as Promise<T>;
+}
+
+interface RecApi {
+  click(id: string): Promise<void>;
+  recommend(o?: { k?: number }): Promise<Top>;
+  stats(): { clicks: number; storage: string; quarantined: number; warnings: string[]; deltaNorm: number; modelVersion: string };
+  reset(): Promise<void>;
+  items: { id: string; category?: string }[];
+  on(name: string, fn: (p: unknown) => void): () => void;
+}
+
+const top = (page: Page): Promise<Top> => inPage(page, (rec) => rec.recommend({ k: 10 }));
+
+test('reload restores the same φ after acknowledged clicks', async ({ page }) => {
+  await open(page, 'reload');
+  await inPage(page, async (rec) => {
+    for (const id of ['kit-01a', 'kit-02b', 'gar-03c', 'kit-04d', 'toy-01a']) await rec.click(id);
+  });
+  const before = await top(page);
+  await page.reload();
+  await open(page, 'reload');
+  expect((await inPage(page, (rec) => rec.stats())).clicks).toBe(5);
+  const after = await top(page);
+  expect(after.map((r) => r.id)).toEqual(before.map((r) => r.id));
+  after.forEach((r, i) => expect(r.score).toBeCloseTo(before[i]!.score, 5));
+});
+
+test('two tabs clicking 50 times each, interleaved, both learn all 100 clicks and hold equal state', async ({ context }) => {
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  await open(a, 'tabs');
+  await open(b, 'tabs');
+  const ids = (await inPage(a, (rec) => rec.items.map((i) => i.id))).slice(0, 100);
+  const burst = (page: Page, offset: number): Promise<void> =>
+    inPage(
+      page,
+      async (rec, arg) => {
+        for (let i = 0; i < 50; i++) await rec.click(arg.ids[(i * 2 + arg.offset) % arg.ids.length]!);
+      },
+      { ids, offset },
+    );
+  await Promise.all([burst(a, 0), burst(b, 1)]);
+  await expect.poll(() => inPage(a, (rec) => rec.stats().clicks), { timeout: 5000 }).toBe(100);
+  await expect.poll(() => inPage(b, (rec) => rec.stats().clicks), { timeout: 5000 }).toBe(100);
+  const [ta, tb] = [await top(a), await top(b)];
+  expect(tb.map((r) => r.id)).toEqual(ta.map((r) => r.id));
+  tb.forEach((r, i) => expect(r.score).toBeCloseTo(ta[i]!.score, 4));
+});
+
+test("each tab's recommendations reflect the other's clicks within one second", async ({ context }) => {
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  await open(a, 'sync');
+  await open(b, 'sync');
+  const before = await top(b);
+  const t0 = Date.now();
+  await inPage(a, async (rec) => {
+    for (const id of ['pet-01a', 'pet-02a', 'pet-03a']) await rec.click(id);
+  });
+  await expect.poll(() => inPage(b, (rec) => rec.stats().clicks), { timeout: 1000, intervals: [20] }).toBe(3);
+  expect(Date.now() - t0).toBeLessThan(5000);
+  const after = await top(b);
+  expect(after.map((r) => r.id)).not.toEqual(before.map((r) => r.id));
+  expect(after.map((r) => r.id)).toEqual((await top(a)).map((r) => r.id));
+});
+
+test('a page closed in the middle of a burst leaves a consistent store with every acknowledged click', async ({ context }) => {
+  const page = await context.newPage();
+  await open(page, 'crash');
+  const acked: string[] = [];
+  await page.exposeFunction('ack', (id: string) => acked.push(id));
+  void page
+    .evaluate(async () => {
+      const w = window as unknown as { rec: RecApi; ack(id: string): Promise<void> };
+      for (let i = 0; i < 10_000; i++) {
+        const id = w.rec.items[i % w.rec.items.length]!.id;
+        await w.rec.click(id);
+        void w.ack(id);
+      }
+    })
+    .catch(() => undefined);
+  await expect.poll(() => acked.length, { timeout: 30_000 }).toBeGreaterThan(20);
+  await page.close({ runBeforeUnload: false });
+  const ackedAtClose = acked.length;
+  const next = await context.newPage();
+  await open(next, 'crash');
+  const st = await inPage(next, (rec) => rec.stats());
+  expect(st.clicks).toBeGreaterThanOrEqual(ackedAtClose);
+  expect(st.quarantined).toBe(0);
+  expect(st.storage).toBe('indexeddb');
+});
+
+test('corrupt, truncated, unknown-schema and newer-version records are set aside and reported', async ({ page }) => {
+  await open(page, 'corrupt');
+  await inPage(page, async (rec) => {
+    for (const id of ['kit-01a', 'kit-02a', 'kit-03a']) await rec.click(id);
+  });
+  // Write bad records straight into the database, as a bug or a disk error would.
+  await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('clickwise:corrupt');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const tx = db.transaction(['events', 'snapshots'], 'readwrite');
+    const ev = tx.objectStore('events');
+    ev.put({ v: 1, crc: 12345, seq: 4, body: { seq: 4, type: 'click', itemId: 'kit-04a', t: 1, impressions: [] } }, 4); // corrupt
+    ev.put({ v: 1, seq: 5 }, 5); // truncated
+    ev.put({ v: 0, crc: 1, seq: 6, body: {} }, 6); // unknown schema
+    ev.put({ v: 99, crc: 1, seq: 7, body: {} }, 7); // newer version
+    tx.objectStore('snapshots').put({ v: 1, crc: 1, body: { seq: 2, modelVersion: 'x', state: {} } }, 'current');
+    await new Promise((r) => (tx.oncomplete = r));
+    db.close();
+  });
+  const errors = collectErrors(page);
+  await page.reload();
+  await open(page, 'corrupt');
+  const st = await inPage(page, (rec) => rec.stats());
+  expect(st.quarantined).toBe(5);
+  expect(st.warnings.join('\n')).toMatch(/checksum mismatch/);
+  expect(st.warnings.join('\n')).toMatch(/truncated/);
+  expect(st.warnings.join('\n')).toMatch(/unknown schema version 0/);
+  expect(st.warnings.join('\n')).toMatch(/newer version/);
+  // The three good clicks survive, and the page keeps working.
+  expect(st.clicks).toBe(3);
+  await inPage(page, (rec) => rec.click('kit-05a'));
+  expect((await inPage(page, (rec) => rec.stats())).clicks).toBe(4);
+  expect(errors).toEqual([]);
+});
+
+test('without IndexedDB it runs in memory, with a single warning', async ({ page }) => {
+  await page.addInitScript(() => {
+    Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true });
+  });
+  const warnings: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'warning' && m.text().includes('Clickwise')) warnings.push(m.text());
+  });
+  await open(page, 'noidb');
+  await inPage(page, (rec) => rec.click('kit-01a'));
+  const st = await inPage(page, (rec) => rec.stats());
+  expect(st.storage).toBe('memory');
+  expect(st.clicks).toBe(1);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toMatch(/IndexedDB is unavailable.*memory/);
+});
+
+test('a new model version keeps φ when declared compatible, and replays the log when not', async ({ page }) => {
+  await open(page, 'rebase');
+  await inPage(page, async (rec) => {
+    for (const id of ['clo-01a', 'clo-02a', 'hom-01a', 'clo-03b']) await rec.click(id);
+  });
+  const original = await top(page);
+  const v1 = (await inPage(page, (rec) => rec.stats())).modelVersion;
+  const bump = async (version: string, compatible: string[]): Promise<void> => {
+    await page.unroute('**/models/manifest.json');
+    await page.unroute('**/models/head/manifest.json');
+    await page.route('**/models/manifest.json', async (route) => {
+      const m = (await (await route.fetch()).json()) as { version: string };
+      await route.fulfill({ json: { ...m, version } });
+    });
+    await page.route('**/models/head/manifest.json', async (route) => {
+      const m = (await (await route.fetch()).json()) as Record<string, unknown>;
+      await route.fulfill({ json: { ...m, deltaCompatibleWith: compatible } });
+    });
+    await page.reload();
+    await open(page, 'rebase');
+  };
+  // Compatible: φ is kept as it is.
+  await bump('v2', [v1]);
+  let st = await inPage(page, (rec) => rec.stats());
+  expect(st.modelVersion).toBe('v2');
+  expect(st.clicks).toBe(4);
+  expect(st.warnings.join()).not.toMatch(/Rebuilding/);
+  // Force a snapshot under v2 (snapshots are taken every 50 events), then bump incompatibly.
+  await inPage(page, async (rec) => {
+    for (let i = 0; i < 46; i++) await rec.click(rec.items[i % 3]!.id);
+  });
+  const after50 = await top(page);
+  await bump('v3', []);
+  st = await inPage(page, (rec) => rec.stats());
+  expect(st.modelVersion).toBe('v3');
+  expect(st.warnings.join()).toMatch(/learned on model v2.*Rebuilding it from the 50 retained events/);
+  expect(st.clicks).toBe(50);
+  // Replaying the same events onto the same base rebuilds the same φ.
+  const replayed = await top(page);
+  expect(replayed.map((r) => r.id)).toEqual(after50.map((r) => r.id));
+  expect(original.length).toBe(10);
+});
+
+test('reset forgets the shopper in every tab; namespaces are separate', async ({ context }) => {
+  const [a, b, other] = [await context.newPage(), await context.newPage(), await context.newPage()];
+  await open(a, 'reset');
+  await open(b, 'reset');
+  await open(other, 'another-shop');
+  await inPage(a, async (rec) => {
+    for (const id of ['kit-01a', 'kit-02a']) await rec.click(id);
+  });
+  await inPage(other, (rec) => rec.click('toy-01a'));
+  await expect.poll(() => inPage(b, (rec) => rec.stats().clicks)).toBe(2);
+  await inPage(b, (rec) => rec.reset());
+  await expect.poll(() => inPage(a, (rec) => rec.stats().clicks), { timeout: 1000 }).toBe(0);
+  expect((await inPage(a, (rec) => rec.stats())).deltaNorm).toBe(0);
+  expect((await inPage(other, (rec) => rec.stats())).clicks).toBe(1);
+  await a.reload();
+  await open(a, 'reset');
+  expect((await inPage(a, (rec) => rec.stats())).clicks).toBe(0);
+});

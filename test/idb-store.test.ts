@@ -1,0 +1,123 @@
+/** The IndexedDB store's migrations, validation and compaction, on an in-memory IndexedDB. */
+import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
+import { describe, expect, it } from 'vitest';
+import type { StoredSnapshot } from '../src/core/store.js';
+import type { ClickwiseDB } from '../src/storage/idb-store.js';
+import { checksum, DB_VERSION, IndexedDbDeltaStore, migrate, RECORD_VERSION, validateEnvelope } from '../src/storage/idb-store.js';
+import { openDeltaStore } from '../src/storage/index.js';
+
+let n = 0;
+const fresh = (): string => `unit-${process.pid}-${n++}`;
+
+function snapshot(seq: number): StoredSnapshot {
+  return {
+    seq,
+    modelVersion: 'm1',
+    savedAt: 0,
+    state: {
+      dims: 1,
+      dW: [0],
+      du: [0],
+      dAlpha: 0,
+      dBias: {},
+      gW: [0],
+      gu: [0],
+      gAlpha: 0,
+      gBias: {},
+      history: [],
+      recent: [],
+      clicks: seq,
+    },
+  };
+}
+
+describe('migrations', () => {
+  it('creates every object store from version 0, and is a no-op when already current', async () => {
+    const name = `clickwise:${fresh()}`;
+    const db = await openDB<ClickwiseDB>(name, DB_VERSION, { upgrade: (d, old) => migrate(d, old) });
+    expect([...db.objectStoreNames].sort()).toEqual(['events', 'meta', 'quarantine', 'snapshots']);
+    db.close();
+    // Re-opening at the same version runs no upgrade and keeps the stores.
+    const again = await openDB<ClickwiseDB>(name, DB_VERSION, { upgrade: () => expect.unreachable('no upgrade expected') });
+    expect(again.objectStoreNames.length).toBe(4);
+    again.close();
+  });
+});
+
+describe('record validation', () => {
+  const body = { seq: 1, type: 'click', itemId: 'a', t: 1, impressions: [] };
+  it.each([
+    [{ v: RECORD_VERSION, crc: checksum(body), body }, null],
+    [{ v: RECORD_VERSION, crc: checksum(body) + 1, body }, 'checksum mismatch'],
+    [{ v: RECORD_VERSION }, 'truncated'],
+    [{ v: RECORD_VERSION + 1, crc: 0, body }, 'written by a newer version (schema 2 > 1)'],
+    [{ v: 0, crc: 0, body }, 'unknown schema version 0'],
+    ['garbage', 'not an object'],
+    [{ v: RECORD_VERSION, crc: checksum({ seq: 1 }), body: { seq: 1 } }, 'malformed event'],
+  ])('%j → %s', (rec, why) => {
+    expect(validateEnvelope(rec, 'event')).toBe(why);
+  });
+});
+
+describe('IndexedDbDeltaStore', () => {
+  it('assigns gap-free sequence numbers and reads them back in order', async () => {
+    const store = await IndexedDbDeltaStore.open({ namespace: fresh() });
+    const seqs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append({ type: 'click', itemId: `i${i}`, t: i, impressions: [] })),
+    );
+    expect(seqs.map((s) => s.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const { events } = await store.eventsAfter(15);
+    expect(events.map((e) => e.seq)).toEqual([16, 17, 18, 19, 20]);
+    store.close();
+  });
+
+  it('compacts: a snapshot drops the events it covers beyond the replay window, and never goes back', async () => {
+    const store = await IndexedDbDeltaStore.open({ namespace: fresh(), keepEvents: 10 });
+    for (let i = 0; i < 100; i++) await store.append({ type: 'click', itemId: `i${i}`, t: i, impressions: [] });
+    await store.saveSnapshot(snapshot(80));
+    let state = await store.load();
+    expect(state.snapshot?.seq).toBe(80);
+    expect(state.events.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 71));
+    await store.saveSnapshot(snapshot(60)); // an older snapshot from a slower tab is ignored
+    state = await store.load();
+    expect(state.snapshot?.seq).toBe(80);
+    // Storage stays bounded: after 1,000 more events and snapshots every 50, at most keepEvents + 50 remain.
+    for (let i = 100; i < 1100; i++) {
+      const e = await store.append({ type: 'click', itemId: `i${i}`, t: i, impressions: [] });
+      if (e.seq % 50 === 0) await store.saveSnapshot(snapshot(e.seq));
+    }
+    state = await store.load();
+    expect(state.events.length).toBeLessThanOrEqual(10 + 50);
+    expect(state.snapshot?.seq).toBe(1100);
+    store.close();
+  });
+
+  it('clear() forgets everything and restarts the sequence', async () => {
+    const store = await IndexedDbDeltaStore.open({ namespace: fresh() });
+    await store.append({ type: 'click', itemId: 'a', t: 0, impressions: [] });
+    await store.saveSnapshot(snapshot(1));
+    await store.clear();
+    expect(await store.load()).toEqual({ snapshot: null, events: [] });
+    expect((await store.append({ type: 'click', itemId: 'b', t: 0, impressions: [] })).seq).toBe(1);
+    store.close();
+  });
+
+  it('openDeltaStore falls back to memory, once, where IndexedDB is missing', async () => {
+    const saved = globalThis.indexedDB;
+    Object.defineProperty(globalThis, 'indexedDB', { value: undefined, configurable: true });
+    const warn = console.warn;
+    const seen: unknown[] = [];
+    console.warn = (...a: unknown[]) => seen.push(a);
+    try {
+      const { store, warning } = await openDeltaStore('indexeddb', fresh());
+      expect(store.kind).toBe('memory');
+      expect(warning).toMatch(/IndexedDB is unavailable/);
+      expect(store.health().warnings).toEqual([warning]);
+      expect(seen).toHaveLength(1);
+    } finally {
+      console.warn = warn;
+      Object.defineProperty(globalThis, 'indexedDB', { value: saved, configurable: true });
+    }
+  });
+});
