@@ -21,7 +21,6 @@ function inPage<T, A = undefined>(page: Page, fn: (rec: RecApi, arg: A) => Promi
   return page.evaluate(
     async ([src, a]) => {
       const rec = (window as unknown as { rec: RecApi }).rec;
-      // eslint-disable-next-line @typescript-eslint/no-implied-eval
       return (new Function('rec', 'arg', `return (${src})(rec, arg);`) as (r: RecApi, x: unknown) => unknown)(rec, a);
     },
     [fn.toString(), arg] as const,
