@@ -50,6 +50,8 @@ function clickwiseAssets(): Plugin {
 
 export default defineConfig({
   base: './',
+  // A multi-page static site: unknown paths are 404s, as on any shop's static server.
+  appType: 'mpa',
   plugins: [clickwiseAssets()],
   build: {
     outDir: 'dist',

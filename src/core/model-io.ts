@@ -52,10 +52,7 @@ export const defaultFetcher: Fetcher = async (location) => {
       });
     }
     if (!res.ok) {
-      throw new ModelLoadError(
-        location,
-        `Could not fetch ${location}: HTTP ${res.status}. Check that the model folder is deployed at that URL (data-model / modelUrl).`,
-      );
+      throw new ModelLoadError(location, `Could not fetch ${location}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`);
     }
     return res.arrayBuffer();
   }
@@ -66,7 +63,7 @@ export const defaultFetcher: Fetcher = async (location) => {
     const buf = await fs.readFile(path);
     return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
   } catch (cause) {
-    throw new ModelLoadError(path, `Could not read ${path}: ${String(cause)}. Check modelUrl.`, { cause });
+    throw new ModelLoadError(path, `Could not read ${path}: ${String(cause)}.`, { cause });
   }
 };
 
@@ -78,15 +75,25 @@ export async function sha256Hex(data: ArrayBuffer | Uint8Array): Promise<string 
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** True when bytes start like an HTML page (a server's 404 page or an SPA fallback). */
+export function looksLikeHtml(buf: ArrayBuffer): boolean {
+  const head = new TextDecoder().decode(buf.slice(0, 64)).trimStart().toLowerCase();
+  return head.startsWith('<!doctype') || head.startsWith('<html');
+}
+
 /** Fetches a JSON file. Errors name the file. */
 export async function fetchJson<T>(fetcher: Fetcher, location: string): Promise<T> {
   const buf = await fetcher(location);
   try {
     return JSON.parse(new TextDecoder().decode(buf)) as T;
   } catch (cause) {
-    throw new ModelLoadError(location, `${location} is not valid JSON: ${String(cause)}. Redeploy the model folder.`, {
-      cause,
-    });
+    throw new ModelLoadError(
+      location,
+      `${location} is not valid JSON (${looksLikeHtml(buf) ? 'it is an HTML page: a wrong URL?' : String(cause)}).`,
+      {
+        cause,
+      },
+    );
   }
 }
 

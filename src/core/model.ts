@@ -117,7 +117,16 @@ export function alignBase(head: HeadModel, ids: readonly string[]): BaseParams &
 /** Loads `models/manifest.json`. */
 export async function loadModelManifest(fetcher: Fetcher, modelUrl: string): Promise<ModelManifest> {
   const url = joinLocation(modelUrl, 'manifest.json');
-  const m = await fetchJson<ModelManifest>(fetcher, url);
+  let m: ModelManifest;
+  try {
+    m = await fetchJson<ModelManifest>(fetcher, url);
+  } catch (cause) {
+    throw new ModelLoadError(
+      url,
+      `The model could not be loaded: ${cause instanceof Error ? cause.message : String(cause)} Set modelUrl / data-model to the folder that holds manifest.json (the build copies it to dist/models/).`,
+      { cause },
+    );
+  }
   if (m.format !== 'clickwise-model' || m.formatVersion !== 1) {
     throw new ModelLoadError(
       url,

@@ -15,7 +15,7 @@ import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './
 import type { HeadOptions, HeadState } from './head.js';
 import { IncrementalHead } from './head.js';
 import type { Fetcher } from './model-io.js';
-import { defaultFetcher, joinLocation } from './model-io.js';
+import { defaultFetcher, joinLocation, looksLikeHtml } from './model-io.js';
 import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
@@ -121,7 +121,7 @@ async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher):
   } catch (cause) {
     throw new CatalogError(
       'catalog/unreachable',
-      `Could not load the catalogue from ${catalog}: ${cause instanceof Error ? cause.message : String(cause)}. Check data-catalog / the catalog option.`,
+      `Could not load the catalogue: ${cause instanceof Error ? cause.message : String(cause)} Check data-catalog / the catalog option: it must be the URL of a JSON array of items.`,
       { cause },
     );
   }
@@ -129,9 +129,10 @@ async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher):
   try {
     parsed = JSON.parse(new TextDecoder().decode(buf));
   } catch (cause) {
+    const why = looksLikeHtml(buf) ? 'it is an HTML page: a wrong URL?' : String(cause);
     throw new CatalogError(
       'catalog/not-json',
-      `The catalogue at ${catalog} is not valid JSON (${String(cause)}). Serve a JSON array of items.`,
+      `The catalogue at ${catalog} is not valid JSON (${why}). Serve a JSON array of items { id, title, ... }.`,
       {
         cause,
       },

@@ -24,6 +24,7 @@ function page(title: string, prefix: string, body: string, slot: string): string
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${esc(title)} · Plain Shop</title>
 <link rel="stylesheet" href="${prefix}shop.css">
 </head>

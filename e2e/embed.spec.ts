@@ -1,0 +1,275 @@
+/**
+ * The storefront script against dist/ served statically: the plain-HTML shop, privacy, safety,
+ * CSP, bad setups and the size budget.
+ */
+import { gzipSync } from 'node:zlib';
+import type { Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { BASE_URL, collectErrors, tagPage } from './helpers.js';
+
+async function ready(page: Page): Promise<void> {
+  await page.evaluate(async () => {
+    const w = window as unknown as { Clickwise: { ready: Promise<unknown> }; rec: unknown };
+    w.rec = await w.Clickwise.ready;
+  });
+}
+
+const clicks = (page: Page): Promise<number> =>
+  page.evaluate(() => (window as unknown as { rec: { stats(): { clicks: number } } }).rec.stats().clicks);
+const slotText = (page: Page): Promise<string> => page.locator('[data-clickwise-slot]').first().innerText();
+
+test('in the plain-HTML shop, clicks change the slot and the learning survives navigation', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('shop.html');
+  await ready(page);
+  const slot = page.locator('[data-clickwise-slot] [data-clickwise-item]');
+  await expect(slot).toHaveCount(6);
+  const before = await slotText(page);
+  // Open a product (a real navigation), then go back and open another of the same department.
+  await page.locator('ul.products [data-clickwise-item="pet-01a"]').click();
+  await page.waitForURL('**/shop/pet-01a.html');
+  await ready(page);
+  expect(await clicks(page)).toBe(1);
+  await page.getByRole('button', { name: 'Add to basket' }).click();
+  await expect.poll(() => clicks(page)).toBe(2);
+  const next = await page.locator('[data-clickwise-slot] [data-clickwise-item]').first().getAttribute('data-clickwise-item');
+  await page.locator('[data-clickwise-slot] a').first().click();
+  await page.waitForURL(`**/shop/${next}.html`);
+  await ready(page);
+  expect(await clicks(page)).toBe(3);
+  const productSlot = await page
+    .locator('[data-clickwise-slot] [data-clickwise-item]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
+  expect(productSlot.filter((id) => id?.startsWith('pet-')).length).toBeGreaterThanOrEqual(4);
+  await page.goto('shop.html');
+  await ready(page);
+  expect(await clicks(page)).toBe(3);
+  expect(await slotText(page)).not.toEqual(before);
+  expect(errors).toEqual([]);
+});
+
+test('learns from items added after load, and fills slots added later, with a template', async ({ page }) => {
+  await tagPage(page, { 'data-catalog': 'catalog.json', 'data-namespace': 'late' }, '<main id="m"></main>');
+  await ready(page);
+  await page.evaluate(() => {
+    const m = document.getElementById('m')!;
+    const b = document.createElement('button');
+    b.setAttribute('data-clickwise-item', 'toy-01a');
+    b.innerHTML = '<span>Blocks</span>';
+    m.appendChild(b);
+    const slot = document.createElement('div');
+    slot.setAttribute('data-clickwise-slot', '');
+    slot.setAttribute('data-k', '3');
+    slot.setAttribute('data-exclude', 'toy-01a');
+    slot.innerHTML = '<template><li><b data-field="title"></b> <small data-field="because"></small></li></template>';
+    m.appendChild(slot);
+  });
+  await page.locator('#m button span').click();
+  await expect.poll(() => clicks(page)).toBe(1);
+  await expect(page.locator('[data-clickwise-slot] li')).toHaveCount(3);
+  await expect(page.locator('[data-clickwise-slot] li small').first()).toHaveText(/because you viewed/);
+});
+
+test('requests only its own files, sends nothing about the shopper, and sets no cookie', async ({ page, context }) => {
+  const requests: { url: string; method: string; body: string | null }[] = [];
+  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  await page.goto('shop.html');
+  await ready(page);
+  await page.locator('ul.products [data-clickwise-item]').nth(2).click();
+  await page.waitForURL('**/shop/*.html');
+  await ready(page);
+  await page.getByRole('button', { name: 'Add to basket' }).click();
+  await expect.poll(() => clicks(page)).toBe(2);
+  const next = await page.locator('[data-clickwise-slot] [data-clickwise-item]').first().getAttribute('data-clickwise-item');
+  await page.locator('[data-clickwise-slot] a').first().click();
+  await page.waitForURL(`**/shop/${next}.html`);
+  await ready(page);
+  expect(await clicks(page)).toBe(3);
+  const allowed =
+    /^http:\/\/localhost:4173\/(shop\.html|shop\.css|shop\/[\w-]+\.html|clickwise\.js|catalog\.json|embed\/[\w.-]+\.js|tfjs\/[\w-]+\.wasm|models\/[\w/.-]+|thumbs\/[\w-]+\.svg)$/;
+  const unexpected = requests.filter((r) => !allowed.test(r.url));
+  expect(unexpected).toEqual([]);
+  expect(requests.every((r) => r.method === 'GET' && r.body === null)).toBe(true);
+  expect(await context.cookies()).toEqual([]);
+  expect(await page.evaluate(() => document.cookie)).toBe('');
+});
+
+test('titles holding HTML are shown as text and run nothing', async ({ page }) => {
+  const evil = [
+    { id: 'e1', title: '<img src=x onerror="window.__pwned=1">Lamp', category: 'Home' },
+    { id: 'e2', title: '<script>window.__pwned=2</script>Vase', category: 'Home', description: '<b onmouseover=alert(1)>x</b>' },
+    { id: 'e3', title: '"><svg onload=alert(3)>Rug', category: 'Home', image: 'javascript:alert(4)' },
+    ...Array.from({ length: 5 }, (_, i) => ({ id: `ok${i}`, title: `Plain item ${i}`, category: 'Home' })),
+  ];
+  let dialogs = 0;
+  page.on('dialog', (d) => {
+    dialogs++;
+    void d.dismiss();
+  });
+  const errors = collectErrors(page);
+  await page.route('**/evil-catalog.json', (r) => r.fulfill({ json: evil }));
+  await tagPage(
+    page,
+    { 'data-catalog': 'evil-catalog.json', 'data-namespace': 'xss' },
+    '<button data-clickwise-item="e1">x</button><div data-clickwise-slot data-k="8"><template><li><img data-field="image"><span data-field="title"></span><i data-field="description"></i></li></template></div>',
+  );
+  await ready(page);
+  await page.locator('button[data-clickwise-item="e1"]').click();
+  await expect.poll(() => clicks(page)).toBe(1);
+  const text = await slotText(page);
+  expect(text).toContain('<img src=x onerror="window.__pwned=1">Lamp');
+  expect(text).toContain('<script>window.__pwned=2</script>Vase');
+  expect(await page.locator('[data-clickwise-slot] script, [data-clickwise-slot] svg').count()).toBe(0);
+  expect(await page.locator('[data-clickwise-slot] img[src^="javascript"]').count()).toBe(0);
+  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  expect(dialogs).toBe(0);
+  expect(errors).toEqual([]);
+});
+
+test("works under the strict CSP script-src 'self' 'wasm-unsafe-eval'", async ({ page }) => {
+  const violations: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  await page.route('**/shop.html', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({
+      response: res,
+      headers: { ...res.headers(), 'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'" },
+    });
+  });
+  await page.goto('shop.html');
+  const ok = await page.evaluate(async () => {
+    const rec = (await (window as unknown as { Clickwise: { ready: Promise<{ stats(): { backend: string } }> } }).Clickwise.ready) as {
+      stats(): { backend: string };
+    };
+    return rec.stats().backend;
+  });
+  expect(ok).toBe('wasm');
+  await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(6);
+  expect(violations).toEqual([]);
+});
+
+const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: Page) => Promise<unknown>; message: RegExp }[] = [
+  {
+    name: 'a missing catalogue',
+    attrs: { 'data-catalog': 'no-such-catalog.json' },
+    message: /Could not load the catalogue: Could not fetch .*no-such-catalog\.json: HTTP 404.*Check data-catalog/,
+  },
+  {
+    name: 'an unreachable catalogue',
+    attrs: { 'data-catalog': 'http://127.0.0.1:9/catalog.json' },
+    message: /Could not load the catalogue: Could not fetch http:\/\/127\.0\.0\.1:9\/catalog\.json.*Check data-catalog/,
+  },
+  {
+    name: 'a catalogue that is not JSON',
+    attrs: { 'data-catalog': 'bad.json' },
+    route: (p) => p.route('**/bad.json', (r) => r.fulfill({ body: '<html>oops</html>', contentType: 'application/json' })),
+    message: /catalogue at .*bad\.json is not valid JSON \(it is an HTML page: a wrong URL\?\)/,
+  },
+  {
+    name: 'a catalogue with invalid items',
+    attrs: { 'data-catalog': 'dup.json' },
+    route: (p) => p.route('**/dup.json', (r) => r.fulfill({ json: [{ id: 'a', title: 'A' }, { id: 'a', title: 'B' }, { id: 'b' }] })),
+    message: /2 invalid items: id "a" is duplicated.*non-string title.*Fix these items/,
+  },
+  {
+    name: 'a wrong model URL',
+    attrs: { 'data-catalog': 'catalog.json', 'data-model': 'nope/' },
+    message: /model could not be loaded: Could not fetch .*nope\/manifest\.json: HTTP 404.*data-model/,
+  },
+  {
+    name: 'a checksum mismatch',
+    attrs: { 'data-catalog': 'catalog.json' },
+    route: (p) =>
+      p.route('**/models/encoder/weights.bin', async (r) => {
+        const body = Buffer.from(await (await r.fetch()).body());
+        body[1000] = body[1000]! ^ 0xff;
+        await r.fulfill({ body, contentType: 'application/octet-stream' });
+      }),
+    message: /Checksum mismatch for .*weights\.bin.*redeploy/i,
+  },
+];
+
+for (const setup of BAD_SETUPS) {
+  test(`${setup.name} gives one clear console error and the page keeps working`, async ({ page }) => {
+    const errors = collectErrors(page);
+    await setup.route?.(page);
+    await tagPage(
+      page,
+      { ...setup.attrs, 'data-namespace': 'bad' },
+      '<button id="own" onclick="this.textContent=\'still works\'">shop button</button>',
+    );
+    const failed = await page.evaluate(async () => {
+      try {
+        await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready;
+        return null;
+      } catch (e) {
+        return String(e);
+      }
+    });
+    expect(failed).not.toBeNull();
+    const ours = errors.filter((e) => e.startsWith('Clickwise:'));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatch(setup.message);
+    expect(errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
+    await page.locator('#own').click();
+    await expect(page.locator('#own')).toHaveText('still works');
+  });
+}
+
+test('an item id that is not in the catalogue gives one clear console error; the rest keeps learning', async ({ page }) => {
+  const errors = collectErrors(page);
+  await tagPage(
+    page,
+    { 'data-catalog': 'catalog.json', 'data-namespace': 'unknown-id' },
+    '<button id="u" data-clickwise-item="sku-404">?</button><button id="k" data-clickwise-item="kit-01a">k</button>',
+  );
+  await ready(page);
+  await page.locator('#u').click();
+  await page.locator('#u').click();
+  await page.locator('#k').click();
+  await expect.poll(() => clicks(page)).toBe(1);
+  const ours = errors.filter((e) => e.startsWith('Clickwise:'));
+  expect(ours).toHaveLength(1);
+  expect(ours[0]).toMatch(/data-clickwise-item="sku-404" is not in the catalogue.*Use the catalogue's item ids/);
+});
+
+/** Size budget of what a storefront page downloads for Clickwise, gzipped (see README, Sizes). */
+export const BUDGET = { tag: 2_000, code: 300_000, wasm: 200_000, model: 3_000_000 };
+
+test('stays within its size budget, and loads nothing before the page has loaded', async ({ page }, info) => {
+  const bodies: { url: string; gz: number; atMs: number }[] = [];
+  const seen = new Set<string>();
+  const t0 = Date.now();
+  let loadAt = Number.POSITIVE_INFINITY;
+  page.on('load', () => (loadAt = Date.now() - t0));
+  page.on('response', async (res) => {
+    const url = res.url();
+    if (!url.startsWith(BASE_URL)) return;
+    // A second request for the same URL is a cache revalidation, not a second download.
+    if (seen.has(url)) return;
+    seen.add(url);
+    try {
+      bodies.push({ url, gz: gzipSync(await res.body(), { level: 9 }).length, atMs: Date.now() - t0 });
+    } catch {
+      /* redirects have no body */
+    }
+  });
+  await page.goto('shop.html');
+  await ready(page);
+  const sum = (re: RegExp): number => bodies.filter((b) => re.test(b.url)).reduce((s, b) => s + b.gz, 0);
+  const sizes = {
+    tag: sum(/\/clickwise\.js$/),
+    code: sum(/\/embed\/.*\.js$/),
+    wasm: sum(/\/tfjs\/.*\.wasm$/),
+    model: sum(/\/models\//),
+  };
+  await info.attach('sizes.json', { body: JSON.stringify(sizes, null, 2), contentType: 'application/json' });
+  console.log(`Clickwise download, gzipped bytes: ${JSON.stringify(sizes)}`);
+  expect(sizes.tag).toBeGreaterThan(0);
+  for (const k of Object.keys(BUDGET) as (keyof typeof BUDGET)[]) expect(sizes[k]).toBeLessThanOrEqual(BUDGET[k]);
+  // The runtime and the model are fetched only after the page's own load event.
+  const firstHeavy = Math.min(...bodies.filter((b) => /\/(embed|tfjs|models)\//.test(b.url)).map((b) => b.atMs));
+  expect(firstHeavy).toBeGreaterThanOrEqual(loadAt);
+});
