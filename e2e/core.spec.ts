@@ -66,6 +66,18 @@ test('learns the clicked category on WebGPU and on the fallback, with agreeing s
     expect(Math.abs(auto.scores[id]! - gpu.scores[id]!)).toBeLessThan(CROSS_BACKEND_TOLERANCE * Math.max(1, Math.abs(auto.scores[id]!)));
 });
 
+test('runs the update and the scoring on WebGL and CPU too, agreeing with WASM', async () => {
+  const wasm = await run(false, 'wasm');
+  for (const backend of ['webgl', 'cpu']) {
+    const r = await run(false, backend);
+    expect(r.backend).toBe(backend);
+    expect(r.after).toBeGreaterThan(r.before);
+    for (const id of Object.keys(wasm.scores)) {
+      expect(Math.abs(wasm.scores[id]! - r.scores[id]!)).toBeLessThan(CROSS_BACKEND_TOLERANCE * Math.max(1, Math.abs(wasm.scores[id]!)));
+    }
+  }
+});
+
 test("'auto' skips a software WebGPU adapter and says so", async () => {
   const r = await run(true, 'auto');
   expect(r.backend).toBe('wasm');

@@ -91,7 +91,13 @@ test('reads on a phone-sized viewport', async ({ browser }, info) => {
   await clickProduct(page, 'hom-02a');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow).toBeLessThanOrEqual(0);
-  await page.screenshot({ path: info.outputPath('demo-phone.png'), fullPage: true });
+  await page.screenshot({ path: info.outputPath('demo-phone.png') });
+  // On a phone the rail comes first, above the products.
+  const railTop = await rail(page).evaluate((e) => e.getBoundingClientRect().top + window.scrollY);
+  expect(
+    railTop,
+    await page.evaluate(() => `${location.href} ${document.querySelector('.layout')?.getBoundingClientRect().top}`),
+  ).toBeLessThan(844);
 });
 
 test('a shop can point the demo at its own catalogue with ?catalog=', async ({ page }) => {
