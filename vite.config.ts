@@ -58,6 +58,8 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     chunkSizeWarningLimit: 2000,
+    // The demo, and the benchmark page that `npm run bench` drives.
+    rollupOptions: { input: { main: resolve(root, 'index.html'), bench: resolve(root, 'src/bench/bench.html') } },
   },
   server: { port: 5173, strictPort: false },
   preview: { port: 4173 },

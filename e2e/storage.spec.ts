@@ -231,3 +231,26 @@ test('reset forgets the shopper in every tab; namespaces are separate', async ({
   await open(a, 'reset');
   expect((await inPage(a, (rec) => rec.stats())).clicks).toBe(0);
 });
+
+test('catalogue vectors are cached by text: a reload encodes nothing, a new item only itself', async ({ page }) => {
+  const embeddings = (): Promise<{ cached: number; encoded: number }> =>
+    page.evaluate(
+      () => (window as unknown as { rec: { stats(): { embeddings: { cached: number; encoded: number } } } }).rec.stats().embeddings,
+    );
+  await open(page, 'emb');
+  const n = (await inPage(page, (rec) => rec.items.length)) as number;
+  expect(await embeddings()).toEqual({ cached: 0, encoded: n });
+  const first = await top(page);
+  await page.reload();
+  await open(page, 'emb');
+  expect(await embeddings()).toEqual({ cached: n, encoded: 0 });
+  expect((await top(page)).map((r) => r.id)).toEqual(first.map((r) => r.id));
+  // The shop adds one product: only that one is encoded.
+  await page.route('**/catalog.json', async (route) => {
+    const items = (await (await route.fetch()).json()) as object[];
+    await route.fulfill({ json: [...items, { id: 'new-1', title: 'Walnut Chopping Board', category: 'Kitchen' }] });
+  });
+  await page.reload();
+  await open(page, 'emb');
+  expect(await embeddings()).toEqual({ cached: n, encoded: 1 });
+});

@@ -5,7 +5,7 @@
 import type { CoreRecommenderOptions, Recommender } from './core/index.js';
 import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
-import { openDeltaStore } from './storage/index.js';
+import { IndexedDbEmbeddingCache, openDeltaStore } from './storage/index.js';
 
 export * from './core/index.js';
 export { openDeltaStore } from './storage/index.js';
@@ -45,10 +45,15 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
     throw new ArgumentError('options/namespace', 'namespace must be a non-empty string, e.g. the shop name.');
   }
   const { store } = await openDeltaStore(storage, namespace);
+  // Catalogue vectors are cached wherever the shopper's state is kept on disk.
+  const embeddingCache = store.kind === 'indexeddb' ? await IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined;
   try {
-    return await createRecommenderCore({ ...core, store });
+    return await createRecommenderCore({ ...core, store, ...(embeddingCache ? { embeddingCache } : {}) });
   } catch (err) {
     store.close();
     throw err;
+  } finally {
+    // The cache is read and written only while loading.
+    embeddingCache?.close();
   }
 }

@@ -44,6 +44,50 @@ export interface EncoderInput {
   description?: string | undefined;
 }
 
+/** What {@link poolingEntries} needs: the vocabulary and the pooling weights. */
+export interface PoolingContext {
+  vocab: ReadonlyMap<string, number>;
+  /** Frequency-aware (SIF) weight of each vocabulary word. */
+  tokenWeight: Float32Array;
+  /** Learned multiplicative weight of each table row (words and n-gram buckets), or null. */
+  rowScale: Float32Array | null;
+  config: Pick<EncoderManifest, 'vocabSize' | 'oovWeight' | 'fieldWeights' | 'maxTokensPerField' | 'tokenizer'>;
+}
+
+/**
+ * The table rows an item's text reads and their pooling weights (summing to 1): a vocabulary word
+ * reads its own row; any other word reads its n-gram bucket rows, sharing the word's weight. Shared
+ * by the runtime encoder and the offline trainer so that both pool exactly alike.
+ */
+export function poolingEntries(item: EncoderInput, ctx: PoolingContext): { rows: number[]; weights: number[] } {
+  const { config, vocab, tokenWeight, rowScale } = ctx;
+  const rows: number[] = [];
+  const weights: number[] = [];
+  const field = (text: string | undefined, fw: number): void => {
+    if (!text || fw <= 0) return;
+    for (const t of tokenize(text).slice(0, config.maxTokensPerField)) {
+      const k = vocab.get(t);
+      if (k !== undefined) {
+        rows.push(k);
+        weights.push(fw * tokenWeight[k]! * (rowScale ? rowScale[k]! : 1));
+      } else {
+        const bs = ngramBuckets(t, config.tokenizer);
+        for (const b of bs) {
+          const row = config.vocabSize + b;
+          rows.push(row);
+          weights.push(((fw * config.oovWeight) / bs.length) * (rowScale ? rowScale[row]! : 1));
+        }
+      }
+    }
+  };
+  field(item.title, config.fieldWeights.title);
+  field(item.category, config.fieldWeights.category);
+  field(item.description, config.fieldWeights.description);
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (sum > 0) for (let i = 0; i < weights.length; i++) weights[i]! /= sum;
+  return { rows, weights };
+}
+
 /** Options of {@link loadEncoder}. */
 export interface LoadEncoderOptions {
   /** Folder (URL, or a path in Node) holding `manifest.json`. */
@@ -117,43 +161,19 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
   };
   const tableT = read('table');
   const tokenWeight = read('tokenWeight').data;
-  const projT = read('projection');
+  const projT = manifest.tensors.some((t) => t.name === 'projection') ? read('projection') : null;
   const rows = manifest.vocabSize + manifest.tokenizer.buckets;
   if (tableT.spec.shape[0] !== rows || tableT.spec.shape[1] !== manifest.wordDims) {
     throw new ModelLoadError('weights.bin', `table has shape [${tableT.spec.shape.join(',')}], expected [${rows},${manifest.wordDims}].`);
   }
   const table = tf.tensor2d(tableT.data, [rows, manifest.wordDims]);
-  const projection = tf.tensor2d(projT.data, [manifest.wordDims, manifest.dims]);
+  // A table stored already projected (wordDims === dims) needs no projection at run time.
+  const projection = projT ? tf.tensor2d(projT.data, [manifest.wordDims, manifest.dims]) : null;
   const bias = manifest.tensors.some((t) => t.name === 'projectionBias') ? tf.tensor1d(read('projectionBias').data) : null;
 
-  /** (row, weight) pairs of one item, weights summing to 1. */
-  const entries = (item: EncoderInput): { rows: number[]; weights: number[] } => {
-    const outRows: number[] = [];
-    const outW: number[] = [];
-    const field = (text: string | undefined, fw: number): void => {
-      if (!text || fw <= 0) return;
-      const toks = tokenize(text).slice(0, manifest.maxTokensPerField);
-      for (const t of toks) {
-        const k = vocab.get(t);
-        if (k !== undefined) {
-          outRows.push(k);
-          outW.push(fw * tokenWeight[k]!);
-        } else {
-          const bs = ngramBuckets(t, manifest.tokenizer);
-          for (const b of bs) {
-            outRows.push(manifest.vocabSize + b);
-            outW.push((fw * manifest.oovWeight) / bs.length);
-          }
-        }
-      }
-    };
-    field(item.title, manifest.fieldWeights.title);
-    field(item.category, manifest.fieldWeights.category);
-    field(item.description, manifest.fieldWeights.description);
-    const sum = outW.reduce((a, b) => a + b, 0);
-    if (sum > 0) for (let i = 0; i < outW.length; i++) outW[i]! /= sum;
-    return { rows: outRows, weights: outW };
-  };
+  const rowScale = manifest.tensors.some((t) => t.name === 'rowScale') ? read('rowScale').data : null;
+  const ctx: PoolingContext = { vocab, tokenWeight, rowScale, config: manifest };
+  const entries = (item: EncoderInput): { rows: number[]; weights: number[] } => poolingEntries(item, ctx);
 
   let disposed = false;
   const encoder: Encoder = {
@@ -178,7 +198,7 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
             tf.tidy(() => {
               const vecs = tf.reshape(tf.gather(table, tf.tensor1d(idx, 'int32')), [batch.length, width, manifest.wordDims]);
               const pooled = tf.sum(tf.mul(vecs, tf.tensor3d(w, [batch.length, width, 1])), 1) as tf.Tensor2D;
-              let out = tf.matMul(pooled, projection);
+              let out: tf.Tensor2D = projection ? tf.matMul(pooled, projection) : pooled;
               if (bias) out = tf.add(out, bias);
               const norm = tf.maximum(tf.norm(out, 'euclidean', 1, true), 1e-8);
               return tf.div(out, norm) as tf.Tensor2D;
@@ -212,7 +232,7 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
       if (disposed) return;
       disposed = true;
       table.dispose();
-      projection.dispose();
+      projection?.dispose();
       bias?.dispose();
     },
   };

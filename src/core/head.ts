@@ -17,7 +17,8 @@
  * rate. Two guards keep a flood of clicks from letting one item take over:
  *   - the gradient is clipped to a global L2 norm of `clipNorm`;
  *   - a click's learning rate is divided by 1 + the number of clicks on the same item in the last
- *     `repeatWindowMs`, and |Δb| is bounded by `maxItemBias`.
+ *     `repeatWindowMs`; past `maxRepeats` such clicks φ is not updated at all; |Δb| is bounded
+ *     by `maxItemBias`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { mixSeed, mulberry32 } from './rng.js';
@@ -40,6 +41,8 @@ export interface HeadOptions {
   maxItemBias: number;
   /** Window in which repeated clicks on one item damp its learning rate. */
   repeatWindowMs: number;
+  /** Clicks on one item within the window that still update φ; later ones only join the history. */
+  maxRepeats: number;
   /** Seed of the negative sampler: the same seed and clicks give the same φ. */
   seed: number;
 }
@@ -54,6 +57,7 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   historyDecay: 0.85,
   maxItemBias: 3,
   repeatWindowMs: 60_000,
+  maxRepeats: 5,
   seed: 1,
 };
 
@@ -330,6 +334,23 @@ export class IncrementalHead {
     const repeats = this.recent.filter((r) => r.i === input.item).length;
     const eta = o.learningRate / (1 + repeats);
     const b = this.batch(input);
+    // Past `maxRepeats` clicks on one item within the window, a click still joins the history
+    // (and is counted and stored) but no longer moves φ.
+    if (repeats < o.maxRepeats) this.step(b, eta);
+    for (const j of b.idx) this.touched.add(j);
+    this.pushHistory(input.item);
+    // Keep, per item, only the clicks that can still count as repeats: the window is pruned
+    // above, and more than maxRepeats + 1 per item never change a decision.
+    this.recent.push({ i: input.item, t: input.time });
+    const mine = this.recent.filter((r) => r.i === input.item);
+    if (mine.length > o.maxRepeats + 1) this.recent.splice(this.recent.indexOf(mine[0]!), 1);
+    if (this.recent.length > 4096) this.recent.splice(0, this.recent.length - 4096);
+    this.clickCount++;
+  }
+
+  /** One clipped AdaGrad step on φ for a scored set. */
+  private step(b: Batch, eta: number): void {
+    const o = this.options;
     tf.tidy(() => {
       const { gW, gu, gA, gB, idx } = this.gradTensors(b);
       const sq = tf.addN([tf.sum(tf.square(gW)), tf.sum(tf.square(gu)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB))]);
@@ -353,11 +374,6 @@ export class IncrementalHead {
       this.gB.assign(tf.add(this.gB, tf.scatterND(at, tf.sub(accNew, accOld), [this.n])) as tf.Tensor1D);
       this.dB.assign(tf.add(this.dB, tf.scatterND(at, tf.sub(bNew, bOld), [this.n])) as tf.Tensor1D);
     });
-    for (const j of b.idx) this.touched.add(j);
-    this.pushHistory(input.item);
-    this.recent.push({ i: input.item, t: input.time });
-    if (this.recent.length > 256) this.recent.splice(0, this.recent.length - 256);
-    this.clickCount++;
   }
 
   private pushHistory(item: number): void {

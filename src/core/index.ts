@@ -28,6 +28,7 @@ export type { HeadManifest, HeadModel, ModelManifest } from './model.js';
 export { createRecommenderCore } from './recommender.js';
 export type {
   CoreRecommenderOptions,
+  EmbeddingCache,
   Recommendation,
   RecommendOptions,
   Recommender,

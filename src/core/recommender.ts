@@ -10,12 +10,13 @@ import { initBackend } from './backend.js';
 import type { Catalog } from './catalog.js';
 import { validateCatalog } from './catalog.js';
 import { Emitter } from './emitter.js';
+import type { Encoder } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
 import type { HeadOptions, HeadState } from './head.js';
 import { IncrementalHead } from './head.js';
 import type { Fetcher } from './model-io.js';
-import { defaultFetcher, joinLocation, looksLikeHtml } from './model-io.js';
+import { defaultFetcher, joinLocation, looksLikeHtml, sha256Hex } from './model-io.js';
 import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
@@ -43,6 +44,11 @@ export interface CoreRecommenderOptions {
   head?: Partial<HeadOptions>;
   /** Take a snapshot of φ every this many events (compaction). Default 50. */
   snapshotEvery?: number;
+  /**
+   * Keeps catalogue vectors by (encoder version, sha256 of the item's text), so a reload encodes
+   * only items that are new or changed. Default: none (the package entry passes IndexedDB's).
+   */
+  embeddingCache?: EmbeddingCache;
   /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
   wasmPaths?: string;
   /** Reads model and catalogue files. Default: `fetch`, or `fs` for paths in Node. */
@@ -82,6 +88,8 @@ export interface RecommenderStats {
   deltaNorm: number;
   /** Stored records set aside as unreadable. */
   quarantined: number;
+  /** Catalogue vectors taken from the embedding cache, and computed by the encoder, at load. */
+  embeddings: { cached: number; encoded: number };
   warnings: string[];
 }
 
@@ -112,6 +120,81 @@ export interface Recommender {
 }
 
 const DEFAULT_MODEL_URL = '/models/';
+
+/** A store of item vectors keyed by `<encoder version>:<sha256 of the item's text>`. */
+export interface EmbeddingCache {
+  get(keys: readonly string[]): Promise<(Float32Array | undefined)[]>;
+  put(entries: readonly [string, Float32Array][]): Promise<void>;
+}
+
+/**
+ * Embeds the catalogue, taking what it can from the cache and encoding the rest in batches.
+ * Returns an [N, d] tensor the caller owns. A failing cache costs time, never correctness.
+ */
+async function embedCatalog(
+  encoder: Encoder,
+  items: readonly Item[],
+  cache: EmbeddingCache | undefined,
+  progress: ProgressCallback | undefined,
+  warn: (m: string) => void,
+): Promise<{ embeddings: tf.Tensor2D; cached: number }> {
+  const d = encoder.dims;
+  const keys = cache
+    ? await Promise.all(
+        items.map((it) => sha256Hex(new TextEncoder().encode(JSON.stringify([it.title, it.category ?? '', it.description ?? ''])))),
+      )
+    : [];
+  let found: (Float32Array | undefined)[] = [];
+  if (cache && keys.every((k) => k !== null)) {
+    try {
+      found = await cache.get(keys.map((k) => `${encoder.version}:${k}`));
+    } catch (err) {
+      warn(`The embedding cache could not be read (${String(err)}); encoding the whole catalogue.`);
+    }
+  }
+  const missing = items.map((_, i) => i).filter((i) => !(found[i] instanceof Float32Array && found[i]!.length === d));
+  const cached = items.length - missing.length;
+  progress?.({ phase: 'encode', done: cached, total: items.length });
+  if (missing.length === items.length) {
+    const all = await encoder.encode(items, progress ? { onProgress: progress } : {});
+    if (cache && keys.length) await storeVectors(cache, encoder.version, keys, missing, all, warn);
+    return { embeddings: all, cached: 0 };
+  }
+  const out = new Float32Array(items.length * d);
+  found.forEach((v, i) => {
+    if (v && v.length === d) out.set(v, i * d);
+  });
+  if (missing.length > 0) {
+    const fresh = await encoder.encode(
+      missing.map((i) => items[i]!),
+      progress ? { onProgress: (p) => progress({ phase: 'encode', done: cached + p.done, total: items.length }) } : {},
+    );
+    const data = await fresh.data();
+    missing.forEach((i, j) => out.set(data.subarray(j * d, (j + 1) * d), i * d));
+    if (cache) await storeVectors(cache, encoder.version, keys, missing, fresh, warn);
+    fresh.dispose();
+  }
+  return { embeddings: tf.tensor2d(out, [items.length, d]), cached };
+}
+
+async function storeVectors(
+  cache: EmbeddingCache,
+  version: string,
+  keys: (string | null)[],
+  rows: number[],
+  t: tf.Tensor2D,
+  warn: (m: string) => void,
+): Promise<void> {
+  const d = t.shape[1];
+  const data = await t.data();
+  try {
+    await cache.put(
+      rows.map((i, j) => [`${version}:${keys[i]}`, Float32Array.from(data.subarray(j * d, (j + 1) * d))] as [string, Float32Array]),
+    );
+  } catch (err) {
+    warn(`The embedding cache could not be written (${String(err)}).`);
+  }
+}
 
 async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher): Promise<Catalog> {
   if (typeof catalog !== 'string') return validateCatalog(catalog);
@@ -156,6 +239,8 @@ class RecommenderImpl implements Recommender {
   private disposed = false;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly warnings: string[] = [];
+  /** Set by the factory after loading. */
+  embeddingStats = { cached: 0, encoded: 0 };
 
   constructor(
     private readonly catalog: Catalog,
@@ -416,6 +501,7 @@ class RecommenderImpl implements Recommender {
       items: this.catalog.size,
       deltaNorm: this.deltaNorm,
       quarantined: h.quarantined,
+      embeddings: { ...this.embeddingStats },
       warnings: [...h.warnings, ...this.warnings],
     };
   }
@@ -475,6 +561,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   });
   let head: IncrementalHead;
   let headModelVersion: string[];
+  let embeddingStats = { cached: 0, encoded: 0 };
   try {
     const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
     if (headModel.manifest.dims !== encoder.dims) {
@@ -483,7 +570,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
         `The head has ${headModel.manifest.dims} dims but the encoder has ${encoder.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
       );
     }
-    const embeddings = await encoder.encode(catalog.items, progress ? { onProgress: progress } : {});
+    const { embeddings, cached } = await embedCatalog(encoder, catalog.items, options.embeddingCache, progress, (m) => warn(m));
+    embeddingStats = { cached, encoded: catalog.size - cached };
     try {
       const base = alignBase(
         headModel,
@@ -507,6 +595,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     encoder.dispose();
   }
   const rec = new RecommenderImpl(catalog, head, store, backend, modelManifest.version, headModelVersion, snapshotEvery, options.onWarning);
+  rec.embeddingStats = embeddingStats;
   await rec.restore();
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;

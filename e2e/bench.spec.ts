@@ -1,0 +1,41 @@
+/**
+ * The benchmark page in quick mode (small N, few clicks): it runs, reports every field, and the
+ * memory stays flat. Timings are not asserted: they belong to `npm run bench`, not to CI.
+ */
+import { expect, test } from '@playwright/test';
+
+test('the benchmark runs in quick mode and memory stays flat', async ({ page }) => {
+  await page.goto('src/bench/bench.html');
+  await page.waitForFunction(() => typeof (window as unknown as { runBench?: unknown }).runBench === 'function');
+  const r = await page.evaluate(() =>
+    (window as unknown as { runBench(c: unknown): Promise<Record<string, unknown>> }).runBench({
+      backends: ['wasm', 'cpu'],
+      sizes: [500],
+      clicks: 20,
+      warmup: 3,
+      memoryClicks: 300,
+      encodeItems: 100,
+      maxN: {},
+    }),
+  );
+  const cases = r['cases'] as {
+    backend: string;
+    n: number;
+    clickToTop10: Record<string, number>;
+    ratioToPlainJs: number;
+    bandwidthFloorMs: number;
+  }[];
+  expect(cases.map((c) => `${c.backend}:${c.n}`)).toEqual(['wasm:500', 'cpu:500']);
+  for (const c of cases) {
+    expect(Object.keys(c.clickToTop10).sort()).toEqual(['p50', 'p95', 'p99']);
+    expect(c.clickToTop10['p50']).toBeGreaterThan(0);
+    expect(c.bandwidthFloorMs).toBeGreaterThan(0);
+    expect(Number.isFinite(c.ratioToPlainJs)).toBe(true);
+  }
+  const encode = r['encode'] as { backend: string; itemsPerSecond: number }[];
+  expect(encode.every((e) => e.itemsPerSecond > 0)).toBe(true);
+  const memory = r['memory'] as Record<string, number>;
+  expect(memory['tensorsAfter']).toBe(memory['tensorsBefore']);
+  expect(memory['tensorBytesAfter']).toBe(memory['tensorBytesBefore']);
+  expect(r['idbBytesPerShopper']).toEqual(expect.any(Number));
+});

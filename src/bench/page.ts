@@ -1,0 +1,308 @@
+/**
+ * The benchmark page (`dist/src/bench/bench.html`), driven by `npm run bench` in headless
+ * Chromium. Every figure is measured here, in the page, with the same code the storefront runs:
+ * the incremental head, the IndexedDB store and the encoder. It exposes `window.runBench`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../core/backend.js';
+import { loadEncoder } from '../core/encoder.js';
+import { IncrementalHead } from '../core/head.js';
+import { gaussian, mulberry32 } from '../core/rng.js';
+import type { BackendName, Item } from '../core/types.js';
+import { createRecommender } from '../index.js';
+import { IndexedDbDeltaStore } from '../storage/idb-store.js';
+
+/** What the runner asks for. */
+export interface BenchConfig {
+  backends: BackendName[];
+  sizes: number[];
+  clicks: number;
+  warmup: number;
+  memoryClicks: number;
+  encodeItems: number;
+  /** Largest N per backend (software WebGPU is too slow for 100,000). */
+  maxN: Partial<Record<BackendName, number>>;
+}
+
+const D = 64;
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+function synthetic(n: number, seed: number): Float32Array {
+  const rand = mulberry32(seed);
+  const e = new Float32Array(n * D);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let k = 0; k < D; k++) norm += (e[i * D + k] = gaussian(rand)) ** 2;
+    norm = Math.sqrt(norm);
+    for (let k = 0; k < D; k++) e[i * D + k]! /= norm;
+  }
+  return e;
+}
+
+function identityBase(n: number): { W: Float32Array; alpha: number; bias: Float32Array; residual: null } {
+  const W = new Float32Array(D * D);
+  for (let i = 0; i < D; i++) W[i * D + i] = 5;
+  return { W, alpha: 0.5, bias: new Float32Array(n), residual: null };
+}
+
+/** The same scoring and top-10 as the head, in plain JavaScript over Float32Arrays. */
+function plainJsTop10(V: Float32Array, q: Float32Array, b: Float32Array, db: Float32Array, rep: Float32Array, alpha: number): Int32Array {
+  const n = b.length;
+  const topS = new Float32Array(10).fill(-Infinity);
+  const topI = new Int32Array(10).fill(-1);
+  for (let i = 0; i < n; i++) {
+    let s = b[i]! + db[i]! + alpha * rep[i]!;
+    const o = i * D;
+    for (let k = 0; k < D; k++) s += V[o + k]! * q[k]!;
+    if (s > topS[9]!) {
+      let j = 9;
+      while (j > 0 && topS[j - 1]! < s) {
+        topS[j] = topS[j - 1]!;
+        topI[j] = topI[j - 1]!;
+        j--;
+      }
+      topS[j] = s;
+      topI[j] = i;
+    }
+  }
+  return topI;
+}
+
+/** Copy bandwidth of this page, bytes per millisecond (read + write counted once each). */
+function copyBandwidth(): number {
+  const src = new Float32Array(16 * 1024 * 1024).fill(1);
+  const dst = new Float32Array(src.length);
+  const times: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const t0 = performance.now();
+    dst.set(src);
+    times.push(performance.now() - t0);
+  }
+  return (2 * src.byteLength) / quantile(times, 0.5);
+}
+
+async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwidth: number): Promise<Record<string, unknown>> {
+  const ids = Array.from({ length: n }, (_, i) => `s${i}`);
+  const data = synthetic(n, n);
+  const E = tf.tensor2d(data, [n, D]);
+  const head = new IncrementalHead(E, ids, identityBase(n));
+  E.dispose();
+  const store = await IndexedDbDeltaStore.open({ namespace: `bench-${backend}-${n}-${Date.now()}` });
+  const rand = mulberry32(7);
+  const click = async (i: number): Promise<void> => {
+    const item = Math.floor(rand() * n);
+    await store.append({ type: 'click', itemId: ids[item]!, t: i, impressions: [] });
+    head.learnOne({ item, impressions: [Math.floor(rand() * n)], time: i * 1000 });
+  };
+  const top10 = async (): Promise<void> => {
+    const [v, ix] = tf.tidy(() => {
+      const r = tf.topk(head.scores(), 10, true);
+      return [r.values, r.indices];
+    });
+    await Promise.all([v.data(), ix.data()]);
+    v.dispose();
+    ix.dispose();
+  };
+  for (let i = 0; i < cfg.warmup; i++) {
+    await click(i);
+    await top10();
+  }
+  const clickTimes: number[] = [];
+  for (let i = 0; i < cfg.clicks; i++) {
+    const t0 = performance.now();
+    await click(cfg.warmup + i);
+    await top10();
+    clickTimes.push(performance.now() - t0);
+  }
+  const recTimes: number[] = [];
+  for (let i = 0; i < Math.max(20, cfg.clicks / 4); i++) {
+    const t0 = performance.now();
+    await top10();
+    recTimes.push(performance.now() - t0);
+  }
+  // Plain-JS reference over the same data.
+  const q = new Float32Array(D).map((_, k) => data[k]!);
+  const b = new Float32Array(n);
+  const db = new Float32Array(n);
+  const rep = new Float32Array(n);
+  const jsTimes: number[] = [];
+  for (let r = 0; r < 15; r++) {
+    const t0 = performance.now();
+    plainJsTop10(data, q, b, db, rep, 0.5);
+    jsTimes.push(performance.now() - t0);
+  }
+  head.dispose();
+  store.close();
+  // Bytes the rescoring must read: V (n×d float32) and three float32 vectors of length n.
+  const bytes = n * D * 4 + 3 * n * 4;
+  const floor = bytes / bandwidth;
+  const c50 = quantile(clickTimes, 0.5);
+  const r50 = quantile(recTimes, 0.5);
+  const js50 = quantile(jsTimes, 0.5);
+  return {
+    backend,
+    n,
+    clickToTop10: { p50: round(c50), p95: round(quantile(clickTimes, 0.95)), p99: round(quantile(clickTimes, 0.99)) },
+    recommend: { p50: round(r50), p95: round(quantile(recTimes, 0.95)) },
+    plainJs: { p50: round(js50) },
+    bandwidthFloorMs: round(floor),
+    ratioToPlainJs: round(r50 / js50),
+    ratioToFloor: round(r50 / floor),
+    clickRatioToPlainJs: round(c50 / js50),
+    clickRatioToFloor: round(c50 / floor),
+    clicks: cfg.clicks,
+  };
+}
+
+async function encodeThroughput(items: Item[]): Promise<number> {
+  const enc = await loadEncoder({ modelUrl: '../../models/encoder/' });
+  const warm = await enc.encode(items.slice(0, 64));
+  warm.dispose();
+  const t0 = performance.now();
+  const out = await enc.encode(items, { batchSize: 256 });
+  await out.data();
+  const ms = performance.now() - t0;
+  out.dispose();
+  enc.dispose();
+  return Math.round((items.length / ms) * 1000);
+}
+
+async function memoryAfterClicks(clicks: number): Promise<Record<string, number>> {
+  const n = 10_000;
+  const ids = Array.from({ length: n }, (_, i) => `m${i}`);
+  const E = tf.tensor2d(synthetic(n, 3), [n, D]);
+  const head = new IncrementalHead(E, ids, identityBase(n));
+  E.dispose();
+  const heap = (): number => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+  for (let i = 0; i < 100; i++) head.learnOne({ item: i, impressions: [], time: i });
+  await head.deltaNorm();
+  const before = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: heap() };
+  for (let i = 0; i < clicks; i++) {
+    head.learnOne({ item: (i * 7919) % n, impressions: [(i * 31) % n], time: i * 10 });
+    if (i % 100 === 0) await head.deltaNorm();
+  }
+  await head.deltaNorm();
+  const after = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: heap() };
+  head.dispose();
+  return {
+    clicks,
+    tensorsBefore: before.tensors,
+    tensorsAfter: after.tensors,
+    tensorBytesBefore: before.bytes,
+    tensorBytesAfter: after.bytes,
+    jsHeapBefore: before.heap,
+    jsHeapAfter: after.heap,
+  };
+}
+
+async function firstRecommendation(catalog: Item[], namespace: string): Promise<number> {
+  const t0 = performance.now();
+  const rec = await createRecommender({ catalog, modelUrl: '../../models/', backend: 'wasm', namespace, wasmPaths: '../../tfjs/' });
+  await rec.recommend({ k: 10 });
+  const ms = performance.now() - t0;
+  rec.dispose();
+  return Math.round(ms);
+}
+
+/** The longest main-thread task while 200 clicks are fired as fast as possible at a real recommender. */
+async function longestTaskDuringBurst(catalog: Item[]): Promise<number> {
+  const rec = await createRecommender({
+    catalog,
+    modelUrl: '../../models/',
+    backend: 'wasm',
+    namespace: `burst-${Date.now()}`,
+    wasmPaths: '../../tfjs/',
+  });
+  let longest = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) longest = Math.max(longest, e.duration);
+  });
+  obs.observe({ type: 'longtask', buffered: false });
+  await Promise.all(Array.from({ length: 200 }, (_, i) => rec.click(catalog[(i * 17) % catalog.length]!.id)));
+  await rec.recommend({ k: 10 });
+  await new Promise((r) => setTimeout(r, 100));
+  obs.disconnect();
+  rec.dispose();
+  return Math.round(longest);
+}
+
+async function idbBytes(clicks: number): Promise<number | null> {
+  const estimate = async (): Promise<number | null> => (await navigator.storage?.estimate?.())?.usage ?? null;
+  const n = 1000;
+  const ids = Array.from({ length: n }, (_, i) => `b${i}`);
+  const E = tf.tensor2d(synthetic(n, 5), [n, D]);
+  const head = new IncrementalHead(E, ids, identityBase(n));
+  E.dispose();
+  const before = await estimate();
+  const store = await IndexedDbDeltaStore.open({ namespace: `bytes-${Date.now()}` });
+  for (let i = 1; i <= clicks; i++) {
+    const item = (i * 37) % n;
+    const e = await store.append({ type: 'click', itemId: ids[item]!, t: i, impressions: [ids[(i * 11) % n]!, ids[(i * 13) % n]!] });
+    head.learnOne({ item, impressions: [(i * 11) % n, (i * 13) % n], time: i * 1000 });
+    if (e.seq % 50 === 0) await store.saveSnapshot({ seq: e.seq, modelVersion: 'bench', state: await head.save(), savedAt: 0 });
+  }
+  store.close();
+  head.dispose();
+  const after = await estimate();
+  return before === null || after === null ? null : after - before;
+}
+
+declare global {
+  interface Window {
+    runBench(cfg: BenchConfig): Promise<Record<string, unknown>>;
+    firstRecommendation(): Promise<number>;
+    encodeOn(backend: BackendName, n: number): Promise<{ backend: string; shape: number[]; vectors: number[] }>;
+  }
+}
+
+/** The shipped encoder's vectors for the first `n` demo items on `backend` (for cross-backend checks). */
+window.encodeOn = async (backend: BackendName, n: number) => {
+  const choice = await initBackend(backend, { wasmPaths: '../../tfjs/' });
+  const catalog = (await (await fetch('../../catalog.json')).json()) as Item[];
+  const enc = await loadEncoder({ modelUrl: '../../models/encoder/' });
+  const t = await enc.encode(catalog.slice(0, n), { batchSize: 64 });
+  const out = { backend: choice.name, shape: t.shape, vectors: Array.from(await t.data()) };
+  t.dispose();
+  enc.dispose();
+  return out;
+};
+
+/** Time from `createRecommender` to the first list, on the demo catalogue (run first in a fresh context for "cold"). */
+window.firstRecommendation = async () => {
+  const catalog = (await (await fetch('../../catalog.json')).json()) as Item[];
+  return firstRecommendation(catalog, `first-${Date.now()}-${Math.random()}`);
+};
+
+window.runBench = async (cfg) => {
+  const catalog = (await (await fetch('../../catalog.json')).json()) as Item[];
+  const bandwidth = copyBandwidth();
+  const cases: Record<string, unknown>[] = [];
+  const encode: { backend: string; itemsPerSecond: number }[] = [];
+  const chosen: Record<string, string> = {};
+  const encodeItems = Array.from({ length: cfg.encodeItems }, (_, i) => catalog[i % catalog.length]!);
+  for (const backend of cfg.backends) {
+    const choice = await initBackend(backend, { wasmPaths: '../../tfjs/' });
+    if (choice.name !== backend) continue;
+    chosen[backend] = choice.reason;
+    for (const n of cfg.sizes.filter((x) => x <= (cfg.maxN[backend] ?? Infinity))) cases.push(await caseFor(backend, n, cfg, bandwidth));
+    encode.push({ backend, itemsPerSecond: await encodeThroughput(encodeItems) });
+  }
+  await initBackend('wasm', { wasmPaths: '../../tfjs/' });
+  const memory = await memoryAfterClicks(cfg.memoryClicks);
+  const longestTaskMs = await longestTaskDuringBurst(catalog);
+  const idbBytesPerShopper = await idbBytes(Math.min(1000, cfg.memoryClicks));
+  return {
+    browser: navigator.userAgent,
+    backends: chosen,
+    copyBandwidthGBps: round(bandwidth / 1e6),
+    cases,
+    encode,
+    memory,
+    idbBytesPerShopper,
+    longestTaskDuringBurstMs: longestTaskMs,
+  };
+};

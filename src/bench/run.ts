@@ -1,0 +1,114 @@
+/**
+ * `npm run bench [-- --out bench.json] [--quick]`: runs the benchmark page in headless Debian
+ * Chromium against the built site (`npm run build` first), once without WebGPU (wasm, webgl, cpu)
+ * and once with `--enable-unsafe-webgpu` (WebGPU, software adapter here, small N only). Prints a
+ * table and writes JSON. Not a test: timings on shared machines are noisy; compare ratios.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+import type { BenchConfig } from './page.js';
+import { parseArgs } from '../tools/common.js';
+
+const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+interface CaseRow {
+  backend: string;
+  n: number;
+  clickToTop10: { p50: number; p95: number; p99: number };
+  recommend: { p50: number; p95: number };
+  plainJs: { p50: number };
+  bandwidthFloorMs: number;
+  ratioToPlainJs: number;
+  ratioToFloor: number;
+  clickRatioToPlainJs: number;
+  clickRatioToFloor: number;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { out: 'string', quick: 'boolean', webgpu: 'boolean' });
+  const quick = args['quick'] === true;
+  if (!existsSync('dist/src/bench/bench.html')) throw new Error('dist/src/bench/bench.html is missing: run npm run build first.');
+  const server = await preview({ preview: { port: 4181, strictPort: false, open: false }, logLevel: 'warn' });
+  const url = `${server.resolvedUrls?.local[0] ?? 'http://localhost:4181/'}src/bench/bench.html`;
+  const base: Omit<BenchConfig, 'backends'> = quick
+    ? { sizes: [1_000], clicks: 30, warmup: 5, memoryClicks: 500, encodeItems: 280, maxN: {} }
+    : { sizes: [1_000, 10_000, 100_000], clicks: 200, warmup: 30, memoryClicks: 10_000, encodeItems: 2_000, maxN: { webgpu: 10_000 } };
+  const t0 = Date.now();
+  try {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    // Cold: a fresh context, nothing cached. Warm: the same page again (model files cached, wasm compiled).
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => typeof window.runBench === 'function');
+    const cold = await page.evaluate(() => window.firstRecommendation());
+    const warm = await page.evaluate(() => window.firstRecommendation());
+    const main = (await page.evaluate((cfg) => window.runBench(cfg), {
+      ...base,
+      backends: ['wasm', 'webgl', 'cpu'],
+    } as BenchConfig)) as Record<string, unknown>;
+    await browser.close();
+    let gpu: Record<string, unknown> | null = null;
+    if (!quick || args['webgpu']) {
+      const gb = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, '--enable-unsafe-webgpu'] });
+      const gp = await gb.newPage();
+      await gp.goto(url);
+      await gp.waitForFunction(() => typeof window.runBench === 'function');
+      gpu = (await gp.evaluate((cfg) => window.runBench(cfg), {
+        ...base,
+        backends: ['webgpu'],
+        memoryClicks: 200,
+      } as BenchConfig)) as Record<string, unknown>;
+      await gb.close();
+    }
+    const result = {
+      command: `npm run bench${quick ? ' -- --quick' : ''}`,
+      browser: main['browser'],
+      backends: { ...(main['backends'] as object), ...((gpu?.['backends'] as object) ?? {}) },
+      copyBandwidthGBps: main['copyBandwidthGBps'],
+      cases: [...(main['cases'] as CaseRow[]), ...((gpu?.['cases'] as CaseRow[]) ?? [])],
+      encode: [...(main['encode'] as object[]), ...((gpu?.['encode'] as object[]) ?? [])],
+      firstRecommendationMs: { cold, warm },
+      memory: main['memory'],
+      idbBytesPerShopper: main['idbBytesPerShopper'],
+      longestTaskDuringBurstMs: main['longestTaskDuringBurstMs'],
+      wallSeconds: Math.round((Date.now() - t0) / 1000),
+    };
+    const rows = (result.cases as CaseRow[]).map((c) => ({
+      backend: c.backend,
+      n: c.n,
+      'click→top10 p50': c.clickToTop10.p50,
+      p95: c.clickToTop10.p95,
+      p99: c.clickToTop10.p99,
+      'recommend p50': c.recommend.p50,
+      'plain JS p50': c.plainJs.p50,
+      'floor ms': c.bandwidthFloorMs,
+      'rec/JS': c.ratioToPlainJs,
+      'rec/floor': c.ratioToFloor,
+      'click/JS': c.clickRatioToPlainJs,
+    }));
+    console.table(rows);
+    console.log(
+      JSON.stringify(
+        {
+          encode: result.encode,
+          firstRecommendationMs: result.firstRecommendationMs,
+          memory: result.memory,
+          idbBytesPerShopper: result.idbBytesPerShopper,
+          longestTaskDuringBurstMs: result.longestTaskDuringBurstMs,
+        },
+        null,
+        1,
+      ),
+    );
+    if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    await new Promise<void>((r) => server.httpServer.close(() => r()));
+  }
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

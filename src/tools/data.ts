@@ -1,0 +1,93 @@
+/**
+ * Reading the data files of ARCHITECTURE.md: CSV with a header row, plain or gzipped, RFC 4180
+ * quoting, columns found by name (extra columns ignored).
+ * - events: `user_id,item_id,timestamp` (+ optional `event`, `quantity`, `session_id`), any order;
+ *   returned sorted by time, stably.
+ * - items: `item_id,title` (+ optional `description,price,category`).
+ */
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import type { Item } from '../core/types.js';
+
+/** One event of the log. `t` is milliseconds since epoch (wall-clock times are read as UTC). */
+export interface LogEvent {
+  user: string;
+  item: string;
+  t: number;
+  event: string;
+  quantity: number;
+  /** A basket: `session_id` when given, else the user and the exact timestamp. */
+  basket: string;
+}
+
+function readText(path: string): string {
+  const buf = readFileSync(path);
+  const gz = buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+  return (gz ? gunzipSync(buf) : buf).toString('utf8');
+}
+
+function rows(path: string, required: string[]): Record<string, string>[] {
+  const records = parse(readText(path), { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false }) as Record<
+    string,
+    string
+  >[];
+  const first = records[0];
+  if (!first) throw new Error(`${path} has no data rows.`);
+  const missing = required.filter((c) => !(c in first));
+  if (missing.length) {
+    throw new Error(
+      `${path} lacks the column(s) ${missing.join(', ')}. Found: ${Object.keys(first).join(', ')}. Required: ${required.join(', ')}.`,
+    );
+  }
+  return records;
+}
+
+/** Parses an ISO 8601 date-time or `YYYY-MM-DD HH:MM:SS` (read as UTC), or a plain date. */
+export function parseTime(s: string): number {
+  const t = s.trim();
+  const iso = /^\d{4}-\d{2}-\d{2}$/.test(t)
+    ? `${t}T00:00:00Z`
+    : /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(t)
+      ? `${t.replace(' ', 'T')}Z`
+      : t;
+  const ms = Date.parse(iso);
+  return ms;
+}
+
+/** Reads and sorts an events file. A row with an unreadable timestamp is an error naming the row. */
+export function readEvents(path: string): LogEvent[] {
+  const recs = rows(path, ['user_id', 'item_id', 'timestamp']);
+  const out: LogEvent[] = recs.map((r, i) => {
+    const t = parseTime(r['timestamp']!);
+    if (!Number.isFinite(t)) {
+      throw new Error(
+        `${path}, row ${i + 2}: timestamp ${JSON.stringify(r['timestamp'])} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`,
+      );
+    }
+    const user = r['user_id']!;
+    const quantity = r['quantity'] !== undefined && r['quantity'] !== '' ? Number(r['quantity']) : 1;
+    return {
+      user,
+      item: r['item_id']!,
+      t,
+      event: r['event'] || 'purchase',
+      quantity: Number.isFinite(quantity) ? quantity : 1,
+      basket: r['session_id'] || `${user}@${r['timestamp']}`,
+    };
+  });
+  // Array.prototype.sort is stable, so rows with the same time keep their file order.
+  return out.sort((a, b) => a.t - b.t);
+}
+
+/** Reads an items file into catalogue items. */
+export function readItems(path: string): Item[] {
+  return rows(path, ['item_id', 'title']).map((r) => {
+    const item: Item = { id: r['item_id']!, title: r['title']! };
+    if (r['description']) item.description = r['description'];
+    if (r['category']) item.category = r['category'];
+    const price = r['price'] !== undefined && r['price'] !== '' ? Number(r['price']) : NaN;
+    if (Number.isFinite(price) && price >= 0) item.price = price;
+    return item;
+  });
+}
