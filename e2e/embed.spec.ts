@@ -40,7 +40,7 @@ test('in the plain-HTML shop, clicks change the slot and the learning survives n
   const productSlot = await page
     .locator('[data-clickwise-slot] [data-clickwise-item]')
     .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
-  expect(productSlot.filter((id) => id?.startsWith('pet-')).length).toBeGreaterThanOrEqual(4);
+  expect(productSlot.filter((id) => id?.startsWith('pet-')).length, JSON.stringify(productSlot)).toBeGreaterThanOrEqual(4);
   await page.goto('shop.html');
   await ready(page);
   expect(await clicks(page)).toBe(3);

@@ -43,6 +43,11 @@ export interface HeadOptions {
   repeatWindowMs: number;
   /** Clicks on one item within the window that still update φ; later ones only join the history. */
   maxRepeats: number;
+  /**
+   * Total loss weight of the impressions of one click (the positive weighs 1). Shown items are
+   * often like the clicked one, so a full weight would push the shopper away from what they like.
+   */
+  impressionWeight: number;
   /** Seed of the negative sampler: the same seed and clicks give the same φ. */
   seed: number;
 }
@@ -58,6 +63,7 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   maxItemBias: 3,
   repeatWindowMs: 60_000,
   maxRepeats: 5,
+  impressionWeight: 0.1,
   seed: 1,
 };
 
@@ -248,7 +254,7 @@ export class IncrementalHead {
     w[0] = 1;
     imps.forEach((j, k) => {
       idx[1 + k] = j;
-      w[1 + k] = 1 / imps.length;
+      w[1 + k] = this.options.impressionWeight / imps.length;
     });
     negs.forEach((j, k) => {
       idx[1 + imps.length + k] = j;

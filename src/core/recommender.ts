@@ -570,8 +570,19 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
         `The head has ${headModel.manifest.dims} dims but the encoder has ${encoder.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
       );
     }
-    const { embeddings, cached } = await embedCatalog(encoder, catalog.items, options.embeddingCache, progress, (m) => warn(m));
+    const loaded = await embedCatalog(encoder, catalog.items, options.embeddingCache, progress, (m) => warn(m));
+    const cached = loaded.cached;
+    let embeddings = loaded.embeddings;
     embeddingStats = { cached, encoded: catalog.size - cached };
+    // Centre the catalogue's vectors (and re-normalise): a direction shared by every item would
+    // otherwise let random negatives push the shopper's vector away from the catalogue as a whole,
+    // lifting whatever items are least typical instead of those like the ones clicked.
+    const raw = embeddings;
+    embeddings = tf.tidy(() => {
+      const c = tf.sub(raw, tf.mean(raw, 0, true));
+      return tf.div(c, tf.maximum(tf.norm(c, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
+    });
+    raw.dispose();
     try {
       const base = alignBase(
         headModel,
