@@ -549,7 +549,7 @@ The learned parts (a weight per table row and the projection; the bias stays at 
 value) are trained
 contrastively with in-batch negatives (symmetric InfoNCE, temperature ${c.hp['temperature']}) on
 ${c.pairs.toLocaleString('en')} co-purchase pairs (items in one basket) from before ${splitDay}, on the
-tfjs cpu backend in Node: ${c.hp['steps']} steps of ${c.hp['batchSize']} pairs, Adam at ${c.hp['learningRate']},
+tfjs wasm backend in Node: ${c.hp['steps']} steps of ${c.hp['batchSize']} pairs, Adam at ${c.hp['learningRate']},
 seed ${v.seed}. Training never reads an event from ${splitDay} on.
 
 Contextual layers (a transformer block over the tokens) were not tried: product titles here are

@@ -1,9 +1,8 @@
 /**
  * Contrastive training of the encoder's learned parts on co-purchase pairs: a weight per table
- * row (learned token weighting on top of the SIF weights), the projection to d and its bias. The
- * GloVe / n-gram table itself stays frozen. Loss: symmetric InfoNCE with in-batch negatives
- * (each item of a pair must pick its partner among the batch). Runs on the tfjs cpu backend in
- * Node (autodiff; the gather gradient needs UnsortedSegmentSum, which the cpu backend has).
+ * row (learned token weighting on top of the SIF weights) and the projection to d. The GloVe /
+ * n-gram table itself stays frozen. Loss: symmetric InfoNCE with in-batch negatives (each item of
+ * a pair must pick its partner among the batch). Runs on the tfjs wasm backend in Node.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // The umbrella package registers the gradient functions with the shared tfjs-core engine. Only
