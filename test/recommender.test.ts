@@ -46,6 +46,15 @@ describe('createRecommender (Node, cpu)', () => {
     expect(after).toBeGreaterThan(before);
   });
 
+  it('before any click, spreads the list across departments instead of the first items', async () => {
+    const rec = await make();
+    const top = await rec.recommend({ k: 8 });
+    expect(new Set(top.map((t) => t.item.category)).size).toBe(8);
+    expect(top.every((t) => t.because.length === 0)).toBe(true);
+    const filtered = await rec.recommend({ k: 3, filter: (i) => i.category === 'Toys', exclude: ['toy-01a'] });
+    expect(filtered.map((t) => t.id)).toEqual(['toy-01b', 'toy-01c', 'toy-01d']);
+  });
+
   it('explains each recommendation by the clicked items behind it', async () => {
     const rec = await make();
     await rec.click('pet-01a');

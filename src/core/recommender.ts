@@ -459,6 +459,11 @@ class RecommenderImpl implements Recommender {
       if (picked.length >= k || want >= n) break;
       want = Math.min(n, want * 4);
     }
+    // Nothing to go on yet (no clicks, no per-item base terms): every score ties, and top-k would
+    // return the first items of the catalogue. Show a spread across departments instead.
+    if (picked.length > 1 && picked.every((p) => p.s === picked[0]!.s) && this.head.clicks === 0) {
+      picked = this.spread(k, excl, options.filter).map((i) => ({ i, s: picked[0]!.s }));
+    }
     const { history, contributions } = await this.head.explain(picked.map((p) => p.i));
     return picked.map((p, col) => {
       const parts: { id: string; weight: number }[] = [];
@@ -478,6 +483,30 @@ class RecommenderImpl implements Recommender {
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
       };
     });
+  }
+
+  /** Up to k items taken in turn from each category, in catalogue order. */
+  private spread(k: number, excl: ReadonlySet<number>, filter: ((item: Item) => boolean) | undefined): number[] {
+    const queues = new Map<string, number[]>();
+    this.catalog.items.forEach((item, i) => {
+      if (excl.has(i) || (filter && !filter(item))) return;
+      const key = item.category ?? '';
+      const q = queues.get(key) ?? [];
+      q.push(i);
+      queues.set(key, q);
+    });
+    const out: number[] = [];
+    for (let round = 0; out.length < k; round++) {
+      let added = false;
+      for (const q of queues.values()) {
+        if (round < q.length && out.length < k) {
+          out.push(q[round]!);
+          added = true;
+        }
+      }
+      if (!added) break;
+    }
+    return out;
   }
 
   on<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): () => void {
