@@ -16,6 +16,17 @@ async function ready(page: Page): Promise<void> {
 
 const clicks = (page: Page): Promise<number> =>
   page.evaluate(() => (window as unknown as { rec: { stats(): { clicks: number } } }).rec.stats().clicks);
+/** On a product page after one click: add to basket (click 2), then open the slot's first recommendation (click 3). */
+async function basketThenFirstRecommendation(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Add to basket' }).click();
+  await expect.poll(() => clicks(page)).toBe(2);
+  const next = await page.locator('[data-clickwise-slot] [data-clickwise-item]').first().getAttribute('data-clickwise-item');
+  await page.locator('[data-clickwise-slot] a').first().click();
+  await page.waitForURL(`**/shop/${next}.html`);
+  await ready(page);
+  expect(await clicks(page)).toBe(3);
+}
+
 const slotText = (page: Page): Promise<string> => page.locator('[data-clickwise-slot]').first().innerText();
 
 test('in the plain-HTML shop, clicks change the slot and the learning survives navigation', async ({ page }) => {
@@ -30,13 +41,7 @@ test('in the plain-HTML shop, clicks change the slot and the learning survives n
   await page.waitForURL('**/shop/pet-01a.html');
   await ready(page);
   expect(await clicks(page)).toBe(1);
-  await page.getByRole('button', { name: 'Add to basket' }).click();
-  await expect.poll(() => clicks(page)).toBe(2);
-  const next = await page.locator('[data-clickwise-slot] [data-clickwise-item]').first().getAttribute('data-clickwise-item');
-  await page.locator('[data-clickwise-slot] a').first().click();
-  await page.waitForURL(`**/shop/${next}.html`);
-  await ready(page);
-  expect(await clicks(page)).toBe(3);
+  await basketThenFirstRecommendation(page);
   const productSlot = await page
     .locator('[data-clickwise-slot] [data-clickwise-item]')
     .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
@@ -78,13 +83,7 @@ test('requests only its own files, sends nothing about the shopper, and sets no 
   await page.locator('ul.products [data-clickwise-item]').nth(2).click();
   await page.waitForURL('**/shop/*.html');
   await ready(page);
-  await page.getByRole('button', { name: 'Add to basket' }).click();
-  await expect.poll(() => clicks(page)).toBe(2);
-  const next = await page.locator('[data-clickwise-slot] [data-clickwise-item]').first().getAttribute('data-clickwise-item');
-  await page.locator('[data-clickwise-slot] a').first().click();
-  await page.waitForURL(`**/shop/${next}.html`);
-  await ready(page);
-  expect(await clicks(page)).toBe(3);
+  await basketThenFirstRecommendation(page);
   const allowed =
     /^http:\/\/localhost:4173\/(shop\.html|shop\.css|shop\/[\w-]+\.html|clickwise\.js|catalog\.json|embed\/[\w.-]+\.js|tfjs\/[\w-]+\.wasm|models\/[\w/.-]+|thumbs\/[\w-]+\.svg)$/;
   const unexpected = requests.filter((r) => !allowed.test(r.url));
