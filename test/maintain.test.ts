@@ -1,0 +1,63 @@
+/** `npm run maintain` writes a model folder that createRecommender loads, with the logs' popularity in its base. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { createRecommender } from '../src/index.js';
+import { readItems } from '../src/tools/data.js';
+import { dataDir, useBackend } from './helpers.js';
+
+const root = resolve(import.meta.dirname, '..');
+const data = dataDir();
+const tsx = resolve(root, 'node_modules/.bin/tsx');
+
+describe.skipIf(!data)('maintain (real data, a slice)', () => {
+  it('retrains the base from logs up to a date into a model createRecommender loads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-maintain-'));
+    const retail = join(data!, 'uci-online-retail');
+    // A slice: the first 30,000 lines of the events file (in time order, about one month).
+    const lines = gunzipSync(readFileSync(join(retail, 'online_retail_clean.csv.gz')))
+      .toString('utf8')
+      .split('\n')
+      .slice(0, 30_001);
+    const events = join(dir, 'events.csv');
+    writeFileSync(events, lines.join('\n') + '\n');
+    const itemsPath = join(retail, 'online_retail_items.csv.gz');
+    const out = join(dir, 'model');
+    execFileSync(tsx, ['src/tools/maintain.ts', '--events', events, '--items', itemsPath, '--until', '2010-12-20', '--out', out], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    const head = JSON.parse(readFileSync(join(out, 'head', 'manifest.json'), 'utf8')) as {
+      version: string;
+      items: number;
+      provenance: { until: string };
+    };
+    expect(head.version).toMatch(/^base-2010-12-20-/);
+    expect(head.items).toBeGreaterThan(100);
+    expect(head.provenance.until).toBe('2010-12-20');
+
+    await useBackend('cpu');
+    const catalog = readItems(itemsPath);
+    const rec = await createRecommender({ catalog, modelUrl: out, backend: 'cpu', storage: 'memory' });
+    expect(rec.stats().modelVersion).toContain('base-2010-12-20');
+    // With no clicks, the base ranks by what sold before the date: the best seller comes first.
+    const counts = new Map<string, number>();
+    for (const l of lines.slice(1)) {
+      const [, ts, , item] = l.split(',');
+      if (ts && ts < '2010-12-20' && item) counts.set(item, (counts.get(item) ?? 0) + 1);
+    }
+    const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+    const top = await rec.recommend({ k: 5 });
+    expect(top[0]!.id).toBe(best);
+    rec.dispose();
+  });
+
+  it('says what is missing when an option is left out', () => {
+    const r = spawnSync(tsx, ['src/tools/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Missing --items\. Usage: npm run maintain -- --events F --items F --until DATE --out DIR/);
+  });
+});
