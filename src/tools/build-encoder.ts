@@ -13,7 +13,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { initBackend } from '../core/backend.js';
 import type { EncoderInput, EncoderManifest, PoolingContext } from '../core/encoder.js';
 import { loadEncoder, poolingEntries } from '../core/encoder.js';
@@ -137,15 +136,7 @@ function readCatalogTexts(path: string): string[] {
 
 function readRetailTitles(dataDir: string): string[] | null {
   const f = join(dataDir, 'uci-online-retail', 'online_retail_items.csv.gz');
-  if (!existsSync(f)) return null;
-  const lines = gunzipSync(readFileSync(f)).toString('utf8').split('\n').slice(1);
-  // title is the second column; titles with commas are quoted.
-  return lines
-    .filter((l) => l.length > 0)
-    .map((l) => {
-      const m = /^[^,]*,("(?:[^"]|"")*"|[^,]*)/.exec(l);
-      return m ? m[1]!.replace(/^"|"$/g, '').replace(/""/g, '"') : '';
-    });
+  return existsSync(f) ? readItems(f).map((i) => i.title) : null;
 }
 
 async function main(): Promise<void> {
