@@ -17,7 +17,7 @@
  * rate. Two guards keep a flood of clicks from letting one item take over:
  *   - the gradient is clipped to a global L2 norm of `clipNorm`;
  *   - a click's learning rate is divided by 1 + the number of clicks on the same item in the last
- *     `repeatWindowMs`; past `maxRepeats` such clicks φ is not updated at all; |Δb| is bounded
+ *     `repeatWindowMs`; past `maxRepeats` such clicks φ is not updated at all (nor ever with a learning rate of 0: a frozen head); |Δb| is bounded
  *     by `maxItemBias`.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -342,7 +342,7 @@ export class IncrementalHead {
     const b = this.batch(input);
     // Past `maxRepeats` clicks on one item within the window, a click still joins the history
     // (and is counted and stored) but no longer moves φ.
-    if (repeats < o.maxRepeats) this.step(b, eta);
+    if (repeats < o.maxRepeats && eta > 0) this.step(b, eta);
     for (const j of b.idx) this.touched.add(j);
     this.pushHistory(input.item);
     // Keep, per item, only the clicks that can still count as repeats: the window is pruned

@@ -25,10 +25,11 @@ export { defaultFetcher, joinLocation, sha256Hex } from './model-io.js';
 export type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 export { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 export type { HeadManifest, HeadModel, ModelManifest } from './model.js';
-export { createRecommenderCore } from './recommender.js';
+export { createRecommenderCore, loadHead } from './recommender.js';
 export type {
   CoreRecommenderOptions,
   EmbeddingCache,
+  LoadHeadOptions,
   Recommendation,
   RecommendOptions,
   Recommender,

@@ -17,6 +17,7 @@ import type { HeadOptions, HeadState } from './head.js';
 import { IncrementalHead } from './head.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, joinLocation, looksLikeHtml, sha256Hex } from './model-io.js';
+import type { ModelManifest } from './model.js';
 import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
@@ -554,6 +555,79 @@ class RecommenderImpl implements Recommender {
   }
 }
 
+/** What {@link loadHead} needs: a validated catalogue's items and where the model is. */
+export interface LoadHeadOptions {
+  catalog: readonly Item[];
+  modelUrl?: string;
+  fetcher?: Fetcher;
+  /** `models/manifest.json`, when the caller has already read it. */
+  modelManifest?: ModelManifest;
+  embeddingCache?: EmbeddingCache;
+  onProgress?: ProgressCallback;
+  warn?: (message: string) => void;
+  seed?: number;
+  head?: Partial<HeadOptions>;
+}
+
+/**
+ * Loads the encoder and the base head, embeds the catalogue (through the cache), centres the
+ * vectors and builds the incremental head: everything a recommender does before it reads the
+ * shopper's state. The recommender uses it, and so does the offline evaluation, so both run the
+ * same code. Uses the active tfjs backend; the caller owns the returned head.
+ */
+export async function loadHead(options: LoadHeadOptions): Promise<{
+  head: IncrementalHead;
+  modelVersion: string;
+  deltaCompatibleWith: string[];
+  embeddingStats: { cached: number; encoded: number };
+}> {
+  const fetcher = options.fetcher ?? defaultFetcher;
+  const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
+  const modelManifest = options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl));
+  const warn = options.warn ?? ((m: string): void => console.warn(`Clickwise: ${m}`));
+  const progress = options.onProgress;
+  const items = options.catalog;
+  const encoder = await loadEncoder({
+    modelUrl: joinLocation(modelUrl, modelManifest.encoder),
+    fetcher,
+    onWarning: warn,
+    ...(progress ? { onProgress: progress } : {}),
+  });
+  try {
+    const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
+    if (headModel.manifest.dims !== encoder.dims) {
+      throw new ArgumentError(
+        'model/dims',
+        `The head has ${headModel.manifest.dims} dims but the encoder has ${encoder.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
+      );
+    }
+    const loaded = await embedCatalog(encoder, items, options.embeddingCache, progress, warn);
+    const embeddingStats = { cached: loaded.cached, encoded: items.length - loaded.cached };
+    // Centre the catalogue's vectors (and re-normalise): a direction shared by every item would
+    // otherwise let random negatives push the shopper's vector away from the catalogue as a whole,
+    // lifting whatever items are least typical instead of those like the ones clicked.
+    const raw = loaded.embeddings;
+    const embeddings = tf.tidy(() => {
+      const c = tf.sub(raw, tf.mean(raw, 0, true));
+      return tf.div(c, tf.maximum(tf.norm(c, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
+    });
+    raw.dispose();
+    try {
+      const ids = items.map((i) => i.id);
+      const head = new IncrementalHead(embeddings, ids, alignBase(headModel, ids), {
+        ...headModel.manifest.headOptions,
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        ...options.head,
+      });
+      return { head, modelVersion: modelManifest.version, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats };
+    } finally {
+      embeddings.dispose();
+    }
+  } finally {
+    encoder.dispose();
+  }
+}
+
 /**
  * Loads catalogue and model, initialises the backend, embeds the catalogue and restores the
  * shopper's state from the store. Resolves to a ready recommender.
@@ -582,58 +656,9 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const modelManifest = await loadModelManifest(fetcher, modelUrl);
   const store = options.store ?? new MemoryDeltaStore();
   const warn = (m: string): void => console.warn(`Clickwise: ${m}`);
-  const encoder = await loadEncoder({
-    modelUrl: joinLocation(modelUrl, modelManifest.encoder),
-    fetcher,
-    onWarning: warn,
-    ...(progress ? { onProgress: progress } : {}),
-  });
-  let head: IncrementalHead;
-  let headModelVersion: string[];
-  let embeddingStats = { cached: 0, encoded: 0 };
-  try {
-    const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
-    if (headModel.manifest.dims !== encoder.dims) {
-      throw new ArgumentError(
-        'model/dims',
-        `The head has ${headModel.manifest.dims} dims but the encoder has ${encoder.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
-      );
-    }
-    const loaded = await embedCatalog(encoder, catalog.items, options.embeddingCache, progress, (m) => warn(m));
-    const cached = loaded.cached;
-    let embeddings = loaded.embeddings;
-    embeddingStats = { cached, encoded: catalog.size - cached };
-    // Centre the catalogue's vectors (and re-normalise): a direction shared by every item would
-    // otherwise let random negatives push the shopper's vector away from the catalogue as a whole,
-    // lifting whatever items are least typical instead of those like the ones clicked.
-    const raw = embeddings;
-    embeddings = tf.tidy(() => {
-      const c = tf.sub(raw, tf.mean(raw, 0, true));
-      return tf.div(c, tf.maximum(tf.norm(c, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
-    });
-    raw.dispose();
-    try {
-      const base = alignBase(
-        headModel,
-        catalog.items.map((i) => i.id),
-      );
-      head = new IncrementalHead(
-        embeddings,
-        catalog.items.map((i) => i.id),
-        base,
-        {
-          ...headModel.manifest.headOptions,
-          ...(options.seed !== undefined ? { seed: options.seed } : {}),
-          ...options.head,
-        },
-      );
-    } finally {
-      embeddings.dispose();
-    }
-    headModelVersion = headModel.manifest.deltaCompatibleWith;
-  } finally {
-    encoder.dispose();
-  }
+  const loaded = await loadHead({ ...options, catalog: catalog.items, modelUrl, fetcher, warn, modelManifest });
+  const { head, embeddingStats } = loaded;
+  const headModelVersion = loaded.deltaCompatibleWith;
   const rec = new RecommenderImpl(catalog, head, store, backend, modelManifest.version, headModelVersion, snapshotEvery, options.onWarning);
   rec.embeddingStats = embeddingStats;
   await rec.restore();

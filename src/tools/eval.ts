@@ -1,0 +1,250 @@
+/**
+ * `npm run eval -- --events F --items F --split DATE [--k 10] [--out report.json]`: replays every
+ * event after the split in time order (test-then-learn, see `replay.ts`) through Clickwise and
+ * the baselines, prints a table, and writes the JSON report and an SVG of NDCG@k per week next
+ * to it.
+ *
+ * Clickwise runs the browser's own code (`loadHead`, `IncrementalHead`) on the tfjs wasm backend,
+ * on a base retrained at the split by the maintenance job's code. With `--stale-until DATE` it
+ * also runs on a base retrained only up to that earlier date, to show what maintenance buys.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { initBackend } from '../core/backend.js';
+import { loadHead } from '../core/recommender.js';
+import type { Item } from '../core/types.js';
+import { itemKnnMethod, popularityMethod, recentPopularityMethod } from './baselines.js';
+import { DEFAULT_BASE_OPTIONS, readEncoderManifest, trainBase, writeModelFolder } from './base.js';
+import { clickwiseMethod } from './clickwise-method.js';
+import { parseArgs, progressBar, sha256File } from './common.js';
+import type { LogEvent } from './data.js';
+import { parseTime, readEvents, readItems } from './data.js';
+import { lineChartSvg } from './plot.js';
+import type { Method, MethodReport, ReplayEvent } from './replay.js';
+import { replay, toReplay } from './replay.js';
+import { sasrecMethod } from './sasrec.js';
+
+export const ALL_METHODS = ['popularity', 'recent-popularity', 'item-knn', 'sasrec', 'clickwise-frozen', 'clickwise'] as const;
+
+/** Settings of every method, with the defaults chosen on the validation period (docs/RESULTS.md). */
+export interface EvalSettings {
+  recentHalfLifeDays: number;
+  knn: { neighbours: number; history: number; decay: number };
+  sasrec: { epochs: number; dims: number; maxLen: number };
+  clickwise: { learningRate?: number; l2?: number };
+}
+
+export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
+  recentHalfLifeDays: 7,
+  knn: { neighbours: 100, history: 20, decay: 0.9 },
+  sasrec: { epochs: 10, dims: 64, maxLen: 50 },
+  clickwise: {},
+};
+
+export interface EvalOptions {
+  events: readonly LogEvent[];
+  items: readonly Item[];
+  split: number;
+  /** End of the evaluated period (exclusive); default: the end of the log. */
+  until?: number;
+  k: number;
+  seed: number;
+  /** Folder with the shipped encoder (`models/`). */
+  models: string;
+  methods?: readonly string[];
+  /** Also evaluate Clickwise on a base retrained only up to this date. */
+  staleUntil?: number;
+  settings?: EvalSettings;
+  onProgress?: (method: string, done: number, total: number) => void;
+  /** Called with every scored event's rank (for tests). */
+  onRank?: (method: string, event: ReplayEvent, rank: number) => void;
+}
+
+export interface EvalResult {
+  methods: MethodReport[];
+  eventsReplayed: number;
+  eventsScored: number;
+  unknownItems: number;
+  bases: { name: string; version: string; until: string }[];
+}
+
+const day = (t: number): string => new Date(t).toISOString().slice(0, 10);
+
+/** Runs the whole evaluation in-process. */
+export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
+  const settings = o.settings ?? DEFAULT_EVAL_SETTINGS;
+  const wanted = o.methods ?? ALL_METHODS;
+  for (const m of wanted) {
+    if (!(ALL_METHODS as readonly string[]).includes(m)) throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}.`);
+  }
+  const ids = o.items.map((i) => i.id);
+  const n = ids.length;
+  const { events, unknownItems } = toReplay(o.events, ids, o.split, o.until);
+  const scored = events.filter((e) => e.scored).length;
+  if (scored === 0) throw new Error(`No events of catalogue items at or after the split ${day(o.split)}.`);
+  const backend = await initBackend('wasm');
+  if (backend.name !== 'wasm') throw new Error(`The evaluation runs on the wasm backend, which could not start: ${backend.reason}`);
+
+  const methods: Method[] = [];
+  const bases: EvalResult['bases'] = [];
+  const tmp = mkdtempSync(join(tmpdir(), 'clickwise-eval-'));
+  try {
+    const clickwise = async (suffix: string, until: number): Promise<void> => {
+      if (!wanted.includes('clickwise') && !wanted.includes('clickwise-frozen')) return;
+      const { head } = trainBase(o.events, o.items, until, readEncoderManifest(o.models), DEFAULT_BASE_OPTIONS);
+      const dir = join(tmp, `base-${day(until)}`);
+      const written = writeModelFolder(dir, o.models, head);
+      bases.push({ name: suffix || 'at the split', version: written.model.version, until: day(until) });
+      for (const frozen of [true, false]) {
+        const name = (frozen ? 'clickwise-frozen' : 'clickwise') + suffix;
+        if (!wanted.includes(frozen ? 'clickwise-frozen' : 'clickwise')) continue;
+        const loaded = await loadHead({
+          catalog: o.items,
+          modelUrl: dir,
+          seed: o.seed,
+          head: frozen ? { learningRate: 0 } : settings.clickwise,
+          warn: () => undefined,
+        });
+        methods.push(clickwiseMethod(name, loaded.head));
+      }
+    };
+    if (wanted.includes('popularity')) methods.push(popularityMethod(events, n));
+    if (wanted.includes('recent-popularity')) methods.push(recentPopularityMethod(n, settings.recentHalfLifeDays, events[0]?.t ?? 0));
+    if (wanted.includes('item-knn')) methods.push(itemKnnMethod(events, n, settings.knn));
+    if (wanted.includes('sasrec'))
+      methods.push(await sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress }));
+    await clickwise('', o.split);
+    if (o.staleUntil !== undefined) await clickwise(` (stale base, ${day(o.staleUntil)})`, o.staleUntil);
+    const reports = await replay(events, methods, {
+      n,
+      split: o.split,
+      k: o.k,
+      seed: o.seed,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.onRank ? { onRank: o.onRank } : {}),
+    });
+    return { methods: reports, eventsReplayed: events.length, eventsScored: scored, unknownItems, bases };
+  } finally {
+    methods.forEach((m) => m.dispose?.());
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const pad = (s: string, w: number): string => (s.length >= w ? s : s + ' '.repeat(w - s.length));
+const fmt = (x: number): string => x.toFixed(4);
+
+/** The printed table. */
+export function formatTable(reports: readonly MethodReport[], k: number): string {
+  const head = `${pad('method', 44)} ${pad(`HR@${k}`, 7)} ${pad(`NDCG@${k}`, 8)} ${pad(`MRR@${k}`, 7)} ${pad('events', 8)} ${pad('ev/s', 7)} | cold HR  NDCG   (n)     | new-shopper HR  NDCG   (n)`;
+  const rows = reports.map(
+    (r) =>
+      `${pad(r.name, 44)} ${pad(fmt(r.hr), 7)} ${pad(fmt(r.ndcg), 8)} ${pad(fmt(r.mrr), 7)} ${pad(String(r.events), 8)} ${pad(String(r.eventsPerSecond), 7)} | ${fmt(r.coldItems.hr)} ${fmt(r.coldItems.ndcg)} ${pad(`(${r.coldItems.events})`, 8)} | ${fmt(r.newShoppers.hr)} ${fmt(r.newShoppers.ndcg)} (${r.newShoppers.events})`,
+  );
+  return [head, ...rows].join('\n');
+}
+
+async function main(): Promise<void> {
+  const usage = 'Usage: npm run eval -- --events F --items F --split DATE [--k 10] [--out report.json]';
+  const args = parseArgs(process.argv.slice(2), {
+    events: 'string',
+    items: 'string',
+    split: 'string',
+    until: 'string',
+    k: 'number',
+    out: 'string',
+    seed: 'number',
+    models: 'string',
+    methods: 'string',
+    'stale-until': 'string',
+    'sasrec-epochs': 'number',
+    'learning-rate': 'number',
+    'recent-half-life-days': 'number',
+  });
+  for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new Error(`Missing --${req}. ${usage}`);
+  const date = (name: string): number | undefined => {
+    if (args[name] === undefined) return undefined;
+    const t = parseTime(String(args[name]));
+    if (!Number.isFinite(t)) throw new Error(`--${name} ${String(args[name])} is not a date (YYYY-MM-DD or ISO 8601).`);
+    return t;
+  };
+  const split = date('split')!;
+  const until = date('until');
+  const staleUntil = date('stale-until');
+  const k = Number(args['k'] ?? 10);
+  if (!Number.isInteger(k) || k < 1) throw new Error(`--k must be a positive integer, got ${String(args['k'])}.`);
+  const seed = Number(args['seed'] ?? 42);
+  const eventsPath = String(args['events']);
+  const itemsPath = String(args['items']);
+  const t0 = Date.now();
+  process.stderr.write(`reading ${eventsPath} and ${itemsPath}\n`);
+  const events = readEvents(eventsPath);
+  const items = readItems(itemsPath);
+  const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
+  if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);
+  if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
+  if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
+  const bars = new Map<string, ReturnType<typeof progressBar>>();
+  const result = await runEvaluation({
+    events,
+    items,
+    split,
+    ...(until !== undefined ? { until } : {}),
+    ...(staleUntil !== undefined ? { staleUntil } : {}),
+    k,
+    seed,
+    models: resolve(String(args['models'] ?? 'models')),
+    ...(args['methods'] !== undefined ? { methods: String(args['methods']).split(',') } : {}),
+    settings,
+    onProgress: (m, done, total) => {
+      let bar = bars.get(m);
+      if (!bar) bars.set(m, (bar = progressBar(pad(m, 28), total)));
+      bar.tick(done);
+      if (done >= total) bar.end();
+    },
+  });
+  const wallSeconds = Math.round((Date.now() - t0) / 100) / 10;
+  const report = {
+    split: day(split),
+    ...(until !== undefined ? { until: day(until) } : {}),
+    k,
+    seed,
+    backend: 'wasm',
+    command: `npm run eval -- ${process.argv.slice(2).join(' ')}`,
+    inputs: [
+      { path: eventsPath, sha256: sha256File(eventsPath) },
+      { path: itemsPath, sha256: sha256File(itemsPath) },
+    ],
+    eventsReplayed: result.eventsReplayed,
+    eventsScored: result.eventsScored,
+    eventsOfUnknownItems: result.unknownItems,
+    catalogue: items.length,
+    bases: result.bases,
+    settings,
+    wallSeconds,
+    methods: result.methods,
+  };
+  console.log(formatTable(result.methods, k));
+  console.log(`\n${result.eventsScored} events scored of ${result.eventsReplayed} replayed; wall time ${wallSeconds} s`);
+  if (args['out'] !== undefined) {
+    const out = resolve(String(args['out']));
+    writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+    const svg = out.replace(/\.json$/i, '') + '.svg';
+    writeFileSync(
+      svg,
+      lineChartSvg(
+        `NDCG@${k} per week after ${day(split)}`,
+        `NDCG@${k}`,
+        result.methods.map((m) => ({ name: m.name, points: m.weekly.map((w) => [w[0], w[1]] as [string, number]) })),
+      ),
+    );
+    console.log(`wrote ${out} and ${svg}`);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * The test-then-learn replay behind `npm run eval`. Every event of the log is visited once, in
+ * time order. An event at or after the split is first scored (each method scores the full
+ * catalogue for that shopper; the harness, never the method, looks up where the true item landed)
+ * and only then fed to the method. Events before the split are fed without scoring, so a
+ * shopper's earlier history is known, as their browser would already have learned it.
+ *
+ * Methods see the true item only through `observe`, after scoring: a method cannot rank an item
+ * it has not been told about, which the tests check with an item that exists only in the future.
+ */
+import { mulberry32 } from '../core/rng.js';
+import type { LogEvent } from './data.js';
+import { RankMetrics } from './metrics.js';
+
+/** One event in catalogue indices. */
+export interface ReplayEvent {
+  user: string;
+  item: number;
+  t: number;
+  /** At or after the split: scored. */
+  scored: boolean;
+}
+
+/** A method that scores one shopper at a time, then learns the event (online). */
+export interface OnlineMethod {
+  name: string;
+  kind: 'online';
+  /** Scores of every catalogue item for this shopper, now (higher is better). */
+  score(user: string, t: number): Promise<Float32Array> | Float32Array;
+  /** Learns an event (called after scoring it, or without scoring before the split). */
+  observe(e: ReplayEvent): Promise<void> | void;
+  dispose?(): void;
+}
+
+/**
+ * A method whose model does not change during the replay (batch-trained), so its queries can be
+ * scored in batches: each query is the shopper's item history strictly before the scored event.
+ */
+export interface StaticMethod {
+  name: string;
+  kind: 'static';
+  /** Scores for each history (oldest item first), [histories.length × N] row-major. */
+  scoreBatch(histories: readonly (readonly number[])[]): Promise<Float32Array>;
+  dispose?(): void;
+}
+
+export type Method = OnlineMethod | StaticMethod;
+
+/** Per-method metrics, as in the report. */
+export interface MethodReport {
+  name: string;
+  hr: number;
+  ndcg: number;
+  mrr: number;
+  events: number;
+  eventsPerSecond: number;
+  coldItems: ReturnType<RankMetrics['summary']>;
+  newShoppers: ReturnType<RankMetrics['summary']>;
+  /** NDCG@k per week from the split: [week start (ISO date), ndcg, events]. */
+  weekly: [string, number, number][];
+  seconds: number;
+}
+
+/** Turns log events into catalogue indices, dropping events of items the catalogue lacks. */
+export function toReplay(
+  events: readonly LogEvent[],
+  ids: readonly string[],
+  split: number,
+  until = Infinity,
+): { events: ReplayEvent[]; unknownItems: number } {
+  const index = new Map(ids.map((id, i) => [id, i]));
+  const out: ReplayEvent[] = [];
+  let unknownItems = 0;
+  for (const e of events) {
+    if (e.t >= until) break;
+    const i = index.get(e.item);
+    if (i === undefined) {
+      unknownItems++;
+      continue;
+    }
+    out.push({ user: e.user, item: i, t: e.t, scored: e.t >= split });
+  }
+  return { events: out, unknownItems };
+}
+
+/**
+ * A fixed random order of the items, drawn from the seed, used to break ties: among items with
+ * the same score, the one earlier in this order ranks higher. Ties are thus neither lucky nor
+ * unlucky for the true item, whatever the catalogue order.
+ */
+export function tieOrder(n: number, seed: number): Uint32Array {
+  const rand = mulberry32(seed);
+  const perm = Uint32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = perm[i]!;
+    perm[i] = perm[j]!;
+    perm[j] = t;
+  }
+  const prio = new Uint32Array(n);
+  perm.forEach((item, pos) => (prio[item] = pos));
+  return prio;
+}
+
+/** 0-based rank of `target` among `scores` (offset into a larger array), ties broken by `prio`. */
+export function rankOf(scores: Float32Array, target: number, prio: Uint32Array, offset = 0, n = scores.length): number {
+  const ts = scores[offset + target]!;
+  const tp = prio[target]!;
+  let rank = 0;
+  for (let j = 0; j < n; j++) {
+    const s = scores[offset + j]!;
+    if (s > ts || (s === ts && prio[j]! < tp)) rank++;
+  }
+  // A NaN score for the true item must not count as a hit.
+  return Number.isNaN(ts) ? n : rank;
+}
+
+const WEEK = 7 * 86_400_000;
+
+class Tally {
+  onRank: ((e: ReplayEvent, rank: number) => void) | undefined;
+  readonly all: RankMetrics;
+  readonly cold: RankMetrics;
+  readonly fresh: RankMetrics;
+  readonly weeks = new Map<number, RankMetrics>();
+  seconds = 0;
+  constructor(
+    readonly k: number,
+    readonly split: number,
+  ) {
+    this.all = new RankMetrics(k);
+    this.cold = new RankMetrics(k);
+    this.fresh = new RankMetrics(k);
+  }
+  add(e: ReplayEvent, rank: number, cold: boolean, newShopper: boolean): void {
+    this.onRank?.(e, rank);
+    const t = e.t;
+    this.all.add(rank);
+    if (cold) this.cold.add(rank);
+    if (newShopper) this.fresh.add(rank);
+    const w = Math.floor((t - this.split) / WEEK);
+    let m = this.weeks.get(w);
+    if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
+    m.add(rank);
+  }
+  report(name: string): MethodReport {
+    const s = this.all.summary();
+    return {
+      name,
+      ...s,
+      eventsPerSecond: Math.round(s.events / Math.max(this.seconds, 1e-9)),
+      coldItems: this.cold.summary(),
+      newShoppers: this.fresh.summary(),
+      weekly: [...this.weeks.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([w, m]) => [new Date(this.split + w * WEEK).toISOString().slice(0, 10), m.summary().ndcg, m.events]),
+      seconds: Math.round(this.seconds * 10) / 10,
+    };
+  }
+}
+
+export interface ReplayOptions {
+  n: number;
+  split: number;
+  k: number;
+  seed: number;
+  /** Called now and then with the number of events visited, per method. */
+  onProgress?: (method: string, done: number, total: number) => void;
+  /** Called with every scored event's rank (tests use it to compare runs event by event). */
+  onRank?: (method: string, event: ReplayEvent, rank: number) => void;
+}
+
+/** Replays the events through every method and returns one report per method, in order. */
+export async function replay(events: readonly ReplayEvent[], methods: readonly Method[], o: ReplayOptions): Promise<MethodReport[]> {
+  const prio = tieOrder(o.n, o.seed);
+  // Which items and shoppers occur before the split (the cold-item and new-shopper subsets).
+  const seenItems = new Uint8Array(o.n);
+  const knownUsers = new Set<string>();
+  for (const e of events) {
+    if (e.scored) break;
+    seenItems[e.item] = 1;
+    knownUsers.add(e.user);
+  }
+  const out: MethodReport[] = [];
+  for (const m of methods) {
+    const tally = new Tally(o.k, o.split);
+    if (o.onRank) tally.onRank = (e, r) => o.onRank!(m.name, e, r);
+    const t0 = performance.now();
+    if (m.kind === 'online') await replayOnline(events, m, tally, prio, seenItems, knownUsers, o);
+    else await replayStatic(events, m, tally, prio, seenItems, knownUsers, o);
+    tally.seconds = (performance.now() - t0) / 1000;
+    out.push(tally.report(m.name));
+  }
+  return out;
+}
+
+async function replayOnline(
+  events: readonly ReplayEvent[],
+  m: OnlineMethod,
+  tally: Tally,
+  prio: Uint32Array,
+  seenItems: Uint8Array,
+  knownUsers: ReadonlySet<string>,
+  o: ReplayOptions,
+): Promise<void> {
+  let done = 0;
+  for (const e of events) {
+    if (e.scored) {
+      const s = await m.score(e.user, e.t);
+      if (s.length !== o.n) throw new Error(`${m.name} returned ${s.length} scores for a catalogue of ${o.n}.`);
+      tally.add(e, rankOf(s, e.item, prio), !seenItems[e.item], !knownUsers.has(e.user));
+    }
+    await m.observe(e);
+    if (++done % 5000 === 0) o.onProgress?.(m.name, done, events.length);
+  }
+  o.onProgress?.(m.name, events.length, events.length);
+}
+
+async function replayStatic(
+  events: readonly ReplayEvent[],
+  m: StaticMethod,
+  tally: Tally,
+  prio: Uint32Array,
+  seenItems: Uint8Array,
+  knownUsers: ReadonlySet<string>,
+  o: ReplayOptions,
+): Promise<void> {
+  const history = new Map<string, number[]>();
+  const batch: { e: ReplayEvent; h: number[] }[] = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const s = await m.scoreBatch(batch.map((b) => b.h));
+    if (s.length !== batch.length * o.n) throw new Error(`${m.name} returned ${s.length} scores for ${batch.length} queries.`);
+    batch.forEach((b, r) => tally.add(b.e, rankOf(s, b.e.item, prio, r * o.n, o.n), !seenItems[b.e.item], !knownUsers.has(b.e.user)));
+    batch.length = 0;
+  };
+  let done = 0;
+  for (const e of events) {
+    const h = history.get(e.user) ?? [];
+    // The query is a copy of the history as it stands before this event.
+    if (e.scored) batch.push({ e, h: h.slice(-200) });
+    if (batch.length >= 256) await flush();
+    h.push(e.item);
+    if (h.length > 400) h.splice(0, h.length - 200);
+    history.set(e.user, h);
+    if (++done % 5000 === 0) o.onProgress?.(m.name, done, events.length);
+  }
+  await flush();
+  o.onProgress?.(m.name, events.length, events.length);
+}
