@@ -59,7 +59,7 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   clipNorm: 5,
   negatives: 16,
   historySize: 20,
-  historyDecay: 0.85,
+  historyDecay: 0.1,
   maxItemBias: 3,
   repeatWindowMs: 60_000,
   maxRepeats: 5,
@@ -112,6 +112,26 @@ export interface HeadGradients {
   indices: Int32Array;
   dBias: Float32Array;
   loss: number;
+}
+
+/**
+ * Adds a click to a history (in place): older weights decay, a repeated item's weight grows but
+ * saturates at 2 (so no single item fills the history), and only the `historySize` heaviest stay.
+ * Exported so that the offline trainer of the base builds exactly the histories the head builds.
+ */
+export function pushHistory(history: { i: number; w: number }[], item: number, o: Pick<HeadOptions, 'historyDecay' | 'historySize'>): void {
+  for (const h of history) h.w *= o.historyDecay;
+  const existing = history.find((h) => h.i === item);
+  if (existing) existing.w = Math.min(existing.w + 1, 2);
+  else history.unshift({ i: item, w: 1 });
+  history.sort((a, b) => b.w - a.w);
+  if (history.length > o.historySize) history.length = o.historySize;
+}
+
+/** A history's weights normalised to sum to 1 (the weights of h and of the re-buy term). */
+export function normalisedHistory(history: readonly { i: number; w: number }[]): { i: number; w: number }[] {
+  const total = history.reduce((a, h) => a + h.w, 0);
+  return history.map((h) => ({ i: h.i, w: total > 0 ? h.w / total : 0 }));
 }
 
 interface Batch {
@@ -178,10 +198,15 @@ export class IncrementalHead {
     return this.clickCount;
   }
 
+  /** The item vectors vᵢ = eᵢ + rᵢ the head scores with, [N × d] row-major (for offline training). */
+  async itemVectors(): Promise<Float32Array> {
+    this.assertAlive();
+    return (await this.V.data()) as Float32Array;
+  }
+
   /** Item indices in the history, most recent first, with their normalised weights. */
   historyWeights(): { i: number; w: number }[] {
-    const total = this.history.reduce((a, h) => a + h.w, 0);
-    return this.history.map((h) => ({ i: h.i, w: total > 0 ? h.w / total : 0 }));
+    return normalisedHistory(this.history);
   }
 
   /** h (d) and rep (N) as tensors. Must be called inside a tidy. */
@@ -383,14 +408,7 @@ export class IncrementalHead {
   }
 
   private pushHistory(item: number): void {
-    const o = this.options;
-    for (const h of this.history) h.w *= o.historyDecay;
-    const existing = this.history.find((h) => h.i === item);
-    // A repeated item's weight saturates at 2, so no single item fills the history.
-    if (existing) existing.w = Math.min(existing.w + 1, 2);
-    else this.history.unshift({ i: item, w: 1 });
-    this.history.sort((a, b) => b.w - a.w);
-    if (this.history.length > o.historySize) this.history.length = o.historySize;
+    pushHistory(this.history, item, this.options);
   }
 
   /** ‖φ‖₂: how far this shopper has moved from the base. */

@@ -19,7 +19,7 @@ export {
   ModelLoadError,
   UnknownItemError,
 } from './errors.js';
-export { DEFAULT_HEAD_OPTIONS, IncrementalHead } from './head.js';
+export { DEFAULT_HEAD_OPTIONS, IncrementalHead, normalisedHistory, pushHistory } from './head.js';
 export type { BaseParams, HeadGradients, HeadOptions, HeadState, LearnInput } from './head.js';
 export { defaultFetcher, joinLocation, sha256Hex } from './model-io.js';
 export type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';

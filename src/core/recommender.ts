@@ -567,6 +567,8 @@ export interface LoadHeadOptions {
   warn?: (message: string) => void;
   seed?: number;
   head?: Partial<HeadOptions>;
+  /** Ignore the base's per-item residuals (offline training starts from content alone). */
+  contentOnly?: boolean;
 }
 
 /**
@@ -614,7 +616,9 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     raw.dispose();
     try {
       const ids = items.map((i) => i.id);
-      const head = new IncrementalHead(embeddings, ids, alignBase(headModel, ids), {
+      const base = alignBase(headModel, ids);
+      if (options.contentOnly) base.residual = null;
+      const head = new IncrementalHead(embeddings, ids, base, {
         ...headModel.manifest.headOptions,
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         ...options.head,

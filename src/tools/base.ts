@@ -8,7 +8,10 @@ import type { EncoderManifest } from '../core/encoder.js';
 import type { HeadManifest, ModelManifest } from '../core/model.js';
 import type { Item } from '../core/types.js';
 import type { LogEvent } from './data.js';
+import { DEFAULT_HEAD_OPTIONS } from '../core/head.js';
+import { loadHead } from '../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
+import { trainBaseParams } from './train-base.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';
 
 const DAY = 86_400_000;
@@ -18,9 +21,26 @@ export interface BaseOptions {
   halfLifeDays: number;
   /** Scale of the log-popularity biases (the content scores span about ±τ = ±5). */
   biasScale: number;
+  /**
+   * Epochs of training W₀, residuals, biases and α₀ on next-item prediction (train-base.ts);
+   * 0 keeps W₀ = τ·I and the popularity biases.
+   */
+  epochs: number;
+  learningRate: number;
+  l2: number;
+  batchSize: number;
+  seed: number;
 }
 
-export const DEFAULT_BASE_OPTIONS: BaseOptions = { halfLifeDays: 60, biasScale: 0.5 };
+export const DEFAULT_BASE_OPTIONS: BaseOptions = {
+  halfLifeDays: 60,
+  biasScale: 0.5,
+  epochs: 2,
+  learningRate: 0.005,
+  l2: 1e-4,
+  batchSize: 512,
+  seed: 42,
+};
 
 /** What a retrained base holds besides the shipped encoder. */
 export interface TrainedBase {
@@ -32,13 +52,15 @@ export interface TrainedBase {
  * Fits the base on the events before `until`: recency-weighted log-popularity biases (centred),
  * and a re-buy weight α₀ from the share of purchases that repeat an earlier one. W₀ stays τ·I.
  */
-export function trainBase(
+export async function trainBase(
   events: readonly LogEvent[],
   items: readonly Item[],
   until: number,
-  encoder: EncoderManifest,
+  models: string,
   o: BaseOptions = DEFAULT_BASE_OPTIONS,
-): TrainedBase {
+  onProgress?: (done: number, total: number) => void,
+): Promise<TrainedBase> {
+  const encoder = readEncoderManifest(models);
   const ids = items.map((i) => i.id);
   const index = new Map(ids.map((id, i) => [id, i]));
   const halfLife = o.halfLifeDays * DAY;
@@ -70,20 +92,67 @@ export function trainBase(
   const repeatShare = counted ? repeats / counted : 0;
   const untilDay = new Date(until).toISOString().slice(0, 10);
   const base = defaultHead(encoder);
+  const head: HeadModelData = {
+    ...base,
+    version: `base-${untilDay}-${encoder.version}`,
+    alpha: Number((5 * repeatShare).toFixed(4)),
+    ids: known.map((i) => ids[i]!),
+    bias,
+    provenance: {
+      kind: 'recency-weighted log-popularity biases and a re-buy weight on the content-only base',
+      until: untilDay,
+      ...o,
+    },
+    metrics: { eventsUsed: used, itemsWithBias: known.length, repeatShare: Number(repeatShare.toFixed(4)) },
+  };
+  if (o.epochs <= 0) return { repeatShare, head };
+
+  // Trained base: W₀, residuals, biases and α₀ fitted on next-item prediction.
+  const { head: content } = await loadHead({ catalog: items, modelUrl: models, contentOnly: true, warn: () => undefined });
+  const E = await content.itemVectors();
+  content.dispose();
+  const sequences = new Map<string, number[]>();
+  for (const e of events) {
+    if (e.t >= until) break;
+    const i = index.get(e.item);
+    if (i === undefined) continue;
+    const s = sequences.get(e.user) ?? [];
+    s.push(i);
+    sequences.set(e.user, s);
+  }
+  const isKnown = new Uint8Array(ids.length);
+  known.forEach((i) => (isKnown[i] = 1));
+  const bias0 = new Float32Array(ids.length);
+  known.forEach((i, k) => (bias0[i] = bias[k]!));
+  const d = encoder.dims;
+  const p = await trainBaseParams(E, ids.length, d, [...sequences.values()], isKnown, bias0, head.alpha, {
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    learningRate: o.learningRate,
+    l2: o.l2,
+    temperature: 5,
+    seed: o.seed,
+    history: DEFAULT_HEAD_OPTIONS,
+    ...(onProgress ? { onProgress } : {}),
+  });
+  // Centred on the known items, so an item the logs do not know (bias 0) starts at their average.
+  const trainedBias = Float32Array.from(known, (i) => p.bias[i]!);
+  const mb = trainedBias.reduce((a, v) => a + v, 0) / Math.max(1, trainedBias.length);
+  const residual = new Float32Array(known.length * d);
+  known.forEach((i, k) => residual.set(p.residual.subarray(i * d, (i + 1) * d), k * d));
   return {
     repeatShare,
     head: {
-      ...base,
-      version: `base-${untilDay}-${encoder.version}`,
-      alpha: Number((5 * repeatShare).toFixed(4)),
-      ids: known.map((i) => ids[i]!),
-      bias,
+      ...head,
+      W: p.W,
+      alpha: Number(p.alpha.toFixed(4)),
+      bias: trainedBias.map((v) => v - mb),
+      residual,
       provenance: {
-        kind: 'recency-weighted log-popularity biases and a re-buy weight on the content-only base',
-        until: untilDay,
-        ...o,
+        ...head.provenance,
+        kind: 'W0, per-item residuals and biases and the re-buy weight trained on next-item prediction (softmax over the known items), from popularity biases',
       },
-      metrics: { eventsUsed: used, itemsWithBias: known.length, repeatShare: Number(repeatShare.toFixed(4)) },
+      metrics: { ...head.metrics, trainingExamples: p.examples, lossFirstBatch: p.loss.first, lossLastEpoch: p.loss.last },
     },
   };
 }

@@ -9,7 +9,19 @@
 import type { HeadOptions, HeadState, IncrementalHead } from '../core/head.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
 
-export function clickwiseMethod(name: string, head: IncrementalHead): OnlineMethod {
+/** A newer base published by the maintenance job at time `at` (built from events before it). */
+export interface Rebase {
+  at: number;
+  load: () => Promise<IncrementalHead>;
+}
+
+/**
+ * @param rebases newer bases in time order: from `at` on, shoppers are scored on that base. Their
+ *   φ is kept across (a base of the same encoder is published as compatible, as `maintain` does).
+ */
+export function clickwiseMethod(name: string, first: IncrementalHead, rebases: readonly Rebase[] = []): OnlineMethod {
+  let head = first;
+  let next = 0;
   const states = new Map<string, HeadState>();
   /** Events learned lazily, when the shopper is next scored (the order within a shopper is kept). */
   const pending = new Map<string, ReplayEvent[]>();
@@ -25,7 +37,13 @@ export function clickwiseMethod(name: string, head: IncrementalHead): OnlineMeth
   return {
     name,
     kind: 'online',
-    async score(user) {
+    async score(user, t) {
+      while (next < rebases.length && t >= rebases[next]!.at) {
+        if (current !== null) states.set(current, await head.save());
+        current = null;
+        head.dispose();
+        head = await rebases[next++]!.load();
+      }
       await switchTo(user);
       const queue = pending.get(user);
       if (queue) {

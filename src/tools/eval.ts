@@ -8,14 +8,16 @@
  * on a base retrained at the split by the maintenance job's code. With `--stale-until DATE` it
  * also runs on a base retrained only up to that earlier date, to show what maintenance buys.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../core/backend.js';
+import type { IncrementalHead } from '../core/head.js';
 import { loadHead } from '../core/recommender.js';
 import type { Item } from '../core/types.js';
 import { itemKnnMethod, popularityMethod, recentPopularityMethod } from './baselines.js';
-import { DEFAULT_BASE_OPTIONS, readEncoderManifest, trainBase, writeModelFolder } from './base.js';
+import type { BaseOptions } from './base.js';
+import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { clickwiseMethod } from './clickwise-method.js';
 import { parseArgs, progressBar, sha256File } from './common.js';
 import type { LogEvent } from './data.js';
@@ -25,21 +27,36 @@ import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
 import { sasrecMethod } from './sasrec.js';
 
-export const ALL_METHODS = ['popularity', 'recent-popularity', 'item-knn', 'sasrec', 'clickwise-frozen', 'clickwise'] as const;
+/** The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`. */
+export const ALL_METHODS = [
+  'popularity',
+  'recent-popularity',
+  'item-knn',
+  'sasrec',
+  'clickwise-frozen',
+  'clickwise',
+  'clickwise-maintained',
+] as const;
 
 /** Settings of every method, with the defaults chosen on the validation period (docs/RESULTS.md). */
 export interface EvalSettings {
   recentHalfLifeDays: number;
   knn: { neighbours: number; history: number; decay: number };
-  sasrec: { epochs: number; dims: number; maxLen: number };
-  clickwise: { learningRate?: number; l2?: number };
+  sasrec: { epochs: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
+  clickwise: { learningRate?: number; l2?: number; historyDecay?: number };
+  /** How the base is retrained (the maintenance job's settings). */
+  base: BaseOptions;
+  /** Days between two maintenance runs for `clickwise-maintained`. */
+  maintenanceDays: number;
 }
 
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   recentHalfLifeDays: 7,
   knn: { neighbours: 100, history: 20, decay: 0.9 },
-  sasrec: { epochs: 10, dims: 64, maxLen: 50 },
+  sasrec: { epochs: 10, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.005, batchSize: 128 },
   clickwise: {},
+  maintenanceDays: 7,
+  base: DEFAULT_BASE_OPTIONS,
 };
 
 export interface EvalOptions {
@@ -74,7 +91,7 @@ const day = (t: number): string => new Date(t).toISOString().slice(0, 10);
 /** Runs the whole evaluation in-process. */
 export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const settings = o.settings ?? DEFAULT_EVAL_SETTINGS;
-  const wanted = o.methods ?? ALL_METHODS;
+  const wanted = o.methods ?? ALL_METHODS.filter((m) => m !== 'clickwise-maintained');
   for (const m of wanted) {
     if (!(ALL_METHODS as readonly string[]).includes(m)) throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}.`);
   }
@@ -90,24 +107,30 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const bases: EvalResult['bases'] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'clickwise-eval-'));
   try {
-    const clickwise = async (suffix: string, until: number): Promise<void> => {
-      if (!wanted.includes('clickwise') && !wanted.includes('clickwise-frozen')) return;
-      const { head } = trainBase(o.events, o.items, until, readEncoderManifest(o.models), DEFAULT_BASE_OPTIONS);
+    /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
+    const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<IncrementalHead> => {
       const dir = join(tmp, `base-${day(until)}`);
-      const written = writeModelFolder(dir, o.models, head);
-      bases.push({ name: suffix || 'at the split', version: written.model.version, until: day(until) });
-      for (const frozen of [true, false]) {
-        const name = (frozen ? 'clickwise-frozen' : 'clickwise') + suffix;
-        if (!wanted.includes(frozen ? 'clickwise-frozen' : 'clickwise')) continue;
-        const loaded = await loadHead({
-          catalog: o.items,
-          modelUrl: dir,
-          seed: o.seed,
-          head: frozen ? { learningRate: 0 } : settings.clickwise,
-          warn: () => undefined,
-        });
-        methods.push(clickwiseMethod(name, loaded.head));
+      if (!existsSync(join(dir, 'manifest.json'))) {
+        const { head } = await trainBase(o.events, o.items, until, o.models, settings.base, (done, total) =>
+          o.onProgress?.(`base ${day(until)} (training)`, done, total),
+        );
+        const written = writeModelFolder(dir, o.models, head);
+        if (label) bases.push({ name: label, version: written.model.version, until: day(until) });
       }
+      const loaded = await loadHead({
+        catalog: o.items,
+        modelUrl: dir,
+        seed: o.seed,
+        head: settingsFor === 'frozen' ? { ...settings.clickwise, learningRate: 0 } : settings.clickwise,
+        warn: () => undefined,
+      });
+      return loaded.head;
+    };
+    const clickwise = async (suffix: string, until: number): Promise<void> => {
+      const label = suffix ? `stale (${day(until)})` : 'at the split';
+      if (wanted.includes('clickwise-frozen'))
+        methods.push(clickwiseMethod(`clickwise-frozen${suffix}`, await baseAt(until, 'frozen', label)));
+      if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));
     };
     if (wanted.includes('popularity')) methods.push(popularityMethod(events, n));
     if (wanted.includes('recent-popularity')) methods.push(recentPopularityMethod(n, settings.recentHalfLifeDays, events[0]?.t ?? 0));
@@ -116,6 +139,13 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       methods.push(await sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress }));
     await clickwise('', o.split);
     if (o.staleUntil !== undefined) await clickwise(` (stale base, ${day(o.staleUntil)})`, o.staleUntil);
+    if (wanted.includes('clickwise-maintained')) {
+      const last = events[events.length - 1]!.t;
+      const step = settings.maintenanceDays * 86_400_000;
+      const rebases = [];
+      for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', '') });
+      methods.push(clickwiseMethod(`clickwise-maintained`, await baseAt(o.split, 'learning', 'at the split'), rebases));
+    }
     const reports = await replay(events, methods, {
       n,
       split: o.split,
@@ -158,7 +188,12 @@ async function main(): Promise<void> {
     methods: 'string',
     'stale-until': 'string',
     'sasrec-epochs': 'number',
+    'sasrec-len': 'number',
+    'sasrec-blocks': 'number',
+    'sasrec-lr': 'number',
     'learning-rate': 'number',
+    'history-decay': 'number',
+    'base-epochs': 'number',
     'recent-half-life-days': 'number',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new Error(`Missing --${req}. ${usage}`);
@@ -182,7 +217,12 @@ async function main(): Promise<void> {
   const items = readItems(itemsPath);
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
   if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);
+  if (args['sasrec-len'] !== undefined) settings.sasrec.maxLen = Number(args['sasrec-len']);
+  if (args['sasrec-blocks'] !== undefined) settings.sasrec.blocks = Number(args['sasrec-blocks']);
+  if (args['sasrec-lr'] !== undefined) settings.sasrec.learningRate = Number(args['sasrec-lr']);
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
+  if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
+  if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({

@@ -7,11 +7,11 @@
  * same.
  */
 import { resolve } from 'node:path';
-import { parseArgs, sha256File } from './common.js';
-import { DEFAULT_BASE_OPTIONS, readEncoderManifest, trainBase, writeModelFolder } from './base.js';
+import { parseArgs, progressBar, sha256File } from './common.js';
+import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { parseTime, readEvents, readItems } from './data.js';
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
     events: 'string',
     items: 'string',
@@ -19,6 +19,7 @@ function main(): void {
     out: 'string',
     models: 'string',
     'half-life-days': 'number',
+    epochs: 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -33,10 +34,20 @@ function main(): void {
   const itemsPath = String(args['items']);
   const events = readEvents(eventsPath);
   const items = readItems(itemsPath);
-  const { head, repeatShare } = trainBase(events, items, until, readEncoderManifest(models), {
-    ...DEFAULT_BASE_OPTIONS,
-    ...(args['half-life-days'] !== undefined ? { halfLifeDays: Number(args['half-life-days']) } : {}),
-  });
+  const bar = progressBar('training the base', 1);
+  const { head, repeatShare } = await trainBase(
+    events,
+    items,
+    until,
+    models,
+    {
+      ...DEFAULT_BASE_OPTIONS,
+      ...(args['half-life-days'] !== undefined ? { halfLifeDays: Number(args['half-life-days']) } : {}),
+      ...(args['epochs'] !== undefined ? { epochs: Number(args['epochs']) } : {}),
+    },
+    (done, total) => bar.tick((done / total) * 1),
+  );
+  bar.end();
   const untilDay = new Date(until).toISOString().slice(0, 10);
   const written = writeModelFolder(out, models, {
     ...head,
@@ -55,9 +66,7 @@ function main(): void {
   );
 }
 
-try {
-  main();
-} catch (err) {
+main().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
-}
+});

@@ -113,13 +113,15 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
   // Causal mask: position i attends to j ≤ i.
   const causal = tf.tidy(() => tf.linalg.bandPart(tf.ones([L, L]), -1, 0));
 
+  // Dropout draws from the seeded generator too, so a run is reproducible.
+  const dropout = (x: tf.Tensor): tf.Tensor => tf.dropout(x, drop, undefined, Math.floor(rand() * 2 ** 31));
   /** Hidden states [b, L, d] of left-padded sequences X [b, L]. */
   const forward = (X: tf.Tensor2D, training: boolean): tf.Tensor3D => {
     const nb = X.shape[0];
     const pad = tf.cast(tf.notEqual(X, 0), 'float32'); // [b, L]
     const padCol = tf.expandDims(pad, 2);
     let h = tf.add(tf.mul(lookup(E, X), Math.sqrt(d)), P);
-    if (training) h = tf.dropout(h, drop);
+    if (training) h = dropout(h);
     h = tf.mul(h, padCol);
     // Keys: causal and not padding. Padded queries are masked out of the loss.
     const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(pad, 1)); // [b, L, L]
@@ -131,11 +133,11 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
       const k = tf.reshape(tf.matMul(tf.reshape(h, [nb * L, d]), bl.Wk), [nb, L, d]);
       const v = tf.reshape(tf.matMul(tf.reshape(h, [nb * L, d]), bl.Wv), [nb, L, d]);
       let att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(d)), negInf));
-      if (training) att = tf.dropout(att, drop);
+      if (training) att = dropout(att);
       h = tf.add(x, tf.matMul(att, v));
       const y = tf.reshape(layerNorm(h, bl.ln2g, bl.ln2b), [nb * L, d]);
       let f = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(y, bl.W1), bl.b1)), bl.W2), bl.b2);
-      if (training) f = tf.dropout(f, drop);
+      if (training) f = dropout(f);
       h = tf.mul(tf.add(h, tf.reshape(f, [nb, L, d])), padCol);
     }
     return layerNorm(h, lnFg, lnFb) as tf.Tensor3D;

@@ -1,0 +1,141 @@
+/**
+ * The evaluation harness: metrics on hand-made cases, and the test-then-learn protocol on a
+ * slice of the real data (nothing after an event is seen before it is scored).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import type { LogEvent } from '../src/tools/data.js';
+import { parseTime, readItems } from '../src/tools/data.js';
+import type { EvalSettings } from '../src/tools/eval.js';
+import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/tools/eval.js';
+import { RankMetrics } from '../src/tools/metrics.js';
+import type { OnlineMethod, ReplayEvent } from '../src/tools/replay.js';
+import { rankOf, replay, tieOrder } from '../src/tools/replay.js';
+import { dataDir, MODELS } from './helpers.js';
+
+describe('metrics', () => {
+  it('computes HR, NDCG and MRR at k on a hand-made case', () => {
+    const m = new RankMetrics(10);
+    for (const r of [0, 1, 9, 10, Infinity]) m.add(r);
+    const ndcg = (1 + 1 / Math.log2(3) + 1 / Math.log2(11)) / 5;
+    const mrr = (1 + 1 / 2 + 1 / 10) / 5;
+    expect(m.summary()).toEqual({
+      hr: 0.6,
+      ndcg: Math.round(ndcg * 1e4) / 1e4,
+      mrr: Math.round(mrr * 1e4) / 1e4,
+      events: 5,
+    });
+  });
+
+  it('ranks the true item with ties broken by a seeded order, never by luck', () => {
+    const scores = Float32Array.from([1, 3, 3, 0, 3]);
+    const prio = Uint32Array.from([0, 2, 1, 3, 4]); // among the 3s: item 2, then 1, then 4
+    expect(rankOf(scores, 2, prio)).toBe(0);
+    expect(rankOf(scores, 1, prio)).toBe(1);
+    expect(rankOf(scores, 4, prio)).toBe(2);
+    expect(rankOf(scores, 0, prio)).toBe(3);
+    expect(rankOf(Float32Array.from([NaN, 1]), 0, Uint32Array.from([0, 1]))).toBe(2);
+    // The tie order is a permutation that depends on the seed.
+    const a = tieOrder(50, 1);
+    expect([...a].sort((x, y) => x - y)).toEqual([...Array(50).keys()]);
+    expect([...tieOrder(50, 1)]).toEqual([...a]);
+    expect([...tieOrder(50, 2)]).not.toEqual([...a]);
+  });
+
+  it('replays test-then-learn: an item counted online is scored before its own event counts', async () => {
+    // A method that scores items by how often they were observed. Three items, k = 1.
+    const counts = new Float32Array(3);
+    const method: OnlineMethod = {
+      name: 'counter',
+      kind: 'online',
+      score: () => Float32Array.from(counts),
+      observe: (e) => void (counts[e.item]! += 1),
+    };
+    const ev = (user: string, item: number, t: number, scored: boolean): ReplayEvent => ({ user, item, t, scored });
+    const events = [ev('a', 0, 0, false), ev('a', 0, 1, false), ev('b', 1, 2, true), ev('c', 0, 3, true), ev('a', 2, 4, true)];
+    const [r] = await replay(events, [method], { n: 3, split: 2, k: 1, seed: 7 });
+    // Event 3 (item 1): item 0 has 2, item 1 has 0 → rank ≥ 1, a miss. Event 4 (item 0): rank 0, a hit.
+    // Event 5 (item 2, never seen): counts 3, 1, 0 → rank 2, a miss; and a cold item.
+    expect(r!.events).toBe(3);
+    expect(r!.hr).toBeCloseTo(1 / 3, 4);
+    expect(r!.ndcg).toBeCloseTo(1 / 3, 4);
+    expect(r!.coldItems).toEqual({ hr: 0, ndcg: 0, mrr: 0, events: 2 });
+    expect(r!.newShoppers.events).toBe(2);
+    expect(r!.newShoppers.hr).toBeCloseTo(0.5, 4);
+  });
+});
+
+const data = dataDir();
+
+describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
+  it('sees nothing after an event before scoring it, for every method', { timeout: 600_000 }, async () => {
+    const retail = join(data!, 'uci-online-retail');
+    const items = readItems(join(retail, 'online_retail_items.csv.gz'));
+    // A slice: the first 6,000 lines (2010-12-01 … 12-05); the evaluation starts on 12-03.
+    const lines = gunzipSync(readFileSync(join(retail, 'online_retail_clean.csv.gz')))
+      .toString('utf8')
+      .split('\n')
+      .slice(1, 6_001);
+    const events: LogEvent[] = lines.map((l) => {
+      const [user, ts, invoice, item] = l.split(',');
+      return { user: user!, item: item!, t: parseTime(ts!), event: 'purchase', quantity: 1, basket: invoice! };
+    });
+    const split = parseTime('2010-12-03');
+    // A planted item that exists only in the future: bought 40 times after the split.
+    const planted = { id: 'PLANTED-1', title: 'PLANTED FUTURE ONLY THING' };
+    const catalogue = [...items, planted];
+    const late = events.filter((e) => e.t >= split);
+    const at = late[Math.floor(late.length / 3)]!.t;
+    for (let i = 0; i < 40; i++)
+      events.push({ user: `planter-${i % 3}`, item: planted.id, t: at + i * 60_000, event: 'purchase', quantity: 1, basket: `p${i}` });
+    events.sort((a, b) => a.t - b.t);
+    const settings: EvalSettings = {
+      ...DEFAULT_EVAL_SETTINGS,
+      sasrec: { ...DEFAULT_EVAL_SETTINGS.sasrec, epochs: 1 },
+      base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 1 },
+    };
+    const plantedIndex = catalogue.length - 1;
+    const run = async (log: LogEvent[]): Promise<Map<string, Map<number, number>>> => {
+      // Per method: the n-th scored event → its rank (the cut log's scored events are a prefix).
+      const ranks = new Map<string, Map<number, number>>();
+      const seen = new Map<string, number>();
+      await runEvaluation({
+        events: log,
+        items: catalogue,
+        split,
+        k: 10,
+        seed: 3,
+        models: MODELS,
+        settings,
+        onRank: (key, e, rank) => {
+          const i = seen.get(key) ?? 0;
+          seen.set(key, i + 1);
+          let m = ranks.get(key);
+          if (!m) ranks.set(key, (m = new Map()));
+          m.set(i, rank);
+          if (e.item === plantedIndex && !ranks.has(`${key}:planted`)) ranks.set(`${key}:planted`, new Map([[0, rank]]));
+        },
+      });
+      return ranks;
+    };
+    const full = await run(events);
+    // The same log cut right after the planted item's first purchase.
+    const cut = events.findIndex((e) => e.item === planted.id);
+    const truncated = await run(events.slice(0, cut + 1));
+    const methods = ['popularity', 'recent-popularity', 'item-knn', 'sasrec', 'clickwise-frozen', 'clickwise'];
+    for (const m of methods) {
+      const a = full.get(m)!;
+      const b = truncated.get(m)!;
+      expect(b.size, m).toBeGreaterThan(500);
+      // Every event scored in the cut log got exactly the same rank in the full log.
+      for (const [i, r] of b) expect(a.get(i), `${m}, event ${i}`).toBe(r);
+      expect(full.get(`${m}:planted`)!.get(0), m).toBe(truncated.get(`${m}:planted`)!.get(0));
+    }
+    // Methods that know items only from the logs cannot rank the future-only item on its first purchase.
+    for (const m of ['popularity', 'recent-popularity', 'item-knn', 'sasrec']) {
+      expect(full.get(`${m}:planted`)!.get(0), m).toBeGreaterThanOrEqual(10);
+    }
+  });
+});
