@@ -14,7 +14,7 @@ const data = dataDir();
 const tsx = resolve(root, 'node_modules/.bin/tsx');
 
 describe.skipIf(!data)('maintain (real data, a slice)', () => {
-  it('retrains the base from logs up to a date into a model createRecommender loads', async () => {
+  it('retrains the base from logs up to a date into a model createRecommender loads', { timeout: 600_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'clickwise-maintain-'));
     const retail = join(data!, 'uci-online-retail');
     // A slice: the first 30,000 lines of the events file (in time order, about one month).
@@ -25,11 +25,13 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const events = join(dir, 'events.csv');
     writeFileSync(events, lines.join('\n') + '\n');
     const itemsPath = join(retail, 'online_retail_items.csv.gz');
+    // Popularity biases only (no training epochs): with no clicks the base must rank by sales.
     const out = join(dir, 'model');
-    execFileSync(tsx, ['src/tools/maintain.ts', '--events', events, '--items', itemsPath, '--until', '2010-12-20', '--out', out], {
-      cwd: root,
-      encoding: 'utf8',
-    });
+    execFileSync(
+      tsx,
+      ['src/tools/maintain.ts', '--events', events, '--items', itemsPath, '--until', '2010-12-20', '--out', out, '--epochs', '0'],
+      { cwd: root, encoding: 'utf8' },
+    );
     const head = JSON.parse(readFileSync(join(out, 'head', 'manifest.json'), 'utf8')) as {
       version: string;
       items: number;
@@ -53,6 +55,31 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const top = await rec.recommend({ k: 5 });
     expect(top[0]!.id).toBe(best);
     rec.dispose();
+
+    // The trained base (one epoch, on the first 8,000 lines): W₀, residuals and biases fitted on
+    // next-item prediction.
+    const small = join(dir, 'small.csv');
+    writeFileSync(small, lines.slice(0, 8_001).join('\n') + '\n');
+    const trained = join(dir, 'trained');
+    execFileSync(
+      tsx,
+      ['src/tools/maintain.ts', '--events', small, '--items', itemsPath, '--until', '2010-12-07', '--out', trained, '--epochs', '1'],
+      { cwd: root, encoding: 'utf8' },
+    );
+    const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
+      items: number;
+      tensors: { name: string; shape: number[] }[];
+      metrics: { trainingExamples: number; lossFirstBatch: number; lossLastEpoch: number };
+    };
+    expect(th.tensors.find((t) => t.name === 'residual')?.shape).toEqual([th.items, 64]);
+    expect(th.metrics.trainingExamples).toBeGreaterThan(5_000);
+    expect(th.metrics.lossLastEpoch).toBeLessThan(th.metrics.lossFirstBatch);
+    const rec2 = await createRecommender({ catalog, modelUrl: trained, backend: 'cpu', storage: 'memory' });
+    await rec2.click(best);
+    const after = await rec2.recommend({ k: 10 });
+    expect(after).toHaveLength(10);
+    expect(after.every((r) => Number.isFinite(r.score))).toBe(true);
+    rec2.dispose();
   });
 
   it('says what is missing when an option is left out', () => {

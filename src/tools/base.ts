@@ -148,6 +148,8 @@ export async function trainBase(
       alpha: Number(p.alpha.toFixed(4)),
       bias: trainedBias.map((v) => v - mb),
       residual,
+      // The histories it was trained on: browsers must build theirs the same way.
+      headOptions: { historyDecay: DEFAULT_HEAD_OPTIONS.historyDecay, historySize: DEFAULT_HEAD_OPTIONS.historySize },
       provenance: {
         ...head.provenance,
         kind: 'W0, per-item residuals and biases and the re-buy weight trained on next-item prediction (softmax over the known items), from popularity biases',

@@ -6,7 +6,7 @@
  * keep it. A frozen head (learning rate 0) keeps the click history but never moves φ: the base
  * alone.
  */
-import type { HeadOptions, HeadState, IncrementalHead } from '../core/head.js';
+import type { HeadState, IncrementalHead } from '../core/head.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
 
 /** A newer base published by the maintenance job at time `at` (built from events before it). */
@@ -63,6 +63,3 @@ export function clickwiseMethod(name: string, first: IncrementalHead, rebases: r
     dispose: () => head.dispose(),
   };
 }
-
-/** The head settings the evaluation may override (from the command line or a tuning run). */
-export type HeadOverrides = Partial<Pick<HeadOptions, 'learningRate' | 'l2' | 'historyDecay' | 'historySize' | 'negatives'>>;
