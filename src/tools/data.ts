@@ -22,7 +22,14 @@ export interface LogEvent {
 }
 
 function readText(path: string): string {
-  const buf = readFileSync(path);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (err) {
+    throw new Error(
+      `Cannot read ${path}: ${err instanceof Error ? err.message : String(err)}. Give the path of a CSV file (plain or gzipped).`,
+    );
+  }
   const gz = buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b;
   return (gz ? gunzipSync(buf) : buf).toString('utf8');
 }
