@@ -25,13 +25,16 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const events = join(dir, 'events.csv');
     writeFileSync(events, lines.join('\n') + '\n');
     const itemsPath = join(retail, 'online_retail_items.csv.gz');
+    const maintain = (eventsPath: string, until: string, out: string, epochs: number): void => {
+      execFileSync(
+        tsx,
+        ['src/tools/maintain.ts', '--events', eventsPath, '--items', itemsPath, '--until', until, '--out', out, '--epochs', String(epochs)],
+        { cwd: root, encoding: 'utf8' },
+      );
+    };
     // Popularity biases only (no training epochs): with no clicks the base must rank by sales.
     const out = join(dir, 'model');
-    execFileSync(
-      tsx,
-      ['src/tools/maintain.ts', '--events', events, '--items', itemsPath, '--until', '2010-12-20', '--out', out, '--epochs', '0'],
-      { cwd: root, encoding: 'utf8' },
-    );
+    maintain(events, '2010-12-20', out, 0);
     const head = JSON.parse(readFileSync(join(out, 'head', 'manifest.json'), 'utf8')) as {
       version: string;
       items: number;
@@ -61,11 +64,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const small = join(dir, 'small.csv');
     writeFileSync(small, lines.slice(0, 8_001).join('\n') + '\n');
     const trained = join(dir, 'trained');
-    execFileSync(
-      tsx,
-      ['src/tools/maintain.ts', '--events', small, '--items', itemsPath, '--until', '2010-12-07', '--out', trained, '--epochs', '1'],
-      { cwd: root, encoding: 'utf8' },
-    );
+    maintain(small, '2010-12-07', trained, 1);
     const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
       items: number;
       tensors: { name: string; shape: number[] }[];

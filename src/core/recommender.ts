@@ -579,7 +579,6 @@ export interface LoadHeadOptions {
  */
 export async function loadHead(options: LoadHeadOptions): Promise<{
   head: IncrementalHead;
-  modelVersion: string;
   deltaCompatibleWith: string[];
   embeddingStats: { cached: number; encoded: number };
 }> {
@@ -623,7 +622,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         ...options.head,
       });
-      return { head, modelVersion: modelManifest.version, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats };
+      return { head, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats };
     } finally {
       embeddings.dispose();
     }
@@ -659,12 +658,18 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
   const modelManifest = await loadModelManifest(fetcher, modelUrl);
   const store = options.store ?? new MemoryDeltaStore();
-  const warn = (m: string): void => console.warn(`Clickwise: ${m}`);
-  const loaded = await loadHead({ ...options, catalog: catalog.items, modelUrl, fetcher, warn, modelManifest });
-  const { head, embeddingStats } = loaded;
-  const headModelVersion = loaded.deltaCompatibleWith;
-  const rec = new RecommenderImpl(catalog, head, store, backend, modelManifest.version, headModelVersion, snapshotEvery, options.onWarning);
-  rec.embeddingStats = embeddingStats;
+  const loaded = await loadHead({ ...options, catalog: catalog.items, modelUrl, fetcher, modelManifest });
+  const rec = new RecommenderImpl(
+    catalog,
+    loaded.head,
+    store,
+    backend,
+    modelManifest.version,
+    loaded.deltaCompatibleWith,
+    snapshotEvery,
+    options.onWarning,
+  );
+  rec.embeddingStats = loaded.embeddingStats;
   await rec.restore();
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;

@@ -11,6 +11,7 @@ import type { LogEvent } from './data.js';
 import { DEFAULT_HEAD_OPTIONS } from '../core/head.js';
 import { loadHead } from '../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
+import { sequencesBeforeSplit, toReplay } from './replay.js';
 import { trainBaseParams } from './train-base.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';
 
@@ -50,7 +51,9 @@ export interface TrainedBase {
 
 /**
  * Fits the base on the events before `until`: recency-weighted log-popularity biases (centred),
- * and a re-buy weight α₀ from the share of purchases that repeat an earlier one. W₀ stays τ·I.
+ * and a re-buy weight α₀ from the share of purchases that repeat an earlier one. With
+ * `o.epochs` > 0 these start the training of W₀, residuals, biases and α₀ (train-base.ts);
+ * otherwise W₀ stays τ·I.
  */
 export async function trainBase(
   events: readonly LogEvent[],
@@ -62,18 +65,16 @@ export async function trainBase(
 ): Promise<TrainedBase> {
   const encoder = readEncoderManifest(models);
   const ids = items.map((i) => i.id);
-  const index = new Map(ids.map((id, i) => [id, i]));
+  // Every event of a catalogue item before `until`, none of them scored.
+  const past = toReplay(events, ids, until, until).events;
   const halfLife = o.halfLifeDays * DAY;
   const weight = new Float64Array(ids.length);
   const seen = new Map<string, Set<number>>();
   let repeats = 0;
   let counted = 0;
-  let used = 0;
-  for (const e of events) {
-    if (e.t >= until) break;
-    const i = index.get(e.item);
-    if (i === undefined) continue;
-    used++;
+  const used = past.length;
+  for (const e of past) {
+    const i = e.item;
     weight[i]! += Math.pow(0.5, (until - e.t) / halfLife);
     const s = seen.get(e.user) ?? new Set<number>();
     if (s.size > 0) {
@@ -111,15 +112,7 @@ export async function trainBase(
   const { head: content } = await loadHead({ catalog: items, modelUrl: models, contentOnly: true, warn: () => undefined });
   const E = await content.itemVectors();
   content.dispose();
-  const sequences = new Map<string, number[]>();
-  for (const e of events) {
-    if (e.t >= until) break;
-    const i = index.get(e.item);
-    if (i === undefined) continue;
-    const s = sequences.get(e.user) ?? [];
-    s.push(i);
-    sequences.set(e.user, s);
-  }
+  const sequences = sequencesBeforeSplit(past);
   const isKnown = new Uint8Array(ids.length);
   known.forEach((i) => (isKnown[i] = 1));
   const bias0 = new Float32Array(ids.length);

@@ -7,6 +7,7 @@
  *   recent items vote for their neighbours; an item is its own nearest neighbour, so re-buys count).
  */
 import type { OnlineMethod, ReplayEvent } from './replay.js';
+import { sequencesBeforeSplit } from './replay.js';
 
 const DAY = 86_400_000;
 
@@ -63,17 +64,11 @@ export interface ItemKnnOptions {
 
 /** Item-based cosine similarity over the shopper × item matrix of the events before the split. */
 export function itemKnnMethod(events: readonly ReplayEvent[], n: number, o: ItemKnnOptions): OnlineMethod {
-  const byUser = new Map<string, Set<number>>();
-  for (const e of events) {
-    if (e.scored) break;
-    const s = byUser.get(e.user) ?? new Set<number>();
-    s.add(e.item);
-    byUser.set(e.user, s);
-  }
-  // Co-occurrence counts, dense n×n (3,659² floats is 54 MB for Online Retail).
+  // Co-occurrence counts of the items each shopper bought, dense n×n (3,659² floats is 54 MB for
+  // Online Retail).
   const co = new Float32Array(n * n);
-  for (const s of byUser.values()) {
-    const items = [...s];
+  for (const seq of sequencesBeforeSplit(events).values()) {
+    const items = [...new Set(seq)];
     for (const a of items) for (const b of items) co[a * n + b]! += 1;
   }
   const neighbours: { idx: Int32Array; sim: Float32Array }[] = [];

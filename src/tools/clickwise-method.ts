@@ -26,9 +26,14 @@ export function clickwiseMethod(name: string, first: IncrementalHead, rebases: r
   /** Events learned lazily, when the shopper is next scored (the order within a shopper is kept). */
   const pending = new Map<string, ReplayEvent[]>();
   let current: string | null = null;
+  /** Puts the current shopper's φ aside, as their browser would keep it. */
+  const park = async (): Promise<void> => {
+    if (current !== null) states.set(current, await head.save());
+    current = null;
+  };
   const switchTo = async (user: string): Promise<void> => {
     if (current === user) return;
-    if (current !== null) states.set(current, await head.save());
+    await park();
     const s = states.get(user);
     if (s) head.load(s);
     else head.reset();
@@ -39,8 +44,7 @@ export function clickwiseMethod(name: string, first: IncrementalHead, rebases: r
     kind: 'online',
     async score(user, t) {
       while (next < rebases.length && t >= rebases[next]!.at) {
-        if (current !== null) states.set(current, await head.save());
-        current = null;
+        await park();
         head.dispose();
         head = await rebases[next++]!.load();
       }

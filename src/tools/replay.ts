@@ -83,6 +83,18 @@ export function toReplay(
   return { events: out, unknownItems };
 }
 
+/** Each shopper's items before the split, in time order (what batch-trained methods learn from). */
+export function sequencesBeforeSplit(events: readonly ReplayEvent[]): Map<string, number[]> {
+  const seqs = new Map<string, number[]>();
+  for (const e of events) {
+    if (e.scored) break;
+    const s = seqs.get(e.user) ?? [];
+    s.push(e.item);
+    seqs.set(e.user, s);
+  }
+  return seqs;
+}
+
 /**
  * A fixed random order of the items, drawn from the seed, used to break ties: among items with
  * the same score, the one earlier in this order ranks higher. Ties are thus neither lucky nor
@@ -117,6 +129,16 @@ export function rankOf(scores: Float32Array, target: number, prio: Uint32Array, 
 
 const WEEK = 7 * 86_400_000;
 
+/** What every method's tally shares: the tie order and the cold-item / new-shopper subsets. */
+interface Subsets {
+  prio: Uint32Array;
+  /** Items that occur before the split. */
+  seenItems: Uint8Array;
+  /** Shoppers with an event before the split. */
+  knownUsers: ReadonlySet<string>;
+}
+
+/** One method's metrics: ranks the true item of each scored event and adds it everywhere it counts. */
 class Tally {
   onRank: ((e: ReplayEvent, rank: number) => void) | undefined;
   readonly all: RankMetrics;
@@ -127,18 +149,21 @@ class Tally {
   constructor(
     readonly k: number,
     readonly split: number,
+    readonly n: number,
+    private readonly subsets: Subsets,
   ) {
     this.all = new RankMetrics(k);
     this.cold = new RankMetrics(k);
     this.fresh = new RankMetrics(k);
   }
-  add(e: ReplayEvent, rank: number, cold: boolean, newShopper: boolean): void {
+  /** Records event `e` given the scores of the full catalogue, at `offset` in `scores`. */
+  score(e: ReplayEvent, scores: Float32Array, offset = 0): void {
+    const rank = rankOf(scores, e.item, this.subsets.prio, offset, this.n);
     this.onRank?.(e, rank);
-    const t = e.t;
     this.all.add(rank);
-    if (cold) this.cold.add(rank);
-    if (newShopper) this.fresh.add(rank);
-    const w = Math.floor((t - this.split) / WEEK);
+    if (!this.subsets.seenItems[e.item]) this.cold.add(rank);
+    if (!this.subsets.knownUsers.has(e.user)) this.fresh.add(rank);
+    const w = Math.floor((e.t - this.split) / WEEK);
     let m = this.weeks.get(w);
     if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
     m.add(rank);
@@ -172,8 +197,6 @@ export interface ReplayOptions {
 
 /** Replays the events through every method and returns one report per method, in order. */
 export async function replay(events: readonly ReplayEvent[], methods: readonly Method[], o: ReplayOptions): Promise<MethodReport[]> {
-  const prio = tieOrder(o.n, o.seed);
-  // Which items and shoppers occur before the split (the cold-item and new-shopper subsets).
   const seenItems = new Uint8Array(o.n);
   const knownUsers = new Set<string>();
   for (const e of events) {
@@ -181,34 +204,27 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     seenItems[e.item] = 1;
     knownUsers.add(e.user);
   }
+  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers };
   const out: MethodReport[] = [];
   for (const m of methods) {
-    const tally = new Tally(o.k, o.split);
+    const tally = new Tally(o.k, o.split, o.n, subsets);
     if (o.onRank) tally.onRank = (e, r) => o.onRank!(m.name, e, r);
     const t0 = performance.now();
-    if (m.kind === 'online') await replayOnline(events, m, tally, prio, seenItems, knownUsers, o);
-    else await replayStatic(events, m, tally, prio, seenItems, knownUsers, o);
+    if (m.kind === 'online') await replayOnline(events, m, tally, o);
+    else await replayStatic(events, m, tally, o);
     tally.seconds = (performance.now() - t0) / 1000;
     out.push(tally.report(m.name));
   }
   return out;
 }
 
-async function replayOnline(
-  events: readonly ReplayEvent[],
-  m: OnlineMethod,
-  tally: Tally,
-  prio: Uint32Array,
-  seenItems: Uint8Array,
-  knownUsers: ReadonlySet<string>,
-  o: ReplayOptions,
-): Promise<void> {
+async function replayOnline(events: readonly ReplayEvent[], m: OnlineMethod, tally: Tally, o: ReplayOptions): Promise<void> {
   let done = 0;
   for (const e of events) {
     if (e.scored) {
       const s = await m.score(e.user, e.t);
       if (s.length !== o.n) throw new Error(`${m.name} returned ${s.length} scores for a catalogue of ${o.n}.`);
-      tally.add(e, rankOf(s, e.item, prio), !seenItems[e.item], !knownUsers.has(e.user));
+      tally.score(e, s);
     }
     await m.observe(e);
     if (++done % 5000 === 0) o.onProgress?.(m.name, done, events.length);
@@ -216,22 +232,14 @@ async function replayOnline(
   o.onProgress?.(m.name, events.length, events.length);
 }
 
-async function replayStatic(
-  events: readonly ReplayEvent[],
-  m: StaticMethod,
-  tally: Tally,
-  prio: Uint32Array,
-  seenItems: Uint8Array,
-  knownUsers: ReadonlySet<string>,
-  o: ReplayOptions,
-): Promise<void> {
+async function replayStatic(events: readonly ReplayEvent[], m: StaticMethod, tally: Tally, o: ReplayOptions): Promise<void> {
   const history = new Map<string, number[]>();
   const batch: { e: ReplayEvent; h: number[] }[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const s = await m.scoreBatch(batch.map((b) => b.h));
     if (s.length !== batch.length * o.n) throw new Error(`${m.name} returned ${s.length} scores for ${batch.length} queries.`);
-    batch.forEach((b, r) => tally.add(b.e, rankOf(s, b.e.item, prio, r * o.n, o.n), !seenItems[b.e.item], !knownUsers.has(b.e.user)));
+    batch.forEach((b, r) => tally.score(b.e, s, r * o.n));
     batch.length = 0;
   };
   let done = 0;

@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { mulberry32 } from '../core/rng.js';
 import type { ReplayEvent, StaticMethod } from './replay.js';
+import { sequencesBeforeSplit } from './replay.js';
 
 export interface SasrecOptions {
   epochs: number;
@@ -72,18 +73,13 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
   const S = o.negatives ?? 256;
   const drop = o.dropout ?? 0.2;
   const rand = mulberry32(o.seed);
-  // Training sequences: each shopper's items before the split, cut into windows of L + 1.
-  const seqs = new Map<string, number[]>();
-  for (const e of events) {
-    if (e.scored) break;
-    const s = seqs.get(e.user) ?? [];
-    s.push(e.item + 1); // 0 is padding
-    seqs.set(e.user, s);
-  }
+  // Training sequences: each shopper's items before the split (shifted by one: 0 is padding), cut
+  // into windows of L + 1.
+  const seqs = [...sequencesBeforeSplit(events).values()].map((s) => s.map((i) => i + 1));
   const popularity = new Float32Array(n);
   for (const e of events) if (!e.scored) popularity[e.item]! += 1;
   const windows: number[][] = [];
-  for (const s of seqs.values()) {
+  for (const s of seqs) {
     if (s.length < 2) continue;
     for (let end = s.length; end > 1; end -= L) windows.push(s.slice(Math.max(0, end - L - 1), end));
   }
