@@ -11,6 +11,7 @@ import { gaussian, mulberry32 } from '../core/rng.js';
 import type { BackendName, Item } from '../core/types.js';
 import { createRecommender } from '../index.js';
 import { IndexedDbDeltaStore } from '../storage/idb-store.js';
+import { perCallSamples } from './timing.js';
 
 /** What the runner asks for. */
 export interface BenchConfig {
@@ -73,15 +74,10 @@ function plainJsTop10(V: Float32Array, q: Float32Array, b: Float32Array, db: Flo
 }
 
 /** Copy bandwidth of this page, bytes per millisecond (read + write counted once each). */
-function copyBandwidth(): number {
+async function copyBandwidth(): Promise<number> {
   const src = new Float32Array(16 * 1024 * 1024).fill(1);
   const dst = new Float32Array(src.length);
-  const times: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    const t0 = performance.now();
-    dst.set(src);
-    times.push(performance.now() - t0);
-  }
+  const times = await perCallSamples(() => dst.set(src), 5, { minMs: 20 });
   return (2 * src.byteLength) / quantile(times, 0.5);
 }
 
@@ -118,23 +114,14 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     await top10();
     clickTimes.push(performance.now() - t0);
   }
-  const recTimes: number[] = [];
-  for (let i = 0; i < Math.max(20, cfg.clicks / 4); i++) {
-    const t0 = performance.now();
-    await top10();
-    recTimes.push(performance.now() - t0);
-  }
+  // Each sample repeats the call until 5 ms have passed: at small N one call reads 0 on a coarse clock.
+  const recTimes = await perCallSamples(top10, Math.max(9, Math.round(cfg.clicks / 10)), { minMs: 5 });
   // Plain-JS reference over the same data.
   const q = new Float32Array(D).map((_, k) => data[k]!);
   const b = new Float32Array(n);
   const db = new Float32Array(n);
   const rep = new Float32Array(n);
-  const jsTimes: number[] = [];
-  for (let r = 0; r < 15; r++) {
-    const t0 = performance.now();
-    plainJsTop10(data, q, b, db, rep, 0.5);
-    jsTimes.push(performance.now() - t0);
-  }
+  const jsTimes = await perCallSamples(() => plainJsTop10(data, q, b, db, rep, 0.5), 9, { minMs: 10 });
   head.dispose();
   store.close();
   // Bytes the rescoring must read: V (n×d float32) and three float32 vectors of length n.
@@ -285,7 +272,7 @@ window.firstRecommendation = async () => {
 
 window.runBench = async (cfg) => {
   const catalog = (await (await fetch('../../catalog.json')).json()) as Item[];
-  const bandwidth = copyBandwidth();
+  const bandwidth = await copyBandwidth();
   const cases: Record<string, unknown>[] = [];
   const encode: { backend: string; itemsPerSecond: number }[] = [];
   const chosen: Record<string, string> = {};
