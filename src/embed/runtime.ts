@@ -9,6 +9,8 @@
  */
 import type { BackendRequest, Recommendation, Recommender } from '../core/index.js';
 import { createRecommender } from '../index.js';
+import type { PendingClick } from './pending.js';
+import { readPending, removePending } from './pending.js';
 
 /** What the tag's data attributes say, resolved to absolute URLs. */
 export interface EmbedConfig {
@@ -19,6 +21,14 @@ export interface EmbedConfig {
   wasmPaths: string;
 }
 
+/** Clicks the tag recorded before the runtime was ready (see `pending.ts`). */
+export interface EarlyClicks {
+  /** Clicks kept in memory because localStorage was unusable. */
+  memory: PendingClick[];
+  /** Stops the tag's own recording (the runtime has taken over). */
+  stop(): void;
+}
+
 /** A started runtime. */
 export interface Runtime {
   recommender: Recommender;
@@ -26,6 +36,34 @@ export interface Runtime {
 }
 
 const BACKENDS = ['auto', 'webgpu', 'wasm', 'webgl', 'cpu'];
+
+/**
+ * The link for an id, or null when none can be made safely. Ids are percent-encoded (a lone
+ * surrogate, which `encodeURIComponent` rejects, becomes U+FFFD first). An id made only of dots
+ * would be a `.` or `..` path segment, a link to a parent folder, so it gets no link.
+ */
+export function hrefFor(pattern: string, id: string): string | null {
+  if (/^\.+$/.test(id)) return null;
+  const wellFormed = id.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  return pattern.replaceAll('{id}', encodeURIComponent(wellFormed));
+}
+
+/**
+ * The ids of a slot's `data-exclude`: a JSON array (`["a b", "c"]`) for ids holding spaces, or
+ * ids separated by spaces.
+ */
+export function parseExclude(raw: string | undefined): string[] {
+  const text = (raw ?? '').trim();
+  if (text.startsWith('[')) {
+    try {
+      const v: unknown = JSON.parse(text);
+      if (Array.isArray(v)) return v.filter((x) => typeof x === 'string' || typeof x === 'number').map(String);
+    } catch {
+      /* not JSON: fall through to the space-separated form */
+    }
+  }
+  return text.split(/\s+/).filter((x) => x);
+}
 /** Longest a link click waits for its click to be stored before navigating anyway. */
 const NAVIGATION_WAIT_MS = 400;
 
@@ -46,9 +84,11 @@ function fill(el: Element, field: string, r: Recommendation, hrefPattern: string
       if (r.item.image && /^(https?:|\/|\.|[\w-]+\/)/i.test(r.item.image)) el.setAttribute('src', r.item.image);
       el.setAttribute('alt', '');
       break;
-    case 'link':
-      if (hrefPattern) el.setAttribute('href', hrefPattern.replaceAll('{id}', encodeURIComponent(r.id)));
+    case 'link': {
+      const href = hrefPattern ? hrefFor(hrefPattern, r.id) : null;
+      if (href !== null) el.setAttribute('href', href);
       break;
+    }
   }
 }
 
@@ -68,9 +108,10 @@ function renderSlot(slot: HTMLElement, recs: Recommendation[], titleOf: (id: str
       if (entry.hasAttribute('data-field')) fill(entry, entry.getAttribute('data-field') ?? '', r, hrefPattern, titleOf);
     } else {
       entry = document.createElement('li');
-      const text = document.createElement(hrefPattern ? 'a' : 'span');
+      const href = hrefPattern ? hrefFor(hrefPattern, r.id) : null;
+      const text = document.createElement(href !== null ? 'a' : 'span');
       text.textContent = r.item.title;
-      if (hrefPattern) text.setAttribute('href', hrefPattern.replaceAll('{id}', encodeURIComponent(r.id)));
+      if (href !== null) text.setAttribute('href', href);
       entry.appendChild(text);
     }
     entry.setAttribute('data-clickwise-item', r.id);
@@ -81,8 +122,21 @@ function renderSlot(slot: HTMLElement, recs: Recommendation[], titleOf: (id: str
   slot.setAttribute('aria-live', 'polite');
 }
 
-/** Starts Clickwise on this page. */
-export async function start(config: EmbedConfig): Promise<Runtime> {
+/** Whether a click on `link` is a plain same-tab navigation to another page. */
+function leavesPage(ev: MouseEvent, link: HTMLAnchorElement): boolean {
+  if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return false;
+  if ((link.target && link.target !== '_self') || link.hasAttribute('download')) return false;
+  try {
+    const to = new URL(link.href, location.href);
+    if (to.protocol !== 'http:' && to.protocol !== 'https:') return false;
+    return to.href.split('#')[0] !== location.href.split('#')[0];
+  } catch {
+    return false; // an href the browser cannot parse: leave it to the browser
+  }
+}
+
+/** Starts Clickwise on this page. `early` holds clicks the tag recorded before this point. */
+export async function start(config: EmbedConfig, early: EarlyClicks = { memory: [], stop: () => undefined }): Promise<Runtime> {
   if (!config.catalog) {
     throw new Error('clickwise.js needs data-catalog: add data-catalog="/path/to/catalog.json" to its <script> tag.');
   }
@@ -100,38 +154,60 @@ export async function start(config: EmbedConfig): Promise<Runtime> {
   const titles = new Map(rec.items.map((i) => [i.id, i.title]));
   const titleOf = (id: string): string => titles.get(id) ?? id;
   const reported = new Set<string>();
+  const known = (id: string): boolean => {
+    if (titles.has(id)) return true;
+    if (!reported.has(id)) {
+      reported.add(id);
+      console.error(
+        `Clickwise: data-clickwise-item="${id}" is not in the catalogue, so clicks on it are not learned. Use the catalogue's item ids.`,
+      );
+    }
+    return false;
+  };
+  const learn = (id: string): Promise<void> =>
+    rec.click(id).catch((err: unknown) => console.error('Clickwise: a click could not be learned', err));
 
+  const addListener = EventTarget.prototype.addEventListener;
+  const removeListener = EventTarget.prototype.removeEventListener;
   const onClick = (ev: MouseEvent): void => {
     const target = ev.target instanceof Element ? ev.target.closest('[data-clickwise-item]') : null;
     if (!target) return;
     const id = target.getAttribute('data-clickwise-item') ?? '';
-    if (!titles.has(id)) {
-      if (!reported.has(id)) {
-        reported.add(id);
-        console.error(
-          `Clickwise: data-clickwise-item="${id}" is not in the catalogue, so clicks on it are not learned. Use the catalogue's item ids.`,
-        );
-      }
-      return;
-    }
-    const done = rec.click(id).catch((err: unknown) => console.error('Clickwise: a click could not be learned', err));
-    // A plain left click on a link that leaves the page: wait (briefly) for the click to be stored.
+    if (!known(id)) return;
+    const done = learn(id);
+    // A plain left click on a link that leaves the page: give the click a moment to be stored.
+    // Decided after the page's own handlers have run (bubbling to window), so a page that calls
+    // preventDefault (quick view, client-side router) keeps control of its link.
     const link = ev.target instanceof Element ? ev.target.closest('a[href]') : null;
-    if (
-      link instanceof HTMLAnchorElement &&
-      ev.button === 0 &&
-      !ev.defaultPrevented &&
-      !(ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) &&
-      (!link.target || link.target === '_self') &&
-      !link.hasAttribute('download') &&
-      new URL(link.href, location.href).href.split('#')[0] !== location.href.split('#')[0]
-    ) {
+    if (!(link instanceof HTMLAnchorElement) || ev.defaultPrevented || !leavesPage(ev, link)) return;
+    const afterPage = (late: Event): void => {
+      if (late !== ev) return;
+      removeListener.call(window, 'click', afterPage as EventListener, false);
+      if (ev.defaultPrevented) return;
       ev.preventDefault();
       const go = (): void => location.assign(link.href);
       void Promise.race([done, new Promise((r) => setTimeout(r, NAVIGATION_WAIT_MS))]).then(go);
-    }
+    };
+    addListener.call(window, 'click', afterPage as EventListener, false);
+    // If a handler stops propagation, the browser follows the link itself; drop the listener.
+    setTimeout(() => removeListener.call(window, 'click', afterPage as EventListener, false), 0);
   };
-  document.addEventListener('click', onClick, true);
+  addListener.call(window, 'click', onClick as EventListener, true);
+  // From here on this runtime learns clicks itself; then it learns those made before it was ready.
+  early.stop();
+  const drained = (async () => {
+    for (const p of early.memory.splice(0)) if (known(p.id)) await learn(p.id);
+    const run = async (): Promise<void> => {
+      for (const p of readPending(config.namespace)) {
+        if (known(p.id)) await learn(p.id);
+        removePending(config.namespace, p.key);
+      }
+    };
+    // Two tabs starting together must not both learn the same pending click.
+    const locks = (navigator as { locks?: { request(name: string, cb: () => Promise<void>): Promise<void> } }).locks;
+    if (locks) await locks.request(`clickwise:pending:${config.namespace}`, run);
+    else await run();
+  })().catch((err: unknown) => console.error('Clickwise: clicks made before loading could not be learned', err));
 
   let frame = 0;
   const refresh = (): void => {
@@ -147,7 +223,7 @@ export async function start(config: EmbedConfig): Promise<Runtime> {
     for (const slot of slots) {
       const kRaw = Number(slot.dataset['k'] ?? 4);
       const k = Number.isInteger(kRaw) && kRaw > 0 ? kRaw : 4;
-      const exclude = (slot.dataset['exclude'] ?? '').split(/\s+/).filter((x) => x);
+      const exclude = parseExclude(slot.dataset['exclude']);
       try {
         const recs = await rec.recommend({ k, exclude });
         renderSlot(slot, recs, titleOf);
@@ -171,11 +247,12 @@ export async function start(config: EmbedConfig): Promise<Runtime> {
     }
   });
   observer.observe(document.body, { childList: true, subtree: true });
+  await drained;
   await renderAll();
   return {
     recommender: rec,
     stop() {
-      document.removeEventListener('click', onClick, true);
+      removeListener.call(window, 'click', onClick as EventListener, true);
       observer.disconnect();
       offUpdate();
       rec.dispose();
