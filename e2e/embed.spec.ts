@@ -167,10 +167,10 @@ const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: 
     message: /catalogue at .*bad\.json is not valid JSON \(it is an HTML page: a wrong URL\?\)/,
   },
   {
-    name: 'a catalogue with invalid items',
+    name: 'a catalogue with no usable item',
     attrs: { 'data-catalog': 'dup.json' },
-    route: (p) => p.route('**/dup.json', (r) => r.fulfill({ json: [{ id: 'a', title: 'A' }, { id: 'a', title: 'B' }, { id: 'b' }] })),
-    message: /2 invalid items: id "a" is duplicated.*non-string title.*Fix these items/,
+    route: (p) => p.route('**/dup.json', (r) => r.fulfill({ json: [{ id: 'a', title: '' }, { id: 'b' }] })),
+    message: /no usable item: 2 invalid items: item "a" has an empty title.*non-string title.*Fix these items/,
   },
   {
     name: 'a wrong model URL',

@@ -114,3 +114,23 @@ test('odd ids: a lone surrogate, "." and "..", an id with a space in data-exclud
   await expect.poll(() => clicks(page)).toBe(1);
   expect(errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
 });
+
+test('one bad row in the feed is skipped with one console warning naming it; the shop keeps its recommendations', async ({ page }) => {
+  const warnings: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'warning' && m.text().startsWith('Clickwise:')) warnings.push(m.text());
+  });
+  const errors = collectErrors(page);
+  await page.route('**/feed.json', async (r) => {
+    const items = (await (await r.fetch({ url: `${BASE_URL}catalog.json` })).json()) as Record<string, unknown>[];
+    items.splice(3, 0, { id: 'bad-row', title: 'Priced as text', price: '12.50' });
+    await r.fulfill({ json: items });
+  });
+  await tagPage(page, { 'data-catalog': 'feed.json', 'data-namespace': 'feed' }, '<div data-clickwise-slot data-k="4"></div>');
+  await ready(page);
+  await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(4);
+  const skipped = warnings.filter((w) => /invalid item/.test(w));
+  expect(skipped).toHaveLength(1);
+  expect(skipped[0]).toMatch(/item "bad-row" has price 12\.50/);
+  expect(errors.filter((e) => e.startsWith('Clickwise:') || e.startsWith('pageerror'))).toEqual([]);
+});

@@ -7,14 +7,18 @@ export interface Catalog {
   readonly items: readonly Item[];
   indexOf(id: string): number | undefined;
   readonly size: number;
+  /** What was wrong with the items that were skipped (empty when every item was usable). */
+  readonly skipped: readonly string[];
 }
 
 const MAX_LISTED = 5;
 
 /**
- * Checks and copies a catalogue. Throws a `CatalogError` that lists the first problems found (ids
- * duplicated or missing, empty or non-string titles, non-finite or negative prices) and says how
- * to fix them. The input is not mutated.
+ * Checks and copies a catalogue. An item with a problem (no id, a duplicated id, an empty or
+ * non-string title, a price that is not a finite number ≥ 0, a non-string text field) is skipped
+ * and described in `skipped`: one bad row in a feed of 50,000 must not switch recommendations off
+ * for the whole shop. Throws a `CatalogError` only when no item is usable (or the input is not a
+ * non-empty array), listing the first problems and how to fix them. The input is not mutated.
  */
 export function validateCatalog(input: unknown): Catalog {
   if (!Array.isArray(input)) {
@@ -73,13 +77,18 @@ export function validateCatalog(input: unknown): Catalog {
     index.set(id, items.length);
     items.push(Object.freeze(item));
   });
-  if (problems.length > 0) {
-    const more = problems.length > MAX_LISTED ? ` (and ${problems.length - MAX_LISTED} more)` : '';
+  if (items.length === 0) {
     throw new CatalogError(
       'catalog/invalid',
-      `The catalogue has ${problems.length} invalid item${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_LISTED).join('; ')}${more}. Fix these items; nothing was loaded.`,
+      `The catalogue has no usable item: ${describeProblems(problems)}. Fix these items; nothing was loaded.`,
     );
   }
   Object.freeze(items);
-  return { items, size: items.length, indexOf: (id: string) => index.get(String(id)) };
+  return { items, size: items.length, indexOf: (id: string) => index.get(String(id)), skipped: Object.freeze(problems) };
+}
+
+/** "3 invalid items: a; b; c (and 2 more)". */
+export function describeProblems(problems: readonly string[]): string {
+  const more = problems.length > MAX_LISTED ? ` (and ${problems.length - MAX_LISTED} more)` : '';
+  return `${problems.length} invalid item${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_LISTED).join('; ')}${more}`;
 }

@@ -21,6 +21,7 @@
  *     by `maxItemBias`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ArgumentError } from './errors.js';
 import { mixSeed, mulberry32 } from './rng.js';
 
 /** Tunable settings of the head. Defaults in {@link DEFAULT_HEAD_OPTIONS}. */
@@ -67,6 +68,46 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   seed: 1,
 };
 
+/** The valid range of each option: [min, max, integer?]. */
+const OPTION_RANGES: Record<keyof HeadOptions, [number, number, boolean]> = {
+  learningRate: [0, 100, false],
+  l2: [0, 1e6, false],
+  clipNorm: [1e-9, 1e9, false],
+  negatives: [0, 10_000, true],
+  historySize: [1, 10_000, true],
+  historyDecay: [0, 1, false],
+  maxItemBias: [0, 1e6, false],
+  repeatWindowMs: [0, 1e12, false],
+  maxRepeats: [0, 1e9, true],
+  impressionWeight: [0, 1e6, false],
+  seed: [-(2 ** 53), 2 ** 53, true],
+};
+
+/**
+ * Checks overrides of the head's options and returns them. Throws an `ArgumentError` naming each
+ * bad value and its valid range: a NaN learning rate would otherwise silently stop all learning.
+ */
+export function validateHeadOptions(options: unknown): Partial<HeadOptions> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ArgumentError('options/head', `head must be an object of head options, got ${JSON.stringify(options)}.`);
+  }
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(options)) {
+    const range = (OPTION_RANGES as Record<string, [number, number, boolean] | undefined>)[key];
+    if (!range) {
+      problems.push(`unknown option ${JSON.stringify(key)} (valid: ${Object.keys(OPTION_RANGES).join(', ')})`);
+      continue;
+    }
+    const [lo, hi, integer] = range;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi || (integer && !Number.isInteger(value))) {
+      problems.push(`${key} must be ${integer ? 'an integer' : 'a finite number'} in [${lo}, ${hi}], got ${String(value)}`);
+    }
+  }
+  if (problems.length) throw new ArgumentError('options/head', `Invalid head options: ${problems.join('; ')}.`);
+  return options as Partial<HeadOptions>;
+}
+
 /** Base parameters θ, aligned with the catalogue's item order. */
 export interface BaseParams {
   /** Query transform W₀, row-major d×d. */
@@ -87,7 +128,11 @@ export interface LearnInput {
   time: number;
 }
 
-/** φ and the AdaGrad state, serialisable. Per-item entries are keyed by item id. */
+/**
+ * φ and the AdaGrad state, serialisable. Per-item entries are keyed by item id. Entries for ids
+ * that are not in this page's catalogue (another page of the shop may show other items, on the
+ * same store) are carried through `load` and `save` unchanged, so no page drops another's.
+ */
 export interface HeadState {
   dims: number;
   dW: number[];
@@ -119,19 +164,37 @@ export interface HeadGradients {
  * saturates at 2 (so no single item fills the history), and only the `historySize` heaviest stay.
  * Exported so that the offline trainer of the base builds exactly the histories the head builds.
  */
-export function pushHistory(history: { i: number; w: number }[], item: number, o: Pick<HeadOptions, 'historyDecay' | 'historySize'>): void {
+export function pushHistory(
+  history: { i: number; w: number; id?: string }[],
+  item: number,
+  o: Pick<HeadOptions, 'historyDecay' | 'historySize'>,
+  foreignId?: string,
+): void {
   for (const h of history) h.w *= o.historyDecay;
-  const existing = history.find((h) => h.i === item);
+  const existing = history.find((h) => (foreignId === undefined ? h.i === item : h.id === foreignId));
   if (existing) existing.w = Math.min(existing.w + 1, 2);
-  else history.unshift({ i: item, w: 1 });
+  else history.unshift(foreignId === undefined ? { i: item, w: 1 } : { i: -1, w: 1, id: foreignId });
   history.sort((a, b) => b.w - a.w);
   if (history.length > o.historySize) history.length = o.historySize;
 }
 
-/** A history's weights normalised to sum to 1 (the weights of h and of the re-buy term). */
+/**
+ * A history's weights normalised to sum to 1 (the weights of h and of the re-buy term). Entries
+ * for items not in this catalogue (index -1) are left out.
+ */
 export function normalisedHistory(history: readonly { i: number; w: number }[]): { i: number; w: number }[] {
-  const total = history.reduce((a, h) => a + h.w, 0);
-  return history.map((h) => ({ i: h.i, w: total > 0 ? h.w / total : 0 }));
+  const local = history.filter((h) => h.i >= 0);
+  const total = local.reduce((a, h) => a + h.w, 0);
+  return local.map((h) => ({ i: h.i, w: total > 0 ? h.w / total : 0 }));
+}
+
+const finiteArray = (x: unknown, length: number): boolean =>
+  Array.isArray(x) && x.length === length && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/** Sets `obj[key]` as an own property, even for keys such as `__proto__`. */
+function setOwn(obj: Record<string, number>, key: string, value: number): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 interface Batch {
@@ -160,8 +223,11 @@ export class IncrementalHead {
   private readonly gu: tf.Variable<tf.Rank.R1>;
   private readonly gAlpha: tf.Variable<tf.Rank.R1>;
   private readonly gB: tf.Variable<tf.Rank.R1>;
-  private history: { i: number; w: number }[] = [];
+  /** Clicked items, heaviest first; items of other catalogues have i = -1 and keep their id. */
+  private history: { i: number; w: number; id?: string }[] = [];
   private recent: { i: number; t: number }[] = [];
+  /** Per-item entries of a loaded state whose ids are not in this catalogue, kept for `save`. */
+  private foreignBias: { id: string; b: number; g: number }[] = [];
   private readonly touched = new Set<number>();
   private clickCount = 0;
   private disposed = false;
@@ -178,7 +244,7 @@ export class IncrementalHead {
     this.ids = ids;
     const map = new Map(ids.map((id, i) => [id, i]));
     this.index = (id) => map.get(id);
-    this.options = { ...DEFAULT_HEAD_OPTIONS, ...options };
+    this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
     this.V = tf.tidy(() => (base.residual ? tf.add(embeddings, tf.tensor2d(base.residual, [n, d])) : tf.clone(embeddings)));
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
@@ -385,7 +451,13 @@ export class IncrementalHead {
     tf.tidy(() => {
       const { gW, gu, gA, gB, idx } = this.gradTensors(b);
       const sq = tf.addN([tf.sum(tf.square(gW)), tf.sum(tf.square(gu)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB))]);
-      const clip = tf.minimum(1, tf.div(o.clipNorm, tf.add(tf.sqrt(sq), 1e-12)));
+      // A gradient that is not finite (a corrupt vector somewhere) must not poison φ: skip the step.
+      const ok = tf.isFinite(sq);
+      const clip = tf.where(
+        ok,
+        tf.minimum(1, tf.div(o.clipNorm, tf.add(tf.sqrt(tf.where(ok, sq, tf.zerosLike(sq))), 1e-12))),
+        tf.zerosLike(sq),
+      );
       const step = <T extends tf.Tensor>(param: tf.Variable, acc: tf.Variable, grad: T): void => {
         const gc = tf.mul(grad, clip);
         const a = tf.add(acc, tf.square(gc));
@@ -396,7 +468,7 @@ export class IncrementalHead {
       step(this.du, this.gu, gu);
       step(this.dAlpha, this.gAlpha, gA);
       // Δb is sparse: update only the scored coordinates, then scatter the change back.
-      const gc = tf.mul(gB, clip);
+      const gc = tf.where(ok, tf.mul(gB, clip), tf.zerosLike(gB));
       const accOld = tf.gather(this.gB, idx);
       const accNew = tf.add(accOld, tf.square(gc));
       const bOld = tf.gather(this.dB, idx);
@@ -409,6 +481,16 @@ export class IncrementalHead {
 
   private pushHistory(item: number): void {
     pushHistory(this.history, item, this.options);
+  }
+
+  /**
+   * Records a click on an item this catalogue does not have (another page of the shop shows it):
+   * it joins the history by id, so the pages that know it keep it, but φ does not move here.
+   */
+  learnForeign(id: string): void {
+    this.assertAlive();
+    pushHistory(this.history, -1, this.options, id);
+    this.clickCount++;
   }
 
   /** ‖φ‖₂: how far this shopper has moved from the base. */
@@ -437,9 +519,13 @@ export class IncrementalHead {
     tg.dispose();
     const dBias: Record<string, number> = {};
     const gBias: Record<string, number> = {};
+    for (const f of this.foreignBias) {
+      setOwn(dBias, f.id, f.b);
+      setOwn(gBias, f.id, f.g);
+    }
     touched.forEach((i, k) => {
-      dBias[this.ids[i]!] = bv![k]!;
-      gBias[this.ids[i]!] = gv![k]!;
+      setOwn(dBias, this.ids[i]!, bv![k]!);
+      setOwn(gBias, this.ids[i]!, gv![k]!);
     });
     return {
       dims: this.dims,
@@ -451,36 +537,67 @@ export class IncrementalHead {
       gu: Array.from(gu!),
       gAlpha: gA![0]!,
       gBias,
-      history: this.history.map((h) => ({ id: this.ids[h.i]!, w: h.w })),
+      history: this.history.map((h) => ({ id: h.i >= 0 ? this.ids[h.i]! : h.id!, w: h.w })),
       recent: this.recent.map((r) => ({ id: this.ids[r.i]!, t: r.t })),
       clicks: this.clickCount,
     };
   }
 
   /**
-   * Restores a saved state. Entries for ids no longer in the catalogue are skipped (and counted).
-   * Throws a RangeError when the dimensions differ: such a state cannot be kept and must be
-   * rebuilt by replaying events.
+   * Restores a saved state. Entries for ids not in this catalogue are kept aside, unchanged, and
+   * written back by `save` (and counted in `foreignIds`). Throws a RangeError when the dimensions
+   * differ or a value is not a finite number: such a state cannot be kept and must be rebuilt by
+   * replaying events. Nothing changes when it throws.
    */
-  load(state: HeadState): { skippedIds: number } {
+  load(state: HeadState): { foreignIds: number } {
     this.assertAlive();
     const d = this.dims;
-    if (state.dims !== d || state.dW.length !== d * d || state.du.length !== d || state.gW.length !== d * d || state.gu.length !== d) {
+    if (
+      state.dims !== d ||
+      !Array.isArray(state.dW) ||
+      state.dW.length !== d * d ||
+      state.du?.length !== d ||
+      state.gW?.length !== d * d ||
+      state.gu?.length !== d
+    ) {
       throw new RangeError(`saved head state has dims ${state.dims}, this head has ${d}`);
     }
-    let skipped = 0;
+    if (
+      !finiteArray(state.dW, d * d) ||
+      !finiteArray(state.du, d) ||
+      !finiteArray(state.gW, d * d) ||
+      !finiteArray(state.gu, d) ||
+      !finite(state.dAlpha) ||
+      !finite(state.gAlpha) ||
+      typeof state.dBias !== 'object' ||
+      state.dBias === null ||
+      typeof state.gBias !== 'object' ||
+      state.gBias === null ||
+      !Object.values(state.dBias).every(finite) ||
+      !Object.values(state.gBias).every(finite) ||
+      !Array.isArray(state.history) ||
+      !state.history.every((h) => typeof h?.id === 'string' && finite(h.w)) ||
+      !Array.isArray(state.recent) ||
+      !state.recent.every((r) => typeof r?.id === 'string' && finite(r.t)) ||
+      !Number.isSafeInteger(state.clicks) ||
+      state.clicks < 0
+    ) {
+      throw new RangeError('saved head state holds values that are not finite numbers');
+    }
+    const foreign: { id: string; b: number; g: number }[] = [];
     const bIdx: number[] = [];
     const bVal: number[] = [];
     const gVal: number[] = [];
     for (const [id, v] of Object.entries(state.dBias)) {
+      const g = Object.hasOwn(state.gBias, id) ? state.gBias[id]! : 0;
       const i = this.index(id);
       if (i === undefined) {
-        skipped++;
+        foreign.push({ id, b: v, g });
         continue;
       }
       bIdx.push(i);
       bVal.push(v);
-      gVal.push(state.gBias[id] ?? 0);
+      gVal.push(g);
     }
     tf.tidy(() => {
       this.dW.assign(tf.tensor2d(state.dW, [d, d]));
@@ -500,16 +617,17 @@ export class IncrementalHead {
     });
     this.touched.clear();
     bIdx.forEach((i) => this.touched.add(i));
-    this.history = state.history.flatMap((h) => {
+    this.foreignBias = foreign;
+    this.history = state.history.map((h) => {
       const i = this.index(h.id);
-      return i === undefined ? [] : [{ i, w: h.w }];
+      return i === undefined ? { i: -1, w: h.w, id: h.id } : { i, w: h.w };
     });
     this.recent = state.recent.flatMap((r) => {
       const i = this.index(r.id);
       return i === undefined ? [] : [{ i, t: r.t }];
     });
     this.clickCount = state.clicks;
-    return { skippedIds: skipped };
+    return { foreignIds: foreign.length };
   }
 
   /** Forgets φ, AdaGrad state and history: back to the base. */
@@ -522,6 +640,7 @@ export class IncrementalHead {
     });
     this.history = [];
     this.recent = [];
+    this.foreignBias = [];
     this.touched.clear();
     this.clickCount = 0;
   }

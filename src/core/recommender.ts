@@ -8,13 +8,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
 import type { Catalog } from './catalog.js';
-import { validateCatalog } from './catalog.js';
+import { describeProblems, validateCatalog } from './catalog.js';
 import { Emitter } from './emitter.js';
 import type { Encoder } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
 import type { HeadOptions, HeadState } from './head.js';
-import { IncrementalHead } from './head.js';
+import { IncrementalHead, validateHeadOptions } from './head.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, joinLocation, looksLikeHtml, sha256Hex } from './model-io.js';
 import type { ModelManifest } from './model.js';
@@ -153,7 +153,10 @@ async function embedCatalog(
       warn(`The embedding cache could not be read (${String(err)}); encoding the whole catalogue.`);
     }
   }
-  const missing = items.map((_, i) => i).filter((i) => !(found[i] instanceof Float32Array && found[i]!.length === d));
+  // A cached vector that is the wrong size or holds a NaN or ±Infinity is encoded again (and
+  // overwritten): one bad vector would otherwise make every score NaN.
+  const usable = (v: Float32Array | undefined): boolean => v instanceof Float32Array && v.length === d && v.every(Number.isFinite);
+  const missing = items.map((_, i) => i).filter((i) => !usable(found[i]));
   const cached = items.length - missing.length;
   progress?.({ phase: 'encode', done: cached, total: items.length });
   if (missing.length === items.length) {
@@ -163,7 +166,7 @@ async function embedCatalog(
   }
   const out = new Float32Array(items.length * d);
   found.forEach((v, i) => {
-    if (v && v.length === d) out.set(v, i * d);
+    if (usable(v)) out.set(v!, i * d);
   });
   if (missing.length > 0) {
     const fresh = await encoder.encode(
@@ -227,6 +230,27 @@ async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher):
 
 const yieldToPage = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 
+/** Calls a page's callback; a callback that throws is reported, never allowed to break Clickwise. */
+function callSafely<T>(fn: ((x: T) => void) | undefined, x: T): void {
+  if (!fn) return;
+  try {
+    fn(x);
+  } catch (err) {
+    console.error('Clickwise: an onWarning callback threw', err);
+  }
+}
+
+/** The ids of an `exclude` or `impression` argument: an iterable of ids, never a bare string. */
+function idList(value: unknown, what: string): string[] {
+  if (typeof value === 'string' || typeof (value as Iterable<unknown> | null)?.[Symbol.iterator] !== 'function') {
+    throw new ArgumentError(
+      `${what}/not-a-list`,
+      `${what} needs a list of item ids, e.g. ['sku-1', 'sku-2'], got ${typeof value === 'string' ? `the string ${JSON.stringify(value)}` : String(value)}.`,
+    );
+  }
+  return Array.from(value as Iterable<unknown>, (x) => String(x));
+}
+
 class RecommenderImpl implements Recommender {
   private readonly emitter = new Emitter<RecommenderEvents>();
   private pendingImpressions: number[] = [];
@@ -236,12 +260,24 @@ class RecommenderImpl implements Recommender {
   private deltaNorm = 0;
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
+  /**
+   * Bumped by every reset. Work begun before a reset (a learning pass, a snapshot, a click being
+   * stored) checks it and drops what it was doing, so nothing from before a reset survives it.
+   */
+  private epoch = 0;
+  /** Set while `reset()` runs; clicks made meanwhile wait for it, then count as new. */
+  private resetting: Promise<void> | null = null;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private disposed = false;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly warnings: string[] = [];
   /** Set by the factory after loading. */
   embeddingStats = { cached: 0, encoded: 0 };
+
+  /** Keeps the warnings raised while loading (already reported) for `stats()`. */
+  loadWarnings(messages: readonly string[]): void {
+    this.warnings.push(...messages.slice(-20));
+  }
 
   constructor(
     private readonly catalog: Catalog,
@@ -273,7 +309,7 @@ class RecommenderImpl implements Recommender {
       this.warnings.push(message);
       if (this.warnings.length > 20) this.warnings.shift();
     }
-    this.onWarning?.({ code, message });
+    callSafely(this.onWarning, { code, message });
     this.emitter.emit('warning', { code, message });
   }
 
@@ -284,6 +320,8 @@ class RecommenderImpl implements Recommender {
   }
 
   private async applyState(state: StoredState, source: 'load' | 'remote' | 'local'): Promise<void> {
+    const epoch = this.epoch;
+    const stale = (): boolean => this.disposed || epoch !== this.epoch;
     const snap = state.snapshot;
     let events = state.events.filter((e) => e.seq > this.lastSeq);
     // At load, start from the snapshot (the rebase policy applies there); later, only when the
@@ -292,12 +330,11 @@ class RecommenderImpl implements Recommender {
     if (snap && snap.seq > this.lastSeq && (source === 'load' || gap)) {
       if (snap.modelVersion === this.modelVersion || this.deltaCompatibleWith.includes(snap.modelVersion)) {
         try {
-          const { skippedIds } = this.head.load(snap.state as HeadState);
-          if (skippedIds > 0)
-            this.warn('rebase/items-dropped', `${skippedIds} learned items are no longer in the catalogue and were dropped.`);
+          // Entries for items this page's catalogue lacks are kept for the pages that show them.
+          this.head.load(snap.state as HeadState);
           this.lastSeq = snap.seq;
         } catch (err) {
-          this.warn('rebase/shape', `The stored state does not fit this model (${String(err)}); rebuilding it from the event log.`);
+          this.warn('rebase/shape', `The stored state cannot be used (${String(err)}); rebuilding it from the event log.`);
           this.head.reset();
         }
       } else {
@@ -316,11 +353,12 @@ class RecommenderImpl implements Recommender {
       this.learnEvent(e);
       this.lastSeq = e.seq;
       if (++n % 32 === 0) await yieldToPage();
-      if (this.disposed) return;
+      if (stale()) return;
     }
     if (n > 0 || source === 'load') {
-      this.deltaNorm = await this.head.deltaNorm();
-      if (this.disposed) return;
+      const norm = await this.head.deltaNorm();
+      if (stale()) return;
+      this.deltaNorm = norm;
       this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source });
     }
     // A click resolves once it is learned and its 'update' has been emitted.
@@ -336,7 +374,11 @@ class RecommenderImpl implements Recommender {
 
   private learnEvent(e: StoredEvent): void {
     const item = this.catalog.indexOf(e.itemId);
-    if (item === undefined) return; // an item that left the catalogue: nothing to learn
+    if (item === undefined) {
+      // Another page's item (or one that left the catalogue): kept in the history by id.
+      this.head.learnForeign(e.itemId);
+      return;
+    }
     const impressions = e.impressions.flatMap((id) => {
       const i = this.catalog.indexOf(id);
       return i === undefined ? [] : [i];
@@ -349,7 +391,10 @@ class RecommenderImpl implements Recommender {
   private async snapshot(): Promise<void> {
     try {
       const seq = this.lastSeq;
+      const epoch = this.epoch;
       const state = await this.head.save();
+      // A reset while φ was read: this snapshot would bring back what the shopper asked to forget.
+      if (epoch !== this.epoch || this.disposed) return;
       await this.store.saveSnapshot({ seq, modelVersion: this.modelVersion, state, savedAt: Date.now() });
     } catch (err) {
       this.warn('store/snapshot', `Could not save a snapshot (${String(err)}); learning continues from the event log.`);
@@ -372,9 +417,11 @@ class RecommenderImpl implements Recommender {
       try {
         do {
           this.syncAgain = false;
+          const epoch = this.epoch;
           const state = await this.store.eventsAfter(this.lastSeq);
           if (this.disposed) return;
-          await this.applyState(state, source);
+          // Read before a reset: dropped. Clicks after the reset asked for another pass (syncAgain).
+          if (epoch === this.epoch) await this.applyState(state, source);
         } while (this.syncAgain && !this.disposed);
       } catch (err) {
         this.warn('store/read', `Could not read learning events (${String(err)}).`);
@@ -386,12 +433,14 @@ class RecommenderImpl implements Recommender {
   }
 
   private applyReset(source: 'reset'): void {
+    this.epoch++;
     this.head.reset();
     this.deltaNorm = 0;
     this.lastSeq = 0;
     this.pendingImpressions = [];
     this.lastUpdateMs = null;
-    this.resolveWaiters();
+    // Clicks stored before the reset were acknowledged, then forgotten with everything else.
+    this.waiters.splice(0).forEach((w) => w.resolve());
     this.emitter.emit('update', { clicks: 0, lastUpdateMs: null, source });
   }
 
@@ -403,9 +452,16 @@ class RecommenderImpl implements Recommender {
     this.assertAlive();
     const id = String(itemId);
     if (this.catalog.indexOf(id) === undefined) throw new UnknownItemError(id);
+    // A click made while a reset runs belongs to the shopper after it.
+    while (this.resetting) await this.resetting;
+    if (this.disposed) throw new DisposedError();
+    const epoch = this.epoch;
     const impressions = this.pendingImpressions.map((i) => this.catalog.items[i]!.id).filter((x) => x !== id);
     this.pendingImpressions = [];
     const stored = await this.store.append({ type: 'click', itemId: id, t: Date.now(), impressions });
+    // Stored, hence acknowledged: after dispose() it is learned by the next page; after a reset
+    // that began while it was stored, it was forgotten with the rest.
+    if (this.disposed || epoch !== this.epoch) return;
     const learned = new Promise<void>((resolve) => this.waiters.push({ seq: stored.seq, resolve }));
     void this.sync('local');
     await learned;
@@ -414,9 +470,9 @@ class RecommenderImpl implements Recommender {
   impression(itemIds: Iterable<string>): void {
     this.assertAlive();
     const idx: number[] = [];
-    for (const raw of itemIds) {
-      const i = this.catalog.indexOf(String(raw));
-      if (i === undefined) throw new UnknownItemError(String(raw));
+    for (const raw of idList(itemIds, 'impression')) {
+      const i = this.catalog.indexOf(raw);
+      if (i === undefined) throw new UnknownItemError(raw);
       idx.push(i);
     }
     this.pendingImpressions.push(...idx);
@@ -434,8 +490,8 @@ class RecommenderImpl implements Recommender {
     }
     const n = this.catalog.size;
     const excl = new Set<number>();
-    for (const id of options.exclude ?? []) {
-      const i = this.catalog.indexOf(String(id));
+    for (const id of options.exclude === undefined ? [] : idList(options.exclude, 'recommend/exclude')) {
+      const i = this.catalog.indexOf(id);
       if (i !== undefined) excl.add(i);
     }
     let want = Math.min(n, k + excl.size + (options.filter ? 3 * k : 0));
@@ -453,7 +509,8 @@ class RecommenderImpl implements Recommender {
       picked = [];
       for (let j = 0; j < idxs.length && picked.length < k; j++) {
         const i = idxs[j]!;
-        if (excl.has(i)) continue;
+        // A score that is not a number (a corrupt vector) never ranks, and never hides the rest.
+        if (excl.has(i) || !Number.isFinite(vals[j]!)) continue;
         if (options.filter && !options.filter(this.catalog.items[i]!)) continue;
         picked.push({ i, s: vals[j]! });
       }
@@ -538,14 +595,30 @@ class RecommenderImpl implements Recommender {
 
   async reset(): Promise<void> {
     this.assertAlive();
-    await this.syncing;
-    await this.store.clear();
-    this.applyReset('reset');
+    while (this.resetting) await this.resetting;
+    const run = (async () => {
+      // From here on, work begun earlier is stale (applyReset bumps the epoch again at the end).
+      this.epoch++;
+      this.waiters.splice(0).forEach((w) => w.resolve());
+      await this.syncing;
+      try {
+        await this.store.clear();
+      } finally {
+        if (!this.disposed) this.applyReset('reset');
+      }
+    })();
+    this.resetting = run;
+    try {
+      await run;
+    } finally {
+      this.resetting = null;
+    }
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.epoch++;
     this.unsubscribe.forEach((u) => u());
     this.head.dispose();
     this.store.close();
@@ -651,14 +724,36 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   }
   const fetcher = options.fetcher ?? defaultFetcher;
   const progress = options.onProgress;
+  const head = validateHeadOptions(options.head);
+  // Warnings while loading go to onWarning (or the console) and are kept for stats().
+  const loadWarnings: string[] = [];
+  const warn = (code: string, message: string): void => {
+    loadWarnings.push(message);
+    if (options.onWarning) callSafely(options.onWarning, { code, message });
+    else console.warn(`Clickwise: ${message}`);
+  };
   progress?.({ phase: 'catalog', done: 0, total: 1 });
   const catalog = await readCatalog(options.catalog, fetcher);
+  if (catalog.skipped.length > 0) {
+    warn(
+      'catalog/skipped',
+      `The catalogue has ${describeProblems(catalog.skipped)}. These items were skipped; the other ${catalog.size} are used.`,
+    );
+  }
   progress?.({ phase: 'catalog', done: 1, total: 1 });
   const backend = await initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
   const modelManifest = await loadModelManifest(fetcher, modelUrl);
   const store = options.store ?? new MemoryDeltaStore();
-  const loaded = await loadHead({ ...options, catalog: catalog.items, modelUrl, fetcher, modelManifest });
+  const loaded = await loadHead({
+    ...options,
+    head,
+    catalog: catalog.items,
+    modelUrl,
+    fetcher,
+    modelManifest,
+    warn: (m) => warn('load', m),
+  });
   const rec = new RecommenderImpl(
     catalog,
     loaded.head,
@@ -670,6 +765,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     options.onWarning,
   );
   rec.embeddingStats = loaded.embeddingStats;
+  rec.loadWarnings(loadWarnings);
   await rec.restore();
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;

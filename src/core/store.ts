@@ -41,6 +41,9 @@ export interface StoredState {
 /** A change made by another tab. */
 export type RemoteChange = { type: 'append'; seq: number } | { type: 'reset' };
 
+/** Largest sequence number a store hands out; anything above is treated as corrupt. */
+export const MAX_SEQ = 2 ** 40;
+
 /** Something worth telling the page about, but never worth throwing into it. */
 export interface StoreWarning {
   code: string;
@@ -74,19 +77,24 @@ export interface DeltaStore {
 export class MemoryDeltaStore implements DeltaStore {
   readonly kind = 'memory' as const;
   private readonly warnings: string[];
+  private snapshot: StoredSnapshot | null = null;
+  private events: StoredEvent[] = [];
+  private nextSeq: number;
   /**
    * @param keepEvents events kept after compaction, for replay onto a new base.
    * @param warnings why this store is in memory, if it is a fallback (shown in `stats()`).
+   * @param firstSeq the first sequence number to hand out. A fallback continues after the last
+   *   number the failed store handed out, so that a recommender that has learned up to there
+   *   learns the next clicks instead of taking them for ones it has seen.
    */
   constructor(
     private readonly keepEvents = DEFAULT_KEEP_EVENTS,
     warnings: string[] = [],
+    firstSeq = 1,
   ) {
     this.warnings = [...warnings];
+    this.nextSeq = firstSeq;
   }
-  private snapshot: StoredSnapshot | null = null;
-  private events: StoredEvent[] = [];
-  private nextSeq = 1;
 
   async load(): Promise<StoredState> {
     return { snapshot: this.snapshot ? structuredClone(this.snapshot) : null, events: this.events.map((e) => ({ ...e })) };

@@ -1,49 +1,80 @@
 /**
  * The catalogue-vector cache in IndexedDB (`clickwise-embeddings`, shared by every namespace of
  * an origin: vectors depend on the model and the text, not on the shopper). Keys are
- * `<encoder version>:<sha256 of the item's text>`; entries of other encoder versions are dropped
- * the first time a new version writes.
+ * `<encoder version>:<sha256 of the item's text>`.
+ *
+ * Several encoder versions can be in use on one origin at once (an A/B test of two model
+ * versions, a rollout), so a version's vectors are kept while it is in use: each version records
+ * when it was last used, and the vectors of versions unused for {@link VERSION_TTL_MS} are
+ * dropped the next time any version writes.
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
 import type { EmbeddingCache } from '../core/index.js';
 
+/** A version's vectors are dropped after this long without use (30 days). */
+export const VERSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
 interface EmbeddingDB extends DBSchema {
   vectors: { key: string; value: Float32Array };
+  /** Encoder version → when a page last used it (ms since epoch). */
+  versions: { key: string; value: number };
 }
+
+const versionOf = (key: string): string => key.slice(0, key.indexOf(':'));
+const rangeOf = (version: string): IDBKeyRange => IDBKeyRange.bound(`${version}:`, `${version}:\uffff`);
 
 /** IndexedDB-backed {@link EmbeddingCache}. */
 export class IndexedDbEmbeddingCache implements EmbeddingCache {
   private pruned = false;
-  private constructor(private readonly db: IDBPDatabase<EmbeddingDB>) {}
+  private constructor(
+    private readonly db: IDBPDatabase<EmbeddingDB>,
+    private readonly now: () => number,
+  ) {}
 
-  static async open(): Promise<IndexedDbEmbeddingCache> {
-    const db = await openDB<EmbeddingDB>('clickwise-embeddings', 1, {
+  /** @param now the clock (tests move it forward). */
+  static async open(now: () => number = Date.now): Promise<IndexedDbEmbeddingCache> {
+    const db = await openDB<EmbeddingDB>('clickwise-embeddings', 2, {
       upgrade(database, oldVersion) {
         if (oldVersion < 1) database.createObjectStore('vectors');
+        if (oldVersion < 2) database.createObjectStore('versions');
       },
     });
     db.addEventListener('versionchange', () => db.close());
-    return new IndexedDbEmbeddingCache(db);
+    return new IndexedDbEmbeddingCache(db, now);
   }
 
   async get(keys: readonly string[]): Promise<(Float32Array | undefined)[]> {
     const tx = this.db.transaction('vectors', 'readonly');
     const out = await Promise.all(keys.map((k) => tx.store.get(k)));
     await tx.done;
+    // Mark the version as in use, so that another version's writes do not evict it.
+    const versions = [...new Set(keys.map(versionOf))];
+    if (versions.length) {
+      const w = this.db.transaction('versions', 'readwrite', { durability: 'relaxed' });
+      await Promise.all([...versions.map((v) => w.store.put(this.now(), v)), w.done]);
+    }
     return out;
   }
 
   async put(entries: readonly [string, Float32Array][]): Promise<void> {
     if (entries.length === 0) return;
-    const version = entries[0]![0].split(':')[0]!;
+    const version = versionOf(entries[0]![0]);
     // Relaxed durability: a lost vector is recomputed from the text.
-    const tx = this.db.transaction('vectors', 'readwrite', { durability: 'relaxed' });
+    const tx = this.db.transaction(['vectors', 'versions'], 'readwrite', { durability: 'relaxed' });
+    const versions = tx.objectStore('versions');
+    const vectors = tx.objectStore('vectors');
+    const now = this.now();
     if (!this.pruned) {
       this.pruned = true;
-      for await (const cursor of tx.store.iterate()) if (!cursor.key.startsWith(`${version}:`)) await cursor.delete();
+      for await (const cursor of versions.iterate()) {
+        if (cursor.key !== version && now - cursor.value > VERSION_TTL_MS) {
+          await vectors.delete(rangeOf(cursor.key));
+          await cursor.delete();
+        }
+      }
     }
-    await Promise.all([...entries.map(([k, v]) => tx.store.put(v, k)), tx.done]);
+    await Promise.all([versions.put(now, version), ...entries.map(([k, v]) => vectors.put(v, k)), tx.done]);
   }
 
   close(): void {

@@ -4,8 +4,10 @@
  * Layout (one database per namespace, `clickwise:<namespace>`):
  * - `events`: the append-only log, key `seq`. A click is acknowledged once its transaction has
  *   committed with `durability: 'strict'`: acknowledged clicks are few and must survive a crash.
- * - `meta`: the sequence counter (bumped in the same transaction as the event, so two tabs can
- *   never take the same `seq`: IndexedDB runs overlapping read-write transactions one at a time).
+ * - `meta`: the sequence counter `seq` (bumped in the same transaction as the event, so two tabs
+ *   can never take the same `seq`: IndexedDB runs overlapping read-write transactions one at a
+ *   time), and `generation`, a random token renewed by every reset. The counter is checked on
+ *   every append against the newest stored event, so a corrupt counter is repaired, never used.
  * - `snapshots`: the latest snapshot of φ. Written with `durability: 'relaxed'`: a lost snapshot
  *   is rebuilt from the log, so it is not worth a disk flush.
  * - `quarantine`: records that failed validation, set aside (never deleted silently).
@@ -16,11 +18,13 @@
  *
  * Tabs: a BroadcastChannel tells the other tabs of the namespace that the log grew or was reset;
  * each tab then reads the new events and learns them in `seq` order, so all reach the same φ.
+ * Messages are only hints: a reset is believed only when the database's generation really
+ * changed, so a stray same-origin message cannot wipe a shopper's learning.
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
 import type { DeltaStore, RemoteChange, StoredEvent, StoredSnapshot, StoredState, StoreWarning } from '../core/index.js';
-import { DEFAULT_KEEP_EVENTS, fnv1a, MemoryDeltaStore } from '../core/index.js';
+import { DEFAULT_KEEP_EVENTS, fnv1a, MAX_SEQ, MemoryDeltaStore } from '../core/index.js';
 
 /** Schema version of the records this code writes. */
 export const RECORD_VERSION = 1;
@@ -38,7 +42,7 @@ export interface Envelope<T> {
 export interface ClickwiseDB extends DBSchema {
   events: { key: number; value: Envelope<StoredEvent> & { seq: number } };
   snapshots: { key: string; value: Envelope<StoredSnapshot> };
-  meta: { key: string; value: number };
+  meta: { key: string; value: number | string };
   quarantine: { key: number; value: { store: string; key: string; reason: string; record: unknown; at: number } };
 }
 
@@ -50,6 +54,8 @@ export function checksum(body: unknown): number {
 function envelope<T>(body: T): Envelope<T> {
   return { v: RECORD_VERSION, crc: checksum(body), body };
 }
+
+const isSeq = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 && x < MAX_SEQ;
 
 /** Why a record is unusable, or null when it is fine. */
 export function validateEnvelope(rec: unknown, kind: 'event' | 'snapshot'): string | null {
@@ -65,10 +71,12 @@ export function validateEnvelope(rec: unknown, kind: 'event' | 'snapshot'): stri
     if (typeof b['seq'] !== 'number' || typeof b['itemId'] !== 'string' || typeof b['t'] !== 'number' || !Array.isArray(b['impressions'])) {
       return 'malformed event';
     }
+    if (!isSeq(b['seq'])) return `sequence number ${b['seq']} out of range`;
   } else {
     const st = b['state'] as Record<string, unknown> | undefined;
     if (typeof b['seq'] !== 'number' || typeof b['modelVersion'] !== 'string' || !st || !Array.isArray(st['dW']))
       return 'malformed snapshot';
+    if (!isSeq(b['seq'])) return `sequence number ${b['seq']} out of range`;
   }
   return null;
 }
@@ -89,6 +97,17 @@ export interface IndexedDbStoreOptions {
   keepEvents?: number;
 }
 
+/** A message from another tab, or null when it is not one of ours. */
+function parseMessage(data: unknown): { type: 'append'; seq: number } | { type: 'reset'; generation: string } | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const m = data as Record<string, unknown>;
+  if (m['type'] === 'append' && isSeq(m['seq'])) return { type: 'append', seq: m['seq'] };
+  if (m['type'] === 'reset' && typeof m['generation'] === 'string') return { type: 'reset', generation: m['generation'] };
+  return null;
+}
+
+const newGeneration = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+
 function isQuotaError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'QuotaExceededError' || /quota/i.test(err.message));
 }
@@ -102,6 +121,11 @@ export class IndexedDbDeltaStore implements DeltaStore {
   private readonly warnings: string[] = [];
   /** Set once the database failed for good: the store then runs in memory. */
   private fallback: MemoryDeltaStore | null = null;
+  /** The largest `seq` this store has handed out or read: a fallback continues after it. */
+  private maxSeq = 0;
+  /** The database's generation as this tab knows it (renewed by every reset). */
+  private generation: string | null = null;
+  private seqRepaired = false;
 
   private constructor(
     private readonly db: IDBPDatabase<ClickwiseDB>,
@@ -109,9 +133,30 @@ export class IndexedDbDeltaStore implements DeltaStore {
     private readonly keepEvents: number,
   ) {
     this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(name) : null;
-    this.channel?.addEventListener('message', (ev: MessageEvent<RemoteChange>) => {
-      for (const l of this.listeners) l(ev.data);
+    this.channel?.addEventListener('message', (ev: MessageEvent<unknown>) => {
+      const m = parseMessage(ev.data);
+      if (!m) return; // not ours, or malformed: never throw into the page
+      if (m.type === 'append') this.emit({ type: 'append', seq: m.seq });
+      else void this.onResetMessage(m.generation);
     });
+  }
+
+  private emit(change: RemoteChange): void {
+    for (const l of this.listeners) l(change);
+  }
+
+  /** Believes a reset only if the database says so: its generation changed to the one announced. */
+  private async onResetMessage(generation: string): Promise<void> {
+    if (this.fallback || generation === this.generation) return;
+    try {
+      const stored = await this.db.get('meta', 'generation');
+      if (stored !== generation) return;
+      this.generation = generation;
+      this.maxSeq = 0;
+      this.emit({ type: 'reset' });
+    } catch {
+      /* the database is gone: the next append falls back to memory and says so */
+    }
   }
 
   /** Opens (and migrates) the database of a namespace. Throws if IndexedDB is unusable. */
@@ -127,7 +172,10 @@ export class IndexedDbDeltaStore implements DeltaStore {
       },
     });
     db.addEventListener('versionchange', () => db.close());
-    return new IndexedDbDeltaStore(db, name, options.keepEvents ?? DEFAULT_KEEP_EVENTS);
+    const store = new IndexedDbDeltaStore(db, name, options.keepEvents ?? DEFAULT_KEEP_EVENTS);
+    const generation = await db.get('meta', 'generation');
+    store.generation = typeof generation === 'string' ? generation : null;
+    return store;
   }
 
   private warn(code: string, message: string): void {
@@ -137,7 +185,7 @@ export class IndexedDbDeltaStore implements DeltaStore {
 
   private toMemory(reason: string): MemoryDeltaStore {
     if (!this.fallback) {
-      this.fallback = new MemoryDeltaStore(this.keepEvents);
+      this.fallback = new MemoryDeltaStore(this.keepEvents, [], this.maxSeq + 1);
       this.warn('store/fallback', `IndexedDB failed (${reason}); learning continues in memory for this page.`);
     }
     return this.fallback;
@@ -165,6 +213,15 @@ export class IndexedDbDeltaStore implements DeltaStore {
 
   async eventsAfter(afterSeq: number): Promise<StoredState> {
     if (this.fallback) return this.fallback.eventsAfter(afterSeq);
+    try {
+      return await this.readAfter(afterSeq);
+    } catch (err) {
+      // The database was closed or deleted under us: continue in memory (after the last seq seen).
+      return this.toMemory(String(err)).eventsAfter(afterSeq);
+    }
+  }
+
+  private async readAfter(afterSeq: number): Promise<StoredState> {
     const tx = this.db.transaction(['events', 'snapshots'], 'readonly');
     const range = Number.isFinite(afterSeq) ? IDBKeyRange.lowerBound(afterSeq, true) : undefined;
     const [keys, values, snapRec] = await Promise.all([
@@ -182,10 +239,17 @@ export class IndexedDbDeltaStore implements DeltaStore {
     const events: StoredEvent[] = [];
     for (let i = 0; i < values.length; i++) {
       const rec = values[i];
-      const bad = validateEnvelope(rec, 'event') ?? (rec && rec.body.seq !== keys[i] ? 'key and seq differ' : null);
+      const bad =
+        validateEnvelope(rec, 'event') ??
+        (rec && rec.body.seq !== keys[i] ? 'key and seq differ' : null) ??
+        (rec && !isSeq(rec.body.seq) ? `sequence number ${String(rec.body.seq)} out of range` : null);
       if (bad) await this.quarantine('events', keys[i]!, bad, rec);
-      else events.push(rec!.body);
+      else {
+        events.push(rec!.body);
+        this.maxSeq = Math.max(this.maxSeq, rec!.body.seq);
+      }
     }
+    if (snapshot) this.maxSeq = Math.max(this.maxSeq, snapshot.seq);
     return { snapshot, events };
   }
 
@@ -210,9 +274,19 @@ export class IndexedDbDeltaStore implements DeltaStore {
   private async appendOnce(event: Omit<StoredEvent, 'seq'>): Promise<StoredEvent> {
     const tx = this.db.transaction(['events', 'meta'], 'readwrite', { durability: 'strict' });
     const meta = tx.objectStore('meta');
-    const seq = ((await meta.get('seq')) ?? 0) + 1;
+    const events = tx.objectStore('events');
+    // The counter, checked against the newest stored event: a counter that is missing, corrupt
+    // (a string, negative, past MAX_SEQ) or behind the log must never overwrite or hide an event.
+    const [raw, newest] = await Promise.all([meta.get('seq'), events.openKeyCursor(IDBKeyRange.upperBound(MAX_SEQ, true), 'prev')]);
+    const top = newest && isSeq(newest.key) ? newest.key : 0;
+    if (raw !== undefined && !isSeq(raw) && !this.seqRepaired) {
+      this.seqRepaired = true;
+      this.warn('store/seq-repaired', `The stored click counter was corrupt (${JSON.stringify(raw)}); it was rebuilt from the event log.`);
+    }
+    const seq = Math.max(isSeq(raw) ? raw : 0, top) + 1;
     const stored: StoredEvent = { ...event, impressions: [...event.impressions], seq };
-    await Promise.all([meta.put(seq, 'seq'), tx.objectStore('events').put({ ...envelope(stored), seq }, seq), tx.done]);
+    await Promise.all([meta.put(seq, 'seq'), events.put({ ...envelope(stored), seq }, seq), tx.done]);
+    this.maxSeq = Math.max(this.maxSeq, seq);
     this.channel?.postMessage({ type: 'append', seq } satisfies RemoteChange);
     return stored;
   }
@@ -228,10 +302,15 @@ export class IndexedDbDeltaStore implements DeltaStore {
   async saveSnapshot(snapshot: StoredSnapshot): Promise<void> {
     if (this.fallback) return this.fallback.saveSnapshot(snapshot);
     try {
-      const tx = this.db.transaction(['snapshots', 'events'], 'readwrite', { durability: 'relaxed' });
-      const current = await tx.objectStore('snapshots').get('current');
-      // Another tab may have saved a later snapshot already; never go back.
-      if (current && !validateEnvelope(current, 'snapshot') && current.body.seq >= snapshot.seq) {
+      const tx = this.db.transaction(['snapshots', 'events', 'meta'], 'readwrite', { durability: 'relaxed' });
+      const [current, generation] = await Promise.all([
+        tx.objectStore('snapshots').get('current'),
+        tx.objectStore('meta').get('generation'),
+      ]);
+      // Another tab may have saved a later snapshot already; never go back. And a tab that has
+      // not yet heard of a reset made elsewhere must not write back what was forgotten.
+      const resetElsewhere = (typeof generation === 'string' ? generation : null) !== this.generation;
+      if (resetElsewhere || (current && !validateEnvelope(current, 'snapshot') && current.body.seq >= snapshot.seq)) {
         await tx.done;
         return;
       }
@@ -247,20 +326,30 @@ export class IndexedDbDeltaStore implements DeltaStore {
   }
 
   async clear(): Promise<void> {
-    if (this.fallback) await this.fallback.clear();
+    this.maxSeq = 0;
+    if (this.fallback) {
+      await this.fallback.clear();
+      return;
+    }
+    const generation = newGeneration();
     try {
       const tx = this.db.transaction(['events', 'snapshots', 'meta', 'quarantine'], 'readwrite', { durability: 'strict' });
+      const meta = tx.objectStore('meta');
       await Promise.all([
         tx.objectStore('events').clear(),
         tx.objectStore('snapshots').clear(),
-        tx.objectStore('meta').clear(),
+        meta.clear().then(() => meta.put(generation, 'generation')),
         tx.objectStore('quarantine').clear(),
         tx.done,
       ]);
+      this.generation = generation;
+      this.channel?.postMessage({ type: 'reset', generation });
     } catch (err) {
-      this.warn('store/clear', `Could not clear IndexedDB (${String(err)}).`);
+      // Forgetting must not fail silently: the page is told, and what is on disk is not used again.
+      this.warn('store/clear', `Could not clear IndexedDB (${String(err)}); the shopper's learning may still be on disk.`);
+      this.toMemory(String(err));
+      throw err;
     }
-    this.channel?.postMessage({ type: 'reset' } satisfies RemoteChange);
   }
 
   subscribe(listener: (change: RemoteChange) => void): () => void {
