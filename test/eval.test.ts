@@ -12,7 +12,8 @@ import type { EvalSettings } from '../src/tools/eval.js';
 import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/tools/eval.js';
 import { RankMetrics } from '../src/tools/metrics.js';
 import type { OnlineMethod, ReplayEvent } from '../src/tools/replay.js';
-import { rankOf, replay, tieOrder } from '../src/tools/replay.js';
+import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/tools/replay.js';
+import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/tools/baselines.js';
 import { dataDir, MODELS } from './helpers.js';
 
 describe('metrics', () => {
@@ -64,6 +65,77 @@ describe('metrics', () => {
     expect(r!.coldItems).toEqual({ hr: 0, ndcg: 0, mrr: 0, events: 2 });
     expect(r!.newShoppers.events).toBe(2);
     expect(r!.newShoppers.hr).toBeCloseTo(0.5, 4);
+    // Session starts: each shopper's first event, and any event 30 minutes or more after their last.
+    expect(r!.sessionStarts.events).toBe(2);
+    const later = [...events, ev('b', 1, 2 + SESSION_GAP_MS - 1, true), ev('c', 1, 3 + SESSION_GAP_MS, true)];
+    const [r2] = await replay(later, [method], { n: 3, split: 2, k: 1, seed: 7 });
+    expect(r2!.sessionStarts.events).toBe(3);
+  });
+});
+
+describe('sequence baselines on hand-made logs', () => {
+  const ev = (user: string, item: number, t: number, scored: boolean): ReplayEvent => ({ user, item, t, scored });
+  const ranks = (m: OnlineMethod, user: string, t: number): number[] => {
+    const s = Array.from(m.score(user, t) as Float32Array);
+    return s.map((_, i) => i).sort((a, b) => s[b]! - s[a]! || a - b);
+  };
+
+  it('markov ranks what followed the last item most often; votes of earlier items count less', () => {
+    // Before the split: 1 → 2 twice, 1 → 3 once, 4 → 3 three times; item 0 is the best seller.
+    const before = [
+      ...[0, 0, 0, 0, 0, 0].map((i, k) => ev(`p${k}`, i, k, false)),
+      ev('a', 1, 10, false),
+      ev('a', 2, 11, false),
+      ev('b', 1, 12, false),
+      ev('b', 2, 13, false),
+      ev('c', 1, 14, false),
+      ev('c', 3, 15, false),
+      ...[0, 1, 2].flatMap((k) => [ev(`d${k}`, 4, 20 + 2 * k, false), ev(`d${k}`, 3, 21 + 2 * k, false)]),
+    ];
+    const m = markovMethod(before, 6, { window: 1, votes: 2, decay: 0.5 });
+    m.observe(ev('z', 1, 100, true));
+    expect(ranks(m, 'z', 101).slice(0, 3)).toEqual([2, 3, 0]);
+    // Now 4 is the last item: 3 leads (P = 1), 2 follows through the older vote of 1 (0.5 × 2/3).
+    m.observe(ev('z', 4, 102, true));
+    expect(ranks(m, 'z', 103).slice(0, 3)).toEqual([3, 2, 0]);
+  });
+
+  it('repeat-then-popularity puts the shopper’s own items first, by count, then the best sellers', () => {
+    const before = [
+      ev('a', 5, 1, false),
+      ev('a', 6, 2, false),
+      ev('a', 5, 3, false),
+      ev('b', 0, 4, false),
+      ev('c', 0, 5, false),
+      ev('d', 1, 6, false),
+    ];
+    const m = repeatThenPopularityMethod(before, 7, { recency: 1 });
+    for (const e of before) m.observe(e);
+    expect(ranks(m, 'a', 10).slice(0, 4)).toEqual([5, 6, 0, 1]);
+    expect(ranks(m, 'new', 10).slice(0, 3)).toEqual([0, 5, 1]);
+  });
+
+  it('session-knn recommends what sessions like the current one held, and uses the last session at a visit start', () => {
+    const H = 3_600_000;
+    // Sessions before the split: {1, 2, 3} twice, {4, 5}; a best seller 0.
+    const before = [
+      ev('a', 1, 0, false),
+      ev('a', 2, 1, false),
+      ev('a', 3, 2, false),
+      ev('b', 1, 10, false),
+      ev('b', 3, 11, false),
+      ev('b', 2, 12, false),
+      ev('c', 4, 20, false),
+      ev('c', 5, 21, false),
+      ...[0, 1, 2, 3].map((k) => ev(`p${k}`, 0, 30 + k, false)),
+    ];
+    const m = sessionKnnMethod(before, 6, { neighbours: 10, sample: 100, sessionLength: 10, gapMinutes: 30, idf: false });
+    m.observe(ev('z', 4, 100 * H, true));
+    expect(ranks(m, 'z', 100 * H + 1000).slice(0, 2)).toEqual([4, 5]);
+    // Two hours later, a new visit: the query is the previous session ({4}), still pointing to 5.
+    expect(ranks(m, 'z', 102 * H).slice(0, 2)).toContain(5);
+    m.observe(ev('z', 1, 102 * H, true));
+    expect(ranks(m, 'z', 102 * H + 1000).slice(0, 3)).toEqual([1, 2, 3]);
   });
 });
 
@@ -124,7 +196,17 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
     // The same log cut right after the planted item's first purchase.
     const cut = events.findIndex((e) => e.item === planted.id);
     const truncated = await run(events.slice(0, cut + 1));
-    const methods = ['popularity', 'recent-popularity', 'item-knn', 'sasrec', 'clickwise-frozen', 'clickwise'];
+    const methods = [
+      'popularity',
+      'recent-popularity',
+      'item-knn',
+      'repeat-then-popularity',
+      'markov',
+      'session-knn',
+      'sasrec',
+      'clickwise-frozen',
+      'clickwise',
+    ];
     for (const m of methods) {
       const a = full.get(m)!;
       const b = truncated.get(m)!;
@@ -134,7 +216,7 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
       expect(full.get(`${m}:planted`)!.get(0), m).toBe(truncated.get(`${m}:planted`)!.get(0));
     }
     // Methods that know items only from the logs cannot rank the future-only item on its first purchase.
-    for (const m of ['popularity', 'recent-popularity', 'item-knn', 'sasrec']) {
+    for (const m of ['popularity', 'recent-popularity', 'item-knn', 'repeat-then-popularity', 'markov', 'session-knn', 'sasrec']) {
       expect(full.get(`${m}:planted`)!.get(0), m).toBeGreaterThanOrEqual(10);
     }
   });

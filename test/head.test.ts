@@ -15,7 +15,15 @@ function randomSetup(seed = 7): { E: tf.Tensor2D; ids: string[]; base: BaseParam
   for (let i = 0; i < D; i++) W[i * D + i]! += 2;
   const bias = new Float32Array(N).map(() => gaussian(rand) * 0.1);
   const residual = new Float32Array(N * D).map(() => gaussian(rand) * 0.05);
-  return { E: tf.tensor2d(e, [N, D]), ids: Array.from({ length: N }, (_, i) => `item-${i}`), base: { W, alpha: 0.5, bias, residual } };
+  // Three successors per item, with probabilities summing to 1 (the shop's transitions).
+  const ptr = Int32Array.from({ length: N + 1 }, (_, i) => 3 * i);
+  const to = Int32Array.from({ length: 3 * N }, () => Math.floor(rand() * N));
+  const p = Float32Array.from({ length: 3 * N }, (_, k) => [0.5, 0.3, 0.2][k % 3]!);
+  return {
+    E: tf.tensor2d(e, [N, D]),
+    ids: Array.from({ length: N }, (_, i) => `item-${i}`),
+    base: { W, alpha: 0.5, bias, residual, transitions: { ptr, to, p }, mix: [1.5, 0.5, 0.3, 0.8] },
+  };
 }
 
 /** Scores of every item as a plain array. */
@@ -36,35 +44,54 @@ describe('closed-form gradient', () => {
     const head = new IncrementalHead(E, ids, base, { seed: 3, negatives: 6 });
     // Move φ away from 0 and build a history, so every term of the gradient is non-trivial.
     for (const [k, item] of [3, 5, 3, 9, 11].entries()) head.learnOne({ item, impressions: [1, 2], time: 1000 * k });
-    const input = { item: 4, impressions: [5, 6, 7], time: 10_000 };
-    const g = await head.gradients(input);
-    const state = await head.save();
-    const lossWith = async (mutate: (s: HeadState) => void): Promise<number> => {
-      const s = structuredClone(state);
-      mutate(s);
-      head.load(s);
-      const l = await head.loss(input);
-      head.load(state);
-      return l;
-    };
-    const eps = 1e-2;
-    const check = async (analytic: number, mutate: (s: HeadState, delta: number) => void): Promise<void> => {
-      const numeric = ((await lossWith((s) => mutate(s, eps))) - (await lossWith((s) => mutate(s, -eps)))) / (2 * eps);
-      expect(Math.abs(numeric - analytic)).toBeLessThanOrEqual(2e-3 + 2e-2 * Math.abs(analytic));
-    };
-    for (const k of [0, 9, 18, 27, 36, 63]) await check(g.dW[k]!, (s, d) => (s.dW[k]! += d));
-    for (const k of [0, 3, 7]) await check(g.du[k]!, (s, d) => (s.du[k]! += d));
-    await check(g.dAlpha, (s, d) => (s.dAlpha += d));
-    for (let j = 0; j < 4; j++) {
-      const id = ids[g.indices[j]!]!;
-      await check(g.dBias[j]!, (s, d) => (s.dBias[id] = (s.dBias[id] ?? 0) + d));
+    for (const input of [
+      { item: 4, impressions: [5, 6, 7], time: 10_000 }, // mid-visit: the previous click was 6 s earlier
+      { item: to(), impressions: [5, 6, 7], time: 10_000_000 }, // the start of a later visit
+    ]) {
+      await checkGradient(head, ids, input);
     }
-    // The gradient is not trivially zero, so the comparison above means something.
-    expect(Math.max(...Array.from(g.dW).map(Math.abs))).toBeGreaterThan(1e-3);
     head.dispose();
     E.dispose();
   });
 });
+
+/** A successor of item 9 under the test transitions, so that the transition feature is non-zero. */
+const to = (): number => 12;
+
+async function checkGradient(
+  head: IncrementalHead,
+  ids: string[],
+  input: { item: number; impressions: number[]; time: number },
+): Promise<void> {
+  const g = await head.gradients(input);
+  const state = await head.save();
+  const lossWith = async (mutate: (s: HeadState) => void): Promise<number> => {
+    const s = structuredClone(state);
+    mutate(s);
+    head.load(s);
+    const l = await head.loss(input);
+    head.load(state);
+    return l;
+  };
+  const eps = 1e-2;
+  const check = async (analytic: number, mutate: (s: HeadState, delta: number) => void): Promise<void> => {
+    const numeric = ((await lossWith((s) => mutate(s, eps))) - (await lossWith((s) => mutate(s, -eps)))) / (2 * eps);
+    expect(Math.abs(numeric - analytic)).toBeLessThanOrEqual(2e-3 + 2e-2 * Math.abs(analytic));
+  };
+  for (const k of [0, 9, 18, 27, 36, 63]) await check(g.dW[k]!, (s, d) => (s.dW[k]! += d));
+  for (const k of [0, 3, 7]) await check(g.du[k]!, (s, d) => (s.du[k]! += d));
+  await check(g.dAlpha, (s, d) => (s.dAlpha += d));
+  for (let k = 0; k < 4; k++) await check(g.dMix[k]!, (s, d) => (s.dMix![k]! += d));
+  for (let j = 0; j < 4; j++) {
+    const id = ids[g.indices[j]!]!;
+    await check(g.dBias[j]!, (s, d) => (s.dBias[id] = (s.dBias[id] ?? 0) + d));
+  }
+  // The gradient is not trivially zero, so the comparison above means something; the weights of
+  // the current context carry a data term (the other context's only the L2 pull).
+  expect(Math.max(...Array.from(g.dW).map(Math.abs))).toBeGreaterThan(1e-3);
+  const active = input.time > 1_000_000 ? [1, 3] : [0, 2];
+  expect(Math.max(...active.map((k) => Math.abs(g.dMix[k]!)))).toBeGreaterThan(1e-3);
+}
 
 describe('head contract', () => {
   it('does not mutate its inputs', () => {

@@ -8,7 +8,14 @@
  *   sᵢ  = vᵢ · q + bᵢ + Δbᵢ + (α₀ + Δα) · repᵢ    vᵢ = eᵢ + rᵢ (content embedding + base residual)
  *
  * repᵢ is item i's share of the history, so the head can learn how much this shopper re-buys.
- * φ = (ΔW, Δu, Δα, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
+ * Two more features carry what the shop's log knows beyond content, each with its own weight in
+ * the middle of a visit and at its start (the shopper's previous click is `sessionGapMs` or more
+ * earlier, or there is none), chosen per shop by the maintenance job:
+ *
+ *   + (β꜀ + Δβ꜀) · transᵢ    transᵢ = Σᵣ decayʳ P(i | r-th most recent distinct item)  (the shop's transitions)
+ *   + (γ꜀ + Δγ꜀) · countᵢ    countᵢ = log(1 + times this shopper clicked i)            (re-buys over the long run)
+ *
+ * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
  *
  * Learning on a click of p: a weighted logistic loss over {p (label 1), impressions shown but not
  * clicked (label 0), seeded random negatives (label 0)}. Its gradient is written in closed form
@@ -51,6 +58,14 @@ export interface HeadOptions {
   impressionWeight: number;
   /** Seed of the negative sampler: the same seed and clicks give the same φ. */
   seed: number;
+  /** The shopper's most recent distinct items that vote through the shop's transitions. */
+  transitionVotes: number;
+  /** Weight of the r-th most recent voter: decayʳ. */
+  transitionDecay: number;
+  /** A gap this long since the previous click starts a visit (the "start" weights apply). */
+  sessionGapMs: number;
+  /** Distinct items whose click counts are kept (the least clicked go first). */
+  countItems: number;
 }
 
 /** Defaults chosen on the validation period of the Online Retail data and on the demo. */
@@ -66,6 +81,10 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   maxRepeats: 5,
   impressionWeight: 0.1,
   seed: 1,
+  transitionVotes: 5,
+  transitionDecay: 0.3,
+  sessionGapMs: 30 * 60_000,
+  countItems: 1000,
 };
 
 /** The valid range of each option: [min, max, integer?]. */
@@ -81,6 +100,10 @@ const OPTION_RANGES: Record<keyof HeadOptions, [number, number, boolean]> = {
   maxRepeats: [0, 1e9, true],
   impressionWeight: [0, 1e6, false],
   seed: [-(2 ** 53), 2 ** 53, true],
+  transitionVotes: [0, 100, true],
+  transitionDecay: [0, 1, false],
+  sessionGapMs: [0, 1e12, false],
+  countItems: [0, 1e6, true],
 };
 
 /**
@@ -118,6 +141,18 @@ export interface BaseParams {
   bias: Float32Array;
   /** Per-item residual rᵢ, row-major N×d, or null. */
   residual: Float32Array | null;
+  /** The shop's transitions P(j | i), rows by catalogue index (CSR), or null when the logs gave none. */
+  transitions?: Transitions | null;
+  /** Feature weights [β mid-visit, β at a visit's start, γ mid-visit, γ at a visit's start]; default 0. */
+  mix?: ArrayLike<number>;
+}
+
+/** A sparse row-stochastic matrix in CSR form over catalogue indices: row i holds the successors of i. */
+export interface Transitions {
+  /** Row starts, length N + 1. */
+  ptr: Int32Array;
+  to: Int32Array;
+  p: Float32Array;
 }
 
 /** One learning step's input, in catalogue indices. */
@@ -146,6 +181,15 @@ export interface HeadState {
   history: { id: string; w: number }[];
   recent: { id: string; t: number }[];
   clicks: number;
+  /** Δ of the feature weights and their AdaGrad sums (absent in states saved before they existed). */
+  dMix?: number[];
+  gMix?: number[];
+  /** The shopper's most recent distinct items, most recent first. */
+  lastItems?: string[];
+  /** Click counts per item id. */
+  counts?: [string, number][];
+  /** Time of the last click (ms since epoch), or null. */
+  lastTime?: number | null;
 }
 
 /** Gradients of the per-click loss, for tests and diagnostics. */
@@ -153,6 +197,8 @@ export interface HeadGradients {
   dW: Float32Array;
   du: Float32Array;
   dAlpha: number;
+  /** Gradient on Δ[β mid, β start, γ mid, γ start]. */
+  dMix: Float32Array;
   /** Indices of the scored set and the gradient on their Δb. */
   indices: Int32Array;
   dBias: Float32Array;
@@ -197,10 +243,48 @@ function setOwn(obj: Record<string, number>, key: string, value: number): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-interface Batch {
+/** A click's scored set: item indices, labels and loss weights. */
+export interface Batch {
   idx: Int32Array;
   y: Float32Array;
   w: Float32Array;
+}
+
+/**
+ * The scored set of the `clickCount`-th click: the clicked item (label 1, weight 1), the
+ * impressions (label 0, `impressionWeight` in total) and seeded random negatives (label 0, 1 in
+ * total). Shared by the head and the evaluation's typed-array replay, so both draw the same set.
+ */
+export function scoredSet(input: LearnInput, n: number, options: HeadOptions, clickCount: number): Batch {
+  const { item } = input;
+  const imps = [...new Set(input.impressions)].filter((i) => i !== item).slice(-32);
+  const taken = new Set<number>([item, ...imps]);
+  const rand = mulberry32(mixSeed(options.seed, clickCount));
+  const negs: number[] = [];
+  const want = Math.min(options.negatives, n - taken.size);
+  for (let tries = 0; negs.length < want && tries < want * 20; tries++) {
+    const j = Math.floor(rand() * n);
+    if (!taken.has(j)) {
+      taken.add(j);
+      negs.push(j);
+    }
+  }
+  const m = 1 + imps.length + negs.length;
+  const idx = new Int32Array(m);
+  const y = new Float32Array(m);
+  const w = new Float32Array(m);
+  idx[0] = item;
+  y[0] = 1;
+  w[0] = 1;
+  imps.forEach((j, k) => {
+    idx[1 + k] = j;
+    w[1 + k] = options.impressionWeight / imps.length;
+  });
+  negs.forEach((j, k) => {
+    idx[1 + imps.length + k] = j;
+    w[1 + imps.length + k] = 1 / negs.length;
+  });
+  return { idx, y, w };
 }
 
 /** The base θ plus the learned φ of one shopper over one catalogue. */
@@ -228,6 +312,15 @@ export class IncrementalHead {
   private recent: { i: number; t: number }[] = [];
   /** Per-item entries of a loaded state whose ids are not in this catalogue, kept for `save`. */
   private foreignBias: { id: string; b: number; g: number }[] = [];
+  private readonly transitions: Transitions | null;
+  private readonly mix0: Float32Array;
+  private readonly dMix: tf.Variable<tf.Rank.R1>;
+  private readonly gMix: tf.Variable<tf.Rank.R1>;
+  /** Most recent distinct items first (i = -1 for items of other catalogues, with their id). */
+  private lastItems: { i: number; id: string }[] = [];
+  /** Click counts by item id. */
+  private counts = new Map<string, number>();
+  private lastTime: number | null = null;
   private readonly touched = new Set<number>();
   private clickCount = 0;
   private disposed = false;
@@ -257,6 +350,64 @@ export class IncrementalHead {
     this.gu = tf.variable(tf.zeros([d]), false);
     this.gAlpha = tf.variable(tf.zeros([1]), false);
     this.gB = tf.variable(tf.zeros([n]), false);
+    this.transitions = base.transitions ?? null;
+    if (this.transitions && (this.transitions.ptr.length !== n + 1 || this.transitions.to.length !== this.transitions.p.length)) {
+      throw new RangeError(`transitions must have ${n + 1} row starts and one probability per entry`);
+    }
+    this.mix0 = Float32Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
+    this.dMix = tf.variable(tf.zeros([4]), false);
+    this.gMix = tf.variable(tf.zeros([4]), false);
+  }
+
+  /** 0 in the middle of a visit, 1 at its start (no click yet, or the last one `sessionGapMs` ago). */
+  private context(time: number): 0 | 1 {
+    return this.lastTime === null || time - this.lastTime >= this.options.sessionGapMs ? 1 : 0;
+  }
+
+  /**
+   * The sparse features of the shopper now: the transition votes of the last distinct items and
+   * the log click counts, as (index, value) lists over the catalogue.
+   */
+  private features(): { tIdx: Int32Array; tVal: Float32Array; cIdx: Int32Array; cVal: Float32Array } {
+    const trans = new Map<number, number>();
+    const T = this.transitions;
+    if (T) {
+      let w = 1;
+      for (const { i } of this.lastItems.slice(0, this.options.transitionVotes)) {
+        if (i >= 0) for (let k = T.ptr[i]!; k < T.ptr[i + 1]!; k++) trans.set(T.to[k]!, (trans.get(T.to[k]!) ?? 0) + w * T.p[k]!);
+        w *= this.options.transitionDecay;
+      }
+    }
+    const cIdx: number[] = [];
+    const cVal: number[] = [];
+    for (const [id, c] of this.counts) {
+      const i = this.index(id);
+      if (i === undefined) continue;
+      cIdx.push(i);
+      cVal.push(Math.log1p(c));
+    }
+    return {
+      tIdx: Int32Array.from(trans.keys()),
+      tVal: Float32Array.from(trans.values()),
+      cIdx: Int32Array.from(cIdx),
+      cVal: Float32Array.from(cVal),
+    };
+  }
+
+  /** Dense [N] tensors of the features, inside a tidy. */
+  private featureTensors(): { trans: tf.Tensor1D; count: tf.Tensor1D } {
+    const f = this.features();
+    const dense = (idx: Int32Array, val: Float32Array): tf.Tensor1D =>
+      idx.length
+        ? (tf.scatterND(tf.tensor2d(idx, [idx.length, 1], 'int32'), tf.tensor1d(val), [this.n]) as tf.Tensor1D)
+        : tf.zeros([this.n]);
+    return { trans: dense(f.tIdx, f.tVal), count: dense(f.cIdx, f.cVal) };
+  }
+
+  /** The weights (β, γ) in force in context `ctx`, as scalars, inside a tidy. */
+  private mixWeights(ctx: 0 | 1): { beta: tf.Scalar; gamma: tf.Scalar } {
+    const m = tf.add(tf.tensor1d(this.mix0), this.dMix);
+    return { beta: tf.squeeze(tf.slice(m, [ctx], [1])) as tf.Scalar, gamma: tf.squeeze(tf.slice(m, [2 + ctx], [1])) as tf.Scalar };
   }
 
   /** Number of clicks learned. */
@@ -292,15 +443,20 @@ export class IncrementalHead {
     return tf.add(tf.reshape(tf.matMul(tf.reshape(h, [1, this.dims]), W), [this.dims]), this.du) as tf.Tensor1D;
   }
 
-  /** Scores of every item, [N]. The caller owns the tensor. */
-  scores(): tf.Tensor1D {
+  /**
+   * Scores of every item, [N], at `time` (ms since epoch; it decides whether this is the start of
+   * a visit). The caller owns the tensor.
+   */
+  scores(time: number = Date.now()): tf.Tensor1D {
     this.assertAlive();
     return tf.tidy(() => {
       const { h, rep } = this.userContext();
       const q = this.query(h);
       const s = tf.reshape(tf.matMul(this.V, tf.reshape(q, [this.dims, 1])), [this.n]);
       const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
-      return tf.add(tf.add(tf.add(s, this.bBase), this.dB), tf.mul(alpha, rep)) as tf.Tensor1D;
+      const { trans, count } = this.featureTensors();
+      const { beta, gamma } = this.mixWeights(this.context(time));
+      return tf.addN([s, this.bBase, this.dB, tf.mul(alpha, rep), tf.mul(beta, trans), tf.mul(gamma, count)]) as tf.Tensor1D;
     });
   }
 
@@ -323,64 +479,51 @@ export class IncrementalHead {
 
   /** The scored set of a click: p, impressions, seeded random negatives. */
   private batch(input: LearnInput): Batch {
-    const { item } = input;
-    const imps = [...new Set(input.impressions)].filter((i) => i !== item).slice(-32);
-    const taken = new Set<number>([item, ...imps]);
-    const rand = mulberry32(mixSeed(this.options.seed, this.clickCount));
-    const negs: number[] = [];
-    const want = Math.min(this.options.negatives, this.n - taken.size);
-    for (let tries = 0; negs.length < want && tries < want * 20; tries++) {
-      const j = Math.floor(rand() * this.n);
-      if (!taken.has(j)) {
-        taken.add(j);
-        negs.push(j);
-      }
-    }
-    const m = 1 + imps.length + negs.length;
-    const idx = new Int32Array(m);
-    const y = new Float32Array(m);
-    const w = new Float32Array(m);
-    idx[0] = item;
-    y[0] = 1;
-    w[0] = 1;
-    imps.forEach((j, k) => {
-      idx[1 + k] = j;
-      w[1 + k] = this.options.impressionWeight / imps.length;
-    });
-    negs.forEach((j, k) => {
-      idx[1 + imps.length + k] = j;
-      w[1 + imps.length + k] = 1 / negs.length;
-    });
-    return { idx, y, w };
+    return scoredSet(input, this.n, this.options, this.clickCount);
   }
 
   /** Closed-form gradients of the per-click loss. Tensors, inside a tidy. */
-  private gradTensors(b: Batch): {
+  private gradTensors(
+    b: Batch,
+    time: number,
+  ): {
     loss: tf.Scalar;
     gW: tf.Tensor2D;
     gu: tf.Tensor1D;
     gA: tf.Tensor1D;
+    gM: tf.Tensor1D;
     gB: tf.Tensor1D;
     idx: tf.Tensor1D;
   } {
     const { h, rep } = this.userContext();
+    const ctx = this.context(time);
+    const { trans, count } = this.featureTensors();
+    const { beta, gamma } = this.mixWeights(ctx);
     const idx = tf.tensor1d(b.idx, 'int32');
     const y = tf.tensor1d(b.y);
     const w = tf.tensor1d(b.w);
     const VS = tf.gather(this.V, idx) as tf.Tensor2D;
     const repS = tf.gather(rep, idx);
+    const transS = tf.gather(trans, idx);
+    const countS = tf.gather(count, idx);
     const dBS = tf.gather(this.dB, idx);
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
     const q = this.query(h);
     const s = tf.add(
       tf.add(tf.add(tf.reshape(tf.matMul(VS, tf.reshape(q, [this.dims, 1])), [-1]), tf.gather(this.bBase, idx)), dBS),
-      tf.mul(alpha, repS),
+      tf.addN([tf.mul(alpha, repS), tf.mul(beta, transS), tf.mul(gamma, countS)]),
     );
     const lam = this.options.l2;
-    // loss = Σ wⱼ (softplus(sⱼ) − yⱼ sⱼ) + λ/2 (‖ΔW‖² + ‖Δu‖² + Δα² + Σ_{j∈S} Δbⱼ²)
+    // loss = Σ wⱼ (softplus(sⱼ) − yⱼ sⱼ) + λ/2 (‖ΔW‖² + ‖Δu‖² + Δα² + ‖Δmix‖² + Σ_{j∈S} Δbⱼ²)
     const reg = tf.mul(
       lam / 2,
-      tf.addN([tf.sum(tf.square(this.dW)), tf.sum(tf.square(this.du)), tf.sum(tf.square(this.dAlpha)), tf.sum(tf.square(dBS))]),
+      tf.addN([
+        tf.sum(tf.square(this.dW)),
+        tf.sum(tf.square(this.du)),
+        tf.sum(tf.square(this.dAlpha)),
+        tf.sum(tf.square(this.dMix)),
+        tf.sum(tf.square(dBS)),
+      ]),
     );
     const loss = tf.add(tf.sum(tf.mul(w, tf.sub(tf.softplus(s), tf.mul(y, s)))), reg) as tf.Scalar;
     // ∂loss/∂sⱼ = wⱼ (σ(sⱼ) − yⱼ)
@@ -390,14 +533,19 @@ export class IncrementalHead {
     const gW = tf.add(tf.outerProduct(h, gq), tf.mul(lam, this.dW)) as tf.Tensor2D;
     const gA = tf.add(tf.reshape(tf.sum(tf.mul(g, repS)), [1]), tf.mul(lam, this.dAlpha)) as tf.Tensor1D;
     const gB = tf.add(g, tf.mul(lam, dBS)) as tf.Tensor1D;
-    return { loss, gW, gu, gA, gB, idx };
+    // Only the weights of the current context get a gradient.
+    const gT = tf.sum(tf.mul(g, transS));
+    const gC = tf.sum(tf.mul(g, countS));
+    const mask = tf.tensor1d(ctx === 0 ? [1, 0, 1, 0] : [0, 1, 0, 1]);
+    const gM = tf.add(tf.mul(tf.stack([gT, gT, gC, gC]), mask), tf.mul(lam, this.dMix)) as tf.Tensor1D;
+    return { loss, gW, gu, gA, gM, gB, idx };
   }
 
   /** The per-click loss at the current φ (for finite-difference checks). */
   async loss(input: LearnInput): Promise<number> {
     this.assertAlive();
     const b = this.batch(input);
-    const t = tf.tidy(() => this.gradTensors(b).loss);
+    const t = tf.tidy(() => this.gradTensors(b, input.time).loss);
     const v = (await t.data())[0]!;
     t.dispose();
     return v;
@@ -408,12 +556,12 @@ export class IncrementalHead {
     this.assertAlive();
     const b = this.batch(input);
     const out = tf.tidy(() => {
-      const r = this.gradTensors(b);
-      return [r.gW, r.gu, r.gA, r.gB, r.loss] as tf.Tensor[];
+      const r = this.gradTensors(b, input.time);
+      return [r.gW, r.gu, r.gA, r.gB, r.loss, r.gM] as tf.Tensor[];
     });
-    const [gW, gu, gA, gB, loss] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
+    const [gW, gu, gA, gB, loss, gM] = (await Promise.all(out.map((t) => t.data()))) as Float32Array[];
     out.forEach((t) => t.dispose());
-    return { dW: gW!, du: gu!, dAlpha: gA![0]!, indices: b.idx, dBias: gB!, loss: loss![0]! };
+    return { dW: gW!, du: gu!, dAlpha: gA![0]!, dMix: gM!, indices: b.idx, dBias: gB!, loss: loss![0]! };
   }
 
   /**
@@ -433,9 +581,10 @@ export class IncrementalHead {
     const b = this.batch(input);
     // Past `maxRepeats` clicks on one item within the window, a click still joins the history
     // (and is counted and stored) but no longer moves φ.
-    if (repeats < o.maxRepeats && eta > 0) this.step(b, eta);
+    if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
     for (const j of b.idx) this.touched.add(j);
     this.pushHistory(input.item);
+    this.noteClick(input.item, this.ids[input.item]!, input.time);
     // Keep, per item, only the clicks that can still count as repeats: the window is pruned
     // above, and more than maxRepeats + 1 per item never change a decision.
     this.recent.push({ i: input.item, t: input.time });
@@ -446,11 +595,17 @@ export class IncrementalHead {
   }
 
   /** One clipped AdaGrad step on φ for a scored set. */
-  private step(b: Batch, eta: number): void {
+  private step(b: Batch, eta: number, time: number): void {
     const o = this.options;
     tf.tidy(() => {
-      const { gW, gu, gA, gB, idx } = this.gradTensors(b);
-      const sq = tf.addN([tf.sum(tf.square(gW)), tf.sum(tf.square(gu)), tf.sum(tf.square(gA)), tf.sum(tf.square(gB))]);
+      const { gW, gu, gA, gM, gB, idx } = this.gradTensors(b, time);
+      const sq = tf.addN([
+        tf.sum(tf.square(gW)),
+        tf.sum(tf.square(gu)),
+        tf.sum(tf.square(gA)),
+        tf.sum(tf.square(gM)),
+        tf.sum(tf.square(gB)),
+      ]);
       // A gradient that is not finite (a corrupt vector somewhere) must not poison φ: skip the step.
       const ok = tf.isFinite(sq);
       const clip = tf.where(
@@ -467,6 +622,7 @@ export class IncrementalHead {
       step(this.dW, this.gW, gW);
       step(this.du, this.gu, gu);
       step(this.dAlpha, this.gAlpha, gA);
+      step(this.dMix, this.gMix, gM);
       // Δb is sparse: update only the scored coordinates, then scatter the change back.
       const gc = tf.where(ok, tf.mul(gB, clip), tf.zerosLike(gB));
       const accOld = tf.gather(this.gB, idx);
@@ -483,13 +639,30 @@ export class IncrementalHead {
     pushHistory(this.history, item, this.options);
   }
 
+  /** Updates what the features remember of a click: recent distinct items, counts, last time. */
+  private noteClick(item: number, id: string, time: number | null): void {
+    const at = this.lastItems.findIndex((x) => x.id === id);
+    if (at >= 0) this.lastItems.splice(at, 1);
+    this.lastItems.unshift({ i: item, id });
+    if (this.lastItems.length > Math.max(1, this.options.transitionVotes))
+      this.lastItems.length = Math.max(1, this.options.transitionVotes);
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    if (this.counts.size > this.options.countItems) {
+      let least: string | null = null;
+      for (const [k, c] of this.counts) if (k !== id && (least === null || c < this.counts.get(least)!)) least = k;
+      if (least !== null) this.counts.delete(least);
+    }
+    if (time !== null) this.lastTime = time;
+  }
+
   /**
    * Records a click on an item this catalogue does not have (another page of the shop shows it):
    * it joins the history by id, so the pages that know it keep it, but φ does not move here.
    */
-  learnForeign(id: string): void {
+  learnForeign(id: string, time: number | null = null): void {
     this.assertAlive();
     pushHistory(this.history, -1, this.options, id);
+    this.noteClick(-1, id, time);
     this.clickCount++;
   }
 
@@ -497,7 +670,13 @@ export class IncrementalHead {
   async deltaNorm(): Promise<number> {
     const t = tf.tidy(() =>
       tf.sqrt(
-        tf.addN([tf.sum(tf.square(this.dW)), tf.sum(tf.square(this.du)), tf.sum(tf.square(this.dAlpha)), tf.sum(tf.square(this.dB))]),
+        tf.addN([
+          tf.sum(tf.square(this.dW)),
+          tf.sum(tf.square(this.du)),
+          tf.sum(tf.square(this.dAlpha)),
+          tf.sum(tf.square(this.dMix)),
+          tf.sum(tf.square(this.dB)),
+        ]),
       ),
     );
     const v = (await t.data())[0]!;
@@ -512,8 +691,10 @@ export class IncrementalHead {
     const tb = tf.tidy(() => (touched.length ? tf.gather(this.dB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
     const tg = tf.tidy(() => (touched.length ? tf.gather(this.gB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
     // Asynchronous reads only: synchronous GPU readback is slow everywhere and broken on some WebGPU stacks.
-    const [bv, gv, dW, du, dA, gW, gu, gA] = await Promise.all(
-      [tb, tg, this.dW, this.du, this.dAlpha, this.gW, this.gu, this.gAlpha].map((t) => t.data() as Promise<Float32Array>),
+    const [bv, gv, dW, du, dA, gW, gu, gA, dM, gM] = await Promise.all(
+      [tb, tg, this.dW, this.du, this.dAlpha, this.gW, this.gu, this.gAlpha, this.dMix, this.gMix].map(
+        (t) => t.data() as Promise<Float32Array>,
+      ),
     );
     tb.dispose();
     tg.dispose();
@@ -540,6 +721,11 @@ export class IncrementalHead {
       history: this.history.map((h) => ({ id: h.i >= 0 ? this.ids[h.i]! : h.id!, w: h.w })),
       recent: this.recent.map((r) => ({ id: this.ids[r.i]!, t: r.t })),
       clicks: this.clickCount,
+      dMix: Array.from(dM!),
+      gMix: Array.from(gM!),
+      lastItems: this.lastItems.map((x) => x.id),
+      counts: [...this.counts],
+      lastTime: this.lastTime,
     };
   }
 
@@ -580,7 +766,13 @@ export class IncrementalHead {
       !Array.isArray(state.recent) ||
       !state.recent.every((r) => typeof r?.id === 'string' && finite(r.t)) ||
       !Number.isSafeInteger(state.clicks) ||
-      state.clicks < 0
+      state.clicks < 0 ||
+      (state.dMix !== undefined && !finiteArray(state.dMix, 4)) ||
+      (state.gMix !== undefined && !finiteArray(state.gMix, 4)) ||
+      (state.lastItems !== undefined && !(Array.isArray(state.lastItems) && state.lastItems.every((x) => typeof x === 'string'))) ||
+      (state.counts !== undefined &&
+        !(Array.isArray(state.counts) && state.counts.every((c) => Array.isArray(c) && typeof c[0] === 'string' && finite(c[1])))) ||
+      (state.lastTime !== undefined && state.lastTime !== null && !finite(state.lastTime))
     ) {
       throw new RangeError('saved head state holds values that are not finite numbers');
     }
@@ -606,6 +798,8 @@ export class IncrementalHead {
       this.gW.assign(tf.tensor2d(state.gW, [d, d]));
       this.gu.assign(tf.tensor1d(state.gu));
       this.gAlpha.assign(tf.tensor1d([state.gAlpha]));
+      this.dMix.assign(tf.tensor1d(state.dMix ?? [0, 0, 0, 0]));
+      this.gMix.assign(tf.tensor1d(state.gMix ?? [0, 0, 0, 0]));
       if (bIdx.length) {
         const at = tf.tensor2d(Int32Array.from(bIdx), [bIdx.length, 1], 'int32');
         this.dB.assign(tf.scatterND(at, tf.tensor1d(bVal), [this.n]) as tf.Tensor1D);
@@ -627,6 +821,9 @@ export class IncrementalHead {
       return i === undefined ? [] : [{ i, t: r.t }];
     });
     this.clickCount = state.clicks;
+    this.lastItems = (state.lastItems ?? []).map((id) => ({ i: this.index(id) ?? -1, id }));
+    this.counts = new Map(state.counts ?? []);
+    this.lastTime = state.lastTime ?? null;
     return { foreignIds: foreign.length };
   }
 
@@ -634,13 +831,27 @@ export class IncrementalHead {
   reset(): void {
     this.assertAlive();
     tf.tidy(() => {
-      for (const v of [this.dW, this.du, this.dAlpha, this.dB, this.gW, this.gu, this.gAlpha, this.gB] as tf.Variable[]) {
+      for (const v of [
+        this.dW,
+        this.du,
+        this.dAlpha,
+        this.dMix,
+        this.dB,
+        this.gW,
+        this.gu,
+        this.gAlpha,
+        this.gMix,
+        this.gB,
+      ] as tf.Variable[]) {
         v.assign(tf.zerosLike(v));
       }
     });
     this.history = [];
     this.recent = [];
     this.foreignBias = [];
+    this.lastItems = [];
+    this.counts.clear();
+    this.lastTime = null;
     this.touched.clear();
     this.clickCount = 0;
   }
@@ -649,7 +860,21 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.V, this.W0, this.bBase, this.dW, this.du, this.dAlpha, this.dB, this.gW, this.gu, this.gAlpha, this.gB])
+    for (const t of [
+      this.V,
+      this.W0,
+      this.bBase,
+      this.dW,
+      this.du,
+      this.dAlpha,
+      this.dMix,
+      this.dB,
+      this.gW,
+      this.gu,
+      this.gAlpha,
+      this.gMix,
+      this.gB,
+    ])
       t.dispose();
   }
 

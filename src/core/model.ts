@@ -36,6 +36,11 @@ export interface HeadManifest {
   deltaCompatibleWith: string[];
   /** Defaults for the incremental head's options, tuned with the base. */
   headOptions?: Record<string, number>;
+  /**
+   * Weights of the transition and re-buy-count features, [β mid-visit, β at a visit's start,
+   * γ mid-visit, γ at a visit's start], chosen for this shop by the maintenance job. Default 0.
+   */
+  mix?: number[];
   files: ManifestFile[];
   tensors: TensorSpec[];
   provenance: Record<string, unknown>;
@@ -50,6 +55,8 @@ export interface HeadModel {
   itemIndex: Map<string, number>;
   bias: Float32Array;
   residual: Float32Array | null;
+  /** The shop's transitions over items.txt rows (CSR), or null. */
+  transitions: { ptr: Float32Array; to: Float32Array; p: Float32Array } | null;
 }
 
 /** Loads and verifies a head folder. */
@@ -95,7 +102,30 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
   if (bias.length !== ids.length || (residual && residual.length !== ids.length * d)) {
     throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');
   }
-  return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual };
+  const ptr = tensor('transPtr');
+  const to = tensor('transTo');
+  const p = tensor('transP');
+  let transitions: HeadModel['transitions'] = null;
+  if (ptr || to || p) {
+    const nnz = ptr?.[ids.length];
+    if (
+      !ptr ||
+      !to ||
+      !p ||
+      ptr.length !== ids.length + 1 ||
+      to.length !== p.length ||
+      nnz !== to.length ||
+      to.some((j) => j < 0 || j >= ids.length)
+    ) {
+      throw new ModelLoadError(manifestUrl, 'Head transition tensors (transPtr, transTo, transP) do not fit items.txt. Redeploy the head.');
+    }
+    transitions = { ptr, to, p };
+  }
+  const mix = manifest.mix;
+  if (mix !== undefined && !(Array.isArray(mix) && mix.length === 4 && mix.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field mix must be 4 finite numbers. Redeploy the head.');
+  }
+  return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions };
 }
 
 /** Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). */
@@ -104,14 +134,40 @@ export function alignBase(head: HeadModel, ids: readonly string[]): BaseParams &
   const bias = new Float32Array(ids.length);
   const residual = head.residual ? new Float32Array(ids.length * d) : null;
   let known = 0;
+  const rowOf = new Int32Array(ids.length).fill(-1);
+  const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
   ids.forEach((id, i) => {
     const j = head.itemIndex.get(id);
     if (j === undefined) return;
     known++;
+    rowOf[i] = j;
+    catIndex[j] = i;
     bias[i] = head.bias[j]!;
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
   });
-  return { W: head.W, alpha: head.manifest.alpha, bias, residual, known };
+  // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out.
+  let transitions: BaseParams['transitions'] = null;
+  const T = head.transitions;
+  if (T) {
+    const ptr = new Int32Array(ids.length + 1);
+    const to: number[] = [];
+    const p: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const j = rowOf[i]!;
+      if (j >= 0) {
+        for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
+          const c = catIndex[T.to[k]!]!;
+          if (c >= 0) {
+            to.push(c);
+            p.push(T.p[k]!);
+          }
+        }
+      }
+      ptr[i + 1] = to.length;
+    }
+    transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(p) };
+  }
+  return { W: head.W, alpha: head.manifest.alpha, bias, residual, transitions, mix: head.manifest.mix ?? [0, 0, 0, 0], known };
 }
 
 /** Loads `models/manifest.json`. */

@@ -13,7 +13,7 @@ import { Emitter } from './emitter.js';
 import type { Encoder } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
-import type { HeadOptions, HeadState } from './head.js';
+import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, joinLocation, looksLikeHtml, sha256Hex } from './model-io.js';
@@ -376,7 +376,7 @@ class RecommenderImpl implements Recommender {
     const item = this.catalog.indexOf(e.itemId);
     if (item === undefined) {
       // Another page's item (or one that left the catalogue): kept in the history by id.
-      this.head.learnForeign(e.itemId);
+      this.head.learnForeign(e.itemId, e.t);
       return;
     }
     const impressions = e.impressions.flatMap((id) => {
@@ -652,6 +652,8 @@ export interface LoadHeadOptions {
  */
 export async function loadHead(options: LoadHeadOptions): Promise<{
   head: IncrementalHead;
+  /** The base θ aligned with the catalogue (the head holds its own copy). */
+  base: BaseParams;
   deltaCompatibleWith: string[];
   embeddingStats: { cached: number; encoded: number };
 }> {
@@ -695,7 +697,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         ...options.head,
       });
-      return { head, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats };
+      return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats };
     } finally {
       embeddings.dispose();
     }

@@ -12,6 +12,7 @@ import { DEFAULT_HEAD_OPTIONS } from '../core/head.js';
 import { loadHead } from '../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
 import { sequencesBeforeSplit, toReplay } from './replay.js';
+import { buildTransitions, collectExamples, fitMix } from './mix.js';
 import { trainBaseParams } from './train-base.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';
 
@@ -31,6 +32,11 @@ export interface BaseOptions {
   l2: number;
   batchSize: number;
   seed: number;
+  /**
+   * The last this many days before the cut-off are held out from the content model's training
+   * and used to choose the feature weights (mix.ts); the transition table uses every day.
+   */
+  mixTailDays: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -41,6 +47,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   l2: 1e-4,
   batchSize: 512,
   seed: 42,
+  mixTailDays: 28,
 };
 
 /** What a retrained base holds besides the shipped encoder. */
@@ -106,18 +113,74 @@ export async function trainBase(
     },
     metrics: { eventsUsed: used, itemsWithBias: known.length, repeatShare: Number(repeatShare.toFixed(4)) },
   };
-  if (o.epochs <= 0) return { repeatShare, head };
-
-  // Trained base: W₀, residuals, biases and α₀ fitted on next-item prediction.
   const { head: content } = await loadHead({ catalog: items, modelUrl: models, contentOnly: true, warn: () => undefined });
   const E = await content.itemVectors();
   content.dispose();
-  const sequences = sequencesBeforeSplit(past);
-  const isKnown = new Uint8Array(ids.length);
-  known.forEach((i) => (isKnown[i] = 1));
-  const bias0 = new Float32Array(ids.length);
-  known.forEach((i, k) => (bias0[i] = bias[k]!));
   const d = encoder.dims;
+  const n = ids.length;
+  const bias0 = new Float32Array(n);
+  known.forEach((i, k) => (bias0[i] = bias[k]!));
+  // The content model is trained on the days before the held-out tail; the weights of the
+  // transition and re-buy features are then chosen on the tail (mix.ts), so neither sees the other's data.
+  const tailStart = until - o.mixTailDays * DAY;
+  const fitting = past.filter((e) => e.t < tailStart);
+  const withMix = async (h: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
+    const rowOf = new Map(h.ids.map((id, r) => [id, r]));
+    const catIndex = new Map(ids.map((id, i) => [id, i]));
+    // Shipped transitions: every day before the cut-off, over the head's own items.
+    const all = buildTransitions(sequencesBeforeSplit(past).values(), n);
+    const ptr = new Int32Array(h.ids.length + 1);
+    const to: number[] = [];
+    const pr: number[] = [];
+    h.ids.forEach((id, r) => {
+      const i = catIndex.get(id)!;
+      for (let k = all.ptr[i]!; k < all.ptr[i + 1]!; k++) {
+        const row = rowOf.get(ids[all.to[k]!]!);
+        if (row !== undefined) {
+          to.push(row);
+          pr.push(all.p[k]!);
+        }
+      }
+      ptr[r + 1] = to.length;
+    });
+    const transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
+    const tailEvents = past.length - fitting.length;
+    if (fitting.length === 0 || tailEvents === 0) return { repeatShare, head: { ...h, transitions, mix: [0, 0, 0, 0] } };
+    const T = buildTransitions(sequencesBeforeSplit(fitting).values(), n);
+    const examples = collectExamples(past, tailStart, T, { ...model, n, d }, DEFAULT_HEAD_OPTIONS);
+    const fit = fitMix(examples, { alpha: h.alpha, mix: [0, 0, 0, 0] });
+    const r4 = (x: number): number => Number(x.toFixed(4));
+    return {
+      repeatShare,
+      head: {
+        ...h,
+        alpha: r4(fit.alpha),
+        transitions,
+        mix: fit.mix.map(r4),
+        provenance: {
+          ...h.provenance,
+          mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
+        },
+        metrics: {
+          ...h.metrics,
+          mixExamples: examples.length,
+          mixNdcgBefore: r4(fit.ndcgBefore),
+          mixNdcgAfter: r4(fit.ndcgAfter),
+          transitions: transitions.to.length,
+        },
+      },
+    };
+  };
+  if (o.epochs <= 0) {
+    const W = new Float32Array(d * d);
+    for (let k = 0; k < d; k++) W[k * d + k] = 5;
+    return withMix(head, { V: E, W, bias: bias0 });
+  }
+
+  // Trained base: W₀, residuals, biases and α₀ fitted on next-item prediction.
+  const sequences = sequencesBeforeSplit(fitting.length ? fitting : past);
+  const isKnown = new Uint8Array(ids.length);
+  for (const e of fitting.length ? fitting : past) isKnown[e.item] = 1;
   const p = await trainBaseParams(E, ids.length, d, [...sequences.values()], isKnown, bias0, head.alpha, {
     epochs: o.epochs,
     batchSize: o.batchSize,
@@ -133,9 +196,11 @@ export async function trainBase(
   const mb = trainedBias.reduce((a, v) => a + v, 0) / Math.max(1, trainedBias.length);
   const residual = new Float32Array(known.length * d);
   known.forEach((i, k) => residual.set(p.residual.subarray(i * d, (i + 1) * d), k * d));
-  return {
-    repeatShare,
-    head: {
+  const V = Float32Array.from(E, (v, k) => v + p.residual[k]!);
+  const centred = new Float32Array(n);
+  known.forEach((i, k) => (centred[i] = trainedBias[k]! - mb));
+  return withMix(
+    {
       ...head,
       W: p.W,
       alpha: Number(p.alpha.toFixed(4)),
@@ -149,7 +214,8 @@ export async function trainBase(
       },
       metrics: { ...head.metrics, trainingExamples: p.examples, lossFirstBatch: p.loss.first, lossLastEpoch: p.loss.last },
     },
-  };
+    { V, W: p.W, bias: centred },
+  );
 }
 
 /**

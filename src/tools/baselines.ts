@@ -116,3 +116,203 @@ export function itemKnnMethod(events: readonly ReplayEvent[], n: number, o: Item
     },
   };
 }
+
+/** Purchase counts before the split, scaled into [0, ε]: the tie-breaker of the methods below. */
+function popularityPrior(events: readonly ReplayEvent[], n: number, eps = 1e-3): Float32Array {
+  const counts = new Float32Array(n);
+  for (const e of events) if (!e.scored) counts[e.item]! += 1;
+  let max = 1;
+  for (let i = 0; i < n; i++) max = Math.max(max, counts[i]!);
+  return counts.map((c) => (eps * c) / max);
+}
+
+/** A shopper's recent distinct items, most recent first (shared by the sequence baselines). */
+function recentDistinct(h: number[], item: number, keep: number): void {
+  const at = h.indexOf(item);
+  if (at >= 0) h.splice(at, 1);
+  h.unshift(item);
+  if (h.length > keep) h.length = keep;
+}
+
+export interface MarkovOptions {
+  /** Pairs (a, b) with b up to this many positions after a in a shopper's sequence count (1: plain first order). */
+  window: number;
+  /** The shopper's last distinct items that vote (1: only the last item). */
+  votes: number;
+  /** Weight of the i-th most recent voter: decay^i (0.5: halving). */
+  decay: number;
+}
+
+/**
+ * Markov chain over each shopper's sequence before the split: P(b | a) from how often b followed a
+ * (within `window` positions), each row normalised. The shopper's last `votes` distinct items vote
+ * with weights decay^i; popularity before the split breaks ties. `window 1, votes 1` is the plain
+ * first-order chain.
+ */
+export function markovMethod(events: readonly ReplayEvent[], n: number, o: MarkovOptions): OnlineMethod {
+  const rows = new Map<number, Map<number, number>>();
+  for (const seq of sequencesBeforeSplit(events).values()) {
+    for (let p = 0; p < seq.length; p++) {
+      const a = seq[p]!;
+      let row = rows.get(a);
+      if (!row) rows.set(a, (row = new Map()));
+      for (let q = p + 1; q <= Math.min(seq.length - 1, p + o.window); q++) row.set(seq[q]!, (row.get(seq[q]!) ?? 0) + 1);
+    }
+  }
+  const next: ({ idx: Int32Array; p: Float32Array } | undefined)[] = new Array(n);
+  for (const [a, row] of rows) {
+    let total = 0;
+    for (const c of row.values()) total += c;
+    next[a] = { idx: Int32Array.from(row.keys()), p: Float32Array.from(row.values(), (c) => c / total) };
+  }
+  const prior = popularityPrior(events, n);
+  const history = new Map<string, number[]>();
+  const scores = new Float32Array(n);
+  return {
+    name: 'markov',
+    kind: 'online',
+    score: (user) => {
+      scores.set(prior);
+      (history.get(user) ?? []).forEach((a, r) => {
+        const row = next[a];
+        if (!row) return;
+        const w = Math.pow(o.decay, r);
+        for (let j = 0; j < row.idx.length; j++) scores[row.idx[j]!]! += w * row.p[j]!;
+      });
+      return scores;
+    },
+    observe: (e) => {
+      const h = history.get(e.user) ?? [];
+      recentDistinct(h, e.item, o.votes);
+      history.set(e.user, h);
+    },
+  };
+}
+
+export interface RepeatOptions {
+  /** Weight of a past purchase i events ago: recency^i (1: plain counts). */
+  recency: number;
+}
+
+/**
+ * Repeat-then-popularity: the shopper's past items by how often they bought them (optionally
+ * weighting recent purchases more), then every other item by popularity before the split. The
+ * strongest simple rule where shoppers re-buy.
+ */
+export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: number, o: RepeatOptions): OnlineMethod {
+  const prior = popularityPrior(events, n, 0.5);
+  const counts = new Map<string, Map<number, number>>();
+  const scores = new Float32Array(n);
+  return {
+    name: 'repeat-then-popularity',
+    kind: 'online',
+    score: (user) => {
+      scores.set(prior);
+      // Counts are ≥ 1 where bought (after rescaling, so the largest is 1 + counts), the prior < 1.
+      for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c;
+      return scores;
+    },
+    observe: (e) => {
+      let m = counts.get(e.user);
+      if (!m) counts.set(e.user, (m = new Map()));
+      if (o.recency < 1) for (const [i, c] of m) m.set(i, c * o.recency);
+      m.set(e.item, (m.get(e.item) ?? 0) + 1);
+    },
+  };
+}
+
+export interface SessionKnnOptions {
+  /** Neighbour sessions used per query. */
+  neighbours: number;
+  /** Candidate sessions considered per query (the most recent ones sharing an item). */
+  sample: number;
+  /** Items of the current session that count (the most recent ones). */
+  sessionLength: number;
+  /** A gap this long starts a new session. */
+  gapMinutes: number;
+  /** Weight neighbours' items by inverse document frequency (the IDF variant of V-SKNN). */
+  idf: boolean;
+}
+
+/**
+ * Session-based kNN in the style of V-SKNN (Ludewig and Jannach): the sessions before the split
+ * (a shopper's events split at gaps of `gapMinutes`) are the memory. The current session's items,
+ * weighted linearly by position (the most recent weighs most), are compared with the most recent
+ * `sample` sessions that share an item; the `neighbours` most similar vote for their items with
+ * their similarity. At a session start (no current session yet) the shopper's last session is the
+ * query. Popularity before the split breaks ties.
+ */
+export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: SessionKnnOptions): OnlineMethod {
+  const gap = o.gapMinutes * 60_000;
+  const sessions: Int32Array[] = [];
+  const open = new Map<string, { items: number[]; last: number }>();
+  const close = (s: { items: number[] }): void => {
+    if (s.items.length) sessions.push(Int32Array.from(new Set(s.items)));
+  };
+  for (const e of events) {
+    if (e.scored) break;
+    const s = open.get(e.user);
+    if (s && e.t - s.last < gap) {
+      s.items.push(e.item);
+      s.last = e.t;
+    } else {
+      if (s) close(s);
+      open.set(e.user, { items: [e.item], last: e.t });
+    }
+  }
+  for (const s of open.values()) close(s);
+  // Sessions are in order of their first event; posting lists keep that order (most recent last).
+  const postings: number[][] = Array.from({ length: n }, () => []);
+  sessions.forEach((s, id) => s.forEach((i) => postings[i]!.push(id)));
+  const idf = new Float32Array(n).map((_, i) => (postings[i]!.length ? Math.log(sessions.length / postings[i]!.length) : 0));
+  const prior = popularityPrior(events, n);
+  const current = new Map<string, { items: number[]; last: number; previous: number[] }>();
+  const scores = new Float32Array(n);
+  const sim = new Map<number, number>();
+  return {
+    name: 'session-knn',
+    kind: 'online',
+    score: (user, t) => {
+      scores.set(prior);
+      const c = current.get(user);
+      if (!c) return scores;
+      const query = (t - c.last < gap ? c.items : c.previous.length ? c.previous : c.items).slice(-o.sessionLength);
+      if (query.length === 0) return scores;
+      // Position weights: the most recent item weighs 1, the first 1/|s|.
+      const weight = new Map<number, number>();
+      query.forEach((i, p) => weight.set(i, (p + 1) / query.length));
+      // Candidates: the most recent sessions that share an item with the query.
+      const candidates = new Set<number>();
+      const lists = [...weight.keys()].map((i) => postings[i]!);
+      for (let back = 1; candidates.size < o.sample; back++) {
+        let any = false;
+        for (const l of lists) {
+          if (back <= l.length) {
+            candidates.add(l[l.length - back]!);
+            any = true;
+          }
+        }
+        if (!any) break;
+      }
+      sim.clear();
+      for (const id of candidates) {
+        let s = 0;
+        for (const i of sessions[id]!) s += weight.get(i) ?? 0;
+        sim.set(id, s);
+      }
+      const top = [...sim.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]).slice(0, o.neighbours);
+      for (const [id, s] of top) for (const i of sessions[id]!) scores[i]! += s * (o.idf ? idf[i]! : 1);
+      return scores;
+    },
+    observe: (e) => {
+      const c = current.get(e.user);
+      if (!c) current.set(e.user, { items: [e.item], last: e.t, previous: [] });
+      else if (e.t - c.last >= gap) current.set(e.user, { items: [e.item], last: e.t, previous: c.items });
+      else {
+        c.items.push(e.item);
+        if (c.items.length > 4 * o.sessionLength) c.items.splice(0, c.items.length - o.sessionLength);
+        c.last = e.t;
+      }
+    },
+  };
+}

@@ -1,69 +1,68 @@
 /**
  * Clickwise as an evaluation method: the head the browser builds (`loadHead`, the same code as
- * `createRecommender`), scored with `head.scores()` as `recommend()` does, learning each event
- * with `head.learnOne()` as a click. One head serves every shopper in turn: a shopper's φ is
- * saved when another shopper's turn comes and restored on theirs, as their own browser would
- * keep it. A frozen head (learning rate 0) keeps the click history but never moves φ: the base
+ * `createRecommender`), replayed on typed arrays (`PlainHead`, checked against the tensor head in
+ * test/plain-head.test.ts): each scored event is scored as `recommend()` scores, at the event's
+ * time, and then learned as a click. One head serves every shopper in turn: a shopper's φ is
+ * parked when another shopper's turn comes and restored on theirs, as their own browser would
+ * keep it. A frozen head (learning rate 0) keeps the click memory but never moves φ: the base
  * alone.
  */
-import type { HeadState, IncrementalHead } from '../core/head.js';
+import type { IncrementalHead } from '../core/head.js';
+import type { BaseParams } from '../core/head.js';
+import type { PlainState } from './plain-head.js';
+import { freshState, PlainHead } from './plain-head.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
 
 /** A newer base published by the maintenance job at time `at` (built from events before it). */
 export interface Rebase {
   at: number;
-  load: () => Promise<IncrementalHead>;
+  load: () => Promise<PlainHead>;
+}
+
+/** The typed-array twin of a loaded head (the tensor head is disposed). */
+export async function plainHeadFrom(loaded: { head: IncrementalHead; base: BaseParams }): Promise<PlainHead> {
+  const V = await loaded.head.itemVectors();
+  const plain = new PlainHead(
+    Float32Array.from(V),
+    loaded.head.n,
+    loaded.head.dims,
+    { ...loaded.base, residual: null },
+    loaded.head.options,
+  );
+  loaded.head.dispose();
+  return plain;
 }
 
 /**
  * @param rebases newer bases in time order: from `at` on, shoppers are scored on that base. Their
  *   φ is kept across (a base of the same encoder is published as compatible, as `maintain` does).
  */
-export function clickwiseMethod(name: string, first: IncrementalHead, rebases: readonly Rebase[] = []): OnlineMethod {
+export function clickwiseMethod(name: string, first: PlainHead, rebases: readonly Rebase[] = []): OnlineMethod {
   let head = first;
   let next = 0;
-  const states = new Map<string, HeadState>();
+  const states = new Map<string, PlainState>();
   /** Events learned lazily, when the shopper is next scored (the order within a shopper is kept). */
   const pending = new Map<string, ReplayEvent[]>();
-  let current: string | null = null;
-  /** Puts the current shopper's φ aside, as their browser would keep it. */
-  const park = async (): Promise<void> => {
-    if (current !== null) states.set(current, await head.save());
-    current = null;
-  };
-  const switchTo = async (user: string): Promise<void> => {
-    if (current === user) return;
-    await park();
-    const s = states.get(user);
-    if (s) head.load(s);
-    else head.reset();
-    current = user;
-  };
+  const out = new Float32Array(first.n);
   return {
     name,
     kind: 'online',
     async score(user, t) {
-      while (next < rebases.length && t >= rebases[next]!.at) {
-        await park();
-        head.dispose();
-        head = await rebases[next++]!.load();
-      }
-      await switchTo(user);
+      while (next < rebases.length && t >= rebases[next]!.at) head = await rebases[next++]!.load();
+      let st = states.get(user);
+      if (!st) states.set(user, (st = freshState(head.d)));
+      head.state = st;
       const queue = pending.get(user);
       if (queue) {
         for (const e of queue) head.learnOne({ item: e.item, impressions: [], time: e.t });
         pending.delete(user);
       }
-      const s = head.scores();
-      const data = (await s.data()) as Float32Array;
-      s.dispose();
-      return data;
+      return head.scores(t, out);
     },
     observe(e) {
       const q = pending.get(e.user) ?? [];
       q.push(e);
       pending.set(e.user, q);
     },
-    dispose: () => head.dispose(),
   };
 }

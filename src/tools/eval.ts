@@ -12,13 +12,21 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../core/backend.js';
-import type { IncrementalHead } from '../core/head.js';
+import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../core/recommender.js';
 import type { Item } from '../core/types.js';
-import { itemKnnMethod, popularityMethod, recentPopularityMethod } from './baselines.js';
+import type { MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
+import {
+  itemKnnMethod,
+  markovMethod,
+  popularityMethod,
+  recentPopularityMethod,
+  repeatThenPopularityMethod,
+  sessionKnnMethod,
+} from './baselines.js';
 import type { BaseOptions } from './base.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { clickwiseMethod } from './clickwise-method.js';
+import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import { parseArgs, progressBar, sha256File } from './common.js';
 import type { LogEvent } from './data.js';
 import { parseTime, readEvents, readItems } from './data.js';
@@ -32,6 +40,9 @@ export const ALL_METHODS = [
   'popularity',
   'recent-popularity',
   'item-knn',
+  'repeat-then-popularity',
+  'markov',
+  'session-knn',
   'sasrec',
   'clickwise-frozen',
   'clickwise',
@@ -42,6 +53,9 @@ export const ALL_METHODS = [
 export interface EvalSettings {
   recentHalfLifeDays: number;
   knn: { neighbours: number; history: number; decay: number };
+  markov: MarkovOptions;
+  repeat: RepeatOptions;
+  sessionKnn: SessionKnnOptions;
   sasrec: { epochs: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
   clickwise: { learningRate?: number; l2?: number; historyDecay?: number };
   /** How the base is retrained (the maintenance job's settings). */
@@ -53,6 +67,9 @@ export interface EvalSettings {
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   recentHalfLifeDays: 7,
   knn: { neighbours: 100, history: 20, decay: 0.9 },
+  markov: { window: 3, votes: 5, decay: 0.5 },
+  repeat: { recency: 1 },
+  sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
   sasrec: { epochs: 10, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.005, batchSize: 128 },
   clickwise: {},
   maintenanceDays: 7,
@@ -108,7 +125,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const tmp = mkdtempSync(join(tmpdir(), 'clickwise-eval-'));
   try {
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
-    const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<IncrementalHead> => {
+    const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const dir = join(tmp, `base-${day(until)}`);
       if (!existsSync(join(dir, 'manifest.json'))) {
         const { head } = await trainBase(o.events, o.items, until, o.models, settings.base, (done, total) =>
@@ -124,7 +141,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         head: settingsFor === 'frozen' ? { ...settings.clickwise, learningRate: 0 } : settings.clickwise,
         warn: () => undefined,
       });
-      return loaded.head;
+      return plainHeadFrom(loaded);
     };
     const clickwise = async (suffix: string, until: number): Promise<void> => {
       const label = suffix ? `stale (${day(until)})` : 'at the split';
@@ -135,6 +152,9 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     if (wanted.includes('popularity')) methods.push(popularityMethod(events, n));
     if (wanted.includes('recent-popularity')) methods.push(recentPopularityMethod(n, settings.recentHalfLifeDays, events[0]?.t ?? 0));
     if (wanted.includes('item-knn')) methods.push(itemKnnMethod(events, n, settings.knn));
+    if (wanted.includes('repeat-then-popularity')) methods.push(repeatThenPopularityMethod(events, n, settings.repeat));
+    if (wanted.includes('markov')) methods.push(markovMethod(events, n, settings.markov));
+    if (wanted.includes('session-knn')) methods.push(sessionKnnMethod(events, n, settings.sessionKnn));
     if (wanted.includes('sasrec'))
       methods.push(await sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress }));
     await clickwise('', o.split);
@@ -166,10 +186,10 @@ const fmt = (x: number): string => x.toFixed(4);
 
 /** The printed table. */
 export function formatTable(reports: readonly MethodReport[], k: number): string {
-  const head = `${pad('method', 44)} ${pad(`HR@${k}`, 7)} ${pad(`NDCG@${k}`, 8)} ${pad(`MRR@${k}`, 7)} ${pad('events', 8)} ${pad('ev/s', 7)} | cold HR  NDCG   (n)     | new-shopper HR  NDCG   (n)`;
+  const head = `${pad('method', 44)} ${pad(`HR@${k}`, 7)} ${pad(`NDCG@${k}`, 8)} ${pad(`MRR@${k}`, 7)} ${pad('events', 8)} ${pad('ev/s', 7)} | cold HR  NDCG   (n)     | new-shopper HR  NDCG   (n)     | session-start HR NDCG (n)`;
   const rows = reports.map(
     (r) =>
-      `${pad(r.name, 44)} ${pad(fmt(r.hr), 7)} ${pad(fmt(r.ndcg), 8)} ${pad(fmt(r.mrr), 7)} ${pad(String(r.events), 8)} ${pad(String(r.eventsPerSecond), 7)} | ${fmt(r.coldItems.hr)} ${fmt(r.coldItems.ndcg)} ${pad(`(${r.coldItems.events})`, 8)} | ${fmt(r.newShoppers.hr)} ${fmt(r.newShoppers.ndcg)} (${r.newShoppers.events})`,
+      `${pad(r.name, 44)} ${pad(fmt(r.hr), 7)} ${pad(fmt(r.ndcg), 8)} ${pad(fmt(r.mrr), 7)} ${pad(String(r.events), 8)} ${pad(String(r.eventsPerSecond), 7)} | ${fmt(r.coldItems.hr)} ${fmt(r.coldItems.ndcg)} ${pad(`(${r.coldItems.events})`, 8)} | ${fmt(r.newShoppers.hr)} ${fmt(r.newShoppers.ndcg)} ${pad(`(${r.newShoppers.events})`, 8)} | ${fmt(r.sessionStarts.hr)} ${fmt(r.sessionStarts.ndcg)} (${r.sessionStarts.events})`,
   );
   return [head, ...rows].join('\n');
 }
@@ -195,6 +215,13 @@ async function main(): Promise<void> {
     'history-decay': 'number',
     'base-epochs': 'number',
     'recent-half-life-days': 'number',
+    'markov-window': 'number',
+    'markov-votes': 'number',
+    'markov-decay': 'number',
+    'repeat-recency': 'number',
+    'sknn-neighbours': 'number',
+    'sknn-sample': 'number',
+    'sknn-idf': 'boolean',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new Error(`Missing --${req}. ${usage}`);
   const date = (name: string): number | undefined => {
@@ -224,6 +251,13 @@ async function main(): Promise<void> {
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
+  if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);
+  if (args['markov-votes'] !== undefined) settings.markov.votes = Number(args['markov-votes']);
+  if (args['markov-decay'] !== undefined) settings.markov.decay = Number(args['markov-decay']);
+  if (args['repeat-recency'] !== undefined) settings.repeat.recency = Number(args['repeat-recency']);
+  if (args['sknn-neighbours'] !== undefined) settings.sessionKnn.neighbours = Number(args['sknn-neighbours']);
+  if (args['sknn-sample'] !== undefined) settings.sessionKnn.sample = Number(args['sknn-sample']);
+  if (args['sknn-idf'] !== undefined) settings.sessionKnn.idf = args['sknn-idf'] === true;
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({
     events,

@@ -16,6 +16,10 @@ export interface HeadModelData {
   ids: string[];
   bias: Float32Array;
   residual: Float32Array | null;
+  /** The shop's transitions over `ids` (CSR), or absent. */
+  transitions?: { ptr: Int32Array; to: Int32Array; p: Float32Array } | null;
+  /** Feature weights [β mid, β start, γ mid, γ start]. */
+  mix?: number[];
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -30,6 +34,12 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
     { name: 'bias', shape: [h.ids.length], data: h.bias },
   ];
   if (h.residual) parts.push({ name: 'residual', shape: [h.ids.length, h.dims], data: h.residual });
+  if (h.transitions) {
+    // Indices as float32: exact up to 2^24 items.
+    parts.push({ name: 'transPtr', shape: [h.ids.length + 1], data: Float32Array.from(h.transitions.ptr) });
+    parts.push({ name: 'transTo', shape: [h.transitions.to.length], data: Float32Array.from(h.transitions.to) });
+    parts.push({ name: 'transP', shape: [h.transitions.p.length], data: h.transitions.p });
+  }
   const bin = new Uint8Array(parts.reduce((s, p) => s + p.data.byteLength, 0));
   const tensors: TensorSpec[] = [];
   let offset = 0;
@@ -51,6 +61,7 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
     items: h.ids.length,
     deltaCompatibleWith: h.deltaCompatibleWith,
     ...(h.headOptions ? { headOptions: h.headOptions } : {}),
+    ...(h.mix ? { mix: h.mix } : {}),
     files: [
       { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
       { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },

@@ -56,6 +56,8 @@ export interface MethodReport {
   eventsPerSecond: number;
   coldItems: ReturnType<RankMetrics['summary']>;
   newShoppers: ReturnType<RankMetrics['summary']>;
+  /** Events whose shopper's previous event is at least 30 minutes earlier, or who has none. */
+  sessionStarts: ReturnType<RankMetrics['summary']>;
   /** NDCG@k per week from the split: [week start (ISO date), ndcg, events]. */
   weekly: [string, number, number][];
   seconds: number;
@@ -128,6 +130,8 @@ export function rankOf(scores: Float32Array, target: number, prio: Uint32Array, 
 }
 
 const WEEK = 7 * 86_400_000;
+/** A gap this long between two events of a shopper starts a new session (the `sessionStarts` subset). */
+export const SESSION_GAP_MS = 30 * 60_000;
 
 /** What every method's tally shares: the tie order and the cold-item / new-shopper subsets. */
 interface Subsets {
@@ -136,6 +140,8 @@ interface Subsets {
   seenItems: Uint8Array;
   /** Shoppers with an event before the split. */
   knownUsers: ReadonlySet<string>;
+  /** Events that start a session: the shopper's previous event is ≥ 30 minutes earlier, or none. */
+  sessionStarts: WeakSet<ReplayEvent>;
 }
 
 /** One method's metrics: ranks the true item of each scored event and adds it everywhere it counts. */
@@ -144,6 +150,7 @@ class Tally {
   readonly all: RankMetrics;
   readonly cold: RankMetrics;
   readonly fresh: RankMetrics;
+  readonly starts: RankMetrics;
   readonly weeks = new Map<number, RankMetrics>();
   seconds = 0;
   constructor(
@@ -155,6 +162,7 @@ class Tally {
     this.all = new RankMetrics(k);
     this.cold = new RankMetrics(k);
     this.fresh = new RankMetrics(k);
+    this.starts = new RankMetrics(k);
   }
   /** Records event `e` given the scores of the full catalogue, at `offset` in `scores`. */
   score(e: ReplayEvent, scores: Float32Array, offset = 0): void {
@@ -163,6 +171,7 @@ class Tally {
     this.all.add(rank);
     if (!this.subsets.seenItems[e.item]) this.cold.add(rank);
     if (!this.subsets.knownUsers.has(e.user)) this.fresh.add(rank);
+    if (this.subsets.sessionStarts.has(e)) this.starts.add(rank);
     const w = Math.floor((e.t - this.split) / WEEK);
     let m = this.weeks.get(w);
     if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
@@ -176,6 +185,7 @@ class Tally {
       eventsPerSecond: Math.round(s.events / Math.max(this.seconds, 1e-9)),
       coldItems: this.cold.summary(),
       newShoppers: this.fresh.summary(),
+      sessionStarts: this.starts.summary(),
       weekly: [...this.weeks.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([w, m]) => [new Date(this.split + w * WEEK).toISOString().slice(0, 10), m.summary().ndcg, m.events]),
@@ -204,7 +214,14 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     seenItems[e.item] = 1;
     knownUsers.add(e.user);
   }
-  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers };
+  const sessionStarts = new WeakSet<ReplayEvent>();
+  const lastSeen = new Map<string, number>();
+  for (const e of events) {
+    const prev = lastSeen.get(e.user);
+    if (prev === undefined || e.t - prev >= SESSION_GAP_MS) sessionStarts.add(e);
+    lastSeen.set(e.user, e.t);
+  }
+  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts };
   const out: MethodReport[] = [];
   for (const m of methods) {
     const tally = new Tally(o.k, o.split, o.n, subsets);

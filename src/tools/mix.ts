@@ -1,0 +1,206 @@
+/**
+ * How much each shop should trust its transitions and its shoppers' re-buys, relative to the
+ * content model: the maintenance job builds the shop's transition table from its log and picks
+ * the feature weights of the head (`mix` in the head manifest: β for transitions, γ for re-buy
+ * counts, each mid-visit and at a visit's start, and α for the short-term re-buy share) by
+ * maximising NDCG@10 on the last weeks of the log, held out from the content model's training.
+ * A shop whose titles say little gets a low content weight relative to the rest, and a grocer
+ * whose baskets are mostly re-buys a high γ, without anyone tuning by hand.
+ *
+ * The scoring here is the head's own function (src/core/head.ts) on typed arrays.
+ */
+import type { HeadOptions, Transitions } from '../core/head.js';
+import { normalisedHistory, pushHistory } from '../core/head.js';
+import type { ReplayEvent } from './replay.js';
+
+/** Transition pairs (a, b) with b up to this many positions after a count. */
+export const TRANSITION_WINDOW = 3;
+/** Successors kept per item (the most frequent). */
+export const TRANSITION_TOP = 50;
+
+/**
+ * The shop's transition table: P(b | a) from each shopper's sequence (pairs up to `window`
+ * positions apart), the `top` most frequent successors per item, each row normalised.
+ */
+export function buildTransitions(
+  sequences: Iterable<readonly number[]>,
+  n: number,
+  window = TRANSITION_WINDOW,
+  top = TRANSITION_TOP,
+): Transitions {
+  const rows: Map<number, number>[] = Array.from({ length: n }, () => new Map());
+  for (const seq of sequences) {
+    for (let p = 0; p < seq.length; p++) {
+      const row = rows[seq[p]!]!;
+      for (let q = p + 1; q <= Math.min(seq.length - 1, p + window); q++) row.set(seq[q]!, (row.get(seq[q]!) ?? 0) + 1);
+    }
+  }
+  const ptr = new Int32Array(n + 1);
+  const to: number[] = [];
+  const prob: number[] = [];
+  rows.forEach((row, a) => {
+    const kept = [...row.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, top);
+    const total = kept.reduce((s, [, c]) => s + c, 0);
+    for (const [b, c] of kept) {
+      to.push(b);
+      prob.push(c / total);
+    }
+    ptr[a + 1] = to.length;
+  });
+  return { ptr, to: Int32Array.from(to), p: Float32Array.from(prob) };
+}
+
+/** The feature weights: α (short-term re-buy share) and [β mid, β start, γ mid, γ start]. */
+export interface MixWeights {
+  alpha: number;
+  mix: [number, number, number, number];
+}
+
+/** One held-out event, reduced to what the weights act on. */
+interface Example {
+  /** Content + bias score of every item (without the weighted features). */
+  base: Float32Array;
+  target: number;
+  ctx: 0 | 1;
+  rep: [Int32Array, Float32Array];
+  trans: [Int32Array, Float32Array];
+  count: [Int32Array, Float32Array];
+}
+
+/** A shopper's running state, as the head keeps it. */
+interface Shopper {
+  history: { i: number; w: number }[];
+  last: number[];
+  counts: Map<number, number>;
+  lastTime: number | null;
+}
+
+const sparse = (m: Map<number, number>): [Int32Array, Float32Array] => [Int32Array.from(m.keys()), Float32Array.from(m.values())];
+
+/**
+ * Collects held-out examples: every event at or after `from` (every `stride`-th, up to `max`),
+ * with the shopper's state built from all their earlier events, as the head would have it.
+ * `V` [n × d], `W` [d × d] and `bias` are the content model's.
+ */
+export function collectExamples(
+  events: readonly ReplayEvent[],
+  from: number,
+  T: Transitions,
+  model: { V: Float32Array; W: Float32Array; bias: Float32Array; n: number; d: number },
+  o: Pick<HeadOptions, 'historyDecay' | 'historySize' | 'transitionVotes' | 'transitionDecay' | 'sessionGapMs'>,
+  max = 4000,
+): Example[] {
+  const { V, W, bias, n, d } = model;
+  const tail = events.filter((e) => e.t >= from).length;
+  const stride = Math.max(1, Math.ceil(tail / max));
+  const shoppers = new Map<string, Shopper>();
+  const out: Example[] = [];
+  let seen = 0;
+  const h = new Float32Array(d);
+  const q = new Float32Array(d);
+  for (const e of events) {
+    let s = shoppers.get(e.user);
+    if (!s) shoppers.set(e.user, (s = { history: [], last: [], counts: new Map(), lastTime: null }));
+    if (e.t >= from && s.history.length > 0 && seen++ % stride === 0) {
+      const hw = normalisedHistory(s.history);
+      h.fill(0);
+      for (const { i, w } of hw) for (let k = 0; k < d; k++) h[k]! += w * V[i * d + k]!;
+      q.fill(0);
+      for (let a = 0; a < d; a++) {
+        const ha = h[a]!;
+        if (ha !== 0) for (let k = 0; k < d; k++) q[k]! += ha * W[a * d + k]!;
+      }
+      const base = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        let x = bias[i]!;
+        const off = i * d;
+        for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
+        base[i] = x;
+      }
+      const trans = new Map<number, number>();
+      let w = 1;
+      for (const a of s.last.slice(0, o.transitionVotes)) {
+        for (let k = T.ptr[a]!; k < T.ptr[a + 1]!; k++) trans.set(T.to[k]!, (trans.get(T.to[k]!) ?? 0) + w * T.p[k]!);
+        w *= o.transitionDecay;
+      }
+      const count = new Map([...s.counts].map(([i, c]) => [i, Math.log1p(c)]));
+      out.push({
+        base,
+        target: e.item,
+        ctx: s.lastTime === null || e.t - s.lastTime >= o.sessionGapMs ? 1 : 0,
+        rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
+        trans: sparse(trans),
+        count: sparse(count),
+      });
+    }
+    pushHistory(s.history, e.item, o);
+    const at = s.last.indexOf(e.item);
+    if (at >= 0) s.last.splice(at, 1);
+    s.last.unshift(e.item);
+    if (s.last.length > Math.max(1, o.transitionVotes)) s.last.length = Math.max(1, o.transitionVotes);
+    s.counts.set(e.item, (s.counts.get(e.item) ?? 0) + 1);
+    s.lastTime = e.t;
+  }
+  return out;
+}
+
+/** NDCG@k of the examples under weights `x` (ties count against the target). */
+export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10): number {
+  let sum = 0;
+  const extra = new Map<number, number>();
+  for (const ex of examples) {
+    extra.clear();
+    const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
+      if (w === 0) return;
+      for (let j = 0; j < idx.length; j++) extra.set(idx[j]!, (extra.get(idx[j]!) ?? 0) + w * val[j]!);
+    };
+    add(ex.rep, x.alpha);
+    add(ex.trans, x.mix[ex.ctx]!);
+    add(ex.count, x.mix[2 + ex.ctx]!);
+    const t = ex.base[ex.target]! + (extra.get(ex.target) ?? 0);
+    let rank = 0;
+    for (let i = 0; i < ex.base.length && rank < k; i++) if (i !== ex.target && ex.base[i]! + (extra.get(i) ?? 0) >= t) rank++;
+    if (rank < k) sum += 1 / Math.log2(rank + 2);
+  }
+  return examples.length ? sum / examples.length : 0;
+}
+
+/**
+ * Coordinate ascent on NDCG@10 over each weight in turn (a grid around the current value and a
+ * fixed log grid), a few passes. Returns the weights and the NDCG before and after.
+ */
+export function fitMix(
+  examples: readonly Example[],
+  start: MixWeights,
+  passes = 3,
+): MixWeights & { ndcgBefore: number; ndcgAfter: number } {
+  const x: MixWeights = { alpha: start.alpha, mix: [...start.mix] };
+  const get = (p: number): number => (p === 0 ? x.alpha : x.mix[p - 1]!);
+  const set = (p: number, v: number): void => {
+    if (p === 0) x.alpha = v;
+    else x.mix[p - 1] = v;
+  };
+  const before = ndcgAt(examples, x);
+  let best = before;
+  const grid = [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
+  for (let pass = 0; pass < passes; pass++) {
+    let moved = false;
+    for (let p = 0; p < 5; p++) {
+      const cur = get(p);
+      let bestV = cur;
+      for (const v of new Set([...grid, cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
+        if (v === cur) continue;
+        set(p, v);
+        const score = ndcgAt(examples, x);
+        if (score > best + 1e-6) {
+          best = score;
+          bestV = v;
+          moved = true;
+        }
+      }
+      set(p, bestV);
+    }
+    if (!moved) break;
+  }
+  return { ...x, ndcgBefore: before, ndcgAfter: ndcgAt(examples, x) };
+}

@@ -1,0 +1,243 @@
+/**
+ * The incremental head on plain typed arrays, for replaying logs fast in Node (`npm run eval`).
+ * It computes exactly what `IncrementalHead` (src/core/head.ts) computes, scores and learning
+ * alike, with the same scored sets (`scoredSet`) and history rule (`pushHistory`); a test replays
+ * the same events through both and compares every score. The browser keeps the tensor head, which
+ * runs on WebGPU and WASM; this one avoids a few dozen small tensor ops per event, which is what
+ * bounds a replay of hundreds of thousands of events.
+ */
+import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../core/head.js';
+import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, validateHeadOptions } from '../core/head.js';
+
+/** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
+export interface PlainState {
+  dW: Float64Array;
+  du: Float64Array;
+  dAlpha: number;
+  dMix: Float64Array;
+  gW: Float64Array;
+  gu: Float64Array;
+  gAlpha: number;
+  gMix: Float64Array;
+  /** Δb and its AdaGrad sum, per touched item. */
+  dB: Map<number, { b: number; g: number }>;
+  history: { i: number; w: number }[];
+  recent: { i: number; t: number }[];
+  lastItems: number[];
+  counts: Map<number, number>;
+  lastTime: number | null;
+  clicks: number;
+}
+
+/** A fresh shopper. */
+export function freshState(d: number): PlainState {
+  return {
+    dW: new Float64Array(d * d),
+    du: new Float64Array(d),
+    dAlpha: 0,
+    dMix: new Float64Array(4),
+    gW: new Float64Array(d * d),
+    gu: new Float64Array(d),
+    gAlpha: 0,
+    gMix: new Float64Array(4),
+    dB: new Map(),
+    history: [],
+    recent: [],
+    lastItems: [],
+    counts: new Map(),
+    lastTime: null,
+    clicks: 0,
+  };
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** The head's function on typed arrays. One instance serves every shopper in turn. */
+export class PlainHead {
+  readonly n: number;
+  readonly d: number;
+  readonly options: HeadOptions;
+  /** vᵢ = eᵢ + rᵢ, row-major [n × d]. */
+  private readonly V: Float32Array;
+  private readonly W0: Float32Array;
+  private readonly alpha0: number;
+  private readonly bBase: Float32Array;
+  private readonly mix0: Float64Array;
+  private readonly T: Transitions | null;
+  state: PlainState;
+
+  /** @param E content vectors [n × d] as the head receives them (centred, normalised). */
+  constructor(E: Float32Array, n: number, d: number, base: BaseParams, options: Partial<HeadOptions> = {}) {
+    this.n = n;
+    this.d = d;
+    this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
+    this.V = base.residual ? Float32Array.from(E, (v, k) => v + base.residual![k]!) : Float32Array.from(E);
+    this.W0 = Float32Array.from(base.W);
+    this.alpha0 = base.alpha;
+    this.bBase = Float32Array.from(base.bias);
+    this.mix0 = Float64Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
+    this.T = base.transitions ?? null;
+    this.state = freshState(d);
+  }
+
+  private context(time: number): 0 | 1 {
+    const last = this.state.lastTime;
+    return last === null || time - last >= this.options.sessionGapMs ? 1 : 0;
+  }
+
+  /** h, q, and the sparse features of the current shopper. */
+  private userContext(time: number): {
+    h: Float64Array;
+    q: Float64Array;
+    rep: Map<number, number>;
+    trans: Map<number, number>;
+    count: Map<number, number>;
+    ctx: 0 | 1;
+  } {
+    const { d } = this;
+    const st = this.state;
+    const hw = normalisedHistory(st.history);
+    const h = new Float64Array(d);
+    const rep = new Map<number, number>();
+    for (const { i, w } of hw) {
+      rep.set(i, (rep.get(i) ?? 0) + w);
+      for (let k = 0; k < d; k++) h[k]! += w * this.V[i * d + k]!;
+    }
+    const q = new Float64Array(d);
+    for (let a = 0; a < d; a++) {
+      const ha = h[a]!;
+      if (ha === 0) continue;
+      for (let k = 0; k < d; k++) q[k]! += ha * (this.W0[a * d + k]! + st.dW[a * d + k]!);
+    }
+    for (let k = 0; k < d; k++) q[k]! += st.du[k]!;
+    const trans = new Map<number, number>();
+    if (this.T) {
+      let w = 1;
+      for (const i of st.lastItems.slice(0, this.options.transitionVotes)) {
+        for (let k = this.T.ptr[i]!; k < this.T.ptr[i + 1]!; k++)
+          trans.set(this.T.to[k]!, (trans.get(this.T.to[k]!) ?? 0) + w * this.T.p[k]!);
+        w *= this.options.transitionDecay;
+      }
+    }
+    const count = new Map<number, number>();
+    for (const [i, c] of st.counts) count.set(i, Math.log1p(c));
+    return { h, q, rep, trans, count, ctx: this.context(time) };
+  }
+
+  /** Scores of every item at `time`, written into `out`. */
+  scores(time: number, out: Float32Array = new Float32Array(this.n)): Float32Array {
+    const { n, d } = this;
+    const st = this.state;
+    const { q, rep, trans, count, ctx } = this.userContext(time);
+    const qf = Float32Array.from(q);
+    for (let i = 0; i < n; i++) {
+      let s = this.bBase[i]!;
+      const o = i * d;
+      for (let k = 0; k < d; k++) s += this.V[o + k]! * qf[k]!;
+      out[i] = s;
+    }
+    for (const [i, e] of st.dB) out[i]! += e.b;
+    const alpha = this.alpha0 + st.dAlpha;
+    const beta = this.mix0[ctx]! + st.dMix[ctx]!;
+    const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
+    for (const [i, w] of rep) out[i]! += alpha * w;
+    if (beta !== 0) for (const [i, w] of trans) out[i]! += beta * w;
+    if (gamma !== 0) for (const [i, w] of count) out[i]! += gamma * w;
+    return out;
+  }
+
+  /** Learns one click exactly as `IncrementalHead.learnOne` does. */
+  learnOne(input: LearnInput): void {
+    const o = this.options;
+    const st = this.state;
+    if (!Number.isInteger(input.item) || input.item < 0 || input.item >= this.n)
+      throw new RangeError(`item index ${input.item} is outside the catalogue`);
+    const windowStart = input.time - o.repeatWindowMs;
+    st.recent = st.recent.filter((r) => r.t >= windowStart && r.t <= input.time);
+    const repeats = st.recent.filter((r) => r.i === input.item).length;
+    const eta = o.learningRate / (1 + repeats);
+    const b = scoredSet(input, this.n, o, st.clicks);
+    if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
+    for (const j of b.idx) if (!st.dB.has(j)) st.dB.set(j, { b: 0, g: 0 });
+    pushHistory(st.history, input.item, o);
+    const at = st.lastItems.indexOf(input.item);
+    if (at >= 0) st.lastItems.splice(at, 1);
+    st.lastItems.unshift(input.item);
+    if (st.lastItems.length > Math.max(1, o.transitionVotes)) st.lastItems.length = Math.max(1, o.transitionVotes);
+    st.counts.set(input.item, (st.counts.get(input.item) ?? 0) + 1);
+    if (st.counts.size > o.countItems) {
+      let least: number | null = null;
+      for (const [k, c] of st.counts) if (k !== input.item && (least === null || c < st.counts.get(least)!)) least = k;
+      if (least !== null) st.counts.delete(least);
+    }
+    st.lastTime = input.time;
+    st.recent.push({ i: input.item, t: input.time });
+    const mine = st.recent.filter((r) => r.i === input.item);
+    if (mine.length > o.maxRepeats + 1) st.recent.splice(st.recent.indexOf(mine[0]!), 1);
+    if (st.recent.length > 4096) st.recent.splice(0, st.recent.length - 4096);
+    st.clicks++;
+  }
+
+  private step(b: { idx: Int32Array; y: Float32Array; w: Float32Array }, eta: number, time: number): void {
+    const { d } = this;
+    const o = this.options;
+    const st = this.state;
+    const lam = o.l2;
+    const { h, q, rep, trans, count, ctx } = this.userContext(time);
+    const m = b.idx.length;
+    const alpha = this.alpha0 + st.dAlpha;
+    const beta = this.mix0[ctx]! + st.dMix[ctx]!;
+    const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
+    const g = new Float64Array(m);
+    const gq = new Float64Array(d);
+    let gA = lam * st.dAlpha;
+    let gT = 0;
+    let gC = 0;
+    const dbS = new Float64Array(m);
+    for (let j = 0; j < m; j++) {
+      const i = b.idx[j]!;
+      let s = this.bBase[i]!;
+      for (let k = 0; k < d; k++) s += this.V[i * d + k]! * q[k]!;
+      dbS[j] = st.dB.get(i)?.b ?? 0;
+      const r = rep.get(i) ?? 0;
+      const t = trans.get(i) ?? 0;
+      const c = count.get(i) ?? 0;
+      s += dbS[j]! + alpha * r + beta * t + gamma * c;
+      g[j] = b.w[j]! * (sigmoid(s) - b.y[j]!);
+      for (let k = 0; k < d; k++) gq[k]! += g[j]! * this.V[i * d + k]!;
+      gA += g[j]! * r;
+      gT += g[j]! * t;
+      gC += g[j]! * c;
+    }
+    const gu = Float64Array.from(gq, (x, k) => x + lam * st.du[k]!);
+    const gW = new Float64Array(d * d);
+    for (let a = 0; a < d; a++) for (let k = 0; k < d; k++) gW[a * d + k] = h[a]! * gq[k]! + lam * st.dW[a * d + k]!;
+    const gM = Float64Array.from([gT, gT, gC, gC], (x, k) => (k % 2 === ctx ? x : 0) + lam * st.dMix[k]!);
+    const gB = Float64Array.from(g, (x, j) => x + lam * dbS[j]!);
+    let sq = gA * gA;
+    for (const arr of [gW, gu, gM, gB]) for (const x of arr) sq += x * x;
+    if (!Number.isFinite(sq)) return; // a corrupt value somewhere: skip the step, as the head does
+    const clip = Math.min(1, o.clipNorm / (Math.sqrt(sq) + 1e-12));
+    const ada = (param: Float64Array, acc: Float64Array, grad: Float64Array): void => {
+      for (let k = 0; k < param.length; k++) {
+        const gc = grad[k]! * clip;
+        acc[k]! += gc * gc;
+        param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
+      }
+    };
+    ada(st.dW, st.gW, gW);
+    ada(st.du, st.gu, gu);
+    const gac = gA * clip;
+    st.gAlpha += gac * gac;
+    st.dAlpha -= (eta * gac) / (Math.sqrt(st.gAlpha) + 1e-8);
+    ada(st.dMix, st.gMix, gM);
+    for (let j = 0; j < m; j++) {
+      const i = b.idx[j]!;
+      const e = st.dB.get(i) ?? { b: 0, g: 0 };
+      const gc = gB[j]! * clip;
+      e.g += gc * gc;
+      e.b = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, e.b - (eta * gc) / (Math.sqrt(e.g) + 1e-8)));
+      st.dB.set(i, e);
+    }
+  }
+}
