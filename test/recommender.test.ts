@@ -46,6 +46,28 @@ describe('createRecommender (Node, cpu)', () => {
     expect(after).toBeGreaterThan(before);
   });
 
+  it('learns, not echoes: 3 clicks in one department and 1 in another share the top 10; viewed items are not shown back', async () => {
+    const rec = await make();
+    const garden = catalog.filter((i) => i.category === 'Garden').map((i) => i.id);
+    const toys = catalog.filter((i) => i.category === 'Toys').map((i) => i.id);
+    const clicked = [garden[0]!, garden[5]!, garden[10]!, toys[3]!];
+    for (const id of clicked) await rec.click(id);
+    const top = await rec.recommend({ k: 10 });
+    expect(share(top, 'Garden') * 10, JSON.stringify(top.map((t) => t.id))).toBeGreaterThanOrEqual(3);
+    expect(share(top, 'Toys') * 10, JSON.stringify(top.map((t) => t.id))).toBeGreaterThanOrEqual(3);
+    expect(top.filter((t) => clicked.includes(t.id))).toEqual([]);
+    // The Garden entries are explained by the Garden clicks, not only by the last (Toys) click.
+    const gardenEntry = top.find((t) => t.item.category === 'Garden')!;
+    expect(gardenEntry.because[0]!.id).toMatch(/^gar/);
+    expect(clicked.slice(0, 3)).toContain(gardenEntry.because[0]!.id);
+    // For shops where shoppers re-buy, viewed items can be shown back.
+    const again = await rec.recommend({ k: 200, includeViewed: true });
+    expect(again.some((t) => clicked.includes(t.id))).toBe(true);
+    // Without sharing, the latest interest takes the whole list (what the head alone ranks).
+    const plain = await rec.recommend({ k: 10, diversify: false });
+    expect(share(plain, 'Toys')).toBeGreaterThan(share(top, 'Toys'));
+  });
+
   it('before any click, spreads the list across departments instead of the first items', async () => {
     const rec = await make();
     const top = await rec.recommend({ k: 8 });

@@ -461,10 +461,10 @@ export class IncrementalHead {
   }
 
   /** The contribution of each history item j to the score of items `targets`: [H, |targets|]. */
-  async explain(targets: readonly number[]): Promise<{ history: number[]; contributions: Float32Array }> {
+  async explain(targets: readonly number[]): Promise<{ history: number[]; weights: number[]; contributions: Float32Array }> {
     this.assertAlive();
     const hw = this.historyWeights();
-    if (hw.length === 0 || targets.length === 0) return { history: [], contributions: new Float32Array(0) };
+    if (hw.length === 0 || targets.length === 0) return { history: [], weights: [], contributions: new Float32Array(0) };
     const t = tf.tidy(() => {
       const hidx = tf.tensor1d(Int32Array.from(hw.map((x) => x.i)), 'int32');
       const w = tf.tensor2d(Float32Array.from(hw.map((x) => x.w)), [hw.length, 1]);
@@ -474,7 +474,7 @@ export class IncrementalHead {
     });
     const contributions = (await t.data()) as Float32Array;
     t.dispose();
-    return { history: hw.map((x) => x.i), contributions };
+    return { history: hw.map((x) => x.i), weights: hw.map((x) => x.w), contributions };
   }
 
   /** The scored set of a click: p, impressions, seeded random negatives. */

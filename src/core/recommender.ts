@@ -52,6 +52,8 @@ export interface CoreRecommenderOptions {
   embeddingCache?: EmbeddingCache;
   /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
   wasmPaths?: string;
+  /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
+  recommendViewed?: boolean;
   /** Reads model and catalogue files. Default: `fetch`, or `fs` for paths in Node. */
   fetcher?: Fetcher;
 }
@@ -72,6 +74,18 @@ export interface RecommendOptions {
   exclude?: Iterable<string>;
   /** Keep only items for which this returns true. */
   filter?: (item: Item) => boolean;
+  /**
+   * Also recommend items the shopper clicked recently (the last 20 distinct). Default: the
+   * recommender's `recommendViewed` option (false): a shopper who just looked at an item does not
+   * need it shown back. Turn it on for shops where shoppers re-buy (groceries, supplies).
+   */
+  includeViewed?: boolean;
+  /**
+   * Share the list among the shopper's interests (the departments, or items, they clicked),
+   * in proportion to the square root of their clicks in each, instead of filling it with the
+   * latest one. Default true.
+   */
+  diversify?: boolean;
 }
 
 /** What `stats()` reports. */
@@ -288,6 +302,7 @@ class RecommenderImpl implements Recommender {
     private readonly deltaCompatibleWith: readonly string[],
     private readonly snapshotEvery: number,
     private readonly onWarning?: (w: { code: string; message: string }) => void,
+    private readonly recommendViewed = false,
   ) {
     this.unsubscribe.push(
       store.subscribe((change) => {
@@ -494,8 +509,14 @@ class RecommenderImpl implements Recommender {
       const i = this.catalog.indexOf(id);
       if (i !== undefined) excl.add(i);
     }
-    let want = Math.min(n, k + excl.size + (options.filter ? 3 * k : 0));
-    let picked: { i: number; s: number }[] = [];
+    // Recently clicked items are not shown back unless asked for.
+    const viewed = this.head.historyWeights().map((h) => h.i);
+    if (!(options.includeViewed ?? this.recommendViewed)) for (const i of viewed) excl.add(i);
+    const diversify = options.diversify !== false && viewed.length > 1;
+    // Candidates: the best-scored items, more of them when the list is shared among interests.
+    const target = diversify ? Math.max(10 * k, 200) : k;
+    let want = Math.min(n, target + excl.size + (options.filter ? 3 * k : 0));
+    let picked: { i: number; s: number; group?: string }[] = [];
     for (;;) {
       const [values, indices] = tf.tidy(() => {
         const s = this.head.scores();
@@ -507,14 +528,14 @@ class RecommenderImpl implements Recommender {
       indices.dispose();
       if (this.disposed) return [];
       picked = [];
-      for (let j = 0; j < idxs.length && picked.length < k; j++) {
+      for (let j = 0; j < idxs.length && picked.length < target; j++) {
         const i = idxs[j]!;
         // A score that is not a number (a corrupt vector) never ranks, and never hides the rest.
         if (excl.has(i) || !Number.isFinite(vals[j]!)) continue;
         if (options.filter && !options.filter(this.catalog.items[i]!)) continue;
         picked.push({ i, s: vals[j]! });
       }
-      if (picked.length >= k || want >= n) break;
+      if (picked.length >= target || want >= n) break;
       want = Math.min(n, want * 4);
     }
     // Nothing to go on yet (no clicks, no per-item base terms): every score ties, and top-k would
@@ -522,12 +543,20 @@ class RecommenderImpl implements Recommender {
     if (picked.length > 1 && picked.every((p) => p.s === picked[0]!.s) && this.head.clicks === 0) {
       picked = this.spread(k, excl, options.filter).map((i) => ({ i, s: picked[0]!.s }));
     }
-    const { history, contributions } = await this.head.explain(picked.map((p) => p.i));
+    let explained = await this.head.explain(picked.map((p) => p.i));
+    if (diversify && picked.length > k) {
+      picked = this.shareAmongInterests(picked, explained, k);
+      explained = await this.head.explain(picked.map((p) => p.i));
+    } else picked = picked.slice(0, k);
+    const { history, weights, contributions } = explained;
     return picked.map((p, col) => {
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
       history.forEach((h, row) => {
-        const c = contributions[row * picked.length + col]!;
+        // An item shown for one interest is explained by that interest's clicks, however long ago.
+        if (p.group !== undefined && this.groupOf(h) !== p.group) return;
+        const raw = contributions[row * picked.length + col]!;
+        const c = p.group !== undefined ? raw / Math.max(weights[row]!, 1e-6) : raw;
         if (c > 0 && h !== p.i) {
           parts.push({ id: this.catalog.items[h]!.id, weight: c });
           total += c;
@@ -541,6 +570,72 @@ class RecommenderImpl implements Recommender {
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
       };
     });
+  }
+
+  /**
+   * Shares k places among the shopper's interests. An interest is a department the shopper
+   * clicked in (an item's category), or the clicked item itself where there are no categories;
+   * its weight is the square root of the shopper's recent clicks in it (so three clicks in Garden
+   * and one in Toys share the list about 63:37, not 100:0). Each candidate belongs to the
+   * interest of the clicked item it is most like (its content similarity, before the recency
+   * weighting); places go by the largest-average rule (D'Hondt), each interest taking its
+   * best-scored candidates in turn. Candidates like no clicked item fill what is left.
+   */
+  private groupOf(i: number): string {
+    return this.catalog.items[i]!.category ?? `item:${i}`;
+  }
+
+  private shareAmongInterests(
+    candidates: { i: number; s: number }[],
+    explained: { history: number[]; weights: number[]; contributions: Float32Array },
+    k: number,
+  ): { i: number; s: number; group?: string }[] {
+    const { history, weights, contributions } = explained;
+    const groupOf = (i: number): string => this.groupOf(i);
+    const clicks = new Map<string, number>();
+    for (const h of history) clicks.set(groupOf(h), (clicks.get(groupOf(h)) ?? 0) + 1);
+    if (clicks.size < 2) return candidates.slice(0, k);
+    // Each interest's candidates, best first by their likeness to the clicks of that interest.
+    const queues = new Map<string, { c: { i: number; s: number }; sim: number }[]>([...clicks.keys()].map((g) => [g, []]));
+    const rest: { i: number; s: number }[] = [];
+    candidates.forEach((c, col) => {
+      const simTo = (row: number): number => contributions[row * candidates.length + col]! / Math.max(weights[row]!, 1e-6);
+      // An item of a department the shopper clicked in belongs to it; another goes to the click it is most like.
+      const own = this.catalog.items[c.i]!.category;
+      let group: string | null = own !== undefined && clicks.has(own) ? own : null;
+      let sim = group === null ? 0 : -Infinity;
+      history.forEach((h, row) => {
+        if (group !== null && groupOf(h) !== group) return;
+        const x = simTo(row);
+        if (x > sim) {
+          sim = x;
+          if (own === undefined || !clicks.has(own)) group = groupOf(h);
+        }
+      });
+      if (group === null || sim <= 0) rest.push(c);
+      else queues.get(group)!.push({ c, sim });
+    });
+    for (const q of queues.values()) q.sort((a, b) => b.sim - a.sim || b.c.s - a.c.s);
+    const out: { i: number; s: number; group?: string }[] = [];
+    const taken = new Map<string, number>();
+    while (out.length < k) {
+      let pick: string | null = null;
+      let bestQuota = -1;
+      for (const [g, q] of queues) {
+        if (q.length === 0) continue;
+        const quota = Math.sqrt(clicks.get(g)!) / ((taken.get(g) ?? 0) + 1);
+        // Ties go to the interest whose next candidate scores higher (the latest one, usually).
+        if (quota > bestQuota + 1e-12 || (Math.abs(quota - bestQuota) <= 1e-12 && pick !== null && q[0]!.c.s > queues.get(pick)![0]!.c.s)) {
+          bestQuota = quota;
+          pick = g;
+        }
+      }
+      if (pick === null) break;
+      out.push({ ...queues.get(pick)!.shift()!.c, group: pick });
+      taken.set(pick, (taken.get(pick) ?? 0) + 1);
+    }
+    for (const c of rest) if (out.length < k) out.push(c);
+    return out;
   }
 
   /** Up to k items taken in turn from each category, in catalogue order. */
@@ -765,6 +860,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     loaded.deltaCompatibleWith,
     snapshotEvery,
     options.onWarning,
+    options.recommendViewed === true,
   );
   rec.embeddingStats = loaded.embeddingStats;
   rec.loadWarnings(loadWarnings);

@@ -45,6 +45,7 @@ declare const __CLICKWISE_VERSION__: string;
     backend: d['backend'] ?? 'auto',
     namespace,
     wasmPaths: new URL('tfjs/', scriptUrl).href,
+    recommendViewed: d['recommendViewed'] !== undefined && d['recommendViewed'] !== 'false',
   };
   let settle: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
   const ready = new Promise<unknown>((resolve, reject) => (settle = { resolve, reject }));

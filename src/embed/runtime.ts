@@ -19,6 +19,8 @@ export interface EmbedConfig {
   backend: string;
   namespace: string;
   wasmPaths: string;
+  /** `data-recommend-viewed`: show recently clicked items again (repeat-purchase shops). */
+  recommendViewed?: boolean;
 }
 
 /** Clicks the tag recorded before the runtime was ready (see `pending.ts`). */
@@ -149,6 +151,7 @@ export async function start(config: EmbedConfig, early: EarlyClicks = { memory: 
     backend: config.backend as BackendRequest,
     namespace: config.namespace,
     wasmPaths: config.wasmPaths,
+    recommendViewed: config.recommendViewed === true,
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });
   const titles = new Map(rec.items.map((i) => [i.id, i.title]));

@@ -7,6 +7,7 @@
  * same.
  */
 import { resolve } from 'node:path';
+import { initBackend } from '../core/backend.js';
 import { parseArgs, progressBar, sha256File } from './common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { parseTime, readEvents, readItems } from './data.js';
@@ -34,6 +35,9 @@ async function main(): Promise<void> {
   const itemsPath = String(args['items']);
   const events = readEvents(eventsPath);
   const items = readItems(itemsPath);
+  // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
+  const backend = await initBackend('wasm');
+  if (backend.name !== 'wasm') throw new Error(`maintain trains on the wasm backend, which could not start: ${backend.reason}`);
   const bar = progressBar('training the base', 1);
   const { head, repeatShare } = await trainBase(
     events,
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
     metrics: { ...head.metrics, seconds: (Date.now() - t0) / 1000 },
   });
   console.log(
-    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}]${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}` : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
 
