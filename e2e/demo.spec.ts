@@ -46,6 +46,19 @@ test('three clicks in one department fill at least half of the rail with it; rel
   await expect(page.getByTestId('clicks')).toHaveText('0');
 });
 
+test('three clicks in one department and one in another share the rail; clicked products are not shown back', async ({ page }) => {
+  await openDemo(page, '?namespace=e2e-demo-share');
+  const clicked = ['out-01a', 'out-04b', 'out-06c', 'toy-02a'];
+  for (const id of clicked) await clickProduct(page, id);
+  const cats = await railCategories(page);
+  expect(cats.filter((c) => c === 'Outdoor').length, cats.join(',')).toBeGreaterThanOrEqual(3);
+  expect(cats.filter((c) => c === 'Toys').length, cats.join(',')).toBeGreaterThanOrEqual(3);
+  const ids = await rail(page)
+    .locator('[data-clickwise-item]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
+  expect(ids.filter((id) => clicked.includes(id ?? ''))).toEqual([]);
+});
+
 test('the panel names the backend, with and without WebGPU', async () => {
   for (const [webgpu, query, expected] of [
     [false, '?namespace=e2e-b1', /^WASM: no WebGPU adapter/],
