@@ -8,7 +8,7 @@
  * on a base retrained at the split by the maintenance job's code. With `--stale-until DATE` it
  * also runs on a base retrained only up to that earlier date, to show what maintenance buys.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../core/backend.js';
@@ -67,7 +67,7 @@ export interface EvalSettings {
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   recentHalfLifeDays: 7,
   knn: { neighbours: 100, history: 20, decay: 0.9 },
-  markov: { window: 3, votes: 5, decay: 0.5 },
+  markov: { window: 3, votes: 5, decay: 0.3 },
   repeat: { recency: 1 },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
   sasrec: { epochs: 10, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.005, batchSize: 128 },
@@ -89,6 +89,11 @@ export interface EvalOptions {
   methods?: readonly string[];
   /** Also evaluate Clickwise on a base retrained only up to this date. */
   staleUntil?: number;
+  /**
+   * A model folder to use as the base at the split instead of training one (a folder that
+   * `npm run maintain -- --until <split>` wrote: the same code, so the same base, without the wait).
+   */
+  baseAtSplit?: string;
   settings?: EvalSettings;
   onProgress?: (method: string, done: number, total: number) => void;
   /** Called with every scored event's rank (for tests). */
@@ -126,7 +131,12 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   try {
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
-      const dir = join(tmp, `base-${day(until)}`);
+      const given = until === o.split && o.baseAtSplit !== undefined;
+      const dir = given ? o.baseAtSplit! : join(tmp, `base-${day(until)}`);
+      if (given && label && !bases.some((b) => b.name === label)) {
+        const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { version: string };
+        bases.push({ name: `${label} (given: ${dir})`, version: m.version, until: day(until) });
+      }
       if (!existsSync(join(dir, 'manifest.json'))) {
         const { head } = await trainBase(o.events, o.items, until, o.models, settings.base, (done, total) =>
           o.onProgress?.(`base ${day(until)} (training)`, done, total),
@@ -215,6 +225,7 @@ async function main(): Promise<void> {
     'history-decay': 'number',
     'base-epochs': 'number',
     'recent-half-life-days': 'number',
+    base: 'string',
     'markov-window': 'number',
     'markov-votes': 'number',
     'markov-decay': 'number',
@@ -265,6 +276,7 @@ async function main(): Promise<void> {
     split,
     ...(until !== undefined ? { until } : {}),
     ...(staleUntil !== undefined ? { staleUntil } : {}),
+    ...(args['base'] !== undefined ? { baseAtSplit: resolve(String(args['base'])) } : {}),
     k,
     seed,
     models: resolve(String(args['models'] ?? 'models')),
