@@ -25,6 +25,8 @@ export interface PlainState {
   recent: { i: number; t: number }[];
   lastItems: number[];
   counts: Map<number, number>;
+  /** log(1 + count) per item, kept up to date with `counts` (the count feature). */
+  countLog: Map<number, number>;
   lastTime: number | null;
   clicks: number;
 }
@@ -45,6 +47,7 @@ export function freshState(d: number): PlainState {
     recent: [],
     lastItems: [],
     counts: new Map(),
+    countLog: new Map(),
     lastTime: null,
     clicks: 0,
   };
@@ -119,9 +122,7 @@ export class PlainHead {
         w *= this.options.transitionDecay;
       }
     }
-    const count = new Map<number, number>();
-    for (const [i, c] of st.counts) count.set(i, Math.log1p(c));
-    return { h, q, rep, trans, count, ctx: this.context(time) };
+    return { h, q, rep, trans, count: st.countLog, ctx: this.context(time) };
   }
 
   /** Scores of every item at `time`, written into `out`. */
@@ -175,11 +176,16 @@ export class PlainHead {
     if (at >= 0) st.lastItems.splice(at, 1);
     st.lastItems.unshift(input.item);
     if (st.lastItems.length > Math.max(1, o.transitionVotes)) st.lastItems.length = Math.max(1, o.transitionVotes);
-    st.counts.set(input.item, (st.counts.get(input.item) ?? 0) + 1);
+    const c = (st.counts.get(input.item) ?? 0) + 1;
+    st.counts.set(input.item, c);
+    st.countLog.set(input.item, Math.log1p(c));
     if (st.counts.size > o.countItems) {
       let least: number | null = null;
-      for (const [k, c] of st.counts) if (k !== input.item && (least === null || c < st.counts.get(least)!)) least = k;
-      if (least !== null) st.counts.delete(least);
+      for (const [k, n] of st.counts) if (k !== input.item && (least === null || n < st.counts.get(least)!)) least = k;
+      if (least !== null) {
+        st.counts.delete(least);
+        st.countLog.delete(least);
+      }
     }
     st.lastTime = input.time;
     st.recent.push({ i: input.item, t: input.time });
