@@ -26,7 +26,11 @@ async function run(webgpu: boolean, backend: string): Promise<RunResult> {
       type Rec = {
         stats(): { backend: string; backendReason: string };
         click(id: string): Promise<void>;
-        recommend(o: { k: number }): Promise<{ id: string; score: number; item: { category?: string } }[]>;
+        recommend(o: {
+          k: number;
+          includeViewed?: boolean;
+          diversify?: boolean;
+        }): Promise<{ id: string; score: number; item: { category?: string } }[]>;
         items: { id: string; category?: string }[];
       };
       const rec = (await (window as unknown as { Clickwise: { ready: Promise<Rec> } }).Clickwise.ready) as Rec;
@@ -35,7 +39,7 @@ async function run(webgpu: boolean, backend: string): Promise<RunResult> {
       const garden = rec.items.filter((i) => i.category === 'Garden');
       for (const i of [0, 9, 17, 30]) await rec.click(garden[i]!.id);
       const after = await share();
-      const all = await rec.recommend({ k: rec.items.length });
+      const all = await rec.recommend({ k: rec.items.length, includeViewed: true, diversify: false });
       return {
         backend: rec.stats().backend,
         reason: rec.stats().backendReason,

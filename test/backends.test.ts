@@ -14,7 +14,7 @@ describe('backends agree', () => {
       const rec = await createRecommender({ catalog, modelUrl: MODELS, backend, seed: 11 });
       expect(rec.stats().backend).toBe(backend);
       for (const id of clicks) await rec.click(id);
-      const all = await rec.recommend({ k: catalog.length });
+      const all = await rec.recommend({ k: catalog.length, includeViewed: true, diversify: false });
       rec.dispose();
       return new Map(all.map((r) => [r.id, r.score]));
     };
