@@ -30,7 +30,9 @@ export default defineConfig({
   webServer: {
     command: `npx vite preview --port ${PORT} --strictPort`,
     url: `http://localhost:${PORT}/`,
-    reuseExistingServer: !process.env['CI'],
+    // Never test a server this run did not start: another build may be listening on the port.
+    // `--strictPort` then fails at once, naming the port, instead of testing the wrong site.
+    reuseExistingServer: false,
     timeout: 60_000,
   },
 });
