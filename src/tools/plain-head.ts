@@ -21,6 +21,8 @@ export interface PlainState {
   gMix: Float64Array;
   /** Δb and its AdaGrad sum, per touched item. */
   dB: Map<number, { b: number; g: number }>;
+  /** The same Δb as a dense vector, allocated at the first step (scoring adds it in one pass). */
+  dBDense: Float32Array | null;
   history: { i: number; w: number }[];
   recent: { i: number; t: number }[];
   lastItems: number[];
@@ -43,6 +45,7 @@ export function freshState(d: number): PlainState {
     gAlpha: 0,
     gMix: new Float64Array(4),
     dB: new Map(),
+    dBDense: null,
     history: [],
     recent: [],
     lastItems: [],
@@ -149,7 +152,8 @@ export class PlainHead {
       for (; k < d; k++) s0 += V[o + k]! * qf[k]!;
       out[i] = bBase[i]! + (s0 + s1) + (s2 + s3);
     }
-    for (const [i, e] of st.dB) out[i]! += e.b;
+    const dB = st.dBDense;
+    if (dB) for (let i = 0; i < n; i++) out[i]! += dB[i]!;
     const alpha = this.alpha0 + st.dAlpha;
     const beta = this.mix0[ctx]! + st.dMix[ctx]!;
     const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
@@ -255,6 +259,7 @@ export class PlainHead {
       e.g += gc * gc;
       e.b = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, e.b - (eta * gc) / (Math.sqrt(e.g) + 1e-8)));
       st.dB.set(i, e);
+      (st.dBDense ??= new Float32Array(this.n))[i] = e.b;
     }
   }
 }
