@@ -234,6 +234,34 @@ export function normalisedHistory(history: readonly { i: number; w: number }[]):
   return local.map((h) => ({ i: h.i, w: total > 0 ? h.w / total : 0 }));
 }
 
+/**
+ * The transition feature: the shopper's recent distinct items (most recent first; negative
+ * indices, items of other catalogues, vote nothing but still take a place) vote for their
+ * successors in `T`, the r-th with weight decayʳ. Shared by the head, its typed-array twin and
+ * the maintenance job's choice of weights, so all three compute the same feature.
+ */
+export function transitionVotes(
+  T: Transitions,
+  recent: readonly number[],
+  o: Pick<HeadOptions, 'transitionVotes' | 'transitionDecay'>,
+): Map<number, number> {
+  const votes = new Map<number, number>();
+  let w = 1;
+  for (const i of recent.slice(0, o.transitionVotes)) {
+    if (i >= 0) for (let k = T.ptr[i]!; k < T.ptr[i + 1]!; k++) votes.set(T.to[k]!, (votes.get(T.to[k]!) ?? 0) + w * T.p[k]!);
+    w *= o.transitionDecay;
+  }
+  return votes;
+}
+
+/** Moves `item` to the front of a most-recent-first list of distinct entries, keeping at most `keep`. */
+export function pushRecent<T>(list: T[], item: T, keep: number, same: (a: T, b: T) => boolean = (a, b) => a === b): void {
+  const at = list.findIndex((x) => same(x, item));
+  if (at >= 0) list.splice(at, 1);
+  list.unshift(item);
+  if (list.length > keep) list.length = keep;
+}
+
 const finiteArray = (x: unknown, length: number): boolean =>
   Array.isArray(x) && x.length === length && x.every((v) => typeof v === 'number' && Number.isFinite(v));
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
@@ -369,15 +397,14 @@ export class IncrementalHead {
    * the log click counts, as (index, value) lists over the catalogue.
    */
   private features(): { tIdx: Int32Array; tVal: Float32Array; cIdx: Int32Array; cVal: Float32Array } {
-    const trans = new Map<number, number>();
     const T = this.transitions;
-    if (T) {
-      let w = 1;
-      for (const { i } of this.lastItems.slice(0, this.options.transitionVotes)) {
-        if (i >= 0) for (let k = T.ptr[i]!; k < T.ptr[i + 1]!; k++) trans.set(T.to[k]!, (trans.get(T.to[k]!) ?? 0) + w * T.p[k]!);
-        w *= this.options.transitionDecay;
-      }
-    }
+    const trans = T
+      ? transitionVotes(
+          T,
+          this.lastItems.map((x) => x.i),
+          this.options,
+        )
+      : new Map<number, number>();
     const cIdx: number[] = [];
     const cVal: number[] = [];
     for (const [id, c] of this.counts) {
@@ -641,11 +668,7 @@ export class IncrementalHead {
 
   /** Updates what the features remember of a click: recent distinct items, counts, last time. */
   private noteClick(item: number, id: string, time: number | null): void {
-    const at = this.lastItems.findIndex((x) => x.id === id);
-    if (at >= 0) this.lastItems.splice(at, 1);
-    this.lastItems.unshift({ i: item, id });
-    if (this.lastItems.length > Math.max(1, this.options.transitionVotes))
-      this.lastItems.length = Math.max(1, this.options.transitionVotes);
+    pushRecent(this.lastItems, { i: item, id }, Math.max(1, this.options.transitionVotes), (a, b) => a.id === b.id);
     this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
     if (this.counts.size > this.options.countItems) {
       let least: string | null = null;
@@ -827,24 +850,16 @@ export class IncrementalHead {
     return { foreignIds: foreign.length };
   }
 
+  /** φ and its AdaGrad sums: everything a reset zeroes. */
+  private learned(): tf.Variable[] {
+    return [this.dW, this.du, this.dAlpha, this.dMix, this.dB, this.gW, this.gu, this.gAlpha, this.gMix, this.gB];
+  }
+
   /** Forgets φ, AdaGrad state and history: back to the base. */
   reset(): void {
     this.assertAlive();
     tf.tidy(() => {
-      for (const v of [
-        this.dW,
-        this.du,
-        this.dAlpha,
-        this.dMix,
-        this.dB,
-        this.gW,
-        this.gu,
-        this.gAlpha,
-        this.gMix,
-        this.gB,
-      ] as tf.Variable[]) {
-        v.assign(tf.zerosLike(v));
-      }
+      for (const v of this.learned()) v.assign(tf.zerosLike(v));
     });
     this.history = [];
     this.recent = [];
@@ -860,22 +875,7 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [
-      this.V,
-      this.W0,
-      this.bBase,
-      this.dW,
-      this.du,
-      this.dAlpha,
-      this.dMix,
-      this.dB,
-      this.gW,
-      this.gu,
-      this.gAlpha,
-      this.gMix,
-      this.gB,
-    ])
-      t.dispose();
+    for (const t of [this.V, this.W0, this.bBase, ...this.learned()]) t.dispose();
   }
 
   private assertAlive(): void {

@@ -543,19 +543,20 @@ class RecommenderImpl implements Recommender {
     if (picked.length > 1 && picked.every((p) => p.s === picked[0]!.s) && this.head.clicks === 0) {
       picked = this.spread(k, excl, options.filter).map((i) => ({ i, s: picked[0]!.s }));
     }
-    let explained = await this.head.explain(picked.map((p) => p.i));
-    if (diversify && picked.length > k) {
-      picked = this.shareAmongInterests(picked, explained, k);
-      explained = await this.head.explain(picked.map((p) => p.i));
-    } else picked = picked.slice(0, k);
+    // One explanation of every candidate serves both the sharing and the `because` of the list.
+    const explained = await this.head.explain(picked.map((p) => p.i));
+    const columnOf = new Map(picked.map((p, col) => [p.i, col]));
+    const columns = picked.length;
+    picked = diversify && picked.length > k ? this.shareAmongInterests(picked, explained, k) : picked.slice(0, k);
     const { history, weights, contributions } = explained;
-    return picked.map((p, col) => {
+    return picked.map((p) => {
+      const col = columnOf.get(p.i)!;
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
       history.forEach((h, row) => {
         // An item shown for one interest is explained by that interest's clicks, however long ago.
         if (p.group !== undefined && this.groupOf(h) !== p.group) return;
-        const raw = contributions[row * picked.length + col]!;
+        const raw = contributions[row * columns + col]!;
         const c = p.group !== undefined ? raw / Math.max(weights[row]!, 1e-6) : raw;
         if (c > 0 && h !== p.i) {
           parts.push({ id: this.catalog.items[h]!.id, weight: c });

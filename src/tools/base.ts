@@ -124,6 +124,7 @@ export async function trainBase(
   // transition and re-buy features are then chosen on the tail (mix.ts), so neither sees the other's data.
   const tailStart = until - o.mixTailDays * DAY;
   const fitting = past.filter((e) => e.t < tailStart);
+  const fittingSequences = sequencesBeforeSplit(fitting);
   const withMix = async (h: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
     const rowOf = new Map(h.ids.map((id, r) => [id, r]));
     const catIndex = new Map(ids.map((id, i) => [id, i]));
@@ -146,7 +147,7 @@ export async function trainBase(
     const transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
     const tailEvents = past.length - fitting.length;
     if (fitting.length === 0 || tailEvents === 0) return { repeatShare, head: { ...h, transitions, mix: [0, 0, 0, 0] } };
-    const T = buildTransitions(sequencesBeforeSplit(fitting).values(), n);
+    const T = buildTransitions(fittingSequences.values(), n);
     const examples = collectExamples(past, tailStart, T, { ...model, n, d }, DEFAULT_HEAD_OPTIONS);
     const fit = fitMix(examples, { alpha: h.alpha, mix: [0, 0, 0, 0] });
     const r4 = (x: number): number => Number(x.toFixed(4));
@@ -178,7 +179,7 @@ export async function trainBase(
   }
 
   // Trained base: W₀, residuals, biases and α₀ fitted on next-item prediction.
-  const sequences = sequencesBeforeSplit(fitting.length ? fitting : past);
+  const sequences = fitting.length ? fittingSequences : sequencesBeforeSplit(past);
   const isKnown = new Uint8Array(ids.length);
   for (const e of fitting.length ? fitting : past) isKnown[e.item] = 1;
   const p = await trainBaseParams(E, ids.length, d, [...sequences.values()], isKnown, bias0, head.alpha, {

@@ -6,6 +6,8 @@
  * - `item-knn`: item-to-item cosine similarity of who bought what before the split (the shopper's
  *   recent items vote for their neighbours; an item is its own nearest neighbour, so re-buys count).
  */
+import { pushRecent, transitionVotes } from '../core/head.js';
+import { buildTransitions } from './mix.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
 import { sequencesBeforeSplit } from './replay.js';
 
@@ -126,14 +128,6 @@ function popularityPrior(events: readonly ReplayEvent[], n: number, eps = 1e-3):
   return counts.map((c) => (eps * c) / max);
 }
 
-/** A shopper's recent distinct items, most recent first (shared by the sequence baselines). */
-function recentDistinct(h: number[], item: number, keep: number): void {
-  const at = h.indexOf(item);
-  if (at >= 0) h.splice(at, 1);
-  h.unshift(item);
-  if (h.length > keep) h.length = keep;
-}
-
 export interface MarkovOptions {
   /** Pairs (a, b) with b up to this many positions after a in a shopper's sequence count (1: plain first order). */
   window: number;
@@ -150,21 +144,8 @@ export interface MarkovOptions {
  * first-order chain.
  */
 export function markovMethod(events: readonly ReplayEvent[], n: number, o: MarkovOptions): OnlineMethod {
-  const rows = new Map<number, Map<number, number>>();
-  for (const seq of sequencesBeforeSplit(events).values()) {
-    for (let p = 0; p < seq.length; p++) {
-      const a = seq[p]!;
-      let row = rows.get(a);
-      if (!row) rows.set(a, (row = new Map()));
-      for (let q = p + 1; q <= Math.min(seq.length - 1, p + o.window); q++) row.set(seq[q]!, (row.get(seq[q]!) ?? 0) + 1);
-    }
-  }
-  const next: ({ idx: Int32Array; p: Float32Array } | undefined)[] = new Array(n);
-  for (const [a, row] of rows) {
-    let total = 0;
-    for (const c of row.values()) total += c;
-    next[a] = { idx: Int32Array.from(row.keys()), p: Float32Array.from(row.values(), (c) => c / total) };
-  }
+  // The same table the maintenance job ships (mix.ts), with every successor kept.
+  const T = buildTransitions(sequencesBeforeSplit(events).values(), n, o.window, Infinity);
   const prior = popularityPrior(events, n);
   const history = new Map<string, number[]>();
   const scores = new Float32Array(n);
@@ -173,17 +154,13 @@ export function markovMethod(events: readonly ReplayEvent[], n: number, o: Marko
     kind: 'online',
     score: (user) => {
       scores.set(prior);
-      (history.get(user) ?? []).forEach((a, r) => {
-        const row = next[a];
-        if (!row) return;
-        const w = Math.pow(o.decay, r);
-        for (let j = 0; j < row.idx.length; j++) scores[row.idx[j]!]! += w * row.p[j]!;
-      });
+      for (const [i, v] of transitionVotes(T, history.get(user) ?? [], { transitionVotes: o.votes, transitionDecay: o.decay }))
+        scores[i]! += v;
       return scores;
     },
     observe: (e) => {
       const h = history.get(e.user) ?? [];
-      recentDistinct(h, e.item, o.votes);
+      pushRecent(h, e.item, o.votes);
       history.set(e.user, h);
     },
   };

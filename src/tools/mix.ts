@@ -10,7 +10,7 @@
  * The scoring here is the head's own function (src/core/head.ts) on typed arrays.
  */
 import type { HeadOptions, Transitions } from '../core/head.js';
-import { normalisedHistory, pushHistory } from '../core/head.js';
+import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../core/head.js';
 import type { ReplayEvent } from './replay.js';
 
 /** Transition pairs (a, b) with b up to this many positions after a count. */
@@ -117,12 +117,7 @@ export function collectExamples(
         for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
         base[i] = x;
       }
-      const trans = new Map<number, number>();
-      let w = 1;
-      for (const a of s.last.slice(0, o.transitionVotes)) {
-        for (let k = T.ptr[a]!; k < T.ptr[a + 1]!; k++) trans.set(T.to[k]!, (trans.get(T.to[k]!) ?? 0) + w * T.p[k]!);
-        w *= o.transitionDecay;
-      }
+      const trans = transitionVotes(T, s.last, o);
       const count = new Map([...s.counts].map(([i, c]) => [i, Math.log1p(c)]));
       out.push({
         base,
@@ -134,10 +129,7 @@ export function collectExamples(
       });
     }
     pushHistory(s.history, e.item, o);
-    const at = s.last.indexOf(e.item);
-    if (at >= 0) s.last.splice(at, 1);
-    s.last.unshift(e.item);
-    if (s.last.length > Math.max(1, o.transitionVotes)) s.last.length = Math.max(1, o.transitionVotes);
+    pushRecent(s.last, e.item, Math.max(1, o.transitionVotes));
     s.counts.set(e.item, (s.counts.get(e.item) ?? 0) + 1);
     s.lastTime = e.t;
   }

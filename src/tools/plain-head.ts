@@ -7,7 +7,15 @@
  * bounds a replay of hundreds of thousands of events.
  */
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../core/head.js';
-import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, validateHeadOptions } from '../core/head.js';
+import {
+  DEFAULT_HEAD_OPTIONS,
+  normalisedHistory,
+  pushHistory,
+  pushRecent,
+  scoredSet,
+  transitionVotes,
+  validateHeadOptions,
+} from '../core/head.js';
 
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
 export interface PlainState {
@@ -116,15 +124,7 @@ export class PlainHead {
       for (let k = 0; k < d; k++) q[k]! += ha * (this.W0[a * d + k]! + st.dW[a * d + k]!);
     }
     for (let k = 0; k < d; k++) q[k]! += st.du[k]!;
-    const trans = new Map<number, number>();
-    if (this.T) {
-      let w = 1;
-      for (const i of st.lastItems.slice(0, this.options.transitionVotes)) {
-        for (let k = this.T.ptr[i]!; k < this.T.ptr[i + 1]!; k++)
-          trans.set(this.T.to[k]!, (trans.get(this.T.to[k]!) ?? 0) + w * this.T.p[k]!);
-        w *= this.options.transitionDecay;
-      }
-    }
+    const trans = this.T ? transitionVotes(this.T, st.lastItems, this.options) : new Map<number, number>();
     return { h, q, rep, trans, count: st.countLog, ctx: this.context(time) };
   }
 
@@ -176,10 +176,7 @@ export class PlainHead {
     const b = scoredSet(input, this.n, o, st.clicks);
     if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
     pushHistory(st.history, input.item, o);
-    const at = st.lastItems.indexOf(input.item);
-    if (at >= 0) st.lastItems.splice(at, 1);
-    st.lastItems.unshift(input.item);
-    if (st.lastItems.length > Math.max(1, o.transitionVotes)) st.lastItems.length = Math.max(1, o.transitionVotes);
+    pushRecent(st.lastItems, input.item, Math.max(1, o.transitionVotes));
     const c = (st.counts.get(input.item) ?? 0) + 1;
     st.counts.set(input.item, c);
     st.countLog.set(input.item, Math.log1p(c));
