@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelLoadError } from './errors.js';
+import { SLICE_MS, Slicer } from './slice.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensor, defaultFetcher, fetchJson, fetchVerified, joinLocation } from './model-io.js';
 import type { TokenizerConfig } from './tokenizer.js';
@@ -95,6 +96,8 @@ export interface LoadEncoderOptions {
   fetcher?: Fetcher;
   onProgress?: ProgressCallback;
   onWarning?: (message: string) => void;
+  /** `manifest.json`, when the caller has already read it (to learn the version before the weights). */
+  manifest?: EncoderManifest;
 }
 
 /** A loaded, frozen encoder. Holds tensors on the active backend until `dispose()`. */
@@ -104,7 +107,8 @@ export interface Encoder {
   readonly dims: number;
   /**
    * Embeds items into an `[n, dims]` float32 tensor of unit rows, in batches. The caller owns
-   * (and disposes) the returned tensor.
+   * (and disposes) the returned tensor. Without `batchSize`, batches are sized to take about one
+   * time slice each and a macrotask is yielded between them, so a page stays responsive.
    */
   encode(items: readonly EncoderInput[], options?: { batchSize?: number; onProgress?: ProgressCallback }): Promise<tf.Tensor2D>;
   /** How the words of these items are covered: by the vocabulary, or by n-grams. */
@@ -122,7 +126,7 @@ function tensorSpec(m: EncoderManifest, name: string): TensorSpec {
 export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const base = options.modelUrl;
-  const manifest = await fetchJson<EncoderManifest>(fetcher, joinLocation(base, 'manifest.json'));
+  const manifest = options.manifest ?? (await fetchJson<EncoderManifest>(fetcher, joinLocation(base, 'manifest.json')));
   if (manifest.format !== 'clickwise-encoder' || manifest.formatVersion !== 1) {
     throw new ModelLoadError(
       joinLocation(base, 'manifest.json'),
@@ -182,10 +186,14 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
     dims: manifest.dims,
     async encode(items, opts = {}) {
       if (disposed) throw new ModelLoadError('encoder', 'This encoder was disposed.');
-      const batchSize = opts.batchSize ?? 256;
+      const fixed = opts.batchSize;
+      // Adaptive batches: start small, then size each batch to take about one slice.
+      let batchSize = fixed ?? 16;
+      const slicer = new Slicer();
       const parts: tf.Tensor2D[] = [];
       try {
-        for (let start = 0; start < items.length; start += batchSize) {
+        for (let start = 0; start < items.length;) {
+          const t0 = now();
           const batch = items.slice(start, start + batchSize).map(entries);
           const width = Math.max(1, ...batch.map((e) => e.rows.length));
           const idx = new Int32Array(batch.length * width);
@@ -204,9 +212,15 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
               return tf.div(out, norm) as tf.Tensor2D;
             }),
           );
-          // Yield so that a page stays responsive while a large catalogue encodes.
+          // Waits for a GPU backend; on WASM and CPU this is only a microtask, hence the yield below.
           await parts[parts.length - 1]!.data();
-          opts.onProgress?.({ phase: 'encode', done: Math.min(items.length, start + batchSize), total: items.length });
+          start += batch.length;
+          opts.onProgress?.({ phase: 'encode', done: start, total: items.length });
+          if (fixed === undefined) {
+            const ms = Math.max(0.5, now() - t0);
+            batchSize = Math.max(4, Math.min(1024, Math.round((batchSize * SLICE_MS) / ms)));
+          }
+          if (start < items.length) await slicer.yield();
         }
         if (parts.length === 0) return tf.zeros([0, manifest.dims]) as tf.Tensor2D;
         return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
@@ -237,4 +251,8 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
     },
   };
   return encoder;
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }

@@ -357,16 +357,32 @@ export class IncrementalHead {
    * @param embeddings content embeddings eᵢ [N, d]; the head copies what it needs and does not
    *   take ownership.
    * @param ids item ids in catalogue order (for serialising per-item state by id).
+   * @param more.indexOf id → position in `ids`, when the caller already has such a map.
+   * @param more.adopt the head takes `embeddings` as its item vectors and disposes of them
+   *   (only when `base.residual` is null): no copy of N × d.
    */
-  constructor(embeddings: tf.Tensor2D, ids: readonly string[], base: BaseParams, options: Partial<HeadOptions> = {}) {
+  constructor(
+    embeddings: tf.Tensor2D,
+    ids: readonly string[],
+    base: BaseParams,
+    options: Partial<HeadOptions> = {},
+    more: { indexOf?: (id: string) => number | undefined; adopt?: boolean } = {},
+  ) {
+    const { indexOf } = more;
     const [n, d] = embeddings.shape;
     this.n = n;
     this.dims = d;
     this.ids = ids;
-    const map = new Map(ids.map((id, i) => [id, i]));
-    this.index = (id) => map.get(id);
+    if (indexOf) this.index = indexOf;
+    else {
+      const map = new Map(ids.map((id, i) => [id, i]));
+      this.index = (id) => map.get(id);
+    }
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
-    this.V = tf.tidy(() => (base.residual ? tf.add(embeddings, tf.tensor2d(base.residual, [n, d])) : tf.clone(embeddings)));
+    this.V =
+      more.adopt && !base.residual
+        ? embeddings
+        : tf.tidy(() => (base.residual ? tf.add(embeddings, tf.tensor2d(base.residual, [n, d])) : tf.clone(embeddings)));
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
     this.bBase = tf.tensor1d(base.bias);

@@ -37,6 +37,7 @@ export type {
   RecommenderStats,
 } from './recommender.js';
 export { mixSeed, mulberry32 } from './rng.js';
+export { nextTask, Slicer } from './slice.js';
 export { DEFAULT_KEEP_EVENTS, MAX_SEQ, MemoryDeltaStore } from './store.js';
 export type { DeltaStore, RemoteChange, StoredEvent, StoredSnapshot, StoredState, StoreWarning } from './store.js';
 export { fnv1a, ngramBuckets, tokenize } from './tokenizer.js';

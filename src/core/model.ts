@@ -16,6 +16,8 @@ export interface ModelManifest {
   version: string;
   encoder: string;
   head: string;
+  /** Folder of the catalogue vectors the shop computed (`npm run vectors`), if any. */
+  vectors?: string;
 }
 
 /** `models/head/manifest.json`. */
@@ -129,17 +131,17 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
 }
 
 /** Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). */
-export function alignBase(head: HeadModel, ids: readonly string[]): BaseParams & { known: number } {
+export function alignBase(head: HeadModel, ids: readonly string[]): BaseParams & { known: Uint8Array } {
   const d = head.manifest.dims;
   const bias = new Float32Array(ids.length);
   const residual = head.residual ? new Float32Array(ids.length * d) : null;
-  let known = 0;
+  const known = new Uint8Array(ids.length);
   const rowOf = new Int32Array(ids.length).fill(-1);
   const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
   ids.forEach((id, i) => {
     const j = head.itemIndex.get(id);
     if (j === undefined) return;
-    known++;
+    known[i] = 1;
     rowOf[i] = j;
     catIndex[j] = i;
     bias[i] = head.bias[j]!;

@@ -8,20 +8,24 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
 import type { Catalog } from './catalog.js';
-import { describeProblems, validateCatalog } from './catalog.js';
+import { describeProblems, validateCatalogSliced } from './catalog.js';
+import { parseJsonArraySliced } from './json-array.js';
 import { Emitter } from './emitter.js';
-import type { Encoder } from './encoder.js';
+import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import type { Fetcher } from './model-io.js';
-import { defaultFetcher, joinLocation, looksLikeHtml, sha256Hex } from './model-io.js';
+import { defaultFetcher, fetchJson, joinLocation, looksLikeHtml } from './model-io.js';
 import type { ModelManifest } from './model.js';
 import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
+import { nextTask, Slicer } from './slice.js';
+import type { ShippedVectors } from './vectors.js';
+import { catalogHash, decodeRow, itemKeys, loadVectors } from './vectors.js';
 
 /** Options of {@link createRecommenderCore}. */
 export interface CoreRecommenderOptions {
@@ -103,8 +107,8 @@ export interface RecommenderStats {
   deltaNorm: number;
   /** Stored records set aside as unreadable. */
   quarantined: number;
-  /** Catalogue vectors taken from the embedding cache, and computed by the encoder, at load. */
-  embeddings: { cached: number; encoded: number };
+  /** Where the catalogue's vectors came from at load: the shop's file, the cache, or the encoder. */
+  embeddings: EmbeddingStats;
   warnings: string[];
 }
 
@@ -136,86 +140,170 @@ export interface Recommender {
 
 const DEFAULT_MODEL_URL = '/models/';
 
-/** A store of item vectors keyed by `<encoder version>:<sha256 of the item's text>`. */
+/**
+ * A store of item vectors keyed by `<encoder version>:<key of the item's text>` (see
+ * {@link itemKeys}). Implementations should read and write in slices: a catalogue of 100,000
+ * vectors read in one transaction holds the page for over a second.
+ */
 export interface EmbeddingCache {
   get(keys: readonly string[]): Promise<(Float32Array | undefined)[]>;
   put(entries: readonly [string, Float32Array][]): Promise<void>;
 }
 
+/** Where the catalogue's vectors came from at load. */
+export interface EmbeddingStats {
+  /** Taken from the shop's shipped vectors file. */
+  shipped: number;
+  /** Taken from this browser's embedding cache. */
+  cached: number;
+  /** Computed by the encoder in this browser. */
+  encoded: number;
+}
+
 /**
- * Embeds the catalogue, taking what it can from the cache and encoding the rest in batches.
- * Returns an [N, d] tensor the caller owns. A failing cache costs time, never correctness.
+ * The catalogue's raw vectors [N × d], row-major: from the shop's shipped vectors where an item's
+ * text matches, then from the cache, and only the rest encoded here (the encoder's weights are not
+ * even downloaded when nothing is left). Every loop is time-sliced. A failing cache costs time,
+ * never correctness.
  */
-async function embedCatalog(
-  encoder: Encoder,
-  items: readonly Item[],
-  cache: EmbeddingCache | undefined,
-  progress: ProgressCallback | undefined,
-  warn: (m: string) => void,
-): Promise<{ embeddings: tf.Tensor2D; cached: number }> {
-  const d = encoder.dims;
-  const keys = cache
-    ? await Promise.all(
-        items.map((it) => sha256Hex(new TextEncoder().encode(JSON.stringify([it.title, it.category ?? '', it.description ?? ''])))),
-      )
-    : [];
-  let found: (Float32Array | undefined)[] = [];
-  if (cache && keys.every((k) => k !== null)) {
-    try {
-      found = await cache.get(keys.map((k) => `${encoder.version}:${k}`));
-    } catch (err) {
-      warn(`The embedding cache could not be read (${String(err)}); encoding the whole catalogue.`);
+async function embedCatalog(o: {
+  encoderManifest: EncoderManifest;
+  loadEncoder: () => Promise<Encoder>;
+  items: readonly Item[];
+  cache: EmbeddingCache | undefined;
+  shipped: ShippedVectors | null;
+  progress: ProgressCallback | undefined;
+  warn: (m: string) => void;
+  slicer: Slicer;
+}): Promise<{ vectors: Float32Array; stats: EmbeddingStats }> {
+  const { items, cache, shipped, progress, warn, slicer } = o;
+  const d = o.encoderManifest.dims;
+  const version = o.encoderManifest.version;
+  const n = items.length;
+  const out = new Float32Array(n * d);
+  const have = new Uint8Array(n);
+  const { keys, long } = await itemKeys(items, slicer);
+  let fromShipped = 0;
+  if (shipped) {
+    const m = shipped.manifest;
+    const M = m.quantisation.subspaces;
+    const aligned = m.count === n && m.catalogHash === catalogHash(keys);
+    let rowOf: Map<number, number> | null = null;
+    if (!aligned) {
+      // Keys seen twice in the file are ambiguous: those items are encoded here instead.
+      rowOf = new Map();
+      for (let r = 0; r < m.count; r++) {
+        const k = shipped.keys[r]!;
+        rowOf.set(k, rowOf.has(k) ? -1 : r);
+        if ((r & 4095) === 4095) await slicer.maybeYield();
+      }
+    }
+    for (let from = 0; from < n; from += BLOCK) {
+      const to = Math.min(n, from + BLOCK);
+      for (let i = from; i < to; i++) {
+        const r = aligned ? i : (rowOf!.get(keys[i]!) ?? -1);
+        if (r >= 0) {
+          decodeRow(shipped, M, d, r, out, i * d);
+          have[i] = 1;
+          fromShipped++;
+        }
+      }
+      await slicer.maybeYield();
     }
   }
-  // A cached vector that is the wrong size or holds a NaN or ±Infinity is encoded again (and
-  // overwritten): one bad vector would otherwise make every score NaN.
-  const usable = (v: Float32Array | undefined): boolean => v instanceof Float32Array && v.length === d && v.every(Number.isFinite);
-  const missing = items.map((_, i) => i).filter((i) => !usable(found[i]));
-  const cached = items.length - missing.length;
-  progress?.({ phase: 'encode', done: cached, total: items.length });
-  if (missing.length === items.length) {
-    const all = await encoder.encode(items, progress ? { onProgress: progress } : {});
-    if (cache && keys.length) await storeVectors(cache, encoder.version, keys, missing, all, warn);
-    return { embeddings: all, cached: 0 };
+  let fromCache = 0;
+  let missing = [] as number[];
+  for (let i = 0; i < n; i++) if (!have[i]) missing.push(i);
+  if (cache && missing.length > 0) {
+    try {
+      const found = await cache.get(missing.map((i) => `${version}:${long(i)}`));
+      // A cached vector that is the wrong size or holds a NaN or ±Infinity is encoded again (and
+      // overwritten): one bad vector would otherwise make every score NaN.
+      missing.forEach((i, j) => {
+        const v = found[j];
+        if (v instanceof Float32Array && v.length === d && v.every(Number.isFinite)) {
+          out.set(v, i * d);
+          have[i] = 1;
+          fromCache++;
+        }
+      });
+      missing = missing.filter((i) => !have[i]);
+    } catch (err) {
+      warn(`The embedding cache could not be read (${String(err)}); encoding what is missing.`);
+    }
   }
-  const out = new Float32Array(items.length * d);
-  found.forEach((v, i) => {
-    if (usable(v)) out.set(v!, i * d);
-  });
+  const done0 = n - missing.length;
+  progress?.({ phase: 'encode', done: done0, total: n });
   if (missing.length > 0) {
-    const fresh = await encoder.encode(
-      missing.map((i) => items[i]!),
-      progress ? { onProgress: (p) => progress({ phase: 'encode', done: cached + p.done, total: items.length }) } : {},
-    );
-    const data = await fresh.data();
-    missing.forEach((i, j) => out.set(data.subarray(j * d, (j + 1) * d), i * d));
-    if (cache) await storeVectors(cache, encoder.version, keys, missing, fresh, warn);
-    fresh.dispose();
+    const encoder = await o.loadEncoder();
+    try {
+      const fresh = await encoder.encode(
+        missing.map((i) => items[i]!),
+        progress ? { onProgress: (p) => progress({ phase: 'encode', done: done0 + p.done, total: n }) } : {},
+      );
+      const data = await fresh.data();
+      fresh.dispose();
+      missing.forEach((i, j) => out.set(data.subarray(j * d, (j + 1) * d), i * d));
+      if (cache) {
+        try {
+          await cache.put(missing.map((i, j) => [`${version}:${long(i)}`, Float32Array.from(data.subarray(j * d, (j + 1) * d))]));
+        } catch (err) {
+          warn(`The embedding cache could not be written (${String(err)}).`);
+        }
+      }
+    } finally {
+      encoder.dispose();
+    }
   }
-  return { embeddings: tf.tensor2d(out, [items.length, d]), cached };
+  return { vectors: out, stats: { shipped: fromShipped, cached: fromCache, encoded: missing.length } };
 }
 
-async function storeVectors(
-  cache: EmbeddingCache,
-  version: string,
-  keys: (string | null)[],
-  rows: number[],
-  t: tf.Tensor2D,
-  warn: (m: string) => void,
-): Promise<void> {
-  const d = t.shape[1];
-  const data = await t.data();
-  try {
-    await cache.put(
-      rows.map((i, j) => [`${version}:${keys[i]}`, Float32Array.from(data.subarray(j * d, (j + 1) * d))] as [string, Float32Array]),
-    );
-  } catch (err) {
-    warn(`The embedding cache could not be written (${String(err)}).`);
+/**
+ * Centres the rows (and re-normalises them), in place and in slices: a direction shared by every
+ * item would otherwise let random negatives push the shopper's vector away from the catalogue as
+ * a whole, lifting whatever items are least typical instead of those like the ones clicked.
+ */
+async function centreRows(v: Float32Array, n: number, d: number, slicer: Slicer): Promise<void> {
+  const mean = new Float64Array(d);
+  for (let from = 0; from < n; from += BLOCK) {
+    sumRows(v, from, Math.min(n, from + BLOCK), d, mean);
+    await slicer.maybeYield();
+  }
+  for (let k = 0; k < d; k++) mean[k]! /= Math.max(1, n);
+  for (let from = 0; from < n; from += BLOCK) {
+    centreBlock(v, from, Math.min(n, from + BLOCK), d, mean);
+    await slicer.maybeYield();
   }
 }
 
-async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher): Promise<Catalog> {
-  if (typeof catalog !== 'string') return validateCatalog(catalog);
+/** Rows per slice of the loops over the catalogue's vectors (a few ms each). */
+const BLOCK = 4096;
+
+// The hot loops are plain synchronous functions over one block, which the JIT optimises well.
+function sumRows(v: Float32Array, from: number, to: number, d: number, acc: Float64Array): void {
+  for (let i = from; i < to; i++) for (let k = 0; k < d; k++) acc[k]! += v[i * d + k]!;
+}
+
+function centreBlock(v: Float32Array, from: number, to: number, d: number, mean: Float64Array): void {
+  for (let i = from; i < to; i++) {
+    const o = i * d;
+    let sq = 0;
+    for (let k = 0; k < d; k++) {
+      const x = v[o + k]! - mean[k]!;
+      v[o + k] = x;
+      sq += x * x;
+    }
+    const inv = 1 / Math.max(Math.sqrt(sq), 1e-8);
+    for (let k = 0; k < d; k++) v[o + k]! *= inv;
+  }
+}
+
+function addKnownRows(v: Float32Array, r: Float32Array, known: Uint8Array, from: number, to: number, d: number): void {
+  for (let i = from; i < to; i++) if (known[i]) for (let k = i * d; k < (i + 1) * d; k++) v[k]! += r[k]!;
+}
+
+async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher, slicer: Slicer): Promise<Catalog> {
+  if (typeof catalog !== 'string') return validateCatalogSliced(catalog, slicer);
   let buf: ArrayBuffer;
   try {
     buf = await fetcher(catalog);
@@ -228,7 +316,7 @@ async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher):
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder().decode(buf));
+    parsed = await parseJsonArraySliced(new Uint8Array(buf), slicer);
   } catch (cause) {
     const why = looksLikeHtml(buf) ? 'it is an HTML page: a wrong URL?' : String(cause);
     throw new CatalogError(
@@ -239,7 +327,26 @@ async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher):
       },
     );
   }
-  return validateCatalog(parsed);
+  return validateCatalogSliced(parsed, slicer);
+}
+
+/** Items in turns across departments: the first of each, then the second of each, and so on. */
+async function roundRobinByCategory(items: readonly Item[], slicer: Slicer): Promise<Int32Array> {
+  const queues = new Map<string, number[]>();
+  for (let i = 0; i < items.length; i++) {
+    const key = items[i]!.category ?? '';
+    let q = queues.get(key);
+    if (!q) queues.set(key, (q = []));
+    q.push(i);
+    if ((i & 4095) === 4095) await slicer.maybeYield();
+  }
+  const out = new Int32Array(items.length);
+  const lists = [...queues.values()];
+  let n = 0;
+  for (let round = 0; n < items.length; round++) {
+    for (const q of lists) if (round < q.length) out[n++] = q[round]!;
+  }
+  return out;
 }
 
 const yieldToPage = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
@@ -285,8 +392,10 @@ class RecommenderImpl implements Recommender {
   private disposed = false;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly warnings: string[] = [];
+  /** The catalogue in turns across departments, for the list shown before any click. */
+  private spreadOrder: Int32Array = new Int32Array(0);
   /** Set by the factory after loading. */
-  embeddingStats = { cached: 0, encoded: 0 };
+  embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0 };
 
   /** Keeps the warnings raised while loading (already reported) for `stats()`. */
   loadWarnings(messages: readonly string[]): void {
@@ -330,8 +439,13 @@ class RecommenderImpl implements Recommender {
 
   /** Restores φ from the store at start-up, applying the rebase policy for a new model version. */
   async restore(): Promise<void> {
+    this.spreadOrder = await roundRobinByCategory(this.catalog.items, new Slicer());
     const state = await this.store.load();
     await this.applyState(state, 'load');
+    // The first scoring pass on a backend is the slowest (kernels set up, memory grown): done
+    // here, in a task of its own, rather than in the page's first recommend().
+    await nextTask();
+    if (!this.disposed) this.head.scores().dispose();
   }
 
   private async applyState(state: StoredState, source: 'load' | 'remote' | 'local'): Promise<void> {
@@ -641,24 +755,12 @@ class RecommenderImpl implements Recommender {
 
   /** Up to k items taken in turn from each category, in catalogue order. */
   private spread(k: number, excl: ReadonlySet<number>, filter: ((item: Item) => boolean) | undefined): number[] {
-    const queues = new Map<string, number[]>();
-    this.catalog.items.forEach((item, i) => {
-      if (excl.has(i) || (filter && !filter(item))) return;
-      const key = item.category ?? '';
-      const q = queues.get(key) ?? [];
-      q.push(i);
-      queues.set(key, q);
-    });
+    // The round-robin order of the whole catalogue is built once (a pass over every item);
+    // a call takes its first k usable entries.
     const out: number[] = [];
-    for (let round = 0; out.length < k; round++) {
-      let added = false;
-      for (const q of queues.values()) {
-        if (round < q.length && out.length < k) {
-          out.push(q[round]!);
-          added = true;
-        }
-      }
-      if (!added) break;
+    for (const i of this.spreadOrder) {
+      if (out.length >= k) break;
+      if (!excl.has(i) && (!filter || filter(this.catalog.items[i]!))) out.push(i);
     }
     return out;
   }
@@ -738,6 +840,8 @@ export interface LoadHeadOptions {
   head?: Partial<HeadOptions>;
   /** Ignore the base's per-item residuals (offline training starts from content alone). */
   contentOnly?: boolean;
+  /** The catalogue's id → position map, when the caller has one (saves building another). */
+  indexOf?: (id: string) => number | undefined;
 }
 
 /**
@@ -751,7 +855,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   /** The base θ aligned with the catalogue (the head holds its own copy). */
   base: BaseParams;
   deltaCompatibleWith: string[];
-  embeddingStats: { cached: number; encoded: number };
+  embeddingStats: EmbeddingStats;
 }> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
@@ -759,46 +863,98 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const warn = options.warn ?? ((m: string): void => console.warn(`Clickwise: ${m}`));
   const progress = options.onProgress;
   const items = options.catalog;
-  const encoder = await loadEncoder({
-    modelUrl: joinLocation(modelUrl, modelManifest.encoder),
-    fetcher,
-    onWarning: warn,
-    ...(progress ? { onProgress: progress } : {}),
+  const slicer = new Slicer();
+  const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
+  const encoderManifest = await fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
+  const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
+  if (headModel.manifest.dims !== encoderManifest.dims) {
+    throw new ArgumentError(
+      'model/dims',
+      `The head has ${headModel.manifest.dims} dims but the encoder has ${encoderManifest.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
+    );
+  }
+  const shipped = modelManifest.vectors
+    ? await loadShippedVectors(fetcher, joinLocation(modelUrl, modelManifest.vectors), encoderManifest, warn)
+    : null;
+  const loaded = await embedCatalog({
+    encoderManifest,
+    loadEncoder: () =>
+      loadEncoder({
+        modelUrl: encoderUrl,
+        fetcher,
+        manifest: encoderManifest,
+        onWarning: warn,
+        ...(progress ? { onProgress: progress } : {}),
+      }),
+    items,
+    cache: options.embeddingCache,
+    shipped,
+    progress,
+    warn,
+    slicer,
   });
-  try {
-    const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
-    if (headModel.manifest.dims !== encoder.dims) {
-      throw new ArgumentError(
-        'model/dims',
-        `The head has ${headModel.manifest.dims} dims but the encoder has ${encoder.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
-      );
+  const d = encoderManifest.dims;
+  await centreRows(loaded.vectors, items.length, d, slicer);
+  await slicer.maybeYield();
+  const ids = items.map((i) => i.id);
+  const base = alignBase(headModel, ids);
+  if (options.contentOnly) base.residual = null;
+  // vᵢ = eᵢ + rᵢ, added here in slices (only the items the base knows have a residual) rather
+  // than by the head in one pass over N × d.
+  if (base.residual) {
+    const r = base.residual;
+    for (let from = 0; from < items.length; from += BLOCK) {
+      addKnownRows(loaded.vectors, r, base.known, from, Math.min(items.length, from + BLOCK), d);
+      await slicer.maybeYield();
     }
-    const loaded = await embedCatalog(encoder, items, options.embeddingCache, progress, warn);
-    const embeddingStats = { cached: loaded.cached, encoded: items.length - loaded.cached };
-    // Centre the catalogue's vectors (and re-normalise): a direction shared by every item would
-    // otherwise let random negatives push the shopper's vector away from the catalogue as a whole,
-    // lifting whatever items are least typical instead of those like the ones clicked.
-    const raw = loaded.embeddings;
-    const embeddings = tf.tidy(() => {
-      const c = tf.sub(raw, tf.mean(raw, 0, true));
-      return tf.div(c, tf.maximum(tf.norm(c, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
-    });
-    raw.dispose();
-    try {
-      const ids = items.map((i) => i.id);
-      const base = alignBase(headModel, ids);
-      if (options.contentOnly) base.residual = null;
-      const head = new IncrementalHead(embeddings, ids, base, {
+  }
+  await slicer.maybeYield();
+  const embeddings = tf.tensor2d(loaded.vectors, [items.length, d]);
+  try {
+    await slicer.maybeYield();
+    // The head takes the tensor as its V (no copy of N × d: on WASM a clone is a full copy).
+    const head = new IncrementalHead(
+      embeddings,
+      ids,
+      { ...base, residual: null },
+      {
         ...headModel.manifest.headOptions,
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         ...options.head,
-      });
-      return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats };
-    } finally {
-      embeddings.dispose();
+      },
+      { ...(options.indexOf ? { indexOf: options.indexOf } : {}), adopt: true },
+    );
+    return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats: loaded.stats };
+  } catch (err) {
+    embeddings.dispose();
+    throw err;
+  }
+}
+
+/**
+ * The shop's shipped vectors, or null (with one warning) when they cannot be used: another encoder
+ * version, a missing or corrupt file. The browser then encodes what it must; nothing else changes.
+ */
+async function loadShippedVectors(
+  fetcher: Fetcher,
+  base: string,
+  encoderManifest: EncoderManifest,
+  warn: (m: string) => void,
+): Promise<ShippedVectors | null> {
+  try {
+    const v = await loadVectors(fetcher, base, warn);
+    if (v.manifest.encoderVersion !== encoderManifest.version || v.manifest.dims !== encoderManifest.dims) {
+      warn(
+        `The catalogue vectors at ${base} were made with encoder ${v.manifest.encoderVersion}, not ${encoderManifest.version}; encoding the catalogue here instead. Run npm run vectors again.`,
+      );
+      return null;
     }
-  } finally {
-    encoder.dispose();
+    return v;
+  } catch (err) {
+    warn(
+      `The catalogue vectors at ${base} cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`,
+    );
+    return null;
   }
 }
 
@@ -831,7 +987,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     else console.warn(`Clickwise: ${message}`);
   };
   progress?.({ phase: 'catalog', done: 0, total: 1 });
-  const catalog = await readCatalog(options.catalog, fetcher);
+  const catalog = await readCatalog(options.catalog, fetcher, new Slicer());
   if (catalog.skipped.length > 0) {
     warn(
       'catalog/skipped',
@@ -847,6 +1003,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     ...options,
     head,
     catalog: catalog.items,
+    indexOf: catalog.indexOf,
     modelUrl,
     fetcher,
     modelManifest,

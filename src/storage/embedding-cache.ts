@@ -11,6 +11,7 @@
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
 import type { EmbeddingCache } from '../core/index.js';
+import { nextTask } from '../core/index.js';
 
 /** A version's vectors are dropped after this long without use (30 days). */
 export const VERSION_TTL_MS = 30 * 24 * 3600 * 1000;
@@ -20,6 +21,9 @@ interface EmbeddingDB extends DBSchema {
   /** Encoder version → when a page last used it (ms since epoch). */
   versions: { key: string; value: number };
 }
+
+/** Keys per transaction. */
+const CHUNK = 1000;
 
 const versionOf = (key: string): string => key.slice(0, key.indexOf(':'));
 const rangeOf = (version: string): IDBKeyRange => IDBKeyRange.bound(`${version}:`, `${version}:\uffff`);
@@ -45,9 +49,16 @@ export class IndexedDbEmbeddingCache implements EmbeddingCache {
   }
 
   async get(keys: readonly string[]): Promise<(Float32Array | undefined)[]> {
-    const tx = this.db.transaction('vectors', 'readonly');
-    const out = await Promise.all(keys.map((k) => tx.store.get(k)));
-    await tx.done;
+    // In slices of CHUNK keys, one transaction each: issuing 100,000 requests (and receiving
+    // their results) at once holds the page for over a second.
+    const out: (Float32Array | undefined)[] = [];
+    for (let start = 0; start < keys.length; start += CHUNK) {
+      const tx = this.db.transaction('vectors', 'readonly');
+      const part = await Promise.all(keys.slice(start, start + CHUNK).map((k) => tx.store.get(k)));
+      await tx.done;
+      for (const v of part) out.push(v);
+      if (start + CHUNK < keys.length) await nextTask();
+    }
     // Mark the version as in use, so that another version's writes do not evict it.
     const versions = [...new Set(keys.map(versionOf))];
     if (versions.length) {
@@ -60,21 +71,31 @@ export class IndexedDbEmbeddingCache implements EmbeddingCache {
   async put(entries: readonly [string, Float32Array][]): Promise<void> {
     if (entries.length === 0) return;
     const version = versionOf(entries[0]![0]);
-    // Relaxed durability: a lost vector is recomputed from the text.
-    const tx = this.db.transaction(['vectors', 'versions'], 'readwrite', { durability: 'relaxed' });
-    const versions = tx.objectStore('versions');
-    const vectors = tx.objectStore('vectors');
     const now = this.now();
     if (!this.pruned) {
       this.pruned = true;
+      const tx = this.db.transaction(['vectors', 'versions'], 'readwrite', { durability: 'relaxed' });
+      const versions = tx.objectStore('versions');
+      const vectors = tx.objectStore('vectors');
       for await (const cursor of versions.iterate()) {
         if (cursor.key !== version && now - cursor.value > VERSION_TTL_MS) {
           await vectors.delete(rangeOf(cursor.key));
           await cursor.delete();
         }
       }
+      await tx.done;
     }
-    await Promise.all([versions.put(now, version), ...entries.map(([k, v]) => vectors.put(v, k)), tx.done]);
+    // Relaxed durability: a lost vector is recomputed from the text. In slices, as in get().
+    for (let start = 0; start < entries.length; start += CHUNK) {
+      const tx = this.db.transaction(['vectors', 'versions'], 'readwrite', { durability: 'relaxed' });
+      const vectors = tx.objectStore('vectors');
+      await Promise.all([
+        tx.objectStore('versions').put(now, version),
+        ...entries.slice(start, start + CHUNK).map(([k, v]) => vectors.put(v, k)),
+        tx.done,
+      ]);
+      if (start + CHUNK < entries.length) await nextTask();
+    }
   }
 
   close(): void {

@@ -230,6 +230,7 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
     : null;
   mkdirSync(out, { recursive: true });
   cpSync(join(models, 'encoder'), join(out, 'encoder'), { recursive: true });
+  if (existsSync(join(models, 'vectors')) && out !== models) cpSync(join(models, 'vectors'), join(out, 'vectors'), { recursive: true });
   const h = writeHeadModel(join(out, 'head'), { ...head, deltaCompatibleWith: previous ? [previous.version] : [] });
   return { model: writeModelManifest(out), head: h };
 }

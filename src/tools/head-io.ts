@@ -1,5 +1,5 @@
 /** Writing head models (`models/head/`) and the top-level `models/manifest.json`. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncoderManifest } from '../core/encoder.js';
 import type { TensorSpec } from '../core/model-io.js';
@@ -104,6 +104,18 @@ export function writeModelManifest(modelsDir: string): ModelManifest {
     encoder: 'encoder/',
     head: 'head/',
   };
-  writeFileSync(join(modelsDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
+  // Catalogue vectors made with this encoder stay valid across bases: they depend on the text only.
+  const vectors = join(modelsDir, 'vectors', 'manifest.json');
+  if (existsSync(vectors) && (JSON.parse(readFileSync(vectors, 'utf8')) as { encoderVersion?: string }).encoderVersion === enc.version) {
+    m.vectors = 'vectors/';
+  }
+  writeAtomically(join(modelsDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
   return m;
+}
+
+/** Writes a file so that a reader sees the old content or the new, never a torn one. */
+export function writeAtomically(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
 }

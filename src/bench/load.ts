@@ -1,0 +1,150 @@
+/**
+ * `npm run bench:load [-- --sizes 10000,100000 --out load.json]`: what a shopper's page pays for
+ * Clickwise at a catalogue size, measured the way a shop ships it: the built storefront tag
+ * (`dist/clickwise.js`, `npm run build` first) on a page of its own, in headless Chromium, WASM.
+ *
+ * For each size a synthetic catalogue is written to a temporary folder with a copy of the shipped
+ * model, plus the catalogue vectors that `npm run vectors` makes for it (unless `--no-vectors`),
+ * all served locally. Two visits: a first one (fresh browser profile: empty IndexedDB and HTTP
+ * cache) and a later one (the same profile, the page loaded again). Each reports the time to the
+ * first recommendation, the longest main-thread task (Long Tasks API) from navigation until a
+ * second after it, and click→top-10 after it. Not a test: timings on a shared machine are noisy.
+ */
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { parseArgs } from '../tools/common.js';
+import { serveStatic } from './serve.js';
+import { syntheticCatalog } from './synthetic-catalog.js';
+import type { VectorsReport } from '../tools/vectors.js';
+import { writeVectors } from '../tools/vectors.js';
+
+const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** The measuring page: a long-task observer first, then the tag as a shop adds it. */
+function pageHtml(n: number): string {
+  return `<!doctype html><meta charset="utf-8"><title>load ${n}</title><link rel="icon" href="data:,">
+<script>
+window.__tasks = [];
+new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: e.startTime, ms: e.duration }); })
+  .observe({ type: 'longtask', buffered: true });
+</script>
+<a href="#" data-clickwise-item="s1">item s1</a> <a href="#" data-clickwise-item="s2">item s2</a>
+<div data-clickwise-slot data-k="10"></div>
+<script src="/clickwise.js" data-catalog="/load/${n}/catalog.json" data-model="/load/${n}/models/" data-backend="wasm" data-namespace="load"></script>`;
+}
+
+interface Visit {
+  /** Navigation start → `Clickwise.ready` resolved and a first top 10 computed. */
+  firstRecommendationMs: number;
+  longestTaskMs: number;
+  /** Tasks of 50 ms or more. */
+  longTasks: number;
+  /** One click, learned, then a new top 10 (median of 5). */
+  clickToTop10Ms: number;
+  embeddings: { cached: number; encoded: number; shipped?: number };
+  jsHeapMB: number;
+}
+
+async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
+  if (reload) await page.reload();
+  else await page.goto(url);
+  const r = await page.evaluate(async () => {
+    const w = window as unknown as {
+      Clickwise: {
+        ready: Promise<{ recommend(o: object): Promise<unknown[]>; click(id: string): Promise<void>; stats(): Record<string, unknown> }>;
+      };
+      __tasks: { start: number; ms: number }[];
+    };
+    const rec = await w.Clickwise.ready;
+    await rec.recommend({ k: 10 });
+    const ready = performance.now();
+    await new Promise((res) => setTimeout(res, 1000));
+    const clicks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await rec.click(`s${10 + i * 7}`);
+      await rec.recommend({ k: 10 });
+      clicks.push(performance.now() - t0);
+    }
+    clicks.sort((a, b) => a - b);
+    const before = w.__tasks.filter((t) => t.start < ready + 1000);
+    return {
+      firstRecommendationMs: Math.round(ready),
+      longestTaskMs: Math.round(Math.max(0, ...before.map((t) => t.ms))),
+      longTasks: before.length,
+      clickToTop10Ms: Math.round(clicks[2]! * 10) / 10,
+      embeddings: rec.stats()['embeddings'] as Visit['embeddings'],
+    };
+  });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await cdp.send('HeapProfiler.collectGarbage');
+  const metrics = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
+  await cdp.detach();
+  const heap = metrics.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+  return { ...r, jsHeapMB: Math.round(heap / 1e5) / 10 };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { sizes: 'string', out: 'string', 'no-vectors': 'boolean' });
+  const sizes = String(args['sizes'] ?? '10000,100000')
+    .split(',')
+    .map((s) => Number(s));
+  const withVectors = args['no-vectors'] !== true;
+  if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
+  const root = join(tmpdir(), `clickwise-load-${process.pid}`);
+  mkdirSync(root, { recursive: true });
+  const server = createServer(serveStatic({ '/load/': root, '/': 'dist' }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const rows: Record<string, unknown>[] = [];
+  const t0 = Date.now();
+  try {
+    for (const n of sizes) {
+      const dir = join(root, String(n));
+      mkdirSync(dir, { recursive: true });
+      const catalog = syntheticCatalog(n);
+      writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
+      cpSync('models', join(dir, 'models'), { recursive: true });
+      let vectors: VectorsReport | null = null;
+      if (withVectors) vectors = await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+      writeFileSync(join(dir, 'page.html'), pageHtml(n));
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') console.log(`  [page ${m.type()}] ${m.text()}`);
+      });
+      const url = `${origin}/load/${n}/page.html`;
+      const first = await visit(page, url, false);
+      const later = await visit(page, url, true);
+      await context.close();
+      const row = { n, vectors, first, later };
+      console.log(JSON.stringify(row));
+      rows.push(row);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await browser.close();
+    server.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+  const result = {
+    command: `npm run bench:load -- ${process.argv.slice(2).join(' ')}`.trim(),
+    backend: 'wasm',
+    rows,
+    wallSeconds: Math.round((Date.now() - t0) / 1000),
+  };
+  if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

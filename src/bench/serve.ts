@@ -1,0 +1,53 @@
+/** A small static file server for the benchmarks and tests: URL prefixes mapped to folders. */
+import { createReadStream, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+  '.svg': 'image/svg+xml',
+  '.txt': 'text/plain; charset=utf-8',
+  '.bin': 'application/octet-stream',
+};
+
+/** A request handler serving each prefix (longest first) from its folder, with ETags. */
+export function serveStatic(mounts: Record<string, string>): (req: IncomingMessage, res: ServerResponse) => void {
+  const entries = Object.entries(mounts).sort((a, b) => b[0].length - a[0].length);
+  return (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const mount = entries.find(([prefix]) => path.startsWith(prefix));
+    const rel = mount ? normalize(path.slice(mount[0].length)) : '';
+    if (!mount || rel.startsWith('..')) {
+      res.writeHead(404).end();
+      return;
+    }
+    const file = join(mount[1], rel);
+    let size: number;
+    let mtime: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
+      mtime = st.mtimeMs;
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    const etag = `"${size.toString(36)}-${Math.floor(mtime).toString(36)}"`;
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, { etag }).end();
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': size,
+      'cache-control': 'no-cache',
+      etag,
+    });
+    createReadStream(file).pipe(res);
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Cooperative time slicing: long loops check `slicer.due()` and `await slicer.yield()` when it
+ * says so, so that no task of Clickwise's holds the page's main thread for long. A yield is a
+ * real macrotask (the browser can paint and handle input in between); resolving a promise, or
+ * awaiting `tensor.data()` on the WASM or CPU backend, is only a microtask and does not count.
+ */
+
+/** Work budget of one slice, in ms: well under the 50 ms that makes a long task. */
+export const SLICE_MS = 12;
+
+interface PostTaskScheduler {
+  yield?: () => Promise<void>;
+}
+
+let channel: MessageChannel | null = null;
+const queue: (() => void)[] = [];
+
+/** Resolves in a new macrotask: `scheduler.yield()` where there is one, else a MessageChannel message. */
+export function nextTask(): Promise<void> {
+  const sched = (globalThis as { scheduler?: PostTaskScheduler }).scheduler;
+  if (typeof sched?.yield === 'function') return sched.yield();
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  if (!channel) {
+    channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      queue.shift()?.();
+      // Node keeps a process alive while a port is referenced: only while a yield is pending.
+      if (queue.length === 0) (channel!.port1 as { unref?: () => void }).unref?.();
+    };
+  }
+  const port = channel.port1 as { ref?: () => void };
+  return new Promise((r) => {
+    if (queue.length === 0) port.ref?.();
+    queue.push(r);
+    channel!.port2.postMessage(0);
+  });
+}
+
+/** Tracks the time spent since the last yield. */
+export class Slicer {
+  private start = now();
+  constructor(private readonly budgetMs = SLICE_MS) {}
+
+  /** True once this slice has used its budget. Cheap: call it every few iterations. */
+  due(): boolean {
+    return now() - this.start >= this.budgetMs;
+  }
+
+  /** Yields a macrotask and starts a new slice. */
+  async yield(): Promise<void> {
+    await nextTask();
+    this.start = now();
+  }
+
+  /** Yields only if the slice is used up. */
+  async maybeYield(): Promise<void> {
+    if (this.due()) await this.yield();
+  }
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+/** Runs `body(i)` for i in [0, n), yielding whenever a slice is used up (checked every `every`). */
+export async function forEachSliced(n: number, body: (i: number) => void, slicer = new Slicer(), every = 256): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    body(i);
+    if (i % every === every - 1 && slicer.due()) await slicer.yield();
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * `npm run vectors -- --catalog public/catalog.json [--model models] [--subspaces 16]`: computes
+ * the catalogue's vectors once, on the shop's side, and writes them next to the model
+ * (`<model>/vectors/`, product-quantised, see `src/core/vectors.ts`), so that a browser downloads
+ * about 20 bytes per item instead of encoding the whole catalogue. The model manifest then names
+ * them. Run it again when the catalogue changes; until then browsers encode only the items that
+ * are new or changed. `--items F` takes the tools' items CSV instead of a catalogue JSON.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { initBackend } from '../core/backend.js';
+import { validateCatalog } from '../core/catalog.js';
+import type { EncoderManifest } from '../core/encoder.js';
+import { loadEncoder } from '../core/encoder.js';
+import type { ModelManifest } from '../core/model.js';
+import type { Item } from '../core/types.js';
+import type { VectorsManifest } from '../core/vectors.js';
+import { catalogHash, decodeRow, encodePq, itemKeys, packVectors, trainPq } from '../core/vectors.js';
+import { parseArgs, progressBar, sha256Bytes } from './common.js';
+import { readItems } from './data.js';
+import { writeAtomically } from './head-io.js';
+
+/** What {@link writeVectors} reports. */
+export interface VectorsReport {
+  count: number;
+  subspaces: number;
+  bytes: number;
+  gzipBytes: number;
+  /** Mean cosine between each item's exact and quantised vector. */
+  meanCosine: number;
+  seconds: number;
+}
+
+/**
+ * Encodes `items` with the model's encoder, quantises the vectors and writes `<modelDir>/vectors/`
+ * (file first, then its manifest, then the model manifest, each atomically, so a browser never
+ * sees a manifest naming a file that is not there).
+ */
+export async function writeVectors(o: {
+  modelDir: string;
+  items: readonly Item[];
+  subspaces?: number;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}): Promise<VectorsReport> {
+  const t0 = Date.now();
+  const M = o.subspaces ?? 16;
+  const modelManifest = JSON.parse(readFileSync(join(o.modelDir, 'manifest.json'), 'utf8')) as ModelManifest;
+  const encDir = join(o.modelDir, modelManifest.encoder);
+  const encManifest = JSON.parse(readFileSync(join(encDir, 'manifest.json'), 'utf8')) as EncoderManifest;
+  const d = encManifest.dims;
+  if (d % M !== 0) throw new Error(`--subspaces must divide the encoder's ${d} dims (e.g. 8, 16 or 32), got ${M}.`);
+  const backend = await initBackend('wasm');
+  if (backend.name !== 'wasm') throw new Error(`vectors runs on the wasm backend, which could not start: ${backend.reason}`);
+  const encoder = await loadEncoder({ modelUrl: encDir + '/' });
+  const n = o.items.length;
+  let data: Float32Array;
+  try {
+    const t = await encoder.encode(o.items, { batchSize: 512, onProgress: (p) => o.onProgress?.('encode', p.done, n) });
+    data = (await t.data()) as Float32Array;
+    t.dispose();
+  } finally {
+    encoder.dispose();
+  }
+  const codebook = trainPq(data, n, d, { subspaces: M, onProgress: (done, total) => o.onProgress?.('quantise', done, total) });
+  const codes = encodePq(data, n, d, codebook, M);
+  const { keys } = await itemKeys(o.items);
+  const bin = packVectors(codebook, keys, codes);
+  let cos = 0;
+  const row = new Float32Array(d);
+  for (let i = 0; i < n; i++) {
+    decodeRow({ codebook, codes }, M, d, i, row, 0);
+    let dot = 0;
+    let nn = 0;
+    for (let k = 0; k < d; k++) {
+      dot += row[k]! * data[i * d + k]!;
+      nn += row[k]! * row[k]!;
+    }
+    cos += dot / Math.max(1e-12, Math.sqrt(nn));
+  }
+  const dir = join(o.modelDir, 'vectors');
+  mkdirSync(dir, { recursive: true });
+  writeAtomically(join(dir, 'vectors.bin'), bin);
+  const manifest: VectorsManifest = {
+    format: 'clickwise-vectors',
+    formatVersion: 1,
+    encoderVersion: encManifest.version,
+    dims: d,
+    count: n,
+    catalogHash: catalogHash(keys),
+    quantisation: { kind: 'pq', subspaces: M, centroids: 256 },
+    files: [{ path: 'vectors.bin', sha256: sha256Bytes(bin), bytes: bin.byteLength }],
+    createdAt: new Date().toISOString(),
+  };
+  writeAtomically(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  writeAtomically(join(o.modelDir, 'manifest.json'), JSON.stringify({ ...modelManifest, vectors: 'vectors/' }, null, 2) + '\n');
+  return {
+    count: n,
+    subspaces: M,
+    bytes: bin.byteLength,
+    gzipBytes: gzipSync(bin, { level: 9 }).byteLength,
+    meanCosine: Number((cos / Math.max(1, n)).toFixed(4)),
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/** Reads a storefront catalogue (JSON array) or the tools' items CSV. */
+function readCatalogFile(path: string): Item[] {
+  if (!existsSync(path))
+    throw new Error(`${path} does not exist. Give the catalogue the storefront serves (--catalog) or an items CSV (--items).`);
+  if (/\.csv(\.gz)?$/.test(path)) return readItems(path);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON (${String(err)}): give a JSON array of items, or an items CSV with --items.`);
+  }
+  const catalog = validateCatalog(parsed);
+  if (catalog.skipped.length) console.warn(`${catalog.skipped.length} catalogue items skipped: ${catalog.skipped.slice(0, 3).join('; ')}`);
+  return [...catalog.items];
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { catalog: 'string', items: 'string', model: 'string', subspaces: 'number' });
+  const source = args['catalog'] ?? args['items'];
+  if (source === undefined)
+    throw new Error(
+      'Missing --catalog F (or --items F). Usage: npm run vectors -- --catalog public/catalog.json [--model models] [--subspaces 16]',
+    );
+  const items = readCatalogFile(String(source));
+  const modelDir = resolve(String(args['model'] ?? 'models'));
+  if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`${modelDir} holds no manifest.json: --model must be a model folder.`);
+  const bars = new Map<string, ReturnType<typeof progressBar>>();
+  const r = await writeVectors({
+    modelDir,
+    items,
+    ...(args['subspaces'] !== undefined ? { subspaces: Number(args['subspaces']) } : {}),
+    onProgress: (phase, done, total) => {
+      if (!bars.has(phase)) bars.set(phase, progressBar(phase, total));
+      bars.get(phase)!.tick(done);
+      if (done === total) bars.get(phase)!.end();
+    },
+  });
+  console.log(
+    `wrote ${join(modelDir, 'vectors')}: ${r.count} items, ${r.subspaces} bytes each, ${r.bytes} bytes (${r.gzipBytes} gzipped), mean cosine to the exact vectors ${r.meanCosine}, in ${r.seconds.toFixed(1)} s`,
+  );
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * Catalogue vectors computed by the shop (`npm run vectors`): the PQ format, the keys the tool
+ * and the browser must agree on, and a recommender that takes them instead of encoding, encodes
+ * only what changed, and falls back with one warning when they cannot be used.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelLoadError } from '../src/core/errors.js';
+import type { Fetcher } from '../src/core/model-io.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import { createRecommenderCore } from '../src/core/recommender.js';
+import { mulberry32 } from '../src/core/rng.js';
+import type { Item } from '../src/core/types.js';
+import type { VectorsManifest } from '../src/core/vectors.js';
+import {
+  catalogHash,
+  decodeRow,
+  encodePq,
+  itemKeys,
+  itemText,
+  packVectors,
+  textHashes,
+  trainPq,
+  unpackVectors,
+} from '../src/core/vectors.js';
+import { fnv1a } from '../src/core/tokenizer.js';
+import { writeVectors } from '../src/tools/vectors.js';
+import { demoCatalog, MODELS, useBackend } from './helpers.js';
+
+const catalog = demoCatalog();
+let dir = '';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cw-vectors-'));
+  cpSync(MODELS, join(dir, 'models'), { recursive: true });
+  await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+  await useBackend('cpu');
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Reads files like the default fetcher, and remembers every location asked for. */
+function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
+  const asked: string[] = [];
+  return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
+}
+
+describe('product quantisation', () => {
+  it('keeps vectors close, and the file round-trips', () => {
+    const rand = mulberry32(3);
+    const n = 3000;
+    const d = 16;
+    // Clustered unit vectors, like a catalogue's.
+    const centres = Array.from({ length: 20 }, () => Array.from({ length: d }, () => rand() - 0.5));
+    const data = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      const c = centres[i % 20]!;
+      let norm = 0;
+      for (let k = 0; k < d; k++) norm += (data[i * d + k] = c[k]! + (rand() - 0.5) * 0.2) ** 2;
+      for (let k = 0; k < d; k++) data[i * d + k]! /= Math.sqrt(norm);
+    }
+    const codebook = trainPq(data, n, d, { subspaces: 4, seed: 1 });
+    const codes = encodePq(data, n, d, codebook, 4);
+    const row = new Float32Array(d);
+    let worst = 1;
+    for (let i = 0; i < n; i++) {
+      decodeRow({ codebook, codes }, 4, d, i, row, 0);
+      let dot = 0;
+      let nn = 0;
+      for (let k = 0; k < d; k++) {
+        dot += row[k]! * data[i * d + k]!;
+        nn += row[k]! ** 2;
+      }
+      worst = Math.min(worst, dot / Math.sqrt(nn));
+    }
+    expect(worst).toBeGreaterThan(0.95);
+    const keys = Uint32Array.from({ length: n }, (_, i) => i * 7919);
+    const manifest = { dims: d, count: n, quantisation: { kind: 'pq', subspaces: 4, centroids: 256 } } as VectorsManifest;
+    const bin = packVectors(codebook, keys, codes);
+    const back = unpackVectors(bin.buffer as ArrayBuffer, manifest, 'v.bin');
+    expect(back.codebook).toEqual(codebook);
+    expect(back.keys).toEqual(keys);
+    expect(back.codes).toEqual(codes);
+    expect(() => unpackVectors(bin.slice(1).buffer, manifest, 'v.bin')).toThrow(ModelLoadError);
+    expect(() => trainPq(data, n, d, { subspaces: 5 })).toThrow(/divide/);
+  });
+
+  it('the browser and the tool key an item by the same hash of its text', async () => {
+    const items: Item[] = [
+      { id: 'a', title: 'Mug', category: 'Kitchen', description: 'Stoneware' },
+      { id: 'b', title: 'Mug', category: 'Kitchen' },
+      { id: 'c', title: 'Mug', description: 'Kitchen' },
+      { id: 'd', title: 'Mug é 😀' },
+    ];
+    const { keys, long } = await itemKeys(items);
+    items.forEach((it, i) => {
+      expect(keys[i]).toBe(textHashes(it)[0]);
+      expect(keys[i]).toBe(fnv1a(itemText(it)));
+      expect(long(i)).toMatch(/^[0-9a-f]{16}$/);
+    });
+    // Fields are kept apart: the same words in another field are another text.
+    expect(new Set(keys).size).toBe(items.length);
+    expect(catalogHash(keys)).not.toBe(catalogHash(keys.slice().reverse()));
+  });
+});
+
+describe('a recommender on shipped vectors', () => {
+  it('takes every vector from the file and never downloads the encoder weights', async () => {
+    const { fetcher, asked } = countingFetcher();
+    const rec = await createRecommenderCore({ catalog, modelUrl: join(dir, 'models'), backend: 'cpu', fetcher });
+    expect(rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0 });
+    expect(asked.some((a) => a.endsWith('weights.bin') && a.includes('encoder'))).toBe(false);
+    expect(asked.some((a) => a.endsWith('vectors.bin'))).toBe(true);
+    // The same shopper gets much the same list as on exact vectors.
+    const exact = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu' });
+    for (const r of [rec, exact]) for (const id of ['gar-01a', 'gar-02b', 'gar-03c']) await r.click(id);
+    const a = (await rec.recommend({ k: 10 })).map((r) => r.id);
+    const b = (await exact.recommend({ k: 10 })).map((r) => r.id);
+    expect(a.filter((id) => b.includes(id)).length).toBeGreaterThanOrEqual(7);
+    rec.dispose();
+    exact.dispose();
+  });
+
+  it('encodes only the items that are new or changed since the file was made', async () => {
+    const changed = catalog.map((it, i) => (i < 3 ? { ...it, title: `${it.title} (new edition)` } : it));
+    changed.push({ id: 'brand-new-1', title: 'Copper Kettle', category: 'Kitchen' }, { id: 'brand-new-2', title: 'Linen Apron' });
+    const rec = await createRecommenderCore({ catalog: changed, modelUrl: join(dir, 'models'), backend: 'cpu' });
+    expect(rec.stats().embeddings).toEqual({ shipped: catalog.length - 3, cached: 0, encoded: 5 });
+    rec.dispose();
+  });
+
+  it('ignores a corrupt file or another encoder version with one warning, and encodes instead', async () => {
+    for (const spoil of ['corrupt', 'version'] as const) {
+      const bad = join(dir, `bad-${spoil}`);
+      cpSync(join(dir, 'models'), bad, { recursive: true });
+      if (spoil === 'corrupt') {
+        const bin = readFileSync(join(bad, 'vectors', 'vectors.bin'));
+        bin[bin.length - 1] ^= 0xff;
+        writeFileSync(join(bad, 'vectors', 'vectors.bin'), bin);
+      } else {
+        const m = JSON.parse(readFileSync(join(bad, 'vectors', 'manifest.json'), 'utf8')) as VectorsManifest;
+        writeFileSync(join(bad, 'vectors', 'manifest.json'), JSON.stringify({ ...m, encoderVersion: 'cw-enc-other' }));
+      }
+      const warnings: string[] = [];
+      const rec = await createRecommenderCore({
+        catalog,
+        modelUrl: bad,
+        backend: 'cpu',
+        onWarning: (w) => warnings.push(w.message),
+      });
+      expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: catalog.length });
+      expect(warnings.filter((w) => w.includes('catalogue vectors'))).toHaveLength(1);
+      expect(warnings[0]).toMatch(spoil === 'corrupt' ? /checksum|sha256/i : /cw-enc-other/);
+      expect((await rec.recommend({ k: 5 })).length).toBe(5);
+      rec.dispose();
+    }
+  });
+
+  it('a base retrained by maintain keeps naming the vectors of its encoder', async () => {
+    const { writeModelManifest } = await import('../src/tools/head-io.js');
+    const m = writeModelManifest(join(dir, 'models'));
+    expect(m.vectors).toBe('vectors/');
+  });
+});
