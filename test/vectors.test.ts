@@ -136,7 +136,7 @@ describe('a recommender on shipped vectors', () => {
       cpSync(join(dir, 'models'), bad, { recursive: true });
       if (spoil === 'corrupt') {
         const bin = readFileSync(join(bad, 'vectors', 'vectors.bin'));
-        bin[bin.length - 1] ^= 0xff;
+        bin[bin.length - 1] = bin[bin.length - 1]! ^ 0xff;
         writeFileSync(join(bad, 'vectors', 'vectors.bin'), bin);
       } else {
         const m = JSON.parse(readFileSync(join(bad, 'vectors', 'manifest.json'), 'utf8')) as VectorsManifest;

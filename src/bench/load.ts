@@ -14,7 +14,8 @@ import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { parseArgs } from '../tools/common.js';
@@ -39,7 +40,7 @@ new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.
 <script src="/clickwise.js" data-catalog="/load/${n}/catalog.json" data-model="/load/${n}/models/" data-backend="wasm" data-namespace="load"></script>`;
 }
 
-interface Visit {
+export interface Visit {
   /** Navigation start → `Clickwise.ready` resolved and a first top 10 computed. */
   firstRecommendationMs: number;
   longestTaskMs: number;
@@ -91,12 +92,23 @@ async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
   return { ...r, jsHeapMB: Math.round(heap / 1e5) / 10 };
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { sizes: 'string', out: 'string', 'no-vectors': 'boolean' });
-  const sizes = String(args['sizes'] ?? '10000,100000')
-    .split(',')
-    .map((s) => Number(s));
-  const withVectors = args['no-vectors'] !== true;
+/** One catalogue size: the files written, then a first and a later visit. */
+export interface LoadRow {
+  n: number;
+  vectors: VectorsReport | null;
+  first: Visit;
+  later: Visit;
+}
+
+/**
+ * Measures each size in `sizes` (a fresh browser profile per size). `log` gets one line per size.
+ * Needs `dist/` (`npm run build`).
+ */
+export async function runLoadBench(
+  sizes: readonly number[],
+  withVectors: boolean,
+  log: (line: string) => void = console.log,
+): Promise<LoadRow[]> {
   if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
   const root = join(tmpdir(), `clickwise-load-${process.pid}`);
   mkdirSync(root, { recursive: true });
@@ -104,8 +116,7 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  const rows: Record<string, unknown>[] = [];
-  const t0 = Date.now();
+  const rows: LoadRow[] = [];
   try {
     for (const n of sizes) {
       const dir = join(root, String(n));
@@ -113,20 +124,19 @@ async function main(): Promise<void> {
       const catalog = syntheticCatalog(n);
       writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
       cpSync('models', join(dir, 'models'), { recursive: true });
-      let vectors: VectorsReport | null = null;
-      if (withVectors) vectors = await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+      const vectors = withVectors ? await writeVectors({ modelDir: join(dir, 'models'), items: catalog }) : null;
       writeFileSync(join(dir, 'page.html'), pageHtml(n));
       const context = await browser.newContext();
       const page = await context.newPage();
       page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') console.log(`  [page ${m.type()}] ${m.text()}`);
+        if (m.type() === 'error' || m.type() === 'warning') log(`  [page ${m.type()}] ${m.text()}`);
       });
       const url = `${origin}/load/${n}/page.html`;
       const first = await visit(page, url, false);
       const later = await visit(page, url, true);
       await context.close();
       const row = { n, vectors, first, later };
-      console.log(JSON.stringify(row));
+      log(JSON.stringify(row));
       rows.push(row);
       rmSync(dir, { recursive: true, force: true });
     }
@@ -135,6 +145,18 @@ async function main(): Promise<void> {
     server.close();
     rmSync(root, { recursive: true, force: true });
   }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { sizes: 'string', out: 'string', 'no-vectors': 'boolean' });
+  const sizes = String(args['sizes'] ?? '10000,100000')
+    .split(',')
+    .map((s) => Number(s));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`--sizes takes item counts such as 10000,100000, got ${String(args['sizes'])}.`);
+  const t0 = Date.now();
+  const rows = await runLoadBench(sizes, args['no-vectors'] !== true);
   const result = {
     command: `npm run bench:load -- ${process.argv.slice(2).join(' ')}`.trim(),
     backend: 'wasm',
@@ -144,7 +166,9 @@ async function main(): Promise<void> {
   if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
 }
 
-void main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

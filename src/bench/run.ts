@@ -1,14 +1,16 @@
 /**
  * `npm run bench [-- --out bench.json] [--quick]`: runs the benchmark page in headless Debian
  * Chromium against the built site (`npm run build` first), once without WebGPU (wasm, webgl, cpu)
- * and once with `--enable-unsafe-webgpu` (WebGPU, software adapter here, small N only). Prints a
- * table and writes JSON. Not a test: timings on shared machines are noisy; compare ratios.
+ * and once with `--enable-unsafe-webgpu` (WebGPU, software adapter here, small N only), then
+ * the storefront tag's first and later visits at 10,000, 100,000 and 1,000,000 items (`load.ts`;
+ * `--load-sizes` to choose). Prints a table and writes JSON. Not a test: timings on shared machines are noisy; compare ratios.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import type { BenchConfig } from './page.js';
 import { parseArgs } from '../tools/common.js';
+import { runLoadBench } from './load.js';
 
 const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -27,7 +29,7 @@ interface CaseRow {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { out: 'string', quick: 'boolean', webgpu: 'boolean' });
+  const args = parseArgs(process.argv.slice(2), { out: 'string', quick: 'boolean', webgpu: 'boolean', 'load-sizes': 'string' });
   const quick = args['quick'] === true;
   if (!existsSync('dist/src/bench/bench.html')) throw new Error('dist/src/bench/bench.html is missing: run npm run build first.');
   const server = await preview({ preview: { port: 4181, strictPort: false, open: false }, logLevel: 'warn' });
@@ -62,8 +64,13 @@ async function main(): Promise<void> {
       } as BenchConfig)) as Record<string, unknown>;
       await gb.close();
     }
+    // What a page pays at each catalogue size through the storefront tag (see load.ts).
+    const loadSizes = String(args['load-sizes'] ?? (quick ? '10000' : '10000,100000,1000000'))
+      .split(',')
+      .map(Number);
+    const load = await runLoadBench(loadSizes, true, (line) => console.log(`load: ${line.slice(0, 300)}`));
     const result = {
-      command: `npm run bench${quick ? ' -- --quick' : ''}`,
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       browser: main['browser'],
       backends: { ...(main['backends'] as object), ...((gpu?.['backends'] as object) ?? {}) },
       copyBandwidthGBps: main['copyBandwidthGBps'],
@@ -73,6 +80,7 @@ async function main(): Promise<void> {
       memory: main['memory'],
       idbBytesPerShopper: main['idbBytesPerShopper'],
       longestTaskDuringBurstMs: main['longestTaskDuringBurstMs'],
+      load,
       wallSeconds: Math.round((Date.now() - t0) / 1000),
     };
     const rows = (result.cases as CaseRow[]).map((c) => ({

@@ -214,20 +214,25 @@ async function embedCatalog(o: {
   let fromCache = 0;
   let missing = [] as number[];
   for (let i = 0; i < n; i++) if (!have[i]) missing.push(i);
+  const cacheKeys: string[] = [];
   if (cache && missing.length > 0) {
+    for (let j = 0; j < missing.length; j++) {
+      cacheKeys.push(`${version}:${long(missing[j]!)}`);
+      if ((j & 1023) === 1023) await slicer.maybeYield();
+    }
     try {
-      const found = await cache.get(missing.map((i) => `${version}:${long(i)}`));
+      const found = await cache.get(cacheKeys);
       // A cached vector that is the wrong size or holds a NaN or ±Infinity is encoded again (and
       // overwritten): one bad vector would otherwise make every score NaN.
-      missing.forEach((i, j) => {
-        const v = found[j];
-        if (v instanceof Float32Array && v.length === d && v.every(Number.isFinite)) {
-          out.set(v, i * d);
-          have[i] = 1;
-          fromCache++;
-        }
-      });
-      missing = missing.filter((i) => !have[i]);
+      for (let from = 0; from < missing.length; from += BLOCK) {
+        fromCache += takeCached(found, missing, from, Math.min(missing.length, from + BLOCK), d, out, have);
+        await slicer.maybeYield();
+      }
+      const still = missing.filter((i) => !have[i]);
+      const keyOf = new Map(missing.map((i, j) => [i, cacheKeys[j]!]));
+      missing = still;
+      cacheKeys.length = 0;
+      for (const i of still) cacheKeys.push(keyOf.get(i)!);
     } catch (err) {
       warn(`The embedding cache could not be read (${String(err)}); encoding what is missing.`);
     }
@@ -241,12 +246,19 @@ async function embedCatalog(o: {
         missing.map((i) => items[i]!),
         progress ? { onProgress: (p) => progress({ phase: 'encode', done: done0 + p.done, total: n }) } : {},
       );
-      const data = await fresh.data();
+      const data = (await fresh.data()) as Float32Array;
       fresh.dispose();
-      missing.forEach((i, j) => out.set(data.subarray(j * d, (j + 1) * d), i * d));
+      const entries: [string, Float32Array][] = [];
+      for (let j = 0; j < missing.length; j++) {
+        const i = missing[j]!;
+        const v = data.slice(j * d, (j + 1) * d);
+        out.set(v, i * d);
+        if (cache) entries.push([cacheKeys[j] ?? `${version}:${long(i)}`, v]);
+        if ((j & 1023) === 1023) await slicer.maybeYield();
+      }
       if (cache) {
         try {
-          await cache.put(missing.map((i, j) => [`${version}:${long(i)}`, Float32Array.from(data.subarray(j * d, (j + 1) * d))]));
+          await cache.put(entries);
         } catch (err) {
           warn(`The embedding cache could not be written (${String(err)}).`);
         }
@@ -296,6 +308,31 @@ function centreBlock(v: Float32Array, from: number, to: number, d: number, mean:
     const inv = 1 / Math.max(Math.sqrt(sq), 1e-8);
     for (let k = 0; k < d; k++) v[o + k]! *= inv;
   }
+}
+
+/** Copies the usable cached vectors of missing[from, to) into `out`; returns how many. */
+function takeCached(
+  found: readonly (Float32Array | undefined)[],
+  missing: readonly number[],
+  from: number,
+  to: number,
+  d: number,
+  out: Float32Array,
+  have: Uint8Array,
+): number {
+  let taken = 0;
+  for (let j = from; j < to; j++) {
+    const v = found[j];
+    if (!(v instanceof Float32Array) || v.length !== d) continue;
+    let finite = true;
+    for (let k = 0; k < d && finite; k++) finite = Number.isFinite(v[k]!);
+    if (!finite) continue;
+    const i = missing[j]!;
+    out.set(v, i * d);
+    have[i] = 1;
+    taken++;
+  }
+  return taken;
 }
 
 function addKnownRows(v: Float32Array, r: Float32Array, known: Uint8Array, from: number, to: number, d: number): void {

@@ -9,7 +9,7 @@
  * dropped the next time any version writes.
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
-import { openDB } from 'idb';
+import { openDB, unwrap } from 'idb';
 import type { EmbeddingCache } from '../core/index.js';
 import { nextTask } from '../core/index.js';
 
@@ -23,7 +23,7 @@ interface EmbeddingDB extends DBSchema {
 }
 
 /** Keys per transaction. */
-const CHUNK = 1000;
+const CHUNK = 250;
 
 const versionOf = (key: string): string => key.slice(0, key.indexOf(':'));
 const rangeOf = (version: string): IDBKeyRange => IDBKeyRange.bound(`${version}:`, `${version}:\uffff`);
@@ -49,18 +49,31 @@ export class IndexedDbEmbeddingCache implements EmbeddingCache {
   }
 
   async get(keys: readonly string[]): Promise<(Float32Array | undefined)[]> {
-    // In slices of CHUNK keys, one transaction each: issuing 100,000 requests (and receiving
-    // their results) at once holds the page for over a second.
-    const out: (Float32Array | undefined)[] = [];
-    for (let start = 0; start < keys.length; start += CHUNK) {
-      const tx = this.db.transaction('vectors', 'readonly');
-      const part = await Promise.all(keys.slice(start, start + CHUNK).map((k) => tx.store.get(k)));
-      await tx.done;
-      for (const v of part) out.push(v);
-      if (start + CHUNK < keys.length) await nextTask();
+    const out = new Array<Float32Array | undefined>(keys.length);
+    const versions = [...new Set(keys.map(versionOf))];
+    // A version with nothing stored (every first visit) costs one count, not one read per item.
+    const stored = await Promise.all(versions.map((v) => this.db.count('vectors', rangeOf(v))));
+    if (stored.some((c) => c > 0)) {
+      // In slices of CHUNK keys, one transaction each, with plain request callbacks: 100,000
+      // promise-wrapped reads at once hold the page for seconds.
+      for (let start = 0; start < keys.length; start += CHUNK) {
+        const end = Math.min(keys.length, start + CHUNK);
+        const store = unwrap(this.db.transaction('vectors', 'readonly').store);
+        await new Promise<void>((resolve, reject) => {
+          let left = end - start;
+          for (let i = start; i < end; i++) {
+            const req = store.get(keys[i]!);
+            req.onsuccess = () => {
+              out[i] = req.result as Float32Array | undefined;
+              if (--left === 0) resolve();
+            };
+            req.onerror = () => reject(req.error ?? new Error('IndexedDB read failed'));
+          }
+        });
+        if (end < keys.length) await nextTask();
+      }
     }
     // Mark the version as in use, so that another version's writes do not evict it.
-    const versions = [...new Set(keys.map(versionOf))];
     if (versions.length) {
       const w = this.db.transaction('versions', 'readwrite', { durability: 'relaxed' });
       await Promise.all([...versions.map((v) => w.store.put(this.now(), v)), w.done]);
@@ -87,14 +100,13 @@ export class IndexedDbEmbeddingCache implements EmbeddingCache {
     }
     // Relaxed durability: a lost vector is recomputed from the text. In slices, as in get().
     for (let start = 0; start < entries.length; start += CHUNK) {
+      const end = Math.min(entries.length, start + CHUNK);
       const tx = this.db.transaction(['vectors', 'versions'], 'readwrite', { durability: 'relaxed' });
-      const vectors = tx.objectStore('vectors');
-      await Promise.all([
-        tx.objectStore('versions').put(now, version),
-        ...entries.slice(start, start + CHUNK).map(([k, v]) => vectors.put(v, k)),
-        tx.done,
-      ]);
-      if (start + CHUNK < entries.length) await nextTask();
+      const vectors = unwrap(tx.objectStore('vectors'));
+      unwrap(tx.objectStore('versions')).put(now, version);
+      for (let i = start; i < end; i++) vectors.put(entries[i]![1], entries[i]![0]);
+      await tx.done;
+      if (end < entries.length) await nextTask();
     }
   }
 

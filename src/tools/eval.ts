@@ -7,8 +7,10 @@
  * Clickwise runs the browser's own code (`loadHead`, `IncrementalHead`) on the tfjs wasm backend,
  * on a base retrained at the split by the maintenance job's code. With `--stale-until DATE` it
  * also runs on a base retrained only up to that earlier date, to show what maintenance buys.
+ * With `--vectors M` Clickwise scores on the catalogue vectors a shop ships (`npm run vectors`,
+ * product-quantised with M subspaces) instead of exact ones: what the quantisation costs.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../core/backend.js';
@@ -34,6 +36,7 @@ import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
 import { sasrecMethod } from './sasrec.js';
+import { writeVectors } from './vectors.js';
 
 /** The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`. */
 export const ALL_METHODS = [
@@ -94,6 +97,12 @@ export interface EvalOptions {
    * `npm run maintain -- --until <split>` wrote: the same code, so the same base, without the wait).
    */
   baseAtSplit?: string;
+  /**
+   * Score Clickwise on the catalogue vectors a shop would ship (`npm run vectors`, product-
+   * quantised with this many subspaces) instead of the exact ones, to measure what the
+   * quantisation costs.
+   */
+  vectorSubspaces?: number;
   settings?: EvalSettings;
   onProgress?: (method: string, done: number, total: number) => void;
   /** Called with every scored event's rank (for tests). */
@@ -144,9 +153,16 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         const written = writeModelFolder(dir, o.models, head);
         if (label) bases.push({ name: label, version: written.model.version, until: day(until) });
       }
+      let modelUrl = dir;
+      if (o.vectorSubspaces !== undefined) {
+        // Never write into a folder the caller gave: the vectors go into a copy.
+        modelUrl = join(tmp, `vectors-${day(until)}-${settingsFor}`);
+        cpSync(dir, modelUrl, { recursive: true });
+        await writeVectors({ modelDir: modelUrl, items: o.items, subspaces: o.vectorSubspaces });
+      }
       const loaded = await loadHead({
         catalog: o.items,
-        modelUrl: dir,
+        modelUrl,
         seed: o.seed,
         head: settingsFor === 'frozen' ? { ...settings.clickwise, learningRate: 0 } : settings.clickwise,
         warn: () => undefined,
@@ -205,7 +221,7 @@ export function formatTable(reports: readonly MethodReport[], k: number): string
 }
 
 async function main(): Promise<void> {
-  const usage = 'Usage: npm run eval -- --events F --items F --split DATE [--k 10] [--out report.json]';
+  const usage = 'Usage: npm run eval -- --events F --items F --split DATE [--k 10] [--vectors 16] [--out report.json]';
   const args = parseArgs(process.argv.slice(2), {
     events: 'string',
     items: 'string',
@@ -226,6 +242,7 @@ async function main(): Promise<void> {
     'base-epochs': 'number',
     'recent-half-life-days': 'number',
     base: 'string',
+    vectors: 'number',
     'markov-window': 'number',
     'markov-votes': 'number',
     'markov-decay': 'number',
@@ -277,6 +294,7 @@ async function main(): Promise<void> {
     ...(until !== undefined ? { until } : {}),
     ...(staleUntil !== undefined ? { staleUntil } : {}),
     ...(args['base'] !== undefined ? { baseAtSplit: resolve(String(args['base'])) } : {}),
+    ...(args['vectors'] !== undefined ? { vectorSubspaces: Number(args['vectors']) } : {}),
     k,
     seed,
     models: resolve(String(args['models'] ?? 'models')),
