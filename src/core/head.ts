@@ -330,7 +330,11 @@ export class IncrementalHead {
   private readonly dW: tf.Variable<tf.Rank.R2>;
   private readonly du: tf.Variable<tf.Rank.R1>;
   private readonly dAlpha: tf.Variable<tf.Rank.R1>;
-  private readonly dB: tf.Variable<tf.Rank.R1>;
+  /**
+   * bᵢ + Δbᵢ, kept fused so that scoring reads one per-item vector; Δb = this − bBase is non-zero
+   * only at `touched`.
+   */
+  private readonly bias: tf.Variable<tf.Rank.R1>;
   private readonly gW: tf.Variable<tf.Rank.R2>;
   private readonly gu: tf.Variable<tf.Rank.R1>;
   private readonly gAlpha: tf.Variable<tf.Rank.R1>;
@@ -389,7 +393,7 @@ export class IncrementalHead {
     this.dW = tf.variable(tf.zeros([d, d]), false);
     this.du = tf.variable(tf.zeros([d]), false);
     this.dAlpha = tf.variable(tf.zeros([1]), false);
-    this.dB = tf.variable(tf.zeros([n]), false);
+    this.bias = tf.variable(tf.clone(this.bBase), false);
     this.gW = tf.variable(tf.zeros([d, d]), false);
     this.gu = tf.variable(tf.zeros([d]), false);
     this.gAlpha = tf.variable(tf.zeros([1]), false);
@@ -469,15 +473,46 @@ export class IncrementalHead {
     return normalisedHistory(this.history);
   }
 
+  /**
+   * α·rep + β·trans + γ·count as one dense [N] vector, made by one scatter of the few non-zero
+   * entries of the three (duplicates add up). Inside a tidy.
+   */
+  private sparseTerms(time: number): tf.Tensor1D {
+    const hw = this.historyWeights();
+    const f = this.features();
+    const m = hw.length + f.tIdx.length + f.cIdx.length;
+    if (m === 0) return tf.zeros([this.n]);
+    const idx = new Int32Array(m);
+    hw.forEach((x, j) => (idx[j] = x.i));
+    idx.set(f.tIdx, hw.length);
+    idx.set(f.cIdx, hw.length + f.tIdx.length);
+    const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
+    const { beta, gamma } = this.mixWeights(this.context(time));
+    const vals = tf.concat([
+      tf.mul(alpha, tf.tensor1d(Float32Array.from(hw, (x) => x.w))),
+      tf.mul(beta, tf.tensor1d(f.tVal)),
+      tf.mul(gamma, tf.tensor1d(f.cVal)),
+    ]);
+    return tf.scatterND(tf.tensor2d(idx, [m, 1], 'int32'), vals, [this.n]) as tf.Tensor1D;
+  }
+
   /** h (d) and rep (N) as tensors. Must be called inside a tidy. */
   private userContext(): { h: tf.Tensor1D; rep: tf.Tensor1D } {
     const hw = this.historyWeights();
     if (hw.length === 0) return { h: tf.zeros([this.dims]), rep: tf.zeros([this.n]) };
     const idx = tf.tensor1d(Int32Array.from(hw.map((x) => x.i)), 'int32');
     const w = tf.tensor1d(Float32Array.from(hw.map((x) => x.w)));
-    const h = tf.squeeze(tf.matMul(tf.reshape(w, [1, -1]), tf.gather(this.V, idx))) as tf.Tensor1D;
     const rep = tf.scatterND(tf.reshape(idx, [-1, 1]), w, [this.n]) as tf.Tensor1D;
-    return { h: tf.reshape(h, [this.dims]), rep };
+    return { h: this.historyVector(), rep };
+  }
+
+  /** h = Σ wⱼ vⱼ over the history (d), inside a tidy. */
+  private historyVector(): tf.Tensor1D {
+    const hw = this.historyWeights();
+    if (hw.length === 0) return tf.zeros([this.dims]);
+    const idx = tf.tensor1d(Int32Array.from(hw.map((x) => x.i)), 'int32');
+    const w = tf.tensor1d(Float32Array.from(hw.map((x) => x.w)));
+    return tf.reshape(tf.matMul(tf.reshape(w, [1, -1]), tf.gather(this.V, idx)), [this.dims]) as tf.Tensor1D;
   }
 
   /** q = h(W₀+ΔW)+Δu, inside a tidy. */
@@ -493,13 +528,9 @@ export class IncrementalHead {
   scores(time: number = Date.now()): tf.Tensor1D {
     this.assertAlive();
     return tf.tidy(() => {
-      const { h, rep } = this.userContext();
-      const q = this.query(h);
+      const q = this.query(this.historyVector());
       const s = tf.reshape(tf.matMul(this.V, tf.reshape(q, [this.dims, 1])), [this.n]);
-      const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
-      const { trans, count } = this.featureTensors();
-      const { beta, gamma } = this.mixWeights(this.context(time));
-      return tf.addN([s, this.bBase, this.dB, tf.mul(alpha, rep), tf.mul(beta, trans), tf.mul(gamma, count)]) as tf.Tensor1D;
+      return tf.addN([s, this.bias, this.sparseTerms(time)]) as tf.Tensor1D;
     });
   }
 
@@ -549,11 +580,12 @@ export class IncrementalHead {
     const repS = tf.gather(rep, idx);
     const transS = tf.gather(trans, idx);
     const countS = tf.gather(count, idx);
-    const dBS = tf.gather(this.dB, idx);
+    const biasS = tf.gather(this.bias, idx);
+    const dBS = tf.sub(biasS, tf.gather(this.bBase, idx));
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
     const q = this.query(h);
     const s = tf.add(
-      tf.add(tf.add(tf.reshape(tf.matMul(VS, tf.reshape(q, [this.dims, 1])), [-1]), tf.gather(this.bBase, idx)), dBS),
+      tf.add(tf.reshape(tf.matMul(VS, tf.reshape(q, [this.dims, 1])), [-1]), biasS),
       tf.addN([tf.mul(alpha, repS), tf.mul(beta, transS), tf.mul(gamma, countS)]),
     );
     const lam = this.options.l2;
@@ -670,11 +702,11 @@ export class IncrementalHead {
       const gc = tf.where(ok, tf.mul(gB, clip), tf.zerosLike(gB));
       const accOld = tf.gather(this.gB, idx);
       const accNew = tf.add(accOld, tf.square(gc));
-      const bOld = tf.gather(this.dB, idx);
+      const bOld = tf.sub(tf.gather(this.bias, idx), tf.gather(this.bBase, idx));
       const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
       const at = tf.reshape(idx, [-1, 1]);
       this.gB.assign(tf.add(this.gB, tf.scatterND(at, tf.sub(accNew, accOld), [this.n])) as tf.Tensor1D);
-      this.dB.assign(tf.add(this.dB, tf.scatterND(at, tf.sub(bNew, bOld), [this.n])) as tf.Tensor1D);
+      this.bias.assign(tf.add(this.bias, tf.scatterND(at, tf.sub(bNew, bOld), [this.n])) as tf.Tensor1D);
     });
   }
 
@@ -714,7 +746,7 @@ export class IncrementalHead {
           tf.sum(tf.square(this.du)),
           tf.sum(tf.square(this.dAlpha)),
           tf.sum(tf.square(this.dMix)),
-          tf.sum(tf.square(this.dB)),
+          tf.sum(tf.square(this.touchedDelta())),
         ]),
       ),
     );
@@ -723,11 +755,18 @@ export class IncrementalHead {
     return v;
   }
 
+  /** Δb at the touched items (in `touched` order), inside a tidy. */
+  private touchedDelta(touched: readonly number[] = [...this.touched]): tf.Tensor1D {
+    if (touched.length === 0) return tf.zeros([0]);
+    const at = tf.tensor1d(Int32Array.from(touched), 'int32');
+    return tf.sub(tf.gather(this.bias, at), tf.gather(this.bBase, at));
+  }
+
   /** Serialises φ, the AdaGrad state and the history. Per-item entries are keyed by id. */
   async save(): Promise<HeadState> {
     this.assertAlive();
     const touched = [...this.touched].sort((a, b) => a - b);
-    const tb = tf.tidy(() => (touched.length ? tf.gather(this.dB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
+    const tb = tf.tidy(() => this.touchedDelta(touched));
     const tg = tf.tidy(() => (touched.length ? tf.gather(this.gB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
     // Asynchronous reads only: synchronous GPU readback is slow everywhere and broken on some WebGPU stacks.
     const [bv, gv, dW, du, dA, gW, gu, gA, dM, gM] = await Promise.all(
@@ -841,10 +880,10 @@ export class IncrementalHead {
       this.gMix.assign(tf.tensor1d(state.gMix ?? [0, 0, 0, 0]));
       if (bIdx.length) {
         const at = tf.tensor2d(Int32Array.from(bIdx), [bIdx.length, 1], 'int32');
-        this.dB.assign(tf.scatterND(at, tf.tensor1d(bVal), [this.n]) as tf.Tensor1D);
+        this.bias.assign(tf.add(this.bBase, tf.scatterND(at, tf.tensor1d(bVal), [this.n])) as tf.Tensor1D);
         this.gB.assign(tf.scatterND(at, tf.tensor1d(gVal), [this.n]) as tf.Tensor1D);
       } else {
-        this.dB.assign(tf.zeros([this.n]));
+        this.bias.assign(tf.clone(this.bBase));
         this.gB.assign(tf.zeros([this.n]));
       }
     });
@@ -866,9 +905,9 @@ export class IncrementalHead {
     return { foreignIds: foreign.length };
   }
 
-  /** φ and its AdaGrad sums: everything a reset zeroes. */
+  /** φ (but Δb, kept inside `bias`) and its AdaGrad sums: everything a reset zeroes. */
   private learned(): tf.Variable[] {
-    return [this.dW, this.du, this.dAlpha, this.dMix, this.dB, this.gW, this.gu, this.gAlpha, this.gMix, this.gB];
+    return [this.dW, this.du, this.dAlpha, this.dMix, this.gW, this.gu, this.gAlpha, this.gMix, this.gB];
   }
 
   /** Forgets φ, AdaGrad state and history: back to the base. */
@@ -876,6 +915,7 @@ export class IncrementalHead {
     this.assertAlive();
     tf.tidy(() => {
       for (const v of this.learned()) v.assign(tf.zerosLike(v));
+      this.bias.assign(tf.clone(this.bBase));
     });
     this.history = [];
     this.recent = [];
@@ -891,7 +931,7 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.V, this.W0, this.bBase, ...this.learned()]) t.dispose();
+    for (const t of [this.V, this.W0, this.bBase, this.bias, ...this.learned()]) t.dispose();
   }
 
   private assertAlive(): void {
