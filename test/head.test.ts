@@ -131,9 +131,16 @@ describe('head contract', () => {
     const saved = JSON.parse(JSON.stringify(await a.save())) as HeadState;
     const b = new IncrementalHead(E, ids, base);
     b.load(saved);
-    const sa = scores(a);
-    const sb = scores(b);
+    const at = (h: IncrementalHead): number[] => {
+      const t = h.scores(6000);
+      const v = Array.from(t.dataSync());
+      t.dispose();
+      return v;
+    };
+    const sa = at(a);
+    const sb = at(b);
     sa.forEach((v, i) => expect(sb[i]).toBeCloseTo(v, 5));
+    expect(scores(b)).toEqual(scores(b));
     expect(b.clicks).toBe(15);
     a.dispose();
     b.dispose();
@@ -211,5 +218,46 @@ describe('tensor hygiene', () => {
     expect(tf.memory().numTensors).toBe(before);
     head.dispose();
     E.dispose();
+  });
+});
+
+describe('item vectors in row blocks', () => {
+  it('score, rank, learn and save exactly as one tensor does, and rank block by block the same as scores()', async () => {
+    const one = randomSetup(11);
+    const split = randomSetup(11);
+    // 30 rows as blocks of 8, 8, 8 and 6.
+    const blocks = [0, 8, 16, 24].map((r) => tf.slice(split.E, [r, 0], [Math.min(8, N - r), D]) as tf.Tensor2D);
+    const a = new IncrementalHead(one.E, one.ids, one.base, { seed: 5, negatives: 6 });
+    const b = new IncrementalHead(blocks, split.ids, split.base, { seed: 5, negatives: 6 });
+    for (const [k, item] of [3, 17, 3, 25, 9, 29].entries()) {
+      a.learnOne({ item, impressions: [1, 20], time: 1000 * k });
+      b.learnOne({ item, impressions: [1, 20], time: 1000 * k });
+    }
+    const at = (h: IncrementalHead): number[] => {
+      const t = h.scores(6000);
+      const v = Array.from(t.dataSync());
+      t.dispose();
+      return v;
+    };
+    const sa = at(a);
+    const sb = at(b);
+    sa.forEach((v, i) => expect(sb[i]).toBeCloseTo(v, 5));
+    expect(scores(b)).toEqual(scores(b));
+    const top = await b.topScores(7, 6000);
+    const expected = sa
+      .map((v, i) => [v, i] as const)
+      .sort((x, y) => y[0] - x[0])
+      .slice(0, 7);
+    expect(Array.from(top.indices)).toEqual(expected.map((x) => x[1]));
+    Array.from(top.values).forEach((v, t) => expect(v).toBeCloseTo(expected[t]![0], 5));
+    const ea = await a.explain([2, 19, 28]);
+    const eb = await b.explain([2, 19, 28]);
+    Array.from(eb.contributions).forEach((v, t) => expect(v).toBeCloseTo(ea.contributions[t]!, 5));
+    expect((await b.save()).dB).toEqual((await a.save()).dB);
+    expect(Array.from(await b.itemVectors())).toEqual(Array.from(await a.itemVectors()));
+    expect(() => new IncrementalHead([blocks[3]!, blocks[0]!], split.ids, split.base)).toThrow(/blocks/);
+    a.dispose();
+    b.dispose();
+    [one.E, split.E, ...blocks].forEach((t) => t.dispose());
   });
 });

@@ -49,7 +49,10 @@ export interface Visit {
   /** One click, learned, then a new top 10 (median of 5). */
   clickToTop10Ms: number;
   embeddings: { cached: number; encoded: number; shipped?: number };
+  /** The page's JS heap after a garbage collection (catalogue objects, typed arrays' headers). */
   jsHeapMB: number;
+  /** What tfjs holds on the backend (on WASM, in its heap): the item vectors and the head. */
+  tensorMB: number;
 }
 
 async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
@@ -81,6 +84,7 @@ async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
       longTasks: before.length,
       clickToTop10Ms: Math.round(clicks[2]! * 10) / 10,
       embeddings: rec.stats()['embeddings'] as Visit['embeddings'],
+      tensorMB: Math.round((rec.stats()['tensorBytes'] as number) / 1e5) / 10,
     };
   });
   const cdp = await page.context().newCDPSession(page);

@@ -30,6 +30,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError } from './errors.js';
 import { mixSeed, mulberry32 } from './rng.js';
+import { nextTask } from './slice.js';
+
+/**
+ * Rows per block of item vectors in a browser (see `IncrementalHead.topScores`): 65,536 × 64
+ * float32 is 16 MB, scored in a few ms.
+ */
+export const SCORE_BLOCK_ROWS = 65_536;
 
 /** Tunable settings of the head. Defaults in {@link DEFAULT_HEAD_OPTIONS}. */
 export interface HeadOptions {
@@ -322,8 +329,12 @@ export class IncrementalHead {
   readonly options: HeadOptions;
   private readonly ids: readonly string[];
   private readonly index: (id: string) => number | undefined;
-  /** vᵢ = eᵢ + rᵢ, [N, d]. */
-  private readonly V: tf.Tensor2D;
+  /**
+   * vᵢ = eᵢ + rᵢ, [N, d], as row blocks of `blockRows` rows (the last may be shorter): a large
+   * catalogue is scored block by block, each in a task of its own (see {@link topScores}).
+   */
+  private readonly blocks: tf.Tensor2D[];
+  private readonly blockRows: number;
   private readonly W0: tf.Tensor2D;
   private readonly alpha0: number;
   private readonly bBase: tf.Tensor1D;
@@ -366,14 +377,21 @@ export class IncrementalHead {
    *   (only when `base.residual` is null): no copy of N × d.
    */
   constructor(
-    embeddings: tf.Tensor2D,
+    embeddings: tf.Tensor2D | readonly tf.Tensor2D[],
     ids: readonly string[],
     base: BaseParams,
     options: Partial<HeadOptions> = {},
     more: { indexOf?: (id: string) => number | undefined; adopt?: boolean } = {},
   ) {
     const { indexOf } = more;
-    const [n, d] = embeddings.shape;
+    const parts = Array.isArray(embeddings) ? (embeddings as readonly tf.Tensor2D[]) : [embeddings as tf.Tensor2D];
+    const d = parts[0]!.shape[1];
+    const n = parts.reduce((a, p) => a + p.shape[0], 0);
+    const blockRows = parts[0]!.shape[0];
+    if (parts.some((p, j) => p.shape[1] !== d || p.shape[0] > blockRows || (j < parts.length - 1 && p.shape[0] !== blockRows))) {
+      throw new RangeError('embedding blocks must all have the same width, and all but the last the same rows (the last no more)');
+    }
+    this.blockRows = blockRows;
     this.n = n;
     this.dims = d;
     this.ids = ids;
@@ -383,10 +401,16 @@ export class IncrementalHead {
       this.index = (id) => map.get(id);
     }
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
-    this.V =
+    this.blocks =
       more.adopt && !base.residual
-        ? embeddings
-        : tf.tidy(() => (base.residual ? tf.add(embeddings, tf.tensor2d(base.residual, [n, d])) : tf.clone(embeddings)));
+        ? [...parts]
+        : parts.map((p, j) =>
+            tf.tidy(() => {
+              if (!base.residual) return tf.clone(p);
+              const rows = p.shape[0];
+              return tf.add(p, tf.tensor2d(base.residual.subarray(j * blockRows * d, (j * blockRows + rows) * d), [rows, d]));
+            }),
+          );
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
     this.bBase = tf.tensor1d(base.bias);
@@ -465,7 +489,9 @@ export class IncrementalHead {
   /** The item vectors vᵢ = eᵢ + rᵢ the head scores with, [N × d] row-major (for offline training). */
   async itemVectors(): Promise<Float32Array> {
     this.assertAlive();
-    return (await this.V.data()) as Float32Array;
+    const out = new Float32Array(this.n * this.dims);
+    for (let j = 0; j < this.blocks.length; j++) out.set((await this.blocks[j]!.data()) as Float32Array, j * this.blockRows * this.dims);
+    return out;
   }
 
   /** Item indices in the history, most recent first, with their normalised weights. */
@@ -510,9 +536,8 @@ export class IncrementalHead {
   private historyVector(): tf.Tensor1D {
     const hw = this.historyWeights();
     if (hw.length === 0) return tf.zeros([this.dims]);
-    const idx = tf.tensor1d(Int32Array.from(hw.map((x) => x.i)), 'int32');
     const w = tf.tensor1d(Float32Array.from(hw.map((x) => x.w)));
-    return tf.reshape(tf.matMul(tf.reshape(w, [1, -1]), tf.gather(this.V, idx)), [this.dims]) as tf.Tensor1D;
+    return tf.reshape(tf.matMul(tf.reshape(w, [1, -1]), this.rows(Int32Array.from(hw, (x) => x.i))), [this.dims]) as tf.Tensor1D;
   }
 
   /** q = h(W₀+ΔW)+Δu, inside a tidy. */
@@ -529,9 +554,86 @@ export class IncrementalHead {
     this.assertAlive();
     return tf.tidy(() => {
       const q = this.query(this.historyVector());
-      const s = tf.reshape(tf.matMul(this.V, tf.reshape(q, [this.dims, 1])), [this.n]);
+      const qc = tf.reshape(q, [this.dims, 1]);
+      const parts = this.blocks.map((b) => tf.reshape(tf.matMul(b, qc), [-1]));
+      const s = parts.length === 1 ? parts[0]! : tf.concat(parts);
       return tf.addN([s, this.bias, this.sparseTerms(time)]) as tf.Tensor1D;
     });
+  }
+
+  /** Rows `idx` of V, [|idx|, d], in that order, across blocks. Inside a tidy. */
+  private rows(at: Int32Array): tf.Tensor2D {
+    if (this.blocks.length === 1) return tf.gather(this.blocks[0]!, tf.tensor1d(at, 'int32'));
+    const byBlock = new Map<number, number[]>();
+    at.forEach((i, k) => {
+      const b = Math.floor(i / this.blockRows);
+      let list = byBlock.get(b);
+      if (!list) byBlock.set(b, (list = []));
+      list.push(k);
+    });
+    // Gather each block's rows, then put them back in the asked order.
+    const order: number[] = [];
+    const parts: tf.Tensor2D[] = [];
+    for (const [b, ks] of byBlock) {
+      parts.push(
+        tf.gather(
+          this.blocks[b]!,
+          tf.tensor1d(
+            Int32Array.from(ks, (k) => at[k]! - b * this.blockRows),
+            'int32',
+          ),
+        ),
+      );
+      order.push(...ks);
+    }
+    const inv = new Int32Array(order.length);
+    order.forEach((k, pos) => (inv[k] = pos));
+    return tf.gather(tf.concat(parts), tf.tensor1d(inv, 'int32'));
+  }
+
+  /**
+   * The `want` best scores and their items, best first: the same ranking as {@link scores}, but
+   * computed block by block with a macrotask between blocks, so that scoring a catalogue of
+   * any size never holds the page for long. Each block keeps its own top `want`.
+   */
+  async topScores(want: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
+    this.assertAlive();
+    const q = tf.tidy(() => tf.reshape(this.query(this.historyVector()), [this.dims, 1]));
+    const sparse = tf.tidy(() => this.sparseTerms(time));
+    const vals: number[] = [];
+    const idxs: number[] = [];
+    try {
+      for (let j = 0; j < this.blocks.length; j++) {
+        if (j > 0) await nextTask();
+        if (this.disposed) break;
+        const block = this.blocks[j]!;
+        const off = j * this.blockRows;
+        const rows = block.shape[0];
+        const k = Math.min(want, rows);
+        const [v, ix] = tf.tidy(() => {
+          const s = tf.addN([
+            tf.reshape(tf.matMul(block, q), [rows]),
+            this.blocks.length === 1 ? this.bias : tf.slice(this.bias, [off], [rows]),
+            this.blocks.length === 1 ? sparse : tf.slice(sparse, [off], [rows]),
+          ]);
+          const r = tf.topk(s, k, true);
+          return [r.values, r.indices];
+        });
+        const [vd, id] = await Promise.all([v.data(), ix.data()]);
+        v.dispose();
+        ix.dispose();
+        for (let t = 0; t < id.length; t++) {
+          vals.push(vd[t]!);
+          idxs.push(id[t]! + off);
+        }
+      }
+    } finally {
+      q.dispose();
+      sparse.dispose();
+    }
+    const order = vals.map((_, t) => t).sort((a, b) => (vals[b]! > vals[a]! ? 1 : vals[b]! < vals[a]! ? -1 : idxs[a]! - idxs[b]!));
+    const top = order.slice(0, want);
+    return { values: Float32Array.from(top, (t) => vals[t]!), indices: Int32Array.from(top, (t) => idxs[t]!) };
   }
 
   /** The contribution of each history item j to the score of items `targets`: [H, |targets|]. */
@@ -540,10 +642,9 @@ export class IncrementalHead {
     const hw = this.historyWeights();
     if (hw.length === 0 || targets.length === 0) return { history: [], weights: [], contributions: new Float32Array(0) };
     const t = tf.tidy(() => {
-      const hidx = tf.tensor1d(Int32Array.from(hw.map((x) => x.i)), 'int32');
       const w = tf.tensor2d(Float32Array.from(hw.map((x) => x.w)), [hw.length, 1]);
-      const Hq = tf.mul(w, tf.matMul(tf.gather(this.V, hidx), tf.add(this.W0, this.dW)));
-      const T = tf.gather(this.V, tf.tensor1d(Int32Array.from(targets), 'int32'));
+      const Hq = tf.mul(w, tf.matMul(this.rows(Int32Array.from(hw, (x) => x.i)), tf.add(this.W0, this.dW)));
+      const T = this.rows(Int32Array.from(targets));
       return tf.matMul(Hq, T, false, true);
     });
     const contributions = (await t.data()) as Float32Array;
@@ -576,7 +677,7 @@ export class IncrementalHead {
     const idx = tf.tensor1d(b.idx, 'int32');
     const y = tf.tensor1d(b.y);
     const w = tf.tensor1d(b.w);
-    const VS = tf.gather(this.V, idx) as tf.Tensor2D;
+    const VS = this.rows(b.idx);
     const repS = tf.gather(rep, idx);
     const transS = tf.gather(trans, idx);
     const countS = tf.gather(count, idx);
@@ -931,7 +1032,7 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.V, this.W0, this.bBase, this.bias, ...this.learned()]) t.dispose();
+    for (const t of [...this.blocks, this.W0, this.bBase, this.bias, ...this.learned()]) t.dispose();
   }
 
   private assertAlive(): void {

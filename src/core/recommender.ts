@@ -15,7 +15,7 @@ import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
-import { IncrementalHead, validateHeadOptions } from './head.js';
+import { IncrementalHead, SCORE_BLOCK_ROWS, validateHeadOptions } from './head.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation, looksLikeHtml } from './model-io.js';
 import type { ModelManifest } from './model.js';
@@ -103,6 +103,11 @@ export interface RecommenderStats {
   modelVersion: string;
   storage: DeltaStore['kind'];
   items: number;
+  /**
+   * Bytes held in tensors on the backend (every tfjs tensor of the page, Clickwise's being nearly
+   * all of them: the item vectors are N × d float32).
+   */
+  tensorBytes: number;
   /** ‖φ‖: how far this shopper has moved from the base. */
   deltaNorm: number;
   /** Stored records set aside as unreadable. */
@@ -214,7 +219,7 @@ async function embedCatalog(o: {
   let fromCache = 0;
   let missing = [] as number[];
   for (let i = 0; i < n; i++) if (!have[i]) missing.push(i);
-  const cacheKeys: string[] = [];
+  let cacheKeys: string[] = [];
   if (cache && missing.length > 0) {
     for (let j = 0; j < missing.length; j++) {
       cacheKeys.push(`${version}:${long(missing[j]!)}`);
@@ -228,11 +233,16 @@ async function embedCatalog(o: {
         fromCache += takeCached(found, missing, from, Math.min(missing.length, from + BLOCK), d, out, have);
         await slicer.maybeYield();
       }
-      const still = missing.filter((i) => !have[i]);
-      const keyOf = new Map(missing.map((i, j) => [i, cacheKeys[j]!]));
+      const still: number[] = [];
+      const stillKeys: string[] = [];
+      missing.forEach((i, j) => {
+        if (!have[i]) {
+          still.push(i);
+          stillKeys.push(cacheKeys[j]!);
+        }
+      });
       missing = still;
-      cacheKeys.length = 0;
-      for (const i of still) cacheKeys.push(keyOf.get(i)!);
+      cacheKeys = stillKeys;
     } catch (err) {
       warn(`The embedding cache could not be read (${String(err)}); encoding what is missing.`);
     }
@@ -482,7 +492,7 @@ class RecommenderImpl implements Recommender {
     // The first scoring pass on a backend is the slowest (kernels set up, memory grown): done
     // here, in a task of its own, rather than in the page's first recommend().
     await nextTask();
-    if (!this.disposed) this.head.scores().dispose();
+    if (!this.disposed) await this.head.topScores(1);
   }
 
   private async applyState(state: StoredState, source: 'load' | 'remote' | 'local'): Promise<void> {
@@ -669,14 +679,8 @@ class RecommenderImpl implements Recommender {
     let want = Math.min(n, target + excl.size + (options.filter ? 3 * k : 0));
     let picked: { i: number; s: number; group?: string }[] = [];
     for (;;) {
-      const [values, indices] = tf.tidy(() => {
-        const s = this.head.scores();
-        const r = tf.topk(s, want, true);
-        return [r.values, r.indices];
-      });
-      const [vals, idxs] = await Promise.all([values.data(), indices.data()]);
-      values.dispose();
-      indices.dispose();
+      // Scored block by block, a task each: a catalogue of any size never holds the page for long.
+      const { values: vals, indices: idxs } = await this.head.topScores(want);
       if (this.disposed) return [];
       picked = [];
       for (let j = 0; j < idxs.length && picked.length < target; j++) {
@@ -821,6 +825,7 @@ class RecommenderImpl implements Recommender {
       modelVersion: this.modelVersion,
       storage: this.store.kind,
       items: this.catalog.size,
+      tensorBytes: tf.memory().numBytes,
       deltaNorm: this.deltaNorm,
       quarantined: h.quarantined,
       embeddings: { ...this.embeddingStats },
@@ -945,9 +950,14 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       await slicer.maybeYield();
     }
   }
-  await slicer.maybeYield();
-  const embeddings = tf.tensor2d(loaded.vectors, [items.length, d]);
+  // Row blocks, each made in a slice of its own (one 256 MB tensor at 1,000,000 items would be one long copy).
+  const embeddings: tf.Tensor2D[] = [];
   try {
+    for (let from = 0; from < items.length; from += SCORE_BLOCK_ROWS) {
+      const rows = Math.min(SCORE_BLOCK_ROWS, items.length - from);
+      await slicer.yield();
+      embeddings.push(tf.tensor2d(loaded.vectors.subarray(from * d, (from + rows) * d), [rows, d]));
+    }
     await slicer.maybeYield();
     // The head takes the tensor as its V (no copy of N × d: on WASM a clone is a full copy).
     const head = new IncrementalHead(
@@ -963,7 +973,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     );
     return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats: loaded.stats };
   } catch (err) {
-    embeddings.dispose();
+    embeddings.forEach((e) => e.dispose());
     throw err;
   }
 }
@@ -1024,6 +1034,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     else console.warn(`Clickwise: ${message}`);
   };
   progress?.({ phase: 'catalog', done: 0, total: 1 });
+  // The backend starts (WASM compiles off the main thread) and the model manifest downloads while
+  // the catalogue is parsed. A failure of either is reported after the catalogue's own errors.
+  const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
+  const backendP = initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
+  const manifestP = loadModelManifest(fetcher, modelUrl);
+  backendP.catch(() => undefined);
+  manifestP.catch(() => undefined);
   const catalog = await readCatalog(options.catalog, fetcher, new Slicer());
   if (catalog.skipped.length > 0) {
     warn(
@@ -1032,9 +1049,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     );
   }
   progress?.({ phase: 'catalog', done: 1, total: 1 });
-  const backend = await initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
-  const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
-  const modelManifest = await loadModelManifest(fetcher, modelUrl);
+  const backend = await backendP;
+  const modelManifest = await manifestP;
   const store = options.store ?? new MemoryDeltaStore();
   const loaded = await loadHead({
     ...options,
