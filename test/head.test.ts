@@ -253,7 +253,7 @@ describe('item vectors in row blocks', () => {
     const ea = await a.explain([2, 19, 28]);
     const eb = await b.explain([2, 19, 28]);
     Array.from(eb.contributions).forEach((v, t) => expect(v).toBeCloseTo(ea.contributions[t]!, 5));
-    expect((await b.save()).dB).toEqual((await a.save()).dB);
+    expect((await b.save()).dBias).toEqual((await a.save()).dBias);
     expect(Array.from(await b.itemVectors())).toEqual(Array.from(await a.itemVectors()));
     expect(() => new IncrementalHead([blocks[3]!, blocks[0]!], split.ids, split.base)).toThrow(/blocks/);
     a.dispose();

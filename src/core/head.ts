@@ -466,15 +466,6 @@ export class IncrementalHead {
   }
 
   /** Dense [N] tensors of the features, inside a tidy. */
-  private featureTensors(): { trans: tf.Tensor1D; count: tf.Tensor1D } {
-    const f = this.features();
-    const dense = (idx: Int32Array, val: Float32Array): tf.Tensor1D =>
-      idx.length
-        ? (tf.scatterND(tf.tensor2d(idx, [idx.length, 1], 'int32'), tf.tensor1d(val), [this.n]) as tf.Tensor1D)
-        : tf.zeros([this.n]);
-    return { trans: dense(f.tIdx, f.tVal), count: dense(f.cIdx, f.cVal) };
-  }
-
   /** The weights (β, γ) in force in context `ctx`, as scalars, inside a tidy. */
   private mixWeights(ctx: 0 | 1): { beta: tf.Scalar; gamma: tf.Scalar } {
     const m = tf.add(tf.tensor1d(this.mix0), this.dMix);
@@ -520,16 +511,6 @@ export class IncrementalHead {
       tf.mul(gamma, tf.tensor1d(f.cVal)),
     ]);
     return tf.scatterND(tf.tensor2d(idx, [m, 1], 'int32'), vals, [this.n]) as tf.Tensor1D;
-  }
-
-  /** h (d) and rep (N) as tensors. Must be called inside a tidy. */
-  private userContext(): { h: tf.Tensor1D; rep: tf.Tensor1D } {
-    const hw = this.historyWeights();
-    if (hw.length === 0) return { h: tf.zeros([this.dims]), rep: tf.zeros([this.n]) };
-    const idx = tf.tensor1d(Int32Array.from(hw.map((x) => x.i)), 'int32');
-    const w = tf.tensor1d(Float32Array.from(hw.map((x) => x.w)));
-    const rep = tf.scatterND(tf.reshape(idx, [-1, 1]), w, [this.n]) as tf.Tensor1D;
-    return { h: this.historyVector(), rep };
   }
 
   /** h = Σ wⱼ vⱼ over the history (d), inside a tidy. */
@@ -670,17 +651,28 @@ export class IncrementalHead {
     gB: tf.Tensor1D;
     idx: tf.Tensor1D;
   } {
-    const { h, rep } = this.userContext();
+    const h = this.historyVector();
     const ctx = this.context(time);
-    const { trans, count } = this.featureTensors();
     const { beta, gamma } = this.mixWeights(ctx);
     const idx = tf.tensor1d(b.idx, 'int32');
     const y = tf.tensor1d(b.y);
     const w = tf.tensor1d(b.w);
     const VS = this.rows(b.idx);
-    const repS = tf.gather(rep, idx);
-    const transS = tf.gather(trans, idx);
-    const countS = tf.gather(count, idx);
+    // The sparse features at the scored items only, summed in JS: no pass over the catalogue.
+    const at = new Map<number, number>();
+    b.idx.forEach((i, j) => at.set(i, j));
+    const atScored = (pairs: Iterable<[number, number]>): tf.Tensor1D => {
+      const v = new Float32Array(b.idx.length);
+      for (const [i, x] of pairs) {
+        const j = at.get(i);
+        if (j !== undefined) v[j]! += x;
+      }
+      return tf.tensor1d(v);
+    };
+    const f = this.features();
+    const repS = atScored(this.historyWeights().map((x) => [x.i, x.w]));
+    const transS = atScored(Array.from(f.tIdx, (i, k) => [i, f.tVal[k]!]));
+    const countS = atScored(Array.from(f.cIdx, (i, k) => [i, f.cVal[k]!]));
     const biasS = tf.gather(this.bias, idx);
     const dBS = tf.sub(biasS, tf.gather(this.bBase, idx));
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);

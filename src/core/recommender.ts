@@ -396,8 +396,6 @@ async function roundRobinByCategory(items: readonly Item[], slicer: Slicer): Pro
   return out;
 }
 
-const yieldToPage = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
-
 /** Calls a page's callback; a callback that throws is reported, never allowed to break Clickwise. */
 function callSafely<T>(fn: ((x: T) => void) | undefined, x: T): void {
   if (!fn) return;
@@ -524,11 +522,14 @@ class RecommenderImpl implements Recommender {
       events = state.events.filter((e) => e.seq > this.lastSeq);
     }
     let n = 0;
+    // Learning a click is a few ms (more on a backend's first call): yield whenever a slice is used.
+    const slicer = new Slicer();
     for (const e of events) {
       if (e.seq <= this.lastSeq) continue;
       this.learnEvent(e);
       this.lastSeq = e.seq;
-      if (++n % 32 === 0) await yieldToPage();
+      n++;
+      if (slicer.due()) await slicer.yield();
       if (stale()) return;
     }
     if (n > 0 || source === 'load') {
