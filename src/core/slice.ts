@@ -15,10 +15,17 @@ interface PostTaskScheduler {
 let channel: MessageChannel | null = null;
 const queue: (() => void)[] = [];
 
-/** Resolves in a new macrotask: `scheduler.yield()` where there is one, else a MessageChannel message. */
+/**
+ * Resolves in a new macrotask: `scheduler.yield()` where there is one, `setImmediate` in Node,
+ * else a MessageChannel message (not `setTimeout`, which browsers clamp to 4 ms when nested).
+ */
 export function nextTask(): Promise<void> {
   const sched = (globalThis as { scheduler?: PostTaskScheduler }).scheduler;
   if (typeof sched?.yield === 'function') return sched.yield();
+  // Node: setImmediate lets timers and I/O run in between. Node drains a MessagePort's queue in
+  // one go, messages posted meanwhile included, so a MessageChannel loop would starve them.
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  if (typeof immediate === 'function') return new Promise((r) => immediate(() => r()));
   if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
   if (!channel) {
     channel = new MessageChannel();
