@@ -839,7 +839,8 @@ export class IncrementalHead {
           tf.sum(tf.square(this.du)),
           tf.sum(tf.square(this.dAlpha)),
           tf.sum(tf.square(this.dMix)),
-          tf.sum(tf.square(this.touchedDelta())),
+          // A sum over an empty tensor fails on WebGL and WebGPU: no touched item is a 0.
+          this.touched.size ? tf.sum(tf.square(this.touchedDelta())) : tf.scalar(0),
         ]),
       ),
     );
