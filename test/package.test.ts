@@ -30,4 +30,28 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ backend: 'cpu', storage: 'memory', clicks: 1, n: 3 });
   });
+
+  it('packs what the library, the tag and its lazy parts need, with the licence, and builds them first', () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    // `npm pack` on a fresh clone must build dist/ first, or the tarball's import fails.
+    expect(pkg.scripts['prepack']).toMatch(/npm run build/);
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+    const files = new Set((JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));
+    for (const f of [
+      'LICENSE',
+      'CHANGELOG.md',
+      'README.md',
+      'dist/lib/index.js',
+      'dist/lib/index.d.ts',
+      'dist/lib/react/index.js',
+      'dist/clickwise.js',
+      'dist/embed/runtime.js',
+      'dist/tfjs/tfjs-backend-wasm-simd.wasm',
+      'models/manifest.json',
+      'models/encoder/weights.bin',
+    ]) {
+      expect(files.has(f), f).toBe(true);
+    }
+    expect([...files].some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('e2e/'))).toBe(false);
+  });
 });
