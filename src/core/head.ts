@@ -401,6 +401,7 @@ export class IncrementalHead {
       this.index = (id) => map.get(id);
     }
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
+    // Adopted blocks are the head's to dispose, also when it adds residuals to copies of them.
     this.blocks =
       more.adopt && !base.residual
         ? [...parts]
@@ -411,6 +412,7 @@ export class IncrementalHead {
               return tf.add(p, tf.tensor2d(base.residual.subarray(j * blockRows * d, (j * blockRows + rows) * d), [rows, d]));
             }),
           );
+    if (more.adopt && base.residual) parts.forEach((p) => p.dispose());
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
     this.bBase = tf.tensor1d(base.bias);

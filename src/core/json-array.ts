@@ -29,12 +29,11 @@ export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer): P
   let start = first + 1;
   while (st.pos < bytes.length && st.end < 0) {
     scan(bytes, st, Math.min(bytes.length, st.pos + PIECE));
-    if (st.lastComma > start && (st.end >= 0 || st.lastComma - start >= PIECE)) {
-      if (st.end < 0) {
-        take(start, st.lastComma);
-        start = st.lastComma + 1;
-        st.lastComma = -1;
-      }
+    // Complete elements are parsed once they fill a piece; the rest waits for the closing bracket.
+    if (st.end < 0 && st.lastComma - start >= PIECE) {
+      take(start, st.lastComma);
+      start = st.lastComma + 1;
+      st.lastComma = -1;
     }
     if (slicer.due()) await slicer.yield();
   }

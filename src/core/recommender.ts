@@ -50,7 +50,7 @@ export interface CoreRecommenderOptions {
   /** Take a snapshot of φ every this many events (compaction). Default 50. */
   snapshotEvery?: number;
   /**
-   * Keeps catalogue vectors by (encoder version, sha256 of the item's text), so a reload encodes
+   * Keeps catalogue vectors by (encoder version, a 64-bit hash of the item's text), so a reload encodes
    * only items that are new or changed. Default: none (the package entry passes IndexedDB's).
    */
   embeddingCache?: EmbeddingCache;

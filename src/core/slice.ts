@@ -29,15 +29,9 @@ export function nextTask(): Promise<void> {
   if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
   if (!channel) {
     channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      queue.shift()?.();
-      // Node keeps a process alive while a port is referenced: only while a yield is pending.
-      if (queue.length === 0) (channel!.port1 as { unref?: () => void }).unref?.();
-    };
+    channel.port1.onmessage = () => queue.shift()?.();
   }
-  const port = channel.port1 as { ref?: () => void };
   return new Promise((r) => {
-    if (queue.length === 0) port.ref?.();
     queue.push(r);
     channel!.port2.postMessage(0);
   });
@@ -67,12 +61,4 @@ export class Slicer {
 
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
-}
-
-/** Runs `body(i)` for i in [0, n), yielding whenever a slice is used up (checked every `every`). */
-export async function forEachSliced(n: number, body: (i: number) => void, slicer = new Slicer(), every = 256): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    body(i);
-    if (i % every === every - 1 && slicer.due()) await slicer.yield();
-  }
 }

@@ -50,37 +50,30 @@ export function itemText(item: Pick<Item, 'title' | 'category' | 'description'>)
   return `${item.title}\u0000${item.category ?? ''}\u0000${item.description ?? ''}\u0000`;
 }
 
-let hashA = 0;
-let hashB = 0;
-
-function mix(s: string): void {
-  let a = hashA;
-  let b = hashB;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x85ebca6b);
-    b ^= b >>> 13;
+/** A multiply-xorshift over the UTF-16 units of `s`, then a 0 unit. */
+function mulInto(h: number, s: string): number {
+  for (let i = 0; i <= s.length; i++) {
+    h = Math.imul(h ^ (i < s.length ? s.charCodeAt(i) : 0), 0x85ebca6b);
+    h ^= h >>> 13;
   }
-  hashA = a;
-  hashB = b;
+  return h;
 }
+
+const fieldsOf = (item: Pick<Item, 'title' | 'category' | 'description'>): string[] => [
+  item.title,
+  item.category ?? '',
+  item.description ?? '',
+];
 
 /**
  * Two independent 32-bit hashes (FNV-1a and a multiply-xorshift, over UTF-16 units) of an item's
  * title, category and description, each followed by a 0 unit: the same as hashing {@link itemText}.
  */
 export function textHashes(item: Pick<Item, 'title' | 'category' | 'description'>): [number, number] {
-  hashA = 0x811c9dc5;
-  hashB = 0x9e3779b9;
-  mix(item.title);
-  mix('\u0000');
-  mix(item.category ?? '');
-  mix('\u0000');
-  mix(item.description ?? '');
-  mix('\u0000');
-  const b = Math.imul(hashB ^ (hashB >>> 16), 0xc2b2ae35);
-  return [hashA >>> 0, (b ^ (b >>> 16)) >>> 0];
+  const fields = fieldsOf(item);
+  const b = fields.reduce(mulInto, 0x9e3779b9);
+  const f = Math.imul(b ^ (b >>> 16), 0xc2b2ae35);
+  return [fields.reduce(fnvInto, 0x811c9dc5) >>> 0, (f ^ (f >>> 16)) >>> 0];
 }
 
 /**
@@ -103,6 +96,7 @@ export async function itemKeys(items: readonly Item[], slicer?: Slicer): Promise
   };
 }
 
+/** FNV-1a over the UTF-16 units of `s`, then a 0 unit (the field separator of {@link itemText}). */
 function fnvInto(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return Math.imul(h, 0x01000193);
@@ -112,7 +106,7 @@ function fnvInto(h: number, s: string): number {
 function firstHashes(items: readonly Item[], keys: Uint32Array, from: number, to: number): void {
   for (let i = from; i < to; i++) {
     const it = items[i]!;
-    keys[i] = fnvInto(fnvInto(fnvInto(0x811c9dc5, it.title), it.category ?? ''), it.description ?? '') >>> 0;
+    keys[i] = fnvInto(fnvInto(fnvInto(0x811c9dc5, it.title), it.category ?? ''), it.description ?? '') >>> 0; // no array per item
   }
 }
 

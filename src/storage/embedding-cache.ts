@@ -1,7 +1,7 @@
 /**
  * The catalogue-vector cache in IndexedDB (`clickwise-embeddings`, shared by every namespace of
  * an origin: vectors depend on the model and the text, not on the shopper). Keys are
- * `<encoder version>:<sha256 of the item's text>`.
+ * `<encoder version>:<64-bit hash of the item's text, 16 hex digits>` (see `itemKeys` in core).
  *
  * Several encoder versions can be in use on one origin at once (an A/B test of two model
  * versions, a rollout), so a version's vectors are kept while it is in use: each version records

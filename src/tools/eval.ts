@@ -155,10 +155,12 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       }
       let modelUrl = dir;
       if (o.vectorSubspaces !== undefined) {
-        // Never write into a folder the caller gave: the vectors go into a copy.
-        modelUrl = join(tmp, `vectors-${day(until)}-${settingsFor}`);
-        cpSync(dir, modelUrl, { recursive: true });
-        await writeVectors({ modelDir: modelUrl, items: o.items, subspaces: o.vectorSubspaces });
+        // Never write into a folder the caller gave: the vectors go into a copy, made once per base.
+        modelUrl = join(tmp, `vectors-${day(until)}`);
+        if (!existsSync(join(modelUrl, 'vectors', 'manifest.json'))) {
+          cpSync(dir, modelUrl, { recursive: true });
+          await writeVectors({ modelDir: modelUrl, items: o.items, subspaces: o.vectorSubspaces });
+        }
       }
       const loaded = await loadHead({
         catalog: o.items,
