@@ -25,6 +25,19 @@ function defaultStorage(): StorageKind {
   return isNode && typeof globalThis.indexedDB === 'undefined' ? 'memory' : 'indexeddb';
 }
 
+/** The page's visibility, where there is a page: the shop delta is looked for again when it comes back. */
+function documentVisibility(): CoreRecommenderOptions['visibility'] {
+  const doc = (globalThis as { document?: Document }).document;
+  if (!doc || typeof doc.addEventListener !== 'function') return undefined;
+  return {
+    isVisible: () => doc.visibilityState !== 'hidden',
+    onChange(fn) {
+      doc.addEventListener('visibilitychange', fn);
+      return () => doc.removeEventListener('visibilitychange', fn);
+    },
+  };
+}
+
 const STORAGE_KINDS: readonly StorageKind[] = ['indexeddb', 'memory'];
 
 /**
@@ -48,7 +61,13 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   // Catalogue vectors are cached wherever the shopper's state is kept on disk.
   const embeddingCache = store.kind === 'indexeddb' ? await IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined;
   try {
-    return await createRecommenderCore({ ...core, store, ...(embeddingCache ? { embeddingCache } : {}) });
+    const visibility = core.visibility ?? documentVisibility();
+    return await createRecommenderCore({
+      ...core,
+      store,
+      ...(embeddingCache ? { embeddingCache } : {}),
+      ...(visibility ? { visibility } : {}),
+    });
   } catch (err) {
     store.close();
     throw err;

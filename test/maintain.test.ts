@@ -1,6 +1,6 @@
 /** `npm run maintain` writes a model folder that createRecommender loads, with the logs' popularity in its base. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -64,7 +64,11 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const small = join(dir, 'small.csv');
     writeFileSync(small, lines.slice(0, 8_001).join('\n') + '\n');
     const trained = join(dir, 'trained');
+    // A shop delta of an earlier base in the folder goes: it was learned on the base this one replaces.
+    mkdirSync(join(trained, 'delta'), { recursive: true });
+    writeFileSync(join(trained, 'delta', 'manifest.json'), '{}');
     maintain(small, '2010-12-07', trained, 1);
+    expect(existsSync(join(trained, 'delta'))).toBe(false);
     const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
       items: number;
       tensors: { name: string; shape: number[] }[];

@@ -337,7 +337,10 @@ export class IncrementalHead {
   private readonly blockRows: number;
   private readonly W0: tf.Tensor2D;
   private readonly alpha0: number;
-  private readonly bBase: tf.Tensor1D;
+  /** The base's own biases bᵢ. */
+  private readonly baseBias: Float32Array;
+  /** bᵢ + ψᵢ: the base's biases plus the shop delta's (see {@link setShopBias}). */
+  private readonly bBase: tf.Variable<tf.Rank.R1>;
   private readonly dW: tf.Variable<tf.Rank.R2>;
   private readonly du: tf.Variable<tf.Rank.R1>;
   private readonly dAlpha: tf.Variable<tf.Rank.R1>;
@@ -415,7 +418,8 @@ export class IncrementalHead {
     if (more.adopt && base.residual) parts.forEach((p) => p.dispose());
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
-    this.bBase = tf.tensor1d(base.bias);
+    this.baseBias = Float32Array.from(base.bias);
+    this.bBase = tf.variable(tf.tensor1d(this.baseBias), false);
     this.dW = tf.variable(tf.zeros([d, d]), false);
     this.du = tf.variable(tf.zeros([d]), false);
     this.dAlpha = tf.variable(tf.zeros([1]), false);
@@ -472,6 +476,21 @@ export class IncrementalHead {
   private mixWeights(ctx: 0 | 1): { beta: tf.Scalar; gamma: tf.Scalar } {
     const m = tf.add(tf.tensor1d(this.mix0), this.dMix);
     return { beta: tf.squeeze(tf.slice(m, [ctx], [1])) as tf.Scalar, gamma: tf.squeeze(tf.slice(m, [2 + ctx], [1])) as tf.Scalar };
+  }
+
+  /**
+   * Fuses the shop delta ψ (per-item biases published by the shop's stream job) into the base:
+   * bᵢ + ψᵢ replaces bᵢ, and the shopper's Δb stays as it was. `null` removes the shop delta.
+   * Nothing of φ is replayed: the shopper's learning is a delta on top of whatever base is in force.
+   */
+  setShopBias(psi: Float32Array | null): void {
+    if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
+    if (psi && !psi.every(Number.isFinite)) throw new RangeError('shop bias holds a value that is not finite');
+    tf.tidy(() => {
+      const next = tf.tensor1d(psi ? Float32Array.from(this.baseBias, (b, i) => b + psi[i]!) : this.baseBias);
+      this.bias.assign(tf.add(this.bias, tf.sub(next, this.bBase)) as tf.Tensor1D);
+      this.bBase.assign(next);
+    });
   }
 
   /** Number of clicks learned. */

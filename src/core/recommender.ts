@@ -24,6 +24,8 @@ import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
 import { nextTask, Slicer } from './slice.js';
+import type { ShopDeltaInfo } from './shop-delta-client.js';
+import { ShopDeltaClient } from './shop-delta-client.js';
 import type { ShippedVectors } from './vectors.js';
 import { catalogHash, decodeRow, itemKeys, loadVectors } from './vectors.js';
 
@@ -58,6 +60,22 @@ export interface CoreRecommenderOptions {
   wasmPaths?: string;
   /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
   recommendViewed?: boolean;
+  /**
+   * The folder of the shop delta published by the shop's stream job (`npm run stream`), fused as
+   * base + shop delta + the shopper's φ. Default `'auto'`: `<modelUrl>/delta/`, where no delta is
+   * no warning (the shop runs no stream job). A folder given here warns once when it has none.
+   * `false`: never fetch one.
+   */
+  shopDelta?: string | false;
+  /** How often to look for a newer shop delta while the page is visible. Default 5 minutes. */
+  shopDeltaRefreshMs?: number;
+  /**
+   * Whether the page is visible, and a way to hear when that changes: the delta is looked for
+   * again when the page comes back, and not at all while it is hidden. The package entry passes
+   * the document's; without one (Node) the delta is fetched once, at start, unless
+   * `shopDeltaRefreshMs` is given.
+   */
+  visibility?: { isVisible(): boolean; onChange(fn: () => void): () => void };
   /** Reads model and catalogue files. Default: `fetch`, or `fs` for paths in Node. */
   fetcher?: Fetcher;
 }
@@ -114,13 +132,15 @@ export interface RecommenderStats {
   quarantined: number;
   /** Where the catalogue's vectors came from at load: the shop's file, the cache, or the encoder. */
   embeddings: EmbeddingStats;
+  /** The shop delta in force (what the whole shop's recent orders add to the base), or null. */
+  shopDelta: ShopDeltaInfo | null;
   warnings: string[];
 }
 
 /** Events emitted by the recommender. */
 export interface RecommenderEvents extends Record<string, unknown> {
   /** φ changed (a click was learned here or in another tab, or the shopper was reset). */
-  update: { clicks: number; lastUpdateMs: number | null; source: 'local' | 'remote' | 'reset' | 'load' };
+  update: { clicks: number; lastUpdateMs: number | null; source: 'local' | 'remote' | 'reset' | 'load' | 'shop' };
   /** Something went wrong that the page should know about but that did not stop Clickwise. */
   warning: { code: string; message: string };
 }
@@ -441,6 +461,25 @@ class RecommenderImpl implements Recommender {
   private spreadOrder: Int32Array = new Int32Array(0);
   /** Set by the factory after loading. */
   embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0 };
+  private shopDeltaInfo: ShopDeltaInfo | null = null;
+
+  /** Fuses a new shop delta: the next recommendations rank by base + ψ + φ. */
+  applyShopDelta(psi: Float32Array, info: ShopDeltaInfo): void {
+    if (this.disposed) return;
+    this.head.setShopBias(psi);
+    this.shopDeltaInfo = info;
+    this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source: 'shop' });
+  }
+
+  /** A warning raised after loading by a part the recommender drives (the shop delta). */
+  report(code: string, message: string): void {
+    if (!this.disposed) this.warn(code, message);
+  }
+
+  /** Runs `fn` when disposed. */
+  onDispose(fn: () => void): void {
+    this.unsubscribe.push(fn);
+  }
 
   /** Keeps the warnings raised while loading (already reported) for `stats()`. */
   loadWarnings(messages: readonly string[]): void {
@@ -830,6 +869,7 @@ class RecommenderImpl implements Recommender {
       deltaNorm: this.deltaNorm,
       quarantined: h.quarantined,
       embeddings: { ...this.embeddingStats },
+      shopDelta: this.shopDeltaInfo ? { ...this.shopDeltaInfo } : null,
       warnings: [...h.warnings, ...this.warnings],
     };
   }
@@ -1007,6 +1047,49 @@ async function loadShippedVectors(
 }
 
 /**
+ * The shop delta's client, and its first download started at once (it overlaps the embedding).
+ * Until the recommender exists, what arrives is kept in `early`; after, it is fused directly.
+ */
+function startShopDelta(
+  options: CoreRecommenderOptions,
+  modelUrl: string,
+  baseVersion: string,
+  catalog: Catalog,
+  loadWarn: (code: string, message: string) => void,
+): {
+  client: ShopDeltaClient;
+  target: RecommenderImpl | null;
+  early: Promise<{ psi: Float32Array; info: ShopDeltaInfo } | null> | null;
+} | null {
+  const choice = options.shopDelta ?? 'auto';
+  if (choice === false) return null;
+  if (typeof choice !== 'string' || choice === '') {
+    throw new ArgumentError('options/shopDelta', `shopDelta must be 'auto', a folder URL or false, got ${JSON.stringify(choice)}.`);
+  }
+  const folder = choice === 'auto' ? joinLocation(modelUrl, 'delta/') : choice;
+  type Got = { psi: Float32Array; info: ShopDeltaInfo } | null;
+  const held: { got: Got } = { got: null };
+  const state: { client: ShopDeltaClient; target: RecommenderImpl | null; early: Promise<Got> | null } = {
+    client: new ShopDeltaClient(
+      folder,
+      baseVersion,
+      catalog.size,
+      catalog.indexOf,
+      (psi, info) => {
+        if (state.target) state.target.applyShopDelta(psi, info);
+        else held.got = { psi, info };
+      },
+      (code, message) => (state.target ? state.target.report(code, message) : loadWarn(code, message)),
+      choice !== 'auto',
+    ),
+    target: null,
+    early: null,
+  };
+  state.early = state.client.refresh().then(() => held.got);
+  return state;
+}
+
+/**
  * Loads catalogue and model, initialises the backend, embeds the catalogue and restores the
  * shopper's state from the store. Resolves to a ready recommender.
  */
@@ -1052,6 +1135,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   progress?.({ phase: 'catalog', done: 1, total: 1 });
   const backend = await backendP;
   const modelManifest = await manifestP;
+  const shop = startShopDelta(options, modelUrl, modelManifest.version, catalog, (code, m) => warn(code, m));
   const store = options.store ?? new MemoryDeltaStore();
   const loaded = await loadHead({
     ...options,
@@ -1076,6 +1160,24 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   );
   rec.embeddingStats = loaded.embeddingStats;
   rec.loadWarnings(loadWarnings);
+  if (shop) {
+    shop.target = rec;
+    if (shop.early) {
+      const first = await shop.early;
+      if (first) rec.applyShopDelta(first.psi, first.info);
+    }
+    const every = options.shopDeltaRefreshMs ?? 5 * 60_000;
+    const vis = options.visibility;
+    if (vis || options.shopDeltaRefreshMs !== undefined) {
+      const client = shop.client;
+      const timer = setInterval(() => {
+        if (!vis || vis.isVisible()) void client.refresh();
+      }, every);
+      (timer as { unref?: () => void }).unref?.();
+      rec.onDispose(() => clearInterval(timer));
+      if (vis) rec.onDispose(vis.onChange(() => vis.isVisible() && void client.refresh()));
+    }
+  }
   await rec.restore();
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;

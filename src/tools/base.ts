@@ -2,7 +2,7 @@
  * Retraining the base θ from event logs: shared by `npm run maintain` (which writes it as a model
  * folder) and `npm run eval` (which evaluates Clickwise on a base retrained at the split).
  */
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncoderManifest } from '../core/encoder.js';
 import type { HeadManifest, ModelManifest } from '../core/model.js';
@@ -232,6 +232,9 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   cpSync(join(models, 'encoder'), join(out, 'encoder'), { recursive: true });
   if (existsSync(join(models, 'vectors')) && out !== models) cpSync(join(models, 'vectors'), join(out, 'vectors'), { recursive: true });
   const h = writeHeadModel(join(out, 'head'), { ...head, deltaCompatibleWith: previous ? [previous.version] : [] });
+  // A shop delta was learned on top of the previous base, which this one replaces (and whose
+  // events it took in): it goes, and the stream job publishes one for the new base.
+  rmSync(join(out, 'delta'), { recursive: true, force: true });
   return { model: writeModelManifest(out), head: h };
 }
 

@@ -9,6 +9,8 @@
  */
 import type { IncrementalHead } from '../core/head.js';
 import type { BaseParams } from '../core/head.js';
+import type { ShopLearner } from '../core/shop-delta.js';
+import { densePsi } from '../core/shop-delta.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
@@ -34,12 +36,75 @@ export async function plainHeadFrom(loaded: { head: IncrementalHead; base: BaseP
 }
 
 /**
+ * The shop's stream job as the evaluation sees it: every event of the log goes to `learner` (the
+ * events before the split too, as the job would have been running); at the split the new base
+ * takes in what it learned per item (`resetItems`, as `maintain` resets the delta); every
+ * `everyMs` of log time a delta is published from the events before that moment, as the browser
+ * would download it, and fused into the base.
+ */
+export interface ShopStream {
+  learner: ShopLearner;
+  everyMs: number;
+  split: number;
+  /**
+   * The base head (frozen) that gives the learner each event's context: the shopper's history as
+   * the shop's log knows it, never their φ, which stays in their browser.
+   */
+  context?: PlainHead;
+}
+
+/**
  * @param rebases newer bases in time order: from `at` on, shoppers are scored on that base. Their
  *   φ is kept across (a base of the same encoder is published as compatible, as `maintain` does).
+ * @param shop with a shop stream, the method is `clickwise-live`: base + shop delta ψ + φ.
  */
-export function clickwiseMethod(name: string, first: PlainHead, rebases: readonly Rebase[] = []): OnlineMethod {
+export function clickwiseMethod(name: string, first: PlainHead, rebases: readonly Rebase[] = [], shop?: ShopStream): OnlineMethod {
   let head = first;
   let next = 0;
+  /** Events the shop's job has received but not yet learned (learned when a delta is published). */
+  const shopQueue: ReplayEvent[] = [];
+  let shopQueueStart = 0;
+  let published = -Infinity;
+  let splitSeen = false;
+  const contextStates = new Map<string, PlainState>();
+  const learnShop = (e: ReplayEvent): void => {
+    const c = shop!.context;
+    if (!c) {
+      shop!.learner.learn(e.item, e.t);
+      return;
+    }
+    let st = contextStates.get(e.user);
+    if (!st) contextStates.set(e.user, (st = freshState(c.d)));
+    c.state = st;
+    shop!.learner.learn(e.item, e.t, (idx) => c.scoreItems(e.t, idx));
+    c.learnOne({ item: e.item, impressions: [], time: e.t });
+  };
+  const publish = (t: number): void => {
+    if (!shop) return;
+    const at = Math.floor(t / shop.everyMs) * shop.everyMs;
+    if (at <= published) return;
+    published = at;
+    let j = shopQueueStart;
+    for (; j < shopQueue.length && shopQueue[j]!.t < at; j++) {
+      const e = shopQueue[j]!;
+      if (!splitSeen && e.t >= shop.split) {
+        splitSeen = true;
+        shop.learner.resetItems();
+      }
+      learnShop(e);
+    }
+    shopQueueStart = j;
+    if (shopQueueStart > 65_536) {
+      shopQueue.splice(0, shopQueueStart);
+      shopQueueStart = 0;
+    }
+    if (!splitSeen && at >= shop.split) {
+      splitSeen = true;
+      shop.learner.resetItems();
+    }
+    const p = shop.learner.published(at);
+    head.setShopBias(densePsi(head.n, p.indices, p.values));
+  };
   const states = new Map<string, PlainState>();
   /** Events learned lazily, when the shopper is next scored (the order within a shopper is kept). */
   const pending = new Map<string, ReplayEvent[]>();
@@ -49,6 +114,7 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
     kind: 'online',
     async score(user, t) {
       while (next < rebases.length && t >= rebases[next]!.at) head = await rebases[next++]!.load();
+      publish(t);
       let st = states.get(user);
       if (!st) states.set(user, (st = freshState(head.d)));
       head.state = st;
@@ -60,6 +126,7 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
       return head.scores(t, out);
     },
     observe(e) {
+      if (shop) shopQueue.push(e);
       const q = pending.get(e.user) ?? [];
       q.push(e);
       pending.set(e.user, q);

@@ -16,6 +16,8 @@ import { join, resolve } from 'node:path';
 import { initBackend } from '../core/backend.js';
 import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../core/recommender.js';
+import type { ShopLearnerOptions } from '../core/shop-delta.js';
+import { ShopLearner } from '../core/shop-delta.js';
 import type { Item } from '../core/types.js';
 import type { MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
 import {
@@ -49,6 +51,7 @@ export const ALL_METHODS = [
   'sasrec',
   'clickwise-frozen',
   'clickwise',
+  'clickwise-live',
   'clickwise-maintained',
 ] as const;
 
@@ -65,6 +68,8 @@ export interface EvalSettings {
   base: BaseOptions;
   /** Days between two maintenance runs for `clickwise-maintained`. */
   maintenanceDays: number;
+  /** The shop's stream job for `clickwise-live`: its learner, and minutes of log time between two deltas. */
+  shop: Partial<ShopLearnerOptions> & { everyMinutes: number; context: boolean };
 }
 
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
@@ -77,6 +82,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
+  shop: { everyMinutes: 15, context: true },
 };
 
 export interface EvalOptions {
@@ -176,6 +182,17 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (wanted.includes('clickwise-frozen'))
         methods.push(clickwiseMethod(`clickwise-frozen${suffix}`, await baseAt(until, 'frozen', label)));
       if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));
+      if (wanted.includes('clickwise-live')) {
+        const head = await baseAt(until, 'learning', label);
+        const { everyMinutes, context: useContext, ...rest } = settings.shop;
+        const shop = {
+          learner: new ShopLearner(head.baseBias, { seed: o.seed, ...rest }),
+          everyMs: everyMinutes * 60_000,
+          split: until,
+          ...(useContext ? { context: await baseAt(until, 'frozen', label) } : {}),
+        };
+        methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shop));
+      }
     };
     if (wanted.includes('popularity')) methods.push(popularityMethod(events, n));
     if (wanted.includes('recent-popularity')) methods.push(recentPopularityMethod(n, settings.recentHalfLifeDays, events[0]?.t ?? 0));
@@ -252,6 +269,11 @@ async function main(): Promise<void> {
     'sknn-neighbours': 'number',
     'sknn-sample': 'number',
     'sknn-idf': 'boolean',
+    'shop-learning-rate': 'number',
+    'shop-l2': 'number',
+    'shop-half-lives': 'string',
+    'shop-every-minutes': 'number',
+    'shop-context': 'string',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new Error(`Missing --${req}. ${usage}`);
   const date = (name: string): number | undefined => {
@@ -288,6 +310,11 @@ async function main(): Promise<void> {
   if (args['sknn-neighbours'] !== undefined) settings.sessionKnn.neighbours = Number(args['sknn-neighbours']);
   if (args['sknn-sample'] !== undefined) settings.sessionKnn.sample = Number(args['sknn-sample']);
   if (args['sknn-idf'] !== undefined) settings.sessionKnn.idf = args['sknn-idf'] === true;
+  if (args['shop-learning-rate'] !== undefined) settings.shop.learningRate = Number(args['shop-learning-rate']);
+  if (args['shop-l2'] !== undefined) settings.shop.l2 = Number(args['shop-l2']);
+  if (args['shop-half-lives'] !== undefined) settings.shop.halfLivesDays = String(args['shop-half-lives']).split(',').map(Number);
+  if (args['shop-context'] !== undefined) settings.shop.context = args['shop-context'] !== 'off';
+  if (args['shop-every-minutes'] !== undefined) settings.shop.everyMinutes = Number(args['shop-every-minutes']);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({
     events,

@@ -75,7 +75,10 @@ export class PlainHead {
   private readonly V: Float32Array;
   private readonly W0: Float32Array;
   private readonly alpha0: number;
+  /** bᵢ + ψᵢ: the base's biases plus the shop delta's. */
   private readonly bBase: Float32Array;
+  /** The base's own biases bᵢ. */
+  readonly baseBias: Float32Array;
   private readonly mix0: Float64Array;
   private readonly T: Transitions | null;
   state: PlainState;
@@ -89,9 +92,16 @@ export class PlainHead {
     this.W0 = Float32Array.from(base.W);
     this.alpha0 = base.alpha;
     this.bBase = Float32Array.from(base.bias);
+    this.baseBias = Float32Array.from(base.bias);
     this.mix0 = Float64Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.T = base.transitions ?? null;
     this.state = freshState(d);
+  }
+
+  /** Fuses the shop delta ψ into the base exactly as `IncrementalHead.setShopBias` does. */
+  setShopBias(psi: Float32Array | null): void {
+    if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
+    for (let i = 0; i < this.n; i++) this.bBase[i] = this.baseBias[i]! + (psi ? psi[i]! : 0);
   }
 
   private context(time: number): 0 | 1 {
@@ -160,6 +170,27 @@ export class PlainHead {
     for (const [i, w] of rep) out[i]! += alpha * w;
     if (beta !== 0) for (const [i, w] of trans) out[i]! += beta * w;
     if (gamma !== 0) for (const [i, w] of count) out[i]! += gamma * w;
+    return out;
+  }
+
+  /**
+   * Scores of the items `idx` at `time` as `scores` gives them, but on the base's own biases (no
+   * shop delta): what the shop's stream job learns its delta on top of.
+   */
+  scoreItems(time: number, idx: ArrayLike<number>): Float64Array {
+    const { d } = this;
+    const st = this.state;
+    const { q, rep, trans, count, ctx } = this.userContext(time);
+    const alpha = this.alpha0 + st.dAlpha;
+    const beta = this.mix0[ctx]! + st.dMix[ctx]!;
+    const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
+    const out = new Float64Array(idx.length);
+    for (let j = 0; j < idx.length; j++) {
+      const i = idx[j]!;
+      let s = this.baseBias[i]! + (st.dBDense ? st.dBDense[i]! : 0);
+      for (let k = 0; k < d; k++) s += this.V[i * d + k]! * q[k]!;
+      out[j] = s + alpha * (rep.get(i) ?? 0) + beta * (trans.get(i) ?? 0) + gamma * (count.get(i) ?? 0);
+    }
     return out;
   }
 

@@ -1,0 +1,334 @@
+/**
+ * The shop delta ψ: what the whole shop's order stream teaches, learned on the shop's side by the
+ * stream job (`npm run stream`) and fused by every browser as base + ψ + the shopper's φ.
+ *
+ * ψᵢ = ρᵢ + Σₖ wₖ · log(1 + cₖᵢ(t))
+ *
+ * cₖᵢ(t) counts item i's events, each weighing 2^(−age / Hₖ), for a short and a long half-life
+ * Hₖ: what is selling now. ρᵢ is a free per-item bias. ρ and w are learned by online gradient
+ * descent (AdaGrad per coordinate, an L2 pull to 0) on a logistic loss: each event's item against
+ * seeded random items of the catalogue, scored bᵢ + ψᵢ on top of the base's biases. How much the
+ * recent counts matter (w) is thus learned from each shop's own stream, not fixed.
+ *
+ * Published, ψ is centred on its median (a shift of every score changes no ranking) and only the
+ * `maxItems` entries furthest from it are kept, so the file stays small at any catalogue size.
+ *
+ * Pure TypeScript: the stream job (Node), the evaluation and the browser share it.
+ */
+import { ArgumentError, ChecksumError, ModelLoadError } from './errors.js';
+import { mulberry32 } from './rng.js';
+
+export const SHOP_DELTA_FORMAT = 1;
+
+/** `delta/manifest.json`: names the current payload, the base it applies to and its checksum. */
+export interface ShopDeltaManifest {
+  format: 1;
+  /** Version of the base model (models/manifest.json `version`) the delta was learned on. */
+  baseVersion: string;
+  /** Increases with every publication for one base. */
+  seq: number;
+  /** Payload file, relative to the delta folder; payload files are never rewritten. */
+  path: string;
+  sha256: string;
+  bytes: number;
+  /** Items listed in the payload. */
+  items: number;
+  /** Events learned since the base. */
+  events: number;
+  /** Time of the newest event learned (ISO 8601), or null. */
+  eventsThrough: string | null;
+  publishedAt: string;
+}
+
+/** The payload: ψ for the listed items (every other item has ψ = 0). */
+export interface ShopDeltaPayload {
+  format: 1;
+  baseVersion: string;
+  seq: number;
+  ids: string[];
+  /** ψᵢ, rounded to 1/1000. */
+  bias: number[];
+}
+
+/** Settings of the shop's online learner. */
+export interface ShopLearnerOptions {
+  /** AdaGrad base learning rate. */
+  learningRate: number;
+  /** L2 pull of ρ and w toward 0. */
+  l2: number;
+  /** Random items per event that serve as negatives. */
+  negatives: number;
+  /** Half-lives of the recent-count features, in days. */
+  halfLivesDays: readonly number[];
+  /** Entries kept in a published payload. */
+  maxItems: number;
+  seed: number;
+}
+
+/** Defaults chosen on the validation period of the Online Retail data (docs/RESULTS.md). */
+export const DEFAULT_SHOP_LEARNER_OPTIONS: ShopLearnerOptions = {
+  learningRate: 0.1,
+  l2: 1e-4,
+  negatives: 8,
+  halfLivesDays: [1, 14],
+  maxItems: 5000,
+  seed: 1,
+};
+
+const DAY = 86_400_000;
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/**
+ * The online learner behind the shop delta. Deterministic: the same seed and events in the same
+ * order give the same ψ, which is how the stream job rebuilds its state from its own log.
+ */
+export class ShopLearner {
+  readonly n: number;
+  readonly options: ShopLearnerOptions;
+  private readonly baseBias: Float32Array;
+  private readonly rho: Float64Array;
+  private readonly gRho: Float64Array;
+  private readonly w: Float64Array;
+  private readonly gW: Float64Array;
+  /** Per half-life: Σ 2^((tₑ − origin) / H) per item, rescaled now and then. */
+  private readonly counts: Float64Array[];
+  private readonly origin: number[];
+  private readonly rand: () => number;
+  private learned = 0;
+  private lastTime: number | null = null;
+
+  /** @param baseBias the base's per-item biases bᵢ, in catalogue order (0 for items it does not know). */
+  constructor(baseBias: Float32Array, options: Partial<ShopLearnerOptions> = {}) {
+    this.options = { ...DEFAULT_SHOP_LEARNER_OPTIONS, ...options };
+    const o = this.options;
+    if (
+      !(o.learningRate >= 0) ||
+      !(o.l2 >= 0) ||
+      !Number.isInteger(o.negatives) ||
+      o.negatives < 1 ||
+      o.halfLivesDays.some((h) => !(h > 0))
+    ) {
+      throw new ArgumentError('options/shop', `Invalid shop learner options: ${JSON.stringify(o)}.`);
+    }
+    this.n = baseBias.length;
+    this.baseBias = baseBias;
+    this.rho = new Float64Array(this.n);
+    this.gRho = new Float64Array(this.n);
+    this.w = new Float64Array(o.halfLivesDays.length);
+    this.gW = new Float64Array(o.halfLivesDays.length);
+    this.counts = o.halfLivesDays.map(() => new Float64Array(this.n));
+    this.origin = o.halfLivesDays.map(() => 0);
+    this.rand = mulberry32(o.seed);
+  }
+
+  /** Events learned since the last reset of ρ. */
+  get events(): number {
+    return this.learned;
+  }
+
+  /** Time of the newest event (ms), or null. */
+  get newest(): number | null {
+    return this.lastTime;
+  }
+
+  /** The learned weights of the recent-count features, one per half-life. */
+  get weights(): number[] {
+    return Array.from(this.w);
+  }
+
+  /** log(1 + cₖᵢ(t)). */
+  private feature(k: number, i: number, t: number): number {
+    const c = this.counts[k]![i]!;
+    if (c === 0) return 0;
+    const h = this.options.halfLivesDays[k]! * DAY;
+    return Math.log1p(c * Math.pow(2, (this.origin[k]! - t) / h));
+  }
+
+  /** ψᵢ at time t. */
+  private psiAt(i: number, t: number): number {
+    let s = this.rho[i]!;
+    for (let k = 0; k < this.w.length; k++) s += this.w[k]! * this.feature(k, i, t);
+    return s;
+  }
+
+  /**
+   * One event: a step on ρ and w (before counting it), then the event joins the counts.
+   *
+   * @param context the base's scores of the given items for the event's shopper just before it
+   *   (their history through the base head, as the shop's own log knows it). ψ is then learned on
+   *   top of what the base already predicts for them, on the scale of the scores browsers rank by.
+   *   Without it the base's biases stand in.
+   */
+  learn(item: number, t: number, context?: (idx: Int32Array) => ArrayLike<number>): void {
+    if (!Number.isInteger(item) || item < 0 || item >= this.n) throw new RangeError(`item index ${item} is outside the catalogue`);
+    if (!Number.isFinite(t)) throw new RangeError(`event time ${t} is not a finite number`);
+    const o = this.options;
+    const m = o.negatives + 1;
+    const idx = new Int32Array(m);
+    idx[0] = item;
+    for (let j = 1; j < m; j++) idx[j] = Math.floor(this.rand() * this.n);
+    const K = this.w.length;
+    const x = new Float64Array(m * K);
+    const g = new Float64Array(m);
+    const base = context ? context(idx) : null;
+    for (let j = 0; j < m; j++) {
+      const i = idx[j]!;
+      if (j > 0 && i === item) continue; // the event's own item is no negative
+      let s = (base ? base[j]! : this.baseBias[i]!) + this.rho[i]!;
+      for (let k = 0; k < K; k++) {
+        x[j * K + k] = this.feature(k, i, t);
+        s += this.w[k]! * x[j * K + k]!;
+      }
+      // The positive weighs 1 and the negatives 1 in all, as the head weighs its own.
+      g[j] = j === 0 ? sigmoid(s) - 1 : sigmoid(s) / o.negatives;
+    }
+    const eta = o.learningRate;
+    for (let k = 0; k < K; k++) {
+      let gk = o.l2 * this.w[k]!;
+      for (let j = 0; j < m; j++) gk += g[j]! * x[j * K + k]!;
+      this.gW[k]! += gk * gk;
+      this.w[k]! -= (eta * gk) / (Math.sqrt(this.gW[k]!) + 1e-8);
+    }
+    for (let j = 0; j < m; j++) {
+      if (g[j] === 0) continue;
+      const i = idx[j]!;
+      const gi = g[j]! + o.l2 * this.rho[i]!;
+      this.gRho[i]! += gi * gi;
+      this.rho[i]! -= (eta * gi) / (Math.sqrt(this.gRho[i]!) + 1e-8);
+    }
+    for (let k = 0; k < K; k++) {
+      const h = o.halfLivesDays[k]! * DAY;
+      const c = this.counts[k]!;
+      if (this.lastTime === null) this.origin[k] = t;
+      // Weights are kept relative to an origin that moves with the stream, far from overflow.
+      const age = (t - this.origin[k]!) / h;
+      if (age > 256) {
+        const scale = Math.pow(2, -age);
+        for (let i = 0; i < this.n; i++) c[i]! *= scale;
+        this.origin[k] = t;
+      }
+      c[item]! += Math.pow(2, (t - this.origin[k]!) / h);
+    }
+    this.learned++;
+    this.lastTime = this.lastTime === null ? t : Math.max(this.lastTime, t);
+  }
+
+  /**
+   * A new base took in what ρ learned: ρ and its rates start again. The recent counts and the
+   * weights w stay (what sells now, and how much that matters in this shop, are still true).
+   */
+  resetItems(): void {
+    this.rho.fill(0);
+    this.gRho.fill(0);
+    this.learned = 0;
+  }
+
+  /** ψ over the catalogue at time t, centred on its median. */
+  psi(t: number = this.lastTime ?? 0): Float32Array {
+    const out = new Float32Array(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = this.psiAt(i, t);
+    const sorted = Float32Array.from(out).sort();
+    const median = sorted.length ? sorted[sorted.length >> 1]! : 0;
+    for (let i = 0; i < this.n; i++) out[i]! -= median;
+    return out;
+  }
+
+  /** ψ as the browser will see it: the `maxItems` largest |ψᵢ|, rounded to 1/1000, the rest 0. */
+  published(t?: number): { indices: Int32Array; values: number[] } {
+    const psi = this.psi(t);
+    const order = Array.from({ length: this.n }, (_, i) => i)
+      .filter((i) => Math.abs(psi[i]!) >= 5e-4)
+      .sort((a, b) => Math.abs(psi[b]!) - Math.abs(psi[a]!) || a - b)
+      .slice(0, this.options.maxItems)
+      .sort((a, b) => a - b);
+    return { indices: Int32Array.from(order), values: order.map((i) => Math.round(psi[i]! * 1000) / 1000) };
+  }
+}
+
+/** Dense ψ over a catalogue from a sparse published form. */
+export function densePsi(n: number, indices: ArrayLike<number>, values: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(n);
+  for (let j = 0; j < indices.length; j++) out[indices[j]!] = values[j]!;
+  return out;
+}
+
+/** Checks a manifest's shape; throws a `ModelLoadError` that says what is wrong. */
+export function parseShopDeltaManifest(text: string, location: string): ShopDeltaManifest {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch (cause) {
+    throw new ModelLoadError(location, `The shop delta manifest ${location} is not JSON.`, { cause });
+  }
+  const r = m as Partial<ShopDeltaManifest> | null;
+  if (
+    !r ||
+    r.format !== SHOP_DELTA_FORMAT ||
+    typeof r.baseVersion !== 'string' ||
+    !Number.isInteger(r.seq) ||
+    typeof r.path !== 'string' ||
+    !/^[A-Za-z0-9._-]+$/.test(r.path) ||
+    typeof r.sha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(r.sha256)
+  ) {
+    throw new ModelLoadError(
+      location,
+      `The shop delta manifest ${location} is not a format-${SHOP_DELTA_FORMAT} manifest with baseVersion, seq, path and sha256.`,
+    );
+  }
+  return r as ShopDeltaManifest;
+}
+
+/**
+ * Checks a payload against its manifest (checksum, base version, shape, finite values) and returns
+ * it. `sha256` is the payload's digest as computed by the caller, or null where none can be.
+ */
+export function parseShopDeltaPayload(
+  bytes: ArrayBuffer,
+  sha256: string | null,
+  manifest: ShopDeltaManifest,
+  location: string,
+): ShopDeltaPayload {
+  if (sha256 !== null && sha256 !== manifest.sha256) {
+    throw new ChecksumError(location, manifest.sha256, sha256);
+  }
+  let p: Partial<ShopDeltaPayload> | null;
+  try {
+    p = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ShopDeltaPayload> | null;
+  } catch (cause) {
+    throw new ModelLoadError(location, `The shop delta ${location} is not JSON.`, { cause });
+  }
+  if (
+    !p ||
+    p.format !== SHOP_DELTA_FORMAT ||
+    p.baseVersion !== manifest.baseVersion ||
+    p.seq !== manifest.seq ||
+    !Array.isArray(p.ids) ||
+    !Array.isArray(p.bias) ||
+    p.ids.length !== p.bias.length ||
+    !p.ids.every((id) => typeof id === 'string') ||
+    !p.bias.every((b) => typeof b === 'number' && Number.isFinite(b))
+  ) {
+    throw new ModelLoadError(
+      location,
+      `The shop delta ${location} is not a format-${SHOP_DELTA_FORMAT} payload for base ${manifest.baseVersion}, seq ${manifest.seq}, with one finite bias per id.`,
+    );
+  }
+  return p as ShopDeltaPayload;
+}
+
+/** ψ over a catalogue from a payload: ids this catalogue lacks are skipped and counted. */
+export function alignShopDelta(
+  payload: ShopDeltaPayload,
+  n: number,
+  indexOf: (id: string) => number | undefined,
+): { psi: Float32Array; unknown: number } {
+  const psi = new Float32Array(n);
+  let unknown = 0;
+  payload.ids.forEach((id, j) => {
+    const i = indexOf(id);
+    if (i === undefined) unknown++;
+    else psi[i] = payload.bias[j]!;
+  });
+  return { psi, unknown };
+}

@@ -1,0 +1,215 @@
+/**
+ * The shop's online job: learns the shop delta ψ from every event of the shop's stream (see
+ * src/core/shop-delta.ts) and publishes it next to the model at a fixed interval.
+ *
+ * Events come from a growing CSV / NDJSON file (read to its end, then followed) and from
+ * authenticated HTTP POSTs (server.ts). Either way an event is first made durable in the job's
+ * own log (log.ts) and only then learned and acknowledged; events carry an id and an id seen
+ * before is dropped. At start the job replays its log, so after a crash it is exactly where the
+ * acknowledged events put it.
+ */
+import { defaultFetcher } from '../../core/model-io.js';
+import { alignBase, loadHeadModel, loadModelManifest } from '../../core/model.js';
+import type { ShopLearnerOptions } from '../../core/shop-delta.js';
+import { ShopLearner } from '../../core/shop-delta.js';
+import { parseTime } from '../data.js';
+import type { LogLine, StreamEvent } from './log.js';
+import { EventLog } from './log.js';
+import { publishDelta, readDeltaManifest } from './publish.js';
+
+/** A problem with one input event: what is wrong and where. */
+export class EventInputError extends Error {
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Raw fields of an event as they arrive (file row or POSTed object). */
+export interface RawEvent {
+  id?: unknown;
+  user_id?: unknown;
+  item_id?: unknown;
+  timestamp?: unknown;
+}
+
+export interface StreamJobOptions {
+  modelDir: string;
+  /** Catalogue ids, in the order of the items file. */
+  ids: readonly string[];
+  stateDir: string;
+  learner?: Partial<ShopLearnerOptions>;
+  log?: (message: string) => void;
+}
+
+export class StreamJob {
+  readonly modelDir: string;
+  readonly ids: readonly string[];
+  private readonly index: Map<string, number>;
+  private readonly eventLog: EventLog;
+  private readonly seen = new Set<string>();
+  private readonly learnerOptions: Partial<ShopLearnerOptions>;
+  private readonly say: (m: string) => void;
+  private learner!: ShopLearner;
+  baseVersion = '';
+  private seq = 0;
+  private publishedEvents = -1;
+  private publishedBase = '';
+  /** Events learned since the job started (replayed ones included). */
+  total = 0;
+  duplicates = 0;
+
+  private constructor(o: StreamJobOptions, eventLog: EventLog) {
+    this.modelDir = o.modelDir;
+    this.ids = o.ids;
+    this.index = new Map(o.ids.map((id, i) => [id, i]));
+    this.eventLog = eventLog;
+    this.learnerOptions = o.learner ?? {};
+    this.say = o.log ?? (() => undefined);
+  }
+
+  /** Opens the log, loads the base, replays the log. */
+  static async open(o: StreamJobOptions): Promise<StreamJob> {
+    const { log, lines, torn } = EventLog.open(o.stateDir);
+    const job = new StreamJob(o, log);
+    if (torn > 0) job.say(`cut a torn last line of ${torn} bytes off ${log.path} (it was never acknowledged)`);
+    await job.loadBase(lines);
+    return job;
+  }
+
+  /** The base's version and biases; replays `lines`, then marks a new base in the log if it changed. */
+  private async loadBase(lines: readonly LogLine[]): Promise<void> {
+    const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
+    const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
+    this.learner = this.replay(lines, alignBase(head, this.ids).bias);
+    let lastBase: string | null = null;
+    for (const line of lines) {
+      if (line.kind === 'base') lastBase = line.version;
+      else {
+        this.seen.add(line.event.id);
+        this.total++;
+      }
+    }
+    if (lastBase !== manifest.version) {
+      this.eventLog.append([{ kind: 'base', version: manifest.version }]);
+      this.learner.resetItems();
+      if (lastBase !== null) this.say(`new base ${manifest.version} (was ${lastBase}): the per-item delta starts again`);
+    }
+    this.baseVersion = manifest.version;
+    this.seq = readDeltaManifest(this.modelDir)?.seq ?? 0;
+  }
+
+  /** Rebases when `maintain` has published a new model version; true when it did. */
+  async checkBase(): Promise<boolean> {
+    const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
+    if (manifest.version === this.baseVersion) return false;
+    const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
+    this.eventLog.append([{ kind: 'base', version: manifest.version }]);
+    this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
+    // The same state a restart would build: the whole log replayed on the new biases, ρ starting
+    // again at the marker just written.
+    this.learner = this.replay(this.eventLog.read(), alignBase(head, this.ids).bias);
+    this.baseVersion = manifest.version;
+    return true;
+  }
+
+  /** A learner fed with the log's lines: ρ starts again at each base marker. */
+  private replay(lines: readonly LogLine[], bias: Float32Array): ShopLearner {
+    const learner = new ShopLearner(bias, this.learnerOptions);
+    for (const line of lines) {
+      if (line.kind === 'base') learner.resetItems();
+      else {
+        // An item that left the catalogue since stays in the log, and is not learned.
+        const i = this.index.get(line.event.item);
+        if (i !== undefined) learner.learn(i, line.event.t);
+      }
+    }
+    return learner;
+  }
+
+  /**
+   * Checks raw events and turns them into stream events; throws an `EventInputError` naming the
+   * first bad one (nothing is taken then). `fallbackId` gives an id to events without one.
+   */
+  validate(raw: readonly RawEvent[], where: (j: number) => string, fallbackId?: (j: number) => string): StreamEvent[] {
+    return raw.map((r, j) => {
+      const id = r.id === undefined || r.id === '' ? fallbackId?.(j) : r.id;
+      if (typeof id !== 'string' && typeof id !== 'number')
+        throw new EventInputError(`${where(j)}: an event needs an "id" (string), so that a retry is not counted twice.`);
+      if (typeof r.user_id !== 'string' && typeof r.user_id !== 'number') throw new EventInputError(`${where(j)}: "user_id" is missing.`);
+      if (typeof r.item_id !== 'string' && typeof r.item_id !== 'number') throw new EventInputError(`${where(j)}: "item_id" is missing.`);
+      const t = typeof r.timestamp === 'number' ? r.timestamp : typeof r.timestamp === 'string' ? parseTime(r.timestamp) : NaN;
+      if (!Number.isFinite(t)) {
+        throw new EventInputError(
+          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time, YYYY-MM-DD HH:MM:SS or milliseconds since 1970.`,
+        );
+      }
+      const item = String(r.item_id);
+      if (!this.index.has(item)) {
+        throw new EventInputError(
+          `${where(j)}: item ${JSON.stringify(item)} is not in the catalogue (${this.ids.length} items). Restart the job with the new items file if it is a new product.`,
+          422,
+        );
+      }
+      return { id: String(id), user: String(r.user_id), item, t };
+    });
+  }
+
+  /**
+   * Makes new events durable, then learns them. Ids seen before (and repeats within the batch)
+   * are dropped. Returns how many were taken and how many dropped.
+   */
+  accept(events: readonly StreamEvent[]): { accepted: number; duplicates: number } {
+    const fresh: StreamEvent[] = [];
+    const batch = new Set<string>();
+    for (const e of events) {
+      if (this.seen.has(e.id) || batch.has(e.id)) continue;
+      batch.add(e.id);
+      fresh.push(e);
+    }
+    this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
+    for (const e of fresh) {
+      this.seen.add(e.id);
+      this.learner.learn(this.index.get(e.item)!, e.t);
+      this.total++;
+    }
+    const duplicates = events.length - fresh.length;
+    this.duplicates += duplicates;
+    return { accepted: fresh.length, duplicates };
+  }
+
+  /** Publishes a delta when anything changed since the last one; returns what was published. */
+  publish(force = false): { seq: number; items: number; gzipBytes: number } | null {
+    if (!force && this.learner.events === this.publishedEvents && this.publishedBase === this.baseVersion) return null;
+    const { indices, values } = this.learner.published();
+    const { manifest, gzipBytes } = publishDelta(this.modelDir, {
+      baseVersion: this.baseVersion,
+      seq: ++this.seq,
+      ids: Array.from(indices, (i) => this.ids[i]!),
+      bias: values,
+      events: this.learner.events,
+      eventsThrough: this.learner.newest,
+    });
+    this.publishedEvents = this.learner.events;
+    this.publishedBase = this.baseVersion;
+    return { seq: manifest.seq, items: manifest.items, gzipBytes };
+  }
+
+  /** What the job knows, for `GET /status` and the log. */
+  status(): Record<string, unknown> {
+    return {
+      baseVersion: this.baseVersion,
+      seq: this.seq,
+      events: this.total,
+      eventsSinceBase: this.learner.events,
+      duplicates: this.duplicates,
+      newest: this.learner.newest === null ? null : new Date(this.learner.newest).toISOString(),
+      weights: this.learner.weights,
+    };
+  }
+
+  close(): void {
+    this.eventLog.close();
+  }
+}

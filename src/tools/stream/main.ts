@@ -1,0 +1,135 @@
+/**
+ * `npm run stream -- --model DIR --items F [--events F] [--listen HOST:PORT] [--state DIR]
+ *  [--publish-every SECONDS] [--once]`: the shop's online job (see job.ts).
+ *
+ * The secret for HTTP comes from the environment variable CLICKWISE_STREAM_SECRET (or
+ * `--secret-file F`), never from the command line, where other users of the machine could read it.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { relative, resolve } from 'node:path';
+import { parseArgs } from '../common.js';
+import { readItems } from '../data.js';
+import { StreamJob } from './job.js';
+import { FileSource, startHttp } from './sources.js';
+
+const USAGE = `Usage: npm run stream -- --model DIR --items F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--once]
+
+Learns the shop delta from every event of the shop and publishes it in DIR/delta/ every
+--publish-every seconds (default 60), for browsers to fuse with the base.
+
+  --model DIR          the served model folder (its manifest.json and head/); the delta goes into DIR/delta/
+  --items F            the catalogue (CSV with item_id,title); events of other items are refused
+  --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once)
+  --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)
+  --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
+  --state DIR          the job's own append-only log (default .clickwise-stream; never inside --model)
+  --publish-every S    seconds between two deltas (default 60)
+  --max-body BYTES     the largest POST body taken (default 1048576)
+  --once               read --events to its end, publish once and exit`;
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
+  let args: Record<string, string | number | boolean>;
+  try {
+    args = parseArgs(argv, {
+      model: 'string',
+      items: 'string',
+      events: 'string',
+      listen: 'string',
+      'secret-file': 'string',
+      state: 'string',
+      'publish-every': 'number',
+      'max-body': 'number',
+      once: 'boolean',
+    });
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  if (args['model'] === undefined) fail('Missing --model.');
+  if (args['items'] === undefined) fail('Missing --items.');
+  const modelDir = resolve(String(args['model']));
+  const stateDir = resolve(String(args['state'] ?? '.clickwise-stream'));
+  const rel = relative(modelDir, stateDir);
+  if (!rel.startsWith('..') && !rel.startsWith('/'))
+    fail(`--state ${stateDir} is inside the model folder, which is served to browsers: the log holds shopper ids. Put it elsewhere.`);
+  const every = Number(args['publish-every'] ?? 60);
+  if (!(every > 0)) fail(`--publish-every must be a positive number of seconds, got ${String(args['publish-every'])}.`);
+  const once = args['once'] === true;
+  const secret =
+    args['secret-file'] !== undefined
+      ? readFileSync(String(args['secret-file']), 'utf8').trim()
+      : (process.env['CLICKWISE_STREAM_SECRET'] ?? '');
+  if (once && args['events'] === undefined) fail('--once needs --events.');
+  if (!once && args['events'] === undefined && !secret)
+    fail('Nothing to learn from: give --events F, or a secret (CLICKWISE_STREAM_SECRET) for POST /events.');
+  if (args['listen'] !== undefined && !secret) fail('--listen needs a secret: set CLICKWISE_STREAM_SECRET or pass --secret-file.');
+  if (secret && secret.length < 16) fail('The secret must be at least 16 characters.');
+
+  const say = (m: string): void => console.error(`[stream] ${m}`);
+  const ids = readItems(String(args['items'])).map((i) => i.id);
+  const t0 = Date.now();
+  const job = await StreamJob.open({ modelDir, ids, stateDir, log: say });
+  say(`base ${job.baseVersion}, ${ids.length} items, ${job.total} events replayed from ${stateDir} in ${Date.now() - t0} ms`);
+  const source = args['events'] !== undefined ? new FileSource(resolve(String(args['events'])), job, say) : null;
+
+  const publish = (force = false): void => {
+    const p = job.publish(force);
+    if (p)
+      say(
+        `published delta ${p.seq} for base ${job.baseVersion}: ${p.items} items, ${job.status()['eventsSinceBase'] as number} events since the base, ${(p.gzipBytes / 1024).toFixed(1)} kB gzipped`,
+      );
+  };
+  if (source) {
+    const r = source.poll();
+    say(`read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before, ${source.skipped} lines skipped`);
+  }
+  if (once) {
+    publish(true);
+    job.close();
+    return;
+  }
+  publish();
+  let server: Server | null = null;
+  if (secret) {
+    const [host, port] = String(args['listen'] ?? '127.0.0.1:8787').split(/:(?=\d+$)/);
+    server = await startHttp(
+      job,
+      { host: host || '127.0.0.1', port: Number(port ?? 8787), secret, maxBodyBytes: Number(args['max-body'] ?? 1 << 20) },
+      () => undefined,
+    );
+    const addr = server.address();
+    say(`listening on ${typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr)} for POST /events`);
+  }
+  const follow = source ? setInterval(() => source.poll(), 500) : null;
+  const tick = setInterval(() => {
+    job
+      .checkBase()
+      .then(() => publish())
+      .catch((err: unknown) => say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`));
+  }, every * 1000);
+  const stop = (): void => {
+    if (follow) clearInterval(follow);
+    clearInterval(tick);
+    server?.close();
+    publish();
+    job.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,83 @@
+/**
+ * Publishing the shop delta next to the model, in `<model>/delta/`:
+ *   delta-<seq>-<sha8>.json   the payload, never rewritten once written;
+ *   manifest.json             names the current payload, its sha256 and the base it applies to.
+ * Each file is written to a temporary name, fsynced and renamed, so a reader sees the old file or
+ * the new one, never a torn one. The payload goes first and the last few are kept, so a browser that
+ * read the previous manifest still finds its payload.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { ShopDeltaManifest, ShopDeltaPayload } from '../../core/shop-delta.js';
+import { SHOP_DELTA_FORMAT } from '../../core/shop-delta.js';
+import { sha256Bytes } from '../common.js';
+
+/** Payloads kept besides the current one. */
+const KEEP_PAYLOADS = 3;
+
+/** Writes `data` to `path` through a temporary file, fsync and rename. */
+export function writeAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** The manifest now in `<model>/delta/`, or null when there is none (or it cannot be read). */
+export function readDeltaManifest(modelDir: string): ShopDeltaManifest | null {
+  const path = join(modelDir, 'delta', 'manifest.json');
+  if (!existsSync(path)) return null;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as ShopDeltaManifest;
+  } catch {
+    return null;
+  }
+}
+
+/** Publishes one delta; returns its manifest and the payload's gzipped size. */
+export function publishDelta(
+  modelDir: string,
+  delta: { baseVersion: string; seq: number; ids: string[]; bias: number[]; events: number; eventsThrough: number | null },
+): { manifest: ShopDeltaManifest; gzipBytes: number } {
+  const dir = join(modelDir, 'delta');
+  mkdirSync(dir, { recursive: true });
+  const payload: ShopDeltaPayload = {
+    format: SHOP_DELTA_FORMAT,
+    baseVersion: delta.baseVersion,
+    seq: delta.seq,
+    ids: delta.ids,
+    bias: delta.bias,
+  };
+  const bytes = Buffer.from(JSON.stringify(payload));
+  const sha256 = sha256Bytes(bytes);
+  const path = `delta-${delta.seq}-${sha256.slice(0, 8)}.json`;
+  writeAtomic(join(dir, path), bytes);
+  const manifest: ShopDeltaManifest = {
+    format: SHOP_DELTA_FORMAT,
+    baseVersion: delta.baseVersion,
+    seq: delta.seq,
+    path,
+    sha256,
+    bytes: bytes.length,
+    items: delta.ids.length,
+    events: delta.events,
+    eventsThrough: delta.eventsThrough === null ? null : new Date(delta.eventsThrough).toISOString(),
+    publishedAt: new Date().toISOString(),
+  };
+  writeAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  // Older payloads go, all but the last few; temporary files of a crashed writer too.
+  const payloads = readdirSync(dir)
+    .filter((f) => /^delta-\d+-[0-9a-f]{8}\.json$/.test(f) && f !== path)
+    .map((f) => ({ f, seq: Number(f.split('-')[1]) }))
+    .sort((a, b) => b.seq - a.seq);
+  for (const { f } of payloads.slice(KEEP_PAYLOADS)) rmSync(join(dir, f), { force: true });
+  for (const f of readdirSync(dir)) if (f.includes('.tmp-') && !f.endsWith(`.tmp-${process.pid}`)) rmSync(join(dir, f), { force: true });
+  return { manifest, gzipBytes: gzipSync(bytes).length };
+}

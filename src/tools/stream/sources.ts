@@ -1,0 +1,225 @@
+/**
+ * Where the stream job's events come from: a growing CSV / NDJSON file, and HTTP POSTs.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import { basename } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import type { RawEvent, StreamJob } from './job.js';
+import { EventInputError } from './job.js';
+
+/**
+ * Follows an events file: CSV with a header row (the columns of ARCHITECTURE.md, plus an optional
+ * `id` or `event_id`), or NDJSON (`.ndjson` / `.jsonl`: one `{ id, user_id, item_id, timestamp }`
+ * per line). Only whole lines are read; a line still being written waits for its newline. An
+ * event without an id gets `<file name>:<line number>`, so reading the file again after a restart
+ * counts nothing twice. A gzipped file is read once, whole.
+ */
+export class FileSource {
+  private offset = 0;
+  private line = 0;
+  private header: string[] | null = null;
+  private readonly ndjson: boolean;
+  private readonly name: string;
+  /** Lines skipped as bad input, with the first few reasons. */
+  skipped = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly job: StreamJob,
+    private readonly say: (m: string) => void,
+  ) {
+    this.ndjson = /\.(nd)?jsonl?$/i.test(path) || /\.ndjson$/i.test(path);
+    this.name = basename(path);
+  }
+
+  /** Reads what was appended since the last call; returns the events taken. */
+  poll(): { accepted: number; duplicates: number } {
+    let bytes: Buffer;
+    if (this.path.endsWith('.gz')) {
+      if (this.offset > 0) return { accepted: 0, duplicates: 0 };
+      bytes = gunzipSync(readFileSync(this.path));
+      this.offset = 1;
+      if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, Buffer.from('\n')]);
+      return this.take(bytes);
+    }
+    const size = statSync(this.path).size;
+    if (size < this.offset) {
+      this.say(
+        `${this.path} got shorter (rotated or truncated): reading it again from the start; events seen before are not counted twice`,
+      );
+      this.offset = 0;
+      this.line = 0;
+      this.header = null;
+    }
+    if (size === this.offset) return { accepted: 0, duplicates: 0 };
+    const fd = openSync(this.path, 'r');
+    try {
+      bytes = Buffer.alloc(size - this.offset);
+      readSync(fd, bytes, 0, bytes.length, this.offset);
+    } finally {
+      closeSync(fd);
+    }
+    const end = bytes.lastIndexOf(0x0a);
+    if (end < 0) return { accepted: 0, duplicates: 0 };
+    this.offset += end + 1;
+    return this.take(bytes.subarray(0, end + 1));
+  }
+
+  private take(bytes: Buffer): { accepted: number; duplicates: number } {
+    const text = bytes.toString('utf8');
+    const lines = text.split('\n');
+    lines.pop();
+    const raws: { raw: RawEvent; line: number }[] = [];
+    for (const l of lines) {
+      this.line++;
+      if (l.trim() === '') continue;
+      if (!this.ndjson && this.header === null) {
+        this.header = (parse(l, { bom: true }) as string[][])[0] ?? [];
+        const missing = ['user_id', 'item_id', 'timestamp'].filter((c) => !this.header!.includes(c));
+        if (missing.length) throw new Error(`${this.path} lacks the column(s) ${missing.join(', ')}. Found: ${this.header.join(', ')}.`);
+        continue;
+      }
+      try {
+        let raw: RawEvent;
+        if (this.ndjson) raw = JSON.parse(l) as RawEvent;
+        else {
+          const cells = (parse(l, { relax_quotes: false }) as string[][])[0] ?? [];
+          const rec: Record<string, string> = {};
+          this.header!.forEach((h, k) => (rec[h] = cells[k] ?? ''));
+          raw = {
+            id: rec['id'] || rec['event_id'] || undefined,
+            user_id: rec['user_id'],
+            item_id: rec['item_id'],
+            timestamp: rec['timestamp'],
+          };
+        }
+        if (typeof raw !== 'object' || raw === null) throw new EventInputError('not an object');
+        raws.push({ raw, line: this.line });
+      } catch (err) {
+        this.skip(`${this.path}, line ${this.line}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const good = [];
+    for (const { raw, line } of raws) {
+      try {
+        good.push(
+          ...this.job.validate(
+            [raw],
+            () => `${this.path}, line ${line}`,
+            () => `${this.name}:${line}`,
+          ),
+        );
+      } catch (err) {
+        this.skip(err instanceof Error ? err.message : String(err));
+      }
+    }
+    return this.job.accept(good);
+  }
+
+  private skip(reason: string): void {
+    this.skipped++;
+    if (this.skipped <= 10) this.say(`skipped ${reason}`);
+    else if (this.skipped === 11) this.say('more lines skipped; the count is in the status');
+  }
+}
+
+/** Options of the HTTP source. */
+export interface HttpOptions {
+  host: string;
+  port: number;
+  secret: string;
+  maxBodyBytes: number;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/**
+ * `POST /events` with `Authorization: Bearer <secret>` and a JSON array of events (or NDJSON):
+ * `{ id, user_id, item_id, timestamp }`. The whole body is checked first; one bad event rejects
+ * the request and nothing of it is taken. 200 `{ accepted, duplicates }` is sent only once the
+ * events are durable. `GET /status` (same secret) tells what the job knows.
+ */
+export function startHttp(job: StreamJob, o: HttpOptions, onAccepted: () => void): Promise<Server> {
+  const want = digest(`Bearer ${o.secret}`);
+  const send = (res: ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body) + '\n');
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = `${req.method} ${url.pathname}`;
+    if (route !== 'POST /events' && route !== 'GET /status') {
+      send(res, 404, { error: `No ${route}. Use POST /events or GET /status.` });
+      return;
+    }
+    if (!timingSafeEqual(digest(req.headers.authorization ?? ''), want)) {
+      req.resume();
+      send(res, 401, { error: 'Wrong or missing secret: send "Authorization: Bearer <secret>" with the secret the job was started with.' });
+      return;
+    }
+    if (route === 'GET /status') {
+      send(res, 200, job.status());
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > o.maxBodyBytes) {
+      req.resume();
+      send(res, 413, { error: `The body is ${declared} bytes; the limit is ${o.maxBodyBytes}. Send the events in smaller batches.` });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > o.maxBodyBytes) {
+        send(res, 413, { error: `The body is over ${o.maxBodyBytes} bytes. Send the events in smaller batches.` });
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    }
+    const text = Buffer.concat(chunks).toString('utf8').trim();
+    let raws: RawEvent[];
+    try {
+      raws = text.startsWith('[')
+        ? (JSON.parse(text) as RawEvent[])
+        : text
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l, j) => {
+              try {
+                return JSON.parse(l) as RawEvent;
+              } catch {
+                throw new EventInputError(`line ${j + 1} of the body is not JSON`);
+              }
+            });
+      if (!Array.isArray(raws) || raws.some((r) => typeof r !== 'object' || r === null))
+        throw new EventInputError('the body must be a JSON array of event objects, or one JSON object per line');
+    } catch (err) {
+      send(res, 400, { error: `Malformed body: ${err instanceof Error ? err.message : String(err)}. Nothing was taken.` });
+      return;
+    }
+    try {
+      const events = job.validate(raws, (j) => `event ${j}`);
+      const r = job.accept(events);
+      onAccepted();
+      send(res, 200, r);
+    } catch (err) {
+      const status = err instanceof EventInputError ? err.status : 500;
+      send(res, status, { error: `${err instanceof Error ? err.message : String(err)} Nothing was taken.` });
+    }
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, { error: String(err) });
+    });
+  });
+  return new Promise((resolveP, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolveP(server));
+  });
+}

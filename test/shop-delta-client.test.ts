@@ -1,0 +1,163 @@
+/** A recommender fuses the shop delta: base + ψ + φ, with the last good delta kept through bad ones. */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Recommender } from '../src/index.js';
+import { createRecommender } from '../src/index.js';
+import { ShopDeltaClient } from '../src/core/shop-delta-client.js';
+import { publishDelta } from '../src/tools/stream/publish.js';
+import { demoCatalog, MODELS, useBackend } from './helpers.js';
+
+const catalog = demoCatalog();
+const open: Recommender[] = [];
+afterEach(() => open.splice(0).forEach((r) => r.dispose()));
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+const version = (JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8')) as { version: string }).version;
+
+/** A copy of the shipped model folder (without the encoder's large files being rewritten). */
+function modelCopy(): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'clickwise-delta-')), 'model');
+  cpSync(MODELS, dir, { recursive: true });
+  return dir;
+}
+
+async function make(
+  modelUrl: string,
+  extra: Partial<Parameters<typeof createRecommender>[0]> = {},
+): Promise<{ rec: Recommender; warnings: string[] }> {
+  const warnings: string[] = [];
+  const rec = await createRecommender({
+    catalog,
+    modelUrl,
+    backend: 'cpu',
+    storage: 'memory',
+    onWarning: (w) => warnings.push(w.message),
+    ...extra,
+  });
+  open.push(rec);
+  return { rec, warnings };
+}
+
+const nextUpdate = (rec: Recommender): Promise<void> =>
+  new Promise((ok) => {
+    const off = rec.on('update', (u) => {
+      if (u.source === 'shop') {
+        off();
+        ok();
+      }
+    });
+  });
+
+describe('the shop delta in the recommender', () => {
+  it('fuses a published delta into every score and reports it; no delta means no warning', async () => {
+    const model = modelCopy();
+    const plain = await make(model);
+    expect(plain.rec.stats().shopDelta).toBeNull();
+    expect(plain.warnings).toEqual([]);
+    const before = await plain.rec.recommend({ k: catalog.length, diversify: false });
+    const last = before[before.length - 1]!;
+    publishDelta(model, {
+      baseVersion: version,
+      seq: 1,
+      ids: [last.id, 'not-in-this-catalogue'],
+      bias: [40, 3],
+      events: 12,
+      eventsThrough: Date.parse('2026-11-01T00:00:00Z'),
+    });
+    const { rec, warnings } = await make(model);
+    expect(warnings).toEqual([]);
+    expect(rec.stats().shopDelta).toEqual({ seq: 1, baseVersion: version, items: 1, eventsThrough: '2026-11-01T00:00:00.000Z' });
+    const top = await rec.recommend({ k: 3, diversify: false });
+    expect(top[0]!.id).toBe(last.id);
+    expect(top[0]!.score).toBeCloseTo(last.score + 40, 3);
+  });
+
+  it('ignores a delta of another base, a torn payload and a missing one with one warning each, keeping the last good one', async () => {
+    const model = modelCopy();
+    const ids = catalog.map((i) => i.id);
+    publishDelta(model, { baseVersion: version, seq: 1, ids: [ids[5]!], bias: [30], events: 1, eventsThrough: null });
+    const { rec, warnings } = await make(model, { shopDeltaRefreshMs: 20 });
+    expect(rec.stats().shopDelta?.seq).toBe(1);
+    const good = await rec.recommend({ k: 1, diversify: false });
+    expect(good[0]!.id).toBe(ids[5]);
+    // Another base's delta: one warning however many times it is seen.
+    publishDelta(model, { baseVersion: 'some-other-base', seq: 2, ids: [ids[6]!], bias: [60], events: 1, eventsThrough: null });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(warnings.filter((w) => /learned on base some-other-base/.test(w))).toHaveLength(1);
+    expect(rec.stats().shopDelta?.seq).toBe(1);
+    // A torn payload (its bytes no longer match the manifest's sha256).
+    const m = publishDelta(model, { baseVersion: version, seq: 3, ids: [ids[7]!], bias: [60], events: 1, eventsThrough: null }).manifest;
+    writeFileSync(join(model, 'delta', m.path), '{"format":1,"baseVersion":');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(warnings.filter((w) => /cannot be used.*Checksum mismatch/.test(w))).toHaveLength(1);
+    expect(rec.stats().shopDelta?.seq).toBe(1);
+    expect((await rec.recommend({ k: 1, diversify: false }))[0]!.id).toBe(ids[5]);
+    // A good one again is taken at the next look.
+    const applied = nextUpdate(rec);
+    publishDelta(model, { baseVersion: version, seq: 4, ids: [ids[8]!], bias: [60], events: 2, eventsThrough: null });
+    await applied;
+    expect(rec.stats().shopDelta?.seq).toBe(4);
+    expect((await rec.recommend({ k: 1, diversify: false }))[0]!.id).toBe(ids[8]);
+  });
+
+  it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {
+    const model = modelCopy();
+    const asked = await make(model, { shopDelta: join(model, 'delta/'), shopDeltaRefreshMs: 20 });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(asked.warnings.filter((w) => /No shop delta at/.test(w))).toHaveLength(1);
+    publishDelta(model, { baseVersion: version, seq: 1, ids: [catalog[0]!.id], bias: [1], events: 1, eventsThrough: null });
+    const off = await make(model, { shopDelta: false });
+    expect(off.rec.stats().shopDelta).toBeNull();
+  });
+});
+
+describe('ShopDeltaClient over HTTP', () => {
+  it('asks again with the validators it got (a 304 costs no download), with no query string and no cookie', async () => {
+    const model = modelCopy();
+    const m = publishDelta(model, {
+      baseVersion: version,
+      seq: 1,
+      ids: [catalog[0]!.id],
+      bias: [1],
+      events: 1,
+      eventsThrough: null,
+    }).manifest;
+    const seen: { url: string; headers: IncomingHttpHeaders }[] = [];
+    const server = createServer((req, res) => {
+      seen.push({ url: req.url!, headers: req.headers });
+      const file = join(model, 'delta', req.url!.replace('/delta/', ''));
+      const etag = `"${m.sha256.slice(0, 16)}"`;
+      if (req.url === '/delta/manifest.json' && req.headers['if-none-match'] === etag) {
+        res.writeHead(304).end();
+        return;
+      }
+      res.writeHead(200, { etag }).end(readFileSync(file));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const applied: number[] = [];
+    const index = new Map(catalog.map((it, i) => [it.id, i]));
+    const client = new ShopDeltaClient(
+      `http://127.0.0.1:${port}/delta/`,
+      version,
+      catalog.length,
+      (id) => index.get(id),
+      (_psi, info) => applied.push(info.seq),
+      () => undefined,
+      true,
+    );
+    expect(await client.refresh()).toBe('applied');
+    expect(await client.refresh()).toBe('unchanged');
+    server.close();
+    expect(applied).toEqual([1]);
+    expect(seen.map((s) => s.url)).toEqual(['/delta/manifest.json', `/delta/${m.path}`, '/delta/manifest.json']);
+    expect(seen[2]!.headers['if-none-match']).toBe(`"${m.sha256.slice(0, 16)}"`);
+    expect(seen.every((s) => s.headers.cookie === undefined && !s.url.includes('?'))).toBe(true);
+  });
+});

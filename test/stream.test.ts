@@ -1,0 +1,288 @@
+/**
+ * The shop's stream job as a real process: bad input changes nothing, an acknowledged event
+ * survives `kill -9`, a retried event is not counted twice, a published delta is never torn, and
+ * a new base starts the delta again.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
+import { ShopLearner } from '../src/core/shop-delta.js';
+
+const root = resolve(import.meta.dirname, '..');
+const tsx = resolve(root, 'node_modules/.bin/tsx');
+const SECRET = 'a-test-secret-of-some-length';
+const ITEMS = Array.from({ length: 40 }, (_, i) => `sku-${i}`);
+const T0 = Date.parse('2026-11-01T00:00:00Z');
+
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of running.splice(0)) p.kill('SIGKILL');
+});
+
+/** A model folder (the shipped base's manifest and head) and an items file, in a temporary folder. */
+function setup(): { dir: string; model: string; items: string; state: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'clickwise-stream-'));
+  const model = join(dir, 'model');
+  cpSync(join(root, 'models', 'head'), join(model, 'head'), { recursive: true });
+  cpSync(join(root, 'models', 'manifest.json'), join(model, 'manifest.json'));
+  const items = join(dir, 'items.csv');
+  writeFileSync(items, 'item_id,title\n' + ITEMS.map((id) => `${id},Product ${id}`).join('\n') + '\n');
+  return { dir, model, items, state: join(dir, 'state') };
+}
+
+/** Starts the job; resolves once it listens (with its port) or, without a secret, once it has read its file. */
+function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number; out: () => string }> {
+  const proc = spawn(tsx, ['src/tools/stream/main.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
+  running.push(proc);
+  let out = '';
+  return new Promise((ok, fail) => {
+    const onData = (b: Buffer): void => {
+      out += b.toString();
+      const m = /listening on [^:]+:(\d+)/.exec(out);
+      if (m) ok({ proc, port: Number(m[1]), out: () => out });
+      else if (!env['CLICKWISE_STREAM_SECRET'] && /\[stream\] read /.test(out)) ok({ proc, port: 0, out: () => out });
+    };
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => fail(new Error(`the job exited (${code}) before it was ready:\n${out}`)));
+  });
+}
+
+const event = (id: string, item: string, minute: number, user = 'u1'): object => ({
+  id,
+  user_id: user,
+  item_id: item,
+  timestamp: new Date(T0 + minute * 60_000).toISOString(),
+});
+
+async function post(port: number, body: string, secret = SECRET): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body, headers: { authorization: `Bearer ${secret}` } });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function status(port: number): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: `Bearer ${SECRET}` } });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+const logIds = (state: string): string[] =>
+  readFileSync(join(state, 'events.log'), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{"id"'))
+    .map((l) => (JSON.parse(l) as { id: string }).id);
+
+function readDelta(model: string): { manifest: ShopDeltaManifest; payload: ShopDeltaPayload; bytes: Buffer } {
+  const manifest = JSON.parse(readFileSync(join(model, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
+  const bytes = readFileSync(join(model, 'delta', manifest.path));
+  return { manifest, payload: JSON.parse(bytes.toString('utf8')) as ShopDeltaPayload, bytes };
+}
+
+/** Resolves once the process has exited (also when it already has). */
+const exited = (proc: ChildProcess): Promise<unknown> =>
+  proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise((r) => proc.once('exit', r));
+
+const waitFor = async (check: () => boolean, ms = 20_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+const deltaSeq = (model: string): number => {
+  try {
+    return readDelta(model).manifest.seq;
+  } catch {
+    return 0;
+  }
+};
+
+describe('npm run stream', () => {
+  it(
+    'refuses a wrong secret, an oversized body, malformed input and an unknown item, and changes nothing',
+    { timeout: 60_000 },
+    async () => {
+      const { model, items, state } = setup();
+      const { port } = await start(
+        ['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0', '--max-body', '2000'],
+        {
+          CLICKWISE_STREAM_SECRET: SECRET,
+        },
+      );
+      const good = JSON.stringify([event('e1', 'sku-1', 0), event('e2', 'sku-2', 1)]);
+      const wrong = await post(port, good, 'not-the-secret-at-all');
+      expect(wrong.status).toBe(401);
+      expect(String(wrong.json['error'])).toMatch(/Wrong or missing secret/);
+      const big = JSON.stringify(Array.from({ length: 40 }, (_, k) => event(`b${k}`, 'sku-1', k)));
+      const tooBig = await post(port, big);
+      expect(tooBig.status).toBe(413);
+      expect(String(tooBig.json['error'])).toMatch(/limit is 2000/);
+      const malformed = await post(port, '[{"id": "m1", ');
+      expect(malformed.status).toBe(400);
+      expect(String(malformed.json['error'])).toMatch(/Malformed body.*Nothing was taken/);
+      const unknown = await post(port, JSON.stringify([event('x1', 'sku-1', 0), event('x2', 'no-such-item', 1)]));
+      expect(unknown.status).toBe(422);
+      expect(String(unknown.json['error'])).toMatch(/event 1: item "no-such-item" is not in the catalogue.*Nothing was taken/);
+      const noId = await post(port, JSON.stringify([{ user_id: 'u', item_id: 'sku-1', timestamp: '2026-11-01T00:00:00Z' }]));
+      expect(noId.status).toBe(400);
+      expect(String(noId.json['error'])).toMatch(/needs an "id"/);
+      const badTime = await post(port, JSON.stringify([{ ...event('t1', 'sku-1', 0), timestamp: 'yesterday' }]));
+      expect(badTime.status).toBe(400);
+      expect((await status(port))['events']).toBe(0);
+      expect(logIds(state)).toEqual([]);
+      // Good input is taken once; the same ids again are dropped (a client's retry).
+      expect((await post(port, good)).json).toEqual({ accepted: 2, duplicates: 0 });
+      expect((await post(port, good)).json).toEqual({ accepted: 0, duplicates: 2 });
+      expect((await post(port, `${JSON.stringify(event('e3', 'sku-3', 2))}\n${JSON.stringify(event('e1', 'sku-1', 0))}\n`)).json).toEqual({
+        accepted: 1,
+        duplicates: 1,
+      });
+      expect(logIds(state)).toEqual(['e1', 'e2', 'e3']);
+      expect((await status(port))['events']).toBe(3);
+    },
+  );
+
+  it('loses no acknowledged event to kill -9 and counts no retried event twice', { timeout: 120_000 }, async () => {
+    const { model, items, state } = setup();
+    const args = ['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0', '--publish-every', '0.2'];
+    const env = { CLICKWISE_STREAM_SECRET: SECRET };
+    const batches = Array.from({ length: 60 }, (_, b) =>
+      JSON.stringify(
+        Array.from({ length: 20 }, (_, k) => event(`b${b}-${k}`, ITEMS[(b * 7 + k * 3) % ITEMS.length]!, b * 20 + k, `u${k % 5}`)),
+      ),
+    );
+    const acked = new Set<string>();
+    let next = 0;
+    // Three crashes, each in the middle of a stream of POSTs, then a restart that retries what was not acknowledged.
+    for (const crashAfter of [7, 19, 33]) {
+      const { proc, port } = await start(args, env);
+      const inflight: Promise<unknown>[] = [];
+      for (; next < batches.length; next++) {
+        const b = next;
+        const p = post(port, batches[b]!).then(
+          (r) => {
+            if (r.status === 200) for (const e of JSON.parse(batches[b]!) as { id: string }[]) acked.add(e.id);
+          },
+          () => undefined, // killed before it answered: not acknowledged
+        );
+        inflight.push(p);
+        if (b >= crashAfter) {
+          proc.kill('SIGKILL');
+          next++;
+          break;
+        }
+        if (b % 3 === 0) await p;
+      }
+      await Promise.all(inflight);
+      await exited(proc);
+      const ids = logIds(state);
+      for (const id of acked) expect(ids).toContain(id);
+      expect(new Set(ids).size).toBe(ids.length);
+    }
+    // The client retries every batch; then every event is in the log exactly once.
+    const { port } = await start(args, env);
+    for (const body of batches) expect((await post(port, body)).status).toBe(200);
+    const ids = logIds(state);
+    expect(ids.length).toBe(60 * 20);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect((await status(port))['events']).toBe(1200);
+    // The published delta is what one pass over the log's events gives: nothing learned twice.
+    const seq = deltaSeq(model);
+    await waitFor(() => deltaSeq(model) > seq);
+    const { payload, manifest } = readDelta(model);
+    expect(manifest.events).toBe(1200);
+    const m = await loadModelManifest(defaultFetcher, model);
+    const learner = new ShopLearner(alignBase(await loadHeadModel(defaultFetcher, join(model, 'head')), ITEMS).bias);
+    const lines = readFileSync(join(state, 'events.log'), 'utf8').split('\n').filter(Boolean);
+    for (const l of lines) {
+      const o = JSON.parse(l) as { base?: string; item: string; t: number };
+      if (o.base !== undefined) learner.resetItems();
+      else learner.learn(ITEMS.indexOf(o.item), o.t);
+    }
+    const want = learner.published();
+    expect(payload.baseVersion).toBe(m.version);
+    expect(payload.ids).toEqual(Array.from(want.indices, (i) => ITEMS[i]));
+    expect(payload.bias).toEqual(want.values);
+  });
+
+  it('never serves a torn delta: the manifest always names a whole payload with its checksum', { timeout: 60_000 }, async () => {
+    const { model, items, state } = setup();
+    const { port } = await start(
+      ['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0', '--publish-every', '0.02'],
+      {
+        CLICKWISE_STREAM_SECRET: SECRET,
+      },
+    );
+    let stop = false;
+    const writer = (async (): Promise<void> => {
+      for (let b = 0; !stop; b++)
+        await post(port, JSON.stringify(Array.from({ length: 10 }, (_, k) => event(`t${b}-${k}`, ITEMS[(b + k) % 40]!, b))));
+    })();
+    await waitFor(() => deltaSeq(model) > 0);
+    const seen = new Set<number>();
+    for (let r = 0; r < 300; r++) {
+      const { manifest, bytes } = readDelta(model);
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(manifest.sha256);
+      seen.add(manifest.seq);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    stop = true;
+    await writer;
+    expect(seen.size).toBeGreaterThan(3);
+  });
+
+  it('follows a growing NDJSON file: whole lines only, bad lines skipped, nothing twice after a restart', { timeout: 60_000 }, async () => {
+    const { dir, model, items, state } = setup();
+    const file = join(dir, 'orders.ndjson');
+    writeFileSync(
+      file,
+      `${JSON.stringify(event('f1', 'sku-1', 0))}\nnot json\n${JSON.stringify(event('f2', 'nope', 1))}\n{"id":"f3","user_id":"u","item_id":"sku-3"`,
+    );
+    const args = ['--model', model, '--items', items, '--state', state, '--events', file, '--publish-every', '0.1'];
+    const first = await start(args);
+    expect(first.out()).toMatch(/read .*orders\.ndjson: 1 new events, 0 seen before, 2 lines skipped/);
+    expect(first.out()).toMatch(/line 2: .*JSON/);
+    expect(first.out()).toMatch(/item "nope" is not in the catalogue/);
+    // The rest of the half-written line arrives.
+    appendFileSync(file, `,"timestamp":"2026-11-01T00:05:00Z"}\n${JSON.stringify(event('f4', 'sku-4', 6))}\n`);
+    await waitFor(() => logIds(state).length === 3);
+    expect(logIds(state)).toEqual(['f1', 'f3', 'f4']);
+    first.proc.kill('SIGKILL');
+    await exited(first.proc);
+    const again = await start(args);
+    expect(again.out()).toMatch(/3 events replayed/);
+    expect(again.out()).toMatch(/0 new events, 3 seen before/);
+    expect(logIds(state)).toEqual(['f1', 'f3', 'f4']);
+  });
+
+  it('starts the delta again when a new base is published', { timeout: 60_000 }, async () => {
+    const { model, items, state } = setup();
+    const { port } = await start(
+      ['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0', '--publish-every', '0.1'],
+      {
+        CLICKWISE_STREAM_SECRET: SECRET,
+      },
+    );
+    await post(port, JSON.stringify(Array.from({ length: 30 }, (_, k) => event(`n${k}`, 'sku-5', k))));
+    await waitFor(() => readDelta(model).manifest.events === 30);
+    const before = readDelta(model);
+    const psi5 = (d: ShopDeltaPayload): number => d.bias[d.ids.indexOf('sku-5')] ?? 0;
+    expect(psi5(before.payload)).toBeGreaterThan(0.5);
+    // A new base appears in the folder (what maintain --out <this folder> does).
+    const manifestPath = join(model, 'manifest.json');
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string };
+    writeFileSync(manifestPath, JSON.stringify({ ...m, version: `${m.version}-next` }));
+    await waitFor(() => deltaSeq(model) > before.manifest.seq && readDelta(model).manifest.baseVersion === `${m.version}-next`);
+    const after = readDelta(model);
+    expect(after.manifest.events).toBe(0);
+    // The per-item part starts again (the new base took those sales in); what sells now stays.
+    expect(psi5(after.payload)).toBeLessThan(psi5(before.payload));
+    expect((await status(port))['events']).toBe(30);
+  });
+});
