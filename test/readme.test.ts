@@ -1,7 +1,8 @@
 /** The README's library example runs as written (against the built package, in Node). */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
@@ -17,5 +18,27 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('READM
     expect(out).toMatch(/because: kit-01a/);
     expect(out).toMatch(/backend: 'wasm'|backend: 'cpu'/);
     expect(out).toMatch(/clicks: 1/);
+  });
+
+  it('runs the stream job example (its first part, which needs no secret)', () => {
+    const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
+    const block = /### What the whole shop sells now[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const lines = block!.split('\n');
+    const upTo = lines.findIndex((l) => l.includes('--once'));
+    expect(lines[0]).toBe('npm run build');
+    // In a folder of its own, with a copy of what the build wrote (the build itself has run).
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-readme-'));
+    mkdirSync(join(dir, 'dist'));
+    cpSync(resolve(root, 'dist/models'), join(dir, 'dist/models'), { recursive: true });
+    cpSync(resolve(root, 'dist/catalog.json'), join(dir, 'dist/catalog.json'));
+    const script = lines
+      .slice(1, upTo + 1)
+      .join('\n')
+      .replaceAll('npm run stream --', `${resolve(root, 'node_modules/.bin/tsx')} ${resolve(root, 'src/tools/stream/main.ts')}`);
+    execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+    const manifest = JSON.parse(readFileSync(join(dir, 'dist/models/delta/manifest.json'), 'utf8')) as { events: number; items: number };
+    expect(manifest.events).toBe(2);
+    expect(manifest.items).toBeGreaterThan(0);
   });
 });

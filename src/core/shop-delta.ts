@@ -151,15 +151,8 @@ export class ShopLearner {
     return s;
   }
 
-  /**
-   * One event: a step on ρ and w (before counting it), then the event joins the counts.
-   *
-   * @param context the base's scores of the given items for the event's shopper just before it
-   *   (their history through the base head, as the shop's own log knows it). ψ is then learned on
-   *   top of what the base already predicts for them, on the scale of the scores browsers rank by.
-   *   Without it the base's biases stand in.
-   */
-  learn(item: number, t: number, context?: (idx: Int32Array) => ArrayLike<number>): void {
+  /** One event: a step on ρ and w (before counting it), then the event joins the counts. */
+  learn(item: number, t: number): void {
     if (!Number.isInteger(item) || item < 0 || item >= this.n) throw new RangeError(`item index ${item} is outside the catalogue`);
     if (!Number.isFinite(t)) throw new RangeError(`event time ${t} is not a finite number`);
     const o = this.options;
@@ -170,11 +163,10 @@ export class ShopLearner {
     const K = this.w.length;
     const x = new Float64Array(m * K);
     const g = new Float64Array(m);
-    const base = context ? context(idx) : null;
     for (let j = 0; j < m; j++) {
       const i = idx[j]!;
       if (j > 0 && i === item) continue; // the event's own item is no negative
-      let s = (base ? base[j]! : this.baseBias[i]!) + this.rho[i]!;
+      let s = this.baseBias[i]! + this.rho[i]!;
       for (let k = 0; k < K; k++) {
         x[j * K + k] = this.feature(k, i, t);
         s += this.w[k]! * x[j * K + k]!;

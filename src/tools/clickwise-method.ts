@@ -46,11 +46,6 @@ export interface ShopStream {
   learner: ShopLearner;
   everyMs: number;
   split: number;
-  /**
-   * The base head (frozen) that gives the learner each event's context: the shopper's history as
-   * the shop's log knows it, never their φ, which stays in their browser.
-   */
-  context?: PlainHead;
 }
 
 /**
@@ -66,19 +61,6 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
   let shopQueueStart = 0;
   let published = -Infinity;
   let splitSeen = false;
-  const contextStates = new Map<string, PlainState>();
-  const learnShop = (e: ReplayEvent): void => {
-    const c = shop!.context;
-    if (!c) {
-      shop!.learner.learn(e.item, e.t);
-      return;
-    }
-    let st = contextStates.get(e.user);
-    if (!st) contextStates.set(e.user, (st = freshState(c.d)));
-    c.state = st;
-    shop!.learner.learn(e.item, e.t, (idx) => c.scoreItems(e.t, idx));
-    c.learnOne({ item: e.item, impressions: [], time: e.t });
-  };
   const publish = (t: number): void => {
     if (!shop) return;
     const at = Math.floor(t / shop.everyMs) * shop.everyMs;
@@ -91,7 +73,7 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
         splitSeen = true;
         shop.learner.resetItems();
       }
-      learnShop(e);
+      shop.learner.learn(e.item, e.t);
     }
     shopQueueStart = j;
     if (shopQueueStart > 65_536) {

@@ -5,9 +5,10 @@
  *   returned sorted by time, stably.
  * - items: `item_id,title` (+ optional `description,price,category`).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
+import { validateCatalog } from '../core/catalog.js';
 import type { Item } from '../core/types.js';
 
 /** One event of the log. `t` is milliseconds since epoch (wall-clock times are read as UTC). */
@@ -97,4 +98,20 @@ export function readItems(path: string): Item[] {
     if (Number.isFinite(price) && price >= 0) item.price = price;
     return item;
   });
+}
+
+/** Reads a storefront catalogue (JSON array) or the tools' items CSV. */
+export function readCatalogFile(path: string): Item[] {
+  if (!existsSync(path))
+    throw new Error(`${path} does not exist. Give the catalogue the storefront serves (--catalog) or an items CSV (--items).`);
+  if (/\.csv(\.gz)?$/.test(path)) return readItems(path);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON (${String(err)}): give a JSON array of items, or an items CSV with --items.`);
+  }
+  const catalog = validateCatalog(parsed);
+  if (catalog.skipped.length) console.warn(`${catalog.skipped.length} catalogue items skipped: ${catalog.skipped.slice(0, 3).join('; ')}`);
+  return [...catalog.items];
 }

@@ -173,27 +173,6 @@ export class PlainHead {
     return out;
   }
 
-  /**
-   * Scores of the items `idx` at `time` as `scores` gives them, but on the base's own biases (no
-   * shop delta): what the shop's stream job learns its delta on top of.
-   */
-  scoreItems(time: number, idx: ArrayLike<number>): Float64Array {
-    const { d } = this;
-    const st = this.state;
-    const { q, rep, trans, count, ctx } = this.userContext(time);
-    const alpha = this.alpha0 + st.dAlpha;
-    const beta = this.mix0[ctx]! + st.dMix[ctx]!;
-    const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
-    const out = new Float64Array(idx.length);
-    for (let j = 0; j < idx.length; j++) {
-      const i = idx[j]!;
-      let s = this.baseBias[i]! + (st.dBDense ? st.dBDense[i]! : 0);
-      for (let k = 0; k < d; k++) s += this.V[i * d + k]! * q[k]!;
-      out[j] = s + alpha * (rep.get(i) ?? 0) + beta * (trans.get(i) ?? 0) + gamma * (count.get(i) ?? 0);
-    }
-    return out;
-  }
-
   /** Learns one click exactly as `IncrementalHead.learnOne` does. */
   learnOne(input: LearnInput): void {
     const o = this.options;

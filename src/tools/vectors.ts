@@ -11,7 +11,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { initBackend } from '../core/backend.js';
-import { validateCatalog } from '../core/catalog.js';
 import type { EncoderManifest } from '../core/encoder.js';
 import { loadEncoder } from '../core/encoder.js';
 import type { ModelManifest } from '../core/model.js';
@@ -19,7 +18,7 @@ import type { Item } from '../core/types.js';
 import type { VectorsManifest } from '../core/vectors.js';
 import { catalogHash, decodeRow, encodePq, itemKeys, packVectors, trainPq } from '../core/vectors.js';
 import { parseArgs, progressBar, sha256Bytes } from './common.js';
-import { readItems } from './data.js';
+import { readCatalogFile } from './data.js';
 import { writeAtomically } from './head-io.js';
 
 /** What {@link writeVectors} reports. */
@@ -103,22 +102,6 @@ export async function writeVectors(o: {
     meanCosine: Number((cos / Math.max(1, n)).toFixed(4)),
     seconds: (Date.now() - t0) / 1000,
   };
-}
-
-/** Reads a storefront catalogue (JSON array) or the tools' items CSV. */
-function readCatalogFile(path: string): Item[] {
-  if (!existsSync(path))
-    throw new Error(`${path} does not exist. Give the catalogue the storefront serves (--catalog) or an items CSV (--items).`);
-  if (/\.csv(\.gz)?$/.test(path)) return readItems(path);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`${path} is not valid JSON (${String(err)}): give a JSON array of items, or an items CSV with --items.`);
-  }
-  const catalog = validateCatalog(parsed);
-  if (catalog.skipped.length) console.warn(`${catalog.skipped.length} catalogue items skipped: ${catalog.skipped.slice(0, 3).join('; ')}`);
-  return [...catalog.items];
 }
 
 async function main(): Promise<void> {

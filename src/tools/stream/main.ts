@@ -1,5 +1,5 @@
 /**
- * `npm run stream -- --model DIR --items F [--events F] [--listen HOST:PORT] [--state DIR]
+ * `npm run stream -- --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR]
  *  [--publish-every SECONDS] [--once]`: the shop's online job (see job.ts).
  *
  * The secret for HTTP comes from the environment variable CLICKWISE_STREAM_SECRET (or
@@ -9,17 +9,17 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from '../common.js';
-import { readItems } from '../data.js';
+import { readCatalogFile } from '../data.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
 
-const USAGE = `Usage: npm run stream -- --model DIR --items F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--once]
+const USAGE = `Usage: npm run stream -- --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--once]
 
 Learns the shop delta from every event of the shop and publishes it in DIR/delta/ every
 --publish-every seconds (default 60), for browsers to fuse with the base.
 
   --model DIR          the served model folder (its manifest.json and head/); the delta goes into DIR/delta/
-  --items F            the catalogue (CSV with item_id,title); events of other items are refused
+  --catalog F          the catalogue JSON the pages serve (or --items F: an items CSV); events of other items are refused
   --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once)
   --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)
   --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     args = parseArgs(argv, {
       model: 'string',
       items: 'string',
+      catalog: 'string',
       events: 'string',
       listen: 'string',
       'secret-file': 'string',
@@ -56,7 +57,8 @@ async function main(): Promise<void> {
     fail(err instanceof Error ? err.message : String(err));
   }
   if (args['model'] === undefined) fail('Missing --model.');
-  if (args['items'] === undefined) fail('Missing --items.');
+  const catalogFile = args['catalog'] ?? args['items'];
+  if (catalogFile === undefined) fail('Missing --catalog F (the catalogue JSON the pages serve) or --items F (an items CSV).');
   const modelDir = resolve(String(args['model']));
   const stateDir = resolve(String(args['state'] ?? '.clickwise-stream'));
   const rel = relative(modelDir, stateDir);
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
   if (secret && secret.length < 16) fail('The secret must be at least 16 characters.');
 
   const say = (m: string): void => console.error(`[stream] ${m}`);
-  const ids = readItems(String(args['items'])).map((i) => i.id);
+  const ids = readCatalogFile(String(catalogFile)).map((i) => i.id);
   const t0 = Date.now();
   const job = await StreamJob.open({ modelDir, ids, stateDir, log: say });
   say(`base ${job.baseVersion}, ${ids.length} items, ${job.total} events replayed from ${stateDir} in ${Date.now() - t0} ms`);

@@ -1,0 +1,135 @@
+/**
+ * `npm run bench:stream [-- --events 200000 --items 100000 --out F]`: the shop's stream job on a
+ * synthetic order stream (skewed item popularity, 30 days), against reading the same log alone:
+ *   - read: the NDJSON file read and every line parsed (the floor of any job on this log);
+ *   - file: the job following that file (parse, check, one durable append, learn);
+ *   - http: the same events POSTed in batches of 500 to the job's HTTP source (each batch fsynced
+ *     before its answer);
+ *   - restart: the job opening its log again and replaying it;
+ *   - publish: one delta at this catalogue size, and its size gzipped.
+ * Not a test: timings on shared machines are noisy; compare the ratios.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { mulberry32 } from '../core/rng.js';
+import { parseArgs } from '../tools/common.js';
+import { StreamJob } from '../tools/stream/job.js';
+import { FileSource, startHttp } from '../tools/stream/sources.js';
+
+export interface StreamBench {
+  events: number;
+  items: number;
+  readMs: number;
+  fileMs: number;
+  fileEventsPerSecond: number;
+  fileRatioToRead: number;
+  httpEventsPerSecond: number;
+  restartMs: number;
+  publishMs: number;
+  deltaItems: number;
+  deltaGzipBytes: number;
+}
+
+export async function runStreamBench(events: number, items: number, say: (m: string) => void = () => undefined): Promise<StreamBench> {
+  const dir = mkdtempSync(join(tmpdir(), 'clickwise-stream-bench-'));
+  try {
+    const model = join(dir, 'model');
+    const root = resolve(import.meta.dirname, '..', '..');
+    cpSync(join(root, 'models', 'head'), join(model, 'head'), { recursive: true });
+    cpSync(join(root, 'models', 'manifest.json'), join(model, 'manifest.json'));
+    const ids = Array.from({ length: items }, (_, i) => `s${i}`);
+    const rand = mulberry32(3);
+    const t0 = Date.parse('2026-10-01T00:00:00Z');
+    const lines: string[] = [];
+    for (let k = 0; k < events; k++) {
+      // Skewed popularity: a few items sell a lot, most rarely.
+      const item = Math.floor(items * Math.pow(rand(), 3));
+      lines.push(
+        JSON.stringify({
+          id: `o${k}`,
+          user_id: `u${Math.floor(rand() * events * 0.1)}`,
+          item_id: ids[item],
+          timestamp: new Date(t0 + (k / events) * 30 * 86_400_000).toISOString(),
+        }),
+      );
+    }
+    const file = join(dir, 'orders.ndjson');
+    writeFileSync(file, lines.join('\n') + '\n');
+
+    let t = performance.now();
+    const parsed = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as object);
+    const readMs = performance.now() - t;
+    say(`read and parsed ${parsed.length} lines in ${readMs.toFixed(0)} ms`);
+
+    t = performance.now();
+    const job = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file') });
+    const r = new FileSource(file, job, say).poll();
+    const fileMs = performance.now() - t;
+    if (r.accepted !== events) throw new Error(`the job took ${r.accepted} of ${events} events`);
+    say(`file: ${events} events in ${fileMs.toFixed(0)} ms`);
+    t = performance.now();
+    const published = job.publish(true)!;
+    const publishMs = performance.now() - t;
+    job.close();
+
+    t = performance.now();
+    const again = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file') });
+    const restartMs = performance.now() - t;
+    if (again.total !== events) throw new Error(`the restarted job replayed ${again.total} of ${events} events`);
+    again.close();
+
+    const httpJob = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-http') });
+    const secret = 'bench-secret-of-some-length';
+    const server = await startHttp(httpJob, { host: '127.0.0.1', port: 0, secret, maxBodyBytes: 1 << 20 }, () => undefined);
+    const port = (server.address() as { port: number }).port;
+    t = performance.now();
+    for (let k = 0; k < lines.length; k += 500) {
+      const res = await fetch(`http://127.0.0.1:${port}/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}` },
+        body: lines.slice(k, k + 500).join('\n'),
+      });
+      if (res.status !== 200) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+    }
+    const httpMs = performance.now() - t;
+    server.close();
+    httpJob.close();
+    const round = (x: number): number => Math.round(x * 10) / 10;
+    return {
+      events,
+      items,
+      readMs: round(readMs),
+      fileMs: round(fileMs),
+      fileEventsPerSecond: Math.round(events / (fileMs / 1000)),
+      fileRatioToRead: round(fileMs / readMs),
+      httpEventsPerSecond: Math.round(events / (httpMs / 1000)),
+      restartMs: round(restartMs),
+      publishMs: round(publishMs),
+      deltaItems: published.items,
+      deltaGzipBytes: published.gzipBytes,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { events: 'number', items: 'number', out: 'string' });
+  const result = {
+    command: `npm run bench:stream${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    ...(await runStreamBench(Number(args['events'] ?? 200_000), Number(args['items'] ?? 100_000), (m) => console.error(m))),
+  };
+  console.log(JSON.stringify(result, null, 2));
+  if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+  void main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
