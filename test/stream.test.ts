@@ -285,4 +285,24 @@ describe('npm run stream', () => {
     expect(psi5(after.payload)).toBeLessThan(psi5(before.payload));
     expect((await status(port))['events']).toBe(30);
   });
+
+  it('reads the catalogue file again when it changes: a new product is taken once it is listed', { timeout: 60_000 }, async () => {
+    const { model, items, state } = setup();
+    const { port } = await start(
+      ['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0', '--publish-every', '0.1'],
+      {
+        CLICKWISE_STREAM_SECRET: SECRET,
+      },
+    );
+    const body = JSON.stringify([event('new1', 'sku-new', 0)]);
+    expect((await post(port, body)).status).toBe(422);
+    appendFileSync(items, 'sku-new,A new product\n');
+    let status = 0;
+    for (let k = 0; k < 100 && status !== 200; k++) {
+      status = (await post(port, body)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(200);
+    await waitFor(() => readDelta(model).payload.ids.includes('sku-new'));
+  });
 });

@@ -9,6 +9,7 @@
  * acknowledged events put it.
  */
 import { defaultFetcher } from '../../core/model-io.js';
+import type { HeadModel } from '../../core/model.js';
 import { alignBase, loadHeadModel, loadModelManifest } from '../../core/model.js';
 import type { ShopLearnerOptions } from '../../core/shop-delta.js';
 import { ShopLearner } from '../../core/shop-delta.js';
@@ -45,8 +46,9 @@ export interface StreamJobOptions {
 
 export class StreamJob {
   readonly modelDir: string;
-  readonly ids: readonly string[];
-  private readonly index: Map<string, number>;
+  ids: readonly string[];
+  private index: Map<string, number>;
+  private head: HeadModel | null = null;
   private readonly eventLog: EventLog;
   private readonly seen = new Set<string>();
   private readonly learnerOptions: Partial<ShopLearnerOptions>;
@@ -82,6 +84,7 @@ export class StreamJob {
   private async loadBase(lines: readonly LogLine[]): Promise<void> {
     const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
     const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
+    this.head = head;
     this.learner = this.replay(lines, alignBase(head, this.ids).bias);
     let lastBase: string | null = null;
     for (const line of lines) {
@@ -109,9 +112,20 @@ export class StreamJob {
     this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
     // The same state a restart would build: the whole log replayed on the new biases, ρ starting
     // again at the marker just written.
+    this.head = head;
     this.learner = this.replay(this.eventLog.read(), alignBase(head, this.ids).bias);
     this.baseVersion = manifest.version;
     return true;
+  }
+
+  /**
+   * Takes a new catalogue (new products, some gone): the state is rebuilt from the log over it,
+   * as a restart would. Events of items that left stay in the log and are not learned.
+   */
+  setCatalog(ids: readonly string[]): void {
+    this.ids = ids;
+    this.index = new Map(ids.map((id, i) => [id, i]));
+    this.learner = this.replay(this.eventLog.read(), alignBase(this.head!, ids).bias);
   }
 
   /** A learner fed with the log's lines: ρ starts again at each base marker. */
@@ -148,7 +162,7 @@ export class StreamJob {
       const item = String(r.item_id);
       if (!this.index.has(item)) {
         throw new EventInputError(
-          `${where(j)}: item ${JSON.stringify(item)} is not in the catalogue (${this.ids.length} items). Restart the job with the new items file if it is a new product.`,
+          `${where(j)}: item ${JSON.stringify(item)} is not in the catalogue (${this.ids.length} items). If it is a new product, add it to the catalogue file: the job reads the file again when it changes.`,
           422,
         );
       }

@@ -5,7 +5,7 @@
  * The secret for HTTP comes from the environment variable CLICKWISE_STREAM_SECRET (or
  * `--secret-file F`), never from the command line, where other users of the machine could read it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { relative, resolve } from 'node:path';
 import { parseArgs } from '../common.js';
@@ -113,7 +113,22 @@ async function main(): Promise<void> {
     say(`listening on ${typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr)} for POST /events`);
   }
   const follow = source ? setInterval(() => source.poll(), 500) : null;
+  let catalogTime = statSync(String(catalogFile)).mtimeMs;
   const tick = setInterval(() => {
+    // A changed catalogue file (new products) is read again; the state is rebuilt over it.
+    try {
+      const t = statSync(String(catalogFile)).mtimeMs;
+      if (t !== catalogTime) {
+        const next = readCatalogFile(String(catalogFile)).map((i) => i.id);
+        catalogTime = t;
+        job.setCatalog(next);
+        say(`read the catalogue again: ${next.length} items`);
+      }
+    } catch (err) {
+      say(
+        `the catalogue ${String(catalogFile)} could not be read again (${err instanceof Error ? err.message : String(err)}); the job keeps the previous one`,
+      );
+    }
     job
       .checkBase()
       .then(() => publish())
