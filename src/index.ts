@@ -7,8 +7,33 @@ import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
 import { IndexedDbEmbeddingCache, openDeltaStore } from './storage/index.js';
 
-export * from './core/index.js';
-export { openDeltaStore } from './storage/index.js';
+// What a shop uses, and nothing else: every name here is a promise kept across versions. The
+// tools and tests import internals from their own modules.
+export {
+  ArgumentError,
+  BackendError,
+  CatalogError,
+  ChecksumError,
+  ClickwiseError,
+  DisposedError,
+  ModelLoadError,
+  UnknownItemError,
+} from './core/index.js';
+export type {
+  BackendName,
+  BackendRequest,
+  HeadOptions,
+  Item,
+  Progress,
+  ProgressCallback,
+  ProgressPhase,
+  Recommendation,
+  RecommendOptions,
+  Recommender,
+  RecommenderEvents,
+  RecommenderStats,
+} from './core/index.js';
+export type { ShopDeltaInfo } from './core/shop-delta-client.js';
 export type { StorageKind } from './storage/index.js';
 
 /** Options of {@link createRecommender}. */

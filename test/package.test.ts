@@ -31,6 +31,26 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
     expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ backend: 'cpu', storage: 'memory', clicks: 1, n: 3 });
   });
 
+  it('exports what a shop uses and no internals; is publishable, with a semver version and its changelog entry', async () => {
+    const entry = (await import(resolve(root, 'dist/lib/index.js'))) as Record<string, unknown>;
+    expect(Object.keys(entry).sort()).toEqual([
+      'ArgumentError',
+      'BackendError',
+      'CatalogError',
+      'ChecksumError',
+      'ClickwiseError',
+      'DisposedError',
+      'ModelLoadError',
+      'UnknownItemError',
+      'createRecommender',
+    ]);
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { private?: boolean; version: string; license: string };
+    expect(pkg.private).toBeUndefined();
+    expect(pkg.version).toMatch(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
+    expect(readFileSync(resolve(root, 'CHANGELOG.md'), 'utf8')).toContain(`## ${pkg.version}`);
+    expect(readFileSync(resolve(root, 'LICENSE'), 'utf8')).toMatch(/Apache License/);
+  });
+
   it('packs what the library, the tag and its lazy parts need, with the licence, and builds them first', () => {
     const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     // `npm pack` on a fresh clone must build dist/ first, or the tarball's import fails.

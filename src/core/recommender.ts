@@ -935,8 +935,8 @@ export interface LoadHeadOptions {
  */
 export async function loadHead(options: LoadHeadOptions): Promise<{
   head: IncrementalHead;
-  /** The base θ aligned with the catalogue (the head holds its own copy). */
-  base: BaseParams;
+  /** The base θ aligned with the catalogue (the head holds its own copy); `known`: 1 for the items it knows. */
+  base: BaseParams & { known: Uint8Array };
   deltaCompatibleWith: string[];
   embeddingStats: EmbeddingStats;
 }> {

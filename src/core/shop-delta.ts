@@ -97,8 +97,16 @@ export class ShopLearner {
   private learned = 0;
   private lastTime: number | null = null;
 
-  /** @param baseBias the base's per-item biases bᵢ, in catalogue order (0 for items it does not know). */
-  constructor(baseBias: Float32Array, options: Partial<ShopLearnerOptions> = {}) {
+  /** 1 for items the base knows; the others' recent sales get weights of their own. */
+  private readonly known: Uint8Array | null;
+
+  /**
+   * @param baseBias the base's per-item biases bᵢ, in catalogue order (0 for items it does not know).
+   * @param known 1 for the items the base knows. With it, the recent sales of items the base does
+   *   not know (new products) get weights of their own: the base says nothing of their
+   *   popularity, so their sales may deserve more trust than those of items it already ranks.
+   */
+  constructor(baseBias: Float32Array, options: Partial<ShopLearnerOptions> = {}, known: Uint8Array | null = null) {
     this.options = { ...DEFAULT_SHOP_LEARNER_OPTIONS, ...options };
     const o = this.options;
     if (
@@ -114,8 +122,10 @@ export class ShopLearner {
     this.baseBias = baseBias;
     this.rho = new Float64Array(this.n);
     this.gRho = new Float64Array(this.n);
-    this.w = new Float64Array(o.halfLivesDays.length);
-    this.gW = new Float64Array(o.halfLivesDays.length);
+    this.known = known;
+    const weights = o.halfLivesDays.length * (known ? 2 : 1);
+    this.w = new Float64Array(weights);
+    this.gW = new Float64Array(weights);
     this.counts = o.halfLivesDays.map(() => new Float64Array(this.n));
     this.origin = o.halfLivesDays.map(() => 0);
     this.rand = mulberry32(o.seed);
@@ -131,7 +141,7 @@ export class ShopLearner {
     return this.lastTime;
   }
 
-  /** The learned weights of the recent-count features, one per half-life. */
+  /** The learned weights of the recent-count features: one per half-life (for known items, then for new ones). */
   get weights(): number[] {
     return Array.from(this.w);
   }
@@ -144,10 +154,16 @@ export class ShopLearner {
     return Math.log1p(c * Math.pow(2, (this.origin[k]! - t) / h));
   }
 
+  /** Where item i's weights start in w. */
+  private offset(i: number): number {
+    return this.known && !this.known[i] ? this.counts.length : 0;
+  }
+
   /** ψᵢ at time t. */
   private psiAt(i: number, t: number): number {
     let s = this.rho[i]!;
-    for (let k = 0; k < this.w.length; k++) s += this.w[k]! * this.feature(k, i, t);
+    const off = this.offset(i);
+    for (let k = 0; k < this.counts.length; k++) s += this.w[off + k]! * this.feature(k, i, t);
     return s;
   }
 
@@ -160,26 +176,27 @@ export class ShopLearner {
     const idx = new Int32Array(m);
     idx[0] = item;
     for (let j = 1; j < m; j++) idx[j] = Math.floor(this.rand() * this.n);
-    const K = this.w.length;
+    const K = this.counts.length;
+    const gw = Float64Array.from(this.w, (w) => o.l2 * w);
     const x = new Float64Array(m * K);
     const g = new Float64Array(m);
     for (let j = 0; j < m; j++) {
       const i = idx[j]!;
       if (j > 0 && i === item) continue; // the event's own item is no negative
       let s = this.baseBias[i]! + this.rho[i]!;
+      const off = this.offset(i);
       for (let k = 0; k < K; k++) {
         x[j * K + k] = this.feature(k, i, t);
-        s += this.w[k]! * x[j * K + k]!;
+        s += this.w[off + k]! * x[j * K + k]!;
       }
       // The positive weighs 1 and the negatives 1 in all, as the head weighs its own.
       g[j] = j === 0 ? sigmoid(s) - 1 : sigmoid(s) / o.negatives;
+      for (let k = 0; k < K; k++) gw[off + k]! += g[j]! * x[j * K + k]!;
     }
     const eta = o.learningRate;
-    for (let k = 0; k < K; k++) {
-      let gk = o.l2 * this.w[k]!;
-      for (let j = 0; j < m; j++) gk += g[j]! * x[j * K + k]!;
-      this.gW[k]! += gk * gk;
-      this.w[k]! -= (eta * gk) / (Math.sqrt(this.gW[k]!) + 1e-8);
+    for (let k = 0; k < gw.length; k++) {
+      this.gW[k]! += gw[k]! * gw[k]!;
+      this.w[k]! -= (eta * gw[k]!) / (Math.sqrt(this.gW[k]!) + 1e-8);
     }
     for (let j = 0; j < m; j++) {
       if (g[j] === 0) continue;

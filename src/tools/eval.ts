@@ -69,7 +69,7 @@ export interface EvalSettings {
   /** Days between two maintenance runs for `clickwise-maintained`. */
   maintenanceDays: number;
   /** The shop's stream job for `clickwise-live`: its learner, and minutes of log time between two deltas. */
-  shop: Partial<ShopLearnerOptions> & { everyMinutes: number };
+  shop: Partial<ShopLearnerOptions> & { everyMinutes: number; newItemWeights: boolean };
 }
 
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
@@ -82,7 +82,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
-  shop: { everyMinutes: 15 },
+  shop: { everyMinutes: 15, newItemWeights: true },
 };
 
 export interface EvalOptions {
@@ -184,9 +184,9 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));
       if (wanted.includes('clickwise-live')) {
         const head = await baseAt(until, 'learning', label);
-        const { everyMinutes, ...rest } = settings.shop;
+        const { everyMinutes, newItemWeights, ...rest } = settings.shop;
         const shop = {
-          learner: new ShopLearner(head.baseBias, { seed: o.seed, ...rest }),
+          learner: new ShopLearner(head.baseBias, { seed: o.seed, ...rest }, newItemWeights ? head.known : null),
           everyMs: everyMinutes * 60_000,
           split: until,
         };
@@ -272,6 +272,7 @@ async function main(): Promise<void> {
     'shop-l2': 'number',
     'shop-half-lives': 'string',
     'shop-every-minutes': 'number',
+    'shop-new-item-weights': 'string',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new Error(`Missing --${req}. ${usage}`);
   const date = (name: string): number | undefined => {
@@ -311,6 +312,7 @@ async function main(): Promise<void> {
   if (args['shop-learning-rate'] !== undefined) settings.shop.learningRate = Number(args['shop-learning-rate']);
   if (args['shop-l2'] !== undefined) settings.shop.l2 = Number(args['shop-l2']);
   if (args['shop-half-lives'] !== undefined) settings.shop.halfLivesDays = String(args['shop-half-lives']).split(',').map(Number);
+  if (args['shop-new-item-weights'] !== undefined) settings.shop.newItemWeights = args['shop-new-item-weights'] !== 'off';
   if (args['shop-every-minutes'] !== undefined) settings.shop.everyMinutes = Number(args['shop-every-minutes']);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({

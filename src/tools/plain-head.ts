@@ -79,6 +79,8 @@ export class PlainHead {
   private readonly bBase: Float32Array;
   /** The base's own biases bᵢ. */
   readonly baseBias: Float32Array;
+  /** 1 for the items the base knows, where the caller gave it. */
+  known: Uint8Array | null = null;
   private readonly mix0: Float64Array;
   private readonly T: Transitions | null;
   state: PlainState;
