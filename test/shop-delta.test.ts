@@ -49,6 +49,17 @@ describe('ShopLearner', () => {
     expect(l.weights[0]).toBeGreaterThan(0.1);
   });
 
+  it('gives the recent sales of items the base does not know weights of their own', () => {
+    const n = 200;
+    const known = Uint8Array.from({ length: n }, (_, i) => (i === 0 ? 0 : 1));
+    const l = new ShopLearner(new Float32Array(n), { seed: 3 }, known);
+    for (const e of stream(n, 30)) l.learn(e.item, e.t);
+    expect(l.weights).toHaveLength(4);
+    // Item 0, the only new one, is what trends: its weights learn more than the known items'.
+    expect(l.weights[2]! + l.weights[3]!).toBeGreaterThan(l.weights[0]! + l.weights[1]!);
+    expect(new ShopLearner(new Float32Array(n), { newItemWeights: false }, known).weights).toHaveLength(2);
+  });
+
   it('stays finite across years of stream and gaps of years (the count origin moves)', () => {
     const l = new ShopLearner(new Float32Array(10), { halfLivesDays: [0.01, 1] });
     for (let k = 0; k < 2000; k++) l.learn(k % 10, T0 + k * 40 * DAY);

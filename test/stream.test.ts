@@ -198,7 +198,8 @@ describe('npm run stream', () => {
     const { payload, manifest } = readDelta(model);
     expect(manifest.events).toBe(1200);
     const m = await loadModelManifest(defaultFetcher, model);
-    const learner = new ShopLearner(alignBase(await loadHeadModel(defaultFetcher, join(model, 'head')), ITEMS).bias);
+    const aligned = alignBase(await loadHeadModel(defaultFetcher, join(model, 'head')), ITEMS);
+    const learner = new ShopLearner(aligned.bias, {}, aligned.known);
     const lines = readFileSync(join(state, 'events.log'), 'utf8').split('\n').filter(Boolean);
     for (const l of lines) {
       const o = JSON.parse(l) as { base?: string; item: string; t: number };

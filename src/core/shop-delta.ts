@@ -63,6 +63,12 @@ export interface ShopLearnerOptions {
   /** Entries kept in a published payload. */
   maxItems: number;
   seed: number;
+  /**
+   * Recent sales of items the base does not know (new products) get weights of their own: the
+   * base says nothing of their popularity, so their sales may deserve more trust than those of
+   * items it already ranks. Needs `known` in the constructor.
+   */
+  newItemWeights: boolean;
 }
 
 /** Defaults chosen on the validation period of the Online Retail data (docs/RESULTS.md). */
@@ -73,6 +79,7 @@ export const DEFAULT_SHOP_LEARNER_OPTIONS: ShopLearnerOptions = {
   halfLivesDays: [1, 14],
   maxItems: 5000,
   seed: 1,
+  newItemWeights: true,
 };
 
 const DAY = 86_400_000;
@@ -102,9 +109,7 @@ export class ShopLearner {
 
   /**
    * @param baseBias the base's per-item biases bᵢ, in catalogue order (0 for items it does not know).
-   * @param known 1 for the items the base knows. With it, the recent sales of items the base does
-   *   not know (new products) get weights of their own: the base says nothing of their
-   *   popularity, so their sales may deserve more trust than those of items it already ranks.
+   * @param known 1 for the items the base knows (for `newItemWeights`).
    */
   constructor(baseBias: Float32Array, options: Partial<ShopLearnerOptions> = {}, known: Uint8Array | null = null) {
     this.options = { ...DEFAULT_SHOP_LEARNER_OPTIONS, ...options };
@@ -122,8 +127,8 @@ export class ShopLearner {
     this.baseBias = baseBias;
     this.rho = new Float64Array(this.n);
     this.gRho = new Float64Array(this.n);
-    this.known = known;
-    const weights = o.halfLivesDays.length * (known ? 2 : 1);
+    this.known = o.newItemWeights ? known : null;
+    const weights = o.halfLivesDays.length * (this.known ? 2 : 1);
     this.w = new Float64Array(weights);
     this.gW = new Float64Array(weights);
     this.counts = o.halfLivesDays.map(() => new Float64Array(this.n));

@@ -69,7 +69,7 @@ export interface EvalSettings {
   /** Days between two maintenance runs for `clickwise-maintained`. */
   maintenanceDays: number;
   /** The shop's stream job for `clickwise-live`: its learner, and minutes of log time between two deltas. */
-  shop: Partial<ShopLearnerOptions> & { everyMinutes: number; newItemWeights: boolean };
+  shop: Partial<ShopLearnerOptions> & { everyMinutes: number };
 }
 
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
@@ -82,7 +82,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
-  shop: { everyMinutes: 15, newItemWeights: true },
+  shop: { everyMinutes: 15 },
 };
 
 export interface EvalOptions {
@@ -184,9 +184,9 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));
       if (wanted.includes('clickwise-live')) {
         const head = await baseAt(until, 'learning', label);
-        const { everyMinutes, newItemWeights, ...rest } = settings.shop;
+        const { everyMinutes, ...rest } = settings.shop;
         const shop = {
-          learner: new ShopLearner(head.baseBias, { seed: o.seed, ...rest }, newItemWeights ? head.known : null),
+          learner: new ShopLearner(head.baseBias, { seed: o.seed, ...rest }, head.known),
           everyMs: everyMinutes * 60_000,
           split: until,
         };

@@ -85,7 +85,7 @@ export class StreamJob {
     const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
     const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
     this.head = head;
-    this.learner = this.replay(lines, alignBase(head, this.ids).bias);
+    this.learner = this.replay(lines, alignBase(head, this.ids));
     let lastBase: string | null = null;
     for (const line of lines) {
       if (line.kind === 'base') lastBase = line.version;
@@ -113,7 +113,7 @@ export class StreamJob {
     // The same state a restart would build: the whole log replayed on the new biases, ρ starting
     // again at the marker just written.
     this.head = head;
-    this.learner = this.replay(this.eventLog.read(), alignBase(head, this.ids).bias);
+    this.learner = this.replay(this.eventLog.read(), alignBase(head, this.ids));
     this.baseVersion = manifest.version;
     return true;
   }
@@ -125,12 +125,12 @@ export class StreamJob {
   setCatalog(ids: readonly string[]): void {
     this.ids = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
-    this.learner = this.replay(this.eventLog.read(), alignBase(this.head!, ids).bias);
+    this.learner = this.replay(this.eventLog.read(), alignBase(this.head!, ids));
   }
 
   /** A learner fed with the log's lines: ρ starts again at each base marker. */
-  private replay(lines: readonly LogLine[], bias: Float32Array): ShopLearner {
-    const learner = new ShopLearner(bias, this.learnerOptions);
+  private replay(lines: readonly LogLine[], base: { bias: Float32Array; known: Uint8Array }): ShopLearner {
+    const learner = new ShopLearner(base.bias, this.learnerOptions, base.known);
     for (const line of lines) {
       if (line.kind === 'base') learner.resetItems();
       else {
