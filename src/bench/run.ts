@@ -3,7 +3,7 @@
  * Chromium against the built site (`npm run build` first), once without WebGPU (wasm, webgl, cpu)
  * and once with `--enable-unsafe-webgpu` (WebGPU, software adapter here, small N only), then
  * the storefront tag's first and later visits at 10,000, 100,000 and 1,000,000 items (`load.ts`;
- * `--load-sizes` to choose). Prints a table and writes JSON. Not a test: timings on shared machines are noisy; compare ratios.
+ * `--load-sizes` to choose), and the shop's stream job (`stream.ts`). Prints a table and writes JSON. Not a test: timings on shared machines are noisy; compare ratios.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -11,6 +11,7 @@ import { preview } from 'vite';
 import type { BenchConfig } from './page.js';
 import { parseArgs } from '../tools/common.js';
 import { runLoadBench } from './load.js';
+import { runStreamBench } from './stream.js';
 
 const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -69,6 +70,9 @@ async function main(): Promise<void> {
       .split(',')
       .map(Number);
     const load = await runLoadBench(loadSizes, true, (line) => console.log(`load: ${line.slice(0, 300)}`));
+    // The shop's stream job against reading its log alone (see stream.ts).
+    const stream = await runStreamBench(quick ? 20_000 : 200_000, 100_000);
+    console.log(`stream: ${JSON.stringify(stream)}`);
     const result = {
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       browser: main['browser'],
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
       idbBytesPerShopper: main['idbBytesPerShopper'],
       longestTaskDuringBurstMs: main['longestTaskDuringBurstMs'],
       load,
+      stream,
       wallSeconds: Math.round((Date.now() - t0) / 1000),
     };
     const rows = (result.cases as CaseRow[]).map((c) => ({

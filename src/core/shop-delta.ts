@@ -73,7 +73,7 @@ export interface ShopLearnerOptions {
 
 /** Defaults chosen on the validation period of the Online Retail data (docs/RESULTS.md). */
 export const DEFAULT_SHOP_LEARNER_OPTIONS: ShopLearnerOptions = {
-  learningRate: 0.1,
+  learningRate: 0.3,
   l2: 1e-4,
   negatives: 8,
   halfLivesDays: [1, 14],
