@@ -87,7 +87,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
 
   it('says what is missing when an option is left out', () => {
     const r = spawnSync(tsx, ['src/tools/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Missing --items\. Usage: npm run maintain -- --events F --items F --until DATE --out DIR/);
   });
 });

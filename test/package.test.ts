@@ -2,7 +2,7 @@
  * `import { createRecommender } from 'clickwise'` works in plain Node through the package's
  * `exports` map, with types. Needs `npm run build:lib` (run by `npm test` before the unit tests).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -64,6 +64,8 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
       'dist/lib/index.js',
       'dist/lib/index.d.ts',
       'dist/lib/react/index.js',
+      'dist/lib/cli/clickwise.js',
+      'dist/lib/tools/stream/main.js',
       'dist/clickwise.js',
       'dist/embed/runtime.js',
       'dist/tfjs/tfjs-backend-wasm-simd.wasm',
@@ -73,5 +75,40 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
       expect(files.has(f), f).toBe(true);
     }
     expect([...files].some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('e2e/'))).toBe(false);
+  });
+
+  it('ships the command-line tool: npx clickwise <command>, each with --help, exit codes scripts can trust', () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      dependencies: Record<string, string>;
+    };
+    const bin = resolve(root, pkg.bin['clickwise']!);
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    // What the tools import at run time is a dependency, not a dev dependency.
+    expect(pkg.dependencies['csv-parse']).toBeDefined();
+    const cli = (...args: string[]): { status: number | null; out: string; err: string } => {
+      const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' });
+      return { status: r.status, out: r.stdout, err: r.stderr };
+    };
+    const top = cli('--help');
+    expect(top.status).toBe(0);
+    for (const c of ['maintain', 'vectors', 'stream', 'eval']) {
+      expect(top.out).toContain(`  ${c} `);
+      const help = cli(c, '--help');
+      expect(help.status, c).toBe(0);
+      expect(help.out).toMatch(new RegExp(`^Usage: clickwise ${c} `));
+    }
+    const unknown = cli('train');
+    expect(unknown.status).toBe(2);
+    expect(unknown.err).toMatch(/Unknown command "train"/);
+    const missing = cli('vectors');
+    expect(missing.status).toBe(2);
+    expect(missing.err).toMatch(/Missing --catalog F/);
+    const badOption = cli('stream', '--model', 'models', '--colour', 'red');
+    expect(badOption.status).toBe(2);
+    expect(badOption.err).toMatch(/Unknown option --colour\. Valid options: --model/);
+    const noFile = cli('vectors', '--catalog', 'no-such-catalog.json');
+    expect(noFile.status).toBe(1);
+    expect(noFile.err).toMatch(/no-such-catalog\.json does not exist/);
   });
 });

@@ -1,6 +1,8 @@
 /** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing. */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Parses `--name value` and `--flag` arguments. Unknown names are an error listing the valid ones. */
 export function parseArgs(
@@ -11,7 +13,7 @@ export function parseArgs(
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--'))
-      throw new Error(
+      throw new UsageError(
         `Unexpected argument ${JSON.stringify(a)}. Valid options: ${Object.keys(spec)
           .map((k) => `--${k}`)
           .join(', ')}.`,
@@ -19,7 +21,7 @@ export function parseArgs(
     const name = a.slice(2);
     const kind = spec[name];
     if (!kind)
-      throw new Error(
+      throw new UsageError(
         `Unknown option --${name}. Valid options: ${Object.keys(spec)
           .map((k) => `--${k}`)
           .join(', ')}.`,
@@ -29,10 +31,10 @@ export function parseArgs(
       continue;
     }
     const v = argv[++i];
-    if (v === undefined) throw new Error(`Option --${name} needs a value.`);
+    if (v === undefined) throw new UsageError(`Option --${name} needs a value.`);
     if (kind === 'number') {
       const n = Number(v);
-      if (!Number.isFinite(n)) throw new Error(`Option --${name} must be a number, got ${JSON.stringify(v)}.`);
+      if (!Number.isFinite(n)) throw new UsageError(`Option --${name} must be a number, got ${JSON.stringify(v)}.`);
       out[name] = n;
     } else out[name] = v;
   }
@@ -71,4 +73,49 @@ export function sha256File(path: string): string {
 /** Hex sha256 of bytes. */
 export function sha256Bytes(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** Bad command-line input: the command prints the message and its usage, and exits with 2. */
+export class UsageError extends Error {}
+
+/** A command of the command-line tool: its usage text and what it does with its arguments. */
+export interface Command {
+  usage: string;
+  run(argv: string[]): Promise<void>;
+}
+
+/**
+ * Runs a command as a process: `--help` prints its usage (exit 0); a `UsageError` prints the
+ * message and the usage (exit 2); any other failure prints its message (exit 1). Scripts can
+ * trust the exit code.
+ */
+export function runCommand(command: Command, argv: string[]): void {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(command.usage);
+    return;
+  }
+  command.run(argv).catch((err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`${err.message}\n\n${command.usage}`);
+      process.exit(2);
+    }
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
+
+/** True when the module at `url` is the script Node was started with. */
+export function isEntry(url: string): boolean {
+  return process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(url);
+}
+
+/**
+ * The `models/` folder shipped with this package: found upward from this file, so it is right
+ * from src/tools (a checkout) and from dist/lib/tools (the installed package) alike.
+ */
+export function packageModels(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'models', 'manifest.json'))) return join(dir, 'models');
+    if (dirname(dir) === dir) return resolve('models');
+  }
 }

@@ -31,7 +31,8 @@ import {
 import type { BaseOptions } from './base.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
-import { parseArgs, progressBar, sha256File } from './common.js';
+import type { Command } from './common.js';
+import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from './common.js';
 import type { LogEvent } from './data.js';
 import { parseTime, readEvents, readItems } from './data.js';
 import { lineChartSvg } from './plot.js';
@@ -238,9 +239,27 @@ export function formatTable(reports: readonly MethodReport[], k: number): string
   return [head, ...rows].join('\n');
 }
 
-async function main(): Promise<void> {
-  const usage = 'Usage: npm run eval -- --events F --items F --split DATE [--k 10] [--vectors 16] [--out report.json]';
-  const args = parseArgs(process.argv.slice(2), {
+export const USAGE = `Usage: clickwise eval --events F --items F --split DATE [--until DATE] [--k 10] [--methods a,b] [--base DIR] [--vectors 16] [--out report.json]
+       (in a checkout: npm run eval -- --events F ...)
+
+Replays the events log click by click: every event at or after the split is scored over the full
+catalogue by each method, then learned. Prints a table (overall, cold items, new shoppers,
+session starts) and writes a JSON report and an SVG of NDCG@k per week.
+
+  --events F         events CSV (user_id,item_id,timestamp; plain or .gz)
+  --items F          items CSV (item_id,title,...)
+  --split DATE       first day scored
+  --until DATE       end of the scored period (default: the end of the log)
+  --methods a,b      methods to run (default all but clickwise-maintained): ${ALL_METHODS.join(', ')}
+  --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
+  --vectors M        score Clickwise on product-quantised vectors with M subspaces
+  --out F            the JSON report (the SVG goes next to it)
+  --models DIR       the shipped encoder (default: this package's models/)
+  (settings of the methods: --learning-rate, --markov-*, --sknn-*, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
+
+async function main(argv: string[]): Promise<void> {
+  const usage = 'See clickwise eval --help.';
+  const args = parseArgs(argv, {
     events: 'string',
     items: 'string',
     split: 'string',
@@ -274,7 +293,7 @@ async function main(): Promise<void> {
     'shop-every-minutes': 'number',
     'shop-new-item-weights': 'string',
   });
-  for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new Error(`Missing --${req}. ${usage}`);
+  for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
     const t = parseTime(String(args[name]));
@@ -325,7 +344,7 @@ async function main(): Promise<void> {
     ...(args['vectors'] !== undefined ? { vectorSubspaces: Number(args['vectors']) } : {}),
     k,
     seed,
-    models: resolve(String(args['models'] ?? 'models')),
+    models: resolve(String(args['models'] ?? packageModels())),
     ...(args['methods'] !== undefined ? { methods: String(args['methods']).split(',') } : {}),
     settings,
     onProgress: (m, done, total) => {
@@ -342,7 +361,7 @@ async function main(): Promise<void> {
     k,
     seed,
     backend: 'wasm',
-    command: `npm run eval -- ${process.argv.slice(2).join(' ')}`,
+    command: `npm run eval -- ${argv.join(' ')}`,
     inputs: [
       { path: eventsPath, sha256: sha256File(eventsPath) },
       { path: itemsPath, sha256: sha256File(itemsPath) },
@@ -374,9 +393,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
-}
+export const command: Command = { usage: USAGE, run: main };
+
+if (isEntry(import.meta.url)) runCommand(command, process.argv.slice(2));

@@ -8,12 +8,27 @@
  */
 import { resolve } from 'node:path';
 import { initBackend } from '../core/backend.js';
-import { parseArgs, progressBar, sha256File } from './common.js';
+import type { Command } from './common.js';
+import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from './common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { parseTime, readEvents, readItems } from './data.js';
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), {
+export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D]
+       (in a checkout: npm run maintain -- --events F ...)
+
+Retrains the base from the events log up to DATE and writes a complete, versioned model folder to
+DIR (the encoder copied, a new head/, manifest.json) that the pages load. A shop delta in DIR
+(delta/) is removed: it was learned on the base this one replaces.
+
+  --events F         events CSV (user_id,item_id,timestamp; plain or .gz)
+  --items F          items CSV (item_id,title,...)
+  --until DATE       the last day learned from (exclusive)
+  --out DIR          the model folder to write
+  --models DIR       the source model (encoder, vectors; default: this package's models/)
+  --epochs N         training epochs (0: popularity biases only)`;
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, {
     events: 'string',
     items: 'string',
     until: 'string',
@@ -24,11 +39,11 @@ async function main(): Promise<void> {
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
-      throw new Error(`Missing --${req}. Usage: npm run maintain -- --events F --items F --until DATE --out DIR`);
+      throw new UsageError(`Missing --${req}. Usage: npm run maintain -- --events F --items F --until DATE --out DIR`);
   }
   const until = parseTime(String(args['until']));
-  if (!Number.isFinite(until)) throw new Error(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
-  const models = resolve(String(args['models'] ?? 'models'));
+  if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
+  const models = resolve(String(args['models'] ?? packageModels()));
   const out = resolve(String(args['out']));
   const t0 = Date.now();
   const eventsPath = String(args['events']);
@@ -70,7 +85,6 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+export const command: Command = { usage: USAGE, run: main };
+
+if (isEntry(import.meta.url)) runCommand(command, process.argv.slice(2));

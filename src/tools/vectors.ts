@@ -8,7 +8,6 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { initBackend } from '../core/backend.js';
 import type { EncoderManifest } from '../core/encoder.js';
@@ -17,7 +16,8 @@ import type { ModelManifest } from '../core/model.js';
 import type { Item } from '../core/types.js';
 import type { VectorsManifest } from '../core/vectors.js';
 import { catalogHash, decodeRow, encodePq, itemKeys, packVectors, trainPq } from '../core/vectors.js';
-import { parseArgs, progressBar, sha256Bytes } from './common.js';
+import type { Command } from './common.js';
+import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from './common.js';
 import { readCatalogFile } from './data.js';
 import { writeAtomically } from './head-io.js';
 
@@ -104,15 +104,22 @@ export async function writeVectors(o: {
   };
 }
 
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { catalog: 'string', items: 'string', model: 'string', subspaces: 'number' });
+export const USAGE = `Usage: clickwise vectors --catalog F [--model DIR] [--subspaces 16]
+       (in a checkout: npm run vectors -- --catalog F ...)
+
+Encodes the catalogue once, product-quantises the vectors and writes them next to the model
+(DIR/vectors/, named in DIR/manifest.json), so browsers download them instead of encoding.
+
+  --catalog F        the catalogue JSON the pages serve (or --items F: an items CSV)
+  --model DIR        the model folder the pages load (default: this package's models/)
+  --subspaces M      bytes per item vector: 16 (default) or 8 (smaller, a little worse)`;
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, { catalog: 'string', items: 'string', model: 'string', subspaces: 'number' });
   const source = args['catalog'] ?? args['items'];
-  if (source === undefined)
-    throw new Error(
-      'Missing --catalog F (or --items F). Usage: npm run vectors -- --catalog public/catalog.json [--model models] [--subspaces 16]',
-    );
+  if (source === undefined) throw new UsageError('Missing --catalog F (or --items F).');
   const items = readCatalogFile(String(source));
-  const modelDir = resolve(String(args['model'] ?? 'models'));
+  const modelDir = resolve(String(args['model'] ?? packageModels()));
   if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`${modelDir} holds no manifest.json: --model must be a model folder.`);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const r = await writeVectors({
@@ -130,9 +137,6 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
-}
+export const command: Command = { usage: USAGE, run: main };
+
+if (isEntry(import.meta.url)) runCommand(command, process.argv.slice(2));

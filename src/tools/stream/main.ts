@@ -8,12 +8,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { relative, resolve } from 'node:path';
-import { parseArgs } from '../common.js';
+import type { Command } from '../common.js';
+import { isEntry, parseArgs, runCommand, UsageError } from '../common.js';
 import { readCatalogFile } from '../data.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
 
-const USAGE = `Usage: npm run stream -- --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--once]
+export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--once]
+       (in a checkout: npm run stream -- --model DIR ...)
 
 Learns the shop delta from every event of the shop and publishes it in DIR/delta/ every
 --publish-every seconds (default 60), for browsers to fuse with the base.
@@ -29,33 +31,22 @@ Learns the shop delta from every event of the shop and publishes it in DIR/delta
   --once               read --events to its end, publish once and exit`;
 
 function fail(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
+  throw new UsageError(message);
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(USAGE);
-    return;
-  }
-  let args: Record<string, string | number | boolean>;
-  try {
-    args = parseArgs(argv, {
-      model: 'string',
-      items: 'string',
-      catalog: 'string',
-      events: 'string',
-      listen: 'string',
-      'secret-file': 'string',
-      state: 'string',
-      'publish-every': 'number',
-      'max-body': 'number',
-      once: 'boolean',
-    });
-  } catch (err) {
-    fail(err instanceof Error ? err.message : String(err));
-  }
+async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, {
+    model: 'string',
+    items: 'string',
+    catalog: 'string',
+    events: 'string',
+    listen: 'string',
+    'secret-file': 'string',
+    state: 'string',
+    'publish-every': 'number',
+    'max-body': 'number',
+    once: 'boolean',
+  });
   if (args['model'] === undefined) fail('Missing --model.');
   const catalogFile = args['catalog'] ?? args['items'];
   if (catalogFile === undefined) fail('Missing --catalog F (the catalogue JSON the pages serve) or --items F (an items CSV).');
@@ -146,7 +137,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+export const command: Command = { usage: USAGE, run: main };
+
+if (isEntry(import.meta.url)) runCommand(command, process.argv.slice(2));
