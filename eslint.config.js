@@ -41,17 +41,7 @@ export default tseslint.config(
             { group: ['react', 'react-dom', 'react/*', 'react-dom/*'], message: coreMessage },
             { group: ['idb', 'idb/*'], message: coreMessage },
             {
-              group: [
-                '../storage/*',
-                '../embed/*',
-                '../react/*',
-                '../demo/*',
-                '../tools/*',
-                '../storage',
-                '../embed',
-                '../react',
-                '../demo',
-              ],
+              group: ['../storage/*', '../embed/*', '../react/*', '../demo/*', '../cli/*', '../storage', '../embed', '../react', '../demo'],
               message: coreMessage,
             },
           ],
@@ -77,7 +67,7 @@ export default tseslint.config(
           patterns: [
             { group: ['react', 'react-dom', 'react/*'], message: 'src/storage sits below React: it may use the core and idb only.' },
             {
-              group: ['../embed/*', '../react/*', '../demo/*', '../tools/*'],
+              group: ['../embed/*', '../react/*', '../demo/*', '../cli/*'],
               message: 'src/storage may import the core and idb only (layers point down).',
             },
           ],
@@ -91,19 +81,22 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: ['../demo/*', '../tools/*'], message: 'Adapters may import the core and storage only (layers point down).' }],
+          patterns: [{ group: ['../demo/*', '../cli/*'], message: 'Adapters may import the core and storage only (layers point down).' }],
         },
       ],
     },
   },
   {
-    files: ['src/tools/**/*.ts', 'src/bench/**/*.ts'],
+    files: ['src/cli/**/*.ts', 'src/bench/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['../react/*', '../demo/*', '../embed/*', 'react', 'react-dom'], message: 'Tools use the core, never UI code.' },
+            {
+              group: ['../react/*', '../demo/*', '../embed/*', '../../react/*', '../../demo/*', '../../embed/*', 'react', 'react-dom'],
+              message: 'Tools use the core, never UI code.',
+            },
           ],
         },
       ],

@@ -5,7 +5,7 @@ import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, statSync 
 import { extname, join, resolve } from 'node:path';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vite';
-import { writeShopPages } from './src/tools/shop-pages.js';
+import { writeShopPages } from './src/cli/demo-data/shop-pages.js';
 
 const root = import.meta.dirname;
 const wasmDir = resolve(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
-import { writeVectors } from '../src/tools/vectors.js';
+import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { BASE_URL } from './helpers.js';
 
 const N = 30_000;

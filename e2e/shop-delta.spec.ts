@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { serveStatic } from '../src/bench/serve.js';
-import { publishDelta } from '../src/tools/stream/publish.js';
+import { publishDelta } from '../src/cli/stream/publish.js';
 
 let dir = '';
 let server: Server;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chromiumPlan } from '../src/tools/ensure-chromium.js';
+import { chromiumPlan } from '../src/cli/dev/ensure-chromium.js';
 
 const none = (): boolean => false;
 const only =

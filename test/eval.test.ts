@@ -6,14 +6,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { LogEvent } from '../src/tools/data.js';
-import { parseTime, readItems } from '../src/tools/data.js';
-import type { EvalSettings } from '../src/tools/eval.js';
-import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/tools/eval.js';
-import { RankMetrics } from '../src/tools/metrics.js';
-import type { OnlineMethod, ReplayEvent } from '../src/tools/replay.js';
-import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/tools/replay.js';
-import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/tools/baselines.js';
+import type { LogEvent } from '../src/cli/data.js';
+import { parseTime, readItems } from '../src/cli/data.js';
+import type { EvalSettings } from '../src/cli/eval/eval.js';
+import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/cli/eval/eval.js';
+import { RankMetrics } from '../src/cli/eval/metrics.js';
+import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
+import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
+import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { dataDir, MODELS } from './helpers.js';
 
 describe('metrics', () => {

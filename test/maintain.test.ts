@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createRecommender } from '../src/index.js';
-import { readItems } from '../src/tools/data.js';
+import { readItems } from '../src/cli/data.js';
 import { dataDir, useBackend } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -28,7 +28,19 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const maintain = (eventsPath: string, until: string, out: string, epochs: number): void => {
       execFileSync(
         tsx,
-        ['src/tools/maintain.ts', '--events', eventsPath, '--items', itemsPath, '--until', until, '--out', out, '--epochs', String(epochs)],
+        [
+          'src/cli/train/maintain.ts',
+          '--events',
+          eventsPath,
+          '--items',
+          itemsPath,
+          '--until',
+          until,
+          '--out',
+          out,
+          '--epochs',
+          String(epochs),
+        ],
         { cwd: root, encoding: 'utf8' },
       );
     };
@@ -86,7 +98,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
   });
 
   it('says what is missing when an option is left out', () => {
-    const r = spawnSync(tsx, ['src/tools/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync(tsx, ['src/cli/train/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Missing --items\. Usage: npm run maintain -- --events F --items F --until DATE --out DIR/);
   });

@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
-import { buildTransitions, collectExamples, fitMix } from '../src/tools/mix.js';
-import type { ReplayEvent } from '../src/tools/replay.js';
-import { sequencesBeforeSplit } from '../src/tools/replay.js';
+import { buildTransitions, collectExamples, fitMix } from '../src/cli/train/mix.js';
+import type { ReplayEvent } from '../src/cli/eval/replay.js';
+import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
 
 const N = 40;
 const D = 8;

@@ -65,7 +65,7 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
       'dist/lib/index.d.ts',
       'dist/lib/react/index.js',
       'dist/lib/cli/clickwise.js',
-      'dist/lib/tools/stream/main.js',
+      'dist/lib/cli/stream/main.js',
       'dist/clickwise.js',
       'dist/embed/runtime.js',
       'dist/tfjs/tfjs-backend-wasm-simd.wasm',

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { BaseParams } from '../src/core/head.js';
 import { IncrementalHead } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
-import { freshState, PlainHead } from '../src/tools/plain-head.js';
+import { freshState, PlainHead } from '../src/cli/eval/plain-head.js';
 import { useBackend } from './helpers.js';
 
 const N = 60;

@@ -35,7 +35,7 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('READM
     const script = lines
       .slice(1, upTo + 1)
       .join('\n')
-      .replaceAll('npm run stream --', `${resolve(root, 'node_modules/.bin/tsx')} ${resolve(root, 'src/tools/stream/main.ts')}`);
+      .replaceAll('npm run stream --', `${resolve(root, 'node_modules/.bin/tsx')} ${resolve(root, 'src/cli/stream/main.ts')}`);
     execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
     const manifest = JSON.parse(readFileSync(join(dir, 'dist/models/delta/manifest.json'), 'utf8')) as { events: number; items: number };
     expect(manifest.events).toBe(2);

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Recommender } from '../src/index.js';
 import { createRecommender } from '../src/index.js';
 import { ShopDeltaClient } from '../src/core/shop-delta-client.js';
-import { publishDelta } from '../src/tools/stream/publish.js';
+import { publishDelta } from '../src/cli/stream/publish.js';
 import { demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();

@@ -6,7 +6,7 @@ import { sha256Hex } from '../src/core/model-io.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import type { ShopDeltaManifest } from '../src/core/shop-delta.js';
 import { alignShopDelta, densePsi, parseShopDeltaManifest, parseShopDeltaPayload, ShopLearner } from '../src/core/shop-delta.js';
-import { PlainHead } from '../src/tools/plain-head.js';
+import { PlainHead } from '../src/cli/eval/plain-head.js';
 import { useBackend } from './helpers.js';
 
 const DAY = 86_400_000;

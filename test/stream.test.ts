@@ -39,7 +39,7 @@ function setup(): { dir: string; model: string; items: string; state: string } {
 
 /** Starts the job; resolves once it listens (with its port) or, without a secret, once it has read its file. */
 function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number; out: () => string }> {
-  const proc = spawn(tsx, ['src/tools/stream/main.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
+  const proc = spawn(tsx, ['src/cli/stream/main.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
   running.push(proc);
   let out = '';
   return new Promise((ok, fail) => {

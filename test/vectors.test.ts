@@ -26,7 +26,7 @@ import {
   unpackVectors,
 } from '../src/core/vectors.js';
 import { fnv1a } from '../src/core/tokenizer.js';
-import { writeVectors } from '../src/tools/vectors.js';
+import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();
@@ -158,7 +158,7 @@ describe('a recommender on shipped vectors', () => {
   });
 
   it('a base retrained by maintain keeps naming the vectors of its encoder', async () => {
-    const { writeModelManifest } = await import('../src/tools/head-io.js');
+    const { writeModelManifest } = await import('../src/cli/train/head-io.js');
     const m = writeModelManifest(join(dir, 'models'));
     expect(m.vectors).toBe('vectors/');
   });

@@ -18,11 +18,11 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
-import { parseArgs } from '../tools/common.js';
+import { parseArgs } from '../cli/common.js';
 import { serveStatic } from './serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
-import type { VectorsReport } from '../tools/vectors.js';
-import { writeVectors } from '../tools/vectors.js';
+import type { VectorsReport } from '../cli/vectors/vectors.js';
+import { writeVectors } from '../cli/vectors/vectors.js';
 
 const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];

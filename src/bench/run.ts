@@ -9,7 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import type { BenchConfig } from './page.js';
-import { parseArgs } from '../tools/common.js';
+import { parseArgs } from '../cli/common.js';
 import { runLoadBench } from './load.js';
 import { runStreamBench } from './stream.js';
 

@@ -12,7 +12,7 @@ import { openDB } from 'idb';
 import { createRecommenderCore } from '../core/recommender.js';
 import type { Item } from '../core/types.js';
 import { IndexedDbDeltaStore } from '../storage/idb-store.js';
-import { parseArgs, progressBar } from '../tools/common.js';
+import { parseArgs, progressBar } from '../cli/common.js';
 
 async function measure(name: string): Promise<{ events: number; snapshots: number; bytes: number }> {
   const db = await openDB(name);

@@ -13,9 +13,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mulberry32 } from '../core/rng.js';
-import { parseArgs } from '../tools/common.js';
-import { StreamJob } from '../tools/stream/job.js';
-import { FileSource, startHttp } from '../tools/stream/sources.js';
+import { parseArgs } from '../cli/common.js';
+import { StreamJob } from '../cli/stream/job.js';
+import { FileSource, startHttp } from '../cli/stream/sources.js';
 
 export interface StreamBench {
   events: number;

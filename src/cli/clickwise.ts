@@ -9,14 +9,14 @@
  *
  * Each command has `--help`. Exit codes: 0 done, 1 failed (the message says why), 2 bad usage.
  */
-import type { Command } from '../tools/common.js';
-import { runCommand } from '../tools/common.js';
+import type { Command } from './common.js';
+import { runCommand } from './common.js';
 
 const COMMANDS: Record<string, { what: string; load: () => Promise<{ command: Command }> }> = {
-  maintain: { what: "retrain the base from the shop's log into a new model version", load: () => import('../tools/maintain.js') },
-  vectors: { what: "compute the catalogue's vectors once and ship them next to the model", load: () => import('../tools/vectors.js') },
-  stream: { what: 'learn the shop delta from every order and publish it for browsers', load: () => import('../tools/stream/main.js') },
-  eval: { what: 'replay a log click by click and compare Clickwise with simple methods', load: () => import('../tools/eval.js') },
+  maintain: { what: "retrain the base from the shop's log into a new model version", load: () => import('./train/maintain.js') },
+  vectors: { what: "compute the catalogue's vectors once and ship them next to the model", load: () => import('./vectors/vectors.js') },
+  stream: { what: 'learn the shop delta from every order and publish it for browsers', load: () => import('./stream/main.js') },
+  eval: { what: 'replay a log click by click and compare Clickwise with simple methods', load: () => import('./eval/eval.js') },
 };
 
 const USAGE = `Usage: clickwise <command> [options]

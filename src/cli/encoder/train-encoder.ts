@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs-core';
 // The umbrella package registers the gradient functions with the shared tfjs-core engine. Only
 // this offline trainer needs them (the head's gradient is closed-form), so only tools import it.
 import '@tensorflow/tfjs';
-import type { EncoderInput, PoolingContext } from '../core/encoder.js';
-import { initBackend } from '../core/backend.js';
-import { poolingEntries } from '../core/encoder.js';
-import { mulberry32 } from '../core/rng.js';
-import { progressBar } from './common.js';
+import type { EncoderInput, PoolingContext } from '../../core/encoder.js';
+import { initBackend } from '../../core/backend.js';
+import { poolingEntries } from '../../core/encoder.js';
+import { mulberry32 } from '../../core/rng.js';
+import { progressBar } from '../common.js';
 
 export interface TrainOptions {
   /** Frozen table [rows × wordDims]. */

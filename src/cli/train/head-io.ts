@@ -1,10 +1,10 @@
 /** Writing head models (`models/head/`) and the top-level `models/manifest.json`. */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EncoderManifest } from '../core/encoder.js';
-import type { TensorSpec } from '../core/model-io.js';
-import type { HeadManifest, ModelManifest } from '../core/model.js';
-import { sha256Bytes } from './common.js';
+import type { EncoderManifest } from '../../core/encoder.js';
+import type { TensorSpec } from '../../core/model-io.js';
+import type { HeadManifest, ModelManifest } from '../../core/model.js';
+import { sha256Bytes } from '../common.js';
 
 /** Everything a head model holds. */
 export interface HeadModelData {

@@ -6,8 +6,8 @@
  * - `item-knn`: item-to-item cosine similarity of who bought what before the split (the shopper's
  *   recent items vote for their neighbours; an item is its own nearest neighbour, so re-buys count).
  */
-import { pushRecent, transitionVotes } from '../core/head.js';
-import { buildTransitions } from './mix.js';
+import { pushRecent, transitionVotes } from '../../core/head.js';
+import { buildTransitions } from '../train/mix.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
 import { sequencesBeforeSplit } from './replay.js';
 

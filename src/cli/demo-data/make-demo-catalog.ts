@@ -6,7 +6,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Item } from '../core/types.js';
+import type { Item } from '../../core/types.js';
 
 interface ProductType {
   noun: string;

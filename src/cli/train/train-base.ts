@@ -13,9 +13,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
-import type { HeadOptions } from '../core/head.js';
-import { normalisedHistory, pushHistory } from '../core/head.js';
-import { mulberry32 } from '../core/rng.js';
+import type { HeadOptions } from '../../core/head.js';
+import { normalisedHistory, pushHistory } from '../../core/head.js';
+import { mulberry32 } from '../../core/rng.js';
 
 export interface TrainBaseOptions {
   epochs: number;

@@ -6,7 +6,7 @@
  * runs on WebGPU and WASM; this one avoids a few dozen small tensor ops per event, which is what
  * bounds a replay of hundreds of thousands of events.
  */
-import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../core/head.js';
+import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
 import {
   DEFAULT_HEAD_OPTIONS,
   normalisedHistory,
@@ -15,7 +15,7 @@ import {
   scoredSet,
   transitionVotes,
   validateHeadOptions,
-} from '../core/head.js';
+} from '../../core/head.js';
 
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
 export interface PlainState {

@@ -5,8 +5,8 @@
  * say why in the commit, only when the encoder is meant to change.
  */
 import { writeFileSync } from 'node:fs';
-import { initBackend } from '../core/backend.js';
-import { loadEncoder } from '../core/encoder.js';
+import { initBackend } from '../../core/backend.js';
+import { loadEncoder } from '../../core/encoder.js';
 
 export const GOLDEN_TEXTS = [
   { title: 'White hanging heart tea light holder', category: 'Home' },

@@ -4,14 +4,14 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EncoderManifest } from '../core/encoder.js';
-import type { HeadManifest, ModelManifest } from '../core/model.js';
-import type { Item } from '../core/types.js';
-import type { LogEvent } from './data.js';
-import { DEFAULT_HEAD_OPTIONS } from '../core/head.js';
-import { loadHead } from '../core/recommender.js';
+import type { EncoderManifest } from '../../core/encoder.js';
+import type { HeadManifest, ModelManifest } from '../../core/model.js';
+import type { Item } from '../../core/types.js';
+import type { LogEvent } from '../data.js';
+import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
+import { loadHead } from '../../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
-import { sequencesBeforeSplit, toReplay } from './replay.js';
+import { sequencesBeforeSplit, toReplay } from '../eval/replay.js';
 import { buildTransitions, collectExamples, fitMix } from './mix.js';
 import { trainBaseParams } from './train-base.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';

@@ -7,10 +7,10 @@
  * keep it. A frozen head (learning rate 0) keeps the click memory but never moves φ: the base
  * alone.
  */
-import type { IncrementalHead } from '../core/head.js';
-import type { BaseParams } from '../core/head.js';
-import type { ShopLearner } from '../core/shop-delta.js';
-import { densePsi } from '../core/shop-delta.js';
+import type { IncrementalHead } from '../../core/head.js';
+import type { BaseParams } from '../../core/head.js';
+import type { ShopLearner } from '../../core/shop-delta.js';
+import { densePsi } from '../../core/shop-delta.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';

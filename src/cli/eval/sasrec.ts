@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
-import { mulberry32 } from '../core/rng.js';
+import { mulberry32 } from '../../core/rng.js';
 import type { ReplayEvent, StaticMethod } from './replay.js';
 import { sequencesBeforeSplit } from './replay.js';
 

@@ -13,12 +13,12 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { initBackend } from '../core/backend.js';
+import { initBackend } from '../../core/backend.js';
 import type { PlainHead } from './plain-head.js';
-import { loadHead } from '../core/recommender.js';
-import type { ShopLearnerOptions } from '../core/shop-delta.js';
-import { ShopLearner } from '../core/shop-delta.js';
-import type { Item } from '../core/types.js';
+import { loadHead } from '../../core/recommender.js';
+import type { ShopLearnerOptions } from '../../core/shop-delta.js';
+import { ShopLearner } from '../../core/shop-delta.js';
+import type { Item } from '../../core/types.js';
 import type { MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
 import {
   itemKnnMethod,
@@ -28,18 +28,18 @@ import {
   repeatThenPopularityMethod,
   sessionKnnMethod,
 } from './baselines.js';
-import type { BaseOptions } from './base.js';
-import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
+import type { BaseOptions } from '../train/base.js';
+import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from '../train/base.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
-import type { Command } from './common.js';
-import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from './common.js';
-import type { LogEvent } from './data.js';
-import { parseTime, readEvents, readItems } from './data.js';
+import type { Command } from '../common.js';
+import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
+import type { LogEvent } from '../data.js';
+import { parseTime, readEvents, readItems } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
 import { sasrecMethod } from './sasrec.js';
-import { writeVectors } from './vectors.js';
+import { writeVectors } from '../vectors/vectors.js';
 
 /** The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`. */
 export const ALL_METHODS = [

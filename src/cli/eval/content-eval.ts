@@ -5,7 +5,7 @@
  * cold-start items (never seen before the split).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LogEvent } from './data.js';
+import type { LogEvent } from '../data.js';
 import { RankMetrics } from './metrics.js';
 
 /** A scorer: unit item vectors [N×d], or 'popularity' (counts before the split). */

@@ -9,9 +9,9 @@
  *
  * The scoring here is the head's own function (src/core/head.ts) on typed arrays.
  */
-import type { HeadOptions, Transitions } from '../core/head.js';
-import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../core/head.js';
-import type { ReplayEvent } from './replay.js';
+import type { HeadOptions, Transitions } from '../../core/head.js';
+import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
+import type { ReplayEvent } from '../eval/replay.js';
 
 /** Transition pairs (a, b) with b up to this many positions after a count. */
 export const TRANSITION_WINDOW = 3;

@@ -8,8 +8,8 @@
  * Methods see the true item only through `observe`, after scoring: a method cannot rank an item
  * it has not been told about, which the tests check with an item that exists only in the future.
  */
-import { mulberry32 } from '../core/rng.js';
-import type { LogEvent } from './data.js';
+import { mulberry32 } from '../../core/rng.js';
+import type { LogEvent } from '../data.js';
 import { RankMetrics } from './metrics.js';
 
 /** One event in catalogue indices. */

@@ -2,16 +2,16 @@
  * `npm run maintain -- --events F --items F --until DATE --out DIR`: retrains the base θ from the
  * event logs up to DATE and writes a complete, versioned model folder to DIR (the shipped encoder
  * copied, a new `head/`, and `manifest.json`), which `createRecommender({ modelUrl: DIR })` loads.
- * What the base learns is described in `src/tools/base.ts`. Browsers on the previous base keep
+ * What the base learns is described in `src/cli/train/base.ts`. Browsers on the previous base keep
  * their φ: a new base of the same encoder is declared compatible, since its parameters mean the
  * same.
  */
 import { resolve } from 'node:path';
-import { initBackend } from '../core/backend.js';
-import type { Command } from './common.js';
-import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from './common.js';
+import { initBackend } from '../../core/backend.js';
+import type { Command } from '../common.js';
+import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { parseTime, readEvents, readItems } from './data.js';
+import { parseTime, readEvents, readItems } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D]
        (in a checkout: npm run maintain -- --events F ...)

@@ -111,7 +111,7 @@ export function isEntry(url: string): boolean {
 
 /**
  * The `models/` folder shipped with this package: found upward from this file, so it is right
- * from src/tools (a checkout) and from dist/lib/tools (the installed package) alike.
+ * from src/cli (a checkout) and from dist/lib/cli (the installed package) alike.
  */
 export function packageModels(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {

@@ -9,17 +9,17 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { initBackend } from '../core/backend.js';
-import type { EncoderManifest } from '../core/encoder.js';
-import { loadEncoder } from '../core/encoder.js';
-import type { ModelManifest } from '../core/model.js';
-import type { Item } from '../core/types.js';
-import type { VectorsManifest } from '../core/vectors.js';
-import { catalogHash, decodeRow, encodePq, itemKeys, packVectors, trainPq } from '../core/vectors.js';
-import type { Command } from './common.js';
-import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from './common.js';
-import { readCatalogFile } from './data.js';
-import { writeAtomically } from './head-io.js';
+import { initBackend } from '../../core/backend.js';
+import type { EncoderManifest } from '../../core/encoder.js';
+import { loadEncoder } from '../../core/encoder.js';
+import type { ModelManifest } from '../../core/model.js';
+import type { Item } from '../../core/types.js';
+import type { VectorsManifest } from '../../core/vectors.js';
+import { catalogHash, decodeRow, encodePq, itemKeys, packVectors, trainPq } from '../../core/vectors.js';
+import type { Command } from '../common.js';
+import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from '../common.js';
+import { readCatalogFile } from '../data.js';
+import { writeAtomically } from '../train/head-io.js';
 
 /** What {@link writeVectors} reports. */
 export interface VectorsReport {
