@@ -50,6 +50,25 @@ function defaultStorage(): StorageKind {
   return isNode && typeof globalThis.indexedDB === 'undefined' ? 'memory' : 'indexeddb';
 }
 
+/**
+ * In Node, the `models/` folder shipped in this package (found from this file: `dist/lib/` in the
+ * installed package, `src/` in a checkout); in a page, undefined (the default stays `/models/`,
+ * which the page's server serves).
+ */
+async function nodePackageModels(): Promise<string | undefined> {
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  if (!isNode || typeof (globalThis as { document?: unknown }).document !== 'undefined') return undefined;
+  // Built at run time, so that no bundler takes these for assets of the page.
+  const names = ['node:fs', 'node:url'];
+  const fs = (await import(/* @vite-ignore */ names[0]!)) as { existsSync(p: string): boolean };
+  const url = (await import(/* @vite-ignore */ names[1]!)) as { fileURLToPath(u: URL): string };
+  for (const up of [['..', '..'], ['..']]) {
+    const dir = url.fileURLToPath(new URL([...up, 'models', ''].join('/'), import.meta.url));
+    if (fs.existsSync(`${dir}manifest.json`)) return dir;
+  }
+  return undefined;
+}
+
 /** The page's visibility, where there is a page: the shop delta is looked for again when it comes back. */
 function documentVisibility(): CoreRecommenderOptions['visibility'] {
   const doc = (globalThis as { document?: Document }).document;
@@ -87,9 +106,11 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   const embeddingCache = store.kind === 'indexeddb' ? await IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined;
   try {
     const visibility = core.visibility ?? documentVisibility();
+    const modelUrl = core.modelUrl ?? (await nodePackageModels());
     return await createRecommenderCore({
       ...core,
       store,
+      ...(modelUrl ? { modelUrl } : {}),
       ...(embeddingCache ? { embeddingCache } : {}),
       ...(visibility ? { visibility } : {}),
     });

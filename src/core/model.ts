@@ -18,6 +18,8 @@ export interface ModelManifest {
   head: string;
   /** Folder of the catalogue vectors the shop computed (`npm run vectors`), if any. */
   vectors?: string;
+  /** Folder of the shop delta the stream job publishes (`npm run stream`), if it runs. */
+  delta?: string;
 }
 
 /** `models/head/manifest.json`. */

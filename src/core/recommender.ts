@@ -62,9 +62,9 @@ export interface CoreRecommenderOptions {
   recommendViewed?: boolean;
   /**
    * The folder of the shop delta published by the shop's stream job (`npm run stream`), fused as
-   * base + shop delta + the shopper's φ. Default `'auto'`: `<modelUrl>/delta/`, where no delta is
-   * no warning (the shop runs no stream job). A folder given here warns once when it has none.
-   * `false`: never fetch one.
+   * base + shop delta + the shopper's φ. Default `'auto'`: the folder the model's manifest names
+   * (the stream job names it when it first publishes); none when it names none. A folder that has
+   * no delta warns once. `false`: never fetch one.
    */
   shopDelta?: string | false;
   /** How often to look for a newer shop delta while the page is visible. Default 5 minutes. */
@@ -1053,7 +1053,7 @@ async function loadShippedVectors(
 function startShopDelta(
   options: CoreRecommenderOptions,
   modelUrl: string,
-  baseVersion: string,
+  modelManifest: ModelManifest,
   catalog: Catalog,
   loadWarn: (code: string, message: string) => void,
 ): {
@@ -1066,13 +1066,16 @@ function startShopDelta(
   if (typeof choice !== 'string' || choice === '') {
     throw new ArgumentError('options/shopDelta', `shopDelta must be 'auto', a folder URL or false, got ${JSON.stringify(choice)}.`);
   }
-  const folder = choice === 'auto' ? joinLocation(modelUrl, 'delta/') : choice;
+  // 'auto': the folder the model's manifest names, where the shop runs a stream job; none else.
+  const named = modelManifest.delta;
+  if (choice === 'auto' && !named) return null;
+  const folder = choice === 'auto' ? joinLocation(modelUrl, named!) : choice;
   type Got = { psi: Float32Array; info: ShopDeltaInfo } | null;
   const held: { got: Got } = { got: null };
   const state: { client: ShopDeltaClient; target: RecommenderImpl | null; early: Promise<Got> | null } = {
     client: new ShopDeltaClient(
       folder,
-      baseVersion,
+      modelManifest.version,
       catalog.size,
       catalog.indexOf,
       (psi, info) => {
@@ -1080,7 +1083,7 @@ function startShopDelta(
         else held.got = { psi, info };
       },
       (code, message) => (state.target ? state.target.report(code, message) : loadWarn(code, message)),
-      choice !== 'auto',
+      true,
     ),
     target: null,
     early: null,
@@ -1135,7 +1138,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   progress?.({ phase: 'catalog', done: 1, total: 1 });
   const backend = await backendP;
   const modelManifest = await manifestP;
-  const shop = startShopDelta(options, modelUrl, modelManifest.version, catalog, (code, m) => warn(code, m));
+  const shop = startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m));
   const store = options.store ?? new MemoryDeltaStore();
   const loaded = await loadHead({
     ...options,

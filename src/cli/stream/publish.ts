@@ -6,29 +6,17 @@
  * the new one, never a torn one. The payload goes first and the last few are kept, so a browser that
  * read the previous manifest still finds its payload.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { ShopDeltaManifest, ShopDeltaPayload } from '../../core/shop-delta.js';
 import { SHOP_DELTA_FORMAT } from '../../core/shop-delta.js';
+import type { ModelManifest } from '../../core/model.js';
 import { sha256Bytes } from '../common.js';
+import { writeAtomically } from '../train/head-io.js';
 
 /** Payloads kept besides the current one. */
 const KEEP_PAYLOADS = 3;
-
-/** Writes `data` to `path` through a temporary file, fsync and rename. */
-export function writeAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 /** The manifest now in `<model>/delta/`, or null when there is none (or it cannot be read). */
 export function readDeltaManifest(modelDir: string): ShopDeltaManifest | null {
@@ -58,7 +46,7 @@ export function publishDelta(
   const bytes = Buffer.from(JSON.stringify(payload));
   const sha256 = sha256Bytes(bytes);
   const path = `delta-${delta.seq}-${sha256.slice(0, 8)}.json`;
-  writeAtomic(join(dir, path), bytes);
+  writeAtomically(join(dir, path), bytes);
   const manifest: ShopDeltaManifest = {
     format: SHOP_DELTA_FORMAT,
     baseVersion: delta.baseVersion,
@@ -71,13 +59,18 @@ export function publishDelta(
     eventsThrough: delta.eventsThrough === null ? null : new Date(delta.eventsThrough).toISOString(),
     publishedAt: new Date().toISOString(),
   };
-  writeAtomic(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  writeAtomically(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  // The model's manifest names the delta folder, so browsers look for it (and a shop without a
+  // stream job costs no request that fails).
+  const modelManifestPath = join(modelDir, 'manifest.json');
+  const model = JSON.parse(readFileSync(modelManifestPath, 'utf8')) as ModelManifest;
+  if (model.delta !== 'delta/') writeAtomically(modelManifestPath, JSON.stringify({ ...model, delta: 'delta/' }, null, 2) + '\n');
   // Older payloads go, all but the last few; temporary files of a crashed writer too.
   const payloads = readdirSync(dir)
     .filter((f) => /^delta-\d+-[0-9a-f]{8}\.json$/.test(f) && f !== path)
     .map((f) => ({ f, seq: Number(f.split('-')[1]) }))
     .sort((a, b) => b.seq - a.seq);
   for (const { f } of payloads.slice(KEEP_PAYLOADS)) rmSync(join(dir, f), { force: true });
-  for (const f of readdirSync(dir)) if (f.includes('.tmp-') && !f.endsWith(`.tmp-${process.pid}`)) rmSync(join(dir, f), { force: true });
+  for (const f of readdirSync(dir)) if (f.endsWith('.tmp') && !f.endsWith(`.${process.pid}.tmp`)) rmSync(join(dir, f), { force: true });
   return { manifest, gzipBytes: gzipSync(bytes).length };
 }

@@ -1,5 +1,5 @@
 /** Writing head models (`models/head/`) and the top-level `models/manifest.json`. */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
 import type { TensorSpec } from '../../core/model-io.js';
@@ -109,13 +109,24 @@ export function writeModelManifest(modelsDir: string): ModelManifest {
   if (existsSync(vectors) && (JSON.parse(readFileSync(vectors, 'utf8')) as { encoderVersion?: string }).encoderVersion === enc.version) {
     m.vectors = 'vectors/';
   }
+  // A shop delta in the folder (the stream job's) is named, so browsers look for it.
+  if (existsSync(join(modelsDir, 'delta', 'manifest.json'))) m.delta = 'delta/';
   writeAtomically(join(modelsDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
   return m;
 }
 
-/** Writes a file so that a reader sees the old content or the new, never a torn one. */
+/**
+ * Writes a file so that a reader sees the old content or the new, never a torn one: a temporary
+ * file, fsynced, then renamed over the old one.
+ */
 export function writeAtomically(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
 }
