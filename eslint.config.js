@@ -87,6 +87,23 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/vite/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../core/*', '../storage/*', '../embed/*', '../react/*', '../demo/*', '../cli/*'],
+              message:
+                'The Vite plugin runs in the build, not in the page: it serves and copies files and imports no layer of the library.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/cli/**/*.ts', 'src/bench/**/*.ts'],
     rules: {
       'no-restricted-imports': [

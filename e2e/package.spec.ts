@@ -1,17 +1,18 @@
 /**
  * The package as a shop gets it: `npm pack` (dist/ is built by then), installed from the tarball
  * into a new project in a temporary folder. Node finds the package's own model with no modelUrl,
- * the command-line tool runs, and the storefront tag served from the package's folder works in
- * Chromium with no console errors.
+ * the command-line tool runs, the storefront tag served from the package's folder works in
+ * Chromium, and a Vite + React app with the `clickwise/vite` plugin and no asset options runs on
+ * WASM, learns and keeps its clicks across a reload, all with no console errors.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { serveStatic } from '../src/bench/serve.js';
+import { serveStatic } from '../src/vite/serve.js';
 
 const root = resolve(import.meta.dirname, '..');
 let project = '';
@@ -26,7 +27,16 @@ test.beforeAll(() => {
   const tarball = readdirSync(project).find((f) => f.endsWith('.tgz'))!;
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'a-shop', version: '1.0.0', private: true, type: 'module' }));
   // The dependencies come from npm's cache where `npm ci` left them.
-  execFileSync('npm', ['install', `./${tarball}`, '--prefer-offline', '--no-audit', '--no-fund'], { cwd: project, stdio: 'pipe' });
+  const versions = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  const pin = (name: string): string => `${name}@${versions.devDependencies[name]!}`;
+  execFileSync(
+    'npm',
+    ['install', `./${tarball}`, pin('vite'), pin('react'), pin('react-dom'), '--prefer-offline', '--no-audit', '--no-fund'],
+    {
+      cwd: project,
+      stdio: 'pipe',
+    },
+  );
   pkg = join(project, 'node_modules', 'clickwise');
 });
 
@@ -80,5 +90,60 @@ test('the storefront tag served from the package’s folder fills its slot and l
   } finally {
     server.close();
     rmSync(shop, { recursive: true, force: true });
+  }
+});
+
+test('a Vite + React app with the clickwise/vite plugin and no asset options runs on WASM, learns, and keeps its clicks after a reload', async ({
+  page,
+}) => {
+  const app = join(project, 'app');
+  mkdirSync(join(app, 'public'), { recursive: true });
+  cpSync(join(root, 'public', 'catalog.json'), join(app, 'public', 'catalog.json'));
+  writeFileSync(join(app, 'vite.config.js'), `import clickwise from 'clickwise/vite';\nexport default { plugins: [clickwise()] };\n`);
+  writeFileSync(
+    join(app, 'index.html'),
+    `<!doctype html><meta charset="utf-8"><title>app</title><link rel="icon" href="data:,"><div id="root"></div><script type="module" src="/main.js"></script>`,
+  );
+  // What the README's React quick start shows, in plain JavaScript (no JSX build step).
+  writeFileSync(
+    join(app, 'main.js'),
+    `import { createElement as h } from 'react';
+import { createRoot } from 'react-dom/client';
+import { useRecommender, useRecommendations } from 'clickwise/react';
+function App() {
+  const { rec, error } = useRecommender({ catalog: '/catalog.json', backend: 'wasm' });
+  const { items } = useRecommendations(rec, { k: 4 });
+  if (error) return h('p', { id: 'error' }, error.message);
+  if (!rec) return h('p', null, 'loading');
+  window.rec = rec;
+  return h('div', null,
+    h('button', { id: 'buy', onClick: () => rec.click('kit-01a') }, 'Buy'),
+    h('ol', { id: 'recs' }, items.map((r) => h('li', { key: r.id }, r.item.title))));
+}
+createRoot(document.getElementById('root')).render(h(App));
+`,
+  );
+  execFileSync(join(project, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], { cwd: app, stdio: 'pipe' });
+  const server: Server = createServer(serveStatic({ '/': join(app, 'dist') }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/index.html`);
+    await expect(page.locator('#recs li')).toHaveCount(4, { timeout: 60_000 });
+    const stats = (): Promise<{ backend: string; clicks: number; storage: string }> =>
+      page.evaluate(() => (window as unknown as { rec: { stats(): { backend: string; clicks: number; storage: string } } }).rec.stats());
+    expect(await stats()).toMatchObject({ backend: 'wasm', clicks: 0, storage: 'indexeddb' });
+    await page.click('#buy');
+    await expect.poll(async () => (await stats()).clicks).toBe(1);
+    await page.reload();
+    await expect(page.locator('#recs li')).toHaveCount(4, { timeout: 60_000 });
+    await expect.poll(async () => (await stats()).clicks).toBe(1);
+    expect(errors).toEqual([]);
+  } finally {
+    server.close();
   }
 });

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { serveStatic } from '../src/bench/serve.js';
+import { serveStatic } from '../src/vite/serve.js';
 import { publishDelta } from '../src/cli/stream/publish.js';
 
 let dir = '';

@@ -69,6 +69,17 @@ async function nodePackageModels(): Promise<string | undefined> {
   return undefined;
 }
 
+/**
+ * Where the page's `clickwise/vite` plugin put the model and the WASM binaries
+ * (`<meta name="clickwise-assets" content="/clickwise/">`), or undefined.
+ */
+function pageAssets(): string | undefined {
+  const doc = (globalThis as { document?: Document }).document;
+  const content = doc?.querySelector?.('meta[name="clickwise-assets"]')?.getAttribute('content');
+  if (!content) return undefined;
+  return new URL(content.endsWith('/') ? content : `${content}/`, doc!.baseURI).href;
+}
+
 /** The page's visibility, where there is a page: the shop delta is looked for again when it comes back. */
 function documentVisibility(): CoreRecommenderOptions['visibility'] {
   const doc = (globalThis as { document?: Document }).document;
@@ -106,11 +117,14 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   const embeddingCache = store.kind === 'indexeddb' ? await IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined;
   try {
     const visibility = core.visibility ?? documentVisibility();
-    const modelUrl = core.modelUrl ?? (await nodePackageModels());
+    const assets = pageAssets();
+    const modelUrl = core.modelUrl ?? (assets ? `${assets}models/` : await nodePackageModels());
+    const wasmPaths = core.wasmPaths ?? (assets ? `${assets}tfjs/` : undefined);
     return await createRecommenderCore({
       ...core,
       store,
       ...(modelUrl ? { modelUrl } : {}),
+      ...(wasmPaths ? { wasmPaths } : {}),
       ...(embeddingCache ? { embeddingCache } : {}),
       ...(visibility ? { visibility } : {}),
     });

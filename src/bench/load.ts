@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { parseArgs } from '../cli/common.js';
-import { serveStatic } from './serve.js';
+import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { writeVectors } from '../cli/vectors/vectors.js';

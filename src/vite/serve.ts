@@ -1,4 +1,8 @@
-/** A small static file server for the benchmarks and tests: URL prefixes mapped to folders. */
+/**
+ * A small static file server: URL prefixes mapped to folders, with ETags and 304s. The Vite
+ * plugin serves the package's model and WASM files with it in development; the benchmarks and
+ * tests serve pages with it.
+ */
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
@@ -14,17 +18,25 @@ const TYPES: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-/** A request handler serving each prefix (longest first) from its folder, with ETags. */
+/** A request handler serving each prefix (longest first) from its folder, with ETags; 404 for the rest. */
 export function serveStatic(mounts: Record<string, string>): (req: IncomingMessage, res: ServerResponse) => void {
+  const handle = staticFiles(mounts);
+  return (req, res) => {
+    if (!handle(req, res)) res.writeHead(404).end();
+  };
+}
+
+/**
+ * Serves a request from the mounted folders and returns true, or returns false (and sends
+ * nothing) when no mounted file matches: a middleware then passes it on.
+ */
+export function staticFiles(mounts: Record<string, string>): (req: IncomingMessage, res: ServerResponse) => boolean {
   const entries = Object.entries(mounts).sort((a, b) => b[0].length - a[0].length);
   return (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const mount = entries.find(([prefix]) => path.startsWith(prefix));
     const rel = mount ? normalize(path.slice(mount[0].length)) : '';
-    if (!mount || rel.startsWith('..')) {
-      res.writeHead(404).end();
-      return;
-    }
+    if (!mount || rel.startsWith('..')) return false;
     const file = join(mount[1], rel);
     let size: number;
     let mtime: number;
@@ -34,13 +46,12 @@ export function serveStatic(mounts: Record<string, string>): (req: IncomingMessa
       size = st.size;
       mtime = st.mtimeMs;
     } catch {
-      res.writeHead(404).end();
-      return;
+      return false;
     }
     const etag = `"${size.toString(36)}-${Math.floor(mtime).toString(36)}"`;
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, { etag }).end();
-      return;
+      return true;
     }
     res.writeHead(200, {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
@@ -49,5 +60,6 @@ export function serveStatic(mounts: Record<string, string>): (req: IncomingMessa
       etag,
     });
     createReadStream(file).pipe(res);
+    return true;
   };
 }
