@@ -1,22 +1,23 @@
 /**
- * The package as a shop gets it: `npm pack` (dist/ is built by then), installed from the tarball
- * into a new project in a temporary folder. Node finds the package's own model with no modelUrl,
- * the command-line tool runs, the storefront tag served from the package's folder works in
- * Chromium, and a Vite + React app with the `clickwise/vite` plugin and no asset options runs on
- * WASM, learns and keeps its clicks across a reload, all with no console errors.
+ * The README's three quick starts, run as written against the package as a shop gets it: `npm
+ * pack` (dist/ is built by then), installed from the tarball into a new project in a temporary
+ * folder. Node finds the package's own model with no modelUrl and the command-line tool runs; the
+ * storefront tag copied out of the package fills its slot and learns; a Vite + React app with the
+ * `clickwise/vite` plugin and no asset options runs on WASM, learns and keeps its clicks across a
+ * reload. No console errors anywhere.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
 import { serveStatic } from '../src/vite/serve.js';
 
 const root = resolve(import.meta.dirname, '..');
 let project = '';
-let pkg = '';
 
 test.describe.configure({ mode: 'serial' });
 test.setTimeout(180_000);
@@ -37,46 +38,71 @@ test.beforeAll(() => {
       stdio: 'pipe',
     },
   );
-  pkg = join(project, 'node_modules', 'clickwise');
 });
 
 test.afterAll(() => rmSync(project, { recursive: true, force: true }));
 
-test('Node: the default modelUrl is the package’s own model; the command-line tool runs', () => {
-  const script = `
-    import { createRecommender } from 'clickwise';
-    const rec = await createRecommender({ catalog: ${JSON.stringify(join(root, 'public', 'catalog.json'))}, backend: 'cpu' });
-    await rec.click('kit-01a');
-    const top = await rec.recommend({ k: 3 });
-    console.log(JSON.stringify({ model: rec.stats().modelVersion, clicks: rec.stats().clicks, n: top.length }));
-    rec.dispose();`;
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: project, encoding: 'utf8' });
-  const r = JSON.parse(out.trim().split('\n').at(-1)!) as { model: string; clicks: number; n: number };
-  expect(r).toMatchObject({ clicks: 1, n: 3 });
-  expect(r.model).toMatch(/^cw-enc-/);
-  const help = execFileSync(join(project, 'node_modules', '.bin', 'clickwise'), ['--help'], { cwd: project, encoding: 'utf8' });
-  expect(help).toMatch(/maintain[\s\S]*vectors[\s\S]*stream[\s\S]*eval/);
-});
+/** The fenced code blocks of a README section (`### title`), in order, with their language. */
+function readmeBlocks(title: string): { lang: string; code: string }[] {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf(`### ${title}\n`);
+  expect(start, title).toBeGreaterThan(0);
+  const rest = readme.slice(start + title.length + 5);
+  const section = rest.slice(0, rest.search(/\n##+ /));
+  return [...section.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1]!, code: m[2]! }));
+}
 
-test('the storefront tag served from the package’s folder fills its slot and learns, with no console errors', async ({ page }) => {
-  const shop = mkdtempSync(join(tmpdir(), 'cw-package-shop-'));
-  writeFileSync(
-    join(shop, 'index.html'),
-    `<!doctype html><meta charset="utf-8"><title>shop</title><link rel="icon" href="data:,">
-<button data-clickwise-item="kit-01a">Product</button>
-<ol data-clickwise-slot data-k="4"></ol>
-<script src="/clickwise/dist/clickwise.js" data-catalog="/catalog.json" data-model="/clickwise/models/" data-backend="wasm"></script>`,
-  );
-  const files = serveStatic({ '/clickwise/': pkg, '/catalog.json': join(root, 'public', 'catalog.json'), '/': shop });
-  const server: Server = createServer(files);
+/** Runs the shell lines of a quick start in the project, all but `npm install` (the tarball is installed already). */
+function runShell(code: string): void {
+  const lines = code.split('\n').filter((l) => l.trim() !== '' && !/^npm install/.test(l));
+  execFileSync('bash', ['-euo', 'pipefail', '-c', lines.join('\n')], { cwd: project, stdio: 'pipe' });
+}
+
+/** Serves a folder; collects console errors and failed requests of the page. */
+async function servePage(page: Page, mounts: Record<string, string>): Promise<{ url: string; errors: string[]; close: () => void }> {
+  // A shop's site has a favicon; without one the browser's own request for it logs a 404.
+  const icon = join(project, 'favicon.ico');
+  writeFileSync(icon, '');
+  const server: Server = createServer(serveStatic({ '/favicon.ico': icon, ...mounts }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const errors: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
   });
   page.on('pageerror', (e) => errors.push(e.message));
+  // Which resource a "Failed to load resource" error was about (the console message does not say).
+  page.on('response', (r) => {
+    if (r.status() >= 400) errors.push(`${r.status()} ${new URL(r.url()).pathname}`);
+  });
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, errors, close: () => server.close() };
+}
+
+test('Node, and the command-line tool: the quick start runs as written', () => {
+  const [js, sh] = readmeBlocks('Node, and the command-line tool');
+  expect(js!.code).toMatch(/^\/\/ recommend\.mjs/);
+  writeFileSync(join(project, 'recommend.mjs'), js!.code);
+  expect(sh!.code).toMatch(/^node recommend\.mjs\nnpx clickwise --help/);
+  // Without colours (the test runner asks for them), so that the output reads as a shop would see it.
+  const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+  const out = execFileSync(process.execPath, ['recommend.mjs'], { cwd: project, encoding: 'utf8', env });
+  expect(out).toMatch(/because: kit-01a/);
+  expect(out).toMatch(/clicks: 1/);
+  expect(out).toMatch(/modelVersion: 'cw-enc-/);
+  const help = execFileSync(join(project, 'node_modules', '.bin', 'clickwise'), ['--help'], { cwd: project, encoding: 'utf8' });
+  expect(help).toMatch(/maintain[\s\S]*vectors[\s\S]*stream[\s\S]*eval/);
+});
+
+test('a storefront page: the tag copied out of the package fills its slot and learns', async ({ page }) => {
+  const [sh, html] = readmeBlocks('A storefront page: one tag');
+  runShell(sh!.code);
+  expect(html!.code).toMatch(/^<!-- public\/index\.html -->/);
+  writeFileSync(
+    join(project, 'public', 'index.html'),
+    `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">\n${html!.code}`,
+  );
+  const site = await servePage(page, { '/': join(project, 'public') });
   try {
-    await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/index.html`);
+    await page.goto(`${site.url}index.html`);
     await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(4, { timeout: 60_000 });
     await page.click('button[data-clickwise-item="kit-01a"]');
     const stats = await page.evaluate(async () => {
@@ -86,64 +112,45 @@ test('the storefront tag served from the package’s folder fills its slot and l
       return rec.stats();
     });
     expect(stats).toMatchObject({ clicks: 1, backend: 'wasm' });
-    expect(errors).toEqual([]);
+    expect(site.errors).toEqual([]);
   } finally {
-    server.close();
-    rmSync(shop, { recursive: true, force: true });
+    site.close();
   }
 });
 
-test('a Vite + React app with the clickwise/vite plugin and no asset options runs on WASM, learns, and keeps its clicks after a reload', async ({
-  page,
-}) => {
-  const app = join(project, 'app');
-  mkdirSync(join(app, 'public'), { recursive: true });
-  cpSync(join(root, 'public', 'catalog.json'), join(app, 'public', 'catalog.json'));
-  writeFileSync(join(app, 'vite.config.js'), `import clickwise from 'clickwise/vite';\nexport default { plugins: [clickwise()] };\n`);
-  writeFileSync(
-    join(app, 'index.html'),
-    `<!doctype html><meta charset="utf-8"><title>app</title><link rel="icon" href="data:,"><div id="root"></div><script type="module" src="/main.js"></script>`,
-  );
-  // What the README's React quick start shows, in plain JavaScript (no JSX build step).
-  writeFileSync(
-    join(app, 'main.js'),
-    `import { createElement as h } from 'react';
-import { createRoot } from 'react-dom/client';
-import { useRecommender, useRecommendations } from 'clickwise/react';
-function App() {
-  const { rec, error } = useRecommender({ catalog: '/catalog.json', backend: 'wasm' });
-  const { items } = useRecommendations(rec, { k: 4 });
-  if (error) return h('p', { id: 'error' }, error.message);
-  if (!rec) return h('p', null, 'loading');
-  window.rec = rec;
-  return h('div', null,
-    h('button', { id: 'buy', onClick: () => rec.click('kit-01a') }, 'Buy'),
-    h('ol', { id: 'recs' }, items.map((r) => h('li', { key: r.id }, r.item.title))));
-}
-createRoot(document.getElementById('root')).render(h(App));
-`,
-  );
-  execFileSync(join(project, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], { cwd: app, stdio: 'pipe' });
-  const server: Server = createServer(serveStatic({ '/': join(app, 'dist') }));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
+test('a React app (Vite): no asset options, WASM, learns, and keeps its clicks after a reload', async ({ page }) => {
+  const [sh, config, html, jsx] = readmeBlocks('A React app (Vite)');
+  runShell(sh!.code);
+  for (const [block, file] of [
+    [config!, 'vite.config.js'],
+    [html!, 'index.html'],
+    [jsx!, 'src/main.jsx'],
+  ] as const) {
+    expect(block.code).toContain(file);
+    writeFileSync(join(project, file), block.code);
+  }
+  execFileSync(join(project, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], { cwd: project, stdio: 'pipe' });
+  const site = await servePage(page, { '/': join(project, 'dist') });
+  const wasm: number[] = [];
+  page.on('response', (r) => {
+    if (r.url().endsWith('.wasm')) wasm.push(r.status());
   });
-  page.on('pageerror', (e) => errors.push(e.message));
   try {
-    await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/index.html`);
-    await expect(page.locator('#recs li')).toHaveCount(4, { timeout: 60_000 });
-    const stats = (): Promise<{ backend: string; clicks: number; storage: string }> =>
-      page.evaluate(() => (window as unknown as { rec: { stats(): { backend: string; clicks: number; storage: string } } }).rec.stats());
-    expect(await stats()).toMatchObject({ backend: 'wasm', clicks: 0, storage: 'indexeddb' });
-    await page.click('#buy');
-    await expect.poll(async () => (await stats()).clicks).toBe(1);
+    await page.goto(`${site.url}index.html`);
+    const list = page.locator('ol li');
+    await expect(list).toHaveCount(4, { timeout: 60_000 });
+    const before = await list.allTextContents();
+    await page.click('button');
+    await expect.poll(() => list.allTextContents()).not.toEqual(before);
+    const learned = await list.allTextContents();
+    // The click is kept (IndexedDB): after a reload the list is the learned one, not the first.
     await page.reload();
-    await expect(page.locator('#recs li')).toHaveCount(4, { timeout: 60_000 });
-    await expect.poll(async () => (await stats()).clicks).toBe(1);
-    expect(errors).toEqual([]);
+    await expect(list).toHaveCount(4, { timeout: 60_000 });
+    await expect.poll(() => list.allTextContents()).toEqual(learned);
+    expect(wasm.length).toBeGreaterThan(0);
+    expect(wasm.every((st) => st === 200 || st === 304)).toBe(true);
+    expect(site.errors).toEqual([]);
   } finally {
-    server.close();
+    site.close();
   }
 });

@@ -1,4 +1,4 @@
-/** The README's library example runs as written (against the built package, in Node). */
+/** The README's stream job example runs as written (its quick starts run in e2e/package.spec.ts). */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,17 +9,6 @@ const root = resolve(import.meta.dirname, '..');
 const built = existsSync(resolve(root, 'dist/lib/index.js'));
 
 describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('README', () => {
-  it('runs the library example', () => {
-    const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
-    const block = /### As a library\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(block).toBeDefined();
-    // The example is TypeScript only in name: it is valid JavaScript as written.
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', block!], { cwd: root, encoding: 'utf8' });
-    expect(out).toMatch(/because: kit-01a/);
-    expect(out).toMatch(/backend: 'wasm'|backend: 'cpu'/);
-    expect(out).toMatch(/clicks: 1/);
-  });
-
   it('runs the stream job example (its first part, which needs no secret)', () => {
     const readme = readFileSync(resolve(root, 'README.md'), 'utf8');
     const block = /### What the whole shop sells now[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
