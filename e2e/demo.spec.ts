@@ -125,3 +125,97 @@ test('a shop can point the demo at its own catalogue with ?catalog=', async ({ p
   await expect(page.locator('.grid [data-clickwise-item]')).toHaveCount(items.length);
   await expect(page.getByTestId('storage')).toHaveText(/memory/);
 });
+
+test('products show before the recommender is ready, and the rail fills in when it is', async ({ page }) => {
+  // Hold the model's manifest until the grid has been checked.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => (release = r));
+  await page.route('**/models/manifest.json', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto('index.html?namespace=e2e-early');
+  await expect(page.locator('.grid [data-clickwise-item]').first()).toBeVisible();
+  expect(await page.locator('.grid [data-clickwise-item]').count()).toBeGreaterThan(100);
+  await expect(rail(page).locator('[data-clickwise-item]')).toHaveCount(0);
+  release();
+  await expect(rail(page).locator('[data-clickwise-item]')).toHaveCount(10);
+});
+
+test('the shop keeps working when the recommender cannot start', async ({ page }) => {
+  await page.route('**/models/manifest.json', (route) => route.fulfill({ status: 500, body: 'down' }));
+  await page.goto('index.html?namespace=e2e-down');
+  await expect(rail(page)).toContainText('Recommendations are not available right now');
+  await page.locator('.grid [data-clickwise-item="kit-02a"]').click();
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  await page.getByRole('link', { name: '← All products' }).click();
+  await expect(page.locator('.grid [data-clickwise-item]').first()).toBeVisible();
+});
+
+test('on a 1280×800 screen the panel and reset stay reachable, and a product opens at its top', async ({ browser }) => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, baseURL: 'http://localhost:4173/' });
+  await openDemo(page, '?namespace=e2e-reach');
+  const last = page.locator('.grid [data-clickwise-item]').last();
+  await last.scrollIntoViewIfNeeded();
+  expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(2000);
+  // Far down the page, the reset is still on screen (the side column scrolls on its own).
+  const reset = page.getByRole('button', { name: /reset/i });
+  await reset.scrollIntoViewIfNeeded();
+  const box = (await reset.boundingBox())!;
+  expect(box.y + box.height).toBeLessThanOrEqual(800);
+  expect(box.y).toBeGreaterThanOrEqual(0);
+  expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(2000);
+  await last.click();
+  await expect(page.getByRole('heading', { level: 1 })).toBeInViewport();
+  expect(await page.evaluate(() => window.scrollY)).toBe(0);
+  await page.close();
+});
+
+test('on a phone, the rail is in view after a tap on a product far down', async ({ browser }) => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 }, baseURL: 'http://localhost:4173/' });
+  await openDemo(page, '?namespace=e2e-phone-tap');
+  const far = page.locator('.grid [data-clickwise-item]').nth(60);
+  await far.scrollIntoViewIfNeeded();
+  await far.click();
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  await expect(rail(page)).toBeInViewport();
+  await page.close();
+});
+
+test('the panel says in plain words what was learned; the comparison shows the list without learning', async ({ page }) => {
+  await openDemo(page, '?namespace=e2e-plain');
+  await expect(page.getByTestId('leaning')).toHaveText(/Nothing yet/);
+  for (const id of ['out-01a', 'out-04b', 'out-06c']) await clickProduct(page, id);
+  await expect(page.getByTestId('leaning')).toContainText('Outdoor');
+  await expect(page.getByTestId('because-items')).not.toBeEmpty();
+  await expect(page.getByTestId('storage')).toHaveText(/In this browser only \(IndexedDB\)\. Nothing is sent anywhere\./);
+  await page.getByLabel(/Compare with the list without learning/).check();
+  const without = page.getByRole('region', { name: 'Without learning' });
+  await expect(without.locator('[data-clickwise-item]')).toHaveCount(10);
+  // The comparison got the same clicks: its list is explained by them too.
+  await expect(without.locator('.why').first()).toHaveText(/because you viewed/);
+});
+
+test('screenshots of the demo at 1280×800 and 390×844 (written to docs/screenshots with CLICKWISE_SCREENSHOTS=1)', async ({
+  browser,
+}, info) => {
+  const out = (name: string): string => (process.env['CLICKWISE_SCREENSHOTS'] === '1' ? `docs/screenshots/${name}` : info.outputPath(name));
+  for (const [name, viewport] of [
+    ['demo-1280x800.png', { width: 1280, height: 800 }],
+    ['demo-390x844.png', { width: 390, height: 844 }],
+  ] as const) {
+    const page = await browser.newPage({ viewport, baseURL: 'http://localhost:4173/' });
+    await openDemo(page, `?namespace=e2e-shot-${viewport.width}`);
+    for (const id of ['out-01a', 'out-04b', 'toy-02a']) await clickProduct(page, id);
+    if (viewport.width > 800) await page.getByLabel(/Compare with the list without learning/).check();
+    await page.locator('.grid [data-clickwise-item="out-06c"]').click();
+    await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+    await expect(rail(page).locator('[data-clickwise-item]')).toHaveCount(10);
+    if (viewport.width > 800)
+      await expect(page.getByRole('region', { name: 'Without learning' }).locator('[data-clickwise-item]')).toHaveCount(10);
+    // Let the lists' moves (300 ms) finish: a picture, not a check.
+    await page.waitForTimeout(800);
+    await page.screenshot({ path: out(name), animations: 'disabled' });
+    await page.close();
+  }
+});

@@ -46,7 +46,8 @@ async function tryBackend(name: BackendName, wasmPaths: string | undefined): Pro
     if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
     else if (name === 'wasm') {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      if (wasmPaths) wasm.setWasmPaths(wasmPaths);
+      // Paths can be set only before the backend's first start; once started, it is simply reused.
+      if (wasmPaths && !tf.engine().registry['wasm']) wasm.setWasmPaths(wasmPaths);
     } else if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
     else await import('@tensorflow/tfjs-backend-cpu');
     if (!tf.findBackend(name) && !tf.engine().registryFactory[name]) return false;
@@ -59,8 +60,21 @@ async function tryBackend(name: BackendName, wasmPaths: string | undefined): Pro
   }
 }
 
-/** Initialises the requested backend (falling back in order) and says which and why. */
-export async function initBackend(request: BackendRequest = 'auto', options: { wasmPaths?: string } = {}): Promise<BackendChoice> {
+/** The start in progress: starts are taken one at a time (tfjs has one global backend). */
+let starting: Promise<unknown> = Promise.resolve();
+
+/**
+ * Initialises the requested backend (falling back in order) and says which and why. Calls made
+ * at the same time (two recommenders on one page) run one after the other, so the second never
+ * finds a backend half started.
+ */
+export function initBackend(request: BackendRequest = 'auto', options: { wasmPaths?: string } = {}): Promise<BackendChoice> {
+  const run = starting.then(() => startBackend(request, options));
+  starting = run.catch(() => undefined);
+  return run;
+}
+
+async function startBackend(request: BackendRequest, options: { wasmPaths?: string }): Promise<BackendChoice> {
   if (!VALID.includes(request)) {
     throw new ArgumentError(
       'backend/invalid',

@@ -2,10 +2,16 @@
  * The demo storefront, built only on the `clickwise/react` hooks. Settings come from the URL:
  * `?catalog=` (a catalogue URL; default the shipped `catalog.json`), `?backend=`, `?storage=`,
  * `?namespace=`.
+ *
+ * The shop does not wait for Clickwise: products show as soon as the catalogue is read, the rail
+ * fills in when the recommender is ready, and if it cannot start the shop still works. A second
+ * recommender that never learns (learning rate 0: the shop's model alone, fed the same clicks)
+ * shows what the list would be without the learning.
  */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { BackendRequest, Item } from '../core/index.js';
-import type { StorageKind } from '../index.js';
+import type { Recommender, StorageKind } from '../index.js';
+import { createRecommender } from '../index.js';
 import { useRecommendations, useRecommender, useRecommenderStats } from '../react/index.js';
 import { LearningPanel } from './LearningPanel.js';
 import { ProductCard } from './ProductCard.js';
@@ -34,22 +40,78 @@ const PHASES: Record<string, string> = {
   ready: 'Ready',
 };
 
+/** The catalogue, read by the shop itself, so products show before the recommender is ready. */
+function useCatalog(url: string): { items: Item[]; error: string | null } {
+  const [state, setState] = useState<{ items: Item[]; error: string | null }>({ items: [], error: null });
+  useEffect(() => {
+    let cancelled = false;
+    fetch(url)
+      .then((r) => (r.ok ? (r.json() as Promise<unknown>) : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .then(
+        (data) => {
+          if (!cancelled)
+            setState({ items: Array.isArray(data) ? (data as Item[]) : [], error: Array.isArray(data) ? null : 'not a list of products' });
+        },
+        (err: unknown) => {
+          if (!cancelled) setState({ items: [], error: String(err) });
+        },
+      );
+    return () => {
+      cancelled = true;
+    };
+  }, [url]);
+  return state;
+}
+
+/**
+ * The same clicks, never learned from (learning rate 0): the shop's model alone. Started once the
+ * shopper's recommender is ready, so it takes the catalogue's vectors from the cache that one
+ * filled and does not slow the first recommendations.
+ */
+function useComparison(ready: Recommender | null): { rec: Recommender | null } {
+  const [rec, setRec] = useState<Recommender | null>(null);
+  useEffect(() => {
+    if (!ready) return;
+    let cancelled = false;
+    let created: Recommender | null = null;
+    createRecommender({ ...OPTIONS, namespace: `${NAMESPACE}-without-learning`, head: FROZEN }).then(
+      (r) => {
+        created = r;
+        if (cancelled) r.dispose();
+        else setRec(r);
+      },
+      (err: unknown) => console.warn('Clickwise demo: the comparison list could not start', err),
+    );
+    return () => {
+      cancelled = true;
+      created?.dispose();
+      setRec(null);
+    };
+  }, [ready]);
+  return { rec };
+}
+
+const OPTIONS = { catalog: CATALOG, modelUrl: 'models/', backend: BACKEND, storage: STORAGE, wasmPaths: 'tfjs/' } as const;
+const FROZEN = { learningRate: 0 };
+
 export function App() {
-  const { rec, progress, error } = useRecommender({
-    catalog: CATALOG,
-    modelUrl: 'models/',
-    backend: BACKEND,
-    storage: STORAGE,
-    namespace: NAMESPACE,
-    wasmPaths: 'tfjs/',
-  });
+  const { rec, progress, error } = useRecommender({ ...OPTIONS, namespace: NAMESPACE });
+  const frozen = useComparison(rec);
   const stats = useRecommenderStats(rec);
   const route = useRoute();
   const productId = route.startsWith('#/p/') ? decodeURIComponent(route.slice(4)) : null;
-  const items = rec?.items ?? [];
+  const catalog = useCatalog(CATALOG);
+  const items = rec?.items ?? catalog.items;
   const product = productId ? items.find((i) => i.id === productId) : undefined;
   const exclude = useMemo(() => (productId ? [productId] : []), [productId]);
   const recs = useRecommendations(rec, { k: 10, exclude });
+  const [compare, setCompare] = useState(false);
+  const base = useRecommendations(compare ? frozen.rec : null, { k: 10, exclude });
+
+  // A product page opens at its top (on a phone the rail, above it, is then in view too).
+  useEffect(() => {
+    if (productId) window.scrollTo(0, 0);
+  }, [productId]);
   const [query, setQuery] = useState('');
   const [department, setDepartment] = useState<string | null>(null);
   const [clickTimes, setClickTimes] = useState<number[]>([]);
@@ -69,33 +131,23 @@ export function App() {
     if (rec && recs.items.length) rec.impression(recs.items.map((r) => r.id));
   }, [rec, recs.items]);
 
-  const learn = useCallback(
-    (item: Item) => {
-      if (!rec) return;
-      const t0 = performance.now();
-      rec.click(item.id).then(
-        () => setClickTimes((ts) => [...ts.slice(-29), performance.now() - t0]),
-        (err: unknown) => console.error('Clickwise: click not learned', err),
-      );
-    },
-    [rec],
-  );
-
-  // Opening a product page is the click we learn from (also when it comes from the rail).
+  // Opening a product page is the click we learn from (also when it comes from the rail). Each
+  // recommender takes it once, when it is ready: the comparison gets the same clicks, unlearned.
+  // Keyed by the id, not the item object: the list of items is replaced once the recommender is ready.
   useEffect(() => {
-    if (product) learn(product);
-  }, [product, learn]);
-
-  if (error) {
-    return (
-      <main className="shop">
-        <div className="error" role="alert">
-          <h1>The recommender could not start</h1>
-          <p>{error.message}</p>
-        </div>
-      </main>
+    if (!productId || !rec || !rec.items.some((i) => i.id === productId)) return;
+    const t0 = performance.now();
+    rec.click(productId).then(
+      () => setClickTimes((ts) => [...ts.slice(-29), performance.now() - t0]),
+      (err: unknown) => console.error('Clickwise: click not learned', err),
     );
-  }
+  }, [productId, rec]);
+  const frozenRec = frozen.rec;
+  useEffect(() => {
+    if (productId && frozenRec && frozenRec.items.some((i) => i.id === productId)) {
+      frozenRec.click(productId).catch((err: unknown) => console.error('Clickwise: click not recorded for the comparison', err));
+    }
+  }, [productId, frozenRec]);
 
   return (
     <div className="shop">
@@ -115,7 +167,7 @@ export function App() {
           }}
         />
       </header>
-      {progress && (
+      {progress && !error && (
         <div className="loading" role="status" aria-live="polite">
           <strong>{PHASES[progress.phase] ?? progress.phase}</strong>
           <progress max={progress.total || 1} value={progress.done} />
@@ -126,7 +178,7 @@ export function App() {
           </span>
         </div>
       )}
-      <div className="layout">
+      <div className={compare ? 'layout comparing' : 'layout'}>
         <main>
           {product ? (
             <article className="product" aria-labelledby="product-title">
@@ -162,13 +214,53 @@ export function App() {
                   </li>
                 ))}
               </ul>
-              {rec && shown.length === 0 && <p>No product matches “{query}”.</p>}
+              {catalog.error && !rec && (
+                <p className="error" role="alert">
+                  The products could not be loaded ({catalog.error}).
+                </p>
+              )}
+              {items.length > 0 && shown.length === 0 && <p>No product matches “{query}”.</p>}
             </>
           )}
         </main>
         <aside className="side">
-          <Rail recs={recs.items} version={recs.version} items={items} clicks={stats?.clicks ?? 0} />
-          <LearningPanel stats={stats} clickTimes={clickTimes} refreshMs={recs.refreshMs} onReset={() => void rec?.reset()} />
+          {error ? (
+            <section className="rail unavailable" aria-label="Recommended for you">
+              <h2>Recommended for you</h2>
+              <p role="status">Recommendations are not available right now; the shop works as usual. ({error.message})</p>
+            </section>
+          ) : (
+            <>
+              <label className="compare">
+                <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} disabled={!frozen.rec} /> Compare
+                with the list without learning
+              </label>
+              <div className={compare ? 'rails two' : 'rails'}>
+                <Rail recs={recs.items} version={recs.version} items={items} clicks={stats?.clicks ?? 0} />
+                {compare && (
+                  <Rail
+                    recs={base.items}
+                    version={base.version}
+                    items={items}
+                    clicks={stats?.clicks ?? 0}
+                    title="Without learning"
+                    note="The shop's model alone, after the same clicks: what the list would be if Clickwise did not learn."
+                  />
+                )}
+              </div>
+              <LearningPanel
+                stats={stats}
+                recs={recs.items}
+                items={items}
+                clickTimes={clickTimes}
+                refreshMs={recs.refreshMs}
+                onReset={() => {
+                  void rec?.reset();
+                  void frozen.rec?.reset();
+                }}
+              />
+            </>
+          )}
         </aside>
       </div>
     </div>

@@ -10,11 +10,16 @@ export function Rail({
   version,
   items,
   clicks,
+  title = 'Recommended for you',
+  note,
 }: {
   recs: Recommendation[];
   version: number;
   items: readonly Item[];
   clicks: number;
+  title?: string;
+  /** A line under the title; default: a hint before the first click. */
+  note?: string;
 }) {
   const listRef = useRef<HTMLOListElement>(null);
   const lastTop = useRef(new Map<string, number>());
@@ -45,9 +50,13 @@ export function Rail({
   }, [version]);
 
   return (
-    <section className="rail" aria-label="Recommended for you" aria-live="polite" aria-busy={recs.length === 0}>
-      <h2>Recommended for you</h2>
-      {clicks === 0 && <p className="hint">Open a few products: this list learns from every click, in your browser only.</p>}
+    <section className="rail" aria-label={title} aria-live="polite" aria-busy={recs.length === 0}>
+      <h2>{title}</h2>
+      {note !== undefined ? (
+        <p className="hint">{note}</p>
+      ) : (
+        clicks === 0 && <p className="hint">Open a few products: this list learns from every click, in your browser only.</p>
+      )}
       <ol ref={listRef}>
         {recs.map((r) => (
           <li key={r.id} data-id={r.id}>
