@@ -167,7 +167,7 @@ test('on a 1280×800 screen the panel and reset stay reachable, and a product op
   expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(2000);
   await last.click();
   await expect(page.getByRole('heading', { level: 1 })).toBeInViewport();
-  expect(await page.evaluate(() => window.scrollY)).toBe(0);
+  await expect.poll(() => page.evaluate(() => window.scrollY)).toBe(0);
   await page.close();
 });
 

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Recommender } from '../src/index.js';
 import { createRecommender } from '../src/index.js';
 import { ShopDeltaClient } from '../src/core/shop-delta-client.js';
@@ -42,6 +42,13 @@ async function make(
   });
   open.push(rec);
   return { rec, warnings };
+}
+
+/** Waits until a warning has been given, then over several more looks checks it stays one. */
+async function seenOnce(count: () => number): Promise<void> {
+  await vi.waitFor(() => expect(count()).toBeGreaterThan(0), { timeout: 20_000, interval: 20 });
+  await new Promise((r) => setTimeout(r, 200));
+  expect(count()).toBe(1);
 }
 
 const nextUpdate = (rec: Recommender): Promise<void> =>
@@ -88,14 +95,12 @@ describe('the shop delta in the recommender', () => {
     expect(good[0]!.id).toBe(ids[5]);
     // Another base's delta: one warning however many times it is seen.
     publishDelta(model, { baseVersion: 'some-other-base', seq: 2, ids: [ids[6]!], bias: [60], events: 1, eventsThrough: null });
-    await new Promise((r) => setTimeout(r, 200));
-    expect(warnings.filter((w) => /learned on base some-other-base/.test(w))).toHaveLength(1);
+    await seenOnce(() => warnings.filter((w) => /learned on base some-other-base/.test(w)).length);
     expect(rec.stats().shopDelta?.seq).toBe(1);
     // A torn payload (its bytes no longer match the manifest's sha256).
     const m = publishDelta(model, { baseVersion: version, seq: 3, ids: [ids[7]!], bias: [60], events: 1, eventsThrough: null }).manifest;
     writeFileSync(join(model, 'delta', m.path), '{"format":1,"baseVersion":');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(warnings.filter((w) => /cannot be used.*Checksum mismatch/.test(w))).toHaveLength(1);
+    await seenOnce(() => warnings.filter((w) => /cannot be used.*Checksum mismatch/.test(w)).length);
     expect(rec.stats().shopDelta?.seq).toBe(1);
     expect((await rec.recommend({ k: 1, diversify: false }))[0]!.id).toBe(ids[5]);
     // A good one again is taken at the next look.
@@ -109,8 +114,7 @@ describe('the shop delta in the recommender', () => {
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {
     const model = modelCopy();
     const asked = await make(model, { shopDelta: join(model, 'delta/'), shopDeltaRefreshMs: 20 });
-    await new Promise((r) => setTimeout(r, 150));
-    expect(asked.warnings.filter((w) => /No shop delta at/.test(w))).toHaveLength(1);
+    await seenOnce(() => asked.warnings.filter((w) => /No shop delta at/.test(w)).length);
     publishDelta(model, { baseVersion: version, seq: 1, ids: [catalog[0]!.id], bias: [1], events: 1, eventsThrough: null });
     const off = await make(model, { shopDelta: false });
     expect(off.rec.stats().shopDelta).toBeNull();
