@@ -6,7 +6,7 @@
  * `clickwise/vite` plugin and no asset options runs on WASM, learns and keeps its clicks across a
  * reload. No console errors anywhere.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:http';
@@ -152,5 +152,38 @@ test('a React app (Vite): no asset options, WASM, learns, and keeps its clicks a
     expect(site.errors).toEqual([]);
   } finally {
     site.close();
+  }
+});
+
+test('the same React app on the Vite dev server (npx vite): the plugin serves the model and WASM', async ({ page }) => {
+  // The files the previous test wrote from the README are in the project; a site has a favicon.
+  writeFileSync(join(project, 'public', 'favicon.ico'), '');
+  const dev = spawn(join(project, 'node_modules', '.bin', 'vite'), ['--port', '0'], { cwd: project });
+  try {
+    const url = await new Promise<string>((ok, fail) => {
+      let out = '';
+      dev.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /Local:\s+(http:\/\/\S+)/.exec(out.replace(/\x1b\[[0-9;]*m/g, ''));
+        if (m) ok(m[1]!);
+      });
+      dev.on('exit', (code) => fail(new Error(`vite exited (${code}): ${out}`)));
+    });
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    const wasm: number[] = [];
+    page.on('response', (r) => {
+      if (r.url().endsWith('.wasm')) wasm.push(r.status());
+    });
+    await page.goto(url);
+    await expect(page.locator('ol li')).toHaveCount(4, { timeout: 90_000 });
+    expect(wasm.length).toBeGreaterThan(0);
+    expect(wasm.every((st) => st === 200 || st === 304)).toBe(true);
+    expect(errors).toEqual([]);
+  } finally {
+    dev.kill();
   }
 });
