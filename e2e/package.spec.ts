@@ -77,6 +77,20 @@ async function servePage(page: Page, mounts: Record<string, string>): Promise<{ 
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, errors, close: () => server.close() };
 }
 
+/** Writes the README's React quick start into the project (its shell lines, then its three files). */
+function writeReactApp(): void {
+  const [sh, config, html, jsx] = readmeBlocks('A React app (Vite)');
+  runShell(sh!.code);
+  for (const [block, file] of [
+    [config!, 'vite.config.js'],
+    [html!, 'index.html'],
+    [jsx!, 'src/main.jsx'],
+  ] as const) {
+    expect(block.code).toContain(file);
+    writeFileSync(join(project, file), block.code);
+  }
+}
+
 test('Node, and the command-line tool: the quick start runs as written', () => {
   const [js, sh] = readmeBlocks('Node, and the command-line tool');
   expect(js!.code).toMatch(/^\/\/ recommend\.mjs/);
@@ -119,16 +133,7 @@ test('a storefront page: the tag copied out of the package fills its slot and le
 });
 
 test('a React app (Vite): no asset options, WASM, learns, and keeps its clicks after a reload', async ({ page }) => {
-  const [sh, config, html, jsx] = readmeBlocks('A React app (Vite)');
-  runShell(sh!.code);
-  for (const [block, file] of [
-    [config!, 'vite.config.js'],
-    [html!, 'index.html'],
-    [jsx!, 'src/main.jsx'],
-  ] as const) {
-    expect(block.code).toContain(file);
-    writeFileSync(join(project, file), block.code);
-  }
+  writeReactApp();
   execFileSync(join(project, 'node_modules', '.bin', 'vite'), ['build', '--logLevel', 'warn'], { cwd: project, stdio: 'pipe' });
   const site = await servePage(page, { '/': join(project, 'dist') });
   const wasm: number[] = [];
@@ -156,7 +161,8 @@ test('a React app (Vite): no asset options, WASM, learns, and keeps its clicks a
 });
 
 test('the same React app on the Vite dev server (npx vite): the plugin serves the model and WASM', async ({ page }) => {
-  // The files the previous test wrote from the README are in the project; a site has a favicon.
+  writeReactApp();
+  // A site has a favicon (the browser asks for one; a 404 would be logged as an error).
   writeFileSync(join(project, 'public', 'favicon.ico'), '');
   const dev = spawn(join(project, 'node_modules', '.bin', 'vite'), ['--port', '0'], { cwd: project });
   try {
