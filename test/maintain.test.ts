@@ -81,6 +81,8 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     writeFileSync(join(trained, 'delta', 'manifest.json'), '{}');
     maintain(small, '2010-12-07', trained, 1);
     expect(existsSync(join(trained, 'delta'))).toBe(false);
+    // The folder stays named: the stream job publishes the new base's delta there.
+    expect((JSON.parse(readFileSync(join(trained, 'manifest.json'), 'utf8')) as { delta?: string }).delta).toBe('delta/');
     const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
       items: number;
       tensors: { name: string; shape: number[] }[];

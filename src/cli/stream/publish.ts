@@ -61,7 +61,8 @@ export function publishDelta(
   };
   writeAtomically(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   // The model's manifest names the delta folder, so browsers look for it (and a shop without a
-  // stream job costs no request that fails).
+  // stream job costs no request that fails). Only the first publication in a folder writes it:
+  // `maintain` keeps the name when it replaces the base.
   const modelManifestPath = join(modelDir, 'manifest.json');
   const model = JSON.parse(readFileSync(modelManifestPath, 'utf8')) as ModelManifest;
   if (model.delta !== 'delta/') writeAtomically(modelManifestPath, JSON.stringify({ ...model, delta: 'delta/' }, null, 2) + '\n');

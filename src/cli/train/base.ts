@@ -233,9 +233,11 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   if (existsSync(join(models, 'vectors')) && out !== models) cpSync(join(models, 'vectors'), join(out, 'vectors'), { recursive: true });
   const h = writeHeadModel(join(out, 'head'), { ...head, deltaCompatibleWith: previous ? [previous.version] : [] });
   // A shop delta was learned on top of the previous base, which this one replaces (and whose
-  // events it took in): it goes, and the stream job publishes one for the new base.
+  // events it took in): it goes, and the stream job publishes one for the new base. The manifest
+  // still names the folder, so the job never has to rewrite a manifest this job just wrote.
+  const streamed = existsSync(join(out, 'delta'));
   rmSync(join(out, 'delta'), { recursive: true, force: true });
-  return { model: writeModelManifest(out), head: h };
+  return { model: writeModelManifest(out, { delta: streamed }), head: h };
 }
 
 /** Reads the encoder manifest of a model folder. */

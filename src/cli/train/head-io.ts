@@ -94,7 +94,7 @@ export function defaultHead(encoder: EncoderManifest, temperature = 5): HeadMode
 }
 
 /** Writes `models/manifest.json` pointing at `encoder/` and `head/`; its version names both. */
-export function writeModelManifest(modelsDir: string): ModelManifest {
+export function writeModelManifest(modelsDir: string, o: { delta?: boolean } = {}): ModelManifest {
   const enc = JSON.parse(readFileSync(join(modelsDir, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
   const head = JSON.parse(readFileSync(join(modelsDir, 'head', 'manifest.json'), 'utf8')) as HeadManifest;
   const m: ModelManifest = {
@@ -110,7 +110,7 @@ export function writeModelManifest(modelsDir: string): ModelManifest {
     m.vectors = 'vectors/';
   }
   // A shop delta in the folder (the stream job's) is named, so browsers look for it.
-  if (existsSync(join(modelsDir, 'delta', 'manifest.json'))) m.delta = 'delta/';
+  if (o.delta || existsSync(join(modelsDir, 'delta', 'manifest.json'))) m.delta = 'delta/';
   writeAtomically(join(modelsDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
   return m;
 }
