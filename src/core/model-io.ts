@@ -25,12 +25,13 @@ export interface TensorSpec {
 /** Reads bytes given a location. Injectable so tests can serve from memory. */
 export type Fetcher = (location: string) => Promise<ArrayBuffer>;
 
-function isUrl(s: string): boolean {
+/** True for an http(s) or other URL (not a file:// one, which Node reads with fs). */
+export function isUrl(s: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(s) && !s.startsWith('file://');
 }
 
 /** True where a relative location should be resolved against the page (a browser). */
-function hasPage(): boolean {
+export function hasPage(): boolean {
   const g = globalThis as { location?: { href?: string } };
   return typeof g.location?.href === 'string';
 }

@@ -7,7 +7,7 @@
  */
 import { alignShopDelta, parseShopDeltaManifest, parseShopDeltaPayload } from './shop-delta.js';
 import type { ShopDeltaManifest } from './shop-delta.js';
-import { joinLocation, sha256Hex } from './model-io.js';
+import { hasPage, isUrl, joinLocation, sha256Hex } from './model-io.js';
 
 /** The delta in force, as `stats().shopDelta` reports it. */
 export interface ShopDeltaInfo {
@@ -24,14 +24,6 @@ export type ConditionalFetch = (
   location: string,
   validators: { etag: string | null; lastModified: string | null },
 ) => Promise<{ status: 200 | 304 | 404; bytes?: ArrayBuffer; etag?: string | null; lastModified?: string | null }>;
-
-function isUrl(s: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s) && !s.startsWith('file://');
-}
-
-function hasPage(): boolean {
-  return typeof (globalThis as { location?: { href?: string } }).location?.href === 'string';
-}
 
 /** `fetch` for URLs (a browser revalidates from its cache; Node sends the validators), `fs` for Node paths. */
 export const defaultConditionalFetch: ConditionalFetch = async (location, validators) => {
