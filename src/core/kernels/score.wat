@@ -1,0 +1,149 @@
+;; Scoring kernel of the item matrix (src/core/item-matrix.ts): int8 item rows times an int16
+;; query, with WASM SIMD. Built into score-wasm.ts by `npm run build:kernel`.
+;;
+;; score(i) = f32(Σₖ codes[i·d + k] · q[k]) · scale[i] · qs + bias[i]
+;;
+;; d is a multiple of 16. The integer sum is exact: |codes| ≤ 127, |q| ≤ 32767, d ≤ 256.
+(module
+  (import "env" "memory" (memory 1))
+  ;; Candidates written by the last call of `scan`.
+  (global $count (export "count") (mut i32) (i32.const 0))
+
+  ;; The integer dot product of row `row` (d int8) with the int16 query at `q`.
+  (func $dot (param $row i32) (param $q i32) (param $d i32) (result i32)
+    (local $acc v128) (local $c v128) (local $k i32)
+    (local.set $acc (v128.const i32x4 0 0 0 0))
+    (loop $dims
+      (local.set $c (v128.load (i32.add (local.get $row) (local.get $k))))
+      (local.set $acc
+        (i32x4.add (local.get $acc)
+          (i32x4.dot_i16x8_s
+            (i16x8.extend_low_i8x16_s (local.get $c))
+            (v128.load (i32.add (local.get $q) (i32.shl (local.get $k) (i32.const 1)))))))
+      (local.set $acc
+        (i32x4.add (local.get $acc)
+          (i32x4.dot_i16x8_s
+            (i16x8.extend_high_i8x16_s (local.get $c))
+            (v128.load offset=16 (i32.add (local.get $q) (i32.shl (local.get $k) (i32.const 1)))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 16)))
+      (br_if $dims (i32.lt_u (local.get $k) (local.get $d))))
+    (i32.add
+      (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc)))
+      (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
+
+  (func $score (param $codes i32) (param $scales i32) (param $bias i32) (param $q i32) (param $d i32)
+    (param $qs f32) (param $i i32) (result f32)
+    (f32.add
+      (f32.mul
+        (f32.mul
+          (f32.convert_i32_s
+            (call $dot (i32.add (local.get $codes) (i32.mul (local.get $i) (local.get $d))) (local.get $q) (local.get $d)))
+          (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.get $qs))
+      (f32.load (i32.add (local.get $bias) (i32.shl (local.get $i) (i32.const 2))))))
+
+  ;; Scores rows [from, to) and writes (i32 row, f32 score) at `cand` for every score above `thr`,
+  ;; in row order. Stops after `cap` of them. Returns the next row to score (`to` when done); the
+  ;; number written is in `count`. A NaN score is never above `thr`.
+  (func (export "scan") (param $codes i32) (param $scales i32) (param $bias i32) (param $q i32) (param $d i32)
+    (param $qs f32) (param $from i32) (param $to i32) (param $thr f32) (param $cand i32) (param $cap i32)
+    (result i32)
+    (local $i i32) (local $n i32) (local $s f32) (local $at i32)
+    (local.set $i (local.get $from))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $to)))
+        (local.set $s
+          (call $score (local.get $codes) (local.get $scales) (local.get $bias) (local.get $q) (local.get $d)
+            (local.get $qs) (local.get $i)))
+        (if (f32.gt (local.get $s) (local.get $thr))
+          (then
+            (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
+            (i32.store (local.get $at) (local.get $i))
+            (f32.store offset=4 (local.get $at) (local.get $s))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (if (i32.ge_u (local.get $n) (local.get $cap))
+              (then
+                (global.set $count (local.get $n))
+                (return (i32.add (local.get $i) (i32.const 1)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows)))
+    (global.set $count (local.get $n))
+    (local.get $to))
+
+  ;; `scan` for d = 64 (the shipped encoder's width): the query held in registers, no inner loop.
+  (func (export "scan64") (param $codes i32) (param $scales i32) (param $bias i32) (param $q i32)
+    (param $qs f32) (param $from i32) (param $to i32) (param $thr f32) (param $cand i32) (param $cap i32)
+    (result i32)
+    (local $i i32) (local $n i32) (local $s f32) (local $at i32) (local $row i32)
+    (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
+    (local $q4 v128) (local $q5 v128) (local $q6 v128) (local $q7 v128)
+    (local $c v128) (local $acc v128)
+    (local.set $q0 (v128.load offset=0 (local.get $q)))
+    (local.set $q1 (v128.load offset=16 (local.get $q)))
+    (local.set $q2 (v128.load offset=32 (local.get $q)))
+    (local.set $q3 (v128.load offset=48 (local.get $q)))
+    (local.set $q4 (v128.load offset=64 (local.get $q)))
+    (local.set $q5 (v128.load offset=80 (local.get $q)))
+    (local.set $q6 (v128.load offset=96 (local.get $q)))
+    (local.set $q7 (v128.load offset=112 (local.get $q)))
+    (local.set $i (local.get $from))
+    (local.set $row (i32.add (local.get $codes) (i32.shl (local.get $from) (i32.const 6))))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $to)))
+        (local.set $c (v128.load offset=0 (local.get $row)))
+        (local.set $acc (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q0))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q1))))
+        (local.set $c (v128.load offset=16 (local.get $row)))
+        (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q2))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q3)))))
+        (local.set $c (v128.load offset=32 (local.get $row)))
+        (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q4))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q5)))))
+        (local.set $c (v128.load offset=48 (local.get $row)))
+        (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q6))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q7)))))
+        ;; horizontal sum by shuffles
+        (local.set $acc (i32x4.add (local.get $acc) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $acc) (local.get $acc))))
+        (local.set $acc (i32x4.add (local.get $acc) (i8x16.shuffle 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 (local.get $acc) (local.get $acc))))
+        (local.set $s (f32.add
+          (f32.mul (f32.mul (f32.convert_i32_s (i32x4.extract_lane 0 (local.get $acc)))
+                            (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+                   (local.get $qs))
+          (f32.load (i32.add (local.get $bias) (i32.shl (local.get $i) (i32.const 2))))))
+        (if (f32.gt (local.get $s) (local.get $thr))
+          (then
+            (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
+            (i32.store (local.get $at) (local.get $i))
+            (f32.store offset=4 (local.get $at) (local.get $s))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (if (i32.ge_u (local.get $n) (local.get $cap))
+              (then
+                (global.set $count (local.get $n))
+                (return (i32.add (local.get $i) (i32.const 1)))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (local.set $row (i32.add (local.get $row) (i32.const 64)))
+        (br $rows)))
+    (global.set $count (local.get $n))
+    (local.get $to))
+
+  ;; Writes the scores of rows [from, to) as f32 at `out` (out[0] is row `from`).
+  (func (export "dense") (param $codes i32) (param $scales i32) (param $bias i32) (param $q i32) (param $d i32)
+    (param $qs f32) (param $from i32) (param $to i32) (param $out i32)
+    (local $i i32)
+    (local.set $i (local.get $from))
+    (block $done
+      (loop $rows
+        (br_if $done (i32.ge_u (local.get $i) (local.get $to)))
+        (f32.store
+          (i32.add (local.get $out) (i32.shl (i32.sub (local.get $i) (local.get $from)) (i32.const 2)))
+          (call $score (local.get $codes) (local.get $scales) (local.get $bias) (local.get $q) (local.get $d)
+            (local.get $qs) (local.get $i)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows))))
+)
