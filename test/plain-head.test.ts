@@ -43,7 +43,8 @@ describe('PlainHead', () => {
     const options = { seed: 5, negatives: 8, learningRate: 0.3 };
     const tensorHeads = [new IncrementalHead(Et, ids, base, options), new IncrementalHead(Et, ids, base, options)];
     Et.dispose();
-    const plain = new PlainHead(E, N, D, base, options);
+    // The twin scores the rows the head scores: its int8 rows, dequantised (residuals included).
+    const plain = new PlainHead(await tensorHeads[0]!.itemVectors(), N, D, { ...base, residual: null }, options);
     const states = [freshState(D), freshState(D)];
     const rand = mulberry32(3);
     let t = 1_000_000;

@@ -166,7 +166,7 @@ describe('fusing ψ into the head', () => {
   it('adds ψ to every score, keeps the shopper’s φ, and removes it again; the typed-array twin agrees', async () => {
     const { E, ids, base } = setup();
     const head = new IncrementalHead(tf.tensor2d(E, [N, D]), ids, base, { seed: 1 });
-    const plain = new PlainHead(E, N, D, base, { seed: 1 });
+    const plain = new PlainHead(await head.itemVectors(), N, D, base, { seed: 1 });
     for (const [k, item] of [3, 5, 3].entries()) {
       head.learnOne({ item, impressions: [], time: 1000 * k });
       plain.learnOne({ item, impressions: [], time: 1000 * k });

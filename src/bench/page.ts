@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../core/backend.js';
 import { loadEncoder } from '../core/encoder.js';
 import { IncrementalHead } from '../core/head.js';
+import { ItemMatrix } from '../core/item-matrix.js';
 import { gaussian, mulberry32 } from '../core/rng.js';
 import type { BackendName, Item } from '../core/types.js';
 import { createRecommender } from '../index.js';
@@ -84,9 +85,11 @@ async function copyBandwidth(): Promise<number> {
 async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwidth: number): Promise<Record<string, unknown>> {
   const ids = Array.from({ length: n }, (_, i) => `s${i}`);
   const data = synthetic(n, n);
-  const E = tf.tensor2d(data, [n, D]);
-  const head = new IncrementalHead(E, ids, identityBase(n));
-  E.dispose();
+  // The item matrix as the recommender makes it: int8 rows, quantised in blocks (one N × d
+  // tensor of 1,000,000 rows would be a 256 MB copy on top of this one).
+  const matrix = new ItemMatrix(n, D);
+  for (let from = 0; from < n; from += 65_536) matrix.setRows(from, data.subarray(from * D, Math.min(n, from + 65_536) * D));
+  const head = new IncrementalHead(matrix, ids, identityBase(n));
   const store = await IndexedDbDeltaStore.open({ namespace: `bench-${backend}-${n}-${Date.now()}` });
   const rand = mulberry32(7);
   const click = async (i: number): Promise<void> => {
@@ -94,14 +97,9 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     await store.append({ type: 'click', itemId: ids[item]!, t: i, impressions: [] });
     head.learnOne({ item, impressions: [Math.floor(rand() * n)], time: i * 1000 });
   };
+  // What recommend() runs: the fused pass over the item matrix, keeping the top 10 as it goes.
   const top10 = async (): Promise<void> => {
-    const [v, ix] = tf.tidy(() => {
-      const r = tf.topk(head.scores(), 10, true);
-      return [r.values, r.indices];
-    });
-    await Promise.all([v.data(), ix.data()]);
-    v.dispose();
-    ix.dispose();
+    await head.topScores(10);
   };
   for (let i = 0; i < cfg.warmup; i++) {
     await click(i);
@@ -122,11 +120,15 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
   const db = new Float32Array(n);
   const rep = new Float32Array(n);
   const jsTimes = await perCallSamples(() => plainJsTop10(data, q, b, db, rep, 0.5), 9, { minMs: 10 });
+  const scoring = head.scoringKernel;
+  const itemBytes = head.itemBytes;
   head.dispose();
   store.close();
-  // Bytes the rescoring must read: V (n×d float32) and three float32 vectors of length n.
-  const bytes = n * D * 4 + 3 * n * 4;
+  // Bytes the rescoring must read: the int8 rows, a scale and the fused bias per item (n × (d + 8)).
+  const bytes = n * (D + 8);
   const floor = bytes / bandwidth;
+  // The same for the float32 form the plain-JS loop reads (n × d float32 and three n-long vectors).
+  const floatFloor = (n * D * 4 + 3 * n * 4) / bandwidth;
   const c50 = quantile(clickTimes, 0.5);
   const r50 = quantile(recTimes, 0.5);
   const js50 = quantile(jsTimes, 0.5);
@@ -136,7 +138,10 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     clickToTop10: { p50: round(c50), p95: round(quantile(clickTimes, 0.95)), p99: round(quantile(clickTimes, 0.99)) },
     recommend: { p50: round(r50), p95: round(quantile(recTimes, 0.95)) },
     plainJs: { p50: round(js50) },
+    scoring,
+    itemBytes,
     bandwidthFloorMs: round(floor),
+    float32FloorMs: round(floatFloor),
     ratioToPlainJs: round(r50 / js50),
     ratioToFloor: round(r50 / floor),
     clickRatioToPlainJs: round(c50 / js50),

@@ -29,14 +29,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError } from './errors.js';
+import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
 
 /**
- * Rows per block of item vectors in a browser (see `IncrementalHead.topScores`): 65,536 × 64
- * float32 is 16 MB, scored in a few ms.
+ * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
+ * a few ms of the fused pass, so a catalogue of any size never holds the page for long.
  */
-export const SCORE_BLOCK_ROWS = 65_536;
+export const SCORE_BLOCK_ROWS = 262_144;
 
 /** Tunable settings of the head. Defaults in {@link DEFAULT_HEAD_OPTIONS}. */
 export interface HeadOptions {
@@ -330,11 +331,16 @@ export class IncrementalHead {
   private readonly ids: readonly string[];
   private readonly index: (id: string) => number | undefined;
   /**
-   * vᵢ = eᵢ + rᵢ, [N, d], as row blocks of `blockRows` rows (the last may be shorter): a large
-   * catalogue is scored block by block, each in a task of its own (see {@link topScores}).
+   * vᵢ = eᵢ + rᵢ as int8 rows with a scale each, and a copy of the fused bias (`bias` below) that
+   * the scoring pass reads; see {@link ItemMatrix}. Learning reads the same rows, dequantised.
    */
-  private readonly blocks: tf.Tensor2D[];
-  private readonly blockRows: number;
+  private readonly items: ItemMatrix;
+  /**
+   * Entries of `bias` changed since the matrix's copy was last brought up to date ('all' after a
+   * change to every entry): the learning step runs on the backend and is read back only when
+   * scoring needs it.
+   */
+  private biasDirty: Set<number> | 'all' = new Set();
   private readonly W0: tf.Tensor2D;
   private readonly alpha0: number;
   /** The base's own biases bᵢ. */
@@ -372,29 +378,53 @@ export class IncrementalHead {
   private disposed = false;
 
   /**
-   * @param embeddings content embeddings eᵢ [N, d]; the head copies what it needs and does not
-   *   take ownership.
+   * @param embeddings content embeddings eᵢ [N, d], as tensors (the head reads them and does not
+   *   take ownership, unless `more.adopt`) or as an {@link ItemMatrix} the head takes as its own
+   *   (then `base.residual` must already be in it, and be null here).
    * @param ids item ids in catalogue order (for serialising per-item state by id).
    * @param more.indexOf id → position in `ids`, when the caller already has such a map.
-   * @param more.adopt the head takes `embeddings` as its item vectors and disposes of them
-   *   (only when `base.residual` is null): no copy of N × d.
+   * @param more.adopt the head disposes of the `embeddings` tensors once it has read them.
    */
   constructor(
-    embeddings: tf.Tensor2D | readonly tf.Tensor2D[],
+    embeddings: tf.Tensor2D | readonly tf.Tensor2D[] | ItemMatrix,
     ids: readonly string[],
     base: BaseParams,
     options: Partial<HeadOptions> = {},
     more: { indexOf?: (id: string) => number | undefined; adopt?: boolean } = {},
   ) {
     const { indexOf } = more;
-    const parts = Array.isArray(embeddings) ? (embeddings as readonly tf.Tensor2D[]) : [embeddings as tf.Tensor2D];
-    const d = parts[0]!.shape[1];
-    const n = parts.reduce((a, p) => a + p.shape[0], 0);
-    const blockRows = parts[0]!.shape[0];
-    if (parts.some((p, j) => p.shape[1] !== d || p.shape[0] > blockRows || (j < parts.length - 1 && p.shape[0] !== blockRows))) {
-      throw new RangeError('embedding blocks must all have the same width, and all but the last the same rows (the last no more)');
+    let items: ItemMatrix;
+    if (embeddings instanceof ItemMatrix) {
+      if (base.residual) throw new RangeError('an item matrix must hold the residuals already: pass base.residual as null');
+      items = embeddings;
+    } else {
+      const parts = Array.isArray(embeddings) ? (embeddings as readonly tf.Tensor2D[]) : [embeddings as tf.Tensor2D];
+      const width = parts[0]!.shape[1];
+      if (parts.some((p) => p.shape[1] !== width)) throw new RangeError('embedding blocks must all have the same width');
+      items = new ItemMatrix(
+        parts.reduce((a, p) => a + p.shape[0], 0),
+        width,
+      );
+      if (tf.getBackend() === 'webgpu') {
+        throw new RangeError('On WebGPU pass the item vectors as an ItemMatrix: reading tensors back synchronously is not safe there.');
+      }
+      let from = 0;
+      for (const p of parts) {
+        // Tests and Node tools (CPU and WASM backends); a page builds an ItemMatrix from its vectors.
+        // eslint-disable-next-line no-restricted-properties
+        const rows = Float32Array.from(p.dataSync() as Float32Array);
+        if (base.residual) {
+          const r = base.residual.subarray(from * width, from * width + rows.length);
+          for (let k = 0; k < rows.length; k++) rows[k] = rows[k]! + r[k]!;
+        }
+        items.setRows(from, rows);
+        from += p.shape[0];
+      }
+      if (more.adopt) parts.forEach((p) => p.dispose());
     }
-    this.blockRows = blockRows;
+    const d = items.dims;
+    const n = items.n;
+    this.items = items;
     this.n = n;
     this.dims = d;
     this.ids = ids;
@@ -404,21 +434,11 @@ export class IncrementalHead {
       this.index = (id) => map.get(id);
     }
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
-    // Adopted blocks are the head's to dispose, also when it adds residuals to copies of them.
-    this.blocks =
-      more.adopt && !base.residual
-        ? [...parts]
-        : parts.map((p, j) =>
-            tf.tidy(() => {
-              if (!base.residual) return tf.clone(p);
-              const rows = p.shape[0];
-              return tf.add(p, tf.tensor2d(base.residual.subarray(j * blockRows * d, (j * blockRows + rows) * d), [rows, d]));
-            }),
-          );
-    if (more.adopt && base.residual) parts.forEach((p) => p.dispose());
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
     this.baseBias = Float32Array.from(base.bias);
+    if (this.baseBias.length !== n) throw new RangeError(`the base has ${this.baseBias.length} biases, the catalogue ${n} items`);
+    this.items.bias.set(this.baseBias);
     this.bBase = tf.variable(tf.tensor1d(this.baseBias), false);
     this.dW = tf.variable(tf.zeros([d, d]), false);
     this.du = tf.variable(tf.zeros([d]), false);
@@ -491,6 +511,7 @@ export class IncrementalHead {
       this.bias.assign(tf.add(this.bias, tf.sub(next, this.bBase)) as tf.Tensor1D);
       this.bBase.assign(next);
     });
+    this.markBias('all');
   }
 
   /** Number of clicks learned. */
@@ -501,9 +522,17 @@ export class IncrementalHead {
   /** The item vectors vᵢ = eᵢ + rᵢ the head scores with, [N × d] row-major (for offline training). */
   async itemVectors(): Promise<Float32Array> {
     this.assertAlive();
-    const out = new Float32Array(this.n * this.dims);
-    for (let j = 0; j < this.blocks.length; j++) out.set((await this.blocks[j]!.data()) as Float32Array, j * this.blockRows * this.dims);
-    return out;
+    return this.items.rows(Int32Array.from({ length: this.n }, (_, i) => i));
+  }
+
+  /** Which code scores the catalogue: the WebAssembly SIMD kernel or the plain loop. */
+  get scoringKernel(): 'wasm-simd' | 'js' {
+    return this.items.kernel;
+  }
+
+  /** Bytes of the item vectors and per-item terms the scoring pass reads (outside tfjs). */
+  get itemBytes(): number {
+    return this.items.bytes;
   }
 
   /** Item indices in the history, most recent first, with their normalised weights. */
@@ -550,92 +579,97 @@ export class IncrementalHead {
 
   /**
    * Scores of every item, [N], at `time` (ms since epoch; it decides whether this is the start of
-   * a visit). The caller owns the tensor.
+   * a visit), in float32 tensor ops on the dequantised rows: the reference that {@link topScores}
+   * (an int16 query over int8 rows) agrees with to about 1e-4 of the query's scale. It makes an
+   * N × d tensor: for tests and offline tools; pages use {@link topScores}. The caller owns the tensor.
    */
   scores(time: number = Date.now()): tf.Tensor1D {
     this.assertAlive();
     return tf.tidy(() => {
-      const q = this.query(this.historyVector());
-      const qc = tf.reshape(q, [this.dims, 1]);
-      const parts = this.blocks.map((b) => tf.reshape(tf.matMul(b, qc), [-1]));
-      const s = parts.length === 1 ? parts[0]! : tf.concat(parts);
+      const V = tf.tensor2d(this.items.rows(Int32Array.from({ length: this.n }, (_, i) => i)), [this.n, this.dims]);
+      const s = tf.reshape(tf.matMul(V, tf.reshape(this.query(this.historyVector()), [this.dims, 1])), [this.n]);
       return tf.addN([s, this.bias, this.sparseTerms(time)]) as tf.Tensor1D;
     });
   }
 
-  /** Rows `idx` of V, [|idx|, d], in that order, across blocks. Inside a tidy. */
+  /** Rows `idx` of V, [|idx|, d], in that order. Inside a tidy. */
   private rows(at: Int32Array): tf.Tensor2D {
-    if (this.blocks.length === 1) return tf.gather(this.blocks[0]!, tf.tensor1d(at, 'int32'));
-    const byBlock = new Map<number, number[]>();
-    at.forEach((i, k) => {
-      const b = Math.floor(i / this.blockRows);
-      let list = byBlock.get(b);
-      if (!list) byBlock.set(b, (list = []));
-      list.push(k);
-    });
-    // Gather each block's rows, then put them back in the asked order.
-    const order: number[] = [];
-    const parts: tf.Tensor2D[] = [];
-    for (const [b, ks] of byBlock) {
-      parts.push(
-        tf.gather(
-          this.blocks[b]!,
-          tf.tensor1d(
-            Int32Array.from(ks, (k) => at[k]! - b * this.blockRows),
-            'int32',
-          ),
-        ),
-      );
-      order.push(...ks);
+    return tf.tensor2d(this.items.rows(at), [at.length, this.dims]);
+  }
+
+  /** Marks entries of `bias` as changed since the matrix's copy was made. */
+  private markBias(idx: ArrayLike<number> | 'all'): void {
+    if (idx === 'all') this.biasDirty = 'all';
+    else if (this.biasDirty !== 'all') for (let j = 0; j < idx.length; j++) this.biasDirty.add(idx[j]!);
+  }
+
+  /** Brings the matrix's copy of `bias` up to date, reading back only the changed entries. */
+  private async syncBias(): Promise<void> {
+    const dirty = this.biasDirty;
+    if (dirty !== 'all' && dirty.size === 0) return;
+    this.biasDirty = new Set();
+    const idx = dirty === 'all' ? null : Int32Array.from(dirty);
+    // A copy is read, not the variable itself: a step may assign the variable meanwhile.
+    const t = tf.tidy(() => (idx ? tf.gather(this.bias, tf.tensor1d(idx, 'int32')) : tf.clone(this.bias)));
+    try {
+      const v = (await t.data()) as Float32Array;
+      if (this.disposed) return;
+      if (idx) idx.forEach((i, j) => (this.items.bias[i] = v[j]!));
+      else this.items.bias.set(v);
+    } finally {
+      t.dispose();
     }
-    const inv = new Int32Array(order.length);
-    order.forEach((k, pos) => (inv[k] = pos));
-    return tf.gather(tf.concat(parts), tf.tensor1d(inv, 'int32'));
   }
 
   /**
-   * The `want` best scores and their items, best first: the same ranking as {@link scores}, but
-   * computed block by block with a macrotask between blocks, so that scoring a catalogue of
-   * any size never holds the page for long. Each block keeps its own top `want`.
+   * The `want` best scores and their items, best first: the ranking of {@link scores}, computed
+   * by one fused pass over the item matrix that keeps the best as it goes (no N-long score vector
+   * is made), in chunks of {@link SCORE_BLOCK_ROWS} rows with a macrotask between them, so that
+   * scoring a catalogue of any size never holds the page for long. The shopper's few sparse
+   * terms (re-buys, transitions, counts) are added to the bias of their items for the pass only.
+   * A score that is not a number never ranks.
    */
   async topScores(want: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
     this.assertAlive();
-    const q = tf.tidy(() => tf.reshape(this.query(this.historyVector()), [this.dims, 1]));
-    const sparse = tf.tidy(() => this.sparseTerms(time));
-    const vals: number[] = [];
-    const idxs: number[] = [];
+    if (this.n === 0 || want < 1) return { values: new Float32Array(0), indices: new Int32Array(0) };
+    const d = this.dims;
+    const ctx = this.context(time);
+    const qt = tf.tidy(() => {
+      const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
+      const { beta, gamma } = this.mixWeights(ctx);
+      return tf.concat([this.query(this.historyVector()), tf.reshape(alpha, [1]), tf.reshape(beta, [1]), tf.reshape(gamma, [1])]);
+    });
+    const hw = this.historyWeights();
+    const f = this.features();
+    let qv: Float32Array;
     try {
-      for (let j = 0; j < this.blocks.length; j++) {
-        if (j > 0) await nextTask();
-        if (this.disposed) break;
-        const block = this.blocks[j]!;
-        const off = j * this.blockRows;
-        const rows = block.shape[0];
-        const k = Math.min(want, rows);
-        const [v, ix] = tf.tidy(() => {
-          const s = tf.addN([
-            tf.reshape(tf.matMul(block, q), [rows]),
-            this.blocks.length === 1 ? this.bias : tf.slice(this.bias, [off], [rows]),
-            this.blocks.length === 1 ? sparse : tf.slice(sparse, [off], [rows]),
-          ]);
-          const r = tf.topk(s, k, true);
-          return [r.values, r.indices];
-        });
-        const [vd, id] = await Promise.all([v.data(), ix.data()]);
-        v.dispose();
-        ix.dispose();
-        for (let t = 0; t < id.length; t++) {
-          vals.push(vd[t]!);
-          idxs.push(id[t]! + off);
-        }
-      }
+      [qv] = await Promise.all([qt.data() as Promise<Float32Array>, this.syncBias()]);
     } finally {
-      q.dispose();
-      sparse.dispose();
+      qt.dispose();
     }
-    const order = vals.map((_, t) => t).sort((a, b) => (vals[b]! > vals[a]! ? 1 : vals[b]! < vals[a]! ? -1 : idxs[a]! - idxs[b]!));
-    const top = order.slice(0, want);
-    return { values: Float32Array.from(top, (t) => vals[t]!), indices: Int32Array.from(top, (t) => idxs[t]!) };
+    const q = qv.subarray(0, d);
+    const [alpha, beta, gamma] = [qv[d]!, qv[d + 1]!, qv[d + 2]!];
+    const m = hw.length + f.tIdx.length + f.cIdx.length;
+    const patch = { idx: new Int32Array(m), val: new Float32Array(m) };
+    hw.forEach((x, j) => {
+      patch.idx[j] = x.i;
+      patch.val[j] = alpha * x.w;
+    });
+    f.tIdx.forEach((i, j) => {
+      patch.idx[hw.length + j] = i;
+      patch.val[hw.length + j] = beta * f.tVal[j]!;
+    });
+    f.cIdx.forEach((i, j) => {
+      patch.idx[hw.length + f.tIdx.length + j] = i;
+      patch.val[hw.length + f.tIdx.length + j] = gamma * f.cVal[j]!;
+    });
+    const top = new TopK(Math.min(want, this.n));
+    for (let from = 0; from < this.n; from += SCORE_BLOCK_ROWS) {
+      if (from > 0) await nextTask();
+      if (this.disposed) break;
+      this.items.scanTop(q, top, from, Math.min(this.n, from + SCORE_BLOCK_ROWS), patch);
+    }
+    return top.sorted();
   }
 
   /** The contribution of each history item j to the score of items `targets`: [H, |targets|]. */
@@ -822,6 +856,7 @@ export class IncrementalHead {
       this.gB.assign(tf.add(this.gB, tf.scatterND(at, tf.sub(accNew, accOld), [this.n])) as tf.Tensor1D);
       this.bias.assign(tf.add(this.bias, tf.scatterND(at, tf.sub(bNew, bOld), [this.n])) as tf.Tensor1D);
     });
+    this.markBias(b.idx);
   }
 
   private pushHistory(item: number): void {
@@ -1002,6 +1037,7 @@ export class IncrementalHead {
         this.gB.assign(tf.zeros([this.n]));
       }
     });
+    this.markBias('all');
     this.touched.clear();
     bIdx.forEach((i) => this.touched.add(i));
     this.foreignBias = foreign;
@@ -1032,6 +1068,7 @@ export class IncrementalHead {
       for (const v of this.learned()) v.assign(tf.zerosLike(v));
       this.bias.assign(tf.clone(this.bBase));
     });
+    this.markBias('all');
     this.history = [];
     this.recent = [];
     this.foreignBias = [];
@@ -1046,7 +1083,7 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [...this.blocks, this.W0, this.bBase, this.bias, ...this.learned()]) t.dispose();
+    for (const t of [this.W0, this.bBase, this.bias, ...this.learned()]) t.dispose();
   }
 
   private assertAlive(): void {

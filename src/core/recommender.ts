@@ -15,7 +15,8 @@ import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
-import { IncrementalHead, SCORE_BLOCK_ROWS, validateHeadOptions } from './head.js';
+import { IncrementalHead, validateHeadOptions } from './head.js';
+import { ItemMatrix } from './item-matrix.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation, looksLikeHtml } from './model-io.js';
 import type { ModelManifest } from './model.js';
@@ -122,10 +123,17 @@ export interface RecommenderStats {
   storage: DeltaStore['kind'];
   items: number;
   /**
-   * Bytes held in tensors on the backend (every tfjs tensor of the page, Clickwise's being nearly
-   * all of them: the item vectors are N × d float32).
+   * Bytes held in tensors on the backend (every tfjs tensor of the page): the head's parameters
+   * and its per-item biases and AdaGrad sums (3 × N float32).
    */
   tensorBytes: number;
+  /**
+   * Bytes of the item matrix the scoring pass reads, outside tfjs: int8 vectors, a scale and the
+   * fused bias per item (N × (d + 8)).
+   */
+  itemBytes: number;
+  /** What scores the catalogue: 'wasm-simd' (the WebAssembly kernel) or 'js' (a page whose CSP forbids it). */
+  scoring: 'wasm-simd' | 'js';
   /** ‖φ‖: how far this shopper has moved from the base. */
   deltaNorm: number;
   /** Stored records set aside as unreadable. */
@@ -866,6 +874,8 @@ class RecommenderImpl implements Recommender {
       storage: this.store.kind,
       items: this.catalog.size,
       tensorBytes: tf.memory().numBytes,
+      itemBytes: this.head.itemBytes,
+      scoring: this.head.scoringKernel,
       deltaNorm: this.deltaNorm,
       quarantined: h.quarantined,
       embeddings: { ...this.embeddingStats },
@@ -991,32 +1001,26 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       await slicer.maybeYield();
     }
   }
-  // Row blocks, each made in a slice of its own (one 256 MB tensor at 1,000,000 items would be one long copy).
-  const embeddings: tf.Tensor2D[] = [];
-  try {
-    for (let from = 0; from < items.length; from += SCORE_BLOCK_ROWS) {
-      const rows = Math.min(SCORE_BLOCK_ROWS, items.length - from);
-      await slicer.yield();
-      embeddings.push(tf.tensor2d(loaded.vectors.subarray(from * d, (from + rows) * d), [rows, d]));
-    }
+  // The item matrix, quantised to int8 rows a slice at a time (quantising 1,000,000 rows is
+  // seconds of work); the float vectors are dropped once it is made.
+  const matrix = new ItemMatrix(items.length, d);
+  for (let from = 0; from < items.length; from += BLOCK) {
+    const to = Math.min(items.length, from + BLOCK);
+    matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
     await slicer.maybeYield();
-    // The head takes the tensor as its V (no copy of N × d: on WASM a clone is a full copy).
-    const head = new IncrementalHead(
-      embeddings,
-      ids,
-      { ...base, residual: null },
-      {
-        ...headModel.manifest.headOptions,
-        ...(options.seed !== undefined ? { seed: options.seed } : {}),
-        ...options.head,
-      },
-      { ...(options.indexOf ? { indexOf: options.indexOf } : {}), adopt: true },
-    );
-    return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats: loaded.stats };
-  } catch (err) {
-    embeddings.forEach((e) => e.dispose());
-    throw err;
   }
+  const head = new IncrementalHead(
+    matrix,
+    ids,
+    { ...base, residual: null },
+    {
+      ...headModel.manifest.headOptions,
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...options.head,
+    },
+    options.indexOf ? { indexOf: options.indexOf } : {},
+  );
+  return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats: loaded.stats };
 }
 
 /**
