@@ -20,9 +20,11 @@ import {
   encodePq,
   itemKeys,
   itemText,
+  packKeys,
   packVectors,
   textHashes,
   trainPq,
+  unpackKeys,
   unpackVectors,
 } from '../src/core/vectors.js';
 import { fnv1a } from '../src/core/tokenizer.js';
@@ -77,12 +79,13 @@ describe('product quantisation', () => {
     expect(worst).toBeGreaterThan(0.95);
     const keys = Uint32Array.from({ length: n }, (_, i) => i * 7919);
     const manifest = { dims: d, count: n, quantisation: { kind: 'pq', subspaces: 4, centroids: 256 } } as VectorsManifest;
-    const bin = packVectors(codebook, keys, codes);
+    const bin = packVectors(codebook, codes);
     const back = unpackVectors(bin.buffer as ArrayBuffer, manifest, 'v.bin');
     expect(back.codebook).toEqual(codebook);
-    expect(back.keys).toEqual(keys);
     expect(back.codes).toEqual(codes);
+    expect(unpackKeys(packKeys(keys).buffer as ArrayBuffer, n, 'k.bin')).toEqual(keys);
     expect(() => unpackVectors(bin.slice(1).buffer, manifest, 'v.bin')).toThrow(ModelLoadError);
+    expect(() => unpackKeys(packKeys(keys).slice(4).buffer, n, 'k.bin')).toThrow(ModelLoadError);
     expect(() => trainPq(data, n, d, { subspaces: 5 })).toThrow(/divide/);
   });
 
@@ -112,6 +115,8 @@ describe('a recommender on shipped vectors', () => {
     expect(rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0 });
     expect(asked.some((a) => a.endsWith('weights.bin') && a.includes('encoder'))).toBe(false);
     expect(asked.some((a) => a.endsWith('vectors.bin'))).toBe(true);
+    // The catalogue is the file's: rows are taken by position, and the keys are never downloaded.
+    expect(asked.some((a) => a.endsWith('keys.bin'))).toBe(false);
     // The same shopper gets much the same list as on exact vectors.
     const exact = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu' });
     for (const r of [rec, exact]) for (const id of ['gar-01a', 'gar-02b', 'gar-03c']) await r.click(id);
@@ -125,9 +130,27 @@ describe('a recommender on shipped vectors', () => {
   it('encodes only the items that are new or changed since the file was made', async () => {
     const changed = catalog.map((it, i) => (i < 3 ? { ...it, title: `${it.title} (new edition)` } : it));
     changed.push({ id: 'brand-new-1', title: 'Copper Kettle', category: 'Kitchen' }, { id: 'brand-new-2', title: 'Linen Apron' });
-    const rec = await createRecommenderCore({ catalog: changed, modelUrl: join(dir, 'models'), backend: 'cpu' });
+    const { fetcher, asked } = countingFetcher();
+    const rec = await createRecommenderCore({ catalog: changed, modelUrl: join(dir, 'models'), backend: 'cpu', fetcher });
     expect(rec.stats().embeddings).toEqual({ shipped: catalog.length - 3, cached: 0, encoded: 5 });
+    expect(asked.filter((a) => a.endsWith('keys.bin'))).toHaveLength(1);
     rec.dispose();
+    // Keys that cannot be had (here, corrupt): one warning, and the browser encodes everything.
+    const bad = join(dir, 'bad-keys');
+    cpSync(join(dir, 'models'), bad, { recursive: true });
+    const kb = readFileSync(join(bad, 'vectors', 'keys.bin'));
+    kb[0] = kb[0]! ^ 0xff;
+    writeFileSync(join(bad, 'vectors', 'keys.bin'), kb);
+    const warnings: string[] = [];
+    const rec2 = await createRecommenderCore({
+      catalog: changed,
+      modelUrl: bad,
+      backend: 'cpu',
+      onWarning: (w) => warnings.push(w.message),
+    });
+    expect(rec2.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: changed.length });
+    expect(warnings.filter((w) => w.includes('keys'))).toHaveLength(1);
+    rec2.dispose();
   });
 
   it('ignores a corrupt file or another encoder version with one warning, and encodes instead', async () => {

@@ -222,16 +222,27 @@ async function embedCatalog(o: {
     const M = m.quantisation.subspaces;
     const aligned = m.count === n && m.catalogHash === catalogHash(keys);
     let rowOf: Map<number, number> | null = null;
+    let fileKeys: Uint32Array | null = null;
     if (!aligned) {
+      // The catalogue has changed since the file was made: its keys say which rows still fit.
+      try {
+        fileKeys = await shipped.keys();
+      } catch (err) {
+        warn(
+          `The catalogue vectors' keys cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`,
+        );
+      }
+    }
+    if (fileKeys) {
       // Keys seen twice in the file are ambiguous: those items are encoded here instead.
       rowOf = new Map();
       for (let r = 0; r < m.count; r++) {
-        const k = shipped.keys[r]!;
+        const k = fileKeys[r]!;
         rowOf.set(k, rowOf.has(k) ? -1 : r);
         if ((r & 4095) === 4095) await slicer.maybeYield();
       }
     }
-    for (let from = 0; from < n; from += BLOCK) {
+    for (let from = 0; from < n && (aligned || rowOf); from += BLOCK) {
       const to = Math.min(n, from + BLOCK);
       for (let i = from; i < to; i++) {
         const r = aligned ? i : (rowOf!.get(keys[i]!) ?? -1);

@@ -11,7 +11,10 @@
  * the items whose text is unchanged and encodes only the others. When the file's catalogue hash
  * equals the page's, rows are taken by position without a lookup.
  *
- * `vectors.bin` (little-endian): float32 codebook [M × 256 × d/M] | uint32 keys [N] | uint8 codes [N × M].
+ * Two files, little-endian: `vectors.bin` = float32 codebook [M × 256 × d/M] | uint8 codes [N × M],
+ * and `keys.bin` = uint32 keys [N]. The keys (random bits: they do not compress) are downloaded
+ * only by a browser whose catalogue differs from the file's; one whose catalogue hash matches
+ * takes the rows by position and never fetches them.
  */
 import { ModelLoadError } from './errors.js';
 import type { Fetcher, ManifestFile } from './model-io.js';
@@ -23,7 +26,7 @@ import type { Item } from './types.js';
 /** `models/vectors/manifest.json`. */
 export interface VectorsManifest {
   format: 'clickwise-vectors';
-  formatVersion: 1;
+  formatVersion: 2;
   /** The encoder version the vectors were computed with; another encoder's vectors are ignored. */
   encoderVersion: string;
   dims: number;
@@ -38,7 +41,8 @@ export interface VectorsManifest {
 /** Decoded-on-demand shipped vectors. */
 export interface ShippedVectors {
   manifest: VectorsManifest;
-  keys: Uint32Array;
+  /** The per-row text keys, downloaded (and checked) on the first call only. */
+  keys: () => Promise<Uint32Array>;
   codebook: Float32Array;
   codes: Uint8Array;
 }
@@ -228,32 +232,46 @@ export function decodeRow(
   }
 }
 
-/** Lays out a vectors file. */
-export function packVectors(codebook: Float32Array, keys: Uint32Array, codes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(codebook.byteLength + keys.byteLength + codes.byteLength);
+/** Lays out `vectors.bin`: the codebook, then the codes. */
+export function packVectors(codebook: Float32Array, codes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(codebook.byteLength + codes.byteLength);
   const view = new DataView(out.buffer);
   codebook.forEach((x, i) => view.setFloat32(i * 4, x, true));
-  keys.forEach((x, i) => view.setUint32(codebook.byteLength + i * 4, x, true));
-  out.set(codes, codebook.byteLength + keys.byteLength);
+  out.set(codes, codebook.byteLength);
   return out;
 }
 
-/** Reads a vectors file laid out by {@link packVectors}. Throws when its size does not fit the manifest. */
-export function unpackVectors(buf: ArrayBuffer, manifest: VectorsManifest, where: string): ShippedVectors {
+/** Lays out `keys.bin`. */
+export function packKeys(keys: Uint32Array): Uint8Array {
+  const out = new Uint8Array(keys.byteLength);
+  const view = new DataView(out.buffer);
+  keys.forEach((x, i) => view.setUint32(i * 4, x, true));
+  return out;
+}
+
+/** Reads `vectors.bin` as laid out by {@link packVectors}. Throws when its size does not fit the manifest. */
+export function unpackVectors(buf: ArrayBuffer, manifest: VectorsManifest, where: string): Pick<ShippedVectors, 'codebook' | 'codes'> {
   const M = manifest.quantisation.subspaces;
   const d = manifest.dims;
   const n = manifest.count;
   const cbLen = M * CENTROIDS * (d / M);
-  const expected = cbLen * 4 + n * 4 + n * M;
+  const expected = cbLen * 4 + n * M;
   if (buf.byteLength !== expected) {
     throw new ModelLoadError(where, `${where} holds ${buf.byteLength} bytes; its manifest implies ${expected}. Run npm run vectors again.`);
   }
   const view = new DataView(buf);
   const codebook = new Float32Array(cbLen);
   for (let i = 0; i < cbLen; i++) codebook[i] = view.getFloat32(i * 4, true);
-  const keys = new Uint32Array(n);
-  for (let i = 0; i < n; i++) keys[i] = view.getUint32(cbLen * 4 + i * 4, true);
-  return { manifest, keys, codebook, codes: new Uint8Array(buf, cbLen * 4 + n * 4, n * M) };
+  return { codebook, codes: new Uint8Array(buf, cbLen * 4, n * M) };
+}
+
+/** Reads `keys.bin` as laid out by {@link packKeys}. */
+export function unpackKeys(buf: ArrayBuffer, n: number, where: string): Uint32Array {
+  if (buf.byteLength !== n * 4) {
+    throw new ModelLoadError(where, `${where} holds ${buf.byteLength} bytes; its manifest implies ${n * 4}. Run npm run vectors again.`);
+  }
+  const view = new DataView(buf);
+  return Uint32Array.from({ length: n }, (_, i) => view.getUint32(i * 4, true));
 }
 
 /** Loads and verifies a vectors folder (its manifest and file checksum). */
@@ -263,7 +281,7 @@ export async function loadVectors(fetcher: Fetcher, base: string, onWarning?: (m
   const q = manifest.quantisation;
   if (
     manifest.format !== 'clickwise-vectors' ||
-    manifest.formatVersion !== 1 ||
+    manifest.formatVersion !== 2 ||
     q?.kind !== 'pq' ||
     q.centroids !== CENTROIDS ||
     !Number.isInteger(manifest.count) ||
@@ -274,11 +292,21 @@ export async function loadVectors(fetcher: Fetcher, base: string, onWarning?: (m
   ) {
     throw new ModelLoadError(
       manifestUrl,
-      `${manifestUrl} is not a Clickwise vectors manifest of format version 1. Run npm run vectors again.`,
+      `${manifestUrl} is not a Clickwise vectors manifest of format version 2. Run npm run vectors again.`,
     );
   }
   const file = manifest.files.find((f) => f.path === 'vectors.bin');
-  if (!file) throw new ModelLoadError(manifestUrl, `${manifestUrl} lists no vectors.bin. Run npm run vectors again.`);
+  const keysFile = manifest.files.find((f) => f.path === 'keys.bin');
+  if (!file || !keysFile)
+    throw new ModelLoadError(manifestUrl, `${manifestUrl} does not list vectors.bin and keys.bin. Run npm run vectors again.`);
   const buf = await fetchVerified(fetcher, base, file, onWarning);
-  return unpackVectors(buf, manifest, joinLocation(base, file.path));
+  let keys: Promise<Uint32Array> | null = null;
+  return {
+    manifest,
+    ...unpackVectors(buf, manifest, joinLocation(base, file.path)),
+    keys: () =>
+      (keys ??= fetchVerified(fetcher, base, keysFile, onWarning).then((b) =>
+        unpackKeys(b, manifest.count, joinLocation(base, keysFile.path)),
+      )),
+  };
 }

@@ -15,7 +15,7 @@ import { loadEncoder } from '../../core/encoder.js';
 import type { ModelManifest } from '../../core/model.js';
 import type { Item } from '../../core/types.js';
 import type { VectorsManifest } from '../../core/vectors.js';
-import { catalogHash, decodeRow, encodePq, itemKeys, packVectors, trainPq } from '../../core/vectors.js';
+import { catalogHash, decodeRow, encodePq, itemKeys, packKeys, packVectors, trainPq } from '../../core/vectors.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from '../common.js';
 import { readCatalogFile } from '../data.js';
@@ -25,8 +25,12 @@ import { writeAtomically } from '../train/head-io.js';
 export interface VectorsReport {
   count: number;
   subspaces: number;
+  /** vectors.bin: what a browser downloads when its catalogue is the one the file was made from. */
   bytes: number;
   gzipBytes: number;
+  /** keys.bin: what it downloads as well when its catalogue has changed since. */
+  keyBytes: number;
+  keyGzipBytes: number;
   /** Mean cosine between each item's exact and quantised vector. */
   meanCosine: number;
   seconds: number;
@@ -65,7 +69,8 @@ export async function writeVectors(o: {
   const codebook = trainPq(data, n, d, { subspaces: M, onProgress: (done, total) => o.onProgress?.('quantise', done, total) });
   const codes = encodePq(data, n, d, codebook, M);
   const { keys } = await itemKeys(o.items);
-  const bin = packVectors(codebook, keys, codes);
+  const bin = packVectors(codebook, codes);
+  const keyBin = packKeys(keys);
   let cos = 0;
   const row = new Float32Array(d);
   for (let i = 0; i < n; i++) {
@@ -81,15 +86,19 @@ export async function writeVectors(o: {
   const dir = join(o.modelDir, 'vectors');
   mkdirSync(dir, { recursive: true });
   writeAtomically(join(dir, 'vectors.bin'), bin);
+  writeAtomically(join(dir, 'keys.bin'), keyBin);
   const manifest: VectorsManifest = {
     format: 'clickwise-vectors',
-    formatVersion: 1,
+    formatVersion: 2,
     encoderVersion: encManifest.version,
     dims: d,
     count: n,
     catalogHash: catalogHash(keys),
     quantisation: { kind: 'pq', subspaces: M, centroids: 256 },
-    files: [{ path: 'vectors.bin', sha256: sha256Bytes(bin), bytes: bin.byteLength }],
+    files: [
+      { path: 'vectors.bin', sha256: sha256Bytes(bin), bytes: bin.byteLength },
+      { path: 'keys.bin', sha256: sha256Bytes(keyBin), bytes: keyBin.byteLength },
+    ],
     createdAt: new Date().toISOString(),
   };
   writeAtomically(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
@@ -99,6 +108,8 @@ export async function writeVectors(o: {
     subspaces: M,
     bytes: bin.byteLength,
     gzipBytes: gzipSync(bin, { level: 9 }).byteLength,
+    keyBytes: keyBin.byteLength,
+    keyGzipBytes: gzipSync(keyBin, { level: 9 }).byteLength,
     meanCosine: Number((cos / Math.max(1, n)).toFixed(4)),
     seconds: (Date.now() - t0) / 1000,
   };
@@ -133,7 +144,7 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   console.log(
-    `wrote ${join(modelDir, 'vectors')}: ${r.count} items, ${r.subspaces} bytes each, ${r.bytes} bytes (${r.gzipBytes} gzipped), mean cosine to the exact vectors ${r.meanCosine}, in ${r.seconds.toFixed(1)} s`,
+    `wrote ${join(modelDir, 'vectors')}: ${r.count} items, ${r.subspaces} bytes each, ${r.bytes} bytes (${r.gzipBytes} gzipped) of vectors, and ${r.keyBytes} bytes (${r.keyGzipBytes} gzipped) of keys that only a changed catalogue downloads; mean cosine to the exact vectors ${r.meanCosine}, in ${r.seconds.toFixed(1)} s`,
   );
 }
 
