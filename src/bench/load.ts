@@ -51,8 +51,12 @@ export interface Visit {
   embeddings: { cached: number; encoded: number; shipped?: number };
   /** The page's JS heap after a garbage collection (catalogue objects, typed arrays' headers). */
   jsHeapMB: number;
-  /** What tfjs holds on the backend (on WASM, in its heap): the item vectors and the head. */
+  /** What tfjs holds on the backend (on WASM, in its heap): the head's parameters and per-item terms. */
   tensorMB: number;
+  /** The item matrix the scoring pass reads (int8 rows, scales, fused bias), outside tfjs. */
+  itemMB: number;
+  /** What scored: 'wasm-simd' or 'js'. */
+  scoring: string;
 }
 
 async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
@@ -85,6 +89,8 @@ async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
       clickToTop10Ms: Math.round(clicks[2]! * 10) / 10,
       embeddings: rec.stats()['embeddings'] as Visit['embeddings'],
       tensorMB: Math.round((rec.stats()['tensorBytes'] as number) / 1e5) / 10,
+      itemMB: Math.round((rec.stats()['itemBytes'] as number) / 1e5) / 10,
+      scoring: String(rec.stats()['scoring']),
     };
   });
   const cdp = await page.context().newCDPSession(page);
