@@ -292,3 +292,17 @@ describe('the scoring pass’s copy of the biases', () => {
     E.dispose();
   });
 });
+
+describe('a head’s tensors', () => {
+  it('are all freed by dispose (none left over from building its variables)', () => {
+    const { E, ids, base } = randomSetup(3);
+    const before = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    const head = new IncrementalHead(E, ids, base);
+    // bBase, bias and the AdaGrad sums of the biases are N long; the rest is d × d or smaller.
+    expect(tf.memory().numBytes - bytes).toBe(4 * (3 * N + 3 * D * D + 2 * D + 2 + 8));
+    head.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    E.dispose();
+  });
+});

@@ -323,6 +323,13 @@ export function scoredSet(input: LearnInput, n: number, options: HeadOptions, cl
   return { idx, y, w };
 }
 
+/** A variable holding `t`'s values; `t` itself is disposed (tf.variable copies it). */
+function own<R extends tf.Rank>(t: tf.Tensor<R>): tf.Variable<R> {
+  const v = tf.variable(t, false);
+  t.dispose();
+  return v;
+}
+
 /** The base θ plus the learned φ of one shopper over one catalogue. */
 export class IncrementalHead {
   readonly n: number;
@@ -439,22 +446,22 @@ export class IncrementalHead {
     this.baseBias = Float32Array.from(base.bias);
     if (this.baseBias.length !== n) throw new RangeError(`the base has ${this.baseBias.length} biases, the catalogue ${n} items`);
     this.items.bias.set(this.baseBias);
-    this.bBase = tf.variable(tf.tensor1d(this.baseBias), false);
-    this.dW = tf.variable(tf.zeros([d, d]), false);
-    this.du = tf.variable(tf.zeros([d]), false);
-    this.dAlpha = tf.variable(tf.zeros([1]), false);
-    this.bias = tf.variable(tf.clone(this.bBase), false);
-    this.gW = tf.variable(tf.zeros([d, d]), false);
-    this.gu = tf.variable(tf.zeros([d]), false);
-    this.gAlpha = tf.variable(tf.zeros([1]), false);
-    this.gB = tf.variable(tf.zeros([n]), false);
+    this.bBase = own(tf.tensor1d(this.baseBias));
+    this.dW = own(tf.zeros([d, d]));
+    this.du = own(tf.zeros([d]));
+    this.dAlpha = own(tf.zeros([1]));
+    this.bias = own(tf.clone(this.bBase));
+    this.gW = own(tf.zeros([d, d]));
+    this.gu = own(tf.zeros([d]));
+    this.gAlpha = own(tf.zeros([1]));
+    this.gB = own(tf.zeros([n]));
     this.transitions = base.transitions ?? null;
     if (this.transitions && (this.transitions.ptr.length !== n + 1 || this.transitions.to.length !== this.transitions.p.length)) {
       throw new RangeError(`transitions must have ${n + 1} row starts and one probability per entry`);
     }
     this.mix0 = Float32Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
-    this.dMix = tf.variable(tf.zeros([4]), false);
-    this.gMix = tf.variable(tf.zeros([4]), false);
+    this.dMix = own(tf.zeros([4]));
+    this.gMix = own(tf.zeros([4]));
   }
 
   /** 0 in the middle of a visit, 1 at its start (no click yet, or the last one `sessionGapMs` ago). */
