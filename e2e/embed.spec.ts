@@ -140,14 +140,47 @@ test("works under the strict CSP script-src 'self' 'wasm-unsafe-eval'", async ({
   });
   await page.goto('shop.html');
   const ok = await page.evaluate(async () => {
-    const rec = (await (window as unknown as { Clickwise: { ready: Promise<{ stats(): { backend: string } }> } }).Clickwise.ready) as {
-      stats(): { backend: string };
+    const rec = (await (window as unknown as { Clickwise: { ready: Promise<{ stats(): { backend: string; scoring: string } }> } }).Clickwise
+      .ready) as {
+      stats(): { backend: string; scoring: string };
     };
-    return rec.stats().backend;
+    return [rec.stats().backend, rec.stats().scoring];
   });
-  expect(ok).toBe('wasm');
+  expect(ok).toEqual(['wasm', 'wasm-simd']);
   await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(6);
   expect(violations).toEqual([]);
+});
+
+test("under a CSP that forbids WebAssembly (script-src 'self'), scores with the plain loop and still learns", async ({ page }) => {
+  await page.route('**/shop.html', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, headers: { ...res.headers(), 'content-security-policy': "script-src 'self'" } });
+  });
+  await page.goto('shop.html');
+  const got = await page.evaluate(async () => {
+    const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
+      stats(): { backend: string; scoring: string };
+    };
+    return [rec.stats().backend, rec.stats().scoring];
+  });
+  // The tfjs WASM backend cannot start either: the next in line (WebGL, then CPU) takes over.
+  expect(got[0]).not.toBe('wasm');
+  expect(got[1]).toBe('js');
+  const slot = page.locator('[data-clickwise-slot] [data-clickwise-item]');
+  await expect(slot).toHaveCount(6);
+  const before = await slot.evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
+  // Clicks on items of one department move the list.
+  for (const id of ['gar-01a', 'gar-02b', 'gar-03c']) {
+    await page.evaluate(async (i) => {
+      const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
+        click(id: string): Promise<void>;
+      };
+      await rec.click(i);
+    }, id);
+  }
+  await expect
+    .poll(async () => (await slot.evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')))).join(','))
+    .not.toBe(before.join(','));
 });
 
 const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: Page) => Promise<unknown>; message: RegExp }[] = [
