@@ -2,9 +2,9 @@
  * The incremental head on plain typed arrays, for replaying logs fast in Node (`npm run eval`).
  * It computes exactly what `IncrementalHead` (src/core/head.ts) computes, scores and learning
  * alike, with the same scored sets (`scoredSet`) and history rule (`pushHistory`); a test replays
- * the same events through both and compares every score. The browser keeps the tensor head, which
- * runs on WebGPU and WASM; this one avoids a few dozen small tensor ops per event, which is what
- * bounds a replay of hundreds of thousands of events.
+ * the same events through both and compares every score. Both score through the same item matrix
+ * (int8 rows, the WebAssembly kernel); this one learns on typed arrays instead of a few dozen small
+ * tensor ops per event, which is what bounds a replay of hundreds of thousands of events.
  */
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
 import {
@@ -16,6 +16,7 @@ import {
   transitionVotes,
   validateHeadOptions,
 } from '../../core/head.js';
+import { ItemMatrix } from '../../core/item-matrix.js';
 
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
 export interface PlainState {
@@ -71,8 +72,10 @@ export class PlainHead {
   readonly n: number;
   readonly d: number;
   readonly options: HeadOptions;
-  /** vᵢ = eᵢ + rᵢ, row-major [n × d]. */
+  /** vᵢ = eᵢ + rᵢ, row-major [n × d], as the head has them (its int8 rows, dequantised). */
   private readonly V: Float32Array;
+  /** The same rows as the scoring pass reads them, with bBase as their bias. */
+  private readonly matrix: ItemMatrix;
   private readonly W0: Float32Array;
   private readonly alpha0: number;
   /** bᵢ + ψᵢ: the base's biases plus the shop delta's. */
@@ -90,10 +93,15 @@ export class PlainHead {
     this.n = n;
     this.d = d;
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
-    this.V = base.residual ? Float32Array.from(E, (v, k) => v + base.residual![k]!) : Float32Array.from(E);
+    // The head's item rows exactly: int8 with a scale each, scored by the same kernel, and
+    // learned from dequantised (rows that are already int8 values come back unchanged).
+    this.matrix = new ItemMatrix(n, d);
+    this.matrix.setRows(0, base.residual ? Float32Array.from(E, (v, k) => v + base.residual![k]!) : E.subarray(0, n * d));
+    this.V = this.matrix.rows(Int32Array.from({ length: n }, (_, i) => i));
     this.W0 = Float32Array.from(base.W);
     this.alpha0 = base.alpha;
-    this.bBase = Float32Array.from(base.bias);
+    this.bBase = this.matrix.bias;
+    this.bBase.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
     this.mix0 = Float64Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.T = base.transitions ?? null;
@@ -142,28 +150,11 @@ export class PlainHead {
 
   /** Scores of every item at `time`, written into `out`. */
   scores(time: number, out: Float32Array = new Float32Array(this.n)): Float32Array {
-    const { n, d } = this;
+    const { n } = this;
     const st = this.state;
     const { q, rep, trans, count, ctx } = this.userContext(time);
-    const qf = Float32Array.from(q);
-    const V = this.V;
-    const bBase = this.bBase;
-    // The hot loop of a replay: four accumulators, so the adds do not wait on each other.
-    for (let i = 0, o = 0; i < n; i++, o += d) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let k = 0;
-      for (; k + 3 < d; k += 4) {
-        s0 += V[o + k]! * qf[k]!;
-        s1 += V[o + k + 1]! * qf[k + 1]!;
-        s2 += V[o + k + 2]! * qf[k + 2]!;
-        s3 += V[o + k + 3]! * qf[k + 3]!;
-      }
-      for (; k < d; k++) s0 += V[o + k]! * qf[k]!;
-      out[i] = bBase[i]! + (s0 + s1) + (s2 + s3);
-    }
+    // The hot loop of a replay, in the head's own scoring kernel: bBase + V q for every item.
+    this.matrix.dense(q, out);
     const dB = st.dBDense;
     if (dB) for (let i = 0; i < n; i++) out[i]! += dB[i]!;
     const alpha = this.alpha0 + st.dAlpha;
@@ -240,12 +231,19 @@ export class PlainHead {
       gC += g[j]! * c;
     }
     const gu = Float64Array.from(gq, (x, k) => x + lam * st.du[k]!);
-    const gW = new Float64Array(d * d);
-    for (let a = 0; a < d; a++) for (let k = 0; k < d; k++) gW[a * d + k] = h[a]! * gq[k]! + lam * st.dW[a * d + k]!;
     const gM = Float64Array.from([gT, gT, gC, gC], (x, k) => (k % 2 === ctx ? x : 0) + lam * st.dMix[k]!);
     const gB = Float64Array.from(g, (x, j) => x + lam * dbS[j]!);
+    // ∂/∂ΔW = h ⊗ gq + λ ΔW is d × d: it is never stored, only summed here and recomputed below.
+    const dW = st.dW;
     let sq = gA * gA;
-    for (const arr of [gW, gu, gM, gB]) for (const x of arr) sq += x * x;
+    for (let a = 0; a < d; a++) {
+      const ha = h[a]!;
+      for (let k = 0, at = a * d; k < d; k++, at++) {
+        const x = ha * gq[k]! + lam * dW[at]!;
+        sq += x * x;
+      }
+    }
+    for (const arr of [gu, gM, gB]) for (let k = 0; k < arr.length; k++) sq += arr[k]! * arr[k]!;
     if (!Number.isFinite(sq)) return; // a corrupt value somewhere: skip the step, as the head does
     const clip = Math.min(1, o.clipNorm / (Math.sqrt(sq) + 1e-12));
     const ada = (param: Float64Array, acc: Float64Array, grad: Float64Array): void => {
@@ -255,7 +253,15 @@ export class PlainHead {
         param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
       }
     };
-    ada(st.dW, st.gW, gW);
+    const gWacc = st.gW;
+    for (let a = 0; a < d; a++) {
+      const ha = h[a]!;
+      for (let k = 0, at = a * d; k < d; k++, at++) {
+        const gc = (ha * gq[k]! + lam * dW[at]!) * clip;
+        const acc = (gWacc[at]! += gc * gc);
+        dW[at]! -= (eta * gc) / (Math.sqrt(acc) + 1e-8);
+      }
+    }
     ada(st.du, st.gu, gu);
     const gac = gA * clip;
     st.gAlpha += gac * gac;
