@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../core/backend.js';
 import { loadEncoder } from '../core/encoder.js';
 import { IncrementalHead } from '../core/head.js';
-import { ItemMatrix } from '../core/item-matrix.js';
+import { ItemMatrix, TopK } from '../core/item-matrix.js';
 import { gaussian, mulberry32 } from '../core/rng.js';
 import type { BackendName, Item } from '../core/types.js';
 import { createRecommender } from '../index.js';
@@ -116,6 +116,9 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
   const recTimes = await perCallSamples(top10, Math.max(9, Math.round(cfg.clicks / 10)), { minMs: 5 });
   // Plain-JS reference over the same data.
   const q = new Float32Array(D).map((_, k) => data[k]!);
+  // The fused pass alone (what the bandwidth floor bounds), without the query's computation and
+  // read-back that recommend() adds: the item matrix scanned for a top 10.
+  const passTimes = await perCallSamples(() => matrix.scanTop(q, new TopK(10)), Math.max(9, Math.round(cfg.clicks / 10)), { minMs: 5 });
   const b = new Float32Array(n);
   const db = new Float32Array(n);
   const rep = new Float32Array(n);
@@ -142,6 +145,8 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     itemBytes,
     bandwidthFloorMs: round(floor),
     float32FloorMs: round(floatFloor),
+    pass: { p50: round(quantile(passTimes, 0.5)) },
+    passRatioToFloor: round(quantile(passTimes, 0.5) / floor),
     ratioToPlainJs: round(r50 / js50),
     ratioToFloor: round(r50 / floor),
     clickRatioToPlainJs: round(c50 / js50),

@@ -23,6 +23,8 @@ interface CaseRow {
   recommend: { p50: number; p95: number };
   plainJs: { p50: number };
   bandwidthFloorMs: number;
+  pass: { p50: number };
+  passRatioToFloor: number;
   ratioToPlainJs: number;
   ratioToFloor: number;
   clickRatioToPlainJs: number;
@@ -74,8 +76,10 @@ async function main(): Promise<void> {
       await gb.close();
     }
     // What a page pays at each catalogue size through the storefront tag (see load.ts).
+    // `--load-sizes none` skips the tag's load.
     const loadSizes = String(args['load-sizes'] ?? (quick ? '10000' : '10000,100000,1000000'))
       .split(',')
+      .filter((x) => x !== 'none')
       .map(Number);
     const load = await runLoadBench(loadSizes, true, (line) => console.log(`load: ${line.slice(0, 300)}`));
     // The shop's stream job against reading its log alone (see stream.ts).
@@ -107,6 +111,8 @@ async function main(): Promise<void> {
       'floor ms': c.bandwidthFloorMs,
       'rec/JS': c.ratioToPlainJs,
       'rec/floor': c.ratioToFloor,
+      'pass p50': c.pass.p50,
+      'pass/floor': c.passRatioToFloor,
       'click/JS': c.clickRatioToPlainJs,
     }));
     console.table(rows);
