@@ -1,0 +1,85 @@
+/**
+ * `npm run bench:profile-visit [-- --items 100000]`: where a later visit's time goes. Loads the
+ * storefront tag (`dist/clickwise.js`, WASM) on a synthetic catalogue with the shop's vectors,
+ * once to fill the caches, then again under the browser's sampling profiler, and prints the
+ * main thread's time by function (self time), largest first. Function names are those of the
+ * built bundle: read them next to `dist/embed/runtime.js` at the printed line. A tool for finding
+ * the next thing to make faster; the figures move with the machine's load.
+ */
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { parseArgs } from '../cli/common.js';
+import { writeVectors } from '../cli/vectors/vectors.js';
+import { serveStatic } from '../vite/serve.js';
+import { syntheticCatalog } from './synthetic-catalog.js';
+
+const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const args = parseArgs(process.argv.slice(2), { items: 'string' });
+const n = Number(args['items'] ?? 100_000);
+if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
+const root = join(tmpdir(), 'clickwise-profile-visit');
+const dir = join(root, String(n));
+if (!existsSync(join(dir, 'models', 'vectors', 'keys.bin'))) {
+  mkdirSync(dir, { recursive: true });
+  const catalog = syntheticCatalog(n);
+  writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
+  cpSync('models', join(dir, 'models'), { recursive: true });
+  console.log(`computing the vectors of ${n} items (once; kept in ${dir})`);
+  await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+}
+writeFileSync(
+  join(dir, 'page.html'),
+  `<!doctype html><meta charset="utf-8"><title>profile ${n}</title><link rel="icon" href="data:,"><div data-clickwise-slot data-k="10"></div>
+<script src="/clickwise.js" data-catalog="/p/${n}/catalog.json" data-model="/p/${n}/models/" data-backend="wasm" data-namespace="profile"></script>`,
+);
+const server = createServer(serveStatic({ '/p/': root, '/': 'dist' }));
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/p/${n}/page.html`;
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+try {
+  const page = await browser.newPage();
+  const ready = (): Promise<number> =>
+    page.evaluate(async () => {
+      const rec = (await (window as unknown as { Clickwise: { ready: Promise<{ recommend(o: object): Promise<unknown> }> } }).Clickwise
+        .ready) as {
+        recommend(o: object): Promise<unknown>;
+      };
+      await rec.recommend({ k: 10 });
+      return Math.round(performance.now());
+    });
+  await page.goto(url);
+  console.log(`first visit: first recommendation after ${await ready()} ms`);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+  await cdp.send('Profiler.start');
+  await page.reload();
+  console.log(`later visit (profiled): first recommendation after ${await ready()} ms`);
+  const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
+  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + profile.timeDeltas[i]!);
+  });
+  const total = profile.timeDeltas.reduce((a, b) => a + b, 0);
+  console.log(`profiled ${Math.round(total / 1000)} ms; self time by function ("(program)" is native work such as JSON.parse):`);
+  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`${String(Math.round(us / 1000)).padStart(7)} ms  ${k}`);
+} finally {
+  await browser.close();
+  server.close();
+}
