@@ -24,8 +24,9 @@ import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { writeVectors } from '../cli/vectors/vectors.js';
 
-const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/** The Chromium the benchmarks drive, and its flags (as the end-to-end tests launch it). */
+export const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
+export const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** The measuring page: a long-task observer first, then the tag as a shop adds it. */
 function pageHtml(n: number): string {

@@ -15,10 +15,8 @@ import { chromium } from 'playwright-core';
 import { parseArgs } from '../cli/common.js';
 import { writeVectors } from '../cli/vectors/vectors.js';
 import { serveStatic } from '../vite/serve.js';
+import { ARGS, CHROMIUM } from './load.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
-
-const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];

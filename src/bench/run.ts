@@ -10,11 +10,8 @@ import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import type { BenchConfig } from './page.js';
 import { parseArgs } from '../cli/common.js';
-import { runLoadBench } from './load.js';
+import { ARGS, CHROMIUM, runLoadBench } from './load.js';
 import { runStreamBench } from './stream.js';
-
-const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 interface CaseRow {
   backend: string;

@@ -408,13 +408,13 @@ export class IncrementalHead {
       const parts = Array.isArray(embeddings) ? (embeddings as readonly tf.Tensor2D[]) : [embeddings as tf.Tensor2D];
       const width = parts[0]!.shape[1];
       if (parts.some((p) => p.shape[1] !== width)) throw new RangeError('embedding blocks must all have the same width');
+      if (tf.getBackend() === 'webgpu') {
+        throw new RangeError('On WebGPU pass the item vectors as an ItemMatrix: reading tensors back synchronously is not safe there.');
+      }
       items = new ItemMatrix(
         parts.reduce((a, p) => a + p.shape[0], 0),
         width,
       );
-      if (tf.getBackend() === 'webgpu') {
-        throw new RangeError('On WebGPU pass the item vectors as an ItemMatrix: reading tensors back synchronously is not safe there.');
-      }
       let from = 0;
       for (const p of parts) {
         // Tests and Node tools (CPU and WASM backends); a page builds an ItemMatrix from its vectors.
@@ -529,7 +529,7 @@ export class IncrementalHead {
   /** The item vectors vᵢ = eᵢ + rᵢ the head scores with, [N × d] row-major (for offline training). */
   async itemVectors(): Promise<Float32Array> {
     this.assertAlive();
-    return this.items.rows(Int32Array.from({ length: this.n }, (_, i) => i));
+    return this.items.allRows();
   }
 
   /** Which code scores the catalogue: the WebAssembly SIMD kernel or the plain loop. */
@@ -552,22 +552,26 @@ export class IncrementalHead {
    * entries of the three (duplicates add up). Inside a tidy.
    */
   private sparseTerms(time: number): tf.Tensor1D {
+    const { idx, rep, trans, count } = this.sparseEntries();
+    if (idx.length === 0) return tf.zeros([this.n]);
+    const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
+    const { beta, gamma } = this.mixWeights(this.context(time));
+    const vals = tf.concat([tf.mul(alpha, tf.tensor1d(rep)), tf.mul(beta, tf.tensor1d(trans)), tf.mul(gamma, tf.tensor1d(count))]);
+    return tf.scatterND(tf.tensor2d(idx, [idx.length, 1], 'int32'), vals, [this.n]) as tf.Tensor1D;
+  }
+
+  /**
+   * The items of the three sparse terms, in one list (re-buy shares, then transition votes, then
+   * log counts; an item may appear more than once), and each term's values before its weight.
+   */
+  private sparseEntries(): { idx: Int32Array; rep: Float32Array; trans: Float32Array; count: Float32Array } {
     const hw = this.historyWeights();
     const f = this.features();
-    const m = hw.length + f.tIdx.length + f.cIdx.length;
-    if (m === 0) return tf.zeros([this.n]);
-    const idx = new Int32Array(m);
+    const idx = new Int32Array(hw.length + f.tIdx.length + f.cIdx.length);
     hw.forEach((x, j) => (idx[j] = x.i));
     idx.set(f.tIdx, hw.length);
     idx.set(f.cIdx, hw.length + f.tIdx.length);
-    const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
-    const { beta, gamma } = this.mixWeights(this.context(time));
-    const vals = tf.concat([
-      tf.mul(alpha, tf.tensor1d(Float32Array.from(hw, (x) => x.w))),
-      tf.mul(beta, tf.tensor1d(f.tVal)),
-      tf.mul(gamma, tf.tensor1d(f.cVal)),
-    ]);
-    return tf.scatterND(tf.tensor2d(idx, [m, 1], 'int32'), vals, [this.n]) as tf.Tensor1D;
+    return { idx, rep: Float32Array.from(hw, (x) => x.w), trans: f.tVal, count: f.cVal };
   }
 
   /** h = Σ wⱼ vⱼ over the history (d), inside a tidy. */
@@ -593,7 +597,7 @@ export class IncrementalHead {
   scores(time: number = Date.now()): tf.Tensor1D {
     this.assertAlive();
     return tf.tidy(() => {
-      const V = tf.tensor2d(this.items.rows(Int32Array.from({ length: this.n }, (_, i) => i)), [this.n, this.dims]);
+      const V = tf.tensor2d(this.items.allRows(), [this.n, this.dims]);
       const s = tf.reshape(tf.matMul(V, tf.reshape(this.query(this.historyVector()), [this.dims, 1])), [this.n]);
       return tf.addN([s, this.bias, this.sparseTerms(time)]) as tf.Tensor1D;
     });
@@ -646,8 +650,7 @@ export class IncrementalHead {
       const { beta, gamma } = this.mixWeights(ctx);
       return tf.concat([this.query(this.historyVector()), tf.reshape(alpha, [1]), tf.reshape(beta, [1]), tf.reshape(gamma, [1])]);
     });
-    const hw = this.historyWeights();
-    const f = this.features();
+    const sparse = this.sparseEntries();
     let qv: Float32Array;
     try {
       [qv] = await Promise.all([qt.data() as Promise<Float32Array>, this.syncBias()]);
@@ -655,21 +658,13 @@ export class IncrementalHead {
       qt.dispose();
     }
     const q = qv.subarray(0, d);
-    const [alpha, beta, gamma] = [qv[d]!, qv[d + 1]!, qv[d + 2]!];
-    const m = hw.length + f.tIdx.length + f.cIdx.length;
-    const patch = { idx: new Int32Array(m), val: new Float32Array(m) };
-    hw.forEach((x, j) => {
-      patch.idx[j] = x.i;
-      patch.val[j] = alpha * x.w;
-    });
-    f.tIdx.forEach((i, j) => {
-      patch.idx[hw.length + j] = i;
-      patch.val[hw.length + j] = beta * f.tVal[j]!;
-    });
-    f.cIdx.forEach((i, j) => {
-      patch.idx[hw.length + f.tIdx.length + j] = i;
-      patch.val[hw.length + f.tIdx.length + j] = gamma * f.cVal[j]!;
-    });
+    // The sparse terms, weighted, added to their items' bias for the pass only.
+    const { idx, rep, trans, count } = sparse;
+    const val = new Float32Array(idx.length);
+    rep.forEach((x, j) => (val[j] = qv[d]! * x));
+    trans.forEach((x, j) => (val[rep.length + j] = qv[d + 1]! * x));
+    count.forEach((x, j) => (val[rep.length + trans.length + j] = qv[d + 2]! * x));
+    const patch = { idx, val };
     const top = new TopK(Math.min(want, this.n));
     for (let from = 0; from < this.n; from += SCORE_BLOCK_ROWS) {
       if (from > 0) await nextTask();

@@ -230,6 +230,11 @@ export class ItemMatrix {
     return out;
   }
 
+  /** Every row, dequantised, [n × dims] row-major (for tools and the float reference). */
+  allRows(): Float32Array {
+    return this.rows(Int32Array.from({ length: this.n }, (_, i) => i));
+  }
+
   /** Sets the kernel's int16 query from `q`; returns its scale (0 when q is all zeros). */
   private setQuery(q: ArrayLike<number>): number {
     if (q.length !== this.dims) throw new RangeError(`the query has ${q.length} values, the rows ${this.dims}`);

@@ -1003,20 +1003,13 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const ids = items.map((i) => i.id);
   const base = alignBase(headModel, ids);
   if (options.contentOnly) base.residual = null;
-  // vᵢ = eᵢ + rᵢ, added here in slices (only the items the base knows have a residual) rather
-  // than by the head in one pass over N × d.
-  if (base.residual) {
-    const r = base.residual;
-    for (let from = 0; from < items.length; from += BLOCK) {
-      addKnownRows(loaded.vectors, r, base.known, from, Math.min(items.length, from + BLOCK), d);
-      await slicer.maybeYield();
-    }
-  }
-  // The item matrix, quantised to int8 rows a slice at a time (quantising 1,000,000 rows is
-  // seconds of work); the float vectors are dropped once it is made.
+  // vᵢ = eᵢ + rᵢ (only the items the base knows have a residual), then the item matrix: int8
+  // rows, both a slice at a time (quantising 1,000,000 rows is seconds of work); the float
+  // vectors are dropped once it is made.
   const matrix = new ItemMatrix(items.length, d);
   for (let from = 0; from < items.length; from += BLOCK) {
     const to = Math.min(items.length, from + BLOCK);
+    if (base.residual) addKnownRows(loaded.vectors, base.residual, base.known, from, to, d);
     matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
     await slicer.maybeYield();
   }

@@ -97,7 +97,7 @@ export class PlainHead {
     // learned from dequantised (rows that are already int8 values come back unchanged).
     this.matrix = new ItemMatrix(n, d);
     this.matrix.setRows(0, base.residual ? Float32Array.from(E, (v, k) => v + base.residual![k]!) : E.subarray(0, n * d));
-    this.V = this.matrix.rows(Int32Array.from({ length: n }, (_, i) => i));
+    this.V = this.matrix.allRows();
     this.W0 = Float32Array.from(base.W);
     this.alpha0 = base.alpha;
     this.bBase = this.matrix.bias;
