@@ -5,7 +5,7 @@
 import type { CoreRecommenderOptions, Recommender } from './core/index.js';
 import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
-import { IndexedDbEmbeddingCache, openDeltaStore } from './storage/index.js';
+import { IndexedDbEmbeddingCache, IndexedDbPreparedCache, openDeltaStore } from './storage/index.js';
 
 // What a shop uses, and nothing else: every name here is a promise kept across versions. The
 // tools and tests import internals from their own modules.
@@ -115,6 +115,8 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   const { store } = await openDeltaStore(storage, namespace);
   // Catalogue vectors are cached wherever the shopper's state is kept on disk.
   const embeddingCache = store.kind === 'indexeddb' ? await IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined;
+  // So is what a load of the catalogue makes (its index and item matrix), for the next visit.
+  const preparedCache = store.kind === 'indexeddb' ? await IndexedDbPreparedCache.open().catch(() => undefined) : undefined;
   try {
     const visibility = core.visibility ?? documentVisibility();
     const assets = pageAssets();
@@ -126,13 +128,15 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
       ...(modelUrl ? { modelUrl } : {}),
       ...(wasmPaths ? { wasmPaths } : {}),
       ...(embeddingCache ? { embeddingCache } : {}),
+      ...(preparedCache ? { preparedCache } : {}),
       ...(visibility ? { visibility } : {}),
     });
   } catch (err) {
     store.close();
     throw err;
   } finally {
-    // The cache is read and written only while loading.
+    // The caches are read and written only while loading (a last write may finish after).
     embeddingCache?.close();
+    preparedCache?.close();
   }
 }

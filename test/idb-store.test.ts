@@ -6,6 +6,8 @@ import type { StoredSnapshot } from '../src/core/store.js';
 import type { ClickwiseDB } from '../src/storage/idb-store.js';
 import { checksum, DB_VERSION, IndexedDbDeltaStore, migrate, RECORD_VERSION, validateEnvelope } from '../src/storage/idb-store.js';
 import { openDeltaStore } from '../src/storage/index.js';
+import type { PreparedEntry } from '../src/core/prepared.js';
+import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 
 let n = 0;
 const fresh = (): string => `unit-${process.pid}-${n++}`;
@@ -119,5 +121,59 @@ describe('IndexedDbDeltaStore', () => {
       console.warn = warn;
       Object.defineProperty(globalThis, 'indexedDB', { value: saved, configurable: true });
     }
+  });
+});
+
+describe('IndexedDbPreparedCache', () => {
+  const entry = (tag: number): PreparedEntry => ({
+    catalog: {
+      digest: `d${tag}`,
+      idChunks: ['["a","b"]'],
+      bounds: Uint32Array.from([1, 5, 6, 9]),
+      skipped: ['item 2 is not an object'],
+      spread: Int32Array.from([1, 0]),
+    },
+    matrix: {
+      modelKey: `m${tag}`,
+      dims: 2,
+      codes: Int8Array.from([1, -2, 3, -4]),
+      scales: Float32Array.from([0.5, 0.25]),
+      embeddings: { shipped: 2, cached: 0, encoded: 0 },
+    },
+  });
+
+  it('keeps typed arrays as they were, and the most recently used locations only', async () => {
+    let t = 1000;
+    const cache = await IndexedDbPreparedCache.open(() => t);
+    await cache.put('/a.json', entry(1));
+    const back = await cache.get('/a.json');
+    expect(back).toEqual(entry(1));
+    expect(back!.matrix!.codes).toBeInstanceOf(Int8Array);
+    expect(back!.catalog.bounds).toBeInstanceOf(Uint32Array);
+    expect(await cache.get('/none.json')).toBeUndefined();
+    for (const loc of ['/b.json', '/c.json']) {
+      t += 10;
+      await cache.put(loc, entry(2));
+    }
+    // Reading /a.json marks it used: a fourth location drops /b.json, the least recently used.
+    t += 10;
+    await cache.get('/a.json');
+    await new Promise((r) => setTimeout(r, 20));
+    t += 10;
+    await cache.put('/d.json', entry(3));
+    expect(await cache.get('/b.json')).toBeUndefined();
+    for (const loc of ['/a.json', '/c.json', '/d.json']) expect(await cache.get(loc)).toBeDefined();
+    cache.close();
+  });
+
+  it('finishes a write begun before close(), and refuses one after', async () => {
+    const cache = await IndexedDbPreparedCache.open();
+    const written = cache.put('/late.json', entry(4));
+    cache.close();
+    await written;
+    await expect(cache.put('/later.json', entry(5))).rejects.toThrow(/closed/);
+    const again = await IndexedDbPreparedCache.open();
+    expect((await again.get('/late.json'))?.catalog.digest).toBe('d4');
+    again.close();
   });
 });

@@ -193,7 +193,7 @@ describe('one NaN does not poison every score', () => {
     const first = [...vectors.keys()][0]!;
     vectors.set(first, new Float32Array(vectors.get(first)!.length).fill(Number.NaN));
     const rec = await make({ embeddingCache: cache });
-    expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: catalog.length - 1, encoded: 1 });
+    expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: catalog.length - 1, encoded: 1, prepared: 0 });
     for (let i = 0; i < 60; i++) await rec.click(ids[i % 7]!);
     const top = await rec.recommend({ k: 10 });
     expect(top.every((r) => Number.isFinite(r.score))).toBe(true);

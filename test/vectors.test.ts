@@ -112,7 +112,7 @@ describe('a recommender on shipped vectors', () => {
   it('takes every vector from the file and never downloads the encoder weights', async () => {
     const { fetcher, asked } = countingFetcher();
     const rec = await createRecommenderCore({ catalog, modelUrl: join(dir, 'models'), backend: 'cpu', fetcher });
-    expect(rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0 });
+    expect(rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: 0 });
     expect(asked.some((a) => a.endsWith('weights.bin') && a.includes('encoder'))).toBe(false);
     expect(asked.some((a) => a.endsWith('vectors.bin'))).toBe(true);
     // The catalogue is the file's: rows are taken by position, and the keys are never downloaded.
@@ -132,7 +132,7 @@ describe('a recommender on shipped vectors', () => {
     changed.push({ id: 'brand-new-1', title: 'Copper Kettle', category: 'Kitchen' }, { id: 'brand-new-2', title: 'Linen Apron' });
     const { fetcher, asked } = countingFetcher();
     const rec = await createRecommenderCore({ catalog: changed, modelUrl: join(dir, 'models'), backend: 'cpu', fetcher });
-    expect(rec.stats().embeddings).toEqual({ shipped: catalog.length - 3, cached: 0, encoded: 5 });
+    expect(rec.stats().embeddings).toEqual({ shipped: catalog.length - 3, cached: 0, encoded: 5, prepared: 0 });
     expect(asked.filter((a) => a.endsWith('keys.bin'))).toHaveLength(1);
     rec.dispose();
     // Keys that cannot be had (here, corrupt): one warning, and the browser encodes everything.
@@ -148,7 +148,7 @@ describe('a recommender on shipped vectors', () => {
       backend: 'cpu',
       onWarning: (w) => warnings.push(w.message),
     });
-    expect(rec2.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: changed.length });
+    expect(rec2.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: changed.length, prepared: 0 });
     expect(warnings.filter((w) => w.includes('keys'))).toHaveLength(1);
     rec2.dispose();
   });
@@ -172,7 +172,7 @@ describe('a recommender on shipped vectors', () => {
         backend: 'cpu',
         onWarning: (w) => warnings.push(w.message),
       });
-      expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: catalog.length });
+      expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: catalog.length, prepared: 0 });
       expect(warnings.filter((w) => w.includes('catalogue vectors'))).toHaveLength(1);
       expect(warnings[0]).toMatch(spoil === 'corrupt' ? /checksum|sha256/i : /cw-enc-other/);
       expect((await rec.recommend({ k: 5 })).length).toBe(5);

@@ -5,11 +5,27 @@ import type { Item } from './types.js';
 
 /** A validated catalogue with an id → index map. Items are frozen copies of the input. */
 export interface Catalog {
+  /**
+   * Every item. On a catalogue restored lazily (see {@link lazyCatalog}) the first use parses
+   * the items not parsed yet, in one go: code on the page's path uses `item(i)`.
+   */
   readonly items: readonly Item[];
+  /** Item i (parsed on first use on a lazy catalogue). */
+  item(i: number): Item;
+  /** Item i's id, without parsing the item. */
+  id(i: number): string;
   indexOf(id: string): number | undefined;
   readonly size: number;
   /** What was wrong with the items that were skipped (empty when every item was usable). */
   readonly skipped: readonly string[];
+  /** Parses every item not parsed yet, in time slices (a no-op on an eager catalogue). */
+  materialise(slicer: Slicer): Promise<void>;
+}
+
+/** A catalogue read from a file: also the position of each kept item in the file's array. */
+export interface ValidatedCatalog extends Catalog {
+  /** For each kept item, its index in the input array. */
+  readonly rawIndex: Int32Array;
 }
 
 const MAX_LISTED = 5;
@@ -21,7 +37,7 @@ const MAX_LISTED = 5;
  * for the whole shop. Throws a `CatalogError` only when no item is usable (or the input is not a
  * non-empty array), listing the first problems and how to fix them. The input is not mutated.
  */
-export function validateCatalog(input: unknown): Catalog {
+export function validateCatalog(input: unknown): ValidatedCatalog {
   const builder = new CatalogBuilder(input);
   const raw = input as unknown[];
   for (let i = 0; i < raw.length; i++) builder.add(raw[i], i);
@@ -29,7 +45,7 @@ export function validateCatalog(input: unknown): Catalog {
 }
 
 /** {@link validateCatalog} in time slices (a catalogue of 100,000 items takes about 100 ms). */
-export async function validateCatalogSliced(input: unknown, slicer: Slicer): Promise<Catalog> {
+export async function validateCatalogSliced(input: unknown, slicer: Slicer): Promise<ValidatedCatalog> {
   const builder = new CatalogBuilder(input);
   const raw = input as unknown[];
   for (let i = 0; i < raw.length; i++) {
@@ -43,6 +59,7 @@ class CatalogBuilder {
   private readonly problems: string[] = [];
   private readonly items: Item[] = [];
   private readonly index = new Map<string, number>();
+  private readonly rawIndex: number[] = [];
 
   constructor(input: unknown) {
     if (!Array.isArray(input)) {
@@ -58,51 +75,17 @@ class CatalogBuilder {
 
   add(raw: unknown, i: number): void {
     const { problems, index, items } = this;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      problems.push(`item ${i} is not an object`);
+    const item = checkItem(raw, i, index);
+    if (typeof item === 'string') {
+      problems.push(item);
       return;
     }
-    const r = raw as Record<string, unknown>;
-    const idRaw = r['id'];
-    if (idRaw === undefined || idRaw === null || idRaw === '' || (typeof idRaw !== 'string' && typeof idRaw !== 'number')) {
-      problems.push(`item ${i} has no id (a non-empty string or number is required)`);
-      return;
-    }
-    const id = String(idRaw);
-    if (index.has(id)) {
-      problems.push(`id ${JSON.stringify(id)} is duplicated (items ${index.get(id)} and ${i}); ids must be unique`);
-      return;
-    }
-    const title = r['title'];
-    if (typeof title !== 'string' || title.trim() === '') {
-      problems.push(
-        `item ${JSON.stringify(id)} has ${typeof title === 'string' ? 'an empty' : 'a non-string'} title; give every item a non-empty text title`,
-      );
-      return;
-    }
-    const item: Item = { id, title };
-    for (const key of ['description', 'category', 'image'] as const) {
-      const v = r[key];
-      if (v === undefined || v === null) continue;
-      if (typeof v !== 'string') {
-        problems.push(`item ${JSON.stringify(id)} has a non-string ${key}`);
-        return;
-      }
-      item[key] = v;
-    }
-    const price = r['price'];
-    if (price !== undefined && price !== null) {
-      if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
-        problems.push(`item ${JSON.stringify(id)} has price ${String(price)}; a price must be a finite number ≥ 0 or left out`);
-        return;
-      }
-      item.price = price;
-    }
-    index.set(id, items.length);
-    items.push(Object.freeze(item));
+    index.set(item.id, items.length);
+    items.push(item);
+    this.rawIndex.push(i);
   }
 
-  finish(): Catalog {
+  finish(): ValidatedCatalog {
     const { problems, index, items } = this;
     if (items.length === 0) {
       throw new CatalogError(
@@ -111,8 +94,118 @@ class CatalogBuilder {
       );
     }
     Object.freeze(items);
-    return { items, size: items.length, indexOf: (id: string) => index.get(String(id)), skipped: Object.freeze(problems) };
+    return {
+      items,
+      item: (i) => items[i]!,
+      id: (i) => items[i]!.id,
+      size: items.length,
+      indexOf: (id: string) => index.get(String(id)),
+      skipped: Object.freeze(problems),
+      rawIndex: Int32Array.from(this.rawIndex),
+      materialise: () => Promise.resolve(),
+    };
   }
+}
+
+/**
+ * Checks one element of the input array (at `i`): a frozen copy of it, or what is wrong with it.
+ * `seen` holds the ids taken so far (a duplicate is a problem).
+ */
+function checkItem(raw: unknown, i: number, seen: ReadonlyMap<string, number>): Item | string {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return `item ${i} is not an object`;
+  const r = raw as Record<string, unknown>;
+  const idRaw = r['id'];
+  if (idRaw === undefined || idRaw === null || idRaw === '' || (typeof idRaw !== 'string' && typeof idRaw !== 'number')) {
+    return `item ${i} has no id (a non-empty string or number is required)`;
+  }
+  const id = String(idRaw);
+  if (seen.has(id)) return `id ${JSON.stringify(id)} is duplicated (items ${seen.get(id)} and ${i}); ids must be unique`;
+  const title = r['title'];
+  if (typeof title !== 'string' || title.trim() === '') {
+    return `item ${JSON.stringify(id)} has ${typeof title === 'string' ? 'an empty' : 'a non-string'} title; give every item a non-empty text title`;
+  }
+  const item: Item = { id, title };
+  for (const key of ['description', 'category', 'image'] as const) {
+    const v = r[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') return `item ${JSON.stringify(id)} has a non-string ${key}`;
+    item[key] = v;
+  }
+  const price = r['price'];
+  if (price !== undefined && price !== null) {
+    if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
+      return `item ${JSON.stringify(id)} has price ${String(price)}; a price must be a finite number ≥ 0 or left out`;
+    }
+    item.price = price;
+  }
+  return Object.freeze(item);
+}
+
+/**
+ * A catalogue restored from what an earlier load of the same file bytes found (see
+ * `prepared.ts`): the ids, and where each kept item lies in the file (`bounds`: the byte offsets
+ * of its element's start and end, two per item). Ids are indexed at once, in slices; an item is
+ * parsed from its bytes when first asked for, so a page needs to parse only what it shows.
+ * The bytes are released once every item is parsed.
+ */
+export async function lazyCatalog(
+  bytes: Uint8Array,
+  bounds: Uint32Array,
+  ids: readonly string[],
+  skipped: readonly string[],
+  slicer: Slicer,
+): Promise<Catalog> {
+  const n = ids.length;
+  if (n === 0 || bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
+    throw new RangeError(`a restored catalogue needs 2 bounds per id within the file (${n} ids, ${bounds.length} bounds)`);
+  }
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    index.set(ids[i]!, i);
+    if ((i & 4095) === 4095) await slicer.maybeYield();
+  }
+  if (index.size !== n) throw new RangeError('a restored catalogue lists an id twice');
+  const parsed: (Item | undefined)[] = new Array<Item | undefined>(n);
+  let left = n;
+  let source: Uint8Array | null = bytes;
+  const decoder = new TextDecoder();
+  const none = new Map<string, number>();
+  const item = (i: number): Item => {
+    const have = parsed[i];
+    if (have) return have;
+    if (!source || !(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
+    const got = checkItem(JSON.parse(decoder.decode(source.subarray(bounds[2 * i], bounds[2 * i + 1]))), i, none);
+    // The bytes are those the bounds were found in (same digest): anything else is a bug.
+    if (typeof got === 'string' || got.id !== ids[i]) throw new Error(`the restored catalogue does not match its file at item ${i}`);
+    parsed[i] = got;
+    if (--left === 0) source = null;
+    return got;
+  };
+  let all: readonly Item[] | null = null;
+  const everything = (): readonly Item[] => {
+    if (!all) {
+      for (let i = 0; i < n; i++) item(i);
+      all = Object.freeze(parsed as Item[]);
+    }
+    return all;
+  };
+  return {
+    get items() {
+      return everything();
+    },
+    item,
+    id: (i) => ids[i]!,
+    size: n,
+    indexOf: (id: string) => index.get(String(id)),
+    skipped: Object.freeze([...skipped]),
+    async materialise(s: Slicer) {
+      for (let i = 0; i < n && left > 0; i++) {
+        item(i);
+        if ((i & 255) === 255) await s.maybeYield();
+      }
+      everything();
+    },
+  };
 }
 
 /** "3 invalid items: a; b; c (and 2 more)". */

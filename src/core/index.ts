@@ -4,8 +4,8 @@
  */
 export { initBackend } from './backend.js';
 export type { BackendChoice } from './backend.js';
-export { validateCatalog } from './catalog.js';
-export type { Catalog } from './catalog.js';
+export { lazyCatalog, validateCatalog } from './catalog.js';
+export type { Catalog, ValidatedCatalog } from './catalog.js';
 export { Emitter } from './emitter.js';
 export { loadEncoder } from './encoder.js';
 export type { Encoder, EncoderInput, EncoderManifest, LoadEncoderOptions } from './encoder.js';
@@ -36,6 +36,8 @@ export type {
   RecommenderEvents,
   RecommenderStats,
 } from './recommender.js';
+export { digestBytes, MemoryPreparedCache } from './prepared.js';
+export type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix } from './prepared.js';
 export { mixSeed, mulberry32 } from './rng.js';
 export { nextTask, Slicer } from './slice.js';
 export { DEFAULT_KEEP_EVENTS, MAX_SEQ, MemoryDeltaStore } from './store.js';

@@ -13,7 +13,7 @@ const PIECE = 256 * 1024;
 
 const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
-export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer): Promise<unknown> {
+export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer, bounds?: JsonBounds): Promise<unknown> {
   let first = 0;
   // A UTF-8 byte order mark, then whitespace.
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) first = 3;
@@ -25,7 +25,17 @@ export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer): P
   const take = (from: number, to: number): void => {
     for (const x of JSON.parse(`[${decoder.decode(bytes.subarray(from, to))}]`) as unknown[]) out.push(x);
   };
-  const st: ScanState = { pos: first, depth: 0, inString: false, escaped: false, opened: [], lastComma: -1, end: -1 };
+  const st: ScanState = {
+    pos: first,
+    depth: 0,
+    inString: false,
+    escaped: false,
+    opened: [],
+    lastComma: -1,
+    end: -1,
+    commas: bounds ?? null,
+  };
+  bounds?.push(first);
   let start = first + 1;
   while (st.pos < bytes.length && st.end < 0) {
     scan(bytes, st, Math.min(bytes.length, st.pos + PIECE));
@@ -39,6 +49,7 @@ export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer): P
   }
   const { end, lastComma } = st;
   if (end < 0) throw new SyntaxError('Unexpected end of JSON input: the array is not closed.');
+  bounds?.push(end);
   let blank = true;
   for (let i = start; i < end && blank; i++) blank = isSpace(bytes[i]);
   if (!blank) take(start, end);
@@ -60,6 +71,29 @@ interface ScanState {
   lastComma: number;
   /** The array's closing bracket, once found. */
   end: number;
+  /** Where every top-level comma is recorded, if anywhere. */
+  commas: JsonBounds | null;
+}
+
+/**
+ * Collects where a JSON array's elements lie: the offset of its `[`, of every top-level comma,
+ * then of its `]`. Element i is the bytes strictly between entries i and i + 1.
+ */
+export class JsonBounds {
+  private buf = new Uint32Array(1024);
+  length = 0;
+  push(pos: number): void {
+    if (this.length === this.buf.length) {
+      const grown = new Uint32Array(this.buf.length * 2);
+      grown.set(this.buf);
+      this.buf = grown;
+    }
+    this.buf[this.length++] = pos;
+  }
+  /** The offsets collected (a view: copy it to keep it past more pushes). */
+  view(): Uint32Array {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 /** Scans bytes [st.pos, to): a plain synchronous loop, which the JIT optimises well. */
@@ -74,7 +108,10 @@ function scan(bytes: Uint8Array, st: ScanState, to: number): void {
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x2c) {
-      if (depth === 1) lastComma = pos;
+      if (depth === 1) {
+        lastComma = pos;
+        st.commas?.push(pos);
+      }
     } else if (c === 0x7b || c === 0x5b) opened[depth++] = c;
     else if (c === 0x7d || c === 0x5d) {
       // `}` must close a `{` and `]` a `[`: their codes differ by 2.

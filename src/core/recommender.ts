@@ -7,9 +7,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
-import type { Catalog } from './catalog.js';
-import { describeProblems, validateCatalogSliced } from './catalog.js';
-import { parseJsonArraySliced } from './json-array.js';
+import type { Catalog, ValidatedCatalog } from './catalog.js';
+import { describeProblems, lazyCatalog, validateCatalogSliced } from './catalog.js';
+import { JsonBounds, parseJsonArraySliced } from './json-array.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
@@ -27,8 +27,10 @@ import type { BackendRequest, Item, ProgressCallback } from './types.js';
 import { nextTask, Slicer } from './slice.js';
 import type { ShopDeltaInfo } from './shop-delta-client.js';
 import { ShopDeltaClient } from './shop-delta-client.js';
-import type { ShippedVectors } from './vectors.js';
-import { catalogHash, decodeRow, itemKeys, loadVectors } from './vectors.js';
+import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix } from './prepared.js';
+import { chunkIds, digestBytes, unchunkIds } from './prepared.js';
+import type { ShippedVectors, VectorsManifest } from './vectors.js';
+import { catalogHash, decodeRow, itemKeys, loadVectors, loadVectorsManifest } from './vectors.js';
 
 /** Options of {@link createRecommenderCore}. */
 export interface CoreRecommenderOptions {
@@ -57,6 +59,12 @@ export interface CoreRecommenderOptions {
    * only items that are new or changed. Default: none (the package entry passes IndexedDB's).
    */
   embeddingCache?: EmbeddingCache;
+  /**
+   * Keeps what a load of a catalogue URL made (its ids, where each item lies in the file, the item
+   * matrix), so that a later load of the same bytes and model skips parsing the whole catalogue
+   * and rebuilding the matrix. Default: none (the package entry passes IndexedDB's).
+   */
+  preparedCache?: PreparedCache;
   /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
   wasmPaths?: string;
   /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
@@ -163,8 +171,14 @@ export interface Recommender {
   on<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): () => void;
   off<K extends keyof RecommenderEvents>(name: K, fn: (payload: RecommenderEvents[K]) => void): void;
   stats(): RecommenderStats;
-  /** The validated catalogue. */
+  /**
+   * The validated catalogue. On a later visit the items are parsed from the file only as they
+   * are needed, and the first use of `items` parses the rest in one go: to look one item up,
+   * use `item(id)`.
+   */
   readonly items: readonly Item[];
+  /** The catalogue's item with this id, or undefined. */
+  item(id: string): Item | undefined;
   /** Forgets this shopper, here and in every tab sharing the store. */
   reset(): Promise<void>;
   /** Frees every tensor and closes the store. */
@@ -191,6 +205,11 @@ export interface EmbeddingStats {
   cached: number;
   /** Computed by the encoder in this browser. */
   encoded: number;
+  /**
+   * Taken ready to score from what this browser's previous load of the same catalogue and model
+   * made (then the other counts are those of that load).
+   */
+  prepared: number;
 }
 
 /**
@@ -316,7 +335,7 @@ async function embedCatalog(o: {
       encoder.dispose();
     }
   }
-  return { vectors: out, stats: { shipped: fromShipped, cached: fromCache, encoded: missing.length } };
+  return { vectors: out, stats: { shipped: fromShipped, cached: fromCache, encoded: missing.length, prepared: 0 } };
 }
 
 /**
@@ -388,11 +407,10 @@ function addKnownRows(v: Float32Array, r: Float32Array, known: Uint8Array, from:
   for (let i = from; i < to; i++) if (known[i]) for (let k = i * d; k < (i + 1) * d; k++) v[k]! += r[k]!;
 }
 
-async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher, slicer: Slicer): Promise<Catalog> {
-  if (typeof catalog !== 'string') return validateCatalogSliced(catalog, slicer);
-  let buf: ArrayBuffer;
+/** The catalogue file's bytes. */
+async function fetchCatalog(location: string, fetcher: Fetcher): Promise<Uint8Array> {
   try {
-    buf = await fetcher(catalog);
+    return new Uint8Array(await fetcher(location));
   } catch (cause) {
     throw new CatalogError(
       'catalog/unreachable',
@@ -400,37 +418,96 @@ async function readCatalog(catalog: readonly Item[] | string, fetcher: Fetcher, 
       { cause },
     );
   }
+}
+
+/** Parses and checks a catalogue file, recording where each element lies in it. */
+async function parseCatalog(
+  location: string,
+  bytes: Uint8Array,
+  slicer: Slicer,
+): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
+  const elements = new JsonBounds();
   let parsed: unknown;
   try {
-    parsed = await parseJsonArraySliced(new Uint8Array(buf), slicer);
+    parsed = await parseJsonArraySliced(bytes, slicer, elements);
   } catch (cause) {
-    const why = looksLikeHtml(buf) ? 'it is an HTML page: a wrong URL?' : String(cause);
+    const why = looksLikeHtml(bytes.buffer as ArrayBuffer) ? 'it is an HTML page: a wrong URL?' : String(cause);
     throw new CatalogError(
       'catalog/not-json',
-      `The catalogue at ${catalog} is not valid JSON (${why}). Serve a JSON array of items { id, title, ... }.`,
+      `The catalogue at ${location} is not valid JSON (${why}). Serve a JSON array of items { id, title, ... }.`,
       {
         cause,
       },
     );
   }
-  return validateCatalogSliced(parsed, slicer);
+  const catalog = await validateCatalogSliced(parsed, slicer);
+  // Item i is the bytes between its element's opening and closing separators.
+  const b = elements.view();
+  const bounds = new Uint32Array(2 * catalog.size);
+  for (let i = 0; i < catalog.size; i++) {
+    const r = catalog.rawIndex[i]!;
+    bounds[2 * i] = b[r]! + 1;
+    bounds[2 * i + 1] = b[r + 1]!;
+  }
+  return { catalog, bounds };
+}
+
+/**
+ * The catalogue at a location: restored from the prepared cache when the file's bytes are those
+ * an earlier load saw, else parsed. `save` is what a later load will need (null on a full hit).
+ */
+async function readCatalog(
+  location: string,
+  fetcher: Fetcher,
+  cache: PreparedCache | undefined,
+  slicer: Slicer,
+  warn: (code: string, message: string) => void,
+): Promise<{ catalog: Catalog; entry: PreparedEntry | undefined; fresh: PreparedCatalog | null }> {
+  const bytes = await fetchCatalog(location, fetcher);
+  if (!cache) return { catalog: (await parseCatalog(location, bytes, slicer)).catalog, entry: undefined, fresh: null };
+  const digest = await digestBytes(bytes, slicer);
+  let entry: PreparedEntry | undefined;
+  try {
+    entry = await cache.get(location);
+  } catch (err) {
+    warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
+  }
+  if (entry && entry.catalog.digest === digest) {
+    try {
+      const ids = await unchunkIds(entry.catalog.idChunks, slicer);
+      const catalog = await lazyCatalog(bytes, entry.catalog.bounds, ids, entry.catalog.skipped, slicer);
+      if (entry.catalog.spread.length === catalog.size) return { catalog, entry, fresh: null };
+    } catch {
+      /* a damaged entry: read the file as on a first visit, and save it again */
+    }
+  }
+  const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
+  const fresh: PreparedCatalog = {
+    digest,
+    idChunks: await chunkIds(catalog.id, catalog.size, slicer),
+    bounds,
+    skipped: [...catalog.skipped],
+    spread: new Int32Array(0),
+  };
+  return { catalog, entry: undefined, fresh };
 }
 
 /** Items in turns across departments: the first of each, then the second of each, and so on. */
-async function roundRobinByCategory(items: readonly Item[], slicer: Slicer): Promise<Int32Array> {
+async function roundRobinByCategory(catalog: Catalog, slicer: Slicer): Promise<Int32Array> {
   const queues = new Map<string, number[]>();
-  for (let i = 0; i < items.length; i++) {
-    const key = items[i]!.category ?? '';
+  const n = catalog.size;
+  for (let i = 0; i < n; i++) {
+    const key = catalog.item(i).category ?? '';
     let q = queues.get(key);
     if (!q) queues.set(key, (q = []));
     q.push(i);
     if ((i & 4095) === 4095) await slicer.maybeYield();
   }
-  const out = new Int32Array(items.length);
+  const out = new Int32Array(n);
   const lists = [...queues.values()];
-  let n = 0;
-  for (let round = 0; n < items.length; round++) {
-    for (const q of lists) if (round < q.length) out[n++] = q[round]!;
+  let at = 0;
+  for (let round = 0; at < n; round++) {
+    for (const q of lists) if (round < q.length) out[at++] = q[round]!;
   }
   return out;
 }
@@ -479,7 +556,7 @@ class RecommenderImpl implements Recommender {
   /** The catalogue in turns across departments, for the list shown before any click. */
   private spreadOrder: Int32Array = new Int32Array(0);
   /** Set by the factory after loading. */
-  embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0 };
+  embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0, prepared: 0 };
   private shopDeltaInfo: ShopDeltaInfo | null = null;
 
   /** Fuses a new shop delta: the next recommendations rank by base + ψ + φ. */
@@ -530,6 +607,20 @@ class RecommenderImpl implements Recommender {
     return this.catalog.items;
   }
 
+  item(id: string): Item | undefined {
+    const i = this.catalog.indexOf(String(id));
+    return i === undefined ? undefined : this.catalog.item(i);
+  }
+
+  /** The cold-start order, when a previous load of this catalogue computed it; else restore() does. */
+  presetSpread(order: Int32Array): void {
+    this.spreadOrder = order;
+  }
+
+  get coldOrder(): Int32Array {
+    return this.spreadOrder;
+  }
+
   private warn(code: string, message: string, fromStore = false): void {
     // Store warnings are kept by the store itself (health()); others are kept here.
     if (!fromStore) {
@@ -542,7 +633,7 @@ class RecommenderImpl implements Recommender {
 
   /** Restores φ from the store at start-up, applying the rebase policy for a new model version. */
   async restore(): Promise<void> {
-    this.spreadOrder = await roundRobinByCategory(this.catalog.items, new Slicer());
+    if (this.spreadOrder.length !== this.catalog.size) this.spreadOrder = await roundRobinByCategory(this.catalog, new Slicer());
     const state = await this.store.load();
     await this.applyState(state, 'load');
     // The first scoring pass on a backend is the slowest (kernels set up, memory grown): done
@@ -691,7 +782,7 @@ class RecommenderImpl implements Recommender {
     while (this.resetting) await this.resetting;
     if (this.disposed) throw new DisposedError();
     const epoch = this.epoch;
-    const impressions = this.pendingImpressions.map((i) => this.catalog.items[i]!.id).filter((x) => x !== id);
+    const impressions = this.pendingImpressions.map((i) => this.catalog.id(i)).filter((x) => x !== id);
     this.pendingImpressions = [];
     const stored = await this.store.append({ type: 'click', itemId: id, t: Date.now(), impressions });
     // Stored, hence acknowledged: after dispose() it is learned by the next page; after a reset
@@ -746,7 +837,7 @@ class RecommenderImpl implements Recommender {
         const i = idxs[j]!;
         // A score that is not a number (a corrupt vector) never ranks, and never hides the rest.
         if (excl.has(i) || !Number.isFinite(vals[j]!)) continue;
-        if (options.filter && !options.filter(this.catalog.items[i]!)) continue;
+        if (options.filter && !options.filter(this.catalog.item(i))) continue;
         picked.push({ i, s: vals[j]! });
       }
       if (picked.length >= target || want >= n) break;
@@ -773,15 +864,15 @@ class RecommenderImpl implements Recommender {
         const raw = contributions[row * columns + col]!;
         const c = p.group !== undefined ? raw / Math.max(weights[row]!, 1e-6) : raw;
         if (c > 0 && h !== p.i) {
-          parts.push({ id: this.catalog.items[h]!.id, weight: c });
+          parts.push({ id: this.catalog.id(h), weight: c });
           total += c;
         }
       });
       parts.sort((a, b) => b.weight - a.weight);
       return {
-        id: this.catalog.items[p.i]!.id,
+        id: this.catalog.id(p.i),
         score: p.s,
-        item: this.catalog.items[p.i]!,
+        item: this.catalog.item(p.i),
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
       };
     });
@@ -797,7 +888,7 @@ class RecommenderImpl implements Recommender {
    * best-scored candidates in turn. Candidates like no clicked item fill what is left.
    */
   private groupOf(i: number): string {
-    return this.catalog.items[i]!.category ?? `item:${i}`;
+    return this.catalog.item(i).category ?? `item:${i}`;
   }
 
   private shareAmongInterests(
@@ -816,7 +907,7 @@ class RecommenderImpl implements Recommender {
     candidates.forEach((c, col) => {
       const simTo = (row: number): number => contributions[row * candidates.length + col]! / Math.max(weights[row]!, 1e-6);
       // An item of a department the shopper clicked in belongs to it; another goes to the click it is most like.
-      const own = this.catalog.items[c.i]!.category;
+      const own = this.catalog.item(c.i).category;
       let group: string | null = own !== undefined && clicks.has(own) ? own : null;
       let sim = group === null ? 0 : -Infinity;
       history.forEach((h, row) => {
@@ -860,7 +951,7 @@ class RecommenderImpl implements Recommender {
     const out: number[] = [];
     for (const i of this.spreadOrder) {
       if (out.length >= k) break;
-      if (!excl.has(i) && (!filter || filter(this.catalog.items[i]!))) out.push(i);
+      if (!excl.has(i) && (!filter || filter(this.catalog.item(i)))) out.push(i);
     }
     return out;
   }
@@ -932,7 +1023,8 @@ class RecommenderImpl implements Recommender {
 
 /** What {@link loadHead} needs: a validated catalogue's items and where the model is. */
 export interface LoadHeadOptions {
-  catalog: readonly Item[];
+  /** The items, or a catalogue (parsed in full only when its vectors must be made). */
+  catalog: readonly Item[] | Catalog;
   modelUrl?: string;
   fetcher?: Fetcher;
   /** `models/manifest.json`, when the caller has already read it. */
@@ -946,6 +1038,10 @@ export interface LoadHeadOptions {
   contentOnly?: boolean;
   /** The catalogue's id → position map, when the caller has one (saves building another). */
   indexOf?: (id: string) => number | undefined;
+  /** A matrix an earlier load made: used when its model key is this model's. */
+  prepared?: PreparedMatrix | null;
+  /** Return the matrix made (a copy, to be saved) when it was not taken from `prepared`. */
+  keepMatrix?: boolean;
 }
 
 /**
@@ -960,13 +1056,17 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   base: BaseParams & { known: Uint8Array };
   deltaCompatibleWith: string[];
   embeddingStats: EmbeddingStats;
+  /** The matrix made here, to save for the next load (with `keepMatrix`; null when it was taken from `prepared`). */
+  made: PreparedMatrix | null;
 }> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
   const modelManifest = options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl));
   const warn = options.warn ?? ((m: string): void => console.warn(`Clickwise: ${m}`));
   const progress = options.onProgress;
-  const items = options.catalog;
+  const catalog = options.catalog;
+  const lazy = !Array.isArray(catalog) ? (catalog as Catalog) : null;
+  const n = lazy ? lazy.size : (catalog as readonly Item[]).length;
   const slicer = new Slicer();
   const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
   const encoderManifest = await fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
@@ -977,41 +1077,75 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       `The head has ${headModel.manifest.dims} dims but the encoder has ${encoderManifest.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
     );
   }
-  const shipped = modelManifest.vectors
-    ? await loadShippedVectors(fetcher, joinLocation(modelUrl, modelManifest.vectors), encoderManifest, warn)
-    : null;
-  const loaded = await embedCatalog({
-    encoderManifest,
-    loadEncoder: () =>
-      loadEncoder({
-        modelUrl: encoderUrl,
-        fetcher,
-        manifest: encoderManifest,
-        onWarning: warn,
-        ...(progress ? { onProgress: progress } : {}),
-      }),
-    items,
-    cache: options.embeddingCache,
-    shipped,
-    progress,
-    warn,
-    slicer,
-  });
   const d = encoderManifest.dims;
-  await centreRows(loaded.vectors, items.length, d, slicer);
-  await slicer.maybeYield();
-  const ids = items.map((i) => i.id);
+  const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
+  const vectorsManifest = vectorsUrl ? await loadShippedManifest(fetcher, vectorsUrl, encoderManifest, warn) : null;
+  // What the matrix depends on besides the catalogue: the encoder, the base's files (residuals),
+  // the shipped vectors file, and whether residuals are used.
+  const modelKey = [
+    encoderManifest.version,
+    d,
+    headModel.manifest.files.map((f) => f.sha256).join(','),
+    vectorsManifest?.files.find((f) => f.path === 'vectors.bin')?.sha256 ?? 'none',
+    options.contentOnly ? 'content' : 'full',
+  ].join('|');
+  let ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    ids.push(lazy ? lazy.id(i) : (catalog as readonly Item[])[i]!.id);
+    if ((i & 16383) === 16383) await slicer.maybeYield();
+  }
   const base = alignBase(headModel, ids);
   if (options.contentOnly) base.residual = null;
-  // vᵢ = eᵢ + rᵢ (only the items the base knows have a residual), then the item matrix: int8
-  // rows, both a slice at a time (quantising 1,000,000 rows is seconds of work); the float
-  // vectors are dropped once it is made.
-  const matrix = new ItemMatrix(items.length, d);
-  for (let from = 0; from < items.length; from += BLOCK) {
-    const to = Math.min(items.length, from + BLOCK);
-    if (base.residual) addKnownRows(loaded.vectors, base.residual, base.known, from, to, d);
-    matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
+  const matrix = new ItemMatrix(n, d);
+  const p = options.prepared;
+  let embeddingStats: EmbeddingStats;
+  let made: PreparedMatrix | null = null;
+  if (p && p.modelKey === modelKey && usableMatrix(p, n, d)) {
+    matrix.codes.set(p.codes);
+    matrix.scales.set(p.scales);
+    embeddingStats = { ...p.embeddings, prepared: n };
+  } else {
+    if (lazy) await lazy.materialise(slicer);
+    const items = lazy ? lazy.items : (catalog as readonly Item[]);
+    const shipped = vectorsManifest && vectorsUrl ? await loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : null;
+    const loaded = await embedCatalog({
+      encoderManifest,
+      loadEncoder: () =>
+        loadEncoder({
+          modelUrl: encoderUrl,
+          fetcher,
+          manifest: encoderManifest,
+          onWarning: warn,
+          ...(progress ? { onProgress: progress } : {}),
+        }),
+      items,
+      cache: options.embeddingCache,
+      shipped,
+      progress,
+      warn,
+      slicer,
+    });
+    await centreRows(loaded.vectors, n, d, slicer);
     await slicer.maybeYield();
+    // vᵢ = eᵢ + rᵢ (only the items the base knows have a residual), then the item matrix: int8
+    // rows, both a slice at a time (quantising 1,000,000 rows is seconds of work); the float
+    // vectors are dropped once it is made.
+    for (let from = 0; from < n; from += BLOCK) {
+      const to = Math.min(n, from + BLOCK);
+      if (base.residual) addKnownRows(loaded.vectors, base.residual, base.known, from, to, d);
+      matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
+      await slicer.maybeYield();
+    }
+    embeddingStats = loaded.stats;
+    if (options.keepMatrix) {
+      made = {
+        modelKey,
+        dims: d,
+        codes: matrix.codes.slice(),
+        scales: matrix.scales.slice(),
+        embeddings: { shipped: loaded.stats.shipped, cached: loaded.stats.cached, encoded: loaded.stats.encoded },
+      };
+    }
   }
   const head = new IncrementalHead(
     matrix,
@@ -1024,28 +1158,54 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     },
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
-  return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats: loaded.stats };
+  ids = [];
+  return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made };
+}
+
+/** Whether a saved matrix fits this catalogue and holds only finite scales. */
+function usableMatrix(p: PreparedMatrix, n: number, d: number): boolean {
+  if (!(p.codes instanceof Int8Array) || !(p.scales instanceof Float32Array)) return false;
+  if (p.dims !== d || p.codes.length !== n * d || p.scales.length !== n) return false;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(p.scales[i]!)) return false;
+  return true;
 }
 
 /**
- * The shop's shipped vectors, or null (with one warning) when they cannot be used: another encoder
- * version, a missing or corrupt file. The browser then encodes what it must; nothing else changes.
+ * The shop's vectors manifest, or null (with one warning) when it cannot be used: another
+ * encoder version, a missing or malformed file. The browser then encodes what it must.
  */
-async function loadShippedVectors(
+async function loadShippedManifest(
   fetcher: Fetcher,
   base: string,
   encoderManifest: EncoderManifest,
   warn: (m: string) => void,
-): Promise<ShippedVectors | null> {
+): Promise<VectorsManifest | null> {
   try {
-    const v = await loadVectors(fetcher, base, warn);
-    if (v.manifest.encoderVersion !== encoderManifest.version || v.manifest.dims !== encoderManifest.dims) {
+    const m = await loadVectorsManifest(fetcher, base);
+    if (m.encoderVersion !== encoderManifest.version || m.dims !== encoderManifest.dims) {
       warn(
-        `The catalogue vectors at ${base} were made with encoder ${v.manifest.encoderVersion}, not ${encoderManifest.version}; encoding the catalogue here instead. Run npm run vectors again.`,
+        `The catalogue vectors at ${base} were made with encoder ${m.encoderVersion}, not ${encoderManifest.version}; encoding the catalogue here instead. Run npm run vectors again.`,
       );
       return null;
     }
-    return v;
+    return m;
+  } catch (err) {
+    warn(
+      `The catalogue vectors at ${base} cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`,
+    );
+    return null;
+  }
+}
+
+/** The shop's shipped vectors, or null (with one warning) when the file cannot be used. */
+async function loadShippedVectors(
+  fetcher: Fetcher,
+  base: string,
+  manifest: VectorsManifest,
+  warn: (m: string) => void,
+): Promise<ShippedVectors | null> {
+  try {
+    return await loadVectors(fetcher, base, warn, manifest);
   } catch (err) {
     warn(
       `The catalogue vectors at ${base} cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`,
@@ -1136,7 +1296,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const manifestP = loadModelManifest(fetcher, modelUrl);
   backendP.catch(() => undefined);
   manifestP.catch(() => undefined);
-  const catalog = await readCatalog(options.catalog, fetcher, new Slicer());
+  const slicer = new Slicer();
+  const cache = options.preparedCache;
+  const location = typeof options.catalog === 'string' ? options.catalog : null;
+  const read = location
+    ? await readCatalog(location, fetcher, cache, slicer, warn)
+    : { catalog: await validateCatalogSliced(options.catalog, slicer), entry: undefined, fresh: null };
+  const catalog = read.catalog;
   if (catalog.skipped.length > 0) {
     warn(
       'catalog/skipped',
@@ -1151,12 +1317,14 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const loaded = await loadHead({
     ...options,
     head,
-    catalog: catalog.items,
+    catalog,
     indexOf: catalog.indexOf,
     modelUrl,
     fetcher,
     modelManifest,
     warn: (m) => warn('load', m),
+    prepared: read.entry?.matrix ?? null,
+    keepMatrix: cache !== undefined && location !== null,
   });
   const rec = new RecommenderImpl(
     catalog,
@@ -1171,6 +1339,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   );
   rec.embeddingStats = loaded.embeddingStats;
   rec.loadWarnings(loadWarnings);
+  if (read.entry) rec.presetSpread(read.entry.catalog.spread);
   if (shop) {
     shop.target = rec;
     if (shop.early) {
@@ -1190,6 +1359,16 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     }
   }
   await rec.restore();
+  if (cache && location && (read.fresh || loaded.made)) {
+    // Saved for the next load, after this one is ready; a failure only costs the next load time.
+    const entry: PreparedEntry = {
+      catalog: read.fresh ? { ...read.fresh, spread: rec.coldOrder } : read.entry!.catalog,
+      matrix: loaded.made ?? read.entry?.matrix ?? null,
+    };
+    void cache.put(location, entry).catch((err: unknown) => {
+      rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);
+    });
+  }
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;
 }

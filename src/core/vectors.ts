@@ -274,8 +274,8 @@ export function unpackKeys(buf: ArrayBuffer, n: number, where: string): Uint32Ar
   return Uint32Array.from({ length: n }, (_, i) => view.getUint32(i * 4, true));
 }
 
-/** Loads and verifies a vectors folder (its manifest and file checksum). */
-export async function loadVectors(fetcher: Fetcher, base: string, onWarning?: (m: string) => void): Promise<ShippedVectors> {
+/** Loads and checks a vectors folder's manifest. */
+export async function loadVectorsManifest(fetcher: Fetcher, base: string): Promise<VectorsManifest> {
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = await fetchJson<VectorsManifest>(fetcher, manifestUrl);
   const q = manifest.quantisation;
@@ -299,6 +299,19 @@ export async function loadVectors(fetcher: Fetcher, base: string, onWarning?: (m
   const keysFile = manifest.files.find((f) => f.path === 'keys.bin');
   if (!file || !keysFile)
     throw new ModelLoadError(manifestUrl, `${manifestUrl} does not list vectors.bin and keys.bin. Run npm run vectors again.`);
+  return manifest;
+}
+
+/** Loads and verifies a vectors folder (its manifest, unless given, and file checksum). */
+export async function loadVectors(
+  fetcher: Fetcher,
+  base: string,
+  onWarning?: (m: string) => void,
+  given?: VectorsManifest,
+): Promise<ShippedVectors> {
+  const manifest = given ?? (await loadVectorsManifest(fetcher, base));
+  const file = manifest.files.find((f) => f.path === 'vectors.bin')!;
+  const keysFile = manifest.files.find((f) => f.path === 'keys.bin')!;
   const buf = await fetchVerified(fetcher, base, file, onWarning);
   let keys: Promise<Uint32Array> | null = null;
   return {

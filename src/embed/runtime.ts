@@ -154,11 +154,10 @@ export async function start(config: EmbedConfig, early: EarlyClicks = { memory: 
     recommendViewed: config.recommendViewed === true,
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });
-  const titles = new Map(rec.items.map((i) => [i.id, i.title]));
-  const titleOf = (id: string): string => titles.get(id) ?? id;
+  const titleOf = (id: string): string => rec.item(id)?.title ?? id;
   const reported = new Set<string>();
   const known = (id: string): boolean => {
-    if (titles.has(id)) return true;
+    if (rec.item(id) !== undefined) return true;
     if (!reported.has(id)) {
       reported.add(id);
       console.error(

@@ -7,6 +7,7 @@ import { MemoryDeltaStore } from '../core/index.js';
 import { IndexedDbDeltaStore } from './idb-store.js';
 
 export { IndexedDbEmbeddingCache } from './embedding-cache.js';
+export { IndexedDbPreparedCache } from './prepared-cache.js';
 export { IndexedDbDeltaStore, checksum, migrate, validateEnvelope, DB_VERSION, RECORD_VERSION } from './idb-store.js';
 export type { ClickwiseDB, Envelope, IndexedDbStoreOptions } from './idb-store.js';
 

@@ -1,0 +1,123 @@
+/**
+ * What a load of the catalogue makes, kept for the next load of the same bytes: the ids, where
+ * each item lies in the file, the skipped items' problems, the cold-start order, and the item
+ * matrix (int8 rows and scales, the base's residuals already added). A later visit that finds
+ * the same catalogue digest (and the same model, for the matrix) reads this instead of parsing
+ * the whole catalogue, decoding the shipped vectors and quantising them again.
+ *
+ * The recommender only reads and writes `PreparedEntry` values through a {@link PreparedCache};
+ * the package entry passes one backed by IndexedDB.
+ */
+import type { Slicer } from './slice.js';
+
+/** The part of a load that depends on the catalogue's bytes alone. */
+export interface PreparedCatalog {
+  /** {@link digestBytes} of the catalogue file. */
+  digest: string;
+  /** The kept items' ids, JSON arrays of up to {@link ID_CHUNK} ids each (cheap to store and read). */
+  idChunks: string[];
+  /** Two per kept item: the byte offsets of its element's start and end in the file. */
+  bounds: Uint32Array;
+  skipped: string[];
+  /** The catalogue in turns across departments (the list shown before any click). */
+  spread: Int32Array;
+}
+
+/** The part that also depends on the model: the item matrix the head scores. */
+export interface PreparedMatrix {
+  /** Encoder version, head files, shipped vectors file: see `loadHead`. */
+  modelKey: string;
+  dims: number;
+  codes: Int8Array;
+  scales: Float32Array;
+  /** Where the vectors came from when the matrix was made. */
+  embeddings: { shipped: number; cached: number; encoded: number };
+}
+
+export interface PreparedEntry {
+  catalog: PreparedCatalog;
+  matrix: PreparedMatrix | null;
+}
+
+/**
+ * Keeps one {@link PreparedEntry} per catalogue location. Failures cost time, never
+ * correctness: the recommender loads everything again.
+ */
+export interface PreparedCache {
+  get(location: string): Promise<PreparedEntry | undefined>;
+  put(location: string, entry: PreparedEntry): Promise<void>;
+}
+
+/** Ids per stored chunk. */
+export const ID_CHUNK = 4096;
+
+/** A {@link PreparedCache} in memory (tests, and pages without IndexedDB). */
+export class MemoryPreparedCache implements PreparedCache {
+  readonly entries = new Map<string, PreparedEntry>();
+  get(location: string): Promise<PreparedEntry | undefined> {
+    return Promise.resolve(this.entries.get(location));
+  }
+  put(location: string, entry: PreparedEntry): Promise<void> {
+    this.entries.set(location, entry);
+    return Promise.resolve();
+  }
+}
+
+/** Ids as stored chunks, in slices. */
+export async function chunkIds(id: (i: number) => string, n: number, slicer: Slicer): Promise<string[]> {
+  const out: string[] = [];
+  for (let from = 0; from < n; from += ID_CHUNK) {
+    const part: string[] = [];
+    for (let i = from; i < Math.min(n, from + ID_CHUNK); i++) part.push(id(i));
+    out.push(JSON.stringify(part));
+    await slicer.maybeYield();
+  }
+  return out;
+}
+
+/** The ids back from their chunks, in slices; throws on anything that is not a list of strings. */
+export async function unchunkIds(chunks: readonly string[], slicer: Slicer): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of chunks) {
+    const part: unknown = JSON.parse(c);
+    if (!Array.isArray(part) || part.some((x) => typeof x !== 'string')) throw new TypeError('stored ids are not a list of strings');
+    for (const x of part as string[]) out.push(x);
+    await slicer.maybeYield();
+  }
+  return out;
+}
+
+/**
+ * A 64-bit digest of a file's bytes (two 32-bit multiply-xor lanes over its 4-byte words, then
+ * the tail and the length), 16 hex digits, in slices. Not cryptographic: it tells one version of
+ * a shop's catalogue from the next, in about 1 ms per MB.
+ */
+export async function digestBytes(bytes: Uint8Array, slicer: Slicer): Promise<string> {
+  const words = Math.floor(bytes.length / 4);
+  const aligned = bytes.byteOffset % 4 === 0;
+  const w = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, words) : null;
+  const dv = aligned ? null : new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9e3779b9;
+  const STEP = 1 << 18;
+  for (let from = 0; from < words; from += STEP) {
+    const to = Math.min(words, from + STEP);
+    for (let i = from; i < to; i++) {
+      const x = w ? w[i]! : dv!.getUint32(i * 4, true);
+      h1 = Math.imul(h1 ^ x, 0x01000193);
+      h1 ^= h1 >>> 15;
+      h2 = Math.imul(h2 ^ x, 0x85ebca6b);
+      h2 ^= h2 >>> 13;
+    }
+    await slicer.maybeYield();
+  }
+  for (let i = words * 4; i < bytes.length; i++) {
+    h1 = Math.imul(h1 ^ bytes[i]!, 0x01000193);
+    h2 = Math.imul(h2 ^ bytes[i]!, 0x85ebca6b);
+  }
+  h1 = Math.imul(h1 ^ bytes.length, 0xc2b2ae35);
+  h2 = Math.imul(h2 ^ ((bytes.length / 0x100000000) >>> 0), 0x27d4eb2f);
+  h1 ^= h2 >>> 16;
+  h2 ^= h1 >>> 16;
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}

@@ -1,0 +1,229 @@
+/**
+ * The prepared-catalogue cache: a later load of the same catalogue file and model takes the ids,
+ * the items' places in the file and the item matrix from what the first load made, parses only
+ * the items it shows, and gives the same recommendations; anything changed or damaged falls back
+ * to a full load.
+ */
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
+import type { Fetcher } from '../src/core/model-io.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
+import { chunkIds, digestBytes, ID_CHUNK, MemoryPreparedCache, unchunkIds } from '../src/core/prepared.js';
+import type { Recommender } from '../src/core/recommender.js';
+import { createRecommenderCore } from '../src/core/recommender.js';
+import { Slicer } from '../src/core/slice.js';
+import { writeVectors } from '../src/cli/vectors/vectors.js';
+import { demoCatalog, MODELS, useBackend } from './helpers.js';
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+describe('digestBytes', () => {
+  it('tells files apart by any byte, by length and by order, and reads unaligned views the same', async () => {
+    const s = new Slicer();
+    const text = JSON.stringify(demoCatalog());
+    const a = enc(text);
+    const d = await digestBytes(a, s);
+    expect(d).toMatch(/^[0-9a-f]{16}$/);
+    expect(await digestBytes(enc(text), s)).toBe(d);
+    const seen = new Set([d]);
+    for (const at of [0, 1, 2, 3, 1000, a.length - 1]) {
+      const b = a.slice();
+      b[at] = b[at]! ^ 1;
+      seen.add(await digestBytes(b, s));
+    }
+    const padded = new Uint8Array(a.length + 1);
+    padded.set(a);
+    seen.add(await digestBytes(padded, s));
+    const swapped = a.slice();
+    swapped.set(a.subarray(0, 4), 4);
+    swapped.set(a.subarray(4, 8), 0);
+    seen.add(await digestBytes(swapped, s));
+    expect(seen.size).toBe(9);
+    const shifted = new Uint8Array(a.length + 3);
+    shifted.set(a, 3);
+    expect(await digestBytes(shifted.subarray(3), s)).toBe(d);
+  });
+});
+
+describe('ids in chunks', () => {
+  it('round-trip, odd ids included, and refuse anything else', async () => {
+    const s = new Slicer();
+    const ids = Array.from({ length: ID_CHUNK * 2 + 5 }, (_, i) => (i % 3 === 0 ? `a,"b"\n${i}` : `sku-${i}`));
+    const chunks = await chunkIds((i) => ids[i]!, ids.length, s);
+    expect(chunks).toHaveLength(3);
+    expect(await unchunkIds(chunks, s)).toEqual(ids);
+    await expect(unchunkIds(['[1,2]'], s)).rejects.toThrow(TypeError);
+  });
+});
+
+describe('JsonBounds', () => {
+  it("records each element's place, so that the element alone parses to the same value", async () => {
+    const items: unknown[] = demoCatalog();
+    items.push({ id: 'tricky', title: 'a "quoted" title, with }, { and ], [ inside', d: [1, [2, ',']] }, 'x,y', 7, null);
+    const text = ` ${JSON.stringify(items, null, 1)} `;
+    const bytes = enc(text);
+    const b = new JsonBounds();
+    const all = (await parseJsonArraySliced(bytes, new Slicer(), b)) as unknown[];
+    const v = b.view();
+    expect(v.length).toBe(items.length + 1);
+    const dec = new TextDecoder();
+    items.forEach((x, i) => expect(JSON.parse(dec.decode(bytes.subarray(v[i]! + 1, v[i + 1]!)))).toEqual(x));
+    expect(all).toEqual(items);
+  });
+});
+
+describe('a recommender with a prepared cache', () => {
+  let dir = '';
+  let models = '';
+  let otherModels = '';
+  let file = '';
+  const catalog = demoCatalog();
+  // One unusable row, so that the warning about it is checked on every load.
+  const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cw-prepared-'));
+    models = join(dir, 'models');
+    cpSync(MODELS, models, { recursive: true });
+    await writeVectors({ modelDir: models, items: catalog });
+    // The same model with vectors made from another catalogue order: another vectors file.
+    otherModels = join(dir, 'models-2');
+    cpSync(MODELS, otherModels, { recursive: true });
+    await writeVectors({ modelDir: otherModels, items: [...catalog].reverse() });
+    file = join(dir, 'catalog.json');
+    writeFileSync(file, JSON.stringify(rows, null, 1));
+    await useBackend('cpu');
+  }, 180_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  function counting(): { fetcher: Fetcher; asked: string[] } {
+    const asked: string[] = [];
+    return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
+  }
+
+  async function load(
+    cache: PreparedCache | undefined,
+    modelUrl = models,
+  ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
+    const { fetcher, asked } = counting();
+    const warnings: string[] = [];
+    const rec = await createRecommenderCore({
+      catalog: file,
+      modelUrl,
+      backend: 'cpu',
+      fetcher,
+      ...(cache ? { preparedCache: cache } : {}),
+      onWarning: (w) => warnings.push(w.message),
+    });
+    return { rec, asked, warnings };
+  }
+
+  async function session(rec: Recommender): Promise<{ cold: string[]; top: { id: string; score: number; title: string }[] }> {
+    const cold = (await rec.recommend({ k: 8 })).map((r) => r.id);
+    for (const id of ['gar-01a', 'gar-02b', 'kit-01a']) await rec.click(id);
+    const top = (await rec.recommend({ k: 10 })).map((r) => ({ id: r.id, score: r.score, title: r.item.title }));
+    return { cold, top };
+  }
+
+  it('takes the second load from what the first made, with the same recommendations', async () => {
+    const cache = new MemoryPreparedCache();
+    const first = await load(cache);
+    expect(first.rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: 0 });
+    const a = await session(first.rec);
+    const items = first.rec.items;
+    first.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.entries.size).toBe(1);
+
+    const second = await load(cache);
+    expect(second.rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: catalog.length });
+    // Neither the shipped vectors nor their keys are downloaded again.
+    expect(second.asked.some((x) => x.endsWith('vectors.bin') || x.endsWith('keys.bin'))).toBe(false);
+    expect(second.warnings.some((w) => w.includes('invalid item'))).toBe(true);
+    const b = await session(second.rec);
+    expect(b).toEqual(a);
+    expect(second.rec.item('gar-01a')).toEqual(items.find((i) => i.id === 'gar-01a'));
+    expect(second.rec.item('broken')).toBeUndefined();
+    expect(second.rec.items).toEqual(items);
+    second.rec.dispose();
+
+    // Without a cache, the same again: the cache changes nothing but the time.
+    const plain = await load(undefined);
+    expect(await session(plain.rec)).toEqual(a);
+    plain.rec.dispose();
+  });
+
+  it('loads in full when the file changes, and rebuilds only the matrix when the model does', async () => {
+    const cache = new MemoryPreparedCache();
+    (await load(cache)).rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    const digest = cache.entries.get(file)!.catalog.digest;
+
+    // Another vectors file: the catalogue index is kept, the matrix made again.
+    const other = await load(cache, otherModels);
+    expect(other.rec.stats().embeddings.prepared).toBe(0);
+    expect(other.asked.some((x) => x.endsWith('vectors.bin'))).toBe(true);
+    const fresh = await load(undefined, otherModels);
+    expect(await session(other.rec)).toEqual(await session(fresh.rec));
+    other.rec.dispose();
+    fresh.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.entries.get(file)!.catalog.digest).toBe(digest);
+
+    // One title edited: the file is read again.
+    writeFileSync(
+      file,
+      JSON.stringify(
+        rows.map((r, i) => (i === 0 ? { ...(r as object), title: 'Renamed Trowel' } : r)),
+        null,
+        1,
+      ),
+    );
+    try {
+      const edited = await load(cache, otherModels);
+      expect(edited.rec.stats().embeddings.prepared).toBe(0);
+      expect(edited.rec.item(catalog[0]!.id)!.title).toBe('Renamed Trowel');
+      edited.rec.dispose();
+      await new Promise((r) => setTimeout(r, 10));
+      expect(cache.entries.get(file)!.catalog.digest).not.toBe(digest);
+    } finally {
+      writeFileSync(file, JSON.stringify(rows, null, 1));
+    }
+  });
+
+  it('falls back to a full load on a damaged entry or a cache that fails, and says so', async () => {
+    const cache = new MemoryPreparedCache();
+    (await load(cache)).rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    const good = cache.entries.get(file)!;
+    const reference = await session((await load(undefined)).rec);
+    const damaged: PreparedEntry[] = [
+      { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.subarray(2) } },
+      { ...good, catalog: { ...good.catalog, idChunks: ['[1]'] } },
+      { ...good, catalog: { ...good.catalog, spread: new Int32Array(3) } },
+      { ...good, matrix: { ...good.matrix!, scales: good.matrix!.scales.map((x, i) => (i === 4 ? Number.NaN : x)) } },
+      { ...good, matrix: { ...good.matrix!, codes: good.matrix!.codes.subarray(64) } },
+    ];
+    for (const bad of damaged) {
+      cache.entries.set(file, bad);
+      const r = await load(cache);
+      expect(r.rec.stats().embeddings.prepared).toBe(0);
+      expect(await session(r.rec)).toEqual(reference);
+      r.rec.dispose();
+    }
+    const failing: PreparedCache = {
+      get: () => Promise.reject(new Error('disk gone')),
+      put: () => Promise.reject(new Error('quota')),
+    };
+    const r = await load(failing);
+    expect(await session(r.rec)).toEqual(reference);
+    await new Promise((res) => setTimeout(res, 10));
+    expect(r.warnings.some((w) => w.includes('disk gone'))).toBe(true);
+    expect(r.rec.stats().warnings.some((w) => w.includes('quota'))).toBe(true);
+    r.rec.dispose();
+  });
+});
