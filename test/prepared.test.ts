@@ -12,7 +12,7 @@ import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
-import { chunkIds, digestBytes, ID_CHUNK, MemoryPreparedCache, unchunkIds } from '../src/core/prepared.js';
+import { chunkIds, digestBytes, fastDigest, ID_CHUNK, MemoryPreparedCache, unchunkIds } from '../src/core/prepared.js';
 import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
@@ -21,32 +21,50 @@ import { demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-describe('digestBytes', () => {
-  it('tells files apart by any byte, by length and by order, and reads unaligned views the same', async () => {
-    const s = new Slicer();
-    const text = JSON.stringify(demoCatalog());
-    const a = enc(text);
-    const d = await digestBytes(a, s);
-    expect(d).toMatch(/^[0-9a-f]{16}$/);
-    expect(await digestBytes(enc(text), s)).toBe(d);
-    const seen = new Set([d]);
-    for (const at of [0, 1, 2, 3, 1000, a.length - 1]) {
-      const b = a.slice();
-      b[at] = b[at]! ^ 1;
-      seen.add(await digestBytes(b, s));
-    }
-    const padded = new Uint8Array(a.length + 1);
-    padded.set(a);
-    seen.add(await digestBytes(padded, s));
-    const swapped = a.slice();
-    swapped.set(a.subarray(0, 4), 4);
-    swapped.set(a.subarray(4, 8), 0);
-    seen.add(await digestBytes(swapped, s));
-    expect(seen.size).toBe(9);
-    const shifted = new Uint8Array(a.length + 3);
-    shifted.set(a, 3);
-    expect(await digestBytes(shifted.subarray(3), s)).toBe(d);
-  });
+describe('catalogue digests', () => {
+  for (const [name, digest, form] of [
+    ['digestBytes (SHA-256 where there is WebCrypto)', digestBytes, /^sha256:[0-9a-f]{64}:\d+$/],
+    ['fastDigest (pages without WebCrypto)', fastDigest, /^[0-9a-f]{16}$/],
+  ] as const) {
+    it(`${name} tells files apart by any byte, by length and by order, and reads unaligned views the same`, async () => {
+      const s = new Slicer();
+      const text = JSON.stringify(demoCatalog());
+      const a = enc(text);
+      const d = await digest(a, s);
+      expect(d).toMatch(form);
+      expect(await digest(enc(text), s)).toBe(d);
+      const seen = new Set([d]);
+      for (const at of [0, 1, 2, 3, 1000, a.length - 1]) {
+        const b = a.slice();
+        b[at] = b[at]! ^ 1;
+        seen.add(await digest(b, s));
+      }
+      const padded = new Uint8Array(a.length + 1);
+      padded.set(a);
+      seen.add(await digest(padded, s));
+      const swapped = a.slice();
+      swapped.set(a.subarray(0, 4), 4);
+      swapped.set(a.subarray(4, 8), 0);
+      seen.add(await digest(swapped, s));
+      expect(seen.size).toBe(9);
+      const shifted = new Uint8Array(a.length + 3);
+      shifted.set(a, 3);
+      expect(await digest(shifted.subarray(3), s)).toBe(d);
+    });
+  }
+});
+
+it('digestBytes reads a file of several pieces whole', async () => {
+  const s = new Slicer();
+  const big = new Uint8Array(9 << 20).map((_, i) => (i * 31) & 255);
+  const d = await digestBytes(big, s);
+  expect(await digestBytes(big.slice(), s)).toBe(d);
+  for (const at of [5 << 20, (9 << 20) - 1]) {
+    const b = big.slice();
+    b[at] = b[at]! ^ 1;
+    expect(await digestBytes(b, s)).not.toBe(d);
+  }
+  expect(await digestBytes(big.subarray(0, (8 << 20) + 1), s)).not.toBe(await digestBytes(big.subarray(0, 8 << 20), s));
 });
 
 describe('ids in chunks', () => {

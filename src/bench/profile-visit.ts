@@ -66,6 +66,20 @@ try {
   await page.reload();
   console.log(`later visit (profiled): first recommendation after ${await ready()} ms`);
   const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
+  // The phases (User Timing marks) and the files, in the order they ended.
+  const timeline = await page.evaluate(() => [
+    ...performance.getEntriesByType('mark').map((m) => ({ at: m.startTime, what: m.name, from: m.startTime })),
+    ...(performance.getEntriesByType('resource') as PerformanceResourceTiming[]).map((r) => ({
+      at: r.responseEnd,
+      what: `${r.name.replace(location.origin, '')} (${Math.round(r.encodedBodySize / 1024)} kB)`,
+      from: r.startTime,
+    })),
+  ]);
+  console.log('later visit, what ended when (ms from navigation; files with when they were asked for):');
+  for (const e of timeline.sort((a, b) => a.at - b.at)) {
+    const from = e.from !== e.at ? ` (asked at ${Math.round(e.from)})` : '';
+    console.log(`${String(Math.round(e.at)).padStart(7)}  ${e.what}${from}`);
+  }
   const byId = new Map(profile.nodes.map((x) => [x.id, x]));
   const self = new Map<string, number>();
   profile.samples.forEach((id, i) => {

@@ -21,7 +21,7 @@ export {
 } from './errors.js';
 export { DEFAULT_HEAD_OPTIONS, IncrementalHead, normalisedHistory, pushHistory } from './head.js';
 export type { BaseParams, HeadGradients, HeadOptions, HeadState, LearnInput } from './head.js';
-export { defaultFetcher, joinLocation, sha256Hex } from './model-io.js';
+export { defaultFetcher, joinLocation, prefetchingFetcher, sha256Hex } from './model-io.js';
 export type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 export { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 export type { HeadManifest, HeadModel, ModelManifest } from './model.js';

@@ -43,20 +43,7 @@ export function joinLocation(base: string, file: string): string {
 
 /** Default reader: `fetch` for URLs and for relative paths in a page; `fs` for paths in Node. */
 export const defaultFetcher: Fetcher = async (location) => {
-  if (isUrl(location) || hasPage()) {
-    let res: Response;
-    try {
-      res = await fetch(location);
-    } catch (cause) {
-      throw new ModelLoadError(location, `Could not fetch ${location}: ${String(cause)}. Check the URL and that the server is reachable.`, {
-        cause,
-      });
-    }
-    if (!res.ok) {
-      throw new ModelLoadError(location, `Could not fetch ${location}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`);
-    }
-    return res.arrayBuffer();
-  }
+  if (isUrl(location) || hasPage()) return readResponse(location, fetch(location));
   const path = location.startsWith('file://') ? new URL(location).pathname : location;
   const fsName = 'node:fs/promises';
   const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(p: string): Promise<Uint8Array> };
@@ -67,6 +54,36 @@ export const defaultFetcher: Fetcher = async (location) => {
     throw new ModelLoadError(path, `Could not read ${path}: ${String(cause)}.`, { cause });
   }
 };
+
+/** The body of a fetch's response, or the error `defaultFetcher` gives. */
+async function readResponse(location: string, pending: Promise<Response>): Promise<ArrayBuffer> {
+  let res: Response;
+  try {
+    res = await pending;
+  } catch (cause) {
+    throw new ModelLoadError(location, `Could not fetch ${location}: ${String(cause)}. Check the URL and that the server is reachable.`, {
+      cause,
+    });
+  }
+  if (!res.ok) {
+    throw new ModelLoadError(location, `Could not fetch ${location}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`);
+  }
+  return res.arrayBuffer();
+}
+
+/**
+ * {@link defaultFetcher}, except that the first request for a location in `early` takes the
+ * response already asked for (the storefront tag starts the catalogue's download while its
+ * runtime loads). Later requests fetch again.
+ */
+export function prefetchingFetcher(early: Map<string, Promise<Response>>): Fetcher {
+  return (location) => {
+    const pending = early.get(location);
+    if (!pending) return defaultFetcher(location);
+    early.delete(location);
+    return readResponse(location, pending);
+  };
+}
 
 /** Hex sha256 of bytes, or `null` where no WebCrypto is available (an insecure http page). */
 export async function sha256Hex(data: ArrayBuffer | Uint8Array): Promise<string | null> {

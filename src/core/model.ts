@@ -73,8 +73,9 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
       `${manifestUrl} is not a Clickwise head manifest of format version 1. Point modelUrl at the models/ folder.`,
     );
   }
-  const buffers = new Map<string, ArrayBuffer>();
-  for (const f of manifest.files) buffers.set(f.path, await fetchVerified(fetcher, base, f, onWarning));
+  // The files download together.
+  const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f, onWarning)));
+  const buffers = new Map<string, ArrayBuffer>(manifest.files.map((f, i) => [f.path, got[i]!]));
   const tensor = (name: string): Float32Array | null => {
     const spec = manifest.tensors.find((t) => t.name === name);
     if (!spec) return null;

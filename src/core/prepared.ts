@@ -8,6 +8,7 @@
  * The recommender only reads and writes `PreparedEntry` values through a {@link PreparedCache};
  * the package entry passes one backed by IndexedDB.
  */
+import { sha256Hex } from './model-io.js';
 import type { Slicer } from './slice.js';
 
 /** The part of a load that depends on the catalogue's bytes alone. */
@@ -88,11 +89,32 @@ export async function unchunkIds(chunks: readonly string[], slicer: Slicer): Pro
 }
 
 /**
- * A 64-bit digest of a file's bytes (two 32-bit multiply-xor lanes over its 4-byte words, then
- * the tail and the length), 16 hex digits, in slices. Not cryptographic: it tells one version of
- * a shop's catalogue from the next, in about 1 ms per MB.
+ * A digest of a file's bytes: SHA-256 where the page has WebCrypto (computed off the main
+ * thread), else {@link fastDigest}. The two never match each other, so an entry saved under one
+ * is simply made again under the other.
  */
 export async function digestBytes(bytes: Uint8Array, slicer: Slicer): Promise<string> {
+  // By pieces, each a call of its own (a browser may hash on the calling thread: 150 MB at once
+  // would hold the page), then the pieces' digests.
+  const parts = new Uint8Array(32 * Math.ceil(bytes.length / DIGEST_PIECE));
+  for (let from = 0, j = 0; from < bytes.length; from += DIGEST_PIECE, j++) {
+    const hex = await sha256Hex(bytes.subarray(from, from + DIGEST_PIECE)).catch(() => null);
+    if (!hex) return `fast64:${await fastDigest(bytes, slicer)}`;
+    for (let k = 0; k < 32; k++) parts[32 * j + k] = parseInt(hex.slice(2 * k, 2 * k + 2), 16);
+    await slicer.maybeYield();
+  }
+  return `sha256:${(await sha256Hex(parts))!}:${bytes.length}`;
+}
+
+/** Bytes per hashed piece. */
+const DIGEST_PIECE = 4 << 20;
+
+/**
+ * A 64-bit digest of a file's bytes (two 32-bit multiply-xor lanes over its 4-byte words, then
+ * the tail and the length), 16 hex digits, in slices. Not cryptographic: it tells one version of
+ * a shop's catalogue from the next, at a few ms per MB on the main thread.
+ */
+export async function fastDigest(bytes: Uint8Array, slicer: Slicer): Promise<string> {
   const words = Math.floor(bytes.length / 4);
   const aligned = bytes.byteOffset % 4 === 0;
   const w = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, words) : null;
@@ -103,7 +125,7 @@ export async function digestBytes(bytes: Uint8Array, slicer: Slicer): Promise<st
   for (let from = 0; from < words; from += STEP) {
     const to = Math.min(words, from + STEP);
     for (let i = from; i < to; i++) {
-      const x = w ? w[i]! : dv!.getUint32(i * 4, true);
+      const x = w !== null ? w[i]! : dv!.getUint32(i * 4, true);
       h1 = Math.imul(h1 ^ x, 0x01000193);
       h1 ^= h1 >>> 15;
       h2 = Math.imul(h2 ^ x, 0x85ebca6b);

@@ -19,7 +19,7 @@ import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation, looksLikeHtml } from './model-io.js';
-import type { ModelManifest } from './model.js';
+import type { HeadModel, ModelManifest } from './model.js';
 import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
@@ -463,15 +463,15 @@ async function readCatalog(
   slicer: Slicer,
   warn: (code: string, message: string) => void,
 ): Promise<{ catalog: Catalog; entry: PreparedEntry | undefined; fresh: PreparedCatalog | null }> {
+  // What the last load saved is read while the file downloads.
+  const saved = cache?.get(location).catch((err: unknown) => {
+    warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
+    return undefined;
+  });
   const bytes = await fetchCatalog(location, fetcher);
   if (!cache) return { catalog: (await parseCatalog(location, bytes, slicer)).catalog, entry: undefined, fresh: null };
   const digest = await digestBytes(bytes, slicer);
-  let entry: PreparedEntry | undefined;
-  try {
-    entry = await cache.get(location);
-  } catch (err) {
-    warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
-  }
+  const entry = await saved;
   if (entry && entry.catalog.digest === digest) {
     try {
       const ids = await unchunkIds(entry.catalog.idChunks, slicer);
@@ -510,6 +510,20 @@ async function roundRobinByCategory(catalog: Catalog, slicer: Slicer): Promise<I
     for (const q of lists) if (round < q.length) out[at++] = q[round]!;
   }
   return out;
+}
+
+/**
+ * A User Timing mark (`clickwise:<phase>`), where there is a performance timeline: the
+ * catalogue read, the backend ready, the head built, the recommender ready. A shop sees them in
+ * its browser's performance panel; `npm run bench:profile-visit` prints them.
+ */
+function mark(phase: string): void {
+  const perf = (globalThis as { performance?: { mark?: (name: string) => unknown } }).performance;
+  try {
+    perf?.mark?.(`clickwise:${phase}`);
+  } catch {
+    /* a timeline that refuses marks: nothing to record */
+  }
 }
 
 /** Calls a page's callback; a callback that throws is reported, never allowed to break Clickwise. */
@@ -1042,6 +1056,45 @@ export interface LoadHeadOptions {
   prepared?: PreparedMatrix | null;
   /** Return the matrix made (a copy, to be saved) when it was not taken from `prepared`. */
   keepMatrix?: boolean;
+  /** The model's files, when the caller started reading them (see {@link loadModelParts}). */
+  parts?: Promise<ModelParts>;
+}
+
+/** The model files a head is built from, read before the catalogue is needed. */
+export interface ModelParts {
+  modelManifest: ModelManifest;
+  encoderUrl: string;
+  encoderManifest: EncoderManifest;
+  headModel: HeadModel;
+  vectorsUrl: string | null;
+  /** The shop's vectors manifest, or null (already warned about) when there is none to use. */
+  vectorsManifest: VectorsManifest | null;
+}
+
+/** Reads the encoder's manifest, the base head and the vectors manifest, all at once. */
+export async function loadModelParts(
+  fetcher: Fetcher,
+  modelUrl: string,
+  modelManifest: ModelManifest,
+  warn: (message: string) => void,
+): Promise<ModelParts> {
+  const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
+  const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
+  const encoderP = fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
+  const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
+  const vectorsP = vectorsUrl ? loadVectorsManifest(fetcher, vectorsUrl) : Promise.resolve(null);
+  vectorsP.catch(() => undefined);
+  headP.catch(() => undefined);
+  const encoderManifest = await encoderP;
+  const headModel = await headP;
+  if (headModel.manifest.dims !== encoderManifest.dims) {
+    throw new ArgumentError(
+      'model/dims',
+      `The head has ${headModel.manifest.dims} dims but the encoder has ${encoderManifest.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
+    );
+  }
+  const vectorsManifest = vectorsUrl ? await usableVectorsManifest(vectorsP, vectorsUrl, encoderManifest, warn) : null;
+  return { modelManifest, encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest };
 }
 
 /**
@@ -1061,25 +1114,15 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
 }> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
-  const modelManifest = options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl));
   const warn = options.warn ?? ((m: string): void => console.warn(`Clickwise: ${m}`));
   const progress = options.onProgress;
   const catalog = options.catalog;
   const lazy = !Array.isArray(catalog) ? (catalog as Catalog) : null;
   const n = lazy ? lazy.size : (catalog as readonly Item[]).length;
   const slicer = new Slicer();
-  const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
-  const encoderManifest = await fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
-  const headModel = await loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
-  if (headModel.manifest.dims !== encoderManifest.dims) {
-    throw new ArgumentError(
-      'model/dims',
-      `The head has ${headModel.manifest.dims} dims but the encoder has ${encoderManifest.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
-    );
-  }
+  const { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest } = await (options.parts ??
+    loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
-  const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
-  const vectorsManifest = vectorsUrl ? await loadShippedManifest(fetcher, vectorsUrl, encoderManifest, warn) : null;
   // What the matrix depends on besides the catalogue: the encoder, the base's files (residuals),
   // the shipped vectors file, and whether residuals are used.
   const modelKey = [
@@ -1174,14 +1217,15 @@ function usableMatrix(p: PreparedMatrix, n: number, d: number): boolean {
  * The shop's vectors manifest, or null (with one warning) when it cannot be used: another
  * encoder version, a missing or malformed file. The browser then encodes what it must.
  */
-async function loadShippedManifest(
-  fetcher: Fetcher,
+async function usableVectorsManifest(
+  pending: Promise<VectorsManifest | null>,
   base: string,
   encoderManifest: EncoderManifest,
   warn: (m: string) => void,
 ): Promise<VectorsManifest | null> {
   try {
-    const m = await loadVectorsManifest(fetcher, base);
+    const m = await pending;
+    if (!m) return null;
     if (m.encoderVersion !== encoderManifest.version || m.dims !== encoderManifest.dims) {
       warn(
         `The catalogue vectors at ${base} were made with encoder ${m.encoderVersion}, not ${encoderManifest.version}; encoding the catalogue here instead. Run npm run vectors again.`,
@@ -1294,8 +1338,11 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
   const backendP = initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
   const manifestP = loadModelManifest(fetcher, modelUrl);
+  // The model's files download while the catalogue is read.
+  const partsP = manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg)));
   backendP.catch(() => undefined);
   manifestP.catch(() => undefined);
+  partsP.catch(() => undefined);
   const slicer = new Slicer();
   const cache = options.preparedCache;
   const location = typeof options.catalog === 'string' ? options.catalog : null;
@@ -1310,8 +1357,11 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     );
   }
   progress?.({ phase: 'catalog', done: 1, total: 1 });
+  mark('catalog');
   const backend = await backendP;
+  mark('backend');
   const modelManifest = await manifestP;
+  const parts = await partsP;
   const shop = startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m));
   const store = options.store ?? new MemoryDeltaStore();
   const loaded = await loadHead({
@@ -1323,9 +1373,11 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     fetcher,
     modelManifest,
     warn: (m) => warn('load', m),
+    parts: Promise.resolve(parts),
     prepared: read.entry?.matrix ?? null,
     keepMatrix: cache !== undefined && location !== null,
   });
+  mark('head');
   const rec = new RecommenderImpl(
     catalog,
     loaded.head,
@@ -1369,6 +1421,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
       rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);
     });
   }
+  mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });
   return rec;
 }

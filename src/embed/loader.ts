@@ -73,8 +73,18 @@ declare const __CLICKWISE_VERSION__: string;
   };
 
   const start = (): void => {
+    // The catalogue and the model's manifest download while the runtime's code does.
+    const prefetched = new Map<string, Promise<Response>>();
+    for (const url of [config.catalog, config.model.endsWith('/') ? `${config.model}manifest.json` : `${config.model}/manifest.json`]) {
+      if (!url) continue;
+      const pending = fetch(url);
+      pending.catch(() => undefined);
+      prefetched.set(url, pending);
+    }
     import(/* @vite-ignore */ new URL('embed/runtime.js', scriptUrl).href)
-      .then((m: { start(c: EmbedConfig, e: EarlyClicks): Promise<Runtime> }) => m.start(config, early))
+      .then((m: { start(c: EmbedConfig, e: EarlyClicks, p: Map<string, Promise<Response>>): Promise<Runtime> }) =>
+        m.start(config, early, prefetched),
+      )
       .then(
         (rt) => settle.resolve(rt.recommender),
         (err: unknown) => {

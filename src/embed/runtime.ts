@@ -8,6 +8,7 @@
  * whose elements carry `data-field="title|description|category|price|because|image|link"`.
  */
 import type { BackendRequest, Recommendation, Recommender } from '../core/index.js';
+import { prefetchingFetcher } from '../core/index.js';
 import { createRecommender } from '../index.js';
 import type { PendingClick } from './pending.js';
 import { readPending, removePending } from './pending.js';
@@ -138,7 +139,11 @@ function leavesPage(ev: MouseEvent, link: HTMLAnchorElement): boolean {
 }
 
 /** Starts Clickwise on this page. `early` holds clicks the tag recorded before this point. */
-export async function start(config: EmbedConfig, early: EarlyClicks = { memory: [], stop: () => undefined }): Promise<Runtime> {
+export async function start(
+  config: EmbedConfig,
+  early: EarlyClicks = { memory: [], stop: () => undefined },
+  prefetched: Map<string, Promise<Response>> = new Map(),
+): Promise<Runtime> {
   if (!config.catalog) {
     throw new Error('clickwise.js needs data-catalog: add data-catalog="/path/to/catalog.json" to its <script> tag.');
   }
@@ -152,6 +157,8 @@ export async function start(config: EmbedConfig, early: EarlyClicks = { memory: 
     namespace: config.namespace,
     wasmPaths: config.wasmPaths,
     recommendViewed: config.recommendViewed === true,
+    // The files the tag began to download are taken from there.
+    fetcher: prefetchingFetcher(prefetched),
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });
   const titleOf = (id: string): string => rec.item(id)?.title ?? id;
