@@ -166,6 +166,63 @@ describe('IndexedDbPreparedCache', () => {
     cache.close();
   });
 
+  it('keeps an entry in small pieces, gives nothing for an entry with a piece missing, and drops old stray pieces', async () => {
+    let t = 5e12;
+    const cache = await IndexedDbPreparedCache.open(() => t, 8);
+    const big: PreparedEntry = {
+      catalog: {
+        digest: 'big',
+        idChunks: Array.from({ length: 7 }, (_, i) => JSON.stringify([`id-${i}`])),
+        bounds: Uint32Array.from({ length: 50 }, (_, i) => i * 3),
+        skipped: [],
+        spread: Int32Array.from({ length: 25 }, (_, i) => 24 - i),
+      },
+      matrix: {
+        modelKey: 'm',
+        dims: 2,
+        codes: Int8Array.from({ length: 50 }, (_, i) => i - 25),
+        scales: Float32Array.from({ length: 25 }, (_, i) => i / 7),
+        embeddings: { shipped: 0, cached: 3, encoded: 22 },
+      },
+    };
+    await cache.put('/big.json', big);
+    expect(await cache.get('/big.json')).toEqual(big);
+    const db = await openDB('clickwise-prepared');
+    const mine = async (): Promise<[string, string, string, number][]> =>
+      ((await db.getAllKeys('pieces')) as [string, string, string, number][]).filter((k) => k[0] === '/big.json');
+    const keys = await mine();
+    // 8-byte pieces: 7 of codes (50 bytes), 25 of bounds (200 bytes), one per id chunk.
+    expect(keys.filter((k) => k[2] === 'codes')).toHaveLength(7);
+    expect(keys.filter((k) => k[2] === 'bounds')).toHaveLength(25);
+    // Written again: the old generation's pieces go.
+    await cache.put('/big.json', big);
+    expect(await mine()).toHaveLength(keys.length);
+    expect((await mine())[0]![1]).not.toBe(keys[0]![1]);
+    // A piece lost: that part is made again by the recommender, rather than a wrong one used.
+    const now = await mine();
+    await db.delete(
+      'pieces',
+      now.find((k) => k[2] === 'codes' && k[3] === 3)!,
+    );
+    const half = await cache.get('/big.json');
+    expect(half?.catalog).toEqual(big.catalog);
+    expect(half?.matrix).toBeNull();
+    await db.delete(
+      'pieces',
+      now.find((k) => k[2] === 'ids' && k[3] === 0)!,
+    );
+    expect(await cache.get('/big.json')).toBeUndefined();
+    // Pieces of a write cut short are dropped by a later write once they are an hour old.
+    await db.put('pieces', Int8Array.from([1]), ['/cut.json', `${(t - 10).toString(36)}-x`, 'codes', 0]);
+    await cache.put('/big.json', big);
+    expect(((await db.getAllKeys('pieces')) as string[][]).some((k) => k[0] === '/cut.json')).toBe(true);
+    t += 3600_001;
+    await cache.put('/big.json', big);
+    expect(((await db.getAllKeys('pieces')) as string[][]).some((k) => k[0] === '/cut.json')).toBe(false);
+    db.close();
+    cache.close();
+  });
+
   it('finishes a write begun before close(), and refuses one after', async () => {
     const cache = await IndexedDbPreparedCache.open();
     const written = cache.put('/late.json', entry(4));

@@ -39,7 +39,9 @@ if (!existsSync(join(dir, 'models', 'vectors', 'keys.bin'))) {
 }
 writeFileSync(
   join(dir, 'page.html'),
-  `<!doctype html><meta charset="utf-8"><title>profile ${n}</title><link rel="icon" href="data:,"><div data-clickwise-slot data-k="10"></div>
+  `<!doctype html><meta charset="utf-8"><title>profile ${n}</title><link rel="icon" href="data:,">
+<script>window.__tasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) }); }).observe({ type: 'longtask', buffered: true });</script>
+<div data-clickwise-slot data-k="10"></div>
 <script src="/clickwise.js" data-catalog="/p/${n}/catalog.json" data-model="/p/${n}/models/" data-backend="wasm" data-namespace="profile"></script>`,
 );
 const server = createServer(serveStatic({ '/p/': root, '/': 'dist' }));
@@ -75,6 +77,8 @@ try {
       from: r.startTime,
     })),
   ]);
+  const tasks = await page.evaluate(() => (window as unknown as { __tasks: { start: number; ms: number }[] }).__tasks);
+  console.log(`later visit, tasks of 50 ms or more: ${tasks.map((t) => `${t.ms} ms at ${t.start}`).join(', ') || 'none'}`);
   console.log('later visit, what ended when (ms from navigation; files with when they were asked for):');
   for (const e of timeline.sort((a, b) => a.at - b.at)) {
     const from = e.from !== e.at ? ` (asked at ${Math.round(e.from)})` : '';

@@ -3,6 +3,12 @@
  * an origin: what it holds depends on the catalogue file and the model, not on the shopper).
  * One entry per catalogue location; the {@link MAX_ENTRIES} most recently used are kept (a shop
  * that versions its catalogue URL would otherwise collect one entry per release).
+ *
+ * An entry at 1,000,000 items is about 90 MB, and IndexedDB copies a value on the page's main
+ * thread as it is written and read. So an entry is kept as a small header and pieces of at most
+ * {@link PIECE_BYTES}, each its own record, written in tasks of their own and read by one
+ * request each: no copy holds the page for long. The pieces of an entry carry its generation,
+ * and the header is written last, so a reader never sees half of a new entry.
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
@@ -12,8 +18,42 @@ import { nextTask } from '../core/index.js';
 /** Catalogue locations kept. */
 export const MAX_ENTRIES = 3;
 
+/** Largest piece of an entry, in bytes (or UTF-16 code units of ids). */
+export const PIECE_BYTES = 4 << 20;
+
+type Numbers = Int8Array | Int32Array | Uint32Array | Float32Array;
+const KINDS = { Int8Array, Int32Array, Uint32Array, Float32Array } as const;
+type Kind = keyof typeof KINDS;
+
+/** Where an array's pieces are: its type, length and how many pieces. */
+interface ArrayRef {
+  kind: Kind;
+  length: number;
+  pieces: number;
+}
+
+interface Header {
+  generation: string;
+  digest: string;
+  skipped: string[];
+  idPieces: number;
+  bounds: ArrayRef;
+  spread: ArrayRef;
+  matrix: {
+    modelKey: string;
+    dims: number;
+    embeddings: { shipped: number; cached: number; encoded: number };
+    codes: ArrayRef;
+    scales: ArrayRef;
+  } | null;
+}
+
+type Piece = Numbers | string[];
+
 interface PreparedDB extends DBSchema {
-  entries: { key: string; value: PreparedEntry };
+  headers: { key: string; value: Header };
+  /** Key: [location, generation, part name, index]. */
+  pieces: { key: [string, string, string, number]; value: Piece };
   /** Location → when a page last used its entry (ms since epoch). */
   used: { key: string; value: number };
 }
@@ -25,51 +65,140 @@ export class IndexedDbPreparedCache implements PreparedCache {
   private constructor(
     private readonly db: IDBPDatabase<PreparedDB>,
     private readonly now: () => number,
+    private readonly pieceBytes: number,
   ) {}
 
-  /** @param now the clock (tests move it forward). */
-  static async open(now: () => number = Date.now): Promise<IndexedDbPreparedCache> {
+  /**
+   * @param now the clock (tests move it forward).
+   * @param pieceBytes the largest piece (tests make it small).
+   */
+  static async open(now: () => number = Date.now, pieceBytes = PIECE_BYTES): Promise<IndexedDbPreparedCache> {
     const db = await openDB<PreparedDB>('clickwise-prepared', 1, {
       upgrade(database) {
-        database.createObjectStore('entries');
+        database.createObjectStore('headers');
+        database.createObjectStore('pieces');
         database.createObjectStore('used');
       },
     });
     db.addEventListener('versionchange', () => db.close());
-    return new IndexedDbPreparedCache(db, now);
+    return new IndexedDbPreparedCache(db, now, pieceBytes);
   }
 
   async get(location: string): Promise<PreparedEntry | undefined> {
-    const entry = await this.db.get('entries', location);
-    if (entry) this.track(this.db.put('used', this.now(), location));
-    return entry;
+    const header = await this.db.get('headers', location);
+    if (!header) return undefined;
+    this.track(this.db.put('used', this.now(), location));
+    // Every piece is its own request, so each is copied out of the database in a task of its own.
+    const tx = this.db.transaction('pieces', 'readonly');
+    const read = (name: string, count: number): Promise<(Piece | undefined)[]> =>
+      Promise.all(Array.from({ length: count }, (_, i) => tx.store.get([location, header.generation, name, i])));
+    const [ids, bounds, spread, codes, scales] = await Promise.all([
+      read('ids', header.idPieces),
+      read('bounds', header.bounds.pieces),
+      read('spread', header.spread.pieces),
+      read('codes', header.matrix?.codes.pieces ?? 0),
+      read('scales', header.matrix?.scales.pieces ?? 0),
+    ]);
+    const idChunks: string[] = [];
+    for (const p of ids) {
+      if (!Array.isArray(p)) return undefined; // a piece went missing: the entry is made again
+      for (const c of p) idChunks.push(c);
+    }
+    const b = await join(header.bounds, bounds);
+    const s = await join(header.spread, spread);
+    if (!b || !s) return undefined;
+    const m = header.matrix;
+    let matrix: PreparedEntry['matrix'] = null;
+    if (m) {
+      const c = await join(m.codes, codes);
+      const sc = await join(m.scales, scales);
+      if (c && sc) {
+        matrix = { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
+      }
+    }
+    return {
+      catalog: { digest: header.digest, idChunks, bounds: b as Uint32Array, skipped: header.skipped, spread: s as Int32Array },
+      matrix,
+    };
   }
 
   put(location: string, entry: PreparedEntry): Promise<void> {
     if (this.closing) return Promise.reject(new Error('the prepared cache is closed'));
-    // Written in a task of its own (copying the entry into the database is a few ms per 100,000
-    // items); a close() meanwhile waits for it.
-    const done = nextTask().then(() => this.write(location, entry));
+    const done = this.write(location, entry);
     this.track(done);
     return done;
   }
 
   private async write(location: string, entry: PreparedEntry): Promise<void> {
-    const tx = this.db.transaction(['entries', 'used'], 'readwrite', { durability: 'relaxed' });
+    const generation = `${this.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+    const c = entry.catalog;
+    const size = this.pieceBytes;
+    const idPieces = groupStrings(c.idChunks, size);
+    const m = entry.matrix;
+    const parts: [string, Piece[]][] = [
+      ['ids', idPieces],
+      ['bounds', split(c.bounds, size)],
+      ['spread', split(c.spread, size)],
+      ['codes', m ? split(m.codes, size) : []],
+      ['scales', m ? split(m.scales, size) : []],
+    ];
+    // Each piece in a task and a transaction of its own (a transaction ends with its task's requests).
+    for (const [name, pieces] of parts) {
+      for (let i = 0; i < pieces.length; i++) {
+        await nextTask();
+        await this.db.put('pieces', pieces[i]!, [location, generation, name, i]);
+      }
+    }
+    const ref = (a: Numbers, pieces: number): ArrayRef => ({ kind: kindOf(a), length: a.length, pieces });
+    const header: Header = {
+      generation,
+      digest: c.digest,
+      skipped: [...c.skipped],
+      idPieces: idPieces.length,
+      bounds: ref(c.bounds, parts[1]![1].length),
+      spread: ref(c.spread, parts[2]![1].length),
+      matrix: m
+        ? {
+            modelKey: m.modelKey,
+            dims: m.dims,
+            embeddings: { ...m.embeddings },
+            codes: ref(m.codes, parts[3]![1].length),
+            scales: ref(m.scales, parts[4]![1].length),
+          }
+        : null,
+    };
+    await nextTask();
+    const tx = this.db.transaction(['headers', 'pieces', 'used'], 'readwrite', { durability: 'relaxed' });
+    const headers = tx.objectStore('headers');
     const used = tx.objectStore('used');
-    const entries = tx.objectStore('entries');
-    await entries.put(entry, location);
+    const pieces = tx.objectStore('pieces');
+    const old = await headers.get(location);
+    await headers.put(header, location);
     await used.put(this.now(), location);
+    if (old) await pieces.delete(IDBKeyRange.bound([location, old.generation], [location, old.generation, []]));
+    // Only the most recently used locations are kept.
     const all: [string, number][] = [];
-    for await (const c of used.iterate()) all.push([c.key, c.value]);
-    // Locations without a use time sort last (dropped first).
-    for (const key of await entries.getAllKeys()) if (!all.some(([k]) => k === key)) all.push([key, -1]);
+    for await (const cur of used.iterate()) all.push([cur.key, cur.value]);
+    for (const key of await headers.getAllKeys()) if (!all.some(([k]) => k === key)) all.push([key, -1]);
     all.sort((a, b) => b[1] - a[1]);
     for (const [key] of all.slice(MAX_ENTRIES)) {
-      await entries.delete(key);
+      await headers.delete(key);
       await used.delete(key);
+      await pieces.delete(IDBKeyRange.bound([key], [key, []]));
     }
     await tx.done;
+    // Pieces no header points to, left by a write cut short (a page closed), are dropped once
+    // they are an hour old: younger ones may be another tab's write under way.
+    const keep = new Set((await this.db.getAll('headers')).map((h) => h.generation));
+    const stray: IDBValidKey[] = [];
+    for (const key of await this.db.getAllKeys('pieces')) {
+      const age = this.now() - parseInt(key[1].split('-')[0] ?? '', 36);
+      if (!keep.has(key[1]) && !(age < 3600_000)) stray.push(key);
+    }
+    if (stray.length) {
+      const cleanup = this.db.transaction('pieces', 'readwrite', { durability: 'relaxed' });
+      await Promise.all([...stray.map((k) => cleanup.store.delete(k as [string, string, string, number])), cleanup.done]);
+    }
   }
 
   /** Closes the database once the writes under way are done. */
@@ -86,4 +215,50 @@ export class IndexedDbPreparedCache implements PreparedCache {
     this.pending.add(settled);
     void settled.then(() => this.pending.delete(settled));
   }
+}
+
+function kindOf(a: Numbers): Kind {
+  for (const k of Object.keys(KINDS) as Kind[]) if (a instanceof KINDS[k]) return k;
+  throw new TypeError('not a supported typed array');
+}
+
+/** Copies of at most PIECE_BYTES each (a copy: a view would store its whole buffer). */
+function split(a: Numbers, size: number): Numbers[] {
+  const per = Math.max(1, Math.floor(size / a.BYTES_PER_ELEMENT));
+  const out: Numbers[] = [];
+  for (let from = 0; from < a.length; from += per) out.push(a.slice(from, from + per));
+  return out;
+}
+
+/** Strings grouped so that each group holds at most PIECE_BYTES code units (or one string). */
+function groupStrings(all: readonly string[], size: number): string[][] {
+  const out: string[][] = [];
+  let group: string[] = [];
+  let held = 0;
+  for (const s of all) {
+    if (group.length > 0 && held + s.length > size / 2) {
+      out.push(group);
+      group = [];
+      held = 0;
+    }
+    group.push(s);
+    held += s.length;
+  }
+  if (group.length) out.push(group);
+  return out;
+}
+
+/** An array back from its pieces (joined in slices), or null if any piece is missing or wrong. */
+async function join(ref: ArrayRef, pieces: readonly (Piece | undefined)[]): Promise<Numbers | null> {
+  const Ctor = KINDS[ref.kind];
+  if (!Ctor || pieces.length !== ref.pieces) return null;
+  const out = new Ctor(ref.length);
+  let at = 0;
+  for (const p of pieces) {
+    if (!(p instanceof Ctor) || at + p.length > ref.length) return null;
+    out.set(p, at);
+    at += p.length;
+    await nextTask();
+  }
+  return at === ref.length ? out : null;
 }
