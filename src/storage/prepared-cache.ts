@@ -6,9 +6,9 @@
  *
  * An entry at 1,000,000 items is about 90 MB, and IndexedDB copies a value on the page's main
  * thread as it is written and read. So an entry is kept as a small header and pieces of at most
- * {@link PIECE_BYTES}, each its own record, written in tasks of their own and read by one
- * request each: no copy holds the page for long. The pieces of an entry carry its generation,
- * and the header is written last, so a reader never sees half of a new entry.
+ * {@link PIECE_BYTES}, each its own record, written and read by one request each, so that each
+ * copy runs in a task of its own and none holds the page for long. An entry is written in one
+ * transaction, and its pieces carry its generation: a reader sees a whole entry or none.
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
@@ -142,13 +142,6 @@ export class IndexedDbPreparedCache implements PreparedCache {
       ['codes', m ? split(m.codes, size) : []],
       ['scales', m ? split(m.scales, size) : []],
     ];
-    // Each piece in a task and a transaction of its own (a transaction ends with its task's requests).
-    for (const [name, pieces] of parts) {
-      for (let i = 0; i < pieces.length; i++) {
-        await nextTask();
-        await this.db.put('pieces', pieces[i]!, [location, generation, name, i]);
-      }
-    }
     const ref = (a: Numbers, pieces: number): ArrayRef => ({ kind: kindOf(a), length: a.length, pieces });
     const header: Header = {
       generation,
@@ -167,11 +160,18 @@ export class IndexedDbPreparedCache implements PreparedCache {
           }
         : null,
     };
+    // In a task of its own, after the page's first list.
     await nextTask();
+    // One transaction, so that a reader sees the old entry or the new one, never a mix, and a
+    // page closed meanwhile leaves nothing behind. Each piece is put after the previous one is
+    // written: its copy into the database runs in that request's task, never all in one.
     const tx = this.db.transaction(['headers', 'pieces', 'used'], 'readwrite', { durability: 'relaxed' });
     const headers = tx.objectStore('headers');
     const used = tx.objectStore('used');
     const pieces = tx.objectStore('pieces');
+    for (const [name, list] of parts) {
+      for (let i = 0; i < list.length; i++) await pieces.put(list[i]!, [location, generation, name, i]);
+    }
     const old = await headers.get(location);
     await headers.put(header, location);
     await used.put(this.now(), location);
@@ -187,18 +187,6 @@ export class IndexedDbPreparedCache implements PreparedCache {
       await pieces.delete(IDBKeyRange.bound([key], [key, []]));
     }
     await tx.done;
-    // Pieces no header points to, left by a write cut short (a page closed), are dropped once
-    // they are an hour old: younger ones may be another tab's write under way.
-    const keep = new Set((await this.db.getAll('headers')).map((h) => h.generation));
-    const stray: IDBValidKey[] = [];
-    for (const key of await this.db.getAllKeys('pieces')) {
-      const age = this.now() - parseInt(key[1].split('-')[0] ?? '', 36);
-      if (!keep.has(key[1]) && !(age < 3600_000)) stray.push(key);
-    }
-    if (stray.length) {
-      const cleanup = this.db.transaction('pieces', 'readwrite', { durability: 'relaxed' });
-      await Promise.all([...stray.map((k) => cleanup.store.delete(k as [string, string, string, number])), cleanup.done]);
-    }
   }
 
   /** Closes the database once the writes under way are done. */
