@@ -100,6 +100,7 @@ test('Node, and the command-line tool: the quick start runs as written', () => {
   const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
   const out = execFileSync(process.execPath, ['recommend.mjs'], { cwd: project, encoding: 'utf8', env });
   expect(out).toMatch(/because: kit-01a/);
+  expect(out).toMatch(/^Stoneware Coffee Mug$/m);
   expect(out).toMatch(/clicks: 1/);
   expect(out).toMatch(/modelVersion: 'cw-enc-/);
   const help = execFileSync(join(project, 'node_modules', '.bin', 'clickwise'), ['--help'], { cwd: project, encoding: 'utf8' });

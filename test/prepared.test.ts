@@ -223,6 +223,8 @@ describe('a recommender with a prepared cache', () => {
       { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.subarray(2) } },
       { ...good, catalog: { ...good.catalog, idChunks: ['[1]'] } },
       { ...good, catalog: { ...good.catalog, spread: new Int32Array(3) } },
+      { ...good, catalog: { ...good.catalog, spread: good.catalog.spread.map((x, i) => (i === 2 ? 1e6 : x)) } },
+      { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.map((x, i) => (i === 7 ? 3 : x)) } },
       { ...good, matrix: { ...good.matrix!, scales: good.matrix!.scales.map((x, i) => (i === 4 ? Number.NaN : x)) } },
       { ...good, matrix: { ...good.matrix!, codes: good.matrix!.codes.subarray(64) } },
     ];

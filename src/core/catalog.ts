@@ -162,6 +162,10 @@ export async function lazyCatalog(
   const index = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     index.set(ids[i]!, i);
+    // Each item's bytes lie after the previous item's, within the file.
+    if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
+      throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
+    }
     if ((i & 4095) === 4095) await slicer.maybeYield();
   }
   if (index.size !== n) throw new RangeError('a restored catalogue lists an id twice');

@@ -476,7 +476,10 @@ async function readCatalog(
     try {
       const ids = await unchunkIds(entry.catalog.idChunks, slicer);
       const catalog = await lazyCatalog(bytes, entry.catalog.bounds, ids, entry.catalog.skipped, slicer);
-      if (entry.catalog.spread.length === catalog.size) return { catalog, entry, fresh: null };
+      const spread = entry.catalog.spread;
+      let inRange = spread.length === catalog.size;
+      for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
+      if (inRange) return { catalog, entry, fresh: null };
     } catch {
       /* a damaged entry: read the file as on a first visit, and save it again */
     }
