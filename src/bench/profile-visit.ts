@@ -6,17 +6,15 @@
  * built bundle: read them next to `dist/embed/runtime.js` at the printed line. A tool for finding
  * the next thing to make faster; the figures move with the machine's load.
  */
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { parseArgs } from '../cli/common.js';
-import { writeVectors } from '../cli/vectors/vectors.js';
 import { serveStatic } from '../vite/serve.js';
 import { ARGS, CHROMIUM } from './load.js';
-import { syntheticCatalog } from './synthetic-catalog.js';
+import { tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
@@ -26,23 +24,13 @@ interface CpuProfile {
 
 const args = parseArgs(process.argv.slice(2), { items: 'string' });
 const n = Number(args['items'] ?? 100_000);
-if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
-const root = join(tmpdir(), 'clickwise-profile-visit');
-const dir = join(root, String(n));
-if (!existsSync(join(dir, 'models', 'vectors', 'keys.bin'))) {
-  mkdirSync(dir, { recursive: true });
-  const catalog = syntheticCatalog(n);
-  writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
-  cpSync('models', join(dir, 'models'), { recursive: true });
-  console.log(`computing the vectors of ${n} items (once; kept in ${dir})`);
-  await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
-}
+const dir = await visitFolder(n);
+const root = VISIT_ROOT;
 writeFileSync(
   join(dir, 'page.html'),
   `<!doctype html><meta charset="utf-8"><title>profile ${n}</title><link rel="icon" href="data:,">
-<script>window.__tasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) }); }).observe({ type: 'longtask', buffered: true });</script>
-<div data-clickwise-slot data-k="10"></div>
-<script src="/clickwise.js" data-catalog="/p/${n}/catalog.json" data-model="/p/${n}/models/" data-backend="wasm" data-namespace="profile"></script>`,
+${TASK_OBSERVER}
+${tagHtml(n, 'profile')}`,
 );
 const server = createServer(serveStatic({ '/p/': root, '/': 'dist' }));
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

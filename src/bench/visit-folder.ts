@@ -1,0 +1,38 @@
+/**
+ * The folder the visit tools serve: a synthetic catalogue of n items, a copy of the shipped
+ * model and the catalogue vectors `npm run vectors` makes for it, computed once and kept in the
+ * system's temporary folder (minutes at 1,000,000 items).
+ */
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeVectors } from '../cli/vectors/vectors.js';
+import { syntheticCatalog } from './synthetic-catalog.js';
+
+/** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
+export const VISIT_ROOT = join(tmpdir(), 'clickwise-profile-visit');
+
+/** A long-task observer for a measuring page: `window.__tasks` collects { start, ms }. */
+export const TASK_OBSERVER =
+  '<script>window.__tasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) }); }).observe({ type: "longtask" });</script>';
+
+/** Makes the folder for n items if it is not there yet; returns its path. */
+export async function visitFolder(n: number): Promise<string> {
+  if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
+  const dir = join(VISIT_ROOT, String(n));
+  if (!existsSync(join(dir, 'models', 'vectors', 'keys.bin'))) {
+    mkdirSync(dir, { recursive: true });
+    const catalog = syntheticCatalog(n);
+    writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
+    cpSync('models', join(dir, 'models'), { recursive: true });
+    console.log(`computing the vectors of ${n} items (once; kept in ${dir})`);
+    await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+  }
+  return dir;
+}
+
+/** The tag as a shop adds it, for the folder of n items. */
+export function tagHtml(n: number, namespace: string): string {
+  return `<div data-clickwise-slot data-k="10"></div>
+<script src="/clickwise.js" data-catalog="/p/${n}/catalog.json" data-model="/p/${n}/models/" data-backend="wasm" data-namespace="${namespace}"></script>`;
+}

@@ -1,0 +1,90 @@
+/**
+ * `npm run bench:visit-plain [-- --items 100000 --runs 3]`: the storefront tag's first and later
+ * visit with no developer tools attached. The other benches drive Chromium through its DevTools
+ * protocol, whose network agent copies (and, for text types, decodes) every response body on the
+ * page's main thread when it finishes: for a 14 MB catalogue that is one task of about 40 ms that
+ * a shopper's browser never runs. Here Chromium is started on the page's URL alone, in a fresh
+ * profile; the page measures itself (the time to its first top 10, the Long Tasks API) and posts
+ * what it saw to the local server, then loads itself again for the later visit. Prints one JSON
+ * line per run.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from '../cli/common.js';
+import { serveStatic } from '../vite/serve.js';
+import { ARGS, CHROMIUM } from './load.js';
+import { tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
+
+/** What the page posts after each visit. */
+interface Seen {
+  visit: 'first' | 'later';
+  firstRecommendationMs: number;
+  longTasks: { start: number; ms: number }[];
+  prepared: number;
+}
+
+const args = parseArgs(process.argv.slice(2), { items: 'string', runs: 'string' });
+const n = Number(args['items'] ?? 100_000);
+const runs = Number(args['runs'] ?? 3);
+if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
+const dir = await visitFolder(n);
+// The page waits for the first top 10, then for a second and a half of quiet (the first visit
+// saves what it made meanwhile), reports, and on the first visit loads itself again.
+const measure = `<script>
+addEventListener('load', async () => {
+  while (!window.Clickwise) await new Promise((r) => setTimeout(r, 5));
+  const rec = await window.Clickwise.ready;
+  await rec.recommend({ k: 10 });
+  const firstRecommendationMs = Math.round(performance.now());
+  await new Promise((r) => setTimeout(r, 1500));
+  const visit = location.search ? 'later' : 'first';
+  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared }) });
+  if (visit === 'first') setTimeout(() => location.replace(location.href + '?later'), 2000);
+});
+</script>`;
+writeFileSync(
+  join(dir, 'plain.html'),
+  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${measure}\n${tagHtml(n, 'plain')}`,
+);
+let seen: Seen[] = [];
+const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' });
+const server = createServer((req, res) => {
+  if (req.method === 'POST' && req.url === '/report') {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push(JSON.parse(body) as Seen);
+      res.end();
+    });
+    return;
+  }
+  files(req, res);
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/p/${n}/plain.html`;
+try {
+  for (let run = 0; run < runs; run++) {
+    seen = [];
+    const profile = mkdtempSync(join(tmpdir(), 'clickwise-plain-'));
+    const browser = spawn(CHROMIUM, ['--headless=new', ...ARGS, `--user-data-dir=${profile}`, url], { stdio: 'ignore' });
+    const deadline = Date.now() + 600_000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    browser.kill();
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(profile, { recursive: true, force: true });
+    if (seen.length < 2) throw new Error(`run ${run + 1}: the page reported ${seen.length} of 2 visits within 10 minutes.`);
+    const row = (v: Seen) => ({
+      firstRecommendationMs: v.firstRecommendationMs,
+      longestTaskMs: Math.max(0, ...v.longTasks.map((t) => t.ms)),
+      longTasks: v.longTasks.length,
+      prepared: v.prepared,
+    });
+    console.log(JSON.stringify({ n, run: run + 1, first: row(seen[0]!), later: row(seen[1]!) }));
+  }
+} finally {
+  server.close();
+}
