@@ -133,23 +133,38 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
   return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions };
 }
 
-/** Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). */
-export function alignBase(head: HeadModel, ids: readonly string[]): BaseParams & { known: Uint8Array } {
+/**
+ * Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). The
+ * head's items are looked up in the catalogue (`indexOf`, when the caller has the catalogue's id
+ * map), not the other way round: a base knows thousands of items, a catalogue may hold millions.
+ * `withResidual: false` leaves the residuals out (N × d floats a caller may not need).
+ */
+export function alignBase(
+  head: HeadModel,
+  ids: readonly string[],
+  options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean } = {},
+): BaseParams & { known: Uint8Array } {
   const d = head.manifest.dims;
   const bias = new Float32Array(ids.length);
-  const residual = head.residual ? new Float32Array(ids.length * d) : null;
+  const residual = head.residual && options.withResidual !== false ? new Float32Array(ids.length * d) : null;
   const known = new Uint8Array(ids.length);
   const rowOf = new Int32Array(ids.length).fill(-1);
   const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
-  ids.forEach((id, i) => {
-    const j = head.itemIndex.get(id);
-    if (j === undefined) return;
+  let indexOf = options.indexOf;
+  if (!indexOf) {
+    const map = new Map<string, number>();
+    ids.forEach((id, i) => map.set(id, i));
+    indexOf = (id) => map.get(id);
+  }
+  for (const [id, j] of head.itemIndex) {
+    const i = indexOf(id);
+    if (i === undefined || ids[i] !== id) continue;
     known[i] = 1;
     rowOf[i] = j;
     catIndex[j] = i;
     bias[i] = head.bias[j]!;
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
-  });
+  }
   // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out.
   let transitions: BaseParams['transitions'] = null;
   const T = head.transitions;

@@ -1140,13 +1140,17 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     ids.push(lazy ? lazy.id(i) : (catalog as readonly Item[])[i]!.id);
     if ((i & 16383) === 16383) await slicer.maybeYield();
   }
-  const base = alignBase(headModel, ids);
-  if (options.contentOnly) base.residual = null;
-  const matrix = new ItemMatrix(n, d);
   const p = options.prepared;
+  const hit = p !== null && p !== undefined && p.modelKey === modelKey && usableMatrix(p, n, d);
+  // Residuals go into the matrix as it is made; a matrix taken ready holds them already.
+  const base = alignBase(headModel, ids, {
+    ...(options.indexOf ? { indexOf: options.indexOf } : {}),
+    withResidual: !hit && !options.contentOnly,
+  });
+  const matrix = new ItemMatrix(n, d);
   let embeddingStats: EmbeddingStats;
   let made: PreparedMatrix | null = null;
-  if (p && p.modelKey === modelKey && usableMatrix(p, n, d)) {
+  if (hit) {
     matrix.codes.set(p.codes);
     matrix.scales.set(p.scales);
     embeddingStats = { ...p.embeddings, prepared: n };
