@@ -16,7 +16,9 @@ import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta
 import { ShopLearner } from '../src/core/shop-delta.js';
 
 const root = resolve(import.meta.dirname, '..');
-const tsx = resolve(root, 'node_modules/.bin/tsx');
+// The job runs in Node itself with tsx as a loader, so that killing `proc` kills the job: the
+// `tsx` command would run it in a child process that outlives a SIGKILL of its parent.
+const job = ['--import', 'tsx', 'src/cli/stream/main.ts'];
 const SECRET = 'a-test-secret-of-some-length';
 const ITEMS = Array.from({ length: 40 }, (_, i) => `sku-${i}`);
 const T0 = Date.parse('2026-11-01T00:00:00Z');
@@ -39,7 +41,7 @@ function setup(): { dir: string; model: string; items: string; state: string } {
 
 /** Starts the job; resolves once it listens (with its port) or, without a secret, once it has read its file. */
 function start(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number; out: () => string }> {
-  const proc = spawn(tsx, ['src/cli/stream/main.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, [...job, ...args], { cwd: root, env: { ...process.env, ...env } });
   running.push(proc);
   let out = '';
   return new Promise((ok, fail) => {
@@ -181,6 +183,8 @@ describe('npm run stream', () => {
       }
       await Promise.all(inflight);
       await exited(proc);
+      // Killed means gone: nothing answers on its port any more.
+      await expect(post(port, batches[0]!)).rejects.toThrow();
       const ids = logIds(state);
       for (const id of acked) expect(ids).toContain(id);
       expect(new Set(ids).size).toBe(ids.length);
