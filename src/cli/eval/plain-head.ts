@@ -40,6 +40,8 @@ export interface PlainState {
   countLog: Map<number, number>;
   lastTime: number | null;
   clicks: number;
+  /** ‖ΔW‖², kept up to date by each step (the gradient's norm needs it). */
+  dWsq: number;
 }
 
 /** A fresh shopper. */
@@ -62,7 +64,20 @@ export function freshState(d: number): PlainState {
     countLog: new Map(),
     lastTime: null,
     clicks: 0,
+    dWsq: 0,
   };
+}
+
+/** What the scoring and the learning step of one moment read about a shopper. */
+interface UserContext {
+  h: Float64Array;
+  q: Float64Array;
+  /** h ΔW, the part of q that ΔW gives (the gradient's norm needs it). */
+  hdW: Float64Array;
+  rep: Map<number, number>;
+  trans: Map<number, number>;
+  count: Map<number, number>;
+  ctx: 0 | 1;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -87,6 +102,12 @@ export class PlainHead {
   private readonly mix0: Float64Array;
   private readonly T: Transitions | null;
   state: PlainState;
+  /**
+   * Each shopper's context as last computed, with the click count and visit context it was
+   * computed at: a replay scores an event, then learns it at the shopper's next turn, with
+   * nothing changed in between, so the step reuses what the scoring computed.
+   */
+  private readonly contexts = new WeakMap<PlainState, { clicks: number; ctx: 0 | 1; value: UserContext }>();
 
   /** @param E content vectors [n × d] as the head receives them (centred, normalised). */
   constructor(E: Float32Array, n: number, d: number, base: BaseParams, options: Partial<HeadOptions> = {}) {
@@ -119,17 +140,13 @@ export class PlainHead {
     return last === null || time - last >= this.options.sessionGapMs ? 1 : 0;
   }
 
-  /** h, q, and the sparse features of the current shopper. */
-  private userContext(time: number): {
-    h: Float64Array;
-    q: Float64Array;
-    rep: Map<number, number>;
-    trans: Map<number, number>;
-    count: Map<number, number>;
-    ctx: 0 | 1;
-  } {
-    const { d } = this;
+  /** h, q, and the sparse features of the current shopper (computed once per click and visit context). */
+  private userContext(time: number): UserContext {
     const st = this.state;
+    const ctx = this.context(time);
+    const memo = this.contexts.get(st);
+    if (memo && memo.clicks === st.clicks && memo.ctx === ctx) return memo.value;
+    const { d } = this;
     const hw = normalisedHistory(st.history);
     const h = new Float64Array(d);
     const rep = new Map<number, number>();
@@ -138,14 +155,22 @@ export class PlainHead {
       for (let k = 0; k < d; k++) h[k]! += w * this.V[i * d + k]!;
     }
     const q = new Float64Array(d);
+    const hdW = new Float64Array(d);
+    const W0 = this.W0;
+    const dW = st.dW;
     for (let a = 0; a < d; a++) {
       const ha = h[a]!;
       if (ha === 0) continue;
-      for (let k = 0; k < d; k++) q[k]! += ha * (this.W0[a * d + k]! + st.dW[a * d + k]!);
+      for (let k = 0, at = a * d; k < d; k++, at++) {
+        q[k]! += ha * W0[at]!;
+        hdW[k]! += ha * dW[at]!;
+      }
     }
-    for (let k = 0; k < d; k++) q[k]! += st.du[k]!;
+    for (let k = 0; k < d; k++) q[k]! += hdW[k]! + st.du[k]!;
     const trans = this.T ? transitionVotes(this.T, st.lastItems, this.options) : new Map<number, number>();
-    return { h, q, rep, trans, count: st.countLog, ctx: this.context(time) };
+    const value = { h, q, hdW, rep, trans, count: st.countLog, ctx };
+    this.contexts.set(st, { clicks: st.clicks, ctx, value });
+    return value;
   }
 
   /** Scores of every item at `time`, written into `out`. */
@@ -204,7 +229,7 @@ export class PlainHead {
     const o = this.options;
     const st = this.state;
     const lam = o.l2;
-    const { h, q, rep, trans, count, ctx } = this.userContext(time);
+    const { h, q, hdW, rep, trans, count, ctx } = this.userContext(time);
     const m = b.idx.length;
     const alpha = this.alpha0 + st.dAlpha;
     const beta = this.mix0[ctx]! + st.dMix[ctx]!;
@@ -233,16 +258,18 @@ export class PlainHead {
     const gu = Float64Array.from(gq, (x, k) => x + lam * st.du[k]!);
     const gM = Float64Array.from([gT, gT, gC, gC], (x, k) => (k % 2 === ctx ? x : 0) + lam * st.dMix[k]!);
     const gB = Float64Array.from(g, (x, j) => x + lam * dbS[j]!);
-    // ∂/∂ΔW = h ⊗ gq + λ ΔW is d × d: it is never stored, only summed here and recomputed below.
+    // ∂/∂ΔW = h ⊗ gq + λ ΔW is d × d: it is never stored. Its squared norm is
+    // ‖h‖²‖gq‖² + 2λ (hΔW)·gq + λ²‖ΔW‖², from vectors already at hand and ‖ΔW‖² kept by the step.
     const dW = st.dW;
-    let sq = gA * gA;
-    for (let a = 0; a < d; a++) {
-      const ha = h[a]!;
-      for (let k = 0, at = a * d; k < d; k++, at++) {
-        const x = ha * gq[k]! + lam * dW[at]!;
-        sq += x * x;
-      }
+    let hh = 0;
+    let gg = 0;
+    let cross = 0;
+    for (let k = 0; k < d; k++) {
+      hh += h[k]! * h[k]!;
+      gg += gq[k]! * gq[k]!;
+      cross += hdW[k]! * gq[k]!;
     }
+    let sq = gA * gA + Math.max(0, hh * gg + 2 * lam * cross + lam * lam * st.dWsq);
     for (const arr of [gu, gM, gB]) for (let k = 0; k < arr.length; k++) sq += arr[k]! * arr[k]!;
     if (!Number.isFinite(sq)) return; // a corrupt value somewhere: skip the step, as the head does
     const clip = Math.min(1, o.clipNorm / (Math.sqrt(sq) + 1e-12));
@@ -254,14 +281,18 @@ export class PlainHead {
       }
     };
     const gWacc = st.gW;
+    let dWsq = 0;
     for (let a = 0; a < d; a++) {
       const ha = h[a]!;
       for (let k = 0, at = a * d; k < d; k++, at++) {
         const gc = (ha * gq[k]! + lam * dW[at]!) * clip;
         const acc = (gWacc[at]! += gc * gc);
-        dW[at]! -= (eta * gc) / (Math.sqrt(acc) + 1e-8);
+        const w = dW[at]! - (eta * gc) / (Math.sqrt(acc) + 1e-8);
+        dW[at] = w;
+        dWsq += w * w;
       }
     }
+    st.dWsq = dWsq;
     ada(st.du, st.gu, gu);
     const gac = gA * clip;
     st.gAlpha += gac * gac;
