@@ -1151,7 +1151,12 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   let embeddingStats: EmbeddingStats;
   let made: PreparedMatrix | null = null;
   if (hit) {
-    matrix.codes.set(p.codes);
+    // Copied a slice at a time: 64 MB at 1,000,000 items in one go, with what follows, makes a long task.
+    for (let from = 0; from < n; from += 8 * BLOCK) {
+      const to = Math.min(n, from + 8 * BLOCK);
+      matrix.codes.set(p.codes.subarray(from * d, to * d), from * d);
+      await slicer.maybeYield();
+    }
     matrix.scales.set(p.scales);
     embeddingStats = { ...p.embeddings, prepared: n };
   } else {
@@ -1197,6 +1202,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       };
     }
   }
+  await slicer.maybeYield();
   const head = new IncrementalHead(
     matrix,
     ids,
@@ -1417,6 +1423,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
       if (vis) rec.onDispose(vis.onChange(() => vis.isVisible() && void client.refresh()));
     }
   }
+  // The head's construction (N-long tensors) and the shopper's state are tasks apart.
+  await nextTask();
   await rec.restore();
   if (cache && location && (read.fresh || loaded.made)) {
     // Saved for the next load, after this one is ready; a failure only costs the next load time.
