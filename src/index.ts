@@ -114,9 +114,12 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   }
   const { store } = await openDeltaStore(storage, namespace);
   // Catalogue vectors are cached wherever the shopper's state is kept on disk.
-  const embeddingCache = store.kind === 'indexeddb' ? await IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined;
   // So is what a load of the catalogue makes (its index and item matrix), for the next visit.
-  const preparedCache = store.kind === 'indexeddb' ? await IndexedDbPreparedCache.open().catch(() => undefined) : undefined;
+  const onDisk = store.kind === 'indexeddb';
+  const [embeddingCache, preparedCache] = await Promise.all([
+    onDisk ? IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined,
+    onDisk ? IndexedDbPreparedCache.open().catch(() => undefined) : undefined,
+  ]);
   try {
     const visibility = core.visibility ?? documentVisibility();
     const assets = pageAssets();

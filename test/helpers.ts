@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/backend.js';
+import type { Fetcher } from '../src/core/model-io.js';
+import { defaultFetcher } from '../src/core/model-io.js';
 import type { Item } from '../src/core/types.js';
 
 export const MODELS = resolve(import.meta.dirname, '..', 'models');
@@ -28,4 +30,10 @@ export function dataDir(): string | null {
   }
   console.warn(`skipping real-data tests: no dataset under ${dir} (set CLICKWISE_DATA_DIR)`);
   return null;
+}
+
+/** Reads files like the default fetcher, and remembers every location asked for. */
+export function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
+  const asked: string[] = [];
+  return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
 }

@@ -9,15 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
-import type { Fetcher } from '../src/core/model-io.js';
-import { defaultFetcher } from '../src/core/model-io.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
 import { chunkIds, digestBytes, fastDigest, ID_CHUNK, MemoryPreparedCache, unchunkIds } from '../src/core/prepared.js';
 import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
-import { demoCatalog, MODELS, useBackend } from './helpers.js';
+import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -118,16 +116,11 @@ describe('a recommender with a prepared cache', () => {
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function counting(): { fetcher: Fetcher; asked: string[] } {
-    const asked: string[] = [];
-    return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
-  }
-
   async function load(
     cache: PreparedCache | undefined,
     modelUrl = models,
   ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
-    const { fetcher, asked } = counting();
+    const { fetcher, asked } = countingFetcher();
     const warnings: string[] = [];
     const rec = await createRecommenderCore({
       catalog: file,

@@ -8,8 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../src/core/errors.js';
-import type { Fetcher } from '../src/core/model-io.js';
-import { defaultFetcher } from '../src/core/model-io.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import { mulberry32 } from '../src/core/rng.js';
 import type { Item } from '../src/core/types.js';
@@ -29,7 +27,7 @@ import {
 } from '../src/core/vectors.js';
 import { fnv1a } from '../src/core/tokenizer.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
-import { demoCatalog, MODELS, useBackend } from './helpers.js';
+import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();
 let dir = '';
@@ -41,12 +39,6 @@ beforeAll(async () => {
   await useBackend('cpu');
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Reads files like the default fetcher, and remembers every location asked for. */
-function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
-  const asked: string[] = [];
-  return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
-}
 
 describe('product quantisation', () => {
   it('keeps vectors close, and the file round-trips', () => {

@@ -454,7 +454,7 @@ async function parseCatalog(
 
 /**
  * The catalogue at a location: restored from the prepared cache when the file's bytes are those
- * an earlier load saw, else parsed. `save` is what a later load will need (null on a full hit).
+ * an earlier load saw (`entry`), else parsed (`fresh`: what a later load will need).
  */
 async function readCatalog(
   location: string,
@@ -1059,13 +1059,12 @@ export interface LoadHeadOptions {
   prepared?: PreparedMatrix | null;
   /** Return the matrix made (a copy, to be saved) when it was not taken from `prepared`. */
   keepMatrix?: boolean;
-  /** The model's files, when the caller started reading them (see {@link loadModelParts}). */
-  parts?: Promise<ModelParts>;
+  /** The model's files, when the caller has read them already (see {@link loadModelParts}). */
+  parts?: ModelParts;
 }
 
 /** The model files a head is built from, read before the catalogue is needed. */
 export interface ModelParts {
-  modelManifest: ModelManifest;
   encoderUrl: string;
   encoderManifest: EncoderManifest;
   headModel: HeadModel;
@@ -1097,7 +1096,7 @@ export async function loadModelParts(
     );
   }
   const vectorsManifest = vectorsUrl ? await usableVectorsManifest(vectorsP, vectorsUrl, encoderManifest, warn) : null;
-  return { modelManifest, encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest };
+  return { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest };
 }
 
 /**
@@ -1123,8 +1122,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const lazy = !Array.isArray(catalog) ? (catalog as Catalog) : null;
   const n = lazy ? lazy.size : (catalog as readonly Item[]).length;
   const slicer = new Slicer();
-  const { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest } = await (options.parts ??
-    loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
+  const { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest } =
+    options.parts ?? (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
   // What the matrix depends on besides the catalogue: the encoder, the base's files (residuals),
   // the shipped vectors file, and whether residuals are used.
@@ -1135,7 +1134,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     vectorsManifest?.files.find((f) => f.path === 'vectors.bin')?.sha256 ?? 'none',
     options.contentOnly ? 'content' : 'full',
   ].join('|');
-  let ids: string[] = [];
+  const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     ids.push(lazy ? lazy.id(i) : (catalog as readonly Item[])[i]!.id);
     if ((i & 16383) === 16383) await slicer.maybeYield();
@@ -1214,7 +1213,6 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     },
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
-  ids = [];
   return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made };
 }
 
@@ -1225,6 +1223,10 @@ function usableMatrix(p: PreparedMatrix, n: number, d: number): boolean {
   for (let i = 0; i < n; i++) if (!Number.isFinite(p.scales[i]!)) return false;
   return true;
 }
+
+/** The warning when the shop's vectors cannot be used. */
+const unusableVectors = (base: string, err: unknown): string =>
+  `The catalogue vectors at ${base} cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`;
 
 /**
  * The shop's vectors manifest, or null (with one warning) when it cannot be used: another
@@ -1247,9 +1249,7 @@ async function usableVectorsManifest(
     }
     return m;
   } catch (err) {
-    warn(
-      `The catalogue vectors at ${base} cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`,
-    );
+    warn(unusableVectors(base, err));
     return null;
   }
 }
@@ -1264,9 +1264,7 @@ async function loadShippedVectors(
   try {
     return await loadVectors(fetcher, base, warn, manifest);
   } catch (err) {
-    warn(
-      `The catalogue vectors at ${base} cannot be used (${err instanceof Error ? err.message : String(err)}); encoding the catalogue here instead.`,
-    );
+    warn(unusableVectors(base, err));
     return null;
   }
 }
@@ -1386,7 +1384,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     fetcher,
     modelManifest,
     warn: (m) => warn('load', m),
-    parts: Promise.resolve(parts),
+    parts,
     prepared: read.entry?.matrix ?? null,
     keepMatrix: cache !== undefined && location !== null,
   });
