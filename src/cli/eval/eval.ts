@@ -200,9 +200,24 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     if (wanted.includes('repeat-then-popularity')) methods.push(repeatThenPopularityMethod(events, n, settings.repeat));
     if (wanted.includes('markov')) methods.push(markovMethod(events, n, settings.markov));
     if (wanted.includes('session-knn')) methods.push(sessionKnnMethod(events, n, settings.sessionKnn));
-    if (wanted.includes('sasrec'))
-      methods.push(await sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress }));
-    await clickwise('', o.split);
+    // SASRec trains in a worker thread while this one trains the base; it takes its place in
+    // the report's order when both are done.
+    const stop = new AbortController();
+    const sasrec = wanted.includes('sasrec')
+      ? sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress, signal: stop.signal })
+      : null;
+    // Handled below; this only keeps an early failure from being reported as unhandled meanwhile.
+    sasrec?.catch(() => undefined);
+    const sasrecAt = methods.length;
+    try {
+      await clickwise('', o.split);
+    } catch (e) {
+      // The base failed: stop the training thread rather than wait for it, and report the base's error.
+      stop.abort();
+      await sasrec?.then((m) => m.dispose?.()).catch(() => undefined);
+      throw e;
+    }
+    if (sasrec) methods.splice(sasrecAt, 0, await sasrec);
     if (o.staleUntil !== undefined) await clickwise(` (stale base, ${day(o.staleUntil)})`, o.staleUntil);
     if (wanted.includes('clickwise-maintained')) {
       const last = events[events.length - 1]!.t;

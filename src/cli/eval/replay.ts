@@ -41,6 +41,8 @@ export interface StaticMethod {
   kind: 'static';
   /** Scores for each history (oldest item first), [histories.length × N] row-major. */
   scoreBatch(histories: readonly (readonly number[])[]): Promise<Float32Array>;
+  /** What its training did (epochs, held-out scores), copied into the report. */
+  training?: Record<string, unknown>;
   dispose?(): void;
 }
 
@@ -58,6 +60,8 @@ export interface MethodReport {
   newShoppers: ReturnType<RankMetrics['summary']>;
   /** Events whose shopper's previous event is at least 30 minutes earlier, or who has none. */
   sessionStarts: ReturnType<RankMetrics['summary']>;
+  /** What a batch-trained method's training did, where it says. */
+  training?: Record<string, unknown>;
   /** NDCG@k per week from the split: [week start (ISO date), ndcg, events]. */
   weekly: [string, number, number][];
   seconds: number;
@@ -230,7 +234,8 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     if (m.kind === 'online') await replayOnline(events, m, tally, o);
     else await replayStatic(events, m, tally, o);
     tally.seconds = (performance.now() - t0) / 1000;
-    out.push(tally.report(m.name));
+    const report = tally.report(m.name);
+    out.push(m.kind === 'static' && m.training ? { ...report, training: m.training } : report);
   }
   return out;
 }

@@ -2,10 +2,15 @@
  * SASRec (self-attentive sequential recommendation) as the batch-trained sequential baseline of
  * `npm run eval`: item + learned position embeddings, causal self-attention blocks (one head,
  * pre-layer-norm, feed-forward, residuals), trained on each shopper's item sequence before the
- * split to predict the next item at every position. The loss is a sampled softmax: the true next
- * item against a shared set of uniformly drawn items per batch (a full softmax over the catalogue
- * costs seconds per step on the wasm backend). Scoring ranks the full catalogue by the last
- * position's output times the item embeddings. The model is fixed during the replay.
+ * split to predict the next item at every position. The loss is the full softmax over the
+ * catalogue when it has at most `fullSoftmaxUpTo` items (50,000 by default), otherwise a sampled
+ * softmax: the true next item against a shared set of uniformly drawn items per batch.
+ *
+ * Early stopping: each shopper's last item before the split (of shoppers with at least three) is
+ * held out of training; after every epoch the model ranks the full catalogue for those held-out
+ * items, and training stops once NDCG@10 there has not improved for `patience` epochs. The
+ * weights of the best epoch are kept. Scoring ranks the full catalogue by the last position's
+ * output times the item embeddings. The model is fixed during the replay.
  *
  * Embedding lookups use a custom gradient that scatter-adds into the touched rows only (tfjs's
  * gather gradient is dense over the whole table and slow on wasm/cpu).
@@ -13,12 +18,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { initBackend } from '../../core/backend.js';
 import { mulberry32 } from '../../core/rng.js';
+import { crossEntropy, matMul } from '../tf-ops.js';
 import type { ReplayEvent, StaticMethod } from './replay.js';
 import { sequencesBeforeSplit } from './replay.js';
 
 export interface SasrecOptions {
+  /** The most epochs trained; early stopping usually ends sooner. */
   epochs: number;
+  /** Epochs without a better held-out NDCG@10 before training stops (default 2). */
+  patience?: number;
+  /** Catalogues up to this many items train with the full softmax (default 50,000). */
+  fullSoftmaxUpTo?: number;
   dims: number;
   maxLen: number;
   blocks?: number;
@@ -27,7 +40,32 @@ export interface SasrecOptions {
   learningRate?: number;
   dropout?: number;
   seed: number;
+  /**
+   * Trains in a worker thread (default), so that the evaluation goes on with the other methods
+   * (and the base's training) on the other core meanwhile; false trains in this thread.
+   */
+  worker?: boolean;
+  /** Aborting stops a worker thread's training (the method's promise rejects). */
+  signal?: AbortSignal;
   onProgress?: ((method: string, done: number, total: number) => void) | undefined;
+}
+
+/** What the training did, copied into the report. */
+export interface SasrecTraining {
+  loss: string;
+  epochsTrained: number;
+  bestEpoch: number;
+  heldOutNdcgPerEpoch: number[];
+  heldOutShoppers: number;
+}
+
+/** The network: its weights, and its hidden states and scores for histories of shifted items. */
+interface SasrecNet {
+  variables: tf.Variable[];
+  forward(X: tf.Tensor2D, training: boolean): tf.Tensor3D;
+  /** Scores [histories.length × n] of the catalogue after each history (items shifted by one: 0 is padding). */
+  scoreShifted(histories: readonly (readonly number[])[]): Promise<Float32Array>;
+  dispose(): void;
 }
 
 /** Embedding rows of `table` at `ids` (int32, any shape) with a sparse, scatter-add gradient. */
@@ -64,26 +102,15 @@ interface Block {
   b2: tf.Variable;
 }
 
-/** Trains SASRec on the events before the split and returns it as a static method. */
-export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o: SasrecOptions): Promise<StaticMethod> {
+/**
+ * The network with random weights drawn from `rand`, or with `weights` (in the order of
+ * `variables`) where given.
+ */
+function buildNet(n: number, o: SasrecOptions, rand: () => number, weights?: readonly Float32Array[]): SasrecNet {
   const d = o.dims;
   const L = o.maxLen;
   const nBlocks = o.blocks ?? 2;
-  const B = o.batchSize ?? 128;
-  const S = o.negatives ?? 256;
   const drop = o.dropout ?? 0.2;
-  const rand = mulberry32(o.seed);
-  // Training sequences: each shopper's items before the split (shifted by one: 0 is padding), cut
-  // into windows of L + 1.
-  const seqs = [...sequencesBeforeSplit(events).values()].map((s) => s.map((i) => i + 1));
-  const popularity = new Float32Array(n);
-  for (const e of events) if (!e.scored) popularity[e.item]! += 1;
-  const windows: number[][] = [];
-  for (const s of seqs) {
-    if (s.length < 2) continue;
-    for (let end = s.length; end > 1; end -= L) windows.push(s.slice(Math.max(0, end - L - 1), end));
-  }
-
   const init = (shape: number[], scale: number): tf.Variable =>
     tf.variable(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', Math.floor(rand() * 1e9)), scale));
   const E = init([n + 1, d], 1 / Math.sqrt(d)) as tf.Variable<tf.Rank.R2>;
@@ -125,24 +152,103 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
     for (const bl of blocks) {
       const x = layerNorm(h, bl.ln1g, bl.ln1b);
       const flat = tf.reshape(x, [nb * L, d]);
-      const q = tf.reshape(tf.matMul(flat, bl.Wq), [nb, L, d]);
-      const k = tf.reshape(tf.matMul(tf.reshape(h, [nb * L, d]), bl.Wk), [nb, L, d]);
-      const v = tf.reshape(tf.matMul(tf.reshape(h, [nb * L, d]), bl.Wv), [nb, L, d]);
-      let att = tf.softmax(tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(d)), negInf));
+      const q = tf.reshape(matMul(flat, bl.Wq), [nb, L, d]);
+      const k = tf.reshape(matMul(tf.reshape(h, [nb * L, d]), bl.Wk), [nb, L, d]);
+      const v = tf.reshape(matMul(tf.reshape(h, [nb * L, d]), bl.Wv), [nb, L, d]);
+      let att = tf.softmax(tf.add(tf.div(matMul(q, k, false, true), Math.sqrt(d)), negInf));
       if (training) att = dropout(att);
-      h = tf.add(x, tf.matMul(att, v));
+      h = tf.add(x, matMul(att, v));
       const y = tf.reshape(layerNorm(h, bl.ln2g, bl.ln2b), [nb * L, d]);
-      let f = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(y, bl.W1), bl.b1)), bl.W2), bl.b2);
+      let f = tf.add(matMul(tf.relu(tf.add(matMul(y, bl.W1), bl.b1)), bl.W2), bl.b2);
       if (training) f = dropout(f);
       h = tf.mul(tf.add(h, tf.reshape(f, [nb, L, d])), padCol);
     }
     return layerNorm(h, lnFg, lnFb) as tf.Tensor3D;
   };
 
+  /** Scores [histories.length × n] of the catalogue after each history (items shifted by one). */
+  const scoreShifted = async (histories: readonly (readonly number[])[]): Promise<Float32Array> => {
+    const X = new Int32Array(histories.length * L);
+    histories.forEach((h, r) => {
+      const tail = h.slice(-L);
+      tail.forEach((item, j) => (X[r * L + L - tail.length + j] = item));
+    });
+    const s = tf.tidy(() => {
+      const H = forward(tf.tensor2d(X, [histories.length, L], 'int32'), false);
+      const last = tf.reshape(tf.slice(H, [0, L - 1, 0], [histories.length, 1, d]), [histories.length, d]);
+      return matMul(last, tf.slice(E, [1, 0], [n, d]), false, true);
+    });
+    const data = (await s.data()) as Float32Array;
+    s.dispose();
+    return data;
+  };
+  const variables = [E, P, lnFg, lnFb, ...blocks.flatMap((b) => Object.values(b) as tf.Variable[])];
+  if (weights) {
+    if (weights.length !== variables.length) throw new Error(`SASRec: ${weights.length} weight arrays for ${variables.length} variables.`);
+    variables.forEach((v, k) => v.assign(tf.tensor(weights[k]!, v.shape)));
+  }
+  return {
+    variables,
+    forward,
+    scoreShifted,
+    dispose: () => tf.dispose([...variables, causal]),
+  };
+}
+
+/**
+ * Trains SASRec on each shopper's sequence (catalogue indices, in time order) with early
+ * stopping on the held-out last items, and returns the network of the best epoch.
+ */
+async function trainNet(
+  sequences: readonly (readonly number[])[],
+  n: number,
+  o: SasrecOptions,
+): Promise<{ net: SasrecNet; training: SasrecTraining }> {
+  const d = o.dims;
+  const L = o.maxLen;
+  const B = o.batchSize ?? 128;
+  const S = o.negatives ?? 256;
+  const rand = mulberry32(o.seed);
+  // Training sequences: each shopper's items before the split (shifted by one: 0 is padding), cut
+  // into windows of L + 1.
+  const all = sequences.map((s) => s.map((i) => i + 1));
+  // Held out for early stopping: the last item of every shopper with at least three.
+  const held = all.filter((s) => s.length >= 3).map((s) => ({ history: s.slice(0, -1), target: s[s.length - 1]! }));
+  const seqs = all.map((s) => (s.length >= 3 ? s.slice(0, -1) : s));
+  const full = n <= (o.fullSoftmaxUpTo ?? 50_000);
+  const patience = o.patience ?? 2;
+  const windows: number[][] = [];
+  for (const s of seqs) {
+    if (s.length < 2) continue;
+    for (let end = s.length; end > 1; end -= L) windows.push(s.slice(Math.max(0, end - L - 1), end));
+  }
+  const net = buildNet(n, o, rand);
+  const { variables, forward, scoreShifted } = net;
+  const E = variables[0]! as tf.Variable<tf.Rank.R2>;
+
+  /** NDCG@10 of the held-out last items (ties count against the item). */
+  const heldOutNdcg = async (): Promise<number> => {
+    let sum = 0;
+    for (let at = 0; at < held.length; at += 256) {
+      const part = held.slice(at, at + 256);
+      const scores = await scoreShifted(part.map((h) => h.history));
+      part.forEach((h, r) => {
+        const row = scores.subarray(r * n, (r + 1) * n);
+        const t = row[h.target - 1]!;
+        let rank = 0;
+        for (let i = 0; i < n && rank < 10; i++) if (i !== h.target - 1 && row[i]! >= t) rank++;
+        if (rank < 10) sum += 1 / Math.log2(rank + 2);
+      });
+    }
+    return held.length ? sum / held.length : 0;
+  };
+
   const opt = tf.train.adam(o.learningRate ?? 0.001);
   const steps = Math.ceil(windows.length / B);
   const total = o.epochs * steps;
   let done = 0;
+  let best: { epoch: number; ndcg: number; weights: tf.Tensor[] } | null = null;
+  const curve: number[] = [];
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     // Shuffle the windows.
     for (let i = windows.length - 1; i > 0; i--) {
@@ -161,16 +267,25 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
           Y[r * L + L - (m - 1) + j] = w[j + 1]!;
         }
       });
-      const negs = Int32Array.from({ length: S }, () => 1 + Math.floor(rand() * n));
+      const negs = full ? null : Int32Array.from({ length: S }, () => 1 + Math.floor(rand() * n));
       const loss = tf.tidy(() => {
         const Xt = tf.tensor2d(X, [part.length, L], 'int32');
         const Yt = tf.tensor1d(Y, 'int32');
         const mask = tf.cast(tf.notEqual(Yt, 0), 'float32');
+        if (!negs) {
+          // Full softmax: every catalogue item (row 0 of E, the padding, is not one) at every position.
+          const labels = tf.maximum(tf.sub(Yt, tf.scalar(1, 'int32')), tf.scalar(0, 'int32')) as tf.Tensor1D;
+          return opt.minimize(() => {
+            const H = tf.reshape(forward(Xt, true), [part.length * L, d]);
+            const logits = matMul(H, tf.slice(E, [1, 0], [n, d]), false, true) as tf.Tensor2D;
+            return crossEntropy(logits, labels, mask as tf.Tensor1D);
+          }, true) as tf.Scalar;
+        }
         const Nt = tf.tensor1d(negs, 'int32');
         return opt.minimize(() => {
           const H = tf.reshape(forward(Xt, true), [part.length * L, d]);
           const pos = tf.sum(tf.mul(H, lookup(E, Yt)), 1, true); // [bL, 1]
-          const neg = tf.matMul(H, lookup(E, Nt) as tf.Tensor2D, false, true); // [bL, S]
+          const neg = matMul(H, lookup(E, Nt) as tf.Tensor2D, false, true); // [bL, S]
           const logits = tf.concat([pos, neg], 1);
           const ce = tf.sub(tf.logSumExp(logits, 1), tf.reshape(pos, [-1]));
           return tf.div(tf.sum(tf.mul(ce, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
@@ -180,27 +295,97 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
       loss.dispose();
       o.onProgress?.('sasrec (training)', ++done, total);
     }
+    const ndcg = await heldOutNdcg();
+    curve.push(Number(ndcg.toFixed(4)));
+    if (!best || ndcg > best.ndcg) {
+      if (best) tf.dispose(best.weights);
+      best = { epoch: epoch + 1, ndcg, weights: variables.map((v) => tf.clone(v)) };
+    } else if (epoch + 1 - best.epoch >= patience) {
+      o.onProgress?.('sasrec (training)', total, total);
+      break;
+    }
   }
   opt.dispose();
+  if (best) {
+    variables.forEach((v, k) => v.assign(best!.weights[k]!));
+    tf.dispose(best.weights);
+  }
 
-  // The catalogue's item embeddings, transposed once for scoring ([d, n]).
-  const Et = tf.tidy(() => tf.transpose(tf.slice(E, [1, 0], [n, d])));
+  const training: SasrecTraining = {
+    loss: full ? 'full softmax' : `sampled softmax, ${S} negatives`,
+    epochsTrained: curve.length,
+    bestEpoch: best?.epoch ?? 0,
+    heldOutNdcgPerEpoch: curve,
+    heldOutShoppers: held.length,
+  };
+  return { net, training };
+}
+
+/** The trained weights and what training did, as a worker thread posts them. */
+interface TrainedMessage {
+  type: 'trained';
+  weights: Float32Array[];
+  training: SasrecTraining;
+}
+
+/**
+ * Trains in a worker thread (this module, started as the worker's entry) and rebuilds the
+ * network here from the weights it posts back.
+ */
+async function trainInWorker(sequences: number[][], n: number, o: SasrecOptions): Promise<{ net: SasrecNet; training: SasrecTraining }> {
+  const { onProgress, signal, ...options } = o;
+  // Under the TypeScript loader (npm run eval, the tests) the worker loads this very file through it.
+  const ts = import.meta.url.endsWith('.ts');
+  const code = ts
+    ? `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`
+    : `import(${JSON.stringify(import.meta.url)})`;
+  const worker = new Worker(code, { eval: true, workerData: { sasrec: { sequences, n, options } } });
+  try {
+    const trained = await new Promise<TrainedMessage>((resolve, reject) => {
+      worker.on('message', (m: TrainedMessage | { type: 'progress'; done: number; total: number }) => {
+        if (m.type === 'progress') onProgress?.('sasrec (training, worker thread)', m.done, m.total);
+        else resolve(m);
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => reject(new Error(`The SASRec training thread stopped (exit code ${code}) before it finished.`)));
+      signal?.addEventListener('abort', () => reject(new Error('SASRec training was stopped.')), { once: true });
+      if (signal?.aborted) reject(new Error('SASRec training was stopped.'));
+    });
+    return { net: buildNet(n, o, mulberry32(o.seed), trained.weights), training: trained.training };
+  } finally {
+    await worker.terminate();
+  }
+}
+
+// The worker thread's side: train, post the weights, end.
+if (!isMainThread && (workerData as { sasrec?: unknown } | null)?.sasrec) {
+  const job = (workerData as { sasrec: { sequences: number[][]; n: number; options: SasrecOptions } }).sasrec;
+  const backend = await initBackend('wasm');
+  if (backend.name !== 'wasm') throw new Error(`SASRec trains on the wasm backend, which could not start: ${backend.reason}`);
+  const { net, training } = await trainNet(job.sequences, job.n, {
+    ...job.options,
+    onProgress: (_m, done, total) => parentPort!.postMessage({ type: 'progress', done, total }),
+  });
+  const weights = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
+  parentPort!.postMessage(
+    { type: 'trained', weights, training } satisfies TrainedMessage,
+    weights.map((w) => w.buffer as ArrayBuffer),
+  );
+  net.dispose();
+}
+
+/** Trains SASRec on the events before the split and returns it as a static method. */
+export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o: SasrecOptions): Promise<StaticMethod> {
+  const popularity = new Float32Array(n);
+  for (const e of events) if (!e.scored) popularity[e.item]! += 1;
+  const sequences = [...sequencesBeforeSplit(events).values()];
+  const { net, training } = o.worker === false ? await trainNet(sequences, n, o) : await trainInWorker(sequences, n, o);
   return {
     name: 'sasrec',
     kind: 'static',
+    training: { ...training },
     async scoreBatch(histories) {
-      const X = new Int32Array(histories.length * L);
-      histories.forEach((h, r) => {
-        const tail = h.slice(-L);
-        tail.forEach((item, j) => (X[r * L + L - tail.length + j] = item + 1));
-      });
-      const s = tf.tidy(() => {
-        const H = forward(tf.tensor2d(X, [histories.length, L], 'int32'), false);
-        const last = tf.reshape(tf.slice(H, [0, L - 1, 0], [histories.length, 1, d]), [histories.length, d]);
-        return tf.matMul(last, Et);
-      });
-      const data = (await s.data()) as Float32Array;
-      s.dispose();
+      const data = await net.scoreShifted(histories.map((h) => h.map((i) => i + 1)));
       // A shopper with no history has nothing to attend to: rank by popularity before the split.
       histories.forEach((h, r) => {
         if (h.length === 0) data.set(popularity, r * n);
@@ -208,7 +393,7 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
       return data;
     },
     dispose() {
-      tf.dispose([E, P, Et, causal, lnFg, lnFb, ...blocks.flatMap((b) => Object.values(b) as tf.Tensor[])]);
+      net.dispose();
     },
   };
 }

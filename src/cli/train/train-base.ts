@@ -16,6 +16,7 @@ import '@tensorflow/tfjs';
 import type { HeadOptions } from '../../core/head.js';
 import { normalisedHistory, pushHistory } from '../../core/head.js';
 import { mulberry32 } from '../../core/rng.js';
+import { crossEntropy, matMul } from '../tf-ops.js';
 
 export interface TrainBaseOptions {
   epochs: number;
@@ -102,12 +103,12 @@ export async function trainBaseParams(
       });
       const loss = tf.tidy(() => {
         const Ht = tf.tensor2d(H, [B, n]);
-        const onehot = tf.oneHot(tf.tensor1d(Y, 'int32'), n);
+        const labels = tf.tensor1d(Y, 'int32');
         return opt.minimize(() => {
           const V = tf.add(Et, R);
-          const q = tf.matMul(tf.matMul(Ht, V), W);
-          const logits = tf.add(tf.add(tf.add(tf.matMul(q, tf.transpose(V)), b), tf.mul(alpha, Ht)), mask);
-          const ce = tf.losses.softmaxCrossEntropy(onehot, logits);
+          const q = matMul(matMul(Ht, V), W);
+          const logits = tf.add(tf.add(tf.add(matMul(q, V, false, true), b), tf.mul(alpha, Ht)), mask) as tf.Tensor2D;
+          const ce = crossEntropy(logits, labels);
           const reg = tf.mul(o.l2, tf.add(tf.sum(tf.square(R)), tf.sum(tf.square(tf.sub(W, eye)))));
           return tf.add(ce, tf.div(reg, m / B)) as tf.Scalar;
         }, true) as tf.Scalar;

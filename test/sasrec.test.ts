@@ -1,0 +1,64 @@
+/** SASRec, the sequential baseline: full softmax, early stopping, and the same model from its worker thread. */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ReplayEvent } from '../src/cli/eval/replay.js';
+import { sasrecMethod } from '../src/cli/eval/sasrec.js';
+import { useBackend } from './helpers.js';
+
+const N = 40;
+
+/** Shoppers who walk the catalogue in order (item i, then i + 1), from different starts. */
+function chainEvents(): ReplayEvent[] {
+  const events: ReplayEvent[] = [];
+  for (let u = 0; u < 60; u++)
+    for (let k = 0; k < 8; k++) events.push({ user: `u${u}`, item: (u * 7 + k) % N, t: u * 100 + k, scored: false });
+  return events.sort((a, b) => a.t - b.t);
+}
+
+const options = { epochs: 40, dims: 16, maxLen: 6, blocks: 1, learningRate: 0.01, batchSize: 32, seed: 3, dropout: 0, patience: 2 };
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+describe('sasrec', () => {
+  it('learns a chain with the full softmax, stops early, and trains the same model in a worker thread', async () => {
+    const here = await sasrecMethod(chainEvents(), N, { ...options, worker: false });
+    const there = await sasrecMethod(chainEvents(), N, options);
+    const histories = [[3, 4, 5], [10], [38, 39], []];
+    const a = await here.scoreBatch(histories);
+    const b = await there.scoreBatch(histories);
+    expect(there.training).toEqual(here.training);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(1e-5);
+
+    const t = here.training as { loss: string; epochsTrained: number; bestEpoch: number; heldOutNdcgPerEpoch: number[] };
+    expect(t.loss).toBe('full softmax');
+    // Early stopping: it ends `patience` epochs after its best, well before the 40 allowed.
+    expect(t.epochsTrained).toBeLessThan(40);
+    expect(t.epochsTrained).toBe(t.bestEpoch + 2);
+    expect(t.heldOutNdcgPerEpoch).toHaveLength(t.epochsTrained);
+    expect(Math.max(...t.heldOutNdcgPerEpoch)).toBeGreaterThan(0.8);
+    // The next item of the chain comes first.
+    histories.slice(0, 3).forEach((h, r) => {
+      const row = a.subarray(r * N, (r + 1) * N);
+      const next = (h[h.length - 1]! + 1) % N;
+      expect(row.indexOf(Math.max(...row))).toBe(next);
+    });
+    here.dispose?.();
+    there.dispose?.();
+  }, 120_000);
+
+  it('uses a sampled softmax above the full-softmax limit', async () => {
+    const m = await sasrecMethod(chainEvents(), N, { ...options, epochs: 2, fullSoftmaxUpTo: 10, negatives: 8, worker: false });
+    expect((m.training as { loss: string }).loss).toBe('sampled softmax, 8 negatives');
+    m.dispose?.();
+  });
+
+  it('rejects when its worker thread is stopped', async () => {
+    const stop = new AbortController();
+    const pending = sasrecMethod(chainEvents(), N, { ...options, signal: stop.signal });
+    stop.abort();
+    await expect(pending).rejects.toThrow(/stopped/);
+  });
+});

@@ -1,0 +1,81 @@
+/** The tools' training ops give tfjs's own values and gradients. */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { crossEntropy, matMul } from '../src/cli/tf-ops.js';
+import { useBackend } from './helpers.js';
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+function close(a: tf.Tensor, b: tf.Tensor, tol = 1e-4): void {
+  expect(a.shape).toEqual(b.shape);
+  const x = a.dataSync();
+  const y = b.dataSync();
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / (1 + Math.abs(y[i]!)));
+  expect(worst).toBeLessThan(tol);
+}
+
+describe('matMul', () => {
+  for (const [ta, tb] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const)
+    for (const batch of [0, 3])
+      it(`matches tf.matMul and its gradient (transposeA ${ta}, transposeB ${tb}, ${batch ? 'batched' : '2-D'})`, () => {
+        const m = 5;
+        const k = 7;
+        const p = 4;
+        const shape = (r: number, c: number, t: boolean): number[] => [...(batch ? [batch] : []), ...(t ? [c, r] : [r, c])];
+        const a = tf.randomNormal(shape(m, k, ta), 0, 1, 'float32', 1);
+        const b = tf.randomNormal(shape(k, p, tb), 0, 1, 'float32', 2);
+        const w = tf.randomNormal(shape(m, p, false), 0, 1, 'float32', 3);
+        // A loss that weights every output differently, so each gradient entry is checked.
+        const ours = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(matMul(x, y, ta, tb), w)));
+        const theirs = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb), w)));
+        close(matMul(a, b, ta, tb), tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, ta, tb));
+        const [ga, gb] = ours([a, b]);
+        const [ha, hb] = theirs([a, b]);
+        close(ga!, ha!);
+        close(gb!, hb!);
+      });
+});
+
+describe('crossEntropy', () => {
+  it('matches tfjs’s softmax cross-entropy and its gradient, weighted or not', () => {
+    const logits = tf.randomNormal([6, 9], 0, 3, 'float32', 4) as tf.Tensor2D;
+    const labels = tf.tensor1d([0, 8, 3, 3, 5, 1], 'int32');
+    const weights = tf.tensor1d([1, 0, 2, 1, 0.5, 1]);
+    const onehot = tf.oneHot(labels, 9);
+    for (const w of [undefined, weights]) {
+      // The definition, through tfjs's own log-softmax and its automatic gradient.
+      const mean = (x: tf.Tensor): tf.Scalar => {
+        const ce = tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(x)), 1));
+        const ww = w ?? tf.ones([6]);
+        return tf.div(tf.sum(tf.mul(ce, ww)), tf.sum(ww)) as tf.Scalar;
+      };
+      close(crossEntropy(logits, labels, w), mean(logits));
+      close(tf.grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor2D, labels, w))(logits), tf.grad(mean)(logits));
+    }
+    // tfjs's own loss agrees without weights.
+    close(crossEntropy(logits, labels), tf.losses.softmaxCrossEntropy(onehot, logits));
+  });
+  it('is finite for logits far from zero, and zero-weight rows get no gradient', () => {
+    const logits = tf.tensor2d([
+      [1000, -1000, 0],
+      [-500, 500, 10],
+    ]);
+    const labels = tf.tensor1d([1, 1], 'int32');
+    const v = crossEntropy(logits, labels, tf.tensor1d([0, 1])).dataSync()[0]!;
+    expect(v).toBeCloseTo(0, 4);
+    const g = tf
+      .grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor2D, labels, tf.tensor1d([0, 1])))(logits)
+      .arraySync() as number[][];
+    expect(g[0]!.map(Math.abs)).toEqual([0, 0, 0]);
+    expect(Number.isFinite(crossEntropy(logits, labels).dataSync()[0]!)).toBe(true);
+  });
+});
