@@ -5,6 +5,9 @@ import type { BaseParams } from '../src/core/head.js';
 import { IncrementalHead } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { freshState, PlainHead } from '../src/cli/eval/plain-head.js';
+import { adagradStepJs, projectJs, ReplayKernel } from '../src/cli/eval/replay-kernel.js';
+import { REPLAY_WASM_BASE64 } from '../src/cli/eval/kernels/replay-wasm.js';
+import { assembleKernel, KERNELS } from '../src/cli/dev/build-kernel.js';
 import { useBackend } from './helpers.js';
 
 const N = 60;
@@ -71,5 +74,45 @@ describe('PlainHead', () => {
     // Learning moved the scores, so agreeing means something.
     expect(moved).toBeGreaterThan(0.1);
     tensorHeads.forEach((h) => h.dispose());
+  });
+});
+
+describe('the replay kernel', () => {
+  it('is the module that replay.wat assembles to (the committed bytes cannot drift from the text)', async () => {
+    const bytes = await assembleKernel(KERNELS.replay);
+    expect(Buffer.from(bytes).toString('base64')).toBe(REPLAY_WASM_BASE64);
+  });
+
+  it('projects and updates ΔW and its sums exactly as the plain loops do, for shoppers taking turns', () => {
+    const d = 16;
+    const rand = mulberry32(9);
+    const W0 = Float32Array.from({ length: d * d }, () => gaussian(rand));
+    const kernel = new ReplayKernel(d, W0);
+    expect(kernel.kind).toBe('wasm-simd');
+    expect(new ReplayKernel(d, W0, { kernel: 'js' }).kind).toBe('js');
+    const vec = (len: number, scale: number): Float64Array => Float64Array.from({ length: len }, () => gaussian(rand) * scale);
+    // Two shoppers' states in each code, stepped in an interleaved order.
+    const wasm = [0, 1].map(() => ({ dW: new Float64Array(d * d), acc: new Float64Array(d * d) }));
+    const js = [0, 1].map(() => ({ dW: new Float64Array(d * d), acc: new Float64Array(d * d) }));
+    for (let t = 0; t < 40; t++) {
+      const who = rand() < 0.5 ? 0 : 1;
+      const h = vec(d, 1);
+      // A row of h that is exactly 0 is skipped by both.
+      h[3] = 0;
+      const p = kernel.project(h, wasm[who]!.dW, wasm[who]!.acc);
+      const r = projectJs(h, W0, js[who]!.dW, d);
+      expect(Array.from(p.q)).toEqual(Array.from(r.q));
+      expect(Array.from(p.hdW)).toEqual(Array.from(r.hdW));
+      const gq = vec(d, 0.3);
+      const [lam, clip, eta] = [1e-3 * rand(), 0.2 + rand(), 0.05 + rand() * 0.2];
+      const a = kernel.step(wasm[who]!.dW, wasm[who]!.acc, h, gq, lam, clip, eta);
+      const b = adagradStepJs(js[who]!.dW, js[who]!.acc, h, gq, d, lam, clip, eta);
+      expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-12 * b);
+    }
+    for (const who of [0, 1]) {
+      expect(Array.from(wasm[who]!.dW)).toEqual(Array.from(js[who]!.dW));
+      expect(Array.from(wasm[who]!.acc)).toEqual(Array.from(js[who]!.acc));
+    }
+    expect(wasm[0]!.dW.some((x) => x !== 0)).toBe(true);
   });
 });

@@ -17,6 +17,7 @@ import {
   validateHeadOptions,
 } from '../../core/head.js';
 import { ItemMatrix } from '../../core/item-matrix.js';
+import { ReplayKernel } from './replay-kernel.js';
 
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
 export interface PlainState {
@@ -91,7 +92,6 @@ export class PlainHead {
   private readonly V: Float32Array;
   /** The same rows as the scoring pass reads them, with bBase as their bias. */
   private readonly matrix: ItemMatrix;
-  private readonly W0: Float32Array;
   private readonly alpha0: number;
   /** bᵢ + ψᵢ: the base's biases plus the shop delta's. */
   private readonly bBase: Float32Array;
@@ -102,6 +102,8 @@ export class PlainHead {
   private readonly mix0: Float64Array;
   private readonly T: Transitions | null;
   state: PlainState;
+  /** The d × d loops: projection and the AdaGrad step on ΔW (WebAssembly SIMD, or their plain twins). */
+  private readonly kernel: ReplayKernel;
   /**
    * Each shopper's context as last computed, with the click count and visit context it was
    * computed at: a replay scores an event, then learns it at the shopper's next turn, with
@@ -109,8 +111,17 @@ export class PlainHead {
    */
   private readonly contexts = new WeakMap<PlainState, { clicks: number; ctx: 0 | 1; value: UserContext }>();
 
-  /** @param E content vectors [n × d] as the head receives them (centred, normalised). */
-  constructor(E: Float32Array, n: number, d: number, base: BaseParams, options: Partial<HeadOptions> = {}) {
+  /**
+   * @param E content vectors [n × d] as the head receives them (centred, normalised)
+   * @param kernel the AdaGrad step's code: the WebAssembly kernel where it runs (default), or the plain loop */
+  constructor(
+    E: Float32Array,
+    n: number,
+    d: number,
+    base: BaseParams,
+    options: Partial<HeadOptions> = {},
+    kernel: 'wasm-simd' | 'js' = 'wasm-simd',
+  ) {
     this.n = n;
     this.d = d;
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
@@ -119,7 +130,6 @@ export class PlainHead {
     this.matrix = new ItemMatrix(n, d);
     this.matrix.setRows(0, base.residual ? Float32Array.from(E, (v, k) => v + base.residual![k]!) : E.subarray(0, n * d));
     this.V = this.matrix.allRows();
-    this.W0 = Float32Array.from(base.W);
     this.alpha0 = base.alpha;
     this.bBase = this.matrix.bias;
     this.bBase.set(base.bias);
@@ -127,6 +137,7 @@ export class PlainHead {
     this.mix0 = Float64Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.T = base.transitions ?? null;
     this.state = freshState(d);
+    this.kernel = new ReplayKernel(d, base.W, { kernel });
   }
 
   /** Fuses the shop delta ψ into the base exactly as `IncrementalHead.setShopBias` does. */
@@ -154,18 +165,7 @@ export class PlainHead {
       rep.set(i, (rep.get(i) ?? 0) + w);
       for (let k = 0; k < d; k++) h[k]! += w * this.V[i * d + k]!;
     }
-    const q = new Float64Array(d);
-    const hdW = new Float64Array(d);
-    const W0 = this.W0;
-    const dW = st.dW;
-    for (let a = 0; a < d; a++) {
-      const ha = h[a]!;
-      if (ha === 0) continue;
-      for (let k = 0, at = a * d; k < d; k++, at++) {
-        q[k]! += ha * W0[at]!;
-        hdW[k]! += ha * dW[at]!;
-      }
-    }
+    const { q, hdW } = this.kernel.project(h, st.dW, st.gW);
     for (let k = 0; k < d; k++) q[k]! += hdW[k]! + st.du[k]!;
     const trans = this.T ? transitionVotes(this.T, st.lastItems, this.options) : new Map<number, number>();
     const value = { h, q, hdW, rep, trans, count: st.countLog, ctx };
@@ -280,18 +280,7 @@ export class PlainHead {
         param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
       }
     };
-    const gWacc = st.gW;
-    let dWsq = 0;
-    for (let a = 0; a < d; a++) {
-      const ha = h[a]!;
-      for (let k = 0, at = a * d; k < d; k++, at++) {
-        const gc = (ha * gq[k]! + lam * dW[at]!) * clip;
-        const acc = (gWacc[at]! += gc * gc);
-        const w = dW[at]! - (eta * gc) / (Math.sqrt(acc) + 1e-8);
-        dW[at] = w;
-        dWsq += w * w;
-      }
-    }
+    const dWsq = this.kernel.step(dW, st.gW, h, gq, lam, clip, eta);
     st.dWsq = dWsq;
     ada(st.du, st.gu, gu);
     const gac = gA * clip;

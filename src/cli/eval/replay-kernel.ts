@@ -1,0 +1,124 @@
+/**
+ * The replay head's two d × d loops, the bulk of a replay's arithmetic: the projection
+ * q = h W₀, hdW = h ΔW of each shopper context, and the AdaGrad step on ΔW. They run in a small
+ * WebAssembly SIMD kernel (kernels/replay.wat), with plain loops as their twins where WebAssembly
+ * SIMD is missing. Both compute, element by element, the same operations in the same order, so
+ * the results are the same to the bit (test/plain-head.test.ts).
+ */
+import { REPLAY_WASM_BASE64 } from './kernels/replay-wasm.js';
+
+interface Exports {
+  project(w0: number, w: number, h: number, q: number, hdw: number, d: number): void;
+  step(w: number, acc: number, h: number, gq: number, d: number, lam: number, clip: number, eta: number): number;
+}
+
+/** The plain loop: q = h W₀ and hdW = h ΔW (rows where h is 0 skipped). */
+export function projectJs(h: Float64Array, W0: ArrayLike<number>, dW: Float64Array, d: number): { q: Float64Array; hdW: Float64Array } {
+  const q = new Float64Array(d);
+  const hdW = new Float64Array(d);
+  for (let a = 0; a < d; a++) {
+    const ha = h[a]!;
+    if (ha === 0) continue;
+    for (let k = 0, at = a * d; k < d; k++, at++) {
+      q[k]! += ha * W0[at]!;
+      hdW[k]! += ha * dW[at]!;
+    }
+  }
+  return { q, hdW };
+}
+
+/** The plain loop: ΔW -= η g / (√acc + 1e-8) with acc += g², g = (h ⊗ gq + λ ΔW) · clip. Returns ‖ΔW‖². */
+export function adagradStepJs(
+  dW: Float64Array,
+  acc: Float64Array,
+  h: Float64Array,
+  gq: Float64Array,
+  d: number,
+  lam: number,
+  clip: number,
+  eta: number,
+): number {
+  let sq = 0;
+  for (let a = 0; a < d; a++) {
+    const ha = h[a]!;
+    for (let k = 0, at = a * d; k < d; k++, at++) {
+      const g = (ha * gq[k]! + lam * dW[at]!) * clip;
+      const s = (acc[at]! += g * g);
+      const w = dW[at]! - (eta * g) / (Math.sqrt(s) + 1e-8);
+      dW[at] = w;
+      sq += w * w;
+    }
+  }
+  return sq;
+}
+
+export class ReplayKernel {
+  readonly d: number;
+  private readonly W0: Float64Array;
+  /** 'wasm-simd', or 'js' where WebAssembly SIMD is missing (or d is odd). */
+  readonly kind: 'wasm-simd' | 'js';
+  private readonly exports: Exports | null = null;
+  private readonly mem: Float64Array | null = null;
+  /** The ΔW whose values the kernel's memory holds (the step copies them back out every time). */
+  private resident: Float64Array | null = null;
+
+  /** @param W0 the base's W₀ [d × d], fixed for the kernel's life */
+  constructor(d: number, W0: ArrayLike<number>, options: { kernel?: 'wasm-simd' | 'js' } = {}) {
+    if (W0.length !== d * d) throw new RangeError(`W0 has ${W0.length} entries, not ${d * d}`);
+    this.d = d;
+    this.W0 = Float64Array.from(W0);
+    let kind: 'wasm-simd' | 'js' = 'js';
+    if (options.kernel !== 'js' && d % 2 === 0) {
+      try {
+        const memory = new WebAssembly.Memory({ initial: Math.ceil(((3 * d * d + 4 * d) * 8) / 65536) });
+        const module = new WebAssembly.Module(Buffer.from(REPLAY_WASM_BASE64, 'base64'));
+        this.exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
+        this.mem = new Float64Array(memory.buffer);
+        this.mem.set(this.W0, 2 * d * d);
+        kind = 'wasm-simd';
+      } catch {
+        // No WebAssembly SIMD here: the plain loop.
+      }
+    }
+    this.kind = kind;
+  }
+
+  /** Loads a shopper's ΔW and its sums into the kernel's memory, unless they are there already. */
+  private load(dW: Float64Array, acc: Float64Array): void {
+    if (this.resident === dW) return;
+    const dd = this.d * this.d;
+    this.mem!.set(dW, 0);
+    this.mem!.set(acc, dd);
+    this.resident = dW;
+  }
+
+  /** q = h W₀ and hdW = h ΔW, for a shopper's ΔW (and its AdaGrad sums `acc`, which the next step needs). */
+  project(h: Float64Array, dW: Float64Array, acc: Float64Array): { q: Float64Array; hdW: Float64Array } {
+    const { d } = this;
+    if (!this.exports || !this.mem) return projectJs(h, this.W0, dW, d);
+    const dd = d * d;
+    const mem = this.mem;
+    // Layout (f64): ΔW [d²], acc [d²], W₀ [d²], h [d], gq [d], q [d], hdW [d].
+    this.load(dW, acc);
+    const at = 3 * dd;
+    mem.set(h, at);
+    this.exports.project(2 * dd * 8, 0, at * 8, (at + 2 * d) * 8, (at + 3 * d) * 8, d);
+    return { q: mem.slice(at + 2 * d, at + 3 * d), hdW: mem.slice(at + 3 * d, at + 4 * d) };
+  }
+
+  /** One AdaGrad step on `dW` and its sums `acc` (both updated in place); returns ‖ΔW‖² after it. */
+  step(dW: Float64Array, acc: Float64Array, h: Float64Array, gq: Float64Array, lam: number, clip: number, eta: number): number {
+    const { d } = this;
+    if (!this.exports || !this.mem) return adagradStepJs(dW, acc, h, gq, d, lam, clip, eta);
+    const dd = d * d;
+    const mem = this.mem;
+    this.load(dW, acc);
+    const at = 3 * dd;
+    mem.set(h, at);
+    mem.set(gq, at + d);
+    const sq = this.exports.step(0, dd * 8, at * 8, (at + d) * 8, d, lam, clip, eta);
+    dW.set(mem.subarray(0, dd));
+    acc.set(mem.subarray(dd, 2 * dd));
+    return sq;
+  }
+}
