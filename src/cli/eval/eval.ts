@@ -200,8 +200,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     if (wanted.includes('repeat-then-popularity')) methods.push(repeatThenPopularityMethod(events, n, settings.repeat));
     if (wanted.includes('markov')) methods.push(markovMethod(events, n, settings.markov));
     if (wanted.includes('session-knn')) methods.push(sessionKnnMethod(events, n, settings.sessionKnn));
-    // SASRec trains in a worker thread while this one trains the base; it takes its place in
-    // the report's order when both are done.
+    // SASRec trains in a worker thread while this one trains the base and replays every other
+    // method; it is replayed last and takes its place in the report's order.
     const stop = new AbortController();
     const sasrec = wanted.includes('sasrec')
       ? sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress, signal: stop.signal })
@@ -209,31 +209,37 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     // Handled below; this only keeps an early failure from being reported as unhandled meanwhile.
     sasrec?.catch(() => undefined);
     const sasrecAt = methods.length;
-    try {
-      await clickwise('', o.split);
-    } catch (e) {
-      // The base failed: stop the training thread rather than wait for it, and report the base's error.
-      stop.abort();
-      await sasrec?.then((m) => m.dispose?.()).catch(() => undefined);
-      throw e;
-    }
-    if (sasrec) methods.splice(sasrecAt, 0, await sasrec);
-    if (o.staleUntil !== undefined) await clickwise(` (stale base, ${day(o.staleUntil)})`, o.staleUntil);
-    if (wanted.includes('clickwise-maintained')) {
-      const last = events[events.length - 1]!.t;
-      const step = settings.maintenanceDays * 86_400_000;
-      const rebases = [];
-      for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', '') });
-      methods.push(clickwiseMethod(`clickwise-maintained`, await baseAt(o.split, 'learning', 'at the split'), rebases));
-    }
-    const reports = await replay(events, methods, {
+    const replayOptions = {
       n,
       split: o.split,
       k: o.k,
       seed: o.seed,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.onRank ? { onRank: o.onRank } : {}),
-    });
+    };
+    let reports: MethodReport[];
+    try {
+      await clickwise('', o.split);
+      if (o.staleUntil !== undefined) await clickwise(` (stale base, ${day(o.staleUntil)})`, o.staleUntil);
+      if (wanted.includes('clickwise-maintained')) {
+        const last = events[events.length - 1]!.t;
+        const step = settings.maintenanceDays * 86_400_000;
+        const rebases = [];
+        for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', '') });
+        methods.push(clickwiseMethod(`clickwise-maintained`, await baseAt(o.split, 'learning', 'at the split'), rebases));
+      }
+      reports = await replay(events, methods, replayOptions);
+    } catch (e) {
+      // Stop the training thread rather than wait for it, and report this error.
+      stop.abort();
+      await sasrec?.then((m) => m.dispose?.()).catch(() => undefined);
+      throw e;
+    }
+    if (sasrec) {
+      const m = await sasrec;
+      methods.push(m);
+      reports.splice(sasrecAt, 0, ...(await replay(events, [m], replayOptions)));
+    }
     return { methods: reports, eventsReplayed: events.length, eventsScored: scored, unknownItems, bases };
   } finally {
     methods.forEach((m) => m.dispose?.());
