@@ -63,7 +63,8 @@ export interface EvalSettings {
   markov: MarkovOptions;
   repeat: RepeatOptions;
   sessionKnn: SessionKnnOptions;
-  sasrec: { epochs: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
+  /** `epochs` is the most trained: training stops after `patience` epochs without a better held-out NDCG@10. */
+  sasrec: { epochs: number; patience: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
   clickwise: { learningRate?: number; l2?: number; historyDecay?: number };
   /** How the base is retrained (the maintenance job's settings). */
   base: BaseOptions;
@@ -79,7 +80,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   markov: { window: 3, votes: 5, decay: 0.3 },
   repeat: { recency: 1 },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
-  sasrec: { epochs: 10, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.005, batchSize: 128 },
+  sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128 },
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
@@ -292,6 +293,7 @@ async function main(argv: string[]): Promise<void> {
     methods: 'string',
     'stale-until': 'string',
     'sasrec-epochs': 'number',
+    'sasrec-patience': 'number',
     'sasrec-len': 'number',
     'sasrec-blocks': 'number',
     'sasrec-lr': 'number',
@@ -335,6 +337,7 @@ async function main(argv: string[]): Promise<void> {
   const items = readItems(itemsPath);
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
   if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);
+  if (args['sasrec-patience'] !== undefined) settings.sasrec.patience = Number(args['sasrec-patience']);
   if (args['sasrec-len'] !== undefined) settings.sasrec.maxLen = Number(args['sasrec-len']);
   if (args['sasrec-blocks'] !== undefined) settings.sasrec.blocks = Number(args['sasrec-blocks']);
   if (args['sasrec-lr'] !== undefined) settings.sasrec.learningRate = Number(args['sasrec-lr']);
