@@ -2,7 +2,14 @@
  * The maintenance job learns each shop's character: on a log where the next item follows from
  * the last one it weights transitions, and on a log of re-buys it weights the shopper's counts.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ModelLoadError } from '../src/core/errors.js';
+import { alignBase, loadHeadModel } from '../src/core/model.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import { writeHeadModel } from '../src/cli/train/head-io.js';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { buildTransitions, collectExamples, fitMix } from '../src/cli/train/mix.js';
@@ -21,12 +28,12 @@ function blindModel(): { V: Float32Array; W: Float32Array; bias: Float32Array; n
   return { V: new Float32Array(N * D).map(() => gaussian(rand) / Math.sqrt(D)), W, bias: new Float32Array(N), n: N, d: D };
 }
 
-function fit(events: ReplayEvent[], from: number): ReturnType<typeof fitMix> {
+function fit(events: ReplayEvent[], from: number, unknown?: Uint8Array): ReturnType<typeof fitMix> {
   const before = events.map((e) => ({ ...e, scored: e.t >= from }));
   const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
   const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS);
   expect(examples.length).toBeGreaterThan(50);
-  return fitMix(examples, { alpha: 0, mix: [0, 0, 0, 0] });
+  return fitMix(examples, { alpha: 0, mix: [0, 0, 0, 0] }, 3, unknown);
 }
 
 describe('feature weights chosen from the shop’s own log', () => {
@@ -62,5 +69,59 @@ describe('feature weights chosen from the shop’s own log', () => {
     const x = fit(events, 3 * 24 * H);
     expect(x.mix[3]).toBeGreaterThan(0); // γ at a visit's start
     expect(x.ndcgAfter).toBeGreaterThan(x.ndcgBefore + 0.1);
+  });
+});
+
+describe('the offset of products the base does not know', () => {
+  /** Shoppers buying at random among items 0–29 before `from`; after it, items 30–39 (new) take `newShare` of the sales. */
+  function shop(newShare: number): { events: ReplayEvent[]; from: number; unknown: Uint8Array } {
+    const rand = mulberry32(4);
+    const events: ReplayEvent[] = [];
+    const from = 100 * 24 * H;
+    for (let k = 0; k < 3000; k++) {
+      const t = Math.floor(rand() * 140) * 24 * H + k;
+      const fresh = t >= from && rand() < newShare;
+      events.push({ user: `s${k % 150}`, item: fresh ? 30 + Math.floor(rand() * 10) : Math.floor(rand() * 30), t, scored: false });
+    }
+    events.sort((a, b) => a.t - b.t);
+    const unknown = new Uint8Array(N);
+    unknown.fill(1, 30);
+    return { events, from, unknown };
+  }
+
+  it('is raised for a shop whose new products sell at once, and not for one whose new products do not sell', () => {
+    const selling = shop(0.5);
+    const up = fit(selling.events, selling.from, selling.unknown);
+    expect(up.fresh).toBeGreaterThan(0);
+    expect(up.ndcgAfter).toBeGreaterThan(up.ndcgBefore);
+    const idle = shop(0);
+    expect(fit(idle.events, idle.from, idle.unknown).fresh).toBeLessThanOrEqual(0);
+    // Without the mask nothing is chosen for it.
+    expect(fit(selling.events, selling.from).fresh).toBe(0);
+  });
+
+  it('is shipped in the head manifest and gives the items the base lacks their bias in the browser', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-new-item-bias-'));
+    writeHeadModel(dir, {
+      version: 'v',
+      encoderVersion: 'e',
+      dims: 2,
+      alpha: 0,
+      W: new Float32Array([1, 0, 0, 1]),
+      ids: ['a', 'b'],
+      bias: new Float32Array([0.5, -0.25]),
+      residual: null,
+      newItemBias: 1.5,
+      deltaCompatibleWith: [],
+      provenance: {},
+    });
+    const aligned = alignBase(await loadHeadModel(defaultFetcher, dir), ['x', 'b', 'a', 'y']);
+    expect(Array.from(aligned.bias)).toEqual([1.5, -0.25, 0.5, 1.5]);
+    expect(Array.from(aligned.known)).toEqual([0, 1, 1, 0]);
+    // A damaged value is refused with a clear error, never used.
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newItemBias: 'high' }));
+    await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(ModelLoadError);
+    await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/newItemBias must be a finite number/);
   });
 });

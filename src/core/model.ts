@@ -45,6 +45,11 @@ export interface HeadManifest {
    * γ mid-visit, γ at a visit's start], chosen for this shop by the maintenance job. Default 0.
    */
   mix?: number[];
+  /**
+   * The bias of catalogue items the base does not know (new products), chosen for this shop by
+   * the maintenance job on its log's last weeks. Default 0: the known items' average bias.
+   */
+  newItemBias?: number;
   files: ManifestFile[];
   tensors: TensorSpec[];
   provenance: Record<string, unknown>;
@@ -130,6 +135,10 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
   if (mix !== undefined && !(Array.isArray(mix) && mix.length === 4 && mix.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field mix must be 4 finite numbers. Redeploy the head.');
   }
+  const fresh = manifest.newItemBias;
+  if (fresh !== undefined && !(typeof fresh === 'number' && Number.isFinite(fresh))) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field newItemBias must be a finite number. Redeploy the head.');
+  }
   return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions };
 }
 
@@ -145,7 +154,8 @@ export function alignBase(
   options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean } = {},
 ): BaseParams & { known: Uint8Array } {
   const d = head.manifest.dims;
-  const bias = new Float32Array(ids.length);
+  // Items the base does not know start at the shop's new-item bias (0 where it has none).
+  const bias = new Float32Array(ids.length).fill(head.manifest.newItemBias ?? 0);
   const residual = head.residual && options.withResidual !== false ? new Float32Array(ids.length * d) : null;
   const known = new Uint8Array(ids.length);
   const rowOf = new Int32Array(ids.length).fill(-1);

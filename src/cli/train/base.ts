@@ -125,6 +125,8 @@ export async function trainBase(
   const tailStart = until - o.mixTailDays * DAY;
   const fitting = past.filter((e) => e.t < tailStart);
   const fittingSequences = sequencesBeforeSplit(fitting);
+  const fittingKnown = new Uint8Array(ids.length);
+  for (const e of fitting) fittingKnown[e.item] = 1;
   const withMix = async (h: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
     const rowOf = new Map(h.ids.map((id, r) => [id, r]));
     const catIndex = new Map(ids.map((id, i) => [id, i]));
@@ -148,8 +150,15 @@ export async function trainBase(
     const tailEvents = past.length - fitting.length;
     if (fitting.length === 0 || tailEvents === 0) return { repeatShare, head: { ...h, transitions, mix: [0, 0, 0, 0] } };
     const T = buildTransitions(fittingSequences.values(), n);
-    const examples = collectExamples(past, tailStart, T, { ...model, n, d }, DEFAULT_HEAD_OPTIONS);
-    const fit = fitMix(examples, { alpha: h.alpha, mix: [0, 0, 0, 0] });
+    // On the tail, an item first sold there is what a new product is to the shipped base: the
+    // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
+    // every day, tail included, and those of items the training never saw did not move), so the
+    // examples score it as a browser would score a product the base does not know.
+    const unknown = new Uint8Array(n);
+    for (let i = 0; i < n; i++) unknown[i] = fittingKnown[i] ? 0 : 1;
+    const tailBias = Float32Array.from(model.bias, (b, i) => (unknown[i] ? 0 : b));
+    const examples = collectExamples(past, tailStart, T, { ...model, bias: tailBias, n, d }, DEFAULT_HEAD_OPTIONS);
+    const fit = fitMix(examples, { alpha: h.alpha, mix: [0, 0, 0, 0] }, 3, unknown);
     const r4 = (x: number): number => Number(x.toFixed(4));
     return {
       repeatShare,
@@ -158,6 +167,7 @@ export async function trainBase(
         alpha: r4(fit.alpha),
         transitions,
         mix: fit.mix.map(r4),
+        newItemBias: r4(fit.fresh),
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
@@ -167,6 +177,7 @@ export async function trainBase(
           mixExamples: examples.length,
           mixNdcgBefore: r4(fit.ndcgBefore),
           mixNdcgAfter: r4(fit.ndcgAfter),
+          mixNewItems: unknown.reduce((a, u) => a + u, 0),
           transitions: transitions.to.length,
         },
       },
@@ -180,8 +191,11 @@ export async function trainBase(
 
   // Trained base: W₀, residuals, biases and α₀ fitted on next-item prediction.
   const sequences = fitting.length ? fittingSequences : sequencesBeforeSplit(past);
-  const isKnown = new Uint8Array(ids.length);
-  for (const e of fitting.length ? fitting : past) isKnown[e.item] = 1;
+  let isKnown = fittingKnown;
+  if (!fitting.length) {
+    isKnown = new Uint8Array(ids.length);
+    for (const e of past) isKnown[e.item] = 1;
+  }
   const p = await trainBaseParams(E, ids.length, d, [...sequences.values()], isKnown, bias0, head.alpha, {
     epochs: o.epochs,
     batchSize: o.batchSize,

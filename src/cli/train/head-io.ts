@@ -20,6 +20,8 @@ export interface HeadModelData {
   transitions?: { ptr: Int32Array; to: Int32Array; p: Float32Array } | null;
   /** Feature weights [β mid, β start, γ mid, γ start]. */
   mix?: number[];
+  /** The bias of catalogue items the base does not know (default 0, the known items' average). */
+  newItemBias?: number;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -62,6 +64,7 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
     deltaCompatibleWith: h.deltaCompatibleWith,
     ...(h.headOptions ? { headOptions: h.headOptions } : {}),
     ...(h.mix ? { mix: h.mix } : {}),
+    ...(h.newItemBias ? { newItemBias: h.newItemBias } : {}),
     files: [
       { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
       { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },

@@ -50,10 +50,14 @@ export function buildTransitions(
   return { ptr, to: Int32Array.from(to), p: Float32Array.from(prob) };
 }
 
-/** The feature weights: α (short-term re-buy share) and [β mid, β start, γ mid, γ start]. */
+/**
+ * The feature weights: α (short-term re-buy share), [β mid, β start, γ mid, γ start], and the
+ * score offset of items the base does not know (`fresh`, 0 where not given).
+ */
 export interface MixWeights {
   alpha: number;
   mix: [number, number, number, number];
+  fresh?: number;
 }
 
 /** One held-out event, reduced to what the weights act on. */
@@ -136,10 +140,15 @@ export function collectExamples(
   return out;
 }
 
-/** NDCG@k of the examples under weights `x` (ties count against the target). */
-export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10): number {
+/**
+ * NDCG@k of the examples under weights `x` (ties count against the target). `unknown` marks the
+ * items the content model does not know, which `x.fresh` lifts or lowers.
+ */
+export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unknown?: Uint8Array): number {
   let sum = 0;
   const extra = new Map<number, number>();
+  const fresh = unknown ? (x.fresh ?? 0) : 0;
+  const off = (i: number): number => (fresh !== 0 && unknown![i] ? fresh : 0);
   for (const ex of examples) {
     extra.clear();
     const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
@@ -149,9 +158,9 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10): num
     add(ex.rep, x.alpha);
     add(ex.trans, x.mix[ex.ctx]!);
     add(ex.count, x.mix[2 + ex.ctx]!);
-    const t = ex.base[ex.target]! + (extra.get(ex.target) ?? 0);
+    const t = ex.base[ex.target]! + (extra.get(ex.target) ?? 0) + off(ex.target);
     let rank = 0;
-    for (let i = 0; i < ex.base.length && rank < k; i++) if (i !== ex.target && ex.base[i]! + (extra.get(i) ?? 0) >= t) rank++;
+    for (let i = 0; i < ex.base.length && rank < k; i++) if (i !== ex.target && ex.base[i]! + (extra.get(i) ?? 0) + off(i) >= t) rank++;
     if (rank < k) sum += 1 / Math.log2(rank + 2);
   }
   return examples.length ? sum / examples.length : 0;
@@ -159,33 +168,42 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10): num
 
 /**
  * Coordinate ascent on NDCG@10 over each weight in turn (a grid around the current value and a
- * fixed log grid), a few passes. Returns the weights and the NDCG before and after.
+ * fixed log grid), a few passes. With `unknown` (the items the content model does not know, as
+ * new products are unknown to a base), the offset of those items is chosen too: how far this
+ * shop's new products should rank above or below what their content alone says. Returns the
+ * weights and the NDCG before and after.
  */
 export function fitMix(
   examples: readonly Example[],
   start: MixWeights,
   passes = 3,
-): MixWeights & { ndcgBefore: number; ndcgAfter: number } {
-  const x: MixWeights = { alpha: start.alpha, mix: [...start.mix] };
-  const get = (p: number): number => (p === 0 ? x.alpha : x.mix[p - 1]!);
+  unknown?: Uint8Array,
+): Required<MixWeights> & { ndcgBefore: number; ndcgAfter: number } {
+  const x: Required<MixWeights> = { alpha: start.alpha, mix: [...start.mix], fresh: start.fresh ?? 0 };
+  const get = (p: number): number => (p === 0 ? x.alpha : p === 5 ? x.fresh : x.mix[p - 1]!);
   const set = (p: number, v: number): void => {
     if (p === 0) x.alpha = v;
+    else if (p === 5) x.fresh = v;
     else x.mix[p - 1] = v;
   };
-  const before = ndcgAt(examples, x);
+  const score = (): number => ndcgAt(examples, x, 10, unknown);
+  const before = score();
   let best = before;
   const grid = [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
+  // An offset may be negative: a shop whose new lines rarely sell ranks them lower.
+  const freshGrid = [-8, -4, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 8];
+  const params = unknown && unknown.some((u) => u === 1) ? 6 : 5;
   for (let pass = 0; pass < passes; pass++) {
     let moved = false;
-    for (let p = 0; p < 5; p++) {
+    for (let p = 0; p < params; p++) {
       const cur = get(p);
       let bestV = cur;
-      for (const v of new Set([...grid, cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
+      for (const v of new Set([...(p === 5 ? freshGrid : grid), cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
         if (v === cur) continue;
         set(p, v);
-        const score = ndcgAt(examples, x);
-        if (score > best + 1e-6) {
-          best = score;
+        const s = score();
+        if (s > best + 1e-6) {
+          best = s;
           bestV = v;
           moved = true;
         }
@@ -194,5 +212,5 @@ export function fitMix(
     }
     if (!moved) break;
   }
-  return { ...x, ndcgBefore: before, ndcgAfter: ndcgAt(examples, x) };
+  return { ...x, ndcgBefore: before, ndcgAfter: score() };
 }
