@@ -2,7 +2,8 @@
  * The evaluation harness: metrics on hand-made cases, and the test-then-learn protocol on a
  * slice of the real data (nothing after an event is seen before it is scored).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
-import { dataDir, MODELS } from './helpers.js';
+import { dataDir, demoCatalog, MODELS } from './helpers.js';
 
 describe('metrics', () => {
   it('computes HR, NDCG and MRR at k on a hand-made case', () => {
@@ -140,6 +141,50 @@ describe('sequence baselines on hand-made logs', () => {
 });
 
 const data = dataDir();
+
+describe('the eval refuses bad input', () => {
+  it('is refused with a clear error when it holds no model, and nothing is written into it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-eval-base-'));
+    const items = demoCatalog();
+    const events: LogEvent[] = Array.from({ length: 40 }, (_, k) => ({
+      user: `u${k % 4}`,
+      item: items[k % items.length]!.id,
+      t: 1_000_000 + k * 60_000,
+      event: 'purchase',
+      quantity: 1,
+      basket: `b${k}`,
+    }));
+    await expect(
+      runEvaluation({
+        events,
+        items,
+        split: 1_000_000 + 20 * 60_000,
+        k: 10,
+        seed: 1,
+        models: MODELS,
+        methods: ['clickwise'],
+        baseAtSplit: dir,
+      }),
+    ).rejects.toThrow(/holds no model \(no manifest\.json\)/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses settings SASRec cannot train with before anything runs', async () => {
+    const items = demoCatalog();
+    const events: LogEvent[] = Array.from({ length: 40 }, (_, k) => ({
+      user: `u${k % 4}`,
+      item: items[k % items.length]!.id,
+      t: 1_000_000 + k * 60_000,
+      event: 'purchase',
+      quantity: 1,
+      basket: `b${k}`,
+    }));
+    const settings = { ...DEFAULT_EVAL_SETTINGS, sasrec: { ...DEFAULT_EVAL_SETTINGS.sasrec, epochs: -2 } };
+    await expect(
+      runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['sasrec'], settings }),
+    ).rejects.toThrow(/epochs must be a whole number of at least 1, got -2/);
+  });
+});
 
 describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
   it('sees nothing after an event before scoring it, for every method', { timeout: 600_000 }, async () => {

@@ -55,6 +55,14 @@ describe('sasrec', () => {
     m.dispose?.();
   });
 
+  it('refuses settings it cannot train with, naming them', async () => {
+    await expect(sasrecMethod(chainEvents(), N, { ...options, epochs: 0 })).rejects.toThrow(
+      /epochs must be a whole number of at least 1, got 0/,
+    );
+    await expect(sasrecMethod(chainEvents(), N, { ...options, patience: 1.5 })).rejects.toThrow(/patience/);
+    await expect(sasrecMethod(chainEvents(), N, { ...options, learningRate: -1 })).rejects.toThrow(/learning rate must be above 0/);
+  });
+
   it('rejects when its worker thread is stopped', async () => {
     const stop = new AbortController();
     const pending = sasrecMethod(chainEvents(), N, { ...options, signal: stop.signal });

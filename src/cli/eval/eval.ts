@@ -38,7 +38,7 @@ import { parseTime, readEvents, readItems } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
-import { sasrecMethod } from './sasrec.js';
+import { sasrecMethod, validateSasrecOptions } from './sasrec.js';
 import { writeVectors } from '../vectors/vectors.js';
 
 /** The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`. */
@@ -134,6 +134,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   for (const m of wanted) {
     if (!(ALL_METHODS as readonly string[]).includes(m)) throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}.`);
   }
+  // Settings are checked before anything runs, not when a method first needs them minutes later.
+  if (wanted.includes('sasrec')) validateSasrecOptions({ ...settings.sasrec, seed: o.seed });
   const ids = o.items.map((i) => i.id);
   const n = ids.length;
   const { events, unknownItems } = toReplay(o.events, ids, o.split, o.until);
@@ -150,6 +152,10 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const given = until === o.split && o.baseAtSplit !== undefined;
       const dir = given ? o.baseAtSplit! : join(tmp, `base-${day(until)}`);
+      if (given && !existsSync(join(dir, 'manifest.json')))
+        throw new Error(
+          `--base ${dir} holds no model (no manifest.json). Write one with npm run maintain -- --events E --items I --until ${day(until)} --out ${dir}, or leave --base out to train the base here.`,
+        );
       if (given && label && !bases.some((b) => b.name === label)) {
         const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { version: string };
         bases.push({ name: `${label} (given: ${dir})`, version: m.version, until: day(until) });

@@ -374,8 +374,25 @@ if (!isMainThread && (workerData as { sasrec?: unknown } | null)?.sasrec) {
   net.dispose();
 }
 
+/** Throws a RangeError naming the first setting SASRec cannot train with. */
+export function validateSasrecOptions(o: SasrecOptions): void {
+  const whole = (name: string, v: number | undefined): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1))
+      throw new RangeError(`SASRec's ${name} must be a whole number of at least 1, got ${v}.`);
+  };
+  whole('epochs', o.epochs);
+  whole('patience', o.patience);
+  whole('dims', o.dims);
+  whole('maxLen (--sasrec-len)', o.maxLen);
+  whole('blocks', o.blocks);
+  whole('batchSize', o.batchSize);
+  if (o.learningRate !== undefined && !(o.learningRate > 0))
+    throw new RangeError(`SASRec's learning rate must be above 0, got ${o.learningRate}.`);
+}
+
 /** Trains SASRec on the events before the split and returns it as a static method. */
 export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o: SasrecOptions): Promise<StaticMethod> {
+  validateSasrecOptions(o);
   const popularity = new Float32Array(n);
   for (const e of events) if (!e.scored) popularity[e.item]! += 1;
   const sequences = [...sequencesBeforeSplit(events).values()];
