@@ -143,8 +143,8 @@ describe('sequence baselines on hand-made logs', () => {
 const data = dataDir();
 
 describe('the eval refuses bad input', () => {
-  it('is refused with a clear error when it holds no model, and nothing is written into it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-eval-base-'));
+  /** 40 purchases of the demo catalogue by 4 shoppers, a minute apart; the split falls after the 20th. */
+  const tinyLog = (): { items: ReturnType<typeof demoCatalog>; events: LogEvent[] } => {
     const items = demoCatalog();
     const events: LogEvent[] = Array.from({ length: 40 }, (_, k) => ({
       user: `u${k % 4}`,
@@ -154,6 +154,12 @@ describe('the eval refuses bad input', () => {
       quantity: 1,
       basket: `b${k}`,
     }));
+    return { items, events };
+  };
+
+  it('is refused with a clear error when it holds no model, and nothing is written into it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-eval-base-'));
+    const { items, events } = tinyLog();
     await expect(
       runEvaluation({
         events,
@@ -170,15 +176,7 @@ describe('the eval refuses bad input', () => {
   });
 
   it('refuses settings SASRec cannot train with before anything runs', async () => {
-    const items = demoCatalog();
-    const events: LogEvent[] = Array.from({ length: 40 }, (_, k) => ({
-      user: `u${k % 4}`,
-      item: items[k % items.length]!.id,
-      t: 1_000_000 + k * 60_000,
-      event: 'purchase',
-      quantity: 1,
-      basket: `b${k}`,
-    }));
+    const { items, events } = tinyLog();
     const settings = { ...DEFAULT_EVAL_SETTINGS, sasrec: { ...DEFAULT_EVAL_SETTINGS.sasrec, epochs: -2 } };
     await expect(
       runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['sasrec'], settings }),

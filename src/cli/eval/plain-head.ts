@@ -113,7 +113,9 @@ export class PlainHead {
 
   /**
    * @param E content vectors [n × d] as the head receives them (centred, normalised)
-   * @param kernel the AdaGrad step's code: the WebAssembly kernel where it runs (default), or the plain loop */
+   * @param kernel the code of the d × d loops (projection, AdaGrad step on ΔW): the WebAssembly
+   *   kernel where it runs (default), or the plain loops
+   */
   constructor(
     E: Float32Array,
     n: number,
@@ -280,8 +282,7 @@ export class PlainHead {
         param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
       }
     };
-    const dWsq = this.kernel.step(dW, st.gW, h, gq, lam, clip, eta);
-    st.dWsq = dWsq;
+    st.dWsq = this.kernel.step(dW, st.gW, h, gq, lam, clip, eta);
     ada(st.du, st.gu, gu);
     const gac = gA * clip;
     st.gAlpha += gac * gac;

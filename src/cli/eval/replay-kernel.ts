@@ -61,20 +61,24 @@ export class ReplayKernel {
   private readonly mem: Float64Array | null = null;
   /** The ΔW whose values the kernel's memory holds (the step copies them back out every time). */
   private resident: Float64Array | null = null;
+  /** Where each array lies in the kernel's memory, in f64 elements: ΔW, acc, W₀ [d² each], then h, gq, q, hdW [d each]. */
+  private readonly at: { dW: number; acc: number; W0: number; h: number; gq: number; q: number; hdW: number };
 
   /** @param W0 the base's W₀ [d × d], fixed for the kernel's life */
   constructor(d: number, W0: ArrayLike<number>, options: { kernel?: 'wasm-simd' | 'js' } = {}) {
     if (W0.length !== d * d) throw new RangeError(`W0 has ${W0.length} entries, not ${d * d}`);
     this.d = d;
     this.W0 = Float64Array.from(W0);
+    const dd = d * d;
+    this.at = { dW: 0, acc: dd, W0: 2 * dd, h: 3 * dd, gq: 3 * dd + d, q: 3 * dd + 2 * d, hdW: 3 * dd + 3 * d };
     let kind: 'wasm-simd' | 'js' = 'js';
     if (options.kernel !== 'js' && d % 2 === 0) {
       try {
-        const memory = new WebAssembly.Memory({ initial: Math.ceil(((3 * d * d + 4 * d) * 8) / 65536) });
+        const memory = new WebAssembly.Memory({ initial: Math.ceil(((this.at.hdW + d) * 8) / 65536) });
         const module = new WebAssembly.Module(Buffer.from(REPLAY_WASM_BASE64, 'base64'));
         this.exports = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports;
         this.mem = new Float64Array(memory.buffer);
-        this.mem.set(this.W0, 2 * d * d);
+        this.mem.set(this.W0, this.at.W0);
         kind = 'wasm-simd';
       } catch {
         // No WebAssembly SIMD here: the plain loop.
@@ -86,39 +90,33 @@ export class ReplayKernel {
   /** Loads a shopper's ΔW and its sums into the kernel's memory, unless they are there already. */
   private load(dW: Float64Array, acc: Float64Array): void {
     if (this.resident === dW) return;
-    const dd = this.d * this.d;
-    this.mem!.set(dW, 0);
-    this.mem!.set(acc, dd);
+    this.mem!.set(dW, this.at.dW);
+    this.mem!.set(acc, this.at.acc);
     this.resident = dW;
   }
 
   /** q = h W₀ and hdW = h ΔW, for a shopper's ΔW (and its AdaGrad sums `acc`, which the next step needs). */
   project(h: Float64Array, dW: Float64Array, acc: Float64Array): { q: Float64Array; hdW: Float64Array } {
-    const { d } = this;
+    const { d, at } = this;
     if (!this.exports || !this.mem) return projectJs(h, this.W0, dW, d);
-    const dd = d * d;
     const mem = this.mem;
-    // Layout (f64): ΔW [d²], acc [d²], W₀ [d²], h [d], gq [d], q [d], hdW [d].
     this.load(dW, acc);
-    const at = 3 * dd;
-    mem.set(h, at);
-    this.exports.project(2 * dd * 8, 0, at * 8, (at + 2 * d) * 8, (at + 3 * d) * 8, d);
-    return { q: mem.slice(at + 2 * d, at + 3 * d), hdW: mem.slice(at + 3 * d, at + 4 * d) };
+    mem.set(h, at.h);
+    this.exports.project(at.W0 * 8, at.dW * 8, at.h * 8, at.q * 8, at.hdW * 8, d);
+    return { q: mem.slice(at.q, at.q + d), hdW: mem.slice(at.hdW, at.hdW + d) };
   }
 
   /** One AdaGrad step on `dW` and its sums `acc` (both updated in place); returns ‖ΔW‖² after it. */
   step(dW: Float64Array, acc: Float64Array, h: Float64Array, gq: Float64Array, lam: number, clip: number, eta: number): number {
-    const { d } = this;
+    const { d, at } = this;
     if (!this.exports || !this.mem) return adagradStepJs(dW, acc, h, gq, d, lam, clip, eta);
-    const dd = d * d;
     const mem = this.mem;
     this.load(dW, acc);
-    const at = 3 * dd;
-    mem.set(h, at);
-    mem.set(gq, at + d);
-    const sq = this.exports.step(0, dd * 8, at * 8, (at + d) * 8, d, lam, clip, eta);
-    dW.set(mem.subarray(0, dd));
-    acc.set(mem.subarray(dd, 2 * dd));
+    mem.set(h, at.h);
+    mem.set(gq, at.gq);
+    const sq = this.exports.step(at.dW * 8, at.acc * 8, at.h * 8, at.gq * 8, d, lam, clip, eta);
+    dW.set(mem.subarray(at.dW, at.dW + d * d));
+    acc.set(mem.subarray(at.acc, at.acc + d * d));
     return sq;
   }
 }

@@ -22,6 +22,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { initBackend } from '../../core/backend.js';
 import { mulberry32 } from '../../core/rng.js';
 import { crossEntropy, matMul } from '../tf-ops.js';
+import { RankMetrics } from './metrics.js';
 import type { ReplayEvent, StaticMethod } from './replay.js';
 import { sequencesBeforeSplit } from './replay.js';
 
@@ -63,8 +64,14 @@ export interface SasrecTraining {
 interface SasrecNet {
   variables: tf.Variable[];
   forward(X: tf.Tensor2D, training: boolean): tf.Tensor3D;
-  /** Scores [histories.length × n] of the catalogue after each history (items shifted by one: 0 is padding). */
-  scoreShifted(histories: readonly (readonly number[])[]): Promise<Float32Array>;
+  /**
+   * Scores [histories.length × n] of the catalogue after each history (items shifted by one: 0 is
+   * padding). `itemsT`, the item rows transposed ([d, n]), saves taking them from E on each call
+   * once the weights no longer change.
+   */
+  scoreShifted(histories: readonly (readonly number[])[], itemsT?: tf.Tensor2D): Promise<Float32Array>;
+  /** The item rows of E transposed ([d, n]), as scoring reads them. */
+  itemsT(): tf.Tensor2D;
   dispose(): void;
 }
 
@@ -166,8 +173,9 @@ function buildNet(n: number, o: SasrecOptions, rand: () => number, weights?: rea
     return layerNorm(h, lnFg, lnFb) as tf.Tensor3D;
   };
 
+  const itemsT = (): tf.Tensor2D => tf.tidy(() => tf.transpose(tf.slice(E, [1, 0], [n, d])));
   /** Scores [histories.length × n] of the catalogue after each history (items shifted by one). */
-  const scoreShifted = async (histories: readonly (readonly number[])[]): Promise<Float32Array> => {
+  const scoreShifted = async (histories: readonly (readonly number[])[], ready?: tf.Tensor2D): Promise<Float32Array> => {
     const X = new Int32Array(histories.length * L);
     histories.forEach((h, r) => {
       const tail = h.slice(-L);
@@ -176,7 +184,7 @@ function buildNet(n: number, o: SasrecOptions, rand: () => number, weights?: rea
     const s = tf.tidy(() => {
       const H = forward(tf.tensor2d(X, [histories.length, L], 'int32'), false);
       const last = tf.reshape(tf.slice(H, [0, L - 1, 0], [histories.length, 1, d]), [histories.length, d]);
-      return matMul(last, tf.slice(E, [1, 0], [n, d]), false, true);
+      return ready ? tf.matMul(last, ready) : tf.matMul(last, itemsT());
     });
     const data = (await s.data()) as Float32Array;
     s.dispose();
@@ -191,6 +199,7 @@ function buildNet(n: number, o: SasrecOptions, rand: () => number, weights?: rea
     variables,
     forward,
     scoreShifted,
+    itemsT,
     dispose: () => tf.dispose([...variables, causal]),
   };
 }
@@ -228,7 +237,7 @@ async function trainNet(
 
   /** NDCG@10 of the held-out last items (ties count against the item). */
   const heldOutNdcg = async (): Promise<number> => {
-    let sum = 0;
+    const metrics = new RankMetrics(10);
     for (let at = 0; at < held.length; at += 256) {
       const part = held.slice(at, at + 256);
       const scores = await scoreShifted(part.map((h) => h.history));
@@ -237,10 +246,10 @@ async function trainNet(
         const t = row[h.target - 1]!;
         let rank = 0;
         for (let i = 0; i < n && rank < 10; i++) if (i !== h.target - 1 && row[i]! >= t) rank++;
-        if (rank < 10) sum += 1 / Math.log2(rank + 2);
+        metrics.add(rank);
       });
     }
-    return held.length ? sum / held.length : 0;
+    return metrics.events ? metrics.ndcgSum / metrics.events : 0;
   };
 
   const opt = tf.train.adam(o.learningRate ?? 0.001);
@@ -397,12 +406,17 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
   for (const e of events) if (!e.scored) popularity[e.item]! += 1;
   const sequences = [...sequencesBeforeSplit(events).values()];
   const { net, training } = o.worker === false ? await trainNet(sequences, n, o) : await trainInWorker(sequences, n, o);
+  // The weights are fixed from here on: the item rows are transposed once for every batch.
+  const itemsT = net.itemsT();
   return {
     name: 'sasrec',
     kind: 'static',
     training: { ...training },
     async scoreBatch(histories) {
-      const data = await net.scoreShifted(histories.map((h) => h.map((i) => i + 1)));
+      const data = await net.scoreShifted(
+        histories.map((h) => h.map((i) => i + 1)),
+        itemsT,
+      );
       // A shopper with no history has nothing to attend to: rank by popularity before the split.
       histories.forEach((h, r) => {
         if (h.length === 0) data.set(popularity, r * n);
@@ -410,6 +424,7 @@ export async function sasrecMethod(events: readonly ReplayEvent[], n: number, o:
       return data;
     },
     dispose() {
+      itemsT.dispose();
       net.dispose();
     },
   };
