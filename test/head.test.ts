@@ -306,3 +306,42 @@ describe('a head’s tensors', () => {
     E.dispose();
   });
 });
+
+describe('the query’s weights in plain numbers', () => {
+  /** The ranking of the float tensor reference, scores(), best first. */
+  const reference = (head: IncrementalHead, time: number, k: number): number[] =>
+    scores(head, time)
+      .map((v, i) => [v, i] as const)
+      .sort((x, y) => y[0] - x[0] || x[1] - y[1])
+      .slice(0, k)
+      .map((x) => x[1]);
+
+  it('are read again after every change of φ (a click, load, reset), also when a click lands while a ranking waits', async () => {
+    const { E, ids, base } = randomSetup(31);
+    const head = new IncrementalHead(E, ids, base, { seed: 4, negatives: 6, learningRate: 0.5 });
+    const k = 8;
+    const same = async (time: number): Promise<void> => {
+      const top = await head.topScores(k, time);
+      expect(Array.from(top.indices)).toEqual(reference(head, time, k));
+    };
+    await same(0);
+    for (const [t, item] of [5, 12, 5, 27, 2].entries()) {
+      head.learnOne({ item, impressions: [1, 20], time: 1000 * t });
+      await same(1000 * t + 500);
+    }
+    const saved = await head.save();
+    head.reset();
+    await same(9000);
+    head.load(saved);
+    await same(9500);
+    // A click while a ranking waits for its read-back: that ranking is of φ before the click, and
+    // the next one sees the click.
+    head.learnOne({ item: 7, impressions: [3], time: 9800 });
+    const waiting = head.topScores(k, 10_000);
+    head.learnOne({ item: 14, impressions: [3], time: 10_100 });
+    await waiting;
+    await same(10_200);
+    head.dispose();
+    E.dispose();
+  });
+});

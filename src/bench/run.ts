@@ -4,6 +4,9 @@
  * and once with `--enable-unsafe-webgpu` (WebGPU, software adapter here, small N only), then
  * the storefront tag's first and later visits at 10,000, 100,000 and 1,000,000 items (`load.ts`;
  * `--load-sizes` to choose), and the shop's stream job (`stream.ts`). Prints a table and writes JSON. Not a test: timings on shared machines are noisy; compare ratios.
+ *
+ * Parts can be run alone: `--sizes 100000,1000000` (the click benchmark's catalogue sizes),
+ * `--backends wasm,cpu` (of wasm, webgl, cpu, webgpu), `--load-sizes none` and `--skip-stream`.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -29,8 +32,21 @@ interface CaseRow {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { out: 'string', quick: 'boolean', webgpu: 'boolean', 'load-sizes': 'string' });
+  const args = parseArgs(process.argv.slice(2), {
+    out: 'string',
+    quick: 'boolean',
+    webgpu: 'boolean',
+    'load-sizes': 'string',
+    sizes: 'string',
+    backends: 'string',
+    'skip-stream': 'boolean',
+  });
   const quick = args['quick'] === true;
+  const backends = listArg(args['backends'], ['wasm', 'webgl', 'cpu', 'webgpu'], (x) => {
+    if (!['wasm', 'webgl', 'cpu', 'webgpu'].includes(x)) throw new Error(`--backends: unknown backend ${x} (wasm, webgl, cpu, webgpu)`);
+    return x;
+  });
+  const sizes = args['sizes'] === undefined ? null : listArg(args['sizes'], [], positiveInt('--sizes'));
   if (!existsSync('dist/src/bench/bench.html')) throw new Error('dist/src/bench/bench.html is missing: run npm run build first.');
   const server = await preview({ preview: { port: 4181, strictPort: false, open: false }, logLevel: 'warn' });
   const url = `${server.resolvedUrls?.local[0] ?? 'http://localhost:4181/'}src/bench/bench.html`;
@@ -45,6 +61,8 @@ async function main(): Promise<void> {
         // 1,000,000 on WASM only: the other backends are slower at 100,000 already.
         maxN: { webgpu: 10_000, webgl: 100_000, cpu: 100_000 },
       };
+  if (sizes) base.sizes = sizes;
+  const plain = backends.filter((b) => b !== 'webgpu');
   const t0 = Date.now();
   try {
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -56,11 +74,11 @@ async function main(): Promise<void> {
     const warm = await page.evaluate(() => window.firstRecommendation());
     const main = (await page.evaluate((cfg) => window.runBench(cfg), {
       ...base,
-      backends: ['wasm', 'webgl', 'cpu'],
+      backends: plain,
     } as BenchConfig)) as Record<string, unknown>;
     await browser.close();
     let gpu: Record<string, unknown> | null = null;
-    if (!quick || args['webgpu']) {
+    if ((!quick && backends.includes('webgpu')) || args['webgpu']) {
       const gb = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, '--enable-unsafe-webgpu'] });
       const gp = await gb.newPage();
       await gp.goto(url);
@@ -80,8 +98,8 @@ async function main(): Promise<void> {
       .map(Number);
     const load = await runLoadBench(loadSizes, true, (line) => console.log(`load: ${line.slice(0, 300)}`));
     // The shop's stream job against reading its log alone (see stream.ts).
-    const stream = await runStreamBench(quick ? 20_000 : 200_000, 100_000);
-    console.log(`stream: ${JSON.stringify(stream)}`);
+    const stream = args['skip-stream'] ? null : await runStreamBench(quick ? 20_000 : 200_000, 100_000);
+    if (stream) console.log(`stream: ${JSON.stringify(stream)}`);
     const result = {
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       browser: main['browser'],
@@ -136,3 +154,23 @@ void main().catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });
+
+/** A comma-separated flag's values, each checked by `parse`; `fallback` when the flag is absent. */
+function listArg<T>(value: unknown, fallback: T[], parse: (x: string) => T): T[] {
+  if (value === undefined) return fallback;
+  const items = String(value)
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  if (items.length === 0) throw new Error('an empty list was given');
+  return items.map(parse);
+}
+
+/** A parser of positive whole numbers for `flag`. */
+function positiveInt(flag: string): (x: string) => number {
+  return (x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: ${x} is not a positive whole number`);
+    return n;
+  };
+}

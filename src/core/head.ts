@@ -280,6 +280,18 @@ function setOwn(obj: Record<string, number>, key: string, value: number): void {
 }
 
 /** A click's scored set: item indices, labels and loss weights. */
+/** The query's small weights, read back from the head's tensors (see `IncrementalHead.queryParams`). */
+interface QueryParams {
+  /** W₀ + ΔW, [d × d] row-major. */
+  W: Float32Array;
+  /** Δu, [d]. */
+  u: Float32Array;
+  /** α₀ + Δα. */
+  alpha: number;
+  /** mix₀ + Δmix: β in a visit, β at its start, γ in a visit, γ at its start. */
+  mix: Float32Array;
+}
+
 export interface Batch {
   idx: Int32Array;
   y: Float32Array;
@@ -383,6 +395,13 @@ export class IncrementalHead {
   private readonly touched = new Set<number>();
   private clickCount = 0;
   private disposed = false;
+  /**
+   * The query's small weights as plain numbers, read back once after they change, so that a
+   * recommendation computes q = h(W₀+ΔW)+Δu in a few thousand multiply-adds with no tensor op.
+   * `paramsGen` counts the changes: a read-back that a change overtook is not kept.
+   */
+  private params: QueryParams | null = null;
+  private paramsGen = 0;
 
   /**
    * @param embeddings content embeddings eᵢ [N, d], as tensors (the head reads them and does not
@@ -608,6 +627,56 @@ export class IncrementalHead {
     return tf.tensor2d(this.items.rows(at), [at.length, this.dims]);
   }
 
+  /** Marks the query's small weights (ΔW, Δu, Δα, Δmix) as changed since they were read back. */
+  private markParams(): void {
+    this.params = null;
+    this.paramsGen++;
+  }
+
+  /** W₀+ΔW, Δu, α and the mix weights as numbers: the copy, or one read-back when they changed. */
+  private async queryParams(): Promise<QueryParams> {
+    if (this.params) return this.params;
+    const d = this.dims;
+    const gen = this.paramsGen;
+    // One tensor made now, so that what is read is φ as it stands at the call.
+    const t = tf.tidy(() =>
+      tf.concat([tf.reshape(tf.add(this.W0, this.dW), [-1]), this.du, this.dAlpha, tf.add(tf.tensor1d(this.mix0), this.dMix)]),
+    );
+    try {
+      const v = (await t.data()) as Float32Array;
+      const p: QueryParams = {
+        W: v.slice(0, d * d),
+        u: v.slice(d * d, d * d + d),
+        alpha: Math.fround(this.alpha0 + v[d * d + d]!),
+        mix: v.slice(d * d + d + 1, d * d + d + 5),
+      };
+      if (gen === this.paramsGen && !this.disposed) this.params = p;
+      return p;
+    } finally {
+      t.dispose();
+    }
+  }
+
+  /** q = h(W₀+ΔW)+Δu in plain arithmetic, h = Σ wⱼ vⱼ over the history: {@link query}'s values. */
+  private queryJs(p: QueryParams, hw: readonly { i: number; w: number }[]): Float64Array {
+    const d = this.dims;
+    const h = new Float64Array(d);
+    if (hw.length) {
+      const rows = this.items.rows(Int32Array.from(hw, (x) => x.i));
+      hw.forEach((x, j) => {
+        for (let k = 0; k < d; k++) h[k]! += x.w * rows[j * d + k]!;
+      });
+    }
+    const q = Float64Array.from(p.u);
+    for (let k = 0; k < d; k++) {
+      const hk = h[k]!;
+      if (hk === 0) continue;
+      const row = k * d;
+      for (let c = 0; c < d; c++) q[c]! += hk * p.W[row + c]!;
+    }
+    return q;
+  }
+
   /** Marks entries of `bias` as changed since the matrix's copy was made. */
   private markBias(idx: ArrayLike<number> | 'all'): void {
     if (idx === 'all') this.biasDirty = 'all';
@@ -643,27 +712,19 @@ export class IncrementalHead {
   async topScores(want: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
     this.assertAlive();
     if (this.n === 0 || want < 1) return { values: new Float32Array(0), indices: new Int32Array(0) };
-    const d = this.dims;
     const ctx = this.context(time);
-    const qt = tf.tidy(() => {
-      const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
-      const { beta, gamma } = this.mixWeights(ctx);
-      return tf.concat([this.query(this.historyVector()), tf.reshape(alpha, [1]), tf.reshape(beta, [1]), tf.reshape(gamma, [1])]);
-    });
+    // The history and its sparse terms as they stand at the call (a click may land while this waits).
+    const hw = this.historyWeights();
     const sparse = this.sparseEntries();
-    let qv: Float32Array;
-    try {
-      [qv] = await Promise.all([qt.data() as Promise<Float32Array>, this.syncBias()]);
-    } finally {
-      qt.dispose();
-    }
-    const q = qv.subarray(0, d);
+    const [p] = await Promise.all([this.queryParams(), this.syncBias()]);
+    const q = this.queryJs(p, hw);
+    const [alpha, beta, gamma] = [p.alpha, p.mix[ctx]!, p.mix[2 + ctx]!];
     // The sparse terms, weighted, added to their items' bias for the pass only.
     const { idx, rep, trans, count } = sparse;
     const val = new Float32Array(idx.length);
-    rep.forEach((x, j) => (val[j] = qv[d]! * x));
-    trans.forEach((x, j) => (val[rep.length + j] = qv[d + 1]! * x));
-    count.forEach((x, j) => (val[rep.length + trans.length + j] = qv[d + 2]! * x));
+    rep.forEach((x, j) => (val[j] = alpha * x));
+    trans.forEach((x, j) => (val[rep.length + j] = beta * x));
+    count.forEach((x, j) => (val[rep.length + trans.length + j] = gamma * x));
     const patch = { idx, val };
     const top = new TopK(Math.min(want, this.n));
     for (let from = 0; from < this.n; from += SCORE_BLOCK_ROWS) {
@@ -848,6 +909,7 @@ export class IncrementalHead {
       step(this.du, this.gu, gu);
       step(this.dAlpha, this.gAlpha, gA);
       step(this.dMix, this.gMix, gM);
+      this.markParams();
       // Δb is sparse: update only the scored coordinates, then scatter the change back.
       const gc = tf.where(ok, tf.mul(gB, clip), tf.zerosLike(gB));
       const accOld = tf.gather(this.gB, idx);
@@ -1030,6 +1092,7 @@ export class IncrementalHead {
       this.gAlpha.assign(tf.tensor1d([state.gAlpha]));
       this.dMix.assign(tf.tensor1d(state.dMix ?? [0, 0, 0, 0]));
       this.gMix.assign(tf.tensor1d(state.gMix ?? [0, 0, 0, 0]));
+      this.markParams();
       if (bIdx.length) {
         const at = tf.tensor2d(Int32Array.from(bIdx), [bIdx.length, 1], 'int32');
         this.bias.assign(tf.add(this.bBase, tf.scatterND(at, tf.tensor1d(bVal), [this.n])) as tf.Tensor1D);
@@ -1068,6 +1131,7 @@ export class IncrementalHead {
     this.assertAlive();
     tf.tidy(() => {
       for (const v of this.learned()) v.assign(tf.zerosLike(v));
+      this.markParams();
       this.bias.assign(tf.clone(this.bBase));
     });
     this.markBias('all');
