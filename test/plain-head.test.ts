@@ -8,6 +8,7 @@ import { freshState, PlainHead } from '../src/cli/eval/plain-head.js';
 import { adagradStepJs, projectJs, ReplayKernel } from '../src/cli/eval/replay-kernel.js';
 import { REPLAY_WASM_BASE64 } from '../src/cli/eval/kernels/replay-wasm.js';
 import { assembleKernel, KERNELS } from '../src/cli/dev/build-kernel.js';
+import { READ_WASM_BASE64 } from '../src/bench/kernels/read-wasm.js';
 import { useBackend } from './helpers.js';
 
 const N = 60;
@@ -114,5 +115,20 @@ describe('the replay kernel', () => {
       expect(Array.from(wasm[who]!.acc)).toEqual(Array.from(js[who]!.acc));
     }
     expect(wasm[0]!.dW.some((x) => x !== 0)).toBe(true);
+  });
+});
+
+describe('the bench’s read-floor kernel', () => {
+  it('is the module that read.wat assembles to, and sums every byte it is given', async () => {
+    const bytes = await assembleKernel(KERNELS.read);
+    expect(Buffer.from(bytes).toString('base64')).toBe(READ_WASM_BASE64);
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const { sum } = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes)), { env: { memory } }).exports as {
+      sum: (from: number, to: number) => number;
+    };
+    const words = new Int32Array(memory.buffer, 0, 64);
+    words.forEach((_, i) => (words[i] = i + 1));
+    expect(sum(0, 256)).toBe((64 * 65) / 2);
+    expect(sum(64, 128)).toBe(17 + 18 + 19 + 20 + 21 + 22 + 23 + 24 + 25 + 26 + 27 + 28 + 29 + 30 + 31 + 32);
   });
 });

@@ -3,6 +3,7 @@
  * Chromium. Every figure is measured here, in the page, with the same code the storefront runs:
  * the incremental head, the IndexedDB store and the encoder. It exposes `window.runBench`.
  */
+import { READ_WASM_BASE64 } from './kernels/read-wasm.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../core/backend.js';
 import { loadEncoder } from '../core/encoder.js';
@@ -74,6 +75,24 @@ function plainJsTop10(V: Float32Array, q: Float32Array, b: Float32Array, db: Flo
   return topI;
 }
 
+/**
+ * The read floor of a pass over `bytes` bytes: the median time of a WebAssembly SIMD loop that
+ * only sums them (one add per 16 bytes), in ms. What any WebAssembly scan here must at least spend.
+ */
+async function readFloorMs(bytes: number): Promise<number> {
+  const size = Math.ceil(bytes / 64) * 64;
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(size / 65536) + 1 });
+  const bin = Uint8Array.from(atob(READ_WASM_BASE64), (c) => c.charCodeAt(0));
+  const kernel = new WebAssembly.Instance(new WebAssembly.Module(bin), { env: { memory } }).exports as {
+    sum: (from: number, to: number) => number;
+  };
+  new Uint8Array(memory.buffer).fill(1);
+  let sink = 0;
+  const times = await perCallSamples(() => (sink ^= kernel.sum(0, size)), 9, { minMs: 5 });
+  if (sink === 0.5) console.log(sink); // keeps the sums live
+  return quantile(times, 0.5);
+}
+
 /** Copy bandwidth of this page, bytes per millisecond (read + write counted once each). */
 async function copyBandwidth(): Promise<number> {
   const src = new Float32Array(16 * 1024 * 1024).fill(1);
@@ -130,6 +149,7 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
   // Bytes the rescoring must read: the int8 rows, a scale and the fused bias per item (n × (d + 8)).
   const bytes = n * (D + 8);
   const floor = bytes / bandwidth;
+  const readFloor = await readFloorMs(bytes);
   // The same for the float32 form the plain-JS loop reads (n × d float32 and three n-long vectors).
   const floatFloor = (n * D * 4 + 3 * n * 4) / bandwidth;
   const c50 = quantile(clickTimes, 0.5);
@@ -147,6 +167,9 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     float32FloorMs: round(floatFloor),
     pass: { p50: round(quantile(passTimes, 0.5)) },
     passRatioToFloor: round(quantile(passTimes, 0.5) / floor),
+    readFloorMs: round(readFloor),
+    passRatioToReadFloor: round(quantile(passTimes, 0.5) / readFloor),
+    ratioToReadFloor: round(r50 / readFloor),
     ratioToPlainJs: round(r50 / js50),
     ratioToFloor: round(r50 / floor),
     clickRatioToPlainJs: round(c50 / js50),

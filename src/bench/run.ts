@@ -25,6 +25,8 @@ interface CaseRow {
   bandwidthFloorMs: number;
   pass: { p50: number };
   passRatioToFloor: number;
+  readFloorMs: number;
+  passRatioToReadFloor: number;
   ratioToPlainJs: number;
   ratioToFloor: number;
   clickRatioToPlainJs: number;
@@ -128,6 +130,8 @@ async function main(): Promise<void> {
       'rec/floor': c.ratioToFloor,
       'pass p50': c.pass.p50,
       'pass/floor': c.passRatioToFloor,
+      'read floor ms': c.readFloorMs,
+      'pass/read floor': c.passRatioToReadFloor,
       'click/JS': c.clickRatioToPlainJs,
     }));
     console.table(rows);

@@ -2,7 +2,8 @@
  * Assembles the WebAssembly kernels from their text into TypeScript modules that carry the bytes
  * as base64, so that no extra file or fetch is needed for them:
  * - the scoring kernel, src/core/kernels/score.wat → score-wasm.ts (the library's);
- * - the replay head's d × d loops, src/cli/eval/kernels/replay.wat → replay-wasm.ts (the eval's).
+ * - the replay head's d × d loops, src/cli/eval/kernels/replay.wat → replay-wasm.ts (the eval's);
+ * - the benchmark's read floor, src/bench/kernels/read.wat → read-wasm.ts (the bench page's).
  * `npm run build:kernel`; tests check that the committed bytes match the text.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -30,6 +31,12 @@ export const KERNELS = {
     out: fileURLToPath(new URL('../eval/kernels/replay-wasm.ts', import.meta.url)),
     name: 'REPLAY_WASM_BASE64',
     doc: "The replay head's d × d loops (projection, AdaGrad step on ΔW), a WebAssembly module (SIMD), as base64.",
+  },
+  read: {
+    wat: fileURLToPath(new URL('../../bench/kernels/read.wat', import.meta.url)),
+    out: fileURLToPath(new URL('../../bench/kernels/read-wasm.ts', import.meta.url)),
+    name: 'READ_WASM_BASE64',
+    doc: "The benchmark's read floor: a pass that only sums bytes, a WebAssembly module (SIMD), as base64.",
   },
 } satisfies Record<string, Kernel>;
 
