@@ -52,6 +52,11 @@ export interface Visit {
   embeddings: { cached: number; encoded: number; shipped?: number };
   /** The page's JS heap after a garbage collection (catalogue objects, typed arrays' headers). */
   jsHeapMB: number;
+  /**
+   * The contents of the page's array buffers (outside the JS heap), after the same garbage
+   * collection: on a later visit mostly the catalogue file's bytes, kept to parse items from.
+   */
+  arrayBuffersMB: number;
   /** What tfjs holds on the backend (on WASM, in its heap): the head's parameters and per-item terms. */
   tensorMB: number;
   /** The item matrix the scoring pass reads (int8 rows, scales, fused bias), outside tfjs. */
@@ -98,9 +103,12 @@ async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
   await cdp.send('Performance.enable');
   await cdp.send('HeapProfiler.collectGarbage');
   const metrics = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
+  // Array buffers' contents lie outside the JS heap: the catalogue file's bytes that a page keeps
+  // to parse items from when shown are there (the WebAssembly memories are not counted in it).
+  const usage = (await cdp.send('Runtime.getHeapUsage')) as { backingStorageSize?: number };
   await cdp.detach();
   const heap = metrics.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
-  return { ...r, jsHeapMB: Math.round(heap / 1e5) / 10 };
+  return { ...r, jsHeapMB: Math.round(heap / 1e5) / 10, arrayBuffersMB: Math.round((usage.backingStorageSize ?? 0) / 1e5) / 10 };
 }
 
 /** One catalogue size: the files written, then a first and a later visit. */

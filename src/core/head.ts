@@ -279,7 +279,6 @@ function setOwn(obj: Record<string, number>, key: string, value: number): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** A click's scored set: item indices, labels and loss weights. */
 /** The query's small weights, read back from the head's tensors (see `IncrementalHead.queryParams`). */
 interface QueryParams {
   /** W₀ + ΔW, [d × d] row-major. */
@@ -292,6 +291,7 @@ interface QueryParams {
   mix: Float32Array;
 }
 
+/** A click's scored set: item indices, labels and loss weights. */
 export interface Batch {
   idx: Int32Array;
   y: Float32Array;
@@ -517,7 +517,6 @@ export class IncrementalHead {
     };
   }
 
-  /** Dense [N] tensors of the features, inside a tidy. */
   /** The weights (β, γ) in force in context `ctx`, as scalars, inside a tidy. */
   private mixWeights(ctx: 0 | 1): { beta: tf.Scalar; gamma: tf.Scalar } {
     const m = tf.add(tf.tensor1d(this.mix0), this.dMix);
