@@ -250,12 +250,13 @@ export function normalisedHistory(history: readonly { i: number; w: number }[]):
  */
 export function transitionVotes(
   T: Transitions,
-  recent: readonly number[],
+  recent: ArrayLike<number>,
   o: Pick<HeadOptions, 'transitionVotes' | 'transitionDecay'>,
 ): Map<number, number> {
   const votes = new Map<number, number>();
   let w = 1;
-  for (const i of recent.slice(0, o.transitionVotes)) {
+  for (let r = 0; r < Math.min(recent.length, o.transitionVotes); r++) {
+    const i = recent[r]!;
     if (i >= 0) for (let k = T.ptr[i]!; k < T.ptr[i + 1]!; k++) votes.set(T.to[k]!, (votes.get(T.to[k]!) ?? 0) + w * T.p[k]!);
     w *= o.transitionDecay;
   }

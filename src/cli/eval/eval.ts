@@ -283,7 +283,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
   --models DIR       the shipped encoder (default: this package's models/)
-  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-joint-transitions, --markov-*, --sknn-*,
    --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
@@ -308,6 +308,7 @@ async function main(argv: string[]): Promise<void> {
     'history-decay': 'number',
     'base-epochs': 'number',
     'base-lr': 'number',
+    'base-joint-transitions': 'boolean',
     'recent-half-life-days': 'number',
     base: 'string',
     vectors: 'number',
@@ -352,6 +353,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
+  if (args['base-joint-transitions'] !== undefined) settings.base.jointTransitions = args['base-joint-transitions'] === true;
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);

@@ -37,6 +37,12 @@ export interface BaseOptions {
    * and used to choose the feature weights (mix.ts); the transition table uses every day.
    */
   mixTailDays: number;
+  /**
+   * Trains the content model beside the shop's transition feature (train-base.ts), so that it
+   * learns what transitions miss. Each half of the shoppers is trained with a transition table
+   * built from the other half.
+   */
+  jointTransitions: boolean;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -48,6 +54,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   batchSize: 512,
   seed: 42,
   mixTailDays: 28,
+  jointTransitions: false,
 };
 
 /** What a retrained base holds besides the shipped encoder. */
@@ -196,7 +203,21 @@ export async function trainBase(
     isKnown = new Uint8Array(ids.length);
     for (const e of past) isKnown[e.item] = 1;
   }
-  const p = await trainBaseParams(E, ids.length, d, [...sequences.values()], isKnown, bias0, head.alpha, {
+  const seqList = [...sequences.values()];
+  let transitions: Parameters<typeof trainBaseParams>[7]['transitions'];
+  if (o.jointTransitions) {
+    // Shoppers in two halves: each half's examples get the table of the other half's sequences.
+    const fold = Uint8Array.from(seqList, (_, si) => si % 2);
+    const tables = [1, 0].map((other) =>
+      buildTransitions(
+        seqList.filter((_, si) => fold[si] === other),
+        n,
+      ),
+    );
+    transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
+  }
+  const p = await trainBaseParams(E, ids.length, d, seqList, isKnown, bias0, head.alpha, {
+    ...(transitions ? { transitions } : {}),
     epochs: o.epochs,
     batchSize: o.batchSize,
     learningRate: o.learningRate,
@@ -227,7 +248,13 @@ export async function trainBase(
         ...head.provenance,
         kind: 'W0, per-item residuals and biases and the re-buy weight trained on next-item prediction (softmax over the known items), from popularity biases',
       },
-      metrics: { ...head.metrics, trainingExamples: p.examples, lossFirstBatch: p.loss.first, lossLastEpoch: p.loss.last },
+      metrics: {
+        ...head.metrics,
+        trainingExamples: p.examples,
+        lossFirstBatch: p.loss.first,
+        lossLastEpoch: p.loss.last,
+        ...(transitions ? { trainedTransitionWeight: Number(p.beta.toFixed(4)) } : {}),
+      },
     },
     { V, W: p.W, bias: centred },
   );

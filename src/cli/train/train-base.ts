@@ -2,19 +2,21 @@
  * Batch training of the base θ = (W₀, rᵢ, bᵢ, α₀) on the logs, with exactly the scoring function
  * the browser's head uses (see `src/core/head.ts`):
  *
- *   sᵢ = (Σⱼ hⱼ vⱼ) W₀ vᵢ + bᵢ + α₀ hᵢ,   vᵢ = eᵢ + rᵢ
+ *   sᵢ = (Σⱼ hⱼ vⱼ) W₀ vᵢ + bᵢ + α₀ hᵢ [+ β tᵢ],   vᵢ = eᵢ + rᵢ
  *
  * where h is the shopper's normalised click history before the event, built by the head's own
  * `pushHistory`, e the frozen content vectors, and r a per-item residual that lets the base learn
  * what content alone misses (which items follow which). The loss is the softmax cross-entropy of
- * the true next item over every item the logs know, plus L2 on r and on W₀ − τI. Items the logs
+ * the true next item over every item the logs know, plus L2 on r and on W₀ − τI. With
+ * `transitions`, the transition feature tᵢ joins the logits with a trained weight β, so the content
+ * model learns what the shop's transitions miss rather than the same thing again. Items the logs
  * do not know keep r = 0 and b = 0: content alone places them. Runs on the tfjs wasm backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
-import type { HeadOptions } from '../../core/head.js';
-import { normalisedHistory, pushHistory } from '../../core/head.js';
+import type { HeadOptions, Transitions } from '../../core/head.js';
+import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
 import { mulberry32 } from '../../core/rng.js';
 import { crossEntropy, matMul } from '../tf-ops.js';
 
@@ -27,14 +29,30 @@ export interface TrainBaseOptions {
   temperature: number;
   seed: number;
   history: Pick<HeadOptions, 'historyDecay' | 'historySize'>;
+  /**
+   * Trains the content model beside the transition feature, so that it learns what transitions
+   * miss: β·tᵢ joins every logit, tᵢ the head's transition votes of the shopper's last distinct
+   * items, β trained too. `tables[f]` serves the sequences of fold `fold[s]` = f and must be built
+   * without them (else a pair would vote for itself).
+   */
+  transitions?: {
+    tables: readonly Transitions[];
+    fold: Uint8Array;
+    votes: Pick<HeadOptions, 'transitionVotes' | 'transitionDecay'>;
+  };
   onProgress?: (done: number, total: number) => void;
 }
+
+/** β of the transition feature is this times a trained scalar that starts at 1. */
+export const TRANSITION_SCALE = 20;
 
 export interface TrainedParams {
   W: Float32Array;
   residual: Float32Array;
   bias: Float32Array;
   alpha: number;
+  /** The trained transition weight β (0 when trained without the feature). */
+  beta: number;
   loss: { first: number; last: number };
   examples: number;
 }
@@ -58,16 +76,27 @@ export async function trainBaseParams(
   // Examples: (history before the event, the event's item), for every event with a history.
   const hists: { i: number; w: number }[][] = [];
   const targets: number[] = [];
-  for (const seq of sequences) {
+  // With the transition feature: each example's last distinct items (most recent first) and fold.
+  const tr = o.transitions;
+  if (tr && tr.fold.length !== sequences.length) throw new RangeError('one fold per sequence is needed');
+  const recents: Int32Array[] = [];
+  const folds: number[] = [];
+  sequences.forEach((seq, si) => {
     const h: { i: number; w: number }[] = [];
+    const last: number[] = [];
     for (const item of seq) {
       if (h.length > 0) {
         hists.push(normalisedHistory(h));
         targets.push(item);
+        if (tr) {
+          recents.push(Int32Array.from(last));
+          folds.push(tr.fold[si]!);
+        }
       }
       pushHistory(h, item, o.history);
+      if (tr) pushRecent(last, item, Math.max(1, tr.votes.transitionVotes));
     }
-  }
+  });
   const m = targets.length;
   const rand = mulberry32(o.seed);
   const order = Int32Array.from({ length: m }, (_, i) => i);
@@ -77,6 +106,7 @@ export async function trainBaseParams(
   const W = tf.variable(tf.clone(eye), true, 'baseW');
   const b = tf.variable(tf.tensor1d(bias0), true, 'baseBias');
   const alpha = tf.variable(tf.scalar(alpha0), true, 'baseAlpha');
+  const betaScaled = tf.variable(tf.scalar(tr ? 1 : 0), !!tr, 'baseBeta');
   const mask = tf.tensor1d(Float32Array.from(known, (k) => (k ? 0 : -1e9)));
   const opt = tf.train.adam(o.learningRate);
   const steps = Math.ceil(m / o.batchSize);
@@ -97,17 +127,21 @@ export async function trainBaseParams(
       const B = rows.length;
       const H = new Float32Array(B * n);
       const Y = new Int32Array(B);
+      const TR = tr ? new Float32Array(B * n) : null;
       rows.forEach((ex, r) => {
         for (const h of hists[ex]!) H[r * n + h.i] = h.w;
         Y[r] = targets[ex]!;
+        if (TR) for (const [i, v] of transitionVotes(tr!.tables[folds[ex]!]!, recents[ex]!, tr!.votes)) TR[r * n + i] = v;
       });
       const loss = tf.tidy(() => {
         const Ht = tf.tensor2d(H, [B, n]);
+        const Tt = TR ? tf.tensor2d(TR, [B, n]) : null;
         const labels = tf.tensor1d(Y, 'int32');
         return opt.minimize(() => {
           const V = tf.add(Et, R);
           const q = matMul(matMul(Ht, V), W);
-          const logits = tf.add(tf.add(tf.add(matMul(q, V, false, true), b), tf.mul(alpha, Ht)), mask) as tf.Tensor2D;
+          let logits = tf.add(tf.add(tf.add(matMul(q, V, false, true), b), tf.mul(alpha, Ht)), mask) as tf.Tensor2D;
+          if (Tt) logits = tf.add(logits, tf.mul(tf.mul(betaScaled, TRANSITION_SCALE), Tt));
           const ce = crossEntropy(logits, labels);
           const reg = tf.mul(o.l2, tf.add(tf.sum(tf.square(R)), tf.sum(tf.square(tf.sub(W, eye)))));
           return tf.add(ce, tf.div(reg, m / B)) as tf.Scalar;
@@ -121,14 +155,15 @@ export async function trainBaseParams(
     }
     last = sum / steps;
   }
-  const [Wd, Rd, bd, ad] = await Promise.all([W.data(), R.data(), b.data(), alpha.data()]);
+  const [Wd, Rd, bd, ad, betad] = await Promise.all([W.data(), R.data(), b.data(), alpha.data(), betaScaled.data()]);
   opt.dispose();
-  tf.dispose([Et, R, eye, W, b, alpha, mask]);
+  tf.dispose([Et, R, eye, W, b, alpha, betaScaled, mask]);
   return {
     W: Wd as Float32Array,
     residual: Rd as Float32Array,
     bias: bd as Float32Array,
     alpha: ad[0]!,
+    beta: betad[0]! * TRANSITION_SCALE,
     loss: { first, last },
     examples: m,
   };
