@@ -309,6 +309,7 @@ async function main(argv: string[]): Promise<void> {
     'base-epochs': 'number',
     'base-lr': 'number',
     'base-joint-transitions': 'boolean',
+    'base-transition-folds': 'number',
     'recent-half-life-days': 'number',
     base: 'string',
     vectors: 'number',
@@ -354,6 +355,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
   if (args['base-joint-transitions'] !== undefined) settings.base.jointTransitions = args['base-joint-transitions'] === true;
+  if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);

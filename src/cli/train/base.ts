@@ -39,10 +39,12 @@ export interface BaseOptions {
   mixTailDays: number;
   /**
    * Trains the content model beside the shop's transition feature (train-base.ts), so that it
-   * learns what transitions miss. Each half of the shoppers is trained with a transition table
-   * built from the other half.
+   * learns what transitions miss. Each fold of the shoppers (`transitionFolds`) is trained with a
+   * transition table built from the other folds.
    */
   jointTransitions: boolean;
+  /** Folds of shoppers for `jointTransitions`: each fold's table is built from the others'. */
+  transitionFolds: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -55,6 +57,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   seed: 42,
   mixTailDays: 28,
   jointTransitions: false,
+  transitionFolds: 2,
 };
 
 /** What a retrained base holds besides the shipped encoder. */
@@ -206,14 +209,11 @@ export async function trainBase(
   const seqList = [...sequences.values()];
   let transitions: Parameters<typeof trainBaseParams>[7]['transitions'];
   if (o.jointTransitions) {
-    // Shoppers in two halves: each half's examples get the table of the other half's sequences.
-    const fold = Uint8Array.from(seqList, (_, si) => si % 2);
-    const tables = [1, 0].map((other) =>
-      buildTransitions(
-        seqList.filter((_, si) => fold[si] === other),
-        n,
-      ),
-    );
+    // Shoppers in folds: each fold's examples get the table of the other folds' sequences.
+    const k = o.transitionFolds;
+    if (!Number.isInteger(k) || k < 2 || k > 255) throw new RangeError(`transitionFolds must be a whole number from 2 to 255, got ${k}`);
+    const fold = Uint8Array.from(seqList, (_, si) => si % k);
+    const tables = Array.from({ length: k }, (_, f) => buildTransitions(seqList.filter((_, si) => fold[si] !== f), n));
     transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
   }
   const p = await trainBaseParams(E, ids.length, d, seqList, isKnown, bias0, head.alpha, {
