@@ -38,7 +38,12 @@ describe('training the base beside the transition feature', () => {
     await useBackend('cpu');
     const { E, sequences, known } = setup();
     const fold = Uint8Array.from(sequences, (_, s) => s % 2);
-    const tables = [1, 0].map((other) => buildTransitions(sequences.filter((_, s) => fold[s] === other), N));
+    const tables = [1, 0].map((other) =>
+      buildTransitions(
+        sequences.filter((_, s) => fold[s] === other),
+        N,
+      ),
+    );
     const alone = await trainBaseParams(E, N, D, sequences, known, new Float32Array(N), 0, options);
     const joint = await trainBaseParams(E, N, D, sequences, known, new Float32Array(N), 0, {
       ...options,

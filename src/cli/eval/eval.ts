@@ -283,7 +283,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
   --models DIR       the shipped encoder (default: this package's models/)
-  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-joint-transitions, --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --markov-*, --sknn-*,
    --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
@@ -308,7 +308,7 @@ async function main(argv: string[]): Promise<void> {
     'history-decay': 'number',
     'base-epochs': 'number',
     'base-lr': 'number',
-    'base-joint-transitions': 'boolean',
+    'base-content-alone': 'boolean',
     'base-transition-folds': 'number',
     'recent-half-life-days': 'number',
     base: 'string',
@@ -354,8 +354,13 @@ async function main(argv: string[]): Promise<void> {
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
-  if (args['base-joint-transitions'] !== undefined) settings.base.jointTransitions = args['base-joint-transitions'] === true;
-  if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
+  if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
+  if (args['base-transition-folds'] !== undefined) {
+    const k = Number(args['base-transition-folds']);
+    if (!Number.isInteger(k) || k < 2 || k > 255)
+      throw new UsageError(`--base-transition-folds must be a whole number from 2 to 255, got ${String(args['base-transition-folds'])}.`);
+    settings.base.transitionFolds = k;
+  }
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);

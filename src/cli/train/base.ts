@@ -56,7 +56,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   batchSize: 512,
   seed: 42,
   mixTailDays: 28,
-  jointTransitions: false,
+  jointTransitions: true,
   transitionFolds: 2,
 };
 
@@ -213,7 +213,12 @@ export async function trainBase(
     const k = o.transitionFolds;
     if (!Number.isInteger(k) || k < 2 || k > 255) throw new RangeError(`transitionFolds must be a whole number from 2 to 255, got ${k}`);
     const fold = Uint8Array.from(seqList, (_, si) => si % k);
-    const tables = Array.from({ length: k }, (_, f) => buildTransitions(seqList.filter((_, si) => fold[si] !== f), n));
+    const tables = Array.from({ length: k }, (_, f) =>
+      buildTransitions(
+        seqList.filter((_, si) => fold[si] !== f),
+        n,
+      ),
+    );
     transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
   }
   const p = await trainBaseParams(E, ids.length, d, seqList, isKnown, bias0, head.alpha, {
