@@ -182,6 +182,14 @@ describe('the eval refuses bad input', () => {
       runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['sasrec'], settings }),
     ).rejects.toThrow(/epochs must be a whole number of at least 1, got -2/);
   });
+
+  it('refuses base settings it cannot train with before anything runs', async () => {
+    const { items, events } = tinyLog();
+    const settings = { ...DEFAULT_EVAL_SETTINGS, base: { ...DEFAULT_EVAL_SETTINGS.base, transitionFolds: 1 } };
+    await expect(
+      runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['clickwise'], settings }),
+    ).rejects.toThrow(/transitionFolds must be a whole number from 2 to 255, got 1/);
+  });
 });
 
 describe.skipIf(!data)('eval protocol (real data, a slice)', () => {

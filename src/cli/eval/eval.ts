@@ -29,7 +29,7 @@ import {
   sessionKnnMethod,
 } from './baselines.js';
 import type { BaseOptions } from '../train/base.js';
-import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from '../train/base.js';
+import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions, writeModelFolder } from '../train/base.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
@@ -136,6 +136,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   }
   // Settings are checked before anything runs, not when a method first needs them minutes later.
   if (wanted.includes('sasrec')) validateSasrecOptions({ ...settings.sasrec, seed: o.seed });
+  if (wanted.some((m) => m.startsWith('clickwise'))) validateBaseOptions(settings.base);
   const ids = o.items.map((i) => i.id);
   const n = ids.length;
   const { events, unknownItems } = toReplay(o.events, ids, o.split, o.until);
@@ -355,12 +356,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
-  if (args['base-transition-folds'] !== undefined) {
-    const k = Number(args['base-transition-folds']);
-    if (!Number.isInteger(k) || k < 2 || k > 255)
-      throw new UsageError(`--base-transition-folds must be a whole number from 2 to 255, got ${String(args['base-transition-folds'])}.`);
-    settings.base.transitionFolds = k;
-  }
+  if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);

@@ -60,6 +60,14 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   transitionFolds: 2,
 };
 
+/** Throws a RangeError naming the first setting that training cannot run with. */
+export function validateBaseOptions(o: BaseOptions): void {
+  const k = o.transitionFolds;
+  if (o.jointTransitions && (!Number.isInteger(k) || k < 2 || k > 255)) {
+    throw new RangeError(`transitionFolds must be a whole number from 2 to 255, got ${k}`);
+  }
+}
+
 /** What a retrained base holds besides the shipped encoder. */
 export interface TrainedBase {
   head: HeadModelData;
@@ -80,6 +88,7 @@ export async function trainBase(
   o: BaseOptions = DEFAULT_BASE_OPTIONS,
   onProgress?: (done: number, total: number) => void,
 ): Promise<TrainedBase> {
+  validateBaseOptions(o);
   const encoder = readEncoderManifest(models);
   const ids = items.map((i) => i.id);
   // Every event of a catalogue item before `until`, none of them scored.
@@ -211,7 +220,6 @@ export async function trainBase(
   if (o.jointTransitions) {
     // Shoppers in folds: each fold's examples get the table of the other folds' sequences.
     const k = o.transitionFolds;
-    if (!Number.isInteger(k) || k < 2 || k > 255) throw new RangeError(`transitionFolds must be a whole number from 2 to 255, got ${k}`);
     const fold = Uint8Array.from(seqList, (_, si) => si % k);
     const tables = Array.from({ length: k }, (_, f) =>
       buildTransitions(
