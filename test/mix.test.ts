@@ -12,7 +12,7 @@ import { defaultFetcher } from '../src/core/model-io.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
-import { buildTransitions, collectExamples, fitMix } from '../src/cli/train/mix.js';
+import { buildTransitions, collectExamples, fitMix, ndcgAt } from '../src/cli/train/mix.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
 
@@ -123,5 +123,37 @@ describe('the offset of products the base does not know', () => {
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newItemBias: 'high' }));
     await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(ModelLoadError);
     await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/newItemBias must be a finite number/);
+  });
+});
+
+describe('the held-out NDCG the weights are chosen on', () => {
+  it('ranks each example’s target as a plain sort of its scores does, with and without the new-item offset', () => {
+    const rand = mulberry32(5);
+    const events: ReplayEvent[] = [];
+    for (let e = 0; e < 900; e++) events.push({ user: `u${e % 30}`, item: Math.floor(rand() * N), t: e * 60_000, scored: false });
+    const from = events[600]!.t;
+    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
+    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS);
+    const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 0 ? 1 : 0));
+    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5] as [number, number, number, number], fresh: 0.4 };
+    // Reference: every item's full score, then the target's place among the others (ties count against it).
+    const reference = (withUnknown: boolean): number => {
+      let sum = 0;
+      for (const ex of examples) {
+        const s = Array.from(ex.base, (b, i) => b + (withUnknown && unknown[i] ? x.fresh : 0));
+        const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => idx.forEach((i, j) => (s[i]! += w * val[j]!));
+        add(ex.rep, x.alpha);
+        add(ex.trans, x.mix[ex.ctx]!);
+        add(ex.count, x.mix[2 + ex.ctx]!);
+        const rank = s.filter((v, i) => i !== ex.target && v >= s[ex.target]!).length;
+        if (rank < 10) sum += 1 / Math.log2(rank + 2);
+      }
+      return sum / examples.length;
+    };
+    expect(examples.length).toBeGreaterThan(100);
+    expect(ndcgAt(examples, x, 10, unknown)).toBeCloseTo(reference(true), 12);
+    expect(ndcgAt(examples, x, 10)).toBeCloseTo(reference(false), 12);
+    expect(reference(true)).not.toBeCloseTo(reference(false), 6);
   });
 });

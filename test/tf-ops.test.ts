@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, matMul } from '../src/cli/tf-ops.js';
+import { crossEntropy, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../src/cli/tf-ops.js';
 import { useBackend } from './helpers.js';
 
 beforeAll(async () => {
@@ -77,5 +77,41 @@ describe('crossEntropy', () => {
       .arraySync() as number[][];
     expect(g[0]!.map(Math.abs)).toEqual([0, 0, 0]);
     expect(Number.isFinite(crossEntropy(logits, labels).dataSync()[0]!)).toBe(true);
+  });
+});
+
+describe('sparse ops', () => {
+  /** A 4 × 6 sparse matrix with a repeated entry (they add up), and the same made dense. */
+  const sparse = (seed: number): { s: SparseRows; dense: tf.Tensor2D } => {
+    const row = Int32Array.from([0, 0, 1, 3, 3, 2, 0]);
+    const col = Int32Array.from([1, 4, 0, 5, 5, 2, 1]);
+    const val = Float32Array.from(row, (_, j) => Math.sin(seed + j) * 2);
+    const d = new Float32Array(24);
+    row.forEach((r, j) => (d[r * 6 + col[j]!]! += val[j]!));
+    return { s: { rows: 4, cols: 6, row, col, val }, dense: tf.tensor2d(d, [4, 6]) };
+  };
+
+  it('sparseMatMul matches tf.matMul on the dense matrix, value and gradient', () => {
+    const { s, dense } = sparse(1);
+    const x = tf.randomNormal([6, 3], 0, 1, 'float32', 4) as tf.Tensor2D;
+    const w = tf.randomNormal([4, 3], 0, 1, 'float32', 5);
+    close(sparseMatMul(s, x), tf.matMul(dense, x));
+    const ours = tf.grad((y: tf.Tensor) => tf.sum(tf.mul(sparseMatMul(s, y as tf.Tensor2D), w)));
+    const theirs = tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(dense, y as tf.Tensor2D), w)));
+    close(ours(x), theirs(x));
+    expect(() => sparseMatMul({ ...s, col: Int32Array.from([1, 4, 0, 6, 5, 2, 1]) }, x)).toThrow(/outside 4 × 6/);
+  });
+
+  it('weightedSparse matches Σ w·S on the dense matrices, value and gradient', () => {
+    const a = sparse(1);
+    const b = sparse(7);
+    const wts = tf.tensor1d([0.5, -2]);
+    const up = tf.randomNormal([4, 6], 0, 1, 'float32', 6);
+    const reference = (w: tf.Tensor): tf.Tensor => tf.add(tf.mul(tf.slice(w, [0], [1]), a.dense), tf.mul(tf.slice(w, [1], [1]), b.dense));
+    close(weightedSparse(wts, [a.s, b.s]), reference(wts));
+    const ours = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(weightedSparse(w as tf.Tensor1D, [a.s, b.s]), up)));
+    const theirs = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(reference(w), up)));
+    close(ours(wts), theirs(wts));
+    expect(() => weightedSparse(tf.tensor1d([1]), [a.s, b.s])).toThrow(/1 weights for 2/);
   });
 });

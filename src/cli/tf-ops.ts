@@ -97,3 +97,101 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights?:
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(logits) as tf.Scalar;
 }
+
+/**
+ * A sparse [rows × cols] matrix in coordinate form: entry j is (row[j], col[j]) = val[j], and
+ * entries at the same place add up. The base's training keeps each shopper's history (about 20
+ * items) and transition votes (a few hundred) this way instead of as dense rows of the catalogue.
+ */
+export interface SparseRows {
+  rows: number;
+  cols: number;
+  row: Int32Array;
+  col: Int32Array;
+  val: Float32Array;
+}
+
+/** Checks that every entry of `s` lies within its shape. */
+function checkSparse(s: SparseRows): void {
+  const { row, col, val } = s;
+  if (row.length !== col.length || row.length !== val.length)
+    throw new RangeError('a sparse matrix needs one row, column and value per entry');
+  for (let j = 0; j < row.length; j++) {
+    if (!(row[j]! >= 0 && row[j]! < s.rows && col[j]! >= 0 && col[j]! < s.cols)) {
+      throw new RangeError(`entry ${j} at (${row[j]}, ${col[j]}) lies outside ${s.rows} × ${s.cols}`);
+    }
+  }
+}
+
+/**
+ * S × x for a constant sparse S [rows × cols] and x [cols × d]: the value of `tf.matMul` on S made
+ * dense, and its gradient for x (Sᵀ dy), each in one pass over S's entries. A dense product would
+ * multiply every row of the catalogue, nearly all by 0. Wasm or cpu only (values read in place).
+ */
+export function sparseMatMul(s: SparseRows, x: tf.Tensor2D): tf.Tensor2D {
+  checkSparse(s);
+  if (x.shape[0] !== s.cols) throw new RangeError(`a ${s.rows} × ${s.cols} sparse matrix cannot multiply ${x.shape[0]} rows`);
+  const d = x.shape[1];
+  const { row, col, val } = s;
+  const f = tf.customGrad(((xt: tf.Tensor2D) => {
+    const xv = xt.dataSync() as Float32Array;
+    const out = new Float32Array(s.rows * d);
+    for (let j = 0; j < row.length; j++) {
+      const r = row[j]! * d;
+      const c = col[j]! * d;
+      const v = val[j]!;
+      for (let k = 0; k < d; k++) out[r + k]! += v * xv[c + k]!;
+    }
+    return {
+      value: tf.tensor2d(out, [s.rows, d]),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = dy.dataSync() as Float32Array;
+        const dx = new Float32Array(s.cols * d);
+        for (let j = 0; j < row.length; j++) {
+          const r = row[j]! * d;
+          const c = col[j]! * d;
+          const v = val[j]!;
+          for (let k = 0; k < d; k++) dx[c + k]! += v * g[r + k]!;
+        }
+        return tf.tensor2d(dx, [s.cols, d]);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x) as tf.Tensor2D;
+}
+
+/**
+ * Σ_f w[f] · S_f made dense, for constant sparse S_f of one shape and weights w [F]; the gradient
+ * for w is Σ dy ⊙ S_f, summed over S_f's entries only. One dense matrix is written and none is
+ * multiplied: the features' weights cost no pass over the catalogue. Wasm or cpu only.
+ */
+export function weightedSparse(w: tf.Tensor1D, terms: readonly SparseRows[]): tf.Tensor2D {
+  if (terms.length === 0 || w.shape[0] !== terms.length) throw new RangeError(`${w.shape[0]} weights for ${terms.length} sparse terms`);
+  const { rows, cols } = terms[0]!;
+  for (const t of terms) {
+    checkSparse(t);
+    if (t.rows !== rows || t.cols !== cols) throw new RangeError('sparse terms must all have the same shape');
+  }
+  const f = tf.customGrad(((wt: tf.Tensor1D) => {
+    const wv = wt.dataSync() as Float32Array;
+    const out = new Float32Array(rows * cols);
+    terms.forEach((t, fi) => {
+      const k = wv[fi]!;
+      for (let j = 0; j < t.row.length; j++) out[t.row[j]! * cols + t.col[j]!]! += k * t.val[j]!;
+    });
+    return {
+      value: tf.tensor2d(out, [rows, cols]),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = dy.dataSync() as Float32Array;
+        const dw = new Float32Array(terms.length);
+        terms.forEach((t, fi) => {
+          let acc = 0;
+          for (let j = 0; j < t.row.length; j++) acc += g[t.row[j]! * cols + t.col[j]!]! * t.val[j]!;
+          dw[fi] = acc;
+        });
+        return tf.tensor1d(dw);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(w) as tf.Tensor2D;
+}

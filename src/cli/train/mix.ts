@@ -146,24 +146,30 @@ export function collectExamples(
  */
 export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unknown?: Uint8Array): number {
   let sum = 0;
-  const extra = new Map<number, number>();
+  if (examples.length === 0) return 0;
+  const n = examples[0]!.base.length;
+  // Dense rows, one pass each: the weighted features of one example (reset after it), and the
+  // offset of the items the content model does not know.
+  const extra = new Float64Array(n);
   const fresh = unknown ? (x.fresh ?? 0) : 0;
-  const off = (i: number): number => (fresh !== 0 && unknown![i] ? fresh : 0);
+  const off = new Float64Array(n);
+  if (fresh !== 0) for (let i = 0; i < n; i++) if (unknown![i]) off[i] = fresh;
   for (const ex of examples) {
-    extra.clear();
     const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
       if (w === 0) return;
-      for (let j = 0; j < idx.length; j++) extra.set(idx[j]!, (extra.get(idx[j]!) ?? 0) + w * val[j]!);
+      for (let j = 0; j < idx.length; j++) extra[idx[j]!]! += w * val[j]!;
     };
     add(ex.rep, x.alpha);
     add(ex.trans, x.mix[ex.ctx]!);
     add(ex.count, x.mix[2 + ex.ctx]!);
-    const t = ex.base[ex.target]! + (extra.get(ex.target) ?? 0) + off(ex.target);
+    const base = ex.base;
+    const t = base[ex.target]! + extra[ex.target]! + off[ex.target]!;
     let rank = 0;
-    for (let i = 0; i < ex.base.length && rank < k; i++) if (i !== ex.target && ex.base[i]! + (extra.get(i) ?? 0) + off(i) >= t) rank++;
+    for (let i = 0; i < n && rank < k; i++) if (base[i]! + extra[i]! + off[i]! >= t && i !== ex.target) rank++;
     if (rank < k) sum += 1 / Math.log2(rank + 2);
+    for (const [idx] of [ex.rep, ex.trans, ex.count]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
   }
-  return examples.length ? sum / examples.length : 0;
+  return sum / examples.length;
 }
 
 /**

@@ -18,7 +18,7 @@ import '@tensorflow/tfjs';
 import type { HeadOptions, Transitions } from '../../core/head.js';
 import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
 import { mulberry32 } from '../../core/rng.js';
-import { crossEntropy, matMul } from '../tf-ops.js';
+import { crossEntropy, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../tf-ops.js';
 
 export interface TrainBaseOptions {
   epochs: number;
@@ -125,23 +125,28 @@ export async function trainBaseParams(
     for (let s = 0; s < steps; s++) {
       const rows = order.subarray(s * o.batchSize, (s + 1) * o.batchSize);
       const B = rows.length;
-      const H = new Float32Array(B * n);
+      // The histories and transition votes as sparse rows: a few hundred entries of n each.
+      const H = sparseRows(B, n);
+      const TR = tr ? sparseRows(B, n) : null;
       const Y = new Int32Array(B);
-      const TR = tr ? new Float32Array(B * n) : null;
       rows.forEach((ex, r) => {
-        for (const h of hists[ex]!) H[r * n + h.i] = h.w;
+        for (const h of hists[ex]!) H.add(r, h.i, h.w);
         Y[r] = targets[ex]!;
-        if (TR) for (const [i, v] of transitionVotes(tr!.tables[folds[ex]!]!, recents[ex]!, tr!.votes)) TR[r * n + i] = v;
+        if (TR) for (const [i, v] of transitionVotes(tr!.tables[folds[ex]!]!, recents[ex]!, tr!.votes)) TR.add(r, i, v);
       });
+      const Hs = H.done();
+      const terms = TR ? [Hs, TR.done()] : [Hs];
       const loss = tf.tidy(() => {
-        const Ht = tf.tensor2d(H, [B, n]);
-        const Tt = TR ? tf.tensor2d(TR, [B, n]) : null;
         const labels = tf.tensor1d(Y, 'int32');
         return opt.minimize(() => {
           const V = tf.add(Et, R);
-          const q = matMul(matMul(Ht, V), W);
-          let logits = tf.add(tf.add(tf.add(matMul(q, V, false, true), b), tf.mul(alpha, Ht)), mask) as tf.Tensor2D;
-          if (Tt) logits = tf.add(logits, tf.mul(tf.mul(betaScaled, TRANSITION_SCALE), Tt));
+          const q = matMul(sparseMatMul(Hs, V as tf.Tensor2D), W);
+          // α·h + β·t in one pass over their entries, the biases and the mask as one row.
+          const weights = TR ? tf.stack([alpha, tf.mul(betaScaled, TRANSITION_SCALE)]) : tf.reshape(alpha, [1]);
+          const logits = tf.add(
+            tf.add(matMul(q, V, false, true), tf.add(b, mask)),
+            weightedSparse(weights as tf.Tensor1D, terms),
+          ) as tf.Tensor2D;
           const ce = crossEntropy(logits, labels);
           const reg = tf.mul(o.l2, tf.add(tf.sum(tf.square(R)), tf.sum(tf.square(tf.sub(W, eye)))));
           return tf.add(ce, tf.div(reg, m / B)) as tf.Scalar;
@@ -166,5 +171,20 @@ export async function trainBaseParams(
     beta: betad[0]! * TRANSITION_SCALE,
     loss: { first, last },
     examples: m,
+  };
+}
+
+/** A sparse [rows × cols] matrix filled entry by entry (see {@link SparseRows}). */
+function sparseRows(rows: number, cols: number): { add(r: number, c: number, v: number): void; done(): SparseRows } {
+  const row: number[] = [];
+  const col: number[] = [];
+  const val: number[] = [];
+  return {
+    add(r, c, v) {
+      row.push(r);
+      col.push(c);
+      val.push(v);
+    },
+    done: () => ({ rows, cols, row: Int32Array.from(row), col: Int32Array.from(col), val: Float32Array.from(val) }),
   };
 }
