@@ -132,32 +132,25 @@ export function sparseMatMul(s: SparseRows, x: tf.Tensor2D): tf.Tensor2D {
   checkSparse(s);
   if (x.shape[0] !== s.cols) throw new RangeError(`a ${s.rows} × ${s.cols} sparse matrix cannot multiply ${x.shape[0]} rows`);
   const d = x.shape[1];
-  const { row, col, val } = s;
-  const f = tf.customGrad(((xt: tf.Tensor2D) => {
-    const xv = xt.dataSync() as Float32Array;
-    const out = new Float32Array(s.rows * d);
-    for (let j = 0; j < row.length; j++) {
-      const r = row[j]! * d;
-      const c = col[j]! * d;
-      const v = val[j]!;
-      for (let k = 0; k < d; k++) out[r + k]! += v * xv[c + k]!;
-    }
-    return {
-      value: tf.tensor2d(out, [s.rows, d]),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = dy.dataSync() as Float32Array;
-        const dx = new Float32Array(s.cols * d);
-        for (let j = 0; j < row.length; j++) {
-          const r = row[j]! * d;
-          const c = col[j]! * d;
-          const v = val[j]!;
-          for (let k = 0; k < d; k++) dx[c + k]! += v * g[r + k]!;
-        }
-        return tf.tensor2d(dx, [s.cols, d]);
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const f = tf.customGrad(((xt: tf.Tensor2D) => ({
+    value: tf.tensor2d(sparseProduct(s, xt.dataSync() as Float32Array, d, false), [s.rows, d]),
+    gradFunc: (dy: tf.Tensor) => tf.tensor2d(sparseProduct(s, dy.dataSync() as Float32Array, d, true), [s.cols, d]),
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x) as tf.Tensor2D;
+}
+
+/** S × src (`transpose` false: src has S's cols rows) or Sᵀ × src (true: src has S's rows rows), src [· × d]. */
+function sparseProduct(s: SparseRows, src: Float32Array, d: number, transpose: boolean): Float32Array {
+  const { row, col, val } = s;
+  const [to, from] = transpose ? [col, row] : [row, col];
+  const out = new Float32Array((transpose ? s.cols : s.rows) * d);
+  for (let j = 0; j < val.length; j++) {
+    const o = to[j]! * d;
+    const i = from[j]! * d;
+    const v = val[j]!;
+    for (let k = 0; k < d; k++) out[o + k]! += v * src[i + k]!;
+  }
+  return out;
 }
 
 /**

@@ -583,8 +583,7 @@ export class IncrementalHead {
    * The items of the three sparse terms, in one list (re-buy shares, then transition votes, then
    * log counts; an item may appear more than once), and each term's values before its weight.
    */
-  private sparseEntries(): { idx: Int32Array; rep: Float32Array; trans: Float32Array; count: Float32Array } {
-    const hw = this.historyWeights();
+  private sparseEntries(hw = this.historyWeights()): { idx: Int32Array; rep: Float32Array; trans: Float32Array; count: Float32Array } {
     const f = this.features();
     const idx = new Int32Array(hw.length + f.tIdx.length + f.cIdx.length);
     hw.forEach((x, j) => (idx[j] = x.i));
@@ -715,7 +714,7 @@ export class IncrementalHead {
     const ctx = this.context(time);
     // The history and its sparse terms as they stand at the call (a click may land while this waits).
     const hw = this.historyWeights();
-    const sparse = this.sparseEntries();
+    const sparse = this.sparseEntries(hw);
     const [p] = await Promise.all([this.queryParams(), this.syncBias()]);
     const q = this.queryJs(p, hw);
     const [alpha, beta, gamma] = [p.alpha, p.mix[ctx]!, p.mix[2 + ctx]!];
