@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
-import { chunkIds, digestBytes, fastDigest, ID_CHUNK, MemoryPreparedCache, unchunkIds } from '../src/core/prepared.js';
+import { chunkIds, digestBytes, fastDigest, ID_CHUNK, MemoryPreparedCache, sha256Digest, unchunkIds } from '../src/core/prepared.js';
+import type { Fetcher } from '../src/core/model-io.js';
 import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
@@ -21,8 +22,9 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 describe('catalogue digests', () => {
   for (const [name, digest, form] of [
-    ['digestBytes (SHA-256 where there is WebCrypto)', digestBytes, /^sha256:[0-9a-f]{64}:\d+$/],
-    ['fastDigest (pages without WebCrypto)', fastDigest, /^[0-9a-f]{16}$/],
+    ['digestBytes (the WebAssembly kernel where it runs)', digestBytes, /^k64:[0-9a-f]{16}:\d+$/],
+    ['sha256Digest (pages without WebAssembly)', sha256Digest, /^sha256:[0-9a-f]{64}:\d+$/],
+    ['fastDigest (pages without WebAssembly or WebCrypto)', fastDigest, /^[0-9a-f]{16}$/],
   ] as const) {
     it(`${name} tells files apart by any byte, by length and by order, and reads unaligned views the same`, async () => {
       const s = new Slicer();
@@ -52,18 +54,23 @@ describe('catalogue digests', () => {
   }
 });
 
-it('digestBytes reads a file of several pieces whole', async () => {
-  const s = new Slicer();
-  const big = new Uint8Array(9 << 20).map((_, i) => (i * 31) & 255);
-  const d = await digestBytes(big, s);
-  expect(await digestBytes(big.slice(), s)).toBe(d);
-  for (const at of [5 << 20, (9 << 20) - 1]) {
-    const b = big.slice();
-    b[at] = b[at]! ^ 1;
-    expect(await digestBytes(b, s)).not.toBe(d);
-  }
-  expect(await digestBytes(big.subarray(0, (8 << 20) + 1), s)).not.toBe(await digestBytes(big.subarray(0, 8 << 20), s));
-});
+for (const [name, digest] of [
+  ['digestBytes', digestBytes],
+  ['sha256Digest', sha256Digest],
+] as const) {
+  it(`${name} reads a file of several pieces whole`, async () => {
+    const s = new Slicer();
+    const big = new Uint8Array(9 << 20).map((_, i) => (i * 31) & 255);
+    const d = await digest(big, s);
+    expect(await digest(big.slice(), s)).toBe(d);
+    for (const at of [5 << 20, (9 << 20) - 1]) {
+      const b = big.slice();
+      b[at] = b[at]! ^ 1;
+      expect(await digest(b, s)).not.toBe(d);
+    }
+    expect(await digest(big.subarray(0, (8 << 20) + 1), s)).not.toBe(await digest(big.subarray(0, 8 << 20), s));
+  });
+}
 
 describe('ids in chunks', () => {
   it('round-trip, odd ids included, and refuse anything else', async () => {
@@ -119,8 +126,9 @@ describe('a recommender with a prepared cache', () => {
   async function load(
     cache: PreparedCache | undefined,
     modelUrl = models,
+    counting = countingFetcher(),
   ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
-    const { fetcher, asked } = countingFetcher();
+    const { fetcher, asked } = counting;
     const warnings: string[] = [];
     const rec = await createRecommenderCore({
       catalog: file,
@@ -203,6 +211,95 @@ describe('a recommender with a prepared cache', () => {
       expect(cache.entries.get(file)!.catalog.digest).not.toBe(digest);
     } finally {
       writeFileSync(file, JSON.stringify(rows, null, 1));
+    }
+  });
+
+  it('reads the saved ids while the catalogue downloads, and drops them when the file has changed', async () => {
+    const cache = new MemoryPreparedCache();
+    (await load(cache)).rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    const good = cache.entries.get(file)!;
+    // An entry that tells when its ids are read; the catalogue arrives only after they are
+    // (or after a second, and then the test fails).
+    let idsRead = false;
+    const watched = (digest: string): PreparedEntry => ({
+      ...good,
+      catalog: {
+        ...good.catalog,
+        digest,
+        get idChunks() {
+          idsRead = true;
+          return good.catalog.idChunks;
+        },
+      },
+    });
+    const slow = (): { fetcher: Fetcher; asked: string[]; readFirst: boolean[] } => {
+      const { fetcher, asked } = countingFetcher();
+      const readFirst: boolean[] = [];
+      return {
+        asked,
+        readFirst,
+        fetcher: async (loc) => {
+          if (loc === file) {
+            for (let t = 0; t < 100 && !idsRead; t++) await new Promise((r) => setTimeout(r, 10));
+            readFirst.push(idsRead);
+          }
+          return fetcher(loc);
+        },
+      };
+    };
+    const reference = await session((await load(undefined)).rec);
+    for (const [digest, prepared] of [
+      [good.catalog.digest, catalog.length],
+      ['sha256:another-file', 0],
+    ] as const) {
+      idsRead = false;
+      cache.entries.set(file, watched(digest));
+      const fetching = slow();
+      const r = await load(cache, models, fetching);
+      expect(fetching.readFirst).toEqual([true]);
+      expect(r.rec.stats().embeddings.prepared).toBe(prepared);
+      expect(await session(r.rec)).toEqual(reference);
+      r.rec.dispose();
+    }
+  });
+
+  it('takes a matrix that arrives after the catalogue is read, and makes again one that cannot be read', async () => {
+    const memory = new MemoryPreparedCache();
+    (await load(memory)).rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    const reference = await session((await load(undefined)).rec);
+    for (const failing of [false, true]) {
+      // The matrix comes only once the catalogue file has been handed over.
+      let delivered!: () => void;
+      const fileDelivered = new Promise<void>((r) => (delivered = r));
+      const late: PreparedCache = {
+        get: async (loc) => {
+          const e = await memory.get(loc);
+          if (!e) return undefined;
+          const matrix = fileDelivered.then(async () => {
+            await new Promise((r) => setTimeout(r, 20));
+            if (failing) throw new Error('piece unreadable');
+            return e.matrix;
+          });
+          return { catalog: e.catalog, matrix };
+        },
+        put: (loc, entry) => memory.put(loc, entry),
+      };
+      const counting = countingFetcher();
+      const r = await load(late, models, {
+        asked: counting.asked,
+        fetcher: async (loc) => {
+          const got = await counting.fetcher(loc);
+          if (loc === file) delivered();
+          return got;
+        },
+      });
+      expect(r.rec.stats().embeddings.prepared).toBe(failing ? 0 : catalog.length);
+      expect(r.warnings.some((w) => w.includes('piece unreadable'))).toBe(failing);
+      expect(await session(r.rec)).toEqual(reference);
+      r.rec.dispose();
+      await new Promise((res) => setTimeout(res, 10));
     }
   });
 

@@ -142,11 +142,40 @@ function checkItem(raw: unknown, i: number, seen: ReadonlyMap<string, number>): 
 }
 
 /**
+ * The ids of a saved catalogue, indexed, and where each item lies in its file (`bounds`: the
+ * byte offsets of its element's start and end, two per item). Made in slices; it needs only what
+ * was saved, so a load builds it while the file itself still downloads.
+ */
+export interface IdIndex {
+  ids: readonly string[];
+  bounds: Uint32Array;
+  index: Map<string, number>;
+}
+
+/** Indexes saved ids, in slices; throws a RangeError on bounds that do not fit them. */
+export async function indexIds(ids: readonly string[], bounds: Uint32Array, slicer: Slicer): Promise<IdIndex> {
+  const n = ids.length;
+  if (n === 0 || bounds.length !== 2 * n) {
+    throw new RangeError(`a restored catalogue needs 2 bounds per id (${n} ids, ${bounds.length} bounds)`);
+  }
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    index.set(ids[i]!, i);
+    // Each item's bytes lie after the previous item's.
+    if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
+      throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
+    }
+    if ((i & 4095) === 4095) await slicer.maybeYield();
+  }
+  if (index.size !== n) throw new RangeError('a restored catalogue lists an id twice');
+  return { ids, bounds, index };
+}
+
+/**
  * A catalogue restored from what an earlier load of the same file bytes found (see
- * `prepared.ts`): the ids, and where each kept item lies in the file (`bounds`: the byte offsets
- * of its element's start and end, two per item). Ids are indexed at once, in slices; an item is
- * parsed from its bytes when first asked for, so a page needs to parse only what it shows.
- * The bytes are released once every item is parsed.
+ * `prepared.ts`): the ids, and where each kept item lies in the file. Ids are indexed at once,
+ * in slices; an item is parsed from its bytes when first asked for, so a page needs to parse only
+ * what it shows. The bytes are released once every item is parsed.
  */
 export async function lazyCatalog(
   bytes: Uint8Array,
@@ -155,20 +184,15 @@ export async function lazyCatalog(
   skipped: readonly string[],
   slicer: Slicer,
 ): Promise<Catalog> {
+  return lazyCatalogFrom(bytes, await indexIds(ids, bounds, slicer), skipped);
+}
+
+/** {@link lazyCatalog} from ids already indexed; throws a RangeError when the bounds pass the file's end. */
+export function lazyCatalogFrom(bytes: Uint8Array, indexed: IdIndex, skipped: readonly string[]): Catalog {
+  const { ids, bounds, index } = indexed;
   const n = ids.length;
-  if (n === 0 || bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
-    throw new RangeError(`a restored catalogue needs 2 bounds per id within the file (${n} ids, ${bounds.length} bounds)`);
-  }
-  const index = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    index.set(ids[i]!, i);
-    // Each item's bytes lie after the previous item's, within the file.
-    if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
-      throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
-    }
-    if ((i & 4095) === 4095) await slicer.maybeYield();
-  }
-  if (index.size !== n) throw new RangeError('a restored catalogue lists an id twice');
+  if (bounds[2 * n - 1]! > bytes.length)
+    throw new RangeError(`a restored catalogue's bounds pass the end of its file (${bytes.length} bytes)`);
   const parsed: (Item | undefined)[] = new Array<Item | undefined>(n);
   let left = n;
   let source: Uint8Array | null = bytes;

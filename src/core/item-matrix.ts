@@ -12,6 +12,7 @@
  * weight at about a fifth of the memory bandwidth; int8 rows and a fused top-k read a quarter of
  * the bytes once. The learning step (a few rows per click) stays on tfjs.
  */
+import { compileKernel } from './kernels/compile.js';
 import { SCORE_WASM_BASE64 } from './kernels/score-wasm.js';
 
 /** Which code scores: the WebAssembly SIMD kernel, or the plain loop. */
@@ -32,16 +33,7 @@ let compiled: WebAssembly.Module | null | undefined;
 
 /** The compiled kernel, or null where WebAssembly (SIMD) is unavailable or forbidden. */
 function kernelModule(): WebAssembly.Module | null {
-  if (compiled !== undefined) return compiled;
-  try {
-    const bin = atob(SCORE_WASM_BASE64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    // Small enough (under 4 kB) for a synchronous compile on a page's main thread.
-    compiled = new WebAssembly.Module(bytes);
-  } catch {
-    compiled = null;
-  }
+  if (compiled === undefined) compiled = compileKernel(SCORE_WASM_BASE64);
   return compiled;
 }
 

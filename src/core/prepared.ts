@@ -8,6 +8,7 @@
  * The recommender only reads and writes `PreparedEntry` values through a {@link PreparedCache};
  * the package entry passes one backed by IndexedDB.
  */
+import { kernelDigest } from './digest.js';
 import { sha256Hex } from './model-io.js';
 import type { Slicer } from './slice.js';
 
@@ -41,11 +42,21 @@ export interface PreparedEntry {
 }
 
 /**
+ * An entry as a cache hands it back: the catalogue's part at once, the item matrix (most of the
+ * bytes) when it has been read, so that a load checks and indexes the first while the second is
+ * still coming. A matrix that cannot be read is null or a rejection: it is made again.
+ */
+export interface SavedEntry {
+  catalog: PreparedCatalog;
+  matrix: Promise<PreparedMatrix | null>;
+}
+
+/**
  * Keeps one {@link PreparedEntry} per catalogue location. Failures cost time, never
  * correctness: the recommender loads everything again.
  */
 export interface PreparedCache {
-  get(location: string): Promise<PreparedEntry | undefined>;
+  get(location: string): Promise<SavedEntry | undefined>;
   put(location: string, entry: PreparedEntry): Promise<void>;
 }
 
@@ -55,8 +66,9 @@ export const ID_CHUNK = 4096;
 /** A {@link PreparedCache} in memory (tests, and pages without IndexedDB). */
 export class MemoryPreparedCache implements PreparedCache {
   readonly entries = new Map<string, PreparedEntry>();
-  get(location: string): Promise<PreparedEntry | undefined> {
-    return Promise.resolve(this.entries.get(location));
+  get(location: string): Promise<SavedEntry | undefined> {
+    const e = this.entries.get(location);
+    return Promise.resolve(e && { catalog: e.catalog, matrix: Promise.resolve(e.matrix) });
   }
   put(location: string, entry: PreparedEntry): Promise<void> {
     this.entries.set(location, entry);
@@ -89,17 +101,24 @@ export async function unchunkIds(chunks: readonly string[], slicer: Slicer): Pro
 }
 
 /**
- * A digest of a file's bytes: SHA-256 where the page has WebCrypto (computed off the main
- * thread), else {@link fastDigest}. The two never match each other, so an entry saved under one
- * is simply made again under the other.
+ * A digest of a file's bytes: the WebAssembly kernel's (`k64:`, see `digest.ts`) where it can
+ * run, else SHA-256 where the page has WebCrypto ({@link sha256Digest}), else {@link fastDigest}.
+ * None matches another, so an entry saved under one is simply made again under the next.
  */
 export async function digestBytes(bytes: Uint8Array, slicer: Slicer): Promise<string> {
+  const k = await kernelDigest(bytes, slicer);
+  if (k) return `k64:${k}:${bytes.length}`;
+  return (await sha256Digest(bytes, slicer)) ?? `fast64:${await fastDigest(bytes, slicer)}`;
+}
+
+/** SHA-256 of a file's bytes by pieces (`sha256:…`), or null without WebCrypto. */
+export async function sha256Digest(bytes: Uint8Array, slicer: Slicer): Promise<string | null> {
   // By pieces, each a call of its own (a browser may hash on the calling thread: 150 MB at once
   // would hold the page), then the pieces' digests.
   const parts = new Uint8Array(32 * Math.ceil(bytes.length / DIGEST_PIECE));
   for (let from = 0, j = 0; from < bytes.length; from += DIGEST_PIECE, j++) {
     const hex = await sha256Hex(bytes.subarray(from, from + DIGEST_PIECE)).catch(() => null);
-    if (!hex) return `fast64:${await fastDigest(bytes, slicer)}`;
+    if (!hex) return null;
     for (let k = 0; k < 32; k++) parts[32 * j + k] = parseInt(hex.slice(2 * k, 2 * k + 2), 16);
     await slicer.maybeYield();
   }

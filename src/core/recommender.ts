@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
 import type { Catalog, ValidatedCatalog } from './catalog.js';
-import { describeProblems, lazyCatalog, validateCatalogSliced } from './catalog.js';
+import { describeProblems, indexIds, lazyCatalogFrom, validateCatalogSliced } from './catalog.js';
 import { JsonBounds, parseJsonArraySliced } from './json-array.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
@@ -27,7 +27,7 @@ import type { BackendRequest, Item, ProgressCallback } from './types.js';
 import { nextTask, Slicer } from './slice.js';
 import type { ShopDeltaInfo } from './shop-delta-client.js';
 import { ShopDeltaClient } from './shop-delta-client.js';
-import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix } from './prepared.js';
+import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
 import { chunkIds, digestBytes, unchunkIds } from './prepared.js';
 import type { ShippedVectors, VectorsManifest } from './vectors.js';
 import { catalogHash, decodeRow, itemKeys, loadVectors, loadVectorsManifest } from './vectors.js';
@@ -462,24 +462,36 @@ async function readCatalog(
   cache: PreparedCache | undefined,
   slicer: Slicer,
   warn: (code: string, message: string) => void,
-): Promise<{ catalog: Catalog; entry: PreparedEntry | undefined; fresh: PreparedCatalog | null }> {
-  // What the last load saved is read while the file downloads.
-  const saved = cache?.get(location).catch((err: unknown) => {
-    warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
-    return undefined;
-  });
+): Promise<{ catalog: Catalog; entry: SavedEntry | undefined; fresh: PreparedCatalog | null }> {
+  // What the last load saved is read, and its ids indexed, while the file downloads: whether it
+  // holds is known only once the file's digest is, and then it is ready to use.
+  const saved = cache?.get(location).then(
+    async (entry) => {
+      if (!entry) return undefined;
+      // Awaited only if the entry holds; its failure is reported there.
+      entry.matrix.catch(() => undefined);
+      try {
+        return { entry, indexed: await indexIds(await unchunkIds(entry.catalog.idChunks, slicer), entry.catalog.bounds, slicer) };
+      } catch {
+        return undefined; // a damaged entry: read the file as on a first visit, and save it again
+      }
+    },
+    (err: unknown) => {
+      warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
+      return undefined;
+    },
+  );
   const bytes = await fetchCatalog(location, fetcher);
   if (!cache) return { catalog: (await parseCatalog(location, bytes, slicer)).catalog, entry: undefined, fresh: null };
   const digest = await digestBytes(bytes, slicer);
-  const entry = await saved;
-  if (entry && entry.catalog.digest === digest) {
+  const got = await saved;
+  if (got && got.entry.catalog.digest === digest) {
     try {
-      const ids = await unchunkIds(entry.catalog.idChunks, slicer);
-      const catalog = await lazyCatalog(bytes, entry.catalog.bounds, ids, entry.catalog.skipped, slicer);
-      const spread = entry.catalog.spread;
+      const catalog = lazyCatalogFrom(bytes, got.indexed, got.entry.catalog.skipped);
+      const spread = got.entry.catalog.spread;
       let inRange = spread.length === catalog.size;
       for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
-      if (inRange) return { catalog, entry, fresh: null };
+      if (inRange) return { catalog, entry: got.entry, fresh: null };
     } catch {
       /* a damaged entry: read the file as on a first visit, and save it again */
     }
@@ -1375,6 +1387,12 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const parts = await partsP;
   const shop = startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m));
   const store = options.store ?? new MemoryDeltaStore();
+  const savedMatrix = read.entry
+    ? await read.entry.matrix.catch((err: unknown) => {
+        warn('prepared/read', `The saved item matrix could not be read (${String(err)}); making it again.`);
+        return null;
+      })
+    : null;
   const loaded = await loadHead({
     ...options,
     head,
@@ -1385,7 +1403,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     modelManifest,
     warn: (m) => warn('load', m),
     parts,
-    prepared: read.entry?.matrix ?? null,
+    prepared: savedMatrix,
     keepMatrix: cache !== undefined && location !== null,
   });
   mark('head');
@@ -1428,7 +1446,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     // Saved for the next load, after this one is ready; a failure only costs the next load time.
     const entry: PreparedEntry = {
       catalog: read.fresh ? { ...read.fresh, spread: rec.coldOrder } : read.entry!.catalog,
-      matrix: loaded.made ?? read.entry?.matrix ?? null,
+      matrix: loaded.made ?? savedMatrix,
     };
     void cache.put(location, entry).catch((err: unknown) => {
       rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);

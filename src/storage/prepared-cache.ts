@@ -12,8 +12,8 @@
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
-import type { PreparedCache, PreparedEntry } from '../core/index.js';
-import { nextTask } from '../core/index.js';
+import type { PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
+import { nextTask, Slicer } from '../core/index.js';
 
 /** Catalogue locations kept. */
 export const MAX_ENTRIES = 3;
@@ -84,38 +84,42 @@ export class IndexedDbPreparedCache implements PreparedCache {
     return new IndexedDbPreparedCache(db, now, pieceBytes);
   }
 
-  async get(location: string): Promise<PreparedEntry | undefined> {
+  async get(location: string): Promise<SavedEntry | undefined> {
     const header = await this.db.get('headers', location);
     if (!header) return undefined;
     this.track(this.db.put('used', this.now(), location));
     // Every piece is its own request, so each is copied out of the database in a task of its own.
+    // The catalogue's pieces are asked for first and IndexedDB answers a transaction's requests
+    // in order: the catalogue's part is handed back while the matrix's pieces are still read.
     const tx = this.db.transaction('pieces', 'readonly');
     const read = (name: string, count: number): Promise<(Piece | undefined)[]> =>
       Promise.all(Array.from({ length: count }, (_, i) => tx.store.get([location, header.generation, name, i])));
-    const [ids, bounds, spread, codes, scales] = await Promise.all([
+    const catalogParts = Promise.all([
       read('ids', header.idPieces),
       read('bounds', header.bounds.pieces),
       read('spread', header.spread.pieces),
-      read('codes', header.matrix?.codes.pieces ?? 0),
-      read('scales', header.matrix?.scales.pieces ?? 0),
     ]);
+    const m = header.matrix;
+    const matrixParts = m ? Promise.all([read('codes', m.codes.pieces), read('scales', m.scales.pieces)]) : null;
+    matrixParts?.catch(() => undefined);
+    const [ids, bounds, spread] = await catalogParts;
+    const slicer = new Slicer();
     const idChunks: string[] = [];
     for (const p of ids) {
       if (!Array.isArray(p)) return undefined; // a piece went missing: the entry is made again
       for (const c of p) idChunks.push(c);
     }
-    const b = await join(header.bounds, bounds);
-    const s = await join(header.spread, spread);
+    const b = await join(header.bounds, bounds, slicer);
+    const s = await join(header.spread, spread, slicer);
     if (!b || !s) return undefined;
-    const m = header.matrix;
-    let matrix: PreparedEntry['matrix'] = null;
-    if (m) {
-      const c = await join(m.codes, codes);
-      const sc = await join(m.scales, scales);
-      if (c && sc) {
-        matrix = { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
-      }
-    }
+    const matrix = (async (): Promise<PreparedMatrix | null> => {
+      if (!m || !matrixParts) return null;
+      const [codes, scales] = await matrixParts;
+      const c = await join(m.codes, codes, slicer);
+      const sc = await join(m.scales, scales, slicer);
+      if (!c || !sc) return null;
+      return { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
+    })();
     return {
       catalog: { digest: header.digest, idChunks, bounds: b as Uint32Array, skipped: header.skipped, spread: s as Int32Array },
       matrix,
@@ -237,7 +241,7 @@ function groupStrings(all: readonly string[], size: number): string[][] {
 }
 
 /** An array back from its pieces (joined in slices), or null if any piece is missing or wrong. */
-async function join(ref: ArrayRef, pieces: readonly (Piece | undefined)[]): Promise<Numbers | null> {
+async function join(ref: ArrayRef, pieces: readonly (Piece | undefined)[], slicer: Slicer): Promise<Numbers | null> {
   const Ctor = KINDS[ref.kind];
   if (!Ctor || pieces.length !== ref.pieces) return null;
   const out = new Ctor(ref.length);
@@ -246,7 +250,7 @@ async function join(ref: ArrayRef, pieces: readonly (Piece | undefined)[]): Prom
     if (!(p instanceof Ctor) || at + p.length > ref.length) return null;
     out.set(p, at);
     at += p.length;
-    await nextTask();
+    await slicer.maybeYield();
   }
   return at === ref.length ? out : null;
 }

@@ -2,6 +2,7 @@
  * Assembles the WebAssembly kernels from their text into TypeScript modules that carry the bytes
  * as base64, so that no extra file or fetch is needed for them:
  * - the scoring kernel, src/core/kernels/score.wat → score-wasm.ts (the library's);
+ * - the catalogue digest, src/core/kernels/digest.wat → digest-wasm.ts (the library's);
  * - the replay head's d × d loops, src/cli/eval/kernels/replay.wat → replay-wasm.ts (the eval's);
  * - the benchmark's read floor, src/bench/kernels/read.wat → read-wasm.ts (the bench page's).
  * `npm run build:kernel`; tests check that the committed bytes match the text.
@@ -25,6 +26,12 @@ export const KERNELS = {
     out: fileURLToPath(new URL('../../core/kernels/score-wasm.ts', import.meta.url)),
     name: 'SCORE_WASM_BASE64',
     doc: 'The scoring kernel, a WebAssembly module (SIMD), as base64.',
+  },
+  digest: {
+    wat: fileURLToPath(new URL('../../core/kernels/digest.wat', import.meta.url)),
+    out: fileURLToPath(new URL('../../core/kernels/digest-wasm.ts', import.meta.url)),
+    name: 'DIGEST_WASM_BASE64',
+    doc: "The catalogue file's digest kernel, a WebAssembly module (SIMD), as base64.",
   },
   replay: {
     wat: fileURLToPath(new URL('../eval/kernels/replay.wat', import.meta.url)),
