@@ -133,7 +133,7 @@ describe('IndexedDbPreparedCache', () => {
   const entry = (tag: number): PreparedEntry => ({
     catalog: {
       digest: `d${tag}`,
-      idChunks: ['["a","b"]'],
+      ids: { text: 'ab', ends: Uint32Array.from([1, 2]), slots: Int32Array.from([0, 2, 1, 0]) },
       bounds: Uint32Array.from([1, 5, 6, 9]),
       skipped: ['item 2 is not an object'],
       spread: Int32Array.from([1, 0]),
@@ -177,7 +177,11 @@ describe('IndexedDbPreparedCache', () => {
     const big: PreparedEntry = {
       catalog: {
         digest: 'big',
-        idChunks: Array.from({ length: 7 }, (_, i) => JSON.stringify([`id-${i}`])),
+        ids: {
+          text: Array.from({ length: 7 }, (_, i) => `id-${i}`).join(''),
+          ends: Uint32Array.from({ length: 7 }, (_, i) => 4 * (i + 1)),
+          slots: Int32Array.from({ length: 16 }, (_, i) => (i < 7 ? 7 - i : 0)),
+        },
         bounds: Uint32Array.from({ length: 50 }, (_, i) => i * 3),
         skipped: [],
         spread: Int32Array.from({ length: 25 }, (_, i) => 24 - i),
@@ -196,9 +200,10 @@ describe('IndexedDbPreparedCache', () => {
     const mine = async (): Promise<[string, string, string, number][]> =>
       ((await db.getAllKeys('pieces')) as [string, string, string, number][]).filter((k) => k[0] === '/big.json');
     const keys = await mine();
-    // 8-byte pieces: 7 of codes (50 bytes), 25 of bounds (200 bytes), one per id chunk.
+    // 8-byte pieces: 7 of codes (50 bytes), 25 of bounds (200 bytes), 7 of the ids' text (28 code units).
     expect(keys.filter((k) => k[2] === 'codes')).toHaveLength(7);
     expect(keys.filter((k) => k[2] === 'bounds')).toHaveLength(25);
+    expect(keys.filter((k) => k[2] === 'text')).toHaveLength(7);
     // Written again: the old generation's pieces go.
     await cache.put('/big.json', big);
     expect(await mine()).toHaveLength(keys.length);
@@ -214,7 +219,7 @@ describe('IndexedDbPreparedCache', () => {
     expect(await half?.matrix).toBeNull();
     await db.delete(
       'pieces',
-      now.find((k) => k[2] === 'ids' && k[3] === 0)!,
+      now.find((k) => k[2] === 'text' && k[3] === 0)!,
     );
     expect(await cache.get('/big.json')).toBeUndefined();
     db.close();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
-import { chunkIds, digestBytes, fastDigest, ID_CHUNK, MemoryPreparedCache, sha256Digest, unchunkIds } from '../src/core/prepared.js';
+import { digestBytes, fastDigest, MemoryPreparedCache, sha256Digest } from '../src/core/prepared.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
@@ -71,17 +71,6 @@ for (const [name, digest] of [
     expect(await digest(big.subarray(0, (8 << 20) + 1), s)).not.toBe(await digest(big.subarray(0, 8 << 20), s));
   });
 }
-
-describe('ids in chunks', () => {
-  it('round-trip, odd ids included, and refuse anything else', async () => {
-    const s = new Slicer();
-    const ids = Array.from({ length: ID_CHUNK * 2 + 5 }, (_, i) => (i % 3 === 0 ? `a,"b"\n${i}` : `sku-${i}`));
-    const chunks = await chunkIds((i) => ids[i]!, ids.length, s);
-    expect(chunks).toHaveLength(3);
-    expect(await unchunkIds(chunks, s)).toEqual(ids);
-    await expect(unchunkIds(['[1,2]'], s)).rejects.toThrow(TypeError);
-  });
-});
 
 describe('JsonBounds', () => {
   it("records each element's place, so that the element alone parses to the same value", async () => {
@@ -227,9 +216,9 @@ describe('a recommender with a prepared cache', () => {
       catalog: {
         ...good.catalog,
         digest,
-        get idChunks() {
+        get ids() {
           idsRead = true;
-          return good.catalog.idChunks;
+          return good.catalog.ids;
         },
       },
     });
@@ -311,7 +300,9 @@ describe('a recommender with a prepared cache', () => {
     const reference = await session((await load(undefined)).rec);
     const damaged: PreparedEntry[] = [
       { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.subarray(2) } },
-      { ...good, catalog: { ...good.catalog, idChunks: ['[1]'] } },
+      { ...good, catalog: { ...good.catalog, ids: { ...good.catalog.ids, slots: new Int32Array(good.catalog.ids.slots.length) } } },
+      { ...good, catalog: { ...good.catalog, ids: { ...good.catalog.ids, ends: good.catalog.ids.ends.map((x, i) => (i === 3 ? 0 : x)) } } },
+      { ...good, catalog: { ...good.catalog, ids: { ...good.catalog.ids, text: `${good.catalog.ids.text}x` } } },
       { ...good, catalog: { ...good.catalog, spread: new Int32Array(3) } },
       { ...good, catalog: { ...good.catalog, spread: good.catalog.spread.map((x, i) => (i === 2 ? 1e6 : x)) } },
       { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.map((x, i) => (i === 7 ? 3 : x)) } },

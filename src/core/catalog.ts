@@ -1,5 +1,6 @@
 /** Catalogue validation: every problem is reported before anything is built or changed. */
 import { CatalogError } from './errors.js';
+import { IdTable } from './id-table.js';
 import type { Slicer } from './slice.js';
 import type { Item } from './types.js';
 
@@ -142,33 +143,20 @@ function checkItem(raw: unknown, i: number, seen: ReadonlyMap<string, number>): 
 }
 
 /**
- * The ids of a saved catalogue, indexed, and where each item lies in its file (`bounds`: the
- * byte offsets of its element's start and end, two per item). Made in slices; it needs only what
- * was saved, so a load builds it while the file itself still downloads.
+ * Checks, in slices, that a saved catalogue's `bounds` (the byte offsets of each item's element's
+ * start and end in its file, two per item) fit `n` items in order. Needs only what was saved, so a
+ * load runs it while the file itself still downloads. Throws a RangeError on anything else.
  */
-export interface IdIndex {
-  ids: readonly string[];
-  bounds: Uint32Array;
-  index: Map<string, number>;
-}
-
-/** Indexes saved ids, in slices; throws a RangeError on bounds that do not fit them. */
-export async function indexIds(ids: readonly string[], bounds: Uint32Array, slicer: Slicer): Promise<IdIndex> {
-  const n = ids.length;
-  if (n === 0 || bounds.length !== 2 * n) {
+export async function checkBounds(bounds: Uint32Array, n: number, slicer: Slicer): Promise<void> {
+  if (n === 0 || bounds.length !== 2 * n)
     throw new RangeError(`a restored catalogue needs 2 bounds per id (${n} ids, ${bounds.length} bounds)`);
-  }
-  const index = new Map<string, number>();
   for (let i = 0; i < n; i++) {
-    index.set(ids[i]!, i);
     // Each item's bytes lie after the previous item's.
     if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
       throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
     }
-    if ((i & 4095) === 4095) await slicer.maybeYield();
+    if ((i & 65535) === 65535) await slicer.maybeYield();
   }
-  if (index.size !== n) throw new RangeError('a restored catalogue lists an id twice');
-  return { ids, bounds, index };
 }
 
 /**
@@ -184,15 +172,19 @@ export async function lazyCatalog(
   skipped: readonly string[],
   slicer: Slicer,
 ): Promise<Catalog> {
-  return lazyCatalogFrom(bytes, await indexIds(ids, bounds, slicer), skipped);
+  await checkBounds(bounds, ids.length, slicer);
+  return lazyCatalogFrom(bytes, await IdTable.build((i) => ids[i]!, ids.length, slicer), bounds, skipped);
 }
 
-/** {@link lazyCatalog} from ids already indexed; throws a RangeError when the bounds pass the file's end. */
-export function lazyCatalogFrom(bytes: Uint8Array, indexed: IdIndex, skipped: readonly string[]): Catalog {
-  const { ids, bounds, index } = indexed;
-  const n = ids.length;
-  if (bounds[2 * n - 1]! > bytes.length)
-    throw new RangeError(`a restored catalogue's bounds pass the end of its file (${bytes.length} bytes)`);
+/**
+ * {@link lazyCatalog} from ids already in a table and bounds already checked
+ * ({@link checkBounds}); throws a RangeError when the bounds pass the file's end.
+ */
+export function lazyCatalogFrom(bytes: Uint8Array, ids: IdTable, bounds: Uint32Array, skipped: readonly string[]): Catalog {
+  const n = ids.size;
+  if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
+    throw new RangeError(`a restored catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
+  }
   const parsed: (Item | undefined)[] = new Array<Item | undefined>(n);
   let left = n;
   let source: Uint8Array | null = bytes;
@@ -204,7 +196,7 @@ export function lazyCatalogFrom(bytes: Uint8Array, indexed: IdIndex, skipped: re
     if (!source || !(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
     const got = checkItem(JSON.parse(decoder.decode(source.subarray(bounds[2 * i], bounds[2 * i + 1]))), i, none);
     // The bytes are those the bounds were found in (same digest): anything else is a bug.
-    if (typeof got === 'string' || got.id !== ids[i]) throw new Error(`the restored catalogue does not match its file at item ${i}`);
+    if (typeof got === 'string' || got.id !== ids.id(i)) throw new Error(`the restored catalogue does not match its file at item ${i}`);
     parsed[i] = got;
     if (--left === 0) source = null;
     return got;
@@ -222,9 +214,9 @@ export function lazyCatalogFrom(bytes: Uint8Array, indexed: IdIndex, skipped: re
       return everything();
     },
     item,
-    id: (i) => ids[i]!,
+    id: (i) => ids.id(i),
     size: n,
-    indexOf: (id: string) => index.get(String(id)),
+    indexOf: (id: string) => ids.indexOf(String(id)),
     skipped: Object.freeze([...skipped]),
     async materialise(s: Slicer) {
       for (let i = 0; i < n && left > 0; i++) {

@@ -9,6 +9,7 @@
  * the package entry passes one backed by IndexedDB.
  */
 import { kernelDigest } from './digest.js';
+import type { IdTableData } from './id-table.js';
 import { sha256Hex } from './model-io.js';
 import type { Slicer } from './slice.js';
 
@@ -16,8 +17,8 @@ import type { Slicer } from './slice.js';
 export interface PreparedCatalog {
   /** {@link digestBytes} of the catalogue file. */
   digest: string;
-  /** The kept items' ids, JSON arrays of up to {@link ID_CHUNK} ids each (cheap to store and read). */
-  idChunks: string[];
+  /** The kept items' ids, and a hash table of them (see `id-table.ts`): cheap to store and to take back. */
+  ids: IdTableData;
   /** Two per kept item: the byte offsets of its element's start and end in the file. */
   bounds: Uint32Array;
   skipped: string[];
@@ -60,9 +61,6 @@ export interface PreparedCache {
   put(location: string, entry: PreparedEntry): Promise<void>;
 }
 
-/** Ids per stored chunk. */
-export const ID_CHUNK = 4096;
-
 /** A {@link PreparedCache} in memory (tests, and pages without IndexedDB). */
 export class MemoryPreparedCache implements PreparedCache {
   readonly entries = new Map<string, PreparedEntry>();
@@ -74,30 +72,6 @@ export class MemoryPreparedCache implements PreparedCache {
     this.entries.set(location, entry);
     return Promise.resolve();
   }
-}
-
-/** Ids as stored chunks, in slices. */
-export async function chunkIds(id: (i: number) => string, n: number, slicer: Slicer): Promise<string[]> {
-  const out: string[] = [];
-  for (let from = 0; from < n; from += ID_CHUNK) {
-    const part: string[] = [];
-    for (let i = from; i < Math.min(n, from + ID_CHUNK); i++) part.push(id(i));
-    out.push(JSON.stringify(part));
-    await slicer.maybeYield();
-  }
-  return out;
-}
-
-/** The ids back from their chunks, in slices; throws on anything that is not a list of strings. */
-export async function unchunkIds(chunks: readonly string[], slicer: Slicer): Promise<string[]> {
-  const out: string[] = [];
-  for (const c of chunks) {
-    const part: unknown = JSON.parse(c);
-    if (!Array.isArray(part) || part.some((x) => typeof x !== 'string')) throw new TypeError('stored ids are not a list of strings');
-    for (const x of part as string[]) out.push(x);
-    await slicer.maybeYield();
-  }
-  return out;
 }
 
 /**

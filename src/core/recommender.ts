@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
 import type { Catalog, ValidatedCatalog } from './catalog.js';
-import { describeProblems, indexIds, lazyCatalogFrom, validateCatalogSliced } from './catalog.js';
+import { checkBounds, describeProblems, lazyCatalogFrom, validateCatalogSliced } from './catalog.js';
+import { IdTable } from './id-table.js';
 import { JsonBounds, parseJsonArraySliced } from './json-array.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
@@ -28,7 +29,7 @@ import { nextTask, Slicer } from './slice.js';
 import type { ShopDeltaInfo } from './shop-delta-client.js';
 import { ShopDeltaClient } from './shop-delta-client.js';
 import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
-import { chunkIds, digestBytes, unchunkIds } from './prepared.js';
+import { digestBytes } from './prepared.js';
 import type { ShippedVectors, VectorsManifest } from './vectors.js';
 import { catalogHash, decodeRow, itemKeys, loadVectors, loadVectorsManifest } from './vectors.js';
 
@@ -471,7 +472,9 @@ async function readCatalog(
       // Awaited only if the entry holds; its failure is reported there.
       entry.matrix.catch(() => undefined);
       try {
-        return { entry, indexed: await indexIds(await unchunkIds(entry.catalog.idChunks, slicer), entry.catalog.bounds, slicer) };
+        const ids = await IdTable.check(entry.catalog.ids, slicer);
+        await checkBounds(entry.catalog.bounds, ids.size, slicer);
+        return { entry, ids };
       } catch {
         return undefined; // a damaged entry: read the file as on a first visit, and save it again
       }
@@ -487,7 +490,7 @@ async function readCatalog(
   const got = await saved;
   if (got && got.entry.catalog.digest === digest) {
     try {
-      const catalog = lazyCatalogFrom(bytes, got.indexed, got.entry.catalog.skipped);
+      const catalog = lazyCatalogFrom(bytes, got.ids, got.entry.catalog.bounds, got.entry.catalog.skipped);
       const spread = got.entry.catalog.spread;
       let inRange = spread.length === catalog.size;
       for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
@@ -499,7 +502,7 @@ async function readCatalog(
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
   const fresh: PreparedCatalog = {
     digest,
-    idChunks: await chunkIds(catalog.id, catalog.size, slicer),
+    ids: (await IdTable.build(catalog.id, catalog.size, slicer)).saved,
     bounds,
     skipped: [...catalog.skipped],
     spread: new Int32Array(0),

@@ -32,11 +32,15 @@ interface ArrayRef {
   pieces: number;
 }
 
+/** The layout of an entry's pieces; an entry of another layout is made again. */
+const FORMAT = 2;
+
 interface Header {
+  format: number;
   generation: string;
   digest: string;
   skipped: string[];
-  idPieces: number;
+  ids: { textPieces: number; ends: ArrayRef; slots: ArrayRef };
   bounds: ArrayRef;
   spread: ArrayRef;
   matrix: {
@@ -48,7 +52,7 @@ interface Header {
   } | null;
 }
 
-type Piece = Numbers | string[];
+type Piece = Numbers | string;
 
 interface PreparedDB extends DBSchema {
   headers: { key: string; value: Header };
@@ -86,7 +90,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
 
   async get(location: string): Promise<SavedEntry | undefined> {
     const header = await this.db.get('headers', location);
-    if (!header) return undefined;
+    if (header?.format !== FORMAT) return undefined;
     this.track(this.db.put('used', this.now(), location));
     // Every piece is its own request, so each is copied out of the database in a task of its own.
     // The catalogue's pieces are asked for first and IndexedDB answers a transaction's requests
@@ -95,23 +99,25 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const read = (name: string, count: number): Promise<(Piece | undefined)[]> =>
       Promise.all(Array.from({ length: count }, (_, i) => tx.store.get([location, header.generation, name, i])));
     const catalogParts = Promise.all([
-      read('ids', header.idPieces),
+      read('text', header.ids.textPieces),
+      read('ends', header.ids.ends.pieces),
+      read('slots', header.ids.slots.pieces),
       read('bounds', header.bounds.pieces),
       read('spread', header.spread.pieces),
     ]);
     const m = header.matrix;
     const matrixParts = m ? Promise.all([read('codes', m.codes.pieces), read('scales', m.scales.pieces)]) : null;
     matrixParts?.catch(() => undefined);
-    const [ids, bounds, spread] = await catalogParts;
+    const [text, ends, slots, bounds, spread] = await catalogParts;
+    // A piece gone missing: the entry is made again.
+    if (!text.every((p) => typeof p === 'string')) return undefined;
     const slicer = new Slicer();
-    const idChunks: string[] = [];
-    for (const p of ids) {
-      if (!Array.isArray(p)) return undefined; // a piece went missing: the entry is made again
-      for (const c of p) idChunks.push(c);
-    }
+    const e = await join(header.ids.ends, ends, slicer);
+    const sl = await join(header.ids.slots, slots, slicer);
     const b = await join(header.bounds, bounds, slicer);
     const s = await join(header.spread, spread, slicer);
-    if (!b || !s) return undefined;
+    if (!e || !sl || !b || !s) return undefined;
+    const ids = { text: (text as string[]).join(''), ends: e as Uint32Array, slots: sl as Int32Array };
     const matrix = (async (): Promise<PreparedMatrix | null> => {
       if (!m || !matrixParts) return null;
       const [codes, scales] = await matrixParts;
@@ -121,7 +127,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
       return { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
     })();
     return {
-      catalog: { digest: header.digest, idChunks, bounds: b as Uint32Array, skipped: header.skipped, spread: s as Int32Array },
+      catalog: { digest: header.digest, ids, bounds: b as Uint32Array, skipped: header.skipped, spread: s as Int32Array },
       matrix,
     };
   }
@@ -137,30 +143,33 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const generation = `${this.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     const c = entry.catalog;
     const size = this.pieceBytes;
-    const idPieces = groupStrings(c.idChunks, size);
     const m = entry.matrix;
     const parts: [string, Piece[]][] = [
-      ['ids', idPieces],
+      ['text', splitText(c.ids.text, size)],
+      ['ends', split(c.ids.ends, size)],
+      ['slots', split(c.ids.slots, size)],
       ['bounds', split(c.bounds, size)],
       ['spread', split(c.spread, size)],
       ['codes', m ? split(m.codes, size) : []],
       ['scales', m ? split(m.scales, size) : []],
     ];
     const ref = (a: Numbers, pieces: number): ArrayRef => ({ kind: kindOf(a), length: a.length, pieces });
+    const count = (name: string): number => parts.find(([n]) => n === name)![1].length;
     const header: Header = {
+      format: FORMAT,
       generation,
       digest: c.digest,
       skipped: [...c.skipped],
-      idPieces: idPieces.length,
-      bounds: ref(c.bounds, parts[1]![1].length),
-      spread: ref(c.spread, parts[2]![1].length),
+      ids: { textPieces: count('text'), ends: ref(c.ids.ends, count('ends')), slots: ref(c.ids.slots, count('slots')) },
+      bounds: ref(c.bounds, count('bounds')),
+      spread: ref(c.spread, count('spread')),
       matrix: m
         ? {
             modelKey: m.modelKey,
             dims: m.dims,
             embeddings: { ...m.embeddings },
-            codes: ref(m.codes, parts[3]![1].length),
-            scales: ref(m.scales, parts[4]![1].length),
+            codes: ref(m.codes, count('codes')),
+            scales: ref(m.scales, count('scales')),
           }
         : null,
     };
@@ -222,21 +231,11 @@ function split(a: Numbers, size: number): Numbers[] {
   return out;
 }
 
-/** Strings grouped so that each group holds at most PIECE_BYTES code units (or one string). */
-function groupStrings(all: readonly string[], size: number): string[][] {
-  const out: string[][] = [];
-  let group: string[] = [];
-  let held = 0;
-  for (const s of all) {
-    if (group.length > 0 && held + s.length > size / 2) {
-      out.push(group);
-      group = [];
-      held = 0;
-    }
-    group.push(s);
-    held += s.length;
-  }
-  if (group.length) out.push(group);
+/** A string in pieces of at most PIECE_BYTES (UTF-16 code units take two bytes each). */
+function splitText(text: string, size: number): string[] {
+  const per = Math.max(1, Math.floor(size / 2));
+  const out: string[] = [];
+  for (let from = 0; from < text.length; from += per) out.push(text.slice(from, from + per));
   return out;
 }
 

@@ -1,0 +1,123 @@
+/**
+ * A catalogue's ids in a form that is cheap to save and to take back: every id in one string,
+ * where each one ends, and an open-addressing hash table from an id to its index. A later visit
+ * reads the three as they were saved (one copy each) instead of parsing a million strings and
+ * indexing them in a Map, and holds a fraction of the memory.
+ *
+ * A lookup compares the id it finds with the one asked for, so a damaged table can make an id
+ * look absent, never answer with another item.
+ */
+import type { Slicer } from './slice.js';
+
+/** What is saved. */
+export interface IdTableData {
+  /** Every id, one after another. */
+  text: string;
+  /** Where id i ends in `text` (it starts where id i − 1 ends). */
+  ends: Uint32Array;
+  /** Power-of-two table at most half full: index + 1 of the id whose probe sequence holds it, 0 for empty. */
+  slots: Int32Array;
+}
+
+/** FNV-1a over the id's UTF-16 code units, with a final mix. */
+function hashId(id: string): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return (h ^ (h >>> 12)) >>> 0;
+}
+
+/** Ids by index and indexes by id, over {@link IdTableData}. */
+export class IdTable {
+  private readonly mask: number;
+
+  private constructor(private readonly data: IdTableData) {
+    this.mask = data.slots.length - 1;
+  }
+
+  get size(): number {
+    return this.data.ends.length;
+  }
+
+  /** The saved form. */
+  get saved(): IdTableData {
+    return this.data;
+  }
+
+  id(i: number): string {
+    const { text, ends } = this.data;
+    if (!(Number.isInteger(i) && i >= 0 && i < ends.length)) throw new RangeError(`item index ${i} is outside the catalogue`);
+    return text.slice(i === 0 ? 0 : ends[i - 1], ends[i]);
+  }
+
+  indexOf(id: string): number | undefined {
+    const { text, ends, slots } = this.data;
+    for (let s = hashId(id) & this.mask, probes = 0; probes <= this.mask; s = (s + 1) & this.mask, probes++) {
+      const at = slots[s]!;
+      if (at === 0) return undefined;
+      const i = at - 1;
+      const start = i === 0 ? 0 : ends[i - 1]!;
+      if (ends[i]! - start === id.length && text.startsWith(id, start)) return i;
+    }
+    return undefined;
+  }
+
+  /** The table of `n` ids, made in slices. Throws a RangeError when an id repeats. */
+  static async build(id: (i: number) => string, n: number, slicer: Slicer): Promise<IdTable> {
+    const parts: string[] = [];
+    const ends = new Uint32Array(n);
+    let size = 1;
+    while (size < 2 * n) size *= 2;
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const s = id(i);
+      parts.push(s);
+      at += s.length;
+      ends[i] = at;
+      let j = hashId(s) & mask;
+      while (slots[j] !== 0) {
+        if (parts[slots[j]! - 1] === s) throw new RangeError(`the id ${JSON.stringify(s)} is listed twice`);
+        j = (j + 1) & mask;
+      }
+      slots[j] = i + 1;
+      if ((i & 4095) === 4095) await slicer.maybeYield();
+    }
+    return new IdTable({ text: parts.join(''), ends, slots });
+  }
+
+  /**
+   * A saved table taken back, after checks of its shape in slices (ends in order and within the
+   * text; a power-of-two table at most half full, holding every index once). Throws a RangeError
+   * on anything else.
+   */
+  static async check(data: IdTableData, slicer: Slicer): Promise<IdTable> {
+    const { text, ends, slots } = data ?? ({} as IdTableData);
+    if (typeof text !== 'string' || !(ends instanceof Uint32Array) || !(slots instanceof Int32Array)) {
+      throw new RangeError('a saved id table needs a string and two typed arrays');
+    }
+    const n = ends.length;
+    const size = slots.length;
+    if (n === 0 || size < 2 * n || (size & (size - 1)) !== 0) throw new RangeError(`a saved id table of ${n} ids has ${size} slots`);
+    for (let i = 0; i < n; i++) {
+      if (ends[i]! < (i === 0 ? 0 : ends[i - 1]!)) throw new RangeError(`a saved id table's ends are out of order at ${i}`);
+      if ((i & 65535) === 65535) await slicer.maybeYield();
+    }
+    if (ends[n - 1] !== text.length) throw new RangeError("a saved id table's ends do not reach the end of its text");
+    const seen = new Uint8Array(n);
+    let held = 0;
+    for (let s = 0; s < size; s++) {
+      const at = slots[s]!;
+      if (at !== 0) {
+        if (!(at >= 1 && at <= n) || seen[at - 1]) throw new RangeError(`a saved id table's slot ${s} is wrong`);
+        seen[at - 1] = 1;
+        held++;
+      }
+      if ((s & 65535) === 65535) await slicer.maybeYield();
+    }
+    if (held !== n) throw new RangeError(`a saved id table holds ${held} of its ${n} ids`);
+    return new IdTable(data);
+  }
+}
