@@ -12,7 +12,8 @@ import { defaultFetcher } from '../src/core/model-io.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
-import { buildTransitions, collectExamples, fitMix, ndcgAt } from '../src/cli/train/mix.js';
+import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDeltaWeight, ndcgAt } from '../src/cli/train/mix.js';
+import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
 
@@ -112,17 +113,87 @@ describe('the offset of products the base does not know', () => {
       bias: new Float32Array([0.5, -0.25]),
       residual: null,
       newItemBias: 1.5,
+      shopDeltaWeight: 0.5,
       deltaCompatibleWith: [],
       provenance: {},
     });
     const aligned = alignBase(await loadHeadModel(defaultFetcher, dir), ['x', 'b', 'a', 'y']);
     expect(Array.from(aligned.bias)).toEqual([1.5, -0.25, 0.5, 1.5]);
     expect(Array.from(aligned.known)).toEqual([0, 1, 1, 0]);
+    expect(aligned.shopDeltaWeight).toBe(0.5);
     // A damaged value is refused with a clear error, never used.
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newItemBias: 'high' }));
     await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(ModelLoadError);
     await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/newItemBias must be a finite number/);
+    for (const bad of [-1, 'full', null]) {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeight: bad }));
+      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/shopDeltaWeight must be a finite number ≥ 0/);
+    }
+    // A head without the field trusts the shop delta fully, as before it existed.
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeight: undefined }));
+    expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).shopDeltaWeight).toBe(1);
+  });
+});
+
+describe('the weight of the shop delta', () => {
+  /**
+   * Shoppers buying at random among the first 30 items; after `from`, each day one of them is in
+   * fashion and takes half the sales (what a stream job sees within the day, and the base cannot).
+   */
+  function fashion(): { events: ReplayEvent[]; from: number } {
+    const rand = mulberry32(11);
+    const events: ReplayEvent[] = [];
+    const from = 60 * 24 * H;
+    for (let k = 0; k < 6000; k++) {
+      const t = Math.floor(rand() * 90 * 24 * H);
+      const day = Math.floor(t / (24 * H));
+      const hot = (day * 7) % 30;
+      events.push({ user: `s${k % 200}`, item: rand() < 0.5 ? hot : Math.floor(rand() * 30), t, scored: false });
+    }
+    return { events: events.sort((a, b) => a.t - b.t), from };
+  }
+
+  function examplesOf(events: ReplayEvent[], from: number): ReturnType<typeof collectExamples> {
+    const T = buildTransitions([], N);
+    return collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS);
+  }
+
+  it('gives each example the delta published before it, from the events before that moment', () => {
+    const { events, from } = fashion();
+    const examples = examplesOf(events, from);
+    const every = 15 * 60_000;
+    attachShopDelta(examples, events, from, new ShopLearner(new Float32Array(N), { seed: 3 }), every);
+    // The same learner run by hand up to the moment of one example's publication.
+    const ex = examples[Math.floor(examples.length / 2)]!;
+    const at = Math.floor(ex.t / every) * every;
+    const byHand = new ShopLearner(new Float32Array(N), { seed: 3 });
+    let reset = false;
+    for (const e of events) {
+      if (e.t >= at) break;
+      if (!reset && e.t >= from) {
+        reset = true;
+        byHand.resetItems();
+      }
+      byHand.learn(e.item, e.t);
+    }
+    const p = byHand.published(at);
+    expect(Array.from(ex.psi!)).toEqual(Array.from(densePsi(N, p.indices, p.values)));
+  });
+
+  it('trusts a delta that points at what sells, and not one that points away from it', () => {
+    const { events, from } = fashion();
+    const examples = examplesOf(events, from);
+    attachShopDelta(examples, events, from, new ShopLearner(new Float32Array(N), { seed: 3 }), 15 * 60_000);
+    const x = { alpha: 0, mix: [0, 0, 0, 0] as [number, number, number, number] };
+    const good = fitShopDeltaWeight(examples, x);
+    expect(good.weight).toBeGreaterThan(0);
+    expect(good.ndcgWith).toBeGreaterThan(good.ndcgWithout);
+    // The same deltas turned around: no weight helps, none is taken.
+    for (const ex of examples) ex.psi = ex.psi!.map((v) => -v);
+    const bad = fitShopDeltaWeight(examples, x);
+    expect(bad.weight).toBe(0);
+    expect(bad.ndcgWith).toBe(bad.ndcgWithout);
   });
 });
 

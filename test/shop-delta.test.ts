@@ -201,4 +201,26 @@ describe('fusing ψ into the head', () => {
     expect(() => head.setShopBias(densePsi(N, [1], [Number.NaN]))).toThrow(/not finite/);
     head.dispose();
   });
+
+  it('weighs ψ by the base’s shopDeltaWeight, in both heads', async () => {
+    const { E, ids, base } = setup();
+    const weighted = { ...base, shopDeltaWeight: 0.25 };
+    const head = new IncrementalHead(tf.tensor2d(E, [N, D]), ids, weighted, { seed: 1 });
+    const plain = new PlainHead(await head.itemVectors(), N, D, weighted, { seed: 1 });
+    const read = (): number[] => {
+      const t = head.scores(5000);
+      const v = Array.from(t.dataSync());
+      t.dispose();
+      return v;
+    };
+    const before = read();
+    const psi = densePsi(N, [2, 7], [1.5, -0.25]);
+    head.setShopBias(psi);
+    plain.setShopBias(psi);
+    const after = read();
+    after.forEach((s, i) => expect(s).toBeCloseTo(before[i]! + 0.25 * psi[i]!, 5));
+    const plainScores = plain.scores(5000);
+    after.forEach((s, i) => expect(plainScores[i]).toBeCloseTo(s, 4));
+    head.dispose();
+  });
 });

@@ -153,6 +153,8 @@ export interface BaseParams {
   transitions?: Transitions | null;
   /** Feature weights [β mid-visit, β at a visit's start, γ mid-visit, γ at a visit's start]; default 0. */
   mix?: ArrayLike<number>;
+  /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
+  shopDeltaWeight?: number;
 }
 
 /** A sparse row-stochastic matrix in CSR form over catalogue indices: row i holds the successors of i. */
@@ -386,6 +388,8 @@ export class IncrementalHead {
   private foreignBias: { id: string; b: number; g: number }[] = [];
   private readonly transitions: Transitions | null;
   private readonly mix0: Float32Array;
+  /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
+  private readonly shopWeight: number;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
   private readonly gMix: tf.Variable<tf.Rank.R1>;
   /** Most recent distinct items first (i = -1 for items of other catalogues, with their id). */
@@ -480,6 +484,7 @@ export class IncrementalHead {
       throw new RangeError(`transitions must have ${n + 1} row starts and one probability per entry`);
     }
     this.mix0 = Float32Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
+    this.shopWeight = base.shopDeltaWeight ?? 1;
     this.dMix = own(tf.zeros([4]));
     this.gMix = own(tf.zeros([4]));
   }
@@ -526,14 +531,16 @@ export class IncrementalHead {
 
   /**
    * Fuses the shop delta ψ (per-item biases published by the shop's stream job) into the base:
-   * bᵢ + ψᵢ replaces bᵢ, and the shopper's Δb stays as it was. `null` removes the shop delta.
+   * bᵢ + w · ψᵢ replaces bᵢ (w: the base's `shopDeltaWeight`), and the shopper's Δb stays as it
+   * was. `null` removes the shop delta.
    * Nothing of φ is replayed: the shopper's learning is a delta on top of whatever base is in force.
    */
   setShopBias(psi: Float32Array | null): void {
     if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
     if (psi && !psi.every(Number.isFinite)) throw new RangeError('shop bias holds a value that is not finite');
     tf.tidy(() => {
-      const next = tf.tensor1d(psi ? Float32Array.from(this.baseBias, (b, i) => b + psi[i]!) : this.baseBias);
+      const w = this.shopWeight;
+      const next = tf.tensor1d(psi ? Float32Array.from(this.baseBias, (b, i) => b + w * psi[i]!) : this.baseBias);
       this.bias.assign(tf.add(this.bias, tf.sub(next, this.bBase)) as tf.Tensor1D);
       this.bBase.assign(next);
     });

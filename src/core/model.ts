@@ -50,6 +50,12 @@ export interface HeadManifest {
    * the maintenance job on its log's last weeks. Default 0: the known items' average bias.
    */
   newItemBias?: number;
+  /**
+   * How far the browser trusts the shop delta ψ of the shop's stream job: the fused bias is
+   * bᵢ + weight · ψᵢ. Chosen for this shop by the maintenance job, which runs the stream's learner
+   * over its log's last weeks; default 1.
+   */
+  shopDeltaWeight?: number;
   files: ManifestFile[];
   tensors: TensorSpec[];
   provenance: Record<string, unknown>;
@@ -139,6 +145,10 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
   if (fresh !== undefined && !(typeof fresh === 'number' && Number.isFinite(fresh))) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field newItemBias must be a finite number. Redeploy the head.');
   }
+  const trust = manifest.shopDeltaWeight;
+  if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeight must be a finite number ≥ 0. Redeploy the head.');
+  }
   return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions };
 }
 
@@ -197,7 +207,16 @@ export function alignBase(
     }
     transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(p) };
   }
-  return { W: head.W, alpha: head.manifest.alpha, bias, residual, transitions, mix: head.manifest.mix ?? [0, 0, 0, 0], known };
+  return {
+    W: head.W,
+    alpha: head.manifest.alpha,
+    bias,
+    residual,
+    transitions,
+    mix: head.manifest.mix ?? [0, 0, 0, 0],
+    shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
+    known,
+  };
 }
 
 /** Loads `models/manifest.json`. */

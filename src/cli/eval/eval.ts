@@ -40,6 +40,7 @@ import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
 import { sasrecMethod, validateSasrecOptions } from './sasrec.js';
 import { writeVectors } from '../vectors/vectors.js';
+import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
 
 /** The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`. */
 export const ALL_METHODS = [
@@ -84,7 +85,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
-  shop: { everyMinutes: 15 },
+  shop: { everyMinutes: SHOP_PUBLISH_MINUTES },
 };
 
 export interface EvalOptions {

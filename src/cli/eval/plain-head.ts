@@ -100,6 +100,8 @@ export class PlainHead {
   /** 1 for the items the base knows, where the caller gave it. */
   known: Uint8Array | null = null;
   private readonly mix0: Float64Array;
+  /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
+  private readonly shopWeight: number;
   private readonly T: Transitions | null;
   state: PlainState;
   /** The d × d loops: projection and the AdaGrad step on ΔW (WebAssembly SIMD, or their plain twins). */
@@ -137,6 +139,7 @@ export class PlainHead {
     this.bBase.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
     this.mix0 = Float64Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
+    this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
     this.state = freshState(d);
     this.kernel = new ReplayKernel(d, base.W, { kernel });
@@ -145,7 +148,8 @@ export class PlainHead {
   /** Fuses the shop delta ψ into the base exactly as `IncrementalHead.setShopBias` does. */
   setShopBias(psi: Float32Array | null): void {
     if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
-    for (let i = 0; i < this.n; i++) this.bBase[i] = this.baseBias[i]! + (psi ? psi[i]! : 0);
+    const w = this.shopWeight;
+    for (let i = 0; i < this.n; i++) this.bBase[i] = this.baseBias[i]! + (psi ? w * psi[i]! : 0);
   }
 
   private context(time: number): 0 | 1 {

@@ -12,7 +12,8 @@ import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
 import { loadHead } from '../../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
 import { sequencesBeforeSplit, toReplay } from '../eval/replay.js';
-import { buildTransitions, collectExamples, fitMix } from './mix.js';
+import { ShopLearner } from '../../core/shop-delta.js';
+import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDeltaWeight, SHOP_PUBLISH_MINUTES } from './mix.js';
 import { trainBaseParams } from './train-base.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';
 
@@ -178,6 +179,16 @@ export async function trainBase(
     const tailBias = Float32Array.from(model.bias, (b, i) => (unknown[i] ? 0 : b));
     const examples = collectExamples(past, tailStart, T, { ...model, bias: tailBias, n, d }, DEFAULT_HEAD_OPTIONS);
     const fit = fitMix(examples, { alpha: h.alpha, mix: [0, 0, 0, 0] }, 3, unknown);
+    // How far browsers should trust the shop's stream job: its learner run over the same weeks
+    // on this base's biases (a new product at the new-item bias, as a browser has it), with the
+    // other weights as chosen without it, so that a shop without a stream job loses nothing.
+    const learner = new ShopLearner(
+      Float32Array.from(tailBias, (b, i) => (unknown[i] ? fit.fresh : b)),
+      { seed: o.seed },
+      Uint8Array.from(unknown, (u) => 1 - u),
+    );
+    attachShopDelta(examples, past, tailStart, learner, SHOP_PUBLISH_MINUTES * 60_000);
+    const trust = fitShopDeltaWeight(examples, fit, unknown);
     const r4 = (x: number): number => Number(x.toFixed(4));
     return {
       repeatShare,
@@ -187,6 +198,7 @@ export async function trainBase(
         transitions,
         mix: fit.mix.map(r4),
         newItemBias: r4(fit.fresh),
+        shopDeltaWeight: trust.weight,
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
@@ -197,6 +209,7 @@ export async function trainBase(
           mixNdcgBefore: r4(fit.ndcgBefore),
           mixNdcgAfter: r4(fit.ndcgAfter),
           mixNewItems: unknown.reduce((a, u) => a + u, 0),
+          mixShopDeltaNdcg: r4(trust.ndcgWith),
           transitions: transitions.to.length,
         },
       },

@@ -22,6 +22,8 @@ export interface HeadModelData {
   mix?: number[];
   /** The bias of catalogue items the base does not know (default 0, the known items' average). */
   newItemBias?: number;
+  /** The weight of the shop delta ψ in the browser (default 1). */
+  shopDeltaWeight?: number;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -65,6 +67,7 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
     ...(h.headOptions ? { headOptions: h.headOptions } : {}),
     ...(h.mix ? { mix: h.mix } : {}),
     ...(h.newItemBias ? { newItemBias: h.newItemBias } : {}),
+    ...(h.shopDeltaWeight !== undefined ? { shopDeltaWeight: h.shopDeltaWeight } : {}),
     files: [
       { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
       { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },

@@ -11,12 +11,16 @@
  */
 import type { HeadOptions, Transitions } from '../../core/head.js';
 import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
+import type { ShopLearner } from '../../core/shop-delta.js';
+import { densePsi } from '../../core/shop-delta.js';
 import type { ReplayEvent } from '../eval/replay.js';
 
 /** Transition pairs (a, b) with b up to this many positions after a count. */
 export const TRANSITION_WINDOW = 3;
 /** Successors kept per item (the most frequent). */
 export const TRANSITION_TOP = 50;
+/** How often the shop's stream job publishes a delta, as the maintenance job and the eval assume. */
+export const SHOP_PUBLISH_MINUTES = 15;
 
 /**
  * The shop's transition table: P(b | a) from each shopper's sequence (pairs up to `window`
@@ -58,12 +62,17 @@ export interface MixWeights {
   alpha: number;
   mix: [number, number, number, number];
   fresh?: number;
+  /** The weight of the shop delta ψ (`Example.psi`), 0 where not given. */
+  stream?: number;
 }
 
 /** One held-out event, reduced to what the weights act on. */
 interface Example {
   /** Content + bias score of every item (without the weighted features). */
   base: Float32Array;
+  /** The shop delta ψ a browser would have had at the event (see {@link attachShopDelta}), or null. */
+  psi: Float32Array | null;
+  t: number;
   target: number;
   ctx: 0 | 1;
   rep: [Int32Array, Float32Array];
@@ -125,6 +134,8 @@ export function collectExamples(
       const count = new Map([...s.counts].map(([i, c]) => [i, Math.log1p(c)]));
       out.push({
         base,
+        psi: null,
+        t: e.t,
         target: e.item,
         ctx: s.lastTime === null || e.t - s.lastTime >= o.sessionGapMs ? 1 : 0,
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
@@ -154,6 +165,7 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
   const fresh = unknown ? (x.fresh ?? 0) : 0;
   const off = new Float64Array(n);
   if (fresh !== 0) for (let i = 0; i < n; i++) if (unknown![i]) off[i] = fresh;
+  const stream = x.stream ?? 0;
   for (const ex of examples) {
     const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
       if (w === 0) return;
@@ -162,12 +174,15 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
     add(ex.rep, x.alpha);
     add(ex.trans, x.mix[ex.ctx]!);
     add(ex.count, x.mix[2 + ex.ctx]!);
+    const psi = ex.psi;
+    if (psi && stream !== 0) for (let i = 0; i < n; i++) extra[i]! += stream * psi[i]!;
     const base = ex.base;
     const t = base[ex.target]! + extra[ex.target]! + off[ex.target]!;
     let rank = 0;
     for (let i = 0; i < n && rank < k; i++) if (base[i]! + extra[i]! + off[i]! >= t && i !== ex.target) rank++;
     if (rank < k) sum += 1 / Math.log2(rank + 2);
-    for (const [idx] of [ex.rep, ex.trans, ex.count]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
+    if (psi && stream !== 0) extra.fill(0);
+    else for (const [idx] of [ex.rep, ex.trans, ex.count]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
   }
   return sum / examples.length;
 }
@@ -185,7 +200,7 @@ export function fitMix(
   passes = 3,
   unknown?: Uint8Array,
 ): Required<MixWeights> & { ndcgBefore: number; ndcgAfter: number } {
-  const x: Required<MixWeights> = { alpha: start.alpha, mix: [...start.mix], fresh: start.fresh ?? 0 };
+  const x: Required<MixWeights> = { alpha: start.alpha, mix: [...start.mix], fresh: start.fresh ?? 0, stream: start.stream ?? 0 };
   const get = (p: number): number => (p === 0 ? x.alpha : p === 5 ? x.fresh : x.mix[p - 1]!);
   const set = (p: number, v: number): void => {
     if (p === 0) x.alpha = v;
@@ -219,4 +234,66 @@ export function fitMix(
     if (!moved) break;
   }
   return { ...x, ndcgBefore: before, ndcgAfter: score() };
+}
+
+/**
+ * Gives each example the shop delta ψ a browser would have had at its moment, from the shop's
+ * stream job as `npm run stream` runs it: `learner` takes every event in time order (those before
+ * `from` too, as the job would have been running); at `from` a new base takes in what it learned
+ * per item (`resetItems`); every `everyMs` of log time a delta is published from the events
+ * before that moment, as the browser downloads it. Examples of one publication share one array.
+ */
+export function attachShopDelta(
+  examples: readonly Example[],
+  events: readonly ReplayEvent[],
+  from: number,
+  learner: ShopLearner,
+  everyMs: number,
+): void {
+  let next = 0;
+  let reset = false;
+  let publishedAt = -Infinity;
+  let psi: Float32Array | null = null;
+  for (const ex of [...examples].sort((a, b) => a.t - b.t)) {
+    const at = Math.floor(ex.t / everyMs) * everyMs;
+    if (at > publishedAt) {
+      for (; next < events.length && events[next]!.t < at; next++) {
+        const e = events[next]!;
+        if (!reset && e.t >= from) {
+          reset = true;
+          learner.resetItems();
+        }
+        learner.learn(e.item, e.t);
+      }
+      if (!reset && at >= from) {
+        reset = true;
+        learner.resetItems();
+      }
+      const p = learner.published(at);
+      psi = densePsi(learner.n, p.indices, p.values);
+      publishedAt = at;
+    }
+    ex.psi = psi;
+  }
+}
+
+/**
+ * The weight of the shop delta that maximises NDCG@10 on the examples (those with a ψ, see
+ * {@link attachShopDelta}), the other weights as `x` has them: how far this shop's browsers should
+ * trust what its stream job learns, on top of a base that already knows how its products sell.
+ * Ties keep the lower weight. Returns the weight and the NDCG without the delta and with it.
+ */
+export function fitShopDeltaWeight(
+  examples: readonly Example[],
+  x: MixWeights,
+  unknown?: Uint8Array,
+): { weight: number; ndcgWithout: number; ndcgWith: number } {
+  const at = (w: number): number => ndcgAt(examples, { ...x, stream: w }, 10, unknown);
+  const without = at(0);
+  let best = { weight: 0, ndcg: without };
+  for (const w of [0.125, 0.25, 0.5, 0.75, 1, 1.5, 2]) {
+    const s = at(w);
+    if (s > best.ndcg + 1e-6) best = { weight: w, ndcg: s };
+  }
+  return { weight: best.weight, ndcgWithout: without, ndcgWith: best.ndcg };
 }
