@@ -111,6 +111,32 @@ describe('the shop delta in the recommender', () => {
     expect((await rec.recommend({ k: 1, diversify: false }))[0]!.id).toBe(ids[8]);
   });
 
+  it('weighs the delta by the head’s shopDeltaWeight, and fetches none when the weight is 0', async () => {
+    const model = modelCopy();
+    const before = await (await make(model)).rec.recommend({ k: catalog.length, diversify: false });
+    const last = before[before.length - 1]!;
+    publishDelta(model, { baseVersion: version, seq: 1, ids: [last.id], bias: [40], events: 1, eventsThrough: null });
+    const headManifest = join(model, 'head', 'manifest.json');
+    const original = JSON.parse(readFileSync(headManifest, 'utf8')) as Record<string, unknown>;
+    writeFileSync(headManifest, JSON.stringify({ ...original, shopDeltaWeight: 0.5 }));
+    const half = await make(model);
+    expect(half.rec.stats().shopDelta?.seq).toBe(1);
+    const top = (await half.rec.recommend({ k: catalog.length, diversify: false })).find((r) => r.id === last.id)!;
+    expect(top.score).toBeCloseTo(last.score + 20, 3);
+    writeFileSync(headManifest, JSON.stringify({ ...original, shopDeltaWeight: 0 }));
+    const asked: string[] = [];
+    const none = await make(model, {
+      fetcher: async (loc: string) => {
+        asked.push(loc);
+        return (await import('../src/core/model-io.js')).defaultFetcher(loc);
+      },
+    });
+    expect(none.rec.stats().shopDelta).toBeNull();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(asked.filter((loc) => loc.startsWith(join(model, 'delta')))).toEqual([]);
+    expect(asked.length).toBeGreaterThan(0);
+  });
+
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {
     const model = modelCopy();
     const asked = await make(model, { shopDelta: join(model, 'delta/'), shopDeltaRefreshMs: 20 });

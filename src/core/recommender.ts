@@ -1388,7 +1388,10 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   mark('backend');
   const modelManifest = await manifestP;
   const parts = await partsP;
-  const shop = startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m));
+  // A base that gives the shop delta no weight (its maintenance job found that the stream does
+  // not help this shop) costs the page no request for it.
+  const trusted = (parts.headModel.manifest.shopDeltaWeight ?? 1) > 0;
+  const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
   const savedMatrix = read.entry
     ? await read.entry.matrix.catch((err: unknown) => {
