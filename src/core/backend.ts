@@ -50,7 +50,10 @@ async function tryBackend(name: BackendName, wasmPaths: string | undefined): Pro
       if (wasmPaths && !tf.engine().registry['wasm']) wasm.setWasmPaths(wasmPaths);
     } else if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
     else await import('@tensorflow/tfjs-backend-cpu');
-    if (!tf.findBackend(name) && !tf.engine().registryFactory[name]) return false;
+    // Registered? (Not `tf.findBackend`: on a backend registered but not started it starts it,
+    // and `setBackend` below would then start a second one: two WASM modules, two downloads.)
+    const engine = tf.engine();
+    if (!(name in engine.registry) && !(name in engine.registryFactory)) return false;
     const ok = await tf.setBackend(name);
     if (!ok) return false;
     await tf.ready();
