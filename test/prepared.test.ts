@@ -137,6 +137,14 @@ describe('a recommender with a prepared cache', () => {
     return { cold, top };
   }
 
+  /** A cache holding what a first load saved (the save runs after the load is ready). */
+  async function primed(): Promise<MemoryPreparedCache> {
+    const cache = new MemoryPreparedCache();
+    (await load(cache)).rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    return cache;
+  }
+
   it('takes the second load from what the first made, with the same recommendations', async () => {
     const cache = new MemoryPreparedCache();
     const first = await load(cache);
@@ -166,9 +174,7 @@ describe('a recommender with a prepared cache', () => {
   });
 
   it('loads in full when the file changes, and rebuilds only the matrix when the model does', async () => {
-    const cache = new MemoryPreparedCache();
-    (await load(cache)).rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    const cache = await primed();
     const digest = cache.entries.get(file)!.catalog.digest;
 
     // Another vectors file: the catalogue index is kept, the matrix made again.
@@ -204,9 +210,7 @@ describe('a recommender with a prepared cache', () => {
   });
 
   it('reads the saved ids while the catalogue downloads, and drops them when the file has changed', async () => {
-    const cache = new MemoryPreparedCache();
-    (await load(cache)).rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    const cache = await primed();
     const good = cache.entries.get(file)!;
     // An entry that tells when its ids are read; the catalogue arrives only after they are
     // (or after a second, and then the test fails).
@@ -254,9 +258,7 @@ describe('a recommender with a prepared cache', () => {
   });
 
   it('takes a matrix that arrives after the catalogue is read, and makes again one that cannot be read', async () => {
-    const memory = new MemoryPreparedCache();
-    (await load(memory)).rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    const memory = await primed();
     const reference = await session((await load(undefined)).rec);
     for (const failing of [false, true]) {
       // The matrix comes only once the catalogue file has been handed over.
@@ -293,9 +295,7 @@ describe('a recommender with a prepared cache', () => {
   });
 
   it('falls back to a full load on a damaged entry or a cache that fails, and says so', async () => {
-    const cache = new MemoryPreparedCache();
-    (await load(cache)).rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    const cache = await primed();
     const good = cache.entries.get(file)!;
     const reference = await session((await load(undefined)).rec);
     const damaged: PreparedEntry[] = [

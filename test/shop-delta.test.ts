@@ -147,6 +147,13 @@ describe('the delta files', () => {
 });
 
 describe('fusing ψ into the head', () => {
+  /** The head's scores at `time`, as plain numbers. */
+  const scoresAt = (head: IncrementalHead, time: number): number[] => {
+    const t = head.scores(time);
+    const v = Array.from(t.dataSync());
+    t.dispose();
+    return v;
+  };
   const N = 20;
   const D = 4;
   const setup = (): { E: Float32Array; ids: string[]; base: { W: Float32Array; alpha: number; bias: Float32Array; residual: null } } => {
@@ -171,12 +178,7 @@ describe('fusing ψ into the head', () => {
       head.learnOne({ item, impressions: [], time: 1000 * k });
       plain.learnOne({ item, impressions: [], time: 1000 * k });
     }
-    const read = (): number[] => {
-      const t = head.scores(5000);
-      const v = Array.from(t.dataSync());
-      t.dispose();
-      return v;
-    };
+    const read = (): number[] => scoresAt(head, 5000);
     const before = read();
     const savedBefore = await head.save();
     const psi = densePsi(N, [2, 7], [1.5, -0.25]);
@@ -207,12 +209,7 @@ describe('fusing ψ into the head', () => {
     const weighted = { ...base, shopDeltaWeight: 0.25 };
     const head = new IncrementalHead(tf.tensor2d(E, [N, D]), ids, weighted, { seed: 1 });
     const plain = new PlainHead(await head.itemVectors(), N, D, weighted, { seed: 1 });
-    const read = (): number[] => {
-      const t = head.scores(5000);
-      const v = Array.from(t.dataSync());
-      t.dispose();
-      return v;
-    };
+    const read = (): number[] => scoresAt(head, 5000);
     const before = read();
     const psi = densePsi(N, [2, 7], [1.5, -0.25]);
     head.setShopBias(psi);

@@ -105,27 +105,27 @@ export class IndexedDbPreparedCache implements PreparedCache {
       read('bounds', header.bounds.pieces),
       read('spread', header.spread.pieces),
     ]);
+    const slicer = new Slicer();
     const m = header.matrix;
-    const matrixParts = m ? Promise.all([read('codes', m.codes.pieces), read('scales', m.scales.pieces)]) : null;
-    matrixParts?.catch(() => undefined);
+    const matrix: Promise<PreparedMatrix | null> = m
+      ? Promise.all([read('codes', m.codes.pieces), read('scales', m.scales.pieces)]).then(async ([codes, scales]) => {
+          const c = await join(m.codes, codes, slicer);
+          const sc = await join(m.scales, scales, slicer);
+          if (!c || !sc) return null;
+          return { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
+        })
+      : Promise.resolve(null);
+    // Awaited by the caller only if the catalogue's part is handed back.
+    matrix.catch(() => undefined);
     const [text, ends, slots, bounds, spread] = await catalogParts;
     // A piece gone missing: the entry is made again.
     if (!text.every((p) => typeof p === 'string')) return undefined;
-    const slicer = new Slicer();
     const e = await join(header.ids.ends, ends, slicer);
     const sl = await join(header.ids.slots, slots, slicer);
     const b = await join(header.bounds, bounds, slicer);
     const s = await join(header.spread, spread, slicer);
     if (!e || !sl || !b || !s) return undefined;
     const ids = { text: (text as string[]).join(''), ends: e as Uint32Array, slots: sl as Int32Array };
-    const matrix = (async (): Promise<PreparedMatrix | null> => {
-      if (!m || !matrixParts) return null;
-      const [codes, scales] = await matrixParts;
-      const c = await join(m.codes, codes, slicer);
-      const sc = await join(m.scales, scales, slicer);
-      if (!c || !sc) return null;
-      return { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
-    })();
     return {
       catalog: { digest: header.digest, ids, bounds: b as Uint32Array, skipped: header.skipped, spread: s as Int32Array },
       matrix,
