@@ -116,6 +116,7 @@ describe('a recommender with a prepared cache', () => {
     cache: PreparedCache | undefined,
     modelUrl = models,
     counting = countingFetcher(),
+    compactCatalogAbove?: number,
   ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
     const { fetcher, asked } = counting;
     const warnings: string[] = [];
@@ -125,6 +126,7 @@ describe('a recommender with a prepared cache', () => {
       backend: 'cpu',
       fetcher,
       ...(cache ? { preparedCache: cache } : {}),
+      ...(compactCatalogAbove !== undefined ? { compactCatalogAbove } : {}),
       onWarning: (w) => warnings.push(w.message),
     });
     return { rec, asked, warnings };
@@ -326,5 +328,43 @@ describe('a recommender with a prepared cache', () => {
     expect(r.warnings.some((w) => w.includes('disk gone'))).toBe(true);
     expect(r.rec.stats().warnings.some((w) => w.includes('quota'))).toBe(true);
     r.rec.dispose();
+  });
+
+  it('keeps a large catalogue deflated once ready, on a first and a later visit, with the same recommendations', async () => {
+    const reference = await session((await load(undefined)).rec);
+    const size = JSON.stringify(rows, null, 1).length;
+    const cache = new MemoryPreparedCache();
+    for (const [visit, before] of [
+      ['first', 'parsed'],
+      ['later', 'file'],
+    ] as const) {
+      // Compacted at any size (0); the demo file is far below the default threshold.
+      const r = await load(cache, models, countingFetcher(), 0);
+      const compacting = (r.rec as unknown as { compacting: Promise<void> | null }).compacting;
+      expect(compacting, visit).not.toBeNull();
+      expect(r.rec.stats().catalog.form, visit).toBe(before);
+      await compacting;
+      const held = r.rec.stats().catalog;
+      expect(held.form, visit).toBe('compressed');
+      expect(held.bytes, visit).toBeGreaterThan(0);
+      expect(held.bytes, visit).toBeLessThan(size / 2);
+      expect(await session(r.rec), visit).toEqual(reference);
+      expect(r.rec.item('broken')).toBeUndefined();
+      expect(r.rec.item('gar-01a')!.title).toBe(catalog.find((x) => x.id === 'gar-01a')!.title);
+      expect(r.rec.stats().warnings.filter((w) => w.includes('compact'))).toEqual([]);
+      r.rec.dispose();
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    // By default a small file stays as it was read.
+    const plain = await load(cache);
+    expect((plain.rec as unknown as { compacting: Promise<void> | null }).compacting).toBeNull();
+    expect(plain.rec.stats().catalog.form).toBe('file');
+    plain.rec.dispose();
+  });
+
+  it('refuses a compaction threshold that is not a number of bytes', async () => {
+    for (const bad of [-1, Number.NaN, '1' as unknown as number]) {
+      await expect(load(undefined, models, countingFetcher(), bad)).rejects.toMatchObject({ code: 'options/compactCatalogAbove' });
+    }
   });
 });

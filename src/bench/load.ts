@@ -3,14 +3,17 @@
  * Clickwise at a catalogue size, measured the way a shop ships it: the built storefront tag
  * (`dist/clickwise.js`, `npm run build` first) on a page of its own, in headless Chromium, WASM.
  *
- * For each size a synthetic catalogue is written to a temporary folder with a copy of the shipped
- * model, plus the catalogue vectors that `npm run vectors` makes for it (unless `--no-vectors`),
- * all served locally. Two visits: a first one (fresh browser profile: empty IndexedDB and HTTP
+ * For each size a synthetic catalogue is written to a folder with a copy of the shipped model,
+ * plus the catalogue vectors that `npm run vectors` makes for it (kept in the system's temporary
+ * folder for the next run, as the visit tools do; with `--no-vectors` a temporary folder without
+ * them), all served locally. Two visits: a first one (fresh browser profile: empty IndexedDB and HTTP
  * cache) and a later one (the same profile, the page loaded again). Each reports the time to the
  * first recommendation, the longest main-thread task (Long Tasks API) from navigation until a
- * second after it, and click→top-10 after it. Not a test: timings on a shared machine are noisy.
+ * second after it, and click→top-10 after it; then, once a large catalogue has been compacted
+ * (`compactCatalogAbove`), the memory held and the longest task since. Not a test: timings on a
+ * shared machine are noisy.
  */
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,14 +25,17 @@ import { parseArgs } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
-import { writeVectors } from '../cli/vectors/vectors.js';
+import { vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
+
+/** The runtime's default `compactCatalogAbove`: a larger file is compacted after ready. */
+const COMPACT_ABOVE = 32 * 1024 * 1024;
 
 /** The Chromium the benchmarks drive, and its flags (as the end-to-end tests launch it). */
 export const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
 export const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** The measuring page: a long-task observer first, then the tag as a shop adds it. */
-function pageHtml(n: number): string {
+function pageHtml(prefix: string, n: number): string {
   return `<!doctype html><meta charset="utf-8"><title>load ${n}</title><link rel="icon" href="data:,">
 <script>
 window.__tasks = [];
@@ -38,7 +44,7 @@ new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.
 </script>
 <a href="#" data-clickwise-item="s1">item s1</a> <a href="#" data-clickwise-item="s2">item s2</a>
 <div data-clickwise-slot data-k="10"></div>
-<script src="/clickwise.js" data-catalog="/load/${n}/catalog.json" data-model="/load/${n}/models/" data-backend="wasm" data-namespace="load"></script>`;
+<script src="/clickwise.js" data-catalog="${prefix}/catalog.json" data-model="${prefix}/models/" data-backend="wasm" data-namespace="load"></script>`;
 }
 
 export interface Visit {
@@ -63,12 +69,18 @@ export interface Visit {
   itemMB: number;
   /** What scored: 'wasm-simd' or 'js'. */
   scoring: string;
+  /** How the catalogue was held when memory was measured ('parsed', 'file', 'compressed') and its bytes. */
+  catalog: { form: string; bytes: number };
+  /** Ready → the catalogue compacted (null: not compacted, the file being under the threshold). */
+  compactedAfterMs: number | null;
+  /** The longest main-thread task from a second after ready to the memory's measurement (clicks, compaction). */
+  longestTaskAfterMs: number;
 }
 
-async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
+async function visit(page: Page, url: string, reload: boolean, compacts: boolean): Promise<Visit> {
   if (reload) await page.reload();
   else await page.goto(url);
-  const r = await page.evaluate(async () => {
+  const r = await page.evaluate(async (compacts) => {
     const w = window as unknown as {
       Clickwise: {
         ready: Promise<{ recommend(o: object): Promise<unknown[]>; click(id: string): Promise<void>; stats(): Record<string, unknown> }>;
@@ -87,7 +99,16 @@ async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
       clicks.push(performance.now() - t0);
     }
     clicks.sort((a, b) => a - b);
+    let compactedAfterMs: number | null = null;
+    for (let t = 0; compacts && t < 600; t++) {
+      if ((rec.stats()['catalog'] as { form: string }).form === 'compressed') {
+        compactedAfterMs = Math.round(performance.now() - ready);
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
     const before = w.__tasks.filter((t) => t.start < ready + 1000);
+    const after = w.__tasks.filter((t) => t.start >= ready + 1000);
     return {
       firstRecommendationMs: Math.round(ready),
       longestTaskMs: Math.round(Math.max(0, ...before.map((t) => t.ms))),
@@ -97,8 +118,11 @@ async function visit(page: Page, url: string, reload: boolean): Promise<Visit> {
       tensorMB: Math.round((rec.stats()['tensorBytes'] as number) / 1e5) / 10,
       itemMB: Math.round((rec.stats()['itemBytes'] as number) / 1e5) / 10,
       scoring: String(rec.stats()['scoring']),
+      catalog: rec.stats()['catalog'] as Visit['catalog'],
+      compactedAfterMs,
+      longestTaskAfterMs: Math.round(Math.max(0, ...after.map((t) => t.ms))),
     };
-  });
+  }, compacts);
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
   await cdp.send('HeapProfiler.collectGarbage');
@@ -131,33 +155,40 @@ export async function runLoadBench(
   if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
   const root = join(tmpdir(), `clickwise-load-${process.pid}`);
   mkdirSync(root, { recursive: true });
-  const server = createServer(serveStatic({ '/load/': root, '/': 'dist' }));
+  const server = createServer(serveStatic({ '/load/': root, '/p/': VISIT_ROOT, '/': 'dist' }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   const rows: LoadRow[] = [];
   try {
     for (const n of sizes) {
-      const dir = join(root, String(n));
-      mkdirSync(dir, { recursive: true });
-      const catalog = syntheticCatalog(n);
-      writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
-      cpSync('models', join(dir, 'models'), { recursive: true });
-      const vectors = withVectors ? await writeVectors({ modelDir: join(dir, 'models'), items: catalog }) : null;
-      writeFileSync(join(dir, 'page.html'), pageHtml(n));
+      let dir: string;
+      let vectors: VectorsReport | null = null;
+      if (withVectors) {
+        dir = await visitFolder(n);
+        vectors = vectorsReport(dir);
+      } else {
+        dir = join(root, String(n));
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'catalog.json'), JSON.stringify(syntheticCatalog(n)));
+        cpSync('models', join(dir, 'models'), { recursive: true });
+      }
+      const prefix = withVectors ? `/p/${n}` : `/load/${n}`;
+      writeFileSync(join(dir, 'page.html'), pageHtml(prefix, n));
+      const compacts = statSync(join(dir, 'catalog.json')).size >= COMPACT_ABOVE;
       const context = await browser.newContext();
       const page = await context.newPage();
       page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') log(`  [page ${m.type()}] ${m.text()}`);
       });
-      const url = `${origin}/load/${n}/page.html`;
-      const first = await visit(page, url, false);
-      const later = await visit(page, url, true);
+      const url = `${origin}${prefix}/page.html`;
+      const first = await visit(page, url, false, compacts);
+      const later = await visit(page, url, true, compacts);
       await context.close();
       const row = { n, vectors, first, later };
       log(JSON.stringify(row));
       rows.push(row);
-      rmSync(dir, { recursive: true, force: true });
+      if (!withVectors) rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     await browser.close();

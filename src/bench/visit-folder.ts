@@ -3,9 +3,10 @@
  * model and the catalogue vectors `npm run vectors` makes for it, computed once and kept in the
  * system's temporary folder (minutes at 1,000,000 items).
  */
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { writeVectors } from '../cli/vectors/vectors.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 
@@ -26,9 +27,16 @@ export async function visitFolder(n: number): Promise<string> {
     writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
     cpSync('models', join(dir, 'models'), { recursive: true });
     console.log(`computing the vectors of ${n} items (once; kept in ${dir})`);
-    await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+    const report = await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+    writeFileSync(join(dir, 'vectors-report.json'), JSON.stringify(report));
   }
   return dir;
+}
+
+/** What `npm run vectors` reported when it made the folder's vectors (null for a folder made before it was kept). */
+export function vectorsReport(dir: string): VectorsReport | null {
+  const at = join(dir, 'vectors-report.json');
+  return existsSync(at) ? (JSON.parse(readFileSync(at, 'utf8')) as VectorsReport) : null;
 }
 
 /** The tag as a shop adds it, for the folder of n items. */

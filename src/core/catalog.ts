@@ -21,6 +21,17 @@ export interface Catalog {
   readonly skipped: readonly string[];
   /** Parses every item not parsed yet, in time slices (a no-op on an eager catalogue). */
   materialise(slicer: Slicer): Promise<void>;
+  /**
+   * What the catalogue holds to give its items: 'parsed' (item objects), 'file' (the file's
+   * bytes, parsed as asked for) or 'compressed' (the file's text in deflated blocks), and the
+   * bytes held for the text (0 when parsed).
+   */
+  readonly held: CatalogHeld;
+}
+
+export interface CatalogHeld {
+  form: 'parsed' | 'file' | 'compressed';
+  bytes: number;
 }
 
 /** A catalogue read from a file: also the position of each kept item in the file's array. */
@@ -103,6 +114,7 @@ class CatalogBuilder {
       indexOf: (id: string) => index.get(String(id)),
       skipped: Object.freeze(problems),
       rawIndex: Int32Array.from(this.rawIndex),
+      held: { form: 'parsed', bytes: 0 },
       materialise: () => Promise.resolve(),
     };
   }
@@ -185,20 +197,107 @@ export function lazyCatalogFrom(bytes: Uint8Array, ids: IdTable, bounds: Uint32A
   if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
     throw new RangeError(`a restored catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
   }
+  return lazyOver({ form: 'file', bytes: bytes.length, of: (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]) }, ids, skipped);
+}
+
+/** Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a block of its own). */
+export const COMPACT_BLOCK_BYTES = 32 * 1024;
+
+/**
+ * The same catalogue as {@link lazyCatalogFrom}, holding the file's text deflated in blocks of
+ * consecutive items (about 4× smaller on product feeds) instead of the file's bytes: an item is
+ * parsed after inflating its block, when first asked for. Made in slices of `slicer`; the
+ * caller drops the file's bytes once it has the result. Same ids, same indices, same items.
+ */
+export async function compactCatalog(
+  bytes: Uint8Array,
+  ids: IdTable,
+  bounds: Uint32Array,
+  skipped: readonly string[],
+  slicer: Slicer,
+): Promise<Catalog> {
+  const n = ids.size;
+  if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
+    throw new RangeError(`a catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
+  }
+  // Loaded only by a page that compacts: most catalogues are far below the threshold.
+  const { deflateSync, inflateSync } = await import('fflate');
+  const parts: Uint8Array[] = [];
+  const first: number[] = [];
+  for (let i = 0; i < n;) {
+    const from = bounds[2 * i]!;
+    let j = i + 1;
+    while (j < n && bounds[2 * j + 1]! - from <= COMPACT_BLOCK_BYTES) j++;
+    first.push(i);
+    parts.push(deflateSync(bytes.subarray(from, bounds[2 * j - 1]), { level: 6 }));
+    i = j;
+    await slicer.maybeYield();
+  }
+  first.push(n);
+  // One buffer for every block: a few thousand small buffers cost more than their bytes.
+  const at = new Uint32Array(parts.length + 1);
+  for (let b = 0; b < parts.length; b++) at[b + 1] = at[b]! + parts[b]!.length;
+  const packed = new Uint8Array(at[parts.length]!);
+  parts.forEach((p, b) => packed.set(p, at[b]));
+  const starts = Int32Array.from(first);
+  const blockOf = (i: number): number => {
+    let lo = 0;
+    let hi = starts.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  // The block inflated last: items are often asked for in runs (a page of one department, a scan).
+  let open = -1;
+  let text = new Uint8Array(0);
+  return lazyOver(
+    {
+      form: 'compressed',
+      bytes: packed.length,
+      of: (i) => {
+        const b = blockOf(i);
+        const base = bounds[2 * starts[b]!]!;
+        if (b !== open) {
+          const size = bounds[2 * starts[b + 1]! - 1]! - base;
+          text = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(size) });
+          open = b;
+        }
+        return text.subarray(bounds[2 * i]! - base, bounds[2 * i + 1]! - base);
+      },
+    },
+    ids,
+    skipped,
+  );
+}
+
+/** Where a lazy catalogue's items' text comes from. */
+interface ItemText {
+  form: 'file' | 'compressed';
+  /** Bytes held for the text. */
+  bytes: number;
+  /** Item i's JSON text. */
+  of(i: number): Uint8Array;
+}
+
+function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[]): Catalog {
+  const n = ids.size;
   const parsed: (Item | undefined)[] = new Array<Item | undefined>(n);
   let left = n;
-  let source: Uint8Array | null = bytes;
+  let text: ItemText | null = source;
   const decoder = new TextDecoder();
   const none = new Map<string, number>();
   const item = (i: number): Item => {
     const have = parsed[i];
     if (have) return have;
-    if (!source || !(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
-    const got = checkItem(JSON.parse(decoder.decode(source.subarray(bounds[2 * i], bounds[2 * i + 1]))), i, none);
+    if (!text || !(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
+    const got = checkItem(JSON.parse(decoder.decode(text.of(i))), i, none);
     // The bytes are those the bounds were found in (same digest): anything else is a bug.
     if (typeof got === 'string' || got.id !== ids.id(i)) throw new Error(`the restored catalogue does not match its file at item ${i}`);
     parsed[i] = got;
-    if (--left === 0) source = null;
+    if (--left === 0) text = null;
     return got;
   };
   let all: readonly Item[] | null = null;
@@ -218,12 +317,53 @@ export function lazyCatalogFrom(bytes: Uint8Array, ids: IdTable, bounds: Uint32A
     size: n,
     indexOf: (id: string) => ids.indexOf(String(id)),
     skipped: Object.freeze([...skipped]),
+    get held() {
+      return text ? { form: text.form, bytes: text.bytes } : { form: 'parsed' as const, bytes: 0 };
+    },
     async materialise(s: Slicer) {
       for (let i = 0; i < n && left > 0; i++) {
         item(i);
         if ((i & 255) === 255) await s.maybeYield();
       }
       everything();
+    },
+  };
+}
+
+/**
+ * A catalogue whose backing can be replaced by an equal one (same ids at the same indices) while
+ * the page uses it: a page that is ready swaps its catalogue for the compacted one
+ * ({@link compactCatalog}). Every member reads the current backing, so functions taken from it
+ * earlier (`indexOf`) follow the swap.
+ */
+export interface SwappableCatalog extends Catalog {
+  swap(next: Catalog): void;
+}
+
+export function swappable(initial: Catalog): SwappableCatalog {
+  let cur = initial;
+  return {
+    get items() {
+      return cur.items;
+    },
+    item: (i) => cur.item(i),
+    id: (i) => cur.id(i),
+    indexOf: (id) => cur.indexOf(id),
+    get size() {
+      return cur.size;
+    },
+    get skipped() {
+      return cur.skipped;
+    },
+    get held() {
+      return cur.held;
+    },
+    materialise: (s) => cur.materialise(s),
+    swap(next: Catalog) {
+      if (next.size !== cur.size || (next.size > 0 && next.id(next.size - 1) !== cur.id(cur.size - 1))) {
+        throw new Error('a catalogue can be swapped only for one with the same items');
+      }
+      cur = next;
     },
   };
 }

@@ -7,8 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
-import type { Catalog, ValidatedCatalog } from './catalog.js';
-import { checkBounds, describeProblems, lazyCatalogFrom, validateCatalogSliced } from './catalog.js';
+import type { Catalog, CatalogHeld, ValidatedCatalog } from './catalog.js';
+import { checkBounds, compactCatalog, describeProblems, lazyCatalogFrom, swappable, validateCatalogSliced } from './catalog.js';
 import { IdTable } from './id-table.js';
 import { JsonBounds, parseJsonArraySliced } from './json-array.js';
 import { Emitter } from './emitter.js';
@@ -71,6 +71,13 @@ export interface CoreRecommenderOptions {
   /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
   recommendViewed?: boolean;
   /**
+   * A catalogue read from a URL whose file is at least this many bytes is kept deflated in blocks
+   * once the page is ready (about 4× smaller; an item is parsed after inflating its block when
+   * first shown), instead of as parsed items or the file's bytes. The compression runs after
+   * ready, in slices. Default 32 MiB (about 230,000 items of 140 bytes); `Infinity` never.
+   */
+  compactCatalogAbove?: number;
+  /**
    * The folder of the shop delta published by the shop's stream job (`npm run stream`), fused as
    * base + shop delta + the shopper's φ. Default `'auto'`: the folder the model's manifest names
    * (the stream job names it when it first publishes); none when it names none. A folder that has
@@ -131,6 +138,13 @@ export interface RecommenderStats {
   modelVersion: string;
   storage: DeltaStore['kind'];
   items: number;
+  /**
+   * How the catalogue is held: 'parsed' item objects (a catalogue given as an array, or a first
+   * visit), the file's bytes ('file', a later visit; items are parsed as shown) or its text
+   * deflated in blocks ('compressed', a large catalogue once compacted: `compactCatalogAbove`),
+   * and the bytes held for the text.
+   */
+  catalog: CatalogHeld;
   /**
    * Bytes held in tensors on the backend (every tfjs tensor of the page): the head's parameters
    * and its per-item biases and AdaGrad sums (3 × N float32).
@@ -463,7 +477,7 @@ async function readCatalog(
   cache: PreparedCache | undefined,
   slicer: Slicer,
   warn: (code: string, message: string) => void,
-): Promise<{ catalog: Catalog; entry: SavedEntry | undefined; fresh: PreparedCatalog | null }> {
+): Promise<{ catalog: Catalog; entry: SavedEntry | undefined; fresh: PreparedCatalog | null; text: CatalogText }> {
   // What the last load saved is read, and its ids indexed, while the file downloads: whether it
   // holds is known only once the file's digest is, and then it is ready to use.
   const saved = cache?.get(location).then(
@@ -485,7 +499,10 @@ async function readCatalog(
     },
   );
   const bytes = await fetchCatalog(location, fetcher);
-  if (!cache) return { catalog: (await parseCatalog(location, bytes, slicer)).catalog, entry: undefined, fresh: null };
+  if (!cache) {
+    const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
+    return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null } };
+  }
   const digest = await digestBytes(bytes, slicer);
   const got = await saved;
   if (got && got.entry.catalog.digest === digest) {
@@ -494,20 +511,50 @@ async function readCatalog(
       const spread = got.entry.catalog.spread;
       let inRange = spread.length === catalog.size;
       for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
-      if (inRange) return { catalog, entry: got.entry, fresh: null };
+      if (inRange) return { catalog, entry: got.entry, fresh: null, text: { bytes, bounds: got.entry.catalog.bounds, ids: got.ids } };
     } catch {
       /* a damaged entry: read the file as on a first visit, and save it again */
     }
   }
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
+  const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const fresh: PreparedCatalog = {
     digest,
-    ids: (await IdTable.build(catalog.id, catalog.size, slicer)).saved,
+    ids: ids.saved,
     bounds,
     skipped: [...catalog.skipped],
     spread: new Int32Array(0),
   };
-  return { catalog, entry: undefined, fresh };
+  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids } };
+}
+
+/** A catalogue file's bytes and where its kept items lie in it: what compaction needs. */
+interface CatalogText {
+  bytes: Uint8Array;
+  bounds: Uint32Array;
+  /** The ids indexed, where the load made the table (null: made by the compaction). */
+  ids: IdTable | null;
+}
+
+/** Default of `compactCatalogAbove`. */
+const COMPACT_ABOVE = 32 * 1024 * 1024;
+
+/**
+ * Swaps the catalogue for its compacted form (see {@link compactCatalog}) in slices shorter than
+ * a load's, after the page is ready. Resolves when done or given up (a warning; the catalogue
+ * stays as it was).
+ */
+async function compactInBackground(target: ReturnType<typeof swappable>, text: CatalogText, rec: RecommenderImpl): Promise<void> {
+  try {
+    const slicer = new Slicer(6);
+    await slicer.yield();
+    const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
+    const compacted = await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer);
+    if (!rec.alive) return;
+    target.swap(compacted);
+  } catch (err) {
+    if (rec.alive) rec.report('catalog/compact', `The catalogue could not be compacted (${String(err)}); it is kept as it was.`);
+  }
 }
 
 /** Items in turns across departments: the first of each, then the second of each, and so on. */
@@ -590,6 +637,13 @@ class RecommenderImpl implements Recommender {
   /** Set by the factory after loading. */
   embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0, prepared: 0 };
   private shopDeltaInfo: ShopDeltaInfo | null = null;
+  /** The catalogue's compaction after ready (see `compactCatalogAbove`), or null when there is none. */
+  compacting: Promise<void> | null = null;
+
+  /** False once disposed. */
+  get alive(): boolean {
+    return !this.disposed;
+  }
 
   /** Fuses a new shop delta: the next recommendations rank by base + ψ + φ. */
   applyShopDelta(psi: Float32Array, info: ShopDeltaInfo): void {
@@ -1007,6 +1061,7 @@ class RecommenderImpl implements Recommender {
       modelVersion: this.modelVersion,
       storage: this.store.kind,
       items: this.catalog.size,
+      catalog: { ...this.catalog.held },
       tensorBytes: tf.memory().numBytes,
       itemBytes: this.head.itemBytes,
       scoring: this.head.scoringKernel,
@@ -1348,6 +1403,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) {
     throw new ArgumentError('options/snapshotEvery', `snapshotEvery must be a positive integer, got ${String(snapshotEvery)}.`);
   }
+  const compactAbove = options.compactCatalogAbove ?? COMPACT_ABOVE;
+  if (typeof compactAbove !== 'number' || Number.isNaN(compactAbove) || compactAbove < 0) {
+    throw new ArgumentError(
+      'options/compactCatalogAbove',
+      `compactCatalogAbove must be a number of bytes ≥ 0 (Infinity: never), got ${String(options.compactCatalogAbove)}.`,
+    );
+  }
   const fetcher = options.fetcher ?? defaultFetcher;
   const progress = options.onProgress;
   const head = validateHeadOptions(options.head);
@@ -1374,8 +1436,11 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const location = typeof options.catalog === 'string' ? options.catalog : null;
   const read = location
     ? await readCatalog(location, fetcher, cache, slicer, warn)
-    : { catalog: await validateCatalogSliced(options.catalog, slicer), entry: undefined, fresh: null };
-  const catalog = read.catalog;
+    : { catalog: await validateCatalogSliced(options.catalog, slicer), entry: undefined, fresh: null, text: null };
+  // A large file is compacted once the page is ready; the page meanwhile uses the catalogue as read.
+  let text = read.text && read.text.bytes.length >= compactAbove ? read.text : null;
+  read.text = null;
+  const catalog = text ? swappable(read.catalog) : read.catalog;
   if (catalog.skipped.length > 0) {
     warn(
       'catalog/skipped',
@@ -1460,5 +1525,9 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   }
   mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });
+  if (text) {
+    rec.compacting = compactInBackground(catalog as ReturnType<typeof swappable>, text, rec);
+    text = null;
+  }
   return rec;
 }

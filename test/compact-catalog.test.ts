@@ -1,0 +1,102 @@
+/**
+ * A compacted catalogue (src/core/catalog.ts, `compactCatalog`): the file's text deflated in
+ * blocks gives every item exactly as the file does, in any order of asking, items larger than a
+ * block included, while holding far fewer bytes; and a swappable catalogue takes only an equal one.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Catalog } from '../src/core/catalog.js';
+import { compactCatalog, COMPACT_BLOCK_BYTES, lazyCatalogFrom, swappable, validateCatalog } from '../src/core/catalog.js';
+import { IdTable } from '../src/core/id-table.js';
+import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
+import { mulberry32 } from '../src/core/rng.js';
+import { Slicer } from '../src/core/slice.js';
+
+/** A file of n items (some odd, a few larger than a block, one invalid) and what a load finds in it. */
+async function file(n: number): Promise<{ bytes: Uint8Array; bounds: Uint32Array; ids: IdTable; skipped: string[]; items: unknown[] }> {
+  const rand = mulberry32(3);
+  const words = ['oak', 'mug', 'lamp', 'garden', 'tent', 'blue', 'tea', 'kettle', '"quoted"', 'naïve', '😀', 'a,b', '}{'];
+  const raw: unknown[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = i % 97 === 5 ? 9000 : 4 + Math.floor(rand() * 6);
+    const title = Array.from({ length: len }, () => words[Math.floor(rand() * words.length)]).join(' ');
+    raw.push(
+      i === 11
+        ? { id: 'bad', title: '' }
+        : { id: i % 3 ? `sku-${i}` : i, title, price: Math.round(rand() * 1e4) / 100, category: `Dept ${i % 7}` },
+    );
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(raw, null, i2(n)));
+  const elements = new JsonBounds();
+  const parsed = await parseJsonArraySliced(bytes, new Slicer(), elements);
+  const catalog = validateCatalog(parsed);
+  const b = elements.view();
+  const bounds = new Uint32Array(2 * catalog.size);
+  for (let i = 0; i < catalog.size; i++) {
+    bounds[2 * i] = b[catalog.rawIndex[i]!]! + 1;
+    bounds[2 * i + 1] = b[catalog.rawIndex[i]! + 1]!;
+  }
+  const ids = await IdTable.build(catalog.id, catalog.size, new Slicer());
+  return { bytes, bounds, ids, skipped: [...catalog.skipped], items: [...catalog.items] };
+}
+
+const i2 = (n: number): number => n % 2; // indented on odd sizes: whitespace between items
+
+describe('compactCatalog', () => {
+  it('gives every item as the file does, in any order, and holds a fraction of the bytes', async () => {
+    for (const n of [1, 2, 500, 3001]) {
+      const f = await file(n);
+      const plain = lazyCatalogFrom(f.bytes, f.ids, f.bounds, f.skipped);
+      const compact = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer());
+      expect(plain.held).toEqual({ form: 'file', bytes: f.bytes.length });
+      expect(compact.held.form).toBe('compressed');
+      if (n >= 500) expect(compact.held.bytes).toBeLessThan(f.bytes.length / 2.5);
+      expect(compact.size).toBe(f.items.length);
+      expect(compact.skipped).toEqual(f.skipped);
+      const order = Array.from({ length: compact.size }, (_, i) => i);
+      const rand = mulberry32(n);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      for (const i of order) {
+        expect(compact.item(i)).toEqual(f.items[i]);
+        expect(compact.indexOf(compact.id(i))).toBe(i);
+      }
+      expect(compact.items).toEqual(f.items);
+      // Every item parsed: the text is let go.
+      expect(compact.held).toEqual({ form: 'parsed', bytes: 0 });
+    }
+  });
+
+  it('gives an item larger than a block a block of its own', async () => {
+    const f = await file(300);
+    const big = f.items.findIndex((x) => JSON.stringify(x).length > COMPACT_BLOCK_BYTES);
+    expect(big).toBeGreaterThan(0);
+    const compact = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer());
+    expect(compact.item(big)).toEqual(f.items[big]);
+    expect(compact.item(big - 1)).toEqual(f.items[big - 1]);
+    expect(compact.item(big + 1)).toEqual(f.items[big + 1]);
+  });
+
+  it('refuses bounds that pass the end of the file', async () => {
+    const f = await file(50);
+    await expect(compactCatalog(f.bytes.subarray(0, 100), f.ids, f.bounds, f.skipped, new Slicer())).rejects.toThrow(RangeError);
+  });
+});
+
+describe('swappable', () => {
+  it('follows the swap, functions taken earlier included, and takes only a catalogue with the same items', async () => {
+    const f = await file(200);
+    const plain = lazyCatalogFrom(f.bytes, f.ids, f.bounds, f.skipped);
+    const s = swappable(plain);
+    const indexOf = s.indexOf;
+    expect(s.held.form).toBe('file');
+    s.swap(await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer()));
+    expect(s.held.form).toBe('compressed');
+    expect(indexOf('sku-7')).toBe(f.ids.indexOf('sku-7'));
+    expect(s.item(7)).toEqual(f.items[7]);
+    const other: Catalog = validateCatalog(f.items.slice(1));
+    expect(() => s.swap(other)).toThrow(/same items/);
+    expect(s.held.form).toBe('compressed');
+  });
+});
