@@ -13,6 +13,10 @@ describe('backends agree', () => {
       await useBackend(backend);
       const rec = await createRecommender({ catalog, modelUrl: MODELS, backend, seed: 11 });
       expect(rec.stats().backend).toBe(backend);
+      // The WASM backend's heap holds the tensors; the CPU backend has no heap of its own.
+      const heap = rec.stats().backendHeapBytes;
+      if (backend === 'cpu') expect(heap).toBeNull();
+      else expect(heap).toBeGreaterThanOrEqual(rec.stats().tensorBytes);
       for (const id of clicks) await rec.click(id);
       const all = await rec.recommend({ k: catalog.length, includeViewed: true, diversify: false });
       rec.dispose();

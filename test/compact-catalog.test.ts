@@ -65,6 +65,8 @@ describe('compactCatalog', () => {
       expect(compact.items).toEqual(f.items);
       // Every item parsed: the text is let go.
       expect(compact.held).toEqual({ form: 'parsed', bytes: 0 });
+      expect(compact.item(compact.size - 1)).toEqual(f.items[compact.size - 1]);
+      expect(() => compact.item(compact.size)).toThrow(RangeError);
     }
   });
 

@@ -65,6 +65,8 @@ export interface Visit {
   arrayBuffersMB: number;
   /** What tfjs holds on the backend (on WASM, in its heap): the head's parameters and per-item terms. */
   tensorMB: number;
+  /** The WASM backend's heap: the tensors and what the load's peak left free in it (never given back). */
+  backendHeapMB: number | null;
   /** The item matrix the scoring pass reads (int8 rows, scales, fused bias), outside tfjs. */
   itemMB: number;
   /** What scored: 'wasm-simd' or 'js'. */
@@ -75,6 +77,10 @@ export interface Visit {
   compactedAfterMs: number | null;
   /** The longest main-thread task from a second after ready to the memory's measurement (clicks, compaction). */
   longestTaskAfterMs: number;
+  /** Tasks of 50 ms or more in that time: ms after ready and length. */
+  longTasksAfter: { atMs: number; ms: number }[];
+  /** Click→top 10 again once the catalogue is compacted (median of 5; null when it is not). */
+  clickToTop10CompactedMs: number | null;
 }
 
 async function visit(page: Page, url: string, reload: boolean, compacts: boolean): Promise<Visit> {
@@ -107,6 +113,14 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
       }
       await new Promise((res) => setTimeout(res, 100));
     }
+    const settled: number[] = [];
+    for (let i = 0; compactedAfterMs !== null && i < 5; i++) {
+      const t0 = performance.now();
+      await rec.click(`s${20 + i * 11}`);
+      await rec.recommend({ k: 10 });
+      settled.push(performance.now() - t0);
+    }
+    settled.sort((a, b) => a - b);
     const before = w.__tasks.filter((t) => t.start < ready + 1000);
     const after = w.__tasks.filter((t) => t.start >= ready + 1000);
     return {
@@ -116,11 +130,14 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
       clickToTop10Ms: Math.round(clicks[2]! * 10) / 10,
       embeddings: rec.stats()['embeddings'] as Visit['embeddings'],
       tensorMB: Math.round((rec.stats()['tensorBytes'] as number) / 1e5) / 10,
+      backendHeapMB: rec.stats()['backendHeapBytes'] === null ? null : Math.round((rec.stats()['backendHeapBytes'] as number) / 1e5) / 10,
       itemMB: Math.round((rec.stats()['itemBytes'] as number) / 1e5) / 10,
       scoring: String(rec.stats()['scoring']),
       catalog: rec.stats()['catalog'] as Visit['catalog'],
       compactedAfterMs,
       longestTaskAfterMs: Math.round(Math.max(0, ...after.map((t) => t.ms))),
+      longTasksAfter: after.map((t) => ({ atMs: Math.round(t.start - ready), ms: Math.round(t.ms) })),
+      clickToTop10CompactedMs: settled.length ? Math.round(settled[2]! * 10) / 10 : null,
     };
   }, compacts);
   const cdp = await page.context().newCDPSession(page);

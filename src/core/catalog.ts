@@ -284,27 +284,30 @@ interface ItemText {
 
 function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[]): Catalog {
   const n = ids.size;
-  const parsed: (Item | undefined)[] = new Array<Item | undefined>(n);
+  // Only the items asked for: a page shows a few hundred of a million (an n-long array is 4 MB).
+  const parsed = new Map<number, Item>();
   let left = n;
   let text: ItemText | null = source;
   const decoder = new TextDecoder();
   const none = new Map<string, number>();
+  let all: readonly Item[] | null = null;
   const item = (i: number): Item => {
-    const have = parsed[i];
+    const have = all ? all[i] : parsed.get(i);
     if (have) return have;
     if (!text || !(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
     const got = checkItem(JSON.parse(decoder.decode(text.of(i))), i, none);
     // The bytes are those the bounds were found in (same digest): anything else is a bug.
     if (typeof got === 'string' || got.id !== ids.id(i)) throw new Error(`the restored catalogue does not match its file at item ${i}`);
-    parsed[i] = got;
+    parsed.set(i, got);
     if (--left === 0) text = null;
     return got;
   };
-  let all: readonly Item[] | null = null;
   const everything = (): readonly Item[] => {
     if (!all) {
-      for (let i = 0; i < n; i++) item(i);
-      all = Object.freeze(parsed as Item[]);
+      const list = new Array<Item>(n);
+      for (let i = 0; i < n; i++) list[i] = item(i);
+      all = Object.freeze(list);
+      parsed.clear();
     }
     return all;
   };

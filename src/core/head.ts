@@ -350,7 +350,8 @@ export class IncrementalHead {
   readonly n: number;
   readonly dims: number;
   readonly options: HeadOptions;
-  private readonly ids: readonly string[];
+  /** Item i's id (the catalogue's own lookup: no array of a million strings kept here). */
+  private readonly idOf: (i: number) => string;
   private readonly index: (id: string) => number | undefined;
   /**
    * vᵢ = eᵢ + rᵢ as int8 rows with a scale each, and a copy of the fused bias (`bias` below) that
@@ -412,13 +413,14 @@ export class IncrementalHead {
    * @param embeddings content embeddings eᵢ [N, d], as tensors (the head reads them and does not
    *   take ownership, unless `more.adopt`) or as an {@link ItemMatrix} the head takes as its own
    *   (then `base.residual` must already be in it, and be null here).
-   * @param ids item ids in catalogue order (for serialising per-item state by id).
+   * @param ids item ids in catalogue order (for serialising per-item state by id), or item i → its
+   *   id (then `more.indexOf` is required).
    * @param more.indexOf id → position in `ids`, when the caller already has such a map.
    * @param more.adopt the head disposes of the `embeddings` tensors once it has read them.
    */
   constructor(
     embeddings: tf.Tensor2D | readonly tf.Tensor2D[] | ItemMatrix,
-    ids: readonly string[],
+    ids: readonly string[] | ((i: number) => string),
     base: BaseParams,
     options: Partial<HeadOptions> = {},
     more: { indexOf?: (id: string) => number | undefined; adopt?: boolean } = {},
@@ -458,10 +460,16 @@ export class IncrementalHead {
     this.items = items;
     this.n = n;
     this.dims = d;
-    this.ids = ids;
+    if (typeof ids === 'function') {
+      if (!indexOf) throw new Error('an IncrementalHead given ids as a function needs more.indexOf');
+      this.idOf = ids;
+    } else {
+      const list = ids;
+      this.idOf = (i) => list[i]!;
+    }
     if (indexOf) this.index = indexOf;
     else {
-      const map = new Map(ids.map((id, i) => [id, i]));
+      const map = new Map((ids as readonly string[]).map((id, i) => [id, i]));
       this.index = (id) => map.get(id);
     }
     this.options = { ...DEFAULT_HEAD_OPTIONS, ...validateHeadOptions(options) };
@@ -876,7 +884,7 @@ export class IncrementalHead {
     if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
     for (const j of b.idx) this.touched.add(j);
     this.pushHistory(input.item);
-    this.noteClick(input.item, this.ids[input.item]!, input.time);
+    this.noteClick(input.item, this.idOf(input.item), input.time);
     // Keep, per item, only the clicks that can still count as repeats: the window is pruned
     // above, and more than maxRepeats + 1 per item never change a decision.
     this.recent.push({ i: input.item, t: input.time });
@@ -1003,8 +1011,8 @@ export class IncrementalHead {
       setOwn(gBias, f.id, f.g);
     }
     touched.forEach((i, k) => {
-      setOwn(dBias, this.ids[i]!, bv![k]!);
-      setOwn(gBias, this.ids[i]!, gv![k]!);
+      setOwn(dBias, this.idOf(i), bv![k]!);
+      setOwn(gBias, this.idOf(i), gv![k]!);
     });
     return {
       dims: this.dims,
@@ -1016,8 +1024,8 @@ export class IncrementalHead {
       gu: Array.from(gu!),
       gAlpha: gA![0]!,
       gBias,
-      history: this.history.map((h) => ({ id: h.i >= 0 ? this.ids[h.i]! : h.id!, w: h.w })),
-      recent: this.recent.map((r) => ({ id: this.ids[r.i]!, t: r.t })),
+      history: this.history.map((h) => ({ id: h.i >= 0 ? this.idOf(h.i) : h.id!, w: h.w })),
+      recent: this.recent.map((r) => ({ id: this.idOf(r.i), t: r.t })),
       clicks: this.clickCount,
       dMix: Array.from(dM!),
       gMix: Array.from(gM!),

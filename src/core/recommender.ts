@@ -151,6 +151,11 @@ export interface RecommenderStats {
    */
   tensorBytes: number;
   /**
+   * The size of the backend's own memory where it has one (the WASM backend's heap, which holds
+   * the tensors and grows to the load's peak: it is never given back), else null.
+   */
+  backendHeapBytes: number | null;
+  /**
    * Bytes of the item matrix the scoring pass reads, outside tfjs: int8 vectors, a scale and the
    * fused bias per item (N × (d + 8)).
    */
@@ -534,6 +539,12 @@ interface CatalogText {
   bounds: Uint32Array;
   /** The ids indexed, where the load made the table (null: made by the compaction). */
   ids: IdTable | null;
+}
+
+/** The WASM backend's heap size, or null on a backend without one. */
+function backendHeapBytes(): number | null {
+  const heap = (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
+  return heap ? heap.byteLength : null;
 }
 
 /** Default of `compactCatalogAbove`. */
@@ -1063,6 +1074,7 @@ class RecommenderImpl implements Recommender {
       items: this.catalog.size,
       catalog: { ...this.catalog.held },
       tensorBytes: tf.memory().numBytes,
+      backendHeapBytes: backendHeapBytes(),
       itemBytes: this.head.itemBytes,
       scoring: this.head.scoringKernel,
       deltaNorm: this.deltaNorm,
@@ -1274,7 +1286,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   await slicer.maybeYield();
   const head = new IncrementalHead(
     matrix,
-    ids,
+    // The catalogue's own lookup where there is one: the head keeps no array of every id.
+    lazy && options.indexOf ? (i: number) => lazy.id(i) : ids,
     { ...base, residual: null },
     {
       ...headModel.manifest.headOptions,
