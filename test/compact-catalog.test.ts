@@ -5,7 +5,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Catalog } from '../src/core/catalog.js';
-import { compactCatalog, COMPACT_BLOCK_BYTES, lazyCatalogFrom, swappable, validateCatalog } from '../src/core/catalog.js';
+import {
+  buildCategories,
+  checkCategories,
+  compactCatalog,
+  COMPACT_BLOCK_BYTES,
+  lazyCatalogFrom,
+  NO_CATEGORY,
+  swappable,
+  validateCatalog,
+} from '../src/core/catalog.js';
 import { IdTable } from '../src/core/id-table.js';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import { mulberry32 } from '../src/core/rng.js';
@@ -83,6 +92,46 @@ describe('compactCatalog', () => {
   it('refuses bounds that pass the end of the file', async () => {
     const f = await file(50);
     await expect(compactCatalog(f.bytes.subarray(0, 100), f.ids, f.bounds, f.skipped, new Slicer())).rejects.toThrow(RangeError);
+  });
+});
+
+describe('category tables', () => {
+  it("give every item's category without parsing it, and are checked before use", async () => {
+    const f = await file(400);
+    // Some items without a category.
+    const items = f.items.map((x, i) => (i % 5 === 2 ? { ...(x as object), category: undefined } : x)) as { category?: string }[];
+    const eager = validateCatalog(items);
+    const table = (await buildCategories(eager, new Slicer()))!;
+    expect(table.names).toEqual([...new Set(items.map((x) => x.category).filter((c) => c !== undefined))]);
+    expect(table.codes.filter((c) => c === NO_CATEGORY)).toHaveLength(items.filter((x) => x.category === undefined).length);
+    const bytes = new TextEncoder().encode(JSON.stringify(items));
+    const g = { ...f, bytes };
+    const elements = new JsonBounds();
+    await parseJsonArraySliced(bytes, new Slicer(), elements);
+    const b = elements.view();
+    const bounds = Uint32Array.from({ length: 2 * eager.size }, (_, k) => b[eager.rawIndex[k >> 1]! + (k & 1)]! + (k & 1 ? 0 : 1));
+    for (const made of [
+      lazyCatalogFrom(g.bytes, g.ids, bounds, g.skipped, table),
+      await compactCatalog(g.bytes, g.ids, bounds, g.skipped, new Slicer(), table),
+    ]) {
+      const form = made.held.form;
+      for (let i = 0; i < made.size; i++) expect(made.category(i)).toBe(eager.item(i).category);
+      // Not one item parsed for it: the text is still held.
+      expect(made.held.form).toBe(form);
+      expect(() => made.category(made.size)).toThrow(RangeError);
+    }
+    // Without a table the category comes from the parsed item.
+    const plain = lazyCatalogFrom(g.bytes, g.ids, bounds, g.skipped);
+    expect(plain.category(3)).toBe(eager.item(3).category);
+    await checkCategories(table, eager.size, new Slicer());
+    for (const bad of [
+      { ...table, codes: table.codes.subarray(1) },
+      { ...table, codes: table.codes.map((c, i) => (i === 9 ? table.names.length : c)) },
+      { ...table, codes: Int32Array.from(table.codes) as unknown as Uint16Array },
+      { ...table, names: [...table.names.slice(1), 7 as unknown as string] },
+    ]) {
+      await expect(checkCategories(bad, eager.size, new Slicer())).rejects.toThrow(RangeError);
+    }
   });
 });
 

@@ -137,6 +137,7 @@ describe('IndexedDbPreparedCache', () => {
       bounds: Uint32Array.from([1, 5, 6, 9]),
       skipped: ['item 2 is not an object'],
       spread: Int32Array.from([1, 0]),
+      categories: tag % 2 ? { names: ['Garden'], codes: Uint16Array.from([0, 0xffff]) } : null,
     },
     matrix: {
       modelKey: `m${tag}`,
@@ -155,6 +156,10 @@ describe('IndexedDbPreparedCache', () => {
     expect(back).toEqual(entry(1));
     expect(back!.matrix!.codes).toBeInstanceOf(Int8Array);
     expect(back!.catalog.bounds).toBeInstanceOf(Uint32Array);
+    expect(back!.catalog.categories!.codes).toBeInstanceOf(Uint16Array);
+    await cache.put('/a.json', entry(2));
+    expect(await whole(cache.get('/a.json'))).toEqual(entry(2));
+    await cache.put('/a.json', entry(1));
     expect(await cache.get('/none.json')).toBeUndefined();
     for (const loc of ['/b.json', '/c.json']) {
       t += 10;
@@ -185,6 +190,7 @@ describe('IndexedDbPreparedCache', () => {
         bounds: Uint32Array.from({ length: 50 }, (_, i) => i * 3),
         skipped: [],
         spread: Int32Array.from({ length: 25 }, (_, i) => 24 - i),
+        categories: { names: ['A', 'B', 'C'], codes: Uint16Array.from({ length: 25 }, (_, i) => (i % 4 === 3 ? 0xffff : i % 3)) },
       },
       matrix: {
         modelKey: 'm',
@@ -204,6 +210,7 @@ describe('IndexedDbPreparedCache', () => {
     expect(keys.filter((k) => k[2] === 'codes')).toHaveLength(7);
     expect(keys.filter((k) => k[2] === 'bounds')).toHaveLength(25);
     expect(keys.filter((k) => k[2] === 'text')).toHaveLength(7);
+    expect(keys.filter((k) => k[2] === 'categories')).toHaveLength(7);
     // Written again: the old generation's pieces go.
     await cache.put('/big.json', big);
     expect(await mine()).toHaveLength(keys.length);
@@ -217,6 +224,11 @@ describe('IndexedDbPreparedCache', () => {
     const half = await cache.get('/big.json');
     expect(half?.catalog).toEqual(big.catalog);
     expect(await half?.matrix).toBeNull();
+    await db.delete(
+      'pieces',
+      now.find((k) => k[2] === 'categories' && k[3] === 6)!,
+    );
+    expect(await cache.get('/big.json')).toBeUndefined();
     await db.delete(
       'pieces',
       now.find((k) => k[2] === 'text' && k[3] === 0)!,

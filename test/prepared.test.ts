@@ -156,6 +156,10 @@ describe('a recommender with a prepared cache', () => {
     first.rec.dispose();
     await new Promise((r) => setTimeout(r, 10));
     expect(cache.entries.size).toBe(1);
+    // Every item's category numbered, so that a later visit groups items without parsing them.
+    const saved = cache.entries.get(file)!.catalog.categories!;
+    expect(saved.codes).toHaveLength(catalog.length);
+    expect(catalog.map((x, i) => saved.names[saved.codes[i]!])).toEqual(catalog.map((x) => x.category));
 
     const second = await load(cache);
     expect(second.rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: catalog.length });
@@ -308,6 +312,14 @@ describe('a recommender with a prepared cache', () => {
       { ...good, catalog: { ...good.catalog, spread: new Int32Array(3) } },
       { ...good, catalog: { ...good.catalog, spread: good.catalog.spread.map((x, i) => (i === 2 ? 1e6 : x)) } },
       { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.map((x, i) => (i === 7 ? 3 : x)) } },
+      {
+        ...good,
+        catalog: { ...good.catalog, categories: { ...good.catalog.categories!, codes: good.catalog.categories!.codes.subarray(1) } },
+      },
+      {
+        ...good,
+        catalog: { ...good.catalog, categories: { ...good.catalog.categories!, names: good.catalog.categories!.names.slice(1) } },
+      },
       { ...good, matrix: { ...good.matrix!, scales: good.matrix!.scales.map((x, i) => (i === 4 ? Number.NaN : x)) } },
       { ...good, matrix: { ...good.matrix!, codes: good.matrix!.codes.subarray(64) } },
     ];

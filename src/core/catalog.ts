@@ -15,6 +15,8 @@ export interface Catalog {
   item(i: number): Item;
   /** Item i's id, without parsing the item. */
   id(i: number): string;
+  /** Item i's category (undefined: none), without parsing the item where the catalogue has a {@link CategoryTable}. */
+  category(i: number): string | undefined;
   indexOf(id: string): number | undefined;
   readonly size: number;
   /** What was wrong with the items that were skipped (empty when every item was usable). */
@@ -110,6 +112,7 @@ class CatalogBuilder {
       items,
       item: (i) => items[i]!,
       id: (i) => items[i]!.id,
+      category: (i) => items[i]!.category,
       size: items.length,
       indexOf: (id: string) => index.get(String(id)),
       skipped: Object.freeze(problems),
@@ -192,12 +195,23 @@ export async function lazyCatalog(
  * {@link lazyCatalog} from ids already in a table and bounds already checked
  * ({@link checkBounds}); throws a RangeError when the bounds pass the file's end.
  */
-export function lazyCatalogFrom(bytes: Uint8Array, ids: IdTable, bounds: Uint32Array, skipped: readonly string[]): Catalog {
+export function lazyCatalogFrom(
+  bytes: Uint8Array,
+  ids: IdTable,
+  bounds: Uint32Array,
+  skipped: readonly string[],
+  categories: CategoryTable | null = null,
+): Catalog {
   const n = ids.size;
   if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
     throw new RangeError(`a restored catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
   }
-  return lazyOver({ form: 'file', bytes: bytes.length, of: (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]) }, ids, skipped);
+  return lazyOver(
+    { form: 'file', bytes: bytes.length, of: (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]) },
+    ids,
+    skipped,
+    categories,
+  );
 }
 
 /** Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a block of its own). */
@@ -215,6 +229,7 @@ export async function compactCatalog(
   bounds: Uint32Array,
   skipped: readonly string[],
   slicer: Slicer,
+  categories: CategoryTable | null = null,
 ): Promise<Catalog> {
   const n = ids.size;
   if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
@@ -270,6 +285,7 @@ export async function compactCatalog(
     },
     ids,
     skipped,
+    categories,
   );
 }
 
@@ -282,7 +298,7 @@ interface ItemText {
   of(i: number): Uint8Array;
 }
 
-function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[]): Catalog {
+function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[], categories: CategoryTable | null): Catalog {
   const n = ids.size;
   // Only the items asked for: a page shows a few hundred of a million (an n-long array is 4 MB).
   const parsed = new Map<number, Item>();
@@ -317,6 +333,13 @@ function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[]): C
     },
     item,
     id: (i) => ids.id(i),
+    category: categories
+      ? (i) => {
+          if (!(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
+          const c = categories.codes[i]!;
+          return c === NO_CATEGORY ? undefined : categories.names[c];
+        }
+      : (i) => item(i).category,
     size: n,
     indexOf: (id: string) => ids.indexOf(String(id)),
     skipped: Object.freeze([...skipped]),
@@ -351,6 +374,7 @@ export function swappable(initial: Catalog): SwappableCatalog {
     },
     item: (i) => cur.item(i),
     id: (i) => cur.id(i),
+    category: (i) => cur.category(i),
     indexOf: (id) => cur.indexOf(id),
     get size() {
       return cur.size;
@@ -369,6 +393,57 @@ export function swappable(initial: Catalog): SwappableCatalog {
       cur = next;
     },
   };
+}
+
+/**
+ * Every item's category as a small number, so that what groups items by department (the list
+ * before any click, sharing the list among a shopper's interests) reads a category without
+ * parsing the item: on a later visit items are parsed only as they are shown.
+ */
+export interface CategoryTable {
+  /** The distinct categories, in order of first appearance. */
+  names: string[];
+  /** Item i's category: an index into `names`, or {@link NO_CATEGORY}. */
+  codes: Uint16Array;
+}
+
+/** The code of an item without a category. */
+export const NO_CATEGORY = 0xffff;
+
+/** The catalogue's {@link CategoryTable}, or null when it has more distinct categories than a code can tell apart. */
+export async function buildCategories(catalog: Catalog, slicer: Slicer): Promise<CategoryTable | null> {
+  const names: string[] = [];
+  const seen = new Map<string, number>();
+  const codes = new Uint16Array(catalog.size);
+  for (let i = 0; i < catalog.size; i++) {
+    const c = catalog.category(i);
+    if (c === undefined) codes[i] = NO_CATEGORY;
+    else {
+      let k = seen.get(c);
+      if (k === undefined) {
+        if (names.length === NO_CATEGORY) return null;
+        seen.set(c, (k = names.length));
+        names.push(c);
+      }
+      codes[i] = k;
+    }
+    if ((i & 16383) === 16383) await slicer.maybeYield();
+  }
+  return { names, codes };
+}
+
+/** Checks, in slices, that a saved {@link CategoryTable} fits `n` items; throws a RangeError if not. */
+export async function checkCategories(table: CategoryTable, n: number, slicer: Slicer): Promise<void> {
+  const { names, codes } = table;
+  if (!Array.isArray(names) || !(codes instanceof Uint16Array) || codes.length !== n || names.length > NO_CATEGORY) {
+    throw new RangeError(`a saved category table does not fit ${n} items`);
+  }
+  if (names.some((x) => typeof x !== 'string')) throw new RangeError('a saved category table has a name that is not a string');
+  for (let i = 0; i < n; i++) {
+    const c = codes[i]!;
+    if (c >= names.length && c !== NO_CATEGORY) throw new RangeError(`a saved category table's code at item ${i} is out of range`);
+    if ((i & 65535) === 65535) await slicer.maybeYield();
+  }
 }
 
 /** "3 invalid items: a; b; c (and 2 more)". */

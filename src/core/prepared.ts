@@ -8,6 +8,7 @@
  * The recommender only reads and writes `PreparedEntry` values through a {@link PreparedCache};
  * the package entry passes one backed by IndexedDB.
  */
+import type { CategoryTable } from './catalog.js';
 import { kernelDigest } from './digest.js';
 import type { IdTableData } from './id-table.js';
 import { sha256Hex } from './model-io.js';
@@ -24,6 +25,8 @@ export interface PreparedCatalog {
   skipped: string[];
   /** The catalogue in turns across departments (the list shown before any click). */
   spread: Int32Array;
+  /** Every item's category as a number (null: too many distinct categories to number). */
+  categories: CategoryTable | null;
 }
 
 /** The part that also depends on the model: the item matrix the head scores. */

@@ -7,8 +7,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
-import type { Catalog, CatalogHeld, ValidatedCatalog } from './catalog.js';
-import { checkBounds, compactCatalog, describeProblems, lazyCatalogFrom, swappable, validateCatalogSliced } from './catalog.js';
+import type { Catalog, CatalogHeld, CategoryTable, ValidatedCatalog } from './catalog.js';
+import {
+  buildCategories,
+  checkBounds,
+  checkCategories,
+  compactCatalog,
+  describeProblems,
+  lazyCatalogFrom,
+  swappable,
+  validateCatalogSliced,
+} from './catalog.js';
 import { IdTable } from './id-table.js';
 import { JsonBounds, parseJsonArraySliced } from './json-array.js';
 import { Emitter } from './emitter.js';
@@ -493,6 +502,7 @@ async function readCatalog(
       try {
         const ids = await IdTable.check(entry.catalog.ids, slicer);
         await checkBounds(entry.catalog.bounds, ids.size, slicer);
+        if (entry.catalog.categories) await checkCategories(entry.catalog.categories, ids.size, slicer);
         return { entry, ids };
       } catch {
         return undefined; // a damaged entry: read the file as on a first visit, and save it again
@@ -506,31 +516,41 @@ async function readCatalog(
   const bytes = await fetchCatalog(location, fetcher);
   if (!cache) {
     const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
-    return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null } };
+    return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null, categories: null } };
   }
   const digest = await digestBytes(bytes, slicer);
   const got = await saved;
   if (got && got.entry.catalog.digest === digest) {
     try {
-      const catalog = lazyCatalogFrom(bytes, got.ids, got.entry.catalog.bounds, got.entry.catalog.skipped);
+      const saved = got.entry.catalog;
+      const catalog = lazyCatalogFrom(bytes, got.ids, saved.bounds, saved.skipped, saved.categories);
       const spread = got.entry.catalog.spread;
       let inRange = spread.length === catalog.size;
       for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
-      if (inRange) return { catalog, entry: got.entry, fresh: null, text: { bytes, bounds: got.entry.catalog.bounds, ids: got.ids } };
+      if (inRange) {
+        return {
+          catalog,
+          entry: got.entry,
+          fresh: null,
+          text: { bytes, bounds: saved.bounds, ids: got.ids, categories: saved.categories },
+        };
+      }
     } catch {
       /* a damaged entry: read the file as on a first visit, and save it again */
     }
   }
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
   const ids = await IdTable.build(catalog.id, catalog.size, slicer);
+  const categories = await buildCategories(catalog, slicer);
   const fresh: PreparedCatalog = {
     digest,
     ids: ids.saved,
     bounds,
     skipped: [...catalog.skipped],
     spread: new Int32Array(0),
+    categories,
   };
-  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids } };
+  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories } };
 }
 
 /** A catalogue file's bytes and where its kept items lie in it: what compaction needs. */
@@ -539,6 +559,8 @@ interface CatalogText {
   bounds: Uint32Array;
   /** The ids indexed, where the load made the table (null: made by the compaction). */
   ids: IdTable | null;
+  /** The categories numbered, where the load did (null: by the compaction, from parsed items). */
+  categories: CategoryTable | null;
 }
 
 /** The WASM backend's heap size, or null on a backend without one. */
@@ -560,7 +582,9 @@ async function compactInBackground(target: ReturnType<typeof swappable>, text: C
     const slicer = new Slicer(6);
     await slicer.yield();
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
-    const compacted = await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer);
+    // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
+    const categories = text.categories ?? (target.held.form === 'parsed' ? await buildCategories(target, slicer) : null);
+    const compacted = await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories);
     if (!rec.alive) return;
     target.swap(compacted);
   } catch (err) {
@@ -573,7 +597,7 @@ async function roundRobinByCategory(catalog: Catalog, slicer: Slicer): Promise<I
   const queues = new Map<string, number[]>();
   const n = catalog.size;
   for (let i = 0; i < n; i++) {
-    const key = catalog.item(i).category ?? '';
+    const key = catalog.category(i) ?? '';
     let q = queues.get(key);
     if (!q) queues.set(key, (q = []));
     q.push(i);
@@ -985,7 +1009,7 @@ class RecommenderImpl implements Recommender {
    * best-scored candidates in turn. Candidates like no clicked item fill what is left.
    */
   private groupOf(i: number): string {
-    return this.catalog.item(i).category ?? `item:${i}`;
+    return this.catalog.category(i) ?? `item:${i}`;
   }
 
   private shareAmongInterests(
@@ -1004,7 +1028,7 @@ class RecommenderImpl implements Recommender {
     candidates.forEach((c, col) => {
       const simTo = (row: number): number => contributions[row * candidates.length + col]! / Math.max(weights[row]!, 1e-6);
       // An item of a department the shopper clicked in belongs to it; another goes to the click it is most like.
-      const own = this.catalog.item(c.i).category;
+      const own = this.catalog.category(c.i);
       let group: string | null = own !== undefined && clicks.has(own) ? own : null;
       let sim = group === null ? 0 : -Infinity;
       history.forEach((h, row) => {

@@ -21,8 +21,8 @@ export const MAX_ENTRIES = 3;
 /** Largest piece of an entry, in bytes (or UTF-16 code units of ids). */
 export const PIECE_BYTES = 4 << 20;
 
-type Numbers = Int8Array | Int32Array | Uint32Array | Float32Array;
-const KINDS = { Int8Array, Int32Array, Uint32Array, Float32Array } as const;
+type Numbers = Int8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
+const KINDS = { Int8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;
 type Kind = keyof typeof KINDS;
 
 /** Where an array's pieces are: its type, length and how many pieces. */
@@ -33,7 +33,7 @@ interface ArrayRef {
 }
 
 /** The layout of an entry's pieces; an entry of another layout is made again. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 interface Header {
   format: number;
@@ -43,6 +43,7 @@ interface Header {
   ids: { textPieces: number; ends: ArrayRef; slots: ArrayRef };
   bounds: ArrayRef;
   spread: ArrayRef;
+  categories: { names: string[]; codes: ArrayRef } | null;
   matrix: {
     modelKey: string;
     dims: number;
@@ -104,6 +105,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
       read('slots', header.ids.slots.pieces),
       read('bounds', header.bounds.pieces),
       read('spread', header.spread.pieces),
+      read('categories', header.categories?.codes.pieces ?? 0),
     ]);
     const slicer = new Slicer();
     const m = header.matrix;
@@ -117,17 +119,26 @@ export class IndexedDbPreparedCache implements PreparedCache {
       : Promise.resolve(null);
     // Awaited by the caller only if the catalogue's part is handed back.
     matrix.catch(() => undefined);
-    const [text, ends, slots, bounds, spread] = await catalogParts;
+    const [text, ends, slots, bounds, spread, codes] = await catalogParts;
     // A piece gone missing: the entry is made again.
     if (!text.every((p) => typeof p === 'string')) return undefined;
     const e = await join(header.ids.ends, ends, slicer);
     const sl = await join(header.ids.slots, slots, slicer);
     const b = await join(header.bounds, bounds, slicer);
     const s = await join(header.spread, spread, slicer);
-    if (!e || !sl || !b || !s) return undefined;
+    const cat = header.categories;
+    const co = cat ? await join(cat.codes, codes, slicer) : null;
+    if (!e || !sl || !b || !s || (cat && !co)) return undefined;
     const ids = { text: (text as string[]).join(''), ends: e as Uint32Array, slots: sl as Int32Array };
     return {
-      catalog: { digest: header.digest, ids, bounds: b as Uint32Array, skipped: header.skipped, spread: s as Int32Array },
+      catalog: {
+        digest: header.digest,
+        ids,
+        bounds: b as Uint32Array,
+        skipped: header.skipped,
+        spread: s as Int32Array,
+        categories: cat ? { names: cat.names, codes: co as Uint16Array } : null,
+      },
       matrix,
     };
   }
@@ -150,6 +161,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
       ['slots', split(c.ids.slots, size)],
       ['bounds', split(c.bounds, size)],
       ['spread', split(c.spread, size)],
+      ['categories', c.categories ? split(c.categories.codes, size) : []],
       ['codes', m ? split(m.codes, size) : []],
       ['scales', m ? split(m.scales, size) : []],
     ];
@@ -163,6 +175,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
       ids: { textPieces: count('text'), ends: ref(c.ids.ends, count('ends')), slots: ref(c.ids.slots, count('slots')) },
       bounds: ref(c.bounds, count('bounds')),
       spread: ref(c.spread, count('spread')),
+      categories: c.categories ? { names: [...c.categories.names], codes: ref(c.categories.codes, count('categories')) } : null,
       matrix: m
         ? {
             modelKey: m.modelKey,
