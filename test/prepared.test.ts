@@ -159,7 +159,7 @@ describe('a recommender with a prepared cache', () => {
     // Every item's category numbered, so that a later visit groups items without parsing them.
     const saved = cache.entries.get(file)!.catalog.categories!;
     expect(saved.codes).toHaveLength(catalog.length);
-    expect(catalog.map((x, i) => saved.names[saved.codes[i]!])).toEqual(catalog.map((x) => x.category));
+    expect(catalog.map((_, i) => saved.names[saved.codes[i]!])).toEqual(catalog.map((x) => x.category));
 
     const second = await load(cache);
     expect(second.rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: catalog.length });

@@ -34,7 +34,7 @@ import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
-import { nextTask, Slicer } from './slice.js';
+import { nextBackgroundTask, nextTask, Slicer } from './slice.js';
 import type { ShopDeltaInfo } from './shop-delta-client.js';
 import { ShopDeltaClient } from './shop-delta-client.js';
 import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
@@ -579,7 +579,8 @@ const COMPACT_ABOVE = 32 * 1024 * 1024;
  */
 async function compactInBackground(target: ReturnType<typeof swappable>, text: CatalogText, rec: RecommenderImpl): Promise<void> {
   try {
-    const slicer = new Slicer(6);
+    // Work that can wait: it gives way to the shopper's clicks and the page's own tasks.
+    const slicer = new Slicer(6, nextBackgroundTask);
     await slicer.yield();
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.

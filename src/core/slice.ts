@@ -10,6 +10,7 @@ export const SLICE_MS = 12;
 
 interface PostTaskScheduler {
   yield?: () => Promise<void>;
+  postTask?: (fn: () => void, options: { priority: 'background' }) => Promise<void>;
 }
 
 let channel: MessageChannel | null = null;
@@ -37,10 +38,28 @@ export function nextTask(): Promise<void> {
   });
 }
 
+/**
+ * Resolves in a new macrotask of background priority where the page has a scheduler
+ * (`scheduler.postTask`): it runs only when nothing more urgent (input, rendering, the page's own
+ * tasks, a click being learned) is waiting. Elsewhere, {@link nextTask}.
+ */
+export function nextBackgroundTask(): Promise<void> {
+  const sched = (globalThis as { scheduler?: PostTaskScheduler }).scheduler;
+  if (typeof sched?.postTask === 'function') return sched.postTask(() => undefined, { priority: 'background' });
+  return nextTask();
+}
+
 /** Tracks the time spent since the last yield. */
 export class Slicer {
   private start = now();
-  constructor(private readonly budgetMs = SLICE_MS) {}
+  /**
+   * @param budgetMs the work of one slice.
+   * @param yieldTo how a slice ends: {@link nextTask}, or {@link nextBackgroundTask} for work that can wait.
+   */
+  constructor(
+    private readonly budgetMs = SLICE_MS,
+    private readonly yieldTo: () => Promise<void> = nextTask,
+  ) {}
 
   /** True once this slice has used its budget. Cheap: call it every few iterations. */
   due(): boolean {
@@ -49,7 +68,7 @@ export class Slicer {
 
   /** Yields a macrotask and starts a new slice. */
   async yield(): Promise<void> {
-    await nextTask();
+    await this.yieldTo();
     this.start = now();
   }
 
