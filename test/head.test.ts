@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BaseParams, HeadState } from '../src/core/head.js';
-import { IncrementalHead, pushHistory } from '../src/core/head.js';
+import { IncrementalHead, pushHistory, replaceAt } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { useBackend } from './helpers.js';
 
@@ -344,4 +344,19 @@ describe('the query’s weights in plain numbers', () => {
     head.dispose();
     E.dispose();
   });
+});
+
+describe('replaceAt', () => {
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`sets the entries asked for in a new tensor and leaves its input as it was (${backend})`, async () => {
+      await useBackend(backend);
+      const t = tf.tensor1d([1, 2, 3, 4, 5, 6]);
+      const before = tf.memory().numTensors;
+      const out = tf.tidy(() => replaceAt(t, tf.tensor2d([4, 1], [2, 1], 'int32'), tf.tensor1d([40, 10])));
+      expect(Array.from(await out.data())).toEqual([1, 10, 3, 4, 40, 6]);
+      expect(Array.from(await t.data())).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      tf.dispose([t, out]);
+    });
+  }
 });

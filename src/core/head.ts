@@ -338,6 +338,16 @@ export function scoredSet(input: LearnInput, n: number, options: HeadOptions, cl
   return { idx, y, w };
 }
 
+/**
+ * `t` with the entries at `at` ([m, 1] int32, distinct) set to `values` ([m]): one new tensor,
+ * and `t` is left as it was. tfjs's CPU kernel of tensorScatterUpdate writes into its input's
+ * values (tfjs 4.22), so on that backend it works on a copy; the others make a new tensor.
+ * Inside a tidy.
+ */
+export function replaceAt(t: tf.Tensor1D, at: tf.Tensor, values: tf.Tensor): tf.Tensor1D {
+  return tf.tensorScatterUpdate(tf.getBackend() === 'cpu' ? tf.add(t, 0) : t, at, values) as tf.Tensor1D;
+}
+
 /** A variable holding `t`'s values; `t` itself is disposed (tf.variable copies it). */
 function own<R extends tf.Rank>(t: tf.Tensor<R>): tf.Variable<R> {
   const v = tf.variable(t, false);
@@ -549,7 +559,13 @@ export class IncrementalHead {
     tf.tidy(() => {
       const w = this.shopWeight;
       const next = tf.tensor1d(psi ? Float32Array.from(this.baseBias, (b, i) => b + w * psi[i]!) : this.baseBias);
-      this.bias.assign(tf.add(this.bias, tf.sub(next, this.bBase)) as tf.Tensor1D);
+      // bᵢ + wψᵢ + Δbᵢ, where Δb is non-zero only at the touched items: one N-long tensor besides `next`.
+      const touched = [...this.touched];
+      if (touched.length) {
+        const t = tf.tensor1d(Int32Array.from(touched), 'int32');
+        const kept = tf.add(tf.gather(next, t), tf.sub(tf.gather(this.bias, t), tf.gather(this.bBase, t)));
+        this.bias.assign(replaceAt(next, tf.reshape(t, [-1, 1]), kept));
+      } else this.bias.assign(tf.clone(next));
       this.bBase.assign(next);
     });
     this.markBias('all');
@@ -930,9 +946,11 @@ export class IncrementalHead {
       const accNew = tf.add(accOld, tf.square(gc));
       const bOld = tf.sub(tf.gather(this.bias, idx), tf.gather(this.bBase, idx));
       const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
+      // Each made as the old one with the scored entries replaced (no N-long scatter and sum made
+      // besides): one N-long tensor at a time on top of the head's own, at any catalogue size.
       const at = tf.reshape(idx, [-1, 1]);
-      this.gB.assign(tf.add(this.gB, tf.scatterND(at, tf.sub(accNew, accOld), [this.n])) as tf.Tensor1D);
-      this.bias.assign(tf.add(this.bias, tf.scatterND(at, tf.sub(bNew, bOld), [this.n])) as tf.Tensor1D);
+      this.gB.assign(replaceAt(this.gB, at, accNew));
+      this.bias.assign(replaceAt(this.bias, at, tf.add(tf.gather(this.bias, idx), tf.sub(bNew, bOld))));
     });
     this.markBias(b.idx);
   }
@@ -1107,13 +1125,17 @@ export class IncrementalHead {
       this.dMix.assign(tf.tensor1d(state.dMix ?? [0, 0, 0, 0]));
       this.gMix.assign(tf.tensor1d(state.gMix ?? [0, 0, 0, 0]));
       this.markParams();
+    });
+    // One N-long tensor made at a time, each replacing the old (see step()).
+    tf.tidy(() => this.gB.assign(tf.zeros([this.n])));
+    tf.tidy(() => {
       if (bIdx.length) {
         const at = tf.tensor2d(Int32Array.from(bIdx), [bIdx.length, 1], 'int32');
-        this.bias.assign(tf.add(this.bBase, tf.scatterND(at, tf.tensor1d(bVal), [this.n])) as tf.Tensor1D);
-        this.gB.assign(tf.scatterND(at, tf.tensor1d(gVal), [this.n]) as tf.Tensor1D);
+        const base = tf.gather(this.bBase, tf.tensor1d(Int32Array.from(bIdx), 'int32'));
+        this.bias.assign(replaceAt(this.bBase, at, tf.add(base, tf.tensor1d(bVal))));
+        this.gB.assign(replaceAt(this.gB, at, tf.tensor1d(gVal)));
       } else {
         this.bias.assign(tf.clone(this.bBase));
-        this.gB.assign(tf.zeros([this.n]));
       }
     });
     this.markBias('all');
