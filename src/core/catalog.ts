@@ -218,9 +218,9 @@ export function lazyCatalogFrom(
 export const COMPACT_BLOCK_BYTES = 32 * 1024;
 
 /**
- * The same catalogue as {@link lazyCatalogFrom}, holding the file's text deflated in blocks of
- * consecutive items (about 4× smaller on product feeds) instead of the file's bytes: an item is
- * parsed after inflating its block, when first asked for. Made in slices of `slicer`; the
+ * The same catalogue as {@link lazyCatalogFrom}, holding the kept items' text deflated in blocks
+ * of consecutive items (about 4× smaller on product feeds) instead of the file's bytes and where
+ * each item lies in it: an item is parsed after inflating its block, when first asked for. Made in slices of `slicer`; the
  * caller drops the file's bytes once it has the result. Same ids, same indices, same items.
  */
 export async function compactCatalog(
@@ -239,12 +239,27 @@ export async function compactCatalog(
   const { deflateSync, inflateSync } = await import('fflate');
   const parts: Uint8Array[] = [];
   const first: number[] = [];
+  const raw: number[] = [];
+  // A block is its items' texts joined by NUL, a byte that valid JSON text never holds: the
+  // compacted catalogue needs no per-item offsets (the bounds, 8 bytes an item, are let go).
+  const joined = new Uint8Array(COMPACT_BLOCK_BYTES + 64);
   for (let i = 0; i < n;) {
-    const from = bounds[2 * i]!;
-    let j = i + 1;
-    while (j < n && bounds[2 * j + 1]! - from <= COMPACT_BLOCK_BYTES) j++;
+    let j = i;
+    let size = 0;
+    do {
+      size += bounds[2 * j + 1]! - bounds[2 * j]! + 1;
+      j++;
+    } while (j < n && size + bounds[2 * j + 1]! - bounds[2 * j]! < COMPACT_BLOCK_BYTES);
+    const block = size <= joined.length ? joined.subarray(0, size) : new Uint8Array(size);
+    let at = 0;
+    for (let k = i; k < j; k++) {
+      block.set(bytes.subarray(bounds[2 * k], bounds[2 * k + 1]), at);
+      at += bounds[2 * k + 1]! - bounds[2 * k]!;
+      block[at++] = 0;
+    }
     first.push(i);
-    parts.push(deflateSync(bytes.subarray(from, bounds[2 * j - 1]), { level: 6 }));
+    raw.push(size);
+    parts.push(deflateSync(block, { level: 6 }));
     i = j;
     await slicer.maybeYield();
   }
@@ -255,6 +270,7 @@ export async function compactCatalog(
   const packed = new Uint8Array(at[parts.length]!);
   parts.forEach((p, b) => packed.set(p, at[b]));
   const starts = Int32Array.from(first);
+  const rawSize = Uint32Array.from(raw);
   const blockOf = (i: number): number => {
     let lo = 0;
     let hi = starts.length - 2;
@@ -265,22 +281,25 @@ export async function compactCatalog(
     }
     return lo;
   };
-  // The block inflated last: items are often asked for in runs (a page of one department, a scan).
+  // The block inflated last, and where each of its items ends: items are often asked for in
+  // runs (a page of one department, a scan).
   let open = -1;
   let text = new Uint8Array(0);
+  let ends: number[] = [];
   return lazyOver(
     {
       form: 'compressed',
-      bytes: packed.length,
+      bytes: packed.length + at.byteLength + starts.byteLength + rawSize.byteLength,
       of: (i) => {
         const b = blockOf(i);
-        const base = bounds[2 * starts[b]!]!;
         if (b !== open) {
-          const size = bounds[2 * starts[b + 1]! - 1]! - base;
-          text = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(size) });
+          text = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(rawSize[b]!) });
+          ends = [];
+          for (let e = text.indexOf(0); e >= 0; e = text.indexOf(0, e + 1)) ends.push(e);
           open = b;
         }
-        return text.subarray(bounds[2 * i]! - base, bounds[2 * i + 1]! - base);
+        const k = i - starts[b]!;
+        return text.subarray(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]);
       },
     },
     ids,
