@@ -207,6 +207,11 @@ const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: 
     message: /no usable item: 2 invalid items: item "a" has an empty title.*non-string title.*Fix these items/,
   },
   {
+    name: 'a compaction threshold that is not a size',
+    attrs: { 'data-catalog': 'catalog.json', 'data-compact-above': '32MB' },
+    message: /data-compact-above="32MB" is not valid\. Give the catalogue file's size in bytes/,
+  },
+  {
     name: 'a wrong model URL',
     attrs: { 'data-catalog': 'catalog.json', 'data-model': 'nope/' },
     message: /model could not be loaded: Could not fetch .*nope\/manifest\.json: HTTP 404.*data-model/,

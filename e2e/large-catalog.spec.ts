@@ -31,7 +31,7 @@ test.beforeAll(async () => {
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Serves the catalogue, the model with its vectors, and a page holding only a task observer and the tag. */
-async function serve(page: Page, model: string): Promise<void> {
+async function serve(page: Page, model: string, attrs = ''): Promise<void> {
   await page.route('**/big/catalog.json', (r) => r.fulfill({ contentType: 'application/json', body: catalogJson }));
   await page.route('**/big/models/**', (r) => {
     const rel = new URL(r.request().url()).pathname.replace(/^\/big\/models\//, '');
@@ -40,7 +40,7 @@ async function serve(page: Page, model: string): Promise<void> {
   const html = `<!doctype html><meta charset="utf-8"><title>big</title><link rel="icon" href="data:,">
 <script>window.__tasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push(Math.round(e.duration)); }).observe({ type: 'longtask', buffered: true });</script>
 <div data-clickwise-slot data-k="10"></div>
-<script src="/clickwise.js" data-catalog="/big/catalog.json" data-model="${model}" data-backend="wasm" data-namespace="big"></script>`;
+<script src="/clickwise.js" data-catalog="/big/catalog.json" data-model="${model}" data-backend="wasm" data-namespace="big"${attrs}></script>`;
   await page.route('**/big/page.html', (r) => r.fulfill({ contentType: 'text/html', body: html }));
 }
 
@@ -96,3 +96,66 @@ for (const shipped of [true, false]) {
     await context.close();
   });
 }
+
+test(`${N} items kept deflated once ready (data-compact-above="0"): the same recommendations, no long task`, async ({ browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await serve(page, '/big/models/', ' data-compact-above="0"');
+  // What the page shows and holds, before and after the catalogue is compacted.
+  const read = (): Promise<{ form: string; bytes: number; top: string[]; tasks: number[] }> =>
+    page.evaluate(async () => {
+      const w = window as unknown as {
+        Clickwise: {
+          ready: Promise<{
+            click(id: string): Promise<void>;
+            recommend(o: object): Promise<{ id: string; item: { title: string } }[]>;
+            stats(): { catalog: { form: string; bytes: number } };
+          }>;
+        };
+        __tasks: number[];
+      };
+      const rec = await w.Clickwise.ready;
+      const before = rec.stats().catalog.form;
+      for (let t = 0; t < 600 && rec.stats().catalog.form !== 'compressed'; t++) await new Promise((r) => setTimeout(r, 100));
+      await rec.click('s5');
+      await rec.click('s9');
+      const top = (await rec.recommend({ k: 10 })).map((r) => `${r.id}:${r.item.title}`);
+      return { form: `${before}->${rec.stats().catalog.form}`, bytes: rec.stats().catalog.bytes, top, tasks: w.__tasks };
+    });
+  await page.goto(`${BASE_URL}big/page.html`);
+  const first = await read();
+  expect(first.form).toBe('parsed->compressed');
+  expect(first.bytes).toBeLessThan(catalogJson.length / 2.5);
+  expect(Math.max(0, ...first.tasks), `long tasks ${first.tasks.join(', ')} ms`).toBeLessThan(BOUND_MS);
+  await page.reload();
+  const later = await read();
+  expect(later.form).toBe('file->compressed');
+  expect(Math.max(0, ...later.tasks), `long tasks ${later.tasks.join(', ')} ms`).toBeLessThan(BOUND_MS);
+  // The titles come from the compressed text, and the same clicks give the same list as in a
+  // page that keeps the catalogue as read.
+  const plain = await browser.newContext();
+  const other = await plain.newPage();
+  await serve(other, '/big/models/', ' data-compact-above="never"');
+  await other.goto(`${BASE_URL}big/page.html`);
+  const reference = await other.evaluate(async () => {
+    const rec = await (
+      window as unknown as {
+        Clickwise: {
+          ready: Promise<{
+            click(id: string): Promise<void>;
+            recommend(o: object): Promise<{ id: string; item: { title: string } }[]>;
+            stats(): { catalog: { form: string } };
+          }>;
+        };
+      }
+    ).Clickwise.ready;
+    await rec.click('s5');
+    await rec.click('s9');
+    return { form: rec.stats().catalog.form, top: (await rec.recommend({ k: 10 })).map((r) => `${r.id}:${r.item.title}`) };
+  });
+  expect(reference.form).toBe('parsed');
+  expect(first.top).toEqual(reference.top);
+  for (const entry of first.top) expect(catalog.find((x) => x.id === entry.split(':')[0])!.title).toBe(entry.slice(entry.indexOf(':') + 1));
+  await plain.close();
+  await context.close();
+});

@@ -46,6 +46,7 @@ declare const __CLICKWISE_VERSION__: string;
     namespace,
     wasmPaths: new URL('tfjs/', scriptUrl).href,
     recommendViewed: d['recommendViewed'] !== undefined && d['recommendViewed'] !== 'false',
+    ...(d['compactAbove'] !== undefined ? { compactAbove: d['compactAbove'] } : {}),
   };
   let settle: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
   const ready = new Promise<unknown>((resolve, reject) => (settle = { resolve, reject }));

@@ -22,6 +22,8 @@ export interface EmbedConfig {
   wasmPaths: string;
   /** `data-recommend-viewed`: show recently clicked items again (repeat-purchase shops). */
   recommendViewed?: boolean;
+  /** `data-compact-above`: the attribute's text (a number of bytes, or `never`), unchecked. */
+  compactAbove?: string;
 }
 
 /** Clicks the tag recorded before the runtime was ready (see `pending.ts`). */
@@ -138,6 +140,19 @@ function leavesPage(ev: MouseEvent, link: HTMLAnchorElement): boolean {
   }
 }
 
+/** `data-compact-above`: bytes of catalogue file from which it is kept deflated; `never`. */
+export function compactAbove(raw: string): number {
+  const text = raw.trim();
+  if (text === 'never') return Number.POSITIVE_INFINITY;
+  const n = Number(text);
+  if (text === '' || !Number.isFinite(n) || n < 0) {
+    throw new Error(
+      `data-compact-above="${raw}" is not valid. Give the catalogue file's size in bytes from which it is kept compressed (0: always), or "never".`,
+    );
+  }
+  return n;
+}
+
 /** Starts Clickwise on this page. `early` holds clicks the tag recorded before this point. */
 export async function start(
   config: EmbedConfig,
@@ -150,6 +165,7 @@ export async function start(
   if (!BACKENDS.includes(config.backend)) {
     throw new Error(`data-backend="${config.backend}" is not valid. Use one of: ${BACKENDS.join(', ')}.`);
   }
+  const compact = config.compactAbove === undefined ? undefined : compactAbove(config.compactAbove);
   const rec = await createRecommender({
     catalog: config.catalog,
     modelUrl: config.model,
@@ -157,6 +173,7 @@ export async function start(
     namespace: config.namespace,
     wasmPaths: config.wasmPaths,
     recommendViewed: config.recommendViewed === true,
+    ...(compact !== undefined ? { compactCatalogAbove: compact } : {}),
     // The files the tag began to download are taken from there.
     fetcher: prefetchingFetcher(prefetched),
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
