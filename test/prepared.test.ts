@@ -374,6 +374,20 @@ describe('a recommender with a prepared cache', () => {
     plain.rec.dispose();
   });
 
+  it('waits for the shopper: the compaction starts only once clicks and recommendations have been quiet a while', async () => {
+    const r = await load(undefined, models, countingFetcher(), 0);
+    // At once, before the compaction's first slice: a click and a recommendation.
+    await r.rec.click('gar-01a');
+    await r.rec.recommend({ k: 5 });
+    const quietFrom = Date.now();
+    expect(r.rec.stats().catalog.form).toBe('parsed');
+    await (r.rec as unknown as { compacting: Promise<void> }).compacting;
+    expect(r.rec.stats().catalog.form).toBe('compressed');
+    // 250 ms of quiet (the clock may tick a millisecond short of the timer's).
+    expect(Date.now() - quietFrom).toBeGreaterThanOrEqual(245);
+    r.rec.dispose();
+  });
+
   it('refuses a compaction threshold that is not a number of bytes', async () => {
     for (const bad of [-1, Number.NaN, '1' as unknown as number]) {
       await expect(load(undefined, models, countingFetcher(), bad)).rejects.toMatchObject({ code: 'options/compactCatalogAbove' });

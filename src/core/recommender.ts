@@ -569,6 +569,9 @@ function backendHeapBytes(): number | null {
   return heap ? heap.byteLength : null;
 }
 
+/** How long background work waits after the shopper's last click or recommendation, ms. */
+const QUIET_MS = 250;
+
 /** Default of `compactCatalogAbove`. */
 const COMPACT_ABOVE = 32 * 1024 * 1024;
 
@@ -579,8 +582,12 @@ const COMPACT_ABOVE = 32 * 1024 * 1024;
  */
 async function compactInBackground(target: ReturnType<typeof swappable>, text: CatalogText, rec: RecommenderImpl): Promise<void> {
   try {
-    // Work that can wait: it gives way to the shopper's clicks and the page's own tasks.
-    const slicer = new Slicer(6, nextBackgroundTask);
+    // Work that can wait: it gives way to the page's own tasks, and pauses while the shopper's
+    // clicks and recommendations run (and shortly after).
+    const slicer = new Slicer(6, async () => {
+      await nextBackgroundTask();
+      while (rec.alive && !rec.quiet()) await new Promise((r) => setTimeout(r, QUIET_MS));
+    });
     await slicer.yield();
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
@@ -896,7 +903,30 @@ class RecommenderImpl implements Recommender {
     if (this.disposed) throw new DisposedError();
   }
 
-  async click(itemId: string): Promise<void> {
+  /** Clicks and recommendations in flight, and when the last one ended (see {@link quiet}). */
+  private busy = 0;
+  private lastBusyEnd = 0;
+
+  private async track<T>(work: () => Promise<T>): Promise<T> {
+    this.busy++;
+    try {
+      return await work();
+    } finally {
+      this.busy--;
+      this.lastBusyEnd = Date.now();
+    }
+  }
+
+  /** No click or recommendation in flight, nor in the last `ms`: background work may run. */
+  quiet(ms = QUIET_MS): boolean {
+    return this.busy === 0 && Date.now() - this.lastBusyEnd >= ms;
+  }
+
+  click(itemId: string): Promise<void> {
+    return this.track(() => this.clickNow(itemId));
+  }
+
+  private async clickNow(itemId: string): Promise<void> {
     this.assertAlive();
     const id = String(itemId);
     if (this.catalog.indexOf(id) === undefined) throw new UnknownItemError(id);
@@ -927,7 +957,11 @@ class RecommenderImpl implements Recommender {
     if (this.pendingImpressions.length > 64) this.pendingImpressions.splice(0, this.pendingImpressions.length - 64);
   }
 
-  async recommend(options: RecommendOptions = {}): Promise<Recommendation[]> {
+  recommend(options: RecommendOptions = {}): Promise<Recommendation[]> {
+    return this.track(() => this.recommendNow(options));
+  }
+
+  private async recommendNow(options: RecommendOptions): Promise<Recommendation[]> {
     this.assertAlive();
     const k = options.k ?? 10;
     if (typeof k !== 'number' || !Number.isInteger(k) || k <= 0) {
