@@ -7,7 +7,7 @@
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
 import { digestBytes, fastDigest, MemoryPreparedCache, sha256Digest } from '../src/core/prepared.js';
@@ -17,6 +17,19 @@ import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
+
+// The compression library, counted: a compaction that should have stopped must not deflate.
+const deflated = vi.hoisted(() => ({ blocks: 0 }));
+vi.mock('fflate', async (original) => {
+  const real = await original<typeof import('fflate')>();
+  return {
+    ...real,
+    deflateSync: (...args: Parameters<typeof real.deflateSync>) => {
+      deflated.blocks++;
+      return real.deflateSync(...args);
+    },
+  };
+});
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -386,6 +399,21 @@ describe('a recommender with a prepared cache', () => {
     // 250 ms of quiet (the clock may tick a millisecond short of the timer's).
     expect(Date.now() - quietFrom).toBeGreaterThanOrEqual(245);
     r.rec.dispose();
+  });
+
+  it('stops compacting when the recommender is disposed', async () => {
+    const r = await load(undefined, models, countingFetcher(), 0);
+    const compacting = (r.rec as unknown as { compacting: Promise<void> }).compacting;
+    deflated.blocks = 0;
+    r.rec.dispose();
+    await compacting;
+    expect(deflated.blocks).toBe(0);
+    // And one left alone deflates its blocks.
+    const s = await load(undefined, models, countingFetcher(), 0);
+    await (s.rec as unknown as { compacting: Promise<void> }).compacting;
+    expect(deflated.blocks).toBeGreaterThan(0);
+    expect(s.warnings).toEqual([expect.stringContaining('invalid item')]);
+    s.rec.dispose();
   });
 
   it('refuses a compaction threshold that is not a number of bytes', async () => {

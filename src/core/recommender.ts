@@ -584,9 +584,11 @@ async function compactInBackground(target: ReturnType<typeof swappable>, text: C
   try {
     // Work that can wait: it gives way to the page's own tasks, and pauses while the shopper's
     // clicks and recommendations run (and shortly after).
+    // A recommender disposed meanwhile stops it at the next slice.
     const slicer = new Slicer(6, async () => {
       await nextBackgroundTask();
       while (rec.alive && !rec.quiet()) await new Promise((r) => setTimeout(r, QUIET_MS));
+      if (!rec.alive) throw new DisposedError();
     });
     await slicer.yield();
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
