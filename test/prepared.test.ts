@@ -17,11 +17,12 @@ import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
+import type * as Fflate from 'fflate';
 
 // The compression library, counted: a compaction that should have stopped must not deflate.
 const deflated = vi.hoisted(() => ({ blocks: 0 }));
 vi.mock('fflate', async (original) => {
-  const real = await original<typeof import('fflate')>();
+  const real = await original<typeof Fflate>();
   return {
     ...real,
     deflateSync: (...args: Parameters<typeof real.deflateSync>) => {
