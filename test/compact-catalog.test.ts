@@ -9,6 +9,7 @@ import {
   buildCategories,
   checkCategories,
   compactCatalog,
+  compactParsed,
   COMPACT_BLOCK_BYTES,
   lazyCatalogFrom,
   NO_CATEGORY,
@@ -87,6 +88,17 @@ describe('compactCatalog', () => {
     expect(compact.item(big)).toEqual(f.items[big]);
     expect(compact.item(big - 1)).toEqual(f.items[big - 1]);
     expect(compact.item(big + 1)).toEqual(f.items[big + 1]);
+  });
+
+  it('compacts parsed items as well as a file: the same items, the text let go', async () => {
+    const f = await file(3001);
+    const eager = validateCatalog(f.items);
+    const compact = await compactParsed(eager, f.ids, new Slicer());
+    expect(compact.held.form).toBe('compressed');
+    expect(compact.held.bytes).toBeLessThan(new TextEncoder().encode(JSON.stringify(f.items)).length / 2.5);
+    for (let i = compact.size - 1; i >= 0; i -= 7) expect(compact.item(i)).toEqual(f.items[i]);
+    expect(compact.items).toEqual(f.items);
+    await expect(compactParsed(validateCatalog(f.items.slice(1)), f.ids, new Slicer())).rejects.toThrow(RangeError);
   });
 
   it('refuses bounds that pass the end of the file', async () => {

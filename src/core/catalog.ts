@@ -235,21 +235,16 @@ export async function compactCatalog(
   if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
     throw new RangeError(`a catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
   }
-  // Loaded only by a page that compacts: most catalogues are far below the threshold.
-  const { deflateSync, inflateSync } = await import('fflate');
-  const parts: Uint8Array[] = [];
-  const first: number[] = [];
-  const raw: number[] = [];
-  // A block is its items' texts joined by NUL, a byte that valid JSON text never holds: the
-  // compacted catalogue needs no per-item offsets (the bounds, 8 bytes an item, are let go).
-  const joined = new Uint8Array(COMPACT_BLOCK_BYTES + 64);
-  for (let i = 0; i < n;) {
-    let j = i;
+  const joined = new Uint8Array(COMPACT_BLOCK_BYTES + 4096);
+  // Consecutive items' texts until the block is full; the last one may run past the mark, and an
+  // item larger than a block has one of its own.
+  const run = (i: number): { block: Uint8Array; next: number } => {
     let size = 0;
+    let j = i;
     do {
       size += bounds[2 * j + 1]! - bounds[2 * j]! + 1;
       j++;
-    } while (j < n && size + bounds[2 * j + 1]! - bounds[2 * j]! < COMPACT_BLOCK_BYTES);
+    } while (j < n && size < COMPACT_BLOCK_BYTES);
     const block = size <= joined.length ? joined.subarray(0, size) : new Uint8Array(size);
     let at = 0;
     for (let k = i; k < j; k++) {
@@ -257,10 +252,61 @@ export async function compactCatalog(
       at += bounds[2 * k + 1]! - bounds[2 * k]!;
       block[at++] = 0;
     }
+    return { block, next: j };
+  };
+  return compactFrom(run, ids, skipped, slicer, categories);
+}
+
+/**
+ * {@link compactCatalog} from a catalogue's parsed items (each written back as JSON) rather than
+ * its file: a first visit can let the file's bytes go as soon as it has parsed them.
+ */
+export async function compactParsed(
+  catalog: Catalog,
+  ids: IdTable,
+  slicer: Slicer,
+  categories: CategoryTable | null = null,
+): Promise<Catalog> {
+  if (ids.size !== catalog.size) throw new RangeError(`${ids.size} ids for a catalogue of ${catalog.size} items`);
+  const encoder = new TextEncoder();
+  // A run of items written as one string and encoded once (a million small encodes cost seconds).
+  const run = (i: number): { block: Uint8Array; next: number } => {
+    const parts: string[] = [];
+    let size = 0;
+    let j = i;
+    do {
+      const t = JSON.stringify(catalog.item(j++));
+      parts.push(t);
+      size += t.length + 1;
+    } while (j < catalog.size && size < COMPACT_BLOCK_BYTES);
+    parts.push('');
+    return { block: encoder.encode(parts.join('\u0000')), next: j };
+  };
+  return compactFrom(run, ids, catalog.skipped, slicer, categories);
+}
+
+/** Compacts from `run(i)`: the NUL-terminated texts of items i … next − 1, as one block. */
+async function compactFrom(
+  run: (i: number) => { block: Uint8Array; next: number },
+  ids: IdTable,
+  skipped: readonly string[],
+  slicer: Slicer,
+  categories: CategoryTable | null,
+): Promise<Catalog> {
+  const n = ids.size;
+  // Loaded only by a page that compacts: most catalogues are far below the threshold.
+  const { deflateSync, inflateSync } = await import('fflate');
+  const parts: Uint8Array[] = [];
+  const first: number[] = [];
+  const raw: number[] = [];
+  // A block is its items' texts, each ended by NUL, a byte that valid JSON text never holds: the
+  // compacted catalogue needs no per-item offsets (the bounds, 8 bytes an item, are let go).
+  for (let i = 0; i < n;) {
+    const { block, next } = run(i);
     first.push(i);
-    raw.push(size);
+    raw.push(block.length);
     parts.push(deflateSync(block, { level: 6 }));
-    i = j;
+    i = next;
     await slicer.maybeYield();
   }
   first.push(n);

@@ -13,6 +13,7 @@ import {
   checkBounds,
   checkCategories,
   compactCatalog,
+  compactParsed,
   describeProblems,
   lazyCatalogFrom,
   swappable,
@@ -555,7 +556,8 @@ async function readCatalog(
 
 /** A catalogue file's bytes and where its kept items lie in it: what compaction needs. */
 interface CatalogText {
-  bytes: Uint8Array;
+  /** Null once let go (a catalogue parsed in full is compacted from its items). */
+  bytes: Uint8Array | null;
   bounds: Uint32Array;
   /** The ids indexed, where the load made the table (null: made by the compaction). */
   ids: IdTable | null;
@@ -594,7 +596,11 @@ async function compactInBackground(target: ReturnType<typeof swappable>, text: C
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
     const categories = text.categories ?? (target.held.form === 'parsed' ? await buildCategories(target, slicer) : null);
-    const compacted = await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories);
+    // Parsed items (a first visit) are written back; the file's bytes went with the load.
+    const compacted =
+      target.held.form === 'parsed' || !text.bytes
+        ? await compactParsed(target, ids, slicer, categories)
+        : await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories);
     if (!rec.alive) return;
     target.swap(compacted);
   } catch (err) {
@@ -1512,7 +1518,9 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     ? await readCatalog(location, fetcher, cache, slicer, warn)
     : { catalog: await validateCatalogSliced(options.catalog, slicer), entry: undefined, fresh: null, text: null };
   // A large file is compacted once the page is ready; the page meanwhile uses the catalogue as read.
-  let text = read.text && read.text.bytes.length >= compactAbove ? read.text : null;
+  let text = read.text && read.text.bytes && read.text.bytes.length >= compactAbove ? read.text : null;
+  // A catalogue parsed in full needs its file no more: it is compacted from its items.
+  if (text && read.catalog.held.form === 'parsed') text = { ...text, bytes: null };
   read.text = null;
   const catalog = text ? swappable(read.catalog) : read.catalog;
   if (catalog.skipped.length > 0) {
