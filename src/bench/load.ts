@@ -81,12 +81,17 @@ export interface Visit {
   longTasksAfter: { atMs: number; ms: number }[];
   /** Click→top 10 again once the catalogue is compacted (median of 5; null when it is not). */
   clickToTop10CompactedMs: number | null;
+  /**
+   * JS heap and array buffers within the second after ready, before any click (a large
+   * catalogue's compaction may be under way): what the page holds before it settles.
+   */
+  atReady: { jsHeapMB: number; arrayBuffersMB: number };
 }
 
 async function visit(page: Page, url: string, reload: boolean, compacts: boolean): Promise<Visit> {
   if (reload) await page.reload();
   else await page.goto(url);
-  const r = await page.evaluate(async (compacts) => {
+  const running = page.evaluate(async (compacts) => {
     const w = window as unknown as {
       Clickwise: {
         ready: Promise<{ recommend(o: object): Promise<unknown[]>; click(id: string): Promise<void>; stats(): Record<string, unknown> }>;
@@ -96,6 +101,8 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
     const rec = await w.Clickwise.ready;
     await rec.recommend({ k: 10 });
     const ready = performance.now();
+    // The bench measures the page's memory now, from outside (see below).
+    (window as unknown as { __ready: boolean }).__ready = true;
     await new Promise((res) => setTimeout(res, 1000));
     const clicks: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -140,6 +147,14 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
       clickToTop10CompactedMs: settled.length ? Math.round(settled[2]! * 10) / 10 : null,
     };
   }, compacts);
+  await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, undefined, { timeout: 120_000 });
+  const atReady = await memoryOf(page);
+  const r = await running;
+  return { ...r, atReady, ...(await memoryOf(page)) };
+}
+
+/** The page's JS heap and array buffers after a garbage collection, MB. */
+async function memoryOf(page: Page): Promise<{ jsHeapMB: number; arrayBuffersMB: number }> {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
   await cdp.send('HeapProfiler.collectGarbage');
@@ -149,7 +164,7 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
   const usage = (await cdp.send('Runtime.getHeapUsage')) as { backingStorageSize?: number };
   await cdp.detach();
   const heap = metrics.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
-  return { ...r, jsHeapMB: Math.round(heap / 1e5) / 10, arrayBuffersMB: Math.round((usage.backingStorageSize ?? 0) / 1e5) / 10 };
+  return { jsHeapMB: Math.round(heap / 1e5) / 10, arrayBuffersMB: Math.round((usage.backingStorageSize ?? 0) / 1e5) / 10 };
 }
 
 /** One catalogue size: the files written, then a first and a later visit. */
