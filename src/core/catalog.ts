@@ -220,8 +220,9 @@ export const COMPACT_BLOCK_BYTES = 32 * 1024;
 /**
  * The same catalogue as {@link lazyCatalogFrom}, holding the kept items' text deflated in blocks
  * of consecutive items (about 4× smaller on product feeds) instead of the file's bytes and where
- * each item lies in it: an item is parsed after inflating its block, when first asked for. Made in slices of `slicer`; the
- * caller drops the file's bytes once it has the result. Same ids, same indices, same items.
+ * each item lies in it: an item is parsed after inflating its block, when first asked for. Made
+ * in slices of `slicer`; the caller drops the file's bytes once it has the result. Same ids, same
+ * indices, same items.
  */
 export async function compactCatalog(
   bytes: Uint8Array,
