@@ -86,8 +86,9 @@ export interface Visit {
    * With `--at-ready`: JS heap and array buffers within the second after ready, after a garbage
    * collection, before any click (a large catalogue's compaction may be under way): what the
    * page holds before it settles. The collection is left out of the long tasks, but it changes
-   * what the page's own collector does later (a first visit at 1,000,000 items then shows slower
-   * clicks and a long task once the parsed items are let go), so it is off by default.
+   * what the page's own collector does later (a first visit at 1,000,000 items then often shows
+   * slower clicks, and sometimes a long task, once the parsed items are let go), so it is off by
+   * default.
    */
   atReady: { jsHeapMB: number; arrayBuffersMB: number } | null;
 }
