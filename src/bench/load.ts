@@ -26,10 +26,8 @@ import { parseArgs } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
+import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
 import { vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
-
-/** The runtime's default `compactCatalogAbove`: a larger file is compacted after ready. */
-const COMPACT_ABOVE = 32 * 1024 * 1024;
 
 /** The Chromium the benchmarks drive, and its flags (as the end-to-end tests launch it). */
 export const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -220,7 +218,7 @@ export async function runLoadBench(
       }
       const prefix = withVectors ? `/p/${n}` : `/load/${n}`;
       writeFileSync(join(dir, 'page.html'), pageHtml(prefix, n));
-      const compacts = statSync(join(dir, 'catalog.json')).size >= COMPACT_ABOVE;
+      const compacts = statSync(join(dir, 'catalog.json')).size >= DEFAULT_COMPACT_ABOVE;
       const context = await browser.newContext();
       const page = await context.newPage();
       page.on('console', (m) => {

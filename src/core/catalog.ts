@@ -202,16 +202,20 @@ export function lazyCatalogFrom(
   skipped: readonly string[],
   categories: CategoryTable | null = null,
 ): Catalog {
-  const n = ids.size;
-  if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
-    throw new RangeError(`a restored catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
-  }
+  checkFits(bytes, bounds, ids.size);
   return lazyOver(
     { form: 'file', bytes: bytes.length, of: (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]) },
     ids,
     skipped,
     categories,
   );
+}
+
+/** Throws a RangeError unless `bounds` hold two offsets for each of `n` items within the file's `bytes`. */
+function checkFits(bytes: Uint8Array, bounds: Uint32Array, n: number): void {
+  if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
+    throw new RangeError(`a catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
+  }
 }
 
 /** Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a block of its own). */
@@ -233,9 +237,7 @@ export async function compactCatalog(
   categories: CategoryTable | null = null,
 ): Promise<Catalog> {
   const n = ids.size;
-  if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
-    throw new RangeError(`a catalogue's bounds do not fit its ${n} ids and its file of ${bytes.length} bytes`);
-  }
+  checkFits(bytes, bounds, n);
   const joined = new Uint8Array(COMPACT_BLOCK_BYTES + 4096);
   // Consecutive items' texts until the block is full; the last one may run past the mark, and an
   // item larger than a block has one of its own.

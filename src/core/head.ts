@@ -1130,9 +1130,9 @@ export class IncrementalHead {
     tf.tidy(() => this.gB.assign(tf.zeros([this.n])));
     tf.tidy(() => {
       if (bIdx.length) {
-        const at = tf.tensor2d(Int32Array.from(bIdx), [bIdx.length, 1], 'int32');
-        const base = tf.gather(this.bBase, tf.tensor1d(Int32Array.from(bIdx), 'int32'));
-        this.bias.assign(replaceAt(this.bBase, at, tf.add(base, tf.tensor1d(bVal))));
+        const idx = tf.tensor1d(Int32Array.from(bIdx), 'int32');
+        const at = tf.reshape(idx, [-1, 1]);
+        this.bias.assign(replaceAt(this.bBase, at, tf.add(tf.gather(this.bBase, idx), tf.tensor1d(bVal))));
         this.gB.assign(replaceAt(this.gB, at, tf.tensor1d(gVal)));
       } else {
         this.bias.assign(tf.clone(this.bBase));

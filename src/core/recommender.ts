@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
-import type { Catalog, CatalogHeld, CategoryTable, ValidatedCatalog } from './catalog.js';
+import type { Catalog, CatalogHeld, CategoryTable, SwappableCatalog, ValidatedCatalog } from './catalog.js';
 import {
   buildCategories,
   checkBounds,
@@ -523,9 +523,9 @@ async function readCatalog(
   const got = await saved;
   if (got && got.entry.catalog.digest === digest) {
     try {
-      const saved = got.entry.catalog;
-      const catalog = lazyCatalogFrom(bytes, got.ids, saved.bounds, saved.skipped, saved.categories);
-      const spread = got.entry.catalog.spread;
+      const prior = got.entry.catalog;
+      const catalog = lazyCatalogFrom(bytes, got.ids, prior.bounds, prior.skipped, prior.categories);
+      const spread = prior.spread;
       let inRange = spread.length === catalog.size;
       for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
       if (inRange) {
@@ -533,7 +533,7 @@ async function readCatalog(
           catalog,
           entry: got.entry,
           fresh: null,
-          text: { bytes, bounds: saved.bounds, ids: got.ids, categories: saved.categories },
+          text: { bytes, bounds: prior.bounds, ids: got.ids, categories: prior.categories },
         };
       }
     } catch {
@@ -574,15 +574,15 @@ function backendHeapBytes(): number | null {
 /** How long background work waits after the shopper's last click or recommendation, ms. */
 const QUIET_MS = 250;
 
-/** Default of `compactCatalogAbove`. */
-const COMPACT_ABOVE = 32 * 1024 * 1024;
+/** Default of `compactCatalogAbove`: 32 MiB. */
+export const DEFAULT_COMPACT_ABOVE = 32 * 1024 * 1024;
 
 /**
  * Swaps the catalogue for its compacted form (see {@link compactCatalog}) in slices shorter than
  * a load's, after the page is ready. Resolves when done or given up (a warning; the catalogue
  * stays as it was).
  */
-async function compactInBackground(target: ReturnType<typeof swappable>, text: CatalogText, rec: RecommenderImpl): Promise<void> {
+async function compactInBackground(target: SwappableCatalog, text: CatalogText, rec: RecommenderImpl): Promise<void> {
   try {
     // Work that can wait: it gives way to the page's own tasks, and pauses while the shopper's
     // clicks and recommendations run (and shortly after).
@@ -596,11 +596,10 @@ async function compactInBackground(target: ReturnType<typeof swappable>, text: C
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
     const categories = text.categories ?? (target.held.form === 'parsed' ? await buildCategories(target, slicer) : null);
-    // Parsed items (a first visit) are written back; the file's bytes went with the load.
-    const compacted =
-      target.held.form === 'parsed' || !text.bytes
-        ? await compactParsed(target, ids, slicer, categories)
-        : await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories);
+    // Parsed items (a first visit: the file's bytes went with the load) are written back.
+    const compacted = text.bytes
+      ? await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories)
+      : await compactParsed(target, ids, slicer, categories);
     if (!rec.alive) return;
     target.swap(compacted);
   } catch (err) {
@@ -925,9 +924,9 @@ class RecommenderImpl implements Recommender {
     }
   }
 
-  /** No click or recommendation in flight, nor in the last `ms`: background work may run. */
-  quiet(ms = QUIET_MS): boolean {
-    return this.busy === 0 && Date.now() - this.lastBusyEnd >= ms;
+  /** No click or recommendation in flight, nor in the last {@link QUIET_MS}: background work may run. */
+  quiet(): boolean {
+    return this.busy === 0 && Date.now() - this.lastBusyEnd >= QUIET_MS;
   }
 
   click(itemId: string): Promise<void> {
@@ -1483,7 +1482,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) {
     throw new ArgumentError('options/snapshotEvery', `snapshotEvery must be a positive integer, got ${String(snapshotEvery)}.`);
   }
-  const compactAbove = options.compactCatalogAbove ?? COMPACT_ABOVE;
+  const compactAbove = options.compactCatalogAbove ?? DEFAULT_COMPACT_ABOVE;
   if (typeof compactAbove !== 'number' || Number.isNaN(compactAbove) || compactAbove < 0) {
     throw new ArgumentError(
       'options/compactCatalogAbove',
@@ -1608,7 +1607,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });
   if (text) {
-    rec.compacting = compactInBackground(catalog as ReturnType<typeof swappable>, text, rec);
+    rec.compacting = compactInBackground(catalog as SwappableCatalog, text, rec);
     text = null;
   }
   return rec;
