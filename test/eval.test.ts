@@ -114,6 +114,11 @@ describe('sequence baselines on hand-made logs', () => {
     for (const e of before) m.observe(e);
     expect(ranks(m, 'a', 10).slice(0, 4)).toEqual([5, 6, 0, 1]);
     expect(ranks(m, 'new', 10).slice(0, 3)).toEqual([0, 5, 1]);
+    // Among the shopper's items bought equally often, the better seller comes first (not a draw).
+    // (Item 5 sold twice before the split, item 1 once; ties in `ranks` would put 1 first.)
+    m.observe(ev('e', 1, 20, true));
+    m.observe(ev('e', 5, 21, true));
+    expect(ranks(m, 'e', 30).slice(0, 2)).toEqual([5, 1]);
   });
 
   it('session-knn recommends what sessions like the current one held, and uses the last session at a visit start', () => {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { BaseParams, HeadState } from '../src/core/head.js';
 import { IncrementalHead, pushHistory, replaceAt } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
+import { MIX_LENGTH } from '../src/core/memory.js';
 import { useBackend } from './helpers.js';
 
 const N = 30;
@@ -22,7 +23,7 @@ function randomSetup(seed = 7): { E: tf.Tensor2D; ids: string[]; base: BaseParam
   return {
     E: tf.tensor2d(e, [N, D]),
     ids: Array.from({ length: N }, (_, i) => `item-${i}`),
-    base: { W, alpha: 0.5, bias, residual, transitions: { ptr, to, p }, mix: [1.5, 0.5, 0.3, 0.8] },
+    base: { W, alpha: 0.5, bias, residual, transitions: { ptr, to, p }, mix: [1.5, 0.5, 0.3, 0.8, 0.6, 0.4, 0.2, 0.9] },
   };
 }
 
@@ -46,7 +47,7 @@ describe('closed-form gradient', () => {
     for (const [k, item] of [3, 5, 3, 9, 11].entries()) head.learnOne({ item, impressions: [1, 2], time: 1000 * k });
     for (const input of [
       { item: 4, impressions: [5, 6, 7], time: 10_000 }, // mid-visit: the previous click was 6 s earlier
-      { item: to(), impressions: [5, 6, 7], time: 10_000_000 }, // the start of a later visit
+      { item: to(), impressions: [3, 5, 6, 7], time: 10_000_000 }, // the start of a later visit (3 began the first)
     ]) {
       await checkGradient(head, ids, input);
     }
@@ -81,7 +82,7 @@ async function checkGradient(
   for (const k of [0, 9, 18, 27, 36, 63]) await check(g.dW[k]!, (s, d) => (s.dW[k]! += d));
   for (const k of [0, 3, 7]) await check(g.du[k]!, (s, d) => (s.du[k]! += d));
   await check(g.dAlpha, (s, d) => (s.dAlpha += d));
-  for (let k = 0; k < 4; k++) await check(g.dMix[k]!, (s, d) => (s.dMix![k]! += d));
+  for (let k = 0; k < MIX_LENGTH; k++) await check(g.dMix[k]!, (s, d) => (s.dMix![k]! += d));
   for (let j = 0; j < 4; j++) {
     const id = ids[g.indices[j]!]!;
     await check(g.dBias[j]!, (s, d) => (s.dBias[id] = (s.dBias[id] ?? 0) + d));
@@ -89,8 +90,9 @@ async function checkGradient(
   // The gradient is not trivially zero, so the comparison above means something; the weights of
   // the current context carry a data term (the other context's only the L2 pull).
   expect(Math.max(...Array.from(g.dW).map(Math.abs))).toBeGreaterThan(1e-3);
-  const active = input.time > 1_000_000 ? [1, 3] : [0, 2];
-  expect(Math.max(...active.map((k) => Math.abs(g.dMix[k]!)))).toBeGreaterThan(1e-3);
+  // Mid-visit the own order (5 followed 3) carries one; at a visit's start the visit starts (3) do.
+  const active = input.time > 1_000_000 ? [1, 3, 7] : [0, 2, 4];
+  for (const k of active) expect(Math.abs(g.dMix[k]!)).toBeGreaterThan(1e-3);
 }
 
 describe('head contract', () => {
@@ -127,14 +129,35 @@ describe('head contract', () => {
   it('predicts the same after save and load', async () => {
     const { E, ids, base } = randomSetup();
     const a = new IncrementalHead(E, ids, base);
-    for (let i = 0; i < 15; i++) a.learnOne({ item: (i * 5) % N, impressions: [], time: i });
+    // Visits of four clicks an hour apart, each walking part of a list again.
+    const at = (i: number): number => i * 60_000 + Math.floor(i / 4) * 3_600_000;
+    for (let i = 0; i < 15; i++) a.learnOne({ item: [3, 8, 13, 8, 3, 13][i % 6]!, impressions: [], time: at(i) });
     const saved = JSON.parse(JSON.stringify(await a.save())) as HeadState;
+    expect(saved.pairs!.length).toBeGreaterThan(0);
+    expect(saved.starts!.length).toBeGreaterThan(0);
     const b = new IncrementalHead(E, ids, base);
     b.load(saved);
-    const sa = scores(a);
-    const sb = scores(b);
-    sa.forEach((v, i) => expect(sb[i]).toBeCloseTo(v, 5));
+    // Mid-visit (the own order counts) and at a later visit's start (the visit starts count).
+    for (const t of [at(14) + 1000, at(14) + 7_200_000]) {
+      const sa = scores(a, t);
+      const sb = scores(b, t);
+      sa.forEach((v, i) => expect(sb[i]).toBeCloseTo(v, 5));
+    }
     expect(b.clicks).toBe(15);
+    // A state saved before the own-order and visit-start features (four mix deltas, no pairs or
+    // starts) loads, with those features' deltas at 0 and nothing remembered for them.
+    const old = structuredClone(saved);
+    old.dMix = old.dMix!.slice(0, 4);
+    old.gMix = old.gMix!.slice(0, 4);
+    delete old.pairs;
+    delete old.starts;
+    b.load(old);
+    const again = await b.save();
+    expect(again.dMix).toEqual([...old.dMix, 0, 0, 0, 0]);
+    expect(again.pairs).toEqual([]);
+    expect(again.starts).toEqual([]);
+    expect(() => b.load({ ...saved, dMix: [0, 0, 0, 0, 0] })).toThrow(/not finite/);
+    expect(() => b.load({ ...saved, pairs: [['item-1', 'item-2', Number.NaN]] })).toThrow(/not finite/);
     a.dispose();
     b.dispose();
     E.dispose();
@@ -300,7 +323,7 @@ describe('a head’s tensors', () => {
     const bytes = tf.memory().numBytes;
     const head = new IncrementalHead(E, ids, base);
     // bBase, bias and the AdaGrad sums of the biases are N long; the rest is d × d or smaller.
-    expect(tf.memory().numBytes - bytes).toBe(4 * (3 * N + 3 * D * D + 2 * D + 2 + 8));
+    expect(tf.memory().numBytes - bytes).toBe(4 * (3 * N + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
     head.dispose();
     expect(tf.memory().numTensors).toBe(before);
     E.dispose();

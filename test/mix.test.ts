@@ -34,7 +34,7 @@ function fit(events: ReplayEvent[], from: number, unknown?: Uint8Array): ReturnT
   const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
   const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS);
   expect(examples.length).toBeGreaterThan(50);
-  return fitMix(examples, { alpha: 0, mix: [0, 0, 0, 0] }, 3, unknown);
+  return fitMix(examples, { alpha: 0, mix: [] }, 3, unknown);
 }
 
 describe('feature weights chosen from the shop’s own log', () => {
@@ -69,6 +69,42 @@ describe('feature weights chosen from the shop’s own log', () => {
     events.sort((a, b) => a.t - b.t);
     const x = fit(events, 3 * 24 * H);
     expect(x.mix[3]).toBeGreaterThan(0); // γ at a visit's start
+    expect(x.ndcgAfter).toBeGreaterThan(x.ndcgBefore + 0.1);
+  });
+});
+
+describe('feature weights for what each shopper does their own way', () => {
+  it('a shop whose regulars re-order their own list, each in their own order, weights the shopper’s own order', () => {
+    const rand = mulberry32(6);
+    const events: ReplayEvent[] = [];
+    // Lists drawn from one small range overlap, so the shop's transitions are spread thin.
+    const users = Array.from({ length: 60 }, () => Array.from({ length: 5 }, () => Math.floor(rand() * N)));
+    for (let visit = 0; visit < 6; visit++) {
+      users.forEach((list, u) => {
+        list.forEach((item, k) => events.push({ user: `r${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
+      });
+    }
+    events.sort((a, b) => a.t - b.t);
+    const x = fit(events, 3 * 24 * H);
+    expect(x.mix[4]).toBeGreaterThan(0); // δ, the own order, mid-visit
+    expect(x.ndcgAfter).toBeGreaterThan(x.ndcgBefore + 0.2);
+  });
+
+  it('a shop whose shoppers begin each visit with the same staple weights the items that began their visits', () => {
+    const rand = mulberry32(7);
+    const events: ReplayEvent[] = [];
+    const users = Array.from({ length: 60 }, () => [0, 1, 2].map(() => Math.floor(rand() * N)));
+    for (let visit = 0; visit < 6; visit++) {
+      users.forEach((staples, u) => {
+        // The first staple always begins the visit; the other two follow in either order, so
+        // every staple is bought as often, and the counts cannot tell which comes first.
+        const rest = rand() < 0.5 ? [staples[1]!, staples[2]!] : [staples[2]!, staples[1]!];
+        [staples[0]!, ...rest].forEach((item, k) => events.push({ user: `s${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
+      });
+    }
+    events.sort((a, b) => a.t - b.t);
+    const x = fit(events, 3 * 24 * H);
+    expect(x.mix[7]).toBeGreaterThan(0); // ε, the visit starts, at a visit's start
     expect(x.ndcgAfter).toBeGreaterThan(x.ndcgBefore + 0.1);
   });
 });
@@ -198,29 +234,43 @@ describe('the weight of the shop delta', () => {
 });
 
 describe('the held-out NDCG the weights are chosen on', () => {
-  it('ranks each example’s target as a plain sort of its scores does, with and without the new-item offset', () => {
+  it('ranks each example’s target as a plain sort of its scores does, with and without the new-item offset, each example weighing the events it stands for', () => {
     const rand = mulberry32(5);
     const events: ReplayEvent[] = [];
-    for (let e = 0; e < 900; e++) events.push({ user: `u${e % 30}`, item: Math.floor(rand() * N), t: e * 60_000, scored: false });
+    let t = 0;
+    // Mostly a minute apart, sometimes hours: visit starts among the middles.
+    for (let e = 0; e < 900; e++) {
+      t += rand() < 0.05 ? 3_600_000 : 60_000;
+      events.push({ user: `u${e % 12}`, item: Math.floor(rand() * N), t, scored: false });
+    }
     const from = events[600]!.t;
     const before = events.map((e) => ({ ...e, scored: e.t >= from }));
     const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
-    const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS);
+    // Every visit start, and one mid-visit event in three.
+    const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 100, 1000);
+    const starts = examples.filter((ex) => ex.ctx === 1);
+    expect(starts.length).toBeGreaterThan(5);
+    expect(starts.every((ex) => ex.weight === 1)).toBe(true);
+    expect(examples.filter((ex) => ex.ctx === 0).every((ex) => ex.weight === 3)).toBe(true);
+    // The weights add up to the tail's events (every shopper here has bought before `from`).
+    expect(examples.reduce((a, ex) => a + ex.weight, 0)).toBeGreaterThanOrEqual(events.length - 600 - 2);
+    expect(examples.reduce((a, ex) => a + ex.weight, 0)).toBeLessThanOrEqual(events.length - 600 + 2);
     const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 0 ? 1 : 0));
-    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5] as [number, number, number, number], fresh: 0.4 };
+    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5, 0.6, 1.1, 0.3, 1.7], fresh: 0.4 };
     // Reference: every item's full score, then the target's place among the others (ties count against it).
     const reference = (withUnknown: boolean): number => {
       let sum = 0;
+      let total = 0;
       for (const ex of examples) {
         const s = Array.from(ex.base, (b, i) => b + (withUnknown && unknown[i] ? x.fresh : 0));
         const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => idx.forEach((i, j) => (s[i]! += w * val[j]!));
         add(ex.rep, x.alpha);
-        add(ex.trans, x.mix[ex.ctx]!);
-        add(ex.count, x.mix[2 + ex.ctx]!);
+        ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx]!));
         const rank = s.filter((v, i) => i !== ex.target && v >= s[ex.target]!).length;
-        if (rank < 10) sum += 1 / Math.log2(rank + 2);
+        if (rank < 10) sum += ex.weight / Math.log2(rank + 2);
+        total += ex.weight;
       }
-      return sum / examples.length;
+      return sum / total;
     };
     expect(examples.length).toBeGreaterThan(100);
     expect(ndcgAt(examples, x, 10, unknown)).toBeCloseTo(reference(true), 12);

@@ -31,7 +31,7 @@ function setup(): { E: Float32Array; ids: string[]; base: BaseParams } {
       bias: new Float32Array(N).map(() => gaussian(rand) * 0.2),
       residual: new Float32Array(N * D).map(() => gaussian(rand) * 0.05),
       transitions: { ptr, to, p },
-      mix: [2, 0.5, 0.2, 1.5],
+      mix: [2, 0.5, 0.2, 1.5, 0.8, 0.3, 0.4, 1.2],
     },
   };
 }
@@ -54,11 +54,17 @@ describe('PlainHead', () => {
     let t = 1_000_000;
     let worst = 0;
     let moved = 0;
-    for (let step = 0; step < 80; step++) {
+    // Each shopper often walks a list of their own, so their own order and visit starts recur.
+    const lists = [
+      [3, 17, 42, 8, 25],
+      [50, 4, 33, 17, 9],
+    ];
+    const at = [0, 0];
+    for (let step = 0; step < 120; step++) {
       const who = step % 7 < 4 ? 0 : 1;
       // Mostly seconds apart, sometimes a new visit hours later.
       t += rand() < 0.15 ? 3 * 3_600_000 : 1000 + Math.floor(rand() * 20_000);
-      const item = Math.floor(rand() * N);
+      const item = rand() < 0.6 ? lists[who]![at[who]!++ % 5]! : Math.floor(rand() * N);
       const impressions = [Math.floor(rand() * N), Math.floor(rand() * N)];
       plain.state = states[who]!;
       const before = plain.scores(t).slice();

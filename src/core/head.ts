@@ -8,14 +8,17 @@
  *   sᵢ  = vᵢ · q + bᵢ + Δbᵢ + (α₀ + Δα) · repᵢ    vᵢ = eᵢ + rᵢ (content embedding + base residual)
  *
  * repᵢ is item i's share of the history, so the head can learn how much this shopper re-buys.
- * Two more features carry what the shop's log knows beyond content, each with its own weight in
- * the middle of a visit and at its start (the shopper's previous click is `sessionGapMs` or more
- * earlier, or there is none), chosen per shop by the maintenance job:
+ * Four more features (`MEMORY_FEATURES`, kept by `ShopperMemory`) carry what the shop's log and
+ * the shopper's own habits say beyond content, each with its own weight in the middle of a visit
+ * and at its start (the shopper's previous click is `sessionGapMs` or more earlier, or there is
+ * none), chosen per shop by the maintenance job:
  *
  *   + (β꜀ + Δβ꜀) · transᵢ    transᵢ = Σᵣ decayʳ P(i | r-th most recent distinct item)  (the shop's transitions)
  *   + (γ꜀ + Δγ꜀) · countᵢ    countᵢ = log(1 + times this shopper clicked i)            (re-buys over the long run)
+ *   + (δ꜀ + Δδ꜀) · ownᵢ      ownᵢ = Σᵣ decayʳ log(1 + times i came right after the r-th) (the shopper's own order)
+ *   + (ε꜀ + Δε꜀) · startᵢ    startᵢ = log(1 + visits this shopper began with i)         (how their visits begin)
  *
- * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
+ * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
  *
  * Learning on a click of p: a weighted logistic loss over {p (label 1), impressions shown but not
  * clicked (label 0), seeded random negatives (label 0)}. Its gradient is written in closed form
@@ -32,6 +35,7 @@ import { ArgumentError } from './errors.js';
 import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
+import { MEMORY_FEATURES, MIX_LENGTH, ShopperMemory } from './memory.js';
 
 /**
  * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
@@ -72,8 +76,10 @@ export interface HeadOptions {
   transitionDecay: number;
   /** A gap this long since the previous click starts a visit (the "start" weights apply). */
   sessionGapMs: number;
-  /** Distinct items whose click counts are kept (the least clicked go first). */
+  /** Distinct items whose click counts (and visit-start counts) are kept (the least clicked go first). */
   countItems: number;
+  /** Pairs (previous click, click) of the shopper's own order whose counts are kept (the least counted go first). */
+  pairItems: number;
 }
 
 /** Defaults chosen on the validation period of the Online Retail data and on the demo. */
@@ -93,6 +99,7 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   transitionDecay: 0.3,
   sessionGapMs: 30 * 60_000,
   countItems: 1000,
+  pairItems: 1000,
 };
 
 /** The valid range of each option: [min, max, integer?]. */
@@ -112,6 +119,7 @@ const OPTION_RANGES: Record<keyof HeadOptions, [number, number, boolean]> = {
   transitionDecay: [0, 1, false],
   sessionGapMs: [0, 1e12, false],
   countItems: [0, 1e6, true],
+  pairItems: [0, 1e6, true],
 };
 
 /**
@@ -151,7 +159,11 @@ export interface BaseParams {
   residual: Float32Array | null;
   /** The shop's transitions P(j | i), rows by catalogue index (CSR), or null when the logs gave none. */
   transitions?: Transitions | null;
-  /** Feature weights [β mid-visit, β at a visit's start, γ mid-visit, γ at a visit's start]; default 0. */
+  /**
+   * Feature weights, each mid-visit then at a visit's start: β (the shop's transitions), γ (the
+   * shopper's click counts), δ (the shopper's own order), ε (the items that began their visits);
+   * see {@link MEMORY_FEATURES}. Missing entries are 0 (a base of four weights has no δ or ε).
+   */
   mix?: ArrayLike<number>;
   /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
   shopDeltaWeight?: number;
@@ -198,6 +210,10 @@ export interface HeadState {
   lastItems?: string[];
   /** Click counts per item id. */
   counts?: [string, number][];
+  /** [previous id, id, times]: the shopper's own order (absent in states saved before it existed). */
+  pairs?: [string, string, number][];
+  /** Visits begun with each item id. */
+  starts?: [string, number][];
   /** Time of the last click (ms since epoch), or null. */
   lastTime?: number | null;
 }
@@ -207,7 +223,7 @@ export interface HeadGradients {
   dW: Float32Array;
   du: Float32Array;
   dAlpha: number;
-  /** Gradient on Δ[β mid, β start, γ mid, γ start]. */
+  /** Gradient on Δmix (see `BaseParams.mix`). */
   dMix: Float32Array;
   /** Indices of the scored set and the gradient on their Δb. */
   indices: Int32Array;
@@ -276,6 +292,10 @@ export function pushRecent<T>(list: T[], item: T, keep: number, same: (a: T, b: 
 const finiteArray = (x: unknown, length: number): boolean =>
   Array.isArray(x) && x.length === length && x.every((v) => typeof v === 'number' && Number.isFinite(v));
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+/** Saved mix deltas: four (states saved before the own-order and visit-start features) or {@link MIX_LENGTH}. */
+const mixArray = (x: unknown): boolean => finiteArray(x, 4) || finiteArray(x, MIX_LENGTH);
+/** Saved mix deltas at full length (the features a state did not know start at 0). */
+const padMix = (x: readonly number[] | undefined): number[] => Array.from({ length: MIX_LENGTH }, (_, k) => x?.[k] ?? 0);
 
 /** Sets `obj[key]` as an own property, even for keys such as `__proto__`. */
 function setOwn(obj: Record<string, number>, key: string, value: number): void {
@@ -290,7 +310,7 @@ interface QueryParams {
   u: Float32Array;
   /** α₀ + Δα. */
   alpha: number;
-  /** mix₀ + Δmix: β in a visit, β at its start, γ in a visit, γ at its start. */
+  /** mix₀ + Δmix (see `BaseParams.mix`). */
   mix: Float32Array;
 }
 
@@ -403,11 +423,8 @@ export class IncrementalHead {
   private readonly shopWeight: number;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
   private readonly gMix: tf.Variable<tf.Rank.R1>;
-  /** Most recent distinct items first (i = -1 for items of other catalogues, with their id). */
-  private lastItems: { i: number; id: string }[] = [];
-  /** Click counts by item id. */
-  private counts = new Map<string, number>();
-  private lastTime: number | null = null;
+  /** What the sparse features remember of the clicks, by item id (items of other catalogues too). */
+  private memory = new ShopperMemory<string>();
   private readonly touched = new Set<number>();
   private clickCount = 0;
   private disposed = false;
@@ -501,50 +518,55 @@ export class IncrementalHead {
     if (this.transitions && (this.transitions.ptr.length !== n + 1 || this.transitions.to.length !== this.transitions.p.length)) {
       throw new RangeError(`transitions must have ${n + 1} row starts and one probability per entry`);
     }
-    this.mix0 = Float32Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
+    this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
-    this.dMix = own(tf.zeros([4]));
-    this.gMix = own(tf.zeros([4]));
+    this.dMix = own(tf.zeros([MIX_LENGTH]));
+    this.gMix = own(tf.zeros([MIX_LENGTH]));
   }
 
   /** 0 in the middle of a visit, 1 at its start (no click yet, or the last one `sessionGapMs` ago). */
   private context(time: number): 0 | 1 {
-    return this.lastTime === null || time - this.lastTime >= this.options.sessionGapMs ? 1 : 0;
+    return this.memory.context(time, this.options);
   }
 
   /**
-   * The sparse features of the shopper now: the transition votes of the last distinct items and
-   * the log click counts, as (index, value) lists over the catalogue.
+   * The sparse features of the shopper now, in the order of {@link MEMORY_FEATURES}, as (index,
+   * value) lists over the catalogue: the transition votes of the last distinct items, the log
+   * click counts, the votes of the shopper's own order and the log counts of visits begun.
    */
-  private features(): { tIdx: Int32Array; tVal: Float32Array; cIdx: Int32Array; cVal: Float32Array } {
+  private features(): { idx: Int32Array; val: Float32Array }[] {
+    const m = this.memory;
     const T = this.transitions;
     const trans = T
       ? transitionVotes(
           T,
-          this.lastItems.map((x) => x.i),
+          m.last.map((id) => this.index(id) ?? -1),
           this.options,
         )
       : new Map<number, number>();
-    const cIdx: number[] = [];
-    const cVal: number[] = [];
-    for (const [id, c] of this.counts) {
-      const i = this.index(id);
-      if (i === undefined) continue;
-      cIdx.push(i);
-      cVal.push(Math.log1p(c));
-    }
-    return {
-      tIdx: Int32Array.from(trans.keys()),
-      tVal: Float32Array.from(trans.values()),
-      cIdx: Int32Array.from(cIdx),
-      cVal: Float32Array.from(cVal),
+    const local = (byId: Map<string, number>): { idx: Int32Array; val: Float32Array } => {
+      const idx: number[] = [];
+      const val: number[] = [];
+      for (const [id, v] of byId) {
+        const i = this.index(id);
+        if (i === undefined) continue;
+        idx.push(i);
+        val.push(v);
+      }
+      return { idx: Int32Array.from(idx), val: Float32Array.from(val) };
     };
+    return [
+      { idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) },
+      local(ShopperMemory.logged(m.counts)),
+      local(m.ownVotes(this.options)),
+      local(ShopperMemory.logged(m.starts)),
+    ];
   }
 
-  /** The weights (β, γ) in force in context `ctx`, as scalars, inside a tidy. */
-  private mixWeights(ctx: 0 | 1): { beta: tf.Scalar; gamma: tf.Scalar } {
+  /** The weights of the features in force in context `ctx`, [features], inside a tidy. */
+  private mixWeights(ctx: 0 | 1): tf.Tensor1D {
     const m = tf.add(tf.tensor1d(this.mix0), this.dMix);
-    return { beta: tf.squeeze(tf.slice(m, [ctx], [1])) as tf.Scalar, gamma: tf.squeeze(tf.slice(m, [2 + ctx], [1])) as tf.Scalar };
+    return tf.gather(m, tf.tensor1d(MEMORY_FEATURES.map((_, f) => 2 * f + ctx), 'int32')) as tf.Tensor1D;
   }
 
   /**
@@ -598,29 +620,33 @@ export class IncrementalHead {
   }
 
   /**
-   * α·rep + β·trans + γ·count as one dense [N] vector, made by one scatter of the few non-zero
-   * entries of the three (duplicates add up). Inside a tidy.
+   * α·rep plus each weighted feature as one dense [N] vector, made by one scatter of their few
+   * non-zero entries (duplicates add up). Inside a tidy.
    */
   private sparseTerms(time: number): tf.Tensor1D {
-    const { idx, rep, trans, count } = this.sparseEntries();
+    const { idx, rep, feats } = this.sparseEntries();
     if (idx.length === 0) return tf.zeros([this.n]);
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
-    const { beta, gamma } = this.mixWeights(this.context(time));
-    const vals = tf.concat([tf.mul(alpha, tf.tensor1d(rep)), tf.mul(beta, tf.tensor1d(trans)), tf.mul(gamma, tf.tensor1d(count))]);
+    const w = this.mixWeights(this.context(time));
+    const vals = tf.concat([tf.mul(alpha, tf.tensor1d(rep)), ...feats.map((f, k) => tf.mul(tf.slice(w, [k], [1]), tf.tensor1d(f)))]);
     return tf.scatterND(tf.tensor2d(idx, [idx.length, 1], 'int32'), vals, [this.n]) as tf.Tensor1D;
   }
 
   /**
-   * The items of the three sparse terms, in one list (re-buy shares, then transition votes, then
-   * log counts; an item may appear more than once), and each term's values before its weight.
+   * The items of the sparse terms, in one list (re-buy shares, then each feature of
+   * {@link MEMORY_FEATURES}; an item may appear more than once), and each term's values before
+   * its weight.
    */
-  private sparseEntries(hw = this.historyWeights()): { idx: Int32Array; rep: Float32Array; trans: Float32Array; count: Float32Array } {
+  private sparseEntries(hw = this.historyWeights()): { idx: Int32Array; rep: Float32Array; feats: Float32Array[] } {
     const f = this.features();
-    const idx = new Int32Array(hw.length + f.tIdx.length + f.cIdx.length);
+    const idx = new Int32Array(hw.length + f.reduce((a, x) => a + x.idx.length, 0));
     hw.forEach((x, j) => (idx[j] = x.i));
-    idx.set(f.tIdx, hw.length);
-    idx.set(f.cIdx, hw.length + f.tIdx.length);
-    return { idx, rep: Float32Array.from(hw, (x) => x.w), trans: f.tVal, count: f.cVal };
+    let at = hw.length;
+    for (const x of f) {
+      idx.set(x.idx, at);
+      at += x.idx.length;
+    }
+    return { idx, rep: Float32Array.from(hw, (x) => x.w), feats: f.map((x) => x.val) };
   }
 
   /** h = Σ wⱼ vⱼ over the history (d), inside a tidy. */
@@ -678,7 +704,7 @@ export class IncrementalHead {
         W: v.slice(0, d * d),
         u: v.slice(d * d, d * d + d),
         alpha: Math.fround(this.alpha0 + v[d * d + d]!),
-        mix: v.slice(d * d + d + 1, d * d + d + 5),
+        mix: v.slice(d * d + d + 1, d * d + d + 1 + MIX_LENGTH),
       };
       if (gen === this.paramsGen && !this.disposed) this.params = p;
       return p;
@@ -748,13 +774,16 @@ export class IncrementalHead {
     const sparse = this.sparseEntries(hw);
     const [p] = await Promise.all([this.queryParams(), this.syncBias()]);
     const q = this.queryJs(p, hw);
-    const [alpha, beta, gamma] = [p.alpha, p.mix[ctx]!, p.mix[2 + ctx]!];
     // The sparse terms, weighted, added to their items' bias for the pass only.
-    const { idx, rep, trans, count } = sparse;
+    const { idx, rep, feats } = sparse;
     const val = new Float32Array(idx.length);
-    rep.forEach((x, j) => (val[j] = alpha * x));
-    trans.forEach((x, j) => (val[rep.length + j] = beta * x));
-    count.forEach((x, j) => (val[rep.length + trans.length + j] = gamma * x));
+    rep.forEach((x, j) => (val[j] = p.alpha * x));
+    let at = rep.length;
+    feats.forEach((f, k) => {
+      const w = p.mix[2 * k + ctx]!;
+      f.forEach((x, j) => (val[at + j] = w * x));
+      at += f.length;
+    });
     const patch = { idx, val };
     const top = new TopK(Math.min(want, this.n));
     for (let from = 0; from < this.n; from += SCORE_BLOCK_ROWS) {
@@ -801,7 +830,7 @@ export class IncrementalHead {
   } {
     const h = this.historyVector();
     const ctx = this.context(time);
-    const { beta, gamma } = this.mixWeights(ctx);
+    const mixW = this.mixWeights(ctx);
     const idx = tf.tensor1d(b.idx, 'int32');
     const y = tf.tensor1d(b.y);
     const w = tf.tensor1d(b.w);
@@ -817,17 +846,16 @@ export class IncrementalHead {
       }
       return tf.tensor1d(v);
     };
-    const f = this.features();
     const repS = atScored(this.historyWeights().map((x) => [x.i, x.w]));
-    const transS = atScored(Array.from(f.tIdx, (i, k) => [i, f.tVal[k]!]));
-    const countS = atScored(Array.from(f.cIdx, (i, k) => [i, f.cVal[k]!]));
+    // [features, |scored|]: each feature's values at the scored items.
+    const featS = tf.stack(this.features().map((f) => atScored(Array.from(f.idx, (i, k) => [i, f.val[k]!]))));
     const biasS = tf.gather(this.bias, idx);
     const dBS = tf.sub(biasS, tf.gather(this.bBase, idx));
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
     const q = this.query(h);
     const s = tf.add(
       tf.add(tf.reshape(tf.matMul(VS, tf.reshape(q, [this.dims, 1])), [-1]), biasS),
-      tf.addN([tf.mul(alpha, repS), tf.mul(beta, transS), tf.mul(gamma, countS)]),
+      tf.add(tf.mul(alpha, repS), tf.reshape(tf.matMul(tf.reshape(mixW, [1, -1]), featS), [-1])),
     );
     const lam = this.options.l2;
     // loss = Σ wⱼ (softplus(sⱼ) − yⱼ sⱼ) + λ/2 (‖ΔW‖² + ‖Δu‖² + Δα² + ‖Δmix‖² + Σ_{j∈S} Δbⱼ²)
@@ -849,11 +877,14 @@ export class IncrementalHead {
     const gW = tf.add(tf.outerProduct(h, gq), tf.mul(lam, this.dW)) as tf.Tensor2D;
     const gA = tf.add(tf.reshape(tf.sum(tf.mul(g, repS)), [1]), tf.mul(lam, this.dAlpha)) as tf.Tensor1D;
     const gB = tf.add(g, tf.mul(lam, dBS)) as tf.Tensor1D;
-    // Only the weights of the current context get a gradient.
-    const gT = tf.sum(tf.mul(g, transS));
-    const gC = tf.sum(tf.mul(g, countS));
-    const mask = tf.tensor1d(ctx === 0 ? [1, 0, 1, 0] : [0, 1, 0, 1]);
-    const gM = tf.add(tf.mul(tf.stack([gT, gT, gC, gC]), mask), tf.mul(lam, this.dMix)) as tf.Tensor1D;
+    // Only the weights of the current context get a gradient: Σⱼ gⱼ fⱼ per feature, at 2f + ctx.
+    const gF = tf.reshape(tf.matMul(featS, tf.reshape(g, [-1, 1])), [-1]);
+    const slots = tf.tensor2d(
+      MEMORY_FEATURES.map((_, f) => 2 * f + ctx),
+      [MEMORY_FEATURES.length, 1],
+      'int32',
+    );
+    const gM = tf.add(tf.scatterND(slots, gF, [MIX_LENGTH]), tf.mul(lam, this.dMix)) as tf.Tensor1D;
     return { loss, gW, gu, gA, gM, gB, idx };
   }
 
@@ -900,7 +931,7 @@ export class IncrementalHead {
     if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
     for (const j of b.idx) this.touched.add(j);
     this.pushHistory(input.item);
-    this.noteClick(input.item, this.idOf(input.item), input.time);
+    this.noteClick(this.idOf(input.item), input.time);
     // Keep, per item, only the clicks that can still count as repeats: the window is pruned
     // above, and more than maxRepeats + 1 per item never change a decision.
     this.recent.push({ i: input.item, t: input.time });
@@ -959,16 +990,9 @@ export class IncrementalHead {
     pushHistory(this.history, item, this.options);
   }
 
-  /** Updates what the features remember of a click: recent distinct items, counts, last time. */
-  private noteClick(item: number, id: string, time: number | null): void {
-    pushRecent(this.lastItems, { i: item, id }, Math.max(1, this.options.transitionVotes), (a, b) => a.id === b.id);
-    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
-    if (this.counts.size > this.options.countItems) {
-      let least: string | null = null;
-      for (const [k, c] of this.counts) if (k !== id && (least === null || c < this.counts.get(least)!)) least = k;
-      if (least !== null) this.counts.delete(least);
-    }
-    if (time !== null) this.lastTime = time;
+  /** Updates what the features remember of a click (see {@link ShopperMemory}). */
+  private noteClick(id: string, time: number | null): void {
+    this.memory.note(id, time, this.options);
   }
 
   /**
@@ -978,7 +1002,7 @@ export class IncrementalHead {
   learnForeign(id: string, time: number | null = null): void {
     this.assertAlive();
     pushHistory(this.history, -1, this.options, id);
-    this.noteClick(-1, id, time);
+    this.noteClick(id, time);
     this.clickCount++;
   }
 
@@ -1047,9 +1071,7 @@ export class IncrementalHead {
       clicks: this.clickCount,
       dMix: Array.from(dM!),
       gMix: Array.from(gM!),
-      lastItems: this.lastItems.map((x) => x.id),
-      counts: [...this.counts],
-      lastTime: this.lastTime,
+      ...this.memory.save(),
     };
   }
 
@@ -1091,11 +1113,18 @@ export class IncrementalHead {
       !state.recent.every((r) => typeof r?.id === 'string' && finite(r.t)) ||
       !Number.isSafeInteger(state.clicks) ||
       state.clicks < 0 ||
-      (state.dMix !== undefined && !finiteArray(state.dMix, 4)) ||
-      (state.gMix !== undefined && !finiteArray(state.gMix, 4)) ||
+      (state.dMix !== undefined && !mixArray(state.dMix)) ||
+      (state.gMix !== undefined && !mixArray(state.gMix)) ||
       (state.lastItems !== undefined && !(Array.isArray(state.lastItems) && state.lastItems.every((x) => typeof x === 'string'))) ||
       (state.counts !== undefined &&
         !(Array.isArray(state.counts) && state.counts.every((c) => Array.isArray(c) && typeof c[0] === 'string' && finite(c[1])))) ||
+      (state.pairs !== undefined &&
+        !(
+          Array.isArray(state.pairs) &&
+          state.pairs.every((c) => Array.isArray(c) && typeof c[0] === 'string' && typeof c[1] === 'string' && finite(c[2]))
+        )) ||
+      (state.starts !== undefined &&
+        !(Array.isArray(state.starts) && state.starts.every((c) => Array.isArray(c) && typeof c[0] === 'string' && finite(c[1])))) ||
       (state.lastTime !== undefined && state.lastTime !== null && !finite(state.lastTime))
     ) {
       throw new RangeError('saved head state holds values that are not finite numbers');
@@ -1122,8 +1151,8 @@ export class IncrementalHead {
       this.gW.assign(tf.tensor2d(state.gW, [d, d]));
       this.gu.assign(tf.tensor1d(state.gu));
       this.gAlpha.assign(tf.tensor1d([state.gAlpha]));
-      this.dMix.assign(tf.tensor1d(state.dMix ?? [0, 0, 0, 0]));
-      this.gMix.assign(tf.tensor1d(state.gMix ?? [0, 0, 0, 0]));
+      this.dMix.assign(tf.tensor1d(padMix(state.dMix)));
+      this.gMix.assign(tf.tensor1d(padMix(state.gMix)));
       this.markParams();
     });
     // One N-long tensor made at a time, each replacing the old (see step()).
@@ -1151,9 +1180,7 @@ export class IncrementalHead {
       return i === undefined ? [] : [{ i, t: r.t }];
     });
     this.clickCount = state.clicks;
-    this.lastItems = (state.lastItems ?? []).map((id) => ({ i: this.index(id) ?? -1, id }));
-    this.counts = new Map(state.counts ?? []);
-    this.lastTime = state.lastTime ?? null;
+    this.memory = ShopperMemory.restore(state);
     return { foreignIds: foreign.length };
   }
 
@@ -1174,9 +1201,7 @@ export class IncrementalHead {
     this.history = [];
     this.recent = [];
     this.foreignBias = [];
-    this.lastItems = [];
-    this.counts.clear();
-    this.lastTime = null;
+    this.memory = new ShopperMemory();
     this.touched.clear();
     this.clickCount = 0;
   }

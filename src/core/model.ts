@@ -5,6 +5,7 @@
  */
 import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
+import { MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensor, fetchJson, fetchVerified, joinLocation } from './model-io.js';
 
@@ -41,8 +42,10 @@ export interface HeadManifest {
   /** Defaults for the incremental head's options, tuned with the base. */
   headOptions?: Record<string, number>;
   /**
-   * Weights of the transition and re-buy-count features, [β mid-visit, β at a visit's start,
-   * γ mid-visit, γ at a visit's start], chosen for this shop by the maintenance job. Default 0.
+   * Weights of the shopper features (`MEMORY_FEATURES`: the shop's transitions, click counts,
+   * the shopper's own order, the items that began their visits), each mid-visit then at a
+   * visit's start, chosen for this shop by the maintenance job. Four entries (a head published
+   * before the last two features existed) leave those at 0. Default 0.
    */
   mix?: number[];
   /**
@@ -138,8 +141,12 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
     transitions = { ptr, to, p };
   }
   const mix = manifest.mix;
-  if (mix !== undefined && !(Array.isArray(mix) && mix.length === 4 && mix.every((x) => typeof x === 'number' && Number.isFinite(x)))) {
-    throw new ModelLoadError(manifestUrl, 'Head manifest field mix must be 4 finite numbers. Redeploy the head.');
+  // Four weights (a head published before the own-order and visit-start features) or all of them.
+  if (
+    mix !== undefined &&
+    !(Array.isArray(mix) && (mix.length === 4 || mix.length === MIX_LENGTH) && mix.every((x) => typeof x === 'number' && Number.isFinite(x)))
+  ) {
+    throw new ModelLoadError(manifestUrl, `Head manifest field mix must be 4 or ${MIX_LENGTH} finite numbers. Redeploy the head.`);
   }
   const fresh = manifest.newItemBias;
   if (fresh !== undefined && !(typeof fresh === 'number' && Number.isFinite(fresh))) {
@@ -213,7 +220,7 @@ export function alignBase(
     bias,
     residual,
     transitions,
-    mix: head.manifest.mix ?? [0, 0, 0, 0],
+    mix: head.manifest.mix ?? [],
     shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
     known,
   };

@@ -173,11 +173,12 @@ export interface RepeatOptions {
 
 /**
  * Repeat-then-popularity: the shopper's past items by how often they bought them (optionally
- * weighting recent purchases more), then every other item by popularity before the split. The
- * strongest simple rule where shoppers re-buy.
+ * weighting recent purchases more), popularity before the split breaking their ties, then every
+ * other item by popularity. The strongest simple rule where shoppers re-buy.
  */
 export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: number, o: RepeatOptions): OnlineMethod {
   const prior = popularityPrior(events, n, 0.5);
+  const tie = o.recency < 1 ? 1e-3 : 1;
   const counts = new Map<string, Map<number, number>>();
   const scores = new Float32Array(n);
   return {
@@ -186,7 +187,10 @@ export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: nu
     score: (user) => {
       scores.set(prior);
       // Counts are ≥ 1 where bought (after rescaling, so the largest is 1 + counts), the prior < 1.
-      for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c;
+      // Between items bought equally often the better seller leads: the prior is added, below
+      // 0.5 where counts are whole purchases, and a thousandth of that where recency makes them
+      // fractions, so that it only breaks ties.
+      for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c + tie * prior[i]!;
       return scores;
     },
     observe: (e) => {

@@ -11,12 +11,12 @@ import {
   DEFAULT_HEAD_OPTIONS,
   normalisedHistory,
   pushHistory,
-  pushRecent,
   scoredSet,
   transitionVotes,
   validateHeadOptions,
 } from '../../core/head.js';
 import { ItemMatrix } from '../../core/item-matrix.js';
+import { MIX_LENGTH, ShopperMemory } from '../../core/memory.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
@@ -35,11 +35,8 @@ export interface PlainState {
   dBDense: Float32Array | null;
   history: { i: number; w: number }[];
   recent: { i: number; t: number }[];
-  lastItems: number[];
-  counts: Map<number, number>;
-  /** log(1 + count) per item, kept up to date with `counts` (the count feature). */
-  countLog: Map<number, number>;
-  lastTime: number | null;
+  /** What the sparse features remember (the head's own {@link ShopperMemory}, by index). */
+  memory: ShopperMemory<number>;
   clicks: number;
   /** ‖ΔW‖², kept up to date by each step (the gradient's norm needs it). */
   dWsq: number;
@@ -51,19 +48,16 @@ export function freshState(d: number): PlainState {
     dW: new Float64Array(d * d),
     du: new Float64Array(d),
     dAlpha: 0,
-    dMix: new Float64Array(4),
+    dMix: new Float64Array(MIX_LENGTH),
     gW: new Float64Array(d * d),
     gu: new Float64Array(d),
     gAlpha: 0,
-    gMix: new Float64Array(4),
+    gMix: new Float64Array(MIX_LENGTH),
     dB: new Map(),
     dBDense: null,
     history: [],
     recent: [],
-    lastItems: [],
-    counts: new Map(),
-    countLog: new Map(),
-    lastTime: null,
+    memory: new ShopperMemory(),
     clicks: 0,
     dWsq: 0,
   };
@@ -76,8 +70,8 @@ interface UserContext {
   /** h ΔW, the part of q that ΔW gives (the gradient's norm needs it). */
   hdW: Float64Array;
   rep: Map<number, number>;
-  trans: Map<number, number>;
-  count: Map<number, number>;
+  /** The features of {@link MEMORY_FEATURES}, in that order. */
+  feats: Map<number, number>[];
   ctx: 0 | 1;
 }
 
@@ -138,7 +132,7 @@ export class PlainHead {
     this.bBase = this.matrix.bias;
     this.bBase.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
-    this.mix0 = Float64Array.from({ length: 4 }, (_, k) => Number(base.mix?.[k] ?? 0));
+    this.mix0 = Float64Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
     this.state = freshState(d);
@@ -153,8 +147,7 @@ export class PlainHead {
   }
 
   private context(time: number): 0 | 1 {
-    const last = this.state.lastTime;
-    return last === null || time - last >= this.options.sessionGapMs ? 1 : 0;
+    return this.state.memory.context(time, this.options);
   }
 
   /** h, q, and the sparse features of the current shopper (computed once per click and visit context). */
@@ -173,8 +166,14 @@ export class PlainHead {
     }
     const { q, hdW } = this.kernel.project(h, st.dW, st.gW);
     for (let k = 0; k < d; k++) q[k]! += hdW[k]! + st.du[k]!;
-    const trans = this.T ? transitionVotes(this.T, st.lastItems, this.options) : new Map<number, number>();
-    const value = { h, q, hdW, rep, trans, count: st.countLog, ctx };
+    const m = st.memory;
+    const feats = [
+      this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
+      ShopperMemory.logged(m.counts),
+      m.ownVotes(this.options),
+      ShopperMemory.logged(m.starts),
+    ];
+    const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, value });
     return value;
   }
@@ -183,17 +182,17 @@ export class PlainHead {
   scores(time: number, out: Float32Array = new Float32Array(this.n)): Float32Array {
     const { n } = this;
     const st = this.state;
-    const { q, rep, trans, count, ctx } = this.userContext(time);
+    const { q, rep, feats, ctx } = this.userContext(time);
     // The hot loop of a replay, in the head's own scoring kernel: bBase + V q for every item.
     this.matrix.dense(q, out);
     const dB = st.dBDense;
     if (dB) for (let i = 0; i < n; i++) out[i]! += dB[i]!;
     const alpha = this.alpha0 + st.dAlpha;
-    const beta = this.mix0[ctx]! + st.dMix[ctx]!;
-    const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
     for (const [i, w] of rep) out[i]! += alpha * w;
-    if (beta !== 0) for (const [i, w] of trans) out[i]! += beta * w;
-    if (gamma !== 0) for (const [i, w] of count) out[i]! += gamma * w;
+    feats.forEach((f, k) => {
+      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
+      if (wf !== 0) for (const [i, w] of f) out[i]! += wf * w;
+    });
     return out;
   }
 
@@ -210,19 +209,7 @@ export class PlainHead {
     const b = scoredSet(input, this.n, o, st.clicks);
     if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
     pushHistory(st.history, input.item, o);
-    pushRecent(st.lastItems, input.item, Math.max(1, o.transitionVotes));
-    const c = (st.counts.get(input.item) ?? 0) + 1;
-    st.counts.set(input.item, c);
-    st.countLog.set(input.item, Math.log1p(c));
-    if (st.counts.size > o.countItems) {
-      let least: number | null = null;
-      for (const [k, n] of st.counts) if (k !== input.item && (least === null || n < st.counts.get(least)!)) least = k;
-      if (least !== null) {
-        st.counts.delete(least);
-        st.countLog.delete(least);
-      }
-    }
-    st.lastTime = input.time;
+    st.memory.note(input.item, input.time, o);
     st.recent.push({ i: input.item, t: input.time });
     const mine = st.recent.filter((r) => r.i === input.item);
     if (mine.length > o.maxRepeats + 1) st.recent.splice(st.recent.indexOf(mine[0]!), 1);
@@ -235,16 +222,15 @@ export class PlainHead {
     const o = this.options;
     const st = this.state;
     const lam = o.l2;
-    const { h, q, hdW, rep, trans, count, ctx } = this.userContext(time);
+    const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
     const m = b.idx.length;
     const alpha = this.alpha0 + st.dAlpha;
-    const beta = this.mix0[ctx]! + st.dMix[ctx]!;
-    const gamma = this.mix0[2 + ctx]! + st.dMix[2 + ctx]!;
+    const wF = feats.map((_, k) => this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!);
     const g = new Float64Array(m);
     const gq = new Float64Array(d);
     let gA = lam * st.dAlpha;
-    let gT = 0;
-    let gC = 0;
+    const gF = new Float64Array(feats.length);
+    const fS = new Float64Array(feats.length);
     const dbS = new Float64Array(m);
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
@@ -252,17 +238,18 @@ export class PlainHead {
       for (let k = 0; k < d; k++) s += this.V[i * d + k]! * q[k]!;
       dbS[j] = st.dB.get(i)?.b ?? 0;
       const r = rep.get(i) ?? 0;
-      const t = trans.get(i) ?? 0;
-      const c = count.get(i) ?? 0;
-      s += dbS[j]! + alpha * r + beta * t + gamma * c;
+      s += dbS[j]! + alpha * r;
+      for (let f = 0; f < feats.length; f++) {
+        fS[f] = feats[f]!.get(i) ?? 0;
+        s += wF[f]! * fS[f]!;
+      }
       g[j] = b.w[j]! * (sigmoid(s) - b.y[j]!);
       for (let k = 0; k < d; k++) gq[k]! += g[j]! * this.V[i * d + k]!;
       gA += g[j]! * r;
-      gT += g[j]! * t;
-      gC += g[j]! * c;
+      for (let f = 0; f < feats.length; f++) gF[f]! += g[j]! * fS[f]!;
     }
     const gu = Float64Array.from(gq, (x, k) => x + lam * st.du[k]!);
-    const gM = Float64Array.from([gT, gT, gC, gC], (x, k) => (k % 2 === ctx ? x : 0) + lam * st.dMix[k]!);
+    const gM = Float64Array.from(st.dMix, (x, k) => (k % 2 === ctx ? gF[k >> 1]! : 0) + lam * x);
     const gB = Float64Array.from(g, (x, j) => x + lam * dbS[j]!);
     // ∂/∂ΔW = h ⊗ gq + λ ΔW is d × d: it is never stored. Its squared norm is
     // ‖h‖²‖gq‖² + 2λ (hΔW)·gq + λ²‖ΔW‖², from vectors already at hand and ‖ΔW‖² kept by the step.

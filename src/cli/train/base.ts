@@ -9,6 +9,7 @@ import type { HeadManifest, ModelManifest } from '../../core/model.js';
 import type { Item } from '../../core/types.js';
 import type { LogEvent } from '../data.js';
 import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
+import { MIX_LENGTH } from '../../core/memory.js';
 import { loadHead } from '../../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
 import { sequencesBeforeSplit, toReplay } from '../eval/replay.js';
@@ -168,7 +169,7 @@ export async function trainBase(
     });
     const transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
     const tailEvents = past.length - fitting.length;
-    if (fitting.length === 0 || tailEvents === 0) return { repeatShare, head: { ...h, transitions, mix: [0, 0, 0, 0] } };
+    if (fitting.length === 0 || tailEvents === 0) return { repeatShare, head: { ...h, transitions, mix: new Array<number>(MIX_LENGTH).fill(0) } };
     const T = buildTransitions(fittingSequences.values(), n);
     // On the tail, an item first sold there is what a new product is to the shipped base: the
     // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
@@ -178,7 +179,7 @@ export async function trainBase(
     for (let i = 0; i < n; i++) unknown[i] = fittingKnown[i] ? 0 : 1;
     const tailBias = Float32Array.from(model.bias, (b, i) => (unknown[i] ? 0 : b));
     const examples = collectExamples(past, tailStart, T, { ...model, bias: tailBias, n, d }, DEFAULT_HEAD_OPTIONS);
-    const fit = fitMix(examples, { alpha: h.alpha, mix: [0, 0, 0, 0] }, 3, unknown);
+    const fit = fitMix(examples, { alpha: h.alpha, mix: [] }, 3, unknown);
     // How far browsers should trust the shop's stream job: its learner run over the same weeks
     // on this base's biases (a new product at the new-item bias, as a browser has it), with the
     // other weights as chosen without it, so that a shop without a stream job loses nothing.

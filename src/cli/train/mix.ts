@@ -10,7 +10,9 @@
  * The scoring here is the head's own function (src/core/head.ts) on typed arrays.
  */
 import type { HeadOptions, Transitions } from '../../core/head.js';
-import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
+import { normalisedHistory, pushHistory, transitionVotes } from '../../core/head.js';
+import type { MemoryOptions } from '../../core/memory.js';
+import { MIX_LENGTH, ShopperMemory } from '../../core/memory.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
 import type { ReplayEvent } from '../eval/replay.js';
@@ -55,12 +57,13 @@ export function buildTransitions(
 }
 
 /**
- * The feature weights: α (short-term re-buy share), [β mid, β start, γ mid, γ start], and the
+ * The feature weights: α (short-term re-buy share), the head's `mix` (each feature of
+ * `MEMORY_FEATURES` mid-visit, then at a visit's start; {@link MIX_LENGTH} of them), and the
  * score offset of items the base does not know (`fresh`, 0 where not given).
  */
 export interface MixWeights {
   alpha: number;
-  mix: [number, number, number, number];
+  mix: number[];
   fresh?: number;
   /** The weight of the shop delta ψ (`Example.psi`), 0 where not given. */
   stream?: number;
@@ -75,46 +78,58 @@ interface Example {
   t: number;
   target: number;
   ctx: 0 | 1;
+  /** The tail events this example stands for (its context's sampling stride). */
+  weight: number;
   rep: [Int32Array, Float32Array];
-  trans: [Int32Array, Float32Array];
-  count: [Int32Array, Float32Array];
+  /** The features of `MEMORY_FEATURES`, in that order. */
+  feats: [Int32Array, Float32Array][];
 }
 
 /** A shopper's running state, as the head keeps it. */
 interface Shopper {
   history: { i: number; w: number }[];
-  last: number[];
-  counts: Map<number, number>;
-  lastTime: number | null;
+  memory: ShopperMemory<number>;
 }
 
 const sparse = (m: Map<number, number>): [Int32Array, Float32Array] => [Int32Array.from(m.keys()), Float32Array.from(m.values())];
 
 /**
- * Collects held-out examples: every event at or after `from` (every `stride`-th, up to `max`),
- * with the shopper's state built from all their earlier events, as the head would have it.
- * `V` [n × d], `W` [d × d] and `bias` are the content model's.
+ * Collects held-out examples: the events at or after `from`, with the shopper's state built from
+ * all their earlier events, as the head would have it. Events in the middle of a visit are taken
+ * every `stride`-th, up to `max`; visit starts, much rarer and the only examples the start
+ * weights act on, every `startStride`-th, up to `maxStarts`. Each example weighs the events it
+ * stands for, so the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
+ * are the content model's.
  */
 export function collectExamples(
   events: readonly ReplayEvent[],
   from: number,
   T: Transitions,
   model: { V: Float32Array; W: Float32Array; bias: Float32Array; n: number; d: number },
-  o: Pick<HeadOptions, 'historyDecay' | 'historySize' | 'transitionVotes' | 'transitionDecay' | 'sessionGapMs'>,
+  o: Pick<HeadOptions, 'historyDecay' | 'historySize'> & MemoryOptions,
   max = 4000,
+  maxStarts = 4000,
 ): Example[] {
   const { V, W, bias, n, d } = model;
-  const tail = events.filter((e) => e.t >= from).length;
-  const stride = Math.max(1, Math.ceil(tail / max));
+  // How many tail events of each context there are (a first pass over the shoppers' times).
+  const tail = [0, 0];
+  const lastTime = new Map<string, number>();
+  for (const e of events) {
+    const last = lastTime.get(e.user);
+    if (e.t >= from && last !== undefined) tail[e.t - last >= o.sessionGapMs ? 1 : 0]! += 1;
+    lastTime.set(e.user, e.t);
+  }
+  const strides = [Math.max(1, Math.ceil(tail[0]! / max)), Math.max(1, Math.ceil(tail[1]! / maxStarts))];
+  const seen = [0, 0];
   const shoppers = new Map<string, Shopper>();
   const out: Example[] = [];
-  let seen = 0;
   const h = new Float32Array(d);
   const q = new Float32Array(d);
   for (const e of events) {
     let s = shoppers.get(e.user);
-    if (!s) shoppers.set(e.user, (s = { history: [], last: [], counts: new Map(), lastTime: null }));
-    if (e.t >= from && s.history.length > 0 && seen++ % stride === 0) {
+    if (!s) shoppers.set(e.user, (s = { history: [], memory: new ShopperMemory() }));
+    const ctx = s.memory.context(e.t, o);
+    if (e.t >= from && s.history.length > 0 && seen[ctx]!++ % strides[ctx]! === 0) {
       const hw = normalisedHistory(s.history);
       h.fill(0);
       for (const { i, w } of hw) for (let k = 0; k < d; k++) h[k]! += w * V[i * d + k]!;
@@ -130,33 +145,32 @@ export function collectExamples(
         for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
         base[i] = x;
       }
-      const trans = transitionVotes(T, s.last, o);
-      const count = new Map([...s.counts].map(([i, c]) => [i, Math.log1p(c)]));
+      const m = s.memory;
       out.push({
         base,
         psi: null,
         t: e.t,
         target: e.item,
-        ctx: s.lastTime === null || e.t - s.lastTime >= o.sessionGapMs ? 1 : 0,
+        ctx,
+        weight: strides[ctx]!,
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
-        trans: sparse(trans),
-        count: sparse(count),
+        feats: [transitionVotes(T, m.last, o), ShopperMemory.logged(m.counts), m.ownVotes(o), ShopperMemory.logged(m.starts)].map(sparse),
       });
     }
     pushHistory(s.history, e.item, o);
-    pushRecent(s.last, e.item, Math.max(1, o.transitionVotes));
-    s.counts.set(e.item, (s.counts.get(e.item) ?? 0) + 1);
-    s.lastTime = e.t;
+    s.memory.note(e.item, e.t, o);
   }
   return out;
 }
 
 /**
- * NDCG@k of the examples under weights `x` (ties count against the target). `unknown` marks the
- * items the content model does not know, which `x.fresh` lifts or lowers.
+ * NDCG@k of the examples under weights `x` (ties count against the target), each example
+ * weighing `weight`. `unknown` marks the items the content model does not know, which `x.fresh`
+ * lifts or lowers.
  */
 export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unknown?: Uint8Array): number {
   let sum = 0;
+  let total = 0;
   if (examples.length === 0) return 0;
   const n = examples[0]!.base.length;
   // Dense rows, one pass each: the weighted features of one example (reset after it), and the
@@ -172,19 +186,19 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
       for (let j = 0; j < idx.length; j++) extra[idx[j]!]! += w * val[j]!;
     };
     add(ex.rep, x.alpha);
-    add(ex.trans, x.mix[ex.ctx]!);
-    add(ex.count, x.mix[2 + ex.ctx]!);
+    ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx] ?? 0));
     const psi = ex.psi;
     if (psi && stream !== 0) for (let i = 0; i < n; i++) extra[i]! += stream * psi[i]!;
     const base = ex.base;
     const t = base[ex.target]! + extra[ex.target]! + off[ex.target]!;
     let rank = 0;
     for (let i = 0; i < n && rank < k; i++) if (base[i]! + extra[i]! + off[i]! >= t && i !== ex.target) rank++;
-    if (rank < k) sum += 1 / Math.log2(rank + 2);
+    if (rank < k) sum += ex.weight / Math.log2(rank + 2);
+    total += ex.weight;
     if (psi && stream !== 0) extra.fill(0);
-    else for (const [idx] of [ex.rep, ex.trans, ex.count]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
+    else for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
   }
-  return sum / examples.length;
+  return sum / total;
 }
 
 /**
@@ -200,11 +214,14 @@ export function fitMix(
   passes = 3,
   unknown?: Uint8Array,
 ): Required<MixWeights> & { ndcgBefore: number; ndcgAfter: number } {
-  const x: Required<MixWeights> = { alpha: start.alpha, mix: [...start.mix], fresh: start.fresh ?? 0, stream: start.stream ?? 0 };
-  const get = (p: number): number => (p === 0 ? x.alpha : p === 5 ? x.fresh : x.mix[p - 1]!);
+  const mix = Array.from({ length: MIX_LENGTH }, (_, k) => start.mix[k] ?? 0);
+  const x: Required<MixWeights> = { alpha: start.alpha, mix, fresh: start.fresh ?? 0, stream: start.stream ?? 0 };
+  // Parameter p: 0 is α, 1 … MIX_LENGTH the mix weights, MIX_LENGTH + 1 the new items' offset.
+  const FRESH = MIX_LENGTH + 1;
+  const get = (p: number): number => (p === 0 ? x.alpha : p === FRESH ? x.fresh : x.mix[p - 1]!);
   const set = (p: number, v: number): void => {
     if (p === 0) x.alpha = v;
-    else if (p === 5) x.fresh = v;
+    else if (p === FRESH) x.fresh = v;
     else x.mix[p - 1] = v;
   };
   const score = (): number => ndcgAt(examples, x, 10, unknown);
@@ -213,13 +230,13 @@ export function fitMix(
   const grid = [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
   // An offset may be negative: a shop whose new lines rarely sell ranks them lower.
   const freshGrid = [-8, -4, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 8];
-  const params = unknown && unknown.some((u) => u === 1) ? 6 : 5;
+  const params = unknown && unknown.some((u) => u === 1) ? FRESH + 1 : FRESH;
   for (let pass = 0; pass < passes; pass++) {
     let moved = false;
     for (let p = 0; p < params; p++) {
       const cur = get(p);
       let bestV = cur;
-      for (const v of new Set([...(p === 5 ? freshGrid : grid), cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
+      for (const v of new Set([...(p === FRESH ? freshGrid : grid), cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
         if (v === cur) continue;
         set(p, v);
         const s = score();

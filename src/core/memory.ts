@@ -1,0 +1,163 @@
+/**
+ * What a shopper's clicks leave behind for the head's sparse features, besides the weighted
+ * history: the most recent distinct items (they vote through the shop's transitions), how often
+ * each item was clicked (re-buys), which item followed which in this shopper's own clicks (their
+ * own order of buying: a shop's regulars often re-order a list in the same order), and which
+ * items began their visits. Keyed by item id in the browser's head and by catalogue index in the
+ * offline tools (the eval's typed-array head, the maintenance job's choice of weights), which
+ * run this same code so that all of them compute the same features.
+ */
+
+/** The bounds and the visit rule a memory follows (a subset of the head's options). */
+export interface MemoryOptions {
+  /** The most recent distinct items kept (they vote through transitions). */
+  transitionVotes: number;
+  /** Weight of the r-th most recent voter: decayʳ. */
+  transitionDecay: number;
+  /** Distinct items whose click counts (and visit-start counts) are kept. */
+  countItems: number;
+  /** (previous click, click) pairs whose counts are kept. */
+  pairItems: number;
+  /** A gap this long since the previous click starts a visit. */
+  sessionGapMs: number;
+}
+
+/** The sparse features a memory gives, in the order of the head's mix weights. */
+export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts'] as const;
+/** Mix weights: each feature of {@link MEMORY_FEATURES} in the middle of a visit, then at its start. */
+export const MIX_LENGTH = 2 * MEMORY_FEATURES.length;
+
+/**
+ * Adds one to `key`'s count. Past `limit` keys, the least counted key other than `key` goes (the
+ * first such in insertion order), so a long-time shopper's memory stays bounded.
+ */
+export function bumpCount<K>(counts: Map<K, number>, key: K, limit: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+  if (counts.size <= limit) return;
+  let least: K | undefined;
+  let min = Infinity;
+  for (const [k, c] of counts) {
+    if (k !== key && c < min) {
+      least = k;
+      min = c;
+    }
+  }
+  if (min < Infinity) counts.delete(least as K);
+}
+
+/** The saved form of a memory (item ids), as `HeadState` carries it. */
+export interface SavedMemory<K> {
+  lastItems: K[];
+  counts: [K, number][];
+  pairs: [K, K, number][];
+  starts: [K, number][];
+  lastTime: number | null;
+}
+
+/** One shopper's memory of their clicks (see the module's comment). */
+export class ShopperMemory<K> {
+  /** Most recent distinct items, most recent first. */
+  last: K[] = [];
+  counts = new Map<K, number>();
+  /** pairs.get(a).get(b): how often this shopper clicked b right after a (a ≠ b). */
+  pairs = new Map<K, Map<K, number>>();
+  /** Number of (a, b) entries in `pairs`. */
+  pairCount = 0;
+  /** Visits begun with each item. */
+  starts = new Map<K, number>();
+  /** Time of the last click (ms since epoch), or null. */
+  lastTime: number | null = null;
+
+  /** 0 in the middle of a visit, 1 at its start (no click yet, or the last one `sessionGapMs` ago). */
+  context(time: number, o: Pick<MemoryOptions, 'sessionGapMs'>): 0 | 1 {
+    return this.lastTime === null || time - this.lastTime >= o.sessionGapMs ? 1 : 0;
+  }
+
+  /**
+   * Remembers a click on `item` at `time` (null: a click whose time is not known, which starts a
+   * visit only when no click came before it).
+   */
+  note(item: K, time: number | null, o: MemoryOptions): void {
+    // As `context` says at the click's time; a click of unknown time begins a visit only as the first.
+    const start = time !== null ? this.context(time, o) === 1 : this.last.length === 0;
+    const prev = this.last[0];
+    if (prev !== undefined && prev !== item) this.addPair(prev, item, o.pairItems);
+    if (start) bumpCount(this.starts, item, o.countItems);
+    const at = this.last.indexOf(item);
+    if (at >= 0) this.last.splice(at, 1);
+    this.last.unshift(item);
+    if (this.last.length > Math.max(1, o.transitionVotes)) this.last.length = Math.max(1, o.transitionVotes);
+    bumpCount(this.counts, item, o.countItems);
+    if (time !== null) this.lastTime = time;
+  }
+
+  private addPair(a: K, b: K, limit: number): void {
+    let row = this.pairs.get(a);
+    if (!row) this.pairs.set(a, (row = new Map()));
+    const had = row.get(b);
+    row.set(b, (had ?? 0) + 1);
+    if (had !== undefined) return;
+    this.pairCount++;
+    if (this.pairCount <= limit) return;
+    // Past the bound the least counted pair goes (the first such), never the one just added.
+    let least: [K, K] | null = null;
+    let min = Infinity;
+    for (const [x, r] of this.pairs) {
+      for (const [y, c] of r) {
+        if (c < min && !(x === a && y === b)) {
+          least = [x, y];
+          min = c;
+        }
+      }
+    }
+    if (!least) return;
+    const r = this.pairs.get(least[0])!;
+    r.delete(least[1]);
+    if (r.size === 0) this.pairs.delete(least[0]);
+    this.pairCount--;
+  }
+
+  /**
+   * The own-order feature: the recent distinct items (most recent first) vote for what followed
+   * them in this shopper's own clicks, the r-th with weight decayʳ, each vote log(1 + times).
+   */
+  ownVotes(o: Pick<MemoryOptions, 'transitionVotes' | 'transitionDecay'>): Map<K, number> {
+    const votes = new Map<K, number>();
+    let w = 1;
+    for (let r = 0; r < Math.min(this.last.length, o.transitionVotes); r++) {
+      const row = this.pairs.get(this.last[r]!);
+      if (row) for (const [b, c] of row) votes.set(b, (votes.get(b) ?? 0) + w * Math.log1p(c));
+      w *= o.transitionDecay;
+    }
+    return votes;
+  }
+
+  /** log(1 + count) per item: of clicks (`counts`) or of visits begun (`starts`). */
+  static logged<K>(m: Map<K, number>): Map<K, number> {
+    const out = new Map<K, number>();
+    for (const [k, c] of m) out.set(k, Math.log1p(c));
+    return out;
+  }
+
+  save(): SavedMemory<K> {
+    const pairs: [K, K, number][] = [];
+    for (const [a, row] of this.pairs) for (const [b, c] of row) pairs.push([a, b, c]);
+    return { lastItems: [...this.last], counts: [...this.counts], pairs, starts: [...this.starts], lastTime: this.lastTime };
+  }
+
+  /** A memory from its saved form (checked by the caller). */
+  static restore<K>(s: Partial<SavedMemory<K>>): ShopperMemory<K> {
+    const m = new ShopperMemory<K>();
+    m.last = [...(s.lastItems ?? [])];
+    m.counts = new Map(s.counts ?? []);
+    for (const [a, b, c] of s.pairs ?? []) {
+      let row = m.pairs.get(a);
+      if (!row) m.pairs.set(a, (row = new Map()));
+      if (!row.has(b)) m.pairCount++;
+      row.set(b, c);
+    }
+    m.starts = new Map(s.starts ?? []);
+    m.lastTime = s.lastTime ?? null;
+    return m;
+  }
+}
