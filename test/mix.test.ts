@@ -10,7 +10,7 @@ import { ModelLoadError } from '../src/core/errors.js';
 import { alignBase, loadHeadModel } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
-import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
+import { checkTransitions, DEFAULT_HEAD_OPTIONS, transitionRow, transitionVotes } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDeltaWeight, ndcgAt } from '../src/cli/train/mix.js';
 import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
@@ -169,6 +169,52 @@ describe('the offset of products the base does not know', () => {
     // A head without the field trusts the shop delta fully, as before it existed.
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeight: undefined }));
     expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).shopDeltaWeight).toBe(1);
+  });
+});
+
+describe('the shop’s transitions in a browser', () => {
+  it('are aligned to the catalogue as rows of only the items that have successors, and vote as the base’s table does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-transitions-'));
+    // Over the base's ids a, b, c, d: a → b 0.6, a → c 0.4; b none; c → a 1; d → a 0.5, d → e… (d is not in the catalogue).
+    writeHeadModel(dir, {
+      version: 'v',
+      encoderVersion: 'e',
+      dims: 2,
+      alpha: 0,
+      W: new Float32Array([1, 0, 0, 1]),
+      ids: ['a', 'b', 'c', 'd'],
+      bias: new Float32Array(4),
+      residual: null,
+      transitions: {
+        ptr: Int32Array.from([0, 2, 2, 3, 5]),
+        to: Int32Array.from([1, 2, 0, 0, 2]),
+        p: Float32Array.from([0.6, 0.4, 1, 0.5, 0.5]),
+      },
+      deltaCompatibleWith: [],
+      provenance: {},
+    });
+    const ids = ['x', 'c', 'y', 'a', 'b', 'z'];
+    const T = alignBase(await loadHeadModel(defaultFetcher, dir), ids).transitions!;
+    // Two rows (c at 1, a at 3), not one per catalogue item.
+    expect(Array.from(T.rows!)).toEqual([1, 3]);
+    expect(T.ptr.length).toBe(3);
+    const o = { transitionVotes: 3, transitionDecay: 0.5 };
+    // The last items a (3), then c (1), then b (4), then an item of another catalogue (-1).
+    const votes = transitionVotes(T, [3, 1, 4, -1], o);
+    expect([...votes].sort((x, y) => x[0] - y[0])).toEqual([
+      [1, expect.closeTo(0.4, 6)],
+      [3, expect.closeTo(0.5, 6)],
+      [4, expect.closeTo(0.6, 6)],
+    ]);
+    // The same table written densely over the catalogue votes the same.
+    const dense = { ptr: Int32Array.from([0, 0, 1, 1, 3, 3, 3]), to: Int32Array.from([3, 4, 1]), p: Float32Array.from([1, 0.6, 0.4]) };
+    expect([...transitionVotes(dense, [3, 1, 4, -1], o)].sort((x, y) => x[0] - y[0])).toEqual([...votes].sort((x, y) => x[0] - y[0]));
+    expect(transitionRow(T, 0)).toEqual([0, 0]);
+    expect(transitionRow(T, 5)).toEqual([0, 0]);
+    expect(() => checkTransitions(T, ids.length)).not.toThrow();
+    expect(() => checkTransitions({ ...T, rows: Int32Array.from([3, 1]) }, ids.length)).toThrow(RangeError);
+    expect(() => checkTransitions({ ...T, rows: Int32Array.from([1, 6]) }, ids.length)).toThrow(RangeError);
+    expect(() => checkTransitions({ ptr: T.ptr, to: T.to, p: T.p }, ids.length)).toThrow(RangeError);
   });
 });
 

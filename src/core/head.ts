@@ -169,12 +169,54 @@ export interface BaseParams {
   shopDeltaWeight?: number;
 }
 
-/** A sparse row-stochastic matrix in CSR form over catalogue indices: row i holds the successors of i. */
+/**
+ * A sparse row-stochastic matrix in CSR form over catalogue indices: row i holds the successors
+ * of i. With `rows`, only the items that have successors have a row (a catalogue of a million
+ * items whose base knows a few thousand keeps a few thousand row starts, not a million).
+ */
 export interface Transitions {
-  /** Row starts, length N + 1. */
+  /** Row starts: N + 1 of them, or rows.length + 1 with `rows`. */
   ptr: Int32Array;
   to: Int32Array;
   p: Float32Array;
+  /** The items that have a row, ascending: row r holds the successors of item rows[r]. */
+  rows?: Int32Array;
+}
+
+/** Where item i's successors lie in `T.to` and `T.p`: [start, end), empty where it has none. */
+export function transitionRow(T: Transitions, i: number): [number, number] {
+  const { rows, ptr } = T;
+  let r = i;
+  if (rows) {
+    let lo = 0;
+    let hi = rows.length - 1;
+    r = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = rows[mid]!;
+      if (v === i) {
+        r = mid;
+        break;
+      }
+      if (v < i) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (r < 0) return [0, 0];
+  } else if (!(i >= 0 && i + 1 < ptr.length)) return [0, 0];
+  return [ptr[r]!, ptr[r + 1]!];
+}
+
+/** Checks that `T` fits a catalogue of `n` items (row starts, successors in range, rows in order). */
+export function checkTransitions(T: Transitions, n: number): void {
+  const rows = T.rows;
+  const count = rows ? rows.length : n;
+  const ok =
+    T.ptr.length === count + 1 &&
+    T.to.length === T.p.length &&
+    T.ptr[0] === 0 &&
+    T.ptr[count] === T.to.length &&
+    (!rows || rows.every((x, r) => x >= 0 && x < n && (r === 0 || x > rows[r - 1]!)));
+  if (!ok) throw new RangeError(`transitions must have ${n + 1} row starts (or one per listed row, in order) and one probability per entry`);
 }
 
 /** One learning step's input, in catalogue indices. */
@@ -275,7 +317,10 @@ export function transitionVotes(
   let w = 1;
   for (let r = 0; r < Math.min(recent.length, o.transitionVotes); r++) {
     const i = recent[r]!;
-    if (i >= 0) for (let k = T.ptr[i]!; k < T.ptr[i + 1]!; k++) votes.set(T.to[k]!, (votes.get(T.to[k]!) ?? 0) + w * T.p[k]!);
+    if (i >= 0) {
+      const [start, end] = transitionRow(T, i);
+      for (let k = start; k < end; k++) votes.set(T.to[k]!, (votes.get(T.to[k]!) ?? 0) + w * T.p[k]!);
+    }
     w *= o.transitionDecay;
   }
   return votes;
@@ -515,9 +560,7 @@ export class IncrementalHead {
     this.gAlpha = own(tf.zeros([1]));
     this.gB = own(tf.zeros([n]));
     this.transitions = base.transitions ?? null;
-    if (this.transitions && (this.transitions.ptr.length !== n + 1 || this.transitions.to.length !== this.transitions.p.length)) {
-      throw new RangeError(`transitions must have ${n + 1} row starts and one probability per entry`);
-    }
+    if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.dMix = own(tf.zeros([MIX_LENGTH]));

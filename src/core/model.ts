@@ -192,27 +192,33 @@ export function alignBase(
     bias[i] = head.bias[j]!;
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
   }
-  // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out.
+  // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out. Only the
+  // items that have successors get a row (`rows`), in catalogue order.
   let transitions: BaseParams['transitions'] = null;
   const T = head.transitions;
   if (T) {
-    const ptr = new Int32Array(ids.length + 1);
+    const withRow: number[] = [];
+    for (let j = 0; j < catIndex.length; j++) if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow.push(catIndex[j]!);
+    withRow.sort((a, b) => a - b);
+    const rows: number[] = [];
+    const ptr: number[] = [0];
     const to: number[] = [];
     const p: number[] = [];
-    for (let i = 0; i < ids.length; i++) {
+    for (const i of withRow) {
       const j = rowOf[i]!;
-      if (j >= 0) {
-        for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
-          const c = catIndex[T.to[k]!]!;
-          if (c >= 0) {
-            to.push(c);
-            p.push(T.p[k]!);
-          }
+      for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
+        const c = catIndex[T.to[k]!]!;
+        if (c >= 0) {
+          to.push(c);
+          p.push(T.p[k]!);
         }
       }
-      ptr[i + 1] = to.length;
+      if (to.length > ptr[ptr.length - 1]!) {
+        rows.push(i);
+        ptr.push(to.length);
+      }
     }
-    transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(p) };
+    transitions = { ptr: Int32Array.from(ptr), to: Int32Array.from(to), p: Float32Array.from(p), rows: Int32Array.from(rows) };
   }
   return {
     W: head.W,
