@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BaseParams } from '../src/core/head.js';
-import { IncrementalHead } from '../src/core/head.js';
+import { FIRST_SLOTS, IncrementalHead } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { freshState, PlainHead } from '../src/cli/eval/plain-head.js';
 import { adagradStepJs, projectJs, ReplayKernel } from '../src/cli/eval/replay-kernel.js';
@@ -81,6 +81,54 @@ describe('PlainHead', () => {
     // Learning moved the scores, so agreeing means something.
     expect(moved).toBeGreaterThan(0.1);
     tensorHeads.forEach((h) => h.dispose());
+  });
+});
+
+describe('the per-item AdaGrad sums, kept for touched items only', () => {
+  it('grow past their first capacity and still learn, save and load as the typed-array head does', async () => {
+    const n = 2500;
+    const rand = mulberry32(21);
+    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+    const W = new Float32Array(D * D);
+    for (let i = 0; i < D; i++) W[i * D + i] = 1;
+    const base: BaseParams = { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [0, 0, 0.5, 1] };
+    const ids = Array.from({ length: n }, (_, i) => `i${i}`);
+    const options = { seed: 2, negatives: 64, learningRate: 0.3 };
+    const Et = tf.tensor2d(E, [n, D]);
+    const head = new IncrementalHead(Et, ids, base, options);
+    Et.dispose();
+    const plain = new PlainHead(await head.itemVectors(), n, D, base, options);
+    const tensors = tf.memory().numTensors;
+    for (let k = 0; k < 60; k++) {
+      // A few items clicked again and again, so their sums (not only new slots) are read and written.
+      const input = { item: k % 3 === 0 ? 7 : Math.floor(rand() * n), impressions: [Math.floor(rand() * n)], time: 1_000_000 + k * 90_000 };
+      head.learnOne(input);
+      plain.learnOne(input);
+    }
+    // Over 60 × 66 scored items: the sums grew past their first 1,024 slots, and no tensor was left behind.
+    expect(tf.memory().numTensors).toBe(tensors);
+    const compare = async (h: IncrementalHead): Promise<number> => {
+      const t = h.scores(10_000_000);
+      const a = await t.data();
+      t.dispose();
+      const b = plain.scores(10_000_000);
+      return Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i]!)));
+    };
+    expect(await compare(head)).toBeLessThan(1e-3);
+    const saved = await head.save();
+    expect(Object.keys(saved.gBias).length).toBeGreaterThan(FIRST_SLOTS);
+    // A head that loads the state learns on from the same sums.
+    const Et2 = tf.tensor2d(E, [n, D]);
+    const again = new IncrementalHead(Et2, ids, base, options);
+    Et2.dispose();
+    again.load(saved);
+    for (const h of [head, again]) h.learnOne({ item: 7, impressions: [], time: 9_000_000 });
+    plain.learnOne({ item: 7, impressions: [], time: 9_000_000 });
+    expect(await compare(head)).toBeLessThan(1e-3);
+    expect(await compare(again)).toBeLessThan(1e-3);
+    expect(JSON.stringify((await again.save()).gBias)).toBe(JSON.stringify((await head.save()).gBias));
+    head.dispose();
+    again.dispose();
   });
 });
 

@@ -413,6 +413,9 @@ export function replaceAt(t: tf.Tensor1D, at: tf.Tensor, values: tf.Tensor): tf.
   return tf.tensorScatterUpdate(tf.getBackend() === 'cpu' ? tf.add(t, 0) : t, at, values) as tf.Tensor1D;
 }
 
+/** The first capacity of the per-item AdaGrad sums (`IncrementalHead.gB`), doubled as items are touched. */
+export const FIRST_SLOTS = 1024;
+
 /** A variable holding `t`'s values; `t` itself is disposed (tf.variable copies it). */
 function own<R extends tf.Rank>(t: tf.Tensor<R>): tf.Variable<R> {
   const v = tf.variable(t, false);
@@ -456,7 +459,11 @@ export class IncrementalHead {
   private readonly gW: tf.Variable<tf.Rank.R2>;
   private readonly gu: tf.Variable<tf.Rank.R1>;
   private readonly gAlpha: tf.Variable<tf.Rank.R1>;
-  private readonly gB: tf.Variable<tf.Rank.R1>;
+  /**
+   * The AdaGrad sums of Δb, only for the items ever in a scored set, at their slot in `touched`
+   * (grown by doubling): a catalogue of a million items keeps a few thousand, not a million.
+   */
+  private gB: tf.Variable<tf.Rank.R1>;
   /** Clicked items, heaviest first; items of other catalogues have i = -1 and keep their id. */
   private history: { i: number; w: number; id?: string }[] = [];
   private recent: { i: number; t: number }[] = [];
@@ -470,7 +477,8 @@ export class IncrementalHead {
   private readonly gMix: tf.Variable<tf.Rank.R1>;
   /** What the sparse features remember of the clicks, by item id (items of other catalogues too). */
   private memory = new ShopperMemory<string>();
-  private readonly touched = new Set<number>();
+  /** The items ever in a scored set (Δb may be non-zero only there), each with its slot in `gB`. */
+  private readonly touched = new Map<number, number>();
   private clickCount = 0;
   private disposed = false;
   /**
@@ -558,7 +566,7 @@ export class IncrementalHead {
     this.gW = own(tf.zeros([d, d]));
     this.gu = own(tf.zeros([d]));
     this.gAlpha = own(tf.zeros([1]));
-    this.gB = own(tf.zeros([n]));
+    this.gB = own(tf.zeros([FIRST_SLOTS]));
     this.transitions = base.transitions ?? null;
     if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
@@ -625,7 +633,7 @@ export class IncrementalHead {
       const w = this.shopWeight;
       const next = tf.tensor1d(psi ? Float32Array.from(this.baseBias, (b, i) => b + w * psi[i]!) : this.baseBias);
       // bᵢ + wψᵢ + Δbᵢ, where Δb is non-zero only at the touched items: one N-long tensor besides `next`.
-      const touched = [...this.touched];
+      const touched = [...this.touched.keys()];
       if (touched.length) {
         const t = tf.tensor1d(Int32Array.from(touched), 'int32');
         const kept = tf.add(tf.gather(next, t), tf.sub(tf.gather(this.bias, t), tf.gather(this.bBase, t)));
@@ -971,8 +979,9 @@ export class IncrementalHead {
     const b = this.batch(input);
     // Past `maxRepeats` clicks on one item within the window, a click still joins the history
     // (and is counted and stored) but no longer moves φ.
-    if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
-    for (const j of b.idx) this.touched.add(j);
+    // Every scored item is touched (gets a slot), whether or not φ moves.
+    const slots = this.slotsOf(b.idx);
+    if (repeats < o.maxRepeats && eta > 0) this.step(b, slots, eta, input.time);
     this.pushHistory(input.item);
     this.noteClick(this.idOf(input.item), input.time);
     // Keep, per item, only the clicks that can still count as repeats: the window is pruned
@@ -984,8 +993,30 @@ export class IncrementalHead {
     this.clickCount++;
   }
 
+  /**
+   * The slots in `gB` of items `idx`, giving the items not yet touched the next free ones (their
+   * sums start at 0) and growing `gB` when it is full.
+   */
+  private slotsOf(idx: Int32Array): Int32Array {
+    const out = new Int32Array(idx.length);
+    idx.forEach((i, j) => {
+      let at = this.touched.get(i);
+      if (at === undefined) this.touched.set(i, (at = this.touched.size));
+      out[j] = at;
+    });
+    const cap = this.gB.shape[0];
+    if (this.touched.size > cap) {
+      let next = cap;
+      while (next < this.touched.size) next *= 2;
+      const old = this.gB;
+      this.gB = own(tf.tidy(() => tf.concat([old, tf.zeros([next - cap])])));
+      old.dispose();
+    }
+    return out;
+  }
+
   /** One clipped AdaGrad step on φ for a scored set. */
-  private step(b: Batch, eta: number, time: number): void {
+  private step(b: Batch, slots: Int32Array, eta: number, time: number): void {
     const o = this.options;
     tf.tidy(() => {
       const { gW, gu, gA, gM, gB, idx } = this.gradTensors(b, time);
@@ -1016,14 +1047,15 @@ export class IncrementalHead {
       this.markParams();
       // Δb is sparse: update only the scored coordinates, then scatter the change back.
       const gc = tf.where(ok, tf.mul(gB, clip), tf.zerosLike(gB));
-      const accOld = tf.gather(this.gB, idx);
+      const slotAt = tf.tensor1d(slots, 'int32');
+      const accOld = tf.gather(this.gB, slotAt);
       const accNew = tf.add(accOld, tf.square(gc));
       const bOld = tf.sub(tf.gather(this.bias, idx), tf.gather(this.bBase, idx));
       const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
       // Each made as the old one with the scored entries replaced (no N-long scatter and sum made
       // besides): one N-long tensor at a time on top of the head's own, at any catalogue size.
       const at = tf.reshape(idx, [-1, 1]);
-      this.gB.assign(replaceAt(this.gB, at, accNew));
+      this.gB.assign(replaceAt(this.gB, tf.reshape(slotAt, [-1, 1]), accNew));
       this.bias.assign(replaceAt(this.bias, at, tf.add(tf.gather(this.bias, idx), tf.sub(bNew, bOld))));
     });
     this.markBias(b.idx);
@@ -1069,7 +1101,7 @@ export class IncrementalHead {
   }
 
   /** Δb at the touched items (in `touched` order), inside a tidy. */
-  private touchedDelta(touched: readonly number[] = [...this.touched]): tf.Tensor1D {
+  private touchedDelta(touched: readonly number[] = [...this.touched.keys()]): tf.Tensor1D {
     if (touched.length === 0) return tf.zeros([0]);
     const at = tf.tensor1d(Int32Array.from(touched), 'int32');
     return tf.sub(tf.gather(this.bias, at), tf.gather(this.bBase, at));
@@ -1078,9 +1110,11 @@ export class IncrementalHead {
   /** Serialises φ, the AdaGrad state and the history. Per-item entries are keyed by id. */
   async save(): Promise<HeadState> {
     this.assertAlive();
-    const touched = [...this.touched].sort((a, b) => a - b);
+    const touched = [...this.touched.keys()].sort((a, b) => a - b);
     const tb = tf.tidy(() => this.touchedDelta(touched));
-    const tg = tf.tidy(() => (touched.length ? tf.gather(this.gB, tf.tensor1d(Int32Array.from(touched), 'int32')) : tf.zeros([0])));
+    const tg = tf.tidy(() =>
+      touched.length ? tf.gather(this.gB, tf.tensor1d(Int32Array.from(touched, (i) => this.touched.get(i)!), 'int32')) : tf.zeros([0]),
+    );
     // Asynchronous reads only: synchronous GPU readback is slow everywhere and broken on some WebGPU stacks.
     const [bv, gv, dW, du, dA, gW, gu, gA, dM, gM] = await Promise.all(
       [tb, tg, this.dW, this.du, this.dAlpha, this.gW, this.gu, this.gAlpha, this.dMix, this.gMix].map(
@@ -1198,21 +1232,24 @@ export class IncrementalHead {
       this.gMix.assign(tf.tensor1d(padMix(state.gMix)));
       this.markParams();
     });
-    // One N-long tensor made at a time, each replacing the old (see step()).
-    tf.tidy(() => this.gB.assign(tf.zeros([this.n])));
+    // The sums of the saved items take the first slots; one N-long tensor made (see step()).
+    let cap = FIRST_SLOTS;
+    while (cap < bIdx.length) cap *= 2;
+    const old = this.gB;
+    this.gB = own(tf.tidy(() => (gVal.length ? tf.concat([tf.tensor1d(gVal), tf.zeros([cap - gVal.length])]) : tf.zeros([cap]))));
+    old.dispose();
     tf.tidy(() => {
       if (bIdx.length) {
         const idx = tf.tensor1d(Int32Array.from(bIdx), 'int32');
         const at = tf.reshape(idx, [-1, 1]);
         this.bias.assign(replaceAt(this.bBase, at, tf.add(tf.gather(this.bBase, idx), tf.tensor1d(bVal))));
-        this.gB.assign(replaceAt(this.gB, at, tf.tensor1d(gVal)));
       } else {
         this.bias.assign(tf.clone(this.bBase));
       }
     });
     this.markBias('all');
     this.touched.clear();
-    bIdx.forEach((i) => this.touched.add(i));
+    bIdx.forEach((i, slot) => this.touched.set(i, slot));
     this.foreignBias = foreign;
     this.history = state.history.map((h) => {
       const i = this.index(h.id);
