@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { IdTableData } from '../src/core/id-table.js';
-import { IdTable } from '../src/core/id-table.js';
+import { hashId, IdTable } from '../src/core/id-table.js';
 import { Slicer } from '../src/core/slice.js';
 
 const odd = (i: number): string =>
@@ -29,9 +29,27 @@ describe('IdTable', () => {
           expect(t.indexOf(absent)).toBeUndefined();
         expect(() => t.id(n)).toThrow(RangeError);
       }
-      // At most half full.
-      expect(made.saved.slots.length).toBeGreaterThanOrEqual(2 * n);
+      // At most three quarters full, and no more slots than that needs.
+      expect(made.saved.slots.length).toBe(Math.ceil((4 * n) / 3));
     }
+  });
+
+  it('reads a table saved in the earlier layout (a power of two, at most half full)', async () => {
+    const s = new Slicer();
+    const n = 3000;
+    const ids = Array.from({ length: n }, (_, i) => odd(i));
+    const size = 8192;
+    const slots = new Int32Array(size);
+    ids.forEach((id, i) => {
+      let j = hashId(id) & (size - 1);
+      while (slots[j] !== 0) j = (j + 1) & (size - 1);
+      slots[j] = i + 1;
+    });
+    const ends = new Uint32Array(n);
+    ids.reduce((at, id, i) => (ends[i] = at + id.length), 0);
+    const old = await IdTable.check({ text: ids.join(''), ends, slots }, s);
+    for (let i = 0; i < n; i++) expect(old.indexOf(ids[i]!)).toBe(i);
+    expect(old.indexOf('sku-x')).toBeUndefined();
   });
 
   it('refuses a repeated id, and a damaged table', async () => {

@@ -15,12 +15,16 @@ export interface IdTableData {
   text: string;
   /** Where id i ends in `text` (it starts where id i − 1 ends). */
   ends: Uint32Array;
-  /** Power-of-two table at most half full: index + 1 of the id whose probe sequence holds it, 0 for empty. */
+  /**
+   * A table at most three quarters full (tables saved before were powers of two at most half
+   * full, which the same probing reads): index + 1 of the id whose probe sequence holds it, 0 for
+   * empty. An id's probes start at its hash modulo the table's size and step by one.
+   */
   slots: Int32Array;
 }
 
-/** FNV-1a over the id's UTF-16 code units, with a final mix. */
-function hashId(id: string): number {
+/** FNV-1a over the id's UTF-16 code units, with a final mix (exported for tests). */
+export function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193);
   h ^= h >>> 15;
@@ -28,13 +32,12 @@ function hashId(id: string): number {
   return (h ^ (h >>> 12)) >>> 0;
 }
 
+/** The fewest slots a table of `n` ids may have: at most three quarters full. */
+const minSlots = (n: number): number => Math.ceil((4 * n) / 3);
+
 /** Ids by index and indexes by id, over {@link IdTableData}. */
 export class IdTable {
-  private readonly mask: number;
-
-  private constructor(private readonly data: IdTableData) {
-    this.mask = data.slots.length - 1;
-  }
+  private constructor(private readonly data: IdTableData) {}
 
   get size(): number {
     return this.data.ends.length;
@@ -53,7 +56,8 @@ export class IdTable {
 
   indexOf(id: string): number | undefined {
     const { text, ends, slots } = this.data;
-    for (let s = hashId(id) & this.mask, probes = 0; probes <= this.mask; s = (s + 1) & this.mask, probes++) {
+    const size = slots.length;
+    for (let s = hashId(id) % size, probes = 0; probes < size; s = s + 1 === size ? 0 : s + 1, probes++) {
       const at = slots[s]!;
       if (at === 0) return undefined;
       const i = at - 1;
@@ -67,20 +71,18 @@ export class IdTable {
   static async build(id: (i: number) => string, n: number, slicer: Slicer): Promise<IdTable> {
     const parts: string[] = [];
     const ends = new Uint32Array(n);
-    let size = 1;
-    while (size < 2 * n) size *= 2;
+    const size = Math.max(1, minSlots(n));
     const slots = new Int32Array(size);
-    const mask = size - 1;
     let at = 0;
     for (let i = 0; i < n; i++) {
       const s = id(i);
       parts.push(s);
       at += s.length;
       ends[i] = at;
-      let j = hashId(s) & mask;
+      let j = hashId(s) % size;
       while (slots[j] !== 0) {
         if (parts[slots[j]! - 1] === s) throw new RangeError(`the id ${JSON.stringify(s)} is listed twice`);
-        j = (j + 1) & mask;
+        j = j + 1 === size ? 0 : j + 1;
       }
       slots[j] = i + 1;
       if ((i & 4095) === 4095) await slicer.maybeYield();
@@ -90,8 +92,8 @@ export class IdTable {
 
   /**
    * A saved table taken back, after checks of its shape in slices (ends in order and within the
-   * text; a power-of-two table at most half full, holding every index once). Throws a RangeError
-   * on anything else.
+   * text; a table at most three quarters full, holding every index once). Throws a RangeError on
+   * anything else.
    */
   static async check(data: IdTableData, slicer: Slicer): Promise<IdTable> {
     const { text, ends, slots } = data ?? ({} as IdTableData);
@@ -100,7 +102,7 @@ export class IdTable {
     }
     const n = ends.length;
     const size = slots.length;
-    if (n === 0 || size < 2 * n || (size & (size - 1)) !== 0) throw new RangeError(`a saved id table of ${n} ids has ${size} slots`);
+    if (n === 0 || size < minSlots(n)) throw new RangeError(`a saved id table of ${n} ids has ${size} slots`);
     for (let i = 0; i < n; i++) {
       if (ends[i]! < (i === 0 ? 0 : ends[i - 1]!)) throw new RangeError(`a saved id table's ends are out of order at ${i}`);
       if ((i & 65535) === 65535) await slicer.maybeYield();
