@@ -63,6 +63,7 @@ describe('ShopperMemory', () => {
     // Counts: 1 and 2 twice each, then 3 and 4 once; each new item pushed out the least counted other.
     expect(m.counts.size).toBe(2);
     expect(m.counts.has(4)).toBe(true);
+    expect([...m.countLogs.keys()]).toEqual([...m.counts.keys()]);
     const c = new Map<string, number>();
     for (const k of ['x', 'x', 'y', 'z']) bumpCount(c, k, 2);
     expect([...c]).toEqual([
@@ -79,9 +80,14 @@ describe('ShopperMemory', () => {
     expect([...r.ownVotes(O)]).toEqual([...m.ownVotes(O)]);
     expect([...r.starts]).toEqual([...m.starts]);
     expect([...r.counts]).toEqual([...m.counts]);
+    // The log counts the features read are restored with them, and follow later clicks.
+    expect([...r.countLogs]).toEqual([...m.counts].map(([k, c]) => [k, Math.log1p(c)]));
+    expect([...r.startLogs]).toEqual([...m.starts].map(([k, c]) => [k, Math.log1p(c)]));
     expect(r.last).toEqual(m.last);
     expect(r.pairCount).toBe(m.pairCount);
     expect(r.lastTime).toBe(m.lastTime);
     expect(m.ownVotes(O).size).toBeGreaterThan(0);
+    r.note('b', t + MIN, O);
+    expect(r.countLogs.get('b')).toBe(Math.log1p(m.counts.get('b')! + 1));
   });
 });

@@ -608,9 +608,9 @@ export class IncrementalHead {
     };
     return [
       { idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) },
-      local(ShopperMemory.logged(m.counts)),
+      local(m.countLogs),
       local(m.ownVotes(this.options)),
-      local(ShopperMemory.logged(m.starts)),
+      local(m.startLogs),
     ];
   }
 

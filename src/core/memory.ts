@@ -29,10 +29,13 @@ export const MIX_LENGTH = 2 * MEMORY_FEATURES.length;
 
 /**
  * Adds one to `key`'s count. Past `limit` keys, the least counted key other than `key` goes (the
- * first such in insertion order), so a long-time shopper's memory stays bounded.
+ * first such in insertion order), so a long-time shopper's memory stays bounded. `logs`, when
+ * given, is kept equal to log(1 + count) per key.
  */
-export function bumpCount<K>(counts: Map<K, number>, key: K, limit: number): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
+export function bumpCount<K>(counts: Map<K, number>, key: K, limit: number, logs?: Map<K, number>): void {
+  const c = (counts.get(key) ?? 0) + 1;
+  counts.set(key, c);
+  logs?.set(key, Math.log1p(c));
   if (counts.size <= limit) return;
   let least: K | undefined;
   let min = Infinity;
@@ -42,7 +45,10 @@ export function bumpCount<K>(counts: Map<K, number>, key: K, limit: number): voi
       min = c;
     }
   }
-  if (min < Infinity) counts.delete(least as K);
+  if (min < Infinity) {
+    counts.delete(least as K);
+    logs?.delete(least as K);
+  }
 }
 
 /** The saved form of a memory (item ids), as `HeadState` carries it. */
@@ -67,6 +73,9 @@ export class ShopperMemory<K> {
   starts = new Map<K, number>();
   /** Time of the last click (ms since epoch), or null. */
   lastTime: number | null = null;
+  /** log(1 + count) of `counts` and of `starts`, kept up to date with them (the features' values). */
+  readonly countLogs = new Map<K, number>();
+  readonly startLogs = new Map<K, number>();
 
   /** 0 in the middle of a visit, 1 at its start (no click yet, or the last one `sessionGapMs` ago). */
   context(time: number, o: Pick<MemoryOptions, 'sessionGapMs'>): 0 | 1 {
@@ -82,12 +91,12 @@ export class ShopperMemory<K> {
     const start = time !== null ? this.context(time, o) === 1 : this.last.length === 0;
     const prev = this.last[0];
     if (prev !== undefined && prev !== item) this.addPair(prev, item, o.pairItems);
-    if (start) bumpCount(this.starts, item, o.countItems);
+    if (start) bumpCount(this.starts, item, o.countItems, this.startLogs);
     const at = this.last.indexOf(item);
     if (at >= 0) this.last.splice(at, 1);
     this.last.unshift(item);
     if (this.last.length > Math.max(1, o.transitionVotes)) this.last.length = Math.max(1, o.transitionVotes);
-    bumpCount(this.counts, item, o.countItems);
+    bumpCount(this.counts, item, o.countItems, this.countLogs);
     if (time !== null) this.lastTime = time;
   }
 
@@ -133,10 +142,9 @@ export class ShopperMemory<K> {
   }
 
   /** log(1 + count) per item: of clicks (`counts`) or of visits begun (`starts`). */
-  static logged<K>(m: Map<K, number>): Map<K, number> {
-    const out = new Map<K, number>();
+  private static logged<K>(m: Map<K, number>, out: Map<K, number>): void {
+    out.clear();
     for (const [k, c] of m) out.set(k, Math.log1p(c));
-    return out;
   }
 
   save(): SavedMemory<K> {
@@ -150,6 +158,7 @@ export class ShopperMemory<K> {
     const m = new ShopperMemory<K>();
     m.last = [...(s.lastItems ?? [])];
     m.counts = new Map(s.counts ?? []);
+    ShopperMemory.logged(m.counts, m.countLogs);
     for (const [a, b, c] of s.pairs ?? []) {
       let row = m.pairs.get(a);
       if (!row) m.pairs.set(a, (row = new Map()));
@@ -157,6 +166,7 @@ export class ShopperMemory<K> {
       row.set(b, c);
     }
     m.starts = new Map(s.starts ?? []);
+    ShopperMemory.logged(m.starts, m.startLogs);
     m.lastTime = s.lastTime ?? null;
     return m;
   }

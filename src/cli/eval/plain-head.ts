@@ -169,9 +169,9 @@ export class PlainHead {
     const m = st.memory;
     const feats = [
       this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
-      ShopperMemory.logged(m.counts),
+      m.countLogs,
       m.ownVotes(this.options),
-      ShopperMemory.logged(m.starts),
+      m.startLogs,
     ];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, value });

@@ -154,7 +154,7 @@ export function collectExamples(
         ctx,
         weight: strides[ctx]!,
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
-        feats: [transitionVotes(T, m.last, o), ShopperMemory.logged(m.counts), m.ownVotes(o), ShopperMemory.logged(m.starts)].map(sparse),
+        feats: [transitionVotes(T, m.last, o), m.countLogs, m.ownVotes(o), m.startLogs].map(sparse),
       });
     }
     pushHistory(s.history, e.item, o);
