@@ -319,6 +319,37 @@ describe('the held-out NDCG the weights are chosen on', () => {
       return sum / total;
     };
     expect(examples.length).toBeGreaterThan(100);
+    // fitMix scores only the context a weight acts on again; a plain search that scores every
+    // example at every step chooses the same weights.
+    const plainFit = (): { mix: number[]; alpha: number; fresh: number } => {
+      const y = { alpha: 0, mix: new Array<number>(8).fill(0), fresh: 0 };
+      const params = ['alpha', ...y.mix.map((_, k) => k), 'fresh'] as const;
+      let best = ndcgAt(examples, y, 10, unknown);
+      for (let pass = 0; pass < 3; pass++) {
+        let moved = false;
+        for (const p of params) {
+          const get = (): number => (p === 'alpha' ? y.alpha : p === 'fresh' ? y.fresh : y.mix[p]!);
+          const put = (v: number): void => void (p === 'alpha' ? (y.alpha = v) : p === 'fresh' ? (y.fresh = v) : (y.mix[p] = v));
+          const cur = get();
+          let bestV = cur;
+          const grid = p === 'fresh' ? [-8, -4, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 8] : [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
+          for (const v of new Set([...grid, cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
+            if (v === cur) continue;
+            put(v);
+            const sc = ndcgAt(examples, y, 10, unknown);
+            if (sc > best + 1e-6) [best, bestV, moved] = [sc, v, true];
+          }
+          put(bestV);
+        }
+        if (!moved) break;
+      }
+      return y;
+    };
+    const fitted = fitMix(examples, { alpha: 0, mix: [] }, 3, unknown);
+    const plain = plainFit();
+    expect([fitted.alpha, ...fitted.mix, fitted.fresh]).toEqual([plain.alpha, ...plain.mix, plain.fresh]);
+    expect(fitted.ndcgAfter).toBeCloseTo(ndcgAt(examples, fitted, 10, unknown), 12);
+    expect(fitted.ndcgAfter).toBeGreaterThan(fitted.ndcgBefore);
     expect(ndcgAt(examples, x, 10, unknown)).toBeCloseTo(reference(true), 12);
     expect(ndcgAt(examples, x, 10)).toBeCloseTo(reference(false), 12);
     expect(reference(true)).not.toBeCloseTo(reference(false), 6);

@@ -169,9 +169,15 @@ export function collectExamples(
  * lifts or lowers.
  */
 export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unknown?: Uint8Array): number {
+  const { sum, total } = ndcgSum(examples, x, k, unknown);
+  return total > 0 ? sum / total : 0;
+}
+
+/** The weighted sum of NDCG@k over the examples and the sum of their weights (see {@link ndcgAt}). */
+function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown?: Uint8Array): { sum: number; total: number } {
   let sum = 0;
   let total = 0;
-  if (examples.length === 0) return 0;
+  if (examples.length === 0) return { sum, total };
   const n = examples[0]!.base.length;
   // Dense rows, one pass each: the weighted features of one example (reset after it), and the
   // offset of the items the content model does not know.
@@ -198,7 +204,7 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
     if (psi && stream !== 0) extra.fill(0);
     else for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
   }
-  return sum / total;
+  return { sum, total };
 }
 
 /**
@@ -224,7 +230,16 @@ export function fitMix(
     else if (p === FRESH) x.fresh = v;
     else x.mix[p - 1] = v;
   };
-  const score = (): number => ndcgAt(examples, x, 10, unknown);
+  // A mix weight acts on the examples of its context only (2f + ctx): a change to it scores
+  // those again and keeps the other context's sum.
+  const byCtx = [examples.filter((e) => e.ctx === 0), examples.filter((e) => e.ctx === 1)];
+  const sums = byCtx.map((ex) => ndcgSum(ex, x, 10, unknown));
+  const total = sums[0]!.total + sums[1]!.total;
+  const score = (p?: number): number => {
+    const ctxs = p !== undefined && p >= 1 && p <= MIX_LENGTH ? [(p - 1) % 2] : [0, 1];
+    for (const c of ctxs) sums[c] = ndcgSum(byCtx[c]!, x, 10, unknown);
+    return total > 0 ? (sums[0]!.sum + sums[1]!.sum) / total : 0;
+  };
   const before = score();
   let best = before;
   const grid = [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
@@ -239,7 +254,7 @@ export function fitMix(
       for (const v of new Set([...(p === FRESH ? freshGrid : grid), cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
         if (v === cur) continue;
         set(p, v);
-        const s = score();
+        const s = score(p);
         if (s > best + 1e-6) {
           best = s;
           bestV = v;
@@ -247,6 +262,8 @@ export function fitMix(
         }
       }
       set(p, bestV);
+      // The sums as they stand at the value kept.
+      score(p);
     }
     if (!moved) break;
   }
