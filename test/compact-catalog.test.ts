@@ -13,6 +13,7 @@ import {
   COMPACT_BLOCK_BYTES,
   lazyCatalogFrom,
   NO_CATEGORY,
+  noCategory,
   swappable,
   validateCatalog,
 } from '../src/core/catalog.js';
@@ -117,7 +118,9 @@ describe('category tables', () => {
     const eager = validateCatalog(items);
     const table = (await buildCategories(eager, new Slicer()))!;
     expect(table.names).toEqual([...new Set(items.map((x) => x.category).filter((c) => c !== undefined))]);
-    expect(table.codes.filter((c) => c === NO_CATEGORY)).toHaveLength(items.filter((x) => x.category === undefined).length);
+    // A few categories: one byte an item, the largest value meaning none.
+    expect(table.codes).toBeInstanceOf(Uint8Array);
+    expect(table.codes.filter((c) => c === noCategory(table.codes))).toHaveLength(items.filter((x) => x.category === undefined).length);
     const bytes = new TextEncoder().encode(JSON.stringify(items));
     const g = { ...f, bytes };
     const elements = new JsonBounds();
@@ -163,5 +166,22 @@ describe('swappable', () => {
     const other: Catalog = validateCatalog(f.items.slice(1));
     expect(() => s.swap(other)).toThrow(/same items/);
     expect(s.held.form).toBe('compressed');
+  });
+
+  it('take two bytes an item where a catalogue has 255 categories or more', async () => {
+    const items = Array.from({ length: 600 }, (_, i) => ({ id: `p${i}`, title: `t${i}`, ...(i % 7 ? { category: `c${i % 300}` } : {}) }));
+    const eager = validateCatalog(items);
+    const table = (await buildCategories(eager, new Slicer()))!;
+    expect(table.codes).toBeInstanceOf(Uint16Array);
+    expect(table.codes.filter((c) => c === NO_CATEGORY)).toHaveLength(items.filter((x) => !('category' in x)).length);
+    await checkCategories(table, eager.size, new Slicer());
+    const bytes = new TextEncoder().encode(JSON.stringify(items));
+    const elements = new JsonBounds();
+    await parseJsonArraySliced(bytes, new Slicer(), elements);
+    const b = elements.view();
+    const bounds = Uint32Array.from({ length: 2 * eager.size }, (_, k) => b[eager.rawIndex[k >> 1]! + (k & 1)]! + (k & 1 ? 0 : 1));
+    const ids = await IdTable.build((i) => eager.item(i).id, eager.size, new Slicer());
+    const made = lazyCatalogFrom(bytes, ids, bounds, eager.skipped, table);
+    for (let i = 0; i < made.size; i++) expect(made.category(i)).toBe(eager.item(i).category);
   });
 });

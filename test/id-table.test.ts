@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { IdTableData } from '../src/core/id-table.js';
-import { hashId, IdTable } from '../src/core/id-table.js';
+import { IdTable } from '../src/core/id-table.js';
 import { Slicer } from '../src/core/slice.js';
 
 const odd = (i: number): string =>
@@ -34,37 +34,40 @@ describe('IdTable', () => {
     }
   });
 
-  it('reads a table saved in the earlier layout (a power of two, at most half full)', async () => {
+  it('keeps one byte of length an id where ids are short, and wider lengths where one is long', async () => {
     const s = new Slicer();
-    const n = 3000;
-    const ids = Array.from({ length: n }, (_, i) => odd(i));
-    const size = 8192;
-    const slots = new Int32Array(size);
-    ids.forEach((id, i) => {
-      let j = hashId(id) & (size - 1);
-      while (slots[j] !== 0) j = (j + 1) & (size - 1);
-      slots[j] = i + 1;
-    });
-    const ends = new Uint32Array(n);
-    ids.reduce((at, id, i) => (ends[i] = at + id.length), 0);
-    const old = await IdTable.check({ text: ids.join(''), ends, slots }, s);
-    for (let i = 0; i < n; i++) expect(old.indexOf(ids[i]!)).toBe(i);
-    expect(old.indexOf('sku-x')).toBeUndefined();
+    const short = await IdTable.build((i) => `sku-${i}`, 1000, s);
+    expect(short.saved.lengths).toBeInstanceOf(Uint8Array);
+    expect(short.saved.marks.length).toBe(Math.ceil(1000 / 64));
+    for (const long of [300, 70_000]) {
+      const ids = ['a', 'x'.repeat(long), 'b', ...Array.from({ length: 200 }, (_, i) => `i${i}`)];
+      const t = await IdTable.check(structuredClone((await IdTable.build((i) => ids[i]!, ids.length, s)).saved), s);
+      expect(t.saved.lengths).toBeInstanceOf(long < 65536 ? Uint16Array : Uint32Array);
+      ids.forEach((id, i) => {
+        expect(t.id(i)).toBe(id);
+        expect(t.indexOf(id)).toBe(i);
+      });
+    }
   });
 
   it('refuses a repeated id, and a damaged table', async () => {
     const s = new Slicer();
     await expect(IdTable.build((i) => ['a', 'b', 'a'][i]!, 3, s)).rejects.toThrow(/twice/);
-    const good = (await IdTable.build((i) => `id-${i}`, 50, s)).saved;
+    const good = (await IdTable.build((i) => `id-${i}`, 150, s)).saved;
     const damaged: IdTableData[] = [
       { ...good, slots: good.slots.subarray(0, good.slots.length / 2) },
       { ...good, slots: good.slots.map((x) => (x === 7 ? 8 : x)) },
       { ...good, slots: good.slots.map((x) => (x === 7 ? 0 : x)) },
-      { ...good, slots: good.slots.map((x) => (x === 7 ? 51 : x)) },
-      { ...good, ends: good.ends.map((x, i) => (i === 10 ? 0 : x)) },
+      { ...good, slots: good.slots.map((x) => (x === 7 ? 151 : x)) },
+      // A length changed: the next mark, or the total, no longer fits.
+      { ...good, lengths: good.lengths.map((x, i) => (i === 10 ? x + 1 : x)) },
+      { ...good, lengths: good.lengths.map((x, i) => (i === 140 ? x - 1 : x)) },
+      { ...good, marks: good.marks.map((x, k) => (k === 1 ? x + 1 : x)) },
+      { ...good, marks: good.marks.subarray(0, 2) },
       { ...good, text: good.text.slice(1) },
-      { ...good, ends: new Uint32Array(0), slots: new Int32Array(0) },
-      { text: 1, ends: good.ends, slots: good.slots } as unknown as IdTableData,
+      { ...good, lengths: new Uint8Array(0), marks: new Uint32Array(0), slots: new Int32Array(0) },
+      { ...good, lengths: Float32Array.from(good.lengths) } as unknown as IdTableData,
+      { text: 1, lengths: good.lengths, marks: good.marks, slots: good.slots } as unknown as IdTableData,
     ];
     for (const bad of damaged) await expect(IdTable.check(bad, s)).rejects.toThrow(RangeError);
     await expect(IdTable.check(good, s)).resolves.toBeInstanceOf(IdTable);

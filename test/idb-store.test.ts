@@ -133,7 +133,7 @@ describe('IndexedDbPreparedCache', () => {
   const entry = (tag: number): PreparedEntry => ({
     catalog: {
       digest: `d${tag}`,
-      ids: { text: 'ab', ends: Uint32Array.from([1, 2]), slots: Int32Array.from([0, 2, 1, 0]) },
+      ids: { text: 'ab', lengths: Uint8Array.from([1, 1]), marks: Uint32Array.from([0]), slots: Int32Array.from([0, 2, 1, 0]) },
       bounds: Uint32Array.from([1, 5, 6, 9]),
       skipped: ['item 2 is not an object'],
       spread: Int32Array.from([1, 0]),
@@ -184,7 +184,8 @@ describe('IndexedDbPreparedCache', () => {
         digest: 'big',
         ids: {
           text: Array.from({ length: 7 }, (_, i) => `id-${i}`).join(''),
-          ends: Uint32Array.from({ length: 7 }, (_, i) => 4 * (i + 1)),
+          lengths: new Uint8Array(7).fill(4),
+          marks: Uint32Array.from([0]),
           slots: Int32Array.from({ length: 16 }, (_, i) => (i < 7 ? 7 - i : 0)),
         },
         bounds: Uint32Array.from({ length: 50 }, (_, i) => i * 3),

@@ -395,6 +395,7 @@ function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[], ca
     }
     return all;
   };
+  const noneCode = categories ? noCategory(categories.codes) : NO_CATEGORY;
   return {
     get items() {
       return everything();
@@ -405,7 +406,7 @@ function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[], ca
       ? (i) => {
           if (!(i >= 0 && i < n)) throw new RangeError(`item index ${i} is outside the catalogue`);
           const c = categories.codes[i]!;
-          return c === NO_CATEGORY ? undefined : categories.names[c];
+          return c === noneCode ? undefined : categories.names[c];
         }
       : (i) => item(i).category,
     size: n,
@@ -471,12 +472,18 @@ export function swappable(initial: Catalog): SwappableCatalog {
 export interface CategoryTable {
   /** The distinct categories, in order of first appearance. */
   names: string[];
-  /** Item i's category: an index into `names`, or {@link NO_CATEGORY}. */
-  codes: Uint16Array;
+  /**
+   * Item i's category: an index into `names`, or {@link noCategory} of the array. One byte an
+   * item where there are fewer than 255 categories, two bytes up to 65,535.
+   */
+  codes: Uint8Array | Uint16Array;
 }
 
-/** The code of an item without a category. */
+/** The code of an item without a category in two-byte codes. */
 export const NO_CATEGORY = 0xffff;
+
+/** The code of an item without a category in `codes`: the largest value the array holds. */
+export const noCategory = (codes: Uint8Array | Uint16Array): number => (codes instanceof Uint8Array ? 0xff : NO_CATEGORY);
 
 /** The catalogue's {@link CategoryTable}, or null when it has more distinct categories than a code can tell apart. */
 export async function buildCategories(catalog: Catalog, slicer: Slicer): Promise<CategoryTable | null> {
@@ -497,19 +504,29 @@ export async function buildCategories(catalog: Catalog, slicer: Slicer): Promise
     }
     if ((i & 16383) === 16383) await slicer.maybeYield();
   }
-  return { names, codes };
+  if (names.length >= 0xff) return { names, codes };
+  // Fewer than 255 categories (most shops): one byte an item.
+  const narrow = new Uint8Array(codes.length);
+  for (let i = 0; i < codes.length; i++) narrow[i] = codes[i] === NO_CATEGORY ? 0xff : codes[i]!;
+  return { names, codes: narrow };
 }
 
 /** Checks, in slices, that a saved {@link CategoryTable} fits `n` items; throws a RangeError if not. */
 export async function checkCategories(table: CategoryTable, n: number, slicer: Slicer): Promise<void> {
   const { names, codes } = table;
-  if (!Array.isArray(names) || !(codes instanceof Uint16Array) || codes.length !== n || names.length > NO_CATEGORY) {
+  if (
+    !Array.isArray(names) ||
+    !(codes instanceof Uint16Array || codes instanceof Uint8Array) ||
+    codes.length !== n ||
+    names.length > noCategory(codes)
+  ) {
     throw new RangeError(`a saved category table does not fit ${n} items`);
   }
+  const none = noCategory(codes);
   if (names.some((x) => typeof x !== 'string')) throw new RangeError('a saved category table has a name that is not a string');
   for (let i = 0; i < n; i++) {
     const c = codes[i]!;
-    if (c >= names.length && c !== NO_CATEGORY) throw new RangeError(`a saved category table's code at item ${i} is out of range`);
+    if (c >= names.length && c !== none) throw new RangeError(`a saved category table's code at item ${i} is out of range`);
     if ((i & 65535) === 65535) await slicer.maybeYield();
   }
 }

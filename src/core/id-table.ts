@@ -9,12 +9,21 @@
  */
 import type { Slicer } from './slice.js';
 
+/** Ids per mark: where every `MARK_EVERY`-th id starts is kept, the rest follow from the lengths. */
+export const MARK_EVERY = 64;
+
 /** What is saved. */
 export interface IdTableData {
   /** Every id, one after another. */
   text: string;
-  /** Where id i ends in `text` (it starts where id i − 1 ends). */
-  ends: Uint32Array;
+  /**
+   * Each id's length in UTF-16 code units, in the narrowest array that holds the longest (one
+   * byte an id for any catalogue whose ids are under 256 characters, where 4 bytes of offsets
+   * took 4).
+   */
+  lengths: Uint8Array | Uint16Array | Uint32Array;
+  /** Where id k · MARK_EVERY starts in `text`, for each k. */
+  marks: Uint32Array;
   /**
    * A table at most three quarters full (tables saved before were powers of two at most half
    * full, which the same probing reads): index + 1 of the id whose probe sequence holds it, 0 for
@@ -40,7 +49,15 @@ export class IdTable {
   private constructor(private readonly data: IdTableData) {}
 
   get size(): number {
-    return this.data.ends.length;
+    return this.data.lengths.length;
+  }
+
+  /** Where id i starts in the text: its mark plus the lengths of the ids since (under 64 of them). */
+  private start(i: number): number {
+    const { lengths, marks } = this.data;
+    let at = marks[Math.floor(i / MARK_EVERY)]!;
+    for (let k = i - (i % MARK_EVERY); k < i; k++) at += lengths[k]!;
+    return at;
   }
 
   /** The saved form. */
@@ -49,20 +66,20 @@ export class IdTable {
   }
 
   id(i: number): string {
-    const { text, ends } = this.data;
-    if (!(Number.isInteger(i) && i >= 0 && i < ends.length)) throw new RangeError(`item index ${i} is outside the catalogue`);
-    return text.slice(i === 0 ? 0 : ends[i - 1], ends[i]);
+    const { text, lengths } = this.data;
+    if (!(Number.isInteger(i) && i >= 0 && i < lengths.length)) throw new RangeError(`item index ${i} is outside the catalogue`);
+    const start = this.start(i);
+    return text.slice(start, start + lengths[i]!);
   }
 
   indexOf(id: string): number | undefined {
-    const { text, ends, slots } = this.data;
+    const { text, lengths, slots } = this.data;
     const size = slots.length;
     for (let s = hashId(id) % size, probes = 0; probes < size; s = s + 1 === size ? 0 : s + 1, probes++) {
       const at = slots[s]!;
       if (at === 0) return undefined;
       const i = at - 1;
-      const start = i === 0 ? 0 : ends[i - 1]!;
-      if (ends[i]! - start === id.length && text.startsWith(id, start)) return i;
+      if (lengths[i] === id.length && text.startsWith(id, this.start(i))) return i;
     }
     return undefined;
   }
@@ -70,15 +87,17 @@ export class IdTable {
   /** The table of `n` ids, made in slices. Throws a RangeError when an id repeats. */
   static async build(id: (i: number) => string, n: number, slicer: Slicer): Promise<IdTable> {
     const parts: string[] = [];
-    const ends = new Uint32Array(n);
+    const marks = new Uint32Array(Math.ceil(n / MARK_EVERY));
     const size = Math.max(1, minSlots(n));
     const slots = new Int32Array(size);
     let at = 0;
+    let longest = 0;
     for (let i = 0; i < n; i++) {
       const s = id(i);
       parts.push(s);
+      if (i % MARK_EVERY === 0) marks[i / MARK_EVERY] = at;
       at += s.length;
-      ends[i] = at;
+      longest = Math.max(longest, s.length);
       let j = hashId(s) % size;
       while (slots[j] !== 0) {
         if (parts[slots[j]! - 1] === s) throw new RangeError(`the id ${JSON.stringify(s)} is listed twice`);
@@ -87,27 +106,37 @@ export class IdTable {
       slots[j] = i + 1;
       if ((i & 4095) === 4095) await slicer.maybeYield();
     }
-    return new IdTable({ text: parts.join(''), ends, slots });
+    const lengths = longest < 256 ? new Uint8Array(n) : longest < 65536 ? new Uint16Array(n) : new Uint32Array(n);
+    parts.forEach((s, i) => (lengths[i] = s.length));
+    return new IdTable({ text: parts.join(''), lengths, marks, slots });
   }
 
   /**
-   * A saved table taken back, after checks of its shape in slices (ends in order and within the
-   * text; a table at most three quarters full, holding every index once). Throws a RangeError on
-   * anything else.
+   * A saved table taken back, after checks of its shape in slices (marks where the lengths put
+   * them, the lengths adding up to the text; a table at most three quarters full, holding every
+   * index once). Throws a RangeError on anything else.
    */
   static async check(data: IdTableData, slicer: Slicer): Promise<IdTable> {
-    const { text, ends, slots } = data ?? ({} as IdTableData);
-    if (typeof text !== 'string' || !(ends instanceof Uint32Array) || !(slots instanceof Int32Array)) {
-      throw new RangeError('a saved id table needs a string and two typed arrays');
+    const { text, lengths, marks, slots } = data ?? ({} as IdTableData);
+    if (
+      typeof text !== 'string' ||
+      !(lengths instanceof Uint8Array || lengths instanceof Uint16Array || lengths instanceof Uint32Array) ||
+      !(marks instanceof Uint32Array) ||
+      !(slots instanceof Int32Array)
+    ) {
+      throw new RangeError('a saved id table needs a string and three typed arrays');
     }
-    const n = ends.length;
+    const n = lengths.length;
     const size = slots.length;
     if (n === 0 || size < minSlots(n)) throw new RangeError(`a saved id table of ${n} ids has ${size} slots`);
+    if (marks.length !== Math.ceil(n / MARK_EVERY)) throw new RangeError(`a saved id table of ${n} ids has ${marks.length} marks`);
+    let at = 0;
     for (let i = 0; i < n; i++) {
-      if (ends[i]! < (i === 0 ? 0 : ends[i - 1]!)) throw new RangeError(`a saved id table's ends are out of order at ${i}`);
+      if (i % MARK_EVERY === 0 && marks[i / MARK_EVERY] !== at) throw new RangeError(`a saved id table's mark at ${i} is wrong`);
+      at += lengths[i]!;
       if ((i & 65535) === 65535) await slicer.maybeYield();
     }
-    if (ends[n - 1] !== text.length) throw new RangeError("a saved id table's ends do not reach the end of its text");
+    if (at !== text.length) throw new RangeError("a saved id table's lengths do not add up to its text");
     const seen = new Uint8Array(n);
     let held = 0;
     for (let s = 0; s < size; s++) {

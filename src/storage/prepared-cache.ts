@@ -21,8 +21,8 @@ export const MAX_ENTRIES = 3;
 /** Largest piece of an entry, in bytes (or UTF-16 code units of ids). */
 export const PIECE_BYTES = 4 << 20;
 
-type Numbers = Int8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
-const KINDS = { Int8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;
+type Numbers = Int8Array | Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
+const KINDS = { Int8Array, Uint8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;
 type Kind = keyof typeof KINDS;
 
 /** Where an array's pieces are: its type, length and how many pieces. */
@@ -32,15 +32,15 @@ interface ArrayRef {
   pieces: number;
 }
 
-/** The layout of an entry's pieces; an entry of another layout is made again. */
-const FORMAT = 3;
+/** The layout of an entry's pieces; an entry of another layout is made again (4: ids' lengths and marks, not ends). */
+const FORMAT = 4;
 
 interface Header {
   format: number;
   generation: string;
   digest: string;
   skipped: string[];
-  ids: { textPieces: number; ends: ArrayRef; slots: ArrayRef };
+  ids: { textPieces: number; lengths: ArrayRef; marks: ArrayRef; slots: ArrayRef };
   bounds: ArrayRef;
   spread: ArrayRef;
   categories: { names: string[]; codes: ArrayRef } | null;
@@ -101,7 +101,8 @@ export class IndexedDbPreparedCache implements PreparedCache {
       Promise.all(Array.from({ length: count }, (_, i) => tx.store.get([location, header.generation, name, i])));
     const catalogParts = Promise.all([
       read('text', header.ids.textPieces),
-      read('ends', header.ids.ends.pieces),
+      read('lengths', header.ids.lengths.pieces),
+      read('marks', header.ids.marks.pieces),
       read('slots', header.ids.slots.pieces),
       read('bounds', header.bounds.pieces),
       read('spread', header.spread.pieces),
@@ -119,17 +120,23 @@ export class IndexedDbPreparedCache implements PreparedCache {
       : Promise.resolve(null);
     // Awaited by the caller only if the catalogue's part is handed back.
     matrix.catch(() => undefined);
-    const [text, ends, slots, bounds, spread, codes] = await catalogParts;
+    const [text, lengths, marks, slots, bounds, spread, codes] = await catalogParts;
     // A piece gone missing: the entry is made again.
     if (!text.every((p) => typeof p === 'string')) return undefined;
-    const e = await join(header.ids.ends, ends, slicer);
+    const len = await join(header.ids.lengths, lengths, slicer);
+    const mk = await join(header.ids.marks, marks, slicer);
     const sl = await join(header.ids.slots, slots, slicer);
     const b = await join(header.bounds, bounds, slicer);
     const s = await join(header.spread, spread, slicer);
     const cat = header.categories;
     const co = cat ? await join(cat.codes, codes, slicer) : null;
-    if (!e || !sl || !b || !s || (cat && !co)) return undefined;
-    const ids = { text: (text as string[]).join(''), ends: e as Uint32Array, slots: sl as Int32Array };
+    if (!len || !mk || !sl || !b || !s || (cat && !co)) return undefined;
+    const ids = {
+      text: (text as string[]).join(''),
+      lengths: len as Uint8Array | Uint16Array | Uint32Array,
+      marks: mk as Uint32Array,
+      slots: sl as Int32Array,
+    };
     return {
       catalog: {
         digest: header.digest,
@@ -137,7 +144,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
         bounds: b as Uint32Array,
         skipped: header.skipped,
         spread: s as Int32Array,
-        categories: cat ? { names: cat.names, codes: co as Uint16Array } : null,
+        categories: cat ? { names: cat.names, codes: co as Uint8Array | Uint16Array } : null,
       },
       matrix,
     };
@@ -157,7 +164,8 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const m = entry.matrix;
     const parts: [string, Piece[]][] = [
       ['text', splitText(c.ids.text, size)],
-      ['ends', split(c.ids.ends, size)],
+      ['lengths', split(c.ids.lengths, size)],
+      ['marks', split(c.ids.marks, size)],
       ['slots', split(c.ids.slots, size)],
       ['bounds', split(c.bounds, size)],
       ['spread', split(c.spread, size)],
@@ -172,7 +180,12 @@ export class IndexedDbPreparedCache implements PreparedCache {
       generation,
       digest: c.digest,
       skipped: [...c.skipped],
-      ids: { textPieces: count('text'), ends: ref(c.ids.ends, count('ends')), slots: ref(c.ids.slots, count('slots')) },
+      ids: {
+        textPieces: count('text'),
+        lengths: ref(c.ids.lengths, count('lengths')),
+        marks: ref(c.ids.marks, count('marks')),
+        slots: ref(c.ids.slots, count('slots')),
+      },
       bounds: ref(c.bounds, count('bounds')),
       spread: ref(c.spread, count('spread')),
       categories: c.categories ? { names: [...c.categories.names], codes: ref(c.categories.codes, count('categories')) } : null,
