@@ -322,9 +322,9 @@ describe('a head’s tensors', () => {
     const before = tf.memory().numTensors;
     const bytes = tf.memory().numBytes;
     const head = new IncrementalHead(E, ids, base);
-    // bBase and bias are N long, the AdaGrad sums of the biases FIRST_SLOTS (they grow with the
-    // items touched); the rest is d × d or smaller.
-    expect(tf.memory().numBytes - bytes).toBe(4 * (2 * N + FIRST_SLOTS + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
+    // The fused bias is the one N-long tensor, the AdaGrad sums of the biases FIRST_SLOTS (they
+    // grow with the items touched); the rest is d × d or smaller.
+    expect(tf.memory().numBytes - bytes).toBe(4 * (N + FIRST_SLOTS + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
     head.dispose();
     expect(tf.memory().numTensors).toBe(before);
     E.dispose();

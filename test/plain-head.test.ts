@@ -115,12 +115,28 @@ describe('the per-item AdaGrad sums, kept for touched items only', () => {
       return Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i]!)));
     };
     expect(await compare(head)).toBeLessThan(1e-3);
+    // Shop deltas fused in, changed (another support, touched items among it) and taken away.
+    const psiOf = (seed: number): Float32Array => {
+      const r = mulberry32(seed);
+      const psi = new Float32Array(n);
+      for (let k = 0; k < 80; k++) psi[Math.floor(r() * n)] = gaussian(r);
+      psi[7] = 0.5 * seed;
+      return psi;
+    };
+    for (const psi of [psiOf(1), psiOf(2), null]) {
+      head.setShopBias(psi);
+      plain.setShopBias(psi);
+      expect(await compare(head)).toBeLessThan(1e-3);
+    }
+    head.setShopBias(psiOf(3));
+    plain.setShopBias(psiOf(3));
     const saved = await head.save();
     expect(Object.keys(saved.gBias).length).toBeGreaterThan(FIRST_SLOTS);
     // A head that loads the state learns on from the same sums.
     const Et2 = tf.tensor2d(E, [n, D]);
     const again = new IncrementalHead(Et2, ids, base, options);
     Et2.dispose();
+    again.setShopBias(psiOf(3));
     again.load(saved);
     for (const h of [head, again]) h.learnOne({ item: 7, impressions: [], time: 9_000_000 });
     plain.learnOne({ item: 7, impressions: [], time: 9_000_000 });

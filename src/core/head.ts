@@ -446,14 +446,17 @@ export class IncrementalHead {
   private readonly alpha0: number;
   /** The base's own biases bᵢ. */
   private readonly baseBias: Float32Array;
-  /** bᵢ + ψᵢ: the base's biases plus the shop delta's (see {@link setShopBias}). */
-  private readonly bBase: tf.Variable<tf.Rank.R1>;
+  /**
+   * w · ψᵢ, the shop delta's part of the fused base bᵢ + w · ψᵢ, at its non-zero entries (see
+   * {@link setShopBias}): kept here rather than as a second N-long tensor on the backend.
+   */
+  private psiW = new Map<number, number>();
   private readonly dW: tf.Variable<tf.Rank.R2>;
   private readonly du: tf.Variable<tf.Rank.R1>;
   private readonly dAlpha: tf.Variable<tf.Rank.R1>;
   /**
-   * bᵢ + Δbᵢ, kept fused so that scoring reads one per-item vector; Δb = this − bBase is non-zero
-   * only at `touched`.
+   * bᵢ + w · ψᵢ + Δbᵢ, kept fused so that scoring reads one per-item vector; Δb = this − the
+   * fused base ({@link fusedBase}) is non-zero only at `touched`. The backend's only N-long tensor.
    */
   private readonly bias: tf.Variable<tf.Rank.R1>;
   private readonly gW: tf.Variable<tf.Rank.R2>;
@@ -558,11 +561,11 @@ export class IncrementalHead {
     this.baseBias = Float32Array.from(base.bias);
     if (this.baseBias.length !== n) throw new RangeError(`the base has ${this.baseBias.length} biases, the catalogue ${n} items`);
     this.items.bias.set(this.baseBias);
-    this.bBase = own(tf.tensor1d(this.baseBias));
+
     this.dW = own(tf.zeros([d, d]));
     this.du = own(tf.zeros([d]));
     this.dAlpha = own(tf.zeros([1]));
-    this.bias = own(tf.clone(this.bBase));
+    this.bias = own(tf.tensor1d(this.baseBias));
     this.gW = own(tf.zeros([d, d]));
     this.gu = own(tf.zeros([d]));
     this.gAlpha = own(tf.zeros([1]));
@@ -629,19 +632,45 @@ export class IncrementalHead {
   setShopBias(psi: Float32Array | null): void {
     if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
     if (psi && !psi.every(Number.isFinite)) throw new RangeError('shop bias holds a value that is not finite');
+    const w = this.shopWeight;
+    const next = new Map<number, number>();
+    if (psi) {
+      for (let i = 0; i < this.n; i++) {
+        const v = w * psi[i]!;
+        if (v !== 0) next.set(i, v);
+      }
+    }
+    // Only the entries of the old delta or the new one change: bᵢ + wψᵢ + Δbᵢ there, with Δb as it was.
+    const at = Int32Array.from(new Set([...this.psiW.keys(), ...next.keys()]));
+    const before = Float32Array.from(at, (i) => this.fusedBase(i));
+    this.psiW = next;
+    if (at.length === 0) return;
+    const after = Float32Array.from(at, (i) => this.fusedBase(i));
     tf.tidy(() => {
-      const w = this.shopWeight;
-      const next = tf.tensor1d(psi ? Float32Array.from(this.baseBias, (b, i) => b + w * psi[i]!) : this.baseBias);
-      // bᵢ + wψᵢ + Δbᵢ, where Δb is non-zero only at the touched items: one N-long tensor besides `next`.
-      const touched = [...this.touched.keys()];
-      if (touched.length) {
-        const t = tf.tensor1d(Int32Array.from(touched), 'int32');
-        const kept = tf.add(tf.gather(next, t), tf.sub(tf.gather(this.bias, t), tf.gather(this.bBase, t)));
-        this.bias.assign(replaceAt(next, tf.reshape(t, [-1, 1]), kept));
-      } else this.bias.assign(tf.clone(next));
-      this.bBase.assign(next);
+      const t = tf.tensor1d(at, 'int32');
+      const kept = tf.add(tf.tensor1d(after), tf.sub(tf.gather(this.bias, t), tf.tensor1d(before)));
+      this.bias.assign(replaceAt(this.bias, tf.reshape(t, [-1, 1]), kept));
     });
-    this.markBias('all');
+    this.markBias(at);
+  }
+
+  /** bᵢ + w · ψᵢ: the base's bias of item i with the shop delta fused in, as a float32. */
+  private fusedBase(i: number): number {
+    const v = this.psiW.get(i);
+    return v === undefined ? this.baseBias[i]! : Math.fround(this.baseBias[i]! + v);
+  }
+
+  /** {@link fusedBase} of items `idx`, as a tensor (inside a tidy). */
+  private fusedAt(idx: ArrayLike<number>): tf.Tensor1D {
+    return tf.tensor1d(Float32Array.from(idx, (i) => this.fusedBase(i)));
+  }
+
+  /** bᵢ + w · ψᵢ + Δbᵢ for every item, Δb given at `at`, as a new array (for load and reset). */
+  private fusedAll(at: readonly number[] = [], delta: readonly number[] = []): Float32Array {
+    const out = Float32Array.from(this.baseBias);
+    for (const i of this.psiW.keys()) out[i] = this.fusedBase(i);
+    at.forEach((i, j) => (out[i] = Math.fround(out[i]! + Math.fround(delta[j]!))));
+    return out;
   }
 
   /** Number of clicks learned. */
@@ -901,7 +930,7 @@ export class IncrementalHead {
     // [features, |scored|]: each feature's values at the scored items.
     const featS = tf.stack(this.features().map((f) => atScored(Array.from(f.idx, (i, k) => [i, f.val[k]!]))));
     const biasS = tf.gather(this.bias, idx);
-    const dBS = tf.sub(biasS, tf.gather(this.bBase, idx));
+    const dBS = tf.sub(biasS, this.fusedAt(b.idx));
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
     const q = this.query(h);
     const s = tf.add(
@@ -1050,7 +1079,7 @@ export class IncrementalHead {
       const slotAt = tf.tensor1d(slots, 'int32');
       const accOld = tf.gather(this.gB, slotAt);
       const accNew = tf.add(accOld, tf.square(gc));
-      const bOld = tf.sub(tf.gather(this.bias, idx), tf.gather(this.bBase, idx));
+      const bOld = tf.sub(tf.gather(this.bias, idx), this.fusedAt(b.idx));
       const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
       // Each made as the old one with the scored entries replaced (no N-long scatter and sum made
       // besides): one N-long tensor at a time on top of the head's own, at any catalogue size.
@@ -1104,7 +1133,7 @@ export class IncrementalHead {
   private touchedDelta(touched: readonly number[] = [...this.touched.keys()]): tf.Tensor1D {
     if (touched.length === 0) return tf.zeros([0]);
     const at = tf.tensor1d(Int32Array.from(touched), 'int32');
-    return tf.sub(tf.gather(this.bias, at), tf.gather(this.bBase, at));
+    return tf.sub(tf.gather(this.bias, at), this.fusedAt(touched));
   }
 
   /** Serialises φ, the AdaGrad state and the history. Per-item entries are keyed by id. */
@@ -1238,15 +1267,8 @@ export class IncrementalHead {
     const old = this.gB;
     this.gB = own(tf.tidy(() => (gVal.length ? tf.concat([tf.tensor1d(gVal), tf.zeros([cap - gVal.length])]) : tf.zeros([cap]))));
     old.dispose();
-    tf.tidy(() => {
-      if (bIdx.length) {
-        const idx = tf.tensor1d(Int32Array.from(bIdx), 'int32');
-        const at = tf.reshape(idx, [-1, 1]);
-        this.bias.assign(replaceAt(this.bBase, at, tf.add(tf.gather(this.bBase, idx), tf.tensor1d(bVal))));
-      } else {
-        this.bias.assign(tf.clone(this.bBase));
-      }
-    });
+    // Made in JS and written once: one N-long tensor besides the old one.
+    tf.tidy(() => this.bias.assign(tf.tensor1d(this.fusedAll(bIdx, bVal))));
     this.markBias('all');
     this.touched.clear();
     bIdx.forEach((i, slot) => this.touched.set(i, slot));
@@ -1275,7 +1297,7 @@ export class IncrementalHead {
     tf.tidy(() => {
       for (const v of this.learned()) v.assign(tf.zerosLike(v));
       this.markParams();
-      this.bias.assign(tf.clone(this.bBase));
+      this.bias.assign(tf.tensor1d(this.fusedAll()));
     });
     this.markBias('all');
     this.history = [];
@@ -1290,7 +1312,7 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.W0, this.bBase, this.bias, ...this.learned()]) t.dispose();
+    for (const t of [this.W0, this.bias, ...this.learned()]) t.dispose();
   }
 
   private assertAlive(): void {
