@@ -28,7 +28,7 @@ async function file(n: number): Promise<{ bytes: Uint8Array; bounds: Uint32Array
   const words = ['oak', 'mug', 'lamp', 'garden', 'tent', 'blue', 'tea', 'kettle', '"quoted"', 'naïve', '😀', 'a,b', '}{'];
   const raw: unknown[] = [];
   for (let i = 0; i < n; i++) {
-    const len = i % 97 === 5 ? 9000 : 4 + Math.floor(rand() * 6);
+    const len = i % 97 === 5 ? 18_000 : 4 + Math.floor(rand() * 6);
     const title = Array.from({ length: len }, () => words[Math.floor(rand() * words.length)]).join(' ');
     raw.push(
       i === 11

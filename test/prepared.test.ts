@@ -321,7 +321,10 @@ describe('a recommender with a prepared cache', () => {
     const damaged: PreparedEntry[] = [
       { ...good, catalog: { ...good.catalog, bounds: good.catalog.bounds.subarray(2) } },
       { ...good, catalog: { ...good.catalog, ids: { ...good.catalog.ids, slots: new Int32Array(good.catalog.ids.slots.length) } } },
-      { ...good, catalog: { ...good.catalog, ids: { ...good.catalog.ids, lengths: good.catalog.ids.lengths.map((x, i) => (i === 3 ? x + 1 : x)) } } },
+      {
+        ...good,
+        catalog: { ...good.catalog, ids: { ...good.catalog.ids, lengths: good.catalog.ids.lengths.map((x, i) => (i === 3 ? x + 1 : x)) } },
+      },
       { ...good, catalog: { ...good.catalog, ids: { ...good.catalog.ids, text: `${good.catalog.ids.text}x` } } },
       { ...good, catalog: { ...good.catalog, spread: new Int32Array(3) } },
       { ...good, catalog: { ...good.catalog, spread: good.catalog.spread.map((x, i) => (i === 2 ? 1e6 : x)) } },

@@ -219,7 +219,7 @@ function checkFits(bytes: Uint8Array, bounds: Uint32Array, n: number): void {
 }
 
 /** Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a block of its own). */
-export const COMPACT_BLOCK_BYTES = 32 * 1024;
+export const COMPACT_BLOCK_BYTES = 64 * 1024;
 
 /**
  * The same catalogue as {@link lazyCatalogFrom}, holding the kept items' text deflated in blocks

@@ -216,7 +216,8 @@ export function checkTransitions(T: Transitions, n: number): void {
     T.ptr[0] === 0 &&
     T.ptr[count] === T.to.length &&
     (!rows || rows.every((x, r) => x >= 0 && x < n && (r === 0 || x > rows[r - 1]!)));
-  if (!ok) throw new RangeError(`transitions must have ${n + 1} row starts (or one per listed row, in order) and one probability per entry`);
+  if (!ok)
+    throw new RangeError(`transitions must have ${n + 1} row starts (or one per listed row, in order) and one probability per entry`);
 }
 
 /** One learning step's input, in catalogue indices. */
@@ -620,7 +621,13 @@ export class IncrementalHead {
   /** The weights of the features in force in context `ctx`, [features], inside a tidy. */
   private mixWeights(ctx: 0 | 1): tf.Tensor1D {
     const m = tf.add(tf.tensor1d(this.mix0), this.dMix);
-    return tf.gather(m, tf.tensor1d(MEMORY_FEATURES.map((_, f) => 2 * f + ctx), 'int32')) as tf.Tensor1D;
+    return tf.gather(
+      m,
+      tf.tensor1d(
+        MEMORY_FEATURES.map((_, f) => 2 * f + ctx),
+        'int32',
+      ),
+    ) as tf.Tensor1D;
   }
 
   /**
@@ -1142,7 +1149,15 @@ export class IncrementalHead {
     const touched = [...this.touched.keys()].sort((a, b) => a - b);
     const tb = tf.tidy(() => this.touchedDelta(touched));
     const tg = tf.tidy(() =>
-      touched.length ? tf.gather(this.gB, tf.tensor1d(Int32Array.from(touched, (i) => this.touched.get(i)!), 'int32')) : tf.zeros([0]),
+      touched.length
+        ? tf.gather(
+            this.gB,
+            tf.tensor1d(
+              Int32Array.from(touched, (i) => this.touched.get(i)!),
+              'int32',
+            ),
+          )
+        : tf.zeros([0]),
     );
     // Asynchronous reads only: synchronous GPU readback is slow everywhere and broken on some WebGPU stacks.
     const [bv, gv, dW, du, dA, gW, gu, gA, dM, gM] = await Promise.all(

@@ -144,7 +144,11 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
   // Four weights (a head published before the own-order and visit-start features) or all of them.
   if (
     mix !== undefined &&
-    !(Array.isArray(mix) && (mix.length === 4 || mix.length === MIX_LENGTH) && mix.every((x) => typeof x === 'number' && Number.isFinite(x)))
+    !(
+      Array.isArray(mix) &&
+      (mix.length === 4 || mix.length === MIX_LENGTH) &&
+      mix.every((x) => typeof x === 'number' && Number.isFinite(x))
+    )
   ) {
     throw new ModelLoadError(manifestUrl, `Head manifest field mix must be 4 or ${MIX_LENGTH} finite numbers. Redeploy the head.`);
   }

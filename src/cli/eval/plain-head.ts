@@ -7,14 +7,7 @@
  * tensor ops per event, which is what bounds a replay of hundreds of thousands of events.
  */
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
-import {
-  DEFAULT_HEAD_OPTIONS,
-  normalisedHistory,
-  pushHistory,
-  scoredSet,
-  transitionVotes,
-  validateHeadOptions,
-} from '../../core/head.js';
+import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
 import { ItemMatrix } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ShopperMemory } from '../../core/memory.js';
 import { ReplayKernel } from './replay-kernel.js';

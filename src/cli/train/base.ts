@@ -169,7 +169,8 @@ export async function trainBase(
     });
     const transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
     const tailEvents = past.length - fitting.length;
-    if (fitting.length === 0 || tailEvents === 0) return { repeatShare, head: { ...h, transitions, mix: new Array<number>(MIX_LENGTH).fill(0) } };
+    if (fitting.length === 0 || tailEvents === 0)
+      return { repeatShare, head: { ...h, transitions, mix: new Array<number>(MIX_LENGTH).fill(0) } };
     const T = buildTransitions(fittingSequences.values(), n);
     // On the tail, an item first sold there is what a new product is to the shipped base: the
     // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
