@@ -322,9 +322,10 @@ describe('a head’s tensors', () => {
     const before = tf.memory().numTensors;
     const bytes = tf.memory().numBytes;
     const head = new IncrementalHead(E, ids, base);
-    // The fused bias is the one N-long tensor, the AdaGrad sums of the biases FIRST_SLOTS (they
-    // grow with the items touched); the rest is d × d or smaller.
-    expect(tf.memory().numBytes - bytes).toBe(4 * (N + FIRST_SLOTS + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
+    // The fused bias is the one N-long tensor, the AdaGrad sums of the biases FIRST_SLOTS or one
+    // an item if fewer (they grow with the items touched); the rest is d × d or smaller.
+    expect(tf.memory().numBytes - bytes).toBe(4 * (N + Math.min(FIRST_SLOTS, N) + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
+    expect(head.sumSlots).toBe(Math.min(FIRST_SLOTS, N));
     head.dispose();
     expect(tf.memory().numTensors).toBe(before);
     E.dispose();

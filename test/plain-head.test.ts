@@ -132,6 +132,8 @@ describe('the per-item AdaGrad sums, kept for touched items only', () => {
     plain.setShopBias(psiOf(3));
     const saved = await head.save();
     expect(Object.keys(saved.gBias).length).toBeGreaterThan(FIRST_SLOTS);
+    // Grown by doubling, never past one slot a catalogue item.
+    expect(head.sumSlots).toBe(2 * FIRST_SLOTS);
     // A head that loads the state learns on from the same sums.
     const Et2 = tf.tensor2d(E, [n, D]);
     const again = new IncrementalHead(Et2, ids, base, options);
@@ -143,6 +145,12 @@ describe('the per-item AdaGrad sums, kept for touched items only', () => {
     expect(await compare(head)).toBeLessThan(1e-3);
     expect(await compare(again)).toBeLessThan(1e-3);
     expect(JSON.stringify((await again.save()).gBias)).toBe(JSON.stringify((await head.save()).gBias));
+    for (let k = 0; k < 40; k++) {
+      head.learnOne({ item: k, impressions: [], time: 20_000_000 + k * 90_000 });
+      plain.learnOne({ item: k, impressions: [], time: 20_000_000 + k * 90_000 });
+    }
+    expect(head.sumSlots).toBe(n);
+    expect(await compare(head)).toBeLessThan(1e-3);
     head.dispose();
     again.dispose();
   });

@@ -206,13 +206,13 @@ async function memoryAfterClicks(clicks: number): Promise<Record<string, number>
   const heap = (): number => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
   for (let i = 0; i < 100; i++) head.learnOne({ item: i, impressions: [], time: i });
   await head.deltaNorm();
-  const before = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: heap() };
+  const before = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: heap(), slots: head.sumSlots };
   for (let i = 0; i < clicks; i++) {
     head.learnOne({ item: (i * 7919) % n, impressions: [(i * 31) % n], time: i * 10 });
     if (i % 100 === 0) await head.deltaNorm();
   }
   await head.deltaNorm();
-  const after = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: heap() };
+  const after = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: heap(), slots: head.sumSlots };
   head.dispose();
   return {
     clicks,
@@ -220,6 +220,9 @@ async function memoryAfterClicks(clicks: number): Promise<Record<string, number>
     tensorsAfter: after.tensors,
     tensorBytesBefore: before.bytes,
     tensorBytesAfter: after.bytes,
+    // The per-item AdaGrad sums grow with the items learning touches (4 bytes a slot).
+    sumSlotsBefore: before.slots,
+    sumSlotsAfter: after.slots,
     jsHeapBefore: before.heap,
     jsHeapAfter: after.heap,
   };

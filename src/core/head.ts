@@ -570,7 +570,7 @@ export class IncrementalHead {
     this.gW = own(tf.zeros([d, d]));
     this.gu = own(tf.zeros([d]));
     this.gAlpha = own(tf.zeros([1]));
-    this.gB = own(tf.zeros([FIRST_SLOTS]));
+    this.gB = own(tf.zeros([this.firstSlots()]));
     this.transitions = base.transitions ?? null;
     if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
@@ -683,6 +683,19 @@ export class IncrementalHead {
   /** Number of clicks learned. */
   get clicks(): number {
     return this.clickCount;
+  }
+
+  /** The sums' first capacity: {@link FIRST_SLOTS}, or one a catalogue item in a smaller catalogue. */
+  private firstSlots(): number {
+    return Math.max(1, Math.min(FIRST_SLOTS, this.n));
+  }
+
+  /**
+   * Slots of the per-item AdaGrad sums: they grow (by doubling, up to one per catalogue item) as
+   * learning touches more items, so the head's tensor bytes grow by 4 bytes a slot and no more.
+   */
+  get sumSlots(): number {
+    return this.gB.shape[0];
   }
 
   /** The item vectors vᵢ = eᵢ + rᵢ the head scores with, [N × d] row-major (for offline training). */
@@ -1044,6 +1057,8 @@ export class IncrementalHead {
     if (this.touched.size > cap) {
       let next = cap;
       while (next < this.touched.size) next *= 2;
+      // Never more than one a catalogue item (what an N-long tensor held).
+      next = Math.max(this.touched.size, Math.min(next, this.n));
       const old = this.gB;
       this.gB = own(tf.tidy(() => tf.concat([old, tf.zeros([next - cap])])));
       old.dispose();
@@ -1277,8 +1292,9 @@ export class IncrementalHead {
       this.markParams();
     });
     // The sums of the saved items take the first slots; one N-long tensor made (see step()).
-    let cap = FIRST_SLOTS;
+    let cap = this.firstSlots();
     while (cap < bIdx.length) cap *= 2;
+    cap = Math.max(bIdx.length, Math.min(cap, this.n), 1);
     const old = this.gB;
     this.gB = own(tf.tidy(() => (gVal.length ? tf.concat([tf.tensor1d(gVal), tf.zeros([cap - gVal.length])]) : tf.zeros([cap]))));
     old.dispose();
