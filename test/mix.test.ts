@@ -294,6 +294,12 @@ describe('the held-out NDCG the weights are chosen on', () => {
     const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
     // Every visit start, and one mid-visit event in three.
     const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 100, 1000);
+    // A budget of 20 examples' scores (10 a context) takes every third start and fewer middles.
+    const few = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 100, 1000, 20 * 4 * N);
+    expect(few.filter((ex) => ex.ctx === 0).length).toBeLessThanOrEqual(10);
+    expect(few.filter((ex) => ex.ctx === 1).length).toBeLessThanOrEqual(10);
+    expect(few.filter((ex) => ex.ctx === 1).length).toBeGreaterThan(2);
+    expect(few.reduce((a, ex) => a + ex.weight, 0)).toBeGreaterThan(events.length - 600 - 40);
     const starts = examples.filter((ex) => ex.ctx === 1);
     expect(starts.length).toBeGreaterThan(5);
     expect(starts.every((ex) => ex.weight === 1)).toBe(true);

@@ -17,6 +17,12 @@ import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
 import type { ReplayEvent } from '../eval/replay.js';
 
+/**
+ * Memory the held-out examples may take (each holds a float per catalogue item): 4,000 + 4,000
+ * examples up to about 16,000 items, fewer above (about 670 of each at 100,000 items).
+ */
+export const EXAMPLES_BUDGET_BYTES = 512 * 1024 * 1024;
+
 /** Transition pairs (a, b) with b up to this many positions after a count. */
 export const TRANSITION_WINDOW = 3;
 /** Successors kept per item (the most frequent). */
@@ -97,8 +103,9 @@ const sparse = (m: Map<number, number>): [Int32Array, Float32Array] => [Int32Arr
  * Collects held-out examples: the events at or after `from`, with the shopper's state built from
  * all their earlier events, as the head would have it. Events in the middle of a visit are taken
  * every `stride`-th, up to `max`; visit starts, much rarer and the only examples the start
- * weights act on, every `startStride`-th, up to `maxStarts`. Each example weighs the events it
- * stands for, so the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
+ * weights act on, every `startStride`-th, up to `maxStarts`; both fewer where a catalogue is so
+ * large that they would not fit `budgetBytes`. Each example weighs the events it stands for, so
+ * the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
  * are the content model's.
  */
 export function collectExamples(
@@ -109,6 +116,7 @@ export function collectExamples(
   o: Pick<HeadOptions, 'historyDecay' | 'historySize'> & MemoryOptions,
   max = 4000,
   maxStarts = 4000,
+  budgetBytes = EXAMPLES_BUDGET_BYTES,
 ): Example[] {
   const { V, W, bias, n, d } = model;
   // How many tail events of each context there are (a first pass over the shoppers' times).
@@ -119,7 +127,10 @@ export function collectExamples(
     if (e.t >= from && last !== undefined) tail[e.t - last >= o.sessionGapMs ? 1 : 0]! += 1;
     lastTime.set(e.user, e.t);
   }
-  const strides = [Math.max(1, Math.ceil(tail[0]! / max)), Math.max(1, Math.ceil(tail[1]! / maxStarts))];
+  // Each example holds a score per catalogue item: a large catalogue gets fewer examples, so that
+  // they fit the budget (half for each context), rather than the job running out of memory.
+  const fit = Math.max(1, Math.floor(budgetBytes / (2 * 4 * Math.max(1, n))));
+  const strides = [Math.max(1, Math.ceil(tail[0]! / Math.min(max, fit))), Math.max(1, Math.ceil(tail[1]! / Math.min(maxStarts, fit)))];
   const seen = [0, 0];
   const shoppers = new Map<string, Shopper>();
   const out: Example[] = [];
