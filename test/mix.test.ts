@@ -29,6 +29,25 @@ function blindModel(): { V: Float32Array; W: Float32Array; bias: Float32Array; n
   return { V: new Float32Array(N * D).map(() => gaussian(rand) / Math.sqrt(D)), W, bias: new Float32Array(N), n: N, d: D };
 }
 
+/** A head model of 2 dimensions over `ids` written to a new folder (the rest as `more` gives it); its folder. */
+function tinyHead(prefix: string, ids: string[], more: Partial<Parameters<typeof writeHeadModel>[1]>): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeHeadModel(dir, {
+    version: 'v',
+    encoderVersion: 'e',
+    dims: 2,
+    alpha: 0,
+    W: new Float32Array([1, 0, 0, 1]),
+    ids,
+    bias: new Float32Array(ids.length),
+    residual: null,
+    deltaCompatibleWith: [],
+    provenance: {},
+    ...more,
+  });
+  return dir;
+}
+
 function fit(events: ReplayEvent[], from: number, unknown?: Uint8Array): ReturnType<typeof fitMix> {
   const before = events.map((e) => ({ ...e, scored: e.t >= from }));
   const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
@@ -138,20 +157,10 @@ describe('the offset of products the base does not know', () => {
   });
 
   it('is shipped in the head manifest and gives the items the base lacks their bias in the browser', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-new-item-bias-'));
-    writeHeadModel(dir, {
-      version: 'v',
-      encoderVersion: 'e',
-      dims: 2,
-      alpha: 0,
-      W: new Float32Array([1, 0, 0, 1]),
-      ids: ['a', 'b'],
+    const dir = tinyHead('clickwise-new-item-bias-', ['a', 'b'], {
       bias: new Float32Array([0.5, -0.25]),
-      residual: null,
       newItemBias: 1.5,
       shopDeltaWeight: 0.5,
-      deltaCompatibleWith: [],
-      provenance: {},
     });
     const aligned = alignBase(await loadHeadModel(defaultFetcher, dir), ['x', 'b', 'a', 'y']);
     expect(Array.from(aligned.bias)).toEqual([1.5, -0.25, 0.5, 1.5]);
@@ -174,24 +183,13 @@ describe('the offset of products the base does not know', () => {
 
 describe('the shop’s transitions in a browser', () => {
   it('are aligned to the catalogue as rows of only the items that have successors, and vote as the base’s table does', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-transitions-'));
-    // Over the base's ids a, b, c, d: a → b 0.6, a → c 0.4; b none; c → a 1; d → a 0.5, d → e… (d is not in the catalogue).
-    writeHeadModel(dir, {
-      version: 'v',
-      encoderVersion: 'e',
-      dims: 2,
-      alpha: 0,
-      W: new Float32Array([1, 0, 0, 1]),
-      ids: ['a', 'b', 'c', 'd'],
-      bias: new Float32Array(4),
-      residual: null,
+    // Over the base's ids a, b, c, d: a → b 0.6, a → c 0.4; b none; c → a 1; d → a 0.5, d → c 0.5 (d is not in the catalogue).
+    const dir = tinyHead('clickwise-transitions-', ['a', 'b', 'c', 'd'], {
       transitions: {
         ptr: Int32Array.from([0, 2, 2, 3, 5]),
         to: Int32Array.from([1, 2, 0, 0, 2]),
         p: Float32Array.from([0.6, 0.4, 1, 0.5, 0.5]),
       },
-      deltaCompatibleWith: [],
-      provenance: {},
     });
     const ids = ['x', 'c', 'y', 'a', 'b', 'z'];
     const T = alignBase(await loadHeadModel(defaultFetcher, dir), ids).transitions!;

@@ -610,12 +610,7 @@ export class IncrementalHead {
       }
       return { idx: Int32Array.from(idx), val: Float32Array.from(val) };
     };
-    return [
-      { idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) },
-      local(m.countLogs),
-      local(m.ownVotes(this.options)),
-      local(m.startLogs),
-    ];
+    return [{ idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) }, ...m.ownFeatures(this.options).map(local)];
   }
 
   /** The weights of the features in force in context `ctx`, [features], inside a tidy. */
@@ -926,6 +921,8 @@ export class IncrementalHead {
     gA: tf.Tensor1D;
     gM: tf.Tensor1D;
     gB: tf.Tensor1D;
+    /** Δb at the scored items. */
+    dB: tf.Tensor1D;
     idx: tf.Tensor1D;
   } {
     const h = this.historyVector();
@@ -985,7 +982,7 @@ export class IncrementalHead {
       'int32',
     );
     const gM = tf.add(tf.scatterND(slots, gF, [MIX_LENGTH]), tf.mul(lam, this.dMix)) as tf.Tensor1D;
-    return { loss, gW, gu, gA, gM, gB, idx };
+    return { loss, gW, gu, gA, gM, gB, dB: dBS as tf.Tensor1D, idx };
   }
 
   /** The per-click loss at the current φ (for finite-difference checks). */
@@ -1070,7 +1067,7 @@ export class IncrementalHead {
   private step(b: Batch, slots: Int32Array, eta: number, time: number): void {
     const o = this.options;
     tf.tidy(() => {
-      const { gW, gu, gA, gM, gB, idx } = this.gradTensors(b, time);
+      const { gW, gu, gA, gM, gB, dB: bOld, idx } = this.gradTensors(b, time);
       const sq = tf.addN([
         tf.sum(tf.square(gW)),
         tf.sum(tf.square(gu)),
@@ -1101,10 +1098,9 @@ export class IncrementalHead {
       const slotAt = tf.tensor1d(slots, 'int32');
       const accOld = tf.gather(this.gB, slotAt);
       const accNew = tf.add(accOld, tf.square(gc));
-      const bOld = tf.sub(tf.gather(this.bias, idx), this.fusedAt(b.idx));
       const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
       // Each made as the old one with the scored entries replaced (no N-long scatter and sum made
-      // besides): one N-long tensor at a time on top of the head's own, at any catalogue size.
+      // besides): the bias makes one N-long tensor at a time on top of the head's own.
       const at = tf.reshape(idx, [-1, 1]);
       this.gB.assign(replaceAt(this.gB, tf.reshape(slotAt, [-1, 1]), accNew));
       this.bias.assign(replaceAt(this.bias, at, tf.add(tf.gather(this.bias, idx), tf.sub(bNew, bOld))));

@@ -18,22 +18,20 @@ export interface IdTableData {
   text: string;
   /**
    * Each id's length in UTF-16 code units, in the narrowest array that holds the longest (one
-   * byte an id for any catalogue whose ids are under 256 characters, where 4 bytes of offsets
-   * took 4).
+   * byte an id for any catalogue whose ids are under 256 characters, where an end offset took 4).
    */
   lengths: Uint8Array | Uint16Array | Uint32Array;
   /** Where id k · MARK_EVERY starts in `text`, for each k. */
   marks: Uint32Array;
   /**
-   * A table at most three quarters full (tables saved before were powers of two at most half
-   * full, which the same probing reads): index + 1 of the id whose probe sequence holds it, 0 for
+   * A table at most three quarters full: index + 1 of the id whose probe sequence holds it, 0 for
    * empty. An id's probes start at its hash modulo the table's size and step by one.
    */
   slots: Int32Array;
 }
 
-/** FNV-1a over the id's UTF-16 code units, with a final mix (exported for tests). */
-export function hashId(id: string): number {
+/** FNV-1a over the id's UTF-16 code units, with a final mix. */
+function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193);
   h ^= h >>> 15;

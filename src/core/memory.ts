@@ -127,6 +127,15 @@ export class ShopperMemory<K> {
   }
 
   /**
+   * The features this memory gives by its own keys, in the order of {@link MEMORY_FEATURES} after
+   * the first (the shop's transitions, which the caller computes from `last` through its table):
+   * log click counts, own-order votes, log counts of visits begun.
+   */
+  ownFeatures(o: Pick<MemoryOptions, 'transitionVotes' | 'transitionDecay'>): Map<K, number>[] {
+    return [this.countLogs, this.ownVotes(o), this.startLogs];
+  }
+
+  /**
    * The own-order feature: the recent distinct items (most recent first) vote for what followed
    * them in this shopper's own clicks, the r-th with weight decayʳ, each vote log(1 + times).
    */

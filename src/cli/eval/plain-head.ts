@@ -160,12 +160,7 @@ export class PlainHead {
     const { q, hdW } = this.kernel.project(h, st.dW, st.gW);
     for (let k = 0; k < d; k++) q[k]! += hdW[k]! + st.du[k]!;
     const m = st.memory;
-    const feats = [
-      this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
-      m.countLogs,
-      m.ownVotes(this.options),
-      m.startLogs,
-    ];
+    const feats = [this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(), ...m.ownFeatures(this.options)];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, value });
     return value;

@@ -165,7 +165,7 @@ export function collectExamples(
         ctx,
         weight: strides[ctx]!,
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
-        feats: [transitionVotes(T, m.last, o), m.countLogs, m.ownVotes(o), m.startLogs].map(sparse),
+        feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o)].map(sparse),
       });
     }
     pushHistory(s.history, e.item, o);
