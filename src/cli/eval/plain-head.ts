@@ -70,6 +70,15 @@ interface UserContext {
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
+/** One AdaGrad step of `param` (sums `acc`) along `grad` scaled by `clip`. */
+function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, clip: number, eta: number): void {
+  for (let k = 0; k < param.length; k++) {
+    const gc = grad[k]! * clip;
+    acc[k]! += gc * gc;
+    param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
+  }
+}
+
 /** The head's function on typed arrays. One instance serves every shopper in turn. */
 export class PlainHead {
   readonly n: number;
@@ -206,39 +215,50 @@ export class PlainHead {
   }
 
   private step(b: { idx: Int32Array; y: Float32Array; w: Float32Array }, eta: number, time: number): void {
-    const { d } = this;
+    const { d, V, bBase } = this;
     const o = this.options;
     const st = this.state;
     const lam = o.l2;
     const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
     const m = b.idx.length;
+    const nf = feats.length;
     const alpha = this.alpha0 + st.dAlpha;
-    const wF = feats.map((_, k) => this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!);
+    const wF = new Float64Array(nf);
+    for (let f = 0; f < nf; f++) wF[f] = this.mix0[2 * f + ctx]! + st.dMix[2 * f + ctx]!;
     const g = new Float64Array(m);
     const gq = new Float64Array(d);
     let gA = lam * st.dAlpha;
-    const gF = new Float64Array(feats.length);
-    const fS = new Float64Array(feats.length);
+    const gF = new Float64Array(nf);
+    const fS = new Float64Array(nf);
     const dbS = new Float64Array(m);
+    // The hot loop of learning (every event of a replay): plain indexed loops, no closures.
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
-      let s = this.bBase[i]!;
-      for (let k = 0; k < d; k++) s += this.V[i * d + k]! * q[k]!;
-      dbS[j] = st.dB.get(i)?.b ?? 0;
+      const row = i * d;
+      let s = bBase[i]!;
+      for (let k = 0; k < d; k++) s += V[row + k]! * q[k]!;
+      const e = st.dB.get(i);
+      const db = e === undefined ? 0 : e.b;
+      dbS[j] = db;
       const r = rep.get(i) ?? 0;
-      s += dbS[j]! + alpha * r;
-      for (let f = 0; f < feats.length; f++) {
-        fS[f] = feats[f]!.get(i) ?? 0;
-        s += wF[f]! * fS[f]!;
+      s += db + alpha * r;
+      for (let f = 0; f < nf; f++) {
+        const x = feats[f]!.get(i) ?? 0;
+        fS[f] = x;
+        s += wF[f]! * x;
       }
-      g[j] = b.w[j]! * (sigmoid(s) - b.y[j]!);
-      for (let k = 0; k < d; k++) gq[k]! += g[j]! * this.V[i * d + k]!;
-      gA += g[j]! * r;
-      for (let f = 0; f < feats.length; f++) gF[f]! += g[j]! * fS[f]!;
+      const gj = b.w[j]! * (sigmoid(s) - b.y[j]!);
+      g[j] = gj;
+      for (let k = 0; k < d; k++) gq[k]! += gj * V[row + k]!;
+      gA += gj * r;
+      for (let f = 0; f < nf; f++) gF[f]! += gj * fS[f]!;
     }
-    const gu = Float64Array.from(gq, (x, k) => x + lam * st.du[k]!);
-    const gM = Float64Array.from(st.dMix, (x, k) => (k % 2 === ctx ? gF[k >> 1]! : 0) + lam * x);
-    const gB = Float64Array.from(g, (x, j) => x + lam * dbS[j]!);
+    const gu = new Float64Array(d);
+    for (let k = 0; k < d; k++) gu[k] = gq[k]! + lam * st.du[k]!;
+    const gM = new Float64Array(MIX_LENGTH);
+    for (let k = 0; k < MIX_LENGTH; k++) gM[k] = (k % 2 === ctx ? gF[k >> 1]! : 0) + lam * st.dMix[k]!;
+    const gB = new Float64Array(m);
+    for (let j = 0; j < m; j++) gB[j] = g[j]! + lam * dbS[j]!;
     // ∂/∂ΔW = h ⊗ gq + λ ΔW is d × d: it is never stored. Its squared norm is
     // ‖h‖²‖gq‖² + 2λ (hΔW)·gq + λ²‖ΔW‖², from vectors already at hand and ‖ΔW‖² kept by the step.
     const dW = st.dW;
@@ -254,19 +274,12 @@ export class PlainHead {
     for (const arr of [gu, gM, gB]) for (let k = 0; k < arr.length; k++) sq += arr[k]! * arr[k]!;
     if (!Number.isFinite(sq)) return; // a corrupt value somewhere: skip the step, as the head does
     const clip = Math.min(1, o.clipNorm / (Math.sqrt(sq) + 1e-12));
-    const ada = (param: Float64Array, acc: Float64Array, grad: Float64Array): void => {
-      for (let k = 0; k < param.length; k++) {
-        const gc = grad[k]! * clip;
-        acc[k]! += gc * gc;
-        param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
-      }
-    };
     st.dWsq = this.kernel.step(dW, st.gW, h, gq, lam, clip, eta);
-    ada(st.du, st.gu, gu);
+    adagrad(st.du, st.gu, gu, clip, eta);
     const gac = gA * clip;
     st.gAlpha += gac * gac;
     st.dAlpha -= (eta * gac) / (Math.sqrt(st.gAlpha) + 1e-8);
-    ada(st.dMix, st.gMix, gM);
+    adagrad(st.dMix, st.gMix, gM, clip, eta);
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
       const e = st.dB.get(i) ?? { b: 0, g: 0 };
