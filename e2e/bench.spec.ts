@@ -24,6 +24,7 @@ test('the benchmark runs in quick mode and memory stays flat', async ({ page }) 
     clickToTop10: Record<string, number>;
     ratioToPlainJs: number;
     bandwidthFloorMs: number;
+    pairedRatioToFloor: { p50: number; min: number; max: number };
   }[];
   expect(cases.map((c) => `${c.backend}:${c.n}`)).toEqual(['wasm:500', 'cpu:500']);
   for (const c of cases) {
@@ -31,6 +32,9 @@ test('the benchmark runs in quick mode and memory stays flat', async ({ page }) 
     expect(c.clickToTop10['p50']).toBeGreaterThan(0);
     expect(c.bandwidthFloorMs).toBeGreaterThan(0);
     expect(Number.isFinite(c.ratioToPlainJs)).toBe(true);
+    expect(c.pairedRatioToFloor.min).toBeGreaterThan(0);
+    expect(c.pairedRatioToFloor.min).toBeLessThanOrEqual(c.pairedRatioToFloor.p50);
+    expect(c.pairedRatioToFloor.p50).toBeLessThanOrEqual(c.pairedRatioToFloor.max);
   }
   const encode = r['encode'] as { backend: string; itemsPerSecond: number }[];
   expect(encode.every((e) => e.itemsPerSecond > 0)).toBe(true);
@@ -40,4 +44,21 @@ test('the benchmark runs in quick mode and memory stays flat', async ({ page }) 
   expect(memory['tensorBytesAfter']! - memory['tensorBytesBefore']!).toBe(4 * (memory['sumSlotsAfter']! - memory['sumSlotsBefore']!));
   expect(memory['sumSlotsAfter']).toBeLessThanOrEqual(10_000);
   expect(r['idbBytesPerShopper']).toEqual(expect.any(Number));
+});
+
+test("Chromium scores with the kernel's relaxed-SIMD pass, and it ranks exactly as the other kernel and the plain loop", async ({
+  page,
+}) => {
+  await page.goto('src/bench/bench.html');
+  await page.waitForFunction(() => typeof (window as unknown as { scoringKernels?: unknown }).scoringKernels === 'function');
+  const r = await page.evaluate(() =>
+    (window as unknown as { scoringKernels(): { kernels: string[]; tops: { indices: number[]; values: number[] }[][] } }).scoringKernels(),
+  );
+  expect(r.kernels).toEqual(['wasm-relaxed-simd', 'wasm-simd', 'js']);
+  expect(r.tops).toHaveLength(4);
+  for (const [relaxed, simd, js] of r.tops) {
+    expect(js!.indices).toHaveLength(40);
+    expect(relaxed).toEqual(js);
+    expect(simd).toEqual(js);
+  }
 });

@@ -29,6 +29,10 @@ interface CaseRow {
   passRatioToReadFloor: number;
   ratioToPlainJs: number;
   ratioToFloor: number;
+  pairedRatioToFloor: { p50: number; min: number; max: number };
+  pairedPassRatioToFloor: { p50: number; min: number; max: number };
+  scoring: string;
+  relaxedSpeedup?: number;
   clickRatioToPlainJs: number;
   clickRatioToFloor: number;
 }
@@ -128,8 +132,12 @@ async function main(): Promise<void> {
       'floor ms': c.bandwidthFloorMs,
       'rec/JS': c.ratioToPlainJs,
       'rec/floor': c.ratioToFloor,
+      'rec/floor paired': c.pairedRatioToFloor.p50,
       'pass p50': c.pass.p50,
       'pass/floor': c.passRatioToFloor,
+      'pass/floor paired': c.pairedPassRatioToFloor.p50,
+      scoring: c.scoring,
+      'relaxed ×': c.relaxedSpeedup ?? '',
       'read floor ms': c.readFloorMs,
       'pass/read floor': c.passRatioToReadFloor,
       'click/JS': c.clickRatioToPlainJs,

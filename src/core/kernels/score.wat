@@ -3,7 +3,8 @@
 ;;
 ;; score(i) = f32(Σₖ codes[i·d + k] · q[k]) · scale[i] · qs + bias[i]
 ;;
-;; d is a multiple of 16. The integer sum is exact: |codes| ≤ 127, |q| ≤ 32767, d ≤ 256.
+;; d is a multiple of 16. The integer sum is exact: |codes| ≤ 127, |q| ≤ 32767 (the item matrix
+;; keeps |q| ≤ 8191, for score-relaxed.wat's sake), d ≤ 256.
 (module
   (import "env" "memory" (memory 1))
   ;; Candidates written by the last call of `scan`.
