@@ -146,7 +146,7 @@ test("works under the strict CSP script-src 'self' 'wasm-unsafe-eval'", async ({
     };
     return [rec.stats().backend, rec.stats().scoring];
   });
-  expect(ok).toEqual(['wasm', 'wasm-relaxed-simd']);
+  expect(ok).toEqual(['wasm', 'wasm-simd']);
   await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(6);
   expect(violations).toEqual([]);
 });

@@ -68,7 +68,7 @@ export interface Visit {
   backendHeapMB: number | null;
   /** The item matrix the scoring pass reads (int8 rows, scales, fused bias), outside tfjs. */
   itemMB: number;
-  /** What scored: 'wasm-relaxed-simd', 'wasm-simd' or 'js'. */
+  /** What scored: 'wasm-simd' or 'js'. */
   scoring: string;
   /** How the catalogue was held when memory was measured ('parsed', 'file', 'compressed') and its bytes. */
   catalog: { form: string; bytes: number };

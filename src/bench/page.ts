@@ -161,16 +161,6 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
   // The fused pass alone (what the bandwidth floor bounds), without the query's computation and
   // read-back that recommend() adds: the item matrix scanned for a top 10.
   const passTimes = await perCallSamples(() => matrix.scanTop(q, new TopK(10)), Math.max(9, Math.round(cfg.clicks / 10)), { minMs: 5 });
-  // The same pass in the kernel without relaxed SIMD, for the ratio between the two (same rows,
-  // same scores), where the relaxed pass is the one that ran.
-  let passSimd: number[] | null = null;
-  if (matrix.kernel === 'wasm-relaxed-simd') {
-    const simd = new ItemMatrix(n, D, { kernel: 'wasm-simd' });
-    simd.codes.set(matrix.codes);
-    simd.scales.set(matrix.scales);
-    simd.bias.set(matrix.bias);
-    passSimd = await perCallSamples(() => simd.scanTop(q, new TopK(10)), Math.max(9, Math.round(cfg.clicks / 10)), { minMs: 5 });
-  }
   const b = new Float32Array(n);
   const db = new Float32Array(n);
   const rep = new Float32Array(n);
@@ -204,10 +194,6 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     float32FloorMs: round(floatFloor),
     pass: { p50: round(quantile(passTimes, 0.5)) },
     passRatioToFloor: round(quantile(passTimes, 0.5) / floor),
-    // The pass in score.wat's kernel (no relaxed SIMD), and how many times the pass that ran is faster.
-    ...(passSimd
-      ? { passWasmSimd: { p50: round(quantile(passSimd, 0.5)) }, relaxedSpeedup: round(quantile(passSimd, 0.5) / quantile(passTimes, 0.5)) }
-      : {}),
     readFloorMs: round(readFloor),
     passRatioToReadFloor: round(quantile(passTimes, 0.5) / readFloor),
     ratioToReadFloor: round(r50 / readFloor),
@@ -329,49 +315,8 @@ declare global {
     runBench(cfg: BenchConfig): Promise<Record<string, unknown>>;
     firstRecommendation(): Promise<number>;
     encodeOn(backend: BackendName, n: number): Promise<{ backend: string; shape: number[]; vectors: number[] }>;
-    scoringKernels(): { kernels: string[]; tops: { indices: number[]; values: number[] }[][] };
   }
 }
-
-/**
- * One item matrix scored by each kernel this browser has (the default: the relaxed-SIMD pass
- * where it runs; score.wat's kernel; the plain loop), for queries at the edges of the range:
- * each kernel's top 40, to compare.
- */
-window.scoringKernels = () => {
-  const n = 3001;
-  const rand = mulberry32(11);
-  const rows = Float32Array.from({ length: n * D }, () => rand() * 2 - 1);
-  // A row of a single −1 (it quantises to −127), a zero row and a row that is not finite.
-  rows.fill(0, 5 * D, 7 * D);
-  rows[5 * D] = -1;
-  rows[7 * D + 3] = NaN;
-  const options = [{}, { kernel: 'wasm-simd' as const }, { kernel: 'js' as const }];
-  const matrices = options.map((o) => {
-    const m = new ItemMatrix(n, D, o);
-    m.setRows(0, rows);
-    const r = mulberry32(12);
-    for (let i = 0; i < n; i++) m.bias[i] = r() - 0.5;
-    return m;
-  });
-  const queries = [
-    Float32Array.from({ length: D }, () => rand() * 2 - 1),
-    Float32Array.from({ length: D }, (_, k) => (k % 2 ? 1 : -1)),
-    Float32Array.from({ length: D }, (_, k) => (k === 9 ? -3 : rand() * 0.01)),
-    new Float32Array(D),
-  ];
-  return {
-    kernels: matrices.map((m) => m.kernel),
-    tops: queries.map((q) =>
-      matrices.map((m) => {
-        const top = new TopK(40);
-        m.scanTop(q, top);
-        const { indices, values } = top.sorted();
-        return { indices: Array.from(indices), values: Array.from(values) };
-      }),
-    ),
-  };
-};
 
 /** The shipped encoder's vectors for the first `n` demo items on `backend` (for cross-backend checks). */
 window.encodeOn = async (backend: BackendName, n: number) => {

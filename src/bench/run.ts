@@ -31,8 +31,6 @@ interface CaseRow {
   ratioToFloor: number;
   pairedRatioToFloor: { p50: number; min: number; max: number };
   pairedPassRatioToFloor: { p50: number; min: number; max: number };
-  scoring: string;
-  relaxedSpeedup?: number;
   clickRatioToPlainJs: number;
   clickRatioToFloor: number;
 }
@@ -136,8 +134,6 @@ async function main(): Promise<void> {
       'pass p50': c.pass.p50,
       'pass/floor': c.passRatioToFloor,
       'pass/floor paired': c.pairedPassRatioToFloor.p50,
-      scoring: c.scoring,
-      'relaxed ×': c.relaxedSpeedup ?? '',
       'read floor ms': c.readFloorMs,
       'pass/read floor': c.passRatioToReadFloor,
       'click/JS': c.clickRatioToPlainJs,

@@ -32,7 +32,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError } from './errors.js';
-import type { MatrixKernel } from './item-matrix.js';
 import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
@@ -700,8 +699,8 @@ export class IncrementalHead {
     return this.items.allRows();
   }
 
-  /** Which code scores the catalogue: the relaxed-SIMD pass, the WebAssembly SIMD kernel or the plain loop. */
-  get scoringKernel(): MatrixKernel {
+  /** Which code scores the catalogue: the WebAssembly SIMD kernel or the plain loop. */
+  get scoringKernel(): 'wasm-simd' | 'js' {
     return this.items.kernel;
   }
 

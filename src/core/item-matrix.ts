@@ -6,32 +6,21 @@
  * (a candidate leaves the pass only when it beats the current k-th best), so a click reads
  * 64 + 8 bytes per item and nothing else. The pass runs in a small WebAssembly SIMD kernel
  * (src/core/kernels/score.wat) where the runtime allows it, else in a plain loop that computes
- * the very same float32 values (a page whose CSP forbids WebAssembly gets that one). At d = 64,
- * where the runtime has relaxed SIMD (Chromium since 114, Node from 22), the pass runs in
- * score-relaxed.wat instead: the same integer sums, hence the same scores, in about half the
- * instructions (its int8 dot product needs no widening to int16 first).
+ * the very same float32 values (a page whose CSP forbids WebAssembly gets that one).
  *
  * Why not tfjs: scoring is memory-bound, and tfjs's matrix × vector on float32 reads 4 bytes per
  * weight at about a fifth of the memory bandwidth; int8 rows and a fused top-k read a quarter of
  * the bytes once. The learning step (a few rows per click) stays on tfjs.
  */
 import { compileKernel } from './kernels/compile.js';
-import { SCORE_RELAXED_WASM_BASE64 } from './kernels/score-relaxed-wasm.js';
 import { SCORE_WASM_BASE64 } from './kernels/score-wasm.js';
 
-/**
- * Which code scores: the relaxed-SIMD pass (d = 64), the WebAssembly SIMD kernel, or the plain
- * loop. All three compute the same float32 scores.
- */
-export type MatrixKernel = 'wasm-relaxed-simd' | 'wasm-simd' | 'js';
+/** Which code scores: the WebAssembly SIMD kernel, or the plain loop. */
+export type MatrixKernel = 'wasm-simd' | 'js';
 
 /** Candidates one kernel call may hand back before the top k is updated. */
 const CAND_CAP = 1024;
-/**
- * The query's integer range, ±QMAX: 14 bits, so that Q + 8192 splits into the two unsigned 7-bit
- * halves the relaxed kernel's dot product takes (every kernel uses the same query, so the same sums).
- */
-const QMAX = 8191;
+const QMAX = 32767;
 
 interface KernelExports {
   count: WebAssembly.Global;
@@ -40,71 +29,12 @@ interface KernelExports {
   dense: (...a: number[]) => void;
 }
 
-interface RelaxedExports {
-  count: WebAssembly.Global;
-  scan64: (...a: number[]) => number;
-}
-
 let compiled: WebAssembly.Module | null | undefined;
-let compiledRelaxed: WebAssembly.Module | null | undefined;
 
 /** The compiled kernel, or null where WebAssembly (SIMD) is unavailable or forbidden. */
 function kernelModule(): WebAssembly.Module | null {
   if (compiled === undefined) compiled = compileKernel(SCORE_WASM_BASE64);
   return compiled;
-}
-
-/**
- * The relaxed-SIMD pass, or null where the runtime lacks relaxed SIMD (or WebAssembly), or where
- * its relaxed dot product does not compute what the standard says (checked once, on a probe).
- */
-function relaxedModule(): WebAssembly.Module | null {
-  if (compiledRelaxed === undefined) {
-    const mod = compileKernel(SCORE_RELAXED_WASM_BASE64);
-    compiledRelaxed = mod && relaxedPassWorks(mod) ? mod : null;
-  }
-  return compiledRelaxed;
-}
-
-/**
- * Whether `mod`'s `scan64` gives the exact integer sums on a probe: rows and queries at the edges
- * of their ranges, every sign. Relaxed SIMD lets a runtime choose how some instructions behave
- * outside the range this kernel keeps to; a runtime that gets even the kept range wrong (an early
- * experimental build was found doing so) keeps the plain SIMD kernel.
- */
-export function relaxedPassWorks(mod: WebAssembly.Module): boolean {
-  try {
-    const rows = 6;
-    const at = { hi: 0, lo: 64, scales: 128, bias: 256, cand: 512, codes: 1024 };
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    const e = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as RelaxedExports;
-    const buf = memory.buffer;
-    const codes = new Int8Array(buf, at.codes, rows * 64);
-    for (let k = 0; k < codes.length; k++) codes[k] = [127, -127, (k * 37) % 255 > 127 ? -((k * 37) % 128) : (k * 37) % 128][k % 3]!;
-    codes.fill(-127, 3 * 64, 4 * 64);
-    codes.fill(127, 4 * 64, 5 * 64);
-    new Float32Array(buf, at.scales, rows).fill(1);
-    new Float32Array(buf, at.bias, rows).fill(0);
-    const hi = new Uint8Array(buf, at.hi, 64);
-    const lo = new Uint8Array(buf, at.lo, 64);
-    const Q = Array.from({ length: 64 }, (_, k) => [QMAX, -QMAX, ((k * 4099) % (2 * QMAX + 1)) - QMAX][k % 3]!);
-    Q.forEach((v, k) => {
-      hi[k] = (v + 8192) >> 7;
-      lo[k] = (v + 8192) & 127;
-    });
-    if (e.scan64(at.codes, at.scales, at.bias, at.hi, at.lo, 1, 0, rows, -Infinity, at.cand, rows) !== rows) return false;
-    if ((e.count.value as number) !== rows) return false;
-    const cand = new Int32Array(buf, at.cand, 2 * rows);
-    const score = new Float32Array(buf, at.cand, 2 * rows);
-    for (let i = 0; i < rows; i++) {
-      let dot = 0;
-      for (let k = 0; k < 64; k++) dot += codes[i * 64 + k]! * Q[k]!;
-      if (cand[2 * i] !== i || score[2 * i + 1] !== Math.fround(dot)) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The k best (score, row) pairs seen so far; ties go to the lower row. */
@@ -196,20 +126,14 @@ export class ItemMatrix {
   /** The per-item additive term of every score; the owner keeps it up to date. */
   readonly bias: Float32Array;
   private readonly q16: Int16Array;
-  /** The query as the relaxed pass takes it: Q + 8192 = 128·hi + lo, both in [0, 127]. */
-  private readonly qHi: Uint8Array;
-  private readonly qLo: Uint8Array;
   private readonly cand: Int32Array;
   private readonly candS: Float32Array;
   private readonly exports: KernelExports | null;
-  private readonly relaxed: RelaxedExports | null;
-  private readonly at: { q: number; hi: number; lo: number; cand: number; scales: number; bias: number; codes: number };
+  private readonly at: { q: number; cand: number; scales: number; bias: number; codes: number };
 
   /**
-   * @param options.kernel 'js' forces the plain loop and 'wasm-simd' the kernel without relaxed
-   *   SIMD (tests compare them); the default takes the best that can run here: the relaxed pass
-   *   where the runtime has relaxed SIMD and `dims` is 64, the WebAssembly kernel where `dims` is a
-   *   multiple of 16.
+   * @param options.kernel 'js' forces the plain loop (tests compare the two); the default takes
+   *   the WebAssembly kernel when it can run here and `dims` is a multiple of 16.
    */
   constructor(n: number, dims: number, options: { kernel?: MatrixKernel } = {}) {
     if (!Number.isInteger(n) || n < 0 || !Number.isInteger(dims) || dims < 1 || dims > 256) {
@@ -218,35 +142,28 @@ export class ItemMatrix {
     this.n = n;
     this.dims = dims;
     const mod = options.kernel !== 'js' && dims % 16 === 0 ? kernelModule() : null;
-    const modRelaxed = mod && dims === 64 && options.kernel !== 'wasm-simd' ? relaxedModule() : null;
-    // Layout: q (int16) | hi, lo (uint8 each), padded to 64 bytes | candidates (cap × 8) | scales | bias | codes.
-    const qBytes = Math.ceil((dims * 4) / 64) * 64;
-    const at = { q: 0, hi: 2 * dims, lo: 3 * dims, cand: qBytes, scales: qBytes + CAND_CAP * 8, bias: 0, codes: 0 };
+    // Layout: q (int16, padded to 64 bytes) | candidates (cap × 8) | scales | bias | codes.
+    const qBytes = Math.ceil((dims * 2) / 64) * 64;
+    const at = { q: 0, cand: qBytes, scales: qBytes + CAND_CAP * 8, bias: 0, codes: 0 };
     at.bias = at.scales + 4 * n;
     at.codes = at.bias + 4 * n;
     this.at = at;
     const total = at.codes + n * dims;
     let buffer: ArrayBuffer | null = null;
     let exp: KernelExports | null = null;
-    let relaxed: RelaxedExports | null = null;
     if (mod) {
       try {
         const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(total / 65536)) });
         exp = new WebAssembly.Instance(mod, { env: { memory } }).exports as unknown as KernelExports;
-        if (modRelaxed) relaxed = new WebAssembly.Instance(modRelaxed, { env: { memory } }).exports as unknown as RelaxedExports;
         buffer = memory.buffer;
       } catch {
         exp = null;
-        relaxed = null;
       }
     }
     this.exports = exp;
-    this.relaxed = relaxed;
-    this.kernel = relaxed ? 'wasm-relaxed-simd' : exp ? 'wasm-simd' : 'js';
+    this.kernel = exp ? 'wasm-simd' : 'js';
     const buf = buffer ?? new ArrayBuffer(total);
     this.q16 = new Int16Array(buf, at.q, dims);
-    this.qHi = new Uint8Array(buf, at.hi, dims);
-    this.qLo = new Uint8Array(buf, at.lo, dims);
     this.cand = new Int32Array(buf, at.cand, CAND_CAP * 2);
     this.candS = new Float32Array(buf, at.cand, CAND_CAP * 2);
     this.scales = new Float32Array(buf, at.scales, n);
@@ -322,17 +239,10 @@ export class ItemMatrix {
     }
     if (!(m > 0)) {
       this.q16.fill(0);
-      this.qHi.fill(64);
-      this.qLo.fill(0);
       return m === 0 ? 0 : NaN;
     }
     const inv = QMAX / m;
-    for (let k = 0; k < q.length; k++) {
-      const v = Math.round(q[k]! * inv);
-      this.q16[k] = v;
-      this.qHi[k] = (v + 8192) >> 7;
-      this.qLo[k] = (v + 8192) & 127;
-    }
+    for (let k = 0; k < q.length; k++) this.q16[k] = Math.round(q[k]! * inv);
     return Math.fround(m / QMAX);
   }
 
@@ -365,15 +275,13 @@ export class ItemMatrix {
         return;
       }
       const a = this.at;
-      const r = this.relaxed;
       let pos = from;
       while (pos < to) {
-        pos = r
-          ? r.scan64(a.codes, a.scales, a.bias, a.hi, a.lo, qs, pos, to, top.threshold, a.cand, CAND_CAP)
-          : this.dims === 64
+        pos =
+          this.dims === 64
             ? e.scan64(a.codes, a.scales, a.bias, a.q, qs, pos, to, top.threshold, a.cand, CAND_CAP)
             : e.scan(a.codes, a.scales, a.bias, a.q, this.dims, qs, pos, to, top.threshold, a.cand, CAND_CAP);
-        const count = (r ?? e).count.value as number;
+        const count = e.count.value as number;
         for (let c = 0; c < count; c++) top.push(this.candS[2 * c + 1]!, this.cand[2 * c]!);
       }
     } finally {

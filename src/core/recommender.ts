@@ -170,12 +170,8 @@ export interface RecommenderStats {
    * fused bias per item (N × (d + 8)).
    */
   itemBytes: number;
-  /**
-   * What scores the catalogue: 'wasm-relaxed-simd' (the WebAssembly kernel's relaxed-SIMD pass,
-   * where the browser has relaxed SIMD and d is 64), 'wasm-simd' (the WebAssembly kernel) or 'js'
-   * (a page whose CSP forbids WebAssembly). All three give the same scores.
-   */
-  scoring: 'wasm-relaxed-simd' | 'wasm-simd' | 'js';
+  /** What scores the catalogue: 'wasm-simd' (the WebAssembly kernel) or 'js' (a page whose CSP forbids it). */
+  scoring: 'wasm-simd' | 'js';
   /** ‖φ‖: how far this shopper has moved from the base. */
   deltaNorm: number;
   /** Stored records set aside as unreadable. */

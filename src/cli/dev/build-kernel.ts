@@ -1,8 +1,7 @@
 /**
  * Assembles the WebAssembly kernels from their text into TypeScript modules that carry the bytes
  * as base64, so that no extra file or fetch is needed for them:
- * - the scoring kernel, src/core/kernels/score.wat → score-wasm.ts (the library's), and its
- *   relaxed-SIMD pass, score-relaxed.wat → score-relaxed-wasm.ts;
+ * - the scoring kernel, src/core/kernels/score.wat → score-wasm.ts (the library's);
  * - the catalogue digest, src/core/kernels/digest.wat → digest-wasm.ts (the library's);
  * - the replay head's d × d loops, src/cli/eval/kernels/replay.wat → replay-wasm.ts (the eval's);
  * - the benchmark's read floor, src/bench/kernels/read.wat → read-wasm.ts (the bench page's).
@@ -28,12 +27,6 @@ export const KERNELS = {
     name: 'SCORE_WASM_BASE64',
     doc: 'The scoring kernel, a WebAssembly module (SIMD), as base64.',
   },
-  scoreRelaxed: {
-    wat: fileURLToPath(new URL('../../core/kernels/score-relaxed.wat', import.meta.url)),
-    out: fileURLToPath(new URL('../../core/kernels/score-relaxed-wasm.ts', import.meta.url)),
-    name: 'SCORE_RELAXED_WASM_BASE64',
-    doc: "The scoring kernel's pass at d = 64 with relaxed SIMD, a WebAssembly module, as base64.",
-  },
   digest: {
     wat: fileURLToPath(new URL('../../core/kernels/digest.wat', import.meta.url)),
     out: fileURLToPath(new URL('../../core/kernels/digest-wasm.ts', import.meta.url)),
@@ -57,7 +50,7 @@ export const KERNELS = {
 /** A kernel's bytes, assembled from its text (the scoring kernel's by default). */
 export async function assembleKernel(kernel: Kernel = KERNELS.score): Promise<Uint8Array> {
   const w = await wabt();
-  const mod = w.parseWat(basename(kernel.wat), await readFile(kernel.wat, 'utf8'), { simd: true, relaxed_simd: true });
+  const mod = w.parseWat(basename(kernel.wat), await readFile(kernel.wat, 'utf8'), { simd: true });
   try {
     mod.validate();
     return Uint8Array.from(mod.toBinary({}).buffer);

@@ -3,8 +3,7 @@
 ;;
 ;; score(i) = f32(Σₖ codes[i·d + k] · q[k]) · scale[i] · qs + bias[i]
 ;;
-;; d is a multiple of 16. The integer sum is exact: |codes| ≤ 127, |q| ≤ 32767 (the item matrix
-;; keeps |q| ≤ 8191, for score-relaxed.wat's sake), d ≤ 256.
+;; d is a multiple of 16. The integer sum is exact: |codes| ≤ 127, |q| ≤ 32767, d ≤ 256.
 (module
   (import "env" "memory" (memory 1))
   ;; Candidates written by the last call of `scan`.
@@ -72,14 +71,18 @@
     (global.set $count (local.get $n))
     (local.get $to))
 
-  ;; `scan` for d = 64 (the shipped encoder's width): the query held in registers, no inner loop.
+  ;; `scan` for d = 64 (the shipped encoder's width): the query held in registers, no inner loop,
+  ;; rows four at a time (their sums reduced together, scaled, biased and compared with the
+  ;; threshold as one f32x4: the same float operations as one row at a time), then the last rows
+  ;; one at a time.
   (func (export "scan64") (param $codes i32) (param $scales i32) (param $bias i32) (param $q i32)
     (param $qs f32) (param $from i32) (param $to i32) (param $thr f32) (param $cand i32) (param $cap i32)
     (result i32)
     (local $i i32) (local $n i32) (local $s f32) (local $at i32) (local $row i32)
     (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
     (local $q4 v128) (local $q5 v128) (local $q6 v128) (local $q7 v128)
-    (local $c v128) (local $acc v128)
+    (local $c v128) (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $sc v128) (local $vqs v128) (local $vthr v128)
     (local.set $q0 (v128.load offset=0 (local.get $q)))
     (local.set $q1 (v128.load offset=16 (local.get $q)))
     (local.set $q2 (v128.load offset=32 (local.get $q)))
@@ -88,39 +91,172 @@
     (local.set $q5 (v128.load offset=80 (local.get $q)))
     (local.set $q6 (v128.load offset=96 (local.get $q)))
     (local.set $q7 (v128.load offset=112 (local.get $q)))
+    (local.set $vqs (f32x4.splat (local.get $qs)))
+    (local.set $vthr (f32x4.splat (local.get $thr)))
     (local.set $i (local.get $from))
     (local.set $row (i32.add (local.get $codes) (i32.shl (local.get $from) (i32.const 6))))
+    (block $done4
+      (loop $rows4
+        (br_if $done4 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $to)))
+        (local.set $c (v128.load offset=0 (local.get $row)))
+        (local.set $r0 (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q0))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q1))))
+        (local.set $c (v128.load offset=16 (local.get $row)))
+        (local.set $r0 (i32x4.add (local.get $r0) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q2))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q3)))))
+        (local.set $c (v128.load offset=32 (local.get $row)))
+        (local.set $r0 (i32x4.add (local.get $r0) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q4))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q5)))))
+        (local.set $c (v128.load offset=48 (local.get $row)))
+        (local.set $r0 (i32x4.add (local.get $r0) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q6))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q7)))))
+        (local.set $c (v128.load offset=64 (local.get $row)))
+        (local.set $r1 (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q0))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q1))))
+        (local.set $c (v128.load offset=80 (local.get $row)))
+        (local.set $r1 (i32x4.add (local.get $r1) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q2))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q3)))))
+        (local.set $c (v128.load offset=96 (local.get $row)))
+        (local.set $r1 (i32x4.add (local.get $r1) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q4))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q5)))))
+        (local.set $c (v128.load offset=112 (local.get $row)))
+        (local.set $r1 (i32x4.add (local.get $r1) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q6))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q7)))))
+        (local.set $c (v128.load offset=128 (local.get $row)))
+        (local.set $r2 (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q0))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q1))))
+        (local.set $c (v128.load offset=144 (local.get $row)))
+        (local.set $r2 (i32x4.add (local.get $r2) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q2))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q3)))))
+        (local.set $c (v128.load offset=160 (local.get $row)))
+        (local.set $r2 (i32x4.add (local.get $r2) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q4))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q5)))))
+        (local.set $c (v128.load offset=176 (local.get $row)))
+        (local.set $r2 (i32x4.add (local.get $r2) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q6))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q7)))))
+        (local.set $c (v128.load offset=192 (local.get $row)))
+        (local.set $r3 (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q0))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q1))))
+        (local.set $c (v128.load offset=208 (local.get $row)))
+        (local.set $r3 (i32x4.add (local.get $r3) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q2))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q3)))))
+        (local.set $c (v128.load offset=224 (local.get $row)))
+        (local.set $r3 (i32x4.add (local.get $r3) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q4))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q5)))))
+        (local.set $c (v128.load offset=240 (local.get $row)))
+        (local.set $r3 (i32x4.add (local.get $r3) (i32x4.add
+          (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q6))
+          (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q7)))))
+        ;; Transposed and added: [Σ r0, Σ r1, Σ r2, Σ r3].
+        (local.set $r0 (i32x4.add
+          (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1))
+          (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1))))
+        (local.set $r2 (i32x4.add
+          (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3))
+          (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3))))
+        (local.set $r0 (i32x4.add
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $r0) (local.get $r2))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $r0) (local.get $r2))))
+        (local.set $sc (f32x4.add
+          (f32x4.mul (f32x4.mul (f32x4.convert_i32x4_s (local.get $r0))
+                                (v128.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
+                     (local.get $vqs))
+          (v128.load (i32.add (local.get $bias) (i32.shl (local.get $i) (i32.const 2))))))
+        (if (v128.any_true (f32x4.gt (local.get $sc) (local.get $vthr)))
+          (then
+            (local.set $s (f32x4.extract_lane 0 (local.get $sc)))
+            (if (f32.gt (local.get $s) (local.get $thr))
+              (then
+                (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
+                (i32.store (local.get $at) (i32.add (local.get $i) (i32.const 0)))
+                (f32.store offset=4 (local.get $at) (local.get $s))
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                (if (i32.ge_u (local.get $n) (local.get $cap))
+                  (then
+                    (global.set $count (local.get $n))
+                    (return (i32.add (local.get $i) (i32.const 1)))))))
+            (local.set $s (f32x4.extract_lane 1 (local.get $sc)))
+            (if (f32.gt (local.get $s) (local.get $thr))
+              (then
+                (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
+                (i32.store (local.get $at) (i32.add (local.get $i) (i32.const 1)))
+                (f32.store offset=4 (local.get $at) (local.get $s))
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                (if (i32.ge_u (local.get $n) (local.get $cap))
+                  (then
+                    (global.set $count (local.get $n))
+                    (return (i32.add (local.get $i) (i32.const 2)))))))
+            (local.set $s (f32x4.extract_lane 2 (local.get $sc)))
+            (if (f32.gt (local.get $s) (local.get $thr))
+              (then
+                (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
+                (i32.store (local.get $at) (i32.add (local.get $i) (i32.const 2)))
+                (f32.store offset=4 (local.get $at) (local.get $s))
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                (if (i32.ge_u (local.get $n) (local.get $cap))
+                  (then
+                    (global.set $count (local.get $n))
+                    (return (i32.add (local.get $i) (i32.const 3)))))))
+            (local.set $s (f32x4.extract_lane 3 (local.get $sc)))
+            (if (f32.gt (local.get $s) (local.get $thr))
+              (then
+                (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
+                (i32.store (local.get $at) (i32.add (local.get $i) (i32.const 3)))
+                (f32.store offset=4 (local.get $at) (local.get $s))
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                (if (i32.ge_u (local.get $n) (local.get $cap))
+                  (then
+                    (global.set $count (local.get $n))
+                    (return (i32.add (local.get $i) (i32.const 4)))))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (local.set $row (i32.add (local.get $row) (i32.const 256)))
+        (br $rows4)))
     (block $done
       (loop $rows
         (br_if $done (i32.ge_u (local.get $i) (local.get $to)))
         (local.set $c (v128.load offset=0 (local.get $row)))
-        (local.set $acc (i32x4.add
+        (local.set $r0 (i32x4.add
           (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q0))
           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q1))))
         (local.set $c (v128.load offset=16 (local.get $row)))
-        (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+        (local.set $r0 (i32x4.add (local.get $r0) (i32x4.add
           (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q2))
           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q3)))))
         (local.set $c (v128.load offset=32 (local.get $row)))
-        (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+        (local.set $r0 (i32x4.add (local.get $r0) (i32x4.add
           (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q4))
           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q5)))))
         (local.set $c (v128.load offset=48 (local.get $row)))
-        (local.set $acc (i32x4.add (local.get $acc) (i32x4.add
+        (local.set $r0 (i32x4.add (local.get $r0) (i32x4.add
           (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (local.get $c)) (local.get $q6))
           (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (local.get $c)) (local.get $q7)))))
         ;; horizontal sum by shuffles
-        (local.set $acc (i32x4.add (local.get $acc) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $acc) (local.get $acc))))
-        (local.set $acc (i32x4.add (local.get $acc) (i8x16.shuffle 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 (local.get $acc) (local.get $acc))))
+        (local.set $r0 (i32x4.add (local.get $r0) (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $r0) (local.get $r0))))
+        (local.set $r0 (i32x4.add (local.get $r0) (i8x16.shuffle 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 (local.get $r0) (local.get $r0))))
         (local.set $s (f32.add
-          (f32.mul (f32.mul (f32.convert_i32_s (i32x4.extract_lane 0 (local.get $acc)))
+          (f32.mul (f32.mul (f32.convert_i32_s (i32x4.extract_lane 0 (local.get $r0)))
                             (f32.load (i32.add (local.get $scales) (i32.shl (local.get $i) (i32.const 2)))))
                    (local.get $qs))
           (f32.load (i32.add (local.get $bias) (i32.shl (local.get $i) (i32.const 2))))))
         (if (f32.gt (local.get $s) (local.get $thr))
           (then
             (local.set $at (i32.add (local.get $cand) (i32.shl (local.get $n) (i32.const 3))))
-            (i32.store (local.get $at) (local.get $i))
+            (i32.store (local.get $at) (i32.add (local.get $i) (i32.const 0)))
             (f32.store offset=4 (local.get $at) (local.get $s))
             (local.set $n (i32.add (local.get $n) (i32.const 1)))
             (if (i32.ge_u (local.get $n) (local.get $cap))
