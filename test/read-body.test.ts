@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readBody as _rb } from '../src/core/model-io.js';
 const readBody = _rb ?? ((r: Response) => r.arrayBuffer());
 import { nextTask, SLICE_MS } from '../src/core/slice.js';
+import { afterEach } from 'vitest';
 
 /** A response whose body comes in `chunks`, each made by a pull that works `msPerChunk` first. */
 function response(chunks: Uint8Array[], headers: Record<string, string> = {}, msPerChunk = 0): Response {
@@ -61,5 +62,29 @@ describe('readBody', () => {
     expect(body.byteLength).toBe(40 * 1024);
     // One slice is SLICE_MS of work: at least 80 / SLICE_MS − 1 yields in between.
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(80 / SLICE_MS) - 1);
+  });
+
+  describe('in a page with a task scheduler', () => {
+    const g = globalThis as { scheduler?: unknown };
+    afterEach(() => {
+      delete g.scheduler;
+    });
+
+    it('queues its slices behind the tasks already waiting (postTask at the normal priority), not ahead of them (yield)', async () => {
+      const seen: string[] = [];
+      g.scheduler = {
+        yield: () => {
+          seen.push('yield');
+          return new Promise<void>((r) => setImmediate(r));
+        },
+        postTask: (fn: () => void, o: { priority: string }) => {
+          seen.push(o.priority);
+          return new Promise<void>((r) => setImmediate(r)).then(fn);
+        },
+      };
+      await readBody(response(chunksOf(40 * 1024, 1024), {}, 2));
+      expect(seen.length).toBeGreaterThanOrEqual(Math.floor(80 / SLICE_MS) - 1);
+      expect(new Set(seen)).toEqual(new Set(['user-visible']));
+    });
   });
 });

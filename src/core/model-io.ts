@@ -3,7 +3,7 @@
  * sha256 checks against the manifest. No DOM: only `fetch`, `crypto.subtle` and, in Node, `fs`.
  */
 import { ChecksumError, ModelLoadError } from './errors.js';
-import { Slicer } from './slice.js';
+import { nextQueuedTask, Slicer, SLICE_MS } from './slice.js';
 
 /** One file listed in a manifest. */
 export interface ManifestFile {
@@ -89,7 +89,9 @@ export async function readBody(res: Response): Promise<ArrayBuffer> {
   const hint = Number(res.headers.get('content-length'));
   let buf = new Uint8Array(Number.isSafeInteger(hint) && hint > 0 ? hint : 1 << 16);
   let size = 0;
-  const slicer = new Slicer();
+  // Its slices queue behind the tasks already waiting (the runtime's modules, the backend's start):
+  // the download is not the only thing a visit waits for.
+  const slicer = new Slicer(SLICE_MS, nextQueuedTask);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -10,7 +10,7 @@ export const SLICE_MS = 12;
 
 interface PostTaskScheduler {
   yield?: () => Promise<void>;
-  postTask?: (fn: () => void, options: { priority: 'background' }) => Promise<void>;
+  postTask?: (fn: () => void, options: { priority: 'background' | 'user-visible' }) => Promise<void>;
 }
 
 let channel: MessageChannel | null = null;
@@ -46,6 +46,18 @@ export function nextTask(): Promise<void> {
 export function nextBackgroundTask(): Promise<void> {
   const sched = (globalThis as { scheduler?: PostTaskScheduler }).scheduler;
   if (typeof sched?.postTask === 'function') return sched.postTask(() => undefined, { priority: 'background' });
+  return nextTask();
+}
+
+/**
+ * Resolves in a new macrotask of the page's normal priority where the page has a scheduler
+ * (`scheduler.postTask`, 'user-visible'): the tasks already queued run first, where a
+ * `scheduler.yield()` continuation would run ahead of them. For work that others wait behind (a
+ * download read while the runtime's modules still load). Elsewhere, {@link nextTask}.
+ */
+export function nextQueuedTask(): Promise<void> {
+  const sched = (globalThis as { scheduler?: PostTaskScheduler }).scheduler;
+  if (typeof sched?.postTask === 'function') return sched.postTask(() => undefined, { priority: 'user-visible' });
   return nextTask();
 }
 
