@@ -1,8 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { readBody as _rb } from '../src/core/model-io.js';
-const readBody = _rb ?? ((r: Response) => r.arrayBuffer());
+import { afterEach, describe, expect, it } from 'vitest';
+import { readBody } from '../src/core/model-io.js';
 import { nextTask, SLICE_MS } from '../src/core/slice.js';
-import { afterEach } from 'vitest';
 
 /** A response whose body comes in `chunks`, each made by a pull that works `msPerChunk` first. */
 function response(chunks: Uint8Array[], headers: Record<string, string> = {}, msPerChunk = 0): Response {

@@ -562,7 +562,6 @@ export class IncrementalHead {
     this.baseBias = Float32Array.from(base.bias);
     if (this.baseBias.length !== n) throw new RangeError(`the base has ${this.baseBias.length} biases, the catalogue ${n} items`);
     this.items.bias.set(this.baseBias);
-
     this.dW = own(tf.zeros([d, d]));
     this.du = own(tf.zeros([d]));
     this.dAlpha = own(tf.zeros([1]));
@@ -570,7 +569,7 @@ export class IncrementalHead {
     this.gW = own(tf.zeros([d, d]));
     this.gu = own(tf.zeros([d]));
     this.gAlpha = own(tf.zeros([1]));
-    this.gB = own(tf.zeros([this.firstSlots()]));
+    this.gB = own(tf.zeros([this.slotsFor(0)]));
     this.transitions = base.transitions ?? null;
     if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
@@ -680,9 +679,14 @@ export class IncrementalHead {
     return this.clickCount;
   }
 
-  /** The sums' first capacity: {@link FIRST_SLOTS}, or one a catalogue item in a smaller catalogue. */
-  private firstSlots(): number {
-    return Math.max(1, Math.min(FIRST_SLOTS, this.n));
+  /**
+   * Slots of the per-item AdaGrad sums for `count` items: {@link FIRST_SLOTS}, doubled until they
+   * hold them, never more than one a catalogue item (what an N-long tensor held), at least one.
+   */
+  private slotsFor(count: number): number {
+    let cap = FIRST_SLOTS;
+    while (cap < count) cap *= 2;
+    return Math.max(1, count, Math.min(cap, this.n));
   }
 
   /**
@@ -1052,10 +1056,7 @@ export class IncrementalHead {
     });
     const cap = this.gB.shape[0];
     if (this.touched.size > cap) {
-      let next = cap;
-      while (next < this.touched.size) next *= 2;
-      // Never more than one a catalogue item (what an N-long tensor held).
-      next = Math.max(this.touched.size, Math.min(next, this.n));
+      const next = this.slotsFor(this.touched.size);
       const old = this.gB;
       this.gB = own(tf.tidy(() => tf.concat([old, tf.zeros([next - cap])])));
       old.dispose();
@@ -1288,9 +1289,7 @@ export class IncrementalHead {
       this.markParams();
     });
     // The sums of the saved items take the first slots; one N-long tensor made (see step()).
-    let cap = this.firstSlots();
-    while (cap < bIdx.length) cap *= 2;
-    cap = Math.max(bIdx.length, Math.min(cap, this.n), 1);
+    const cap = this.slotsFor(bIdx.length);
     const old = this.gB;
     this.gB = own(tf.tidy(() => (gVal.length ? tf.concat([tf.tensor1d(gVal), tf.zeros([cap - gVal.length])]) : tf.zeros([cap]))));
     old.dispose();
