@@ -141,6 +141,9 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
     done += f.bytes;
     options.onProgress?.({ phase: 'download', done, total });
   }
+  // Building the vocabulary and decoding each tensor are tasks of their own where a slice is used
+  // up: together they held a slow machine's main thread for over 100 ms.
+  const slicer = new Slicer();
   const vocabBuf = buffers.get('vocab.txt');
   if (!vocabBuf)
     throw new ModelLoadError(joinLocation(base, 'vocab.txt'), 'Encoder manifest lists no vocab.txt. Rebuild with npm run build:encoder.');
@@ -156,6 +159,7 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
   }
   const vocab = new Map<string, number>();
   words.forEach((w, i) => vocab.set(w, i));
+  await slicer.maybeYield();
 
   const read = (name: string): { data: Float32Array; spec: TensorSpec } => {
     const spec = tensorSpec(manifest, name);
@@ -164,8 +168,11 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
     return { data: decodeTensor(buf, spec), spec };
   };
   const tableT = read('table');
+  await slicer.maybeYield();
   const tokenWeight = read('tokenWeight').data;
+  await slicer.maybeYield();
   const projT = manifest.tensors.some((t) => t.name === 'projection') ? read('projection') : null;
+  await slicer.maybeYield();
   const rows = manifest.vocabSize + manifest.tokenizer.buckets;
   if (tableT.spec.shape[0] !== rows || tableT.spec.shape[1] !== manifest.wordDims) {
     throw new ModelLoadError('weights.bin', `table has shape [${tableT.spec.shape.join(',')}], expected [${rows},${manifest.wordDims}].`);
