@@ -7,7 +7,7 @@ import type { ClickwiseDB } from '../src/storage/idb-store.js';
 import { checksum, DB_VERSION, IndexedDbDeltaStore, migrate, RECORD_VERSION, validateEnvelope } from '../src/storage/idb-store.js';
 import { openDeltaStore } from '../src/storage/index.js';
 import type { PreparedEntry, SavedEntry } from '../src/core/prepared.js';
-import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
+import { IndexedDbPreparedCache, READ_AHEAD } from '../src/storage/prepared-cache.js';
 
 let n = 0;
 const fresh = (): string => `unit-${process.pid}-${n++}`;
@@ -236,6 +236,40 @@ describe('IndexedDbPreparedCache', () => {
     );
     expect(await cache.get('/big.json')).toBeUndefined();
     db.close();
+    cache.close();
+  });
+
+  it('reads an entry with few requests in flight, so that no task of the page deserialises many pieces', async () => {
+    // IndexedDB hands back a transaction's results in order, and every result that is ready by
+    // then in the same task: with all of an entry's pieces asked for at once, a later visit's page
+    // deserialised several megabytes in one task.
+    const cache = await IndexedDbPreparedCache.open(() => 7e12, 8);
+    const big: PreparedEntry = {
+      ...entry(1),
+      matrix: { ...entry(1).matrix!, codes: Int8Array.from({ length: 200 }, (_, i) => (i % 200) - 100), dims: 2 },
+    };
+    big.matrix!.scales = new Float32Array(100).fill(0.5);
+    await cache.put('/many.json', big);
+    const proto = IDBObjectStore.prototype;
+    const plain = proto.get;
+    let inFlight = 0;
+    let most = 0;
+    proto.get = function (this: IDBObjectStore, key: IDBValidKey | IDBKeyRange) {
+      const req = plain.call(this, key);
+      most = Math.max(most, ++inFlight);
+      const done = (): void => void inFlight--;
+      req.addEventListener('success', done);
+      req.addEventListener('error', done);
+      return req;
+    };
+    try {
+      expect(await whole(cache.get('/many.json'))).toEqual(big);
+    } finally {
+      proto.get = plain;
+    }
+    // 25 pieces of codes, 50 of scales and the catalogue's: read two at a time at most.
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(READ_AHEAD);
     cache.close();
   });
 

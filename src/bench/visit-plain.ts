@@ -8,7 +8,8 @@
  * what it saw to the local server, then loads itself again twice: the second visit, and a third
  * (a browser keeps a script's compiled code in its code cache from the script's second run on,
  * so the third visit is what every visit after the second looks like). Prints one JSON line per
- * run.
+ * run; with `--phases`, each visit also gives when each phase of the load and each file ended
+ * (ms from navigation).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,9 +32,13 @@ interface Seen {
   firstRecommendationMs: number;
   longTasks: { start: number; ms: number }[];
   prepared: number;
+  /** The load's phases (User Timing marks) and the files, ms from navigation, in the order they ended. */
+  phases: Record<string, number>;
 }
 
-const args = parseArgs(process.argv.slice(2), { items: 'string', runs: 'string' });
+const args = parseArgs(process.argv.slice(2), { items: 'string', runs: 'string', phases: 'boolean' });
+// --phases: each visit's row also gives when each phase and file ended.
+const phases = args['phases'] === true;
 const n = Number(args['items'] ?? 100_000);
 const runs = Number(args['runs'] ?? 3);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
@@ -49,7 +54,10 @@ addEventListener('load', async () => {
   await new Promise((r) => setTimeout(r, 1500));
   const visits = ${JSON.stringify(VISITS)};
   const visit = visits[Math.max(0, visits.indexOf(location.search.slice(1)))];
-  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared }) });
+  const phases = {};
+  for (const m of performance.getEntriesByType('mark')) phases[m.name.replace('clickwise:', '')] = Math.round(m.startTime);
+  for (const r of performance.getEntriesByType('resource')) if (r.responseEnd > 0) phases[r.name.split('/').pop()] = Math.round(r.responseEnd);
+  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared, phases }) });
   const next = visits[visits.indexOf(visit) + 1];
   if (next) setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
 });
@@ -92,6 +100,7 @@ try {
       longestTaskMs: Math.max(0, ...v.longTasks.map((t) => t.ms)),
       longTasks: v.longTasks.length,
       prepared: v.prepared,
+      ...(phases ? { phases: v.phases } : {}),
     });
     const byVisit = Object.fromEntries(VISITS.map((v) => [v, seen.find((x) => x.visit === v)]));
     console.log(JSON.stringify({ n, run: run + 1, first: row(byVisit.first!), later: row(byVisit.later!), third: row(byVisit.third!) }));

@@ -8,8 +8,12 @@
  */
 import type { Slicer } from './slice.js';
 
-/** Bytes handed to one `JSON.parse`. */
-const PIECE = 256 * 1024;
+/**
+ * Bytes handed to one `JSON.parse`: a piece holds the elements that end within the next PIECE
+ * bytes scanned, so a parse takes at most twice this. Pieces of 256 KB took 40 ms in one task on
+ * a first visit at 100,000 items.
+ */
+const PIECE = 64 * 1024;
 
 const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
