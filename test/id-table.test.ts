@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { IdTableData } from '../src/core/id-table.js';
 import { IdTable } from '../src/core/id-table.js';
 import { Slicer } from '../src/core/slice.js';
+import { buildCategories, checkBounds, checkCategories, validateCatalogSliced } from '../src/core/catalog.js';
 
 const odd = (i: number): string =>
   i % 5 === 0 ? `a,"b"\n${i}` : i % 5 === 1 ? `sku-${i}` : i % 5 === 2 ? `€-${i}-😀` : i % 5 === 3 ? `${i}` : `SKU-${i}`;
@@ -71,5 +72,35 @@ describe('IdTable', () => {
     ];
     for (const bad of damaged) await expect(IdTable.check(bad, s)).rejects.toThrow(RangeError);
     await expect(IdTable.check(good, s)).resolves.toBeInstanceOf(IdTable);
+  });
+});
+
+describe("the catalogue index's loops", () => {
+  it('look at the clock every few thousand items, not every 16,384 or 65,536', async () => {
+    // They run as first-run (slow) code on a visit: 16,384 or 65,536 items between looks at the
+    // clock made tasks of over 50 ms. Here every look finds the slice used up and yields.
+    let turns = 0;
+    const eager = new Slicer(0, async () => void turns++);
+    const n = 10_000;
+    const ids = Array.from({ length: n }, (_, i) => `sku-${i}`);
+    const made = await IdTable.build((i) => ids[i]!, n, new Slicer());
+    const items = ids.map((id, i) => ({ id, title: `t ${i}`, category: `c${i % 7}` }));
+    const catalog = await validateCatalogSliced(items, new Slicer());
+    const categories = (await buildCategories(catalog, eager))!;
+    expect(turns).toBeGreaterThanOrEqual(4);
+    for (const check of [
+      () => IdTable.check(made.saved, eager),
+      () =>
+        checkBounds(
+          Uint32Array.from({ length: 2 * n }, (_, i) => i),
+          n,
+          eager,
+        ),
+      () => checkCategories(categories, n, eager),
+    ]) {
+      turns = 0;
+      await check();
+      expect(turns).toBeGreaterThanOrEqual(4);
+    }
   });
 });

@@ -174,6 +174,10 @@ describe('a recommender with a prepared cache', () => {
     const saved = cache.entries.get(file)!.catalog.categories!;
     expect(saved.codes).toHaveLength(catalog.length);
     expect(catalog.map((_, i) => saved.names[saved.codes[i]!])).toEqual(catalog.map((x) => x.category));
+    // The matrix is handed to the cache as it is (it does not change once made), not copied first:
+    // copying 68 MB took one task of 350 ms on a first visit at 1,000,000 items.
+    const matrix = cache.entries.get(file)!.matrix!;
+    expect(matrix.codes.buffer).toBe(matrix.scales.buffer);
 
     const second = await load(cache);
     expect(second.rec.stats().embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: catalog.length });

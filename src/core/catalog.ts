@@ -170,7 +170,7 @@ export async function checkBounds(bounds: Uint32Array, n: number, slicer: Slicer
     if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
       throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
     }
-    if ((i & 65535) === 65535) await slicer.maybeYield();
+    if ((i & 2047) === 2047) await slicer.maybeYield();
   }
 }
 
@@ -502,7 +502,7 @@ export async function buildCategories(catalog: Catalog, slicer: Slicer): Promise
       }
       codes[i] = k;
     }
-    if ((i & 16383) === 16383) await slicer.maybeYield();
+    if ((i & 2047) === 2047) await slicer.maybeYield();
   }
   if (names.length >= 0xff) return { names, codes };
   // Fewer than 255 categories (most shops): one byte an item.
@@ -527,7 +527,7 @@ export async function checkCategories(table: CategoryTable, n: number, slicer: S
   for (let i = 0; i < n; i++) {
     const c = codes[i]!;
     if (c >= names.length && c !== none) throw new RangeError(`a saved category table's code at item ${i} is out of range`);
-    if ((i & 65535) === 65535) await slicer.maybeYield();
+    if ((i & 2047) === 2047) await slicer.maybeYield();
   }
 }
 

@@ -132,7 +132,7 @@ export class IdTable {
     for (let i = 0; i < n; i++) {
       if (i % MARK_EVERY === 0 && marks[i / MARK_EVERY] !== at) throw new RangeError(`a saved id table's mark at ${i} is wrong`);
       at += lengths[i]!;
-      if ((i & 65535) === 65535) await slicer.maybeYield();
+      if ((i & 2047) === 2047) await slicer.maybeYield();
     }
     if (at !== text.length) throw new RangeError("a saved id table's lengths do not add up to its text");
     const seen = new Uint8Array(n);
@@ -144,7 +144,7 @@ export class IdTable {
         seen[at - 1] = 1;
         held++;
       }
-      if ((s & 65535) === 65535) await slicer.maybeYield();
+      if ((s & 2047) === 2047) await slicer.maybeYield();
     }
     if (held !== n) throw new RangeError(`a saved id table holds ${held} of its ${n} ids`);
     return new IdTable(data);

@@ -57,7 +57,9 @@ export interface SavedEntry {
 
 /**
  * Keeps one {@link PreparedEntry} per catalogue location. Failures cost time, never
- * correctness: the recommender loads everything again.
+ * correctness: the recommender loads everything again. The arrays of an entry that is put are
+ * the recommender's own (its item matrix among them): they do not change, and a cache that
+ * stores elsewhere copies them as it writes.
  */
 export interface PreparedCache {
   get(location: string): Promise<SavedEntry | undefined>;

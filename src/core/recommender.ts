@@ -478,6 +478,7 @@ async function parseCatalog(
     const r = catalog.rawIndex[i]!;
     bounds[2 * i] = b[r]! + 1;
     bounds[2 * i + 1] = b[r + 1]!;
+    if ((i & 2047) === 2047) await slicer.maybeYield();
   }
   return { catalog, bounds };
 }
@@ -1205,7 +1206,7 @@ export interface LoadHeadOptions {
   indexOf?: (id: string) => number | undefined;
   /** A matrix an earlier load made: used when its model key is this model's. */
   prepared?: PreparedMatrix | null;
-  /** Return the matrix made (a copy, to be saved) when it was not taken from `prepared`. */
+  /** Return the matrix made (views of the head's, which do not change) when it was not taken from `prepared`. */
   keepMatrix?: boolean;
   /** The model's files, when the caller has read them already (see {@link loadModelParts}). */
   parts?: ModelParts;
@@ -1285,7 +1286,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     ids.push(lazy ? lazy.id(i) : (catalog as readonly Item[])[i]!.id);
-    if ((i & 16383) === 16383) await slicer.maybeYield();
+    if ((i & 2047) === 2047) await slicer.maybeYield();
   }
   const p = options.prepared;
   const hit = p !== null && p !== undefined && p.modelKey === modelKey && usableMatrix(p, n, d);
@@ -1343,8 +1344,10 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       made = {
         modelKey,
         dims: d,
-        codes: matrix.codes.slice(),
-        scales: matrix.scales.slice(),
+        // The head's own arrays: they do not change once made, and a cache copies what it keeps
+        // (copying 68 MB here took one task of 350 ms at 1,000,000 items).
+        codes: matrix.codes,
+        scales: matrix.scales,
         embeddings: { shipped: loaded.stats.shipped, cached: loaded.stats.cached, encoded: loaded.stats.encoded },
       };
     }
