@@ -1,6 +1,7 @@
 /** Catalogue validation: every problem is reported before anything is built or changed. */
 import { CatalogError } from './errors.js';
 import { IdTable } from './id-table.js';
+import { ShardedMap } from './sharded-map.js';
 import type { Slicer } from './slice.js';
 import type { Item } from './types.js';
 
@@ -72,7 +73,7 @@ export async function validateCatalogSliced(input: unknown, slicer: Slicer): Pro
 class CatalogBuilder {
   private readonly problems: string[] = [];
   private readonly items: Item[] = [];
-  private readonly index = new Map<string, number>();
+  private readonly index = new ShardedMap<number>();
   private readonly rawIndex: number[] = [];
 
   constructor(input: unknown) {
@@ -127,7 +128,7 @@ class CatalogBuilder {
  * Checks one element of the input array (at `i`): a frozen copy of it, or what is wrong with it.
  * `seen` holds the ids taken so far (a duplicate is a problem).
  */
-function checkItem(raw: unknown, i: number, seen: ReadonlyMap<string, number>): Item | string {
+function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, number>, 'has' | 'get'>): Item | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return `item ${i} is not an object`;
   const r = raw as Record<string, unknown>;
   const idRaw = r['id'];

@@ -31,7 +31,7 @@ export interface IdTableData {
 }
 
 /** FNV-1a over the id's UTF-16 code units, with a final mix. */
-function hashId(id: string): number {
+export function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193);
   h ^= h >>> 15;
