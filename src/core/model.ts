@@ -163,6 +163,15 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
   return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions };
 }
 
+/** A catalogue's ids without an array of them: its size and the id at each index. */
+export interface IdLookup {
+  readonly size: number;
+  id(i: number): string;
+}
+
+/** A catalogue's ids: an array, or a lookup (a catalogue of a million items need not make the array). */
+export type IdSource = readonly string[] | IdLookup;
+
 /**
  * Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). The
  * head's items are looked up in the catalogue (`indexOf`, when the caller has the catalogue's id
@@ -171,25 +180,28 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
  */
 export function alignBase(
   head: HeadModel,
-  ids: readonly string[],
+  ids: IdSource,
   options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean } = {},
 ): BaseParams & { known: Uint8Array } {
   const d = head.manifest.dims;
+  const list = Array.isArray(ids) ? (ids as readonly string[]) : null;
+  const n = list ? list.length : (ids as IdLookup).size;
+  const idAt = list ? (i: number): string => list[i]! : (i: number): string => (ids as IdLookup).id(i);
   // Items the base does not know start at the shop's new-item bias (0 where it has none).
-  const bias = new Float32Array(ids.length).fill(head.manifest.newItemBias ?? 0);
-  const residual = head.residual && options.withResidual !== false ? new Float32Array(ids.length * d) : null;
-  const known = new Uint8Array(ids.length);
-  const rowOf = new Int32Array(ids.length).fill(-1);
+  const bias = new Float32Array(n).fill(head.manifest.newItemBias ?? 0);
+  const residual = head.residual && options.withResidual !== false ? new Float32Array(n * d) : null;
+  const known = new Uint8Array(n);
+  const rowOf = new Int32Array(n).fill(-1);
   const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
   let indexOf = options.indexOf;
   if (!indexOf) {
     const map = new Map<string, number>();
-    ids.forEach((id, i) => map.set(id, i));
+    for (let i = 0; i < n; i++) map.set(idAt(i), i);
     indexOf = (id) => map.get(id);
   }
   for (const [id, j] of head.itemIndex) {
     const i = indexOf(id);
-    if (i === undefined || ids[i] !== id) continue;
+    if (i === undefined || idAt(i) !== id) continue;
     known[i] = 1;
     rowOf[i] = j;
     catIndex[j] = i;
