@@ -14,6 +14,7 @@ import type { Item } from '../src/core/types.js';
 import type { VectorsManifest } from '../src/core/vectors.js';
 import {
   catalogHash,
+  catalogHashSliced,
   decodeRow,
   encodePq,
   itemKeys,
@@ -26,6 +27,7 @@ import {
   unpackVectors,
 } from '../src/core/vectors.js';
 import { fnv1a } from '../src/core/tokenizer.js';
+import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
 
@@ -97,6 +99,17 @@ describe('product quantisation', () => {
     // Fields are kept apart: the same words in another field are another text.
     expect(new Set(keys).size).toBe(items.length);
     expect(catalogHash(keys)).not.toBe(catalogHash(keys.slice().reverse()));
+  });
+
+  it('hashes the catalogue in slices to the same hash, giving the page a turn every few thousand keys', async () => {
+    let turns = 0;
+    const eager = new Slicer(0, async () => void turns++);
+    for (const n of [0, 1, 4095, 4096, 4097, 20_000]) {
+      const keys = Uint32Array.from({ length: n }, (_, i) => Math.imul(i + 1, 0x9e3779b1) >>> 0);
+      turns = 0;
+      expect(await catalogHashSliced(keys, eager)).toBe(catalogHash(keys));
+      expect(turns).toBe(Math.ceil(n / 4096));
+    }
   });
 });
 

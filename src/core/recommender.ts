@@ -41,7 +41,7 @@ import { ShopDeltaClient } from './shop-delta-client.js';
 import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
 import { digestBytes } from './prepared.js';
 import type { ShippedVectors, VectorsManifest } from './vectors.js';
-import { catalogHash, decodeRow, itemKeys, loadVectors, loadVectorsManifest } from './vectors.js';
+import { catalogHashSliced, decodeRow, itemKeys, loadVectors, loadVectorsManifest } from './vectors.js';
 
 /** Options of {@link createRecommenderCore}. */
 export interface CoreRecommenderOptions {
@@ -269,7 +269,7 @@ async function embedCatalog(o: {
   if (shipped) {
     const m = shipped.manifest;
     const M = m.quantisation.subspaces;
-    const aligned = m.count === n && m.catalogHash === catalogHash(keys);
+    const aligned = m.count === n && m.catalogHash === (await catalogHashSliced(keys, slicer));
     let rowOf: Map<number, number> | null = null;
     let fileKeys: Uint32Array | null = null;
     if (!aligned) {

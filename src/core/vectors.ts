@@ -116,15 +116,37 @@ function firstHashes(items: readonly Item[], keys: Uint32Array, from: number, to
 
 /** A hash of the whole catalogue's texts, in order. */
 export function catalogHash(keys: Uint32Array): string {
-  let a = 0x811c9dc5 ^ keys.length;
-  let b = 0x9e3779b9;
-  for (let i = 0; i < keys.length; i++) {
+  const h = { a: 0x811c9dc5 ^ keys.length, b: 0x9e3779b9 };
+  hashKeys(h, keys, 0, keys.length);
+  return hashHex(h);
+}
+
+/**
+ * {@link catalogHash} in slices, for a page: as first-run code it took one task of 30 ms at
+ * 100,000 items.
+ */
+export async function catalogHashSliced(keys: Uint32Array, slicer: Slicer): Promise<string> {
+  const h = { a: 0x811c9dc5 ^ keys.length, b: 0x9e3779b9 };
+  for (let from = 0; from < keys.length; from += 4096) {
+    hashKeys(h, keys, from, Math.min(keys.length, from + 4096));
+    await slicer.maybeYield();
+  }
+  return hashHex(h);
+}
+
+function hashKeys(h: { a: number; b: number }, keys: Uint32Array, from: number, to: number): void {
+  let { a, b } = h;
+  for (let i = from; i < to; i++) {
     a = Math.imul(a ^ keys[i]!, 0x01000193);
     b = Math.imul(b ^ keys[i]!, 0x85ebca6b);
     b ^= b >>> 15;
   }
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+  h.a = a;
+  h.b = b;
 }
+
+const hashHex = (h: { a: number; b: number }): string =>
+  (h.a >>> 0).toString(16).padStart(8, '0') + (h.b >>> 0).toString(16).padStart(8, '0');
 
 /** Options of {@link trainPq}. */
 export interface PqOptions {
