@@ -37,3 +37,35 @@ export function collectErrors(page: Page): string[] {
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   return errors;
 }
+
+/**
+ * How many catalogue entries the page's origin has saved for its next visit (0 before the
+ * database exists). The save runs in the background after a load, piece by piece while the
+ * shopper is quiet: a test that wants the next visit to find it waits for it.
+ */
+export function preparedEntries(page: Page): Promise<number> {
+  return page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        const req = indexedDB.open('clickwise-prepared');
+        req.onerror = () => resolve(0);
+        req.onsuccess = () => {
+          const db = req.result;
+          if (!db.objectStoreNames.contains('headers')) {
+            db.close();
+            resolve(0);
+            return;
+          }
+          const count = db.transaction('headers').objectStore('headers').count();
+          count.onsuccess = () => {
+            db.close();
+            resolve(count.result);
+          };
+          count.onerror = () => {
+            db.close();
+            resolve(0);
+          };
+        };
+      }),
+  );
+}

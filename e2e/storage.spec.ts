@@ -4,7 +4,7 @@
  */
 import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
-import { collectErrors, tagPage } from './helpers.js';
+import { collectErrors, preparedEntries, tagPage } from './helpers.js';
 
 type Top = { id: string; score: number }[];
 
@@ -242,32 +242,7 @@ test('catalogue vectors are cached by text: a reload encodes nothing, a new item
   const first = await top(page);
   // The first load saves what it made for the next one after its first list, in the background:
   // the reload waits until that entry is written (the database exists: this load opened it).
-  const savedEntries = (): Promise<number> =>
-    page.evaluate(
-      () =>
-        new Promise<number>((resolve) => {
-          const req = indexedDB.open('clickwise-prepared');
-          req.onerror = () => resolve(0);
-          req.onsuccess = () => {
-            const db = req.result;
-            if (!db.objectStoreNames.contains('headers')) {
-              db.close();
-              resolve(0);
-              return;
-            }
-            const count = db.transaction('headers').objectStore('headers').count();
-            count.onsuccess = () => {
-              db.close();
-              resolve(count.result);
-            };
-            count.onerror = () => {
-              db.close();
-              resolve(0);
-            };
-          };
-        }),
-    );
-  await expect.poll(savedEntries).toBeGreaterThan(0);
+  await expect.poll(() => preparedEntries(page)).toBeGreaterThan(0);
   await page.reload();
   await open(page, 'emb');
   // The same catalogue file and model: the matrix the first load made is taken as it is.

@@ -63,7 +63,11 @@ export interface SavedEntry {
  */
 export interface PreparedCache {
   get(location: string): Promise<SavedEntry | undefined>;
-  put(location: string, entry: PreparedEntry): Promise<void>;
+  /**
+   * `pause`, where given, is awaited before each piece of work that can wait: the recommender's
+   * resolves once the shopper has been quiet a while. If it throws, the write stops.
+   */
+  put(location: string, entry: PreparedEntry, pause?: () => Promise<void>): Promise<void>;
 }
 
 /** A {@link PreparedCache} in memory (tests, and pages without IndexedDB). */

@@ -589,8 +589,7 @@ async function compactInBackground(target: SwappableCatalog, text: CatalogText, 
     // clicks and recommendations run (and shortly after).
     // A recommender disposed meanwhile stops it at the next slice.
     const slicer = new Slicer(6, async () => {
-      await nextBackgroundTask();
-      while (rec.alive && !rec.quiet()) await new Promise((r) => setTimeout(r, QUIET_MS));
+      await rec.untilQuiet();
       if (!rec.alive) throw new DisposedError();
     });
     await slicer.yield();
@@ -928,6 +927,15 @@ class RecommenderImpl implements Recommender {
   /** No click or recommendation in flight, nor in the last {@link QUIET_MS}: background work may run. */
   quiet(): boolean {
     return this.busy === 0 && Date.now() - this.lastBusyEnd >= QUIET_MS;
+  }
+
+  /**
+   * Resolves in a background task once the recommender is {@link quiet} (or disposed): where work
+   * that can wait goes on.
+   */
+  async untilQuiet(): Promise<void> {
+    await nextBackgroundTask();
+    while (this.alive && !this.quiet()) await new Promise((r) => setTimeout(r, QUIET_MS));
   }
 
   click(itemId: string): Promise<void> {
@@ -1606,9 +1614,12 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
       catalog: read.fresh ? { ...read.fresh, spread: rec.coldOrder } : read.entry!.catalog,
       matrix: loaded.made ?? savedMatrix,
     };
-    void cache.put(location, entry).catch((err: unknown) => {
-      rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);
-    });
+    // Piece by piece while the shopper is quiet: a click never waits behind the whole entry.
+    void cache
+      .put(location, entry, () => rec.untilQuiet())
+      .catch((err: unknown) => {
+        rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);
+      });
   }
   mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });

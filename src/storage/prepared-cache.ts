@@ -159,14 +159,14 @@ export class IndexedDbPreparedCache implements PreparedCache {
     };
   }
 
-  put(location: string, entry: PreparedEntry): Promise<void> {
+  put(location: string, entry: PreparedEntry, pause?: () => Promise<void>): Promise<void> {
     if (this.closing) return Promise.reject(new Error('the prepared cache is closed'));
-    const done = this.write(location, entry);
+    const done = this.write(location, entry, pause);
     this.track(done);
     return done;
   }
 
-  private async write(location: string, entry: PreparedEntry): Promise<void> {
+  private async write(location: string, entry: PreparedEntry, pause?: () => Promise<void>): Promise<void> {
     const generation = `${this.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
     const c = entry.catalog;
     const size = this.pieceBytes;
@@ -212,17 +212,38 @@ export class IndexedDbPreparedCache implements PreparedCache {
     };
     // In a task of its own, after the page's first list.
     await nextTask();
-    // One transaction, so that a reader sees the old entry or the new one, never a mix, and a
-    // page closed meanwhile leaves nothing behind. Each piece is put after the previous one is
-    // written: its copy into the database runs in that request's task, never all in one.
+    // What a write that did not finish left (its page closed meanwhile) goes first: every piece of
+    // this location but the current entry's.
+    {
+      const tx = this.db.transaction(['headers', 'pieces'], 'readwrite', { durability: 'relaxed' });
+      const current = await tx.objectStore('headers').get(location);
+      const pieces = tx.objectStore('pieces');
+      if (current) {
+        await pieces.delete(IDBKeyRange.bound([location], [location, current.generation], false, true));
+        await pieces.delete(IDBKeyRange.bound([location, current.generation, []], [location, []], true, false));
+      } else await pieces.delete(IDBKeyRange.bound([location], [location, []]));
+      await tx.done;
+    }
+    // Each piece in a transaction of its own, after `pause` (the recommender's: once the shopper is
+    // quiet). In one transaction, the whole entry (72 MB at 1,000,000 items) held the shopper's
+    // clicks behind it: their appends to the learning log waited for it. A piece's copy into the
+    // database runs in that request's task. The pieces carry the new generation, which no reader
+    // looks for until the header below names it.
+    for (const [name, whole] of parts) {
+      const n = pieceCount(whole, size);
+      for (let i = 0; i < n; i++) {
+        if (pause) await pause();
+        const tx = this.db.transaction('pieces', 'readwrite', { durability: 'relaxed' });
+        await tx.store.put(piece(whole!, i, size), [location, generation, name, i]);
+        await tx.done;
+      }
+    }
+    // Then the header, with the old entry's pieces and the least recently used locations dropped, in
+    // one transaction: a reader sees the old entry or the new one, never a mix.
     const tx = this.db.transaction(['headers', 'pieces', 'used'], 'readwrite', { durability: 'relaxed' });
     const headers = tx.objectStore('headers');
     const used = tx.objectStore('used');
     const pieces = tx.objectStore('pieces');
-    for (const [name, whole] of parts) {
-      const n = pieceCount(whole, size);
-      for (let i = 0; i < n; i++) await pieces.put(piece(whole!, i, size), [location, generation, name, i]);
-    }
     const old = await headers.get(location);
     await headers.put(header, location);
     await used.put(this.now(), location);
