@@ -276,7 +276,8 @@ describe('IndexedDbPreparedCache', () => {
   it('writes an entry piece by piece, waiting for the page between pieces, and clears what an unfinished write left', async () => {
     // One transaction for the whole entry (72 MB at 1,000,000 items) held a first visit's clicks
     // behind it: their strict appends waited for it, 140 to 190 ms a click.
-    const cache = await IndexedDbPreparedCache.open(() => 1500, 8);
+    // 8-byte pieces, two to a transaction.
+    const cache = await IndexedDbPreparedCache.open(() => 1500, 8, 16);
     const many = (tag: number): PreparedEntry => ({
       ...entry(tag),
       matrix: { ...entry(tag).matrix!, codes: Int8Array.from({ length: 64 }, (_, i) => i - tag), scales: new Float32Array(32).fill(tag) },
@@ -302,7 +303,7 @@ describe('IndexedDbPreparedCache', () => {
     expect(await whole(cache.get('/paced.json'))).toEqual(many(3));
     const now = await keysOf();
     expect(now).toHaveLength(first.length);
-    expect(waits).toBeGreaterThanOrEqual(now.length);
+    expect(waits).toBeGreaterThanOrEqual(Math.ceil(now.length / 2));
     expect(new Set(now.map((k) => k[1])).size).toBe(1);
     db.close();
     cache.close();
