@@ -275,7 +275,7 @@ describe('IndexedDbPreparedCache', () => {
 
   it('writes an entry piece by piece, waiting for the page between pieces, and clears what an unfinished write left', async () => {
     // One transaction for the whole entry (72 MB at 1,000,000 items) held a first visit's clicks
-    // behind it: their strict appends waited for it, 140 to 190 ms a click.
+    // behind it: their strict appends waited for it.
     // 8-byte pieces, two to a transaction.
     const cache = await IndexedDbPreparedCache.open(() => 1500, 8, 16);
     const many = (tag: number): PreparedEntry => ({

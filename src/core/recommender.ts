@@ -1291,7 +1291,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     vectorsManifest?.files.find((f) => f.path === 'vectors.bin')?.sha256 ?? 'none',
     options.contentOnly ? 'content' : 'full',
   ].join('|');
-  // A catalogue with its own id lookup is used as it is: an array of every id took 50 ms of a later
+  // A catalogue with its own id lookup is used as it is: an array of every id was most of loadHead's own time on a later
   // visit's main thread at 100,000 items.
   const idLookup = lazy && options.indexOf ? lazy : null;
   const ids: string[] = [];
@@ -1356,7 +1356,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
         modelKey,
         dims: d,
         // The head's own arrays: they do not change once made, and a cache copies what it keeps
-        // (copying 68 MB here took one task of 350 ms at 1,000,000 items).
+        // (copying 68 MB here was one long task at 1,000,000 items).
         codes: matrix.codes,
         scales: matrix.scales,
         embeddings: { shipped: loaded.stats.shipped, cached: loaded.stats.cached, encoded: loaded.stats.encoded },

@@ -1,7 +1,7 @@
 /**
  * A string-keyed map split over many `Map`s by a hash of the key. A `Map` grows by copying every
  * entry into a table twice the size, in one call: at 524,288 ids that one `set` held the page for
- * 100 to 200 ms. Split 64 ways, each copy is 64 times smaller.
+ * far longer than a slice. Split 64 ways, each copy is 64 times smaller.
  */
 import { hashId } from './id-table.js';
 

@@ -24,15 +24,15 @@ export const PIECE_BYTES = 1 << 20;
 /**
  * Piece requests kept in flight while an entry is read. IndexedDB hands back a transaction's
  * results in order, and dispatches every result that is ready by then in the same task: with all
- * of an entry's pieces asked for at once, a page deserialised several of them (50 ms at 100,000
- * items) in one task. With two in flight, a task deserialises at most two pieces.
+ * of an entry's pieces asked for at once, a page deserialised several of them (three 4 MiB pieces at
+ * 100,000 items) in one long task. With two in flight, a task deserialises at most two pieces.
  */
 export const READ_AHEAD = 2;
 
 /**
  * The most bytes of pieces written in one transaction. A click's append to the learning log waits
  * for the transaction being written: with the whole entry in one (72 MB at 1,000,000 items), a first
- * visit's clicks took 140 to 190 ms. With a transaction per 1 MiB piece, the entry took so long to
+ * visit's clicks waited for it. With a transaction per 1 MiB piece, the entry took so long to
  * write (each piece waiting its turn behind the compaction's slices) that a page opened 3.5 s
  * later did not find it.
  */
@@ -183,7 +183,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const size = this.pieceBytes;
     const m = entry.matrix;
     // Each piece is copied out as it is put, in that request's task: copying them all first took
-    // one task of 40 ms at 100,000 items.
+    // one long task at 100,000 items.
     const parts: [string, Numbers | string | null][] = [
       ['text', c.ids.text],
       ['lengths', c.ids.lengths],
