@@ -309,6 +309,41 @@ describe('IndexedDbPreparedCache', () => {
     cache.close();
   });
 
+  it('keeps the newer of two writes of one location made at once (two tabs), whole, whichever ends first', async () => {
+    const many = (tag: number): PreparedEntry => ({
+      ...entry(tag),
+      matrix: { ...entry(tag).matrix!, codes: Int8Array.from({ length: 64 }, (_, i) => i + tag) },
+    });
+    const db = await openDB('clickwise-prepared');
+    const generations = async (): Promise<Set<string>> =>
+      new Set(
+        ((await db.getAllKeys('pieces')) as [string, string, string, number][]).filter((k) => k[0] === '/tabs.json').map((k) => k[1]),
+      );
+    for (const olderEndsFirst of [false, true]) {
+      // Two tabs' caches: the first started its write earlier (an older generation).
+      const older = await IndexedDbPreparedCache.open(() => 1600, 8, 16);
+      const newer = await IndexedDbPreparedCache.open(() => 1700, 8, 16);
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      const slow = olderEndsFirst ? newer : older;
+      const fast = olderEndsFirst ? older : newer;
+      let waits = 0;
+      // The slow tab writes a few batches, then waits while the fast tab writes its whole entry.
+      const slowWrite = slow.put('/tabs.json', many(slow === older ? 1 : 2), async () => {
+        if (++waits === 3) await held;
+      });
+      while (waits < 3) await new Promise((r) => setTimeout(r, 1));
+      await fast.put('/tabs.json', many(fast === older ? 1 : 2));
+      release();
+      await slowWrite;
+      expect(await whole(newer.get('/tabs.json'))).toEqual(many(2));
+      expect((await generations()).size).toBe(1);
+      older.close();
+      newer.close();
+    }
+    db.close();
+  });
+
   it('finishes a write begun before close(), and refuses one after', async () => {
     const cache = await IndexedDbPreparedCache.open();
     const written = cache.put('/late.json', entry(4));

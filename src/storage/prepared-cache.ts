@@ -7,8 +7,10 @@
  * An entry at 1,000,000 items is about 90 MB, and IndexedDB copies a value on the page's main
  * thread as it is written and read. So an entry is kept as a small header and pieces of at most
  * {@link PIECE_BYTES}, each its own record, written and read by one request each, so that each
- * copy runs in a task of its own and none holds the page for long. An entry is written in one
- * transaction, and its pieces carry its generation: a reader sees a whole entry or none.
+ * copy runs in a task of its own and none holds the page for long. An entry's pieces carry its
+ * generation (its start time first) and are written in batches; its header, written last, names
+ * the generation: a reader sees a whole entry or none. Of two tabs writing one location at once,
+ * the entry begun later is kept.
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
@@ -223,18 +225,6 @@ export class IndexedDbPreparedCache implements PreparedCache {
     };
     // In a task of its own, after the page's first list.
     await nextTask();
-    // What a write that did not finish left (its page closed meanwhile) goes first: every piece of
-    // this location but the current entry's.
-    {
-      const tx = this.db.transaction(['headers', 'pieces'], 'readwrite', { durability: 'relaxed' });
-      const current = await tx.objectStore('headers').get(location);
-      const pieces = tx.objectStore('pieces');
-      if (current) {
-        await pieces.delete(IDBKeyRange.bound([location], [location, current.generation], false, true));
-        await pieces.delete(IDBKeyRange.bound([location, current.generation, []], [location, []], true, false));
-      } else await pieces.delete(IDBKeyRange.bound([location], [location, []]));
-      await tx.done;
-    }
     // Pieces in transactions of at most `batchBytes`, each after `pause` (the recommender's: once
     // the shopper is quiet), so that a click never waits behind the whole entry. A piece's copy
     // into the database runs in that request's task. The pieces carry the new generation, which
@@ -257,10 +247,21 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const headers = tx.objectStore('headers');
     const used = tx.objectStore('used');
     const pieces = tx.objectStore('pieces');
-    const old = await headers.get(location);
+    const current = await headers.get(location);
+    const range = (g: string): IDBKeyRange => IDBKeyRange.bound([location, g], [location, g, []]);
+    if (current && newer(current.generation, generation)) {
+      // Another tab began its write later and has ended first: its entry stays, these pieces go.
+      await pieces.delete(range(generation));
+      await tx.done;
+      return;
+    }
     await headers.put(header, location);
     await used.put(this.now(), location);
-    if (old) await pieces.delete(IDBKeyRange.bound([location, old.generation], [location, old.generation, []]));
+    // Every older generation of this location goes: the old entry's, and what writes that did not
+    // finish left (a page closed meanwhile). A newer one is another tab's write under way, which
+    // replaces this entry when it ends.
+    const keys = await pieces.getAllKeys(IDBKeyRange.bound([location], [location, []]));
+    for (const g of new Set(keys.map((k) => k[1]))) if (g !== generation && !newer(g, generation)) await pieces.delete(range(g));
     // Only the most recently used locations are kept.
     const all: [string, number][] = [];
     for await (const cur of used.iterate()) all.push([cur.key, cur.value]);
@@ -291,6 +292,14 @@ export class IndexedDbPreparedCache implements PreparedCache {
 }
 
 type PieceKey = [string, string, string, number];
+
+/**
+ * Whether generation `a` was begun after `b` (a generation starts with its start time, base 36).
+ * Of two begun in the same millisecond, the one that ends last is kept.
+ */
+function newer(a: string, b: string): boolean {
+  return parseInt(a, 36) > parseInt(b, 36);
+}
 
 /**
  * Reads by key, in the order asked, with at most `ahead` requests in flight. The next request is
