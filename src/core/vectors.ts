@@ -116,7 +116,7 @@ function firstHashes(items: readonly Item[], keys: Uint32Array, from: number, to
 
 /** A hash of the whole catalogue's texts, in order. */
 export function catalogHash(keys: Uint32Array): string {
-  const h = { a: 0x811c9dc5 ^ keys.length, b: 0x9e3779b9 };
+  const h = hashStart(keys.length);
   hashKeys(h, keys, 0, keys.length);
   return hashHex(h);
 }
@@ -126,13 +126,15 @@ export function catalogHash(keys: Uint32Array): string {
  * 100,000 items.
  */
 export async function catalogHashSliced(keys: Uint32Array, slicer: Slicer): Promise<string> {
-  const h = { a: 0x811c9dc5 ^ keys.length, b: 0x9e3779b9 };
+  const h = hashStart(keys.length);
   for (let from = 0; from < keys.length; from += 4096) {
     hashKeys(h, keys, from, Math.min(keys.length, from + 4096));
     await slicer.maybeYield();
   }
   return hashHex(h);
 }
+
+const hashStart = (n: number): { a: number; b: number } => ({ a: 0x811c9dc5 ^ n, b: 0x9e3779b9 });
 
 function hashKeys(h: { a: number; b: number }, keys: Uint32Array, from: number, to: number): void {
   let { a, b } = h;

@@ -229,15 +229,14 @@ export class IndexedDbPreparedCache implements PreparedCache {
     // the shopper is quiet), so that a click never waits behind the whole entry. A piece's copy
     // into the database runs in that request's task. The pieces carry the new generation, which
     // no reader looks for until the header below names it.
-    const perBatch = Math.max(1, Math.floor(this.batchBytes / size));
-    const order: [string, number][] = [];
-    for (const [name, whole] of parts) for (let i = 0; i < pieceCount(whole, size); i++) order.push([name, i]);
-    const wholeOf = new Map(parts);
+    const perBatch = Math.floor(this.batchBytes / size);
+    const order: [string, Numbers | string, number][] = [];
+    for (const [name, whole] of parts) for (let i = 0; i < pieceCount(whole, size); i++) order.push([name, whole!, i]);
     for (let from = 0; from < order.length; from += perBatch) {
       if (pause) await pause();
       const tx = this.db.transaction('pieces', 'readwrite', { durability: 'relaxed' });
-      for (const [name, i] of order.slice(from, from + perBatch)) {
-        await tx.store.put(piece(wholeOf.get(name)!, i, size), [location, generation, name, i]);
+      for (const [name, whole, i] of order.slice(from, from + perBatch)) {
+        await tx.store.put(piece(whole, i, size), [location, generation, name, i]);
       }
       await tx.done;
     }
