@@ -110,7 +110,7 @@ describe('sequence baselines on hand-made logs', () => {
       ev('c', 0, 5, false),
       ev('d', 1, 6, false),
     ];
-    const m = repeatThenPopularityMethod(before, 7, { recency: 1 });
+    const m = repeatThenPopularityMethod(before, 7, { recency: 1, priorHalfLifeDays: null });
     for (const e of before) m.observe(e);
     expect(ranks(m, 'a', 10).slice(0, 4)).toEqual([5, 6, 0, 1]);
     expect(ranks(m, 'new', 10).slice(0, 3)).toEqual([0, 5, 1]);
@@ -119,6 +119,22 @@ describe('sequence baselines on hand-made logs', () => {
     m.observe(ev('e', 1, 20, true));
     m.observe(ev('e', 5, 21, true));
     expect(ranks(m, 'e', 30).slice(0, 2)).toEqual([5, 1]);
+  });
+
+  it('repeat-then-popularity with a popularity half-life ranks by what sells now, updated online', () => {
+    const DAY = 86_400_000;
+    // Item 0 sold three times long before the split; item 2 sells after it, to other shoppers.
+    const before = [ev('a', 0, 0, false), ev('b', 0, 1, false), ev('c', 0, 2, false), ev('d', 4, 60 * DAY, false)];
+    const after = [ev('e', 2, 100 * DAY, true), ev('f', 2, 100 * DAY + 1, true)];
+    const plain = repeatThenPopularityMethod(before, 5, { recency: 1, priorHalfLifeDays: null });
+    const recent = repeatThenPopularityMethod(before, 5, { recency: 1, priorHalfLifeDays: 7 });
+    for (const m of [plain, recent]) for (const e of [...before, ...after]) m.observe(e);
+    // The popularity before the split: item 0 leads a new shopper's list whatever sold since.
+    expect(ranks(plain, 'new', 100 * DAY + 2)[0]).toBe(0);
+    // Decayed counts of the whole stream: two sales this week outweigh three a hundred days ago.
+    expect(ranks(recent, 'new', 100 * DAY + 2).slice(0, 3)).toEqual([2, 4, 0]);
+    // The shopper's own items still come first.
+    expect(ranks(recent, 'a', 100 * DAY + 2)[0]).toBe(0);
   });
 
   it('session-knn recommends what sessions like the current one held, and uses the last session at a visit start', () => {

@@ -169,31 +169,48 @@ export function markovMethod(events: readonly ReplayEvent[], n: number, o: Marko
 export interface RepeatOptions {
   /** Weight of a past purchase i events ago: recency^i (1: plain counts). */
   recency: number;
+  /**
+   * The popularity that ranks every other item and breaks ties: null, the counts before the
+   * split; a number of days, counts of the whole stream so far decayed with that half-life
+   * (`recent-popularity`'s, updated online).
+   */
+  priorHalfLifeDays: number | null;
 }
 
 /**
  * Repeat-then-popularity: the shopper's past items by how often they bought them (optionally
- * weighting recent purchases more), popularity before the split breaking their ties, then every
- * other item by popularity. The strongest simple rule where shoppers re-buy.
+ * weighting recent purchases more), popularity breaking their ties, then every other item by
+ * popularity. The strongest simple rule where shoppers re-buy.
  */
 export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: number, o: RepeatOptions): OnlineMethod {
-  const prior = popularityPrior(events, n, 0.5);
+  const h = o.priorHalfLifeDays;
+  if (h !== null && !(h > 0 && h < Infinity)) {
+    throw new Error(`The repeat baseline's popularity half-life must be a number of days > 0, or 'split', got ${String(h)}.`);
+  }
+  // The prior lies in [0, 0.5]: below any bought item's score.
+  const fixed = o.priorHalfLifeDays === null ? popularityPrior(events, n, 0.5) : null;
+  const recent = o.priorHalfLifeDays === null ? null : recentPopularityMethod(n, o.priorHalfLifeDays, events[0]?.t ?? 0);
   const tie = o.recency < 1 ? 1e-3 : 1;
   const counts = new Map<string, Map<number, number>>();
   const scores = new Float32Array(n);
   return {
     name: 'repeat-then-popularity',
     kind: 'online',
-    score: (user) => {
-      scores.set(prior);
-      // Counts are ≥ 1 where bought (after rescaling, so the largest is 1 + counts), the prior < 1.
-      // Between items bought equally often the better seller leads: the prior is added, below
-      // 0.5 where counts are whole purchases, and a thousandth of that where recency makes them
+    score: (user, t) => {
+      if (fixed) scores.set(fixed);
+      else {
+        const r = recent!.score(user, t) as Float32Array;
+        for (let i = 0; i < n; i++) scores[i] = 0.5 * r[i]!;
+      }
+      // Counts are ≥ 1 where bought (after rescaling, so the largest is 1 + counts), the prior
+      // ≤ 0.5. Between items bought equally often the better seller leads: the prior is added
+      // where counts are whole purchases, and a thousandth of it where recency makes them
       // fractions, so that it only breaks ties.
-      for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c + tie * prior[i]!;
+      for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c + tie * scores[i]!;
       return scores;
     },
     observe: (e) => {
+      void recent?.observe(e);
       let m = counts.get(e.user);
       if (!m) counts.set(e.user, (m = new Map()));
       if (o.recency < 1) for (const [i, c] of m) m.set(i, c * o.recency);

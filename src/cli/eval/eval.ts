@@ -79,7 +79,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   recentHalfLifeDays: 7,
   knn: { neighbours: 100, history: 20, decay: 0.9 },
   markov: { window: 3, votes: 5, decay: 0.3 },
-  repeat: { recency: 1 },
+  repeat: { recency: 1, priorHalfLifeDays: 7 },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
   sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128 },
   clickwise: {},
@@ -286,7 +286,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --out F            the JSON report (the SVG goes next to it)
   --models DIR       the shipped encoder (default: this package's models/)
   (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --markov-*, --sknn-*,
-   --sasrec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
   const usage = 'See clickwise eval --help.';
@@ -319,6 +319,7 @@ async function main(argv: string[]): Promise<void> {
     'markov-votes': 'number',
     'markov-decay': 'number',
     'repeat-recency': 'number',
+    'repeat-prior-half-life': 'string',
     'sknn-neighbours': 'number',
     'sknn-sample': 'number',
     'sknn-idf': 'boolean',
@@ -364,6 +365,8 @@ async function main(argv: string[]): Promise<void> {
   if (args['markov-votes'] !== undefined) settings.markov.votes = Number(args['markov-votes']);
   if (args['markov-decay'] !== undefined) settings.markov.decay = Number(args['markov-decay']);
   if (args['repeat-recency'] !== undefined) settings.repeat.recency = Number(args['repeat-recency']);
+  const priorHalfLife = args['repeat-prior-half-life'];
+  if (priorHalfLife !== undefined) settings.repeat.priorHalfLifeDays = priorHalfLife === 'split' ? null : Number(priorHalfLife);
   if (args['sknn-neighbours'] !== undefined) settings.sessionKnn.neighbours = Number(args['sknn-neighbours']);
   if (args['sknn-sample'] !== undefined) settings.sessionKnn.sample = Number(args['sknn-sample']);
   if (args['sknn-idf'] !== undefined) settings.sessionKnn.idf = args['sknn-idf'] === true;
