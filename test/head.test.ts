@@ -23,7 +23,7 @@ function randomSetup(seed = 7): { E: tf.Tensor2D; ids: string[]; base: BaseParam
   return {
     E: tf.tensor2d(e, [N, D]),
     ids: Array.from({ length: N }, (_, i) => `item-${i}`),
-    base: { W, alpha: 0.5, bias, residual, transitions: { ptr, to, p }, mix: [1.5, 0.5, 0.3, 0.8, 0.6, 0.4, 0.2, 0.9] },
+    base: { W, alpha: 0.5, bias, residual, transitions: { ptr, to, p }, mix: [1.5, 0.5, 0.3, 0.8, 0.6, 0.4, 0.2, 0.9, 0.7, 1.1] },
   };
 }
 
@@ -153,9 +153,12 @@ describe('head contract', () => {
     delete old.starts;
     b.load(old);
     const again = await b.save();
-    expect(again.dMix).toEqual([...old.dMix, 0, 0, 0, 0]);
+    expect(again.dMix).toEqual([...old.dMix, ...new Array<number>(MIX_LENGTH - 4).fill(0)]);
     expect(again.pairs).toEqual([]);
     expect(again.starts).toEqual([]);
+    // One saved before the own-popularity feature (eight mix deltas) keeps its eight.
+    b.load({ ...saved, dMix: saved.dMix!.slice(0, 8), gMix: saved.gMix!.slice(0, 8) });
+    expect((await b.save()).dMix).toEqual([...saved.dMix!.slice(0, 8), 0, 0]);
     expect(() => b.load({ ...saved, dMix: [0, 0, 0, 0, 0] })).toThrow(/not finite/);
     expect(() => b.load({ ...saved, pairs: [['item-1', 'item-2', Number.NaN]] })).toThrow(/not finite/);
     a.dispose();

@@ -16,6 +16,7 @@ import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDelt
 import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
+import { MIX_LENGTH } from '../src/core/memory.js';
 
 const N = 40;
 const D = 8;
@@ -125,6 +126,50 @@ describe('feature weights for what each shopper does their own way', () => {
     const x = fit(events, 3 * 24 * H);
     expect(x.mix[7]).toBeGreaterThan(0); // ε, the visit starts, at a visit's start
     expect(x.ndcgAfter).toBeGreaterThan(x.ndcgBefore + 0.1);
+  });
+
+  it('a shop whose regulars begin each visit with whichever of their own items sells best weights their own items’ popularity', () => {
+    const rand = mulberry32(11);
+    // What sells in the whole shop, as the base's biases say.
+    const bias = new Float32Array(N).map(() => 1.5 * gaussian(rand));
+    const events: ReplayEvent[] = [];
+    const users = Array.from({ length: 80 }, () => {
+      const own = new Set<number>();
+      while (own.size < 4) own.add(Math.floor(rand() * N));
+      return [...own];
+    });
+    for (let visit = 0; visit < 6; visit++) {
+      users.forEach((own, u) => {
+        // Every visit buys all four (the counts are equal); the first is drawn by popularity, so
+        // which one a given shopper begins with changes from visit to visit.
+        const w = own.map((i) => Math.exp(3 * bias[i]!));
+        let r = rand() * w.reduce((a, b) => a + b, 0);
+        let first = 0;
+        while (first < 3 && (r -= w[first]!) > 0) first++;
+        const order = [own[first]!, ...own.filter((_, k) => k !== first)];
+        order.forEach((item, k) => events.push({ user: `r${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
+      });
+    }
+    events.sort((a, b) => a.t - b.t);
+    const from = 3 * 24 * H;
+    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
+    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    // A content model that says much and knows nothing: its scores outweigh the biases.
+    const blind = blindModel();
+    const examples = collectExamples(events, from, T, { ...blind, V: blind.V.map((v) => 3 * v), bias }, DEFAULT_HEAD_OPTIONS);
+    const x = fitMix(examples, { alpha: 0, mix: [] }, 3);
+    expect(x.mix[9]).toBeGreaterThan(0); // ζ, the own items' popularity, at a visit's start
+    // Without it the start is worse: the same weights with ζ at 0.
+    const without = ndcgAt(
+      examples.filter((ex) => ex.ctx === 1),
+      { ...x, mix: x.mix.map((v, k) => (k === 9 ? 0 : v)) },
+    );
+    expect(
+      ndcgAt(
+        examples.filter((ex) => ex.ctx === 1),
+        x,
+      ),
+    ).toBeGreaterThan(without + 0.01);
   });
 });
 
@@ -302,8 +347,12 @@ describe('the held-out NDCG the weights are chosen on', () => {
     const from = events[600]!.t;
     const before = events.map((e) => ({ ...e, scored: e.t >= from }));
     const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
-    // Every visit start, and one mid-visit event in three.
-    const examples = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 100, 1000);
+    // Every visit start, and one mid-visit event in three; items of random biases (the own popularity).
+    const brand = mulberry32(12);
+    const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 0 ? 1 : 0));
+    // As the maintenance job gives them: the items the content model does not know at bias 0.
+    const model = { ...blindModel(), bias: new Float32Array(N).map((_, i) => (unknown[i] ? 0 : gaussian(brand))) };
+    const examples = collectExamples(events, from, T, model, DEFAULT_HEAD_OPTIONS, 100, 1000);
     // A budget of 20 examples' scores (10 a context) takes every third start and fewer middles.
     const few = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 100, 1000, 20 * 4 * N);
     expect(few.filter((ex) => ex.ctx === 0).length).toBeLessThanOrEqual(10);
@@ -317,8 +366,10 @@ describe('the held-out NDCG the weights are chosen on', () => {
     // The weights add up to the tail's events (every shopper here has bought before `from`).
     expect(examples.reduce((a, ex) => a + ex.weight, 0)).toBeGreaterThanOrEqual(events.length - 600 - 2);
     expect(examples.reduce((a, ex) => a + ex.weight, 0)).toBeLessThanOrEqual(events.length - 600 + 2);
-    const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 0 ? 1 : 0));
-    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5, 0.6, 1.1, 0.3, 1.7], fresh: 0.4 };
+    // The items the base does not know have no bias in the examples: as a head holds them, their
+    // bias (and so their own popularity) is the new-item offset.
+    for (const ex of examples) for (const [idx] of [ex.feats[4]!]) for (const i of idx) expect(unknown[i]).toBe(0);
+    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5, 0.6, 1.1, 0.3, 1.7, 0.8, 1.3], fresh: 0.4 };
     // Reference: every item's full score, then the target's place among the others (ties count against it).
     const reference = (withUnknown: boolean): number => {
       let sum = 0;
@@ -328,6 +379,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
         const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => idx.forEach((i, j) => (s[i]! += w * val[j]!));
         add(ex.rep, x.alpha);
         ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx]!));
+        if (withUnknown) for (const i of ex.feats[1]![0]) if (unknown[i]) s[i]! += x.mix[8 + ex.ctx]! * x.fresh;
         const rank = s.filter((v, i) => i !== ex.target && v >= s[ex.target]!).length;
         if (rank < 10) sum += ex.weight / Math.log2(rank + 2);
         total += ex.weight;
@@ -338,7 +390,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
     // fitMix scores only the context a weight acts on again; a plain search that scores every
     // example at every step chooses the same weights.
     const plainFit = (): { mix: number[]; alpha: number; fresh: number } => {
-      const y = { alpha: 0, mix: new Array<number>(8).fill(0), fresh: 0 };
+      const y = { alpha: 0, mix: new Array<number>(MIX_LENGTH).fill(0), fresh: 0 };
       const params = ['alpha', ...y.mix.map((_, k) => k), 'fresh'] as const;
       let best = ndcgAt(examples, y, 10, unknown);
       for (let pass = 0; pass < 3; pass++) {

@@ -31,7 +31,7 @@ function setup(): { E: Float32Array; ids: string[]; base: BaseParams } {
       bias: new Float32Array(N).map(() => gaussian(rand) * 0.2),
       residual: new Float32Array(N * D).map(() => gaussian(rand) * 0.05),
       transitions: { ptr, to, p },
-      mix: [2, 0.5, 0.2, 1.5, 0.8, 0.3, 0.4, 1.2],
+      mix: [2, 0.5, 0.2, 1.5, 0.8, 0.3, 0.4, 1.2, 0.9, 1.6],
     },
   };
 }

@@ -8,7 +8,7 @@
  *   sᵢ  = vᵢ · q + bᵢ + Δbᵢ + (α₀ + Δα) · repᵢ    vᵢ = eᵢ + rᵢ (content embedding + base residual)
  *
  * repᵢ is item i's share of the history, so the head can learn how much this shopper re-buys.
- * Four more features (`MEMORY_FEATURES`, kept by `ShopperMemory`) carry what the shop's log and
+ * Five more features (`MEMORY_FEATURES`, mostly kept by `ShopperMemory`) carry what the shop's log and
  * the shopper's own habits say beyond content, each with its own weight in the middle of a visit
  * and at its start (the shopper's previous click is `sessionGapMs` or more earlier, or there is
  * none), chosen per shop by the maintenance job:
@@ -17,8 +17,9 @@
  *   + (γ꜀ + Δγ꜀) · countᵢ    countᵢ = log(1 + times this shopper clicked i)            (re-buys over the long run)
  *   + (δ꜀ + Δδ꜀) · ownᵢ      ownᵢ = Σᵣ decayʳ log(1 + times i came right after the r-th) (the shopper's own order)
  *   + (ε꜀ + Δε꜀) · startᵢ    startᵢ = log(1 + visits this shopper began with i)         (how their visits begin)
+ *   + (ζ꜀ + Δζ꜀) · popᵢ      popᵢ = bᵢ where the shopper clicked i, else 0              (their own items by what sells)
  *
- * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
+ * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δζ, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
  *
  * Learning on a click of p: a weighted logistic loss over {p (label 1), impressions shown but not
  * clicked (label 0), seeded random negatives (label 0)}. Its gradient is written in closed form
@@ -35,7 +36,7 @@ import { ArgumentError } from './errors.js';
 import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
-import { MEMORY_FEATURES, MIX_LENGTH, ShopperMemory } from './memory.js';
+import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
 
 /**
  * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
@@ -161,8 +162,9 @@ export interface BaseParams {
   transitions?: Transitions | null;
   /**
    * Feature weights, each mid-visit then at a visit's start: β (the shop's transitions), γ (the
-   * shopper's click counts), δ (the shopper's own order), ε (the items that began their visits);
-   * see {@link MEMORY_FEATURES}. Missing entries are 0 (a base of four weights has no δ or ε).
+   * shopper's click counts), δ (the shopper's own order), ε (the items that began their visits),
+   * ζ (the base's bias of the items clicked); see {@link MEMORY_FEATURES}. Missing entries are 0
+   * (a base of four weights has no δ, ε or ζ; one of eight no ζ).
    */
   mix?: ArrayLike<number>;
   /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
@@ -338,8 +340,11 @@ export function pushRecent<T>(list: T[], item: T, keep: number, same: (a: T, b: 
 const finiteArray = (x: unknown, length: number): boolean =>
   Array.isArray(x) && x.length === length && x.every((v) => typeof v === 'number' && Number.isFinite(v));
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-/** Saved mix deltas: four (states saved before the own-order and visit-start features) or {@link MIX_LENGTH}. */
-const mixArray = (x: unknown): boolean => finiteArray(x, 4) || finiteArray(x, MIX_LENGTH);
+/**
+ * Saved mix deltas: four (states saved before the own-order and visit-start features), eight
+ * (before the own-popularity feature) or {@link MIX_LENGTH}.
+ */
+const mixArray = (x: unknown): boolean => finiteArray(x, 4) || finiteArray(x, 8) || finiteArray(x, MIX_LENGTH);
 /** Saved mix deltas at full length (the features a state did not know start at 0). */
 const padMix = (x: readonly number[] | undefined): number[] => Array.from({ length: MIX_LENGTH }, (_, k) => x?.[k] ?? 0);
 
@@ -586,7 +591,8 @@ export class IncrementalHead {
   /**
    * The sparse features of the shopper now, in the order of {@link MEMORY_FEATURES}, as (index,
    * value) lists over the catalogue: the transition votes of the last distinct items, the log
-   * click counts, the votes of the shopper's own order and the log counts of visits begun.
+   * click counts, the votes of the shopper's own order, the log counts of visits begun, and the
+   * base's bias of the items clicked.
    */
   private features(): { idx: Int32Array; val: Float32Array }[] {
     const m = this.memory;
@@ -609,7 +615,15 @@ export class IncrementalHead {
       }
       return { idx: Int32Array.from(idx), val: Float32Array.from(val) };
     };
-    return [{ idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) }, ...m.ownFeatures(this.options).map(local)];
+    const pop = ownPopularity(m.counts, (id) => {
+      const i = this.index(id);
+      return i === undefined ? 0 : this.baseBias[i]!;
+    });
+    return [
+      { idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) },
+      ...m.ownFeatures(this.options).map(local),
+      local(pop),
+    ];
   }
 
   /** The weights of the features in force in context `ctx`, [features], inside a tidy. */

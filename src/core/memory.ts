@@ -22,8 +22,13 @@ export interface MemoryOptions {
   sessionGapMs: number;
 }
 
-/** The sparse features a memory gives, in the order of the head's mix weights. */
-export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts'] as const;
+/**
+ * The sparse features of a shopper, in the order of the head's mix weights. A memory gives the
+ * middle three ({@link ShopperMemory.ownFeatures}); the caller computes the first from `last`
+ * through the shop's transitions, and the last from `counts` through the base's biases
+ * ({@link ownPopularity}).
+ */
+export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts', 'own popularity'] as const;
 /** Mix weights: each feature of {@link MEMORY_FEATURES} in the middle of a visit, then at its start. */
 export const MIX_LENGTH = 2 * MEMORY_FEATURES.length;
 
@@ -49,6 +54,22 @@ export function bumpCount<K>(counts: Map<K, number>, key: K, limit: number, logs
     counts.delete(least as K);
     logs?.delete(least as K);
   }
+}
+
+/**
+ * The own-popularity feature: for each item the shopper clicked, how well it sells in the whole
+ * shop, as the base's bias bᵢ says (`biasOf`; entries of 0 are left out). Weighted, it orders a
+ * shopper's own items by what sells, as the repeat-then-popularity rule does, where the content
+ * model would order them by likeness to the last visit: a shop of regulars, at the start of their
+ * visits, gets a weight for it from its own log.
+ */
+export function ownPopularity<K>(counts: ReadonlyMap<K, number>, biasOf: (key: K) => number): Map<K, number> {
+  const out = new Map<K, number>();
+  for (const k of counts.keys()) {
+    const b = biasOf(k);
+    if (b !== 0 && Number.isFinite(b)) out.set(k, b);
+  }
+  return out;
 }
 
 /** The saved form of a memory (item ids), as `HeadState` carries it. */

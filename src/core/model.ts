@@ -43,9 +43,10 @@ export interface HeadManifest {
   headOptions?: Record<string, number>;
   /**
    * Weights of the shopper features (`MEMORY_FEATURES`: the shop's transitions, click counts,
-   * the shopper's own order, the items that began their visits), each mid-visit then at a
-   * visit's start, chosen for this shop by the maintenance job. Four entries (a head published
-   * before the last two features existed) leave those at 0. Default 0.
+   * the shopper's own order, the items that began their visits, the popularity of the items
+   * clicked), each mid-visit then at a visit's start, chosen for this shop by the maintenance
+   * job. Four or eight entries (a head published before the later features existed) leave the
+   * missing ones at 0. Default 0.
    */
   mix?: number[];
   /**
@@ -141,16 +142,17 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
     transitions = { ptr, to, p };
   }
   const mix = manifest.mix;
-  // Four weights (a head published before the own-order and visit-start features) or all of them.
+  // Four weights (a head published before the own-order and visit-start features), eight (before
+  // the own-popularity feature) or all of them: those a head lacks are 0.
   if (
     mix !== undefined &&
     !(
       Array.isArray(mix) &&
-      (mix.length === 4 || mix.length === MIX_LENGTH) &&
+      (mix.length === 4 || mix.length === 8 || mix.length === MIX_LENGTH) &&
       mix.every((x) => typeof x === 'number' && Number.isFinite(x))
     )
   ) {
-    throw new ModelLoadError(manifestUrl, `Head manifest field mix must be 4 or ${MIX_LENGTH} finite numbers. Redeploy the head.`);
+    throw new ModelLoadError(manifestUrl, `Head manifest field mix must be 4, 8 or ${MIX_LENGTH} finite numbers. Redeploy the head.`);
   }
   const fresh = manifest.newItemBias;
   if (fresh !== undefined && !(typeof fresh === 'number' && Number.isFinite(fresh))) {

@@ -9,7 +9,7 @@
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
 import { ItemMatrix } from '../../core/item-matrix.js';
-import { MIX_LENGTH, ShopperMemory } from '../../core/memory.js';
+import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
@@ -169,7 +169,11 @@ export class PlainHead {
     const { q, hdW } = this.kernel.project(h, st.dW, st.gW);
     for (let k = 0; k < d; k++) q[k]! += hdW[k]! + st.du[k]!;
     const m = st.memory;
-    const feats = [this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(), ...m.ownFeatures(this.options)];
+    const feats = [
+      this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
+      ...m.ownFeatures(this.options),
+      ownPopularity(m.counts, (i) => this.baseBias[i]!),
+    ];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, value });
     return value;

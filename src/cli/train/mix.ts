@@ -12,7 +12,7 @@
 import type { HeadOptions, Transitions } from '../../core/head.js';
 import { normalisedHistory, pushHistory, transitionVotes } from '../../core/head.js';
 import type { MemoryOptions } from '../../core/memory.js';
-import { MIX_LENGTH, ShopperMemory } from '../../core/memory.js';
+import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
 import type { ReplayEvent } from '../eval/replay.js';
@@ -165,7 +165,9 @@ export function collectExamples(
         ctx,
         weight: strides[ctx]!,
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
-        feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o)].map(sparse),
+        // Own popularity from the biases the examples score with (0 for the items the content model
+        // does not know: `ndcgSum` adds the new items' offset to those, as the head holds it).
+        feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o), ownPopularity(m.counts, (i) => bias[i]!)].map(sparse),
       });
     }
     pushHistory(s.history, e.item, o);
@@ -183,6 +185,10 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
   const { sum, total } = ndcgSum(examples, x, k, unknown);
   return total > 0 ? sum / total : 0;
 }
+
+/** Where the click counts and the own popularity lie among an example's features. */
+const COUNTS = MEMORY_FEATURES.indexOf('counts');
+const POP = MEMORY_FEATURES.indexOf('own popularity');
 
 /** The weighted sum of NDCG@k over the examples and the sum of their weights (see {@link ndcgAt}). */
 function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown?: Uint8Array): { sum: number; total: number } {
@@ -204,6 +210,10 @@ function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown
     };
     add(ex.rep, x.alpha);
     ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx] ?? 0));
+    // A head holds the new-item offset as the bias of the products its base does not know, so
+    // their own-popularity value is that offset (the examples hold 0 for them).
+    const wPop = x.mix[2 * POP + ex.ctx] ?? 0;
+    if (wPop !== 0 && fresh !== 0) for (const i of ex.feats[COUNTS]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
     const psi = ex.psi;
     if (psi && stream !== 0) for (let i = 0; i < n; i++) extra[i]! += stream * psi[i]!;
     const base = ex.base;
