@@ -281,6 +281,37 @@ describe('a recommender with a prepared cache', () => {
     }
   });
 
+  it('downloads the shop’s vectors while the catalogue downloads when there is no saved matrix to take', async () => {
+    const reference = await session((await load(undefined)).rec);
+    // The catalogue arrives only once the vectors file has been asked for (or after a second,
+    // and then the test fails): a load that asked for it only once the catalogue was read waits.
+    const holding = (): { fetcher: Fetcher; asked: string[]; vectorsFirst: boolean[] } => {
+      const { fetcher, asked } = countingFetcher();
+      const vectorsFirst: boolean[] = [];
+      const vectorsAsked = (): boolean => asked.some((x) => x.endsWith('vectors.bin'));
+      return {
+        asked,
+        vectorsFirst,
+        fetcher: async (loc) => {
+          if (loc === file) {
+            for (let t = 0; t < 100 && !vectorsAsked(); t++) await new Promise((r) => setTimeout(r, 10));
+            vectorsFirst.push(vectorsAsked());
+          }
+          return fetcher(loc);
+        },
+      };
+    };
+    for (const cache of [new MemoryPreparedCache(), undefined]) {
+      const fetching = holding();
+      const r = await load(cache, models, fetching);
+      expect(fetching.vectorsFirst).toEqual([true]);
+      expect(fetching.asked.filter((x) => x.endsWith('vectors.bin'))).toHaveLength(1);
+      expect(r.rec.stats().embeddings.shipped).toBe(catalog.length);
+      expect(await session(r.rec)).toEqual(reference);
+      r.rec.dispose();
+    }
+  });
+
   it('takes a matrix that arrives after the catalogue is read, and makes again one that cannot be read', async () => {
     const memory = await primed();
     const reference = await session((await load(undefined)).rec);

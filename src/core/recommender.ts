@@ -493,12 +493,16 @@ async function readCatalog(
   cache: PreparedCache | undefined,
   slicer: Slicer,
   warn: (code: string, message: string) => void,
+  onMiss: () => void = () => undefined,
 ): Promise<{ catalog: Catalog; entry: SavedEntry | undefined; fresh: PreparedCatalog | null; text: CatalogText }> {
   // What the last load saved is read, and its ids indexed, while the file downloads: whether it
   // holds is known only once the file's digest is, and then it is ready to use.
   const saved = cache?.get(location).then(
     async (entry) => {
-      if (!entry) return undefined;
+      if (!entry) {
+        onMiss();
+        return undefined;
+      }
       // Awaited only if the entry holds; its failure is reported there.
       entry.matrix.catch(() => undefined);
       try {
@@ -507,14 +511,17 @@ async function readCatalog(
         if (entry.catalog.categories) await checkCategories(entry.catalog.categories, ids.size, slicer);
         return { entry, ids };
       } catch {
+        onMiss();
         return undefined; // a damaged entry: read the file as on a first visit, and save it again
       }
     },
     (err: unknown) => {
       warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
+      onMiss();
       return undefined;
     },
   );
+  if (!cache) onMiss();
   const bytes = await fetchCatalog(location, fetcher);
   if (!cache) {
     const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
@@ -541,6 +548,7 @@ async function readCatalog(
       /* a damaged entry: read the file as on a first visit, and save it again */
     }
   }
+  if (got) onMiss(); // another catalogue than the one saved
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
   const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const categories = await buildCategories(catalog, slicer);
@@ -1228,6 +1236,11 @@ export interface ModelParts {
   vectorsUrl: string | null;
   /** The shop's vectors manifest, or null (already warned about) when there is none to use. */
   vectorsManifest: VectorsManifest | null;
+  /**
+   * The shop's vectors file, downloaded and checked on the first call (later calls share it), or
+   * null (with one warning) when there is none to use. A load that will need it starts it early.
+   */
+  shipped: () => Promise<ShippedVectors | null>;
 }
 
 /** Reads the encoder's manifest, the base head and the vectors manifest, all at once. */
@@ -1253,7 +1266,10 @@ export async function loadModelParts(
     );
   }
   const vectorsManifest = vectorsUrl ? await usableVectorsManifest(vectorsP, vectorsUrl, encoderManifest, warn) : null;
-  return { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest };
+  let shipped: Promise<ShippedVectors | null> | null = null;
+  const loadShipped = (): Promise<ShippedVectors | null> =>
+    (shipped ??= vectorsManifest && vectorsUrl ? loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : Promise.resolve(null));
+  return { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest, shipped: loadShipped };
 }
 
 /**
@@ -1279,8 +1295,14 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const lazy = !Array.isArray(catalog) ? (catalog as Catalog) : null;
   const n = lazy ? lazy.size : (catalog as readonly Item[]).length;
   const slicer = new Slicer();
-  const { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest } =
-    options.parts ?? (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
+  const {
+    encoderUrl,
+    encoderManifest,
+    headModel,
+    vectorsManifest,
+    shipped: loadShipped,
+  } = options.parts ??
+  (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
   // What the matrix depends on besides the catalogue: the encoder, the base's files (residuals),
   // the shipped vectors file, and whether residuals are used.
@@ -1321,7 +1343,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   } else {
     if (lazy) await lazy.materialise(slicer);
     const items = lazy ? lazy.items : (catalog as readonly Item[]);
-    const shipped = vectorsManifest && vectorsUrl ? await loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : null;
+    const shipped = await loadShipped();
     const loaded = await embedCatalog({
       encoderManifest,
       loadEncoder: () =>
@@ -1526,9 +1548,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   partsP.catch(() => undefined);
   const slicer = new Slicer();
   const cache = options.preparedCache;
+  // A load that will make the item matrix (no saved one to take) downloads the shop's vectors
+  // while the catalogue is read, rather than after.
+  const prefetchVectors = (): void => void partsP.then((p) => p.shipped()).catch(() => undefined);
   const location = typeof options.catalog === 'string' ? options.catalog : null;
+  if (location === null) prefetchVectors();
   const read = location
-    ? await readCatalog(location, fetcher, cache, slicer, warn)
+    ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors)
     : { catalog: await validateCatalogSliced(options.catalog, slicer), entry: undefined, fresh: null, text: null };
   // A large file is compacted once the page is ready; the page meanwhile uses the catalogue as read.
   let text = read.text && read.text.bytes && read.text.bytes.length >= compactAbove ? read.text : null;
