@@ -12,8 +12,9 @@ import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
 import { digestBytes, fastDigest, MemoryPreparedCache, sha256Digest } from '../src/core/prepared.js';
 import type { Fetcher } from '../src/core/model-io.js';
+import { defaultFetcher } from '../src/core/model-io.js';
 import type { Recommender } from '../src/core/recommender.js';
-import { createRecommenderCore } from '../src/core/recommender.js';
+import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
@@ -281,35 +282,42 @@ describe('a recommender with a prepared cache', () => {
     }
   });
 
-  it('downloads the shop’s vectors while the catalogue downloads when there is no saved matrix to take', async () => {
-    const reference = await session((await load(undefined)).rec);
-    // The catalogue arrives only once the vectors file has been asked for (or after a second,
-    // and then the test fails): a load that asked for it only once the catalogue was read waits.
-    const holding = (): { fetcher: Fetcher; asked: string[]; vectorsFirst: boolean[] } => {
-      const { fetcher, asked } = countingFetcher();
-      const vectorsFirst: boolean[] = [];
-      const vectorsAsked = (): boolean => asked.some((x) => x.endsWith('vectors.bin'));
-      return {
-        asked,
-        vectorsFirst,
-        fetcher: async (loc) => {
-          if (loc === file) {
-            for (let t = 0; t < 100 && !vectorsAsked(); t++) await new Promise((r) => setTimeout(r, 10));
-            vectorsFirst.push(vectorsAsked());
-          }
-          return fetcher(loc);
-        },
+  it('asks for the shop’s vectors once the catalogue is here and is to be parsed, never when the saved entry holds', async () => {
+    // When the catalogue read says it will parse the file (no saved entry, another file, or no
+    // cache), the load starts downloading the vectors while it parses, not after.
+    const calls = async (cache: PreparedCache | undefined): Promise<{ misses: number; fetchedFirst: boolean[] }> => {
+      let fetched = false;
+      const fetchedFirst: boolean[] = [];
+      const fetcher: Fetcher = async (loc) => {
+        const got = await defaultFetcher(loc);
+        fetched = true;
+        return got;
       };
+      await readCatalog(
+        file,
+        fetcher,
+        cache,
+        new Slicer(),
+        () => undefined,
+        () => fetchedFirst.push(fetched),
+      );
+      return { misses: fetchedFirst.length, fetchedFirst };
     };
-    for (const cache of [new MemoryPreparedCache(), undefined]) {
-      const fetching = holding();
-      const r = await load(cache, models, fetching);
-      expect(fetching.vectorsFirst).toEqual([true]);
-      expect(fetching.asked.filter((x) => x.endsWith('vectors.bin'))).toHaveLength(1);
-      expect(r.rec.stats().embeddings.shipped).toBe(catalog.length);
-      expect(await session(r.rec)).toEqual(reference);
-      r.rec.dispose();
-    }
+    expect(await calls(undefined)).toEqual({ misses: 1, fetchedFirst: [true] });
+    expect(await calls(new MemoryPreparedCache())).toEqual({ misses: 1, fetchedFirst: [true] });
+    const cache = await primed();
+    expect(await calls(cache)).toEqual({ misses: 0, fetchedFirst: [] });
+    cache.entries.set(file, {
+      ...cache.entries.get(file)!,
+      catalog: { ...cache.entries.get(file)!.catalog, digest: 'sha256:another-file' },
+    });
+    expect(await calls(cache)).toEqual({ misses: 1, fetchedFirst: [true] });
+    // A whole load asks for the file once: the early request serves the matrix.
+    const counting = countingFetcher();
+    const r = await load(new MemoryPreparedCache(), models, counting);
+    expect(counting.asked.filter((x) => x.endsWith('vectors.bin'))).toHaveLength(1);
+    expect(r.rec.stats().embeddings.shipped).toBe(catalog.length);
+    r.rec.dispose();
   });
 
   it('takes a matrix that arrives after the catalogue is read, and makes again one that cannot be read', async () => {

@@ -5,11 +5,14 @@
  * page's main thread when it finishes: for a 14 MB catalogue that is one task of about 40 ms that
  * a shopper's browser never runs. Here Chromium is started on the page's URL alone, in a fresh
  * profile; the page measures itself (the time to its first top 10, the Long Tasks API) and posts
- * what it saw to the local server, then loads itself again twice: the second visit, and a third
+ * what it saw to the local server (the time is counted from the navigation, and again from the
+ * moment the page requested the tag's script, which is what Clickwise adds to the page's own
+ * load; a fresh profile's first navigation is itself slower than the next ones), then loads itself again twice: the second visit, and a third
  * (a browser keeps a script's compiled code in its code cache from the script's second run on,
  * so the third visit is what every visit after the second looks like). Prints one JSON line per
  * run; with `--phases`, each visit also gives when each phase of the load and each file ended
- * (ms from navigation).
+ * (ms from navigation). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
+ * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from '../cli/common.js';
-import { serveStatic } from '../vite/serve.js';
+import { Link, serveStatic } from '../vite/serve.js';
 import { ARGS, CHROMIUM } from './load.js';
 import { tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
@@ -30,18 +33,26 @@ type Visit = (typeof VISITS)[number];
 interface Seen {
   visit: Visit;
   firstRecommendationMs: number;
+  /** The same, counted from when the page requested the tag's script (null: no timing entry for it). */
+  fromTagMs: number | null;
   longTasks: { start: number; ms: number }[];
   prepared: number;
   /** The load's phases (User Timing marks) and the files, ms from navigation, in the order they ended. */
   phases: Record<string, number>;
 }
 
-const args = parseArgs(process.argv.slice(2), { items: 'string', runs: 'string', phases: 'boolean' });
+const args = parseArgs(process.argv.slice(2), { items: 'string', runs: 'string', phases: 'boolean', mbps: 'string', rtt: 'string' });
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
 const n = Number(args['items'] ?? 100_000);
 const runs = Number(args['runs'] ?? 3);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
+// --mbps M [--rtt MS]: the files come over a link of M megabits per second, each response after
+// a round trip (default 40 ms); without, as fast as the machine serves them.
+const mbps = args['mbps'] !== undefined ? Number(args['mbps']) : null;
+const rtt = Number(args['rtt'] ?? (mbps !== null ? 40 : 0));
+if ((mbps !== null && !(mbps > 0)) || !(rtt >= 0)) throw new Error('--mbps takes a number > 0 and --rtt a number of ms ≥ 0.');
+const link = mbps !== null || rtt > 0 ? new Link(((mbps ?? 1e6) * 1e6) / 8, rtt) : undefined;
 const dir = await visitFolder(n);
 // The page waits for the first top 10, then for a second and a half of quiet (the first visit
 // saves what it made meanwhile), reports, and loads itself again until the third visit.
@@ -51,13 +62,16 @@ addEventListener('load', async () => {
   const rec = await window.Clickwise.ready;
   await rec.recommend({ k: 10 });
   const firstRecommendationMs = Math.round(performance.now());
+  // From the moment the page asked for the tag's script: what Clickwise adds to the page's own load.
+  const tag = performance.getEntriesByType('resource').find((r) => new URL(r.name).pathname.endsWith('/clickwise.js'));
+  const fromTagMs = tag ? Math.round(firstRecommendationMs - tag.startTime) : null;
   await new Promise((r) => setTimeout(r, 1500));
   const visits = ${JSON.stringify(VISITS)};
   const visit = visits[Math.max(0, visits.indexOf(location.search.slice(1)))];
   const phases = {};
   for (const m of performance.getEntriesByType('mark')) phases[m.name.replace('clickwise:', '')] = Math.round(m.startTime);
   for (const r of performance.getEntriesByType('resource')) if (r.responseEnd > 0) phases[r.name.split('/').pop()] = Math.round(r.responseEnd);
-  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared, phases }) });
+  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, fromTagMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared, phases }) });
   const next = visits[visits.indexOf(visit) + 1];
   if (next) setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
 });
@@ -67,7 +81,7 @@ writeFileSync(
   `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${measure}\n${tagHtml(n, 'plain')}`,
 );
 let seen: Seen[] = [];
-const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' });
+const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' }, link);
 const server = createServer((req, res) => {
   if (req.method === 'POST' && req.url === '/report') {
     let body = '';
@@ -97,13 +111,23 @@ try {
     }
     const row = (v: Seen) => ({
       firstRecommendationMs: v.firstRecommendationMs,
+      fromTagMs: v.fromTagMs,
       longestTaskMs: Math.max(0, ...v.longTasks.map((t) => t.ms)),
       longTasks: v.longTasks.length,
       prepared: v.prepared,
       ...(phases ? { phases: v.phases } : {}),
     });
     const byVisit = Object.fromEntries(VISITS.map((v) => [v, seen.find((x) => x.visit === v)]));
-    console.log(JSON.stringify({ n, run: run + 1, first: row(byVisit.first!), later: row(byVisit.later!), third: row(byVisit.third!) }));
+    console.log(
+      JSON.stringify({
+        n,
+        ...(link ? { mbps, rttMs: rtt } : {}),
+        run: run + 1,
+        first: row(byVisit.first!),
+        later: row(byVisit.later!),
+        third: row(byVisit.third!),
+      }),
+    );
   }
 } finally {
   server.close();

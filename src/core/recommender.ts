@@ -485,9 +485,11 @@ async function parseCatalog(
 
 /**
  * The catalogue at a location: restored from the prepared cache when the file's bytes are those
- * an earlier load saw (`entry`), else parsed (`fresh`: what a later load will need).
+ * an earlier load saw (`entry`), else parsed (`fresh`: what a later load will need). `onMiss` is
+ * called once the file is here and is to be parsed (so no saved item matrix will be taken).
+ * Exported for the tests.
  */
-async function readCatalog(
+export async function readCatalog(
   location: string,
   fetcher: Fetcher,
   cache: PreparedCache | undefined,
@@ -499,10 +501,7 @@ async function readCatalog(
   // holds is known only once the file's digest is, and then it is ready to use.
   const saved = cache?.get(location).then(
     async (entry) => {
-      if (!entry) {
-        onMiss();
-        return undefined;
-      }
+      if (!entry) return undefined;
       // Awaited only if the entry holds; its failure is reported there.
       entry.matrix.catch(() => undefined);
       try {
@@ -511,19 +510,17 @@ async function readCatalog(
         if (entry.catalog.categories) await checkCategories(entry.catalog.categories, ids.size, slicer);
         return { entry, ids };
       } catch {
-        onMiss();
         return undefined; // a damaged entry: read the file as on a first visit, and save it again
       }
     },
     (err: unknown) => {
       warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
-      onMiss();
       return undefined;
     },
   );
-  if (!cache) onMiss();
   const bytes = await fetchCatalog(location, fetcher);
   if (!cache) {
+    onMiss();
     const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
     return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null, categories: null } };
   }
@@ -548,7 +545,7 @@ async function readCatalog(
       /* a damaged entry: read the file as on a first visit, and save it again */
     }
   }
-  if (got) onMiss(); // another catalogue than the one saved
+  onMiss();
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
   const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const categories = await buildCategories(catalog, slicer);
@@ -1549,7 +1546,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const slicer = new Slicer();
   const cache = options.preparedCache;
   // A load that will make the item matrix (no saved one to take) downloads the shop's vectors
-  // while the catalogue is read, rather than after.
+  // while the catalogue is parsed, rather than after; not while the catalogue downloads, whose
+  // bytes would then share the network with them.
   const prefetchVectors = (): void => void partsP.then((p) => p.shipped()).catch(() => undefined);
   const location = typeof options.catalog === 'string' ? options.catalog : null;
   if (location === null) prefetchVectors();
