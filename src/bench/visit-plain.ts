@@ -52,7 +52,7 @@ if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw 
 const mbps = args['mbps'] !== undefined ? Number(args['mbps']) : null;
 const rtt = Number(args['rtt'] ?? (mbps !== null ? 40 : 0));
 if ((mbps !== null && !(mbps > 0)) || !(rtt >= 0)) throw new Error('--mbps takes a number > 0 and --rtt a number of ms ≥ 0.');
-const link = mbps !== null || rtt > 0 ? new Link(((mbps ?? 1e6) * 1e6) / 8, rtt) : undefined;
+const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 8 : Infinity, rtt) : undefined;
 const dir = await visitFolder(n);
 // The page waits for the first top 10, then for a second and a half of quiet (the first visit
 // saves what it made meanwhile), reports, and loads itself again until the third visit.

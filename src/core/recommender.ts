@@ -1230,7 +1230,6 @@ export interface ModelParts {
   encoderUrl: string;
   encoderManifest: EncoderManifest;
   headModel: HeadModel;
-  vectorsUrl: string | null;
   /** The shop's vectors manifest, or null (already warned about) when there is none to use. */
   vectorsManifest: VectorsManifest | null;
   /**
@@ -1266,7 +1265,7 @@ export async function loadModelParts(
   let shipped: Promise<ShippedVectors | null> | null = null;
   const loadShipped = (): Promise<ShippedVectors | null> =>
     (shipped ??= vectorsManifest && vectorsUrl ? loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : Promise.resolve(null));
-  return { encoderUrl, encoderManifest, headModel, vectorsUrl, vectorsManifest, shipped: loadShipped };
+  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped };
 }
 
 /**

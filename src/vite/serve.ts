@@ -10,8 +10,8 @@ import { Transform } from 'node:stream';
 
 /**
  * A slower network for the benchmarks: every response waits `rttMs` before its first byte, and
- * the bodies of all responses share one link of `bytesPerSecond`, in the order their bytes are
- * read from disk (as one connection's worth of bandwidth is shared).
+ * the bodies of all responses share one link of `bytesPerSecond` (Infinity: a round trip alone),
+ * in the order their bytes are read from disk (as one connection's worth of bandwidth is shared).
  */
 export class Link {
   private free = 0;
@@ -86,7 +86,7 @@ export function staticFiles(mounts: Record<string, string>, link?: Link): (req: 
         'cache-control': 'no-cache',
         etag,
       });
-      if (link) createReadStream(file).pipe(link.pace()).pipe(res);
+      if (link && Number.isFinite(link.bytesPerSecond)) createReadStream(file).pipe(link.pace()).pipe(res);
       else createReadStream(file).pipe(res);
     };
     if (link && link.rttMs > 0) setTimeout(send, link.rttMs);

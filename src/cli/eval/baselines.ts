@@ -188,8 +188,8 @@ export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: nu
     throw new Error(`The repeat baseline's popularity half-life must be a number of days > 0, or 'split', got ${String(h)}.`);
   }
   // The prior lies in [0, 0.5]: below any bought item's score.
-  const fixed = o.priorHalfLifeDays === null ? popularityPrior(events, n, 0.5) : null;
-  const recent = o.priorHalfLifeDays === null ? null : recentPopularityMethod(n, o.priorHalfLifeDays, events[0]?.t ?? 0);
+  const fixed = h === null ? popularityPrior(events, n, 0.5) : null;
+  const recent = h === null ? null : recentPopularityMethod(n, h, events[0]?.t ?? 0);
   const tie = o.recency < 1 ? 1e-3 : 1;
   const counts = new Map<string, Map<number, number>>();
   const scores = new Float32Array(n);
@@ -210,7 +210,7 @@ export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: nu
       return scores;
     },
     observe: (e) => {
-      void recent?.observe(e);
+      recent?.observe(e);
       let m = counts.get(e.user);
       if (!m) counts.set(e.user, (m = new Map()));
       if (o.recency < 1) for (const [i, c] of m) m.set(i, c * o.recency);
