@@ -21,6 +21,9 @@ export default defineConfig(({ mode }) =>
       }
     : {
         publicDir: false,
+        // Files the runtime asks for by URL (the catalogue's worker) are found next to it, wherever
+        // the shop serves dist/embed/ from.
+        base: './',
         build: {
           outDir: 'dist/embed',
           emptyOutDir: true,

@@ -85,7 +85,7 @@ test('requests only its own files, sends nothing about the shopper, and sets no 
   await ready(page);
   await basketThenFirstRecommendation(page);
   const allowed =
-    /^http:\/\/localhost:4173\/(shop\.html|shop\.css|shop\/[\w-]+\.html|clickwise\.js|catalog\.json|embed\/[\w.-]+\.js|tfjs\/[\w-]+\.wasm|models\/[\w/.-]+|thumbs\/[\w-]+\.svg)$/;
+    /^http:\/\/localhost:4173\/(shop\.html|shop\.css|shop\/[\w-]+\.html|clickwise\.js|catalog\.json|embed\/(assets\/)?[\w.-]+\.js|tfjs\/[\w-]+\.wasm|models\/[\w/.-]+|thumbs\/[\w-]+\.svg)$/;
   const unexpected = requests.filter((r) => !allowed.test(r.url));
   expect(unexpected).toEqual([]);
   expect(requests.every((r) => r.method === 'GET' && r.body === null)).toBe(true);
@@ -140,15 +140,41 @@ test("works under the strict CSP script-src 'self' 'wasm-unsafe-eval'", async ({
   });
   await page.goto('shop.html');
   const ok = await page.evaluate(async () => {
-    const rec = (await (window as unknown as { Clickwise: { ready: Promise<{ stats(): { backend: string; scoring: string } }> } }).Clickwise
-      .ready) as {
-      stats(): { backend: string; scoring: string };
+    const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
+      stats(): { backend: string; scoring: string; catalogIndexed: string };
     };
-    return [rec.stats().backend, rec.stats().scoring];
+    return [rec.stats().backend, rec.stats().scoring, rec.stats().catalogIndexed];
   });
-  expect(ok).toEqual(['wasm', 'wasm-simd']);
+  // The first visit's catalogue is parsed in the tag's Web Worker, which 'self' allows.
+  expect(ok).toEqual(['wasm', 'wasm-simd', 'worker']);
   await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(6);
   expect(violations).toEqual([]);
+});
+
+test("under a CSP that forbids workers (worker-src 'none'), parses the catalogue on the page, says why, and still recommends", async ({
+  page,
+}) => {
+  const warnings: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'warning' && m.text().startsWith('Clickwise:')) warnings.push(m.text());
+  });
+  await page.route('**/shop.html', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({
+      response: res,
+      headers: { ...res.headers(), 'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'; worker-src 'none'" },
+    });
+  });
+  await page.goto('shop.html');
+  const indexed = await page.evaluate(async () => {
+    const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
+      stats(): { catalogIndexed: string };
+    };
+    return rec.stats().catalogIndexed;
+  });
+  expect(indexed).toBe('page');
+  expect(warnings.some((w) => w.includes('Web Worker could not run') && w.includes('worker-src'))).toBe(true);
+  await expect(page.locator('[data-clickwise-slot] [data-clickwise-item]')).toHaveCount(6);
 });
 
 test("under a CSP that forbids WebAssembly (script-src 'self'), scores with the plain loop and still learns", async ({ page }) => {

@@ -6,6 +6,7 @@ import type { CoreRecommenderOptions, Recommender } from './core/index.js';
 import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
 import { IndexedDbEmbeddingCache, IndexedDbPreparedCache, openDeltaStore } from './storage/index.js';
+import { workerCatalogIndexer } from './catalog-indexer.js';
 
 // What a shop uses, and nothing else: every name here is a promise kept across versions. The
 // tools and tests import internals from their own modules.
@@ -125,9 +126,12 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
     const assets = pageAssets();
     const modelUrl = core.modelUrl ?? (assets ? `${assets}models/` : await nodePackageModels());
     const wasmPaths = core.wasmPaths ?? (assets ? `${assets}tfjs/` : undefined);
+    // A catalogue file that must be parsed (a first visit) is parsed in a Web Worker.
+    const catalogIndexer = core.catalogIndexer ?? workerCatalogIndexer();
     return await createRecommenderCore({
       ...core,
       store,
+      ...(catalogIndexer ? { catalogIndexer } : {}),
       ...(modelUrl ? { modelUrl } : {}),
       ...(wasmPaths ? { wasmPaths } : {}),
       ...(embeddingCache ? { embeddingCache } : {}),

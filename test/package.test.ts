@@ -63,6 +63,7 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
       'README.md',
       'dist/lib/index.js',
       'dist/lib/index.d.ts',
+      'dist/lib/catalog-worker.js',
       'dist/lib/react/index.js',
       'dist/lib/cli/clickwise.js',
       'dist/lib/cli/stream/main.js',

@@ -110,6 +110,14 @@ export class IdTable {
   }
 
   /**
+   * A table that {@link IdTable.build} made elsewhere (the catalogue's worker, see
+   * `catalog-index.ts`), taken as it is: what comes back from storage goes through {@link check}.
+   */
+  static adopt(data: IdTableData): IdTable {
+    return new IdTable(data);
+  }
+
+  /**
    * A saved table taken back, after checks of its shape in slices (marks where the lengths put
    * them, the lengths adding up to the text; a table at most three quarters full, holding every
    * index once). Throws a RangeError on anything else.

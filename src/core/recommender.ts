@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
-import type { Catalog, CatalogHeld, CategoryTable, SwappableCatalog, ValidatedCatalog } from './catalog.js';
+import type { Catalog, CatalogHeld, CategoryTable, SwappableCatalog } from './catalog.js';
 import {
   buildCategories,
   checkBounds,
@@ -20,7 +20,8 @@ import {
   validateCatalogSliced,
 } from './catalog.js';
 import { IdTable } from './id-table.js';
-import { JsonBounds, parseJsonArraySliced } from './json-array.js';
+import type { CatalogIndex, CatalogIndexer } from './catalog-index.js';
+import { parseCatalog } from './catalog-index.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
@@ -29,7 +30,7 @@ import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
 import type { Fetcher } from './model-io.js';
-import { defaultFetcher, fetchJson, joinLocation, looksLikeHtml } from './model-io.js';
+import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { HeadModel, ModelManifest } from './model.js';
 import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
@@ -41,7 +42,7 @@ import { ShopDeltaClient } from './shop-delta-client.js';
 import type { PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
 import { digestBytes } from './prepared.js';
 import type { ShippedVectors, VectorsManifest } from './vectors.js';
-import { catalogHashSliced, decodeRow, itemKeys, loadVectors, loadVectorsManifest } from './vectors.js';
+import { catalogHashSliced, decodeRow, itemKeys, loadVectors, loadVectorsManifest, longKey } from './vectors.js';
 
 /** Options of {@link createRecommenderCore}. */
 export interface CoreRecommenderOptions {
@@ -76,6 +77,13 @@ export interface CoreRecommenderOptions {
    * and rebuilding the matrix. Default: none (the package entry passes IndexedDB's).
    */
   preparedCache?: PreparedCache;
+  /**
+   * Parses and indexes a catalogue file read from a URL somewhere else than the page's main
+   * thread, on a load that cannot take the saved index (a first visit, or a changed file). The
+   * package entry passes a Web Worker's where the page can start one. Default: none (the load
+   * parses the file itself, in slices).
+   */
+  catalogIndexer?: CatalogIndexer;
   /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
   wasmPaths?: string;
   /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
@@ -150,11 +158,18 @@ export interface RecommenderStats {
   items: number;
   /**
    * How the catalogue is held: 'parsed' item objects (a catalogue given as an array, or a first
-   * visit), the file's bytes ('file', a later visit; items are parsed as shown) or its text
+   * visit that parsed the file on the page), the file's bytes ('file', a later visit or a first
+   * visit indexed in a worker; items are parsed as shown) or its text
    * deflated in blocks ('compressed', a large catalogue once compacted: `compactCatalogAbove`),
    * and the bytes held for the text.
    */
   catalog: CatalogHeld;
+  /**
+   * Where the load parsed and indexed the catalogue file: 'worker' (a Web Worker, off the page's
+   * main thread), 'page' (the main thread, in slices: no worker, or it could not run), 'saved'
+   * (taken from the index an earlier visit saved), or 'given' (a catalogue passed as an array).
+   */
+  catalogIndexed: ReadCatalog['indexedIn'] | 'given';
   /**
    * Bytes held in tensors on the backend (every tfjs tensor of the page): the head's parameters
    * and its per-item biases and AdaGrad sums (3 × N float32).
@@ -251,20 +266,23 @@ export interface EmbeddingStats {
 async function embedCatalog(o: {
   encoderManifest: EncoderManifest;
   loadEncoder: () => Promise<Encoder>;
-  items: readonly Item[];
+  /** Item i (on a lazy catalogue, parsed as asked for: only the items to encode are). */
+  item: (i: number) => Item;
+  n: number;
+  /** Every item's text key ({@link itemKeys}), made where the catalogue was indexed. */
+  keys: Uint32Array;
   cache: EmbeddingCache | undefined;
   shipped: ShippedVectors | null;
   progress: ProgressCallback | undefined;
   warn: (m: string) => void;
   slicer: Slicer;
 }): Promise<{ vectors: Float32Array; stats: EmbeddingStats }> {
-  const { items, cache, shipped, progress, warn, slicer } = o;
+  const { item, n, keys, cache, shipped, progress, warn, slicer } = o;
   const d = o.encoderManifest.dims;
   const version = o.encoderManifest.version;
-  const n = items.length;
   const out = new Float32Array(n * d);
   const have = new Uint8Array(n);
-  const { keys, long } = await itemKeys(items, slicer);
+  const long = (i: number): string => longKey(item(i));
   let fromShipped = 0;
   if (shipped) {
     const m = shipped.manifest;
@@ -341,7 +359,7 @@ async function embedCatalog(o: {
     const encoder = await o.loadEncoder();
     try {
       const fresh = await encoder.encode(
-        missing.map((i) => items[i]!),
+        missing.map((i) => item(i)),
         progress ? { onProgress: (p) => progress({ phase: 'encode', done: done0 + p.done, total: n }) } : {},
       );
       const data = (await fresh.data()) as Float32Array;
@@ -450,44 +468,11 @@ async function fetchCatalog(location: string, fetcher: Fetcher): Promise<Uint8Ar
   }
 }
 
-/** Parses and checks a catalogue file, recording where each element lies in it. */
-async function parseCatalog(
-  location: string,
-  bytes: Uint8Array,
-  slicer: Slicer,
-): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
-  const elements = new JsonBounds();
-  let parsed: unknown;
-  try {
-    parsed = await parseJsonArraySliced(bytes, slicer, elements);
-  } catch (cause) {
-    const why = looksLikeHtml(bytes.buffer as ArrayBuffer) ? 'it is an HTML page: a wrong URL?' : String(cause);
-    throw new CatalogError(
-      'catalog/not-json',
-      `The catalogue at ${location} is not valid JSON (${why}). Serve a JSON array of items { id, title, ... }.`,
-      {
-        cause,
-      },
-    );
-  }
-  const catalog = await validateCatalogSliced(parsed, slicer);
-  // Item i is the bytes between its element's opening and closing separators.
-  const b = elements.view();
-  const bounds = new Uint32Array(2 * catalog.size);
-  for (let i = 0; i < catalog.size; i++) {
-    const r = catalog.rawIndex[i]!;
-    bounds[2 * i] = b[r]! + 1;
-    bounds[2 * i + 1] = b[r + 1]!;
-    if ((i & 2047) === 2047) await slicer.maybeYield();
-  }
-  return { catalog, bounds };
-}
-
 /**
  * The catalogue at a location: restored from the prepared cache when the file's bytes are those
- * an earlier load saw (`entry`), else parsed (`fresh`: what a later load will need). `onMiss` is
- * called once the file is here and is to be parsed (so no saved item matrix will be taken).
- * Exported for the tests.
+ * an earlier load saw (`entry`), else parsed (`fresh`: what a later load will need): by `indexer`
+ * (a worker) where given and able, else here in slices. `onMiss` is called once the file is here
+ * and is to be parsed (so no saved item matrix will be taken). Exported for the tests.
  */
 export async function readCatalog(
   location: string,
@@ -496,7 +481,8 @@ export async function readCatalog(
   slicer: Slicer,
   warn: (code: string, message: string) => void,
   onMiss: () => void = () => undefined,
-): Promise<{ catalog: Catalog; entry: SavedEntry | undefined; fresh: PreparedCatalog | null; text: CatalogText }> {
+  indexer?: CatalogIndexer,
+): Promise<ReadCatalog> {
   // What the last load saved is read, and its ids indexed, while the file downloads: whether it
   // holds is known only once the file's digest is, and then it is ready to use.
   const saved = cache?.get(location).then(
@@ -518,35 +504,49 @@ export async function readCatalog(
       return undefined;
     },
   );
-  const bytes = await fetchCatalog(location, fetcher);
-  if (!cache) {
-    onMiss();
-    const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
-    return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null, categories: null } };
-  }
-  const digest = await digestBytes(bytes, slicer);
-  const got = await saved;
-  if (got && got.entry.catalog.digest === digest) {
-    try {
-      const prior = got.entry.catalog;
-      const catalog = lazyCatalogFrom(bytes, got.ids, prior.bounds, prior.skipped, prior.categories);
-      const spread = prior.spread;
-      let inRange = spread.length === catalog.size;
-      for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
-      if (inRange) {
-        return {
-          catalog,
-          entry: got.entry,
-          fresh: null,
-          text: { bytes, bounds: prior.bounds, ids: got.ids, categories: prior.categories },
-        };
+  let bytes = await fetchCatalog(location, fetcher);
+  let digest: string | null = null;
+  if (cache) {
+    digest = await digestBytes(bytes, slicer);
+    const got = await saved;
+    if (got && got.entry.catalog.digest === digest) {
+      try {
+        const prior = got.entry.catalog;
+        const catalog = lazyCatalogFrom(bytes, got.ids, prior.bounds, prior.skipped, prior.categories);
+        const spread = prior.spread;
+        let inRange = spread.length === catalog.size;
+        for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
+        if (inRange) {
+          return {
+            catalog,
+            entry: got.entry,
+            fresh: null,
+            text: { bytes, bounds: prior.bounds, ids: got.ids, categories: prior.categories },
+            indexedIn: 'saved',
+          };
+        }
+      } catch {
+        /* a damaged entry: read the file as on a first visit, and save it again */
       }
-    } catch {
-      /* a damaged entry: read the file as on a first visit, and save it again */
     }
   }
   onMiss();
+  if (indexer) {
+    // Off the page's main thread: the page then holds the file as a later visit does.
+    const off = await indexElsewhere(location, bytes, fetcher, indexer, warn);
+    bytes = off.bytes;
+    if (off.index) {
+      const { ids: saved, bounds, skipped, categories } = off.index;
+      const ids = IdTable.adopt(saved);
+      const catalog = lazyCatalogFrom(bytes, ids, bounds, skipped, categories);
+      const fresh = digest === null ? null : { digest, ids: saved, bounds, skipped, spread: new Int32Array(0), categories };
+      return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: 'worker', keys: off.index.keys };
+    }
+  }
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
+  if (digest === null) {
+    return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null, categories: null }, indexedIn: 'page' };
+  }
   const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const categories = await buildCategories(catalog, slicer);
   const fresh: PreparedCatalog = {
@@ -557,7 +557,45 @@ export async function readCatalog(
     spread: new Int32Array(0),
     categories,
   };
-  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories } };
+  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: 'page' };
+}
+
+/** What {@link readCatalog} gives. */
+export interface ReadCatalog {
+  catalog: Catalog;
+  entry: SavedEntry | undefined;
+  fresh: PreparedCatalog | null;
+  text: CatalogText;
+  /** Where the file was parsed and indexed (see `RecommenderStats.catalogIndexed`). */
+  indexedIn: 'worker' | 'page' | 'saved';
+  /** The items' text keys, where the index made them. */
+  keys?: Uint32Array;
+}
+
+/**
+ * A file indexed by `indexer` (a worker): the bytes it gives back, and the index; or, where it
+ * could not run (a warning), the bytes without one, read again if they went with it. A catalogue
+ * that is not usable throws its `CatalogError`, as a parse on the page would.
+ */
+async function indexElsewhere(
+  location: string,
+  bytes: Uint8Array,
+  fetcher: Fetcher,
+  indexer: CatalogIndexer,
+  warn: (code: string, message: string) => void,
+): Promise<{ bytes: Uint8Array; index?: CatalogIndex }> {
+  try {
+    return await indexer(location, bytes);
+  } catch (err) {
+    if (err instanceof CatalogError) throw err;
+    warn(
+      'catalog/worker',
+      `The catalogue was parsed on the page's main thread, in slices, because its Web Worker could not run (${String(err)}). ` +
+        'Where the page has a Content-Security-Policy, let worker-src allow the origin Clickwise is served from.',
+    );
+    // A buffer handed to the worker and lost with it reads as empty: the file is read again.
+    return { bytes: bytes.byteLength > 0 ? bytes : await fetchCatalog(location, fetcher) };
+  }
 }
 
 /** A catalogue file's bytes and where its kept items lie in it: what compaction needs. */
@@ -691,6 +729,7 @@ class RecommenderImpl implements Recommender {
   private spreadOrder: Int32Array = new Int32Array(0);
   /** Set by the factory after loading. */
   embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0, prepared: 0 };
+  catalogIndexed: RecommenderStats['catalogIndexed'] = 'given';
   private shopDeltaInfo: ShopDeltaInfo | null = null;
   /** The catalogue's compaction after ready (see `compactCatalogAbove`), or null when there is none. */
   compacting: Promise<void> | null = null;
@@ -1153,6 +1192,7 @@ class RecommenderImpl implements Recommender {
       storage: this.store.kind,
       items: this.catalog.size,
       catalog: { ...this.catalog.held },
+      catalogIndexed: this.catalogIndexed,
       tensorBytes: tf.memory().numBytes,
       backendHeapBytes: backendHeapBytes(),
       itemBytes: this.head.itemBytes,
@@ -1217,6 +1257,11 @@ export interface LoadHeadOptions {
   contentOnly?: boolean;
   /** The catalogue's id → position map, when the caller has one (saves building another). */
   indexOf?: (id: string) => number | undefined;
+  /**
+   * Every item's text key ({@link itemKeys}), where the catalogue's index holds them: a lazy
+   * catalogue then parses only the items it must encode, not every one.
+   */
+  keys?: Uint32Array;
   /** A matrix an earlier load made: used when its model key is this model's. */
   prepared?: PreparedMatrix | null;
   /** Return the matrix made (views of the head's, which do not change) when it was not taken from `prepared`. */
@@ -1337,8 +1382,14 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     matrix.scales.set(p.scales);
     embeddingStats = { ...p.embeddings, prepared: n };
   } else {
-    if (lazy) await lazy.materialise(slicer);
-    const items = lazy ? lazy.items : (catalog as readonly Item[]);
+    // The items' text keys: from the catalogue's index where it made them (a first visit's
+    // worker), else from the items (a lazy catalogue then parses every one).
+    let keys = options.keys && options.keys.length === n ? options.keys : null;
+    if (!keys) {
+      if (lazy) await lazy.materialise(slicer);
+      keys = (await itemKeys(lazy ? lazy.items : (catalog as readonly Item[]), slicer)).keys;
+    }
+    const list = lazy ? null : (catalog as readonly Item[]);
     const shipped = await loadShipped();
     const loaded = await embedCatalog({
       encoderManifest,
@@ -1350,7 +1401,9 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
           onWarning: warn,
           ...(progress ? { onProgress: progress } : {}),
         }),
-      items,
+      item: list ? (i) => list[i]! : (i) => lazy!.item(i),
+      n,
+      keys,
       cache: options.embeddingCache,
       shipped,
       progress,
@@ -1550,9 +1603,16 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const prefetchVectors = (): void => void partsP.then((p) => p.shipped()).catch(() => undefined);
   const location = typeof options.catalog === 'string' ? options.catalog : null;
   if (location === null) prefetchVectors();
-  const read = location
-    ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors)
-    : { catalog: await validateCatalogSliced(options.catalog, slicer), entry: undefined, fresh: null, text: null };
+  const read: Omit<ReadCatalog, 'text' | 'indexedIn'> & { text: CatalogText | null; indexedIn: RecommenderStats['catalogIndexed'] } =
+    location
+      ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors, options.catalogIndexer)
+      : {
+          catalog: await validateCatalogSliced(options.catalog, slicer),
+          entry: undefined,
+          fresh: null,
+          text: null,
+          indexedIn: 'given' as const,
+        };
   // A large file is compacted once the page is ready; the page meanwhile uses the catalogue as read.
   let text = read.text && read.text.bytes && read.text.bytes.length >= compactAbove ? read.text : null;
   // A catalogue parsed in full needs its file no more: it is compacted from its items.
@@ -1593,6 +1653,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     warn: (m) => warn('load', m),
     parts,
     prepared: savedMatrix,
+    ...(read.keys ? { keys: read.keys } : {}),
     keepMatrix: cache !== undefined && location !== null,
   });
   mark('head');
@@ -1608,6 +1669,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     options.recommendViewed === true,
   );
   rec.embeddingStats = loaded.embeddingStats;
+  rec.catalogIndexed = read.indexedIn;
   rec.loadWarnings(loadWarnings);
   if (read.entry) rec.presetSpread(read.entry.catalog.spread);
   if (shop) {

@@ -91,13 +91,13 @@ export async function itemKeys(items: readonly Item[], slicer?: Slicer): Promise
     firstHashes(items, keys, from, Math.min(items.length, from + 2048));
     if (slicer?.due()) await slicer.yield();
   }
-  return {
-    keys,
-    long: (i) => {
-      const [a, b] = textHashes(items[i]!);
-      return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
-    },
-  };
+  return { keys, long: (i) => longKey(items[i]!) };
+}
+
+/** An item's 64-bit text key as 16 hex digits (the embedding cache's key). */
+export function longKey(item: Pick<Item, 'title' | 'category' | 'description'>): string {
+  const [a, b] = textHashes(item);
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
 }
 
 /** FNV-1a over the UTF-16 units of `s`, then a 0 unit (the field separator of {@link itemText}). */

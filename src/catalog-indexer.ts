@@ -1,0 +1,55 @@
+/**
+ * A {@link CatalogIndexer} that runs in a Web Worker (`catalog-worker.ts`): a first visit parses
+ * its catalogue there, so the page's main thread keeps only the file's bytes and the index, as on
+ * a later visit. One worker per file, ended when it has answered.
+ */
+import type { CatalogIndex, CatalogIndexer } from './core/index.js';
+import { CatalogError } from './core/index.js';
+
+/** What the page posts to the worker. */
+export interface IndexRequest {
+  location: string;
+  buffer: ArrayBuffer;
+}
+
+/** What the worker posts back: the buffer, with the index or why there is none. */
+export type IndexReply =
+  { buffer: ArrayBuffer; index: CatalogIndex } | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
+
+/** The worker's indexer, or undefined where there are no module workers (Node). */
+export function workerCatalogIndexer(start: () => Worker = startWorker): CatalogIndexer | undefined {
+  if (typeof Worker === 'undefined') return undefined;
+  return (location, bytes) =>
+    new Promise((resolve, reject) => {
+      let worker: Worker;
+      try {
+        worker = start();
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      worker.onmessage = (ev: MessageEvent<IndexReply>) => {
+        worker.terminate();
+        const reply = ev.data;
+        const back = new Uint8Array(reply.buffer);
+        if ('index' in reply) resolve({ bytes: back, index: reply.index });
+        else if (reply.error.name === 'CatalogError' && reply.error.code) reject(new CatalogError(reply.error.code, reply.error.message));
+        else reject(new Error(`the catalogue's worker failed: ${reply.error.message}`));
+      };
+      // The worker did not start (a Content-Security-Policy, a missing file) or died.
+      worker.onerror = (ev) => {
+        ev.preventDefault();
+        worker.terminate();
+        reject(new Error(ev.message || "the catalogue's worker could not start"));
+      };
+      // The whole buffer moves to the worker (no copy); a view of part of one is copied.
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const buffer = whole ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
+      const request: IndexRequest = { location, buffer };
+      worker.postMessage(request, [buffer]);
+    });
+}
+
+function startWorker(): Worker {
+  return new Worker(new URL('./catalog-worker.js', import.meta.url), { type: 'module', name: 'clickwise-catalog' });
+}

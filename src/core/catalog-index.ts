@@ -1,0 +1,83 @@
+/**
+ * A catalogue file parsed and indexed: the work a first visit does on the file's bytes before it
+ * can use them (parse, check, index the ids, number the categories). Its result is what a later
+ * visit takes back from the prepared cache, so the page then holds the catalogue as a later
+ * visit does: the file's bytes, and each item parsed as it is shown.
+ *
+ * The work needs no page: a {@link CatalogIndexer} can run it in a Web Worker, off the page's
+ * main thread (`src/catalog-worker.ts`). Imports stay clear of tfjs, so that worker stays small.
+ */
+import type { CategoryTable, ValidatedCatalog } from './catalog.js';
+import { buildCategories, validateCatalogSliced } from './catalog.js';
+import { CatalogError } from './errors.js';
+import type { IdTableData } from './id-table.js';
+import { IdTable } from './id-table.js';
+import { JsonBounds, parseJsonArraySliced } from './json-array.js';
+import { looksLikeHtml } from './model-io.js';
+import type { Slicer } from './slice.js';
+import { itemKeys } from './vectors.js';
+
+/** What {@link indexCatalog} makes of a file. */
+export interface CatalogIndex {
+  /** The kept items' ids, indexed (what {@link IdTable.build} makes). */
+  ids: IdTableData;
+  /** Two per kept item: the byte offsets of its element's start and end in the file. */
+  bounds: Uint32Array;
+  /** What was wrong with the items that were skipped. */
+  skipped: string[];
+  categories: CategoryTable | null;
+  /** Every kept item's text key ({@link itemKeys}): what matches it to the shop's vectors. */
+  keys: Uint32Array;
+}
+
+/**
+ * Runs {@link indexCatalog} somewhere else (a Web Worker). It may take the bytes' buffer (a
+ * transfer) and gives it back as `bytes`, with the index. A catalogue that is not usable rejects
+ * with the `CatalogError` that {@link indexCatalog} throws (same code and message); any other
+ * rejection means the indexer could not run, and the page does the work itself.
+ */
+export type CatalogIndexer = (location: string, bytes: Uint8Array) => Promise<{ bytes: Uint8Array; index: CatalogIndex }>;
+
+/** Parses and checks a catalogue file, recording where each element lies in it. */
+export async function parseCatalog(
+  location: string,
+  bytes: Uint8Array,
+  slicer: Slicer,
+): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
+  const elements = new JsonBounds();
+  let parsed: unknown;
+  try {
+    parsed = await parseJsonArraySliced(bytes, slicer, elements);
+  } catch (cause) {
+    const why = looksLikeHtml(bytes.buffer as ArrayBuffer) ? 'it is an HTML page: a wrong URL?' : String(cause);
+    throw new CatalogError(
+      'catalog/not-json',
+      `The catalogue at ${location} is not valid JSON (${why}). Serve a JSON array of items { id, title, ... }.`,
+      { cause },
+    );
+  }
+  const catalog = await validateCatalogSliced(parsed, slicer);
+  // Item i is the bytes between its element's opening and closing separators.
+  const b = elements.view();
+  const bounds = new Uint32Array(2 * catalog.size);
+  for (let i = 0; i < catalog.size; i++) {
+    const r = catalog.rawIndex[i]!;
+    bounds[2 * i] = b[r]! + 1;
+    bounds[2 * i + 1] = b[r + 1]!;
+    if ((i & 2047) === 2047) await slicer.maybeYield();
+  }
+  return { catalog, bounds };
+}
+
+/**
+ * Parses, checks and indexes a catalogue file: {@link parseCatalog}, then its ids, categories and
+ * text keys.
+ * Throws a `CatalogError` as `parseCatalog` does. The parsed items are let go.
+ */
+export async function indexCatalog(location: string, bytes: Uint8Array, slicer: Slicer): Promise<CatalogIndex> {
+  const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
+  const ids = await IdTable.build(catalog.id, catalog.size, slicer);
+  const categories = await buildCategories(catalog, slicer);
+  const { keys } = await itemKeys(catalog.items, slicer);
+  return { ids: ids.saved, bounds, skipped: [...catalog.skipped], categories, keys };
+}

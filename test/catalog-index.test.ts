@@ -1,0 +1,253 @@
+/**
+ * A first visit's catalogue parsed and indexed elsewhere (the browser entry's Web Worker): the
+ * page then holds the file's bytes and the index, as on a later visit, and parses only the items
+ * it shows. The result is the one a parse on the page gives: the same recommendations, warnings,
+ * errors and saved entry. An indexer that cannot run costs a warning, never the load.
+ */
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { CatalogIndexer } from '../src/core/catalog-index.js';
+import { indexCatalog } from '../src/core/catalog-index.js';
+import { CatalogError } from '../src/core/errors.js';
+import { MemoryPreparedCache } from '../src/core/prepared.js';
+import type { PreparedCache } from '../src/core/prepared.js';
+import type { Recommender } from '../src/core/recommender.js';
+import { createRecommenderCore } from '../src/core/recommender.js';
+import { Slicer } from '../src/core/slice.js';
+import { writeVectors } from '../src/cli/vectors/vectors.js';
+import { workerCatalogIndexer } from '../src/catalog-indexer.js';
+import type { IndexReply, IndexRequest } from '../src/catalog-indexer.js';
+import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
+
+/** Moves a buffer as postMessage's transfer does: the sender's copy is left empty (detached). */
+function moved(buffer: ArrayBuffer): ArrayBuffer {
+  return structuredClone(buffer, { transfer: [buffer] });
+}
+
+/** An indexer in this thread that takes the bytes as a worker does, counting its calls. */
+function inThread(): { indexer: CatalogIndexer; calls: number } {
+  const state = {
+    calls: 0,
+    indexer: (async (location, bytes) => {
+      state.calls++;
+      const there = new Uint8Array(moved(bytes.buffer as ArrayBuffer));
+      const index = await indexCatalog(location, there, new Slicer(Infinity));
+      return { bytes: there, index };
+    }) as CatalogIndexer,
+  };
+  return state;
+}
+
+describe('a first visit whose catalogue is indexed off the page', () => {
+  let dir = '';
+  let models = '';
+  let file = '';
+  const catalog = demoCatalog();
+  // One unusable row: its warning must come back from the indexer too.
+  const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cw-index-'));
+    models = join(dir, 'models');
+    cpSync(MODELS, models, { recursive: true });
+    await writeVectors({ modelDir: models, items: catalog });
+    file = join(dir, 'catalog.json');
+    writeFileSync(file, JSON.stringify(rows, null, 1));
+    await useBackend('cpu');
+  }, 180_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function load(
+    cache: PreparedCache | undefined,
+    catalogIndexer?: CatalogIndexer,
+    catalogFile = file,
+  ): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[] }> {
+    const { fetcher, asked } = countingFetcher();
+    const warnings: { code: string; message: string }[] = [];
+    const rec = await createRecommenderCore({
+      catalog: catalogFile,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      ...(cache ? { preparedCache: cache } : {}),
+      ...(catalogIndexer ? { catalogIndexer } : {}),
+      onWarning: (w) => warnings.push(w),
+    });
+    return { rec, asked, warnings };
+  }
+
+  async function session(rec: Recommender): Promise<{ cold: string[]; top: { id: string; score: number; title: string }[] }> {
+    const cold = (await rec.recommend({ k: 8 })).map((r) => r.id);
+    for (const id of ['gar-01a', 'gar-02b', 'kit-01a']) await rec.click(id);
+    const top = (await rec.recommend({ k: 10 })).map((r) => ({ id: r.id, score: r.score, title: r.item.title }));
+    return { cold, top };
+  }
+
+  it('holds the file as a later visit does, parses only what it shows, and gives what a parse on the page gives', async () => {
+    const onPage = new MemoryPreparedCache();
+    const here = await load(onPage);
+    expect(here.rec.stats().catalogIndexed).toBe('page');
+    expect(here.rec.stats().catalog.form).toBe('parsed');
+    const reference = await session(here.rec);
+    const items = here.rec.items;
+    here.rec.dispose();
+
+    const off = new MemoryPreparedCache();
+    const worker = inThread();
+    const there = await load(off, worker.indexer);
+    expect(worker.calls).toBe(1);
+    const stats = there.rec.stats();
+    expect(stats.catalogIndexed).toBe('worker');
+    // The shop's vectors matched every item through the keys the indexer made.
+    expect(stats.embeddings).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: 0 });
+    expect(there.warnings.filter((w) => w.code === 'catalog/skipped').map((w) => w.message)).toEqual(
+      here.warnings.filter((w) => w.code === 'catalog/skipped').map((w) => w.message),
+    );
+    expect(await session(there.rec)).toEqual(reference);
+    // Only the items shown were parsed: the page still holds the file.
+    expect(there.rec.stats().catalog.form).toBe('file');
+    expect(there.rec.item('gar-01a')).toEqual(items.find((i) => i.id === 'gar-01a'));
+    expect(there.rec.item('broken')).toBeUndefined();
+    expect(there.rec.items).toEqual(items);
+    there.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    // What is saved for the next visit is the same.
+    const a = onPage.entries.get(file)!;
+    const b = off.entries.get(file)!;
+    expect(b.catalog).toEqual(a.catalog);
+    expect(b.matrix!.codes).toEqual(a.matrix!.codes);
+
+    // The next visit takes the saved index and does not ask the indexer.
+    const later = await load(off, worker.indexer);
+    expect(worker.calls).toBe(1);
+    expect(later.rec.stats().catalogIndexed).toBe('saved');
+    expect(later.rec.stats().embeddings.prepared).toBe(catalog.length);
+    expect(await session(later.rec)).toEqual(reference);
+    later.rec.dispose();
+  });
+
+  it('fails on a catalogue with no usable item with the error a parse on the page gives', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify([{ id: 'a', title: '' }, { title: 'no id' }]));
+    const onPage = await load(undefined, undefined, bad).catch((e: unknown) => e);
+    const off = await load(undefined, inThread().indexer, bad).catch((e: unknown) => e);
+    expect(onPage).toBeInstanceOf(CatalogError);
+    expect(off).toBeInstanceOf(CatalogError);
+    expect({ code: (off as CatalogError).code, message: (off as CatalogError).message }).toEqual({
+      code: (onPage as CatalogError).code,
+      message: (onPage as CatalogError).message,
+    });
+  });
+
+  it('loads on the page, with a warning, when the indexer cannot run, even after it took the bytes', async () => {
+    const reference = await session((await load(undefined)).rec);
+    for (const took of [false, true]) {
+      const failing: CatalogIndexer = (_, bytes) => {
+        if (took) moved(bytes.buffer as ArrayBuffer);
+        return Promise.reject(new Error('no worker here'));
+      };
+      const r = await load(new MemoryPreparedCache(), failing);
+      expect(r.rec.stats().catalogIndexed).toBe('page');
+      const warning = r.warnings.find((w) => w.code === 'catalog/worker');
+      expect(warning?.message).toContain('no worker here');
+      // Bytes that went with the indexer are read again.
+      expect(r.asked.filter((x) => x === file)).toHaveLength(took ? 2 : 1);
+      expect(await session(r.rec)).toEqual(reference);
+      r.rec.dispose();
+    }
+  });
+});
+
+describe('the catalogue worker and its client', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  /** A stand-in for `Worker` that runs the real worker module's handler, moving buffers as postMessage does. */
+  async function fakeWorkers(): Promise<{ start: () => Worker; started: number }> {
+    const scope = globalThis as unknown as { onmessage: ((ev: { data: IndexRequest }) => void) | null };
+    let current: { onmessage: ((ev: { data: IndexReply }) => void) | null } | null = null;
+    vi.stubGlobal('postMessage', (msg: IndexReply, transfer: Transferable[]) => {
+      const data = structuredClone(msg, { transfer: transfer as ArrayBuffer[] });
+      setTimeout(() => current?.onmessage?.({ data }));
+    });
+    vi.stubGlobal('onmessage', null);
+    vi.resetModules();
+    await import('../src/catalog-worker.js');
+    const handler = scope.onmessage!;
+    vi.stubGlobal('Worker', class {});
+    const state = {
+      started: 0,
+      start: () => {
+        state.started++;
+        const w = {
+          onmessage: null,
+          onerror: null,
+          terminated: false,
+          postMessage(msg: IndexRequest, transfer: Transferable[]) {
+            const data = structuredClone(msg, { transfer: transfer as ArrayBuffer[] });
+            setTimeout(() => handler({ data }));
+          },
+          terminate() {
+            this.terminated = true;
+          },
+        };
+        current = w;
+        return w as unknown as Worker;
+      },
+    };
+    return state;
+  }
+
+  it('moves the bytes there and back, and gives the index made in this thread', async () => {
+    const workers = await fakeWorkers();
+    const indexer = workerCatalogIndexer(workers.start)!;
+    const text = JSON.stringify([
+      { id: 'a', title: 'Apple', category: 'Fruit' },
+      { id: 'b', title: '' },
+      { id: 'c', title: 'Cod' },
+    ]);
+    const bytes = new TextEncoder().encode(text);
+    const got = await indexer('/catalog.json', bytes);
+    expect(bytes.byteLength).toBe(0);
+    expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    expect(got.index).toEqual(await indexCatalog('/catalog.json', new TextEncoder().encode(text), new Slicer(Infinity)));
+    expect(got.index.skipped).toHaveLength(1);
+    expect(workers.started).toBe(1);
+  });
+
+  it('rejects with the CatalogError of a catalogue that is not usable, and with an Error when the worker cannot start', async () => {
+    const workers = await fakeWorkers();
+    const indexer = workerCatalogIndexer(workers.start)!;
+    const err = await indexer('/catalog.json', new TextEncoder().encode('<!doctype html><p>not found')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CatalogError);
+    expect((err as CatalogError).code).toBe('catalog/not-json');
+    expect((err as CatalogError).message).toContain('HTML page');
+    const refused = workerCatalogIndexer(() => {
+      throw new Error('worker-src none');
+    })!;
+    const e2 = await refused('/catalog.json', new Uint8Array(4)).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(Error);
+    expect(e2).not.toBeInstanceOf(CatalogError);
+    // A worker whose script fails to load reports an error event.
+    const failing = workerCatalogIndexer(() => {
+      const w = {
+        onmessage: null,
+        onerror: null as ((ev: { message: string; preventDefault(): void }) => void) | null,
+        postMessage() {
+          setTimeout(() => w.onerror?.({ message: '', preventDefault: () => undefined }));
+        },
+        terminate: () => undefined,
+      };
+      return w as unknown as Worker;
+    })!;
+    await expect(failing('/catalog.json', new Uint8Array(4))).rejects.toThrow(/could not start/);
+  });
+
+  it('is not offered where there are no workers (Node)', () => {
+    expect(typeof (globalThis as { Worker?: unknown }).Worker).toBe('undefined');
+    expect(workerCatalogIndexer()).toBeUndefined();
+  });
+});
