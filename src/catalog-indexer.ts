@@ -12,12 +12,23 @@ export interface IndexRequest {
   buffer: ArrayBuffer;
 }
 
-/** What the worker posts back: the buffer, with the index or why there is none. */
+/**
+ * What the worker posts back: first that it has the request (`taken`), then the buffer, with the
+ * index or why there is none.
+ */
 export type IndexReply =
-  { buffer: ArrayBuffer; index: CatalogIndex } | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
+  | { taken: true }
+  | { buffer: ArrayBuffer; index: CatalogIndex }
+  | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
+
+/**
+ * How long a worker may take to say it has the request: one that never starts (a browser that
+ * neither runs it nor reports an error) must not hold the page's recommendations back for good.
+ */
+export const START_TIMEOUT_MS = 10_000;
 
 /** The worker's indexer, or undefined where there are no module workers (Node). */
-export function workerCatalogIndexer(start: () => Worker = startWorker): CatalogIndexer | undefined {
+export function workerCatalogIndexer(start: () => Worker = startWorker, startTimeoutMs = START_TIMEOUT_MS): CatalogIndexer | undefined {
   if (typeof Worker === 'undefined') return undefined;
   return (location, bytes) =>
     new Promise((resolve, reject) => {
@@ -28,9 +39,15 @@ export function workerCatalogIndexer(start: () => Worker = startWorker): Catalog
         reject(err instanceof Error ? err : new Error(String(err)));
         return;
       }
-      worker.onmessage = (ev: MessageEvent<IndexReply>) => {
+      const timer = setTimeout(() => {
         worker.terminate();
+        reject(new Error(`the catalogue's worker did not start within ${startTimeoutMs / 1000} s`));
+      }, startTimeoutMs);
+      worker.onmessage = (ev: MessageEvent<IndexReply>) => {
+        clearTimeout(timer);
         const reply = ev.data;
+        if ('taken' in reply) return;
+        worker.terminate();
         const back = new Uint8Array(reply.buffer);
         if ('index' in reply) resolve({ bytes: back, index: reply.index });
         else if (reply.error.name === 'CatalogError' && reply.error.code) reject(new CatalogError(reply.error.code, reply.error.message));
@@ -39,6 +56,7 @@ export function workerCatalogIndexer(start: () => Worker = startWorker): Catalog
       // The worker did not start (a Content-Security-Policy, a missing file) or died.
       worker.onerror = (ev) => {
         ev.preventDefault();
+        clearTimeout(timer);
         worker.terminate();
         reject(new Error(ev.message || "the catalogue's worker could not start"));
       };

@@ -18,6 +18,7 @@ const scope = globalThis as unknown as WorkerScope;
 
 scope.onmessage = (ev) => {
   const { location, buffer } = ev.data;
+  scope.postMessage({ taken: true }, []);
   const bytes = new Uint8Array(buffer);
   // Nothing else runs here: one slice, never a yield.
   void indexCatalog(location, bytes, new Slicer(Infinity)).then(

@@ -246,6 +246,36 @@ describe('the catalogue worker and its client', () => {
     await expect(failing('/catalog.json', new Uint8Array(4))).rejects.toThrow(/could not start/);
   });
 
+  it('gives up on a worker that never says it has the request, not on one that is slow to finish', async () => {
+    vi.stubGlobal('Worker', class {});
+    const silent = workerCatalogIndexer(
+      () => ({ onmessage: null, onerror: null, postMessage: () => undefined, terminate: () => undefined }) as unknown as Worker,
+      50,
+    )!;
+    await expect(silent('/catalog.json', new Uint8Array(4))).rejects.toThrow(/did not start within 0.05 s/);
+    // Taken at once, answered well after the start timeout.
+    const text = JSON.stringify([{ id: 'a', title: 'Apple' }]);
+    const slow = workerCatalogIndexer(() => {
+      const w = {
+        onmessage: null as ((ev: { data: IndexReply }) => void) | null,
+        onerror: null,
+        postMessage(msg: IndexRequest) {
+          setTimeout(() => w.onmessage?.({ data: { taken: true } }));
+          setTimeout(() => {
+            void indexCatalog(msg.location, new Uint8Array(msg.buffer), new Slicer(Infinity)).then((index) =>
+              w.onmessage?.({ data: { buffer: msg.buffer, index } }),
+            );
+          }, 150);
+        },
+        terminate: () => undefined,
+      };
+      return w as unknown as Worker;
+    }, 50)!;
+    const got = await slow('/catalog.json', new TextEncoder().encode(text));
+    expect(got.index.skipped).toEqual([]);
+    expect(new TextDecoder().decode(got.bytes)).toBe(text);
+  });
+
   it('is not offered where there are no workers (Node)', () => {
     expect(typeof (globalThis as { Worker?: unknown }).Worker).toBe('undefined');
     expect(workerCatalogIndexer()).toBeUndefined();
