@@ -4,8 +4,7 @@
  * it shows. The result is the one a parse on the page gives: the same recommendations, warnings,
  * errors and saved entry. An indexer that cannot run costs a warning, never the load.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
@@ -16,10 +15,10 @@ import type { PreparedCache } from '../src/core/prepared.js';
 import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
-import { writeVectors } from '../src/cli/vectors/vectors.js';
+import type { Item } from '../src/core/types.js';
 import { workerCatalogIndexer } from '../src/catalog-indexer.js';
 import type { IndexReply, IndexRequest } from '../src/catalog-indexer.js';
-import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
+import { clickSession, countingFetcher, shopWithVectors, useBackend } from './helpers.js';
 
 /** Moves a buffer as postMessage's transfer does: the sender's copy is left empty (detached). */
 function moved(buffer: ArrayBuffer): ArrayBuffer {
@@ -44,17 +43,11 @@ describe('a first visit whose catalogue is indexed off the page', () => {
   let dir = '';
   let models = '';
   let file = '';
-  const catalog = demoCatalog();
-  // One unusable row: its warning must come back from the indexer too.
-  const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
+  let catalog: Item[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cw-index-'));
-    models = join(dir, 'models');
-    cpSync(MODELS, models, { recursive: true });
-    await writeVectors({ modelDir: models, items: catalog });
-    file = join(dir, 'catalog.json');
-    writeFileSync(file, JSON.stringify(rows, null, 1));
+    // One unusable row in the file: its warning must come back from the indexer too.
+    ({ dir, models, file, catalog } = await shopWithVectors('cw-index-'));
     await useBackend('cpu');
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,12 +71,7 @@ describe('a first visit whose catalogue is indexed off the page', () => {
     return { rec, asked, warnings };
   }
 
-  async function session(rec: Recommender): Promise<{ cold: string[]; top: { id: string; score: number; title: string }[] }> {
-    const cold = (await rec.recommend({ k: 8 })).map((r) => r.id);
-    for (const id of ['gar-01a', 'gar-02b', 'kit-01a']) await rec.click(id);
-    const top = (await rec.recommend({ k: 10 })).map((r) => ({ id: r.id, score: r.score, title: r.item.title }));
-    return { cold, top };
-  }
+  const session = clickSession;
 
   it('holds the file as a later visit does, parses only what it shows, and gives what a parse on the page gives', async () => {
     const onPage = new MemoryPreparedCache();

@@ -1,11 +1,14 @@
 /** Shared test helpers: backends, the demo catalogue, the real-data location. */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/backend.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import { defaultFetcher } from '../src/core/model-io.js';
+import type { Recommender } from '../src/core/recommender.js';
 import type { Item } from '../src/core/types.js';
+import { writeVectors } from '../src/cli/vectors/vectors.js';
 
 export const MODELS = resolve(import.meta.dirname, '..', 'models');
 
@@ -36,4 +39,31 @@ export function dataDir(): string | null {
 export function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
   const asked: string[] = [];
   return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
+}
+
+/**
+ * A shop on disk for load tests: a folder holding a copy of the shipped model with the vectors of
+ * `catalog`, and `catalog.json` of the demo items with one unusable row (its warning is checked
+ * on every load). Remove `dir` afterwards.
+ */
+export async function shopWithVectors(
+  prefix: string,
+): Promise<{ dir: string; models: string; file: string; catalog: Item[]; rows: unknown[] }> {
+  const catalog = demoCatalog();
+  const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const models = join(dir, 'models');
+  cpSync(MODELS, models, { recursive: true });
+  await writeVectors({ modelDir: models, items: catalog });
+  const file = join(dir, 'catalog.json');
+  writeFileSync(file, JSON.stringify(rows, null, 1));
+  return { dir, models, file, catalog, rows };
+}
+
+/** A shopper's session: the list before any click, three clicks, and the list after them. */
+export async function clickSession(rec: Recommender): Promise<{ cold: string[]; top: { id: string; score: number; title: string }[] }> {
+  const cold = (await rec.recommend({ k: 8 })).map((r) => r.id);
+  for (const id of ['gar-01a', 'gar-02b', 'kit-01a']) await rec.click(id);
+  const top = (await rec.recommend({ k: 10 })).map((r) => ({ id: r.id, score: r.score, title: r.item.title }));
+  return { cold, top };
 }

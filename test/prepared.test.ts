@@ -4,8 +4,7 @@
  * the items it shows, and gives the same recommendations; anything changed or damaged falls back
  * to a full load.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
@@ -17,7 +16,8 @@ import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
-import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
+import type { Item } from '../src/core/types.js';
+import { clickSession, countingFetcher, demoCatalog, MODELS, shopWithVectors, useBackend } from './helpers.js';
 import type * as Fflate from 'fflate';
 
 // The compression library, counted: a compaction that should have stopped must not deflate.
@@ -108,21 +108,16 @@ describe('a recommender with a prepared cache', () => {
   let models = '';
   let otherModels = '';
   let file = '';
-  const catalog = demoCatalog();
-  // One unusable row, so that the warning about it is checked on every load.
-  const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
+  let catalog: Item[] = [];
+  let rows: unknown[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cw-prepared-'));
-    models = join(dir, 'models');
-    cpSync(MODELS, models, { recursive: true });
-    await writeVectors({ modelDir: models, items: catalog });
+    // One unusable row in the file, so that the warning about it is checked on every load.
+    ({ dir, models, file, catalog, rows } = await shopWithVectors('cw-prepared-'));
     // The same model with vectors made from another catalogue order: another vectors file.
     otherModels = join(dir, 'models-2');
     cpSync(MODELS, otherModels, { recursive: true });
     await writeVectors({ modelDir: otherModels, items: [...catalog].reverse() });
-    file = join(dir, 'catalog.json');
-    writeFileSync(file, JSON.stringify(rows, null, 1));
     await useBackend('cpu');
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -147,12 +142,7 @@ describe('a recommender with a prepared cache', () => {
     return { rec, asked, warnings };
   }
 
-  async function session(rec: Recommender): Promise<{ cold: string[]; top: { id: string; score: number; title: string }[] }> {
-    const cold = (await rec.recommend({ k: 8 })).map((r) => r.id);
-    for (const id of ['gar-01a', 'gar-02b', 'kit-01a']) await rec.click(id);
-    const top = (await rec.recommend({ k: 10 })).map((r) => ({ id: r.id, score: r.score, title: r.item.title }));
-    return { cold, top };
-  }
+  const session = clickSession;
 
   /** A cache holding what a first load saved (the save runs after the load is ready). */
   async function primed(): Promise<MemoryPreparedCache> {
