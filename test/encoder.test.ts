@@ -5,7 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadEncoder } from '../src/core/encoder.js';
 import type { EncoderInput } from '../src/core/encoder.js';
 import { ChecksumError, ModelLoadError } from '../src/core/errors.js';
-import { defaultFetcher } from '../src/core/model-io.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import { decodeTensor, decodeTensorSliced, defaultFetcher } from '../src/core/model-io.js';
+import { Slicer } from '../src/core/slice.js';
 import { ngramBuckets, tokenize } from '../src/core/tokenizer.js';
 import { MODELS, useBackend } from './helpers.js';
 
@@ -63,6 +65,23 @@ describe('encoder', () => {
     b.dispose();
     expect(tf.memory().numTensors).toBe(before);
     enc.dispose();
+  });
+
+  it('decodes the shipped weights in slices (int8, float16, float32) to the same numbers, giving the page a turn between them', async () => {
+    const manifest = JSON.parse(readFileSync(resolve(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    const buf = new Uint8Array(readFileSync(resolve(MODELS, 'encoder', 'weights.bin'))).buffer;
+    let turns = 0;
+    const eager = new Slicer(0, async () => void turns++);
+    expect(new Set(manifest.tensors.map((t) => t.dtype))).toEqual(new Set(['int8', 'float16', 'float32']));
+    for (const spec of manifest.tensors) {
+      turns = 0;
+      const sliced = await decodeTensorSliced(buf, spec, eager);
+      expect(Buffer.from(sliced.buffer).equals(Buffer.from(decodeTensor(buf, spec).buffer))).toBe(true);
+      const size = spec.shape.reduce((a, b) => a * b, 1);
+      // The table (1.8 million numbers) is a turn every 65,536 of them; a vector is one slice.
+      expect(turns).toBe(spec.shape.length > 1 ? Math.ceil(spec.shape[0]! / Math.floor(65_536 / (size / spec.shape[0]!))) : 1);
+    }
+    expect(manifest.tensors.find((t) => t.name === 'table')!.shape[0]).toBeGreaterThan(20_000);
   });
 
   it('embeds words it has never seen, through n-grams, and drops none', async () => {

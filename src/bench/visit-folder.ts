@@ -39,8 +39,8 @@ export function vectorsReport(dir: string): VectorsReport | null {
   return existsSync(at) ? (JSON.parse(readFileSync(at, 'utf8')) as VectorsReport) : null;
 }
 
-/** The tag as a shop adds it, for the folder of n items. */
-export function tagHtml(n: number, namespace: string): string {
+/** The tag as a shop adds it, for the folder of n items (its model with the vectors, unless another is given). */
+export function tagHtml(n: number, namespace: string, model = `/p/${n}/models/`): string {
   return `<div data-clickwise-slot data-k="10"></div>
-<script src="/clickwise.js" data-catalog="/p/${n}/catalog.json" data-model="/p/${n}/models/" data-backend="wasm" data-namespace="${namespace}"></script>`;
+<script src="/clickwise.js" data-catalog="/p/${n}/catalog.json" data-model="${model}" data-backend="wasm" data-namespace="${namespace}"></script>`;
 }

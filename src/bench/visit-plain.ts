@@ -13,6 +13,8 @@
  * run; with `--phases`, each visit also gives when each phase of the load and each file ended
  * (ms from navigation). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
+ * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
+ * every item itself on the first visit.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,10 +43,19 @@ interface Seen {
   phases: Record<string, number>;
 }
 
-const args = parseArgs(process.argv.slice(2), { items: 'string', runs: 'string', phases: 'boolean', mbps: 'string', rtt: 'string' });
+const args = parseArgs(process.argv.slice(2), {
+  items: 'string',
+  runs: 'string',
+  phases: 'boolean',
+  mbps: 'string',
+  rtt: 'string',
+  encode: 'boolean',
+});
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
 const n = Number(args['items'] ?? 100_000);
+// --encode: no shipped vectors; the first visit encodes the catalogue in the browser.
+const encode = args['encode'] === true;
 const runs = Number(args['runs'] ?? 3);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
 // --mbps M [--rtt MS]: the files come over a link of M megabits per second, each response after
@@ -78,7 +89,7 @@ addEventListener('load', async () => {
 </script>`;
 writeFileSync(
   join(dir, 'plain.html'),
-  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${measure}\n${tagHtml(n, 'plain')}`,
+  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', encode ? '/models/' : undefined)}`,
 );
 let seen: Seen[] = [];
 const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' }, link);
@@ -121,6 +132,7 @@ try {
     console.log(
       JSON.stringify({
         n,
+        ...(encode ? { encoded: true } : {}),
         ...(link ? { mbps, rttMs: rtt } : {}),
         run: run + 1,
         first: row(byVisit.first!),

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelLoadError } from './errors.js';
 import { SLICE_MS, Slicer } from './slice.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
-import { decodeTensor, defaultFetcher, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import { decodeTensorSliced, defaultFetcher, fetchJson, fetchVerified, joinLocation } from './model-io.js';
 import type { TokenizerConfig } from './tokenizer.js';
 import { ngramBuckets, tokenize } from './tokenizer.js';
 import type { ProgressCallback } from './types.js';
@@ -122,6 +122,12 @@ function tensorSpec(m: EncoderManifest, name: string): TensorSpec {
   return t;
 }
 
+/** The most items in one batch of {@link Encoder.encode}. */
+const MAX_BATCH = 1024;
+
+/** The smallest adaptive batch, in padded cells (items × rows): a few items of any length. */
+const MIN_CELLS = 64;
+
 /** Loads and verifies the encoder in `modelUrl` (a folder with `manifest.json`). */
 export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder> {
   const fetcher = options.fetcher ?? defaultFetcher;
@@ -158,31 +164,37 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
     );
   }
   const vocab = new Map<string, number>();
-  words.forEach((w, i) => vocab.set(w, i));
+  for (let i = 0; i < words.length; i++) {
+    vocab.set(words[i]!, i);
+    if ((i & 1023) === 1023) await slicer.maybeYield();
+  }
   await slicer.maybeYield();
 
-  const read = (name: string): { data: Float32Array; spec: TensorSpec } => {
+  const read = async (name: string): Promise<{ data: Float32Array; spec: TensorSpec }> => {
     const spec = tensorSpec(manifest, name);
     const buf = buffers.get(spec.file);
     if (!buf) throw new ModelLoadError(spec.file, `Tensor ${name} refers to ${spec.file}, which the manifest does not list.`);
-    return { data: decodeTensor(buf, spec), spec };
+    const data = await decodeTensorSliced(buf, spec, slicer);
+    await slicer.maybeYield();
+    return { data, spec };
   };
-  const tableT = read('table');
-  await slicer.maybeYield();
-  const tokenWeight = read('tokenWeight').data;
-  await slicer.maybeYield();
-  const projT = manifest.tensors.some((t) => t.name === 'projection') ? read('projection') : null;
-  await slicer.maybeYield();
+  const has = (name: string): boolean => manifest.tensors.some((t) => t.name === name);
+  const tableT = await read('table');
+  const tokenWeight = (await read('tokenWeight')).data;
+  const projT = has('projection') ? await read('projection') : null;
   const rows = manifest.vocabSize + manifest.tokenizer.buckets;
   if (tableT.spec.shape[0] !== rows || tableT.spec.shape[1] !== manifest.wordDims) {
     throw new ModelLoadError('weights.bin', `table has shape [${tableT.spec.shape.join(',')}], expected [${rows},${manifest.wordDims}].`);
   }
+  const biasData = has('projectionBias') ? (await read('projectionBias')).data : null;
+  const rowScale = has('rowScale') ? (await read('rowScale')).data : null;
+  // Moving the table into the backend is a task of its own (megabytes copied, the WASM heap grown).
+  await slicer.yield();
   const table = tf.tensor2d(tableT.data, [rows, manifest.wordDims]);
   // A table stored already projected (wordDims === dims) needs no projection at run time.
   const projection = projT ? tf.tensor2d(projT.data, [manifest.wordDims, manifest.dims]) : null;
-  const bias = manifest.tensors.some((t) => t.name === 'projectionBias') ? tf.tensor1d(read('projectionBias').data) : null;
-
-  const rowScale = manifest.tensors.some((t) => t.name === 'rowScale') ? read('rowScale').data : null;
+  const bias = biasData ? tf.tensor1d(biasData) : null;
+  await slicer.yield();
   const ctx: PoolingContext = { vocab, tokenWeight, rowScale, config: manifest };
   const entries = (item: EncoderInput): { rows: number[]; weights: number[] } => poolingEntries(item, ctx);
 
@@ -194,15 +206,31 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
     async encode(items, opts = {}) {
       if (disposed) throw new ModelLoadError('encoder', 'This encoder was disposed.');
       const fixed = opts.batchSize;
-      // Adaptive batches: start small, then size each batch to take about one slice.
-      let batchSize = fixed ?? 16;
+      // Adaptive batches: a batch's cost is its padded size (items × the longest item's rows),
+      // so batches are sized in those cells, to take about one slice each: a batch of long
+      // descriptions is fewer items. It starts small and at most doubles from one batch to the
+      // next, so one quick batch cannot make the next a long task.
+      let cells = 512;
       const slicer = new Slicer();
       const parts: tf.Tensor2D[] = [];
+      // The next item's entries, made while the batch before was filled but not taken by it.
+      let pending: { rows: number[]; weights: number[] } | null = null;
       try {
         for (let start = 0; start < items.length;) {
           const t0 = now();
-          const batch = items.slice(start, start + batchSize).map(entries);
-          const width = Math.max(1, ...batch.map((e) => e.rows.length));
+          const batch: { rows: number[]; weights: number[] }[] = [];
+          let width = 1;
+          while (start + batch.length < items.length && batch.length < (fixed ?? MAX_BATCH)) {
+            const e: { rows: number[]; weights: number[] } = pending ?? entries(items[start + batch.length]!);
+            pending = null;
+            const wider = Math.max(width, e.rows.length);
+            if (fixed === undefined && batch.length > 0 && (batch.length + 1) * wider > cells) {
+              pending = e;
+              break;
+            }
+            batch.push(e);
+            width = wider;
+          }
           const idx = new Int32Array(batch.length * width);
           const w = new Float32Array(batch.length * width);
           batch.forEach((e, i) => {
@@ -225,7 +253,8 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
           opts.onProgress?.({ phase: 'encode', done: start, total: items.length });
           if (fixed === undefined) {
             const ms = Math.max(0.5, now() - t0);
-            batchSize = Math.max(4, Math.min(1024, Math.round((batchSize * SLICE_MS) / ms)));
+            const done = batch.length * width;
+            cells = Math.max(MIN_CELLS, Math.min(2 * Math.max(cells, done), Math.round((done * SLICE_MS) / ms)));
           }
           if (start < items.length) await slicer.yield();
         }

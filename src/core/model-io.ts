@@ -200,6 +200,33 @@ export function floatToHalf(v: number): number {
 
 /** Decodes one tensor of a weights file into float32. */
 export function decodeTensor(buf: ArrayBuffer, spec: TensorSpec): Float32Array {
+  const { out, rows, decode } = tensorDecoder(buf, spec);
+  decode(0, rows);
+  return out;
+}
+
+/**
+ * {@link decodeTensor} in slices of rows, yielding to the page where a slice is used up: the
+ * encoder's word table is 1.8 million numbers, a long task of its own on a slow phone.
+ */
+export async function decodeTensorSliced(buf: ArrayBuffer, spec: TensorSpec, slicer: Slicer): Promise<Float32Array> {
+  const { out, rows, decode } = tensorDecoder(buf, spec);
+  const step = Math.max(1, Math.floor(DECODE_BLOCK / Math.max(1, out.length / Math.max(1, rows))));
+  for (let from = 0; from < rows; from += step) {
+    decode(from, Math.min(rows, from + step));
+    await slicer.maybeYield();
+  }
+  return out;
+}
+
+/** Numbers decoded between checks of the slice's time (a millisecond or two). */
+const DECODE_BLOCK = 1 << 16;
+
+/** Checks a tensor's place in its file and returns its output and a decoder of row ranges into it. */
+function tensorDecoder(
+  buf: ArrayBuffer,
+  spec: TensorSpec,
+): { out: Float32Array; rows: number; decode: (from: number, to: number) => void } {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const rows = spec.shape.length > 1 ? spec.shape[0]! : 1;
   const cols = size / rows;
@@ -212,19 +239,31 @@ export function decodeTensor(buf: ArrayBuffer, spec: TensorSpec): Float32Array {
   }
   const out = new Float32Array(size);
   if (spec.dtype === 'float32') {
-    out.set(new Float32Array(buf.slice(spec.offset, spec.offset + size * 4)));
-  } else if (spec.dtype === 'float16') {
-    const h = new Uint16Array(buf.slice(spec.offset, spec.offset + size * 2));
-    for (let i = 0; i < size; i++) out[i] = halfToFloat(h[i]!);
-  } else {
-    const q = new Int8Array(buf.slice(spec.offset, spec.offset + size));
-    const scales = new Float32Array(buf.slice(spec.offset + size, spec.offset + size + rows * 4));
-    for (let r = 0; r < rows; r++) {
-      const s = scales[r]!;
-      for (let c = 0; c < cols; c++) out[r * cols + c] = q[r * cols + c]! * s;
-    }
+    const f = new Float32Array(buf.slice(spec.offset, spec.offset + size * 4));
+    return { out, rows, decode: (from, to) => out.set(f.subarray(from * cols, to * cols), from * cols) };
   }
-  return out;
+  if (spec.dtype === 'float16') {
+    const h = new Uint16Array(buf.slice(spec.offset, spec.offset + size * 2));
+    return {
+      out,
+      rows,
+      decode: (from, to) => {
+        for (let i = from * cols; i < to * cols; i++) out[i] = halfToFloat(h[i]!);
+      },
+    };
+  }
+  const q = new Int8Array(buf.slice(spec.offset, spec.offset + size));
+  const scales = new Float32Array(buf.slice(spec.offset + size, spec.offset + size + rows * 4));
+  return {
+    out,
+    rows,
+    decode: (from, to) => {
+      for (let r = from; r < to; r++) {
+        const s = scales[r]!;
+        for (let c = 0; c < cols; c++) out[r * cols + c] = q[r * cols + c]! * s;
+      }
+    },
+  };
 }
 
 /** Encodes a row-major matrix as int8 with one float32 scale per row (symmetric, max-abs). */

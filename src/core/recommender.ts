@@ -329,7 +329,7 @@ async function embedCatalog(o: {
   if (cache && missing.length > 0) {
     for (let j = 0; j < missing.length; j++) {
       cacheKeys.push(`${version}:${long(missing[j]!)}`);
-      if ((j & 1023) === 1023) await slicer.maybeYield();
+      if ((j & 63) === 63) await slicer.maybeYield();
     }
     try {
       const found = await cache.get(cacheKeys);
@@ -358,19 +358,35 @@ async function embedCatalog(o: {
   if (missing.length > 0) {
     const encoder = await o.loadEncoder();
     try {
-      const fresh = await encoder.encode(
-        missing.map((i) => item(i)),
-        progress ? { onProgress: (p) => progress({ phase: 'encode', done: done0 + p.done, total: n }) } : {},
-      );
-      const data = (await fresh.data()) as Float32Array;
-      fresh.dispose();
+      // In parts of ENCODE_PART items, each read back as it is done: the items are parsed (on a
+      // lazy catalogue) a part at a time, and no one step copies or joins the whole catalogue's
+      // vectors, so every task stays short at any catalogue size.
       const entries: [string, Float32Array][] = [];
-      for (let j = 0; j < missing.length; j++) {
-        const i = missing[j]!;
-        const v = data.slice(j * d, (j + 1) * d);
-        out.set(v, i * d);
-        if (cache) entries.push([cacheKeys[j] ?? `${version}:${long(i)}`, v]);
-        if ((j & 1023) === 1023) await slicer.maybeYield();
+      for (let from = 0; from < missing.length; from += ENCODE_PART) {
+        const to = Math.min(missing.length, from + ENCODE_PART);
+        const inputs: Item[] = [];
+        for (let j = from; j < to; j++) {
+          inputs.push(item(missing[j]!));
+          if ((j & 63) === 63) await slicer.maybeYield();
+        }
+        const fresh = await encoder.encode(
+          inputs,
+          progress ? { onProgress: (p) => progress({ phase: 'encode', done: done0 + from + p.done, total: n }) } : {},
+        );
+        let data: Float32Array;
+        try {
+          data = (await fresh.data()) as Float32Array;
+        } finally {
+          fresh.dispose();
+        }
+        await slicer.maybeYield();
+        for (let j = from; j < to; j++) {
+          const i = missing[j]!;
+          const v = data.slice((j - from) * d, (j - from + 1) * d);
+          out.set(v, i * d);
+          if (cache) entries.push([cacheKeys[j] ?? `${version}:${long(i)}`, v]);
+          if ((j & 63) === 63) await slicer.maybeYield();
+        }
       }
       if (cache) {
         try {
@@ -406,6 +422,9 @@ async function centreRows(v: Float32Array, n: number, d: number, slicer: Slicer)
 
 /** Rows per slice of the loops over the catalogue's vectors (a few ms each). */
 const BLOCK = 4096;
+
+/** Items the encoder embeds and hands back at a time ({@link embedCatalog}). */
+const ENCODE_PART = 2048;
 
 // The hot loops are plain synchronous functions over one block, which the JIT optimises well.
 function sumRows(v: Float32Array, from: number, to: number, d: number, acc: Float64Array): void {
