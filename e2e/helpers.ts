@@ -44,28 +44,42 @@ export function collectErrors(page: Page): string[] {
  * shopper is quiet: a test that wants the next visit to find it waits for it.
  */
 export function preparedEntries(page: Page): Promise<number> {
+  return storeCount(page, 'clickwise-prepared', 'headers');
+}
+
+/** How many catalogue vectors the page's origin holds in its embedding cache (written after the prepared entry). */
+export function cachedVectors(page: Page): Promise<number> {
+  return storeCount(page, 'clickwise-embeddings', 'vectors');
+}
+
+/** The number of records in one object store of one of the page origin's databases (0 where there is none). */
+function storeCount(page: Page, db: string, store: string): Promise<number> {
   return page.evaluate(
-    () =>
+    ([name, storeName]) =>
       new Promise<number>((resolve) => {
-        const req = indexedDB.open('clickwise-prepared');
+        const req = indexedDB.open(name);
+        // A database that does not exist yet is not made here (a version 1 with no stores would
+        // stop the page's own upgrade from making them).
+        req.onupgradeneeded = () => req.transaction?.abort();
         req.onerror = () => resolve(0);
         req.onsuccess = () => {
-          const db = req.result;
-          if (!db.objectStoreNames.contains('headers')) {
-            db.close();
+          const opened = req.result;
+          if (!opened.objectStoreNames.contains(storeName)) {
+            opened.close();
             resolve(0);
             return;
           }
-          const count = db.transaction('headers').objectStore('headers').count();
+          const count = opened.transaction(storeName).objectStore(storeName).count();
           count.onsuccess = () => {
-            db.close();
+            opened.close();
             resolve(count.result);
           };
           count.onerror = () => {
-            db.close();
+            opened.close();
             resolve(0);
           };
         };
       }),
+    [db, store] as const,
   );
 }

@@ -134,6 +134,7 @@ ${postlude(page.visits)}`;
 export const WAIT_PREPARED = `async (ms) => {
   const count = () => new Promise((resolve) => {
     const req = indexedDB.open('clickwise-prepared');
+    req.onupgradeneeded = () => req.transaction.abort();
     req.onerror = () => resolve(0);
     req.onsuccess = () => {
       const db = req.result;

@@ -4,7 +4,7 @@
  */
 import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
-import { collectErrors, preparedEntries, tagPage } from './helpers.js';
+import { cachedVectors, collectErrors, preparedEntries, tagPage } from './helpers.js';
 
 type Top = { id: string; score: number }[];
 
@@ -243,6 +243,8 @@ test('catalogue vectors are cached by text: a reload encodes nothing, a new item
   // The first load saves what it made for the next one after its first list, in the background:
   // the reload waits until that entry is written (the database exists: this load opened it).
   await expect.poll(() => preparedEntries(page)).toBeGreaterThan(0);
+  // Then the vectors it encoded, each under its text's key.
+  await expect.poll(() => cachedVectors(page)).toBe(n);
   await page.reload();
   await open(page, 'emb');
   // The same catalogue file and model: the matrix the first load made is taken as it is.

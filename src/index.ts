@@ -121,6 +121,11 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
     onDisk ? IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined,
     onDisk ? IndexedDbPreparedCache.open().catch(() => undefined) : undefined,
   ]);
+  // The caches are read while loading and written just after; closed once that is done.
+  const closeCaches = (): void => {
+    embeddingCache?.close();
+    preparedCache?.close();
+  };
   try {
     const visibility = core.visibility ?? documentVisibility();
     const assets = pageAssets();
@@ -137,13 +142,14 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
       ...(embeddingCache ? { embeddingCache } : {}),
       ...(preparedCache ? { preparedCache } : {}),
       ...(visibility ? { visibility } : {}),
+      afterSaved: () => {
+        core.afterSaved?.();
+        closeCaches();
+      },
     });
   } catch (err) {
     store.close();
+    closeCaches();
     throw err;
-  } finally {
-    // The caches are read and written only while loading (a last write may finish after).
-    embeddingCache?.close();
-    preparedCache?.close();
   }
 }

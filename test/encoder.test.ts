@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -39,23 +40,26 @@ describe('tokenizer', () => {
 });
 
 describe('encoder', () => {
-  it('gives unit vectors of the stated shape, matching the golden fixture', async () => {
-    const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder') });
-    expect(enc.version).toBe(golden.encoderVersion);
-    const t = await enc.encode(golden.texts);
-    expect(t.shape).toEqual([golden.texts.length, golden.dims]);
-    expect(t.dtype).toBe('float32');
-    const rows = (await t.array()) as number[][];
-    rows.forEach((row, i) => {
-      expect(Math.hypot(...row)).toBeCloseTo(1, 5);
-      row.forEach((v, k) => expect(Math.abs(v - golden.vectors[i]![k]!)).toBeLessThan(GOLDEN_TOL));
-    });
-    t.dispose();
-    enc.dispose();
-  });
+  it.each(['typed', 'tensor'] as const)(
+    'gives unit vectors of the stated shape, matching the golden fixture (%s pooling)',
+    async (pooling) => {
+      const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder'), pooling });
+      expect(enc.version).toBe(golden.encoderVersion);
+      const t = await enc.encode(golden.texts);
+      expect(t.shape).toEqual([golden.texts.length, golden.dims]);
+      expect(t.dtype).toBe('float32');
+      const rows = (await t.array()) as number[][];
+      rows.forEach((row, i) => {
+        expect(Math.hypot(...row)).toBeCloseTo(1, 5);
+        row.forEach((v, k) => expect(Math.abs(v - golden.vectors[i]![k]!)).toBeLessThan(GOLDEN_TOL));
+      });
+      t.dispose();
+      enc.dispose();
+    },
+  );
 
-  it('is deterministic, batch-size independent, and leaks no tensors', async () => {
-    const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder') });
+  it.each(['typed', 'tensor'] as const)('is deterministic, batch-size independent, and leaks no tensors (%s pooling)', async (pooling) => {
+    const enc = await loadEncoder({ modelUrl: resolve(MODELS, 'encoder'), pooling });
     const before = tf.memory().numTensors;
     const a = await enc.encode(golden.texts, { batchSize: 2 });
     const b = await enc.encode(golden.texts, { batchSize: 64 });
@@ -65,6 +69,70 @@ describe('encoder', () => {
     b.dispose();
     expect(tf.memory().numTensors).toBe(before);
     enc.dispose();
+  });
+
+  it('pools alike in typed arrays and on the backend where the encoder projects and adds a bias', async () => {
+    // A small encoder of another shape: 4 words and 8 n-gram buckets of 5 numbers, projected to 3.
+    const [vocabSize, buckets, wordDims, dims] = [4, 8, 5, 3];
+    const rows = vocabSize + buckets;
+    const rand = (n: number, seed: number): Float32Array =>
+      Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 97 + i * 12.9898) * 0.8);
+    const parts = [rand(rows * wordDims, 1), rand(vocabSize, 2).map((x) => 0.5 + Math.abs(x)), rand(wordDims * dims, 3), rand(dims, 4)];
+    const names = ['table', 'tokenWeight', 'projection', 'projectionBias'];
+    const shapes = [[rows, wordDims], [vocabSize], [wordDims, dims], [dims]];
+    const weights = Buffer.concat(parts.map((p) => Buffer.from(p.buffer)));
+    const vocab = Buffer.from('garden\nchair\nred\ntoy\n');
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    let offset = 0;
+    const manifest: EncoderManifest = {
+      format: 'clickwise-encoder',
+      formatVersion: 1,
+      version: 'small',
+      dims,
+      wordDims,
+      vocabSize,
+      oovWeight: 0.7,
+      fieldWeights: { title: 1, category: 0.5, description: 0.25 },
+      maxTokensPerField: 8,
+      tokenizer: { ngramMin: 3, ngramMax: 4, buckets },
+      files: [
+        { path: 'vocab.txt', sha256: sha(vocab), bytes: vocab.length },
+        { path: 'weights.bin', sha256: sha(weights), bytes: weights.length },
+      ],
+      tensors: parts.map((p, i) => {
+        const spec = {
+          name: names[i]!,
+          shape: shapes[i]!,
+          dtype: 'float32' as const,
+          file: 'weights.bin',
+          offset,
+          byteLength: p.byteLength,
+        };
+        offset += p.byteLength;
+        return spec;
+      }),
+      provenance: {},
+    };
+    const files: Record<string, Buffer> = { 'vocab.txt': vocab, 'weights.bin': weights };
+    const fetcher = async (location: string): Promise<ArrayBuffer> => new Uint8Array(files[location.split('/').pop()!]!).buffer;
+    const items: EncoderInput[] = [
+      { title: 'Red garden chair', category: 'Garden', description: 'a chair for the garden' },
+      { title: 'toy', category: 'Toys' },
+      { title: 'Unknown words only', category: '' },
+      { title: '' },
+    ];
+    const got: number[][] = [];
+    for (const pooling of ['typed', 'tensor'] as const) {
+      const enc = await loadEncoder({ modelUrl: 'small', manifest, fetcher, pooling });
+      const t = await enc.encode(items, { batchSize: 3 });
+      expect(t.shape).toEqual([items.length, dims]);
+      got.push(Array.from(await t.data()));
+      t.dispose();
+      enc.dispose();
+    }
+    got[0]!.forEach((v, i) => expect(Math.abs(v - got[1]![i]!)).toBeLessThan(1e-5));
+    // Not a copy of the bias alone: the items' words moved their vectors apart.
+    expect(Math.abs(got[0]![0]! - got[0]![3]!)).toBeGreaterThan(1e-3);
   });
 
   it('decodes the shipped weights in slices (int8, float16, float32) to the same numbers, giving the page a turn between them', async () => {

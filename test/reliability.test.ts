@@ -180,6 +180,48 @@ describe('reset forgets, even while clicks are in flight', () => {
   });
 });
 
+describe('the embedding cache', () => {
+  it('is written after ready: the first recommendation never waits for the vectors to be saved', async () => {
+    // A cache whose write does not finish until the test lets it.
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const written: string[] = [];
+    const cache: EmbeddingCache = {
+      get: async (keys) => keys.map(() => undefined),
+      put: async (entries) => {
+        await gate;
+        for (const [k] of entries) written.push(k);
+      },
+    };
+    let saved = false;
+    const rec = await make({ embeddingCache: cache, afterSaved: () => (saved = true) });
+    expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: 0, encoded: catalog.length, prepared: 0 });
+    expect((await rec.recommend({ k: 10 })).length).toBe(10);
+    await rec.click(ids[0]!);
+    expect(written).toEqual([]);
+    expect(saved).toBe(false);
+    release();
+    await expect.poll(() => saved, { timeout: 10_000 }).toBe(true);
+    expect(written).toHaveLength(catalog.length);
+  });
+
+  it('a write that fails costs a warning, not the recommender', async () => {
+    const warnings: string[] = [];
+    const cache: EmbeddingCache = {
+      get: async (keys) => keys.map(() => undefined),
+      put: async () => {
+        throw new Error('quota exceeded');
+      },
+    };
+    let saved: () => void = () => undefined;
+    const done = new Promise<void>((r) => (saved = r));
+    const rec = await make({ embeddingCache: cache, afterSaved: () => saved(), onWarning: (w) => warnings.push(w.message) });
+    await done;
+    expect(warnings.some((w) => /embedding cache could not be written.*quota exceeded/.test(w))).toBe(true);
+    expect((await rec.recommend({ k: 5 })).length).toBe(5);
+  });
+});
+
 describe('one NaN does not poison every score', () => {
   it('a non-finite vector in the embedding cache is encoded again', async () => {
     const vectors = new Map<string, Float32Array>();
@@ -189,15 +231,22 @@ describe('one NaN does not poison every score', () => {
         for (const [k, v] of entries) vectors.set(k, v);
       },
     };
-    (await make({ embeddingCache: cache })).dispose();
+    let saved: () => void = () => undefined;
+    const written = new Promise<void>((r) => (saved = r));
+    (await make({ embeddingCache: cache, afterSaved: () => saved() })).dispose();
+    await written;
     const first = [...vectors.keys()][0]!;
     vectors.set(first, new Float32Array(vectors.get(first)!.length).fill(Number.NaN));
-    const rec = await make({ embeddingCache: cache });
+    let resaved: () => void = () => undefined;
+    const rewritten = new Promise<void>((r) => (resaved = r));
+    const rec = await make({ embeddingCache: cache, afterSaved: () => resaved() });
     expect(rec.stats().embeddings).toEqual({ shipped: 0, cached: catalog.length - 1, encoded: 1, prepared: 0 });
     for (let i = 0; i < 60; i++) await rec.click(ids[i % 7]!);
     const top = await rec.recommend({ k: 10 });
     expect(top.every((r) => Number.isFinite(r.score))).toBe(true);
     expect(Number.isFinite(rec.stats().deltaNorm)).toBe(true);
+    // The vector encoded again replaces the bad one, once the page is ready and quiet.
+    await rewritten;
     expect(vectors.get(first)!.every(Number.isFinite)).toBe(true);
   });
 

@@ -78,6 +78,12 @@ export interface CoreRecommenderOptions {
    */
   preparedCache?: PreparedCache;
   /**
+   * Called once what a load writes for the next visit after it is ready (its index and matrix to
+   * `preparedCache`, then the vectors it encoded to `embeddingCache`) is written or given up; at
+   * once when there is nothing to write. The caller may close those caches then.
+   */
+  afterSaved?: () => void;
+  /**
    * Parses and indexes a catalogue file read from a URL somewhere else than the page's main
    * thread, on a load that cannot take the saved index (a first visit, or a changed file). The
    * package entry passes a Web Worker's where the page can start one. Default: none (the load
@@ -272,11 +278,13 @@ async function embedCatalog(o: {
   /** Every item's text key ({@link itemKeys}), made where the catalogue was indexed. */
   keys: Uint32Array;
   cache: EmbeddingCache | undefined;
+  /** Return the cache write (`write`) instead of awaiting it. */
+  deferCacheWrite: boolean;
   shipped: ShippedVectors | null;
   progress: ProgressCallback | undefined;
   warn: (m: string) => void;
   slicer: Slicer;
-}): Promise<{ vectors: Float32Array; stats: EmbeddingStats }> {
+}): Promise<{ vectors: Float32Array; stats: EmbeddingStats; write: (() => Promise<void>) | null }> {
   const { item, n, keys, cache, shipped, progress, warn, slicer } = o;
   const d = o.encoderManifest.dims;
   const version = o.encoderManifest.version;
@@ -355,6 +363,7 @@ async function embedCatalog(o: {
   }
   const done0 = n - missing.length;
   progress?.({ phase: 'encode', done: done0, total: n });
+  let write: (() => Promise<void>) | null = null;
   if (missing.length > 0) {
     const encoder = await o.loadEncoder();
     try {
@@ -388,18 +397,24 @@ async function embedCatalog(o: {
           if ((j & 63) === 63) await slicer.maybeYield();
         }
       }
-      if (cache) {
-        try {
-          await cache.put(entries);
-        } catch (err) {
-          warn(`The embedding cache could not be written (${String(err)}).`);
+      if (cache && entries.length > 0) {
+        write = async () => {
+          try {
+            await cache.put(entries);
+          } catch (err) {
+            warn(`The embedding cache could not be written (${String(err)}).`);
+          }
+        };
+        if (!o.deferCacheWrite) {
+          await write();
+          write = null;
         }
       }
     } finally {
       encoder.dispose();
     }
   }
-  return { vectors: out, stats: { shipped: fromShipped, cached: fromCache, encoded: missing.length, prepared: 0 } };
+  return { vectors: out, stats: { shipped: fromShipped, cached: fromCache, encoded: missing.length, prepared: 0 }, write };
 }
 
 /**
@@ -752,6 +767,8 @@ class RecommenderImpl implements Recommender {
   private shopDeltaInfo: ShopDeltaInfo | null = null;
   /** The catalogue's compaction after ready (see `compactCatalogAbove`), or null when there is none. */
   compacting: Promise<void> | null = null;
+  /** What the load writes for the next visit after ready (see `afterSaved`); null until then. */
+  saving: Promise<void> | null = null;
 
   /** False once disposed. */
   get alive(): boolean {
@@ -1287,6 +1304,12 @@ export interface LoadHeadOptions {
   keepMatrix?: boolean;
   /** The model's files, when the caller has read them already (see {@link loadModelParts}). */
   parts?: ModelParts;
+  /**
+   * Leave the vectors encoded here unwritten to the embedding cache, and return the write
+   * (`cacheWrite`) for the caller to run once the page is ready: writing many thousands of
+   * vectors takes seconds that a first recommendation need not wait for.
+   */
+  deferCacheWrite?: boolean;
 }
 
 /** The model files a head is built from, read before the catalogue is needed. */
@@ -1346,6 +1369,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   embeddingStats: EmbeddingStats;
   /** The matrix made here, to save for the next load (with `keepMatrix`; null when it was taken from `prepared`). */
   made: PreparedMatrix | null;
+  /** With `deferCacheWrite`: writes the vectors encoded here to the embedding cache (null: none to write). */
+  cacheWrite: (() => Promise<void>) | null;
 }> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
@@ -1391,6 +1416,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const matrix = new ItemMatrix(n, d);
   let embeddingStats: EmbeddingStats;
   let made: PreparedMatrix | null = null;
+  let cacheWrite: (() => Promise<void>) | null = null;
   if (hit) {
     // Copied a slice at a time: 64 MB at 1,000,000 items in one go, with what follows, makes a long task.
     for (let from = 0; from < n; from += 8 * BLOCK) {
@@ -1424,6 +1450,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       n,
       keys,
       cache: options.embeddingCache,
+      deferCacheWrite: options.deferCacheWrite === true,
       shipped,
       progress,
       warn,
@@ -1441,6 +1468,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       await slicer.maybeYield();
     }
     embeddingStats = loaded.stats;
+    cacheWrite = loaded.write;
     if (options.keepMatrix) {
       made = {
         modelKey,
@@ -1466,7 +1494,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     },
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
-  return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made };
+  return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
 }
 
 /** Whether a saved matrix fits this catalogue and holds only finite scales. */
@@ -1674,6 +1702,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     prepared: savedMatrix,
     ...(read.keys ? { keys: read.keys } : {}),
     keepMatrix: cache !== undefined && location !== null,
+    deferCacheWrite: true,
   });
   mark('head');
   const rec = new RecommenderImpl(
@@ -1712,19 +1741,36 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // The head's construction (N-long tensors) and the shopper's state are tasks apart.
   await nextTask();
   await rec.restore();
-  if (cache && location && (read.fresh || loaded.made)) {
-    // Saved for the next load, after this one is ready; a failure only costs the next load time.
-    const entry: PreparedEntry = {
-      catalog: read.fresh ? { ...read.fresh, spread: rec.coldOrder } : read.entry!.catalog,
-      matrix: loaded.made ?? savedMatrix,
-    };
-    // Piece by piece while the shopper is quiet: a click never waits behind the whole entry.
-    void cache
-      .put(location, entry, () => rec.untilQuiet())
-      .catch((err: unknown) => {
-        rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);
-      });
-  }
+  // Saved for the next load, after this one is ready, while the shopper is quiet; a failure only
+  // costs the next load time. The catalogue's entry first (the next visit of the same file takes
+  // it whole), then the vectors encoded here (a visit after the file changed takes them by text).
+  const vectorsWrite = loaded.cacheWrite;
+  const preparedWrite =
+    cache && location && (read.fresh || loaded.made)
+      ? (): Promise<void> => {
+          const entry: PreparedEntry = {
+            catalog: read.fresh ? { ...read.fresh, spread: rec.coldOrder } : read.entry!.catalog,
+            matrix: loaded.made ?? savedMatrix,
+          };
+          // Piece by piece while the shopper is quiet: a click never waits behind the whole entry.
+          return cache
+            .put(location, entry, () => rec.untilQuiet())
+            .catch((err: unknown) => {
+              rec.report('prepared/write', `The catalogue index could not be saved for the next visit (${String(err)}).`);
+            });
+        }
+      : null;
+  rec.saving = (async () => {
+    try {
+      await preparedWrite?.();
+      if (vectorsWrite) {
+        await rec.untilQuiet();
+        await vectorsWrite();
+      }
+    } finally {
+      options.afterSaved?.();
+    }
+  })();
   mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });
   if (text) {
