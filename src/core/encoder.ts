@@ -100,7 +100,7 @@ export interface LoadEncoderOptions {
   manifest?: EncoderManifest;
   /**
    * How each item's rows are pooled: `'tensor'`, a gather and a weighted sum on the backend (for a
-   * GPU), or `'typed'`, a loop over the table in this thread's memory (about ten times faster on
+   * GPU), or `'typed'`, a loop over the table in this thread's memory (much faster on
    * WASM and CPU, whose gather kernel is slow, and the table never enters the WASM heap). Both
    * give the same vectors. Default: `'typed'` where the active backend is `wasm` or `cpu`.
    */
