@@ -379,6 +379,21 @@ describe('the API under careless use', () => {
 });
 
 describe('the embedding cache with two model versions on one origin', () => {
+  it('stores a vector given as a view into a larger buffer as that vector alone', async () => {
+    const cache = await IndexedDbEmbeddingCache.open();
+    const chunk = Float32Array.from({ length: 4 * 64 }, (_, i) => i / 7);
+    await cache.put([
+      ['enc-view:a', chunk.subarray(64, 128)],
+      ['enc-view:b', chunk.subarray(192, 256)],
+    ]);
+    const [a, b] = await cache.get(['enc-view:a', 'enc-view:b']);
+    expect(Array.from(a!)).toEqual(Array.from(chunk.subarray(64, 128)));
+    expect(Array.from(b!)).toEqual(Array.from(chunk.subarray(192, 256)));
+    // Not the 1 kB buffer the views belong to, each time.
+    expect([a!.buffer.byteLength, b!.buffer.byteLength]).toEqual([256, 256]);
+    cache.close();
+  });
+
   it('keeps both versions while they are in use, and drops one unused for 30 days', async () => {
     let now = 1_000_000;
     const clock = (): number => now;

@@ -245,6 +245,10 @@ const DEFAULT_MODEL_URL = '/models/';
  */
 export interface EmbeddingCache {
   get(keys: readonly string[]): Promise<(Float32Array | undefined)[]>;
+  /**
+   * Stores each vector under its key. A vector may be a view into a larger buffer: a cache that
+   * keeps it beyond the call keeps (or stores) a copy of the view alone, not its whole buffer.
+   */
   put(entries: readonly [string, Float32Array][]): Promise<void>;
 }
 
@@ -391,7 +395,9 @@ async function embedCatalog(o: {
         await slicer.maybeYield();
         for (let j = from; j < to; j++) {
           const i = missing[j]!;
-          const v = data.slice((j - from) * d, (j - from + 1) * d);
+          // A view, not a copy: 100,000 small buffers made at once kept the collector busy for
+          // long tasks. The cache copies each one when it writes it.
+          const v = data.subarray((j - from) * d, (j - from + 1) * d);
           out.set(v, i * d);
           if (cache) entries.push([cacheKeys[j] ?? `${version}:${long(i)}`, v]);
           if ((j & 63) === 63) await slicer.maybeYield();

@@ -104,7 +104,8 @@ export class IndexedDbEmbeddingCache implements EmbeddingCache {
       const tx = this.db.transaction(['vectors', 'versions'], 'readwrite', { durability: 'relaxed' });
       const vectors = unwrap(tx.objectStore('vectors'));
       unwrap(tx.objectStore('versions')).put(now, version);
-      for (let i = start; i < end; i++) vectors.put(entries[i]![1], entries[i]![0]);
+      // A copy of each vector alone: one given as a view would otherwise store its whole buffer.
+      for (let i = start; i < end; i++) vectors.put(entries[i]![1].slice(), entries[i]![0]);
       await tx.done;
       if (end < entries.length) await nextTask();
     }
