@@ -143,8 +143,11 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
       ...(preparedCache ? { preparedCache } : {}),
       ...(visibility ? { visibility } : {}),
       afterSaved: () => {
-        core.afterSaved?.();
-        closeCaches();
+        try {
+          core.afterSaved?.();
+        } finally {
+          closeCaches();
+        }
       },
     });
   } catch (err) {

@@ -205,6 +205,32 @@ describe('the embedding cache', () => {
     expect(written).toHaveLength(catalog.length);
   });
 
+  it('an afterSaved callback that throws is reported and ignored', async () => {
+    const errors: unknown[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void errors.push(a.join(' ')));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let called = false;
+      const rec = await make({
+        embeddingCache: { get: async (keys) => keys.map(() => undefined), put: async () => undefined },
+        afterSaved: () => {
+          called = true;
+          throw new Error('shop callback broke');
+        },
+      });
+      await expect.poll(() => called, { timeout: 10_000 }).toBe(true);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(errors.some((e) => /afterSaved callback threw/.test(String(e)))).toBe(true);
+      expect(unhandled).toEqual([]);
+      expect((await rec.recommend({ k: 5 })).length).toBe(5);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      spy.mockRestore();
+    }
+  });
+
   it('a write that fails costs a warning, not the recommender', async () => {
     const warnings: string[] = [];
     const cache: EmbeddingCache = {

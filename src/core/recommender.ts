@@ -1774,7 +1774,12 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
         await vectorsWrite();
       }
     } finally {
-      options.afterSaved?.();
+      // A callback that throws is reported and ignored, as an onWarning that throws is.
+      try {
+        options.afterSaved?.();
+      } catch (err) {
+        console.error('Clickwise: an afterSaved callback threw', err);
+      }
     }
   })();
   mark('ready');
