@@ -126,19 +126,21 @@ test('titles holding HTML are shown as text and run nothing', async ({ page }) =
   expect(errors).toEqual([]);
 });
 
+/** Opens the plain-HTML shop served with this Content-Security-Policy. */
+async function openShopUnderCsp(page: Page, policy: string): Promise<void> {
+  await page.route('**/shop.html', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, headers: { ...res.headers(), 'content-security-policy': policy } });
+  });
+  await page.goto('shop.html');
+}
+
 test("works under the strict CSP script-src 'self' 'wasm-unsafe-eval'", async ({ page }) => {
   const violations: string[] = [];
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
   });
-  await page.route('**/shop.html', async (route) => {
-    const res = await route.fetch();
-    await route.fulfill({
-      response: res,
-      headers: { ...res.headers(), 'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'" },
-    });
-  });
-  await page.goto('shop.html');
+  await openShopUnderCsp(page, "script-src 'self' 'wasm-unsafe-eval'");
   const ok = await page.evaluate(async () => {
     const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
       stats(): { backend: string; scoring: string; catalogIndexed: string };
@@ -158,14 +160,7 @@ test("under a CSP that forbids workers (worker-src 'none'), parses the catalogue
   page.on('console', (m) => {
     if (m.type() === 'warning' && m.text().startsWith('Clickwise:')) warnings.push(m.text());
   });
-  await page.route('**/shop.html', async (route) => {
-    const res = await route.fetch();
-    await route.fulfill({
-      response: res,
-      headers: { ...res.headers(), 'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'; worker-src 'none'" },
-    });
-  });
-  await page.goto('shop.html');
+  await openShopUnderCsp(page, "script-src 'self' 'wasm-unsafe-eval'; worker-src 'none'");
   const indexed = await page.evaluate(async () => {
     const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
       stats(): { catalogIndexed: string };
@@ -178,11 +173,7 @@ test("under a CSP that forbids workers (worker-src 'none'), parses the catalogue
 });
 
 test("under a CSP that forbids WebAssembly (script-src 'self'), scores with the plain loop and still learns", async ({ page }) => {
-  await page.route('**/shop.html', async (route) => {
-    const res = await route.fetch();
-    await route.fulfill({ response: res, headers: { ...res.headers(), 'content-security-policy': "script-src 'self'" } });
-  });
-  await page.goto('shop.html');
+  await openShopUnderCsp(page, "script-src 'self'");
   const got = await page.evaluate(async () => {
     const rec = (await (window as unknown as { Clickwise: { ready: Promise<unknown> } }).Clickwise.ready) as {
       stats(): { backend: string; scoring: string };

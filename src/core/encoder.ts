@@ -55,12 +55,18 @@ export interface PoolingContext {
   config: Pick<EncoderManifest, 'vocabSize' | 'oovWeight' | 'fieldWeights' | 'maxTokensPerField' | 'tokenizer'>;
 }
 
+/** An item's pooling: the table rows it reads and each one's weight (summing to 1 where any). */
+export interface PoolingEntry {
+  rows: number[];
+  weights: number[];
+}
+
 /**
  * The table rows an item's text reads and their pooling weights (summing to 1): a vocabulary word
  * reads its own row; any other word reads its n-gram bucket rows, sharing the word's weight. Shared
  * by the runtime encoder and the offline trainer so that both pool exactly alike.
  */
-export function poolingEntries(item: EncoderInput, ctx: PoolingContext): { rows: number[]; weights: number[] } {
+export function poolingEntries(item: EncoderInput, ctx: PoolingContext): PoolingEntry {
   const { config, vocab, tokenWeight, rowScale } = ctx;
   const rows: number[] = [];
   const weights: number[] = [];
@@ -210,7 +216,7 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
   }
   const pool = typed ? typedPooling(tableT.data, projT?.data ?? null, biasData, manifest.wordDims, manifest.dims) : null;
   const ctx: PoolingContext = { vocab, tokenWeight, rowScale, config: manifest };
-  const entries = (item: EncoderInput): { rows: number[]; weights: number[] } => poolingEntries(item, ctx);
+  const entries = (item: EncoderInput): PoolingEntry => poolingEntries(item, ctx);
 
   let disposed = false;
   const encoder: Encoder = {
@@ -228,14 +234,14 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
       const slicer = new Slicer();
       const parts: tf.Tensor2D[] = [];
       // The next item's entries, made while the batch before was filled but not taken by it.
-      let pending: { rows: number[]; weights: number[] } | null = null;
+      let pending: PoolingEntry | null = null;
       try {
         for (let start = 0; start < items.length;) {
           const t0 = now();
-          const batch: { rows: number[]; weights: number[] }[] = [];
+          const batch: PoolingEntry[] = [];
           let width = 1;
           while (start + batch.length < items.length && batch.length < (fixed ?? MAX_BATCH)) {
-            const e: { rows: number[]; weights: number[] } = pending ?? entries(items[start + batch.length]!);
+            const e: PoolingEntry = pending ?? entries(items[start + batch.length]!);
             pending = null;
             const wider = Math.max(width, e.rows.length);
             if (fixed === undefined && batch.length > 0 && (batch.length + 1) * wider > cells) {
@@ -330,7 +336,7 @@ function typedPooling(
   bias: Float32Array | null,
   wordDims: number,
   dims: number,
-): (batch: readonly { rows: number[]; weights: number[] }[]) => Float32Array {
+): (batch: readonly PoolingEntry[]) => Float32Array {
   const pooled = new Float64Array(wordDims);
   const projected = new Float64Array(dims);
   return (batch) => {

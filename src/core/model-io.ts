@@ -210,8 +210,8 @@ export function decodeTensor(buf: ArrayBuffer, spec: TensorSpec): Float32Array {
  * encoder's word table is 1.8 million numbers, a long task of its own on a slow phone.
  */
 export async function decodeTensorSliced(buf: ArrayBuffer, spec: TensorSpec, slicer: Slicer): Promise<Float32Array> {
-  const { out, rows, decode } = tensorDecoder(buf, spec);
-  const step = Math.max(1, Math.floor(DECODE_BLOCK / Math.max(1, out.length / Math.max(1, rows))));
+  const { out, rows, cols, decode } = tensorDecoder(buf, spec);
+  const step = Math.max(1, Math.floor(DECODE_BLOCK / Math.max(1, cols)));
   for (let from = 0; from < rows; from += step) {
     decode(from, Math.min(rows, from + step));
     await slicer.maybeYield();
@@ -226,7 +226,7 @@ const DECODE_BLOCK = 1 << 16;
 function tensorDecoder(
   buf: ArrayBuffer,
   spec: TensorSpec,
-): { out: Float32Array; rows: number; decode: (from: number, to: number) => void } {
+): { out: Float32Array; rows: number; cols: number; decode: (from: number, to: number) => void } {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const rows = spec.shape.length > 1 ? spec.shape[0]! : 1;
   const cols = size / rows;
@@ -240,13 +240,14 @@ function tensorDecoder(
   const out = new Float32Array(size);
   if (spec.dtype === 'float32') {
     const f = new Float32Array(buf.slice(spec.offset, spec.offset + size * 4));
-    return { out, rows, decode: (from, to) => out.set(f.subarray(from * cols, to * cols), from * cols) };
+    return { out, rows, cols, decode: (from, to) => out.set(f.subarray(from * cols, to * cols), from * cols) };
   }
   if (spec.dtype === 'float16') {
     const h = new Uint16Array(buf.slice(spec.offset, spec.offset + size * 2));
     return {
       out,
       rows,
+      cols,
       decode: (from, to) => {
         for (let i = from * cols; i < to * cols; i++) out[i] = halfToFloat(h[i]!);
       },
@@ -257,6 +258,7 @@ function tensorDecoder(
   return {
     out,
     rows,
+    cols,
     decode: (from, to) => {
       for (let r = from; r < to; r++) {
         const s = scales[r]!;

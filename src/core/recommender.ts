@@ -282,13 +282,16 @@ async function embedCatalog(o: {
   /** Every item's text key ({@link itemKeys}), made where the catalogue was indexed. */
   keys: Uint32Array;
   cache: EmbeddingCache | undefined;
-  /** Return the cache write (`write`) instead of awaiting it. */
-  deferCacheWrite: boolean;
   shipped: ShippedVectors | null;
   progress: ProgressCallback | undefined;
   warn: (m: string) => void;
   slicer: Slicer;
-}): Promise<{ vectors: Float32Array; stats: EmbeddingStats; write: (() => Promise<void>) | null }> {
+}): Promise<{
+  vectors: Float32Array;
+  stats: EmbeddingStats;
+  /** Writes the vectors encoded here to the cache (null: none to write); the caller runs it. */
+  write: (() => Promise<void>) | null;
+}> {
   const { item, n, keys, cache, shipped, progress, warn, slicer } = o;
   const d = o.encoderManifest.dims;
   const version = o.encoderManifest.version;
@@ -411,10 +414,6 @@ async function embedCatalog(o: {
             warn(`The embedding cache could not be written (${String(err)}).`);
           }
         };
-        if (!o.deferCacheWrite) {
-          await write();
-          write = null;
-        }
       }
     } finally {
       encoder.dispose();
@@ -725,12 +724,12 @@ function mark(phase: string): void {
 }
 
 /** Calls a page's callback; a callback that throws is reported, never allowed to break Clickwise. */
-function callSafely<T>(fn: ((x: T) => void) | undefined, x: T): void {
+function callSafely<T>(fn: ((x: T) => void) | undefined, x: T, name = 'onWarning'): void {
   if (!fn) return;
   try {
     fn(x);
   } catch (err) {
-    console.error('Clickwise: an onWarning callback threw', err);
+    console.error(`Clickwise: an ${name} callback threw`, err);
   }
 }
 
@@ -773,8 +772,6 @@ class RecommenderImpl implements Recommender {
   private shopDeltaInfo: ShopDeltaInfo | null = null;
   /** The catalogue's compaction after ready (see `compactCatalogAbove`), or null when there is none. */
   compacting: Promise<void> | null = null;
-  /** What the load writes for the next visit after ready (see `afterSaved`); null until then. */
-  saving: Promise<void> | null = null;
 
   /** False once disposed. */
   get alive(): boolean {
@@ -1456,7 +1453,6 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       n,
       keys,
       cache: options.embeddingCache,
-      deferCacheWrite: options.deferCacheWrite === true,
       shipped,
       progress,
       warn,
@@ -1474,7 +1470,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       await slicer.maybeYield();
     }
     embeddingStats = loaded.stats;
-    cacheWrite = loaded.write;
+    if (options.deferCacheWrite) cacheWrite = loaded.write;
+    else await loaded.write?.();
     if (options.keepMatrix) {
       made = {
         modelKey,
@@ -1766,7 +1763,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
             });
         }
       : null;
-  rec.saving = (async () => {
+  void (async () => {
     try {
       await preparedWrite?.();
       if (vectorsWrite) {
@@ -1774,12 +1771,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
         await vectorsWrite();
       }
     } finally {
-      // A callback that throws is reported and ignored, as an onWarning that throws is.
-      try {
-        options.afterSaved?.();
-      } catch (err) {
-        console.error('Clickwise: an afterSaved callback threw', err);
-      }
+      callSafely(options.afterSaved, undefined, 'afterSaved');
     }
   })();
   mark('ready');
