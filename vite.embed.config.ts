@@ -24,6 +24,9 @@ export default defineConfig(({ mode }) =>
         // Files the runtime asks for by URL (the catalogue's worker) are found next to it, wherever
         // the shop serves dist/embed/ from.
         base: './',
+        // The catalogue's worker has a fixed name: the tag starts it on a first visit while the
+        // runtime's code still loads (src/embed/early-index.ts).
+        worker: { rolldownOptions: { output: { entryFileNames: 'catalog-worker.js' } } },
         build: {
           outDir: 'dist/embed',
           emptyOutDir: true,

@@ -1,28 +1,28 @@
 /**
  * A {@link CatalogIndexer} that runs in a Web Worker (`catalog-worker.ts`): a first visit parses
  * its catalogue there, so the page's main thread keeps only the file's bytes and the index, as on
- * a later visit. One worker per file, ended when it has answered.
+ * a later visit. One worker per file, ended when it has answered. The storefront tag also asks
+ * the worker to download the file itself, as soon as it knows a visit is a first one
+ * (`embed/early-index.ts`).
  */
 import type { CatalogIndex, CatalogIndexer } from './core/index.js';
 import { CatalogError } from './core/index.js';
 
-/** What the page posts to the worker. */
-export interface IndexRequest {
-  location: string;
-  buffer: ArrayBuffer;
-}
+/** What the page posts to the worker: the file's bytes, or its URL for the worker to download. */
+export type IndexRequest = { location: string; buffer: ArrayBuffer } | { location: string; url: string };
 
 /**
- * What the worker posts back: first that it has the request (`taken`), then the buffer, with the
- * index or why there is none.
+ * What the worker posts back: that it has started (`ready`), that it has the request (`taken`),
+ * then the file's bytes, with the index or why there is none.
  */
-export type IndexReply =
-  | { taken: true }
-  | { buffer: ArrayBuffer; index: CatalogIndex }
-  | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
+export type IndexReply = { ready: true } | { taken: true } | IndexAnswer;
+
+/** The worker's answer to a request. */
+export type IndexAnswer =
+  { buffer: ArrayBuffer; index: CatalogIndex } | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
 
 /**
- * How long a worker may take to say it has the request: one that never starts (a browser that
+ * How long a worker may take to say it has started: one that never starts (a browser that
  * neither runs it nor reports an error) must not hold the page's recommendations back for good.
  */
 export const START_TIMEOUT_MS = 10_000;
@@ -46,12 +46,13 @@ export function workerCatalogIndexer(start: () => Worker = startWorker, startTim
       worker.onmessage = (ev: MessageEvent<IndexReply>) => {
         clearTimeout(timer);
         const reply = ev.data;
-        if ('taken' in reply) return;
+        if ('ready' in reply || 'taken' in reply) return;
         worker.terminate();
-        const back = new Uint8Array(reply.buffer);
-        if ('index' in reply) resolve({ bytes: back, index: reply.index });
-        else if (reply.error.name === 'CatalogError' && reply.error.code) reject(new CatalogError(reply.error.code, reply.error.message));
-        else reject(new Error(`the catalogue's worker failed: ${reply.error.message}`));
+        try {
+          resolve(indexResult(reply));
+        } catch (err) {
+          reject(err as Error);
+        }
       };
       // The worker did not start (a Content-Security-Policy, a missing file) or died.
       worker.onerror = (ev) => {
@@ -66,6 +67,17 @@ export function workerCatalogIndexer(start: () => Worker = startWorker, startTim
       const request: IndexRequest = { location, buffer };
       worker.postMessage(request, [buffer]);
     });
+}
+
+/**
+ * The worker's answer as an indexer gives it: the file's bytes and the index; else the
+ * `CatalogError` of a catalogue that is not usable, or an Error where the worker could not do
+ * the work.
+ */
+export function indexResult(answer: IndexAnswer): { bytes: Uint8Array; index: CatalogIndex } {
+  if ('index' in answer) return { bytes: new Uint8Array(answer.buffer), index: answer.index };
+  if (answer.error.name === 'CatalogError' && answer.error.code) throw new CatalogError(answer.error.code, answer.error.message);
+  throw new Error(`the catalogue's worker failed: ${answer.error.message}`);
 }
 
 function startWorker(): Worker {

@@ -4,11 +4,13 @@
  * it shows. The result is the one a parse on the page gives: the same recommendations, warnings,
  * errors and saved entry. An indexer that cannot run costs a warning, never the load.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
-import { indexCatalog } from '../src/core/catalog-index.js';
+import type { CatalogIndex, EarlyCatalog } from '../src/core/catalog-index.js';
+import { indexCatalog, indexCatalogStream } from '../src/core/catalog-index.js';
+import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 import { CatalogError } from '../src/core/errors.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
 import type { PreparedCache } from '../src/core/prepared.js';
@@ -16,8 +18,8 @@ import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
-import { workerCatalogIndexer } from '../src/catalog-indexer.js';
-import type { IndexReply, IndexRequest } from '../src/catalog-indexer.js';
+import { indexResult, workerCatalogIndexer } from '../src/catalog-indexer.js';
+import type { IndexAnswer, IndexReply, IndexRequest } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, shopWithVectors, useBackend } from './helpers.js';
 
 /** Moves a buffer as postMessage's transfer does: the sender's copy is left empty (detached). */
@@ -56,6 +58,7 @@ describe('a first visit whose catalogue is indexed off the page', () => {
     cache: PreparedCache | undefined,
     catalogIndexer?: CatalogIndexer,
     catalogFile = file,
+    earlyCatalog?: EarlyCatalog,
   ): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[] }> {
     const { fetcher, asked } = countingFetcher();
     const warnings: { code: string; message: string }[] = [];
@@ -66,6 +69,7 @@ describe('a first visit whose catalogue is indexed off the page', () => {
       fetcher,
       ...(cache ? { preparedCache: cache } : {}),
       ...(catalogIndexer ? { catalogIndexer } : {}),
+      ...(earlyCatalog ? { earlyCatalog } : {}),
       onWarning: (w) => warnings.push(w),
     });
     return { rec, asked, warnings };
@@ -148,6 +152,122 @@ describe('a first visit whose catalogue is indexed off the page', () => {
   });
 });
 
+describe('a first visit whose catalogue was indexed as it downloaded, before the load began', () => {
+  let dir = '';
+  let models = '';
+  let file = '';
+
+  beforeAll(async () => {
+    ({ dir, models, file } = await shopWithVectors('cw-early-'));
+    await useBackend('cpu');
+  }, 180_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function load(
+    cache: PreparedCache,
+    earlyCatalog?: EarlyCatalog,
+  ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
+    const { fetcher, asked } = countingFetcher();
+    const warnings: string[] = [];
+    const rec = await createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      preparedCache: cache,
+      ...(earlyCatalog ? { earlyCatalog } : {}),
+      onWarning: (w) => warnings.push(w.code),
+    });
+    return { rec, asked, warnings };
+  }
+
+  /** The file's body in parts of 97 bytes, as a download gives it. */
+  const body = (): ReadableStream<Uint8Array> => {
+    const bytes = new Uint8Array(readFileSync(file));
+    let at = 0;
+    return new ReadableStream({
+      pull(c) {
+        if (at >= bytes.length) c.close();
+        else c.enqueue(bytes.slice(at, (at += 97)));
+      },
+    });
+  };
+  const early = (result: Promise<{ bytes: Uint8Array; index: CatalogIndex }>, taken = true, location = file): EarlyCatalog => {
+    result.catch(() => undefined);
+    return { location, taken: Promise.resolve(taken), result };
+  };
+
+  it('uses it without downloading the file again, and gives and saves what a parse on the page gives', async () => {
+    const onPage = new MemoryPreparedCache();
+    const here = await load(onPage);
+    const reference = await clickSession(here.rec);
+    here.rec.dispose();
+
+    const cache = new MemoryPreparedCache();
+    const there = await load(cache, early(indexCatalogStream(file, body(), 0, new Slicer(Infinity))));
+    expect(there.asked).not.toContain(file);
+    expect(there.rec.stats().catalogIndexed).toBe('worker');
+    expect(there.rec.stats().catalog.form).toBe('file');
+    expect(await clickSession(there.rec)).toEqual(reference);
+    there.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.entries.get(file)!.catalog).toEqual(onPage.entries.get(file)!.catalog);
+
+    // The next visit takes what was saved.
+    const later = await load(cache);
+    expect(later.rec.stats().catalogIndexed).toBe('saved');
+    later.rec.dispose();
+  });
+
+  it('reads the file itself where it was not taken, is for another file, or could not be indexed', async () => {
+    const never = new Promise<{ bytes: Uint8Array; index: CatalogIndex }>(() => undefined);
+    for (const e of [early(never, false), early(never, true, '/another/catalog.json'), early(Promise.reject(new Error('HTTP 503')))]) {
+      const r = await load(new MemoryPreparedCache(), e);
+      expect(r.asked.filter((x) => x === file)).toHaveLength(1);
+      expect(r.rec.stats().catalogIndexed).toBe('page');
+      expect(r.warnings).not.toContain('catalog/worker');
+      r.rec.dispose();
+    }
+  });
+
+  it('fails with the CatalogError of a file that is not usable', async () => {
+    const err = new CatalogError('catalog/not-json', 'The catalogue at x is not valid JSON.');
+    await expect(load(new MemoryPreparedCache(), early(Promise.reject(err)))).rejects.toBe(err);
+  });
+});
+
+describe('indexCatalogStream', () => {
+  const stream = (text: string, failAt = Infinity): ReadableStream<Uint8Array> => {
+    const bytes = new TextEncoder().encode(text);
+    let at = 0;
+    return new ReadableStream({
+      pull(c) {
+        if (at >= failAt) c.error(new TypeError('network error'));
+        else if (at >= bytes.length) c.close();
+        else c.enqueue(bytes.slice(at, (at += 1000)));
+      },
+    });
+  };
+
+  it('gives the whole file and the index a parse of the whole file gives', async () => {
+    const text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, { id: 'b', title: '' }, ...syntheticCatalog(500)]);
+    const got = await indexCatalogStream('/c.json', stream(text), 10, new Slicer(Infinity));
+    expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    expect(got.bytes.byteLength).toBe(got.bytes.buffer.byteLength);
+    expect(got.index).toEqual(await indexCatalog('/c.json', new TextEncoder().encode(text), new Slicer(Infinity)));
+  });
+
+  it('rejects with the CatalogError of a file that is not JSON, and with the error of a failed download', async () => {
+    const html = await indexCatalogStream('/c.json', stream('<!doctype html><p>gone'), 0, new Slicer(Infinity)).catch((e: unknown) => e);
+    expect(html).toBeInstanceOf(CatalogError);
+    expect((html as CatalogError).code).toBe('catalog/not-json');
+    const text = JSON.stringify(syntheticCatalog(500));
+    const cut = await indexCatalogStream('/c.json', stream(text, 5000), 0, new Slicer(Infinity)).catch((e: unknown) => e);
+    expect(cut).toBeInstanceOf(TypeError);
+    expect(cut).not.toBeInstanceOf(CatalogError);
+  });
+});
+
 describe('the catalogue worker and its client', () => {
   afterEach(() => {
     vi.unstubAllGlobals();
@@ -206,6 +326,49 @@ describe('the catalogue worker and its client', () => {
     expect(workers.started).toBe(1);
   });
 
+  it('downloads a file given by its URL itself, indexing it as it arrives, and reports a failed download as an Error', async () => {
+    const text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, { id: 'b', title: '' }, ...syntheticCatalog(300)]);
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => {
+      asked.push(url);
+      if (url.endsWith('/gone.json')) return Promise.resolve(new Response('<!doctype html>', { status: 404 }));
+      const bytes = new TextEncoder().encode(text);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (at >= bytes.length) c.close();
+          else c.enqueue(bytes.slice(at, (at += 4096)));
+        },
+      });
+      return Promise.resolve(new Response(body, { headers: { 'content-length': String(bytes.length) } }));
+    });
+    const workers = await fakeWorkers();
+    const worker = workers.start();
+    const answers: IndexReply[] = [];
+    (worker as unknown as { onmessage: (ev: { data: IndexReply }) => void }).onmessage = (ev) => answers.push(ev.data);
+    const until = async (n: number): Promise<void> => {
+      while (answers.filter((a) => !('taken' in a) && !('ready' in a)).length < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    worker.postMessage({ location: 'https://shop.test/catalog.json', url: 'https://shop.test/catalog.json' } satisfies IndexRequest);
+    await until(1);
+    const got = indexResult(answers.at(-1) as IndexAnswer);
+    expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    expect(got.index).toEqual(await indexCatalog('https://shop.test/catalog.json', new TextEncoder().encode(text), new Slicer(Infinity)));
+    worker.postMessage({ location: 'https://shop.test/gone.json', url: 'https://shop.test/gone.json' } satisfies IndexRequest);
+    await until(2);
+    const failed = (() => {
+      try {
+        return indexResult(answers.at(-1) as IndexAnswer);
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(failed).toBeInstanceOf(Error);
+    expect(failed).not.toBeInstanceOf(CatalogError);
+    expect(String(failed)).toContain('HTTP 404');
+    expect(asked).toEqual(['https://shop.test/catalog.json', 'https://shop.test/gone.json']);
+  });
+
   it('rejects with the CatalogError of a catalogue that is not usable, and with an Error when the worker cannot start', async () => {
     const workers = await fakeWorkers();
     const indexer = workerCatalogIndexer(workers.start)!;
@@ -247,7 +410,7 @@ describe('the catalogue worker and its client', () => {
       const w = {
         onmessage: null as ((ev: { data: IndexReply }) => void) | null,
         onerror: null,
-        postMessage(msg: IndexRequest) {
+        postMessage(msg: IndexRequest & { buffer: ArrayBuffer }) {
           setTimeout(() => w.onmessage?.({ data: { taken: true } }));
           setTimeout(() => {
             void indexCatalog(msg.location, new Uint8Array(msg.buffer), new Slicer(Infinity)).then((index) =>

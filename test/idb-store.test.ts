@@ -1,13 +1,15 @@
 /** The IndexedDB store's migrations, validation and compaction, on an in-memory IndexedDB. */
 import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
 import { openDB } from 'idb';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { StoredSnapshot } from '../src/core/store.js';
 import type { ClickwiseDB } from '../src/storage/idb-store.js';
 import { checksum, DB_VERSION, IndexedDbDeltaStore, migrate, RECORD_VERSION, validateEnvelope } from '../src/storage/idb-store.js';
 import { openDeltaStore } from '../src/storage/index.js';
 import type { PreparedEntry, SavedEntry } from '../src/core/prepared.js';
 import { IndexedDbPreparedCache, READ_AHEAD } from '../src/storage/prepared-cache.js';
+import { mayHavePrepared, PREPARED_DB } from '../src/storage/prepared-probe.js';
 
 let n = 0;
 const fresh = (): string => `unit-${process.pid}-${n++}`;
@@ -353,5 +355,45 @@ describe('IndexedDbPreparedCache', () => {
     const again = await IndexedDbPreparedCache.open();
     expect((await again.get('/late.json'))?.catalog.digest).toBe('d4');
     again.close();
+  });
+});
+
+describe('mayHavePrepared (the storefront tag asks before its runtime loads)', () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const entry: PreparedEntry = {
+    catalog: {
+      digest: 'd',
+      ids: { text: 'a', lengths: Uint8Array.from([1]), marks: Uint32Array.from([0]), slots: Int32Array.from([0, 1]) },
+      bounds: Uint32Array.from([1, 5]),
+      skipped: [],
+      spread: Int32Array.from([0]),
+      categories: null,
+    },
+    matrix: null,
+  };
+
+  it('says no where nothing is saved, without making the database the cache then opens', async () => {
+    const idb = new IDBFactory();
+    vi.stubGlobal('indexedDB', idb);
+    expect(await mayHavePrepared('/catalog.json')).toBe(false);
+    expect((await idb.databases()).map((d) => d.name)).not.toContain(PREPARED_DB);
+    // The cache still makes its stores, and a saved entry is seen for its location alone.
+    const cache = await IndexedDbPreparedCache.open();
+    expect(await mayHavePrepared('/catalog.json')).toBe(false);
+    await cache.put('/catalog.json', entry);
+    expect(await mayHavePrepared('/catalog.json')).toBe(true);
+    expect(await mayHavePrepared('/other.json')).toBe(false);
+    cache.close();
+  });
+
+  it('says no where there is no IndexedDB the page could use', async () => {
+    vi.stubGlobal('indexedDB', undefined);
+    expect(await mayHavePrepared('/catalog.json')).toBe(false);
+    vi.stubGlobal('indexedDB', {
+      open: () => {
+        throw new DOMException('denied', 'SecurityError');
+      },
+    });
+    expect(await mayHavePrepared('/catalog.json')).toBe(false);
   });
 });

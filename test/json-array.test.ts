@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonArraySliced } from '../src/core/json-array.js';
+import type { ArrivingBytes } from '../src/core/json-array.js';
+import { JsonBounds, parseJsonArrayFrom, parseJsonArraySliced } from '../src/core/json-array.js';
 import { Slicer } from '../src/core/slice.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 
@@ -43,5 +44,86 @@ describe('parseJsonArraySliced', () => {
       expect(() => JSON.parse(bad), bad.slice(0, 20)).toThrow(SyntaxError);
       await expect(parse(bad), bad.slice(0, 20)).rejects.toThrow(SyntaxError);
     }
+  });
+});
+
+/** `bytes` arriving in parts cut at `cuts` (sorted offsets), each part only once asked for. */
+function arriving(bytes: Uint8Array, cuts: number[]): ArrivingBytes & { asked: number } {
+  const ends = [...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length];
+  let k = 0;
+  let have = 0;
+  return {
+    asked: 0,
+    get bytes() {
+      return bytes.subarray(0, have);
+    },
+    async more() {
+      this.asked++;
+      await Promise.resolve();
+      if (k >= ends.length) return false;
+      have = ends[k++]!;
+      return true;
+    },
+  };
+}
+
+/** Cut points: every `step` bytes, shifted by `shift` (so that cuts fall inside characters and strings). */
+const cutsEvery = (n: number, step: number, shift = 0): number[] => Array.from({ length: Math.ceil(n / step) }, (_, i) => i * step + shift);
+
+describe('parseJsonArrayFrom (a file that arrives in parts)', () => {
+  const items: unknown[] = syntheticCatalog(4000);
+  items.push({ id: 'tricky', title: 'a "quoted" title, with }, { and ], [ inside', description: 'back\\slash \\" é ✓ 😀' });
+  const text = `\uFEFF \n${JSON.stringify(items, null, 1)}\n `;
+  const bytes = enc(text);
+
+  it('gives what a parse of the whole file gives, elements and their bounds, however the file is cut', async () => {
+    const whole = new JsonBounds();
+    const want = await parseJsonArraySliced(bytes, new Slicer(), whole);
+    expect(want).toEqual(JSON.parse(text.slice(1)));
+    for (const cuts of [[], cutsEvery(bytes.length, 1), cutsEvery(bytes.length, 7, 3), cutsEvery(bytes.length, 65_536, 1), [1, 2, 3]]) {
+      const parts = new JsonBounds();
+      const src = arriving(bytes, cuts);
+      expect(await parseJsonArrayFrom(src, new Slicer(), parts)).toEqual(want);
+      expect([...parts.view()]).toEqual([...whole.view()]);
+      // Every part was asked for, and no more once the file had ended.
+      expect(src.asked).toBe(Math.min(cuts.filter((c) => c > 0 && c < bytes.length).length, bytes.length) + 2);
+    }
+  }, 60_000);
+
+  it('parses the parts that have arrived before the rest comes', async () => {
+    let parsedBeforeEnd = false;
+    const half = Math.floor(bytes.length / 2);
+    const src = arriving(bytes, cutsEvery(bytes.length, 4096));
+    const originalParse = JSON.parse;
+    let calls = 0;
+    JSON.parse = ((t: string) => {
+      calls++;
+      if (src.bytes.length <= half) parsedBeforeEnd = true;
+      return originalParse(t) as unknown;
+    }) as typeof JSON.parse;
+    try {
+      await parseJsonArrayFrom(src, new Slicer());
+    } finally {
+      JSON.parse = originalParse;
+    }
+    expect(calls).toBeGreaterThan(1);
+    expect(parsedBeforeEnd).toBe(true);
+  });
+
+  it('throws the SyntaxError a whole parse throws', async () => {
+    const big = JSON.stringify(syntheticCatalog(2000));
+    for (const bad of ['', '[', '[1,]', '[1] x', big.slice(0, -1), big + ']', `${big.slice(0, -1)},]`, '<!doctype html>']) {
+      await expect(parseJsonArrayFrom(arriving(enc(bad), cutsEvery(bad.length, 1000, 5)), new Slicer()), bad.slice(0, 20)).rejects.toThrow(
+        SyntaxError,
+      );
+    }
+  });
+
+  it('passes on an error of the download itself', async () => {
+    const src: ArrivingBytes = {
+      bytes: enc('[{"id":"a","title":"A"},'),
+      more: () => Promise.reject(new TypeError('network error')),
+    };
+    await expect(parseJsonArrayFrom(src, new Slicer())).rejects.toThrow('network error');
   });
 });

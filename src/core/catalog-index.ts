@@ -12,8 +12,9 @@ import { buildCategories, validateCatalogSliced } from './catalog.js';
 import { CatalogError } from './errors.js';
 import type { IdTableData } from './id-table.js';
 import { IdTable } from './id-table.js';
-import { JsonBounds, parseJsonArraySliced } from './json-array.js';
-import { looksLikeHtml } from './model-io.js';
+import type { ArrivingBytes } from './json-array.js';
+import { JsonBounds, parseJsonArrayFrom } from './json-array.js';
+import { GrowingBuffer, looksLikeHtml } from './model-io.js';
 import type { Slicer } from './slice.js';
 import { itemKeys } from './vectors.js';
 
@@ -38,18 +39,32 @@ export interface CatalogIndex {
  */
 export type CatalogIndexer = (location: string, bytes: Uint8Array) => Promise<{ bytes: Uint8Array; index: CatalogIndex }>;
 
+/**
+ * A catalogue file that an indexer took as it downloaded, before the load began (the storefront
+ * tag does so on a first visit). `taken` resolves false where it did not: the load then reads
+ * the file itself. `result` is as a {@link CatalogIndexer}'s, once `taken` is true.
+ */
+export interface EarlyCatalog {
+  location: string;
+  taken: Promise<boolean>;
+  result: Promise<{ bytes: Uint8Array; index: CatalogIndex }>;
+}
+
 /** Parses and checks a catalogue file, recording where each element lies in it. */
 export async function parseCatalog(
   location: string,
-  bytes: Uint8Array,
+  file: Uint8Array | ArrivingBytes,
   slicer: Slicer,
 ): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
+  const src = file instanceof Uint8Array ? { bytes: file, more: () => Promise.resolve(false) } : file;
   const elements = new JsonBounds();
   let parsed: unknown;
   try {
-    parsed = await parseJsonArraySliced(bytes, slicer, elements);
+    parsed = await parseJsonArrayFrom(src, slicer, elements);
   } catch (cause) {
-    const why = looksLikeHtml(bytes.buffer as ArrayBuffer) ? 'it is an HTML page: a wrong URL?' : String(cause);
+    if (!(cause instanceof SyntaxError)) throw cause; // the download failed: not the file's fault
+    const head = src.bytes.subarray(0, 64);
+    const why = looksLikeHtml(head.slice().buffer) ? 'it is an HTML page: a wrong URL?' : String(cause);
     throw new CatalogError(
       'catalog/not-json',
       `The catalogue at ${location} is not valid JSON (${why}). Serve a JSON array of items { id, title, ... }.`,
@@ -74,10 +89,45 @@ export async function parseCatalog(
  * text keys.
  * Throws a `CatalogError` as `parseCatalog` does. The parsed items are let go.
  */
-export async function indexCatalog(location: string, bytes: Uint8Array, slicer: Slicer): Promise<CatalogIndex> {
-  const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
+export async function indexCatalog(location: string, file: Uint8Array | ArrivingBytes, slicer: Slicer): Promise<CatalogIndex> {
+  const { catalog, bounds } = await parseCatalog(location, file, slicer);
   const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const categories = await buildCategories(catalog, slicer);
   const { keys } = await itemKeys(catalog.items, slicer);
   return { ids: ids.saved, bounds, skipped: [...catalog.skipped], categories, keys };
+}
+
+/**
+ * {@link indexCatalog} on a file's body as it arrives, each part parsed as it comes. Gives the
+ * whole file's bytes (a buffer of their exact length) with the index. A body that fails to arrive
+ * rejects with its error, which is not a `CatalogError`.
+ */
+export async function indexCatalogStream(
+  location: string,
+  body: ReadableStream<Uint8Array>,
+  lengthHint: number,
+  slicer: Slicer,
+): Promise<{ bytes: Uint8Array; index: CatalogIndex }> {
+  const out = new GrowingBuffer(lengthHint || 1 << 16);
+  const reader = body.getReader();
+  let done = false;
+  const src: ArrivingBytes = {
+    get bytes() {
+      return out.bytes;
+    },
+    async more() {
+      while (!done) {
+        const r = await reader.read();
+        if (r.done) done = true;
+        else if (r.value.byteLength > 0) {
+          out.append(r.value);
+          return true;
+        }
+      }
+      return false;
+    },
+  };
+  const index = await indexCatalog(location, src, slicer);
+  const bytes = out.bytes;
+  return { bytes: bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice(), index };
 }

@@ -19,16 +19,43 @@ const PIECE = 256 * 1024;
 const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer, bounds?: JsonBounds): Promise<unknown> {
+  return parseJsonArrayFrom({ bytes, more: () => Promise.resolve(false) }, slicer, bounds);
+}
+
+/**
+ * Bytes that may still be arriving: `bytes` is what is here (a new array after `more`), and
+ * `more` waits for the next part, resolving false once the whole file is here.
+ */
+export interface ArrivingBytes {
+  readonly bytes: Uint8Array;
+  more(): Promise<boolean>;
+}
+
+/**
+ * {@link parseJsonArraySliced} on bytes that may still be arriving: each part is scanned, and its
+ * complete elements parsed, as it comes, so a file is parsed while it downloads. Returns once the
+ * whole file is here; the result and the errors are those of a parse of the whole file.
+ */
+export async function parseJsonArrayFrom(src: ArrivingBytes, slicer: Slicer, bounds?: JsonBounds): Promise<unknown> {
+  /** Waits until byte i has arrived (false: the file ends before it). */
+  const has = async (i: number): Promise<boolean> => {
+    while (i >= src.bytes.length) if (!(await src.more())) return false;
+    return true;
+  };
   let first = 0;
   // A UTF-8 byte order mark, then whitespace.
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) first = 3;
-  while (isSpace(bytes[first])) first++;
+  await has(2);
+  if (src.bytes[0] === 0xef && src.bytes[1] === 0xbb && src.bytes[2] === 0xbf) first = 3;
+  while ((await has(first)) && isSpace(src.bytes[first])) first++;
   // Not an array (or empty): small or wrong either way; one parse gives the usual result or error.
-  if (bytes[first] !== 0x5b) return JSON.parse(new TextDecoder().decode(bytes));
+  if (src.bytes[first] !== 0x5b) {
+    while (await src.more());
+    return JSON.parse(new TextDecoder().decode(src.bytes));
+  }
   const decoder = new TextDecoder('utf-8', { fatal: false });
   const out: unknown[] = [];
   const take = (from: number, to: number): void => {
-    for (const x of JSON.parse(`[${decoder.decode(bytes.subarray(from, to))}]`) as unknown[]) out.push(x);
+    for (const x of JSON.parse(`[${decoder.decode(src.bytes.subarray(from, to))}]`) as unknown[]) out.push(x);
   };
   const st: ScanState = {
     pos: first,
@@ -42,8 +69,8 @@ export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer, bo
   };
   bounds?.push(first);
   let start = first + 1;
-  while (st.pos < bytes.length && st.end < 0) {
-    scan(bytes, st, Math.min(bytes.length, st.pos + PIECE));
+  while (st.end < 0 && (await has(st.pos))) {
+    scan(src.bytes, st, Math.min(src.bytes.length, st.pos + PIECE));
     // Complete elements are parsed once they fill a piece; the rest waits for the closing bracket.
     if (st.end < 0 && st.lastComma - start >= PIECE) {
       take(start, st.lastComma);
@@ -56,9 +83,11 @@ export async function parseJsonArraySliced(bytes: Uint8Array, slicer: Slicer, bo
   if (end < 0) throw new SyntaxError('Unexpected end of JSON input: the array is not closed.');
   bounds?.push(end);
   let blank = true;
-  for (let i = start; i < end && blank; i++) blank = isSpace(bytes[i]);
+  for (let i = start; i < end && blank; i++) blank = isSpace(src.bytes[i]);
   if (!blank) take(start, end);
   else if (out.length > 0 || lastComma >= 0) throw new SyntaxError('Unexpected "]" after a comma in the JSON array.');
+  while (await src.more());
+  const bytes = src.bytes;
   for (let i = end + 1; i < bytes.length; i++) {
     if (!isSpace(bytes[i])) throw new SyntaxError('Unexpected data after the end of the JSON array.');
   }

@@ -86,25 +86,45 @@ export async function readBody(res: Response): Promise<ArrayBuffer> {
   const reader = res.body?.getReader();
   if (!reader) return res.arrayBuffer();
   // Content-Length is the size on the wire (compressed, maybe): a first guess, grown as needed.
-  const hint = Number(res.headers.get('content-length'));
-  let buf = new Uint8Array(Number.isSafeInteger(hint) && hint > 0 ? hint : 1 << 16);
-  let size = 0;
+  const out = new GrowingBuffer(lengthHint(res) || 1 << 16);
   // Its slices queue behind the tasks already waiting (the runtime's modules, the backend's start):
   // the download is not the only thing a visit waits for.
   const slicer = new Slicer(SLICE_MS, nextQueuedTask);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (size + value.byteLength > buf.byteLength) {
-      const grown = new Uint8Array(Math.max(size + value.byteLength, 2 * buf.byteLength));
-      grown.set(buf.subarray(0, size));
-      buf = grown;
-    }
-    buf.set(value, size);
-    size += value.byteLength;
+    out.append(value);
     await slicer.maybeYield();
   }
-  return size === buf.byteLength ? (buf.buffer as ArrayBuffer) : (buf.buffer.slice(0, size) as ArrayBuffer);
+  const bytes = out.bytes;
+  return bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
+}
+
+/** A response's Content-Length (its size on the wire: compressed, maybe), or 0 where not given. */
+export function lengthHint(res: Response): number {
+  const hint = Number(res.headers.get('content-length'));
+  return Number.isSafeInteger(hint) && hint > 0 ? hint : 0;
+}
+
+/** Bytes appended chunk by chunk: `bytes` views what is there (a new array after a growth). */
+export class GrowingBuffer {
+  private buf: Uint8Array;
+  private size = 0;
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(Math.max(1, capacity));
+  }
+  get bytes(): Uint8Array {
+    return this.buf.subarray(0, this.size);
+  }
+  append(chunk: Uint8Array): void {
+    if (this.size + chunk.byteLength > this.buf.byteLength) {
+      const grown = new Uint8Array(Math.max(this.size + chunk.byteLength, 2 * this.buf.byteLength));
+      grown.set(this.buf.subarray(0, this.size));
+      this.buf = grown;
+    }
+    this.buf.set(chunk, this.size);
+    this.size += chunk.byteLength;
+  }
 }
 
 /**

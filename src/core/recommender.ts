@@ -20,7 +20,7 @@ import {
   validateCatalogSliced,
 } from './catalog.js';
 import { IdTable } from './id-table.js';
-import type { CatalogIndex, CatalogIndexer } from './catalog-index.js';
+import type { CatalogIndex, CatalogIndexer, EarlyCatalog } from './catalog-index.js';
 import { parseCatalog } from './catalog-index.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
@@ -90,6 +90,12 @@ export interface CoreRecommenderOptions {
    * parses the file itself, in slices).
    */
   catalogIndexer?: CatalogIndexer;
+  /**
+   * The catalogue file, already being indexed as it downloaded before this load began: the
+   * storefront tag starts its worker on a first visit while the runtime's code loads. Used where
+   * its location is the catalogue's and it was taken; otherwise the load reads the file.
+   */
+  earlyCatalog?: EarlyCatalog;
   /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
   wasmPaths?: string;
   /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
@@ -521,6 +527,7 @@ export async function readCatalog(
   warn: (code: string, message: string) => void,
   onMiss: () => void = () => undefined,
   indexer?: CatalogIndexer,
+  early?: EarlyCatalog,
 ): Promise<ReadCatalog> {
   // What the last load saved is read, and its ids indexed, while the file downloads: whether it
   // holds is known only once the file's digest is, and then it is ready to use.
@@ -543,10 +550,25 @@ export async function readCatalog(
       return undefined;
     },
   );
+  const digestOf = (bytes: Uint8Array): Promise<string | null> => (cache ? digestBytes(bytes, slicer) : Promise.resolve(null));
+  let missed = false;
+  const miss = (): void => {
+    if (!missed) onMiss();
+    missed = true;
+  };
+  if (early?.location === location && (await early.taken)) {
+    miss();
+    try {
+      const off = await early.result;
+      return fromIndex(off.bytes, off.index, await digestOf(off.bytes));
+    } catch (err) {
+      if (err instanceof CatalogError) throw err;
+      // The worker could not download or index the file: it is read here, as below.
+    }
+  }
   let bytes = await fetchCatalog(location, fetcher);
-  let digest: string | null = null;
-  if (cache) {
-    digest = await digestBytes(bytes, slicer);
+  const digest = await digestOf(bytes);
+  if (digest !== null) {
     const got = await saved;
     if (got && got.entry.catalog.digest === digest) {
       try {
@@ -569,19 +591,33 @@ export async function readCatalog(
       }
     }
   }
-  onMiss();
+  miss();
   if (indexer) {
     // Off the page's main thread: the page then holds the file as a later visit does.
-    const off = await indexElsewhere(location, bytes, fetcher, indexer, warn);
-    bytes = off.bytes;
-    if (off.index) {
-      const { ids: saved, bounds, skipped, categories } = off.index;
-      const ids = IdTable.adopt(saved);
-      const catalog = lazyCatalogFrom(bytes, ids, bounds, skipped, categories);
-      const fresh = digest === null ? null : { digest, ids: saved, bounds, skipped, spread: new Int32Array(0), categories };
-      return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: 'worker', keys: off.index.keys };
+    try {
+      const off = await indexer(location, bytes);
+      return fromIndex(off.bytes, off.index, digest);
+    } catch (err) {
+      if (err instanceof CatalogError) throw err;
+      workerFailed(warn, err);
     }
+    // A buffer handed to the worker and lost with it reads as empty: the file is read again.
+    if (bytes.byteLength === 0) bytes = await fetchCatalog(location, fetcher);
   }
+  return parsedHere(location, bytes, digest, slicer);
+}
+
+/** A file indexed elsewhere (a worker), held as a later visit holds it. */
+function fromIndex(bytes: Uint8Array, index: CatalogIndex, digest: string | null): ReadCatalog {
+  const { ids: saved, bounds, skipped, categories } = index;
+  const ids = IdTable.adopt(saved);
+  const catalog = lazyCatalogFrom(bytes, ids, bounds, skipped, categories);
+  const fresh = digest === null ? null : { digest, ids: saved, bounds, skipped, spread: new Int32Array(0), categories };
+  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: 'worker', keys: index.keys };
+}
+
+/** A file parsed and indexed on the page, in slices. */
+async function parsedHere(location: string, bytes: Uint8Array, digest: string | null, slicer: Slicer): Promise<ReadCatalog> {
   const { catalog, bounds } = await parseCatalog(location, bytes, slicer);
   if (digest === null) {
     return { catalog, entry: undefined, fresh: null, text: { bytes, bounds, ids: null, categories: null }, indexedIn: 'page' };
@@ -599,6 +635,15 @@ export async function readCatalog(
   return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: 'page' };
 }
 
+/** The warning when the catalogue's worker could not run. */
+function workerFailed(warn: (code: string, message: string) => void, err: unknown): void {
+  warn(
+    'catalog/worker',
+    `The catalogue was parsed on the page's main thread, in slices, because its Web Worker could not run (${String(err)}). ` +
+      'Where the page has a Content-Security-Policy, let worker-src allow the origin Clickwise is served from.',
+  );
+}
+
 /** What {@link readCatalog} gives. */
 export interface ReadCatalog {
   catalog: Catalog;
@@ -609,32 +654,6 @@ export interface ReadCatalog {
   indexedIn: 'worker' | 'page' | 'saved';
   /** The items' text keys, where the index made them. */
   keys?: Uint32Array;
-}
-
-/**
- * A file indexed by `indexer` (a worker): the bytes it gives back, and the index; or, where it
- * could not run (a warning), the bytes without one, read again if they went with it. A catalogue
- * that is not usable throws its `CatalogError`, as a parse on the page would.
- */
-async function indexElsewhere(
-  location: string,
-  bytes: Uint8Array,
-  fetcher: Fetcher,
-  indexer: CatalogIndexer,
-  warn: (code: string, message: string) => void,
-): Promise<{ bytes: Uint8Array; index?: CatalogIndex }> {
-  try {
-    return await indexer(location, bytes);
-  } catch (err) {
-    if (err instanceof CatalogError) throw err;
-    warn(
-      'catalog/worker',
-      `The catalogue was parsed on the page's main thread, in slices, because its Web Worker could not run (${String(err)}). ` +
-        'Where the page has a Content-Security-Policy, let worker-src allow the origin Clickwise is served from.',
-    );
-    // A buffer handed to the worker and lost with it reads as empty: the file is read again.
-    return { bytes: bytes.byteLength > 0 ? bytes : await fetchCatalog(location, fetcher) };
-  }
 }
 
 /** A catalogue file's bytes and where its kept items lie in it: what compaction needs. */
@@ -1655,7 +1674,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   if (location === null) prefetchVectors();
   const read: Omit<ReadCatalog, 'text' | 'indexedIn'> & { text: CatalogText | null; indexedIn: RecommenderStats['catalogIndexed'] } =
     location
-      ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors, options.catalogIndexer)
+      ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors, options.catalogIndexer, options.earlyCatalog)
       : {
           catalog: await validateCatalogSliced(options.catalog, slicer),
           entry: undefined,

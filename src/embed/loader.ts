@@ -10,6 +10,8 @@
  * `document.currentScript` that image: "DOM clobbering"). Everything this script reads from
  * `document` or `window` is therefore read through the prototypes' own getters, and checked.
  */
+import type { EarlyIndex } from './early-index.js';
+import { startEarlyIndex } from './early-index.js';
 import type { PendingClick } from './pending.js';
 import { pushPending } from './pending.js';
 import type { EarlyClicks, EmbedConfig, Runtime } from './runtime.js';
@@ -74,17 +76,22 @@ declare const __CLICKWISE_VERSION__: string;
   };
 
   const start = (): void => {
-    // The catalogue and the model's manifest download while the runtime's code does.
+    // The model's manifest downloads while the runtime's code does; so does the catalogue: on a
+    // first visit (nothing saved for it) by the catalogue's worker, which parses it meanwhile,
+    // else by the page.
     const prefetched = new Map<string, Promise<Response>>();
-    for (const url of [config.catalog, config.model.endsWith('/') ? `${config.model}manifest.json` : `${config.model}/manifest.json`]) {
-      if (!url) continue;
+    const prefetch = (url: string): void => {
       const pending = fetch(url);
       pending.catch(() => undefined);
       prefetched.set(url, pending);
-    }
+    };
+    prefetch(config.model.endsWith('/') ? `${config.model}manifest.json` : `${config.model}/manifest.json`);
+    const earlyIndex = config.catalog
+      ? startEarlyIndex(config.catalog, new URL('embed/catalog-worker.js', scriptUrl).href, () => prefetch(config.catalog))
+      : undefined;
     import(/* @vite-ignore */ new URL('embed/runtime.js', scriptUrl).href)
-      .then((m: { start(c: EmbedConfig, e: EarlyClicks, p: Map<string, Promise<Response>>): Promise<Runtime> }) =>
-        m.start(config, early, prefetched),
+      .then((m: { start(c: EmbedConfig, e: EarlyClicks, p: Map<string, Promise<Response>>, i?: EarlyIndex): Promise<Runtime> }) =>
+        m.start(config, early, prefetched, earlyIndex),
       )
       .then(
         (rt) => settle.resolve(rt.recommender),

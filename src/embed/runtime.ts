@@ -7,9 +7,11 @@
  * page), `data-href` (a link pattern with `{id}`), and an optional `<template>` for one entry
  * whose elements carry `data-field="title|description|category|price|because|image|link"`.
  */
-import type { BackendRequest, Recommendation, Recommender } from '../core/index.js';
+import type { BackendRequest, EarlyCatalog, Recommendation, Recommender } from '../core/index.js';
 import { prefetchingFetcher } from '../core/index.js';
+import { indexResult } from '../catalog-indexer.js';
 import { createRecommender } from '../index.js';
+import type { EarlyIndex } from './early-index.js';
 import type { PendingClick } from './pending.js';
 import { readPending, removePending } from './pending.js';
 
@@ -153,11 +155,20 @@ export function compactAbove(raw: string): number {
   return n;
 }
 
+/** What the tag's worker made of a first visit's catalogue, as the load takes it. */
+function earlyCatalog(e: EarlyIndex): EarlyCatalog {
+  const result = e.answer.then(indexResult);
+  // Its failure may come before the load asks (a missing file): the load reports it then.
+  result.catch(() => undefined);
+  return { location: e.location, taken: e.taken, result };
+}
+
 /** Starts Clickwise on this page. `early` holds clicks the tag recorded before this point. */
 export async function start(
   config: EmbedConfig,
   early: EarlyClicks = { memory: [], stop: () => undefined },
   prefetched: Map<string, Promise<Response>> = new Map(),
+  earlyIndex?: EarlyIndex,
 ): Promise<Runtime> {
   if (!config.catalog) {
     throw new Error('clickwise.js needs data-catalog: add data-catalog="/path/to/catalog.json" to its <script> tag.');
@@ -176,6 +187,8 @@ export async function start(
     ...(compact !== undefined ? { compactCatalogAbove: compact } : {}),
     // The files the tag began to download are taken from there.
     fetcher: prefetchingFetcher(prefetched),
+    // A first visit's catalogue, which the tag's worker took as it downloaded.
+    ...(earlyIndex ? { earlyCatalog: earlyCatalog(earlyIndex) } : {}),
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });
   const titleOf = (id: string): string => rec.item(id)?.title ?? id;

@@ -16,6 +16,7 @@ import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
 import type { PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
 import { nextTask, Slicer } from '../core/index.js';
+import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
 
 /** Catalogue locations kept. */
 export const MAX_ENTRIES = 3;
@@ -99,9 +100,9 @@ export class IndexedDbPreparedCache implements PreparedCache {
    * @param batchBytes the most bytes of pieces written in one transaction (tests make it small).
    */
   static async open(now: () => number = Date.now, pieceBytes = PIECE_BYTES, batchBytes = BATCH_BYTES): Promise<IndexedDbPreparedCache> {
-    const db = await openDB<PreparedDB>('clickwise-prepared', 1, {
+    const db = await openDB<PreparedDB>(PREPARED_DB, 1, {
       upgrade(database) {
-        database.createObjectStore('headers');
+        database.createObjectStore(HEADERS_STORE);
         database.createObjectStore('pieces');
         database.createObjectStore('used');
       },
