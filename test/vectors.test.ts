@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../src/core/errors.js';
-import { createRecommenderCore } from '../src/core/recommender.js';
+import { createRecommenderCore, loadHead, loadModelParts } from '../src/core/recommender.js';
+import { loadModelManifest } from '../src/core/model.js';
+import { defaultFetcher } from '../src/core/model-io.js';
 import { mulberry32 } from '../src/core/rng.js';
 import type { Item } from '../src/core/types.js';
 import type { VectorsManifest } from '../src/core/vectors.js';
@@ -29,6 +31,7 @@ import {
 import { fnv1a } from '../src/core/tokenizer.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
+import { writeHeadModel } from '../src/cli/train/head-io.js';
 import { countingFetcher, demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();
@@ -130,6 +133,48 @@ describe('a recommender on shipped vectors', () => {
     expect(a.filter((id) => b.includes(id)).length).toBeGreaterThanOrEqual(7);
     rec.dispose();
     exact.dispose();
+  });
+
+  it("makes the rows of a catalogue in the file's order ahead of it, to the matrix a load makes after it", async () => {
+    // A base that knows a few of the items: their rows get its residuals.
+    const modelUrl = join(dir, 'models-residual');
+    cpSync(join(dir, 'models'), modelUrl, { recursive: true });
+    const shipped = JSON.parse(readFileSync(join(modelUrl, 'head', 'manifest.json'), 'utf8')) as {
+      version: string;
+      encoderVersion: string;
+      dims: number;
+    };
+    const d = shipped.dims;
+    const rand = mulberry32(5);
+    const known = [catalog[0]!.id, catalog[7]!.id, catalog[catalog.length - 1]!.id];
+    writeHeadModel(join(modelUrl, 'head'), {
+      version: `${shipped.version}-residual`,
+      encoderVersion: shipped.encoderVersion,
+      dims: d,
+      alpha: 0,
+      W: Float32Array.from({ length: d * d }, (_, i) => (i % (d + 1) === 0 ? 5 : 0)),
+      ids: known,
+      bias: new Float32Array(known.length),
+      residual: Float32Array.from({ length: known.length * d }, () => rand() - 0.5),
+      deltaCompatibleWith: [],
+      provenance: { builtBy: 'test' },
+    });
+    const parts = await loadModelParts(defaultFetcher, modelUrl, await loadModelManifest(defaultFetcher, modelUrl), () => undefined);
+    // As a first visit does while its catalogue is parsed elsewhere.
+    const started = parts.ahead();
+    const ahead = await loadHead({ catalog, modelUrl, parts, keepMatrix: true });
+    const after = await loadHead({ catalog, modelUrl, parts: { ...parts, ahead: () => Promise.resolve(null) }, keepMatrix: true });
+    expect(await started).not.toBeNull();
+    expect(ahead.head).not.toBe(after.head);
+    // The base's residuals are added to the rows of the items it knows, as after the catalogue.
+    expect(ahead.base.residual).not.toBeNull();
+    expect(ahead.base.known.reduce((a, k) => a + k, 0)).toBe(known.length);
+    expect(ahead.made!.codes).toEqual(after.made!.codes);
+    expect(ahead.made!.scales).toEqual(after.made!.scales);
+    expect(ahead.embeddingStats).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: 0 });
+    expect(ahead.embeddingStats).toEqual(after.embeddingStats);
+    ahead.head.dispose();
+    after.head.dispose();
   });
 
   it('encodes only the items that are new or changed since the file was made', async () => {

@@ -1346,6 +1346,37 @@ export interface ModelParts {
    * null (with one warning) when there is none to use. A load that will need it starts it early.
    */
   shipped: () => Promise<ShippedVectors | null>;
+  /**
+   * The shop's vectors made ready by row (decoded, centred, quantised), as a catalogue in the
+   * file's order needs them: started by the first call, so that a first visit does this while its
+   * catalogue is still parsed elsewhere; null where there is no file to use.
+   */
+  ahead: () => Promise<VectorsAhead | null>;
+}
+
+/** The shop's vectors in file order: centred, and as item matrix rows (without the base's residuals). */
+export interface VectorsAhead {
+  vectors: Float32Array;
+  matrix: ItemMatrix;
+}
+
+/** {@link VectorsAhead} from the shop's vectors, in slices: the work a load would do on them once it has the catalogue. */
+async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer): Promise<VectorsAhead> {
+  const n = shipped.manifest.count;
+  const M = shipped.manifest.quantisation.subspaces;
+  const vectors = new Float32Array(n * d);
+  for (let from = 0; from < n; from += BLOCK) {
+    for (let i = from, to = Math.min(n, from + BLOCK); i < to; i++) decodeRow(shipped, M, d, i, vectors, i * d);
+    await slicer.maybeYield();
+  }
+  await centreRows(vectors, n, d, slicer);
+  const matrix = new ItemMatrix(n, d);
+  for (let from = 0; from < n; from += BLOCK) {
+    const to = Math.min(n, from + BLOCK);
+    matrix.setRows(from, vectors.subarray(from * d, to * d));
+    await slicer.maybeYield();
+  }
+  return { vectors, matrix };
 }
 
 /** Reads the encoder's manifest, the base head and the vectors manifest, all at once. */
@@ -1374,7 +1405,10 @@ export async function loadModelParts(
   let shipped: Promise<ShippedVectors | null> | null = null;
   const loadShipped = (): Promise<ShippedVectors | null> =>
     (shipped ??= vectorsManifest && vectorsUrl ? loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : Promise.resolve(null));
-  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped };
+  let ahead: Promise<VectorsAhead | null> | null = null;
+  const loadAhead = (): Promise<VectorsAhead | null> =>
+    (ahead ??= loadShipped().then((v) => (v ? vectorsAhead(v, encoderManifest.dims, new Slicer()) : null)));
+  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped, ahead: loadAhead };
 }
 
 /**
@@ -1408,6 +1442,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     headModel,
     vectorsManifest,
     shipped: loadShipped,
+    ahead: loadAhead,
   } = options.parts ??
   (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
@@ -1435,7 +1470,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     ...(options.indexOf ? { indexOf: options.indexOf } : {}),
     withResidual: !hit && !options.contentOnly,
   });
-  const matrix = new ItemMatrix(n, d);
+  let matrix = new ItemMatrix(n, d);
   let embeddingStats: EmbeddingStats;
   let made: PreparedMatrix | null = null;
   let cacheWrite: (() => Promise<void>) | null = null;
@@ -1458,49 +1493,59 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     }
     const list = lazy ? null : (catalog as readonly Item[]);
     const shipped = await loadShipped();
-    const loaded = await embedCatalog({
-      encoderManifest,
-      loadEncoder: () =>
-        loadEncoder({
-          modelUrl: encoderUrl,
-          fetcher,
-          manifest: encoderManifest,
-          onWarning: warn,
-          ...(progress ? { onProgress: progress } : {}),
-        }),
-      item: list ? (i) => list[i]! : (i) => lazy!.item(i),
-      n,
-      keys,
-      cache: options.embeddingCache,
-      shipped,
-      progress,
-      warn,
-      slicer,
-    });
-    await centreRows(loaded.vectors, n, d, slicer);
-    await slicer.maybeYield();
-    // vᵢ = eᵢ + rᵢ (only the items the base knows have a residual), then the item matrix: int8
-    // rows, both a slice at a time (quantising 1,000,000 rows is seconds of work); the float
-    // vectors are dropped once it is made.
-    for (let from = 0; from < n; from += BLOCK) {
-      const to = Math.min(n, from + BLOCK);
-      if (base.residual) addKnownRows(loaded.vectors, base.residual, base.known, from, to, d);
-      matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
+    // A catalogue in the shop's vectors file's order takes their rows by position, made ready
+    // ahead (on a first visit, while the catalogue was parsed elsewhere): only the rows of the
+    // items with a residual are made again here.
+    const m = shipped?.manifest;
+    const ahead = m && m.count === n && m.catalogHash === (await catalogHashSliced(keys, slicer)) ? await loadAhead() : null;
+    if (ahead) {
+      matrix = ahead.matrix;
+      const row = new Float32Array(d);
+      const r = base.residual;
+      for (let i = 0; i < n && r; i++) {
+        if (base.known[i]) {
+          for (let k = 0; k < d; k++) row[k] = ahead.vectors[i * d + k]! + r[i * d + k]!;
+          matrix.setRows(i, row);
+        }
+        if ((i & 4095) === 4095) await slicer.maybeYield();
+      }
+      embeddingStats = { shipped: n, cached: 0, encoded: 0, prepared: 0 };
+      if (options.keepMatrix) made = preparedMatrix(modelKey, matrix, embeddingStats);
+    } else {
+      const loaded = await embedCatalog({
+        encoderManifest,
+        loadEncoder: () =>
+          loadEncoder({
+            modelUrl: encoderUrl,
+            fetcher,
+            manifest: encoderManifest,
+            onWarning: warn,
+            ...(progress ? { onProgress: progress } : {}),
+          }),
+        item: list ? (i) => list[i]! : (i) => lazy!.item(i),
+        n,
+        keys,
+        cache: options.embeddingCache,
+        shipped,
+        progress,
+        warn,
+        slicer,
+      });
+      await centreRows(loaded.vectors, n, d, slicer);
       await slicer.maybeYield();
-    }
-    embeddingStats = loaded.stats;
-    if (options.deferCacheWrite) cacheWrite = loaded.write;
-    else await loaded.write?.();
-    if (options.keepMatrix) {
-      made = {
-        modelKey,
-        dims: d,
-        // The head's own arrays: they do not change once made, and a cache copies what it keeps
-        // (copying 68 MB here was one long task at 1,000,000 items).
-        codes: matrix.codes,
-        scales: matrix.scales,
-        embeddings: { shipped: loaded.stats.shipped, cached: loaded.stats.cached, encoded: loaded.stats.encoded },
-      };
+      // vᵢ = eᵢ + rᵢ (only the items the base knows have a residual), then the item matrix: int8
+      // rows, both a slice at a time (quantising 1,000,000 rows is seconds of work); the float
+      // vectors are dropped once it is made.
+      for (let from = 0; from < n; from += BLOCK) {
+        const to = Math.min(n, from + BLOCK);
+        if (base.residual) addKnownRows(loaded.vectors, base.residual, base.known, from, to, d);
+        matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
+        await slicer.maybeYield();
+      }
+      embeddingStats = loaded.stats;
+      if (options.deferCacheWrite) cacheWrite = loaded.write;
+      else await loaded.write?.();
+      if (options.keepMatrix) made = preparedMatrix(modelKey, matrix, embeddingStats);
     }
   }
   await slicer.maybeYield();
@@ -1517,6 +1562,18 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
   return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
+}
+
+/** What a load saves of the matrix it made: the head's own arrays, which do not change once made. */
+function preparedMatrix(modelKey: string, m: ItemMatrix, stats: EmbeddingStats): PreparedMatrix {
+  return {
+    modelKey,
+    dims: m.dims,
+    // A cache copies what it keeps (copying 68 MB here was one long task at 1,000,000 items).
+    codes: m.codes,
+    scales: m.scales,
+    embeddings: { shipped: stats.shipped, cached: stats.cached, encoded: stats.encoded },
+  };
 }
 
 /** Whether a saved matrix fits this catalogue and holds only finite scales. */
@@ -1666,10 +1723,10 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   partsP.catch(() => undefined);
   const slicer = new Slicer();
   const cache = options.preparedCache;
-  // A load that will make the item matrix (no saved one to take) downloads the shop's vectors
-  // while the catalogue is parsed, rather than after; not while the catalogue downloads, whose
-  // bytes would then share the network with them.
-  const prefetchVectors = (): void => void partsP.then((p) => p.shipped()).catch(() => undefined);
+  // A load that will make the item matrix (no saved one to take) downloads the shop's vectors,
+  // and makes their rows ready, while the catalogue is parsed, rather than after; not while the
+  // catalogue downloads on the page, whose bytes would then share the network with them.
+  const prefetchVectors = (): void => void partsP.then((p) => p.ahead()).catch(() => undefined);
   const location = typeof options.catalog === 'string' ? options.catalog : null;
   if (location === null) prefetchVectors();
   const read: Omit<ReadCatalog, 'text' | 'indexedIn'> & { text: CatalogText | null; indexedIn: RecommenderStats['catalogIndexed'] } =
