@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
 import type { CatalogIndex, EarlyCatalog } from '../src/core/catalog-index.js';
-import { indexCatalog, indexCatalogStream } from '../src/core/catalog-index.js';
+import { indexCatalog, indexCatalogStream, parseCatalog } from '../src/core/catalog-index.js';
+import { buildCategories } from '../src/core/catalog.js';
+import { IdTable } from '../src/core/id-table.js';
+import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 import { CatalogError } from '../src/core/errors.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
@@ -233,6 +236,37 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
   it('fails with the CatalogError of a file that is not usable', async () => {
     const err = new CatalogError('catalog/not-json', 'The catalogue at x is not valid JSON.');
     await expect(load(new MemoryPreparedCache(), early(Promise.reject(err)))).rejects.toBe(err);
+  });
+});
+
+describe('indexCatalog', () => {
+  it('indexes the elements as they are (no copies) to what the checked, frozen copies give', async () => {
+    const rows = [
+      { id: 'a', title: 'Apple', category: null, description: null, price: null, extra: { x: 1 } },
+      { id: 7, title: 'Seven', category: 'Numbers' },
+      { id: 'b', title: 'Bean', category: 'Veg', description: 'green', image: 'b.png', price: 2 },
+      { id: 'c', title: '   ' },
+      { id: 'a', title: 'Again' },
+      { id: 'd', title: 'Dill', category: 'Veg', description: null },
+      { id: 'e', title: 'Egg', category: 3 },
+      { id: 'f', title: 'Fig', price: -1 },
+    ];
+    const bytes = new TextEncoder().encode(JSON.stringify(rows));
+    const index = await indexCatalog('/c.json', bytes, new Slicer(Infinity));
+    // The same work on kept copies.
+    const { catalog, bounds } = await parseCatalog('/c.json', bytes, new Slicer(Infinity));
+    expect(catalog.items.every((i) => Object.isFrozen(i))).toBe(true);
+    const ids = await IdTable.build(catalog.id, catalog.size, new Slicer(Infinity));
+    expect(index).toEqual({
+      ids: ids.saved,
+      bounds,
+      skipped: [...catalog.skipped],
+      categories: await buildCategories(catalog, new Slicer(Infinity)),
+      keys: (await itemKeys(catalog.items, new Slicer(Infinity))).keys,
+    });
+    expect(index.skipped).toHaveLength(4);
+    // A null category is none: only Numbers and Veg are departments.
+    expect(index.categories!.names).toEqual(['Numbers', 'Veg']);
   });
 });
 

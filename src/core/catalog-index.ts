@@ -55,6 +55,7 @@ export async function parseCatalog(
   location: string,
   file: Uint8Array | ArrivingBytes,
   slicer: Slicer,
+  keep = true,
 ): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
   const src = file instanceof Uint8Array ? { bytes: file, more: () => Promise.resolve(false) } : file;
   const elements = new JsonBounds();
@@ -71,7 +72,7 @@ export async function parseCatalog(
       { cause },
     );
   }
-  const catalog = await validateCatalogSliced(parsed, slicer);
+  const catalog = await validateCatalogSliced(parsed, slicer, keep);
   // Item i is the bytes between its element's opening and closing separators.
   const b = elements.view();
   const bounds = new Uint32Array(2 * catalog.size);
@@ -90,7 +91,8 @@ export async function parseCatalog(
  * Throws a `CatalogError` as `parseCatalog` does. The parsed items are let go.
  */
 export async function indexCatalog(location: string, file: Uint8Array | ArrivingBytes, slicer: Slicer): Promise<CatalogIndex> {
-  const { catalog, bounds } = await parseCatalog(location, file, slicer);
+  // The items are let go once indexed: they need not be copied.
+  const { catalog, bounds } = await parseCatalog(location, file, slicer, false);
   const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const categories = await buildCategories(catalog, slicer);
   const { keys } = await itemKeys(catalog.items, slicer);

@@ -59,9 +59,14 @@ export function validateCatalog(input: unknown): ValidatedCatalog {
   return builder.finish();
 }
 
-/** {@link validateCatalog} in time slices (a catalogue of 100,000 items takes about 100 ms). */
-export async function validateCatalogSliced(input: unknown, slicer: Slicer): Promise<ValidatedCatalog> {
-  const builder = new CatalogBuilder(input);
+/**
+ * {@link validateCatalog} in time slices (a catalogue of 100,000 items takes about 100 ms).
+ * `keep: false` is for a catalogue that is only indexed, then let go (a worker's): its elements
+ * stand for the items instead of frozen copies of them, which are most of the work; their
+ * `category` and `id` read as the copies' would.
+ */
+export async function validateCatalogSliced(input: unknown, slicer: Slicer, keep = true): Promise<ValidatedCatalog> {
+  const builder = new CatalogBuilder(input, keep);
   const raw = input as unknown[];
   for (let i = 0; i < raw.length; i++) {
     builder.add(raw[i], i);
@@ -76,7 +81,10 @@ class CatalogBuilder {
   private readonly index = new ShardedMap<number>();
   private readonly rawIndex: number[] = [];
 
-  constructor(input: unknown) {
+  constructor(
+    input: unknown,
+    private readonly keep = true,
+  ) {
     if (!Array.isArray(input)) {
       throw new CatalogError(
         'catalog/not-array',
@@ -90,7 +98,7 @@ class CatalogBuilder {
 
   add(raw: unknown, i: number): void {
     const { problems, index, items } = this;
-    const item = checkItem(raw, i, index);
+    const item = checkItem(raw, i, index, this.keep);
     if (typeof item === 'string') {
       problems.push(item);
       return;
@@ -113,7 +121,8 @@ class CatalogBuilder {
       items,
       item: (i) => items[i]!,
       id: (i) => items[i]!.id,
-      category: (i) => items[i]!.category,
+      // An element standing for its item may hold null where a copy has nothing.
+      category: (i) => items[i]!.category ?? undefined,
       size: items.length,
       indexOf: (id: string) => index.get(String(id)),
       skipped: Object.freeze(problems),
@@ -128,7 +137,7 @@ class CatalogBuilder {
  * Checks one element of the input array (at `i`): a frozen copy of it, or what is wrong with it.
  * `seen` holds the ids taken so far (a duplicate is a problem).
  */
-function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, number>, 'has' | 'get'>): Item | string {
+function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, number>, 'has' | 'get'>, keep = true): Item | string {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return `item ${i} is not an object`;
   const r = raw as Record<string, unknown>;
   const idRaw = r['id'];
@@ -141,21 +150,23 @@ function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, numbe
   if (typeof title !== 'string' || title.trim() === '') {
     return `item ${JSON.stringify(id)} has ${typeof title === 'string' ? 'an empty' : 'a non-string'} title; give every item a non-empty text title`;
   }
-  const item: Item = { id, title };
+  // Not kept: the element itself stands for the item, once checked (its id is already a string).
+  const asIs = !keep && typeof idRaw === 'string';
+  const item: Item = asIs ? (r as unknown as Item) : { id, title };
   for (const key of ['description', 'category', 'image'] as const) {
     const v = r[key];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string') return `item ${JSON.stringify(id)} has a non-string ${key}`;
-    item[key] = v;
+    if (!asIs) item[key] = v;
   }
   const price = r['price'];
   if (price !== undefined && price !== null) {
     if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
       return `item ${JSON.stringify(id)} has price ${String(price)}; a price must be a finite number ≥ 0 or left out`;
     }
-    item.price = price;
+    if (!asIs) item.price = price;
   }
-  return Object.freeze(item);
+  return asIs ? item : Object.freeze(item);
 }
 
 /**

@@ -1354,10 +1354,22 @@ export interface ModelParts {
   ahead: () => Promise<VectorsAhead | null>;
 }
 
-/** The shop's vectors in file order: centred, and as item matrix rows (without the base's residuals). */
+/**
+ * The shop's vectors in file order: centred, and as item matrix rows (without the base's
+ * residuals). One head takes them ({@link takeAhead}); they are then let go here.
+ */
 export interface VectorsAhead {
-  vectors: Float32Array;
-  matrix: ItemMatrix;
+  vectors: Float32Array | null;
+  matrix: ItemMatrix | null;
+}
+
+/** What {@link VectorsAhead} holds, for the one load that takes it (null for any other). */
+function takeAhead(a: VectorsAhead | null): { vectors: Float32Array; matrix: ItemMatrix } | null {
+  if (!a?.vectors || !a.matrix) return null;
+  const taken = { vectors: a.vectors, matrix: a.matrix };
+  a.vectors = null;
+  a.matrix = null;
+  return taken;
 }
 
 /** {@link VectorsAhead} from the shop's vectors, in slices: the work a load would do on them once it has the catalogue. */
@@ -1470,11 +1482,12 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     ...(options.indexOf ? { indexOf: options.indexOf } : {}),
     withResidual: !hit && !options.contentOnly,
   });
-  let matrix = new ItemMatrix(n, d);
+  let matrix: ItemMatrix;
   let embeddingStats: EmbeddingStats;
   let made: PreparedMatrix | null = null;
   let cacheWrite: (() => Promise<void>) | null = null;
   if (hit) {
+    matrix = new ItemMatrix(n, d);
     // Copied a slice at a time: 64 MB at 1,000,000 items in one go, with what follows, makes a long task.
     for (let from = 0; from < n; from += 8 * BLOCK) {
       const to = Math.min(n, from + 8 * BLOCK);
@@ -1497,7 +1510,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     // ahead (on a first visit, while the catalogue was parsed elsewhere): only the rows of the
     // items with a residual are made again here.
     const m = shipped?.manifest;
-    const ahead = m && m.count === n && m.catalogHash === (await catalogHashSliced(keys, slicer)) ? await loadAhead() : null;
+    const ahead = m && m.count === n && m.catalogHash === (await catalogHashSliced(keys, slicer)) ? takeAhead(await loadAhead()) : null;
     if (ahead) {
       matrix = ahead.matrix;
       const row = new Float32Array(d);
@@ -1512,6 +1525,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       embeddingStats = { shipped: n, cached: 0, encoded: 0, prepared: 0 };
       if (options.keepMatrix) made = preparedMatrix(modelKey, matrix, embeddingStats);
     } else {
+      matrix = new ItemMatrix(n, d);
       const loaded = await embedCatalog({
         encoderManifest,
         loadEncoder: () =>
