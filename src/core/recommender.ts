@@ -433,15 +433,15 @@ async function embedCatalog(o: {
  * item would otherwise let random negatives push the shopper's vector away from the catalogue as
  * a whole, lifting whatever items are least typical instead of those like the ones clicked.
  */
-async function centreRows(v: Float32Array, n: number, d: number, slicer: Slicer): Promise<void> {
+async function centreRows(v: Float32Array, n: number, d: number, slicer: Slicer, step = BLOCK): Promise<void> {
   const mean = new Float64Array(d);
-  for (let from = 0; from < n; from += BLOCK) {
-    sumRows(v, from, Math.min(n, from + BLOCK), d, mean);
+  for (let from = 0; from < n; from += step) {
+    sumRows(v, from, Math.min(n, from + step), d, mean);
     await slicer.maybeYield();
   }
   for (let k = 0; k < d; k++) mean[k]! /= Math.max(1, n);
-  for (let from = 0; from < n; from += BLOCK) {
-    centreBlock(v, from, Math.min(n, from + BLOCK), d, mean);
+  for (let from = 0; from < n; from += step) {
+    centreBlock(v, from, Math.min(n, from + step), d, mean);
     await slicer.maybeYield();
   }
 }
@@ -1377,14 +1377,16 @@ async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer):
   const n = shipped.manifest.count;
   const M = shipped.manifest.quantisation.subspaces;
   const vectors = new Float32Array(n * d);
-  for (let from = 0; from < n; from += BLOCK) {
-    for (let i = from, to = Math.min(n, from + BLOCK); i < to; i++) decodeRow(shipped, M, d, i, vectors, i * d);
+  // In small steps: this runs while the page still loads, and its code's first runs are slow.
+  const step = BLOCK / 8;
+  for (let from = 0; from < n; from += step) {
+    for (let i = from, to = Math.min(n, from + step); i < to; i++) decodeRow(shipped, M, d, i, vectors, i * d);
     await slicer.maybeYield();
   }
-  await centreRows(vectors, n, d, slicer);
+  await centreRows(vectors, n, d, slicer, step);
   const matrix = new ItemMatrix(n, d);
-  for (let from = 0; from < n; from += BLOCK) {
-    const to = Math.min(n, from + BLOCK);
+  for (let from = 0; from < n; from += step) {
+    const to = Math.min(n, from + step);
     matrix.setRows(from, vectors.subarray(from * d, to * d));
     await slicer.maybeYield();
   }
