@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError, BackendError } from './errors.js';
 import type { BackendName, BackendRequest } from './types.js';
+import { nextTask } from './slice.js';
 
 /** The backend in use and a human-readable reason for the choice. */
 export interface BackendChoice {
@@ -50,6 +51,9 @@ async function tryBackend(name: BackendName, wasmPaths: string | undefined): Pro
       if (wasmPaths && !tf.engine().registry['wasm']) wasm.setWasmPaths(wasmPaths);
     } else if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
     else await import('@tensorflow/tfjs-backend-cpu');
+    // The backend's module has just been evaluated, in this same task: its start waits for the
+    // next one, so that the two do not make one long task.
+    await nextTask();
     // Registered? (Not `tf.findBackend`: on a backend registered but not started it starts it,
     // and `setBackend` below would then start a second one: two WASM modules, two downloads.)
     const engine = tf.engine();
