@@ -176,6 +176,13 @@ describe('a recommender on shipped vectors', () => {
     expect(ahead.embeddingStats).toEqual(after.embeddingStats);
     ahead.head.dispose();
     after.head.dispose();
+    // A catalogue not in the file's order takes its rows by key: what was begun ahead is let go.
+    const other = await loadModelParts(defaultFetcher, modelUrl, await loadModelManifest(defaultFetcher, modelUrl), () => undefined);
+    void other.ahead();
+    const reordered = await loadHead({ catalog: [...catalog].reverse(), modelUrl, parts: other });
+    expect(reordered.embeddingStats).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: 0 });
+    expect(await other.ahead()).toBeNull();
+    reordered.head.dispose();
   });
 
   it('encodes only the items that are new or changed since the file was made', async () => {

@@ -289,6 +289,8 @@ async function embedCatalog(o: {
   keys: Uint32Array;
   cache: EmbeddingCache | undefined;
   shipped: ShippedVectors | null;
+  /** Whether the catalogue is the shipped file's, item i its row i ({@link shippedInOrder}). */
+  aligned: boolean;
   progress: ProgressCallback | undefined;
   warn: (m: string) => void;
   slicer: Slicer;
@@ -308,7 +310,7 @@ async function embedCatalog(o: {
   if (shipped) {
     const m = shipped.manifest;
     const M = m.quantisation.subspaces;
-    const aligned = m.count === n && m.catalogHash === (await catalogHashSliced(keys, slicer));
+    const aligned = o.aligned;
     let rowOf: Map<number, number> | null = null;
     let fileKeys: Uint32Array | null = null;
     if (!aligned) {
@@ -1352,6 +1354,14 @@ export interface ModelParts {
    * catalogue is still parsed elsewhere; null where there is no file to use.
    */
   ahead: () => Promise<VectorsAhead | null>;
+  /** Stops the work `ahead` started and lets it go: the catalogue is not in the file's order. */
+  dropAhead: () => void;
+}
+
+/** Whether a catalogue (its items' text keys) is the shipped vectors file's, in the file's order. */
+async function shippedInOrder(shipped: ShippedVectors, keys: Uint32Array, slicer: Slicer): Promise<boolean> {
+  const m = shipped.manifest;
+  return m.count === keys.length && m.catalogHash === (await catalogHashSliced(keys, slicer));
 }
 
 /**
@@ -1372,8 +1382,11 @@ function takeAhead(a: VectorsAhead | null): { vectors: Float32Array; matrix: Ite
   return taken;
 }
 
-/** {@link VectorsAhead} from the shop's vectors, in slices: the work a load would do on them once it has the catalogue. */
-async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer): Promise<VectorsAhead> {
+/**
+ * {@link VectorsAhead} from the shop's vectors, in slices: the work a load would do on them once
+ * it has the catalogue. Null once `dropped` says so (checked between slices).
+ */
+async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer, dropped: () => boolean): Promise<VectorsAhead | null> {
   const n = shipped.manifest.count;
   const M = shipped.manifest.quantisation.subspaces;
   const vectors = new Float32Array(n * d);
@@ -1382,13 +1395,16 @@ async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer):
   for (let from = 0; from < n; from += step) {
     for (let i = from, to = Math.min(n, from + step); i < to; i++) decodeRow(shipped, M, d, i, vectors, i * d);
     await slicer.maybeYield();
+    if (dropped()) return null;
   }
   await centreRows(vectors, n, d, slicer, step);
+  if (dropped()) return null;
   const matrix = new ItemMatrix(n, d);
   for (let from = 0; from < n; from += step) {
     const to = Math.min(n, from + step);
     matrix.setRows(from, vectors.subarray(from * d, to * d));
     await slicer.maybeYield();
+    if (dropped()) return null;
   }
   return { vectors, matrix };
 }
@@ -1420,9 +1436,14 @@ export async function loadModelParts(
   const loadShipped = (): Promise<ShippedVectors | null> =>
     (shipped ??= vectorsManifest && vectorsUrl ? loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : Promise.resolve(null));
   let ahead: Promise<VectorsAhead | null> | null = null;
+  let dropped = false;
   const loadAhead = (): Promise<VectorsAhead | null> =>
-    (ahead ??= loadShipped().then((v) => (v ? vectorsAhead(v, encoderManifest.dims, new Slicer()) : null)));
-  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped, ahead: loadAhead };
+    (ahead ??= loadShipped().then((v) => (v && !dropped ? vectorsAhead(v, encoderManifest.dims, new Slicer(), () => dropped) : null)));
+  const dropAhead = (): void => {
+    dropped = true;
+    ahead = null;
+  };
+  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped, ahead: loadAhead, dropAhead };
 }
 
 /**
@@ -1457,6 +1478,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     vectorsManifest,
     shipped: loadShipped,
     ahead: loadAhead,
+    dropAhead,
   } = options.parts ??
   (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
@@ -1511,8 +1533,10 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     // A catalogue in the shop's vectors file's order takes their rows by position, made ready
     // ahead (on a first visit, while the catalogue was parsed elsewhere): only the rows of the
     // items with a residual are made again here.
-    const m = shipped?.manifest;
-    const ahead = m && m.count === n && m.catalogHash === (await catalogHashSliced(keys, slicer)) ? takeAhead(await loadAhead()) : null;
+    const aligned = shipped !== null && (await shippedInOrder(shipped, keys, slicer));
+    // Made ahead for a catalogue that is not in the file's order: stopped and let go.
+    if (!aligned) dropAhead();
+    const ahead = aligned ? takeAhead(await loadAhead()) : null;
     if (ahead) {
       matrix = ahead.matrix;
       const row = new Float32Array(d);
@@ -1543,6 +1567,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
         keys,
         cache: options.embeddingCache,
         shipped,
+        aligned,
         progress,
         warn,
         slicer,
