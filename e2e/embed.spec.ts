@@ -200,11 +200,22 @@ test("under a CSP that forbids WebAssembly (script-src 'self'), scores with the 
     .not.toBe(before.join(','));
 });
 
-const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: Page) => Promise<unknown>; message: RegExp }[] = [
+const BAD_SETUPS: {
+  name: string;
+  attrs: Record<string, string>;
+  route?: (page: Page) => Promise<unknown>;
+  message: RegExp;
+  /** A file that is asked for once only (the tag's worker and the page do not both ask). */
+  askedOnce?: string;
+  /** The name of the error `Clickwise.ready` rejects with (the class's, whatever the build's minifier did). */
+  error?: string;
+}[] = [
   {
     name: 'a missing catalogue',
     attrs: { 'data-catalog': 'no-such-catalog.json' },
     message: /Could not load the catalogue: Could not fetch .*no-such-catalog\.json: HTTP 404.*Check data-catalog/,
+    askedOnce: '/no-such-catalog.json',
+    error: 'CatalogError',
   },
   {
     name: 'an unreachable catalogue',
@@ -216,6 +227,8 @@ const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: 
     attrs: { 'data-catalog': 'bad.json' },
     route: (p) => p.route('**/bad.json', (r) => r.fulfill({ body: '<html>oops</html>', contentType: 'application/json' })),
     message: /catalogue at .*bad\.json is not valid JSON \(it is an HTML page: a wrong URL\?\)/,
+    askedOnce: '/bad.json',
+    error: 'CatalogError',
   },
   {
     name: 'a catalogue with no usable item',
@@ -232,6 +245,7 @@ const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: 
     name: 'a wrong model URL',
     attrs: { 'data-catalog': 'catalog.json', 'data-model': 'nope/' },
     message: /model could not be loaded: Could not fetch .*nope\/manifest\.json: HTTP 404.*data-model/,
+    error: 'ModelLoadError',
   },
   {
     name: 'a checksum mismatch',
@@ -249,6 +263,8 @@ const BAD_SETUPS: { name: string; attrs: Record<string, string>; route?: (page: 
 for (const setup of BAD_SETUPS) {
   test(`${setup.name} gives one clear console error and the page keeps working`, async ({ page }) => {
     const errors = collectErrors(page);
+    const asked: string[] = [];
+    page.on('request', (r) => asked.push(new URL(r.url()).pathname));
     await setup.route?.(page);
     await tagPage(
       page,
@@ -264,9 +280,11 @@ for (const setup of BAD_SETUPS) {
       }
     });
     expect(failed).not.toBeNull();
+    if (setup.error) expect(failed).toMatch(new RegExp(`^${setup.error}: `));
     const ours = errors.filter((e) => e.startsWith('Clickwise:'));
     expect(ours).toHaveLength(1);
     expect(ours[0]).toMatch(setup.message);
+    if (setup.askedOnce) expect(asked.filter((p) => p.endsWith(setup.askedOnce!))).toHaveLength(1);
     expect(errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
     await page.locator('#own').click();
     await expect(page.locator('#own')).toHaveText('still works');

@@ -5,21 +5,30 @@
  * the worker to download the file itself, as soon as it knows a visit is a first one
  * (`embed/early-index.ts`).
  */
-import type { CatalogIndex, CatalogIndexer } from './core/index.js';
+import type { CatalogIndex, CatalogIndexer, EarlyResult, PreparedCatalog, PreparedMatrix } from './core/index.js';
 import { CatalogError } from './core/index.js';
 
-/** What the page posts to the worker: the file's bytes, or its URL for the worker to download. */
-export type IndexRequest = { location: string; buffer: ArrayBuffer } | { location: string; url: string };
+/**
+ * What the page posts to the worker: the file's bytes, or its URL for the worker to download.
+ * With `saved` (a later visit: the prepared cache may hold an entry for the file), the worker
+ * downloads the whole file, digests it and reads the saved entry meanwhile: where the entry is
+ * for these bytes it hands it back, else it indexes the file.
+ */
+export type IndexRequest = { location: string; buffer: ArrayBuffer } | { location: string; url: string; saved?: boolean };
 
 /**
  * What the worker posts back: that it has started (`ready`), that it has the request (`taken`),
- * then the file's bytes, with the index or why there is none.
+ * then the file's bytes, with the index, the saved entry's catalogue part, or why there is
+ * neither. After a saved entry's catalogue part, the entry's item matrix follows (`matrix`,
+ * null where it could not be read).
  */
-export type IndexReply = { ready: true } | { taken: true } | IndexAnswer;
+export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | { matrix: PreparedMatrix | null };
 
 /** The worker's answer to a request. */
 export type IndexAnswer =
-  { buffer: ArrayBuffer; index: CatalogIndex } | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
+  | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string }
+  | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog }
+  | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
 
 /**
  * How long a worker may take to say it has started: one that never starts (a browser that
@@ -46,7 +55,7 @@ export function workerCatalogIndexer(start: () => Worker = startWorker, startTim
       worker.onmessage = (ev: MessageEvent<IndexReply>) => {
         clearTimeout(timer);
         const reply = ev.data;
-        if ('ready' in reply || 'taken' in reply) return;
+        if ('ready' in reply || 'taken' in reply || 'matrix' in reply) return;
         worker.terminate();
         try {
           resolve(indexResult(reply));
@@ -76,8 +85,20 @@ export function workerCatalogIndexer(start: () => Worker = startWorker, startTim
  */
 export function indexResult(answer: IndexAnswer): { bytes: Uint8Array; index: CatalogIndex } {
   if ('index' in answer) return { bytes: new Uint8Array(answer.buffer), index: answer.index };
+  if ('saved' in answer) throw new Error("the catalogue's worker answered with a saved entry, which was not asked for");
   if (answer.error.name === 'CatalogError' && answer.error.code) throw new CatalogError(answer.error.code, answer.error.message);
   throw new Error(`the catalogue's worker failed: ${answer.error.message}`);
+}
+
+/**
+ * The answer to a request made from the tag (`embed/early-index.ts`) as the load takes it: the
+ * file indexed, with its digest where the worker made it; or the saved entry for the file, whose
+ * item matrix is `matrix` (the worker's message after the answer).
+ */
+export function earlyResult(answer: IndexAnswer, matrix: Promise<PreparedMatrix | null>): EarlyResult {
+  if ('saved' in answer) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved: { catalog: answer.saved, matrix } };
+  const got = indexResult(answer);
+  return 'digest' in answer && answer.digest !== undefined ? { ...got, digest: answer.digest } : got;
 }
 
 function startWorker(): Worker {

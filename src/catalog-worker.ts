@@ -1,15 +1,24 @@
 /**
  * The catalogue's Web Worker: parses, checks and indexes a catalogue file off the page's main
  * thread (see `core/catalog-index.ts`), for {@link workerCatalogIndexer} in `catalog-indexer.ts`
- * and the storefront tag's first visit (`embed/early-index.ts`). It imports only what that work
- * needs (no tfjs). The page hands it the file's bytes, or the file's URL: it then downloads the
- * file and parses each part as it arrives. The bytes go back with the index, by transfer.
+ * and the storefront tag (`embed/early-index.ts`). It imports only what that work needs (no
+ * tfjs). The page hands it the file's bytes, or the file's URL: it then downloads the file and
+ * parses each part as it arrives. The bytes go back with the index, by transfer.
+ *
+ * On a later visit the tag asks it to check the saved entry (`saved`): it downloads the file,
+ * digests it and reads the prepared cache's entry meanwhile, all off the page's main thread, and
+ * hands back the entry's catalogue part where it is for these bytes, then its item matrix; the
+ * page then only checks what it is given. Where the entry is missing or for other bytes, it
+ * indexes the file as on a first visit.
  */
-import { indexCatalog, indexCatalogStream } from './core/catalog-index.js';
+import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/catalog-index.js';
 import type { CatalogIndex } from './core/catalog-index.js';
 import { ClickwiseError } from './core/errors.js';
-import { lengthHint } from './core/model-io.js';
+import { httpError, lengthHint } from './core/model-io.js';
 import { Slicer } from './core/slice.js';
+import { digestBytes } from './core/prepared.js';
+import type { PreparedCatalog, PreparedMatrix } from './core/prepared.js';
+import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
 import type { IndexReply, IndexRequest } from './catalog-indexer.js';
 
 interface WorkerScope {
@@ -19,11 +28,58 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
-/** The file at `url`, downloaded and indexed as it arrives. A failed download is an Error, never a `CatalogError`. */
+/**
+ * The file at `url`, downloaded and indexed as it arrives. A server that answers no (a 404) gives
+ * the `CatalogError` the page would give; a download that fails otherwise is an Error: the page
+ * then tries itself.
+ */
 async function download(location: string, url: string, slicer: Slicer): Promise<{ bytes: Uint8Array; index: CatalogIndex }> {
   const res = await fetch(url);
-  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+  // The server answered no (a 404): the page would get the same answer, so this is the load's
+  // error, and the page does not ask again.
+  if (!res.ok) throw catalogUnreachable(httpError(location, res));
+  if (!res.body) throw new Error('the response has no body');
   return indexCatalogStream(location, res.body, lengthHint(res), slicer);
+}
+
+/** The buffers of a saved entry's catalogue part, to move with it. */
+function catalogBuffers(c: PreparedCatalog): ArrayBuffer[] {
+  const arrays = [c.ids.lengths, c.ids.marks, c.ids.slots, c.bounds, c.spread, ...(c.categories ? [c.categories.codes] : [])];
+  return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
+}
+
+/**
+ * A later visit's file: downloaded whole and digested while the saved entry is read. Answers
+ * with the entry's catalogue part where it is for these bytes (then posts its matrix), else
+ * with the file indexed here, with its digest.
+ */
+async function checkSaved(
+  location: string,
+  url: string,
+  slicer: Slicer,
+): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string } | null> {
+  // No page here: every piece of the entry is asked for at once.
+  const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
+  try {
+    const entry = cache ? cache.get(location).catch(() => undefined) : Promise.resolve(undefined);
+    const res = await fetch(url);
+    if (!res.ok) throw catalogUnreachable(httpError(location, res));
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const digest = await digestBytes(bytes, slicer);
+    const saved = await entry;
+    if (saved && saved.catalog.digest === digest) {
+      saved.matrix.catch(() => undefined);
+      const buffer = bytes.buffer as ArrayBuffer;
+      scope.postMessage({ buffer, digest, saved: saved.catalog }, [buffer, ...catalogBuffers(saved.catalog)]);
+      const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
+      const moved = matrix ? [...new Set([matrix.codes.buffer as ArrayBuffer, matrix.scales.buffer as ArrayBuffer])] : [];
+      scope.postMessage({ matrix }, moved);
+      return null;
+    }
+    return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
+  } finally {
+    cache?.close();
+  }
 }
 
 scope.onmessage = (ev) => {
@@ -31,15 +87,19 @@ scope.onmessage = (ev) => {
   scope.postMessage({ taken: true }, []);
   // Nothing else runs here: one slice, never a yield.
   const slicer = new Slicer(Infinity);
-  const work =
+  const work: Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string } | null> =
     'buffer' in request
       ? (() => {
           const bytes = new Uint8Array(request.buffer);
           return indexCatalog(request.location, bytes, slicer).then((index) => ({ bytes, index }));
         })()
-      : download(request.location, request.url, slicer);
+      : request.saved
+        ? checkSaved(request.location, request.url, slicer)
+        : download(request.location, request.url, slicer);
   void work.then(
-    ({ bytes, index }) => {
+    (done) => {
+      if (!done) return; // the saved entry was handed back
+      const { bytes, index, digest } = done;
       const arrays = [
         index.ids.lengths,
         index.ids.marks,
@@ -49,7 +109,10 @@ scope.onmessage = (ev) => {
         ...(index.categories ? [index.categories.codes] : []),
       ];
       const buffer = bytes.buffer as ArrayBuffer;
-      scope.postMessage({ buffer, index }, [buffer, ...new Set(arrays.map((a) => a.buffer as ArrayBuffer))]);
+      scope.postMessage(digest === undefined ? { buffer, index } : { buffer, index, digest }, [
+        buffer,
+        ...new Set(arrays.map((a) => a.buffer as ArrayBuffer)),
+      ]);
     },
     (err: unknown) => {
       const error =

@@ -6,9 +6,10 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import 'fake-indexeddb/auto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
-import type { CatalogIndex, EarlyCatalog } from '../src/core/catalog-index.js';
+import type { CatalogIndex, EarlyCatalog, EarlyResult } from '../src/core/catalog-index.js';
 import { indexCatalog, indexCatalogStream, parseCatalog } from '../src/core/catalog-index.js';
 import { buildCategories } from '../src/core/catalog.js';
 import { IdTable } from '../src/core/id-table.js';
@@ -16,12 +17,14 @@ import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 import { CatalogError } from '../src/core/errors.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
-import type { PreparedCache } from '../src/core/prepared.js';
+import type { PreparedCache, PreparedEntry, PreparedMatrix } from '../src/core/prepared.js';
+import { digestBytes } from '../src/core/prepared.js';
+import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 import type { Recommender } from '../src/core/recommender.js';
-import { createRecommenderCore } from '../src/core/recommender.js';
+import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
-import { indexResult, workerCatalogIndexer } from '../src/catalog-indexer.js';
+import { earlyResult, indexResult, workerCatalogIndexer } from '../src/catalog-indexer.js';
 import type { IndexAnswer, IndexReply, IndexRequest } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, shopWithVectors, useBackend } from './helpers.js';
 
@@ -233,6 +236,128 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     }
   });
 
+  /** A cache that counts the reads of its entries. */
+  const counting = (inner: MemoryPreparedCache): { cache: PreparedCache; gets: number } => {
+    const state: { cache: PreparedCache; gets: number } = {
+      gets: 0,
+      cache: {
+        get: (location: string) => (state.gets++, inner.get(location)),
+        put: (location: string, entry: PreparedEntry) => inner.put(location, entry),
+      },
+    };
+    return state;
+  };
+  const saved = (entry: PreparedEntry, catalog = entry.catalog): EarlyCatalog => ({
+    location: file,
+    taken: Promise.resolve(true),
+    result: Promise.resolve({
+      bytes: new Uint8Array(readFileSync(file)),
+      digest: entry.catalog.digest,
+      saved: { catalog, matrix: Promise.resolve(entry.matrix) },
+    }),
+  });
+
+  /** A first visit on the page: the entry it saved, and the session it gave. */
+  const firstVisit = async (): Promise<{ entry: PreparedEntry; reference: Awaited<ReturnType<typeof clickSession>> }> => {
+    const first = new MemoryPreparedCache();
+    const here = await load(first);
+    const reference = await clickSession(here.rec);
+    here.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    return { entry: first.entries.get(file)!, reference };
+  };
+
+  it("takes a later visit's saved entry that the worker read for these bytes: the page neither downloads the file nor reads the cache", async () => {
+    const { entry, reference } = await firstVisit();
+    expect(entry.matrix).not.toBeNull();
+
+    const counted = counting(new MemoryPreparedCache());
+    const later = await load(counted.cache, saved(entry));
+    expect(later.asked).not.toContain(file);
+    expect(counted.gets).toBe(0);
+    expect(later.rec.stats().catalogIndexed).toBe('saved');
+    // The item matrix the worker read is taken, not made again.
+    expect(later.rec.stats().embeddings.prepared).toBe(entry.matrix!.codes.length / entry.matrix!.dims);
+    expect(await clickSession(later.rec)).toEqual(reference);
+    later.rec.dispose();
+  });
+
+  it('parses the bytes the worker gave, without downloading them again, where the entry it read is damaged, and saves a good one', async () => {
+    const { entry, reference } = await firstVisit();
+
+    const cache = new MemoryPreparedCache();
+    const later = await load(cache, saved(entry, { ...entry.catalog, bounds: entry.catalog.bounds.slice(0, 4) }));
+    expect(later.asked).not.toContain(file);
+    expect(later.rec.stats().catalogIndexed).toBe('page');
+    expect(later.rec.stats().embeddings.prepared).toBe(0);
+    expect(await clickSession(later.rec)).toEqual(reference);
+    later.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.entries.get(file)!.catalog).toEqual(entry.catalog);
+  });
+
+  it("saves the file's index under the digest the worker made of it", async () => {
+    const cache = new MemoryPreparedCache();
+    const bytes = new Uint8Array(readFileSync(file));
+    const index = await indexCatalog(file, bytes, new Slicer(Infinity));
+    const r = await load(cache, {
+      location: file,
+      taken: Promise.resolve(true),
+      result: Promise.resolve({ bytes, index, digest: 'k64:made-there' }),
+    });
+    expect(r.asked).not.toContain(file);
+    expect(r.rec.stats().catalogIndexed).toBe('worker');
+    r.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(cache.entries.get(file)!.catalog.digest).toBe('k64:made-there');
+  });
+
+  it("starts the item matrix's work before a worker that indexes the file answers, and not before one that checks a saved entry", async () => {
+    const bytes = new Uint8Array(readFileSync(file));
+    const index = await indexCatalog(file, bytes, new Slicer(Infinity));
+    const entry = {
+      digest: 'k64:saved',
+      ids: index.ids,
+      bounds: index.bounds,
+      skipped: index.skipped,
+      spread: new Int32Array(0),
+      categories: index.categories,
+    };
+    // Where the worker checks a saved entry, the entry may hold: the load waits for its answer.
+    for (const [checksSaved, answer, missesBefore, missesAfter] of [
+      [undefined, { bytes: bytes.slice(), index }, 1, 1],
+      [false, { bytes: bytes.slice(), index }, 1, 1],
+      [true, { bytes: bytes.slice(), index, digest: 'k64:changed' }, 0, 1],
+      [true, { bytes: bytes.slice(), digest: 'k64:saved', saved: { catalog: entry, matrix: Promise.resolve(null) } }, 0, 1],
+    ] as const) {
+      let answered: (r: EarlyResult) => void = () => undefined;
+      const result = new Promise<EarlyResult>((r) => (answered = r));
+      let misses = 0;
+      const e: EarlyCatalog = {
+        location: file,
+        taken: Promise.resolve(true),
+        ...(checksSaved === undefined ? {} : { checksSaved: Promise.resolve(checksSaved) }),
+        result,
+      };
+      const read = readCatalog(
+        file,
+        () => Promise.reject(new Error('not asked')),
+        new MemoryPreparedCache(),
+        new Slicer(Infinity),
+        () => undefined,
+        () => misses++,
+        undefined,
+        e,
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      expect(misses).toBe(missesBefore);
+      answered(answer as EarlyResult);
+      // The saved entry's spread is empty: it does not fit, so the file is parsed (a miss).
+      expect((await read).catalog.size).toBe(index.bounds.length / 2);
+      expect(misses).toBe(missesAfter);
+    }
+  });
+
   it('fails with the CatalogError of a file that is not usable', async () => {
     const err = new CatalogError('catalog/not-json', 'The catalogue at x is not valid JSON.');
     await expect(load(new MemoryPreparedCache(), early(Promise.reject(err)))).rejects.toBe(err);
@@ -360,12 +485,13 @@ describe('the catalogue worker and its client', () => {
     expect(workers.started).toBe(1);
   });
 
-  it('downloads a file given by its URL itself, indexing it as it arrives, and reports a failed download as an Error', async () => {
+  it("downloads a file given by its URL itself, indexing it as it arrives; a server's 404 is the load's CatalogError, a failed download an Error", async () => {
     const text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, { id: 'b', title: '' }, ...syntheticCatalog(300)]);
     const asked: string[] = [];
     vi.stubGlobal('fetch', (url: string) => {
       asked.push(url);
-      if (url.endsWith('/gone.json')) return Promise.resolve(new Response('<!doctype html>', { status: 404 }));
+      if (url.endsWith('/gone.json')) return Promise.resolve(new Response('<!doctype html>', { status: 404, statusText: 'Not Found' }));
+      if (url.endsWith('/offline.json')) return Promise.reject(new TypeError('Failed to fetch'));
       const bytes = new TextEncoder().encode(text);
       let at = 0;
       const body = new ReadableStream<Uint8Array>({
@@ -383,24 +509,88 @@ describe('the catalogue worker and its client', () => {
     const until = async (n: number): Promise<void> => {
       while (answers.filter((a) => !('taken' in a) && !('ready' in a)).length < n) await new Promise((r) => setTimeout(r, 5));
     };
-    worker.postMessage({ location: 'https://shop.test/catalog.json', url: 'https://shop.test/catalog.json' } satisfies IndexRequest);
-    await until(1);
-    const got = indexResult(answers.at(-1) as IndexAnswer);
-    expect(new TextDecoder().decode(got.bytes)).toBe(text);
-    expect(got.index).toEqual(await indexCatalog('https://shop.test/catalog.json', new TextEncoder().encode(text), new Slicer(Infinity)));
-    worker.postMessage({ location: 'https://shop.test/gone.json', url: 'https://shop.test/gone.json' } satisfies IndexRequest);
-    await until(2);
-    const failed = (() => {
+    /** The worker's answer for a URL, as an indexer gives it: the index, or what it throws. */
+    const answerFor = async (url: string, n: number): Promise<unknown> => {
+      worker.postMessage({ location: url, url } satisfies IndexRequest);
+      await until(n);
       try {
         return indexResult(answers.at(-1) as IndexAnswer);
       } catch (err) {
         return err;
       }
-    })();
-    expect(failed).toBeInstanceOf(Error);
-    expect(failed).not.toBeInstanceOf(CatalogError);
-    expect(String(failed)).toContain('HTTP 404');
-    expect(asked).toEqual(['https://shop.test/catalog.json', 'https://shop.test/gone.json']);
+    };
+    const got = (await answerFor('https://shop.test/catalog.json', 1)) as { bytes: Uint8Array; index: CatalogIndex };
+    expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    expect(got.index).toEqual(await indexCatalog('https://shop.test/catalog.json', new TextEncoder().encode(text), new Slicer(Infinity)));
+    const failed = await answerFor('https://shop.test/gone.json', 2);
+    // The message a download on the page gives: the page reports it and does not ask again.
+    expect(failed).toBeInstanceOf(CatalogError);
+    expect((failed as CatalogError).code).toBe('catalog/unreachable');
+    expect((failed as CatalogError).message).toBe(
+      'Could not load the catalogue: Could not fetch https://shop.test/gone.json: HTTP 404 Not Found. Check data-catalog / the catalog option: it must be the URL of a JSON array of items.',
+    );
+    const offline = await answerFor('https://shop.test/offline.json', 3);
+    expect(offline).toBeInstanceOf(Error);
+    expect(offline).not.toBeInstanceOf(CatalogError);
+    expect(asked).toEqual(['https://shop.test/catalog.json', 'https://shop.test/gone.json', 'https://shop.test/offline.json']);
+  });
+
+  it("checks a later visit's file against the saved entry: hands back the entry made for these bytes, then its matrix, and indexes changed bytes", async () => {
+    const location = 'https://shop.test/later.json';
+    let text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => {
+      asked.push(url);
+      return Promise.resolve(new Response(text));
+    });
+    const bytes = new TextEncoder().encode(text);
+    const index = await indexCatalog(location, bytes, new Slicer(Infinity));
+    const entry: PreparedEntry = {
+      catalog: {
+        digest: await digestBytes(bytes, new Slicer(Infinity)),
+        ids: index.ids,
+        bounds: index.bounds,
+        skipped: index.skipped,
+        spread: Int32Array.from({ length: index.bounds.length / 2 }, (_, i) => i),
+        categories: index.categories,
+      },
+      matrix: {
+        modelKey: 'model',
+        dims: 2,
+        codes: Int8Array.from({ length: index.bounds.length }, (_, i) => i % 100),
+        scales: new Float32Array(index.bounds.length / 2).fill(0.5),
+        embeddings: { shipped: 301, cached: 0, encoded: 0 },
+      },
+    };
+    const cache = await IndexedDbPreparedCache.open();
+    await cache.put(location, entry);
+    cache.close();
+
+    const workers = await fakeWorkers();
+    const worker = workers.start();
+    const replies: IndexReply[] = [];
+    (worker as unknown as { onmessage: (ev: { data: IndexReply }) => void }).onmessage = (ev) => replies.push(ev.data);
+    const until = async (n: number): Promise<void> => {
+      while (replies.filter((a) => !('taken' in a) && !('ready' in a)).length < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
+    await until(2);
+    const [answer, matrix] = replies.filter((a) => !('taken' in a) && !('ready' in a));
+    expect(answer).toMatchObject({ digest: entry.catalog.digest });
+    expect('saved' in answer!).toBe(true);
+    const got = earlyResult(answer as IndexAnswer, Promise.resolve((matrix as { matrix: PreparedMatrix | null }).matrix));
+    expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
+    expect('saved' in got && got.saved.catalog).toEqual(entry.catalog);
+    expect('saved' in got && (await got.saved.matrix)).toEqual(entry.matrix);
+
+    // The shop changed its catalogue: the worker indexes the new bytes and gives their digest.
+    text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
+    await until(3);
+    const changed = earlyResult(replies.at(-1) as IndexAnswer, Promise.resolve(null));
+    expect('index' in changed && changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
+    expect('index' in changed && changed.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
+    expect(asked).toEqual([location, location]);
   });
 
   it('rejects with the CatalogError of a catalogue that is not usable, and with an Error when the worker cannot start', async () => {

@@ -15,6 +15,7 @@ import { IdTable } from './id-table.js';
 import type { ArrivingBytes } from './json-array.js';
 import { JsonBounds, parseJsonArrayFrom } from './json-array.js';
 import { GrowingBuffer, looksLikeHtml } from './model-io.js';
+import type { SavedEntry } from './prepared.js';
 import type { Slicer } from './slice.js';
 import { itemKeys } from './vectors.js';
 
@@ -40,14 +41,41 @@ export interface CatalogIndex {
 export type CatalogIndexer = (location: string, bytes: Uint8Array) => Promise<{ bytes: Uint8Array; index: CatalogIndex }>;
 
 /**
- * A catalogue file that an indexer took as it downloaded, before the load began (the storefront
- * tag does so on a first visit). `taken` resolves false where it did not: the load then reads
- * the file itself. `result` is as a {@link CatalogIndexer}'s, once `taken` is true.
+ * What a worker made of a catalogue file it took before the load began:
+ * - the file indexed (a first visit, or a file that no longer matches what was saved), with the
+ *   file's digest where the worker made it;
+ * - or the file's digest and the prepared-cache entry saved for it, which the worker read and
+ *   found to be for these very bytes (a later visit): the load takes it as it would take the
+ *   entry it read itself, and checks it the same way.
+ */
+export type EarlyResult =
+  { bytes: Uint8Array; index: CatalogIndex; digest?: string } | { bytes: Uint8Array; digest: string; saved: SavedEntry };
+
+/**
+ * A catalogue file that a worker took as it downloaded, before the load began (the storefront
+ * tag does so from its start). `taken` resolves false where it did not: the load then reads
+ * the file itself. `result` is the worker's answer, once `taken` is true; a rejection with a
+ * `CatalogError` is the load's error, any other means the load reads the file itself.
  */
 export interface EarlyCatalog {
   location: string;
   taken: Promise<boolean>;
-  result: Promise<{ bytes: Uint8Array; index: CatalogIndex }>;
+  /**
+   * Resolves (before `taken`) true where the worker checks the file against a saved entry, so
+   * that its answer may be that entry; false or absent where it indexes the file: the load then
+   * knows at once that it makes the item matrix itself, and starts on it while the file is parsed.
+   */
+  checksSaved?: Promise<boolean>;
+  result: Promise<EarlyResult>;
+}
+
+/** The error of a catalogue file that could not be read (`cause`: the fetcher's error). */
+export function catalogUnreachable(cause: unknown): CatalogError {
+  return new CatalogError(
+    'catalog/unreachable',
+    `Could not load the catalogue: ${cause instanceof Error ? cause.message : String(cause)} Check data-catalog / the catalog option: it must be the URL of a JSON array of items.`,
+    { cause },
+  );
 }
 
 /** Parses and checks a catalogue file, recording where each element lies in it. */

@@ -3,25 +3,33 @@
  * values where there is a closed set. Callers can match on the class or on `code`.
  */
 
-/** Base class of every error Clickwise throws on purpose. */
+/**
+ * Base class of every error Clickwise throws on purpose. Each class names itself in `name`
+ * (not from the class's own name, which a minifier renames in the storefront tag's build).
+ */
 export class ClickwiseError extends Error {
+  override name = 'ClickwiseError';
   /** A stable machine-readable code, e.g. `'catalog/duplicate-id'`. */
   readonly code: string;
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
     this.code = code;
   }
 }
 
 /** The catalogue handed to Clickwise is malformed. Nothing was changed. */
-export class CatalogError extends ClickwiseError {}
+export class CatalogError extends ClickwiseError {
+  override name = 'CatalogError';
+}
 
 /** An option or argument has an invalid value. Nothing was changed. */
-export class ArgumentError extends ClickwiseError {}
+export class ArgumentError extends ClickwiseError {
+  override name = 'ArgumentError';
+}
 
 /** An item id that is not in the catalogue. Nothing was learned. */
 export class UnknownItemError extends ClickwiseError {
+  override name = 'UnknownItemError';
   readonly itemId: string;
   constructor(itemId: string) {
     super(
@@ -35,6 +43,7 @@ export class UnknownItemError extends ClickwiseError {
 
 /** A model file could not be fetched, parsed, or has the wrong shape. */
 export class ModelLoadError extends ClickwiseError {
+  override name = 'ModelLoadError';
   /** The file (URL or path) that failed. */
   readonly file: string;
   constructor(file: string, message: string, options?: { cause?: unknown }) {
@@ -45,6 +54,7 @@ export class ModelLoadError extends ClickwiseError {
 
 /** A model file does not match the sha256 its manifest states. */
 export class ChecksumError extends ClickwiseError {
+  override name = 'ChecksumError';
   /** The file whose bytes did not match. */
   readonly file: string;
   readonly expected: string;
@@ -62,10 +72,13 @@ export class ChecksumError extends ClickwiseError {
 }
 
 /** No requested tfjs backend could be initialised. */
-export class BackendError extends ClickwiseError {}
+export class BackendError extends ClickwiseError {
+  override name = 'BackendError';
+}
 
 /** The recommender was used after `dispose()`. */
 export class DisposedError extends ClickwiseError {
+  override name = 'DisposedError';
   constructor() {
     super('recommender/disposed', 'This recommender was disposed. Create a new one with createRecommender().');
   }

@@ -7,7 +7,7 @@ export type { BackendChoice } from './backend.js';
 export { lazyCatalog, validateCatalog } from './catalog.js';
 export type { Catalog, ValidatedCatalog } from './catalog.js';
 export { indexCatalog } from './catalog-index.js';
-export type { CatalogIndex, CatalogIndexer, EarlyCatalog } from './catalog-index.js';
+export type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult } from './catalog-index.js';
 export { Emitter } from './emitter.js';
 export { loadEncoder } from './encoder.js';
 export type { Encoder, EncoderInput, EncoderManifest, LoadEncoderOptions } from './encoder.js';

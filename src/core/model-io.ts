@@ -56,6 +56,11 @@ export const defaultFetcher: Fetcher = async (location) => {
   }
 };
 
+/** The error {@link defaultFetcher} gives for a response that is not a success (a 404). */
+export function httpError(location: string, res: Response): ModelLoadError {
+  return new ModelLoadError(location, `Could not fetch ${location}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`);
+}
+
 /** The body of a fetch's response, or the error `defaultFetcher` gives. */
 async function readResponse(location: string, pending: Promise<Response>): Promise<ArrayBuffer> {
   let res: Response;
@@ -66,9 +71,7 @@ async function readResponse(location: string, pending: Promise<Response>): Promi
       cause,
     });
   }
-  if (!res.ok) {
-    throw new ModelLoadError(location, `Could not fetch ${location}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`);
-  }
+  if (!res.ok) throw httpError(location, res);
   try {
     return await readBody(res);
   } catch (cause) {

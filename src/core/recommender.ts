@@ -20,8 +20,8 @@ import {
   validateCatalogSliced,
 } from './catalog.js';
 import { IdTable } from './id-table.js';
-import type { CatalogIndex, CatalogIndexer, EarlyCatalog } from './catalog-index.js';
-import { parseCatalog } from './catalog-index.js';
+import type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult } from './catalog-index.js';
+import { catalogUnreachable, parseCatalog } from './catalog-index.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
@@ -507,11 +507,7 @@ async function fetchCatalog(location: string, fetcher: Fetcher): Promise<Uint8Ar
   try {
     return new Uint8Array(await fetcher(location));
   } catch (cause) {
-    throw new CatalogError(
-      'catalog/unreachable',
-      `Could not load the catalogue: ${cause instanceof Error ? cause.message : String(cause)} Check data-catalog / the catalog option: it must be the URL of a JSON array of items.`,
-      { cause },
-    );
+    throw catalogUnreachable(cause);
   }
 }
 
@@ -531,68 +527,93 @@ export async function readCatalog(
   indexer?: CatalogIndexer,
   early?: EarlyCatalog,
 ): Promise<ReadCatalog> {
-  // What the last load saved is read, and its ids indexed, while the file downloads: whether it
-  // holds is known only once the file's digest is, and then it is ready to use.
-  const saved = cache?.get(location).then(
-    async (entry) => {
-      if (!entry) return undefined;
-      // Awaited only if the entry holds; its failure is reported there.
-      entry.matrix.catch(() => undefined);
-      try {
-        const ids = await IdTable.check(entry.catalog.ids, slicer);
-        await checkBounds(entry.catalog.bounds, ids.size, slicer);
-        if (entry.catalog.categories) await checkCategories(entry.catalog.categories, ids.size, slicer);
-        return { entry, ids };
-      } catch {
-        return undefined; // a damaged entry: read the file as on a first visit, and save it again
-      }
-    },
-    (err: unknown) => {
-      warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
-      return undefined;
-    },
-  );
-  const digestOf = (bytes: Uint8Array): Promise<string | null> => (cache ? digestBytes(bytes, slicer) : Promise.resolve(null));
   let missed = false;
   const miss = (): void => {
     if (!missed) onMiss();
     missed = true;
   };
+  const digestOf = (bytes: Uint8Array): Promise<string | null> => (cache ? digestBytes(bytes, slicer) : Promise.resolve(null));
   if (early?.location === location && (await early.taken)) {
-    miss();
+    // A file the worker indexes will not take a saved matrix: the matrix's work starts now.
+    if (!(await early.checksSaved)) miss();
+    let off: EarlyResult | undefined;
     try {
-      const off = await early.result;
-      return fromIndex(off.bytes, off.index, await digestOf(off.bytes));
+      off = await early.result;
     } catch (err) {
       if (err instanceof CatalogError) throw err;
-      // The worker could not download or index the file: it is read here, as below.
+      // The worker could not download or read the file: it is read here, as below.
+    }
+    if (off && 'saved' in off) {
+      // The worker read the saved entry and found it to be for these bytes; checked as below.
+      const got = await checkedEntry(off.saved, slicer);
+      const held = got && heldEntry(off.bytes, got.entry, got.ids);
+      if (held) return held;
+      return readFresh(location, off.bytes, off.digest, fetcher, slicer, warn, miss, indexer);
+    }
+    if (off) {
+      miss();
+      return fromIndex(off.bytes, off.index, off.digest ?? (await digestOf(off.bytes)));
     }
   }
-  let bytes = await fetchCatalog(location, fetcher);
+  // What the last load saved is read, and its ids indexed, while the file downloads: whether it
+  // holds is known only once the file's digest is, and then it is ready to use.
+  const saved = cache?.get(location).then(
+    (entry) => (entry ? checkedEntry(entry, slicer) : undefined),
+    (err: unknown) => {
+      warn('prepared/read', `The saved catalogue index could not be read (${String(err)}); reading the whole catalogue.`);
+      return undefined;
+    },
+  );
+  const bytes = await fetchCatalog(location, fetcher);
   const digest = await digestOf(bytes);
   if (digest !== null) {
     const got = await saved;
-    if (got && got.entry.catalog.digest === digest) {
-      try {
-        const prior = got.entry.catalog;
-        const catalog = lazyCatalogFrom(bytes, got.ids, prior.bounds, prior.skipped, prior.categories);
-        const spread = prior.spread;
-        let inRange = spread.length === catalog.size;
-        for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
-        if (inRange) {
-          return {
-            catalog,
-            entry: got.entry,
-            fresh: null,
-            text: { bytes, bounds: prior.bounds, ids: got.ids, categories: prior.categories },
-            indexedIn: 'saved',
-          };
-        }
-      } catch {
-        /* a damaged entry: read the file as on a first visit, and save it again */
-      }
-    }
+    const held = got && got.entry.catalog.digest === digest && heldEntry(bytes, got.entry, got.ids);
+    if (held) return held;
   }
+  return readFresh(location, bytes, digest, fetcher, slicer, warn, miss, indexer);
+}
+
+/** A saved entry whose catalogue part checks out, with its ids indexed; undefined where it is damaged. */
+async function checkedEntry(entry: SavedEntry, slicer: Slicer): Promise<{ entry: SavedEntry; ids: IdTable } | undefined> {
+  // Awaited only if the entry holds; its failure is reported there.
+  entry.matrix.catch(() => undefined);
+  try {
+    const ids = await IdTable.check(entry.catalog.ids, slicer);
+    await checkBounds(entry.catalog.bounds, ids.size, slicer);
+    if (entry.catalog.categories) await checkCategories(entry.catalog.categories, ids.size, slicer);
+    return { entry, ids };
+  } catch {
+    return undefined; // a damaged entry: read the file as on a first visit, and save it again
+  }
+}
+
+/** The catalogue held as a saved entry for these bytes says; null where the entry does not fit them. */
+function heldEntry(bytes: Uint8Array, entry: SavedEntry, ids: IdTable): ReadCatalog | null {
+  try {
+    const prior = entry.catalog;
+    const catalog = lazyCatalogFrom(bytes, ids, prior.bounds, prior.skipped, prior.categories);
+    const spread = prior.spread;
+    let inRange = spread.length === catalog.size;
+    for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
+    if (!inRange) return null;
+    return { catalog, entry, fresh: null, text: { bytes, bounds: prior.bounds, ids, categories: prior.categories }, indexedIn: 'saved' };
+  } catch {
+    return null; // a damaged entry: read the file as on a first visit, and save it again
+  }
+}
+
+/** The file parsed and indexed afresh: by `indexer` (a worker) where given and able, else here in slices. */
+async function readFresh(
+  location: string,
+  bytes: Uint8Array,
+  digest: string | null,
+  fetcher: Fetcher,
+  slicer: Slicer,
+  warn: (code: string, message: string) => void,
+  miss: () => void,
+  indexer?: CatalogIndexer,
+): Promise<ReadCatalog> {
   miss();
   if (indexer) {
     // Off the page's main thread: the page then holds the file as a later visit does.

@@ -1,12 +1,15 @@
 /**
- * A first visit's catalogue, downloaded and parsed by the catalogue's worker from the moment the
- * storefront tag starts, while the runtime's code still loads: parsing it is most of a first
- * visit's wait, and it need not wait for the runtime. Only where nothing is saved for the
- * catalogue (a later visit takes its saved index instead), and only with a worker that has
- * started; otherwise the page downloads the file as usual. Small on purpose: it is part of
- * `clickwise.js`.
+ * The catalogue, downloaded by the catalogue's worker from the moment the storefront tag starts,
+ * while the runtime's code still loads, and made ready there off the page's main thread:
+ * - on a first visit (nothing saved for the catalogue) parsed and indexed as it arrives: that
+ *   is most of a first visit's wait;
+ * - on a later visit digested while the worker reads the saved entry, which it hands back where
+ *   it is for these bytes: the page neither reads the file's bytes nor the entry itself.
+ * Only with a worker that has started; otherwise the page downloads the file as usual. Small on
+ * purpose: it is part of `clickwise.js`.
  */
 import type { IndexAnswer, IndexReply, IndexRequest } from '../catalog-indexer.js';
+import type { PreparedMatrix } from '../core/index.js';
 import { mayHavePrepared } from '../storage/prepared-probe.js';
 
 /** What the tag hands the runtime. */
@@ -14,22 +17,33 @@ export interface EarlyIndex {
   location: string;
   /** True once the worker has started on the file; false where it will not (the page downloads it). */
   taken: Promise<boolean>;
+  /** Whether the worker was asked to check the file against a saved entry (resolves before `taken`). */
+  checksSaved: Promise<boolean>;
   /** The worker's answer, once `taken` is true (never settles otherwise). */
   answer: Promise<IndexAnswer>;
+  /** After an answer with a saved entry: the entry's item matrix (null where it could not be read). */
+  matrix: Promise<PreparedMatrix | null>;
 }
 
 /** How long the worker may take to start before the page downloads the file itself. */
 const START_TIMEOUT_MS = 10_000;
 
 /**
- * Gives `location` to the catalogue's worker at `workerUrl` where nothing is saved for it, else
- * calls `fallback` (which starts the page's own download) before `taken` resolves false.
+ * Gives `location` to the catalogue's worker at `workerUrl`, to index (nothing is saved for it)
+ * or to check against what is saved; where the worker does not start, calls `fallback` (which
+ * starts the page's own download) before `taken` resolves false.
  */
 export function startEarlyIndex(location: string, workerUrl: string, fallback: () => void, startTimeoutMs = START_TIMEOUT_MS): EarlyIndex {
   let answered: (a: IndexAnswer) => void = () => undefined;
   const answer = new Promise<IndexAnswer>((r) => (answered = r));
+  let matrixRead: (m: PreparedMatrix | null) => void = () => undefined;
+  const matrix = new Promise<PreparedMatrix | null>((r) => (matrixRead = r));
+  let probed: (saved: boolean) => void = () => undefined;
+  const checksSaved = new Promise<boolean>((r) => (probed = r));
   const run = async (): Promise<boolean> => {
-    if (typeof Worker !== 'function' || (await mayHavePrepared(location))) return false;
+    if (typeof Worker !== 'function') return false;
+    const saved = await mayHavePrepared(location);
+    probed(saved);
     const worker = new Worker(workerUrl, { type: 'module', name: 'clickwise-catalog' });
     const started = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), startTimeoutMs);
@@ -38,8 +52,12 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
         if ('ready' in reply) {
           clearTimeout(timer);
           resolve(true);
-        } else if (!('taken' in reply)) {
+        } else if ('matrix' in reply) {
           worker.terminate();
+          matrixRead(reply.matrix);
+        } else if (!('taken' in reply)) {
+          // A saved entry's matrix follows it.
+          if (!('saved' in reply)) worker.terminate();
           answered(reply);
         }
       };
@@ -50,12 +68,13 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
         clearTimeout(timer);
         worker.terminate();
         resolve(false);
+        matrixRead(null);
         answered({
           buffer: new ArrayBuffer(0),
           error: { name: 'Error', code: null, message: ev.message || "the catalogue's worker stopped" },
         });
       };
-      const request: IndexRequest = { location, url: location };
+      const request: IndexRequest = saved ? { location, url: location, saved } : { location, url: location };
       worker.postMessage(request);
     });
     if (!started) worker.terminate();
@@ -64,8 +83,9 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
   const taken = run()
     .catch(() => false)
     .then((yes) => {
+      probed(false); // where the probe did not run (no workers) or failed
       if (!yes) fallback();
       return yes;
     });
-  return { location, taken, answer };
+  return { location, taken, checksSaved, answer, matrix };
 }

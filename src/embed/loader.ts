@@ -76,9 +76,9 @@ declare const __CLICKWISE_VERSION__: string;
   };
 
   const start = (): void => {
-    // The model's manifest downloads while the runtime's code does; so does the catalogue: on a
-    // first visit (nothing saved for it) by the catalogue's worker, which parses it meanwhile,
-    // else by the page.
+    // The model's manifest downloads while the runtime's code does; so does the catalogue, by the
+    // catalogue's worker, which parses it meanwhile (a first visit) or checks it against what was
+    // saved (a later one); by the page where the worker cannot start.
     const prefetched = new Map<string, Promise<Response>>();
     const prefetch = (url: string): void => {
       const pending = fetch(url);

@@ -9,7 +9,7 @@
  */
 import type { BackendRequest, EarlyCatalog, Recommendation, Recommender } from '../core/index.js';
 import { prefetchingFetcher } from '../core/index.js';
-import { indexResult } from '../catalog-indexer.js';
+import { earlyResult } from '../catalog-indexer.js';
 import { createRecommender } from '../index.js';
 import type { EarlyIndex } from './early-index.js';
 import type { PendingClick } from './pending.js';
@@ -155,12 +155,12 @@ export function compactAbove(raw: string): number {
   return n;
 }
 
-/** What the tag's worker made of a first visit's catalogue, as the load takes it. */
+/** What the tag's worker made of the catalogue, as the load takes it. */
 function earlyCatalog(e: EarlyIndex): EarlyCatalog {
-  const result = e.answer.then(indexResult);
+  const result = e.answer.then((a) => earlyResult(a, e.matrix));
   // Its failure may come before the load asks (a missing file): the load reports it then.
   result.catch(() => undefined);
-  return { location: e.location, taken: e.taken, result };
+  return { location: e.location, taken: e.taken, checksSaved: e.checksSaved, result };
 }
 
 /** Starts Clickwise on this page. `early` holds clicks the tag recorded before this point. */
@@ -187,7 +187,7 @@ export async function start(
     ...(compact !== undefined ? { compactCatalogAbove: compact } : {}),
     // The files the tag began to download are taken from there.
     fetcher: prefetchingFetcher(prefetched),
-    // A first visit's catalogue, which the tag's worker took as it downloaded.
+    // The catalogue, which the tag's worker took as it downloaded.
     ...(earlyIndex ? { earlyCatalog: earlyCatalog(earlyIndex) } : {}),
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });

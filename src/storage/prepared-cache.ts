@@ -92,14 +92,22 @@ export class IndexedDbPreparedCache implements PreparedCache {
     private readonly now: () => number,
     private readonly pieceBytes: number,
     private readonly batchBytes: number,
+    private readonly readAhead: number,
   ) {}
 
   /**
    * @param now the clock (tests move it forward).
    * @param pieceBytes the largest piece (tests make it small).
    * @param batchBytes the most bytes of pieces written in one transaction (tests make it small).
+   * @param readAhead piece requests in flight while an entry is read: {@link READ_AHEAD} on a
+   *   page; a worker, which holds no page, asks for every piece at once (`Infinity`).
    */
-  static async open(now: () => number = Date.now, pieceBytes = PIECE_BYTES, batchBytes = BATCH_BYTES): Promise<IndexedDbPreparedCache> {
+  static async open(
+    now: () => number = Date.now,
+    pieceBytes = PIECE_BYTES,
+    batchBytes = BATCH_BYTES,
+    readAhead = READ_AHEAD,
+  ): Promise<IndexedDbPreparedCache> {
     const db = await openDB<PreparedDB>(PREPARED_DB, 1, {
       upgrade(database) {
         database.createObjectStore(HEADERS_STORE);
@@ -108,18 +116,18 @@ export class IndexedDbPreparedCache implements PreparedCache {
       },
     });
     db.addEventListener('versionchange', () => db.close());
-    return new IndexedDbPreparedCache(db, now, pieceBytes, Math.max(pieceBytes, batchBytes));
+    return new IndexedDbPreparedCache(db, now, pieceBytes, Math.max(pieceBytes, batchBytes), Math.max(1, readAhead));
   }
 
   async get(location: string): Promise<SavedEntry | undefined> {
     const header = await this.db.get('headers', location);
     if (header?.format !== FORMAT) return undefined;
     this.track(this.db.put('used', this.now(), location));
-    // Every piece is its own request, and at most READ_AHEAD are in flight: each is copied out of
+    // Every piece is its own request, and at most `readAhead` are in flight: each is copied out of
     // the database in a task with few others. The catalogue's pieces are asked for first: its part
     // is handed back while the matrix's pieces are still read.
     const tx = this.db.transaction('pieces', 'readonly');
-    const queue = new ReadQueue((key) => tx.store.get(key), READ_AHEAD);
+    const queue = new ReadQueue((key) => tx.store.get(key), this.readAhead);
     const read = (name: string, count: number): Promise<(Piece | undefined)[]> =>
       Promise.all(Array.from({ length: count }, (_, i) => queue.get([location, header.generation, name, i])));
     const catalogParts = Promise.all([
