@@ -58,11 +58,13 @@ async function checkSaved(
   url: string,
   slicer: Slicer,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string } | null> {
+  const response = fetch(url);
+  response.catch(() => undefined);
   // No page here: every piece of the entry is asked for at once.
   const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
   try {
     const entry = cache ? cache.get(location).catch(() => undefined) : Promise.resolve(undefined);
-    const res = await fetch(url);
+    const res = await response;
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = await digestBytes(bytes, slicer);

@@ -42,9 +42,10 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
   const checksSaved = new Promise<boolean>((r) => (probed = r));
   const run = async (): Promise<boolean> => {
     if (typeof Worker !== 'function') return false;
-    const saved = await mayHavePrepared(location);
-    probed(saved);
+    // The worker's script loads while IndexedDB is asked whether anything is saved.
     const worker = new Worker(workerUrl, { type: 'module', name: 'clickwise-catalog' });
+    const probe = mayHavePrepared(location);
+    let posted: Promise<void> = Promise.resolve();
     const started = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), startTimeoutMs);
       worker.onmessage = (ev: MessageEvent<IndexReply>) => {
@@ -74,10 +75,15 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
           error: { name: 'Error', code: null, message: ev.message || "the catalogue's worker stopped" },
         });
       };
-      const request: IndexRequest = saved ? { location, url: location, saved } : { location, url: location };
-      worker.postMessage(request);
+      posted = probe.then((saved) => {
+        probed(saved);
+        const request: IndexRequest = saved ? { location, url: location, saved } : { location, url: location };
+        worker.postMessage(request);
+      });
     });
     if (!started) worker.terminate();
+    // `checksSaved` is settled before `taken` is.
+    else await posted;
     return started;
   };
   const taken = run()

@@ -1,0 +1,84 @@
+/**
+ * The storefront tag's start of the catalogue's worker (`embed/early-index.ts`): the worker's
+ * script loads while IndexedDB is asked whether anything is saved, and the request it is sent
+ * follows that answer. `checksSaved` is settled, with the probe's answer, before `taken` is,
+ * even where the worker says it is ready first: a load that read it too early would give up the
+ * saved item matrix.
+ */
+import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { IndexReply, IndexRequest } from '../src/catalog-indexer.js';
+import { startEarlyIndex } from '../src/embed/early-index.js';
+import { HEADERS_STORE, PREPARED_DB } from '../src/storage/prepared-probe.js';
+
+/** A stand-in for `Worker` that says it is ready at once (or fails) and records what it is sent. */
+function fakeWorker(fail = false): { sent: IndexRequest[]; terminated: () => number } {
+  const state = { sent: [] as IndexRequest[], ended: 0 };
+  vi.stubGlobal(
+    'Worker',
+    class {
+      onmessage: ((ev: { data: IndexReply }) => void) | null = null;
+      onerror: ((ev: { message: string; preventDefault(): void }) => void) | null = null;
+      constructor() {
+        // Ready before IndexedDB has answered the probe.
+        queueMicrotask(() => {
+          if (fail) this.onerror?.({ message: 'blocked by the page', preventDefault: () => undefined });
+          else this.onmessage?.({ data: { ready: true } });
+        });
+      }
+      postMessage(request: IndexRequest): void {
+        state.sent.push(request);
+      }
+      terminate(): void {
+        state.ended++;
+      }
+    },
+  );
+  return { sent: state.sent, terminated: () => state.ended };
+}
+
+describe("the tag's start of the catalogue's worker", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('asks the worker to check a saved entry where one is saved, and settles checksSaved first', async () => {
+    const location = 'https://shop.test/saved.json';
+    const db = await openDB(PREPARED_DB, 1, {
+      upgrade(d) {
+        d.createObjectStore(HEADERS_STORE);
+        d.createObjectStore('pieces');
+        d.createObjectStore('used');
+      },
+    });
+    await db.put(HEADERS_STORE, { format: 0 }, location);
+    db.close();
+    const worker = fakeWorker();
+    let fellBack = 0;
+    const early = startEarlyIndex(location, 'https://shop.test/embed/catalog-worker.js', () => fellBack++);
+    let checked: boolean | undefined;
+    void early.checksSaved.then((c) => (checked = c));
+    expect(await early.taken).toBe(true);
+    expect(checked).toBe(true);
+    expect(worker.sent).toEqual([{ location, url: location, saved: true }]);
+    expect(fellBack).toBe(0);
+
+    // Nothing saved for another file: the worker indexes it.
+    const other = 'https://shop.test/new.json';
+    const second = startEarlyIndex(other, 'https://shop.test/embed/catalog-worker.js', () => fellBack++);
+    let checkedOther: boolean | undefined;
+    void second.checksSaved.then((c) => (checkedOther = c));
+    expect(await second.taken).toBe(true);
+    expect(checkedOther).toBe(false);
+    expect(worker.sent.at(-1)).toEqual({ location: other, url: other });
+  });
+
+  it('lets the page download the file itself where the worker cannot start', async () => {
+    const worker = fakeWorker(true);
+    let fellBack = 0;
+    const early = startEarlyIndex('https://shop.test/blocked.json', 'https://shop.test/embed/catalog-worker.js', () => fellBack++);
+    expect(await early.taken).toBe(false);
+    expect(await early.checksSaved).toBe(false);
+    expect(fellBack).toBe(1);
+    expect(worker.terminated()).toBeGreaterThan(0);
+  });
+});
