@@ -71,6 +71,16 @@ describe('metrics', () => {
     const later = [...events, ev('b', 1, 2 + SESSION_GAP_MS - 1, true), ev('c', 1, 3 + SESSION_GAP_MS, true)];
     const [r2] = await replay(later, [method], { n: 3, split: 2, k: 1, seed: 7 });
     expect(r2!.sessionStarts.events).toBe(3);
+    // Re-buys: an item the shopper had an event on before. b's item 1 again (not a start), and c's
+    // item 1 (a start, but c had item 0 only): none is both.
+    expect(r2!.rebuys.events).toBe(1);
+    expect(r2!.sessionStartRebuys.events).toBe(0);
+    const again = [...later, ev('d', 0, 4 + SESSION_GAP_MS, true), ev('a', 0, 5 + 2 * SESSION_GAP_MS, true)];
+    const [r3] = await replay(again, [method], { n: 3, split: 2, k: 1, seed: 7 });
+    // a comes back after a gap for item 0, bought twice before: a start and a re-buy, and a hit
+    // (item 0 leads the counts, 4 to 3).
+    expect(r3!.sessionStartRebuys).toEqual({ hr: 1, ndcg: 1, mrr: 1, events: 1 });
+    expect(r3!.rebuys.events).toBe(2);
   });
 });
 

@@ -261,10 +261,10 @@ const fmt = (x: number): string => x.toFixed(4);
 
 /** The printed table. */
 export function formatTable(reports: readonly MethodReport[], k: number): string {
-  const head = `${pad('method', 44)} ${pad(`HR@${k}`, 7)} ${pad(`NDCG@${k}`, 8)} ${pad(`MRR@${k}`, 7)} ${pad('events', 8)} ${pad('ev/s', 7)} | cold HR  NDCG   (n)     | new-shopper HR  NDCG   (n)     | session-start HR NDCG (n)`;
+  const head = `${pad('method', 44)} ${pad(`HR@${k}`, 7)} ${pad(`NDCG@${k}`, 8)} ${pad(`MRR@${k}`, 7)} ${pad('events', 8)} ${pad('ev/s', 7)} | cold HR  NDCG   (n)     | new-shopper HR  NDCG   (n)     | session-start HR NDCG (n)     | re-buy at a start HR NDCG (n)`;
   const rows = reports.map(
     (r) =>
-      `${pad(r.name, 44)} ${pad(fmt(r.hr), 7)} ${pad(fmt(r.ndcg), 8)} ${pad(fmt(r.mrr), 7)} ${pad(String(r.events), 8)} ${pad(String(r.eventsPerSecond), 7)} | ${fmt(r.coldItems.hr)} ${fmt(r.coldItems.ndcg)} ${pad(`(${r.coldItems.events})`, 8)} | ${fmt(r.newShoppers.hr)} ${fmt(r.newShoppers.ndcg)} ${pad(`(${r.newShoppers.events})`, 8)} | ${fmt(r.sessionStarts.hr)} ${fmt(r.sessionStarts.ndcg)} (${r.sessionStarts.events})`,
+      `${pad(r.name, 44)} ${pad(fmt(r.hr), 7)} ${pad(fmt(r.ndcg), 8)} ${pad(fmt(r.mrr), 7)} ${pad(String(r.events), 8)} ${pad(String(r.eventsPerSecond), 7)} | ${fmt(r.coldItems.hr)} ${fmt(r.coldItems.ndcg)} ${pad(`(${r.coldItems.events})`, 8)} | ${fmt(r.newShoppers.hr)} ${fmt(r.newShoppers.ndcg)} ${pad(`(${r.newShoppers.events})`, 8)} | ${fmt(r.sessionStarts.hr)} ${fmt(r.sessionStarts.ndcg)} ${pad(`(${r.sessionStarts.events})`, 8)} | ${fmt(r.sessionStartRebuys.hr)} ${fmt(r.sessionStartRebuys.ndcg)} (${r.sessionStartRebuys.events})`,
   );
   return [head, ...rows].join('\n');
 }

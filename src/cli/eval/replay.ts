@@ -60,6 +60,10 @@ export interface MethodReport {
   newShoppers: ReturnType<RankMetrics['summary']>;
   /** Events whose shopper's previous event is at least 30 minutes earlier, or who has none. */
   sessionStarts: ReturnType<RankMetrics['summary']>;
+  /** Session starts on an item the shopper had bought before: where a shopper's history can name the item. */
+  sessionStartRebuys: ReturnType<RankMetrics['summary']>;
+  /** Every event on an item the shopper had bought before (re-buys). */
+  rebuys: ReturnType<RankMetrics['summary']>;
   /** What a batch-trained method's training did, where it says. */
   training?: Record<string, unknown>;
   /** NDCG@k per week from the split: [week start (ISO date), ndcg, events]. */
@@ -146,6 +150,8 @@ interface Subsets {
   knownUsers: ReadonlySet<string>;
   /** Events that start a session: the shopper's previous event is ≥ 30 minutes earlier, or none. */
   sessionStarts: WeakSet<ReplayEvent>;
+  /** Events on an item the shopper had an event on before. */
+  rebuys: WeakSet<ReplayEvent>;
 }
 
 /** One method's metrics: ranks the true item of each scored event and adds it everywhere it counts. */
@@ -155,6 +161,8 @@ class Tally {
   readonly cold: RankMetrics;
   readonly fresh: RankMetrics;
   readonly starts: RankMetrics;
+  readonly startRebuys: RankMetrics;
+  readonly rebuys: RankMetrics;
   readonly weeks = new Map<number, RankMetrics>();
   seconds = 0;
   constructor(
@@ -167,6 +175,8 @@ class Tally {
     this.cold = new RankMetrics(k);
     this.fresh = new RankMetrics(k);
     this.starts = new RankMetrics(k);
+    this.startRebuys = new RankMetrics(k);
+    this.rebuys = new RankMetrics(k);
   }
   /** Records event `e` given the scores of the full catalogue, at `offset` in `scores`. */
   score(e: ReplayEvent, scores: Float32Array, offset = 0): void {
@@ -175,7 +185,11 @@ class Tally {
     this.all.add(rank);
     if (!this.subsets.seenItems[e.item]) this.cold.add(rank);
     if (!this.subsets.knownUsers.has(e.user)) this.fresh.add(rank);
-    if (this.subsets.sessionStarts.has(e)) this.starts.add(rank);
+    const start = this.subsets.sessionStarts.has(e);
+    const rebuy = this.subsets.rebuys.has(e);
+    if (start) this.starts.add(rank);
+    if (rebuy) this.rebuys.add(rank);
+    if (start && rebuy) this.startRebuys.add(rank);
     const w = Math.floor((e.t - this.split) / WEEK);
     let m = this.weeks.get(w);
     if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
@@ -190,6 +204,8 @@ class Tally {
       coldItems: this.cold.summary(),
       newShoppers: this.fresh.summary(),
       sessionStarts: this.starts.summary(),
+      sessionStartRebuys: this.startRebuys.summary(),
+      rebuys: this.rebuys.summary(),
       weekly: [...this.weeks.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([w, m]) => [new Date(this.split + w * WEEK).toISOString().slice(0, 10), m.summary().ndcg, m.events]),
@@ -219,13 +235,19 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     knownUsers.add(e.user);
   }
   const sessionStarts = new WeakSet<ReplayEvent>();
+  const rebuys = new WeakSet<ReplayEvent>();
   const lastSeen = new Map<string, number>();
+  const bought = new Map<string, Set<number>>();
   for (const e of events) {
     const prev = lastSeen.get(e.user);
     if (prev === undefined || e.t - prev >= SESSION_GAP_MS) sessionStarts.add(e);
     lastSeen.set(e.user, e.t);
+    let items = bought.get(e.user);
+    if (!items) bought.set(e.user, (items = new Set()));
+    if (items.has(e.item)) rebuys.add(e);
+    items.add(e.item);
   }
-  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts };
+  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts, rebuys };
   const out: MethodReport[] = [];
   for (const m of methods) {
     const tally = new Tally(o.k, o.split, o.n, subsets);
