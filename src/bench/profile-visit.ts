@@ -1,9 +1,11 @@
 /**
  * `npm run bench:profile-visit [-- --items 100000]`: where a later visit's time goes. Loads the
  * storefront tag (`dist/clickwise.js`, WASM) on a synthetic catalogue with the shop's vectors,
- * once to fill the caches, then again under the browser's sampling profiler, and prints the
- * main thread's time by function (self time), largest first. Function names are those of the
- * built bundle: read them next to `dist/embed/runtime.js` at the printed line. A tool for finding
+ * once to fill the caches (and waits until what it made is saved), then again under the
+ * browser's sampling profiler, and prints the main thread's stretches of 50 ms or more without an
+ * idle moment, with what ran in them, and its time by function (self time), largest first.
+ * Function names are those of the built bundle: read them next to `dist/embed/runtime.js` at the
+ * printed line. A tool for finding
  * the next thing to make faster; the figures move with the machine's load.
  */
 import { writeFileSync } from 'node:fs';
@@ -47,10 +49,30 @@ try {
       await rec.recommend({ k: 10 });
       return Math.round(performance.now());
     });
+  /** Whether the prepared cache holds an entry (its header is written last). */
+  const savedEntry = (): Promise<boolean> =>
+    page.evaluate(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const req = indexedDB.open('clickwise-prepared');
+          req.onerror = () => resolve(false);
+          req.onsuccess = () => {
+            const db = req.result;
+            if (!db.objectStoreNames.contains('headers')) return (db.close(), resolve(false));
+            const count = db.transaction('headers', 'readonly').objectStore('headers').count();
+            count.onsuccess = () => (db.close(), resolve(count.result > 0));
+            count.onerror = () => (db.close(), resolve(false));
+          };
+        }),
+    );
   await page.goto(url);
   console.log(`first visit: first recommendation after ${await ready()} ms`);
-  // What the first visit made is saved for the next after its first list: time to finish.
-  await page.waitForTimeout(3000);
+  // What the first visit made is saved for the next after its first list, in the background:
+  // the later visit is profiled once its entry is there (at 1,000,000 items that takes seconds).
+  const saved = Date.now();
+  while (!(await savedEntry()) && Date.now() - saved < 120_000) await page.waitForTimeout(250);
+  await page.waitForTimeout(1000);
+  console.log(`the first visit's entry was saved within ${Math.round((Date.now() - saved) / 1000)} s`);
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Profiler.enable');
   await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
@@ -81,6 +103,29 @@ try {
     const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
     self.set(key, (self.get(key) ?? 0) + profile.timeDeltas[i]!);
   });
+  // Bursts of work with no idle sample in between, of 50 ms or more: the long tasks (or tasks run
+  // back to back), each with the functions that took most of it.
+  const bursts: { at: number; ms: number; top: [string, number][] }[] = [];
+  let burst: { at: number; us: number; fns: Map<string, number> } | null = null;
+  let clock = 0;
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const dt = profile.timeDeltas[i]!;
+    clock += dt;
+    if (f.functionName === '(idle)') {
+      if (burst && burst.us >= 50_000)
+        bursts.push({ at: burst.at, ms: burst.us / 1000, top: [...burst.fns].sort((a, b) => b[1] - a[1]).slice(0, 4) });
+      burst = null;
+      return;
+    }
+    burst ??= { at: clock / 1000, us: 0, fns: new Map() };
+    burst.us += dt;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop() ?? ''}:${f.lineNumber + 1}`;
+    burst.fns.set(key, (burst.fns.get(key) ?? 0) + dt);
+  });
+  console.log(`busy stretches of 50 ms or more with no idle sample (ms from the profile's start): ${bursts.length || 'none'}`);
+  for (const b of bursts)
+    console.log(`  ${Math.round(b.at)}: ${Math.round(b.ms)} ms: ${b.top.map(([k, us]) => `${k} ${Math.round(us / 1000)} ms`).join(', ')}`);
   const total = profile.timeDeltas.reduce((a, b) => a + b, 0);
   console.log(`profiled ${Math.round(total / 1000)} ms; self time by function ("(program)" is native work such as JSON.parse):`);
   for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
