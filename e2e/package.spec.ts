@@ -141,10 +141,14 @@ test('a React app (Vite): no asset options, WASM, learns, and keeps its clicks a
   page.on('response', (r) => {
     if (r.url().endsWith('.wasm')) wasm.push(r.status());
   });
+  // Requests of the page itself for the catalogue: the catalogue's worker makes its own.
+  const pageAsked = (): Promise<number> =>
+    page.evaluate(() => performance.getEntriesByType('resource').filter((r) => new URL(r.name).pathname === '/catalog.json').length);
   try {
     await page.goto(`${site.url}index.html`);
     const list = page.locator('ol li');
     await expect(list).toHaveCount(4, { timeout: 60_000 });
+    expect(await pageAsked()).toBe(0);
     const before = await list.allTextContents();
     await page.click('button');
     await expect.poll(() => list.allTextContents()).not.toEqual(before);
@@ -153,6 +157,7 @@ test('a React app (Vite): no asset options, WASM, learns, and keeps its clicks a
     await page.reload();
     await expect(list).toHaveCount(4, { timeout: 60_000 });
     await expect.poll(() => list.allTextContents()).toEqual(learned);
+    expect(await pageAsked()).toBe(0);
     expect(wasm.length).toBeGreaterThan(0);
     expect(wasm.every((st) => st === 200 || st === 304)).toBe(true);
     expect(site.errors).toEqual([]);

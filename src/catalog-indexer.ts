@@ -5,7 +5,8 @@
  * the worker to download the file itself, as soon as it knows a visit is a first one
  * (`embed/early-index.ts`).
  */
-import type { CatalogIndex, CatalogIndexer, EarlyResult, PreparedCatalog, PreparedMatrix } from './core/index.js';
+import type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult, PreparedCatalog, PreparedMatrix } from './core/index.js';
+import type { EarlyIndex } from './early-index.js';
 import { CatalogError } from './core/index.js';
 
 /**
@@ -37,7 +38,10 @@ export type IndexAnswer =
 export const START_TIMEOUT_MS = 10_000;
 
 /** The worker's indexer, or undefined where there are no module workers (Node). */
-export function workerCatalogIndexer(start: () => Worker = startWorker, startTimeoutMs = START_TIMEOUT_MS): CatalogIndexer | undefined {
+export function workerCatalogIndexer(
+  start: () => Worker = startCatalogWorker,
+  startTimeoutMs = START_TIMEOUT_MS,
+): CatalogIndexer | undefined {
   if (typeof Worker === 'undefined') return undefined;
   return (location, bytes) =>
     new Promise((resolve, reject) => {
@@ -101,6 +105,15 @@ export function earlyResult(answer: IndexAnswer, matrix: Promise<PreparedMatrix 
   return 'digest' in answer && answer.digest !== undefined ? { ...got, digest: answer.digest } : got;
 }
 
-function startWorker(): Worker {
+/** What the catalogue's worker made of the catalogue, as the load takes it (core option `earlyCatalog`). */
+export function earlyCatalogOf(e: EarlyIndex): EarlyCatalog {
+  const result = e.answer.then((a) => earlyResult(a, e.matrix));
+  // Its failure may come before the load asks (a missing file): the load reports it then.
+  result.catch(() => undefined);
+  return { location: e.location, taken: e.taken, checksSaved: e.checksSaved, result };
+}
+
+/** Starts the catalogue's worker (written so that a bundler that builds the page finds and builds it). */
+export function startCatalogWorker(): Worker {
   return new Worker(new URL('./catalog-worker.js', import.meta.url), { type: 'module', name: 'clickwise-catalog' });
 }

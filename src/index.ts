@@ -6,7 +6,8 @@ import type { CoreRecommenderOptions, Recommender } from './core/index.js';
 import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
 import { IndexedDbEmbeddingCache, IndexedDbPreparedCache, openDeltaStore } from './storage/index.js';
-import { workerCatalogIndexer } from './catalog-indexer.js';
+import { earlyCatalogOf, startCatalogWorker, workerCatalogIndexer } from './catalog-indexer.js';
+import { startEarlyIndex } from './early-index.js';
 
 // What a shop uses, and nothing else: every name here is a promise kept across versions. The
 // tools and tests import internals from their own modules.
@@ -81,6 +82,25 @@ function pageAssets(): string | undefined {
   return new URL(content.endsWith('/') ? content : `${content}/`, doc!.baseURI).href;
 }
 
+/**
+ * The catalogue at a URL, taken by the catalogue's worker from now on (see `early-index.ts`):
+ * downloaded and parsed there as it arrives on a first visit, checked against what was saved on a
+ * later one. Only in a page with workers, for a catalogue given by URL, and where the shop gave no
+ * fetcher of its own (the worker downloads with plain `fetch`).
+ */
+function earlyCatalogFor(options: CoreRecommenderOptions): CoreRecommenderOptions['earlyCatalog'] {
+  const doc = (globalThis as { document?: Document }).document;
+  const { catalog } = options;
+  if (typeof catalog !== 'string' || typeof Worker === 'undefined' || !doc || options.fetcher || options.catalogIndexer) return undefined;
+  let url: string;
+  try {
+    url = new URL(catalog, doc.baseURI).href;
+  } catch {
+    return undefined; // not a URL: the load says so
+  }
+  return earlyCatalogOf(startEarlyIndex(catalog, url, startCatalogWorker));
+}
+
 /** The page's visibility, where there is a page: the shop delta is looked for again when it comes back. */
 function documentVisibility(): CoreRecommenderOptions['visibility'] {
   const doc = (globalThis as { document?: Document }).document;
@@ -113,6 +133,8 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   if (typeof namespace !== 'string' || namespace === '') {
     throw new ArgumentError('options/namespace', 'namespace must be a non-empty string, e.g. the shop name.');
   }
+  // The catalogue's worker starts on the file while the stores open and the runtime loads the model.
+  const earlyCatalog = core.earlyCatalog ?? earlyCatalogFor(core);
   const { store } = await openDeltaStore(storage, namespace);
   // Catalogue vectors are cached wherever the shopper's state is kept on disk.
   // So is what a load of the catalogue makes (its index and item matrix), for the next visit.
@@ -137,6 +159,7 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
       ...core,
       store,
       ...(catalogIndexer ? { catalogIndexer } : {}),
+      ...(earlyCatalog ? { earlyCatalog } : {}),
       ...(modelUrl ? { modelUrl } : {}),
       ...(wasmPaths ? { wasmPaths } : {}),
       ...(embeddingCache ? { embeddingCache } : {}),

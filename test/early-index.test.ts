@@ -9,33 +9,31 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IndexReply, IndexRequest } from '../src/catalog-indexer.js';
-import { startEarlyIndex } from '../src/embed/early-index.js';
+import { startEarlyIndex } from '../src/early-index.js';
 import { HEADERS_STORE, PREPARED_DB } from '../src/storage/prepared-probe.js';
 
-/** A stand-in for `Worker` that says it is ready at once (or fails) and records what it is sent. */
-function fakeWorker(fail = false): { sent: IndexRequest[]; terminated: () => number } {
+/** A stand-in for a worker that says it is ready at once (or fails) and records what it is sent. */
+function fakeWorker(fail = false): { start: () => Worker; sent: IndexRequest[]; terminated: () => number } {
   const state = { sent: [] as IndexRequest[], ended: 0 };
-  vi.stubGlobal(
-    'Worker',
-    class {
-      onmessage: ((ev: { data: IndexReply }) => void) | null = null;
-      onerror: ((ev: { message: string; preventDefault(): void }) => void) | null = null;
-      constructor() {
-        // Ready before IndexedDB has answered the probe.
-        queueMicrotask(() => {
-          if (fail) this.onerror?.({ message: 'blocked by the page', preventDefault: () => undefined });
-          else this.onmessage?.({ data: { ready: true } });
-        });
-      }
-      postMessage(request: IndexRequest): void {
-        state.sent.push(request);
-      }
-      terminate(): void {
-        state.ended++;
-      }
-    },
-  );
-  return { sent: state.sent, terminated: () => state.ended };
+  vi.stubGlobal('Worker', class {});
+  const Fake = class {
+    onmessage: ((ev: { data: IndexReply }) => void) | null = null;
+    onerror: ((ev: { message: string; preventDefault(): void }) => void) | null = null;
+    constructor() {
+      // Ready before IndexedDB has answered the probe.
+      queueMicrotask(() => {
+        if (fail) this.onerror?.({ message: 'blocked by the page', preventDefault: () => undefined });
+        else this.onmessage?.({ data: { ready: true } });
+      });
+    }
+    postMessage(request: IndexRequest): void {
+      state.sent.push(request);
+    }
+    terminate(): void {
+      state.ended++;
+    }
+  };
+  return { start: () => new Fake() as unknown as Worker, sent: state.sent, terminated: () => state.ended };
 }
 
 describe("the tag's start of the catalogue's worker", () => {
@@ -54,7 +52,7 @@ describe("the tag's start of the catalogue's worker", () => {
     db.close();
     const worker = fakeWorker();
     let fellBack = 0;
-    const early = startEarlyIndex(location, 'https://shop.test/embed/catalog-worker.js', () => fellBack++);
+    const early = startEarlyIndex(location, location, worker.start, () => fellBack++);
     let checked: boolean | undefined;
     void early.checksSaved.then((c) => (checked = c));
     expect(await early.taken).toBe(true);
@@ -62,9 +60,14 @@ describe("the tag's start of the catalogue's worker", () => {
     expect(worker.sent).toEqual([{ location, url: location, saved: true }]);
     expect(fellBack).toBe(0);
 
+    // A catalogue given by a relative URL keeps that as its key and is downloaded from the whole URL.
+    const relative = startEarlyIndex('/saved.json', location, worker.start, () => fellBack++);
+    expect(await relative.taken).toBe(true);
+    expect(worker.sent.at(-1)).toEqual({ location: '/saved.json', url: location });
+
     // Nothing saved for another file: the worker indexes it.
     const other = 'https://shop.test/new.json';
-    const second = startEarlyIndex(other, 'https://shop.test/embed/catalog-worker.js', () => fellBack++);
+    const second = startEarlyIndex(other, other, worker.start, () => fellBack++);
     let checkedOther: boolean | undefined;
     void second.checksSaved.then((c) => (checkedOther = c));
     expect(await second.taken).toBe(true);
@@ -75,7 +78,7 @@ describe("the tag's start of the catalogue's worker", () => {
   it('lets the page download the file itself where the worker cannot start', async () => {
     const worker = fakeWorker(true);
     let fellBack = 0;
-    const early = startEarlyIndex('https://shop.test/blocked.json', 'https://shop.test/embed/catalog-worker.js', () => fellBack++);
+    const early = startEarlyIndex('https://shop.test/blocked.json', 'https://shop.test/blocked.json', worker.start, () => fellBack++);
     expect(await early.taken).toBe(false);
     expect(await early.checksSaved).toBe(false);
     expect(fellBack).toBe(1);

@@ -10,8 +10,8 @@
  * `document.currentScript` that image: "DOM clobbering"). Everything this script reads from
  * `document` or `window` is therefore read through the prototypes' own getters, and checked.
  */
-import type { EarlyIndex } from './early-index.js';
-import { startEarlyIndex } from './early-index.js';
+import type { EarlyIndex } from '../early-index.js';
+import { startEarlyIndex } from '../early-index.js';
 import type { PendingClick } from './pending.js';
 import { pushPending } from './pending.js';
 import type { EarlyClicks, EmbedConfig, Runtime } from './runtime.js';
@@ -87,7 +87,12 @@ declare const __CLICKWISE_VERSION__: string;
     };
     prefetch(config.model.endsWith('/') ? `${config.model}manifest.json` : `${config.model}/manifest.json`);
     const earlyIndex = config.catalog
-      ? startEarlyIndex(config.catalog, new URL('embed/catalog-worker.js', scriptUrl).href, () => prefetch(config.catalog))
+      ? startEarlyIndex(
+          config.catalog,
+          config.catalog,
+          () => new Worker(new URL('embed/catalog-worker.js', scriptUrl).href, { type: 'module', name: 'clickwise-catalog' }),
+          () => prefetch(config.catalog),
+        )
       : undefined;
     import(/* @vite-ignore */ new URL('embed/runtime.js', scriptUrl).href)
       .then((m: { start(c: EmbedConfig, e: EarlyClicks, p: Map<string, Promise<Response>>, i?: EarlyIndex): Promise<Runtime> }) =>

@@ -7,11 +7,11 @@
  * page), `data-href` (a link pattern with `{id}`), and an optional `<template>` for one entry
  * whose elements carry `data-field="title|description|category|price|because|image|link"`.
  */
-import type { BackendRequest, EarlyCatalog, Recommendation, Recommender } from '../core/index.js';
+import type { BackendRequest, Recommendation, Recommender } from '../core/index.js';
 import { prefetchingFetcher } from '../core/index.js';
-import { earlyResult } from '../catalog-indexer.js';
+import { earlyCatalogOf } from '../catalog-indexer.js';
 import { createRecommender } from '../index.js';
-import type { EarlyIndex } from './early-index.js';
+import type { EarlyIndex } from '../early-index.js';
 import type { PendingClick } from './pending.js';
 import { readPending, removePending } from './pending.js';
 
@@ -155,14 +155,6 @@ export function compactAbove(raw: string): number {
   return n;
 }
 
-/** What the tag's worker made of the catalogue, as the load takes it. */
-function earlyCatalog(e: EarlyIndex): EarlyCatalog {
-  const result = e.answer.then((a) => earlyResult(a, e.matrix));
-  // Its failure may come before the load asks (a missing file): the load reports it then.
-  result.catch(() => undefined);
-  return { location: e.location, taken: e.taken, checksSaved: e.checksSaved, result };
-}
-
 /** Starts Clickwise on this page. `early` holds clicks the tag recorded before this point. */
 export async function start(
   config: EmbedConfig,
@@ -188,7 +180,7 @@ export async function start(
     // The files the tag began to download are taken from there.
     fetcher: prefetchingFetcher(prefetched),
     // The catalogue, which the tag's worker took as it downloaded.
-    ...(earlyIndex ? { earlyCatalog: earlyCatalog(earlyIndex) } : {}),
+    ...(earlyIndex ? { earlyCatalog: earlyCatalogOf(earlyIndex) } : {}),
     onWarning: (w) => console.warn(`Clickwise: ${w.message}`),
   });
   const titleOf = (id: string): string => rec.item(id)?.title ?? id;

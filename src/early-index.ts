@@ -5,12 +5,13 @@
  *   is most of a first visit's wait;
  * - on a later visit digested while the worker reads the saved entry, which it hands back where
  *   it is for these bytes: the page neither reads the file's bytes nor the entry itself.
- * Only with a worker that has started; otherwise the page downloads the file as usual. Small on
- * purpose: it is part of `clickwise.js`.
+ * Only with a worker that has started; otherwise the page downloads the file as usual. The
+ * storefront tag starts it as soon as it runs, the package entry when `createRecommender` is
+ * called. Small on purpose: it is part of `clickwise.js`.
  */
-import type { IndexAnswer, IndexReply, IndexRequest } from '../catalog-indexer.js';
-import type { PreparedMatrix } from '../core/index.js';
-import { mayHavePrepared } from '../storage/prepared-probe.js';
+import type { IndexAnswer, IndexReply, IndexRequest } from './catalog-indexer.js';
+import type { PreparedMatrix } from './core/index.js';
+import { mayHavePrepared } from './storage/prepared-probe.js';
 
 /** What the tag hands the runtime. */
 export interface EarlyIndex {
@@ -29,11 +30,19 @@ export interface EarlyIndex {
 const START_TIMEOUT_MS = 10_000;
 
 /**
- * Gives `location` to the catalogue's worker at `workerUrl`, to index (nothing is saved for it)
- * or to check against what is saved; where the worker does not start, calls `fallback` (which
- * starts the page's own download) before `taken` resolves false.
+ * Gives the catalogue at `location` (its key in the prepared cache, and the load's `catalog`) to
+ * a catalogue worker that `start` starts, to download from `url` (absolute: a worker resolves a
+ * relative URL against its own script) and index, where nothing is saved for it, or check
+ * against what is saved; where the worker does not start, calls `fallback` (which may start the
+ * page's own download) before `taken` resolves false.
  */
-export function startEarlyIndex(location: string, workerUrl: string, fallback: () => void, startTimeoutMs = START_TIMEOUT_MS): EarlyIndex {
+export function startEarlyIndex(
+  location: string,
+  url: string,
+  start: () => Worker,
+  fallback: () => void = () => undefined,
+  startTimeoutMs = START_TIMEOUT_MS,
+): EarlyIndex {
   let answered: (a: IndexAnswer) => void = () => undefined;
   const answer = new Promise<IndexAnswer>((r) => (answered = r));
   let matrixRead: (m: PreparedMatrix | null) => void = () => undefined;
@@ -43,7 +52,7 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
   const run = async (): Promise<boolean> => {
     if (typeof Worker !== 'function') return false;
     // The worker's script loads while IndexedDB is asked whether anything is saved.
-    const worker = new Worker(workerUrl, { type: 'module', name: 'clickwise-catalog' });
+    const worker = start();
     const probe = mayHavePrepared(location);
     let posted: Promise<void> = Promise.resolve();
     const started = await new Promise<boolean>((resolve) => {
@@ -77,7 +86,7 @@ export function startEarlyIndex(location: string, workerUrl: string, fallback: (
       };
       posted = probe.then((saved) => {
         probed(saved);
-        const request: IndexRequest = saved ? { location, url: location, saved } : { location, url: location };
+        const request: IndexRequest = saved ? { location, url, saved } : { location, url };
         worker.postMessage(request);
       });
     });
