@@ -189,11 +189,16 @@ export function alignBase(
   const list = Array.isArray(ids) ? (ids as readonly string[]) : null;
   const n = list ? list.length : (ids as IdLookup).size;
   const idAt = list ? (i: number): string => list[i]! : (i: number): string => (ids as IdLookup).id(i);
-  // Items the base does not know start at the shop's new-item bias (0 where it has none).
-  const bias = new Float32Array(n).fill(head.manifest.newItemBias ?? 0);
+  // Items the base does not know start at the shop's new-item bias (0 where it has none). Arrays
+  // of n are written only where needed: the first write to each page of a fresh array is most of
+  // their cost (about 15 ms for 4 MB at 1,000,000 items).
+  const newItemBias = head.manifest.newItemBias ?? 0;
+  const bias = new Float32Array(n);
+  if (newItemBias !== 0) bias.fill(newItemBias);
   const residual = head.residual && options.withResidual !== false ? new Float32Array(n * d) : null;
   const known = new Uint8Array(n);
-  const rowOf = new Int32Array(n).fill(-1);
+  // The base's row of catalogue item i, plus one (0: the base does not know it).
+  const rowOf = new Int32Array(n);
   const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
   let indexOf = options.indexOf;
   if (!indexOf) {
@@ -205,7 +210,7 @@ export function alignBase(
     const i = indexOf(id);
     if (i === undefined || idAt(i) !== id) continue;
     known[i] = 1;
-    rowOf[i] = j;
+    rowOf[i] = j + 1;
     catIndex[j] = i;
     bias[i] = head.bias[j]!;
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
@@ -223,7 +228,7 @@ export function alignBase(
     const to: number[] = [];
     const p: number[] = [];
     for (const i of withRow) {
-      const j = rowOf[i]!;
+      const j = rowOf[i]! - 1;
       for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
         const c = catIndex[T.to[k]!]!;
         if (c >= 0) {

@@ -1522,17 +1522,22 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   }
   const p = options.prepared;
   const hit = p !== null && p !== undefined && p.modelKey === modelKey && usableMatrix(p, n, d);
+  // Each of the next steps allocates and fills arrays of n (alignBase: about 50 ms at 1,000,000
+  // items; the item matrix: n × d bytes): each starts a task of its own, not the one before's.
+  await slicer.yield();
   // Residuals go into the matrix as it is made; a matrix taken ready holds them already.
   const base = alignBase(headModel, idLookup ?? ids, {
     ...(options.indexOf ? { indexOf: options.indexOf } : {}),
     withResidual: !hit && !options.contentOnly,
   });
+  await slicer.yield();
   let matrix: ItemMatrix;
   let embeddingStats: EmbeddingStats;
   let made: PreparedMatrix | null = null;
   let cacheWrite: (() => Promise<void>) | null = null;
   if (hit) {
     matrix = new ItemMatrix(n, d);
+    await slicer.yield();
     // Copied a slice at a time: 64 MB at 1,000,000 items in one go, with what follows, makes a long task.
     for (let from = 0; from < n; from += 8 * BLOCK) {
       const to = Math.min(n, from + 8 * BLOCK);
