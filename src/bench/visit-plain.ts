@@ -65,8 +65,8 @@ const rtt = Number(args['rtt'] ?? (mbps !== null ? 40 : 0));
 if ((mbps !== null && !(mbps > 0)) || !(rtt >= 0)) throw new Error('--mbps takes a number > 0 and --rtt a number of ms ≥ 0.');
 const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 8 : Infinity, rtt) : undefined;
 const dir = await visitFolder(n);
-// The page waits for the first top 10, then for a second and a half of quiet (the first visit
-// saves what it made meanwhile), reports, and loads itself again until the third visit.
+// The page waits for the first top 10, then for a second and a half of quiet, reports, waits
+// until what the first visit made is saved, and loads itself again until the third visit.
 const measure = `<script>
 addEventListener('load', async () => {
   while (!window.Clickwise) await new Promise((r) => setTimeout(r, 5));
@@ -84,7 +84,22 @@ addEventListener('load', async () => {
   for (const r of performance.getEntriesByType('resource')) if (r.responseEnd > 0) phases[r.name.split('/').pop()] = Math.round(r.responseEnd);
   await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, fromTagMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared, phases }) });
   const next = visits[visits.indexOf(visit) + 1];
-  if (next) setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
+  if (!next) return;
+  // The next visit comes once what this one made is saved (its header is written last): at
+  // 1,000,000 items that takes seconds, and a later visit that found nothing would make it all again.
+  const saved = () => new Promise((resolve) => {
+    const req = indexedDB.open('clickwise-prepared');
+    req.onerror = () => resolve(false);
+    req.onsuccess = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains('headers')) return (db.close(), resolve(false));
+      const count = db.transaction('headers', 'readonly').objectStore('headers').count();
+      count.onsuccess = () => (db.close(), resolve(count.result > 0));
+      count.onerror = () => (db.close(), resolve(false));
+    };
+  });
+  for (const t0 = Date.now(); !(await saved()) && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
+  setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
 });
 </script>`;
 writeFileSync(
