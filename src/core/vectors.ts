@@ -294,9 +294,17 @@ export function unpackKeys(buf: ArrayBuffer, n: number, where: string): Uint32Ar
   if (buf.byteLength !== n * 4) {
     throw new ModelLoadError(where, `${where} holds ${buf.byteLength} bytes; its manifest implies ${n * 4}. Run npm run vectors again.`);
   }
+  // The file is little-endian, as every platform a browser runs on: its bytes are the array. A
+  // copy through a mapping function (4 MB at 1,000,000 items) took 47 to 68 ms in Node, in one task.
+  if (LITTLE_ENDIAN) return new Uint32Array(buf, 0, n);
   const view = new DataView(buf);
-  return Uint32Array.from({ length: n }, (_, i) => view.getUint32(i * 4, true));
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = view.getUint32(i * 4, true);
+  return out;
 }
+
+/** Whether this platform stores numbers little-endian (typed arrays use its order). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** Loads and checks a vectors folder's manifest. */
 export async function loadVectorsManifest(fetcher: Fetcher, base: string): Promise<VectorsManifest> {
