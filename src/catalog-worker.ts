@@ -17,7 +17,9 @@ import { ClickwiseError } from './core/errors.js';
 import { httpError, lengthHint } from './core/model-io.js';
 import { Slicer } from './core/slice.js';
 import { digestBytes } from './core/prepared.js';
-import type { PreparedCatalog, PreparedMatrix } from './core/prepared.js';
+import type { PreparedMatrix } from './core/prepared.js';
+import type { IdTableData } from './core/id-table.js';
+import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
 import type { IndexReply, IndexRequest } from './catalog-indexer.js';
 
@@ -42,11 +44,18 @@ async function download(location: string, url: string, slicer: Slicer): Promise<
   return indexCatalogStream(location, res.body, lengthHint(res), slicer);
 }
 
-/** The buffers of a saved entry's catalogue part, to move with it. */
-function catalogBuffers(c: PreparedCatalog): ArrayBuffer[] {
-  const arrays = [c.ids.lengths, c.ids.marks, c.ids.slots, c.bounds, c.spread, ...(c.categories ? [c.categories.codes] : [])];
+/** The buffers behind typed arrays, each once: what a message moves with them. */
+function buffersOf(...arrays: ArrayBufferView[]): ArrayBuffer[] {
   return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
 }
+
+/** The typed arrays of a catalogue's ids and categories (an index's or a saved entry's). */
+const idArrays = (ids: IdTableData, categories: CategoryTable | null): ArrayBufferView[] => [
+  ids.lengths,
+  ids.marks,
+  ids.slots,
+  ...(categories ? [categories.codes] : []),
+];
 
 /**
  * A later visit's file: downloaded whole and digested while the saved entry is read. Answers
@@ -72,10 +81,10 @@ async function checkSaved(
     if (saved && saved.catalog.digest === digest) {
       saved.matrix.catch(() => undefined);
       const buffer = bytes.buffer as ArrayBuffer;
-      scope.postMessage({ buffer, digest, saved: saved.catalog }, [buffer, ...catalogBuffers(saved.catalog)]);
+      const c = saved.catalog;
+      scope.postMessage({ buffer, digest, saved: c }, [buffer, ...buffersOf(...idArrays(c.ids, c.categories), c.bounds, c.spread)]);
       const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
-      const moved = matrix ? [...new Set([matrix.codes.buffer as ArrayBuffer, matrix.scales.buffer as ArrayBuffer])] : [];
-      scope.postMessage({ matrix }, moved);
+      scope.postMessage({ matrix }, matrix ? buffersOf(matrix.codes, matrix.scales) : []);
       return null;
     }
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
@@ -102,19 +111,9 @@ scope.onmessage = (ev) => {
     (done) => {
       if (!done) return; // the saved entry was handed back
       const { bytes, index, digest } = done;
-      const arrays = [
-        index.ids.lengths,
-        index.ids.marks,
-        index.ids.slots,
-        index.bounds,
-        index.keys,
-        ...(index.categories ? [index.categories.codes] : []),
-      ];
       const buffer = bytes.buffer as ArrayBuffer;
-      scope.postMessage(digest === undefined ? { buffer, index } : { buffer, index, digest }, [
-        buffer,
-        ...new Set(arrays.map((a) => a.buffer as ArrayBuffer)),
-      ]);
+      const moved = [buffer, ...buffersOf(...idArrays(index.ids, index.categories), index.bounds, index.keys)];
+      scope.postMessage(digest === undefined ? { buffer, index } : { buffer, index, digest }, moved);
     },
     (err: unknown) => {
       const error =

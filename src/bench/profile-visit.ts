@@ -16,7 +16,7 @@ import { chromium } from 'playwright-core';
 import { parseArgs } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { ARGS, CHROMIUM } from './load.js';
-import { tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { SAVED_ENTRY, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
@@ -52,21 +52,7 @@ try {
       return Math.round(performance.now());
     });
   /** Whether the prepared cache holds an entry (its header is written last). */
-  const savedEntry = (): Promise<boolean> =>
-    page.evaluate(
-      () =>
-        new Promise<boolean>((resolve) => {
-          const req = indexedDB.open('clickwise-prepared');
-          req.onerror = () => resolve(false);
-          req.onsuccess = () => {
-            const db = req.result;
-            if (!db.objectStoreNames.contains('headers')) return (db.close(), resolve(false));
-            const count = db.transaction('headers', 'readonly').objectStore('headers').count();
-            count.onsuccess = () => (db.close(), resolve(count.result > 0));
-            count.onerror = () => (db.close(), resolve(false));
-          };
-        }),
-    );
+  const savedEntry = (): Promise<boolean> => page.evaluate<boolean>(`(${SAVED_ENTRY})()`);
   const cdp = await page.context().newCDPSession(page);
   const profileFrom = async (): Promise<void> => {
     await cdp.send('Profiler.enable');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { writeVectors } from '../cli/vectors/vectors.js';
+import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 
 /** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
@@ -16,6 +17,22 @@ export const VISIT_ROOT = join(tmpdir(), 'clickwise-profile-visit');
 /** A long-task observer for a measuring page: `window.__tasks` collects { start, ms }. */
 export const TASK_OBSERVER =
   '<script>window.__tasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) }); }).observe({ type: "longtask" });</script>';
+
+/**
+ * Source of a page function that resolves whether the prepared cache holds an entry (its header is
+ * written last): the visit tools load the next visit only once the first one's entry is saved.
+ */
+export const SAVED_ENTRY = `() => new Promise((resolve) => {
+  const req = indexedDB.open(${JSON.stringify(PREPARED_DB)});
+  req.onerror = () => resolve(false);
+  req.onsuccess = () => {
+    const db = req.result;
+    if (!db.objectStoreNames.contains(${JSON.stringify(HEADERS_STORE)})) return (db.close(), resolve(false));
+    const count = db.transaction(${JSON.stringify(HEADERS_STORE)}, 'readonly').objectStore(${JSON.stringify(HEADERS_STORE)}).count();
+    count.onsuccess = () => (db.close(), resolve(count.result > 0));
+    count.onerror = () => (db.close(), resolve(false));
+  };
+})`;
 
 /** Makes the folder for n items if it is not there yet; returns its path. */
 export async function visitFolder(n: number): Promise<string> {

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from '../cli/common.js';
 import { Link, serveStatic } from '../vite/serve.js';
 import { ARGS, CHROMIUM } from './load.js';
-import { tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { SAVED_ENTRY, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 /** The visits of one run, in order. */
 const VISITS = ['first', 'later', 'third'] as const;
@@ -87,17 +87,7 @@ addEventListener('load', async () => {
   if (!next) return;
   // The next visit comes once what this one made is saved (its header is written last): at
   // 1,000,000 items that takes seconds, and a later visit that found nothing would make it all again.
-  const saved = () => new Promise((resolve) => {
-    const req = indexedDB.open('clickwise-prepared');
-    req.onerror = () => resolve(false);
-    req.onsuccess = () => {
-      const db = req.result;
-      if (!db.objectStoreNames.contains('headers')) return (db.close(), resolve(false));
-      const count = db.transaction('headers', 'readonly').objectStore('headers').count();
-      count.onsuccess = () => (db.close(), resolve(count.result > 0));
-      count.onerror = () => (db.close(), resolve(false));
-    };
-  });
+  const saved = ${SAVED_ENTRY};
   for (const t0 = Date.now(); !(await saved()) && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
   setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
 });
