@@ -23,13 +23,24 @@ export type IndexRequest = { location: string; buffer: ArrayBuffer } | { locatio
  * neither. After a saved entry's catalogue part, the entry's item matrix follows (`matrix`,
  * null where it could not be read).
  */
-export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | { matrix: PreparedMatrix | null };
+export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | { matrix: PreparedMatrix | null; marks?: WorkerMarks };
+
+/**
+ * When the worker did each step since its last message, in ms since the epoch (`performance.timeOrigin
+ * + performance.now()`, comparable between the worker and the page): the page records each as a
+ * User Timing mark `clickwise:worker-<step>` (`recordWorkerMarks` below). Steps:
+ * `request` (the file asked for), `response` (its headers), `file` (its last byte), `digest`,
+ * `entry` (the saved entry's catalogue part read), `matrix` (its item matrix read), `index` (the
+ * file parsed and indexed).
+ */
+export type WorkerMarks = [step: string, at: number][];
 
 /** The worker's answer to a request. */
-export type IndexAnswer =
+export type IndexAnswer = (
   | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string }
   | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog }
-  | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } };
+  | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
+) & { marks?: WorkerMarks };
 
 /**
  * How long a worker may take to say it has started: one that never starts (a browser that
@@ -59,6 +70,7 @@ export function workerCatalogIndexer(
       worker.onmessage = (ev: MessageEvent<IndexReply>) => {
         clearTimeout(timer);
         const reply = ev.data;
+        if ('marks' in reply && reply.marks) recordWorkerMarks(reply.marks);
         if ('ready' in reply || 'taken' in reply || 'matrix' in reply) return;
         worker.terminate();
         try {
@@ -105,8 +117,33 @@ export function earlyResult(answer: IndexAnswer, matrix: Promise<PreparedMatrix 
   return 'digest' in answer && answer.digest !== undefined ? { ...got, digest: answer.digest } : got;
 }
 
-/** What the catalogue's worker made of the catalogue, as the load takes it (core option `earlyCatalog`). */
+/**
+ * Records the worker's steps as User Timing marks (`clickwise:worker-<step>`), at the times the
+ * worker took them, beside the load's own (`clickwise:catalog`, …): a shop sees in its browser's
+ * performance panel what the page waited for, and `npm run bench:visit-plain -- --phases` prints
+ * them. Nothing where the page has no timeline or it refuses a mark.
+ */
+export function recordWorkerMarks(marks: WorkerMarks): void {
+  const perf = (globalThis as { performance?: Performance }).performance;
+  if (!perf || typeof perf.mark !== 'function' || typeof perf.timeOrigin !== 'number') return;
+  for (const [step, at] of marks) {
+    try {
+      perf.mark(`clickwise:worker-${step}`, { startTime: Math.max(0, at - perf.timeOrigin) });
+    } catch {
+      /* a timeline that refuses marks: nothing to record */
+    }
+  }
+}
+
+/**
+ * What the catalogue's worker made of the catalogue, as the load takes it (core option
+ * `earlyCatalog`). The worker's steps are recorded as marks once its answer, then the saved
+ * entry's matrix, is here.
+ */
 export function earlyCatalogOf(e: EarlyIndex): EarlyCatalog {
+  const record = (): void => recordWorkerMarks(e.marks.splice(0));
+  void e.answer.then(record, () => undefined);
+  void e.matrix.then(record, () => undefined);
   const result = e.answer.then((a) => earlyResult(a, e.matrix));
   // Its failure may come before the load asks (a missing file): the load reports it then.
   result.catch(() => undefined);

@@ -21,7 +21,7 @@ import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
-import type { IndexReply, IndexRequest } from './catalog-indexer.js';
+import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 
 interface WorkerScope {
   onmessage: ((ev: MessageEvent<IndexRequest>) => void) | null;
@@ -30,18 +30,28 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 
+/** The steps taken since the last message (see {@link WorkerMarks}): each message takes them along. */
+const marks: WorkerMarks = [];
+const stamp = (step: string): void => {
+  marks.push([step, performance.timeOrigin + performance.now()]);
+};
+/** `message` with the steps taken since the last one, which it takes away. */
+const marked = <T extends object>(message: T): T & { marks: WorkerMarks } => ({ ...message, marks: marks.splice(0) });
+
 /**
  * The file at `url`, downloaded and indexed as it arrives. A server that answers no (a 404) gives
  * the `CatalogError` the page would give; a download that fails otherwise is an Error: the page
  * then tries itself.
  */
 async function download(location: string, url: string, slicer: Slicer): Promise<{ bytes: Uint8Array; index: CatalogIndex }> {
+  stamp('request');
   const res = await fetch(url);
+  stamp('response');
   // The server answered no (a 404): the page would get the same answer, so this is the load's
   // error, and the page does not ask again.
   if (!res.ok) throw catalogUnreachable(httpError(location, res));
   if (!res.body) throw new Error('the response has no body');
-  return indexCatalogStream(location, res.body, lengthHint(res), slicer);
+  return indexCatalogStream(location, res.body, lengthHint(res), slicer, () => stamp('file'));
 }
 
 /** The buffers behind typed arrays, each once: what a message moves with them. */
@@ -67,24 +77,45 @@ async function checkSaved(
   url: string,
   slicer: Slicer,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string } | null> {
+  stamp('request');
   const response = fetch(url);
   response.catch(() => undefined);
   // No page here: every piece of the entry is asked for at once.
   const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
   try {
-    const entry = cache ? cache.get(location).catch(() => undefined) : Promise.resolve(undefined);
+    // Each step is stamped when it ends, not when it is awaited.
+    const entry = cache
+      ? cache.get(location).then(
+          (e) => {
+            if (e) {
+              stamp('entry');
+              void e.matrix.then(
+                (m) => {
+                  if (m) stamp('matrix');
+                },
+                () => undefined,
+              );
+            }
+            return e;
+          },
+          () => undefined,
+        )
+      : Promise.resolve(undefined);
     const res = await response;
+    stamp('response');
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
     const bytes = new Uint8Array(await res.arrayBuffer());
+    stamp('file');
     const digest = await digestBytes(bytes, slicer);
+    stamp('digest');
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
       saved.matrix.catch(() => undefined);
       const buffer = bytes.buffer as ArrayBuffer;
       const c = saved.catalog;
-      scope.postMessage({ buffer, digest, saved: c }, [buffer, ...buffersOf(...idArrays(c.ids, c.categories), c.bounds, c.spread)]);
+      scope.postMessage(marked({ buffer, digest, saved: c }), [buffer, ...buffersOf(...idArrays(c.ids, c.categories), c.bounds, c.spread)]);
       const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
-      scope.postMessage({ matrix }, matrix ? buffersOf(matrix.codes, matrix.scales) : []);
+      scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
       return null;
     }
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
@@ -111,9 +142,10 @@ scope.onmessage = (ev) => {
     (done) => {
       if (!done) return; // the saved entry was handed back
       const { bytes, index, digest } = done;
+      stamp('index');
       const buffer = bytes.buffer as ArrayBuffer;
       const moved = [buffer, ...buffersOf(...idArrays(index.ids, index.categories), index.bounds, index.keys)];
-      scope.postMessage(digest === undefined ? { buffer, index } : { buffer, index, digest }, moved);
+      scope.postMessage(marked(digest === undefined ? { buffer, index } : { buffer, index, digest }), moved);
     },
     (err: unknown) => {
       const error =
@@ -122,7 +154,7 @@ scope.onmessage = (ev) => {
           : { name: 'Error', code: null, message: err instanceof Error ? err.message : String(err) };
       // The file given whole goes back; one the worker downloaded is read again by the page.
       const buffer = 'buffer' in request ? request.buffer : new ArrayBuffer(0);
-      scope.postMessage({ buffer, error }, [buffer]);
+      scope.postMessage(marked({ buffer, error }), [buffer]);
     },
   );
 };

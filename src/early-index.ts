@@ -9,7 +9,7 @@
  * storefront tag starts it as soon as it runs, the package entry when `createRecommender` is
  * called. Small on purpose: it is part of `clickwise.js`.
  */
-import type { IndexAnswer, IndexReply, IndexRequest } from './catalog-indexer.js';
+import type { IndexAnswer, IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 import type { PreparedMatrix } from './core/index.js';
 import { mayHavePrepared } from './storage/prepared-probe.js';
 
@@ -24,6 +24,8 @@ export interface EarlyIndex {
   answer: Promise<IndexAnswer>;
   /** After an answer with a saved entry: the entry's item matrix (null where it could not be read). */
   matrix: Promise<PreparedMatrix | null>;
+  /** The worker's steps so far, for the runtime to record (`earlyCatalogOf`); the tag only keeps them. */
+  marks: WorkerMarks;
 }
 
 /** How long the worker may take to start before the page downloads the file itself. */
@@ -43,6 +45,7 @@ export function startEarlyIndex(
   fallback: () => void = () => undefined,
   startTimeoutMs = START_TIMEOUT_MS,
 ): EarlyIndex {
+  const marks: WorkerMarks = [];
   let answered: (a: IndexAnswer) => void = () => undefined;
   const answer = new Promise<IndexAnswer>((r) => (answered = r));
   let matrixRead: (m: PreparedMatrix | null) => void = () => undefined;
@@ -59,6 +62,7 @@ export function startEarlyIndex(
       const timer = setTimeout(() => resolve(false), startTimeoutMs);
       worker.onmessage = (ev: MessageEvent<IndexReply>) => {
         const reply = ev.data;
+        if ('marks' in reply && reply.marks) marks.push(...reply.marks);
         if ('ready' in reply) {
           clearTimeout(timer);
           resolve(true);
@@ -102,5 +106,5 @@ export function startEarlyIndex(
       if (!yes) fallback();
       return yes;
     });
-  return { location, taken, checksSaved, answer, matrix };
+  return { location, taken, checksSaved, answer, matrix, marks };
 }

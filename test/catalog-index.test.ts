@@ -521,6 +521,9 @@ describe('the catalogue worker and its client', () => {
     };
     const got = (await answerFor('https://shop.test/catalog.json', 1)) as { bytes: Uint8Array; index: CatalogIndex };
     expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    // The answer carries the worker's steps, in the order they were taken.
+    expect(stepsOf(answers.at(-1)!)).toEqual(['request', 'response', 'file', 'index']);
+    expect(inOrder(answers.at(-1)!)).toBe(true);
     expect(got.index).toEqual(await indexCatalog('https://shop.test/catalog.json', new TextEncoder().encode(text), new Slicer(Infinity)));
     const failed = await answerFor('https://shop.test/gone.json', 2);
     // The message a download on the page gives: the page reports it and does not ask again.
@@ -534,6 +537,14 @@ describe('the catalogue worker and its client', () => {
     expect(offline).not.toBeInstanceOf(CatalogError);
     expect(asked).toEqual(['https://shop.test/catalog.json', 'https://shop.test/gone.json', 'https://shop.test/offline.json']);
   });
+
+  /** The steps a reply of the worker stamped. */
+  const stepsOf = (reply: IndexReply): string[] => ('marks' in reply && reply.marks ? reply.marks.map(([step]) => step) : []);
+  /** Whether a reply's stamps are finite times in the order given. */
+  const inOrder = (reply: IndexReply): boolean => {
+    const at = 'marks' in reply && reply.marks ? reply.marks.map(([, t]) => t) : [];
+    return at.every((t, i) => Number.isFinite(t) && (i === 0 || t >= at[i - 1]!));
+  };
 
   it("checks a later visit's file against the saved entry: hands back the entry made for these bytes, then its matrix, and indexes changed bytes", async () => {
     const location = 'https://shop.test/later.json';
@@ -577,6 +588,12 @@ describe('the catalogue worker and its client', () => {
     await until(2);
     const [answer, matrix] = replies.filter((a) => !('taken' in a) && !('ready' in a));
     expect(answer).toMatchObject({ digest: entry.catalog.digest });
+    // Each step stamped once, with the message after it: the file's and the entry's in the order they ended.
+    const steps = [...stepsOf(answer!), ...stepsOf(matrix!)];
+    expect([...steps].sort()).toEqual(['digest', 'entry', 'file', 'matrix', 'request', 'response']);
+    expect(steps.filter((x) => ['request', 'response', 'file', 'digest'].includes(x))).toEqual(['request', 'response', 'file', 'digest']);
+    expect(steps.indexOf('entry')).toBeLessThan(steps.indexOf('matrix'));
+    expect(inOrder(answer!) && inOrder(matrix!)).toBe(true);
     expect('saved' in answer!).toBe(true);
     const got = earlyResult(answer as IndexAnswer, Promise.resolve((matrix as { matrix: PreparedMatrix | null }).matrix));
     expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
@@ -588,6 +605,7 @@ describe('the catalogue worker and its client', () => {
     worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
     await until(3);
     const changed = earlyResult(replies.at(-1) as IndexAnswer, Promise.resolve(null));
+    expect(stepsOf(replies.at(-1)!)).toContain('index');
     expect('index' in changed && changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
     expect('index' in changed && changed.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
     expect(asked).toEqual([location, location]);

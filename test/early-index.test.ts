@@ -9,6 +9,7 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IndexReply, IndexRequest } from '../src/catalog-indexer.js';
+import { earlyCatalogOf } from '../src/catalog-indexer.js';
 import { startEarlyIndex } from '../src/early-index.js';
 import { HEADERS_STORE, PREPARED_DB } from '../src/storage/prepared-probe.js';
 
@@ -73,6 +74,44 @@ describe("the tag's start of the catalogue's worker", () => {
     expect(await second.taken).toBe(true);
     expect(checkedOther).toBe(false);
     expect(worker.sent.at(-1)).toEqual({ location: other, url: other });
+  });
+
+  it("records the worker's steps as User Timing marks at the times it took them", async () => {
+    const sent: { onmessage: ((ev: { data: IndexReply }) => void) | null }[] = [];
+    vi.stubGlobal('Worker', class {});
+    const start = (): Worker => {
+      const w = {
+        onmessage: null as ((ev: { data: IndexReply }) => void) | null,
+        onerror: null,
+        postMessage: () => undefined,
+        terminate: () => undefined,
+      };
+      sent.push(w);
+      queueMicrotask(() => w.onmessage?.({ data: { ready: true } }));
+      return w as unknown as Worker;
+    };
+    performance.clearMarks();
+    const location = 'https://shop.test/marked.json';
+    const early = startEarlyIndex(location, location, start);
+    expect(await early.taken).toBe(true);
+    const t0 = performance.timeOrigin + performance.now();
+    const marks: [string, number][] = [
+      ['request', t0 - 40],
+      ['file', t0 - 15],
+      ['index', t0 - 5],
+    ];
+    sent[0]!.onmessage!({ data: { buffer: new ArrayBuffer(0), error: { name: 'Error', code: null, message: 'x' }, marks } });
+    // The tag only keeps them; the runtime records them once it takes the answer.
+    expect(early.marks).toEqual(marks);
+    expect(performance.getEntriesByName('clickwise:worker-file', 'mark')).toHaveLength(0);
+    await earlyCatalogOf(early).result.catch(() => undefined);
+    expect(early.marks).toEqual([]);
+    for (const [step, at] of marks) {
+      const got = performance.getEntriesByName(`clickwise:worker-${step}`, 'mark');
+      expect(got).toHaveLength(1);
+      expect(got[0]!.startTime).toBeCloseTo(at - performance.timeOrigin, 3);
+    }
+    performance.clearMarks();
   });
 
   it('lets the page download the file itself where the worker cannot start', async () => {

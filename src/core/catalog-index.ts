@@ -130,13 +130,15 @@ export async function indexCatalog(location: string, file: Uint8Array | Arriving
 /**
  * {@link indexCatalog} on a file's body as it arrives, each part parsed as it comes. Gives the
  * whole file's bytes (a buffer of their exact length) with the index. A body that fails to arrive
- * rejects with its error, which is not a `CatalogError`.
+ * rejects with its error, which is not a `CatalogError`. `arrived` is called once the body's last
+ * byte is here.
  */
 export async function indexCatalogStream(
   location: string,
   body: ReadableStream<Uint8Array>,
   lengthHint: number,
   slicer: Slicer,
+  arrived?: () => void,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex }> {
   const out = new GrowingBuffer(lengthHint || 1 << 16);
   const reader = body.getReader();
@@ -148,8 +150,10 @@ export async function indexCatalogStream(
     async more() {
       while (!done) {
         const r = await reader.read();
-        if (r.done) done = true;
-        else if (r.value.byteLength > 0) {
+        if (r.done) {
+          done = true;
+          arrived?.();
+        } else if (r.value.byteLength > 0) {
           out.append(r.value);
           return true;
         }
