@@ -7,7 +7,8 @@
  */
 import type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult, PreparedCatalog, PreparedMatrix } from './core/index.js';
 import type { EarlyIndex } from './early-index.js';
-import { CatalogError } from './core/index.js';
+import { CatalogError, Slicer } from './core/index.js';
+import { idTextFrom } from './core/id-text.js';
 
 /**
  * What the page posts to the worker: the file's bytes, or its URL for the worker to download.
@@ -40,7 +41,15 @@ export type IndexAnswer = (
   | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string }
   | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog }
   | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
-) & { marks?: WorkerMarks };
+) & {
+  marks?: WorkerMarks;
+  /**
+   * The ids' text (`index.ids.text` or `saved.ids.text`, then left empty) as UTF-8 bytes
+   * (`idTextBytes`): moved, where a string would be copied and rebuilt on the page in one task.
+   * {@link withIdText} puts it back.
+   */
+  idText?: ArrayBuffer;
+};
 
 /**
  * How long a worker may take to say it has started: one that never starts (a browser that
@@ -73,11 +82,7 @@ export function workerCatalogIndexer(
         if ('marks' in reply && reply.marks) recordWorkerMarks(reply.marks);
         if ('ready' in reply || 'taken' in reply || 'matrix' in reply) return;
         worker.terminate();
-        try {
-          resolve(indexResult(reply));
-        } catch (err) {
-          reject(err as Error);
-        }
+        withIdText(reply).then(indexResult).then(resolve, reject);
       };
       // The worker did not start (a Content-Security-Policy, a missing file) or died.
       worker.onerror = (ev) => {
@@ -104,6 +109,23 @@ export function indexResult(answer: IndexAnswer): { bytes: Uint8Array; index: Ca
   if ('saved' in answer) throw new Error("the catalogue's worker answered with a saved entry, which was not asked for");
   if (answer.error.name === 'CatalogError' && answer.error.code) throw new CatalogError(answer.error.code, answer.error.message);
   throw new Error(`the catalogue's worker failed: ${answer.error.message}`);
+}
+
+/**
+ * The worker's answer with its ids' text put back where it came as bytes (`idText`), decoded in
+ * slices of `slicer`; any other answer as it is.
+ */
+export async function withIdText(answer: IndexAnswer, slicer: Slicer = new Slicer()): Promise<IndexAnswer> {
+  if (!answer.idText) return answer;
+  const text = await idTextFrom(answer.idText, slicer);
+  const out: IndexAnswer =
+    'index' in answer
+      ? { ...answer, index: { ...answer.index, ids: { ...answer.index.ids, text } } }
+      : 'saved' in answer
+        ? { ...answer, saved: { ...answer.saved, ids: { ...answer.saved.ids, text } } }
+        : { ...answer };
+  delete out.idText;
+  return out;
 }
 
 /**
@@ -144,7 +166,7 @@ export function earlyCatalogOf(e: EarlyIndex): EarlyCatalog {
   const record = (): void => recordWorkerMarks(e.marks.splice(0));
   void e.answer.then(record, () => undefined);
   void e.matrix.then(record, () => undefined);
-  const result = e.answer.then((a) => earlyResult(a, e.matrix));
+  const result = e.answer.then(async (a) => earlyResult(await withIdText(a), e.matrix));
   // Its failure may come before the load asks (a missing file): the load reports it then.
   result.catch(() => undefined);
   return { location: e.location, taken: e.taken, checksSaved: e.checksSaved, result };

@@ -17,6 +17,7 @@ import { ClickwiseError } from './core/errors.js';
 import { httpError, lengthHint } from './core/model-io.js';
 import { Slicer } from './core/slice.js';
 import { digestBytes } from './core/prepared.js';
+import { idTextBytes } from './core/id-text.js';
 import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
@@ -52,6 +53,15 @@ async function download(location: string, url: string, slicer: Slicer): Promise<
   if (!res.ok) throw catalogUnreachable(httpError(location, res));
   if (!res.body) throw new Error('the response has no body');
   return indexCatalogStream(location, res.body, lengthHint(res), slicer, () => stamp('file'));
+}
+
+/**
+ * Ids whose text goes as UTF-8 bytes (`idText`, moved) where it can, with the text left empty:
+ * see `core/id-text.ts`.
+ */
+function wired(ids: IdTableData): { ids: IdTableData; idText?: ArrayBuffer } {
+  const idText = idTextBytes(ids.text);
+  return idText ? { ids: { ...ids, text: '' }, idText } : { ids };
 }
 
 /** The buffers behind typed arrays, each once: what a message moves with them. */
@@ -113,7 +123,12 @@ async function checkSaved(
       saved.matrix.catch(() => undefined);
       const buffer = bytes.buffer as ArrayBuffer;
       const c = saved.catalog;
-      scope.postMessage(marked({ buffer, digest, saved: c }), [buffer, ...buffersOf(...idArrays(c.ids, c.categories), c.bounds, c.spread)]);
+      const { ids, idText } = wired(c.ids);
+      scope.postMessage(marked({ buffer, digest, saved: { ...c, ids }, ...(idText ? { idText } : {}) }), [
+        ...(idText ? [idText] : []),
+        buffer,
+        ...buffersOf(...idArrays(c.ids, c.categories), c.bounds, c.spread),
+      ]);
       const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
       scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
       return null;
@@ -144,8 +159,10 @@ scope.onmessage = (ev) => {
       const { bytes, index, digest } = done;
       stamp('index');
       const buffer = bytes.buffer as ArrayBuffer;
-      const moved = [buffer, ...buffersOf(...idArrays(index.ids, index.categories), index.bounds, index.keys)];
-      scope.postMessage(marked(digest === undefined ? { buffer, index } : { buffer, index, digest }), moved);
+      const { ids, idText } = wired(index.ids);
+      const moved = [buffer, ...(idText ? [idText] : []), ...buffersOf(...idArrays(ids, index.categories), index.bounds, index.keys)];
+      const answer = { buffer, index: { ...index, ids }, ...(idText ? { idText } : {}) };
+      scope.postMessage(marked(digest === undefined ? answer : { ...answer, digest }), moved);
     },
     (err: unknown) => {
       const error =

@@ -24,7 +24,7 @@ import type { Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
-import { earlyResult, indexResult, workerCatalogIndexer } from '../src/catalog-indexer.js';
+import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../src/catalog-indexer.js';
 import type { IndexAnswer, IndexReply, IndexRequest } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, shopWithVectors, useBackend } from './helpers.js';
 
@@ -475,6 +475,7 @@ describe('the catalogue worker and its client', () => {
       { id: 'a', title: 'Apple', category: 'Fruit' },
       { id: 'b', title: '' },
       { id: 'c', title: 'Cod' },
+      { id: 'café-€-😀', title: 'Cake' },
     ]);
     const bytes = new TextEncoder().encode(text);
     const got = await indexer('/catalog.json', bytes);
@@ -483,6 +484,15 @@ describe('the catalogue worker and its client', () => {
     expect(got.index).toEqual(await indexCatalog('/catalog.json', new TextEncoder().encode(text), new Slicer(Infinity)));
     expect(got.index.skipped).toHaveLength(1);
     expect(workers.started).toBe(1);
+
+    // Ids with a lone surrogate (valid JSON, not valid UTF-8) go as a string, to the same index.
+    const odd = JSON.stringify([
+      { id: 'x\ud800y', title: 'Odd' },
+      { id: 'z', title: 'Zed' },
+    ]);
+    const oddIndex = await indexer('/odd.json', new TextEncoder().encode(odd));
+    expect(oddIndex.index).toEqual(await indexCatalog('/odd.json', new TextEncoder().encode(odd), new Slicer(Infinity)));
+    expect(oddIndex.index.ids.text).toContain('\ud800');
   });
 
   it("downloads a file given by its URL itself, indexing it as it arrives; a server's 404 is the load's CatalogError, a failed download an Error", async () => {
@@ -514,13 +524,17 @@ describe('the catalogue worker and its client', () => {
       worker.postMessage({ location: url, url } satisfies IndexRequest);
       await until(n);
       try {
-        return indexResult(answers.at(-1) as IndexAnswer);
+        return indexResult(await withIdText(answers.at(-1) as IndexAnswer));
       } catch (err) {
         return err;
       }
     };
     const got = (await answerFor('https://shop.test/catalog.json', 1)) as { bytes: Uint8Array; index: CatalogIndex };
     expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    // The ids' text comes as bytes, moved, not as a string to copy.
+    const raw = answers.at(-1) as IndexAnswer;
+    expect(raw.idText).toBeInstanceOf(ArrayBuffer);
+    expect('index' in raw && raw.index.ids.text).toBe('');
     // The answer carries the worker's steps, in the order they were taken.
     expect(stepsOf(answers.at(-1)!)).toEqual(['request', 'response', 'file', 'index']);
     expect(inOrder(answers.at(-1)!)).toBe(true);
@@ -588,6 +602,8 @@ describe('the catalogue worker and its client', () => {
     await until(2);
     const [answer, matrix] = replies.filter((a) => !('taken' in a) && !('ready' in a));
     expect(answer).toMatchObject({ digest: entry.catalog.digest });
+    expect((answer as IndexAnswer).idText).toBeInstanceOf(ArrayBuffer);
+    expect('saved' in answer! && answer.saved.ids.text).toBe('');
     // Each step stamped once, with the message after it: the file's and the entry's in the order they ended.
     const steps = [...stepsOf(answer!), ...stepsOf(matrix!)];
     expect([...steps].sort()).toEqual(['digest', 'entry', 'file', 'matrix', 'request', 'response']);
@@ -595,7 +611,7 @@ describe('the catalogue worker and its client', () => {
     expect(steps.indexOf('entry')).toBeLessThan(steps.indexOf('matrix'));
     expect(inOrder(answer!) && inOrder(matrix!)).toBe(true);
     expect('saved' in answer!).toBe(true);
-    const got = earlyResult(answer as IndexAnswer, Promise.resolve((matrix as { matrix: PreparedMatrix | null }).matrix));
+    const got = earlyResult(await withIdText(answer as IndexAnswer), Promise.resolve((matrix as { matrix: PreparedMatrix | null }).matrix));
     expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
     expect('saved' in got && got.saved.catalog).toEqual(entry.catalog);
     expect('saved' in got && (await got.saved.matrix)).toEqual(entry.matrix);
@@ -604,7 +620,7 @@ describe('the catalogue worker and its client', () => {
     text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);
     worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
     await until(3);
-    const changed = earlyResult(replies.at(-1) as IndexAnswer, Promise.resolve(null));
+    const changed = earlyResult(await withIdText(replies.at(-1) as IndexAnswer), Promise.resolve(null));
     expect(stepsOf(replies.at(-1)!)).toContain('index');
     expect('index' in changed && changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
     expect('index' in changed && changed.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
