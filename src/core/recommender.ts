@@ -1615,7 +1615,13 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       if (options.keepMatrix) made = preparedMatrix(modelKey, matrix, embeddingStats);
     }
   }
-  await slicer.maybeYield();
+  // The matrix's biases are written here a slice at a time (the head writes them again, fast
+  // once their pages have been written once), and the head is made in a task of its own.
+  for (let from = 0; from < n; from += 64 * BLOCK) {
+    matrix.bias.set(base.bias.subarray(from, Math.min(n, from + 64 * BLOCK)), from);
+    await slicer.maybeYield();
+  }
+  await slicer.yield();
   const head = new IncrementalHead(
     matrix,
     // The catalogue's own lookup where there is one: the head keeps no array of every id.
