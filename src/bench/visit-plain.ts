@@ -10,8 +10,9 @@
  * load; a fresh profile's first navigation is itself slower than the next ones), then loads itself again twice: the second visit, and a third
  * (a browser keeps a script's compiled code in its code cache from the script's second run on,
  * so the third visit is what every visit after the second looks like). Prints one JSON line per
- * run; with `--phases`, each visit also gives when each phase of the load and each file ended
- * (ms from navigation). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
+ * run; with `--phases`, each visit also gives when each phase of the load, each step of the
+ * catalogue's worker and each file ended (ms from navigation), and when each long task began
+ * and how long it took (`tasks`: [start, ms] pairs). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
  * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
  * every item itself on the first visit.
@@ -131,7 +132,8 @@ try {
       longestTaskMs: Math.max(0, ...v.longTasks.map((t) => t.ms)),
       longTasks: v.longTasks.length,
       prepared: v.prepared,
-      ...(phases ? { phases: v.phases } : {}),
+      // Each long task's start (ms from navigation) and length, to set beside the phases.
+      ...(phases ? { phases: v.phases, tasks: v.longTasks.map((t) => [Math.round(t.start), Math.round(t.ms)]) } : {}),
     });
     const byVisit = Object.fromEntries(VISITS.map((v) => [v, seen.find((x) => x.visit === v)]));
     console.log(
