@@ -156,7 +156,7 @@ export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder>
   let done = 0;
   const total = manifest.files.reduce((a, f) => a + f.bytes, 0);
   for (const f of manifest.files) {
-    buffers.set(f.path, await fetchVerified(fetcher, base, f, options.onWarning));
+    buffers.set(f.path, await fetchVerified(fetcher, base, f));
     done += f.bytes;
     options.onProgress?.({ phase: 'download', done, total });
   }

@@ -79,7 +79,7 @@ export interface HeadModel {
 }
 
 /** Loads and verifies a head folder. */
-export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: (m: string) => void): Promise<HeadModel> {
+export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<HeadModel> {
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
   if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
@@ -89,7 +89,7 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, onWarning?: 
     );
   }
   // The files download together.
-  const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f, onWarning)));
+  const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f)));
   const buffers = new Map<string, ArrayBuffer>(manifest.files.map((f, i) => [f.path, got[i]!]));
   const tensor = (name: string): Float32Array | null => {
     const spec = manifest.tensors.find((t) => t.name === name);

@@ -1440,7 +1440,7 @@ export async function loadModelParts(
   const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
   const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
   const encoderP = fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
-  const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), warn);
+  const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head));
   const vectorsP = vectorsUrl ? loadVectorsManifest(fetcher, vectorsUrl) : Promise.resolve(null);
   vectorsP.catch(() => undefined);
   headP.catch(() => undefined);
@@ -1695,7 +1695,7 @@ async function loadShippedVectors(
   warn: (m: string) => void,
 ): Promise<ShippedVectors | null> {
   try {
-    return await loadVectors(fetcher, base, warn, manifest);
+    return await loadVectors(fetcher, base, manifest);
   } catch (err) {
     warn(unusableVectors(base, err));
     return null;

@@ -335,23 +335,16 @@ export async function loadVectorsManifest(fetcher: Fetcher, base: string): Promi
 }
 
 /** Loads and verifies a vectors folder (its manifest, unless given, and file checksum). */
-export async function loadVectors(
-  fetcher: Fetcher,
-  base: string,
-  onWarning?: (m: string) => void,
-  given?: VectorsManifest,
-): Promise<ShippedVectors> {
+export async function loadVectors(fetcher: Fetcher, base: string, given?: VectorsManifest): Promise<ShippedVectors> {
   const manifest = given ?? (await loadVectorsManifest(fetcher, base));
   const file = manifest.files.find((f) => f.path === 'vectors.bin')!;
   const keysFile = manifest.files.find((f) => f.path === 'keys.bin')!;
-  const buf = await fetchVerified(fetcher, base, file, onWarning);
+  const buf = await fetchVerified(fetcher, base, file);
   let keys: Promise<Uint32Array> | null = null;
   return {
     manifest,
     ...unpackVectors(buf, manifest, joinLocation(base, file.path)),
     keys: () =>
-      (keys ??= fetchVerified(fetcher, base, keysFile, onWarning).then((b) =>
-        unpackKeys(b, manifest.count, joinLocation(base, keysFile.path)),
-      )),
+      (keys ??= fetchVerified(fetcher, base, keysFile).then((b) => unpackKeys(b, manifest.count, joinLocation(base, keysFile.path)))),
   };
 }
