@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
 import type { CatalogIndex, EarlyCatalog, EarlyResult } from '../src/core/catalog-index.js';
 import { indexCatalog, indexCatalogStream, parseCatalog } from '../src/core/catalog-index.js';
-import { buildCategories } from '../src/core/catalog.js';
+import { buildCategories, validateCatalog } from '../src/core/catalog.js';
 import { IdTable } from '../src/core/id-table.js';
 import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
@@ -392,6 +392,43 @@ describe('indexCatalog', () => {
     expect(index.skipped).toHaveLength(4);
     // A null category is none: only Numbers and Veg are departments.
     expect(index.categories!.names).toEqual(['Numbers', 'Veg']);
+  });
+});
+
+describe('parseCatalog', () => {
+  it('checks the elements as they are parsed to what validateCatalog gives on the whole array, skipped rows and errors included', async () => {
+    const rows: unknown[] = [
+      ...syntheticCatalog(1500),
+      { id: 'dup', title: 'First' },
+      { id: 'dup', title: 'Second' },
+      { id: 'no-title' },
+      { title: 'no id' },
+      { id: 'bad-price', title: 'Price', price: -1 },
+      null,
+      ...syntheticCatalog(1500, 9).map((x) => ({ ...x, id: `b-${x.id}` })),
+    ];
+    const text = JSON.stringify(rows);
+    for (const keep of [true, false]) {
+      const got = await parseCatalog('/c.json', new TextEncoder().encode(text), new Slicer(), keep);
+      const want = validateCatalog(JSON.parse(text));
+      expect(got.catalog.size).toBe(want.size);
+      expect([...got.catalog.rawIndex]).toEqual([...want.rawIndex]);
+      expect(got.catalog.skipped).toEqual(want.skipped);
+      for (const i of [0, 1499, 1500, want.size - 1]) {
+        expect(got.catalog.id(i)).toBe(want.id(i));
+        expect(got.catalog.category(i)).toBe(want.category(i));
+      }
+    }
+    // The whole input's errors, as before: not an array, empty, no usable item.
+    for (const [bad, code] of [
+      ['{"id":"a"}', 'catalog/not-array'],
+      ['[]', 'catalog/empty'],
+      ['[{"id":"a"},{"title":"b"}]', 'catalog/invalid'],
+    ] as const) {
+      const err = await parseCatalog('/c.json', new TextEncoder().encode(bad), new Slicer()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CatalogError);
+      expect((err as CatalogError).code).toBe(code);
+    }
   });
 });
 

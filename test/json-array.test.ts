@@ -110,6 +110,26 @@ describe('parseJsonArrayFrom (a file that arrives in parts)', () => {
     expect(parsedBeforeEnd).toBe(true);
   });
 
+  it('hands each element on, in order, as soon as it is parsed, before the rest of the file comes', async () => {
+    const src = arriving(bytes, cutsEvery(bytes.length, 4096));
+    const half = Math.floor(bytes.length / 2);
+    const seen: unknown[] = [];
+    let beforeHalf = 0;
+    const got = await parseJsonArrayFrom(src, new Slicer(), undefined, (x, i) => {
+      expect(i).toBe(seen.length);
+      seen.push(x);
+      if (src.bytes.length <= half) beforeHalf++;
+    });
+    expect(seen).toEqual(got);
+    expect(beforeHalf).toBeGreaterThan(0);
+    // A file that holds no array hands nothing on.
+    const none: unknown[] = [];
+    expect(await parseJsonArrayFrom(arriving(enc('{"a":[1,2]}'), [3]), new Slicer(), undefined, (x) => none.push(x))).toEqual({
+      a: [1, 2],
+    });
+    expect(none).toEqual([]);
+  });
+
   it('throws the SyntaxError a whole parse throws', async () => {
     const big = JSON.stringify(syntheticCatalog(2000));
     for (const bad of ['', '[', '[1,]', '[1] x', big.slice(0, -1), big + ']', `${big.slice(0, -1)},]`, '<!doctype html>']) {

@@ -8,7 +8,7 @@
  * main thread (`src/catalog-worker.ts`). Imports stay clear of tfjs, so that worker stays small.
  */
 import type { CategoryTable, ValidatedCatalog } from './catalog.js';
-import { buildCategories, validateCatalogSliced } from './catalog.js';
+import { buildCategories, CatalogBuilder } from './catalog.js';
 import { CatalogError } from './errors.js';
 import type { IdTableData } from './id-table.js';
 import { IdTable } from './id-table.js';
@@ -87,9 +87,11 @@ export async function parseCatalog(
 ): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
   const src = file instanceof Uint8Array ? { bytes: file, more: () => Promise.resolve(false) } : file;
   const elements = new JsonBounds();
+  // Each element is checked as soon as it is parsed, while the rest of the file still arrives.
+  const builder = new CatalogBuilder(keep);
   let parsed: unknown;
   try {
-    parsed = await parseJsonArrayFrom(src, slicer, elements);
+    parsed = await parseJsonArrayFrom(src, slicer, elements, (x, i) => builder.add(x, i));
   } catch (cause) {
     if (!(cause instanceof SyntaxError)) throw cause; // the download failed: not the file's fault
     const head = src.bytes.subarray(0, 64);
@@ -100,7 +102,7 @@ export async function parseCatalog(
       { cause },
     );
   }
-  const catalog = await validateCatalogSliced(parsed, slicer, keep);
+  const catalog = builder.finish(parsed);
   // Item i is the bytes between its element's opening and closing separators.
   const b = elements.view();
   const bounds = new Uint32Array(2 * catalog.size);

@@ -53,10 +53,11 @@ const MAX_LISTED = 5;
  * non-empty array), listing the first problems and how to fix them. The input is not mutated.
  */
 export function validateCatalog(input: unknown): ValidatedCatalog {
-  const builder = new CatalogBuilder(input);
+  checkInput(input);
+  const builder = new CatalogBuilder();
   const raw = input as unknown[];
   for (let i = 0; i < raw.length; i++) builder.add(raw[i], i);
-  return builder.finish();
+  return builder.finish(input);
 }
 
 /**
@@ -66,35 +67,42 @@ export function validateCatalog(input: unknown): ValidatedCatalog {
  * `category` and `id` read as the copies' would.
  */
 export async function validateCatalogSliced(input: unknown, slicer: Slicer, keep = true): Promise<ValidatedCatalog> {
-  const builder = new CatalogBuilder(input, keep);
+  checkInput(input);
+  const builder = new CatalogBuilder(keep);
   const raw = input as unknown[];
   for (let i = 0; i < raw.length; i++) {
     builder.add(raw[i], i);
     if ((i & 511) === 511) await slicer.maybeYield();
   }
-  return builder.finish();
+  return builder.finish(input);
 }
 
-class CatalogBuilder {
+/** Throws the `CatalogError` of an input that is not a non-empty array. */
+function checkInput(input: unknown): void {
+  if (!Array.isArray(input)) {
+    throw new CatalogError(
+      'catalog/not-array',
+      `The catalogue must be a JSON array of items { id, title, description?, price?, category?, image? }, got ${input === null ? 'null' : typeof input}.`,
+    );
+  }
+  if (input.length === 0) {
+    throw new CatalogError('catalog/empty', 'The catalogue is empty: give at least one item { id, title }.');
+  }
+}
+
+/**
+ * {@link validateCatalog} one element at a time: `add` each element of the input array in order
+ * (as a file is parsed, so that the checks run while it still arrives), then `finish` with the
+ * whole input, which is checked as {@link validateCatalog} checks it before anything else is
+ * reported. `keep` as for {@link validateCatalogSliced}.
+ */
+export class CatalogBuilder {
   private readonly problems: string[] = [];
   private readonly items: Item[] = [];
   private readonly index = new ShardedMap<number>();
   private readonly rawIndex: number[] = [];
 
-  constructor(
-    input: unknown,
-    private readonly keep = true,
-  ) {
-    if (!Array.isArray(input)) {
-      throw new CatalogError(
-        'catalog/not-array',
-        `The catalogue must be a JSON array of items { id, title, description?, price?, category?, image? }, got ${input === null ? 'null' : typeof input}.`,
-      );
-    }
-    if (input.length === 0) {
-      throw new CatalogError('catalog/empty', 'The catalogue is empty: give at least one item { id, title }.');
-    }
-  }
+  constructor(private readonly keep = true) {}
 
   add(raw: unknown, i: number): void {
     const { problems, index, items } = this;
@@ -108,7 +116,8 @@ class CatalogBuilder {
     this.rawIndex.push(i);
   }
 
-  finish(): ValidatedCatalog {
+  finish(input: unknown): ValidatedCatalog {
+    checkInput(input);
     const { problems, index, items } = this;
     if (items.length === 0) {
       throw new CatalogError(

@@ -34,9 +34,16 @@ export interface ArrivingBytes {
 /**
  * {@link parseJsonArraySliced} on bytes that may still be arriving: each part is scanned, and its
  * complete elements parsed, as it comes, so a file is parsed while it downloads. Returns once the
- * whole file is here; the result and the errors are those of a parse of the whole file.
+ * whole file is here; the result and the errors are those of a parse of the whole file. `each`
+ * is given every element of the array, in order, as soon as it is parsed (nothing where the file
+ * holds no array).
  */
-export async function parseJsonArrayFrom(src: ArrivingBytes, slicer: Slicer, bounds?: JsonBounds): Promise<unknown> {
+export async function parseJsonArrayFrom(
+  src: ArrivingBytes,
+  slicer: Slicer,
+  bounds?: JsonBounds,
+  each?: (element: unknown, index: number) => void,
+): Promise<unknown> {
   /** Waits until byte i has arrived (false: the file ends before it). */
   const has = async (i: number): Promise<boolean> => {
     while (i >= src.bytes.length) if (!(await src.more())) return false;
@@ -55,7 +62,10 @@ export async function parseJsonArrayFrom(src: ArrivingBytes, slicer: Slicer, bou
   const decoder = new TextDecoder('utf-8', { fatal: false });
   const out: unknown[] = [];
   const take = (from: number, to: number): void => {
-    for (const x of JSON.parse(`[${decoder.decode(src.bytes.subarray(from, to))}]`) as unknown[]) out.push(x);
+    for (const x of JSON.parse(`[${decoder.decode(src.bytes.subarray(from, to))}]`) as unknown[]) {
+      each?.(x, out.length);
+      out.push(x);
+    }
   };
   const st: ScanState = {
     pos: first,
