@@ -569,7 +569,7 @@ export class IncrementalHead {
     this.W0 = tf.tensor2d(base.W, [d, d]);
     this.alpha0 = base.alpha;
     // Kept, not copied (see BaseParams.bias): each copy of an n-long array is a first write to
-    // every page of a fresh one, and with the two below it made one task of 57 to 79 ms at
+    // every page of a fresh one, and with the two below it made one task of 50 to 79 ms at
     // 1,000,000 items (`npm run bench:visit-plain -- --items 1000000`).
     this.baseBias = base.bias;
     if (this.baseBias.length !== n) throw new RangeError(`the base has ${this.baseBias.length} biases, the catalogue ${n} items`);
