@@ -3,7 +3,7 @@
  * its catalogue there, so the page's main thread keeps only the file's bytes and the index, as on
  * a later visit. One worker per file, ended when it has answered. The storefront tag also asks
  * the worker to download the file itself, as soon as it knows a visit is a first one
- * (`embed/early-index.ts`).
+ * (`early-index.ts`).
  */
 import type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult, PreparedCatalog, PreparedMatrix } from './core/index.js';
 import type { EarlyIndex } from './early-index.js';
@@ -129,7 +129,7 @@ export async function withIdText(answer: IndexAnswer, slicer: Slicer = new Slice
 }
 
 /**
- * The answer to a request made from the tag (`embed/early-index.ts`) as the load takes it: the
+ * The answer to a request made from the tag (`early-index.ts`) as the load takes it: the
  * file indexed, with its digest where the worker made it; or the saved entry for the file, whose
  * item matrix is `matrix` (the worker's message after the answer).
  */

@@ -1,7 +1,7 @@
 /**
  * The catalogue's Web Worker: parses, checks and indexes a catalogue file off the page's main
  * thread (see `core/catalog-index.ts`), for {@link workerCatalogIndexer} in `catalog-indexer.ts`
- * and the storefront tag (`embed/early-index.ts`). It imports only what that work needs (no
+ * and the storefront tag (`early-index.ts`). It imports only what that work needs (no
  * tfjs). The page hands it the file's bytes, or the file's URL: it then downloads the file and
  * parses each part as it arrives. The bytes go back with the index, by transfer.
  *
@@ -56,12 +56,13 @@ async function download(location: string, url: string, slicer: Slicer): Promise<
 }
 
 /**
- * Ids whose text goes as UTF-8 bytes (`idText`, moved) where it can, with the text left empty:
- * see `core/id-text.ts`.
+ * Ids as a message carries them: their text as UTF-8 bytes (`idText`, moved) where it can, with
+ * the text left empty (see `core/id-text.ts`); `part` goes into the message, `moved` into its
+ * transfer list.
  */
-function wired(ids: IdTableData): { ids: IdTableData; idText?: ArrayBuffer } {
+function wired(ids: IdTableData): { ids: IdTableData; part: { idText?: ArrayBuffer }; moved: ArrayBuffer[] } {
   const idText = idTextBytes(ids.text);
-  return idText ? { ids: { ...ids, text: '' }, idText } : { ids };
+  return idText ? { ids: { ...ids, text: '' }, part: { idText }, moved: [idText] } : { ids, part: {}, moved: [] };
 }
 
 /** The buffers behind typed arrays, each once: what a message moves with them. */
@@ -93,24 +94,16 @@ async function checkSaved(
   // No page here: every piece of the entry is asked for at once.
   const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
   try {
+    const entry = cache ? cache.get(location).catch(() => undefined) : Promise.resolve(undefined);
     // Each step is stamped when it ends, not when it is awaited.
-    const entry = cache
-      ? cache.get(location).then(
-          (e) => {
-            if (e) {
-              stamp('entry');
-              void e.matrix.then(
-                (m) => {
-                  if (m) stamp('matrix');
-                },
-                () => undefined,
-              );
-            }
-            return e;
-          },
-          () => undefined,
-        )
-      : Promise.resolve(undefined);
+    void entry.then((e) => {
+      if (!e) return;
+      stamp('entry');
+      void e.matrix.then(
+        (m) => m && stamp('matrix'),
+        () => undefined,
+      );
+    });
     const res = await response;
     stamp('response');
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
@@ -123,11 +116,11 @@ async function checkSaved(
       saved.matrix.catch(() => undefined);
       const buffer = bytes.buffer as ArrayBuffer;
       const c = saved.catalog;
-      const { ids, idText } = wired(c.ids);
-      scope.postMessage(marked({ buffer, digest, saved: { ...c, ids }, ...(idText ? { idText } : {}) }), [
-        ...(idText ? [idText] : []),
+      const w = wired(c.ids);
+      scope.postMessage(marked({ buffer, digest, saved: { ...c, ids: w.ids }, ...w.part }), [
         buffer,
-        ...buffersOf(...idArrays(c.ids, c.categories), c.bounds, c.spread),
+        ...w.moved,
+        ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread),
       ]);
       const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
       scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
@@ -159,9 +152,9 @@ scope.onmessage = (ev) => {
       const { bytes, index, digest } = done;
       stamp('index');
       const buffer = bytes.buffer as ArrayBuffer;
-      const { ids, idText } = wired(index.ids);
-      const moved = [buffer, ...(idText ? [idText] : []), ...buffersOf(...idArrays(ids, index.categories), index.bounds, index.keys)];
-      const answer = { buffer, index: { ...index, ids }, ...(idText ? { idText } : {}) };
+      const w = wired(index.ids);
+      const moved = [buffer, ...w.moved, ...buffersOf(...idArrays(w.ids, index.categories), index.bounds, index.keys)];
+      const answer = { buffer, index: { ...index, ids: w.ids }, ...w.part };
       scope.postMessage(marked(digest === undefined ? answer : { ...answer, digest }), moved);
     },
     (err: unknown) => {

@@ -549,13 +549,7 @@ describe('the catalogue worker and its client', () => {
       });
       return Promise.resolve(new Response(body, { headers: { 'content-length': String(bytes.length) } }));
     });
-    const workers = await fakeWorkers();
-    const worker = workers.start();
-    const answers: IndexReply[] = [];
-    (worker as unknown as { onmessage: (ev: { data: IndexReply }) => void }).onmessage = (ev) => answers.push(ev.data);
-    const until = async (n: number): Promise<void> => {
-      while (answers.filter((a) => !('taken' in a) && !('ready' in a)).length < n) await new Promise((r) => setTimeout(r, 5));
-    };
+    const { worker, replies: answers, until } = listening((await fakeWorkers()).start());
     /** The worker's answer for a URL, as an indexer gives it: the index, or what it throws. */
     const answerFor = async (url: string, n: number): Promise<unknown> => {
       worker.postMessage({ location: url, url } satisfies IndexRequest);
@@ -588,6 +582,16 @@ describe('the catalogue worker and its client', () => {
     expect(offline).not.toBeInstanceOf(CatalogError);
     expect(asked).toEqual(['https://shop.test/catalog.json', 'https://shop.test/gone.json', 'https://shop.test/offline.json']);
   });
+
+  /** A started worker whose replies are collected; `until(n)` waits for n beyond `ready` and `taken`. */
+  function listening(worker: Worker): { worker: Worker; replies: IndexReply[]; until: (n: number) => Promise<void> } {
+    const replies: IndexReply[] = [];
+    (worker as unknown as { onmessage: (ev: { data: IndexReply }) => void }).onmessage = (ev) => replies.push(ev.data);
+    const until = async (n: number): Promise<void> => {
+      while (replies.filter((a) => !('taken' in a) && !('ready' in a)).length < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    return { worker, replies, until };
+  }
 
   /** The steps a reply of the worker stamped. */
   const stepsOf = (reply: IndexReply): string[] => ('marks' in reply && reply.marks ? reply.marks.map(([step]) => step) : []);
@@ -628,13 +632,7 @@ describe('the catalogue worker and its client', () => {
     await cache.put(location, entry);
     cache.close();
 
-    const workers = await fakeWorkers();
-    const worker = workers.start();
-    const replies: IndexReply[] = [];
-    (worker as unknown as { onmessage: (ev: { data: IndexReply }) => void }).onmessage = (ev) => replies.push(ev.data);
-    const until = async (n: number): Promise<void> => {
-      while (replies.filter((a) => !('taken' in a) && !('ready' in a)).length < n) await new Promise((r) => setTimeout(r, 5));
-    };
+    const { worker, replies, until } = listening((await fakeWorkers()).start());
     worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
     await until(2);
     const [answer, matrix] = replies.filter((a) => !('taken' in a) && !('ready' in a));
