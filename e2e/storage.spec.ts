@@ -259,3 +259,51 @@ test('catalogue vectors are cached by text: a reload encodes nothing, a new item
   await open(page, 'emb');
   expect(await embeddings()).toEqual({ shipped: 0, cached: n, encoded: 1, prepared: 0 });
 });
+
+test("a later visit reads the catalogue from its own copy while the server's strong ETag is unchanged, and from the server once it changes", async ({
+  page,
+}) => {
+  let etag = '"v1"';
+  let rename: string | null = null;
+  await page.route('**/catalog.json', async (route) => {
+    const items = (await (await route.fetch()).json()) as { id: string; title: string }[];
+    const served = rename ? items.map((x, i) => (i === 0 ? { ...x, title: rename! } : x)) : items;
+    await route.fulfill({ json: served, headers: { etag } });
+  });
+  /** The catalogue worker's steps on this load (User Timing marks), and the first item's title. */
+  const load = async (): Promise<{ steps: string[]; title: string; prepared: number }> => {
+    await open(page, 'copy');
+    return page.evaluate(() => {
+      const rec = (window as unknown as { rec: { items: { title: string }[]; stats(): { embeddings: { prepared: number } } } }).rec;
+      return {
+        steps: performance
+          .getEntriesByType('mark')
+          .map((m) => m.name)
+          .filter((n) => n.startsWith('clickwise:worker-'))
+          .map((n) => n.slice('clickwise:worker-'.length)),
+        title: rec.items[0]!.title,
+        prepared: rec.stats().embeddings.prepared,
+      };
+    });
+  };
+  const first = await load();
+  // A first visit downloads and indexes the file (keeping a copy on the way).
+  expect(first.steps).toEqual(['request', 'response', 'file', 'index']);
+  await expect.poll(() => preparedEntries(page)).toBeGreaterThan(0);
+  await page.reload();
+  // Same ETag: the worker reads its copy, not the body, and the saved entry is taken.
+  const later = await load();
+  // (The entry's steps end whenever IndexedDB gives it, before or after the copy's.)
+  expect(later.steps.filter((x) => !['entry', 'matrix'].includes(x))).toEqual(['request', 'response', 'copy', 'digest']);
+  expect(later.steps).toContain('entry');
+  expect(later.title).toBe(first.title);
+  expect(later.prepared).toBeGreaterThan(0);
+  // The shop renames a product and its server sends a new ETag: the file is read again.
+  rename = 'Walnut Chopping Board';
+  etag = '"v2"';
+  await page.reload();
+  const changed = await load();
+  expect(changed.steps.filter((x) => !['entry', 'matrix'].includes(x))).toEqual(['request', 'response', 'file', 'digest', 'index']);
+  expect(changed.title).toBe('Walnut Chopping Board');
+  expect(changed.prepared).toBe(0);
+});

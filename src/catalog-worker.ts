@@ -10,6 +10,10 @@
  * hands back the entry's catalogue part where it is for these bytes, then its item matrix; the
  * page then only checks what it is given. Where the entry is missing or for other bytes, it
  * indexes the file as on a first visit.
+ *
+ * Where the server sends the file with a strong `ETag`, the worker keeps a copy of it as it
+ * downloads it (`storage/file-copy.ts`); a later visit whose response carries the same `ETag`
+ * reads and digests that copy instead of the body.
  */
 import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/catalog-index.js';
 import type { CatalogIndex } from './core/catalog-index.js';
@@ -22,6 +26,8 @@ import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
+import { copying, readCopy, startCopy, strongEtag } from './storage/file-copy.js';
+import type { SavedEntry } from './core/prepared.js';
 import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 
 interface WorkerScope {
@@ -52,7 +58,17 @@ async function download(location: string, url: string, slicer: Slicer): Promise<
   // error, and the page does not ask again.
   if (!res.ok) throw catalogUnreachable(httpError(location, res));
   if (!res.body) throw new Error('the response has no body');
-  return indexCatalogStream(location, res.body, lengthHint(res), slicer, () => stamp('file'));
+  return indexCatalogStream(location, await kept(location, res, res.body), lengthHint(res), slicer, () => stamp('file'));
+}
+
+/**
+ * `body`, with a copy of it kept on the way where the server gave the file a strong `ETag`
+ * (`storage/file-copy.ts`): a later visit that gets the same `ETag` reads the copy instead.
+ */
+async function kept(location: string, res: Response, body: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+  const etag = strongEtag(res);
+  const copy = etag ? await startCopy(location, etag) : null;
+  return copy ? copying(body, copy) : body;
 }
 
 /**
@@ -79,9 +95,11 @@ const idArrays = (ids: IdTableData, categories: CategoryTable | null): ArrayBuff
 ];
 
 /**
- * A later visit's file: downloaded whole and digested while the saved entry is read. Answers
- * with the entry's catalogue part where it is for these bytes (then posts its matrix), else
- * with the file indexed here, with its digest.
+ * A later visit's file, checked against the saved entry, which is read meanwhile: the copy kept
+ * on an earlier visit where the server sends the same strong `ETag` (the body is then not read),
+ * else the file downloaded whole; either is digested. Answers with the entry's catalogue part
+ * where it is for these bytes (then posts its matrix), else with the file indexed here, with its
+ * digest.
  */
 async function checkSaved(
   location: string,
@@ -107,29 +125,48 @@ async function checkSaved(
     const res = await response;
     stamp('response');
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    const etag = strongEtag(res);
+    const copy = etag ? await readCopy(location, etag) : null;
+    if (copy) {
+      stamp('copy');
+      const digest = await digestBytes(copy, slicer);
+      stamp('digest');
+      const saved = await entry;
+      if (saved && saved.catalog.digest === digest) {
+        // The server vouches for these bytes, and the entry was made from them.
+        res.body?.cancel().catch(() => undefined);
+        await handBack(copy, digest, saved);
+        return null;
+      }
+    }
+    const bytes = new Uint8Array(await new Response(res.body && (await kept(location, res, res.body))).arrayBuffer());
     stamp('file');
     const digest = await digestBytes(bytes, slicer);
     stamp('digest');
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
-      saved.matrix.catch(() => undefined);
-      const buffer = bytes.buffer as ArrayBuffer;
-      const c = saved.catalog;
-      const w = wired(c.ids);
-      scope.postMessage(marked({ buffer, digest, saved: { ...c, ids: w.ids }, ...w.part }), [
-        buffer,
-        ...w.moved,
-        ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread),
-      ]);
-      const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
-      scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
+      await handBack(bytes, digest, saved);
       return null;
     }
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
   } finally {
     cache?.close();
   }
+}
+
+/** Posts a saved entry found to be for `bytes`: its catalogue part with the bytes, then its item matrix. */
+async function handBack(bytes: Uint8Array, digest: string, saved: SavedEntry): Promise<void> {
+  saved.matrix.catch(() => undefined);
+  const buffer = bytes.buffer as ArrayBuffer;
+  const c = saved.catalog;
+  const w = wired(c.ids);
+  scope.postMessage(marked({ buffer, digest, saved: { ...c, ids: w.ids }, ...w.part }), [
+    buffer,
+    ...w.moved,
+    ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread),
+  ]);
+  const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
+  scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
 }
 
 scope.onmessage = (ev) => {

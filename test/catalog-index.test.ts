@@ -26,7 +26,7 @@ import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
 import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../src/catalog-indexer.js';
 import type { IndexAnswer, IndexReply, IndexRequest } from '../src/catalog-indexer.js';
-import { clickSession, countingFetcher, shopWithVectors, useBackend } from './helpers.js';
+import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
 
 /** Moves a buffer as postMessage's transfer does: the sender's copy is left empty (detached). */
 function moved(buffer: ArrayBuffer): ArrayBuffer {
@@ -601,14 +601,8 @@ describe('the catalogue worker and its client', () => {
     return at.every((t, i) => Number.isFinite(t) && (i === 0 || t >= at[i - 1]!));
   };
 
-  it("checks a later visit's file against the saved entry: hands back the entry made for these bytes, then its matrix, and indexes changed bytes", async () => {
-    const location = 'https://shop.test/later.json';
-    let text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
-    const asked: string[] = [];
-    vi.stubGlobal('fetch', (url: string) => {
-      asked.push(url);
-      return Promise.resolve(new Response(text));
-    });
+  /** Saves in the prepared cache the entry a page would make of `text` (a made-up matrix), as the recommender does. */
+  async function saveEntryFor(location: string, text: string): Promise<PreparedEntry> {
     const bytes = new TextEncoder().encode(text);
     const index = await indexCatalog(location, bytes, new Slicer(Infinity));
     const entry: PreparedEntry = {
@@ -625,12 +619,24 @@ describe('the catalogue worker and its client', () => {
         dims: 2,
         codes: Int8Array.from({ length: index.bounds.length }, (_, i) => i % 100),
         scales: new Float32Array(index.bounds.length / 2).fill(0.5),
-        embeddings: { shipped: 301, cached: 0, encoded: 0 },
+        embeddings: { shipped: index.bounds.length / 2, cached: 0, encoded: 0 },
       },
     };
     const cache = await IndexedDbPreparedCache.open();
     await cache.put(location, entry);
     cache.close();
+    return entry;
+  }
+
+  it("checks a later visit's file against the saved entry: hands back the entry made for these bytes, then its matrix, and indexes changed bytes", async () => {
+    const location = 'https://shop.test/later.json';
+    let text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => {
+      asked.push(url);
+      return Promise.resolve(new Response(text));
+    });
+    const entry = await saveEntryFor(location, text);
 
     const { worker, replies, until } = listening((await fakeWorkers()).start());
     worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
@@ -660,6 +666,96 @@ describe('the catalogue worker and its client', () => {
     expect('index' in changed && changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
     expect('index' in changed && changed.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
     expect(asked).toEqual([location, location]);
+  });
+
+  it("reads a later visit's file from the copy kept with the server's strong ETag, leaving the body unread, and the body where the ETag changed, is weak or the copy is damaged", async () => {
+    const files = fakeFileSystem(vi.stubGlobal);
+    const location = 'https://shop.test/kept.json';
+    let text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    let etag = '"v1"';
+    /** Per response: how often its body was pulled, and whether it was cancelled. */
+    const bodies: { pulled: number; cancelled: boolean }[] = [];
+    vi.stubGlobal('fetch', () => {
+      const bytes = new TextEncoder().encode(text);
+      const seen = { pulled: 0, cancelled: false };
+      bodies.push(seen);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(c) {
+            seen.pulled++;
+            if (at >= bytes.length) c.close();
+            else c.enqueue(bytes.slice(at, (at += 4096)));
+          },
+          cancel() {
+            seen.cancelled = true;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return Promise.resolve(new Response(body, { headers: { etag } }));
+    });
+    const { worker, replies, until } = listening((await fakeWorkers()).start());
+    let answers = 0;
+    /** One visit of the worker: its answer as the page takes it, and the steps it took with the file. */
+    const visit = async (saved: boolean): Promise<{ result: EarlyResult; steps: string[] }> => {
+      worker.postMessage(saved ? { location, url: location, saved } : { location, url: location });
+      const nth = (n: number): IndexReply => replies.filter((a) => !('taken' in a) && !('ready' in a))[n - 1]!;
+      await until(++answers);
+      const answer = nth(answers) as IndexAnswer;
+      let matrix: Promise<PreparedMatrix | null> = Promise.resolve(null);
+      if ('saved' in answer) {
+        await until(++answers);
+        matrix = Promise.resolve((nth(answers) as { matrix: PreparedMatrix | null }).matrix);
+      }
+      // The entry's steps end whenever IndexedDB gives it; the file's are in order.
+      const steps = stepsOf(answer).filter((x) => x !== 'entry' && x !== 'matrix');
+      return { result: earlyResult(await withIdText(answer), matrix), steps };
+    };
+
+    // A first visit keeps a copy of the file as it downloads it.
+    const first = await visit(false);
+    expect('index' in first.result && new TextDecoder().decode(first.result.bytes)).toBe(text);
+    expect(files.size).toBe(1);
+    const entry = await saveEntryFor(location, text);
+
+    // The server sends the same strong ETag: the copy is read and digested; the body is not.
+    const later = await visit(true);
+    expect(later.steps).toEqual(['request', 'response', 'copy', 'digest']);
+    expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
+    expect('saved' in later.result && new TextDecoder().decode(later.result.bytes)).toBe(text);
+    expect('saved' in later.result && later.result.saved.catalog).toEqual(entry.catalog);
+    expect('saved' in later.result && (await later.result.saved.matrix)).toEqual(entry.matrix);
+
+    // A damaged copy is not the entry's bytes: the body is read, and the copy kept again.
+    const file = [...files.values()][0]!;
+    const at = file.data.length - 10;
+    file.data[at] = file.data[at]! ^ 0x01;
+    const damaged = await visit(true);
+    expect(damaged.steps).toEqual(['request', 'response', 'copy', 'digest', 'file', 'digest']);
+    expect(bodies.at(-1)!.pulled).toBeGreaterThan(0);
+    expect('saved' in damaged.result && new TextDecoder().decode(damaged.result.bytes)).toBe(text);
+    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy', 'digest']);
+
+    // The shop changed its file, and the server its ETag: the new bytes are read and indexed.
+    text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    etag = '"v2"';
+    const changed = await visit(true);
+    expect(changed.steps).toEqual(['request', 'response', 'file', 'digest', 'index']);
+    expect('index' in changed.result && changed.result.index).toEqual(
+      await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)),
+    );
+    // Then kept: once the page has saved its entry, the next visit reads the copy.
+    await saveEntryFor(location, text);
+    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy', 'digest']);
+
+    // A weak ETag does not promise the same bytes: the body is read, and nothing is kept for it.
+    etag = 'W/"v2"';
+    const weak = await visit(true);
+    expect(weak.steps).toEqual(['request', 'response', 'file', 'digest']);
+    expect('saved' in weak.result).toBe(true);
+    etag = '"v2"';
+    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy', 'digest']);
   });
 
   it('rejects with the CatalogError of a catalogue that is not usable, and with an Error when the worker cannot start', async () => {

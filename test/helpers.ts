@@ -67,3 +67,77 @@ export async function clickSession(rec: Recommender): Promise<{ cold: string[]; 
   const top = (await rec.recommend({ k: 10 })).map((r) => ({ id: r.id, score: r.score, title: r.item.title }));
   return { cold, top };
 }
+
+/** A file of {@link fakeFileSystem}: its bytes, when last written, and whether a handle holds it. */
+export interface FakeFile {
+  data: Uint8Array;
+  modified: number;
+  locked: boolean;
+}
+
+/**
+ * An origin-private file system in memory, as `navigator.storage.getDirectory()` gives it in a
+ * worker (one folder level, sync access handles that lock their file as a browser's do). Stubs
+ * `navigator`; the map holds every file of every folder by name.
+ */
+export function fakeFileSystem(stub: (name: string, value: unknown) => void): Map<string, FakeFile> {
+  const files = new Map<string, FakeFile>();
+  let clock = 0;
+  const handleOf = (f: FakeFile) => ({
+    read(buf: Uint8Array, { at }: { at: number }): number {
+      const n = Math.max(0, Math.min(buf.length, f.data.length - at));
+      buf.set(f.data.subarray(at, at + n));
+      return n;
+    },
+    write(buf: Uint8Array, { at }: { at: number }): number {
+      if (at + buf.length > f.data.length) {
+        const grown = new Uint8Array(at + buf.length);
+        grown.set(f.data);
+        f.data = grown;
+      }
+      f.data.set(buf, at);
+      f.modified = ++clock;
+      return buf.length;
+    },
+    truncate(size: number): void {
+      const cut = new Uint8Array(size);
+      cut.set(f.data.subarray(0, size));
+      f.data = cut;
+      f.modified = ++clock;
+    },
+    getSize: (): number => f.data.length,
+    flush: (): void => undefined,
+    close(): void {
+      f.locked = false;
+    },
+  });
+  const dir = {
+    getDirectoryHandle: () => Promise.resolve(dir),
+    getFileHandle(name: string, options?: { create?: boolean }) {
+      let f = files.get(name);
+      if (!f) {
+        if (!options?.create) return Promise.reject(new DOMException('no such file', 'NotFoundError'));
+        f = { data: new Uint8Array(0), modified: ++clock, locked: false };
+        files.set(name, f);
+      }
+      const file = f;
+      return Promise.resolve({
+        createSyncAccessHandle() {
+          if (file.locked) return Promise.reject(new DOMException('held by another handle', 'NoModificationAllowedError'));
+          file.locked = true;
+          return Promise.resolve(handleOf(file));
+        },
+        getFile: () => Promise.resolve({ lastModified: file.modified }),
+      });
+    },
+    removeEntry(name: string) {
+      files.delete(name);
+      return Promise.resolve();
+    },
+    async *keys() {
+      yield* [...files.keys()];
+    },
+  };
+  stub('navigator', { storage: { getDirectory: () => Promise.resolve(dir) } });
+  return files;
+}

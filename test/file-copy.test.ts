@@ -1,0 +1,107 @@
+/**
+ * The catalogue file's copy in the origin's private file system (`storage/file-copy.ts`), on a
+ * file system in memory.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { copying, copyName, HEAD_BYTES, MAX_COPIES, readCopy, startCopy, strongEtag } from '../src/storage/file-copy.js';
+import { fakeFileSystem } from './helpers.js';
+
+const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
+const textOf = (bytes: Uint8Array | null): string | null => bytes && new TextDecoder().decode(bytes);
+
+/** Keeps `text` as the copy of `location` sent with `etag`, in pieces of `piece` bytes. */
+async function keep(location: string, etag: string, text: string, piece = 3): Promise<void> {
+  const copy = (await startCopy(location, etag))!;
+  const bytes = bytesOf(text);
+  for (let at = 0; at < bytes.length; at += piece) copy.write(bytes.subarray(at, at + piece));
+  await copy.finish();
+}
+
+describe("the catalogue file's copy", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('gives back the bytes kept with the same ETag, and nothing for another ETag or location', async () => {
+    fakeFileSystem(vi.stubGlobal);
+    await keep('/catalog.json', '"v1"', '[{"id":"a","title":"Apple €"}]');
+    expect(textOf(await readCopy('/catalog.json', '"v1"'))).toBe('[{"id":"a","title":"Apple €"}]');
+    expect(await readCopy('/catalog.json', '"v2"')).toBeNull();
+    expect(await readCopy('/other.json', '"v1"')).toBeNull();
+    // A new copy replaces the old one.
+    await keep('/catalog.json', '"v2"', '[]');
+    expect(await readCopy('/catalog.json', '"v1"')).toBeNull();
+    expect(textOf(await readCopy('/catalog.json', '"v2"'))).toBe('[]');
+  });
+
+  it('reads as missing until it is finished, and after a failed download or a damaged header', async () => {
+    const files = fakeFileSystem(vi.stubGlobal);
+    const copy = (await startCopy('/c.json', '"v1"'))!;
+    copy.write(bytesOf('[{"id":'));
+    // Another tab's worker meanwhile: the handle is held, so it does without.
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+    expect(await startCopy('/c.json', '"v1"')).toBeNull();
+    copy.abort();
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+    expect(files.get(copyName('/c.json'))!.data.length).toBe(0);
+
+    await keep('/c.json', '"v1"', '[1,2,3]');
+    const file = files.get(copyName('/c.json'))!;
+    expect(file.data.length).toBe(HEAD_BYTES + 7);
+    // Cut short (a write that did not end): the length no longer matches.
+    file.data = file.data.slice(0, file.data.length - 1);
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+    await keep('/c.json', '"v1"', '[1,2,3]');
+    const head = files.get(copyName('/c.json'))!.data;
+    head[0] = head[0]! ^ 0xff;
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+  });
+
+  it(`keeps the ${MAX_COPIES} most recently written copies`, async () => {
+    const files = fakeFileSystem(vi.stubGlobal);
+    for (const name of ['a', 'b', 'c', 'd']) await keep(`/${name}.json`, '"v"', `"${name}"`);
+    expect(files.size).toBe(MAX_COPIES);
+    expect(await readCopy('/a.json', '"v"')).toBeNull();
+    for (const name of ['b', 'c', 'd']) expect(textOf(await readCopy(`/${name}.json`, '"v"'))).toBe(`"${name}"`);
+  });
+
+  it('keeps nothing where there is no private file system, or no sync access handles (a page)', async () => {
+    vi.stubGlobal('navigator', {});
+    expect(await startCopy('/c.json', '"v1"')).toBeNull();
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+    const dir = {
+      getDirectoryHandle: () => Promise.resolve(dir),
+      getFileHandle: () => Promise.resolve({}),
+    };
+    vi.stubGlobal('navigator', { storage: { getDirectory: () => Promise.resolve(dir) } });
+    expect(await startCopy('/c.json', '"v1"')).toBeNull();
+    vi.stubGlobal('navigator', { storage: { getDirectory: () => Promise.reject(new DOMException('denied', 'SecurityError')) } });
+    expect(await startCopy('/c.json', '"v1"')).toBeNull();
+  });
+
+  it('takes only strong ETags', () => {
+    const etagOf = (etag?: string): string | null => strongEtag(new Response('', etag ? { headers: { etag } } : {}));
+    expect(etagOf('"5f-1a2b"')).toBe('"5f-1a2b"');
+    expect(etagOf('W/"5f-1a2b"')).toBeNull();
+    expect(etagOf('5f-1a2b')).toBeNull();
+    expect(etagOf()).toBeNull();
+  });
+
+  it('copies a body as it passes, finished at its end and dropped when it fails', async () => {
+    fakeFileSystem(vi.stubGlobal);
+    const text = '[{"id":"a"},{"id":"b"}]';
+    const body = new Response(text).body!;
+    expect(await new Response(copying(body, (await startCopy('/c.json', '"v1"'))!)).text()).toBe(text);
+    expect(textOf(await readCopy('/c.json', '"v1"'))).toBe(text);
+
+    let sent = 0;
+    const failing = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ < 2) c.enqueue(bytesOf('[1,'));
+        else c.error(new TypeError('network error'));
+      },
+    });
+    const passed = new Response(copying(failing, (await startCopy('/c.json', '"v2"'))!)).text();
+    await expect(passed).rejects.toThrow('network error');
+    expect(await readCopy('/c.json', '"v2"')).toBeNull();
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+  });
+});
