@@ -260,7 +260,7 @@ test('catalogue vectors are cached by text: a reload encodes nothing, a new item
   expect(await embeddings()).toEqual({ shipped: 0, cached: n, encoded: 1, prepared: 0 });
 });
 
-test("a later visit reads the catalogue from its own copy while the server's strong ETag is unchanged, and from the server once it changes", async ({
+test("a later visit reads the catalogue and its saved entry from the worker's copies while the server's strong ETag is unchanged, and the file once it changes", async ({
   page,
 }) => {
   let etag = '"v1"';
@@ -294,16 +294,31 @@ test("a later visit reads the catalogue from its own copy while the server's str
   // Same ETag: the worker reads its copy, not the body, and the saved entry is taken.
   const later = await load();
   // (The entry's steps end whenever IndexedDB gives it, before or after the copy's.)
-  expect(later.steps.filter((x) => !['entry', 'matrix'].includes(x))).toEqual(['request', 'response', 'copy', 'digest']);
+  expect(later.steps.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x))).toEqual(['request', 'response', 'copy', 'digest']);
   expect(later.steps).toContain('entry');
+  expect(later.steps).not.toContain('entry-copy');
   expect(later.title).toBe(first.title);
   expect(later.prepared).toBeGreaterThan(0);
+  // The saved entry was copied on its way, and the file's digest noted in its copy: the next visit
+  // reads both copies, digests nothing and reads none of IndexedDB's pieces.
+  await page.reload();
+  const third = await load();
+  expect(third.steps.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x))).toEqual(['request', 'response', 'copy']);
+  expect(third.steps).toContain('entry-copy');
+  expect(third.title).toBe(first.title);
+  expect(third.prepared).toBe(later.prepared);
   // The shop renames a product and its server sends a new ETag: the file is read again.
   rename = 'Walnut Chopping Board';
   etag = '"v2"';
   await page.reload();
   const changed = await load();
-  expect(changed.steps.filter((x) => !['entry', 'matrix'].includes(x))).toEqual(['request', 'response', 'file', 'digest', 'index']);
+  expect(changed.steps.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x))).toEqual([
+    'request',
+    'response',
+    'file',
+    'digest',
+    'index',
+  ]);
   expect(changed.title).toBe('Walnut Chopping Board');
   expect(changed.prepared).toBe(0);
 });

@@ -13,7 +13,9 @@
  *
  * Where the server sends the file with a strong `ETag`, the worker keeps a copy of it as it
  * downloads it (`storage/file-copy.ts`); a later visit whose response carries the same `ETag`
- * reads and digests that copy instead of the body.
+ * reads that copy instead of the body (digesting it the first time, noting the digest in it), and
+ * it keeps a copy of the saved entry too, read instead of IndexedDB's pieces while the entry
+ * stays the same.
  */
 import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/catalog-index.js';
 import type { CatalogIndex } from './core/catalog-index.js';
@@ -26,7 +28,7 @@ import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
-import { copying, readCopy, startCopy, strongEtag } from './storage/file-copy.js';
+import { copying, noteDigest, readCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
 import type { SavedEntry } from './core/prepared.js';
 import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 
@@ -112,7 +114,7 @@ async function checkSaved(
   // No page here: every piece of the entry is asked for at once.
   const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
   try {
-    const entry = cache ? cache.get(location).catch(() => undefined) : Promise.resolve(undefined);
+    const entry = cache ? savedEntry(location, cache).catch(() => undefined) : Promise.resolve(undefined);
     // Each step is stamped when it ends, not when it is awaited.
     void entry.then((e) => {
       if (!e) return;
@@ -129,13 +131,15 @@ async function checkSaved(
     const copy = etag ? await readCopy(location, etag) : null;
     if (copy) {
       stamp('copy');
-      const digest = await digestBytes(copy, slicer);
-      stamp('digest');
+      // Digested once, by the first visit that reads the copy; noted in it for the visits after.
+      const digest = copy.digest ?? (await digestBytes(copy.bytes, slicer));
+      if (!copy.digest) stamp('digest');
       const saved = await entry;
       if (saved && saved.catalog.digest === digest) {
         // The server vouches for these bytes, and the entry was made from them.
         res.body?.cancel().catch(() => undefined);
-        await handBack(copy, digest, saved);
+        if (!copy.digest) await noteDigest(location, etag!, digest);
+        await handBack(location, copy.bytes, digest, saved);
         return null;
       }
     }
@@ -145,7 +149,9 @@ async function checkSaved(
     stamp('digest');
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
-      await handBack(bytes, digest, saved);
+      // The copy just kept (where the ETag is strong) is of these bytes.
+      if (etag) await noteDigest(location, etag, digest);
+      await handBack(location, bytes, digest, saved);
       return null;
     }
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
@@ -154,11 +160,35 @@ async function checkSaved(
   }
 }
 
-/** Posts a saved entry found to be for `bytes`: its catalogue part with the bytes, then its item matrix. */
-async function handBack(bytes: Uint8Array, digest: string, saved: SavedEntry): Promise<void> {
+/** A saved entry, with its generation where it came from IndexedDB (null where it came from its copy). */
+type Saved = SavedEntry & { generation: string | null };
+
+/**
+ * The entry saved for `location`: its copy (`storage/file-copy.ts`) where one is kept for the
+ * entry's generation, else the entry itself, read from IndexedDB.
+ */
+async function savedEntry(location: string, cache: IndexedDbPreparedCache): Promise<Saved | undefined> {
+  const generation = await cache.generationOf(location);
+  if (generation === undefined) return undefined;
+  const copy = await readEntryCopy(location, generation);
+  if (copy) {
+    stamp('entry-copy');
+    return { ...copy, generation: null };
+  }
+  return cache.get(location);
+}
+
+/**
+ * Posts a saved entry found to be for `bytes`: its catalogue part with the bytes, then its item
+ * matrix. An entry read from IndexedDB is copied on the way, each part before it is moved, so
+ * that the next visit reads the copy instead.
+ */
+async function handBack(location: string, bytes: Uint8Array, digest: string, saved: Saved): Promise<void> {
   saved.matrix.catch(() => undefined);
   const buffer = bytes.buffer as ArrayBuffer;
   const c = saved.catalog;
+  const copy = saved.generation === null ? null : await startEntryCopy(location, saved.generation);
+  const kept = copy ? copy.catalog(c) : false;
   const w = wired(c.ids);
   scope.postMessage(marked({ buffer, digest, saved: { ...c, ids: w.ids }, ...w.part }), [
     buffer,
@@ -166,6 +196,7 @@ async function handBack(bytes: Uint8Array, digest: string, saved: SavedEntry): P
     ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread),
   ]);
   const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
+  if (kept) await copy!.finish(matrix);
   scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
 }
 

@@ -27,6 +27,7 @@ import type { Item } from '../src/core/types.js';
 import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../src/catalog-indexer.js';
 import type { IndexAnswer, IndexReply, IndexRequest } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
+import { copyName } from '../src/storage/file-copy.js';
 
 /** Moves a buffer as postMessage's transfer does: the sender's copy is left empty (detached). */
 function moved(buffer: ArrayBuffer): ArrayBuffer {
@@ -668,7 +669,7 @@ describe('the catalogue worker and its client', () => {
     expect(asked).toEqual([location, location]);
   });
 
-  it("reads a later visit's file from the copy kept with the server's strong ETag, leaving the body unread, and the body where the ETag changed, is weak or the copy is damaged", async () => {
+  it("reads a later visit's file and entry from the worker's copies (the file's kept with the server's strong ETag, the body left unread; the entry's for its generation), and the body or IndexedDB where the ETag changed or is weak, a copy is damaged, or the entry is new", async () => {
     const files = fakeFileSystem(vi.stubGlobal);
     const location = 'https://shop.test/kept.json';
     let text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
@@ -697,45 +698,68 @@ describe('the catalogue worker and its client', () => {
     });
     const { worker, replies, until } = listening((await fakeWorkers()).start());
     let answers = 0;
-    /** One visit of the worker: its answer as the page takes it, and the steps it took with the file. */
-    const visit = async (saved: boolean): Promise<{ result: EarlyResult; steps: string[] }> => {
+    /**
+     * One visit of the worker: its answer as the page takes it, the steps it took with the file,
+     * and where the saved entry came from (its copy, IndexedDB, or none was read).
+     */
+    const visit = async (saved: boolean): Promise<{ result: EarlyResult; steps: string[]; entry: 'copy' | 'db' | 'none' }> => {
       worker.postMessage(saved ? { location, url: location, saved } : { location, url: location });
       const nth = (n: number): IndexReply => replies.filter((a) => !('taken' in a) && !('ready' in a))[n - 1]!;
       await until(++answers);
       const answer = nth(answers) as IndexAnswer;
       let matrix: Promise<PreparedMatrix | null> = Promise.resolve(null);
+      let all = stepsOf(answer);
       if ('saved' in answer) {
         await until(++answers);
         matrix = Promise.resolve((nth(answers) as { matrix: PreparedMatrix | null }).matrix);
+        all = [...all, ...stepsOf(nth(answers))];
       }
-      // The entry's steps end whenever IndexedDB gives it; the file's are in order.
-      const steps = stepsOf(answer).filter((x) => x !== 'entry' && x !== 'matrix');
-      return { result: earlyResult(await withIdText(answer), matrix), steps };
+      // The entry's steps end whenever it is read; the file's are in order.
+      const steps = all.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x));
+      const entry = all.includes('entry-copy') ? 'copy' : all.includes('entry') ? 'db' : 'none';
+      return { result: earlyResult(await withIdText(answer), matrix), steps, entry };
     };
+    /** Whether `got` is `want` handed back whole. */
+    const handedBack = async (got: EarlyResult, want: PreparedEntry): Promise<void> => {
+      expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
+      expect('saved' in got && got.saved.catalog).toEqual(want.catalog);
+      expect('saved' in got && (await got.saved.matrix)).toEqual(want.matrix);
+    };
+    const kept = (suffix: string): number => [...files.keys()].filter((name) => name.endsWith(suffix)).length;
 
     // A first visit keeps a copy of the file as it downloads it.
     const first = await visit(false);
     expect('index' in first.result && new TextDecoder().decode(first.result.bytes)).toBe(text);
-    expect(files.size).toBe(1);
+    expect([kept('.bin'), kept('.entry')]).toEqual([1, 0]);
     const entry = await saveEntryFor(location, text);
 
-    // The server sends the same strong ETag: the copy is read and digested; the body is not.
-    const later = await visit(true);
-    expect(later.steps).toEqual(['request', 'response', 'copy', 'digest']);
-    expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
-    expect('saved' in later.result && new TextDecoder().decode(later.result.bytes)).toBe(text);
-    expect('saved' in later.result && later.result.saved.catalog).toEqual(entry.catalog);
-    expect('saved' in later.result && (await later.result.saved.matrix)).toEqual(entry.matrix);
-
-    // A damaged copy is not the entry's bytes: the body is read, and the copy kept again.
-    const file = [...files.values()][0]!;
+    // The copy was damaged meanwhile (it is checked against the saved entry's digest the first
+    // time it is read): the body is read, the copy kept again, and its digest noted in it. The
+    // entry comes from IndexedDB, and is copied on its way.
+    const file = files.get(copyName(location))!;
     const at = file.data.length - 10;
     file.data[at] = file.data[at]! ^ 0x01;
     const damaged = await visit(true);
     expect(damaged.steps).toEqual(['request', 'response', 'copy', 'digest', 'file', 'digest']);
+    expect(damaged.entry).toBe('db');
     expect(bodies.at(-1)!.pulled).toBeGreaterThan(0);
-    expect('saved' in damaged.result && new TextDecoder().decode(damaged.result.bytes)).toBe(text);
-    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy', 'digest']);
+    await handedBack(damaged.result, entry);
+    expect([kept('.bin'), kept('.entry')]).toEqual([1, 1]);
+
+    // The server sends the same strong ETag: both copies are read, the file's digest compared as
+    // noted; the body is not read.
+    const later = await visit(true);
+    expect([later.steps, later.entry]).toEqual([['request', 'response', 'copy'], 'copy']);
+    expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
+    await handedBack(later.result, entry);
+
+    // A damaged copy of the entry is read as missing: the entry comes from IndexedDB again.
+    const entryFile = files.get(copyName(location).replace(/\.bin$/, '.entry'))!;
+    entryFile.data = entryFile.data.slice(0, entryFile.data.length - 1);
+    const fromDb = await visit(true);
+    expect([fromDb.steps, fromDb.entry]).toEqual([['request', 'response', 'copy'], 'db']);
+    await handedBack(fromDb.result, entry);
+    expect((await visit(true)).entry).toBe('copy');
 
     // The shop changed its file, and the server its ETag: the new bytes are read and indexed.
     text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);
@@ -745,17 +769,22 @@ describe('the catalogue worker and its client', () => {
     expect('index' in changed.result && changed.result.index).toEqual(
       await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)),
     );
-    // Then kept: once the page has saved its entry, the next visit reads the copy.
-    await saveEntryFor(location, text);
-    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy', 'digest']);
+    // Once the page has saved its entry for them (a new generation), the next visit reads the
+    // file's copy and the new entry from IndexedDB (the entry's copy is of the old one), then both copies.
+    const renewed = await saveEntryFor(location, text);
+    expect(await visit(true)).toMatchObject({ steps: ['request', 'response', 'copy', 'digest'], entry: 'db' });
+    expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
+    const both = await visit(true);
+    expect([both.steps, both.entry]).toEqual([['request', 'response', 'copy'], 'copy']);
+    await handedBack(both.result, renewed);
 
     // A weak ETag does not promise the same bytes: the body is read, and nothing is kept for it.
     etag = 'W/"v2"';
     const weak = await visit(true);
     expect(weak.steps).toEqual(['request', 'response', 'file', 'digest']);
-    expect('saved' in weak.result).toBe(true);
+    await handedBack(weak.result, renewed);
     etag = '"v2"';
-    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy', 'digest']);
+    expect((await visit(true)).steps).toEqual(['request', 'response', 'copy']);
   });
 
   it('rejects with the CatalogError of a catalogue that is not usable, and with an Error when the worker cannot start', async () => {

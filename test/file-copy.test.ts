@@ -3,11 +3,23 @@
  * file system in memory.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { copying, copyName, HEAD_BYTES, MAX_COPIES, readCopy, startCopy, strongEtag } from '../src/storage/file-copy.js';
+import {
+  copying,
+  copyName,
+  HEAD_BYTES,
+  MAX_COPIES,
+  noteDigest,
+  readCopy,
+  readEntryCopy,
+  startCopy,
+  startEntryCopy,
+  strongEtag,
+} from '../src/storage/file-copy.js';
+import type { PreparedCatalog, PreparedMatrix } from '../src/core/prepared.js';
 import { fakeFileSystem } from './helpers.js';
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
-const textOf = (bytes: Uint8Array | null): string | null => bytes && new TextDecoder().decode(bytes);
+const textOf = (copy: { bytes: Uint8Array } | null): string | null => copy && new TextDecoder().decode(copy.bytes);
 
 /** Keeps `text` as the copy of `location` sent with `etag`, in pieces of `piece` bytes. */
 async function keep(location: string, etag: string, text: string, piece = 3): Promise<void> {
@@ -53,6 +65,18 @@ describe("the catalogue file's copy", () => {
     const head = files.get(copyName('/c.json'))!.data;
     head[0] = head[0]! ^ 0xff;
     expect(await readCopy('/c.json', '"v1"')).toBeNull();
+  });
+
+  it('notes a digest in the copy kept with the same ETag only, and a new copy drops it', async () => {
+    fakeFileSystem(vi.stubGlobal);
+    await keep('/c.json', '"v1"', '[1]');
+    expect((await readCopy('/c.json', '"v1"'))!.digest).toBeNull();
+    await noteDigest('/c.json', '"v2"', 'k64:other:3');
+    expect((await readCopy('/c.json', '"v1"'))!.digest).toBeNull();
+    await noteDigest('/c.json', '"v1"', 'k64:0011223344556677:3');
+    expect(await readCopy('/c.json', '"v1"')).toEqual({ bytes: bytesOf('[1]'), digest: 'k64:0011223344556677:3' });
+    await keep('/c.json', '"v1"', '[2]');
+    expect(await readCopy('/c.json', '"v1"')).toEqual({ bytes: bytesOf('[2]'), digest: null });
   });
 
   it(`keeps the ${MAX_COPIES} most recently written copies`, async () => {
@@ -103,5 +127,63 @@ describe("the catalogue file's copy", () => {
     await expect(passed).rejects.toThrow('network error');
     expect(await readCopy('/c.json', '"v2"')).toBeNull();
     expect(await readCopy('/c.json', '"v1"')).toBeNull();
+  });
+
+  /** A small entry's catalogue part and matrix. */
+  const entryOf = (text: string, categories: boolean): { catalog: PreparedCatalog; matrix: PreparedMatrix } => ({
+    catalog: {
+      digest: 'k64:0123456789abcdef:42',
+      ids: { text, lengths: Uint8Array.of(1, text.length - 1), marks: Uint32Array.of(0), slots: Int32Array.of(1, 0, 2) },
+      bounds: Uint32Array.of(1, 20, 21, 40),
+      skipped: ['item 3: no title'],
+      spread: Int32Array.of(1, 0),
+      categories: categories ? { names: ['Fruit', 'Fish'], codes: Uint8Array.of(1, 0) } : null,
+    },
+    matrix: {
+      modelKey: 'enc-1|head|vectors',
+      dims: 2,
+      codes: Int8Array.of(-128, 5, 127, 0),
+      scales: Float32Array.of(0.25, 0.5),
+      embeddings: { shipped: 2, cached: 0, encoded: 0 },
+    },
+  });
+
+  it("keeps a saved entry's copy for its generation, readable once finished, with or without a matrix or categories", async () => {
+    fakeFileSystem(vi.stubGlobal);
+    for (const categories of [true, false]) {
+      const { catalog, matrix } = entryOf('aé😀', categories);
+      const w = (await startEntryCopy('/c.json', 'g1'))!;
+      expect(w.catalog(catalog)).toBe(true);
+      expect(await readEntryCopy('/c.json', 'g1')).toBeNull();
+      await w.finish(matrix);
+      const got = (await readEntryCopy('/c.json', 'g1'))!;
+      expect(got.catalog).toEqual(catalog);
+      expect(await got.matrix).toEqual(matrix);
+      expect(await readEntryCopy('/c.json', 'g2')).toBeNull();
+      expect(await readEntryCopy('/d.json', 'g1')).toBeNull();
+    }
+    const w = (await startEntryCopy('/c.json', 'g2'))!;
+    w.catalog(entryOf('ab', true).catalog);
+    await w.finish(null);
+    expect(await (await readEntryCopy('/c.json', 'g2'))!.matrix).toBeNull();
+    expect(await readEntryCopy('/c.json', 'g1')).toBeNull();
+  });
+
+  it('keeps no entry copy for ids UTF-8 cannot carry, and drops both copies of a location evicted', async () => {
+    const files = fakeFileSystem(vi.stubGlobal);
+    const odd = (await startEntryCopy('/odd.json', 'g1'))!;
+    expect(odd.catalog(entryOf('a\ud800', true).catalog)).toBe(false);
+    expect(await readEntryCopy('/odd.json', 'g1')).toBeNull();
+    await odd.finish(null);
+    expect(await readEntryCopy('/odd.json', 'g1')).toBeNull();
+
+    await keep('/a.json', '"v"', '"a"');
+    const w = (await startEntryCopy('/a.json', 'g1'))!;
+    w.catalog(entryOf('ab', true).catalog);
+    await w.finish(null);
+    for (const name of ['b', 'c', 'd']) await keep(`/${name}.json`, '"v"', `"${name}"`);
+    expect(await readCopy('/a.json', '"v"')).toBeNull();
+    expect(await readEntryCopy('/a.json', 'g1')).toBeNull();
+    expect([...files.keys()].filter((n) => n.startsWith(copyName('/a.json').replace(/\.bin$/, '')))).toEqual([]);
   });
 });

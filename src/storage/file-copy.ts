@@ -11,10 +11,19 @@
  * the saved entry's, so a damaged copy costs a download, never a wrong catalogue. A response
  * without an `ETag`, or with a weak one, is read as before.
  *
+ * Beside it the worker keeps a copy of the prepared cache's entry for the file (its catalogue
+ * part and item matrix, one file, `.entry`), tagged with the entry's generation: a later visit
+ * whose saved entry still has that generation reads the copy, not the entry's pieces from
+ * IndexedDB, which cost as much again. The copy is made by the first visit that reads the entry
+ * from IndexedDB, part by part before each is handed to the page.
+ *
  * Sync access handles exist in workers only; anywhere else, or where the file system is missing
  * or refused, nothing is kept and every call gives null. A handle is exclusive: a second tab that
  * writes or reads a copy at the same time simply does without it.
  */
+
+import type { PreparedCatalog, PreparedMatrix, SavedEntry } from '../core/prepared.js';
+import { idTextBytes } from '../core/id-text.js';
 
 /** The parts of the file system's interfaces used here (sync access handles are not in the DOM's types). */
 interface SyncHandle {
@@ -51,7 +60,42 @@ interface CopyHeader {
   location: string;
   etag: string;
   length: number;
+  /**
+   * The digest of its bytes (`digestBytes`), once a later visit has made it and found it to be
+   * the saved entry's: the visits after it compare it instead of digesting the bytes again.
+   */
+  digest?: string;
 }
+
+/** A copy's header as its first {@link HEAD_BYTES} hold it, or null where they hold none. */
+function headerIn(handle: SyncHandle): CopyHeader | null {
+  const head = new Uint8Array(HEAD_BYTES);
+  if (handle.getSize() < HEAD_BYTES || handle.read(head, { at: 0 }) !== HEAD_BYTES) return null;
+  const view = new DataView(head.buffer);
+  const headLength = view.getUint32(4, true);
+  if (view.getUint32(0, true) !== MAGIC || headLength > HEAD_BYTES - 8) return null;
+  try {
+    return JSON.parse(new TextDecoder().decode(head.subarray(8, 8 + headLength))) as CopyHeader;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes a copy's header: the copy reads as whole from then on. */
+function writeHeader(handle: SyncHandle, header: CopyHeader): void {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  if (json.length > HEAD_BYTES - 8) throw new Error('header too long');
+  const head = new Uint8Array(8 + json.length);
+  const view = new DataView(head.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, json.length, true);
+  head.set(json, 8);
+  handle.write(head, { at: 0 });
+}
+
+/** Whether `header` is a whole copy of the file at `location` sent with `etag`. */
+const holds = (handle: SyncHandle, header: CopyHeader | null, location: string, etag: string): header is CopyHeader =>
+  header !== null && header.location === location && header.etag === etag && handle.getSize() === HEAD_BYTES + header.length;
 
 /** The response's `ETag` where it is strong (a weak one does not promise the same bytes), else null. */
 export function strongEtag(res: Response): string | null {
@@ -85,11 +129,15 @@ export function copyName(location: string): string {
   return `catalog-${hex(h1)}${hex(h2)}.bin`;
 }
 
-async function openHandle(location: string, create: boolean): Promise<{ dir: DirectoryHandle; handle: SyncHandle } | null> {
+async function openHandle(
+  location: string,
+  create: boolean,
+  suffix = '.bin',
+): Promise<{ dir: DirectoryHandle; handle: SyncHandle } | null> {
   const dir = await copiesDir();
   if (!dir) return null;
   try {
-    const file = await dir.getFileHandle(copyName(location), { create });
+    const file = await dir.getFileHandle(copyName(location).replace(/\.bin$/, suffix), { create });
     if (typeof file.createSyncAccessHandle !== 'function') return null;
     return { dir, handle: await file.createSyncAccessHandle() };
   } catch {
@@ -99,33 +147,43 @@ async function openHandle(location: string, create: boolean): Promise<{ dir: Dir
 }
 
 /**
- * The copy of the file at `location` kept with `etag`, or null: none kept, kept with another
- * `ETag`, incomplete, or out of reach. The caller still checks its digest.
+ * The copy of the file at `location` kept with `etag`, with its digest where a later visit noted
+ * it ({@link noteDigest}), or null: none kept, kept with another `ETag`, incomplete, or out of
+ * reach. Without a noted digest, the caller digests the bytes.
  */
-export async function readCopy(location: string, etag: string): Promise<Uint8Array | null> {
+export async function readCopy(location: string, etag: string): Promise<{ bytes: Uint8Array; digest: string | null } | null> {
   const opened = await openHandle(location, false);
   if (!opened) return null;
   const { handle } = opened;
   try {
-    const size = handle.getSize();
-    if (size < HEAD_BYTES) return null;
-    const head = new Uint8Array(HEAD_BYTES);
-    handle.read(head, { at: 0 });
-    const view = new DataView(head.buffer);
-    const headLength = view.getUint32(4, true);
-    if (view.getUint32(0, true) !== MAGIC || headLength > HEAD_BYTES - 8) return null;
-    let header: CopyHeader;
-    try {
-      header = JSON.parse(new TextDecoder().decode(head.subarray(8, 8 + headLength))) as CopyHeader;
-    } catch {
-      return null;
-    }
-    if (header.location !== location || header.etag !== etag || size !== HEAD_BYTES + header.length) return null;
+    const header = headerIn(handle);
+    if (!holds(handle, header, location, etag)) return null;
     const bytes = new Uint8Array(header.length);
     if (handle.read(bytes, { at: HEAD_BYTES }) !== header.length) return null;
-    return bytes;
+    return { bytes, digest: header.digest ?? null };
   } catch {
     return null;
+  } finally {
+    handle.close();
+  }
+}
+
+/**
+ * Notes in the copy of `location` kept with `etag` the digest of its bytes, made by the caller and
+ * found to be the saved entry's. Nothing where the copy is not that one or cannot be reached.
+ */
+export async function noteDigest(location: string, etag: string, digest: string): Promise<void> {
+  const opened = await openHandle(location, false);
+  if (!opened) return;
+  const { handle } = opened;
+  try {
+    const header = headerIn(handle);
+    if (holds(handle, header, location, etag) && header.digest !== digest) {
+      writeHeader(handle, { ...header, digest });
+      handle.flush();
+    }
+  } catch {
+    // the next visit digests the bytes again
   } finally {
     handle.close();
   }
@@ -184,14 +242,7 @@ export async function startCopy(location: string, etag: string): Promise<CopyWri
     async finish() {
       if (!open) return;
       try {
-        const json = new TextEncoder().encode(JSON.stringify({ location, etag, length: at - HEAD_BYTES } satisfies CopyHeader));
-        if (json.length > HEAD_BYTES - 8) throw new Error('header too long');
-        const head = new Uint8Array(8 + json.length);
-        const view = new DataView(head.buffer);
-        view.setUint32(0, MAGIC, true);
-        view.setUint32(4, json.length, true);
-        head.set(json, 8);
-        handle.write(head, { at: 0 });
+        writeHeader(handle, { location, etag, length: at - HEAD_BYTES });
         close(true);
       } catch {
         close(false);
@@ -205,17 +256,23 @@ export async function startCopy(location: string, etag: string): Promise<CopyWri
   };
 }
 
-/** Drops the least recently written copies beyond {@link MAX_COPIES}, never `keep`. */
+/**
+ * Drops the least recently written locations' copies (a file's and its entry's) beyond
+ * {@link MAX_COPIES}, never those of `keep` (a copy's file name).
+ */
 async function evict(dir: DirectoryHandle, keep: string): Promise<void> {
+  const stem = (name: string): string => name.replace(/\.[a-z]+$/, '');
   try {
-    const seen: { name: string; at: number }[] = [];
+    const latest = new Map<string, number>();
     for await (const name of dir.keys()) {
-      if (name === keep || !name.startsWith('catalog-')) continue;
-      const file = await dir.getFileHandle(name);
-      seen.push({ name, at: (await file.getFile()).lastModified });
+      if (!name.startsWith('catalog-') || stem(name) === stem(keep)) continue;
+      const at = (await (await dir.getFileHandle(name)).getFile()).lastModified;
+      latest.set(stem(name), Math.max(at, latest.get(stem(name)) ?? -Infinity));
     }
-    seen.sort((a, b) => b.at - a.at);
-    for (const old of seen.slice(MAX_COPIES - 1)) await dir.removeEntry(old.name).catch(() => undefined);
+    const old = [...latest].sort((a, b) => b[1] - a[1]).slice(MAX_COPIES - 1);
+    for (const [name] of old) {
+      for (const suffix of ['.bin', ENTRY_SUFFIX]) await dir.removeEntry(name + suffix).catch(() => undefined);
+    }
   } catch {
     // another tab is at it; the next copy tries again
   }
@@ -248,4 +305,192 @@ export function copying(body: ReadableStream<Uint8Array>, copy: CopyWriter): Rea
       return reader.cancel(reason);
     },
   });
+}
+
+/** The entry's copy beside the file's: `catalog-<hash>.entry`. */
+export const ENTRY_SUFFIX = '.entry';
+const ENTRY_MAGIC = 0x31455743; // "CWE1", little-endian
+/** The entry copy's first bytes: magic, zero, where its header starts (a float64), its length. */
+const ENTRY_PREFIX = 24;
+
+type Numbers = Int8Array | Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
+const KINDS = { Int8Array, Uint8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;
+type Kind = keyof typeof KINDS;
+/** Where one array of an entry's copy lies. */
+interface PartRef {
+  kind: Kind;
+  length: number;
+  at: number;
+}
+interface EntryHeader {
+  location: string;
+  generation: string;
+  digest: string;
+  skipped: string[];
+  names: string[] | null;
+  parts: Record<string, PartRef>;
+  matrix: { modelKey: string; dims: number; embeddings: PreparedMatrix['embeddings'] } | null;
+}
+
+const kindOf = (a: Numbers): Kind => (Object.keys(KINDS) as Kind[]).find((k) => a instanceof KINDS[k])!;
+
+/** Writes an entry's copy part by part: {@link startEntryCopy}. */
+export interface EntryCopyWriter {
+  /** Writes the entry's catalogue part; false where it cannot be kept (the copy is then dropped). */
+  catalog(c: PreparedCatalog): boolean;
+  /** Writes the item matrix (or none) and makes the copy readable. */
+  finish(matrix: PreparedMatrix | null): Promise<void>;
+  abort(): void;
+}
+
+/**
+ * Starts the copy of the entry of `generation` saved for `location`, replacing any kept before;
+ * null where none can be kept. The copy reads as missing until it is finished.
+ */
+export async function startEntryCopy(location: string, generation: string): Promise<EntryCopyWriter | null> {
+  const opened = await openHandle(location, true, ENTRY_SUFFIX);
+  if (!opened) return null;
+  const { dir, handle } = opened;
+  let open = true;
+  let at = ENTRY_PREFIX;
+  const parts: Record<string, PartRef> = {};
+  let head: Omit<EntryHeader, 'matrix' | 'parts'> | null = null;
+  const close = (keep: boolean): void => {
+    if (!open) return;
+    open = false;
+    try {
+      if (!keep) handle.truncate(0);
+      handle.flush();
+    } catch {
+      // nothing kept
+    } finally {
+      handle.close();
+    }
+  };
+  const put = (name: string, a: Numbers): void => {
+    at = Math.ceil(at / 8) * 8;
+    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    if (handle.write(bytes, { at }) !== bytes.length) throw new Error('short write');
+    parts[name] = { kind: kindOf(a), length: a.length, at };
+    at += bytes.length;
+  };
+  try {
+    handle.truncate(0);
+    handle.truncate(ENTRY_PREFIX);
+  } catch {
+    close(false);
+    return null;
+  }
+  return {
+    catalog(c) {
+      if (!open) return false;
+      try {
+        const text = idTextBytes(c.ids.text);
+        if (!text) throw new Error('ids UTF-8 cannot carry');
+        put('text', new Uint8Array(text));
+        put('lengths', c.ids.lengths);
+        put('marks', c.ids.marks);
+        put('slots', c.ids.slots);
+        put('bounds', c.bounds);
+        put('spread', c.spread);
+        if (c.categories) put('categories', c.categories.codes);
+        head = { location, generation, digest: c.digest, skipped: c.skipped, names: c.categories ? c.categories.names : null };
+        return true;
+      } catch {
+        close(false);
+        return false;
+      }
+    },
+    async finish(matrix) {
+      if (!open || !head) return close(false);
+      try {
+        if (matrix) {
+          put('codes', matrix.codes);
+          put('scales', matrix.scales);
+        }
+        const header: EntryHeader = {
+          ...head,
+          parts,
+          matrix: matrix ? { modelKey: matrix.modelKey, dims: matrix.dims, embeddings: matrix.embeddings } : null,
+        };
+        const json = new TextEncoder().encode(JSON.stringify(header));
+        handle.write(json, { at });
+        const prefix = new DataView(new ArrayBuffer(ENTRY_PREFIX));
+        prefix.setUint32(0, ENTRY_MAGIC, true);
+        prefix.setFloat64(8, at, true);
+        prefix.setUint32(16, json.length, true);
+        handle.write(new Uint8Array(prefix.buffer), { at: 0 });
+        close(true);
+      } catch {
+        close(false);
+        return;
+      }
+      await evict(dir, copyName(location));
+    },
+    abort() {
+      close(false);
+    },
+  };
+}
+
+/**
+ * The copy of the entry of `generation` saved for `location`, as the prepared cache gives an
+ * entry; null where none is kept for that generation, or it cannot be read whole.
+ */
+export async function readEntryCopy(location: string, generation: string): Promise<SavedEntry | null> {
+  const opened = await openHandle(location, false, ENTRY_SUFFIX);
+  if (!opened) return null;
+  const { handle } = opened;
+  try {
+    const size = handle.getSize();
+    if (size < ENTRY_PREFIX) return null;
+    const prefix = new Uint8Array(ENTRY_PREFIX);
+    handle.read(prefix, { at: 0 });
+    const view = new DataView(prefix.buffer);
+    const headAt = view.getFloat64(8, true);
+    const headLength = view.getUint32(16, true);
+    if (view.getUint32(0, true) !== ENTRY_MAGIC || headAt + headLength !== size) return null;
+    const json = new Uint8Array(headLength);
+    handle.read(json, { at: headAt });
+    const header = JSON.parse(new TextDecoder().decode(json)) as EntryHeader;
+    if (header.location !== location || header.generation !== generation) return null;
+    const part = (name: string): Numbers | null => {
+      const ref = header.parts[name];
+      const Ctor = ref && KINDS[ref.kind];
+      if (!ref || !Ctor) return null;
+      const out = new Ctor(ref.length);
+      const bytes = new Uint8Array(out.buffer);
+      return handle.read(bytes, { at: ref.at }) === bytes.length ? out : null;
+    };
+    const text = part('text');
+    const [lengths, marks, slots, bounds, spread] = ['lengths', 'marks', 'slots', 'bounds', 'spread'].map(part);
+    const codes = header.names ? part('categories') : null;
+    if (!text || !lengths || !marks || !slots || !bounds || !spread || (header.names && !codes)) return null;
+    const catalog: PreparedCatalog = {
+      digest: header.digest,
+      ids: {
+        text: new TextDecoder('utf-8', { fatal: true }).decode(text),
+        lengths: lengths as Uint8Array | Uint16Array | Uint32Array,
+        marks: marks as Uint32Array,
+        slots: slots as Int32Array,
+      },
+      bounds: bounds as Uint32Array,
+      skipped: header.skipped,
+      spread: spread as Int32Array,
+      categories: header.names ? { names: header.names, codes: codes as Uint8Array | Uint16Array } : null,
+    };
+    const m = header.matrix;
+    const mc = m ? part('codes') : null;
+    const ms = m ? part('scales') : null;
+    const matrix: PreparedMatrix | null =
+      m && mc && ms
+        ? { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: mc as Int8Array, scales: ms as Float32Array }
+        : null;
+    if (m && !matrix) return null;
+    return { catalog, matrix: Promise.resolve(matrix) };
+  } catch {
+    return null;
+  } finally {
+    handle.close();
+  }
 }

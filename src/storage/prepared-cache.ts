@@ -119,7 +119,19 @@ export class IndexedDbPreparedCache implements PreparedCache {
     return new IndexedDbPreparedCache(db, now, pieceBytes, Math.max(pieceBytes, batchBytes), Math.max(1, readAhead));
   }
 
-  async get(location: string): Promise<SavedEntry | undefined> {
+  /**
+   * The generation of the entry saved for `location` (a name for this version of it: a new entry
+   * gets a new one), or undefined where none is saved. Counts as a use of the entry.
+   */
+  async generationOf(location: string): Promise<string | undefined> {
+    const header = await this.db.get('headers', location);
+    if (header?.format !== FORMAT) return undefined;
+    this.track(this.db.put('used', this.now(), location));
+    return header.generation;
+  }
+
+  /** The entry saved for `location`, with its generation (see {@link generationOf}). */
+  async get(location: string): Promise<(SavedEntry & { generation: string }) | undefined> {
     const header = await this.db.get('headers', location);
     if (header?.format !== FORMAT) return undefined;
     this.track(this.db.put('used', this.now(), location));
@@ -178,6 +190,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
         categories: cat ? { names: cat.names, codes: co as Uint8Array | Uint16Array } : null,
       },
       matrix,
+      generation: header.generation,
     };
   }
 
