@@ -22,7 +22,7 @@ import type { CatalogIndex } from './core/catalog-index.js';
 import { ClickwiseError } from './core/errors.js';
 import { httpError, lengthHint } from './core/model-io.js';
 import { Slicer } from './core/slice.js';
-import { digestBytes } from './core/prepared.js';
+import { digestBytes, streamDigest } from './core/prepared.js';
 import { idTextBytes } from './core/id-text.js';
 import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
@@ -48,11 +48,15 @@ const stamp = (step: string): void => {
 const marked = <T extends object>(message: T): T & { marks: WorkerMarks } => ({ ...message, marks: marks.splice(0) });
 
 /**
- * The file at `url`, downloaded and indexed as it arrives. A server that answers no (a 404) gives
- * the `CatalogError` the page would give; a download that fails otherwise is an Error: the page
- * then tries itself.
+ * The file at `url`, downloaded, digested and indexed as it arrives. A server that answers no (a
+ * 404) gives the `CatalogError` the page would give; a download that fails otherwise is an
+ * Error: the page then tries itself.
  */
-async function download(location: string, url: string, slicer: Slicer): Promise<{ bytes: Uint8Array; index: CatalogIndex }> {
+async function download(
+  location: string,
+  url: string,
+  slicer: Slicer,
+): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string }> {
   stamp('request');
   const res = await fetch(url);
   stamp('response');
@@ -60,17 +64,25 @@ async function download(location: string, url: string, slicer: Slicer): Promise<
   // error, and the page does not ask again.
   if (!res.ok) throw catalogUnreachable(httpError(location, res));
   if (!res.body) throw new Error('the response has no body');
-  return indexCatalogStream(location, await kept(location, res, res.body), lengthHint(res), slicer, () => stamp('file'));
+  const tap = await kept(location, res, res.body);
+  const got = await indexCatalogStream(location, tap.body, lengthHint(res), slicer, () => stamp('file'));
+  const digest = await tap.digest;
+  return digest ? { ...got, digest } : got;
 }
 
 /**
- * `body`, with a copy of it kept on the way where the server gave the file a strong `ETag`
- * (`storage/file-copy.ts`): a later visit that gets the same `ETag` reads the copy instead.
+ * `body`, digested on the way where the digest kernel can run, and copied where the server gave
+ * the file a strong `ETag` (`storage/file-copy.ts`): a later visit that gets the same `ETag`
+ * reads the copy instead, and finds its digest noted in it.
  */
-async function kept(location: string, res: Response, body: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+async function kept(
+  location: string,
+  res: Response,
+  body: ReadableStream<Uint8Array>,
+): Promise<{ body: ReadableStream<Uint8Array>; digest: Promise<string | null> }> {
   const etag = strongEtag(res);
   const copy = etag ? await startCopy(location, etag) : null;
-  return copy ? copying(body, copy) : body;
+  return copying(body, copy, streamDigest());
 }
 
 /**
@@ -143,14 +155,14 @@ async function checkSaved(
         return null;
       }
     }
-    const bytes = new Uint8Array(await new Response(res.body && (await kept(location, res, res.body))).arrayBuffer());
+    const tap = res.body ? await kept(location, res, res.body) : null;
+    const bytes = new Uint8Array(await new Response(tap?.body).arrayBuffer());
     stamp('file');
-    const digest = await digestBytes(bytes, slicer);
+    // Made as the bytes came where the kernel can run (then also noted in the copy just kept).
+    const digest = (await tap?.digest) ?? (await digestBytes(bytes, slicer));
     stamp('digest');
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
-      // The copy just kept (where the ETag is strong) is of these bytes.
-      if (etag) await noteDigest(location, etag, digest);
       await handBack(location, bytes, digest, saved);
       return null;
     }

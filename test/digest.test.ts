@@ -4,7 +4,8 @@
  * of every size, and the committed bytes against the kernel's text.
  */
 import { describe, expect, it } from 'vitest';
-import { kernelDigest } from '../src/core/digest.js';
+import { KernelDigester, kernelDigest } from '../src/core/digest.js';
+import { digestBytes, streamDigest } from '../src/core/prepared.js';
 import { DIGEST_WASM_BASE64 } from '../src/core/kernels/digest-wasm.js';
 import { Slicer } from '../src/core/slice.js';
 import { assembleKernel, KERNELS } from '../src/cli/dev/build-kernel.js';
@@ -56,5 +57,22 @@ describe('the digest kernel', () => {
     const big = new Uint8Array((1 << 20) + 200).map((_, i) => (i * 131) & 255);
     expect(await kernelDigest(big, s)).toBe(reference(big));
     await expect(kernelDigest(big, s, 100)).rejects.toThrow(RangeError);
+  });
+
+  it('gives the same digest made as a file arrives, in chunks of any size', async () => {
+    const rand = mulberry32(11);
+    for (const n of [0, 1, 63, 64, 65, 1000, 4099, (1 << 20) + 200, (2 << 20) + 77]) {
+      const bytes = Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+      for (const chunk of [1, 7, 64, 100, 65536, 3 << 20]) {
+        if (n > 5000 && chunk < 64) continue; // long enough already with the larger chunks
+        const d = KernelDigester.create()!;
+        for (let at = 0; at < n; at += chunk) d.update(bytes.subarray(at, at + chunk));
+        expect(d.hex()).toBe(reference(bytes));
+      }
+      const whole = streamDigest()!;
+      whole.update(bytes.subarray(0, n >> 1));
+      whole.update(bytes.subarray(n >> 1));
+      expect(whole.digest()).toBe(await digestBytes(bytes, new Slicer(Infinity)));
+    }
   });
 });

@@ -16,6 +16,10 @@ import {
   strongEtag,
 } from '../src/storage/file-copy.js';
 import type { PreparedCatalog, PreparedMatrix } from '../src/core/prepared.js';
+import { digestBytes, streamDigest } from '../src/core/prepared.js';
+import { Slicer } from '../src/core/slice.js';
+import 'fake-indexeddb/auto';
+import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 import { fakeFileSystem } from './helpers.js';
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -109,12 +113,18 @@ describe("the catalogue file's copy", () => {
     expect(etagOf()).toBeNull();
   });
 
-  it('copies a body as it passes, finished at its end and dropped when it fails', async () => {
+  it('copies and digests a body as it passes, finished at its end with the digest, and dropped when it fails', async () => {
     fakeFileSystem(vi.stubGlobal);
     const text = '[{"id":"a"},{"id":"b"}]';
-    const body = new Response(text).body!;
-    expect(await new Response(copying(body, (await startCopy('/c.json', '"v1"'))!)).text()).toBe(text);
-    expect(textOf(await readCopy('/c.json', '"v1"'))).toBe(text);
+    const tap = copying(new Response(text).body!, await startCopy('/c.json', '"v1"'), streamDigest());
+    expect(await new Response(tap.body).text()).toBe(text);
+    const digest = await digestBytes(bytesOf(text), new Slicer(Infinity));
+    expect(await tap.digest).toBe(digest);
+    expect(await readCopy('/c.json', '"v1"')).toEqual({ bytes: bytesOf(text), digest });
+    // Without a copy to keep, or a digest to make.
+    const plain = copying(new Response(text).body!, null, null);
+    expect(await new Response(plain.body).text()).toBe(text);
+    expect(await plain.digest).toBeNull();
 
     let sent = 0;
     const failing = new ReadableStream<Uint8Array>({
@@ -123,8 +133,9 @@ describe("the catalogue file's copy", () => {
         else c.error(new TypeError('network error'));
       },
     });
-    const passed = new Response(copying(failing, (await startCopy('/c.json', '"v2"'))!)).text();
-    await expect(passed).rejects.toThrow('network error');
+    const broken = copying(failing, await startCopy('/c.json', '"v2"'), streamDigest());
+    await expect(new Response(broken.body).text()).rejects.toThrow('network error');
+    expect(await broken.digest).toBeNull();
     expect(await readCopy('/c.json', '"v2"')).toBeNull();
     expect(await readCopy('/c.json', '"v1"')).toBeNull();
   });
@@ -185,5 +196,26 @@ describe("the catalogue file's copy", () => {
     expect(await readCopy('/a.json', '"v"')).toBeNull();
     expect(await readEntryCopy('/a.json', 'g1')).toBeNull();
     expect([...files.keys()].filter((n) => n.startsWith(copyName('/a.json').replace(/\.bin$/, '')))).toEqual([]);
+  });
+
+  it('is kept by the page that saves an entry, for the generation saved, and read by the next visit', async () => {
+    fakeFileSystem(vi.stubGlobal, { writable: true });
+    const cache = await IndexedDbPreparedCache.open();
+    const paused: number[] = [];
+    const { catalog, matrix } = entryOf('aé😀', true);
+    await cache.put('/page.json', { catalog, matrix }, () => Promise.resolve(void paused.push(1)));
+    const generation = (await cache.generationOf('/page.json'))!;
+    const got = (await readEntryCopy('/page.json', generation))!;
+    expect(got.catalog).toEqual(catalog);
+    expect(await got.matrix).toEqual(matrix);
+    // Each piece of the copy waited for the shopper to be quiet, as the entry's own pieces do.
+    expect(paused.length).toBeGreaterThan(1);
+    // A new entry: the copy follows it.
+    const next = entryOf('xy', false);
+    await cache.put('/page.json', { catalog: next.catalog, matrix: null });
+    const renewed = (await readEntryCopy('/page.json', (await cache.generationOf('/page.json'))!))!;
+    expect(renewed.catalog).toEqual(next.catalog);
+    expect(await readEntryCopy('/page.json', generation)).toBeNull();
+    cache.close();
   });
 });

@@ -77,10 +77,11 @@ export interface FakeFile {
 
 /**
  * An origin-private file system in memory, as `navigator.storage.getDirectory()` gives it in a
- * worker (one folder level, sync access handles that lock their file as a browser's do). Stubs
- * `navigator`; the map holds every file of every folder by name.
+ * worker (one folder level, sync access handles that lock their file as a browser's do), and, with
+ * `writable`, a page's async writer. Stubs `navigator`; the map holds every file of every folder
+ * by name.
  */
-export function fakeFileSystem(stub: (name: string, value: unknown) => void): Map<string, FakeFile> {
+export function fakeFileSystem(stub: (name: string, value: unknown) => void, { writable = false } = {}): Map<string, FakeFile> {
   const files = new Map<string, FakeFile>();
   let clock = 0;
   const handleOf = (f: FakeFile) => ({
@@ -128,6 +129,26 @@ export function fakeFileSystem(stub: (name: string, value: unknown) => void): Ma
           return Promise.resolve(handleOf(file));
         },
         getFile: () => Promise.resolve({ lastModified: file.modified }),
+        // A page's writer (where `writable`): a scratch copy that replaces the file when closed.
+        ...(writable
+          ? {
+              createWritable() {
+                if (file.locked) return Promise.reject(new DOMException('held by another handle', 'NoModificationAllowedError'));
+                const scratch = { data: new Uint8Array(0), modified: 0, locked: false };
+                const h = handleOf(scratch);
+                return Promise.resolve({
+                  write: ({ position, data }: { position: number; data: Uint8Array }) =>
+                    Promise.resolve(void h.write(data, { at: position })),
+                  close() {
+                    file.data = scratch.data;
+                    file.modified = ++clock;
+                    return Promise.resolve();
+                  },
+                  abort: () => Promise.resolve(),
+                });
+              },
+            }
+          : {}),
       });
     },
     removeEntry(name: string) {

@@ -58,3 +58,72 @@ export async function kernelDigest(bytes: Uint8Array, slicer: Slicer, window = W
     .toString(16)
     .padStart(16, '0');
 }
+
+/**
+ * The kernel's digest made as a file's bytes arrive, chunk by chunk: `hex()` at the end equals
+ * {@link kernelDigest} of the whole. For a worker, which has no page to yield to; a chunk is
+ * taken in one go.
+ */
+export class KernelDigester {
+  private readonly mem: Uint8Array;
+  /** Bytes of an unfinished 64-byte block. */
+  private readonly tail = new Uint8Array(BLOCK);
+  private tailLength = 0;
+  private total = 0;
+  private constructor(private readonly k: DigestExports) {
+    this.mem = new Uint8Array(k.memory.buffer);
+    k.init();
+  }
+
+  /** A digester, or null where the kernel cannot run. */
+  static create(): KernelDigester | null {
+    if (compiled === undefined) compiled = compileKernel(DIGEST_WASM_BASE64);
+    if (!compiled) return null;
+    try {
+      return new KernelDigester(new WebAssembly.Instance(compiled).exports as unknown as DigestExports);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Takes the next bytes of the file. */
+  update(chunk: Uint8Array): void {
+    this.total += chunk.length;
+    let at = 0;
+    if (this.tailLength > 0) {
+      const take = Math.min(BLOCK - this.tailLength, chunk.length);
+      this.tail.set(chunk.subarray(0, take), this.tailLength);
+      this.tailLength += take;
+      at = take;
+      if (this.tailLength < BLOCK) return;
+      this.mem.set(this.tail, WINDOW_AT);
+      this.k.update(BLOCK);
+      this.tailLength = 0;
+    }
+    const whole = at + Math.floor((chunk.length - at) / BLOCK) * BLOCK;
+    for (let from = at; from < whole; from += WINDOW_BYTES) {
+      const to = Math.min(whole, from + WINDOW_BYTES);
+      this.mem.set(chunk.subarray(from, to), WINDOW_AT);
+      this.k.update(to - from);
+    }
+    this.tail.set(chunk.subarray(whole), 0);
+    this.tailLength = chunk.length - whole;
+  }
+
+  /** The digest of every byte taken (16 hex digits); the digester is spent. */
+  hex(): string {
+    if (this.tailLength > 0) {
+      this.mem.fill(0, WINDOW_AT, WINDOW_AT + BLOCK);
+      this.mem.set(this.tail.subarray(0, this.tailLength), WINDOW_AT);
+      this.k.update(BLOCK);
+    }
+    return BigInt.asUintN(64, this.k.final(BigInt(this.total)))
+      .toString(16)
+      .padStart(16, '0');
+  }
+
+  /** Bytes taken so far. */
+  get length(): number {
+    return this.total;
+  }
+}

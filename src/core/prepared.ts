@@ -9,7 +9,7 @@
  * the package entry passes one backed by IndexedDB.
  */
 import type { CategoryTable } from './catalog.js';
-import { kernelDigest } from './digest.js';
+import { KernelDigester, kernelDigest } from './digest.js';
 import type { IdTableData } from './id-table.js';
 import { sha256Hex } from './model-io.js';
 import type { Slicer } from './slice.js';
@@ -92,6 +92,22 @@ export async function digestBytes(bytes: Uint8Array, slicer: Slicer): Promise<st
   const k = await kernelDigest(bytes, slicer);
   if (k) return `k64:${k}:${bytes.length}`;
   return (await sha256Digest(bytes, slicer)) ?? `fast64:${await fastDigest(bytes, slicer)}`;
+}
+
+/** A digest made chunk by chunk: {@link streamDigest}. `digest()` may be called once, after the last chunk. */
+export interface StreamDigest {
+  update(chunk: Uint8Array): void;
+  digest(): string;
+}
+
+/**
+ * {@link digestBytes} made as the file arrives: `update` with each chunk, then `digest()`, which
+ * equals `digestBytes` of the whole file. Null where only the kernel's digest could be made this
+ * way and it cannot run (the caller then digests the whole file).
+ */
+export function streamDigest(): StreamDigest | null {
+  const k = KernelDigester.create();
+  return k && { update: (chunk) => k.update(chunk), digest: () => `k64:${k.hex()}:${k.length}` };
 }
 
 /** SHA-256 of a file's bytes by pieces (`sha256:…`), or null without WebCrypto. */

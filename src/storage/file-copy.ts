@@ -22,7 +22,7 @@
  * writes or reads a copy at the same time simply does without it.
  */
 
-import type { PreparedCatalog, PreparedMatrix, SavedEntry } from '../core/prepared.js';
+import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
 import { idTextBytes } from '../core/id-text.js';
 
 /** The parts of the file system's interfaces used here (sync access handles are not in the DOM's types). */
@@ -193,8 +193,11 @@ export async function noteDigest(location: string, etag: string, digest: string)
 export interface CopyWriter {
   /** Appends the next bytes of the file. */
   write(chunk: Uint8Array): void;
-  /** The whole file is in: the copy becomes readable (its header is written last). */
-  finish(): Promise<void>;
+  /**
+   * The whole file is in: the copy becomes readable (its header is written last), with the
+   * file's digest where the caller made it as the bytes came.
+   */
+  finish(digest?: string | null): Promise<void>;
   /** The download failed: nothing is kept. */
   abort(): void;
 }
@@ -239,10 +242,10 @@ export async function startCopy(location: string, etag: string): Promise<CopyWri
         close(false);
       }
     },
-    async finish() {
+    async finish(digest) {
       if (!open) return;
       try {
-        writeHeader(handle, { location, etag, length: at - HEAD_BYTES });
+        writeHeader(handle, { location, etag, length: at - HEAD_BYTES, ...(digest ? { digest } : {}) });
         close(true);
       } catch {
         close(false);
@@ -279,32 +282,46 @@ async function evict(dir: DirectoryHandle, keep: string): Promise<void> {
 }
 
 /**
- * `body`, passing through unchanged, with every chunk appended to `copy` on the way; the copy
- * is finished when the body ends and dropped when it fails or is cancelled.
+ * `body`, passing through unchanged, with every chunk appended to `copy` and taken by `digester`
+ * on the way (either may be null). At the body's end the copy is finished with the digest;
+ * `digest` then resolves to it (null without a digester, or where the body fails or is
+ * cancelled, which drops the copy).
  */
-export function copying(body: ReadableStream<Uint8Array>, copy: CopyWriter): ReadableStream<Uint8Array> {
+export function copying(
+  body: ReadableStream<Uint8Array>,
+  copy: CopyWriter | null,
+  digester: StreamDigest | null,
+): { body: ReadableStream<Uint8Array>; digest: Promise<string | null> } {
   const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
+  let settle: (d: string | null) => void = () => undefined;
+  const digest = new Promise<string | null>((r) => (settle = r));
+  const passed = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const r = await reader.read();
         if (r.done) {
-          await copy.finish();
+          const d = digester ? digester.digest() : null;
+          await copy?.finish(d);
+          settle(d);
           controller.close();
         } else {
-          copy.write(r.value);
+          digester?.update(r.value);
+          copy?.write(r.value);
           controller.enqueue(r.value);
         }
       } catch (err) {
-        copy.abort();
+        copy?.abort();
+        settle(null);
         controller.error(err);
       }
     },
     cancel(reason) {
-      copy.abort();
+      copy?.abort();
+      settle(null);
       return reader.cancel(reason);
     },
   });
+  return { body: passed, digest };
 }
 
 /** The entry's copy beside the file's: `catalog-<hash>.entry`. */
@@ -334,7 +351,68 @@ interface EntryHeader {
 
 const kindOf = (a: Numbers): Kind => (Object.keys(KINDS) as Kind[]).find((k) => a instanceof KINDS[k])!;
 
-/** Writes an entry's copy part by part: {@link startEntryCopy}. */
+/** One write of an entry's copy: where, and what. */
+interface Write {
+  at: number;
+  bytes: Uint8Array;
+}
+
+/** Where each part of an entry's copy goes, in the order they are written: the same for every writer. */
+class EntryLayout {
+  private at = ENTRY_PREFIX;
+  private readonly parts: Record<string, PartRef> = {};
+  private head: Omit<EntryHeader, 'matrix' | 'parts'> | null = null;
+  constructor(
+    private readonly location: string,
+    private readonly generation: string,
+  ) {}
+
+  private place(name: string, a: Numbers): Write {
+    this.at = Math.ceil(this.at / 8) * 8;
+    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    this.parts[name] = { kind: kindOf(a), length: a.length, at: this.at };
+    const write = { at: this.at, bytes };
+    this.at += bytes.length;
+    return write;
+  }
+
+  /** The catalogue part's writes; null where its ids cannot be kept (a lone surrogate: UTF-8 cannot carry it). */
+  catalog(c: PreparedCatalog): Write[] | null {
+    const text = idTextBytes(c.ids.text);
+    if (!text) return null;
+    const writes = [
+      this.place('text', new Uint8Array(text)),
+      this.place('lengths', c.ids.lengths),
+      this.place('marks', c.ids.marks),
+      this.place('slots', c.ids.slots),
+      this.place('bounds', c.bounds),
+      this.place('spread', c.spread),
+      ...(c.categories ? [this.place('categories', c.categories.codes)] : []),
+    ];
+    const names = c.categories ? c.categories.names : null;
+    this.head = { location: this.location, generation: this.generation, digest: c.digest, skipped: c.skipped, names };
+    return writes;
+  }
+
+  /** The matrix's writes, then the header's (at the end) and the prefix's (at the start, last). */
+  finish(matrix: PreparedMatrix | null): Write[] {
+    if (!this.head) throw new Error('the catalogue part comes first');
+    const writes = matrix ? [this.place('codes', matrix.codes), this.place('scales', matrix.scales)] : [];
+    const header: EntryHeader = {
+      ...this.head,
+      parts: this.parts,
+      matrix: matrix ? { modelKey: matrix.modelKey, dims: matrix.dims, embeddings: matrix.embeddings } : null,
+    };
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const prefix = new DataView(new ArrayBuffer(ENTRY_PREFIX));
+    prefix.setUint32(0, ENTRY_MAGIC, true);
+    prefix.setFloat64(8, this.at, true);
+    prefix.setUint32(16, json.length, true);
+    return [...writes, { at: this.at, bytes: json }, { at: 0, bytes: new Uint8Array(prefix.buffer) }];
+  }
+}
+
+/** Writes an entry's copy part by part, in a worker: {@link startEntryCopy}. */
 export interface EntryCopyWriter {
   /** Writes the entry's catalogue part; false where it cannot be kept (the copy is then dropped). */
   catalog(c: PreparedCatalog): boolean;
@@ -345,16 +423,16 @@ export interface EntryCopyWriter {
 
 /**
  * Starts the copy of the entry of `generation` saved for `location`, replacing any kept before;
- * null where none can be kept. The copy reads as missing until it is finished.
+ * null where none can be kept (sync access handles: a worker only). The copy reads as missing
+ * until it is finished.
  */
 export async function startEntryCopy(location: string, generation: string): Promise<EntryCopyWriter | null> {
   const opened = await openHandle(location, true, ENTRY_SUFFIX);
   if (!opened) return null;
   const { dir, handle } = opened;
+  const layout = new EntryLayout(location, generation);
   let open = true;
-  let at = ENTRY_PREFIX;
-  const parts: Record<string, PartRef> = {};
-  let head: Omit<EntryHeader, 'matrix' | 'parts'> | null = null;
+  let started = false;
   const close = (keep: boolean): void => {
     if (!open) return;
     open = false;
@@ -367,14 +445,11 @@ export async function startEntryCopy(location: string, generation: string): Prom
       handle.close();
     }
   };
-  const put = (name: string, a: Numbers): void => {
-    at = Math.ceil(at / 8) * 8;
-    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    if (handle.write(bytes, { at }) !== bytes.length) throw new Error('short write');
-    parts[name] = { kind: kindOf(a), length: a.length, at };
-    at += bytes.length;
+  const apply = (writes: Write[]): void => {
+    for (const w of writes) if (handle.write(w.bytes, { at: w.at }) !== w.bytes.length) throw new Error('short write');
   };
   try {
+    // Until its prefix is written, last, the copy reads as incomplete.
     handle.truncate(0);
     handle.truncate(ENTRY_PREFIX);
   } catch {
@@ -385,16 +460,10 @@ export async function startEntryCopy(location: string, generation: string): Prom
     catalog(c) {
       if (!open) return false;
       try {
-        const text = idTextBytes(c.ids.text);
-        if (!text) throw new Error('ids UTF-8 cannot carry');
-        put('text', new Uint8Array(text));
-        put('lengths', c.ids.lengths);
-        put('marks', c.ids.marks);
-        put('slots', c.ids.slots);
-        put('bounds', c.bounds);
-        put('spread', c.spread);
-        if (c.categories) put('categories', c.categories.codes);
-        head = { location, generation, digest: c.digest, skipped: c.skipped, names: c.categories ? c.categories.names : null };
+        const writes = layout.catalog(c);
+        if (!writes) throw new Error('ids UTF-8 cannot carry');
+        apply(writes);
+        started = true;
         return true;
       } catch {
         close(false);
@@ -402,24 +471,9 @@ export async function startEntryCopy(location: string, generation: string): Prom
       }
     },
     async finish(matrix) {
-      if (!open || !head) return close(false);
+      if (!open || !started) return close(false);
       try {
-        if (matrix) {
-          put('codes', matrix.codes);
-          put('scales', matrix.scales);
-        }
-        const header: EntryHeader = {
-          ...head,
-          parts,
-          matrix: matrix ? { modelKey: matrix.modelKey, dims: matrix.dims, embeddings: matrix.embeddings } : null,
-        };
-        const json = new TextEncoder().encode(JSON.stringify(header));
-        handle.write(json, { at });
-        const prefix = new DataView(new ArrayBuffer(ENTRY_PREFIX));
-        prefix.setUint32(0, ENTRY_MAGIC, true);
-        prefix.setFloat64(8, at, true);
-        prefix.setUint32(16, json.length, true);
-        handle.write(new Uint8Array(prefix.buffer), { at: 0 });
+        apply(layout.finish(matrix));
         close(true);
       } catch {
         close(false);
@@ -431,6 +485,56 @@ export async function startEntryCopy(location: string, generation: string): Prom
       close(false);
     },
   };
+}
+
+/** The async writer a page has (`createWritable`): written to a scratch file, in place when it closes. */
+interface Writable {
+  write(command: { type: 'write'; position: number; data: Uint8Array }): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Bytes a page hands the writer at a time, each after `pause`. */
+const PAGE_PIECE = 1 << 20;
+
+/**
+ * Keeps a copy of the entry of `generation` just saved for `location`, from a page (through the
+ * file system's async writer, in pieces of at most 1 MiB, each after `pause`), so that the next
+ * visit's worker reads it rather than IndexedDB's pieces. Nothing where the page has no private
+ * file system or async writer, or the entry's ids cannot be kept; a failure keeps nothing.
+ */
+export async function keepEntryCopy(
+  location: string,
+  generation: string,
+  entry: { catalog: PreparedCatalog; matrix: PreparedMatrix | null },
+  pause: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
+  const dir = await copiesDir();
+  if (!dir) return;
+  const layout = new EntryLayout(location, generation);
+  const writes = layout.catalog(entry.catalog);
+  if (!writes) return;
+  writes.push(...layout.finish(entry.matrix));
+  let w: Writable | null = null;
+  try {
+    const file = (await dir.getFileHandle(copyName(location).replace(/\.bin$/, ENTRY_SUFFIX), { create: true })) as FileHandle & {
+      createWritable?: () => Promise<Writable>;
+    };
+    if (typeof file.createWritable !== 'function') return;
+    w = await file.createWritable();
+    for (const { at, bytes } of writes) {
+      for (let from = 0; from < bytes.length; from += PAGE_PIECE) {
+        await pause();
+        await w.write({ type: 'write', position: at + from, data: bytes.subarray(from, from + PAGE_PIECE) });
+      }
+    }
+    await w.close();
+    w = null;
+  } catch {
+    await w?.abort().catch(() => undefined);
+    return;
+  }
+  await evict(dir, copyName(location));
 }
 
 /**

@@ -17,6 +17,7 @@ import { openDB } from 'idb';
 import type { PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
 import { nextTask, Slicer } from '../core/index.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
+import { keepEntryCopy } from './file-copy.js';
 
 /** Catalogue locations kept. */
 export const MAX_ENTRIES = 3;
@@ -294,6 +295,9 @@ export class IndexedDbPreparedCache implements PreparedCache {
       await pieces.delete(IDBKeyRange.bound([key], [key, []]));
     }
     await tx.done;
+    // And a copy in the private file system, which the next visit's catalogue worker reads
+    // instead of these pieces while this generation stands (`file-copy.ts`).
+    await keepEntryCopy(location, generation, entry, pause);
   }
 
   /** Closes the database once the writes under way are done. */
