@@ -21,25 +21,42 @@ export type IndexRequest = { location: string; buffer: ArrayBuffer } | { locatio
 /**
  * What the worker posts back: that it has started (`ready`), that it has the request (`taken`),
  * then the file's bytes, with the index, the saved entry's catalogue part, or why there is
- * neither. After a saved entry's catalogue part, the entry's item matrix follows (`matrix`,
- * null where it could not be read).
+ * neither. After a saved entry's catalogue part, the entry's item matrix follows
+ * ({@link MatrixReply}).
  */
-export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | { matrix: PreparedMatrix | null; marks?: WorkerMarks };
+export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | MatrixReply;
+
+/**
+ * The saved entry's item matrix (null where it could not be read); and, where the entry's answer
+ * came without the file's bytes (`later`), the bytes, with their digest.
+ */
+export interface MatrixReply {
+  matrix: PreparedMatrix | null;
+  buffer?: ArrayBuffer;
+  digest?: string;
+  marks?: WorkerMarks;
+}
 
 /**
  * When the worker did each step since its last message, in ms since the epoch (`performance.timeOrigin
  * + performance.now()`, comparable between the worker and the page): the page records each as a
  * User Timing mark `clickwise:worker-<step>` (`recordWorkerMarks` below). Steps:
- * `request` (the file asked for), `response` (its headers), `file` (its last byte), `digest`,
- * `entry` (the saved entry's catalogue part read), `matrix` (its item matrix read), `index` (the
- * file parsed and indexed).
+ * `request` (the file asked for), `response` (its headers), `file` (its last byte), `copy` (the
+ * worker's own copy of the file read instead, `storage/file-copy.ts`), `digest`, `entry-copy`
+ * (the saved entry read from the worker's copy of it), `entry` (the saved entry's catalogue part
+ * read), `matrix` (its item matrix read), `index` (the file parsed and indexed).
  */
 export type WorkerMarks = [step: string, at: number][];
 
 /** The worker's answer to a request. */
 export type IndexAnswer = (
   | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string }
-  | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog }
+  /**
+   * With `later`, the buffer is empty: the worker found the entry to be for the file (by the
+   * digest noted in its copy), and sends the file's bytes once read, with the matrix, while the
+   * page checks the entry.
+   */
+  | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true }
   | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
 ) & {
   marks?: WorkerMarks;
@@ -131,10 +148,21 @@ export async function withIdText(answer: IndexAnswer, slicer: Slicer = new Slice
 /**
  * The answer to a request made from the tag (`early-index.ts`) as the load takes it: the
  * file indexed, with its digest where the worker made it; or the saved entry for the file, whose
- * item matrix is `matrix` (the worker's message after the answer).
+ * item matrix (and, for an answer sent ahead of the file's bytes, the bytes) come in `after`,
+ * the worker's message after the answer.
  */
-export function earlyResult(answer: IndexAnswer, matrix: Promise<PreparedMatrix | null>): EarlyResult {
-  if ('saved' in answer) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved: { catalog: answer.saved, matrix } };
+export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>): EarlyResult {
+  if ('saved' in answer) {
+    const matrix = after.then((r) => r.matrix);
+    const saved = { catalog: answer.saved, matrix };
+    if (!answer.later) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved };
+    const later = after.then((r) => {
+      if (!r.buffer || r.digest === undefined) throw new Error("the catalogue's worker did not send the file");
+      return { bytes: new Uint8Array(r.buffer), digest: r.digest };
+    });
+    later.catch(() => undefined);
+    return { bytes: new Uint8Array(0), digest: answer.digest, saved, later };
+  }
   const got = indexResult(answer);
   return 'digest' in answer && answer.digest !== undefined ? { ...got, digest: answer.digest } : got;
 }

@@ -11,11 +11,13 @@
  * page then only checks what it is given. Where the entry is missing or for other bytes, it
  * indexes the file as on a first visit.
  *
- * Where the server sends the file with a strong `ETag`, the worker keeps a copy of it as it
- * downloads it (`storage/file-copy.ts`); a later visit whose response carries the same `ETag`
- * reads that copy instead of the body (digesting it the first time, noting the digest in it), and
- * it keeps a copy of the saved entry too, read instead of IndexedDB's pieces while the entry
- * stays the same.
+ * The worker digests a file as it downloads it, and, where the server sends it with a strong
+ * `ETag`, keeps a copy of it with that digest (`storage/file-copy.ts`). A later visit whose
+ * response carries the same `ETag` reads that copy instead of the body; the saved entry comes
+ * from its own copy (the page keeps one when it saves the entry; this worker when it reads one
+ * from IndexedDB) while the entry stays the same. Where both copies are read, the entry goes to
+ * the page ahead of the file's bytes, which follow with its matrix: the page checks the entry
+ * while the bytes are read.
  */
 import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/catalog-index.js';
 import type { CatalogIndex } from './core/catalog-index.js';
@@ -28,7 +30,7 @@ import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
-import { copying, noteDigest, readCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
+import { copying, noteDigest, openCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
 import type { SavedEntry } from './core/prepared.js';
 import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 
@@ -140,30 +142,55 @@ async function checkSaved(
     stamp('response');
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
     const etag = strongEtag(res);
-    const copy = etag ? await readCopy(location, etag) : null;
+    const copy = etag ? await openCopy(location, etag) : null;
     if (copy) {
-      stamp('copy');
-      // Digested once, by the first visit that reads the copy; noted in it for the visits after.
-      const digest = copy.digest ?? (await digestBytes(copy.bytes, slicer));
-      if (!copy.digest) stamp('digest');
-      const saved = await entry;
-      if (saved && saved.catalog.digest === digest) {
-        // The server vouches for these bytes, and the entry was made from them.
-        res.body?.cancel().catch(() => undefined);
-        if (!copy.digest) await noteDigest(location, etag!, digest);
-        await handBack(location, copy.bytes, digest, saved);
-        return null;
+      try {
+        const saved = await entry;
+        if (saved && copy.digest !== null && copy.digest === saved.catalog.digest) {
+          // The server vouches for the copy's bytes, and the entry was made from them. An entry
+          // read from its own copy (its matrix at hand) goes ahead of the bytes, and the page
+          // checks it while they are read here.
+          const back = await handBack(
+            location,
+            saved,
+            copy.digest,
+            async () => {
+              const bytes = copy.read();
+              copy.close();
+              if (bytes) {
+                stamp('copy');
+                res.body?.cancel().catch(() => undefined);
+                return { bytes, digest: copy.digest! };
+              }
+              // Gone meanwhile: the body after all (the page compares its digest).
+              return readBody(location, res, slicer);
+            },
+            saved.generation === null,
+          );
+          return back && { bytes: back.bytes, index: await indexCatalog(location, back.bytes, slicer), digest: back.digest };
+        }
+        // A copy with no digest noted (none could be made as it was kept): digested once, here.
+        const bytes = saved && copy.digest === null ? copy.read() : null;
+        if (bytes && saved) {
+          stamp('copy');
+          const digest = await digestBytes(bytes, slicer);
+          stamp('digest');
+          if (saved.catalog.digest === digest) {
+            res.body?.cancel().catch(() => undefined);
+            copy.close();
+            await noteDigest(location, etag!, digest);
+            await handBack(location, saved, digest, () => Promise.resolve({ bytes, digest }), false);
+            return null;
+          }
+        }
+      } finally {
+        copy.close();
       }
     }
-    const tap = res.body ? await kept(location, res, res.body) : null;
-    const bytes = new Uint8Array(await new Response(tap?.body).arrayBuffer());
-    stamp('file');
-    // Made as the bytes came where the kernel can run (then also noted in the copy just kept).
-    const digest = (await tap?.digest) ?? (await digestBytes(bytes, slicer));
-    stamp('digest');
+    const { bytes, digest } = await readBody(location, res, slicer);
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
-      await handBack(location, bytes, digest, saved);
+      await handBack(location, saved, digest, () => Promise.resolve({ bytes, digest }), false);
       return null;
     }
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
@@ -191,25 +218,64 @@ async function savedEntry(location: string, cache: IndexedDbPreparedCache): Prom
 }
 
 /**
- * Posts a saved entry found to be for `bytes`: its catalogue part with the bytes, then its item
- * matrix. An entry read from IndexedDB is copied on the way, each part before it is moved, so
- * that the next visit reads the copy instead.
+ * The response's body, whole, with its digest (made as it comes where the kernel can run), and a
+ * copy kept on the way where the server gave the file a strong `ETag`.
  */
-async function handBack(location: string, bytes: Uint8Array, digest: string, saved: Saved): Promise<void> {
+async function readBody(location: string, res: Response, slicer: Slicer): Promise<{ bytes: Uint8Array; digest: string }> {
+  const tap = res.body ? await kept(location, res, res.body) : null;
+  const bytes = new Uint8Array(await new Response(tap?.body).arrayBuffer());
+  stamp('file');
+  const digest = (await tap?.digest) ?? (await digestBytes(bytes, slicer));
+  stamp('digest');
+  return { bytes, digest };
+}
+
+/**
+ * Posts a saved entry whose digest is `digest`: its catalogue part, then its item matrix. The
+ * file's bytes (`file`) go with the catalogue part, or, with `later`, with the matrix, with the
+ * digest of the bytes `file` gave in the end, which the page compares. Without `later`, bytes
+ * that `file` gives with another digest are not the entry's: nothing is posted, and they are
+ * returned for the caller to index. An entry read from IndexedDB is copied on the way, each part
+ * before it is moved, so that the next visit reads the copy instead.
+ */
+async function handBack(
+  location: string,
+  saved: Saved,
+  digest: string,
+  file: () => Promise<{ bytes: Uint8Array; digest: string }>,
+  later: boolean,
+): Promise<{ bytes: Uint8Array; digest: string } | null> {
   saved.matrix.catch(() => undefined);
-  const buffer = bytes.buffer as ArrayBuffer;
   const c = saved.catalog;
   const copy = saved.generation === null ? null : await startEntryCopy(location, saved.generation);
   const kept = copy ? copy.catalog(c) : false;
   const w = wired(c.ids);
-  scope.postMessage(marked({ buffer, digest, saved: { ...c, ids: w.ids }, ...w.part }), [
-    buffer,
-    ...w.moved,
-    ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread),
-  ]);
+  const moved = [...w.moved, ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread)];
+  const entry = { digest, saved: { ...c, ids: w.ids }, ...w.part };
+  let got: { bytes: Uint8Array; digest: string } | null = null;
+  if (later) {
+    scope.postMessage(marked({ ...entry, buffer: new ArrayBuffer(0), later: true as const }), moved);
+  } else {
+    got = await file();
+    if (got.digest !== digest) {
+      // Not the entry's bytes after all: nothing is handed back, and the caller indexes them.
+      copy?.abort();
+      return got;
+    }
+    const buffer = got.bytes.buffer as ArrayBuffer;
+    scope.postMessage(marked({ ...entry, buffer }), [buffer, ...moved]);
+  }
   const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
   if (kept) await copy!.finish(matrix);
-  scope.postMessage(marked({ matrix }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
+  const matrixMoved = matrix ? buffersOf(matrix.codes, matrix.scales) : [];
+  if (got) {
+    scope.postMessage(marked({ matrix }), matrixMoved);
+    return null;
+  }
+  const late = await file();
+  const buffer = late.bytes.buffer as ArrayBuffer;
+  scope.postMessage(marked({ matrix, buffer, digest: late.digest }), [buffer, ...matrixMoved]);
+  return null;
 }
 
 scope.onmessage = (ev) => {

@@ -9,8 +9,7 @@
  * storefront tag starts it as soon as it runs, the package entry when `createRecommender` is
  * called. Small on purpose: it is part of `clickwise.js`.
  */
-import type { IndexAnswer, IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
-import type { PreparedMatrix } from './core/index.js';
+import type { IndexAnswer, IndexReply, IndexRequest, MatrixReply, WorkerMarks } from './catalog-indexer.js';
 import { mayHavePrepared } from './storage/prepared-probe.js';
 
 /** What the tag hands the runtime. */
@@ -22,8 +21,8 @@ export interface EarlyIndex {
   checksSaved: Promise<boolean>;
   /** The worker's answer, once `taken` is true (never settles otherwise). */
   answer: Promise<IndexAnswer>;
-  /** After an answer with a saved entry: the entry's item matrix (null where it could not be read). */
-  matrix: Promise<PreparedMatrix | null>;
+  /** After an answer with a saved entry: the message with the entry's item matrix (null where it could not be read). */
+  matrix: Promise<MatrixReply>;
   /** The worker's steps so far, for the runtime to record (`earlyCatalogOf`); the tag only keeps them. */
   marks: WorkerMarks;
 }
@@ -48,8 +47,8 @@ export function startEarlyIndex(
   const marks: WorkerMarks = [];
   let answered: (a: IndexAnswer) => void = () => undefined;
   const answer = new Promise<IndexAnswer>((r) => (answered = r));
-  let matrixRead: (m: PreparedMatrix | null) => void = () => undefined;
-  const matrix = new Promise<PreparedMatrix | null>((r) => (matrixRead = r));
+  let matrixRead: (m: MatrixReply) => void = () => undefined;
+  const matrix = new Promise<MatrixReply>((r) => (matrixRead = r));
   let probed: (saved: boolean) => void = () => undefined;
   const checksSaved = new Promise<boolean>((r) => (probed = r));
   const run = async (): Promise<boolean> => {
@@ -68,7 +67,7 @@ export function startEarlyIndex(
           resolve(true);
         } else if ('matrix' in reply) {
           worker.terminate();
-          matrixRead(reply.matrix);
+          matrixRead(reply);
         } else if (!('taken' in reply)) {
           // A saved entry's matrix follows it.
           if (!('saved' in reply)) worker.terminate();
@@ -82,7 +81,7 @@ export function startEarlyIndex(
         clearTimeout(timer);
         worker.terminate();
         resolve(false);
-        matrixRead(null);
+        matrixRead({ matrix: null });
         answered({
           buffer: new ArrayBuffer(0),
           error: { name: 'Error', code: null, message: ev.message || "the catalogue's worker stopped" },

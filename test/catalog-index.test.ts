@@ -17,7 +17,7 @@ import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 import { CatalogError } from '../src/core/errors.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
-import type { PreparedCache, PreparedEntry, PreparedMatrix } from '../src/core/prepared.js';
+import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
 import { digestBytes } from '../src/core/prepared.js';
 import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 import type { Recommender } from '../src/core/recommender.js';
@@ -25,7 +25,7 @@ import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
 import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../src/catalog-indexer.js';
-import type { IndexAnswer, IndexReply, IndexRequest } from '../src/catalog-indexer.js';
+import type { IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
 import { copyName, HEAD_BYTES } from '../src/storage/file-copy.js';
 
@@ -295,6 +295,56 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     later.rec.dispose();
     await new Promise((r) => setTimeout(r, 10));
     expect(cache.entries.get(file)!.catalog).toEqual(entry.catalog);
+  });
+
+  it('takes an entry the worker sent ahead of the bytes once they come with its digest; parses bytes with another digest, and reads the file itself where none come', async () => {
+    const { entry, reference } = await firstVisit();
+    const bytes = new Uint8Array(readFileSync(file));
+    /** The entry sent ahead, the bytes `later` (the worker's message with the matrix). */
+    const ahead = (later: Promise<{ bytes: Uint8Array; digest: string }>): EarlyCatalog => {
+      later.catch(() => undefined);
+      return {
+        location: file,
+        taken: Promise.resolve(true),
+        result: Promise.resolve({
+          bytes: new Uint8Array(0),
+          digest: entry.catalog.digest,
+          saved: { catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) },
+          later,
+        }),
+      };
+    };
+    // The bytes come after the entry has been checked: taken as the entry says.
+    let sent = false;
+    const afterCheck = new Promise<{ bytes: Uint8Array; digest: string }>((resolve) =>
+      setTimeout(() => {
+        sent = true;
+        resolve({ bytes: bytes.slice(), digest: entry.catalog.digest });
+      }, 50),
+    );
+    const counted = counting(new MemoryPreparedCache());
+    const later = await load(counted.cache, ahead(afterCheck));
+    expect(sent).toBe(true);
+    expect(later.asked).not.toContain(file);
+    expect(counted.gets).toBe(0);
+    expect(later.rec.stats().catalogIndexed).toBe('saved');
+    expect(await clickSession(later.rec)).toEqual(reference);
+    later.rec.dispose();
+
+    // Bytes with another digest (the worker's copy gone, and the body not the entry's): parsed.
+    const other = await load(new MemoryPreparedCache(), ahead(Promise.resolve({ bytes: bytes.slice(), digest: 'k64:0000000000000000:1' })));
+    expect(other.asked).not.toContain(file);
+    expect(other.rec.stats().catalogIndexed).toBe('page');
+    expect(other.rec.stats().embeddings.prepared).toBe(0);
+    other.rec.dispose();
+
+    // No bytes (the worker stopped): the page downloads the file, and still takes the saved entry.
+    const cache = new MemoryPreparedCache();
+    await cache.put(file, entry);
+    const none = await load(cache, ahead(Promise.reject(new Error("the catalogue's worker did not send the file"))));
+    expect(none.asked.filter((x) => x === file)).toHaveLength(1);
+    expect(none.rec.stats().catalogIndexed).toBe('saved');
+    none.rec.dispose();
   });
 
   it("saves the file's index under the digest the worker made of it", async () => {
@@ -653,7 +703,7 @@ describe('the catalogue worker and its client', () => {
     expect(steps.indexOf('entry')).toBeLessThan(steps.indexOf('matrix'));
     expect(inOrder(answer!) && inOrder(matrix!)).toBe(true);
     expect('saved' in answer!).toBe(true);
-    const got = earlyResult(await withIdText(answer as IndexAnswer), Promise.resolve((matrix as { matrix: PreparedMatrix | null }).matrix));
+    const got = earlyResult(await withIdText(answer as IndexAnswer), Promise.resolve(matrix as MatrixReply));
     expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
     expect('saved' in got && got.saved.catalog).toEqual(entry.catalog);
     expect('saved' in got && (await got.saved.matrix)).toEqual(entry.matrix);
@@ -662,7 +712,7 @@ describe('the catalogue worker and its client', () => {
     text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);
     worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
     await until(3);
-    const changed = earlyResult(await withIdText(replies.at(-1) as IndexAnswer), Promise.resolve(null));
+    const changed = earlyResult(await withIdText(replies.at(-1) as IndexAnswer), Promise.resolve({ matrix: null }));
     expect(stepsOf(replies.at(-1)!)).toContain('index');
     expect('index' in changed && changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
     expect('index' in changed && changed.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
@@ -702,26 +752,32 @@ describe('the catalogue worker and its client', () => {
      * One visit of the worker: its answer as the page takes it, the steps it took with the file,
      * and where the saved entry came from (its copy, IndexedDB, or none was read).
      */
-    const visit = async (saved: boolean): Promise<{ result: EarlyResult; steps: string[]; entry: 'copy' | 'db' | 'none' }> => {
+    const visit = async (
+      saved: boolean,
+    ): Promise<{ result: EarlyResult; steps: string[]; entry: 'copy' | 'db' | 'none'; ahead: boolean }> => {
       worker.postMessage(saved ? { location, url: location, saved } : { location, url: location });
       const nth = (n: number): IndexReply => replies.filter((a) => !('taken' in a) && !('ready' in a))[n - 1]!;
       await until(++answers);
       const answer = nth(answers) as IndexAnswer;
-      let matrix: Promise<PreparedMatrix | null> = Promise.resolve(null);
+      let after: Promise<MatrixReply> = Promise.resolve({ matrix: null });
       let all = stepsOf(answer);
       if ('saved' in answer) {
         await until(++answers);
-        matrix = Promise.resolve((nth(answers) as { matrix: PreparedMatrix | null }).matrix);
+        after = Promise.resolve(nth(answers) as MatrixReply);
         all = [...all, ...stepsOf(nth(answers))];
       }
       // The entry's steps end whenever it is read; the file's are in order.
       const steps = all.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x));
       const entry = all.includes('entry-copy') ? 'copy' : all.includes('entry') ? 'db' : 'none';
-      return { result: earlyResult(await withIdText(answer), matrix), steps, entry };
+      // Whether the entry went ahead of the file's bytes, which then came with its matrix.
+      const ahead = 'saved' in answer && answer.later === true && answer.buffer.byteLength === 0;
+      return { result: earlyResult(await withIdText(answer), after), steps, entry, ahead };
     };
     /** Whether `got` is `want` handed back whole. */
     const handedBack = async (got: EarlyResult, want: PreparedEntry): Promise<void> => {
-      expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
+      const file = 'saved' in got && got.later ? await got.later : got;
+      expect(file.digest).toBe(want.catalog.digest);
+      expect('saved' in got && new TextDecoder().decode(file.bytes)).toBe(text);
       expect('saved' in got && got.saved.catalog).toEqual(want.catalog);
       expect('saved' in got && (await got.saved.matrix)).toEqual(want.matrix);
     };
@@ -744,7 +800,7 @@ describe('the catalogue worker and its client', () => {
     const at = head.indexOf('k64:') + 4;
     file.data[at] = file.data[at] === 0x30 ? 0x31 : 0x30;
     const altered = await visit(true);
-    expect(altered.steps).toEqual(['request', 'response', 'copy', 'file', 'digest']);
+    expect(altered.steps).toEqual(['request', 'response', 'file', 'digest']);
     expect(altered.entry).toBe('db');
     expect(bodies.at(-1)!.pulled).toBeGreaterThan(0);
     await handedBack(altered.result, entry);
@@ -755,13 +811,24 @@ describe('the catalogue worker and its client', () => {
     const later = await visit(true);
     expect([later.steps, later.entry]).toEqual([['request', 'response', 'copy'], 'copy']);
     expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
+    // The entry, read from its copy, went ahead of the file's bytes, which came with the matrix.
+    expect(later.ahead).toBe(true);
     await handedBack(later.result, entry);
+
+    // The file's copy cannot be read once the entry has gone ahead: the body is read instead, and
+    // its digest, the entry's, goes with it.
+    files.get(copyName(location))!.failFrom = HEAD_BYTES;
+    const unread = await visit(true);
+    expect([unread.steps, unread.entry, unread.ahead]).toEqual([['request', 'response', 'file', 'digest'], 'copy', true]);
+    expect(bodies.at(-1)!.pulled).toBeGreaterThan(0);
+    await handedBack(unread.result, entry);
+    delete files.get(copyName(location))!.failFrom;
 
     // A damaged copy of the entry is read as missing: the entry comes from IndexedDB again.
     const entryFile = files.get(copyName(location).replace(/\.bin$/, '.entry'))!;
     entryFile.data = entryFile.data.slice(0, entryFile.data.length - 1);
     const fromDb = await visit(true);
-    expect([fromDb.steps, fromDb.entry]).toEqual([['request', 'response', 'copy'], 'db']);
+    expect([fromDb.steps, fromDb.entry, fromDb.ahead]).toEqual([['request', 'response', 'copy'], 'db', false]);
     await handedBack(fromDb.result, entry);
     expect((await visit(true)).entry).toBe('copy');
 

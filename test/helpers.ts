@@ -73,6 +73,8 @@ export interface FakeFile {
   data: Uint8Array;
   modified: number;
   locked: boolean;
+  /** Reads from this offset on give nothing (a file gone bad under its handle). */
+  failFrom?: number;
 }
 
 /**
@@ -86,6 +88,7 @@ export function fakeFileSystem(stub: (name: string, value: unknown) => void, { w
   let clock = 0;
   const handleOf = (f: FakeFile) => ({
     read(buf: Uint8Array, { at }: { at: number }): number {
+      if (f.failFrom !== undefined && at >= f.failFrom) return 0;
       const n = Math.max(0, Math.min(buf.length, f.data.length - at));
       buf.set(f.data.subarray(at, at + n));
       return n;

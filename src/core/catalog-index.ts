@@ -49,7 +49,17 @@ export type CatalogIndexer = (location: string, bytes: Uint8Array) => Promise<{ 
  *   entry it read itself, and checks it the same way.
  */
 export type EarlyResult =
-  { bytes: Uint8Array; index: CatalogIndex; digest?: string } | { bytes: Uint8Array; digest: string; saved: SavedEntry };
+  | { bytes: Uint8Array; index: CatalogIndex; digest?: string }
+  | {
+      bytes: Uint8Array;
+      digest: string;
+      saved: SavedEntry;
+      /**
+       * Where the saved entry came ahead of the file's bytes (`bytes` then empty): the bytes the
+       * worker read in the end, and their digest, which the load compares with `digest`.
+       */
+      later?: Promise<{ bytes: Uint8Array; digest: string }>;
+    };
 
 /**
  * A catalogue file that a worker took as it downloaded, before the load began (the storefront

@@ -544,13 +544,18 @@ export async function readCatalog(
       // The worker could not download or read the file: it is read here, as below.
     }
     if (off && 'saved' in off) {
-      // The worker read the saved entry and found it to be for these bytes; checked as below.
+      // The worker read the saved entry and found it to be for these bytes; checked as below,
+      // while the worker reads the bytes where it sent the entry ahead of them.
       const got = await checkedEntry(off.saved, slicer);
-      const held = got && heldEntry(off.bytes, got.entry, got.ids);
-      if (held) return held;
-      return readFresh(location, off.bytes, off.digest, fetcher, slicer, warn, miss, indexer);
+      const file = off.later ? await off.later.catch(() => null) : off;
+      if (file) {
+        const held = file.digest === off.digest && got && heldEntry(file.bytes, got.entry, got.ids);
+        if (held) return held;
+        return readFresh(location, file.bytes, file.digest, fetcher, slicer, warn, miss, indexer);
+      }
+      // The worker stopped before it sent the bytes: they are read here, as below.
     }
-    if (off) {
+    if (off && 'index' in off) {
       miss();
       return fromIndex(off.bytes, off.index, off.digest ?? (await digestOf(off.bytes)));
     }

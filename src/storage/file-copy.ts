@@ -146,25 +146,68 @@ async function openHandle(
   }
 }
 
+/** A kept copy, opened: {@link openCopy}. */
+export interface OpenCopy {
+  /** The digest noted in it (`finish`, {@link noteDigest}), or null where none was. */
+  digest: string | null;
+  /** Its bytes, or null where they cannot be read whole. */
+  read(): Uint8Array | null;
+  /** Lets other tabs at it again; `read` gives null after. */
+  close(): void;
+}
+
 /**
- * The copy of the file at `location` kept with `etag`, with its digest where a later visit noted
- * it ({@link noteDigest}), or null: none kept, kept with another `ETag`, incomplete, or out of
- * reach. Without a noted digest, the caller digests the bytes.
+ * The copy of the file at `location` kept with `etag`, opened (its header read, its bytes not
+ * yet), or null: none kept, kept with another `ETag`, incomplete, or out of reach (another tab
+ * holds it). The caller closes it.
  */
-export async function readCopy(location: string, etag: string): Promise<{ bytes: Uint8Array; digest: string | null } | null> {
+export async function openCopy(location: string, etag: string): Promise<OpenCopy | null> {
   const opened = await openHandle(location, false);
   if (!opened) return null;
   const { handle } = opened;
+  let open = true;
+  const close = (): void => {
+    if (open) handle.close();
+    open = false;
+  };
   try {
     const header = headerIn(handle);
-    if (!holds(handle, header, location, etag)) return null;
-    const bytes = new Uint8Array(header.length);
-    if (handle.read(bytes, { at: HEAD_BYTES }) !== header.length) return null;
-    return { bytes, digest: header.digest ?? null };
+    if (!holds(handle, header, location, etag)) {
+      close();
+      return null;
+    }
+    return {
+      digest: header.digest ?? null,
+      read() {
+        if (!open) return null;
+        try {
+          const bytes = new Uint8Array(header.length);
+          return handle.read(bytes, { at: HEAD_BYTES }) === header.length ? bytes : null;
+        } catch {
+          return null;
+        }
+      },
+      close,
+    };
   } catch {
+    close();
     return null;
+  }
+}
+
+/**
+ * The copy of the file at `location` kept with `etag`, with its digest where one was noted
+ * ({@link noteDigest}), or null (see {@link openCopy}). Without a noted digest, the caller
+ * digests the bytes.
+ */
+export async function readCopy(location: string, etag: string): Promise<{ bytes: Uint8Array; digest: string | null } | null> {
+  const copy = await openCopy(location, etag);
+  if (!copy) return null;
+  try {
+    const bytes = copy.read();
+    return bytes && { bytes, digest: copy.digest };
   } finally {
-    handle.close();
+    copy.close();
   }
 }
 
