@@ -128,7 +128,7 @@ async function checkSaved(
   // No page here: every piece of the entry is asked for at once.
   const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
   try {
-    const entry = cache ? savedEntry(location, cache).catch(() => undefined) : Promise.resolve(undefined);
+    const { source, entry } = cache ? savedEntry(location, cache) : { source: Promise.resolve(null), entry: Promise.resolve(undefined) };
     // Each step is stamped when it ends, not when it is awaited.
     void entry.then((e) => {
       if (!e) return;
@@ -145,11 +145,12 @@ async function checkSaved(
     const copy = etag ? await openCopy(location, etag) : null;
     if (copy) {
       try {
-        const saved = await entry;
+        const from = await source;
+        const saved = from === 'copy' ? await entry : undefined;
         if (saved && copy.digest !== null && copy.digest === saved.catalog.digest) {
-          // The server vouches for the copy's bytes, and the entry was made from them. An entry
-          // read from its own copy (its matrix at hand) goes ahead of the bytes, and the page
-          // checks it while they are read here.
+          // The server vouches for the copy's bytes, and the entry was made from them: the
+          // entry, read from its own copy, goes ahead of the bytes, and the page checks it while
+          // they are read here.
           const back = await handBack(
             location,
             saved,
@@ -165,21 +166,23 @@ async function checkSaved(
               // Gone meanwhile: the body after all (the page compares its digest).
               return readBody(location, res, slicer);
             },
-            saved.generation === null,
+            true,
           );
           return back && { bytes: back.bytes, index: await indexCatalog(location, back.bytes, slicer), digest: back.digest };
         }
-        // A copy with no digest noted (none could be made as it was kept): digested once, here.
-        const bytes = saved && copy.digest === null ? copy.read() : null;
-        if (bytes && saved) {
+        // An entry from IndexedDB: the copy is read while IndexedDB reads the entry.
+        const bytes = from !== null ? copy.read() : null;
+        copy.close();
+        if (bytes) {
           stamp('copy');
-          const digest = await digestBytes(bytes, slicer);
-          stamp('digest');
-          if (saved.catalog.digest === digest) {
+          // A copy with no digest noted (none could be made as it was kept) is digested once, here.
+          const digest = copy.digest ?? (await digestBytes(bytes, slicer));
+          if (!copy.digest) stamp('digest');
+          const db = await entry;
+          if (db && db.catalog.digest === digest) {
             res.body?.cancel().catch(() => undefined);
-            copy.close();
-            await noteDigest(location, etag!, digest);
-            await handBack(location, saved, digest, () => Promise.resolve({ bytes, digest }), false);
+            if (!copy.digest) await noteDigest(location, etag!, digest);
+            await handBack(location, db, digest, () => Promise.resolve({ bytes, digest }), false);
             return null;
           }
         }
@@ -204,17 +207,29 @@ type Saved = SavedEntry & { generation: string | null };
 
 /**
  * The entry saved for `location`: its copy (`storage/file-copy.ts`) where one is kept for the
- * entry's generation, else the entry itself, read from IndexedDB.
+ * entry's generation, else the entry itself, read from IndexedDB. `source` tells which as soon
+ * as it is known (null: nothing saved), before an entry from IndexedDB has been read.
  */
-async function savedEntry(location: string, cache: IndexedDbPreparedCache): Promise<Saved | undefined> {
-  const generation = await cache.generationOf(location);
-  if (generation === undefined) return undefined;
-  const copy = await readEntryCopy(location, generation);
-  if (copy) {
-    stamp('entry-copy');
-    return { ...copy, generation: null };
-  }
-  return cache.get(location);
+function savedEntry(
+  location: string,
+  cache: IndexedDbPreparedCache,
+): { source: Promise<'copy' | 'db' | null>; entry: Promise<Saved | undefined> } {
+  let told: (from: 'copy' | 'db' | null) => void = () => undefined;
+  const source = new Promise<'copy' | 'db' | null>((r) => (told = r));
+  const entry = (async (): Promise<Saved | undefined> => {
+    const generation = await cache.generationOf(location);
+    if (generation === undefined) return undefined;
+    const copy = await readEntryCopy(location, generation);
+    if (copy) {
+      stamp('entry-copy');
+      told('copy');
+      return { ...copy, generation: null };
+    }
+    told('db');
+    return cache.get(location);
+  })().catch(() => undefined);
+  void entry.then(() => told(null));
+  return { source, entry };
 }
 
 /**
