@@ -49,6 +49,42 @@ const stamp = (step: string): void => {
 /** `message` with the steps taken since the last one, which it takes away. */
 const marked = <T extends object>(message: T): T & { marks: WorkerMarks } => ({ ...message, marks: marks.splice(0) });
 
+/** A catalogue's file asked for, and its saved entry being read: {@link begin}. */
+interface Begun {
+  location: string;
+  url: string;
+  response: Promise<Response>;
+  cache: Promise<IndexedDbPreparedCache | null>;
+  saved: Promise<{ source: Promise<'copy' | 'db' | null>; entry: Promise<Saved | undefined> }>;
+}
+
+/**
+ * Asks for the file at `url` and starts reading what is saved for `location`, or gives what this
+ * worker began for them at its start (the storefront tag names its catalogue in the script's
+ * URL, after `#`, so that the worker starts before the tag's request comes).
+ */
+function begin(location: string, url: string, withEntry = true): Begun {
+  if (early && early.location === location && early.url === url) {
+    const b = early;
+    early = null;
+    return b;
+  }
+  stamp('request');
+  const response = fetch(url);
+  response.catch(() => undefined);
+  // No page here: every piece of the entry is asked for at once.
+  const cache = withEntry
+    ? IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null)
+    : Promise.resolve(null);
+  const saved = cache.then((c) =>
+    c ? savedEntry(location, c) : { source: Promise.resolve<'copy' | 'db' | null>(null), entry: Promise.resolve(undefined) },
+  );
+  return { location, url, response, cache, saved };
+}
+
+/** The catalogue named in this script's URL, begun at once (see {@link begin}), until a request takes it. */
+let early: Begun | null = null;
+
 /**
  * The file at `url`, downloaded, digested and indexed as it arrives. A server that answers no (a
  * 404) gives the `CatalogError` the page would give; a download that fails otherwise is an
@@ -59,8 +95,11 @@ async function download(
   url: string,
   slicer: Slicer,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string }> {
-  stamp('request');
-  const res = await fetch(url);
+  const begun = begin(location, url, false);
+  // Nothing saved to read on a first visit: the entry's cache, where the worker began on the
+  // file at its start and opened it, is closed.
+  void begun.cache.then((c) => c?.close());
+  const res = await begun.response;
   stamp('response');
   // The server answered no (a 404): the page would get the same answer, so this is the load's
   // error, and the page does not ask again.
@@ -122,13 +161,11 @@ async function checkSaved(
   url: string,
   slicer: Slicer,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string } | null> {
-  stamp('request');
-  const response = fetch(url);
-  response.catch(() => undefined);
-  // No page here: every piece of the entry is asked for at once.
-  const cache = await IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null);
+  const begun = begin(location, url);
+  const response = begun.response;
+  const cache = await begun.cache;
   try {
-    const { source, entry } = cache ? savedEntry(location, cache) : { source: Promise.resolve(null), entry: Promise.resolve(undefined) };
+    const { source, entry } = await begun.saved;
     // Each step is stamped when it ends, not when it is awaited.
     void entry.then((e) => {
       if (!e) return;
@@ -329,6 +366,17 @@ scope.onmessage = (ev) => {
     },
   );
 };
+
+// The catalogue the tag named, asked for before its request comes.
+const named = ((): string | null => {
+  const hash = (globalThis as { location?: { hash?: string } }).location?.hash;
+  try {
+    return hash && hash.length > 1 ? decodeURIComponent(hash.slice(1)) : null;
+  } catch {
+    return null;
+  }
+})();
+if (named) early = begin(named, named);
 
 // The tag's first visit waits for this before it lets the runtime rely on the worker.
 scope.postMessage({ ready: true }, []);

@@ -520,9 +520,14 @@ describe('the catalogue worker and its client', () => {
     vi.unstubAllGlobals();
   });
 
-  /** A stand-in for `Worker` that runs the real worker module's handler, moving buffers as postMessage does. */
-  async function fakeWorkers(): Promise<{ start: () => Worker; started: number }> {
+  /**
+   * A stand-in for `Worker` that runs the real worker module's handler, moving buffers as
+   * postMessage does; `hash`, where given, is the worker script URL's (as the tag names its
+   * catalogue there).
+   */
+  async function fakeWorkers(hash?: string): Promise<{ start: () => Worker; started: number }> {
     const scope = globalThis as unknown as { onmessage: ((ev: { data: IndexRequest }) => void) | null };
+    if (hash !== undefined) vi.stubGlobal('location', { hash });
     let current: { onmessage: ((ev: { data: IndexReply }) => void) | null } | null = null;
     vi.stubGlobal('postMessage', (msg: IndexReply, transfer: Transferable[]) => {
       const data = structuredClone(msg, { transfer: transfer as ArrayBuffer[] });
@@ -857,6 +862,31 @@ describe('the catalogue worker and its client', () => {
     await handedBack(weak.result, renewed);
     etag = '"v2"';
     expect((await visit(true)).steps).toEqual(['request', 'response', 'copy']);
+  });
+
+  it("asks for the catalogue the tag named in the script's URL as it starts, and gives it to the tag's request for it", async () => {
+    const location = 'https://shop.test/named.json';
+    const other = 'https://shop.test/other.json';
+    const text = JSON.stringify([{ id: 'a', title: 'Apple' }, ...syntheticCatalog(50)]);
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', (url: string) => {
+      asked.push(url);
+      return Promise.resolve(new Response(text));
+    });
+    const workers = await fakeWorkers(`#${encodeURIComponent(location)}`);
+    // Asked for as the worker started, before any request.
+    expect(asked).toEqual([location]);
+    const { worker, replies, until } = listening(workers.start());
+    worker.postMessage({ location, url: location } satisfies IndexRequest);
+    await until(1);
+    const got = indexResult(await withIdText(replies.at(-1) as IndexAnswer));
+    expect(new TextDecoder().decode(got.bytes)).toBe(text);
+    expect(stepsOf(replies.at(-1)!)).toEqual(['request', 'response', 'file', 'index']);
+    // The request took what was begun: the file was asked for once. Another is asked for as before.
+    expect(asked).toEqual([location]);
+    worker.postMessage({ location: other, url: other } satisfies IndexRequest);
+    await until(2);
+    expect(asked).toEqual([location, other]);
   });
 
   it('rejects with the CatalogError of a catalogue that is not usable, and with an Error when the worker cannot start', async () => {

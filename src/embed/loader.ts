@@ -90,7 +90,12 @@ declare const __CLICKWISE_VERSION__: string;
       ? startEarlyIndex(
           config.catalog,
           config.catalog,
-          () => new Worker(new URL('embed/catalog-worker.js', scriptUrl).href, { type: 'module', name: 'clickwise-catalog' }),
+          // The catalogue named after `#` (never sent): the worker asks for it as it starts.
+          () =>
+            new Worker(new URL(`embed/catalog-worker.js#${encodeURIComponent(config.catalog)}`, scriptUrl).href, {
+              type: 'module',
+              name: 'clickwise-catalog',
+            }),
           () => prefetch(config.catalog),
         )
       : undefined;
