@@ -105,6 +105,38 @@ describe("the catalogue file's copy", () => {
     expect(await startCopy('/c.json', '"v1"')).toBeNull();
   });
 
+  it('keeps and reads nothing with sync access handles whose methods give promises (browsers before the synchronous API)', async () => {
+    const files = fakeFileSystem(vi.stubGlobal);
+    await keep('/c.json', '"v1"', '[1]');
+    const root = await (
+      navigator as unknown as { storage: { getDirectory(): Promise<{ getFileHandle: (...a: unknown[]) => Promise<unknown> }> } }
+    ).storage.getDirectory();
+    // The same files, behind handles of the older, asynchronous kind.
+    const dir = {
+      ...root,
+      getDirectoryHandle: () => Promise.resolve(dir),
+      async getFileHandle(name: string, options?: { create?: boolean }) {
+        const file = (await root.getFileHandle(name, options)) as {
+          createSyncAccessHandle(): Promise<Record<string, (...a: unknown[]) => unknown>>;
+        };
+        return {
+          ...file,
+          async createSyncAccessHandle() {
+            const h = await file.createSyncAccessHandle();
+            return Object.fromEntries(Object.entries(h).map(([k, f]) => [k, (...a: unknown[]) => Promise.resolve(f(...a))]));
+          },
+        };
+      },
+    };
+    vi.stubGlobal('navigator', { storage: { getDirectory: () => Promise.resolve(dir) } });
+    expect(await readCopy('/c.json', '"v1"')).toBeNull();
+    expect(await startCopy('/c.json', '"v2"')).toBeNull();
+    expect(await startEntryCopy('/c.json', 'g1')).toBeNull();
+    // Nothing was written, and no handle is left holding the file.
+    expect(files.get(copyName('/c.json'))!.locked).toBe(false);
+    expect(files.get(copyName('/c.json'))!.data.length).toBe(HEAD_BYTES + 3);
+  });
+
   it('takes only strong ETags', () => {
     const etagOf = (etag?: string): string | null => strongEtag(new Response('', etag ? { headers: { etag } } : {}));
     expect(etagOf('"5f-1a2b"')).toBe('"5f-1a2b"');

@@ -139,7 +139,13 @@ async function openHandle(
   try {
     const file = await dir.getFileHandle(copyName(location).replace(/\.bin$/, suffix), { create });
     if (typeof file.createSyncAccessHandle !== 'function') return null;
-    return { dir, handle: await file.createSyncAccessHandle() };
+    const handle = await file.createSyncAccessHandle();
+    // An older browser's handle gives promises (its first version of the API): not used.
+    if (typeof handle.getSize() !== 'number') {
+      void Promise.resolve(handle.close()).catch(() => undefined);
+      return null;
+    }
+    return { dir, handle };
   } catch {
     // No such copy, a page's thread (no sync handles), or another tab holds it.
     return null;
