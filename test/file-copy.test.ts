@@ -9,7 +9,7 @@ import {
   HEAD_BYTES,
   MAX_COPIES,
   noteDigest,
-  readCopy,
+  openCopy,
   readEntryCopy,
   startCopy,
   startEntryCopy,
@@ -21,6 +21,18 @@ import { Slicer } from '../src/core/slice.js';
 import 'fake-indexeddb/auto';
 import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 import { fakeFileSystem } from './helpers.js';
+
+/** The copy kept with `etag` for `location`, read whole with its noted digest, or null. */
+async function readCopy(location: string, etag: string): Promise<{ bytes: Uint8Array; digest: string | null } | null> {
+  const copy = await openCopy(location, etag);
+  if (!copy) return null;
+  try {
+    const bytes = copy.read();
+    return bytes && { bytes, digest: copy.digest };
+  } finally {
+    copy.close();
+  }
+}
 
 const bytesOf = (text: string): Uint8Array => new TextEncoder().encode(text);
 const textOf = (copy: { bytes: Uint8Array } | null): string | null => copy && new TextDecoder().decode(copy.bytes);

@@ -24,6 +24,8 @@
 
 import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
 import { idTextBytes } from '../core/id-text.js';
+import type { Kind, Numbers } from './typed-arrays.js';
+import { KINDS, kindOf } from './typed-arrays.js';
 
 /** The parts of the file system's interfaces used here (sync access handles are not in the DOM's types). */
 interface SyncHandle {
@@ -115,8 +117,8 @@ async function copiesDir(): Promise<DirectoryHandle | null> {
   }
 }
 
-/** The copy's file name: a 64-bit hash of the location (the header holds the location itself). */
-export function copyName(location: string): string {
+/** A copy's file name: a 64-bit hash of the location (the header holds the location itself), then `suffix` (the file's copy, or the entry's, {@link ENTRY_SUFFIX}). */
+export function copyName(location: string, suffix = '.bin'): string {
   let h1 = 0x811c9dc5;
   let h2 = 0x9e3779b9;
   for (let i = 0; i < location.length; i++) {
@@ -126,7 +128,7 @@ export function copyName(location: string): string {
     h2 ^= h2 >>> 13;
   }
   const hex = (x: number): string => (x >>> 0).toString(16).padStart(8, '0');
-  return `catalog-${hex(h1)}${hex(h2)}.bin`;
+  return `catalog-${hex(h1)}${hex(h2)}${suffix}`;
 }
 
 async function openHandle(
@@ -137,7 +139,7 @@ async function openHandle(
   const dir = await copiesDir();
   if (!dir) return null;
   try {
-    const file = await dir.getFileHandle(copyName(location).replace(/\.bin$/, suffix), { create });
+    const file = await dir.getFileHandle(copyName(location, suffix), { create });
     if (typeof file.createSyncAccessHandle !== 'function') return null;
     const handle = await file.createSyncAccessHandle();
     // An older browser's handle gives promises (its first version of the API): not used.
@@ -160,6 +162,29 @@ export interface OpenCopy {
   read(): Uint8Array | null;
   /** Lets other tabs at it again; `read` gives null after. */
   close(): void;
+}
+
+/**
+ * How a writer ends with its handle, once: `close(true)` keeps what was written, `close(false)`
+ * empties the file (it then reads as missing); `isOpen` until then.
+ */
+function closer(handle: SyncHandle): { close: (keep: boolean) => void; isOpen: () => boolean } {
+  let open = true;
+  return {
+    close(keep) {
+      if (!open) return;
+      open = false;
+      try {
+        if (!keep) handle.truncate(0);
+        handle.flush();
+      } catch {
+        // nothing kept
+      } finally {
+        handle.close();
+      }
+    },
+    isOpen: () => open,
+  };
 }
 
 /**
@@ -198,22 +223,6 @@ export async function openCopy(location: string, etag: string): Promise<OpenCopy
   } catch {
     close();
     return null;
-  }
-}
-
-/**
- * The copy of the file at `location` kept with `etag`, with its digest where one was noted
- * ({@link noteDigest}), or null (see {@link openCopy}). Without a noted digest, the caller
- * digests the bytes.
- */
-export async function readCopy(location: string, etag: string): Promise<{ bytes: Uint8Array; digest: string | null } | null> {
-  const copy = await openCopy(location, etag);
-  if (!copy) return null;
-  try {
-    const bytes = copy.read();
-    return bytes && { bytes, digest: copy.digest };
-  } finally {
-    copy.close();
   }
 }
 
@@ -261,19 +270,7 @@ export async function startCopy(location: string, etag: string): Promise<CopyWri
   if (!opened) return null;
   const { dir, handle } = opened;
   let at = HEAD_BYTES;
-  let open = true;
-  const close = (keep: boolean): void => {
-    if (!open) return;
-    open = false;
-    try {
-      if (!keep) handle.truncate(0);
-      handle.flush();
-    } catch {
-      // nothing kept
-    } finally {
-      handle.close();
-    }
-  };
+  const { close, isOpen: open } = closer(handle);
   try {
     // Until the header is written, the copy reads as incomplete.
     handle.truncate(0);
@@ -284,7 +281,7 @@ export async function startCopy(location: string, etag: string): Promise<CopyWri
   }
   return {
     write(chunk) {
-      if (!open) return;
+      if (!open()) return;
       try {
         at += handle.write(chunk, { at });
       } catch {
@@ -292,7 +289,7 @@ export async function startCopy(location: string, etag: string): Promise<CopyWri
       }
     },
     async finish(digest) {
-      if (!open) return;
+      if (!open()) return;
       try {
         writeHeader(handle, { location, etag, length: at - HEAD_BYTES, ...(digest ? { digest } : {}) });
         close(true);
@@ -379,9 +376,6 @@ const ENTRY_MAGIC = 0x31455743; // "CWE1", little-endian
 /** The entry copy's first bytes: magic, zero, where its header starts (a float64), its length. */
 const ENTRY_PREFIX = 24;
 
-type Numbers = Int8Array | Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
-const KINDS = { Int8Array, Uint8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;
-type Kind = keyof typeof KINDS;
 /** Where one array of an entry's copy lies. */
 interface PartRef {
   kind: Kind;
@@ -397,8 +391,6 @@ interface EntryHeader {
   parts: Record<string, PartRef>;
   matrix: { modelKey: string; dims: number; embeddings: PreparedMatrix['embeddings'] } | null;
 }
-
-const kindOf = (a: Numbers): Kind => (Object.keys(KINDS) as Kind[]).find((k) => a instanceof KINDS[k])!;
 
 /** One write of an entry's copy: where, and what. */
 interface Write {
@@ -480,20 +472,8 @@ export async function startEntryCopy(location: string, generation: string): Prom
   if (!opened) return null;
   const { dir, handle } = opened;
   const layout = new EntryLayout(location, generation);
-  let open = true;
   let started = false;
-  const close = (keep: boolean): void => {
-    if (!open) return;
-    open = false;
-    try {
-      if (!keep) handle.truncate(0);
-      handle.flush();
-    } catch {
-      // nothing kept
-    } finally {
-      handle.close();
-    }
-  };
+  const { close, isOpen: open } = closer(handle);
   const apply = (writes: Write[]): void => {
     for (const w of writes) if (handle.write(w.bytes, { at: w.at }) !== w.bytes.length) throw new Error('short write');
   };
@@ -507,7 +487,7 @@ export async function startEntryCopy(location: string, generation: string): Prom
   }
   return {
     catalog(c) {
-      if (!open) return false;
+      if (!open()) return false;
       try {
         const writes = layout.catalog(c);
         if (!writes) throw new Error('ids UTF-8 cannot carry');
@@ -520,7 +500,7 @@ export async function startEntryCopy(location: string, generation: string): Prom
       }
     },
     async finish(matrix) {
-      if (!open || !started) return close(false);
+      if (!open() || !started) return close(false);
       try {
         apply(layout.finish(matrix));
         close(true);
@@ -566,7 +546,7 @@ export async function keepEntryCopy(
   writes.push(...layout.finish(entry.matrix));
   let w: Writable | null = null;
   try {
-    const file = (await dir.getFileHandle(copyName(location).replace(/\.bin$/, ENTRY_SUFFIX), { create: true })) as FileHandle & {
+    const file = (await dir.getFileHandle(copyName(location, ENTRY_SUFFIX), { create: true })) as FileHandle & {
       createWritable?: () => Promise<Writable>;
     };
     if (typeof file.createWritable !== 'function') return;

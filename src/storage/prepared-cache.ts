@@ -18,6 +18,8 @@ import type { PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '.
 import { nextTask, Slicer } from '../core/index.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
 import { keepEntryCopy } from './file-copy.js';
+import type { Kind, Numbers } from './typed-arrays.js';
+import { KINDS, kindOf } from './typed-arrays.js';
 
 /** Catalogue locations kept. */
 export const MAX_ENTRIES = 3;
@@ -41,10 +43,6 @@ export const READ_AHEAD = 2;
  * later did not find it.
  */
 export const BATCH_BYTES = 8 << 20;
-
-type Numbers = Int8Array | Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
-const KINDS = { Int8Array, Uint8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;
-type Kind = keyof typeof KINDS;
 
 /** Where an array's pieces are: its type, length and how many pieces. */
 interface ArrayRef {
@@ -358,11 +356,6 @@ class ReadQueue {
     this.waiting.shift()?.();
     settle();
   }
-}
-
-function kindOf(a: Numbers): Kind {
-  for (const k of Object.keys(KINDS) as Kind[]) if (a instanceof KINDS[k]) return k;
-  throw new TypeError('not a supported typed array');
 }
 
 /** Units (elements, or UTF-16 code units of a string) in a piece of at most `size` bytes. */
