@@ -24,15 +24,26 @@ export type IndexRequest = { location: string; buffer: ArrayBuffer } | { locatio
  * neither. After a saved entry's catalogue part, the entry's item matrix follows
  * ({@link MatrixReply}).
  */
-export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | MatrixReply;
+export type IndexReply = { ready: true } | { taken: true } | IndexAnswer | MatrixReply | FileReply;
 
 /**
- * The saved entry's item matrix (null where it could not be read); and, where the entry's answer
- * came without the file's bytes (`later`), the bytes, with their digest.
+ * The saved entry's item matrix (null where it could not be read). Where the entry's answer came
+ * without the file's bytes (`later`), they follow in a {@link FileReply}: the page builds the
+ * head from the matrix while they are read.
  */
 export interface MatrixReply {
   matrix: PreparedMatrix | null;
-  buffer?: ArrayBuffer;
+  /** Where the file's bytes follow (the entry was sent ahead of them). */
+  follows?: true;
+  marks?: WorkerMarks;
+}
+
+/**
+ * The file's bytes, after the matrix of an entry sent ahead of them (`later`), with their digest,
+ * which the page compares with the entry's; `file` null where the worker could not send them.
+ */
+export interface FileReply {
+  file: ArrayBuffer | null;
   digest?: string;
   marks?: WorkerMarks;
 }
@@ -53,8 +64,8 @@ export type IndexAnswer = (
   | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string }
   /**
    * With `later`, the buffer is empty: the worker found the entry to be for the file (by the
-   * digest noted in its copy), and sends the file's bytes once read, with the matrix, while the
-   * page checks the entry.
+   * digest noted in its copy), and sends its matrix, then the file's bytes once read
+   * ({@link FileReply}), while the page checks the entry and builds the head.
    */
   | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true }
   | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
@@ -97,7 +108,7 @@ export function workerCatalogIndexer(
         clearTimeout(timer);
         const reply = ev.data;
         if ('marks' in reply && reply.marks) recordWorkerMarks(reply.marks);
-        if ('ready' in reply || 'taken' in reply || 'matrix' in reply) return;
+        if ('ready' in reply || 'taken' in reply || 'matrix' in reply || 'file' in reply) return;
         worker.terminate();
         withIdText(reply).then(indexResult).then(resolve, reject);
       };
@@ -148,17 +159,17 @@ export async function withIdText(answer: IndexAnswer, slicer: Slicer = new Slice
 /**
  * The answer to a request made from the tag (`early-index.ts`) as the load takes it: the
  * file indexed, with its digest where the worker made it; or the saved entry for the file, whose
- * item matrix (and, for an answer sent ahead of the file's bytes, the bytes) come in `after`,
- * the worker's message after the answer.
+ * item matrix comes in `after`, the worker's message after the answer, and, for an answer sent
+ * ahead of the file's bytes, the bytes in `file`, the message after that.
  */
-export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>): EarlyResult {
+export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>, file?: Promise<FileReply>): EarlyResult {
   if ('saved' in answer) {
     const matrix = after.then((r) => r.matrix);
     const saved = { catalog: answer.saved, matrix };
     if (!answer.later) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved };
-    const later = after.then((r) => {
-      if (!r.buffer || r.digest === undefined) throw new Error("the catalogue's worker did not send the file");
-      return { bytes: new Uint8Array(r.buffer), digest: r.digest };
+    const later = (file ?? Promise.resolve<FileReply>({ file: null })).then((r) => {
+      if (!r.file || r.digest === undefined) throw new Error("the catalogue's worker did not send the file");
+      return { bytes: new Uint8Array(r.file), digest: r.digest };
     });
     later.catch(() => undefined);
     return { bytes: new Uint8Array(0), digest: answer.digest, saved, later };
@@ -187,14 +198,15 @@ export function recordWorkerMarks(marks: WorkerMarks): void {
 
 /**
  * What the catalogue's worker made of the catalogue, as the load takes it (core option
- * `earlyCatalog`). The worker's steps are recorded as marks once its answer, then the saved
- * entry's matrix, is here.
+ * `earlyCatalog`). The worker's steps are recorded as marks once its answer, the saved entry's
+ * matrix, and the file's bytes sent after it, are here.
  */
 export function earlyCatalogOf(e: EarlyIndex): EarlyCatalog {
   const record = (): void => recordWorkerMarks(e.marks.splice(0));
   void e.answer.then(record, () => undefined);
   void e.matrix.then(record, () => undefined);
-  const result = e.answer.then(async (a) => earlyResult(await withIdText(a), e.matrix));
+  void e.file.then(record, () => undefined);
+  const result = e.answer.then(async (a) => earlyResult(await withIdText(a), e.matrix, e.file));
   // Its failure may come before the load asks (a missing file): the load reports it then.
   result.catch(() => undefined);
   return { location: e.location, taken: e.taken, checksSaved: e.checksSaved, result };

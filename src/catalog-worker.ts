@@ -16,8 +16,8 @@
  * response carries the same `ETag` reads that copy instead of the body; the saved entry comes
  * from its own copy (the page keeps one when it saves the entry; this worker when it reads one
  * from IndexedDB) while the entry stays the same. Where both copies are read, the entry goes to
- * the page ahead of the file's bytes, which follow with its matrix: the page checks the entry
- * while the bytes are read.
+ * the page ahead of the file's bytes, and its matrix follows at once: the page checks the entry
+ * and builds the head while the bytes are read, which come last.
  */
 import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/catalog-index.js';
 import type { CatalogIndex } from './core/catalog-index.js';
@@ -284,7 +284,7 @@ async function readBody(location: string, res: Response, slicer: Slicer): Promis
 
 /**
  * Posts a saved entry whose digest is `digest`: its catalogue part, then its item matrix. The
- * file's bytes (`file`) go with the catalogue part, or, with `later`, with the matrix, with the
+ * file's bytes (`file`) go with the catalogue part, or, with `later`, after the matrix, with the
  * digest of the bytes `file` gave in the end, which the page compares. Without `later`, bytes
  * that `file` gives with another digest are not the entry's: nothing is posted, and they are
  * returned for the caller to index. An entry read from IndexedDB is copied on the way, each part
@@ -319,14 +319,12 @@ async function handBack(
   }
   const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
   if (kept) await copy!.finish(matrix);
-  const matrixMoved = matrix ? buffersOf(matrix.codes, matrix.scales) : [];
-  if (got) {
-    scope.postMessage(marked({ matrix }), matrixMoved);
-    return null;
-  }
+  // Ahead of the bytes too, where they follow: the page builds the head while they are read.
+  scope.postMessage(marked(got ? { matrix } : { matrix, follows: true as const }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
+  if (got) return null;
   const late = await file();
   const buffer = late.bytes.buffer as ArrayBuffer;
-  scope.postMessage(marked({ matrix, buffer, digest: late.digest }), [buffer, ...matrixMoved]);
+  scope.postMessage(marked({ file: buffer, digest: late.digest }), [buffer]);
   return null;
 }
 

@@ -9,7 +9,7 @@
  * storefront tag starts it as soon as it runs, the package entry when `createRecommender` is
  * called. Small on purpose: it is part of `clickwise.js`.
  */
-import type { IndexAnswer, IndexReply, IndexRequest, MatrixReply, WorkerMarks } from './catalog-indexer.js';
+import type { FileReply, IndexAnswer, IndexReply, IndexRequest, MatrixReply, WorkerMarks } from './catalog-indexer.js';
 import { mayHavePrepared } from './storage/prepared-probe.js';
 
 /** What the tag hands the runtime. */
@@ -23,6 +23,8 @@ export interface EarlyIndex {
   answer: Promise<IndexAnswer>;
   /** After an answer with a saved entry: the message with the entry's item matrix (null where it could not be read). */
   matrix: Promise<MatrixReply>;
+  /** After the matrix of an entry sent ahead of the file's bytes (`later`): the message with the bytes. */
+  file: Promise<FileReply>;
   /** The worker's steps so far, for the runtime to record (`earlyCatalogOf`); the tag only keeps them. */
   marks: WorkerMarks;
 }
@@ -49,6 +51,8 @@ export function startEarlyIndex(
   const answer = new Promise<IndexAnswer>((r) => (answered = r));
   let matrixRead: (m: MatrixReply) => void = () => undefined;
   const matrix = new Promise<MatrixReply>((r) => (matrixRead = r));
+  let fileRead: (m: FileReply) => void = () => undefined;
+  const file = new Promise<FileReply>((r) => (fileRead = r));
   let probed: (saved: boolean) => void = () => undefined;
   const checksSaved = new Promise<boolean>((r) => (probed = r));
   const run = async (): Promise<boolean> => {
@@ -65,8 +69,12 @@ export function startEarlyIndex(
         if ('ready' in reply) {
           clearTimeout(timer);
           resolve(true);
-        } else if ('matrix' in reply) {
+        } else if ('file' in reply) {
           worker.terminate();
+          fileRead(reply);
+        } else if ('matrix' in reply) {
+          // The file's bytes follow the matrix of an entry sent ahead of them.
+          if (!reply.follows) worker.terminate();
           matrixRead(reply);
         } else if (!('taken' in reply)) {
           // A saved entry's matrix follows it.
@@ -82,6 +90,7 @@ export function startEarlyIndex(
         worker.terminate();
         resolve(false);
         matrixRead({ matrix: null });
+        fileRead({ file: null });
         answered({
           buffer: new ArrayBuffer(0),
           error: { name: 'Error', code: null, message: ev.message || "the catalogue's worker stopped" },
@@ -105,5 +114,5 @@ export function startEarlyIndex(
       if (!yes) fallback();
       return yes;
     });
-  return { location, taken, checksSaved, answer, matrix, marks };
+  return { location, taken, checksSaved, answer, matrix, file, marks };
 }

@@ -7,6 +7,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import 'fake-indexeddb/auto';
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
 import type { CatalogIndex, EarlyCatalog, EarlyResult } from '../src/core/catalog-index.js';
@@ -25,7 +26,7 @@ import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
 import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../src/catalog-indexer.js';
-import type { IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
+import type { FileReply, IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
 import { copyName, HEAD_BYTES } from '../src/storage/file-copy.js';
 
@@ -314,29 +315,45 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
         }),
       };
     };
-    // The bytes come after the entry has been checked: taken as the entry says.
+    // The bytes come after the entry has been checked, and the head is built meanwhile (its
+    // mark made before they are sent; they are sent anyway after 3 s): taken as the entry says.
+    const built = (): number => performance.getEntriesByName('clickwise:head').length;
+    const headsBefore = built();
     let sent = false;
-    const afterCheck = new Promise<{ bytes: Uint8Array; digest: string }>((resolve) =>
-      setTimeout(() => {
+    let headBeforeBytes = false;
+    const afterHead = new Promise<{ bytes: Uint8Array; digest: string }>((resolve) => {
+      const since = Date.now();
+      const poll = setInterval(() => {
+        headBeforeBytes = built() > headsBefore;
+        if (!headBeforeBytes && Date.now() - since < 3000) return;
+        clearInterval(poll);
         sent = true;
         resolve({ bytes: bytes.slice(), digest: entry.catalog.digest });
-      }, 50),
-    );
+      }, 5);
+    });
     const counted = counting(new MemoryPreparedCache());
-    const later = await load(counted.cache, ahead(afterCheck));
+    const later = await load(counted.cache, ahead(afterHead));
     expect(sent).toBe(true);
+    expect(headBeforeBytes).toBe(true);
     expect(later.asked).not.toContain(file);
     expect(counted.gets).toBe(0);
     expect(later.rec.stats().catalogIndexed).toBe('saved');
     expect(await clickSession(later.rec)).toEqual(reference);
     later.rec.dispose();
 
-    // Bytes with another digest (the worker's copy gone, and the body not the entry's): parsed.
-    const other = await load(new MemoryPreparedCache(), ahead(Promise.resolve({ bytes: bytes.slice(), digest: 'k64:0000000000000000:1' })));
+    // Bytes with another digest (the worker's copy gone, and the body not the entry's): parsed,
+    // and the head built for the entry meanwhile let go with its tensors.
+    const tensors = tf.memory().numTensors;
+    const slow = new Promise<{ bytes: Uint8Array; digest: string }>((resolve) =>
+      setTimeout(() => resolve({ bytes: bytes.slice(), digest: 'k64:0000000000000000:1' }), 100),
+    );
+    const other = await load(new MemoryPreparedCache(), ahead(slow));
     expect(other.asked).not.toContain(file);
     expect(other.rec.stats().catalogIndexed).toBe('page');
     expect(other.rec.stats().embeddings.prepared).toBe(0);
+    expect(await clickSession(other.rec)).toEqual(reference);
     other.rec.dispose();
+    expect(tf.memory().numTensors).toBe(tensors);
 
     // No bytes (the worker stopped): the page downloads the file, and still takes the saved entry.
     const cache = new MemoryPreparedCache();
@@ -765,18 +782,29 @@ describe('the catalogue worker and its client', () => {
       await until(++answers);
       const answer = nth(answers) as IndexAnswer;
       let after: Promise<MatrixReply> = Promise.resolve({ matrix: null });
+      let file: Promise<FileReply> | undefined;
       let all = stepsOf(answer);
       if ('saved' in answer) {
         await until(++answers);
-        after = Promise.resolve(nth(answers) as MatrixReply);
-        all = [...all, ...stepsOf(nth(answers))];
+        const matrix = nth(answers);
+        // The matrix comes first, on its own, before the file's bytes where they follow.
+        expect('matrix' in matrix && !('file' in matrix)).toBe(true);
+        expect('follows' in matrix).toBe(answer.later === true);
+        after = Promise.resolve(matrix as MatrixReply);
+        all = [...all, ...stepsOf(matrix)];
+        if (answer.later) {
+          await until(++answers);
+          expect('file' in nth(answers)).toBe(true);
+          file = Promise.resolve(nth(answers) as FileReply);
+          all = [...all, ...stepsOf(nth(answers))];
+        }
       }
       // The entry's steps end whenever it is read; the file's are in order.
       const steps = all.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x));
       const entry = all.includes('entry-copy') ? 'copy' : all.includes('entry') ? 'db' : 'none';
-      // Whether the entry went ahead of the file's bytes, which then came with its matrix.
+      // Whether the entry went ahead of the file's bytes, which then came after its matrix.
       const ahead = 'saved' in answer && answer.later === true && answer.buffer.byteLength === 0;
-      return { result: earlyResult(await withIdText(answer), after), steps, entry, ahead };
+      return { result: earlyResult(await withIdText(answer), after, file), steps, entry, ahead };
     };
     /** Whether `got` is `want` handed back whole. */
     const handedBack = async (got: EarlyResult, want: PreparedEntry): Promise<void> => {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Catalog } from '../src/core/catalog.js';
 import {
   buildCategories,
+  catalogAhead,
   checkCategories,
   compactCatalog,
   compactParsed,
@@ -51,6 +52,38 @@ async function file(n: number): Promise<{ bytes: Uint8Array; bounds: Uint32Array
 }
 
 const i2 = (n: number): number => n % 2; // indented on odd sizes: whitespace between items
+
+describe('catalogAhead', () => {
+  it('answers ids at once, items only once its bytes are filled in, and then as the file does', async () => {
+    const f = await file(500);
+    const ahead = catalogAhead(f.ids, f.bounds, f.skipped);
+    const c = ahead.catalog;
+    expect(c.size).toBe(f.items.length);
+    expect(c.indexOf(c.id(7))).toBe(7);
+    expect(c.held).toEqual({ form: 'file', bytes: 0 });
+    expect(() => c.item(0)).toThrow(/before the catalogue's file was read/);
+    let materialised = false;
+    const waiting = c.materialise(new Slicer()).then(() => (materialised = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(materialised).toBe(false);
+    // Bytes the bounds do not fit change nothing.
+    expect(ahead.fill(f.bytes.subarray(0, 10))).toBe(false);
+    expect(() => c.item(0)).toThrow();
+    expect(ahead.fill(f.bytes)).toBe(true);
+    expect(c.held).toEqual({ form: 'file', bytes: f.bytes.length });
+    expect(c.item(3)).toEqual(f.items[3]);
+    await waiting;
+    expect(c.items).toEqual(f.items);
+  });
+
+  it('fails a wait for bytes that will not come', async () => {
+    const f = await file(3);
+    const ahead = catalogAhead(f.ids, f.bounds, f.skipped);
+    const waiting = ahead.catalog.materialise(new Slicer());
+    ahead.fail(new Error('not the file'));
+    await expect(waiting).rejects.toThrow('not the file');
+  });
+});
 
 describe('compactCatalog', () => {
   it('gives every item as the file does, in any order, and holds a fraction of the bytes', async () => {

@@ -114,6 +114,47 @@ describe("the tag's start of the catalogue's worker", () => {
     performance.clearMarks();
   });
 
+  it("keeps the worker through the matrix of an entry sent ahead of the file's bytes, and gives the bytes that follow it", async () => {
+    vi.stubGlobal('Worker', class {});
+    const workers: { onmessage: ((ev: { data: IndexReply }) => void) | null; ended: number }[] = [];
+    const start = (): Worker => {
+      const w = { onmessage: null as ((ev: { data: IndexReply }) => void) | null, onerror: null, ended: 0, postMessage: () => undefined };
+      workers.push(w);
+      queueMicrotask(() => w.onmessage?.({ data: { ready: true } }));
+      return Object.assign(w, { terminate: () => w.ended++ }) as unknown as Worker;
+    };
+    const saved = {
+      digest: 'k64:d',
+      ids: { text: 'a', lengths: new Uint8Array([1]), marks: new Uint32Array(1), slots: new Int32Array(2) },
+      bounds: new Uint32Array([1, 4]),
+      skipped: [],
+      spread: new Int32Array([0]),
+      categories: null,
+    };
+    for (const later of [false, true]) {
+      const early = startEarlyIndex('/c.json', 'https://shop.test/c.json', start);
+      expect(await early.taken).toBe(true);
+      const w = workers.at(-1)!;
+      const bytes = new TextEncoder().encode('[{"id":"a","title":"A"}]');
+      w.onmessage!({
+        data: { buffer: later ? new ArrayBuffer(0) : bytes.slice().buffer, digest: 'k64:d', saved, ...(later ? { later } : {}) },
+      });
+      w.onmessage!({ data: later ? { matrix: null, follows: true } : { matrix: null } });
+      // Without `later` the matrix is the last message; with it, the bytes follow.
+      expect(w.ended).toBe(later ? 0 : 1);
+      const result = await earlyCatalogOf(early).result;
+      expect('saved' in result && (await result.saved.matrix)).toBeNull();
+      if (!later) continue;
+      w.onmessage!({ data: { file: bytes.slice().buffer, digest: 'k64:d' } });
+      expect(w.ended).toBe(1);
+      const got = 'saved' in result ? await result.later! : null;
+      expect(got && { text: new TextDecoder().decode(got.bytes), digest: got.digest }).toEqual({
+        text: '[{"id":"a","title":"A"}]',
+        digest: 'k64:d',
+      });
+    }
+  });
+
   it('lets the page download the file itself where the worker cannot start', async () => {
     const worker = fakeWorker(true);
     let fellBack = 0;

@@ -232,6 +232,55 @@ export function lazyCatalogFrom(
   );
 }
 
+/**
+ * The catalogue {@link lazyCatalogFrom} makes, before its file's bytes are here (a later visit
+ * whose saved entry came ahead of them): ids, size, `indexOf` and categories answer at once, so
+ * that the head can be built meanwhile; items only once `fill` has given the bytes (`item`
+ * throws before, `materialise` waits for them). `fill` is false, and changes nothing, where the
+ * bounds do not fit the bytes; `fail` ends the wait of a `materialise` for bytes that will not come.
+ */
+export function catalogAhead(
+  ids: IdTable,
+  bounds: Uint32Array,
+  skipped: readonly string[],
+  categories: CategoryTable | null = null,
+): { catalog: Catalog; fill(bytes: Uint8Array): boolean; fail(reason: unknown): void } {
+  let held: Uint8Array | null = null;
+  let settle: { resolve: () => void; reject: (reason: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
+  const here = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  here.catch(() => undefined);
+  const catalog = lazyOver(
+    {
+      form: 'file',
+      get bytes() {
+        return held ? held.length : 0;
+      },
+      of: (i) => {
+        if (!held) throw new Error(`item ${i} was asked for before the catalogue's file was read`);
+        return held.subarray(bounds[2 * i], bounds[2 * i + 1]);
+      },
+    },
+    ids,
+    skipped,
+    categories,
+    here,
+  );
+  return {
+    catalog,
+    fill(bytes) {
+      try {
+        checkFits(bytes, bounds, ids.size);
+      } catch {
+        return false;
+      }
+      held = bytes;
+      settle.resolve();
+      return true;
+    },
+    fail: (reason) => settle.reject(reason),
+  };
+}
+
 /** Throws a RangeError unless `bounds` hold two offsets for each of `n` items within the file's `bytes`. */
 function checkFits(bytes: Uint8Array, bounds: Uint32Array, n: number): void {
   if (bounds.length !== 2 * n || bounds[2 * n - 1]! > bytes.length) {
@@ -387,7 +436,14 @@ interface ItemText {
   of(i: number): Uint8Array;
 }
 
-function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[], categories: CategoryTable | null): Catalog {
+function lazyOver(
+  source: ItemText,
+  ids: IdTable,
+  skipped: readonly string[],
+  categories: CategoryTable | null,
+  /** Where the text is not here yet: what `materialise` waits for. */
+  here?: Promise<void>,
+): Catalog {
   const n = ids.size;
   // Only the items asked for: a page shows a few hundred of a million (an n-long array is 4 MB).
   const parsed = new Map<number, Item>();
@@ -437,6 +493,7 @@ function lazyOver(source: ItemText, ids: IdTable, skipped: readonly string[], ca
       return text ? { form: text.form, bytes: text.bytes } : { form: 'parsed' as const, bytes: 0 };
     },
     async materialise(s: Slicer) {
+      await here;
       for (let i = 0; i < n && left > 0; i++) {
         item(i);
         if ((i & 255) === 255) await s.maybeYield();

@@ -16,6 +16,7 @@ import {
   compactParsed,
   describeProblems,
   lazyCatalogFrom,
+  catalogAhead,
   swappable,
   validateCatalogSliced,
 } from './catalog.js';
@@ -547,6 +548,27 @@ export async function readCatalog(
       // The worker read the saved entry and found it to be for these bytes; checked as below,
       // while the worker reads the bytes where it sent the entry ahead of them.
       const got = await checkedEntry(off.saved, slicer);
+      if (off.later && got) {
+        const ahead = entryAhead(got.entry, got.ids);
+        if (ahead) {
+          const later = off.later;
+          const digest = off.digest;
+          // The read once the bytes are here: this one, with them, where they are the entry's;
+          // else the file parsed as a changed one.
+          const rest = (async (): Promise<ReadCatalog> => {
+            const file = await later.catch(() => null);
+            // The worker stopped before it sent the bytes: they are read here.
+            const bytes = file ? file.bytes : await fetchCatalog(location, fetcher);
+            const made = file ? file.digest : await digestOf(bytes);
+            if (made === digest && ahead.fill(bytes)) {
+              return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: { ...ahead.text, bytes }, indexedIn: 'saved' };
+            }
+            ahead.fail(new Error("the catalogue's file is not the one its saved entry was made from"));
+            return readFresh(location, bytes, made, fetcher, slicer, warn, miss, indexer);
+          })();
+          return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: ahead.text, indexedIn: 'saved', rest };
+        }
+      }
       const file = off.later ? await off.later.catch(() => null) : off;
       if (file) {
         const held = file.digest === off.digest && got && heldEntry(file.bytes, got.entry, got.ids);
@@ -593,15 +615,30 @@ async function checkedEntry(entry: SavedEntry, slicer: Slicer): Promise<{ entry:
   }
 }
 
+/**
+ * The catalogue a saved entry says, before the file's bytes are here (see {@link catalogAhead});
+ * null where the entry's cold-start order does not fit it.
+ */
+function entryAhead(entry: SavedEntry, ids: IdTable): (ReturnType<typeof catalogAhead> & { text: CatalogText }) | null {
+  const prior = entry.catalog;
+  if (!spreadFits(prior.spread, ids.size)) return null;
+  const ahead = catalogAhead(ids, prior.bounds, prior.skipped, prior.categories);
+  return { ...ahead, text: { bytes: null, bounds: prior.bounds, ids, categories: prior.categories } };
+}
+
+/** Whether a saved cold-start order lists each of a catalogue's `n` items by an index within it. */
+function spreadFits(spread: Int32Array, n: number): boolean {
+  let inRange = spread.length === n;
+  for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < n;
+  return inRange;
+}
+
 /** The catalogue held as a saved entry for these bytes says; null where the entry does not fit them. */
 function heldEntry(bytes: Uint8Array, entry: SavedEntry, ids: IdTable): ReadCatalog | null {
   try {
     const prior = entry.catalog;
     const catalog = lazyCatalogFrom(bytes, ids, prior.bounds, prior.skipped, prior.categories);
-    const spread = prior.spread;
-    let inRange = spread.length === catalog.size;
-    for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < catalog.size;
-    if (!inRange) return null;
+    if (!spreadFits(prior.spread, catalog.size)) return null;
     return { catalog, entry, fresh: null, text: { bytes, bounds: prior.bounds, ids, categories: prior.categories }, indexedIn: 'saved' };
   } catch {
     return null; // a damaged entry: read the file as on a first visit, and save it again
@@ -682,6 +719,12 @@ export interface ReadCatalog {
   indexedIn: 'worker' | 'page' | 'saved';
   /** The items' text keys, where the index made them. */
   keys?: Uint32Array;
+  /**
+   * Where the catalogue was restored from a saved entry ahead of the file's bytes (its items not
+   * readable yet): the read once they are here. That is this read, with the bytes, where they
+   * are those the entry was made from; else the file read afresh, with another catalogue.
+   */
+  rest?: Promise<ReadCatalog>;
 }
 
 /** A catalogue file's bytes and where its kept items lie in it: what compaction needs. */
@@ -1330,6 +1373,11 @@ class RecommenderImpl implements Recommender {
 export interface LoadHeadOptions {
   /** The items, or a catalogue (parsed in full only when its vectors must be made). */
   catalog: readonly Item[] | Catalog;
+  /**
+   * The tfjs backend being readied, where the caller starts it: awaited only before the first
+   * step that needs it (encoding, the head itself), so that a saved matrix is copied meanwhile.
+   */
+  backendReady?: Promise<unknown>;
   modelUrl?: string;
   fetcher?: Fetcher;
   /** `models/manifest.json`, when the caller has already read it. */
@@ -1552,6 +1600,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     matrix.scales.set(p.scales);
     embeddingStats = { ...p.embeddings, prepared: n };
   } else {
+    await options.backendReady;
     // The items' text keys: from the catalogue's index where it made them (a first visit's
     // worker), else from the items (a lazy catalogue then parses every one).
     let keys = options.keys && options.keys.length === n ? options.keys : null;
@@ -1626,6 +1675,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     matrix.bias.set(base.bias.subarray(from, Math.min(n, from + 64 * BLOCK)), from);
     await slicer.maybeYield();
   }
+  await options.backendReady;
   await slicer.yield();
   const head = new IncrementalHead(
     matrix,
@@ -1796,7 +1846,12 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const manifestP = loadModelManifest(fetcher, modelUrl);
   // The model's files download while the catalogue is read.
   const partsP = manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg)));
-  backendP.catch(() => undefined);
+  // The backend's mark is when it is ready, wherever the load then is.
+  const backendReady = backendP.then((b) => {
+    mark('backend');
+    return b;
+  });
+  backendReady.catch(() => undefined);
   manifestP.catch(() => undefined);
   partsP.catch(() => undefined);
   const slicer = new Slicer();
@@ -1807,7 +1862,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const prefetchVectors = (): void => void partsP.then((p) => p.ahead()).catch(() => undefined);
   const location = typeof options.catalog === 'string' ? options.catalog : null;
   if (location === null) prefetchVectors();
-  const read: Omit<ReadCatalog, 'text' | 'indexedIn'> & { text: CatalogText | null; indexedIn: RecommenderStats['catalogIndexed'] } =
+  const first: Omit<ReadCatalog, 'text' | 'indexedIn'> & { text: CatalogText | null; indexedIn: RecommenderStats['catalogIndexed'] } =
     location
       ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors, options.catalogIndexer, options.earlyCatalog)
       : {
@@ -1817,12 +1872,59 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
           text: null,
           indexedIn: 'given' as const,
         };
+  /** The head for a catalogue as read, with what it was made from. */
+  const headFor = async (c: Catalog, r: typeof first) => {
+    const modelManifest = await manifestP;
+    const parts = await partsP;
+    const savedMatrix = r.entry
+      ? await r.entry.matrix.catch((err: unknown) => {
+          warn('prepared/read', `The saved item matrix could not be read (${String(err)}); making it again.`);
+          return null;
+        })
+      : null;
+    const loaded = await loadHead({
+      ...options,
+      head,
+      catalog: c,
+      indexOf: c.indexOf,
+      modelUrl,
+      fetcher,
+      modelManifest,
+      warn: (m) => warn('load', m),
+      parts,
+      prepared: savedMatrix,
+      ...(r.keys ? { keys: r.keys } : {}),
+      keepMatrix: cache !== undefined && location !== null,
+      deferCacheWrite: true,
+      backendReady,
+    });
+    mark('head');
+    return { backend: await backendReady, savedMatrix, loaded };
+  };
+  let read = first;
+  // A catalogue restored ahead of its file's bytes: the head is built while they come, on a
+  // catalogue that can later be swapped for its compacted form (the head keeps what it was given).
+  let early: { catalog: SwappableCatalog; made: ReturnType<typeof headFor> } | null = null;
+  if (first.rest) {
+    const c = swappable(first.catalog);
+    early = { catalog: c, made: headFor(c, first) };
+    early.made.catch(() => undefined);
+    read = await first.rest;
+    if (read.catalog !== first.catalog) {
+      // Not the file the entry was made from: that head is let go, and one made for this file.
+      await early.made.then(
+        (h) => h.loaded.head.dispose(),
+        () => undefined,
+      );
+      early = null;
+    }
+  }
   // A large file is compacted once the page is ready; the page meanwhile uses the catalogue as read.
   let text = read.text && read.text.bytes && read.text.bytes.length >= compactAbove ? read.text : null;
   // A catalogue parsed in full needs its file no more: it is compacted from its items.
   if (text && read.catalog.held.form === 'parsed') text = { ...text, bytes: null };
   read.text = null;
-  const catalog = text ? swappable(read.catalog) : read.catalog;
+  const catalog = early ? early.catalog : text ? swappable(read.catalog) : read.catalog;
   if (catalog.skipped.length > 0) {
     warn(
       'catalog/skipped',
@@ -1831,8 +1933,10 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   }
   progress?.({ phase: 'catalog', done: 1, total: 1 });
   mark('catalog');
-  const backend = await backendP;
-  mark('backend');
+  const made = early ? early.made : headFor(catalog, read);
+  made.catch(() => undefined);
+  // As headFor awaits them: their failures are reported in this order.
+  await backendReady;
   const modelManifest = await manifestP;
   const parts = await partsP;
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
@@ -1840,28 +1944,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const trusted = (parts.headModel.manifest.shopDeltaWeight ?? 1) > 0;
   const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
-  const savedMatrix = read.entry
-    ? await read.entry.matrix.catch((err: unknown) => {
-        warn('prepared/read', `The saved item matrix could not be read (${String(err)}); making it again.`);
-        return null;
-      })
-    : null;
-  const loaded = await loadHead({
-    ...options,
-    head,
-    catalog,
-    indexOf: catalog.indexOf,
-    modelUrl,
-    fetcher,
-    modelManifest,
-    warn: (m) => warn('load', m),
-    parts,
-    prepared: savedMatrix,
-    ...(read.keys ? { keys: read.keys } : {}),
-    keepMatrix: cache !== undefined && location !== null,
-    deferCacheWrite: true,
-  });
-  mark('head');
+  const { backend, savedMatrix, loaded } = await made;
   const rec = new RecommenderImpl(
     catalog,
     loaded.head,
