@@ -150,7 +150,7 @@ describe('IndexedDbPreparedCache', () => {
     },
   });
 
-  it('keeps typed arrays as they were, and the most recently used locations only', async () => {
+  it("keeps typed arrays as they were, and the most recently used locations only; gives a saved matrix's shape from its header", async () => {
     let t = 1000;
     const cache = await IndexedDbPreparedCache.open(() => t);
     await cache.put('/a.json', entry(1));
@@ -159,6 +159,11 @@ describe('IndexedDbPreparedCache', () => {
     expect(back!.matrix!.codes).toBeInstanceOf(Int8Array);
     expect(back!.catalog.bounds).toBeInstanceOf(Uint32Array);
     expect(back!.catalog.categories!.codes).toBeInstanceOf(Uint16Array);
+    // The saved matrix's shape, from the header alone; none where no matrix is saved.
+    expect(await cache.shapeOf('/a.json')).toEqual({ n: 2, dims: 2 });
+    expect(await cache.shapeOf('/none.json')).toBeUndefined();
+    await cache.put('/a.json', { ...entry(2), matrix: null });
+    expect(await cache.shapeOf('/a.json')).toBeUndefined();
     await cache.put('/a.json', entry(2));
     expect(await whole(cache.get('/a.json'))).toEqual(entry(2));
     await cache.put('/a.json', entry(1));

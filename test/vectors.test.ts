@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../src/core/errors.js';
-import { createRecommenderCore, loadHead, loadModelParts } from '../src/core/recommender.js';
+import { createRecommenderCore, loadHead, loadModelParts, readiedMatrix } from '../src/core/recommender.js';
+import { MemoryPreparedCache } from '../src/core/prepared.js';
+import type { ItemMatrix } from '../src/core/item-matrix.js';
 import { loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import { mulberry32 } from '../src/core/rng.js';
@@ -183,6 +185,54 @@ describe('a recommender on shipped vectors', () => {
     expect(reordered.embeddingStats).toEqual({ shipped: catalog.length, cached: 0, encoded: 0, prepared: 0 });
     expect(await other.ahead()).toBeNull();
     reordered.head.dispose();
+  });
+
+  it('takes an item matrix readied ahead where it has the shape the head needs, and makes one where it has not', async () => {
+    const modelUrl = join(dir, 'models');
+    // Rows made here (none made ahead from the shop's file), into the matrix the head takes.
+    const parts = async (): Promise<Awaited<ReturnType<typeof loadModelParts>>> => ({
+      ...(await loadModelParts(defaultFetcher, modelUrl, await loadModelManifest(defaultFetcher, modelUrl), () => undefined)),
+      ahead: () => Promise.resolve(null),
+    });
+    const matrixOf = (h: { head: unknown }): ItemMatrix => (h.head as { items: ItemMatrix }).items;
+    const d = (await parts()).encoderManifest.dims;
+    const ready = await readiedMatrix({ n: catalog.length, dims: d }, new Slicer());
+    expect(ready && [ready.n, ready.dims, ready.codes.every((x) => x === 0)]).toEqual([catalog.length, d, true]);
+    const taken = await loadHead({ catalog, modelUrl, parts: await parts(), keepMatrix: true, matrixAhead: Promise.resolve(ready) });
+    expect(taken.made!.codes.buffer).toBe(ready!.codes.buffer);
+    const wrong = await readiedMatrix({ n: catalog.length + 1, dims: d }, new Slicer());
+    const made = await loadHead({ catalog, modelUrl, parts: await parts(), keepMatrix: true, matrixAhead: Promise.resolve(wrong) });
+    expect(made.made!.codes.buffer).not.toBe(wrong!.codes.buffer);
+    expect(made.made!.codes).toEqual(taken.made!.codes);
+    // A saved matrix is copied into one readied ahead.
+    const again = await readiedMatrix({ n: catalog.length, dims: d }, new Slicer());
+    const saved = await loadHead({ catalog, modelUrl, parts: await parts(), prepared: made.made, matrixAhead: Promise.resolve(again) });
+    expect(matrixOf(saved)).toBe(again);
+    expect(again!.codes).toEqual(made.made!.codes);
+    expect(matrixOf(made)).not.toBe(wrong);
+    for (const h of [taken, made, saved]) h.head.dispose();
+    // A shape no matrix can have (a damaged header): none readied.
+    expect(await readiedMatrix({ n: -1, dims: d }, new Slicer())).toBeNull();
+    expect(await readiedMatrix({ n: 10, dims: 1000 }, new Slicer())).toBeNull();
+
+    // A later load asks the cache for the saved matrix's shape, and gives what a load without it gives.
+    const cache = new MemoryPreparedCache();
+    const asked: string[] = [];
+    const shapeOf = cache.shapeOf.bind(cache);
+    cache.shapeOf = (location) => (asked.push(location), shapeOf(location));
+    const file = join(dir, 'shape-catalog.json');
+    writeFileSync(file, JSON.stringify(catalog));
+    const lists: string[][] = [];
+    for (let visit = 0; visit < 2; visit++) {
+      const rec = await createRecommenderCore({ catalog: file, modelUrl, backend: 'cpu', preparedCache: cache });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(rec.stats().embeddings.prepared).toBe(visit === 0 ? 0 : catalog.length);
+      await rec.click(catalog[3]!.id);
+      lists.push((await rec.recommend({ k: 10 })).map((r) => r.id));
+      rec.dispose();
+    }
+    expect(asked).toEqual([file, file]);
+    expect(lists[1]).toEqual(lists[0]);
   });
 
   it('encodes only the items that are new or changed since the file was made', async () => {

@@ -61,8 +61,19 @@ export interface SavedEntry {
  * the recommender's own (its item matrix among them): they do not change, and a cache that
  * stores elsewhere copies them as it writes.
  */
+/** The size of a saved item matrix: `n` rows of `dims`. */
+export interface MatrixShape {
+  n: number;
+  dims: number;
+}
+
 export interface PreparedCache {
   get(location: string): Promise<SavedEntry | undefined>;
+  /**
+   * The shape of the item matrix saved for `location`, read from the entry's header alone
+   * (undefined where none is saved): a load readies that much memory while the entry comes.
+   */
+  shapeOf?(location: string): Promise<MatrixShape | undefined>;
   /**
    * `pause`, where given, is awaited before each piece of work that can wait: the recommender's
    * resolves once the shopper has been quiet a while. If it throws, the write stops.
@@ -76,6 +87,10 @@ export class MemoryPreparedCache implements PreparedCache {
   get(location: string): Promise<SavedEntry | undefined> {
     const e = this.entries.get(location);
     return Promise.resolve(e && { catalog: e.catalog, matrix: Promise.resolve(e.matrix) });
+  }
+  shapeOf(location: string): Promise<MatrixShape | undefined> {
+    const m = this.entries.get(location)?.matrix;
+    return Promise.resolve(m ? { n: m.scales.length, dims: m.dims } : undefined);
   }
   put(location: string, entry: PreparedEntry): Promise<void> {
     this.entries.set(location, entry);

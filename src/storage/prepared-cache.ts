@@ -14,7 +14,7 @@
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
-import type { PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
+import type { MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
 import { nextTask, Slicer } from '../core/index.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
 import { keepEntryCopy } from './file-copy.js';
@@ -127,6 +127,13 @@ export class IndexedDbPreparedCache implements PreparedCache {
     if (header?.format !== FORMAT) return undefined;
     this.track(this.db.put('used', this.now(), location));
     return header.generation;
+  }
+
+  /** The shape of the item matrix saved for `location`, from its header alone (see `PreparedCache.shapeOf`). */
+  async shapeOf(location: string): Promise<MatrixShape | undefined> {
+    const header = await this.db.get('headers', location);
+    const m = header?.format === FORMAT ? header.matrix : null;
+    return m ? { n: m.scales.length, dims: m.dims } : undefined;
   }
 
   /** The entry saved for `location`, with its generation (see {@link generationOf}). */
