@@ -1706,7 +1706,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
  * An item matrix of `shape` whose memory has been written once (with the zeros it holds), in
  * slices of `slicer`; null where the shape cannot be made. The first write to each page of fresh
  * memory is most of what copying a saved matrix into it costs (about 20 ms for 6.4 MB on a 2-core
- * machine, and ten times that at 1,000,000 items): a load does it while it waits for the entry.
+ * machine, and ten times that at 1,000,000 items): a load does it while it waits for the entry,
+ * 1 MiB a task.
  */
 export async function readiedMatrix(shape: MatrixShape, slicer: Slicer): Promise<ItemMatrix | null> {
   let m: ItemMatrix;
@@ -1720,7 +1721,9 @@ export async function readiedMatrix(shape: MatrixShape, slicer: Slicer): Promise
     const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
     for (let from = 0; from < bytes.length; from += step) {
       bytes.fill(0, from, Math.min(bytes.length, from + step));
-      await slicer.maybeYield();
+      // A task of its own for each step (a few ms): the load's other slices run between them, so
+      // that this work never lengthens one of theirs.
+      await slicer.yield();
     }
   }
   return m;
