@@ -3,7 +3,7 @@
  * storage layer (IndexedDB with a memory fallback in browsers; memory in Node).
  */
 import type { CoreRecommenderOptions, Recommender } from './core/index.js';
-import { ArgumentError, createRecommenderCore, initBackend } from './core/index.js';
+import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
 import { IndexedDbEmbeddingCache, IndexedDbPreparedCache, openDeltaStore } from './storage/index.js';
 import { earlyCatalogOf, startCatalogWorker, workerCatalogIndexer } from './catalog-indexer.js';
@@ -135,25 +135,14 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   }
   // The catalogue's worker starts on the file while the stores open and the runtime loads the model.
   const earlyCatalog = core.earlyCatalog ?? earlyCatalogFor(core);
-  const assets = pageAssets();
-  const wasmPaths = core.wasmPaths ?? (assets ? `${assets}tfjs/` : undefined);
-  // So does the backend (the WASM binary compiled): it is ready sooner, where it waited for the stores.
-  const backend = initBackend(core.backend ?? 'auto', wasmPaths ? { wasmPaths } : {});
-  backend.catch(() => undefined);
+  const { store } = await openDeltaStore(storage, namespace);
   // Catalogue vectors are cached wherever the shopper's state is kept on disk.
   // So is what a load of the catalogue makes (its index and item matrix), for the next visit.
-  // The caches open while the store does, and are closed where it falls back to memory.
-  const cachesFor = (wanted: boolean) =>
-    Promise.all([
-      wanted ? IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined,
-      wanted ? IndexedDbPreparedCache.open().catch(() => undefined) : undefined,
-    ]);
-  const caches = cachesFor(storage === 'indexeddb');
-  const { store } = await openDeltaStore(storage, namespace);
   const onDisk = store.kind === 'indexeddb';
-  const opened = await caches;
-  if (!onDisk) opened.forEach((c) => c?.close());
-  const [embeddingCache, preparedCache] = onDisk ? opened : [undefined, undefined];
+  const [embeddingCache, preparedCache] = await Promise.all([
+    onDisk ? IndexedDbEmbeddingCache.open().catch(() => undefined) : undefined,
+    onDisk ? IndexedDbPreparedCache.open().catch(() => undefined) : undefined,
+  ]);
   // The caches are read while loading and written just after; closed once that is done.
   const closeCaches = (): void => {
     embeddingCache?.close();
@@ -161,30 +150,29 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
   };
   try {
     const visibility = core.visibility ?? documentVisibility();
+    const assets = pageAssets();
     const modelUrl = core.modelUrl ?? (assets ? `${assets}models/` : await nodePackageModels());
+    const wasmPaths = core.wasmPaths ?? (assets ? `${assets}tfjs/` : undefined);
     // A catalogue file that must be parsed (a first visit) is parsed in a Web Worker.
     const catalogIndexer = core.catalogIndexer ?? workerCatalogIndexer();
-    return await createRecommenderCore(
-      {
-        ...core,
-        store,
-        ...(catalogIndexer ? { catalogIndexer } : {}),
-        ...(earlyCatalog ? { earlyCatalog } : {}),
-        ...(modelUrl ? { modelUrl } : {}),
-        ...(wasmPaths ? { wasmPaths } : {}),
-        ...(embeddingCache ? { embeddingCache } : {}),
-        ...(preparedCache ? { preparedCache } : {}),
-        ...(visibility ? { visibility } : {}),
-        afterSaved: () => {
-          try {
-            core.afterSaved?.();
-          } finally {
-            closeCaches();
-          }
-        },
+    return await createRecommenderCore({
+      ...core,
+      store,
+      ...(catalogIndexer ? { catalogIndexer } : {}),
+      ...(earlyCatalog ? { earlyCatalog } : {}),
+      ...(modelUrl ? { modelUrl } : {}),
+      ...(wasmPaths ? { wasmPaths } : {}),
+      ...(embeddingCache ? { embeddingCache } : {}),
+      ...(preparedCache ? { preparedCache } : {}),
+      ...(visibility ? { visibility } : {}),
+      afterSaved: () => {
+        try {
+          core.afterSaved?.();
+        } finally {
+          closeCaches();
+        }
       },
-      { backend },
-    );
+    });
   } catch (err) {
     store.close();
     closeCaches();

@@ -1844,15 +1844,7 @@ function startShopDelta(
  * Loads catalogue and model, initialises the backend, embeds the catalogue and restores the
  * shopper's state from the store. Resolves to a ready recommender.
  */
-export async function createRecommenderCore(
-  options: CoreRecommenderOptions,
-  /**
-   * What the caller began before the load: the backend's start (`initBackend` with the options'
-   * backend and wasmPaths), which then overlaps whatever the caller awaited first (the package
-   * entry opens its stores).
-   */
-  begun: { backend?: Promise<BackendChoice> } = {},
-): Promise<Recommender> {
+export async function createRecommenderCore(options: CoreRecommenderOptions): Promise<Recommender> {
   if (typeof options !== 'object' || options === null) {
     throw new ArgumentError('options/missing', 'createRecommender needs an options object: { catalog, modelUrl?, backend?, storage? }.');
   }
@@ -1887,7 +1879,7 @@ export async function createRecommenderCore(
   // The backend starts (WASM compiles off the main thread) and the model manifest downloads while
   // the catalogue is parsed. A failure of either is reported after the catalogue's own errors.
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
-  const backendP = begun.backend ?? initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
+  const backendP = initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
   const manifestP = loadModelManifest(fetcher, modelUrl);
   // The model's files download while the catalogue is read.
   const partsP = manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg)));
