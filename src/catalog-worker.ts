@@ -86,9 +86,9 @@ function begin(location: string, url: string, withEntry = true): Begun {
 let early: Begun | null = null;
 
 /**
- * The file at `url`, downloaded, digested and indexed as it arrives. A server that answers no (a
- * 404) gives the `CatalogError` the page would give; a download that fails otherwise is an
- * Error: the page then tries itself.
+ * The file at `url`, downloaded, digested and indexed as it arrives, or read from the copy kept
+ * with the response's strong `ETag`. A server that answers no (a 404) gives the `CatalogError`
+ * the page would give; a download that fails otherwise is an Error: the page then tries itself.
  */
 async function download(
   location: string,
@@ -104,6 +104,20 @@ async function download(
   // The server answered no (a 404): the page would get the same answer, so this is the load's
   // error, and the page does not ask again.
   if (!res.ok) throw catalogUnreachable(httpError(location, res));
+  // A copy kept with the same strong `ETag` (nothing is saved for it yet, or the page keeps
+  // nothing: its storage is in memory): read and indexed instead of the body, not written again.
+  const etag = strongEtag(res);
+  const copy = etag ? await openCopy(location, etag) : null;
+  if (copy) {
+    const bytes = copy.read();
+    copy.close();
+    if (bytes) {
+      stamp('copy');
+      res.body?.cancel().catch(() => undefined);
+      const index = await indexCatalog(location, bytes, slicer);
+      return copy.digest ? { bytes, index, digest: copy.digest } : { bytes, index };
+    }
+  }
   if (!res.body) throw new Error('the response has no body');
   const tap = await kept(location, res, res.body);
   const got = await indexCatalogStream(location, tap.body, lengthHint(res), slicer, () => stamp('file'));

@@ -822,6 +822,16 @@ describe('the catalogue worker and its client', () => {
     // Digested as it came: the page need not digest it.
     expect('index' in first.result && first.result.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
     expect([kept('.bin'), kept('.entry')]).toEqual([1, 0]);
+
+    // Nothing saved yet (or never: a page whose storage is in memory), the same ETag: the copy is
+    // read and indexed instead of the body, and not written again.
+    const copyBytes = files.get(copyName(location))!.data.slice();
+    const again = await visit(false);
+    expect(again.steps).toEqual(['request', 'response', 'copy', 'index']);
+    expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
+    expect('index' in again.result && again.result.index).toEqual('index' in first.result && first.result.index);
+    expect('index' in again.result && again.result.digest).toBe('index' in first.result && first.result.digest);
+    expect(files.get(copyName(location))!.data).toEqual(copyBytes);
     const entry = await saveEntryFor(location, text);
 
     // The first visit noted the file's digest in its copy, made as the bytes came. A copy whose
