@@ -31,6 +31,7 @@ import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
 import { copying, noteDigest, openCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
+import type { OpenCopy } from './storage/file-copy.js';
 import type { SavedEntry } from './core/prepared.js';
 import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 
@@ -109,10 +110,8 @@ async function download(
   const etag = strongEtag(res);
   const copy = etag ? await openCopy(location, etag) : null;
   if (copy) {
-    const bytes = copy.read();
-    copy.close();
+    const bytes = readOpened(copy);
     if (bytes) {
-      stamp('copy');
       res.body?.cancel().catch(() => undefined);
       const index = await indexCatalog(location, bytes, slicer);
       return copy.digest ? { bytes, index, digest: copy.digest } : { bytes, index };
@@ -123,6 +122,14 @@ async function download(
   const got = await indexCatalogStream(location, tap.body, lengthHint(res), slicer, () => stamp('file'));
   const digest = await tap.digest;
   return digest ? { ...got, digest } : got;
+}
+
+/** The bytes of a copy opened with `openCopy`, which is closed; the step stamped where they were read. */
+function readOpened(copy: OpenCopy): Uint8Array | null {
+  const bytes = copy.read();
+  copy.close();
+  if (bytes) stamp('copy');
+  return bytes;
 }
 
 /**
@@ -207,10 +214,8 @@ async function checkSaved(
             saved,
             copy.digest,
             async () => {
-              const bytes = copy.read();
-              copy.close();
+              const bytes = readOpened(copy);
               if (bytes) {
-                stamp('copy');
                 res.body?.cancel().catch(() => undefined);
                 return { bytes, digest: copy.digest! };
               }
@@ -222,10 +227,9 @@ async function checkSaved(
           return back && { bytes: back.bytes, index: await indexCatalog(location, back.bytes, slicer), digest: back.digest };
         }
         // An entry from IndexedDB: the copy is read while IndexedDB reads the entry.
-        const bytes = from !== null ? copy.read() : null;
+        const bytes = from !== null ? readOpened(copy) : null;
         copy.close();
         if (bytes) {
-          stamp('copy');
           // A copy with no digest noted (none could be made as it was kept) is digested once, here.
           const digest = copy.digest ?? (await digestBytes(bytes, slicer));
           if (!copy.digest) stamp('digest');

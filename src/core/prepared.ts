@@ -55,18 +55,18 @@ export interface SavedEntry {
   matrix: Promise<PreparedMatrix | null>;
 }
 
-/**
- * Keeps one {@link PreparedEntry} per catalogue location. Failures cost time, never
- * correctness: the recommender loads everything again. The arrays of an entry that is put are
- * the recommender's own (its item matrix among them): they do not change, and a cache that
- * stores elsewhere copies them as it writes.
- */
 /** The size of a saved item matrix: `n` rows of `dims`. */
 export interface MatrixShape {
   n: number;
   dims: number;
 }
 
+/**
+ * Keeps one {@link PreparedEntry} per catalogue location. Failures cost time, never
+ * correctness: the recommender loads everything again. The arrays of an entry that is put are
+ * the recommender's own (its item matrix among them): they do not change, and a cache that
+ * stores elsewhere copies them as it writes.
+ */
 export interface PreparedCache {
   get(location: string): Promise<SavedEntry | undefined>;
   /**
