@@ -152,6 +152,14 @@ export function prefetchingFetcher(early: Map<string, Promise<Response>>): Fetch
  * bench:profile-visit -- --items 1000000 --first`).
  */
 export const SHA256_SLICED_FROM = 4 << 20;
+/**
+ * Files of this many bytes or more are checked in a task of their own. A page's WebCrypto digest
+ * runs on the calling thread (1.6 MB took 8 to 13 ms in Chromium on the 2-core machine of the
+ * project's runs); in the task that read the body's last chunk, followed by the caller's decoding
+ * of the bytes, the shop's vectors file made a task of over 50 ms on a first visit at 100,000
+ * items (docs/PERFORMANCE.md).
+ */
+export const FILE_TASK_FROM = 1 << 18;
 /** Bytes hashed a task: a MiB took about 5 ms in Node here, and several times that under a page's load. */
 const SHA256_PIECE = 1 << 18;
 
@@ -210,7 +218,12 @@ export async function fetchJson<T>(fetcher: Fetcher, location: string): Promise<
 export async function fetchVerified(fetcher: Fetcher, base: string, file: ManifestFile): Promise<ArrayBuffer> {
   const location = joinLocation(base, file.path);
   const buf = await fetcher(location);
+  // A large file's digest gets a task of its own, apart from the body's last chunk and from what
+  // the caller does with the bytes (see FILE_TASK_FROM).
+  const large = buf.byteLength >= FILE_TASK_FROM;
+  if (large) await nextTask();
   const actual = await sha256Hex(buf);
+  if (large) await nextTask();
   if (actual !== file.sha256) throw new ChecksumError(location, file.sha256, actual);
   return buf;
 }
