@@ -902,6 +902,82 @@ describe('the catalogue worker and its client', () => {
     expect((await visit(true)).steps).toEqual(['request', 'response', 'copy']);
   });
 
+  it("reads a later visit's file copy through a snapshot, without a lock, and the body where the copy changes under the read", async () => {
+    const files = fakeFileSystem(vi.stubGlobal);
+    const location = 'https://shop.test/read-ahead.json';
+    const text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    const bodies: { pulled: number }[] = [];
+    vi.stubGlobal('fetch', () => {
+      const bytes = new TextEncoder().encode(text);
+      const seen = { pulled: 0 };
+      bodies.push(seen);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(c) {
+            seen.pulled++;
+            if (at >= bytes.length) c.close();
+            else c.enqueue(bytes.slice(at, (at += 4096)));
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return Promise.resolve(new Response(body, { headers: { etag: '"v1"' } }));
+    });
+    const { worker, replies, until } = listening((await fakeWorkers()).start());
+    let answers = 0;
+    const next = async (): Promise<IndexReply> => {
+      await until(++answers);
+      return replies.filter((a) => !('taken' in a) && !('ready' in a))[answers - 1]!;
+    };
+    // A first visit keeps the copy; the page saves its entry, and a second visit copies the entry.
+    worker.postMessage({ location, url: location });
+    await next();
+    const entry = await saveEntryFor(location, text);
+    worker.postMessage({ location, url: location, saved: true });
+    await next();
+    await next();
+    // What is asked of the file's copy: a sync handle (which locks it) or a snapshot of it.
+    const copy = files.get(copyName(location))!;
+    const asked: string[] = [];
+    copy.onGetFile = () => asked.push('snapshot');
+    const visit = async (): Promise<{ steps: string[]; bytes: string; digest: string }> => {
+      worker.postMessage({ location, url: location, saved: true });
+      const answer = (await next()) as IndexAnswer;
+      let steps = stepsOf(answer);
+      expect('saved' in answer).toBe(true);
+      const matrix = await next();
+      steps = [...steps, ...stepsOf(matrix)];
+      // The bytes follow the matrix where the entry went ahead of them, else came with it.
+      const file = 'saved' in answer && answer.later ? ((await next()) as FileReply) : null;
+      if (file) steps = [...steps, ...stepsOf(file)];
+      return {
+        steps: steps.filter((x) => !['entry', 'matrix', 'entry-copy'].includes(x)),
+        bytes: new TextDecoder().decode(new Uint8Array(file ? (file.file ?? new ArrayBuffer(0)) : answer.buffer)),
+        digest: (file ? file.digest : 'digest' in answer ? answer.digest : undefined) ?? '',
+      };
+    };
+    // Another tab's worker holds the copy with a sync handle: it is read all the same, through a
+    // snapshot taken as the request came, and the body is not read.
+    copy.locked = true;
+    const held = await visit();
+    expect(held).toEqual({ steps: ['request', 'response', 'copy'], bytes: text, digest: entry.catalog.digest });
+    expect(asked).toEqual(['snapshot']);
+    expect(bodies.at(-1)!.pulled).toBe(0);
+    copy.locked = false;
+    // The copy changes under the snapshot (another tab begins to write it, emptying it first): the
+    // body is read instead.
+    copy.onGetFile = () => {
+      asked.push('snapshot');
+      copy.data = new Uint8Array(HEAD_BYTES);
+      copy.modified += 1000;
+    };
+    const changed = await visit();
+    expect(changed.steps).toEqual(['request', 'response', 'file', 'digest']);
+    expect([changed.bytes, changed.digest]).toEqual([text, entry.catalog.digest]);
+    expect(bodies.at(-1)!.pulled).toBeGreaterThan(0);
+  });
+
   it("asks for the catalogue the tag named in the script's URL as it starts, and gives it to the tag's request for it", async () => {
     const location = 'https://shop.test/named.json';
     const other = 'https://shop.test/other.json';
