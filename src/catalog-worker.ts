@@ -30,8 +30,8 @@ import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
-import { copying, noteDigest, openCopy, readCopyAhead, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
-import type { CopyAhead } from './storage/file-copy.js';
+import { copying, noteDigest, openCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
+import type { OpenCopy } from './storage/file-copy.js';
 import type { SavedEntry } from './core/prepared.js';
 import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
 
@@ -57,8 +57,6 @@ interface Begun {
   response: Promise<Response>;
   cache: Promise<IndexedDbPreparedCache | null>;
   saved: Promise<{ source: Promise<'copy' | 'db' | null>; entry: Promise<Saved | undefined> }>;
-  /** The file's copy, read from the start through a snapshot (see `readCopyAhead`). */
-  copy: CopyAhead;
 }
 
 /**
@@ -75,9 +73,6 @@ function begin(location: string, url: string, withEntry = true): Begun {
   stamp('request');
   const response = fetch(url);
   response.catch(() => undefined);
-  // Read before the response tells whether it is still the file's: off this thread, while the
-  // saved entry is read here.
-  const copy = readCopyAhead(location);
   // No page here: every piece of the entry is asked for at once.
   const cache = withEntry
     ? IndexedDbPreparedCache.open(undefined, undefined, undefined, Infinity).catch(() => null)
@@ -85,7 +80,7 @@ function begin(location: string, url: string, withEntry = true): Begun {
   const saved = cache.then((c) =>
     c ? savedEntry(location, c) : { source: Promise.resolve<'copy' | 'db' | null>(null), entry: Promise.resolve(undefined) },
   );
-  return { location, url, response, cache, saved, copy };
+  return { location, url, response, cache, saved };
 }
 
 /** The catalogue named in this script's URL, begun at once (see {@link begin}), until a request takes it. */
@@ -113,9 +108,9 @@ async function download(
   // A copy kept with the same strong `ETag` (nothing is saved for it yet, or the page keeps
   // nothing: its storage is in memory): read and indexed instead of the body, not written again.
   const etag = strongEtag(res);
-  const copy = etag ? await keptCopy(begun, etag) : null;
+  const copy = etag ? await openCopy(location, etag) : null;
   if (copy) {
-    const bytes = await readOpened(copy);
+    const bytes = readOpened(copy);
     if (bytes) {
       res.body?.cancel().catch(() => undefined);
       const index = await indexCatalog(location, bytes, slicer);
@@ -129,30 +124,9 @@ async function download(
   return digest ? { ...got, digest } : got;
 }
 
-/** A copy of the file kept with the response's `ETag`: {@link keptCopy}. */
-interface KeptCopy {
-  /** The digest noted in it, or null. */
-  digest: string | null;
-  /** Its bytes, or null where they cannot be read whole. */
-  read(): Promise<Uint8Array | null>;
-  close(): void;
-}
-
-/**
- * The copy kept with `etag`: the one read ahead (`Begun.copy`) where its header says so, else
- * the copy opened now with a sync access handle (`openCopy`; where a browser's snapshot could not
- * be read), else null.
- */
-async function keptCopy(begun: Begun, etag: string): Promise<KeptCopy | null> {
-  const ahead = await begun.copy.header;
-  if (ahead && ahead.etag === etag) return { digest: ahead.digest, read: () => begun.copy.bytes, close: () => undefined };
-  const opened = await openCopy(begun.location, etag);
-  return opened && { digest: opened.digest, read: () => Promise.resolve(opened.read()), close: opened.close };
-}
-
-/** The bytes of a kept copy, which is closed; the step stamped where they were read. */
-async function readOpened(copy: KeptCopy): Promise<Uint8Array | null> {
-  const bytes = await copy.read();
+/** The bytes of a copy opened with `openCopy`, which is closed; the step stamped where they were read. */
+function readOpened(copy: OpenCopy): Uint8Array | null {
+  const bytes = copy.read();
   copy.close();
   if (bytes) stamp('copy');
   return bytes;
@@ -226,7 +200,7 @@ async function checkSaved(
     stamp('response');
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
     const etag = strongEtag(res);
-    const copy = etag ? await keptCopy(begun, etag) : null;
+    const copy = etag ? await openCopy(location, etag) : null;
     if (copy) {
       try {
         const from = await source;
@@ -240,7 +214,7 @@ async function checkSaved(
             saved,
             copy.digest,
             async () => {
-              const bytes = await readOpened(copy);
+              const bytes = readOpened(copy);
               if (bytes) {
                 res.body?.cancel().catch(() => undefined);
                 return { bytes, digest: copy.digest! };
@@ -253,7 +227,7 @@ async function checkSaved(
           return back && { bytes: back.bytes, index: await indexCatalog(location, back.bytes, slicer), digest: back.digest };
         }
         // An entry from IndexedDB: the copy is read while IndexedDB reads the entry.
-        const bytes = from !== null ? await readOpened(copy) : null;
+        const bytes = from !== null ? readOpened(copy) : null;
         copy.close();
         if (bytes) {
           // A copy with no digest noted (none could be made as it was kept) is digested once, here.

@@ -75,8 +75,6 @@ export interface FakeFile {
   locked: boolean;
   /** Reads from this offset on give nothing (a file gone bad under its handle). */
   failFrom?: number;
-  /** Called as `getFile` takes its snapshot (a test changes the file under it here). */
-  onGetFile?: () => void;
 }
 
 /**
@@ -133,23 +131,7 @@ export function fakeFileSystem(stub: (name: string, value: unknown) => void, { w
           file.locked = true;
           return Promise.resolve(handleOf(file));
         },
-        // A snapshot, as a browser's `File` of the private file system is: reading it after the
-        // file changed fails (NotReadableError), and reads past `failFrom` fail too.
-        getFile() {
-          const data = file.data;
-          const taken = file.modified;
-          file.onGetFile?.();
-          return Promise.resolve({
-            lastModified: taken,
-            size: data.length,
-            slice: (start = 0, end = data.length) => ({
-              arrayBuffer: () =>
-                file.modified !== taken || (file.failFrom !== undefined && end > file.failFrom)
-                  ? Promise.reject(new DOMException('the file changed, or cannot be read', 'NotReadableError'))
-                  : Promise.resolve(data.slice(start, end).buffer),
-            }),
-          });
-        },
+        getFile: () => Promise.resolve({ lastModified: file.modified }),
         // A page's writer (where `writable`): a scratch copy that replaces the file when closed.
         ...(writable
           ? {

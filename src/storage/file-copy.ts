@@ -36,15 +36,9 @@ interface SyncHandle {
   flush(): void;
   close(): void;
 }
-/** A snapshot of a file (a `File`): reading it after the file changed fails. */
-interface FileSnapshot {
-  lastModified: number;
-  size?: number;
-  slice?(start?: number, end?: number): { arrayBuffer(): Promise<ArrayBuffer> };
-}
 interface FileHandle {
   createSyncAccessHandle(): Promise<SyncHandle>;
-  getFile(): Promise<FileSnapshot>;
+  getFile(): Promise<{ lastModified: number }>;
 }
 interface DirectoryHandle {
   getDirectoryHandle(name: string, options?: { create?: boolean }): Promise<DirectoryHandle>;
@@ -79,13 +73,7 @@ interface CopyHeader {
 function headerIn(handle: SyncHandle): CopyHeader | null {
   const head = new Uint8Array(HEAD_BYTES);
   if (handle.getSize() < HEAD_BYTES || handle.read(head, { at: 0 }) !== HEAD_BYTES) return null;
-  return headerOf(head);
-}
-
-/** The header that a copy's first {@link HEAD_BYTES} bytes hold, or null. */
-function headerOf(head: Uint8Array): CopyHeader | null {
-  if (head.length < HEAD_BYTES) return null;
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const view = new DataView(head.buffer);
   const headLength = view.getUint32(4, true);
   if (view.getUint32(0, true) !== MAGIC || headLength > HEAD_BYTES - 8) return null;
   try {
@@ -236,44 +224,6 @@ export async function openCopy(location: string, etag: string): Promise<OpenCopy
     close();
     return null;
   }
-}
-
-/**
- * The copy of the file at `location` read whole through a snapshot of it (`getFile`), begun at
- * once, before the response says which `ETag` the server has: the browser reads it off the
- * calling thread, which meanwhile reads the saved entry's copy through a sync access handle,
- * where the two reads one after the other made most of a later visit's time. A snapshot takes no
- * lock, so a copy another tab holds is read too; one that changes after the snapshot was taken
- * (another tab writes it) fails to read, and gives null.
- */
-export interface CopyAhead {
-  /** The copy's header where it holds a whole copy of `location`, else null. */
-  header: Promise<{ etag: string; digest: string | null } | null>;
-  /** The copy's bytes (after its header), or null where they cannot be read whole. */
-  bytes: Promise<Uint8Array | null>;
-}
-
-/** Begins {@link CopyAhead} for `location`. */
-export function readCopyAhead(location: string): CopyAhead {
-  const snapshot = (async (): Promise<(FileSnapshot & Required<Pick<FileSnapshot, 'size' | 'slice'>>) | null> => {
-    const dir = await copiesDir();
-    if (!dir) return null;
-    const file = await (await dir.getFileHandle(copyName(location))).getFile();
-    if (typeof file.slice !== 'function' || typeof file.size !== 'number' || file.size < HEAD_BYTES) return null;
-    return file as FileSnapshot & Required<Pick<FileSnapshot, 'size' | 'slice'>>;
-  })().catch(() => null);
-  const header = snapshot
-    .then(async (file) => {
-      if (!file) return null;
-      const h = headerOf(new Uint8Array(await file.slice(0, HEAD_BYTES).arrayBuffer()));
-      return h && h.location === location && file.size === HEAD_BYTES + h.length ? { etag: h.etag, digest: h.digest ?? null } : null;
-    })
-    .catch(() => null);
-  // Asked for with the header, not after it: the two reads of one snapshot go together.
-  const bytes = snapshot
-    .then(async (file) => (file ? new Uint8Array(await file.slice(HEAD_BYTES, file.size).arrayBuffer()) : null))
-    .catch(() => null);
-  return { header, bytes };
 }
 
 /**
