@@ -17,6 +17,7 @@ import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
 import { MIX_LENGTH } from '../src/core/memory.js';
+import { recentSales } from '../src/cli/train/base.js';
 
 const N = 40;
 const D = 8;
@@ -170,6 +171,79 @@ describe('feature weights for what each shopper does their own way', () => {
         x,
       ),
     ).toBeGreaterThan(without + 0.01);
+  });
+});
+
+describe('what each item sold lately, which a shopper’s own items are ranked by at a visit’s start', () => {
+  it('is log(1 + sales, each halved every half-life of its age) before the moment, and nothing with no half-life', () => {
+    const DAY = 86_400_000;
+    const at = 30 * DAY;
+    const events = [
+      { item: 0, t: at - 7 * DAY },
+      { item: 0, t: at - 14 * DAY },
+      { item: 1, t: at - 1 },
+      { item: 2, t: at }, // at the moment: not before it
+    ];
+    const got = recentSales(events, 4, at, 7)!;
+    expect(got[0]).toBeCloseTo(Math.log1p(0.5 + 0.25), 6);
+    expect(got[1]).toBeCloseTo(Math.log(2), 6);
+    expect([got[2], got[3]]).toEqual([0, 0]);
+    expect(recentSales(events, 4, at, 0)).toBeNull();
+  });
+
+  it('is weighted by a shop whose regulars begin each visit with whichever of their own items sold best lately, more than the long-run bias would be', () => {
+    const rand = mulberry32(12);
+    // What sold over the year (the base's biases), and what sells lately: not the same.
+    const bias = new Float32Array(N).map(() => 1.5 * gaussian(rand));
+    const lately = new Float32Array(N).map(() => Math.abs(1.5 * gaussian(rand)));
+    const events: ReplayEvent[] = [];
+    const users = Array.from({ length: 80 }, () => {
+      const own = new Set<number>();
+      while (own.size < 4) own.add(Math.floor(rand() * N));
+      return [...own];
+    });
+    for (let visit = 0; visit < 6; visit++) {
+      users.forEach((own, u) => {
+        const w = own.map((i) => Math.exp(3 * lately[i]!));
+        let r = rand() * w.reduce((a, b) => a + b, 0);
+        let first = 0;
+        while (first < 3 && (r -= w[first]!) > 0) first++;
+        const order = [own[first]!, ...own.filter((_, k) => k !== first)];
+        order.forEach((item, k) => events.push({ user: `r${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
+      });
+    }
+    events.sort((a, b) => a.t - b.t);
+    const from = 3 * 24 * H;
+    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
+    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const blind = blindModel();
+    const model = { ...blind, V: blind.V.map((v) => 3 * v), bias };
+    const starts = (examples: ReturnType<typeof collectExamples>): number => {
+      const x = fitMix(examples, { alpha: 0, mix: [] }, 3);
+      return ndcgAt(
+        examples.filter((ex) => ex.ctx === 1),
+        x,
+      );
+    };
+    const withRecent = collectExamples(events, from, T, { ...model, recent: lately }, DEFAULT_HEAD_OPTIONS);
+    const x = fitMix(withRecent, { alpha: 0, mix: [] }, 3);
+    expect(x.mix[9]).toBeGreaterThan(0); // ζ at a visit's start
+    expect(starts(withRecent)).toBeGreaterThan(starts(collectExamples(events, from, T, model, DEFAULT_HEAD_OPTIONS)) + 0.01);
+  });
+
+  it('is shipped in the head and aligned to the catalogue, only the items that sold; a damaged one is refused', async () => {
+    const dir = tinyHead('clickwise-recent-', ['a', 'b', 'c'], { recent: new Float32Array([0.5, 0, 1.25]) });
+    const aligned = alignBase(await loadHeadModel(defaultFetcher, dir), ['x', 'c', 'b', 'a']);
+    expect([...aligned.recent!].sort((p, q) => p[0] - q[0])).toEqual([
+      [1, 1.25],
+      [3, 0.5],
+    ]);
+    // A head made before it has none: its own popularity is the bias.
+    expect(alignBase(await loadHeadModel(defaultFetcher, tinyHead('clickwise-recent-', ['a'], {})), ['a']).recent).toBeNull();
+    for (const bad of [new Float32Array([0.5, 1]), new Float32Array([0.5, -1, 0]), new Float32Array([0.5, NaN, 0])]) {
+      const damaged = tinyHead('clickwise-recent-', ['a', 'b', 'c'], { recent: bad });
+      await expect(loadHeadModel(defaultFetcher, damaged)).rejects.toThrow(ModelLoadError);
+    }
   });
 });
 

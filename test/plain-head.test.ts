@@ -41,8 +41,13 @@ beforeAll(async () => {
 });
 
 describe('PlainHead', () => {
-  it('gives the tensor head’s scores after every click, across visits and two shoppers', async () => {
-    const { E, ids, base } = setup();
+  it.each([
+    ['the base’s biases', null],
+    ['what the items sold lately', new Map(Array.from({ length: N / 2 }, (_, k) => [2 * k, 0.1 + (k % 7) * 0.4] as [number, number]))],
+  ])('gives the tensor head’s scores after every click, across visits and two shoppers (own popularity from %s)', async (_, recent) => {
+    const setUp = setup();
+    const { E, ids } = setUp;
+    const base: BaseParams = { ...setUp.base, recent };
     const Et = tf.tensor2d(E, [N, D]);
     const options = { seed: 5, negatives: 8, learningRate: 0.3 };
     const tensorHeads = [new IncrementalHead(Et, ids, base, options), new IncrementalHead(Et, ids, base, options)];
@@ -81,6 +86,47 @@ describe('PlainHead', () => {
     // Learning moved the scores, so agreeing means something.
     expect(moved).toBeGreaterThan(0.1);
     tensorHeads.forEach((h) => h.dispose());
+  });
+});
+
+describe('the own-popularity feature', () => {
+  it('ranks a shopper’s own items at a visit’s start by what they sold lately where the base ships it, else by the base’s bias', async () => {
+    const n = 6;
+    const E = tf.zeros([n, D]) as tf.Tensor2D;
+    const ids = Array.from({ length: n }, (_, i) => `i${i}`);
+    // Only the own-popularity weight at a visit's start; the bias says item 1 sells a little
+    // better than item 2, and lately item 2 has sold far better.
+    const mix = new Array<number>(10).fill(0);
+    mix[9] = 5;
+    const bias = Float32Array.from([0, 0.1, 0, 0, 0, 0]);
+    const scored = async (recent: Map<number, number> | null): Promise<Float32Array> => {
+      const head = new IncrementalHead(
+        E,
+        ids,
+        { W: new Float32Array(D * D), alpha: 0, bias, residual: null, mix, recent },
+        { learningRate: 0 },
+      );
+      head.learnOne({ item: 1, impressions: [], time: 0 });
+      head.learnOne({ item: 2, impressions: [], time: 86_400_000 });
+      const s = head.scores(2 * 86_400_000);
+      const out = (await s.data()) as Float32Array;
+      s.dispose();
+      head.dispose();
+      return out;
+    };
+    const byBias = await scored(null);
+    expect(byBias[1]!).toBeGreaterThan(byBias[2]!);
+    const byRecent = await scored(
+      new Map([
+        [1, 0.1],
+        [2, 3],
+      ]),
+    );
+    expect(byRecent[2]!).toBeGreaterThan(byRecent[1]! + 10);
+    // An item that sold nothing lately adds nothing, whatever its bias.
+    const noSales = await scored(new Map([[2, 3]]));
+    expect(noSales[1]!).toBeCloseTo(0.1, 5);
+    E.dispose();
   });
 });
 

@@ -173,6 +173,13 @@ export interface BaseParams {
   mix?: ArrayLike<number>;
   /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
   shopDeltaWeight?: number;
+  /**
+   * What each item sold in the days before the base was made (log(1 + sales, each weighing less
+   * with its age), by catalogue index; absent for the items with none): the own-popularity
+   * feature's value where the base has it, instead of the bias bᵢ. Null or absent: a base made
+   * before it, whose own popularity is bᵢ.
+   */
+  recent?: ReadonlyMap<number, number> | null;
 }
 
 /**
@@ -484,6 +491,8 @@ export class IncrementalHead {
   private foreignBias: { id: string; b: number; g: number }[] = [];
   private readonly transitions: Transitions | null;
   private readonly mix0: Float32Array;
+  /** What each item sold before the base was made (`BaseParams.recent`), or null: own popularity is then bᵢ. */
+  private readonly recentSales: ReadonlyMap<number, number> | null;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
@@ -586,6 +595,7 @@ export class IncrementalHead {
     if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
+    this.recentSales = base.recent ?? null;
     this.dMix = own(tf.zeros([MIX_LENGTH]));
     this.gMix = own(tf.zeros([MIX_LENGTH]));
   }
@@ -622,9 +632,10 @@ export class IncrementalHead {
       }
       return { idx: Int32Array.from(idx), val: Float32Array.from(val) };
     };
+    const recent = this.recentSales;
     const pop = ownPopularity(m.counts, (id) => {
       const i = this.index(id);
-      return i === undefined ? 0 : this.baseBias[i]!;
+      return i === undefined ? 0 : recent ? (recent.get(i) ?? 0) : this.baseBias[i]!;
     });
     return [
       { idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) },

@@ -76,6 +76,8 @@ export interface HeadModel {
   residual: Float32Array | null;
   /** The shop's transitions over items.txt rows (CSR), or null. */
   transitions: { ptr: Float32Array; to: Float32Array; p: Float32Array } | null;
+  /** What each row's item sold in the days before the base was made (see `BaseParams.recent`), or null. */
+  recent: Float32Array | null;
 }
 
 /** Loads and verifies a head folder. */
@@ -119,7 +121,12 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
   }
   const bias = tensor('bias') ?? new Float32Array(ids.length);
   const residual = tensor('residual');
-  if (bias.length !== ids.length || (residual && residual.length !== ids.length * d)) {
+  const recent = tensor('recent');
+  if (
+    bias.length !== ids.length ||
+    (residual && residual.length !== ids.length * d) ||
+    (recent && (recent.length !== ids.length || !recent.every((x) => Number.isFinite(x) && x >= 0)))
+  ) {
     throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');
   }
   const ptr = tensor('transPtr');
@@ -162,7 +169,7 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
   if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeight must be a finite number ≥ 0. Redeploy the head.');
   }
-  return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions };
+  return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions, recent };
 }
 
 /** A catalogue's ids without an array of them: its size and the id at each index. */
@@ -197,6 +204,7 @@ export function alignBase(
   if (newItemBias !== 0) bias.fill(newItemBias);
   const residual = head.residual && options.withResidual !== false ? new Float32Array(n * d) : null;
   const known = new Uint8Array(n);
+  const recent = head.recent ? new Map<number, number>() : null;
   // The base's row of catalogue item i, plus one (0: the base does not know it).
   const rowOf = new Int32Array(n);
   const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
@@ -213,6 +221,7 @@ export function alignBase(
     rowOf[i] = j + 1;
     catIndex[j] = i;
     bias[i] = head.bias[j]!;
+    if (recent && head.recent![j]! > 0) recent.set(i, head.recent![j]!);
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
   }
   // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out. Only the
@@ -251,6 +260,7 @@ export function alignBase(
     transitions,
     mix: head.manifest.mix ?? [],
     shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
+    recent,
     known,
   };
 }

@@ -285,7 +285,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
   --models DIR       the shipped encoder (default: this package's models/)
-  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
@@ -312,6 +312,7 @@ async function main(argv: string[]): Promise<void> {
     'base-lr': 'number',
     'base-content-alone': 'boolean',
     'base-transition-folds': 'number',
+    'base-recent-half-life': 'number',
     'recent-half-life-days': 'number',
     base: 'string',
     vectors: 'number',
@@ -359,6 +360,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
+  if (args['base-recent-half-life'] !== undefined) settings.base.recentHalfLifeDays = Number(args['base-recent-half-life']);
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);

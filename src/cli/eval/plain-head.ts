@@ -93,6 +93,8 @@ export class PlainHead {
   private readonly bBase: Float32Array;
   /** The base's own biases bᵢ. */
   readonly baseBias: Float32Array;
+  /** `BaseParams.recent`, or null (own popularity is then the base's bias). */
+  private readonly recent: ReadonlyMap<number, number> | null;
   /** 1 for the items the base knows, where the caller gave it. */
   known: Uint8Array | null = null;
   private readonly mix0: Float64Array;
@@ -134,6 +136,7 @@ export class PlainHead {
     this.bBase = this.matrix.bias;
     this.bBase.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
+    this.recent = base.recent ?? null;
     this.mix0 = Float64Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
@@ -172,7 +175,7 @@ export class PlainHead {
     const feats = [
       this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
       ...m.ownFeatures(this.options),
-      ownPopularity(m.counts, (i) => this.baseBias[i]!),
+      ownPopularity(m.counts, (i) => (this.recent ? (this.recent.get(i) ?? 0) : this.baseBias[i]!)),
     ];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, value });

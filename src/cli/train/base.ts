@@ -47,6 +47,12 @@ export interface BaseOptions {
   jointTransitions: boolean;
   /** Folds of shoppers for `jointTransitions`: each fold's table is built from the others'. */
   transitionFolds: number;
+  /**
+   * Half-life, in days, of the sales the base ships as what each item sold lately (`recent`:
+   * log(1 + Σ 2^(−age / half-life)) at the cut-off), which the own-popularity feature ranks a
+   * shopper's own items by. 0 ships none: own popularity is then the bias.
+   */
+  recentHalfLifeDays: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -60,6 +66,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   mixTailDays: 28,
   jointTransitions: true,
   transitionFolds: 2,
+  recentHalfLifeDays: 7,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -68,6 +75,26 @@ export function validateBaseOptions(o: BaseOptions): void {
   if (o.jointTransitions && (!Number.isInteger(k) || k < 2 || k > 255)) {
     throw new RangeError(`transitionFolds must be a whole number from 2 to 255, got ${k}`);
   }
+  if (!(o.recentHalfLifeDays >= 0 && o.recentHalfLifeDays < Infinity)) {
+    throw new RangeError(`recentHalfLifeDays must be a number of days ≥ 0 (0: none), got ${o.recentHalfLifeDays}`);
+  }
+}
+
+/**
+ * What each of `n` catalogue items sold before `at`: log(1 + Σ 2^(−age / half-life)) over its
+ * events (`BaseParams.recent`), or null for a half-life of 0.
+ */
+export function recentSales(
+  events: readonly { item: number; t: number }[],
+  n: number,
+  at: number,
+  halfLifeDays: number,
+): Float32Array | null {
+  if (!(halfLifeDays > 0)) return null;
+  const h = halfLifeDays * DAY;
+  const sum = new Float64Array(n);
+  for (const e of events) if (e.t < at) sum[e.item]! += Math.pow(2, -(at - e.t) / h);
+  return Float32Array.from(sum, (s) => Math.log1p(s));
 }
 
 /** What a retrained base holds besides the shipped encoder. */
@@ -168,9 +195,12 @@ export async function trainBase(
       ptr[r + 1] = to.length;
     });
     const transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
+    // What each of the head's items sold lately, at the cut-off: a browser's own popularity.
+    const sold = recentSales(past, n, until, o.recentHalfLifeDays);
+    const recent = sold ? Float32Array.from(h.ids, (id) => sold[catIndex.get(id)!]!) : null;
     const tailEvents = past.length - fitting.length;
     if (fitting.length === 0 || tailEvents === 0)
-      return { repeatShare, head: { ...h, transitions, mix: new Array<number>(MIX_LENGTH).fill(0) } };
+      return { repeatShare, head: { ...h, transitions, recent, mix: new Array<number>(MIX_LENGTH).fill(0) } };
     const T = buildTransitions(fittingSequences.values(), n);
     // On the tail, an item first sold there is what a new product is to the shipped base: the
     // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
@@ -179,7 +209,10 @@ export async function trainBase(
     const unknown = new Uint8Array(n);
     for (let i = 0; i < n; i++) unknown[i] = fittingKnown[i] ? 0 : 1;
     const tailBias = Float32Array.from(model.bias, (b, i) => (unknown[i] ? 0 : b));
-    const examples = collectExamples(past, tailStart, T, { ...model, bias: tailBias, n, d }, DEFAULT_HEAD_OPTIONS);
+    // The held-out weeks rank a shopper's own items by what sold before them, as a browser ranks
+    // them by what sold before its base was made.
+    const tailRecent = recentSales(past, n, tailStart, o.recentHalfLifeDays);
+    const examples = collectExamples(past, tailStart, T, { ...model, bias: tailBias, recent: tailRecent, n, d }, DEFAULT_HEAD_OPTIONS);
     const fit = fitMix(examples, { alpha: h.alpha, mix: [] }, 3, unknown);
     // How far browsers should trust the shop's stream job: its learner run over the same weeks
     // on this base's biases (a new product at the new-item bias, as a browser has it), with the
@@ -198,6 +231,7 @@ export async function trainBase(
         ...h,
         alpha: r4(fit.alpha),
         transitions,
+        recent,
         mix: fit.mix.map(r4),
         newItemBias: r4(fit.fresh),
         shopDeltaWeight: trust.weight,

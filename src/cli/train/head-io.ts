@@ -24,6 +24,8 @@ export interface HeadModelData {
   newItemBias?: number;
   /** The weight of the shop delta ψ in the browser (default 1). */
   shopDeltaWeight?: number;
+  /** What each of `ids` sold in the days before the cut-off (see `BaseParams.recent`), or absent. */
+  recent?: Float32Array | null;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -38,6 +40,7 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
     { name: 'bias', shape: [h.ids.length], data: h.bias },
   ];
   if (h.residual) parts.push({ name: 'residual', shape: [h.ids.length, h.dims], data: h.residual });
+  if (h.recent) parts.push({ name: 'recent', shape: [h.ids.length], data: h.recent });
   if (h.transitions) {
     // Indices as float32: exact up to 2^24 items.
     parts.push({ name: 'transPtr', shape: [h.ids.length + 1], data: Float32Array.from(h.transitions.ptr) });

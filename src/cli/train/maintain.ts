@@ -13,7 +13,7 @@ import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File,
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { parseTime, readEvents, readItems } from '../data.js';
 
-export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D]
+export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
 
 Retrains the base from the events log up to DATE and writes a complete, versioned model folder to
@@ -25,7 +25,9 @@ DIR (the encoder copied, a new head/, manifest.json) that the pages load. A shop
   --until DATE       the last day learned from (exclusive)
   --out DIR          the model folder to write
   --models DIR       the source model (encoder, vectors; default: this package's models/)
-  --epochs N         training epochs (0: popularity biases only)`;
+  --epochs N         training epochs (0: popularity biases only)
+  --recent-half-life D  half-life in days of the recent sales the base ships, by which a
+                     shopper's own items are ranked at a visit's start (default 7; 0: none)`;
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
@@ -35,6 +37,7 @@ async function main(argv: string[]): Promise<void> {
     out: 'string',
     models: 'string',
     'half-life-days': 'number',
+    'recent-half-life': 'number',
     epochs: 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
       ...DEFAULT_BASE_OPTIONS,
       ...(args['half-life-days'] !== undefined ? { halfLifeDays: Number(args['half-life-days']) } : {}),
       ...(args['epochs'] !== undefined ? { epochs: Number(args['epochs']) } : {}),
+      ...(args['recent-half-life'] !== undefined ? { recentHalfLifeDays: Number(args['recent-half-life']) } : {}),
     },
     (done, total) => bar.tick((done / total) * 1),
   );

@@ -106,19 +106,21 @@ const sparse = (m: Map<number, number>): [Int32Array, Float32Array] => [Int32Arr
  * weights act on, every `startStride`-th, up to `maxStarts`; both fewer where a catalogue is so
  * large that they would not fit `budgetBytes`. Each example weighs the events it stands for, so
  * the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
- * are the content model's.
+ * are the content model's; `recent`, where given, what each item sold before `from`
+ * (`recentSales`), which the own-popularity feature then takes instead of `bias`.
  */
 export function collectExamples(
   events: readonly ReplayEvent[],
   from: number,
   T: Transitions,
-  model: { V: Float32Array; W: Float32Array; bias: Float32Array; n: number; d: number },
+  model: { V: Float32Array; W: Float32Array; bias: Float32Array; recent?: Float32Array | null; n: number; d: number },
   o: Pick<HeadOptions, 'historyDecay' | 'historySize'> & MemoryOptions,
   max = 4000,
   maxStarts = 4000,
   budgetBytes = EXAMPLES_BUDGET_BYTES,
 ): Example[] {
   const { V, W, bias, n, d } = model;
+  const recent = model.recent ?? null;
   // How many tail events of each context there are (a first pass over the shoppers' times).
   const tail = [0, 0];
   const lastTime = new Map<string, number>();
@@ -167,7 +169,9 @@ export function collectExamples(
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
         // Own popularity from the biases the examples score with (0 for the items the content model
         // does not know: `ndcgSum` adds the new items' offset to those, as the head holds it).
-        feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o), ownPopularity(m.counts, (i) => bias[i]!)].map(sparse),
+        feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o), ownPopularity(m.counts, (i) => (recent ? recent[i]! : bias[i]!))].map(
+          sparse,
+        ),
       });
     }
     pushHistory(s.history, e.item, o);
