@@ -409,6 +409,45 @@ describe('the weight of the shop delta', () => {
 });
 
 describe('the held-out NDCG the weights are chosen on', () => {
+  it('gives a new product no own popularity where the base ships what sold lately (a head has none for it), and the new-item offset where own popularity is the bias', () => {
+    const rand = mulberry32(6);
+    const events: ReplayEvent[] = [];
+    let t = 0;
+    for (let e = 0; e < 600; e++) {
+      t += rand() < 0.1 ? 3_600_000 : 60_000;
+      events.push({ user: `u${e % 8}`, item: Math.floor(rand() * N), t, scored: false });
+    }
+    const from = events[300]!.t;
+    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
+    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    const model = { ...blindModel(), bias: new Float32Array(N) };
+    // What sold before `from`: nothing for the products new in the tail, as a browser's base says.
+    const recent = Float32Array.from({ length: N }, (_, i) => (unknown[i] ? 0 : 0.5 + (i % 3)));
+    const x = { alpha: 0.5, mix: [0, 0, 0, 0, 0, 0, 0, 0, 2, 3], fresh: 1.5 };
+    const reference = (examples: ReturnType<typeof collectExamples>, offsetOwn: boolean): number => {
+      let sum = 0;
+      let total = 0;
+      for (const ex of examples) {
+        const s = Array.from(ex.base, (b, i) => b + (unknown[i] ? x.fresh : 0));
+        const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => idx.forEach((i, j) => (s[i]! += w * val[j]!));
+        add(ex.rep, x.alpha);
+        ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx]!));
+        if (offsetOwn) for (const i of ex.feats[1]![0]) if (unknown[i]) s[i]! += x.mix[8 + ex.ctx]! * x.fresh;
+        const rank = s.filter((v, i) => i !== ex.target && v >= s[ex.target]!).length;
+        if (rank < 10) sum += ex.weight / Math.log2(rank + 2);
+        total += ex.weight;
+      }
+      return sum / total;
+    };
+    const withRecent = collectExamples(events, from, T, { ...model, recent }, DEFAULT_HEAD_OPTIONS);
+    const withBias = collectExamples(events, from, T, model, DEFAULT_HEAD_OPTIONS);
+    // Shoppers here clicked new products before, so the two references differ.
+    expect(reference(withRecent, true)).not.toBeCloseTo(reference(withRecent, false), 6);
+    expect(ndcgAt(withRecent, x, 10, unknown)).toBeCloseTo(reference(withRecent, false), 10);
+    expect(ndcgAt(withBias, x, 10, unknown)).toBeCloseTo(reference(withBias, true), 10);
+  });
+
   it('ranks each example’s target as a plain sort of its scores does, with and without the new-item offset, each example weighing the events it stands for', () => {
     const rand = mulberry32(5);
     const events: ReplayEvent[] = [];

@@ -89,6 +89,11 @@ interface Example {
   rep: [Int32Array, Float32Array];
   /** The features of `MEMORY_FEATURES`, in that order. */
   feats: [Int32Array, Float32Array][];
+  /**
+   * Own popularity is what the items sold lately (`recent`), not their bias: a new product has
+   * none, where with the bias it has the new-item offset.
+   */
+  ownFromRecent?: boolean;
 }
 
 /** A shopper's running state, as the head keeps it. */
@@ -172,6 +177,7 @@ export function collectExamples(
         feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o), ownPopularity(m.counts, (i) => (recent ? recent[i]! : bias[i]!))].map(
           sparse,
         ),
+        ...(recent ? { ownFromRecent: true } : {}),
       });
     }
     pushHistory(s.history, e.item, o);
@@ -215,8 +221,9 @@ function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown
     add(ex.rep, x.alpha);
     ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx] ?? 0));
     // A head holds the new-item offset as the bias of the products its base does not know, so
-    // their own-popularity value is that offset (the examples hold 0 for them).
-    const wPop = x.mix[2 * POP + ex.ctx] ?? 0;
+    // their own-popularity value is that offset (the examples hold 0 for them); not where it is
+    // what the items sold lately, which the base gives a product it does not know none of.
+    const wPop = ex.ownFromRecent ? 0 : (x.mix[2 * POP + ex.ctx] ?? 0);
     if (wPop !== 0 && fresh !== 0) for (const i of ex.feats[COUNTS]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
     const psi = ex.psi;
     if (psi && stream !== 0) for (let i = 0; i < n; i++) extra[i]! += stream * psi[i]!;
