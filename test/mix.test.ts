@@ -50,6 +50,38 @@ function tinyHead(prefix: string, ids: string[], more: Partial<Parameters<typeof
   return dir;
 }
 
+/**
+ * Six daily visits of 80 regulars, each buying all four of their own items every visit (so their
+ * counts are equal); the item a visit begins with is drawn with weight exp(3 · popularity[i]), so
+ * which one a shopper begins with changes from visit to visit. The last three days are held out
+ * (`from`); `T` is the transition table of the days before.
+ */
+function regularsBeginningWith(
+  popularity: Float32Array,
+  rand: () => number,
+): { events: ReplayEvent[]; from: number; T: ReturnType<typeof buildTransitions> } {
+  const events: ReplayEvent[] = [];
+  const users = Array.from({ length: 80 }, () => {
+    const own = new Set<number>();
+    while (own.size < 4) own.add(Math.floor(rand() * N));
+    return [...own];
+  });
+  for (let visit = 0; visit < 6; visit++) {
+    users.forEach((own, u) => {
+      const w = own.map((i) => Math.exp(3 * popularity[i]!));
+      let r = rand() * w.reduce((a, b) => a + b, 0);
+      let first = 0;
+      while (first < 3 && (r -= w[first]!) > 0) first++;
+      const order = [own[first]!, ...own.filter((_, k) => k !== first)];
+      order.forEach((item, k) => events.push({ user: `r${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
+    });
+  }
+  events.sort((a, b) => a.t - b.t);
+  const from = 3 * 24 * H;
+  const before = events.map((e) => ({ ...e, scored: e.t >= from }));
+  return { events, from, T: buildTransitions(sequencesBeforeSplit(before).values(), N) };
+}
+
 function fit(events: ReplayEvent[], from: number, unknown?: Uint8Array): ReturnType<typeof fitMix> {
   const before = events.map((e) => ({ ...e, scored: e.t >= from }));
   const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
@@ -133,28 +165,7 @@ describe('feature weights for what each shopper does their own way', () => {
     const rand = mulberry32(11);
     // What sells in the whole shop, as the base's biases say.
     const bias = new Float32Array(N).map(() => 1.5 * gaussian(rand));
-    const events: ReplayEvent[] = [];
-    const users = Array.from({ length: 80 }, () => {
-      const own = new Set<number>();
-      while (own.size < 4) own.add(Math.floor(rand() * N));
-      return [...own];
-    });
-    for (let visit = 0; visit < 6; visit++) {
-      users.forEach((own, u) => {
-        // Every visit buys all four (the counts are equal); the first is drawn by popularity, so
-        // which one a given shopper begins with changes from visit to visit.
-        const w = own.map((i) => Math.exp(3 * bias[i]!));
-        let r = rand() * w.reduce((a, b) => a + b, 0);
-        let first = 0;
-        while (first < 3 && (r -= w[first]!) > 0) first++;
-        const order = [own[first]!, ...own.filter((_, k) => k !== first)];
-        order.forEach((item, k) => events.push({ user: `r${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
-      });
-    }
-    events.sort((a, b) => a.t - b.t);
-    const from = 3 * 24 * H;
-    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
-    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const { events, from, T } = regularsBeginningWith(bias, rand);
     // A content model that says much and knows nothing: its scores outweigh the biases.
     const blind = blindModel();
     const examples = collectExamples(events, from, T, { ...blind, V: blind.V.map((v) => 3 * v), bias }, DEFAULT_HEAD_OPTIONS);
@@ -196,26 +207,7 @@ describe('what each item sold lately, which a shopper’s own items are ranked b
     // What sold over the year (the base's biases), and what sells lately: not the same.
     const bias = new Float32Array(N).map(() => 1.5 * gaussian(rand));
     const lately = new Float32Array(N).map(() => Math.abs(1.5 * gaussian(rand)));
-    const events: ReplayEvent[] = [];
-    const users = Array.from({ length: 80 }, () => {
-      const own = new Set<number>();
-      while (own.size < 4) own.add(Math.floor(rand() * N));
-      return [...own];
-    });
-    for (let visit = 0; visit < 6; visit++) {
-      users.forEach((own, u) => {
-        const w = own.map((i) => Math.exp(3 * lately[i]!));
-        let r = rand() * w.reduce((a, b) => a + b, 0);
-        let first = 0;
-        while (first < 3 && (r -= w[first]!) > 0) first++;
-        const order = [own[first]!, ...own.filter((_, k) => k !== first)];
-        order.forEach((item, k) => events.push({ user: `r${u}`, item, t: visit * 24 * H + u * 1000 + k, scored: false }));
-      });
-    }
-    events.sort((a, b) => a.t - b.t);
-    const from = 3 * 24 * H;
-    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
-    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const { events, from, T } = regularsBeginningWith(lately, rand);
     const blind = blindModel();
     const model = { ...blind, V: blind.V.map((v) => 3 * v), bias };
     const starts = (examples: ReturnType<typeof collectExamples>): number => {

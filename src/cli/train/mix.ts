@@ -172,8 +172,9 @@ export function collectExamples(
         ctx,
         weight: strides[ctx]!,
         rep: sparse(new Map(hw.map((x) => [x.i, x.w]))),
-        // Own popularity from the biases the examples score with (0 for the items the content model
-        // does not know: `ndcgSum` adds the new items' offset to those, as the head holds it).
+        // Own popularity from what sold lately where given, else from the biases the examples score
+        // with (0 for the items the content model does not know: `ndcgSum` then adds the new items'
+        // offset to those, as the head holds it).
         feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o), ownPopularity(m.counts, (i) => (recent ? recent[i]! : bias[i]!))].map(
           sparse,
         ),
