@@ -85,10 +85,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect((JSON.parse(readFileSync(join(trained, 'manifest.json'), 'utf8')) as { delta?: string }).delta).toBe('delta/');
     const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
       items: number;
+      recentHalfLifeDays?: number;
       tensors: { name: string; shape: number[] }[];
       metrics: { trainingExamples: number; lossFirstBatch: number; lossLastEpoch: number };
     };
     expect(th.tensors.find((t) => t.name === 'residual')?.shape).toEqual([th.items, 64]);
+    // What sold lately ships with the half-life it was made with: the stream job keeps it up to date with the same.
+    expect(th.tensors.find((t) => t.name === 'recent')?.shape).toEqual([th.items]);
+    expect(th.recentHalfLifeDays).toBe(7);
     expect(th.metrics.trainingExamples).toBeGreaterThan(5_000);
     expect(th.metrics.lossLastEpoch).toBeLessThan(th.metrics.lossFirstBatch);
     const rec2 = await createRecommender({ catalog, modelUrl: trained, backend: 'cpu', storage: 'memory' });

@@ -9,6 +9,8 @@ import type { Recommender } from '../src/index.js';
 import { createRecommender } from '../src/index.js';
 import { ShopDeltaClient } from '../src/core/shop-delta-client.js';
 import { publishDelta } from '../src/cli/stream/publish.js';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
 import { demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();
@@ -83,6 +85,52 @@ describe('the shop delta in the recommender', () => {
     const top = await rec.recommend({ k: 3, diversify: false });
     expect(top[0]!.id).toBe(last.id);
     expect(top[0]!.score).toBeCloseTo(last.score + 40, 3);
+  });
+
+  it('ranks the shopper’s own items by what the delta says sells now, where the base ships what sold lately', async () => {
+    const model = modelCopy();
+    const ids = catalog.map((i) => i.id);
+    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    // The content-only base, with no biases, and only the own-popularity weight mid-visit: the
+    // shopper's own items rank by what sold lately. Lately a sold far better than b.
+    const [a, b] = [ids[3]!, ids[8]!];
+    const mix = new Array<number>(10).fill(0);
+    mix[8] = 4;
+    writeHeadModel(join(model, 'head'), {
+      ...defaultHead(encoder),
+      ids,
+      bias: new Float32Array(ids.length),
+      residual: null,
+      recent: Float32Array.from(ids, (id) => (id === a ? 3 : id === b ? 0.5 : 0)),
+      recentHalfLifeDays: 7,
+      recentAt: Date.parse('2026-10-31T00:00:00Z'),
+      // The stream's ψ is not trusted here; what sells now still comes with it.
+      shopDeltaWeight: 0,
+      mix,
+    });
+    const score = async (rec: Recommender, id: string): Promise<number> =>
+      (await rec.recommend({ k: ids.length, diversify: false, includeViewed: true })).find((r) => r.id === id)!.score;
+    const { rec: before } = await make(model);
+    await before.click(a);
+    await before.click(b);
+    const gapBefore = (await score(before, a)) - (await score(before, b));
+    expect(gapBefore).toBeGreaterThan(0);
+    // The stream job says b sells now, a no longer.
+    publishDelta(model, {
+      baseVersion: version,
+      seq: 1,
+      ids: [a],
+      bias: [40],
+      recent: { halfLifeDays: 7, ids: [b, 'not-in-this-catalogue'], values: [2.5, 9] },
+      events: 40,
+      eventsThrough: Date.parse('2026-11-01T00:00:00Z'),
+    });
+    const { rec, warnings } = await make(model);
+    expect(warnings).toEqual([]);
+    await rec.click(a);
+    await rec.click(b);
+    // a loses 4 · 3 (its ψ has no weight), b gains 4 · (2.5 − 0.5).
+    expect((await score(rec, a)) - (await score(rec, b))).toBeCloseTo(gapBefore - 4 * 3 - 4 * 2, 2);
   });
 
   it('ignores a delta of another base, a torn payload and a missing one with one warning each, keeping the last good one', async () => {

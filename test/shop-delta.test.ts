@@ -5,8 +5,17 @@ import { IncrementalHead } from '../src/core/head.js';
 import { sha256Hex } from '../src/core/model-io.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import type { ShopDeltaManifest } from '../src/core/shop-delta.js';
-import { alignShopDelta, densePsi, parseShopDeltaManifest, parseShopDeltaPayload, ShopLearner } from '../src/core/shop-delta.js';
+import {
+  alignShopDelta,
+  densePsi,
+  parseShopDeltaManifest,
+  parseShopDeltaPayload,
+  RecentSales,
+  ShopLearner,
+} from '../src/core/shop-delta.js';
 import { PlainHead } from '../src/cli/eval/plain-head.js';
+import { recentSales } from '../src/cli/train/base.js';
+import { clickwiseMethod } from '../src/cli/eval/clickwise-method.js';
 import { useBackend } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -96,6 +105,64 @@ describe('ShopLearner', () => {
     expect(after).toBeGreaterThan(0);
   });
 
+  it('publishes what sold lately with ψ where it keeps it: the base’s figure, brought up to date', () => {
+    const n = 40;
+    const events = stream(n, 30);
+    const plain = new ShopLearner(new Float32Array(n), { seed: 3, maxItems: 10 });
+    const l = new ShopLearner(new Float32Array(n), { seed: 3, recentHalfLifeDays: 7, maxItems: 10 });
+    for (const e of events) {
+      plain.learn(e.item, e.t);
+      l.learn(e.item, e.t);
+    }
+    expect(plain.published().recent).toBeUndefined();
+    const at = T0 + 31 * DAY;
+    const p = l.published(at);
+    // ψ is the same with or without it.
+    expect(p.values).toEqual(plain.published(at).values);
+    // The 10 best sellers of the last days, rounded as ψ is, equal to what the maintenance job
+    // computes from the same events at the same time.
+    const want = recentSales(events, n, at, 7)!;
+    const best = Array.from(want.keys())
+      .sort((a, b) => want[b]! - want[a]! || a - b)
+      .slice(0, 10)
+      .sort((a, b) => a - b);
+    expect(Array.from(p.recent!.indices)).toEqual(best);
+    expect(p.recent!.indices[0]).toBe(0); // item 0 sells best from day 20 on
+    p.recent!.values.forEach((v, j) => expect(v).toBeCloseTo(want[best[j]!]!, 3));
+  });
+
+  it('RecentSales gives what the maintenance job ships as `recent`, across years of stream', () => {
+    const n = 7;
+    const events: { item: number; t: number }[] = [];
+    for (let k = 0; k < 600; k++) events.push({ item: (k * 3) % n, t: T0 + k * 0.37 * DAY });
+    // A year without sales: the sums' origin moves (2^-256 would be 0 otherwise).
+    events.push({ item: 2, t: T0 + 3000 * DAY }, { item: 5, t: T0 + 3000.5 * DAY });
+    const r = new RecentSales(n, 7);
+    for (const e of events) r.add(e.item, e.t);
+    for (const at of [T0 + 3001 * DAY, T0 + 3010 * DAY]) {
+      const want = recentSales(events, n, at, 7)!;
+      Array.from(r.values(at)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 6));
+    }
+    // By hand: one sale a half-life ago and one two half-lives ago give log(1 + 1/2 + 1/4).
+    const hand = new RecentSales(2, 7);
+    hand.add(1, T0);
+    hand.add(1, T0 + 7 * DAY);
+    expect(hand.values(T0 + 14 * DAY)[1]).toBeCloseTo(Math.log(1.75), 6);
+    expect(hand.values(T0 + 14 * DAY)[0]).toBe(0);
+    // Started from the figures at a time, it adds only the events after it: the same figures.
+    const cut = T0 + 100 * DAY;
+    const seeded = new RecentSales(n, 7);
+    const atCut = recentSales(events, n, cut, 7)!;
+    seeded.seed(new Map(Array.from(atCut, (v, i) => [i, v] as [number, number])), cut);
+    for (const e of events) seeded.add(e.item, e.t);
+    const want = recentSales(events, n, T0 + 3010 * DAY, 7)!;
+    Array.from(seeded.values(T0 + 3010 * DAY)).forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 6));
+    expect(() => seeded.seed(new Map([[1, -1]]), cut)).toThrow(/finite number ≥ 0/);
+    expect(() => new RecentSales(2, 0)).toThrow(/half-life/);
+    expect(() => hand.add(2, T0)).toThrow(/outside the catalogue/);
+    expect(() => new ShopLearner(new Float32Array(2), { recentHalfLifeDays: -1 })).toThrow(/Invalid shop learner options/);
+  });
+
   it('refuses an item outside the catalogue and a time that is not a number', () => {
     const l = new ShopLearner(new Float32Array(5));
     expect(() => l.learn(5, T0)).toThrow(/outside the catalogue/);
@@ -130,6 +197,33 @@ describe('the delta files', () => {
     const { psi, unknown } = alignShopDelta(p, 2, (id) => index.get(id));
     expect(Array.from(psi)).toEqual([0, 0.5]);
     expect(unknown).toBe(1);
+    expect(alignShopDelta(p, 2, (id) => index.get(id)).recent).toBeNull();
+  });
+
+  it('reads what sold lately where the payload has it, aligned by id, and refuses it damaged', async () => {
+    const payload = { format: 1, baseVersion: 'v1', seq: 4, ids: ['b'], bias: [0.5] };
+    const recent = { halfLifeDays: 7, ids: ['a', 'zz', 'c'], values: [1.25, 2, 0.5] };
+    const bytes = payloadBytes({ ...payload, recent });
+    const m = await manifestFor(bytes);
+    const p = parseShopDeltaPayload(bytes, await sha256Hex(bytes), m, 'x');
+    const index = new Map([
+      ['a', 0],
+      ['b', 1],
+      ['c', 2],
+    ]);
+    const got = alignShopDelta(p, 3, (id) => index.get(id));
+    expect(Array.from(got.psi)).toEqual([0, 0.5, 0]);
+    expect(Array.from(got.recent!)).toEqual([1.25, 0, 0.5]);
+    for (const bad of [
+      { ...recent, values: [1, -0.5, 1] },
+      { ...recent, values: [1, null, 1] },
+      { ...recent, values: [1, 2] },
+      { ...recent, halfLifeDays: 0 },
+      { ...recent, ids: ['a', 3, 'c'] },
+    ]) {
+      const b = payloadBytes({ ...payload, recent: bad });
+      expect(() => parseShopDeltaPayload(b, null, m, 'x')).toThrow(/half-life > 0 and one finite value ≥ 0 per id/);
+    }
   });
 
   it('refuses a torn payload, one for another base, and values that are not finite', async () => {
@@ -202,6 +296,86 @@ describe('fusing ψ into the head', () => {
     expect(() => head.setShopBias(new Float32Array(3))).toThrow(/entries/);
     expect(() => head.setShopBias(densePsi(N, [1], [Number.NaN]))).toThrow(/not finite/);
     head.dispose();
+  });
+
+  it('ranks the shopper’s own items by what the delta says sold lately, in both heads, and back by the base’s', async () => {
+    const { E, ids, base } = setup();
+    // Only the own-popularity weight at a visit's start; the base says item 3 sold better.
+    const mix = new Array<number>(10).fill(0);
+    mix[9] = 4;
+    const withRecent = { ...base, mix, recent: new Map([[3, 2]]) };
+    const head = new IncrementalHead(tf.tensor2d(E, [N, D]), ids, withRecent, { seed: 1, learningRate: 0 });
+    const plain = new PlainHead(await head.itemVectors(), N, D, withRecent, { seed: 1, learningRate: 0 });
+    for (const [k, item] of [3, 5].entries()) {
+      head.learnOne({ item, impressions: [], time: 1000 * k });
+      plain.learnOne({ item, impressions: [], time: 1000 * k });
+    }
+    const later = 10 * DAY; // a visit's start
+    const before = scoresAt(head, later);
+    const sold = densePsi(N, [5, 9], [3, 1]);
+    const tensors = tf.memory().numTensors;
+    head.setRecentSales(sold);
+    plain.setRecentSales(sold);
+    expect(tf.memory().numTensors).toBe(tensors);
+    const after = scoresAt(head, later);
+    // Item 3 loses what the base said it sold, item 5 gains what the delta says; nothing else moves
+    // (item 9 is not the shopper's).
+    after.forEach((s, i) => expect(s).toBeCloseTo(before[i]! + (i === 3 ? -4 * 2 : i === 5 ? 4 * 3 : 0), 4));
+    expect(after[5]!).toBeGreaterThan(after[3]!);
+    const plainScores = plain.scores(later);
+    after.forEach((s, i) => expect(plainScores[i]).toBeCloseTo(s, 4));
+    head.setRecentSales(null);
+    plain.setRecentSales(null);
+    scoresAt(head, later).forEach((s, i) => expect(s).toBeCloseTo(before[i]!, 4));
+    plain.scores(later).forEach((s, i) => expect(s).toBeCloseTo(before[i]!, 4));
+    expect(() => head.setRecentSales(new Float32Array(3))).toThrow(/entries/);
+    expect(() => head.setRecentSales(densePsi(N, [1], [-1]))).toThrow(/finite number ≥ 0/);
+    head.dispose();
+  });
+
+  it('in the evaluation’s clickwise-live, ranks a regular’s own items at a visit’s start by what sells after the split', async () => {
+    const { E, base } = setup();
+    // Only the own-popularity weight at a visit's start. Before the split item 3 sold best; after
+    // it, item 5 does. The shopper bought both before the split, once each.
+    const mix = new Array<number>(10).fill(0);
+    mix[9] = 4;
+    const split = T0 + 30 * DAY;
+    const before: { item: number; t: number }[] = [];
+    for (let k = 0; k < 60; k++) before.push({ item: k % 3 === 0 ? 5 : 3, t: T0 + k * 0.4 * DAY });
+    const sold = recentSales(before, N, split, 7)!;
+    // No biases and no weight for ψ: only what sold lately tells the two apart, besides content.
+    const withRecent = {
+      ...base,
+      bias: new Float32Array(N),
+      shopDeltaWeight: 0,
+      mix,
+      recent: new Map(Array.from(sold, (v, i) => [i, v] as [number, number]).filter(([, v]) => v > 0)),
+      recentHalfLifeDays: 7,
+      recentAt: split,
+    };
+    const rankAtStart = async (live: boolean): Promise<[number, number]> => {
+      const plain = new PlainHead(E, N, D, withRecent, { seed: 1, learningRate: 0 });
+      const learner = new ShopLearner(plain.baseBias, { seed: 1, recentHalfLifeDays: live ? plain.recentHalfLifeDays : 0 });
+      if (live && plain.baseRecent) learner.seedRecent(plain.baseRecent, plain.recentAt!);
+      const m = clickwiseMethod('clickwise-live', plain, [], { learner, everyMs: 3_600_000, split });
+      for (const e of before) await m.observe({ user: 'crowd', ...e, scored: false });
+      await m.observe({ user: 'regular', item: 3, t: T0 + DAY, scored: false });
+      await m.observe({ user: 'regular', item: 5, t: T0 + 2 * DAY, scored: false });
+      // After the split the crowd buys item 5 only, for two weeks.
+      for (let k = 0; k < 80; k++) {
+        const t = split + k * 0.17 * DAY;
+        await m.score('crowd', t);
+        await m.observe({ user: 'crowd', item: 5, t, scored: true });
+      }
+      const s = await m.score('regular', split + 14 * DAY);
+      return [s[3]!, s[5]!];
+    };
+    const [stale3, stale5] = await rankAtStart(false);
+    const [live3, live5] = await rankAtStart(true);
+    // Without the stream's figures item 3 keeps what it sold before the split; with them item 5
+    // leads by what it sells now.
+    expect(live5).toBeGreaterThan(live3);
+    expect(live5 - live3).toBeGreaterThan(stale5 - stale3 + 4);
   });
 
   it('weighs ψ by the base’s shopDeltaWeight, in both heads', async () => {

@@ -13,7 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
-import { ShopLearner } from '../src/core/shop-delta.js';
+import { RecentSales, ShopLearner } from '../src/core/shop-delta.js';
+import { writeHeadModel } from '../src/cli/train/head-io.js';
 
 const root = resolve(import.meta.dirname, '..');
 // The job runs in Node itself with tsx as a loader, so that killing `proc` kills the job: the
@@ -298,6 +299,67 @@ describe('npm run stream', () => {
     expect(psi5(after.payload)).toBeLessThan(psi5(before.payload));
     expect((await status(port))['events']).toBe(30);
   });
+
+  it(
+    'publishes what sells now with the delta where the base ships what sold lately: from the base’s figures on, with its half-life',
+    { timeout: 60_000 },
+    async () => {
+      const { model, items, state } = setup();
+      // A base that knows the first 20 items and ships what they sold before its cut-off, a day
+      // before the stream's events: sku-1 sold best then.
+      const known = ITEMS.slice(0, 20);
+      const cutOff = T0 - 86_400_000;
+      const baseRecent = Float32Array.from(known, (_, j) => (j === 1 ? 3 : j < 5 ? 0.5 : 0));
+      writeHeadModel(join(model, 'head'), {
+        version: 'base-identity-cw-enc-64-a13b482d',
+        encoderVersion: 'cw-enc-64-a13b482d',
+        dims: 64,
+        alpha: 0,
+        W: Float32Array.from({ length: 64 * 64 }, (_, k) => (k % 65 === 0 ? 1 : 0)),
+        ids: known,
+        bias: new Float32Array(known.length),
+        residual: null,
+        recent: baseRecent,
+        recentHalfLifeDays: 3,
+        recentAt: cutOff,
+        deltaCompatibleWith: [],
+        provenance: {},
+      });
+      const { port } = await start(
+        ['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0', '--publish-every', '0.1'],
+        {
+          CLICKWISE_STREAM_SECRET: SECRET,
+        },
+      );
+      // Now sku-7 sells, and sku-30, which the base does not know; and one sale from before the
+      // cut-off arrives late (the base has it already).
+      const sales = [
+        ...Array.from({ length: 30 }, (_, k) => event(`r${k}`, 'sku-7', 20 * k)),
+        ...Array.from({ length: 3 }, (_, k) => event(`s${k}`, 'sku-30', 60 * k + 30)),
+        event('late', 'sku-2', -2 * 24 * 60),
+      ];
+      await post(port, JSON.stringify(sales));
+      await waitFor(() => readDelta(model).manifest.events === sales.length);
+      const { payload } = readDelta(model);
+      expect(payload.recent?.halfLifeDays).toBe(3);
+      const r = payload.recent!;
+      expect([...r.ids].sort()).toEqual(['sku-0', 'sku-1', 'sku-2', 'sku-3', 'sku-30', 'sku-4', 'sku-7']);
+      // The same figures as RecentSales started from the base's at its cut-off, at the newest event.
+      const want = new RecentSales(ITEMS.length, 3);
+      want.seed(new Map(Array.from(baseRecent, (v, j) => [j, v] as [number, number]).filter(([, v]) => v > 0)), cutOff);
+      const times = sales
+        .map((e) => ({ item: ITEMS.indexOf((e as { item_id: string }).item_id), t: Date.parse((e as { timestamp: string }).timestamp) }))
+        .sort((a, b) => a.t - b.t);
+      times.forEach((e) => want.add(e.item, e.t));
+      const values = want.values(Math.max(...times.map((e) => e.t)));
+      r.ids.forEach((id, j) => expect(r.values[j]).toBeCloseTo(values[ITEMS.indexOf(id)]!, 3));
+      const of = (id: string): number => r.values[r.ids.indexOf(id)]!;
+      expect(of('sku-7')).toBeGreaterThan(of('sku-1'));
+      expect(of('sku-1')).toBeGreaterThan(of('sku-30'));
+      // The late sale is in the base's figure already: sku-2 is where sku-0 is.
+      expect(of('sku-2')).toBe(of('sku-0'));
+    },
+  );
 
   it('reads the catalogue file again when it changes: a new product is taken once it is listed', { timeout: 60_000 }, async () => {
     const { model, items, state } = setup();

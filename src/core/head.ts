@@ -180,6 +180,10 @@ export interface BaseParams {
    * before it, whose own popularity is bᵢ.
    */
   recent?: ReadonlyMap<number, number> | null;
+  /** The half-life, in days, of `recent` (the manifest's `recentHalfLifeDays`); the stream job keeps what sold lately with it. */
+  recentHalfLifeDays?: number;
+  /** The time (ms) `recent` stands at: the base's cut-off (the manifest's `recentAt`). */
+  recentAt?: number;
 }
 
 /**
@@ -492,7 +496,9 @@ export class IncrementalHead {
   private readonly transitions: Transitions | null;
   private readonly mix0: Float32Array;
   /** What each item sold before the base was made (`BaseParams.recent`), or null: own popularity is then bᵢ. */
-  private readonly recentSales: ReadonlyMap<number, number> | null;
+  private readonly baseRecent: ReadonlyMap<number, number> | null;
+  /** What own popularity reads: what the shop's stream last said sold lately ({@link setRecentSales}), else `baseRecent`. */
+  private recentSales: ReadonlyMap<number, number> | null;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
@@ -595,7 +601,8 @@ export class IncrementalHead {
     if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
-    this.recentSales = base.recent ?? null;
+    this.baseRecent = base.recent ?? null;
+    this.recentSales = this.baseRecent;
     this.dMix = own(tf.zeros([MIX_LENGTH]));
     this.gMix = own(tf.zeros([MIX_LENGTH]));
   }
@@ -654,6 +661,27 @@ export class IncrementalHead {
         'int32',
       ),
     ) as tf.Tensor1D;
+  }
+
+  /**
+   * What sold lately as the shop's stream job last published it with the shop delta (log(1 +
+   * sales, each weighing less with its age), dense over the catalogue; 0 for the items it does not
+   * list): the own-popularity feature reads it instead of the base's `recent`, which is as old as
+   * the base. Null returns to the base's. Values must be finite and ≥ 0.
+   */
+  setRecentSales(values: Float32Array | null): void {
+    if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
+    if (!values) {
+      this.recentSales = this.baseRecent;
+      return;
+    }
+    const next = new Map<number, number>();
+    for (let i = 0; i < this.n; i++) {
+      const v = values[i]!;
+      if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`recent sales hold ${v} at item ${i}: each must be a finite number ≥ 0`);
+      if (v > 0) next.set(i, v);
+    }
+    this.recentSales = next;
   }
 
   /**

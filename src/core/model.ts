@@ -60,6 +60,14 @@ export interface HeadManifest {
    * over its log's last weeks; default 1.
    */
   shopDeltaWeight?: number;
+  /**
+   * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
+   * what sold lately with the same half-life and publishes it with the shop delta, so that a
+   * browser's own popularity follows what sells now. Absent where the head ships no `recent`.
+   */
+  recentHalfLifeDays?: number;
+  /** When `recent` stands (ISO 8601): the base's cut-off. The stream job starts from it there. */
+  recentAt?: string;
   files: ManifestFile[];
   tensors: TensorSpec[];
   provenance: Record<string, unknown>;
@@ -169,6 +177,13 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
   if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeight must be a finite number ≥ 0. Redeploy the head.');
   }
+  const life = manifest.recentHalfLifeDays;
+  if (life !== undefined && !(typeof life === 'number' && Number.isFinite(life) && life > 0)) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field recentHalfLifeDays must be a finite number of days > 0. Redeploy the head.');
+  }
+  if (manifest.recentAt !== undefined && !(typeof manifest.recentAt === 'string' && Number.isFinite(Date.parse(manifest.recentAt)))) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field recentAt must be an ISO 8601 time. Redeploy the head.');
+  }
   return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions, recent };
 }
 
@@ -253,6 +268,8 @@ export function alignBase(
     transitions = { ptr: Int32Array.from(ptr), to: Int32Array.from(to), p: Float32Array.from(p), rows: Int32Array.from(rows) };
   }
   return {
+    ...(head.manifest.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: head.manifest.recentHalfLifeDays } : {}),
+    ...(head.manifest.recentAt !== undefined ? { recentAt: Date.parse(head.manifest.recentAt) } : {}),
     W: head.W,
     alpha: head.manifest.alpha,
     bias,

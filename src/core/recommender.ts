@@ -868,10 +868,14 @@ class RecommenderImpl implements Recommender {
     return !this.disposed;
   }
 
-  /** Fuses a new shop delta: the next recommendations rank by base + ψ + φ. */
-  applyShopDelta(psi: Float32Array, info: ShopDeltaInfo): void {
+  /**
+   * Fuses a new shop delta: the next recommendations rank by base + ψ + φ, and the shopper's own
+   * items by what the delta says sold lately where it says so (else by the base's).
+   */
+  applyShopDelta(psi: Float32Array, info: ShopDeltaInfo, recent: Float32Array | null = null): void {
     if (this.disposed) return;
     this.head.setShopBias(psi);
+    this.head.setRecentSales(recent);
     this.shopDeltaInfo = info;
     this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source: 'shop' });
   }
@@ -1807,7 +1811,7 @@ function startShopDelta(
 ): {
   client: ShopDeltaClient;
   target: RecommenderImpl | null;
-  early: Promise<{ psi: Float32Array; info: ShopDeltaInfo } | null> | null;
+  early: Promise<{ psi: Float32Array; info: ShopDeltaInfo; recent: Float32Array | null } | null> | null;
 } | null {
   const choice = options.shopDelta ?? 'auto';
   if (choice === false) return null;
@@ -1818,7 +1822,7 @@ function startShopDelta(
   const named = modelManifest.delta;
   if (choice === 'auto' && !named) return null;
   const folder = choice === 'auto' ? joinLocation(modelUrl, named!) : choice;
-  type Got = { psi: Float32Array; info: ShopDeltaInfo } | null;
+  type Got = { psi: Float32Array; info: ShopDeltaInfo; recent: Float32Array | null } | null;
   const held: { got: Got } = { got: null };
   const state: { client: ShopDeltaClient; target: RecommenderImpl | null; early: Promise<Got> | null } = {
     client: new ShopDeltaClient(
@@ -1826,9 +1830,9 @@ function startShopDelta(
       modelManifest.version,
       catalog.size,
       catalog.indexOf,
-      (psi, info) => {
-        if (state.target) state.target.applyShopDelta(psi, info);
-        else held.got = { psi, info };
+      (psi, info, recent) => {
+        if (state.target) state.target.applyShopDelta(psi, info, recent);
+        else held.got = { psi, info, recent };
       },
       (code, message) => (state.target ? state.target.report(code, message) : loadWarn(code, message)),
       true,
@@ -1992,8 +1996,11 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const modelManifest = await manifestP;
   const parts = await partsP;
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
-  // not help this shop) costs the page no request for it.
-  const trusted = (parts.headModel.manifest.shopDeltaWeight ?? 1) > 0;
+  // not help this shop) costs the page no request for it, unless the delta also brings what sells
+  // now for the base's own popularity (a base that ships what sold lately, and when).
+  const hm = parts.headModel.manifest;
+  const trusted =
+    (hm.shopDeltaWeight ?? 1) > 0 || (parts.headModel.recent !== null && hm.recentHalfLifeDays !== undefined && hm.recentAt !== undefined);
   const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;
@@ -2016,7 +2023,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     shop.target = rec;
     if (shop.early) {
       const first = await shop.early;
-      if (first) rec.applyShopDelta(first.psi, first.info);
+      if (first) rec.applyShopDelta(first.psi, first.info, first.recent);
     }
     const every = options.shopDeltaRefreshMs ?? 5 * 60_000;
     const vis = options.visibility;

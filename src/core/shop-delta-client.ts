@@ -65,7 +65,8 @@ export class ShopDeltaClient {
 
   /**
    * @param folder the delta folder (URL or Node path), e.g. `<modelUrl>/delta/`.
-   * @param apply fuses ψ (dense over the catalogue) into the head.
+   * @param apply fuses ψ (dense over the catalogue) into the head, with what sold lately where
+   *   the delta has it (else null: the base's stays).
    * @param warnMissing warn (once) when there is no delta: true when the page asked for one.
    */
   constructor(
@@ -73,7 +74,7 @@ export class ShopDeltaClient {
     private readonly baseVersion: string,
     private readonly n: number,
     private readonly indexOf: (id: string) => number | undefined,
-    private readonly apply: (psi: Float32Array, info: ShopDeltaInfo) => void,
+    private readonly apply: (psi: Float32Array, info: ShopDeltaInfo, recent: Float32Array | null) => void,
     private readonly warn: (code: string, message: string) => void,
     private readonly warnMissing: boolean,
     private readonly fetcher: ConditionalFetch = defaultConditionalFetch,
@@ -125,14 +126,14 @@ export class ShopDeltaClient {
       const p = await this.fetcher(at, { etag: null, lastModified: null });
       if (p.status !== 200) throw new Error(`${at} is missing`);
       const payload = parseShopDeltaPayload(p.bytes!, await sha256Hex(p.bytes!), manifest, at);
-      const { psi, unknown } = alignShopDelta(payload, this.n, this.indexOf);
+      const { psi, recent, unknown } = alignShopDelta(payload, this.n, this.indexOf);
       const info: ShopDeltaInfo = {
         seq: manifest.seq,
         baseVersion: manifest.baseVersion,
         items: payload.ids.length - unknown,
         eventsThrough: manifest.eventsThrough,
       };
-      this.apply(psi, info);
+      this.apply(psi, info, recent);
       this.info = info;
       this.current = manifest;
       this.etag = r.etag ?? null;

@@ -48,6 +48,12 @@ export interface ShopDeltaPayload {
   ids: string[];
   /** ψᵢ, rounded to 1/1000. */
   bias: number[];
+  /**
+   * What sold lately (log(1 + sales, each weighing 2^(−age / halfLifeDays))), rounded to 1/1000,
+   * for the best sellers; every other item 0. Absent where the base ships no `recent`: browsers
+   * then keep the base's. A browser that does not know the field ignores it.
+   */
+  recent?: { halfLifeDays: number; ids: string[]; values: number[] };
 }
 
 /** Settings of the shop's online learner. */
@@ -64,6 +70,12 @@ export interface ShopLearnerOptions {
   maxItems: number;
   seed: number;
   /**
+   * Half-life, in days, of what each item sold lately (`RecentSales`), published with ψ so that a
+   * browser's own-popularity feature follows what sells now; the base's `recentHalfLifeDays`
+   * (the stream job takes it from the base). 0: none is kept or published.
+   */
+  recentHalfLifeDays: number;
+  /**
    * Recent sales of items the base does not know (new products) get weights of their own: the
    * base says nothing of their popularity, so their sales may deserve more trust than those of
    * items it already ranks. Needs `known` in the constructor.
@@ -78,6 +90,7 @@ export const DEFAULT_SHOP_LEARNER_OPTIONS: ShopLearnerOptions = {
   negatives: 8,
   halfLivesDays: [1, 14],
   maxItems: 5000,
+  recentHalfLifeDays: 0,
   seed: 1,
   newItemWeights: true,
 };
@@ -101,6 +114,8 @@ export class ShopLearner {
   private readonly counts: Float64Array[];
   private readonly origin: number[];
   private readonly rand: () => number;
+  /** What each item sold lately, where `recentHalfLifeDays` > 0. */
+  private readonly sold: RecentSales | null;
   private learned = 0;
   private lastTime: number | null = null;
 
@@ -119,7 +134,8 @@ export class ShopLearner {
       !(o.l2 >= 0) ||
       !Number.isInteger(o.negatives) ||
       o.negatives < 1 ||
-      o.halfLivesDays.some((h) => !(h > 0))
+      o.halfLivesDays.some((h) => !(h > 0)) ||
+      !(o.recentHalfLifeDays >= 0 && o.recentHalfLifeDays < Infinity)
     ) {
       throw new ArgumentError('options/shop', `Invalid shop learner options: ${JSON.stringify(o)}.`);
     }
@@ -134,6 +150,7 @@ export class ShopLearner {
     this.counts = o.halfLivesDays.map(() => new Float64Array(this.n));
     this.origin = o.halfLivesDays.map(() => 0);
     this.rand = mulberry32(o.seed);
+    this.sold = o.recentHalfLifeDays > 0 ? new RecentSales(this.n, o.recentHalfLifeDays) : null;
   }
 
   /** Events learned since the last reset of ρ. */
@@ -223,8 +240,14 @@ export class ShopLearner {
       }
       c[item]! += Math.pow(2, (t - this.origin[k]!) / h);
     }
+    this.sold?.add(item, t);
     this.learned++;
     this.lastTime = this.lastTime === null ? t : Math.max(this.lastTime, t);
+  }
+
+  /** Seeds what sold lately from the base's `recent` at its cut-off (see `RecentSales.seed`); no-op without `recentHalfLifeDays`. */
+  seedRecent(values: ReadonlyMap<number, number>, at: number): void {
+    this.sold?.seed(values, at);
   }
 
   /**
@@ -247,15 +270,97 @@ export class ShopLearner {
     return out;
   }
 
-  /** ψ as the browser will see it: the `maxItems` largest |ψᵢ|, rounded to 1/1000, the rest 0. */
-  published(t?: number): { indices: Int32Array; values: number[] } {
-    const psi = this.psi(t);
-    const order = Array.from({ length: this.n }, (_, i) => i)
-      .filter((i) => Math.abs(psi[i]!) >= 5e-4)
-      .sort((a, b) => Math.abs(psi[b]!) - Math.abs(psi[a]!) || a - b)
-      .slice(0, this.options.maxItems)
-      .sort((a, b) => a - b);
-    return { indices: Int32Array.from(order), values: order.map((i) => Math.round(psi[i]! * 1000) / 1000) };
+  /**
+   * ψ as the browser will see it: the `maxItems` largest |ψᵢ|, rounded to 1/1000, the rest 0;
+   * with `recentHalfLifeDays`, also what sold lately in the same form (the `maxItems` best sellers).
+   */
+  published(t?: number): { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } {
+    const at = t ?? this.lastTime ?? 0;
+    const out: { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } = largest(
+      this.psi(at),
+      this.options.maxItems,
+    );
+    if (this.sold) out.recent = largest(this.sold.values(at), this.options.maxItems);
+    return out;
+  }
+}
+
+/** The `keep` entries furthest from 0 (at least 5e-4), in index order, rounded to 1/1000. */
+function largest(v: Float32Array, keep: number): { indices: Int32Array; values: number[] } {
+  const order = Array.from({ length: v.length }, (_, i) => i)
+    .filter((i) => Math.abs(v[i]!) >= 5e-4)
+    .sort((a, b) => Math.abs(v[b]!) - Math.abs(v[a]!) || a - b)
+    .slice(0, keep)
+    .sort((a, b) => a - b);
+  return { indices: Int32Array.from(order), values: order.map((i) => Math.round(v[i]! * 1000) / 1000) };
+}
+
+/**
+ * What each item sold lately, as the maintenance job ships it with the base (`recent` in the
+ * head): log(1 + Σₑ 2^(−age / H)) over the item's events before a time. The stream job keeps it
+ * up to date from the order stream, so a browser's own-popularity feature follows what sells now
+ * instead of what sold before the base was made. Pure and deterministic.
+ */
+export class RecentSales {
+  readonly n: number;
+  readonly halfLifeDays: number;
+  /** Σ 2^((tₑ − origin) / H) per item, rescaled now and then. */
+  private readonly sums: Float64Array;
+  private origin: number | null = null;
+  /** Events before this time are in the seed (`seed`) and are not counted again. */
+  private from = -Infinity;
+
+  constructor(n: number, halfLifeDays: number) {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`catalogue size ${n} is not a count`);
+    if (!(halfLifeDays > 0 && halfLifeDays < Infinity)) {
+      throw new ArgumentError('halfLifeDays', `The half-life of recent sales must be a number of days > 0, got ${halfLifeDays}.`);
+    }
+    this.n = n;
+    this.halfLifeDays = halfLifeDays;
+    this.sums = new Float64Array(n);
+  }
+
+  /**
+   * Starts from what the base says sold lately at its cut-off `at` (its `recent`, by catalogue
+   * index; absent items sold nothing): a stream job started after the base, whose log lacks the
+   * sales before it, still publishes them. Events before `at` are in the seed, so `add` skips them.
+   */
+  seed(values: ReadonlyMap<number, number>, at: number): void {
+    if (!Number.isFinite(at)) throw new RangeError(`seed time ${at} is not a finite number`);
+    this.sums.fill(0);
+    for (const [i, v] of values) {
+      if (!Number.isInteger(i) || i < 0 || i >= this.n) throw new RangeError(`item index ${i} is outside the catalogue`);
+      if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`recent sales of item ${i} are ${v}; each must be a finite number ≥ 0`);
+      this.sums[i] = Math.expm1(v);
+    }
+    this.origin = at;
+    this.from = at;
+  }
+
+  /** One event of `item` at time `t` (ms); events come in time order. Events before a seed's time are skipped. */
+  add(item: number, t: number): void {
+    if (!Number.isInteger(item) || item < 0 || item >= this.n) throw new RangeError(`item index ${item} is outside the catalogue`);
+    if (!Number.isFinite(t)) throw new RangeError(`event time ${t} is not a finite number`);
+    if (t < this.from) return;
+    const h = this.halfLifeDays * DAY;
+    if (this.origin === null) this.origin = t;
+    const age = (t - this.origin) / h;
+    // Kept relative to an origin that moves with the stream, far from overflow.
+    if (age > 256) {
+      const scale = Math.pow(2, -age);
+      for (let i = 0; i < this.n; i++) this.sums[i]! *= scale;
+      this.origin = t;
+    }
+    this.sums[item]! += Math.pow(2, (t - this.origin) / h);
+  }
+
+  /** log(1 + what each item sold) at time `at`, over the events added so far. */
+  values(at: number): Float32Array {
+    const out = new Float32Array(this.n);
+    if (this.origin === null) return out;
+    const f = Math.pow(2, (this.origin - at) / (this.halfLifeDays * DAY));
+    for (let i = 0; i < this.n; i++) out[i] = Math.log1p(this.sums[i]! * f);
+    return out;
   }
 }
 
@@ -321,22 +426,41 @@ export function parseShopDeltaPayload(
     !Array.isArray(p.bias) ||
     p.ids.length !== p.bias.length ||
     !p.ids.every((id) => typeof id === 'string') ||
-    !p.bias.every((b) => typeof b === 'number' && Number.isFinite(b))
+    !p.bias.every((b) => typeof b === 'number' && Number.isFinite(b)) ||
+    (p.recent !== undefined && !validRecent(p.recent))
   ) {
     throw new ModelLoadError(
       location,
-      `The shop delta ${location} is not a format-${SHOP_DELTA_FORMAT} payload for base ${manifest.baseVersion}, seq ${manifest.seq}, with one finite bias per id.`,
+      `The shop delta ${location} is not a format-${SHOP_DELTA_FORMAT} payload for base ${manifest.baseVersion}, seq ${manifest.seq}, with one finite bias per id (and, where it has recent sales, a half-life > 0 and one finite value ≥ 0 per id).`,
     );
   }
   return p as ShopDeltaPayload;
 }
 
-/** ψ over a catalogue from a payload: ids this catalogue lacks are skipped and counted. */
+function validRecent(r: unknown): boolean {
+  const x = r as Partial<NonNullable<ShopDeltaPayload['recent']>> | null;
+  return (
+    !!x &&
+    typeof x.halfLifeDays === 'number' &&
+    Number.isFinite(x.halfLifeDays) &&
+    x.halfLifeDays > 0 &&
+    Array.isArray(x.ids) &&
+    Array.isArray(x.values) &&
+    x.ids.length === x.values.length &&
+    x.ids.every((id) => typeof id === 'string') &&
+    x.values.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)
+  );
+}
+
+/**
+ * ψ over a catalogue from a payload, and what sold lately where the payload has it (else null):
+ * ids this catalogue lacks are skipped, and those of ψ counted.
+ */
 export function alignShopDelta(
   payload: ShopDeltaPayload,
   n: number,
   indexOf: (id: string) => number | undefined,
-): { psi: Float32Array; unknown: number } {
+): { psi: Float32Array; recent: Float32Array | null; unknown: number } {
   const psi = new Float32Array(n);
   let unknown = 0;
   payload.ids.forEach((id, j) => {
@@ -344,5 +468,15 @@ export function alignShopDelta(
     if (i === undefined) unknown++;
     else psi[i] = payload.bias[j]!;
   });
-  return { psi, unknown };
+  let recent: Float32Array | null = null;
+  if (payload.recent) {
+    const r = payload.recent;
+    const dense = new Float32Array(n);
+    r.ids.forEach((id, j) => {
+      const i = indexOf(id);
+      if (i !== undefined) dense[i] = r.values[j]!;
+    });
+    recent = dense;
+  }
+  return { psi, recent, unknown };
 }

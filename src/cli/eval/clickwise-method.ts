@@ -87,6 +87,8 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
     }
     const p = shop.learner.published(at);
     head.setShopBias(densePsi(head.n, p.indices, p.values));
+    // What sold lately, where the learner keeps it: own popularity follows it, as in a browser.
+    if (p.recent) head.setRecentSales(densePsi(head.n, p.recent.indices, p.recent.values));
   };
   const states = new Map<string, PlainState>();
   /** Events learned lazily, when the shopper is next scored (the order within a shopper is kept). */

@@ -195,8 +195,11 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (wanted.includes('clickwise-live')) {
         const head = await baseAt(until, 'learning', label);
         const { everyMinutes, ...rest } = settings.shop;
+        // What sold lately, where the base ships it, starts from the base's figures, as the stream job's does.
+        const learner = new ShopLearner(head.baseBias, { seed: o.seed, ...rest, recentHalfLifeDays: head.recentHalfLifeDays }, head.known);
+        if (head.baseRecent && head.recentAt !== null) learner.seedRecent(head.baseRecent, head.recentAt);
         const shop = {
-          learner: new ShopLearner(head.baseBias, { seed: o.seed, ...rest }, head.known),
+          learner,
           everyMs: everyMinutes * 60_000,
           split: until,
         };

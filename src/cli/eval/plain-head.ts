@@ -95,6 +95,18 @@ export class PlainHead {
   readonly baseBias: Float32Array;
   /** `BaseParams.recent`, or null (own popularity is then the base's bias). */
   private readonly recent: ReadonlyMap<number, number> | null;
+  /** What sold lately as the shop's stream last published it (`setRecentSales`), or null. */
+  private streamRecent: Float32Array | null = null;
+  /** Bumped whenever own popularity's source changes, so no shopper's context outlives it. */
+  private recentVersion = 0;
+  /** `BaseParams.recentHalfLifeDays`: the stream keeps what sold lately with it; 0 where the base ships none. */
+  readonly recentHalfLifeDays: number;
+  /** `BaseParams.recentAt`: the time the base's `recent` stands at, or null. */
+  readonly recentAt: number | null;
+  /** The base's `recent` (what own popularity reads until the stream publishes its own), or null. */
+  get baseRecent(): ReadonlyMap<number, number> | null {
+    return this.recent;
+  }
   /** 1 for the items the base knows, where the caller gave it. */
   known: Uint8Array | null = null;
   private readonly mix0: Float64Array;
@@ -109,7 +121,7 @@ export class PlainHead {
    * computed at: a replay scores an event, then learns it at the shopper's next turn, with
    * nothing changed in between, so the step reuses what the scoring computed.
    */
-  private readonly contexts = new WeakMap<PlainState, { clicks: number; ctx: 0 | 1; value: UserContext }>();
+  private readonly contexts = new WeakMap<PlainState, { clicks: number; ctx: 0 | 1; recent: number; value: UserContext }>();
 
   /**
    * @param E content vectors [n × d] as the head receives them (centred, normalised)
@@ -137,6 +149,8 @@ export class PlainHead {
     this.bBase.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
     this.recent = base.recent ?? null;
+    this.recentAt = this.recent ? (base.recentAt ?? null) : null;
+    this.recentHalfLifeDays = this.recentAt !== null ? (base.recentHalfLifeDays ?? 0) : 0;
     this.mix0 = Float64Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
@@ -151,6 +165,16 @@ export class PlainHead {
     for (let i = 0; i < this.n; i++) this.bBase[i] = this.baseBias[i]! + (psi ? w * psi[i]! : 0);
   }
 
+  /**
+   * Own popularity from what the shop's stream says sold lately (`RecentSales.values`), in place
+   * of the base's `recent`, exactly as `IncrementalHead.setRecentSales` does; null returns to the base's.
+   */
+  setRecentSales(values: Float32Array | null): void {
+    if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
+    this.streamRecent = values;
+    this.recentVersion++;
+  }
+
   private context(time: number): 0 | 1 {
     return this.state.memory.context(time, this.options);
   }
@@ -160,7 +184,7 @@ export class PlainHead {
     const st = this.state;
     const ctx = this.context(time);
     const memo = this.contexts.get(st);
-    if (memo && memo.clicks === st.clicks && memo.ctx === ctx) return memo.value;
+    if (memo && memo.clicks === st.clicks && memo.ctx === ctx && memo.recent === this.recentVersion) return memo.value;
     const { d } = this;
     const hw = normalisedHistory(st.history);
     const h = new Float64Array(d);
@@ -175,10 +199,12 @@ export class PlainHead {
     const feats = [
       this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
       ...m.ownFeatures(this.options),
-      ownPopularity(m.counts, (i) => (this.recent ? (this.recent.get(i) ?? 0) : this.baseBias[i]!)),
+      ownPopularity(m.counts, (i) =>
+        this.streamRecent ? this.streamRecent[i]! : this.recent ? (this.recent.get(i) ?? 0) : this.baseBias[i]!,
+      ),
     ];
     const value = { h, q, hdW, rep, feats, ctx };
-    this.contexts.set(st, { clicks: st.clicks, ctx, value });
+    this.contexts.set(st, { clicks: st.clicks, ctx, recent: this.recentVersion, value });
     return value;
   }
 

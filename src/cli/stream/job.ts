@@ -9,6 +9,7 @@
  * acknowledged events put it.
  */
 import { defaultFetcher } from '../../core/model-io.js';
+import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, loadHeadModel, loadModelManifest } from '../../core/model.js';
 import type { ShopLearnerOptions } from '../../core/shop-delta.js';
@@ -128,9 +129,31 @@ export class StreamJob {
     this.learner = this.replay(this.eventLog.read(), alignBase(this.head!, ids));
   }
 
-  /** A learner fed with the log's lines: ρ starts again at each base marker. */
-  private replay(lines: readonly LogLine[], base: { bias: Float32Array; known: Uint8Array }): ShopLearner {
-    const learner = new ShopLearner(base.bias, this.learnerOptions, base.known);
+  /**
+   * The half-life of what sold lately, as the base ships it: the job keeps what sold lately with
+   * it, from the base's figures at its cut-off on, and publishes it with ψ. 0 where the base ships
+   * none (or a base made before its manifest named the half-life and the time).
+   */
+  private recentHalfLife(): number {
+    const head = this.head!;
+    if (!head.recent) return 0;
+    const { recentHalfLifeDays: life, recentAt } = head.manifest;
+    if (life === undefined || recentAt === undefined) {
+      this.say(
+        `base ${head.manifest.version} ships what sold lately without its half-life and time; run maintain again to publish what sells now with the delta`,
+      );
+      return 0;
+    }
+    return life;
+  }
+
+  /**
+   * A learner fed with the log's lines: ρ starts again at each base marker. What sold lately
+   * starts from the base's figures at its cut-off; the log's events after it are added to them.
+   */
+  private replay(lines: readonly LogLine[], base: BaseParams & { known: Uint8Array }): ShopLearner {
+    const learner = new ShopLearner(base.bias, { ...this.learnerOptions, recentHalfLifeDays: this.recentHalfLife() }, base.known);
+    if (base.recent && base.recentAt !== undefined) learner.seedRecent(base.recent, base.recentAt);
     for (const line of lines) {
       if (line.kind === 'base') learner.resetItems();
       else {
@@ -194,20 +217,29 @@ export class StreamJob {
   }
 
   /** Publishes a delta when anything changed since the last one; returns what was published. */
-  publish(force = false): { seq: number; items: number; gzipBytes: number } | null {
+  publish(force = false): { seq: number; items: number; recentItems: number; gzipBytes: number } | null {
     if (!force && this.learner.events === this.publishedEvents && this.publishedBase === this.baseVersion) return null;
-    const { indices, values } = this.learner.published();
+    const { indices, values, recent } = this.learner.published();
     const { manifest, gzipBytes } = publishDelta(this.modelDir, {
       baseVersion: this.baseVersion,
       seq: ++this.seq,
       ids: Array.from(indices, (i) => this.ids[i]!),
       bias: values,
+      ...(recent
+        ? {
+            recent: {
+              halfLifeDays: this.learner.options.recentHalfLifeDays,
+              ids: Array.from(recent.indices, (i) => this.ids[i]!),
+              values: recent.values,
+            },
+          }
+        : {}),
       events: this.learner.events,
       eventsThrough: this.learner.newest,
     });
     this.publishedEvents = this.learner.events;
     this.publishedBase = this.baseVersion;
-    return { seq: manifest.seq, items: manifest.items, gzipBytes };
+    return { seq: manifest.seq, items: manifest.items, recentItems: recent?.indices.length ?? 0, gzipBytes };
   }
 
   /** What the job knows, for `GET /status` and the log. */

@@ -79,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
     const p = job.publish(force);
     if (p)
       say(
-        `published delta ${p.seq} for base ${job.baseVersion}: ${p.items} items, ${job.status()['eventsSinceBase'] as number} events since the base, ${(p.gzipBytes / 1024).toFixed(1)} kB gzipped`,
+        `published delta ${p.seq} for base ${job.baseVersion}: ${p.items} items${p.recentItems ? ` (and what ${p.recentItems} sell now)` : ''}, ${job.status()['eventsSinceBase'] as number} events since the base, ${(p.gzipBytes / 1024).toFixed(1)} kB gzipped`,
       );
   };
   if (source) {

@@ -32,7 +32,15 @@ export function readDeltaManifest(modelDir: string): ShopDeltaManifest | null {
 /** Publishes one delta; returns its manifest and the payload's gzipped size. */
 export function publishDelta(
   modelDir: string,
-  delta: { baseVersion: string; seq: number; ids: string[]; bias: number[]; events: number; eventsThrough: number | null },
+  delta: {
+    baseVersion: string;
+    seq: number;
+    ids: string[];
+    bias: number[];
+    recent?: ShopDeltaPayload['recent'];
+    events: number;
+    eventsThrough: number | null;
+  },
 ): { manifest: ShopDeltaManifest; gzipBytes: number } {
   const dir = join(modelDir, 'delta');
   mkdirSync(dir, { recursive: true });
@@ -42,6 +50,7 @@ export function publishDelta(
     seq: delta.seq,
     ids: delta.ids,
     bias: delta.bias,
+    ...(delta.recent ? { recent: delta.recent } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(payload));
   const sha256 = sha256Bytes(bytes);

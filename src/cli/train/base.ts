@@ -200,7 +200,17 @@ export async function trainBase(
     const recent = sold ? Float32Array.from(h.ids, (id) => sold[catIndex.get(id)!]!) : null;
     const tailEvents = past.length - fitting.length;
     if (fitting.length === 0 || tailEvents === 0)
-      return { repeatShare, head: { ...h, transitions, recent, mix: new Array<number>(MIX_LENGTH).fill(0) } };
+      return {
+        repeatShare,
+        head: {
+          ...h,
+          transitions,
+          recent,
+          recentHalfLifeDays: o.recentHalfLifeDays,
+          recentAt: until,
+          mix: new Array<number>(MIX_LENGTH).fill(0),
+        },
+      };
     const T = buildTransitions(fittingSequences.values(), n);
     // On the tail, an item first sold there is what a new product is to the shipped base: the
     // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
@@ -232,6 +242,8 @@ export async function trainBase(
         alpha: r4(fit.alpha),
         transitions,
         recent,
+        recentHalfLifeDays: o.recentHalfLifeDays,
+        recentAt: until,
         mix: fit.mix.map(r4),
         newItemBias: r4(fit.fresh),
         shopDeltaWeight: trust.weight,

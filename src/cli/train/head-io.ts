@@ -26,6 +26,9 @@ export interface HeadModelData {
   shopDeltaWeight?: number;
   /** What each of `ids` sold in the days before the cut-off (see `BaseParams.recent`), or absent. */
   recent?: Float32Array | null;
+  /** The half-life, in days, `recent` was computed with, and the time (ms) it stands at (written with it). */
+  recentHalfLifeDays?: number;
+  recentAt?: number;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -71,6 +74,8 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
     ...(h.mix ? { mix: h.mix } : {}),
     ...(h.newItemBias ? { newItemBias: h.newItemBias } : {}),
     ...(h.shopDeltaWeight !== undefined ? { shopDeltaWeight: h.shopDeltaWeight } : {}),
+    ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
+    ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
     files: [
       { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
       { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },
