@@ -12,6 +12,9 @@
  *
  * Published, ψ is centred on its median (a shift of every score changes no ranking) and only the
  * `maxItems` entries furthest from it are kept, so the file stays small at any catalogue size.
+ * Where the base ships what each item sold lately, the delta also carries those figures brought
+ * up to date (`RecentSales`: the `maxItems` best sellers), which a browser's own-popularity
+ * feature reads instead of the base's.
  *
  * Pure TypeScript: the stream job (Node), the evaluation and the browser share it.
  */

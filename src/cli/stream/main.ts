@@ -18,7 +18,8 @@ export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events 
        (in a checkout: npm run stream -- --model DIR ...)
 
 Learns the shop delta from every event of the shop and publishes it in DIR/delta/ every
---publish-every seconds (default 60), for browsers to fuse with the base.
+--publish-every seconds (default 60), for browsers to fuse with the base. Where the base ships
+what each item sold lately, the delta also carries those figures brought up to date.
 
   --model DIR          the served model folder (its manifest.json and head/); the delta goes into DIR/delta/
   --catalog F          the catalogue JSON the pages serve (or --items F: an items CSV); events of other items are refused
