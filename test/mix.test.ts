@@ -298,6 +298,18 @@ describe('the offset of products the base does not know', () => {
       writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeight: bad }));
       await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/shopDeltaWeight must be a finite number ≥ 0/);
     }
+    // So is a damaged half-life or time of what sold lately; good ones reach the base's parameters.
+    for (const bad of [0, -7, 'week', null]) {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, recentHalfLifeDays: bad }));
+      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/recentHalfLifeDays must be a finite number of days > 0/);
+    }
+    for (const bad of ['yesterday', 5, null]) {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, recentAt: bad }));
+      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/recentAt must be an ISO 8601 time/);
+    }
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, recentHalfLifeDays: 3, recentAt: '2011-10-01T00:00:00.000Z' }));
+    const dated = alignBase(await loadHeadModel(defaultFetcher, dir), ['a']);
+    expect([dated.recentHalfLifeDays, dated.recentAt]).toEqual([3, Date.parse('2011-10-01T00:00:00Z')]);
     // A head without the field trusts the shop delta fully, as before it existed.
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeight: undefined }));
     expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).shopDeltaWeight).toBe(1);
