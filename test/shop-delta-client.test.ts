@@ -81,7 +81,13 @@ describe('the shop delta in the recommender', () => {
     });
     const { rec, warnings } = await make(model);
     expect(warnings).toEqual([]);
-    expect(rec.stats().shopDelta).toEqual({ seq: 1, baseVersion: version, items: 1, eventsThrough: '2026-11-01T00:00:00.000Z' });
+    expect(rec.stats().shopDelta).toEqual({
+      seq: 1,
+      baseVersion: version,
+      items: 1,
+      recentItems: 0,
+      eventsThrough: '2026-11-01T00:00:00.000Z',
+    });
     const top = await rec.recommend({ k: 3, diversify: false });
     expect(top[0]!.id).toBe(last.id);
     expect(top[0]!.score).toBeCloseTo(last.score + 40, 3);
@@ -127,6 +133,8 @@ describe('the shop delta in the recommender', () => {
     });
     const { rec, warnings } = await make(model);
     expect(warnings).toEqual([]);
+    // The id this catalogue lacks is not counted.
+    expect(rec.stats().shopDelta).toMatchObject({ seq: 1, items: 1, recentItems: 1 });
     await rec.click(a);
     await rec.click(b);
     // a loses 4 · 3 (its ψ has no weight), b gains 4 · (2.5 − 0.5).

@@ -214,6 +214,7 @@ describe('the delta files', () => {
     const got = alignShopDelta(p, 3, (id) => index.get(id));
     expect(Array.from(got.psi)).toEqual([0, 0.5, 0]);
     expect(Array.from(got.recent!)).toEqual([1.25, 0, 0.5]);
+    expect(got.recentItems).toBe(2);
     for (const bad of [
       { ...recent, values: [1, -0.5, 1] },
       { ...recent, values: [1, null, 1] },

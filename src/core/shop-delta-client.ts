@@ -15,6 +15,11 @@ export interface ShopDeltaInfo {
   baseVersion: string;
   /** Items of this catalogue that ψ moves. */
   items: number;
+  /**
+   * Items of this catalogue whose figure of what sells now the delta carries (the shopper's own
+   * items rank by them); 0 where it carries none, and the base's figures stay.
+   */
+  recentItems: number;
   /** Time of the newest event the shop had learned (ISO 8601), or null. */
   eventsThrough: string | null;
 }
@@ -126,11 +131,12 @@ export class ShopDeltaClient {
       const p = await this.fetcher(at, { etag: null, lastModified: null });
       if (p.status !== 200) throw new Error(`${at} is missing`);
       const payload = parseShopDeltaPayload(p.bytes!, await sha256Hex(p.bytes!), manifest, at);
-      const { psi, recent, unknown } = alignShopDelta(payload, this.n, this.indexOf);
+      const { psi, recent, unknown, recentItems } = alignShopDelta(payload, this.n, this.indexOf);
       const info: ShopDeltaInfo = {
         seq: manifest.seq,
         baseVersion: manifest.baseVersion,
         items: payload.ids.length - unknown,
+        recentItems,
         eventsThrough: manifest.eventsThrough,
       };
       this.apply(psi, info, recent);

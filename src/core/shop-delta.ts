@@ -457,13 +457,14 @@ function validRecent(r: unknown): boolean {
 
 /**
  * ψ over a catalogue from a payload, and what sold lately where the payload has it (else null):
- * ids this catalogue lacks are skipped, and those of ψ counted.
+ * ids this catalogue lacks are skipped, and those of ψ counted; `recentItems` counts the figures
+ * of this catalogue's items.
  */
 export function alignShopDelta(
   payload: ShopDeltaPayload,
   n: number,
   indexOf: (id: string) => number | undefined,
-): { psi: Float32Array; recent: Float32Array | null; unknown: number } {
+): { psi: Float32Array; recent: Float32Array | null; unknown: number; recentItems: number } {
   const psi = new Float32Array(n);
   let unknown = 0;
   payload.ids.forEach((id, j) => {
@@ -472,14 +473,17 @@ export function alignShopDelta(
     else psi[i] = payload.bias[j]!;
   });
   let recent: Float32Array | null = null;
+  let recentItems = 0;
   if (payload.recent) {
     const r = payload.recent;
     const dense = new Float32Array(n);
     r.ids.forEach((id, j) => {
       const i = indexOf(id);
-      if (i !== undefined) dense[i] = r.values[j]!;
+      if (i === undefined) return;
+      dense[i] = r.values[j]!;
+      recentItems++;
     });
     recent = dense;
   }
-  return { psi, recent, unknown };
+  return { psi, recent, unknown, recentItems };
 }
