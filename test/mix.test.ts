@@ -412,18 +412,33 @@ describe('the weight of the shop delta', () => {
   });
 });
 
+/**
+ * `count` events of `users` shoppers over random items, mostly a minute apart and an hour apart
+ * with chance `hourChance` (visit starts among the middles); the held-out tail begins at event
+ * `tailAt`, and `T` is the transition table of the events before it.
+ */
+function randomTail(
+  seed: number,
+  count: number,
+  users: number,
+  hourChance: number,
+  tailAt: number,
+): { events: ReplayEvent[]; from: number; T: ReturnType<typeof buildTransitions> } {
+  const rand = mulberry32(seed);
+  const events: ReplayEvent[] = [];
+  let t = 0;
+  for (let e = 0; e < count; e++) {
+    t += rand() < hourChance ? 3_600_000 : 60_000;
+    events.push({ user: `u${e % users}`, item: Math.floor(rand() * N), t, scored: false });
+  }
+  const from = events[tailAt]!.t;
+  const before = events.map((e) => ({ ...e, scored: e.t >= from }));
+  return { events, from, T: buildTransitions(sequencesBeforeSplit(before).values(), N) };
+}
+
 describe('the held-out NDCG the weights are chosen on', () => {
   it('gives a new product no own popularity where the base ships what sold lately (a head has none for it), and the new-item offset where own popularity is the bias', () => {
-    const rand = mulberry32(6);
-    const events: ReplayEvent[] = [];
-    let t = 0;
-    for (let e = 0; e < 600; e++) {
-      t += rand() < 0.1 ? 3_600_000 : 60_000;
-      events.push({ user: `u${e % 8}`, item: Math.floor(rand() * N), t, scored: false });
-    }
-    const from = events[300]!.t;
-    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
-    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const { events, from, T } = randomTail(6, 600, 8, 0.1, 300);
     const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 5 === 0 ? 1 : 0));
     const model = { ...blindModel(), bias: new Float32Array(N) };
     // What sold before `from`: nothing for the products new in the tail, as a browser's base says.
@@ -453,17 +468,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
   });
 
   it('ranks each example’s target as a plain sort of its scores does, with and without the new-item offset, each example weighing the events it stands for', () => {
-    const rand = mulberry32(5);
-    const events: ReplayEvent[] = [];
-    let t = 0;
-    // Mostly a minute apart, sometimes hours: visit starts among the middles.
-    for (let e = 0; e < 900; e++) {
-      t += rand() < 0.05 ? 3_600_000 : 60_000;
-      events.push({ user: `u${e % 12}`, item: Math.floor(rand() * N), t, scored: false });
-    }
-    const from = events[600]!.t;
-    const before = events.map((e) => ({ ...e, scored: e.t >= from }));
-    const T = buildTransitions(sequencesBeforeSplit(before).values(), N);
+    const { events, from, T } = randomTail(5, 900, 12, 0.05, 600);
     // Every visit start, and one mid-visit event in three; items of random biases (the own popularity).
     const brand = mulberry32(12);
     const unknown = Uint8Array.from({ length: N }, (_, i) => (i % 7 === 0 ? 1 : 0));

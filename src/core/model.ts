@@ -187,6 +187,15 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
   return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions, recent };
 }
 
+/**
+ * The half-life and time of what a head ships as sold lately, where it ships the figures with
+ * both (the stream job then keeps them up to date, and pages fetch its delta for them); else null.
+ */
+export function recentFiguresOf(head: HeadModel): { halfLifeDays: number; at: number } | null {
+  const { recentHalfLifeDays: halfLifeDays, recentAt } = head.manifest;
+  return head.recent && halfLifeDays !== undefined && recentAt !== undefined ? { halfLifeDays, at: Date.parse(recentAt) } : null;
+}
+
 /** A catalogue's ids without an array of them: its size and the id at each index. */
 export interface IdLookup {
   readonly size: number;

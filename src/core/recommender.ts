@@ -33,7 +33,7 @@ import { ItemMatrix } from './item-matrix.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { HeadModel, ModelManifest } from './model.js';
-import { alignBase, loadHeadModel, loadModelManifest } from './model.js';
+import { alignBase, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
@@ -1998,9 +1998,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
   // not help this shop) costs the page no request for it, unless the delta also brings what sells
   // now for the base's own popularity (a base that ships what sold lately, and when).
-  const hm = parts.headModel.manifest;
-  const trusted =
-    (hm.shopDeltaWeight ?? 1) > 0 || (parts.headModel.recent !== null && hm.recentHalfLifeDays !== undefined && hm.recentAt !== undefined);
+  const trusted = (parts.headModel.manifest.shopDeltaWeight ?? 1) > 0 || recentFiguresOf(parts.headModel) !== null;
   const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;

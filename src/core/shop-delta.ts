@@ -367,6 +367,28 @@ export class RecentSales {
   }
 }
 
+/**
+ * The learner on a base's biases. Where the base ships what sold lately with its half-life and
+ * time (`BaseParams.recent`, `recentHalfLifeDays`, `recentAt`), the learner keeps those figures
+ * from that time on and publishes them; else it keeps none.
+ */
+export function shopLearnerOn(
+  base: {
+    bias: Float32Array;
+    known: Uint8Array | null;
+    recent?: ReadonlyMap<number, number> | null;
+    recentHalfLifeDays?: number | undefined;
+    recentAt?: number | null | undefined;
+  },
+  options: Partial<ShopLearnerOptions> = {},
+): ShopLearner {
+  const { recent, recentHalfLifeDays: life, recentAt: at } = base;
+  const dated = recent && life !== undefined && life > 0 && at !== undefined && at !== null;
+  const learner = new ShopLearner(base.bias, { ...options, recentHalfLifeDays: dated ? life : 0 }, base.known);
+  if (dated) learner.seedRecent(recent, at);
+  return learner;
+}
+
 /** Dense ψ over a catalogue from a sparse published form. */
 export function densePsi(n: number, indices: ArrayLike<number>, values: ArrayLike<number>): Float32Array {
   const out = new Float32Array(n);

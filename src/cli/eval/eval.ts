@@ -17,7 +17,7 @@ import { initBackend } from '../../core/backend.js';
 import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../../core/recommender.js';
 import type { ShopLearnerOptions } from '../../core/shop-delta.js';
-import { ShopLearner } from '../../core/shop-delta.js';
+import { shopLearnerOn } from '../../core/shop-delta.js';
 import type { Item } from '../../core/types.js';
 import type { MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
 import {
@@ -196,8 +196,16 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         const head = await baseAt(until, 'learning', label);
         const { everyMinutes, ...rest } = settings.shop;
         // What sold lately, where the base ships it, starts from the base's figures, as the stream job's does.
-        const learner = new ShopLearner(head.baseBias, { seed: o.seed, ...rest, recentHalfLifeDays: head.recentHalfLifeDays }, head.known);
-        if (head.baseRecent && head.recentAt !== null) learner.seedRecent(head.baseRecent, head.recentAt);
+        const learner = shopLearnerOn(
+          {
+            bias: head.baseBias,
+            known: head.known,
+            recent: head.baseRecent,
+            recentHalfLifeDays: head.recentHalfLifeDays,
+            recentAt: head.recentAt,
+          },
+          { seed: o.seed, ...rest },
+        );
         const shop = {
           learner,
           everyMs: everyMinutes * 60_000,

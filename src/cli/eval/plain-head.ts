@@ -93,8 +93,8 @@ export class PlainHead {
   private readonly bBase: Float32Array;
   /** The base's own biases bᵢ. */
   readonly baseBias: Float32Array;
-  /** `BaseParams.recent`, or null (own popularity is then the base's bias). */
-  private readonly recent: ReadonlyMap<number, number> | null;
+  /** `BaseParams.recent`: what own popularity reads until the stream publishes its own, or null (then the base's bias). */
+  readonly baseRecent: ReadonlyMap<number, number> | null;
   /** What sold lately as the shop's stream last published it (`setRecentSales`), or null. */
   private streamRecent: Float32Array | null = null;
   /** Bumped whenever own popularity's source changes, so no shopper's context outlives it. */
@@ -103,10 +103,6 @@ export class PlainHead {
   readonly recentHalfLifeDays: number;
   /** `BaseParams.recentAt`: the time the base's `recent` stands at, or null. */
   readonly recentAt: number | null;
-  /** The base's `recent` (what own popularity reads until the stream publishes its own), or null. */
-  get baseRecent(): ReadonlyMap<number, number> | null {
-    return this.recent;
-  }
   /** 1 for the items the base knows, where the caller gave it. */
   known: Uint8Array | null = null;
   private readonly mix0: Float64Array;
@@ -148,8 +144,8 @@ export class PlainHead {
     this.bBase = this.matrix.bias;
     this.bBase.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
-    this.recent = base.recent ?? null;
-    this.recentAt = this.recent ? (base.recentAt ?? null) : null;
+    this.baseRecent = base.recent ?? null;
+    this.recentAt = this.baseRecent ? (base.recentAt ?? null) : null;
     this.recentHalfLifeDays = this.recentAt !== null ? (base.recentHalfLifeDays ?? 0) : 0;
     this.mix0 = Float64Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
@@ -200,7 +196,7 @@ export class PlainHead {
       this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
       ...m.ownFeatures(this.options),
       ownPopularity(m.counts, (i) =>
-        this.streamRecent ? this.streamRecent[i]! : this.recent ? (this.recent.get(i) ?? 0) : this.baseBias[i]!,
+        this.streamRecent ? this.streamRecent[i]! : this.baseRecent ? (this.baseRecent.get(i) ?? 0) : this.baseBias[i]!,
       ),
     ];
     const value = { h, q, hdW, rep, feats, ctx };

@@ -11,9 +11,9 @@
 import { defaultFetcher } from '../../core/model-io.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
-import { alignBase, loadHeadModel, loadModelManifest } from '../../core/model.js';
-import type { ShopLearnerOptions } from '../../core/shop-delta.js';
-import { ShopLearner } from '../../core/shop-delta.js';
+import { alignBase, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
+import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
+import { shopLearnerOn } from '../../core/shop-delta.js';
 import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
@@ -130,30 +130,18 @@ export class StreamJob {
   }
 
   /**
-   * The half-life of what sold lately, as the base ships it: the job keeps what sold lately with
-   * it, from the base's figures at its cut-off on, and publishes it with ψ. 0 where the base ships
-   * none (or a base made before its manifest named the half-life and the time).
+   * A learner fed with the log's lines: ρ starts again at each base marker. What sold lately
+   * starts from the base's figures at its cut-off; the log's events after it are added to them
+   * (none where the base made before its manifest named their half-life and time).
    */
-  private recentHalfLife(): number {
+  private replay(lines: readonly LogLine[], base: BaseParams & { known: Uint8Array }): ShopLearner {
     const head = this.head!;
-    if (!head.recent) return 0;
-    const { recentHalfLifeDays: life, recentAt } = head.manifest;
-    if (life === undefined || recentAt === undefined) {
+    if (head.recent && !recentFiguresOf(head)) {
       this.say(
         `base ${head.manifest.version} ships what sold lately without its half-life and time; run maintain again to publish what sells now with the delta`,
       );
-      return 0;
     }
-    return life;
-  }
-
-  /**
-   * A learner fed with the log's lines: ρ starts again at each base marker. What sold lately
-   * starts from the base's figures at its cut-off; the log's events after it are added to them.
-   */
-  private replay(lines: readonly LogLine[], base: BaseParams & { known: Uint8Array }): ShopLearner {
-    const learner = new ShopLearner(base.bias, { ...this.learnerOptions, recentHalfLifeDays: this.recentHalfLife() }, base.known);
-    if (base.recent && base.recentAt !== undefined) learner.seedRecent(base.recent, base.recentAt);
+    const learner = shopLearnerOn(base, this.learnerOptions);
     for (const line of lines) {
       if (line.kind === 'base') learner.resetItems();
       else {
