@@ -2,13 +2,14 @@
  * The evaluation harness: metrics on hand-made cases, and the test-then-learn protocol on a
  * slice of the real data (nothing after an event is seen before it is scored).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
-import { parseTime, readItems } from '../src/cli/data.js';
+import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
 import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/cli/eval/eval.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
@@ -16,6 +17,42 @@ import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { dataDir, demoCatalog, MODELS } from './helpers.js';
+
+describe('a shop whose titles say little (--title-words)', () => {
+  const items = [
+    { id: 'A1', title: 'RED  RETROSPOT CAKE STAND', description: 'bone china', price: 9.95 },
+    { id: 'B2', title: 'DOORMAT' },
+  ];
+  it('cuts each title to its first words, and with 0 leaves no text but the id', () => {
+    expect(withShortTitles(items, 2)).toEqual([
+      { id: 'A1', title: 'RED RETROSPOT', description: 'bone china', price: 9.95 },
+      { id: 'B2', title: 'DOORMAT' },
+    ]);
+    expect(withShortTitles(items, 0)).toEqual([
+      { id: 'A1', title: 'A1', price: 9.95 },
+      { id: 'B2', title: 'B2' },
+    ]);
+    // The items read are left as they were.
+    expect(items[0]!.title).toBe('RED  RETROSPOT CAKE STAND');
+  });
+  it('refuses a count that is not a whole number ≥ 0, in the function and on both commands', () => {
+    expect(() => withShortTitles(items, -1)).toThrow(/whole number ≥ 0, got -1/);
+    expect(() => withShortTitles(items, 1.5)).toThrow(/whole number ≥ 0, got 1.5/);
+    const root = resolve(import.meta.dirname, '..');
+    const tsx = resolve(root, 'node_modules/.bin/tsx');
+    for (const [script, rest] of [
+      ['src/cli/eval/eval.ts', ['--split', '2011-01-01']],
+      ['src/cli/train/maintain.ts', ['--until', '2011-01-01', '--out', 'never-written']],
+    ] as const) {
+      const r = spawnSync(tsx, [script, '--events', 'x.csv', '--items', 'y.csv', ...rest, '--title-words', '1.5'], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/--title-words must be a whole number ≥ 0, got 1\.5/);
+    }
+  });
+});
 
 describe('metrics', () => {
   it('computes HR, NDCG and MRR at k on a hand-made case', () => {

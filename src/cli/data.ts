@@ -100,6 +100,28 @@ export function readItems(path: string): Item[] {
   });
 }
 
+/**
+ * The items as a shop whose titles say less would list them, to see how far a model leans on the
+ * text (`--title-words` of `npm run eval` and `npm run maintain`): each title cut to its first
+ * `words` words; with 0, no text at all (the title is the item's id, the description dropped).
+ */
+export function withShortTitles(items: readonly Item[], words: number): Item[] {
+  if (!Number.isInteger(words) || words < 0) throw new Error(`--title-words must be a whole number ≥ 0, got ${String(words)}.`);
+  return items.map((item) => {
+    if (words === 0) {
+      const bare: Item = { ...item, title: item.id };
+      delete bare.description;
+      return bare;
+    }
+    const kept = item.title
+      .split(/\s+/)
+      .filter((w) => w.length > 0)
+      .slice(0, words)
+      .join(' ');
+    return { ...item, title: kept.length > 0 ? kept : item.id };
+  });
+}
+
 /** Reads a storefront catalogue (JSON array) or the tools' items CSV. */
 export function readCatalogFile(path: string): Item[] {
   if (!existsSync(path))

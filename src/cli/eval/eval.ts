@@ -34,7 +34,7 @@ import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import type { LogEvent } from '../data.js';
-import { parseTime, readEvents, readItems } from '../data.js';
+import { parseTime, readEvents, readItems, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -296,6 +296,8 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
   --models DIR       the shipped encoder (default: this package's models/)
+  --title-words N    every method sees each title cut to its first N words (0: no text), as a
+                     shop whose titles say little; a --base for it: maintain with the same option
   (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
@@ -340,8 +342,12 @@ async function main(argv: string[]): Promise<void> {
     'shop-half-lives': 'string',
     'shop-every-minutes': 'number',
     'shop-new-item-weights': 'string',
+    'title-words': 'number',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
+  const titleWords = args['title-words'] === undefined ? null : Number(args['title-words']);
+  if (titleWords !== null && !(Number.isInteger(titleWords) && titleWords >= 0))
+    throw new UsageError(`--title-words must be a whole number ≥ 0, got ${String(args['title-words'])}.`);
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
     const t = parseTime(String(args[name]));
@@ -359,7 +365,8 @@ async function main(argv: string[]): Promise<void> {
   const t0 = Date.now();
   process.stderr.write(`reading ${eventsPath} and ${itemsPath}\n`);
   const events = readEvents(eventsPath);
-  const items = readItems(itemsPath);
+  const read = readItems(itemsPath);
+  const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
   if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);
   if (args['sasrec-patience'] !== undefined) settings.sasrec.patience = Number(args['sasrec-patience']);
@@ -425,6 +432,7 @@ async function main(argv: string[]): Promise<void> {
     eventsScored: result.eventsScored,
     eventsOfUnknownItems: result.unknownItems,
     catalogue: items.length,
+    ...(titleWords !== null ? { titleWords } : {}),
     bases: result.bases,
     settings,
     wallSeconds,

@@ -11,7 +11,7 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { parseTime, readEvents, readItems } from '../data.js';
+import { parseTime, readEvents, readItems, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -27,7 +27,9 @@ DIR (the encoder copied, a new head/, manifest.json) that the pages load. A shop
   --models DIR       the source model (encoder, vectors; default: this package's models/)
   --epochs N         training epochs (0: popularity biases only)
   --recent-half-life D  half-life in days of the recent sales the base ships, by which a
-                     shopper's own items are ranked at a visit's start (default 7; 0: none)`;
+                     shopper's own items are ranked at a visit's start (default 7; 0: none)
+  --title-words N    train as if each title had only its first N words (0: no text; to see how
+                     a shop whose titles say little fares, with npm run eval's same option)`;
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
@@ -39,11 +41,15 @@ async function main(argv: string[]): Promise<void> {
     'half-life-days': 'number',
     'recent-half-life': 'number',
     epochs: 'number',
+    'title-words': 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
       throw new UsageError(`Missing --${req}. Usage: npm run maintain -- --events F --items F --until DATE --out DIR`);
   }
+  const titleWords = args['title-words'] === undefined ? null : Number(args['title-words']);
+  if (titleWords !== null && !(Number.isInteger(titleWords) && titleWords >= 0))
+    throw new UsageError(`--title-words must be a whole number ≥ 0, got ${String(args['title-words'])}.`);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -52,7 +58,8 @@ async function main(argv: string[]): Promise<void> {
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
   const events = readEvents(eventsPath);
-  const items = readItems(itemsPath);
+  const read = readItems(itemsPath);
+  const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`maintain trains on the wasm backend, which could not start: ${backend.reason}`);
@@ -76,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
     ...head,
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
