@@ -93,6 +93,43 @@ describe('the shop delta in the recommender', () => {
     expect(top[0]!.score).toBeCloseTo(last.score + 40, 3);
   });
 
+  it('reads a delta that lists the items the base knows by their row in it, as one that lists them by id', async () => {
+    const model = modelCopy();
+    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    // A base that knows the first 200 items of the catalogue, in reverse order (its rows are not
+    // the catalogue's indices), with no biases.
+    const baseIds = catalog
+      .slice(0, 200)
+      .map((i) => i.id)
+      .reverse();
+    writeHeadModel(join(model, 'head'), { ...defaultHead(encoder), ids: baseIds, bias: new Float32Array(baseIds.length), residual: null });
+    const { rec: plain } = await make(model);
+    const before = new Map((await plain.recommend({ k: catalog.length, diversify: false })).map((r) => [r.id, r.score]));
+    // Two items the base knows (by row), one new to it and one this catalogue lacks (by id).
+    const [x, y, fresh] = [catalog[7]!.id, catalog[150]!.id, catalog[250]!.id];
+    const row = new Map(baseIds.map((id, j) => [id, j]));
+    const m = publishDelta(model, {
+      baseVersion: version,
+      seq: 1,
+      ids: [x, y, fresh, 'not-in-this-catalogue'],
+      bias: [30, -20, 25, 3],
+      baseRow: (id) => row.get(id),
+      events: 4,
+      eventsThrough: null,
+    }).manifest;
+    const payload = JSON.parse(readFileSync(join(model, 'delta', m.path), 'utf8')) as { psi: { rows: number[]; ids: string[] } };
+    // In ascending order of rows: y's (the base lists the catalogue backwards), then x's, as a gap.
+    expect(payload.psi.rows).toEqual([row.get(y)!, row.get(x)! - row.get(y)!]);
+    expect(payload.psi.ids).toEqual([fresh, 'not-in-this-catalogue']);
+    const { rec } = await make(model);
+    expect(rec.stats().shopDelta).toMatchObject({ seq: 1, items: 3 });
+    const after = new Map((await rec.recommend({ k: catalog.length, diversify: false })).map((r) => [r.id, r.score]));
+    expect(after.get(x)! - before.get(x)!).toBeCloseTo(30, 3);
+    expect(after.get(y)! - before.get(y)!).toBeCloseTo(-20, 3);
+    expect(after.get(fresh)! - before.get(fresh)!).toBeCloseTo(25, 3);
+    expect(after.get(catalog[8]!.id)! - before.get(catalog[8]!.id)!).toBeCloseTo(0, 3);
+  });
+
   it('ranks the shopper’s own items by what the delta says sells now, where the base ships what sold lately', async () => {
     const model = modelCopy();
     const ids = catalog.map((i) => i.id);
@@ -232,8 +269,7 @@ describe('ShopDeltaClient over HTTP', () => {
     const client = new ShopDeltaClient(
       `http://127.0.0.1:${port}/delta/`,
       version,
-      catalog.length,
-      (id) => index.get(id),
+      { size: catalog.length, indexOf: (id) => index.get(id) },
       (_psi, info) => applied.push(info.seq),
       () => undefined,
       true,

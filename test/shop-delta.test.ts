@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ChecksumError, ModelLoadError } from '../src/core/errors.js';
@@ -7,6 +8,7 @@ import { gaussian, mulberry32 } from '../src/core/rng.js';
 import type { ShopDeltaManifest } from '../src/core/shop-delta.js';
 import {
   alignShopDelta,
+  deltaEntries,
   densePsi,
   parseShopDeltaManifest,
   parseShopDeltaPayload,
@@ -186,7 +188,7 @@ describe('the delta files', () => {
     ...extra,
   });
 
-  it('reads a payload that matches its manifest and aligns it by id', async () => {
+  it('reads a payload of format 1 that matches its manifest and aligns it by id', async () => {
     const bytes = payloadBytes({ format: 1, baseVersion: 'v1', seq: 4, ids: ['b', 'zz'], bias: [0.5, -1] });
     const m = await manifestFor(bytes);
     const p = parseShopDeltaPayload(bytes, await sha256Hex(bytes), m, 'x');
@@ -194,13 +196,15 @@ describe('the delta files', () => {
       ['a', 0],
       ['b', 1],
     ]);
-    const { psi, unknown } = alignShopDelta(p, 2, (id) => index.get(id));
+    const target = { size: 2, indexOf: (id: string) => index.get(id) };
+    const { psi, unknown, items } = alignShopDelta(p, target);
     expect(Array.from(psi)).toEqual([0, 0.5]);
     expect(unknown).toBe(1);
-    expect(alignShopDelta(p, 2, (id) => index.get(id)).recent).toBeNull();
+    expect(items).toBe(1);
+    expect(alignShopDelta(p, target).recent).toBeNull();
   });
 
-  it('reads what sold lately where the payload has it, aligned by id, and refuses it damaged', async () => {
+  it('reads what sold lately where a payload of format 1 has it, aligned by id, and refuses it damaged', async () => {
     const payload = { format: 1, baseVersion: 'v1', seq: 4, ids: ['b'], bias: [0.5] };
     const recent = { halfLifeDays: 7, ids: ['a', 'zz', 'c'], values: [1.25, 2, 0.5] };
     const bytes = payloadBytes({ ...payload, recent });
@@ -211,7 +215,7 @@ describe('the delta files', () => {
       ['b', 1],
       ['c', 2],
     ]);
-    const got = alignShopDelta(p, 3, (id) => index.get(id));
+    const got = alignShopDelta(p, { size: 3, indexOf: (id) => index.get(id) });
     expect(Array.from(got.psi)).toEqual([0, 0.5, 0]);
     expect(Array.from(got.recent!)).toEqual([1.25, 0, 0.5]);
     expect(got.recentItems).toBe(2);
@@ -223,7 +227,7 @@ describe('the delta files', () => {
       { ...recent, ids: ['a', 3, 'c'] },
     ]) {
       const b = payloadBytes({ ...payload, recent: bad });
-      expect(() => parseShopDeltaPayload(b, null, m, 'x')).toThrow(/half-life > 0 and one finite value ≥ 0 per id/);
+      expect(() => parseShopDeltaPayload(b, null, m, 'x')).toThrow(/half-life > 0 and one finite value ≥ 0 per item/);
     }
   });
 
@@ -238,6 +242,98 @@ describe('the delta files', () => {
     expect(() => parseShopDeltaPayload(nan, null, m, 'x')).toThrow(ModelLoadError);
     expect(() => parseShopDeltaManifest('{"format":1}', 'm')).toThrow(/baseVersion, seq, path and sha256/);
     expect(() => parseShopDeltaManifest(JSON.stringify({ ...m, path: '../secret' }), 'm')).toThrow(ModelLoadError);
+    expect(() => parseShopDeltaManifest(JSON.stringify({ ...m, format: 3 }), 'm')).toThrow(/format 1 or 2/);
+  });
+
+  // Format 2: the items the base knows by their row in it, the others by id.
+  const baseIds = ['a', 'b', 'c', 'd', 'e'];
+  const baseTarget = (catalogue: string[]) => {
+    const index = new Map(catalogue.map((id, i) => [id, i]));
+    return { size: catalogue.length, indexOf: (id: string) => index.get(id), baseId: (row: number) => baseIds[row] };
+  };
+  const baseRow = (id: string): number | undefined => (baseIds.includes(id) ? baseIds.indexOf(id) : undefined);
+
+  it('lists the items the base knows by row, as gaps in ascending order, and the others by id', () => {
+    expect(deltaEntries(['d', 'new-1', 'b', 'e'], [0.25, 1, -0.5, 2], baseRow)).toEqual({
+      rows: [1, 2, 1],
+      rowValues: [-0.5, 0.25, 2],
+      ids: ['new-1'],
+      values: [1],
+    });
+    // Without the base's rows every item is listed by id.
+    expect(deltaEntries(['d', 'b'], [0.25, -0.5])).toEqual({ rows: [], rowValues: [], ids: ['d', 'b'], values: [0.25, -0.5] });
+  });
+
+  it('reads a payload of format 2 and aligns it with this catalogue through the base’s rows, as by id', async () => {
+    const ids = ['d', 'new-1', 'b', 'a', 'gone'];
+    const bias = [0.25, 1, -0.5, 0.75, 3];
+    const sold = { ids: ['e', 'new-1', 'a'], values: [2, 1.5, 0.5] };
+    const payload = {
+      format: 2,
+      baseVersion: 'v1',
+      seq: 4,
+      psi: deltaEntries(ids, bias, baseRow),
+      recent: { halfLifeDays: 7, ...deltaEntries(sold.ids, sold.values, baseRow) },
+    };
+    const bytes = payloadBytes(payload);
+    const p = parseShopDeltaPayload(bytes, await sha256Hex(bytes), await manifestFor(bytes, { format: 2 }), 'x');
+    // This catalogue has the base's items in another order, a new product, and lacks 'c' and 'gone'.
+    const catalogue = ['new-1', 'e', 'a', 'b', 'd'];
+    const got = alignShopDelta(p, baseTarget(catalogue));
+    const byId = (list: string[], values: number[]): number[] => catalogue.map((id) => (list.includes(id) ? values[list.indexOf(id)]! : 0));
+    expect(Array.from(got.psi)).toEqual(byId(ids, bias));
+    expect(Array.from(got.recent!)).toEqual(byId(sold.ids, sold.values));
+    expect([got.items, got.unknown, got.recentItems]).toEqual([4, 1, 3]);
+    // A page without the base's rows skips the items listed by row, and counts them unknown.
+    const { size, indexOf } = baseTarget(catalogue);
+    const blind = alignShopDelta(p, { size, indexOf });
+    expect([blind.items, blind.unknown]).toEqual([1, 4]);
+    // A row past the base's last is skipped too.
+    const past = { ...payload, psi: { rows: [1, 9], rowValues: [1, 1], ids: [], values: [] } };
+    const pastBytes = payloadBytes(past);
+    const q = parseShopDeltaPayload(pastBytes, null, await manifestFor(pastBytes, { format: 2 }), 'x');
+    expect([alignShopDelta(q, baseTarget(catalogue)).items, alignShopDelta(q, baseTarget(catalogue)).unknown]).toEqual([1, 1]);
+  });
+
+  it('refuses a payload of format 2 whose rows are not whole gaps, or whose lists do not match', async () => {
+    const psi = { rows: [0, 2], rowValues: [0.5, 1], ids: ['x'], values: [1] };
+    const good = payloadBytes({ format: 2, baseVersion: 'v1', seq: 4, psi });
+    const m = await manifestFor(good, { format: 2 });
+    expect(parseShopDeltaPayload(good, null, m, 'x').psi).toEqual(psi);
+    for (const bad of [
+      { ...psi, rows: [-1, 2] },
+      { ...psi, rows: [0, 0] },
+      { ...psi, rows: [0, 1.5] },
+      { ...psi, rows: [0, '2'] },
+      { ...psi, rowValues: [0.5] },
+      { ...psi, rowValues: [0.5, null] },
+      { ...psi, ids: [] },
+      { rows: [0], rowValues: [1] },
+    ]) {
+      expect(() => parseShopDeltaPayload(payloadBytes({ format: 2, baseVersion: 'v1', seq: 4, psi: bad }), null, m, 'x')).toThrow(
+        /rows as whole gaps/,
+      );
+    }
+    const recent = { halfLifeDays: 7, rows: [3], rowValues: [-1], ids: [], values: [] };
+    expect(() => parseShopDeltaPayload(payloadBytes({ format: 2, baseVersion: 'v1', seq: 4, psi, recent }), null, m, 'x')).toThrow(
+      /one finite value ≥ 0 per item/,
+    );
+  });
+
+  it('keeps a delta of 5,000 items with long ids small: their rows gzip to a fraction of their ids', () => {
+    const rand = mulberry32(11);
+    const hex = (k: number): string => Array.from({ length: k }, () => Math.floor(rand() * 16).toString(16)).join('');
+    const n = 100_000;
+    const ids = Array.from({ length: n }, () => `${hex(8)}-${hex(4)}-${hex(4)}-${hex(4)}-${hex(12)}`);
+    const row = new Map(ids.map((id, i) => [id, i]));
+    const picked = Array.from({ length: 5_000 }, () => ids[Math.floor(rand() * n)]!).filter((id, k, all) => all.indexOf(id) === k);
+    const values = picked.map(() => Math.round((rand() * 4 - 2) * 1000) / 1000);
+    const gz = (o: object): number => gzipSync(JSON.stringify(o)).length;
+    const byRow = gz(deltaEntries(picked, values, (id) => row.get(id)));
+    const byId = gz(deltaEntries(picked, values));
+    // About 15 kB against about 110 kB.
+    expect(byRow).toBeLessThan(byId / 5);
+    expect(byRow).toBeLessThan(20_000);
   });
 });
 

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
-import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
+import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
 import { RecentSales, ShopLearner } from '../src/core/shop-delta.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
 
@@ -80,10 +80,34 @@ const logIds = (state: string): string[] =>
     .filter((l) => l.startsWith('{"id"'))
     .map((l) => (JSON.parse(l) as { id: string }).id);
 
-function readDelta(model: string): { manifest: ShopDeltaManifest; payload: ShopDeltaPayload; bytes: Buffer } {
+/**
+ * The delta in force, with ψ and what sold lately by id (`psi`, `recent`): the items listed by
+ * their row in the base are read through the base's `head/items.txt`, as a browser does.
+ */
+function readDelta(model: string): {
+  manifest: ShopDeltaManifest;
+  payload: ShopDeltaPayload;
+  bytes: Buffer;
+  psi: Map<string, number>;
+  recent: Map<string, number> | null;
+} {
   const manifest = JSON.parse(readFileSync(join(model, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
   const bytes = readFileSync(join(model, 'delta', manifest.path));
-  return { manifest, payload: JSON.parse(bytes.toString('utf8')) as ShopDeltaPayload, bytes };
+  const payload = JSON.parse(bytes.toString('utf8')) as ShopDeltaPayload;
+  const baseIds = readFileSync(join(model, 'head', 'items.txt'), 'utf8')
+    .split('\n')
+    .filter(Boolean);
+  const byId = (e: DeltaEntries): Map<string, number> => {
+    const out = new Map<string, number>();
+    let row = 0;
+    e.rows.forEach((gap, k) => {
+      row += gap;
+      out.set(baseIds[row]!, e.rowValues[k]!);
+    });
+    e.ids.forEach((id, k) => out.set(id, e.values[k]!));
+    return out;
+  };
+  return { manifest, payload, bytes, psi: byId(payload.psi), recent: payload.recent ? byId(payload.recent) : null };
 }
 
 /** Resolves once the process has exited (also when it already has). */
@@ -207,7 +231,7 @@ describe('npm run stream', () => {
         return false;
       }
     });
-    const { payload, manifest } = readDelta(model);
+    const { payload, manifest, psi } = readDelta(model);
     expect(manifest.events).toBe(1200);
     const m = await loadModelManifest(defaultFetcher, model);
     const aligned = alignBase(await loadHeadModel(defaultFetcher, join(model, 'head')), ITEMS);
@@ -220,8 +244,15 @@ describe('npm run stream', () => {
     }
     const want = learner.published();
     expect(payload.baseVersion).toBe(m.version);
-    expect(payload.ids).toEqual(Array.from(want.indices, (i) => ITEMS[i]));
-    expect(payload.bias).toEqual(want.values);
+    expect(psi).toEqual(new Map(Array.from(want.indices, (i, k) => [ITEMS[i]!, want.values[k]!])));
+    // Only the items the base does not know are listed by id (this base knows none of these).
+    const baseIds = new Set(
+      readFileSync(join(model, 'head', 'items.txt'), 'utf8')
+        .split('\n')
+        .filter(Boolean),
+    );
+    expect(payload.psi.rows.length).toBe([...psi.keys()].filter((id) => baseIds.has(id)).length);
+    expect(payload.psi.ids.every((id) => !baseIds.has(id))).toBe(true);
   });
 
   it('never serves a torn delta: the manifest always names a whole payload with its checksum', { timeout: 60_000 }, async () => {
@@ -286,8 +317,8 @@ describe('npm run stream', () => {
     await post(port, JSON.stringify(Array.from({ length: 30 }, (_, k) => event(`n${k}`, 'sku-5', k))));
     await waitFor(() => readDelta(model).manifest.events === 30);
     const before = readDelta(model);
-    const psi5 = (d: ShopDeltaPayload): number => d.bias[d.ids.indexOf('sku-5')] ?? 0;
-    expect(psi5(before.payload)).toBeGreaterThan(0.5);
+    const psi5 = (d: { psi: Map<string, number> }): number => d.psi.get('sku-5') ?? 0;
+    expect(psi5(before)).toBeGreaterThan(0.5);
     // A new base appears in the folder (what maintain --out <this folder> does).
     const manifestPath = join(model, 'manifest.json');
     const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string };
@@ -296,7 +327,7 @@ describe('npm run stream', () => {
     const after = readDelta(model);
     expect(after.manifest.events).toBe(0);
     // The per-item part starts again (the new base took those sales in); what sells now stays.
-    expect(psi5(after.payload)).toBeLessThan(psi5(before.payload));
+    expect(psi5(after)).toBeLessThan(psi5(before));
     expect((await status(port))['events']).toBe(30);
   });
 
@@ -340,10 +371,12 @@ describe('npm run stream', () => {
       ];
       await post(port, JSON.stringify(sales));
       await waitFor(() => readDelta(model).manifest.events === sales.length);
-      const { payload } = readDelta(model);
+      const { payload, recent } = readDelta(model);
       expect(payload.recent?.halfLifeDays).toBe(3);
-      const r = payload.recent!;
-      expect([...r.ids].sort()).toEqual(['sku-0', 'sku-1', 'sku-2', 'sku-3', 'sku-30', 'sku-4', 'sku-7']);
+      const r = recent!;
+      expect([...r.keys()].sort()).toEqual(['sku-0', 'sku-1', 'sku-2', 'sku-3', 'sku-30', 'sku-4', 'sku-7']);
+      // sku-30, which the base does not know, by id; the others by their row in the base.
+      expect(payload.recent!.ids).toEqual(['sku-30']);
       // The same figures as RecentSales started from the base's at its cut-off, at the newest event.
       const want = new RecentSales(ITEMS.length, 3);
       want.seed(new Map(Array.from(baseRecent, (v, j) => [j, v] as [number, number]).filter(([, v]) => v > 0)), cutOff);
@@ -352,8 +385,8 @@ describe('npm run stream', () => {
         .sort((a, b) => a.t - b.t);
       times.forEach((e) => want.add(e.item, e.t));
       const values = want.values(Math.max(...times.map((e) => e.t)));
-      r.ids.forEach((id, j) => expect(r.values[j]).toBeCloseTo(values[ITEMS.indexOf(id)]!, 3));
-      const of = (id: string): number => r.values[r.ids.indexOf(id)]!;
+      r.forEach((v, id) => expect(v).toBeCloseTo(values[ITEMS.indexOf(id)]!, 3));
+      const of = (id: string): number => r.get(id)!;
       expect(of('sku-7')).toBeGreaterThan(of('sku-1'));
       expect(of('sku-1')).toBeGreaterThan(of('sku-30'));
       // The late sale is in the base's figure already: sku-2 is where sku-0 is.
@@ -378,6 +411,6 @@ describe('npm run stream', () => {
       if (status !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     expect(status).toBe(200);
-    await waitFor(() => readDelta(model).payload.ids.includes('sku-new'));
+    await waitFor(() => readDelta(model).payload.psi.ids.includes('sku-new'));
   });
 });

@@ -8,12 +8,17 @@
  *   - restart: the job opening its log again and replaying it;
  *   - publish: one delta at this catalogue size, and its size gzipped. The base ships what each
  *     item sold lately, so the delta carries what sells now besides ψ, as a maintained base's does.
+ *     Beside it, the same lists with every item by id (payload format 1), and both for a shop
+ *     whose ids are UUIDs (the lists only; the JSON around them is a few dozen bytes).
  * Not a test: timings on shared machines are noisy; compare the ratios.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
+import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../core/shop-delta.js';
+import { deltaEntries } from '../core/shop-delta.js';
 import { parseArgs } from '../cli/common.js';
 import { StreamJob } from '../cli/stream/job.js';
 import { FileSource, startHttp } from '../cli/stream/sources.js';
@@ -34,6 +39,19 @@ export interface StreamBench {
   /** Best sellers whose figures of what sells now the delta carries. */
   deltaRecentItems: number;
   deltaGzipBytes: number;
+  /** The same delta with every item listed by id (payload format 1), as before format 2. */
+  deltaByIdGzipBytes: number;
+  /**
+   * The same delta for a shop whose ids are 36-character UUIDs: format 2 (the items the base knows
+   * by row), and every item by id.
+   */
+  deltaUuidGzipBytes: number;
+  deltaUuidByIdGzipBytes: number;
+}
+
+/** A delta's lists as a payload writes them, gzipped: by row where `baseRow` is given, else by id. */
+function listedSize(lists: { ids: string[]; values: number[] }[], baseRow?: (id: string) => number | undefined): number {
+  return gzipSync(JSON.stringify(lists.map((l) => deltaEntries(l.ids, l.values, baseRow)))).length;
 }
 
 export async function runStreamBench(events: number, items: number, say: (m: string) => void = () => undefined): Promise<StreamBench> {
@@ -90,6 +108,23 @@ export async function runStreamBench(events: number, items: number, say: (m: str
     const published = job.publish(true)!;
     const publishMs = performance.now() - t;
     job.close();
+    // What the same lists weigh listed by id, and with long ids: read back by id from the payload.
+    const manifest = JSON.parse(readFileSync(join(model, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
+    const payload = JSON.parse(readFileSync(join(model, 'delta', manifest.path), 'utf8')) as ShopDeltaPayload;
+    const byId = (e: DeltaEntries, name: (i: number) => string): { ids: string[]; values: number[] } => {
+      let row = 0;
+      const rows = e.rows.map((gap) => (row += gap));
+      return { ids: [...rows.map(name), ...e.ids], values: [...e.rowValues, ...e.values] };
+    };
+    const uuid = (i: number): string => {
+      const h = (k: number): string => (Math.imul(i + 1, 2654435761 + k * 40503) >>> 0).toString(16).padStart(8, '0');
+      const x = h(0) + h(1) + h(2) + h(3);
+      return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+    };
+    const lists = [payload.psi, ...(payload.recent ? [payload.recent] : [])];
+    const plain = lists.map((e) => byId(e, (i) => ids[i]!));
+    const long = lists.map((e) => byId(e, uuid));
+    const uuidRow = new Map(ids.map((_, i) => [uuid(i), i]));
 
     t = performance.now();
     const again = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file') });
@@ -127,6 +162,9 @@ export async function runStreamBench(events: number, items: number, say: (m: str
       deltaItems: published.items,
       deltaRecentItems: published.recentItems,
       deltaGzipBytes: published.gzipBytes,
+      deltaByIdGzipBytes: listedSize(plain),
+      deltaUuidGzipBytes: listedSize(long, (id) => uuidRow.get(id)),
+      deltaUuidByIdGzipBytes: listedSize(long),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

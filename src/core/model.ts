@@ -196,6 +196,21 @@ export function recentFiguresOf(head: HeadModel): { halfLifeDays: number; at: nu
   return head.recent && halfLifeDays !== undefined && recentAt !== undefined ? { halfLifeDays, at: Date.parse(recentAt) } : null;
 }
 
+/**
+ * The id of each of a base's rows (its lines of `items.txt`), as a lookup made on first use: a
+ * shop delta lists the items the base knows by row.
+ */
+export function baseRowIds(head: Pick<HeadModel, 'itemIndex'>): (row: number) => string | undefined {
+  let ids: string[] | null = null;
+  return (row) => {
+    if (!ids) {
+      ids = [];
+      for (const [id, j] of head.itemIndex) ids[j] = id;
+    }
+    return ids[row];
+  };
+}
+
 /** A catalogue's ids without an array of them: its size and the id at each index. */
 export interface IdLookup {
   readonly size: number;

@@ -33,7 +33,7 @@ import { ItemMatrix } from './item-matrix.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { HeadModel, ModelManifest } from './model.js';
-import { alignBase, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
+import { alignBase, baseRowIds, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
@@ -1807,6 +1807,7 @@ function startShopDelta(
   modelUrl: string,
   modelManifest: ModelManifest,
   catalog: Catalog,
+  base: HeadModel,
   loadWarn: (code: string, message: string) => void,
 ): {
   client: ShopDeltaClient;
@@ -1828,8 +1829,7 @@ function startShopDelta(
     client: new ShopDeltaClient(
       folder,
       modelManifest.version,
-      catalog.size,
-      catalog.indexOf,
+      { size: catalog.size, indexOf: catalog.indexOf, baseId: baseRowIds(base) },
       (psi, info, recent) => {
         if (state.target) state.target.applyShopDelta(psi, info, recent);
         else held.got = { psi, info, recent };
@@ -1999,7 +1999,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // not help this shop) costs the page no request for it, unless the delta also brings what sells
   // now for the base's own popularity (a base that ships what sold lately, and when).
   const trusted = (parts.headModel.manifest.shopDeltaWeight ?? 1) > 0 || recentFiguresOf(parts.headModel) !== null;
-  const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, (code, m) => warn(code, m)) : null;
+  const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, parts.headModel, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;
   const rec = new RecommenderImpl(

@@ -6,7 +6,7 @@
  * network error) is reported once and the last good delta stays in force.
  */
 import { alignShopDelta, parseShopDeltaManifest, parseShopDeltaPayload } from './shop-delta.js';
-import type { ShopDeltaManifest } from './shop-delta.js';
+import type { DeltaTarget, ShopDeltaManifest } from './shop-delta.js';
 import { hasPage, isUrl, joinLocation, sha256Hex } from './model-io.js';
 
 /** The delta in force, as `stats().shopDelta` reports it. */
@@ -70,6 +70,8 @@ export class ShopDeltaClient {
 
   /**
    * @param folder the delta folder (URL or Node path), e.g. `<modelUrl>/delta/`.
+   * @param target the catalogue's ids, and the base's rows where the page has the base's items
+   *   (a payload lists the items the base knows by row).
    * @param apply fuses ψ (dense over the catalogue) into the head, with what sold lately where
    *   the delta has it (else null: the base's stays).
    * @param warnMissing warn (once) when there is no delta: true when the page asked for one.
@@ -77,8 +79,7 @@ export class ShopDeltaClient {
   constructor(
     private readonly folder: string,
     private readonly baseVersion: string,
-    private readonly n: number,
-    private readonly indexOf: (id: string) => number | undefined,
+    private readonly target: DeltaTarget,
     private readonly apply: (psi: Float32Array, info: ShopDeltaInfo, recent: Float32Array | null) => void,
     private readonly warn: (code: string, message: string) => void,
     private readonly warnMissing: boolean,
@@ -131,11 +132,11 @@ export class ShopDeltaClient {
       const p = await this.fetcher(at, { etag: null, lastModified: null });
       if (p.status !== 200) throw new Error(`${at} is missing`);
       const payload = parseShopDeltaPayload(p.bytes!, await sha256Hex(p.bytes!), manifest, at);
-      const { psi, recent, unknown, recentItems } = alignShopDelta(payload, this.n, this.indexOf);
+      const { psi, recent, items, recentItems } = alignShopDelta(payload, this.target);
       const info: ShopDeltaInfo = {
         seq: manifest.seq,
         baseVersion: manifest.baseVersion,
-        items: payload.ids.length - unknown,
+        items,
         recentItems,
         eventsThrough: manifest.eventsThrough,
       };

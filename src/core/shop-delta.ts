@@ -21,12 +21,19 @@
 import { ArgumentError, ChecksumError, ModelLoadError } from './errors.js';
 import { mulberry32 } from './rng.js';
 
-export const SHOP_DELTA_FORMAT = 1;
+/**
+ * The payload format the stream job writes. Format 2 lists the items the base knows by their row
+ * in the base (`items.txt`, which every browser has), as small gaps, and only the others by id:
+ * at 5,000 entries a list of 36-character ids is about 100 kB gzipped, their rows about 5 kB.
+ * Browsers read formats 1 and 2.
+ */
+export const SHOP_DELTA_FORMAT = 2;
+/** The formats a browser reads. */
+const READ_FORMATS: readonly number[] = [1, 2];
 
 /** `delta/manifest.json`: names the current payload, the base it applies to and its checksum. */
 export interface ShopDeltaManifest {
-  format: 1;
-  /** Version of the base model (models/manifest.json `version`) the delta was learned on. */
+  format: 1 | 2;
   baseVersion: string;
   /** Increases with every publication for one base. */
   seq: number;
@@ -43,21 +50,73 @@ export interface ShopDeltaManifest {
   publishedAt: string;
 }
 
-/** The payload: ψ for the listed items (every other item has ψ = 0). */
+/**
+ * A list of items with a value each, as a format-2 payload writes it: the items the base knows by
+ * their rows in the base, ascending, each written as its gap from the row before (the first as
+ * the row itself), with their values in that order; the others by id.
+ */
+export interface DeltaEntries {
+  rows: number[];
+  rowValues: number[];
+  ids: string[];
+  values: number[];
+}
+
+/** The payload, format 2: ψ for the listed items (every other item has ψ = 0). */
 export interface ShopDeltaPayload {
-  format: 1;
+  format: 2;
   baseVersion: string;
   seq: number;
-  ids: string[];
   /** ψᵢ, rounded to 1/1000. */
-  bias: number[];
+  psi: DeltaEntries;
   /**
    * What sold lately (log(1 + sales, each weighing 2^(−age / halfLifeDays))), rounded to 1/1000,
    * for the best sellers; every other item 0. Absent where the base ships no `recent`: browsers
    * then keep the base's. A browser that does not know the field ignores it.
    */
+  recent?: DeltaEntries & { halfLifeDays: number };
+}
+
+/** A payload of format 1 (every item by id), which browsers still read. */
+export interface ShopDeltaPayloadV1 {
+  format: 1;
+  baseVersion: string;
+  seq: number;
+  ids: string[];
+  bias: number[];
   recent?: { halfLifeDays: number; ids: string[]; values: number[] };
 }
+
+/**
+ * `ids` with `values` as a payload lists them: where `baseRow` gives an item's row in the base,
+ * by row (ascending, as gaps), else by id.
+ */
+export function deltaEntries(
+  ids: readonly string[],
+  values: readonly number[],
+  baseRow: (id: string) => number | undefined = () => undefined,
+): DeltaEntries {
+  const known: { row: number; value: number }[] = [];
+  const out: DeltaEntries = { rows: [], rowValues: [], ids: [], values: [] };
+  ids.forEach((id, j) => {
+    const row = baseRow(id);
+    if (row === undefined) {
+      out.ids.push(id);
+      out.values.push(values[j]!);
+    } else known.push({ row, value: values[j]! });
+  });
+  known.sort((a, b) => a.row - b.row);
+  let last = 0;
+  for (const { row, value } of known) {
+    out.rows.push(row - last);
+    out.rowValues.push(value);
+    last = row;
+  }
+  return out;
+}
+
+/** How many items a list holds. */
+export const entryCount = (e: DeltaEntries): number => e.rows.length + e.ids.length;
 
 /** Settings of the shop's online learner. */
 export interface ShopLearnerOptions {
@@ -407,7 +466,7 @@ export function parseShopDeltaManifest(text: string, location: string): ShopDelt
   const r = m as Partial<ShopDeltaManifest> | null;
   if (
     !r ||
-    r.format !== SHOP_DELTA_FORMAT ||
+    !READ_FORMATS.includes(r.format as number) ||
     typeof r.baseVersion !== 'string' ||
     !Number.isInteger(r.seq) ||
     typeof r.path !== 'string' ||
@@ -417,7 +476,7 @@ export function parseShopDeltaManifest(text: string, location: string): ShopDelt
   ) {
     throw new ModelLoadError(
       location,
-      `The shop delta manifest ${location} is not a format-${SHOP_DELTA_FORMAT} manifest with baseVersion, seq, path and sha256.`,
+      `The shop delta manifest ${location} is not a manifest of format ${READ_FORMATS.join(' or ')} with baseVersion, seq, path and sha256.`,
     );
   }
   return r as ShopDeltaManifest;
@@ -425,7 +484,8 @@ export function parseShopDeltaManifest(text: string, location: string): ShopDelt
 
 /**
  * Checks a payload against its manifest (checksum, base version, shape, finite values) and returns
- * it. `sha256` is the payload's digest as computed by the caller, or null where none can be.
+ * it, a payload of format 1 in the form of format 2 (every item by id). `sha256` is the payload's
+ * digest as computed by the caller, or null where none can be.
  */
 export function parseShopDeltaPayload(
   bytes: ArrayBuffer,
@@ -436,76 +496,104 @@ export function parseShopDeltaPayload(
   if (sha256 !== null && sha256 !== manifest.sha256) {
     throw new ChecksumError(location, manifest.sha256, sha256);
   }
-  let p: Partial<ShopDeltaPayload> | null;
+  let raw: unknown;
   try {
-    p = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ShopDeltaPayload> | null;
+    raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch (cause) {
     throw new ModelLoadError(location, `The shop delta ${location} is not JSON.`, { cause });
   }
-  if (
-    !p ||
-    p.format !== SHOP_DELTA_FORMAT ||
-    p.baseVersion !== manifest.baseVersion ||
-    p.seq !== manifest.seq ||
-    !Array.isArray(p.ids) ||
-    !Array.isArray(p.bias) ||
-    p.ids.length !== p.bias.length ||
-    !p.ids.every((id) => typeof id === 'string') ||
-    !p.bias.every((b) => typeof b === 'number' && Number.isFinite(b)) ||
-    (p.recent !== undefined && !validRecent(p.recent))
-  ) {
-    throw new ModelLoadError(
+  const p = raw as Record<string, unknown> | null;
+  const bad = (): ModelLoadError =>
+    new ModelLoadError(
       location,
-      `The shop delta ${location} is not a format-${SHOP_DELTA_FORMAT} payload for base ${manifest.baseVersion}, seq ${manifest.seq}, with one finite bias per id (and, where it has recent sales, a half-life > 0 and one finite value ≥ 0 per id).`,
+      `The shop delta ${location} is not a payload of format ${READ_FORMATS.join(' or ')} for base ${manifest.baseVersion}, seq ${manifest.seq}, with one finite bias per item listed (rows as whole gaps, the first ≥ 0 and the others > 0; and, where it has recent sales, a half-life > 0 and one finite value ≥ 0 per item).`,
     );
+  if (!p || typeof p !== 'object' || p['baseVersion'] !== manifest.baseVersion || p['seq'] !== manifest.seq) throw bad();
+  const base = { format: 2 as const, baseVersion: manifest.baseVersion, seq: manifest.seq };
+  if (p['format'] === 1) {
+    // Format 1: every item by id.
+    const v1 = p as Partial<ShopDeltaPayloadV1>;
+    const psi = { rows: [], rowValues: [], ids: v1.ids, values: v1.bias };
+    const r = v1.recent;
+    const recent = r && typeof r === 'object' ? { halfLifeDays: r.halfLifeDays, rows: [], rowValues: [], ids: r.ids, values: r.values } : r;
+    if (!validEntries(psi, false) || (recent !== undefined && !validRecent(recent))) throw bad();
+    return { ...base, psi, ...(recent ? { recent } : {}) };
   }
-  return p as ShopDeltaPayload;
+  if (p['format'] !== 2 || !validEntries(p['psi'], false) || (p['recent'] !== undefined && !validRecent(p['recent']))) throw bad();
+  return p as unknown as ShopDeltaPayload;
+}
+
+/** Whether `e` is a well-formed list: rows whole gaps (the first ≥ 0, the others > 0), one finite value per item (≥ 0 with `nonNegative`). */
+function validEntries(e: unknown, nonNegative: boolean): e is DeltaEntries {
+  const x = e as Partial<DeltaEntries> | null;
+  const value = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && (!nonNegative || v >= 0);
+  return (
+    !!x &&
+    Array.isArray(x.rows) &&
+    Array.isArray(x.rowValues) &&
+    Array.isArray(x.ids) &&
+    Array.isArray(x.values) &&
+    x.rows.length === x.rowValues.length &&
+    x.ids.length === x.values.length &&
+    x.rows.every((g, k) => Number.isSafeInteger(g) && (k === 0 ? g >= 0 : g > 0)) &&
+    x.ids.every((id) => typeof id === 'string') &&
+    x.rowValues.every(value) &&
+    x.values.every(value)
+  );
 }
 
 function validRecent(r: unknown): boolean {
   const x = r as Partial<NonNullable<ShopDeltaPayload['recent']>> | null;
-  return (
-    !!x &&
-    typeof x.halfLifeDays === 'number' &&
-    Number.isFinite(x.halfLifeDays) &&
-    x.halfLifeDays > 0 &&
-    Array.isArray(x.ids) &&
-    Array.isArray(x.values) &&
-    x.ids.length === x.values.length &&
-    x.ids.every((id) => typeof id === 'string') &&
-    x.values.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)
-  );
+  return !!x && typeof x.halfLifeDays === 'number' && Number.isFinite(x.halfLifeDays) && x.halfLifeDays > 0 && validEntries(x, true);
+}
+
+/** Where a payload's items are in this page's catalogue. */
+export interface DeltaTarget {
+  /** Items in the catalogue. */
+  size: number;
+  indexOf(id: string): number | undefined;
+  /** The id of the base's row `row` (its line of `items.txt`), or undefined where the base has no such row. */
+  baseId?(row: number): string | undefined;
+}
+
+/**
+ * A list spread over a catalogue of `target.size` items: `known` counts the items this
+ * catalogue has; the others (and rows the base lacks) are skipped.
+ */
+function spread(e: DeltaEntries, target: DeltaTarget): { dense: Float32Array; known: number } {
+  const dense = new Float32Array(target.size);
+  let known = 0;
+  const put = (id: string | undefined, value: number): void => {
+    const i = id === undefined ? undefined : target.indexOf(id);
+    if (i === undefined) return;
+    dense[i] = value;
+    known++;
+  };
+  let row = 0;
+  e.rows.forEach((gap, k) => {
+    row += gap;
+    put(target.baseId?.(row), e.rowValues[k]!);
+  });
+  e.ids.forEach((id, k) => put(id, e.values[k]!));
+  return { dense, known };
 }
 
 /**
  * ψ over a catalogue from a payload, and what sold lately where the payload has it (else null):
- * ids this catalogue lacks are skipped, and those of ψ counted; `recentItems` counts the figures
- * of this catalogue's items.
+ * items this catalogue lacks are skipped, and those of ψ counted (`unknown`); `items` and
+ * `recentItems` count this catalogue's items of each list.
  */
 export function alignShopDelta(
   payload: ShopDeltaPayload,
-  n: number,
-  indexOf: (id: string) => number | undefined,
-): { psi: Float32Array; recent: Float32Array | null; unknown: number; recentItems: number } {
-  const psi = new Float32Array(n);
-  let unknown = 0;
-  payload.ids.forEach((id, j) => {
-    const i = indexOf(id);
-    if (i === undefined) unknown++;
-    else psi[i] = payload.bias[j]!;
-  });
-  let recent: Float32Array | null = null;
-  let recentItems = 0;
-  if (payload.recent) {
-    const r = payload.recent;
-    const dense = new Float32Array(n);
-    r.ids.forEach((id, j) => {
-      const i = indexOf(id);
-      if (i === undefined) return;
-      dense[i] = r.values[j]!;
-      recentItems++;
-    });
-    recent = dense;
-  }
-  return { psi, recent, unknown, recentItems };
+  target: DeltaTarget,
+): { psi: Float32Array; recent: Float32Array | null; items: number; unknown: number; recentItems: number } {
+  const psi = spread(payload.psi, target);
+  const recent = payload.recent ? spread(payload.recent, target) : null;
+  return {
+    psi: psi.dense,
+    recent: recent?.dense ?? null,
+    items: psi.known,
+    unknown: entryCount(payload.psi) - psi.known,
+    recentItems: recent?.known ?? 0,
+  };
 }

@@ -222,6 +222,8 @@ export class StreamJob {
             },
           }
         : {}),
+      // The items the base knows are listed by their row in it.
+      baseRow: (id) => this.head?.itemIndex.get(id),
       events: this.learner.events,
       eventsThrough: this.learner.newest,
     });

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { ShopDeltaManifest, ShopDeltaPayload } from '../../core/shop-delta.js';
-import { SHOP_DELTA_FORMAT } from '../../core/shop-delta.js';
+import { deltaEntries, SHOP_DELTA_FORMAT } from '../../core/shop-delta.js';
 import type { ModelManifest } from '../../core/model.js';
 import { sha256Bytes } from '../common.js';
 import { writeAtomically } from '../train/head-io.js';
@@ -29,7 +29,10 @@ export function readDeltaManifest(modelDir: string): ShopDeltaManifest | null {
   }
 }
 
-/** Publishes one delta; returns its manifest and the payload's gzipped size. */
+/**
+ * Publishes one delta; returns its manifest and the payload's gzipped size. `baseRow` gives the
+ * row in the base of each item it knows: those are listed by row, the others by id.
+ */
 export function publishDelta(
   modelDir: string,
   delta: {
@@ -37,7 +40,8 @@ export function publishDelta(
     seq: number;
     ids: string[];
     bias: number[];
-    recent?: ShopDeltaPayload['recent'];
+    recent?: { halfLifeDays: number; ids: string[]; values: number[] };
+    baseRow?: (id: string) => number | undefined;
     events: number;
     eventsThrough: number | null;
   },
@@ -48,9 +52,10 @@ export function publishDelta(
     format: SHOP_DELTA_FORMAT,
     baseVersion: delta.baseVersion,
     seq: delta.seq,
-    ids: delta.ids,
-    bias: delta.bias,
-    ...(delta.recent ? { recent: delta.recent } : {}),
+    psi: deltaEntries(delta.ids, delta.bias, delta.baseRow),
+    ...(delta.recent
+      ? { recent: { halfLifeDays: delta.recent.halfLifeDays, ...deltaEntries(delta.recent.ids, delta.recent.values, delta.baseRow) } }
+      : {}),
   };
   const bytes = Buffer.from(JSON.stringify(payload));
   const sha256 = sha256Bytes(bytes);
