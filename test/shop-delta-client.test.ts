@@ -108,15 +108,19 @@ describe('the shop delta in the recommender', () => {
     // Two items the base knows (by row), one new to it and one this catalogue lacks (by id).
     const [x, y, fresh] = [catalog[7]!.id, catalog[150]!.id, catalog[250]!.id];
     const row = new Map(baseIds.map((id, j) => [id, j]));
+    const head = JSON.parse(readFileSync(join(model, 'head', 'manifest.json'), 'utf8')) as { files: { path: string; sha256: string }[] };
+    const baseItems = head.files.find((f) => f.path === 'items.txt')!.sha256;
     const m = publishDelta(model, {
       baseVersion: version,
       seq: 1,
       ids: [x, y, fresh, 'not-in-this-catalogue'],
       bias: [30, -20, 25, 3],
       baseRow: (id) => row.get(id),
+      baseItems,
       events: 4,
       eventsThrough: null,
     }).manifest;
+    expect(m.baseItems).toBe(baseItems);
     const payload = JSON.parse(readFileSync(join(model, 'delta', m.path), 'utf8')) as { psi: { rows: number[]; ids: string[] } };
     // In ascending order of rows: y's (the base lists the catalogue backwards), then x's, as a gap.
     expect(payload.psi.rows).toEqual([row.get(y)!, row.get(x)! - row.get(y)!]);
@@ -128,6 +132,35 @@ describe('the shop delta in the recommender', () => {
     expect(after.get(y)! - before.get(y)!).toBeCloseTo(-20, 3);
     expect(after.get(fresh)! - before.get(fresh)!).toBeCloseTo(25, 3);
     expect(after.get(catalog[8]!.id)! - before.get(catalog[8]!.id)!).toBeCloseTo(0, 3);
+    // A delta whose rows are of another item list (a base of the same version made again, its
+    // items in another order) is refused with a warning; the last good one stays.
+    publishDelta(model, {
+      baseVersion: version,
+      seq: 2,
+      ids: [x],
+      bias: [5],
+      baseRow: (id) => row.get(id),
+      baseItems: 'f'.repeat(64),
+      events: 5,
+      eventsThrough: null,
+    });
+    const warned: string[] = [];
+    const { rec: other } = await make(model, { onWarning: (w) => warned.push(w.message) });
+    expect(warned.some((w) => /lists items by their row in a base item list \(items.txt f{64}\) that is not this page's/.test(w))).toBe(
+      true,
+    );
+    expect(other.stats().shopDelta).toBeNull();
+    // Without the list named, a delta is written by id alone, and read.
+    const byId = publishDelta(model, {
+      baseVersion: version,
+      seq: 3,
+      ids: [x],
+      bias: [5],
+      baseRow: (id) => row.get(id),
+      events: 6,
+      eventsThrough: null,
+    });
+    expect(JSON.parse(readFileSync(join(model, 'delta', byId.manifest.path), 'utf8'))).toMatchObject({ psi: { rows: [], ids: [x] } });
   });
 
   it('ranks the shopper’s own items by what the delta says sells now, where the base ships what sold lately', async () => {

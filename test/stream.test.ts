@@ -375,8 +375,14 @@ describe('npm run stream', () => {
       expect(payload.recent?.halfLifeDays).toBe(3);
       const r = recent!;
       expect([...r.keys()].sort()).toEqual(['sku-0', 'sku-1', 'sku-2', 'sku-3', 'sku-30', 'sku-4', 'sku-7']);
-      // sku-30, which the base does not know, by id; the others by their row in the base.
+      // sku-30, which the base does not know, by id; the others by their row in the base, whose
+      // item list the manifest names.
       expect(payload.recent!.ids).toEqual(['sku-30']);
+      expect(readDelta(model).manifest.baseItems).toBe(
+        createHash('sha256')
+          .update(readFileSync(join(model, 'head', 'items.txt')))
+          .digest('hex'),
+      );
       // The same figures as RecentSales started from the base's at its cut-off, at the newest event.
       const want = new RecentSales(ITEMS.length, 3);
       want.seed(new Map(Array.from(baseRecent, (v, j) => [j, v] as [number, number]).filter(([, v]) => v > 0)), cutOff);

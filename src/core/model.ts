@@ -211,6 +211,12 @@ export function baseRowIds(head: Pick<HeadModel, 'itemIndex'>): (row: number) =>
   };
 }
 
+/** The sha256 of a base's `items.txt` as its manifest names it (`baseItems`), where it does. */
+export function itemListSha(head: Pick<HeadModel, 'manifest'>): { baseItems?: string } {
+  const sha = head.manifest.files.find((f) => f.path === 'items.txt')?.sha256;
+  return sha ? { baseItems: sha } : {};
+}
+
 /** A catalogue's ids without an array of them: its size and the id at each index. */
 export interface IdLookup {
   readonly size: number;

@@ -33,7 +33,7 @@ import { ItemMatrix } from './item-matrix.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { HeadModel, ModelManifest } from './model.js';
-import { alignBase, baseRowIds, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
+import { alignBase, baseRowIds, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
@@ -1829,7 +1829,12 @@ function startShopDelta(
     client: new ShopDeltaClient(
       folder,
       modelManifest.version,
-      { size: catalog.size, indexOf: catalog.indexOf, baseId: baseRowIds(base) },
+      {
+        size: catalog.size,
+        indexOf: catalog.indexOf,
+        baseId: baseRowIds(base),
+        ...itemListSha(base),
+      },
       (psi, info, recent) => {
         if (state.target) state.target.applyShopDelta(psi, info, recent);
         else held.got = { psi, info, recent };

@@ -5,7 +5,7 @@
  * it, and hands ψ over to be fused. Anything wrong (another base, a torn or corrupt file, a
  * network error) is reported once and the last good delta stays in force.
  */
-import { alignShopDelta, parseShopDeltaManifest, parseShopDeltaPayload } from './shop-delta.js';
+import { alignShopDelta, parseShopDeltaManifest, parseShopDeltaPayload, rowsFit } from './shop-delta.js';
 import type { DeltaTarget, ShopDeltaManifest } from './shop-delta.js';
 import { hasPage, isUrl, joinLocation, sha256Hex } from './model-io.js';
 
@@ -132,6 +132,14 @@ export class ShopDeltaClient {
       const p = await this.fetcher(at, { etag: null, lastModified: null });
       if (p.status !== 200) throw new Error(`${at} is missing`);
       const payload = parseShopDeltaPayload(p.bytes!, await sha256Hex(p.bytes!), manifest, at);
+      if (!rowsFit(payload, manifest, this.target)) {
+        this.once(
+          `items:${manifest.baseItems ?? 'none'}`,
+          'shop-delta/base',
+          `The shop delta at ${where} lists items by their row in a base item list (items.txt ${manifest.baseItems ?? 'not named'}) that is not this page's; it is ignored${this.info ? ' and the last good one stays' : ''} until the stream job publishes one for this base.`,
+        );
+        return 'rejected';
+      }
       const { psi, recent, items, recentItems } = alignShopDelta(payload, this.target);
       const info: ShopDeltaInfo = {
         seq: manifest.seq,

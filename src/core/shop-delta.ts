@@ -48,6 +48,12 @@ export interface ShopDeltaManifest {
   /** Time of the newest event learned (ISO 8601), or null. */
   eventsThrough: string | null;
   publishedAt: string;
+  /**
+   * The sha256 of the base's `items.txt`, whose rows the payload's `rows` name (format 2). Two
+   * bases of one version (a maintenance job run twice with the same cut-off) may list their items
+   * in another order: a browser takes rows only from a delta made on its own list.
+   */
+  baseItems?: string;
 }
 
 /**
@@ -554,6 +560,14 @@ export interface DeltaTarget {
   indexOf(id: string): number | undefined;
   /** The id of the base's row `row` (its line of `items.txt`), or undefined where the base has no such row. */
   baseId?(row: number): string | undefined;
+  /** The sha256 of the base's `items.txt` (a delta's rows are taken only where it names the same). */
+  baseItems?: string;
+}
+
+/** Whether a payload's rows (if it has any) name rows of this page's base's item list. */
+export function rowsFit(payload: ShopDeltaPayload, manifest: ShopDeltaManifest, target: DeltaTarget): boolean {
+  const rows = payload.psi.rows.length + (payload.recent?.rows.length ?? 0);
+  return rows === 0 || (target.baseId !== undefined && manifest.baseItems !== undefined && manifest.baseItems === target.baseItems);
 }
 
 /**

@@ -11,7 +11,7 @@
 import { defaultFetcher } from '../../core/model-io.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
-import { alignBase, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
+import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import { shopLearnerOn } from '../../core/shop-delta.js';
 import { parseTime } from '../data.js';
@@ -224,6 +224,7 @@ export class StreamJob {
         : {}),
       // The items the base knows are listed by their row in it.
       baseRow: (id) => this.head?.itemIndex.get(id),
+      ...(this.head ? itemListSha(this.head) : {}),
       events: this.learner.events,
       eventsThrough: this.learner.newest,
     });

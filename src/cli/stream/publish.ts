@@ -31,7 +31,8 @@ export function readDeltaManifest(modelDir: string): ShopDeltaManifest | null {
 
 /**
  * Publishes one delta; returns its manifest and the payload's gzipped size. `baseRow` gives the
- * row in the base of each item it knows: those are listed by row, the others by id.
+ * row in the base of each item it knows, and `baseItems` the sha256 of the base's `items.txt`:
+ * with both, those items are listed by row, the others by id (without `baseItems`, all by id).
  */
 export function publishDelta(
   modelDir: string,
@@ -42,19 +43,23 @@ export function publishDelta(
     bias: number[];
     recent?: { halfLifeDays: number; ids: string[]; values: number[] };
     baseRow?: (id: string) => number | undefined;
+    /** With `baseRow`: the sha256 of the base's `items.txt`, whose rows it gives. */
+    baseItems?: string;
     events: number;
     eventsThrough: number | null;
   },
 ): { manifest: ShopDeltaManifest; gzipBytes: number } {
   const dir = join(modelDir, 'delta');
   mkdirSync(dir, { recursive: true });
+  // Rows only with the list they are rows of named: a browser checks it is its own.
+  const byRow = delta.baseItems ? delta.baseRow : undefined;
   const payload: ShopDeltaPayload = {
     format: SHOP_DELTA_FORMAT,
     baseVersion: delta.baseVersion,
     seq: delta.seq,
-    psi: deltaEntries(delta.ids, delta.bias, delta.baseRow),
+    psi: deltaEntries(delta.ids, delta.bias, byRow),
     ...(delta.recent
-      ? { recent: { halfLifeDays: delta.recent.halfLifeDays, ...deltaEntries(delta.recent.ids, delta.recent.values, delta.baseRow) } }
+      ? { recent: { halfLifeDays: delta.recent.halfLifeDays, ...deltaEntries(delta.recent.ids, delta.recent.values, byRow) } }
       : {}),
   };
   const bytes = Buffer.from(JSON.stringify(payload));
@@ -72,6 +77,7 @@ export function publishDelta(
     events: delta.events,
     eventsThrough: delta.eventsThrough === null ? null : new Date(delta.eventsThrough).toISOString(),
     publishedAt: new Date().toISOString(),
+    ...(delta.baseItems ? { baseItems: delta.baseItems } : {}),
   };
   writeAtomically(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   // The model's manifest names the delta folder, so browsers look for it (and a shop without a
