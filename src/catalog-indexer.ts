@@ -169,7 +169,10 @@ export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>, fi
     if (!answer.later) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved };
     const later = (file ?? Promise.resolve<FileReply>({ file: null })).then((r) => {
       if (!r.file || r.digest === undefined) throw new Error("the catalogue's worker did not send the file");
-      return { bytes: new Uint8Array(r.file), digest: r.digest };
+      const bytes = new Uint8Array(r.file);
+      // The worker's message lets go of them: the load holds them from here.
+      r.file = null;
+      return { bytes, digest: r.digest };
     });
     later.catch(() => undefined);
     return { bytes: new Uint8Array(0), digest: answer.digest, saved, later };

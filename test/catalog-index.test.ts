@@ -5,6 +5,8 @@
  * errors and saved entry. An indexer that cannot run costs a warning, never the load.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs';
@@ -18,7 +20,7 @@ import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 import { CatalogError } from '../src/core/errors.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
-import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
+import type { PreparedCache, PreparedEntry, PreparedMatrix } from '../src/core/prepared.js';
 import { digestBytes } from '../src/core/prepared.js';
 import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 import type { Recommender } from '../src/core/recommender.js';
@@ -29,6 +31,12 @@ import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../s
 import type { FileReply, IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
 import { copyName, HEAD_BYTES } from '../src/storage/file-copy.js';
+
+/** A full garbage collection, on demand (V8's own, which Node exposes only behind a flag). */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
 
 /** Moves a buffer as postMessage's transfer does: the sender's copy is left empty (detached). */
 function moved(buffer: ArrayBuffer): ArrayBuffer {
@@ -362,6 +370,69 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     expect(none.asked.filter((x) => x === file)).toHaveLength(1);
     expect(none.rec.stats().catalogIndexed).toBe('saved');
     none.rec.dispose();
+  });
+
+  it("lets go of the file's bytes once compacted and of the saved matrix once in the head, though the load's options still hold the early catalogue", async () => {
+    const gc = collector();
+    const { entry } = await firstVisit();
+    // The worker's bytes and matrix, which only the early catalogue holds (as the tag's options do).
+    let bytes: Uint8Array | null = new Uint8Array(readFileSync(file));
+    let matrix: PreparedMatrix | null = { ...entry.matrix!, codes: entry.matrix!.codes.slice(), scales: entry.matrix!.scales.slice() };
+    const fileBytes = new WeakRef(bytes.buffer);
+    const savedCodes = new WeakRef(matrix.codes.buffer);
+    const earlyCatalog: EarlyCatalog = {
+      location: file,
+      taken: Promise.resolve(true),
+      result: Promise.resolve({
+        bytes: new Uint8Array(0),
+        digest: entry.catalog.digest,
+        saved: { catalog: entry.catalog, matrix: Promise.resolve(matrix) },
+        later: Promise.resolve({ bytes, digest: entry.catalog.digest }),
+      }),
+    };
+    bytes = null;
+    matrix = null;
+    const { fetcher } = countingFetcher();
+    const rec = await createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      preparedCache: new MemoryPreparedCache(),
+      earlyCatalog,
+      compactCatalogAbove: 0,
+    });
+    expect(rec.stats().catalogIndexed).toBe('saved');
+    await vi.waitFor(() => expect(rec.stats().catalog.form).toBe('compressed'), { timeout: 20_000, interval: 20 });
+    expect((await rec.recommend({ k: 3 })).length).toBe(3);
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(fileBytes.deref()).toBeUndefined();
+    expect(savedCodes.deref()).toBeUndefined();
+    // The recommender still works, and the early catalogue is still held here.
+    expect((await rec.recommend({ k: 3 })).length).toBe(3);
+    expect(earlyCatalog.location).toBe(file);
+    rec.dispose();
+
+    // A first visit's file, indexed as it downloaded: the same once compacted.
+    const indexed = early(indexCatalogStream(file, body(), 0, new Slicer(Infinity)));
+    const firstBytes = new WeakRef((await indexed.result).bytes.buffer);
+    const first = await createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      preparedCache: new MemoryPreparedCache(),
+      earlyCatalog: indexed,
+      compactCatalogAbove: 0,
+    });
+    expect(first.stats().catalogIndexed).toBe('worker');
+    await vi.waitFor(() => expect(first.stats().catalog.form).toBe('compressed'), { timeout: 20_000, interval: 20 });
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(firstBytes.deref()).toBeUndefined();
+    expect((await first.recommend({ k: 3 })).length).toBe(3);
+    first.dispose();
   });
 
   it("saves the file's index under the digest the worker made of it", async () => {

@@ -534,17 +534,9 @@ export async function readCatalog(
     missed = true;
   };
   const digestOf = (bytes: Uint8Array): Promise<string | null> => (cache ? digestBytes(bytes, slicer) : Promise.resolve(null));
-  if (early?.location === location && (await early.taken)) {
-    // A file the worker indexes will not take a saved matrix: the matrix's work starts now.
-    if (!(await early.checksSaved)) miss();
-    let off: EarlyResult | undefined;
-    try {
-      off = await early.result;
-    } catch (err) {
-      if (err instanceof CatalogError) throw err;
-      // The worker could not download or read the file: it is read here, as below.
-    }
-    if (off && 'saved' in off) {
+  /** The early catalogue's answer as the load takes it; undefined where the file is read here after all. */
+  async function fromEarly(off: EarlyResult): Promise<ReadCatalog | undefined> {
+    if ('saved' in off) {
       // The worker read the saved entry and found it to be for these bytes; checked as below,
       // while the worker reads the bytes where it sent the entry ahead of them.
       const got = await checkedEntry(off.saved, slicer);
@@ -577,9 +569,30 @@ export async function readCatalog(
       }
       // The worker stopped before it sent the bytes: they are read here, as below.
     }
-    if (off && 'index' in off) {
+    if ('index' in off) {
       miss();
       return fromIndex(off.bytes, off.index, off.digest ?? (await digestOf(off.bytes)));
+    }
+    return undefined;
+  }
+  if (early?.location === location && (await early.taken)) {
+    // A file the worker indexes will not take a saved matrix: the matrix's work starts now.
+    if (!(await early.checksSaved)) miss();
+    let off: EarlyResult | undefined;
+    try {
+      off = await early.result;
+    } catch (err) {
+      if (err instanceof CatalogError) throw err;
+      // The worker could not download or read the file: it is read here, as below.
+    }
+    try {
+      const got = off && (await fromEarly(off));
+      if (got) return got;
+    } finally {
+      // The early catalogue's answer, which the load's options hold for the page's life, lets go
+      // of the file's bytes (145 MB at a million items) once they are taken: the catalogue holds
+      // them from here, and lets go of them when it is compacted.
+      if (off) letGo(off);
     }
   }
   // What the last load saved is read, and its ids indexed, while the file downloads: whether it
@@ -670,6 +683,16 @@ async function readFresh(
     if (bytes.byteLength === 0) bytes = await fetchCatalog(location, fetcher);
   }
   return parsedHere(location, bytes, digest, slicer);
+}
+
+/**
+ * Lets a taken early answer go of the file's bytes and of the bytes sent after it: whoever still
+ * holds the answer (the load's options do, for the page's life) no longer keeps them alive.
+ */
+function letGo(off: EarlyResult): void {
+  const o = off as { bytes: Uint8Array; later?: unknown };
+  o.bytes = new Uint8Array(0);
+  delete o.later;
 }
 
 /** A file indexed elsewhere (a worker), held as a later visit holds it. */
@@ -1694,7 +1717,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const head = new IncrementalHead(
     matrix,
     // The catalogue's own lookup where there is one: the head keeps no array of every id.
-    idLookup ? (i: number) => idLookup.id(i) : ids,
+    idLookup ? idsOf(idLookup) : ids,
     { ...base, residual: null },
     {
       ...headModel.manifest.headOptions,
@@ -1705,6 +1728,15 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   );
   return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
 }
+
+/**
+ * `lookup`'s ids as a function, made outside `loadHead`: a closure made there would keep the
+ * load's whole scope (its options: a saved matrix, the early catalogue) for the head's life.
+ */
+const idsOf =
+  (lookup: { id(i: number): string }) =>
+  (i: number): string =>
+    lookup.id(i);
 
 /**
  * An item matrix of `shape` whose memory has been written once (with the zeros it holds), in
@@ -1960,6 +1992,9 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
       matrixAhead: ahead,
     });
     mark('head');
+    // The saved matrix is in the head's own memory now: the entry, which the early catalogue's
+    // answer and the load's options also hold, lets it go (68 MB at a million items).
+    if (r.entry) r.entry.matrix = Promise.resolve(null);
     return { backend: await backendReady, savedMatrix, loaded };
   };
   let read = first;
@@ -2047,13 +2082,20 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // costs the next load time. The catalogue's entry first (the next visit of the same file takes
   // it whole), then the vectors encoded here (a visit after the file changed takes them by text).
   const vectorsWrite = loaded.cacheWrite;
-  const preparedWrite =
+  // What the entry is made of, taken out here, and let go once written: the closures of this
+  // function share its variables for the page's life (a warning callback outlives the load), so
+  // none of them names one that holds the file's bytes or the saved matrix (`read`, `loaded`,
+  // `savedMatrix`): at a million items those are 145 and 68 MB the page no longer needs.
+  let save =
     cache && location && (read.fresh || loaded.made)
-      ? (): Promise<void> => {
-          const entry: PreparedEntry = {
-            catalog: read.fresh ? { ...read.fresh, spread: rec.coldOrder } : read.entry!.catalog,
-            matrix: loaded.made ?? savedMatrix,
-          };
+      ? { fresh: read.fresh, saved: read.entry?.catalog ?? null, matrix: loaded.made ?? savedMatrix }
+      : null;
+  const preparedWrite =
+    cache && location && save
+      ? async (): Promise<void> => {
+          const { fresh, saved, matrix } = save!;
+          save = null;
+          const entry: PreparedEntry = { catalog: fresh ? { ...fresh, spread: rec.coldOrder } : saved!, matrix };
           // Piece by piece while the shopper is quiet: a click never waits behind the whole entry.
           return cache
             .put(location, entry, () => rec.untilQuiet())
