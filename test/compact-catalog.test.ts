@@ -3,7 +3,8 @@
  * blocks gives every item exactly as the file does, in any order of asking, items larger than a
  * block included, while holding far fewer bytes; and a swappable catalogue takes only an equal one.
  */
-import { describe, expect, it } from 'vitest';
+import * as fflate from 'fflate';
+import { describe, expect, it, vi } from 'vitest';
 import type { Catalog } from '../src/core/catalog.js';
 import {
   buildCategories,
@@ -52,6 +53,12 @@ async function file(n: number): Promise<{ bytes: Uint8Array; bounds: Uint32Array
 }
 
 const i2 = (n: number): number => n % 2; // indented on odd sizes: whitespace between items
+
+// The compaction's deflate, counted (the module's own function).
+vi.mock('fflate', async (importOriginal) => {
+  const m = await importOriginal<typeof fflate>();
+  return { ...m, deflateSync: vi.fn(m.deflateSync) };
+});
 
 describe('catalogAhead', () => {
   it('answers ids at once, items only once its bytes are filled in, and then as the file does', async () => {
@@ -112,6 +119,24 @@ describe('compactCatalog', () => {
       expect(compact.item(compact.size - 1)).toEqual(f.items[compact.size - 1]);
       expect(() => compact.item(compact.size)).toThrow(RangeError);
     }
+  });
+
+  it('yields to the page between the copies of its blocks into one buffer, not only between deflates', async () => {
+    const f = await file(3001);
+    const deflates = vi.mocked(fflate.deflateSync);
+    deflates.mockClear();
+    let yields = 0;
+    // A slice of 0 ms: every chance to yield is taken, and counted.
+    const slicer = new Slicer(0, () => {
+      yields++;
+      return Promise.resolve();
+    });
+    const compact = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, slicer);
+    const blocks = deflates.mock.calls.length;
+    expect(blocks).toBeGreaterThan(3);
+    // One after each block's deflate, and one after each block's copy into the packed buffer.
+    expect(yields).toBeGreaterThanOrEqual(2 * blocks);
+    expect(compact.items).toEqual(f.items);
   });
 
   it('gives an item larger than a block a block of its own', async () => {
