@@ -42,6 +42,86 @@ export function hashId(id: string): number {
 /** The fewest slots a table of `n` ids may have: at most three quarters full. */
 const minSlots = (n: number): number => Math.ceil((4 * n) / 3);
 
+/**
+ * An {@link IdTable} made as the ids come, one at a time, which answers meanwhile whether an id
+ * has come and at which index (what a catalogue's checks need to find a duplicate, without a
+ * `Map` of every id beside the table). {@link table} gives what {@link IdTable.build} gives for
+ * the same ids in the same order, slot for slot.
+ */
+export class IdTableBuilder {
+  private readonly parts: string[] = [];
+  private hashes: Uint32Array = new Uint32Array(1024);
+  /** Index + 1 of the id each slot holds, 0 for empty; kept at most half full as it grows. */
+  private slots: Int32Array = new Int32Array(2048);
+
+  get size(): number {
+    return this.parts.length;
+  }
+
+  /** The index of `id`, or undefined where it has not come. */
+  get(id: string): number | undefined {
+    const { slots, parts } = this;
+    const mask = slots.length - 1;
+    for (let j = hashId(id) & mask; slots[j] !== 0; j = (j + 1) & mask) if (parts[slots[j]! - 1] === id) return slots[j]! - 1;
+    return undefined;
+  }
+
+  has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  /** Adds `id`, which has not come, as the next index (`index` must be it). */
+  set(id: string, index: number): this {
+    const n = this.parts.length;
+    if (index !== n) throw new RangeError(`ids come in order: ${JSON.stringify(id)} is given index ${index}, not ${n}`);
+    if (this.get(id) !== undefined) throw new RangeError(`the id ${JSON.stringify(id)} is listed twice`);
+    if (n === this.hashes.length) {
+      const grown = new Uint32Array(2 * n);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    if (2 * (n + 1) > this.slots.length) this.slots = spread(this.hashes, n, 2 * this.slots.length, (h, size) => h & (size - 1));
+    const h = hashId(id);
+    this.hashes[n] = h;
+    this.parts.push(id);
+    const mask = this.slots.length - 1;
+    let j = h & mask;
+    while (this.slots[j] !== 0) j = (j + 1) & mask;
+    this.slots[j] = n + 1;
+    return this;
+  }
+
+  /** The table of every id given, as {@link IdTable.build} lays it out. */
+  async table(slicer: Slicer): Promise<IdTable> {
+    const { parts } = this;
+    const n = parts.length;
+    const marks = new Uint32Array(Math.ceil(n / MARK_EVERY));
+    let at = 0;
+    let longest = 0;
+    for (let i = 0; i < n; i++) {
+      if (i % MARK_EVERY === 0) marks[i / MARK_EVERY] = at;
+      at += parts[i]!.length;
+      longest = Math.max(longest, parts[i]!.length);
+      if ((i & 4095) === 4095) await slicer.maybeYield();
+    }
+    const slots = spread(this.hashes, n, Math.max(1, minSlots(n)), (h, size) => h % size);
+    const lengths = longest < 256 ? new Uint8Array(n) : longest < 65536 ? new Uint16Array(n) : new Uint32Array(n);
+    parts.forEach((s, i) => (lengths[i] = s.length));
+    return IdTable.adopt({ text: parts.join(''), lengths, marks, slots });
+  }
+}
+
+/** Slots of `size` holding ids 0 … n − 1 of these hashes, each put in order at its first free probe from `start`. */
+function spread(hashes: Uint32Array, n: number, size: number, start: (h: number, size: number) => number): Int32Array {
+  const slots = new Int32Array(size);
+  for (let i = 0; i < n; i++) {
+    let j = start(hashes[i]!, size);
+    while (slots[j] !== 0) j = j + 1 === size ? 0 : j + 1;
+    slots[j] = i + 1;
+  }
+  return slots;
+}
+
 /** Ids by index and indexes by id, over {@link IdTableData}. */
 export class IdTable {
   private constructor(private readonly data: IdTableData) {}
