@@ -5,44 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { IdTableData } from '../src/core/id-table.js';
-import { IdTable, IdTableBuilder } from '../src/core/id-table.js';
+import { IdTable } from '../src/core/id-table.js';
 import { Slicer } from '../src/core/slice.js';
 import { buildCategories, checkBounds, checkCategories, validateCatalogSliced } from '../src/core/catalog.js';
 
 const odd = (i: number): string =>
   i % 5 === 0 ? `a,"b"\n${i}` : i % 5 === 1 ? `sku-${i}` : i % 5 === 2 ? `€-${i}-😀` : i % 5 === 3 ? `${i}` : `SKU-${i}`;
-
-describe('IdTableBuilder', () => {
-  it('gives, slot for slot, the table IdTable.build gives, and answers as the ids come', async () => {
-    for (const n of [1, 3, 1023, 1024, 1025, 5000]) {
-      // Ids of every length, some that differ only at the end, and non-ASCII ones.
-      const ids = Array.from({ length: n }, (_, i) =>
-        i % 3 === 0 ? `sku-${i}` : i % 3 === 1 ? `${'x'.repeat(i % 300)}${i}` : `né-😀-${i}`,
-      );
-      const built = await IdTable.build((i) => ids[i]!, n, new Slicer());
-      const b = new IdTableBuilder();
-      ids.forEach((id, i) => {
-        expect(b.has(id)).toBe(false);
-        b.set(id, i);
-        expect(b.get(id)).toBe(i);
-      });
-      expect(b.size).toBe(n);
-      expect(b.get('never-given')).toBeUndefined();
-      expect(ids.every((id, i) => b.get(id) === i)).toBe(true);
-      const table = await b.table(new Slicer());
-      expect(table.saved).toEqual(built.saved);
-      expect(ids.every((id, i) => table.indexOf(id) === i && table.id(i) === id)).toBe(true);
-    }
-  });
-
-  it('refuses an id given twice, and an index out of order', () => {
-    const b = new IdTableBuilder();
-    b.set('a', 0);
-    expect(() => b.set('a', 1)).toThrow(/listed twice/);
-    expect(() => b.set('b', 5)).toThrow(/index 5, not 1/);
-    expect(b.size).toBe(1);
-  });
-});
 
 describe('IdTable', () => {
   it('finds every id at its index, and no id that is not there', async () => {

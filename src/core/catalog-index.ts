@@ -7,11 +7,11 @@
  * The work needs no page: a {@link CatalogIndexer} can run it in a Web Worker, off the page's
  * main thread (`src/catalog-worker.ts`). Imports stay clear of tfjs, so that worker stays small.
  */
-import type { CategoryTable, IdIndex, ValidatedCatalog } from './catalog.js';
+import type { CategoryTable, ValidatedCatalog } from './catalog.js';
 import { buildCategories, CatalogBuilder } from './catalog.js';
 import { CatalogError } from './errors.js';
 import type { IdTableData } from './id-table.js';
-import { IdTableBuilder } from './id-table.js';
+import { IdTable } from './id-table.js';
 import type { ArrivingBytes } from './json-array.js';
 import { JsonBounds, parseJsonArrayFrom } from './json-array.js';
 import { GrowingBuffer, looksLikeHtml } from './model-io.js';
@@ -94,12 +94,11 @@ export async function parseCatalog(
   file: Uint8Array | ArrivingBytes,
   slicer: Slicer,
   keep = true,
-  ids?: IdIndex,
 ): Promise<{ catalog: ValidatedCatalog; bounds: Uint32Array }> {
   const src = file instanceof Uint8Array ? { bytes: file, more: () => Promise.resolve(false) } : file;
   const elements = new JsonBounds();
   // Each element is checked as soon as it is parsed, while the rest of the file still arrives.
-  const builder = new CatalogBuilder(keep, ids);
+  const builder = new CatalogBuilder(keep);
   let parsed: unknown;
   try {
     parsed = await parseJsonArrayFrom(src, slicer, elements, (x, i) => builder.add(x, i));
@@ -133,10 +132,8 @@ export async function parseCatalog(
  */
 export async function indexCatalog(location: string, file: Uint8Array | ArrivingBytes, slicer: Slicer): Promise<CatalogIndex> {
   // The items are let go once indexed: they need not be copied.
-  // The id table is made as the ids are checked: it finds the duplicates, where a Map of every id did.
-  const table = new IdTableBuilder();
-  const { catalog, bounds } = await parseCatalog(location, file, slicer, false, table);
-  const ids = await table.table(slicer);
+  const { catalog, bounds } = await parseCatalog(location, file, slicer, false);
+  const ids = await IdTable.build(catalog.id, catalog.size, slicer);
   const categories = await buildCategories(catalog, slicer);
   const { keys } = await itemKeys(catalog.items, slicer);
   return { ids: ids.saved, bounds, skipped: [...catalog.skipped], categories, keys };

@@ -99,16 +99,10 @@ function checkInput(input: unknown): void {
 export class CatalogBuilder {
   private readonly problems: string[] = [];
   private readonly items: Item[] = [];
+  private readonly index = new ShardedMap<number>();
   private readonly rawIndex: number[] = [];
 
-  /**
-   * @param index the ids taken so far, by their kept index: a `Map` split 64 ways by default, or
-   *   an `IdTableBuilder` where the caller wants the id table anyway (one structure, not two).
-   */
-  constructor(
-    private readonly keep = true,
-    private readonly index: IdIndex = new ShardedMap<number>(),
-  ) {}
+  constructor(private readonly keep = true) {}
 
   add(raw: unknown, i: number): void {
     const { problems, index, items } = this;
@@ -146,13 +140,6 @@ export class CatalogBuilder {
       materialise: () => Promise.resolve(),
     };
   }
-}
-
-/** Where a {@link CatalogBuilder} keeps the ids it has taken, each with its kept index. */
-export interface IdIndex {
-  has(id: string): boolean;
-  get(id: string): number | undefined;
-  set(id: string, index: number): unknown;
 }
 
 /**
