@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
-import { RecentSales, ShopLearner } from '../src/core/shop-delta.js';
+import { absoluteRows, RecentSales, ShopLearner } from '../src/core/shop-delta.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -99,11 +99,7 @@ function readDelta(model: string): {
     .filter(Boolean);
   const byId = (e: DeltaEntries): Map<string, number> => {
     const out = new Map<string, number>();
-    let row = 0;
-    e.rows.forEach((gap, k) => {
-      row += gap;
-      out.set(baseIds[row]!, e.rowValues[k]!);
-    });
+    absoluteRows(e).forEach((row, k) => out.set(baseIds[row]!, e.rowValues[k]!));
     e.ids.forEach((id, k) => out.set(id, e.values[k]!));
     return out;
   };

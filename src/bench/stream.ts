@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../core/shop-delta.js';
-import { deltaEntries } from '../core/shop-delta.js';
+import { absoluteRows, deltaEntries } from '../core/shop-delta.js';
 import { parseArgs } from '../cli/common.js';
 import { StreamJob } from '../cli/stream/job.js';
 import { FileSource, startHttp } from '../cli/stream/sources.js';
@@ -111,11 +111,10 @@ export async function runStreamBench(events: number, items: number, say: (m: str
     // What the same lists weigh listed by id, and with long ids: read back by id from the payload.
     const manifest = JSON.parse(readFileSync(join(model, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
     const payload = JSON.parse(readFileSync(join(model, 'delta', manifest.path), 'utf8')) as ShopDeltaPayload;
-    const byId = (e: DeltaEntries, name: (i: number) => string): { ids: string[]; values: number[] } => {
-      let row = 0;
-      const rows = e.rows.map((gap) => (row += gap));
-      return { ids: [...rows.map(name), ...e.ids], values: [...e.rowValues, ...e.values] };
-    };
+    const byId = (e: DeltaEntries, name: (i: number) => string): { ids: string[]; values: number[] } => ({
+      ids: [...absoluteRows(e).map(name), ...e.ids],
+      values: [...e.rowValues, ...e.values],
+    });
     const uuid = (i: number): string => {
       const h = (k: number): string => (Math.imul(i + 1, 2654435761 + k * 40503) >>> 0).toString(16).padStart(8, '0');
       const x = h(0) + h(1) + h(2) + h(3);

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { validateCatalog } from '../core/catalog.js';
+import { UsageError } from './common.js';
 import type { Item } from '../core/types.js';
 
 /** One event of the log. `t` is milliseconds since epoch (wall-clock times are read as UTC). */
@@ -106,7 +107,7 @@ export function readItems(path: string): Item[] {
  * `words` words; with 0, no text at all (the title is the item's id, the description dropped).
  */
 export function withShortTitles(items: readonly Item[], words: number): Item[] {
-  if (!Number.isInteger(words) || words < 0) throw new Error(`--title-words must be a whole number ≥ 0, got ${String(words)}.`);
+  titleWordsOf(words);
   return items.map((item) => {
     if (words === 0) {
       const bare: Item = { ...item, title: item.id };
@@ -120,6 +121,14 @@ export function withShortTitles(items: readonly Item[], words: number): Item[] {
       .join(' ');
     return { ...item, title: kept.length > 0 ? kept : item.id };
   });
+}
+
+/** The `--title-words` option: null where it is not given; a whole number ≥ 0, else a usage error. */
+export function titleWordsOf(value: unknown): number | null {
+  if (value === undefined) return null;
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 0)) throw new UsageError(`--title-words must be a whole number ≥ 0, got ${String(value)}.`);
+  return n;
 }
 
 /** Reads a storefront catalogue (JSON array) or the tools' items CSV. */

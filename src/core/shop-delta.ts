@@ -34,6 +34,7 @@ const READ_FORMATS: readonly number[] = [1, 2];
 /** `delta/manifest.json`: names the current payload, the base it applies to and its checksum. */
 export interface ShopDeltaManifest {
   format: 1 | 2;
+  /** Version of the base model (models/manifest.json `version`) the delta was learned on. */
   baseVersion: string;
   /** Increases with every publication for one base. */
   seq: number;
@@ -121,8 +122,11 @@ export function deltaEntries(
   return out;
 }
 
-/** How many items a list holds. */
-export const entryCount = (e: DeltaEntries): number => e.rows.length + e.ids.length;
+/** The rows of a list's items the base knows, from their gaps. */
+export function absoluteRows(e: DeltaEntries): number[] {
+  let row = 0;
+  return e.rows.map((gap) => (row += gap));
+}
 
 /** Settings of the shop's online learner. */
 export interface ShopLearnerOptions {
@@ -583,11 +587,7 @@ function spread(e: DeltaEntries, target: DeltaTarget): { dense: Float32Array; kn
     dense[i] = value;
     known++;
   };
-  let row = 0;
-  e.rows.forEach((gap, k) => {
-    row += gap;
-    put(target.baseId?.(row), e.rowValues[k]!);
-  });
+  absoluteRows(e).forEach((row, k) => put(target.baseId?.(row), e.rowValues[k]!));
   e.ids.forEach((id, k) => put(id, e.values[k]!));
   return { dense, known };
 }
@@ -607,7 +607,7 @@ export function alignShopDelta(
     psi: psi.dense,
     recent: recent?.dense ?? null,
     items: psi.known,
-    unknown: entryCount(payload.psi) - psi.known,
+    unknown: payload.psi.rows.length + payload.psi.ids.length - psi.known,
     recentItems: recent?.known ?? 0,
   };
 }

@@ -34,7 +34,7 @@ import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import type { LogEvent } from '../data.js';
-import { parseTime, readEvents, readItems, withShortTitles } from '../data.js';
+import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -345,9 +345,7 @@ async function main(argv: string[]): Promise<void> {
     'title-words': 'number',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
-  const titleWords = args['title-words'] === undefined ? null : Number(args['title-words']);
-  if (titleWords !== null && !(Number.isInteger(titleWords) && titleWords >= 0))
-    throw new UsageError(`--title-words must be a whole number ≥ 0, got ${String(args['title-words'])}.`);
+  const titleWords = titleWordsOf(args['title-words']);
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
     const t = parseTime(String(args[name]));

@@ -11,7 +11,7 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { parseTime, readEvents, readItems, withShortTitles } from '../data.js';
+import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -47,9 +47,7 @@ async function main(argv: string[]): Promise<void> {
     if (args[req] === undefined)
       throw new UsageError(`Missing --${req}. Usage: npm run maintain -- --events F --items F --until DATE --out DIR`);
   }
-  const titleWords = args['title-words'] === undefined ? null : Number(args['title-words']);
-  if (titleWords !== null && !(Number.isInteger(titleWords) && titleWords >= 0))
-    throw new UsageError(`--title-words must be a whole number ≥ 0, got ${String(args['title-words'])}.`);
+  const titleWords = titleWordsOf(args['title-words']);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
