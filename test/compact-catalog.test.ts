@@ -57,7 +57,7 @@ const i2 = (n: number): number => n % 2; // indented on odd sizes: whitespace be
 // The compaction's deflate, counted (the module's own function).
 vi.mock('fflate', async (importOriginal) => {
   const m = await importOriginal<typeof fflate>();
-  return { ...m, deflateSync: vi.fn(m.deflateSync) };
+  return { ...m, deflateSync: vi.fn(m.deflateSync), inflateSync: vi.fn(m.inflateSync) };
 });
 
 describe('catalogAhead', () => {
@@ -137,6 +137,38 @@ describe('compactCatalog', () => {
     // One after each block's deflate, and one after each block's copy into the packed buffer.
     expect(yields).toBeGreaterThanOrEqual(2 * blocks);
     expect(compact.items).toEqual(f.items);
+  });
+
+  it('inflates a small block to show an item, and holds no more than large blocks would', async () => {
+    const f = await file(3001);
+    const compact = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer());
+    const inflates = vi.mocked(fflate.inflateSync);
+    inflates.mockClear();
+    // Items of ordinary size, far apart, some just before an item larger than a block: each is a block of its own to inflate.
+    const asked = [40, 391, 900, 1700, 2500, 2990];
+    for (const i of asked) {
+      expect(JSON.stringify(f.items[i]).length).toBeLessThan(200);
+      expect(compact.item(i)).toEqual(f.items[i]);
+    }
+    expect(inflates).toHaveBeenCalledTimes(asked.length);
+    // What one shown item costs: at most 32 KiB of text inflated (it was 64 KiB and more).
+    for (const [, o] of inflates.mock.calls) expect((o as { out: Uint8Array }).out.length).toBeLessThanOrEqual(32 * 1024);
+    // The same text in blocks of 64 KiB with no dictionary, as before: the small blocks hold no more.
+    const { deflateSync } = await vi.importActual<typeof fflate>('fflate');
+    const enc = new TextEncoder();
+    let large = 0;
+    for (let i = 0; i < f.items.length;) {
+      const parts: string[] = [];
+      let size = 0;
+      do {
+        const t = new TextDecoder().decode(f.bytes.subarray(f.bounds[2 * i], f.bounds[2 * i + 1]));
+        parts.push(t);
+        size += t.length + 1;
+        i++;
+      } while (i < f.items.length && size < 64 * 1024);
+      large += deflateSync(enc.encode(parts.join('\u0000') + '\u0000'), { level: 6 }).length;
+    }
+    expect(compact.held.bytes).toBeLessThanOrEqual(large * 1.05);
   });
 
   it('gives an item larger than a block a block of its own', async () => {

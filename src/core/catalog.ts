@@ -288,8 +288,42 @@ function checkFits(bytes: Uint8Array, bounds: Uint32Array, n: number): void {
   }
 }
 
-/** Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a block of its own). */
-export const COMPACT_BLOCK_BYTES = 64 * 1024;
+/**
+ * Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a
+ * block of its own). An item shown for the first time costs the inflating of its block, so a
+ * click's new items want small blocks; each block's deflate allocates its own tables (about 200 KB
+ * whatever the block's size), so a first visit's compaction wants few. Blocks of 16 KiB made a
+ * click at 1,000,000 items faster still, and gave the first visit's compaction several pauses of
+ * the garbage collector over 50 ms (`npm run bench:load`; docs/PERFORMANCE.md).
+ */
+export const COMPACT_BLOCK_BYTES = 32 * 1024;
+
+/**
+ * Bytes of the preset dictionary every block of a compacted catalogue is deflated with: items taken
+ * evenly across the catalogue, so that a block finds the catalogue's keys, words and formats in it
+ * from its first byte. With it, blocks of 32 KiB hold less than blocks of 64 KiB without one did
+ * (33.0 MB against 33.7 MB for the bench's 1,000,000 items).
+ */
+export const COMPACT_DICTIONARY_BYTES = 4 * 1024;
+
+/**
+ * The preset dictionary of a compacted catalogue of `n` items: items spread evenly across it, each
+ * ended by NUL, until `bytes` are filled (the last one cut short). `text(i)` is item i's text.
+ */
+export function compactDictionary(n: number, text: (i: number) => Uint8Array, bytes = COMPACT_DICTIONARY_BYTES): Uint8Array {
+  const dict = new Uint8Array(bytes);
+  let at = 0;
+  // At most 512 items: a catalogue of small items fills the dictionary from a spread of them.
+  const wanted = Math.min(n, 512);
+  for (let k = 0; k < wanted && at < bytes; k++) {
+    const t = text(Math.floor(((k + 0.5) * n) / wanted));
+    const m = Math.min(t.length, bytes - at);
+    dict.set(t.subarray(0, m), at);
+    at += m;
+    if (at < bytes) dict[at++] = 0;
+  }
+  return at === bytes ? dict : dict.slice(0, at);
+}
 
 /**
  * The same catalogue as {@link lazyCatalogFrom}, holding the kept items' text deflated in blocks
@@ -308,16 +342,13 @@ export async function compactCatalog(
 ): Promise<Catalog> {
   const n = ids.size;
   checkFits(bytes, bounds, n);
-  const joined = new Uint8Array(COMPACT_BLOCK_BYTES + 4096);
-  // Consecutive items' texts until the block is full; the last one may run past the mark, and an
-  // item larger than a block has one of its own.
+  const joined = new Uint8Array(COMPACT_BLOCK_BYTES);
+  // Consecutive items' texts while they fit in a block; an item larger than a block has one of its own.
   const run = (i: number): { block: Uint8Array; next: number } => {
-    let size = 0;
-    let j = i;
-    do {
-      size += bounds[2 * j + 1]! - bounds[2 * j]! + 1;
-      j++;
-    } while (j < n && size < COMPACT_BLOCK_BYTES);
+    const sizeOf = (k: number): number => bounds[2 * k + 1]! - bounds[2 * k]! + 1;
+    let size = sizeOf(i);
+    let j = i + 1;
+    while (j < n && size + sizeOf(j) <= COMPACT_BLOCK_BYTES) size += sizeOf(j++);
     const block = size <= joined.length ? joined.subarray(0, size) : new Uint8Array(size);
     let at = 0;
     for (let k = i; k < j; k++) {
@@ -327,7 +358,8 @@ export async function compactCatalog(
     }
     return { block, next: j };
   };
-  return compactFrom(run, ids, skipped, slicer, categories);
+  const dictionary = compactDictionary(n, (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]));
+  return compactFrom(run, dictionary, ids, skipped, slicer, categories);
 }
 
 /**
@@ -342,27 +374,40 @@ export async function compactParsed(
 ): Promise<Catalog> {
   if (ids.size !== catalog.size) throw new RangeError(`${ids.size} ids for a catalogue of ${catalog.size} items`);
   const encoder = new TextEncoder();
-  // A run of items written as one string and encoded once (a million small encodes cost seconds).
+  // A run of items written as one string and encoded once (a million small encodes cost seconds),
+  // while they fit in a block (counted in UTF-16 units: close enough to bytes for a mark); an item
+  // larger than a block has one of its own. The item that did not fit starts the next run.
+  let ahead: { j: number; t: string } | null = null;
+  const textOf = (j: number): string => (ahead?.j === j ? ahead.t : JSON.stringify(catalog.item(j)));
   const run = (i: number): { block: Uint8Array; next: number } => {
-    const parts: string[] = [];
-    let size = 0;
-    let j = i;
-    do {
-      const t = JSON.stringify(catalog.item(j++));
+    const parts = [textOf(i)];
+    let size = parts[0]!.length + 1;
+    let j = i + 1;
+    for (; j < catalog.size; j++) {
+      const t = JSON.stringify(catalog.item(j));
+      if (size + t.length + 1 > COMPACT_BLOCK_BYTES) {
+        ahead = { j, t };
+        break;
+      }
       parts.push(t);
       size += t.length + 1;
-    } while (j < catalog.size && size < COMPACT_BLOCK_BYTES);
+    }
     parts.push('');
     return { block: encoder.encode(parts.join('\u0000')), next: j };
   };
-  return compactFrom(run, ids, catalog.skipped, slicer, categories);
+  const dictionary = compactDictionary(catalog.size, (i) => encoder.encode(JSON.stringify(catalog.item(i))));
+  return compactFrom(run, dictionary, ids, catalog.skipped, slicer, categories);
 }
 
 const EMPTY_BLOCK = new Uint8Array(0);
 
-/** Compacts from `run(i)`: the NUL-terminated texts of items i … next − 1, as one block. */
+/**
+ * Compacts from `run(i)`: the NUL-terminated texts of items i … next − 1, as one block, each block
+ * deflated with the preset `dictionary`.
+ */
 async function compactFrom(
   run: (i: number) => { block: Uint8Array; next: number },
+  dictionary: Uint8Array,
   ids: IdTable,
   skipped: readonly string[],
   slicer: Slicer,
@@ -380,7 +425,9 @@ async function compactFrom(
     const { block, next } = run(i);
     first.push(i);
     raw.push(block.length);
-    parts.push(deflateSync(block, { level: 6 }));
+    // The smallest hash table (4,096 heads): a block is small, and each one's tables are fresh
+    // memory; a larger table made the blocks no smaller on the bench's catalogue.
+    parts.push(deflateSync(block, { level: 6, mem: 0, dictionary }));
     i = next;
     await slicer.maybeYield();
   }
@@ -415,11 +462,11 @@ async function compactFrom(
   return lazyOver(
     {
       form: 'compressed',
-      bytes: packed.length + at.byteLength + starts.byteLength + rawSize.byteLength,
+      bytes: packed.length + at.byteLength + starts.byteLength + rawSize.byteLength + dictionary.byteLength,
       of: (i) => {
         const b = blockOf(i);
         if (b !== open) {
-          text = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(rawSize[b]!) });
+          text = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(rawSize[b]!), dictionary });
           ends = [];
           for (let e = text.indexOf(0); e >= 0; e = text.indexOf(0, e + 1)) ends.push(e);
           open = b;
