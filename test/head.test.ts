@@ -320,14 +320,43 @@ describe('the scoring pass’s copy of the biases', () => {
 });
 
 describe('a head’s tensors', () => {
+  it('are none as long as the catalogue, in the head or in a click’s learning', async () => {
+    const n = 5 * FIRST_SLOTS;
+    const rand = mulberry32(5);
+    const E = tf.tensor2d(new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D)), [n, D]);
+    const W = new Float32Array(D * D);
+    for (let i = 0; i < D; i++) W[i * D + i] = 1;
+    const head = new IncrementalHead(
+      E,
+      Array.from({ length: n }, (_, i) => `i${i}`),
+      { W, alpha: 0.5, bias: new Float32Array(n), residual: null },
+      { negatives: 8 },
+    );
+    head.setShopBias(new Float32Array(n).map((_, i) => (i % 97 === 0 ? 0.5 : 0)));
+    let largest = 0;
+    for (let k = 0; k < 6; k++) {
+      const p = await tf.profile(() => head.learnOne({ item: (k * 977) % n, impressions: [(k * 31) % n], time: 1000 * k }));
+      for (const kernel of p.kernels) for (const shape of kernel.outputShapes) largest = Math.max(largest, shape.reduce((a, b) => a * b, 1));
+    }
+    // Learning works on the scored items, the slots and d × d: nothing of n entries.
+    expect(largest).toBeLessThan(n);
+    // What it learned is what it ranks by: Δb of a clicked item lifts it in the fused pass.
+    const top = await head.topScores(n, 5000);
+    const ref = Array.from(head.scores(5000).dataSync());
+    const rankOf = (i: number): number => Array.from(top.indices).indexOf(i);
+    expect(Math.abs(top.values[rankOf(977)]! - ref[977]!)).toBeLessThan(1e-2);
+    head.dispose();
+    E.dispose();
+  });
+
   it('are all freed by dispose (none left over from building its variables)', () => {
     const { E, ids, base } = randomSetup(3);
     const before = tf.memory().numTensors;
     const bytes = tf.memory().numBytes;
     const head = new IncrementalHead(E, ids, base);
-    // The fused bias is the one N-long tensor, the AdaGrad sums of the biases FIRST_SLOTS or one
-    // an item if fewer (they grow with the items touched); the rest is d × d or smaller.
-    expect(tf.memory().numBytes - bytes).toBe(4 * (N + Math.min(FIRST_SLOTS, N) + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
+    // Δb and the AdaGrad sums of the biases take FIRST_SLOTS each, or one an item if fewer (they
+    // grow with the items touched); the rest is d × d or smaller: no tensor of one entry an item.
+    expect(tf.memory().numBytes - bytes).toBe(4 * (2 * Math.min(FIRST_SLOTS, N) + 3 * D * D + 2 * D + 2 + 2 * MIX_LENGTH));
     expect(head.sumSlots).toBe(Math.min(FIRST_SLOTS, N));
     head.dispose();
     expect(tf.memory().numTensors).toBe(before);

@@ -458,9 +458,9 @@ export class IncrementalHead {
    */
   private readonly items: ItemMatrix;
   /**
-   * Entries of `bias` changed since the matrix's copy was last brought up to date ('all' after a
-   * change to every entry): the learning step runs on the backend and is read back only when
-   * scoring needs it.
+   * Items whose fused bias bᵢ + w · ψᵢ + Δbᵢ changed since the matrix's copy was last brought up
+   * to date ('all' after a change to every entry): the learning step runs on the backend and is
+   * read back only when scoring needs it.
    */
   private biasDirty: Set<number> | 'all' = new Set();
   private readonly W0: tf.Tensor2D;
@@ -469,17 +469,18 @@ export class IncrementalHead {
   private readonly baseBias: Float32Array;
   /**
    * w · ψᵢ, the shop delta's part of the fused base bᵢ + w · ψᵢ, at its non-zero entries (see
-   * {@link setShopBias}): kept here rather than as a second N-long tensor on the backend.
+   * {@link setShopBias}): kept here rather than as an N-long tensor on the backend.
    */
   private psiW = new Map<number, number>();
   private readonly dW: tf.Variable<tf.Rank.R2>;
   private readonly du: tf.Variable<tf.Rank.R1>;
   private readonly dAlpha: tf.Variable<tf.Rank.R1>;
   /**
-   * bᵢ + w · ψᵢ + Δbᵢ, kept fused so that scoring reads one per-item vector; Δb = this − the
-   * fused base ({@link fusedBase}) is non-zero only at `touched`. The backend's only N-long tensor.
+   * Δbᵢ, the shopper's learned bias of item i, at its slot in `touched` (as `gB`): non-zero only
+   * there, so the backend holds no N-long tensor and a click's step copies no N-long one. The
+   * scoring pass reads bᵢ + w · ψᵢ + Δbᵢ fused, from the item matrix's copy ({@link syncBias}).
    */
-  private readonly bias: tf.Variable<tf.Rank.R1>;
+  private dB: tf.Variable<tf.Rank.R1>;
   private readonly gW: tf.Variable<tf.Rank.R2>;
   private readonly gu: tf.Variable<tf.Rank.R1>;
   private readonly gAlpha: tf.Variable<tf.Rank.R1>;
@@ -592,7 +593,7 @@ export class IncrementalHead {
     this.dW = own(tf.zeros([d, d]));
     this.du = own(tf.zeros([d]));
     this.dAlpha = own(tf.zeros([1]));
-    this.bias = own(tf.tensor1d(this.baseBias));
+    this.dB = own(tf.zeros([this.slotsFor(0)]));
     this.gW = own(tf.zeros([d, d]));
     this.gu = own(tf.zeros([d]));
     this.gAlpha = own(tf.zeros([1]));
@@ -701,18 +702,10 @@ export class IncrementalHead {
         if (v !== 0) next.set(i, v);
       }
     }
-    // Only the entries of the old delta or the new one change: bᵢ + wψᵢ + Δbᵢ there, with Δb as it was.
+    // Only the entries of the old delta or the new one change (Δb stays as it was).
     const at = Int32Array.from(new Set([...this.psiW.keys(), ...next.keys()]));
-    const before = Float32Array.from(at, (i) => this.fusedBase(i));
     this.psiW = next;
-    if (at.length === 0) return;
-    const after = Float32Array.from(at, (i) => this.fusedBase(i));
-    tf.tidy(() => {
-      const t = tf.tensor1d(at, 'int32');
-      const kept = tf.add(tf.tensor1d(after), tf.sub(tf.gather(this.bias, t), tf.tensor1d(before)));
-      this.bias.assign(replaceAt(this.bias, tf.reshape(t, [-1, 1]), kept));
-    });
-    this.markBias(at);
+    if (at.length > 0) this.markBias(at);
   }
 
   /** bᵢ + w · ψᵢ: the base's bias of item i with the shop delta fused in, as a float32. */
@@ -726,11 +719,10 @@ export class IncrementalHead {
     return tf.tensor1d(Float32Array.from(idx, (i) => this.fusedBase(i)));
   }
 
-  /** bᵢ + w · ψᵢ + Δbᵢ for every item, Δb given at `at`, as a new array (for load and reset). */
-  private fusedAll(at: readonly number[] = [], delta: readonly number[] = []): Float32Array {
+  /** bᵢ + w · ψᵢ for every item, as a new array. */
+  private fusedAll(): Float32Array {
     const out = Float32Array.from(this.baseBias);
     for (const i of this.psiW.keys()) out[i] = this.fusedBase(i);
-    at.forEach((i, j) => (out[i] = Math.fround(out[i]! + Math.fround(delta[j]!))));
     return out;
   }
 
@@ -750,8 +742,9 @@ export class IncrementalHead {
   }
 
   /**
-   * Slots of the per-item AdaGrad sums: they grow (by doubling, up to one per catalogue item) as
-   * learning touches more items, so the head's tensor bytes grow by 4 bytes a slot and no more.
+   * Slots of the per-item state (Δb and its AdaGrad sum): they grow (by doubling, up to one per
+   * catalogue item) as learning touches more items, so the head's tensor bytes grow by 8 bytes a
+   * slot and no more.
    */
   get sumSlots(): number {
     return this.gB.shape[0];
@@ -833,7 +826,7 @@ export class IncrementalHead {
     return tf.tidy(() => {
       const V = tf.tensor2d(this.items.allRows(), [this.n, this.dims]);
       const s = tf.reshape(tf.matMul(V, tf.reshape(this.query(this.historyVector()), [this.dims, 1])), [this.n]);
-      return tf.addN([s, this.bias, this.sparseTerms(time)]) as tf.Tensor1D;
+      return tf.addN([s, this.biasTensor(), this.sparseTerms(time)]) as tf.Tensor1D;
     });
   }
 
@@ -898,22 +891,59 @@ export class IncrementalHead {
     else if (this.biasDirty !== 'all') for (let j = 0; j < idx.length; j++) this.biasDirty.add(idx[j]!);
   }
 
-  /** Brings the matrix's copy of `bias` up to date, reading back only the changed entries. */
+  /**
+   * Brings the matrix's copy of the fused bias bᵢ + w · ψᵢ + Δbᵢ up to date, reading back Δb only
+   * at the changed entries (all the touched ones after a change to every entry).
+   */
   private async syncBias(): Promise<void> {
     const dirty = this.biasDirty;
     if (dirty !== 'all' && dirty.size === 0) return;
     this.biasDirty = new Set();
-    const idx = dirty === 'all' ? null : Int32Array.from(dirty);
+    const idx = dirty === 'all' ? Int32Array.from(this.touched.keys()) : Int32Array.from(dirty);
     // A copy is read, not the variable itself: a step may assign the variable meanwhile.
-    const t = tf.tidy(() => (idx ? tf.gather(this.bias, tf.tensor1d(idx, 'int32')) : tf.clone(this.bias)));
+    const t = tf.tidy(() => this.deltaAt(idx));
     try {
       const v = (await t.data()) as Float32Array;
       if (this.disposed) return;
-      if (idx) idx.forEach((i, j) => (this.items.bias[i] = v[j]!));
-      else this.items.bias.set(v);
+      const out = this.items.bias;
+      if (dirty === 'all') {
+        out.set(this.baseBias);
+        for (const [i, w] of this.psiW) out[i] = Math.fround(out[i]! + w);
+      } else idx.forEach((i) => (out[i] = this.fusedBase(i)));
+      idx.forEach((i, j) => (out[i] = Math.fround(out[i]! + v[j]!)));
     } finally {
       t.dispose();
     }
+  }
+
+  /**
+   * Δb at items `idx` (0 where an item was never touched), inside a tidy: a gather from the
+   * slots, and no N-long tensor.
+   */
+  private deltaAt(idx: ArrayLike<number>): tf.Tensor1D {
+    const m = idx.length;
+    if (m === 0) return tf.zeros([0]);
+    const slot = new Int32Array(m);
+    const mask = new Float32Array(m);
+    let all = true;
+    for (let j = 0; j < m; j++) {
+      const at = this.touched.get(idx[j]!);
+      if (at === undefined) all = false;
+      else {
+        slot[j] = at;
+        mask[j] = 1;
+      }
+    }
+    const got = tf.gather(this.dB, tf.tensor1d(slot, 'int32'));
+    return all ? got : tf.mul(got, tf.tensor1d(mask));
+  }
+
+  /** bᵢ + w · ψᵢ + Δbᵢ over the catalogue, [N], inside a tidy: for {@link scores} (tests and offline tools). */
+  private biasTensor(): tf.Tensor1D {
+    const touched = Int32Array.from(this.touched.keys());
+    const base = tf.tensor1d(this.fusedAll());
+    if (touched.length === 0) return base;
+    return tf.add(base, tf.scatterND(tf.tensor2d(touched, [touched.length, 1], 'int32'), this.deltaAt(touched), [this.n]));
   }
 
   /**
@@ -987,12 +1017,10 @@ export class IncrementalHead {
     gB: tf.Tensor1D;
     /** Δb at the scored items. */
     dB: tf.Tensor1D;
-    idx: tf.Tensor1D;
   } {
     const h = this.historyVector();
     const ctx = this.context(time);
     const mixW = this.mixWeights(ctx);
-    const idx = tf.tensor1d(b.idx, 'int32');
     const y = tf.tensor1d(b.y);
     const w = tf.tensor1d(b.w);
     const VS = this.rows(b.idx);
@@ -1010,8 +1038,8 @@ export class IncrementalHead {
     const repS = atScored(this.historyWeights().map((x) => [x.i, x.w]));
     // [features, |scored|]: each feature's values at the scored items.
     const featS = tf.stack(this.features().map((f) => atScored(Array.from(f.idx, (i, k) => [i, f.val[k]!]))));
-    const biasS = tf.gather(this.bias, idx);
-    const dBS = tf.sub(biasS, this.fusedAt(b.idx));
+    const dBS = this.deltaAt(b.idx);
+    const biasS = tf.add(this.fusedAt(b.idx), dBS);
     const alpha = tf.add(tf.scalar(this.alpha0), this.dAlpha);
     const q = this.query(h);
     const s = tf.add(
@@ -1046,7 +1074,7 @@ export class IncrementalHead {
       'int32',
     );
     const gM = tf.add(tf.scatterND(slots, gF, [MIX_LENGTH]), tf.mul(lam, this.dMix)) as tf.Tensor1D;
-    return { loss, gW, gu, gA, gM, gB, dB: dBS as tf.Tensor1D, idx };
+    return { loss, gW, gu, gA, gM, gB, dB: dBS as tf.Tensor1D };
   }
 
   /** The per-click loss at the current φ (for finite-difference checks). */
@@ -1117,9 +1145,11 @@ export class IncrementalHead {
     const cap = this.gB.shape[0];
     if (this.touched.size > cap) {
       const next = this.slotsFor(this.touched.size);
-      const old = this.gB;
-      this.gB = own(tf.tidy(() => tf.concat([old, tf.zeros([next - cap])])));
-      old.dispose();
+      const [oldG, oldB] = [this.gB, this.dB];
+      this.gB = own(tf.tidy(() => tf.concat([oldG, tf.zeros([next - cap])])));
+      this.dB = own(tf.tidy(() => tf.concat([oldB, tf.zeros([next - cap])])));
+      oldG.dispose();
+      oldB.dispose();
     }
     return out;
   }
@@ -1128,7 +1158,7 @@ export class IncrementalHead {
   private step(b: Batch, slots: Int32Array, eta: number, time: number): void {
     const o = this.options;
     tf.tidy(() => {
-      const { gW, gu, gA, gM, gB, dB: bOld, idx } = this.gradTensors(b, time);
+      const { gW, gu, gA, gM, gB, dB: bOld } = this.gradTensors(b, time);
       const sq = tf.addN([
         tf.sum(tf.square(gW)),
         tf.sum(tf.square(gu)),
@@ -1160,11 +1190,10 @@ export class IncrementalHead {
       const accOld = tf.gather(this.gB, slotAt);
       const accNew = tf.add(accOld, tf.square(gc));
       const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
-      // Each made as the old one with the scored entries replaced (no N-long scatter and sum made
-      // besides): the bias makes one N-long tensor at a time on top of the head's own.
-      const at = tf.reshape(idx, [-1, 1]);
-      this.gB.assign(replaceAt(this.gB, tf.reshape(slotAt, [-1, 1]), accNew));
-      this.bias.assign(replaceAt(this.bias, at, tf.add(tf.gather(this.bias, idx), tf.sub(bNew, bOld))));
+      // Each made as the old one with the scored entries' slots replaced: nothing N-long.
+      const at = tf.reshape(slotAt, [-1, 1]);
+      this.gB.assign(replaceAt(this.gB, at, accNew));
+      this.dB.assign(replaceAt(this.dB, at, bNew));
     });
     this.markBias(b.idx);
   }
@@ -1210,9 +1239,7 @@ export class IncrementalHead {
 
   /** Δb at the touched items (in `touched` order), inside a tidy. */
   private touchedDelta(touched: readonly number[] = [...this.touched.keys()]): tf.Tensor1D {
-    if (touched.length === 0) return tf.zeros([0]);
-    const at = tf.tensor1d(Int32Array.from(touched), 'int32');
-    return tf.sub(tf.gather(this.bias, at), this.fusedAt(touched));
+    return this.deltaAt(touched);
   }
 
   /** Serialises φ, the AdaGrad state and the history. Per-item entries are keyed by id. */
@@ -1348,13 +1375,15 @@ export class IncrementalHead {
       this.gMix.assign(tf.tensor1d(padMix(state.gMix)));
       this.markParams();
     });
-    // The sums of the saved items take the first slots; one N-long tensor made (see step()).
+    // The saved items take the first slots, with their Δb and their sums.
     const cap = this.slotsFor(bIdx.length);
-    const old = this.gB;
-    this.gB = own(tf.tidy(() => (gVal.length ? tf.concat([tf.tensor1d(gVal), tf.zeros([cap - gVal.length])]) : tf.zeros([cap]))));
-    old.dispose();
-    // Made in JS and written once: one N-long tensor besides the old one.
-    tf.tidy(() => this.bias.assign(tf.tensor1d(this.fusedAll(bIdx, bVal))));
+    const slotted = (v: number[]): tf.Variable<tf.Rank.R1> =>
+      own(tf.tidy(() => (v.length ? tf.concat([tf.tensor1d(v), tf.zeros([cap - v.length])]) : tf.zeros([cap]))));
+    const [oldG, oldB] = [this.gB, this.dB];
+    this.gB = slotted(gVal);
+    this.dB = slotted(bVal);
+    oldG.dispose();
+    oldB.dispose();
     this.markBias('all');
     this.touched.clear();
     bIdx.forEach((i, slot) => this.touched.set(i, slot));
@@ -1372,9 +1401,9 @@ export class IncrementalHead {
     return { foreignIds: foreign.length };
   }
 
-  /** φ (but Δb, kept inside `bias`) and its AdaGrad sums: everything a reset zeroes. */
+  /** φ and its AdaGrad sums: everything a reset zeroes. */
   private learned(): tf.Variable[] {
-    return [this.dW, this.du, this.dAlpha, this.dMix, this.gW, this.gu, this.gAlpha, this.gMix, this.gB];
+    return [this.dW, this.du, this.dAlpha, this.dMix, this.dB, this.gW, this.gu, this.gAlpha, this.gMix, this.gB];
   }
 
   /** Forgets φ, AdaGrad state and history: back to the base. */
@@ -1383,7 +1412,6 @@ export class IncrementalHead {
     tf.tidy(() => {
       for (const v of this.learned()) v.assign(tf.zerosLike(v));
       this.markParams();
-      this.bias.assign(tf.tensor1d(this.fusedAll()));
     });
     this.markBias('all');
     this.history = [];
@@ -1398,7 +1426,7 @@ export class IncrementalHead {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.W0, this.bias, ...this.learned()]) t.dispose();
+    for (const t of [this.W0, ...this.learned()]) t.dispose();
   }
 
   private assertAlive(): void {

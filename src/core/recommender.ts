@@ -2075,7 +2075,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
       if (vis) rec.onDispose(vis.onChange(() => vis.isVisible() && void client.refresh()));
     }
   }
-  // The head's construction (N-long tensors) and the shopper's state are tasks apart.
+  // The head's construction (N-long arrays) and the shopper's state are tasks apart.
   await nextTask();
   await rec.restore();
   // Saved for the next load, after this one is ready, while the shopper is quiet; a failure only
