@@ -323,7 +323,10 @@ describe('a head’s tensors', () => {
   it('are none as long as the catalogue, in the head or in a click’s learning', async () => {
     const n = 5 * FIRST_SLOTS;
     const rand = mulberry32(5);
-    const E = tf.tensor2d(new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D)), [n, D]);
+    const E = tf.tensor2d(
+      new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D)),
+      [n, D],
+    );
     const W = new Float32Array(D * D);
     for (let i = 0; i < D; i++) W[i * D + i] = 1;
     const head = new IncrementalHead(
@@ -336,7 +339,12 @@ describe('a head’s tensors', () => {
     let largest = 0;
     for (let k = 0; k < 6; k++) {
       const p = await tf.profile(() => head.learnOne({ item: (k * 977) % n, impressions: [(k * 31) % n], time: 1000 * k }));
-      for (const kernel of p.kernels) for (const shape of kernel.outputShapes) largest = Math.max(largest, shape.reduce((a, b) => a * b, 1));
+      for (const kernel of p.kernels)
+        for (const shape of kernel.outputShapes)
+          largest = Math.max(
+            largest,
+            shape.reduce((a, b) => a * b, 1),
+          );
     }
     // Learning works on the scored items, the slots and d × d: nothing of n entries.
     expect(largest).toBeLessThan(n);
