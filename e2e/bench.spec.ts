@@ -22,6 +22,7 @@ test('the benchmark runs in quick mode and memory stays flat', async ({ page }) 
     backend: string;
     n: number;
     clickToTop10: Record<string, number>;
+    firstClickMs: number;
     ratioToPlainJs: number;
     bandwidthFloorMs: number;
     pairedRatioToFloor: { p50: number; min: number; max: number };
@@ -30,6 +31,7 @@ test('the benchmark runs in quick mode and memory stays flat', async ({ page }) 
   for (const c of cases) {
     expect(Object.keys(c.clickToTop10).sort()).toEqual(['p50', 'p95', 'p99']);
     expect(c.clickToTop10['p50']).toBeGreaterThan(0);
+    expect(c.firstClickMs).toBeGreaterThan(0);
     expect(c.bandwidthFloorMs).toBeGreaterThan(0);
     expect(Number.isFinite(c.ratioToPlainJs)).toBe(true);
     expect(c.pairedRatioToFloor.min).toBeGreaterThan(0);

@@ -143,9 +143,13 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
   const top10 = async (): Promise<void> => {
     await head.topScores(10);
   };
+  // The first click on a head just built: where the backend first makes the learning step's tensors.
+  let firstClickMs = 0;
   for (let i = 0; i < cfg.warmup; i++) {
+    const t0 = performance.now();
     await click(i);
     await top10();
+    if (i === 0) firstClickMs = performance.now() - t0;
   }
   const clickTimes: number[] = [];
   for (let i = 0; i < cfg.clicks; i++) {
@@ -186,6 +190,7 @@ async function caseFor(backend: BackendName, n: number, cfg: BenchConfig, bandwi
     backend,
     n,
     clickToTop10: { p50: round(c50), p95: round(quantile(clickTimes, 0.95)), p99: round(quantile(clickTimes, 0.99)) },
+    firstClickMs: round(firstClickMs),
     recommend: { p50: round(r50), p95: round(quantile(recTimes, 0.95)) },
     plainJs: { p50: round(js50) },
     scoring,

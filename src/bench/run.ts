@@ -20,6 +20,7 @@ interface CaseRow {
   backend: string;
   n: number;
   clickToTop10: { p50: number; p95: number; p99: number };
+  firstClickMs: number;
   recommend: { p50: number; p95: number };
   plainJs: { p50: number };
   bandwidthFloorMs: number;
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
     const rows = (result.cases as CaseRow[]).map((c) => ({
       backend: c.backend,
       n: c.n,
+      'first click': c.firstClickMs,
       'click→top10 p50': c.clickToTop10.p50,
       p95: c.clickToTop10.p95,
       p99: c.clickToTop10.p99,
