@@ -17,6 +17,7 @@ import {
 } from '../src/storage/file-copy.js';
 import type { PreparedCatalog, PreparedMatrix } from '../src/core/prepared.js';
 import { digestBytes, streamDigest } from '../src/core/prepared.js';
+import { ENCODE_PIECE } from '../src/core/id-text.js';
 import { Slicer } from '../src/core/slice.js';
 import 'fake-indexeddb/auto';
 import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
@@ -240,6 +241,27 @@ describe("the catalogue file's copy", () => {
     expect(await readCopy('/a.json', '"v"')).toBeNull();
     expect(await readEntryCopy('/a.json', 'g1')).toBeNull();
     expect([...files.keys()].filter((n) => n.startsWith(copyName('/a.json').replace(/\.bin$/, '')))).toEqual([]);
+  });
+
+  it("encodes a page's ids a piece at a time, each after a pause, as it keeps the entry's copy", async () => {
+    fakeFileSystem(vi.stubGlobal, { writable: true });
+    const cache = await IndexedDbPreparedCache.open();
+    const { catalog, matrix } = entryOf('é'.padEnd(3 * ENCODE_PIECE + 5, 'x'), true);
+    const longest: number[] = [];
+    const encode = vi.spyOn(TextEncoder.prototype, 'encode');
+    const encodeInto = vi.spyOn(TextEncoder.prototype, 'encodeInto');
+    try {
+      await cache.put('/long.json', { catalog, matrix }, () => Promise.resolve());
+      for (const call of [...encode.mock.calls, ...encodeInto.mock.calls]) longest.push(String(call[0] ?? '').length);
+    } finally {
+      encode.mockRestore();
+      encodeInto.mockRestore();
+    }
+    // Never the whole text in one call: at most a piece of it.
+    expect(Math.max(...longest)).toBeLessThanOrEqual(ENCODE_PIECE);
+    const got = (await readEntryCopy('/long.json', (await cache.generationOf('/long.json'))!))!;
+    expect(got.catalog).toEqual(catalog);
+    cache.close();
   });
 
   it('is kept by the page that saves an entry, for the generation saved, and read by the next visit', async () => {

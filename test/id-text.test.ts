@@ -3,7 +3,7 @@
  * moved instead of copied, and decoded on the page in slices, to the same string.
  */
 import { describe, expect, it } from 'vitest';
-import { idTextBytes, idTextFrom } from '../src/core/id-text.js';
+import { idTextBytes, idTextBytesSliced, idTextFrom } from '../src/core/id-text.js';
 import { Slicer } from '../src/core/slice.js';
 
 describe("the ids' text as bytes", () => {
@@ -23,6 +23,23 @@ describe("the ids' text as bytes", () => {
       expect(yields.length).toBe(Math.ceil(bytes.byteLength / piece));
     }
     expect(await idTextFrom(idTextBytes('')!, new Slicer())).toBe('');
+  });
+
+  it('are made a piece at a time, to the same bytes, never splitting a surrogate pair', async () => {
+    const text = ['sku-1', 'café', '€uro', '😀😀-smile', '東京', ''.padEnd(40, 'x'), 'ß', '😀'].join('');
+    const whole = new Uint8Array(idTextBytes(text)!);
+    for (const piece of [1, 2, 3, 5, 7, 64, 1 << 20]) {
+      let pauses = 0;
+      const got = await idTextBytesSliced(text, () => Promise.resolve(void pauses++), piece);
+      expect(new Uint8Array(got!)).toEqual(whole);
+      // Counted, then encoded: two pauses a piece (a pair never split: a piece may be one shorter).
+      expect(pauses).toBeGreaterThanOrEqual(2 * Math.ceil(text.length / Math.max(2, piece)));
+      expect(pauses % 2).toBe(0);
+    }
+    expect(new Uint8Array((await idTextBytesSliced('', () => Promise.resolve()))!)).toEqual(new Uint8Array(0));
+    for (const odd of ['a\ud800b', 'a\udc00', 'ab\ud800', '\udc00ab', 'x😀\ud800']) {
+      for (const piece of [2, 3, 64]) expect(await idTextBytesSliced(odd, () => Promise.resolve(), piece)).toBeNull();
+    }
   });
 
   it('leaves a text with a lone surrogate to go as a string, which UTF-8 cannot carry', () => {

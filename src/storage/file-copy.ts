@@ -23,7 +23,7 @@
  */
 
 import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
-import { idTextBytes } from '../core/id-text.js';
+import { idTextBytes, idTextBytesSliced } from '../core/id-text.js';
 import type { Kind, Numbers } from './typed-arrays.js';
 import { KINDS, kindOf } from './typed-arrays.js';
 
@@ -417,9 +417,11 @@ class EntryLayout {
     return write;
   }
 
-  /** The catalogue part's writes; null where its ids cannot be kept (a lone surrogate: UTF-8 cannot carry it). */
-  catalog(c: PreparedCatalog): Write[] | null {
-    const text = idTextBytes(c.ids.text);
+  /**
+   * The catalogue part's writes; null where its ids cannot be kept (a lone surrogate: UTF-8
+   * cannot carry it). `text`: the ids' text as UTF-8, where the caller made it already.
+   */
+  catalog(c: PreparedCatalog, text: ArrayBuffer | null = idTextBytes(c.ids.text)): Write[] | null {
     if (!text) return null;
     const writes = [
       this.place('text', new Uint8Array(text)),
@@ -541,7 +543,8 @@ export async function keepEntryCopy(
   const dir = await copiesDir();
   if (!dir) return;
   const layout = new EntryLayout(location, generation);
-  const writes = layout.catalog(entry.catalog);
+  // The ids' text (7 million characters at a million items) is encoded a piece after each pause.
+  const writes = layout.catalog(entry.catalog, await idTextBytesSliced(entry.catalog.ids.text, pause));
   if (!writes) return;
   writes.push(...layout.finish(entry.matrix));
   let w: Writable | null = null;
