@@ -908,7 +908,7 @@ export class IncrementalHead {
       const out = this.items.bias;
       if (dirty === 'all') {
         out.set(this.baseBias);
-        for (const [i, w] of this.psiW) out[i] = Math.fround(out[i]! + w);
+        for (const i of this.psiW.keys()) out[i] = this.fusedBase(i);
       } else idx.forEach((i) => (out[i] = this.fusedBase(i)));
       idx.forEach((i, j) => (out[i] = Math.fround(out[i]! + v[j]!)));
     } finally {
@@ -1227,8 +1227,8 @@ export class IncrementalHead {
           tf.sum(tf.square(this.du)),
           tf.sum(tf.square(this.dAlpha)),
           tf.sum(tf.square(this.dMix)),
-          // A sum over an empty tensor fails on WebGL and WebGPU: no touched item is a 0.
-          this.touched.size ? tf.sum(tf.square(this.touchedDelta())) : tf.scalar(0),
+          // Δb is 0 in every slot no item has taken.
+          tf.sum(tf.square(this.dB)),
         ]),
       ),
     );
@@ -1237,16 +1237,11 @@ export class IncrementalHead {
     return v;
   }
 
-  /** Δb at the touched items (in `touched` order), inside a tidy. */
-  private touchedDelta(touched: readonly number[] = [...this.touched.keys()]): tf.Tensor1D {
-    return this.deltaAt(touched);
-  }
-
   /** Serialises φ, the AdaGrad state and the history. Per-item entries are keyed by id. */
   async save(): Promise<HeadState> {
     this.assertAlive();
     const touched = [...this.touched.keys()].sort((a, b) => a - b);
-    const tb = tf.tidy(() => this.touchedDelta(touched));
+    const tb = tf.tidy(() => this.deltaAt(touched));
     const tg = tf.tidy(() =>
       touched.length
         ? tf.gather(

@@ -35,37 +35,34 @@ export const ENCODE_PIECE = 1 << 18;
  * What {@link idTextBytes} gives, made a piece of `piece` characters at a time with `pause()`
  * between pieces (a cut never splits a surrogate pair): the page that keeps a copy of its saved
  * entry encodes the ids of a million items, 7 million characters, which in one go held the page
- * for over 100 ms. The bytes are counted first, then encoded into one buffer of that size.
+ * for over 100 ms. Each piece is encoded into a scratch buffer to count its bytes, then into one
+ * buffer of the whole size.
  */
 export async function idTextBytesSliced(text: string, pause: () => Promise<void>, piece = ENCODE_PIECE): Promise<ArrayBuffer | null> {
   const step = Math.max(2, piece);
-  const cuts = [0];
+  const parts: string[] = [];
   for (let at = 0; at < text.length;) {
     let end = Math.min(text.length, at + step);
     const last = text.charCodeAt(end - 1);
     if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
-    cuts.push(end);
+    parts.push(text.slice(at, end));
     at = end;
   }
+  const encoder = new TextEncoder();
+  // At most 3 bytes a UTF-16 unit (a pair of units is 4 bytes).
+  const scratch = new Uint8Array(3 * Math.min(step, text.length));
   let size = 0;
-  for (let k = 0; k + 1 < cuts.length; k++) {
-    const part = text.slice(cuts[k], cuts[k + 1]);
+  for (const part of parts) {
     if (!wellFormed(part)) return null;
-    for (let j = 0; j < part.length; j++) {
-      const c = part.charCodeAt(j);
-      // A well-formed part: a high surrogate and its low one are 4 bytes together.
-      size += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdbff ? 4 : c >= 0xdc00 && c <= 0xdfff ? 0 : 3;
-    }
+    size += encoder.encodeInto(part, scratch).written;
     await pause();
   }
   const out = new Uint8Array(size);
-  const encoder = new TextEncoder();
   let written = 0;
-  for (let k = 0; k + 1 < cuts.length; k++) {
-    written += encoder.encodeInto(text.slice(cuts[k], cuts[k + 1]), out.subarray(written)).written;
+  for (const part of parts) {
+    written += encoder.encodeInto(part, out.subarray(written)).written;
     await pause();
   }
-  if (written !== size) throw new Error(`the ids' text took ${written} bytes, ${size} counted`);
   return out.buffer;
 }
 
