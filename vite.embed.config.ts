@@ -24,9 +24,9 @@ export default defineConfig(({ mode }) =>
         // Files the runtime asks for by URL (the catalogue's worker) are found next to it, wherever
         // the shop serves dist/embed/ from.
         base: './',
-        // The catalogue's worker has a fixed name: the tag starts it on a first visit while the
-        // runtime's code still loads (src/embed/early-index.ts).
-        worker: { rolldownOptions: { output: { entryFileNames: 'catalog-worker.js' } } },
+        // The workers have fixed names: the tag starts the catalogue's on a first visit while the
+        // runtime's code still loads (src/embed/early-index.ts); the compaction's follows it.
+        worker: { rolldownOptions: { output: { entryFileNames: (chunk) => `${chunk.name}.js` } } },
         build: {
           outDir: 'dist/embed',
           emptyOutDir: true,

@@ -104,6 +104,7 @@ for (const shipped of [true, false]) {
 interface Compacted {
   form: string;
   bytes: number;
+  where: string | null;
   shown: unknown[];
   looked: unknown[];
   tasks: number[];
@@ -122,6 +123,7 @@ const shown = (await rec.recommend({ k: 10 })).map((r) => r.item);
 return {
   form: before + '->' + rec.stats().catalog.form,
   bytes: rec.stats().catalog.bytes,
+  where: rec.stats().catalogCompacted,
   shown,
   looked: ${JSON.stringify(sample)}.map((id) => rec.item(id)),
   tasks: window.__tasks,
@@ -135,10 +137,13 @@ return {
   };
   // The first visit's worker leaves the page the file's bytes, as a later visit has.
   expect(first.form).toBe('file->compressed');
+  // Its blocks deflated in the compaction's worker, off the page's main thread.
+  expect(first.where).toBe('worker');
   expect(first.bytes).toBeLessThan(catalogJson.length / 2.5);
   expect(Math.max(0, ...first.tasks), `long tasks ${first.tasks.join(', ')} ms`).toBeLessThan(BOUND_MS);
   check(first);
   expect(later.form).toBe('file->compressed');
+  expect(later.where).toBe('worker');
   expect(Math.max(0, ...later.tasks), `long tasks ${later.tasks.join(', ')} ms`).toBeLessThan(BOUND_MS);
   check(later);
 });

@@ -7,6 +7,7 @@ import { ArgumentError, createRecommenderCore } from './core/index.js';
 import type { StorageKind } from './storage/index.js';
 import { IndexedDbEmbeddingCache, IndexedDbPreparedCache, openDeltaStore } from './storage/index.js';
 import { earlyCatalogOf, startCatalogWorker, workerCatalogIndexer } from './catalog-indexer.js';
+import { workerCatalogCompactor } from './catalog-compactor.js';
 import { startEarlyIndex } from './early-index.js';
 
 // What a shop uses, and nothing else: every name here is a promise kept across versions. The
@@ -155,10 +156,13 @@ export async function createRecommender(options: RecommenderOptions): Promise<Re
     const wasmPaths = core.wasmPaths ?? (assets ? `${assets}tfjs/` : undefined);
     // A catalogue file that must be parsed (a first visit) is parsed in a Web Worker.
     const catalogIndexer = core.catalogIndexer ?? workerCatalogIndexer();
+    // A large catalogue's compaction after ready deflates its blocks in another Web Worker.
+    const catalogCompactor = core.catalogCompactor ?? workerCatalogCompactor();
     return await createRecommenderCore({
       ...core,
       store,
       ...(catalogIndexer ? { catalogIndexer } : {}),
+      ...(catalogCompactor ? { catalogCompactor } : {}),
       ...(earlyCatalog ? { earlyCatalog } : {}),
       ...(modelUrl ? { modelUrl } : {}),
       ...(wasmPaths ? { wasmPaths } : {}),

@@ -20,6 +20,8 @@ import {
   validateCatalog,
 } from '../src/core/catalog.js';
 import { IdTable } from '../src/core/id-table.js';
+import type { BlockBatch, BlockDeflater, DeflatedBlocks } from '../src/core/deflate-blocks.js';
+import { deflateBlocks, joinBlocks } from '../src/core/deflate-blocks.js';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { Slicer } from '../src/core/slice.js';
@@ -197,6 +199,74 @@ describe('compactCatalog', () => {
   it('refuses bounds that pass the end of the file', async () => {
     const f = await file(50);
     await expect(compactCatalog(f.bytes.subarray(0, 100), f.ids, f.bounds, f.skipped, new Slicer())).rejects.toThrow(RangeError);
+  });
+});
+
+describe('compactCatalog with a deflater elsewhere (a worker)', () => {
+  /** A deflater that deflates each batch as the compaction's worker does, and counts. */
+  async function counted(failAt = Infinity): Promise<{ deflater: BlockDeflater; batches: BlockBatch[]; closed: () => number }> {
+    const { deflateSync } = await vi.importActual<typeof fflate>('fflate');
+    const batches: BlockBatch[] = [];
+    const kept: DeflatedBlocks[] = [];
+    let closed = 0;
+    return {
+      batches,
+      closed: () => closed,
+      deflater: {
+        add: (b) => {
+          batches.push(b);
+          if (batches.length > failAt) return Promise.reject(new Error('the worker died'));
+          kept.push(deflateBlocks(b, deflateSync));
+          return Promise.resolve(b);
+        },
+        finish: () => Promise.resolve(joinBlocks(kept)),
+        close: () => void closed++,
+      },
+    };
+  }
+
+  it("leaves every block's deflate to it, in batches, and holds the blocks the page would make", async () => {
+    for (const n of [1, 500, 3001]) {
+      const f = await file(n);
+      const c = await counted();
+      const deflates = vi.mocked(fflate.deflateSync);
+      deflates.mockClear();
+      const there = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer(), null, c.deflater);
+      expect(deflates).not.toHaveBeenCalled();
+      expect(c.closed()).toBe(1);
+      if (n === 3001) expect(c.batches.length).toBeGreaterThan(2);
+      // About half a megabyte of text a batch: one item larger than a block, at most, goes past it.
+      for (const b of c.batches) expect(b.text.length).toBeLessThan(512 * 1024 + 20_000 * 12);
+      // The page fills the same few buffers again: two in flight, and a larger one for a batch that needs it.
+      expect(new Set(c.batches.map((b) => b.text.buffer)).size).toBeLessThanOrEqual(3);
+      const here = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer());
+      expect(there.held).toEqual(here.held);
+      for (let i = 0; i < f.items.length; i += 13) expect(there.item(i)).toEqual(f.items[i]);
+      expect(there.items).toEqual(f.items);
+    }
+  });
+
+  it('fails where the deflater fails, and closes it', async () => {
+    const f = await file(3001);
+    const c = await counted(1);
+    await expect(compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer(), null, c.deflater)).rejects.toThrow('the worker died');
+    expect(c.closed()).toBe(1);
+  });
+
+  it('deflateBlocks refuses bounds that pass the end of its text; joinBlocks keeps every block in order', () => {
+    const text = new TextEncoder().encode('{"id":"a"}{"id":"b"}');
+    const dictionary = new Uint8Array(0);
+    expect(() => deflateBlocks({ text, bounds: Uint32Array.of(0, 10, 10, 30), dictionary }, fflate.deflateSync)).toThrow(RangeError);
+    const ok = deflateBlocks({ text, bounds: Uint32Array.of(0, 10, 10, 20), dictionary }, fflate.deflateSync);
+    expect(Array.from(ok.counts)).toEqual([2]);
+    expect(Array.from(ok.raw)).toEqual([22]);
+    expect(new TextDecoder().decode(fflate.inflateSync(ok.packed))).toBe('{"id":"a"}\u0000{"id":"b"}\u0000');
+    const one = deflateBlocks({ text, bounds: Uint32Array.of(10, 20), dictionary }, fflate.deflateSync);
+    const both = joinBlocks([ok, one]);
+    expect(Array.from(both.counts)).toEqual([2, 1]);
+    expect(Array.from(both.raw)).toEqual([22, 11]);
+    expect(both.ends[1]).toBe(both.packed.length);
+    expect(new TextDecoder().decode(fflate.inflateSync(both.packed.subarray(both.ends[0], both.ends[1])))).toBe('{"id":"b"}\u0000');
   });
 });
 

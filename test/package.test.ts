@@ -64,6 +64,8 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
       'dist/lib/index.js',
       'dist/lib/index.d.ts',
       'dist/lib/catalog-worker.js',
+      'dist/lib/compact-worker.js',
+      'dist/embed/compact-worker.js',
       'dist/lib/react/index.js',
       'dist/lib/cli/clickwise.js',
       'dist/lib/cli/stream/main.js',

@@ -12,7 +12,9 @@ import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
 import { digestBytes, fastDigest, MemoryPreparedCache, sha256Digest } from '../src/core/prepared.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import { defaultFetcher } from '../src/core/model-io.js';
-import type { Recommender } from '../src/core/recommender.js';
+import type { CoreRecommenderOptions, Recommender } from '../src/core/recommender.js';
+import type { BlockDeflater, DeflatedBlocks } from '../src/core/deflate-blocks.js';
+import { deflateBlocks, joinBlocks } from '../src/core/deflate-blocks.js';
 import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
@@ -127,6 +129,7 @@ describe('a recommender with a prepared cache', () => {
     modelUrl = models,
     counting = countingFetcher(),
     compactCatalogAbove?: number,
+    more: Partial<CoreRecommenderOptions> = {},
   ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
     const { fetcher, asked } = counting;
     const warnings: string[] = [];
@@ -138,6 +141,7 @@ describe('a recommender with a prepared cache', () => {
       ...(cache ? { preparedCache: cache } : {}),
       ...(compactCatalogAbove !== undefined ? { compactCatalogAbove } : {}),
       onWarning: (w) => warnings.push(w.message),
+      ...more,
     });
     return { rec, asked, warnings };
   }
@@ -452,6 +456,56 @@ describe('a recommender with a prepared cache', () => {
     expect(deflated.blocks).toBeGreaterThan(0);
     expect(s.warnings).toEqual([expect.stringContaining('invalid item')]);
     s.rec.dispose();
+  });
+
+  it("leaves the blocks' deflate to a compactor where given, and to the page where that compactor fails", async () => {
+    const cache = await primed();
+    const reference = await session((await load(cache)).rec);
+    const { deflateSync } = await vi.importActual<typeof Fflate>('fflate');
+    // A compactor that deflates each batch as a worker would, and one whose worker dies.
+    const batches: number[] = [];
+    let closed = 0;
+    const working = (): BlockDeflater => {
+      const kept: DeflatedBlocks[] = [];
+      return {
+        add: (b) => {
+          batches.push(b.text.length);
+          kept.push(deflateBlocks(b, deflateSync));
+          return Promise.resolve(b);
+        },
+        finish: () => Promise.resolve(joinBlocks(kept)),
+        close: () => void closed++,
+      };
+    };
+    const dying = (): BlockDeflater => ({
+      add: () => Promise.reject(new Error('the worker died')),
+      finish: () => Promise.reject(new Error('the worker died')),
+      close: () => void closed++,
+    });
+    for (const [compactor, where, page] of [
+      [working, 'worker', false],
+      [dying, 'page', true],
+    ] as const) {
+      // A later visit: the page holds the file's bytes, which the batches are copied from.
+      const r = await load(cache, models, countingFetcher(), 0, { catalogCompactor: compactor });
+      expect(r.rec.stats().catalog.form, where).toBe('file');
+      expect(r.rec.stats().catalogCompacted, where).toBeNull();
+      deflated.blocks = 0;
+      closed = 0;
+      await (r.rec as unknown as { compacting: Promise<void> }).compacting;
+      expect(r.rec.stats().catalog.form, where).toBe('compressed');
+      expect(r.rec.stats().catalogCompacted, where).toBe(where);
+      // No block deflated on the page's thread where the compactor did the work.
+      if (page) expect(deflated.blocks, where).toBeGreaterThan(0);
+      else expect(deflated.blocks, where).toBe(0);
+      expect(closed, where).toBe(1);
+      expect(await session(r.rec), where).toEqual(reference);
+      const said = r.rec.stats().warnings.filter((w) => w.includes('compact'));
+      expect(said, where).toEqual(page ? [expect.stringMatching(/compacted on the page's main thread.*the worker died/)] : []);
+      r.rec.dispose();
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    expect(batches.length).toBeGreaterThan(0);
   });
 
   it('refuses a compaction threshold that is not a number of bytes', async () => {

@@ -40,6 +40,11 @@ function pageHtml(prefix: string, n: number): string {
 window.__tasks = [];
 new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: e.startTime, ms: e.duration }); })
   .observe({ type: 'longtask', buffered: true });
+window.__frames = [];
+try {
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, ms: s.duration })) }); })
+    .observe({ type: 'long-animation-frame', buffered: true });
+} catch {}
 </script>
 <a href="#" data-clickwise-item="s1">item s1</a> <a href="#" data-clickwise-item="s2">item s2</a>
 <div data-clickwise-slot data-k="10"></div>
@@ -76,8 +81,13 @@ export interface Visit {
   compactedAfterMs: number | null;
   /** The longest main-thread task from a second after ready to the memory's measurement (clicks, compaction). */
   longestTaskAfterMs: number;
-  /** Tasks of 50 ms or more in that time: ms after ready and length. */
-  longTasksAfter: { atMs: number; ms: number }[];
+  /**
+   * Tasks of 50 ms or more in that time: ms after ready, length, and what ran in it (the invoker
+   * of the longest script of the long animation frame that holds it, such as
+   * `IDBRequest.onsuccess` or `Worker.onmessage`; '(no script)' where none ran: the garbage
+   * collector, the browser's own work; null where the browser reports no frames).
+   */
+  longTasksAfter: { atMs: number; ms: number; by: string | null }[];
   /** Click→top 10 again once the catalogue is compacted (median of 5; null when it is not). */
   clickToTop10CompactedMs: number | null;
   /**
@@ -100,6 +110,7 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
         ready: Promise<{ recommend(o: object): Promise<unknown[]>; click(id: string): Promise<void>; stats(): Record<string, unknown> }>;
       };
       __tasks: { start: number; ms: number }[];
+      __frames: { start: number; end: number; scripts: { by: string; ms: number }[] }[];
     };
     const rec = await w.Clickwise.ready;
     await rec.recommend({ k: 10 });
@@ -149,7 +160,12 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
       catalog: rec.stats()['catalog'] as Visit['catalog'],
       compactedAfterMs,
       longestTaskAfterMs: Math.round(Math.max(0, ...after.map((t) => t.ms))),
-      longTasksAfter: after.map((t) => ({ atMs: Math.round(t.start - ready), ms: Math.round(t.ms) })),
+      longTasksAfter: after.map((t) => {
+        // What ran in it: the longest script of the long animation frame that holds the task.
+        const frame = w.__frames.find((f) => f.start <= t.start + 1 && t.start < f.end);
+        const top = frame?.scripts.reduce<{ by: string; ms: number } | null>((a, x) => (a && a.ms >= x.ms ? a : x), null);
+        return { atMs: Math.round(t.start - ready), ms: Math.round(t.ms), by: top ? top.by : frame ? '(no script)' : null };
+      }),
       clickToTop10CompactedMs: settled.length ? Math.round(settled[2]! * 10) / 10 : null,
     };
   }, compacts);

@@ -3,6 +3,8 @@ import { CatalogError } from './errors.js';
 import { IdTable } from './id-table.js';
 import { ShardedMap } from './sharded-map.js';
 import type { Slicer } from './slice.js';
+import { blockEnd, COMPACT_BLOCK_BYTES, nextBlock } from './deflate-blocks.js';
+import type { BlockBatch, BlockDeflater, DeflatedBlocks } from './deflate-blocks.js';
 import type { Item } from './types.js';
 
 /** A validated catalogue with an id → index map. Items are frozen copies of the input. */
@@ -288,15 +290,8 @@ function checkFits(bytes: Uint8Array, bounds: Uint32Array, n: number): void {
   }
 }
 
-/**
- * Bytes of raw text per compressed block of a compacted catalogue (an item larger than this has a
- * block of its own). An item shown for the first time costs the inflating of its block, so a
- * click's new items want small blocks; each block's deflate allocates its own tables (about 200 KB
- * whatever the block's size), so a first visit's compaction wants few. Blocks of 16 KiB made a
- * click at 1,000,000 items faster still, and gave the first visit's compaction several pauses of
- * the garbage collector over 50 ms (`npm run bench:load`; docs/PERFORMANCE.md).
- */
-export const COMPACT_BLOCK_BYTES = 32 * 1024;
+/** Bytes of raw text per compressed block: see `deflate-blocks.ts`. */
+export { COMPACT_BLOCK_BYTES };
 
 /**
  * Bytes of the preset dictionary every block of a compacted catalogue is deflated with: items taken
@@ -331,6 +326,10 @@ export function compactDictionary(n: number, text: (i: number) => Uint8Array, by
  * each item lies in it: an item is parsed after inflating its block, when first asked for. Made
  * in slices of `slicer`; the caller drops the file's bytes once it has the result. Same ids, same
  * indices, same items.
+ *
+ * With `deflater` (a Web Worker's), the blocks are deflated there, in batches of about
+ * {@link COMPACT_BATCH_BYTES} of text copied from the file: the page only copies the batches and
+ * packs the blocks it gets back. Without it, on this thread, a block per slice.
  */
 export async function compactCatalog(
   bytes: Uint8Array,
@@ -339,27 +338,107 @@ export async function compactCatalog(
   skipped: readonly string[],
   slicer: Slicer,
   categories: CategoryTable | null = null,
+  deflater?: BlockDeflater,
 ): Promise<Catalog> {
   const n = ids.size;
   checkFits(bytes, bounds, n);
-  const joined = new Uint8Array(COMPACT_BLOCK_BYTES);
-  // Consecutive items' texts while they fit in a block; an item larger than a block has one of its own.
-  const run = (i: number): { block: Uint8Array; next: number } => {
-    const sizeOf = (k: number): number => bounds[2 * k + 1]! - bounds[2 * k]! + 1;
-    let size = sizeOf(i);
-    let j = i + 1;
-    while (j < n && size + sizeOf(j) <= COMPACT_BLOCK_BYTES) size += sizeOf(j++);
-    const block = size <= joined.length ? joined.subarray(0, size) : new Uint8Array(size);
-    let at = 0;
-    for (let k = i; k < j; k++) {
-      block.set(bytes.subarray(bounds[2 * k], bounds[2 * k + 1]), at);
-      at += bounds[2 * k + 1]! - bounds[2 * k]!;
-      block[at++] = 0;
-    }
-    return { block, next: j };
-  };
   const dictionary = compactDictionary(n, (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]));
-  return compactFrom(run, dictionary, ids, skipped, slicer, categories);
+  if (deflater) {
+    const blocks = await deflatedElsewhere(bytes, bounds, n, dictionary, deflater, slicer);
+    return overBlocks(blocks, dictionary, ids, skipped, categories);
+  }
+  const scratch = new Uint8Array(COMPACT_BLOCK_BYTES);
+  // Consecutive items' texts while they fit in a block; an item larger than a block has one of its own.
+  const run = (i: number): { block: Uint8Array; next: number } => nextBlock(bytes, bounds, i, n, scratch);
+  return overBlocks(await packed(here(run, n, dictionary, slicer), slicer), dictionary, ids, skipped, categories);
+}
+
+/** Bytes of a file's text the page copies into each batch it hands a {@link BlockDeflater}. */
+export const COMPACT_BATCH_BYTES = 512 * 1024;
+
+/** A deflated block: its bytes, how many items it holds, and its inflated size. */
+interface Deflated {
+  block: Uint8Array;
+  count: number;
+  raw: number;
+}
+
+/** The blocks `run(i)` gives, deflated here, one per slice. */
+async function* here(
+  run: (i: number) => { block: Uint8Array; next: number },
+  n: number,
+  dictionary: Uint8Array,
+  slicer: Slicer,
+): AsyncGenerator<Deflated> {
+  // Loaded only by a page that compacts: most catalogues are far below the threshold.
+  const { deflateSync } = await import('fflate');
+  for (let i = 0; i < n;) {
+    const { block, next } = run(i);
+    // The smallest hash table (4,096 heads), as in `deflateBlocks`.
+    yield { block: deflateSync(block, { level: 6, mem: 0, dictionary }), count: next - i, raw: block.length };
+    i = next;
+    await slicer.maybeYield();
+  }
+}
+
+/**
+ * The file's blocks, deflated by `deflater` in batches of whole blocks (so they are the blocks
+ * {@link here} would make), two batches in flight so that the deflater never waits for the page.
+ * Each batch's text and bounds are copied into buffers the deflater hands back, used again for
+ * the next batches: a page that allocated a fresh buffer per batch paused for its garbage
+ * collector (one 512 KiB copy took up to 43 ms at 1,000,000 items).
+ */
+async function deflatedElsewhere(
+  bytes: Uint8Array,
+  bounds: Uint32Array,
+  n: number,
+  dictionary: Uint8Array,
+  deflater: BlockDeflater,
+  slicer: Slicer,
+): Promise<DeflatedBlocks> {
+  const sizeOf = (k: number): number => bounds[2 * k + 1]! - bounds[2 * k]! + 1;
+  const pool: { text: ArrayBuffer; bounds: ArrayBuffer }[] = [];
+  let i = 0;
+  const send = (): Promise<BlockBatch> | null => {
+    if (i >= n) return null;
+    const first = i;
+    let size = 0;
+    while (i < n && size < COMPACT_BATCH_BYTES) {
+      const j = blockEnd(sizeOf, i, n);
+      for (let k = i; k < j; k++) size += sizeOf(k);
+      i = j;
+    }
+    const start = bounds[2 * first]!;
+    const length = bounds[2 * i - 1]! - start;
+    const count = 2 * (i - first);
+    let own = pool.pop();
+    // A batch larger than the buffers (an item larger than a batch, text between items) gets larger ones.
+    if (!own || own.text.byteLength < length || own.bounds.byteLength < 4 * count) {
+      own = {
+        text: new ArrayBuffer(Math.max(length, COMPACT_BATCH_BYTES + COMPACT_BLOCK_BYTES, own?.text.byteLength ?? 0)),
+        bounds: new ArrayBuffer(Math.max(4 * count, own?.bounds.byteLength ?? 0)),
+      };
+    }
+    const text = new Uint8Array(own.text, 0, length);
+    text.set(bytes.subarray(start, start + length));
+    const rel = new Uint32Array(own.bounds, 0, count);
+    for (let k = 0; k < count; k++) rel[k] = bounds[2 * first + k]! - start;
+    const got = deflater.add({ text, bounds: rel, dictionary });
+    got.catch(() => undefined); // awaited in turn below; one that fails after another did is not
+    return got;
+  };
+  try {
+    let ahead = [send(), send()];
+    while (ahead[0]) {
+      const back = await ahead[0];
+      pool.push({ text: back.text.buffer as ArrayBuffer, bounds: back.bounds.buffer as ArrayBuffer });
+      ahead = [ahead[1]!, send()];
+      await slicer.maybeYield();
+    }
+    return await deflater.finish();
+  } finally {
+    deflater.close();
+  }
 }
 
 /**
@@ -396,54 +475,63 @@ export async function compactParsed(
     return { block: encoder.encode(parts.join('\u0000')), next: j };
   };
   const dictionary = compactDictionary(catalog.size, (i) => encoder.encode(JSON.stringify(catalog.item(i))));
-  return compactFrom(run, dictionary, ids, catalog.skipped, slicer, categories);
+  return overBlocks(await packed(here(run, catalog.size, dictionary, slicer), slicer), dictionary, ids, catalog.skipped, categories);
 }
 
 const EMPTY_BLOCK = new Uint8Array(0);
 
 /**
- * Compacts from `run(i)`: the NUL-terminated texts of items i … next − 1, as one block, each block
- * deflated with the preset `dictionary`.
+ * `blocks` (the deflated blocks of items 0 … n − 1, in order) packed into one buffer, a slice at a
+ * time: a few thousand small buffers cost more than their bytes.
  */
-async function compactFrom(
-  run: (i: number) => { block: Uint8Array; next: number },
+async function packed(blocks: AsyncIterable<Deflated>, slicer: Slicer): Promise<DeflatedBlocks> {
+  const parts: Uint8Array[] = [];
+  const counts: number[] = [];
+  const raw: number[] = [];
+  for await (const got of blocks) {
+    parts.push(got.block);
+    counts.push(got.count);
+    raw.push(got.raw);
+  }
+  const ends = new Uint32Array(parts.length);
+  let total = 0;
+  for (let b = 0; b < parts.length; b++) ends[b] = total += parts[b]!.length;
+  const out = new Uint8Array(total);
+  // Copied a slice at a time: 34 MB of fresh memory at a million items in one go is a long task.
+  for (let b = 0; b < parts.length; b++) {
+    out.set(parts[b]!, b === 0 ? 0 : ends[b - 1]);
+    parts[b] = EMPTY_BLOCK;
+    await slicer.maybeYield();
+  }
+  return { packed: out, ends, counts: Uint32Array.from(counts), raw: Uint32Array.from(raw) };
+}
+
+/**
+ * The compacted catalogue over `blocks`: each block the NUL-terminated texts of its items,
+ * deflated with the preset `dictionary`, inflated when one of its items is first asked for.
+ */
+async function overBlocks(
+  blocks: DeflatedBlocks,
   dictionary: Uint8Array,
   ids: IdTable,
   skipped: readonly string[],
-  slicer: Slicer,
   categories: CategoryTable | null,
 ): Promise<Catalog> {
   const n = ids.size;
   // Loaded only by a page that compacts: most catalogues are far below the threshold.
-  const { deflateSync, inflateSync } = await import('fflate');
-  const parts: Uint8Array[] = [];
-  const first: number[] = [];
-  const raw: number[] = [];
+  const { inflateSync } = await import('fflate');
+  const { packed, ends: blockEnds, counts, raw: rawSize } = blocks;
+  const m = counts.length;
+  if (blockEnds.length !== m || rawSize.length !== m || (m > 0 && blockEnds[m - 1] !== packed.length)) {
+    throw new Error('the compacted blocks do not fit together');
+  }
   // A block is its items' texts, each ended by NUL, a byte that valid JSON text never holds: the
   // compacted catalogue needs no per-item offsets (the bounds, 8 bytes an item, are let go).
-  for (let i = 0; i < n;) {
-    const { block, next } = run(i);
-    first.push(i);
-    raw.push(block.length);
-    // The smallest hash table (4,096 heads): a block is small, and each one's tables are fresh
-    // memory; a larger table made the blocks no smaller on the bench's catalogue.
-    parts.push(deflateSync(block, { level: 6, mem: 0, dictionary }));
-    i = next;
-    await slicer.maybeYield();
-  }
-  first.push(n);
-  // One buffer for every block: a few thousand small buffers cost more than their bytes.
-  const at = new Uint32Array(parts.length + 1);
-  for (let b = 0; b < parts.length; b++) at[b + 1] = at[b]! + parts[b]!.length;
-  const packed = new Uint8Array(at[parts.length]!);
-  // Copied a slice at a time: 34 MB of fresh memory at a million items in one go is a long task.
-  for (let b = 0; b < parts.length; b++) {
-    packed.set(parts[b]!, at[b]);
-    parts[b] = EMPTY_BLOCK;
-    await slicer.maybeYield();
-  }
-  const starts = Int32Array.from(first);
-  const rawSize = Uint32Array.from(raw);
+  const at = new Uint32Array(m + 1);
+  at.set(blockEnds, 1);
+  const starts = new Int32Array(m + 1);
+  for (let b = 0; b < m; b++) starts[b + 1] = starts[b]! + counts[b]!;
+  if (starts[m] !== n) throw new Error(`the compacted blocks hold ${starts[m]} items of ${n}`);
   const blockOf = (i: number): number => {
     let lo = 0;
     let hi = starts.length - 2;

@@ -8,6 +8,8 @@ export { lazyCatalog, validateCatalog } from './catalog.js';
 export type { Catalog, ValidatedCatalog } from './catalog.js';
 export { indexCatalog } from './catalog-index.js';
 export type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult } from './catalog-index.js';
+export { deflateBlocks } from './deflate-blocks.js';
+export type { BlockBatch, BlockDeflater, DeflatedBlocks } from './deflate-blocks.js';
 export { Emitter } from './emitter.js';
 export { loadEncoder } from './encoder.js';
 export type { Encoder, EncoderInput, EncoderManifest, LoadEncoderOptions } from './encoder.js';

@@ -22,6 +22,7 @@ import {
 } from './catalog.js';
 import { IdTable } from './id-table.js';
 import type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult } from './catalog-index.js';
+import type { BlockDeflater } from './deflate-blocks.js';
 import { catalogUnreachable, parseCatalog } from './catalog-index.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
@@ -91,6 +92,13 @@ export interface CoreRecommenderOptions {
    * parses the file itself, in slices).
    */
   catalogIndexer?: CatalogIndexer;
+  /**
+   * Where a large catalogue's compaction (`compactCatalogAbove`) deflates its blocks, off the
+   * page's main thread: called once per compaction, and closed when it is done. The package entry
+   * passes a Web Worker's where the page can start one. Default: none (the page deflates them
+   * itself, in slices). One that fails leaves the work to the page, with a warning.
+   */
+  catalogCompactor?: () => BlockDeflater;
   /**
    * The catalogue file, already being indexed as it downloaded before this load began: the
    * storefront tag starts its worker on a first visit while the runtime's code loads. Used where
@@ -183,6 +191,12 @@ export interface RecommenderStats {
    * (taken from the index an earlier visit saved), or 'given' (a catalogue passed as an array).
    */
   catalogIndexed: ReadCatalog['indexedIn'] | 'given';
+  /**
+   * Where the catalogue was compacted (`catalog.form` 'compressed'): 'worker' (its blocks deflated
+   * in a Web Worker, off the page's main thread) or 'page' (the main thread, in slices); null
+   * while it is not.
+   */
+  catalogCompacted: 'worker' | 'page' | null;
   /**
    * Bytes held in tensors on the backend (every tfjs tensor of the page): the head's parameters
    * and its per-item biases and AdaGrad sums (3 × N float32).
@@ -778,7 +792,12 @@ export const DEFAULT_COMPACT_ABOVE = 32 * 1024 * 1024;
  * a load's, after the page is ready. Resolves when done or given up (a warning; the catalogue
  * stays as it was).
  */
-async function compactInBackground(target: SwappableCatalog, text: CatalogText, rec: RecommenderImpl): Promise<void> {
+async function compactInBackground(
+  target: SwappableCatalog,
+  text: CatalogText,
+  rec: RecommenderImpl,
+  compactor?: () => BlockDeflater,
+): Promise<void> {
   try {
     // Work that can wait: it gives way to the page's own tasks, and pauses while the shopper's
     // clicks and recommendations run (and shortly after).
@@ -791,10 +810,27 @@ async function compactInBackground(target: SwappableCatalog, text: CatalogText, 
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
     const categories = text.categories ?? (target.held.form === 'parsed' ? await buildCategories(target, slicer) : null);
-    // Parsed items (a first visit: the file's bytes went with the load) are written back.
-    const compacted = text.bytes
-      ? await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories)
-      : await compactParsed(target, ids, slicer, categories);
+    let compacted: Catalog | null = null;
+    // The file's blocks deflated off the page's main thread (a Web Worker), where there is one.
+    if (text.bytes && compactor) {
+      try {
+        compacted = await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories, compactor());
+        rec.catalogCompacted = 'worker';
+      } catch (err) {
+        if (!rec.alive || err instanceof DisposedError) throw err;
+        rec.report(
+          'catalog/compact-worker',
+          `The catalogue is compacted on the page's main thread, in slices, because its Web Worker could not do it (${String(err)}).`,
+        );
+      }
+    }
+    // Parsed items (a first visit that parsed the file here: its bytes went with the load) are written back.
+    if (!compacted) {
+      compacted = text.bytes
+        ? await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories)
+        : await compactParsed(target, ids, slicer, categories);
+      rec.catalogCompacted = 'page';
+    }
     if (!rec.alive) return;
     target.swap(compacted);
   } catch (err) {
@@ -882,6 +918,7 @@ class RecommenderImpl implements Recommender {
   /** Set by the factory after loading. */
   embeddingStats: EmbeddingStats = { shipped: 0, cached: 0, encoded: 0, prepared: 0 };
   catalogIndexed: RecommenderStats['catalogIndexed'] = 'given';
+  catalogCompacted: RecommenderStats['catalogCompacted'] = null;
   private shopDeltaInfo: ShopDeltaInfo | null = null;
   /** The catalogue's compaction after ready (see `compactCatalogAbove`), or null when there is none. */
   compacting: Promise<void> | null = null;
@@ -1349,6 +1386,7 @@ class RecommenderImpl implements Recommender {
       items: this.catalog.size,
       catalog: { ...this.catalog.held },
       catalogIndexed: this.catalogIndexed,
+      catalogCompacted: this.catalogCompacted,
       tensorBytes: tf.memory().numBytes,
       backendHeapBytes: backendHeapBytes(),
       itemBytes: this.head.itemBytes,
@@ -2118,7 +2156,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });
   if (text) {
-    rec.compacting = compactInBackground(catalog as SwappableCatalog, text, rec);
+    rec.compacting = compactInBackground(catalog as SwappableCatalog, text, rec, options.catalogCompactor);
     text = null;
   }
   return rec;
