@@ -246,6 +246,33 @@ describe('IndexedDbPreparedCache', () => {
     cache.close();
   });
 
+  it("copies a typed array's whole pieces through one buffer, each stored as just its own bytes", async () => {
+    // A database of its own: the other tests' locations stay as they are.
+    vi.stubGlobal('indexedDB', new IDBFactory());
+    const cache = await IndexedDbPreparedCache.open(() => 6e12, 8);
+    const e = entry(1);
+    const codes = Int8Array.from({ length: 50 }, (_, i) => i - 25);
+    const scales = Float32Array.from({ length: 9 }, (_, i) => i / 7);
+    const big: PreparedEntry = { ...e, matrix: { ...e.matrix!, codes, scales } };
+    const sliced = vi.spyOn(codes, 'slice');
+    const slicedScales = vi.spyOn(scales, 'slice');
+    await cache.put('/scratch.json', big);
+    // 8-byte pieces: six whole ones of the codes go through the buffer; the short last one is its own copy.
+    expect(sliced).toHaveBeenCalledTimes(1);
+    expect(slicedScales).toHaveBeenCalledTimes(1);
+    expect(await whole(cache.get('/scratch.json'))).toEqual(big);
+    const db = await openDB('clickwise-prepared');
+    const keys = ((await db.getAllKeys('pieces')) as [string, string, string, number][]).filter((k) => k[0] === '/scratch.json');
+    for (const k of keys.filter((x) => x[2] === 'codes' || x[2] === 'scales')) {
+      const stored = (await db.get('pieces', k)) as Int8Array | Float32Array;
+      expect(stored.byteOffset, String(k)).toBe(0);
+      expect(stored.buffer.byteLength, String(k)).toBe(stored.byteLength);
+    }
+    db.close();
+    cache.close();
+    vi.unstubAllGlobals();
+  });
+
   it('reads an entry with few requests in flight, so that no task of the page deserialises many pieces', async () => {
     // IndexedDB hands back a transaction's results in order, and every result that is ready by
     // then in the same task: with all of an entry's pieces asked for at once, a later visit's page
