@@ -2,7 +2,7 @@
  * A {@link BlockDeflater} that runs in a Web Worker (`compact-worker.ts`): a large catalogue's
  * compaction (core option `compactCatalogAbove`) deflates its blocks there, off the page's main
  * thread. One worker per compaction, started with the first batch and ended when the compaction
- * is done. Only a page that compacts loads it.
+ * is done: only a page that compacts loads the worker's script.
  */
 import type { BlockBatch, BlockDeflater, DeflatedBlocks } from './core/index.js';
 

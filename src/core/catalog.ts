@@ -328,8 +328,8 @@ export function compactDictionary(n: number, text: (i: number) => Uint8Array, by
  * indices, same items.
  *
  * With `deflater` (a Web Worker's), the blocks are deflated there, in batches of about
- * {@link COMPACT_BATCH_BYTES} of text copied from the file: the page only copies the batches and
- * packs the blocks it gets back. Without it, on this thread, a block per slice.
+ * {@link COMPACT_BATCH_BYTES} of text copied from the file: the page only copies the batches, and
+ * takes every block back at once, packed. Without it, on this thread, a block per slice.
  */
 export async function compactCatalog(
   bytes: Uint8Array,

@@ -719,9 +719,9 @@ export class IncrementalHead {
     return tf.tensor1d(Float32Array.from(idx, (i) => this.fusedBase(i)));
   }
 
-  /** bᵢ + w · ψᵢ for every item, as a new array. */
-  private fusedAll(): Float32Array {
-    const out = Float32Array.from(this.baseBias);
+  /** bᵢ + w · ψᵢ for every item, written into `out` (a new array by default). */
+  private fusedAll(out: Float32Array = new Float32Array(this.n)): Float32Array {
+    out.set(this.baseBias);
     for (const i of this.psiW.keys()) out[i] = this.fusedBase(i);
     return out;
   }
@@ -906,10 +906,8 @@ export class IncrementalHead {
       const v = (await t.data()) as Float32Array;
       if (this.disposed) return;
       const out = this.items.bias;
-      if (dirty === 'all') {
-        out.set(this.baseBias);
-        for (const i of this.psiW.keys()) out[i] = this.fusedBase(i);
-      } else idx.forEach((i) => (out[i] = this.fusedBase(i)));
+      if (dirty === 'all') this.fusedAll(out);
+      else idx.forEach((i) => (out[i] = this.fusedBase(i)));
       idx.forEach((i, j) => (out[i] = Math.fround(out[i]! + v[j]!)));
     } finally {
       t.dispose();
