@@ -90,6 +90,27 @@ describe('parseJsonArrayFrom (a file that arrives in parts)', () => {
     }
   }, 60_000);
 
+  it('ends each string at its closing quote whatever run of backslashes stands before a quote, however the file is cut', async () => {
+    // Runs of 0 to 5 backslashes before an inner quote and before the closing one: an odd run
+    // escapes the quote, an even run is escaped backslashes and the quote closes the string.
+    const strings: string[] = [];
+    for (let n = 0; n <= 5; n++) {
+      const run = '\\'.repeat(n);
+      strings.push(`${run}`, `a${run}`, `${run}"`, `x${run}"],{,"y${run}`);
+    }
+    const tricky = [...strings.map((t, i) => ({ id: `b${i}`, title: t, tags: [t, { [t]: t }] })), strings];
+    const text = JSON.stringify(tricky);
+    const b = enc(text);
+    const whole = new JsonBounds();
+    expect(await parseJsonArraySliced(b, new Slicer(), whole)).toEqual(tricky);
+    expect(whole.length).toBe(tricky.length + 1);
+    for (const cuts of [cutsEvery(b.length, 1), cutsEvery(b.length, 3, 1)]) {
+      const parts = new JsonBounds();
+      expect(await parseJsonArrayFrom(arriving(b, cuts), new Slicer(), parts)).toEqual(tricky);
+      expect([...parts.view()]).toEqual([...whole.view()]);
+    }
+  });
+
   it('parses the parts that have arrived before the rest comes', async () => {
     let parsedBeforeEnd = false;
     const half = Math.floor(bytes.length / 2);
