@@ -14,9 +14,12 @@ import { idTextFrom } from './core/id-text.js';
  * What the page posts to the worker: the file's bytes, or its URL for the worker to download.
  * With `saved` (a later visit: the prepared cache may hold an entry for the file), the worker
  * downloads the whole file, digests it and reads the saved entry meanwhile: where the entry is
- * for these bytes it hands it back, else it indexes the file.
+ * for these bytes it hands it back, else it indexes the file. With `model` (the model's folder,
+ * an absolute URL) on a first visit, it asks for the catalogue index the shop ships with the
+ * model (`core/catalog-index-file.ts`), which stands for the parse where it was made from the
+ * file's very bytes.
  */
-export type IndexRequest = { location: string; buffer: ArrayBuffer } | { location: string; url: string; saved?: boolean };
+export type IndexRequest = { location: string; buffer: ArrayBuffer } | { location: string; url: string; saved?: boolean; model?: string };
 
 /**
  * What the worker posts back: that it has started (`ready`), that it has the request (`taken`),
@@ -52,7 +55,8 @@ export interface FileReply {
  * When the worker did each step since its last message, in ms since the epoch (`performance.timeOrigin
  * + performance.now()`, comparable between the worker and the page): the page records each as a
  * User Timing mark `clickwise:worker-<step>` (`recordWorkerMarks` below). Steps:
- * `request` (the file asked for), `response` (its headers), `file` (its last byte), `copy` (the
+ * `request` (the file asked for), `response` (its headers), `shipped-index` (the catalogue index
+ * the shop ships, read), `file` (its last byte), `copy` (the
  * worker's own copy of the file read instead, `storage/file-copy.ts`), `digest`, `entry-copy`
  * (the saved entry read from the worker's copy of it), `entry` (the saved entry's catalogue part
  * read), `matrix` (its item matrix read), `index` (the file parsed and indexed).
@@ -60,24 +64,26 @@ export interface FileReply {
 export type WorkerMarks = [step: string, at: number][];
 
 /** The worker's answer to a request. */
-export type IndexAnswer = (
-  | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string }
-  /**
-   * With `later`, the buffer is empty: the worker found the entry to be for the file (by the
-   * digest noted in its copy), and sends its matrix, then the file's bytes once read
-   * ({@link FileReply}), while the page checks the entry and builds the head.
-   */
-  | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true }
-  | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
-) & {
-  marks?: WorkerMarks;
-  /**
-   * The ids' text (`index.ids.text` or `saved.ids.text`, then left empty) as UTF-8 bytes
-   * (`idTextBytes`): moved, where a string would be copied and rebuilt on the page in one task.
-   * {@link withIdText} puts it back.
-   */
-  idText?: ArrayBuffer;
-};
+export type IndexAnswer =
+  /** `shipped`: the index is the one the shop shipped, made from these very bytes (the file was not parsed). */
+  (
+    | { buffer: ArrayBuffer; index: CatalogIndex; digest?: string; shipped?: true }
+    /**
+     * With `later`, the buffer is empty: the worker found the entry to be for the file (by the
+     * digest noted in its copy), and sends its matrix, then the file's bytes once read
+     * ({@link FileReply}), while the page checks the entry and builds the head.
+     */
+    | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true }
+    | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
+  ) & {
+    marks?: WorkerMarks;
+    /**
+     * The ids' text (`index.ids.text` or `saved.ids.text`, then left empty) as UTF-8 bytes
+     * (`idTextBytes`): moved, where a string would be copied and rebuilt on the page in one task.
+     * {@link withIdText} puts it back.
+     */
+    idText?: ArrayBuffer;
+  };
 
 /**
  * How long a worker may take to say it has started: one that never starts (a browser that
@@ -178,7 +184,11 @@ export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>, fi
     return { bytes: new Uint8Array(0), digest: answer.digest, saved, later };
   }
   const got = indexResult(answer);
-  return 'digest' in answer && answer.digest !== undefined ? { ...got, digest: answer.digest } : got;
+  return {
+    ...got,
+    ...('digest' in answer && answer.digest !== undefined ? { digest: answer.digest } : {}),
+    ...('shipped' in answer && answer.shipped ? { shipped: true as const } : {}),
+  };
 }
 
 /**

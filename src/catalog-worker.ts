@@ -22,7 +22,9 @@
 import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/catalog-index.js';
 import type { CatalogIndex } from './core/catalog-index.js';
 import { ClickwiseError } from './core/errors.js';
-import { httpError, lengthHint } from './core/model-io.js';
+import { defaultFetcher, httpError, lengthHint } from './core/model-io.js';
+import { checkShippedIndex, fetchShippedIndex } from './core/catalog-index-file.js';
+import type { ShippedIndex } from './core/catalog-index-file.js';
 import { Slicer } from './core/slice.js';
 import { digestBytes, streamDigest } from './core/prepared.js';
 import { idTextBytes } from './core/id-text.js';
@@ -95,8 +97,11 @@ async function download(
   location: string,
   url: string,
   slicer: Slicer,
-): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string }> {
+  model?: string,
+): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string; shipped?: true }> {
   const begun = begin(location, url, false);
+  // The shop's index of its catalogue, asked for while the file downloads (see `shippedFor`).
+  const shipped = model ? shippedIndex(model) : Promise.resolve(null);
   // Nothing saved to read on a first visit: the entry's cache, where the worker began on the
   // file at its start and opened it, is closed.
   void begun.cache.then((c) => c?.close());
@@ -113,15 +118,55 @@ async function download(
     const bytes = readOpened(copy);
     if (bytes) {
       res.body?.cancel().catch(() => undefined);
-      const index = await indexCatalog(location, bytes, slicer);
-      return copy.digest ? { bytes, index, digest: copy.digest } : { bytes, index };
+      const digest = copy.digest ?? (await digestBytes(bytes, slicer));
+      const index = await shippedFor(await shipped, bytes, digest, slicer);
+      if (index) return { bytes, index, digest, shipped: true };
+      return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
     }
   }
   if (!res.body) throw new Error('the response has no body');
+  const ready = await shipped;
+  if (ready) {
+    // The shop's index stands for the parse where the file is the one it was made from: the
+    // file is only downloaded and digested (and copied) here, and parsed only where it is not.
+    const { bytes, digest } = await readBody(location, res, slicer);
+    const index = await shippedFor(ready, bytes, digest, slicer);
+    if (index) return { bytes, index, digest, shipped: true };
+    return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
+  }
   const tap = await kept(location, res, res.body);
   const got = await indexCatalogStream(location, tap.body, lengthHint(res), slicer, () => stamp('file'));
   const digest = await tap.digest;
   return digest ? { ...got, digest } : got;
+}
+
+/**
+ * The index the shop ships with the model at `model` (`core/catalog-index-file.ts`); null where
+ * it ships none, or it cannot be read (the file is then parsed here, as without one). The step
+ * `shipped-index` is stamped where it came.
+ */
+function shippedIndex(model: string): Promise<ShippedIndex | null> {
+  return fetchShippedIndex(defaultFetcher, model).then(
+    (got) => {
+      if (got) stamp('shipped-index');
+      return got;
+    },
+    () => null,
+  );
+}
+
+/**
+ * The shipped index, where it was made from these very bytes (their digest is its) and its shape
+ * fits them; else null, and the bytes are parsed.
+ */
+async function shippedFor(shipped: ShippedIndex | null, bytes: Uint8Array, digest: string, slicer: Slicer): Promise<CatalogIndex | null> {
+  if (!shipped || shipped.digest !== digest) return null;
+  try {
+    await checkShippedIndex(shipped.index, bytes, slicer);
+    return shipped.index;
+  } catch {
+    return null;
+  }
 }
 
 /** The bytes of a copy opened with `openCopy`, which is closed; the step stamped where they were read. */
@@ -351,7 +396,7 @@ scope.onmessage = (ev) => {
   scope.postMessage({ taken: true }, []);
   // Nothing else runs here: one slice, never a yield.
   const slicer = new Slicer(Infinity);
-  const work: Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string } | null> =
+  const work: Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string; shipped?: true } | null> =
     'buffer' in request
       ? (() => {
           const bytes = new Uint8Array(request.buffer);
@@ -359,16 +404,16 @@ scope.onmessage = (ev) => {
         })()
       : request.saved
         ? checkSaved(request.location, request.url, slicer)
-        : download(request.location, request.url, slicer);
+        : download(request.location, request.url, slicer, request.model);
   void work.then(
     (done) => {
       if (!done) return; // the saved entry was handed back
-      const { bytes, index, digest } = done;
+      const { bytes, index, digest, shipped } = done;
       stamp('index');
       const buffer = bytes.buffer as ArrayBuffer;
       const w = wired(index.ids);
       const moved = [buffer, ...w.moved, ...buffersOf(...idArrays(w.ids, index.categories), index.bounds, index.keys)];
-      const answer = { buffer, index: { ...index, ids: w.ids }, ...w.part };
+      const answer = { buffer, index: { ...index, ids: w.ids }, ...w.part, ...(shipped ? { shipped } : {}) };
       scope.postMessage(marked(digest === undefined ? answer : { ...answer, digest }), moved);
     },
     (err: unknown) => {

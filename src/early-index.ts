@@ -37,7 +37,9 @@ const START_TIMEOUT_MS = 10_000;
  * a catalogue worker that `start` starts, to download from `url` (absolute: a worker resolves a
  * relative URL against its own script) and index, where nothing is saved for it, or check
  * against what is saved; where the worker does not start, calls `fallback` (which may start the
- * page's own download) before `taken` resolves false.
+ * page's own download) before `taken` resolves false. `model` (the model's folder, absolute) lets
+ * a first visit's worker take the catalogue index the shop ships with the model instead of
+ * parsing the file (`core/catalog-index-file.ts`).
  */
 export function startEarlyIndex(
   location: string,
@@ -45,6 +47,7 @@ export function startEarlyIndex(
   start: () => Worker,
   fallback: () => void = () => undefined,
   startTimeoutMs = START_TIMEOUT_MS,
+  model?: string,
 ): EarlyIndex {
   const marks: WorkerMarks = [];
   let answered: (a: IndexAnswer) => void = () => undefined;
@@ -98,7 +101,7 @@ export function startEarlyIndex(
       };
       posted = probe.then((saved) => {
         probed(saved);
-        const request: IndexRequest = saved ? { location, url, saved } : { location, url };
+        const request: IndexRequest = { location, url, ...(saved ? { saved } : {}), ...(model ? { model } : {}) };
         worker.postMessage(request);
       });
     });

@@ -99,7 +99,16 @@ function earlyCatalogFor(options: CoreRecommenderOptions): CoreRecommenderOption
   } catch {
     return undefined; // not a URL: the load says so
   }
-  return earlyCatalogOf(startEarlyIndex(catalog, url, startCatalogWorker));
+  // The model's folder, where the shop may ship the catalogue's index (as the load finds it below).
+  const assets = pageAssets();
+  const modelUrl = options.modelUrl ?? (assets ? `${assets}models/` : undefined);
+  let model: string | undefined;
+  try {
+    model = modelUrl ? new URL(modelUrl, doc.baseURI).href : undefined;
+  } catch {
+    model = undefined; // the load reports a model it cannot find
+  }
+  return earlyCatalogOf(startEarlyIndex(catalog, url, startCatalogWorker, undefined, undefined, model));
 }
 
 /** The page's visibility, where there is a page: the shop delta is looked for again when it comes back. */

@@ -28,6 +28,8 @@ import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
 import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../src/catalog-indexer.js';
+import { packCatalogIndex } from '../src/core/catalog-index-file.js';
+import { sha256Hex } from '../src/core/model-io.js';
 import type { FileReply, IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
 import { copyName, HEAD_BYTES } from '../src/storage/file-copy.js';
@@ -233,6 +235,20 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     const later = await load(cache);
     expect(later.rec.stats().catalogIndexed).toBe('saved');
     later.rec.dispose();
+
+    // An index the shop shipped for the file is taken as the worker's is, and says so.
+    const shippedCache = new MemoryPreparedCache();
+    const bytes = new Uint8Array(readFileSync(file));
+    const shipped = early(
+      indexCatalog(file, bytes, new Slicer(Infinity)).then((index) => ({ bytes: bytes.slice(), index, shipped: true as const })),
+    );
+    const fromShop = await load(shippedCache, shipped);
+    expect(fromShop.asked).not.toContain(file);
+    expect(fromShop.rec.stats().catalogIndexed).toBe('shipped');
+    expect(await clickSession(fromShop.rec)).toEqual(reference);
+    fromShop.rec.dispose();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(shippedCache.entries.get(file)!.catalog).toEqual(onPage.entries.get(file)!.catalog);
   });
 
   it('reads the file itself where it was not taken, is for another file, or could not be indexed', async () => {
@@ -971,6 +987,89 @@ describe('the catalogue worker and its client', () => {
     await handedBack(weak.result, renewed);
     etag = '"v2"';
     expect((await visit(true)).steps).toEqual(['request', 'response', 'copy']);
+  });
+
+  it("takes the index the shop ships with the model for a first visit's file made from these very bytes, without parsing it; parses a file it was not made from, or where it is damaged or missing", async () => {
+    const location = 'https://shop.test/shipped.json';
+    const model = 'https://shop.test/models/';
+    const made = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, { id: 'b', title: '' }, ...syntheticCatalog(300)]);
+    const madeBytes = new TextEncoder().encode(made);
+    const madeIndex = await indexCatalog(location, madeBytes, new Slicer(Infinity));
+    const packed = packCatalogIndex(madeIndex, await digestBytes(madeBytes, new Slicer(Infinity)))!;
+    let text = made;
+    let indexFile = packed;
+    let listed = true;
+    const asked: string[] = [];
+    vi.stubGlobal('fetch', async (url: string) => {
+      asked.push(url);
+      if (url === `${model}manifest.json`) return new Response(JSON.stringify({ vectors: 'vectors/' }));
+      if (url === `${model}vectors/manifest.json`) {
+        const f = {
+          path: 'catalog-index.bin',
+          sha256: await sha256Hex(packed),
+          bytes: packed.length,
+          digest: await digestBytes(madeBytes, new Slicer(Infinity)),
+        };
+        return new Response(JSON.stringify({ format: 'clickwise-vectors', ...(listed ? { catalogIndex: f } : {}) }));
+      }
+      if (url === `${model}vectors/catalog-index.bin`) return new Response(indexFile.slice());
+      if (url === location) return new Response(text);
+      return new Response('', { status: 404 });
+    });
+    const { worker, replies, until } = listening((await fakeWorkers()).start());
+    // JSON.parse calls on the file's elements (a parse of the file), as against the manifests'.
+    const realParse = JSON.parse;
+    let elementParses = 0;
+    vi.spyOn(JSON, 'parse').mockImplementation(((t: string, r?: Parameters<typeof JSON.parse>[1]) => {
+      if (t.startsWith('[')) elementParses++;
+      return realParse(t, r);
+    }) as typeof JSON.parse);
+    let n = 0;
+    const visit = async (): Promise<{ index: CatalogIndex; shipped: boolean; steps: string[]; parses: number }> => {
+      elementParses = 0;
+      worker.postMessage({ location, url: location, model } satisfies IndexRequest);
+      await until(++n);
+      const answer = replies.at(-1) as IndexAnswer;
+      const got = earlyResult(await withIdText(answer), Promise.resolve({ matrix: null }));
+      if (!('index' in got)) throw new Error('no index');
+      return { index: got.index, shipped: got.shipped === true, steps: stepsOf(answer), parses: elementParses };
+    };
+    try {
+      const shipped = await visit();
+      expect(shipped).toMatchObject({ shipped: true, parses: 0 });
+      expect(shipped.steps).toContain('shipped-index');
+      expect(shipped.index).toEqual(madeIndex);
+      expect(asked).toEqual([location, `${model}manifest.json`, `${model}vectors/manifest.json`, `${model}vectors/catalog-index.bin`]);
+
+      // The file changed since the index was made: parsed, to its own index.
+      text = JSON.stringify([{ id: 'z', title: 'Zed' }, ...syntheticCatalog(300)]);
+      const changed = await visit();
+      expect(changed.shipped).toBe(false);
+      expect(changed.parses).toBeGreaterThan(0);
+      expect(changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
+
+      // A damaged index file (its checksum fails), or none listed: the file is parsed.
+      text = made;
+      indexFile = packed.slice();
+      indexFile[indexFile.length - 1]! ^= 1;
+      const damaged = await visit();
+      expect(damaged).toMatchObject({ shipped: false });
+      expect(damaged.index).toEqual(madeIndex);
+      indexFile = packed;
+      listed = false;
+      const none = await visit();
+      expect(none).toMatchObject({ shipped: false });
+      expect(none.index).toEqual(madeIndex);
+      // Without the model's folder, nothing but the file is asked for.
+      listed = true;
+      asked.length = 0;
+      worker.postMessage({ location, url: location } satisfies IndexRequest);
+      await until(++n);
+      expect(asked).toEqual([location]);
+      expect('shipped' in (replies.at(-1) as IndexAnswer)).toBe(false);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("asks for the catalogue the tag named in the script's URL as it starts, and gives it to the tag's request for it", async () => {

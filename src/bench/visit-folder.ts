@@ -1,13 +1,13 @@
 /**
  * The folder the visit tools serve: a synthetic catalogue of n items, a copy of the shipped
- * model and the catalogue vectors `npm run vectors` makes for it, computed once and kept in the
+ * model and the catalogue vectors and index `npm run vectors -- --catalog F` makes for it, computed once and kept in the
  * system's temporary folder (minutes at 1,000,000 items).
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
-import { writeVectors } from '../cli/vectors/vectors.js';
+import { INDEX_FILE, writeVectors } from '../cli/vectors/vectors.js';
 import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 
@@ -38,13 +38,15 @@ export const SAVED_ENTRY = `() => new Promise((resolve) => {
 export async function visitFolder(n: number): Promise<string> {
   if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
   const dir = join(VISIT_ROOT, String(n));
-  if (!existsSync(join(dir, 'models', 'vectors', 'keys.bin'))) {
+  // A folder made before the catalogue's index was shipped is made again.
+  if (!existsSync(join(dir, 'models', 'vectors', INDEX_FILE))) {
     mkdirSync(dir, { recursive: true });
     const catalog = syntheticCatalog(n);
-    writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog));
+    const json = JSON.stringify(catalog);
+    writeFileSync(join(dir, 'catalog.json'), json);
     cpSync('models', join(dir, 'models'), { recursive: true });
-    console.log(`computing the vectors of ${n} items (once; kept in ${dir})`);
-    const report = await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
+    console.log(`computing the vectors and the index of ${n} items (once; kept in ${dir})`);
+    const report = await writeVectors({ modelDir: join(dir, 'models'), items: catalog, catalogFile: new TextEncoder().encode(json) });
     writeFileSync(join(dir, 'vectors-report.json'), JSON.stringify(report));
   }
   return dir;

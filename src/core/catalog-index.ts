@@ -49,7 +49,8 @@ export type CatalogIndexer = (location: string, bytes: Uint8Array) => Promise<{ 
  *   entry it read itself, and checks it the same way.
  */
 export type EarlyResult =
-  | { bytes: Uint8Array; index: CatalogIndex; digest?: string }
+  /** `shipped`: the index the shop shipped for these very bytes (`catalog-index-file.ts`), not a parse of them. */
+  | { bytes: Uint8Array; index: CatalogIndex; digest?: string; shipped?: true }
   | {
       bytes: Uint8Array;
       digest: string;

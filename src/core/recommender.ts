@@ -188,7 +188,9 @@ export interface RecommenderStats {
   /**
    * Where the load parsed and indexed the catalogue file: 'worker' (a Web Worker, off the page's
    * main thread), 'page' (the main thread, in slices: no worker, or it could not run), 'saved'
-   * (taken from the index an earlier visit saved), or 'given' (a catalogue passed as an array).
+   * (taken from the index an earlier visit saved), 'shipped' (the index the shop ships with its
+   * model, `npm run vectors -- --catalog F`, made from these very bytes: the worker only
+   * downloaded and digested the file), or 'given' (a catalogue passed as an array).
    */
   catalogIndexed: ReadCatalog['indexedIn'] | 'given';
   /**
@@ -585,7 +587,7 @@ export async function readCatalog(
     }
     if ('index' in off) {
       miss();
-      return fromIndex(off.bytes, off.index, off.digest ?? (await digestOf(off.bytes)));
+      return fromIndex(off.bytes, off.index, off.digest ?? (await digestOf(off.bytes)), off.shipped ? 'shipped' : 'worker');
     }
     return undefined;
   }
@@ -709,13 +711,16 @@ function letGo(off: EarlyResult): void {
   delete o.later;
 }
 
-/** A file indexed elsewhere (a worker), held as a later visit holds it. */
-function fromIndex(bytes: Uint8Array, index: CatalogIndex, digest: string | null): ReadCatalog {
+/**
+ * A file indexed elsewhere (a worker), or whose index the shop shipped (`shipped`), held as a
+ * later visit holds it.
+ */
+function fromIndex(bytes: Uint8Array, index: CatalogIndex, digest: string | null, by: 'worker' | 'shipped' = 'worker'): ReadCatalog {
   const { ids: saved, bounds, skipped, categories } = index;
   const ids = IdTable.adopt(saved);
   const catalog = lazyCatalogFrom(bytes, ids, bounds, skipped, categories);
   const fresh = digest === null ? null : { digest, ids: saved, bounds, skipped, spread: new Int32Array(0), categories };
-  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: 'worker', keys: index.keys };
+  return { catalog, entry: undefined, fresh, text: { bytes, bounds, ids, categories }, indexedIn: by, keys: index.keys };
 }
 
 /** A file parsed and indexed on the page, in slices. */
@@ -753,7 +758,7 @@ export interface ReadCatalog {
   fresh: PreparedCatalog | null;
   text: CatalogText;
   /** Where the file was parsed and indexed (see `RecommenderStats.catalogIndexed`). */
-  indexedIn: 'worker' | 'page' | 'saved';
+  indexedIn: 'worker' | 'page' | 'saved' | 'shipped';
   /** The items' text keys, where the index made them. */
   keys?: Uint32Array;
   /**

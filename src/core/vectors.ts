@@ -35,6 +35,12 @@ export interface VectorsManifest {
   catalogHash: string;
   quantisation: { kind: 'pq'; subspaces: number; centroids: number };
   files: ManifestFile[];
+  /**
+   * The catalogue's index (`catalog-index-file.ts`), where the vectors were made from the JSON
+   * file the pages serve: `digest` is that file's (`digestBytes`). A first visit whose file has
+   * this digest takes the index instead of parsing the file.
+   */
+  catalogIndex?: ManifestFile & { digest: string };
   createdAt: string;
 }
 

@@ -97,6 +97,8 @@ declare const __CLICKWISE_VERSION__: string;
               name: 'clickwise-catalog',
             }),
           () => prefetch(config.catalog),
+          undefined,
+          config.model,
         )
       : undefined;
     import(/* @vite-ignore */ new URL('embed/runtime.js', scriptUrl).href)

@@ -24,8 +24,8 @@
 
 import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
 import { idTextBytes, idTextBytesSliced } from '../core/id-text.js';
-import type { Kind, Numbers } from './typed-arrays.js';
-import { KINDS, kindOf } from './typed-arrays.js';
+import type { Kind, Numbers } from '../core/typed-arrays.js';
+import { KINDS, kindOf } from '../core/typed-arrays.js';
 
 /** The parts of the file system's interfaces used here (sync access handles are not in the DOM's types). */
 interface SyncHandle {

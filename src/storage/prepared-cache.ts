@@ -18,8 +18,8 @@ import type { MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedEn
 import { nextTask, Slicer } from '../core/index.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
 import { keepEntryCopy } from './file-copy.js';
-import type { Kind, Numbers } from './typed-arrays.js';
-import { KINDS, kindOf } from './typed-arrays.js';
+import type { Kind, Numbers } from '../core/typed-arrays.js';
+import { KINDS, kindOf } from '../core/typed-arrays.js';
 
 /** Catalogue locations kept. */
 export const MAX_ENTRIES = 3;

@@ -20,6 +20,10 @@ import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from '../common.js';
 import { readCatalogFile } from '../data.js';
 import { writeAtomically } from '../train/head-io.js';
+import { indexCatalog } from '../../core/catalog-index.js';
+import { packCatalogIndex } from '../../core/catalog-index-file.js';
+import { digestBytes } from '../../core/prepared.js';
+import { Slicer } from '../../core/slice.js';
 
 /** What {@link writeVectors} reports. */
 export interface VectorsReport {
@@ -31,6 +35,9 @@ export interface VectorsReport {
   /** keys.bin: what it downloads as well when its catalogue has changed since. */
   keyBytes: number;
   keyGzipBytes: number;
+  /** catalog-index.bin, where the catalogue's file was given: what a first visit downloads instead of parsing the file. */
+  indexBytes: number | null;
+  indexGzipBytes: number | null;
   /** Mean cosine between each item's exact and quantised vector. */
   meanCosine: number;
   seconds: number;
@@ -44,6 +51,11 @@ export interface VectorsReport {
 export async function writeVectors(o: {
   modelDir: string;
   items: readonly Item[];
+  /**
+   * The catalogue file the pages serve, as it is served (its bytes): its index is written too
+   * (`catalog-index.bin`), with its digest. Its kept items must be `items`.
+   */
+  catalogFile?: Uint8Array;
   subspaces?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
 }): Promise<VectorsReport> {
@@ -69,6 +81,8 @@ export async function writeVectors(o: {
   const codebook = trainPq(data, n, d, { subspaces: M, onProgress: (done, total) => o.onProgress?.('quantise', done, total) });
   const codes = encodePq(data, n, d, codebook, M);
   const { keys } = await itemKeys(o.items);
+  // Made before anything is written: a file that is not the items' leaves the folder as it was.
+  const indexBin = o.catalogFile ? await catalogIndexFile(o.catalogFile, keys) : null;
   const bin = packVectors(codebook, codes);
   const keyBin = packKeys(keys);
   let cos = 0;
@@ -87,6 +101,7 @@ export async function writeVectors(o: {
   mkdirSync(dir, { recursive: true });
   writeAtomically(join(dir, 'vectors.bin'), bin);
   writeAtomically(join(dir, 'keys.bin'), keyBin);
+  if (indexBin) writeAtomically(join(dir, INDEX_FILE), indexBin.file);
   const manifest: VectorsManifest = {
     format: 'clickwise-vectors',
     formatVersion: 2,
@@ -99,6 +114,9 @@ export async function writeVectors(o: {
       { path: 'vectors.bin', sha256: sha256Bytes(bin), bytes: bin.byteLength },
       { path: 'keys.bin', sha256: sha256Bytes(keyBin), bytes: keyBin.byteLength },
     ],
+    ...(indexBin
+      ? { catalogIndex: { path: INDEX_FILE, sha256: sha256Bytes(indexBin.file), bytes: indexBin.file.byteLength, digest: indexBin.digest } }
+      : {}),
     createdAt: new Date().toISOString(),
   };
   writeAtomically(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
@@ -110,9 +128,31 @@ export async function writeVectors(o: {
     gzipBytes: gzipSync(bin, { level: 9 }).byteLength,
     keyBytes: keyBin.byteLength,
     keyGzipBytes: gzipSync(keyBin, { level: 9 }).byteLength,
+    indexBytes: indexBin ? indexBin.file.byteLength : null,
+    indexGzipBytes: indexBin ? gzipSync(indexBin.file, { level: 9 }).byteLength : null,
     meanCosine: Number((cos / Math.max(1, n)).toFixed(4)),
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/** The catalogue's index, beside the vectors. */
+export const INDEX_FILE = 'catalog-index.bin';
+
+/**
+ * The index of the catalogue file `bytes` (`core/catalog-index-file.ts`), with the file's digest,
+ * as a browser's worker would make them; `keys` are the vectors' rows' keys, which the index's
+ * must equal (the vectors are for this file's items, in its order).
+ */
+async function catalogIndexFile(bytes: Uint8Array, keys: Uint32Array): Promise<{ file: Uint8Array; digest: string }> {
+  const slicer = new Slicer(Infinity);
+  const index = await indexCatalog('catalog', bytes, slicer);
+  if (index.keys.length !== keys.length || index.keys.some((k, i) => k !== keys[i])) {
+    throw new Error("the catalogue file's items are not the items the vectors were made for");
+  }
+  const digest = await digestBytes(bytes, slicer);
+  const file = packCatalogIndex(index, digest);
+  if (!file) throw new Error('the catalogue has an id that is not valid Unicode (a lone surrogate): its index cannot be written');
+  return { file, digest };
 }
 
 export const USAGE = `Usage: clickwise vectors --catalog F [--model DIR] [--subspaces 16]
@@ -120,6 +160,8 @@ export const USAGE = `Usage: clickwise vectors --catalog F [--model DIR] [--subs
 
 Encodes the catalogue once, product-quantises the vectors and writes them next to the model
 (DIR/vectors/, named in DIR/manifest.json), so browsers download them instead of encoding.
+With --catalog, it also writes the catalogue file's index (DIR/vectors/catalog-index.bin), so
+that a first visit whose file is this one takes it instead of parsing the whole file.
 
   --catalog F        the catalogue JSON the pages serve (or --items F: an items CSV)
   --model DIR        the model folder the pages load (default: this package's models/)
@@ -130,12 +172,16 @@ async function main(argv: string[]): Promise<void> {
   const source = args['catalog'] ?? args['items'];
   if (source === undefined) throw new UsageError('Missing --catalog F (or --items F).');
   const items = readCatalogFile(String(source));
+  // The file the pages serve, as it is: its index is shipped with the vectors.
+  const catalogFile =
+    args['catalog'] !== undefined && !/\.csv(\.gz)?$/.test(String(source)) ? new Uint8Array(readFileSync(String(source))) : undefined;
   const modelDir = resolve(String(args['model'] ?? packageModels()));
   if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`${modelDir} holds no manifest.json: --model must be a model folder.`);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const r = await writeVectors({
     modelDir,
     items,
+    ...(catalogFile ? { catalogFile } : {}),
     ...(args['subspaces'] !== undefined ? { subspaces: Number(args['subspaces']) } : {}),
     onProgress: (phase, done, total) => {
       if (!bars.has(phase)) bars.set(phase, progressBar(phase, total));
@@ -144,7 +190,7 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   console.log(
-    `wrote ${join(modelDir, 'vectors')}: ${r.count} items, ${r.subspaces} bytes each, ${r.bytes} bytes (${r.gzipBytes} gzipped) of vectors, and ${r.keyBytes} bytes (${r.keyGzipBytes} gzipped) of keys that only a changed catalogue downloads; mean cosine to the exact vectors ${r.meanCosine}, in ${r.seconds.toFixed(1)} s`,
+    `wrote ${join(modelDir, 'vectors')}: ${r.count} items, ${r.subspaces} bytes each, ${r.bytes} bytes (${r.gzipBytes} gzipped) of vectors, and ${r.keyBytes} bytes (${r.keyGzipBytes} gzipped) of keys that only a changed catalogue downloads${r.indexBytes !== null ? `, and ${r.indexBytes} bytes (${r.indexGzipBytes} gzipped) of the catalogue's index that a first visit downloads instead of parsing the file` : ''}; mean cosine to the exact vectors ${r.meanCosine}, in ${r.seconds.toFixed(1)} s`,
   );
 }
 

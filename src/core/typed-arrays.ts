@@ -1,6 +1,7 @@
 /**
- * The typed arrays a saved entry holds, by name, as the prepared cache (`prepared-cache.ts`) and
- * the entry's copy (`file-copy.ts`) write and read them back.
+ * The typed arrays a saved entry or a shop's catalogue index holds, by name, as the prepared cache
+ * (`storage/prepared-cache.ts`), the entry's copy (`storage/file-copy.ts`) and the catalogue
+ * index file (`catalog-index-file.ts`) write and read them back.
  */
 export type Numbers = Int8Array | Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
 export const KINDS = { Int8Array, Uint8Array, Uint16Array, Int32Array, Uint32Array, Float32Array } as const;

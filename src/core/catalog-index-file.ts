@@ -1,0 +1,185 @@
+/**
+ * A catalogue's index, made once by the shop (`npm run vectors -- --catalog F`) and shipped next
+ * to its vectors: what {@link indexCatalog} makes of the file in each browser on a first visit
+ * (the ids and their hash table, where each item lies in the file, the skipped items' problems,
+ * the categories, the items' text keys), with the digest of the file it was made from. A first
+ * visit whose file has that digest takes the index instead of parsing the whole file: its worker
+ * only downloads and digests the file (see `catalog-worker.ts`).
+ *
+ * The digest ties the index to the very bytes it was made from, and the browser checks its shape
+ * as it checks a saved entry's ({@link checkShippedIndex}), so an index made for another version
+ * of the file, or damaged, is never used: the file is then parsed as before.
+ *
+ * Layout: "CWI1" (little-endian u32), the header's length (u32), the header (UTF-8 JSON), then
+ * the arrays, from the first multiple of 8 after the header, each at an offset the header gives
+ * (from there, a multiple of 8).
+ */
+import type { CatalogIndex } from './catalog-index.js';
+import { checkBounds, checkCategories } from './catalog.js';
+import { IdTable } from './id-table.js';
+import { idTextBytes } from './id-text.js';
+import type { Fetcher } from './model-io.js';
+import { fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import type { Slicer } from './slice.js';
+import type { VectorsManifest } from './vectors.js';
+import type { Kind, Numbers } from './typed-arrays.js';
+import { KINDS, kindOf } from './typed-arrays.js';
+
+const MAGIC = 0x31495743; // "CWI1", little-endian
+const PREFIX = 8;
+
+/** What the file's header says. */
+interface IndexHeader {
+  format: 'clickwise-catalog-index';
+  formatVersion: 1;
+  /** `digestBytes` of the catalogue file the index was made from. */
+  digest: string;
+  /** Items kept. */
+  count: number;
+  skipped: string[];
+  /** The categories' names (null: the file's categories were not numbered). */
+  names: string[] | null;
+  parts: Record<string, { kind: Kind; length: number; at: number }>;
+}
+
+/** A catalogue index read from its file, with the digest of the catalogue file it was made from. */
+export interface ShippedIndex {
+  digest: string;
+  index: CatalogIndex;
+}
+
+/**
+ * The file of `index`, made from a catalogue file whose digest is `digest`; null where its ids
+ * cannot be kept (a lone surrogate: UTF-8 cannot carry it).
+ */
+export function packCatalogIndex(index: CatalogIndex, digest: string): Uint8Array | null {
+  const text = idTextBytes(index.ids.text);
+  if (!text) return null;
+  const arrays: [string, Numbers][] = [
+    ['text', new Uint8Array(text)],
+    ['lengths', index.ids.lengths],
+    ['marks', index.ids.marks],
+    ['slots', index.ids.slots],
+    ['bounds', index.bounds],
+    ['keys', index.keys],
+    ...(index.categories ? [['categories', index.categories.codes] as [string, Numbers]] : []),
+  ];
+  // Offsets count from the data's start, the first multiple of 8 after the header.
+  const parts: IndexHeader['parts'] = {};
+  let at = 0;
+  for (const [name, a] of arrays) {
+    at = Math.ceil(at / 8) * 8;
+    parts[name] = { kind: kindOf(a), length: a.length, at };
+    at += a.byteLength;
+  }
+  const h: IndexHeader = {
+    format: 'clickwise-catalog-index',
+    formatVersion: 1,
+    digest,
+    count: index.bounds.length / 2,
+    skipped: index.skipped,
+    names: index.categories ? index.categories.names : null,
+    parts,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(h));
+  const data = dataStart(json.length);
+  const out = new Uint8Array(data + at);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, json.length, true);
+  out.set(json, PREFIX);
+  for (const [name, a] of arrays) out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), data + parts[name]!.at);
+  return out;
+}
+
+/** Where the arrays start after a header of `length` bytes. */
+const dataStart = (length: number): number => Math.ceil((PREFIX + length) / 8) * 8;
+
+/** Reads an index file ({@link packCatalogIndex}); throws a RangeError where it is not one, or is cut short. */
+export function unpackCatalogIndex(file: Uint8Array): ShippedIndex {
+  if (file.length < PREFIX) throw new RangeError('a catalogue index file is shorter than its prefix');
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const length = view.getUint32(4, true);
+  if (view.getUint32(0, true) !== MAGIC || PREFIX + length > file.length) throw new RangeError('not a catalogue index file');
+  let h: IndexHeader;
+  try {
+    h = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(PREFIX, PREFIX + length))) as IndexHeader;
+  } catch {
+    throw new RangeError("a catalogue index file's header is not JSON");
+  }
+  if (h?.format !== 'clickwise-catalog-index' || h.formatVersion !== 1 || typeof h.digest !== 'string' || !Array.isArray(h.skipped)) {
+    throw new RangeError(`a catalogue index file of an unknown format (${JSON.stringify(h?.format)} ${String(h?.formatVersion)})`);
+  }
+  const data = dataStart(length);
+  const part = (name: string): Numbers => {
+    const ref = h.parts?.[name];
+    if (!ref) throw new RangeError(`a catalogue index file has no ${name}`);
+    const Ctor = Object.hasOwn(KINDS, ref.kind) ? KINDS[ref.kind] : null;
+    if (!Ctor || !Number.isInteger(ref.length) || ref.length < 0 || !Number.isInteger(ref.at) || ref.at < 0) {
+      throw new RangeError(`a catalogue index file's ${name} is not where it can be`);
+    }
+    const from = data + ref.at;
+    const bytes = ref.length * Ctor.BYTES_PER_ELEMENT;
+    if (from + bytes > file.length) throw new RangeError(`a catalogue index file is cut short in its ${name}`);
+    // A copy: aligned, and owned by no one else.
+    const out = new Ctor(ref.length);
+    new Uint8Array(out.buffer).set(file.subarray(from, from + bytes));
+    return out;
+  };
+  const text = part('text') as Uint8Array;
+  const codes = h.names ? part('categories') : null;
+  let ids: string;
+  try {
+    ids = new TextDecoder('utf-8', { fatal: true }).decode(text);
+  } catch {
+    throw new RangeError("a catalogue index file's ids are not UTF-8");
+  }
+  const index: CatalogIndex = {
+    ids: {
+      text: ids,
+      lengths: part('lengths') as Uint8Array | Uint16Array | Uint32Array,
+      marks: part('marks') as Uint32Array,
+      slots: part('slots') as Int32Array,
+    },
+    bounds: part('bounds') as Uint32Array,
+    skipped: h.skipped,
+    categories: h.names ? { names: h.names, codes: codes as Uint8Array | Uint16Array } : null,
+    keys: part('keys') as Uint32Array,
+  };
+  return { digest: h.digest, index };
+}
+
+/**
+ * Throws a RangeError unless `index` is whole and fits `file` (the catalogue's bytes): its id
+ * table (as `IdTable.check` checks a saved one), two bounds per id, in order and within the file,
+ * a key per id, and categories that fit. The digest, which the caller compares, says the rest.
+ */
+export async function checkShippedIndex(index: CatalogIndex, file: Uint8Array, slicer: Slicer): Promise<void> {
+  const ids = await IdTable.check(index.ids, slicer);
+  const n = ids.size;
+  await checkBounds(index.bounds, n, slicer);
+  if (index.bounds[2 * n - 1]! > file.length)
+    throw new RangeError(`a catalogue index's bounds pass the end of its file of ${file.length} bytes`);
+  if (!(index.keys instanceof Uint32Array) || index.keys.length !== n)
+    throw new RangeError(`a catalogue index holds no key for each of its ${n} items`);
+  if (!Array.isArray(index.skipped) || index.skipped.some((s) => typeof s !== 'string'))
+    throw new RangeError("a catalogue index's skipped items are not text");
+  if (index.categories) await checkCategories(index.categories, n, slicer);
+}
+
+/**
+ * The catalogue index the shop ships with the model at `model` (a folder URL): named by the model
+ * manifest's vectors folder's manifest (`catalogIndex`), its sha256 and size checked. Null where
+ * the model ships none; a rejection where it names one that cannot be read whole.
+ */
+export async function fetchShippedIndex(fetcher: Fetcher, model: string): Promise<ShippedIndex | null> {
+  const manifest = await fetchJson<{ vectors?: unknown }>(fetcher, joinLocation(model, 'manifest.json'));
+  if (typeof manifest?.vectors !== 'string') return null;
+  const base = joinLocation(model, manifest.vectors);
+  const vectors = await fetchJson<Partial<VectorsManifest>>(fetcher, joinLocation(base, 'manifest.json'));
+  const f = vectors?.catalogIndex;
+  if (!f || typeof f.path !== 'string' || typeof f.digest !== 'string') return null;
+  const shipped = unpackCatalogIndex(new Uint8Array(await fetchVerified(fetcher, base, f)));
+  if (shipped.digest !== f.digest) throw new RangeError("a catalogue index file's digest is not the one its manifest names");
+  return shipped;
+}
