@@ -146,7 +146,8 @@ async function download(
  * `shipped-index` is stamped where it came.
  */
 function shippedIndex(model: string): Promise<ShippedIndex | null> {
-  return fetchShippedIndex(defaultFetcher, model).then(
+  // Nothing else runs here: one slice, never a yield.
+  return fetchShippedIndex(defaultFetcher, model, new Slicer(Infinity)).then(
     (got) => {
       if (got) stamp('shipped-index');
       return got;

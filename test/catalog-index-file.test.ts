@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexCatalog } from '../src/core/catalog-index.js';
-import { checkShippedIndex, fetchShippedIndex, packCatalogIndex, unpackCatalogIndex } from '../src/core/catalog-index-file.js';
+import { checkShippedIndex, fetchShippedIndex, packCatalogIndex, readCatalogIndex } from '../src/core/catalog-index-file.js';
 import { ChecksumError } from '../src/core/errors.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import { digestBytes } from '../src/core/prepared.js';
@@ -39,7 +39,7 @@ describe('the catalogue index file', () => {
     const inside = new Uint8Array(packed.length + 3);
     inside.set(packed, 3);
     for (const bytes of [packed, inside.subarray(3)]) {
-      const got = unpackCatalogIndex(bytes);
+      const got = await readCatalogIndex(bytes, slicer());
       expect(got.digest).toBe(digest);
       expect(got.index).toEqual(index);
       await expect(checkShippedIndex(got.index, file, slicer())).resolves.toBeUndefined();
@@ -49,7 +49,7 @@ describe('the catalogue index file', () => {
     // Without categories too.
     const plain = enc(JSON.stringify([{ id: 'p', title: 'Pear' }]));
     const plainIndex = { ...(await indexCatalog('p', plain, slicer())), categories: null };
-    expect(unpackCatalogIndex(packCatalogIndex(plainIndex, 'd')!).index).toEqual(plainIndex);
+    expect((await readCatalogIndex(packCatalogIndex(plainIndex, 'd')!, slicer())).index).toEqual(plainIndex);
   });
 
   it('cannot carry ids that are not valid Unicode', async () => {
@@ -76,7 +76,14 @@ describe('the catalogue index file', () => {
       return out;
     };
     // The edit itself keeps a good file good.
-    expect(unpackCatalogIndex(withHeader((h) => h)).index).toEqual(index);
+    expect(
+      (
+        await readCatalogIndex(
+          withHeader((h) => h),
+          slicer(),
+        )
+      ).index,
+    ).toEqual(index);
     const bad: [string, Uint8Array][] = [
       ['empty', new Uint8Array(0)],
       ['not an index', enc('[{"id":"a","title":"A"}]')],
@@ -84,12 +91,26 @@ describe('the catalogue index file', () => {
       ['header cut', packed.subarray(0, 20)],
       ['another format', withHeader((h) => ({ ...h, format: 'something-else' }))],
       ['another version', withHeader((h) => ({ ...h, formatVersion: 2 }))],
-      ['no bounds', withHeader((h) => ({ ...h, parts: { ...h.parts, bounds: undefined } }))],
+      ['no sizes', withHeader((h) => ({ ...h, parts: { ...h.parts, sizes: undefined } }))],
+      ['gaps for fewer items', withHeader((h) => ({ ...h, parts: { ...h.parts, gaps: { ...h.parts['gaps']!, length: 3 } } }))],
+      ['lengths that pass the ids', withHeader((h) => ({ ...h, parts: { ...h.parts, text: { ...h.parts['text']!, length: 10 } } }))],
+      [
+        'lengths of floats',
+        withHeader((h) => ({ ...h, parts: { ...h.parts, lengths: { ...h.parts['lengths']!, kind: 'Float32Array' } } })),
+      ],
       ['an unknown kind', withHeader((h) => ({ ...h, parts: { ...h.parts, keys: { ...h.parts['keys']!, kind: 'constructor' } } }))],
       ['a part past the end', withHeader((h) => ({ ...h, parts: { ...h.parts, keys: { ...h.parts['keys']!, at: packed.length } } }))],
       ['a negative offset', withHeader((h) => ({ ...h, parts: { ...h.parts, text: { ...h.parts['text']!, at: -8 } } }))],
     ];
-    for (const [why, bytes] of bad) expect(() => unpackCatalogIndex(bytes), why).toThrow(RangeError);
+    for (const [why, bytes] of bad) await expect(readCatalogIndex(bytes, slicer()), why).rejects.toThrow(RangeError);
+    // An id listed twice (the ids' text edited in place: "s1" becomes "s2").
+    const twice = packed.slice();
+    const textAt = Math.ceil((8 + new DataView(packed.buffer).getUint32(4, true)) / 8) * 8 + header.parts['text']!.at;
+    // A byte offset: the text before is not all ASCII.
+    const at = Buffer.from(twice.subarray(textAt, textAt + header.parts['text']!.length)).indexOf('s1s');
+    expect(at).toBeGreaterThan(0);
+    twice[textAt + at + 1] = '2'.charCodeAt(0);
+    await expect(readCatalogIndex(twice, slicer())).rejects.toThrow('listed twice');
   });
 
   it("checks that an index fits the file's bytes: its ids, bounds, keys and categories", async () => {
@@ -125,7 +146,7 @@ describe('npm run vectors with the catalogue file', () => {
     expect(manifest.catalogIndex).toMatchObject({ path: INDEX_FILE, bytes: written.length, digest: await digestBytes(bytes, slicer()) });
     expect(report.indexBytes).toBe(written.length);
     expect(report.indexGzipBytes).toBeGreaterThan(0);
-    const shipped = await fetchShippedIndex(defaultFetcher, `${models}/`);
+    const shipped = await fetchShippedIndex(defaultFetcher, `${models}/`, slicer());
     expect(shipped!.digest).toBe(manifest.catalogIndex!.digest);
     expect(shipped!.index).toEqual(await indexCatalog('x', bytes, slicer()));
 
@@ -133,11 +154,11 @@ describe('npm run vectors with the catalogue file', () => {
     const damaged = written.slice();
     damaged[damaged.length - 1]! ^= 1;
     writeFileSync(join(models, 'vectors', INDEX_FILE), damaged);
-    await expect(fetchShippedIndex(defaultFetcher, `${models}/`)).rejects.toThrow(ChecksumError);
+    await expect(fetchShippedIndex(defaultFetcher, `${models}/`, slicer())).rejects.toThrow(ChecksumError);
 
     // Vectors made without the file ship no index.
     await writeVectors({ modelDir: models, items: catalog });
-    expect(await fetchShippedIndex(defaultFetcher, `${models}/`)).toBeNull();
+    expect(await fetchShippedIndex(defaultFetcher, `${models}/`, slicer())).toBeNull();
 
     // A file whose items are not the vectors' is refused, and nothing is written.
     const before = readFileSync(join(models, 'vectors', 'vectors.bin'));

@@ -51,6 +51,21 @@ describe('IdTable', () => {
     }
   });
 
+  it('makes from the ids and their lengths alone the table that build makes, and refuses a repeated id or lengths that do not fit', async () => {
+    const s = new Slicer();
+    for (const n of [1, 3, 1000, 20_000]) {
+      const ids = Array.from({ length: n }, (_, i) => odd(i));
+      const made = (await IdTable.build((i) => ids[i]!, n, s)).saved;
+      const again = await IdTable.fromText(made.text, made.lengths, s);
+      expect(again.saved).toEqual(made);
+    }
+    const lengths = Uint8Array.of(1, 2, 1);
+    await expect(IdTable.fromText('abca', lengths, s)).rejects.toThrow('listed twice');
+    await expect(IdTable.fromText('abcd', lengths, s)).resolves.toBeDefined();
+    await expect(IdTable.fromText('abcde', lengths, s)).rejects.toThrow(RangeError);
+    await expect(IdTable.fromText('abc', lengths, s)).rejects.toThrow(RangeError);
+  });
+
   it('refuses a repeated id, and a damaged table', async () => {
     const s = new Slicer();
     await expect(IdTable.build((i) => ['a', 'b', 'a'][i]!, 3, s)).rejects.toThrow(/twice/);

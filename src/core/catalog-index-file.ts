@@ -48,19 +48,36 @@ export interface ShippedIndex {
   index: CatalogIndex;
 }
 
+/** `values` in the narrowest unsigned array that holds the largest. */
+function narrowest(values: Uint32Array): Uint8Array | Uint16Array | Uint32Array {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) max = Math.max(max, values[i]!);
+  return max < 256 ? Uint8Array.from(values) : max < 65536 ? Uint16Array.from(values) : values;
+}
+
 /**
  * The file of `index`, made from a catalogue file whose digest is `digest`; null where its ids
- * cannot be kept (a lone surrogate: UTF-8 cannot carry it).
+ * cannot be kept (a lone surrogate: UTF-8 cannot carry it). What a browser makes again cheaply is
+ * left out, so that a first visit downloads less: the id table's marks and hash table (made from
+ * the ids), and the bounds, which go as each item's length and the gap before it (mostly one
+ * comma: a few bits gzipped).
  */
 export function packCatalogIndex(index: CatalogIndex, digest: string): Uint8Array | null {
   const text = idTextBytes(index.ids.text);
   if (!text) return null;
+  const n = index.bounds.length / 2;
+  const sizes = new Uint32Array(n);
+  const gaps = new Uint32Array(n);
+  for (let i = 0, end = 0; i < n; i++) {
+    gaps[i] = index.bounds[2 * i]! - end;
+    sizes[i] = index.bounds[2 * i + 1]! - index.bounds[2 * i]!;
+    end = index.bounds[2 * i + 1]!;
+  }
   const arrays: [string, Numbers][] = [
     ['text', new Uint8Array(text)],
     ['lengths', index.ids.lengths],
-    ['marks', index.ids.marks],
-    ['slots', index.ids.slots],
-    ['bounds', index.bounds],
+    ['sizes', narrowest(sizes)],
+    ['gaps', narrowest(gaps)],
     ['keys', index.keys],
     ...(index.categories ? [['categories', index.categories.codes] as [string, Numbers]] : []),
   ];
@@ -76,7 +93,7 @@ export function packCatalogIndex(index: CatalogIndex, digest: string): Uint8Arra
     format: 'clickwise-catalog-index',
     formatVersion: 1,
     digest,
-    count: index.bounds.length / 2,
+    count: n,
     skipped: index.skipped,
     names: index.categories ? index.categories.names : null,
     parts,
@@ -95,8 +112,11 @@ export function packCatalogIndex(index: CatalogIndex, digest: string): Uint8Arra
 /** Where the arrays start after a header of `length` bytes. */
 const dataStart = (length: number): number => Math.ceil((PREFIX + length) / 8) * 8;
 
-/** Reads an index file ({@link packCatalogIndex}); throws a RangeError where it is not one, or is cut short. */
-export function unpackCatalogIndex(file: Uint8Array): ShippedIndex {
+/**
+ * Reads an index file ({@link packCatalogIndex}), making its id table and bounds again in slices
+ * of `slicer`; throws a RangeError where it is not one, is cut short, or does not hang together.
+ */
+export async function readCatalogIndex(file: Uint8Array, slicer: Slicer): Promise<ShippedIndex> {
   if (file.length < PREFIX) throw new RangeError('a catalogue index file is shorter than its prefix');
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   const length = view.getUint32(4, true);
@@ -126,24 +146,40 @@ export function unpackCatalogIndex(file: Uint8Array): ShippedIndex {
     new Uint8Array(out.buffer).set(file.subarray(from, from + bytes));
     return out;
   };
-  const text = part('text') as Uint8Array;
-  const codes = h.names ? part('categories') : null;
-  let ids: string;
+  const lengths = part('lengths');
+  const sizes = part('sizes');
+  const gaps = part('gaps');
+  const n = lengths.length;
+  if (
+    !(lengths instanceof Uint8Array || lengths instanceof Uint16Array || lengths instanceof Uint32Array) ||
+    n === 0 ||
+    sizes.length !== n ||
+    gaps.length !== n ||
+    sizes instanceof Float32Array ||
+    gaps instanceof Float32Array
+  ) {
+    throw new RangeError(`a catalogue index file's ids, lengths and gaps do not agree`);
+  }
+  let text: string;
   try {
-    ids = new TextDecoder('utf-8', { fatal: true }).decode(text);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(part('text'));
   } catch {
     throw new RangeError("a catalogue index file's ids are not UTF-8");
   }
+  const ids = await IdTable.fromText(text, lengths, slicer);
+  const bounds = new Uint32Array(2 * n);
+  for (let i = 0, end = 0; i < n; i++) {
+    const from = end + gaps[i]!;
+    end = from + sizes[i]!;
+    if (end > 0xffffffff) throw new RangeError("a catalogue index file's bounds do not fit a file");
+    bounds[2 * i] = from;
+    bounds[2 * i + 1] = end;
+  }
   const index: CatalogIndex = {
-    ids: {
-      text: ids,
-      lengths: part('lengths') as Uint8Array | Uint16Array | Uint32Array,
-      marks: part('marks') as Uint32Array,
-      slots: part('slots') as Int32Array,
-    },
-    bounds: part('bounds') as Uint32Array,
+    ids: ids.saved,
+    bounds,
     skipped: h.skipped,
-    categories: h.names ? { names: h.names, codes: codes as Uint8Array | Uint16Array } : null,
+    categories: h.names ? { names: h.names, codes: part('categories') as Uint8Array | Uint16Array } : null,
     keys: part('keys') as Uint32Array,
   };
   return { digest: h.digest, index };
@@ -172,14 +208,14 @@ export async function checkShippedIndex(index: CatalogIndex, file: Uint8Array, s
  * manifest's vectors folder's manifest (`catalogIndex`), its sha256 and size checked. Null where
  * the model ships none; a rejection where it names one that cannot be read whole.
  */
-export async function fetchShippedIndex(fetcher: Fetcher, model: string): Promise<ShippedIndex | null> {
+export async function fetchShippedIndex(fetcher: Fetcher, model: string, slicer: Slicer): Promise<ShippedIndex | null> {
   const manifest = await fetchJson<{ vectors?: unknown }>(fetcher, joinLocation(model, 'manifest.json'));
   if (typeof manifest?.vectors !== 'string') return null;
   const base = joinLocation(model, manifest.vectors);
   const vectors = await fetchJson<Partial<VectorsManifest>>(fetcher, joinLocation(base, 'manifest.json'));
   const f = vectors?.catalogIndex;
   if (!f || typeof f.path !== 'string' || typeof f.digest !== 'string') return null;
-  const shipped = unpackCatalogIndex(new Uint8Array(await fetchVerified(fetcher, base, f)));
+  const shipped = await readCatalogIndex(new Uint8Array(await fetchVerified(fetcher, base, f)), slicer);
   if (shipped.digest !== f.digest) throw new RangeError("a catalogue index file's digest is not the one its manifest names");
   return shipped;
 }

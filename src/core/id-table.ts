@@ -32,8 +32,13 @@ export interface IdTableData {
 
 /** FNV-1a over the id's UTF-16 code units, with a final mix. */
 export function hashId(id: string): number {
+  return hashRange(id, 0, id.length);
+}
+
+/** {@link hashId} of `text.slice(from, to)`, without making it. */
+function hashRange(text: string, from: number, to: number): number {
   let h = 0x811c9dc5;
-  for (let k = 0; k < id.length; k++) h = Math.imul(h ^ id.charCodeAt(k), 0x01000193);
+  for (let k = from; k < to; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
   return (h ^ (h >>> 12)) >>> 0;
@@ -107,6 +112,40 @@ export class IdTable {
     const lengths = longest < 256 ? new Uint8Array(n) : longest < 65536 ? new Uint16Array(n) : new Uint32Array(n);
     parts.forEach((s, i) => (lengths[i] = s.length));
     return new IdTable({ text: parts.join(''), lengths, marks, slots });
+  }
+
+  /**
+   * The table of the ids in `text`, one after another, each `lengths[i]` long (what a shipped
+   * catalogue index carries, `catalog-index-file.ts`): its marks and hash table made here, in
+   * slices, as {@link IdTable.build} makes them. Throws a RangeError when an id repeats, or the
+   * lengths do not add up to the text.
+   */
+  static async fromText(text: string, lengths: Uint8Array | Uint16Array | Uint32Array, slicer: Slicer): Promise<IdTable> {
+    const n = lengths.length;
+    const marks = new Uint32Array(Math.ceil(n / MARK_EVERY));
+    const starts = new Uint32Array(n);
+    const size = Math.max(1, minSlots(n));
+    const slots = new Int32Array(size);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      if (i % MARK_EVERY === 0) marks[i / MARK_EVERY] = at;
+      starts[i] = at;
+      const len = lengths[i]!;
+      if (at + len > text.length) throw new RangeError("an id table's lengths pass the end of its text");
+      let j = hashRange(text, at, at + len) % size;
+      while (slots[j] !== 0) {
+        const k = slots[j]! - 1;
+        if (lengths[k] === len && text.startsWith(text.slice(at, at + len), starts[k]!)) {
+          throw new RangeError(`the id ${JSON.stringify(text.slice(at, at + len))} is listed twice`);
+        }
+        j = j + 1 === size ? 0 : j + 1;
+      }
+      slots[j] = i + 1;
+      at += len;
+      if ((i & 4095) === 4095) await slicer.maybeYield();
+    }
+    if (at !== text.length) throw new RangeError("an id table's lengths do not add up to its text");
+    return new IdTable({ text, lengths, marks, slots });
   }
 
   /**
