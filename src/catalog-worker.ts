@@ -23,8 +23,8 @@ import { catalogUnreachable, indexCatalog, indexCatalogStream } from './core/cat
 import type { CatalogIndex } from './core/catalog-index.js';
 import { ClickwiseError } from './core/errors.js';
 import { defaultFetcher, httpError, lengthHint } from './core/model-io.js';
-import { checkShippedIndex, fetchShippedIndex } from './core/catalog-index-file.js';
-import type { ShippedIndex } from './core/catalog-index-file.js';
+import { checkShippedIndex, findShippedIndex, readShippedIndex } from './core/catalog-index-file.js';
+import type { ListedIndex, ShippedIndex } from './core/catalog-index-file.js';
 import { Slicer } from './core/slice.js';
 import { digestBytes, streamDigest } from './core/prepared.js';
 import { idTextBytes } from './core/id-text.js';
@@ -100,8 +100,8 @@ async function download(
   model?: string,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest?: string; shipped?: true }> {
   const begun = begin(location, url, false);
-  // The shop's index of its catalogue, asked for while the file downloads (see `shippedFor`).
-  const shipped = model ? shippedIndex(model) : Promise.resolve(null);
+  // Where the shop's index of its catalogue is, asked while the file downloads (see `shippedFor`).
+  const listed = model ? listedIndex(model) : Promise.resolve(null);
   // Nothing saved to read on a first visit: the entry's cache, where the worker began on the
   // file at its start and opened it, is closed.
   void begun.cache.then((c) => c?.close());
@@ -119,21 +119,27 @@ async function download(
     if (bytes) {
       res.body?.cancel().catch(() => undefined);
       const digest = copy.digest ?? (await digestBytes(bytes, slicer));
-      const index = await shippedFor(await shipped, bytes, digest, slicer);
+      const found = await listed;
+      const shipped = found && found.file.fileBytes === bytes.length ? await shippedIndex(found) : null;
+      const index = await shippedFor(shipped, bytes, digest, slicer);
       if (index) return { bytes, index, digest, shipped: true };
       return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
     }
   }
   if (!res.body) throw new Error('the response has no body');
-  const ready = await shipped;
-  if (ready) {
+  const found = await listed;
+  const length = plainLength(res);
+  if (found && (length === 0 || length === found.file.fileBytes)) {
     // The shop's index stands for the parse where the file is the one it was made from: the
-    // file is only downloaded and digested (and copied) here, and parsed only where it is not.
+    // file is only downloaded and digested (and copied) here, and parsed only where it is not
+    // (after the download: a file changed since the index was made, its length the same).
+    const shipped = shippedIndex(found);
     const { bytes, digest } = await readBody(location, res, slicer);
-    const index = await shippedFor(ready, bytes, digest, slicer);
+    const index = await shippedFor(await shipped, bytes, digest, slicer);
     if (index) return { bytes, index, digest, shipped: true };
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
   }
+  // No index, or one made from a file of another length: parsed as it arrives.
   const tap = await kept(location, res, res.body);
   const got = await indexCatalogStream(location, tap.body, lengthHint(res), slicer, () => stamp('file'));
   const digest = await tap.digest;
@@ -141,19 +147,38 @@ async function download(
 }
 
 /**
- * The index the shop ships with the model at `model` (`core/catalog-index-file.ts`); null where
- * it ships none, or it cannot be read (the file is then parsed here, as without one). The step
- * `shipped-index` is stamped where it came.
+ * Where the model at `model` ships its catalogue's index (`core/catalog-index-file.ts`); null
+ * where it ships none, or its manifests cannot be read (the file is then parsed, as without one).
  */
-function shippedIndex(model: string): Promise<ShippedIndex | null> {
+function listedIndex(model: string): Promise<ListedIndex | null> {
+  return findShippedIndex(defaultFetcher, model).catch(() => null);
+}
+
+/**
+ * The index `listed` names, downloaded, checked and read; null where it cannot be (the file is
+ * then parsed). The step `shipped-index` is stamped where it came.
+ */
+function shippedIndex(listed: ListedIndex): Promise<ShippedIndex | null> {
   // Nothing else runs here: one slice, never a yield.
-  return fetchShippedIndex(defaultFetcher, model, new Slicer(Infinity)).then(
+  return readShippedIndex(defaultFetcher, listed, new Slicer(Infinity)).then(
     (got) => {
-      if (got) stamp('shipped-index');
+      stamp('shipped-index');
       return got;
     },
     () => null,
   );
+}
+
+/**
+ * The length of the response's body as it will be read, where the response says it for sure: a
+ * same-origin response with a `Content-Length` and no `Content-Encoding` (a compressed body's
+ * length is not the file's, and a cross-origin response may hide its encoding); else 0.
+ */
+function plainLength(res: Response): number {
+  const encoding = res.headers.get('content-encoding');
+  // 'default': a response made in the page's own code (a service worker's), headers unfiltered.
+  const open = res.type === 'basic' || res.type === 'default';
+  return open && (encoding === null || encoding === 'identity') ? lengthHint(res) : 0;
 }
 
 /**

@@ -4,6 +4,7 @@
  * digest of the file it was made from, and anything damaged, cut short or for another file is
  * refused, never used.
  */
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,7 +144,13 @@ describe('npm run vectors with the catalogue file', () => {
     const report = await writeVectors({ modelDir: models, items: catalog, catalogFile: bytes });
     const manifest = JSON.parse(readFileSync(join(models, 'vectors', 'manifest.json'), 'utf8')) as VectorsManifest;
     const written = new Uint8Array(readFileSync(join(models, 'vectors', INDEX_FILE)));
-    expect(manifest.catalogIndex).toMatchObject({ path: INDEX_FILE, bytes: written.length, digest: await digestBytes(bytes, slicer()) });
+    expect(manifest.catalogIndex).toEqual({
+      path: INDEX_FILE,
+      bytes: written.length,
+      sha256: createHash('sha256').update(written).digest('hex'),
+      digest: await digestBytes(bytes, slicer()),
+      fileBytes: bytes.length,
+    });
     expect(report.indexBytes).toBe(written.length);
     expect(report.indexGzipBytes).toBeGreaterThan(0);
     const shipped = await fetchShippedIndex(defaultFetcher, `${models}/`, slicer());

@@ -999,6 +999,7 @@ describe('the catalogue worker and its client', () => {
     let text = made;
     let indexFile = packed;
     let listed = true;
+    let withLength = false;
     const asked: string[] = [];
     vi.stubGlobal('fetch', async (url: string) => {
       asked.push(url);
@@ -1009,11 +1010,13 @@ describe('the catalogue worker and its client', () => {
           sha256: await sha256Hex(packed),
           bytes: packed.length,
           digest: await digestBytes(madeBytes, new Slicer(Infinity)),
+          fileBytes: madeBytes.length,
         };
         return new Response(JSON.stringify({ format: 'clickwise-vectors', ...(listed ? { catalogIndex: f } : {}) }));
       }
       if (url === `${model}vectors/catalog-index.bin`) return new Response(indexFile.slice());
-      if (url === location) return new Response(text);
+      if (url === location)
+        return new Response(text, withLength ? { headers: { 'content-length': String(new TextEncoder().encode(text).length) } } : {});
       return new Response('', { status: 404 });
     });
     const { worker, replies, until } = listening((await fakeWorkers()).start());
@@ -1041,12 +1044,28 @@ describe('the catalogue worker and its client', () => {
       expect(shipped.index).toEqual(madeIndex);
       expect(asked).toEqual([location, `${model}manifest.json`, `${model}vectors/manifest.json`, `${model}vectors/catalog-index.bin`]);
 
-      // The file changed since the index was made: parsed, to its own index.
-      text = JSON.stringify([{ id: 'z', title: 'Zed' }, ...syntheticCatalog(300)]);
+      // The file changed since the index was made, its length the same: the index is read, its
+      // digest is not the file's, and the file is parsed, to its own index.
+      text = made.replace('"Apple"', '"Apric"');
+      asked.length = 0;
       const changed = await visit();
       expect(changed.shipped).toBe(false);
       expect(changed.parses).toBeGreaterThan(0);
       expect(changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
+      expect(asked).toContain(`${model}vectors/catalog-index.bin`);
+
+      // A file of another length, as its response says: the index is not even downloaded.
+      text = JSON.stringify([{ id: 'z', title: 'Zed' }, ...syntheticCatalog(300)]);
+      withLength = true;
+      asked.length = 0;
+      const longer = await visit();
+      expect(longer.shipped).toBe(false);
+      expect(longer.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
+      expect(asked).toEqual([location, `${model}manifest.json`, `${model}vectors/manifest.json`]);
+      // Its length the index's: taken.
+      text = made;
+      expect(await visit()).toMatchObject({ shipped: true, parses: 0 });
+      withLength = false;
 
       // A damaged index file (its checksum fails), or none listed: the file is parsed.
       text = made;

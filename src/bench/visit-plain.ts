@@ -12,7 +12,9 @@
  * so the third visit is what every visit after the second looks like). Prints one JSON line per
  * run; with `--phases`, each visit also gives when each phase of the load, each step of the
  * catalogue's worker and each file ended (ms from navigation), and when each long task began
- * and how long it took (`tasks`: [start, ms] pairs). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
+ * and how long it took, with what ran in it where the Long Animation Frames API says (`tasks`:
+ * [start, ms, what] triples: the invoker, script file and function of the longest script in the
+ * long frame that holds the task). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
  * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
  * every item itself on the first visit.
@@ -39,6 +41,8 @@ interface Seen {
   /** The same, counted from when the page requested the tag's script (null: no timing entry for it). */
   fromTagMs: number | null;
   longTasks: { start: number; ms: number }[];
+  /** Animation frames of 50 ms or more (the Long Animation Frames API), with the scripts that ran in them. */
+  frames: { start: number; end: number; scripts: { by: string; src: string; fn: string; ms: number }[] }[];
   prepared: number;
   /** The load's phases (User Timing marks) and the files, ms from navigation, in the order they ended. */
   phases: Record<string, number>;
@@ -65,6 +69,12 @@ const mbps = args['mbps'] !== undefined ? Number(args['mbps']) : null;
 const rtt = Number(args['rtt'] ?? (mbps !== null ? 40 : 0));
 if ((mbps !== null && !(mbps > 0)) || !(rtt >= 0)) throw new Error('--mbps takes a number > 0 and --rtt a number of ms ≥ 0.');
 const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 8 : Infinity, rtt) : undefined;
+/**
+ * The page's animation frames of 50 ms or more, with the scripts that ran in them
+ * (`window.__frames`): what ran in each long task. Nothing where the browser lacks the API.
+ */
+const FRAME_OBSERVER = `<script>window.__frames = []; try { new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, src: (s.sourceURL || '').split('/').pop(), fn: s.sourceFunctionName, ms: Math.round(s.duration) })) }); }).observe({ type: 'long-animation-frame', buffered: true }); } catch {}</script>`;
+
 const dir = await visitFolder(n);
 // The page waits for the first top 10, then for a second and a half of quiet, reports, waits
 // until what the first visit made is saved, and loads itself again until the third visit.
@@ -83,7 +93,7 @@ addEventListener('load', async () => {
   const phases = {};
   for (const m of performance.getEntriesByType('mark')) phases[m.name.replace('clickwise:', '')] = Math.round(m.startTime);
   for (const r of performance.getEntriesByType('resource')) if (r.responseEnd > 0) phases[r.name.split('/').pop()] = Math.round(r.responseEnd);
-  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, fromTagMs, longTasks: window.__tasks, prepared: rec.stats().embeddings.prepared, phases }) });
+  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, fromTagMs, longTasks: window.__tasks, frames: window.__frames, prepared: rec.stats().embeddings.prepared, phases }) });
   const next = visits[visits.indexOf(visit) + 1];
   if (!next) return;
   // The next visit comes once what this one made is saved (its header is written last): at
@@ -95,8 +105,15 @@ addEventListener('load', async () => {
 </script>`;
 writeFileSync(
   join(dir, 'plain.html'),
-  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', encode ? '/models/' : undefined)}`,
+  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${FRAME_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', encode ? '/models/' : undefined)}`,
 );
+/** What ran in a long task: the longest script of the long frame that holds it ('' where none is known). */
+function ranIn(task: { start: number; ms: number }, frames: Seen['frames']): string {
+  const frame = frames.find((f) => f.start <= task.start + 1 && task.start + task.ms <= f.end + 1);
+  const top = frame?.scripts.reduce<Seen['frames'][number]['scripts'][number] | null>((a, x) => (!a || x.ms > a.ms ? x : a), null);
+  return top ? `${top.by} ${top.src}${top.fn ? `:${top.fn}` : ''} (${top.ms} ms)` : frame ? '(no script)' : '';
+}
+
 let seen: Seen[] = [];
 const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' }, link);
 const server = createServer((req, res) => {
@@ -133,7 +150,10 @@ try {
       longTasks: v.longTasks.length,
       prepared: v.prepared,
       // Each long task's start (ms from navigation) and length, to set beside the phases.
-      ...(phases ? { phases: v.phases, tasks: v.longTasks.map((t) => [Math.round(t.start), Math.round(t.ms)]) } : {}),
+      // With what ran in it, where the Long Animation Frames API says.
+      ...(phases
+        ? { phases: v.phases, tasks: v.longTasks.map((t) => [Math.round(t.start), Math.round(t.ms), ranIn(t, v.frames ?? [])]) }
+        : {}),
     });
     const byVisit = Object.fromEntries(VISITS.map((v) => [v, seen.find((x) => x.visit === v)]));
     console.log(

@@ -203,19 +203,40 @@ export async function checkShippedIndex(index: CatalogIndex, file: Uint8Array, s
   if (index.categories) await checkCategories(index.categories, n, slicer);
 }
 
+/** Where a model's catalogue index is, as its vectors' manifest names it: {@link findShippedIndex}. */
+export interface ListedIndex {
+  /** The vectors' folder. */
+  base: string;
+  file: NonNullable<VectorsManifest['catalogIndex']>;
+}
+
 /**
- * The catalogue index the shop ships with the model at `model` (a folder URL): named by the model
- * manifest's vectors folder's manifest (`catalogIndex`), its sha256 and size checked. Null where
- * the model ships none; a rejection where it names one that cannot be read whole.
+ * Where the model at `model` (a folder URL) ships its catalogue's index: named by the model
+ * manifest's vectors folder's manifest (`catalogIndex`). Null where it ships none.
  */
-export async function fetchShippedIndex(fetcher: Fetcher, model: string, slicer: Slicer): Promise<ShippedIndex | null> {
+export async function findShippedIndex(fetcher: Fetcher, model: string): Promise<ListedIndex | null> {
   const manifest = await fetchJson<{ vectors?: unknown }>(fetcher, joinLocation(model, 'manifest.json'));
   if (typeof manifest?.vectors !== 'string') return null;
   const base = joinLocation(model, manifest.vectors);
   const vectors = await fetchJson<Partial<VectorsManifest>>(fetcher, joinLocation(base, 'manifest.json'));
   const f = vectors?.catalogIndex;
-  if (!f || typeof f.path !== 'string' || typeof f.digest !== 'string') return null;
-  const shipped = await readCatalogIndex(new Uint8Array(await fetchVerified(fetcher, base, f)), slicer);
-  if (shipped.digest !== f.digest) throw new RangeError("a catalogue index file's digest is not the one its manifest names");
+  if (!f || typeof f.path !== 'string' || typeof f.digest !== 'string' || !Number.isSafeInteger(f.fileBytes)) return null;
+  return { base, file: f };
+}
+
+/** The index {@link findShippedIndex} found, downloaded, its sha256 and size checked, and read. */
+export async function readShippedIndex(fetcher: Fetcher, listed: ListedIndex, slicer: Slicer): Promise<ShippedIndex> {
+  const shipped = await readCatalogIndex(new Uint8Array(await fetchVerified(fetcher, listed.base, listed.file)), slicer);
+  if (shipped.digest !== listed.file.digest) throw new RangeError("a catalogue index file's digest is not the one its manifest names");
   return shipped;
+}
+
+/**
+ * The catalogue index the shop ships with the model at `model` ({@link findShippedIndex}, then
+ * {@link readShippedIndex}); null where it ships none, a rejection where it names one that cannot
+ * be read whole.
+ */
+export async function fetchShippedIndex(fetcher: Fetcher, model: string, slicer: Slicer): Promise<ShippedIndex | null> {
+  const listed = await findShippedIndex(fetcher, model);
+  return listed && readShippedIndex(fetcher, listed, slicer);
 }

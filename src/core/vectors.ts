@@ -40,7 +40,11 @@ export interface VectorsManifest {
    * file the pages serve: `digest` is that file's (`digestBytes`). A first visit whose file has
    * this digest takes the index instead of parsing the file.
    */
-  catalogIndex?: ManifestFile & { digest: string };
+  catalogIndex?: ManifestFile & {
+    digest: string;
+    /** The catalogue file's length in bytes: a browser that gets a file of another length does not download the index. */
+    fileBytes: number;
+  };
   createdAt: string;
 }
 

@@ -115,7 +115,15 @@ export async function writeVectors(o: {
       { path: 'keys.bin', sha256: sha256Bytes(keyBin), bytes: keyBin.byteLength },
     ],
     ...(indexBin
-      ? { catalogIndex: { path: INDEX_FILE, sha256: sha256Bytes(indexBin.file), bytes: indexBin.file.byteLength, digest: indexBin.digest } }
+      ? {
+          catalogIndex: {
+            path: INDEX_FILE,
+            sha256: sha256Bytes(indexBin.file),
+            bytes: indexBin.file.byteLength,
+            digest: indexBin.digest,
+            fileBytes: o.catalogFile!.byteLength,
+          },
+        }
       : {}),
     createdAt: new Date().toISOString(),
   };
