@@ -169,6 +169,12 @@ function shippedIndex(listed: ListedIndex): Promise<ShippedIndex | null> {
   );
 }
 
+/** The file length a digest names (`k64:…:LENGTH`, `sha256:…:LENGTH`); NaN where it names none. */
+function digestLength(digest: string): number {
+  const m = /:(\d+)$/.exec(digest);
+  return m ? Number(m[1]) : NaN;
+}
+
 /**
  * The length of the response's body as it will be read, where the response says it for sure: a
  * same-origin response with a `Content-Length` and no `Content-Encoding` (a compressed body's
@@ -252,7 +258,8 @@ async function checkSaved(
   location: string,
   url: string,
   slicer: Slicer,
-): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string } | null> {
+  model?: string,
+): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string; shipped?: true } | null> {
   const begun = begin(location, url);
   const response = begun.response;
   const cache = await begun.cache;
@@ -316,12 +323,28 @@ async function checkSaved(
         copy.close();
       }
     }
+    // A file whose response says another length than the saved entry's has changed: the shop's
+    // index for it, where it ships one, is asked for while it downloads (never on a visit that
+    // cannot tell, so an unchanged file costs no request).
+    const length = plainLength(res);
+    const shipped =
+      model && length > 0
+        ? entry.then(async (e) => {
+            const had = e ? digestLength(e.catalog.digest) : NaN;
+            // Not known to have changed: no entry, or its digest names no length, or the same.
+            if (Number.isNaN(had) || had === length) return null;
+            const found = await listedIndex(model);
+            return found && found.file.fileBytes === length ? shippedIndex(found) : null;
+          })
+        : Promise.resolve(null);
     const { bytes, digest } = await readBody(location, res, slicer);
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
       await handBack(location, saved, digest, () => Promise.resolve({ bytes, digest }), false);
       return null;
     }
+    const index = await shippedFor(await shipped, bytes, digest, slicer);
+    if (index) return { bytes, index, digest, shipped: true };
     return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
   } finally {
     cache?.close();
@@ -429,7 +452,7 @@ scope.onmessage = (ev) => {
           return indexCatalog(request.location, bytes, slicer).then((index) => ({ bytes, index }));
         })()
       : request.saved
-        ? checkSaved(request.location, request.url, slicer)
+        ? checkSaved(request.location, request.url, slicer, request.model)
         : download(request.location, request.url, slicer, request.model);
   void work.then(
     (done) => {

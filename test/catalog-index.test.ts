@@ -1086,6 +1086,28 @@ describe('the catalogue worker and its client', () => {
       await until(++n);
       expect(asked).toEqual([location]);
       expect('shipped' in (replies.at(-1) as IndexAnswer)).toBe(false);
+
+      // A later visit whose saved entry is for a file of another length, as the response says:
+      // the file changed, and the shop's index for the new one stands for the parse.
+      withLength = true;
+      await saveEntryFor(location, JSON.stringify([{ id: 'old', title: 'Old' }, ...syntheticCatalog(20)]));
+      asked.length = 0;
+      elementParses = 0;
+      worker.postMessage({ location, url: location, saved: true, model } satisfies IndexRequest);
+      await until(++n);
+      const later = earlyResult(await withIdText(replies.at(-1) as IndexAnswer), Promise.resolve({ matrix: null }));
+      expect('index' in later && later.shipped).toBe(true);
+      expect('index' in later && later.index).toEqual(madeIndex);
+      expect(elementParses).toBe(0);
+      expect(asked).toContain(`${model}vectors/catalog-index.bin`);
+      // One whose entry is for this very file takes the entry, and asks for nothing but the file.
+      await saveEntryFor(location, made);
+      asked.length = 0;
+      worker.postMessage({ location, url: location, saved: true, model } satisfies IndexRequest);
+      n += 2; // the entry, then its matrix
+      await until(n);
+      expect(replies.filter((a) => 'saved' in a).length).toBe(1);
+      expect(asked).toEqual([location]);
     } finally {
       vi.restoreAllMocks();
     }
