@@ -13,8 +13,8 @@
  * run; with `--phases`, each visit also gives when each phase of the load, each step of the
  * catalogue's worker and each file ended (ms from navigation), and when each long task began
  * and how long it took, with what ran in it where the Long Animation Frames API says (`tasks`:
- * [start, ms, what] triples: the invoker, script file and function of the longest script in the
- * long frame that holds the task). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
+ * [start, ms, what] triples: the invoker, script file, function and character position of the
+ * longest script in the long frame that holds the task). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
  * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
  * every item itself on the first visit.
@@ -42,7 +42,7 @@ interface Seen {
   fromTagMs: number | null;
   longTasks: { start: number; ms: number }[];
   /** Animation frames of 50 ms or more (the Long Animation Frames API), with the scripts that ran in them. */
-  frames: { start: number; end: number; scripts: { by: string; src: string; fn: string; ms: number }[] }[];
+  frames: { start: number; end: number; scripts: { by: string; src: string; fn: string; at: number; ms: number }[] }[];
   prepared: number;
   /** The load's phases (User Timing marks) and the files, ms from navigation, in the order they ended. */
   phases: Record<string, number>;
@@ -73,7 +73,7 @@ const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 
  * The page's animation frames of 50 ms or more, with the scripts that ran in them
  * (`window.__frames`): what ran in each long task. Nothing where the browser lacks the API.
  */
-const FRAME_OBSERVER = `<script>window.__frames = []; try { new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, src: (s.sourceURL || '').split('/').pop(), fn: s.sourceFunctionName, ms: Math.round(s.duration) })) }); }).observe({ type: 'long-animation-frame', buffered: true }); } catch {}</script>`;
+const FRAME_OBSERVER = `<script>window.__frames = []; try { new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, src: (s.sourceURL || '').split('/').pop(), fn: s.sourceFunctionName, at: s.sourceCharPosition, ms: Math.round(s.duration) })) }); }).observe({ type: 'long-animation-frame', buffered: true }); } catch {}</script>`;
 
 const dir = await visitFolder(n);
 // The page waits for the first top 10, then for a second and a half of quiet, reports, waits
@@ -111,7 +111,8 @@ writeFileSync(
 function ranIn(task: { start: number; ms: number }, frames: Seen['frames']): string {
   const frame = frames.find((f) => f.start <= task.start + 1 && task.start + task.ms <= f.end + 1);
   const top = frame?.scripts.reduce<Seen['frames'][number]['scripts'][number] | null>((a, x) => (!a || x.ms > a.ms ? x : a), null);
-  return top ? `${top.by} ${top.src}${top.fn ? `:${top.fn}` : ''} (${top.ms} ms)` : frame ? '(no script)' : '';
+  const where = top ? `${top.src}${top.fn ? `:${top.fn}` : ''}${top.at >= 0 ? `@${top.at}` : ''}` : '';
+  return top ? `${top.by} ${where} (${top.ms} ms)` : frame ? '(no script)' : '';
 }
 
 let seen: Seen[] = [];
