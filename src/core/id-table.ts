@@ -35,6 +35,12 @@ export function hashId(id: string): number {
   return hashRange(id, 0, id.length);
 }
 
+/** Whether `text`'s `len` code units at `a` and at `b` are the same, without slicing either. */
+function sameRange(text: string, a: number, b: number, len: number): boolean {
+  for (let q = 0; q < len; q++) if (text.charCodeAt(a + q) !== text.charCodeAt(b + q)) return false;
+  return true;
+}
+
 /** {@link hashId} of `text.slice(from, to)`, without making it. */
 function hashRange(text: string, from: number, to: number): number {
   let h = 0x811c9dc5;
@@ -135,7 +141,7 @@ export class IdTable {
       let j = hashRange(text, at, at + len) % size;
       while (slots[j] !== 0) {
         const k = slots[j]! - 1;
-        if (lengths[k] === len && text.startsWith(text.slice(at, at + len), starts[k]!)) {
+        if (lengths[k] === len && sameRange(text, starts[k]!, at, len)) {
           throw new RangeError(`the id ${JSON.stringify(text.slice(at, at + len))} is listed twice`);
         }
         j = j + 1 === size ? 0 : j + 1;
