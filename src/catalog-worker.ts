@@ -120,10 +120,7 @@ async function download(
       res.body?.cancel().catch(() => undefined);
       const digest = copy.digest ?? (await digestBytes(bytes, slicer));
       const found = await listed;
-      const shipped = found && found.file.fileBytes === bytes.length ? await shippedIndex(found) : null;
-      const index = await shippedFor(shipped, bytes, digest, slicer);
-      if (index) return { bytes, index, digest, shipped: true };
-      return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
+      return indexed(location, bytes, digest, found && found.file.fileBytes === bytes.length ? shippedIndex(found) : null, slicer);
     }
   }
   if (!res.body) throw new Error('the response has no body');
@@ -135,9 +132,7 @@ async function download(
     // (after the download: a file changed since the index was made, its length the same).
     const shipped = shippedIndex(found);
     const { bytes, digest } = await readBody(location, res, slicer);
-    const index = await shippedFor(await shipped, bytes, digest, slicer);
-    if (index) return { bytes, index, digest, shipped: true };
-    return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
+    return indexed(location, bytes, digest, shipped, slicer);
   }
   // No index, or one made from a file of another length: parsed as it arrives.
   const tap = await kept(location, res, res.body);
@@ -188,17 +183,26 @@ function plainLength(res: Response): number {
 }
 
 /**
- * The shipped index, where it was made from these very bytes (their digest is its) and its shape
- * fits them; else null, and the bytes are parsed.
+ * The file's index: the shipped one (`shipped`, once read), where it was made from these very
+ * bytes (their digest is its) and its shape fits them; else the file parsed here.
  */
-async function shippedFor(shipped: ShippedIndex | null, bytes: Uint8Array, digest: string, slicer: Slicer): Promise<CatalogIndex | null> {
-  if (!shipped || shipped.digest !== digest) return null;
-  try {
-    await checkShippedIndex(shipped.index, bytes, slicer);
-    return shipped.index;
-  } catch {
-    return null;
+async function indexed(
+  location: string,
+  bytes: Uint8Array,
+  digest: string,
+  shipped: Promise<ShippedIndex | null> | null,
+  slicer: Slicer,
+): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string; shipped?: true }> {
+  const got = await shipped;
+  if (got && got.digest === digest) {
+    try {
+      await checkShippedIndex(got.index, bytes, slicer);
+      return { bytes, index: got.index, digest, shipped: true };
+    } catch {
+      // Not whole, or not for these bytes: parsed below.
+    }
   }
+  return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
 }
 
 /** The bytes of a copy opened with `openCopy`, which is closed; the step stamped where they were read. */
@@ -336,16 +340,14 @@ async function checkSaved(
             const found = await listedIndex(model);
             return found && found.file.fileBytes === length ? shippedIndex(found) : null;
           })
-        : Promise.resolve(null);
+        : null;
     const { bytes, digest } = await readBody(location, res, slicer);
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
       await handBack(location, saved, digest, () => Promise.resolve({ bytes, digest }), false);
       return null;
     }
-    const index = await shippedFor(await shipped, bytes, digest, slicer);
-    if (index) return { bytes, index, digest, shipped: true };
-    return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
+    return indexed(location, bytes, digest, shipped, slicer);
   } finally {
     cache?.close();
   }

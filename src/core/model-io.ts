@@ -166,13 +166,14 @@ const SHA256_PIECE = 1 << 18;
 const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 /**
- * Hex sha256 of bytes: by WebCrypto below {@link SHA256_SLICED_FROM} bytes, else (or where there
- * is no WebCrypto: an insecure http page) by {@link sha256Sliced}.
+ * Hex sha256 of bytes: by WebCrypto below `slicedFrom` bytes ({@link SHA256_SLICED_FROM}, for a
+ * page's thread; a worker passes Infinity), else (or where there is no WebCrypto: an insecure
+ * http page) by {@link sha256Sliced}.
  */
-export async function sha256Hex(data: ArrayBuffer | Uint8Array): Promise<string> {
+export async function sha256Hex(data: ArrayBuffer | Uint8Array, slicedFrom = SHA256_SLICED_FROM): Promise<string> {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   const subtle = globalThis.crypto?.subtle;
-  if (subtle && bytes.byteLength < SHA256_SLICED_FROM) return hex(new Uint8Array(await subtle.digest('SHA-256', bytes as BufferSource)));
+  if (subtle && bytes.byteLength < slicedFrom) return hex(new Uint8Array(await subtle.digest('SHA-256', bytes as BufferSource)));
   return hex(await sha256Sliced(bytes));
 }
 

@@ -121,7 +121,7 @@ export async function writeVectors(o: {
             sha256: sha256Bytes(indexBin.file),
             bytes: indexBin.file.byteLength,
             digest: indexBin.digest,
-            fileBytes: o.catalogFile!.byteLength,
+            fileBytes: indexBin.fileBytes,
           },
         }
       : {}),
@@ -151,7 +151,7 @@ export const INDEX_FILE = 'catalog-index.bin';
  * as a browser's worker would make them; `keys` are the vectors' rows' keys, which the index's
  * must equal (the vectors are for this file's items, in its order).
  */
-async function catalogIndexFile(bytes: Uint8Array, keys: Uint32Array): Promise<{ file: Uint8Array; digest: string }> {
+async function catalogIndexFile(bytes: Uint8Array, keys: Uint32Array): Promise<{ file: Uint8Array; digest: string; fileBytes: number }> {
   const slicer = new Slicer(Infinity);
   const index = await indexCatalog('catalog', bytes, slicer);
   if (index.keys.length !== keys.length || index.keys.some((k, i) => k !== keys[i])) {
@@ -160,7 +160,7 @@ async function catalogIndexFile(bytes: Uint8Array, keys: Uint32Array): Promise<{
   const digest = await digestBytes(bytes, slicer);
   const file = packCatalogIndex(index, digest);
   if (!file) throw new Error('the catalogue has an id that is not valid Unicode (a lone surrogate): its index cannot be written');
-  return { file, digest };
+  return { file, digest, fileBytes: bytes.byteLength };
 }
 
 export const USAGE = `Usage: clickwise vectors --catalog F [--model DIR] [--subspaces 16]
