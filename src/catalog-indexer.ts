@@ -73,7 +73,8 @@ export type IndexAnswer =
      * digest noted in its copy), and sends its matrix, then the file's bytes once read
      * ({@link FileReply}), while the page checks the entry and builds the head.
      */
-    | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true }
+    /** `checked`: the worker checked the entry's catalogue part (`checkSavedCatalog`), which the page then takes as it is. */
+    | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true; checked?: true }
     | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
   ) & {
     marks?: WorkerMarks;
@@ -172,7 +173,8 @@ export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>, fi
   if ('saved' in answer) {
     const matrix = after.then((r) => r.matrix);
     const saved = { catalog: answer.saved, matrix };
-    if (!answer.later) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved };
+    const checked = answer.checked ? { checked: true as const } : {};
+    if (!answer.later) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved, ...checked };
     const later = (file ?? Promise.resolve<FileReply>({ file: null })).then((r) => {
       if (!r.file || r.digest === undefined) throw new Error("the catalogue's worker did not send the file");
       const bytes = new Uint8Array(r.file);
@@ -181,7 +183,7 @@ export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>, fi
       return { bytes, digest: r.digest };
     });
     later.catch(() => undefined);
-    return { bytes: new Uint8Array(0), digest: answer.digest, saved, later };
+    return { bytes: new Uint8Array(0), digest: answer.digest, saved, later, ...checked };
   }
   const got = indexResult(answer);
   return {

@@ -7,9 +7,9 @@
  *
  * On a later visit the tag asks it to check the saved entry (`saved`): it downloads the file,
  * digests it and reads the prepared cache's entry meanwhile, all off the page's main thread, and
- * hands back the entry's catalogue part where it is for these bytes, then its item matrix; the
- * page then only checks what it is given. Where the entry is missing or for other bytes, it
- * indexes the file as on a first visit.
+ * hands back the entry's catalogue part where it is for these bytes and its parts fit together
+ * (`checkSavedCatalog`, run here: the page takes the part as it is), then its item matrix. Where
+ * the entry is missing, damaged or for other bytes, it indexes the file as on a first visit.
  *
  * The worker digests a file as it downloads it, and, where the server sends it with a strong
  * `ETag`, keeps a copy of it with that digest (`storage/file-copy.ts`). A later visit whose
@@ -26,7 +26,7 @@ import { defaultFetcher, httpError, lengthHint } from './core/model-io.js';
 import { checkShippedIndex, findShippedIndex, readShippedIndex } from './core/catalog-index-file.js';
 import type { ListedIndex, ShippedIndex } from './core/catalog-index-file.js';
 import { Slicer } from './core/slice.js';
-import { digestBytes, streamDigest } from './core/prepared.js';
+import { checkSavedCatalog, digestBytes, streamDigest } from './core/prepared.js';
 import { idTextBytes } from './core/id-text.js';
 import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
@@ -295,6 +295,7 @@ async function checkSaved(
             location,
             saved,
             copy.digest,
+            slicer,
             async () => {
               const bytes = readOpened(copy);
               if (bytes) {
@@ -319,8 +320,9 @@ async function checkSaved(
           if (db && db.catalog.digest === digest) {
             res.body?.cancel().catch(() => undefined);
             if (!copy.digest) await noteDigest(location, etag!, digest);
-            await handBack(location, db, digest, () => Promise.resolve({ bytes, digest }), false);
-            return null;
+            if (!(await handBack(location, db, digest, slicer, () => Promise.resolve({ bytes, digest }), false))) return null;
+            // A damaged entry: the bytes are indexed, and the page saves a good one.
+            return { bytes, index: await indexCatalog(location, bytes, slicer), digest };
           }
         }
       } finally {
@@ -344,8 +346,7 @@ async function checkSaved(
     const { bytes, digest } = await readBody(location, res, slicer);
     const saved = await entry;
     if (saved && saved.catalog.digest === digest) {
-      await handBack(location, saved, digest, () => Promise.resolve({ bytes, digest }), false);
-      return null;
+      if (!(await handBack(location, saved, digest, slicer, () => Promise.resolve({ bytes, digest }), false))) return null;
     }
     return indexed(location, bytes, digest, shipped, slicer);
   } finally {
@@ -397,27 +398,34 @@ async function readBody(location: string, res: Response, slicer: Slicer): Promis
 }
 
 /**
- * Posts a saved entry whose digest is `digest`: its catalogue part, then its item matrix. The
+ * Posts a saved entry whose digest is `digest`: its catalogue part, checked here
+ * (`checkSavedCatalog`: the page's main thread then takes it as it is), then its item matrix. The
  * file's bytes (`file`) go with the catalogue part, or, with `later`, after the matrix, with the
- * digest of the bytes `file` gave in the end, which the page compares. Without `later`, bytes
- * that `file` gives with another digest are not the entry's: nothing is posted, and they are
- * returned for the caller to index. An entry read from IndexedDB is copied on the way, each part
- * before it is moved, so that the next visit reads the copy instead.
+ * digest of the bytes `file` gave in the end, which the page compares. A damaged entry is not
+ * posted, nor, without `later`, one for which `file` gives bytes with another digest: the bytes
+ * are then returned for the caller to index. An entry read from IndexedDB is copied on the way,
+ * each part before it is moved, so that the next visit reads the copy instead.
  */
 async function handBack(
   location: string,
   saved: Saved,
   digest: string,
+  slicer: Slicer,
   file: () => Promise<{ bytes: Uint8Array; digest: string }>,
   later: boolean,
 ): Promise<{ bytes: Uint8Array; digest: string } | null> {
   saved.matrix.catch(() => undefined);
   const c = saved.catalog;
+  try {
+    await checkSavedCatalog(c, slicer);
+  } catch {
+    return file();
+  }
   const copy = saved.generation === null ? null : await startEntryCopy(location, saved.generation);
   const kept = copy ? copy.catalog(c) : false;
   const w = wired(c.ids);
   const moved = [...w.moved, ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread)];
-  const entry = { digest, saved: { ...c, ids: w.ids }, ...w.part };
+  const entry = { digest, saved: { ...c, ids: w.ids }, checked: true as const, ...w.part };
   let got: { bytes: Uint8Array; digest: string } | null = null;
   if (later) {
     scope.postMessage(marked({ ...entry, buffer: new ArrayBuffer(0), later: true as const }), moved);

@@ -273,13 +273,15 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     };
     return state;
   };
-  const saved = (entry: PreparedEntry, catalog = entry.catalog): EarlyCatalog => ({
+  /** The worker's answer with a saved entry for the file, `checked` where the worker says it checked it. */
+  const saved = (entry: PreparedEntry, catalog = entry.catalog, checked = false): EarlyCatalog => ({
     location: file,
     taken: Promise.resolve(true),
     result: Promise.resolve({
       bytes: new Uint8Array(readFileSync(file)),
       digest: entry.catalog.digest,
       saved: { catalog, matrix: Promise.resolve(entry.matrix) },
+      ...(checked ? { checked: true as const } : {}),
     }),
   });
 
@@ -306,6 +308,25 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     expect(later.rec.stats().embeddings.prepared).toBe(entry.matrix!.codes.length / entry.matrix!.dims);
     expect(await clickSession(later.rec)).toEqual(reference);
     later.rec.dispose();
+  });
+
+  it('takes the ids of an entry the worker checked as they are, and checks those of one it did not', async () => {
+    const { entry, reference } = await firstVisit();
+    const check = vi.spyOn(IdTable, 'check');
+    try {
+      const trusted = await load(new MemoryPreparedCache(), saved(entry, entry.catalog, true));
+      expect(check).not.toHaveBeenCalled();
+      expect(trusted.rec.stats().catalogIndexed).toBe('saved');
+      expect(await clickSession(trusted.rec)).toEqual(reference);
+      trusted.rec.dispose();
+
+      const unchecked = await load(new MemoryPreparedCache(), saved(entry));
+      expect(check).toHaveBeenCalledTimes(1);
+      expect(unchecked.rec.stats().catalogIndexed).toBe('saved');
+      unchecked.rec.dispose();
+    } finally {
+      check.mockRestore();
+    }
   });
 
   it('parses the bytes the worker gave, without downloading them again, where the entry it read is damaged, and saves a good one', async () => {
@@ -761,8 +782,15 @@ describe('the catalogue worker and its client', () => {
     return at.every((t, i) => Number.isFinite(t) && (i === 0 || t >= at[i - 1]!));
   };
 
-  /** Saves in the prepared cache the entry a page would make of `text` (a made-up matrix), as the recommender does. */
-  async function saveEntryFor(location: string, text: string): Promise<PreparedEntry> {
+  /**
+   * Saves in the prepared cache the entry a page would make of `text` (a made-up matrix), as the
+   * recommender does; `alter` damages its catalogue part before it is saved.
+   */
+  async function saveEntryFor(
+    location: string,
+    text: string,
+    alter: (c: PreparedEntry['catalog']) => void = () => undefined,
+  ): Promise<PreparedEntry> {
     const bytes = new TextEncoder().encode(text);
     const index = await indexCatalog(location, bytes, new Slicer(Infinity));
     const entry: PreparedEntry = {
@@ -782,6 +810,7 @@ describe('the catalogue worker and its client', () => {
         embeddings: { shipped: index.bounds.length / 2, cached: 0, encoded: 0 },
       },
     };
+    alter(entry.catalog);
     const cache = await IndexedDbPreparedCache.open();
     await cache.put(location, entry);
     cache.close();
@@ -802,7 +831,7 @@ describe('the catalogue worker and its client', () => {
     worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
     await until(2);
     const [answer, matrix] = replies.filter((a) => !('taken' in a) && !('ready' in a));
-    expect(answer).toMatchObject({ digest: entry.catalog.digest });
+    expect(answer).toMatchObject({ digest: entry.catalog.digest, checked: true });
     expect((answer as IndexAnswer).idText).toBeInstanceOf(ArrayBuffer);
     expect('saved' in answer! && answer.saved.ids.text).toBe('');
     // Each step stamped once, with the message after it: the file's and the entry's in the order they ended.
@@ -816,6 +845,7 @@ describe('the catalogue worker and its client', () => {
     expect('saved' in got && new TextDecoder().decode(got.bytes)).toBe(text);
     expect('saved' in got && got.saved.catalog).toEqual(entry.catalog);
     expect('saved' in got && (await got.saved.matrix)).toEqual(entry.matrix);
+    expect('saved' in got && got.checked).toBe(true);
 
     // The shop changed its catalogue: the worker indexes the new bytes and gives their digest.
     text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);
@@ -826,6 +856,36 @@ describe('the catalogue worker and its client', () => {
     expect('index' in changed && changed.index).toEqual(await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)));
     expect('index' in changed && changed.digest).toBe(await digestBytes(new TextEncoder().encode(text), new Slicer(Infinity)));
     expect(asked).toEqual([location, location]);
+  });
+
+  it('checks the saved entry before it hands it back: one that is damaged is not, and the file is indexed instead', async () => {
+    const location = 'https://shop.test/damaged.json';
+    const text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
+    vi.stubGlobal('fetch', () => Promise.resolve(new Response(text)));
+    const bytes = new TextEncoder().encode(text);
+    const index = await indexCatalog(location, bytes, new Slicer(Infinity));
+    const digest = await digestBytes(bytes, new Slicer(Infinity));
+    const damages: ((c: PreparedEntry['catalog']) => void)[] = [
+      // a cold-start order that names an item past the catalogue's end
+      (c) => void (c.spread[3] = c.spread.length + 5),
+      // bounds out of order
+      (c) => void c.bounds.set([c.bounds[3]!, c.bounds[2]!], 2),
+      // a category code past the table's names
+      (c) => void (c.categories!.codes[7] = c.categories!.names.length + 1),
+    ];
+    const { worker, replies, until } = listening((await fakeWorkers()).start());
+    const answers = (): IndexReply[] => replies.filter((a) => !('taken' in a) && !('ready' in a));
+    for (const damage of damages) {
+      await saveEntryFor(location, text, damage);
+      const before = answers().length;
+      worker.postMessage({ location, url: location, saved: true } satisfies IndexRequest);
+      await until(before + 1);
+      const answer = answers()[before]!;
+      expect('saved' in answer).toBe(false);
+      const got = earlyResult(await withIdText(answer as IndexAnswer), Promise.resolve({ matrix: null }));
+      expect('index' in got && got.index).toEqual(index);
+      expect('index' in got && got.digest).toBe(digest);
+    }
   });
 
   it("reads a later visit's file and entry from the worker's copies (the file's kept with the server's strong ETag, the body left unread; the entry's for its generation), and the body or IndexedDB where the ETag changed or is weak, a copy is damaged, or the entry is new", async () => {
@@ -962,6 +1022,23 @@ describe('the catalogue worker and its client', () => {
     expect([fromDb.steps, fromDb.entry, fromDb.ahead]).toEqual([['request', 'response', 'copy'], 'db', false]);
     await handedBack(fromDb.result, entry);
     expect((await visit(true)).entry).toBe('copy');
+
+    // A copy of the entry whose parts no longer fit together (its cold-start order names an item
+    // past the end) is not handed back: the file's copy is indexed instead.
+    const whole = entryFile.data.slice();
+    const view = new DataView(entryFile.data.buffer, entryFile.data.byteOffset, entryFile.data.byteLength);
+    const headAt = view.getFloat64(8, true);
+    const header = JSON.parse(new TextDecoder().decode(entryFile.data.subarray(headAt, headAt + view.getUint32(16, true)))) as {
+      parts: Record<string, { at: number }>;
+    };
+    view.setInt32(header.parts['spread']!.at, entry.catalog.spread.length + 5, true);
+    const damaged = await visit(true);
+    expect([damaged.steps, damaged.entry]).toEqual([['request', 'response', 'copy', 'index'], 'copy']);
+    expect('index' in damaged.result && damaged.result.index).toEqual(
+      await indexCatalog(location, new TextEncoder().encode(text), new Slicer(Infinity)),
+    );
+    expect('index' in damaged.result && damaged.result.digest).toBe(entry.catalog.digest);
+    entryFile.data = whole;
 
     // The shop changed its file, and the server its ETag: the new bytes are read and indexed.
     text = JSON.stringify([{ id: 'b', title: 'Banana', category: 'Fruit' }, ...syntheticCatalog(300)]);

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JsonBounds, parseJsonArraySliced } from '../src/core/json-array.js';
 import type { PreparedCache, PreparedEntry } from '../src/core/prepared.js';
-import { digestBytes, fastDigest, MemoryPreparedCache, sha256Digest } from '../src/core/prepared.js';
+import { checkSavedCatalog, digestBytes, fastDigest, MemoryPreparedCache, sha256Digest } from '../src/core/prepared.js';
+import type { PreparedCatalog } from '../src/core/prepared.js';
+import { indexCatalog } from '../src/core/catalog-index.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import type { CoreRecommenderOptions, Recommender } from '../src/core/recommender.js';
@@ -88,6 +90,48 @@ for (const [name, digest] of [
     expect(await digest(big.subarray(0, (8 << 20) + 1), s)).not.toBe(await digest(big.subarray(0, 8 << 20), s));
   });
 }
+
+describe('checkSavedCatalog', () => {
+  /** The catalogue part a load saves for the demo catalogue. */
+  const part = async (): Promise<PreparedCatalog> => {
+    const bytes = enc(JSON.stringify(demoCatalog()));
+    const index = await indexCatalog('demo.json', bytes, new Slicer(Infinity));
+    const n = index.bounds.length / 2;
+    return {
+      digest: await digestBytes(bytes, new Slicer(Infinity)),
+      ids: index.ids,
+      bounds: index.bounds,
+      skipped: index.skipped,
+      spread: Int32Array.from({ length: n }, (_, i) => n - 1 - i),
+      categories: index.categories,
+    };
+  };
+
+  it('takes back the ids of a part that fits them', async () => {
+    const c = await part();
+    const ids = await checkSavedCatalog(c, new Slicer(1));
+    expect(ids.size).toBe(c.bounds.length / 2);
+    const first = demoCatalog()[0]!.id;
+    expect(ids.indexOf(first)).toBe(0);
+  });
+
+  it('refuses a part whose bounds, categories or cold-start order do not fit its ids', async () => {
+    const damages: [string, (c: PreparedCatalog) => void][] = [
+      ['bounds out of order', (c) => c.bounds.set([c.bounds[3]!, c.bounds[2]!], 2)],
+      ['one bound short', (c) => (c.bounds = c.bounds.slice(1))],
+      ['a category past the names', (c) => (c.categories!.codes[1] = c.categories!.names.length + 1)],
+      ['an order one item short', (c) => (c.spread = c.spread.slice(1))],
+      ['an order past the end', (c) => (c.spread[2] = c.spread.length)],
+      ['an order below 0', (c) => (c.spread[0] = -1)],
+      ['a slot of the id table out of range', (c) => (c.ids.slots[c.ids.slots.findIndex((x) => x !== 0)] = c.ids.lengths.length + 1)],
+    ];
+    for (const [what, damage] of damages) {
+      const c = await part();
+      damage(c);
+      await expect(checkSavedCatalog(c, new Slicer(Infinity)), what).rejects.toThrow(RangeError);
+    }
+  });
+});
 
 describe('JsonBounds', () => {
   it("records each element's place, so that the element alone parses to the same value", async () => {

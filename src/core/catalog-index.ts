@@ -55,6 +55,8 @@ export type EarlyResult =
       bytes: Uint8Array;
       digest: string;
       saved: SavedEntry;
+      /** The worker checked the entry's catalogue part (`checkSavedCatalog`): the load takes it as it is. */
+      checked?: true;
       /**
        * Where the saved entry came ahead of the file's bytes (`bytes` then empty): the bytes the
        * worker read in the end, and their digest, which the load compares with `digest`.

@@ -8,8 +8,10 @@
  * The recommender only reads and writes `PreparedEntry` values through a {@link PreparedCache};
  * the package entry passes one backed by IndexedDB.
  */
+import { checkBounds, checkCategories } from './catalog.js';
 import type { CategoryTable } from './catalog.js';
 import { KernelDigester, kernelDigest } from './digest.js';
+import { IdTable } from './id-table.js';
 import type { IdTableData } from './id-table.js';
 import { sha256Hex } from './model-io.js';
 import type { Slicer } from './slice.js';
@@ -27,6 +29,29 @@ export interface PreparedCatalog {
   spread: Int32Array;
   /** Every item's category as a number (null: too many distinct categories to number). */
   categories: CategoryTable | null;
+}
+
+/**
+ * A saved catalogue part's ids taken back as a table, once every part is found to fit them: the
+ * table's shape (`IdTable.check`), two bounds per id in order, a category per id, and a cold-start
+ * order that lists each item by an index within the catalogue. Throws a RangeError on anything
+ * else (a damaged entry: the file is then read as on a first visit, and saved again). The
+ * catalogue's worker runs it on an entry before it hands it back (its answer then says
+ * `checked`), so that the page, whose main thread is busiest while it loads, takes the table as
+ * it is (`IdTable.adopt`).
+ */
+export async function checkSavedCatalog(catalog: PreparedCatalog, slicer: Slicer): Promise<IdTable> {
+  const ids = await IdTable.check(catalog.ids, slicer);
+  await checkBounds(catalog.bounds, ids.size, slicer);
+  if (catalog.categories) await checkCategories(catalog.categories, ids.size, slicer);
+  const { spread } = catalog;
+  const n = ids.size;
+  if (!(spread instanceof Int32Array) || spread.length !== n) throw new RangeError(`a saved cold-start order does not list ${n} items`);
+  for (let i = 0; i < n; i++) {
+    if (!(spread[i]! >= 0 && spread[i]! < n)) throw new RangeError(`a saved cold-start order's item ${i} is out of range`);
+    if ((i & 8191) === 8191) await slicer.maybeYield();
+  }
+  return ids;
 }
 
 /** The part that also depends on the model: the item matrix the head scores. */

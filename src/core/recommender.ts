@@ -10,8 +10,6 @@ import { initBackend } from './backend.js';
 import type { Catalog, CatalogHeld, CategoryTable, SwappableCatalog } from './catalog.js';
 import {
   buildCategories,
-  checkBounds,
-  checkCategories,
   compactCatalog,
   compactParsed,
   describeProblems,
@@ -42,7 +40,7 @@ import { nextBackgroundTask, nextTask, Slicer } from './slice.js';
 import type { ShopDeltaInfo } from './shop-delta-client.js';
 import { ShopDeltaClient } from './shop-delta-client.js';
 import type { MatrixShape, PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
-import { digestBytes } from './prepared.js';
+import { checkSavedCatalog, digestBytes } from './prepared.js';
 import type { ShippedVectors, VectorsManifest } from './vectors.js';
 import { catalogHashSliced, decodeRow, itemKeys, loadVectors, loadVectorsManifest, longKey } from './vectors.js';
 
@@ -553,29 +551,28 @@ export async function readCatalog(
   /** The early catalogue's answer as the load takes it; undefined where the file is read here after all. */
   async function fromEarly(off: EarlyResult): Promise<ReadCatalog | undefined> {
     if ('saved' in off) {
-      // The worker read the saved entry and found it to be for these bytes; checked as below,
-      // while the worker reads the bytes where it sent the entry ahead of them.
-      const got = await checkedEntry(off.saved, slicer);
+      // The worker read the saved entry and found it to be for these bytes; checked there (then
+      // taken as it is) or as below, while the worker reads the bytes where it sent the entry
+      // ahead of them.
+      const got = await checkedEntry(off.saved, slicer, off.checked === true);
       if (off.later && got) {
         const ahead = entryAhead(got.entry, got.ids);
-        if (ahead) {
-          const later = off.later;
-          const digest = off.digest;
-          // The read once the bytes are here: this one, with them, where they are the entry's;
-          // else the file parsed as a changed one.
-          const rest = (async (): Promise<ReadCatalog> => {
-            const file = await later.catch(() => null);
-            // The worker stopped before it sent the bytes: they are read here.
-            const bytes = file ? file.bytes : await fetchCatalog(location, fetcher);
-            const made = file ? file.digest : await digestOf(bytes);
-            if (made === digest && ahead.fill(bytes)) {
-              return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: { ...ahead.text, bytes }, indexedIn: 'saved' };
-            }
-            ahead.fail(new Error("the catalogue's file is not the one its saved entry was made from"));
-            return readFresh(location, bytes, made, fetcher, slicer, warn, miss, indexer);
-          })();
-          return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: ahead.text, indexedIn: 'saved', rest };
-        }
+        const later = off.later;
+        const digest = off.digest;
+        // The read once the bytes are here: this one, with them, where they are the entry's;
+        // else the file parsed as a changed one.
+        const rest = (async (): Promise<ReadCatalog> => {
+          const file = await later.catch(() => null);
+          // The worker stopped before it sent the bytes: they are read here.
+          const bytes = file ? file.bytes : await fetchCatalog(location, fetcher);
+          const made = file ? file.digest : await digestOf(bytes);
+          if (made === digest && ahead.fill(bytes)) {
+            return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: { ...ahead.text, bytes }, indexedIn: 'saved' };
+          }
+          ahead.fail(new Error("the catalogue's file is not the one its saved entry was made from"));
+          return readFresh(location, bytes, made, fetcher, slicer, warn, miss, indexer);
+        })();
+        return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: ahead.text, indexedIn: 'saved', rest };
       }
       const file = off.later ? await off.later.catch(() => null) : off;
       if (file) {
@@ -630,44 +627,34 @@ export async function readCatalog(
   return readFresh(location, bytes, digest, fetcher, slicer, warn, miss, indexer);
 }
 
-/** A saved entry whose catalogue part checks out, with its ids indexed; undefined where it is damaged. */
-async function checkedEntry(entry: SavedEntry, slicer: Slicer): Promise<{ entry: SavedEntry; ids: IdTable } | undefined> {
+/**
+ * A saved entry whose catalogue part checks out (`checkSavedCatalog`), with its ids indexed;
+ * undefined where it is damaged. One the catalogue's worker `checked` before it handed it back is
+ * taken as it is.
+ */
+async function checkedEntry(entry: SavedEntry, slicer: Slicer, checked = false): Promise<{ entry: SavedEntry; ids: IdTable } | undefined> {
   // Awaited only if the entry holds; its failure is reported there.
   entry.matrix.catch(() => undefined);
   try {
-    const ids = await IdTable.check(entry.catalog.ids, slicer);
-    await checkBounds(entry.catalog.bounds, ids.size, slicer);
-    if (entry.catalog.categories) await checkCategories(entry.catalog.categories, ids.size, slicer);
+    const ids = checked ? IdTable.adopt(entry.catalog.ids) : await checkSavedCatalog(entry.catalog, slicer);
     return { entry, ids };
   } catch {
     return undefined; // a damaged entry: read the file as on a first visit, and save it again
   }
 }
 
-/**
- * The catalogue a saved entry says, before the file's bytes are here (see {@link catalogAhead});
- * null where the entry's cold-start order does not fit it.
- */
-function entryAhead(entry: SavedEntry, ids: IdTable): (ReturnType<typeof catalogAhead> & { text: CatalogText }) | null {
+/** The catalogue a checked saved entry says, before the file's bytes are here (see {@link catalogAhead}). */
+function entryAhead(entry: SavedEntry, ids: IdTable): ReturnType<typeof catalogAhead> & { text: CatalogText } {
   const prior = entry.catalog;
-  if (!spreadFits(prior.spread, ids.size)) return null;
   const ahead = catalogAhead(ids, prior.bounds, prior.skipped, prior.categories);
   return { ...ahead, text: { bytes: null, bounds: prior.bounds, ids, categories: prior.categories } };
 }
 
-/** Whether a saved cold-start order lists each of a catalogue's `n` items by an index within it. */
-function spreadFits(spread: Int32Array, n: number): boolean {
-  let inRange = spread.length === n;
-  for (let i = 0; i < spread.length && inRange; i++) inRange = spread[i]! >= 0 && spread[i]! < n;
-  return inRange;
-}
-
-/** The catalogue held as a saved entry for these bytes says; null where the entry does not fit them. */
+/** The catalogue a checked saved entry says, held for these bytes; null where the entry does not fit them. */
 function heldEntry(bytes: Uint8Array, entry: SavedEntry, ids: IdTable): ReadCatalog | null {
   try {
     const prior = entry.catalog;
     const catalog = lazyCatalogFrom(bytes, ids, prior.bounds, prior.skipped, prior.categories);
-    if (!spreadFits(prior.spread, catalog.size)) return null;
     return { catalog, entry, fresh: null, text: { bytes, bounds: prior.bounds, ids, categories: prior.categories }, indexedIn: 'saved' };
   } catch {
     return null; // a damaged entry: read the file as on a first visit, and save it again
