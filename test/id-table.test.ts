@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IdTableData } from '../src/core/id-table.js';
 import { IdTable } from '../src/core/id-table.js';
-import { Slicer } from '../src/core/slice.js';
+import { inRanges, Slicer } from '../src/core/slice.js';
 import { buildCategories, checkBounds, checkCategories, validateCatalogSliced } from '../src/core/catalog.js';
 
 const odd = (i: number): string =>
@@ -87,6 +87,32 @@ describe('IdTable', () => {
     ];
     for (const bad of damaged) await expect(IdTable.check(bad, s)).rejects.toThrow(RangeError);
     await expect(IdTable.check(good, s)).resolves.toBeInstanceOf(IdTable);
+  });
+});
+
+describe('inRanges', () => {
+  it('runs every index once, in order, in ranges of at most its step, and yields only where the slice is used up', async () => {
+    const seen: number[] = [];
+    const ranges: [number, number][] = [];
+    let turns = 0;
+    await inRanges(
+      5_000,
+      new Slicer(Infinity, async () => void turns++),
+      (from, to) => {
+        ranges.push([from, to]);
+        for (let i = from; i < to; i++) seen.push(i);
+      },
+      2048,
+    );
+    expect(ranges).toEqual([
+      [0, 2048],
+      [2048, 4096],
+      [4096, 5000],
+    ]);
+    expect(seen).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+    expect(turns).toBe(0);
+    await inRanges(5_000, new Slicer(0, async () => void turns++), () => undefined, 1000);
+    expect(turns).toBe(5);
   });
 });
 

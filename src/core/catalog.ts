@@ -2,6 +2,7 @@
 import { CatalogError } from './errors.js';
 import { IdTable } from './id-table.js';
 import { ShardedMap } from './sharded-map.js';
+import { inRanges } from './slice.js';
 import type { Slicer } from './slice.js';
 import { blockEnd, COMPACT_BLOCK_BYTES, nextBlock } from './deflate-blocks.js';
 import type { BlockBatch, BlockDeflater, DeflatedBlocks } from './deflate-blocks.js';
@@ -188,13 +189,14 @@ function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, numbe
 export async function checkBounds(bounds: Uint32Array, n: number, slicer: Slicer): Promise<void> {
   if (n === 0 || bounds.length !== 2 * n)
     throw new RangeError(`a restored catalogue needs 2 bounds per id (${n} ids, ${bounds.length} bounds)`);
-  for (let i = 0; i < n; i++) {
-    // Each item's bytes lie after the previous item's.
-    if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
-      throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
+  await inRanges(n, slicer, (from, to) => {
+    for (let i = from; i < to; i++) {
+      // Each item's bytes lie after the previous item's.
+      if (bounds[2 * i]! > bounds[2 * i + 1]! || (i > 0 && bounds[2 * i - 1]! > bounds[2 * i]!)) {
+        throw new RangeError(`a restored catalogue's bounds are out of order at item ${i}`);
+      }
     }
-    if ((i & 2047) === 2047) await slicer.maybeYield();
-  }
+  });
 }
 
 /**
@@ -744,11 +746,13 @@ export async function checkCategories(table: CategoryTable, n: number, slicer: S
   }
   const none = noCategory(codes);
   if (names.some((x) => typeof x !== 'string')) throw new RangeError('a saved category table has a name that is not a string');
-  for (let i = 0; i < n; i++) {
-    const c = codes[i]!;
-    if (c >= names.length && c !== none) throw new RangeError(`a saved category table's code at item ${i} is out of range`);
-    if ((i & 2047) === 2047) await slicer.maybeYield();
-  }
+  const named = names.length;
+  await inRanges(n, slicer, (from, to) => {
+    for (let i = from; i < to; i++) {
+      const c = codes[i]!;
+      if (c >= named && c !== none) throw new RangeError(`a saved category table's code at item ${i} is out of range`);
+    }
+  });
 }
 
 /** "3 invalid items: a; b; c (and 2 more)". */

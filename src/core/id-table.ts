@@ -7,6 +7,7 @@
  * A lookup compares the id it finds with the one asked for, so a damaged table can make an id
  * look absent, never answer with another item.
  */
+import { inRanges } from './slice.js';
 import type { Slicer } from './slice.js';
 
 /** Ids per mark: where every `MARK_EVERY`-th id starts is kept, the rest follow from the lengths. */
@@ -182,23 +183,29 @@ export class IdTable {
     if (n === 0 || size < minSlots(n)) throw new RangeError(`a saved id table of ${n} ids has ${size} slots`);
     if (marks.length !== Math.ceil(n / MARK_EVERY)) throw new RangeError(`a saved id table of ${n} ids has ${marks.length} marks`);
     let at = 0;
-    for (let i = 0; i < n; i++) {
-      if (i % MARK_EVERY === 0 && marks[i / MARK_EVERY] !== at) throw new RangeError(`a saved id table's mark at ${i} is wrong`);
-      at += lengths[i]!;
-      if ((i & 2047) === 2047) await slicer.maybeYield();
-    }
+    await inRanges(n, slicer, (from, to) => {
+      let sum = at;
+      for (let i = from; i < to; i++) {
+        if (i % MARK_EVERY === 0 && marks[i / MARK_EVERY] !== sum) throw new RangeError(`a saved id table's mark at ${i} is wrong`);
+        sum += lengths[i]!;
+      }
+      at = sum;
+    });
     if (at !== text.length) throw new RangeError("a saved id table's lengths do not add up to its text");
     const seen = new Uint8Array(n);
     let held = 0;
-    for (let s = 0; s < size; s++) {
-      const at = slots[s]!;
-      if (at !== 0) {
-        if (!(at >= 1 && at <= n) || seen[at - 1]) throw new RangeError(`a saved id table's slot ${s} is wrong`);
-        seen[at - 1] = 1;
-        held++;
+    await inRanges(size, slicer, (from, to) => {
+      let count = 0;
+      for (let s = from; s < to; s++) {
+        const at = slots[s]!;
+        if (at !== 0) {
+          if (!(at >= 1 && at <= n) || seen[at - 1]) throw new RangeError(`a saved id table's slot ${s} is wrong`);
+          seen[at - 1] = 1;
+          count++;
+        }
       }
-      if ((s & 2047) === 2047) await slicer.maybeYield();
-    }
+      held += count;
+    });
     if (held !== n) throw new RangeError(`a saved id table holds ${held} of its ${n} ids`);
     return new IdTable(data);
   }

@@ -14,6 +14,7 @@ import { KernelDigester, kernelDigest } from './digest.js';
 import { IdTable } from './id-table.js';
 import type { IdTableData } from './id-table.js';
 import { sha256Hex } from './model-io.js';
+import { inRanges } from './slice.js';
 import type { Slicer } from './slice.js';
 
 /** The part of a load that depends on the catalogue's bytes alone. */
@@ -47,10 +48,11 @@ export async function checkSavedCatalog(catalog: PreparedCatalog, slicer: Slicer
   const { spread } = catalog;
   const n = ids.size;
   if (!(spread instanceof Int32Array) || spread.length !== n) throw new RangeError(`a saved cold-start order does not list ${n} items`);
-  for (let i = 0; i < n; i++) {
-    if (!(spread[i]! >= 0 && spread[i]! < n)) throw new RangeError(`a saved cold-start order's item ${i} is out of range`);
-    if ((i & 8191) === 8191) await slicer.maybeYield();
-  }
+  await inRanges(n, slicer, (from, to) => {
+    for (let i = from; i < to; i++) {
+      if (!(spread[i]! >= 0 && spread[i]! < n)) throw new RangeError(`a saved cold-start order's item ${i} is out of range`);
+    }
+  });
   return ids;
 }
 
