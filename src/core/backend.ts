@@ -48,13 +48,7 @@ async function tryBackend(name: BackendName, wasmPaths: string | undefined): Pro
     else if (name === 'wasm') {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       // Paths can be set only before the backend's first start; once started, it is simply reused.
-      // In a browser (a page or a worker: it has a location) the binary is fetched whole, then
-      // compiled from its bytes (`usePlatformFetch`), not compiled as it streams in: a streaming
-      // compile decodes the module on the page's main thread as its bytes arrive, one task of 56 to
-      // 100 ms on a first visit here where they came at once; from the whole bytes the engine
-      // decodes and compiles it off the main thread. Node reads the binary from disk.
-      const fetched = typeof (globalThis as { location?: unknown }).location === 'object';
-      if (wasmPaths && !tf.engine().registry['wasm']) wasm.setWasmPaths(wasmPaths, fetched);
+      if (wasmPaths && !tf.engine().registry['wasm']) wasm.setWasmPaths(wasmPaths);
     } else if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
     else await import('@tensorflow/tfjs-backend-cpu');
     // The backend's module has just been evaluated, in this same task: its start waits for the
