@@ -71,9 +71,9 @@ export type IndexAnswer =
     /**
      * With `later`, the buffer is empty: the worker found the entry to be for the file (by the
      * digest noted in its copy), and sends its matrix, then the file's bytes once read
-     * ({@link FileReply}), while the page checks the entry and builds the head.
+     * ({@link FileReply}), while the page builds the head. `checked`: the worker checked the
+     * entry's catalogue part (`checkSavedCatalog`), which the page then takes as it is.
      */
-    /** `checked`: the worker checked the entry's catalogue part (`checkSavedCatalog`), which the page then takes as it is. */
     | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true; checked?: true }
     | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
   ) & {
