@@ -354,8 +354,12 @@ async function checkSaved(
   }
 }
 
-/** A saved entry, with its generation where it came from IndexedDB (null where it came from its copy). */
-type Saved = SavedEntry & { generation: string | null };
+/**
+ * A saved entry, with its generation where it came from IndexedDB (null where it came from its
+ * copy); one from its copy keeps its ids' text as the copy's bytes (`idText`: see
+ * `EntryWithIdText`), which go on to the page as they are.
+ */
+type Saved = SavedEntry & { generation: string | null; idText?: ArrayBuffer; idTextLength?: number };
 
 /**
  * The entry saved for `location`: its copy (`storage/file-copy.ts`) where one is kept for the
@@ -371,7 +375,7 @@ function savedEntry(
   const entry = (async (): Promise<Saved | undefined> => {
     const generation = await cache.generationOf(location);
     if (generation === undefined) return undefined;
-    const copy = await readEntryCopy(location, generation);
+    const copy = await readEntryCopy(location, generation, 'bytes');
     if (copy) {
       stamp('entry-copy');
       told('copy');
@@ -417,13 +421,13 @@ async function handBack(
   saved.matrix.catch(() => undefined);
   const c = saved.catalog;
   try {
-    await checkSavedCatalog(c, slicer);
+    await checkSavedCatalog(c, slicer, saved.idText ? saved.idTextLength : undefined);
   } catch {
     return file();
   }
   const copy = saved.generation === null ? null : await startEntryCopy(location, saved.generation);
   const kept = copy ? copy.catalog(c) : false;
-  const w = wired(c.ids);
+  const w = saved.idText ? { ids: c.ids, part: { idText: saved.idText }, moved: [saved.idText] } : wired(c.ids);
   const moved = [...w.moved, ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread)];
   const entry = { digest, saved: { ...c, ids: w.ids }, checked: true as const, ...w.part };
   let got: { bytes: Uint8Array; digest: string } | null = null;

@@ -998,8 +998,17 @@ describe('the catalogue worker and its client', () => {
     expect([kept('.bin'), kept('.entry')]).toEqual([1, 1]);
 
     // The server sends the same strong ETag: both copies are read, the file's digest compared as
-    // noted; the body is not read.
+    // noted; the body is not read. The ids' text goes on as the copy holds it, UTF-8 bytes the
+    // page decodes: the worker neither decodes nor encodes it.
+    const encode = vi.spyOn(TextEncoder.prototype, 'encode');
+    const decode = vi.spyOn(TextDecoder.prototype, 'decode');
     const later = await visit(true);
+    const idsText = entry.catalog.ids.text;
+    expect(encode.mock.calls.filter(([t]) => t === idsText)).toEqual([]);
+    // Once: by the page (`withIdText`).
+    expect(decode.mock.results.filter((r) => r.value === idsText)).toHaveLength(1);
+    encode.mockRestore();
+    decode.mockRestore();
     expect([later.steps, later.entry]).toEqual([['request', 'response', 'copy'], 'copy']);
     expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
     // The entry, read from its copy, went ahead of the file's bytes, which came with the matrix.
@@ -1023,15 +1032,28 @@ describe('the catalogue worker and its client', () => {
     await handedBack(fromDb.result, entry);
     expect((await visit(true)).entry).toBe('copy');
 
-    // A copy of the entry whose parts no longer fit together (its cold-start order names an item
-    // past the end) is not handed back: the file's copy is indexed instead.
     const whole = entryFile.data.slice();
     const view = new DataView(entryFile.data.buffer, entryFile.data.byteOffset, entryFile.data.byteLength);
     const headAt = view.getFloat64(8, true);
     const header = JSON.parse(new TextDecoder().decode(entryFile.data.subarray(headAt, headAt + view.getUint32(16, true)))) as {
       parts: Record<string, { at: number }>;
     };
-    view.setInt32(header.parts['spread']!.at, entry.catalog.spread.length + 5, true);
+    // Ids' bytes that are not UTF-8 are refused as a decoder refuses them: the entry is read from
+    // IndexedDB.
+    entryFile.data[header.parts['text']!.at] = 0xff;
+    const notText = await visit(true);
+    expect([notText.steps, notText.entry, notText.ahead]).toEqual([['request', 'response', 'copy'], 'db', false]);
+    await handedBack(notText.result, entry);
+    entryFile.data = whole.slice();
+    expect((await visit(true)).entry).toBe('copy');
+
+    // A copy of the entry whose parts no longer fit together (its cold-start order names an item
+    // past the end) is not handed back: the file's copy is indexed instead.
+    new DataView(entryFile.data.buffer, entryFile.data.byteOffset, entryFile.data.byteLength).setInt32(
+      header.parts['spread']!.at,
+      entry.catalog.spread.length + 5,
+      true,
+    );
     const damaged = await visit(true);
     expect([damaged.steps, damaged.entry]).toEqual([['request', 'response', 'copy', 'index'], 'copy']);
     expect('index' in damaged.result && damaged.result.index).toEqual(

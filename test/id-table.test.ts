@@ -66,6 +66,16 @@ describe('IdTable', () => {
     await expect(IdTable.fromText('abc', lengths, s)).rejects.toThrow(RangeError);
   });
 
+  it("checks a table whose text goes on as bytes against the text's length given", async () => {
+    const s = new Slicer();
+    const made = await IdTable.build((i) => `sku-${i}-é`, 500, s);
+    const length = made.saved.text.length;
+    const bare = { ...structuredClone(made.saved), text: '' };
+    await expect(IdTable.check(bare, s, length)).resolves.toBeInstanceOf(IdTable);
+    await expect(IdTable.check(bare, s, length - 1)).rejects.toThrow('do not add up');
+    await expect(IdTable.check(bare, s)).rejects.toThrow('do not add up');
+  });
+
   it('refuses a repeated id, and a damaged table', async () => {
     const s = new Slicer();
     await expect(IdTable.build((i) => ['a', 'b', 'a'][i]!, 3, s)).rejects.toThrow(/twice/);

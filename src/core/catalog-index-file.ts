@@ -163,7 +163,8 @@ export async function readCatalogIndex(file: Uint8Array, slicer: Slicer): Promis
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(part('text'));
+    // A first id that begins with U+FEFF keeps it (not a byte order mark here).
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(part('text'));
   } catch {
     throw new RangeError("a catalogue index file's ids are not UTF-8");
   }

@@ -166,9 +166,10 @@ export class IdTable {
   /**
    * A saved table taken back, after checks of its shape in slices (marks where the lengths put
    * them, the lengths adding up to the text; a table at most three quarters full, holding every
-   * index once). Throws a RangeError on anything else.
+   * index once). Throws a RangeError on anything else. `textLength`: the text's length, where
+   * the text is not in `data` (it is '' there) but goes on as UTF-8 bytes (see `utf16Length`).
    */
-  static async check(data: IdTableData, slicer: Slicer): Promise<IdTable> {
+  static async check(data: IdTableData, slicer: Slicer, textLength?: number): Promise<IdTable> {
     const { text, lengths, marks, slots } = data ?? ({} as IdTableData);
     if (
       typeof text !== 'string' ||
@@ -191,7 +192,7 @@ export class IdTable {
       }
       at = sum;
     });
-    if (at !== text.length) throw new RangeError("a saved id table's lengths do not add up to its text");
+    if (at !== (textLength ?? text.length)) throw new RangeError("a saved id table's lengths do not add up to its text");
     const seen = new Uint8Array(n);
     let held = 0;
     await inRanges(size, slicer, (from, to) => {

@@ -72,7 +72,8 @@ export async function idTextBytesSliced(text: string, pause: () => Promise<void>
  */
 export async function idTextFrom(bytes: ArrayBuffer, slicer: Slicer, piece = 3 * DECODE_PIECE): Promise<string> {
   const all = new Uint8Array(bytes);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  // A first id that begins with U+FEFF keeps it: it is text here, not a byte order mark.
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   const parts: string[] = [];
   for (let at = 0; at < all.length; at += piece) {
     const end = Math.min(all.length, at + piece);
@@ -81,4 +82,48 @@ export async function idTextFrom(bytes: ArrayBuffer, slicer: Slicer, piece = 3 *
     await slicer.maybeYield();
   }
   return parts.join('');
+}
+
+/**
+ * The length (in UTF-16 units, as `String.length` counts) of the text that `bytes` decode to as
+ * UTF-8, or null where a strict decoder would refuse them (an overlong form, a surrogate, a
+ * sequence cut short, past U+10FFFF), found without making the text: the catalogue's worker
+ * checks a saved id table against its ids' bytes, which go on to the page as they are.
+ */
+export function utf16Length(bytes: Uint8Array): number | null {
+  const n = bytes.length;
+  let units = 0;
+  for (let i = 0; i < n;) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      units++;
+      continue;
+    }
+    // The sequence's length, and the range of its second byte (the others: 0x80 to 0xbf).
+    let more: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) more = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      more = 2;
+      if (b === 0xe0) lo = 0xa0;
+      else if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      more = 3;
+      if (b === 0xf0) lo = 0x90;
+      else if (b === 0xf4) hi = 0x8f;
+    } else return null;
+    // Cut short at the end.
+    if (i + more >= n) return null;
+    const second = bytes[i + 1]!;
+    if (second < lo || second > hi) return null;
+    for (let k = 2; k <= more; k++) {
+      const c = bytes[i + k]!;
+      if (c < 0x80 || c > 0xbf) return null;
+    }
+    i += more + 1;
+    units += more === 3 ? 2 : 1;
+  }
+  return units;
 }

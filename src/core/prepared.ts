@@ -39,10 +39,11 @@ export interface PreparedCatalog {
  * else (a damaged entry: the file is then read as on a first visit, and saved again). The
  * catalogue's worker runs it on an entry before it hands it back (its answer then says
  * `checked`), so that the page, whose main thread is busiest while it loads, takes the table as
- * it is (`IdTable.adopt`).
+ * it is (`IdTable.adopt`). `textLength`: where the ids' text is not in the part but goes on as
+ * UTF-8 bytes (see `IdTable.check`).
  */
-export async function checkSavedCatalog(catalog: PreparedCatalog, slicer: Slicer): Promise<IdTable> {
-  const ids = await IdTable.check(catalog.ids, slicer);
+export async function checkSavedCatalog(catalog: PreparedCatalog, slicer: Slicer, textLength?: number): Promise<IdTable> {
+  const ids = await IdTable.check(catalog.ids, slicer, textLength);
   await checkBounds(catalog.bounds, ids.size, slicer);
   if (catalog.categories) await checkCategories(catalog.categories, ids.size, slicer);
   const { spread } = catalog;
