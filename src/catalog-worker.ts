@@ -373,11 +373,9 @@ function savedEntry(
   let told: (from: 'copy' | 'db' | null) => void = () => undefined;
   const source = new Promise<'copy' | 'db' | null>((r) => (told = r));
   const entry = (async (): Promise<Saved | undefined> => {
-    // The entry's copy is opened while IndexedDB gives the generation it must be of.
-    const asked = cache.generationOf(location);
-    const copy = await readEntryCopy(location, asked, 'bytes');
-    const generation = await asked;
+    const generation = await cache.generationOf(location);
     if (generation === undefined) return undefined;
+    const copy = await readEntryCopy(location, generation, 'bytes');
     if (copy) {
       stamp('entry-copy');
       told('copy');

@@ -6,7 +6,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   copying,
   copyName,
-  ENTRY_SUFFIX,
   HEAD_BYTES,
   MAX_COPIES,
   noteDigest,
@@ -224,32 +223,6 @@ describe("the catalogue file's copy", () => {
     await w.finish(null);
     expect(await (await readEntryCopy('/c.json', 'g2'))!.matrix).toBeNull();
     expect(await readEntryCopy('/c.json', 'g1')).toBeNull();
-  });
-
-  it("opens an entry's copy while the generation it must be of is still being asked for, and gives its ids as bytes where asked", async () => {
-    const files = fakeFileSystem(vi.stubGlobal);
-    const { catalog, matrix } = entryOf('aé😀', true);
-    const w = (await startEntryCopy('/c.json', 'g1'))!;
-    w.catalog(catalog);
-    await w.finish(matrix);
-    const file = files.get(copyName('/c.json', ENTRY_SUFFIX))!;
-    let answer: (g: string | undefined) => void = () => undefined;
-    const pending = readEntryCopy('/c.json', new Promise<string | undefined>((r) => (answer = r)), 'bytes');
-    for (let k = 0; k < 10; k++) await Promise.resolve();
-    // Opened (held) before the generation is known.
-    expect(file.locked).toBe(true);
-    answer('g1');
-    const got = (await pending)!;
-    expect(file.locked).toBe(false);
-    expect(got.catalog).toEqual({ ...catalog, ids: { ...catalog.ids, text: '' } });
-    expect(new TextDecoder().decode(got.idText)).toBe(catalog.ids.text);
-    expect(got.idTextLength).toBe(catalog.ids.text.length);
-    expect(await got.matrix).toEqual(matrix);
-    // Nothing saved (no generation), another generation, or no answer: no entry, and the copy let go.
-    for (const generation of [Promise.resolve(undefined), Promise.resolve('g2'), Promise.reject(new Error('no database'))]) {
-      expect(await readEntryCopy('/c.json', generation, 'bytes')).toBeNull();
-      expect(file.locked).toBe(false);
-    }
   });
 
   it('keeps no entry copy for ids UTF-8 cannot carry, and drops both copies of a location evicted', async () => {

@@ -576,38 +576,25 @@ export async function keepEntryCopy(
  */
 export type EntryWithIdText = SavedEntry & { idText: ArrayBuffer; idTextLength: number };
 
-/** An entry's generation, or the prepared cache's answer for it (undefined: nothing is saved). */
-type Generation = string | Promise<string | undefined>;
-
 /**
  * The copy of the entry of `generation` saved for `location`, as the prepared cache gives an
- * entry; null where none is kept for that generation (or none is saved: `generation` resolves
- * undefined), or it cannot be read whole. `generation` may be a promise, of the prepared cache's
- * answer: the copy is opened meanwhile (four requests to the browser, 16 to 75 ms in a later
- * visit's worker at 100,000 items), and read once it is known. With `textAs`
+ * entry; null where none is kept for that generation, or it cannot be read whole. With `textAs`
  * 'bytes', the ids' text stays as the copy's UTF-8 bytes ({@link EntryWithIdText}): the
  * catalogue's worker hands them on to the page as they are, which decodes them, rather than
  * decoding them here to encode them again (13 to 46 ms at 100,000 items in the worker of a
  * later visit, on the way to the page's first list). Bytes that are not UTF-8 are refused as a
  * decoder would refuse them.
  */
-export async function readEntryCopy(location: string, generation: Generation): Promise<SavedEntry | null>;
-export async function readEntryCopy(location: string, generation: Generation, textAs: 'bytes'): Promise<EntryWithIdText | null>;
+export async function readEntryCopy(location: string, generation: string): Promise<SavedEntry | null>;
+export async function readEntryCopy(location: string, generation: string, textAs: 'bytes'): Promise<EntryWithIdText | null>;
 export async function readEntryCopy(
   location: string,
-  generation: Generation,
+  generation: string,
   textAs: 'string' | 'bytes' = 'string',
 ): Promise<SavedEntry | EntryWithIdText | null> {
-  const [opened, known] = await Promise.all([
-    openHandle(location, false, ENTRY_SUFFIX),
-    Promise.resolve(generation).catch(() => undefined),
-  ]);
+  const opened = await openHandle(location, false, ENTRY_SUFFIX);
   if (!opened) return null;
   const { handle } = opened;
-  if (known === undefined) {
-    handle.close();
-    return null;
-  }
   try {
     const size = handle.getSize();
     if (size < ENTRY_PREFIX) return null;
@@ -620,7 +607,7 @@ export async function readEntryCopy(
     const json = new Uint8Array(headLength);
     handle.read(json, { at: headAt });
     const header = JSON.parse(new TextDecoder().decode(json)) as EntryHeader;
-    if (header.location !== location || header.generation !== known) return null;
+    if (header.location !== location || header.generation !== generation) return null;
     const part = (name: string): Numbers | null => {
       const ref = header.parts[name];
       const Ctor = ref && KINDS[ref.kind];
