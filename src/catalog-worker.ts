@@ -231,10 +231,12 @@ async function kept(
 /**
  * Ids as a message carries them: their text as UTF-8 bytes (`idText`, moved) where it can, with
  * the text left empty (see `core/id-text.ts`); `part` goes into the message, `moved` into its
- * transfer list.
+ * transfer list. `idText`: the bytes where they are at hand already (an entry read from its copy).
  */
-function wired(ids: IdTableData): { ids: IdTableData; part: { idText?: ArrayBuffer }; moved: ArrayBuffer[] } {
-  const idText = idTextBytes(ids.text);
+function wired(
+  ids: IdTableData,
+  idText: ArrayBuffer | null = idTextBytes(ids.text),
+): { ids: IdTableData; part: { idText?: ArrayBuffer }; moved: ArrayBuffer[] } {
   return idText ? { ids: { ...ids, text: '' }, part: { idText }, moved: [idText] } : { ids, part: {}, moved: [] };
 }
 
@@ -427,7 +429,7 @@ async function handBack(
   }
   const copy = saved.generation === null ? null : await startEntryCopy(location, saved.generation);
   const kept = copy ? copy.catalog(c) : false;
-  const w = saved.idText ? { ids: c.ids, part: { idText: saved.idText }, moved: [saved.idText] } : wired(c.ids);
+  const w = wired(c.ids, saved.idText);
   const moved = [...w.moved, ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread)];
   const entry = { digest, saved: { ...c, ids: w.ids }, checked: true as const, ...w.part };
   let got: { bytes: Uint8Array; digest: string } | null = null;

@@ -27,12 +27,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from '../cli/common.js';
 import { Link, serveStatic } from '../vite/serve.js';
+import type { Visit } from './ab-summary.js';
+import { VISITS } from './ab-summary.js';
 import { ARGS, CHROMIUM } from './load.js';
 import { SAVED_ENTRY, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
-
-/** The visits of one run, in order. */
-const VISITS = ['first', 'later', 'third'] as const;
-type Visit = (typeof VISITS)[number];
 
 /** What the page posts after each visit. */
 interface Seen {
