@@ -5,7 +5,16 @@
  * the worker to download the file itself, as soon as it knows a visit is a first one
  * (`early-index.ts`).
  */
-import type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult, PreparedCatalog, PreparedMatrix } from './core/index.js';
+import type {
+  CatalogIndex,
+  CatalogIndexer,
+  CompactText,
+  EarlyCatalog,
+  EarlyResult,
+  PreparedCatalog,
+  PreparedMatrix,
+} from './core/index.js';
+import type { LaterText } from './core/catalog-index.js';
 import type { EarlyIndex } from './early-index.js';
 import { CatalogError, Slicer } from './core/index.js';
 import { idTextFrom } from './core/id-text.js';
@@ -43,10 +52,13 @@ export interface MatrixReply {
 
 /**
  * The file's bytes, after the matrix of an entry sent ahead of them (`later`), with their digest,
- * which the page compares with the entry's; `file` null where the worker could not send them.
+ * which the page compares with the entry's; `file` null where the worker could not send them, or
+ * sent instead the catalogue's compacted text an earlier visit kept for these bytes (`text`,
+ * about a quarter of their size: `storage/file-copy.ts`).
  */
 export interface FileReply {
   file: ArrayBuffer | null;
+  text?: CompactText;
   digest?: string;
   marks?: WorkerMarks;
 }
@@ -71,10 +83,11 @@ export type IndexAnswer =
     /**
      * With `later`, the buffer is empty: the worker found the entry to be for the file (by the
      * digest noted in its copy), and sends its matrix, then the file's bytes once read
-     * ({@link FileReply}), while the page builds the head. `checked`: the worker checked the
-     * entry's catalogue part (`checkSavedCatalog`), which the page then takes as it is.
+     * ({@link FileReply}), while the page builds the head; `textFollows` where it expects to send
+     * the compacted text an earlier visit kept instead of the bytes. `checked`: the worker checked
+     * the entry's catalogue part (`checkSavedCatalog`), which the page then takes as it is.
      */
-    | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true; checked?: true }
+    | { buffer: ArrayBuffer; digest: string; saved: PreparedCatalog; later?: true; textFollows?: true; checked?: true }
     | { buffer: ArrayBuffer; error: { name: string; code: string | null; message: string } }
   ) & {
     marks?: WorkerMarks;
@@ -175,15 +188,18 @@ export function earlyResult(answer: IndexAnswer, after: Promise<MatrixReply>, fi
     const saved = { catalog: answer.saved, matrix };
     const checked = answer.checked ? { checked: true as const } : {};
     if (!answer.later) return { bytes: new Uint8Array(answer.buffer), digest: answer.digest, saved, ...checked };
-    const later = (file ?? Promise.resolve<FileReply>({ file: null })).then((r) => {
-      if (!r.file || r.digest === undefined) throw new Error("the catalogue's worker did not send the file");
-      const bytes = new Uint8Array(r.file);
+    const later = (file ?? Promise.resolve<FileReply>({ file: null })).then((r): LaterText => {
+      const digest = r.digest;
+      if (digest === undefined || (!r.file && !r.text)) throw new Error("the catalogue's worker did not send the file");
+      const got = r.text ? { text: r.text, digest } : { bytes: new Uint8Array(r.file!), digest };
       // The worker's message lets go of them: the load holds them from here.
       r.file = null;
-      return { bytes, digest: r.digest };
+      delete r.text;
+      return got;
     });
     later.catch(() => undefined);
-    return { bytes: new Uint8Array(0), digest: answer.digest, saved, later, ...checked };
+    const hint = answer.textFollows ? { textFollows: true as const } : {};
+    return { bytes: new Uint8Array(0), digest: answer.digest, saved, later, ...hint, ...checked };
   }
   const got = indexResult(answer);
   return {

@@ -32,7 +32,8 @@ import type { PreparedMatrix } from './core/prepared.js';
 import type { IdTableData } from './core/id-table.js';
 import type { CategoryTable } from './core/catalog.js';
 import { IndexedDbPreparedCache } from './storage/prepared-cache.js';
-import { copying, noteDigest, openCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
+import { copying, noteDigest, openCopy, openTextCopy, readEntryCopy, startCopy, startEntryCopy, strongEtag } from './storage/file-copy.js';
+import type { OpenText } from './storage/file-copy.js';
 import type { OpenCopy } from './storage/file-copy.js';
 import type { SavedEntry } from './core/prepared.js';
 import type { IndexReply, IndexRequest, WorkerMarks } from './catalog-indexer.js';
@@ -59,6 +60,8 @@ interface Begun {
   response: Promise<Response>;
   cache: Promise<IndexedDbPreparedCache | null>;
   saved: Promise<{ source: Promise<'copy' | 'db' | null>; entry: Promise<Saved | undefined> }>;
+  /** The compacted text kept for the file, opened meanwhile (a later visit's only). */
+  text: Promise<OpenText | null>;
 }
 
 /**
@@ -82,7 +85,9 @@ function begin(location: string, url: string, withEntry = true): Begun {
   const saved = cache.then((c) =>
     c ? savedEntry(location, c) : { source: Promise.resolve<'copy' | 'db' | null>(null), entry: Promise.resolve(undefined) },
   );
-  return { location, url, response, cache, saved };
+  // Opened at once too: opening a copy takes tens of ms, and the text is read last.
+  const text = withEntry ? openTextCopy(location).catch(() => null) : Promise.resolve(null);
+  return { location, url, response, cache, saved, text };
 }
 
 /** The catalogue named in this script's URL, begun at once (see {@link begin}), until a request takes it. */
@@ -102,9 +107,10 @@ async function download(
   const begun = begin(location, url, false);
   // Where the shop's index of its catalogue is, asked while the file downloads (see `shippedFor`).
   const listed = model ? listedIndex(model) : Promise.resolve(null);
-  // Nothing saved to read on a first visit: the entry's cache, where the worker began on the
-  // file at its start and opened it, is closed.
+  // Nothing saved to read on a first visit: the entry's cache and the text's copy, where the
+  // worker began on the file at its start and opened them, are closed.
   void begun.cache.then((c) => c?.close());
+  void begun.text.then((t) => t?.close());
   const res = await begun.response;
   stamp('response');
   // The server answered no (a 404): the page would get the same answer, so this is the load's
@@ -285,6 +291,12 @@ async function checkSaved(
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
     const etag = strongEtag(res);
     const copy = etag ? await openCopy(location, etag) : null;
+    // The compacted text kept for the copy's bytes, opened while the entry was read.
+    const textCopy = begun.text.then((t) => {
+      if (t && copy?.digest && t.digest === copy.digest) return t;
+      t?.close();
+      return null;
+    });
     if (copy) {
       try {
         const from = await source;
@@ -308,7 +320,12 @@ async function checkSaved(
               return readBody(location, res, slicer);
             },
             true,
+            // The compacted text an earlier visit kept for these bytes, where there is one: a
+            // quarter of the file's bytes to read and move.
+            textCopy,
           );
+          // Not read where the text went instead of the bytes (a body read is locked: a no-op).
+          res.body?.cancel().catch(() => undefined);
           return back && { bytes: back.bytes, index: await indexCatalog(location, back.bytes, slicer), digest: back.digest };
         }
         // An entry from IndexedDB: the copy is read while IndexedDB reads the entry.
@@ -331,6 +348,7 @@ async function checkSaved(
         copy.close();
       }
     }
+    void begun.text.then((t) => t?.close());
     // A file whose response says another length than the saved entry's has changed: the shop's
     // index for it, where it ships one, is asked for while it downloads (never on a visit that
     // cannot tell, so an unchanged file costs no request).
@@ -407,7 +425,8 @@ async function readBody(location: string, res: Response, slicer: Slicer): Promis
  * Posts a saved entry whose digest is `digest`: its catalogue part, checked here
  * (`checkSavedCatalog`: the page's main thread then takes it as it is), then its item matrix. The
  * file's bytes (`file`) go with the catalogue part, or, with `later`, after the matrix, with the
- * digest of the bytes `file` gave in the end, which the page compares. A damaged entry is not
+ * digest of the bytes `file` gave in the end, which the page compares; there, the compacted text
+ * `text` gives (kept for these bytes), where it gives one, goes instead of the bytes. A damaged entry is not
  * posted, nor, without `later`, one for which `file` gives bytes with another digest: the bytes
  * are then returned for the caller to index. An entry read from IndexedDB is copied on the way,
  * each part before it is moved, so that the next visit reads the copy instead.
@@ -419,7 +438,11 @@ async function handBack(
   slicer: Slicer,
   file: () => Promise<{ bytes: Uint8Array; digest: string }>,
   later: boolean,
+  text: Promise<OpenText | null> = Promise.resolve(null),
 ): Promise<{ bytes: Uint8Array; digest: string } | null> {
+  // Whether the text is opened by the time the entry goes: the page then readies its inflate.
+  let textOpen = false;
+  void text.then((t) => (textOpen = t !== null));
   saved.matrix.catch(() => undefined);
   const c = saved.catalog;
   try {
@@ -434,7 +457,8 @@ async function handBack(
   const entry = { digest, saved: { ...c, ids: w.ids }, checked: true as const, ...w.part };
   let got: { bytes: Uint8Array; digest: string } | null = null;
   if (later) {
-    scope.postMessage(marked({ ...entry, buffer: new ArrayBuffer(0), later: true as const }), moved);
+    const hint = textOpen ? { textFollows: true as const } : {};
+    scope.postMessage(marked({ ...entry, buffer: new ArrayBuffer(0), later: true as const, ...hint }), moved);
   } else {
     got = await file();
     if (got.digest !== digest) {
@@ -450,6 +474,13 @@ async function handBack(
   // Ahead of the bytes too, where they follow: the page builds the head while they are read.
   scope.postMessage(marked(got ? { matrix } : { matrix, follows: true as const }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
   if (got) return null;
+  const compact = (await text)?.read() ?? null;
+  if (compact) {
+    stamp('text');
+    const { packed, ends, counts, raw } = compact.blocks;
+    scope.postMessage(marked({ file: null, text: compact, digest }), buffersOf(packed, ends, counts, raw, compact.dictionary));
+    return null;
+  }
   const late = await file();
   const buffer = late.bytes.buffer as ArrayBuffer;
   scope.postMessage(marked({ file: buffer, digest: late.digest }), [buffer]);

@@ -12,9 +12,10 @@ import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CatalogIndexer } from '../src/core/catalog-index.js';
-import type { CatalogIndex, EarlyCatalog, EarlyResult } from '../src/core/catalog-index.js';
+import type { CatalogIndex, EarlyCatalog, EarlyResult, LaterText } from '../src/core/catalog-index.js';
 import { indexCatalog, indexCatalogStream, parseCatalog } from '../src/core/catalog-index.js';
-import { buildCategories, validateCatalog } from '../src/core/catalog.js';
+import { buildCategories, catalogOverText, compactText, validateCatalog } from '../src/core/catalog.js';
+import type { CompactText } from '../src/core/catalog.js';
 import { IdTable } from '../src/core/id-table.js';
 import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
@@ -32,7 +33,7 @@ import { packCatalogIndex } from '../src/core/catalog-index-file.js';
 import { sha256Hex } from '../src/core/model-io.js';
 import type { FileReply, IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
 import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
-import { copyName, HEAD_BYTES } from '../src/storage/file-copy.js';
+import { copyName, HEAD_BYTES, keepTextCopy, TEXT_SUFFIX } from '../src/storage/file-copy.js';
 
 /** A full garbage collection, on demand (V8's own, which Node exposes only behind a flag). */
 function collector(): () => void {
@@ -407,6 +408,58 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     expect(none.asked.filter((x) => x === file)).toHaveLength(1);
     expect(none.rec.stats().catalogIndexed).toBe('saved');
     none.rec.dispose();
+  });
+
+  /** The load's compaction after ready, or null where there is none. */
+  const compacting = (rec: Recommender): Promise<void> | null => (rec as unknown as { compacting: Promise<void> | null }).compacting;
+
+  it("takes the compacted text the worker sent after the entry as the catalogue's own (nothing left to compact), and reads the file itself where the text does not fit", async () => {
+    const { entry, reference } = await firstVisit();
+    const bytes = new Uint8Array(readFileSync(file));
+    const n = entry.catalog.bounds.length / 2;
+    const text = await compactText(bytes, entry.catalog.bounds, n, new Slicer(Infinity));
+    const ahead = (later: Promise<LaterText>): EarlyCatalog => ({
+      location: file,
+      taken: Promise.resolve(true),
+      result: Promise.resolve({
+        bytes: new Uint8Array(0),
+        digest: entry.catalog.digest,
+        saved: { catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) },
+        later,
+        textFollows: true,
+      }),
+    });
+    const kept: string[] = [];
+    const cache: PreparedCache = { ...new MemoryPreparedCache(), get: () => Promise.resolve(undefined), put: () => Promise.resolve() };
+    cache.keepText = (location, digest) => Promise.resolve(void kept.push(`${location} ${digest}`));
+    const { fetcher, asked } = countingFetcher();
+    const opts = { catalog: file, modelUrl: models, backend: 'cpu' as const, fetcher, preparedCache: cache, compactCatalogAbove: 0 };
+    const rec = await createRecommenderCore({ ...opts, earlyCatalog: ahead(Promise.resolve({ text, digest: entry.catalog.digest })) });
+    expect(asked).not.toContain(file);
+    expect(rec.stats().catalogIndexed).toBe('saved');
+    expect(rec.stats().catalogCompacted).toBe('saved');
+    expect(rec.stats().catalog.form).toBe('compressed');
+    expect(await clickSession(rec)).toEqual(reference);
+    // Nothing compacted again, so nothing kept again.
+    expect(compacting(rec)).toBeNull();
+    expect(kept).toEqual([]);
+    rec.dispose();
+
+    // Text whose blocks do not hold the catalogue's items: the page downloads the file and holds
+    // it; compacted once ready (compactCatalogAbove 0), it keeps that text for the file's digest.
+    const wrong = { ...text, blocks: { ...text.blocks, counts: Uint32Array.from(text.blocks.counts, (x, b) => (b === 0 ? x + 1 : x)) } };
+    const other = await createRecommenderCore({
+      ...opts,
+      earlyCatalog: ahead(Promise.resolve({ text: wrong, digest: entry.catalog.digest })),
+    });
+    expect(asked.filter((x) => x === file)).toHaveLength(1);
+    expect(other.stats().catalogIndexed).toBe('saved');
+    expect(other.stats().catalogCompacted).toBeNull();
+    expect(await clickSession(other)).toEqual(reference);
+    await compacting(other);
+    expect(other.stats().catalogCompacted).toBe('page');
+    expect(kept).toEqual([`${file} ${entry.catalog.digest}`]);
+    other.dispose();
   });
 
   it("lets go of the file's bytes once compacted and of the saved matrix once in the head, though the load's options still hold the early catalogue", async () => {
@@ -957,7 +1010,7 @@ describe('the catalogue worker and its client', () => {
     const handedBack = async (got: EarlyResult, want: PreparedEntry): Promise<void> => {
       const file = 'saved' in got && got.later ? await got.later : got;
       expect(file.digest).toBe(want.catalog.digest);
-      expect('saved' in got && new TextDecoder().decode(file.bytes)).toBe(text);
+      expect('saved' in got && 'bytes' in file && new TextDecoder().decode(file.bytes)).toBe(text);
       expect('saved' in got && got.saved.catalog).toEqual(want.catalog);
       expect('saved' in got && (await got.saved.matrix)).toEqual(want.matrix);
     };
@@ -1086,6 +1139,86 @@ describe('the catalogue worker and its client', () => {
     await handedBack(weak.result, renewed);
     etag = '"v2"';
     expect((await visit(true)).steps).toEqual(['request', 'response', 'copy']);
+  });
+
+  it("sends a later visit's page the compacted text kept for the file instead of its bytes, and the bytes where the text is for other bytes or cannot be read", async () => {
+    const files = fakeFileSystem(vi.stubGlobal, { writable: true });
+    const location = 'https://shop.test/text.json';
+    const text = JSON.stringify(syntheticCatalog(400));
+    const bytes = new TextEncoder().encode(text);
+    const bodies: { pulled: number; cancelled: boolean }[] = [];
+    vi.stubGlobal('fetch', () => {
+      const seen = { pulled: 0, cancelled: false };
+      bodies.push(seen);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(c) {
+            seen.pulled++;
+            if (at >= bytes.length) c.close();
+            else c.enqueue(bytes.slice(at, (at += 4096)));
+          },
+          cancel() {
+            seen.cancelled = true;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return Promise.resolve(new Response(body, { headers: { etag: '"v1"' } }));
+    });
+    const { worker, replies, until } = listening((await fakeWorkers()).start());
+    const answered = (): IndexReply[] => replies.filter((a) => !('taken' in a) && !('ready' in a));
+    /** A later visit: the worker's answer, matrix and file messages, and the steps they stamped. */
+    const visit = async (): Promise<{ answer: IndexAnswer; file: FileReply; steps: string[] }> => {
+      const before = answered().length;
+      worker.postMessage({ location, url: location, saved: true });
+      await until(before + 3);
+      const [answer, matrix, file] = answered().slice(before) as [IndexAnswer, MatrixReply, FileReply];
+      expect('saved' in answer && answer.later).toBe(true);
+      expect('matrix' in matrix && matrix.follows).toBe(true);
+      return { answer, file, steps: [answer, matrix, file].flatMap(stepsOf) };
+    };
+    // A first visit keeps the file's copy, with its digest; the page saves the entry (and its copy).
+    worker.postMessage({ location, url: location });
+    await until(1);
+    const entry = await saveEntryFor(location, text);
+    const compact = await compactText(bytes, entry.catalog.bounds, entry.catalog.bounds.length / 2, new Slicer(Infinity));
+    // No text kept yet: the file's copy goes after the entry, as before.
+    const plain = await visit();
+    expect('textFollows' in plain.answer).toBe(false);
+    expect(plain.file.text).toBeUndefined();
+    expect(new TextDecoder().decode(new Uint8Array(plain.file.file!))).toBe(text);
+    expect(plain.steps).toContain('copy');
+
+    // The page keeps the compacted text for the file's digest: the next visit's worker sends it
+    // instead of the file's bytes (neither its copy nor the body read), and says so with the entry.
+    expect(await keepTextCopy(location, entry.catalog.digest, compact)).toBe(true);
+    const later = await visit();
+    expect('saved' in later.answer && later.answer.textFollows).toBe(true);
+    expect(later.file.file).toBeNull();
+    expect(later.file.digest).toBe(entry.catalog.digest);
+    expect(later.file.text).toEqual(compact);
+    expect(later.steps).toContain('text');
+    expect(later.steps).not.toContain('copy');
+    expect(bodies.at(-1)).toEqual({ pulled: 0, cancelled: true });
+    // As the page takes it: the text, and the catalogue over it is the file's.
+    const taken = earlyResult(await withIdText(later.answer), Promise.resolve({ matrix: null }), Promise.resolve(later.file));
+    const got = 'saved' in taken ? await taken.later! : null;
+    expect(got && 'text' in got && got.digest).toBe(entry.catalog.digest);
+    const over = await catalogOverText((got as { text: CompactText }).text, IdTable.adopt(entry.catalog.ids), [], null);
+    expect(over.items).toEqual(validateCatalog(JSON.parse(text)).items);
+
+    // A text kept for other bytes, or one cut short: the file's copy, as before.
+    const name = copyName(location, TEXT_SUFFIX);
+    const whole = files.get(name)!.data;
+    for (const damage of ['other bytes', 'cut short']) {
+      if (damage === 'other bytes') expect(await keepTextCopy(location, 'k64:0000000000000000:1', compact)).toBe(true);
+      else files.get(name)!.data = whole.slice(0, whole.length - 3);
+      const back = await visit();
+      expect('textFollows' in back.answer, damage).toBe(false);
+      expect(back.file.text, damage).toBeUndefined();
+      expect(new TextDecoder().decode(new Uint8Array(back.file.file!)), damage).toBe(text);
+    }
   });
 
   it("takes the index the shop ships with the model for a first visit's file made from these very bytes, without parsing it; parses a file it was not made from, or where it is damaged or missing", async () => {

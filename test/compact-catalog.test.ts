@@ -9,8 +9,10 @@ import type { Catalog } from '../src/core/catalog.js';
 import {
   buildCategories,
   catalogAhead,
+  catalogOverText,
   checkCategories,
   compactCatalog,
+  compactText,
   compactParsed,
   COMPACT_BLOCK_BYTES,
   lazyCatalogFrom,
@@ -83,6 +85,31 @@ describe('catalogAhead', () => {
     expect(c.item(3)).toEqual(f.items[3]);
     await waiting;
     expect(c.items).toEqual(f.items);
+  });
+
+  it('takes a compacted text instead of the bytes, as the catalogue over it gives it, and refuses one that does not hold its items', async () => {
+    const f = await file(500);
+    const text = await compactText(f.bytes, f.bounds, f.ids.size, new Slicer());
+    const ahead = catalogAhead(f.ids, f.bounds, f.skipped);
+    const c = ahead.catalog;
+    let materialised = false;
+    const waiting = c.materialise(new Slicer()).then(() => (materialised = true));
+    // Blocks that hold one item fewer than the catalogue: refused, nothing changed.
+    const short = { ...text, blocks: { ...text.blocks, counts: Uint32Array.from(text.blocks.counts, (x, b) => (b === 0 ? x - 1 : x)) } };
+    expect(await ahead.fillText(short)).toBe(false);
+    expect(c.held).toEqual({ form: 'file', bytes: 0 });
+    expect(() => c.item(0)).toThrow(/before the catalogue's file was read/);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(materialised).toBe(false);
+    expect(await ahead.fillText(text)).toBe(true);
+    const over = await catalogOverText(text, f.ids, f.skipped, null);
+    expect(c.held).toEqual(over.held);
+    expect(c.held.form).toBe('compressed');
+    expect(c.item(499 - 11)).toEqual(f.items[499 - 11]);
+    await waiting;
+    expect(c.items).toEqual(f.items);
+    // Filled once: a second text or the bytes after it are not taken.
+    expect(await ahead.fillText(text)).toBe(false);
   });
 
   it('fails a wait for bytes that will not come', async () => {
@@ -194,6 +221,29 @@ describe('compactCatalog', () => {
     for (let i = compact.size - 1; i >= 0; i -= 7) expect(compact.item(i)).toEqual(f.items[i]);
     expect(compact.items).toEqual(f.items);
     await expect(compactParsed(validateCatalog(f.items.slice(1)), f.ids, new Slicer())).rejects.toThrow(RangeError);
+  });
+
+  it('is the compacted text and the catalogue over it, which refuses blocks that do not fit together', async () => {
+    const f = await file(700);
+    const text = await compactText(f.bytes, f.bounds, f.ids.size, new Slicer());
+    const whole = await compactCatalog(f.bytes, f.ids, f.bounds, f.skipped, new Slicer());
+    const over = await catalogOverText(text, f.ids, f.skipped, null);
+    expect(over.held).toEqual(whole.held);
+    expect(over.items).toEqual(f.items);
+    const { blocks } = text;
+    const m = blocks.ends.length;
+    expect(m).toBeGreaterThan(2);
+    const bad: [string, typeof blocks][] = [
+      ['an end past the text', { ...blocks, ends: Uint32Array.from(blocks.ends, (e, b) => (b === m - 1 ? e + 1 : e)) }],
+      ['ends that go back', { ...blocks, ends: Uint32Array.from(blocks.ends, (e, b) => (b === 0 ? blocks.ends[1]! + 1 : e)) }],
+      ['a block missing its size', { ...blocks, raw: blocks.raw.subarray(1) }],
+      ['more items than the catalogue', { ...blocks, counts: Uint32Array.from(blocks.counts, (x, b) => (b === 1 ? x + 1 : x)) }],
+    ];
+    for (const [why, b] of bad) {
+      await expect(catalogOverText({ blocks: b, dictionary: text.dictionary }, f.ids, f.skipped, null), why).rejects.toThrow(
+        /do not fit together|hold \d+ items of/,
+      );
+    }
   });
 
   it('refuses bounds that pass the end of the file', async () => {

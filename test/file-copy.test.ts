@@ -10,11 +10,14 @@ import {
   MAX_COPIES,
   noteDigest,
   openCopy,
+  openTextCopy,
   readEntryCopy,
   startCopy,
   startEntryCopy,
   strongEtag,
+  TEXT_SUFFIX,
 } from '../src/storage/file-copy.js';
+import type { CompactText } from '../src/core/catalog.js';
 import type { PreparedCatalog, PreparedMatrix } from '../src/core/prepared.js';
 import { digestBytes, streamDigest } from '../src/core/prepared.js';
 import { ENCODE_PIECE } from '../src/core/id-text.js';
@@ -261,6 +264,48 @@ describe("the catalogue file's copy", () => {
     expect(Math.max(...longest)).toBeLessThanOrEqual(ENCODE_PIECE);
     const got = (await readEntryCopy('/long.json', (await cache.generationOf('/long.json'))!))!;
     expect(got.catalog).toEqual(catalog);
+    cache.close();
+  });
+
+  it("keeps a catalogue's compacted text beside the file's copy, read back whole for its digest; none without a file copy; dropped with the location's other copies", async () => {
+    const files = fakeFileSystem(vi.stubGlobal, { writable: true });
+    const text: CompactText = {
+      blocks: {
+        packed: Uint8Array.from({ length: 1001 }, (_, i) => (i * 7) & 255),
+        ends: Uint32Array.of(400, 1001),
+        counts: Uint32Array.of(3, 2),
+        raw: Uint32Array.of(900, 1500),
+      },
+      dictionary: Uint8Array.of(1, 2, 3),
+    };
+    const cache = await IndexedDbPreparedCache.open();
+    // No copy of the file: the worker would never get to the text, so none is kept.
+    await cache.keepText('/t.json', 'k64:aa:5', text);
+    expect(await openTextCopy('/t.json')).toBeNull();
+    await keep('/t.json', '"v"', '"t"');
+    const paused: number[] = [];
+    await cache.keepText('/t.json', 'k64:aa:5', text, () => Promise.resolve(void paused.push(1)));
+    expect(paused.length).toBeGreaterThan(0);
+    const opened = (await openTextCopy('/t.json'))!;
+    expect(opened.digest).toBe('k64:aa:5');
+    expect(opened.read()).toEqual(text);
+    // Read once: the handle is let go (another tab may take it).
+    expect(opened.read()).toBeNull();
+    expect(await openTextCopy('/u.json')).toBeNull();
+    // Cut short: read as missing.
+    const name = copyName('/t.json', TEXT_SUFFIX);
+    const whole = files.get(name)!.data;
+    files.get(name)!.data = whole.slice(0, whole.length - 1);
+    expect(await openTextCopy('/t.json')).toBeNull();
+    files.get(name)!.data = whole;
+    // A part that cannot be read whole: the text reads as null.
+    files.get(name)!.failFrom = 30;
+    expect((await openTextCopy('/t.json'))?.read() ?? null).toBeNull();
+    delete files.get(name)!.failFrom;
+    // Evicted with the location's other copies.
+    for (const other of ['b', 'c', 'd']) await keep(`/${other}.json`, '"v"', `"${other}"`);
+    expect(files.has(name)).toBe(false);
+    expect(await openTextCopy('/t.json')).toBeNull();
     cache.close();
   });
 

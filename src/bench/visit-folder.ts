@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { INDEX_FILE, writeVectors } from '../cli/vectors/vectors.js';
 import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
+import { COPIES_DIR, TEXT_SUFFIX } from '../storage/file-copy.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 
 /** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
@@ -33,6 +34,22 @@ export const SAVED_ENTRY = `() => new Promise((resolve) => {
     count.onerror = () => (db.close(), resolve(false));
   };
 })`;
+
+/**
+ * Source of a page function that resolves whether the catalogue's compacted text is kept (a
+ * non-empty `.text` file among the copies in the private file system: written whole when its
+ * writer closes). A catalogue file at or over `compactCatalogAbove` is compacted once the first
+ * visit is ready, and its text kept for the next: the visit tools wait for it too.
+ */
+export const SAVED_TEXT = `async () => {
+  try {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle(${JSON.stringify(COPIES_DIR)});
+    for await (const [name, handle] of dir.entries()) {
+      if (name.endsWith(${JSON.stringify(TEXT_SUFFIX)}) && (await handle.getFile()).size > 0) return true;
+    }
+  } catch {}
+  return false;
+}`;
 
 /** Makes the folder for n items if it is not there yet; returns its path. */
 export async function visitFolder(n: number): Promise<string> {

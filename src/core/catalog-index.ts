@@ -7,7 +7,7 @@
  * The work needs no page: a {@link CatalogIndexer} can run it in a Web Worker, off the page's
  * main thread (`src/catalog-worker.ts`). Imports stay clear of tfjs, so that worker stays small.
  */
-import type { CategoryTable, ValidatedCatalog } from './catalog.js';
+import type { CategoryTable, CompactText, ValidatedCatalog } from './catalog.js';
 import { buildCategories, CatalogBuilder } from './catalog.js';
 import { CatalogError } from './errors.js';
 import type { IdTableData } from './id-table.js';
@@ -59,10 +59,17 @@ export type EarlyResult =
       checked?: true;
       /**
        * Where the saved entry came ahead of the file's bytes (`bytes` then empty): the bytes the
-       * worker read in the end, and their digest, which the load compares with `digest`.
+       * worker read in the end, or the catalogue's compacted text an earlier visit kept for
+       * them (`text`: about a quarter of their size), and their digest, which the load compares
+       * with `digest`.
        */
-      later?: Promise<{ bytes: Uint8Array; digest: string }>;
+      later?: Promise<LaterText>;
+      /** Where `later` is expected to give the compacted text: the load readies its inflate meanwhile. */
+      textFollows?: true;
     };
+
+/** What comes after a saved entry sent ahead of its file: the file's bytes, or its compacted text. */
+export type LaterText = { bytes: Uint8Array; digest: string } | { text: CompactText; digest: string };
 
 /**
  * A catalogue file that a worker took as it downloaded, before the load began (the storefront

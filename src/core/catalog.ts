@@ -7,6 +7,7 @@ import type { Slicer } from './slice.js';
 import { blockEnd, COMPACT_BLOCK_BYTES, nextBlock } from './deflate-blocks.js';
 import type { BlockBatch, BlockDeflater, DeflatedBlocks } from './deflate-blocks.js';
 import type { Item } from './types.js';
+import type * as Fflate from 'fflate';
 
 /** A validated catalogue with an id → index map. Items are frozen copies of the input. */
 export interface Catalog {
@@ -228,40 +229,46 @@ export function lazyCatalogFrom(
   categories: CategoryTable | null = null,
 ): Catalog {
   checkFits(bytes, bounds, ids.size);
-  return lazyOver(
-    { form: 'file', bytes: bytes.length, of: (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]) },
-    ids,
-    skipped,
-    categories,
-  );
+  return lazyOver(fileSource(bytes, bounds), ids, skipped, categories);
 }
+
+/** The items' text of {@link lazyCatalogFrom}: item i is `bytes[bounds[2i], bounds[2i + 1])`. */
+const fileSource = (bytes: Uint8Array, bounds: Uint32Array): ItemText => ({
+  form: 'file',
+  bytes: bytes.length,
+  of: (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]),
+});
 
 /**
  * The catalogue {@link lazyCatalogFrom} makes, before its file's bytes are here (a later visit
  * whose saved entry came ahead of them): ids, size, `indexOf` and categories answer at once, so
- * that the head can be built meanwhile; items only once `fill` has given the bytes (`item`
- * throws before, `materialise` waits for them). `fill` is false, and changes nothing, where the
- * bounds do not fit the bytes; `fail` ends the wait of a `materialise` for bytes that will not come.
+ * that the head can be built meanwhile; items only once `fill` has given the bytes, or `fillText`
+ * the catalogue's compacted text (then it is the catalogue {@link catalogOverText} makes):
+ * `item` throws before, `materialise` waits for them. Either is false, and changes nothing, where
+ * what it is given does not fit the catalogue; `fail` ends the wait of a `materialise` for text
+ * that will not come.
  */
 export function catalogAhead(
   ids: IdTable,
   bounds: Uint32Array,
   skipped: readonly string[],
   categories: CategoryTable | null = null,
-): { catalog: Catalog; fill(bytes: Uint8Array): boolean; fail(reason: unknown): void } {
-  let held: Uint8Array | null = null;
+): { catalog: Catalog; fill(bytes: Uint8Array): boolean; fillText(text: CompactText): Promise<boolean>; fail(reason: unknown): void } {
+  let held: ItemText | null = null;
   let settle: { resolve: () => void; reject: (reason: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
   const here = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   here.catch(() => undefined);
   const catalog = lazyOver(
     {
-      form: 'file',
+      get form() {
+        return held ? held.form : 'file';
+      },
       get bytes() {
-        return held ? held.length : 0;
+        return held ? held.bytes : 0;
       },
       of: (i) => {
         if (!held) throw new Error(`item ${i} was asked for before the catalogue's file was read`);
-        return held.subarray(bounds[2 * i], bounds[2 * i + 1]);
+        return held.of(i);
       },
     },
     ids,
@@ -269,6 +276,11 @@ export function catalogAhead(
     categories,
     here,
   );
+  const take = (text: ItemText): true => {
+    held = text;
+    settle.resolve();
+    return true;
+  };
   return {
     catalog,
     fill(bytes) {
@@ -277,9 +289,15 @@ export function catalogAhead(
       } catch {
         return false;
       }
-      held = bytes;
-      settle.resolve();
-      return true;
+      return take(fileSource(bytes, bounds));
+    },
+    async fillText(text) {
+      if (held) return false;
+      try {
+        return take(await blockSource(text, ids.size));
+      } catch {
+        return false;
+      }
     },
     fail: (reason) => settle.reject(reason),
   };
@@ -342,17 +360,34 @@ export async function compactCatalog(
   categories: CategoryTable | null = null,
   deflater?: BlockDeflater,
 ): Promise<Catalog> {
-  const n = ids.size;
+  return catalogOverText(await compactText(bytes, bounds, ids.size, slicer, deflater), ids, skipped, categories);
+}
+
+/**
+ * A compacted catalogue's text: its items' texts deflated in blocks (see {@link compactCatalog}),
+ * with the blocks' preset dictionary. A page keeps it beside the saved entry, so that a later visit
+ * takes it as it is ({@link catalogOverText}) rather than the file's bytes (about 4× more).
+ */
+export interface CompactText {
+  blocks: DeflatedBlocks;
+  dictionary: Uint8Array;
+}
+
+/** The blocks {@link compactCatalog} makes of the file's `n` kept items, without the catalogue over them. */
+export async function compactText(
+  bytes: Uint8Array,
+  bounds: Uint32Array,
+  n: number,
+  slicer: Slicer,
+  deflater?: BlockDeflater,
+): Promise<CompactText> {
   checkFits(bytes, bounds, n);
   const dictionary = compactDictionary(n, (i) => bytes.subarray(bounds[2 * i], bounds[2 * i + 1]));
-  if (deflater) {
-    const blocks = await deflatedElsewhere(bytes, bounds, n, dictionary, deflater, slicer);
-    return overBlocks(blocks, dictionary, ids, skipped, categories);
-  }
+  if (deflater) return { blocks: await deflatedElsewhere(bytes, bounds, n, dictionary, deflater, slicer), dictionary };
   const scratch = new Uint8Array(COMPACT_BLOCK_BYTES);
   // Consecutive items' texts while they fit in a block; an item larger than a block has one of its own.
   const run = (i: number): { block: Uint8Array; next: number } => nextBlock(bytes, bounds, i, n, scratch);
-  return overBlocks(await packed(here(run, n, dictionary, slicer), slicer), dictionary, ids, skipped, categories);
+  return { blocks: await packed(here(run, n, dictionary, slicer), slicer), dictionary };
 }
 
 /** Bytes of a file's text the page copies into each batch it hands a {@link BlockDeflater}. */
@@ -454,6 +489,11 @@ export async function compactParsed(
   categories: CategoryTable | null = null,
 ): Promise<Catalog> {
   if (ids.size !== catalog.size) throw new RangeError(`${ids.size} ids for a catalogue of ${catalog.size} items`);
+  return catalogOverText(await compactParsedText(catalog, slicer), ids, catalog.skipped, categories);
+}
+
+/** The blocks {@link compactParsed} makes, without the catalogue over them. */
+export async function compactParsedText(catalog: Catalog, slicer: Slicer): Promise<CompactText> {
   const encoder = new TextEncoder();
   // A run of items written as one string and encoded once (a million small encodes cost seconds),
   // while they fit in a block (counted in UTF-16 units: close enough to bytes for a mark); an item
@@ -477,7 +517,7 @@ export async function compactParsed(
     return { block: encoder.encode(parts.join('\u0000')), next: j };
   };
   const dictionary = compactDictionary(catalog.size, (i) => encoder.encode(JSON.stringify(catalog.item(i))));
-  return overBlocks(await packed(here(run, catalog.size, dictionary, slicer), slicer), dictionary, ids, catalog.skipped, categories);
+  return { blocks: await packed(here(run, catalog.size, dictionary, slicer), slicer), dictionary };
 }
 
 const EMPTY_BLOCK = new Uint8Array(0);
@@ -509,28 +549,39 @@ async function packed(blocks: AsyncIterable<Deflated>, slicer: Slicer): Promise<
 }
 
 /**
- * The compacted catalogue over `blocks`: each block the NUL-terminated texts of its items,
- * deflated with the preset `dictionary`, inflated when one of its items is first asked for.
+ * The compacted catalogue over `text` (see {@link compactCatalog}): each block the NUL-terminated
+ * texts of its items, deflated with the preset dictionary, inflated when one of its items is
+ * first asked for. Throws where the blocks do not hold `ids.size` items.
  */
-async function overBlocks(
-  blocks: DeflatedBlocks,
-  dictionary: Uint8Array,
+export async function catalogOverText(
+  text: CompactText,
   ids: IdTable,
   skipped: readonly string[],
   categories: CategoryTable | null,
 ): Promise<Catalog> {
-  const n = ids.size;
-  // Loaded only by a page that compacts: most catalogues are far below the threshold.
-  const { inflateSync } = await import('fflate');
-  const { packed, ends: blockEnds, counts, raw: rawSize } = blocks;
+  return lazyOver(await blockSource(text, ids.size), ids, skipped, categories);
+}
+
+/**
+ * The inflate of a compacted catalogue's blocks, loaded as first asked for: only by a page that
+ * compacts, or takes a compacted text (most catalogues are far below the threshold).
+ */
+export const readyInflate = (): Promise<typeof Fflate> => import('fflate');
+
+/** The items' text of {@link catalogOverText}: a block inflated as one of its items is asked for. */
+async function blockSource(text: CompactText, n: number): Promise<ItemText> {
+  const { inflateSync } = await readyInflate();
+  const { dictionary } = text;
+  const { packed, ends: blockEnds, counts, raw: rawSize } = text.blocks;
   const m = counts.length;
-  if (blockEnds.length !== m || rawSize.length !== m || (m > 0 && blockEnds[m - 1] !== packed.length)) {
+  if (blockEnds.length !== m || rawSize.length !== m || (m > 0 ? blockEnds[m - 1] !== packed.length : packed.length !== 0)) {
     throw new Error('the compacted blocks do not fit together');
   }
   // A block is its items' texts, each ended by NUL, a byte that valid JSON text never holds: the
   // compacted catalogue needs no per-item offsets (the bounds, 8 bytes an item, are let go).
   const at = new Uint32Array(m + 1);
   at.set(blockEnds, 1);
+  for (let b = 0; b < m; b++) if (at[b + 1]! < at[b]!) throw new Error('the compacted blocks do not fit together');
   const starts = new Int32Array(m + 1);
   for (let b = 0; b < m; b++) starts[b + 1] = starts[b]! + counts[b]!;
   if (starts[m] !== n) throw new Error(`the compacted blocks hold ${starts[m]} items of ${n}`);
@@ -547,28 +598,23 @@ async function overBlocks(
   // The block inflated last, and where each of its items ends: items are often asked for in
   // runs (a page of one department, a scan).
   let open = -1;
-  let text = new Uint8Array(0);
+  let inflated = new Uint8Array(0);
   let ends: number[] = [];
-  return lazyOver(
-    {
-      form: 'compressed',
-      bytes: packed.length + at.byteLength + starts.byteLength + rawSize.byteLength + dictionary.byteLength,
-      of: (i) => {
-        const b = blockOf(i);
-        if (b !== open) {
-          text = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(rawSize[b]!), dictionary });
-          ends = [];
-          for (let e = text.indexOf(0); e >= 0; e = text.indexOf(0, e + 1)) ends.push(e);
-          open = b;
-        }
-        const k = i - starts[b]!;
-        return text.subarray(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]);
-      },
+  return {
+    form: 'compressed',
+    bytes: packed.length + at.byteLength + starts.byteLength + rawSize.byteLength + dictionary.byteLength,
+    of: (i) => {
+      const b = blockOf(i);
+      if (b !== open) {
+        inflated = inflateSync(packed.subarray(at[b], at[b + 1]), { out: new Uint8Array(rawSize[b]!), dictionary });
+        ends = [];
+        for (let e = inflated.indexOf(0); e >= 0; e = inflated.indexOf(0, e + 1)) ends.push(e);
+        open = b;
+      }
+      const k = i - starts[b]!;
+      return inflated.subarray(k === 0 ? 0 : ends[k - 1]! + 1, ends[k]);
     },
-    ids,
-    skipped,
-    categories,
-  );
+  };
 }
 
 /** Where a lazy catalogue's items' text comes from. */

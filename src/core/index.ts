@@ -5,7 +5,7 @@
 export { initBackend } from './backend.js';
 export type { BackendChoice } from './backend.js';
 export { lazyCatalog, validateCatalog } from './catalog.js';
-export type { Catalog, ValidatedCatalog } from './catalog.js';
+export type { Catalog, CompactText, ValidatedCatalog } from './catalog.js';
 export { indexCatalog } from './catalog-index.js';
 export type { CatalogIndex, CatalogIndexer, EarlyCatalog, EarlyResult } from './catalog-index.js';
 export { deflateBlocks } from './deflate-blocks.js';

@@ -9,7 +9,7 @@
  * the package entry passes one backed by IndexedDB.
  */
 import { checkBounds, checkCategories } from './catalog.js';
-import type { CategoryTable } from './catalog.js';
+import type { CategoryTable, CompactText } from './catalog.js';
 import { KernelDigester, kernelDigest } from './digest.js';
 import { IdTable } from './id-table.js';
 import type { IdTableData } from './id-table.js';
@@ -107,6 +107,13 @@ export interface PreparedCache {
    * resolves once the shopper has been quiet a while. If it throws, the write stops.
    */
   put(location: string, entry: PreparedEntry, pause?: () => Promise<void>): Promise<void>;
+  /**
+   * Keeps the catalogue's compacted text beside the entry saved for `location`, made from the
+   * file whose digest is `digest`, for a later visit that reads the entry's copies (the
+   * storefront's catalogue worker): it then takes the text as it is rather than the file's
+   * bytes. Optional: a cache without it keeps none. `pause` as for `put`.
+   */
+  keepText?(location: string, digest: string, text: CompactText, pause?: () => Promise<void>): Promise<void>;
 }
 
 /** A {@link PreparedCache} in memory (tests, and pages without IndexedDB). */

@@ -7,14 +7,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendChoice } from './backend.js';
 import { initBackend } from './backend.js';
-import type { Catalog, CatalogHeld, CategoryTable, SwappableCatalog } from './catalog.js';
+import type { Catalog, CatalogHeld, CategoryTable, CompactText, SwappableCatalog } from './catalog.js';
 import {
   buildCategories,
-  compactCatalog,
-  compactParsed,
+  compactText,
+  compactParsedText,
+  catalogOverText,
   describeProblems,
   lazyCatalogFrom,
   catalogAhead,
+  readyInflate,
   swappable,
   validateCatalogSliced,
 } from './catalog.js';
@@ -193,10 +195,10 @@ export interface RecommenderStats {
   catalogIndexed: ReadCatalog['indexedIn'] | 'given';
   /**
    * Where the catalogue was compacted (`catalog.form` 'compressed'): 'worker' (its blocks deflated
-   * in a Web Worker, off the page's main thread) or 'page' (the main thread, in slices); null
-   * while it is not.
+   * in a Web Worker, off the page's main thread), 'page' (the main thread, in slices) or 'saved'
+   * (the compacted text an earlier visit kept, taken as it is); null while it is not.
    */
-  catalogCompacted: 'worker' | 'page' | null;
+  catalogCompacted: 'worker' | 'page' | 'saved' | null;
   /**
    * Bytes held in tensors on the backend (every tfjs tensor of the page): the head's parameters
    * and its per-item biases and AdaGrad sums (3 × N float32).
@@ -556,6 +558,8 @@ export async function readCatalog(
       // ahead of them.
       const got = await checkedEntry(off.saved, slicer, off.checked === true);
       if (off.later && got) {
+        // Loaded while the text comes, where it is to come.
+        if (off.textFollows) readyInflate().catch(() => undefined);
         const ahead = entryAhead(got.entry, got.ids);
         const later = off.later;
         const digest = off.digest;
@@ -563,9 +567,21 @@ export async function readCatalog(
         // else the file parsed as a changed one.
         const rest = (async (): Promise<ReadCatalog> => {
           const file = await later.catch(() => null);
+          // The compacted text an earlier visit kept for these bytes: taken as it is, nothing
+          // left to compact. One that does not fit the entry: the file is read here, as below.
+          if (file && 'text' in file && file.digest === digest && (await ahead.fillText(file.text))) {
+            return {
+              catalog: ahead.catalog,
+              entry: got.entry,
+              fresh: null,
+              text: { ...ahead.text, bytes: null },
+              indexedIn: 'saved',
+              compacted: true,
+            };
+          }
           // The worker stopped before it sent the bytes: they are read here.
-          const bytes = file ? file.bytes : await fetchCatalog(location, fetcher);
-          const made = file ? file.digest : await digestOf(bytes);
+          const bytes = file && 'bytes' in file ? file.bytes : await fetchCatalog(location, fetcher);
+          const made = file && 'bytes' in file ? file.digest : await digestOf(bytes);
           if (made === digest && ahead.fill(bytes)) {
             return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: { ...ahead.text, bytes }, indexedIn: 'saved' };
           }
@@ -574,7 +590,8 @@ export async function readCatalog(
         })();
         return { catalog: ahead.catalog, entry: got.entry, fresh: null, text: ahead.text, indexedIn: 'saved', rest };
       }
-      const file = off.later ? await off.later.catch(() => null) : off;
+      const later = off.later ? await off.later.catch(() => null) : off;
+      const file = later && 'bytes' in later ? later : null;
       if (file) {
         const held = file.digest === off.digest && got && heldEntry(file.bytes, got.entry, got.ids);
         if (held) return held;
@@ -748,6 +765,8 @@ export interface ReadCatalog {
   indexedIn: 'worker' | 'page' | 'saved' | 'shipped';
   /** The items' text keys, where the index made them. */
   keys?: Uint32Array;
+  /** Where the catalogue holds the compacted text an earlier visit kept (nothing left to compact). */
+  compacted?: true;
   /**
    * Where the catalogue was restored from a saved entry ahead of the file's bytes (its items not
    * readable yet): the read once they are here. That is this read, with the bytes, where they
@@ -789,6 +808,7 @@ async function compactInBackground(
   text: CatalogText,
   rec: RecommenderImpl,
   compactor?: () => BlockDeflater,
+  keep?: (text: CompactText) => Promise<unknown>,
 ): Promise<void> {
   try {
     // Work that can wait: it gives way to the page's own tasks, and pauses while the shopper's
@@ -802,11 +822,11 @@ async function compactInBackground(
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
     const categories = text.categories ?? (target.held.form === 'parsed' ? await buildCategories(target, slicer) : null);
-    let compacted: Catalog | null = null;
+    let compacted: CompactText | null = null;
     // The file's blocks deflated off the page's main thread (a Web Worker), where there is one.
     if (text.bytes && compactor) {
       try {
-        compacted = await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories, compactor());
+        compacted = await compactText(text.bytes, text.bounds, ids.size, slicer, compactor());
         rec.catalogCompacted = 'worker';
       } catch (err) {
         if (!rec.alive || err instanceof DisposedError) throw err;
@@ -818,13 +838,14 @@ async function compactInBackground(
     }
     // Parsed items (a first visit that parsed the file here: its bytes went with the load) are written back.
     if (!compacted) {
-      compacted = text.bytes
-        ? await compactCatalog(text.bytes, ids, text.bounds, target.skipped, slicer, categories)
-        : await compactParsed(target, ids, slicer, categories);
+      compacted = text.bytes ? await compactText(text.bytes, text.bounds, ids.size, slicer) : await compactParsedText(target, slicer);
       rec.catalogCompacted = 'page';
     }
+    const catalog = await catalogOverText(compacted, ids, target.skipped, categories);
     if (!rec.alive) return;
-    target.swap(compacted);
+    target.swap(catalog);
+    // Kept for the next visit, which then takes it as it is rather than the file's bytes.
+    await keep?.(compacted);
   } catch (err) {
     if (rec.alive) rec.report('catalog/compact', `The catalogue could not be compacted (${String(err)}); it is kept as it was.`);
   }
@@ -2085,6 +2106,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   );
   rec.embeddingStats = loaded.embeddingStats;
   rec.catalogIndexed = read.indexedIn;
+  if (read.compacted) rec.catalogCompacted = 'saved';
   rec.loadWarnings(loadWarnings);
   if (read.entry) rec.presetSpread(read.entry.catalog.spread);
   if (shop) {
@@ -2148,7 +2170,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   mark('ready');
   progress?.({ phase: 'ready', done: 1, total: 1 });
   if (text) {
-    rec.compacting = compactInBackground(catalog as SwappableCatalog, text, rec, options.catalogCompactor);
+    // The compacted text is kept beside the entry, for the file whose digest the entry has.
+    const digest = read.fresh?.digest ?? read.entry?.catalog.digest;
+    const keep =
+      cache?.keepText && location && digest
+        ? (t: CompactText) => cache.keepText!(location, digest, t, () => rec.untilQuiet()).catch(() => undefined)
+        : undefined;
+    rec.compacting = compactInBackground(catalog as SwappableCatalog, text, rec, options.catalogCompactor, keep);
     text = null;
   }
   return rec;

@@ -23,6 +23,7 @@
  */
 
 import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
+import type { CompactText } from '../core/catalog.js';
 import { idTextBytes, idTextBytesSliced, utf16Length } from '../core/id-text.js';
 import type { Kind, Numbers } from '../core/typed-arrays.js';
 import { KINDS, kindOf } from '../core/typed-arrays.js';
@@ -320,7 +321,7 @@ async function evict(dir: DirectoryHandle, keep: string): Promise<void> {
     }
     const old = [...latest].sort((a, b) => b[1] - a[1]).slice(MAX_COPIES - 1);
     for (const [name] of old) {
-      for (const suffix of ['.bin', ENTRY_SUFFIX]) await dir.removeEntry(name + suffix).catch(() => undefined);
+      for (const suffix of SUFFIXES) await dir.removeEntry(name + suffix).catch(() => undefined);
     }
   } catch {
     // another tab is at it; the next copy tries again
@@ -373,42 +374,38 @@ export function copying(
 /** The entry's copy beside the file's: `catalog-<hash>.entry`. */
 export const ENTRY_SUFFIX = '.entry';
 const ENTRY_MAGIC = 0x31455743; // "CWE1", little-endian
-/** The entry copy's first bytes: magic, zero, where its header starts (a float64), its length. */
-const ENTRY_PREFIX = 24;
+/** The compacted text's copy beside them: `catalog-<hash>.text` ({@link keepTextCopy}). */
+export const TEXT_SUFFIX = '.text';
+const TEXT_MAGIC = 0x31545743; // "CWT1", little-endian
+/** Every kind of copy kept for a location, by suffix. */
+const SUFFIXES = ['.bin', ENTRY_SUFFIX, TEXT_SUFFIX];
+/** The first bytes of a copy made of parts: magic, zero, where its header starts (a float64), its length. */
+const PARTS_PREFIX = 24;
 
-/** Where one array of an entry's copy lies. */
+/** Where one array of a copy made of parts lies. */
 interface PartRef {
   kind: Kind;
   length: number;
   at: number;
 }
-interface EntryHeader {
-  location: string;
-  generation: string;
-  digest: string;
-  skipped: string[];
-  names: string[] | null;
-  parts: Record<string, PartRef>;
-  matrix: { modelKey: string; dims: number; embeddings: PreparedMatrix['embeddings'] } | null;
-}
 
-/** One write of an entry's copy: where, and what. */
+/** One write of a copy: where, and what. */
 interface Write {
   at: number;
   bytes: Uint8Array;
 }
 
-/** Where each part of an entry's copy goes, in the order they are written: the same for every writer. */
-class EntryLayout {
-  private at = ENTRY_PREFIX;
+/**
+ * Where each array of a copy made of parts (an entry's, a compacted text's) goes, in the order
+ * they are placed, each on an 8-byte boundary after the prefix; the header (JSON, with where each
+ * part lies) goes after the last, and the prefix, written last, says where it is.
+ */
+class PartsLayout {
+  private at = PARTS_PREFIX;
   private readonly parts: Record<string, PartRef> = {};
-  private head: Omit<EntryHeader, 'matrix' | 'parts'> | null = null;
-  constructor(
-    private readonly location: string,
-    private readonly generation: string,
-  ) {}
+  constructor(private readonly magic: number) {}
 
-  private place(name: string, a: Numbers): Write {
+  place(name: string, a: Numbers): Write {
     this.at = Math.ceil(this.at / 8) * 8;
     const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     this.parts[name] = { kind: kindOf(a), length: a.length, at: this.at };
@@ -417,20 +414,86 @@ class EntryLayout {
     return write;
   }
 
+  /** The header's write (at the end) and the prefix's (at the start: write it last). */
+  close(header: object): Write[] {
+    const json = new TextEncoder().encode(JSON.stringify({ ...header, parts: this.parts }));
+    const prefix = new DataView(new ArrayBuffer(PARTS_PREFIX));
+    prefix.setUint32(0, this.magic, true);
+    prefix.setFloat64(8, this.at, true);
+    prefix.setUint32(16, json.length, true);
+    return [
+      { at: this.at, bytes: json },
+      { at: 0, bytes: new Uint8Array(prefix.buffer) },
+    ];
+  }
+}
+
+/**
+ * A copy made of parts ({@link PartsLayout}), opened through `handle`: its header, and each part
+ * read as asked for (null where it is missing or cannot be read whole); null where the copy is
+ * not whole or not of `magic`.
+ */
+function readParts<H extends object>(
+  handle: SyncHandle,
+  magic: number,
+): { header: H & { parts: Record<string, PartRef> }; part(name: string): Numbers | null } | null {
+  const size = handle.getSize();
+  if (size < PARTS_PREFIX) return null;
+  const prefix = new Uint8Array(PARTS_PREFIX);
+  handle.read(prefix, { at: 0 });
+  const view = new DataView(prefix.buffer);
+  const headAt = view.getFloat64(8, true);
+  const headLength = view.getUint32(16, true);
+  if (view.getUint32(0, true) !== magic || headAt + headLength !== size) return null;
+  const json = new Uint8Array(headLength);
+  handle.read(json, { at: headAt });
+  const header = JSON.parse(new TextDecoder().decode(json)) as H & { parts: Record<string, PartRef> };
+  return {
+    header,
+    part(name) {
+      const ref = header.parts[name];
+      const Ctor = ref && KINDS[ref.kind];
+      if (!ref || !Ctor) return null;
+      const out = new Ctor(ref.length);
+      const bytes = new Uint8Array(out.buffer);
+      return handle.read(bytes, { at: ref.at }) === bytes.length ? out : null;
+    },
+  };
+}
+
+interface EntryHeader {
+  location: string;
+  generation: string;
+  digest: string;
+  skipped: string[];
+  names: string[] | null;
+  matrix: { modelKey: string; dims: number; embeddings: PreparedMatrix['embeddings'] } | null;
+}
+
+/** Where each part of an entry's copy goes, in the order they are written: the same for every writer. */
+class EntryLayout {
+  private readonly layout = new PartsLayout(ENTRY_MAGIC);
+  private head: Omit<EntryHeader, 'matrix'> | null = null;
+  constructor(
+    private readonly location: string,
+    private readonly generation: string,
+  ) {}
+
   /**
    * The catalogue part's writes; null where its ids cannot be kept (a lone surrogate: UTF-8
    * cannot carry it). `text`: the ids' text as UTF-8, where the caller made it already.
    */
   catalog(c: PreparedCatalog, text: ArrayBuffer | null = idTextBytes(c.ids.text)): Write[] | null {
     if (!text) return null;
+    const place = (name: string, a: Numbers): Write => this.layout.place(name, a);
     const writes = [
-      this.place('text', new Uint8Array(text)),
-      this.place('lengths', c.ids.lengths),
-      this.place('marks', c.ids.marks),
-      this.place('slots', c.ids.slots),
-      this.place('bounds', c.bounds),
-      this.place('spread', c.spread),
-      ...(c.categories ? [this.place('categories', c.categories.codes)] : []),
+      place('text', new Uint8Array(text)),
+      place('lengths', c.ids.lengths),
+      place('marks', c.ids.marks),
+      place('slots', c.ids.slots),
+      place('bounds', c.bounds),
+      place('spread', c.spread),
+      ...(c.categories ? [place('categories', c.categories.codes)] : []),
     ];
     const names = c.categories ? c.categories.names : null;
     this.head = { location: this.location, generation: this.generation, digest: c.digest, skipped: c.skipped, names };
@@ -440,18 +503,12 @@ class EntryLayout {
   /** The matrix's writes, then the header's (at the end) and the prefix's (at the start, last). */
   finish(matrix: PreparedMatrix | null): Write[] {
     if (!this.head) throw new Error('the catalogue part comes first');
-    const writes = matrix ? [this.place('codes', matrix.codes), this.place('scales', matrix.scales)] : [];
+    const writes = matrix ? [this.layout.place('codes', matrix.codes), this.layout.place('scales', matrix.scales)] : [];
     const header: EntryHeader = {
       ...this.head,
-      parts: this.parts,
       matrix: matrix ? { modelKey: matrix.modelKey, dims: matrix.dims, embeddings: matrix.embeddings } : null,
     };
-    const json = new TextEncoder().encode(JSON.stringify(header));
-    const prefix = new DataView(new ArrayBuffer(ENTRY_PREFIX));
-    prefix.setUint32(0, ENTRY_MAGIC, true);
-    prefix.setFloat64(8, this.at, true);
-    prefix.setUint32(16, json.length, true);
-    return [...writes, { at: this.at, bytes: json }, { at: 0, bytes: new Uint8Array(prefix.buffer) }];
+    return [...writes, ...this.layout.close(header)];
   }
 }
 
@@ -482,7 +539,7 @@ export async function startEntryCopy(location: string, generation: string): Prom
   try {
     // Until its prefix is written, last, the copy reads as incomplete.
     handle.truncate(0);
-    handle.truncate(ENTRY_PREFIX);
+    handle.truncate(PARTS_PREFIX);
   } catch {
     close(false);
     return null;
@@ -547,12 +604,21 @@ export async function keepEntryCopy(
   const writes = layout.catalog(entry.catalog, await idTextBytesSliced(entry.catalog.ids.text, pause));
   if (!writes) return;
   writes.push(...layout.finish(entry.matrix));
+  if (await writeFromPage(dir, copyName(location, ENTRY_SUFFIX), writes, pause)) await evict(dir, copyName(location));
+}
+
+/**
+ * Writes `writes` to the file `name` from a page, through the file system's async writer (to a
+ * scratch file, in place when it closes), in pieces of at most 1 MiB, each after `pause`. False,
+ * and nothing kept, where the page has no async writer or a write fails.
+ */
+async function writeFromPage(dir: DirectoryHandle, name: string, writes: Write[], pause: () => Promise<void>): Promise<boolean> {
   let w: Writable | null = null;
   try {
-    const file = (await dir.getFileHandle(copyName(location, ENTRY_SUFFIX), { create: true })) as FileHandle & {
+    const file = (await dir.getFileHandle(name, { create: true })) as FileHandle & {
       createWritable?: () => Promise<Writable>;
     };
-    if (typeof file.createWritable !== 'function') return;
+    if (typeof file.createWritable !== 'function') return false;
     w = await file.createWritable();
     for (const { at, bytes } of writes) {
       for (let from = 0; from < bytes.length; from += PAGE_PIECE) {
@@ -561,12 +627,106 @@ export async function keepEntryCopy(
       }
     }
     await w.close();
-    w = null;
+    return true;
   } catch {
     await w?.abort().catch(() => undefined);
-    return;
+    return false;
   }
-  await evict(dir, copyName(location));
+}
+
+/** What a compacted text's copy says of itself, beside where its parts lie. */
+interface TextHeader {
+  location: string;
+  /** The digest of the file whose items the blocks hold. */
+  digest: string;
+}
+
+/**
+ * Keeps beside the copy of the file at `location` the catalogue's compacted text (`text`, made
+ * from the file whose digest is `digest`), from a page as {@link keepEntryCopy} does: the next
+ * visit's worker hands it to the page ({@link readTextCopy}) instead of the file's copy, about a
+ * quarter of its bytes. Nothing where no copy of the file is kept (the worker would not get that
+ * far), or where the page cannot write.
+ */
+export async function keepTextCopy(
+  location: string,
+  digest: string,
+  text: CompactText,
+  pause: () => Promise<void> = () => Promise.resolve(),
+): Promise<boolean> {
+  const dir = await copiesDir();
+  if (!dir) return false;
+  try {
+    await dir.getFileHandle(copyName(location));
+  } catch {
+    return false; // no copy of the file
+  }
+  const layout = new PartsLayout(TEXT_MAGIC);
+  const { packed, ends, counts, raw } = text.blocks;
+  const writes = [
+    layout.place('dictionary', text.dictionary),
+    layout.place('ends', ends),
+    layout.place('counts', counts),
+    layout.place('raw', raw),
+    layout.place('packed', packed),
+  ];
+  const header: TextHeader = { location, digest };
+  writes.push(...layout.close(header));
+  return writeFromPage(dir, copyName(location, TEXT_SUFFIX), writes, pause);
+}
+
+/** A compacted text's copy, opened: {@link openTextCopy}. */
+export interface OpenText {
+  /** The digest of the file whose items its blocks hold. */
+  digest: string;
+  /** The text, read whole, or null where it cannot be; closes the copy. */
+  read(): CompactText | null;
+  close(): void;
+}
+
+/**
+ * The compacted text kept for `location` ({@link keepTextCopy}), opened (its header read, its
+ * parts not yet), or null: none kept, not whole, or out of reach (a page's thread: sync access
+ * handles are a worker's; another tab holds it). Opening a copy costs tens of ms in a worker: a
+ * later visit opens it while the entry is read, and reads it where its `digest` is the file's.
+ * Whether its blocks hold the catalogue's items is for the page to check as it takes them.
+ */
+export async function openTextCopy(location: string): Promise<OpenText | null> {
+  const opened = await openHandle(location, false, TEXT_SUFFIX);
+  if (!opened) return null;
+  const { handle } = opened;
+  let open = true;
+  const close = (): void => {
+    if (open) handle.close();
+    open = false;
+  };
+  try {
+    const got = readParts<TextHeader>(handle, TEXT_MAGIC);
+    if (!got || got.header.location !== location || typeof got.header.digest !== 'string') {
+      close();
+      return null;
+    }
+    return {
+      digest: got.header.digest,
+      read() {
+        if (!open) return null;
+        try {
+          const [dictionary, ends, counts, raw, packed] = ['dictionary', 'ends', 'counts', 'raw', 'packed'].map(got.part);
+          if (!(dictionary instanceof Uint8Array) || !(packed instanceof Uint8Array)) return null;
+          if (!(ends instanceof Uint32Array) || !(counts instanceof Uint32Array) || !(raw instanceof Uint32Array)) return null;
+          return { blocks: { packed, ends, counts, raw }, dictionary };
+        } catch {
+          return null;
+        } finally {
+          close();
+        }
+      },
+      close,
+    };
+  } catch {
+    close();
+    return null;
+  }
 }
 
 /**
@@ -596,26 +756,10 @@ export async function readEntryCopy(
   if (!opened) return null;
   const { handle } = opened;
   try {
-    const size = handle.getSize();
-    if (size < ENTRY_PREFIX) return null;
-    const prefix = new Uint8Array(ENTRY_PREFIX);
-    handle.read(prefix, { at: 0 });
-    const view = new DataView(prefix.buffer);
-    const headAt = view.getFloat64(8, true);
-    const headLength = view.getUint32(16, true);
-    if (view.getUint32(0, true) !== ENTRY_MAGIC || headAt + headLength !== size) return null;
-    const json = new Uint8Array(headLength);
-    handle.read(json, { at: headAt });
-    const header = JSON.parse(new TextDecoder().decode(json)) as EntryHeader;
+    const got = readParts<EntryHeader>(handle, ENTRY_MAGIC);
+    if (!got) return null;
+    const { header, part } = got;
     if (header.location !== location || header.generation !== generation) return null;
-    const part = (name: string): Numbers | null => {
-      const ref = header.parts[name];
-      const Ctor = ref && KINDS[ref.kind];
-      if (!ref || !Ctor) return null;
-      const out = new Ctor(ref.length);
-      const bytes = new Uint8Array(out.buffer);
-      return handle.read(bytes, { at: ref.at }) === bytes.length ? out : null;
-    };
     const text = part('text') as Uint8Array | null;
     const [lengths, marks, slots, bounds, spread] = ['lengths', 'marks', 'slots', 'bounds', 'spread'].map(part);
     const codes = header.names ? part('categories') : null;

@@ -14,10 +14,10 @@
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
-import type { MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
+import type { CompactText, MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
 import { nextTask, Slicer } from '../core/index.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
-import { keepEntryCopy } from './file-copy.js';
+import { keepEntryCopy, keepTextCopy } from './file-copy.js';
 import type { Kind, Numbers } from '../core/typed-arrays.js';
 import { KINDS, kindOf } from '../core/typed-arrays.js';
 
@@ -305,6 +305,14 @@ export class IndexedDbPreparedCache implements PreparedCache {
     // And a copy in the private file system, which the next visit's catalogue worker reads
     // instead of these pieces while this generation stands (`file-copy.ts`).
     await keepEntryCopy(location, generation, entry, pause);
+  }
+
+  /**
+   * Keeps the compacted text in the private file system beside the file's and the entry's copies
+   * (`keepTextCopy`), where the next visit's catalogue worker reads it instead of the file's copy.
+   */
+  async keepText(location: string, digest: string, text: CompactText, pause?: () => Promise<void>): Promise<void> {
+    await keepTextCopy(location, digest, text, pause);
   }
 
   /** Closes the database once the writes under way are done. */
