@@ -17,6 +17,12 @@
  * IndexedDB, which cost as much again. The copy is made by the first visit that reads the entry
  * from IndexedDB, part by part before each is handed to the page.
  *
+ * Where the page compacts a large catalogue once ready (`compactCatalogAbove`), it keeps the
+ * compacted text too (`.text`, the items' texts deflated in blocks, about a quarter of the file),
+ * with the digest of the file it was made from: a later visit's worker that reads both other
+ * copies sends the page that text instead of the file's copy (145 MB against 33 MB at a million
+ * items), and the page compacts nothing again.
+ *
  * Sync access handles exist in workers only; anywhere else, or where the file system is missing
  * or refused, nothing is kept and every call gives null. A handle is exclusive: a second tab that
  * writes or reads a copy at the same time simply does without it.
