@@ -26,9 +26,13 @@ import { idTextFrom } from './core/id-text.js';
  * for these bytes it hands it back, else it indexes the file. With `model` (the model's folder,
  * an absolute URL) on a first visit, it asks for the catalogue index the shop ships with the
  * model (`core/catalog-index-file.ts`), which stands for the parse where it was made from the
- * file's very bytes.
+ * file's very bytes. With `compactAbove` (the page's `compactCatalogAbove`, as the tag's
+ * `data-compact-above` gives it: a number of bytes, or `never`), a later visit's worker sends a
+ * compacted text kept for the file only where its items' text holds at least that many bytes (the
+ * page would compact it); without, any it finds.
  */
-export type IndexRequest = { location: string; buffer: ArrayBuffer } | { location: string; url: string; saved?: boolean; model?: string };
+export type IndexRequest =
+  { location: string; buffer: ArrayBuffer } | { location: string; url: string; saved?: boolean; model?: string; compactAbove?: string };
 
 /**
  * What the worker posts back: that it has started (`ready`), that it has the request (`taken`),

@@ -170,6 +170,17 @@ function shippedIndex(listed: ListedIndex): Promise<ShippedIndex | null> {
   );
 }
 
+/**
+ * The bytes of text from which the page compacts its catalogue, from its `compactAbove` (a number,
+ * or `never`); 0 where it gave none (a compacted text is kept only by a page that compacted), NaN
+ * (no text is taken) where it is not valid: the page reports that.
+ */
+function textAbove(compactAbove: string | undefined): number {
+  if (compactAbove === undefined) return 0;
+  const text = compactAbove.trim();
+  return text === 'never' ? Infinity : text === '' ? NaN : Number(text);
+}
+
 /** The file length a digest names (`k64:…:LENGTH`, `sha256:…:LENGTH`); NaN where it names none. */
 function digestLength(digest: string): number {
   const m = /:(\d+)$/.exec(digest);
@@ -271,6 +282,7 @@ async function checkSaved(
   url: string,
   slicer: Slicer,
   model?: string,
+  textAbove = 0,
 ): Promise<{ bytes: Uint8Array; index: CatalogIndex; digest: string; shipped?: true } | null> {
   const begun = begin(location, url);
   const response = begun.response;
@@ -291,9 +303,10 @@ async function checkSaved(
     if (!res.ok) throw catalogUnreachable(httpError(location, res));
     const etag = strongEtag(res);
     const copy = etag ? await openCopy(location, etag) : null;
-    // The compacted text kept for the copy's bytes, opened while the entry was read.
+    // The compacted text kept for the copy's bytes, opened while the entry was read, where the
+    // page would compact them.
     const textCopy = begun.text.then((t) => {
-      if (t && copy?.digest && t.digest === copy.digest) return t;
+      if (t && copy?.digest && t.digest === copy.digest && t.textBytes >= textAbove) return t;
       t?.close();
       return null;
     });
@@ -499,7 +512,7 @@ scope.onmessage = (ev) => {
           return indexCatalog(request.location, bytes, slicer).then((index) => ({ bytes, index }));
         })()
       : request.saved
-        ? checkSaved(request.location, request.url, slicer, request.model)
+        ? checkSaved(request.location, request.url, slicer, request.model, textAbove(request.compactAbove))
         : download(request.location, request.url, slicer, request.model);
   void work.then(
     (done) => {

@@ -48,6 +48,7 @@ export function startEarlyIndex(
   fallback: () => void = () => undefined,
   startTimeoutMs = START_TIMEOUT_MS,
   model?: string,
+  compactAbove?: string,
 ): EarlyIndex {
   const marks: WorkerMarks = [];
   let answered: (a: IndexAnswer) => void = () => undefined;
@@ -101,7 +102,13 @@ export function startEarlyIndex(
       };
       posted = probe.then((saved) => {
         probed(saved);
-        const request: IndexRequest = { location, url, ...(saved ? { saved } : {}), ...(model ? { model } : {}) };
+        const request: IndexRequest = {
+          location,
+          url,
+          ...(saved ? { saved } : {}),
+          ...(model ? { model } : {}),
+          ...(compactAbove !== undefined ? { compactAbove } : {}),
+        };
         worker.postMessage(request);
       });
     });

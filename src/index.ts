@@ -108,7 +108,11 @@ function earlyCatalogFor(options: CoreRecommenderOptions): CoreRecommenderOption
   } catch {
     model = undefined; // the load reports a model it cannot find
   }
-  return earlyCatalogOf(startEarlyIndex(catalog, url, startCatalogWorker, undefined, undefined, model));
+  // The compaction's threshold as the tag's attribute gives it (the load checks it).
+  const above = options.compactCatalogAbove;
+  return earlyCatalogOf(
+    startEarlyIndex(catalog, url, startCatalogWorker, undefined, undefined, model, above === undefined ? undefined : String(above)),
+  );
 }
 
 /** The page's visibility, where there is a page: the shop delta is looked for again when it comes back. */

@@ -1169,9 +1169,9 @@ describe('the catalogue worker and its client', () => {
     const { worker, replies, until } = listening((await fakeWorkers()).start());
     const answered = (): IndexReply[] => replies.filter((a) => !('taken' in a) && !('ready' in a));
     /** A later visit: the worker's answer, matrix and file messages, and the steps they stamped. */
-    const visit = async (): Promise<{ answer: IndexAnswer; file: FileReply; steps: string[] }> => {
+    const visit = async (compactAbove?: string): Promise<{ answer: IndexAnswer; file: FileReply; steps: string[] }> => {
       const before = answered().length;
-      worker.postMessage({ location, url: location, saved: true });
+      worker.postMessage({ location, url: location, saved: true, ...(compactAbove !== undefined ? { compactAbove } : {}) });
       await until(before + 3);
       const [answer, matrix, file] = answered().slice(before) as [IndexAnswer, MatrixReply, FileReply];
       expect('saved' in answer && answer.later).toBe(true);
@@ -1207,6 +1207,22 @@ describe('the catalogue worker and its client', () => {
     expect(got && 'text' in got && got.digest).toBe(entry.catalog.digest);
     const over = await catalogOverText((got as { text: CompactText }).text, IdTable.adopt(entry.catalog.ids), [], null);
     expect(over.items).toEqual(validateCatalog(JSON.parse(text)).items);
+    // Only where the page would compact the file: its threshold at most the text's size.
+    const textBytes = compact.blocks.raw.reduce((sum, r) => sum + r, 0);
+    for (const [above, sent] of [
+      [String(textBytes), true],
+      ['0', true],
+      [String(textBytes + 1), false],
+      ['never', false],
+      ['Infinity', false],
+      ['', false],
+      ['32MB', false],
+    ] as const) {
+      const got = await visit(above);
+      expect([above, got.file.text !== undefined]).toEqual([above, sent]);
+      expect([above, 'textFollows' in got.answer]).toEqual([above, sent]);
+      if (!sent) expect(new TextDecoder().decode(new Uint8Array(got.file.file!))).toBe(text);
+    }
 
     // A text kept for other bytes, or one cut short: the file's copy, as before.
     const name = copyName(location, TEXT_SUFFIX);

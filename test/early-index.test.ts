@@ -74,6 +74,11 @@ describe("the tag's start of the catalogue's worker", () => {
     expect(await second.taken).toBe(true);
     expect(checkedOther).toBe(false);
     expect(worker.sent.at(-1)).toEqual({ location: other, url: other });
+
+    // The page's compaction threshold, as the tag's attribute gives it, goes with the request.
+    const never = startEarlyIndex(location, location, worker.start, () => fellBack++, undefined, undefined, 'never');
+    expect(await never.taken).toBe(true);
+    expect(worker.sent.at(-1)).toEqual({ location, url: location, saved: true, compactAbove: 'never' });
   });
 
   it("records the worker's steps as User Timing marks at the times it took them", async () => {

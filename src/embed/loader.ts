@@ -99,6 +99,7 @@ declare const __CLICKWISE_VERSION__: string;
           () => prefetch(config.catalog),
           undefined,
           config.model,
+          config.compactAbove,
         )
       : undefined;
     import(/* @vite-ignore */ new URL('embed/runtime.js', scriptUrl).href)

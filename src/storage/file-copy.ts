@@ -645,6 +645,8 @@ interface TextHeader {
   location: string;
   /** The digest of the file whose items the blocks hold. */
   digest: string;
+  /** Their text's bytes, inflated (the blocks' `raw` summed). */
+  textBytes: number;
 }
 
 /**
@@ -676,7 +678,7 @@ export async function keepTextCopy(
     layout.place('raw', raw),
     layout.place('packed', packed),
   ];
-  const header: TextHeader = { location, digest };
+  const header: TextHeader = { location, digest, textBytes: raw.reduce((sum, r) => sum + r, 0) };
   writes.push(...layout.close(header));
   return writeFromPage(dir, copyName(location, TEXT_SUFFIX), writes, pause);
 }
@@ -685,6 +687,8 @@ export async function keepTextCopy(
 export interface OpenText {
   /** The digest of the file whose items its blocks hold. */
   digest: string;
+  /** Their text's bytes, inflated (each item's text and a NUL). */
+  textBytes: number;
   /** The text, read whole, or null where it cannot be; closes the copy. */
   read(): CompactText | null;
   close(): void;
@@ -708,12 +712,14 @@ export async function openTextCopy(location: string): Promise<OpenText | null> {
   };
   try {
     const got = readParts<TextHeader>(handle, TEXT_MAGIC);
-    if (!got || got.header.location !== location || typeof got.header.digest !== 'string') {
+    const { header } = got ?? {};
+    if (!got || !header || header.location !== location || typeof header.digest !== 'string' || typeof header.textBytes !== 'number') {
       close();
       return null;
     }
     return {
-      digest: got.header.digest,
+      digest: header.digest,
+      textBytes: header.textBytes,
       read() {
         if (!open) return null;
         try {
