@@ -3,13 +3,14 @@
  * model and the catalogue vectors and index `npm run vectors -- --catalog F` makes for it, computed once and kept in the
  * system's temporary folder (minutes at 1,000,000 items).
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { INDEX_FILE, writeVectors } from '../cli/vectors/vectors.js';
 import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
 import { COPIES_DIR, TEXT_SUFFIX } from '../storage/file-copy.js';
+import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 
 /** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
@@ -50,6 +51,9 @@ export const SAVED_TEXT = `async () => {
   } catch {}
   return false;
 }`;
+
+/** Whether the catalogue in `dir` is compacted once a visit is ready (at the default `compactCatalogAbove`). */
+export const compacts = (dir: string): boolean => statSync(join(dir, 'catalog.json')).size >= DEFAULT_COMPACT_ABOVE;
 
 /** Makes the folder for n items if it is not there yet; returns its path. */
 export async function visitFolder(n: number): Promise<string> {

@@ -20,7 +20,7 @@
  * every item itself on the first visit.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,8 +30,7 @@ import { Link, serveStatic } from '../vite/serve.js';
 import type { Visit } from './ab-summary.js';
 import { VISITS } from './ab-summary.js';
 import { ARGS, CHROMIUM } from './load.js';
-import { SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
-import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
+import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 /** What the page posts after each visit. */
 interface Seen {
@@ -75,7 +74,6 @@ const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 
 const FRAME_OBSERVER = `<script>window.__frames = []; try { new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, src: (s.sourceURL || '').split('/').pop(), fn: s.sourceFunctionName, at: s.sourceCharPosition, ms: Math.round(s.duration) })) }); }).observe({ type: 'long-animation-frame', buffered: true }); } catch {}</script>`;
 
 const dir = await visitFolder(n);
-const compacts = statSync(join(dir, 'catalog.json')).size >= DEFAULT_COMPACT_ABOVE;
 // The page waits for the first top 10, then for a second and a half of quiet, reports, waits
 // until what the first visit made is saved, and loads itself again until the third visit.
 const measure = `<script>
@@ -101,7 +99,7 @@ addEventListener('load', async () => {
   const saved = ${SAVED_ENTRY};
   for (const t0 = Date.now(); !(await saved()) && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
   // And, where the file is compacted once ready, its compacted text.
-  const text = ${compacts ? SAVED_TEXT : 'async () => true'};
+  const text = ${compacts(dir) ? SAVED_TEXT : 'async () => true'};
   for (const t0 = Date.now(); !(await text()) && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
   setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
 });
