@@ -164,3 +164,35 @@ return {
   expect(Math.max(0, ...later.tasks), `long tasks ${later.tasks.join(', ')} ms`).toBeLessThan(BOUND_MS);
   check(later);
 });
+
+test(`${N} items: a later visit takes the compacted text the visit before kept, and one whose tag turns compaction off (data-compact-above="never") holds the file`, async () => {
+  // The tag's attribute by visit: compacted from the first visit on, then never.
+  const above = `{ first: '0', later: '0', never: 'never' }[window.__visit]`;
+  const read = `
+const rec = await window.Clickwise.ready;
+const before = rec.stats().catalog.form;
+if (window.__visit === 'first') for (let t = 0; t < 600 && rec.stats().catalog.form !== 'compressed'; t++) await new Promise((r) => setTimeout(r, 100));
+return { form: before + '->' + rec.stats().catalog.form, where: rec.stats().catalogCompacted, item: rec.item('s9') };`;
+  const kept = `(${WAIT_PREPARED})(30000).then(async () => {
+    for (const end = Date.now() + 30000; !(await (${SAVED_TEXT})()); await new Promise((r) => setTimeout(r, 250))) {
+      if (Date.now() > end) throw new Error('no compacted text was kept within 30000 ms');
+    }
+  })`;
+  const got = await plainVisits<{ form: string; where: string | null; item: unknown }, 'first' | 'later' | 'never'>({
+    mounts: { '/big/': dir, '/': 'dist' },
+    path: '/big/never.html',
+    body: `<div data-clickwise-slot data-k="10"></div>
+<script>document.write('<script src="/clickwise.js" data-catalog="/big/catalog.json" data-model="/big/models/" data-backend="wasm" data-namespace="never" data-compact-above="' + ${above} + '"><' + '/script>');</script>
+<script>
+window.__measure = async () => { ${read} };
+window.__beforeNext = () => ${kept};
+</script>`,
+    visits: ['first', 'later', 'never'],
+    timeoutMs: 220_000,
+  });
+  const s9 = catalog.find((x) => x.id === 's9');
+  expect(got.first).toMatchObject({ form: 'file->compressed', where: 'worker', item: s9 });
+  expect(got.later).toMatchObject({ form: 'compressed->compressed', where: 'saved', item: s9 });
+  // The worker was told the page compacts nothing: it sent the file's copy, not the text.
+  expect(got.never).toMatchObject({ form: 'file->file', where: null, item: s9 });
+});
