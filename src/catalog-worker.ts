@@ -247,14 +247,19 @@ async function kept(
 
 /**
  * Ids as a message carries them: their text as UTF-8 bytes (`idText`, moved) where it can, with
- * the text left empty (see `core/id-text.ts`); `part` goes into the message, `moved` into its
- * transfer list. `idText`: the bytes where they are at hand already (an entry read from its copy).
+ * the text left empty (see `core/id-text.ts`), and `idTextAscii` where every byte is one
+ * character (the page then reads the bytes as they are: `withAsciiText`); `part` goes into the
+ * message, `moved` into its transfer list. `idText`: the bytes where they are at hand already (an
+ * entry read from its copy), with the text's length (`textLength`, in UTF-16 units).
  */
 function wired(
   ids: IdTableData,
   idText: ArrayBuffer | null = idTextBytes(ids.text),
-): { ids: IdTableData; part: { idText?: ArrayBuffer }; moved: ArrayBuffer[] } {
-  return idText ? { ids: { ...ids, text: '' }, part: { idText }, moved: [idText] } : { ids, part: {}, moved: [] };
+  textLength = ids.text.length,
+): { ids: IdTableData; part: { idText?: ArrayBuffer; idTextAscii?: true }; moved: ArrayBuffer[] } {
+  if (!idText) return { ids, part: {}, moved: [] };
+  const ascii = idText.byteLength === textLength ? { idTextAscii: true as const } : {};
+  return { ids: { ...ids, text: '' }, part: { idText, ...ascii }, moved: [idText] };
 }
 
 /** The buffers behind typed arrays, each once: what a message moves with them. */
@@ -465,7 +470,7 @@ async function handBack(
   }
   const copy = saved.generation === null ? null : await startEntryCopy(location, saved.generation);
   const kept = copy ? copy.catalog(c) : false;
-  const w = wired(c.ids, saved.idText);
+  const w = saved.idText ? wired(c.ids, saved.idText, saved.idTextLength) : wired(c.ids);
   const moved = [...w.moved, ...buffersOf(...idArrays(w.ids, c.categories), c.bounds, c.spread)];
   const entry = { digest, saved: { ...c, ids: w.ids }, checked: true as const, ...w.part };
   let got: { bytes: Uint8Array; digest: string } | null = null;

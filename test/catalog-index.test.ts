@@ -766,6 +766,41 @@ describe('the catalogue worker and its client', () => {
     expect(oddIndex.index.ids.text).toContain('\ud800');
   });
 
+  it('takes ASCII ids as their bytes, with no string of them made unless asked for, and decodes others', async () => {
+    for (const [other, ascii] of [
+      ['b-2', true],
+      ['café-€', false],
+    ] as const) {
+      const bytes = new TextEncoder().encode(JSON.stringify([{ id: 'a', title: 'A' }, { id: other, title: 'B' }, ...syntheticCatalog(50)]));
+      const index = await indexCatalog('/x.json', bytes, new Slicer(Infinity));
+      const idText = new TextEncoder().encode(index.ids.text).buffer;
+      const answer: IndexAnswer = {
+        buffer: bytes.slice().buffer,
+        index: { ...index, ids: { ...index.ids, text: '' } },
+        idText,
+        ...(ascii ? { idTextAscii: true as const } : {}),
+      };
+      const decode = vi.spyOn(TextDecoder.prototype, 'decode');
+      const got = await withIdText(answer);
+      const ids = indexResult(got).index.ids;
+      const table = IdTable.adopt(ids);
+      expect([table.id(1), table.indexOf(other), table.indexOf('s7'), table.indexOf('s7x'), table.indexOf('')]).toEqual([
+        other,
+        1,
+        9,
+        undefined,
+        undefined,
+      ]);
+      const made = decode.mock.results.filter((r) => r.value === index.ids.text).length;
+      decode.mockRestore();
+      expect([other, made]).toEqual([other, ascii ? 0 : 1]);
+      expect('idText' in got || 'idTextAscii' in got).toBe(false);
+      // Asked for, the text is the ids' (and a copy, as storage or a message makes, carries it).
+      expect(ids.text).toBe(index.ids.text);
+      expect(structuredClone(ids)).toEqual(index.ids);
+    }
+  });
+
   it("downloads a file given by its URL itself, indexing it as it arrives; a server's 404 is the load's CatalogError, a failed download an Error", async () => {
     const text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, { id: 'b', title: '' }, ...syntheticCatalog(300)]);
     const asked: string[] = [];
@@ -1058,8 +1093,9 @@ describe('the catalogue worker and its client', () => {
     const later = await visit(true);
     const idsText = entry.catalog.ids.text;
     expect(encode.mock.calls.filter(([t]) => t === idsText)).toEqual([]);
-    // Once: by the page (`withIdText`).
-    expect(decode.mock.results.filter((r) => r.value === idsText)).toHaveLength(1);
+    // Nor does the page: these ids are ASCII, read as their bytes (`withAsciiText`); the string is
+    // made only where something asks for it (the comparison below).
+    expect(decode.mock.results.filter((r) => r.value === idsText)).toHaveLength(0);
     encode.mockRestore();
     decode.mockRestore();
     expect([later.steps, later.entry]).toEqual([['request', 'response', 'copy'], 'copy']);

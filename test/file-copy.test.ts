@@ -18,6 +18,7 @@ import {
   TEXT_SUFFIX,
 } from '../src/storage/file-copy.js';
 import type { CompactText } from '../src/core/catalog.js';
+import { withAsciiText } from '../src/core/id-table.js';
 import type { PreparedCatalog, PreparedMatrix } from '../src/core/prepared.js';
 import { digestBytes, streamDigest } from '../src/core/prepared.js';
 import { ENCODE_PIECE } from '../src/core/id-text.js';
@@ -306,6 +307,31 @@ describe("the catalogue file's copy", () => {
     for (const other of ['b', 'c', 'd']) await keep(`/${other}.json`, '"v"', `"${other}"`);
     expect(files.has(name)).toBe(false);
     expect(await openTextCopy('/t.json')).toBeNull();
+    cache.close();
+  });
+
+  it("saves ids that came as ASCII bytes, and keeps their copy, without making the whole text's string", async () => {
+    fakeFileSystem(vi.stubGlobal, { writable: true });
+    // Pieces of 64 bytes: the text is cut into many.
+    const cache = await IndexedDbPreparedCache.open(undefined, 64);
+    const long = 'x'.padEnd(1000, 'y');
+    const { catalog, matrix } = entryOf(long, true);
+    const { text, ...rest } = catalog.ids;
+    const ascii = { ...catalog, ids: withAsciiText(rest, new TextEncoder().encode(text)) };
+    const decode = vi.spyOn(TextDecoder.prototype, 'decode');
+    try {
+      await cache.put('/ascii.json', { catalog: ascii, matrix });
+      // Pieces decoded from their own bytes, never the whole text.
+      expect(decode.mock.results.filter((r) => r.value === text)).toHaveLength(0);
+      expect(decode.mock.results.some((r) => typeof r.value === 'string' && r.value.length > 0 && text.startsWith(r.value))).toBe(true);
+    } finally {
+      decode.mockRestore();
+    }
+    const got = (await cache.get('/ascii.json'))!;
+    expect(got.catalog).toEqual(catalog);
+    expect(await got.matrix).toEqual(matrix);
+    const copy = (await readEntryCopy('/ascii.json', (await cache.generationOf('/ascii.json'))!))!;
+    expect(copy.catalog).toEqual(catalog);
     cache.close();
   });
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { IdTableData } from '../src/core/id-table.js';
-import { IdTable } from '../src/core/id-table.js';
+import { IdTable, withAsciiText } from '../src/core/id-table.js';
 import { inRanges, Slicer } from '../src/core/slice.js';
 import { buildCategories, checkBounds, checkCategories, validateCatalogSliced } from '../src/core/catalog.js';
 
@@ -152,6 +152,40 @@ describe("the catalogue index's loops", () => {
       turns = 0;
       await check();
       expect(turns).toBeGreaterThanOrEqual(4);
+    }
+  });
+});
+
+describe('an id table over its ids as ASCII bytes (withAsciiText)', () => {
+  it('answers as the table over the string does, long ids included, and makes the string only when asked', async () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => (i % 97 === 0 ? `sku-${i}-${'x'.repeat(300 + i)}` : `s${i}`));
+    const table = await IdTable.build((i) => ids[i]!, ids.length, new Slicer());
+    const { text, ...rest } = table.saved;
+    const bytes = new TextEncoder().encode(text);
+    expect(bytes.length).toBe(text.length);
+    let decodes = 0;
+    const decode = TextDecoder.prototype.decode;
+    TextDecoder.prototype.decode = function (this: TextDecoder, ...args: Parameters<TextDecoder['decode']>): string {
+      const out = decode.apply(this, args);
+      if (out.length === text.length) decodes++;
+      return out;
+    };
+    try {
+      const data = withAsciiText(rest, bytes);
+      const over = IdTable.adopt(data);
+      for (let i = 0; i < ids.length; i++) {
+        expect(over.id(i)).toBe(ids[i]);
+        expect(over.indexOf(ids[i]!)).toBe(i);
+      }
+      for (const absent of ['s3000', 's1 ', '', 'sku-0-', `${ids[ids.length - 1]}x`]) expect(over.indexOf(absent)).toBeUndefined();
+      expect(decodes).toBe(0);
+      // Asked for (saving the entry again), the text is made once, and is the ids'.
+      expect(data.text).toBe(text);
+      expect(data.text).toBe(text);
+      expect(decodes).toBe(1);
+      expect(structuredClone(data)).toEqual(table.saved);
+    } finally {
+      TextDecoder.prototype.decode = decode;
     }
   });
 });

@@ -31,6 +31,7 @@
 import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
 import type { CompactText } from '../core/catalog.js';
 import { idTextBytes, idTextBytesSliced, utf16Length } from '../core/id-text.js';
+import { asciiTextOf } from '../core/id-table.js';
 import type { Kind, Numbers } from '../core/typed-arrays.js';
 import { KINDS, kindOf } from '../core/typed-arrays.js';
 
@@ -489,11 +490,11 @@ class EntryLayout {
    * The catalogue part's writes; null where its ids cannot be kept (a lone surrogate: UTF-8
    * cannot carry it). `text`: the ids' text as UTF-8, where the caller made it already.
    */
-  catalog(c: PreparedCatalog, text: ArrayBuffer | null = idTextBytes(c.ids.text)): Write[] | null {
+  catalog(c: PreparedCatalog, text: ArrayBuffer | Uint8Array | null = idTextBytes(c.ids.text)): Write[] | null {
     if (!text) return null;
     const place = (name: string, a: Numbers): Write => this.layout.place(name, a);
     const writes = [
-      place('text', new Uint8Array(text)),
+      place('text', text instanceof Uint8Array ? text : new Uint8Array(text)),
       place('lengths', c.ids.lengths),
       place('marks', c.ids.marks),
       place('slots', c.ids.slots),
@@ -606,8 +607,11 @@ export async function keepEntryCopy(
   const dir = await copiesDir();
   if (!dir) return;
   const layout = new EntryLayout(location, generation);
-  // The ids' text (7 million characters at a million items) is encoded a piece after each pause.
-  const writes = layout.catalog(entry.catalog, await idTextBytesSliced(entry.catalog.ids.text, pause));
+  // The ids' text (7 million characters at a million items) is encoded a piece after each pause,
+  // where it did not come as ASCII bytes (then those are its UTF-8 bytes).
+  const ascii = asciiTextOf(entry.catalog.ids);
+  const text = ascii ?? (await idTextBytesSliced(entry.catalog.ids.text, pause));
+  const writes = layout.catalog(entry.catalog, text);
   if (!writes) return;
   writes.push(...layout.finish(entry.matrix));
   if (await writeFromPage(dir, copyName(location, ENTRY_SUFFIX), writes, pause)) await evict(dir, copyName(location));

@@ -16,6 +16,7 @@ import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
 import type { CompactText, MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
 import { nextTask, Slicer } from '../core/index.js';
+import { asciiTextOf } from '../core/id-table.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
 import { keepEntryCopy, keepTextCopy } from './file-copy.js';
 import type { Kind, Numbers } from '../core/typed-arrays.js';
@@ -214,8 +215,11 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const m = entry.matrix;
     // Each piece is copied out as it is put, in that request's task: copying them all first took
     // one long task at 100,000 items.
-    const parts: [string, Numbers | string | null][] = [
-      ['text', c.ids.text],
+    // Ids that came as ASCII bytes are cut into string pieces from those, a piece at a time: the
+    // whole text's string (7 MB at a million items) would be made in one long task.
+    const ascii = asciiTextOf(c.ids);
+    const parts: [string, Numbers | Text | null][] = [
+      ['text', ascii ? asciiText(ascii) : c.ids.text],
       ['lengths', c.ids.lengths],
       ['marks', c.ids.marks],
       ['slots', c.ids.slots],
@@ -260,7 +264,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
     const perBatch = Math.floor(this.batchBytes / size);
     // Whole pieces of typed arrays are copied into this one buffer as they are put (see `piece`).
     const scratch = new ArrayBuffer(size);
-    const order: [string, Numbers | string, number][] = [];
+    const order: [string, Numbers | Text, number][] = [];
     for (const [name, whole] of parts) for (let i = 0; i < pieceCount(whole, size); i++) order.push([name, whole!, i]);
     for (let from = 0; from < order.length; from += perBatch) {
       if (pause) await pause();
@@ -375,13 +379,27 @@ class ReadQueue {
   }
 }
 
-/** Units (elements, or UTF-16 code units of a string) in a piece of at most `size` bytes. */
-function perPiece(a: Numbers | string, size: number): number {
-  return Math.max(1, Math.floor(size / (typeof a === 'string' ? 2 : a.BYTES_PER_ELEMENT)));
+/** The ids' text as the write cuts it: a string, or ASCII bytes cut into strings ({@link asciiText}). */
+interface Text {
+  readonly length: number;
+  slice(from: number, to: number): string;
+}
+
+/** ASCII bytes as a {@link Text}: each piece made from its own bytes. */
+function asciiText(bytes: Uint8Array): Text {
+  const latin1 = new TextDecoder('latin1');
+  return { length: bytes.length, slice: (from, to) => latin1.decode(bytes.subarray(from, to)) };
+}
+
+const isText = (a: Numbers | Text): a is Text => !ArrayBuffer.isView(a);
+
+/** Units (elements, or UTF-16 code units of a text) in a piece of at most `size` bytes. */
+function perPiece(a: Numbers | Text, size: number): number {
+  return Math.max(1, Math.floor(size / (isText(a) ? 2 : a.BYTES_PER_ELEMENT)));
 }
 
 /** How many pieces of at most `size` bytes hold `a` (none for a part that is absent). */
-function pieceCount(a: Numbers | string | null, size: number): number {
+function pieceCount(a: Numbers | Text | null, size: number): number {
   return a === null ? 0 : Math.ceil(a.length / perPiece(a, size));
 }
 
@@ -391,9 +409,9 @@ function pieceCount(a: Numbers | string | null, size: number): number {
  * once: the next piece fills it again, where a fresh buffer per piece made 90 MB of garbage at
  * 1,000,000 items. A shorter last piece, and a string's, is its own copy.
  */
-function piece(a: Numbers | string, i: number, size: number, scratch: ArrayBuffer): Piece {
+function piece(a: Numbers | Text, i: number, size: number, scratch: ArrayBuffer): Piece {
   const per = perPiece(a, size);
-  if (typeof a === 'string' || (i + 1) * per > a.length || per * a.BYTES_PER_ELEMENT !== scratch.byteLength) {
+  if (isText(a) || (i + 1) * per > a.length || per * a.BYTES_PER_ELEMENT !== scratch.byteLength) {
     return a.slice(i * per, (i + 1) * per);
   }
   const out = new (a.constructor as new (b: ArrayBuffer, at: number, n: number) => Numbers)(scratch, 0, per);
