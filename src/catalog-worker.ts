@@ -444,9 +444,9 @@ async function readBody(location: string, res: Response, slicer: Slicer): Promis
  * (`checkSavedCatalog`: the page's main thread then takes it as it is), then its item matrix. The
  * file's bytes (`file`) go with the catalogue part, or, with `later`, after the matrix, with the
  * digest of the bytes `file` gave in the end, which the page compares; there, the compacted text
- * `text` gives (kept for these bytes), where it gives one, goes instead of the bytes. A damaged entry is not
- * posted, nor, without `later`, one for which `file` gives bytes with another digest: the bytes
- * are then returned for the caller to index. An entry read from IndexedDB is copied on the way,
+ * `text` gives (kept for these bytes), where it gives one, goes instead of the bytes. A damaged
+ * entry is not posted, nor, without `later`, one for which `file` gives bytes with another
+ * digest: the bytes are then returned for the caller to index. An entry read from IndexedDB is copied on the way,
  * each part before it is moved, so that the next visit reads the copy instead.
  */
 async function handBack(
