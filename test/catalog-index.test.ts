@@ -862,6 +862,36 @@ describe('the catalogue worker and its client', () => {
     return { worker, replies, until };
   }
 
+  /**
+   * Stubs `fetch` to answer with `file()`'s text in pieces of 4 KiB, pulled one at a time, with its
+   * `ETag`; gives, per response, how often its body was pulled and whether it was cancelled.
+   */
+  function serving(file: () => { text: string; etag: string }): { pulled: number; cancelled: boolean }[] {
+    const bodies: { pulled: number; cancelled: boolean }[] = [];
+    vi.stubGlobal('fetch', () => {
+      const { text, etag } = file();
+      const bytes = new TextEncoder().encode(text);
+      const seen = { pulled: 0, cancelled: false };
+      bodies.push(seen);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(c) {
+            seen.pulled++;
+            if (at >= bytes.length) c.close();
+            else c.enqueue(bytes.slice(at, (at += 4096)));
+          },
+          cancel() {
+            seen.cancelled = true;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return Promise.resolve(new Response(body, { headers: { etag } }));
+    });
+    return bodies;
+  }
+
   /** The steps a reply of the worker stamped. */
   const stepsOf = (reply: IndexReply): string[] => ('marks' in reply && reply.marks ? reply.marks.map(([step]) => step) : []);
   /** Whether a reply's stamps are finite times in the order given. */
@@ -981,28 +1011,7 @@ describe('the catalogue worker and its client', () => {
     const location = 'https://shop.test/kept.json';
     let text = JSON.stringify([{ id: 'a', title: 'Apple', category: 'Fruit' }, ...syntheticCatalog(300)]);
     let etag = '"v1"';
-    /** Per response: how often its body was pulled, and whether it was cancelled. */
-    const bodies: { pulled: number; cancelled: boolean }[] = [];
-    vi.stubGlobal('fetch', () => {
-      const bytes = new TextEncoder().encode(text);
-      const seen = { pulled: 0, cancelled: false };
-      bodies.push(seen);
-      let at = 0;
-      const body = new ReadableStream<Uint8Array>(
-        {
-          pull(c) {
-            seen.pulled++;
-            if (at >= bytes.length) c.close();
-            else c.enqueue(bytes.slice(at, (at += 4096)));
-          },
-          cancel() {
-            seen.cancelled = true;
-          },
-        },
-        { highWaterMark: 0 },
-      );
-      return Promise.resolve(new Response(body, { headers: { etag } }));
-    });
+    const bodies = serving(() => ({ text, etag }));
     const { worker, replies, until } = listening((await fakeWorkers()).start());
     let answers = 0;
     /**
@@ -1182,26 +1191,7 @@ describe('the catalogue worker and its client', () => {
     const location = 'https://shop.test/text.json';
     const text = JSON.stringify(syntheticCatalog(400));
     const bytes = new TextEncoder().encode(text);
-    const bodies: { pulled: number; cancelled: boolean }[] = [];
-    vi.stubGlobal('fetch', () => {
-      const seen = { pulled: 0, cancelled: false };
-      bodies.push(seen);
-      let at = 0;
-      const body = new ReadableStream<Uint8Array>(
-        {
-          pull(c) {
-            seen.pulled++;
-            if (at >= bytes.length) c.close();
-            else c.enqueue(bytes.slice(at, (at += 4096)));
-          },
-          cancel() {
-            seen.cancelled = true;
-          },
-        },
-        { highWaterMark: 0 },
-      );
-      return Promise.resolve(new Response(body, { headers: { etag: '"v1"' } }));
-    });
+    const bodies = serving(() => ({ text, etag: '"v1"' }));
     const { worker, replies, until } = listening((await fakeWorkers()).start());
     const answered = (): IndexReply[] => replies.filter((a) => !('taken' in a) && !('ready' in a));
     /** A later visit: the worker's answer, matrix and file messages, and the steps they stamped. */

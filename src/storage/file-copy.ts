@@ -195,6 +195,18 @@ function closer(handle: SyncHandle): { close: (keep: boolean) => void; isOpen: (
   };
 }
 
+/** A reader's close of `handle`: once, however often it is called; `isOpen` until then. */
+function closingOnce(handle: SyncHandle): { close: () => void; isOpen: () => boolean } {
+  let open = true;
+  return {
+    close() {
+      if (open) handle.close();
+      open = false;
+    },
+    isOpen: () => open,
+  };
+}
+
 /**
  * The copy of the file at `location` kept with `etag`, opened (its header read, its bytes not
  * yet), or null: none kept, kept with another `ETag`, incomplete, or out of reach (another tab
@@ -204,11 +216,7 @@ export async function openCopy(location: string, etag: string): Promise<OpenCopy
   const opened = await openHandle(location, false);
   if (!opened) return null;
   const { handle } = opened;
-  let open = true;
-  const close = (): void => {
-    if (open) handle.close();
-    open = false;
-  };
+  const { close, isOpen } = closingOnce(handle);
   try {
     const header = headerIn(handle);
     if (!holds(handle, header, location, etag)) {
@@ -218,7 +226,7 @@ export async function openCopy(location: string, etag: string): Promise<OpenCopy
     return {
       digest: header.digest ?? null,
       read() {
-        if (!open) return null;
+        if (!isOpen()) return null;
         try {
           const bytes = new Uint8Array(header.length);
           return handle.read(bytes, { at: HEAD_BYTES }) === header.length ? bytes : null;
@@ -709,14 +717,10 @@ export async function openTextCopy(location: string): Promise<OpenText | null> {
   const opened = await openHandle(location, false, TEXT_SUFFIX);
   if (!opened) return null;
   const { handle } = opened;
-  let open = true;
-  const close = (): void => {
-    if (open) handle.close();
-    open = false;
-  };
+  const { close, isOpen } = closingOnce(handle);
   try {
     const got = readParts<TextHeader>(handle, TEXT_MAGIC);
-    const { header } = got ?? {};
+    const header = got?.header;
     if (!got || !header || header.location !== location || typeof header.digest !== 'string' || typeof header.textBytes !== 'number') {
       close();
       return null;
@@ -725,7 +729,7 @@ export async function openTextCopy(location: string): Promise<OpenText | null> {
       digest: header.digest,
       textBytes: header.textBytes,
       read() {
-        if (!open) return null;
+        if (!isOpen()) return null;
         try {
           const [dictionary, ends, counts, raw, packed] = ['dictionary', 'ends', 'counts', 'raw', 'packed'].map(got.part);
           if (!(dictionary instanceof Uint8Array) || !(packed instanceof Uint8Array)) return null;
