@@ -525,6 +525,56 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     first.dispose();
   });
 
+  it("lets go of the file's bytes once compacted while the compacted text is still being kept for the next visit", async () => {
+    const gc = collector();
+    const { entry } = await firstVisit();
+    let bytes: Uint8Array | null = new Uint8Array(readFileSync(file));
+    const fileBytes = new WeakRef(bytes.buffer);
+    // A cache whose keeping of the text takes long (a large text, written while the shopper is quiet).
+    let release: () => void = () => undefined;
+    const keeping = new Promise<void>((r) => (release = r));
+    const kept: string[] = [];
+    const cache = new MemoryPreparedCache();
+    const slow: PreparedCache = {
+      get: (l) => cache.get(l),
+      put: (l, e) => cache.put(l, e),
+      keepText: (location, digest) => {
+        kept.push(`${location} ${digest}`);
+        return keeping;
+      },
+    };
+    const earlyCatalog: EarlyCatalog = {
+      location: file,
+      taken: Promise.resolve(true),
+      result: Promise.resolve({
+        bytes: new Uint8Array(0),
+        digest: entry.catalog.digest,
+        saved: { catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) },
+        later: Promise.resolve({ bytes, digest: entry.catalog.digest }),
+      }),
+    };
+    bytes = null;
+    const { fetcher } = countingFetcher();
+    const rec = await createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      preparedCache: slow,
+      earlyCatalog,
+      compactCatalogAbove: 0,
+    });
+    await vi.waitFor(() => expect(kept).toEqual([`${file} ${entry.catalog.digest}`]), { timeout: 20_000, interval: 20 });
+    expect(rec.stats().catalog.form).toBe('compressed');
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(fileBytes.deref()).toBeUndefined();
+    release();
+    await compacting(rec);
+    expect((await rec.recommend({ k: 3 })).length).toBe(3);
+    rec.dispose();
+  });
+
   it("saves the file's index under the digest the worker made of it", async () => {
     const cache = new MemoryPreparedCache();
     const bytes = new Uint8Array(readFileSync(file));

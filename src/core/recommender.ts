@@ -805,7 +805,7 @@ export const DEFAULT_COMPACT_ABOVE = 32 * 1024 * 1024;
  */
 async function compactInBackground(
   target: SwappableCatalog,
-  text: CatalogText,
+  text: CatalogText | null,
   rec: RecommenderImpl,
   compactor?: () => BlockDeflater,
   keep?: (text: CompactText) => Promise<unknown>,
@@ -819,6 +819,7 @@ async function compactInBackground(
       if (!rec.alive) throw new DisposedError();
     });
     await slicer.yield();
+    if (!text) return;
     const ids = text.ids ?? (await IdTable.build(target.id, target.size, slicer));
     // Numbered from parsed items only: on a catalogue read lazily that would parse every item.
     const categories = text.categories ?? (target.held.form === 'parsed' ? await buildCategories(target, slicer) : null);
@@ -844,7 +845,10 @@ async function compactInBackground(
     const catalog = await catalogOverText(compacted, ids, target.skipped, categories);
     if (!rec.alive) return;
     target.swap(catalog);
-    // Kept for the next visit, which then takes it as it is rather than the file's bytes.
+    // Kept for the next visit, which then takes it as it is rather than the file's bytes. The
+    // file's bytes (145 MB at a million items) are let go of first: the write can take long (it
+    // waits for the shopper to be quiet), and this wait kept them alive.
+    text = null;
     await keep?.(compacted);
   } catch (err) {
     if (rec.alive) rec.report('catalog/compact', `The catalogue could not be compacted (${String(err)}); it is kept as it was.`);
