@@ -575,6 +575,48 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     rec.dispose();
   });
 
+  it("lets go of the saved entry's item bounds once the catalogue is the compacted text the worker sent, though the load's options still hold the early catalogue", async () => {
+    const gc = collector();
+    const { entry } = await firstVisit();
+    const bytes = new Uint8Array(readFileSync(file));
+    const n = entry.catalog.bounds.length / 2;
+    const text = await compactText(bytes, entry.catalog.bounds, n, new Slicer(Infinity));
+    // The entry's bounds (8 bytes an item: 8 MB at a million), which only the early catalogue holds.
+    let bounds: Uint32Array | null = entry.catalog.bounds.slice();
+    const held = new WeakRef(bounds.buffer);
+    const earlyCatalog: EarlyCatalog = {
+      location: file,
+      taken: Promise.resolve(true),
+      result: Promise.resolve({
+        bytes: new Uint8Array(0),
+        digest: entry.catalog.digest,
+        saved: { catalog: { ...entry.catalog, bounds }, matrix: Promise.resolve(entry.matrix) },
+        later: Promise.resolve({ text, digest: entry.catalog.digest }),
+        textFollows: true,
+      }),
+    };
+    bounds = null;
+    const { fetcher } = countingFetcher();
+    const rec = await createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      preparedCache: new MemoryPreparedCache(),
+      earlyCatalog,
+      compactCatalogAbove: 0,
+    });
+    expect(rec.stats().catalogCompacted).toBe('saved');
+    expect((await rec.recommend({ k: 3 })).length).toBe(3);
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(held.deref()).toBeUndefined();
+    // The recommender still works, and the early catalogue is still held here.
+    expect((await rec.recommend({ k: 3 })).length).toBe(3);
+    expect(earlyCatalog.location).toBe(file);
+    rec.dispose();
+  });
+
   it("saves the file's index under the digest the worker made of it", async () => {
     const cache = new MemoryPreparedCache();
     const bytes = new Uint8Array(readFileSync(file));

@@ -27,7 +27,7 @@ import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
-import { vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { SAVED_ENTRY, SAVED_TEXT, vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 /** The Chromium the benchmarks drive, and its flags (as the end-to-end tests launch it). */
 export const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -99,6 +99,13 @@ export interface Visit {
    * default.
    */
   atReady: { jsHeapMB: number; arrayBuffersMB: number } | null;
+  /**
+   * Ready → what the visit keeps for the next one saved (the entry, and the compacted text where
+   * the catalogue compacts), ms, counted once the clicks above are done; null where it was not
+   * saved within two minutes. Memory is measured after it: what the page holds once settled (the
+   * writes hold some of what they write meanwhile).
+   */
+  savedAfterMs: number | null;
 }
 
 async function visit(page: Page, url: string, reload: boolean, compacts: boolean, atReady: boolean): Promise<Visit> {
@@ -115,6 +122,7 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
     const rec = await w.Clickwise.ready;
     await rec.recommend({ k: 10 });
     const ready = performance.now();
+    (window as unknown as { __readyAt: number }).__readyAt = ready;
     // The bench measures the page's memory now, from outside (see below).
     (window as unknown as { __ready: boolean }).__ready = true;
     await new Promise((res) => setTimeout(res, 1000));
@@ -176,7 +184,20 @@ async function visit(page: Page, url: string, reload: boolean, compacts: boolean
     await page.evaluate(() => ((window as unknown as { __measuredAt: number }).__measuredAt = performance.now()));
   }
   const r = await running;
-  return { ...r, atReady: live, ...(await memoryOf(page)) };
+  const savedAfterMs = await savedAfter(page, compacts);
+  return { ...r, atReady: live, savedAfterMs, ...(await memoryOf(page)) };
+}
+
+/** Ready → the entry (and, where `compacts`, the compacted text) saved for the next visit, ms; null after two minutes. */
+async function savedAfter(page: Page, compacts: boolean): Promise<number | null> {
+  const kept = `async () => (await (${SAVED_ENTRY})()) && (${compacts ? `await (${SAVED_TEXT})()` : 'true'})`;
+  for (let t = 0; t < 1200; t++) {
+    if (await page.evaluate<boolean>(`(${kept})()`)) {
+      return page.evaluate(() => Math.round(performance.now() - (window as unknown as { __readyAt: number }).__readyAt));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return null;
 }
 
 /** The page's JS heap and array buffers after a garbage collection, MB. */

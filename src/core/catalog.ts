@@ -255,6 +255,9 @@ export function catalogAhead(
   categories: CategoryTable | null = null,
 ): { catalog: Catalog; fill(bytes: Uint8Array): boolean; fillText(text: CompactText): Promise<boolean>; fail(reason: unknown): void } {
   let held: ItemText | null = null;
+  // The items' bounds, until the catalogue is filled: the compacted text needs none (8 MB at a
+  // million items), and the file's source holds its own.
+  let within: Uint32Array | null = bounds;
   let settle: { resolve: () => void; reject: (reason: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
   const here = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   here.catch(() => undefined);
@@ -278,18 +281,20 @@ export function catalogAhead(
   );
   const take = (text: ItemText): true => {
     held = text;
+    within = null;
     settle.resolve();
     return true;
   };
   return {
     catalog,
     fill(bytes) {
+      if (!within) return false;
       try {
-        checkFits(bytes, bounds, ids.size);
+        checkFits(bytes, within, ids.size);
       } catch {
         return false;
       }
-      return take(fileSource(bytes, bounds));
+      return take(fileSource(bytes, within));
     },
     async fillText(text) {
       if (held) return false;
