@@ -617,6 +617,28 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     rec.dispose();
   });
 
+  it("lets go of a first visit's index (the items' bounds and keys) that the early catalogue gave, though the load's options still hold it", async () => {
+    const gc = collector();
+    const indexed = early(indexCatalogStream(file, body(), 0, new Slicer(Infinity)));
+    const keys = new WeakRef(((await indexed.result) as { index: CatalogIndex }).index.keys.buffer);
+    const { fetcher } = countingFetcher();
+    const rec = await createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher,
+      preparedCache: new MemoryPreparedCache(),
+      earlyCatalog: indexed,
+    });
+    expect(rec.stats().catalogIndexed).toBe('worker');
+    expect((await rec.recommend({ k: 3 })).length).toBe(3);
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(keys.deref()).toBeUndefined();
+    expect(indexed.location).toBe(file);
+    rec.dispose();
+  });
+
   it("saves the file's index under the digest the worker made of it", async () => {
     const cache = new MemoryPreparedCache();
     const bytes = new Uint8Array(readFileSync(file));
