@@ -21,7 +21,7 @@ import { itemKeys } from '../src/core/vectors.js';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.js';
 import { CatalogError } from '../src/core/errors.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
-import type { PreparedCache, PreparedEntry, PreparedMatrix } from '../src/core/prepared.js';
+import type { PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../src/core/prepared.js';
 import { digestBytes } from '../src/core/prepared.js';
 import { IndexedDbPreparedCache } from '../src/storage/prepared-cache.js';
 import type { Recommender } from '../src/core/recommender.js';
@@ -413,22 +413,38 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
   /** The load's compaction after ready, or null where there is none. */
   const compacting = (rec: Recommender): Promise<void> | null => (rec as unknown as { compacting: Promise<void> | null }).compacting;
 
+  /** The worker's answer with a saved entry sent ahead of what `later` gives (the file's bytes or its compacted text). */
+  const savedAhead = (saved: SavedEntry, digest: string, later: Promise<LaterText>, textFollows = false): EarlyCatalog => ({
+    location: file,
+    taken: Promise.resolve(true),
+    result: Promise.resolve({
+      bytes: new Uint8Array(0),
+      digest,
+      saved,
+      later,
+      ...(textFollows ? { textFollows: true as const } : {}),
+    }),
+  });
+
+  /** A load on the CPU backend that takes `earlyCatalog`, compacting its catalogue once ready where `compactAbove` is 0. */
+  const loadEarly = (earlyCatalog: EarlyCatalog, preparedCache: PreparedCache = new MemoryPreparedCache(), compactAbove?: number) =>
+    createRecommenderCore({
+      catalog: file,
+      modelUrl: models,
+      backend: 'cpu',
+      fetcher: countingFetcher().fetcher,
+      preparedCache,
+      earlyCatalog,
+      ...(compactAbove !== undefined ? { compactCatalogAbove: compactAbove } : {}),
+    });
+
   it("takes the compacted text the worker sent after the entry as the catalogue's own (nothing left to compact), and reads the file itself where the text does not fit", async () => {
     const { entry, reference } = await firstVisit();
     const bytes = new Uint8Array(readFileSync(file));
     const n = entry.catalog.bounds.length / 2;
     const text = await compactText(bytes, entry.catalog.bounds, n, new Slicer(Infinity));
-    const ahead = (later: Promise<LaterText>): EarlyCatalog => ({
-      location: file,
-      taken: Promise.resolve(true),
-      result: Promise.resolve({
-        bytes: new Uint8Array(0),
-        digest: entry.catalog.digest,
-        saved: { catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) },
-        later,
-        textFollows: true,
-      }),
-    });
+    const ahead = (later: Promise<LaterText>): EarlyCatalog =>
+      savedAhead({ catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) }, entry.catalog.digest, later, true);
     const kept: string[] = [];
     const cache: PreparedCache = { ...new MemoryPreparedCache(), get: () => Promise.resolve(undefined), put: () => Promise.resolve() };
     cache.keepText = (location, digest) => Promise.resolve(void kept.push(`${location} ${digest}`));
@@ -470,28 +486,14 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     let matrix: PreparedMatrix | null = { ...entry.matrix!, codes: entry.matrix!.codes.slice(), scales: entry.matrix!.scales.slice() };
     const fileBytes = new WeakRef(bytes.buffer);
     const savedCodes = new WeakRef(matrix.codes.buffer);
-    const earlyCatalog: EarlyCatalog = {
-      location: file,
-      taken: Promise.resolve(true),
-      result: Promise.resolve({
-        bytes: new Uint8Array(0),
-        digest: entry.catalog.digest,
-        saved: { catalog: entry.catalog, matrix: Promise.resolve(matrix) },
-        later: Promise.resolve({ bytes, digest: entry.catalog.digest }),
-      }),
-    };
+    const earlyCatalog = savedAhead(
+      { catalog: entry.catalog, matrix: Promise.resolve(matrix) },
+      entry.catalog.digest,
+      Promise.resolve({ bytes, digest: entry.catalog.digest }),
+    );
     bytes = null;
     matrix = null;
-    const { fetcher } = countingFetcher();
-    const rec = await createRecommenderCore({
-      catalog: file,
-      modelUrl: models,
-      backend: 'cpu',
-      fetcher,
-      preparedCache: new MemoryPreparedCache(),
-      earlyCatalog,
-      compactCatalogAbove: 0,
-    });
+    const rec = await loadEarly(earlyCatalog, new MemoryPreparedCache(), 0);
     expect(rec.stats().catalogIndexed).toBe('saved');
     await vi.waitFor(() => expect(rec.stats().catalog.form).toBe('compressed'), { timeout: 20_000, interval: 20 });
     expect((await rec.recommend({ k: 3 })).length).toBe(3);
@@ -507,15 +509,7 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     // A first visit's file, indexed as it downloaded: the same once compacted.
     const indexed = early(indexCatalogStream(file, body(), 0, new Slicer(Infinity)));
     const firstBytes = new WeakRef((await indexed.result).bytes.buffer);
-    const first = await createRecommenderCore({
-      catalog: file,
-      modelUrl: models,
-      backend: 'cpu',
-      fetcher,
-      preparedCache: new MemoryPreparedCache(),
-      earlyCatalog: indexed,
-      compactCatalogAbove: 0,
-    });
+    const first = await loadEarly(indexed, new MemoryPreparedCache(), 0);
     expect(first.stats().catalogIndexed).toBe('worker');
     await vi.waitFor(() => expect(first.stats().catalog.form).toBe('compressed'), { timeout: 20_000, interval: 20 });
     await new Promise((r) => setTimeout(r, 50));
@@ -543,27 +537,13 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
         return keeping;
       },
     };
-    const earlyCatalog: EarlyCatalog = {
-      location: file,
-      taken: Promise.resolve(true),
-      result: Promise.resolve({
-        bytes: new Uint8Array(0),
-        digest: entry.catalog.digest,
-        saved: { catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) },
-        later: Promise.resolve({ bytes, digest: entry.catalog.digest }),
-      }),
-    };
+    const earlyCatalog = savedAhead(
+      { catalog: entry.catalog, matrix: Promise.resolve(entry.matrix) },
+      entry.catalog.digest,
+      Promise.resolve({ bytes, digest: entry.catalog.digest }),
+    );
     bytes = null;
-    const { fetcher } = countingFetcher();
-    const rec = await createRecommenderCore({
-      catalog: file,
-      modelUrl: models,
-      backend: 'cpu',
-      fetcher,
-      preparedCache: slow,
-      earlyCatalog,
-      compactCatalogAbove: 0,
-    });
+    const rec = await loadEarly(earlyCatalog, slow, 0);
     await vi.waitFor(() => expect(kept).toEqual([`${file} ${entry.catalog.digest}`]), { timeout: 20_000, interval: 20 });
     expect(rec.stats().catalog.form).toBe('compressed');
     await new Promise((r) => setTimeout(r, 50));
@@ -584,28 +564,14 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     // The entry's bounds (8 bytes an item: 8 MB at a million), which only the early catalogue holds.
     let bounds: Uint32Array | null = entry.catalog.bounds.slice();
     const held = new WeakRef(bounds.buffer);
-    const earlyCatalog: EarlyCatalog = {
-      location: file,
-      taken: Promise.resolve(true),
-      result: Promise.resolve({
-        bytes: new Uint8Array(0),
-        digest: entry.catalog.digest,
-        saved: { catalog: { ...entry.catalog, bounds }, matrix: Promise.resolve(entry.matrix) },
-        later: Promise.resolve({ text, digest: entry.catalog.digest }),
-        textFollows: true,
-      }),
-    };
+    const earlyCatalog = savedAhead(
+      { catalog: { ...entry.catalog, bounds }, matrix: Promise.resolve(entry.matrix) },
+      entry.catalog.digest,
+      Promise.resolve({ text, digest: entry.catalog.digest }),
+      true,
+    );
     bounds = null;
-    const { fetcher } = countingFetcher();
-    const rec = await createRecommenderCore({
-      catalog: file,
-      modelUrl: models,
-      backend: 'cpu',
-      fetcher,
-      preparedCache: new MemoryPreparedCache(),
-      earlyCatalog,
-      compactCatalogAbove: 0,
-    });
+    const rec = await loadEarly(earlyCatalog, new MemoryPreparedCache(), 0);
     expect(rec.stats().catalogCompacted).toBe('saved');
     expect((await rec.recommend({ k: 3 })).length).toBe(3);
     await new Promise((r) => setTimeout(r, 50));
@@ -621,15 +587,7 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
     const gc = collector();
     const indexed = early(indexCatalogStream(file, body(), 0, new Slicer(Infinity)));
     const keys = new WeakRef(((await indexed.result) as { index: CatalogIndex }).index.keys.buffer);
-    const { fetcher } = countingFetcher();
-    const rec = await createRecommenderCore({
-      catalog: file,
-      modelUrl: models,
-      backend: 'cpu',
-      fetcher,
-      preparedCache: new MemoryPreparedCache(),
-      earlyCatalog: indexed,
-    });
+    const rec = await loadEarly(indexed);
     expect(rec.stats().catalogIndexed).toBe('worker');
     expect((await rec.recommend({ k: 3 })).length).toBe(3);
     await new Promise((r) => setTimeout(r, 50));

@@ -119,7 +119,7 @@ const minSlots = (n: number): number => Math.ceil((4 * n) / 3);
 export class IdTable {
   private readonly view: TextView;
   private constructor(private readonly data: IdTableData) {
-    const bytes = (data as { [ASCII_TEXT]?: Uint8Array })[ASCII_TEXT];
+    const bytes = asciiTextOf(data);
     this.view = bytes ? asciiView(bytes) : stringView(data.text);
   }
 

@@ -574,7 +574,7 @@ export async function readCatalog(
               catalog: ahead.catalog,
               entry: got.entry,
               fresh: null,
-              text: { ...ahead.text, bytes: null },
+              text: ahead.text,
               indexedIn: 'saved',
               compacted: true,
             };
