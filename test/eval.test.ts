@@ -323,6 +323,7 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
       'markov',
       'session-knn',
       'sasrec',
+      'clickwise-visit',
       'clickwise-frozen',
       'clickwise',
     ];

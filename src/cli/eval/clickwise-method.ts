@@ -53,8 +53,17 @@ export interface ShopStream {
  * @param rebases newer bases in time order: from `at` on, shoppers are scored on that base. Their
  *   φ is kept across (a base of the same encoder is published as compatible, as `maintain` does).
  * @param shop with a shop stream, the method is `clickwise-live`: base + shop delta ψ + φ.
+ * @param forgetAfterMs with it, a shopper's whole state (φ and the click memory) is dropped at
+ *   every gap this long between two of their events: each visit starts as a stranger's
+ *   (`clickwise-visit`, what a page that keeps nothing of a shopper between visits would give).
  */
-export function clickwiseMethod(name: string, first: PlainHead, rebases: readonly Rebase[] = [], shop?: ShopStream): OnlineMethod {
+export function clickwiseMethod(
+  name: string,
+  first: PlainHead,
+  rebases: readonly Rebase[] = [],
+  shop?: ShopStream,
+  forgetAfterMs?: number,
+): OnlineMethod {
   let head = first;
   let next = 0;
   /** Events the shop's job has received but not yet learned (learned when a delta is published). */
@@ -93,6 +102,8 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
   const states = new Map<string, PlainState>();
   /** Events learned lazily, when the shopper is next scored (the order within a shopper is kept). */
   const pending = new Map<string, ReplayEvent[]>();
+  /** Each shopper's last learned event's time (kept only where the method forgets between visits). */
+  const lastSeen = new Map<string, number>();
   const out = new Float32Array(first.n);
   return {
     name,
@@ -103,11 +114,23 @@ export function clickwiseMethod(name: string, first: PlainHead, rebases: readonl
       let st = states.get(user);
       if (!st) states.set(user, (st = freshState(head.d)));
       head.state = st;
+      /** A new visit from `at` on, where the method forgets between visits: the state starts afresh. */
+      const visit = (at: number): void => {
+        const before = lastSeen.get(user);
+        if (forgetAfterMs === undefined || before === undefined || at - before < forgetAfterMs) return;
+        states.set(user, (st = freshState(head.d)));
+        head.state = st;
+      };
       const queue = pending.get(user);
       if (queue) {
-        for (const e of queue) head.learnOne({ item: e.item, impressions: [], time: e.t });
+        for (const e of queue) {
+          visit(e.t);
+          head.learnOne({ item: e.item, impressions: [], time: e.t });
+          lastSeen.set(user, e.t);
+        }
         pending.delete(user);
       }
+      visit(t);
       return head.scores(t, out);
     },
     observe(e) {

@@ -14,6 +14,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
+import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
 import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../../core/recommender.js';
 import type { ShopLearnerOptions } from '../../core/shop-delta.js';
@@ -51,6 +52,7 @@ export const ALL_METHODS = [
   'markov',
   'session-knn',
   'sasrec',
+  'clickwise-visit',
   'clickwise-frozen',
   'clickwise',
   'clickwise-live',
@@ -189,6 +191,17 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     };
     const clickwise = async (suffix: string, until: number): Promise<void> => {
       const label = suffix ? `stale (${day(until)})` : 'at the split';
+      // The base with nothing of a shopper kept from one visit to the next.
+      if (wanted.includes('clickwise-visit'))
+        methods.push(
+          clickwiseMethod(
+            `clickwise-visit${suffix}`,
+            await baseAt(until, 'frozen', label),
+            [],
+            undefined,
+            DEFAULT_HEAD_OPTIONS.sessionGapMs,
+          ),
+        );
       if (wanted.includes('clickwise-frozen'))
         methods.push(clickwiseMethod(`clickwise-frozen${suffix}`, await baseAt(until, 'frozen', label)));
       if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));

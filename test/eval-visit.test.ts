@@ -1,0 +1,79 @@
+/**
+ * `clickwise-visit` in the evaluation: the base with nothing of a shopper kept from one visit to
+ * the next, the comparison that tells what a shopper's state kept in the browser is worth.
+ */
+import { describe, expect, it } from 'vitest';
+import { clickwiseMethod } from '../src/cli/eval/clickwise-method.js';
+import { PlainHead } from '../src/cli/eval/plain-head.js';
+import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
+import { gaussian, mulberry32 } from '../src/core/rng.js';
+
+const N = 20;
+const D = 4;
+const MIN = 60_000;
+const GAP = DEFAULT_HEAD_OPTIONS.sessionGapMs;
+
+/** A base whose only strong feature is the shopper's re-buy counts, mid-visit and at a start. */
+function head(): PlainHead {
+  const rand = mulberry32(4);
+  const E = new Float32Array(N * D).map(() => gaussian(rand) / 2);
+  const mix = new Array<number>(10).fill(0);
+  mix[2] = 6;
+  mix[3] = 6;
+  const base = {
+    W: Float32Array.from({ length: D * D }, (_, k) => (k % (D + 1) === 0 ? 1 : 0)),
+    alpha: 0,
+    // Item 7 the least liked: only the shopper's own counts can lift it.
+    bias: new Float32Array(N).map((_, i) => (i === 7 ? -1 : 0)),
+    residual: null,
+    mix,
+  };
+  return new PlainHead(E, N, D, base, { seed: 1, learningRate: 0 });
+}
+
+/** Where `item` ranks (0 = first) in `scores`. */
+const rankOf = (scores: Float32Array, item: number): number => scores.filter((s) => s > scores[item]!).length;
+
+describe('clickwise-visit: nothing of a shopper kept between visits', () => {
+  it('forgets a shopper’s items at a new visit, and keeps them within one', async () => {
+    const t0 = 1_000_000;
+    const run = async (forget: boolean): Promise<{ within: number; next: number }> => {
+      const m = clickwiseMethod('m', head(), [], undefined, forget ? GAP : undefined);
+      // One visit: item 7 bought three times a minute apart.
+      for (let k = 0; k < 3; k++) await m.observe({ user: 'u', item: 7, t: t0 + k * MIN, scored: false });
+      const within = rankOf(await m.score('u', t0 + 4 * MIN), 7);
+      await m.observe({ user: 'u', item: 2, t: t0 + 4 * MIN, scored: true });
+      // The next visit, a day later.
+      const next = rankOf(await m.score('u', t0 + 24 * 60 * MIN), 7);
+      return { within, next };
+    };
+    const kept = await run(false);
+    const forgot = await run(true);
+    // Within the visit both lead with the item bought three times.
+    expect(kept.within).toBe(0);
+    expect(forgot.within).toBe(0);
+    // At the next visit only the method that keeps the shopper's memory still knows it.
+    expect(kept.next).toBe(0);
+    expect(forgot.next).toBe(N - 1);
+  });
+
+  it('forgets at every gap of a visit’s length, also among events learned together before a score', async () => {
+    const t0 = 5_000_000;
+    const m = clickwiseMethod('m', head(), [], undefined, GAP);
+    // Two visits before the first score, learned together at it: item 9 in the first, item 4 in the second.
+    for (let k = 0; k < 3; k++) await m.observe({ user: 'u', item: 9, t: t0 + k * MIN, scored: false });
+    await m.observe({ user: 'u', item: 4, t: t0 + GAP + 10 * MIN, scored: false });
+    const s = Float32Array.from(await m.score('u', t0 + GAP + 11 * MIN));
+    // Exactly what a shopper who only made the second visit gets.
+    const second = clickwiseMethod('m', head(), [], undefined, GAP);
+    await second.observe({ user: 'u', item: 4, t: t0 + GAP + 10 * MIN, scored: false });
+    const alone = await second.score('u', t0 + GAP + 11 * MIN);
+    expect(Array.from(s)).toEqual(Array.from(alone));
+    // Not what the method that keeps everything gives: item 9, bought three times, still counts there.
+    const keeps = clickwiseMethod('m', head());
+    for (let k = 0; k < 3; k++) await keeps.observe({ user: 'u', item: 9, t: t0 + k * MIN, scored: false });
+    await keeps.observe({ user: 'u', item: 4, t: t0 + GAP + 10 * MIN, scored: false });
+    const all = await keeps.score('u', t0 + GAP + 11 * MIN);
+    expect(all[9]!).toBeGreaterThan(s[9]! + 1);
+  });
+});
