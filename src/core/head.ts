@@ -21,8 +21,11 @@
  *
  * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δζ, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
  *
- * Learning on a click of p: a weighted logistic loss over {p (label 1), impressions shown but not
- * clicked (label 0), seeded random negatives (label 0)}. Its gradient is written in closed form
+ * Learning on a click of p: a weighted softmax loss, p against the rest of its scored set
+ * {p (weight 1), impressions shown but not clicked, seeded random negatives}: −sₚ + log Σⱼ wⱼ exp(sⱼ).
+ * Only score differences count, so a base whose scores are not probabilities learns as well as
+ * one whose scores are (a logistic loss on each item alone pulled every score toward 0 instead,
+ * which on the trained base cost 0.8% of NDCG@10 on validation). Its gradient is written in closed form
  * (see `gradients`) and checked against finite differences in the tests; autodiff is not used
  * because the WebGPU backend lacks some gradient kernels. Each coordinate has its own AdaGrad
  * rate. Two guards keep a flood of clicks from letting one item take over:
@@ -390,7 +393,7 @@ export interface Batch {
 /**
  * The scored set of the `clickCount`-th click: the clicked item (label 1, weight 1), the
  * impressions (label 0, `impressionWeight` in total) and seeded random negatives (label 0, 1 in
- * total). Shared by the head and the evaluation's typed-array replay, so both draw the same set.
+ * total); the weights are those of the softmax's sum. Shared by the head and the evaluation's typed-array replay, so both draw the same set.
  */
 export function scoredSet(input: LearnInput, n: number, options: HeadOptions, clickCount: number): Batch {
   const { item } = input;
@@ -1045,7 +1048,8 @@ export class IncrementalHead {
       tf.add(tf.mul(alpha, repS), tf.reshape(tf.matMul(tf.reshape(mixW, [1, -1]), featS), [-1])),
     );
     const lam = this.options.l2;
-    // loss = Σ wⱼ (softplus(sⱼ) − yⱼ sⱼ) + λ/2 (‖ΔW‖² + ‖Δu‖² + Δα² + ‖Δmix‖² + Σ_{j∈S} Δbⱼ²)
+    // loss = log Σⱼ wⱼ exp(sⱼ) − Σⱼ yⱼ sⱼ + λ/2 (‖ΔW‖² + ‖Δu‖² + Δα² + ‖Δmix‖² + Σ_{j∈S} Δbⱼ²):
+    // the clicked item's weighted softmax against the others of the scored set.
     const reg = tf.mul(
       lam / 2,
       tf.addN([
@@ -1056,9 +1060,12 @@ export class IncrementalHead {
         tf.sum(tf.square(dBS)),
       ]),
     );
-    const loss = tf.add(tf.sum(tf.mul(w, tf.sub(tf.softplus(s), tf.mul(y, s)))), reg) as tf.Scalar;
-    // ∂loss/∂sⱼ = wⱼ (σ(sⱼ) − yⱼ)
-    const g = tf.mul(w, tf.sub(tf.sigmoid(s), y));
+    const top = tf.max(s);
+    const e = tf.mul(w, tf.exp(tf.sub(s, top)));
+    const z = tf.sum(e);
+    const loss = tf.add(tf.sub(tf.add(tf.log(z), top), tf.sum(tf.mul(y, s))), reg) as tf.Scalar;
+    // ∂loss/∂sⱼ = wⱼ exp(sⱼ) / Σₖ wₖ exp(sₖ) − yⱼ
+    const g = tf.sub(tf.div(e, z), y);
     const gq = tf.reshape(tf.matMul(tf.reshape(g, [1, -1]), VS), [this.dims]) as tf.Tensor1D; // Σ gⱼ vⱼ
     const gu = tf.add(gq, tf.mul(lam, this.du)) as tf.Tensor1D;
     const gW = tf.add(tf.outerProduct(h, gq), tf.mul(lam, this.dW)) as tf.Tensor2D;

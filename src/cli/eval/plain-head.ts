@@ -68,8 +68,6 @@ interface UserContext {
   ctx: 0 | 1;
 }
 
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
-
 /** One AdaGrad step of `param` (sums `acc`) along `grad` scaled by `clip`. */
 function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, clip: number, eta: number): void {
   for (let k = 0; k < param.length; k++) {
@@ -258,8 +256,11 @@ export class PlainHead {
     const gq = new Float64Array(d);
     let gA = lam * st.dAlpha;
     const gF = new Float64Array(nf);
-    const fS = new Float64Array(nf);
     const dbS = new Float64Array(m);
+    const sAll = new Float64Array(m);
+    const fAll = new Float64Array(m * nf);
+    const rAll = new Float64Array(m);
+    let top = -Infinity;
     // The hot loop of learning (every event of a replay): plain indexed loops, no closures.
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
@@ -269,18 +270,25 @@ export class PlainHead {
       const e = st.dB.get(i);
       const db = e === undefined ? 0 : e.b;
       dbS[j] = db;
-      const r = rep.get(i) ?? 0;
+      const r = (rAll[j] = rep.get(i) ?? 0);
       s += db + alpha * r;
       for (let f = 0; f < nf; f++) {
         const x = feats[f]!.get(i) ?? 0;
-        fS[f] = x;
+        fAll[j * nf + f] = x;
         s += wF[f]! * x;
       }
-      const gj = b.w[j]! * (sigmoid(s) - b.y[j]!);
-      g[j] = gj;
+      sAll[j] = s;
+      if (s > top) top = s;
+    }
+    // The softmax's gradient: ∂loss/∂sⱼ = wⱼ exp(sⱼ) / Σₖ wₖ exp(sₖ) − yⱼ.
+    let z = 0;
+    for (let j = 0; j < m; j++) z += g[j] = b.w[j]! * Math.exp(sAll[j]! - top);
+    for (let j = 0; j < m; j++) {
+      const row = b.idx[j]! * d;
+      const gj = (g[j] = g[j]! / z - b.y[j]!);
       for (let k = 0; k < d; k++) gq[k]! += gj * V[row + k]!;
-      gA += gj * r;
-      for (let f = 0; f < nf; f++) gF[f]! += gj * fS[f]!;
+      gA += gj * rAll[j]!;
+      for (let f = 0; f < nf; f++) gF[f]! += gj * fAll[j * nf + f]!;
     }
     const gu = new Float64Array(d);
     for (let k = 0; k < d; k++) gu[k] = gq[k]! + lam * st.du[k]!;
