@@ -93,7 +93,7 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   clipNorm: 5,
   negatives: 16,
   historySize: 20,
-  historyDecay: 0.1,
+  historyDecay: 0.3,
   maxItemBias: 3,
   repeatWindowMs: 60_000,
   maxRepeats: 5,
