@@ -393,7 +393,8 @@ export interface Batch {
 /**
  * The scored set of the `clickCount`-th click: the clicked item (label 1, weight 1), the
  * impressions (label 0, `impressionWeight` in total) and seeded random negatives (label 0, 1 in
- * total); the weights are those of the softmax's sum. Shared by the head and the evaluation's typed-array replay, so both draw the same set.
+ * total); the weights are those of the softmax's sum. Shared by the head and the evaluation's
+ * typed-array replay, so both draw the same set.
  */
 export function scoredSet(input: LearnInput, n: number, options: HeadOptions, clickCount: number): Batch {
   const { item } = input;

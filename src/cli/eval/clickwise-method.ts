@@ -126,7 +126,7 @@ export function clickwiseMethod(
         for (const e of queue) {
           visit(e.t);
           head.learnOne({ item: e.item, impressions: [], time: e.t });
-          lastSeen.set(user, e.t);
+          if (forgetAfterMs !== undefined) lastSeen.set(user, e.t);
         }
         pending.delete(user);
       }
