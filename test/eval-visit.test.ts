@@ -77,3 +77,36 @@ describe('clickwise-visit: nothing of a shopper kept between visits', () => {
     expect(all[9]!).toBeGreaterThan(s[9]! + 1);
   });
 });
+
+describe('clickwise in the evaluation: each click learned with the ranking the page had before it', () => {
+  it('gives every learned event the head’s top at its own time, scored or not, and none to a frozen head', async () => {
+    const rand = mulberry32(9);
+    const E = new Float32Array(N * D).map(() => gaussian(rand) / 2);
+    const base = {
+      W: Float32Array.from({ length: D * D }, (_, k) => (k % (D + 1) === 0 ? 1 : 0)),
+      alpha: 0,
+      bias: new Float32Array(N),
+      residual: null,
+    };
+    for (const learningRate of [0.1, 0]) {
+      const h = new PlainHead(E, N, D, base, { seed: 1, learningRate, rankedNegatives: 6 });
+      const seen: { ranked: readonly number[]; expected: number[] }[] = [];
+      const learn = h.learnOne.bind(h);
+      h.learnOne = (input) => {
+        seen.push({ ranked: input.ranked ?? [], expected: h.ranking(input.time, 6) });
+        learn(input);
+      };
+      const m = clickwiseMethod('m', h);
+      const t0 = 5_000_000;
+      // Two events learned before the first score, then a scored one (learned at the next turn).
+      await m.observe({ user: 'u', item: 3, t: t0, scored: false });
+      await m.observe({ user: 'u', item: 5, t: t0 + MIN, scored: false });
+      await m.score('u', t0 + 2 * MIN);
+      await m.observe({ user: 'u', item: 9, t: t0 + 2 * MIN, scored: true });
+      await m.score('u', t0 + 3 * MIN);
+      expect(seen).toHaveLength(3);
+      for (const s of seen) expect(s.ranked).toEqual(learningRate > 0 ? s.expected : []);
+      if (learningRate > 0) expect(seen.every((s) => s.ranked.length === 6)).toBe(true);
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BaseParams, HeadState } from '../src/core/head.js';
-import { FIRST_SLOTS, IncrementalHead, pushHistory, replaceAt } from '../src/core/head.js';
+import { DEFAULT_HEAD_OPTIONS, FIRST_SLOTS, IncrementalHead, pushHistory, replaceAt, scoredSet } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { MIX_LENGTH } from '../src/core/memory.js';
 import { useBackend } from './helpers.js';
@@ -48,6 +48,7 @@ describe('closed-form gradient', () => {
     for (const input of [
       { item: 4, impressions: [5, 6, 7], time: 10_000 }, // mid-visit: the previous click was 6 s earlier
       { item: to(), impressions: [3, 5, 6, 7], time: 10_000_000 }, // the start of a later visit (3 began the first)
+      { item: 4, impressions: [6], ranked: [8, 4, 10, 13, 5], time: 10_000 }, // the ranking's top passed over, too
     ]) {
       await checkGradient(head, ids, input);
     }
@@ -62,7 +63,7 @@ const to = (): number => 12;
 async function checkGradient(
   head: IncrementalHead,
   ids: string[],
-  input: { item: number; impressions: number[]; time: number },
+  input: { item: number; impressions: number[]; ranked?: number[]; time: number },
 ): Promise<void> {
   const g = await head.gradients(input);
   const state = await head.save();
@@ -190,6 +191,32 @@ describe('head contract', () => {
     void s0;
     head.dispose();
     E.dispose();
+  });
+
+  it('learns that the items ranked above a click and passed over are negatives', async () => {
+    const { E, ids, base } = randomSetup();
+    const head = new IncrementalHead(E, ids, base, { negatives: 0 });
+    const passed = 12;
+    for (let i = 0; i < 10; i++) head.learnOne({ item: (i % 3) + 20, impressions: [], ranked: [passed], time: i * 100_000 });
+    expect((await head.save()).dBias[`item-${passed}`]!).toBeLessThan(0);
+    head.dispose();
+    E.dispose();
+  });
+
+  it('scores a click against the top of the ranking before it, each item once, in the weight the options give', () => {
+    const o = { ...DEFAULT_HEAD_OPTIONS, negatives: 4, rankedNegatives: 3, rankedWeight: 6, impressionWeight: 0.5 };
+    // The clicked item (5), an impression (7), a repeat, an index outside the catalogue and more than 3 are left out.
+    const b = scoredSet({ item: 5, impressions: [7], ranked: [5, 7, 9, 9, 40, -1, 11, 13, 15], time: 0 }, N, o, 0);
+    expect(Array.from(b.idx.slice(0, 5))).toEqual([5, 7, 9, 11, 13]);
+    expect(Array.from(b.w.slice(0, 5))).toEqual([1, 0.5, 2, 2, 2]);
+    expect(Array.from(b.y.slice(0, 5))).toEqual([1, 0, 0, 0, 0]);
+    // Then the random negatives, none of them an item already in the set.
+    expect(b.idx.length).toBe(9);
+    expect(new Set(b.idx).size).toBe(9);
+    expect(Array.from(b.w.slice(5))).toEqual([0.25, 0.25, 0.25, 0.25]);
+    // None asked for: the set is as without a ranking.
+    const none = scoredSet({ item: 5, impressions: [7], ranked: [9, 11], time: 0 }, N, { ...o, rankedNegatives: 0 }, 0);
+    expect(Array.from(none.idx)).toEqual(Array.from(scoredSet({ item: 5, impressions: [7], time: 0 }, N, o, 0).idx));
   });
 
   it('learns the same from scores shifted by a constant: only their differences count', async () => {

@@ -59,12 +59,26 @@ describe('record validation', () => {
     [{ v: 0, crc: 0, body }, 'unknown schema version 0'],
     ['garbage', 'not an object'],
     [{ v: RECORD_VERSION, crc: checksum({ seq: 1 }), body: { seq: 1 } }, 'malformed event'],
+    [{ v: RECORD_VERSION, crc: checksum({ ...body, ranked: ['b', 'c'] }), body: { ...body, ranked: ['b', 'c'] } }, null],
+    [{ v: RECORD_VERSION, crc: checksum({ ...body, ranked: 'b' }), body: { ...body, ranked: 'b' } }, 'malformed event'],
+    [{ v: RECORD_VERSION, crc: checksum({ ...body, ranked: [1] }), body: { ...body, ranked: [1] } }, 'malformed event'],
   ])('%j → %s', (rec, why) => {
     expect(validateEnvelope(rec, 'event')).toBe(why);
   });
 });
 
 describe('IndexedDbDeltaStore', () => {
+  it('keeps the ranking a click was stored with, as its own copy', async () => {
+    const store = await IndexedDbDeltaStore.open({ namespace: fresh() });
+    const ranked = ['b', 'c'];
+    await store.append({ type: 'click', itemId: 'a', t: 0, impressions: [], ranked });
+    await store.append({ type: 'click', itemId: 'b', t: 1, impressions: [] });
+    ranked.push('d');
+    const { events } = await store.load();
+    expect(events.map((e) => e.ranked)).toEqual([['b', 'c'], undefined]);
+    store.close();
+  });
+
   it('assigns gap-free sequence numbers and reads them back in order', async () => {
     const store = await IndexedDbDeltaStore.open({ namespace: fresh() });
     const seqs = await Promise.all(

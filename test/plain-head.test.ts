@@ -73,8 +73,10 @@ describe('PlainHead', () => {
       const impressions = [Math.floor(rand() * N), Math.floor(rand() * N)];
       plain.state = states[who]!;
       const before = plain.scores(t).slice();
-      tensorHeads[who]!.learnOne({ item, impressions, time: t });
-      plain.learnOne({ item, impressions, time: t });
+      // The page's ranking before the click, as the evaluation gives it (its top are negatives).
+      const ranked = plain.ranking(t, 12);
+      tensorHeads[who]!.learnOne({ item, impressions, ranked, time: t });
+      plain.learnOne({ item, impressions, ranked, time: t });
       const a = tensorHeads[who]!.scores(t + 500);
       const expected = await a.data();
       a.dispose();
@@ -83,6 +85,14 @@ describe('PlainHead', () => {
       moved = Math.max(moved, ...Array.from(got, (x, i) => Math.abs(x - before[i]!)));
     }
     expect(worst).toBeLessThan(1e-3);
+    // The ranking is the scores' order, best first, ties to the lower index; Δb learned on
+    // every click is in it.
+    plain.state = states[0]!;
+    const s = plain.scores(t + 500);
+    const order = Array.from({ length: N }, (_, i) => i).sort((a, b) => s[b]! - s[a]! || a - b);
+    expect(plain.ranking(t + 500, 12)).toEqual(order.slice(0, 12));
+    expect(plain.ranking(t + 500, 12, s)).toEqual(order.slice(0, 12));
+    expect(plain.ranking(t + 500, 2 * N)).toEqual(order);
     // Learning moved the scores, so agreeing means something.
     expect(moved).toBeGreaterThan(0.1);
     tensorHeads.forEach((h) => h.dispose());

@@ -127,6 +127,39 @@ describe('createRecommender (Node, cpu)', () => {
     rb.forEach((r, i) => expect(r.score).toBeCloseTo(ra[i]!.score, 4));
   });
 
+  it('stores with each click the top of the ranking before it, and learns from it as from the store', async () => {
+    const store = new MemoryDeltaStore();
+    const a = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store });
+    open.push(a);
+    await a.click('hom-01a');
+    // Nothing ranked yet: the first click has no ranking to pass over.
+    expect((await store.load()).events[0]!.ranked).toBeUndefined();
+    const shown = await a.recommend({ k: 5 });
+    const pick = shown[2]!.id;
+    await a.click(pick);
+    const ranked = (await store.load()).events[1]!.ranked!;
+    // The head's best 50 before any was left out (the viewed hom-01a may be among them), but the
+    // clicked one, which was among them.
+    expect(ranked).toHaveLength(49);
+    expect(ranked).not.toContain(pick);
+    for (const r of shown) if (r.id !== pick) expect(ranked).toContain(r.id);
+    // The same events with the ranking taken out learn another φ: the ranking is learned from.
+    const without = new MemoryDeltaStore();
+    for (const e of (await store.load()).events)
+      await without.append({ type: 'click', itemId: e.itemId, t: e.t, impressions: e.impressions });
+    const b = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store: without });
+    open.push(b);
+    const c = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store });
+    open.push(c);
+    const [sa, sb, sc] = [await a.recommend({ k: 10 }), await b.recommend({ k: 10 }), await c.recommend({ k: 10 })];
+    sc.forEach((r, i) => expect(r.score).toBeCloseTo(sa[i]!.score, 4));
+    expect(Math.max(...sb.map((r, i) => Math.abs(r.score - sa[i]!.score)))).toBeGreaterThan(1e-4);
+    // A reset forgets the ranking with the rest.
+    await a.reset();
+    await a.click('hom-02b');
+    expect((await store.load()).events.at(-1)!.ranked).toBeUndefined();
+  });
+
   it('survives a flood of 10,000 clicks without blocking the event loop or exploding', async () => {
     await useBackend('wasm');
     const rec = await make({ backend: 'wasm' });

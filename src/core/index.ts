@@ -44,7 +44,7 @@ export { digestBytes, MemoryPreparedCache } from './prepared.js';
 export type { MatrixShape, PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
 export { mixSeed, mulberry32 } from './rng.js';
 export { nextTask, Slicer } from './slice.js';
-export { DEFAULT_KEEP_EVENTS, MAX_SEQ, MemoryDeltaStore } from './store.js';
+export { copyEvent, DEFAULT_KEEP_EVENTS, MAX_SEQ, MemoryDeltaStore } from './store.js';
 export type { DeltaStore, RemoteChange, StoredEvent, StoredSnapshot, StoredState, StoreWarning } from './store.js';
 export { fnv1a, ngramBuckets, tokenize } from './tokenizer.js';
 export type { TokenizerConfig } from './tokenizer.js';

@@ -918,6 +918,8 @@ function idList(value: unknown, what: string): string[] {
 class RecommenderImpl implements Recommender {
   private readonly emitter = new Emitter<RecommenderEvents>();
   private pendingImpressions: number[] = [];
+  /** The top of the last ranking (`recommend`), best first: a click's ranked negatives. */
+  private lastRanked: number[] = [];
   private lastSeq = 0;
   private lastUpdateMs: number | null = null;
   /** ‖φ‖ after the last learning pass (read asynchronously, never by a synchronous GPU read). */
@@ -1100,12 +1102,13 @@ class RecommenderImpl implements Recommender {
       this.head.learnForeign(e.itemId, e.t);
       return;
     }
-    const impressions = e.impressions.flatMap((id) => {
-      const i = this.catalog.indexOf(id);
-      return i === undefined ? [] : [i];
-    });
+    const indices = (ids: readonly string[]): number[] =>
+      ids.flatMap((id) => {
+        const i = this.catalog.indexOf(id);
+        return i === undefined ? [] : [i];
+      });
     const t0 = performance.now();
-    this.head.learnOne({ item, impressions, time: e.t });
+    this.head.learnOne({ item, impressions: indices(e.impressions), ranked: indices(e.ranked ?? []), time: e.t });
     this.lastUpdateMs = performance.now() - t0;
   }
 
@@ -1159,6 +1162,7 @@ class RecommenderImpl implements Recommender {
     this.deltaNorm = 0;
     this.lastSeq = 0;
     this.pendingImpressions = [];
+    this.lastRanked = [];
     this.lastUpdateMs = null;
     // Clicks stored before the reset were acknowledged, then forgotten with everything else.
     this.waiters.splice(0).forEach((w) => w.resolve());
@@ -1211,13 +1215,28 @@ class RecommenderImpl implements Recommender {
     const epoch = this.epoch;
     const impressions = this.pendingImpressions.map((i) => this.catalog.id(i)).filter((x) => x !== id);
     this.pendingImpressions = [];
-    const stored = await this.store.append({ type: 'click', itemId: id, t: Date.now(), impressions });
+    const ranked = this.lastRanked.map((i) => this.catalog.id(i)).filter((x) => x !== id);
+    const stored = await this.store.append({
+      type: 'click',
+      itemId: id,
+      t: Date.now(),
+      impressions,
+      ...(ranked.length > 0 ? { ranked } : {}),
+    });
     // Stored, hence acknowledged: after dispose() it is learned by the next page; after a reset
     // that began while it was stored, it was forgotten with the rest.
     if (this.disposed || epoch !== this.epoch) return;
     const learned = new Promise<void>((resolve) => this.waiters.push({ seq: stored.seq, resolve }));
     void this.sync('local');
     await learned;
+  }
+
+  /** Keeps the ranking's top (all of the head's best, before any is left out) for the next click. */
+  private keepRanking(vals: Float32Array, idxs: Int32Array): void {
+    const want = this.head.options.rankedNegatives;
+    const top: number[] = [];
+    for (let j = 0; j < idxs.length && top.length < want; j++) if (Number.isFinite(vals[j]!)) top.push(idxs[j]!);
+    this.lastRanked = top;
   }
 
   impression(itemIds: Iterable<string>): void {
@@ -1257,12 +1276,14 @@ class RecommenderImpl implements Recommender {
     const diversify = options.diversify !== false && viewed.length > 1;
     // Candidates: the best-scored items, more of them when the list is shared among interests.
     const target = diversify ? Math.max(10 * k, 200) : k;
-    let want = Math.min(n, target + excl.size + (options.filter ? 3 * k : 0));
+    // At least the ranking's top that the next click learns from (`rankedNegatives`).
+    let want = Math.min(n, Math.max(target + excl.size + (options.filter ? 3 * k : 0), this.head.options.rankedNegatives));
     let picked: { i: number; s: number; group?: string }[] = [];
     for (;;) {
       // Scored block by block, a task each: a catalogue of any size never holds the page for long.
       const { values: vals, indices: idxs } = await this.head.topScores(want);
       if (this.disposed) return [];
+      this.keepRanking(vals, idxs);
       picked = [];
       for (let j = 0; j < idxs.length && picked.length < target; j++) {
         const i = idxs[j]!;

@@ -19,6 +19,16 @@ export interface StoredEvent {
   t: number;
   /** Items shown but not clicked before this click. */
   impressions: string[];
+  /**
+   * The top of the page's ranking before this click, best first, the clicked item left out
+   * (`LearnInput.ranked`). Missing in events stored before it was kept: those learn without it.
+   */
+  ranked?: string[];
+}
+
+/** An event's own copy: its lists are not shared with the caller's. */
+export function copyEvent<E extends Omit<StoredEvent, 'seq'>>(event: E): E {
+  return { ...event, impressions: [...event.impressions], ...(event.ranked ? { ranked: [...event.ranked] } : {}) };
 }
 
 /** A snapshot of φ covering every event up to and including `seq`. */
@@ -106,7 +116,7 @@ export class MemoryDeltaStore implements DeltaStore {
   }
 
   async append(event: Omit<StoredEvent, 'seq'>): Promise<StoredEvent> {
-    const stored: StoredEvent = { ...event, impressions: [...event.impressions], seq: this.nextSeq++ };
+    const stored: StoredEvent = { ...copyEvent(event), seq: this.nextSeq++ };
     this.events.push(stored);
     return { ...stored };
   }

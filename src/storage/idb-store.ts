@@ -24,7 +24,7 @@
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
 import type { DeltaStore, RemoteChange, StoredEvent, StoredSnapshot, StoredState, StoreWarning } from '../core/index.js';
-import { DEFAULT_KEEP_EVENTS, fnv1a, MAX_SEQ, MemoryDeltaStore } from '../core/index.js';
+import { copyEvent, DEFAULT_KEEP_EVENTS, fnv1a, MAX_SEQ, MemoryDeltaStore } from '../core/index.js';
 
 /** Schema version of the records this code writes. */
 export const RECORD_VERSION = 1;
@@ -71,6 +71,8 @@ export function validateEnvelope(rec: unknown, kind: 'event' | 'snapshot'): stri
     if (typeof b['seq'] !== 'number' || typeof b['itemId'] !== 'string' || typeof b['t'] !== 'number' || !Array.isArray(b['impressions'])) {
       return 'malformed event';
     }
+    if (b['ranked'] !== undefined && !(Array.isArray(b['ranked']) && b['ranked'].every((x) => typeof x === 'string')))
+      return 'malformed event';
     if (!isSeq(b['seq'])) return `sequence number ${b['seq']} out of range`;
   } else {
     const st = b['state'] as Record<string, unknown> | undefined;
@@ -284,7 +286,7 @@ export class IndexedDbDeltaStore implements DeltaStore {
       this.warn('store/seq-repaired', `The stored click counter was corrupt (${JSON.stringify(raw)}); it was rebuilt from the event log.`);
     }
     const seq = Math.max(isSeq(raw) ? raw : 0, top) + 1;
-    const stored: StoredEvent = { ...event, impressions: [...event.impressions], seq };
+    const stored: StoredEvent = { ...copyEvent(event), seq };
     await Promise.all([meta.put(seq, 'seq'), events.put({ ...envelope(stored), seq }, seq), tx.done]);
     this.maxSeq = Math.max(this.maxSeq, seq);
     this.channel?.postMessage({ type: 'append', seq } satisfies RemoteChange);

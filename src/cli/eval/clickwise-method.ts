@@ -105,6 +105,19 @@ export function clickwiseMethod(
   /** Each shopper's last learned event's time (kept only where the method forgets between visits). */
   const lastSeen = new Map<string, number>();
   const out = new Float32Array(first.n);
+  /**
+   * The ranking a shopper's page had when their next click came (`LearnInput.ranked`): a page
+   * ranks on every load and after every click, so each learned event gets the ranking at its own
+   * time, before it is learned. A scored event's is taken from its scores.
+   */
+  const rankedAt = new WeakMap<PlainState, { clicks: number; t: number; ranked: number[] }>();
+  const ranking = (st: PlainState, t: number): number[] => {
+    const k = head.options.rankedNegatives;
+    if (k < 1 || head.options.learningRate <= 0) return [];
+    const memo = rankedAt.get(st);
+    if (memo && memo.clicks === st.clicks && memo.t === t) return memo.ranked;
+    return head.ranking(t, k);
+  };
   return {
     name,
     kind: 'online',
@@ -125,13 +138,16 @@ export function clickwiseMethod(
       if (queue) {
         for (const e of queue) {
           visit(e.t);
-          head.learnOne({ item: e.item, impressions: [], time: e.t });
+          head.learnOne({ item: e.item, impressions: [], ranked: ranking(st, e.t), time: e.t });
           if (forgetAfterMs !== undefined) lastSeen.set(user, e.t);
         }
         pending.delete(user);
       }
       visit(t);
-      return head.scores(t, out);
+      head.scores(t, out);
+      const k = head.options.rankedNegatives;
+      if (k > 0 && head.options.learningRate > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, k, out) });
+      return out;
     },
     observe(e) {
       if (shop) shopQueue.push(e);

@@ -68,7 +68,7 @@ export interface EvalSettings {
   sessionKnn: SessionKnnOptions;
   /** `epochs` is the most trained: training stops after `patience` epochs without a better held-out NDCG@10. */
   sasrec: { epochs: number; patience: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
-  clickwise: { learningRate?: number; l2?: number; historyDecay?: number };
+  clickwise: { learningRate?: number; l2?: number; historyDecay?: number; rankedNegatives?: number; rankedWeight?: number };
   /** How the base is retrained (the maintenance job's settings). */
   base: BaseOptions;
   /** Days between two maintenance runs for `clickwise-maintained`. */
@@ -311,7 +311,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --models DIR       the shipped encoder (default: this package's models/)
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
-  (settings of the methods: --learning-rate, --history-decay, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
@@ -334,6 +334,8 @@ async function main(argv: string[]): Promise<void> {
     'sasrec-lr': 'number',
     'learning-rate': 'number',
     'history-decay': 'number',
+    'ranked-negatives': 'number',
+    'ranked-weight': 'number',
     'base-epochs': 'number',
     'base-lr': 'number',
     'base-content-alone': 'boolean',
@@ -391,6 +393,8 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['base-recent-half-life'] !== undefined) settings.base.recentHalfLifeDays = Number(args['base-recent-half-life']);
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
+  if (args['ranked-negatives'] !== undefined) settings.clickwise.rankedNegatives = Number(args['ranked-negatives']);
+  if (args['ranked-weight'] !== undefined) settings.clickwise.rankedWeight = Number(args['ranked-weight']);
   if (args['recent-half-life-days'] !== undefined) settings.recentHalfLifeDays = Number(args['recent-half-life-days']);
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);
   if (args['markov-votes'] !== undefined) settings.markov.votes = Number(args['markov-votes']);

@@ -22,10 +22,13 @@ export interface PlainState {
   gu: Float64Array;
   gAlpha: number;
   gMix: Float64Array;
-  /** Δb and its AdaGrad sum, per touched item. */
-  dB: Map<number, { b: number; g: number }>;
-  /** The same Δb as a dense vector, allocated at the first step (scoring adds it in one pass). */
+  /**
+   * Δb over the catalogue, allocated at the first step (scoring adds it in one pass; float32, as
+   * the head keeps it).
+   */
   dBDense: Float32Array | null;
+  /** Δb's AdaGrad sums, allocated with it. */
+  gBDense: Float32Array | null;
   history: { i: number; w: number }[];
   recent: { i: number; t: number }[];
   /** What the sparse features remember (the head's own {@link ShopperMemory}, by index). */
@@ -46,8 +49,8 @@ export function freshState(d: number): PlainState {
     gu: new Float64Array(d),
     gAlpha: 0,
     gMix: new Float64Array(MIX_LENGTH),
-    dB: new Map(),
     dBDense: null,
+    gBDense: null,
     history: [],
     recent: [],
     memory: new ShopperMemory(),
@@ -77,6 +80,29 @@ function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, cli
   }
 }
 
+let zeros = new Float32Array(0);
+/** n zeros (shared, never written). */
+function zerosOf(n: number): Float32Array {
+  if (zeros.length < n) zeros = new Float32Array(n);
+  return zeros;
+}
+
+/** Per-item arrays of a learning step over up to `m` items and `nf` features. */
+function stepScratch(
+  m: number,
+  nf: number,
+): { m: number; nf: number; g: Float64Array; dbS: Float64Array; sAll: Float64Array; rAll: Float64Array; f: Float64Array } {
+  return {
+    m,
+    nf,
+    g: new Float64Array(m),
+    dbS: new Float64Array(m),
+    sAll: new Float64Array(m),
+    rAll: new Float64Array(m),
+    f: new Float64Array(m * nf),
+  };
+}
+
 /** The head's function on typed arrays. One instance serves every shopper in turn. */
 export class PlainHead {
   readonly n: number;
@@ -103,6 +129,10 @@ export class PlainHead {
   readonly recentAt: number | null;
   /** 1 for the items the base knows, where the caller gave it. */
   known: Uint8Array | null = null;
+  /** Scratch arrays of a learning step, grown as scored sets need. */
+  private scratch: ReturnType<typeof stepScratch> | null = null;
+  /** Scratch scores of {@link ranking}. */
+  private rankBuf: Float32Array | null = null;
   private readonly mix0: Float64Array;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
@@ -211,13 +241,81 @@ export class PlainHead {
     this.matrix.dense(q, out);
     const dB = st.dBDense;
     if (dB) for (let i = 0; i < n; i++) out[i]! += dB[i]!;
+    this.addSparse(out, rep, feats, ctx);
+    return out;
+  }
+
+  /** The shopper's sparse terms (re-buys, the features of `MEMORY_FEATURES`), added to `out`. */
+  private addSparse(out: Float32Array, rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): void {
+    const st = this.state;
     const alpha = this.alpha0 + st.dAlpha;
     for (const [i, w] of rep) out[i]! += alpha * w;
     feats.forEach((f, k) => {
       const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
       if (wf !== 0) for (const [i, w] of f) out[i]! += wf * w;
     });
-    return out;
+  }
+
+  /**
+   * The first `k` items of the ranking at `time`, best first (ties to the lower index, a score
+   * that is not a number never ranks), as a page's `recommend()` ranks before leaving any out:
+   * what the page had ranked when the shopper's next click came (`LearnInput.ranked`).
+   * `scored`: this moment's scores where the caller already has them.
+   */
+  ranking(time: number, k: number, scored?: Float32Array): number[] {
+    const n = this.n;
+    if (k < 1 || n === 0) return [];
+    let s = scored;
+    let dB: Float32Array | null = null;
+    if (!s) {
+      // scores() but for Δb, which the heap's pass adds: one pass over the catalogue fewer.
+      const { q, rep, feats, ctx } = this.userContext(time);
+      s = this.rankBuf ??= new Float32Array(n);
+      this.matrix.dense(q, s);
+      dB = this.state.dBDense;
+      this.addSparse(s, rep, feats, ctx);
+    }
+    // A min-heap of the best k (the hot loop of learning: one pass, no calls per item).
+    const m = Math.min(k, n);
+    const hs = new Float64Array(m);
+    const hi = new Int32Array(m);
+    let size = 0;
+    let th = -Infinity;
+    const sc: Float32Array = s;
+    const add: Float32Array = dB ?? zerosOf(n);
+    for (let i = 0; i < n; i++) {
+      const v = sc[i]! + add[i]!;
+      if (!(v > th)) continue; // also a NaN
+      let c: number;
+      if (size < m) {
+        c = size++;
+        while (c > 0) {
+          const p = (c - 1) >> 1;
+          if (hs[p]! <= v) break;
+          hs[c] = hs[p]!;
+          hi[c] = hi[p]!;
+          c = p;
+        }
+      } else {
+        c = 0;
+        for (;;) {
+          const l = 2 * c + 1;
+          if (l >= m) break;
+          const r = l + 1 < m && hs[l + 1]! < hs[l]! ? l + 1 : l;
+          if (hs[r]! >= v) break;
+          hs[c] = hs[r]!;
+          hi[c] = hi[r]!;
+          c = r;
+        }
+      }
+      hs[c] = v;
+      hi[c] = i;
+      if (size === m) th = hs[0]!;
+    }
+    // Best first; equal scores to the lower index (rows entered in index order).
+    const order = Array.from({ length: size }, (_, j) => j);
+    order.sort((a, b) => hs[b]! - hs[a]! || hi[a]! - hi[b]!);
+    return order.map((j) => hi[j]!);
   }
 
   /** Learns one click exactly as `IncrementalHead.learnOne` does. */
@@ -249,17 +347,19 @@ export class PlainHead {
     const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
     const m = b.idx.length;
     const nf = feats.length;
+    const dBv = (st.dBDense ??= new Float32Array(this.n));
+    const gBv = (st.gBDense ??= new Float32Array(this.n));
     const alpha = this.alpha0 + st.dAlpha;
     const wF = new Float64Array(nf);
     for (let f = 0; f < nf; f++) wF[f] = this.mix0[2 * f + ctx]! + st.dMix[2 * f + ctx]!;
-    const g = new Float64Array(m);
+    // Scratch of this step (the hot path of a replay: no allocation per item set).
+    if (!this.scratch || this.scratch.m < m || this.scratch.nf < nf)
+      this.scratch = stepScratch(Math.max(m, 2 * (this.scratch?.m ?? 0)), nf);
+    const { g, dbS, sAll, rAll } = this.scratch;
+    const fAll = this.scratch.f;
     const gq = new Float64Array(d);
     let gA = lam * st.dAlpha;
     const gF = new Float64Array(nf);
-    const dbS = new Float64Array(m);
-    const sAll = new Float64Array(m);
-    const fAll = new Float64Array(m * nf);
-    const rAll = new Float64Array(m);
     let top = -Infinity;
     // The hot loop of learning (every event of a replay): plain indexed loops, no closures.
     for (let j = 0; j < m; j++) {
@@ -267,8 +367,7 @@ export class PlainHead {
       const row = i * d;
       let s = bBase[i]!;
       for (let k = 0; k < d; k++) s += V[row + k]! * q[k]!;
-      const e = st.dB.get(i);
-      const db = e === undefined ? 0 : e.b;
+      const db = dBv[i]!;
       dbS[j] = db;
       const r = (rAll[j] = rep.get(i) ?? 0);
       s += db + alpha * r;
@@ -319,12 +418,9 @@ export class PlainHead {
     adagrad(st.dMix, st.gMix, gM, clip, eta);
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
-      const e = st.dB.get(i) ?? { b: 0, g: 0 };
       const gc = gB[j]! * clip;
-      e.g += gc * gc;
-      e.b = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, e.b - (eta * gc) / (Math.sqrt(e.g) + 1e-8)));
-      st.dB.set(i, e);
-      (st.dBDense ??= new Float32Array(this.n))[i] = e.b;
+      const acc = (gBv[i] = gBv[i]! + gc * gc);
+      dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc) + 1e-8)));
     }
   }
 }
