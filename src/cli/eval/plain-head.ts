@@ -8,7 +8,7 @@
  */
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
-import { ItemMatrix } from '../../core/item-matrix.js';
+import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import { ReplayKernel } from './replay-kernel.js';
 
@@ -80,13 +80,6 @@ function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, cli
   }
 }
 
-let zeros = new Float32Array(0);
-/** n zeros (shared, never written). */
-function zerosOf(n: number): Float32Array {
-  if (zeros.length < n) zeros = new Float32Array(n);
-  return zeros;
-}
-
 /** Per-item arrays of a learning step over up to `m` items and `nf` features. */
 function stepScratch(
   m: number,
@@ -110,7 +103,7 @@ export class PlainHead {
   readonly options: HeadOptions;
   /** vᵢ = eᵢ + rᵢ, row-major [n × d], as the head has them (its int8 rows, dequantised). */
   private readonly V: Float32Array;
-  /** The same rows as the scoring pass reads them, with bBase as their bias. */
+  /** The same rows as the scoring pass reads them; their bias is bBase + the current shopper's Δb. */
   private readonly matrix: ItemMatrix;
   private readonly alpha0: number;
   /** bᵢ + ψᵢ: the base's biases plus the shop delta's. */
@@ -131,13 +124,11 @@ export class PlainHead {
   known: Uint8Array | null = null;
   /** Scratch arrays of a learning step, grown as scored sets need. */
   private scratch: ReturnType<typeof stepScratch> | null = null;
-  /** Scratch scores of {@link ranking}. */
-  private rankBuf: Float32Array | null = null;
   private readonly mix0: Float64Array;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
   private readonly T: Transitions | null;
-  state: PlainState;
+  private current: PlainState;
   /** The d × d loops: projection and the AdaGrad step on ΔW (WebAssembly SIMD, or their plain twins). */
   private readonly kernel: ReplayKernel;
   /**
@@ -169,8 +160,8 @@ export class PlainHead {
     this.matrix.setRows(0, base.residual ? Float32Array.from(E, (v, k) => v + base.residual![k]!) : E.subarray(0, n * d));
     this.V = this.matrix.allRows();
     this.alpha0 = base.alpha;
-    this.bBase = this.matrix.bias;
-    this.bBase.set(base.bias);
+    this.bBase = Float32Array.from(base.bias);
+    this.matrix.bias.set(base.bias);
     this.baseBias = Float32Array.from(base.bias);
     this.baseRecent = base.recent ?? null;
     this.recentAt = this.baseRecent ? (base.recentAt ?? null) : null;
@@ -178,7 +169,7 @@ export class PlainHead {
     this.mix0 = Float64Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
-    this.state = freshState(d);
+    this.current = freshState(d);
     this.kernel = new ReplayKernel(d, base.W, { kernel });
   }
 
@@ -187,6 +178,7 @@ export class PlainHead {
     if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
     const w = this.shopWeight;
     for (let i = 0; i < this.n; i++) this.bBase[i] = this.baseBias[i]! + (psi ? w * psi[i]! : 0);
+    this.fuseBias();
   }
 
   /**
@@ -197,6 +189,25 @@ export class PlainHead {
     if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
     this.streamRecent = values;
     this.recentVersion++;
+  }
+
+  /** The shopper whose turn it is (their φ, AdaGrad sums and memory). */
+  get state(): PlainState {
+    return this.current;
+  }
+
+  set state(st: PlainState) {
+    if (st === this.current) return;
+    this.current = st;
+    this.fuseBias();
+  }
+
+  /** The scoring pass's bias: bBase + the current shopper's Δb, so scoring adds Δb for free. */
+  private fuseBias(): void {
+    const bias = this.matrix.bias;
+    const dB = this.current.dBDense;
+    if (!dB) bias.set(this.bBase);
+    else for (let i = 0; i < this.n; i++) bias[i] = this.bBase[i]! + dB[i]!;
   }
 
   private context(time: number): 0 | 1 {
@@ -234,15 +245,32 @@ export class PlainHead {
 
   /** Scores of every item at `time`, written into `out`. */
   scores(time: number, out: Float32Array = new Float32Array(this.n)): Float32Array {
-    const { n } = this;
-    const st = this.state;
     const { q, rep, feats, ctx } = this.userContext(time);
-    // The hot loop of a replay, in the head's own scoring kernel: bBase + V q for every item.
+    // The hot loop of a replay, in the head's own scoring kernel: bBase + Δb + V q for every item.
     this.matrix.dense(q, out);
-    const dB = st.dBDense;
-    if (dB) for (let i = 0; i < n; i++) out[i]! += dB[i]!;
     this.addSparse(out, rep, feats, ctx);
     return out;
+  }
+
+  /** The shopper's sparse terms as a patch of the scoring pass's bias (see {@link addSparse}). */
+  private sparsePatch(rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): { idx: number[]; val: number[] } {
+    const st = this.state;
+    const alpha = this.alpha0 + st.dAlpha;
+    const idx: number[] = [];
+    const val: number[] = [];
+    for (const [i, w] of rep) {
+      idx.push(i);
+      val.push(alpha * w);
+    }
+    feats.forEach((f, k) => {
+      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
+      if (wf !== 0)
+        for (const [i, w] of f) {
+          idx.push(i);
+          val.push(wf * w);
+        }
+    });
+    return { idx, val };
   }
 
   /** The shopper's sparse terms (re-buys, the features of `MEMORY_FEATURES`), added to `out`. */
@@ -265,26 +293,22 @@ export class PlainHead {
   ranking(time: number, k: number, scored?: Float32Array): number[] {
     const n = this.n;
     if (k < 1 || n === 0) return [];
-    let s = scored;
-    let dB: Float32Array | null = null;
-    if (!s) {
-      // scores() but for Δb, which the heap's pass adds: one pass over the catalogue fewer.
+    if (!scored) {
+      // The head's own fused pass (as a page's topScores): no catalogue-long scores are made.
       const { q, rep, feats, ctx } = this.userContext(time);
-      s = this.rankBuf ??= new Float32Array(n);
-      this.matrix.dense(q, s);
-      dB = this.state.dBDense;
-      this.addSparse(s, rep, feats, ctx);
+      const top = new TopK(Math.min(k, n));
+      this.matrix.scanTop(q, top, 0, n, this.sparsePatch(rep, feats, ctx));
+      return Array.from(top.sorted().indices);
     }
+    const sc: Float32Array = scored;
     // A min-heap of the best k (the hot loop of learning: one pass, no calls per item).
     const m = Math.min(k, n);
     const hs = new Float64Array(m);
     const hi = new Int32Array(m);
     let size = 0;
     let th = -Infinity;
-    const sc: Float32Array = s;
-    const add: Float32Array = dB ?? zerosOf(n);
     for (let i = 0; i < n; i++) {
-      const v = sc[i]! + add[i]!;
+      const v = sc[i]!;
       if (!(v > th)) continue; // also a NaN
       let c: number;
       if (size < m) {
@@ -312,10 +336,26 @@ export class PlainHead {
       hi[c] = i;
       if (size === m) th = hs[0]!;
     }
-    // Best first; equal scores to the lower index (rows entered in index order).
-    const order = Array.from({ length: size }, (_, j) => j);
-    order.sort((a, b) => hs[b]! - hs[a]! || hi[a]! - hi[b]!);
-    return order.map((j) => hi[j]!);
+    // Best first: the heap's least goes last, one at a time (equal scores: the higher index last).
+    const out = new Array<number>(size);
+    for (let last = size - 1; last >= 0; last--) {
+      out[last] = hi[0]!;
+      const v = hs[last]!;
+      const vi = hi[last]!;
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= last) break;
+        const r = l + 1 < last && (hs[l + 1]! < hs[l]! || (hs[l + 1] === hs[l] && hi[l + 1]! > hi[l]!)) ? l + 1 : l;
+        if (hs[r]! > v || (hs[r] === v && hi[r]! < vi)) break;
+        hs[c] = hs[r]!;
+        hi[c] = hi[r]!;
+        c = r;
+      }
+      hs[c] = v;
+      hi[c] = vi;
+    }
+    return out;
   }
 
   /** Learns one click exactly as `IncrementalHead.learnOne` does. */
@@ -341,6 +381,7 @@ export class PlainHead {
 
   private step(b: { idx: Int32Array; y: Float32Array; w: Float32Array }, eta: number, time: number): void {
     const { d, V, bBase } = this;
+    const bias = this.matrix.bias;
     const o = this.options;
     const st = this.state;
     const lam = o.l2;
@@ -421,6 +462,7 @@ export class PlainHead {
       const gc = gB[j]! * clip;
       const acc = (gBv[i] = gBv[i]! + gc * gc);
       dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc) + 1e-8)));
+      bias[i] = bBase[i]! + dBv[i]!;
     }
   }
 }
