@@ -42,7 +42,7 @@ beforeAll(async () => {
 describe('closed-form gradient', () => {
   it('matches central finite differences of the per-click loss', async () => {
     const { E, ids, base } = randomSetup();
-    const head = new IncrementalHead(E, ids, base, { seed: 3, negatives: 6 });
+    const head = new IncrementalHead(E, ids, base, { seed: 3, negatives: 6, rankedNegatives: 5 });
     // Move φ away from 0 and build a history, so every term of the gradient is non-trivial.
     for (const [k, item] of [3, 5, 3, 9, 11].entries()) head.learnOne({ item, impressions: [1, 2], time: 1000 * k });
     for (const input of [
@@ -195,7 +195,7 @@ describe('head contract', () => {
 
   it('learns that the items ranked above a click and passed over are negatives', async () => {
     const { E, ids, base } = randomSetup();
-    const head = new IncrementalHead(E, ids, base, { negatives: 0 });
+    const head = new IncrementalHead(E, ids, base, { negatives: 0, rankedNegatives: 1 });
     const passed = 12;
     for (let i = 0; i < 10; i++) head.learnOne({ item: (i % 3) + 20, impressions: [], ranked: [passed], time: i * 100_000 });
     expect((await head.save()).dBias[`item-${passed}`]!).toBeLessThan(0);

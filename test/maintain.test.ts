@@ -25,7 +25,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const events = join(dir, 'events.csv');
     writeFileSync(events, lines.join('\n') + '\n');
     const itemsPath = join(retail, 'online_retail_items.csv.gz');
-    const maintain = (eventsPath: string, until: string, out: string, epochs: number): void => {
+    const maintain = (eventsPath: string, until: string, out: string, epochs: number, extra: string[] = []): void => {
       execFileSync(
         tsx,
         [
@@ -40,18 +40,22 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
           out,
           '--epochs',
           String(epochs),
+          ...extra,
         ],
         { cwd: root, encoding: 'utf8' },
       );
     };
     // Popularity biases only (no training epochs): with no clicks the base must rank by sales.
     const out = join(dir, 'model');
-    maintain(events, '2010-12-20', out, 0);
+    maintain(events, '2010-12-20', out, 0, ['--ranked-negatives', '50']);
     const head = JSON.parse(readFileSync(join(out, 'head', 'manifest.json'), 'utf8')) as {
       version: string;
       items: number;
       provenance: { until: string };
+      headOptions: Record<string, number>;
     };
+    // The shop asked for the ranked negatives: every browser on this base learns with them.
+    expect(head.headOptions['rankedNegatives']).toBe(50);
     expect(head.version).toMatch(/^base-2010-12-20-/);
     expect(head.items).toBeGreaterThan(100);
     expect(head.provenance.until).toBe('2010-12-20');
@@ -85,11 +89,13 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect((JSON.parse(readFileSync(join(trained, 'manifest.json'), 'utf8')) as { delta?: string }).delta).toBe('delta/');
     const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
       items: number;
+      headOptions: Record<string, number>;
       recentHalfLifeDays?: number;
       tensors: { name: string; shape: number[] }[];
       metrics: { trainingExamples: number; lossFirstBatch: number; lossLastEpoch: number };
     };
     expect(th.tensors.find((t) => t.name === 'residual')?.shape).toEqual([th.items, 64]);
+    expect(th.headOptions['rankedNegatives']).toBeUndefined();
     // What sold lately ships with the half-life it was made with: the stream job keeps it up to date with the same.
     expect(th.tensors.find((t) => t.name === 'recent')?.shape).toEqual([th.items]);
     expect(th.recentHalfLifeDays).toBe(7);
@@ -101,6 +107,31 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(after).toHaveLength(10);
     expect(after.every((r) => Number.isFinite(r.score))).toBe(true);
     rec2.dispose();
+  });
+
+  it('refuses a ranked-negatives count that is not a whole number, before reading anything', () => {
+    const r = spawnSync(
+      tsx,
+      [
+        'src/cli/train/maintain.ts',
+        '--events',
+        'x.csv',
+        '--items',
+        'y.csv',
+        '--until',
+        '2011-01-01',
+        '--out',
+        'z',
+        '--ranked-negatives',
+        '2.5',
+      ],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--ranked-negatives must be a whole number from 0 to 10,000, got 2\.5\./);
   });
 
   it('says what is missing when an option is left out', () => {

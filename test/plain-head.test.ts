@@ -49,7 +49,7 @@ describe('PlainHead', () => {
     const { E, ids } = setUp;
     const base: BaseParams = { ...setUp.base, recent };
     const Et = tf.tensor2d(E, [N, D]);
-    const options = { seed: 5, negatives: 8, learningRate: 0.3 };
+    const options = { seed: 5, negatives: 8, learningRate: 0.3, rankedNegatives: 12 };
     const tensorHeads = [new IncrementalHead(Et, ids, base, options), new IncrementalHead(Et, ids, base, options)];
     Et.dispose();
     // The twin scores the rows the head scores: its int8 rows, dequantised (residuals included).

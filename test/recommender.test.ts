@@ -128,8 +128,16 @@ describe('createRecommender (Node, cpu)', () => {
   });
 
   it('stores with each click the top of the ranking before it, and learns from it as from the store', async () => {
+    // Off by default: nothing ranked is stored.
+    const plainStore = new MemoryDeltaStore();
+    const off = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store: plainStore });
+    open.push(off);
+    await off.recommend({ k: 5 });
+    await off.click('hom-01a');
+    expect((await plainStore.load()).events[0]!.ranked).toBeUndefined();
+    const head = { rankedNegatives: 50 };
     const store = new MemoryDeltaStore();
-    const a = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store });
+    const a = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store, head });
     open.push(a);
     await a.click('hom-01a');
     // Nothing ranked yet: the first click has no ranking to pass over.
@@ -147,9 +155,9 @@ describe('createRecommender (Node, cpu)', () => {
     const without = new MemoryDeltaStore();
     for (const e of (await store.load()).events)
       await without.append({ type: 'click', itemId: e.itemId, t: e.t, impressions: e.impressions });
-    const b = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store: without });
+    const b = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store: without, head });
     open.push(b);
-    const c = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store });
+    const c = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', store, head });
     open.push(c);
     const [sa, sb, sc] = [await a.recommend({ k: 10 }), await b.recommend({ k: 10 }), await c.recommend({ k: 10 })];
     sc.forEach((r, i) => expect(r.score).toBeCloseTo(sa[i]!.score, 4));

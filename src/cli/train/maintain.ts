@@ -28,6 +28,9 @@ DIR (the encoder copied, a new head/, manifest.json) that the pages load. A shop
   --epochs N         training epochs (0: popularity biases only)
   --recent-half-life D  half-life in days of the recent sales the base ships, by which a
                      shopper's own items are ranked at a visit's start (default 7; 0: none)
+  --ranked-negatives N  browsers learn each click against the first N items of the ranking
+                     they showed before it (default 0: none; 50 finds new products a third more
+                     often on Online Retail but costs a shop of re-buyers; docs/RESULTS.md)
   --title-words N    train as if each title had only its first N words (0: no text; to see how
                      a shop whose titles say little fares, with npm run eval's same option)`;
 
@@ -42,12 +45,16 @@ async function main(argv: string[]): Promise<void> {
     'recent-half-life': 'number',
     epochs: 'number',
     'title-words': 'number',
+    'ranked-negatives': 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
       throw new UsageError(`Missing --${req}. Usage: npm run maintain -- --events F --items F --until DATE --out DIR`);
   }
   const titleWords = titleWordsOf(args['title-words']);
+  const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
+  if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
+    throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -79,6 +86,7 @@ async function main(argv: string[]): Promise<void> {
   const untilDay = new Date(until).toISOString().slice(0, 10);
   const written = writeModelFolder(out, models, {
     ...head,
+    ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
       builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}`,
