@@ -27,8 +27,8 @@ export interface PlainState {
    * the head keeps it).
    */
   dBDense: Float32Array | null;
-  /** Δb's AdaGrad sums, allocated with it. */
-  gBDense: Float32Array | null;
+  /** Δb's AdaGrad sums, per touched item (a shopper touches few of a large catalogue's items). */
+  gB: Map<number, number>;
   history: { i: number; w: number }[];
   recent: { i: number; t: number }[];
   /** What the sparse features remember (the head's own {@link ShopperMemory}, by index). */
@@ -50,7 +50,7 @@ export function freshState(d: number): PlainState {
     gAlpha: 0,
     gMix: new Float64Array(MIX_LENGTH),
     dBDense: null,
-    gBDense: null,
+    gB: new Map(),
     history: [],
     recent: [],
     memory: new ShopperMemory(),
@@ -389,7 +389,6 @@ export class PlainHead {
     const m = b.idx.length;
     const nf = feats.length;
     const dBv = (st.dBDense ??= new Float32Array(this.n));
-    const gBv = (st.gBDense ??= new Float32Array(this.n));
     const alpha = this.alpha0 + st.dAlpha;
     const wF = new Float64Array(nf);
     for (let f = 0; f < nf; f++) wF[f] = this.mix0[2 * f + ctx]! + st.dMix[2 * f + ctx]!;
@@ -460,7 +459,8 @@ export class PlainHead {
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
       const gc = gB[j]! * clip;
-      const acc = (gBv[i] = gBv[i]! + gc * gc);
+      const acc = (st.gB.get(i) ?? 0) + gc * gc;
+      st.gB.set(i, acc);
       dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc) + 1e-8)));
       bias[i] = bBase[i]! + dBv[i]!;
     }
