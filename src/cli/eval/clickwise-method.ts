@@ -111,9 +111,11 @@ export function clickwiseMethod(
    * time, before it is learned. A scored event's is taken from its scores.
    */
   const rankedAt = new WeakMap<PlainState, { clicks: number; t: number; ranked: number[] }>();
+  /** How many items of the ranking a click learns from (0 for a frozen head: it learns nothing). */
+  const rankedWanted = (): number => (head.options.learningRate > 0 ? head.options.rankedNegatives : 0);
   const ranking = (st: PlainState, t: number): number[] => {
-    const k = head.options.rankedNegatives;
-    if (k < 1 || head.options.learningRate <= 0) return [];
+    const k = rankedWanted();
+    if (k < 1) return [];
     const memo = rankedAt.get(st);
     if (memo && memo.clicks === st.clicks && memo.t === t) return memo.ranked;
     return head.ranking(t, k);
@@ -145,8 +147,8 @@ export function clickwiseMethod(
       }
       visit(t);
       head.scores(t, out);
-      const k = head.options.rankedNegatives;
-      if (k > 0 && head.options.learningRate > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, k, out) });
+      const k = rankedWanted();
+      if (k > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, k, out) });
       return out;
     },
     observe(e) {

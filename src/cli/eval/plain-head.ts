@@ -275,13 +275,8 @@ export class PlainHead {
 
   /** The shopper's sparse terms (re-buys, the features of `MEMORY_FEATURES`), added to `out`. */
   private addSparse(out: Float32Array, rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): void {
-    const st = this.state;
-    const alpha = this.alpha0 + st.dAlpha;
-    for (const [i, w] of rep) out[i]! += alpha * w;
-    feats.forEach((f, k) => {
-      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
-      if (wf !== 0) for (const [i, w] of f) out[i]! += wf * w;
-    });
+    const { idx, val } = this.sparsePatch(rep, feats, ctx);
+    for (let j = 0; j < idx.length; j++) out[idx[j]!]! += val[j]!;
   }
 
   /**
@@ -293,69 +288,15 @@ export class PlainHead {
   ranking(time: number, k: number, scored?: Float32Array): number[] {
     const n = this.n;
     if (k < 1 || n === 0) return [];
-    if (!scored) {
+    const top = new TopK(Math.min(k, n));
+    if (scored) {
+      for (let i = 0; i < n; i++) if (scored[i]! > top.threshold) top.push(scored[i]!, i);
+    } else {
       // The head's own fused pass (as a page's topScores): no catalogue-long scores are made.
       const { q, rep, feats, ctx } = this.userContext(time);
-      const top = new TopK(Math.min(k, n));
       this.matrix.scanTop(q, top, 0, n, this.sparsePatch(rep, feats, ctx));
-      return Array.from(top.sorted().indices);
     }
-    const sc: Float32Array = scored;
-    // A min-heap of the best k (the hot loop of learning: one pass, no calls per item).
-    const m = Math.min(k, n);
-    const hs = new Float64Array(m);
-    const hi = new Int32Array(m);
-    let size = 0;
-    let th = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const v = sc[i]!;
-      if (!(v > th)) continue; // also a NaN
-      let c: number;
-      if (size < m) {
-        c = size++;
-        while (c > 0) {
-          const p = (c - 1) >> 1;
-          if (hs[p]! <= v) break;
-          hs[c] = hs[p]!;
-          hi[c] = hi[p]!;
-          c = p;
-        }
-      } else {
-        c = 0;
-        for (;;) {
-          const l = 2 * c + 1;
-          if (l >= m) break;
-          const r = l + 1 < m && hs[l + 1]! < hs[l]! ? l + 1 : l;
-          if (hs[r]! >= v) break;
-          hs[c] = hs[r]!;
-          hi[c] = hi[r]!;
-          c = r;
-        }
-      }
-      hs[c] = v;
-      hi[c] = i;
-      if (size === m) th = hs[0]!;
-    }
-    // Best first: the heap's least goes last, one at a time (equal scores: the higher index last).
-    const out = new Array<number>(size);
-    for (let last = size - 1; last >= 0; last--) {
-      out[last] = hi[0]!;
-      const v = hs[last]!;
-      const vi = hi[last]!;
-      let c = 0;
-      for (;;) {
-        const l = 2 * c + 1;
-        if (l >= last) break;
-        const r = l + 1 < last && (hs[l + 1]! < hs[l]! || (hs[l + 1] === hs[l] && hi[l + 1]! > hi[l]!)) ? l + 1 : l;
-        if (hs[r]! > v || (hs[r] === v && hi[r]! < vi)) break;
-        hs[c] = hs[r]!;
-        hi[c] = hi[r]!;
-        c = r;
-      }
-      hs[c] = v;
-      hi[c] = vi;
-    }
-    return out;
+    return Array.from(top.sorted().indices);
   }
 
   /** Learns one click exactly as `IncrementalHead.learnOne` does. */

@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
     ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
