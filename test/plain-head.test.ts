@@ -266,3 +266,60 @@ describe('the bench’s read-floor kernel', () => {
     expect(sum(64, 128)).toBe(17 + 18 + 19 + 20 + 21 + 22 + 23 + 24 + 25 + 26 + 27 + 28 + 29 + 30 + 31 + 32);
   });
 });
+
+describe('a parked shopper', () => {
+  /** Bytes of the typed arrays a state holds, and the entries of its per-item maps. */
+  const footprint = (st: object): { bytes: number; entries: number } => {
+    let bytes = 0;
+    let entries = 0;
+    for (const v of Object.values(st)) {
+      if (ArrayBuffer.isView(v)) bytes += v.byteLength;
+      else if (v instanceof Map) entries += v.size;
+    }
+    return { bytes, entries };
+  };
+  /** Two shoppers taking turns over a catalogue of n items: their states and the last scores of each. */
+  const replay = (
+    n: number,
+  ): { states: ReturnType<typeof freshState>[]; last: Float32Array[]; baseOnly: Float32Array; fresh: Float32Array; plain: PlainHead } => {
+    const rand = mulberry32(4);
+    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+    const W = new Float32Array(D * D);
+    for (let i = 0; i < D; i++) W[i * D + i] = 1;
+    const base: BaseParams = { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [0, 0, 0.5, 1] };
+    const plain = new PlainHead(E, n, D, base, { seed: 3, negatives: 16, learningRate: 0.3 });
+    const baseOnly = plain.scores(9_000_000).slice();
+    const states = [freshState(D), freshState(D)];
+    for (let k = 0; k < 40; k++) {
+      plain.state = states[k % 2]!;
+      plain.learnOne({ item: (k * 37) % 150, impressions: [(k * 11) % 150], time: 1_000_000 + k * 90_000 });
+    }
+    const last = states.map((st) => {
+      plain.state = st;
+      return plain.scores(9_000_000).slice();
+    });
+    plain.state = freshState(D);
+    return { states, last, baseOnly, fresh: plain.scores(9_000_000).slice(), plain };
+  };
+
+  it('keeps what it learned in the items it touched, not in an array the size of the catalogue', () => {
+    const small = replay(200);
+    const large = replay(50_000);
+    for (let s = 0; s < 2; s++) {
+      const a = footprint(small.states[s]!);
+      const b = footprint(large.states[s]!);
+      expect(b.entries).toBeGreaterThan(0);
+      expect(b.bytes).toBe(a.bytes);
+    }
+    // A shopper's Δb leaves the scores with them: a fresh shopper scores the base alone.
+    expect(large.fresh).toEqual(large.baseOnly);
+    // And comes back with them: each shopper's scores, after the other's turn, are their own.
+    for (let s = 0; s < 2; s++) {
+      large.plain.state = large.states[1 - s]!;
+      large.plain.scores(9_000_000);
+      large.plain.state = large.states[s]!;
+      expect(large.plain.scores(9_000_000)).toEqual(large.last[s]);
+    }
+    expect(Math.max(...Array.from(large.last[0]!, (x, i) => Math.abs(x - large.fresh[i]!)))).toBeGreaterThan(0.01);
+  });
+});

@@ -23,11 +23,12 @@ export interface PlainState {
   gAlpha: number;
   gMix: Float64Array;
   /**
-   * Δb over the catalogue, allocated at the first step (scoring adds it in one pass; float32, as
-   * the head keeps it).
+   * Δb per touched item (float32 values, as the head keeps them): a shopper touches few of a large
+   * catalogue's items, so a parked shopper holds nothing the size of the catalogue. While the
+   * shopper's turn lasts, the head also keeps them in one dense array for its hot loops.
    */
-  dBDense: Float32Array | null;
-  /** Δb's AdaGrad sums, per touched item (a shopper touches few of a large catalogue's items). */
+  dB: Map<number, number>;
+  /** Δb's AdaGrad sums, per touched item. */
   gB: Map<number, number>;
   history: { i: number; w: number }[];
   recent: { i: number; t: number }[];
@@ -49,7 +50,7 @@ export function freshState(d: number): PlainState {
     gu: new Float64Array(d),
     gAlpha: 0,
     gMix: new Float64Array(MIX_LENGTH),
-    dBDense: null,
+    dB: new Map(),
     gB: new Map(),
     history: [],
     recent: [],
@@ -129,6 +130,8 @@ export class PlainHead {
   private readonly shopWeight: number;
   private readonly T: Transitions | null;
   private current: PlainState;
+  /** The current shopper's Δb over the catalogue (0 where they touched nothing), for the hot loops. */
+  private readonly dBCur: Float32Array;
   /** The d × d loops: projection and the AdaGrad step on ΔW (WebAssembly SIMD, or their plain twins). */
   private readonly kernel: ReplayKernel;
   /**
@@ -170,6 +173,7 @@ export class PlainHead {
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
     this.current = freshState(d);
+    this.dBCur = new Float32Array(n);
     this.kernel = new ReplayKernel(d, base.W, { kernel });
   }
 
@@ -196,18 +200,26 @@ export class PlainHead {
     return this.current;
   }
 
+  /** Another shopper's turn: only the items either shopper touched change in the scoring pass's bias. */
   set state(st: PlainState) {
     if (st === this.current) return;
+    const { bias } = this.matrix;
+    const { dBCur, bBase } = this;
+    for (const i of this.current.dB.keys()) {
+      dBCur[i] = 0;
+      bias[i] = bBase[i]!;
+    }
     this.current = st;
-    this.fuseBias();
+    for (const [i, v] of st.dB) {
+      dBCur[i] = v;
+      bias[i] = bBase[i]! + v;
+    }
   }
 
   /** The scoring pass's bias: bBase + the current shopper's Δb, so scoring adds Δb for free. */
   private fuseBias(): void {
     const bias = this.matrix.bias;
-    const dB = this.current.dBDense;
-    if (!dB) bias.set(this.bBase);
-    else for (let i = 0; i < this.n; i++) bias[i] = this.bBase[i]! + dB[i]!;
+    for (let i = 0; i < this.n; i++) bias[i] = this.bBase[i]! + this.dBCur[i]!;
   }
 
   private context(time: number): 0 | 1 {
@@ -329,7 +341,7 @@ export class PlainHead {
     const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
     const m = b.idx.length;
     const nf = feats.length;
-    const dBv = (st.dBDense ??= new Float32Array(this.n));
+    const dBv = this.dBCur;
     const alpha = this.alpha0 + st.dAlpha;
     const wF = new Float64Array(nf);
     for (let f = 0; f < nf; f++) wF[f] = this.mix0[2 * f + ctx]! + st.dMix[2 * f + ctx]!;
@@ -403,6 +415,7 @@ export class PlainHead {
       const acc = (st.gB.get(i) ?? 0) + gc * gc;
       st.gB.set(i, acc);
       dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc) + 1e-8)));
+      st.dB.set(i, dBv[i]!);
       bias[i] = bBase[i]! + dBv[i]!;
     }
   }
