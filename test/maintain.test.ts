@@ -101,6 +101,19 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(th.recentHalfLifeDays).toBe(7);
     expect(th.metrics.trainingExamples).toBeGreaterThan(5_000);
     expect(th.metrics.lossLastEpoch).toBeLessThan(th.metrics.lossFirstBatch);
+    // The softmax ran over every known item: this catalogue is far below 50,000.
+    const kindOf = (folder: string): string =>
+      (JSON.parse(readFileSync(join(folder, 'head', 'manifest.json'), 'utf8')) as { provenance: { kind: string } }).provenance.kind;
+    expect(kindOf(trained)).toMatch(/softmax over the known items/);
+    // Above --full-softmax-up-to, over a sample of them drawn per batch, and the base still learns.
+    const sampled = join(dir, 'sampled');
+    maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100']);
+    expect(kindOf(sampled)).toMatch(/sampled softmax: 1024 known items drawn per batch/);
+    const sh = JSON.parse(readFileSync(join(sampled, 'head', 'manifest.json'), 'utf8')) as typeof th & {
+      provenance: { builtBy: string };
+    };
+    expect(sh.provenance.builtBy).toContain('--full-softmax-up-to 100');
+    expect(sh.metrics.lossLastEpoch).toBeLessThan(sh.metrics.lossFirstBatch);
     const rec2 = await createRecommender({ catalog, modelUrl: trained, backend: 'cpu', storage: 'memory' });
     await rec2.click(best);
     const after = await rec2.recommend({ k: 10 });
@@ -132,6 +145,28 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--ranked-negatives must be a whole number from 0 to 10,000, got 2\.5\./);
+  });
+
+  it('refuses a full-softmax bound that is not a whole number, before reading anything', () => {
+    const r = spawnSync(
+      tsx,
+      [
+        'src/cli/train/maintain.ts',
+        '--events',
+        'x.csv',
+        '--items',
+        'y.csv',
+        '--until',
+        '2011-01-01',
+        '--out',
+        'z',
+        '--full-softmax-up-to',
+        '-1',
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--full-softmax-up-to must be a whole number of items, 0 or more, got -1\./);
   });
 
   it('says what is missing when an option is left out', () => {

@@ -68,3 +68,76 @@ describe('training the base beside the transition feature', () => {
     ).rejects.toThrow(/one fold per sequence/);
   });
 });
+
+describe('the sampled softmax of a large catalogue', () => {
+  const n = 300;
+  /** Shoppers who walk the path i → i + 1 (mod n) from random starts. */
+  const walk = (): { E: Float32Array; sequences: number[][]; known: Uint8Array } => {
+    const rand = mulberry32(8);
+    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+    const sequences = Array.from({ length: 600 }, () => {
+      const start = Math.floor(rand() * n);
+      return Array.from({ length: 5 }, (_, k) => (start + k) % n);
+    });
+    return { E, sequences, known: new Uint8Array(n).fill(1) };
+  };
+  /** Share of items whose successor on the path the trained scores rank first after a click on them. */
+  const hitAt1 = (E: Float32Array, p: { W: Float32Array; residual: Float32Array; bias: Float32Array; alpha: number }): number => {
+    const V = Float32Array.from(E, (v, k) => v + p.residual[k]!);
+    let hits = 0;
+    for (let i = 0; i < n; i++) {
+      const q = new Float32Array(D);
+      for (let a = 0; a < D; a++) for (let c = 0; c < D; c++) q[c]! += V[i * D + a]! * p.W[a * D + c]!;
+      let best = -1;
+      let top = -Infinity;
+      for (let j = 0; j < n; j++) {
+        let s = p.bias[j]! + (j === i ? p.alpha : 0);
+        for (let c = 0; c < D; c++) s += V[j * D + c]! * q[c]!;
+        if (s > top) [top, best] = [s, j];
+      }
+      if (best === (i + 1) % n) hits++;
+    }
+    return hits / n;
+  };
+
+  it('runs above `fullSoftmaxUpTo` known items, and learns the path nearly as the full softmax does', { timeout: 120_000 }, async () => {
+    await useBackend('cpu');
+    const { E, sequences, known } = walk();
+    const o = { ...options, epochs: 8, learningRate: 0.03 };
+    const full = await trainBaseParams(E, n, D, sequences, known, new Float32Array(n), 0, o);
+    const sampled = await trainBaseParams(E, n, D, sequences, known, new Float32Array(n), 0, {
+      ...o,
+      fullSoftmaxUpTo: 100,
+      sampledNegatives: 64,
+    });
+    expect(full.sampledNegatives).toBe(0);
+    expect(sampled.sampledNegatives).toBe(64);
+    const untrained = hitAt1(E, {
+      W: Float32Array.from({ length: D * D }, (_, k) => (k % (D + 1) === 0 ? 5 : 0)),
+      residual: new Float32Array(n * D),
+      bias: new Float32Array(n),
+      alpha: 0,
+    });
+    const [a, b] = [hitAt1(E, full), hitAt1(E, sampled)];
+    expect(untrained).toBeLessThan(0.05);
+    expect(a).toBeGreaterThan(0.5);
+    expect(b).toBeGreaterThan(0.8 * a);
+  });
+
+  it('draws only items the logs know', async () => {
+    await useBackend('cpu');
+    const { E, sequences } = walk();
+    // Half the catalogue unknown: drawn as negatives, their biases would be pushed down from 0.
+    const known = Uint8Array.from({ length: n }, (_, i) => (i < n / 2 ? 1 : 0));
+    const inside = sequences.map((s) => s.filter((i) => i < n / 2));
+    const p = await trainBaseParams(E, n, D, inside, known, new Float32Array(n), 0, {
+      ...options,
+      epochs: 2,
+      fullSoftmaxUpTo: 10,
+      sampledNegatives: 16,
+    });
+    expect(p.sampledNegatives).toBe(16);
+    for (let i = n / 2; i < n; i++) expect(p.bias[i]).toBe(0);
+    expect(Math.max(...Array.from(p.bias.subarray(0, n / 2), Math.abs))).toBeGreaterThan(0);
+  });
+});

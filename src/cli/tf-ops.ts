@@ -188,3 +188,18 @@ export function weightedSparse(w: tf.Tensor1D, terms: readonly SparseRows[]): tf
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(w) as tf.Tensor2D;
 }
+
+/** Embedding rows of `table` at `ids` (int32, any shape) with a sparse, scatter-add gradient. */
+export function lookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
+  const d = table.shape[1];
+  const flat = tf.reshape(ids, [-1]);
+  const fn = (t: tf.Tensor, save: tf.GradSaveFunc): { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor } => {
+    save([flat]);
+    return {
+      value: tf.gather(t, flat),
+      gradFunc: (dy, saved) => tf.scatterND(tf.reshape(saved[0]!, [-1, 1]), dy, table.shape),
+    };
+  };
+  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
+  return tf.reshape(f(table), [...ids.shape, d]);
+}

@@ -311,7 +311,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --models DIR       the shipped encoder (default: this package's models/)
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
-  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
@@ -337,6 +337,7 @@ async function main(argv: string[]): Promise<void> {
     'ranked-negatives': 'number',
     'ranked-weight': 'number',
     'base-epochs': 'number',
+    'base-full-softmax-up-to': 'number',
     'base-lr': 'number',
     'base-content-alone': 'boolean',
     'base-transition-folds': 'number',
@@ -389,6 +390,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
+  if (args['base-full-softmax-up-to'] !== undefined) settings.base.fullSoftmaxUpTo = Number(args['base-full-softmax-up-to']);
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['base-recent-half-life'] !== undefined) settings.base.recentHalfLifeDays = Number(args['base-recent-half-life']);

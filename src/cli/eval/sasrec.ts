@@ -21,7 +21,7 @@ import '@tensorflow/tfjs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { initBackend } from '../../core/backend.js';
 import { mulberry32 } from '../../core/rng.js';
-import { crossEntropy, matMul } from '../tf-ops.js';
+import { crossEntropy, lookup, matMul } from '../tf-ops.js';
 import { RankMetrics } from './metrics.js';
 import type { ReplayEvent, StaticMethod } from './replay.js';
 import { sequencesBeforeSplit } from './replay.js';
@@ -73,21 +73,6 @@ interface SasrecNet {
   /** The item rows of E transposed ([d, n]), as scoring reads them. */
   itemsT(): tf.Tensor2D;
   dispose(): void;
-}
-
-/** Embedding rows of `table` at `ids` (int32, any shape) with a sparse, scatter-add gradient. */
-function lookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
-  const d = table.shape[1];
-  const flat = tf.reshape(ids, [-1]);
-  const fn = (t: tf.Tensor, save: tf.GradSaveFunc): { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor } => {
-    save([flat]);
-    return {
-      value: tf.gather(t, flat),
-      gradFunc: (dy, saved) => tf.scatterND(tf.reshape(saved[0]!, [-1, 1]), dy, table.shape),
-    };
-  };
-  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
-  return tf.reshape(f(table), [...ids.shape, d]);
 }
 
 function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {

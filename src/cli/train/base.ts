@@ -53,6 +53,13 @@ export interface BaseOptions {
    * shopper's own items by. 0 ships none: own popularity is then the bias.
    */
   recentHalfLifeDays: number;
+  /**
+   * The content model's softmax runs over every known item up to this many; above, over a sample
+   * of `sampledNegatives` of them per batch (train-base.ts), so that training a large catalogue's
+   * base costs the sample, not the catalogue.
+   */
+  fullSoftmaxUpTo: number;
+  sampledNegatives: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -67,6 +74,8 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   jointTransitions: true,
   transitionFolds: 2,
   recentHalfLifeDays: 7,
+  fullSoftmaxUpTo: 50_000,
+  sampledNegatives: 1024,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -77,6 +86,12 @@ export function validateBaseOptions(o: BaseOptions): void {
   }
   if (!(o.recentHalfLifeDays >= 0 && o.recentHalfLifeDays < Infinity)) {
     throw new RangeError(`recentHalfLifeDays must be a number of days ≥ 0 (0: none), got ${o.recentHalfLifeDays}`);
+  }
+  if (!(Number.isInteger(o.fullSoftmaxUpTo) && o.fullSoftmaxUpTo >= 0)) {
+    throw new RangeError(`fullSoftmaxUpTo must be a whole number of items ≥ 0, got ${o.fullSoftmaxUpTo}`);
+  }
+  if (!(Number.isInteger(o.sampledNegatives) && o.sampledNegatives >= 1)) {
+    throw new RangeError(`sampledNegatives must be a whole number ≥ 1, got ${o.sampledNegatives}`);
   }
 }
 
@@ -299,6 +314,8 @@ export async function trainBase(
     temperature: 5,
     seed: o.seed,
     history: DEFAULT_HEAD_OPTIONS,
+    fullSoftmaxUpTo: o.fullSoftmaxUpTo,
+    sampledNegatives: o.sampledNegatives,
     ...(onProgress ? { onProgress } : {}),
   });
   // Centred on the known items, so an item the logs do not know (bias 0) starts at their average.
@@ -320,7 +337,9 @@ export async function trainBase(
       headOptions: { historyDecay: DEFAULT_HEAD_OPTIONS.historyDecay, historySize: DEFAULT_HEAD_OPTIONS.historySize },
       provenance: {
         ...head.provenance,
-        kind: 'W0, per-item residuals and biases and the re-buy weight trained on next-item prediction (softmax over the known items), from popularity biases',
+        kind: `W0, per-item residuals and biases and the re-buy weight trained on next-item prediction (${
+          p.sampledNegatives > 0 ? `sampled softmax: ${p.sampledNegatives} known items drawn per batch` : 'softmax over the known items'
+        }), from popularity biases`,
       },
       metrics: {
         ...head.metrics,

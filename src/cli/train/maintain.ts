@@ -31,6 +31,8 @@ DIR (the encoder copied, a new head/, manifest.json) that the pages load. A shop
   --ranked-negatives N  browsers learn each click against the first N items of the ranking
                      they showed before it (default 0: none; 50 finds new products a third more
                      often on Online Retail but costs a shop of re-buyers; docs/RESULTS.md)
+  --full-softmax-up-to N  train over every known item while there are at most N (default
+                     50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
                      a shop whose titles say little fares, with npm run eval's same option)`;
 
@@ -46,6 +48,7 @@ async function main(argv: string[]): Promise<void> {
     epochs: 'number',
     'title-words': 'number',
     'ranked-negatives': 'number',
+    'full-softmax-up-to': 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -55,6 +58,9 @@ async function main(argv: string[]): Promise<void> {
   const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
   if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
     throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
+  const fullUpTo = args['full-softmax-up-to'];
+  if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
+    throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -79,6 +85,7 @@ async function main(argv: string[]): Promise<void> {
       ...(args['half-life-days'] !== undefined ? { halfLifeDays: Number(args['half-life-days']) } : {}),
       ...(args['epochs'] !== undefined ? { epochs: Number(args['epochs']) } : {}),
       ...(args['recent-half-life'] !== undefined ? { recentHalfLifeDays: Number(args['recent-half-life']) } : {}),
+      ...(fullUpTo !== undefined ? { fullSoftmaxUpTo: Number(fullUpTo) } : {}),
     },
     (done, total) => bar.tick((done / total) * 1),
   );
@@ -89,7 +96,7 @@ async function main(argv: string[]): Promise<void> {
     ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
