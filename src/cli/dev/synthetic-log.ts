@@ -1,0 +1,142 @@
+/**
+ * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S]`: writes a synthetic
+ * grocer's log (`DIR/events.csv.gz`, `DIR/items.csv.gz`, in the format `npm run eval` and
+ * `npm run maintain` read) for measuring what a shop unlike Online Retail costs and gives: mostly
+ * re-buys, a catalogue of any size, products launched through the year.
+ *
+ * Shoppers (from 2021-01-01, for 360 days) each have three favourite departments, a list of
+ * staples (each bought on a visit with a chance of their own) and a taste for new things: every
+ * visit's basket holds the staples drawn, then a few items from the favourite departments or the
+ * whole shop, by popularity (a Zipf-like weight; a product launched in the last 30 days sells
+ * three times its weight), some of which become staples. A basket's lines come in the order of
+ * the departments' aisles, so the next line follows from the last one within a visit. 88% of the
+ * products are on sale from the start, the rest launch on a random day. Titles are a brand and
+ * three words of the product's department. Deterministic: the same options give the same files.
+ *
+ * The log is made up and easy in one way: each shopper's baskets repeat a fixed aisle order,
+ * which the shopper's own order (a feature of the head) learns. It measures cost and scale
+ * (docs/RESULTS.md, _A large catalogue's base_), not quality against a real shop.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { mulberry32 } from '../../core/rng.js';
+import { isEntry, parseArgs, runCommand, UsageError, type Command } from '../common.js';
+
+const USAGE = `Usage: npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S]
+
+Writes a synthetic grocer's log, DIR/events.csv.gz and DIR/items.csv.gz.
+  --items N      products in the catalogue (default 2,500)
+  --shoppers N   shoppers (default 1,200)
+  --seed S       seed of the draws (default 7)`;
+
+const DAY = 86_400_000;
+const DEPARTMENTS = 15;
+const WORDS_PER_DEPARTMENT = 25;
+const BRANDS = 60;
+
+interface Product {
+  id: string;
+  department: number;
+  title: string;
+  weight: number;
+  launch: number;
+}
+
+/** The log as CSV text: events in time order, and the catalogue. */
+export function syntheticLog(o: { items: number; shoppers: number; seed: number }): { events: string; items: string; orders: number } {
+  const rand = mulberry32(o.seed);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
+  const words = Array.from({ length: DEPARTMENTS }, (_, d) => Array.from({ length: WORDS_PER_DEPARTMENT }, (_, w) => `w${d}x${w}`));
+  const brands = Array.from({ length: BRANDS }, (_, b) => `brand${b}`);
+  const start = Date.UTC(2021, 0, 1);
+  const end = start + 360 * DAY;
+  const products: Product[] = Array.from({ length: o.items }, (_, i) => {
+    const department = Math.floor(rand() * DEPARTMENTS);
+    const launch = i < o.items * 0.88 ? start : start + Math.floor(rand() * 360) * DAY;
+    const w = words[department]!;
+    return {
+      id: `P${i}`,
+      department,
+      title: `${pick(brands)} ${pick(w)} ${pick(w)} ${pick(w)}`,
+      weight: 1 / Math.pow(1 + Math.floor(rand() * o.items), 0.9),
+      launch,
+    };
+  });
+  const byDepartment = Array.from({ length: DEPARTMENTS }, (_, d) => products.filter((p) => p.department === d));
+  /** A product of `pool` on sale at `t`, by weight; new launches sell three times theirs. */
+  const draw = (pool: readonly Product[], t: number): Product => {
+    const live = pool.filter((p) => p.launch <= t);
+    const weightAt = (p: Product): number => p.weight * (p.launch > t - 30 * DAY && p.launch > start ? 3 : 1);
+    let z = 0;
+    for (const p of live) z += weightAt(p);
+    let r = rand() * z;
+    for (const p of live) {
+      r -= weightAt(p);
+      if (r <= 0) return p;
+    }
+    return live[live.length - 1]!;
+  };
+  const rows: { line: string; t: string }[] = [];
+  let orders = 0;
+  for (let u = 0; u < o.shoppers; u++) {
+    const favourites = [Math.floor(rand() * DEPARTMENTS), Math.floor(rand() * DEPARTMENTS), Math.floor(rand() * DEPARTMENTS)];
+    const gap = (3 + rand() * 20) * DAY;
+    let t = start + rand() * 200 * DAY;
+    const staples = new Map<string, { p: Product; chance: number }>();
+    const stapleCount = 3 + Math.floor(rand() * 25);
+    while (staples.size < stapleCount) {
+      const p = rand() < 0.7 ? draw(byDepartment[pick(favourites)]!, t) : draw(products, t);
+      staples.set(p.id, { p, chance: 0.2 + rand() * 0.7 });
+    }
+    const explore = 1 + rand() * 5;
+    while (t < end) {
+      const basket = new Map<string, Product>();
+      for (const { p, chance } of staples.values()) if (rand() < chance) basket.set(p.id, p);
+      const k = Math.floor(explore * (0.5 + rand()));
+      for (let j = 0; j < k; j++) {
+        const p = rand() < 0.6 ? draw(byDepartment[pick(favourites)]!, t) : draw(products, t);
+        basket.set(p.id, p);
+        if (rand() < 0.25 && !staples.has(p.id)) staples.set(p.id, { p, chance: 0.3 + rand() * 0.4 });
+      }
+      if (basket.size > 0) {
+        orders++;
+        const lines = [...basket.values()].map((p) => ({ p, aisle: p.department + rand() * 3 })).sort((a, b) => a.aisle - b.aisle);
+        const stamp = new Date(Math.floor(t / 60_000) * 60_000).toISOString().slice(0, 16).replace('T', ' ') + ':00';
+        for (const { p } of lines) rows.push({ line: `U${u},${stamp},${orders},${p.id},${p.title},1`, t: stamp });
+      }
+      t += gap * (0.5 + rand());
+    }
+  }
+  // In time order; lines of the same minute keep the order they were made in.
+  rows.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
+  return {
+    events: ['user_id,timestamp,invoice,item_id,title,quantity', ...rows.map((r) => r.line)].join('\n') + '\n',
+    items: ['item_id,title', ...products.map((p) => `${p.id},${p.title}`)].join('\n') + '\n',
+    orders,
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv, { out: 'string', items: 'number', shoppers: 'number', seed: 'number' });
+  if (args['out'] === undefined) throw new UsageError(`Missing --out.\n${USAGE}`);
+  const whole = (name: string, fallback: number, min: number): number => {
+    const v = args[name] === undefined ? fallback : Number(args[name]);
+    if (!Number.isInteger(v) || v < min)
+      throw new UsageError(`--${name} must be a whole number, ${min} or more, got ${String(args[name])}.`);
+    return v;
+  };
+  const o = { items: whole('items', 2500, 1), shoppers: whole('shoppers', 1200, 1), seed: whole('seed', 7, 0) };
+  const out = resolve(String(args['out']));
+  const log = syntheticLog(o);
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'events.csv.gz'), gzipSync(log.events));
+  writeFileSync(join(out, 'items.csv.gz'), gzipSync(log.items));
+  console.log(
+    `wrote ${out}: ${log.events.split('\n').length - 2} lines of ${log.orders} orders over ${o.items} products and ${o.shoppers} shoppers`,
+  );
+}
+
+export const command: Command = { usage: USAGE, run: main };
+
+if (isEntry(import.meta.url)) runCommand(command, process.argv.slice(2));

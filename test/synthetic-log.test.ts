@@ -1,0 +1,41 @@
+/** The synthetic grocer's log that measures a large catalogue's cost: deterministic, readable, mostly re-buys. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readEvents, readItems } from '../src/cli/data.js';
+import { syntheticLog } from '../src/cli/dev/synthetic-log.js';
+
+describe('the synthetic grocer’s log', () => {
+  it('is the same for the same options, reads as a shop’s log, and is mostly re-buys in aisle order', () => {
+    const o = { items: 300, shoppers: 30, seed: 5 };
+    const log = syntheticLog(o);
+    expect(syntheticLog(o)).toEqual(log);
+    expect(syntheticLog({ ...o, seed: 6 }).events).not.toBe(log.events);
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-log-'));
+    try {
+      writeFileSync(join(dir, 'events.csv'), log.events);
+      writeFileSync(join(dir, 'items.csv'), log.items);
+      const events = readEvents(join(dir, 'events.csv'));
+      const items = readItems(join(dir, 'items.csv'));
+      expect(items).toHaveLength(300);
+      expect(events.length).toBe(log.events.split('\n').length - 2);
+      const known = new Set(items.map((i) => i.id));
+      expect(events.every((e) => known.has(e.item))).toBe(true);
+      for (let k = 1; k < events.length; k++) expect(events[k]!.t).toBeGreaterThanOrEqual(events[k - 1]!.t);
+      // Each line after a shopper's first visit is mostly an item they bought before.
+      const seen = new Map<string, Set<string>>();
+      let rebuys = 0;
+      for (const e of events) {
+        const mine = seen.get(e.user) ?? new Set<string>();
+        if (mine.has(e.item)) rebuys++;
+        mine.add(e.item);
+        seen.set(e.user, mine);
+      }
+      expect(rebuys / events.length).toBeGreaterThan(0.6);
+      expect(seen.size).toBe(30);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
