@@ -268,19 +268,23 @@ describe('the bench’s read-floor kernel', () => {
 });
 
 describe('a parked shopper', () => {
-  /** Bytes of the typed arrays a state holds, and the entries of its per-item maps. */
-  const footprint = (st: object): { bytes: number; entries: number } => {
+  /** Bytes of the typed arrays a state holds (its own and its Δb's), and the entries of its per-item maps. */
+  const footprint = (st: ReturnType<typeof freshState>): { bytes: number; entries: number } => {
     let bytes = 0;
     let entries = 0;
-    for (const v of Object.values(st)) {
+    for (const v of [...Object.values(st), ...Object.values(st.dB)]) {
       if (ArrayBuffer.isView(v)) bytes += v.byteLength;
       else if (v instanceof Map) entries += v.size;
     }
     return { bytes, entries };
   };
-  /** Two shoppers taking turns over a catalogue of n items: their states and the last scores of each. */
+  /**
+   * Two shoppers taking turns over a catalogue of n items, the first clicking `clicks[0]` times,
+   * the second `clicks[1]`: their states, each one's scores at the end, and the base's.
+   */
   const replay = (
     n: number,
+    clicks: [number, number],
   ): { states: ReturnType<typeof freshState>[]; last: Float32Array[]; baseOnly: Float32Array; fresh: Float32Array; plain: PlainHead } => {
     const rand = mulberry32(4);
     const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
@@ -290,8 +294,11 @@ describe('a parked shopper', () => {
     const plain = new PlainHead(E, n, D, base, { seed: 3, negatives: 16, learningRate: 0.3 });
     const baseOnly = plain.scores(9_000_000).slice();
     const states = [freshState(D), freshState(D)];
-    for (let k = 0; k < 40; k++) {
-      plain.state = states[k % 2]!;
+    const left = [...clicks];
+    for (let k = 0; left[0]! + left[1]! > 0; k++) {
+      const who = left[k % 2]! > 0 ? k % 2 : 1 - (k % 2);
+      left[who]!--;
+      plain.state = states[who]!;
       plain.learnOne({ item: (k * 37) % 150, impressions: [(k * 11) % 150], time: 1_000_000 + k * 90_000 });
     }
     const last = states.map((st) => {
@@ -301,25 +308,35 @@ describe('a parked shopper', () => {
     plain.state = freshState(D);
     return { states, last, baseOnly, fresh: plain.scores(9_000_000).slice(), plain };
   };
+  /** Each shopper's scores after the other's turn are their own; a fresh shopper's are the base's. */
+  const expectOwnScores = (r: ReturnType<typeof replay>): void => {
+    expect(r.fresh).toEqual(r.baseOnly);
+    for (let s = 0; s < 2; s++) {
+      r.plain.state = r.states[1 - s]!;
+      r.plain.scores(9_000_000);
+      r.plain.state = r.states[s]!;
+      expect(r.plain.scores(9_000_000)).toEqual(r.last[s]);
+      expect(Math.max(...Array.from(r.last[s]!, (x, i) => Math.abs(x - r.baseOnly[i]!)))).toBeGreaterThan(0.01);
+    }
+  };
 
   it('keeps what it learned in the items it touched, not in an array the size of the catalogue', () => {
-    const small = replay(200);
-    const large = replay(50_000);
+    const mid = replay(20_000, [20, 20]);
+    const large = replay(50_000, [20, 20]);
     for (let s = 0; s < 2; s++) {
-      const a = footprint(small.states[s]!);
+      const a = footprint(mid.states[s]!);
       const b = footprint(large.states[s]!);
       expect(b.entries).toBeGreaterThan(0);
+      expect(large.states[s]!.dB.dense).toBeNull();
       expect(b.bytes).toBe(a.bytes);
     }
-    // A shopper's Δb leaves the scores with them: a fresh shopper scores the base alone.
-    expect(large.fresh).toEqual(large.baseOnly);
-    // And comes back with them: each shopper's scores, after the other's turn, are their own.
-    for (let s = 0; s < 2; s++) {
-      large.plain.state = large.states[1 - s]!;
-      large.plain.scores(9_000_000);
-      large.plain.state = large.states[s]!;
-      expect(large.plain.scores(9_000_000)).toEqual(large.last[s]);
-    }
-    expect(Math.max(...Array.from(large.last[0]!, (x, i) => Math.abs(x - large.fresh[i]!)))).toBeGreaterThan(0.01);
+    expectOwnScores(large);
+  });
+
+  it('keeps an array of its own once it has touched an eighth of the catalogue, beside a shopper who has not', () => {
+    const r = replay(2_000, [40, 2]);
+    expect(r.states[0]!.dB.dense).toHaveLength(2_000);
+    expect(r.states[1]!.dB.dense).toBeNull();
+    expectOwnScores(r);
   });
 });

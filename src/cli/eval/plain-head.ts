@@ -23,12 +23,16 @@ export interface PlainState {
   gAlpha: number;
   gMix: Float64Array;
   /**
-   * Δb per touched item (float32 values, as the head keeps them): a shopper touches few of a large
-   * catalogue's items, so a parked shopper holds nothing the size of the catalogue. While the
-   * shopper's turn lasts, the head also keeps them in one dense array for its hot loops.
+   * Δb (float32, as the head keeps it). A shopper touches few of a large catalogue's items, so
+   * Δb is kept for those only, `idx[k]` → `val[k]` for k < `count`: a parked shopper holds
+   * nothing the size of the catalogue. While their turn lasts, the head keeps it in a dense array
+   * for its hot loops, and writes `val` back when the turn ends. A shopper who has touched more
+   * than an eighth of the catalogue keeps a `dense` array of their own instead, which the head
+   * then uses as it is: two passes over their items at every turn would cost more than one over
+   * the catalogue.
    */
-  dB: Map<number, number>;
-  /** Δb's AdaGrad sums, per touched item. */
+  dB: { idx: Int32Array; val: Float32Array; count: number; dense: Float32Array | null };
+  /** Δb's AdaGrad sums, per touched item (its keys are the items of `dB.idx`). */
   gB: Map<number, number>;
   history: { i: number; w: number }[];
   recent: { i: number; t: number }[];
@@ -50,7 +54,7 @@ export function freshState(d: number): PlainState {
     gu: new Float64Array(d),
     gAlpha: 0,
     gMix: new Float64Array(MIX_LENGTH),
-    dB: new Map(),
+    dB: { idx: new Int32Array(0), val: new Float32Array(0), count: 0, dense: null },
     gB: new Map(),
     history: [],
     recent: [],
@@ -131,7 +135,9 @@ export class PlainHead {
   private readonly T: Transitions | null;
   private current: PlainState;
   /** The current shopper's Δb over the catalogue (0 where they touched nothing), for the hot loops. */
-  private readonly dBCur: Float32Array;
+  private dBCur: Float32Array;
+  /** The dense array of the shoppers who keep Δb for their touched items only (see `PlainState.dB`). */
+  private readonly dBShared: Float32Array;
   /** The d × d loops: projection and the AdaGrad step on ΔW (WebAssembly SIMD, or their plain twins). */
   private readonly kernel: ReplayKernel;
   /**
@@ -173,7 +179,8 @@ export class PlainHead {
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.T = base.transitions ?? null;
     this.current = freshState(d);
-    this.dBCur = new Float32Array(n);
+    this.dBShared = new Float32Array(n);
+    this.dBCur = this.dBShared;
     this.kernel = new ReplayKernel(d, base.W, { kernel });
   }
 
@@ -204,16 +211,57 @@ export class PlainHead {
   set state(st: PlainState) {
     if (st === this.current) return;
     const { bias } = this.matrix;
-    const { dBCur, bBase } = this;
-    for (const i of this.current.dB.keys()) {
-      dBCur[i] = 0;
-      bias[i] = bBase[i]!;
-    }
+    const { dBShared: shared, bBase } = this;
+    const old = this.current.dB;
+    const now = st.dB;
     this.current = st;
-    for (const [i, v] of st.dB) {
-      dBCur[i] = v;
-      bias[i] = bBase[i]! + v;
+    // The shopper whose turn ends: their values back from the shared array, which is left at 0.
+    if (!old.dense) {
+      const { idx, val, count } = old;
+      for (let k = 0; k < count; k++) {
+        const i = idx[k]!;
+        val[k] = shared[i]!;
+        shared[i] = 0;
+      }
     }
+    if (now.dense) this.dBCur = now.dense;
+    else {
+      this.dBCur = shared;
+      const { idx, val, count } = now;
+      for (let k = 0; k < count; k++) shared[idx[k]!] = val[k]!;
+    }
+    if (old.dense || now.dense || old.count + now.count > this.n >> 3) {
+      this.fuseBias();
+      return;
+    }
+    for (let k = 0; k < old.count; k++) bias[old.idx[k]!] = bBase[old.idx[k]!]!;
+    for (let k = 0; k < now.count; k++) bias[now.idx[k]!] = bBase[now.idx[k]!]! + now.val[k]!;
+  }
+
+  /** Adds item `i` to the items the current shopper touched (see `PlainState.dB`). */
+  private touch(i: number): void {
+    const dB = this.current.dB;
+    dB.count++;
+    if (dB.dense) return;
+    if (dB.count > this.n >> 3) {
+      // Past an eighth of the catalogue: their own dense array, taken from the shared one.
+      dB.dense = this.dBShared.slice();
+      for (let k = 0; k < dB.count - 1; k++) this.dBShared[dB.idx[k]!] = 0;
+      dB.idx = new Int32Array(0);
+      dB.val = new Float32Array(0);
+      this.dBCur = dB.dense;
+      return;
+    }
+    if (dB.count > dB.idx.length) {
+      const size = Math.max(64, 2 * dB.idx.length);
+      const idx = new Int32Array(size);
+      idx.set(dB.idx);
+      dB.idx = idx;
+      const val = new Float32Array(size);
+      val.set(dB.val);
+      dB.val = val;
+    }
+    dB.idx[dB.count - 1] = i;
   }
 
   /** The scoring pass's bias: bBase + the current shopper's Δb, so scoring adds Δb for free. */
@@ -341,6 +389,14 @@ export class PlainHead {
     const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
     const m = b.idx.length;
     const nf = feats.length;
+    // Items new to the shopper first: the array Δb lives in may change as they are taken in.
+    for (let j = 0; j < m; j++) {
+      const i = b.idx[j]!;
+      if (!st.gB.has(i)) {
+        st.gB.set(i, 0);
+        this.touch(i);
+      }
+    }
     const dBv = this.dBCur;
     const alpha = this.alpha0 + st.dAlpha;
     const wF = new Float64Array(nf);
@@ -412,10 +468,9 @@ export class PlainHead {
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
       const gc = gB[j]! * clip;
-      const acc = (st.gB.get(i) ?? 0) + gc * gc;
+      const acc = st.gB.get(i)! + gc * gc;
       st.gB.set(i, acc);
       dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc) + 1e-8)));
-      st.dB.set(i, dBv[i]!);
       bias[i] = bBase[i]! + dBv[i]!;
     }
   }
