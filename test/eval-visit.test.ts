@@ -1,6 +1,7 @@
 /**
  * `clickwise-visit` in the evaluation: the base with nothing of a shopper kept from one visit to
- * the next, the comparison that tells what a shopper's state kept in the browser is worth.
+ * the next, the comparison that tells what a shopper's state kept in the browser is worth. And a
+ * rebase (`clickwise-maintained`), which must keep everything a shopper learned.
  */
 import { describe, expect, it } from 'vitest';
 import { clickwiseMethod } from '../src/cli/eval/clickwise-method.js';
@@ -108,5 +109,47 @@ describe('clickwise in the evaluation: each click learned with the ranking the p
       for (const s of seen) expect(s.ranked).toEqual(learningRate > 0 ? s.expected : []);
       if (learningRate > 0) expect(seen.every((s) => s.ranked.length === 6)).toBe(true);
     }
+  });
+});
+
+describe('a rebase in the evaluation (clickwise-maintained)', () => {
+  /** A learning head over a catalogue large enough that a shopper's few touched items stay their own list. */
+  const learning = (): PlainHead => {
+    const n = 2_000;
+    const rand = mulberry32(9);
+    const E = new Float32Array(n * D).map(() => gaussian(rand) / 2);
+    const W = Float32Array.from({ length: D * D }, (_, k) => (k % (D + 1) === 0 ? 1 : 0));
+    return new PlainHead(
+      E,
+      n,
+      D,
+      { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [] },
+      { seed: 1, learningRate: 0.3, negatives: 4 },
+    );
+  };
+
+  it('keeps every shopper’s learning, the last turn’s too: a rebase onto the same base changes no score', async () => {
+    const t0 = 9_000_000;
+    const run = async (rebase: boolean): Promise<Float32Array[]> => {
+      const m = clickwiseMethod('m', learning(), rebase ? [{ at: t0 + 10 * MIN, load: () => Promise.resolve(learning()) }] : []);
+      const out: Float32Array[] = [];
+      for (const [user, item, k] of [
+        ['u', 3, 0],
+        ['u', 5, 1],
+        ['v', 8, 2],
+      ] as const) {
+        await m.observe({ user, item, t: t0 + k * MIN, scored: false });
+      }
+      // u learns both clicks at this score, and is the shopper whose turn it is when the base changes.
+      out.push(Float32Array.from(await m.score('u', t0 + 3 * MIN)));
+      await m.observe({ user: 'u', item: 11, t: t0 + 4 * MIN, scored: true });
+      out.push(Float32Array.from(await m.score('u', t0 + 11 * MIN)));
+      out.push(Float32Array.from(await m.score('v', t0 + 12 * MIN)));
+      return out;
+    };
+    const [stay, moved] = [await run(false), await run(true)];
+    expect(moved.map((s) => Array.from(s))).toEqual(stay.map((s) => Array.from(s)));
+    // Learning moved u's scores, so agreeing means something.
+    expect(Math.max(...Array.from(stay[1]!, (x, i) => Math.abs(x - stay[0]![i]!)))).toBeGreaterThan(0.01);
   });
 });

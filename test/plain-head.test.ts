@@ -340,3 +340,25 @@ describe('a parked shopper', () => {
     expectOwnScores(r);
   });
 });
+
+describe('a shopper taken to a new base', () => {
+  it('brings everything learned on the old one, their last turn included', () => {
+    const n = 5_000;
+    const rand = mulberry32(6);
+    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+    const W = new Float32Array(D * D);
+    for (let i = 0; i < D; i++) W[i * D + i] = 1;
+    const base: BaseParams = { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [0, 0, 0.5, 1] };
+    const options = { seed: 3, negatives: 16, learningRate: 0.3 };
+    const [oldHead, newHead] = [new PlainHead(E, n, D, base, options), new PlainHead(E, n, D, base, options)];
+    const st = freshState(D);
+    oldHead.state = st;
+    for (let k = 0; k < 6; k++) oldHead.learnOne({ item: (k * 53) % n, impressions: [], time: 1_000_000 + k * 90_000 });
+    const learned = oldHead.scores(9_000_000).slice();
+    // The rebase, as the eval makes it: the old base's turn ends, and the shopper goes on on the new one.
+    oldHead.park();
+    newHead.state = st;
+    expect(newHead.scores(9_000_000)).toEqual(learned);
+    expect(Math.max(...Array.from(learned, (x, i) => Math.abs(x - newHead.baseBias[i]!)))).toBeGreaterThan(0.01);
+  });
+});

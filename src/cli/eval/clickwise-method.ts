@@ -124,7 +124,11 @@ export function clickwiseMethod(
     name,
     kind: 'online',
     async score(user, t) {
-      while (next < rebases.length && t >= rebases[next]!.at) head = await rebases[next++]!.load();
+      while (next < rebases.length && t >= rebases[next]!.at) {
+        // The shopper whose turn it was takes all they learned on the old base with them.
+        head.park();
+        head = await rebases[next++]!.load();
+      }
       publish(t);
       let st = states.get(user);
       if (!st) states.set(user, (st = freshState(head.d)));

@@ -238,6 +238,15 @@ export class PlainHead {
     for (let k = 0; k < now.count; k++) bias[now.idx[k]!] = bBase[now.idx[k]!]! + now.val[k]!;
   }
 
+  /**
+   * Ends the current shopper's turn, so that their state holds all they learned (their Δb is kept
+   * in the head's own array while their turn lasts): before they go on with another head, as at a
+   * rebase.
+   */
+  park(): void {
+    this.state = freshState(this.d);
+  }
+
   /** Adds item `i` to the items the current shopper touched (see `PlainState.dB`). */
   private touch(i: number): void {
     const dB = this.current.dB;
