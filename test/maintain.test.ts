@@ -122,49 +122,22 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     rec2.dispose();
   });
 
-  it('refuses a ranked-negatives count that is not a whole number, before reading anything', () => {
-    const r = spawnSync(
+  /** What maintain says to one bad option, before it reads anything (the files named do not exist). */
+  const refusal = (flag: string, value: string): ReturnType<typeof spawnSync> =>
+    spawnSync(
       tsx,
-      [
-        'src/cli/train/maintain.ts',
-        '--events',
-        'x.csv',
-        '--items',
-        'y.csv',
-        '--until',
-        '2011-01-01',
-        '--out',
-        'z',
-        '--ranked-negatives',
-        '2.5',
-      ],
-      {
-        cwd: root,
-        encoding: 'utf8',
-      },
+      ['src/cli/train/maintain.ts', '--events', 'x.csv', '--items', 'y.csv', '--until', '2011-01-01', '--out', 'z', flag, value],
+      { cwd: root, encoding: 'utf8' },
     );
+
+  it('refuses a ranked-negatives count that is not a whole number, before reading anything', () => {
+    const r = refusal('--ranked-negatives', '2.5');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--ranked-negatives must be a whole number from 0 to 10,000, got 2\.5\./);
   });
 
   it('refuses a full-softmax bound that is not a whole number, before reading anything', () => {
-    const r = spawnSync(
-      tsx,
-      [
-        'src/cli/train/maintain.ts',
-        '--events',
-        'x.csv',
-        '--items',
-        'y.csv',
-        '--until',
-        '2011-01-01',
-        '--out',
-        'z',
-        '--full-softmax-up-to',
-        '-1',
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const r = refusal('--full-softmax-up-to', '-1');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--full-softmax-up-to must be a whole number of items, 0 or more, got -1\./);
   });

@@ -267,6 +267,15 @@ describe('the bench’s read-floor kernel', () => {
   });
 });
 
+/** Random content over n items and a base that passes it through: W = I, no biases. */
+function identityBase(n: number, seed: number): { E: Float32Array; base: BaseParams } {
+  const rand = mulberry32(seed);
+  const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+  const W = new Float32Array(D * D);
+  for (let i = 0; i < D; i++) W[i * D + i] = 1;
+  return { E, base: { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [0, 0, 0.5, 1] } };
+}
+
 describe('a parked shopper', () => {
   /** Bytes of the typed arrays a state holds (its own and its Δb's), and the entries of its per-item maps. */
   const footprint = (st: ReturnType<typeof freshState>): { bytes: number; entries: number } => {
@@ -286,11 +295,7 @@ describe('a parked shopper', () => {
     n: number,
     clicks: [number, number],
   ): { states: ReturnType<typeof freshState>[]; last: Float32Array[]; baseOnly: Float32Array; fresh: Float32Array; plain: PlainHead } => {
-    const rand = mulberry32(4);
-    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
-    const W = new Float32Array(D * D);
-    for (let i = 0; i < D; i++) W[i * D + i] = 1;
-    const base: BaseParams = { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [0, 0, 0.5, 1] };
+    const { E, base } = identityBase(n, 4);
     const plain = new PlainHead(E, n, D, base, { seed: 3, negatives: 16, learningRate: 0.3 });
     const baseOnly = plain.scores(9_000_000).slice();
     const states = [freshState(D), freshState(D)];
@@ -344,11 +349,7 @@ describe('a parked shopper', () => {
 describe('a shopper taken to a new base', () => {
   it('brings everything learned on the old one, their last turn included', () => {
     const n = 5_000;
-    const rand = mulberry32(6);
-    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
-    const W = new Float32Array(D * D);
-    for (let i = 0; i < D; i++) W[i * D + i] = 1;
-    const base: BaseParams = { W, alpha: 0.5, bias: new Float32Array(n), residual: null, mix: [0, 0, 0.5, 1] };
+    const { E, base } = identityBase(n, 6);
     const options = { seed: 3, negatives: 16, learningRate: 0.3 };
     const [oldHead, newHead] = [new PlainHead(E, n, D, base, options), new PlainHead(E, n, D, base, options)];
     const st = freshState(D);

@@ -12,16 +12,26 @@ import { useBackend } from './helpers.js';
 const N = 24;
 const D = 8;
 
-/** Shoppers who walk the fixed path i → i + 1 from random starts; content says nothing of it. */
-function setup(): { E: Float32Array; sequences: number[][]; known: Uint8Array } {
-  const rand = mulberry32(3);
-  const E = new Float32Array(N * D).map(() => gaussian(rand) / Math.sqrt(D));
-  const sequences = Array.from({ length: 120 }, () => {
-    const start = Math.floor(rand() * N);
-    return Array.from({ length: 6 }, (_, k) => (start + k) % N);
+/**
+ * `shoppers` who each walk `length` steps of the path i → i + 1 (mod n) from random starts, over
+ * n items whose content says nothing of it.
+ */
+function pathWalks(
+  n: number,
+  shoppers: number,
+  length: number,
+  seed: number,
+): { E: Float32Array; sequences: number[][]; known: Uint8Array } {
+  const rand = mulberry32(seed);
+  const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+  const sequences = Array.from({ length: shoppers }, () => {
+    const start = Math.floor(rand() * n);
+    return Array.from({ length }, (_, k) => (start + k) % n);
   });
-  return { E, sequences, known: new Uint8Array(N).fill(1) };
+  return { E, sequences, known: new Uint8Array(n).fill(1) };
 }
+
+const setup = (): ReturnType<typeof pathWalks> => pathWalks(N, 120, 6, 3);
 
 const options: TrainBaseOptions = {
   epochs: 6,
@@ -71,16 +81,7 @@ describe('training the base beside the transition feature', () => {
 
 describe('the sampled softmax of a large catalogue', () => {
   const n = 300;
-  /** Shoppers who walk the path i → i + 1 (mod n) from random starts. */
-  const walk = (): { E: Float32Array; sequences: number[][]; known: Uint8Array } => {
-    const rand = mulberry32(8);
-    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
-    const sequences = Array.from({ length: 600 }, () => {
-      const start = Math.floor(rand() * n);
-      return Array.from({ length: 5 }, (_, k) => (start + k) % n);
-    });
-    return { E, sequences, known: new Uint8Array(n).fill(1) };
-  };
+  const walk = (): ReturnType<typeof pathWalks> => pathWalks(n, 600, 5, 8);
   /** Share of items whose successor on the path the trained scores rank first after a click on them. */
   const hitAt1 = (E: Float32Array, p: { W: Float32Array; residual: Float32Array; bias: Float32Array; alpha: number }): number => {
     const V = Float32Array.from(E, (v, k) => v + p.residual[k]!);

@@ -139,7 +139,7 @@ export async function trainBaseParams(
    * batch's drawn items (a drawn item that is the row's true item does not count against it).
    * The re-buy and transition features are placed in those columns only.
    */
-  const sampledStep = (rows: Int32Array, Hs: SparseRows): tf.Scalar => {
+  const sampledStep = (rows: Int32Array, Y: Int32Array, Hs: SparseRows): tf.Scalar => {
     const B = rows.length;
     const negs = Int32Array.from({ length: S }, () => knownList[Math.floor(rand() * knownList.length)]!);
     const columnsOf = new Map<number, number[]>();
@@ -151,10 +151,9 @@ export async function trainBaseParams(
     const cols = 1 + S;
     const Hc = sparseRows(B, cols);
     const Tc = tr ? sparseRows(B, cols) : null;
-    const Y = new Int32Array(B);
     const offset = new Float32Array(B * cols);
     rows.forEach((ex, r) => {
-      const y = (Y[r] = targets[ex]!);
+      const y = Y[r]!;
       const place = (into: ReturnType<typeof sparseRows>, i: number, v: number): void => {
         if (i === y) into.add(r, 0, v);
         for (const c of columnsOf.get(i) ?? []) into.add(r, c, v);
@@ -211,7 +210,7 @@ export async function trainBaseParams(
       const Hs = H.done();
       const terms = TR ? [Hs, TR.done()] : [Hs];
       const loss = sampled
-        ? sampledStep(rows, Hs)
+        ? sampledStep(rows, Y, Hs)
         : tf.tidy(() => {
             const labels = tf.tensor1d(Y, 'int32');
             return opt.minimize(() => {
