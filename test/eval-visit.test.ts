@@ -1,13 +1,15 @@
 /**
  * `clickwise-visit` in the evaluation: the base with nothing of a shopper kept from one visit to
  * the next, the comparison that tells what a shopper's state kept in the browser is worth. And a
- * rebase (`clickwise-maintained`), which must keep everything a shopper learned.
+ * rebase (`clickwise-maintained`), which must keep everything a shopper learned; with the shop's
+ * stream beside it (`clickwise-maintained-live`), the stream's learner starts again on each new base.
  */
 import { describe, expect, it } from 'vitest';
 import { clickwiseMethod } from '../src/cli/eval/clickwise-method.js';
 import { PlainHead } from '../src/cli/eval/plain-head.js';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
+import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
 
 const N = 20;
 const D = 4;
@@ -151,5 +153,80 @@ describe('a rebase in the evaluation (clickwise-maintained)', () => {
     expect(moved.map((s) => Array.from(s))).toEqual(stay.map((s) => Array.from(s)));
     // Learning moved u's scores, so agreeing means something.
     expect(Math.max(...Array.from(stay[1]!, (x, i) => Math.abs(x - stay[0]![i]!)))).toBeGreaterThan(0.01);
+  });
+});
+
+describe('a rebase with the shop’s stream (clickwise-maintained-live)', () => {
+  const HOUR = 60 * MIN;
+  /** A frozen head whose biases are `bias` (one per base), ψ fully weighed. */
+  const based = (bias: number): PlainHead => {
+    const rand = mulberry32(5);
+    const E = new Float32Array(N * D).map(() => gaussian(rand) / 2);
+    const W = Float32Array.from({ length: D * D }, (_, k) => (k % (D + 1) === 0 ? 1 : 0));
+    const b = new Float32Array(N).map((_, i) => (i % 4 === 0 ? bias : 0));
+    return new PlainHead(E, N, D, { W, alpha: 0.5, bias: b, residual: null, mix: [] }, { seed: 1, learningRate: 0 });
+  };
+
+  it('learns the whole log again on the new base, the per-item delta starting at the split and at the rebase', async () => {
+    const t0 = 50 * HOUR;
+    const split = t0 + 10 * HOUR;
+    const rebaseAt = t0 + 20 * HOUR;
+    /** What each learner did, in order: an item learned (with its time), or a reset of the per-item delta. */
+    const logs: { bias: number; did: (string | number)[] }[] = [];
+    const learnerOn = (h: PlainHead): ShopLearner => {
+      const l = new ShopLearner(h.baseBias, { seed: 3 });
+      const log = { bias: h.baseBias[0]!, did: [] as (string | number)[] };
+      logs.push(log);
+      const learn = l.learn.bind(l);
+      const reset = l.resetItems.bind(l);
+      l.learn = (item, t) => {
+        log.did.push(t);
+        learn(item, t);
+      };
+      l.resetItems = () => {
+        log.did.push('reset');
+        reset();
+      };
+      return l;
+    };
+    const first = based(1);
+    const next = based(-2);
+    const m = clickwiseMethod('m', first, [{ at: rebaseAt, load: () => Promise.resolve(next) }], {
+      learner: learnerOn(first),
+      everyMs: HOUR,
+      split,
+      learnerOn,
+    });
+    // The crowd buys item 1 every hour, 30 hours long; each of its events is scored.
+    let last = new Float32Array(N);
+    for (let k = 0; k < 30; k++) {
+      const t = t0 + k * HOUR + MIN;
+      last = Float32Array.from(await m.score('crowd', t));
+      await m.observe({ user: 'crowd', item: 1 + (k % 3), t, scored: true });
+    }
+    expect(logs.map((l) => l.bias)).toEqual([1, -2]);
+    const times = (k0: number, k1: number): number[] => Array.from({ length: k1 - k0 }, (_, j) => t0 + (k0 + j) * HOUR + MIN);
+    // The first learner: every event up to the rebase's last delta, reset at the split.
+    expect(logs[0]!.did).toEqual([...times(0, 10), 'reset', ...times(10, 19)]);
+    // The new base's: the same log again, reset at the split, then the events since, reset at the rebase.
+    expect(logs[1]!.did).toEqual([...times(0, 10), 'reset', ...times(10, 19), ...times(19, 20), 'reset', ...times(20, 29)]);
+    // The scores after the rebase are the new base's with the new learner's ψ (a fresh shopper's,
+    // as the crowd's own memory counts too, compare them on a head that saw the same events).
+    const check = based(-2);
+    const replayed = learnerOn(check);
+    logs.pop();
+    for (const t of times(0, 29)) {
+      if (t >= split && t - HOUR < split) replayed.resetItems();
+      if (t >= rebaseAt && t - HOUR < rebaseAt) replayed.resetItems();
+      replayed.learn(1 + (Math.round((t - t0 - MIN) / HOUR) % 3), t);
+    }
+    const p = replayed.published(t0 + 29 * HOUR);
+    check.setShopBias(densePsi(N, p.indices, p.values));
+    const twin = clickwiseMethod('twin', check);
+    for (let k = 0; k < 29; k++) await twin.observe({ user: 'crowd', item: 1 + (k % 3), t: t0 + k * HOUR + MIN, scored: false });
+    const expected = await twin.score('crowd', t0 + 29 * HOUR + MIN);
+    Array.from(last).forEach((s, i) => expect(s).toBeCloseTo(expected[i]!, 5));
+    // ψ moved the scores, so agreeing means something.
+    expect(Math.max(...Array.from(densePsi(N, p.indices, p.values), Math.abs))).toBeGreaterThan(0.01);
   });
 });

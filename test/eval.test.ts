@@ -260,6 +260,38 @@ describe('the eval refuses bad input', () => {
   });
 });
 
+describe('a shop that retrains its base weekly (clickwise-maintained, -live)', () => {
+  it('runs both on request, each scoring every event across the rebases', async () => {
+    const items = demoCatalog();
+    const t0 = Date.UTC(2024, 0, 1);
+    const H = 3_600_000;
+    const events: LogEvent[] = Array.from({ length: 60 }, (_, k) => ({
+      user: `u${k % 3}`,
+      item: items[(k * 7) % items.length]!.id,
+      t: t0 + k * H,
+      event: 'purchase',
+      quantity: 1,
+      basket: `b${k}`,
+    }));
+    // A base a day (two rebases in the scored 30 hours), popularity biases only.
+    const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 1, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
+    const r = await runEvaluation({
+      events,
+      items,
+      split: t0 + 30 * H,
+      k: 10,
+      seed: 1,
+      models: MODELS,
+      settings,
+      methods: ['clickwise-maintained', 'clickwise-maintained-live'],
+    });
+    expect(r.methods.map((m) => [m.name, m.events])).toEqual([
+      ['clickwise-maintained', 30],
+      ['clickwise-maintained-live', 30],
+    ]);
+  });
+});
+
 describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
   it('sees nothing after an event before scoring it, for every method', { timeout: 600_000 }, async () => {
     const retail = join(data!, 'uci-online-retail');

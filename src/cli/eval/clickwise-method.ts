@@ -47,6 +47,13 @@ export interface ShopStream {
   learner: ShopLearner;
   everyMs: number;
   split: number;
+  /**
+   * With rebases: the stream job's learner on a newer base (`StreamJob.checkBase`). The job then
+   * learns the whole log again on the new base's biases, its per-item delta starting again at
+   * each base's marker (the split and every earlier rebase), and what sold lately starting from
+   * the new base's figures. Without it, rebases keep the first learner.
+   */
+  learnerOn?: (head: PlainHead) => ShopLearner;
 }
 
 /**
@@ -66,35 +73,43 @@ export function clickwiseMethod(
 ): OnlineMethod {
   let head = first;
   let next = 0;
-  /** Events the shop's job has received but not yet learned (learned when a delta is published). */
+  /**
+   * Events the shop's job has received; those from `shopQueueStart` on are not yet learned
+   * (learned when a delta is published). Where a rebase relearns the log, all are kept.
+   */
   const shopQueue: ReplayEvent[] = [];
   let shopQueueStart = 0;
+  const keepLog = shop?.learnerOn !== undefined && rebases.length > 0;
+  /** The stream job's learner: the one given, then one on each newer base (`learnerOn`). */
+  let learner = shop?.learner;
   let published = -Infinity;
-  let splitSeen = false;
+  /** The bases' markers in the job's log, where the per-item delta starts again: the split, then each rebase so far. */
+  const markers = shop ? [shop.split] : [];
+  /** Markers the learner has passed. */
+  let passed = 0;
+  /** Learns the queue's events `from` ≤ j < `to`, starting the per-item delta again at each marker passed. */
+  const learnRange = (into: ShopLearner, from: number, to: number): void => {
+    for (let j = from; j < to; j++) {
+      const e = shopQueue[j]!;
+      for (; passed < markers.length && e.t >= markers[passed]!; passed++) into.resetItems();
+      into.learn(e.item, e.t);
+    }
+  };
   const publish = (t: number): void => {
-    if (!shop) return;
+    if (!shop || !learner) return;
     const at = Math.floor(t / shop.everyMs) * shop.everyMs;
     if (at <= published) return;
     published = at;
     let j = shopQueueStart;
-    for (; j < shopQueue.length && shopQueue[j]!.t < at; j++) {
-      const e = shopQueue[j]!;
-      if (!splitSeen && e.t >= shop.split) {
-        splitSeen = true;
-        shop.learner.resetItems();
-      }
-      shop.learner.learn(e.item, e.t);
-    }
+    while (j < shopQueue.length && shopQueue[j]!.t < at) j++;
+    learnRange(learner, shopQueueStart, j);
     shopQueueStart = j;
-    if (shopQueueStart > 65_536) {
+    if (!keepLog && shopQueueStart > 65_536) {
       shopQueue.splice(0, shopQueueStart);
       shopQueueStart = 0;
     }
-    if (!splitSeen && at >= shop.split) {
-      splitSeen = true;
-      shop.learner.resetItems();
-    }
-    const p = shop.learner.published(at);
+    for (; passed < markers.length && at >= markers[passed]!; passed++) learner.resetItems();
+    const p = learner.published(at);
     head.setShopBias(densePsi(head.n, p.indices, p.values));
     // What sold lately, where the learner keeps it: own popularity follows it, as in a browser.
     if (p.recent) head.setRecentSales(densePsi(head.n, p.recent.indices, p.recent.values));
@@ -127,7 +142,16 @@ export function clickwiseMethod(
       while (next < rebases.length && t >= rebases[next]!.at) {
         // The shopper whose turn it was takes all they learned on the old base with them.
         head.park();
-        head = await rebases[next++]!.load();
+        const { at, load } = rebases[next++]!;
+        head = await load();
+        if (shop?.learnerOn) {
+          // The job's learner on the new base: the log so far learned again, a marker at the rebase.
+          markers.push(at);
+          learner = shop.learnerOn(head);
+          passed = 0;
+          learnRange(learner, 0, shopQueueStart);
+          published = -Infinity;
+        }
       }
       publish(t);
       let st = states.get(user);

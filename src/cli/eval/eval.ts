@@ -17,7 +17,7 @@ import { initBackend } from '../../core/backend.js';
 import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
 import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../../core/recommender.js';
-import type { ShopLearnerOptions } from '../../core/shop-delta.js';
+import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import { shopLearnerOn } from '../../core/shop-delta.js';
 import type { Item } from '../../core/types.js';
 import type { MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
@@ -31,6 +31,7 @@ import {
 } from './baselines.js';
 import type { BaseOptions } from '../train/base.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions, writeModelFolder } from '../train/base.js';
+import type { ShopStream } from './clickwise-method.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
 import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
@@ -43,7 +44,10 @@ import { sasrecMethod, validateSasrecOptions } from './sasrec.js';
 import { writeVectors } from '../vectors/vectors.js';
 import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
 
-/** The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`. */
+/**
+ * The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`;
+ * `clickwise-maintained-live` adds the shop's stream to it: a shop that runs both jobs.
+ */
 export const ALL_METHODS = [
   'popularity',
   'recent-popularity',
@@ -57,6 +61,7 @@ export const ALL_METHODS = [
   'clickwise',
   'clickwise-live',
   'clickwise-maintained',
+  'clickwise-maintained-live',
 ] as const;
 
 /** Settings of every method, with the defaults chosen on the validation period (docs/RESULTS.md). */
@@ -133,7 +138,7 @@ const day = (t: number): string => new Date(t).toISOString().slice(0, 10);
 /** Runs the whole evaluation in-process. */
 export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const settings = o.settings ?? DEFAULT_EVAL_SETTINGS;
-  const wanted = o.methods ?? ALL_METHODS.filter((m) => m !== 'clickwise-maintained');
+  const wanted = o.methods ?? ALL_METHODS.filter((m) => !m.startsWith('clickwise-maintained'));
   for (const m of wanted) {
     if (!(ALL_METHODS as readonly string[]).includes(m)) throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}.`);
   }
@@ -207,25 +212,19 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));
       if (wanted.includes('clickwise-live')) {
         const head = await baseAt(until, 'learning', label);
-        const { everyMinutes, ...rest } = settings.shop;
-        // What sold lately, where the base ships it, starts from the base's figures, as the stream job's does.
-        const learner = shopLearnerOn(
-          {
-            bias: head.baseBias,
-            known: head.known,
-            recent: head.baseRecent,
-            recentHalfLifeDays: head.recentHalfLifeDays,
-            recentAt: head.recentAt,
-          },
+        methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shopStream(head, until)));
+      }
+    };
+    /** The shop's stream job on `head`'s base from `split` on, a new learner on each newer base. */
+    const shopStream = (head: PlainHead, split: number): ShopStream => {
+      const { everyMinutes, ...rest } = settings.shop;
+      // What sold lately, where the base ships it, starts from the base's figures, as the stream job's does.
+      const learnerOn = (h: PlainHead): ShopLearner =>
+        shopLearnerOn(
+          { bias: h.baseBias, known: h.known, recent: h.baseRecent, recentHalfLifeDays: h.recentHalfLifeDays, recentAt: h.recentAt },
           { seed: o.seed, ...rest },
         );
-        const shop = {
-          learner,
-          everyMs: everyMinutes * 60_000,
-          split: until,
-        };
-        methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shop));
-      }
+      return { learner: learnerOn(head), everyMs: everyMinutes * 60_000, split, learnerOn };
     };
     if (wanted.includes('popularity')) methods.push(popularityMethod(events, n));
     if (wanted.includes('recent-popularity')) methods.push(recentPopularityMethod(n, settings.recentHalfLifeDays, events[0]?.t ?? 0));
@@ -254,12 +253,18 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     try {
       await clickwise('', o.split);
       if (o.staleUntil !== undefined) await clickwise(` (stale base, ${day(o.staleUntil)})`, o.staleUntil);
-      if (wanted.includes('clickwise-maintained')) {
+      const maintained = wanted.filter((m) => m.startsWith('clickwise-maintained'));
+      if (maintained.length > 0) {
         const last = events[events.length - 1]!.t;
         const step = settings.maintenanceDays * 86_400_000;
-        const rebases = [];
-        for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', '') });
-        methods.push(clickwiseMethod(`clickwise-maintained`, await baseAt(o.split, 'learning', 'at the split'), rebases));
+        const ats: number[] = [];
+        for (let at = o.split + step; at <= last; at += step) ats.push(at);
+        // Both methods load each week's base from the folder the first one trained.
+        const rebases = ats.map((at) => ({ at, load: () => baseAt(at, 'learning', '') }));
+        for (const name of maintained) {
+          const head = await baseAt(o.split, 'learning', 'at the split');
+          methods.push(clickwiseMethod(name, head, rebases, name === 'clickwise-maintained-live' ? shopStream(head, o.split) : undefined));
+        }
       }
       reports = await replay(events, methods, replayOptions);
     } catch (e) {
@@ -304,7 +309,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --items F          items CSV (item_id,title,...)
   --split DATE       first day scored
   --until DATE       end of the scored period (default: the end of the log)
-  --methods a,b      methods to run (default all but clickwise-maintained): ${ALL_METHODS.join(', ')}
+  --methods a,b      methods to run (default all but the clickwise-maintained ones): ${ALL_METHODS.join(', ')}
   --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
