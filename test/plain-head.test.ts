@@ -338,6 +338,27 @@ describe('a parked shopper', () => {
     expectOwnScores(large);
   });
 
+  it('holds no ΔW until it learns: a frozen head’s shoppers never take one, a learning head’s at its first step', () => {
+    const { E, base } = identityBase(500, 4);
+    const frozen = new PlainHead(E, 500, D, base, { seed: 3, learningRate: 0 });
+    const learning = new PlainHead(E, 500, D, base, { seed: 3, learningRate: 0.3 });
+    const sizes = [frozen, learning].map((head) => {
+      const st = freshState(D);
+      head.state = st;
+      const before = footprint(st).bytes;
+      head.scores(1_000_000);
+      const scored = footprint(st).bytes;
+      for (let k = 0; k < 5; k++) head.learnOne({ item: k * 3, impressions: [], time: 1_000_000 + k * 60_000 });
+      head.scores(2_000_000);
+      return { before, scored, learned: footprint(st).bytes, dW: st.dW.length, gW: st.gW.length };
+    });
+    // The frozen head's shopper after five clicks holds what a fresh one does.
+    expect(sizes[0]).toEqual({ before: sizes[0]!.before, scored: sizes[0]!.before, learned: sizes[0]!.before, dW: 0, gW: 0 });
+    expect(sizes[1]!.dW).toBe(D * D);
+    expect(sizes[1]!.gW).toBe(D * D);
+    expect(sizes[1]!.learned).toBeGreaterThanOrEqual(sizes[1]!.before + 2 * D * D * 8);
+  });
+
   it('keeps an array of its own once it has touched an eighth of the catalogue, beside a shopper who has not', () => {
     const r = replay(2_000, [40, 2]);
     expect(r.states[0]!.dB.dense).toHaveLength(2_000);

@@ -12,8 +12,16 @@ import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import { ReplayKernel } from './replay-kernel.js';
 
+/** A shopper's ΔW and its sums before their first learning step: all 0, and held by no one (see `PlainState.dW`). */
+const NO_DW = new Float64Array(0);
+
 /** One shopper's φ, AdaGrad state and memory; parked and restored as a whole between shoppers. */
 export interface PlainState {
+  /**
+   * ΔW [d × d] and, in `gW`, its AdaGrad sums: empty until the shopper's first learning step, as
+   * both are 0 until then. A frozen head's shoppers never take the 2 d² numbers (64 KB at 64
+   * dimensions) that every shopper would otherwise hold, scored or not.
+   */
   dW: Float64Array;
   du: Float64Array;
   dAlpha: number;
@@ -46,11 +54,11 @@ export interface PlainState {
 /** A fresh shopper. */
 export function freshState(d: number): PlainState {
   return {
-    dW: new Float64Array(d * d),
+    dW: NO_DW,
     du: new Float64Array(d),
     dAlpha: 0,
     dMix: new Float64Array(MIX_LENGTH),
-    gW: new Float64Array(d * d),
+    gW: NO_DW,
     gu: new Float64Array(d),
     gAlpha: 0,
     gMix: new Float64Array(MIX_LENGTH),
@@ -145,6 +153,8 @@ export class PlainHead {
    * computed at: a replay scores an event, then learns it at the shopper's next turn, with
    * nothing changed in between, so the step reuses what the scoring computed.
    */
+  /** ΔW and its sums of a shopper who has not learned yet: d × d zeros, shared, never written. */
+  private readonly zeroW: Float64Array;
   private readonly contexts = new WeakMap<PlainState, { clicks: number; ctx: 0 | 1; recent: number; value: UserContext }>();
 
   /**
@@ -182,6 +192,7 @@ export class PlainHead {
     this.dBShared = new Float32Array(n);
     this.dBCur = this.dBShared;
     this.kernel = new ReplayKernel(d, base.W, { kernel });
+    this.zeroW = new Float64Array(d * d);
   }
 
   /** Fuses the shop delta ψ into the base exactly as `IncrementalHead.setShopBias` does. */
@@ -297,7 +308,7 @@ export class PlainHead {
       rep.set(i, (rep.get(i) ?? 0) + w);
       for (let k = 0; k < d; k++) h[k]! += w * this.V[i * d + k]!;
     }
-    const { q, hdW } = this.kernel.project(h, st.dW, st.gW);
+    const { q, hdW } = st.dW.length ? this.kernel.project(h, st.dW, st.gW) : this.kernel.project(h, this.zeroW, this.zeroW);
     for (let k = 0; k < d; k++) q[k]! += hdW[k]! + st.du[k]!;
     const m = st.memory;
     const feats = [
@@ -396,6 +407,11 @@ export class PlainHead {
     const st = this.state;
     const lam = o.l2;
     const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
+    if (!st.dW.length) {
+      // The shopper's first step: ΔW and its sums of their own (the context above read them as 0s).
+      st.dW = new Float64Array(d * d);
+      st.gW = new Float64Array(d * d);
+    }
     const m = b.idx.length;
     const nf = feats.length;
     // Items new to the shopper first: the array Δb lives in may change as they are taken in.
