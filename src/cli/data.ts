@@ -23,7 +23,11 @@ export interface LogEvent {
   basket: string;
 }
 
-function readText(path: string): string {
+/**
+ * The file's bytes, gunzipped where they are gzip. Parsed from bytes, never as one string: a log's
+ * text may be longer than the longest string the runtime can hold (512 MiB in Node 20).
+ */
+function readBytes(path: string): Buffer {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
@@ -33,23 +37,31 @@ function readText(path: string): string {
     );
   }
   const gz = buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b;
-  return (gz ? gunzipSync(buf) : buf).toString('utf8');
+  return gz ? gunzipSync(buf) : buf;
 }
 
-function rows(path: string, required: string[]): Record<string, string>[] {
-  const records = parse(readText(path), { columns: true, skip_empty_lines: true, bom: true, relax_column_count: false }) as Record<
-    string,
-    string
-  >[];
-  const first = records[0];
-  if (!first) throw new Error(`${path} has no data rows.`);
-  const missing = required.filter((c) => !(c in first));
-  if (missing.length) {
-    throw new Error(
-      `${path} lacks the column(s) ${missing.join(', ')}. Found: ${Object.keys(first).join(', ')}. Required: ${required.join(', ')}.`,
-    );
-  }
-  return records;
+/**
+ * The file's rows, each turned by `take` as it is parsed: only what `take` returns is kept, not a
+ * record of every column of every row (a log's rows carry titles, prices and more that the
+ * events do not need). Columns are found by name; `required` are checked on the header.
+ */
+function rows<T>(path: string, required: string[], take: (r: Record<string, string>, row: number) => T): T[] {
+  const columns = (header: string[]): string[] => {
+    const missing = required.filter((c) => !header.includes(c));
+    if (missing.length) {
+      throw new Error(`${path} lacks the column(s) ${missing.join(', ')}. Found: ${header.join(', ')}. Required: ${required.join(', ')}.`);
+    }
+    return header;
+  };
+  const out = parse(readBytes(path), {
+    columns,
+    skip_empty_lines: true,
+    bom: true,
+    relax_column_count: false,
+    on_record: (r: Record<string, string>, info) => take(r, info.lines),
+  }) as T[];
+  if (out.length === 0) throw new Error(`${path} has no data rows.`);
+  return out;
 }
 
 /** Parses an ISO 8601 date-time or `YYYY-MM-DD HH:MM:SS` (read as UTC), or a plain date. */
@@ -66,12 +78,11 @@ export function parseTime(s: string): number {
 
 /** Reads and sorts an events file. A row with an unreadable timestamp is an error naming the row. */
 export function readEvents(path: string): LogEvent[] {
-  const recs = rows(path, ['user_id', 'item_id', 'timestamp']);
-  const out: LogEvent[] = recs.map((r, i) => {
+  const out: LogEvent[] = rows(path, ['user_id', 'item_id', 'timestamp'], (r, line) => {
     const t = parseTime(r['timestamp']!);
     if (!Number.isFinite(t)) {
       throw new Error(
-        `${path}, row ${i + 2}: timestamp ${JSON.stringify(r['timestamp'])} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`,
+        `${path}, line ${line}: timestamp ${JSON.stringify(r['timestamp'])} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`,
       );
     }
     const user = r['user_id']!;
@@ -91,7 +102,7 @@ export function readEvents(path: string): LogEvent[] {
 
 /** Reads an items file into catalogue items. */
 export function readItems(path: string): Item[] {
-  return rows(path, ['item_id', 'title']).map((r) => {
+  return rows(path, ['item_id', 'title'], (r) => {
     const item: Item = { id: r['item_id']!, title: r['title']! };
     if (r['description']) item.description = r['description'];
     if (r['category']) item.category = r['category'];
