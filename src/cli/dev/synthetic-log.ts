@@ -43,8 +43,11 @@ interface Product {
   launch: number;
 }
 
-/** The log as CSV text: events in time order, and the catalogue. */
-export function syntheticLog(o: { items: number; shoppers: number; seed: number }): { events: string; items: string; orders: number } {
+/**
+ * The log as CSV lines (the header first): events in time order, and the catalogue. Lines, not
+ * one text: a large log's text is longer than the longest string the runtime can hold.
+ */
+export function syntheticLog(o: { items: number; shoppers: number; seed: number }): { events: string[]; items: string[]; orders: number } {
   const rand = mulberry32(o.seed);
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
   const words = Array.from({ length: DEPARTMENTS }, (_, d) => Array.from({ length: WORDS_PER_DEPARTMENT }, (_, w) => `w${d}x${w}`));
@@ -111,10 +114,17 @@ export function syntheticLog(o: { items: number; shoppers: number; seed: number 
   // In time order; lines of the same minute keep the order they were made in.
   rows.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
   return {
-    events: ['user_id,timestamp,invoice,item_id,title,quantity', ...rows.map((r) => r.line)].join('\n') + '\n',
-    items: ['item_id,title', ...products.map((p) => `${p.id},${p.title}`)].join('\n') + '\n',
+    events: ['user_id,timestamp,invoice,item_id,title,quantity', ...rows.map((r) => r.line)],
+    items: ['item_id,title', ...products.map((p) => `${p.id},${p.title}`)],
     orders,
   };
+}
+
+/** CSV lines as a gzipped file's bytes, built a block of lines at a time (never one string). */
+export function gzipLines(lines: readonly string[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (let k = 0; k < lines.length; k += 65_536) blocks.push(Buffer.from(lines.slice(k, k + 65_536).join('\n') + '\n'));
+  return gzipSync(Buffer.concat(blocks));
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -130,11 +140,9 @@ async function main(argv: string[]): Promise<void> {
   const out = resolve(String(args['out']));
   const log = syntheticLog(o);
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'events.csv.gz'), gzipSync(log.events));
-  writeFileSync(join(out, 'items.csv.gz'), gzipSync(log.items));
-  console.log(
-    `wrote ${out}: ${log.events.split('\n').length - 2} lines of ${log.orders} orders over ${o.items} products and ${o.shoppers} shoppers`,
-  );
+  writeFileSync(join(out, 'events.csv.gz'), gzipLines(log.events));
+  writeFileSync(join(out, 'items.csv.gz'), gzipLines(log.items));
+  console.log(`wrote ${out}: ${log.events.length - 1} lines of ${log.orders} orders over ${o.items} products and ${o.shoppers} shoppers`);
 }
 
 export const command: Command = { usage: USAGE, run: main };
