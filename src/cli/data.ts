@@ -45,7 +45,7 @@ function readBytes(path: string): Buffer {
  * record of every column of every row (a log's rows carry titles, prices and more that the
  * events do not need). Columns are found by name; `required` are checked on the header.
  */
-function rows<T>(path: string, required: string[], take: (r: Record<string, string>, row: number) => T): T[] {
+function rows<T>(path: string, required: string[], take: (r: Record<string, string>, line: number) => T): T[] {
   const columns = (header: string[]): string[] => {
     const missing = required.filter((c) => !header.includes(c));
     if (missing.length) {
@@ -76,7 +76,7 @@ export function parseTime(s: string): number {
   return ms;
 }
 
-/** Reads and sorts an events file. A row with an unreadable timestamp is an error naming the row. */
+/** Reads and sorts an events file. A row with an unreadable timestamp is an error naming its line in the file. */
 export function readEvents(path: string): LogEvent[] {
   const out: LogEvent[] = rows(path, ['user_id', 'item_id', 'timestamp'], (r, line) => {
     const t = parseTime(r['timestamp']!);
