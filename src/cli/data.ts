@@ -76,24 +76,39 @@ export function parseTime(s: string): number {
   return ms;
 }
 
-/** Reads and sorts an events file. A row with an unreadable timestamp is an error naming its line in the file. */
+/**
+ * Reads and sorts an events file. A row with an unreadable timestamp is an error naming its line
+ * in the file. Ids, baskets and event kinds repeat over many rows: each distinct one is kept once,
+ * so a log's events hold little more than their numbers (a row's fields are fresh strings).
+ */
 export function readEvents(path: string): LogEvent[] {
+  const strings = new Map<string, string>();
+  const once = (v: string): string => {
+    const had = strings.get(v);
+    if (had !== undefined) return had;
+    strings.set(v, v);
+    return v;
+  };
+  // The lines of one basket come together and share their timestamp: parsed once for them.
+  let lastStamp: string | null = null;
+  let lastTime = NaN;
   const out: LogEvent[] = rows(path, ['user_id', 'item_id', 'timestamp'], (r, line) => {
-    const t = parseTime(r['timestamp']!);
+    const stamp = r['timestamp']!;
+    const t = stamp === lastStamp ? lastTime : parseTime(stamp);
     if (!Number.isFinite(t)) {
-      throw new Error(
-        `${path}, line ${line}: timestamp ${JSON.stringify(r['timestamp'])} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`,
-      );
+      throw new Error(`${path}, line ${line}: timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`);
     }
-    const user = r['user_id']!;
+    lastStamp = stamp;
+    lastTime = t;
+    const user = once(r['user_id']!);
     const quantity = r['quantity'] !== undefined && r['quantity'] !== '' ? Number(r['quantity']) : 1;
     return {
       user,
-      item: r['item_id']!,
+      item: once(r['item_id']!),
       t,
-      event: r['event'] || 'purchase',
+      event: once(r['event'] || 'purchase'),
       quantity: Number.isFinite(quantity) ? quantity : 1,
-      basket: r['session_id'] || `${user}@${r['timestamp']}`,
+      basket: once(r['session_id'] || `${user}@${stamp}`),
     };
   });
   // Array.prototype.sort is stable, so rows with the same time keep their file order.
