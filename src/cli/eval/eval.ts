@@ -257,10 +257,9 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (maintained.length > 0) {
         const last = events[events.length - 1]!.t;
         const step = settings.maintenanceDays * 86_400_000;
-        const ats: number[] = [];
-        for (let at = o.split + step; at <= last; at += step) ats.push(at);
         // Both methods load each week's base from the folder the first one trained.
-        const rebases = ats.map((at) => ({ at, load: () => baseAt(at, 'learning', '') }));
+        const rebases = [];
+        for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', '') });
         for (const name of maintained) {
           const head = await baseAt(o.split, 'learning', 'at the split');
           methods.push(clickwiseMethod(name, head, rebases, name === 'clickwise-maintained-live' ? shopStream(head, o.split) : undefined));
