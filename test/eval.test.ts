@@ -12,6 +12,7 @@ import type { LogEvent } from '../src/cli/data.js';
 import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
 import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/cli/eval/eval.js';
+import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
@@ -258,6 +259,25 @@ describe('the eval refuses bad input', () => {
       runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['clickwise'], settings }),
     ).rejects.toThrow(/transitionFolds must be a whole number from 2 to 255, got 1/);
   });
+
+  it('refuses a maintenance interval that is not a positive number of days, before anything runs', async () => {
+    const { items, events } = tinyLog();
+    for (const maintenanceDays of [0, -7, Number.NaN]) {
+      const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays };
+      await expect(
+        runEvaluation({
+          events,
+          items,
+          split: 1_000_000 + 20 * 60_000,
+          k: 10,
+          seed: 1,
+          models: MODELS,
+          methods: ['clickwise-maintained'],
+          settings,
+        }),
+      ).rejects.toThrow(/maintenanceDays must be a number of days above 0/);
+    }
+  });
 });
 
 describe('a shop that retrains its base weekly (clickwise-maintained, -live)', () => {
@@ -289,6 +309,43 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
       ['clickwise-maintained', 30],
       ['clickwise-maintained-live', 30],
     ]);
+  });
+
+  it('trains a base for every maintenance run, two on one day included, each of its own version', async () => {
+    const items = demoCatalog();
+    const t0 = Date.UTC(2024, 0, 1);
+    const H = 3_600_000;
+    const events: LogEvent[] = Array.from({ length: 60 }, (_, k) => ({
+      user: `u${k % 3}`,
+      item: items[(k * 7) % items.length]!.id,
+      t: t0 + k * H,
+      event: 'purchase',
+      quantity: 1,
+      basket: `b${k}`,
+    }));
+    // A base every 12 hours from the split (Jan 2, 06:00): the first rebase falls on the split's day.
+    const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 0.5, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
+    // The split's base given, as `--base DIR` does: listed once, however many methods load it.
+    const given = mkdtempSync(join(tmpdir(), 'clickwise-given-'));
+    writeModelFolder(given, MODELS, (await trainBase(events, items, t0 + 30 * H, MODELS, settings.base)).head);
+    const r = await runEvaluation({
+      events,
+      items,
+      split: t0 + 30 * H,
+      k: 10,
+      seed: 1,
+      models: MODELS,
+      settings,
+      methods: ['clickwise-frozen', 'clickwise', 'clickwise-maintained'],
+      baseAtSplit: given,
+    });
+    expect(r.bases.map((b) => [b.name, b.until])).toEqual([
+      [`at the split (given: ${given})`, '2024-01-02T06:00:00.000Z'],
+      ['retrained', '2024-01-02T18:00:00.000Z'],
+      ['retrained', '2024-01-03T06:00:00.000Z'],
+    ]);
+    // Each learned from more of the log than the one before: none is an earlier one loaded again.
+    expect(new Set(r.bases.map((b) => b.version)).size).toBe(3);
   });
 });
 

@@ -7,7 +7,9 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createRecommender } from '../src/index.js';
 import { readItems } from '../src/cli/data.js';
-import { dataDir, useBackend } from './helpers.js';
+import { readEncoderManifest, writeModelFolder } from '../src/cli/train/base.js';
+import { defaultHead } from '../src/cli/train/head-io.js';
+import { dataDir, MODELS, useBackend } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
 const data = dataDir();
@@ -146,5 +148,26 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const r = spawnSync(tsx, ['src/cli/train/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Missing --items\. Usage: npm run maintain -- --events F --items F --until DATE --out DIR/);
+  });
+});
+
+describe('the version of a base that maintain writes', () => {
+  it('tells two bases of one cut-off apart, and names the same base alike', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-version-'));
+    // Two runs on one day (a second cron run, or a rerun after the log was mended): the same
+    // cut-off, other figures. Browsers and the stream job see a new base only by its version.
+    const write = (name: string, bias: number[], mix?: number[]): string =>
+      writeModelFolder(join(dir, name), MODELS, {
+        ...defaultHead(readEncoderManifest(MODELS)),
+        version: 'base-2026-12-02-enc',
+        ids: ['a', 'b'],
+        bias: Float32Array.from(bias),
+        ...(mix ? { mix } : {}),
+      }).model.version;
+    const first = write('first', [1, 0]);
+    expect(first).toContain('base-2026-12-02-enc');
+    expect(write('again', [1, 0])).toBe(first);
+    expect(write('other-bias', [0, 1])).not.toBe(first);
+    expect(write('other-weights', [1, 0], [1, 2, 3, 4])).not.toBe(first);
   });
 });

@@ -134,6 +134,10 @@ export interface EvalResult {
 }
 
 const day = (t: number): string => new Date(t).toISOString().slice(0, 10);
+/** The day of a midnight (UTC), else the full time: how the report names a base's cut-off. */
+const when = (t: number): string => (t % 86_400_000 === 0 ? day(t) : new Date(t).toISOString());
+/** A folder name for a base's cut-off: one per instant, so two bases of one day never share one. */
+const stamp = (t: number): string => new Date(t).toISOString().replace(/[:.]/g, '-');
 
 /** Runs the whole evaluation in-process. */
 export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
@@ -145,6 +149,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   // Settings are checked before anything runs, not when a method first needs them minutes later.
   if (wanted.includes('sasrec')) validateSasrecOptions({ ...settings.sasrec, seed: o.seed });
   if (wanted.some((m) => m.startsWith('clickwise'))) validateBaseOptions(settings.base);
+  if (wanted.some((m) => m.startsWith('clickwise-maintained')) && !(settings.maintenanceDays > 0 && settings.maintenanceDays < Infinity))
+    throw new RangeError(`maintenanceDays must be a number of days above 0, got ${settings.maintenanceDays}`);
   const ids = o.items.map((i) => i.id);
   const n = ids.length;
   const { events, unknownItems } = toReplay(o.events, ids, o.split, o.until);
@@ -160,26 +166,27 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const given = until === o.split && o.baseAtSplit !== undefined;
-      const dir = given ? o.baseAtSplit! : join(tmp, `base-${day(until)}`);
+      const dir = given ? o.baseAtSplit! : join(tmp, `base-${stamp(until)}`);
       if (given && !existsSync(join(dir, 'manifest.json')))
         throw new Error(
           `--base ${dir} holds no model (no manifest.json). Write one with npm run maintain -- --events E --items I --until ${day(until)} --out ${dir}, or leave --base out to train the base here.`,
         );
-      if (given && label && !bases.some((b) => b.name === label)) {
+      const givenName = `${label} (given: ${dir})`;
+      if (given && label && !bases.some((b) => b.name === givenName)) {
         const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { version: string };
-        bases.push({ name: `${label} (given: ${dir})`, version: m.version, until: day(until) });
+        bases.push({ name: givenName, version: m.version, until: when(until) });
       }
       if (!existsSync(join(dir, 'manifest.json'))) {
         const { head } = await trainBase(o.events, o.items, until, o.models, settings.base, (done, total) =>
           o.onProgress?.(`base ${day(until)} (training)`, done, total),
         );
         const written = writeModelFolder(dir, o.models, head);
-        if (label) bases.push({ name: label, version: written.model.version, until: day(until) });
+        if (label) bases.push({ name: label, version: written.model.version, until: when(until) });
       }
       let modelUrl = dir;
       if (o.vectorSubspaces !== undefined) {
         // Never write into a folder the caller gave: the vectors go into a copy, made once per base.
-        modelUrl = join(tmp, `vectors-${day(until)}`);
+        modelUrl = join(tmp, `vectors-${stamp(until)}`);
         if (!existsSync(join(modelUrl, 'vectors', 'manifest.json'))) {
           cpSync(dir, modelUrl, { recursive: true });
           await writeVectors({ modelDir: modelUrl, items: o.items, subspaces: o.vectorSubspaces });
@@ -259,7 +266,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         const step = settings.maintenanceDays * 86_400_000;
         // Both methods load each week's base from the folder the first one trained.
         const rebases = [];
-        for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', '') });
+        for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', 'retrained') });
         for (const name of maintained) {
           const head = await baseAt(o.split, 'learning', 'at the split');
           methods.push(clickwiseMethod(name, head, rebases, name === 'clickwise-maintained-live' ? shopStream(head, o.split) : undefined));

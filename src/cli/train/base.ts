@@ -365,7 +365,12 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   mkdirSync(out, { recursive: true });
   cpSync(join(models, 'encoder'), join(out, 'encoder'), { recursive: true });
   if (existsSync(join(models, 'vectors')) && out !== models) cpSync(join(models, 'vectors'), join(out, 'vectors'), { recursive: true });
-  const h = writeHeadModel(join(out, 'head'), { ...head, deltaCompatibleWith: previous ? [previous.version] : [] });
+  // Versioned by content: a second run with the same cut-off that learned other figures is a new base.
+  const h = writeHeadModel(
+    join(out, 'head'),
+    { ...head, deltaCompatibleWith: previous ? [previous.version] : [] },
+    { versionFromContent: true },
+  );
   // A shop delta was learned on top of the previous base, which this one replaces (and whose
   // events it took in): it goes, and the stream job publishes one for the new base. The manifest
   // still names the folder, so the job never has to rewrite a manifest this job just wrote.

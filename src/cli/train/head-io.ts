@@ -35,8 +35,14 @@ export interface HeadModelData {
   metrics?: Record<string, unknown>;
 }
 
-/** Writes a head folder with its manifest (sha256 of every file). */
-export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
+/**
+ * Writes a head folder with its manifest (sha256 of every file). With `versionFromContent`, the
+ * version given is suffixed with 12 hex digits of a sha256 over everything the head scores with
+ * (its tensors, ids, weights and options), so two heads that score alike share a version and two
+ * that do not never do, whatever their cut-off: browsers rebase and the stream job starts again
+ * exactly when the base changed.
+ */
+export function writeHeadModel(dir: string, h: HeadModelData, { versionFromContent = false } = {}): HeadManifest {
   mkdirSync(dir, { recursive: true });
   const parts: { name: string; shape: number[]; data: Float32Array }[] = [
     { name: 'W', shape: [h.dims, h.dims], data: h.W },
@@ -61,25 +67,37 @@ export function writeHeadModel(dir: string, h: HeadModelData): HeadManifest {
   const items = new TextEncoder().encode(h.ids.map((id) => `${id}\n`).join(''));
   writeFileSync(join(dir, 'head.bin'), bin);
   writeFileSync(join(dir, 'items.txt'), items);
-  const manifest: HeadManifest = {
-    format: 'clickwise-head',
-    formatVersion: 1,
-    version: h.version,
+  // What the browser scores with: the files, and the manifest's fields that are not provenance.
+  const scoring = {
     encoderVersion: h.encoderVersion,
     dims: h.dims,
     alpha: h.alpha,
-    items: h.ids.length,
-    deltaCompatibleWith: h.deltaCompatibleWith,
     ...(h.headOptions ? { headOptions: h.headOptions } : {}),
     ...(h.mix ? { mix: h.mix } : {}),
     ...(h.newItemBias ? { newItemBias: h.newItemBias } : {}),
     ...(h.shopDeltaWeight !== undefined ? { shopDeltaWeight: h.shopDeltaWeight } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
-    files: [
-      { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
-      { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },
-    ],
+  };
+  const files = [
+    { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
+    { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },
+  ];
+  const content = versionFromContent
+    ? `-${sha256Bytes(new TextEncoder().encode(JSON.stringify({ scoring, tensors, files }))).slice(0, 12)}`
+    : '';
+  const { encoderVersion, dims, alpha, ...options } = scoring;
+  const manifest: HeadManifest = {
+    format: 'clickwise-head',
+    formatVersion: 1,
+    version: h.version + content,
+    encoderVersion,
+    dims,
+    alpha,
+    items: h.ids.length,
+    deltaCompatibleWith: h.deltaCompatibleWith,
+    ...options,
+    files,
     tensors,
     provenance: h.provenance,
     ...(h.metrics ? { metrics: h.metrics } : {}),
