@@ -3,11 +3,11 @@
  * slice of the real data (nothing after an event is seen before it is scored).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
 import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
@@ -327,6 +327,7 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 0.5, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
     // The split's base given, as `--base DIR` does: listed once, however many methods load it.
     const given = mkdtempSync(join(tmpdir(), 'clickwise-given-'));
+    onTestFinished(() => rmSync(given, { recursive: true, force: true }));
     writeModelFolder(given, MODELS, (await trainBase(events, items, t0 + 30 * H, MODELS, settings.base)).head);
     const r = await runEvaluation({
       events,

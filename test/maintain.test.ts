@@ -1,10 +1,10 @@
 /** `npm run maintain` writes a model folder that createRecommender loads, with the logs' popularity in its base. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createRecommender } from '../src/index.js';
 import { readItems } from '../src/cli/data.js';
 import { readEncoderManifest, writeModelFolder } from '../src/cli/train/base.js';
@@ -154,6 +154,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
 describe('the version of a base that maintain writes', () => {
   it('tells two bases of one cut-off apart, and names the same base alike', () => {
     const dir = mkdtempSync(join(tmpdir(), 'clickwise-version-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     // Two runs on one day (a second cron run, or a rerun after the log was mended): the same
     // cut-off, other figures. Browsers and the stream job see a new base only by its version.
     const write = (name: string, bias: number[], mix?: number[]): string =>
