@@ -1,6 +1,6 @@
 /** `npm run maintain` writes a model folder that createRecommender loads, with the logs' popularity in its base. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -9,6 +9,8 @@ import { createRecommender } from '../src/index.js';
 import { readItems } from '../src/cli/data.js';
 import { readEncoderManifest, writeModelFolder } from '../src/cli/train/base.js';
 import { defaultHead } from '../src/cli/train/head-io.js';
+import { loadHeadModel, loadModelManifest } from '../src/core/model.js';
+import { defaultFetcher } from '../src/core/model-io.js';
 import { dataDir, MODELS, useBackend } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -50,7 +52,10 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     // Popularity biases only (no training epochs): with no clicks the base must rank by sales.
     const out = join(dir, 'model');
     maintain(events, '2010-12-20', out, 0, ['--ranked-negatives', '50']);
-    const head = JSON.parse(readFileSync(join(out, 'head', 'manifest.json'), 'utf8')) as {
+    /** The head a model folder's manifest names (maintain publishes each base in a folder of its own). */
+    const headDir = (folder: string): string =>
+      join(folder, (JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { head: string }).head);
+    const head = JSON.parse(readFileSync(join(headDir(out), 'manifest.json'), 'utf8')) as {
       version: string;
       items: number;
       provenance: { until: string };
@@ -89,7 +94,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(existsSync(join(trained, 'delta'))).toBe(false);
     // The folder stays named: the stream job publishes the new base's delta there.
     expect((JSON.parse(readFileSync(join(trained, 'manifest.json'), 'utf8')) as { delta?: string }).delta).toBe('delta/');
-    const th = JSON.parse(readFileSync(join(trained, 'head', 'manifest.json'), 'utf8')) as {
+    const th = JSON.parse(readFileSync(join(headDir(trained), 'manifest.json'), 'utf8')) as {
       items: number;
       headOptions: Record<string, number>;
       recentHalfLifeDays?: number;
@@ -105,13 +110,13 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(th.metrics.lossLastEpoch).toBeLessThan(th.metrics.lossFirstBatch);
     // The softmax ran over every known item: this catalogue is far below 50,000.
     const kindOf = (folder: string): string =>
-      (JSON.parse(readFileSync(join(folder, 'head', 'manifest.json'), 'utf8')) as { provenance: { kind: string } }).provenance.kind;
+      (JSON.parse(readFileSync(join(headDir(folder), 'manifest.json'), 'utf8')) as { provenance: { kind: string } }).provenance.kind;
     expect(kindOf(trained)).toMatch(/softmax over the known items/);
     // Above --full-softmax-up-to, over a sample of them drawn per batch, and the base still learns.
     const sampled = join(dir, 'sampled');
     maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100']);
     expect(kindOf(sampled)).toMatch(/sampled softmax: 1024 known items drawn per batch/);
-    const sh = JSON.parse(readFileSync(join(sampled, 'head', 'manifest.json'), 'utf8')) as typeof th & {
+    const sh = JSON.parse(readFileSync(join(headDir(sampled), 'manifest.json'), 'utf8')) as typeof th & {
       provenance: { builtBy: string };
     };
     expect(sh.provenance.builtBy).toContain('--full-softmax-up-to 100');
@@ -170,5 +175,75 @@ describe('the version of a base that maintain writes', () => {
     expect(write('again', [1, 0])).toBe(first);
     expect(write('other-bias', [0, 1])).not.toBe(first);
     expect(write('other-weights', [1, 0], [1, 2, 3, 4])).not.toBe(first);
+  });
+
+  it('publishes a new base beside the one in force, never over its files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-publish-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const live = join(dir, 'live');
+    const publish = (bias: number[]): void => {
+      writeModelFolder(live, MODELS, {
+        ...defaultHead(readEncoderManifest(MODELS)),
+        version: 'base-2026-12-02-enc',
+        ids: ['a', 'b'],
+        bias: Float32Array.from(bias),
+      });
+    };
+    const headAt = async (m: { head: string }): Promise<number[]> =>
+      Array.from((await loadHeadModel(defaultFetcher, `${live}/${m.head}`)).bias);
+    publish([1, 0]);
+    // A page read the model's manifest just before the next run wrote the new base, and fetches the
+    // head it names after: it gets that head whole, every file's sha256 as its manifest says.
+    const first = await loadModelManifest(defaultFetcher, live);
+    publish([0, 1]);
+    expect(await headAt(first)).toEqual([1, 0]);
+    const second = await loadModelManifest(defaultFetcher, live);
+    expect(second.version).not.toBe(first.version);
+    expect(second.head).not.toBe(first.head);
+    expect(await headAt(second)).toEqual([0, 1]);
+    // φ learned on the base in force keeps its meaning on the new one (the same encoder): the
+    // browsers that hold it keep it instead of replaying their clicks.
+    const secondHead = await loadHeadModel(defaultFetcher, `${live}/${second.head}`);
+    expect(secondHead.manifest.deltaCompatibleWith).toContain(first.version);
+    // The same base published again is the same folder; a third base removes the first one's,
+    // which no page loads any more, and keeps the one before it for the pages still loading it.
+    publish([0, 1]);
+    expect((await loadModelManifest(defaultFetcher, live)).head).toBe(second.head);
+    publish([2, 2]);
+    const third = await loadModelManifest(defaultFetcher, live);
+    expect(await headAt(third)).toEqual([2, 2]);
+    expect(await headAt(second)).toEqual([0, 1]);
+    expect(existsSync(join(live, first.head))).toBe(false);
+    expect(readdirSync(live).sort()).toEqual(
+      ['encoder', second.head.replace(/\/$/, ''), third.head.replace(/\/$/, ''), 'manifest.json'].sort(),
+    );
+  });
+
+  it('publishes a new encoder beside the one in force, and the package layout stays readable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-publish-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    // Another encoder version (a package update): the same files under another version.
+    const next = join(dir, 'next-models');
+    cpSync(MODELS, next, { recursive: true });
+    const encPath = join(next, 'encoder', 'manifest.json');
+    writeFileSync(encPath, JSON.stringify({ ...JSON.parse(readFileSync(encPath, 'utf8')), version: 'enc-next' }));
+    const live = join(dir, 'live');
+    const publish = (models: string): void => {
+      writeModelFolder(live, models, { ...defaultHead(readEncoderManifest(models)), ids: ['a'], bias: Float32Array.of(1) });
+    };
+    publish(MODELS);
+    const first = await loadModelManifest(defaultFetcher, live);
+    expect(first.encoder).toBe('encoder/');
+    publish(next);
+    const second = await loadModelManifest(defaultFetcher, live);
+    expect(second.encoder).toBe('encoder-enc-next/');
+    // The encoder in force before is untouched for the pages still loading it.
+    expect(readEncoderManifest(live).version).toBe('enc-next');
+    expect((JSON.parse(readFileSync(join(live, 'encoder', 'manifest.json'), 'utf8')) as { version: string }).version).toBe(
+      readEncoderManifest(MODELS).version,
+    );
+    publish(next);
+    expect(existsSync(join(live, 'encoder'))).toBe(false);
+    expect((await loadModelManifest(defaultFetcher, live)).encoder).toBe('encoder-enc-next/');
   });
 });

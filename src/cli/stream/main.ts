@@ -21,7 +21,7 @@ Learns the shop delta from every event of the shop and publishes it in DIR/delta
 --publish-every seconds (default 60), for browsers to fuse with the base. Where the base ships
 what each item sold lately, the delta also carries those figures brought up to date.
 
-  --model DIR          the served model folder (its manifest.json and head/); the delta goes into DIR/delta/
+  --model DIR          the served model folder (its manifest.json and the head it names); the delta goes into DIR/delta/
   --catalog F          the catalogue JSON the pages serve (or --items F: an items CSV); events of other items are refused
   --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once)
   --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)

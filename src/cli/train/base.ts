@@ -2,8 +2,8 @@
  * Retraining the base θ from event logs: shared by `npm run maintain` (which writes it as a model
  * folder) and `npm run eval` (which evaluates Clickwise on a base retrained at the split).
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
 import type { Item } from '../../core/types.js';
@@ -353,33 +353,89 @@ export async function trainBase(
   );
 }
 
+/** The model folder's manifest, or null where it has none. */
+function modelManifestOf(dir: string): ModelManifest | null {
+  const path = join(dir, 'manifest.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as ModelManifest) : null;
+}
+
+/** A model folder's encoder folder: where its manifest says (`encoder/` without one). */
+function encoderDirOf(models: string): string {
+  return join(models, modelManifestOf(models)?.encoder ?? 'encoder/');
+}
+
+/** Head folders a model folder may hold: `head/`, as a package ships it, and `head-<digest>/`, as maintain publishes. */
+const HEAD_FOLDER = /^head(-[0-9a-f]{12})?$/;
+/** Encoder folders: `encoder/`, and `encoder-<version>/` where a new encoder was published beside one in force. */
+const ENCODER_FOLDER = /^encoder(-[\w.-]+)?$/;
+
 /**
- * Writes a complete model folder: the encoder of `models` copied, the new head, and the
- * top-level manifest. A base of the same encoder keeps the meaning of φ, so the previous version
- * in `models` is listed as compatible (browsers keep their learning).
+ * Publishes a base into a model folder, which may be the one the pages load while this runs. The
+ * head goes into a folder of its own named by its content (`head-<12 hex digits>/`), written in
+ * full under a temporary name and then renamed; the encoder is copied only where the folder's is
+ * another version, and then beside it; the model's manifest, which names both, is replaced
+ * atomically last. A page that read the old manifest a moment before still finds every file it
+ * names, as its manifest's sha256 says (never a head half old and half new), so the folder of the
+ * base in force before is kept, and older ones go. A base of the same encoder keeps the meaning
+ * of φ, so the version in force in `out` (and the one of `models`) is listed as compatible:
+ * browsers keep their learning.
  */
 export function writeModelFolder(out: string, models: string, head: HeadModelData): { model: ModelManifest; head: HeadManifest } {
-  const previous = existsSync(join(models, 'manifest.json'))
-    ? (JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8')) as ModelManifest)
-    : null;
+  const inForce = modelManifestOf(out);
+  const source = modelManifestOf(models);
+  const compatible = [...new Set([inForce?.version, source?.version].filter((v): v is string => v !== undefined))];
   mkdirSync(out, { recursive: true });
-  cpSync(join(models, 'encoder'), join(out, 'encoder'), { recursive: true });
+  // The encoder: the one in force where it is the same version, else a copy beside it.
+  const sourceEncoder = encoderDirOf(models);
+  const encoderVersion = (dir: string): string | null =>
+    existsSync(join(dir, 'manifest.json'))
+      ? (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as EncoderManifest).version
+      : null;
+  const wanted = encoderVersion(sourceEncoder);
+  let encoder = inForce?.encoder ?? 'encoder/';
+  if (!inForce || encoderVersion(join(out, encoder)) !== wanted) {
+    if (inForce) encoder = `encoder-${String(wanted).replace(/[^\w.-]/g, '_')}/`;
+    if (resolve(join(out, encoder)) !== resolve(sourceEncoder) && encoderVersion(join(out, encoder)) !== wanted) {
+      const staging = join(out, `encoder.${process.pid}.tmp`);
+      rmSync(staging, { recursive: true, force: true });
+      cpSync(sourceEncoder, staging, { recursive: true });
+      rmSync(join(out, encoder), { recursive: true, force: true });
+      renameSync(staging, join(out, encoder));
+    }
+  }
   if (existsSync(join(models, 'vectors')) && out !== models) cpSync(join(models, 'vectors'), join(out, 'vectors'), { recursive: true });
-  // Versioned by content: a second run with the same cut-off that learned other figures is a new base.
-  const h = writeHeadModel(
-    join(out, 'head'),
-    { ...head, deltaCompatibleWith: previous ? [previous.version] : [] },
-    { versionFromContent: true },
-  );
+  // The head: written whole under a temporary name, then renamed to the name of its content.
+  const staging = join(out, `head.${process.pid}.tmp`);
+  rmSync(staging, { recursive: true, force: true });
+  const written = writeHeadModel(staging, { ...head, deltaCompatibleWith: compatible }, { versionFromContent: true });
+  const folder = `head-${written.version.slice(-12)}`;
+  let h = written;
+  if (existsSync(join(out, folder, 'manifest.json'))) {
+    // The same base again: the pages' folder stays as it is (its files are these, byte for byte).
+    rmSync(staging, { recursive: true, force: true });
+    h = JSON.parse(readFileSync(join(out, folder, 'manifest.json'), 'utf8')) as HeadManifest;
+  } else {
+    rmSync(join(out, folder), { recursive: true, force: true });
+    renameSync(staging, join(out, folder));
+  }
   // A shop delta was learned on top of the previous base, which this one replaces (and whose
   // events it took in): it goes, and the stream job publishes one for the new base. The manifest
   // still names the folder, so the job never has to rewrite a manifest this job just wrote.
   const streamed = existsSync(join(out, 'delta'));
-  rmSync(join(out, 'delta'), { recursive: true, force: true });
-  return { model: writeModelManifest(out, { delta: streamed }), head: h };
+  const model = writeModelManifest(out, { delta: streamed, head: `${folder}/`, encoder });
+  if (inForce?.version !== model.version) rmSync(join(out, 'delta'), { recursive: true, force: true });
+  // What no page loads any more: heads and encoders older than the one in force before, and what
+  // a run that crashed left half written.
+  const keep = new Set([folder, encoder.replace(/\/$/, ''), inForce?.head.replace(/\/$/, ''), inForce?.encoder.replace(/\/$/, '')]);
+  for (const f of readdirSync(out)) {
+    const old = (HEAD_FOLDER.test(f) || ENCODER_FOLDER.test(f)) && !keep.has(f);
+    const crashed = /^(head|encoder)\.\d+\.tmp$/.test(f);
+    if (old || crashed) rmSync(join(out, f), { recursive: true, force: true });
+  }
+  return { model, head: h };
 }
 
 /** Reads the encoder manifest of a model folder. */
 export function readEncoderManifest(models: string): EncoderManifest {
-  return JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  return JSON.parse(readFileSync(join(encoderDirOf(models), 'manifest.json'), 'utf8')) as EncoderManifest;
 }

@@ -1,4 +1,4 @@
-/** Writing head models (`models/head/`) and the top-level `models/manifest.json`. */
+/** Writing head models (`models/head/`, or a published base's `head-<digest>/`) and the top-level `models/manifest.json`. */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
@@ -125,16 +125,21 @@ export function defaultHead(encoder: EncoderManifest, temperature = 5): HeadMode
   };
 }
 
-/** Writes `models/manifest.json` pointing at `encoder/` and `head/`; its version names both. */
-export function writeModelManifest(modelsDir: string, o: { delta?: boolean } = {}): ModelManifest {
-  const enc = JSON.parse(readFileSync(join(modelsDir, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
-  const head = JSON.parse(readFileSync(join(modelsDir, 'head', 'manifest.json'), 'utf8')) as HeadManifest;
+/**
+ * Writes `models/manifest.json` (atomically) pointing at the encoder and head folders (`encoder/`
+ * and `head/` unless given); its version names both.
+ */
+export function writeModelManifest(modelsDir: string, o: { delta?: boolean; head?: string; encoder?: string } = {}): ModelManifest {
+  const encoder = o.encoder ?? 'encoder/';
+  const headDir = o.head ?? 'head/';
+  const enc = JSON.parse(readFileSync(join(modelsDir, encoder, 'manifest.json'), 'utf8')) as EncoderManifest;
+  const head = JSON.parse(readFileSync(join(modelsDir, headDir, 'manifest.json'), 'utf8')) as HeadManifest;
   const m: ModelManifest = {
     format: 'clickwise-model',
     formatVersion: 1,
     version: `${enc.version}+${head.version}`,
-    encoder: 'encoder/',
-    head: 'head/',
+    encoder,
+    head: headDir,
   };
   // Catalogue vectors made with this encoder stay valid across bases: they depend on the text only.
   const vectors = join(modelsDir, 'vectors', 'manifest.json');

@@ -1,7 +1,9 @@
 /**
  * `npm run maintain -- --events F --items F --until DATE --out DIR`: retrains the base θ from the
- * event logs up to DATE and writes a complete, versioned model folder to DIR (the shipped encoder
- * copied, a new `head/`, and `manifest.json`), which `createRecommender({ modelUrl: DIR })` loads.
+ * event logs up to DATE and publishes it into the model folder DIR (a new `head-<digest>/` beside
+ * the one in force, the shipped encoder where DIR lacks it, and `manifest.json` replaced last),
+ * which `createRecommender({ modelUrl: DIR })` loads, also while pages load it (see
+ * `writeModelFolder`).
  * What the base learns is described in `src/cli/train/base.ts`. Browsers on the previous base keep
  * their φ: a new base of the same encoder is declared compatible, since its parameters mean the
  * same.
@@ -16,9 +18,12 @@ import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
 
-Retrains the base from the events log up to DATE and writes a complete, versioned model folder to
-DIR (the encoder copied, a new head/, manifest.json) that the pages load. A shop delta in DIR
-(delta/) is removed: it was learned on the base this one replaces.
+Retrains the base from the events log up to DATE and publishes it into the model folder DIR that
+the pages load, safely while they load it: the new head goes into a folder of its own
+(head-<digest>/) beside the one in force, the encoder is copied where DIR lacks it, and
+manifest.json, which names them, is replaced last. The previous base's folder stays for pages
+still loading it; older ones go. A shop delta in DIR (delta/) is removed: it was learned on the
+base this one replaces.
 
   --events F         events CSV (user_id,item_id,timestamp; plain or .gz)
   --items F          items CSV (item_id,title,...)
