@@ -395,7 +395,10 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   let encoder = inForce?.encoder ?? 'encoder/';
   if (!inForce || encoderVersion(join(out, encoder)) !== wanted) {
     if (inForce) encoder = `encoder-${String(wanted).replace(/[^\w.-]/g, '_')}/`;
-    if (resolve(join(out, encoder)) !== resolve(sourceEncoder) && encoderVersion(join(out, encoder)) !== wanted) {
+    // Nothing in force: whatever lies in the folder is copied over. Beside an encoder in force, a
+    // folder of the same version was renamed into place whole by an earlier run, so it is kept.
+    const whole = inForce && encoderVersion(join(out, encoder)) === wanted;
+    if (resolve(join(out, encoder)) !== resolve(sourceEncoder) && !whole) {
       const staging = join(out, `encoder.${process.pid}.tmp`);
       rmSync(staging, { recursive: true, force: true });
       cpSync(sourceEncoder, staging, { recursive: true });
