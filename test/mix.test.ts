@@ -313,6 +313,14 @@ describe('the offset of products the base does not know', () => {
     // A head without the field trusts the shop delta fully, as before it existed.
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeight: undefined }));
     expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).shopDeltaWeight).toBe(1);
+    // The delta's weight on new products: shipped, refused when damaged, else the delta's own weight.
+    expect(aligned.shopDeltaWeightNew).toBe(0.5);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeightNew: 4 }));
+    expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).shopDeltaWeightNew).toBe(4);
+    for (const bad of [-1, 'more', null]) {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeightNew: bad }));
+      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/shopDeltaWeightNew must be a finite number ≥ 0/);
+    }
   });
 });
 
@@ -409,6 +417,31 @@ describe('the weight of the shop delta', () => {
     const bad = fitShopDeltaWeight(examples, x);
     expect(bad.weight).toBe(0);
     expect(bad.ndcgWith).toBe(bad.ndcgWithout);
+  });
+
+  it('trusts the delta on products the base does not know as far as it points at what sells there', () => {
+    const { events, from } = fashion();
+    const examples = examplesOf(events, from);
+    attachShopDelta(examples, events, from, new ShopLearner(new Float32Array(N), { seed: 3 }), 15 * 60_000);
+    const x = { alpha: 0, mix: [0, 0, 0, 0] as [number, number, number, number] };
+    // Half the items are new to the base. Where the delta points away from what sells on the
+    // known ones and at it on the new ones, the new ones get the larger weight; turned around, the smaller.
+    const unknown = Uint8Array.from({ length: N }, (_, i) => (i < N / 2 ? 1 : 0));
+    const good = examples.map((ex) => ex.psi!);
+    const flip = (newSign: number, knownSign: number): void =>
+      examples.forEach((ex, k) => (ex.psi = good[k]!.map((v, i) => v * (unknown[i] ? newSign : knownSign))));
+    flip(1, -1);
+    const trending = fitShopDeltaWeight(examples, x, unknown);
+    expect(trending.weightNew).toBeGreaterThan(trending.weight);
+    expect(trending.ndcgWith).toBeGreaterThan(ndcgAt(examples, { ...x, stream: trending.weight, streamNew: trending.weight }, 10, unknown));
+    flip(-1, 1);
+    const misleading = fitShopDeltaWeight(examples, x, unknown);
+    expect(misleading.weight).toBeGreaterThan(0);
+    expect(misleading.weightNew).toBeLessThan(misleading.weight);
+    // Without the mask, one weight for every item, as before.
+    examples.forEach((ex, k) => (ex.psi = good[k]!));
+    const one = fitShopDeltaWeight(examples, x);
+    expect(one.weightNew).toBe(one.weight);
   });
 });
 

@@ -261,6 +261,13 @@ describe('the shop delta in the recommender', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(asked.filter((loc) => loc.startsWith(join(model, 'delta')))).toEqual([]);
     expect(asked.length).toBeGreaterThan(0);
+    // A base that trusts the delta on new products only still fetches it. This base knows no
+    // product, so every one is new to it and takes that weight.
+    writeFileSync(headManifest, JSON.stringify({ ...original, shopDeltaWeight: 0, shopDeltaWeightNew: 2 }));
+    const newOnly = await make(model);
+    expect(newOnly.rec.stats().shopDelta?.seq).toBe(1);
+    const lifted = (await newOnly.rec.recommend({ k: catalog.length, diversify: false })).find((r) => r.id === last.id)!;
+    expect(lifted.score).toBeCloseTo(last.score + 80, 3);
   });
 
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {

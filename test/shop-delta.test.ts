@@ -491,4 +491,22 @@ describe('fusing ψ into the head', () => {
     after.forEach((s, i) => expect(plainScores[i]).toBeCloseTo(s, 4));
     head.dispose();
   });
+
+  it('weighs ψ of the products the base does not know by shopDeltaWeightNew, in both heads', async () => {
+    const { E, ids, base } = setup();
+    // Item 7 is new to the base: the stream's word on it counts 4 times, on item 2 a quarter.
+    const known = Uint8Array.from({ length: N }, (_, i) => (i === 7 ? 0 : 1));
+    const weighted = { ...base, shopDeltaWeight: 0.25, shopDeltaWeightNew: 4, known };
+    const head = new IncrementalHead(tf.tensor2d(E, [N, D]), ids, weighted, { seed: 1 });
+    const plain = new PlainHead(await head.itemVectors(), N, D, weighted, { seed: 1 });
+    const before = scoresAt(head, 5000);
+    const psi = densePsi(N, [2, 7], [1.5, -0.25]);
+    head.setShopBias(psi);
+    plain.setShopBias(psi);
+    const after = scoresAt(head, 5000);
+    after.forEach((s, i) => expect(s).toBeCloseTo(before[i]! + (i === 7 ? 4 : 0.25) * psi[i]!, 5));
+    const plainScores = plain.scores(5000);
+    after.forEach((s, i) => expect(plainScores[i]).toBeCloseTo(s, 4));
+    head.dispose();
+  });
 });

@@ -192,6 +192,10 @@ export interface BaseParams {
   mix?: ArrayLike<number>;
   /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
   shopDeltaWeight?: number;
+  /** The weight of ψ on the items the base does not know (`known[i]` 0); default `shopDeltaWeight`. */
+  shopDeltaWeightNew?: number;
+  /** 1 for the catalogue items the base knows; absent: every item is weighed by `shopDeltaWeight`. */
+  known?: Uint8Array | null;
   /**
    * What each item sold in the days before the base was made (log(1 + sales, each weighing less
    * with its age), by catalogue index; absent for the items with none): the own-popularity
@@ -539,6 +543,9 @@ export class IncrementalHead {
   private recentSales: ReadonlyMap<number, number> | null;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
+  /** ψ's weight on the items the base does not know (`shopDeltaWeightNew`), where `known` marks them. */
+  private readonly shopWeightNew: number;
+  private readonly known: Uint8Array | null;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
   private readonly gMix: tf.Variable<tf.Rank.R1>;
   /** What the sparse features remember of the clicks, by item id (items of other catalogues too). */
@@ -639,6 +646,8 @@ export class IncrementalHead {
     if (this.transitions) checkTransitions(this.transitions, n);
     this.mix0 = Float32Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
+    this.shopWeightNew = base.shopDeltaWeightNew ?? this.shopWeight;
+    this.known = base.known && this.shopWeightNew !== this.shopWeight ? base.known : null;
     this.baseRecent = base.recent ?? null;
     this.recentSales = this.baseRecent;
     this.dMix = own(tf.zeros([MIX_LENGTH]));
@@ -724,7 +733,8 @@ export class IncrementalHead {
 
   /**
    * Fuses the shop delta ψ (per-item biases published by the shop's stream job) into the base:
-   * bᵢ + w · ψᵢ replaces bᵢ (w: the base's `shopDeltaWeight`), and the shopper's Δb stays as it
+   * bᵢ + w · ψᵢ replaces bᵢ (w: the base's `shopDeltaWeight`, or its `shopDeltaWeightNew` for an
+   * item the base does not know), and the shopper's Δb stays as it
    * was. `null` removes the shop delta.
    * Nothing of φ is replayed: the shopper's learning is a delta on top of whatever base is in force.
    */
@@ -732,10 +742,11 @@ export class IncrementalHead {
     if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
     if (psi && !psi.every(Number.isFinite)) throw new RangeError('shop bias holds a value that is not finite');
     const w = this.shopWeight;
+    const known = this.known;
     const next = new Map<number, number>();
     if (psi) {
       for (let i = 0; i < this.n; i++) {
-        const v = w * psi[i]!;
+        const v = (known && !known[i] ? this.shopWeightNew : w) * psi[i]!;
         if (v !== 0) next.set(i, v);
       }
     }

@@ -61,6 +61,12 @@ export interface HeadManifest {
    */
   shopDeltaWeight?: number;
   /**
+   * The weight of ψ on the catalogue's products this base does not know, chosen by the maintenance
+   * job on the same weeks: the stream is all a browser learns of how a new product sells. Default:
+   * `shopDeltaWeight`.
+   */
+  shopDeltaWeightNew?: number;
+  /**
    * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
    * what sold lately with the same half-life and publishes it with the shop delta, so that a
    * browser's own popularity follows what sells now. Absent where the head ships no `recent`.
@@ -176,6 +182,10 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
   const trust = manifest.shopDeltaWeight;
   if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeight must be a finite number ≥ 0. Redeploy the head.');
+  }
+  const trustNew = manifest.shopDeltaWeightNew;
+  if (trustNew !== undefined && !(typeof trustNew === 'number' && Number.isFinite(trustNew) && trustNew >= 0)) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeightNew must be a finite number ≥ 0. Redeploy the head.');
   }
   const life = manifest.recentHalfLifeDays;
   if (life !== undefined && !(typeof life === 'number' && Number.isFinite(life) && life > 0)) {
@@ -307,6 +317,7 @@ export function alignBase(
     transitions,
     mix: head.manifest.mix ?? [],
     shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
+    shopDeltaWeightNew: head.manifest.shopDeltaWeightNew ?? head.manifest.shopDeltaWeight ?? 1,
     recent,
     known,
   };

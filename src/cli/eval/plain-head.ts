@@ -138,8 +138,9 @@ export class PlainHead {
   /** Scratch arrays of a learning step, grown as scored sets need. */
   private scratch: ReturnType<typeof stepScratch> | null = null;
   private readonly mix0: Float64Array;
-  /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
+  /** The weight of the shop delta ψ (the base's `shopDeltaWeight`), and on the items the base does not know. */
   private readonly shopWeight: number;
+  private readonly shopWeightNew: number;
   private readonly T: Transitions | null;
   private current: PlainState;
   /** The current shopper's Δb over the catalogue (0 where they touched nothing), for the hot loops. */
@@ -187,6 +188,8 @@ export class PlainHead {
     this.recentHalfLifeDays = this.recentAt !== null ? (base.recentHalfLifeDays ?? 0) : 0;
     this.mix0 = Float64Array.from({ length: MIX_LENGTH }, (_, k) => Number(base.mix?.[k] ?? 0));
     this.shopWeight = base.shopDeltaWeight ?? 1;
+    this.shopWeightNew = base.shopDeltaWeightNew ?? this.shopWeight;
+    this.known = base.known ?? null;
     this.T = base.transitions ?? null;
     this.current = freshState(d);
     this.dBShared = new Float32Array(n);
@@ -199,7 +202,9 @@ export class PlainHead {
   setShopBias(psi: Float32Array | null): void {
     if (psi && psi.length !== this.n) throw new RangeError(`shop bias has ${psi.length} entries, the catalogue ${this.n}`);
     const w = this.shopWeight;
-    for (let i = 0; i < this.n; i++) this.bBase[i] = this.baseBias[i]! + (psi ? w * psi[i]! : 0);
+    const known = this.known;
+    for (let i = 0; i < this.n; i++)
+      this.bBase[i] = this.baseBias[i]! + (psi ? (known && !known[i] ? this.shopWeightNew : w) * psi[i]! : 0);
     this.fuseBias();
   }
 

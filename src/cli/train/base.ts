@@ -262,6 +262,7 @@ export async function trainBase(
         mix: fit.mix.map(r4),
         newItemBias: r4(fit.fresh),
         shopDeltaWeight: trust.weight,
+        ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,

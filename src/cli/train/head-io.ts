@@ -24,6 +24,8 @@ export interface HeadModelData {
   newItemBias?: number;
   /** The weight of the shop delta ψ in the browser (default 1). */
   shopDeltaWeight?: number;
+  /** The weight of ψ on the products the base does not know (default `shopDeltaWeight`). */
+  shopDeltaWeightNew?: number;
   /** What each of `ids` sold in the days before the cut-off (see `BaseParams.recent`), or absent. */
   recent?: Float32Array | null;
   /** The half-life, in days, `recent` was computed with, and the time (ms) it stands at (written with it). */
@@ -76,6 +78,7 @@ export function writeHeadModel(dir: string, h: HeadModelData, { versionFromConte
     ...(h.mix ? { mix: h.mix } : {}),
     ...(h.newItemBias ? { newItemBias: h.newItemBias } : {}),
     ...(h.shopDeltaWeight !== undefined ? { shopDeltaWeight: h.shopDeltaWeight } : {}),
+    ...(h.shopDeltaWeightNew !== undefined ? { shopDeltaWeightNew: h.shopDeltaWeightNew } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };

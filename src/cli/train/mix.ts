@@ -73,6 +73,8 @@ export interface MixWeights {
   fresh?: number;
   /** The weight of the shop delta ψ (`Example.psi`), 0 where not given. */
   stream?: number;
+  /** The weight of ψ on the items the base does not know (where `unknown` is given); default `stream`. */
+  streamNew?: number;
 }
 
 /** One held-out event, reduced to what the weights act on. */
@@ -214,6 +216,11 @@ function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown
   const off = new Float64Array(n);
   if (fresh !== 0) for (let i = 0; i < n; i++) if (unknown![i]) off[i] = fresh;
   const stream = x.stream ?? 0;
+  // ψ's weight per item: `streamNew` on the products the base does not know.
+  const streamNew = unknown ? (x.streamNew ?? stream) : stream;
+  const useStream = stream !== 0 || streamNew !== 0;
+  const wPsi = new Float64Array(n).fill(stream);
+  if (unknown && streamNew !== stream) for (let i = 0; i < n; i++) if (unknown[i]) wPsi[i] = streamNew;
   for (const ex of examples) {
     const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
       if (w === 0) return;
@@ -227,14 +234,14 @@ function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown
     const wPop = ex.ownFromRecent ? 0 : (x.mix[2 * POP + ex.ctx] ?? 0);
     if (wPop !== 0 && fresh !== 0) for (const i of ex.feats[COUNTS]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
     const psi = ex.psi;
-    if (psi && stream !== 0) for (let i = 0; i < n; i++) extra[i]! += stream * psi[i]!;
+    if (psi && useStream) for (let i = 0; i < n; i++) extra[i]! += wPsi[i]! * psi[i]!;
     const base = ex.base;
     const t = base[ex.target]! + extra[ex.target]! + off[ex.target]!;
     let rank = 0;
     for (let i = 0; i < n && rank < k; i++) if (base[i]! + extra[i]! + off[i]! >= t && i !== ex.target) rank++;
     if (rank < k) sum += ex.weight / Math.log2(rank + 2);
     total += ex.weight;
-    if (psi && stream !== 0) extra.fill(0);
+    if (psi && useStream) extra.fill(0);
     else for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
   }
   return { sum, total };
@@ -254,7 +261,13 @@ export function fitMix(
   unknown?: Uint8Array,
 ): Required<MixWeights> & { ndcgBefore: number; ndcgAfter: number } {
   const mix = Array.from({ length: MIX_LENGTH }, (_, k) => start.mix[k] ?? 0);
-  const x: Required<MixWeights> = { alpha: start.alpha, mix, fresh: start.fresh ?? 0, stream: start.stream ?? 0 };
+  const x: Required<MixWeights> = {
+    alpha: start.alpha,
+    mix,
+    fresh: start.fresh ?? 0,
+    stream: start.stream ?? 0,
+    streamNew: start.streamNew ?? start.stream ?? 0,
+  };
   // Parameter p: 0 is α, 1 … MIX_LENGTH the mix weights, MIX_LENGTH + 1 the new items' offset.
   const FRESH = MIX_LENGTH + 1;
   const get = (p: number): number => (p === 0 ? x.alpha : p === FRESH ? x.fresh : x.mix[p - 1]!);
@@ -345,22 +358,32 @@ export function attachShopDelta(
 }
 
 /**
- * The weight of the shop delta that maximises NDCG@10 on the examples (those with a ψ, see
- * {@link attachShopDelta}), the other weights as `x` has them: how far this shop's browsers should
- * trust what its stream job learns, on top of a base that already knows how its products sell.
- * Ties keep the lower weight. Returns the weight and the NDCG without the delta and with it.
+ * How far browsers should trust the shop delta: the weight w of ψ that ranks the examples best,
+ * from 0 (the examples' own score, so a shop whose stream would not help loses nothing) up to 2;
+ * then, where `unknown` marks the products the base does not know, a weight of its own for ψ on
+ * them (up to 16). The stream is all a browser learns of a new product's sales, and in a shop
+ * whose launches sell at once it says more there than on the products the base has figures for;
+ * in one whose new products sell slowly, less. Without `unknown`, `weightNew` is `weight`.
  */
 export function fitShopDeltaWeight(
   examples: readonly Example[],
   x: MixWeights,
   unknown?: Uint8Array,
-): { weight: number; ndcgWithout: number; ndcgWith: number } {
-  const at = (w: number): number => ndcgAt(examples, { ...x, stream: w }, 10, unknown);
+): { weight: number; weightNew: number; ndcgWithout: number; ndcgWith: number } {
+  const at = (w: number, wNew = w): number => ndcgAt(examples, { ...x, stream: w, streamNew: wNew }, 10, unknown);
   const without = at(0);
   let best = { weight: 0, ndcg: without };
   for (const w of [0.125, 0.25, 0.5, 0.75, 1, 1.5, 2]) {
     const s = at(w);
     if (s > best.ndcg + 1e-6) best = { weight: w, ndcg: s };
   }
-  return { weight: best.weight, ndcgWithout: without, ndcgWith: best.ndcg };
+  let chosen = { weightNew: best.weight, ndcg: best.ndcg };
+  if (unknown && unknown.some((u) => u === 1)) {
+    for (const wNew of [0, 0.25, 0.5, 1, 2, 4, 8, 16]) {
+      if (wNew === best.weight) continue;
+      const s = at(best.weight, wNew);
+      if (s > chosen.ndcg + 1e-6) chosen = { weightNew: wNew, ndcg: s };
+    }
+  }
+  return { weight: best.weight, weightNew: chosen.weightNew, ndcgWithout: without, ndcgWith: chosen.ndcg };
 }
