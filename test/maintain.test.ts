@@ -209,13 +209,16 @@ describe('the version of a base that maintain writes', () => {
     // which no page loads any more, and keeps the one before it for the pages still loading it.
     publish([0, 1]);
     expect((await loadModelManifest(defaultFetcher, live)).head).toBe(second.head);
+    // A folder of the shop's own that only looks like an encoder (no manifest) is never touched.
+    mkdirSync(join(live, 'encoder-backup'));
+    writeFileSync(join(live, 'encoder-backup', 'notes.txt'), 'kept');
     publish([2, 2]);
     const third = await loadModelManifest(defaultFetcher, live);
     expect(await headAt(third)).toEqual([2, 2]);
     expect(await headAt(second)).toEqual([0, 1]);
     expect(existsSync(join(live, first.head))).toBe(false);
     expect(readdirSync(live).sort()).toEqual(
-      ['encoder', second.head.replace(/\/$/, ''), third.head.replace(/\/$/, ''), 'manifest.json'].sort(),
+      ['encoder', 'encoder-backup', second.head.replace(/\/$/, ''), third.head.replace(/\/$/, ''), 'manifest.json'].sort(),
     );
   });
 

@@ -432,7 +432,8 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   // a run that crashed left half written.
   const keep = new Set([folder, encoder.replace(/\/$/, ''), inForce?.head.replace(/\/$/, ''), inForce?.encoder.replace(/\/$/, '')]);
   for (const f of readdirSync(out)) {
-    const old = (HEAD_FOLDER.test(f) || ENCODER_FOLDER.test(f)) && !keep.has(f);
+    // Only a folder this job could have written (a manifest inside), never another of the shop's.
+    const old = (HEAD_FOLDER.test(f) || ENCODER_FOLDER.test(f)) && !keep.has(f) && existsSync(join(out, f, 'manifest.json'));
     const crashed = /^(head|encoder)\.\d+\.tmp$/.test(f);
     if (old || crashed) rmSync(join(out, f), { recursive: true, force: true });
   }
