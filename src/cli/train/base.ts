@@ -384,7 +384,6 @@ const ENCODER_FOLDER = /^encoder(-[\w.-]+)?$/;
 export function writeModelFolder(out: string, models: string, head: HeadModelData): { model: ModelManifest; head: HeadManifest } {
   const inForce = modelManifestOf(out);
   const source = modelManifestOf(models);
-  const compatible = [...new Set([inForce?.version, source?.version].filter((v): v is string => v !== undefined))];
   mkdirSync(out, { recursive: true });
   // The encoder: the one in force where it is the same version, else a copy beside it.
   const sourceEncoder = encoderDirOf(models);
@@ -394,7 +393,10 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
       : null;
   const wanted = encoderVersion(sourceEncoder);
   let encoder = inForce?.encoder ?? 'encoder/';
-  if (!inForce || encoderVersion(join(out, encoder)) !== wanted) {
+  // φ keeps its meaning on a base of the same encoder only: learned on another, it is replayed.
+  const sameEncoder = inForce !== null && encoderVersion(join(out, encoder)) === wanted;
+  const compatible = [...new Set([sameEncoder ? inForce.version : undefined, source?.version].filter((v): v is string => v !== undefined))];
+  if (!sameEncoder) {
     if (inForce) encoder = `encoder-${String(wanted).replace(/[^\w.-]/g, '_')}/`;
     // Nothing in force: whatever lies in the folder is copied over. Beside an encoder in force, a
     // folder of the same version was renamed into place whole by an earlier run, so it is kept.
