@@ -281,10 +281,11 @@ describe('the eval refuses bad input', () => {
 });
 
 describe('a shop that retrains its base weekly (clickwise-maintained, -live)', () => {
-  it('runs both on request, each scoring every event across the rebases', async () => {
+  const t0 = Date.UTC(2024, 0, 1);
+  const H = 3_600_000;
+  /** 60 purchases an hour apart from `t0`, by three shoppers. */
+  const hourlyLog = (): { items: ReturnType<typeof demoCatalog>; events: LogEvent[] } => {
     const items = demoCatalog();
-    const t0 = Date.UTC(2024, 0, 1);
-    const H = 3_600_000;
     const events: LogEvent[] = Array.from({ length: 60 }, (_, k) => ({
       user: `u${k % 3}`,
       item: items[(k * 7) % items.length]!.id,
@@ -293,6 +294,10 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
       quantity: 1,
       basket: `b${k}`,
     }));
+    return { items, events };
+  };
+  it('runs both on request, each scoring every event across the rebases', async () => {
+    const { items, events } = hourlyLog();
     // A base a day (two rebases in the scored 30 hours), popularity biases only.
     const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 1, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
     const r = await runEvaluation({
@@ -312,17 +317,7 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
   });
 
   it('trains a base for every maintenance run, two on one day included, each of its own version', async () => {
-    const items = demoCatalog();
-    const t0 = Date.UTC(2024, 0, 1);
-    const H = 3_600_000;
-    const events: LogEvent[] = Array.from({ length: 60 }, (_, k) => ({
-      user: `u${k % 3}`,
-      item: items[(k * 7) % items.length]!.id,
-      t: t0 + k * H,
-      event: 'purchase',
-      quantity: 1,
-      basket: `b${k}`,
-    }));
+    const { items, events } = hourlyLog();
     // A base every 12 hours from the split (Jan 2, 06:00): the first rebase falls on the split's day.
     const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 0.5, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
     // The split's base given, as `--base DIR` does: listed once, however many methods load it.

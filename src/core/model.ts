@@ -179,13 +179,11 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
   if (fresh !== undefined && !(typeof fresh === 'number' && Number.isFinite(fresh))) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field newItemBias must be a finite number. Redeploy the head.');
   }
-  const trust = manifest.shopDeltaWeight;
-  if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
-    throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeight must be a finite number ≥ 0. Redeploy the head.');
-  }
-  const trustNew = manifest.shopDeltaWeightNew;
-  if (trustNew !== undefined && !(typeof trustNew === 'number' && Number.isFinite(trustNew) && trustNew >= 0)) {
-    throw new ModelLoadError(manifestUrl, 'Head manifest field shopDeltaWeightNew must be a finite number ≥ 0. Redeploy the head.');
+  for (const field of ['shopDeltaWeight', 'shopDeltaWeightNew'] as const) {
+    const trust = manifest[field];
+    if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
+      throw new ModelLoadError(manifestUrl, `Head manifest field ${field} must be a finite number ≥ 0. Redeploy the head.`);
+    }
   }
   const life = manifest.recentHalfLifeDays;
   if (life !== undefined && !(typeof life === 'number' && Number.isFinite(life) && life > 0)) {

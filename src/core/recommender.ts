@@ -2119,8 +2119,9 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
   // not help this shop) costs the page no request for it, unless the delta also brings what sells
   // now for the base's own popularity (a base that ships what sold lately, and when).
-  const trust = parts.headModel.manifest;
-  const trusted = (trust.shopDeltaWeight ?? 1) > 0 || (trust.shopDeltaWeightNew ?? 0) > 0 || recentFiguresOf(parts.headModel) !== null;
+  const headManifest = parts.headModel.manifest;
+  const trusted =
+    (headManifest.shopDeltaWeight ?? 1) > 0 || (headManifest.shopDeltaWeightNew ?? 0) > 0 || recentFiguresOf(parts.headModel) !== null;
   const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, parts.headModel, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;

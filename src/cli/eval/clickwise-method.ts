@@ -22,7 +22,7 @@ export interface Rebase {
 }
 
 /** The typed-array twin of a loaded head (the tensor head is disposed). */
-export async function plainHeadFrom(loaded: { head: IncrementalHead; base: BaseParams & { known?: Uint8Array } }): Promise<PlainHead> {
+export async function plainHeadFrom(loaded: { head: IncrementalHead; base: BaseParams }): Promise<PlainHead> {
   const V = await loaded.head.itemVectors();
   const plain = new PlainHead(
     Float32Array.from(V),
@@ -31,7 +31,6 @@ export async function plainHeadFrom(loaded: { head: IncrementalHead; base: BaseP
     { ...loaded.base, residual: null },
     loaded.head.options,
   );
-  plain.known = loaded.base.known ?? null;
   loaded.head.dispose();
   return plain;
 }

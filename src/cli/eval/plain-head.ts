@@ -133,8 +133,8 @@ export class PlainHead {
   readonly recentHalfLifeDays: number;
   /** `BaseParams.recentAt`: the time the base's `recent` stands at, or null. */
   readonly recentAt: number | null;
-  /** 1 for the items the base knows, where the caller gave it. */
-  known: Uint8Array | null = null;
+  /** 1 for the items the base knows (`BaseParams.known`), or null where the base gave none. */
+  readonly known: Uint8Array | null;
   /** Scratch arrays of a learning step, grown as scored sets need. */
   private scratch: ReturnType<typeof stepScratch> | null = null;
   private readonly mix0: Float64Array;

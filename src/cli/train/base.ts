@@ -432,7 +432,7 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   if (inForce?.version !== model.version) rmSync(join(out, 'delta'), { recursive: true, force: true });
   // What no page loads any more: heads and encoders older than the one in force before, and what
   // a run that crashed left half written.
-  const keep = new Set([folder, encoder.replace(/\/$/, ''), inForce?.head.replace(/\/$/, ''), inForce?.encoder.replace(/\/$/, '')]);
+  const keep = new Set([folder, encoder, inForce?.head, inForce?.encoder].map((f) => f?.replace(/\/$/, '')));
   for (const f of readdirSync(out)) {
     // Only a folder this job could have written (a manifest inside), never another of the shop's.
     const old = (HEAD_FOLDER.test(f) || ENCODER_FOLDER.test(f)) && !keep.has(f) && existsSync(join(out, f, 'manifest.json'));
