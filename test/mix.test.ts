@@ -321,6 +321,14 @@ describe('the offset of products the base does not know', () => {
       writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeightNew: bad }));
       await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/shopDeltaWeightNew must be a finite number ≥ 0/);
     }
+    // The places for new products: none by default, shipped, refused when damaged.
+    expect(aligned.newSlots).toBe(0);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newSlots: 2 }));
+    expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).newSlots).toBe(2);
+    for (const bad of [-1, 1.5, 11, 'one', null]) {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newSlots: bad }));
+      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/newSlots must be a whole number from 0 to 10/);
+    }
   });
 });
 

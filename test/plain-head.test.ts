@@ -10,6 +10,7 @@ import { REPLAY_WASM_BASE64 } from '../src/cli/eval/kernels/replay-wasm.js';
 import { assembleKernel, KERNELS } from '../src/cli/dev/build-kernel.js';
 import { READ_WASM_BASE64 } from '../src/bench/kernels/read-wasm.js';
 import { useBackend } from './helpers.js';
+import { newSlotsFor, withNewSlots } from '../src/core/new-slots.js';
 
 const N = 60;
 const D = 8;
@@ -96,6 +97,52 @@ describe('PlainHead', () => {
     // Learning moved the scores, so agreeing means something.
     expect(moved).toBeGreaterThan(0.1);
     tensorHeads.forEach((h) => h.dispose());
+  });
+});
+
+describe('the places for new products', () => {
+  it('give the list the tensor head gives, with the shop delta in force, and none without it', async () => {
+    const setUp = setup();
+    const { E, ids } = setUp;
+    // The base knows the even items; ψ lifts a few odd ones, not far enough into the top ten.
+    const known = Uint8Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 1 : 0));
+    const base: BaseParams = { ...setUp.base, known, newSlots: 2, bias: Float32Array.from({ length: N }, (_, i) => (known[i] ? 2 : 0)) };
+    const Et = tf.tensor2d(E, [N, D]);
+    const tensor = new IncrementalHead(Et, ids, base, { seed: 5 });
+    Et.dispose();
+    const plain = new PlainHead(await tensor.itemVectors(), N, D, { ...base, residual: null }, { seed: 5 });
+    const t = 1_000_000;
+    for (const [k, item] of [4, 10, 7, 22].entries()) {
+      tensor.learnOne({ item, impressions: [], time: t + k * 1000 });
+      plain.learnOne({ item, impressions: [], time: t + k * 1000 });
+    }
+    /** The plain head's top ten after its places are kept: its scores lifted as the eval lifts them. */
+    const plainList = (): number[] => {
+      const s = plain.scores(t + 9000).slice();
+      plain.applyNewSlots(s, 10);
+      return Array.from({ length: N }, (_, i) => i)
+        .sort((a, b) => s[b]! - s[a]! || a - b)
+        .slice(0, 10);
+    };
+    const tensorList = async (): Promise<number[]> => {
+      const top = await tensor.topScores(10, t + 9000);
+      const fresh = await tensor.topFresh(newSlotsFor(10, tensor.newSlotsNow), t + 9000);
+      return withNewSlots(Array.from(top.indices), Array.from(fresh.indices), 10, fresh.indices.length);
+    };
+    // No shop delta yet: no places, the top ten of the scores, every item known.
+    expect(tensor.newSlotsNow).toBe(0);
+    const plainTop = plainList();
+    expect(plainTop.every((i) => known[i])).toBe(true);
+    expect(await tensorList()).toEqual(plainTop);
+    const psi = Float32Array.from({ length: N }, (_, i) => (i === 13 ? 0.5 : i === 31 ? 0.3 : 0));
+    tensor.setShopBias(psi);
+    plain.setShopBias(psi);
+    expect(tensor.newSlotsNow).toBe(2);
+    const withPlaces = plainList();
+    expect(withPlaces.slice(0, 8)).toEqual(plainTop.slice(0, 8));
+    expect(withPlaces.slice(8).every((i) => !known[i])).toBe(true);
+    expect(await tensorList()).toEqual(withPlaces);
+    tensor.dispose();
   });
 });
 

@@ -270,6 +270,41 @@ describe('the shop delta in the recommender', () => {
     expect(lifted.score).toBeCloseTo(last.score + 80, 3);
   });
 
+  it('keeps the last places of a list for the best new products where the base asks for them and a delta is in force', async () => {
+    const model = modelCopy();
+    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    // A base that knows the first 200 items, each with a bias of about 5; the rest are new to it (bias 0).
+    const baseIds = catalog.slice(0, 200).map((i) => i.id);
+    const bias = Float32Array.from({ length: 200 }, (_, j) => 5 + j / 1000);
+    const head = (more: { newSlots?: number }): void => {
+      writeHeadModel(join(model, 'head'), { ...defaultHead(encoder), ids: baseIds, bias, residual: null, ...more });
+    };
+    head({ newSlots: 1 });
+    const known = new Set(baseIds);
+    const ids = async (rec: Recommender, o: Parameters<Recommender['recommend']>[0] = {}): Promise<string[]> =>
+      (await rec.recommend({ diversify: false, ...o })).map((r) => r.id);
+    // No delta yet: nothing tells the browser how the new products sell, and the list is the base's.
+    const before = await ids((await make(model)).rec);
+    expect(before).toHaveLength(10);
+    expect(before.every((id) => known.has(id))).toBe(true);
+    // The stream says a new product sells (ψ 2: still far below the known items' bias).
+    const [fresh, other] = [catalog[catalog.length - 1]!.id, catalog[catalog.length - 2]!.id];
+    publishDelta(model, { baseVersion: version, seq: 1, ids: [fresh, other], bias: [2, 1], events: 3, eventsThrough: null });
+    const { rec } = await make(model);
+    expect(rec.stats().shopDelta?.seq).toBe(1);
+    const list = await ids(rec);
+    expect(list).toEqual([...before.slice(0, 9), fresh]);
+    // Two places in a list of twenty, and what the list leaves out is never put back.
+    const long = await ids(rec, { k: 20 });
+    expect(long.slice(18)).toEqual([fresh, other]);
+    expect((await ids(rec, { exclude: [fresh] }))[9]).toBe(other);
+    expect((await ids(rec, { filter: (item) => item.id !== fresh }))[9]).toBe(other);
+    // A base that keeps no places ranks the new product by its score alone, below the known items.
+    head({});
+    const without = await ids((await make(model)).rec);
+    expect(without.every((id) => known.has(id))).toBe(true);
+  });
+
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {
     const model = modelCopy();
     const asked = await make(model, { shopDelta: join(model, 'delta/'), shopDeltaRefreshMs: 20 });

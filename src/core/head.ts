@@ -194,6 +194,11 @@ export interface BaseParams {
   shopDeltaWeight?: number;
   /** The weight of ψ on the items the base does not know (`known[i]` 0); default `shopDeltaWeight`. */
   shopDeltaWeightNew?: number;
+  /**
+   * Places per ten of a list kept for the items the base does not know (`known[i]` 0) while a
+   * shop delta is in force (see `src/core/new-slots.ts`); default 0.
+   */
+  newSlots?: number;
   /** 1 for the catalogue items the base knows; absent: every item is weighed by `shopDeltaWeight`. */
   known?: Uint8Array | null;
   /**
@@ -546,6 +551,13 @@ export class IncrementalHead {
   /** ψ's weight on the items the base does not know (`shopDeltaWeightNew`), where `known` marks them. */
   private readonly shopWeightNew: number;
   private readonly known: Uint8Array | null;
+  /** Places per ten of a list kept for the items the base does not know while a shop delta is in force (`BaseParams.newSlots`). */
+  readonly newSlots: number;
+  /** The base's `known`, where places are kept; the rows it marks 0, once asked for ({@link topFresh}). */
+  private readonly slotKnown: Uint8Array | null;
+  private freshRows: Int32Array | null = null;
+  /** Whether a shop delta is in force ({@link setShopBias}). */
+  private shopDelta = false;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
   private readonly gMix: tf.Variable<tf.Rank.R1>;
   /** What the sparse features remember of the clicks, by item id (items of other catalogues too). */
@@ -648,6 +660,8 @@ export class IncrementalHead {
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.shopWeightNew = base.shopDeltaWeightNew ?? this.shopWeight;
     this.known = base.known && this.shopWeightNew !== this.shopWeight ? base.known : null;
+    this.newSlots = base.newSlots ?? 0;
+    this.slotKnown = this.newSlots > 0 && base.known ? base.known : null;
     this.baseRecent = base.recent ?? null;
     this.recentSales = this.baseRecent;
     this.dMix = own(tf.zeros([MIX_LENGTH]));
@@ -753,6 +767,7 @@ export class IncrementalHead {
     // Only the entries of the old delta or the new one change (Δb stays as it was).
     const at = Int32Array.from(new Set([...this.psiW.keys(), ...next.keys()]));
     this.psiW = next;
+    this.shopDelta = psi !== null;
     if (at.length > 0) this.markBias(at);
   }
 
@@ -1001,8 +1016,38 @@ export class IncrementalHead {
    * A score that is not a number never ranks.
    */
   async topScores(want: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
+    return this.scan(want, time, null);
+  }
+
+  /**
+   * Places per ten of a list that the products the base does not know get now: the base's
+   * `newSlots` while a shop delta is in force (it is what tells a browser how they sell), else 0.
+   */
+  get newSlotsNow(): number {
+    return this.slotKnown && this.shopDelta ? this.newSlots : 0;
+  }
+
+  /**
+   * The `want` best scores among the products the base does not know, best first, as
+   * {@link topScores} scores them (none where {@link newSlotsNow} is 0): the candidates for the
+   * places kept for new products (`src/core/new-slots.ts`).
+   */
+  async topFresh(want: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
+    const known = this.newSlotsNow > 0 ? this.slotKnown : null;
+    if (!known) return { values: new Float32Array(0), indices: new Int32Array(0) };
+    if (!this.freshRows) {
+      const rows: number[] = [];
+      for (let i = 0; i < this.n; i++) if (!known[i]) rows.push(i);
+      this.freshRows = Int32Array.from(rows);
+    }
+    return this.scan(want, time, this.freshRows);
+  }
+
+  /** {@link topScores} over every row, or over `rows` only. */
+  private async scan(want: number, time: number, rows: Int32Array | null): Promise<{ values: Float32Array; indices: Int32Array }> {
     this.assertAlive();
-    if (this.n === 0 || want < 1) return { values: new Float32Array(0), indices: new Int32Array(0) };
+    const count = rows ? rows.length : this.n;
+    if (count === 0 || want < 1) return { values: new Float32Array(0), indices: new Int32Array(0) };
     const ctx = this.context(time);
     // The history and its sparse terms as they stand at the call (a click may land while this waits).
     const hw = this.historyWeights();
@@ -1020,11 +1065,15 @@ export class IncrementalHead {
       at += f.length;
     });
     const patch = { idx, val };
-    const top = new TopK(Math.min(want, this.n));
-    for (let from = 0; from < this.n; from += SCORE_BLOCK_ROWS) {
+    const top = new TopK(Math.min(want, count));
+    // A subset is scored by the plain loop, slower per row than the kernel: smaller blocks.
+    const block = rows ? SCORE_BLOCK_ROWS / 4 : SCORE_BLOCK_ROWS;
+    for (let from = 0; from < count; from += block) {
       if (from > 0) await nextTask();
       if (this.disposed) break;
-      this.items.scanTop(q, top, from, Math.min(this.n, from + SCORE_BLOCK_ROWS), patch);
+      const to = Math.min(count, from + block);
+      if (rows) this.items.scanTopAt(q, top, rows.subarray(from, to), patch);
+      else this.items.scanTop(q, top, from, to, patch);
     }
     return top.sorted();
   }

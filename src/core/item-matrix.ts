@@ -289,6 +289,26 @@ export class ItemMatrix {
     }
   }
 
+  /**
+   * Scores rows `at` against `q` as {@link scanTop} scores them (the same float32 operations,
+   * `patch` included) and offers each to `top`: for a subset of the catalogue, such as the
+   * products the base does not know, without a pass over the rest.
+   */
+  scanTopAt(q: ArrayLike<number>, top: TopK, at: ArrayLike<number>, patch?: { idx: ArrayLike<number>; val: ArrayLike<number> }): void {
+    for (let j = 0; j < at.length; j++)
+      if (!(at[j]! >= 0 && at[j]! < this.n)) throw new RangeError(`row ${at[j]} is outside [0, ${this.n})`);
+    const qs = this.setQuery(q);
+    const saved = patch ? this.applyPatch(patch, 0, this.n) : null;
+    try {
+      for (let j = 0; j < at.length; j++) {
+        const s = this.scoreJs(at[j]!, qs);
+        if (s > top.threshold) top.push(s, at[j]!);
+      }
+    } finally {
+      if (saved) this.restorePatch(saved);
+    }
+  }
+
   /** Scores of rows [from, to) against `q`, bias included, into `out` (out[0] is row `from`). */
   dense(q: ArrayLike<number>, out: Float32Array, from = 0, to = this.n): void {
     if (from < 0 || to > this.n || from > to || out.length < to - from) throw new RangeError(`rows [${from}, ${to}) do not fit`);

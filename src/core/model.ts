@@ -67,6 +67,13 @@ export interface HeadManifest {
    */
   shopDeltaWeightNew?: number;
   /**
+   * Places per ten of a recommendation list kept for the products this base does not know, where
+   * the shop delta is in force: its best new products for the shopper, by the head's score, take
+   * the last places (`src/core/new-slots.ts`). Chosen by the maintenance job where its held-out
+   * weeks find new products less often than what sells now would; default 0.
+   */
+  newSlots?: number;
+  /**
    * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
    * what sold lately with the same half-life and publishes it with the shop delta, so that a
    * browser's own popularity follows what sells now. Absent where the head ships no `recent`.
@@ -184,6 +191,10 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
     if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust) && trust >= 0)) {
       throw new ModelLoadError(manifestUrl, `Head manifest field ${field} must be a finite number ≥ 0. Redeploy the head.`);
     }
+  }
+  const slots = manifest.newSlots;
+  if (slots !== undefined && !(typeof slots === 'number' && Number.isInteger(slots) && slots >= 0 && slots <= 10)) {
+    throw new ModelLoadError(manifestUrl, 'Head manifest field newSlots must be a whole number from 0 to 10. Redeploy the head.');
   }
   const life = manifest.recentHalfLifeDays;
   if (life !== undefined && !(typeof life === 'number' && Number.isFinite(life) && life > 0)) {
@@ -316,6 +327,7 @@ export function alignBase(
     mix: head.manifest.mix ?? [],
     shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
     shopDeltaWeightNew: head.manifest.shopDeltaWeightNew ?? head.manifest.shopDeltaWeight ?? 1,
+    newSlots: head.manifest.newSlots ?? 0,
     recent,
     known,
   };

@@ -31,6 +31,7 @@ import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
+import { newSlotsFor, withNewSlots } from './new-slots.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { HeadModel, ModelManifest } from './model.js';
@@ -1300,11 +1301,24 @@ class RecommenderImpl implements Recommender {
     if (picked.length > 1 && picked.every((p) => p.s === picked[0]!.s) && this.head.clicks === 0) {
       picked = this.spread(k, excl, options.filter).map((i) => ({ i, s: picked[0]!.s }));
     }
+    // The last places for the shop's best new products for this shopper, where the base keeps some.
+    const fresh = await this.freshCandidates(k, excl, options.filter);
+    if (this.disposed) return [];
+    const extra = fresh.filter((f) => !picked.some((p) => p.i === f.i));
     // One explanation of every candidate serves both the sharing and the `because` of the list.
-    const explained = await this.head.explain(picked.map((p) => p.i));
-    const columnOf = new Map(picked.map((p, col) => [p.i, col]));
-    const columns = picked.length;
+    const explained = await this.head.explain([...picked, ...extra].map((p) => p.i));
+    const columnOf = new Map([...picked, ...extra].map((p, col) => [p.i, col]));
+    const columns = picked.length + extra.length;
     picked = diversify && picked.length > k ? this.shareAmongInterests(picked, explained, k) : picked.slice(0, k);
+    if (fresh.length > 0) {
+      const byItem = new Map([...fresh, ...picked].map((p) => [p.i, p]));
+      picked = withNewSlots(
+        picked.map((p) => p.i),
+        fresh.map((f) => f.i),
+        k,
+        fresh.length,
+      ).map((i) => byItem.get(i)!);
+    }
     const { history, weights, contributions } = explained;
     return picked.map((p) => {
       const col = columnOf.get(p.i)!;
@@ -1328,6 +1342,29 @@ class RecommenderImpl implements Recommender {
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
       };
     });
+  }
+
+  /**
+   * The new products (those the base does not know) for the places the base keeps for them in a
+   * list of `k` (`newSlotsFor`), best first by the head's score, leaving out what the list would
+   * leave out; none while the base keeps none or no shop delta is in force.
+   */
+  private async freshCandidates(
+    k: number,
+    excl: ReadonlySet<number>,
+    filter: RecommendOptions['filter'],
+  ): Promise<{ i: number; s: number }[]> {
+    const m = newSlotsFor(k, this.head.newSlotsNow);
+    if (m === 0) return [];
+    const { values, indices } = await this.head.topFresh(m + excl.size + (filter ? 3 * k : 0));
+    const out: { i: number; s: number }[] = [];
+    for (let j = 0; j < indices.length && out.length < m; j++) {
+      const i = indices[j]!;
+      if (excl.has(i) || !Number.isFinite(values[j]!)) continue;
+      if (filter && !filter(this.catalog.item(i))) continue;
+      out.push({ i, s: values[j]! });
+    }
+    return out;
   }
 
   /**

@@ -62,6 +62,8 @@ export interface ShopStream {
  * @param forgetAfterMs with it, a shopper's whole state (φ and the click memory) is dropped at
  *   every gap this long between two of their events: each visit starts as a stranger's
  *   (`clickwise-visit`, what a page that keeps nothing of a shopper between visits would give).
+ * @param k the length of the list the metrics look at: a base's places for new products
+ *   (`newSlots`) are kept in a list of this length, as the recommender keeps them in its list.
  */
 export function clickwiseMethod(
   name: string,
@@ -69,6 +71,7 @@ export function clickwiseMethod(
   rebases: readonly Rebase[] = [],
   shop?: ShopStream,
   forgetAfterMs?: number,
+  k = 10,
 ): OnlineMethod {
   let head = first;
   let next = 0;
@@ -174,8 +177,11 @@ export function clickwiseMethod(
       }
       visit(t);
       head.scores(t, out);
-      const k = rankedWanted();
-      if (k > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, k, out) });
+      const wanted = rankedWanted();
+      if (wanted > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, wanted, out) });
+      // The list's last places for new products, where the base keeps some (after the ranking
+      // a click learns from, which is the head's own, as in the browser).
+      head.applyNewSlots(out, k);
       return out;
     },
     observe(e) {

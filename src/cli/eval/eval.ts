@@ -212,14 +212,16 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
             [],
             undefined,
             DEFAULT_HEAD_OPTIONS.sessionGapMs,
+            o.k,
           ),
         );
       if (wanted.includes('clickwise-frozen'))
-        methods.push(clickwiseMethod(`clickwise-frozen${suffix}`, await baseAt(until, 'frozen', label)));
-      if (wanted.includes('clickwise')) methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label)));
+        methods.push(clickwiseMethod(`clickwise-frozen${suffix}`, await baseAt(until, 'frozen', label), [], undefined, undefined, o.k));
+      if (wanted.includes('clickwise'))
+        methods.push(clickwiseMethod(`clickwise${suffix}`, await baseAt(until, 'learning', label), [], undefined, undefined, o.k));
       if (wanted.includes('clickwise-live')) {
         const head = await baseAt(until, 'learning', label);
-        methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shopStream(head, until)));
+        methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shopStream(head, until), undefined, o.k));
       }
     };
     /** The shop's stream job on `head`'s base from `split` on, a new learner on each newer base. */
@@ -269,7 +271,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', 'retrained') });
         for (const name of maintained) {
           const head = await baseAt(o.split, 'learning', 'at the split');
-          methods.push(clickwiseMethod(name, head, rebases, name === 'clickwise-maintained-live' ? shopStream(head, o.split) : undefined));
+          const stream = name === 'clickwise-maintained-live' ? shopStream(head, o.split) : undefined;
+          methods.push(clickwiseMethod(name, head, rebases, stream, undefined, o.k));
         }
       }
       reports = await replay(events, methods, replayOptions);

@@ -10,6 +10,7 @@ import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../cor
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
+import { newSlotsFor, withNewSlots } from '../../core/new-slots.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** A shopper's ΔW and its sums before their first learning step: all 0, and held by no one (see `PlainState.dW`). */
@@ -141,6 +142,10 @@ export class PlainHead {
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`), and on the items the base does not know. */
   private readonly shopWeight: number;
   private readonly shopWeightNew: number;
+  /** `BaseParams.newSlots`: places per ten kept for the items the base does not know while ψ is in force. */
+  readonly newSlots: number;
+  /** Whether a shop delta ψ is fused in (`setShopBias`). */
+  private shopDelta = false;
   private readonly T: Transitions | null;
   private current: PlainState;
   /** The current shopper's Δb over the catalogue (0 where they touched nothing), for the hot loops. */
@@ -190,6 +195,7 @@ export class PlainHead {
     this.shopWeight = base.shopDeltaWeight ?? 1;
     this.shopWeightNew = base.shopDeltaWeightNew ?? this.shopWeight;
     this.known = base.known ?? null;
+    this.newSlots = base.newSlots ?? 0;
     this.T = base.transitions ?? null;
     this.current = freshState(d);
     this.dBShared = new Float32Array(n);
@@ -205,7 +211,33 @@ export class PlainHead {
     const known = this.known;
     for (let i = 0; i < this.n; i++)
       this.bBase[i] = this.baseBias[i]! + (psi ? (known && !known[i] ? this.shopWeightNew : w) * psi[i]! : 0);
+    this.shopDelta = psi !== null;
     this.fuseBias();
+  }
+
+  /**
+   * Gives `scores` (every item's, as {@link scores} writes them) the ranking a list of `k` shows
+   * with the places kept for new products (`withNewSlots`, as the recommender applies it): the
+   * list's items are lifted above every other score, in its order. A no-op without `newSlots`,
+   * without the base's `known`, or while no shop delta is in force.
+   */
+  applyNewSlots(scores: Float32Array, k: number): void {
+    const m = newSlotsFor(k, this.newSlots);
+    const known = this.known;
+    if (m === 0 || !known || !this.shopDelta) return;
+    const top = new TopK(Math.min(k, this.n));
+    const fresh = new TopK(Math.min(m, this.n));
+    let max = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      const s = scores[i]!;
+      // A score that is not a number never ranks, as in the head's pass.
+      if (!(s > -Infinity)) continue;
+      if (s > max) max = s;
+      if (s > top.threshold) top.push(s, i);
+      if (!known[i] && s > fresh.threshold) fresh.push(s, i);
+    }
+    const list = withNewSlots(Array.from(top.sorted().indices), Array.from(fresh.sorted().indices), k, m);
+    list.forEach((i, j) => (scores[i] = max + (list.length - j)));
   }
 
   /**

@@ -14,7 +14,16 @@ import { loadHead } from '../../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
 import { sequencesBeforeSplit, toReplay } from '../eval/replay.js';
 import { ShopLearner } from '../../core/shop-delta.js';
-import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDeltaWeight, SHOP_PUBLISH_MINUTES } from './mix.js';
+import {
+  attachShopDelta,
+  buildTransitions,
+  collectExamples,
+  fitMix,
+  EXAMPLES_BUDGET_BYTES,
+  fitNewSlots,
+  fitShopDeltaWeight,
+  SHOP_PUBLISH_MINUTES,
+} from './mix.js';
 import { trainBaseParams } from './train-base.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';
 
@@ -237,18 +246,40 @@ export async function trainBase(
     // The held-out weeks rank a shopper's own items by what sold before them, as a browser ranks
     // them by what sold before its base was made.
     const tailRecent = recentSales(past, n, tailStart, o.recentHalfLifeDays);
-    const examples = collectExamples(past, tailStart, T, { ...model, bias: tailBias, recent: tailRecent, n, d }, DEFAULT_HEAD_OPTIONS);
+    const tailModel = { ...model, bias: tailBias, recent: tailRecent, n, d };
+    const examples = collectExamples(past, tailStart, T, tailModel, DEFAULT_HEAD_OPTIONS);
     const fit = fitMix(examples, { alpha: h.alpha, mix: [] }, 3, unknown);
     // How far browsers should trust the shop's stream job: its learner run over the same weeks
     // on this base's biases (a new product at the new-item bias, as a browser has it), with the
     // other weights as chosen without it, so that a shop without a stream job loses nothing.
-    const learner = new ShopLearner(
-      Float32Array.from(tailBias, (b, i) => (unknown[i] ? fit.fresh : b)),
-      { seed: o.seed },
-      Uint8Array.from(unknown, (u) => 1 - u),
-    );
-    attachShopDelta(examples, past, tailStart, learner, SHOP_PUBLISH_MINUTES * 60_000);
+    const streamLearner = (): ShopLearner =>
+      new ShopLearner(
+        Float32Array.from(tailBias, (b, i) => (unknown[i] ? fit.fresh : b)),
+        { seed: o.seed },
+        Uint8Array.from(unknown, (u) => 1 - u),
+      );
+    attachShopDelta(examples, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);
     const trust = fitShopDeltaWeight(examples, fit, unknown);
+    // Places for new products, where browsers take the delta in (it is what ranks them). The
+    // held-out events on new products are rare, so they are collected apart, every one up to a
+    // bound, each with the delta a browser would have had (a learner of its own over the log).
+    let places: ReturnType<typeof fitNewSlots> | null = null;
+    if (trust.weight > 0 || trust.weightNew > 0) {
+      const cold = collectExamples(
+        past,
+        tailStart,
+        T,
+        tailModel,
+        DEFAULT_HEAD_OPTIONS,
+        2000,
+        2000,
+        EXAMPLES_BUDGET_BYTES / 4,
+        (e) => unknown[e.item] === 1,
+      );
+      attachShopDelta(cold, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);
+      const weights = { ...fit, stream: trust.weight, streamNew: trust.weightNew };
+      places = fitNewSlots(examples, cold, weights, unknown, past, o.recentHalfLifeDays || 7);
+    }
     const r4 = (x: number): number => Number(x.toFixed(4));
     return {
       repeatShare,
@@ -263,6 +294,7 @@ export async function trainBase(
         newItemBias: r4(fit.fresh),
         shopDeltaWeight: trust.weight,
         ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
+        ...(places && places.slots > 0 ? { newSlots: places.slots } : {}),
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
@@ -274,6 +306,14 @@ export async function trainBase(
           mixNdcgAfter: r4(fit.ndcgAfter),
           mixNewItems: unknown.reduce((a, u) => a + u, 0),
           mixShopDeltaNdcg: r4(trust.ndcgWith),
+          ...(places && places.coldHit.length > 0
+            ? {
+                newSlotsColdExamples: places.coldExamples,
+                newSlotsTrendHit: r4(places.trendHit),
+                newSlotsColdHit: places.coldHit.map(r4),
+                newSlotsNdcg: places.ndcg.map(r4),
+              }
+            : {}),
           transitions: transitions.to.length,
         },
       },

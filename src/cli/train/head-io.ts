@@ -26,6 +26,8 @@ export interface HeadModelData {
   shopDeltaWeight?: number;
   /** The weight of ψ on the products the base does not know (default `shopDeltaWeight`). */
   shopDeltaWeightNew?: number;
+  /** Places per ten kept for the products the base does not know (default 0). */
+  newSlots?: number;
   /** What each of `ids` sold in the days before the cut-off (see `BaseParams.recent`), or absent. */
   recent?: Float32Array | null;
   /** The half-life, in days, `recent` was computed with, and the time (ms) it stands at (written with it). */
@@ -79,6 +81,7 @@ export function writeHeadModel(dir: string, h: HeadModelData, { versionFromConte
     ...(h.newItemBias ? { newItemBias: h.newItemBias } : {}),
     ...(h.shopDeltaWeight !== undefined ? { shopDeltaWeight: h.shopDeltaWeight } : {}),
     ...(h.shopDeltaWeightNew !== undefined ? { shopDeltaWeightNew: h.shopDeltaWeightNew } : {}),
+    ...(h.newSlots ? { newSlots: h.newSlots } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };

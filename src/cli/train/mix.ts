@@ -14,7 +14,9 @@ import { normalisedHistory, pushHistory, transitionVotes } from '../../core/head
 import type { MemoryOptions } from '../../core/memory.js';
 import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
-import { densePsi } from '../../core/shop-delta.js';
+import { densePsi, RecentSales } from '../../core/shop-delta.js';
+import { TopK } from '../../core/item-matrix.js';
+import { newSlotsFor, withNewSlots } from '../../core/new-slots.js';
 import type { ReplayEvent } from '../eval/replay.js';
 
 /**
@@ -125,6 +127,7 @@ export function collectExamples(
   max = 4000,
   maxStarts = 4000,
   budgetBytes = EXAMPLES_BUDGET_BYTES,
+  keep?: (e: ReplayEvent) => boolean,
 ): Example[] {
   const { V, W, bias, n, d } = model;
   const recent = model.recent ?? null;
@@ -133,7 +136,7 @@ export function collectExamples(
   const lastTime = new Map<string, number>();
   for (const e of events) {
     const last = lastTime.get(e.user);
-    if (e.t >= from && last !== undefined) tail[e.t - last >= o.sessionGapMs ? 1 : 0]! += 1;
+    if (e.t >= from && last !== undefined && (!keep || keep(e))) tail[e.t - last >= o.sessionGapMs ? 1 : 0]! += 1;
     lastTime.set(e.user, e.t);
   }
   // Each example holds a score per catalogue item: a large catalogue gets fewer examples, so that
@@ -149,7 +152,7 @@ export function collectExamples(
     let s = shoppers.get(e.user);
     if (!s) shoppers.set(e.user, (s = { history: [], memory: new ShopperMemory() }));
     const ctx = s.memory.context(e.t, o);
-    if (e.t >= from && s.history.length > 0 && seen[ctx]!++ % strides[ctx]! === 0) {
+    if (e.t >= from && s.history.length > 0 && (!keep || keep(e)) && seen[ctx]!++ % strides[ctx]! === 0) {
       const hw = normalisedHistory(s.history);
       h.fill(0);
       for (const { i, w } of hw) for (let k = 0; k < d; k++) h[k]! += w * V[i * d + k]!;
@@ -203,48 +206,168 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
 const COUNTS = MEMORY_FEATURES.indexOf('counts');
 const POP = MEMORY_FEATURES.indexOf('own popularity');
 
+/** How weights `x` act on the examples' scores: the new items' offset and ψ's weight per item. */
+interface Weighting {
+  x: MixWeights;
+  unknown: Uint8Array | undefined;
+  fresh: number;
+  /** The new items' offset per item (0 for the items the content model knows). */
+  off: Float64Array;
+  /** ψ's weight per item: `streamNew` on the products the base does not know. */
+  wPsi: Float64Array;
+  useStream: boolean;
+}
+
+function weighting(x: MixWeights, n: number, unknown?: Uint8Array): Weighting {
+  const fresh = unknown ? (x.fresh ?? 0) : 0;
+  const off = new Float64Array(n);
+  if (fresh !== 0) for (let i = 0; i < n; i++) if (unknown![i]) off[i] = fresh;
+  const stream = x.stream ?? 0;
+  const streamNew = unknown ? (x.streamNew ?? stream) : stream;
+  const wPsi = new Float64Array(n).fill(stream);
+  if (unknown && streamNew !== stream) for (let i = 0; i < n; i++) if (unknown[i]) wPsi[i] = streamNew;
+  return { x, unknown, fresh, off, wPsi, useStream: stream !== 0 || streamNew !== 0 };
+}
+
+/** Adds what the weights give an example's items beyond its `base` into `extra` (all 0 on entry; see {@link clearWeighted}). */
+function addWeighted(ex: Example, g: Weighting, extra: Float64Array): void {
+  const { x, unknown, fresh } = g;
+  const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
+    if (w === 0) return;
+    for (let j = 0; j < idx.length; j++) extra[idx[j]!]! += w * val[j]!;
+  };
+  add(ex.rep, x.alpha);
+  ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx] ?? 0));
+  // A head holds the new-item offset as the bias of the products its base does not know, so
+  // their own-popularity value is that offset (the examples hold 0 for them); not where it is
+  // what the items sold lately, which the base gives a product it does not know none of.
+  const wPop = ex.ownFromRecent ? 0 : (x.mix[2 * POP + ex.ctx] ?? 0);
+  if (wPop !== 0 && fresh !== 0) for (const i of ex.feats[COUNTS]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
+  const psi = ex.psi;
+  if (psi && g.useStream) for (let i = 0; i < extra.length; i++) extra[i]! += g.wPsi[i]! * psi[i]!;
+}
+
+/** Sets `extra` back to 0 after {@link addWeighted}. */
+function clearWeighted(ex: Example, g: Weighting, extra: Float64Array): void {
+  if (ex.psi && g.useStream) extra.fill(0);
+  else for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
+}
+
 /** The weighted sum of NDCG@k over the examples and the sum of their weights (see {@link ndcgAt}). */
 function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown?: Uint8Array): { sum: number; total: number } {
   let sum = 0;
   let total = 0;
   if (examples.length === 0) return { sum, total };
   const n = examples[0]!.base.length;
-  // Dense rows, one pass each: the weighted features of one example (reset after it), and the
-  // offset of the items the content model does not know.
+  // Dense rows, one pass each: the weighted features of one example (reset after it).
   const extra = new Float64Array(n);
-  const fresh = unknown ? (x.fresh ?? 0) : 0;
-  const off = new Float64Array(n);
-  if (fresh !== 0) for (let i = 0; i < n; i++) if (unknown![i]) off[i] = fresh;
-  const stream = x.stream ?? 0;
-  // ψ's weight per item: `streamNew` on the products the base does not know.
-  const streamNew = unknown ? (x.streamNew ?? stream) : stream;
-  const useStream = stream !== 0 || streamNew !== 0;
-  const wPsi = new Float64Array(n).fill(stream);
-  if (unknown && streamNew !== stream) for (let i = 0; i < n; i++) if (unknown[i]) wPsi[i] = streamNew;
+  const g = weighting(x, n, unknown);
+  const off = g.off;
   for (const ex of examples) {
-    const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
-      if (w === 0) return;
-      for (let j = 0; j < idx.length; j++) extra[idx[j]!]! += w * val[j]!;
-    };
-    add(ex.rep, x.alpha);
-    ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx] ?? 0));
-    // A head holds the new-item offset as the bias of the products its base does not know, so
-    // their own-popularity value is that offset (the examples hold 0 for them); not where it is
-    // what the items sold lately, which the base gives a product it does not know none of.
-    const wPop = ex.ownFromRecent ? 0 : (x.mix[2 * POP + ex.ctx] ?? 0);
-    if (wPop !== 0 && fresh !== 0) for (const i of ex.feats[COUNTS]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
-    const psi = ex.psi;
-    if (psi && useStream) for (let i = 0; i < n; i++) extra[i]! += wPsi[i]! * psi[i]!;
+    addWeighted(ex, g, extra);
     const base = ex.base;
     const t = base[ex.target]! + extra[ex.target]! + off[ex.target]!;
     let rank = 0;
     for (let i = 0; i < n && rank < k; i++) if (base[i]! + extra[i]! + off[i]! >= t && i !== ex.target) rank++;
     if (rank < k) sum += ex.weight / Math.log2(rank + 2);
     total += ex.weight;
-    if (psi && useStream) extra.fill(0);
-    else for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
+    clearWeighted(ex, g, extra);
   }
   return { sum, total };
+}
+
+/**
+ * The most places per ten a base keeps for new products, and the most NDCG@10 (a share of its
+ * value without them) that the places may cost on the held-out weeks.
+ */
+export const NEW_SLOTS_MAX = 3;
+export const NEW_SLOTS_MAX_COST = 0.05;
+/** Held-out events on new products (with the shop delta) needed before places are kept for them. */
+export const NEW_SLOTS_MIN_EXAMPLES = 20;
+
+/**
+ * How many places per ten to keep for new products (`newSlots`; `src/core/new-slots.ts`), under
+ * weights `x`, from held-out examples with the shop delta (`attachShopDelta`): what each choice
+ * costs the whole ranking on `examples`, and how often it finds the products the base does not
+ * know (`unknown`) on `cold` (the held-out events on them, rare, so collected apart: see
+ * `collectExamples`' `keep`), against how often a list of what sells now (the whole shop's sales
+ * with a `halfLifeDays` half-life, up to each event, from `events`) finds them. None where the
+ * ranking finds new products as often as that list already; else the fewest places that do, at a
+ * cost of at most {@link NEW_SLOTS_MAX_COST}; where none does, the choice within that cost that
+ * finds them most often. A shop whose new products sell slowly, or whose shoppers find them
+ * through their content already, keeps none.
+ */
+export function fitNewSlots(
+  examples: readonly Example[],
+  cold: readonly Example[],
+  x: MixWeights,
+  unknown: Uint8Array,
+  events: readonly ReplayEvent[],
+  halfLifeDays: number,
+  k = 10,
+): { slots: number; coldExamples: number; trendHit: number; coldHit: number[]; ndcg: number[] } {
+  const withPsi = examples.filter((e) => e.psi !== null);
+  const coldPsi = cold.filter((e) => e.psi !== null && unknown[e.target] === 1);
+  const none = { slots: 0, coldExamples: coldPsi.length, trendHit: 0, coldHit: [], ndcg: [] };
+  if (coldPsi.length < NEW_SLOTS_MIN_EXAMPLES || withPsi.length === 0) return none;
+  const n = unknown.length;
+  // How often what sells now finds them (ties count against the target, as in `ndcgAt`).
+  const sold = new RecentSales(n, halfLifeDays);
+  let next = 0;
+  let trend = 0;
+  let coldTotal = 0;
+  for (const ex of [...coldPsi].sort((a, b) => a.t - b.t)) {
+    for (; next < events.length && events[next]!.t < ex.t; next++) sold.add(events[next]!.item, events[next]!.t);
+    const v = sold.values(ex.t);
+    const t = v[ex.target]!;
+    let rank = 0;
+    for (let i = 0; i < n && rank < k; i++) if (v[i]! >= t && i !== ex.target) rank++;
+    if (rank < k) trend += ex.weight;
+    coldTotal += ex.weight;
+  }
+  const trendHit = trend / coldTotal;
+  // Each choice's list, as the recommender makes it: the top k, then new products' places.
+  const g = weighting(x, n, unknown);
+  const extra = new Float64Array(n);
+  /** Where the list of an example with `m` places holds its target (-1: not in it). */
+  const placeOf = (ex: Example, m: number): number => {
+    addWeighted(ex, g, extra);
+    const top = new TopK(Math.min(k, n));
+    const fresh = new TopK(Math.max(1, Math.min(m, n)));
+    for (let i = 0; i < n; i++) {
+      const s = ex.base[i]! + extra[i]! + g.off[i]!;
+      if (s > top.threshold) top.push(s, i);
+      if (m > 0 && unknown[i] && s > fresh.threshold) fresh.push(s, i);
+    }
+    clearWeighted(ex, g, extra);
+    return withNewSlots(Array.from(top.sorted().indices), m > 0 ? Array.from(fresh.sorted().indices) : [], k, m).indexOf(ex.target);
+  };
+  const ndcg: number[] = [];
+  const coldHit: number[] = [];
+  for (let slots = 0; slots <= NEW_SLOTS_MAX; slots++) {
+    const m = newSlotsFor(k, slots);
+    let sum = 0;
+    let total = 0;
+    for (const ex of withPsi) {
+      const at = placeOf(ex, m);
+      if (at >= 0) sum += ex.weight / Math.log2(at + 2);
+      total += ex.weight;
+    }
+    ndcg.push(sum / total);
+    let hits = 0;
+    for (const ex of coldPsi) if (placeOf(ex, m) >= 0) hits += ex.weight;
+    coldHit.push(hits / coldTotal);
+  }
+  let slots = 0;
+  if (coldHit[0]! < trendHit) {
+    const affordable = Array.from({ length: NEW_SLOTS_MAX }, (_, j) => j + 1).filter(
+      (m) => ndcg[m]! >= (1 - NEW_SLOTS_MAX_COST) * ndcg[0]!,
+    );
+    const reaching = affordable.find((m) => coldHit[m]! >= trendHit);
+    if (reaching !== undefined) slots = reaching;
+    else for (const m of affordable) if (coldHit[m]! > coldHit[slots]! + 1e-9) slots = m;
+  }
+  return { slots, coldExamples: coldPsi.length, trendHit, coldHit, ndcg };
 }
 
 /**

@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { newSlotsFor, withNewSlots } from '../src/core/new-slots.js';
+import { collectExamples, fitNewSlots, NEW_SLOTS_MAX_COST } from '../src/cli/train/mix.js';
+import type { ReplayEvent } from '../src/cli/eval/replay.js';
+import { MEMORY_FEATURES } from '../src/core/memory.js';
+
+describe('places for new products in a list', () => {
+  it('keeps a new product already in the top where it is, and gives the others the last places in their order', () => {
+    const ranked = [5, 6, 7, 8, 9, 10];
+    // 7 is new and in the top 4; 20 and 21 are not: they take the last places from 9 and 8.
+    expect(withNewSlots(ranked, [7, 20, 21], 4, 3)).toEqual([5, 7, 20, 21]);
+    expect(withNewSlots(ranked, [20, 21], 4, 2)).toEqual([5, 6, 20, 21]);
+    expect(withNewSlots(ranked, [20, 21], 4, 1)).toEqual([5, 6, 7, 20]);
+    expect(withNewSlots(ranked, [6, 20], 4, 2)).toEqual([5, 6, 7, 20]);
+    // No places, or no new products: the top as it is.
+    expect(withNewSlots(ranked, [20], 4, 0)).toEqual([5, 6, 7, 8]);
+    expect(withNewSlots(ranked, [], 4, 2)).toEqual([5, 6, 7, 8]);
+    // A short ranking still gets its places, and never grows past k.
+    expect(withNewSlots([1], [20, 21, 22], 2, 3)).toEqual([20, 21]);
+    expect(withNewSlots([1, 2], [20], 3, 1)).toEqual([1, 2, 20]);
+  });
+
+  it('counts places per ten of the list', () => {
+    expect(newSlotsFor(10, 1)).toBe(1);
+    expect(newSlotsFor(20, 1)).toBe(2);
+    expect(newSlotsFor(4, 1)).toBe(0);
+    expect(newSlotsFor(4, 2)).toBe(1);
+    expect(newSlotsFor(3, 10)).toBe(3);
+    expect(newSlotsFor(10, 0)).toBe(0);
+  });
+});
+
+const N = 40;
+/** Items 30 … 39 are new to the base. */
+const unknown = Uint8Array.from({ length: N }, (_, i) => (i >= 30 ? 1 : 0));
+type Example = ReturnType<typeof collectExamples>[number];
+const empty = (): [Int32Array, Float32Array] => [new Int32Array(0), new Float32Array(0)];
+
+/**
+ * Held-out examples of a shop whose new product 35 sells at once: `regular` events on an old item
+ * the content model ranks `regularRank`-th, and `cold` on product 35, which it ranks
+ * `coldRank`-th (ψ, the shop delta, points at 35); `events` sell 35 more than anything lately.
+ */
+function shop(o: { regular: number; regularRank: number; cold: number; coldRank: number }): { examples: Example[]; events: ReplayEvent[] } {
+  const examples: Example[] = [];
+  const events: ReplayEvent[] = [];
+  for (let e = 0; e < 50; e++) events.push({ user: `s${e}`, item: e % 5 === 0 ? e % 30 : 35, t: e * 1000, scored: false });
+  const psi = Float32Array.from({ length: N }, (_, i) => (i === 35 ? 0.1 : 0));
+  /** Old items 0 … 29 score 30 − i (a new product 0), but `target`, placed `rank`-th. */
+  const scores = (target: number, rank: number): Float32Array => {
+    const base = Float32Array.from({ length: N }, (_, i) => (i < 30 ? 30 - i : 0));
+    base[target] = 30 - rank + 0.5;
+    return base;
+  };
+  const add = (target: number, rank: number, count: number): void => {
+    for (let j = 0; j < count; j++)
+      examples.push({
+        base: scores(target, rank),
+        psi,
+        t: 100_000 + examples.length,
+        target,
+        ctx: 0,
+        weight: 1,
+        rep: empty(),
+        feats: MEMORY_FEATURES.map(empty),
+      });
+  };
+  add(29, o.regularRank, o.regular);
+  add(35, o.coldRank, o.cold);
+  return { examples, events };
+}
+const x = { alpha: 0, mix: [], stream: 1 };
+/** The examples on new products (the maintenance job collects every one of them apart). */
+const coldOf = (examples: Example[]): Example[] => examples.filter((e) => unknown[e.target] === 1);
+
+describe('the places the maintenance job keeps for new products', () => {
+  it('keeps one where what sells now finds the new products and the ranking does not, at no cost to the rest', () => {
+    const { examples, events } = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 20 });
+    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7);
+    expect(fit.coldExamples).toBe(30);
+    expect(fit.trendHit).toBe(1);
+    expect(fit.coldHit[0]).toBe(0);
+    expect(fit.slots).toBe(1);
+    expect(fit.coldHit[1]).toBe(1);
+    expect(fit.ndcg[1]).toBeGreaterThan(fit.ndcg[0]!);
+  });
+
+  it('keeps none where the ranking finds the new products already', () => {
+    const { examples, events } = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 2 });
+    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7);
+    expect(fit.coldHit[0]).toBe(1);
+    expect(fit.slots).toBe(0);
+  });
+
+  it('keeps none where the places would cost the ranking more than its bound', () => {
+    // The regulars' items sit in the last place, which a place for new products takes from them.
+    const { examples, events } = shop({ regular: 200, regularRank: 9, cold: 30, coldRank: 20 });
+    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7);
+    expect(fit.coldHit[1]).toBe(1);
+    expect(fit.ndcg[1]).toBeLessThan((1 - NEW_SLOTS_MAX_COST) * fit.ndcg[0]!);
+    expect(fit.slots).toBe(0);
+  });
+
+  it('keeps none on too few held-out events of new products, or without the shop delta', () => {
+    const few = shop({ regular: 200, regularRank: 0, cold: 5, coldRank: 20 });
+    expect(fitNewSlots(few.examples, coldOf(few.examples), x, unknown, few.events, 7).slots).toBe(0);
+    const blind = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 20 });
+    for (const ex of blind.examples) ex.psi = null;
+    expect(fitNewSlots(blind.examples, coldOf(blind.examples), x, unknown, blind.events, 7)).toMatchObject({ slots: 0, coldExamples: 0 });
+  });
+});
+
+describe('the held-out events on new products', () => {
+  it('are collected apart, every one of them up to the bound, and only they', () => {
+    // Three shoppers, a click a minute on items 0 … 39; the tail begins at minute 100.
+    const events: ReplayEvent[] = Array.from({ length: 300 }, (_, e) => ({
+      user: `u${e % 3}`,
+      item: (e * 7) % N,
+      t: e * 60_000,
+      scored: false,
+    }));
+    const from = 100 * 60_000;
+    const model = { V: new Float32Array(N * 2).fill(0.1), W: Float32Array.from([1, 0, 0, 1]), bias: new Float32Array(N), n: N, d: 2 };
+    const T = { ptr: new Int32Array(N + 1), to: new Int32Array(0), p: new Float32Array(0) };
+    const o = {
+      historyDecay: 0.3,
+      historySize: 20,
+      transitionVotes: 5,
+      transitionDecay: 0.3,
+      countItems: 100,
+      pairItems: 100,
+      sessionGapMs: 30 * 60_000,
+    };
+    const wanted = events.filter((e) => e.t >= from && unknown[e.item] === 1);
+    const all = collectExamples(events, from, T, model, o, 4000, 4000, undefined, (e) => unknown[e.item] === 1);
+    expect(all.map((ex) => ex.target)).toEqual(wanted.map((e) => e.item));
+    expect(all.every((ex) => ex.weight === 1)).toBe(true);
+    // Past the bound, every k-th of them, each standing for k.
+    const some = collectExamples(events, from, T, model, o, 10, 10, undefined, (e) => unknown[e.item] === 1);
+    expect(some.length).toBeLessThanOrEqual(10);
+    expect(some.every((ex) => unknown[ex.target] === 1 && ex.weight === Math.ceil(wanted.length / 10))).toBe(true);
+  });
+});
