@@ -51,7 +51,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     };
     // Popularity biases only (no training epochs): with no clicks the base must rank by sales.
     const out = join(dir, 'model');
-    maintain(events, '2010-12-20', out, 0, ['--ranked-negatives', '50']);
+    maintain(events, '2010-12-20', out, 0, ['--ranked-negatives', '50', '--new-slots', '2']);
     /** The head a model folder's manifest names (maintain publishes each base in a folder of its own). */
     const headDir = (folder: string): string =>
       join(folder, (JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { head: string }).head);
@@ -60,9 +60,12 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       items: number;
       provenance: { until: string };
       headOptions: Record<string, number>;
+      newSlots?: number;
     };
-    // The shop asked for the ranked negatives: every browser on this base learns with them.
+    // The shop asked for the ranked negatives: every browser on this base learns with them; and
+    // for two places per ten for new products, whatever the held-out weeks would have chosen.
     expect(head.headOptions['rankedNegatives']).toBe(50);
+    expect(head.newSlots).toBe(2);
     expect(head.version).toMatch(/^base-2010-12-20-/);
     expect(head.items).toBeGreaterThan(100);
     expect(head.provenance.until).toBe('2010-12-20');
@@ -141,6 +144,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const r = refusal('--ranked-negatives', '2.5');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--ranked-negatives must be a whole number from 0 to 10,000, got 2\.5\./);
+  });
+
+  it('refuses a number of places for new products that is not a whole number from 0 to 10, before reading anything', () => {
+    for (const bad of ['1.5', '11', '-1']) {
+      const r = refusal('--new-slots', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`--new-slots must be a whole number from 0 to 10, got ${bad.replace('.', '\\.')}\\.`));
+    }
   });
 
   it('refuses a full-softmax bound that is not a whole number, before reading anything', () => {

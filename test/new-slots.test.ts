@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newSlotsFor, withNewSlots } from '../src/core/new-slots.js';
-import { collectExamples, fitNewSlots, NEW_SLOTS_MAX_COST } from '../src/cli/train/mix.js';
+import { collectExamples, fitNewSlots, launchTrendRate, NEW_SLOTS_MAX_COST } from '../src/cli/train/mix.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { MEMORY_FEATURES } from '../src/core/memory.js';
 
@@ -36,15 +36,32 @@ const unknown = Uint8Array.from({ length: N }, (_, i) => (i >= 30 ? 1 : 0));
 type Example = ReturnType<typeof collectExamples>[number];
 const empty = (): [Int32Array, Float32Array] => [new Int32Array(0), new Float32Array(0)];
 
+const DAY = 86_400_000;
+/** The held-out weeks' length, as the maintenance job passes it. */
+const WINDOW = 28 * DAY;
+
+/**
+ * Sixty days of a shop's sales: two a day of each old item 0 … 29, and from day 40 product 35,
+ * `launchPerDay` a day (a best seller at 20, a slow line at 1).
+ */
+function salesLog(launchPerDay: number): ReplayEvent[] {
+  const events: ReplayEvent[] = [];
+  for (let d = 0; d < 60; d++) {
+    for (let j = 0; j < 60; j++) events.push({ user: `s${j}`, item: j % 30, t: d * DAY + j * 60_000, scored: false });
+    if (d >= 40)
+      for (let j = 0; j < launchPerDay; j++) events.push({ user: `n${j}`, item: 35, t: d * DAY + 3_600_000 + j * 60_000, scored: false });
+  }
+  return events;
+}
+
 /**
  * Held-out examples of a shop whose new product 35 sells at once: `regular` events on an old item
  * the content model ranks `regularRank`-th, and `cold` on product 35, which it ranks
- * `coldRank`-th (ψ, the shop delta, points at 35); `events` sell 35 more than anything lately.
+ * `coldRank`-th (ψ, the shop delta, points at 35); its log's launch is a best seller.
  */
 function shop(o: { regular: number; regularRank: number; cold: number; coldRank: number }): { examples: Example[]; events: ReplayEvent[] } {
   const examples: Example[] = [];
-  const events: ReplayEvent[] = [];
-  for (let e = 0; e < 50; e++) events.push({ user: `s${e}`, item: e % 5 === 0 ? e % 30 : 35, t: e * 1000, scored: false });
+  const events = salesLog(20);
   const psi = Float32Array.from({ length: N }, (_, i) => (i === 35 ? 0.1 : 0));
   /** Old items 0 … 29 score 30 − i (a new product 0), but `target`, placed `rank`-th. */
   const scores = (target: number, rank: number): Float32Array => {
@@ -76,9 +93,9 @@ const coldOf = (examples: Example[]): Example[] => examples.filter((e) => unknow
 describe('the places the maintenance job keeps for new products', () => {
   it('keeps one where what sells now finds the new products and the ranking does not, at no cost to the rest', () => {
     const { examples, events } = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 20 });
-    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7);
+    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7, WINDOW);
     expect(fit.coldExamples).toBe(30);
-    expect(fit.trendHit).toBe(1);
+    expect(fit.trendHit).toBeGreaterThan(0.9);
     expect(fit.coldHit[0]).toBe(0);
     expect(fit.slots).toBe(1);
     expect(fit.coldHit[1]).toBe(1);
@@ -87,7 +104,7 @@ describe('the places the maintenance job keeps for new products', () => {
 
   it('keeps none where the ranking finds the new products already', () => {
     const { examples, events } = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 2 });
-    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7);
+    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7, WINDOW);
     expect(fit.coldHit[0]).toBe(1);
     expect(fit.slots).toBe(0);
   });
@@ -95,7 +112,7 @@ describe('the places the maintenance job keeps for new products', () => {
   it('keeps none where the places would cost the ranking more than its bound', () => {
     // The regulars' items sit in the last place, which a place for new products takes from them.
     const { examples, events } = shop({ regular: 200, regularRank: 9, cold: 30, coldRank: 20 });
-    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7);
+    const fit = fitNewSlots(examples, coldOf(examples), x, unknown, events, 7, WINDOW);
     expect(fit.coldHit[1]).toBe(1);
     expect(fit.ndcg[1]).toBeLessThan((1 - NEW_SLOTS_MAX_COST) * fit.ndcg[0]!);
     expect(fit.slots).toBe(0);
@@ -103,10 +120,28 @@ describe('the places the maintenance job keeps for new products', () => {
 
   it('keeps none on too few held-out events of new products, or without the shop delta', () => {
     const few = shop({ regular: 200, regularRank: 0, cold: 5, coldRank: 20 });
-    expect(fitNewSlots(few.examples, coldOf(few.examples), x, unknown, few.events, 7).slots).toBe(0);
+    expect(fitNewSlots(few.examples, coldOf(few.examples), x, unknown, few.events, 7, WINDOW).slots).toBe(0);
     const blind = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 20 });
     for (const ex of blind.examples) ex.psi = null;
-    expect(fitNewSlots(blind.examples, coldOf(blind.examples), x, unknown, blind.events, 7)).toMatchObject({ slots: 0, coldExamples: 0 });
+    expect(fitNewSlots(blind.examples, coldOf(blind.examples), x, unknown, blind.events, 7, WINDOW)).toMatchObject({
+      slots: 0,
+      coldExamples: 0,
+    });
+  });
+});
+
+describe('how often a list of what sells now finds a launch', () => {
+  it('is high where a launch becomes a best seller, near 0 where it sells slowly, and leaves out what was on sale from the start', () => {
+    const hit = launchTrendRate(salesLog(20), N, 7, WINDOW);
+    expect(hit.sales).toBe(20 * 20);
+    expect(hit.rate).toBeGreaterThan(0.9);
+    const slow = launchTrendRate(salesLog(1), N, 7, WINDOW);
+    expect(slow.sales).toBe(20);
+    expect(slow.rate).toBeLessThan(0.1);
+    // Past the bound, an even spread of the sales, with the same answer.
+    expect(launchTrendRate(salesLog(20), N, 7, WINDOW, 10, 50).rate).toBeGreaterThan(0.9);
+    // Sold from the log's first day, the old items are not launches: none of their sales count.
+    expect(launchTrendRate(salesLog(0), N, 7, WINDOW)).toEqual({ rate: 0, sales: 0 });
   });
 });
 

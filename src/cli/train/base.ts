@@ -69,6 +69,11 @@ export interface BaseOptions {
    */
   fullSoftmaxUpTo: number;
   sampledNegatives: number;
+  /**
+   * Places per ten of each list kept for new products while a shop delta is in force
+   * (`newSlots`); null: chosen on the held-out weeks (`fitNewSlots`).
+   */
+  newSlots: number | null;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -85,6 +90,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   recentHalfLifeDays: 7,
   fullSoftmaxUpTo: 50_000,
   sampledNegatives: 1024,
+  newSlots: null,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -95,6 +101,9 @@ export function validateBaseOptions(o: BaseOptions): void {
   }
   if (!(o.recentHalfLifeDays >= 0 && o.recentHalfLifeDays < Infinity)) {
     throw new RangeError(`recentHalfLifeDays must be a number of days ≥ 0 (0: none), got ${o.recentHalfLifeDays}`);
+  }
+  if (o.newSlots !== null && !(Number.isInteger(o.newSlots) && o.newSlots >= 0 && o.newSlots <= 10)) {
+    throw new RangeError(`newSlots must be a whole number from 0 to 10, or null (chosen), got ${o.newSlots}`);
   }
   if (!(Number.isInteger(o.fullSoftmaxUpTo) && o.fullSoftmaxUpTo >= 0)) {
     throw new RangeError(`fullSoftmaxUpTo must be a whole number of items ≥ 0, got ${o.fullSoftmaxUpTo}`);
@@ -233,6 +242,7 @@ export async function trainBase(
           recentHalfLifeDays: o.recentHalfLifeDays,
           recentAt: until,
           mix: new Array<number>(MIX_LENGTH).fill(0),
+          ...(o.newSlots ? { newSlots: o.newSlots } : {}),
         },
       };
     const T = buildTransitions(fittingSequences.values(), n);
@@ -278,9 +288,11 @@ export async function trainBase(
       );
       attachShopDelta(cold, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);
       const weights = { ...fit, stream: trust.weight, streamNew: trust.weightNew };
-      places = fitNewSlots(examples, cold, weights, unknown, past, o.recentHalfLifeDays || 7);
+      places = fitNewSlots(examples, cold, weights, unknown, past, o.recentHalfLifeDays || 7, o.mixTailDays * DAY);
     }
     const r4 = (x: number): number => Number(x.toFixed(4));
+    // A shop's own number of places, where it gave one; else the held-out weeks' choice.
+    const newSlots = o.newSlots ?? places?.slots ?? 0;
     return {
       repeatShare,
       head: {
@@ -294,7 +306,7 @@ export async function trainBase(
         newItemBias: r4(fit.fresh),
         shopDeltaWeight: trust.weight,
         ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
-        ...(places && places.slots > 0 ? { newSlots: places.slots } : {}),
+        ...(newSlots > 0 ? { newSlots } : {}),
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,

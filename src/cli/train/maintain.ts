@@ -36,6 +36,9 @@ base this one replaces.
   --ranked-negatives N  browsers learn each click against the first N items of the ranking
                      they showed before it (default 0: none; 50 finds new products a third more
                      often on Online Retail but costs a shop of re-buyers; docs/RESULTS.md)
+  --new-slots N      places per ten of each list kept for new products while a shop delta is
+                     in force (0 to 10; default: chosen on the held-out weeks, none where they
+                     find new products as often as a list of what sells now; docs/RESULTS.md)
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
@@ -54,6 +57,7 @@ async function main(argv: string[]): Promise<void> {
     'title-words': 'number',
     'ranked-negatives': 'number',
     'full-softmax-up-to': 'number',
+    'new-slots': 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -63,6 +67,9 @@ async function main(argv: string[]): Promise<void> {
   const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
   if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
     throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
+  const slots = args['new-slots'] === undefined ? null : Number(args['new-slots']);
+  if (slots !== null && !(Number.isInteger(slots) && slots >= 0 && slots <= 10))
+    throw new UsageError(`--new-slots must be a whole number from 0 to 10, got ${String(args['new-slots'])}.`);
   const fullUpTo = args['full-softmax-up-to'];
   if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
     throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
@@ -91,6 +98,7 @@ async function main(argv: string[]): Promise<void> {
       ...(args['epochs'] !== undefined ? { epochs: Number(args['epochs']) } : {}),
       ...(args['recent-half-life'] !== undefined ? { recentHalfLifeDays: Number(args['recent-half-life']) } : {}),
       ...(fullUpTo !== undefined ? { fullSoftmaxUpTo: Number(fullUpTo) } : {}),
+      newSlots: slots,
     },
     (done, total) => bar.tick((done / total) * 1),
   );
@@ -101,7 +109,7 @@ async function main(argv: string[]): Promise<void> {
     ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },

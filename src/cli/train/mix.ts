@@ -286,16 +286,62 @@ export const NEW_SLOTS_MAX_COST = 0.05;
 export const NEW_SLOTS_MIN_EXAMPLES = 20;
 
 /**
+ * How often a list of what sells now (the whole shop's sales with a `halfLifeDays` half-life, up
+ * to each sale) has a young product in its top `k` when it sells: over the sales in `events` of
+ * products first sold at most `windowMs` before (leaving out those on sale when the log begins,
+ * which are not launches), every one or, past `max`, an even spread of them. A shop whose
+ * launches become best sellers scores high; one whose new lines sell slowly, near 0.
+ */
+export function launchTrendRate(
+  events: readonly ReplayEvent[],
+  n: number,
+  halfLifeDays: number,
+  windowMs: number,
+  k = 10,
+  max = 2000,
+): { rate: number; sales: number } {
+  if (events.length === 0) return { rate: 0, sales: 0 };
+  const begin = events[0]!.t;
+  const first = new Float64Array(n).fill(Infinity);
+  const young = (e: ReplayEvent): boolean => first[e.item]! >= begin + windowMs && e.t - first[e.item]! <= windowMs;
+  let sales = 0;
+  for (const e of events) {
+    if (first[e.item] === Infinity) first[e.item] = e.t;
+    if (young(e)) sales++;
+  }
+  const stride = Math.max(1, Math.ceil(sales / max));
+  const sold = new RecentSales(n, halfLifeDays);
+  let seen = 0;
+  let hits = 0;
+  let asked = 0;
+  for (const e of events) {
+    if (young(e) && seen++ % stride === 0) {
+      const v = sold.values(e.t);
+      const t = v[e.item]!;
+      let rank = 0;
+      // Ties count against the product, as in `ndcgAt`.
+      for (let i = 0; i < n && rank < k; i++) if (v[i]! >= t && i !== e.item) rank++;
+      if (rank < k) hits++;
+      asked++;
+    }
+    sold.add(e.item, e.t);
+  }
+  return { rate: asked > 0 ? hits / asked : 0, sales };
+}
+
+/**
  * How many places per ten to keep for new products (`newSlots`; `src/core/new-slots.ts`), under
  * weights `x`, from held-out examples with the shop delta (`attachShopDelta`): what each choice
  * costs the whole ranking on `examples`, and how often it finds the products the base does not
  * know (`unknown`) on `cold` (the held-out events on them, rare, so collected apart: see
- * `collectExamples`' `keep`), against how often a list of what sells now (the whole shop's sales
- * with a `halfLifeDays` half-life, up to each event, from `events`) finds them. None where the
- * ranking finds new products as often as that list already; else the fewest places that do, at a
- * cost of at most {@link NEW_SLOTS_MAX_COST}; where none does, the choice within that cost that
- * finds them most often. A shop whose new products sell slowly, or whose shoppers find them
- * through their content already, keeps none.
+ * `collectExamples`' `keep`), against how often a list of what sells now finds products as young
+ * over the whole log (`launchTrendRate` over `events`, with `windowMs` the held-out weeks'
+ * length). A launch that becomes a best seller is rare and comes in bursts, so a few held-out
+ * weeks say little of how often a shop's launches do; the log says more. None where the ranking
+ * finds new products as often as that list; else the fewest places that do, at a cost of at most
+ * {@link NEW_SLOTS_MAX_COST}; where none does, the choice within that cost that finds them most
+ * often. A shop whose new products sell slowly, or whose shoppers find them through their
+ * content already, keeps none.
  */
 export function fitNewSlots(
   examples: readonly Example[],
@@ -304,6 +350,7 @@ export function fitNewSlots(
   unknown: Uint8Array,
   events: readonly ReplayEvent[],
   halfLifeDays: number,
+  windowMs: number,
   k = 10,
 ): { slots: number; coldExamples: number; trendHit: number; coldHit: number[]; ndcg: number[] } {
   const withPsi = examples.filter((e) => e.psi !== null);
@@ -311,21 +358,9 @@ export function fitNewSlots(
   const none = { slots: 0, coldExamples: coldPsi.length, trendHit: 0, coldHit: [], ndcg: [] };
   if (coldPsi.length < NEW_SLOTS_MIN_EXAMPLES || withPsi.length === 0) return none;
   const n = unknown.length;
-  // How often what sells now finds them (ties count against the target, as in `ndcgAt`).
-  const sold = new RecentSales(n, halfLifeDays);
-  let next = 0;
-  let trend = 0;
+  const trendHit = launchTrendRate(events, n, halfLifeDays, windowMs, k).rate;
   let coldTotal = 0;
-  for (const ex of [...coldPsi].sort((a, b) => a.t - b.t)) {
-    for (; next < events.length && events[next]!.t < ex.t; next++) sold.add(events[next]!.item, events[next]!.t);
-    const v = sold.values(ex.t);
-    const t = v[ex.target]!;
-    let rank = 0;
-    for (let i = 0; i < n && rank < k; i++) if (v[i]! >= t && i !== ex.target) rank++;
-    if (rank < k) trend += ex.weight;
-    coldTotal += ex.weight;
-  }
-  const trendHit = trend / coldTotal;
+  for (const ex of coldPsi) coldTotal += ex.weight;
   // Each choice's list, as the recommender makes it: the top k, then new products' places.
   const g = weighting(x, n, unknown);
   const extra = new Float64Array(n);
