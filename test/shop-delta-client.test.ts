@@ -303,6 +303,22 @@ describe('the shop delta in the recommender', () => {
     head({});
     const without = await ids((await make(model)).rec);
     expect(without.every((id) => known.has(id))).toBe(true);
+    // Shared among a shopper's interests (here the items clicked: a catalogue without
+    // departments, so each candidate goes to the click it is most like), the list is the one the
+    // same shopper gets from a base without places, but for its last place.
+    const plainCatalog = catalog.map(({ category: _, ...rest }) => rest);
+    const clicked = [catalog[0]!.id, catalog[60]!.id, catalog[120]!.id];
+    const sharedList = async (slots: number): Promise<string[]> => {
+      head(slots > 0 ? { newSlots: slots } : {});
+      const { rec: shopper } = await make(model, { catalog: plainCatalog });
+      for (const id of clicked) await shopper.click(id);
+      return (await shopper.recommend()).map((r) => r.id);
+    };
+    const plainShared = await sharedList(0);
+    const withPlace = await sharedList(1);
+    expect(known.has(withPlace[9]!)).toBe(false);
+    expect(plainShared.every((id) => known.has(id))).toBe(true);
+    expect(withPlace.slice(0, 9)).toEqual(plainShared.slice(0, 9));
   });
 
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {

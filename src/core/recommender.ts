@@ -1309,7 +1309,7 @@ class RecommenderImpl implements Recommender {
     const explained = await this.head.explain([...picked, ...extra].map((p) => p.i));
     const columnOf = new Map([...picked, ...extra].map((p, col) => [p.i, col]));
     const columns = picked.length + extra.length;
-    picked = diversify && picked.length > k ? this.shareAmongInterests(picked, explained, k) : picked.slice(0, k);
+    picked = diversify && picked.length > k ? this.shareAmongInterests(picked, explained, columns, k) : picked.slice(0, k);
     if (fresh.length > 0) {
       const byItem = new Map([...fresh, ...picked].map((p) => [p.i, p]));
       picked = withNewSlots(
@@ -1380,9 +1380,11 @@ class RecommenderImpl implements Recommender {
     return this.catalog.category(i) ?? `item:${i}`;
   }
 
+  /** The sharing described above; `explained` has `columns` columns, the candidates' first (the list's new products' may follow). */
   private shareAmongInterests(
     candidates: { i: number; s: number }[],
     explained: { history: number[]; weights: number[]; contributions: Float32Array },
+    columns: number,
     k: number,
   ): { i: number; s: number; group?: string }[] {
     const { history, weights, contributions } = explained;
@@ -1394,7 +1396,7 @@ class RecommenderImpl implements Recommender {
     const queues = new Map<string, { c: { i: number; s: number }; sim: number }[]>([...clicks.keys()].map((g) => [g, []]));
     const rest: { i: number; s: number }[] = [];
     candidates.forEach((c, col) => {
-      const simTo = (row: number): number => contributions[row * candidates.length + col]! / Math.max(weights[row]!, 1e-6);
+      const simTo = (row: number): number => contributions[row * columns + col]! / Math.max(weights[row]!, 1e-6);
       // An item of a department the shopper clicked in belongs to it; another goes to the click it is most like.
       const own = this.catalog.category(c.i);
       let group: string | null = own !== undefined && clicks.has(own) ? own : null;
