@@ -77,7 +77,11 @@ test('learns from items added after load, and fills slots added later, with a te
 
 test('requests only its own files, sends nothing about the shopper, and sets no cookie', async ({ page, context }) => {
   const requests: { url: string; method: string; body: string | null }[] = [];
-  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  const manifestAsked: Promise<Record<string, string>>[] = [];
+  page.on('request', (r) => {
+    requests.push({ url: r.url(), method: r.method(), body: r.postData() });
+    if (r.url().endsWith('/models/manifest.json')) manifestAsked.push(r.allHeaders());
+  });
   await page.goto('shop.html');
   await ready(page);
   await page.locator('ul.products [data-clickwise-item]').nth(2).click();
@@ -89,6 +93,11 @@ test('requests only its own files, sends nothing about the shopper, and sets no 
   const unexpected = requests.filter((r) => !allowed.test(r.url));
   expect(unexpected).toEqual([]);
   expect(requests.every((r) => r.method === 'GET' && r.body === null)).toBe(true);
+  // The model's manifest, replaced in place by each maintenance run, is checked with the server on
+  // every page (the browser's fetch with cache: 'no-cache'), on the later page too, by the tag and
+  // by the catalogue's worker.
+  expect(manifestAsked.length).toBeGreaterThanOrEqual(2);
+  for (const headers of await Promise.all(manifestAsked)) expect(headers['cache-control']).toMatch(/max-age=0|no-cache/);
   expect(await context.cookies()).toEqual([]);
   expect(await page.evaluate(() => document.cookie)).toBe('');
 });

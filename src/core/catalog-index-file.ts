@@ -217,10 +217,11 @@ export interface ListedIndex {
  * manifest's vectors folder's manifest (`catalogIndex`). Null where it ships none.
  */
 export async function findShippedIndex(fetcher: Fetcher, model: string): Promise<ListedIndex | null> {
-  const manifest = await fetchJson<{ vectors?: unknown }>(fetcher, joinLocation(model, 'manifest.json'));
+  // Both manifests may be replaced in place by a maintenance run: checked with the server.
+  const manifest = await fetchJson<{ vectors?: unknown }>(fetcher, joinLocation(model, 'manifest.json'), { revalidate: true });
   if (typeof manifest?.vectors !== 'string') return null;
   const base = joinLocation(model, manifest.vectors);
-  const vectors = await fetchJson<Partial<VectorsManifest>>(fetcher, joinLocation(base, 'manifest.json'));
+  const vectors = await fetchJson<Partial<VectorsManifest>>(fetcher, joinLocation(base, 'manifest.json'), { revalidate: true });
   const f = vectors?.catalogIndex;
   if (!f || typeof f.path !== 'string' || typeof f.digest !== 'string' || !Number.isSafeInteger(f.fileBytes)) return null;
   return { base, file: f };

@@ -26,7 +26,7 @@ export {
 export { DEFAULT_HEAD_OPTIONS, IncrementalHead, normalisedHistory, pushHistory } from './head.js';
 export type { BaseParams, HeadGradients, HeadOptions, HeadState, LearnInput } from './head.js';
 export { defaultFetcher, joinLocation, prefetchingFetcher, sha256Hex } from './model-io.js';
-export type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
+export type { Fetcher, FetchOptions, ManifestFile, TensorSpec } from './model-io.js';
 export { alignBase, loadHeadModel, loadModelManifest } from './model.js';
 export type { HeadManifest, HeadModel, ModelManifest } from './model.js';
 export { createRecommenderCore, loadHead } from './recommender.js';

@@ -24,8 +24,20 @@ export interface TensorSpec {
   byteLength: number;
 }
 
-/** Reads bytes given a location. Injectable so tests can serve from memory. */
-export type Fetcher = (location: string) => Promise<ArrayBuffer>;
+/**
+ * How a file is asked for. `revalidate`: the file changes in place (the model folder's
+ * `manifest.json`, which a maintenance run replaces), so a browser's cached copy is checked with
+ * the server before it is used (`cache: 'no-cache'`), never used stale.
+ */
+export interface FetchOptions {
+  revalidate?: boolean;
+}
+
+/** Reads bytes given a location. Injectable so tests can serve from memory (a custom one may ignore the options). */
+export type Fetcher = (location: string, options?: FetchOptions) => Promise<ArrayBuffer>;
+
+/** The `fetch` options a browser asks for a file with. */
+const requestInit = (options?: FetchOptions): RequestInit | undefined => (options?.revalidate ? { cache: 'no-cache' } : undefined);
 
 /** True for an http(s) or other URL (not a file:// one, which Node reads with fs). */
 export function isUrl(s: string): boolean {
@@ -44,8 +56,8 @@ export function joinLocation(base: string, file: string): string {
 }
 
 /** Default reader: `fetch` for URLs and for relative paths in a page; `fs` for paths in Node. */
-export const defaultFetcher: Fetcher = async (location) => {
-  if (isUrl(location) || hasPage()) return readResponse(location, fetch(location));
+export const defaultFetcher: Fetcher = async (location, options) => {
+  if (isUrl(location) || hasPage()) return readResponse(location, fetch(location, requestInit(options)));
   const path = location.startsWith('file://') ? new URL(location).pathname : location;
   const fsName = 'node:fs/promises';
   const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(p: string): Promise<Uint8Array> };
@@ -137,9 +149,9 @@ export class GrowingBuffer {
  * runtime loads). Later requests fetch again.
  */
 export function prefetchingFetcher(early: Map<string, Promise<Response>>): Fetcher {
-  return (location) => {
+  return (location, options) => {
     const pending = early.get(location);
-    if (!pending) return defaultFetcher(location);
+    if (!pending) return defaultFetcher(location, options);
     early.delete(location);
     return readResponse(location, pending);
   };
@@ -197,8 +209,8 @@ export function looksLikeHtml(buf: ArrayBuffer): boolean {
 }
 
 /** Fetches a JSON file. Errors name the file. */
-export async function fetchJson<T>(fetcher: Fetcher, location: string): Promise<T> {
-  const buf = await fetcher(location);
+export async function fetchJson<T>(fetcher: Fetcher, location: string, options?: FetchOptions): Promise<T> {
+  const buf = options ? await fetcher(location, options) : await fetcher(location);
   try {
     return JSON.parse(new TextDecoder().decode(buf)) as T;
   } catch (cause) {

@@ -338,7 +338,8 @@ export async function loadModelManifest(fetcher: Fetcher, modelUrl: string): Pro
   const url = joinLocation(modelUrl, 'manifest.json');
   let m: ModelManifest;
   try {
-    m = await fetchJson<ModelManifest>(fetcher, url);
+    // Replaced in place by each maintenance run: a cached copy could name a head folder since removed.
+    m = await fetchJson<ModelManifest>(fetcher, url, { revalidate: true });
   } catch (cause) {
     throw new ModelLoadError(
       url,

@@ -80,12 +80,13 @@ declare const __CLICKWISE_VERSION__: string;
     // catalogue's worker, which parses it meanwhile (a first visit) or checks it against what was
     // saved (a later one); by the page where the worker cannot start.
     const prefetched = new Map<string, Promise<Response>>();
-    const prefetch = (url: string): void => {
-      const pending = fetch(url);
+    const prefetch = (url: string, init?: RequestInit): void => {
+      const pending = fetch(url, init);
       pending.catch(() => undefined);
       prefetched.set(url, pending);
     };
-    prefetch(config.model.endsWith('/') ? `${config.model}manifest.json` : `${config.model}/manifest.json`);
+    // The model's manifest is replaced in place by each maintenance run: checked with the server.
+    prefetch(config.model.endsWith('/') ? `${config.model}manifest.json` : `${config.model}/manifest.json`, { cache: 'no-cache' });
     const earlyIndex = config.catalog
       ? startEarlyIndex(
           config.catalog,
