@@ -210,7 +210,7 @@ export function looksLikeHtml(buf: ArrayBuffer): boolean {
 
 /** Fetches a JSON file. Errors name the file. */
 export async function fetchJson<T>(fetcher: Fetcher, location: string, options?: FetchOptions): Promise<T> {
-  const buf = options ? await fetcher(location, options) : await fetcher(location);
+  const buf = await fetcher(location, options);
   try {
     return JSON.parse(new TextDecoder().decode(buf)) as T;
   } catch (cause) {

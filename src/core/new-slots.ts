@@ -7,6 +7,8 @@
  * score, get the last places of the list: they compete with each other, not with the top of it.
  */
 
+import { TopK } from './item-matrix.js';
+
 /** Places for new products in a list of `k`: `slots` per ten places, rounded (0 where `slots` is 0). */
 export function newSlotsFor(k: number, slots: number): number {
   if (!(slots > 0) || !(k > 0)) return 0;
@@ -37,4 +39,22 @@ export function withNewSlots(ranked: readonly number[], fresh: readonly number[]
   }
   out.push(...missing);
   return out;
+}
+
+/**
+ * The list of `k` that a ranking by `scores` (every item's) shows with `m` places for the items
+ * `known` marks 0: {@link withNewSlots} of the top `k` and the best `m` of those items, each
+ * found in one pass (ties to the lower index, as the head's pass keeps them; a score that is
+ * not a number never ranks).
+ */
+export function slottedTop(scores: ArrayLike<number>, known: ArrayLike<number>, k: number, m: number): number[] {
+  const n = scores.length;
+  const top = new TopK(Math.min(k, n));
+  const fresh = new TopK(Math.max(1, Math.min(m, n)));
+  for (let i = 0; i < n; i++) {
+    const s = scores[i]!;
+    if (s > top.threshold) top.push(s, i);
+    if (m > 0 && !known[i] && s > fresh.threshold) fresh.push(s, i);
+  }
+  return withNewSlots(Array.from(top.sorted().indices), m > 0 ? Array.from(fresh.sorted().indices) : [], k, m);
 }

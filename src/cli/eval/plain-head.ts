@@ -10,7 +10,7 @@ import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../cor
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
-import { newSlotsFor, withNewSlots } from '../../core/new-slots.js';
+import { newSlotsFor, slottedTop } from '../../core/new-slots.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** A shopper's ΔW and its sums before their first learning step: all 0, and held by no one (see `PlainState.dW`). */
@@ -225,18 +225,9 @@ export class PlainHead {
     const m = newSlotsFor(k, this.newSlots);
     const known = this.known;
     if (m === 0 || !known || !this.shopDelta) return;
-    const top = new TopK(Math.min(k, this.n));
-    const fresh = new TopK(Math.min(m, this.n));
+    const list = slottedTop(scores, known, k, m);
     let max = -Infinity;
-    for (let i = 0; i < this.n; i++) {
-      const s = scores[i]!;
-      // A score that is not a number never ranks, as in the head's pass.
-      if (!(s > -Infinity)) continue;
-      if (s > max) max = s;
-      if (s > top.threshold) top.push(s, i);
-      if (!known[i] && s > fresh.threshold) fresh.push(s, i);
-    }
-    const list = withNewSlots(Array.from(top.sorted().indices), Array.from(fresh.sorted().indices), k, m);
+    for (let i = 0; i < this.n; i++) if (scores[i]! > max) max = scores[i]!;
     list.forEach((i, j) => (scores[i] = max + (list.length - j)));
   }
 

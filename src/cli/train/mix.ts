@@ -15,8 +15,7 @@ import type { MemoryOptions } from '../../core/memory.js';
 import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi, RecentSales } from '../../core/shop-delta.js';
-import { TopK } from '../../core/item-matrix.js';
-import { newSlotsFor, withNewSlots } from '../../core/new-slots.js';
+import { newSlotsFor, slottedTop } from '../../core/new-slots.js';
 import type { ReplayEvent } from '../eval/replay.js';
 
 /**
@@ -364,18 +363,14 @@ export function fitNewSlots(
   // Each choice's list, as the recommender makes it: the top k, then new products' places.
   const g = weighting(x, n, unknown);
   const extra = new Float64Array(n);
+  const scores = new Float64Array(n);
+  const known = Uint8Array.from(unknown, (u) => 1 - u);
   /** Where the list of an example with `m` places holds its target (-1: not in it). */
   const placeOf = (ex: Example, m: number): number => {
     addWeighted(ex, g, extra);
-    const top = new TopK(Math.min(k, n));
-    const fresh = new TopK(Math.max(1, Math.min(m, n)));
-    for (let i = 0; i < n; i++) {
-      const s = ex.base[i]! + extra[i]! + g.off[i]!;
-      if (s > top.threshold) top.push(s, i);
-      if (m > 0 && unknown[i] && s > fresh.threshold) fresh.push(s, i);
-    }
+    for (let i = 0; i < n; i++) scores[i] = ex.base[i]! + extra[i]! + g.off[i]!;
     clearWeighted(ex, g, extra);
-    return withNewSlots(Array.from(top.sorted().indices), m > 0 ? Array.from(fresh.sorted().indices) : [], k, m).indexOf(ex.target);
+    return slottedTop(scores, known, k, m).indexOf(ex.target);
   };
   const ndcg: number[] = [];
   const coldHit: number[] = [];
