@@ -1,6 +1,19 @@
 /** `npm run maintain` writes a model folder that createRecommender loads, with the logs' popularity in its base. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  fstatSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -261,5 +274,40 @@ describe('the version of a base that maintain writes', () => {
     publish(next);
     expect(existsSync(join(live, 'encoder'))).toBe(false);
     expect((await loadModelManifest(defaultFetcher, live)).encoder).toBe('encoder-enc-next/');
+  });
+
+  it('copies the shop vectors beside a new base file by file, each replaced whole and the manifest last', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickwise-publish-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const models = join(dir, 'models');
+    cpSync(MODELS, models, { recursive: true });
+    mkdirSync(join(models, 'vectors'));
+    const vectors = (bytes: number[]): void => {
+      writeFileSync(join(models, 'vectors', 'vectors.bin'), Uint8Array.from(bytes));
+      writeFileSync(join(models, 'vectors', 'manifest.json'), JSON.stringify({ bytes }));
+    };
+    const live = join(dir, 'live');
+    const publish = (): void => {
+      writeModelFolder(live, models, { ...defaultHead(readEncoderManifest(models)), ids: ['a'], bias: Float32Array.of(1) });
+    };
+    vectors([1, 2, 3, 4]);
+    publish();
+    const bin = join(live, 'vectors', 'vectors.bin');
+    expect(Array.from(readFileSync(bin))).toEqual([1, 2, 3, 4]);
+    // The same vectors again: nothing is rewritten. The file a page is reading stays in place (the
+    // copy this replaced removed it and wrote it again, so a page could find none, or half of it).
+    const reading = openSync(bin, 'r');
+    onTestFinished(() => closeSync(reading));
+    publish();
+    expect(fstatSync(reading).nlink).toBe(1);
+    // New vectors: a page that opened the old file before the run still reads it whole, never a
+    // file half old and half new; the new one is in place once the run is done.
+    vectors([9, 8, 7, 6, 5]);
+    publish();
+    const old = Buffer.alloc(8);
+    expect(Array.from(old.subarray(0, readSync(reading, old, 0, 8, 0)))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(readFileSync(bin))).toEqual([9, 8, 7, 6, 5]);
+    expect(JSON.parse(readFileSync(join(live, 'vectors', 'manifest.json'), 'utf8'))).toEqual({ bytes: [9, 8, 7, 6, 5] });
+    expect(readdirSync(join(live, 'vectors')).sort()).toEqual(['manifest.json', 'vectors.bin']);
   });
 });

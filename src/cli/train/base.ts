@@ -2,7 +2,7 @@
  * Retraining the base θ from event logs: shared by `npm run maintain` (which writes it as a model
  * folder) and `npm run eval` (which evaluates Clickwise on a base retrained at the split).
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
@@ -25,7 +25,7 @@ import {
   SHOP_PUBLISH_MINUTES,
 } from './mix.js';
 import { trainBaseParams } from './train-base.js';
-import { defaultHead, writeHeadModel, writeModelManifest } from './head-io.js';
+import { defaultHead, writeAtomically, writeHeadModel, writeModelManifest } from './head-io.js';
 
 const DAY = 86_400_000;
 
@@ -461,7 +461,7 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
       renameSync(staging, join(out, encoder));
     }
   }
-  if (existsSync(join(models, 'vectors')) && out !== models) cpSync(join(models, 'vectors'), join(out, 'vectors'), { recursive: true });
+  if (existsSync(join(models, 'vectors')) && resolve(out) !== resolve(models)) copyWhole(join(models, 'vectors'), join(out, 'vectors'));
   // The head: written whole under a temporary name, then renamed to the name of its content.
   const staging = join(out, `head.${process.pid}.tmp`);
   rmSync(staging, { recursive: true, force: true });
@@ -492,6 +492,31 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
     if (old || crashed) rmSync(join(out, f), { recursive: true, force: true });
   }
   return { model, head: h };
+}
+
+/**
+ * Copies a folder that pages may be reading (the shop's vectors): each file that differs is
+ * written under a temporary name and renamed over the old one, and a folder's `manifest.json`
+ * last, so a page finds every file whole, old or new (a file's sha256 in the manifest tells which);
+ * a file already the same is left as it is. Files the source lacks are kept: a page that read the
+ * manifest before may still ask for them.
+ */
+function copyWhole(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  const entries = readdirSync(from, { withFileTypes: true }).sort(
+    (a, b) => Number(a.name === 'manifest.json') - Number(b.name === 'manifest.json'),
+  );
+  for (const e of entries) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isDirectory()) {
+      copyWhole(src, dst);
+      continue;
+    }
+    const bytes = readFileSync(src);
+    if (existsSync(dst) && statSync(dst).size === bytes.byteLength && readFileSync(dst).equals(bytes)) continue;
+    writeAtomically(dst, bytes);
+  }
 }
 
 /** Reads the encoder manifest of a model folder. */
