@@ -244,12 +244,16 @@ describe('the eval refuses bad input', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('refuses settings SASRec cannot train with before anything runs', async () => {
+  it('refuses settings SASRec or GRU4Rec cannot train with before anything runs', async () => {
     const { items, events } = tinyLog();
     const settings = { ...DEFAULT_EVAL_SETTINGS, sasrec: { ...DEFAULT_EVAL_SETTINGS.sasrec, epochs: -2 } };
     await expect(
       runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['sasrec'], settings }),
     ).rejects.toThrow(/epochs must be a whole number of at least 1, got -2/);
+    const gru = { ...DEFAULT_EVAL_SETTINGS, gru4rec: { ...DEFAULT_EVAL_SETTINGS.gru4rec, learningRate: Number.NaN } };
+    await expect(
+      runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods: ['gru4rec'], settings: gru }),
+    ).rejects.toThrow(/GRU4Rec's learning rate must be above 0, got NaN/);
   });
 
   it('refuses base settings it cannot train with before anything runs', async () => {
@@ -370,6 +374,7 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
     const settings: EvalSettings = {
       ...DEFAULT_EVAL_SETTINGS,
       sasrec: { ...DEFAULT_EVAL_SETTINGS.sasrec, epochs: 1 },
+      gru4rec: { ...DEFAULT_EVAL_SETTINGS.gru4rec, epochs: 1 },
       base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 1 },
     };
     const plantedIndex = catalogue.length - 1;
@@ -408,6 +413,7 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
       'markov',
       'session-knn',
       'sasrec',
+      'gru4rec',
       'clickwise-visit',
       'clickwise-frozen',
       'clickwise',
@@ -421,7 +427,16 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
       expect(full.get(`${m}:planted`)!.get(0), m).toBe(truncated.get(`${m}:planted`)!.get(0));
     }
     // Methods that know items only from the logs cannot rank the future-only item on its first purchase.
-    for (const m of ['popularity', 'recent-popularity', 'item-knn', 'repeat-then-popularity', 'markov', 'session-knn', 'sasrec']) {
+    for (const m of [
+      'popularity',
+      'recent-popularity',
+      'item-knn',
+      'repeat-then-popularity',
+      'markov',
+      'session-knn',
+      'sasrec',
+      'gru4rec',
+    ]) {
       expect(full.get(`${m}:planted`)!.get(0), m).toBeGreaterThanOrEqual(10);
     }
   });

@@ -2,7 +2,7 @@
  * `npm run bench:train-ops [-- --out F]`: the eval's training ops (src/cli/tf-ops.ts) against
  * tfjs's own, on the wasm backend, at the shapes the tools train at:
  *   - base: a batch of 512 shoppers over Online Retail's 3,659 items, d = 64 (train-base.ts);
- *   - sasrec: 128 windows × 30 positions over the same catalogue, full softmax (sasrec.ts).
+ *   - sasrec: 128 windows × 30 positions over the same catalogue, full softmax (sequence-model.ts).
  * For each: the product's value and gradient (tf.matMul's gradient asks the backend for
  * transposed products) and the cross-entropy's value and gradient. Each figure is the median of
  * 5 runs after one warm-up; compare the ratios, measured in the same run.

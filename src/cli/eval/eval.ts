@@ -40,7 +40,7 @@ import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from 
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent } from './replay.js';
 import { replay, toReplay } from './replay.js';
-import { sasrecMethod, validateSasrecOptions } from './sasrec.js';
+import { sequenceMethod, validateSequenceOptions } from './sequence-model.js';
 import { writeVectors } from '../vectors/vectors.js';
 import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
 
@@ -56,6 +56,7 @@ export const ALL_METHODS = [
   'markov',
   'session-knn',
   'sasrec',
+  'gru4rec',
   'clickwise-visit',
   'clickwise-frozen',
   'clickwise',
@@ -73,6 +74,8 @@ export interface EvalSettings {
   sessionKnn: SessionKnnOptions;
   /** `epochs` is the most trained: training stops after `patience` epochs without a better held-out NDCG@10. */
   sasrec: { epochs: number; patience: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
+  /** The same for GRU4Rec; `dims` is the size of its embeddings and of its hidden state. */
+  gru4rec: { epochs: number; patience: number; dims: number; maxLen: number; learningRate: number; batchSize: number; dropout: number };
   clickwise: { learningRate?: number; l2?: number; historyDecay?: number; rankedNegatives?: number; rankedWeight?: number };
   /** How the base is retrained (the maintenance job's settings). */
   base: BaseOptions;
@@ -89,6 +92,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   repeat: { recency: 1, priorHalfLifeDays: 7 },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
   sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128 },
+  gru4rec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, learningRate: 0.01, batchSize: 128, dropout: 0.2 },
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
@@ -133,6 +137,9 @@ export interface EvalResult {
   bases: { name: string; version: string; until: string }[];
 }
 
+/** The baselines trained in worker threads, in the report's order. */
+const SEQUENCE_MODELS = ['sasrec', 'gru4rec'] as const;
+
 const day = (t: number): string => new Date(t).toISOString().slice(0, 10);
 /** The day of a midnight (UTC), else the full time: how the report names a base's cut-off. */
 const when = (t: number): string => (t % 86_400_000 === 0 ? day(t) : new Date(t).toISOString());
@@ -147,7 +154,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     if (!(ALL_METHODS as readonly string[]).includes(m)) throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}.`);
   }
   // Settings are checked before anything runs, not when a method first needs them minutes later.
-  if (wanted.includes('sasrec')) validateSasrecOptions({ ...settings.sasrec, seed: o.seed });
+  for (const kind of SEQUENCE_MODELS) if (wanted.includes(kind)) validateSequenceOptions(kind, { ...settings[kind], seed: o.seed });
   if (wanted.some((m) => m.startsWith('clickwise'))) validateBaseOptions(settings.base);
   if (wanted.some((m) => m.startsWith('clickwise-maintained')) && !(settings.maintenanceDays > 0 && settings.maintenanceDays < Infinity))
     throw new RangeError(`maintenanceDays must be a number of days above 0, got ${settings.maintenanceDays}`);
@@ -241,15 +248,15 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     if (wanted.includes('repeat-then-popularity')) methods.push(repeatThenPopularityMethod(events, n, settings.repeat));
     if (wanted.includes('markov')) methods.push(markovMethod(events, n, settings.markov));
     if (wanted.includes('session-knn')) methods.push(sessionKnnMethod(events, n, settings.sessionKnn));
-    // SASRec trains in a worker thread while this one trains the base and replays every other
-    // method; it is replayed last and takes its place in the report's order.
+    // SASRec and GRU4Rec train in worker threads while this one trains the base and replays every
+    // other method; they are replayed last and take their place in the report's order.
     const stop = new AbortController();
-    const sasrec = wanted.includes('sasrec')
-      ? sasrecMethod(events, n, { ...settings.sasrec, seed: o.seed, onProgress: o.onProgress, signal: stop.signal })
-      : null;
+    const trained = SEQUENCE_MODELS.filter((kind) => wanted.includes(kind)).map((kind) =>
+      sequenceMethod(kind, events, n, { ...settings[kind], seed: o.seed, onProgress: o.onProgress, signal: stop.signal }),
+    );
     // Handled below; this only keeps an early failure from being reported as unhandled meanwhile.
-    sasrec?.catch(() => undefined);
-    const sasrecAt = methods.length;
+    for (const t of trained) t.catch(() => undefined);
+    const trainedAt = methods.length;
     const replayOptions = {
       n,
       split: o.split,
@@ -277,16 +284,18 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       }
       reports = await replay(events, methods, replayOptions);
     } catch (e) {
-      // Stop the training thread rather than wait for it, and report this error.
+      // Stop the training threads rather than wait for them, and report this error.
       stop.abort();
-      await sasrec?.then((m) => m.dispose?.()).catch(() => undefined);
+      await Promise.all(trained.map((t) => t.then((m) => m.dispose?.()).catch(() => undefined)));
       throw e;
     }
-    if (sasrec) {
-      const m = await sasrec;
+    const late: MethodReport[] = [];
+    for (const t of trained) {
+      const m = await t;
       methods.push(m);
-      reports.splice(sasrecAt, 0, ...(await replay(events, [m], replayOptions)));
+      late.push(...(await replay(events, [m], replayOptions)));
     }
+    reports.splice(trainedAt, 0, ...late);
     return { methods: reports, eventsReplayed: events.length, eventsScored: scored, unknownItems, bases };
   } finally {
     methods.forEach((m) => m.dispose?.());
@@ -326,7 +335,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
   (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
-   --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
   const usage = 'See clickwise eval --help.';
@@ -346,6 +355,12 @@ async function main(argv: string[]): Promise<void> {
     'sasrec-len': 'number',
     'sasrec-blocks': 'number',
     'sasrec-lr': 'number',
+    'gru4rec-epochs': 'number',
+    'gru4rec-patience': 'number',
+    'gru4rec-len': 'number',
+    'gru4rec-dims': 'number',
+    'gru4rec-lr': 'number',
+    'gru4rec-dropout': 'number',
     'learning-rate': 'number',
     'history-decay': 'number',
     'ranked-negatives': 'number',
@@ -401,6 +416,12 @@ async function main(argv: string[]): Promise<void> {
   if (args['sasrec-len'] !== undefined) settings.sasrec.maxLen = Number(args['sasrec-len']);
   if (args['sasrec-blocks'] !== undefined) settings.sasrec.blocks = Number(args['sasrec-blocks']);
   if (args['sasrec-lr'] !== undefined) settings.sasrec.learningRate = Number(args['sasrec-lr']);
+  if (args['gru4rec-epochs'] !== undefined) settings.gru4rec.epochs = Number(args['gru4rec-epochs']);
+  if (args['gru4rec-patience'] !== undefined) settings.gru4rec.patience = Number(args['gru4rec-patience']);
+  if (args['gru4rec-len'] !== undefined) settings.gru4rec.maxLen = Number(args['gru4rec-len']);
+  if (args['gru4rec-dims'] !== undefined) settings.gru4rec.dims = Number(args['gru4rec-dims']);
+  if (args['gru4rec-lr'] !== undefined) settings.gru4rec.learningRate = Number(args['gru4rec-lr']);
+  if (args['gru4rec-dropout'] !== undefined) settings.gru4rec.dropout = Number(args['gru4rec-dropout']);
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);

@@ -1,7 +1,7 @@
-/** SASRec, the sequential baseline: full softmax, early stopping, and the same model from its worker thread. */
+/** SASRec and GRU4Rec, the trained sequential baselines: full softmax, early stopping, and the same model from a worker thread. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
-import { sasrecMethod } from '../src/cli/eval/sasrec.js';
+import { gru4recMethod, sasrecMethod } from '../src/cli/eval/sequence-model.js';
 import { useBackend } from './helpers.js';
 
 const N = 40;
@@ -68,5 +68,59 @@ describe('sasrec', () => {
     const pending = sasrecMethod(chainEvents(), N, { ...options, signal: stop.signal });
     stop.abort();
     await expect(pending).rejects.toThrow(/stopped/);
+  });
+});
+
+describe('gru4rec', () => {
+  it('learns a chain with the full softmax, stops early, and trains the same model in a worker thread', async () => {
+    const here = await gru4recMethod(chainEvents(), N, { ...options, worker: false });
+    const there = await gru4recMethod(chainEvents(), N, options);
+    expect(here.name).toBe('gru4rec');
+    const histories = [[3, 4, 5], [10], [38, 39], [1, 2, 3, 4, 5, 6, 7, 8, 9], []];
+    const a = await here.scoreBatch(histories);
+    const b = await there.scoreBatch(histories);
+    expect(there.training).toEqual(here.training);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    const t = here.training as { loss: string; epochsTrained: number; bestEpoch: number; heldOutNdcgPerEpoch: number[] };
+    expect(t.loss).toBe('full softmax');
+    expect(t.epochsTrained).toBeLessThan(40);
+    expect(t.epochsTrained).toBe(t.bestEpoch + 2);
+    expect(Math.max(...t.heldOutNdcgPerEpoch)).toBeGreaterThan(0.8);
+    // The next item of the chain comes first, after a history longer than the window too.
+    histories.slice(0, 4).forEach((h, r) => {
+      const row = a.subarray(r * N, (r + 1) * N);
+      const next = (h[h.length - 1]! + 1) % N;
+      expect(row.indexOf(Math.max(...row)), `after ${h.join(' ')}`).toBe(next);
+    });
+    here.dispose?.();
+    there.dispose?.();
+  }, 120_000);
+
+  it('reads the order of a history, not only its last item', async () => {
+    // Two paths share their middle item: after 1, 5 comes 2; after 3, 5 comes 4 (the last item of
+    // each, 6, is held out for early stopping).
+    const events: ReplayEvent[] = [];
+    for (let u = 0; u < 80; u++) {
+      const path = u % 2 === 0 ? [1, 5, 2, 6] : [3, 5, 4, 6];
+      path.forEach((item, k) => events.push({ user: `u${u}`, item, t: u * 100 + k, scored: false }));
+    }
+    const m = await gru4recMethod(events, 8, { ...options, maxLen: 4, worker: false });
+    const s = await m.scoreBatch([
+      [1, 5],
+      [3, 5],
+    ]);
+    const best = (r: number): number => {
+      const row = Array.from(s.subarray(r * 8, (r + 1) * 8));
+      return row.indexOf(Math.max(...row));
+    };
+    expect([best(0), best(1)]).toEqual([2, 4]);
+    m.dispose?.();
+  }, 120_000);
+
+  it('refuses a dropout it cannot train with, naming the network', async () => {
+    await expect(gru4recMethod(chainEvents(), N, { ...options, dropout: 1 })).rejects.toThrow(/GRU4Rec's dropout must be from 0/);
+    await expect(gru4recMethod(chainEvents(), N, { ...options, maxLen: 0 })).rejects.toThrow(/GRU4Rec's maxLen \(--gru4rec-len\)/);
   });
 });
