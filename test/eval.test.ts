@@ -11,7 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
 import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
-import { DEFAULT_EVAL_SETTINGS, runEvaluation } from '../src/cli/eval/eval.js';
+import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, runEvaluation } from '../src/cli/eval/eval.js';
 import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
@@ -244,6 +244,19 @@ describe('the eval refuses bad input', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('replays GRU4Rec and the weekly rebases only when named; default stands for the rest', async () => {
+    expect(DEFAULT_METHODS).toEqual(
+      ALL_METHODS.filter((m) => !['gru4rec', 'clickwise-maintained', 'clickwise-maintained-live'].includes(m)),
+    );
+    const { items, events } = tinyLog();
+    const names = async (methods: string[]): Promise<string[]> =>
+      (await runEvaluation({ events, items, split: 1_000_000 + 20 * 60_000, k: 10, seed: 1, models: MODELS, methods })).methods.map(
+        (m) => m.name,
+      );
+    expect(await names(['popularity', 'markov', 'popularity'])).toEqual(['popularity', 'markov']);
+    await expect(names(['popularity', 'gru'])).rejects.toThrow(/Unknown method gru\. Methods: .*gru4rec.*, and default for popularity/);
+  });
+
   it('refuses settings SASRec or GRU4Rec cannot train with before anything runs', async () => {
     const { items, events } = tinyLog();
     const settings = { ...DEFAULT_EVAL_SETTINGS, sasrec: { ...DEFAULT_EVAL_SETTINGS.sasrec, epochs: -2 } };
@@ -390,6 +403,7 @@ describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
         seed: 3,
         models: MODELS,
         settings,
+        methods: ['default', 'gru4rec'],
         onRank: (key, e, rank) => {
           const i = seen.get(key) ?? 0;
           seen.set(key, i + 1);
