@@ -336,8 +336,9 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --items F          items CSV (item_id,title,...)
   --split DATE       first day scored
   --until DATE       end of the scored period (default: the end of the log)
-  --methods a,b      methods to run: ${ALL_METHODS.join(', ')}; default (the default) is all but
-                     gru4rec and the clickwise-maintained ones, so default,gru4rec adds GRU4Rec
+  --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec
+                     and the clickwise-maintained ones; default in the list stands for those, so
+                     --methods default,gru4rec adds GRU4Rec
   --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
