@@ -1,6 +1,6 @@
 /** SASRec and GRU4Rec, the trained sequential baselines: full softmax, early stopping, and the same model from a worker thread. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ReplayEvent } from '../src/cli/eval/replay.js';
+import type { ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import { gru4recMethod, sasrecMethod } from '../src/cli/eval/sequence-model.js';
 import { useBackend } from './helpers.js';
 
@@ -20,33 +20,45 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
+/**
+ * Trains `method` here and in its worker thread on the chain, and checks what both baselines must
+ * do: the same model both ways, the full softmax, early stopping, and the chain's next item first
+ * after each history that has items. Returns the one trained here, its scores and its training.
+ */
+async function learnsTheChain(
+  method: typeof sasrecMethod,
+  histories: number[][],
+): Promise<{ here: StaticMethod; t: { epochsTrained: number; heldOutNdcgPerEpoch: number[] } }> {
+  const here = await method(chainEvents(), N, { ...options, worker: false });
+  const there = await method(chainEvents(), N, options);
+  const a = await here.scoreBatch(histories);
+  const b = await there.scoreBatch(histories);
+  expect(there.training).toEqual(here.training);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  expect(worst).toBeLessThan(1e-5);
+  const t = here.training as { loss: string; epochsTrained: number; bestEpoch: number; heldOutNdcgPerEpoch: number[] };
+  expect(t.loss).toBe('full softmax');
+  // Early stopping: it ends `patience` epochs after its best, well before the 40 allowed.
+  expect(t.epochsTrained).toBeLessThan(40);
+  expect(t.epochsTrained).toBe(t.bestEpoch + 2);
+  expect(Math.max(...t.heldOutNdcgPerEpoch)).toBeGreaterThan(0.8);
+  // The next item of the chain comes first.
+  histories.forEach((h, r) => {
+    if (h.length === 0) return;
+    const row = a.subarray(r * N, (r + 1) * N);
+    const next = (h[h.length - 1]! + 1) % N;
+    expect(row.indexOf(Math.max(...row)), `after ${h.join(' ')}`).toBe(next);
+  });
+  there.dispose?.();
+  return { here, t };
+}
+
 describe('sasrec', () => {
   it('learns a chain with the full softmax, stops early, and trains the same model in a worker thread', async () => {
-    const here = await sasrecMethod(chainEvents(), N, { ...options, worker: false });
-    const there = await sasrecMethod(chainEvents(), N, options);
-    const histories = [[3, 4, 5], [10], [38, 39], []];
-    const a = await here.scoreBatch(histories);
-    const b = await there.scoreBatch(histories);
-    expect(there.training).toEqual(here.training);
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    expect(worst).toBeLessThan(1e-5);
-
-    const t = here.training as { loss: string; epochsTrained: number; bestEpoch: number; heldOutNdcgPerEpoch: number[] };
-    expect(t.loss).toBe('full softmax');
-    // Early stopping: it ends `patience` epochs after its best, well before the 40 allowed.
-    expect(t.epochsTrained).toBeLessThan(40);
-    expect(t.epochsTrained).toBe(t.bestEpoch + 2);
+    const { here, t } = await learnsTheChain(sasrecMethod, [[3, 4, 5], [10], [38, 39], []]);
     expect(t.heldOutNdcgPerEpoch).toHaveLength(t.epochsTrained);
-    expect(Math.max(...t.heldOutNdcgPerEpoch)).toBeGreaterThan(0.8);
-    // The next item of the chain comes first.
-    histories.slice(0, 3).forEach((h, r) => {
-      const row = a.subarray(r * N, (r + 1) * N);
-      const next = (h[h.length - 1]! + 1) % N;
-      expect(row.indexOf(Math.max(...row))).toBe(next);
-    });
     here.dispose?.();
-    there.dispose?.();
   }, 120_000);
 
   it('uses a sampled softmax above the full-softmax limit', async () => {
@@ -73,29 +85,10 @@ describe('sasrec', () => {
 
 describe('gru4rec', () => {
   it('learns a chain with the full softmax, stops early, and trains the same model in a worker thread', async () => {
-    const here = await gru4recMethod(chainEvents(), N, { ...options, worker: false });
-    const there = await gru4recMethod(chainEvents(), N, options);
+    // The fourth history is longer than the window.
+    const { here } = await learnsTheChain(gru4recMethod, [[3, 4, 5], [10], [38, 39], [1, 2, 3, 4, 5, 6, 7, 8, 9], []]);
     expect(here.name).toBe('gru4rec');
-    const histories = [[3, 4, 5], [10], [38, 39], [1, 2, 3, 4, 5, 6, 7, 8, 9], []];
-    const a = await here.scoreBatch(histories);
-    const b = await there.scoreBatch(histories);
-    expect(there.training).toEqual(here.training);
-    let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    expect(worst).toBeLessThan(1e-5);
-    const t = here.training as { loss: string; epochsTrained: number; bestEpoch: number; heldOutNdcgPerEpoch: number[] };
-    expect(t.loss).toBe('full softmax');
-    expect(t.epochsTrained).toBeLessThan(40);
-    expect(t.epochsTrained).toBe(t.bestEpoch + 2);
-    expect(Math.max(...t.heldOutNdcgPerEpoch)).toBeGreaterThan(0.8);
-    // The next item of the chain comes first, after a history longer than the window too.
-    histories.slice(0, 4).forEach((h, r) => {
-      const row = a.subarray(r * N, (r + 1) * N);
-      const next = (h[h.length - 1]! + 1) % N;
-      expect(row.indexOf(Math.max(...row)), `after ${h.join(' ')}`).toBe(next);
-    });
     here.dispose?.();
-    there.dispose?.();
   }, 120_000);
 
   it('reads the order of a history, not only its last item', async () => {
