@@ -74,11 +74,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       provenance: { until: string };
       headOptions: Record<string, number>;
       newSlots?: number;
+      launchSlots?: number;
     };
     // The shop asked for the ranked negatives: every browser on this base learns with them; and
     // for two places per ten for new products, whatever the held-out weeks would have chosen.
     expect(head.headOptions['rankedNegatives']).toBe(50);
     expect(head.newSlots).toBe(2);
+    // One place per ten for a launch among the shop's best sellers, unless the shop says otherwise.
+    expect(head.launchSlots).toBe(1);
     expect(head.version).toMatch(/^base-2010-12-20-/);
     expect(head.items).toBeGreaterThan(100);
     expect(head.provenance.until).toBe('2010-12-20');
@@ -114,6 +117,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       items: number;
       headOptions: Record<string, number>;
       recentHalfLifeDays?: number;
+      launchSlots?: number;
       tensors: { name: string; shape: number[] }[];
       metrics: { trainingExamples: number; lossFirstBatch: number; lossLastEpoch: number };
     };
@@ -122,6 +126,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     // What sold lately ships with the half-life it was made with: the stream job keeps it up to date with the same.
     expect(th.tensors.find((t) => t.name === 'recent')?.shape).toEqual([th.items]);
     expect(th.recentHalfLifeDays).toBe(7);
+    expect(th.launchSlots).toBe(1);
     expect(th.metrics.trainingExamples).toBeGreaterThan(5_000);
     expect(th.metrics.lossLastEpoch).toBeLessThan(th.metrics.lossFirstBatch);
     // The softmax ran over every known item: this catalogue is far below 50,000.
@@ -130,12 +135,15 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(kindOf(trained)).toMatch(/softmax over the known items/);
     // Above --full-softmax-up-to, over a sample of them drawn per batch, and the base still learns.
     const sampled = join(dir, 'sampled');
-    maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100']);
+    maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100', '--launch-slots', '0']);
     expect(kindOf(sampled)).toMatch(/sampled softmax: 1024 known items drawn per batch/);
     const sh = JSON.parse(readFileSync(join(headDir(sampled), 'manifest.json'), 'utf8')) as typeof th & {
       provenance: { builtBy: string };
     };
     expect(sh.provenance.builtBy).toContain('--full-softmax-up-to 100');
+    // A shop that wants no places for launches writes none.
+    expect(sh.provenance.builtBy).toContain('--launch-slots 0');
+    expect(sh.launchSlots).toBeUndefined();
     expect(sh.metrics.lossLastEpoch).toBeLessThan(sh.metrics.lossFirstBatch);
     const rec2 = await createRecommender({ catalog, modelUrl: trained, backend: 'cpu', storage: 'memory' });
     await rec2.click(best);
@@ -164,6 +172,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       const r = refusal('--new-slots', bad);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`--new-slots must be a whole number from 0 to 10, got ${bad.replace('.', '\\.')}\\.`));
+    }
+  });
+
+  it('refuses a number of places for launches that is not a whole number from 0 to 10, before reading anything', () => {
+    for (const bad of ['0.5', '11', '-2']) {
+      const r = refusal('--launch-slots', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`--launch-slots must be a whole number from 0 to 10, got ${bad.replace('.', '\\.')}\\.`));
     }
   });
 

@@ -329,6 +329,14 @@ describe('the offset of products the base does not know', () => {
       writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newSlots: bad }));
       await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/newSlots must be a whole number from 0 to 10/);
     }
+    // The places for launches: none by default, shipped, refused when damaged.
+    expect(aligned.launchSlots).toBe(0);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, launchSlots: 1 }));
+    expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).launchSlots).toBe(1);
+    for (const bad of [-1, 0.5, 11, 'one', null]) {
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, launchSlots: bad }));
+      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/launchSlots must be a whole number from 0 to 10/);
+    }
   });
 });
 

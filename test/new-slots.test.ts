@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newSlotsFor, withNewSlots } from '../src/core/new-slots.js';
+import { bestSellers, freshPlacesFor, launchesIn, newSlotsFor, slottedTop, withNewSlots } from '../src/core/new-slots.js';
 import { collectExamples, fitNewSlots, launchTrendRate, NEW_SLOTS_MAX_COST } from '../src/cli/train/mix.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { MEMORY_FEATURES } from '../src/core/memory.js';
@@ -27,6 +27,47 @@ describe('places for new products in a list', () => {
     expect(newSlotsFor(4, 2)).toBe(1);
     expect(newSlotsFor(3, 10)).toBe(3);
     expect(newSlotsFor(10, 0)).toBe(0);
+  });
+});
+
+describe('places for launches', () => {
+  it('finds the shop’s best sellers, best first, and the new products among the first k of them', () => {
+    // Item 4 sold best, then 1 and 6 alike (the lower index first); 0 and 3 sold nothing.
+    const sold = Float32Array.from([0, 2, 0.5, 0, 3, 1, 2]);
+    expect(Array.from(bestSellers(sold))).toEqual([4, 1, 6, 5, 2]);
+    expect(Array.from(bestSellers(sold, 2))).toEqual([4, 1]);
+    expect(Array.from(bestSellers(new Float32Array(3)))).toEqual([]);
+    // The base knows 0 … 4: of the top three sellers only 6 is new; of the top five, 6 and 5.
+    const known = Uint8Array.from([1, 1, 1, 1, 1, 0, 0]);
+    const sellers = bestSellers(sold);
+    expect(Array.from(launchesIn(sellers, known, 3))).toEqual([6]);
+    expect(Array.from(launchesIn(sellers, known, 5))).toEqual([5, 6]);
+    expect(Array.from(launchesIn(sellers, known, 2))).toEqual([]);
+  });
+
+  it('gives one place per launch up to its share of the list, or the fixed places where they are more', () => {
+    expect(freshPlacesFor(10, 0, 1, 0)).toBe(0);
+    expect(freshPlacesFor(10, 0, 1, 1)).toBe(1);
+    expect(freshPlacesFor(10, 0, 1, 3)).toBe(1);
+    expect(freshPlacesFor(10, 0, 2, 3)).toBe(2);
+    expect(freshPlacesFor(20, 0, 1, 3)).toBe(2);
+    expect(freshPlacesFor(10, 2, 1, 1)).toBe(2);
+    expect(freshPlacesFor(10, 0, 0, 5)).toBe(0);
+  });
+
+  it('puts the launches first among the candidates, by score, then the other new products where places are fixed', () => {
+    // Items 0 … 5 known and scored 10 … 5; new products 6 … 9 scored 4, 3, 2, 1.
+    const scores = Float32Array.from([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    const known = Uint8Array.from([1, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
+    // Launches 8 and 9 take the places, better score first, ahead of the better-scored new product 6.
+    expect(slottedTop(scores, known, 5, 1, [8, 9], false)).toEqual([0, 1, 2, 3, 8]);
+    expect(slottedTop(scores, known, 5, 2, [9, 8], false)).toEqual([0, 1, 2, 8, 9]);
+    // With fixed places too, the launch comes first, then the best other new product.
+    expect(slottedTop(scores, known, 5, 2, [9], true)).toEqual([0, 1, 2, 9, 6]);
+    // Without launches the fixed places are as before.
+    expect(slottedTop(scores, known, 5, 2)).toEqual([0, 1, 2, 6, 7]);
+    // No places: the top as it is, launches or not.
+    expect(slottedTop(scores, known, 5, 0, [9], false)).toEqual([0, 1, 2, 3, 4]);
   });
 });
 

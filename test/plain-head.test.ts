@@ -10,7 +10,7 @@ import { REPLAY_WASM_BASE64 } from '../src/cli/eval/kernels/replay-wasm.js';
 import { assembleKernel, KERNELS } from '../src/cli/dev/build-kernel.js';
 import { READ_WASM_BASE64 } from '../src/bench/kernels/read-wasm.js';
 import { useBackend } from './helpers.js';
-import { newSlotsFor, withNewSlots } from '../src/core/new-slots.js';
+import { withNewSlots } from '../src/core/new-slots.js';
 
 const N = 60;
 const D = 8;
@@ -126,22 +126,103 @@ describe('the places for new products', () => {
     };
     const tensorList = async (): Promise<number[]> => {
       const top = await tensor.topScores(10, t + 9000);
-      const fresh = await tensor.topFresh(newSlotsFor(10, tensor.newSlotsNow), t + 9000);
+      const fresh = await tensor.topFresh(tensor.freshPlaces(10), 10, t + 9000);
       return withNewSlots(Array.from(top.indices), Array.from(fresh.indices), 10, fresh.indices.length);
     };
     // No shop delta yet: no places, the top ten of the scores, every item known.
-    expect(tensor.newSlotsNow).toBe(0);
+    expect(tensor.freshPlaces(10)).toBe(0);
     const plainTop = plainList();
     expect(plainTop.every((i) => known[i])).toBe(true);
     expect(await tensorList()).toEqual(plainTop);
     const psi = Float32Array.from({ length: N }, (_, i) => (i === 13 ? 0.5 : i === 31 ? 0.3 : 0));
     tensor.setShopBias(psi);
     plain.setShopBias(psi);
-    expect(tensor.newSlotsNow).toBe(2);
+    expect(tensor.freshPlaces(10)).toBe(2);
     const withPlaces = plainList();
     expect(withPlaces.slice(0, 8)).toEqual(plainTop.slice(0, 8));
     expect(withPlaces.slice(8).every((i) => !known[i])).toBe(true);
     expect(await tensorList()).toEqual(withPlaces);
+    tensor.dispose();
+  });
+});
+
+describe('the places for launches', () => {
+  it('go to a new product among the shop’s best sellers now, in the list the tensor head gives, and to none otherwise', async () => {
+    const setUp = setup();
+    const { E, ids } = setUp;
+    // The base knows the even items and keeps no fixed places, one per ten for launches.
+    const known = Uint8Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 1 : 0));
+    const base: BaseParams = { ...setUp.base, known, launchSlots: 1, bias: Float32Array.from({ length: N }, (_, i) => (known[i] ? 2 : 0)) };
+    const Et = tf.tensor2d(E, [N, D]);
+    const tensor = new IncrementalHead(Et, ids, base, { seed: 5 });
+    Et.dispose();
+    const plain = new PlainHead(await tensor.itemVectors(), N, D, { ...base, residual: null }, { seed: 5 });
+    const t = 1_000_000;
+    for (const [k, item] of [4, 10, 7, 22].entries()) {
+      tensor.learnOne({ item, impressions: [], time: t + k * 1000 });
+      plain.learnOne({ item, impressions: [], time: t + k * 1000 });
+    }
+    /** The plain head's top ten, with the places for new products kept or (`places` false) not. */
+    const plainList = (places = true): number[] => {
+      const s = plain.scores(t + 9000).slice();
+      if (places) plain.applyNewSlots(s, 10);
+      return Array.from({ length: N }, (_, i) => i)
+        .sort((a, b) => s[b]! - s[a]! || a - b)
+        .slice(0, 10);
+    };
+    const tensorList = async (): Promise<number[]> => {
+      const top = await tensor.topScores(10, t + 9000);
+      const fresh = await tensor.topFresh(tensor.freshPlaces(10), 10, t + 9000);
+      return withNewSlots(Array.from(top.indices), Array.from(fresh.indices), 10, tensor.freshPlaces(10));
+    };
+    const plainTop = plainList();
+    expect(plainTop.every((i) => known[i])).toBe(true);
+    const psi = new Float32Array(N);
+    tensor.setShopBias(psi);
+    plain.setShopBias(psi);
+    /** What sold lately: ten old items 10 … 1, and the new products `launches` at `at`. */
+    const sold = (launches: number[], at: number): Float32Array => {
+      const v = new Float32Array(N);
+      for (let j = 0; j < 10; j++) v[2 * j] = 10 - j;
+      for (const i of launches) v[i] = at;
+      return v;
+    };
+    const setSold = (v: Float32Array | null): void => {
+      tensor.setRecentSales(v);
+      plain.setRecentSales(v);
+    };
+    // New products that sell, but less than the shop's ten best sellers: no place.
+    setSold(sold([13, 31], 0.5));
+    expect(tensor.freshPlaces(10)).toBe(0);
+    const scoresOnly = plainList(false);
+    expect(scoresOnly.every((i) => known[i])).toBe(true);
+    expect(plainList()).toEqual(scoresOnly);
+    expect(await tensorList()).toEqual(scoresOnly);
+    // Product 31 sells among the ten best: it takes the list's last place, and no other new product does.
+    setSold(sold([31], 5.5));
+    expect(tensor.freshPlaces(10)).toBe(1);
+    const withLaunch = plainList();
+    expect(plainList(false).every((i) => known[i])).toBe(true);
+    expect(withLaunch).toEqual([...plainList(false).slice(0, 9), 31]);
+    expect(await tensorList()).toEqual(withLaunch);
+    // Two launches, one place: the one the head scores higher for this shopper; a list of twenty gets both.
+    setSold(sold([13, 31], 5.5));
+    expect(tensor.freshPlaces(10)).toBe(1);
+    expect(tensor.freshPlaces(20)).toBe(2);
+    const two = plainList();
+    expect(await tensorList()).toEqual(two);
+    const better = plain.scores(t + 9000)[13]! > plain.scores(t + 9000)[31]! ? 13 : 31;
+    expect(two[9]).toBe(better);
+    // Without the stream's figures, or without the shop delta, none.
+    setSold(null);
+    expect(tensor.freshPlaces(10)).toBe(0);
+    expect(plainList()).toEqual(plainTop);
+    setSold(sold([31], 5.5));
+    tensor.setShopBias(null);
+    plain.setShopBias(null);
+    expect(tensor.freshPlaces(10)).toBe(0);
+    expect(plainList()).toEqual(plainList(false));
+    expect(plainList().includes(31)).toBe(false);
     tensor.dispose();
   });
 });

@@ -321,6 +321,53 @@ describe('the shop delta in the recommender', () => {
     expect(withPlace.slice(0, 9)).toEqual(plainShared.slice(0, 9));
   });
 
+  it('gives a launch among the shop’s best sellers the last place of every list, where the base keeps places for launches', async () => {
+    const model = modelCopy();
+    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    const baseIds = catalog.slice(0, 200).map((i) => i.id);
+    const bias = Float32Array.from({ length: 200 }, (_, j) => 5 + j / 1000);
+    const head = (more: { launchSlots?: number }): void => {
+      writeHeadModel(join(model, 'head'), { ...defaultHead(encoder), ids: baseIds, bias, residual: null, ...more });
+    };
+    head({ launchSlots: 1 });
+    const known = new Set(baseIds);
+    const ids = async (rec: Recommender, o: Parameters<Recommender['recommend']>[0] = {}): Promise<string[]> =>
+      (await rec.recommend({ diversify: false, ...o })).map((r) => r.id);
+    const before = await ids((await make(model)).rec);
+    expect(before.every((id) => known.has(id))).toBe(true);
+    const launch = catalog[catalog.length - 1]!.id;
+    /** A delta whose figures of what sells now rank ten known items 10 … 1 and the launch at `sold`. */
+    const publish = (seq: number, sold: number): void => {
+      publishDelta(model, {
+        baseVersion: version,
+        seq,
+        ids: [launch],
+        bias: [0.5],
+        events: 3,
+        eventsThrough: null,
+        recent: {
+          halfLifeDays: 7,
+          ids: [...baseIds.slice(0, 10), launch],
+          values: [...Array.from({ length: 10 }, (_, j) => 10 - j), sold],
+        },
+      });
+    };
+    // The launch sells, but less than the shop's ten best sellers: no place, the base's list.
+    publish(1, 0.5);
+    expect(await ids((await make(model)).rec)).toEqual(before);
+    // It sells among them: the last place of the list is its; one of twenty keeps it too.
+    publish(2, 5.5);
+    const { rec } = await make(model);
+    expect(rec.stats().shopDelta?.seq).toBe(2);
+    expect(await ids(rec)).toEqual([...before.slice(0, 9), launch]);
+    expect((await ids(rec, { k: 20 })).filter((id) => !known.has(id))).toEqual([launch]);
+    // What the list leaves out is never put back.
+    expect((await ids(rec, { exclude: [launch] })).every((id) => known.has(id))).toBe(true);
+    // A base that keeps no places for launches ranks it by its score alone, below the known items.
+    head({});
+    expect(await ids((await make(model)).rec)).toEqual(before);
+  });
+
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {
     const model = modelCopy();
     const asked = await make(model, { shopDelta: join(model, 'delta/'), shopDeltaRefreshMs: 20 });

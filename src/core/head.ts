@@ -42,6 +42,7 @@ import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
 import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
+import { bestSellers, freshPlacesFor, launchesIn } from './new-slots.js';
 
 /**
  * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
@@ -199,6 +200,12 @@ export interface BaseParams {
    * shop delta is in force (see `src/core/new-slots.ts`); default 0.
    */
   newSlots?: number;
+  /**
+   * Places per ten of a list for launches: products the base does not know that are among the
+   * shop's best sellers now, as the stream last published what sells (`setRecentSales`), one
+   * place per launch up to this many (see `src/core/new-slots.ts`); default 0.
+   */
+  launchSlots?: number;
   /** 1 for the catalogue items the base knows; absent: every item is weighed by `shopDeltaWeight`. */
   known?: Uint8Array | null;
   /**
@@ -553,9 +560,13 @@ export class IncrementalHead {
   private readonly known: Uint8Array | null;
   /** Places per ten of a list kept for the items the base does not know while a shop delta is in force (`BaseParams.newSlots`). */
   readonly newSlots: number;
+  /** Places per ten of a list for launches among the shop's best sellers now (`BaseParams.launchSlots`). */
+  readonly launchSlots: number;
   /** The base's `known`, where places are kept; the rows it marks 0, once asked for ({@link topFresh}). */
   private readonly slotKnown: Uint8Array | null;
   private freshRows: Int32Array | null = null;
+  /** The shop's best sellers now, best first, as the stream last published what sells (empty without). */
+  private sellers: Int32Array = new Int32Array(0);
   /** Whether a shop delta is in force ({@link setShopBias}). */
   private shopDelta = false;
   private readonly dMix: tf.Variable<tf.Rank.R1>;
@@ -661,7 +672,8 @@ export class IncrementalHead {
     this.shopWeightNew = base.shopDeltaWeightNew ?? this.shopWeight;
     this.known = base.known && this.shopWeightNew !== this.shopWeight ? base.known : null;
     this.newSlots = base.newSlots ?? 0;
-    this.slotKnown = this.newSlots > 0 && base.known ? base.known : null;
+    this.launchSlots = base.launchSlots ?? 0;
+    this.slotKnown = (this.newSlots > 0 || this.launchSlots > 0) && base.known ? base.known : null;
     this.baseRecent = base.recent ?? null;
     this.recentSales = this.baseRecent;
     this.dMix = own(tf.zeros([MIX_LENGTH]));
@@ -734,6 +746,7 @@ export class IncrementalHead {
     if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
     if (!values) {
       this.recentSales = this.baseRecent;
+      this.sellers = new Int32Array(0);
       return;
     }
     const next = new Map<number, number>();
@@ -743,6 +756,7 @@ export class IncrementalHead {
       if (v > 0) next.set(i, v);
     }
     this.recentSales = next;
+    this.sellers = bestSellers(values);
   }
 
   /**
@@ -1020,27 +1034,44 @@ export class IncrementalHead {
   }
 
   /**
-   * Places per ten of a list that the products the base does not know get now: the base's
-   * `newSlots` while a shop delta is in force (it is what tells a browser how they sell), else 0.
+   * Places a list of `k` keeps now for the products the base does not know (`freshPlacesFor`):
+   * none without a shop delta in force (it is what tells a browser how they sell); else the
+   * base's fixed `newSlots` per ten, or one per launch among the shop's top `k` sellers up to
+   * `launchSlots` per ten, whichever is more.
    */
-  get newSlotsNow(): number {
-    return this.slotKnown && this.shopDelta ? this.newSlots : 0;
+  freshPlaces(k: number): number {
+    if (!this.slotKnown || !this.shopDelta) return 0;
+    const launches = this.launchSlots > 0 ? launchesIn(this.sellers, this.slotKnown, k).length : 0;
+    return freshPlacesFor(k, this.newSlots, this.launchSlots, launches);
   }
 
   /**
-   * The `want` best scores among the products the base does not know, best first, as
-   * {@link topScores} scores them (none where {@link newSlotsNow} is 0): the candidates for the
-   * places kept for new products (`src/core/new-slots.ts`).
+   * The candidates for the places a list of `k` keeps for new products (`src/core/new-slots.ts`),
+   * as {@link topScores} scores them, best first: the launches among the shop's top `k` sellers,
+   * then, where the base keeps fixed places, the `want` best of every product it does not know
+   * (none where {@link freshPlaces} is 0).
    */
-  async topFresh(want: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
-    const known = this.newSlotsNow > 0 ? this.slotKnown : null;
-    if (!known) return { values: new Float32Array(0), indices: new Int32Array(0) };
+  async topFresh(want: number, k: number, time: number = Date.now()): Promise<{ values: Float32Array; indices: Int32Array }> {
+    const known = this.freshPlaces(k) > 0 ? this.slotKnown : null;
+    const none = { values: new Float32Array(0), indices: new Int32Array(0) };
+    if (!known) return none;
+    const launches = this.launchSlots > 0 ? launchesIn(this.sellers, known, k) : new Int32Array(0);
+    const first = launches.length > 0 ? await this.scan(launches.length, time, launches) : none;
+    if (this.newSlots === 0) return first;
     if (!this.freshRows) {
       const rows: number[] = [];
       for (let i = 0; i < this.n; i++) if (!known[i]) rows.push(i);
       this.freshRows = Int32Array.from(rows);
     }
-    return this.scan(want, time, this.freshRows);
+    const rest = await this.scan(want, time, this.freshRows);
+    const values = Array.from(first.values);
+    const indices = Array.from(first.indices);
+    rest.indices.forEach((i, j) => {
+      if (indices.includes(i)) return;
+      indices.push(i);
+      values.push(rest.values[j]!);
+    });
+    return { values: Float32Array.from(values), indices: Int32Array.from(indices) };
   }
 
   /** {@link topScores} over every row, or over `rows` only. */

@@ -74,6 +74,13 @@ export interface HeadManifest {
    */
   newSlots?: number;
   /**
+   * Places per ten of a list for launches: products this base does not know that are among the
+   * shop's best sellers now, as the stream job last published what sells (the delta's `recent`),
+   * one per launch up to this many (`src/core/new-slots.ts`). Written by the maintenance job
+   * (1 unless the shop sets another); default 0.
+   */
+  launchSlots?: number;
+  /**
    * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
    * what sold lately with the same half-life and publishes it with the shop delta, so that a
    * browser's own popularity follows what sells now. Absent where the head ships no `recent`.
@@ -192,9 +199,11 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
       throw new ModelLoadError(manifestUrl, `Head manifest field ${field} must be a finite number ≥ 0. Redeploy the head.`);
     }
   }
-  const slots = manifest.newSlots;
-  if (slots !== undefined && !(typeof slots === 'number' && Number.isInteger(slots) && slots >= 0 && slots <= 10)) {
-    throw new ModelLoadError(manifestUrl, 'Head manifest field newSlots must be a whole number from 0 to 10. Redeploy the head.');
+  for (const field of ['newSlots', 'launchSlots'] as const) {
+    const slots = manifest[field];
+    if (slots !== undefined && !(typeof slots === 'number' && Number.isInteger(slots) && slots >= 0 && slots <= 10)) {
+      throw new ModelLoadError(manifestUrl, `Head manifest field ${field} must be a whole number from 0 to 10. Redeploy the head.`);
+    }
   }
   const life = manifest.recentHalfLifeDays;
   if (life !== undefined && !(typeof life === 'number' && Number.isFinite(life) && life > 0)) {
@@ -328,6 +337,7 @@ export function alignBase(
     shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
     shopDeltaWeightNew: head.manifest.shopDeltaWeightNew ?? head.manifest.shopDeltaWeight ?? 1,
     newSlots: head.manifest.newSlots ?? 0,
+    launchSlots: head.manifest.launchSlots ?? 0,
     recent,
     known,
   };

@@ -31,7 +31,7 @@ import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
-import { newSlotsFor, withNewSlots } from './new-slots.js';
+import { withNewSlots } from './new-slots.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { HeadModel, ModelManifest } from './model.js';
@@ -1345,18 +1345,19 @@ class RecommenderImpl implements Recommender {
   }
 
   /**
-   * The new products (those the base does not know) for the places the base keeps for them in a
-   * list of `k` (`newSlotsFor`), best first by the head's score, leaving out what the list would
-   * leave out; none while the base keeps none or no shop delta is in force.
+   * The new products (those the base does not know) for the places a list of `k` keeps for them
+   * (`IncrementalHead.freshPlaces`: fixed places, or launches among the shop's best sellers now),
+   * launches first, then best first by the head's score, leaving out what the list would leave
+   * out; none while the base keeps none or no shop delta is in force.
    */
   private async freshCandidates(
     k: number,
     excl: ReadonlySet<number>,
     filter: RecommendOptions['filter'],
   ): Promise<{ i: number; s: number }[]> {
-    const m = newSlotsFor(k, this.head.newSlotsNow);
+    const m = this.head.freshPlaces(k);
     if (m === 0) return [];
-    const { values, indices } = await this.head.topFresh(m + excl.size + (filter ? 3 * k : 0));
+    const { values, indices } = await this.head.topFresh(m + excl.size + (filter ? 3 * k : 0), k);
     const out: { i: number; s: number }[] = [];
     for (let j = 0; j < indices.length && out.length < m; j++) {
       const i = indices[j]!;

@@ -10,7 +10,7 @@ import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../cor
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
-import { newSlotsFor, slottedTop } from '../../core/new-slots.js';
+import { bestSellers, freshPlacesFor, launchesIn, slottedTop } from '../../core/new-slots.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** A shopper's ΔW and its sums before their first learning step: all 0, and held by no one (see `PlainState.dW`). */
@@ -144,6 +144,10 @@ export class PlainHead {
   private readonly shopWeightNew: number;
   /** `BaseParams.newSlots`: places per ten kept for the items the base does not know while ψ is in force. */
   readonly newSlots: number;
+  /** `BaseParams.launchSlots`: places per ten for launches among the shop's best sellers now. */
+  readonly launchSlots: number;
+  /** The shop's best sellers now, best first, as the stream last published what sells (empty without). */
+  private sellers: Int32Array = new Int32Array(0);
   /** Whether a shop delta ψ is fused in (`setShopBias`). */
   private shopDelta = false;
   private readonly T: Transitions | null;
@@ -196,6 +200,7 @@ export class PlainHead {
     this.shopWeightNew = base.shopDeltaWeightNew ?? this.shopWeight;
     this.known = base.known ?? null;
     this.newSlots = base.newSlots ?? 0;
+    this.launchSlots = base.launchSlots ?? 0;
     this.T = base.transitions ?? null;
     this.current = freshState(d);
     this.dBShared = new Float32Array(n);
@@ -218,14 +223,16 @@ export class PlainHead {
   /**
    * Gives `scores` (every item's, as {@link scores} writes them) the ranking a list of `k` shows
    * with the places kept for new products (`withNewSlots`, as the recommender applies it): the
-   * list's items are lifted above every other score, in its order. A no-op without `newSlots`,
-   * without the base's `known`, or while no shop delta is in force.
+   * list's items are lifted above every other score, in its order. A no-op without places
+   * (`IncrementalHead.freshPlaces`), without the base's `known`, or while no shop delta is in force.
    */
   applyNewSlots(scores: Float32Array, k: number): void {
-    const m = newSlotsFor(k, this.newSlots);
     const known = this.known;
-    if (m === 0 || !known || !this.shopDelta) return;
-    const list = slottedTop(scores, known, k, m);
+    if (!known || !this.shopDelta) return;
+    const launches = this.launchSlots > 0 ? launchesIn(this.sellers, known, k) : new Int32Array(0);
+    const m = freshPlacesFor(k, this.newSlots, this.launchSlots, launches.length);
+    if (m === 0) return;
+    const list = slottedTop(scores, known, k, m, launches, this.newSlots > 0);
     let max = -Infinity;
     for (let i = 0; i < this.n; i++) if (scores[i]! > max) max = scores[i]!;
     list.forEach((i, j) => (scores[i] = max + (list.length - j)));
@@ -238,6 +245,7 @@ export class PlainHead {
   setRecentSales(values: Float32Array | null): void {
     if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
     this.streamRecent = values;
+    this.sellers = values ? bestSellers(values) : new Int32Array(0);
     this.recentVersion++;
   }
 

@@ -74,6 +74,13 @@ export interface BaseOptions {
    * (`newSlots`); null: chosen on the held-out weeks (`fitNewSlots`).
    */
   newSlots: number | null;
+  /**
+   * Places per ten of each list for launches (`launchSlots`): products the base does not know
+   * that are among the shop's best sellers now, as the stream job publishes what sells. Not
+   * chosen on the held-out weeks: a launch that sells that well is rare and comes in bursts,
+   * and where none does the places are never given, so they cost nothing.
+   */
+  launchSlots: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -91,6 +98,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   fullSoftmaxUpTo: 50_000,
   sampledNegatives: 1024,
   newSlots: null,
+  launchSlots: 1,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -104,6 +112,9 @@ export function validateBaseOptions(o: BaseOptions): void {
   }
   if (o.newSlots !== null && !(Number.isInteger(o.newSlots) && o.newSlots >= 0 && o.newSlots <= 10)) {
     throw new RangeError(`newSlots must be a whole number from 0 to 10, or null (chosen), got ${o.newSlots}`);
+  }
+  if (!(Number.isInteger(o.launchSlots) && o.launchSlots >= 0 && o.launchSlots <= 10)) {
+    throw new RangeError(`launchSlots must be a whole number from 0 to 10, got ${o.launchSlots}`);
   }
   if (!(Number.isInteger(o.fullSoftmaxUpTo) && o.fullSoftmaxUpTo >= 0)) {
     throw new RangeError(`fullSoftmaxUpTo must be a whole number of items ≥ 0, got ${o.fullSoftmaxUpTo}`);
@@ -243,6 +254,7 @@ export async function trainBase(
           recentAt: until,
           mix: new Array<number>(MIX_LENGTH).fill(0),
           ...(o.newSlots ? { newSlots: o.newSlots } : {}),
+          ...(o.launchSlots > 0 ? { launchSlots: o.launchSlots } : {}),
         },
       };
     const T = buildTransitions(fittingSequences.values(), n);
@@ -307,6 +319,7 @@ export async function trainBase(
         shopDeltaWeight: trust.weight,
         ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
         ...(newSlots > 0 ? { newSlots } : {}),
+        ...(o.launchSlots > 0 ? { launchSlots: o.launchSlots } : {}),
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,

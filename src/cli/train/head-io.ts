@@ -28,6 +28,8 @@ export interface HeadModelData {
   shopDeltaWeightNew?: number;
   /** Places per ten kept for the products the base does not know (default 0). */
   newSlots?: number;
+  /** Places per ten for launches among the shop's best sellers now (default 0). */
+  launchSlots?: number;
   /** What each of `ids` sold in the days before the cut-off (see `BaseParams.recent`), or absent. */
   recent?: Float32Array | null;
   /** The half-life, in days, `recent` was computed with, and the time (ms) it stands at (written with it). */
@@ -82,6 +84,7 @@ export function writeHeadModel(dir: string, h: HeadModelData, { versionFromConte
     ...(h.shopDeltaWeight !== undefined ? { shopDeltaWeight: h.shopDeltaWeight } : {}),
     ...(h.shopDeltaWeightNew !== undefined ? { shopDeltaWeightNew: h.shopDeltaWeightNew } : {}),
     ...(h.newSlots ? { newSlots: h.newSlots } : {}),
+    ...(h.launchSlots ? { launchSlots: h.launchSlots } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };

@@ -39,6 +39,9 @@ base this one replaces.
   --new-slots N      places per ten of each list kept for new products while a shop delta is
                      in force (0 to 10; default: chosen on the held-out weeks, none where they
                      find new products as often as a list of what sells now; docs/RESULTS.md)
+  --launch-slots N   places per ten of each list for launches: a product the base does not
+                     know that is among the shop's best sellers now, as the stream job
+                     publishes what sells, takes one (0 to 10; default 1; 0: none)
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
@@ -58,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
     'ranked-negatives': 'number',
     'full-softmax-up-to': 'number',
     'new-slots': 'number',
+    'launch-slots': 'number',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -70,6 +74,9 @@ async function main(argv: string[]): Promise<void> {
   const slots = args['new-slots'] === undefined ? null : Number(args['new-slots']);
   if (slots !== null && !(Number.isInteger(slots) && slots >= 0 && slots <= 10))
     throw new UsageError(`--new-slots must be a whole number from 0 to 10, got ${String(args['new-slots'])}.`);
+  const launchSlots = args['launch-slots'] === undefined ? null : Number(args['launch-slots']);
+  if (launchSlots !== null && !(Number.isInteger(launchSlots) && launchSlots >= 0 && launchSlots <= 10))
+    throw new UsageError(`--launch-slots must be a whole number from 0 to 10, got ${String(args['launch-slots'])}.`);
   const fullUpTo = args['full-softmax-up-to'];
   if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
     throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
@@ -99,6 +106,7 @@ async function main(argv: string[]): Promise<void> {
       ...(args['recent-half-life'] !== undefined ? { recentHalfLifeDays: Number(args['recent-half-life']) } : {}),
       ...(fullUpTo !== undefined ? { fullSoftmaxUpTo: Number(fullUpTo) } : {}),
       newSlots: slots,
+      ...(launchSlots !== null ? { launchSlots } : {}),
     },
     (done, total) => bar.tick((done / total) * 1),
   );
@@ -109,7 +117,7 @@ async function main(argv: string[]): Promise<void> {
     ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
@@ -118,7 +126,7 @@ async function main(argv: string[]): Promise<void> {
     metrics: { ...head.metrics, seconds: (Date.now() - t0) / 1000 },
   });
   console.log(
-    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
 
