@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { bestSellers, freshPlacesFor, launchesIn, newSlotsFor, slottedTop, withNewSlots } from '../src/core/new-slots.js';
-import { collectExamples, fitNewSlots, launchTrendRate, NEW_SLOTS_MAX_COST } from '../src/cli/train/mix.js';
+import {
+  attachShopDelta,
+  collectExamples,
+  fitLaunchSlots,
+  fitNewSlots,
+  launchTrendRate,
+  NEW_SLOTS_MAX_COST,
+} from '../src/cli/train/mix.js';
+import { ShopLearner } from '../src/core/shop-delta.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { MEMORY_FEATURES } from '../src/core/memory.js';
 
@@ -168,6 +176,61 @@ describe('the places the maintenance job keeps for new products', () => {
       slots: 0,
       coldExamples: 0,
     });
+  });
+});
+
+describe('the places the maintenance job keeps for launches', () => {
+  /** The shop's best sellers: old items 0 … 9, and launch 35 among them (`launch`) or not. */
+  const sellers = (launch: boolean): Int32Array =>
+    Int32Array.from(launch ? [0, 1, 2, 35, 3, 4, 5, 6, 7, 8] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+  it('keeps one where a launch sold among the best in the held-out weeks and the ranking missed it', () => {
+    const { examples } = shop({ regular: 200, regularRank: 0, cold: 30, coldRank: 20 });
+    for (const ex of examples) ex.sellers = sellers(true);
+    const fit = fitLaunchSlots(examples, coldOf(examples), x, unknown, 0);
+    expect(fit.withLaunch).toBe(230);
+    expect(fit.coldHit).toEqual([0, 1]);
+    expect(fit.ndcg[1]).toBeGreaterThan(fit.ndcg[0]!);
+    expect(fit.slots).toBe(1);
+  });
+
+  it('keeps one where no launch sold among the best: it costs nothing until one does', () => {
+    const { examples } = shop({ regular: 200, regularRank: 9, cold: 30, coldRank: 20 });
+    for (const ex of examples) ex.sellers = sellers(false);
+    const fit = fitLaunchSlots(examples, coldOf(examples), x, unknown, 0);
+    expect(fit.withLaunch).toBe(0);
+    expect(fit.ndcg[1]).toBe(fit.ndcg[0]);
+    expect(fit.slots).toBe(1);
+    // Nor without what sells now in the delta at all.
+    for (const ex of examples) delete ex.sellers;
+    expect(fitLaunchSlots(examples, coldOf(examples), x, unknown, 0).slots).toBe(1);
+  });
+
+  it('keeps none where the launch’s place pushes out what the shoppers buy', () => {
+    // The regulars' items sit in the last place, which the launch takes from them; its own buyers find it anyway.
+    const { examples } = shop({ regular: 200, regularRank: 9, cold: 30, coldRank: 2 });
+    for (const ex of examples) ex.sellers = sellers(true);
+    const fit = fitLaunchSlots(examples, coldOf(examples), x, unknown, 0);
+    expect(fit.coldHit).toEqual([1, 1]);
+    expect(fit.ndcg[1]).toBeLessThan(fit.ndcg[0]!);
+    expect(fit.slots).toBe(0);
+  });
+
+  it('are judged on the best sellers the stream’s learner published at each example’s moment', () => {
+    const { examples, events } = shop({ regular: 20, regularRank: 0, cold: 5, coldRank: 20 });
+    // The examples stand at day 60 (their times are small offsets on it); launch 35 has sold 20 a day since day 40.
+    for (const ex of examples) ex.t += 60 * DAY;
+    const learner = new ShopLearner(
+      new Float32Array(N),
+      { recentHalfLifeDays: 7 },
+      Uint8Array.from(unknown, (u) => 1 - u),
+    );
+    attachShopDelta(examples, events, 59 * DAY, learner, 60_000);
+    expect(Array.from(examples[0]!.sellers!)[0]).toBe(35);
+    expect(fitLaunchSlots(examples, coldOf(examples), x, unknown, 0).coldHit).toEqual([0, 1]);
+    // A learner that keeps no figures of what sells leaves the examples without them.
+    attachShopDelta(examples, events, 59 * DAY, new ShopLearner(new Float32Array(N)), 60_000);
+    expect(examples[0]!.sellers).toBeUndefined();
   });
 });
 

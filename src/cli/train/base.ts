@@ -20,6 +20,7 @@ import {
   collectExamples,
   fitMix,
   EXAMPLES_BUDGET_BYTES,
+  fitLaunchSlots,
   fitNewSlots,
   fitShopDeltaWeight,
   SHOP_PUBLISH_MINUTES,
@@ -76,11 +77,12 @@ export interface BaseOptions {
   newSlots: number | null;
   /**
    * Places per ten of each list for launches (`launchSlots`): products the base does not know
-   * that are among the shop's best sellers now, as the stream job publishes what sells. Not
-   * chosen on the held-out weeks: a launch that sells that well is rare and comes in bursts,
-   * and where none does the places are never given, so they cost nothing.
+   * that are among the shop's best sellers now, as the stream job publishes what sells. null:
+   * chosen on the held-out weeks (`fitLaunchSlots`): one, unless it costs those weeks' NDCG@10
+   * anything (a launch that sells that well is rare and comes in bursts, and where none does the
+   * place is never given, so it is kept for the weeks when one does).
    */
-  launchSlots: number;
+  launchSlots: number | null;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -98,7 +100,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   fullSoftmaxUpTo: 50_000,
   sampledNegatives: 1024,
   newSlots: null,
-  launchSlots: 1,
+  launchSlots: null,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -113,8 +115,8 @@ export function validateBaseOptions(o: BaseOptions): void {
   if (o.newSlots !== null && !(Number.isInteger(o.newSlots) && o.newSlots >= 0 && o.newSlots <= 10)) {
     throw new RangeError(`newSlots must be a whole number from 0 to 10, or null (chosen), got ${o.newSlots}`);
   }
-  if (!(Number.isInteger(o.launchSlots) && o.launchSlots >= 0 && o.launchSlots <= 10)) {
-    throw new RangeError(`launchSlots must be a whole number from 0 to 10, got ${o.launchSlots}`);
+  if (o.launchSlots !== null && !(Number.isInteger(o.launchSlots) && o.launchSlots >= 0 && o.launchSlots <= 10)) {
+    throw new RangeError(`launchSlots must be a whole number from 0 to 10, or null (chosen), got ${o.launchSlots}`);
   }
   if (!(Number.isInteger(o.fullSoftmaxUpTo) && o.fullSoftmaxUpTo >= 0)) {
     throw new RangeError(`fullSoftmaxUpTo must be a whole number of items ≥ 0, got ${o.fullSoftmaxUpTo}`);
@@ -254,7 +256,7 @@ export async function trainBase(
           recentAt: until,
           mix: new Array<number>(MIX_LENGTH).fill(0),
           ...(o.newSlots ? { newSlots: o.newSlots } : {}),
-          ...(o.launchSlots > 0 ? { launchSlots: o.launchSlots } : {}),
+          ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
       };
     const T = buildTransitions(fittingSequences.values(), n);
@@ -277,7 +279,8 @@ export async function trainBase(
     const streamLearner = (): ShopLearner =>
       new ShopLearner(
         Float32Array.from(tailBias, (b, i) => (unknown[i] ? fit.fresh : b)),
-        { seed: o.seed },
+        // What sold lately too, where the base ships it, as the stream job keeps it: the places for launches follow it.
+        { seed: o.seed, recentHalfLifeDays: o.recentHalfLifeDays },
         Uint8Array.from(unknown, (u) => 1 - u),
       );
     attachShopDelta(examples, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);
@@ -286,8 +289,9 @@ export async function trainBase(
     // held-out events on new products are rare, so they are collected apart, every one up to a
     // bound, each with the delta a browser would have had (a learner of its own over the log).
     let places: ReturnType<typeof fitNewSlots> | null = null;
+    let cold: ReturnType<typeof collectExamples> = [];
     if (trust.weight > 0 || trust.weightNew > 0) {
-      const cold = collectExamples(
+      cold = collectExamples(
         past,
         tailStart,
         T,
@@ -305,6 +309,13 @@ export async function trainBase(
     const r4 = (x: number): number => Number(x.toFixed(4));
     // A shop's own number of places, where it gave one; else the held-out weeks' choice.
     const newSlots = o.newSlots ?? places?.slots ?? 0;
+    // Places for launches, where browsers learn what sells now (the delta's figures, kept where
+    // the base ships what sold lately): the shop's own number, else the held-out weeks' choice.
+    const launch =
+      o.recentHalfLifeDays > 0
+        ? fitLaunchSlots(examples, cold, { ...fit, stream: trust.weight, streamNew: trust.weightNew }, unknown, newSlots)
+        : null;
+    const launchSlots = o.recentHalfLifeDays > 0 ? (o.launchSlots ?? launch?.slots ?? 0) : 0;
     return {
       repeatShare,
       head: {
@@ -319,7 +330,7 @@ export async function trainBase(
         shopDeltaWeight: trust.weight,
         ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
         ...(newSlots > 0 ? { newSlots } : {}),
-        ...(o.launchSlots > 0 ? { launchSlots: o.launchSlots } : {}),
+        ...(launchSlots > 0 ? { launchSlots } : {}),
         provenance: {
           ...h.provenance,
           mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
@@ -337,6 +348,13 @@ export async function trainBase(
                 newSlotsTrendHit: r4(places.trendHit),
                 newSlotsColdHit: places.coldHit.map(r4),
                 newSlotsNdcg: places.ndcg.map(r4),
+              }
+            : {}),
+          ...(launch
+            ? {
+                launchSlotsExamples: launch.withLaunch,
+                launchSlotsNdcg: launch.ndcg.map(r4),
+                ...(cold.length > 0 ? { launchSlotsColdHit: launch.coldHit.map(r4) } : {}),
               }
             : {}),
           transitions: transitions.to.length,
