@@ -1,6 +1,6 @@
-/** The tag's `data-compact-above` (src/embed/runtime.ts): a size in bytes, or `never`; anything else is refused by name. */
+/** The tag's helpers (src/embed/runtime.ts): `data-compact-above` (a size in bytes, or `never`; anything else is refused by name), and what a `because` field says. */
 import { describe, expect, it } from 'vitest';
-import { compactAbove } from '../src/embed/runtime.js';
+import { compactAbove, whyText } from '../src/embed/runtime.js';
 
 describe('data-compact-above', () => {
   it('reads a size in bytes, 0 and never', () => {
@@ -14,5 +14,17 @@ describe('data-compact-above', () => {
     for (const bad of ['', ' ', '32MB', '-1', 'Infinity', 'NaN', 'true']) {
       expect(() => compactAbove(bad)).toThrow(/data-compact-above=".*" is not valid/);
     }
+  });
+});
+
+describe('what the tag says of why an item is recommended', () => {
+  const item = { id: 'b', title: 'B' };
+  const titleOf = (id: string): string => `the ${id}`;
+  it('names the click that put it there, and says an item in a place kept for new products is new', () => {
+    const base = { id: 'b', score: 1, item, because: [{ id: 'a', weight: 1 }] };
+    expect(whyText(base, titleOf)).toBe('because you viewed the a');
+    expect(whyText({ ...base, place: 'launch' }, titleOf)).toBe('new, and selling fast');
+    expect(whyText({ ...base, place: 'new' }, titleOf)).toBe('new in the shop');
+    expect(whyText({ ...base, because: [] }, titleOf)).toBe('');
   });
 });

@@ -294,6 +294,8 @@ describe('the shop delta in the recommender', () => {
     expect(rec.stats().shopDelta?.seq).toBe(1);
     const list = await ids(rec);
     expect(list).toEqual([...before.slice(0, 9), fresh]);
+    // Its place is one kept for new products, and the list says so; no launch sells among the best here.
+    expect((await rec.recommend({ diversify: false })).map((r) => r.place)).toEqual([...new Array<undefined>(9).fill(undefined), 'new']);
     // Two places in a list of twenty, and what the list leaves out is never put back.
     const long = await ids(rec, { k: 20 });
     expect(long.slice(18)).toEqual([fresh, other]);
@@ -360,6 +362,9 @@ describe('the shop delta in the recommender', () => {
     const { rec } = await make(model);
     expect(rec.stats().shopDelta?.seq).toBe(2);
     expect(await ids(rec)).toEqual([...before.slice(0, 9), launch]);
+    // The list says why it is there: no click put it there.
+    const places = (await rec.recommend({ diversify: false })).map((r) => r.place);
+    expect(places).toEqual([...new Array<undefined>(9).fill(undefined), 'launch']);
     expect((await ids(rec, { k: 20 })).filter((id) => !known.has(id))).toEqual([launch]);
     // What the list leaves out is never put back.
     expect((await ids(rec, { exclude: [launch] })).every((id) => known.has(id))).toBe(true);

@@ -1046,6 +1046,16 @@ export class IncrementalHead {
   }
 
   /**
+   * The launches of a list of `k` now: the products the base does not know among the shop's top
+   * `k` sellers, in index order; none where the base keeps no places for them or no shop delta is
+   * in force.
+   */
+  launchesNow(k: number): Int32Array {
+    if (!this.slotKnown || !this.shopDelta || this.launchSlots === 0) return new Int32Array(0);
+    return launchesIn(this.sellers, this.slotKnown, k);
+  }
+
+  /**
    * The candidates for the places a list of `k` keeps for new products (`src/core/new-slots.ts`),
    * as {@link topScores} scores them, best first: the launches among the shop's top `k` sellers,
    * then, where the base keeps fixed places, the `want` best of every product it does not know

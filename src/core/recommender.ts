@@ -143,6 +143,13 @@ export interface Recommendation {
   score: number;
   item: Item;
   because: { id: string; weight: number }[];
+  /**
+   * Present where the item holds one of the places a list keeps for products the base does not
+   * know, rather than a place its score won: `'launch'` for a launch among the shop's best sellers
+   * now, `'new'` for the shopper's best new products. The clicks did not put it there, so a page
+   * says why in other words than `because`.
+   */
+  place?: 'new' | 'launch';
 }
 
 /** Options of `recommend`. */
@@ -1310,8 +1317,13 @@ class RecommenderImpl implements Recommender {
     const columnOf = new Map([...picked, ...extra].map((p, col) => [p.i, col]));
     const columns = picked.length + extra.length;
     picked = diversify && picked.length > k ? this.shareAmongInterests(picked, explained, columns, k) : picked.slice(0, k);
+    /** The items a kept place put in the list, and why. */
+    const placed = new Map<number, 'new' | 'launch'>();
     if (fresh.length > 0) {
       const byItem = new Map([...fresh, ...picked].map((p) => [p.i, p]));
+      const won = new Set(picked.slice(0, k).map((p) => p.i));
+      const launches = new Set(this.head.launchesNow(k));
+      for (const f of fresh) if (!won.has(f.i)) placed.set(f.i, launches.has(f.i) ? 'launch' : 'new');
       picked = withNewSlots(
         picked.map((p) => p.i),
         fresh.map((f) => f.i),
@@ -1335,11 +1347,13 @@ class RecommenderImpl implements Recommender {
         }
       });
       parts.sort((a, b) => b.weight - a.weight);
+      const place = placed.get(p.i);
       return {
         id: this.catalog.id(p.i),
         score: p.s,
         item: this.catalog.item(p.i),
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
+        ...(place ? { place } : {}),
       };
     });
   }

@@ -64,7 +64,15 @@ export function Rail({
               {r.item.image && <img src={r.item.image} alt="" width={48} height={44} />}
               <span>
                 <span className="title">{r.item.title}</span>
-                <span className="why">{r.because.length > 0 ? `because you viewed ${titleOf(r.because[0]!.id)}` : r.item.category}</span>
+                <span className="why">
+                  {r.place === 'launch'
+                    ? 'new, and selling fast'
+                    : r.place === 'new'
+                      ? 'new in the shop'
+                      : r.because.length > 0
+                        ? `because you viewed ${titleOf(r.because[0]!.id)}`
+                        : r.item.category}
+                </span>
               </span>
             </a>
           </li>

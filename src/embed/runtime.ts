@@ -74,6 +74,17 @@ export function parseExclude(raw: string | undefined): string[] {
 /** Longest a link click waits for its click to be stored before navigating anyway. */
 const NAVIGATION_WAIT_MS = 400;
 
+/**
+ * What a `data-field="because"` element says of a recommendation: the click that put it there
+ * most; for an item in a place kept for new products, that it is new (and, for a launch among
+ * the shop's best sellers now, that it sells), since no click put it there; else nothing.
+ */
+export function whyText(r: Recommendation, titleOf: (id: string) => string): string {
+  if (r.place === 'launch') return 'new, and selling fast';
+  if (r.place === 'new') return 'new in the shop';
+  return r.because[0] ? `because you viewed ${titleOf(r.because[0].id)}` : '';
+}
+
 function fill(el: Element, field: string, r: Recommendation, hrefPattern: string | null, titleOf: (id: string) => string): void {
   switch (field) {
     case 'title':
@@ -85,7 +96,7 @@ function fill(el: Element, field: string, r: Recommendation, hrefPattern: string
       el.textContent = r.item.price !== undefined ? r.item.price.toFixed(2) : '';
       break;
     case 'because':
-      el.textContent = r.because[0] ? `because you viewed ${titleOf(r.because[0].id)}` : '';
+      el.textContent = whyText(r, titleOf);
       break;
     case 'image':
       if (r.item.image && /^(https?:|\/|\.|[\w-]+\/)/i.test(r.item.image)) el.setAttribute('src', r.item.image);
