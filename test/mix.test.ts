@@ -321,21 +321,18 @@ describe('the offset of products the base does not know', () => {
       writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, shopDeltaWeightNew: bad }));
       await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/shopDeltaWeightNew must be a finite number ≥ 0/);
     }
-    // The places for new products: none by default, shipped, refused when damaged.
-    expect(aligned.newSlots).toBe(0);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newSlots: 2 }));
-    expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).newSlots).toBe(2);
-    for (const bad of [-1, 1.5, 11, 'one', null]) {
-      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, newSlots: bad }));
-      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/newSlots must be a whole number from 0 to 10/);
-    }
-    // The places for launches: none by default, shipped, refused when damaged.
-    expect(aligned.launchSlots).toBe(0);
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, launchSlots: 1 }));
-    expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a']).launchSlots).toBe(1);
-    for (const bad of [-1, 0.5, 11, 'one', null]) {
-      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, launchSlots: bad }));
-      await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(/launchSlots must be a whole number from 0 to 10/);
+    // The places for new products and for launches: none by default, shipped, refused when damaged.
+    for (const [field, good, bads] of [
+      ['newSlots', 2, [-1, 1.5, 11, 'one', null]],
+      ['launchSlots', 1, [-1, 0.5, 11, 'one', null]],
+    ] as const) {
+      expect(aligned[field]).toBe(0);
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, [field]: good }));
+      expect(alignBase(await loadHeadModel(defaultFetcher, dir), ['a'])[field]).toBe(good);
+      for (const bad of bads) {
+        writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, [field]: bad }));
+        await expect(loadHeadModel(defaultFetcher, dir)).rejects.toThrow(new RegExp(`${field} must be a whole number from 0 to 10`));
+      }
     }
   });
 });

@@ -100,35 +100,46 @@ describe('PlainHead', () => {
   });
 });
 
+/**
+ * A tensor head and its plain twin on a base that knows the even items (bias 2; the odd ones 0)
+ * and keeps the places in `places`, after the same four clicks; with the two lists of ten at the
+ * same moment: the plain head's (with its places kept, or, `places` false, its scores alone) and
+ * the tensor head's, as the recommender makes it.
+ */
+async function placedHeads(places: Pick<BaseParams, 'newSlots' | 'launchSlots'>) {
+  const setUp = setup();
+  const { E, ids } = setUp;
+  const known = Uint8Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 1 : 0));
+  const base: BaseParams = { ...setUp.base, known, ...places, bias: Float32Array.from({ length: N }, (_, i) => (known[i] ? 2 : 0)) };
+  const Et = tf.tensor2d(E, [N, D]);
+  const tensor = new IncrementalHead(Et, ids, base, { seed: 5 });
+  Et.dispose();
+  const plain = new PlainHead(await tensor.itemVectors(), N, D, { ...base, residual: null }, { seed: 5 });
+  const t = 1_000_000;
+  for (const [k, item] of [4, 10, 7, 22].entries()) {
+    tensor.learnOne({ item, impressions: [], time: t + k * 1000 });
+    plain.learnOne({ item, impressions: [], time: t + k * 1000 });
+  }
+  /** The plain head's top ten, its scores lifted as the eval lifts them where its places are kept. */
+  const plainList = (kept = true): number[] => {
+    const s = plain.scores(t + 9000).slice();
+    if (kept) plain.applyNewSlots(s, 10);
+    return Array.from({ length: N }, (_, i) => i)
+      .sort((a, b) => s[b]! - s[a]! || a - b)
+      .slice(0, 10);
+  };
+  const tensorList = async (): Promise<number[]> => {
+    const top = await tensor.topScores(10, t + 9000);
+    const fresh = await tensor.topFresh(tensor.freshPlaces(10), 10, t + 9000);
+    return withNewSlots(Array.from(top.indices), Array.from(fresh.indices), 10, tensor.freshPlaces(10));
+  };
+  return { known, tensor, plain, t, plainList, tensorList };
+}
+
 describe('the places for new products', () => {
   it('give the list the tensor head gives, with the shop delta in force, and none without it', async () => {
-    const setUp = setup();
-    const { E, ids } = setUp;
     // The base knows the even items; ψ lifts a few odd ones, not far enough into the top ten.
-    const known = Uint8Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 1 : 0));
-    const base: BaseParams = { ...setUp.base, known, newSlots: 2, bias: Float32Array.from({ length: N }, (_, i) => (known[i] ? 2 : 0)) };
-    const Et = tf.tensor2d(E, [N, D]);
-    const tensor = new IncrementalHead(Et, ids, base, { seed: 5 });
-    Et.dispose();
-    const plain = new PlainHead(await tensor.itemVectors(), N, D, { ...base, residual: null }, { seed: 5 });
-    const t = 1_000_000;
-    for (const [k, item] of [4, 10, 7, 22].entries()) {
-      tensor.learnOne({ item, impressions: [], time: t + k * 1000 });
-      plain.learnOne({ item, impressions: [], time: t + k * 1000 });
-    }
-    /** The plain head's top ten after its places are kept: its scores lifted as the eval lifts them. */
-    const plainList = (): number[] => {
-      const s = plain.scores(t + 9000).slice();
-      plain.applyNewSlots(s, 10);
-      return Array.from({ length: N }, (_, i) => i)
-        .sort((a, b) => s[b]! - s[a]! || a - b)
-        .slice(0, 10);
-    };
-    const tensorList = async (): Promise<number[]> => {
-      const top = await tensor.topScores(10, t + 9000);
-      const fresh = await tensor.topFresh(tensor.freshPlaces(10), 10, t + 9000);
-      return withNewSlots(Array.from(top.indices), Array.from(fresh.indices), 10, fresh.indices.length);
-    };
+    const { known, tensor, plain, plainList, tensorList } = await placedHeads({ newSlots: 2 });
     // No shop delta yet: no places, the top ten of the scores, every item known.
     expect(tensor.freshPlaces(10)).toBe(0);
     const plainTop = plainList();
@@ -148,33 +159,8 @@ describe('the places for new products', () => {
 
 describe('the places for launches', () => {
   it('go to a new product among the shop’s best sellers now, in the list the tensor head gives, and to none otherwise', async () => {
-    const setUp = setup();
-    const { E, ids } = setUp;
     // The base knows the even items and keeps no fixed places, one per ten for launches.
-    const known = Uint8Array.from({ length: N }, (_, i) => (i % 2 === 0 ? 1 : 0));
-    const base: BaseParams = { ...setUp.base, known, launchSlots: 1, bias: Float32Array.from({ length: N }, (_, i) => (known[i] ? 2 : 0)) };
-    const Et = tf.tensor2d(E, [N, D]);
-    const tensor = new IncrementalHead(Et, ids, base, { seed: 5 });
-    Et.dispose();
-    const plain = new PlainHead(await tensor.itemVectors(), N, D, { ...base, residual: null }, { seed: 5 });
-    const t = 1_000_000;
-    for (const [k, item] of [4, 10, 7, 22].entries()) {
-      tensor.learnOne({ item, impressions: [], time: t + k * 1000 });
-      plain.learnOne({ item, impressions: [], time: t + k * 1000 });
-    }
-    /** The plain head's top ten, with the places for new products kept or (`places` false) not. */
-    const plainList = (places = true): number[] => {
-      const s = plain.scores(t + 9000).slice();
-      if (places) plain.applyNewSlots(s, 10);
-      return Array.from({ length: N }, (_, i) => i)
-        .sort((a, b) => s[b]! - s[a]! || a - b)
-        .slice(0, 10);
-    };
-    const tensorList = async (): Promise<number[]> => {
-      const top = await tensor.topScores(10, t + 9000);
-      const fresh = await tensor.topFresh(tensor.freshPlaces(10), 10, t + 9000);
-      return withNewSlots(Array.from(top.indices), Array.from(fresh.indices), 10, tensor.freshPlaces(10));
-    };
+    const { known, tensor, plain, t, plainList, tensorList } = await placedHeads({ launchSlots: 1 });
     const plainTop = plainList();
     expect(plainTop.every((i) => known[i])).toBe(true);
     const psi = new Float32Array(N);

@@ -46,6 +46,31 @@ async function make(
   return { rec, warnings };
 }
 
+/**
+ * A copy of the model whose base knows the first 200 items, each with a bias of about 5; the rest
+ * are new to it (bias 0). `head` writes that base with the places given; `ids` lists a
+ * recommender's ids as the head ranks them.
+ */
+function shopOfNewProducts(): {
+  model: string;
+  head: (places: { newSlots?: number; launchSlots?: number }) => void;
+  baseIds: string[];
+  known: Set<string>;
+  ids: (rec: Recommender, o?: Parameters<Recommender['recommend']>[0]) => Promise<string[]>;
+} {
+  const model = modelCopy();
+  const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  const baseIds = catalog.slice(0, 200).map((i) => i.id);
+  const bias = Float32Array.from({ length: 200 }, (_, j) => 5 + j / 1000);
+  return {
+    model,
+    head: (places) => writeHeadModel(join(model, 'head'), { ...defaultHead(encoder), ids: baseIds, bias, residual: null, ...places }),
+    baseIds,
+    known: new Set(baseIds),
+    ids: async (rec, o = {}) => (await rec.recommend({ diversify: false, ...o })).map((r) => r.id),
+  };
+}
+
 /** Waits until a warning has been given, then over several more looks checks it stays one. */
 async function seenOnce(count: () => number): Promise<void> {
   await vi.waitFor(() => expect(count()).toBeGreaterThan(0), { timeout: 20_000, interval: 20 });
@@ -271,18 +296,8 @@ describe('the shop delta in the recommender', () => {
   });
 
   it('keeps the last places of a list for the best new products where the base asks for them and a delta is in force', async () => {
-    const model = modelCopy();
-    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
-    // A base that knows the first 200 items, each with a bias of about 5; the rest are new to it (bias 0).
-    const baseIds = catalog.slice(0, 200).map((i) => i.id);
-    const bias = Float32Array.from({ length: 200 }, (_, j) => 5 + j / 1000);
-    const head = (more: { newSlots?: number }): void => {
-      writeHeadModel(join(model, 'head'), { ...defaultHead(encoder), ids: baseIds, bias, residual: null, ...more });
-    };
+    const { model, head, known, ids } = shopOfNewProducts();
     head({ newSlots: 1 });
-    const known = new Set(baseIds);
-    const ids = async (rec: Recommender, o: Parameters<Recommender['recommend']>[0] = {}): Promise<string[]> =>
-      (await rec.recommend({ diversify: false, ...o })).map((r) => r.id);
     // No delta yet: nothing tells the browser how the new products sell, and the list is the base's.
     const before = await ids((await make(model)).rec);
     expect(before).toHaveLength(10);
@@ -324,17 +339,8 @@ describe('the shop delta in the recommender', () => {
   });
 
   it('gives a launch among the shop’s best sellers the last place of every list, where the base keeps places for launches', async () => {
-    const model = modelCopy();
-    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
-    const baseIds = catalog.slice(0, 200).map((i) => i.id);
-    const bias = Float32Array.from({ length: 200 }, (_, j) => 5 + j / 1000);
-    const head = (more: { launchSlots?: number }): void => {
-      writeHeadModel(join(model, 'head'), { ...defaultHead(encoder), ids: baseIds, bias, residual: null, ...more });
-    };
+    const { model, head, baseIds, known, ids } = shopOfNewProducts();
     head({ launchSlots: 1 });
-    const known = new Set(baseIds);
-    const ids = async (rec: Recommender, o: Parameters<Recommender['recommend']>[0] = {}): Promise<string[]> =>
-      (await rec.recommend({ diversify: false, ...o })).map((r) => r.id);
     const before = await ids((await make(model)).rec);
     expect(before.every((id) => known.has(id))).toBe(true);
     const launch = catalog[catalog.length - 1]!.id;

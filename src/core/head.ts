@@ -1041,8 +1041,7 @@ export class IncrementalHead {
    */
   freshPlaces(k: number): number {
     if (!this.slotKnown || !this.shopDelta) return 0;
-    const launches = this.launchSlots > 0 ? launchesIn(this.sellers, this.slotKnown, k).length : 0;
-    return freshPlacesFor(k, this.newSlots, this.launchSlots, launches);
+    return freshPlacesFor(k, this.newSlots, this.launchSlots, this.launchesNow(k).length);
   }
 
   /**
@@ -1065,7 +1064,7 @@ export class IncrementalHead {
     const known = this.freshPlaces(k) > 0 ? this.slotKnown : null;
     const none = { values: new Float32Array(0), indices: new Int32Array(0) };
     if (!known) return none;
-    const launches = this.launchSlots > 0 ? launchesIn(this.sellers, known, k) : new Int32Array(0);
+    const launches = this.launchesNow(k);
     const first = launches.length > 0 ? await this.scan(launches.length, time, launches) : none;
     if (this.newSlots === 0) return first;
     if (!this.freshRows) {

@@ -1321,7 +1321,7 @@ class RecommenderImpl implements Recommender {
     const placed = new Map<number, 'new' | 'launch'>();
     if (fresh.length > 0) {
       const byItem = new Map([...fresh, ...picked].map((p) => [p.i, p]));
-      const won = new Set(picked.slice(0, k).map((p) => p.i));
+      const won = new Set(picked.map((p) => p.i));
       const launches = new Set(this.head.launchesNow(k));
       for (const f of fresh) if (!won.has(f.i)) placed.set(f.i, launches.has(f.i) ? 'launch' : 'new');
       picked = withNewSlots(

@@ -334,6 +334,48 @@ export function launchTrendRate(
 }
 
 /**
+ * The list of `k` each held-out example would show under weights `x` (`unknown` marks the products
+ * the base does not know), as the recommender makes it: the top `k`, then the places for new
+ * products. `placeOf(ex, m, launches, fixed)` is where it holds the example's target (-1: not in
+ * it), with `m` places (`slottedTop`); `measure` gives the NDCG@k of `examples` and how often
+ * `cold` are found for each way of placing a list.
+ */
+function heldOutLists(x: MixWeights, unknown: Uint8Array, k: number) {
+  const n = unknown.length;
+  const g = weighting(x, n, unknown);
+  const extra = new Float64Array(n);
+  const scores = new Float64Array(n);
+  const known = Uint8Array.from(unknown, (u) => 1 - u);
+  const placeOf = (ex: Example, m: number, launches: ArrayLike<number> = [], fixed = true): number => {
+    addWeighted(ex, g, extra);
+    for (let i = 0; i < n; i++) scores[i] = ex.base[i]! + extra[i]! + g.off[i]!;
+    clearWeighted(ex, g, extra);
+    return slottedTop(scores, known, k, m, launches, fixed).indexOf(ex.target);
+  };
+  const measure = (
+    examples: readonly Example[],
+    cold: readonly Example[],
+    place: (ex: Example) => number,
+  ): { ndcg: number; coldHit: number } => {
+    let sum = 0;
+    let total = 0;
+    for (const ex of examples) {
+      const at = place(ex);
+      if (at >= 0) sum += ex.weight / Math.log2(at + 2);
+      total += ex.weight;
+    }
+    let hits = 0;
+    let all = 0;
+    for (const ex of cold) {
+      if (place(ex) >= 0) hits += ex.weight;
+      all += ex.weight;
+    }
+    return { ndcg: total > 0 ? sum / total : 0, coldHit: all > 0 ? hits / all : 0 };
+  };
+  return { known, placeOf, measure };
+}
+
+/**
  * How many places per ten to keep for new products (`newSlots`; `src/core/new-slots.ts`), under
  * weights `x`, from held-out examples with the shop delta (`attachShopDelta`): what each choice
  * costs the whole ranking on `examples`, and how often it finds the products the base does not
@@ -361,37 +403,16 @@ export function fitNewSlots(
   const coldPsi = cold.filter((e) => e.psi !== null && unknown[e.target] === 1);
   const none = { slots: 0, coldExamples: coldPsi.length, trendHit: 0, coldHit: [], ndcg: [] };
   if (coldPsi.length < NEW_SLOTS_MIN_EXAMPLES || withPsi.length === 0) return none;
-  const n = unknown.length;
-  const trendHit = launchTrendRate(events, n, halfLifeDays, windowMs, k).rate;
-  let coldTotal = 0;
-  for (const ex of coldPsi) coldTotal += ex.weight;
+  const trendHit = launchTrendRate(events, unknown.length, halfLifeDays, windowMs, k).rate;
   // Each choice's list, as the recommender makes it: the top k, then new products' places.
-  const g = weighting(x, n, unknown);
-  const extra = new Float64Array(n);
-  const scores = new Float64Array(n);
-  const known = Uint8Array.from(unknown, (u) => 1 - u);
-  /** Where the list of an example with `m` places holds its target (-1: not in it). */
-  const placeOf = (ex: Example, m: number): number => {
-    addWeighted(ex, g, extra);
-    for (let i = 0; i < n; i++) scores[i] = ex.base[i]! + extra[i]! + g.off[i]!;
-    clearWeighted(ex, g, extra);
-    return slottedTop(scores, known, k, m).indexOf(ex.target);
-  };
+  const { placeOf, measure } = heldOutLists(x, unknown, k);
   const ndcg: number[] = [];
   const coldHit: number[] = [];
   for (let slots = 0; slots <= NEW_SLOTS_MAX; slots++) {
     const m = newSlotsFor(k, slots);
-    let sum = 0;
-    let total = 0;
-    for (const ex of withPsi) {
-      const at = placeOf(ex, m);
-      if (at >= 0) sum += ex.weight / Math.log2(at + 2);
-      total += ex.weight;
-    }
-    ndcg.push(sum / total);
-    let hits = 0;
-    for (const ex of coldPsi) if (placeOf(ex, m) >= 0) hits += ex.weight;
-    coldHit.push(hits / coldTotal);
+    const r = measure(withPsi, coldPsi, (ex) => placeOf(ex, m));
+    ndcg.push(r.ndcg);
+    coldHit.push(r.coldHit);
   }
   let slots = 0;
   if (coldHit[0]! < trendHit) {
@@ -494,38 +515,18 @@ export function fitLaunchSlots(
 ): { slots: number; examples: number; withLaunch: number; ndcg: number[]; coldHit: number[] } {
   const withPsi = examples.filter((e) => e.psi !== null);
   const coldPsi = cold.filter((e) => e.psi !== null && unknown[e.target] === 1);
-  const n = unknown.length;
-  const g = weighting(x, n, unknown);
-  const extra = new Float64Array(n);
-  const scores = new Float64Array(n);
-  const known = Uint8Array.from(unknown, (u) => 1 - u);
+  const { known, placeOf, measure } = heldOutLists(x, unknown, k);
   /** Where the list of an example with `launchSlots` places for launches holds its target (-1: not in it). */
-  const placeOf = (ex: Example, launchSlots: number): number => {
-    addWeighted(ex, g, extra);
-    for (let i = 0; i < n; i++) scores[i] = ex.base[i]! + extra[i]! + g.off[i]!;
-    clearWeighted(ex, g, extra);
+  const placeWith = (ex: Example, launchSlots: number): number => {
     const launches = launchSlots > 0 && ex.sellers ? launchesIn(ex.sellers, known, k) : new Int32Array(0);
-    const m = freshPlacesFor(k, newSlots, launchSlots, launches.length);
-    return slottedTop(scores, known, k, m, launches, newSlots > 0).indexOf(ex.target);
+    return placeOf(ex, freshPlacesFor(k, newSlots, launchSlots, launches.length), launches, newSlots > 0);
   };
   const ndcg: number[] = [];
   const coldHit: number[] = [];
   for (const slots of [0, 1]) {
-    let sum = 0;
-    let total = 0;
-    for (const ex of withPsi) {
-      const at = placeOf(ex, slots);
-      if (at >= 0) sum += ex.weight / Math.log2(at + 2);
-      total += ex.weight;
-    }
-    ndcg.push(total > 0 ? sum / total : 0);
-    let hits = 0;
-    let all = 0;
-    for (const ex of coldPsi) {
-      if (placeOf(ex, slots) >= 0) hits += ex.weight;
-      all += ex.weight;
-    }
-    coldHit.push(all > 0 ? hits / all : 0);
+    const r = measure(withPsi, coldPsi, (ex) => placeWith(ex, slots));
+    ndcg.push(r.ndcg);
+    coldHit.push(r.coldHit);
   }
   const withLaunch = withPsi.filter((ex) => ex.sellers && launchesIn(ex.sellers, known, k).length > 0).length;
   return { slots: ndcg[1]! >= ndcg[0]! - 1e-12 ? 1 : 0, examples: withPsi.length, withLaunch, ndcg, coldHit };
