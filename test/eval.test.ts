@@ -18,6 +18,8 @@ import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { dataDir, demoCatalog, MODELS } from './helpers.js';
+import type { HeadManifest, ModelManifest } from '../src/core/model.js';
+import { MIX_LENGTH } from '../src/core/memory.js';
 
 describe('a shop whose titles say little (--title-words)', () => {
   const items = [
@@ -359,6 +361,21 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     ]);
     // Each learned from more of the log than the one before: none is an earlier one loaded again.
     expect(new Set(r.bases.map((b) => b.version)).size).toBe(3);
+    // Each says what the maintenance job chose for the shop there, as its head manifest says.
+    const model = JSON.parse(readFileSync(join(given, 'manifest.json'), 'utf8')) as ModelManifest;
+    const head = JSON.parse(readFileSync(join(given, model.head, 'manifest.json'), 'utf8')) as HeadManifest;
+    expect(r.bases[0]!.choices).toEqual({
+      mix: head.mix,
+      newItemBias: head.newItemBias,
+      shopDeltaWeight: head.shopDeltaWeight,
+      shopDeltaWeightNew: head.shopDeltaWeightNew,
+      launchSlots: head.launchSlots,
+    });
+    for (const b of r.bases) {
+      expect(b.choices.mix).toHaveLength(MIX_LENGTH);
+      expect(b.choices.launchSlots).toBe(1);
+      expect(b.choices.newSlots).toBeUndefined();
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
+import type { HeadManifest, ModelManifest } from '../../core/model.js';
 import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
 import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../../core/recommender.js';
@@ -142,7 +143,28 @@ export interface EvalResult {
   eventsReplayed: number;
   eventsScored: number;
   unknownItems: number;
-  bases: { name: string; version: string; until: string }[];
+  bases: BaseReport[];
+}
+
+/**
+ * A base the run replayed on: its name in the report, version and cut-off, and what the
+ * maintenance job chose for the shop there (read from its head manifest), so that a report of
+ * weekly rebases says which of them kept places for new products or launches.
+ */
+export interface BaseReport {
+  name: string;
+  version: string;
+  until: string;
+  choices: BaseChoices;
+}
+
+/** The head manifest's per-shop choices (absent fields take the head's defaults). */
+export type BaseChoices = Pick<HeadManifest, 'mix' | 'newItemBias' | 'shopDeltaWeight' | 'shopDeltaWeightNew' | 'newSlots' | 'launchSlots'>;
+
+/** The choices of `head`, in the manifest's order, only the fields it has. */
+export function choicesOf(head: HeadManifest): BaseChoices {
+  const keys = ['mix', 'newItemBias', 'shopDeltaWeight', 'shopDeltaWeightNew', 'newSlots', 'launchSlots'] as const;
+  return Object.fromEntries(keys.filter((k) => head[k] !== undefined).map((k) => [k, head[k]])) as BaseChoices;
 }
 
 /** The baselines trained in worker threads, in the report's order. */
@@ -189,15 +211,16 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         );
       const givenName = `${label} (given: ${dir})`;
       if (given && label && !bases.some((b) => b.name === givenName)) {
-        const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { version: string };
-        bases.push({ name: givenName, version: m.version, until: when(until) });
+        const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
+        const head = JSON.parse(readFileSync(join(dir, m.head, 'manifest.json'), 'utf8')) as HeadManifest;
+        bases.push({ name: givenName, version: m.version, until: when(until), choices: choicesOf(head) });
       }
       if (!existsSync(join(dir, 'manifest.json'))) {
         const { head } = await trainBase(o.events, o.items, until, o.models, settings.base, (done, total) =>
           o.onProgress?.(`base ${day(until)} (training)`, done, total),
         );
         const written = writeModelFolder(dir, o.models, head);
-        if (label) bases.push({ name: label, version: written.model.version, until: when(until) });
+        if (label) bases.push({ name: label, version: written.model.version, until: when(until), choices: choicesOf(written.head) });
       }
       let modelUrl = dir;
       if (o.vectorSubspaces !== undefined) {
