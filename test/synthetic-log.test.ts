@@ -40,6 +40,37 @@ describe('the synthetic grocer’s log', () => {
     }
   });
 
+  it('makes the same baskets in a random order with order random, whose lines then say nothing of the next', () => {
+    const o = { items: 300, shoppers: 30, seed: 5 };
+    const aisle = syntheticLog(o);
+    const random = syntheticLog({ ...o, order: 'random' });
+    expect(syntheticLog({ ...o, order: 'aisle' })).toEqual(aisle);
+    expect(random.events).not.toEqual(aisle.events);
+    const department = new Map(aisle.items.slice(1).map((l) => [l.split(',')[0]!, Number(/w(\d+)x/.exec(l)![1])]));
+    /** Each order's lines (invoice → items in the log's order), and the share of a basket's next lines in the same or a later aisle. */
+    const baskets = (log: { events: string[] }): { lines: Map<string, string[]>; inAisleOrder: number } => {
+      const lines = new Map<string, string[]>();
+      for (const l of log.events.slice(1)) {
+        const [, , invoice, item] = l.split(',');
+        lines.set(invoice!, [...(lines.get(invoice!) ?? []), item!]);
+      }
+      let pairs = 0;
+      let ordered = 0;
+      for (const b of lines.values())
+        for (let k = 1; k < b.length; k++) {
+          pairs++;
+          if (department.get(b[k]!)! >= department.get(b[k - 1]!)!) ordered++;
+        }
+      return { lines, inAisleOrder: ordered / pairs };
+    };
+    const a = baskets(aisle);
+    const r = baskets(random);
+    expect([...r.lines.keys()]).toEqual([...a.lines.keys()]);
+    for (const [invoice, items] of a.lines) expect([...r.lines.get(invoice)!].sort()).toEqual([...items].sort());
+    expect(a.inAisleOrder).toBeGreaterThan(0.8);
+    expect(r.inAisleOrder).toBeLessThan(0.65);
+  });
+
   it('gzips its lines a block at a time, the blocks joined without a line lost or split', () => {
     const lines = Array.from({ length: 140_000 }, (_, k) => `u${k},line ${k}`);
     expect(gunzipSync(gzipLines(lines)).toString('utf8')).toBe(lines.join('\n') + '\n');

@@ -1,5 +1,5 @@
 /**
- * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S]`: writes a synthetic
+ * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random]`: writes a synthetic
  * grocer's log (`DIR/events.csv.gz`, `DIR/items.csv.gz`, in the format `npm run eval` and
  * `npm run maintain` read) for measuring what a shop unlike Online Retail costs and gives: mostly
  * re-buys, a catalogue of any size, products launched through the year.
@@ -9,12 +9,14 @@
  * visit's basket holds the staples drawn, then a few items from the favourite departments or the
  * whole shop, by popularity (a Zipf-like weight; a product launched in the last 30 days sells
  * three times its weight), some of which become staples. A basket's lines come in the order of
- * the departments' aisles, so the next line follows from the last one within a visit. 88% of the
+ * the departments' aisles, so the next line follows from the last one within a visit (with
+ * `--order random`, the same baskets come in a random order: a grocer whose lines say nothing of
+ * the next one, where only what a shopper buys, not in what order, can be learned). 88% of the
  * products are on sale from the start, the rest launch on a random day. Titles are a brand and
  * three words of the product's department. Deterministic: the same options give the same files.
  *
- * The log is made up and easy in one way: each shopper's baskets repeat a fixed aisle order,
- * which the shopper's own order (a feature of the head) learns. It measures cost and scale
+ * The log is made up and, in aisle order, easy in one way: each shopper's baskets repeat a fixed
+ * aisle order, which the shopper's own order (a feature of the head) learns. It measures cost and scale
  * (docs/RESULTS.md, _A large catalogue's base_), not quality against a real shop.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,17 +25,22 @@ import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../../core/rng.js';
 import { isEntry, parseArgs, runCommand, UsageError, type Command } from '../common.js';
 
-const USAGE = `Usage: npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S]
+const USAGE = `Usage: npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random]
 
 Writes a synthetic grocer's log, DIR/events.csv.gz and DIR/items.csv.gz.
   --items N      products in the catalogue (default 2,500)
   --shoppers N   shoppers (default 1,200)
-  --seed S       seed of the draws (default 7)`;
+  --seed S       seed of the draws (default 7)
+  --order O      the order of a basket's lines: aisle (the departments' aisles, the default) or
+                 random (the same baskets, each in an order of its own)`;
 
 const DAY = 86_400_000;
 const DEPARTMENTS = 15;
 const WORDS_PER_DEPARTMENT = 25;
 const BRANDS = 60;
+
+/** The order of a basket's lines: the departments' aisles, or one of its own for each basket. */
+export type BasketOrder = 'aisle' | 'random';
 
 interface Product {
   id: string;
@@ -47,8 +54,13 @@ interface Product {
  * The log as CSV lines (the header first): events in time order, and the catalogue. Lines, not
  * one text: a large log's text is longer than the longest string the runtime can hold.
  */
-export function syntheticLog(o: { items: number; shoppers: number; seed: number }): { events: string[]; items: string[]; orders: number } {
+export function syntheticLog(o: { items: number; shoppers: number; seed: number; order?: BasketOrder }): {
+  events: string[];
+  items: string[];
+  orders: number;
+} {
   const rand = mulberry32(o.seed);
+  const random = o.order === 'random';
   const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
   const words = Array.from({ length: DEPARTMENTS }, (_, d) => Array.from({ length: WORDS_PER_DEPARTMENT }, (_, w) => `w${d}x${w}`));
   const brands = Array.from({ length: BRANDS }, (_, b) => `brand${b}`);
@@ -104,7 +116,10 @@ export function syntheticLog(o: { items: number; shoppers: number; seed: number 
       }
       if (basket.size > 0) {
         orders++;
-        const lines = [...basket.values()].map((p) => ({ p, aisle: p.department + rand() * 3 })).sort((a, b) => a.aisle - b.aisle);
+        // One draw per line either way, so both orders make the same baskets.
+        const lines = [...basket.values()]
+          .map((p) => ({ p, aisle: random ? rand() : p.department + rand() * 3 }))
+          .sort((a, b) => a.aisle - b.aisle);
         const stamp = new Date(Math.floor(t / 60_000) * 60_000).toISOString().slice(0, 16).replace('T', ' ') + ':00';
         for (const { p } of lines) rows.push({ line: `U${u},${stamp},${orders},${p.id},${p.title},1`, t: stamp });
       }
@@ -128,7 +143,7 @@ export function gzipLines(lines: readonly string[]): Buffer {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { out: 'string', items: 'number', shoppers: 'number', seed: 'number' });
+  const args = parseArgs(argv, { out: 'string', items: 'number', shoppers: 'number', seed: 'number', order: 'string' });
   if (args['out'] === undefined) throw new UsageError(`Missing --out.\n${USAGE}`);
   const whole = (name: string, fallback: number, min: number): number => {
     const v = args[name] === undefined ? fallback : Number(args[name]);
@@ -136,7 +151,14 @@ async function main(argv: string[]): Promise<void> {
       throw new UsageError(`--${name} must be a whole number, ${min} or more, got ${String(args[name])}.`);
     return v;
   };
-  const o = { items: whole('items', 2500, 1), shoppers: whole('shoppers', 1200, 1), seed: whole('seed', 7, 0) };
+  const order = args['order'] === undefined ? 'aisle' : String(args['order']);
+  if (order !== 'aisle' && order !== 'random') throw new UsageError(`--order must be aisle or random, got ${order}.\n${USAGE}`);
+  const o = {
+    items: whole('items', 2500, 1),
+    shoppers: whole('shoppers', 1200, 1),
+    seed: whole('seed', 7, 0),
+    order: order as BasketOrder,
+  };
   const out = resolve(String(args['out']));
   const log = syntheticLog(o);
   mkdirSync(out, { recursive: true });
