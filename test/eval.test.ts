@@ -143,7 +143,7 @@ describe('sequence baselines on hand-made logs', () => {
       ev('c', 3, 15, false),
       ...[0, 1, 2].flatMap((k) => [ev(`d${k}`, 4, 20 + 2 * k, false), ev(`d${k}`, 3, 21 + 2 * k, false)]),
     ];
-    const m = markovMethod(before, 6, { window: 1, votes: 2, decay: 0.5 });
+    const m = markovMethod(before, 6, { window: 1, votes: 2, decay: 0.5, visit: 'keep' });
     m.observe(ev('z', 1, 100, true));
     expect(ranks(m, 'z', 101).slice(0, 3)).toEqual([2, 3, 0]);
     // Now 4 is the last item: 3 leads (P = 1), 2 follows through the older vote of 1 (0.5 × 2/3).
@@ -160,7 +160,7 @@ describe('sequence baselines on hand-made logs', () => {
       ev('c', 0, 5, false),
       ev('d', 1, 6, false),
     ];
-    const m = repeatThenPopularityMethod(before, 7, { recency: 1, priorHalfLifeDays: null });
+    const m = repeatThenPopularityMethod(before, 7, { recency: 1, priorHalfLifeDays: null, visit: 'keep' });
     for (const e of before) m.observe(e);
     expect(ranks(m, 'a', 10).slice(0, 4)).toEqual([5, 6, 0, 1]);
     expect(ranks(m, 'new', 10).slice(0, 3)).toEqual([0, 5, 1]);
@@ -171,13 +171,45 @@ describe('sequence baselines on hand-made logs', () => {
     expect(ranks(m, 'e', 30).slice(0, 2)).toEqual([5, 1]);
   });
 
+  it('with the current visit’s items last, the rule and the chain rank what is already in the basket after everything else, and nothing changes at a visit’s start', () => {
+    const MIN = 60_000;
+    // a bought 5 twice and 6 once, long ago; 1 → 2 → 3 is a path every shopper walked before.
+    const before = [
+      ev('a', 5, 0, false),
+      ev('a', 6, 1, false),
+      ev('a', 5, 2, false),
+      ...[0, 1, 2].flatMap((k) => [ev(`p${k}`, 1, 10 + k, false), ev(`p${k}`, 2, 20 + k, false), ev(`p${k}`, 3, 30 + k, false)]),
+    ];
+    const visit = [ev('a', 5, 1000 * MIN, true), ev('a', 1, 1001 * MIN, true), ev('a', 2, 1002 * MIN, true)];
+    const build = (kind: 'keep' | 'last'): OnlineMethod[] => [
+      repeatThenPopularityMethod(before, 7, { recency: 1, priorHalfLifeDays: null, visit: kind }),
+      markovMethod(before, 7, { window: 1, votes: 2, decay: 0.5, visit: kind }),
+    ];
+    const [keepRule, keepChain] = build('keep');
+    const [lastRule, lastChain] = build('last');
+    for (const m of [keepRule!, keepChain!, lastRule!, lastChain!]) for (const e of [...before, ...visit]) m.observe(e);
+    const now = 1003 * MIN;
+    // Kept, the rule ranks its counts (5 first, bought three times); last, the visit's 5, 1 and 2 go to the end.
+    expect(ranks(keepRule!, 'a', now).slice(0, 2)).toEqual([5, 1]);
+    expect(ranks(lastRule!, 'a', now).slice(0, 2)).toEqual([6, 3]);
+    expect(ranks(lastRule!, 'a', now).slice(-3).sort()).toEqual([1, 2, 5]);
+    // The chain: 2 votes for 3, and 1 (the older vote) for 2, which is already in the basket.
+    expect(ranks(keepChain!, 'a', now).slice(0, 2)).toEqual([3, 2]);
+    expect(ranks(lastChain!, 'a', now)[0]).toBe(3);
+    expect(ranks(lastChain!, 'a', now).slice(-3).sort()).toEqual([1, 2, 5]);
+    // A visit's start (30 minutes on): nothing is in a basket yet, so both lists are as kept.
+    const later = now + 30 * MIN;
+    expect(ranks(lastRule!, 'a', later)).toEqual(ranks(keepRule!, 'a', later));
+    expect(ranks(lastChain!, 'a', later)).toEqual(ranks(keepChain!, 'a', later));
+  });
+
   it('repeat-then-popularity with a popularity half-life ranks by what sells now, updated online', () => {
     const DAY = 86_400_000;
     // Item 0 sold three times long before the split; item 2 sells after it, to other shoppers.
     const before = [ev('a', 0, 0, false), ev('b', 0, 1, false), ev('c', 0, 2, false), ev('d', 4, 60 * DAY, false)];
     const after = [ev('e', 2, 100 * DAY, true), ev('f', 2, 100 * DAY + 1, true)];
-    const plain = repeatThenPopularityMethod(before, 5, { recency: 1, priorHalfLifeDays: null });
-    const recent = repeatThenPopularityMethod(before, 5, { recency: 1, priorHalfLifeDays: 7 });
+    const plain = repeatThenPopularityMethod(before, 5, { recency: 1, priorHalfLifeDays: null, visit: 'keep' });
+    const recent = repeatThenPopularityMethod(before, 5, { recency: 1, priorHalfLifeDays: 7, visit: 'keep' });
     for (const m of [plain, recent]) for (const e of [...before, ...after]) m.observe(e);
     // The popularity before the split: item 0 leads a new shopper's list whatever sold since.
     expect(ranks(plain, 'new', 100 * DAY + 2)[0]).toBe(0);

@@ -136,6 +136,7 @@ describe('head contract', () => {
     const saved = JSON.parse(JSON.stringify(await a.save())) as HeadState;
     expect(saved.pairs!.length).toBeGreaterThan(0);
     expect(saved.starts!.length).toBeGreaterThan(0);
+    expect(saved.visit!.length).toBeGreaterThan(0);
     const b = new IncrementalHead(E, ids, base);
     b.load(saved);
     // Mid-visit (the own order counts) and at a later visit's start (the visit starts count).
@@ -159,7 +160,15 @@ describe('head contract', () => {
     expect(again.starts).toEqual([]);
     // One saved before the own-popularity feature (eight mix deltas) keeps its eight.
     b.load({ ...saved, dMix: saved.dMix!.slice(0, 8), gMix: saved.gMix!.slice(0, 8) });
-    expect((await b.save()).dMix).toEqual([...saved.dMix!.slice(0, 8), 0, 0]);
+    expect((await b.save()).dMix).toEqual([...saved.dMix!.slice(0, 8), 0, 0, 0, 0]);
+    // One saved before the "this visit" feature (ten, no visit) keeps its ten and remembers no visit.
+    const beforeVisit = { ...saved, dMix: saved.dMix!.slice(0, 10), gMix: saved.gMix!.slice(0, 10) };
+    delete beforeVisit.visit;
+    b.load(beforeVisit);
+    const loaded = await b.save();
+    expect(loaded.dMix).toEqual([...saved.dMix!.slice(0, 10), 0, 0]);
+    expect(loaded.visit).toEqual([]);
+    expect(() => b.load({ ...saved, visit: [3] as unknown as string[] })).toThrow(/not finite/);
     expect(() => b.load({ ...saved, dMix: [0, 0, 0, 0, 0] })).toThrow(/not finite/);
     expect(() => b.load({ ...saved, pairs: [['item-1', 'item-2', Number.NaN]] })).toThrow(/not finite/);
     a.dispose();

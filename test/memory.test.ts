@@ -49,6 +49,33 @@ describe('ShopperMemory', () => {
     expect(f.lastTime).toBeNull();
   });
 
+  it('keeps the latest visit’s items: those taken in this visit, and at a visit’s start those of the one before', () => {
+    const m = new ShopperMemory<number>();
+    m.note(1, 0, O);
+    m.note(2, MIN, O);
+    m.note(1, 2 * MIN, O);
+    expect([...m.visitItems()]).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+    // Until the next visit's first click, the visit before stands (at a start it is what they took last time).
+    expect(m.context(2 * MIN + O.sessionGapMs, O)).toBe(1);
+    expect([...m.visitItems().keys()]).toEqual([1, 2]);
+    m.note(3, 2 * MIN + O.sessionGapMs, O);
+    expect([...m.visitItems().keys()]).toEqual([3]);
+    // Saved and restored as it is; a memory saved before it existed has none.
+    const saved = m.save();
+    expect(saved.visit).toEqual([3]);
+    expect([...ShopperMemory.restore(saved).visitItems().keys()]).toEqual([3]);
+    const beforeVisit: Partial<typeof saved> = { ...saved };
+    delete beforeVisit.visit;
+    expect(ShopperMemory.restore(beforeVisit).visitItems().size).toBe(0);
+    // A visit of more distinct items than the counts keep forgets its first.
+    const b = new ShopperMemory<number>();
+    for (const i of [1, 2, 3, 2]) b.note(i, 0, { ...O, countItems: 2 });
+    expect([...b.visitItems().keys()]).toEqual([2, 3]);
+  });
+
   it('stays within its bounds: the least counted pair or item goes, never the one just clicked', () => {
     const m = new ShopperMemory<number>();
     const o = { ...O, pairItems: 3, countItems: 2 };

@@ -8,7 +8,7 @@
  *   sᵢ  = vᵢ · q + bᵢ + Δbᵢ + (α₀ + Δα) · repᵢ    vᵢ = eᵢ + rᵢ (content embedding + base residual)
  *
  * repᵢ is item i's share of the history, so the head can learn how much this shopper re-buys.
- * Five more features (`MEMORY_FEATURES`, mostly kept by `ShopperMemory`) carry what the shop's log and
+ * Six more features (`MEMORY_FEATURES`, mostly kept by `ShopperMemory`) carry what the shop's log and
  * the shopper's own habits say beyond content, each with its own weight in the middle of a visit
  * and at its start (the shopper's previous click is `sessionGapMs` or more earlier, or there is
  * none), chosen per shop by the maintenance job:
@@ -18,8 +18,9 @@
  *   + (δ꜀ + Δδ꜀) · ownᵢ      ownᵢ = Σᵣ decayʳ log(1 + times i came right after the r-th) (the shopper's own order)
  *   + (ε꜀ + Δε꜀) · startᵢ    startᵢ = log(1 + visits this shopper began with i)         (how their visits begin)
  *   + (ζ꜀ + Δζ꜀) · popᵢ      popᵢ = bᵢ where the shopper clicked i, else 0              (their own items by what sells)
+ *   + (η꜀ + Δη꜀) · visitᵢ    visitᵢ = 1 where i is of the shopper's latest visit, else 0   (a basket rarely holds a line twice)
  *
- * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δζ, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
+ * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δζ, Δη, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
  *
  * Learning on a click of p: a weighted softmax loss, p against the rest of its scored set
  * {p (weight 1), impressions shown but not clicked, the top of the ranking before the click,
@@ -41,7 +42,7 @@ import { ArgumentError } from './errors.js';
 import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
-import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
+import { EARLIER_MIX_LENGTHS, MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
 import { bestSellers, freshPlacesFor, launchesIn } from './new-slots.js';
 
 /**
@@ -187,8 +188,9 @@ export interface BaseParams {
   /**
    * Feature weights, each mid-visit then at a visit's start: β (the shop's transitions), γ (the
    * shopper's click counts), δ (the shopper's own order), ε (the items that began their visits),
-   * ζ (the base's bias of the items clicked); see {@link MEMORY_FEATURES}. Missing entries are 0
-   * (a base of four weights has no δ, ε or ζ; one of eight no ζ).
+   * ζ (the base's bias of the items clicked), η (the items of the latest visit); see
+   * {@link MEMORY_FEATURES}. Missing entries are 0 (a base of four weights has no δ, ε, ζ or η; one
+   * of eight no ζ or η; one of ten no η).
    */
   mix?: ArrayLike<number>;
   /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
@@ -317,6 +319,8 @@ export interface HeadState {
   starts?: [string, number][];
   /** Time of the last click (ms since epoch), or null. */
   lastTime?: number | null;
+  /** The latest visit's distinct item ids (absent in states saved before the "this visit" feature). */
+  visit?: string[];
 }
 
 /** Gradients of the per-click loss, for tests and diagnostics. */
@@ -396,11 +400,8 @@ export function pushRecent<T>(list: T[], item: T, keep: number, same: (a: T, b: 
 const finiteArray = (x: unknown, length: number): boolean =>
   Array.isArray(x) && x.length === length && x.every((v) => typeof v === 'number' && Number.isFinite(v));
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-/**
- * Saved mix deltas: four (states saved before the own-order and visit-start features), eight
- * (before the own-popularity feature) or {@link MIX_LENGTH}.
- */
-const mixArray = (x: unknown): boolean => finiteArray(x, 4) || finiteArray(x, 8) || finiteArray(x, MIX_LENGTH);
+/** Saved mix deltas: {@link MIX_LENGTH}, or as many as a state of an earlier version saved ({@link EARLIER_MIX_LENGTHS}). */
+const mixArray = (x: unknown): boolean => [...EARLIER_MIX_LENGTHS, MIX_LENGTH].some((n) => finiteArray(x, n));
 /** Saved mix deltas at full length (the features a state did not know start at 0). */
 const padMix = (x: readonly number[] | undefined): number[] => Array.from({ length: MIX_LENGTH }, (_, k) => x?.[k] ?? 0);
 
@@ -688,8 +689,8 @@ export class IncrementalHead {
   /**
    * The sparse features of the shopper now, in the order of {@link MEMORY_FEATURES}, as (index,
    * value) lists over the catalogue: the transition votes of the last distinct items, the log
-   * click counts, the votes of the shopper's own order, the log counts of visits begun, and the
-   * base's bias of the items clicked.
+   * click counts, the votes of the shopper's own order, the log counts of visits begun, the
+   * base's bias of the items clicked, and the items of the latest visit.
    */
   private features(): { idx: Int32Array; val: Float32Array }[] {
     const m = this.memory;
@@ -721,6 +722,7 @@ export class IncrementalHead {
       { idx: Int32Array.from(trans.keys()), val: Float32Array.from(trans.values()) },
       ...m.ownFeatures(this.options).map(local),
       local(pop),
+      local(m.visitItems()),
     ];
   }
 
@@ -1479,7 +1481,8 @@ export class IncrementalHead {
         )) ||
       (state.starts !== undefined &&
         !(Array.isArray(state.starts) && state.starts.every((c) => Array.isArray(c) && typeof c[0] === 'string' && finite(c[1])))) ||
-      (state.lastTime !== undefined && state.lastTime !== null && !finite(state.lastTime))
+      (state.lastTime !== undefined && state.lastTime !== null && !finite(state.lastTime)) ||
+      (state.visit !== undefined && !(Array.isArray(state.visit) && state.visit.every((x) => typeof x === 'string')))
     ) {
       throw new RangeError('saved head state holds values that are not finite numbers');
     }

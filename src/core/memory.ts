@@ -2,8 +2,8 @@
  * What a shopper's clicks leave behind for the head's sparse features, besides the weighted
  * history: the most recent distinct items (they vote through the shop's transitions), how often
  * each item was clicked (re-buys), which item followed which in this shopper's own clicks (their
- * own order of buying: a shop's regulars often re-order a list in the same order), and which
- * items began their visits. Keyed by item id in the browser's head and by catalogue index in the
+ * own order of buying: a shop's regulars often re-order a list in the same order), which items
+ * began their visits, and the items of the latest visit (a basket rarely holds a line twice). Keyed by item id in the browser's head and by catalogue index in the
  * offline tools (the eval's typed-array head, the maintenance job's choice of weights), which
  * run this same code so that all of them compute the same features.
  */
@@ -24,13 +24,20 @@ export interface MemoryOptions {
 
 /**
  * The sparse features of a shopper, in the order of the head's mix weights. A memory gives the
- * middle three ({@link ShopperMemory.ownFeatures}); the caller computes the first from `last`
- * through the shop's transitions, and the last from `counts` through the base's biases
- * ({@link ownPopularity}).
+ * second to fourth ({@link ShopperMemory.ownFeatures}) and the last
+ * ({@link ShopperMemory.visitItems}); the caller computes the first from `last` through the shop's
+ * transitions, and the fifth from `counts` through the base's biases ({@link ownPopularity}).
+ * "this visit" is 1 for each item of the shopper's latest visit: in the middle of a visit the items
+ * already taken in it, at a visit's start those of the visit before.
  */
-export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts', 'own popularity'] as const;
+export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts', 'own popularity', 'this visit'] as const;
 /** Mix weights: each feature of {@link MEMORY_FEATURES} in the middle of a visit, then at its start. */
 export const MIX_LENGTH = 2 * MEMORY_FEATURES.length;
+/**
+ * The lengths a mix of an earlier version has: 4 (before the own order and visit starts), 8
+ * (before own popularity) and 10 (before this visit); the features it lacks weigh 0.
+ */
+export const EARLIER_MIX_LENGTHS: readonly number[] = [4, 8, 10];
 
 /**
  * Adds one to `key`'s count. Past `limit` keys, the least counted key other than `key` goes (the
@@ -79,6 +86,8 @@ export interface SavedMemory<K> {
   pairs: [K, K, number][];
   starts: [K, number][];
   lastTime: number | null;
+  /** The latest visit's distinct items, in the order first taken (absent in memories saved before it). */
+  visit?: K[];
 }
 
 /** One shopper's memory of their clicks (see the module's comment). */
@@ -94,6 +103,8 @@ export class ShopperMemory<K> {
   starts = new Map<K, number>();
   /** Time of the last click (ms since epoch), or null. */
   lastTime: number | null = null;
+  /** The latest visit's distinct items (each 1), in the order first taken: the "this visit" feature. */
+  readonly visit = new Map<K, number>();
   /** log(1 + count) of `counts` and of `starts`, kept up to date with them (the features' values). */
   readonly countLogs = new Map<K, number>();
   readonly startLogs = new Map<K, number>();
@@ -112,7 +123,15 @@ export class ShopperMemory<K> {
     const start = time !== null ? this.context(time, o) === 1 : this.last.length === 0;
     const prev = this.last[0];
     if (prev !== undefined && prev !== item) this.addPair(prev, item, o.pairItems);
-    if (start) bumpCount(this.starts, item, o.countItems, this.startLogs);
+    if (start) {
+      bumpCount(this.starts, item, o.countItems, this.startLogs);
+      this.visit.clear();
+    }
+    if (!this.visit.has(item)) {
+      this.visit.set(item, 1);
+      // A visit of more distinct items than the counts keep forgets its first.
+      if (this.visit.size > Math.max(1, o.countItems)) this.visit.delete(this.visit.keys().next().value as K);
+    }
     const at = this.last.indexOf(item);
     if (at >= 0) this.last.splice(at, 1);
     this.last.unshift(item);
@@ -171,6 +190,11 @@ export class ShopperMemory<K> {
     return votes;
   }
 
+  /** The "this visit" feature: 1 for each item of the latest visit (see {@link MEMORY_FEATURES}). */
+  visitItems(): Map<K, number> {
+    return this.visit;
+  }
+
   /** log(1 + count) per item: of clicks (`counts`) or of visits begun (`starts`). */
   private static logged<K>(m: Map<K, number>, out: Map<K, number>): void {
     out.clear();
@@ -180,7 +204,14 @@ export class ShopperMemory<K> {
   save(): SavedMemory<K> {
     const pairs: [K, K, number][] = [];
     for (const [a, row] of this.pairs) for (const [b, c] of row) pairs.push([a, b, c]);
-    return { lastItems: [...this.last], counts: [...this.counts], pairs, starts: [...this.starts], lastTime: this.lastTime };
+    return {
+      lastItems: [...this.last],
+      counts: [...this.counts],
+      pairs,
+      starts: [...this.starts],
+      lastTime: this.lastTime,
+      visit: [...this.visit.keys()],
+    };
   }
 
   /** A memory from its saved form (checked by the caller). */
@@ -198,6 +229,7 @@ export class ShopperMemory<K> {
     m.starts = new Map(s.starts ?? []);
     ShopperMemory.logged(m.starts, m.startLogs);
     m.lastTime = s.lastTime ?? null;
+    for (const k of s.visit ?? []) m.visit.set(k, 1);
     return m;
   }
 }

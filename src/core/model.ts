@@ -5,7 +5,7 @@
  */
 import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
-import { MIX_LENGTH } from './memory.js';
+import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensor, fetchJson, fetchVerified, joinLocation } from './model-io.js';
 
@@ -44,9 +44,9 @@ export interface HeadManifest {
   /**
    * Weights of the shopper features (`MEMORY_FEATURES`: the shop's transitions, click counts,
    * the shopper's own order, the items that began their visits, the popularity of the items
-   * clicked), each mid-visit then at a visit's start, chosen for this shop by the maintenance
-   * job. Four or eight entries (a head published before the later features existed) leave the
-   * missing ones at 0. Default 0.
+   * clicked, the items of the latest visit), each mid-visit then at a visit's start, chosen for
+   * this shop by the maintenance job. Four, eight or ten entries (a head published before the
+   * later features existed) leave the missing ones at 0. Default 0.
    */
   mix?: number[];
   /**
@@ -177,17 +177,19 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
     transitions = { ptr, to, p };
   }
   const mix = manifest.mix;
-  // Four weights (a head published before the own-order and visit-start features), eight (before
-  // the own-popularity feature) or all of them: those a head lacks are 0.
+  // All the weights, or as many as a head of an earlier version has: those it lacks are 0.
   if (
     mix !== undefined &&
     !(
       Array.isArray(mix) &&
-      (mix.length === 4 || mix.length === 8 || mix.length === MIX_LENGTH) &&
+      [...EARLIER_MIX_LENGTHS, MIX_LENGTH].includes(mix.length) &&
       mix.every((x) => typeof x === 'number' && Number.isFinite(x))
     )
   ) {
-    throw new ModelLoadError(manifestUrl, `Head manifest field mix must be 4, 8 or ${MIX_LENGTH} finite numbers. Redeploy the head.`);
+    throw new ModelLoadError(
+      manifestUrl,
+      `Head manifest field mix must be ${EARLIER_MIX_LENGTHS.join(', ')} or ${MIX_LENGTH} finite numbers. Redeploy the head.`,
+    );
   }
   const fresh = manifest.newItemBias;
   if (fresh !== undefined && !(typeof fresh === 'number' && Number.isFinite(fresh))) {

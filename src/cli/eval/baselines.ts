@@ -9,7 +9,7 @@
 import { pushRecent, transitionVotes } from '../../core/head.js';
 import { buildTransitions } from '../train/mix.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
-import { sequencesBeforeSplit } from './replay.js';
+import { SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
 
 const DAY = 86_400_000;
 
@@ -128,6 +128,60 @@ function popularityPrior(events: readonly ReplayEvent[], n: number, eps = 1e-3):
   return counts.map((c) => (eps * c) / max);
 }
 
+/**
+ * Where a method's list puts the items of the shopper's current visit (their clicks since the
+ * last gap of 30 minutes or more, in the middle of a visit): `keep`, where the method ranks them;
+ * `last`, after every other item, since a basket rarely holds a line twice. At a visit's start
+ * there is no current visit, so `last` changes nothing there.
+ */
+export type VisitItems = 'keep' | 'last';
+
+/** Below any score a method gives: what `last` takes from the current visit's items. */
+const VISIT_DEMOTION = 1e6;
+
+/** Each shopper's current visit, and its items put last in a list (see {@link VisitItems}). */
+function currentVisits(gapMs: number): {
+  observe(e: ReplayEvent): void;
+  demote(user: string, t: number, scores: Float32Array): void;
+} {
+  const visits = new Map<string, { last: number; items: Set<number> }>();
+  return {
+    observe: (e) => {
+      const v = visits.get(e.user);
+      if (!v || e.t - v.last >= gapMs) visits.set(e.user, { last: e.t, items: new Set([e.item]) });
+      else {
+        v.last = e.t;
+        v.items.add(e.item);
+      }
+    },
+    demote: (user, t, scores) => {
+      const v = visits.get(user);
+      if (v && t - v.last < gapMs) for (const i of v.items) scores[i]! -= VISIT_DEMOTION;
+    },
+  };
+}
+
+/** An online method that scores and learns at once (no promise). */
+type SyncMethod = Omit<OnlineMethod, 'score' | 'observe'> & { score(user: string, t: number): Float32Array; observe(e: ReplayEvent): void };
+
+/** `method` with its list's current-visit items put where `visit` says. */
+function withVisitItems(method: SyncMethod, visit: VisitItems): OnlineMethod {
+  if (visit === 'keep') return method;
+  const visits = currentVisits(SESSION_GAP_MS);
+  return {
+    ...method,
+    score: (user, t) => {
+      const scores = method.score(user, t);
+      visits.demote(user, t, scores);
+      return scores;
+    },
+    observe: (e) => {
+      method.observe(e);
+      visits.observe(e);
+    },
+  };
+}
+
 export interface MarkovOptions {
   /** Pairs (a, b) with b up to this many positions after a in a shopper's sequence count (1: plain first order). */
   window: number;
@@ -135,6 +189,8 @@ export interface MarkovOptions {
   votes: number;
   /** Weight of the i-th most recent voter: decay^i (0.5: halving). */
   decay: number;
+  /** Where the current visit's items go (see {@link VisitItems}). */
+  visit: VisitItems;
 }
 
 /**
@@ -149,21 +205,24 @@ export function markovMethod(events: readonly ReplayEvent[], n: number, o: Marko
   const prior = popularityPrior(events, n);
   const history = new Map<string, number[]>();
   const scores = new Float32Array(n);
-  return {
-    name: 'markov',
-    kind: 'online',
-    score: (user) => {
-      scores.set(prior);
-      for (const [i, v] of transitionVotes(T, history.get(user) ?? [], { transitionVotes: o.votes, transitionDecay: o.decay }))
-        scores[i]! += v;
-      return scores;
+  return withVisitItems(
+    {
+      name: 'markov',
+      kind: 'online',
+      score: (user) => {
+        scores.set(prior);
+        for (const [i, v] of transitionVotes(T, history.get(user) ?? [], { transitionVotes: o.votes, transitionDecay: o.decay }))
+          scores[i]! += v;
+        return scores;
+      },
+      observe: (e) => {
+        const h = history.get(e.user) ?? [];
+        pushRecent(h, e.item, o.votes);
+        history.set(e.user, h);
+      },
     },
-    observe: (e) => {
-      const h = history.get(e.user) ?? [];
-      pushRecent(h, e.item, o.votes);
-      history.set(e.user, h);
-    },
-  };
+    o.visit,
+  );
 }
 
 export interface RepeatOptions {
@@ -175,6 +234,8 @@ export interface RepeatOptions {
    * (`recent-popularity`'s, updated online).
    */
   priorHalfLifeDays: number | null;
+  /** Where the current visit's items go (see {@link VisitItems}). */
+  visit: VisitItems;
 }
 
 /**
@@ -193,30 +254,33 @@ export function repeatThenPopularityMethod(events: readonly ReplayEvent[], n: nu
   const tie = o.recency < 1 ? 1e-3 : 1;
   const counts = new Map<string, Map<number, number>>();
   const scores = new Float32Array(n);
-  return {
-    name: 'repeat-then-popularity',
-    kind: 'online',
-    score: (user, t) => {
-      if (fixed) scores.set(fixed);
-      else {
-        const r = recent!.score(user, t) as Float32Array;
-        for (let i = 0; i < n; i++) scores[i] = 0.5 * r[i]!;
-      }
-      // Counts are ≥ 1 where bought (after rescaling, so the largest is 1 + counts), the prior
-      // ≤ 0.5. Between items bought equally often the better seller leads: the prior is added
-      // where counts are whole purchases, and a thousandth of it where recency makes them
-      // fractions, so that it only breaks ties.
-      for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c + tie * scores[i]!;
-      return scores;
+  return withVisitItems(
+    {
+      name: 'repeat-then-popularity',
+      kind: 'online',
+      score: (user, t) => {
+        if (fixed) scores.set(fixed);
+        else {
+          const r = recent!.score(user, t) as Float32Array;
+          for (let i = 0; i < n; i++) scores[i] = 0.5 * r[i]!;
+        }
+        // Counts are ≥ 1 where bought (after rescaling, so the largest is 1 + counts), the prior
+        // ≤ 0.5. Between items bought equally often the better seller leads: the prior is added
+        // where counts are whole purchases, and a thousandth of it where recency makes them
+        // fractions, so that it only breaks ties.
+        for (const [i, c] of counts.get(user) ?? []) scores[i] = 1 + c + tie * scores[i]!;
+        return scores;
+      },
+      observe: (e) => {
+        recent?.observe(e);
+        let m = counts.get(e.user);
+        if (!m) counts.set(e.user, (m = new Map()));
+        if (o.recency < 1) for (const [i, c] of m) m.set(i, c * o.recency);
+        m.set(e.item, (m.get(e.item) ?? 0) + 1);
+      },
     },
-    observe: (e) => {
-      recent?.observe(e);
-      let m = counts.get(e.user);
-      if (!m) counts.set(e.user, (m = new Map()));
-      if (o.recency < 1) for (const [i, c] of m) m.set(i, c * o.recency);
-      m.set(e.item, (m.get(e.item) ?? 0) + 1);
-    },
-  };
+    o.visit,
+  );
 }
 
 export interface SessionKnnOptions {

@@ -97,8 +97,8 @@ export interface EvalSettings {
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   recentHalfLifeDays: 7,
   knn: { neighbours: 100, history: 20, decay: 0.9 },
-  markov: { window: 3, votes: 5, decay: 0.3 },
-  repeat: { recency: 1, priorHalfLifeDays: 7 },
+  markov: { window: 3, votes: 5, decay: 0.3, visit: 'last' },
+  repeat: { recency: 1, priorHalfLifeDays: 7, visit: 'last' },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
   sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128 },
   gru4rec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, learningRate: 0.01, batchSize: 128, dropout: 0.2 },
@@ -369,7 +369,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
   (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
-   --repeat-recency, --repeat-prior-half-life (days, or split), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit and --repeat-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
   const usage = 'See clickwise eval --help.';
@@ -413,6 +413,8 @@ async function main(argv: string[]): Promise<void> {
     'markov-decay': 'number',
     'repeat-recency': 'number',
     'repeat-prior-half-life': 'string',
+    'repeat-visit': 'string',
+    'markov-visit': 'string',
     'sknn-neighbours': 'number',
     'sknn-sample': 'number',
     'sknn-idf': 'boolean',
@@ -470,6 +472,15 @@ async function main(argv: string[]): Promise<void> {
   if (args['markov-window'] !== undefined) settings.markov.window = Number(args['markov-window']);
   if (args['markov-votes'] !== undefined) settings.markov.votes = Number(args['markov-votes']);
   if (args['markov-decay'] !== undefined) settings.markov.decay = Number(args['markov-decay']);
+  for (const [flag, o] of [
+    ['markov-visit', settings.markov],
+    ['repeat-visit', settings.repeat],
+  ] as const) {
+    const v = args[flag];
+    if (v === undefined) continue;
+    if (v !== 'keep' && v !== 'last') throw new UsageError(`--${flag} must be keep or last, got ${String(v)}.`);
+    o.visit = v;
+  }
   if (args['repeat-recency'] !== undefined) settings.repeat.recency = Number(args['repeat-recency']);
   const priorHalfLife = args['repeat-prior-half-life'];
   if (priorHalfLife !== undefined) settings.repeat.priorHalfLifeDays = priorHalfLife === 'split' ? null : Number(priorHalfLife);

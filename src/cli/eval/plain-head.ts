@@ -353,6 +353,7 @@ export class PlainHead {
       ownPopularity(m.counts, (i) =>
         this.streamRecent ? this.streamRecent[i]! : this.baseRecent ? (this.baseRecent.get(i) ?? 0) : this.baseBias[i]!,
       ),
+      m.visitItems(),
     ];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, recent: this.recentVersion, value });

@@ -184,9 +184,12 @@ export function collectExamples(
         // Own popularity from what sold lately where given, else from the biases the examples score
         // with (0 for the items the content model does not know: `ndcgSum` then adds the new items'
         // offset to those, as the head holds it).
-        feats: [transitionVotes(T, m.last, o), ...m.ownFeatures(o), ownPopularity(m.counts, (i) => (recent ? recent[i]! : bias[i]!))].map(
-          sparse,
-        ),
+        feats: [
+          transitionVotes(T, m.last, o),
+          ...m.ownFeatures(o),
+          ownPopularity(m.counts, (i) => (recent ? recent[i]! : bias[i]!)),
+          m.visitItems(),
+        ].map(sparse),
         ...(recent ? { ownFromRecent: true } : {}),
       });
     }
@@ -209,6 +212,7 @@ export function ndcgAt(examples: readonly Example[], x: MixWeights, k = 10, unkn
 /** Where the click counts and the own popularity lie among an example's features. */
 const COUNTS = MEMORY_FEATURES.indexOf('counts');
 const POP = MEMORY_FEATURES.indexOf('own popularity');
+const VISIT = MEMORY_FEATURES.indexOf('this visit');
 
 /** How weights `x` act on the examples' scores: the new items' offset and ψ's weight per item. */
 interface Weighting {
@@ -470,13 +474,21 @@ export function fitMix(
   const grid = [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
   // An offset may be negative: a shop whose new lines rarely sell ranks them lower.
   const freshGrid = [-8, -4, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 8];
+  // So may the weight of the latest visit's items: a shop whose baskets never hold a line twice
+  // ranks what is already in the basket lower, one whose shoppers come back to it higher.
+  const signedGrid = [...grid.slice(1).map((v) => -v), ...grid];
+  const signed = (p: number): boolean => p >= 1 && p <= MIX_LENGTH && (p - 1) >> 1 === VISIT;
+  // At a visit's start the latest visit is the one before: its weight there is left to each
+  // shopper's φ (on validation the shop's own choice of it cost the visit starts, docs/RESULTS.md).
+  const VISIT_AT_START = 1 + 2 * VISIT + 1;
   const params = unknown && unknown.some((u) => u === 1) ? FRESH + 1 : FRESH;
   for (let pass = 0; pass < passes; pass++) {
     let moved = false;
     for (let p = 0; p < params; p++) {
+      if (p === VISIT_AT_START) continue;
       const cur = get(p);
       let bestV = cur;
-      for (const v of new Set([...(p === FRESH ? freshGrid : grid), cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
+      for (const v of new Set([...(p === FRESH ? freshGrid : signed(p) ? signedGrid : grid), cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {
         if (v === cur) continue;
         set(p, v);
         const s = score(p);
