@@ -3,9 +3,10 @@
  * history: the most recent distinct items (they vote through the shop's transitions), how often
  * each item was clicked (re-buys), which item followed which in this shopper's own clicks (their
  * own order of buying: a shop's regulars often re-order a list in the same order), which items
- * began their visits, and the items of the latest visit (a basket rarely holds a line twice). Keyed by item id in the browser's head and by catalogue index in the
- * offline tools (the eval's typed-array head, the maintenance job's choice of weights), which
- * run this same code so that all of them compute the same features.
+ * began their visits, and the items of the latest visit (a basket rarely holds a line twice).
+ * Keyed by item id in the browser's head and by catalogue index in the offline tools (the eval's
+ * typed-array head, the maintenance job's choice of weights), which run this same code so that
+ * all of them compute the same features.
  */
 
 /** The bounds and the visit rule a memory follows (a subset of the head's options). */

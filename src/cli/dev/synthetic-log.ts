@@ -1,6 +1,6 @@
 /**
- * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random]`: writes a synthetic
- * grocer's log (`DIR/events.csv.gz`, `DIR/items.csv.gz`, in the format `npm run eval` and
+ * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random]`:
+ * writes a synthetic grocer's log (`DIR/events.csv.gz`, `DIR/items.csv.gz`, in the format `npm run eval` and
  * `npm run maintain` read) for measuring what a shop unlike Online Retail costs and gives: mostly
  * re-buys, a catalogue of any size, products launched through the year.
  *
@@ -16,8 +16,8 @@
  * three words of the product's department. Deterministic: the same options give the same files.
  *
  * The log is made up and, in aisle order, easy in one way: each shopper's baskets repeat a fixed
- * aisle order, which the shopper's own order (a feature of the head) learns. It measures cost and scale
- * (docs/RESULTS.md, _A large catalogue's base_), not quality against a real shop.
+ * aisle order, which the shopper's own order (a feature of the head) learns. It measures cost
+ * and scale (docs/RESULTS.md, _A large catalogue's base_), not quality against a real shop.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
