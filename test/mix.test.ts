@@ -50,6 +50,15 @@ function tinyHead(prefix: string, ids: string[], more: Partial<Parameters<typeof
   return dir;
 }
 
+/** `shoppers` lists of `size` distinct items each, drawn in turn from `rand`. */
+function ownLists(shoppers: number, size: number, rand: () => number): number[][] {
+  return Array.from({ length: shoppers }, () => {
+    const own = new Set<number>();
+    while (own.size < size) own.add(Math.floor(rand() * N));
+    return [...own];
+  });
+}
+
 /**
  * Six daily visits of 80 regulars, each buying all four of their own items every visit (so their
  * counts are equal); the item a visit begins with is drawn with weight exp(3 · popularity[i]), so
@@ -61,11 +70,7 @@ function regularsBeginningWith(
   rand: () => number,
 ): { events: ReplayEvent[]; from: number; T: ReturnType<typeof buildTransitions> } {
   const events: ReplayEvent[] = [];
-  const users = Array.from({ length: 80 }, () => {
-    const own = new Set<number>();
-    while (own.size < 4) own.add(Math.floor(rand() * N));
-    return [...own];
-  });
+  const users = ownLists(80, 4, rand);
   for (let visit = 0; visit < 6; visit++) {
     users.forEach((own, u) => {
       const w = own.map((i) => Math.exp(3 * popularity[i]!));
@@ -151,11 +156,7 @@ describe('feature weights for what each shopper does their own way', () => {
     const shop = (back: boolean, seed: number): ReplayEvent[] => {
       const rand = mulberry32(seed);
       const events: ReplayEvent[] = [];
-      const users = Array.from({ length: 60 }, () => {
-        const own = new Set<number>();
-        while (own.size < 6) own.add(Math.floor(rand() * N));
-        return [...own];
-      });
+      const users = ownLists(60, 6, rand);
       for (let visit = 0; visit < 6; visit++) {
         users.forEach((own, u) => {
           const order = [...own].sort(() => rand() - 0.5);
