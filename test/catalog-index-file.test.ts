@@ -131,7 +131,7 @@ describe('the catalogue index file', () => {
 describe('npm run vectors with the catalogue file', () => {
   let dir = '';
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'cw-index-file-'));
+    dir = mkdtempSync(join(tmpdir(), 'clickwise-index-file-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -68,7 +68,7 @@ describe('a first visit whose catalogue is indexed off the page', () => {
 
   beforeAll(async () => {
     // One unusable row in the file: its warning must come back from the indexer too.
-    ({ dir, models, file, catalog } = await shopWithVectors('cw-index-'));
+    ({ dir, models, file, catalog } = await shopWithVectors('clickwise-index-'));
     await useBackend('cpu');
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -177,7 +177,7 @@ describe('a first visit whose catalogue was indexed as it downloaded, before the
   let file = '';
 
   beforeAll(async () => {
-    ({ dir, models, file } = await shopWithVectors('cw-early-'));
+    ({ dir, models, file } = await shopWithVectors('clickwise-early-'));
     await useBackend('cpu');
   }, 180_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

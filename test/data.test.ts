@@ -2,14 +2,14 @@
  * The log readers (src/cli/data.ts): columns by name, plain or gzipped, RFC 4180 quoting, and
  * errors that name what is wrong.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseTime, readEvents, readItems } from '../src/cli/data.js';
+import { tempFolder } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'clickwise-data-'));
+const dir = tempFolder('clickwise-data-');
 let files = 0;
 /** Writes `text` to a new file, gzipped where asked; returns its path. */
 const file = (text: string, gz = false): string => {

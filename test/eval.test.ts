@@ -3,11 +3,10 @@
  * slice of the real data (nothing after an event is seen before it is scored).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
 import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
@@ -17,7 +16,7 @@ import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
-import { dataDir, demoCatalog, MODELS } from './helpers.js';
+import { dataDir, demoCatalog, MODELS, tempFolder } from './helpers.js';
 import type { HeadManifest, ModelManifest } from '../src/core/model.js';
 import { MIX_LENGTH } from '../src/core/memory.js';
 
@@ -261,7 +260,7 @@ describe('the eval refuses bad input', () => {
   };
 
   it('is refused with a clear error when it holds no model, and nothing is written into it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-eval-base-'));
+    const dir = tempFolder('clickwise-eval-base-');
     const { items, events } = tinyLog();
     await expect(
       runEvaluation({
@@ -372,8 +371,7 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     // A base every 12 hours from the split (Jan 2, 06:00): the first rebase falls on the split's day.
     const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 0.5, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
     // The split's base given, as `--base DIR` does: listed once, however many methods load it.
-    const given = mkdtempSync(join(tmpdir(), 'clickwise-given-'));
-    onTestFinished(() => rmSync(given, { recursive: true, force: true }));
+    const given = tempFolder('clickwise-given-');
     writeModelFolder(given, MODELS, (await trainBase(events, items, t0 + 30 * H, MODELS, settings.base)).head);
     const r = await runEvaluation({
       events,

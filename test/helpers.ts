@@ -1,8 +1,9 @@
 /** Shared test helpers: backends, the demo catalogue, the real-data location. */
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, onTestFinished } from 'vitest';
 import { initBackend } from '../src/core/backend.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import { defaultFetcher } from '../src/core/model-io.js';
@@ -15,6 +16,22 @@ export const MODELS = resolve(import.meta.dirname, '..', 'models');
 /** The demo shop's catalogue (written for this project, shipped in public/). */
 export function demoCatalog(): Item[] {
   return JSON.parse(readFileSync(resolve(import.meta.dirname, '..', 'public', 'catalog.json'), 'utf8')) as Item[];
+}
+
+/**
+ * A new temporary folder (its name begins with `prefix`, which begins `clickwise-`), removed when
+ * the test that asks for it ends, or, asked for outside a test, when its file's tests end
+ * (`test/temp-folders.ts` fails a run that leaves one behind).
+ */
+export function tempFolder(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    onTestFinished(remove);
+  } catch {
+    afterAll(remove);
+  }
+  return dir;
 }
 
 /** Switches the global tfjs backend. */
@@ -44,14 +61,14 @@ export function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
 /**
  * A shop on disk for load tests: a folder holding a copy of the shipped model with the vectors of
  * `catalog`, and `catalog.json` of the demo items with one unusable row (its warning is checked
- * on every load). Remove `dir` afterwards.
+ * on every load). The folder goes when the test (or the file, outside a test) ends.
  */
 export async function shopWithVectors(
   prefix: string,
 ): Promise<{ dir: string; models: string; file: string; catalog: Item[]; rows: unknown[] }> {
   const catalog = demoCatalog();
   const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempFolder(prefix);
   const models = join(dir, 'models');
   cpSync(MODELS, models, { recursive: true });
   await writeVectors({ modelDir: models, items: catalog });

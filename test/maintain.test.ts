@@ -1,20 +1,6 @@
 /** `npm run maintain` writes a model folder that createRecommender loads, with the logs' popularity in its base. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  cpSync,
-  fstatSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, cpSync, fstatSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -24,7 +10,7 @@ import { readEncoderManifest, writeModelFolder } from '../src/cli/train/base.js'
 import { defaultHead } from '../src/cli/train/head-io.js';
 import { loadHeadModel, loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
-import { dataDir, MODELS, useBackend } from './helpers.js';
+import { dataDir, MODELS, tempFolder, useBackend } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
 const data = dataDir();
@@ -32,7 +18,7 @@ const tsx = resolve(root, 'node_modules/.bin/tsx');
 
 describe.skipIf(!data)('maintain (real data, a slice)', () => {
   it('retrains the base from logs up to a date into a model createRecommender loads', { timeout: 600_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-maintain-'));
+    const dir = tempFolder('clickwise-maintain-');
     const retail = join(data!, 'uci-online-retail');
     // A slice: the first 30,000 lines of the events file (in time order, about one month).
     const lines = gunzipSync(readFileSync(join(retail, 'online_retail_clean.csv.gz')))
@@ -198,8 +184,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
 
 describe('the version of a base that maintain writes', () => {
   it('tells two bases of one cut-off apart, and names the same base alike', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-version-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempFolder('clickwise-version-');
     // Two runs on one day (a second cron run, or a rerun after the log was mended): the same
     // cut-off, other figures. Browsers and the stream job see a new base only by its version.
     const write = (name: string, bias: number[], mix?: number[]): string =>
@@ -218,8 +203,7 @@ describe('the version of a base that maintain writes', () => {
   });
 
   it('publishes a new base beside the one in force, never over its files', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-publish-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempFolder('clickwise-publish-');
     const live = join(dir, 'live');
     const publish = (bias: number[]): void => {
       writeModelFolder(live, MODELS, {
@@ -263,8 +247,7 @@ describe('the version of a base that maintain writes', () => {
   });
 
   it('publishes a new encoder beside the one in force, and the package layout stays readable', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-publish-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempFolder('clickwise-publish-');
     // Another encoder version (a package update): the same files under another version.
     const next = join(dir, 'next-models');
     cpSync(MODELS, next, { recursive: true });
@@ -293,8 +276,7 @@ describe('the version of a base that maintain writes', () => {
   });
 
   it('copies the shop vectors beside a new base file by file, each replaced whole and the manifest last', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-publish-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempFolder('clickwise-publish-');
     const models = join(dir, 'models');
     cpSync(MODELS, models, { recursive: true });
     mkdirSync(join(models, 'vectors'));

@@ -2,8 +2,7 @@
  * The maintenance job learns each shop's character: on a log where the next item follows from
  * the last one it weights transitions, and on a log of re-buys it weights the shopper's counts.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../src/core/errors.js';
@@ -18,6 +17,7 @@ import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
 import { MEMORY_FEATURES, MIX_LENGTH } from '../src/core/memory.js';
 import { recentSales } from '../src/cli/train/base.js';
+import { tempFolder } from './helpers.js';
 
 const N = 40;
 const D = 8;
@@ -33,7 +33,7 @@ function blindModel(): { V: Float32Array; W: Float32Array; bias: Float32Array; n
 
 /** A head model of 2 dimensions over `ids` written to a new folder (the rest as `more` gives it); its folder. */
 function tinyHead(prefix: string, ids: string[], more: Partial<Parameters<typeof writeHeadModel>[1]>): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempFolder(prefix);
   writeHeadModel(dir, {
     version: 'v',
     encoderVersion: 'e',

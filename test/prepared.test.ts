@@ -159,7 +159,7 @@ describe('a recommender with a prepared cache', () => {
 
   beforeAll(async () => {
     // One unusable row in the file, so that the warning about it is checked on every load.
-    ({ dir, models, file, catalog, rows } = await shopWithVectors('cw-prepared-'));
+    ({ dir, models, file, catalog, rows } = await shopWithVectors('clickwise-prepared-'));
     // The same model with vectors made from another catalogue order: another vectors file.
     otherModels = join(dir, 'models-2');
     cpSync(MODELS, otherModels, { recursive: true });

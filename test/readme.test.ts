@@ -1,9 +1,9 @@
 /** The README's stream job example runs as written (its quick starts run in e2e/package.spec.ts). */
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempFolder } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
 const built = existsSync(resolve(root, 'dist/lib/index.js'));
@@ -17,7 +17,7 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('READM
     const upTo = lines.findIndex((l) => l.includes('--once'));
     expect(lines[0]).toBe('npm run build');
     // In a folder of its own, with a copy of what the build wrote (the build itself has run).
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-readme-'));
+    const dir = tempFolder('clickwise-readme-');
     mkdirSync(join(dir, 'dist'));
     cpSync(resolve(root, 'dist/models'), join(dir, 'dist/models'), { recursive: true });
     cpSync(resolve(root, 'dist/catalog.json'), join(dir, 'dist/catalog.json'));

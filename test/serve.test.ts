@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Link, serveStatic } from '../src/vite/serve.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'cw-serve-'));
+const dir = mkdtempSync(join(tmpdir(), 'clickwise-serve-'));
 const body = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7) % 251));
 writeFileSync(join(dir, 'file.bin'), body);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

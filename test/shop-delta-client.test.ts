@@ -1,8 +1,7 @@
 /** A recommender fuses the shop delta: base + ψ + φ, with the last good delta kept through bad ones. */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Recommender } from '../src/index.js';
@@ -11,7 +10,7 @@ import { ShopDeltaClient } from '../src/core/shop-delta-client.js';
 import { publishDelta } from '../src/cli/stream/publish.js';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
-import { demoCatalog, MODELS, useBackend } from './helpers.js';
+import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();
 const open: Recommender[] = [];
@@ -24,7 +23,7 @@ const version = (JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8'))
 
 /** A copy of the shipped model folder (without the encoder's large files being rewritten). */
 function modelCopy(): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'clickwise-delta-')), 'model');
+  const dir = join(tempFolder('clickwise-delta-'), 'model');
   cpSync(MODELS, dir, { recursive: true });
   return dir;
 }

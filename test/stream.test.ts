@@ -6,8 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
@@ -15,6 +14,7 @@ import { defaultFetcher } from '../src/core/model-io.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
 import { absoluteRows, RecentSales, ShopLearner } from '../src/core/shop-delta.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
+import { tempFolder } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
 // The job runs in Node itself with tsx as a loader, so that killing `proc` kills the job: the
@@ -31,7 +31,7 @@ afterEach(() => {
 
 /** A model folder (the shipped base's manifest and head) and an items file, in a temporary folder. */
 function setup(): { dir: string; model: string; items: string; state: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'clickwise-stream-'));
+  const dir = tempFolder('clickwise-stream-');
   const model = join(dir, 'model');
   cpSync(join(root, 'models', 'head'), join(model, 'head'), { recursive: true });
   cpSync(join(root, 'models', 'manifest.json'), join(model, 'manifest.json'));

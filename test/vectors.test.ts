@@ -40,7 +40,7 @@ const catalog = demoCatalog();
 let dir = '';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cw-vectors-'));
+  dir = mkdtempSync(join(tmpdir(), 'clickwise-vectors-'));
   cpSync(MODELS, join(dir, 'models'), { recursive: true });
   await writeVectors({ modelDir: join(dir, 'models'), items: catalog });
   await useBackend('cpu');
