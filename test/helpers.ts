@@ -20,7 +20,7 @@ export function demoCatalog(): Item[] {
 
 /**
  * A new temporary folder (its name begins with `prefix`, which begins `clickwise-`), removed when
- * the test that asks for it ends, or, asked for outside a test, when its file's tests end
+ * the test that asks for it ends, or, asked for at a file's top level, when its file's tests end
  * (`test/temp-folders.ts` fails a run that leaves one behind).
  */
 export function tempFolder(prefix: string): string {
@@ -61,14 +61,15 @@ export function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
 /**
  * A shop on disk for load tests: a folder holding a copy of the shipped model with the vectors of
  * `catalog`, and `catalog.json` of the demo items with one unusable row (its warning is checked
- * on every load). The folder goes when the test (or the file, outside a test) ends.
+ * on every load). Remove `dir` afterwards (it is made in a file's `beforeAll`, where
+ * {@link tempFolder} cannot hook in).
  */
 export async function shopWithVectors(
   prefix: string,
 ): Promise<{ dir: string; models: string; file: string; catalog: Item[]; rows: unknown[] }> {
   const catalog = demoCatalog();
   const rows: unknown[] = [...catalog.slice(0, 5), { id: 'broken', title: '' }, ...catalog.slice(5)];
-  const dir = tempFolder(prefix);
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const models = join(dir, 'models');
   cpSync(MODELS, models, { recursive: true });
   await writeVectors({ modelDir: models, items: catalog });
