@@ -1,18 +1,17 @@
 /**
  * The benchmarks' static server: files as they are on disk, and a slower network when asked.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Link, serveStatic } from '../src/vite/serve.js';
+import { tempFolder } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'clickwise-serve-'));
+const dir = tempFolder('clickwise-serve-');
 const body = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7) % 251));
 writeFileSync(join(dir, 'file.bin'), body);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function timedGet(link?: Link): Promise<{ ms: number; bytes: Buffer }> {
   const server = createServer(serveStatic({ '/': dir }, link));

@@ -1,11 +1,11 @@
 /** The synthetic grocer's log that measures a large catalogue's cost: deterministic, readable, mostly re-buys. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { readEvents, readItems } from '../src/cli/data.js';
 import { gzipLines, syntheticLog } from '../src/cli/dev/synthetic-log.js';
+import { tempFolder } from './helpers.js';
 
 describe('the synthetic grocer’s log', () => {
   it('is the same for the same options, reads as a shop’s log, and is mostly re-buys in aisle order', () => {
@@ -13,31 +13,27 @@ describe('the synthetic grocer’s log', () => {
     const log = syntheticLog(o);
     expect(syntheticLog(o)).toEqual(log);
     expect(syntheticLog({ ...o, seed: 6 }).events).not.toEqual(log.events);
-    const dir = mkdtempSync(join(tmpdir(), 'clickwise-log-'));
-    try {
-      writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
-      writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
-      const events = readEvents(join(dir, 'events.csv.gz'));
-      const items = readItems(join(dir, 'items.csv'));
-      expect(items).toHaveLength(300);
-      expect(events.length).toBe(log.events.length - 1);
-      const known = new Set(items.map((i) => i.id));
-      expect(events.every((e) => known.has(e.item))).toBe(true);
-      for (let k = 1; k < events.length; k++) expect(events[k]!.t).toBeGreaterThanOrEqual(events[k - 1]!.t);
-      // Each line after a shopper's first visit is mostly an item they bought before.
-      const seen = new Map<string, Set<string>>();
-      let rebuys = 0;
-      for (const e of events) {
-        const mine = seen.get(e.user) ?? new Set<string>();
-        if (mine.has(e.item)) rebuys++;
-        mine.add(e.item);
-        seen.set(e.user, mine);
-      }
-      expect(rebuys / events.length).toBeGreaterThan(0.6);
-      expect(seen.size).toBe(30);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    const dir = tempFolder('clickwise-log-');
+    writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
+    writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
+    const events = readEvents(join(dir, 'events.csv.gz'));
+    const items = readItems(join(dir, 'items.csv'));
+    expect(items).toHaveLength(300);
+    expect(events.length).toBe(log.events.length - 1);
+    const known = new Set(items.map((i) => i.id));
+    expect(events.every((e) => known.has(e.item))).toBe(true);
+    for (let k = 1; k < events.length; k++) expect(events[k]!.t).toBeGreaterThanOrEqual(events[k - 1]!.t);
+    // Each line after a shopper's first visit is mostly an item they bought before.
+    const seen = new Map<string, Set<string>>();
+    let rebuys = 0;
+    for (const e of events) {
+      const mine = seen.get(e.user) ?? new Set<string>();
+      if (mine.has(e.item)) rebuys++;
+      mine.add(e.item);
+      seen.set(e.user, mine);
     }
+    expect(rebuys / events.length).toBeGreaterThan(0.6);
+    expect(seen.size).toBe(30);
   });
 
   it('makes the same baskets in a random order with order random, whose lines then say nothing of the next', () => {
