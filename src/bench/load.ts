@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
-import { parseArgs } from '../cli/common.js';
+import { parseArgs, removedIfStopped } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
@@ -251,6 +251,7 @@ export async function runLoadBench(
   if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
   const root = join(tmpdir(), `clickwise-load-${process.pid}`);
   mkdirSync(root, { recursive: true });
+  const release = removedIfStopped(root);
   const server = createServer(serveStatic({ '/load/': root, '/p/': VISIT_ROOT, '/': 'dist' }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -290,6 +291,7 @@ export async function runLoadBench(
     await browser.close();
     server.close();
     rmSync(root, { recursive: true, force: true });
+    release();
   }
   return rows;
 }

@@ -19,7 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../core/shop-delta.js';
 import { absoluteRows, deltaEntries } from '../core/shop-delta.js';
-import { parseArgs } from '../cli/common.js';
+import { parseArgs, removedIfStopped } from '../cli/common.js';
 import { StreamJob } from '../cli/stream/job.js';
 import { FileSource, startHttp } from '../cli/stream/sources.js';
 import { defaultHead, writeHeadModel } from '../cli/train/head-io.js';
@@ -56,6 +56,7 @@ function listedSize(lists: { ids: string[]; values: number[] }[], baseRow?: (id:
 
 export async function runStreamBench(events: number, items: number, say: (m: string) => void = () => undefined): Promise<StreamBench> {
   const dir = mkdtempSync(join(tmpdir(), 'clickwise-stream-bench-'));
+  const release = removedIfStopped(dir);
   try {
     const model = join(dir, 'model');
     const root = resolve(import.meta.dirname, '..', '..');
@@ -167,6 +168,7 @@ export async function runStreamBench(events: number, items: number, say: (m: str
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    release();
   }
 }
 

@@ -1,6 +1,6 @@
 /** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing. */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -102,6 +102,34 @@ export function runCommand(command: Command, argv: string[]): void {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   });
+}
+
+/** The signals that stop a command from outside: Ctrl-C, a kill, a closed terminal. */
+const STOPPING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** Folders to remove should one of {@link STOPPING_SIGNALS} stop the process. */
+const removedOnStop = new Set<string>();
+
+function stopped(signal: NodeJS.Signals): void {
+  for (const path of removedOnStop) rmSync(path, { recursive: true, force: true });
+  removedOnStop.clear();
+  for (const s of STOPPING_SIGNALS) process.removeListener(s, stopped);
+  // With no listener left, the signal does what it would have done: the process ends by it.
+  process.kill(process.pid, signal);
+}
+
+/**
+ * Removes `path` (a temporary folder) should the process be stopped by Ctrl-C, a kill or a closed
+ * terminal before the returned function is called; the process then ends by that signal, as it
+ * would have. A `finally` does not run then. Call the returned function once the folder is gone
+ * or kept on purpose.
+ */
+export function removedIfStopped(path: string): () => void {
+  if (removedOnStop.size === 0) for (const s of STOPPING_SIGNALS) process.on(s, stopped);
+  removedOnStop.add(path);
+  return () => {
+    if (!removedOnStop.delete(path) || removedOnStop.size > 0) return;
+    for (const s of STOPPING_SIGNALS) process.removeListener(s, stopped);
+  };
 }
 
 /** True when the module at `url` is the script Node was started with. */

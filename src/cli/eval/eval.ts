@@ -35,7 +35,7 @@ import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions, writeModelFolder 
 import type { ShopStream } from './clickwise-method.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
-import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
+import { isEntry, packageModels, parseArgs, progressBar, removedIfStopped, runCommand, sha256File, UsageError } from '../common.js';
 import type { LogEvent } from '../data.js';
 import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
@@ -200,6 +200,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const methods: Method[] = [];
   const bases: EvalResult['bases'] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'clickwise-eval-'));
+  const release = removedIfStopped(tmp);
   try {
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
@@ -332,6 +333,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   } finally {
     methods.forEach((m) => m.dispose?.());
     rmSync(tmp, { recursive: true, force: true });
+    release();
   }
 }
 

@@ -1,0 +1,77 @@
+// A command stopped by Ctrl-C or a kill must not leave its temporary folder behind: the eval's
+// holds a copy of every base it trains (megabytes on a small shop, far more on a large one).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { removedIfStopped } from '../src/cli/common.js';
+import { gzipLines, syntheticLog } from '../src/cli/dev/synthetic-log.js';
+import { tempFolder } from './helpers.js';
+
+const root = resolve(import.meta.dirname, '..');
+const tsx = resolve(root, 'node_modules/.bin/tsx');
+
+/** Waits until `ready()` holds, checking every 50 ms, for at most `ms`. */
+async function until(ready: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (ready()) return true;
+  return ready();
+}
+
+describe('an interrupted eval', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`removes its temporary folder on ${signal} and ends as that signal asks`, async () => {
+      const dir = tempFolder('clickwise-interrupt-');
+      const log = syntheticLog({ items: 300, shoppers: 120, seed: 5 });
+      writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
+      writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
+      const tmp = join(dir, 'tmp');
+      mkdirSync(tmp);
+      const child = spawn(
+        tsx,
+        [
+          'src/cli/eval/eval.ts',
+          '--events',
+          join(dir, 'events.csv.gz'),
+          '--items',
+          join(dir, 'items.csv'),
+          '--split',
+          '2021-11-01',
+          '--methods',
+          'clickwise',
+        ],
+        { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+        child.on('exit', (code, signal) => done({ code, signal })),
+      );
+      const made = () => readdirSync(tmp).filter((f) => f.startsWith('clickwise-eval-'));
+      // The folder is made once the log is read, before the base is trained.
+      expect(await until(() => made().length === 1, 60_000), stderr).toBe(true);
+      const folder = join(tmp, made()[0]!);
+      expect(existsSync(folder)).toBe(true);
+      child.kill(signal);
+      const end = await ended;
+      // tsx, which runs the command, passes the signal on and ends with 128 + its number.
+      expect(end, stderr).toEqual({ code: 128 + constants.signals[signal], signal: null });
+      expect(existsSync(folder), `${folder} was left behind`).toBe(false);
+    }, 90_000);
+  }
+});
+
+describe('removedIfStopped', () => {
+  it('listens for the stopping signals only while a folder is registered', () => {
+    const before = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s));
+    const releaseA = removedIfStopped(tempFolder('clickwise-interrupt-a-'));
+    const releaseB = removedIfStopped(tempFolder('clickwise-interrupt-b-'));
+    const during = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s));
+    expect(during).toEqual(before.map((c) => c + 1));
+    releaseA();
+    releaseA();
+    expect(['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s))).toEqual(during);
+    releaseB();
+    expect(['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s))).toEqual(before);
+  });
+});
