@@ -17,12 +17,11 @@
 import { cpSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
-import { parseArgs, removedIfStopped } from '../cli/common.js';
+import { ownTempFolder, parseArgs } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
@@ -249,9 +248,8 @@ export async function runLoadBench(
   atReady = false,
 ): Promise<LoadRow[]> {
   if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
-  const root = join(tmpdir(), `clickwise-load-${process.pid}`);
-  mkdirSync(root, { recursive: true });
-  const release = removedIfStopped(root);
+  const folder = ownTempFolder('clickwise-load-');
+  const root = folder.path;
   const server = createServer(serveStatic({ '/load/': root, '/p/': VISIT_ROOT, '/': 'dist' }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -290,8 +288,7 @@ export async function runLoadBench(
   } finally {
     await browser.close();
     server.close();
-    rmSync(root, { recursive: true, force: true });
-    release();
+    folder.remove();
   }
   return rows;
 }

@@ -12,14 +12,13 @@
  *     whose ids are UUIDs (the lists only; the JSON around them is a few dozen bytes).
  * Not a test: timings on shared machines are noisy; compare the ratios.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../core/shop-delta.js';
 import { absoluteRows, deltaEntries } from '../core/shop-delta.js';
-import { parseArgs, removedIfStopped } from '../cli/common.js';
+import { ownTempFolder, parseArgs } from '../cli/common.js';
 import { StreamJob } from '../cli/stream/job.js';
 import { FileSource, startHttp } from '../cli/stream/sources.js';
 import { defaultHead, writeHeadModel } from '../cli/train/head-io.js';
@@ -55,8 +54,8 @@ function listedSize(lists: { ids: string[]; values: number[] }[], baseRow?: (id:
 }
 
 export async function runStreamBench(events: number, items: number, say: (m: string) => void = () => undefined): Promise<StreamBench> {
-  const dir = mkdtempSync(join(tmpdir(), 'clickwise-stream-bench-'));
-  const release = removedIfStopped(dir);
+  const folder = ownTempFolder('clickwise-stream-bench-');
+  const dir = folder.path;
   try {
     const model = join(dir, 'model');
     const root = resolve(import.meta.dirname, '..', '..');
@@ -167,8 +166,7 @@ export async function runStreamBench(events: number, items: number, say: (m: str
       deltaUuidByIdGzipBytes: listedSize(long),
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
-    release();
+    folder.remove();
   }
 }
 

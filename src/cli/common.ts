@@ -1,6 +1,7 @@
 /** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing. */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -129,6 +130,59 @@ export function removedIfStopped(path: string): () => void {
   return () => {
     if (!removedOnStop.delete(path) || removedOnStop.size > 0) return;
     for (const s of STOPPING_SIGNALS) process.removeListener(s, stopped);
+  };
+}
+
+/** True while a process of that id runs (or one this process may not signal). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the folders `<prefix><pid>-…` in `dir` whose process no longer runs: what a run killed
+ * outright left (out of memory, `kill -9`, or a runner that force-kills a command that did not
+ * stop within its grace time, as `tsx` does after 60 ms). Returns the names removed.
+ */
+export function sweepLeftTempFolders(prefix: string, dir: string = tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)-/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || running(pid)) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * A temporary folder of this process's own, `<tmpdir>/<prefix><pid>-XXXXXX`, removed should a
+ * signal stop the process ({@link removedIfStopped}); those that runs killed outright left are
+ * removed first ({@link sweepLeftTempFolders}). `remove` removes it, once the work is done.
+ */
+export function ownTempFolder(prefix: string): { path: string; remove(): void } {
+  sweepLeftTempFolders(prefix);
+  const path = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
+  const release = removedIfStopped(path);
+  return {
+    path,
+    remove: () => {
+      rmSync(path, { recursive: true, force: true });
+      release();
+    },
   };
 }
 

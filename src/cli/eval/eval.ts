@@ -10,8 +10,7 @@
  * With `--vectors M` Clickwise scores on the catalogue vectors a shop ships (`npm run vectors`,
  * product-quantised with M subspaces) instead of exact ones: what the quantisation costs.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
@@ -35,7 +34,7 @@ import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions, writeModelFolder 
 import type { ShopStream } from './clickwise-method.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
-import { isEntry, packageModels, parseArgs, progressBar, removedIfStopped, runCommand, sha256File, UsageError } from '../common.js';
+import { isEntry, packageModels, parseArgs, progressBar, ownTempFolder, runCommand, sha256File, UsageError } from '../common.js';
 import type { LogEvent } from '../data.js';
 import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
@@ -199,8 +198,9 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
 
   const methods: Method[] = [];
   const bases: EvalResult['bases'] = [];
-  const tmp = mkdtempSync(join(tmpdir(), 'clickwise-eval-'));
-  const release = removedIfStopped(tmp);
+  // Each base it trains is written here, as the maintenance job writes one.
+  const folder = ownTempFolder('clickwise-eval-');
+  const tmp = folder.path;
   try {
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
@@ -332,8 +332,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     return { methods: reports, eventsReplayed: events.length, eventsScored: scored, unknownItems, bases };
   } finally {
     methods.forEach((m) => m.dispose?.());
-    rmSync(tmp, { recursive: true, force: true });
-    release();
+    folder.remove();
   }
 }
 
