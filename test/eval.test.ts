@@ -13,7 +13,7 @@ import type { EvalSettings } from '../src/cli/eval/eval.js';
 import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, runEvaluation } from '../src/cli/eval/eval.js';
 import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
-import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
+import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { dataDir, demoCatalog, MODELS, tempFolder } from './helpers.js';
@@ -232,13 +232,47 @@ describe('sequence baselines on hand-made logs', () => {
       ev('c', 5, 21, false),
       ...[0, 1, 2, 3].map((k) => ev(`p${k}`, 0, 30 + k, false)),
     ];
-    const m = sessionKnnMethod(before, 6, { neighbours: 10, sample: 100, sessionLength: 10, gapMinutes: 30, idf: false });
+    const m = sessionKnnMethod(before, 6, { neighbours: 10, sample: 100, sessionLength: 10, gapMinutes: 30, idf: false, visit: 'keep' });
     m.observe(ev('z', 4, 100 * H, true));
     expect(ranks(m, 'z', 100 * H + 1000).slice(0, 2)).toEqual([4, 5]);
     // Two hours later, a new visit: the query is the previous session ({4}), still pointing to 5.
     expect(ranks(m, 'z', 102 * H).slice(0, 2)).toContain(5);
     m.observe(ev('z', 1, 102 * H, true));
     expect(ranks(m, 'z', 102 * H + 1000).slice(0, 3)).toEqual([1, 2, 3]);
+  });
+
+  it('session-kNN with the current visit’s items last puts what is in the basket at the end, and changes nothing at a visit’s start', () => {
+    const H = 3_600_000;
+    const before = [ev('a', 1, 0, false), ev('a', 2, 1, false), ev('a', 3, 2, false), ev('b', 1, 10, false), ev('b', 2, 11, false)];
+    const build = (visit: 'keep' | 'last'): OnlineMethod =>
+      sessionKnnMethod(before, 5, { neighbours: 10, sample: 100, sessionLength: 10, gapMinutes: 30, idf: false, visit });
+    const keep = build('keep');
+    const last = build('last');
+    for (const m of [keep, last]) for (const e of [...before, ev('z', 1, 100 * H, true), ev('z', 2, 100 * H + 60_000, true)]) m.observe(e);
+    const now = 100 * H + 120_000;
+    // Both neighbours share 1 and 2 with the basket: kept, those two lead; last, they end the list.
+    expect(ranks(keep, 'z', now).slice(0, 2).sort()).toEqual([1, 2]);
+    expect(ranks(last, 'z', now)[0]).toBe(3);
+    expect(ranks(last, 'z', now).slice(-2).sort()).toEqual([1, 2]);
+    expect(ranks(last, 'z', now + 2 * H)).toEqual(ranks(keep, 'z', now + 2 * H));
+  });
+
+  it('a batch-scored method with the current visit’s items last (SASRec’s and GRU4Rec’s replay) ranks them after all others, at the moment of each query', async () => {
+    const MIN = 60_000;
+    // It always ranks item 0 first, then 1, then 2.
+    const fixed = (visit: 'keep' | 'last'): StaticMethod => ({
+      name: `fixed-${visit}`,
+      kind: 'static',
+      visit,
+      scoreBatch: (histories) => Promise.resolve(Float32Array.from({ length: histories.length * 3 }, (_, k) => 3 - (k % 3))),
+    });
+    // One visit (0, then 1), then another 40 minutes later that begins with 0 again.
+    const events = [ev('a', 2, 0, false), ev('a', 0, 100 * MIN, true), ev('a', 1, 101 * MIN, true), ev('a', 0, 140 * MIN, true)];
+    const [keep, last] = await replay(events, [fixed('keep'), fixed('last')], { n: 3, split: 100 * MIN, k: 2, seed: 1 });
+    // Kept: 1 comes second after the basket's 0 (1/log2 3); last: first. The visit's start is the same.
+    expect(keep!.ndcg).toBeCloseTo((1 + 1 / Math.log2(3) + 1) / 3, 3);
+    expect(last!.ndcg).toBeCloseTo(1, 3);
+    expect(last!.sessionStarts.ndcg).toBe(keep!.sessionStarts.ndcg);
   });
 });
 

@@ -8,8 +8,8 @@
  */
 import { pushRecent, transitionVotes } from '../../core/head.js';
 import { buildTransitions } from '../train/mix.js';
-import type { OnlineMethod, ReplayEvent } from './replay.js';
-import { SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
+import type { OnlineMethod, ReplayEvent, VisitItems } from './replay.js';
+import { currentVisits, SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
 
 const DAY = 86_400_000;
 
@@ -126,39 +126,6 @@ function popularityPrior(events: readonly ReplayEvent[], n: number, eps = 1e-3):
   let max = 1;
   for (let i = 0; i < n; i++) max = Math.max(max, counts[i]!);
   return counts.map((c) => (eps * c) / max);
-}
-
-/**
- * Where a method's list puts the items of the shopper's current visit (their clicks since the
- * last gap of 30 minutes or more, in the middle of a visit): `keep`, where the method ranks them;
- * `last`, after every other item, since a basket rarely holds a line twice. At a visit's start
- * there is no current visit, so `last` changes nothing there.
- */
-export type VisitItems = 'keep' | 'last';
-
-/** Below any score a method gives: what `last` takes from the current visit's items. */
-const VISIT_DEMOTION = 1e6;
-
-/** Each shopper's current visit, and its items put last in a list (see {@link VisitItems}). */
-function currentVisits(gapMs: number): {
-  observe(e: ReplayEvent): void;
-  demote(user: string, t: number, scores: Float32Array): void;
-} {
-  const visits = new Map<string, { last: number; items: Set<number> }>();
-  return {
-    observe: (e) => {
-      const v = visits.get(e.user);
-      if (!v || e.t - v.last >= gapMs) visits.set(e.user, { last: e.t, items: new Set([e.item]) });
-      else {
-        v.last = e.t;
-        v.items.add(e.item);
-      }
-    },
-    demote: (user, t, scores) => {
-      const v = visits.get(user);
-      if (v && t - v.last < gapMs) for (const i of v.items) scores[i]! -= VISIT_DEMOTION;
-    },
-  };
 }
 
 /** An online method that scores and learns at once (no promise). */
@@ -294,6 +261,8 @@ export interface SessionKnnOptions {
   gapMinutes: number;
   /** Weight neighbours' items by inverse document frequency (the IDF variant of V-SKNN). */
   idf: boolean;
+  /** Where the current visit's items go (see {@link VisitItems}). */
+  visit: VisitItems;
 }
 
 /**
@@ -331,50 +300,53 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
   const current = new Map<string, { items: number[]; last: number; previous: number[] }>();
   const scores = new Float32Array(n);
   const sim = new Map<number, number>();
-  return {
-    name: 'session-knn',
-    kind: 'online',
-    score: (user, t) => {
-      scores.set(prior);
-      const c = current.get(user);
-      if (!c) return scores;
-      const query = (t - c.last < gap ? c.items : c.previous.length ? c.previous : c.items).slice(-o.sessionLength);
-      if (query.length === 0) return scores;
-      // Position weights: the most recent item weighs 1, the first 1/|s|.
-      const weight = new Map<number, number>();
-      query.forEach((i, p) => weight.set(i, (p + 1) / query.length));
-      // Candidates: the most recent sessions that share an item with the query.
-      const candidates = new Set<number>();
-      const lists = [...weight.keys()].map((i) => postings[i]!);
-      for (let back = 1; candidates.size < o.sample; back++) {
-        let any = false;
-        for (const l of lists) {
-          if (back <= l.length) {
-            candidates.add(l[l.length - back]!);
-            any = true;
+  return withVisitItems(
+    {
+      name: 'session-knn',
+      kind: 'online',
+      score: (user, t) => {
+        scores.set(prior);
+        const c = current.get(user);
+        if (!c) return scores;
+        const query = (t - c.last < gap ? c.items : c.previous.length ? c.previous : c.items).slice(-o.sessionLength);
+        if (query.length === 0) return scores;
+        // Position weights: the most recent item weighs 1, the first 1/|s|.
+        const weight = new Map<number, number>();
+        query.forEach((i, p) => weight.set(i, (p + 1) / query.length));
+        // Candidates: the most recent sessions that share an item with the query.
+        const candidates = new Set<number>();
+        const lists = [...weight.keys()].map((i) => postings[i]!);
+        for (let back = 1; candidates.size < o.sample; back++) {
+          let any = false;
+          for (const l of lists) {
+            if (back <= l.length) {
+              candidates.add(l[l.length - back]!);
+              any = true;
+            }
           }
+          if (!any) break;
         }
-        if (!any) break;
-      }
-      sim.clear();
-      for (const id of candidates) {
-        let s = 0;
-        for (const i of sessions[id]!) s += weight.get(i) ?? 0;
-        sim.set(id, s);
-      }
-      const top = [...sim.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]).slice(0, o.neighbours);
-      for (const [id, s] of top) for (const i of sessions[id]!) scores[i]! += s * (o.idf ? idf[i]! : 1);
-      return scores;
+        sim.clear();
+        for (const id of candidates) {
+          let s = 0;
+          for (const i of sessions[id]!) s += weight.get(i) ?? 0;
+          sim.set(id, s);
+        }
+        const top = [...sim.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]).slice(0, o.neighbours);
+        for (const [id, s] of top) for (const i of sessions[id]!) scores[i]! += s * (o.idf ? idf[i]! : 1);
+        return scores;
+      },
+      observe: (e) => {
+        const c = current.get(e.user);
+        if (!c) current.set(e.user, { items: [e.item], last: e.t, previous: [] });
+        else if (e.t - c.last >= gap) current.set(e.user, { items: [e.item], last: e.t, previous: c.items });
+        else {
+          c.items.push(e.item);
+          if (c.items.length > 4 * o.sessionLength) c.items.splice(0, c.items.length - o.sessionLength);
+          c.last = e.t;
+        }
+      },
     },
-    observe: (e) => {
-      const c = current.get(e.user);
-      if (!c) current.set(e.user, { items: [e.item], last: e.t, previous: [] });
-      else if (e.t - c.last >= gap) current.set(e.user, { items: [e.item], last: e.t, previous: c.items });
-      else {
-        c.items.push(e.item);
-        if (c.items.length > 4 * o.sessionLength) c.items.splice(0, c.items.length - o.sessionLength);
-        c.last = e.t;
-      }
-    },
-  };
+    o.visit,
+  );
 }

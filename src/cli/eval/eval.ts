@@ -38,7 +38,7 @@ import { isEntry, packageModels, parseArgs, progressBar, ownTempFolder, runComma
 import type { LogEvent } from '../data.js';
 import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
-import type { Method, MethodReport, ReplayEvent } from './replay.js';
+import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
 import { sequenceMethod, validateSequenceOptions } from './sequence-model.js';
 import { writeVectors } from '../vectors/vectors.js';
@@ -81,9 +81,28 @@ export interface EvalSettings {
   repeat: RepeatOptions;
   sessionKnn: SessionKnnOptions;
   /** `epochs` is the most trained: training stops after `patience` epochs without a better held-out NDCG@10. */
-  sasrec: { epochs: number; patience: number; dims: number; maxLen: number; blocks: number; learningRate: number; batchSize: number };
+  sasrec: {
+    epochs: number;
+    patience: number;
+    dims: number;
+    maxLen: number;
+    blocks: number;
+    learningRate: number;
+    batchSize: number;
+    /** Where the current visit's items go (see {@link VisitItems}). */
+    visit: VisitItems;
+  };
   /** The same for GRU4Rec; `dims` is the size of its embeddings and of its hidden state. */
-  gru4rec: { epochs: number; patience: number; dims: number; maxLen: number; learningRate: number; batchSize: number; dropout: number };
+  gru4rec: {
+    epochs: number;
+    patience: number;
+    dims: number;
+    maxLen: number;
+    learningRate: number;
+    batchSize: number;
+    dropout: number;
+    visit: VisitItems;
+  };
   clickwise: { learningRate?: number; l2?: number; historyDecay?: number; rankedNegatives?: number; rankedWeight?: number };
   /** How the base is retrained (the maintenance job's settings). */
   base: BaseOptions;
@@ -98,9 +117,9 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   knn: { neighbours: 100, history: 20, decay: 0.9 },
   markov: { window: 3, votes: 5, decay: 0.3, visit: 'last' },
   repeat: { recency: 1, priorHalfLifeDays: 7, visit: 'last' },
-  sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false },
-  sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128 },
-  gru4rec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, learningRate: 0.01, batchSize: 128, dropout: 0.2 },
+  sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false, visit: 'keep' },
+  sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128, visit: 'keep' },
+  gru4rec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, learningRate: 0.01, batchSize: 128, dropout: 0.2, visit: 'keep' },
   clickwise: {},
   maintenanceDays: 7,
   base: DEFAULT_BASE_OPTIONS,
@@ -284,9 +303,12 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     // SASRec and GRU4Rec train in worker threads while this one trains the base and replays every
     // other method; they are replayed last and take their place in the report's order.
     const stop = new AbortController();
-    const trained = SEQUENCE_MODELS.filter((kind) => wanted.includes(kind)).map((kind) =>
-      sequenceMethod(kind, events, n, { ...settings[kind], seed: o.seed, onProgress: o.onProgress, signal: stop.signal }),
-    );
+    const trained = SEQUENCE_MODELS.filter((kind) => wanted.includes(kind)).map((kind) => {
+      const { visit, ...net } = settings[kind];
+      return sequenceMethod(kind, events, n, { ...net, seed: o.seed, onProgress: o.onProgress, signal: stop.signal }).then((m) =>
+        Object.assign(m, { visit }),
+      );
+    });
     // Handled below; this only keeps an early failure from being reported as unhandled meanwhile.
     for (const t of trained) t.catch(() => undefined);
     const trainedAt = methods.length;
@@ -370,7 +392,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
   (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
-   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit and --repeat-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
   const usage = 'See clickwise eval --help.';
@@ -416,6 +438,9 @@ async function main(argv: string[]): Promise<void> {
     'repeat-prior-half-life': 'string',
     'repeat-visit': 'string',
     'markov-visit': 'string',
+    'sknn-visit': 'string',
+    'sasrec-visit': 'string',
+    'gru4rec-visit': 'string',
     'sknn-neighbours': 'number',
     'sknn-sample': 'number',
     'sknn-idf': 'boolean',
@@ -476,6 +501,9 @@ async function main(argv: string[]): Promise<void> {
   for (const [flag, o] of [
     ['markov-visit', settings.markov],
     ['repeat-visit', settings.repeat],
+    ['sknn-visit', settings.sessionKnn],
+    ['sasrec-visit', settings.sasrec],
+    ['gru4rec-visit', settings.gru4rec],
   ] as const) {
     const v = args[flag];
     if (v === undefined) continue;

@@ -43,6 +43,8 @@ export interface StaticMethod {
   scoreBatch(histories: readonly (readonly number[])[]): Promise<Float32Array>;
   /** What its training did (epochs, held-out scores), copied into the report. */
   training?: Record<string, unknown>;
+  /** Where its list puts the current visit's items (see {@link VisitItems}); `keep` when absent. */
+  visit?: VisitItems;
   dispose?(): void;
 }
 
@@ -140,6 +142,46 @@ export function rankOf(scores: Float32Array, target: number, prio: Uint32Array, 
 const WEEK = 7 * 86_400_000;
 /** A gap this long between two events of a shopper starts a new session (the `sessionStarts` subset). */
 export const SESSION_GAP_MS = 30 * 60_000;
+
+/**
+ * Where a method's list puts the items of the shopper's current visit (their clicks since the
+ * last gap of 30 minutes or more, in the middle of a visit): `keep`, where the method ranks them;
+ * `last`, after every other item, since a basket rarely holds a line twice. At a visit's start
+ * there is no current visit, so `last` changes nothing there.
+ */
+export type VisitItems = 'keep' | 'last';
+
+/** Below any score a method gives: what `last` takes from the current visit's items. */
+const VISIT_DEMOTION = 1e6;
+
+/** Each shopper's current visit, and its items put last in a list (see {@link VisitItems}). */
+export function currentVisits(gapMs: number): {
+  observe(e: ReplayEvent): void;
+  /** The items of `user`'s visit at `t` (none at a visit's start). */
+  current(user: string, t: number): number[];
+  /** Puts them last in `scores`. */
+  demote(user: string, t: number, scores: Float32Array): void;
+} {
+  const visits = new Map<string, { last: number; items: Set<number> }>();
+  return {
+    observe: (e) => {
+      const v = visits.get(e.user);
+      if (!v || e.t - v.last >= gapMs) visits.set(e.user, { last: e.t, items: new Set([e.item]) });
+      else {
+        v.last = e.t;
+        v.items.add(e.item);
+      }
+    },
+    current: (user, t) => {
+      const v = visits.get(user);
+      return v && t - v.last < gapMs ? [...v.items] : [];
+    },
+    demote: (user, t, scores) => {
+      const v = visits.get(user);
+      if (v && t - v.last < gapMs) for (const i of v.items) scores[i]! -= VISIT_DEMOTION;
+    },
+  };
+}
 
 /** What every method's tally shares: the tie order and the cold-item / new-shopper subsets. */
 interface Subsets {
@@ -278,21 +320,27 @@ async function replayOnline(events: readonly ReplayEvent[], m: OnlineMethod, tal
 
 async function replayStatic(events: readonly ReplayEvent[], m: StaticMethod, tally: Tally, o: ReplayOptions): Promise<void> {
   const history = new Map<string, number[]>();
-  const batch: { e: ReplayEvent; h: number[] }[] = [];
+  const visits = m.visit === 'last' ? currentVisits(SESSION_GAP_MS) : null;
+  // Each query with the items of the shopper's visit at that moment, where they go last.
+  const batch: { e: ReplayEvent; h: number[]; visit: number[] }[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const s = await m.scoreBatch(batch.map((b) => b.h));
     if (s.length !== batch.length * o.n) throw new Error(`${m.name} returned ${s.length} scores for ${batch.length} queries.`);
-    batch.forEach((b, r) => tally.score(b.e, s, r * o.n));
+    batch.forEach((b, r) => {
+      for (const i of b.visit) s[r * o.n + i]! -= VISIT_DEMOTION;
+      tally.score(b.e, s, r * o.n);
+    });
     batch.length = 0;
   };
   let done = 0;
   for (const e of events) {
     const h = history.get(e.user) ?? [];
     // The query is a copy of the history as it stands before this event.
-    if (e.scored) batch.push({ e, h: h.slice(-200) });
+    if (e.scored) batch.push({ e, h: h.slice(-200), visit: visits ? visits.current(e.user, e.t) : [] });
     if (batch.length >= 256) await flush();
     h.push(e.item);
+    visits?.observe(e);
     if (h.length > 400) h.splice(0, h.length - 200);
     history.set(e.user, h);
     if (++done % 5000 === 0) o.onProgress?.(m.name, done, events.length);
