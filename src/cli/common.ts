@@ -1,4 +1,4 @@
-/** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing. */
+/** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing, temporary folders. */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
