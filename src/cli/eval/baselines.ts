@@ -9,7 +9,7 @@
 import { pushRecent, transitionVotes } from '../../core/head.js';
 import { buildTransitions } from '../train/mix.js';
 import type { OnlineMethod, ReplayEvent, VisitItems } from './replay.js';
-import { currentVisits, SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
+import { currentVisits, demoteItems, SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
 
 const DAY = 86_400_000;
 
@@ -139,7 +139,7 @@ function withVisitItems(method: SyncMethod, visit: VisitItems): OnlineMethod {
     ...method,
     score: (user, t) => {
       const scores = method.score(user, t);
-      visits.demote(user, t, scores);
+      demoteItems(visits.current(user, t), scores);
       return scores;
     },
     observe: (e) => {

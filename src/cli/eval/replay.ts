@@ -153,14 +153,18 @@ export type VisitItems = 'keep' | 'last';
 
 /** Below any score a method gives: what `last` takes from the current visit's items. */
 const VISIT_DEMOTION = 1e6;
+const NO_ITEMS: ReadonlySet<number> = new Set();
 
-/** Each shopper's current visit, and its items put last in a list (see {@link VisitItems}). */
+/** Puts `items` last in the row of `scores` that starts at `offset` (see {@link VisitItems}). */
+export function demoteItems(items: Iterable<number>, scores: Float32Array, offset = 0): void {
+  for (const i of items) scores[offset + i]! -= VISIT_DEMOTION;
+}
+
+/** Each shopper's current visit (see {@link VisitItems}). */
 export function currentVisits(gapMs: number): {
   observe(e: ReplayEvent): void;
-  /** The items of `user`'s visit at `t` (none at a visit's start). */
-  current(user: string, t: number): number[];
-  /** Puts them last in `scores`. */
-  demote(user: string, t: number, scores: Float32Array): void;
+  /** The items of `user`'s visit at `t` (none at a visit's start); live, so copy it to keep it. */
+  current(user: string, t: number): ReadonlySet<number>;
 } {
   const visits = new Map<string, { last: number; items: Set<number> }>();
   return {
@@ -174,11 +178,7 @@ export function currentVisits(gapMs: number): {
     },
     current: (user, t) => {
       const v = visits.get(user);
-      return v && t - v.last < gapMs ? [...v.items] : [];
-    },
-    demote: (user, t, scores) => {
-      const v = visits.get(user);
-      if (v && t - v.last < gapMs) for (const i of v.items) scores[i]! -= VISIT_DEMOTION;
+      return v && t - v.last < gapMs ? v.items : NO_ITEMS;
     },
   };
 }
@@ -328,7 +328,7 @@ async function replayStatic(events: readonly ReplayEvent[], m: StaticMethod, tal
     const s = await m.scoreBatch(batch.map((b) => b.h));
     if (s.length !== batch.length * o.n) throw new Error(`${m.name} returned ${s.length} scores for ${batch.length} queries.`);
     batch.forEach((b, r) => {
-      for (const i of b.visit) s[r * o.n + i]! -= VISIT_DEMOTION;
+      demoteItems(b.visit, s, r * o.n);
       tally.score(b.e, s, r * o.n);
     });
     batch.length = 0;
@@ -337,7 +337,7 @@ async function replayStatic(events: readonly ReplayEvent[], m: StaticMethod, tal
   for (const e of events) {
     const h = history.get(e.user) ?? [];
     // The query is a copy of the history as it stands before this event.
-    if (e.scored) batch.push({ e, h: h.slice(-200), visit: visits ? visits.current(e.user, e.t) : [] });
+    if (e.scored) batch.push({ e, h: h.slice(-200), visit: visits ? [...visits.current(e.user, e.t)] : [] });
     if (batch.length >= 256) await flush();
     h.push(e.item);
     visits?.observe(e);
