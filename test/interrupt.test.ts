@@ -63,6 +63,67 @@ describe('an interrupted eval', () => {
   }
 });
 
+describe('an eval stopped under npm run', () => {
+  it('removes its folder though it was busy when Ctrl-C came', async () => {
+    const dir = tempFolder('clickwise-interrupt-npm-');
+    const log = syntheticLog({ items: 300, shoppers: 120, seed: 5 });
+    writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
+    writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
+    const tmp = join(dir, 'tmp');
+    mkdirSync(tmp);
+    // `npm run eval`, in a process group of its own, as a terminal runs it.
+    const npm = spawn(
+      'npm',
+      [
+        'run',
+        '--silent',
+        'eval',
+        '--',
+        '--events',
+        join(dir, 'events.csv.gz'),
+        '--items',
+        join(dir, 'items.csv'),
+        '--split',
+        '2021-11-01',
+        '--methods',
+        'clickwise',
+      ],
+      { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+    );
+    let stderr = '';
+    npm.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const ended = new Promise<void>((done) => npm.on('exit', () => done()));
+    const made = () => readdirSync(tmp).filter((f) => f.startsWith('clickwise-eval-'));
+    expect(await until(() => made().length === 1, 60_000), stderr).toBe(true);
+    const folder = join(tmp, made()[0]!);
+    // The folder is named by the eval's own process. Stopping that process for a moment stands
+    // for a command busy in a long computation when Ctrl-C comes: it cannot answer at once.
+    const evalPid = Number(/^clickwise-eval-(\d+)-/.exec(made()[0]!)![1]);
+    process.kill(evalPid, 'SIGSTOP');
+    try {
+      process.kill(-npm.pid!, 'SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      // A runner that force-kills a command slow to stop has already ended it.
+      if (running(evalPid)) process.kill(evalPid, 'SIGCONT');
+    }
+    await ended;
+    // The eval itself may outlive npm by a moment.
+    expect(await until(() => !running(evalPid), 30_000), 'the eval did not stop').toBe(true);
+    expect(existsSync(folder), `${folder} was left behind`).toBe(false);
+  }, 90_000);
+});
+
+/** True while a process of that id runs. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe('removedIfStopped', () => {
   it('listens for the stopping signals only while a folder is registered', () => {
     const before = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => process.listenerCount(s));

@@ -9,13 +9,12 @@
  * sync access handle read into a new buffer and into one already touched, and the file read as a
  * Blob. Prints one JSON object, ms per read, each list one figure per run.
  */
-import { mkdtempSync, openSync, readSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { openSync, readSync, writeFileSync, closeSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright';
-import { parseArgs, UsageError } from '../cli/common.js';
+import { ownTempFolder, parseArgs, UsageError } from '../cli/common.js';
 import { ARGS, CHROMIUM } from './load.js';
 
 const args = parseArgs(process.argv.slice(2), { mb: 'string', runs: 'string' });
@@ -38,7 +37,8 @@ function timed(f: () => void): number {
 }
 
 const node = { copyIntoNew: [] as number[], copyIntoTouched: [] as number[], readIntoNew: [] as number[], readIntoTouched: [] as number[] };
-const dir = mkdtempSync(join(tmpdir(), 'clickwise-read-'));
+const folder = ownTempFolder('clickwise-read-');
+const dir = folder.path;
 try {
   const file = join(dir, 'f.bin');
   const source = Buffer.alloc(bytes, 7);
@@ -57,7 +57,7 @@ try {
     }
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  folder.remove();
 }
 
 // The worker's side: written once, then read `runs` times each way.
@@ -102,8 +102,8 @@ const server = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const profile = mkdtempSync(join(tmpdir(), 'clickwise-read-profile-'));
-const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS });
+const profile = ownTempFolder('clickwise-read-profile-');
+const context = await chromium.launchPersistentContext(profile.path, { executablePath: CHROMIUM, args: ARGS });
 let browser: unknown;
 try {
   const page = await context.newPage();
@@ -112,6 +112,6 @@ try {
 } finally {
   await context.close();
   server.close();
-  rmSync(profile, { recursive: true, force: true });
+  profile.remove();
 }
 console.log(JSON.stringify({ command: `npm run bench:read-cost -- --mb ${mb} --runs ${runs}`, mb, node, chromium: browser }));

@@ -54,11 +54,15 @@ for (let round = 1; round <= rounds; round++) {
   for (const which of order) {
     const v = versions[which];
     console.error(`round ${round} of ${rounds}: ${which} (${v.commit ?? v.dir}), ${runs} run(s) at ${items} items`);
-    const got = spawnSync('npx', ['tsx', 'src/bench/visit-plain.ts', '--items', String(items), '--runs', String(runs), '--phases'], {
-      cwd: v.dir,
-      encoding: 'utf8',
-      maxBuffer: 256 << 20,
-    });
+    const got = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/bench/visit-plain.ts', '--items', String(items), '--runs', String(runs), '--phases'],
+      {
+        cwd: v.dir,
+        encoding: 'utf8',
+        maxBuffer: 256 << 20,
+      },
+    );
     if (got.status !== 0) throw new Error(`bench:visit-plain failed in ${v.dir} (exit ${got.status}): ${(got.stderr ?? '').slice(-2000)}`);
     v.rows.push(
       ...got.stdout

@@ -20,12 +20,11 @@
  * every item itself on the first visit.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from '../cli/common.js';
+import { ownTempFolder, parseArgs } from '../cli/common.js';
 import { Link, serveStatic } from '../vite/serve.js';
 import type { Visit } from './ab-summary.js';
 import { VISITS } from './ab-summary.js';
@@ -135,13 +134,13 @@ const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/p/${n}/p
 try {
   for (let run = 0; run < runs; run++) {
     seen = [];
-    const profile = mkdtempSync(join(tmpdir(), 'clickwise-plain-'));
-    const browser = spawn(CHROMIUM, ['--headless=new', ...ARGS, `--user-data-dir=${profile}`, url], { stdio: 'ignore' });
+    const profile = ownTempFolder('clickwise-plain-');
+    const browser = spawn(CHROMIUM, ['--headless=new', ...ARGS, `--user-data-dir=${profile.path}`, url], { stdio: 'ignore' });
     const deadline = Date.now() + 600_000;
     while (seen.length < VISITS.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     browser.kill();
     await new Promise((r) => setTimeout(r, 500));
-    rmSync(profile, { recursive: true, force: true });
+    profile.remove();
     if (seen.length < VISITS.length) {
       throw new Error(`run ${run + 1}: the page reported ${seen.length} of ${VISITS.length} visits within 10 minutes.`);
     }
