@@ -22,6 +22,8 @@ export default defineConfig({
   retries: 0,
   reporter: [['list']],
   outputDir: 'test-results',
+  // Each run's temporary folders, checked at its end for any a test left behind.
+  globalSetup: './e2e/temp-folders.ts',
   use: {
     baseURL: `http://localhost:${PORT}/`,
     launchOptions: { executablePath: CHROMIUM, args: BASE_ARGS },

@@ -26,7 +26,7 @@ test.describe.configure({ mode: 'serial' });
 test.setTimeout(240_000);
 
 test.beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cw-large-'));
+  dir = mkdtempSync(join(tmpdir(), 'clickwise-large-'));
   cpSync('models', join(dir, 'models'), { recursive: true });
   writeFileSync(join(dir, 'catalog.json'), catalogJson);
   // With the catalogue's index, as `npm run vectors -- --catalog F` ships it.

@@ -20,7 +20,7 @@ const catalog = JSON.parse(readFileSync('dist/catalog.json', 'utf8')) as { id: s
 const version = (JSON.parse(readFileSync('dist/models/manifest.json', 'utf8')) as { version: string }).version;
 
 test.beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cw-delta-'));
+  dir = mkdtempSync(join(tmpdir(), 'clickwise-delta-'));
   cpSync('dist/models', join(dir, 'models'), { recursive: true });
   writeFileSync(
     join(dir, 'page.html'),

@@ -1,9 +1,10 @@
 /** The run's check for temporary folders left behind names Clickwise's own, and only those. */
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempFolder } from './helpers.js';
-import { leftBehind } from './temp-folders.js';
+import { folderForRun, leftBehind } from './temp-folders.js';
 
 describe('temporary folders of the unit tests', () => {
   it('lists the folders of Clickwise a test left behind, not those of other programs', () => {
@@ -20,5 +21,41 @@ describe('temporary folders of the unit tests', () => {
   it('(the folder of the test before is gone)', () => {
     expect(first).not.toBe('');
     expect(existsSync(first)).toBe(false);
+  });
+
+  for (const fail of ['throw', 'exitCode'] as const) {
+    it(`fails a run (${fail}) that left a folder of its own behind, and removes the run's folder`, () => {
+      const outer = process.env['TMPDIR'];
+      const code = process.exitCode;
+      let runDir = '';
+      try {
+        const teardown = folderForRun('check', fail);
+        runDir = tmpdir();
+        expect(runDir).not.toBe(outer);
+        mkdirSync(join(runDir, 'clickwise-left-x1'));
+        writeFileSync(join(runDir, 'other-file'), '');
+        if (fail === 'throw') expect(teardown).toThrow(/left 1 temporary folder\(s\) behind: clickwise-left-x1/);
+        else {
+          teardown();
+          expect(process.exitCode).toBe(1);
+        }
+        expect(process.env['TMPDIR']).toBe(outer);
+        expect(existsSync(runDir)).toBe(false);
+      } finally {
+        process.exitCode = code;
+        process.env['TMPDIR'] = outer;
+      }
+    });
+  }
+
+  it('passes a run that left nothing of its own', () => {
+    const outer = process.env['TMPDIR'];
+    try {
+      const teardown = folderForRun('check', 'throw');
+      mkdirSync(join(tmpdir(), 'chromium-profile-y'));
+      expect(teardown).not.toThrow();
+    } finally {
+      process.env['TMPDIR'] = outer;
+    }
   });
 });

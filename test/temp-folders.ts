@@ -1,8 +1,10 @@
 /**
- * The unit tests' temporary folders: every test file's forks get a folder of this run as their
- * `TMPDIR` (`os.tmpdir()`), and the run fails at its end when a folder of Clickwise's (a name that
- * begins `clickwise-`) is still in it, since a test that leaves its copy of the model behind fills
- * the disk of the machine that runs it, a few megabytes a run. The run's folder goes either way.
+ * The tests' temporary folders: a run of the unit tests (vitest's `globalSetup`) or of the
+ * end-to-end tests (Playwright's, `e2e/temp-folders.ts`) gets a folder of its own as the `TMPDIR`
+ * (`os.tmpdir()`) of every process it starts, and fails at its end when a folder of Clickwise's (a
+ * name that begins `clickwise-`) is still in it, since a test that leaves its copy of the model
+ * behind fills the disk of the machine that runs it, a few megabytes a run. The run's folder goes
+ * either way.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,21 +17,29 @@ export function leftBehind(dir: string): string[] {
     .sort();
 }
 
-export default function setup(): () => void {
+/**
+ * Gives this run a `TMPDIR` of its own and returns the teardown that checks and removes it. What
+ * the runner heeds decides how a leftover fails the run: vitest prints an error thrown in its
+ * teardown but exits with 0, so `fail: 'exitCode'` sets the exit code; Playwright fails on an error
+ * thrown there (`fail: 'throw'`).
+ */
+export function folderForRun(tests: string, fail: 'exitCode' | 'throw'): () => void {
   const outer = process.env['TMPDIR'];
-  const dir = mkdtempSync(join(tmpdir(), 'clickwise-unit-run-'));
+  const dir = mkdtempSync(join(tmpdir(), `clickwise-${tests}-run-`));
   process.env['TMPDIR'] = dir;
   return () => {
     if (outer === undefined) delete process.env['TMPDIR'];
     else process.env['TMPDIR'] = outer;
     const left = leftBehind(dir);
     rmSync(dir, { recursive: true, force: true });
-    if (left.length > 0) {
-      // An error thrown here is printed but does not fail the run: the exit code does.
-      console.error(
-        `The unit tests left ${left.length} temporary folder(s) behind: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ', …' : ''}. Remove each one a test makes (see test/helpers.ts, tempFolder).`,
-      );
-      process.exitCode = 1;
-    }
+    if (left.length === 0) return;
+    const message = `The ${tests} tests left ${left.length} temporary folder(s) behind: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ', …' : ''}. Remove each one a test makes (see test/helpers.ts, tempFolder).`;
+    if (fail === 'throw') throw new Error(message);
+    console.error(message);
+    process.exitCode = 1;
   };
+}
+
+export default function setup(): () => void {
+  return folderForRun('unit', 'exitCode');
 }
