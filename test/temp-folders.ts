@@ -33,7 +33,7 @@ export function folderForRun(tests: string, fail: 'exitCode' | 'throw'): () => v
     const left = leftBehind(dir);
     rmSync(dir, { recursive: true, force: true });
     if (left.length === 0) return;
-    const message = `The ${tests} tests left ${left.length} temporary folder(s) behind: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ', …' : ''}. Remove each one a test makes (see test/helpers.ts, tempFolder).`;
+    const message = `The ${tests} tests left ${left.length} temporary folder(s) behind: ${left.slice(0, 8).join(', ')}${left.length > 8 ? ', …' : ''}. Remove each folder a test makes (in the unit tests, test/helpers.ts's tempFolder does).`;
     if (fail === 'throw') throw new Error(message);
     console.error(message);
     process.exitCode = 1;
