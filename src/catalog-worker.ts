@@ -413,7 +413,7 @@ function savedEntry(
   const entry = (async (): Promise<Saved | undefined> => {
     const generation = await cache.generationOf(location);
     if (generation === undefined) return undefined;
-    const copy = await readEntryCopy(location, generation, 'bytes');
+    const copy = await readEntryCopy(location, generation);
     if (copy) {
       stamp('entry-copy');
       told('copy');

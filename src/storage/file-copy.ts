@@ -758,20 +758,13 @@ export type EntryWithIdText = SavedEntry & { idText: ArrayBuffer; idTextLength: 
 
 /**
  * The copy of the entry of `generation` saved for `location`, as the prepared cache gives an
- * entry; null where none is kept for that generation, or it cannot be read whole. With `textAs`
- * 'bytes', the ids' text stays as the copy's UTF-8 bytes ({@link EntryWithIdText}): the
- * catalogue's worker hands them on to the page as they are, which decodes them, rather than
- * decoding them here to encode them again (13 to 46 ms at 100,000 items in the worker of a
- * later visit, on the way to the page's first list). Bytes that are not UTF-8 are refused as a
- * decoder would refuse them.
+ * entry; null where none is kept for that generation, or it cannot be read whole. The ids' text
+ * stays as the copy's UTF-8 bytes ({@link EntryWithIdText}): the catalogue's worker hands them on
+ * to the page as they are, which decodes them, rather than decoding them here to encode them
+ * again (13 to 46 ms at 100,000 items in the worker of a later visit, on the way to the page's
+ * first list). Bytes that are not UTF-8 are refused as a decoder would refuse them.
  */
-export async function readEntryCopy(location: string, generation: string): Promise<SavedEntry | null>;
-export async function readEntryCopy(location: string, generation: string, textAs: 'bytes'): Promise<EntryWithIdText | null>;
-export async function readEntryCopy(
-  location: string,
-  generation: string,
-  textAs: 'string' | 'bytes' = 'string',
-): Promise<SavedEntry | EntryWithIdText | null> {
+export async function readEntryCopy(location: string, generation: string): Promise<EntryWithIdText | null> {
   const opened = await openHandle(location, false, ENTRY_SUFFIX);
   if (!opened) return null;
   const { handle } = opened;
@@ -784,13 +777,12 @@ export async function readEntryCopy(
     const [lengths, marks, slots, bounds, spread] = ['lengths', 'marks', 'slots', 'bounds', 'spread'].map(part);
     const codes = header.names ? part('categories') : null;
     if (!text || !lengths || !marks || !slots || !bounds || !spread || (header.names && !codes)) return null;
-    const idTextLength = textAs === 'bytes' ? utf16Length(text) : null;
-    if (textAs === 'bytes' && idTextLength === null) return null;
+    const idTextLength = utf16Length(text);
+    if (idTextLength === null) return null;
     const catalog: PreparedCatalog = {
       digest: header.digest,
       ids: {
-        // A first id that begins with U+FEFF keeps it (not a byte order mark here).
-        text: textAs === 'bytes' ? '' : new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(text),
+        text: '',
         lengths: lengths as Uint8Array | Uint16Array | Uint32Array,
         marks: marks as Uint32Array,
         slots: slots as Int32Array,
@@ -809,7 +801,7 @@ export async function readEntryCopy(
         : null;
     if (m && !matrix) return null;
     const entry = { catalog, matrix: Promise.resolve(matrix) };
-    return idTextLength === null ? entry : { ...entry, idText: text.buffer as ArrayBuffer, idTextLength };
+    return { ...entry, idText: text.buffer as ArrayBuffer, idTextLength };
   } catch {
     return null;
   } finally {
