@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ownTempFolder, removedIfStopped, sweepLeftTempFolders } from '../src/cli/common.js';
+import { ownTempFolder, removedIfStopped, running, sweepLeftTempFolders } from '../src/cli/common.js';
 import { gzipLines, syntheticLog } from '../src/cli/dev/synthetic-log.js';
 import { tempFolder } from './helpers.js';
 
@@ -17,40 +17,39 @@ async function until(ready: () => boolean, ms: number): Promise<boolean> {
   return ready();
 }
 
+/**
+ * A small synthetic log in a test folder, the eval's arguments to replay it, and the folder the
+ * eval is to take as its `TMPDIR`, with the eval's temporary folders in it.
+ */
+function evalOnSmallLog(prefix: string): { args: string[]; tmp: string; made: () => string[] } {
+  const dir = tempFolder(prefix);
+  const log = syntheticLog({ items: 300, shoppers: 120, seed: 5 });
+  writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
+  writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
+  return {
+    args: ['--events', join(dir, 'events.csv.gz'), '--items', join(dir, 'items.csv'), '--split', '2021-11-01', '--methods', 'clickwise'],
+    tmp,
+    made: () => readdirSync(tmp).filter((f) => f.startsWith('clickwise-eval-')),
+  };
+}
+
 describe('an interrupted eval', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     it(`removes its temporary folder on ${signal} and ends as that signal asks`, async () => {
-      const dir = tempFolder('clickwise-interrupt-');
-      const log = syntheticLog({ items: 300, shoppers: 120, seed: 5 });
-      writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
-      writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
-      const tmp = join(dir, 'tmp');
-      mkdirSync(tmp);
-      // Node itself, with tsx's loader: the tsx command would force-kill a command busy for 60 ms
-      // after a signal (that case is the sweep's, below).
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'src/cli/eval/eval.ts',
-          '--events',
-          join(dir, 'events.csv.gz'),
-          '--items',
-          join(dir, 'items.csv'),
-          '--split',
-          '2021-11-01',
-          '--methods',
-          'clickwise',
-        ],
-        { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] },
-      );
+      const { args, tmp, made } = evalOnSmallLog('clickwise-interrupt-');
+      // Node itself, with tsx's loader, as the npm scripts run it (the next test runs it so).
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/eval/eval.ts', ...args], {
+        cwd: root,
+        env: { ...process.env, TMPDIR: tmp },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
       const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
         child.on('exit', (code, signal) => done({ code, signal })),
       );
-      const made = () => readdirSync(tmp).filter((f) => f.startsWith('clickwise-eval-'));
       // The folder is made once the log is read, before the base is trained.
       expect(await until(() => made().length === 1, 60_000), stderr).toBe(true);
       const folder = join(tmp, made()[0]!);
@@ -65,35 +64,17 @@ describe('an interrupted eval', () => {
 
 describe('an eval stopped under npm run', () => {
   it('removes its folder though it was busy when Ctrl-C came', async () => {
-    const dir = tempFolder('clickwise-interrupt-npm-');
-    const log = syntheticLog({ items: 300, shoppers: 120, seed: 5 });
-    writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
-    writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
-    const tmp = join(dir, 'tmp');
-    mkdirSync(tmp);
+    const { args, tmp, made } = evalOnSmallLog('clickwise-interrupt-npm-');
     // `npm run eval`, in a process group of its own, as a terminal runs it.
-    const npm = spawn(
-      'npm',
-      [
-        'run',
-        '--silent',
-        'eval',
-        '--',
-        '--events',
-        join(dir, 'events.csv.gz'),
-        '--items',
-        join(dir, 'items.csv'),
-        '--split',
-        '2021-11-01',
-        '--methods',
-        'clickwise',
-      ],
-      { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
-    );
+    const npm = spawn('npm', ['run', '--silent', 'eval', '--', ...args], {
+      cwd: root,
+      env: { ...process.env, TMPDIR: tmp },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
     let stderr = '';
     npm.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const ended = new Promise<void>((done) => npm.on('exit', () => done()));
-    const made = () => readdirSync(tmp).filter((f) => f.startsWith('clickwise-eval-'));
     expect(await until(() => made().length === 1, 60_000), stderr).toBe(true);
     const folder = join(tmp, made()[0]!);
     // The folder is named by the eval's own process. Stopping that process for a moment stands
@@ -113,16 +94,6 @@ describe('an eval stopped under npm run', () => {
     expect(existsSync(folder), `${folder} was left behind`).toBe(false);
   }, 90_000);
 });
-
-/** True while a process of that id runs. */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('removedIfStopped', () => {
   it('listens for the stopping signals only while a folder is registered', () => {

@@ -134,7 +134,7 @@ export function removedIfStopped(path: string): () => void {
 }
 
 /** True while a process of that id runs (or one this process may not signal). */
-function running(pid: number): boolean {
+export function running(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -800,8 +800,7 @@ export async function readEntryCopy(location: string, generation: string): Promi
         ? { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: mc as Int8Array, scales: ms as Float32Array }
         : null;
     if (m && !matrix) return null;
-    const entry = { catalog, matrix: Promise.resolve(matrix) };
-    return { ...entry, idText: text.buffer as ArrayBuffer, idTextLength };
+    return { catalog, matrix: Promise.resolve(matrix), idText: text.buffer as ArrayBuffer, idTextLength };
   } catch {
     return null;
   } finally {
