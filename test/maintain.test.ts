@@ -121,7 +121,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(kindOf(trained)).toMatch(/softmax over the known items/);
     // Above --full-softmax-up-to, over a sample of them drawn per batch, and the base still learns.
     const sampled = join(dir, 'sampled');
-    maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100', '--launch-slots', '0']);
+    maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100', '--launch-slots', '0', '--learning-rates', '0.2']);
     expect(kindOf(sampled)).toMatch(/sampled softmax: 1024 known items drawn per batch/);
     const sh = JSON.parse(readFileSync(join(headDir(sampled), 'manifest.json'), 'utf8')) as typeof th & {
       provenance: { builtBy: string };
@@ -130,6 +130,10 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     // A shop that wants no places for launches writes none.
     expect(sh.provenance.builtBy).toContain('--launch-slots 0');
     expect(sh.launchSlots).toBeUndefined();
+    // A shop that names one learning rate ships it as it is, unreplayed.
+    expect(sh.provenance.builtBy).toContain('--learning-rates 0.2');
+    expect(sh.headOptions['learningRate']).toBe(0.2);
+    expect(th.headOptions['learningRate']).toBeUndefined();
     expect(sh.metrics.lossLastEpoch).toBeLessThan(sh.metrics.lossFirstBatch);
     const rec2 = await createRecommender({ catalog, modelUrl: trained, backend: 'cpu', storage: 'memory' });
     await rec2.click(best);
@@ -173,6 +177,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     const r = refusal('--full-softmax-up-to', '-1');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--full-softmax-up-to must be a whole number of items, 0 or more, got -1\./);
+  });
+
+  it('refuses learning rates that are not numbers from 0 to 100, before reading anything', () => {
+    for (const bad of ['fast', '0.1,-1', '0.1,,0.3', '101']) {
+      const r = refusal('--learning-rates', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--learning-rates must be one or more numbers from 0 to 100, separated by commas, got ${bad}.`);
+    }
   });
 
   it('says what is missing when an option is left out', () => {

@@ -66,6 +66,18 @@ export function progressBar(label: string, total: number): { tick(done: number):
   };
 }
 
+/**
+ * A comma-separated list of numbers from `lo` to `hi` (`--flag 0.01,0.1`), or a UsageError naming
+ * the flag: an empty entry is refused, not read as 0.
+ */
+export function numberList(flag: string, value: unknown, lo: number, hi: number): number[] {
+  const parts = String(value).split(',');
+  const list = parts.map((p) => (p.trim() === '' ? Number.NaN : Number(p)));
+  if (!list.every((v) => Number.isFinite(v) && v >= lo && v <= hi))
+    throw new UsageError(`--${flag} must be one or more numbers from ${lo} to ${hi}, separated by commas, got ${String(value)}.`);
+  return list;
+}
+
 /** Hex sha256 of a file's bytes. */
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');

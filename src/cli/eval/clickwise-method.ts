@@ -8,7 +8,7 @@
  * alone.
  */
 import type { IncrementalHead } from '../../core/head.js';
-import type { BaseParams } from '../../core/head.js';
+import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
 import type { PlainState } from './plain-head.js';
@@ -23,16 +23,22 @@ export interface Rebase {
 
 /** The typed-array twin of a loaded head (the tensor head is disposed). */
 export async function plainHeadFrom(loaded: { head: IncrementalHead; base: BaseParams }): Promise<PlainHead> {
-  const V = await loaded.head.itemVectors();
-  const plain = new PlainHead(
-    Float32Array.from(V),
-    loaded.head.n,
-    loaded.head.dims,
-    { ...loaded.base, residual: null },
-    loaded.head.options,
-  );
+  return (await plainHeadMaker(loaded))();
+}
+
+/**
+ * Typed-array twins of a loaded head, each with the head's options and `overrides` on top (the
+ * tensor head is disposed): one load serves replays at several settings.
+ */
+export async function plainHeadMaker(loaded: {
+  head: IncrementalHead;
+  base: BaseParams;
+}): Promise<(overrides?: Partial<HeadOptions>) => PlainHead> {
+  const V = Float32Array.from(await loaded.head.itemVectors());
+  const { n, dims, options } = loaded.head;
   loaded.head.dispose();
-  return plain;
+  const base = { ...loaded.base, residual: null };
+  return (overrides = {}) => new PlainHead(V, n, dims, base, { ...options, ...overrides });
 }
 
 /**

@@ -34,7 +34,17 @@ import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions, writeModelFolder 
 import type { ShopStream } from './clickwise-method.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
-import { isEntry, packageModels, parseArgs, progressBar, ownTempFolder, runCommand, sha256File, UsageError } from '../common.js';
+import {
+  isEntry,
+  numberList,
+  packageModels,
+  parseArgs,
+  progressBar,
+  ownTempFolder,
+  runCommand,
+  sha256File,
+  UsageError,
+} from '../common.js';
 import type { LogEvent } from '../data.js';
 import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
@@ -177,12 +187,22 @@ export interface BaseReport {
 }
 
 /** The head manifest's per-shop choices (absent fields take the head's defaults). */
-export type BaseChoices = Pick<HeadManifest, 'mix' | 'newItemBias' | 'shopDeltaWeight' | 'shopDeltaWeightNew' | 'newSlots' | 'launchSlots'>;
+export type BaseChoices = Pick<
+  HeadManifest,
+  'mix' | 'newItemBias' | 'shopDeltaWeight' | 'shopDeltaWeightNew' | 'newSlots' | 'launchSlots'
+> & {
+  /** The rate browsers learn at, where the base chose one (`headOptions.learningRate`). */
+  learningRate?: number;
+};
 
 /** The choices of `head`, in the manifest's order, only the fields it has. */
 export function choicesOf(head: HeadManifest): BaseChoices {
   const keys = ['mix', 'newItemBias', 'shopDeltaWeight', 'shopDeltaWeightNew', 'newSlots', 'launchSlots'] as const;
-  return Object.fromEntries(keys.filter((k) => head[k] !== undefined).map((k) => [k, head[k]])) as BaseChoices;
+  const rate = head.headOptions?.['learningRate'];
+  return {
+    ...(Object.fromEntries(keys.filter((k) => head[k] !== undefined).map((k) => [k, head[k]])) as BaseChoices),
+    ...(rate !== undefined ? { learningRate: rate } : {}),
+  };
 }
 
 /** The baselines trained in worker threads, in the report's order. */
@@ -236,8 +256,14 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         bases.push({ name: givenName, version: m.version, until: when(until), choices: choicesOf(head) });
       }
       if (!existsSync(join(dir, 'manifest.json'))) {
-        const { head } = await trainBase(o.events, o.items, until, o.models, settings.base, (done, total) =>
-          o.onProgress?.(`base ${day(until)} (training)`, done, total),
+        const { head } = await trainBase(
+          o.events,
+          o.items,
+          until,
+          o.models,
+          settings.base,
+          (done, total) => o.onProgress?.(`base ${day(until)} (training)`, done, total),
+          (done, total) => o.onProgress?.(`base ${day(until)} (learning rate)`, done, total),
         );
         const written = writeModelFolder(dir, o.models, head);
         if (label) bases.push({ name: label, version: written.model.version, until: when(until), choices: choicesOf(written.head) });
@@ -391,7 +417,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --models DIR       the shipped encoder (default: this package's models/)
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
-  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 async function main(argv: string[]): Promise<void> {
@@ -428,6 +454,7 @@ async function main(argv: string[]): Promise<void> {
     'base-content-alone': 'boolean',
     'base-transition-folds': 'number',
     'base-recent-half-life': 'number',
+    'base-learning-rates': 'string',
     'recent-half-life-days': 'number',
     base: 'string',
     vectors: 'number',
@@ -491,6 +518,8 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['base-recent-half-life'] !== undefined) settings.base.recentHalfLifeDays = Number(args['base-recent-half-life']);
+  if (args['base-learning-rates'] !== undefined)
+    settings.base.headLearningRates = numberList('base-learning-rates', args['base-learning-rates'], 0, 100);
   if (args['history-decay'] !== undefined) settings.clickwise.historyDecay = Number(args['history-decay']);
   if (args['ranked-negatives'] !== undefined) settings.clickwise.rankedNegatives = Number(args['ranked-negatives']);
   if (args['ranked-weight'] !== undefined) settings.clickwise.rankedWeight = Number(args['ranked-weight']);

@@ -26,6 +26,7 @@ import {
   SHOP_PUBLISH_MINUTES,
 } from './mix.js';
 import { trainBaseParams } from './train-base.js';
+import { chooseLearningRate } from './learning-rate.js';
 import { defaultHead, writeAtomically, writeHeadModel, writeModelManifest } from './head-io.js';
 
 const DAY = 86_400_000;
@@ -83,6 +84,13 @@ export interface BaseOptions {
    * place is never given, so it is kept for the weeks when one does).
    */
   launchSlots: number | null;
+  /**
+   * How fast browsers learn (the head's `learningRate`): the candidates replayed on the held-out
+   * weeks, of which the best is shipped (learning-rate.ts). One value ships it as it is, unreplayed.
+   */
+  headLearningRates: number[];
+  /** Held-out events those replays score at most (a sample of shoppers, each with every event). */
+  rateBudget: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -101,6 +109,8 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   sampledNegatives: 1024,
   newSlots: null,
   launchSlots: null,
+  headLearningRates: [0.01, 0.03, 0.1, 0.3],
+  rateBudget: 20_000,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -120,6 +130,13 @@ export function validateBaseOptions(o: BaseOptions): void {
   }
   if (!(Number.isInteger(o.fullSoftmaxUpTo) && o.fullSoftmaxUpTo >= 0)) {
     throw new RangeError(`fullSoftmaxUpTo must be a whole number of items ≥ 0, got ${o.fullSoftmaxUpTo}`);
+  }
+  const rates = o.headLearningRates;
+  if (!(Array.isArray(rates) && rates.length > 0 && rates.every((r) => typeof r === 'number' && r >= 0 && r <= 100))) {
+    throw new RangeError(`headLearningRates must be one or more numbers from 0 to 100, got ${JSON.stringify(rates)}`);
+  }
+  if (!(Number.isInteger(o.rateBudget) && o.rateBudget >= 1)) {
+    throw new RangeError(`rateBudget must be a whole number of events ≥ 1, got ${o.rateBudget}`);
   }
   if (!(Number.isInteger(o.sampledNegatives) && o.sampledNegatives >= 1)) {
     throw new RangeError(`sampledNegatives must be a whole number ≥ 1, got ${o.sampledNegatives}`);
@@ -162,6 +179,8 @@ export async function trainBase(
   models: string,
   o: BaseOptions = DEFAULT_BASE_OPTIONS,
   onProgress?: (done: number, total: number) => void,
+  /** Progress of the replays that choose how fast browsers learn (after the training). */
+  onRateProgress?: (done: number, total: number) => void,
 ): Promise<TrainedBase> {
   validateBaseOptions(o);
   const encoder = readEncoderManifest(models);
@@ -222,25 +241,28 @@ export async function trainBase(
   const fittingKnown = new Uint8Array(ids.length);
   for (const e of fitting) fittingKnown[e.item] = 1;
   const withMix = async (h: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
-    const rowOf = new Map(h.ids.map((id, r) => [id, r]));
     const catIndex = new Map(ids.map((id, i) => [id, i]));
-    // Shipped transitions: every day before the cut-off, over the head's own items.
-    const all = buildTransitions(sequencesBeforeSplit(past).values(), n);
-    const ptr = new Int32Array(h.ids.length + 1);
-    const to: number[] = [];
-    const pr: number[] = [];
-    h.ids.forEach((id, r) => {
-      const i = catIndex.get(id)!;
-      for (let k = all.ptr[i]!; k < all.ptr[i + 1]!; k++) {
-        const row = rowOf.get(ids[all.to[k]!]!);
-        if (row !== undefined) {
-          to.push(row);
-          pr.push(all.p[k]!);
+    /** A transition table over catalogue indices, as rows of the head items `headIds` (a head's CSR). */
+    const overHead = (all: ReturnType<typeof buildTransitions>, headIds: readonly string[]): NonNullable<HeadModelData['transitions']> => {
+      const rowOf = new Map(headIds.map((id, r) => [id, r]));
+      const ptr = new Int32Array(headIds.length + 1);
+      const to: number[] = [];
+      const pr: number[] = [];
+      headIds.forEach((id, r) => {
+        const i = catIndex.get(id)!;
+        for (let k = all.ptr[i]!; k < all.ptr[i + 1]!; k++) {
+          const row = rowOf.get(ids[all.to[k]!]!);
+          if (row !== undefined) {
+            to.push(row);
+            pr.push(all.p[k]!);
+          }
         }
-      }
-      ptr[r + 1] = to.length;
-    });
-    const transitions = { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
+        ptr[r + 1] = to.length;
+      });
+      return { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
+    };
+    // Shipped transitions: every day before the cut-off, over the head's own items.
+    const transitions = overHead(buildTransitions(sequencesBeforeSplit(past).values(), n), h.ids);
     // What each of the head's items sold lately, at the cut-off: a browser's own popularity.
     const sold = recentSales(past, n, until, o.recentHalfLifeDays);
     const recent = sold ? Float32Array.from(h.ids, (id) => sold[catIndex.get(id)!]!) : null;
@@ -255,6 +277,8 @@ export async function trainBase(
           recentHalfLifeDays: o.recentHalfLifeDays,
           recentAt: until,
           mix: new Array<number>(MIX_LENGTH).fill(0),
+          // Nothing held out to choose by: one rate the shop named is shipped, else the browser's default stands.
+          ...(o.headLearningRates.length === 1 ? { headOptions: { ...h.headOptions, learningRate: o.headLearningRates[0]! } } : {}),
           ...(o.newSlots ? { newSlots: o.newSlots } : {}),
           ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
@@ -316,48 +340,95 @@ export async function trainBase(
         ? fitLaunchSlots(examples, cold, { ...fit, stream: trust.weight, streamNew: trust.weightNew }, unknown, newSlots)
         : null;
     const launchSlots = o.recentHalfLifeDays > 0 ? (o.launchSlots ?? launch?.slots ?? 0) : 0;
+    const shipped: HeadModelData = {
+      ...h,
+      alpha: r4(fit.alpha),
+      transitions,
+      recent,
+      recentHalfLifeDays: o.recentHalfLifeDays,
+      recentAt: until,
+      mix: fit.mix.map(r4),
+      newItemBias: r4(fit.fresh),
+      shopDeltaWeight: trust.weight,
+      ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
+      ...(newSlots > 0 ? { newSlots } : {}),
+      ...(launchSlots > 0 ? { launchSlots } : {}),
+      provenance: {
+        ...h.provenance,
+        mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
+      },
+      metrics: {
+        ...h.metrics,
+        mixExamples: examples.length,
+        mixNdcgBefore: r4(fit.ndcgBefore),
+        mixNdcgAfter: r4(fit.ndcgAfter),
+        mixNewItems: unknown.reduce((a, u) => a + u, 0),
+        mixShopDeltaNdcg: r4(trust.ndcgWith),
+        ...(places && places.coldHit.length > 0
+          ? {
+              newSlotsColdExamples: places.coldExamples,
+              newSlotsTrendHit: r4(places.trendHit),
+              newSlotsColdHit: places.coldHit.map(r4),
+              newSlotsNdcg: places.ndcg.map(r4),
+            }
+          : {}),
+        ...(launch
+          ? {
+              launchSlotsExamples: launch.withLaunch,
+              launchSlotsNdcg: launch.ndcg.map(r4),
+              ...(cold.length > 0 ? { launchSlotsColdHit: launch.coldHit.map(r4) } : {}),
+            }
+          : {}),
+        transitions: transitions.to.length,
+      },
+    };
+    // How fast browsers learn (learning-rate.ts): the held-out weeks replayed at each candidate
+    // rate, through the head a browser would have had at their start. It knows only the items,
+    // the transitions and the sales of the days before them; the rest is the base's.
+    const keptRows: number[] = [];
+    shipped.ids.forEach((id, r) => {
+      if (fittingKnown[catIndex.get(id)!]) keptRows.push(r);
+    });
+    const tailIds = keptRows.map((r) => shipped.ids[r]!);
+    const rate =
+      o.headLearningRates.length > 1
+        ? await chooseLearningRate({
+            head: {
+              ...shipped,
+              ids: tailIds,
+              bias: Float32Array.from(keptRows, (r) => shipped.bias[r]!),
+              residual: shipped.residual ? gatherRows(shipped.residual, keptRows, d) : null,
+              transitions: overHead(T, tailIds),
+              recent: tailRecent ? Float32Array.from(tailIds, (id) => tailRecent[catIndex.get(id)!]!) : null,
+              recentAt: tailStart,
+            },
+            items,
+            models,
+            events: past,
+            from: tailStart,
+            rates: o.headLearningRates,
+            budget: o.rateBudget,
+            seed: o.seed,
+            writeModel: (dir, head) => writeModelFolder(dir, models, head),
+            ...(onRateProgress ? { onProgress: onRateProgress } : {}),
+          })
+        : null;
+    const learningRate = o.headLearningRates.length === 1 ? o.headLearningRates[0]! : rate?.rate;
     return {
       repeatShare,
       head: {
-        ...h,
-        alpha: r4(fit.alpha),
-        transitions,
-        recent,
-        recentHalfLifeDays: o.recentHalfLifeDays,
-        recentAt: until,
-        mix: fit.mix.map(r4),
-        newItemBias: r4(fit.fresh),
-        shopDeltaWeight: trust.weight,
-        ...(trust.weightNew !== trust.weight ? { shopDeltaWeightNew: trust.weightNew } : {}),
-        ...(newSlots > 0 ? { newSlots } : {}),
-        ...(launchSlots > 0 ? { launchSlots } : {}),
-        provenance: {
-          ...h.provenance,
-          mix: `feature weights chosen on ${examples.length} held-out events of the last ${o.mixTailDays} days`,
-        },
+        ...shipped,
+        ...(learningRate !== undefined ? { headOptions: { ...shipped.headOptions, learningRate } } : {}),
         metrics: {
-          ...h.metrics,
-          mixExamples: examples.length,
-          mixNdcgBefore: r4(fit.ndcgBefore),
-          mixNdcgAfter: r4(fit.ndcgAfter),
-          mixNewItems: unknown.reduce((a, u) => a + u, 0),
-          mixShopDeltaNdcg: r4(trust.ndcgWith),
-          ...(places && places.coldHit.length > 0
+          ...shipped.metrics,
+          ...(rate && rate.ndcg.length > 0
             ? {
-                newSlotsColdExamples: places.coldExamples,
-                newSlotsTrendHit: r4(places.trendHit),
-                newSlotsColdHit: places.coldHit.map(r4),
-                newSlotsNdcg: places.ndcg.map(r4),
+                learningRates: rate.rates,
+                learningRateNdcg: rate.ndcg.map(r4),
+                learningRateScored: rate.scored,
+                learningRateShoppers: rate.shoppers,
               }
             : {}),
-          ...(launch
-            ? {
-                launchSlotsExamples: launch.withLaunch,
-                launchSlotsNdcg: launch.ndcg.map(r4),
-                ...(cold.length > 0 ? { launchSlotsColdHit: launch.coldHit.map(r4) } : {}),
-              }
-            : {}),
-          transitions: transitions.to.length,
         },
       },
     };
@@ -435,6 +506,13 @@ export async function trainBase(
     },
     { V, W: p.W, bias: centred },
   );
+}
+
+/** Rows `rows` of a row-major matrix of `d` columns. */
+function gatherRows(m: Float32Array, rows: readonly number[], d: number): Float32Array {
+  const out = new Float32Array(rows.length * d);
+  rows.forEach((r, k) => out.set(m.subarray(r * d, (r + 1) * d), k * d));
+  return out;
 }
 
 /** The model folder's manifest, or null where it has none. */

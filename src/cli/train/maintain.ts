@@ -11,7 +11,7 @@
 import { resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
-import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
+import { isEntry, numberList, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 
@@ -43,6 +43,9 @@ base this one replaces.
                      know that is among the shop's best sellers now, as the stream job
                      publishes what sells, takes one (0 to 10; default: chosen on the held-out
                      weeks, one unless it costs them anything; 0: none; docs/RESULTS.md)
+  --learning-rates R,R,...  how fast browsers learn from each click: the held-out weeks are
+                     replayed at each rate and the best is shipped (default 0.01,0.03,0.1,0.3;
+                     one rate ships it as it is; docs/RESULTS.md)
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
     'full-softmax-up-to': 'number',
     'new-slots': 'number',
     'launch-slots': 'number',
+    'learning-rates': 'string',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -81,6 +85,7 @@ async function main(argv: string[]): Promise<void> {
   const fullUpTo = args['full-softmax-up-to'];
   if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
     throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
+  const rates = args['learning-rates'] === undefined ? null : numberList('learning-rates', args['learning-rates'], 0, 100);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -95,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`maintain trains on the wasm backend, which could not start: ${backend.reason}`);
   const bar = progressBar('training the base', 1);
+  /** The second bar, of the replays that choose how fast browsers learn, once they start. */
+  const bars: { rate?: ReturnType<typeof progressBar> } = {};
   const { head, repeatShare } = await trainBase(
     events,
     items,
@@ -108,17 +115,25 @@ async function main(argv: string[]): Promise<void> {
       ...(fullUpTo !== undefined ? { fullSoftmaxUpTo: Number(fullUpTo) } : {}),
       newSlots: slots,
       ...(launchSlots !== null ? { launchSlots } : {}),
+      ...(rates !== null ? { headLearningRates: rates } : {}),
     },
     (done, total) => bar.tick((done / total) * 1),
+    (done, total) => {
+      if (!bars.rate) {
+        bar.end();
+        bars.rate = progressBar('choosing how fast browsers learn', 1);
+      }
+      bars.rate.tick(done / total);
+    },
   );
-  bar.end();
+  (bars.rate ?? bar).end();
   const untilDay = new Date(until).toISOString().slice(0, 10);
   const written = writeModelFolder(out, models, {
     ...head,
     ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
@@ -127,8 +142,18 @@ async function main(argv: string[]): Promise<void> {
     metrics: { ...head.metrics, seconds: (Date.now() - t0) / 1000 },
   });
   console.log(
-    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
+}
+
+/** ", learning rate R (held-out NDCG@10 … at …)": the rate browsers learn at, and what chose it. */
+function learnedAt(options: Record<string, number> | undefined, metrics: Record<string, unknown> | undefined): string {
+  const rate = options?.['learningRate'];
+  if (rate === undefined) return '';
+  const rates = metrics?.['learningRates'];
+  const ndcg = metrics?.['learningRateNdcg'];
+  if (!Array.isArray(rates) || !Array.isArray(ndcg)) return `, learning rate ${rate}`;
+  return `, learning rate ${rate} (held-out NDCG@10 ${ndcg.join(', ')} at ${rates.join(', ')} on ${String(metrics?.['learningRateScored'])} events)`;
 }
 
 export const command: Command = { usage: USAGE, run: main };

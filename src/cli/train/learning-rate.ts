@@ -1,0 +1,107 @@
+/**
+ * How fast browsers learn, chosen per shop by the maintenance job: the head's `learningRate`, the
+ * step of a shopper's φ on every click. A shop whose base already says most of what a shopper's
+ * clicks say gains little by φ and loses new products by a fast one; a shop with a weak base
+ * gains by it. So the job replays its held-out weeks click by click, as `npm run eval` replays a
+ * log (test-then-learn, the full catalogue ranked for every scored click), through the head a
+ * browser builds on the base of the days before them, once at each candidate rate, and keeps
+ * the rate with the best NDCG@10 there.
+ *
+ * A shopper's φ depends on their own clicks only, so a sample of shoppers, each with all their
+ * events, stands for the shop: the replay scores at most `budget` held-out events.
+ */
+import type { HeadOptions } from '../../core/head.js';
+import { loadHead } from '../../core/recommender.js';
+import { mulberry32 } from '../../core/rng.js';
+import type { Item } from '../../core/types.js';
+import { ownTempFolder } from '../common.js';
+import { clickwiseMethod, plainHeadMaker } from '../eval/clickwise-method.js';
+import type { ReplayEvent } from '../eval/replay.js';
+import { replay } from '../eval/replay.js';
+import type { HeadModelData } from './head-io.js';
+
+export interface RateChoice {
+  /** The rate chosen: the candidate with the best NDCG@10 (the first listed of equals). */
+  rate: number;
+  /** The candidates, in the order replayed, and the NDCG@10 of each on the held-out events. */
+  rates: number[];
+  ndcg: number[];
+  /** Shoppers replayed, and the held-out events scored. */
+  shoppers: number;
+  scored: number;
+}
+
+export interface RateChoiceInput {
+  /** The head a browser would have had at the held-out weeks' start (only what was known then). */
+  head: HeadModelData;
+  items: readonly Item[];
+  /** The source model folder (the encoder). */
+  models: string;
+  /** Every event before the cut-off, in time order; those at or after `from` are held out. */
+  events: readonly ReplayEvent[];
+  from: number;
+  /** Candidate rates, each ≥ 0. */
+  rates: readonly number[];
+  /** Held-out events scored at most. */
+  budget: number;
+  seed: number;
+  /** The written head folder goes into a folder of this process's own, removed at the end. */
+  writeModel: (dir: string, head: HeadModelData) => void;
+  /** Called now and then with the events replayed so far, of all the rates' replays together. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Replays the held-out events at each candidate rate and returns the best, or null where nothing
+ * is held out (the browser's default rate then stands).
+ */
+export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice | null> {
+  if (o.rates.length === 0) throw new RangeError('chooseLearningRate needs at least one candidate rate.');
+  for (const r of o.rates)
+    if (!(r >= 0 && r <= 100)) throw new RangeError(`a candidate learning rate must be a number from 0 to 100, got ${r}`);
+  if (o.rates.length === 1) return { rate: o.rates[0]!, rates: [...o.rates], ndcg: [], shoppers: 0, scored: 0 };
+  // Shoppers with held-out events, in a seeded order; taken until the budget is spent.
+  const heldOut = new Map<string, number>();
+  for (const e of o.events) if (e.t >= o.from) heldOut.set(e.user, (heldOut.get(e.user) ?? 0) + 1);
+  if (heldOut.size === 0) return null;
+  const order = [...heldOut.keys()].sort();
+  const rand = mulberry32(o.seed);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const picked = new Set<string>();
+  let scored = 0;
+  for (const user of order) {
+    if (scored > 0 && scored + heldOut.get(user)! > o.budget) continue;
+    picked.add(user);
+    scored += heldOut.get(user)!;
+    if (scored >= o.budget) break;
+  }
+  const events = o.events.filter((e) => picked.has(e.user)).map((e) => ({ ...e, scored: e.t >= o.from }));
+  const folder = ownTempFolder('clickwise-rate-');
+  try {
+    o.writeModel(folder.path, o.head);
+    const make = await plainHeadMaker(
+      await loadHead({ catalog: [...o.items], modelUrl: folder.path, seed: o.seed, warn: () => undefined }),
+    );
+    const ndcg: number[] = [];
+    const total = o.rates.length * events.length;
+    for (const [k, rate] of o.rates.entries()) {
+      const head = make({ learningRate: rate } satisfies Partial<HeadOptions>);
+      const [report] = await replay(events, [clickwiseMethod(`rate ${rate}`, head)], {
+        n: head.n,
+        split: o.from,
+        k: 10,
+        seed: o.seed,
+        ...(o.onProgress ? { onProgress: (_: string, done: number) => o.onProgress!(k * events.length + done, total) } : {}),
+      });
+      ndcg.push(report!.ndcg);
+    }
+    let best = 0;
+    for (let k = 1; k < ndcg.length; k++) if (ndcg[k]! > ndcg[best]!) best = k;
+    return { rate: o.rates[best]!, rates: [...o.rates], ndcg, shoppers: picked.size, scored };
+  } finally {
+    folder.remove();
+  }
+}

@@ -1,0 +1,156 @@
+/** The maintenance job's choice of how fast browsers learn (src/cli/train/learning-rate.ts). */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { clickwiseMethod, plainHeadFrom } from '../src/cli/eval/clickwise-method.js';
+import type { ReplayEvent } from '../src/cli/eval/replay.js';
+import { replay, toReplay } from '../src/cli/eval/replay.js';
+import type { LogEvent } from '../src/cli/data.js';
+import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from '../src/cli/train/base.js';
+import type { HeadModelData } from '../src/cli/train/head-io.js';
+import { chooseLearningRate } from '../src/cli/train/learning-rate.js';
+import { mulberry32 } from '../src/core/rng.js';
+import { loadHead } from '../src/core/recommender.js';
+import type { Item } from '../src/core/types.js';
+import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
+
+const DAY = 86_400_000;
+const t0 = Date.UTC(2024, 0, 1);
+/** Held out: the last four of the log's twelve days. */
+const from = t0 + 8 * DAY;
+const until = t0 + 12 * DAY;
+
+/**
+ * Twelve shoppers over twelve days, each buying from five favourite products of their own, a
+ * visit a day of four purchases a minute apart: what a shopper's clicks say that the base does not.
+ */
+function favouritesLog(items: readonly Item[]): LogEvent[] {
+  const rand = mulberry32(7);
+  const events: LogEvent[] = [];
+  for (let u = 0; u < 12; u++) {
+    const favourites = Array.from({ length: 5 }, () => items[Math.floor(rand() * items.length)]!.id);
+    for (let day = 0; day < 12; day++)
+      for (let k = 0; k < 4; k++)
+        events.push({
+          user: `u${u}`,
+          item: favourites[Math.floor(rand() * 5)]!,
+          t: t0 + day * DAY + u * 3_600_000 + k * 60_000,
+          event: 'purchase',
+          quantity: 1,
+          basket: `b${u}-${day}`,
+        });
+  }
+  return events.sort((a, b) => a.t - b.t);
+}
+
+describe('the learning rate the maintenance job ships', () => {
+  const items = demoCatalog();
+  let head: HeadModelData;
+  let events: ReplayEvent[];
+  beforeAll(async () => {
+    await useBackend('cpu');
+    const log = favouritesLog(items);
+    // Popularity biases only, and no choice of its own: the head the chooser is given.
+    head = (await trainBase(log, items, until, MODELS, { ...DEFAULT_BASE_OPTIONS, epochs: 0, headLearningRates: [0.1] })).head;
+    events = toReplay(
+      log,
+      items.map((i) => i.id),
+      until,
+      until,
+    ).events;
+  }, 120_000);
+  const choose = (rates: number[], budget = 1e9): ReturnType<typeof chooseLearningRate> =>
+    chooseLearningRate({
+      head,
+      items,
+      models: MODELS,
+      events,
+      from,
+      rates,
+      budget,
+      seed: 3,
+      writeModel: (dir, h) => writeModelFolder(dir, MODELS, h),
+    });
+
+  it(
+    'is the rate whose replay of the held-out events scores best, each scored as npm run eval scores it',
+    { timeout: 120_000 },
+    async () => {
+      const rates = [0, 0.1, 1];
+      const choice = (await choose(rates))!;
+      expect(choice.rates).toEqual(rates);
+      // Every held-out event of every shopper was scored.
+      expect(choice.scored).toBe(events.filter((e) => e.t >= from).length);
+      expect(choice.shoppers).toBe(12);
+      // Each figure is the eval's replay of the browser's head at that rate.
+      const dir = tempFolder('clickwise-rate-test-');
+      writeModelFolder(dir, MODELS, head);
+      const scoredFrom = events.map((e) => ({ ...e, scored: e.t >= from }));
+      const byEval: number[] = [];
+      for (const learningRate of rates) {
+        const plain = await plainHeadFrom(
+          await loadHead({ catalog: items, modelUrl: dir, seed: 3, head: { learningRate }, warn: () => undefined }),
+        );
+        const [report] = await replay(scoredFrom, [clickwiseMethod('clickwise', plain)], { n: items.length, split: from, k: 10, seed: 3 });
+        byEval.push(report!.ndcg);
+      }
+      expect(choice.ndcg).toEqual(byEval);
+      // The rates were replayed as given: a shopper's favourites are learned, or not.
+      expect(new Set(choice.ndcg).size).toBe(3);
+      expect(choice.rate).toBe(rates[byEval.indexOf(Math.max(...byEval))]);
+    },
+  );
+
+  it('replays whole shoppers within a budget of scored events, the same ones every time', { timeout: 120_000 }, async () => {
+    const a = (await choose([0, 0.3], 40))!;
+    expect(a.scored).toBeGreaterThan(0);
+    expect(a.scored).toBeLessThanOrEqual(40);
+    // 16 held-out events a shopper: two whole shoppers fit in 40, a third would not.
+    expect(a.shoppers).toBe(2);
+    expect(a.scored).toBe(32);
+    expect(await choose([0, 0.3], 40)).toEqual(a);
+  });
+
+  it('ships a single rate unreplayed, keeps the default where nothing is held out, and refuses a bad rate', async () => {
+    expect(await choose([0.2])).toEqual({ rate: 0.2, rates: [0.2], ndcg: [], shoppers: 0, scored: 0 });
+    const none = await chooseLearningRate({
+      head,
+      items,
+      models: MODELS,
+      events: events.filter((e) => e.t < from),
+      from,
+      rates: [0, 0.1],
+      budget: 100,
+      seed: 3,
+      writeModel: (dir, h) => writeModelFolder(dir, MODELS, h),
+    });
+    expect(none).toBeNull();
+    await expect(choose([])).rejects.toThrow(/at least one candidate rate/);
+    await expect(choose([0.1, -1])).rejects.toThrow(/from 0 to 100, got -1/);
+    await expect(choose([Number.NaN])).rejects.toThrow(/from 0 to 100, got NaN/);
+  });
+
+  it('is what browsers learn at: the base carries it, and a page that sets its own rate keeps it', { timeout: 120_000 }, async () => {
+    const base = await trainBase(favouritesLog(items), items, until, MODELS, {
+      ...DEFAULT_BASE_OPTIONS,
+      epochs: 0,
+      mixTailDays: 4,
+      rateBudget: 1_000,
+    });
+    const rate = base.head.headOptions?.['learningRate'];
+    const m = base.head.metrics!;
+    expect(m['learningRates']).toEqual(DEFAULT_BASE_OPTIONS.headLearningRates);
+    const ndcg = m['learningRateNdcg'] as number[];
+    expect(ndcg).toHaveLength(4);
+    expect(rate).toBe(DEFAULT_BASE_OPTIONS.headLearningRates[ndcg.indexOf(Math.max(...ndcg))]);
+    const dir = tempFolder('clickwise-rate-base-');
+    writeModelFolder(dir, MODELS, base.head);
+    const loaded = await loadHead({ catalog: items, modelUrl: dir, warn: () => undefined });
+    expect(loaded.head.options.learningRate).toBe(rate);
+    loaded.head.dispose();
+    const own = await loadHead({ catalog: items, modelUrl: dir, head: { learningRate: 0.5 }, warn: () => undefined });
+    expect(own.head.options.learningRate).toBe(0.5);
+    own.head.dispose();
+    await expect(trainBase(favouritesLog(items), items, until, MODELS, { ...DEFAULT_BASE_OPTIONS, headLearningRates: [] })).rejects.toThrow(
+      /headLearningRates must be one or more numbers from 0 to 100, got \[\]/,
+    );
+  });
+});
