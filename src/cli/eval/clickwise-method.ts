@@ -196,5 +196,14 @@ export function clickwiseMethod(
       q.push(e);
       pending.set(e.user, q);
     },
+    done() {
+      // Every shopper's φ and click memory, and the stream job's queue: 64 KB and more a shopper who learned.
+      states.clear();
+      pending.clear();
+      lastSeen.clear();
+      shopQueue.length = 0;
+      shopQueueStart = 0;
+      head.park();
+    },
   };
 }

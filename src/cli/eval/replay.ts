@@ -29,6 +29,12 @@ export interface OnlineMethod {
   score(user: string, t: number): Promise<Float32Array> | Float32Array;
   /** Learns an event (called after scoring it, or without scoring before the split). */
   observe(e: ReplayEvent): Promise<void> | void;
+  /**
+   * Called by `replay` once this method's replay is over, before the next method's starts: what
+   * it keeps of each shopper may go then (a log of 100,000 shoppers would otherwise hold every
+   * method's shoppers at once until the end of the run).
+   */
+  done?(): void;
   dispose?(): void;
 }
 
@@ -295,8 +301,10 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     const tally = new Tally(o.k, o.split, o.n, subsets);
     if (o.onRank) tally.onRank = (e, r) => o.onRank!(m.name, e, r);
     const t0 = performance.now();
-    if (m.kind === 'online') await replayOnline(events, m, tally, o);
-    else await replayStatic(events, m, tally, o);
+    if (m.kind === 'online') {
+      await replayOnline(events, m, tally, o);
+      m.done?.();
+    } else await replayStatic(events, m, tally, o);
     tally.seconds = (performance.now() - t0) / 1000;
     const report = tally.report(m.name);
     out.push(m.kind === 'static' && m.training ? { ...report, training: m.training } : report);
