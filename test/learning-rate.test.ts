@@ -149,6 +149,17 @@ describe('the learning rate the maintenance job ships', () => {
     const own = await loadHead({ catalog: items, modelUrl: dir, head: { learningRate: 0.5 }, warn: () => undefined });
     expect(own.head.options.learningRate).toBe(0.5);
     own.head.dispose();
+    // A shop whose browsers learn against the ranking they showed ships that too, and its rate is
+    // chosen by replays that learn so.
+    const ranked = await trainBase(favouritesLog(items), items, until, MODELS, {
+      ...DEFAULT_BASE_OPTIONS,
+      epochs: 0,
+      mixTailDays: 4,
+      rateBudget: 1_000,
+      rankedNegatives: 5,
+    });
+    expect(ranked.head.headOptions?.['rankedNegatives']).toBe(5);
+    expect(ranked.head.metrics!['learningRateNdcg']).not.toEqual(ndcg);
     await expect(trainBase(favouritesLog(items), items, until, MODELS, { ...DEFAULT_BASE_OPTIONS, headLearningRates: [] })).rejects.toThrow(
       /headLearningRates must be one or more numbers from 0 to 100, got \[\]/,
     );

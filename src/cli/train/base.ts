@@ -91,6 +91,12 @@ export interface BaseOptions {
   headLearningRates: number[];
   /** Held-out events those replays score at most (a sample of shoppers, each with every event). */
   rateBudget: number;
+  /**
+   * Browsers learn each click against the first this many items of the ranking they showed before
+   * it (the head's `rankedNegatives`, shipped in its options; 0: none, the head's default). The
+   * replays that choose the learning rate learn so too.
+   */
+  rankedNegatives: number;
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -111,6 +117,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   launchSlots: null,
   headLearningRates: [0.01, 0.03, 0.1, 0.3],
   rateBudget: 20_000,
+  rankedNegatives: 0,
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -134,6 +141,9 @@ export function validateBaseOptions(o: BaseOptions): void {
   const rates = o.headLearningRates;
   if (!(Array.isArray(rates) && rates.length > 0 && rates.every((r) => typeof r === 'number' && r >= 0 && r <= 100))) {
     throw new RangeError(`headLearningRates must be one or more numbers from 0 to 100, got ${JSON.stringify(rates)}`);
+  }
+  if (!(Number.isInteger(o.rankedNegatives) && o.rankedNegatives >= 0 && o.rankedNegatives <= 10_000)) {
+    throw new RangeError(`rankedNegatives must be a whole number from 0 to 10,000, got ${o.rankedNegatives}`);
   }
   if (!(Number.isInteger(o.rateBudget) && o.rateBudget >= 1)) {
     throw new RangeError(`rateBudget must be a whole number of events ≥ 1, got ${o.rateBudget}`);
@@ -240,7 +250,9 @@ export async function trainBase(
   const fittingSequences = sequencesBeforeSplit(fitting);
   const fittingKnown = new Uint8Array(ids.length);
   for (const e of fitting) fittingKnown[e.item] = 1;
-  const withMix = async (h: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
+  const withMix = async (trained: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
+    const h: HeadModelData =
+      o.rankedNegatives > 0 ? { ...trained, headOptions: { ...trained.headOptions, rankedNegatives: o.rankedNegatives } } : trained;
     const catIndex = new Map(ids.map((id, i) => [id, i]));
     /** A transition table over catalogue indices, as rows of the head items `headIds` (a head's CSR). */
     const overHead = (all: ReturnType<typeof buildTransitions>, headIds: readonly string[]): NonNullable<HeadModelData['transitions']> => {

@@ -116,6 +116,7 @@ async function main(argv: string[]): Promise<void> {
       newSlots: slots,
       ...(launchSlots !== null ? { launchSlots } : {}),
       ...(rates !== null ? { headLearningRates: rates } : {}),
+      rankedNegatives: ranked,
     },
     (done, total) => bar.tick((done / total) * 1),
     (done, total) => {
@@ -130,7 +131,6 @@ async function main(argv: string[]): Promise<void> {
   const untilDay = new Date(until).toISOString().slice(0, 10);
   const written = writeModelFolder(out, models, {
     ...head,
-    ...(ranked > 0 ? { headOptions: { ...head.headOptions, rankedNegatives: ranked } } : {}),
     provenance: {
       ...head.provenance,
       builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}`,
