@@ -45,7 +45,10 @@ export interface RateChoiceInput {
   /** Held-out events scored at most. */
   budget: number;
   seed: number;
-  /** The written head folder goes into a folder of this process's own, removed at the end. */
+  /**
+   * Writes `head` as a model folder into `dir` (base.ts's `writeModelFolder`, passed in because
+   * base.ts imports this module). `dir` is a temporary folder of this process's own, removed at the end.
+   */
   writeModel: (dir: string, head: HeadModelData) => void;
   /** Called now and then with the events replayed so far, of all the rates' replays together. */
   onProgress?: (done: number, total: number) => void;
