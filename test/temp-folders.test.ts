@@ -48,6 +48,28 @@ describe('temporary folders of the unit tests', () => {
     });
   }
 
+  it("removes the folder of an earlier run that was killed, and leaves a running one's", () => {
+    const outer = process.env['TMPDIR'];
+    // The folders two earlier runs made in this TMPDIR: one of a process that no longer runs
+    // (killed: its teardown never ran), one of this process's parent, which still runs.
+    const parent = tempFolder('clickwise-outer-');
+    const dead = join(parent, 'clickwise-check-run-999999999-aB3dEf');
+    const live = join(parent, `clickwise-check-run-${process.ppid}-gH4iJk`);
+    mkdirSync(dead);
+    mkdirSync(live);
+    try {
+      process.env['TMPDIR'] = parent;
+      const teardown = folderForRun('check', 'throw');
+      expect(existsSync(dead)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      // This run's own folder is named by its process, so that a later run can tell.
+      expect(tmpdir()).toMatch(new RegExp(`clickwise-check-run-${process.pid}-`));
+      teardown();
+    } finally {
+      process.env['TMPDIR'] = outer;
+    }
+  });
+
   it('passes a run that left nothing of its own', () => {
     const outer = process.env['TMPDIR'];
     try {

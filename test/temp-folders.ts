@@ -4,11 +4,12 @@
  * (`os.tmpdir()`) of every process it starts, and fails at its end when a folder of Clickwise's (a
  * name that begins `clickwise-`) is still in it, since a test that leaves its copy of the model
  * behind fills the disk of the machine that runs it, a few megabytes a run. The run's folder goes
- * either way.
+ * either way, and a run that was killed before its end has its folder removed by the next run.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sweepLeftTempFolders } from '../src/cli/common.js';
 
 /** The names in `dir` that a test of Clickwise's made and did not remove. */
 export function leftBehind(dir: string): string[] {
@@ -25,7 +26,11 @@ export function leftBehind(dir: string): string[] {
  */
 export function folderForRun(tests: string, fail: 'exitCode' | 'throw'): () => void {
   const outer = process.env['TMPDIR'];
-  const dir = mkdtempSync(join(tmpdir(), `clickwise-${tests}-run-`));
+  // Named by this process, so that a later run removes it should this one be killed before its
+  // teardown (which then never runs); those of earlier runs killed so go now.
+  const prefix = `clickwise-${tests}-run-`;
+  sweepLeftTempFolders(prefix);
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
   process.env['TMPDIR'] = dir;
   return () => {
     if (outer === undefined) delete process.env['TMPDIR'];
