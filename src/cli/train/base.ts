@@ -402,35 +402,32 @@ export async function trainBase(
       if (fittingKnown[catIndex.get(id)!]) keptRows.push(r);
     });
     const tailIds = keptRows.map((r) => shipped.ids[r]!);
-    const rate =
-      o.headLearningRates.length > 1
-        ? await chooseLearningRate({
-            head: {
-              ...shipped,
-              ids: tailIds,
-              bias: Float32Array.from(keptRows, (r) => shipped.bias[r]!),
-              residual: shipped.residual ? gatherRows(shipped.residual, keptRows, d) : null,
-              transitions: overHead(T, tailIds),
-              recent: tailRecent ? Float32Array.from(tailIds, (id) => tailRecent[catIndex.get(id)!]!) : null,
-              recentAt: tailStart,
-            },
-            items,
-            models,
-            events: past,
-            from: tailStart,
-            rates: o.headLearningRates,
-            budget: o.rateBudget,
-            seed: o.seed,
-            writeModel: (dir, head) => writeModelFolder(dir, models, head),
-            ...(onRateProgress ? { onProgress: onRateProgress } : {}),
-          })
-        : null;
-    const learningRate = o.headLearningRates.length === 1 ? o.headLearningRates[0]! : rate?.rate;
+    // One rate the shop named comes back as it is, unreplayed.
+    const rate = await chooseLearningRate({
+      head: {
+        ...shipped,
+        ids: tailIds,
+        bias: Float32Array.from(keptRows, (r) => shipped.bias[r]!),
+        residual: shipped.residual ? gatherRows(shipped.residual, keptRows, d) : null,
+        transitions: overHead(T, tailIds),
+        recent: tailRecent ? Float32Array.from(tailIds, (id) => tailRecent[catIndex.get(id)!]!) : null,
+        recentAt: tailStart,
+      },
+      items,
+      models,
+      events: past,
+      from: tailStart,
+      rates: o.headLearningRates,
+      budget: o.rateBudget,
+      seed: o.seed,
+      writeModel: (dir, head) => writeModelFolder(dir, models, head),
+      ...(onRateProgress ? { onProgress: onRateProgress } : {}),
+    });
     return {
       repeatShare,
       head: {
         ...shipped,
-        ...(learningRate !== undefined ? { headOptions: { ...shipped.headOptions, learningRate } } : {}),
+        ...(rate ? { headOptions: { ...shipped.headOptions, learningRate: rate.rate } } : {}),
         metrics: {
           ...shipped.metrics,
           ...(rate && rate.ndcg.length > 0
