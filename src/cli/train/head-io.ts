@@ -18,7 +18,7 @@ export interface HeadModelData {
   residual: Float32Array | null;
   /** The shop's transitions over `ids` (CSR), or absent. */
   transitions?: { ptr: Int32Array; to: Int32Array; p: Float32Array } | null;
-  /** Feature weights [β mid, β start, γ mid, γ start]. */
+  /** Feature weights: each of `MEMORY_FEATURES` mid-visit, then at a visit's start (`MIX_LENGTH` of them; see `HeadManifest.mix`). */
   mix?: number[];
   /** The bias of catalogue items the base does not know (default 0, the known items' average). */
   newItemBias?: number;
