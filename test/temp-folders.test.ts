@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempFolder } from './helpers.js';
-import { folderForRun, leftBehind } from './temp-folders.js';
+import { folderForRun, leftBehind, restoreTmpdir } from './temp-folders.js';
 
 describe('temporary folders of the unit tests', () => {
   it('lists the folders of Clickwise a test left behind, not those of other programs', () => {
@@ -43,7 +43,7 @@ describe('temporary folders of the unit tests', () => {
         expect(existsSync(runDir)).toBe(false);
       } finally {
         process.exitCode = code;
-        process.env['TMPDIR'] = outer;
+        restoreTmpdir(outer);
       }
     });
   }
@@ -66,7 +66,7 @@ describe('temporary folders of the unit tests', () => {
       expect(tmpdir()).toMatch(new RegExp(`clickwise-check-run-${process.pid}-`));
       teardown();
     } finally {
-      process.env['TMPDIR'] = outer;
+      restoreTmpdir(outer);
     }
   });
 
@@ -77,7 +77,7 @@ describe('temporary folders of the unit tests', () => {
       mkdirSync(join(tmpdir(), 'chromium-profile-y'));
       expect(teardown).not.toThrow();
     } finally {
-      process.env['TMPDIR'] = outer;
+      restoreTmpdir(outer);
     }
   });
 });

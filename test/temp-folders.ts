@@ -11,6 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sweepLeftTempFolders } from '../src/cli/common.js';
 
+/** Puts `TMPDIR` back as it was: `value`, or unset where it was (not the string "undefined"). */
+export function restoreTmpdir(value: string | undefined): void {
+  if (value === undefined) delete process.env['TMPDIR'];
+  else process.env['TMPDIR'] = value;
+}
+
 /** The names in `dir` that a test of Clickwise's made and did not remove. */
 export function leftBehind(dir: string): string[] {
   return readdirSync(dir)
@@ -33,8 +39,7 @@ export function folderForRun(tests: string, fail: 'exitCode' | 'throw'): () => v
   const dir = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
   process.env['TMPDIR'] = dir;
   return () => {
-    if (outer === undefined) delete process.env['TMPDIR'];
-    else process.env['TMPDIR'] = outer;
+    restoreTmpdir(outer);
     const left = leftBehind(dir);
     rmSync(dir, { recursive: true, force: true });
     if (left.length === 0) return;
