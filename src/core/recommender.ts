@@ -31,6 +31,7 @@ import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
+import { shareAmongInterests } from './interests.js';
 import { withNewSlots } from './new-slots.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
@@ -1316,7 +1317,10 @@ class RecommenderImpl implements Recommender {
     const explained = await this.head.explain([...picked, ...extra].map((p) => p.i));
     const columnOf = new Map([...picked, ...extra].map((p, col) => [p.i, col]));
     const columns = picked.length + extra.length;
-    picked = diversify && picked.length > k ? this.shareAmongInterests(picked, explained, columns, k) : picked.slice(0, k);
+    picked =
+      diversify && picked.length > k
+        ? shareAmongInterests(picked, explained, columns, k, (i) => this.catalog.category(i))
+        : picked.slice(0, k);
     /** The items a kept place put in the list, and why. */
     const placed = new Map<number, 'new' | 'launch'>();
     if (fresh.length > 0) {
@@ -1382,72 +1386,9 @@ class RecommenderImpl implements Recommender {
     return out;
   }
 
-  /**
-   * Shares k places among the shopper's interests. An interest is a department the shopper
-   * clicked in (an item's category), or the clicked item itself where there are no categories;
-   * its weight is the square root of the shopper's recent clicks in it (so three clicks in Garden
-   * and one in Toys share the list about 63:37, not 100:0). Each candidate belongs to the
-   * interest of the clicked item it is most like (its content similarity, before the recency
-   * weighting); places go by the largest-average rule (D'Hondt), each interest taking its
-   * best-scored candidates in turn. Candidates like no clicked item fill what is left.
-   */
+  /** The interest an item stands for: its department, or the item itself where it has none (see {@link shareAmongInterests}). */
   private groupOf(i: number): string {
     return this.catalog.category(i) ?? `item:${i}`;
-  }
-
-  /** The sharing described above; `explained` has `columns` columns, the candidates' first (the list's new products' may follow). */
-  private shareAmongInterests(
-    candidates: { i: number; s: number }[],
-    explained: { history: number[]; weights: number[]; contributions: Float32Array },
-    columns: number,
-    k: number,
-  ): { i: number; s: number; group?: string }[] {
-    const { history, weights, contributions } = explained;
-    const groupOf = (i: number): string => this.groupOf(i);
-    const clicks = new Map<string, number>();
-    for (const h of history) clicks.set(groupOf(h), (clicks.get(groupOf(h)) ?? 0) + 1);
-    if (clicks.size < 2) return candidates.slice(0, k);
-    // Each interest's candidates, best first by their likeness to the clicks of that interest.
-    const queues = new Map<string, { c: { i: number; s: number }; sim: number }[]>([...clicks.keys()].map((g) => [g, []]));
-    const rest: { i: number; s: number }[] = [];
-    candidates.forEach((c, col) => {
-      const simTo = (row: number): number => contributions[row * columns + col]! / Math.max(weights[row]!, 1e-6);
-      // An item of a department the shopper clicked in belongs to it; another goes to the click it is most like.
-      const own = this.catalog.category(c.i);
-      let group: string | null = own !== undefined && clicks.has(own) ? own : null;
-      let sim = group === null ? 0 : -Infinity;
-      history.forEach((h, row) => {
-        if (group !== null && groupOf(h) !== group) return;
-        const x = simTo(row);
-        if (x > sim) {
-          sim = x;
-          if (own === undefined || !clicks.has(own)) group = groupOf(h);
-        }
-      });
-      if (group === null || sim <= 0) rest.push(c);
-      else queues.get(group)!.push({ c, sim });
-    });
-    for (const q of queues.values()) q.sort((a, b) => b.sim - a.sim || b.c.s - a.c.s);
-    const out: { i: number; s: number; group?: string }[] = [];
-    const taken = new Map<string, number>();
-    while (out.length < k) {
-      let pick: string | null = null;
-      let bestQuota = -1;
-      for (const [g, q] of queues) {
-        if (q.length === 0) continue;
-        const quota = Math.sqrt(clicks.get(g)!) / ((taken.get(g) ?? 0) + 1);
-        // Ties go to the interest whose next candidate scores higher (the latest one, usually).
-        if (quota > bestQuota + 1e-12 || (Math.abs(quota - bestQuota) <= 1e-12 && pick !== null && q[0]!.c.s > queues.get(pick)![0]!.c.s)) {
-          bestQuota = quota;
-          pick = g;
-        }
-      }
-      if (pick === null) break;
-      out.push({ ...queues.get(pick)!.shift()!.c, group: pick });
-      taken.set(pick, (taken.get(pick) ?? 0) + 1);
-    }
-    for (const c of rest) if (out.length < k) out.push(c);
-    return out;
   }
 
   /** Up to k items taken in turn from each category, in catalogue order. */

@@ -11,6 +11,9 @@ import type { IncrementalHead } from '../../core/head.js';
 import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
+import type { ListCandidate } from '../../core/interests.js';
+import { shareAmongInterests } from '../../core/interests.js';
+import { TopK } from '../../core/item-matrix.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
 import type { OnlineMethod, ReplayEvent } from './replay.js';
@@ -62,6 +65,48 @@ export interface ShopStream {
 }
 
 /**
+ * The list a page shows (`recommend()` with its defaults, or a shop's settings), where the method
+ * is to be measured on it rather than on the head's ranking: the items the shopper viewed lately
+ * left out unless `includeViewed`, and the list shared among their interests when `diversify`.
+ */
+export interface PageList {
+  includeViewed: boolean;
+  diversify: boolean;
+  /** An item's department, or undefined where it has none (then each clicked item is an interest). */
+  category: (i: number) => string | undefined;
+}
+
+/**
+ * The first `k` items of the list a page would show for `head`'s current shopper, made from this
+ * moment's `scores` as `recommend()` makes it from the head's ranking: recently viewed items left
+ * out unless asked for; with `diversify` and more than one viewed item, the best max(10k, 200)
+ * candidates shared among the shopper's interests ({@link shareAmongInterests}); otherwise the
+ * best k. Ties go to the lower index; a score that is not a number never ranks.
+ */
+export function pageList(head: PlainHead, scores: Float32Array, k: number, page: PageList): number[] {
+  const viewed = head.historyWeights().map((h) => h.i);
+  const excl = new Set(page.includeViewed ? [] : viewed);
+  const diversify = page.diversify && viewed.length > 1;
+  const target = diversify ? Math.max(10 * k, 200) : k;
+  const top = new TopK(Math.min(head.n, target + excl.size));
+  for (let i = 0; i < head.n; i++) {
+    const v = scores[i]!;
+    if (v > top.threshold && Number.isFinite(v)) top.push(v, i);
+  }
+  const best = top.sorted();
+  const picked: ListCandidate[] = [];
+  for (let j = 0; j < best.indices.length && picked.length < target; j++) {
+    const i = best.indices[j]!;
+    if (!excl.has(i)) picked.push({ i, s: best.values[j]! });
+  }
+  const list =
+    diversify && picked.length > k
+      ? shareAmongInterests(picked, head.explain(picked.map((p) => p.i)), picked.length, k, page.category)
+      : picked.slice(0, k);
+  return list.map((p) => p.i);
+}
+
+/**
  * @param rebases newer bases in time order: from `at` on, shoppers are scored on that base. Their
  *   φ is kept across (a base of the same encoder is published as compatible, as `maintain` does).
  * @param shop with a shop stream, the method is `clickwise-live`: base + shop delta ψ + φ.
@@ -70,6 +115,8 @@ export interface ShopStream {
  *   (`clickwise-visit`, what a page that keeps nothing of a shopper between visits would give).
  * @param k the length of the list the metrics look at: a base's places for new products
  *   (`newSlots`) are kept in a list of this length, as the recommender keeps them in its list.
+ * @param page with it, the method is measured on the list the page shows ({@link pageList}):
+ *   its k items lead the scores in their order, and the viewed items it leaves out come last.
  */
 export function clickwiseMethod(
   name: string,
@@ -78,6 +125,7 @@ export function clickwiseMethod(
   shop?: ShopStream,
   forgetAfterMs?: number,
   k = 10,
+  page?: PageList,
 ): OnlineMethod {
   let head = first;
   let next = 0;
@@ -187,6 +235,14 @@ export function clickwiseMethod(
       if (wanted > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, wanted, out) });
       // The list's last places for new products, where the base keeps some (after the ranking
       // a click learns from, which is the head's own, as in the browser).
+      if (page) {
+        const list = pageList(head, out, k, page);
+        if (!page.includeViewed) for (const h of head.historyWeights()) out[h.i] = -Infinity;
+        let top = -Infinity;
+        for (let i = 0; i < out.length; i++) if (out[i]! > top) top = out[i]!;
+        if (!Number.isFinite(top)) top = 0;
+        list.forEach((i, j) => (out[i] = top + k - j));
+      }
       head.applyNewSlots(out, k);
       return out;
     },

@@ -55,9 +55,12 @@ import { writeVectors } from '../vectors/vectors.js';
 import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
 
 /**
- * The methods of the report. `clickwise-maintained` adds a base retrained every `maintenanceDays`;
+ * The methods of the report. `clickwise-page` is `clickwise` measured on the list a page shows by
+ * default (the items viewed lately left out, the list shared among the shopper's interests), and
+ * `clickwise-page-viewed` on that list with the viewed items kept, as a shop of re-buyers sets it
+ * (`data-recommend-viewed`). `clickwise-maintained` adds a base retrained every `maintenanceDays`;
  * `clickwise-maintained-live` adds the shop's stream to it: a shop that runs both jobs. Those two
- * and `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
+ * the two page lists and `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
  */
 export const ALL_METHODS = [
   'popularity',
@@ -72,16 +75,20 @@ export const ALL_METHODS = [
   'clickwise-frozen',
   'clickwise',
   'clickwise-live',
+  'clickwise-page',
+  'clickwise-page-viewed',
   'clickwise-maintained',
   'clickwise-maintained-live',
 ] as const;
 
 /**
  * The methods a run without `methods` replays: all but the weekly rebases (each retrains a base a
- * week) and GRU4Rec, whose training, as long as SASRec's, takes the full Online Retail run past
+ * week), the page lists (the same base as `clickwise`, measured on another list) and GRU4Rec, whose training, as long as SASRec's, takes the full Online Retail run past
  * 15 minutes on two cores (docs/RESULTS.md). `default` in a list of methods stands for these.
  */
-export const DEFAULT_METHODS: readonly string[] = ALL_METHODS.filter((m) => !m.startsWith('clickwise-maintained') && m !== 'gru4rec');
+export const DEFAULT_METHODS: readonly string[] = ALL_METHODS.filter(
+  (m) => !m.startsWith('clickwise-maintained') && !m.startsWith('clickwise-page') && m !== 'gru4rec',
+);
 
 /** Settings of every method, with the defaults chosen on the validation period (docs/RESULTS.md). */
 export interface EvalSettings {
@@ -308,6 +315,14 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         const head = await baseAt(until, 'learning', label);
         methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shopStream(head, until), undefined, o.k));
       }
+      for (const [name, includeViewed] of [
+        ['clickwise-page', false],
+        ['clickwise-page-viewed', true],
+      ] as const) {
+        if (!wanted.includes(name)) continue;
+        const page = { includeViewed, diversify: true, category: (i: number) => o.items[i]!.category };
+        methods.push(clickwiseMethod(`${name}${suffix}`, await baseAt(until, 'learning', label), [], undefined, undefined, o.k, page));
+      }
     };
     /** The shop's stream job on `head`'s base from `split` on, a new learner on each newer base. */
     const shopStream = (head: PlainHead, split: number): ShopStream => {
@@ -408,9 +423,11 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --items F          items CSV (item_id,title,...)
   --split DATE       first day scored
   --until DATE       end of the scored period (default: the end of the log)
-  --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec
-                     and the clickwise-maintained ones; default in the list stands for those, so
-                     --methods default,gru4rec adds GRU4Rec
+  --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec,
+                     the clickwise-maintained ones and the clickwise-page ones (clickwise on the
+                     list a page shows: viewed items left out, shared among interests; -viewed
+                     keeps them); default in the list stands for those, so --methods
+                     default,gru4rec adds GRU4Rec
   --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
