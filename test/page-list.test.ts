@@ -88,22 +88,29 @@ describe('the page list of the evaluation', () => {
 });
 
 describe('shareAmongInterests', () => {
-  it('gives each clicked item its own interest where items have no department, by the square root of their clicks', () => {
-    // History: item 100 clicked four times, item 200 once; candidates 0..9 like 100, 10..19 like 200.
-    const history = [100, 100, 100, 100, 200];
-    const weights = [0.2, 0.2, 0.2, 0.2, 0.2];
-    const candidates = Array.from({ length: 20 }, (_, i) => ({ i, s: 20 - i }));
-    const contributions = new Float32Array(history.length * 20);
-    history.forEach((h, row) =>
-      candidates.forEach((c, col) => (contributions[row * 20 + col] = (h === 100) === c.i < 10 ? 0.1 * (1 + (col % 3)) : -0.1)),
-    );
-    const list = shareAmongInterests(candidates, { history, weights, contributions }, 20, 9, () => undefined);
-    const ofFirst = list.filter((c) => c.group === 'item:100').length;
-    const ofSecond = list.filter((c) => c.group === 'item:200').length;
+  // History: item 100 clicked four times, item 200 once; candidates 0..9 like 100, 10..19 like 200.
+  const history = [100, 100, 100, 100, 200];
+  const weights = [0.2, 0.2, 0.2, 0.2, 0.2];
+  const candidates = Array.from({ length: 20 }, (_, i) => ({ i, s: 20 - i }));
+  const contributions = new Float32Array(history.length * 20);
+  history.forEach((h, row) =>
+    candidates.forEach((c, col) => (contributions[row * 20 + col] = (h === 100) === c.i < 10 ? 0.1 * (1 + (col % 3)) : -0.1)),
+  );
+  const explained = { history, weights, contributions };
+
+  it('shares the places among the departments clicked in, by the square root of their clicks', () => {
+    const department = (i: number): string => (i === 100 || i < 10 ? 'Garden' : 'Toys');
+    const list = shareAmongInterests(candidates, explained, 20, 9, department);
     // √4 : √1 = 2 : 1 of nine places.
-    expect([ofFirst, ofSecond]).toEqual([6, 3]);
-    expect(shareAmongInterests(candidates, { history: [100], weights: [1], contributions }, 20, 5, () => undefined)).toEqual(
-      candidates.slice(0, 5),
-    );
+    expect([list.filter((c) => c.group === 'Garden').length, list.filter((c) => c.group === 'Toys').length]).toEqual([6, 3]);
+  });
+
+  it('keeps the ranking where the items have no department: clicked items are not interests of their own', () => {
+    // Sharing among the clicked items themselves cost the list 38% of its NDCG@10 on Online Retail's
+    // validation weeks (docs/RESULTS.md, _The list a page shows_).
+    expect(shareAmongInterests(candidates, explained, 20, 9, () => undefined)).toEqual(candidates.slice(0, 9));
+    // Only the clicks with a department make interests: one here, so the ranking stands.
+    const some = (i: number): string | undefined => (i === 100 || i < 10 ? 'Garden' : undefined);
+    expect(shareAmongInterests(candidates, explained, 20, 9, some)).toEqual(candidates.slice(0, 9));
   });
 });

@@ -168,9 +168,9 @@ export interface RecommendOptions {
    */
   includeViewed?: boolean;
   /**
-   * Share the list among the shopper's interests (the departments, or items, they clicked),
-   * in proportion to the square root of their clicks in each, instead of filling it with the
-   * latest one. Default true.
+   * Share the list among the shopper's interests (the departments they clicked in), in
+   * proportion to the square root of their clicks in each, instead of filling it with the latest
+   * one. A catalogue without departments keeps the head's ranking. Default true.
    */
   diversify?: boolean;
 }
@@ -1342,7 +1342,7 @@ class RecommenderImpl implements Recommender {
       let total = 0;
       history.forEach((h, row) => {
         // An item shown for one interest is explained by that interest's clicks, however long ago.
-        if (p.group !== undefined && this.groupOf(h) !== p.group) return;
+        if (p.group !== undefined && this.catalog.category(h) !== p.group) return;
         const raw = contributions[row * columns + col]!;
         const c = p.group !== undefined ? raw / Math.max(weights[row]!, 1e-6) : raw;
         if (c > 0 && h !== p.i) {
@@ -1384,11 +1384,6 @@ class RecommenderImpl implements Recommender {
       out.push({ i, s: values[j]! });
     }
     return out;
-  }
-
-  /** The interest an item stands for: its department, or the item itself where it has none (see {@link shareAmongInterests}). */
-  private groupOf(i: number): string {
-    return this.catalog.category(i) ?? `item:${i}`;
   }
 
   /** Up to k items taken in turn from each category, in catalogue order. */
