@@ -311,9 +311,11 @@ describe('the eval refuses bad input', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('replays GRU4Rec and the weekly rebases only when named; default stands for the rest', async () => {
+  it('replays GRU4Rec, the page lists and the weekly rebases only when named; default stands for the rest', async () => {
     expect(DEFAULT_METHODS).toEqual(
-      ALL_METHODS.filter((m) => !['gru4rec', 'clickwise-maintained', 'clickwise-maintained-live'].includes(m)),
+      ALL_METHODS.filter(
+        (m) => !['gru4rec', 'clickwise-page', 'clickwise-page-hidden', 'clickwise-maintained', 'clickwise-maintained-live'].includes(m),
+      ),
     );
     const { items, events } = tinyLog();
     const names = async (methods: string[]): Promise<string[]> =>

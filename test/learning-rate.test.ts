@@ -57,7 +57,7 @@ describe('the learning rate the maintenance job ships', () => {
       until,
     ).events;
   }, 120_000);
-  const choose = (rates: number[], budget = 1e9): ReturnType<typeof chooseLearningRate> =>
+  const choose = (rates: number[], budget = 1e9, viewed = false): ReturnType<typeof chooseLearningRate> =>
     chooseLearningRate({
       head,
       items,
@@ -68,6 +68,7 @@ describe('the learning rate the maintenance job ships', () => {
       budget,
       seed: 3,
       writeModel: (dir, h) => writeModelFolder(dir, MODELS, h),
+      viewed,
     });
 
   it(
@@ -107,6 +108,71 @@ describe('the learning rate the maintenance job ships', () => {
     expect(a.shoppers).toBe(2);
     expect(a.scored).toBe(32);
     expect(await choose([0, 0.3], 40)).toEqual(a);
+  });
+
+  it('shows a shop of re-buyers the items they viewed, as the eval scores the page without them', { timeout: 120_000 }, async () => {
+    const choice = (await choose([0.1], 1e9, true))!;
+    // One rate, replayed all the same: the lists with and without the viewed items are compared there.
+    expect(choice.ndcg).toHaveLength(1);
+    const dir = tempFolder('clickwise-viewed-test-');
+    writeModelFolder(dir, MODELS, head);
+    const plain = await plainHeadFrom(
+      await loadHead({ catalog: items, modelUrl: dir, seed: 3, head: { learningRate: 0.1 }, warn: () => undefined }),
+    );
+    const page = { includeViewed: false, diversify: false, category: () => undefined };
+    const [hidden] = await replay(
+      events.map((e) => ({ ...e, scored: e.t >= from })),
+      [clickwiseMethod('clickwise-page', plain, [], undefined, undefined, 10, page)],
+      { n: items.length, split: from, k: 10, seed: 3 },
+    );
+    expect(choice.hiddenNdcg).toBe(hidden!.ndcg);
+    // Each shopper buys from five favourites: the page that hides them loses most of its hits.
+    expect(choice.hiddenNdcg!).toBeLessThan(choice.ndcg[0]! / 2);
+    expect(choice.showViewed).toBe(true);
+  });
+
+  it('keeps the viewed items out for a shop whose shoppers never buy the same product twice', { timeout: 120_000 }, async () => {
+    // Each shopper walks the catalogue in an order of their own, one new product after another.
+    const rand = mulberry32(9);
+    const log: LogEvent[] = [];
+    for (let u = 0; u < 12; u++) {
+      const order = [...items].sort(() => rand() - 0.5);
+      for (let day = 0; day < 12; day++)
+        for (let k = 0; k < 4; k++)
+          log.push({
+            user: `w${u}`,
+            item: order[day * 4 + k]!.id,
+            t: t0 + day * DAY + u * 3_600_000 + k * 60_000,
+            event: 'purchase',
+            quantity: 1,
+            basket: `w${u}-${day}`,
+          });
+    }
+    log.sort((a, b) => a.t - b.t);
+    const base = await trainBase(log, items, until, MODELS, {
+      ...DEFAULT_BASE_OPTIONS,
+      epochs: 0,
+      mixTailDays: 4,
+      headLearningRates: [0.1],
+    });
+    expect(base.head.recommendViewed).toBe(false);
+    expect(base.head.metrics!['viewedNdcg']).toEqual([expect.any(Number), expect.any(Number)]);
+    const rebuyers = await trainBase(favouritesLog(items), items, until, MODELS, {
+      ...DEFAULT_BASE_OPTIONS,
+      epochs: 0,
+      mixTailDays: 4,
+      headLearningRates: [0.1],
+    });
+    expect(rebuyers.head.recommendViewed).toBe(true);
+    // A shop that says so itself is not second-guessed.
+    const told = await trainBase(favouritesLog(items), items, until, MODELS, {
+      ...DEFAULT_BASE_OPTIONS,
+      epochs: 0,
+      mixTailDays: 4,
+      headLearningRates: [0.1],
+      showViewed: 'no',
+    });
+    expect(told.head.recommendViewed).toBe(false);
   });
 
   it('ships a single rate unreplayed, keeps the default where nothing is held out, and refuses a bad rate', async () => {

@@ -130,7 +130,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     // A shop that wants no places for launches writes none.
     expect(sh.provenance.builtBy).toContain('--launch-slots 0');
     expect(sh.launchSlots).toBeUndefined();
-    // A shop that names one learning rate ships it as it is, unreplayed.
+    // A shop that names one learning rate ships it as it is (replayed only to choose whether pages show the viewed items).
     expect(sh.provenance.builtBy).toContain('--learning-rates 0.2');
     expect(sh.headOptions['learningRate']).toBe(0.2);
     expect(th.headOptions['learningRate']).toBeUndefined();
@@ -184,6 +184,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       const r = refusal('--learning-rates', bad);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(`--learning-rates must be one or more numbers from 0 to 100, separated by commas, got ${bad}.`);
+    }
+  });
+
+  it('refuses an answer to whether pages show the viewed items other than auto, yes or no, before reading anything', () => {
+    for (const bad of ['maybe', 'true', '']) {
+      const r = refusal('--show-viewed', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--show-viewed must be auto, yes or no, got ${bad}.`);
     }
   });
 

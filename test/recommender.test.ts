@@ -4,7 +4,9 @@ import type { Item, Recommender } from '../src/index.js';
 import { ArgumentError, CatalogError, createRecommender, UnknownItemError } from '../src/index.js';
 import { MemoryDeltaStore } from '../src/core/store.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
-import { demoCatalog, MODELS, useBackend } from './helpers.js';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
 
 const catalog = demoCatalog();
 const open: Recommender[] = [];
@@ -66,6 +68,25 @@ describe('createRecommender (Node, cpu)', () => {
     // Without sharing, the latest interest takes the whole list (what the head alone ranks).
     const plain = await rec.recommend({ k: 10, diversify: false });
     expect(share(plain, 'Toys')).toBeGreaterThan(share(top, 'Toys'));
+  });
+
+  it('shows the viewed items back by default where the model says the shop re-buys, unless the page says otherwise', async () => {
+    // The shipped model with the maintenance job's answer for a shop of re-buyers in its head manifest.
+    const dir = tempFolder('clickwise-viewed-model-');
+    cpSync(MODELS, dir, { recursive: true });
+    const at = join(dir, 'head', 'manifest.json');
+    writeFileSync(at, JSON.stringify({ ...JSON.parse(readFileSync(at, 'utf8')), recommendViewed: true }));
+    const clicked = ['gar-01a', 'gar-02a'];
+    const lists = async (extra: { recommendViewed?: boolean }, modelUrl: string): Promise<string[]> => {
+      const rec = await make({ modelUrl, ...extra });
+      for (const id of clicked) await rec.click(id);
+      return (await rec.recommend({ k: 200 })).map((t) => t.id);
+    };
+    expect((await lists({}, dir)).filter((id) => clicked.includes(id))).not.toEqual([]);
+    expect((await lists({ recommendViewed: false }, dir)).filter((id) => clicked.includes(id))).toEqual([]);
+    // The shipped model makes no such claim: the viewed items stay out unless the page asks.
+    expect((await lists({}, MODELS)).filter((id) => clicked.includes(id))).toEqual([]);
+    expect((await lists({ recommendViewed: true }, MODELS)).filter((id) => clicked.includes(id))).not.toEqual([]);
   });
 
   it('before any click, spreads the list across departments instead of the first items', async () => {

@@ -81,6 +81,13 @@ export interface HeadManifest {
    */
   launchSlots?: number;
   /**
+   * Whether `recommend()` shows a shopper the items they viewed lately by default: true where the
+   * maintenance job found, on its held-out weeks, that this shop's lists score better with them (a
+   * shop whose shoppers re-buy what they looked at). A page's own `recommendViewed` (or the tag's
+   * `data-recommend-viewed`) wins. Default false.
+   */
+  recommendViewed?: boolean;
+  /**
    * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
    * what sold lately with the same half-life and publishes it with the shop delta, so that a
    * browser's own popularity follows what sells now. Absent where the head ships no `recent`.

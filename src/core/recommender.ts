@@ -109,7 +109,11 @@ export interface CoreRecommenderOptions {
   earlyCatalog?: EarlyCatalog;
   /** Where the tfjs WASM binaries are served from (a folder URL ending in `/`). */
   wasmPaths?: string;
-  /** Default of `recommend({ includeViewed })`: show recently clicked items again. Default false. */
+  /**
+   * Default of `recommend({ includeViewed })`: show recently clicked items again. Default: what the
+   * model says of the shop (`recommendViewed` in its head manifest, where the maintenance job found
+   * that this shop's shoppers re-buy what they viewed), else false.
+   */
   recommendViewed?: boolean;
   /**
    * A catalogue read from a URL whose file is at least this many bytes is kept deflated in blocks
@@ -163,8 +167,9 @@ export interface RecommendOptions {
   filter?: (item: Item) => boolean;
   /**
    * Also recommend items the shopper clicked recently (the last 20 distinct). Default: the
-   * recommender's `recommendViewed` option (false): a shopper who just looked at an item does not
-   * need it shown back. Turn it on for shops where shoppers re-buy (groceries, supplies).
+   * recommender's `recommendViewed` option, which is the model's choice for the shop where its
+   * maintenance job made one, else false: a shopper who just looked at an item does not need it
+   * shown back. Turn it on for shops where shoppers re-buy (groceries, supplies).
    */
   includeViewed?: boolean;
   /**
@@ -2124,7 +2129,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     loaded.deltaCompatibleWith,
     snapshotEvery,
     options.onWarning,
-    options.recommendViewed === true,
+    // The page's own choice, else the shop's as its maintenance job shipped it.
+    (options.recommendViewed ?? headManifest.recommendViewed) === true,
   );
   rec.embeddingStats = loaded.embeddingStats;
   rec.catalogIndexed = read.indexedIn;

@@ -47,7 +47,8 @@ declare const __CLICKWISE_VERSION__: string;
     backend: d['backend'] ?? 'auto',
     namespace,
     wasmPaths: new URL('tfjs/', scriptUrl).href,
-    recommendViewed: d['recommendViewed'] !== undefined && d['recommendViewed'] !== 'false',
+    // Absent: the model's own default for the shop.
+    ...(d['recommendViewed'] !== undefined ? { recommendViewed: d['recommendViewed'] !== 'false' } : {}),
     ...(d['compactAbove'] !== undefined ? { compactAbove: d['compactAbove'] } : {}),
   };
   let settle: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => undefined, reject: () => undefined };

@@ -22,7 +22,7 @@ export interface EmbedConfig {
   backend: string;
   namespace: string;
   wasmPaths: string;
-  /** `data-recommend-viewed`: show recently clicked items again (repeat-purchase shops). */
+  /** `data-recommend-viewed`: show recently clicked items again (repeat-purchase shops); `="false"`: never; absent: as the model says of the shop. */
   recommendViewed?: boolean;
   /** `data-compact-above`: the attribute's text (a number of bytes, or `never`), unchecked. */
   compactAbove?: string;
@@ -186,7 +186,7 @@ export async function start(
     backend: config.backend as BackendRequest,
     namespace: config.namespace,
     wasmPaths: config.wasmPaths,
-    recommendViewed: config.recommendViewed === true,
+    ...(config.recommendViewed !== undefined ? { recommendViewed: config.recommendViewed === true } : {}),
     ...(compact !== undefined ? { compactCatalogAbove: compact } : {}),
     // The files the tag began to download are taken from there.
     fetcher: prefetchingFetcher(prefetched),

@@ -56,9 +56,9 @@ import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
 
 /**
  * The methods of the report. `clickwise-page` is `clickwise` measured on the list a page shows by
- * default (the items viewed lately left out, the list shared among the shopper's interests), and
- * `clickwise-page-viewed` on that list with the viewed items kept, as a shop of re-buyers sets it
- * (`data-recommend-viewed`). `clickwise-maintained` adds a base retrained every `maintenanceDays`;
+ * default (shared among the departments the shopper clicked in; the items viewed lately left out
+ * unless the base's maintenance job chose to show them, `HeadManifest.recommendViewed`), and
+ * `clickwise-page-hidden` on that list with the viewed items always left out. `clickwise-maintained` adds a base retrained every `maintenanceDays`;
  * `clickwise-maintained-live` adds the shop's stream to it: a shop that runs both jobs. Those two
  * the two page lists and `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
  */
@@ -76,7 +76,7 @@ export const ALL_METHODS = [
   'clickwise',
   'clickwise-live',
   'clickwise-page',
-  'clickwise-page-viewed',
+  'clickwise-page-hidden',
   'clickwise-maintained',
   'clickwise-maintained-live',
 ] as const;
@@ -196,7 +196,7 @@ export interface BaseReport {
 /** The head manifest's per-shop choices (absent fields take the head's defaults). */
 export type BaseChoices = Pick<
   HeadManifest,
-  'mix' | 'newItemBias' | 'shopDeltaWeight' | 'shopDeltaWeightNew' | 'newSlots' | 'launchSlots'
+  'mix' | 'newItemBias' | 'shopDeltaWeight' | 'shopDeltaWeightNew' | 'newSlots' | 'launchSlots' | 'recommendViewed'
 > & {
   /** The rate browsers learn at, where the base chose one (`headOptions.learningRate`). */
   learningRate?: number;
@@ -204,7 +204,7 @@ export type BaseChoices = Pick<
 
 /** The choices of `head`, in the manifest's order, only the fields it has. */
 export function choicesOf(head: HeadManifest): BaseChoices {
-  const keys = ['mix', 'newItemBias', 'shopDeltaWeight', 'shopDeltaWeightNew', 'newSlots', 'launchSlots'] as const;
+  const keys = ['mix', 'newItemBias', 'shopDeltaWeight', 'shopDeltaWeightNew', 'newSlots', 'launchSlots', 'recommendViewed'] as const;
   const rate = head.headOptions?.['learningRate'];
   return {
     ...(Object.fromEntries(keys.filter((k) => head[k] !== undefined).map((k) => [k, head[k]])) as BaseChoices),
@@ -248,6 +248,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const folder = ownTempFolder('clickwise-eval-');
   const tmp = folder.path;
   try {
+    /** Whether each loaded base's pages show the items viewed lately (`HeadManifest.recommendViewed`). */
+    const viewedShown = new WeakMap<PlainHead, boolean>();
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const given = until === o.split && o.baseAtSplit !== undefined;
@@ -291,7 +293,11 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         head: settingsFor === 'frozen' ? { ...settings.clickwise, learningRate: 0 } : settings.clickwise,
         warn: () => undefined,
       });
-      return plainHeadFrom(loaded);
+      const plain = await plainHeadFrom(loaded);
+      const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
+      const h = JSON.parse(readFileSync(join(dir, m.head, 'manifest.json'), 'utf8')) as HeadManifest;
+      viewedShown.set(plain, h.recommendViewed === true);
+      return plain;
     };
     const clickwise = async (suffix: string, until: number): Promise<void> => {
       const label = suffix ? `stale (${day(until)})` : 'at the split';
@@ -315,13 +321,14 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         const head = await baseAt(until, 'learning', label);
         methods.push(clickwiseMethod(`clickwise-live${suffix}`, head, [], shopStream(head, until), undefined, o.k));
       }
-      for (const [name, includeViewed] of [
-        ['clickwise-page', false],
-        ['clickwise-page-viewed', true],
-      ] as const) {
+      // The page's list as the base says (the viewed items shown where its maintenance job chose
+      // so), and with them left out, as every page did before the job chose.
+      for (const name of ['clickwise-page', 'clickwise-page-hidden'] as const) {
         if (!wanted.includes(name)) continue;
+        const head = await baseAt(until, 'learning', label);
+        const includeViewed = name === 'clickwise-page' && viewedShown.get(head) === true;
         const page = { includeViewed, diversify: true, category: (i: number) => o.items[i]!.category };
-        methods.push(clickwiseMethod(`${name}${suffix}`, await baseAt(until, 'learning', label), [], undefined, undefined, o.k, page));
+        methods.push(clickwiseMethod(`${name}${suffix}`, head, [], undefined, undefined, o.k, page));
       }
     };
     /** The shop's stream job on `head`'s base from `split` on, a new learner on each newer base. */
@@ -425,8 +432,8 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --until DATE       end of the scored period (default: the end of the log)
   --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec,
                      the clickwise-maintained ones and the clickwise-page ones (clickwise on the
-                     list a page shows: viewed items left out, shared among interests; -viewed
-                     keeps them); default in the list stands for those, so --methods
+                     list a page shows: shared among departments, the viewed items shown as the
+                     base chose; -hidden always leaves them out); default in the list stands for those, so --methods
                      default,gru4rec adds GRU4Rec
   --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
   --vectors M        score Clickwise on product-quantised vectors with M subspaces

@@ -86,7 +86,8 @@ export interface BaseOptions {
   launchSlots: number | null;
   /**
    * How fast browsers learn (the head's `learningRate`): the candidates replayed on the held-out
-   * weeks, of which the best is shipped (learning-rate.ts). One value ships it as it is, unreplayed.
+   * weeks, of which the best is shipped (learning-rate.ts). One value ships it as it is (replayed
+   * only where `showViewed` is `auto`, to choose that).
    */
   headLearningRates: number[];
   /** Held-out events those replays score at most (a sample of shoppers, each with every event). */
@@ -97,6 +98,13 @@ export interface BaseOptions {
    * replays that choose the learning rate learn so too.
    */
   rankedNegatives: number;
+  /**
+   * Whether the shop's pages show a shopper the items they viewed lately (`HeadManifest.recommendViewed`):
+   * `auto` chooses on the held-out weeks, by the replay at the learning rate shipped (yes where
+   * the lists with them score better than the page's default lists without them: a shop of
+   * re-buyers); `yes` and `no` ship the shop's own answer. A page's own setting wins either way.
+   */
+  showViewed: 'auto' | 'yes' | 'no';
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -118,6 +126,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   headLearningRates: [0.01, 0.03, 0.1, 0.3],
   rateBudget: 20_000,
   rankedNegatives: 0,
+  showViewed: 'auto',
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -144,6 +153,9 @@ export function validateBaseOptions(o: BaseOptions): void {
   }
   if (!(Number.isInteger(o.rankedNegatives) && o.rankedNegatives >= 0 && o.rankedNegatives <= 10_000)) {
     throw new RangeError(`rankedNegatives must be a whole number from 0 to 10,000, got ${o.rankedNegatives}`);
+  }
+  if (!['auto', 'yes', 'no'].includes(o.showViewed)) {
+    throw new RangeError(`showViewed must be auto, yes or no, got ${JSON.stringify(o.showViewed)}`);
   }
   if (!(Number.isInteger(o.rateBudget) && o.rateBudget >= 1)) {
     throw new RangeError(`rateBudget must be a whole number of events ≥ 1, got ${o.rateBudget}`);
@@ -291,6 +303,7 @@ export async function trainBase(
           mix: new Array<number>(MIX_LENGTH).fill(0),
           // Nothing held out to choose by: one rate the shop named is shipped, else the browser's default stands.
           ...(o.headLearningRates.length === 1 ? { headOptions: { ...h.headOptions, learningRate: o.headLearningRates[0]! } } : {}),
+          ...(o.showViewed !== 'auto' ? { recommendViewed: o.showViewed === 'yes' } : {}),
           ...(o.newSlots ? { newSlots: o.newSlots } : {}),
           ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
@@ -402,7 +415,7 @@ export async function trainBase(
       if (fittingKnown[catIndex.get(id)!]) keptRows.push(r);
     });
     const tailIds = keptRows.map((r) => shipped.ids[r]!);
-    // One rate the shop named comes back as it is, unreplayed.
+    // One rate the shop named comes back as it is (replayed only to choose whether pages show the viewed items).
     const rate = await chooseLearningRate({
       head: {
         ...shipped,
@@ -421,15 +434,19 @@ export async function trainBase(
       budget: o.rateBudget,
       seed: o.seed,
       writeModel: (dir, head) => writeModelFolder(dir, models, head),
+      viewed: o.showViewed === 'auto',
       ...(onRateProgress ? { onProgress: onRateProgress } : {}),
     });
+    const recommendViewed = o.showViewed === 'auto' ? rate?.showViewed : o.showViewed === 'yes';
     return {
       repeatShare,
       head: {
         ...shipped,
         ...(rate ? { headOptions: { ...shipped.headOptions, learningRate: rate.rate } } : {}),
+        ...(recommendViewed !== undefined ? { recommendViewed } : {}),
         metrics: {
           ...shipped.metrics,
+          ...(rate?.hiddenNdcg !== undefined ? { viewedNdcg: [r4(rate.ndcg[rate.rates.indexOf(rate.rate)]!), r4(rate.hiddenNdcg)] } : {}),
           ...(rate && rate.ndcg.length > 0
             ? {
                 learningRates: rate.rates,

@@ -35,6 +35,8 @@ export interface HeadModelData {
   /** The half-life, in days, `recent` was computed with, and the time (ms) it stands at (written with it). */
   recentHalfLifeDays?: number;
   recentAt?: number;
+  /** Whether pages show a shopper the items they viewed lately, as the job chose (`HeadManifest.recommendViewed`); absent: they do not. */
+  recommendViewed?: boolean;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -85,6 +87,7 @@ export function writeHeadModel(dir: string, h: HeadModelData, { versionFromConte
     ...(h.shopDeltaWeightNew !== undefined ? { shopDeltaWeightNew: h.shopDeltaWeightNew } : {}),
     ...(h.newSlots ? { newSlots: h.newSlots } : {}),
     ...(h.launchSlots ? { launchSlots: h.launchSlots } : {}),
+    ...(h.recommendViewed !== undefined ? { recommendViewed: h.recommendViewed } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };

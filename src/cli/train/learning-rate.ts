@@ -9,12 +9,18 @@
  *
  * A shopper's φ depends on their own clicks only, so a sample of shoppers, each with all their
  * events, stands for the shop: the replay scores at most `budget` held-out events.
+ *
+ * The same replay, at the rate chosen, also tells whether the shop's pages should show a shopper
+ * the items they viewed lately (`recommend({ includeViewed })`): where the held-out weeks score
+ * better with them than with the page's default list, which leaves them out, the shop's shoppers
+ * re-buy what they looked at (a grocer, a wholesaler), and the head ships `recommendViewed`.
  */
 import type { HeadOptions } from '../../core/head.js';
 import { loadHead } from '../../core/recommender.js';
 import { mulberry32 } from '../../core/rng.js';
 import type { Item } from '../../core/types.js';
 import { ownTempFolder } from '../common.js';
+import type { PageList } from '../eval/clickwise-method.js';
 import { clickwiseMethod, plainHeadMaker } from '../eval/clickwise-method.js';
 import type { ReplayEvent } from '../eval/replay.js';
 import { replay } from '../eval/replay.js';
@@ -29,6 +35,12 @@ export interface RateChoice {
   /** Shoppers replayed, and the held-out events scored. */
   shoppers: number;
   scored: number;
+  /**
+   * With `viewed`: NDCG@10 at the rate chosen of the lists with the items viewed lately left out,
+   * and whether the lists with them score better (`ndcg` at that rate higher), so pages should show them.
+   */
+  hiddenNdcg?: number;
+  showViewed?: boolean;
 }
 
 export interface RateChoiceInput {
@@ -44,6 +56,8 @@ export interface RateChoiceInput {
   rates: readonly number[];
   /** Held-out events scored at most. */
   budget: number;
+  /** Also choose whether pages show the items viewed lately (`RateChoice.showViewed`); a single rate is then replayed too. */
+  viewed?: boolean;
   seed: number;
   /**
    * Writes `head` as a model folder into `dir` (base.ts's `writeModelFolder`, passed in because
@@ -62,7 +76,7 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
   if (o.rates.length === 0) throw new RangeError('chooseLearningRate needs at least one candidate rate.');
   for (const r of o.rates)
     if (!(r >= 0 && r <= 100)) throw new RangeError(`a candidate learning rate must be a number from 0 to 100, got ${r}`);
-  if (o.rates.length === 1) return { rate: o.rates[0]!, rates: [...o.rates], ndcg: [], shoppers: 0, scored: 0 };
+  if (o.rates.length === 1 && !o.viewed) return { rate: o.rates[0]!, rates: [...o.rates], ndcg: [], shoppers: 0, scored: 0 };
   // Shoppers with held-out events, in a seeded order; taken until the budget is spent.
   const heldOut = new Map<string, number>();
   for (const e of o.events) if (e.t >= o.from) heldOut.set(e.user, (heldOut.get(e.user) ?? 0) + 1);
@@ -89,21 +103,32 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
       await loadHead({ catalog: [...o.items], modelUrl: folder.path, seed: o.seed, warn: () => undefined }),
     );
     const ndcg: number[] = [];
-    const total = o.rates.length * events.length;
-    for (const [k, rate] of o.rates.entries()) {
+    const runs = o.rates.length + (o.viewed ? 1 : 0);
+    const total = runs * events.length;
+    /** NDCG@10 of the held-out events at `rate`, replay `k` of the runs; with `page`, on the lists a page shows. */
+    const replayAt = async (k: number, rate: number, page?: PageList): Promise<number> => {
       const head = make({ learningRate: rate } satisfies Partial<HeadOptions>);
-      const [report] = await replay(events, [clickwiseMethod(`rate ${rate}`, head)], {
+      const [report] = await replay(events, [clickwiseMethod(`rate ${rate}`, head, [], undefined, undefined, 10, page)], {
         n: head.n,
         split: o.from,
         k: 10,
         seed: o.seed,
         ...(o.onProgress ? { onProgress: (_: string, done: number) => o.onProgress!(k * events.length + done, total) } : {}),
       });
-      ndcg.push(report!.ndcg);
-    }
+      return report!.ndcg;
+    };
+    for (const [k, rate] of o.rates.entries()) ndcg.push(await replayAt(k, rate));
     let best = 0;
     for (let k = 1; k < ndcg.length; k++) if (ndcg[k]! > ndcg[best]!) best = k;
-    return { rate: o.rates[best]!, rates: [...o.rates], ndcg, shoppers: picked.size, scored };
+    const choice: RateChoice = { rate: o.rates[best]!, rates: [...o.rates], ndcg, shoppers: picked.size, scored };
+    if (o.viewed) {
+      // The head's ranking with the items viewed lately left out, as a page's default list has it
+      // (not shared among departments: that is the same either way, and not what is chosen here).
+      const hidden = await replayAt(o.rates.length, choice.rate, { includeViewed: false, diversify: false, category: () => undefined });
+      choice.hiddenNdcg = hidden;
+      choice.showViewed = ndcg[best]! > hidden;
+    }
+    return choice;
   } finally {
     folder.remove();
   }

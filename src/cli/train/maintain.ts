@@ -46,6 +46,10 @@ base this one replaces.
   --learning-rates R,R,...  how fast browsers learn from each click: the held-out weeks are
                      replayed at each rate and the best is shipped (default 0.01,0.03,0.1,0.3;
                      one rate ships it as it is; docs/RESULTS.md)
+  --show-viewed auto|yes|no  whether the shop's pages show a shopper the items they viewed
+                     lately (default auto: yes where the held-out weeks, replayed at the rate
+                     shipped, score better with them, as in a shop of re-buyers; a page's own
+                     recommendViewed or data-recommend-viewed wins)
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
@@ -67,6 +71,7 @@ async function main(argv: string[]): Promise<void> {
     'new-slots': 'number',
     'launch-slots': 'number',
     'learning-rates': 'string',
+    'show-viewed': 'string',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -86,6 +91,9 @@ async function main(argv: string[]): Promise<void> {
   if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
     throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
   const rates = args['learning-rates'] === undefined ? null : numberList('learning-rates', args['learning-rates'], 0, 100);
+  const showViewed = args['show-viewed'] === undefined ? 'auto' : String(args['show-viewed']);
+  if (showViewed !== 'auto' && showViewed !== 'yes' && showViewed !== 'no')
+    throw new UsageError(`--show-viewed must be auto, yes or no, got ${showViewed}.`);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -117,6 +125,7 @@ async function main(argv: string[]): Promise<void> {
       ...(launchSlots !== null ? { launchSlots } : {}),
       ...(rates !== null ? { headLearningRates: rates } : {}),
       rankedNegatives: ranked,
+      showViewed,
     },
     (done, total) => bar.tick((done / total) * 1),
     (done, total) => {
@@ -133,7 +142,7 @@ async function main(argv: string[]): Promise<void> {
     ...head,
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
@@ -142,7 +151,7 @@ async function main(argv: string[]): Promise<void> {
     metrics: { ...head.metrics, seconds: (Date.now() - t0) / 1000 },
   });
   console.log(
-    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}${viewedShown(written.head.recommendViewed, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
 
@@ -154,6 +163,14 @@ function learnedAt(options: Record<string, number> | undefined, metrics: Record<
   const ndcg = metrics?.['learningRateNdcg'];
   if (!Array.isArray(rates) || !Array.isArray(ndcg)) return `, learning rate ${rate}`;
   return `, learning rate ${rate} (held-out NDCG@10 ${ndcg.join(', ')} at ${rates.join(', ')} on ${String(metrics?.['learningRateScored'])} events)`;
+}
+
+/** ", pages show the items viewed lately (held-out NDCG@10 … with them, … without)": the job's answer, and what gave it. */
+function viewedShown(shown: boolean | undefined, metrics: Record<string, unknown> | undefined): string {
+  if (shown === undefined) return '';
+  const ndcg = metrics?.['viewedNdcg'];
+  const why = Array.isArray(ndcg) ? ` (held-out NDCG@10 ${String(ndcg[0])} with them, ${String(ndcg[1])} without)` : '';
+  return `, pages ${shown ? 'show' : 'leave out'} the items viewed lately${why}`;
 }
 
 export const command: Command = { usage: USAGE, run: main };
