@@ -72,7 +72,7 @@ export interface ShopStream {
 export interface PageList {
   includeViewed: boolean;
   diversify: boolean;
-  /** An item's department, or undefined where it has none (then each clicked item is an interest). */
+  /** An item's department, or undefined where it has none (a click on it makes no interest). */
   category: (i: number) => string | undefined;
 }
 
@@ -234,9 +234,8 @@ export function clickwiseMethod(
       head.scores(t, out);
       const wanted = rankedWanted();
       if (wanted > 0) rankedAt.set(st, { clicks: st.clicks, t, ranked: head.ranking(t, wanted, out) });
-      // The list's last places for new products, where the base keeps some (after the ranking
-      // a click learns from, which is the head's own, as in the browser).
       if (page) {
+        // The page's list leads, in its order; the viewed items it leaves out come last.
         const list = pageList(head, out, k, page);
         if (!page.includeViewed) for (const h of head.historyWeights()) out[h.i] = -Infinity;
         let top = -Infinity;
@@ -244,6 +243,8 @@ export function clickwiseMethod(
         if (!Number.isFinite(top)) top = 0;
         list.forEach((i, j) => (out[i] = top + k - j));
       }
+      // The list's last places for new products, where the base keeps some (after the ranking
+      // a click learns from, which is the head's own, as in the browser).
       head.applyNewSlots(out, k);
       return out;
     },

@@ -58,9 +58,10 @@ import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
  * The methods of the report. `clickwise-page` is `clickwise` measured on the list a page shows by
  * default (shared among the departments the shopper clicked in; the items viewed lately left out
  * unless the base's maintenance job chose to show them, `HeadManifest.recommendViewed`), and
- * `clickwise-page-hidden` on that list with the viewed items always left out. `clickwise-maintained` adds a base retrained every `maintenanceDays`;
- * `clickwise-maintained-live` adds the shop's stream to it: a shop that runs both jobs. Those two
- * the two page lists and `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
+ * `clickwise-page-hidden` on that list with the viewed items always left out.
+ * `clickwise-maintained` adds a base retrained every `maintenanceDays`; `clickwise-maintained-live`
+ * adds the shop's stream to it: a shop that runs both jobs. Those two, the two page lists and
+ * `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
  */
 export const ALL_METHODS = [
   'popularity',
@@ -83,8 +84,9 @@ export const ALL_METHODS = [
 
 /**
  * The methods a run without `methods` replays: all but the weekly rebases (each retrains a base a
- * week), the page lists (the same base as `clickwise`, measured on another list) and GRU4Rec, whose training, as long as SASRec's, takes the full Online Retail run past
- * 15 minutes on two cores (docs/RESULTS.md). `default` in a list of methods stands for these.
+ * week), the page lists (the base of `clickwise`, measured on another list) and GRU4Rec, whose
+ * training, as long as SASRec's, takes the full Online Retail run past 15 minutes on two cores
+ * (docs/RESULTS.md). `default` in a list of methods stands for these.
  */
 export const DEFAULT_METHODS: readonly string[] = ALL_METHODS.filter(
   (m) => !m.startsWith('clickwise-maintained') && !m.startsWith('clickwise-page') && m !== 'gru4rec',
@@ -433,8 +435,8 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec,
                      the clickwise-maintained ones and the clickwise-page ones (clickwise on the
                      list a page shows: shared among departments, the viewed items shown as the
-                     base chose; -hidden always leaves them out); default in the list stands for those, so --methods
-                     default,gru4rec adds GRU4Rec
+                     base chose; -hidden always leaves them out); default in the list stands for
+                     those, so --methods default,gru4rec adds GRU4Rec
   --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
