@@ -36,6 +36,22 @@ describe('the synthetic grocer’s log', () => {
     expect(seen.size).toBe(30);
   });
 
+  it('names each product’s department with departments, and makes the same events', () => {
+    const o = { items: 300, shoppers: 30, seed: 5 };
+    const plain = syntheticLog(o);
+    const named = syntheticLog({ ...o, departments: true });
+    expect(named.events).toEqual(plain.events);
+    const dir = tempFolder('clickwise-log-departments-');
+    writeFileSync(join(dir, 'items.csv'), named.items.join('\n') + '\n');
+    const items = readItems(join(dir, 'items.csv'));
+    expect(items.map((i) => i.title)).toEqual(plain.items.slice(1).map((l) => l.split(',')[1]));
+    const departments = new Set(items.map((i) => i.category));
+    expect([...departments].every((d) => /^department \d+$/.test(d ?? ''))).toBe(true);
+    expect(departments.size).toBe(15);
+    // A product's department is the one whose words its title is made of.
+    for (const i of items) expect(i.title.split(' ')[1]).toMatch(new RegExp(`^w${i.category!.split(' ')[1]}x`));
+  });
+
   it('makes the same baskets in a random order with order random, whose lines then say nothing of the next', () => {
     const o = { items: 300, shoppers: 30, seed: 5 };
     const aisle = syntheticLog(o);

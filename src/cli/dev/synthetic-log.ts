@@ -1,5 +1,5 @@
 /**
- * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random]`:
+ * `npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random] [--departments]`:
  * writes a synthetic grocer's log (`DIR/events.csv.gz`, `DIR/items.csv.gz`, in the format `npm run eval` and
  * `npm run maintain` read) for measuring what a shop unlike Online Retail costs and gives: mostly
  * re-buys, a catalogue of any size, products launched through the year.
@@ -25,14 +25,16 @@ import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../../core/rng.js';
 import { isEntry, parseArgs, runCommand, UsageError, type Command } from '../common.js';
 
-const USAGE = `Usage: npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random]
+const USAGE = `Usage: npm run make:log -- --out DIR [--items N] [--shoppers N] [--seed S] [--order aisle|random] [--departments]
 
 Writes a synthetic grocer's log, DIR/events.csv.gz and DIR/items.csv.gz.
   --items N      products in the catalogue (default 2,500)
   --shoppers N   shoppers (default 1,200)
   --seed S       seed of the draws (default 7)
   --order O      the order of a basket's lines: aisle (the departments' aisles, the default) or
-                 random (the same baskets, each in an order of its own)`;
+                 random (the same baskets, each in an order of its own)
+  --departments  name each product's department in the catalogue (a category column; the
+                 events are the same), as a shop whose catalogue has departments`;
 
 const DAY = 86_400_000;
 const DEPARTMENTS = 15;
@@ -54,7 +56,7 @@ interface Product {
  * The log as CSV lines (the header first): events in time order, and the catalogue. Lines, not
  * one text: a large log's text is longer than the longest string the runtime can hold.
  */
-export function syntheticLog(o: { items: number; shoppers: number; seed: number; order?: BasketOrder }): {
+export function syntheticLog(o: { items: number; shoppers: number; seed: number; order?: BasketOrder; departments?: boolean }): {
   events: string[];
   items: string[];
   orders: number;
@@ -130,7 +132,10 @@ export function syntheticLog(o: { items: number; shoppers: number; seed: number;
   rows.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
   return {
     events: ['user_id,timestamp,invoice,item_id,title,quantity', ...rows.map((r) => r.line)],
-    items: ['item_id,title', ...products.map((p) => `${p.id},${p.title}`)],
+    // With `departments`, each product's department as its category: the same draws, the same events.
+    items: o.departments
+      ? ['item_id,title,category', ...products.map((p) => `${p.id},${p.title},department ${p.department}`)]
+      : ['item_id,title', ...products.map((p) => `${p.id},${p.title}`)],
     orders,
   };
 }
@@ -143,7 +148,14 @@ export function gzipLines(lines: readonly string[]): Buffer {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { out: 'string', items: 'number', shoppers: 'number', seed: 'number', order: 'string' });
+  const args = parseArgs(argv, {
+    out: 'string',
+    items: 'number',
+    shoppers: 'number',
+    seed: 'number',
+    order: 'string',
+    departments: 'boolean',
+  });
   if (args['out'] === undefined) throw new UsageError(`Missing --out.\n${USAGE}`);
   const whole = (name: string, fallback: number, min: number): number => {
     const v = args[name] === undefined ? fallback : Number(args[name]);
@@ -158,6 +170,7 @@ async function main(argv: string[]): Promise<void> {
     shoppers: whole('shoppers', 1200, 1),
     seed: whole('seed', 7, 0),
     order: order as BasketOrder,
+    departments: args['departments'] === true,
   };
   const out = resolve(String(args['out']));
   const log = syntheticLog(o);
