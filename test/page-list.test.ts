@@ -46,71 +46,50 @@ describe('the page list of the evaluation', () => {
           if (diversify && new Set(page.map((p) => catalog[index.get(p)!]!.category)).size > 1) shared++;
         }
       }
-      if (!clicks.slice(0, clicks.indexOf(id) + 1).every((c) => c.startsWith('gar'))) {
-        // Once Toys is clicked, the page's default list holds both interests, and no viewed item.
+      if (id === 'toy-01a') {
+        // Three Garden clicks and one Toys click: the page's default list holds three of each, and no viewed item.
         const top = pageList(plain, scores, 10, { includeViewed: false, diversify: true, category });
-        expect(top.some((i) => category(i) === 'Toys')).toBe(true);
+        expect(top.filter((i) => category(i) === 'Toys').length).toBeGreaterThanOrEqual(3);
+        expect(top.filter((i) => category(i) === 'Garden').length).toBeGreaterThanOrEqual(3);
         expect(top.some((i) => plain.historyWeights().some((h) => h.i === i))).toBe(false);
       }
     }
     expect(compared).toBe(4 * clicks.length);
     expect(shared).toBeGreaterThan(0);
   });
-
-  it('explains each score as the tensor head does, after learning', async () => {
-    const loaded = await loadHead({ catalog, modelUrl: MODELS, head: { learningRate: 0.3, seed: 4 }, warn: () => undefined });
-    const tensorHead = loaded.head;
-    const twin = await loadHead({ catalog, modelUrl: MODELS, head: { learningRate: 0.3, seed: 4 }, warn: () => undefined });
-    const plain = await plainHeadFrom(twin);
-    plain.state = freshState(plain.d);
-    let t = 1_700_000_000_000;
-    for (const id of ['gar-01a', 'toy-02b', 'gar-03c', 'kit-01a']) {
-      const input = { item: index.get(id)!, impressions: [], ranked: [], time: (t += 5_000) };
-      tensorHead.learnOne(input);
-      plain.learnOne(input);
-    }
-    const targets = [0, 5, 40, 77, 130, 200];
-    const a = await tensorHead.explain(targets);
-    const b = plain.explain(targets);
-    expect(b.history).toEqual(a.history);
-    expect(b.weights.map((w) => Math.fround(w))).toEqual(a.weights.map((w) => Math.fround(w)));
-    let worst = 0;
-    let largest = 0;
-    a.contributions.forEach((x, k) => {
-      worst = Math.max(worst, Math.abs(x - b.contributions[k]!));
-      largest = Math.max(largest, Math.abs(x));
-    });
-    // ΔW has moved, so W₀ alone would not give these.
-    expect(largest).toBeGreaterThan(0.01);
-    expect(worst).toBeLessThan(1e-3);
-    tensorHead.dispose();
-  });
 });
 
 describe('shareAmongInterests', () => {
-  // History: item 100 clicked four times, item 200 once; candidates 0..9 like 100, 10..19 like 200.
-  const history = [100, 100, 100, 100, 200];
-  const weights = [0.2, 0.2, 0.2, 0.2, 0.2];
-  const candidates = Array.from({ length: 20 }, (_, i) => ({ i, s: 20 - i }));
-  const contributions = new Float32Array(history.length * 20);
-  history.forEach((h, row) =>
-    candidates.forEach((c, col) => (contributions[row * 20 + col] = (h === 100) === c.i < 10 ? 0.1 * (1 + (col % 3)) : -0.1)),
-  );
-  const explained = { history, weights, contributions };
+  const department = (i: number): string | undefined => ['Garden', 'Toys', 'Kitchen', 'Pets', 'Home', 'Outdoor'][i % 10 < 6 ? i % 10 : 0];
+  // Candidates best first: 40 items, scores 40 down to 1; item i is of department (i % 10) (0 and 6..9: Garden).
+  const candidates = Array.from({ length: 40 }, (_, i) => ({ i, s: 40 - i }));
 
-  it('shares the places among the departments clicked in, by the square root of their clicks', () => {
-    const department = (i: number): string => (i === 100 || i < 10 ? 'Garden' : 'Toys');
-    const list = shareAmongInterests(candidates, explained, 20, 9, department);
-    // √4 : √1 = 2 : 1 of nine places.
-    expect([list.filter((c) => c.group === 'Garden').length, list.filter((c) => c.group === 'Toys').length]).toEqual([6, 3]);
+  it('keeps three places for each department holding a quarter of the recent clicks, in the order of the scores', () => {
+    // Three Garden clicks and one Toys click (item 21 is Toys); the head's first ten hold one Toys item.
+    const list = shareAmongInterests(candidates, [10, 20, 30, 21], 10, department);
+    const of = (g: string): number => list.filter((c) => department(c.i) === g).length;
+    expect(of('Garden')).toBeGreaterThanOrEqual(3);
+    expect(of('Toys')).toBe(3);
+    expect(list.map((c) => c.s)).toEqual([...list.map((c) => c.s)].sort((a, b) => b - a));
+    // The Toys items beyond the head's ten came in for their department, in place of the list's last
+    // items that no interest needs: Garden's beyond its three.
+    expect(list.map((c) => c.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 11, 21]);
+    expect(list.filter((c) => department(c.i) === 'Toys').every((c) => c.group === 'Toys')).toBe(true);
   });
 
-  it('keeps the ranking where the items have no department: clicked items are not interests of their own', () => {
-    // Sharing among the clicked items themselves cost the list 38% of its NDCG@10 on Online Retail's
-    // validation weeks (docs/RESULTS.md, _The list a page shows_).
-    expect(shareAmongInterests(candidates, explained, 20, 9, () => undefined)).toEqual(candidates.slice(0, 9));
-    // Only the clicks with a department make interests: one here, so the ranking stands.
-    const some = (i: number): string | undefined => (i === 100 || i < 10 ? 'Garden' : undefined);
-    expect(shareAmongInterests(candidates, explained, 20, 9, some)).toEqual(candidates.slice(0, 9));
+  it('keeps the head’s ranking where the clicks spread over many departments, or the items have none', () => {
+    // Six departments, one click each: none holds a quarter of them.
+    expect(shareAmongInterests(candidates, [0, 1, 2, 3, 4, 5], 10, department).map((c) => c.i)).toEqual(
+      candidates.slice(0, 10).map((c) => c.i),
+    );
+    expect(shareAmongInterests(candidates, [10, 20, 30, 21], 10, () => undefined)).toEqual(candidates.slice(0, 10));
+    // One interest alone: the ranking too.
+    expect(shareAmongInterests(candidates, [10, 20, 30], 10, department)).toEqual(candidates.slice(0, 10));
+  });
+
+  it('adds an interest’s items to a list shorter than k instead of dropping others', () => {
+    const few = candidates.filter((c) => c.i < 6 || c.i === 21);
+    const list = shareAmongInterests(few, [10, 20, 30, 21], 8, department);
+    expect(list.map((c) => c.i)).toEqual([0, 1, 2, 3, 4, 5, 21]);
   });
 });

@@ -11,18 +11,12 @@ export interface ListCandidate {
   group?: string;
 }
 
-/**
- * What the head says of its history (`IncrementalHead.explain`): the history's items, their
- * weights, and the contribution of each to each candidate's score, `[history × columns]`
- * row-major, the candidates' columns first.
- */
-export interface Explained {
-  history: readonly number[];
-  weights: readonly number[];
-  contributions: Float32Array;
-}
+/** A department holding at least this share of the shopper's recent clicks is one of their interests. */
+export const INTEREST_SHARE = 0.25;
+/** Places of a list each interest is sure of (fewer where more interests share a short list). */
+export const INTEREST_PLACES = 3;
 
-/** The shopper's interests: the departments of the clicked items `history`, with their clicks there. */
+/** The departments of the clicked items `history`, with the shopper's clicks in each. */
 export function interestsOf(history: readonly number[], category: (i: number) => string | undefined): Map<string, number> {
   const clicks = new Map<string, number>();
   for (const h of history) {
@@ -33,69 +27,66 @@ export function interestsOf(history: readonly number[], category: (i: number) =>
 }
 
 /**
- * Shares k places among the shopper's interests: the departments they clicked in (`category`).
- * An interest's weight is the square root of the shopper's recent clicks in it (so three clicks in
- * Garden and one in Toys share the list about 63:37, not 100:0). Each candidate of a clicked
- * department belongs to it; another belongs to the department of the clicked item it is most like
- * (its content contribution, before the recency weighting). Places go by the largest-average rule
- * (D'Hondt), each interest taking its candidates in turn, best first by their likeness to the
- * clicks of that interest. Candidates like no clicked item fill what is left. With fewer than two
- * departments clicked the list is the candidates' first k: clicks on items without a department
- * make no interest, since sharing a list among the clicked items themselves spreads it over every
- * one of them (on a catalogue without departments it cost 38% of NDCG@10, docs/RESULTS.md).
+ * The list of k from `candidates` (best first by the head's score) that keeps a place for each of
+ * the shopper's interests: the head's first k, except that each department holding at least a
+ * quarter of the shopper's recent clicks (`history`) is sure of min(3, k / their number) places,
+ * taken by its best candidates in place of the list's last items that no interest needs. So three
+ * clicks in Garden and one in Toys give a list of both, while a shopper whose clicks spread over
+ * many departments (a grocer's basket), or a catalogue without departments, keeps the head's
+ * ranking. The list stays in the order of the scores; each item of an interest's department
+ * carries it as `group`.
+ *
+ * The rule before this one shared every place among all the departments clicked in (D'Hondt, by
+ * the square root of their clicks) and ordered each one's items by likeness to its clicks: on a
+ * synthetic grocer with departments that list scored 15% of the head's NDCG@10 (docs/RESULTS.md,
+ * _The list a page shows_).
  *
  * @param category an item's department, or undefined where it has none
  */
 export function shareAmongInterests(
   candidates: readonly ListCandidate[],
-  explained: Explained,
-  columns: number,
+  history: readonly number[],
   k: number,
   category: (i: number) => string | undefined,
 ): ListCandidate[] {
-  const { history, weights, contributions } = explained;
+  const list = candidates.slice(0, k);
   const clicks = interestsOf(history, category);
-  if (clicks.size < 2) return candidates.slice(0, k);
-  // Each interest's candidates, best first by their likeness to the clicks of that interest.
-  const queues = new Map<string, { c: ListCandidate; sim: number }[]>([...clicks.keys()].map((g) => [g, []]));
-  const rest: ListCandidate[] = [];
-  candidates.forEach((c, col) => {
-    const simTo = (row: number): number => contributions[row * columns + col]! / Math.max(weights[row]!, 1e-6);
-    // An item of a department the shopper clicked in belongs to it; another goes to the click it is most like.
-    const own = category(c.i);
-    let group: string | null = own !== undefined && clicks.has(own) ? own : null;
-    let sim = group === null ? 0 : -Infinity;
-    history.forEach((h, row) => {
-      const of = category(h);
-      if (of === undefined || (group !== null && of !== group)) return;
-      const x = simTo(row);
-      if (x > sim) {
-        sim = x;
-        if (own === undefined || !clicks.has(own)) group = of;
+  const total = history.length;
+  // The interests, most clicked first (ties: the department met first in the history).
+  const interests = [...clicks].filter(([, c]) => c >= INTEREST_SHARE * total).sort((a, b) => b[1] - a[1]);
+  if (interests.length < 2) return list;
+  const sure = Math.min(INTEREST_PLACES, Math.floor(k / interests.length));
+  const need = new Map(interests.map(([g]) => [g, sure]));
+  const held = (g: string): number => list.filter((c) => category(c.i) === g).length;
+  const inList = new Set(list.map((c) => c.i));
+  for (const [g] of interests) {
+    const own = candidates.filter((c) => !inList.has(c.i) && category(c.i) === g);
+    for (const c of own) {
+      if (held(g) >= sure) break;
+      if (list.length < k) {
+        list.push({ ...c, group: g });
+        inList.add(c.i);
+        continue;
       }
-    });
-    if (group === null || sim <= 0) rest.push(c);
-    else queues.get(group)!.push({ c, sim });
-  });
-  for (const q of queues.values()) q.sort((a, b) => b.sim - a.sim || b.c.s - a.c.s);
-  const out: ListCandidate[] = [];
-  const taken = new Map<string, number>();
-  while (out.length < k) {
-    let pick: string | null = null;
-    let bestQuota = -1;
-    for (const [g, q] of queues) {
-      if (q.length === 0) continue;
-      const quota = Math.sqrt(clicks.get(g)!) / ((taken.get(g) ?? 0) + 1);
-      // Ties go to the interest whose next candidate scores higher (the latest one, usually).
-      if (quota > bestQuota + 1e-12 || (Math.abs(quota - bestQuota) <= 1e-12 && pick !== null && q[0]!.c.s > queues.get(pick)![0]!.c.s)) {
-        bestQuota = quota;
-        pick = g;
+      // The list's last item that no interest needs: of no interest, or of one holding more than its places.
+      let out = -1;
+      for (let j = list.length - 1; j >= 0; j--) {
+        const of = category(list[j]!.i);
+        const wanted = of === undefined ? undefined : need.get(of);
+        if (wanted === undefined || held(of!) > wanted) {
+          out = j;
+          break;
+        }
       }
+      if (out < 0) break;
+      inList.delete(list[out]!.i);
+      list.splice(out, 1);
+      list.push({ ...c, group: g });
+      inList.add(c.i);
     }
-    if (pick === null) break;
-    out.push({ ...queues.get(pick)!.shift()!.c, group: pick });
-    taken.set(pick, (taken.get(pick) ?? 0) + 1);
   }
-  for (const c of rest) if (out.length < k) out.push(c);
-  return out;
+  // Every item of an interest's department is there for it (its `because` cites that department's clicks).
+  return list
+    .map((c) => (c.group === undefined && need.has(category(c.i) ?? '') ? { ...c, group: category(c.i)! } : c))
+    .sort((a, b) => b.s - a.s);
 }

@@ -173,9 +173,10 @@ export interface RecommendOptions {
    */
   includeViewed?: boolean;
   /**
-   * Share the list among the shopper's interests (the departments they clicked in), in
-   * proportion to the square root of their clicks in each, instead of filling it with the latest
-   * one. A catalogue without departments keeps the head's ranking. Default true.
+   * Keep places for each of the shopper's interests: each department holding a quarter or more of
+   * their recent clicks is sure of three places of the list (fewer where more share a short list),
+   * so the latest one does not fill it; otherwise the list is the head's ranking, as it is for a
+   * catalogue without departments (`shareAmongInterests`). Default true.
    */
   diversify?: boolean;
 }
@@ -1324,7 +1325,7 @@ class RecommenderImpl implements Recommender {
     const columns = picked.length + extra.length;
     picked =
       diversify && picked.length > k
-        ? shareAmongInterests(picked, explained, columns, k, (i) => this.catalog.category(i))
+        ? shareAmongInterests(picked, explained.history, k, (i) => this.catalog.category(i))
         : picked.slice(0, k);
     /** The items a kept place put in the list, and why. */
     const placed = new Map<number, 'new' | 'launch'>();

@@ -12,7 +12,7 @@ import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
 import type { ListCandidate } from '../../core/interests.js';
-import { interestsOf, shareAmongInterests } from '../../core/interests.js';
+import { shareAmongInterests } from '../../core/interests.js';
 import { TopK } from '../../core/item-matrix.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
@@ -99,11 +99,7 @@ export function pageList(head: PlainHead, scores: Float32Array, k: number, page:
     const i = best.indices[j]!;
     if (!excl.has(i)) picked.push({ i, s: best.values[j]! });
   }
-  // The explanation is asked for only where the list would be shared: it is most of the work.
-  const list =
-    diversify && picked.length > k && interestsOf(viewed, page.category).size > 1
-      ? shareAmongInterests(picked, head.explain(picked.map((p) => p.i)), picked.length, k, page.category)
-      : picked.slice(0, k);
+  const list = diversify && picked.length > k ? shareAmongInterests(picked, viewed, k, page.category) : picked.slice(0, k);
   return list.map((p) => p.i);
 }
 

@@ -8,7 +8,6 @@
  */
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
-import type { Explained } from '../../core/interests.js';
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import { bestSellers, freshPlacesFor, launchesIn, slottedTop } from '../../core/new-slots.js';
@@ -420,29 +419,6 @@ export class PlainHead {
   /** The current shopper's history as the head weighs it (`IncrementalHead.historyWeights`): what the page calls viewed. */
   historyWeights(): { i: number; w: number }[] {
     return normalisedHistory(this.state.history);
-  }
-
-  /**
-   * The contribution of each history item to the scores of `targets`, as
-   * `IncrementalHead.explain` computes it: wⱼ vⱼ (W₀ + ΔW) · vₜ, [history × targets] row-major.
-   */
-  explain(targets: readonly number[]): Explained {
-    const hw = this.historyWeights();
-    if (hw.length === 0 || targets.length === 0) return { history: [], weights: [], contributions: new Float32Array(0) };
-    const { d, V } = this;
-    const st = this.state;
-    const row = new Float64Array(d);
-    const contributions = new Float32Array(hw.length * targets.length);
-    hw.forEach(({ i, w }, r) => {
-      for (let k = 0; k < d; k++) row[k] = w * V[i * d + k]!;
-      const { q, hdW } = st.dW.length ? this.kernel.project(row, st.dW, st.gW) : this.kernel.project(row, this.zeroW, this.zeroW);
-      targets.forEach((t, c) => {
-        let s = 0;
-        for (let k = 0; k < d; k++) s += (q[k]! + hdW[k]!) * V[t * d + k]!;
-        contributions[r * targets.length + c] = s;
-      });
-    });
-    return { history: hw.map((x) => x.i), weights: hw.map((x) => x.w), contributions };
   }
 
   /** Learns one click exactly as `IncrementalHead.learnOne` does. */
