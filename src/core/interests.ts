@@ -11,7 +11,11 @@ export interface ListCandidate {
   group?: string;
 }
 
-/** A department holding at least this share of the shopper's recent clicks is one of their interests. */
+/**
+ * A department holding at least this share of the shopper's recent clicks is one of their
+ * interests: the largest share that still makes one Toys click among three Garden ones an interest
+ * (a lower one would give more departments places, each at the ranking's cost).
+ */
 export const INTEREST_SHARE = 0.25;
 /** Places of a list each interest is sure of (fewer where more interests share a short list). */
 export const INTEREST_PLACES = 3;
