@@ -75,6 +75,41 @@ test('learns from items added after load, and fills slots added later, with a te
   await expect(page.locator('[data-clickwise-slot] li small').first()).toHaveText(/because you viewed/);
 });
 
+for (const [attrs, shown] of [
+  [{}, true],
+  [{ 'data-recommend-viewed': 'false' }, false],
+] as const) {
+  test(`shows the viewed items back where the shop's model says its shoppers re-buy them${shown ? '' : ', unless the tag says false'}`, async ({
+    page,
+  }) => {
+    // The model as a maintenance job that found this shop's shoppers re-buy what they viewed publishes it.
+    await page.route('**/models/head/manifest.json', async (route) => {
+      const response = await route.fetch();
+      const manifest = (await response.json()) as Record<string, unknown>;
+      await route.fulfill({ response, json: { ...manifest, recommendViewed: true } });
+    });
+    await tagPage(
+      page,
+      { 'data-catalog': 'catalog.json', 'data-namespace': `viewed-${String(shown)}`, ...attrs },
+      '<button data-clickwise-item="toy-01a">Blocks</button><div data-clickwise-slot data-k="20"></div>',
+    );
+    await ready(page);
+    const slotIds = (): Promise<(string | null)[]> =>
+      page
+        .locator('[data-clickwise-slot] [data-clickwise-item]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
+    await expect.poll(async () => (await slotIds()).length).toBe(20);
+    const before = JSON.stringify(await slotIds());
+    await page.locator('button[data-clickwise-item="toy-01a"]').click();
+    await expect.poll(() => clicks(page)).toBe(1);
+    // Once the slot has refilled after the click, the clicked item is in it, or not.
+    await expect.poll(async () => JSON.stringify(await slotIds())).not.toBe(before);
+    const after = await slotIds();
+    expect(after).toHaveLength(20);
+    expect(after.includes('toy-01a'), JSON.stringify(after)).toBe(shown);
+  });
+}
+
 test('requests only its own files, sends nothing about the shopper, and sets no cookie', async ({ page, context }) => {
   const requests: { url: string; method: string; body: string | null }[] = [];
   const manifestAsked: Promise<Record<string, string>>[] = [];
