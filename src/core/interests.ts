@@ -20,8 +20,16 @@ export const INTEREST_SHARE = 0.25;
 /** Places of a list each interest is sure of (fewer where more interests share a short list). */
 export const INTEREST_PLACES = 3;
 
+/**
+ * The candidates a list of `k` is made from, best first: `k` where the list is the ranking's
+ * first, more where places may be kept for interests (`recommend()` and the eval's page list).
+ */
+export function candidatesFor(k: number, diversify: boolean): number {
+  return diversify ? Math.max(10 * k, 200) : k;
+}
+
 /** The departments of the clicked items `history`, with the shopper's clicks in each. */
-export function interestsOf(history: readonly number[], category: (i: number) => string | undefined): Map<string, number> {
+function interestsOf(history: readonly number[], category: (i: number) => string | undefined): Map<string, number> {
   const clicks = new Map<string, number>();
   for (const h of history) {
     const g = category(h);
@@ -60,7 +68,7 @@ export function shareAmongInterests(
   const interests = [...clicks].filter(([, c]) => c >= INTEREST_SHARE * total).sort((a, b) => b[1] - a[1]);
   if (interests.length < 2) return list;
   const sure = Math.min(INTEREST_PLACES, Math.floor(k / interests.length));
-  const need = new Map(interests.map(([g]) => [g, sure]));
+  const isInterest = new Set(interests.map(([g]) => g));
   const held = (g: string): number => list.filter((c) => category(c.i) === g).length;
   const inList = new Set(list.map((c) => c.i));
   for (const [g] of interests) {
@@ -76,8 +84,7 @@ export function shareAmongInterests(
       let out = -1;
       for (let j = list.length - 1; j >= 0; j--) {
         const of = category(list[j]!.i);
-        const wanted = of === undefined ? undefined : need.get(of);
-        if (wanted === undefined || held(of!) > wanted) {
+        if (of === undefined || !isInterest.has(of) || held(of) > sure) {
           out = j;
           break;
         }
@@ -91,6 +98,9 @@ export function shareAmongInterests(
   }
   // Every item of an interest's department is there for it (its `because` cites that department's clicks).
   return list
-    .map((c) => (c.group === undefined && need.has(category(c.i) ?? '') ? { ...c, group: category(c.i)! } : c))
+    .map((c) => {
+      const of = category(c.i);
+      return c.group === undefined && of !== undefined && isInterest.has(of) ? { ...c, group: of } : c;
+    })
     .sort((a, b) => b.s - a.s);
 }

@@ -31,7 +31,7 @@ import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './
 import type { BaseParams, HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
-import { shareAmongInterests } from './interests.js';
+import { candidatesFor, shareAmongInterests } from './interests.js';
 import { withNewSlots } from './new-slots.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
@@ -1290,7 +1290,7 @@ class RecommenderImpl implements Recommender {
     if (!(options.includeViewed ?? this.recommendViewed)) for (const i of viewed) excl.add(i);
     const diversify = options.diversify !== false && viewed.length > 1;
     // Candidates: the best-scored items, more of them when the list is shared among interests.
-    const target = diversify ? Math.max(10 * k, 200) : k;
+    const target = candidatesFor(k, diversify);
     // At least the ranking's top that the next click learns from (`rankedNegatives`).
     let want = Math.min(n, Math.max(target + excl.size + (options.filter ? 3 * k : 0), this.head.options.rankedNegatives));
     let picked: { i: number; s: number; group?: string }[] = [];

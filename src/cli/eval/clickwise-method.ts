@@ -12,7 +12,7 @@ import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi } from '../../core/shop-delta.js';
 import type { ListCandidate } from '../../core/interests.js';
-import { shareAmongInterests } from '../../core/interests.js';
+import { candidatesFor, shareAmongInterests } from '../../core/interests.js';
 import { TopK } from '../../core/item-matrix.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
@@ -79,15 +79,16 @@ export interface PageList {
 /**
  * The first `k` items of the list a page would show for `head`'s current shopper, made from this
  * moment's `scores` as `recommend()` makes it from the head's ranking: recently viewed items left
- * out unless asked for; with `diversify` and more than one viewed item, the best max(10k, 200)
- * candidates shared among the shopper's interests ({@link shareAmongInterests}); otherwise the
- * best k. Ties go to the lower index; a score that is not a number never ranks.
+ * out unless asked for; with `diversify` and more than one viewed item, places kept for the
+ * shopper's interests ({@link shareAmongInterests}) among the best {@link candidatesFor}
+ * candidates; otherwise the best k. Ties go to the lower index; a score that is not a number never
+ * ranks.
  */
 export function pageList(head: PlainHead, scores: Float32Array, k: number, page: PageList): number[] {
   const viewed = head.historyWeights().map((h) => h.i);
   const excl = new Set(page.includeViewed ? [] : viewed);
   const diversify = page.diversify && viewed.length > 1;
-  const target = diversify ? Math.max(10 * k, 200) : k;
+  const target = candidatesFor(k, diversify);
   const top = new TopK(Math.min(head.n, target + excl.size));
   for (let i = 0; i < head.n; i++) {
     const v = scores[i]!;

@@ -260,12 +260,6 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         throw new Error(
           `--base ${dir} holds no model (no manifest.json). Write one with npm run maintain -- --events E --items I --until ${day(until)} --out ${dir}, or leave --base out to train the base here.`,
         );
-      const givenName = `${label} (given: ${dir})`;
-      if (given && label && !bases.some((b) => b.name === givenName)) {
-        const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
-        const head = JSON.parse(readFileSync(join(dir, m.head, 'manifest.json'), 'utf8')) as HeadManifest;
-        bases.push({ name: givenName, version: m.version, until: when(until), choices: choicesOf(head) });
-      }
       if (!existsSync(join(dir, 'manifest.json'))) {
         const { head } = await trainBase(
           o.events,
@@ -279,6 +273,12 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         const written = writeModelFolder(dir, o.models, head);
         if (label) bases.push({ name: label, version: written.model.version, until: when(until), choices: choicesOf(written.head) });
       }
+      // The base's manifests, read once: the report's line for a given base, and what its pages show.
+      const model = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
+      const headManifest = JSON.parse(readFileSync(join(dir, model.head, 'manifest.json'), 'utf8')) as HeadManifest;
+      const givenName = `${label} (given: ${dir})`;
+      if (given && label && !bases.some((b) => b.name === givenName))
+        bases.push({ name: givenName, version: model.version, until: when(until), choices: choicesOf(headManifest) });
       let modelUrl = dir;
       if (o.vectorSubspaces !== undefined) {
         // Never write into a folder the caller gave: the vectors go into a copy, made once per base.
@@ -296,9 +296,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         warn: () => undefined,
       });
       const plain = await plainHeadFrom(loaded);
-      const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
-      const h = JSON.parse(readFileSync(join(dir, m.head, 'manifest.json'), 'utf8')) as HeadManifest;
-      viewedShown.set(plain, h.recommendViewed === true);
+      viewedShown.set(plain, headManifest.recommendViewed === true);
       return plain;
     };
     const clickwise = async (suffix: string, until: number): Promise<void> => {
