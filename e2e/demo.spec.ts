@@ -59,6 +59,13 @@ test('three clicks in one department and one in another share the rail; clicked 
   expect(ids.filter((id) => clicked.includes(id ?? ''))).toEqual([]);
 });
 
+test('a shopper who wanders through five departments sees the last three in the rail, not the last alone', async ({ page }) => {
+  await openDemo(page, '?namespace=e2e-demo-wander');
+  for (const id of ['kit-01a', 'gar-01a', 'out-01a', 'toy-01a', 'pet-01a']) await clickProduct(page, id);
+  const cats = await railCategories(page);
+  for (const g of ['Pets', 'Toys', 'Outdoor']) expect(cats.filter((c) => c === g).length, cats.join(',')).toBeGreaterThanOrEqual(2);
+});
+
 test('the panel names the backend, with and without WebGPU', async () => {
   for (const [webgpu, query, expected] of [
     [false, '?namespace=e2e-b1', /^WASM: no WebGPU adapter/],

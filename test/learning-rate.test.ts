@@ -175,6 +175,69 @@ describe('the learning rate the maintenance job ships', () => {
     expect(told.head.recommendViewed).toBe(false);
   });
 
+  it(
+    'keeps places for the latest departments where shoppers come back to them, not where each visit walks on through the aisles',
+    { timeout: 240_000 },
+    async () => {
+      const departments = [...new Set(items.map((i) => i.category!))];
+      const inDepartment = (g: string): Item[] => items.filter((i) => i.category === g);
+      /** Twelve shoppers, twelve visits each of eight clicks a minute apart, departments in the order `next` gives. */
+      const browsing = (next: (u: number, k: number) => string, seed: number): LogEvent[] => {
+        const rand = mulberry32(seed);
+        const log: LogEvent[] = [];
+        for (let u = 0; u < 12; u++)
+          for (let day = 0; day < 12; day++)
+            for (let k = 0; k < 8; k++) {
+              const of = inDepartment(next(u, k));
+              log.push({
+                user: `b${u}`,
+                item: of[Math.floor(rand() * of.length)]!.id,
+                t: t0 + day * DAY + u * 3_600_000 + k * 60_000,
+                event: 'click',
+                quantity: 1,
+                basket: `b${u}-${day}`,
+              });
+            }
+        return log.sort((a, b) => a.t - b.t);
+      };
+      const options = { ...DEFAULT_BASE_OPTIONS, epochs: 0, mixTailDays: 4, headLearningRates: [0.1] };
+      // Each shopper goes back and forth among three departments of their own.
+      const comeBack = await trainBase(
+        browsing((u, k) => departments[(u + (k % 3)) % departments.length]!, 5),
+        items,
+        until,
+        MODELS,
+        options,
+      );
+      // Each visit walks the eight departments in the shop's order: the departments just left are never next.
+      const walkOn = await trainBase(
+        browsing((_, k) => departments[k]!, 6),
+        items,
+        until,
+        MODELS,
+        options,
+      );
+      const [withoutBack, withBack] = comeBack.head.metrics!['latestDepartmentsNdcg'] as number[];
+      const [withoutOn, withOn] = walkOn.head.metrics!['latestDepartmentsNdcg'] as number[];
+      // Coming back: the ranking already shows the departments, and the places cost nothing.
+      expect(withBack).toBeGreaterThanOrEqual(0.99 * withoutBack!);
+      expect(comeBack.head.keepLatestDepartments).toBe(true);
+      // Walking on: the places go to departments the shopper has just left.
+      expect(withOn).toBeLessThan(0.95 * withoutOn!);
+      expect(walkOn.head.keepLatestDepartments).toBe(false);
+      // The shop's own answer is not second-guessed.
+      const told = await trainBase(
+        browsing((_, k) => departments[k]!, 6),
+        items,
+        until,
+        MODELS,
+        { ...options, keepLatest: 'yes' },
+      );
+      expect(told.head.keepLatestDepartments).toBe(true);
+      expect(told.head.metrics!['latestDepartmentsNdcg']).toBeUndefined();
+    },
+  );
+
   it('ships a single rate unreplayed, keeps the default where nothing is held out, and refuses a bad rate', async () => {
     expect(await choose([0.2])).toEqual({ rate: 0.2, rates: [0.2], ndcg: [], shoppers: 0, scored: 0 });
     const none = await chooseLearningRate({

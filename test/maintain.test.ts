@@ -195,6 +195,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     }
   });
 
+  it('refuses an answer to whether lists keep places for the latest departments other than auto, yes or no', () => {
+    for (const bad of ['maybe', 'false']) {
+      const r = refusal('--latest-departments', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--latest-departments must be auto, yes or no, got ${bad}.`);
+    }
+  });
+
   it('says what is missing when an option is left out', () => {
     const r = spawnSync(tsx, ['src/cli/train/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
     expect(r.status).toBe(2);

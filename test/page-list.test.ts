@@ -21,29 +21,43 @@ beforeAll(async () => {
 });
 
 describe('the page list of the evaluation', () => {
-  it('is the list recommend() shows after every click, with the viewed items left out and kept, and without sharing', async () => {
+  it('is the list recommend() shows after every click, with the viewed items left out and kept, with and without sharing and the latest departments', async () => {
     // A frozen head on both sides: the page's clicks carry its own clock, the replay's the log's,
     // and only the click memory and the history move, the same on both.
     const rec = await createRecommenderCore({ catalog, modelUrl: MODELS, backend: 'cpu', head: { learningRate: 0 } });
-    open.push(rec);
+    const ranked = await createRecommenderCore({
+      catalog,
+      modelUrl: MODELS,
+      backend: 'cpu',
+      head: { learningRate: 0 },
+      keepLatestDepartments: false,
+    });
+    open.push(rec, ranked);
     const plain = await plainHeadFrom(await loadHead({ catalog, modelUrl: MODELS, head: { learningRate: 0 }, warn: () => undefined }));
     plain.state = freshState(plain.d);
     const category = (i: number): string | undefined => catalog[i]!.category;
-    const clicks = ['gar-01a', 'gar-02b', 'gar-03c', 'toy-01a', 'kit-04a', 'gar-01a', 'pet-02c'];
+    const clicks = ['gar-01a', 'gar-02b', 'gar-03c', 'toy-01a', 'kit-04a', 'gar-01a', 'pet-02c', 'out-01a', 'hom-01a', 'clo-01a'];
     let t = 1_700_000_000_000;
     let compared = 0;
     let shared = 0;
+    let kept = 0;
     for (const id of clicks) {
       await rec.click(id);
+      await ranked.click(id);
       plain.learnOne({ item: index.get(id)!, impressions: [], ranked: [], time: (t += 5_000) });
       const scores = plain.scores(t + 5_000);
       for (const includeViewed of [false, true]) {
         for (const diversify of [true, false]) {
-          const page = (await rec.recommend({ k: 10, includeViewed, diversify })).map((r) => r.id);
-          const replayed = pageList(plain, scores, 10, { includeViewed, diversify, category }).map((i) => catalog[i]!.id);
-          expect(replayed).toEqual(page);
-          compared++;
-          if (diversify && new Set(page.map((p) => catalog[index.get(p)!]!.category)).size > 1) shared++;
+          const lists: string[][] = [];
+          for (const keepLatest of [true, false]) {
+            const page = (await (keepLatest ? rec : ranked).recommend({ k: 10, includeViewed, diversify })).map((r) => r.id);
+            const replayed = pageList(plain, scores, 10, { includeViewed, diversify, category, keepLatest }).map((i) => catalog[i]!.id);
+            expect(replayed).toEqual(page);
+            compared++;
+            lists.push(page);
+            if (diversify && new Set(page.map((p) => catalog[index.get(p)!]!.category)).size > 1) shared++;
+          }
+          if (lists[0]!.join() !== lists[1]!.join()) kept++;
         }
       }
       if (id === 'toy-01a') {
@@ -54,8 +68,10 @@ describe('the page list of the evaluation', () => {
         expect(top.some((i) => plain.historyWeights().some((h) => h.i === i))).toBe(false);
       }
     }
-    expect(compared).toBe(4 * clicks.length);
+    expect(compared).toBe(8 * clicks.length);
     expect(shared).toBeGreaterThan(0);
+    // The latest departments' places changed some of the lists.
+    expect(kept).toBeGreaterThan(0);
   });
 });
 
@@ -85,6 +101,26 @@ describe('shareAmongInterests', () => {
     expect(shareAmongInterests(candidates, [10, 20, 30, 21], 10, () => undefined)).toEqual(candidates.slice(0, 10));
     // One interest alone: the ranking too.
     expect(shareAmongInterests(candidates, [10, 20, 30], 10, department)).toEqual(candidates.slice(0, 10));
+  });
+
+  it('keeps two places for each of the last three departments clicked where the ranking shows one of them, as a shop chooses', () => {
+    // Items 0-19 Outdoor, then four each of Home, Pets, Kitchen, Toys and Garden; best first by index.
+    const wander = (i: number): string => (i < 20 ? 'Outdoor' : ['Home', 'Pets', 'Kitchen', 'Toys', 'Garden'][(i - 20) >> 2]!);
+    // One click in each of five departments, the latest Outdoor: none holds a quarter of the clicks,
+    // and the head's first ten are all Outdoor, as a ranking led by the last click can be.
+    const history = [0, 20, 24, 28, 32];
+    const list = shareAmongInterests(candidates, history, 10, wander, true);
+    const of = (g: string): number => list.filter((c) => wander(c.i) === g).length;
+    expect([of('Outdoor'), of('Home'), of('Pets'), of('Kitchen'), of('Toys')]).toEqual([6, 2, 2, 0, 0]);
+    // Each department's best candidates came in, in place of the list's last Outdoor items, in score order.
+    expect(list.map((c) => c.i)).toEqual([0, 1, 2, 3, 4, 5, 20, 21, 24, 25]);
+    expect(list.filter((c) => wander(c.i) === 'Home').every((c) => c.group === 'Home')).toBe(true);
+    // A shop that does not keep them (a grocer) gets the ranking.
+    expect(shareAmongInterests(candidates, history, 10, wander, false)).toEqual(candidates.slice(0, 10));
+    // Where the ranking already shows two of the three, it is kept.
+    expect(shareAmongInterests(candidates, [0, 1, 2, 3, 4, 5], 10, department, true)).toEqual(candidates.slice(0, 10));
+    const twoShown = shareAmongInterests(candidates, [0, 20, 24, 28, 32], 10, (i) => (i === 9 ? 'Home' : wander(i)), true);
+    expect(twoShown).toEqual(candidates.slice(0, 10));
   });
 
   it('adds an interest’s items to a list shorter than k instead of dropping others', () => {

@@ -70,6 +70,26 @@ describe('createRecommender (Node, cpu)', () => {
     expect(share(plain, 'Toys')).toBeGreaterThan(share(top, 'Toys'));
   });
 
+  it('does not echo the last click for a shopper who wanders through five departments, unless the shop chose the ranking', async () => {
+    const clicked = ['kit-01a', 'gar-01a', 'out-01a', 'toy-01a', 'pet-01a'];
+    const rec = await make();
+    for (const id of clicked) await rec.click(id);
+    const top = await rec.recommend({ k: 10 });
+    const at = JSON.stringify(top.map((t) => t.id));
+    // The head's ranking is the last click's department alone; the list keeps places for the two before it.
+    expect(share(await rec.recommend({ k: 10, diversify: false }), 'Pets')).toBe(1);
+    expect(
+      [share(top, 'Pets'), share(top, 'Toys'), share(top, 'Outdoor')].map((x) => Math.round(x * 10)),
+      at,
+    ).toEqual([6, 2, 2]);
+    // Each is explained by the click in its own department.
+    expect(top.find((t) => t.item.category === 'Toys')!.because[0]!.id).toBe('toy-01a');
+    // A shop whose maintenance job found the places cost its lists turns them off.
+    const ranked = await make({ keepLatestDepartments: false });
+    for (const id of clicked) await ranked.click(id);
+    expect(share(await ranked.recommend({ k: 10 }), 'Pets')).toBe(1);
+  });
+
   it('shows the viewed items back by default where the model says the shop re-buys, unless the page says otherwise', async () => {
     // The shipped model with the maintenance job's answer for a shop of re-buyers in its head manifest.
     const dir = tempFolder('clickwise-viewed-model-');

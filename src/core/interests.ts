@@ -19,6 +19,15 @@ export interface ListCandidate {
 export const INTEREST_SHARE = 0.25;
 /** Places of a list each interest is sure of (fewer where more interests share a short list). */
 export const INTEREST_PLACES = 3;
+/**
+ * The shopper's latest departments (those of their most recent clicks, distinct) that are sure of
+ * {@link LATEST_PLACES} places each where the head's ranking would show only one of them, with
+ * `keepLatest`: a shopper who wanders through five departments, one click each, holds no quarter
+ * anywhere, and the ranking, led by the last click, can show that click's department alone.
+ */
+export const LATEST_DEPARTMENTS = 3;
+/** Places each of the {@link LATEST_DEPARTMENTS} latest departments is sure of, where they are kept. */
+export const LATEST_PLACES = 2;
 
 /**
  * The candidates a list of `k` is made from, best first: `k` where the list is the ranking's
@@ -39,17 +48,26 @@ function interestsOf(history: readonly number[], category: (i: number) => string
 }
 
 /**
- * The list of k from `candidates` (best first by the head's score) that keeps a place for each of
- * the shopper's interests: the head's first k, except that each department holding at least a
- * quarter of the shopper's recent clicks (`history`) is sure of min(3, k / their number) places,
- * taken by its best candidates in place of the list's last items that no interest needs. So three
- * clicks in Garden and one in Toys give a list of both, while a shopper whose clicks spread over
- * many departments (a grocer's basket), or a catalogue without departments, keeps the head's
- * ranking. The list stays in the order of the scores; each item of an interest's department
- * carries it as `group`.
+ * The list of k from `candidates` (best first by the head's score) that keeps places for the
+ * shopper's interests: the head's first k, except that
+ * - each department holding at least a quarter of the shopper's recent clicks (`history`, most
+ *   recent first), where two or more do, is sure of min(3, k / their number) places;
+ * - with `keepLatest`, where the head's first k hold only one of the last three departments
+ *   clicked (or none), each of those is sure of min(2, k / their number) places;
  *
- * The rule before this one shared every place among all the departments clicked in (D'Hondt, by
- * the square root of their clicks) and ordered each one's items by likeness to its clicks: on a
+ * taken by a department's best candidates in place of the list's last items that no department
+ * needs. So three clicks in Garden and one in Toys give a list of both, a shopper who wanders
+ * through five departments sees the last three, not the last alone, and a shopper whose clicks
+ * spread over many departments that the ranking already shows, or a catalogue without
+ * departments, keeps the head's ranking. The list stays in the order of the scores; each item of
+ * a department with places carries it as `group`.
+ *
+ * `keepLatest` is the shop's choice (`HeadManifest.keepLatestDepartments`): on a grocer, whose
+ * baskets go through many aisles, the ranking's re-buys say more than the aisles clicked last,
+ * and on a synthetic one the places cost the lists 7% (docs/RESULTS.md, _A shop with departments_).
+ *
+ * The rule before these shared every place among all the departments clicked in (D'Hondt, by the
+ * square root of their clicks) and ordered each one's items by likeness to its clicks: on a
  * synthetic grocer with departments that list scored 15% of the head's NDCG@10 (docs/RESULTS.md,
  * _The list a page shows_).
  *
@@ -60,18 +78,25 @@ export function shareAmongInterests(
   history: readonly number[],
   k: number,
   category: (i: number) => string | undefined,
+  keepLatest = false,
 ): ListCandidate[] {
   const list = candidates.slice(0, k);
   const clicks = interestsOf(history, category);
   const total = history.length;
-  // The interests, most clicked first (ties: the department met first in the history).
+  // The places each department is sure of: interests first, most clicked first (ties: the
+  // department met first in the history), then the latest departments, most recent first.
+  const places = new Map<string, number>();
   const interests = [...clicks].filter(([, c]) => c >= INTEREST_SHARE * total).sort((a, b) => b[1] - a[1]);
-  if (interests.length < 2) return list;
-  const sure = Math.min(INTEREST_PLACES, Math.floor(k / interests.length));
-  const isInterest = new Set(interests.map(([g]) => g));
+  if (interests.length >= 2) for (const [g] of interests) places.set(g, Math.min(INTEREST_PLACES, Math.floor(k / interests.length)));
+  const latest = [...clicks.keys()].slice(0, LATEST_DEPARTMENTS);
+  const shown = new Set(list.map((c) => category(c.i)));
+  if (keepLatest && latest.length >= 2 && latest.filter((g) => shown.has(g)).length < 2) {
+    for (const g of latest) places.set(g, Math.max(places.get(g) ?? 0, Math.min(LATEST_PLACES, Math.floor(k / latest.length))));
+  }
+  if (places.size === 0) return list;
   const held = (g: string): number => list.filter((c) => category(c.i) === g).length;
   const inList = new Set(list.map((c) => c.i));
-  for (const [g] of interests) {
+  for (const [g, sure] of places) {
     const own = candidates.filter((c) => !inList.has(c.i) && category(c.i) === g);
     for (const c of own) {
       if (held(g) >= sure) break;
@@ -80,11 +105,11 @@ export function shareAmongInterests(
         inList.add(c.i);
         continue;
       }
-      // The list's last item that no interest needs: of no interest, or of one holding more than its places.
+      // The list's last item that no department needs: of none with places, or of one holding more than its places.
       let out = -1;
       for (let j = list.length - 1; j >= 0; j--) {
         const of = category(list[j]!.i);
-        if (of === undefined || !isInterest.has(of) || held(of) > sure) {
+        if (of === undefined || !places.has(of) || held(of) > places.get(of)!) {
           out = j;
           break;
         }
@@ -96,11 +121,11 @@ export function shareAmongInterests(
       inList.add(c.i);
     }
   }
-  // Every item of an interest's department is there for it (its `because` cites that department's clicks).
+  // Every item of a department with places is there for it (its `because` cites that department's clicks).
   return list
     .map((c) => {
       const of = category(c.i);
-      return c.group === undefined && of !== undefined && isInterest.has(of) ? { ...c, group: of } : c;
+      return c.group === undefined && of !== undefined && places.has(of) ? { ...c, group: of } : c;
     })
     .sort((a, b) => b.s - a.s);
 }

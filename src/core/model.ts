@@ -88,6 +88,13 @@ export interface HeadManifest {
    */
   recommendViewed?: boolean;
   /**
+   * Whether `recommend()` keeps places for the shopper's last three departments where the head's
+   * ranking shows only one of them (`shareAmongInterests`): false where the maintenance job found,
+   * on its held-out weeks, that the places cost this shop's lists more than 1% (a grocer, whose
+   * baskets go through many aisles). A page's own `keepLatestDepartments` wins. Default true.
+   */
+  keepLatestDepartments?: boolean;
+  /**
    * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
    * what sold lately with the same half-life and publishes it with the shop delta, so that a
    * browser's own popularity follows what sells now. Absent where the head ships no `recent`.

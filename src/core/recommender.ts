@@ -116,6 +116,14 @@ export interface CoreRecommenderOptions {
    */
   recommendViewed?: boolean;
   /**
+   * Whether a list shared among interests (`recommend({ diversify })`) keeps two places for each of
+   * the shopper's last three departments where the head's ranking would show only one of them, so
+   * that a shopper who wanders from department to department is not shown the last one alone.
+   * Default: what the model says of the shop (`keepLatestDepartments` in its head manifest, false
+   * where its maintenance job found that the places cost the shop's lists), else true.
+   */
+  keepLatestDepartments?: boolean;
+  /**
    * A catalogue read from a URL whose file is at least this many bytes is kept deflated in blocks
    * once the page is ready (about 4× smaller; an item is parsed after inflating its block when
    * first shown), instead of as parsed items or the file's bytes. The compression runs after
@@ -1004,6 +1012,7 @@ class RecommenderImpl implements Recommender {
     private readonly snapshotEvery: number,
     private readonly onWarning?: (w: { code: string; message: string }) => void,
     private readonly recommendViewed = false,
+    private readonly keepLatest = true,
   ) {
     this.unsubscribe.push(
       store.subscribe((change) => {
@@ -1325,7 +1334,7 @@ class RecommenderImpl implements Recommender {
     const columns = picked.length + extra.length;
     picked =
       diversify && picked.length > k
-        ? shareAmongInterests(picked, explained.history, k, (i) => this.catalog.category(i))
+        ? shareAmongInterests(picked, explained.history, k, (i) => this.catalog.category(i), this.keepLatest)
         : picked.slice(0, k);
     /** The items a kept place put in the list, and why. */
     const placed = new Map<number, 'new' | 'launch'>();
@@ -2132,6 +2141,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     options.onWarning,
     // The page's own choice, else the shop's as its maintenance job shipped it.
     (options.recommendViewed ?? headManifest.recommendViewed) === true,
+    (options.keepLatestDepartments ?? headManifest.keepLatestDepartments) !== false,
   );
   rec.embeddingStats = loaded.embeddingStats;
   rec.catalogIndexed = read.indexedIn;

@@ -74,6 +74,8 @@ export interface PageList {
   diversify: boolean;
   /** An item's department, or undefined where it has none (a click on it makes no interest). */
   category: (i: number) => string | undefined;
+  /** Places kept for the shopper's latest departments (`HeadManifest.keepLatestDepartments`); default false. */
+  keepLatest?: boolean;
 }
 
 /**
@@ -100,7 +102,8 @@ export function pageList(head: PlainHead, scores: Float32Array, k: number, page:
     const i = best.indices[j]!;
     if (!excl.has(i)) picked.push({ i, s: best.values[j]! });
   }
-  const list = diversify && picked.length > k ? shareAmongInterests(picked, viewed, k, page.category) : picked.slice(0, k);
+  const list =
+    diversify && picked.length > k ? shareAmongInterests(picked, viewed, k, page.category, page.keepLatest === true) : picked.slice(0, k);
   return list.map((p) => p.i);
 }
 

@@ -252,6 +252,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   try {
     /** Whether each loaded base's pages show the items viewed lately (`HeadManifest.recommendViewed`). */
     const viewedShown = new WeakMap<PlainHead, boolean>();
+    /** Whether each loaded base's pages keep places for the shopper's latest departments (`HeadManifest.keepLatestDepartments`). */
+    const latestKept = new WeakMap<PlainHead, boolean>();
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const given = until === o.split && o.baseAtSplit !== undefined;
@@ -297,6 +299,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       });
       const plain = await plainHeadFrom(loaded);
       viewedShown.set(plain, headManifest.recommendViewed === true);
+      latestKept.set(plain, headManifest.keepLatestDepartments !== false);
       return plain;
     };
     const clickwise = async (suffix: string, until: number): Promise<void> => {
@@ -327,7 +330,12 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         if (!wanted.includes(name)) continue;
         const head = await baseAt(until, 'learning', label);
         const includeViewed = name === 'clickwise-page' && viewedShown.get(head) === true;
-        const page = { includeViewed, diversify: true, category: (i: number) => o.items[i]!.category };
+        const page = {
+          includeViewed,
+          diversify: true,
+          category: (i: number) => o.items[i]!.category,
+          keepLatest: latestKept.get(head) !== false,
+        };
         methods.push(clickwiseMethod(`${name}${suffix}`, head, [], undefined, undefined, o.k, page));
       }
     };

@@ -105,6 +105,13 @@ export interface BaseOptions {
    * re-buyers); `yes` and `no` ship the shop's own answer. A page's own setting wins either way.
    */
   showViewed: 'auto' | 'yes' | 'no';
+  /**
+   * Whether the shop's pages keep places for a shopper's last three departments where the ranking
+   * shows only one of them (`HeadManifest.keepLatestDepartments`): `auto` chooses on the held-out
+   * weeks where the catalogue names departments (kept unless they cost the page's lists more than
+   * 1% of their NDCG@10); `yes` and `no` ship the shop's own answer. A page's own setting wins.
+   */
+  keepLatest: 'auto' | 'yes' | 'no';
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -127,6 +134,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   rateBudget: 20_000,
   rankedNegatives: 0,
   showViewed: 'auto',
+  keepLatest: 'auto',
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -156,6 +164,9 @@ export function validateBaseOptions(o: BaseOptions): void {
   }
   if (!['auto', 'yes', 'no'].includes(o.showViewed)) {
     throw new RangeError(`showViewed must be auto, yes or no, got ${JSON.stringify(o.showViewed)}`);
+  }
+  if (!['auto', 'yes', 'no'].includes(o.keepLatest)) {
+    throw new RangeError(`keepLatest must be auto, yes or no, got ${JSON.stringify(o.keepLatest)}`);
   }
   if (!(Number.isInteger(o.rateBudget) && o.rateBudget >= 1)) {
     throw new RangeError(`rateBudget must be a whole number of events ≥ 1, got ${o.rateBudget}`);
@@ -304,6 +315,7 @@ export async function trainBase(
           // Nothing held out to choose by: one rate the shop named is shipped, else the browser's default stands.
           ...(o.headLearningRates.length === 1 ? { headOptions: { ...h.headOptions, learningRate: o.headLearningRates[0]! } } : {}),
           ...(o.showViewed !== 'auto' ? { recommendViewed: o.showViewed === 'yes' } : {}),
+          ...(o.keepLatest !== 'auto' ? { keepLatestDepartments: o.keepLatest === 'yes' } : {}),
           ...(o.newSlots ? { newSlots: o.newSlots } : {}),
           ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
@@ -435,17 +447,22 @@ export async function trainBase(
       seed: o.seed,
       writeModel: (dir, head) => writeModelFolder(dir, models, head),
       viewed: o.showViewed === 'auto',
+      departments: o.keepLatest === 'auto' && items.some((it) => it.category !== undefined),
+      ...(o.showViewed !== 'auto' ? { includeViewed: o.showViewed === 'yes' } : {}),
       ...(onRateProgress ? { onProgress: onRateProgress } : {}),
     });
     const recommendViewed = o.showViewed === 'auto' ? rate?.showViewed : o.showViewed === 'yes';
+    const keepLatestDepartments = o.keepLatest === 'auto' ? rate?.keepLatest : o.keepLatest === 'yes';
     return {
       repeatShare,
       head: {
         ...shipped,
         ...(rate ? { headOptions: { ...shipped.headOptions, learningRate: rate.rate } } : {}),
         ...(recommendViewed !== undefined ? { recommendViewed } : {}),
+        ...(keepLatestDepartments !== undefined ? { keepLatestDepartments } : {}),
         metrics: {
           ...shipped.metrics,
+          ...(rate?.latestNdcg !== undefined ? { latestDepartmentsNdcg: rate.latestNdcg.map(r4) } : {}),
           ...(rate?.hiddenNdcg !== undefined ? { viewedNdcg: [r4(rate.ndcg[rate.rates.indexOf(rate.rate)]!), r4(rate.hiddenNdcg)] } : {}),
           ...(rate && rate.ndcg.length > 0
             ? {

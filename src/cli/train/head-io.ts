@@ -37,6 +37,8 @@ export interface HeadModelData {
   recentAt?: number;
   /** Whether pages show a shopper the items they viewed lately, as the job chose (`HeadManifest.recommendViewed`); absent: they do not. */
   recommendViewed?: boolean;
+  /** Whether pages keep places for a shopper's latest departments, as the job chose (`HeadManifest.keepLatestDepartments`); absent: they do. */
+  keepLatestDepartments?: boolean;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -88,6 +90,7 @@ export function writeHeadModel(dir: string, h: HeadModelData, { versionFromConte
     ...(h.newSlots ? { newSlots: h.newSlots } : {}),
     ...(h.launchSlots ? { launchSlots: h.launchSlots } : {}),
     ...(h.recommendViewed !== undefined ? { recommendViewed: h.recommendViewed } : {}),
+    ...(h.keepLatestDepartments !== undefined ? { keepLatestDepartments: h.keepLatestDepartments } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };

@@ -14,6 +14,10 @@
  * the items they viewed lately (`recommend({ includeViewed })`): where the held-out weeks score
  * better with them than with the page's default list, which leaves them out, the shop's shoppers
  * re-buy what they looked at (a grocer, a wholesaler), and the head ships `recommendViewed`.
+ * And, where the catalogue names departments, whether its pages keep places for a shopper's
+ * latest departments (`shareAmongInterests`): the page's lists are replayed with and without
+ * them, and the head ships `keepLatestDepartments: false` where they cost more than
+ * {@link LATEST_TOLERANCE} of the lists' NDCG@10 (a grocer, whose baskets go through many aisles).
  */
 import type { HeadOptions } from '../../core/head.js';
 import { loadHead } from '../../core/recommender.js';
@@ -25,6 +29,13 @@ import { clickwiseMethod, plainHeadMaker } from '../eval/clickwise-method.js';
 import type { ReplayEvent } from '../eval/replay.js';
 import { replay } from '../eval/replay.js';
 import type { HeadModelData } from './head-io.js';
+
+/**
+ * The share of the page lists' held-out NDCG@10 that the places for a shopper's latest departments
+ * may cost and still be kept: they serve a shopper who browses from department to department,
+ * which the next click alone does not measure.
+ */
+export const LATEST_TOLERANCE = 0.01;
 
 export interface RateChoice {
   /** The rate chosen: the candidate with the best NDCG@10 (the first listed of equals). */
@@ -41,6 +52,12 @@ export interface RateChoice {
    */
   hiddenNdcg?: number;
   showViewed?: boolean;
+  /**
+   * With `departments`: NDCG@10 at the rate chosen of the page's lists (the viewed items as chosen
+   * or given) without and with the places for the latest departments, and whether they are kept.
+   */
+  latestNdcg?: [number, number];
+  keepLatest?: boolean;
 }
 
 export interface RateChoiceInput {
@@ -58,6 +75,13 @@ export interface RateChoiceInput {
   budget: number;
   /** Also choose whether pages show the items viewed lately (`RateChoice.showViewed`); a single rate is then replayed too. */
   viewed?: boolean;
+  /**
+   * Also choose whether pages keep places for the shopper's latest departments
+   * (`RateChoice.keepLatest`; for a catalogue whose items name departments). The lists replayed
+   * show the viewed items as chosen with `viewed`, else as `includeViewed` says.
+   */
+  departments?: boolean;
+  includeViewed?: boolean;
   seed: number;
   /**
    * Writes `head` as a model folder into `dir` (base.ts's `writeModelFolder`, passed in because
@@ -76,7 +100,8 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
   if (o.rates.length === 0) throw new RangeError('chooseLearningRate needs at least one candidate rate.');
   for (const r of o.rates)
     if (!(r >= 0 && r <= 100)) throw new RangeError(`a candidate learning rate must be a number from 0 to 100, got ${r}`);
-  if (o.rates.length === 1 && !o.viewed) return { rate: o.rates[0]!, rates: [...o.rates], ndcg: [], shoppers: 0, scored: 0 };
+  if (o.rates.length === 1 && !o.viewed && !o.departments)
+    return { rate: o.rates[0]!, rates: [...o.rates], ndcg: [], shoppers: 0, scored: 0 };
   // Shoppers with held-out events, in a seeded order; taken until the budget is spent.
   const heldOut = new Map<string, number>();
   for (const e of o.events) if (e.t >= o.from) heldOut.set(e.user, (heldOut.get(e.user) ?? 0) + 1);
@@ -103,7 +128,7 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
       await loadHead({ catalog: [...o.items], modelUrl: folder.path, seed: o.seed, warn: () => undefined }),
     );
     const ndcg: number[] = [];
-    const runs = o.rates.length + (o.viewed ? 1 : 0);
+    const runs = o.rates.length + (o.viewed ? 1 : 0) + (o.departments ? 2 : 0);
     const total = runs * events.length;
     /** NDCG@10 of the held-out events at `rate`, replay `k` of the runs; with `page`, on the lists a page shows. */
     const replayAt = async (k: number, rate: number, page?: PageList): Promise<number> => {
@@ -127,6 +152,17 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
       const hidden = await replayAt(o.rates.length, choice.rate, { includeViewed: false, diversify: false, category: () => undefined });
       choice.hiddenNdcg = hidden;
       choice.showViewed = ndcg[best]! > hidden;
+    }
+    if (o.departments) {
+      // The page's lists, shared among interests, without and with the latest departments' places.
+      const includeViewed = choice.showViewed ?? o.includeViewed ?? false;
+      const category = (i: number): string | undefined => o.items[i]!.category;
+      const next = o.rates.length + (o.viewed ? 1 : 0);
+      const page = { includeViewed, diversify: true, category };
+      const without = await replayAt(next, choice.rate, { ...page, keepLatest: false });
+      const withLatest = await replayAt(next + 1, choice.rate, { ...page, keepLatest: true });
+      choice.latestNdcg = [without, withLatest];
+      choice.keepLatest = withLatest >= (1 - LATEST_TOLERANCE) * without;
     }
     return choice;
   } finally {

@@ -50,6 +50,11 @@ base this one replaces.
                      lately (default auto: yes where the held-out weeks, replayed at the rate
                      shipped, score better with them, as in a shop of re-buyers; a page's own
                      recommendViewed or data-recommend-viewed wins)
+  --latest-departments auto|yes|no  whether a list keeps two places for each of a shopper's
+                     last three departments where the ranking shows only one of them (default
+                     auto: where the catalogue names departments, kept unless the held-out weeks'
+                     page lists lose more than 1% by them, as a grocer's do; a page's own
+                     keepLatestDepartments wins)
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
@@ -72,6 +77,7 @@ async function main(argv: string[]): Promise<void> {
     'launch-slots': 'number',
     'learning-rates': 'string',
     'show-viewed': 'string',
+    'latest-departments': 'string',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -94,6 +100,9 @@ async function main(argv: string[]): Promise<void> {
   const showViewed = args['show-viewed'] === undefined ? 'auto' : String(args['show-viewed']);
   if (showViewed !== 'auto' && showViewed !== 'yes' && showViewed !== 'no')
     throw new UsageError(`--show-viewed must be auto, yes or no, got ${showViewed}.`);
+  const keepLatest = args['latest-departments'] === undefined ? 'auto' : String(args['latest-departments']);
+  if (keepLatest !== 'auto' && keepLatest !== 'yes' && keepLatest !== 'no')
+    throw new UsageError(`--latest-departments must be auto, yes or no, got ${keepLatest}.`);
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -126,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
       ...(rates !== null ? { headLearningRates: rates } : {}),
       rankedNegatives: ranked,
       showViewed,
+      keepLatest,
     },
     (done, total) => bar.tick((done / total) * 1),
     (done, total) => {
@@ -142,7 +152,7 @@ async function main(argv: string[]): Promise<void> {
     ...head,
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
@@ -151,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
     metrics: { ...head.metrics, seconds: (Date.now() - t0) / 1000 },
   });
   console.log(
-    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}${viewedShown(written.head.recommendViewed, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}${viewedShown(written.head.recommendViewed, head.metrics)}${latestKept(written.head.keepLatestDepartments, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
 
@@ -171,6 +181,14 @@ function viewedShown(shown: boolean | undefined, metrics: Record<string, unknown
   const ndcg = metrics?.['viewedNdcg'];
   const why = Array.isArray(ndcg) ? ` (held-out NDCG@10 ${String(ndcg[0])} with them, ${String(ndcg[1])} without)` : '';
   return `, pages ${shown ? 'show' : 'leave out'} the items viewed lately${why}`;
+}
+
+/** ", pages keep / do not keep places for the latest departments (held-out NDCG@10 …)": the job's answer, where it gave one. */
+function latestKept(kept: boolean | undefined, metrics: Record<string, unknown> | undefined): string {
+  if (kept === undefined) return '';
+  const ndcg = metrics?.['latestDepartmentsNdcg'];
+  const why = Array.isArray(ndcg) ? ` (held-out NDCG@10 of the page's lists ${String(ndcg[1])} with them, ${String(ndcg[0])} without)` : '';
+  return `, pages ${kept ? 'keep' : 'do not keep'} places for a shopper's latest departments${why}`;
 }
 
 export const command: Command = { usage: USAGE, run: main };
