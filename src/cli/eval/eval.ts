@@ -198,7 +198,14 @@ export interface BaseReport {
 /** The head manifest's per-shop choices (absent fields take the head's defaults). */
 export type BaseChoices = Pick<
   HeadManifest,
-  'mix' | 'newItemBias' | 'shopDeltaWeight' | 'shopDeltaWeightNew' | 'newSlots' | 'launchSlots' | 'recommendViewed'
+  | 'mix'
+  | 'newItemBias'
+  | 'shopDeltaWeight'
+  | 'shopDeltaWeightNew'
+  | 'newSlots'
+  | 'launchSlots'
+  | 'recommendViewed'
+  | 'keepLatestDepartments'
 > & {
   /** The rate browsers learn at, where the base chose one (`headOptions.learningRate`). */
   learningRate?: number;
@@ -206,7 +213,16 @@ export type BaseChoices = Pick<
 
 /** The choices of `head`, in the manifest's order, only the fields it has. */
 export function choicesOf(head: HeadManifest): BaseChoices {
-  const keys = ['mix', 'newItemBias', 'shopDeltaWeight', 'shopDeltaWeightNew', 'newSlots', 'launchSlots', 'recommendViewed'] as const;
+  const keys = [
+    'mix',
+    'newItemBias',
+    'shopDeltaWeight',
+    'shopDeltaWeightNew',
+    'newSlots',
+    'launchSlots',
+    'recommendViewed',
+    'keepLatestDepartments',
+  ] as const;
   const rate = head.headOptions?.['learningRate'];
   return {
     ...(Object.fromEntries(keys.filter((k) => head[k] !== undefined).map((k) => [k, head[k]])) as BaseChoices),
