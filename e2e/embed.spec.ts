@@ -110,6 +110,39 @@ for (const [attrs, shown] of [
   });
 }
 
+for (const [attrs, kept] of [
+  [{}, true],
+  [{ 'data-latest-departments': 'false' }, false],
+] as const) {
+  test(`keeps places in the slot for a wandering shopper's last three departments${kept ? '' : ', unless the tag says false'}`, async ({
+    page,
+  }) => {
+    const path = ['kit-01a', 'gar-01a', 'out-01a', 'toy-01a', 'pet-01a'];
+    await tagPage(
+      page,
+      { 'data-catalog': 'catalog.json', 'data-namespace': `latest-${String(kept)}`, ...attrs },
+      `${path.map((id) => `<button data-clickwise-item="${id}">${id}</button>`).join('')}<div data-clickwise-slot data-k="10"></div>`,
+    );
+    await ready(page);
+    for (const [n, id] of path.entries()) {
+      await page.locator(`button[data-clickwise-item="${id}"]`).click();
+      await expect.poll(() => clicks(page)).toBe(n + 1);
+    }
+    // The demo catalogue's ids begin with their department's first three letters.
+    const departments = (): Promise<string[]> =>
+      page
+        .locator('[data-clickwise-slot] [data-clickwise-item]')
+        .evaluateAll((els) => els.map((e) => (e.getAttribute('data-clickwise-item') ?? '').slice(0, 3)));
+    // Kept: at least two of each of the last three; not kept: the ranking, the last click's department alone.
+    await expect
+      .poll(async () => {
+        const d = await departments();
+        return d.length === 10 && ['pet', 'toy', 'out'].map((g) => d.filter((x) => x === g).length >= 2);
+      })
+      .toEqual(kept ? [true, true, true] : [true, false, false]);
+  });
+}
+
 test('requests only its own files, sends nothing about the shopper, and sets no cookie', async ({ page, context }) => {
   const requests: { url: string; method: string; body: string | null }[] = [];
   const manifestAsked: Promise<Record<string, string>>[] = [];

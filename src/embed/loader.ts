@@ -49,6 +49,7 @@ declare const __CLICKWISE_VERSION__: string;
     wasmPaths: new URL('tfjs/', scriptUrl).href,
     // Absent: the model's own default for the shop.
     ...(d['recommendViewed'] !== undefined ? { recommendViewed: d['recommendViewed'] !== 'false' } : {}),
+    ...(d['latestDepartments'] !== undefined ? { keepLatestDepartments: d['latestDepartments'] !== 'false' } : {}),
     ...(d['compactAbove'] !== undefined ? { compactAbove: d['compactAbove'] } : {}),
   };
   let settle: { resolve: (v: unknown) => void; reject: (e: unknown) => void } = { resolve: () => undefined, reject: () => undefined };

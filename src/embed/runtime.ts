@@ -24,6 +24,8 @@ export interface EmbedConfig {
   wasmPaths: string;
   /** `data-recommend-viewed`: show recently clicked items again (repeat-purchase shops); `="false"`: never; absent: as the model says of the shop. */
   recommendViewed?: boolean;
+  /** `data-latest-departments`: keep places for the shopper's latest departments; `="false"`: never; absent: as the model says of the shop. */
+  keepLatestDepartments?: boolean;
   /** `data-compact-above`: the attribute's text (a number of bytes, or `never`), unchecked. */
   compactAbove?: string;
 }
@@ -187,6 +189,7 @@ export async function start(
     namespace: config.namespace,
     wasmPaths: config.wasmPaths,
     ...(config.recommendViewed !== undefined ? { recommendViewed: config.recommendViewed === true } : {}),
+    ...(config.keepLatestDepartments !== undefined ? { keepLatestDepartments: config.keepLatestDepartments === true } : {}),
     ...(compact !== undefined ? { compactCatalogAbove: compact } : {}),
     // The files the tag began to download are taken from there.
     fetcher: prefetchingFetcher(prefetched),
