@@ -61,6 +61,34 @@ describe('sasrec', () => {
     here.dispose?.();
   }, 120_000);
 
+  it('chooses its epochs on the weeks before the split, then learns those weeks too', async () => {
+    // Sixty days: shoppers walk the chain of items 0-39 all along; a new path, 40 to 49, is walked
+    // only in the last 28 days before the split.
+    const day = 86_400_000;
+    const events: ReplayEvent[] = [];
+    for (let u = 0; u < 60; u++) {
+      const at = (u % 60) * day;
+      for (let k = 0; k < 8; k++) events.push({ user: `u${u}`, item: (u * 7 + k) % N, t: at + k, scored: false });
+      if (u >= 32) for (let k = 0; k < 8; k++) events.push({ user: `u${u}`, item: 40 + ((u + k) % 10), t: at + 10 + k, scored: false });
+    }
+    events.sort((a, b) => a.t - b.t);
+    const m = await sasrecMethod(events, N + 10, { ...options, worker: false, split: 60 * day, validationEvents: 100 });
+    const t = m.training as { heldOut: string; bestEpoch: number; retrainedEpochs: number; heldOutEvents: number; epochsTrained: number };
+    expect(t.heldOut).toBe('the 28 days before the split');
+    // Capped: the period holds 28 shoppers' 15 scored events each.
+    expect(t.heldOutEvents).toBe(100);
+    expect(t.epochsTrained).toBe(t.bestEpoch + 2);
+    expect(t.retrainedEpochs).toBe(t.bestEpoch);
+    // The path of the held-out weeks was learned by the network trained again on every event.
+    const s = await m.scoreBatch([[43], [46, 47]]);
+    const best = (r: number): number => {
+      const row = Array.from(s.subarray(r * (N + 10), (r + 1) * (N + 10)));
+      return row.indexOf(Math.max(...row));
+    };
+    expect([best(0), best(1)]).toEqual([44, 48]);
+    m.dispose?.();
+  }, 120_000);
+
   it('uses a sampled softmax above the full-softmax limit', async () => {
     const m = await sasrecMethod(chainEvents(), N, { ...options, epochs: 2, fullSoftmaxUpTo: 10, negatives: 8, worker: false });
     expect((m.training as { loss: string }).loss).toBe('sampled softmax, 8 negatives');

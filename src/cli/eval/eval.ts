@@ -377,8 +377,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     const stop = new AbortController();
     const trained = SEQUENCE_MODELS.filter((kind) => wanted.includes(kind)).map((kind) => {
       const { visit, ...net } = settings[kind];
-      return sequenceMethod(kind, events, n, { ...net, seed: o.seed, onProgress: o.onProgress, signal: stop.signal }).then((m) =>
-        Object.assign(m, { visit }),
+      return sequenceMethod(kind, events, n, { ...net, seed: o.seed, split: o.split, onProgress: o.onProgress, signal: stop.signal }).then(
+        (m) => Object.assign(m, { visit }),
       );
     });
     // Handled below; this only keeps an early failure from being reported as unhandled meanwhile.

@@ -6,11 +6,16 @@
  * (50,000 by default), otherwise a sampled softmax: the true next item against a shared set of
  * uniformly drawn items per batch.
  *
- * Early stopping: each shopper's last item before the split (of shoppers with at least three) is
- * held out of training; after every epoch the model ranks the full catalogue for those held-out
- * items, and training stops once NDCG@10 there has not improved for `patience` epochs. The
- * weights of the best epoch are kept. Scoring ranks the full catalogue by the last position's
- * output times the item embeddings. The model is fixed during the replay.
+ * Early stopping on a validation period: the events of the last `validationDays` before the split
+ * (28 by default, the maintenance job's held-out weeks) are held out, and the network is trained
+ * on those before them. After every epoch it ranks the full catalogue for the held-out events (up
+ * to `validationEvents` of them, drawn at random, each after the shopper's items before it), and
+ * training stops once NDCG@10 there has not improved for `patience` epochs. A new network is then
+ * trained on every event before the split for the best epoch's number of epochs, so that the
+ * weeks held out are learned too. Where the period holds no event to score (a log shorter than
+ * it), each shopper's last item before the split (of shoppers with at least three) is held out
+ * instead, and the weights of the best epoch are kept. Scoring ranks the full catalogue by the
+ * last position's output times the item embeddings. The model is fixed during the replay.
  *
  * Embedding lookups use a custom gradient that scatter-adds into the touched rows only (tfjs's
  * gather gradient is dense over the whole table and slow on wasm/cpu).
@@ -26,13 +31,18 @@ import type { NetKind, NetOptions, SequenceNet } from './sequence-nets.js';
 import { buildNet } from './sequence-nets.js';
 import { RankMetrics } from './metrics.js';
 import type { ReplayEvent, StaticMethod } from './replay.js';
-import { sequencesBeforeSplit } from './replay.js';
 
 export interface SequenceOptions extends NetOptions {
   /** The most epochs trained; early stopping usually ends sooner. */
   epochs: number;
   /** Epochs without a better held-out NDCG@10 before training stops (default 2). */
   patience?: number;
+  /** Days before the split held out to choose the number of epochs (default 28). */
+  validationDays?: number;
+  /** Held-out events scored after each epoch at most, drawn at random (default 5,000). */
+  validationEvents?: number;
+  /** The split (ms): the period ends there. Default: the first scored event's time, else after the last event. */
+  split?: number;
   /** Catalogues up to this many items train with the full softmax (default 50,000). */
   fullSoftmaxUpTo?: number;
   batchSize?: number;
@@ -52,19 +62,30 @@ export interface SequenceOptions extends NetOptions {
 /** What the training did, copied into the report. */
 export interface SequenceTraining {
   loss: string;
+  /** What was held out to choose the epochs: the validation period, or each shopper's last item. */
+  heldOut: string;
   epochsTrained: number;
   bestEpoch: number;
   heldOutNdcgPerEpoch: number[];
   heldOutShoppers: number;
+  heldOutEvents: number;
+  /** Epochs of the network trained again on every event before the split (0: the best epoch's weights kept). */
+  retrainedEpochs: number;
+}
+
+/** A shopper's items before the split (catalogue indices, in time order); from `heldFrom` on, in the validation period. */
+export interface TrainingSequence {
+  items: number[];
+  heldFrom: number;
 }
 
 /**
- * Trains a network of `kind` on each shopper's sequence (catalogue indices, in time order) with
- * early stopping on the held-out last items, and returns the network of the best epoch.
+ * Trains a network of `kind` on each shopper's sequence with early stopping on the validation
+ * period (or the held-out last items, where the period holds none), and returns it.
  */
 async function trainNet(
   kind: NetKind,
-  sequences: readonly (readonly number[])[],
+  sequences: readonly TrainingSequence[],
   n: number,
   o: SequenceOptions,
 ): Promise<{ net: SequenceNet; training: SequenceTraining }> {
@@ -73,114 +94,165 @@ async function trainNet(
   const B = o.batchSize ?? 128;
   const S = o.negatives ?? 256;
   const rand = mulberry32(o.seed);
-  // Training sequences: each shopper's items before the split (shifted by one: 0 is padding), cut
-  // into windows of L + 1.
-  const all = sequences.map((s) => s.map((i) => i + 1));
-  // Held out for early stopping: the last item of every shopper with at least three.
-  const held = all.filter((s) => s.length >= 3).map((s) => ({ history: s.slice(0, -1), target: s[s.length - 1]! }));
-  const seqs = all.map((s) => (s.length >= 3 ? s.slice(0, -1) : s));
+  // Each shopper's items shifted by one (0 is padding).
+  const all = sequences.map((s) => ({ items: s.items.map((i) => i + 1), heldFrom: s.heldFrom }));
+  // Held out: every event of the period that follows an item of the shopper's, up to the cap;
+  // the network that chooses the epochs learns what came before the period.
+  let held: { seq: number; at: number }[] = [];
+  all.forEach((s, seq) => {
+    for (let at = Math.max(1, s.heldFrom); at < s.items.length; at++) held.push({ seq, at });
+  });
+  const before = all.map((s) => s.items.slice(0, s.heldFrom));
+  // A period with nothing to score, or nothing before it to learn from (a log shorter than it), is not one.
+  const period = held.length > 0 && before.some((s) => s.length >= 2);
+  const cap = o.validationEvents ?? 5_000;
+  if (!period) held = [];
+  else if (held.length > cap) {
+    for (let i = 0; i < cap; i++) {
+      const j = i + Math.floor(rand() * (held.length - i));
+      [held[i], held[j]] = [held[j]!, held[i]!];
+    }
+    held = held.slice(0, cap);
+  }
+  // Without a period: the last item of every shopper with at least three.
+  if (!period) all.forEach((s, seq) => s.items.length >= 3 && held.push({ seq, at: s.items.length - 1 }));
+  const fitted = period ? before : all.map((s) => (s.items.length >= 3 ? s.items.slice(0, -1) : s.items));
   const full = n <= (o.fullSoftmaxUpTo ?? 50_000);
   const patience = o.patience ?? 2;
-  const windows: number[][] = [];
-  for (const s of seqs) {
-    if (s.length < 2) continue;
-    for (let end = s.length; end > 1; end -= L) windows.push(s.slice(Math.max(0, end - L - 1), end));
-  }
-  const net = buildNet(kind, n, o, rand);
-  const { variables, forward, scoreShifted } = net;
-  const E = variables[0]! as tf.Variable<tf.Rank.R2>;
+  /** Each sequence cut into windows of L + 1. */
+  const windowsOf = (seqs: readonly number[][]): number[][] => {
+    const windows: number[][] = [];
+    for (const s of seqs) {
+      if (s.length < 2) continue;
+      for (let end = s.length; end > 1; end -= L) windows.push(s.slice(Math.max(0, end - L - 1), end));
+    }
+    return windows;
+  };
 
-  /** NDCG@10 of the held-out last items (ties count against the item). */
-  const heldOutNdcg = async (): Promise<number> => {
+  /** NDCG@10 of the held-out events (ties count against the item). */
+  const heldOutNdcg = async (net: SequenceNet): Promise<number> => {
     const metrics = new RankMetrics(10);
-    for (let at = 0; at < held.length; at += 256) {
-      const part = held.slice(at, at + 256);
-      const scores = await scoreShifted(part.map((h) => h.history));
+    for (let from = 0; from < held.length; from += 256) {
+      const part = held.slice(from, from + 256);
+      const scores = await net.scoreShifted(part.map((h) => all[h.seq]!.items.slice(0, h.at)));
       part.forEach((h, r) => {
         const row = scores.subarray(r * n, (r + 1) * n);
-        const t = row[h.target - 1]!;
+        const target = all[h.seq]!.items[h.at]! - 1;
+        const t = row[target]!;
         let rank = 0;
-        for (let i = 0; i < n && rank < 10; i++) if (i !== h.target - 1 && row[i]! >= t) rank++;
+        for (let i = 0; i < n && rank < 10; i++) if (i !== target && row[i]! >= t) rank++;
         metrics.add(rank);
       });
     }
     return metrics.events ? metrics.ndcgSum / metrics.events : 0;
   };
 
-  const opt = tf.train.adam(o.learningRate ?? 0.001);
-  const steps = Math.ceil(windows.length / B);
-  const total = o.epochs * steps;
-  let done = 0;
+  /**
+   * Trains `net` on `windows` for up to `epochs` epochs; `afterEpoch` (where given) returns true
+   * to stop. Progress goes out as `label`.
+   */
+  const fit = async (
+    net: SequenceNet,
+    windows: number[][],
+    epochs: number,
+    label: string,
+    afterEpoch?: (epoch: number) => Promise<boolean>,
+  ): Promise<void> => {
+    const E = net.variables[0]! as tf.Variable<tf.Rank.R2>;
+    const opt = tf.train.adam(o.learningRate ?? 0.001);
+    const steps = Math.ceil(windows.length / B);
+    const total = epochs * steps;
+    let done = 0;
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      // Shuffle the windows.
+      for (let i = windows.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [windows[i], windows[j]] = [windows[j]!, windows[i]!];
+      }
+      for (let s = 0; s < steps; s++) {
+        const part = windows.slice(s * B, (s + 1) * B);
+        const X = new Int32Array(part.length * L);
+        const Y = new Int32Array(part.length * L);
+        part.forEach((w, r) => {
+          // Left-padded: the input is w[0..m-2], the target w[1..m-1].
+          const m = w.length;
+          for (let j = 0; j < m - 1; j++) {
+            X[r * L + L - (m - 1) + j] = w[j]!;
+            Y[r * L + L - (m - 1) + j] = w[j + 1]!;
+          }
+        });
+        const negs = full ? null : Int32Array.from({ length: S }, () => 1 + Math.floor(rand() * n));
+        const loss = tf.tidy(() => {
+          const Xt = tf.tensor2d(X, [part.length, L], 'int32');
+          const Yt = tf.tensor1d(Y, 'int32');
+          const mask = tf.cast(tf.notEqual(Yt, 0), 'float32');
+          if (!negs) {
+            // Full softmax: every catalogue item (row 0 of E, the padding, is not one) at every position.
+            const labels = tf.maximum(tf.sub(Yt, tf.scalar(1, 'int32')), tf.scalar(0, 'int32')) as tf.Tensor1D;
+            return opt.minimize(() => {
+              const H = tf.reshape(net.forward(Xt, true), [part.length * L, d]);
+              const logits = matMul(H, tf.slice(E, [1, 0], [n, d]), false, true) as tf.Tensor2D;
+              return crossEntropy(logits, labels, mask as tf.Tensor1D);
+            }, true) as tf.Scalar;
+          }
+          const Nt = tf.tensor1d(negs, 'int32');
+          return opt.minimize(() => {
+            const H = tf.reshape(net.forward(Xt, true), [part.length * L, d]);
+            const pos = tf.sum(tf.mul(H, lookup(E, Yt)), 1, true); // [bL, 1]
+            const neg = matMul(H, lookup(E, Nt) as tf.Tensor2D, false, true); // [bL, S]
+            const logits = tf.concat([pos, neg], 1);
+            const ce = tf.sub(tf.logSumExp(logits, 1), tf.reshape(pos, [-1]));
+            return tf.div(tf.sum(tf.mul(ce, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
+          }, true) as tf.Scalar;
+        });
+        if (s === steps - 1) await loss.data();
+        loss.dispose();
+        o.onProgress?.(label, ++done, total);
+      }
+      if (afterEpoch && (await afterEpoch(epoch))) {
+        o.onProgress?.(label, total, total);
+        break;
+      }
+    }
+    opt.dispose();
+  };
+
+  // The number of epochs, chosen on what was held out.
+  const chosen = buildNet(kind, n, o, rand);
   let best: { epoch: number; ndcg: number; weights: tf.Tensor[] } | null = null;
   const curve: number[] = [];
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
-    // Shuffle the windows.
-    for (let i = windows.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [windows[i], windows[j]] = [windows[j]!, windows[i]!];
-    }
-    for (let s = 0; s < steps; s++) {
-      const part = windows.slice(s * B, (s + 1) * B);
-      const X = new Int32Array(part.length * L);
-      const Y = new Int32Array(part.length * L);
-      part.forEach((w, r) => {
-        // Left-padded: the input is w[0..m-2], the target w[1..m-1].
-        const m = w.length;
-        for (let j = 0; j < m - 1; j++) {
-          X[r * L + L - (m - 1) + j] = w[j]!;
-          Y[r * L + L - (m - 1) + j] = w[j + 1]!;
-        }
-      });
-      const negs = full ? null : Int32Array.from({ length: S }, () => 1 + Math.floor(rand() * n));
-      const loss = tf.tidy(() => {
-        const Xt = tf.tensor2d(X, [part.length, L], 'int32');
-        const Yt = tf.tensor1d(Y, 'int32');
-        const mask = tf.cast(tf.notEqual(Yt, 0), 'float32');
-        if (!negs) {
-          // Full softmax: every catalogue item (row 0 of E, the padding, is not one) at every position.
-          const labels = tf.maximum(tf.sub(Yt, tf.scalar(1, 'int32')), tf.scalar(0, 'int32')) as tf.Tensor1D;
-          return opt.minimize(() => {
-            const H = tf.reshape(forward(Xt, true), [part.length * L, d]);
-            const logits = matMul(H, tf.slice(E, [1, 0], [n, d]), false, true) as tf.Tensor2D;
-            return crossEntropy(logits, labels, mask as tf.Tensor1D);
-          }, true) as tf.Scalar;
-        }
-        const Nt = tf.tensor1d(negs, 'int32');
-        return opt.minimize(() => {
-          const H = tf.reshape(forward(Xt, true), [part.length * L, d]);
-          const pos = tf.sum(tf.mul(H, lookup(E, Yt)), 1, true); // [bL, 1]
-          const neg = matMul(H, lookup(E, Nt) as tf.Tensor2D, false, true); // [bL, S]
-          const logits = tf.concat([pos, neg], 1);
-          const ce = tf.sub(tf.logSumExp(logits, 1), tf.reshape(pos, [-1]));
-          return tf.div(tf.sum(tf.mul(ce, mask)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
-        }, true) as tf.Scalar;
-      });
-      if (s === steps - 1) await loss.data();
-      loss.dispose();
-      o.onProgress?.(`${kind} (training)`, ++done, total);
-    }
-    const ndcg = await heldOutNdcg();
+  await fit(chosen, windowsOf(fitted), o.epochs, period ? `${kind} (choosing epochs)` : `${kind} (training)`, async (epoch) => {
+    const ndcg = await heldOutNdcg(chosen);
     curve.push(Number(ndcg.toFixed(4)));
     if (!best || ndcg > best.ndcg) {
       if (best) tf.dispose(best.weights);
-      best = { epoch: epoch + 1, ndcg, weights: variables.map((v) => tf.clone(v)) };
-    } else if (epoch + 1 - best.epoch >= patience) {
-      o.onProgress?.(`${kind} (training)`, total, total);
-      break;
+      // The weights are kept only where they are what is returned (no period to learn again).
+      best = { epoch: epoch + 1, ndcg, weights: period ? [] : chosen.variables.map((v) => tf.clone(v)) };
+      return false;
     }
+    return epoch + 1 - best.epoch >= patience;
+  });
+  const bestEpoch = (best as { epoch: number } | null)?.epoch ?? 0;
+  let net = chosen;
+  if (period) {
+    // Trained again on every event before the split, for as many epochs.
+    chosen.dispose();
+    net = buildNet(kind, n, o, mulberry32(o.seed));
+    await fit(net, windowsOf(all.map((s) => s.items)), Math.max(1, bestEpoch), `${kind} (training)`);
+  } else if (best) {
+    const weights = (best as { weights: tf.Tensor[] }).weights;
+    chosen.variables.forEach((v, k) => v.assign(weights[k]!));
+    tf.dispose(weights);
   }
-  opt.dispose();
-  if (best) {
-    variables.forEach((v, k) => v.assign(best!.weights[k]!));
-    tf.dispose(best.weights);
-  }
-
   const training: SequenceTraining = {
     loss: full ? 'full softmax' : `sampled softmax, ${S} negatives`,
+    heldOut: period ? `the ${o.validationDays ?? 28} days before the split` : "each shopper's last item",
     epochsTrained: curve.length,
-    bestEpoch: best?.epoch ?? 0,
+    bestEpoch,
     heldOutNdcgPerEpoch: curve,
-    heldOutShoppers: held.length,
+    heldOutShoppers: new Set(held.map((h) => h.seq)).size,
+    heldOutEvents: held.length,
+    retrainedEpochs: period ? Math.max(1, bestEpoch) : 0,
   };
   return { net, training };
 }
@@ -201,7 +273,7 @@ const TITLE: Record<NetKind, string> = { sasrec: 'SASRec', gru4rec: 'GRU4Rec' };
  */
 async function trainInWorker(
   kind: NetKind,
-  sequences: number[][],
+  sequences: TrainingSequence[],
   n: number,
   o: SequenceOptions,
 ): Promise<{ net: SequenceNet; training: SequenceTraining }> {
@@ -215,8 +287,8 @@ async function trainInWorker(
   const stopped = `${TITLE[kind]} training was stopped.`;
   try {
     const trained = await new Promise<TrainedMessage>((resolve, reject) => {
-      worker.on('message', (m: TrainedMessage | { type: 'progress'; done: number; total: number }) => {
-        if (m.type === 'progress') onProgress?.(`${kind} (training, worker thread)`, m.done, m.total);
+      worker.on('message', (m: TrainedMessage | { type: 'progress'; label: string; done: number; total: number }) => {
+        if (m.type === 'progress') onProgress?.(m.label.replace(/\)$/, ', worker thread)'), m.done, m.total);
         else resolve(m);
       });
       worker.on('error', reject);
@@ -232,13 +304,13 @@ async function trainInWorker(
 
 // The worker thread's side: train, post the weights, end.
 if (!isMainThread && (workerData as { sequenceModel?: unknown } | null)?.sequenceModel) {
-  const job = (workerData as { sequenceModel: { kind: NetKind; sequences: number[][]; n: number; options: SequenceOptions } })
+  const job = (workerData as { sequenceModel: { kind: NetKind; sequences: TrainingSequence[]; n: number; options: SequenceOptions } })
     .sequenceModel;
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`${TITLE[job.kind]} trains on the wasm backend, which could not start: ${backend.reason}`);
   const { net, training } = await trainNet(job.kind, job.sequences, job.n, {
     ...job.options,
-    onProgress: (_m, done, total) => parentPort!.postMessage({ type: 'progress', done, total }),
+    onProgress: (label, done, total) => parentPort!.postMessage({ type: 'progress', label, done, total }),
   });
   const weights = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
   parentPort!.postMessage(
@@ -260,6 +332,9 @@ export function validateSequenceOptions(kind: NetKind, o: SequenceOptions): void
   whole(`maxLen (--${kind}-len)`, o.maxLen);
   whole('blocks', o.blocks);
   whole('batchSize', o.batchSize);
+  whole('validationEvents', o.validationEvents);
+  if (o.validationDays !== undefined && !(o.validationDays >= 0 && Number.isFinite(o.validationDays)))
+    throw new RangeError(`${TITLE[kind]}'s validationDays must be a number of days, 0 or more, got ${o.validationDays}.`);
   if (o.learningRate !== undefined && !(o.learningRate > 0))
     throw new RangeError(`${TITLE[kind]}'s learning rate must be above 0, got ${o.learningRate}.`);
   if (o.dropout !== undefined && !(o.dropout >= 0 && o.dropout < 1))
@@ -271,7 +346,18 @@ export async function sequenceMethod(kind: NetKind, events: readonly ReplayEvent
   validateSequenceOptions(kind, o);
   const popularity = new Float32Array(n);
   for (const e of events) if (!e.scored) popularity[e.item]! += 1;
-  const sequences = [...sequencesBeforeSplit(events).values()];
+  // Each shopper's items before the split; those of the last `validationDays` are the period held out.
+  const split = o.split ?? events.find((e) => e.scored)?.t ?? (events.length ? events[events.length - 1]!.t + 1 : 0);
+  const periodFrom = split - (o.validationDays ?? 28) * 86_400_000;
+  const byShopper = new Map<string, TrainingSequence>();
+  for (const e of events) {
+    if (e.scored) break;
+    let s = byShopper.get(e.user);
+    if (!s) byShopper.set(e.user, (s = { items: [], heldFrom: -1 }));
+    if (s.heldFrom < 0 && e.t >= periodFrom) s.heldFrom = s.items.length;
+    s.items.push(e.item);
+  }
+  const sequences = [...byShopper.values()].map((s) => ({ items: s.items, heldFrom: s.heldFrom < 0 ? s.items.length : s.heldFrom }));
   const { net, training } = o.worker === false ? await trainNet(kind, sequences, n, o) : await trainInWorker(kind, sequences, n, o);
   // The weights are fixed from here on: the item rows are transposed once for every batch.
   const itemsT = net.itemsT();
