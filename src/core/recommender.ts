@@ -1327,14 +1327,15 @@ class RecommenderImpl implements Recommender {
     // The last places for the shop's best new products for this shopper, where the base keeps some.
     const fresh = await this.freshCandidates(k, excl, options.filter);
     if (this.disposed) return [];
-    const extra = fresh.filter((f) => !picked.some((p) => p.i === f.i));
-    // One explanation of every candidate serves both the sharing and the `because` of the list.
-    const explained = await this.head.explain([...picked, ...extra].map((p) => p.i));
-    const columnOf = new Map([...picked, ...extra].map((p, col) => [p.i, col]));
-    const columns = picked.length + extra.length;
     picked =
       diversify && picked.length > k
-        ? shareAmongInterests(picked, explained.history, k, (i) => this.catalog.category(i), this.keepLatest)
+        ? shareAmongInterests(
+            picked,
+            this.head.historyWeights().map((h) => h.i),
+            k,
+            (i) => this.catalog.category(i),
+            this.keepLatest,
+          )
         : picked.slice(0, k);
     /** The items a kept place put in the list, and why. */
     const placed = new Map<number, 'new' | 'launch'>();
@@ -1350,9 +1351,10 @@ class RecommenderImpl implements Recommender {
         fresh.length,
       ).map((i) => byItem.get(i)!);
     }
-    const { history, weights, contributions } = explained;
-    return picked.map((p) => {
-      const col = columnOf.get(p.i)!;
+    // The `because` of the items shown only (the history is the one the sharing read: no await between).
+    const { history, weights, contributions } = await this.head.explain(picked.map((p) => p.i));
+    const columns = picked.length;
+    return picked.map((p, col) => {
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
       history.forEach((h, row) => {

@@ -266,10 +266,11 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const folder = ownTempFolder('clickwise-eval-');
   const tmp = folder.path;
   try {
-    /** Whether each loaded base's pages show the items viewed lately (`HeadManifest.recommendViewed`). */
-    const viewedShown = new WeakMap<PlainHead, boolean>();
-    /** Whether each loaded base's pages keep places for the shopper's latest departments (`HeadManifest.keepLatestDepartments`). */
-    const latestKept = new WeakMap<PlainHead, boolean>();
+    /**
+     * What each loaded base's pages do by default: show the items viewed lately
+     * (`HeadManifest.recommendViewed`), keep places for the latest departments (`keepLatestDepartments`).
+     */
+    const pageDefaults = new WeakMap<PlainHead, { includeViewed: boolean; keepLatest: boolean }>();
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const given = until === o.split && o.baseAtSplit !== undefined;
@@ -314,8 +315,10 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
         warn: () => undefined,
       });
       const plain = await plainHeadFrom(loaded);
-      viewedShown.set(plain, headManifest.recommendViewed === true);
-      latestKept.set(plain, headManifest.keepLatestDepartments !== false);
+      pageDefaults.set(plain, {
+        includeViewed: headManifest.recommendViewed === true,
+        keepLatest: headManifest.keepLatestDepartments !== false,
+      });
       return plain;
     };
     const clickwise = async (suffix: string, until: number): Promise<void> => {
@@ -345,12 +348,12 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       for (const name of ['clickwise-page', 'clickwise-page-hidden'] as const) {
         if (!wanted.includes(name)) continue;
         const head = await baseAt(until, 'learning', label);
-        const includeViewed = name === 'clickwise-page' && viewedShown.get(head) === true;
+        const shop = pageDefaults.get(head)!;
         const page = {
-          includeViewed,
+          includeViewed: name === 'clickwise-page' && shop.includeViewed,
           diversify: true,
           category: (i: number) => o.items[i]!.category,
-          keepLatest: latestKept.get(head) !== false,
+          keepLatest: shop.keepLatest,
         };
         methods.push(clickwiseMethod(`${name}${suffix}`, head, [], undefined, undefined, o.k, page));
       }

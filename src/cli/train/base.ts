@@ -162,11 +162,8 @@ export function validateBaseOptions(o: BaseOptions): void {
   if (!(Number.isInteger(o.rankedNegatives) && o.rankedNegatives >= 0 && o.rankedNegatives <= 10_000)) {
     throw new RangeError(`rankedNegatives must be a whole number from 0 to 10,000, got ${o.rankedNegatives}`);
   }
-  if (!['auto', 'yes', 'no'].includes(o.showViewed)) {
-    throw new RangeError(`showViewed must be auto, yes or no, got ${JSON.stringify(o.showViewed)}`);
-  }
-  if (!['auto', 'yes', 'no'].includes(o.keepLatest)) {
-    throw new RangeError(`keepLatest must be auto, yes or no, got ${JSON.stringify(o.keepLatest)}`);
+  for (const name of ['showViewed', 'keepLatest'] as const) {
+    if (!['auto', 'yes', 'no'].includes(o[name])) throw new RangeError(`${name} must be auto, yes or no, got ${JSON.stringify(o[name])}`);
   }
   if (!(Number.isInteger(o.rateBudget) && o.rateBudget >= 1)) {
     throw new RangeError(`rateBudget must be a whole number of events ≥ 1, got ${o.rateBudget}`);

@@ -97,12 +97,14 @@ async function main(argv: string[]): Promise<void> {
   if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
     throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
   const rates = args['learning-rates'] === undefined ? null : numberList('learning-rates', args['learning-rates'], 0, 100);
-  const showViewed = args['show-viewed'] === undefined ? 'auto' : String(args['show-viewed']);
-  if (showViewed !== 'auto' && showViewed !== 'yes' && showViewed !== 'no')
-    throw new UsageError(`--show-viewed must be auto, yes or no, got ${showViewed}.`);
-  const keepLatest = args['latest-departments'] === undefined ? 'auto' : String(args['latest-departments']);
-  if (keepLatest !== 'auto' && keepLatest !== 'yes' && keepLatest !== 'no')
-    throw new UsageError(`--latest-departments must be auto, yes or no, got ${keepLatest}.`);
+  /** An answer the job chooses (`auto`, the default) or the shop gives (`yes`, `no`). */
+  const autoYesNo = (flag: string): 'auto' | 'yes' | 'no' => {
+    const v = args[flag] === undefined ? 'auto' : String(args[flag]);
+    if (v !== 'auto' && v !== 'yes' && v !== 'no') throw new UsageError(`--${flag} must be auto, yes or no, got ${v}.`);
+    return v;
+  };
+  const showViewed = autoYesNo('show-viewed');
+  const keepLatest = autoYesNo('latest-departments');
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
