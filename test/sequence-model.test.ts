@@ -1,7 +1,8 @@
 /** SASRec and GRU4Rec, the trained sequential baselines: full softmax, early stopping, and the same model from a worker thread. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
-import { gru4recMethod, sasrecMethod } from '../src/cli/eval/sequence-model.js';
+import type { EpochsChosen } from '../src/cli/eval/sequence-model.js';
+import { gru4recMethod, sasrecMethod, trainForChosenEpochs, trainingRun } from '../src/cli/eval/sequence-model.js';
 import { useBackend } from './helpers.js';
 
 const N = 40;
@@ -73,6 +74,15 @@ describe('sasrec', () => {
     }
     events.sort((a, b) => a.t - b.t);
     const m = await sasrecMethod(events, N + 10, { ...options, worker: false, split: 60 * day, validationEvents: 100 });
+    // In worker threads the two trainings run at once, to the same network.
+    const there = await sasrecMethod(events, N + 10, { ...options, split: 60 * day, validationEvents: 100 });
+    expect(there.training).toEqual(m.training);
+    const probe = [[43], [46, 47], [3, 4, 5]];
+    const [a, b] = [await m.scoreBatch(probe), await there.scoreBatch(probe)];
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    there.dispose?.();
     const t = m.training as { heldOut: string; bestEpoch: number; retrainedEpochs: number; heldOutEvents: number; epochsTrained: number };
     expect(t.heldOut).toBe('the 28 days before the split');
     // Capped: the period holds 28 shoppers' 15 scored events each.
@@ -87,6 +97,32 @@ describe('sasrec', () => {
     };
     expect([best(0), best(1)]).toEqual([44, 48]);
     m.dispose?.();
+  }, 120_000);
+
+  it('trains the second network for the chosen epochs, whether it runs ahead of the choice or not', async () => {
+    const sequences = Array.from({ length: 30 }, (_, u) => ({ items: Array.from({ length: 8 }, (_, k) => (u * 7 + k) % N), heldFrom: 6 }));
+    const o = { ...options, epochs: 8, dropout: 0.2 };
+    const weightsOf = async (chosen: () => EpochsChosen, whenChosen = async (): Promise<EpochsChosen> => chosen()) => {
+      const { net, epochs } = await trainForChosenEpochs('sasrec', trainingRun(sequences, N, o), N, o, chosen, whenChosen);
+      const w = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
+      net.dispose();
+      return { epochs, w };
+    };
+    // Chosen before it starts: 3 epochs.
+    const exact = await weightsOf(() => ({ best: 3, done: true }));
+    // Chosen after its sixth epoch, the best found yet growing to 3 meanwhile.
+    let epoch = 0;
+    const ahead = await weightsOf(() => (++epoch >= 6 ? { best: 3, done: true } : { best: Math.min(epoch, 3), done: false }));
+    // Chosen only after it has trained every epoch allowed.
+    const late = await weightsOf(
+      () => ({ best: 3, done: false }),
+      async () => ({ best: 3, done: true }),
+    );
+    // Six epochs, to show that the weights after three were put back.
+    const six = await weightsOf(() => ({ best: 6, done: true }));
+    expect([exact.epochs, ahead.epochs, late.epochs, six.epochs]).toEqual([3, 3, 3, 6]);
+    for (const other of [ahead, late]) other.w.forEach((w, k) => expect(Array.from(w)).toEqual(Array.from(exact.w[k]!)));
+    expect(Array.from(six.w[0]!)).not.toEqual(Array.from(exact.w[0]!));
   }, 120_000);
 
   it('uses a sampled softmax above the full-softmax limit', async () => {

@@ -10,11 +10,15 @@
  * (28 by default, the maintenance job's held-out weeks) are held out, and the network is trained
  * on those before them. After every epoch it ranks the full catalogue for the held-out events (up
  * to `validationEvents` of them, drawn at random, each after the shopper's items before it), and
- * training stops once NDCG@10 there has not improved for `patience` epochs. A new network is then
+ * training stops once NDCG@10 there has not improved for `patience` epochs. A new network is
  * trained on every event before the split for the best epoch's number of epochs, so that the
- * weeks held out are learned too. Where the period holds no event to score (a log shorter than
+ * weeks held out are learned too. In worker threads the two trainings run at once: the second
+ * keeps its weights of each epoch from the best one yet on and stops once the choice is made, so
+ * it need not wait for the first (the eval's main thread is busy with the other methods meanwhile,
+ * and a core would otherwise stand idle while the second network trains alone). Where the period holds no event to score (a log shorter than
  * it), each shopper's last item before the split (of shoppers with at least three) is held out
- * instead, and the weights of the best epoch are kept. Scoring ranks the full catalogue by the
+ * instead, and the weights of the best epoch are kept. The full softmax is computed at the
+ * positions that have a next item only, not at a short sequence's padding. Scoring ranks the full catalogue by the
  * last position's output times the item embeddings. The model is fixed during the replay.
  *
  * Embedding lookups use a custom gradient that scatter-adds into the touched rows only (tfjs's
@@ -23,7 +27,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { isMainThread, MessageChannel, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
 import { initBackend } from '../../core/backend.js';
 import { mulberry32 } from '../../core/rng.js';
 import { crossEntropy, lookup, matMul } from '../tf-ops.js';
@@ -79,47 +84,76 @@ export interface TrainingSequence {
   heldFrom: number;
 }
 
+/** The run shared by the two trainings: each shopper's sequence, what is held out, and one epoch loop. */
+export interface TrainingRun {
+  /** Each shopper's items shifted by one (0 is padding), with where the period starts. */
+  all: TrainingSequence[];
+  /** The held-out events scored after each epoch (a sequence and a position in it). */
+  held: { seq: number; at: number }[];
+  /** What the network choosing the epochs learns: the events before the period, or all but each last item. */
+  fitted: number[][];
+  /** Whether the validation period is used (else the last items are held out and no second network trained). */
+  period: boolean;
+  full: boolean;
+  windowsOf(seqs: readonly number[][]): number[][];
+  heldOutNdcg(net: SequenceNet): Promise<number>;
+  /**
+   * Trains `net` on `windows` for up to `epochs` epochs, shuffled by `rand`; `afterEpoch` (where
+   * given) returns true to stop. Progress goes out as `label`.
+   */
+  fit(
+    net: SequenceNet,
+    windows: number[][],
+    epochs: number,
+    label: string,
+    rand: () => number,
+    afterEpoch?: (epoch: number) => Promise<boolean>,
+  ): Promise<void>;
+  /** The draws of the run (held-out sample, the first network and its shuffles). */
+  rand: () => number;
+}
+
 /**
- * Trains a network of `kind` on each shopper's sequence with early stopping on the validation
- * period (or the held-out last items, where the period holds none), and returns it.
+ * Whether the validation period can choose the epochs: it holds an event that follows an item of
+ * the shopper's, and some shopper has two items before it to learn from.
  */
-async function trainNet(
-  kind: NetKind,
-  sequences: readonly TrainingSequence[],
-  n: number,
-  o: SequenceOptions,
-): Promise<{ net: SequenceNet; training: SequenceTraining }> {
+function hasPeriod(sequences: readonly TrainingSequence[]): boolean {
+  return sequences.some((s) => Math.max(1, s.heldFrom) < s.items.length) && sequences.some((s) => s.heldFrom >= 2);
+}
+
+/** The sequences, what is held out and the epoch loop of a training (`trainForChosenEpochs`' run). */
+export function trainingRun(sequences: readonly TrainingSequence[], n: number, o: SequenceOptions): TrainingRun {
   const d = o.dims;
   const L = o.maxLen;
   const B = o.batchSize ?? 128;
   const S = o.negatives ?? 256;
   const rand = mulberry32(o.seed);
-  // Each shopper's items shifted by one (0 is padding).
   const all = sequences.map((s) => ({ items: s.items.map((i) => i + 1), heldFrom: s.heldFrom }));
   // Held out: every event of the period that follows an item of the shopper's, up to the cap;
   // the network that chooses the epochs learns what came before the period.
+  const period = hasPeriod(sequences);
   let held: { seq: number; at: number }[] = [];
-  all.forEach((s, seq) => {
-    for (let at = Math.max(1, s.heldFrom); at < s.items.length; at++) held.push({ seq, at });
-  });
-  const before = all.map((s) => s.items.slice(0, s.heldFrom));
-  // A period with nothing to score, or nothing before it to learn from (a log shorter than it), is not one.
-  const period = held.length > 0 && before.some((s) => s.length >= 2);
   const cap = o.validationEvents ?? 5_000;
-  if (!period) held = [];
-  else if (held.length > cap) {
-    for (let i = 0; i < cap; i++) {
-      const j = i + Math.floor(rand() * (held.length - i));
-      [held[i], held[j]] = [held[j]!, held[i]!];
+  if (period) {
+    all.forEach((s, seq) => {
+      for (let at = Math.max(1, s.heldFrom); at < s.items.length; at++) held.push({ seq, at });
+    });
+    if (held.length > cap) {
+      for (let i = 0; i < cap; i++) {
+        const j = i + Math.floor(rand() * (held.length - i));
+        [held[i], held[j]] = [held[j]!, held[i]!];
+      }
+      held = held.slice(0, cap);
     }
-    held = held.slice(0, cap);
+  } else {
+    // Without a period: the last item of every shopper with at least three.
+    all.forEach((s, seq) => s.items.length >= 3 && held.push({ seq, at: s.items.length - 1 }));
   }
-  // Without a period: the last item of every shopper with at least three.
-  if (!period) all.forEach((s, seq) => s.items.length >= 3 && held.push({ seq, at: s.items.length - 1 }));
-  const fitted = period ? before : all.map((s) => (s.items.length >= 3 ? s.items.slice(0, -1) : s.items));
+  const fitted = period
+    ? all.map((s) => s.items.slice(0, s.heldFrom))
+    : all.map((s) => (s.items.length >= 3 ? s.items.slice(0, -1) : s.items));
   const full = n <= (o.fullSoftmaxUpTo ?? 50_000);
-  const patience = o.patience ?? 2;
-  /** Each sequence cut into windows of L + 1. */
+
   const windowsOf = (seqs: readonly number[][]): number[][] => {
     const windows: number[][] = [];
     for (const s of seqs) {
@@ -147,26 +181,15 @@ async function trainNet(
     return metrics.events ? metrics.ndcgSum / metrics.events : 0;
   };
 
-  /**
-   * Trains `net` on `windows` for up to `epochs` epochs; `afterEpoch` (where given) returns true
-   * to stop. Progress goes out as `label`.
-   */
-  const fit = async (
-    net: SequenceNet,
-    windows: number[][],
-    epochs: number,
-    label: string,
-    afterEpoch?: (epoch: number) => Promise<boolean>,
-  ): Promise<void> => {
+  const fit: TrainingRun['fit'] = async (net, windows, epochs, label, shuffle, afterEpoch) => {
     const E = net.variables[0]! as tf.Variable<tf.Rank.R2>;
     const opt = tf.train.adam(o.learningRate ?? 0.001);
     const steps = Math.ceil(windows.length / B);
     const total = epochs * steps;
     let done = 0;
     for (let epoch = 0; epoch < epochs; epoch++) {
-      // Shuffle the windows.
       for (let i = windows.length - 1; i > 0; i--) {
-        const j = Math.floor(rand() * (i + 1));
+        const j = Math.floor(shuffle() * (i + 1));
         [windows[i], windows[j]] = [windows[j]!, windows[i]!];
       }
       for (let s = 0; s < steps; s++) {
@@ -181,20 +204,28 @@ async function trainNet(
             Y[r * L + L - (m - 1) + j] = w[j + 1]!;
           }
         });
-        const negs = full ? null : Int32Array.from({ length: S }, () => 1 + Math.floor(rand() * n));
+        const negs = full ? null : Int32Array.from({ length: S }, () => 1 + Math.floor(shuffle() * n));
         const loss = tf.tidy(() => {
           const Xt = tf.tensor2d(X, [part.length, L], 'int32');
-          const Yt = tf.tensor1d(Y, 'int32');
-          const mask = tf.cast(tf.notEqual(Yt, 0), 'float32');
           if (!negs) {
-            // Full softmax: every catalogue item (row 0 of E, the padding, is not one) at every position.
-            const labels = tf.maximum(tf.sub(Yt, tf.scalar(1, 'int32')), tf.scalar(0, 'int32')) as tf.Tensor1D;
+            // Full softmax over every catalogue item (row 0 of E, the padding, is not one), at the
+            // positions that have a next item only: a padded position's row would cost as much as
+            // a real one's and weigh nothing.
+            let real = 0;
+            for (let j = 0; j < Y.length; j++) if (Y[j]! !== 0) real++;
+            const at = new Int32Array(real);
+            const labels = new Int32Array(real);
+            for (let j = 0, r = 0; j < Y.length; j++) if (Y[j]! !== 0) [at[r], labels[r++]] = [j, Y[j]! - 1];
+            const At = tf.tensor1d(at, 'int32');
+            const Lt = tf.tensor1d(labels, 'int32');
             return opt.minimize(() => {
-              const H = tf.reshape(net.forward(Xt, true), [part.length * L, d]);
+              const H = lookup(tf.reshape(net.forward(Xt, true), [part.length * L, d]) as tf.Tensor2D, At);
               const logits = matMul(H, tf.slice(E, [1, 0], [n, d]), false, true) as tf.Tensor2D;
-              return crossEntropy(logits, labels, mask as tf.Tensor1D);
+              return crossEntropy(logits, Lt);
             }, true) as tf.Scalar;
           }
+          const Yt = tf.tensor1d(Y, 'int32');
+          const mask = tf.cast(tf.notEqual(Yt, 0), 'float32');
           const Nt = tf.tensor1d(negs, 'int32');
           return opt.minimize(() => {
             const H = tf.reshape(net.forward(Xt, true), [part.length * L, d]);
@@ -216,60 +247,166 @@ async function trainNet(
     }
     opt.dispose();
   };
+  return { all, held, fitted, period, full, windowsOf, heldOutNdcg, fit, rand };
+}
 
-  // The number of epochs, chosen on what was held out.
-  const chosen = buildNet(kind, n, o, rand);
+/** What the network that chooses the epochs has found so far. */
+export interface EpochsChosen {
+  /** Its best epoch yet (1 is the first; 0 before any). */
+  best: number;
+  /** Whether it has stopped: `best` is then the number of epochs chosen. */
+  done: boolean;
+}
+
+/**
+ * Trains the network that chooses the number of epochs on what the run fits and scores the
+ * held-out events after every epoch, stopping `patience` epochs after the best. Tells
+ * `onEpoch` what it has found after each epoch. Without a period, the best epoch's weights are
+ * kept and the network is returned; with one, it is disposed of (a second network is trained).
+ */
+async function chooseEpochs(
+  kind: NetKind,
+  run: TrainingRun,
+  n: number,
+  o: SequenceOptions,
+  onEpoch?: (c: EpochsChosen) => void,
+): Promise<{ curve: number[]; bestEpoch: number; net: SequenceNet | null }> {
+  const patience = o.patience ?? 2;
+  const chosen = buildNet(kind, n, o, run.rand);
   let best: { epoch: number; ndcg: number; weights: tf.Tensor[] } | null = null;
   const curve: number[] = [];
-  await fit(chosen, windowsOf(fitted), o.epochs, period ? `${kind} (choosing epochs)` : `${kind} (training)`, async (epoch) => {
-    const ndcg = await heldOutNdcg(chosen);
+  const label = run.period ? `${kind} (choosing epochs)` : `${kind} (training)`;
+  await run.fit(chosen, run.windowsOf(run.fitted), o.epochs, label, run.rand, async (epoch) => {
+    const ndcg = await run.heldOutNdcg(chosen);
     curve.push(Number(ndcg.toFixed(4)));
+    let stop = false;
     if (!best || ndcg > best.ndcg) {
       if (best) tf.dispose(best.weights);
       // The weights are kept only where they are what is returned (no period to learn again).
-      best = { epoch: epoch + 1, ndcg, weights: period ? [] : chosen.variables.map((v) => tf.clone(v)) };
-      return false;
-    }
-    return epoch + 1 - best.epoch >= patience;
+      best = { epoch: epoch + 1, ndcg, weights: run.period ? [] : chosen.variables.map((v) => tf.clone(v)) };
+    } else stop = epoch + 1 - best.epoch >= patience;
+    onEpoch?.({ best: best.epoch, done: stop || epoch + 1 === o.epochs });
+    return stop;
   });
-  const bestEpoch = (best as { epoch: number } | null)?.epoch ?? 0;
-  let net = chosen;
-  if (period) {
-    // Trained again on every event before the split, for as many epochs.
+  const found = best as { epoch: number; weights: tf.Tensor[] } | null;
+  if (run.period) {
     chosen.dispose();
-    net = buildNet(kind, n, o, mulberry32(o.seed));
-    await fit(net, windowsOf(all.map((s) => s.items)), Math.max(1, bestEpoch), `${kind} (training)`);
-  } else if (best) {
-    const weights = (best as { weights: tf.Tensor[] }).weights;
-    chosen.variables.forEach((v, k) => v.assign(weights[k]!));
-    tf.dispose(weights);
+    return { curve, bestEpoch: found?.epoch ?? 0, net: null };
   }
-  const training: SequenceTraining = {
-    loss: full ? 'full softmax' : `sampled softmax, ${S} negatives`,
-    heldOut: period ? `the ${o.validationDays ?? 28} days before the split` : "each shopper's last item",
+  if (found) {
+    chosen.variables.forEach((v, k) => v.assign(found.weights[k]!));
+    tf.dispose(found.weights);
+  }
+  return { curve, bestEpoch: found?.epoch ?? 0, net: chosen };
+}
+
+/**
+ * Trains a new network on every event before the split, epoch by epoch, while the number of
+ * epochs is chosen elsewhere (`chosen()`, what is known now; `whenChosen()`, once the choice is
+ * made), and returns it with the weights it had after that many epochs. It keeps the weights of
+ * each epoch from the best one found yet on, so it may run ahead of the choice: the result is the
+ * network trained for exactly the chosen epochs, whether it ran ahead or behind.
+ */
+export async function trainForChosenEpochs(
+  kind: NetKind,
+  run: TrainingRun,
+  n: number,
+  o: SequenceOptions,
+  chosen: () => EpochsChosen,
+  whenChosen: () => Promise<EpochsChosen>,
+): Promise<{ net: SequenceNet; epochs: number }> {
+  const rand = mulberry32(o.seed);
+  const net = buildNet(kind, n, o, rand);
+  const kept = new Map<number, Float32Array[]>();
+  let trained = 0;
+  let epochs = 0;
+  await run.fit(net, run.windowsOf(run.all.map((s) => s.items)), o.epochs, `${kind} (training)`, rand, async (epoch) => {
+    trained = epoch + 1;
+    const c = chosen();
+    const target = Math.max(1, c.best);
+    if (c.done && trained >= target) {
+      epochs = target;
+      return true;
+    }
+    // The chosen epoch is the best one yet or a later one: the weights of those before it are not needed.
+    if (trained >= target) kept.set(trained, (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[]);
+    for (const e of kept.keys()) if (e < target) kept.delete(e);
+    return false;
+  });
+  // Every epoch allowed was trained before the choice was made.
+  if (epochs === 0) epochs = Math.max(1, (await whenChosen()).best);
+  if (trained > epochs) {
+    // Trained past the chosen epoch: that epoch's weights back.
+    const weights = kept.get(epochs);
+    if (!weights) throw new Error(`${TITLE[kind]}: the weights after epoch ${epochs} were not kept.`);
+    net.variables.forEach((v, k) => v.assign(tf.tensor(weights[k]!, v.shape)));
+  }
+  kept.clear();
+  return { net, epochs };
+}
+
+/**
+ * Trains a network of `kind` on each shopper's sequence with early stopping on the validation
+ * period (or the held-out last items, where the period holds none), and returns it: here, one
+ * training after the other (a worker thread runs the two at once, `trainInWorker`).
+ */
+async function trainNet(
+  kind: NetKind,
+  sequences: readonly TrainingSequence[],
+  n: number,
+  o: SequenceOptions,
+): Promise<{ net: SequenceNet; training: SequenceTraining }> {
+  const run = trainingRun(sequences, n, o);
+  const { curve, bestEpoch, net: kept } = await chooseEpochs(kind, run, n, o);
+  let net = kept;
+  let retrained = 0;
+  if (!net) {
+    const done = { best: bestEpoch, done: true };
+    const trained = await trainForChosenEpochs(
+      kind,
+      run,
+      n,
+      o,
+      () => done,
+      async () => done,
+    );
+    net = trained.net;
+    retrained = trained.epochs;
+  }
+  return { net, training: trainingOf(run, o, curve, bestEpoch, retrained) };
+}
+
+/** What the training did, for the report. */
+function trainingOf(run: TrainingRun, o: SequenceOptions, curve: number[], bestEpoch: number, retrainedEpochs: number): SequenceTraining {
+  return {
+    loss: run.full ? 'full softmax' : `sampled softmax, ${o.negatives ?? 256} negatives`,
+    heldOut: run.period ? `the ${o.validationDays ?? 28} days before the split` : "each shopper's last item",
     epochsTrained: curve.length,
     bestEpoch,
     heldOutNdcgPerEpoch: curve,
-    heldOutShoppers: new Set(held.map((h) => h.seq)).size,
-    heldOutEvents: held.length,
-    retrainedEpochs: period ? Math.max(1, bestEpoch) : 0,
+    heldOutShoppers: new Set(run.held.map((h) => h.seq)).size,
+    heldOutEvents: run.held.length,
+    retrainedEpochs,
   };
-  return { net, training };
 }
 
-/** The trained weights and what training did, as a worker thread posts them. */
-interface TrainedMessage {
-  type: 'trained';
-  weights: Float32Array[];
-  training: SequenceTraining;
-}
+/** What a worker thread posts: its progress, then the trained weights or what choosing found. */
+type WorkerMessage =
+  | { type: 'progress'; label: string; done: number; total: number }
+  | { type: 'trained'; weights: Float32Array[]; training: SequenceTraining | null; epochs: number }
+  | { type: 'chosen'; training: SequenceTraining };
+
+/** A worker thread's task: both trainings one after the other, or one of the two run at once. */
+type Role = 'both' | 'choose' | 'train';
 
 /** What each network is called in messages. */
 const TITLE: Record<NetKind, string> = { sasrec: 'SASRec', gru4rec: 'GRU4Rec' };
 
 /**
- * Trains in a worker thread (this module, started as the worker's entry) and rebuilds the
- * network here from the weights it posts back.
+ * Trains in worker threads (this module, started as their entry) and rebuilds the network here
+ * from the weights posted back. With a validation period, two threads run at once: one chooses
+ * the number of epochs and tells the other, which trains the network on every event before the
+ * split meanwhile (so the second training does not wait for the first). Without one, one thread.
  */
 async function trainInWorker(
   kind: NetKind,
@@ -283,41 +420,88 @@ async function trainInWorker(
   const code = ts
     ? `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`
     : `import(${JSON.stringify(import.meta.url)})`;
-  const worker = new Worker(code, { eval: true, workerData: { sequenceModel: { kind, sequences, n, options } } });
+  const twoAtOnce = hasPeriod(sequences);
+  const channel = twoAtOnce ? new MessageChannel() : null;
+  const start = (role: Role, port?: MessagePort): Worker =>
+    new Worker(code, {
+      eval: true,
+      workerData: { sequenceModel: { kind, sequences, n, options, role, port } },
+      transferList: port ? [port] : [],
+    });
+  const workers = channel ? [start('choose', channel.port1), start('train', channel.port2)] : [start('both')];
   const stopped = `${TITLE[kind]} training was stopped.`;
   try {
-    const trained = await new Promise<TrainedMessage>((resolve, reject) => {
-      worker.on('message', (m: TrainedMessage | { type: 'progress'; label: string; done: number; total: number }) => {
-        if (m.type === 'progress') onProgress?.(m.label.replace(/\)$/, ', worker thread)'), m.done, m.total);
-        else resolve(m);
-      });
-      worker.on('error', reject);
-      worker.on('exit', (code) => reject(new Error(`The ${TITLE[kind]} training thread stopped (exit code ${code}) before it finished.`)));
-      signal?.addEventListener('abort', () => reject(new Error(stopped)), { once: true });
-      if (signal?.aborted) reject(new Error(stopped));
-    });
-    return { net: buildNet(kind, n, o, mulberry32(o.seed), trained.weights), training: trained.training };
+    const posted = await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<WorkerMessage>((resolve, reject) => {
+            worker.on('message', (m: WorkerMessage) => {
+              if (m.type === 'progress') onProgress?.(m.label.replace(/\)$/, ', worker thread)'), m.done, m.total);
+              else resolve(m);
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) =>
+              reject(new Error(`The ${TITLE[kind]} training thread stopped (exit code ${code}) before it finished.`)),
+            );
+            signal?.addEventListener('abort', () => reject(new Error(stopped)), { once: true });
+            if (signal?.aborted) reject(new Error(stopped));
+          }),
+      ),
+    );
+    const trained = posted.find((m) => m.type === 'trained')!;
+    const chosen = posted.find((m) => m.type === 'chosen');
+    const training = chosen ? { ...chosen.training, retrainedEpochs: trained.epochs } : trained.training!;
+    return { net: buildNet(kind, n, o, mulberry32(o.seed), trained.weights), training };
   } finally {
-    await worker.terminate();
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }
 
-// The worker thread's side: train, post the weights, end.
+// A worker thread's side: train, post the weights (or what choosing found), end.
 if (!isMainThread && (workerData as { sequenceModel?: unknown } | null)?.sequenceModel) {
-  const job = (workerData as { sequenceModel: { kind: NetKind; sequences: TrainingSequence[]; n: number; options: SequenceOptions } })
-    .sequenceModel;
+  const job = (
+    workerData as {
+      sequenceModel: { kind: NetKind; sequences: TrainingSequence[]; n: number; options: SequenceOptions; role: Role; port?: MessagePort };
+    }
+  ).sequenceModel;
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`${TITLE[job.kind]} trains on the wasm backend, which could not start: ${backend.reason}`);
-  const { net, training } = await trainNet(job.kind, job.sequences, job.n, {
+  const o: SequenceOptions = {
     ...job.options,
-    onProgress: (label, done, total) => parentPort!.postMessage({ type: 'progress', label, done, total }),
-  });
-  const weights = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
-  parentPort!.postMessage(
-    { type: 'trained', weights, training } satisfies TrainedMessage,
-    weights.map((w) => w.buffer as ArrayBuffer),
-  );
-  net.dispose();
+    onProgress: (label, done, total) => parentPort!.postMessage({ type: 'progress', label, done, total } satisfies WorkerMessage),
+  };
+  const postNet = async (net: SequenceNet, training: SequenceTraining | null, epochs: number): Promise<void> => {
+    const weights = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
+    parentPort!.postMessage(
+      { type: 'trained', weights, training, epochs } satisfies WorkerMessage,
+      weights.map((w) => w.buffer as ArrayBuffer),
+    );
+    net.dispose();
+  };
+  if (job.role === 'both') {
+    const { net, training } = await trainNet(job.kind, job.sequences, job.n, o);
+    await postNet(net, training, training.retrainedEpochs);
+  } else if (job.role === 'choose') {
+    const run = trainingRun(job.sequences, job.n, o);
+    const { curve, bestEpoch } = await chooseEpochs(job.kind, run, job.n, o, (c) => job.port!.postMessage(c));
+    parentPort!.postMessage({ type: 'chosen', training: trainingOf(run, o, curve, bestEpoch, 0) } satisfies WorkerMessage);
+    job.port!.close();
+  } else {
+    const port = job.port!;
+    let latest: EpochsChosen = { best: 0, done: false };
+    const chosen = (): EpochsChosen => {
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as EpochsChosen;
+      return latest;
+    };
+    // Read without starting the port, so that no message can pass unread between two reads.
+    const whenChosen = async (): Promise<EpochsChosen> => {
+      while (!chosen().done) await new Promise((resolve) => setTimeout(resolve, 100));
+      return latest;
+    };
+    const run = trainingRun(job.sequences, job.n, o);
+    const { net, epochs } = await trainForChosenEpochs(job.kind, run, job.n, o, chosen, whenChosen);
+    await postNet(net, null, epochs);
+  }
 }
 
 /** Throws a RangeError naming the first setting a network of `kind` cannot train with. */
