@@ -99,29 +99,42 @@ describe('sasrec', () => {
     m.dispose?.();
   }, 120_000);
 
-  it('trains the second network for the chosen epochs, whether it runs ahead of the choice or not', async () => {
+  it('trains the second network for the chosen epochs only, waiting for the choice where it is ahead', async () => {
     const sequences = Array.from({ length: 30 }, (_, u) => ({ items: Array.from({ length: 8 }, (_, k) => (u * 7 + k) % N), heldFrom: 6 }));
     const o = { ...options, epochs: 8, dropout: 0.2 };
-    const weightsOf = async (chosen: () => EpochsChosen, whenChosen = async (): Promise<EpochsChosen> => chosen()) => {
-      const { net, epochs } = await trainForChosenEpochs('sasrec', trainingRun(sequences, N, o), N, o, chosen, whenChosen);
+    /** Trains with the choice going through `states`, one per read, the last held; the weights and what was read. */
+    const trainedWith = async (states: EpochsChosen[]) => {
+      const asked: number[] = [];
+      let at = 0;
+      const next = async (trained: number): Promise<EpochsChosen> => {
+        asked.push(trained);
+        for (;;) {
+          const c = states[Math.min(at, states.length - 1)]!;
+          if (c.done || c.best > trained) return c;
+          at++;
+        }
+      };
+      const { net, epochs } = await trainForChosenEpochs('sasrec', trainingRun(sequences, N, o), N, o, next);
       const w = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
       net.dispose();
-      return { epochs, w };
+      return { epochs, w, asked, read: at };
     };
     // Chosen before it starts: 3 epochs.
-    const exact = await weightsOf(() => ({ best: 3, done: true }));
-    // Chosen after its sixth epoch, the best found yet growing to 3 meanwhile.
-    let epoch = 0;
-    const ahead = await weightsOf(() => (++epoch >= 6 ? { best: 3, done: true } : { best: Math.min(epoch, 3), done: false }));
-    // Chosen only after it has trained every epoch allowed.
-    const late = await weightsOf(
-      () => ({ best: 3, done: false }),
-      async () => ({ best: 3, done: true }),
-    );
-    // Six epochs, to show that the weights after three were put back.
-    const six = await weightsOf(() => ({ best: 6, done: true }));
-    expect([exact.epochs, ahead.epochs, late.epochs, six.epochs]).toEqual([3, 3, 3, 6]);
-    for (const other of [ahead, late]) other.w.forEach((w, k) => expect(Array.from(w)).toEqual(Array.from(exact.w[k]!)));
+    const exact = await trainedWith([{ best: 3, done: true }]);
+    // The choice improves to epoch 3, then stops two epochs later: the network waits at 3.
+    const waiting = await trainedWith([
+      { best: 1, done: false },
+      { best: 2, done: false },
+      { best: 3, done: false },
+      { best: 3, done: false },
+      { best: 3, done: true },
+    ]);
+    // Six epochs chosen, to show that three and six differ.
+    const six = await trainedWith([{ best: 6, done: true }]);
+    expect([exact.epochs, waiting.epochs, six.epochs]).toEqual([3, 3, 6]);
+    expect(waiting.asked).toEqual([1, 2, 3]);
+    expect(waiting.read).toBe(4);
+    waiting.w.forEach((w, k) => expect(Array.from(w)).toEqual(Array.from(exact.w[k]!)));
     expect(Array.from(six.w[0]!)).not.toEqual(Array.from(exact.w[0]!));
   }, 120_000);
 

@@ -299,7 +299,8 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
   const prior = popularityPrior(events, n);
   const current = new Map<string, { items: number[]; last: number; previous: number[] }>();
   const scores = new Float32Array(n);
-  const sim = new Map<number, number>();
+  // Each query item's position weight, by item (0 elsewhere; the query's entries are reset after each use).
+  const weight = new Float64Array(n);
   return withVisitItems(
     {
       name: 'session-knn',
@@ -310,12 +311,15 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
         if (!c) return scores;
         const query = (t - c.last < gap ? c.items : c.previous.length ? c.previous : c.items).slice(-o.sessionLength);
         if (query.length === 0) return scores;
-        // Position weights: the most recent item weighs 1, the first 1/|s|.
-        const weight = new Map<number, number>();
-        query.forEach((i, p) => weight.set(i, (p + 1) / query.length));
+        // Position weights: the most recent item weighs 1, the first 1/|s| (an item met twice, its latest place).
+        const distinct: number[] = [];
+        query.forEach((i, p) => {
+          if (weight[i] === 0) distinct.push(i);
+          weight[i] = (p + 1) / query.length;
+        });
         // Candidates: the most recent sessions that share an item with the query.
         const candidates = new Set<number>();
-        const lists = [...weight.keys()].map((i) => postings[i]!);
+        const lists = distinct.map((i) => postings[i]!);
         for (let back = 1; candidates.size < o.sample; back++) {
           let any = false;
           for (const l of lists) {
@@ -326,14 +330,20 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
           }
           if (!any) break;
         }
-        sim.clear();
-        for (const id of candidates) {
+        const ids = [...candidates];
+        const sim = new Float64Array(ids.length);
+        ids.forEach((id, c) => {
           let s = 0;
-          for (const i of sessions[id]!) s += weight.get(i) ?? 0;
-          sim.set(id, s);
+          for (const i of sessions[id]!) s += weight[i]!;
+          sim[c] = s;
+        });
+        for (const i of distinct) weight[i] = 0;
+        // The most similar first; ties: the more recent session.
+        const order = ids.map((_, c) => c).sort((a, b) => sim[b]! - sim[a]! || ids[b]! - ids[a]!);
+        for (const c of order.slice(0, o.neighbours)) {
+          const s = sim[c]!;
+          for (const i of sessions[ids[c]!]!) scores[i]! += s * (o.idf ? idf[i]! : 1);
         }
-        const top = [...sim.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0]).slice(0, o.neighbours);
-        for (const [id, s] of top) for (const i of sessions[id]!) scores[i]! += s * (o.idf ? idf[i]! : 1);
         return scores;
       },
       observe: (e) => {

@@ -13,13 +13,15 @@
  * training stops once NDCG@10 there has not improved for `patience` epochs. A new network is
  * trained on every event before the split for the best epoch's number of epochs, so that the
  * weeks held out are learned too. In worker threads the two trainings run at once: the second
- * keeps its weights of each epoch from the best one yet on and stops once the choice is made, so
- * it need not wait for the first (the eval's main thread is busy with the other methods meanwhile,
- * and a core would otherwise stand idle while the second network trains alone). Where the period holds no event to score (a log shorter than
- * it), each shopper's last item before the split (of shoppers with at least three) is held out
+ * trains each epoch once the first has found it the best yet, and stops at the first's choice, so
+ * it ends about when the first does instead of starting then (the eval's main thread replays the
+ * other methods meanwhile; trained one after the other, the second network had a core to itself
+ * while the first stood idle). Where the period holds no event to score (a log shorter than it),
+ * each shopper's last item before the split (of shoppers with at least three) is held out
  * instead, and the weights of the best epoch are kept. The full softmax is computed at the
- * positions that have a next item only, not at a short sequence's padding. Scoring ranks the full catalogue by the
- * last position's output times the item embeddings. The model is fixed during the replay.
+ * positions that have a next item only, not at a short sequence's padding. Scoring ranks the full
+ * catalogue by the last position's output times the item embeddings. The model is fixed during
+ * the replay.
  *
  * Embedding lookups use a custom gradient that scatter-adds into the touched rows only (tfjs's
  * gather gradient is dense over the whole table and slow on wasm/cpu).
@@ -302,47 +304,27 @@ async function chooseEpochs(
 
 /**
  * Trains a new network on every event before the split, epoch by epoch, while the number of
- * epochs is chosen elsewhere (`chosen()`, what is known now; `whenChosen()`, once the choice is
- * made), and returns it with the weights it had after that many epochs. It keeps the weights of
- * each epoch from the best one found yet on, so it may run ahead of the choice: the result is the
- * network trained for exactly the chosen epochs, whether it ran ahead or behind.
+ * epochs is chosen elsewhere, and returns it trained for exactly that many. After each epoch it
+ * asks `next(trained)`, which resolves once the choice has found a best epoch later than
+ * `trained` (train on) or has stopped (train on up to its best, then stop). So it never trains an
+ * epoch the choice may not keep, and lags the choice by about one epoch.
  */
 export async function trainForChosenEpochs(
   kind: NetKind,
   run: TrainingRun,
   n: number,
   o: SequenceOptions,
-  chosen: () => EpochsChosen,
-  whenChosen: () => Promise<EpochsChosen>,
+  next: (trained: number) => Promise<EpochsChosen>,
 ): Promise<{ net: SequenceNet; epochs: number }> {
   const rand = mulberry32(o.seed);
   const net = buildNet(kind, n, o, rand);
-  const kept = new Map<number, Float32Array[]>();
   let trained = 0;
-  let epochs = 0;
   await run.fit(net, run.windowsOf(run.all.map((s) => s.items)), o.epochs, `${kind} (training)`, rand, async (epoch) => {
     trained = epoch + 1;
-    const c = chosen();
-    const target = Math.max(1, c.best);
-    if (c.done && trained >= target) {
-      epochs = target;
-      return true;
-    }
-    // The chosen epoch is the best one yet or a later one: the weights of those before it are not needed.
-    if (trained >= target) kept.set(trained, (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[]);
-    for (const e of kept.keys()) if (e < target) kept.delete(e);
-    return false;
+    const c = await next(trained);
+    return c.done && Math.max(1, c.best) <= trained;
   });
-  // Every epoch allowed was trained before the choice was made.
-  if (epochs === 0) epochs = Math.max(1, (await whenChosen()).best);
-  if (trained > epochs) {
-    // Trained past the chosen epoch: that epoch's weights back.
-    const weights = kept.get(epochs);
-    if (!weights) throw new Error(`${TITLE[kind]}: the weights after epoch ${epochs} were not kept.`);
-    net.variables.forEach((v, k) => v.assign(tf.tensor(weights[k]!, v.shape)));
-  }
-  kept.clear();
-  return { net, epochs };
+  return { net, epochs: trained };
 }
 
 /**
@@ -361,15 +343,7 @@ async function trainNet(
   let net = kept;
   let retrained = 0;
   if (!net) {
-    const done = { best: bestEpoch, done: true };
-    const trained = await trainForChosenEpochs(
-      kind,
-      run,
-      n,
-      o,
-      () => done,
-      async () => done,
-    );
+    const trained = await trainForChosenEpochs(kind, run, n, o, async () => ({ best: bestEpoch, done: true }));
     net = trained.net;
     retrained = trained.epochs;
   }
@@ -489,17 +463,16 @@ if (!isMainThread && (workerData as { sequenceModel?: unknown } | null)?.sequenc
   } else {
     const port = job.port!;
     let latest: EpochsChosen = { best: 0, done: false };
-    const chosen = (): EpochsChosen => {
-      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as EpochsChosen;
-      return latest;
-    };
-    // Read without starting the port, so that no message can pass unread between two reads.
-    const whenChosen = async (): Promise<EpochsChosen> => {
-      while (!chosen().done) await new Promise((resolve) => setTimeout(resolve, 100));
-      return latest;
+    // The port is read without being started, so no message passes unread between two reads.
+    const next = async (trained: number): Promise<EpochsChosen> => {
+      for (;;) {
+        for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as EpochsChosen;
+        if (latest.done || latest.best > trained) return latest;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     };
     const run = trainingRun(job.sequences, job.n, o);
-    const { net, epochs } = await trainForChosenEpochs(job.kind, run, job.n, o, chosen, whenChosen);
+    const { net, epochs } = await trainForChosenEpochs(job.kind, run, job.n, o, next);
     await postNet(net, null, epochs);
   }
 }
