@@ -29,6 +29,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
+import { setPriority } from 'node:os';
 import type { MessagePort } from 'node:worker_threads';
 import { isMainThread, MessageChannel, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
 import { initBackend } from '../../core/backend.js';
@@ -373,6 +374,9 @@ type WorkerMessage =
 /** A worker thread's task: both trainings one after the other, or one of the two run at once. */
 type Role = 'both' | 'choose' | 'train';
 
+/** The nice value of the training threads (Linux): the main thread's replays come first. */
+const WORKER_NICE = 10;
+
 /** What each network is called in messages. */
 const TITLE: Record<NetKind, string> = { sasrec: 'SASRec', gru4rec: 'GRU4Rec' };
 
@@ -438,6 +442,15 @@ if (!isMainThread && (workerData as { sequenceModel?: unknown } | null)?.sequenc
       sequenceModel: { kind: NetKind; sequences: TrainingSequence[]; n: number; options: SequenceOptions; role: Role; port?: MessagePort };
     }
   ).sequenceModel;
+  // Training is background work: on Linux, where a thread has its own nice value, this thread
+  // yields its core to the main one, which replays and times the other methods meanwhile.
+  if (process.platform === 'linux') {
+    try {
+      setPriority(WORKER_NICE);
+    } catch {
+      // Not allowed here: the thread keeps its priority.
+    }
+  }
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`${TITLE[job.kind]} trains on the wasm backend, which could not start: ${backend.reason}`);
   const o: SequenceOptions = {
