@@ -97,8 +97,11 @@ export interface TrainingRun {
   fitted: number[][];
   /** Whether the validation period is used (else the last items are held out and no second network trained). */
   period: boolean;
+  /** Whether the loss is the full softmax over the catalogue (else a sampled one). */
   full: boolean;
+  /** Each sequence cut into windows of maxLen + 1 items, from its end. */
   windowsOf(seqs: readonly number[][]): number[][];
+  /** NDCG@10 of the held-out events (ties count against the item). */
   heldOutNdcg(net: SequenceNet): Promise<number>;
   /**
    * Trains `net` on `windows` for up to `epochs` epochs, shuffled by `rand`; `afterEpoch` (where
