@@ -16,6 +16,7 @@ import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
+import { mulberry32 } from '../src/core/rng.js';
 import { dataDir, demoCatalog, MODELS, tempFolder } from './helpers.js';
 import type { HeadManifest, ModelManifest } from '../src/core/model.js';
 import { MIX_LENGTH } from '../src/core/memory.js';
@@ -239,6 +240,74 @@ describe('sequence baselines on hand-made logs', () => {
     expect(ranks(m, 'z', 102 * H).slice(0, 2)).toContain(5);
     m.observe(ev('z', 1, 102 * H, true));
     expect(ranks(m, 'z', 102 * H + 1000).slice(0, 3)).toEqual([1, 2, 3]);
+  });
+
+  it('session-knn scores what V-SKNN, written out plainly here, scores, on a random log with repeats, sampling and ties', () => {
+    const n = 30;
+    const MIN = 60_000;
+    const gap = 30 * MIN;
+    const rand = mulberry32(11);
+    // 40 shoppers, a few visits each, items drawn from a skewed catalogue, some repeated in a visit.
+    const events: ReplayEvent[] = [];
+    for (let u = 0; u < 40; u++) {
+      let t = u * 1000;
+      for (let v = 0; v < 1 + Math.floor(rand() * 5); v++) {
+        for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) {
+          events.push(ev(`u${u}`, Math.floor(n * rand() * rand()), t, t >= 2_000 * 60 * MIN));
+          t += MIN;
+        }
+        t += 1_000 * 60 * MIN;
+      }
+    }
+    events.sort((a, b) => a.t - b.t);
+    for (const idf of [false, true]) {
+      const o = { neighbours: 4, sample: 6, sessionLength: 5, gapMinutes: 30, idf, visit: 'keep' as const };
+      const m = sessionKnnMethod(events, n, o);
+      // The reference: sessions before the split, each a set of items in order of first click.
+      const sessions: number[][] = [];
+      const open = new Map<string, { items: number[]; last: number }>();
+      for (const e of events) {
+        if (e.scored) break;
+        const s = open.get(e.user);
+        if (s && e.t - s.last < gap) [s.items, s.last] = [[...s.items, e.item], e.t];
+        else {
+          if (s) sessions.push([...new Set(s.items)]);
+          open.set(e.user, { items: [e.item], last: e.t });
+        }
+      }
+      for (const s of open.values()) sessions.push([...new Set(s.items)]);
+      // (idf is kept in float32, as the method keeps it.)
+      const holding = (i: number): number[] => sessions.flatMap((s, id) => (s.includes(i) ? [id] : []));
+      const counts = new Array<number>(n).fill(0);
+      for (const e of events) if (!e.scored) counts[e.item]! += 1;
+      const max = Math.max(1, ...counts);
+      const current = new Map<string, { items: number[]; last: number; previous: number[] }>();
+      let compared = 0;
+      for (const e of events) {
+        const c = current.get(e.user);
+        if (e.scored && c) {
+          const expected = new Float32Array(counts.map((k) => (1e-3 * k) / max));
+          const query = (e.t - c.last < gap ? c.items : c.previous.length ? c.previous : c.items).slice(-o.sessionLength);
+          const weight = new Map<number, number>();
+          query.forEach((i, p) => weight.set(i, (p + 1) / query.length));
+          const candidates = new Set<number>();
+          const lists = [...weight.keys()].map(holding);
+          for (let back = 1; candidates.size < o.sample && lists.some((l) => back <= l.length); back++)
+            for (const l of lists) if (back <= l.length) candidates.add(l[l.length - back]!);
+          const sims = [...candidates].map((id) => [id, sessions[id]!.reduce((s, i) => s + (weight.get(i) ?? 0), 0)] as const);
+          sims.sort((a, b) => b[1] - a[1] || b[0] - a[0]);
+          for (const [id, s] of sims.slice(0, o.neighbours))
+            for (const i of sessions[id]!) expected[i]! += s * (idf ? Math.fround(Math.log(sessions.length / holding(i).length)) : 1);
+          expect(Array.from(m.score(e.user, e.t) as Float32Array)).toEqual(Array.from(expected));
+          compared++;
+        }
+        m.observe(e);
+        if (!c) current.set(e.user, { items: [e.item], last: e.t, previous: [] });
+        else if (e.t - c.last >= gap) current.set(e.user, { items: [e.item], last: e.t, previous: c.items });
+        else [c.items, c.last] = [[...c.items, e.item], e.t];
+      }
+      expect(compared).toBeGreaterThan(50);
+    }
   });
 
   it('session-kNN with the current visit’s items last puts what is in the basket at the end, and changes nothing at a visit’s start', () => {
