@@ -103,7 +103,7 @@ describe('shareAmongInterests', () => {
     expect(shareAmongInterests(candidates, [10, 20, 30], 10, department)).toEqual(candidates.slice(0, 10));
   });
 
-  it('keeps two places for each of the last three departments clicked where the ranking shows one of them, as a shop chooses', () => {
+  it('keeps two places for each of the last three departments clicked where the ranking leaves one of them out, as a shop chooses', () => {
     // Items 0-19 Outdoor, then four each of Home, Pets, Kitchen, Toys and Garden; best first by index.
     const wander = (i: number): string => (i < 20 ? 'Outdoor' : ['Home', 'Pets', 'Kitchen', 'Toys', 'Garden'][(i - 20) >> 2]!);
     // One click in each of five departments, the latest Outdoor: none holds a quarter of the clicks,
@@ -117,10 +117,15 @@ describe('shareAmongInterests', () => {
     expect(list.filter((c) => wander(c.i) === 'Home').every((c) => c.group === 'Home')).toBe(true);
     // A shop that does not keep them (a grocer) gets the ranking.
     expect(shareAmongInterests(candidates, history, 10, wander, false)).toEqual(candidates.slice(0, 10));
-    // Where the ranking already shows two of the three, it is kept.
+    // Where the ranking already shows all three, it is kept.
     expect(shareAmongInterests(candidates, [0, 1, 2, 3, 4, 5], 10, department, true)).toEqual(candidates.slice(0, 10));
-    const twoShown = shareAmongInterests(candidates, [0, 20, 24, 28, 32], 10, (i) => (i === 9 ? 'Home' : wander(i)), true);
-    expect(twoShown).toEqual(candidates.slice(0, 10));
+    // Where it shows two of them (nine Outdoor and one Home), the third (Pets) still gets its two
+    // places, and Home a second one: the shopper's click in Pets is not lost behind the other two.
+    const nineAndOne = (i: number): string => (i === 9 ? 'Home' : wander(i));
+    const twoShown = shareAmongInterests(candidates, [0, 20, 24, 28, 32], 10, nineAndOne, true);
+    const ofTwo = (g: string): number => twoShown.filter((c) => nineAndOne(c.i) === g).length;
+    expect([ofTwo('Outdoor'), ofTwo('Home'), ofTwo('Pets')]).toEqual([6, 2, 2]);
+    expect(twoShown.map((c) => c.i)).toEqual([0, 1, 2, 3, 4, 5, 9, 20, 24, 25]);
   });
 
   it('adds an interest’s items to a list shorter than k instead of dropping others', () => {

@@ -21,9 +21,10 @@ export const INTEREST_SHARE = 0.25;
 export const INTEREST_PLACES = 3;
 /**
  * The shopper's latest departments (those of their most recent clicks, distinct) that are sure of
- * {@link LATEST_PLACES} places each where the head's ranking would show only one of them, with
+ * {@link LATEST_PLACES} places each where the head's ranking would leave one of them out, with
  * `keepLatest`: a shopper who wanders through five departments, one click each, holds no quarter
- * anywhere, and the ranking, led by the last click, can show that click's department alone.
+ * anywhere, and the ranking, led by the last click, can show that click's department alone, or
+ * nine of it and one of the department before.
  */
 export const LATEST_DEPARTMENTS = 3;
 /** Places each of the {@link LATEST_DEPARTMENTS} latest departments is sure of, where they are kept. */
@@ -52,8 +53,8 @@ function interestsOf(history: readonly number[], category: (i: number) => string
  * shopper's interests: the head's first k, except that
  * - each department holding at least a quarter of the shopper's recent clicks (`history`, most
  *   recent first), where two or more do, is sure of min(3, k / their number) places;
- * - with `keepLatest`, where the head's first k hold only one of the last three departments
- *   clicked (or none), each of those is sure of min(2, k / their number) places;
+ * - with `keepLatest`, where the head's first k leave out one or more of the last three
+ *   departments clicked, each of those is sure of min(2, k / their number) places;
  *
  * taken by a department's best candidates in place of the list's last items that no department
  * needs. So three clicks in Garden and one in Toys give a list of both, a shopper who wanders
@@ -90,7 +91,7 @@ export function shareAmongInterests(
   if (interests.length >= 2) for (const [g] of interests) places.set(g, Math.min(INTEREST_PLACES, Math.floor(k / interests.length)));
   const latest = [...clicks.keys()].slice(0, LATEST_DEPARTMENTS);
   const shown = new Set(list.map((c) => category(c.i)));
-  if (keepLatest && latest.length >= 2 && latest.filter((g) => shown.has(g)).length < 2) {
+  if (keepLatest && latest.length >= 2 && latest.some((g) => !shown.has(g))) {
     for (const g of latest) places.set(g, Math.max(places.get(g) ?? 0, Math.min(LATEST_PLACES, Math.floor(k / latest.length))));
   }
   if (places.size === 0) return list;

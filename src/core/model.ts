@@ -89,7 +89,7 @@ export interface HeadManifest {
   recommendViewed?: boolean;
   /**
    * Whether `recommend()` keeps places for the shopper's last three departments where the head's
-   * ranking shows only one of them (`shareAmongInterests`): false where the maintenance job found,
+   * ranking leaves one of them out (`shareAmongInterests`): false where the maintenance job found,
    * on its held-out weeks, that the places cost this shop's lists more than 1% (a grocer, whose
    * baskets go through many aisles). A page's own `keepLatestDepartments` wins. Default true.
    */

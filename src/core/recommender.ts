@@ -117,7 +117,7 @@ export interface CoreRecommenderOptions {
   recommendViewed?: boolean;
   /**
    * Whether a list shared among interests (`recommend({ diversify })`) keeps two places for each of
-   * the shopper's last three departments where the head's ranking would show only one of them, so
+   * the shopper's last three departments where the head's ranking would leave one of them out, so
    * that a shopper who wanders from department to department is not shown the last one alone.
    * Default: what the model says of the shop (`keepLatestDepartments` in its head manifest, false
    * where its maintenance job found that the places cost the shop's lists), else true.

@@ -107,7 +107,7 @@ export interface BaseOptions {
   showViewed: 'auto' | 'yes' | 'no';
   /**
    * Whether the shop's pages keep places for a shopper's last three departments where the ranking
-   * shows only one of them (`HeadManifest.keepLatestDepartments`): `auto` chooses on the held-out
+   * leaves one of them out (`HeadManifest.keepLatestDepartments`): `auto` chooses on the held-out
    * weeks where the catalogue names departments (kept unless they cost the page's lists more than
    * 1% of their NDCG@10); `yes` and `no` ship the shop's own answer. A page's own setting wins.
    */

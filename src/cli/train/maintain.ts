@@ -51,7 +51,7 @@ base this one replaces.
                      shipped, score better with them, as in a shop of re-buyers; a page's own
                      recommendViewed or data-recommend-viewed wins)
   --latest-departments auto|yes|no  whether a list keeps two places for each of a shopper's
-                     last three departments where the ranking shows only one of them (default
+                     last three departments where the ranking leaves one out (default
                      auto: where the catalogue names departments, kept unless the held-out weeks'
                      page lists lose more than 1% by them, as a grocer's do; a page's own
                      keepLatestDepartments wins)
