@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { defaultFetcher } from '../src/core/model-io.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
 import { absoluteRows, RecentSales, ShopLearner } from '../src/core/shop-delta.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
+import { StreamJob } from '../src/cli/stream/job.js';
+import { FileSource } from '../src/cli/stream/sources.js';
 import { tempFolder } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -300,6 +303,51 @@ describe('npm run stream', () => {
     expect(again.out()).toMatch(/3 events replayed/);
     expect(again.out()).toMatch(/0 new events, 3 seen before/);
     expect(logIds(state)).toEqual(['f1', 'f3', 'f4']);
+  });
+
+  it('reads an events file in pieces, so a file longer than the longest string is read: every whole line once, with its own line number', async () => {
+    const { dir, model, state } = setup();
+    const job = await StreamJob.open({ modelDir: model, ids: ITEMS, stateDir: state, log: () => undefined });
+    try {
+      // CSV without ids: each event is known by its file's name and line number. Some lines are
+      // longer than a piece (their user id is long), one is bad, and the last is half written.
+      const file = join(dir, 'orders.csv');
+      const lines = Array.from({ length: 120 }, (_, k) => {
+        const user = k % 7 === 0 ? `shopper-with-a-long-id-${'x'.repeat(80)}-${k}` : `u${k % 5}`;
+        return `${user},sku-${k % 40},${new Date(T0 + k * 60_000).toISOString()}`;
+      });
+      lines[50] = 'u1,not-an-item,2026-11-01T01:00:00Z';
+      writeFileSync(file, `user_id,item_id,timestamp\n${lines.join('\n')}\nu1,sku-1,2026-11`);
+      const said: string[] = [];
+      const small = new FileSource(file, job, (m) => said.push(m), 64);
+      expect(small.poll()).toEqual({ accepted: 119, duplicates: 0 });
+      // A long read says how far it is, every four pieces.
+      const progress = said.filter((m) => m.startsWith('reading orders.csv: ')).map((m) => Number(/: (\d+)%/.exec(m)![1]));
+      expect(progress.length).toBe(Math.floor((small.pieces - 1) / 4));
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      expect(progress.at(-1)).toBeGreaterThan(90);
+      expect(small.skipped).toBe(1);
+      // Read in pieces of at most 64 bytes, longer (at most twice the longest line) only to end a line.
+      expect(small.pieces).toBeGreaterThan(50);
+      expect(small.largestPiece).toBeLessThanOrEqual(2 * Math.max(64, ...lines.map((l) => l.length + 1)));
+      expect(small.largestPiece).toBeGreaterThan(64);
+      // The half-written line waits for its end.
+      appendFileSync(file, '-01T02:00:00Z\n');
+      expect(small.poll()).toEqual({ accepted: 1, duplicates: 0 });
+      // Read again whole, as after a restart: the same ids (file name and line), so nothing twice.
+      const whole = new FileSource(file, job, () => undefined);
+      expect(whole.poll()).toEqual({ accepted: 0, duplicates: 120 });
+      expect(whole.pieces).toBe(1);
+      expect(job.total).toBe(120);
+      // A gzipped file is read in pieces too.
+      const gz = join(dir, 'orders.csv.gz');
+      writeFileSync(gz, gzipSync(readFileSync(file)));
+      const zipped = new FileSource(gz, job, () => undefined, 64);
+      expect(zipped.poll()).toEqual({ accepted: 120, duplicates: 0 });
+      expect(zipped.pieces).toBeGreaterThan(50);
+    } finally {
+      job.close();
+    }
   });
 
   it('starts the delta again when a new base is published', { timeout: 60_000 }, async () => {

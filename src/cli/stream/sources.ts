@@ -2,7 +2,7 @@
  * Where the stream job's events come from: a growing CSV / NDJSON file, and HTTP POSTs.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { basename } from 'node:path';
@@ -10,13 +10,22 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import type { RawEvent, StreamJob } from './job.js';
 import { EventInputError } from './job.js';
+import type { LinePiece } from './line-pieces.js';
+import { bufferLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
+
+/** A long read says how far it is after every this many pieces (64 MiB). */
+const PROGRESS_EVERY_PIECES = 4;
 
 /**
  * Follows an events file: CSV with a header row (the columns of ARCHITECTURE.md, plus an optional
  * `id` or `event_id`), or NDJSON (`.ndjson` / `.jsonl`: one `{ id, user_id, item_id, timestamp }`
  * per line). Only whole lines are read; a line still being written waits for its newline. An
  * event without an id gets `<file name>:<line number>`, so reading the file again after a restart
- * counts nothing twice. A gzipped file is read once, whole.
+ * counts nothing twice. A gzipped file is unzipped once, whole.
+ *
+ * The lines are read, parsed and learned in pieces of about {@link PIECE_BYTES}, each taken
+ * before the next is read: a year of a shop's orders can be longer than the longest string the
+ * runtime can hold (512 MiB in Node), and its events need not all be held at once.
  */
 export class FileSource {
   private offset = 0;
@@ -26,11 +35,16 @@ export class FileSource {
   private readonly name: string;
   /** Lines skipped as bad input, with the first few reasons. */
   skipped = 0;
+  /** Pieces read so far, and the longest in bytes (a piece is longer than asked only to end a line). */
+  pieces = 0;
+  largestPiece = 0;
 
+  /** @param pieceBytes the bytes read at a time (a line longer than this is read whole). */
   constructor(
     private readonly path: string,
     private readonly job: StreamJob,
     private readonly say: (m: string) => void,
+    private readonly pieceBytes = PIECE_BYTES,
   ) {
     this.ndjson = /\.(nd)?jsonl?$/i.test(path) || /\.ndjson$/i.test(path);
     this.name = basename(path);
@@ -38,13 +52,28 @@ export class FileSource {
 
   /** Reads what was appended since the last call; returns the events taken. */
   poll(): { accepted: number; duplicates: number } {
-    let bytes: Buffer;
+    const taken = { accepted: 0, duplicates: 0 };
+    let read = 0;
+    /** Takes a piece; `done` of `total` bytes are then read, and said every few pieces. */
+    const take = ({ bytes, end }: LinePiece, total: number): void => {
+      this.pieces++;
+      this.largestPiece = Math.max(this.largestPiece, bytes.length);
+      const r = this.take(bytes);
+      taken.accepted += r.accepted;
+      taken.duplicates += r.duplicates;
+      if (++read % PROGRESS_EVERY_PIECES === 0 && end < total) {
+        this.say(
+          `reading ${this.name}: ${Math.floor((100 * end) / total)}% (${end} of ${total} bytes), ${taken.accepted} new events so far`,
+        );
+      }
+    };
     if (this.path.endsWith('.gz')) {
-      if (this.offset > 0) return { accepted: 0, duplicates: 0 };
-      bytes = gunzipSync(readFileSync(this.path));
+      if (this.offset > 0) return taken;
+      let bytes = gunzipSync(readFileSync(this.path));
       this.offset = 1;
       if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, Buffer.from('\n')]);
-      return this.take(bytes);
+      for (const piece of bufferLinePieces(bytes, this.pieceBytes)) take(piece, bytes.length);
+      return taken;
     }
     const size = statSync(this.path).size;
     if (size < this.offset) {
@@ -55,18 +84,16 @@ export class FileSource {
       this.line = 0;
       this.header = null;
     }
-    if (size === this.offset) return { accepted: 0, duplicates: 0 };
     const fd = openSync(this.path, 'r');
     try {
-      bytes = Buffer.alloc(size - this.offset);
-      readSync(fd, bytes, 0, bytes.length, this.offset);
+      for (const piece of fileLinePieces(fd, this.offset, size, this.pieceBytes)) {
+        this.offset = piece.end;
+        take(piece, size);
+      }
     } finally {
       closeSync(fd);
     }
-    const end = bytes.lastIndexOf(0x0a);
-    if (end < 0) return { accepted: 0, duplicates: 0 };
-    this.offset += end + 1;
-    return this.take(bytes.subarray(0, end + 1));
+    return taken;
   }
 
   private take(bytes: Buffer): { accepted: number; duplicates: number } {
