@@ -1,6 +1,8 @@
 /**
- * `npm run bench:stream [-- --events 200000 --items 100000 --out F]`: the shop's stream job on a
- * synthetic order stream (skewed item popularity, 30 days), against reading the same log alone:
+ * `npm run bench:stream [-- --events 200000 --items 100000 --skip-http --out F]`: the shop's stream
+ * job on a synthetic order stream (skewed item popularity, 30 days), against reading the same log
+ * alone. The file is written, and read, in pieces, so a stream of millions of events (a file and a
+ * log over the longest string Node holds) can be measured:
  *   - read: the NDJSON file read and every line parsed (the floor of any job on this log);
  *   - file: the job following that file (parse, check, one durable append, learn);
  *   - http: the same events POSTed in batches of 500 to the job's HTTP source (each batch fsynced
@@ -12,7 +14,7 @@
  *     whose ids are UUIDs (the lists only; the JSON around them is a few dozen bytes).
  * Not a test: timings on shared machines are noisy; compare the ratios.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
@@ -21,6 +23,7 @@ import { absoluteRows, deltaEntries } from '../core/shop-delta.js';
 import { ownTempFolder, parseArgs } from '../cli/common.js';
 import { StreamJob } from '../cli/stream/job.js';
 import { FileSource, startHttp } from '../cli/stream/sources.js';
+import { fileLinePieces } from '../cli/stream/line-pieces.js';
 import { defaultHead, writeHeadModel } from '../cli/train/head-io.js';
 import type { EncoderManifest } from '../core/encoder.js';
 
@@ -31,7 +34,10 @@ export interface StreamBench {
   fileMs: number;
   fileEventsPerSecond: number;
   fileRatioToRead: number;
-  httpEventsPerSecond: number;
+  /** The NDJSON file's size. */
+  fileBytes: number;
+  /** Null where the HTTP source was not measured (`--skip-http`). */
+  httpEventsPerSecond: number | null;
   restartMs: number;
   publishMs: number;
   deltaItems: number;
@@ -53,7 +59,15 @@ function listedSize(lists: { ids: string[]; values: number[] }[], baseRow?: (id:
   return gzipSync(JSON.stringify(lists.map((l) => deltaEntries(l.ids, l.values, baseRow)))).length;
 }
 
-export async function runStreamBench(events: number, items: number, say: (m: string) => void = () => undefined): Promise<StreamBench> {
+/** The seed of the stream's draws. */
+const SEED = 3;
+
+export async function runStreamBench(
+  events: number,
+  items: number,
+  say: (m: string) => void = () => undefined,
+  http = true,
+): Promise<StreamBench> {
   const folder = ownTempFolder('clickwise-stream-bench-');
   const dir = folder.path;
   try {
@@ -61,7 +75,7 @@ export async function runStreamBench(events: number, items: number, say: (m: str
     const root = resolve(import.meta.dirname, '..', '..');
     cpSync(join(root, 'models', 'manifest.json'), join(model, 'manifest.json'));
     const ids = Array.from({ length: items }, (_, i) => `s${i}`);
-    const rand = mulberry32(3);
+    let rand = mulberry32(SEED);
     const t0 = Date.parse('2026-10-01T00:00:00Z');
     // The shipped content-only base, over a base that knows every item and ships what it sold
     // lately (the same skew as the stream's), as `maintain` writes it.
@@ -74,29 +88,43 @@ export async function runStreamBench(events: number, items: number, say: (m: str
       recentHalfLifeDays: 7,
       recentAt: t0,
     });
-    const lines: string[] = [];
-    for (let k = 0; k < events; k++) {
+    /** Line k of the stream (drawn in order from the seed: call with k = 0, 1, 2, …). */
+    const line = (k: number): string => {
       // Skewed popularity: a few items sell a lot, most rarely.
       const item = Math.floor(items * Math.pow(rand(), 3));
-      lines.push(
-        JSON.stringify({
-          id: `o${k}`,
-          user_id: `u${Math.floor(rand() * events * 0.1)}`,
-          item_id: ids[item],
-          timestamp: new Date(t0 + (k / events) * 30 * 86_400_000).toISOString(),
-        }),
-      );
-    }
+      return JSON.stringify({
+        id: `o${k}`,
+        user_id: `u${Math.floor(rand() * events * 0.1)}`,
+        item_id: ids[item],
+        timestamp: new Date(t0 + (k / events) * 30 * 86_400_000).toISOString(),
+      });
+    };
     const file = join(dir, 'orders.ndjson');
-    writeFileSync(file, lines.join('\n') + '\n');
+    const out = openSync(file, 'w');
+    /** The lines from k on, up to `n` of them, as one text with a newline after each. */
+    const batch = (k: number, n: number): string => {
+      let text = '';
+      for (let j = k; j < Math.min(events, k + n); j++) text += line(j) + '\n';
+      return text;
+    };
+    for (let k = 0; k < events; k += 100_000) writeSync(out, batch(k, 100_000));
+    closeSync(out);
+    const bytes = statSync(file).size;
+    say(`wrote ${events} events, ${bytes} bytes`);
 
     let t = performance.now();
-    const parsed = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as object);
+    let parsed = 0;
+    const fd = openSync(file, 'r');
+    for (const piece of fileLinePieces(fd, 0, bytes)) {
+      for (const l of piece.bytes.toString('utf8').split('\n')) {
+        if (!l) continue;
+        JSON.parse(l);
+        parsed++;
+      }
+    }
+    closeSync(fd);
     const readMs = performance.now() - t;
-    say(`read and parsed ${parsed.length} lines in ${readMs.toFixed(0)} ms`);
+    say(`read and parsed ${parsed} lines in ${readMs.toFixed(0)} ms`);
 
     t = performance.now();
     const job = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file') });
@@ -126,27 +154,32 @@ export async function runStreamBench(events: number, items: number, say: (m: str
     const uuidRow = new Map(ids.map((_, i) => [uuid(i), i]));
 
     t = performance.now();
-    const again = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file') });
+    const again = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say });
     const restartMs = performance.now() - t;
     if (again.total !== events) throw new Error(`the restarted job replayed ${again.total} of ${events} events`);
     again.close();
 
-    const httpJob = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-http') });
-    const secret = 'bench-secret-of-some-length';
-    const server = await startHttp(httpJob, { host: '127.0.0.1', port: 0, secret, maxBodyBytes: 1 << 20 }, () => undefined);
-    const port = (server.address() as { port: number }).port;
-    t = performance.now();
-    for (let k = 0; k < lines.length; k += 500) {
-      const res = await fetch(`http://127.0.0.1:${port}/events`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${secret}` },
-        body: lines.slice(k, k + 500).join('\n'),
-      });
-      if (res.status !== 200) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+    let httpMs = NaN;
+    if (http) {
+      const httpJob = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-http') });
+      const secret = 'bench-secret-of-some-length';
+      const server = await startHttp(httpJob, { host: '127.0.0.1', port: 0, secret, maxBodyBytes: 1 << 20 }, () => undefined);
+      const port = (server.address() as { port: number }).port;
+      // The same lines again, drawn from the same seed.
+      rand = mulberry32(SEED);
+      t = performance.now();
+      for (let k = 0; k < events; k += 500) {
+        const res = await fetch(`http://127.0.0.1:${port}/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${secret}` },
+          body: batch(k, 500),
+        });
+        if (res.status !== 200) throw new Error(`POST answered ${res.status}: ${await res.text()}`);
+      }
+      httpMs = performance.now() - t;
+      server.close();
+      httpJob.close();
     }
-    const httpMs = performance.now() - t;
-    server.close();
-    httpJob.close();
     const round = (x: number): number => Math.round(x * 10) / 10;
     return {
       events,
@@ -155,7 +188,8 @@ export async function runStreamBench(events: number, items: number, say: (m: str
       fileMs: round(fileMs),
       fileEventsPerSecond: Math.round(events / (fileMs / 1000)),
       fileRatioToRead: round(fileMs / readMs),
-      httpEventsPerSecond: Math.round(events / (httpMs / 1000)),
+      fileBytes: bytes,
+      httpEventsPerSecond: http ? Math.round(events / (httpMs / 1000)) : null,
       restartMs: round(restartMs),
       publishMs: round(publishMs),
       deltaItems: published.items,
@@ -171,10 +205,15 @@ export async function runStreamBench(events: number, items: number, say: (m: str
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { events: 'number', items: 'number', out: 'string' });
+  const args = parseArgs(process.argv.slice(2), { events: 'number', items: 'number', 'skip-http': 'boolean', out: 'string' });
   const result = {
     command: `npm run bench:stream${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    ...(await runStreamBench(Number(args['events'] ?? 200_000), Number(args['items'] ?? 100_000), (m) => console.error(m))),
+    ...(await runStreamBench(
+      Number(args['events'] ?? 200_000),
+      Number(args['items'] ?? 100_000),
+      (m) => console.error(m),
+      args['skip-http'] !== true,
+    )),
   };
   console.log(JSON.stringify(result, null, 2));
   if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');

@@ -45,12 +45,15 @@ export interface StreamJobOptions {
   log?: (message: string) => void;
 }
 
+/** The replay of the log at a start says how far it is after every this many events. */
+const REPLAY_PROGRESS_EVENTS = 1_000_000;
+
 export class StreamJob {
   readonly modelDir: string;
   ids: readonly string[];
   private index: Map<string, number>;
   private head: HeadModel | null = null;
-  private readonly eventLog: EventLog;
+  private eventLog!: EventLog;
   private readonly seen = new Set<string>();
   private readonly learnerOptions: Partial<ShopLearnerOptions>;
   private readonly say: (m: string) => void;
@@ -63,44 +66,49 @@ export class StreamJob {
   total = 0;
   duplicates = 0;
 
-  private constructor(o: StreamJobOptions, eventLog: EventLog) {
+  private constructor(o: StreamJobOptions) {
     this.modelDir = o.modelDir;
     this.ids = o.ids;
     this.index = new Map(o.ids.map((id, i) => [id, i]));
-    this.eventLog = eventLog;
     this.learnerOptions = o.learner ?? {};
     this.say = o.log ?? (() => undefined);
   }
 
-  /** Opens the log, loads the base, replays the log. */
+  /**
+   * Loads the base, then opens the log and replays it as it is read (one pass over the log, whose
+   * lines are not kept), and marks a new base in the log if it changed.
+   */
   static async open(o: StreamJobOptions): Promise<StreamJob> {
-    const { log, lines, torn } = EventLog.open(o.stateDir);
-    const job = new StreamJob(o, log);
+    const job = new StreamJob(o);
+    const manifest = await loadModelManifest(defaultFetcher, job.modelDir);
+    const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`);
+    job.head = head;
+    const learner = job.learnerOn(alignBase(head, job.ids));
+    let lastBase: string | null = null;
+    const { log, torn } = EventLog.open(o.stateDir, (line) => {
+      job.learnLine(learner, line);
+      if (line.kind === 'base') lastBase = line.version;
+      else {
+        job.seen.add(line.event.id);
+        // A long log (a busy shop's months) says how far its replay is.
+        if (++job.total % REPLAY_PROGRESS_EVENTS === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
+      }
+    });
+    job.eventLog = log;
+    job.learner = learner;
     if (torn > 0) job.say(`cut a torn last line of ${torn} bytes off ${log.path} (it was never acknowledged)`);
-    await job.loadBase(lines);
+    job.markBase(manifest.version, lastBase);
     return job;
   }
 
-  /** The base's version and biases; replays `lines`, then marks a new base in the log if it changed. */
-  private async loadBase(lines: readonly LogLine[]): Promise<void> {
-    const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
-    const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
-    this.head = head;
-    this.learner = this.replay(lines, alignBase(head, this.ids));
-    let lastBase: string | null = null;
-    for (const line of lines) {
-      if (line.kind === 'base') lastBase = line.version;
-      else {
-        this.seen.add(line.event.id);
-        this.total++;
-      }
-    }
-    if (lastBase !== manifest.version) {
-      this.eventLog.append([{ kind: 'base', version: manifest.version }]);
+  /** Marks the base `version` in the log where the log's last marker (`lastBase`) is another. */
+  private markBase(version: string, lastBase: string | null): void {
+    if (lastBase !== version) {
+      this.eventLog.append([{ kind: 'base', version }]);
       this.learner.resetItems();
-      if (lastBase !== null) this.say(`new base ${manifest.version} (was ${lastBase}): the per-item delta starts again`);
+      if (lastBase !== null) this.say(`new base ${version} (was ${lastBase}): the per-item delta starts again`);
     }
-    this.baseVersion = manifest.version;
+    this.baseVersion = version;
     this.seq = readDeltaManifest(this.modelDir)?.seq ?? 0;
   }
 
@@ -114,7 +122,7 @@ export class StreamJob {
     // The same state a restart would build: the whole log replayed on the new biases, ρ starting
     // again at the marker just written.
     this.head = head;
-    this.learner = this.replay(this.eventLog.read(), alignBase(head, this.ids));
+    this.learner = this.replay(alignBase(head, this.ids));
     this.baseVersion = manifest.version;
     return true;
   }
@@ -126,7 +134,7 @@ export class StreamJob {
   setCatalog(ids: readonly string[]): void {
     this.ids = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
-    this.learner = this.replay(this.eventLog.read(), alignBase(this.head!, ids));
+    this.learner = this.replay(alignBase(this.head!, ids));
   }
 
   /**
@@ -134,23 +142,31 @@ export class StreamJob {
    * starts from the base's figures at its cut-off; the log's events after it are added to them
    * (none where the base made before its manifest named their half-life and time).
    */
-  private replay(lines: readonly LogLine[], base: BaseParams & { known: Uint8Array }): ShopLearner {
+  private replay(base: BaseParams & { known: Uint8Array }): ShopLearner {
+    const learner = this.learnerOn(base);
+    this.eventLog.forEach((line) => this.learnLine(learner, line));
+    return learner;
+  }
+
+  /** A learner on `base`, before any line of the log. */
+  private learnerOn(base: BaseParams & { known: Uint8Array }): ShopLearner {
     const head = this.head!;
     if (head.recent && !recentFiguresOf(head)) {
       this.say(
         `base ${head.manifest.version} ships what sold lately without its half-life and time; run maintain again to publish what sells now with the delta`,
       );
     }
-    const learner = shopLearnerOn(base, this.learnerOptions);
-    for (const line of lines) {
-      if (line.kind === 'base') learner.resetItems();
-      else {
-        // An item that left the catalogue since stays in the log, and is not learned.
-        const i = this.index.get(line.event.item);
-        if (i !== undefined) learner.learn(i, line.event.t);
-      }
+    return shopLearnerOn(base, this.learnerOptions);
+  }
+
+  /** Feeds one line of the log to `learner`: ρ starts again at a base marker. */
+  private learnLine(learner: ShopLearner, line: LogLine): void {
+    if (line.kind === 'base') learner.resetItems();
+    else {
+      // An item that left the catalogue since stays in the log, and is not learned.
+      const i = this.index.get(line.event.item);
+      if (i !== undefined) learner.learn(i, line.event.t);
     }
-    return learner;
   }
 
   /**

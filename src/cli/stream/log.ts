@@ -4,8 +4,9 @@
  * loses no acknowledged event. A line cut short by a crash was never acknowledged: at the next
  * start it is cut off, and everything before it is replayed.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 
 /** An event as the job keeps it: the item id, the shopper, the time (ms since epoch), a unique id. */
 export interface StreamEvent {
@@ -28,24 +29,31 @@ export class EventLog {
   }
 
   /**
-   * Opens (creating) `<dir>/events.log`, cuts off a torn last line, and returns the log with its
-   * lines in order.
+   * Opens (creating) `<dir>/events.log` and cuts off a torn last line; `visit` is given every
+   * whole line, in order, as the log is read (in pieces of whole lines: a log can be longer than
+   * the longest string the runtime can hold, and its lines are not all kept).
    */
-  static open(dir: string): { log: EventLog; lines: LogLine[]; torn: number } {
+  static open(dir: string, visit: (line: LogLine) => void = () => undefined, pieceBytes = PIECE_BYTES): { log: EventLog; torn: number } {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, 'events.log');
-    const { lines, good, size } = parseLog(path);
     const fd = openSync(path, 'a+');
-    if (good < size) {
-      ftruncateSync(fd, good);
-      fsyncSync(fd);
+    try {
+      const size = fstatSync(fd).size;
+      const good = readLines(fd, size, visit, pieceBytes);
+      if (good < size) {
+        ftruncateSync(fd, good);
+        fsyncSync(fd);
+      }
+      return { log: new EventLog(path, fd), torn: size - good };
+    } catch (err) {
+      closeSync(fd);
+      throw err;
     }
-    return { log: new EventLog(path, fd), lines, torn: size - good };
   }
 
-  /** Every whole line of the log, in order. */
-  read(): LogLine[] {
-    return parseLog(this.path).lines;
+  /** Gives `visit` every whole line of the log, in order (read in pieces, as `open` reads it). */
+  forEach(visit: (line: LogLine) => void, pieceBytes = PIECE_BYTES): void {
+    readLines(this.fd, fstatSync(this.fd).size, visit, pieceBytes);
   }
 
   /** Appends lines and makes them durable (one write, one fsync) before returning. */
@@ -61,30 +69,30 @@ export class EventLog {
   }
 }
 
-/** The whole lines of a log file, the byte length they span, and the file's size. */
-function parseLog(path: string): { lines: LogLine[]; good: number; size: number } {
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-  const lines: LogLine[] = [];
+/**
+ * Gives `visit` the log's whole lines from its start up to `size`, in order; returns the byte
+ * length they span, which ends before the first line that does not parse.
+ */
+function readLines(fd: number, size: number, visit: (line: LogLine) => void, pieceBytes: number): number {
   let good = 0;
-  let at = 0;
-  while (at < text.length) {
-    const nl = text.indexOf('\n', at);
-    if (nl < 0) break;
-    const line = text.slice(at, nl);
-    let parsed: LogLine | null = null;
-    try {
-      parsed = toLogLine(JSON.parse(line));
-    } catch {
-      parsed = null;
+  for (const { bytes } of fileLinePieces(fd, 0, size, pieceBytes)) {
+    for (let at = 0; at < bytes.length;) {
+      const nl = bytes.indexOf(0x0a, at);
+      let parsed: LogLine | null = null;
+      try {
+        parsed = toLogLine(JSON.parse(bytes.toString('utf8', at, nl)));
+      } catch {
+        parsed = null;
+      }
+      // Lines are written whole and fsynced before the next; one that does not parse can only be
+      // the end of a torn write, so nothing after it was acknowledged either.
+      if (!parsed) return good;
+      visit(parsed);
+      good += nl + 1 - at;
+      at = nl + 1;
     }
-    // Lines are written whole and fsynced before the next; one that does not parse can only be
-    // the end of a torn write, so nothing after it was acknowledged either.
-    if (!parsed) break;
-    lines.push(parsed);
-    at = nl + 1;
-    good += Buffer.byteLength(line) + 1;
   }
-  return { lines, good, size: Buffer.byteLength(text) };
+  return good;
 }
 
 function toLogLine(o: unknown): LogLine | null {
