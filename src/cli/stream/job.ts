@@ -14,6 +14,7 @@ import type { HeadModel } from '../../core/model.js';
 import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import { shopLearnerOn } from '../../core/shop-delta.js';
+import { ShardedMap } from '../../core/sharded-map.js';
 import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
@@ -54,7 +55,11 @@ export class StreamJob {
   private index: Map<string, number>;
   private head: HeadModel | null = null;
   private eventLog!: EventLog;
-  private readonly seen = new Set<string>();
+  /**
+   * Every event id the log holds, to drop a retry: split over many sets (`ShardedMap`), since one
+   * holds at most 16,777,216 entries, which a busy shop's log passes.
+   */
+  private readonly seen = new ShardedMap<true>();
   private readonly learnerOptions: Partial<ShopLearnerOptions>;
   private readonly say: (m: string) => void;
   private learner!: ShopLearner;
@@ -89,7 +94,7 @@ export class StreamJob {
       job.learnLine(learner, line);
       if (line.kind === 'base') lastBase = line.version;
       else {
-        job.seen.add(line.event.id);
+        job.seen.set(line.event.id, true);
         // A long log (a busy shop's months) says how far its replay is.
         if (++job.total % REPLAY_PROGRESS_EVENTS === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
       }
@@ -211,7 +216,7 @@ export class StreamJob {
     }
     this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
     for (const e of fresh) {
-      this.seen.add(e.id);
+      this.seen.set(e.id, true);
       this.learner.learn(this.index.get(e.item)!, e.t);
       this.total++;
     }
