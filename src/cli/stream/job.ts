@@ -14,10 +14,10 @@ import type { HeadModel } from '../../core/model.js';
 import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import { shopLearnerOn } from '../../core/shop-delta.js';
-import { ShardedMap } from '../../core/sharded-map.js';
 import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
+import { IdSet } from './id-set.js';
 import { publishDelta, readDeltaManifest } from './publish.js';
 
 /** A problem with one input event: what is wrong and where. */
@@ -56,10 +56,10 @@ export class StreamJob {
   private head: HeadModel | null = null;
   private eventLog!: EventLog;
   /**
-   * Every event id the log holds, to drop a retry: split over many sets (`ShardedMap`), since one
-   * holds at most 16,777,216 entries, which a busy shop's log passes.
+   * Every event id the log holds, to drop a retry, as a 64-bit hash (`IdSet`): one `Set` holds at
+   * most 16,777,216 entries, and tens of millions of ids as strings fill the JS heap.
    */
-  private readonly seen = new ShardedMap<true>();
+  private readonly seen = new IdSet();
   private readonly learnerOptions: Partial<ShopLearnerOptions>;
   private readonly say: (m: string) => void;
   private learner!: ShopLearner;
@@ -94,7 +94,7 @@ export class StreamJob {
       job.learnLine(learner, line);
       if (line.kind === 'base') lastBase = line.version;
       else {
-        job.seen.set(line.event.id, true);
+        job.seen.add(line.event.id);
         // A long log (a busy shop's months) says how far its replay is.
         if (++job.total % REPLAY_PROGRESS_EVENTS === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
       }
@@ -216,7 +216,7 @@ export class StreamJob {
     }
     this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
     for (const e of fresh) {
-      this.seen.set(e.id, true);
+      this.seen.add(e.id);
       this.learner.learn(this.index.get(e.item)!, e.t);
       this.total++;
     }
