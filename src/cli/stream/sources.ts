@@ -84,6 +84,7 @@ export class FileSource {
       this.line = 0;
       this.header = null;
     }
+    if (size === this.offset) return taken;
     const fd = openSync(this.path, 'r');
     try {
       for (const piece of fileLinePieces(fd, this.offset, size, this.pieceBytes)) {
