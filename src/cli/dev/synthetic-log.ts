@@ -44,12 +44,99 @@ const BRANDS = 60;
 /** The order of a basket's lines: the departments' aisles, or one of its own for each basket. */
 export type BasketOrder = 'aisle' | 'random';
 
-interface Product {
+export interface Product {
   id: string;
   department: number;
   title: string;
   weight: number;
   launch: number;
+}
+
+/**
+ * Draws a product of a pool on sale at time t by weight, a launch in its first 30 days at three
+ * times its weight: the product at which the pool's running sum of those weights, in the pool's
+ * order, first reaches u times their total. A scan of the pool on each draw made a log of 100,000
+ * products take hours; this one searches sums kept for the products on sale from the start
+ * (a leading run of the pool) and, for the launches after them, for each day, since launches come
+ * on whole days and so what is on sale and what is new change only from one day to the next. The
+ * sums are added in the scan's order, so the total is the scan's to the bit and a draw is the
+ * scan's except where u times the total lies within rounding of a product's edge.
+ */
+export class PoolSampler {
+  /** Running sums of the weights of the leading products on sale from the start. */
+  private readonly steady: Float64Array;
+  /** The products after them (launches), whose weights change with the day. */
+  private readonly later: readonly Product[];
+  /** For each day since the start, the running sums over `later`, continuing `steady`'s. */
+  private readonly byDay = new Map<number, Float64Array>();
+  /** Whether every later product launches a whole number of days after the start. */
+  private readonly wholeDays: boolean;
+
+  constructor(
+    private readonly pool: readonly Product[],
+    private readonly start: number,
+  ) {
+    if (pool.length === 0) throw new RangeError('A pool to draw from needs products.');
+    let lead = 0;
+    while (lead < pool.length && pool[lead]!.launch <= start) lead++;
+    this.steady = new Float64Array(lead);
+    let sum = 0;
+    for (let k = 0; k < lead; k++) this.steady[k] = sum += pool[k]!.weight;
+    this.later = pool.slice(lead);
+    this.wholeDays = this.later.every((p) => (p.launch - start) % DAY === 0);
+  }
+
+  /** The product drawn at `u` in [0, 1) at time `t`. */
+  draw(u: number, t: number): Product {
+    if (t < this.start || !this.wholeDays) return this.scan(u, t);
+    const day = Math.floor((t - this.start) / DAY);
+    let sums = this.byDay.get(day);
+    if (sums === undefined) {
+      sums = new Float64Array(this.later.length);
+      let sum = this.steady.length > 0 ? this.steady[this.steady.length - 1]! : 0;
+      for (let k = 0; k < this.later.length; k++) sums[k] = sum += this.weightAt(this.later[k]!, t);
+      this.byDay.set(day, sums);
+    }
+    const steadyTotal = this.steady.length > 0 ? this.steady[this.steady.length - 1]! : 0;
+    const total = sums.length > 0 ? sums[sums.length - 1]! : steadyTotal;
+    if (total <= 0) return this.scan(u, t);
+    const r = u * total;
+    if (this.steady.length > 0 && r <= steadyTotal) return this.pool[firstReaching(this.steady, r)]!;
+    // A launch not yet on sale adds nothing, so the first sum to reach r is one on sale.
+    return this.later[firstReaching(sums, r)]!;
+  }
+
+  /** A product's weight at `t`: 0 before its launch, three times it in its first 30 days. */
+  private weightAt(p: Product, t: number): number {
+    if (p.launch > t) return 0;
+    return p.weight * (p.launch > t - 30 * DAY && p.launch > this.start ? 3 : 1);
+  }
+
+  /** The draw by a scan of the whole pool. */
+  private scan(u: number, t: number): Product {
+    const live = this.pool.filter((p) => p.launch <= t);
+    if (live.length === 0) return this.pool[0]!;
+    let z = 0;
+    for (const p of live) z += this.weightAt(p, t);
+    let r = u * z;
+    for (const p of live) {
+      r -= this.weightAt(p, t);
+      if (r <= 0) return p;
+    }
+    return live[live.length - 1]!;
+  }
+}
+
+/** The first index whose running sum reaches r (the last where none does). */
+function firstReaching(sums: Float64Array, r: number): number {
+  let lo = 0;
+  let hi = sums.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sums[mid]! >= r) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /**
@@ -81,19 +168,11 @@ export function syntheticLog(o: { items: number; shoppers: number; seed: number;
     };
   });
   const byDepartment = Array.from({ length: DEPARTMENTS }, (_, d) => products.filter((p) => p.department === d));
-  /** A product of `pool` on sale at `t`, by weight; new launches sell three times theirs. */
-  const draw = (pool: readonly Product[], t: number): Product => {
-    const live = pool.filter((p) => p.launch <= t);
-    const weightAt = (p: Product): number => p.weight * (p.launch > t - 30 * DAY && p.launch > start ? 3 : 1);
-    let z = 0;
-    for (const p of live) z += weightAt(p);
-    let r = rand() * z;
-    for (const p of live) {
-      r -= weightAt(p);
-      if (r <= 0) return p;
-    }
-    return live[live.length - 1]!;
-  };
+  const whole = new PoolSampler(products, start);
+  // A catalogue smaller than the departments leaves some empty: their draws are the whole shop's.
+  const samplers = byDepartment.map((pool) => (pool.length > 0 ? new PoolSampler(pool, start) : whole));
+  /** A product of the pool on sale at `t`, by weight; new launches sell three times theirs. */
+  const draw = (sampler: PoolSampler, t: number): Product => sampler.draw(rand(), t);
   const rows: { line: string; t: string }[] = [];
   let orders = 0;
   for (let u = 0; u < o.shoppers; u++) {
@@ -101,9 +180,10 @@ export function syntheticLog(o: { items: number; shoppers: number; seed: number;
     const gap = (3 + rand() * 20) * DAY;
     let t = start + rand() * 200 * DAY;
     const staples = new Map<string, { p: Product; chance: number }>();
-    const stapleCount = 3 + Math.floor(rand() * 25);
+    // No more staples than products: a catalogue of a few products would never fill the list.
+    const stapleCount = Math.min(3 + Math.floor(rand() * 25), products.length);
     while (staples.size < stapleCount) {
-      const p = rand() < 0.7 ? draw(byDepartment[pick(favourites)]!, t) : draw(products, t);
+      const p = rand() < 0.7 ? draw(samplers[pick(favourites)]!, t) : draw(whole, t);
       staples.set(p.id, { p, chance: 0.2 + rand() * 0.7 });
     }
     const explore = 1 + rand() * 5;
@@ -112,7 +192,7 @@ export function syntheticLog(o: { items: number; shoppers: number; seed: number;
       for (const { p, chance } of staples.values()) if (rand() < chance) basket.set(p.id, p);
       const k = Math.floor(explore * (0.5 + rand()));
       for (let j = 0; j < k; j++) {
-        const p = rand() < 0.6 ? draw(byDepartment[pick(favourites)]!, t) : draw(products, t);
+        const p = rand() < 0.6 ? draw(samplers[pick(favourites)]!, t) : draw(whole, t);
         basket.set(p.id, p);
         if (rand() < 0.25 && !staples.has(p.id)) staples.set(p.id, { p, chance: 0.3 + rand() * 0.4 });
       }
