@@ -350,6 +350,35 @@ describe('npm run stream', () => {
     }
   });
 
+  it('says how far a long replay of its log is at a start, and replays every event', async () => {
+    const { dir, model, state } = setup();
+    const first = await StreamJob.open({ modelDir: model, ids: ITEMS, stateDir: state, log: () => undefined });
+    const file = join(dir, 'orders.csv');
+    const lines = Array.from({ length: 230 }, (_, k) => `u${k % 9},sku-${k % 40},${new Date(T0 + k * 60_000).toISOString()}`);
+    writeFileSync(file, `user_id,item_id,timestamp\n${lines.join('\n')}\n`);
+    try {
+      expect(new FileSource(file, first, () => undefined).poll()).toEqual({ accepted: 230, duplicates: 0 });
+    } finally {
+      first.close();
+    }
+    const said: string[] = [];
+    const again = await StreamJob.open({
+      modelDir: model,
+      ids: ITEMS,
+      stateDir: state,
+      log: (m) => said.push(m),
+      replayProgressEvents: 50,
+    });
+    try {
+      expect(again.total).toBe(230);
+      expect(said.filter((m) => m.startsWith('replaying '))).toEqual(
+        [50, 100, 150, 200].map((n) => `replaying ${state}: ${n} events so far`),
+      );
+    } finally {
+      again.close();
+    }
+  });
+
   it('starts the delta again when a new base is published', { timeout: 60_000 }, async () => {
     const { model, items, state } = setup();
     const { port } = await start(

@@ -44,9 +44,11 @@ export interface StreamJobOptions {
   stateDir: string;
   learner?: Partial<ShopLearnerOptions>;
   log?: (message: string) => void;
+  /** The replay of the log at a start says how far it is after every this many events (default 1,000,000). */
+  replayProgressEvents?: number;
 }
 
-/** The replay of the log at a start says how far it is after every this many events. */
+/** The replay of the log at a start says how far it is after every this many events, by default. */
 const REPLAY_PROGRESS_EVENTS = 1_000_000;
 
 export class StreamJob {
@@ -85,6 +87,9 @@ export class StreamJob {
    */
   static async open(o: StreamJobOptions): Promise<StreamJob> {
     const job = new StreamJob(o);
+    const every = o.replayProgressEvents ?? REPLAY_PROGRESS_EVENTS;
+    if (!Number.isInteger(every) || every < 1)
+      throw new RangeError(`replayProgressEvents must be a whole number, 1 or more, got ${every}.`);
     const manifest = await loadModelManifest(defaultFetcher, job.modelDir);
     const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`);
     job.head = head;
@@ -96,7 +101,7 @@ export class StreamJob {
       else {
         job.seen.add(line.event.id);
         // A long log (a busy shop's months) says how far its replay is.
-        if (++job.total % REPLAY_PROGRESS_EVENTS === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
+        if (++job.total % every === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
       }
     });
     job.eventLog = log;
