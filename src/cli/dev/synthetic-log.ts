@@ -65,6 +65,8 @@ export interface Product {
 export class PoolSampler {
   /** Running sums of the weights of the leading products on sale from the start. */
   private readonly steady: Float64Array;
+  /** Their total (0 where there are none): where the launches' sums start. */
+  private readonly steadyTotal: number;
   /** The products after them (launches), whose weights change with the day. */
   private readonly later: readonly Product[];
   /** For each day since the start, the running sums over `later`, continuing `steady`'s. */
@@ -82,6 +84,7 @@ export class PoolSampler {
     this.steady = new Float64Array(lead);
     let sum = 0;
     for (let k = 0; k < lead; k++) this.steady[k] = sum += pool[k]!.weight;
+    this.steadyTotal = sum;
     this.later = pool.slice(lead);
     this.wholeDays = this.later.every((p) => (p.launch - start) % DAY === 0);
   }
@@ -93,11 +96,11 @@ export class PoolSampler {
     let sums = this.byDay.get(day);
     if (sums === undefined) {
       sums = new Float64Array(this.later.length);
-      let sum = this.steady.length > 0 ? this.steady[this.steady.length - 1]! : 0;
+      let sum = this.steadyTotal;
       for (let k = 0; k < this.later.length; k++) sums[k] = sum += this.weightAt(this.later[k]!, t);
       this.byDay.set(day, sums);
     }
-    const steadyTotal = this.steady.length > 0 ? this.steady[this.steady.length - 1]! : 0;
+    const steadyTotal = this.steadyTotal;
     const total = sums.length > 0 ? sums[sums.length - 1]! : steadyTotal;
     if (total <= 0) return this.scan(u, t);
     const r = u * total;

@@ -28,6 +28,11 @@ function hashB(id: string): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** The low half of an id's hash: `hashB`, with 0 read as 1 so that no hash is the empty slot's 0, 0. */
+function lowHalf(id: string): number {
+  return hashB(id) || 1;
+}
+
 export class IdSet {
   /** Slot s holds a hash as keys[2s] (high) and keys[2s + 1] (low, never 0); 0, 0 is an empty slot. */
   private keys: Uint32Array;
@@ -49,14 +54,13 @@ export class IdSet {
   }
 
   has(id: string): boolean {
-    return this.keys[2 * this.slotOf(hashId(id), hashB(id) || 1) + 1] !== 0;
+    return this.keys[2 * this.slotOf(hashId(id), lowHalf(id)) + 1] !== 0;
   }
 
   /** Adds `id`; false where it (or an id of the same hash) was there already. */
   add(id: string): boolean {
     const a = hashId(id);
-    // A low half of 0 is read as 1, so that no hash is the empty slot's 0, 0.
-    const b = hashB(id) || 1;
+    const b = lowHalf(id);
     const s = this.slotOf(a, b);
     if (this.keys[2 * s + 1] !== 0) return false;
     this.keys[2 * s] = a;
