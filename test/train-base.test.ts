@@ -2,6 +2,7 @@
  * The base's training beside the shop's transition feature: the weight of transitions is learned
  * with the content model, which then leaves to transitions what they already explain.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
@@ -141,4 +142,59 @@ describe('the sampled softmax of a large catalogue', () => {
     for (let i = n / 2; i < n; i++) expect(p.bias[i]).toBe(0);
     expect(Math.max(...Array.from(p.bias.subarray(0, n / 2), Math.abs))).toBeGreaterThan(0);
   });
+
+  it('leaves no tensor behind, by either softmax', { timeout: 60_000 }, async () => {
+    await useBackend('cpu');
+    const { E, sequences, known } = walk();
+    const fold = Uint8Array.from(sequences, (_, s) => s % 2);
+    const tables = [1, 0].map((other) =>
+      buildTransitions(
+        sequences.filter((_, s) => fold[s] === other),
+        n,
+      ),
+    );
+    const before = tf.memory().numTensors;
+    for (const fullSoftmaxUpTo of [50_000, 10]) {
+      for (const transitions of [undefined, { tables, fold, votes: DEFAULT_HEAD_OPTIONS }]) {
+        await trainBaseParams(E, n, D, sequences, known, new Float32Array(n), 0, {
+          ...options,
+          epochs: 1,
+          fullSoftmaxUpTo,
+          sampledNegatives: 16,
+          ...(transitions ? { transitions } : {}),
+        });
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    }
+  });
+
+  it(
+    "costs a step the rows the batch touches, not the catalogue: no tensor of the catalogue's size is made",
+    { timeout: 60_000 },
+    async () => {
+      await useBackend('cpu');
+      // 20,000 items, of which the shoppers walk the first 300: a step touches at most the batch's
+      // histories, its true items and its 32 drawn items.
+      const big = 20_000;
+      const { sequences } = walk();
+      const rand = mulberry32(5);
+      const E = new Float32Array(big * D).map(() => gaussian(rand) / Math.sqrt(D));
+      const known = new Uint8Array(big).fill(1);
+      const largest: number[] = [];
+      const info = await tf.profile(async () => {
+        await trainBaseParams(E, big, D, sequences.slice(0, 64), known, new Float32Array(big), 0, {
+          ...options,
+          epochs: 1,
+          fullSoftmaxUpTo: 1_000,
+          sampledNegatives: 32,
+        });
+        return [];
+      });
+      for (const k of info.kernels) for (const shape of k.outputShapes) largest.push(shape.reduce((a, b) => a * b, 1));
+      expect(info.kernels.length).toBeGreaterThan(0);
+      // The batch (64 shoppers of 5 items) touches fewer than 64 × 5 + 32 rows of D.
+      expect(Math.max(...largest)).toBeLessThan((64 * 5 + 32) * D);
+      expect(info.peakBytes).toBeLessThan(big * D * 4);
+    },
+  );
 });

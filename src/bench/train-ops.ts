@@ -6,6 +6,10 @@
  * For each: the product's value and gradient (tf.matMul's gradient asks the backend for
  * transposed products) and the cross-entropy's value and gradient. Each figure is the median of
  * 5 runs after one warm-up; compare the ratios, measured in the same run.
+ *
+ * And a step of the base's sampled softmax (`trainBaseParams` above `fullSoftmaxUpTo` known
+ * products) at 10,000 and at 100,000 products, with the same shoppers: a step should cost the
+ * rows its batch touches, not the catalogue, so the ratio should be near 1.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -14,7 +18,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { parseArgs } from '../cli/common.js';
 import { crossEntropy, matMul } from '../cli/tf-ops.js';
+import { trainBaseParams } from '../cli/train/train-base.js';
 import { initBackend } from '../core/backend.js';
+import { DEFAULT_HEAD_OPTIONS } from '../core/head.js';
+import { gaussian, mulberry32 } from '../core/rng.js';
 
 async function median(f: () => tf.Tensor | tf.Tensor[]): Promise<number> {
   const once = async (): Promise<number> => {
@@ -74,11 +81,73 @@ async function measure(rows: number, items: number, dims: number): Promise<Train
   };
 }
 
+export interface SampledStepCase {
+  /** Products in the catalogue, all known to the log (so all drawn from). */
+  items: number;
+  dims: number;
+  /** Steps timed (after `warmup` untimed ones), each a batch of `batch` examples against `negatives` drawn products. */
+  steps: number;
+  batch: number;
+  negatives: number;
+  /** ms: the median step. */
+  msPerStep: number;
+}
+
+/**
+ * The median step of the base's sampled softmax at `items` products. The shoppers (seeded, the
+ * same at every size) buy among the first `shopped` products, so the batches are the same and
+ * only the catalogue grows.
+ */
+export async function sampledStep(
+  items: number,
+  o: { dims?: number; shoppers?: number; shopped?: number; batch?: number; negatives?: number; warmup?: number } = {},
+): Promise<SampledStepCase> {
+  const dims = o.dims ?? 64;
+  const batch = o.batch ?? 512;
+  const negatives = o.negatives ?? 1024;
+  const warmup = o.warmup ?? 2;
+  const shopped = Math.min(o.shopped ?? 10_000, items);
+  const rand = mulberry32(11);
+  const E = Float32Array.from({ length: items * dims }, () => gaussian(rand) / Math.sqrt(dims));
+  // 21 purchases a shopper: 20 examples each, each with a history of up to 20 items.
+  const sequences = Array.from({ length: o.shoppers ?? 400 }, () =>
+    Array.from({ length: 21 }, () => Math.floor(rand() * rand() * shopped)),
+  );
+  const times: number[] = [];
+  let t0 = performance.now();
+  await trainBaseParams(E, items, dims, sequences, new Uint8Array(items).fill(1), new Float32Array(items), 0, {
+    epochs: 1,
+    batchSize: batch,
+    learningRate: 0.005,
+    l2: 1e-4,
+    temperature: 5,
+    seed: 1,
+    history: DEFAULT_HEAD_OPTIONS,
+    fullSoftmaxUpTo: 0,
+    sampledNegatives: negatives,
+    onProgress: () => {
+      const now = performance.now();
+      times.push(now - t0);
+      t0 = now;
+    },
+  });
+  const timed = times.slice(warmup).sort((a, b) => a - b);
+  if (timed.length === 0) throw new Error(`${times.length} steps, none past the ${warmup} of warm-up: give more shoppers`);
+  return { items, dims, steps: timed.length, batch, negatives, msPerStep: Math.round(timed[timed.length >> 1]! * 10) / 10 };
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
   const args = parseArgs(process.argv.slice(2), { out: 'string' });
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`This bench needs the wasm backend: ${backend.reason}`);
-  const result = { backend: backend.name, base: await measure(512, 3659, 64), sasrec: await measure(128 * 30, 3659, 64) };
+  const small = await sampledStep(10_000);
+  const large = await sampledStep(100_000);
+  const result = {
+    backend: backend.name,
+    base: await measure(512, 3659, 64),
+    sasrec: await measure(128 * 30, 3659, 64),
+    sampledStep: { small, large, ratio: Math.round((large.msPerStep / small.msPerStep) * 100) / 100 },
+  };
   console.log(JSON.stringify(result, null, 2));
   if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
 }
