@@ -9,7 +9,7 @@ import { ModelLoadError } from '../src/core/errors.js';
 import { alignBase, loadHeadModel } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
-import { checkTransitions, DEFAULT_HEAD_OPTIONS, transitionRow, transitionVotes } from '../src/core/head.js';
+import { checkTransitions, DEFAULT_HEAD_OPTIONS, forEachTransitionVote, transitionRow, transitionVotes } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
 import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDeltaWeight, ndcgAt } from '../src/cli/train/mix.js';
 import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
@@ -394,6 +394,28 @@ describe('the shop’s transitions in a browser', () => {
     // The same table written densely over the catalogue votes the same.
     const dense = { ptr: Int32Array.from([0, 0, 1, 1, 3, 3, 3]), to: Int32Array.from([3, 4, 1]), p: Float32Array.from([1, 0.6, 0.4]) };
     expect([...transitionVotes(dense, [3, 1, 4, -1], o)].sort((x, y) => x[0] - y[0])).toEqual([...votes].sort((x, y) => x[0] - y[0]));
+    // One by one (the base's sampled softmax): each vote once, with its recent item's weight.
+    const each: [number, number][] = [];
+    forEachTransitionVote(T, [3, 1, 4, -1], o, (j, v) => each.push([j, v]));
+    expect(each.sort((x, y) => x[0] - y[0])).toEqual([
+      [1, expect.closeTo(0.4, 6)],
+      [3, expect.closeTo(0.5, 6)],
+      [4, expect.closeTo(0.6, 6)],
+    ]);
+    // 0 → 2 0.5, 0 → 1 0.5; 1 → 2 1. After 0 then 1, item 2 is visited twice (0.5, and 1 × 0.5),
+    // and the visits add up to the map's votes.
+    const shared = { ptr: Int32Array.from([0, 2, 3, 3]), to: Int32Array.from([2, 1, 2]), p: Float32Array.from([0.5, 0.5, 1]) };
+    const visits: [number, number][] = [];
+    forEachTransitionVote(shared, [0, 1], o, (j, v) => visits.push([j, v]));
+    expect(visits).toEqual([
+      [2, 0.5],
+      [1, 0.5],
+      [2, 0.5],
+    ]);
+    expect([...transitionVotes(shared, [0, 1], o)].sort((x, y) => x[0] - y[0])).toEqual([
+      [1, 0.5],
+      [2, 1],
+    ]);
     expect(transitionRow(T, 0)).toEqual([0, 0]);
     expect(transitionRow(T, 5)).toEqual([0, 0]);
     expect(() => checkTransitions(T, ids.length)).not.toThrow();

@@ -377,16 +377,30 @@ export function transitionVotes(
   o: Pick<HeadOptions, 'transitionVotes' | 'transitionDecay'>,
 ): Map<number, number> {
   const votes = new Map<number, number>();
+  forEachTransitionVote(T, recent, o, (j, v) => votes.set(j, (votes.get(j) ?? 0) + v));
+  return votes;
+}
+
+/**
+ * The votes of {@link transitionVotes} one by one, as `visit(successor, vote)` (a successor of
+ * several recent items is visited once for each), for a caller that needs only some of them and
+ * need not build the map (the base's sampled softmax).
+ */
+export function forEachTransitionVote(
+  T: Transitions,
+  recent: ArrayLike<number>,
+  o: Pick<HeadOptions, 'transitionVotes' | 'transitionDecay'>,
+  visit: (successor: number, vote: number) => void,
+): void {
   let w = 1;
   for (let r = 0; r < Math.min(recent.length, o.transitionVotes); r++) {
     const i = recent[r]!;
     if (i >= 0) {
       const [start, end] = transitionRow(T, i);
-      for (let k = start; k < end; k++) votes.set(T.to[k]!, (votes.get(T.to[k]!) ?? 0) + w * T.p[k]!);
+      for (let k = start; k < end; k++) visit(T.to[k]!, w * T.p[k]!);
     }
     w *= o.transitionDecay;
   }
-  return votes;
 }
 
 /** Moves `item` to the front of a most-recent-first list of distinct entries, keeping at most `keep`. */

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
 import type { HeadOptions, Transitions } from '../../core/head.js';
-import { normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
+import { forEachTransitionVote, normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
 import { mulberry32 } from '../../core/rng.js';
 import { crossEntropy, lookup, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../tf-ops.js';
 
@@ -138,6 +138,8 @@ export async function trainBaseParams(
         b: variableOf(tf.tensor1d(bias0), true, 'baseBias'),
         mask: tf.tensor1d(Float32Array.from(known, (k) => (k ? 0 : -1e9))),
       };
+  /** 1 for the items drawn in the sampled step under way. */
+  const drawn = new Uint8Array(sampled ? n : 0);
   const rows = sampled ? new SampledRows(E, n, d, bias0, o.learningRate, o.epochs * Math.ceil(m / o.batchSize)) : null;
   /** L2 on r (the rows given) and on W₀ − τI, as one batch's share of it. */
   const regularised = (ce: tf.Scalar, B: number, R: tf.Tensor): tf.Scalar => {
@@ -150,7 +152,8 @@ export async function trainBaseParams(
    * true item, columns 1…S the batch's drawn items (a drawn item that is the row's true item does
    * not count against it). The re-buy and transition features are placed in those columns only.
    * r and b of the touched rows are updated by Adam on their own (`SampledRows.apply`); a row the
-   * batch does not touch is left as it is, its L2 pull included.
+   * batch does not touch takes Adam's moves of the steps between when it is next touched
+   * (`SampledRows.catchUp`), without their L2 pull.
    */
   const sampledStep = async (batch: Int32Array): Promise<number> => {
     const R = rows!;
@@ -169,6 +172,8 @@ export async function trainBaseParams(
       if (at) at.push(1 + k);
       else columnsOf.set(i, [1 + k]);
     });
+    // Of the many items the transitions vote for, only the true item and the drawn ones have a column.
+    for (const i of negs) drawn[i] = 1;
     const cols = 1 + S;
     const Hk = sparseRows(B, cols);
     const Tc = tr ? sparseRows(B, cols) : null;
@@ -180,10 +185,15 @@ export async function trainBaseParams(
         for (const c of columnsOf.get(i) ?? []) into.add(r, c, v);
       };
       for (const h of hists[ex]!) place(Hk, h.i, h.w);
-      if (Tc) for (const [i, v] of transitionVotes(tr!.tables[folds[ex]!]!, recents[ex]!, tr!.votes)) place(Tc, i, v);
+      if (Tc) {
+        forEachTransitionVote(tr!.tables[folds[ex]!]!, recents[ex]!, tr!.votes, (i, v) => {
+          if (i === y || drawn[i]) place(Tc, i, v);
+        });
+      }
       for (let c = 1; c < cols; c++) offset[r * cols + c] = logCorrection;
       for (const c of columnsOf.get(y) ?? []) offset[r * cols + c] = -1e9;
     });
+    for (const i of negs) drawn[i] = 0;
     const Hs = Hc.done(R.touched);
     const terms = Tc ? [Hk.done(), Tc.done()] : [Hk.done()];
     const { EU, RU, bU } = R.gather();
