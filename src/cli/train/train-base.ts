@@ -305,6 +305,10 @@ function variableOf(initial: tf.Tensor, trainable: boolean, name: string): tf.Va
 /** Adam's settings for every parameter of the base (tfjs's defaults, written out for `SampledRows`). */
 const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
+/** Steps without a gradient a row catches up on (rʲ is under 10⁻⁹ past them). */
+const CATCH_UP_STEPS = 200;
+const CATCH_UP_RATIO = ADAM.beta1 / Math.sqrt(ADAM.beta2);
+
 /**
  * The residuals r and biases b of the sampled softmax, in typed arrays with their Adam moments.
  * A step numbers the rows it touches (`slot`), reads them (`gather`) and updates them from their
@@ -312,10 +316,6 @@ const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
  * step does not touch, by its momentum, at a cost of the whole catalogue each step; here a row
  * takes those moves when a step next touches it, or at the end (`finish`), in one go (`catchUp`).
  */
-/** Steps without a gradient a row catches up on (rʲ is under 10⁻⁹ past them). */
-const CATCH_UP_STEPS = 200;
-const CATCH_UP_RATIO = ADAM.beta1 / Math.sqrt(ADAM.beta2);
-
 class SampledRows {
   readonly R: Float32Array;
   readonly b: Float32Array;
@@ -412,7 +412,8 @@ class SampledRows {
    * The steps after the row was last touched up to step `to`, as dense Adam would have taken them
    * with no gradient: its moments decay, and it goes on by its momentum, each step j after by
    * rate · rʲ · q(step) · m / √v, r = β₁/√β₂ (past CATCH_UP_STEPS the steps are too small to count).
-   * The L2 pull is not caught up on: on the rows of one step, it is a ten-thousandth of their gradient.
+   * The L2 pull of those steps is not caught up on: l2 · r spread over an epoch's steps, it is
+   * negligible beside the gradient of a row a step touches.
    */
   private catchUp(i: number, to: number): void {
     const lastAt = this.last[i]!;
