@@ -14,6 +14,7 @@ import {
   parseShopDeltaPayload,
   RecentSales,
   ShopLearner,
+  largestEntries,
 } from '../src/core/shop-delta.js';
 import { PlainHead } from '../src/cli/eval/plain-head.js';
 import { recentSales } from '../src/cli/train/base.js';
@@ -37,6 +38,37 @@ function stream(n: number, days: number, seed = 5): { item: number; t: number }[
   }
   return out;
 }
+
+describe('largestEntries, what a delta publishes', () => {
+  /** The rule as a sort of every entry (the version before). */
+  const bySort = (v: Float32Array, keep: number): { indices: number[]; values: number[] } => {
+    const order = Array.from({ length: v.length }, (_, i) => i)
+      .filter((i) => Math.abs(v[i]!) >= 5e-4)
+      .sort((a, b) => Math.abs(v[b]!) - Math.abs(v[a]!) || a - b)
+      .slice(0, keep)
+      .sort((a, b) => a - b);
+    return { indices: order, values: order.map((i) => Math.round(v[i]! * 1000) / 1000) };
+  };
+
+  it('keeps the entries furthest from 0, the lower index of two as far, as a sort of every entry does', () => {
+    const rand = mulberry32(21);
+    for (const n of [0, 1, 7, 300, 5_000]) {
+      // Values on a coarse grid, so that many are equally far from 0; some under 5e-4, some NaN.
+      const v = Float32Array.from({ length: n }, () => {
+        const u = rand();
+        if (u < 0.05) return NaN;
+        if (u < 0.2) return 1e-4 * (rand() - 0.5);
+        return Math.round(gaussian(rand) * 8) / 16;
+      });
+      for (const keep of [0, 1, 2, 10, 299, 1_000, n + 3]) {
+        const got = largestEntries(v, keep);
+        const want = bySort(v, keep);
+        expect(Array.from(got.indices)).toEqual(want.indices);
+        expect(got.values).toEqual(want.values);
+      }
+    }
+  });
+});
 
 describe('ShopLearner', () => {
   it('lifts an item that starts selling above the rest, and the same events give the same ψ', () => {

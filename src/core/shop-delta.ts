@@ -348,23 +348,66 @@ export class ShopLearner {
    */
   published(t?: number): { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } {
     const at = t ?? this.lastTime ?? 0;
-    const out: { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } = largest(
+    const out: { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } = largestEntries(
       this.psi(at),
       this.options.maxItems,
     );
-    if (this.sold) out.recent = largest(this.sold.values(at), this.options.maxItems);
+    if (this.sold) out.recent = largestEntries(this.sold.values(at), this.options.maxItems);
     return out;
   }
 }
 
-/** The `keep` entries furthest from 0 (at least 5e-4), in index order, rounded to 1/1000. */
-function largest(v: Float32Array, keep: number): { indices: Int32Array; values: number[] } {
-  const order = Array.from({ length: v.length }, (_, i) => i)
-    .filter((i) => Math.abs(v[i]!) >= 5e-4)
-    .sort((a, b) => Math.abs(v[b]!) - Math.abs(v[a]!) || a - b)
-    .slice(0, keep)
-    .sort((a, b) => a - b);
-  return { indices: Int32Array.from(order), values: order.map((i) => Math.round(v[i]! * 1000) / 1000) };
+/**
+ * The `keep` entries furthest from 0 (at least 5e-4; of two as far, the lower index), in index
+ * order, rounded to 1/1000. A heap of the `keep` kept so far, its root the nearest to 0, so that a
+ * publication of a large catalogue costs n · log(keep), not a sort of every entry (the
+ * maintenance job publishes hundreds of times as it replays its held-out weeks).
+ */
+export function largestEntries(v: Float32Array, keep: number): { indices: Int32Array; values: number[] } {
+  const take = Math.max(0, Math.floor(keep));
+  const heap = new Int32Array(take);
+  let size = 0;
+  /** True where entry a ranks after entry b: nearer to 0, or as near with the higher index. */
+  const after = (a: number, b: number): boolean => {
+    const x = Math.abs(v[a]!);
+    const y = Math.abs(v[b]!);
+    return x < y || (x === y && a > b);
+  };
+  const siftDown = (from: number): void => {
+    let at = from;
+    for (;;) {
+      const l = 2 * at + 1;
+      if (l >= size) return;
+      const r = l + 1;
+      const worst = r < size && after(heap[r]!, heap[l]!) ? r : l;
+      if (!after(heap[worst]!, heap[at]!)) return;
+      const t = heap[at]!;
+      heap[at] = heap[worst]!;
+      heap[worst] = t;
+      at = worst;
+    }
+  };
+  for (let i = 0; i < v.length && take > 0; i++) {
+    if (!(Math.abs(v[i]!) >= 5e-4)) continue;
+    if (size < take) {
+      // Sift up: the root stays the entry that ranks last.
+      let at = size++;
+      heap[at] = i;
+      while (at > 0) {
+        const up = (at - 1) >> 1;
+        if (!after(heap[at]!, heap[up]!)) break;
+        const t = heap[at]!;
+        heap[at] = heap[up]!;
+        heap[up] = t;
+        at = up;
+      }
+    } else if (after(heap[0]!, i)) {
+      heap[0] = i;
+      siftDown(0);
+    }
+  }
+  const indices = heap.slice(0, size).sort();
+  return { indices, values: Array.from(indices, (i) => Math.round(v[i]! * 1000) / 1000) };
 }
 
 /**
