@@ -32,6 +32,18 @@ function pathWalks(
   return { E, sequences, known: new Uint8Array(n).fill(1) };
 }
 
+/** Two folds of the shoppers, each with the transitions of the other (a pair must not vote for itself). */
+function foldedTransitions(sequences: number[][], n: number): { fold: Uint8Array; tables: ReturnType<typeof buildTransitions>[] } {
+  const fold = Uint8Array.from(sequences, (_, s) => s % 2);
+  const tables = [1, 0].map((other) =>
+    buildTransitions(
+      sequences.filter((_, s) => fold[s] === other),
+      n,
+    ),
+  );
+  return { fold, tables };
+}
+
 const setup = (): ReturnType<typeof pathWalks> => pathWalks(N, 120, 6, 3);
 
 const options: TrainBaseOptions = {
@@ -48,13 +60,7 @@ describe('training the base beside the transition feature', () => {
   it('learns a positive transition weight and fits the path better than content alone', { timeout: 60_000 }, async () => {
     await useBackend('cpu');
     const { E, sequences, known } = setup();
-    const fold = Uint8Array.from(sequences, (_, s) => s % 2);
-    const tables = [1, 0].map((other) =>
-      buildTransitions(
-        sequences.filter((_, s) => fold[s] === other),
-        N,
-      ),
-    );
+    const { fold, tables } = foldedTransitions(sequences, N);
     const alone = await trainBaseParams(E, N, D, sequences, known, new Float32Array(N), 0, options);
     const joint = await trainBaseParams(E, N, D, sequences, known, new Float32Array(N), 0, {
       ...options,
@@ -146,13 +152,7 @@ describe('the sampled softmax of a large catalogue', () => {
   it('leaves no tensor behind, by either softmax', { timeout: 60_000 }, async () => {
     await useBackend('cpu');
     const { E, sequences, known } = walk();
-    const fold = Uint8Array.from(sequences, (_, s) => s % 2);
-    const tables = [1, 0].map((other) =>
-      buildTransitions(
-        sequences.filter((_, s) => fold[s] === other),
-        n,
-      ),
-    );
+    const { fold, tables } = foldedTransitions(sequences, n);
     const before = tf.memory().numTensors;
     for (const fullSoftmaxUpTo of [50_000, 10]) {
       for (const transitions of [undefined, { tables, fold, votes: DEFAULT_HEAD_OPTIONS }]) {

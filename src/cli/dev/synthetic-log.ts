@@ -100,11 +100,10 @@ export class PoolSampler {
       for (let k = 0; k < this.later.length; k++) sums[k] = sum += this.weightAt(this.later[k]!, t);
       this.byDay.set(day, sums);
     }
-    const steadyTotal = this.steadyTotal;
-    const total = sums.length > 0 ? sums[sums.length - 1]! : steadyTotal;
+    const total = sums.length > 0 ? sums[sums.length - 1]! : this.steadyTotal;
     if (total <= 0) return this.scan(u, t);
     const r = u * total;
-    if (this.steady.length > 0 && r <= steadyTotal) return this.pool[firstReaching(this.steady, r)]!;
+    if (this.steady.length > 0 && r <= this.steadyTotal) return this.pool[firstReaching(this.steady, r)]!;
     // A launch not yet on sale adds nothing, so the first sum to reach r is one on sale.
     return this.later[firstReaching(sums, r)]!;
   }
