@@ -11,7 +11,18 @@ import { defaultFetcher } from '../src/core/model-io.js';
 import { writeHeadModel } from '../src/cli/train/head-io.js';
 import { checkTransitions, DEFAULT_HEAD_OPTIONS, forEachTransitionVote, transitionRow, transitionVotes } from '../src/core/head.js';
 import { gaussian, mulberry32 } from '../src/core/rng.js';
-import { attachShopDelta, buildTransitions, collectExamples, fitMix, fitShopDeltaWeight, ndcgAt } from '../src/cli/train/mix.js';
+import {
+  attachShopDelta,
+  baseScores,
+  buildTransitions,
+  collectExamples,
+  fitMix,
+  fitShopDeltaWeight,
+  heldOutLists,
+  heldOutRescans,
+  ndcgAt,
+} from '../src/cli/train/mix.js';
+import { slottedTop } from '../src/core/new-slots.js';
 import { densePsi, ShopLearner } from '../src/core/shop-delta.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
@@ -467,7 +478,7 @@ describe('the weight of the shop delta', () => {
       byHand.learn(e.item, e.t);
     }
     const p = byHand.published(at);
-    expect(Array.from(ex.psi!)).toEqual(Array.from(densePsi(N, p.indices, p.values)));
+    expect(Array.from(densePsi(N, ex.psi!.indices, ex.psi!.values))).toEqual(Array.from(densePsi(N, p.indices, p.values)));
   });
 
   it('trusts a delta that points at what sells, and not one that points away from it', () => {
@@ -479,7 +490,7 @@ describe('the weight of the shop delta', () => {
     expect(good.weight).toBeGreaterThan(0);
     expect(good.ndcgWith).toBeGreaterThan(good.ndcgWithout);
     // The same deltas turned around: no weight helps, none is taken.
-    for (const ex of examples) ex.psi = ex.psi!.map((v) => -v);
+    for (const ex of examples) ex.psi = { ...ex.psi!, values: ex.psi!.values.map((v) => -v) };
     const bad = fitShopDeltaWeight(examples, x);
     expect(bad.weight).toBe(0);
     expect(bad.ndcgWith).toBe(bad.ndcgWithout);
@@ -495,7 +506,10 @@ describe('the weight of the shop delta', () => {
     const unknown = Uint8Array.from({ length: N }, (_, i) => (i < N / 2 ? 1 : 0));
     const good = examples.map((ex) => ex.psi!);
     const flip = (newSign: number, knownSign: number): void =>
-      examples.forEach((ex, k) => (ex.psi = good[k]!.map((v, i) => v * (unknown[i] ? newSign : knownSign))));
+      examples.forEach((ex, k) => {
+        const { indices, values } = good[k]!;
+        ex.psi = { indices, values: values.map((v, j) => v * (unknown[indices[j]!] ? newSign : knownSign)) };
+      });
     flip(1, -1);
     const trending = fitShopDeltaWeight(examples, x, unknown);
     expect(trending.weightNew).toBeGreaterThan(trending.weight);
@@ -547,7 +561,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
       let sum = 0;
       let total = 0;
       for (const ex of examples) {
-        const s = Array.from(ex.base, (b, i) => b + (unknown[i] ? x.fresh : 0));
+        const s = Array.from(baseScores(ex), (b, i) => b + (unknown[i] ? x.fresh : 0));
         const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => idx.forEach((i, j) => (s[i]! += w * val[j]!));
         add(ex.rep, x.alpha);
         ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx]!));
@@ -574,8 +588,8 @@ describe('the held-out NDCG the weights are chosen on', () => {
     // As the maintenance job gives them: the items the content model does not know at bias 0.
     const model = { ...blindModel(), bias: new Float32Array(N).map((_, i) => (unknown[i] ? 0 : gaussian(brand))) };
     const examples = collectExamples(events, from, T, model, DEFAULT_HEAD_OPTIONS, 100, 1000);
-    // A budget of 20 examples' scores (10 a context) takes every third start and fewer middles.
-    const few = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 100, 1000, 20 * 4 * N);
+    // Ten of each context: every third start or so, and fewer middles.
+    const few = collectExamples(events, from, T, blindModel(), DEFAULT_HEAD_OPTIONS, 10, 10);
     expect(few.filter((ex) => ex.ctx === 0).length).toBeLessThanOrEqual(10);
     expect(few.filter((ex) => ex.ctx === 1).length).toBeLessThanOrEqual(10);
     expect(few.filter((ex) => ex.ctx === 1).length).toBeGreaterThan(2);
@@ -596,7 +610,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
       let sum = 0;
       let total = 0;
       for (const ex of examples) {
-        const s = Array.from(ex.base, (b, i) => b + (withUnknown && unknown[i] ? x.fresh : 0));
+        const s = Array.from(baseScores(ex), (b, i) => b + (withUnknown && unknown[i] ? x.fresh : 0));
         const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => idx.forEach((i, j) => (s[i]! += w * val[j]!));
         add(ex.rep, x.alpha);
         ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx]!));
@@ -650,5 +664,165 @@ describe('the held-out NDCG the weights are chosen on', () => {
     expect(ndcgAt(examples, x, 10, unknown)).toBeCloseTo(reference(true), 12);
     expect(ndcgAt(examples, x, 10)).toBeCloseTo(reference(false), 12);
     expect(reference(true)).not.toBeCloseTo(reference(false), 6);
+  });
+});
+
+describe('held-out examples of a large catalogue', () => {
+  type Example = ReturnType<typeof collectExamples>[number];
+  type Weights = Parameters<typeof ndcgAt>[1];
+
+  /**
+   * `shoppers` shoppers, each buying `before` items before `from` and `after` from it, mostly from
+   * a pool of their own (so their re-buys, own order and the shop's transitions touch items), over
+   * a catalogue of `n` items; a content model of `d` random dimensions, W the identity.
+   */
+  function shopOf(n: number, d: number, shoppers: number, before: number, after: number, seed: number) {
+    const rand = mulberry32(seed);
+    const pools = Array.from({ length: shoppers }, () => Array.from({ length: 12 }, () => Math.floor(rand() * n)));
+    const events: ReplayEvent[] = [];
+    const from = (before + 1) * 3_600_000;
+    for (let s = 0; s < shoppers; s++) {
+      for (let j = 0; j < before + after; j++) {
+        const t = (j < before ? j : j + 1) * 3_600_000 + s * 1000 + (j % 3) * 60_000;
+        const item = rand() < 0.8 ? pools[s]![Math.floor(rand() * 12)]! : Math.floor(rand() * n);
+        events.push({ user: `s${s}`, item, t, scored: false });
+      }
+    }
+    events.sort((a, b) => a.t - b.t);
+    const W = new Float32Array(d * d);
+    for (let k = 0; k < d; k++) W[k * d + k] = 1;
+    const unknown = Uint8Array.from({ length: n }, (_, i) => (i % 6 === 0 ? 1 : 0));
+    const model = {
+      V: new Float32Array(n * d).map(() => gaussian(rand)),
+      W,
+      bias: Float32Array.from({ length: n }, (_, i) => (unknown[i] ? 0 : gaussian(rand))),
+      n,
+      d,
+    };
+    const T = buildTransitions(sequencesBeforeSplit(events.map((e) => ({ ...e, scored: e.t >= from }))).values(), n);
+    return { events, from, model, unknown, T };
+  }
+
+  /** Every item's whole score in `ex` under `x`, added up in the order the job adds it. */
+  function denseScores(ex: Example, x: Weights, unknown: Uint8Array | undefined): Float64Array {
+    const base = baseScores(ex);
+    const extra = new Float64Array(base.length);
+    const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
+      if (w !== 0) idx.forEach((i, j) => (extra[i]! += w * val[j]!));
+    };
+    add(ex.rep, x.alpha);
+    ex.feats.forEach((f, k) => add(f, x.mix[2 * k + ex.ctx] ?? 0));
+    const fresh = unknown ? (x.fresh ?? 0) : 0;
+    const pop = MEMORY_FEATURES.indexOf('own popularity');
+    const wPop = ex.ownFromRecent ? 0 : (x.mix[2 * pop + ex.ctx] ?? 0);
+    if (wPop !== 0 && fresh !== 0)
+      for (const i of ex.feats[MEMORY_FEATURES.indexOf('counts')]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
+    const stream = x.stream ?? 0;
+    const streamNew = unknown ? (x.streamNew ?? stream) : stream;
+    if (ex.psi && (stream !== 0 || streamNew !== 0))
+      ex.psi.indices.forEach((i, j) => (extra[i]! += (unknown?.[i] ? streamNew : stream) * ex.psi!.values[j]!));
+    for (let i = 0; i < base.length; i++) extra[i] = base[i]! + extra[i]! + (unknown?.[i] ? fresh : 0);
+    return extra;
+  }
+
+  /** NDCG@10 with every item scored (ties count against the target). */
+  function denseNdcg(examples: readonly Example[], x: Weights, unknown?: Uint8Array): number {
+    let sum = 0;
+    let total = 0;
+    for (const ex of examples) {
+      const s = denseScores(ex, x, unknown);
+      let rank = 0;
+      for (let i = 0; i < s.length; i++) if (i !== ex.target && s[i]! >= s[ex.target]!) rank++;
+      if (rank < 10) sum += ex.weight / Math.log2(rank + 2);
+      total += ex.weight;
+    }
+    return sum / total;
+  }
+
+  it('keeps every held-out event at a million products, and no score per product in any example', () => {
+    const n = 1_000_000;
+    const { events, from, model, unknown, T } = shopOf(n, 2, 90, 3, 1, 21);
+    const examples = collectExamples(events, from, T, model, DEFAULT_HEAD_OPTIONS);
+    // Every event from `from` on (90 visit starts): each shopper has bought before it.
+    expect(examples.length).toBe(90);
+    const x = { alpha: 0.5, mix: [2, 1, 1, 4, 0.5, 1, 0.25, 2, 0.5, 1, -2, 0], fresh: 0.5 };
+    expect(ndcgAt(examples, x, 10, unknown)).toBeCloseTo(denseNdcg(examples, x, unknown), 12);
+    const sizes = examples.flatMap((ex) =>
+      [ex.q, ex.rep[0], ...ex.feats.map((f) => f[0]), ex.candidates?.items, ex.candidates?.base].map((a) => a?.length ?? 0),
+    );
+    expect(Math.max(...sizes)).toBeLessThan(1000);
+  });
+
+  it('ranks and lists as every product scored does, with the shop delta, new products and weights that push the best items down', () => {
+    const n = 600;
+    const { events, from, model, unknown, T } = shopOf(n, 8, 80, 8, 4, 5);
+    const examples = collectExamples(events, from, T, model, DEFAULT_HEAD_OPTIONS);
+    attachShopDelta(examples, events, from, new ShopLearner(new Float32Array(n), { seed: 3 }), 15 * 60_000);
+    expect(examples.every((ex) => ex.psi !== null && ex.psi.indices.length > 20)).toBe(true);
+    const rand = mulberry32(77);
+    const randomWeights = (): Required<Weights> => ({
+      alpha: 4 * gaussian(rand),
+      mix: Array.from({ length: MIX_LENGTH }, () => 3 * gaussian(rand)),
+      fresh: 2 * gaussian(rand),
+      stream: rand() < 0.5 ? 0 : 4 * rand(),
+      streamNew: 8 * gaussian(rand),
+    });
+    // No weight lowers an item (and no delta): the candidates settle every ranking.
+    const up = { alpha: 1, mix: Array.from({ length: MIX_LENGTH }, () => 2), fresh: 1 };
+    const rescans = (f: () => void): number => {
+      const before = heldOutRescans.count;
+      f();
+      return heldOutRescans.count - before;
+    };
+    expect(rescans(() => expect(ndcgAt(examples, up, 10, unknown)).toBeCloseTo(denseNdcg(examples, up, unknown), 12))).toBe(0);
+    // A shopper whose own items are the content model's 40 best, pushed far down by the short-term
+    // re-buy weight: the items ranked 33rd to 40th by content are under the target, the 41st to
+    // its own rank over it, and only a scan of every item finds them.
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => model.bias[b]! - model.bias[a]!);
+    const V = Float32Array.from({ length: n * n }, (_, j) => (j % (n + 1) === 0 ? 1 : 0));
+    const hand = (place: number): Example => ({
+      model: { V, bias: new Float32Array(n), n, d: n },
+      q: Float32Array.from({ length: n }, (_, i) => n - order.indexOf(i)),
+      psi: null,
+      t: 0,
+      target: order[place]!,
+      ctx: 0,
+      weight: 1,
+      rep: [Int32Array.from(order.slice(0, 40)), new Float32Array(40).fill(1)],
+      feats: MEMORY_FEATURES.map(() => [new Int32Array(0), new Float32Array(0)] as [Int32Array, Float32Array]),
+    });
+    const pushed = { alpha: -10_000, mix: new Array<number>(MIX_LENGTH).fill(0) };
+    for (const place of [40, 44, 49, 50, 60]) {
+      const one = [hand(place)];
+      // The target's rank is place − 40, so NDCG@10 is 1 / log2(place − 38) up to the 49th; each
+      // needs the scan, as the 32nd best content score is over the target's.
+      expect(rescans(() => expect(ndcgAt(one, pushed, 10)).toBeCloseTo(place < 50 ? 1 / Math.log2(place - 38) : 0, 12))).toBe(1);
+      expect(ndcgAt(one, pushed, 10)).toBeCloseTo(denseNdcg(one, pushed), 12);
+    }
+    const down = { alpha: -64, mix: Array.from({ length: MIX_LENGTH }, () => -16), fresh: 4, stream: 2, streamNew: -8 };
+    for (let r = 0; r < 6; r++) {
+      const x = randomWeights();
+      expect(ndcgAt(examples, x, 10, unknown)).toBeCloseTo(denseNdcg(examples, x, unknown), 12);
+      expect(ndcgAt(examples, x, 10)).toBeCloseTo(denseNdcg(examples, x, undefined), 12);
+    }
+    // The lists a page shows, with places for new products and launches.
+    const known = Uint8Array.from(unknown, (u) => 1 - u);
+    let listed = 0;
+    for (const x of [up, down, randomWeights(), randomWeights()]) {
+      const { placeOf } = heldOutLists(x, unknown, 10);
+      for (const ex of examples) {
+        const launches = [ex.target, (ex.target * 7) % n, 6].filter((i) => unknown[i]);
+        for (const [m, fixed] of [
+          [0, true],
+          [2, true],
+          [3, false],
+        ] as const) {
+          const expected = slottedTop(denseScores(ex, x, unknown), known, 10, m, m > 0 ? launches : [], fixed).indexOf(ex.target);
+          expect(placeOf(ex, m, m > 0 ? launches : [], fixed)).toBe(expected);
+          if (expected >= 0) listed++;
+        }
+      }
+    }
+    expect(listed).toBeGreaterThan(50);
   });
 });

@@ -111,7 +111,10 @@ function salesLog(launchPerDay: number): ReplayEvent[] {
 function shop(o: { regular: number; regularRank: number; cold: number; coldRank: number }): { examples: Example[]; events: ReplayEvent[] } {
   const examples: Example[] = [];
   const events = salesLog(20);
-  const psi = Float32Array.from({ length: N }, (_, i) => (i === 35 ? 0.1 : 0));
+  // ψ points at 35 alone.
+  const psi = { indices: Int32Array.of(35), values: Float32Array.of(0.1) };
+  // A content model whose query is the scores themselves: V is the identity, the biases 0.
+  const model = { V: Float32Array.from({ length: N * N }, (_, j) => (j % (N + 1) === 0 ? 1 : 0)), bias: new Float32Array(N), n: N, d: N };
   /** Old items 0 … 29 score 30 − i (a new product 0), but `target`, placed `rank`-th. */
   const scores = (target: number, rank: number): Float32Array => {
     const base = Float32Array.from({ length: N }, (_, i) => (i < 30 ? 30 - i : 0));
@@ -121,7 +124,8 @@ function shop(o: { regular: number; regularRank: number; cold: number; coldRank:
   const add = (target: number, rank: number, count: number): void => {
     for (let j = 0; j < count; j++)
       examples.push({
-        base: scores(target, rank),
+        model,
+        q: scores(target, rank),
         psi,
         t: 100_000 + examples.length,
         target,
@@ -271,11 +275,11 @@ describe('the held-out events on new products', () => {
       sessionGapMs: 30 * 60_000,
     };
     const wanted = events.filter((e) => e.t >= from && unknown[e.item] === 1);
-    const all = collectExamples(events, from, T, model, o, 4000, 4000, undefined, (e) => unknown[e.item] === 1);
+    const all = collectExamples(events, from, T, model, o, 4000, 4000, (e) => unknown[e.item] === 1);
     expect(all.map((ex) => ex.target)).toEqual(wanted.map((e) => e.item));
     expect(all.every((ex) => ex.weight === 1)).toBe(true);
     // Past the bound, every k-th of them, each standing for k.
-    const some = collectExamples(events, from, T, model, o, 10, 10, undefined, (e) => unknown[e.item] === 1);
+    const some = collectExamples(events, from, T, model, o, 10, 10, (e) => unknown[e.item] === 1);
     expect(some.length).toBeLessThanOrEqual(10);
     expect(some.every((ex) => unknown[ex.target] === 1 && ex.weight === Math.ceil(wanted.length / 10))).toBe(true);
   });

@@ -19,7 +19,6 @@ import {
   buildTransitions,
   collectExamples,
   fitMix,
-  EXAMPLES_BUDGET_BYTES,
   fitLaunchSlots,
   fitNewSlots,
   fitShopDeltaWeight,
@@ -357,7 +356,6 @@ export async function trainBase(
         DEFAULT_HEAD_OPTIONS,
         2000,
         2000,
-        EXAMPLES_BUDGET_BYTES / 4,
         (e) => unknown[e.item] === 1,
       );
       attachShopDelta(cold, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);

@@ -15,14 +15,16 @@ import type { MemoryOptions } from '../../core/memory.js';
 import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi, RecentSales } from '../../core/shop-delta.js';
+import { TopK } from '../../core/item-matrix.js';
 import { bestSellers, freshPlacesFor, launchesIn, newSlotsFor, slottedTop } from '../../core/new-slots.js';
 import type { ReplayEvent } from '../eval/replay.js';
 
 /**
- * Memory the held-out examples may take (each holds a float per catalogue item): 4,000 + 4,000
- * examples up to about 16,000 items, fewer above (about 670 of each at 100,000 items).
+ * Items of each kind (known to the base, new to it) whose base score an example keeps, best
+ * first: with its features' items and its target, the only items a weighting can lift into its
+ * top 10 unless the features push most of them down (then it scores every item again).
  */
-export const EXAMPLES_BUDGET_BYTES = 512 * 1024 * 1024;
+export const EXAMPLE_TOPS = 32;
 
 /** Transition pairs (a, b) with b up to this many positions after a count. */
 export const TRANSITION_WINDOW = 3;
@@ -78,12 +80,46 @@ export interface MixWeights {
   streamNew?: number;
 }
 
+/** The content model the examples score with: item i's base score is bias[i] + V[i] · q. */
+interface ContentModel {
+  V: Float32Array;
+  bias: Float32Array;
+  n: number;
+  d: number;
+}
+
+/** The shop delta as a browser has it: the published entries of ψ (every other item's is 0). */
+interface SparsePsi {
+  indices: Int32Array;
+  values: Float32Array;
+}
+
+/**
+ * An example's items that a weighting can rank, for one split of the catalogue into the items the
+ * base knows and those it does not (`unknown`): the {@link EXAMPLE_TOPS} best of each kind by base
+ * score, the items its features touch and its target, with their base scores. Every other item
+ * of a kind scores at most `floor` of that kind plus the kind's offset (−∞: the kind has no other).
+ */
+interface Candidates {
+  unknown: Uint8Array | undefined;
+  items: Int32Array;
+  base: Float32Array;
+  floor: [number, number];
+}
+
 /** One held-out event, reduced to what the weights act on. */
 interface Example {
-  /** Content + bias score of every item (without the weighted features). */
-  base: Float32Array;
+  /**
+   * The content model (shared by the examples of one collection) and the example's query: an
+   * item's content + bias score (without the weighted features) is `model.bias[i] + model.V[i] · q`.
+   * An example holds no score per catalogue item, so a large catalogue keeps every example.
+   */
+  model: ContentModel;
+  q: Float32Array;
+  /** The items it can rank, computed when it is first scored (see {@link Candidates}). */
+  candidates?: Candidates;
   /** The shop delta ψ a browser would have had at the event (see {@link attachShopDelta}), or null. */
-  psi: Float32Array | null;
+  psi: SparsePsi | null;
   /**
    * The shop's best sellers, best first, as the same delta said what sells (`bestSellers`), where
    * its learner keeps what sold lately; else absent.
@@ -104,6 +140,53 @@ interface Example {
   ownFromRecent?: boolean;
 }
 
+/** Item i's base score in `ex` (as a float, as the examples always kept it). */
+function baseScore(ex: Example, i: number): number {
+  const { V, bias, d } = ex.model;
+  const q = ex.q;
+  let x = bias[i]!;
+  const off = i * d;
+  for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
+  return Math.fround(x);
+}
+
+/** Every item's base score in `ex`, into `out` (a new array where not given). */
+export function baseScores(ex: Example, out: Float32Array = new Float32Array(ex.model.n)): Float32Array {
+  const { V, bias, n, d } = ex.model;
+  const q = ex.q;
+  for (let i = 0; i < n; i++) {
+    let x = bias[i]!;
+    const off = i * d;
+    for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
+    out[i] = x;
+  }
+  return out;
+}
+
+/**
+ * The items `ex` can rank under the split `unknown` (see {@link Candidates}): one pass over the
+ * catalogue the first time, kept until another split is asked for. `scratch` holds n floats.
+ */
+function candidatesOf(ex: Example, unknown: Uint8Array | undefined, scratch: Float32Array): Candidates {
+  if (ex.candidates && ex.candidates.unknown === unknown) return ex.candidates;
+  const all = baseScores(ex, scratch);
+  const n = ex.model.n;
+  const tops = [new TopK(EXAMPLE_TOPS), new TopK(EXAMPLE_TOPS)];
+  const sizes = [0, 0];
+  for (let i = 0; i < n; i++) {
+    const c = unknown ? unknown[i]! : 0;
+    sizes[c]!++;
+    tops[c]!.push(all[i]!, i);
+  }
+  const items = new Set<number>([ex.target]);
+  for (const top of tops) for (const i of top.sorted().indices) items.add(i);
+  for (const [idx] of [ex.rep, ...ex.feats]) for (const i of idx) items.add(i);
+  const list = Int32Array.from(items);
+  const floor = tops.map((top, c) => (sizes[c]! > top.size ? top.threshold : -Infinity)) as [number, number];
+  ex.candidates = { unknown, items: list, base: Float32Array.from(list, (i) => all[i]!), floor };
+  return ex.candidates;
+}
+
 /** A shopper's running state, as the head keeps it. */
 interface Shopper {
   history: { i: number; w: number }[];
@@ -116,11 +199,11 @@ const sparse = (m: Map<number, number>): [Int32Array, Float32Array] => [Int32Arr
  * Collects held-out examples: the events at or after `from`, with the shopper's state built from
  * all their earlier events, as the head would have it. Events in the middle of a visit are taken
  * every `stride`-th, up to `max`; visit starts, much rarer and the only examples the start
- * weights act on, every `startStride`-th, up to `maxStarts`; both fewer where a catalogue is so
- * large that they would not fit `budgetBytes`. Each example weighs the events it stands for, so
- * the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
+ * weights act on, every `startStride`-th, up to `maxStarts`. Each example weighs the events it
+ * stands for, so the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
  * are the content model's; `recent`, where given, what each item sold before `from`
- * (`recentSales`), which the own-popularity feature then takes instead of `bias`.
+ * (`recentSales`), which the own-popularity feature then takes instead of `bias`. An example keeps
+ * its query into the content model, not a score per item, so a catalogue of any size keeps them all.
  */
 export function collectExamples(
   events: readonly ReplayEvent[],
@@ -130,10 +213,10 @@ export function collectExamples(
   o: Pick<HeadOptions, 'historyDecay' | 'historySize'> & MemoryOptions,
   max = 4000,
   maxStarts = 4000,
-  budgetBytes = EXAMPLES_BUDGET_BYTES,
   keep?: (e: ReplayEvent) => boolean,
 ): Example[] {
   const { V, W, bias, n, d } = model;
+  const content: ContentModel = { V, bias, n, d };
   const recent = model.recent ?? null;
   // How many tail events of each context there are (a first pass over the shoppers' times).
   const tail = [0, 0];
@@ -143,10 +226,7 @@ export function collectExamples(
     if (e.t >= from && last !== undefined && (!keep || keep(e))) tail[e.t - last >= o.sessionGapMs ? 1 : 0]! += 1;
     lastTime.set(e.user, e.t);
   }
-  // Each example holds a score per catalogue item: a large catalogue gets fewer examples, so that
-  // they fit the budget (half for each context), rather than the job running out of memory.
-  const fit = Math.max(1, Math.floor(budgetBytes / (2 * 4 * Math.max(1, n))));
-  const strides = [Math.max(1, Math.ceil(tail[0]! / Math.min(max, fit))), Math.max(1, Math.ceil(tail[1]! / Math.min(maxStarts, fit)))];
+  const strides = [Math.max(1, Math.ceil(tail[0]! / max)), Math.max(1, Math.ceil(tail[1]! / maxStarts))];
   const seen = [0, 0];
   const shoppers = new Map<string, Shopper>();
   const out: Example[] = [];
@@ -165,16 +245,10 @@ export function collectExamples(
         const ha = h[a]!;
         if (ha !== 0) for (let k = 0; k < d; k++) q[k]! += ha * W[a * d + k]!;
       }
-      const base = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        let x = bias[i]!;
-        const off = i * d;
-        for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
-        base[i] = x;
-      }
       const m = s.memory;
       out.push({
-        base,
+        model: content,
+        q: Float32Array.from(q),
         psi: null,
         t: e.t,
         target: e.item,
@@ -237,7 +311,129 @@ function weighting(x: MixWeights, n: number, unknown?: Uint8Array): Weighting {
   return { x, unknown, fresh, off, wPsi, useStream: stream !== 0 || streamNew !== 0 };
 }
 
-/** Adds what the weights give an example's items beyond its `base` into `extra` (all 0 on entry; see {@link clearWeighted}). */
+/** How often an example's candidates did not settle its ranking, and every item was scored again (for tests). */
+export const heldOutRescans = { count: 0 };
+
+/**
+ * Scores examples under one weighting: what the weights add to each item beyond its base score
+ * (`extra`, the items the example's features and ψ touch), and the base scores of the items the
+ * ranking needs, from the example's candidates or worked out from its query.
+ */
+class Scorer {
+  readonly g: Weighting;
+  readonly n: number;
+  private readonly extra: Float64Array;
+  private readonly scratch: Float32Array<ArrayBuffer>;
+  /** The base score of item i in the example being scored, where `mark[i]` is `stamp`. */
+  private readonly baseAt: Float64Array;
+  private readonly mark: Uint32Array;
+  private stamp = 0;
+  private ex: Example | null = null;
+  cand: Candidates | null = null;
+
+  constructor(g: Weighting, n: number) {
+    this.g = g;
+    this.n = n;
+    this.extra = new Float64Array(n);
+    this.scratch = new Float32Array(n);
+    this.baseAt = new Float64Array(n);
+    this.mark = new Uint32Array(n);
+  }
+
+  /** Starts on `ex`: its candidates' base scores and what the weights add. */
+  begin(ex: Example): void {
+    this.ex = ex;
+    const cand = (this.cand = candidatesOf(ex, this.g.unknown, this.scratch));
+    if (++this.stamp === 0xffffffff) {
+      this.mark.fill(0);
+      this.stamp = 1;
+    }
+    for (let j = 0; j < cand.items.length; j++) {
+      const i = cand.items[j]!;
+      this.mark[i] = this.stamp;
+      this.baseAt[i] = cand.base[j]!;
+    }
+    addWeighted(ex, this.g, this.extra);
+  }
+
+  /** Ends the example: `extra` back to 0. */
+  end(): void {
+    clearWeighted(this.ex!, this.g, this.extra);
+    this.ex = null;
+  }
+
+  /** What the weights add to item i's base score. */
+  extraAt(i: number): number {
+    return this.extra[i]!;
+  }
+
+  /** Whether item i is one of the example's candidates (or was scored since `begin`). */
+  known(i: number): boolean {
+    return this.mark[i] === this.stamp;
+  }
+
+  /** Item i's whole score under the weights. */
+  score(i: number): number {
+    if (this.mark[i] !== this.stamp) {
+      this.mark[i] = this.stamp;
+      this.baseAt[i] = baseScore(this.ex!, i);
+    }
+    return this.baseAt[i]! + this.extra[i]! + this.g.off[i]!;
+  }
+
+  /** The most an item outside the candidates and ψ's entries can score: its kind's floor and offset. */
+  outsideBound(i: number): number {
+    const c = this.g.unknown ? this.g.unknown[i]! : 0;
+    return this.cand!.floor[c]! + this.g.off[i]!;
+  }
+
+  /** The most any item outside the candidates and ψ's entries can score, per kind (known, unknown). */
+  outsideMax(): [number, number] {
+    const f = this.cand!.floor;
+    return [f[0], f[1] + this.g.fresh];
+  }
+
+  /** ψ's entries where the weights use it, else none. */
+  psiItems(): Int32Array | null {
+    return this.ex!.psi && this.g.useStream ? this.ex!.psi.indices : null;
+  }
+
+  /**
+   * The target's place among the example's other items (ties count against it), up to `k`: the
+   * candidates and ψ's entries, and every item where they do not settle it.
+   */
+  rank(k: number): number {
+    const ex = this.ex!;
+    const target = ex.target;
+    const t = this.score(target);
+    const items = this.cand!.items;
+    let rank = 0;
+    for (let j = 0; j < items.length && rank < k; j++) {
+      const i = items[j]!;
+      if (i !== target && this.score(i) >= t) rank++;
+    }
+    const psi = this.psiItems();
+    if (psi) {
+      for (let j = 0; j < psi.length && rank < k; j++) {
+        const i = psi[j]!;
+        if (i === target || this.known(i)) continue;
+        // Outside the candidates an item's base score is at most its kind's floor.
+        if (this.outsideBound(i) + this.extra[i]! < t) continue;
+        if (this.score(i) >= t) rank++;
+      }
+    }
+    if (rank >= k) return rank;
+    const [known, fresh] = this.outsideMax();
+    if (known < t && fresh < t) return rank;
+    // Items outside the candidates may reach the target: score them all.
+    heldOutRescans.count++;
+    rank = 0;
+    for (let i = 0; i < this.n && rank < k; i++) if (i !== target && this.score(i) >= t) rank++;
+    return rank;
+  }
+}
+
+/** Adds what the weights give an example's items beyond its base score into `extra` (all 0 on entry; see {@link clearWeighted}). */
 function addWeighted(ex: Example, g: Weighting, extra: Float64Array): void {
   const { x, unknown, fresh } = g;
   const add = ([idx, val]: [Int32Array, Float32Array], w: number): void => {
@@ -252,13 +448,16 @@ function addWeighted(ex: Example, g: Weighting, extra: Float64Array): void {
   const wPop = ex.ownFromRecent ? 0 : (x.mix[2 * POP + ex.ctx] ?? 0);
   if (wPop !== 0 && fresh !== 0) for (const i of ex.feats[COUNTS]![0]) if (unknown![i]) extra[i]! += wPop * fresh;
   const psi = ex.psi;
-  if (psi && g.useStream) for (let i = 0; i < extra.length; i++) extra[i]! += g.wPsi[i]! * psi[i]!;
+  if (psi && g.useStream) {
+    const { indices, values } = psi;
+    for (let j = 0; j < indices.length; j++) extra[indices[j]!]! += g.wPsi[indices[j]!]! * values[j]!;
+  }
 }
 
 /** Sets `extra` back to 0 after {@link addWeighted}. */
 function clearWeighted(ex: Example, g: Weighting, extra: Float64Array): void {
-  if (ex.psi && g.useStream) extra.fill(0);
-  else for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
+  for (const [idx] of [ex.rep, ...ex.feats]) for (let j = 0; j < idx.length; j++) extra[idx[j]!] = 0;
+  if (ex.psi && g.useStream) for (const i of ex.psi.indices) extra[i] = 0;
 }
 
 /** The weighted sum of NDCG@k over the examples and the sum of their weights (see {@link ndcgAt}). */
@@ -266,20 +465,14 @@ function ndcgSum(examples: readonly Example[], x: MixWeights, k: number, unknown
   let sum = 0;
   let total = 0;
   if (examples.length === 0) return { sum, total };
-  const n = examples[0]!.base.length;
-  // Dense rows, one pass each: the weighted features of one example (reset after it).
-  const extra = new Float64Array(n);
-  const g = weighting(x, n, unknown);
-  const off = g.off;
+  const n = examples[0]!.model.n;
+  const scorer = new Scorer(weighting(x, n, unknown), n);
   for (const ex of examples) {
-    addWeighted(ex, g, extra);
-    const base = ex.base;
-    const t = base[ex.target]! + extra[ex.target]! + off[ex.target]!;
-    let rank = 0;
-    for (let i = 0; i < n && rank < k; i++) if (base[i]! + extra[i]! + off[i]! >= t && i !== ex.target) rank++;
+    scorer.begin(ex);
+    const rank = scorer.rank(k);
+    scorer.end();
     if (rank < k) sum += ex.weight / Math.log2(rank + 2);
     total += ex.weight;
-    clearWeighted(ex, g, extra);
   }
   return { sum, total };
 }
@@ -344,17 +537,74 @@ export function launchTrendRate(
  * it), with `m` places (`slottedTop`); `measure` gives the NDCG@k of `examples` and how often
  * `cold` are found for each way of placing a list.
  */
-function heldOutLists(x: MixWeights, unknown: Uint8Array, k: number) {
+export function heldOutLists(x: MixWeights, unknown: Uint8Array, k: number) {
   const n = unknown.length;
-  const g = weighting(x, n, unknown);
-  const extra = new Float64Array(n);
-  const scores = new Float64Array(n);
+  const scorer = new Scorer(weighting(x, n, unknown), n);
   const known = Uint8Array.from(unknown, (u) => 1 - u);
+  const dense = new Float64Array(n);
+  /** The `r`-th best of `values` (−∞ where there are fewer). */
+  const nth = (values: number[], r: number): number => (values.length < r ? -Infinity : values.sort((a, b) => b - a)[r - 1]!);
   const placeOf = (ex: Example, m: number, launches: ArrayLike<number> = [], fixed = true): number => {
-    addWeighted(ex, g, extra);
-    for (let i = 0; i < n; i++) scores[i] = ex.base[i]! + extra[i]! + g.off[i]!;
-    clearWeighted(ex, g, extra);
-    return slottedTop(scores, known, k, m, launches, fixed).indexOf(ex.target);
+    scorer.begin(ex);
+    const wantOthers = m > 0 && fixed;
+    // The list is made from the candidates, the launches and those of ψ's entries that could
+    // enter it: an entry whose best possible score is under the k-th best candidate's (and, for a
+    // new product, under the m-th best new candidate's) cannot.
+    const items = new Set<number>(scorer.cand!.items);
+    for (let j = 0; j < launches.length; j++) items.add(launches[j]!);
+    const kth = nth(
+      Array.from(items, (i) => scorer.score(i)),
+      k,
+    );
+    const mth = wantOthers
+      ? nth(
+          Array.from(items)
+            .filter((i) => unknown[i])
+            .map((i) => scorer.score(i)),
+          m,
+        )
+      : Infinity;
+    const psi = scorer.psiItems();
+    if (psi) {
+      for (const i of psi) {
+        if (items.has(i)) continue;
+        const bound = scorer.outsideBound(i) + scorer.extraAt(i);
+        if (bound >= kth || (unknown[i] && bound >= mth)) items.add(i);
+      }
+    }
+    // Ascending, as slottedTop breaks ties by the lower index.
+    const list = Int32Array.from(items).sort();
+    const scores = Float64Array.from(list, (i) => scorer.score(i));
+    // The list's top k (and its m best new products) are the whole catalogue's where that many
+    // score above anything outside it.
+    const [outKnown, outFresh] = scorer.outsideMax();
+    const outside = Math.max(outKnown, outFresh);
+    let above = 0;
+    let freshAbove = 0;
+    for (let j = 0; j < list.length; j++) {
+      if (scores[j]! > outside) above++;
+      if (unknown[list[j]!] && scores[j]! > outFresh) freshAbove++;
+    }
+    let top: number[];
+    if ((outside === -Infinity || above >= k) && (!wantOthers || outFresh === -Infinity || freshAbove >= m)) {
+      const at = new Map(Array.from(list, (i, j) => [i, j]));
+      const listKnown = Uint8Array.from(list, (i) => known[i]!);
+      const places = slottedTop(
+        scores,
+        listKnown,
+        k,
+        m,
+        Array.from(launches, (i) => at.get(i)!),
+        fixed,
+      );
+      top = places.map((j) => list[j]!);
+    } else {
+      heldOutRescans.count++;
+      for (let i = 0; i < n; i++) dense[i] = scorer.score(i);
+      top = slottedTop(dense, known, k, m, launches, fixed);
+    }
+    scorer.end();
+    return top.indexOf(ex.target);
   };
   const measure = (
     examples: readonly Example[],
@@ -561,7 +811,7 @@ export function attachShopDelta(
   let next = 0;
   let reset = false;
   let publishedAt = -Infinity;
-  let psi: Float32Array | null = null;
+  let psi: SparsePsi | null = null;
   let sellers: Int32Array | undefined;
   for (const ex of [...examples].sort((a, b) => a.t - b.t)) {
     const at = Math.floor(ex.t / everyMs) * everyMs;
@@ -579,7 +829,7 @@ export function attachShopDelta(
         learner.resetItems();
       }
       const p = learner.published(at);
-      psi = densePsi(learner.n, p.indices, p.values);
+      psi = { indices: Int32Array.from(p.indices), values: Float32Array.from(p.values) };
       sellers = p.recent ? bestSellers(densePsi(learner.n, p.recent.indices, p.recent.values)) : undefined;
       publishedAt = at;
     }
