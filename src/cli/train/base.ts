@@ -348,16 +348,7 @@ export async function trainBase(
     let places: ReturnType<typeof fitNewSlots> | null = null;
     let cold: ReturnType<typeof collectExamples> = [];
     if (trust.weight > 0 || trust.weightNew > 0) {
-      cold = collectExamples(
-        past,
-        tailStart,
-        T,
-        tailModel,
-        DEFAULT_HEAD_OPTIONS,
-        2000,
-        2000,
-        (e) => unknown[e.item] === 1,
-      );
+      cold = collectExamples(past, tailStart, T, tailModel, DEFAULT_HEAD_OPTIONS, 2000, 2000, (e) => unknown[e.item] === 1);
       attachShopDelta(cold, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);
       const weights = { ...fit, stream: trust.weight, streamNew: trust.weightNew };
       places = fitNewSlots(examples, cold, weights, unknown, past, o.recentHalfLifeDays || 7, o.mixTailDays * DAY);

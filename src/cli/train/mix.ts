@@ -20,9 +20,10 @@ import { bestSellers, freshPlacesFor, launchesIn, newSlotsFor, slottedTop } from
 import type { ReplayEvent } from '../eval/replay.js';
 
 /**
- * Items of each kind (known to the base, new to it) whose base score an example keeps, best
- * first: with its features' items and its target, the only items a weighting can lift into its
- * top 10 unless the features push most of them down (then it scores every item again).
+ * Items of each kind (known to the base, new to it) whose base score an example keeps at first,
+ * best first: with its features' items and its target, the only items a weighting can lift into
+ * its top 10 unless the features push most of them down; then the example keeps four times as
+ * many, as often as it takes.
  */
 export const EXAMPLE_TOPS = 32;
 
@@ -102,6 +103,8 @@ interface SparsePsi {
  */
 interface Candidates {
   unknown: Uint8Array | undefined;
+  /** How many of each kind's best it holds (all of a kind with fewer). */
+  size: number;
   items: Int32Array;
   base: Float32Array;
   floor: [number, number];
@@ -150,28 +153,50 @@ function baseScore(ex: Example, i: number): number {
   return Math.fround(x);
 }
 
-/** Every item's base score in `ex`, into `out` (a new array where not given). */
+/**
+ * Every item's base score in `ex`, into `out` (a new array where not given). Four items at a
+ * time, each summed in the same order as {@link baseScore} (so to the same float), which keeps
+ * four independent sums in flight.
+ */
 export function baseScores(ex: Example, out: Float32Array = new Float32Array(ex.model.n)): Float32Array {
   const { V, bias, n, d } = ex.model;
   const q = ex.q;
-  for (let i = 0; i < n; i++) {
-    let x = bias[i]!;
-    const off = i * d;
-    for (let k = 0; k < d; k++) x += V[off + k]! * q[k]!;
-    out[i] = x;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let x0 = bias[i]!;
+    let x1 = bias[i + 1]!;
+    let x2 = bias[i + 2]!;
+    let x3 = bias[i + 3]!;
+    const o0 = i * d;
+    const o1 = o0 + d;
+    const o2 = o1 + d;
+    const o3 = o2 + d;
+    for (let k = 0; k < d; k++) {
+      const qk = q[k]!;
+      x0 += V[o0 + k]! * qk;
+      x1 += V[o1 + k]! * qk;
+      x2 += V[o2 + k]! * qk;
+      x3 += V[o3 + k]! * qk;
+    }
+    out[i] = x0;
+    out[i + 1] = x1;
+    out[i + 2] = x2;
+    out[i + 3] = x3;
   }
+  for (; i < n; i++) out[i] = baseScore(ex, i);
   return out;
 }
 
 /**
- * The items `ex` can rank under the split `unknown` (see {@link Candidates}): one pass over the
- * catalogue the first time, kept until another split is asked for. `scratch` holds n floats.
+ * The items `ex` can rank under the split `unknown` (see {@link Candidates}), at least `size` of
+ * each kind's best: one pass over the catalogue the first time, kept until another split or more
+ * items are asked for. `scratch` holds n floats.
  */
-function candidatesOf(ex: Example, unknown: Uint8Array | undefined, scratch: Float32Array): Candidates {
-  if (ex.candidates && ex.candidates.unknown === unknown) return ex.candidates;
+function candidatesOf(ex: Example, unknown: Uint8Array | undefined, scratch: Float32Array, size = EXAMPLE_TOPS): Candidates {
+  if (ex.candidates && ex.candidates.unknown === unknown && ex.candidates.size >= size) return ex.candidates;
   const all = baseScores(ex, scratch);
   const n = ex.model.n;
-  const tops = [new TopK(EXAMPLE_TOPS), new TopK(EXAMPLE_TOPS)];
+  const tops = [new TopK(size), new TopK(size)];
   const sizes = [0, 0];
   for (let i = 0; i < n; i++) {
     const c = unknown ? unknown[i]! : 0;
@@ -183,7 +208,7 @@ function candidatesOf(ex: Example, unknown: Uint8Array | undefined, scratch: Flo
   for (const [idx] of [ex.rep, ...ex.feats]) for (const i of idx) items.add(i);
   const list = Int32Array.from(items);
   const floor = tops.map((top, c) => (sizes[c]! > top.size ? top.threshold : -Infinity)) as [number, number];
-  ex.candidates = { unknown, items: list, base: Float32Array.from(list, (i) => all[i]!), floor };
+  ex.candidates = { unknown, size, items: list, base: Float32Array.from(list, (i) => all[i]!), floor };
   return ex.candidates;
 }
 
@@ -311,8 +336,8 @@ function weighting(x: MixWeights, n: number, unknown?: Uint8Array): Weighting {
   return { x, unknown, fresh, off, wPsi, useStream: stream !== 0 || streamNew !== 0 };
 }
 
-/** How often an example's candidates did not settle its ranking, and every item was scored again (for tests). */
-export const heldOutRescans = { count: 0 };
+/** How often an example's candidates did not settle its ranking, and it took more (for tests). */
+export const heldOutGrowths = { count: 0 };
 
 /**
  * Scores examples under one weighting: what the weights add to each item beyond its base score
@@ -321,7 +346,6 @@ export const heldOutRescans = { count: 0 };
  */
 class Scorer {
   readonly g: Weighting;
-  readonly n: number;
   private readonly extra: Float64Array;
   private readonly scratch: Float32Array<ArrayBuffer>;
   /** The base score of item i in the example being scored, where `mark[i]` is `stamp`. */
@@ -333,7 +357,6 @@ class Scorer {
 
   constructor(g: Weighting, n: number) {
     this.g = g;
-    this.n = n;
     this.extra = new Float64Array(n);
     this.scratch = new Float32Array(n);
     this.baseAt = new Float64Array(n);
@@ -343,17 +366,27 @@ class Scorer {
   /** Starts on `ex`: its candidates' base scores and what the weights add. */
   begin(ex: Example): void {
     this.ex = ex;
-    const cand = (this.cand = candidatesOf(ex, this.g.unknown, this.scratch));
     if (++this.stamp === 0xffffffff) {
       this.mark.fill(0);
       this.stamp = 1;
     }
+    this.take(candidatesOf(ex, this.g.unknown, this.scratch));
+    addWeighted(ex, this.g, this.extra);
+  }
+
+  private take(cand: Candidates): void {
+    this.cand = cand;
     for (let j = 0; j < cand.items.length; j++) {
       const i = cand.items[j]!;
       this.mark[i] = this.stamp;
       this.baseAt[i] = cand.base[j]!;
     }
-    addWeighted(ex, this.g, this.extra);
+  }
+
+  /** Where the candidates did not settle a ranking: four times as many of each kind's best (kept by the example). */
+  grow(): void {
+    heldOutGrowths.count++;
+    this.take(candidatesOf(this.ex!, this.g.unknown, this.scratch, 4 * this.cand!.size));
   }
 
   /** Ends the example: `extra` back to 0. */
@@ -400,9 +433,18 @@ class Scorer {
 
   /**
    * The target's place among the example's other items (ties count against it), up to `k`: the
-   * candidates and ψ's entries, and every item where they do not settle it.
+   * candidates and ψ's entries, and more candidates where they do not settle it.
    */
   rank(k: number): number {
+    for (;;) {
+      const rank = this.rankAmongCandidates(k);
+      if (rank !== null) return rank;
+      this.grow();
+    }
+  }
+
+  /** {@link rank} where the candidates settle it, else null. */
+  private rankAmongCandidates(k: number): number | null {
     const ex = this.ex!;
     const target = ex.target;
     const t = this.score(target);
@@ -423,13 +465,9 @@ class Scorer {
       }
     }
     if (rank >= k) return rank;
+    // Items outside the candidates may reach the target where their kind's floor does.
     const [known, fresh] = this.outsideMax();
-    if (known < t && fresh < t) return rank;
-    // Items outside the candidates may reach the target: score them all.
-    heldOutRescans.count++;
-    rank = 0;
-    for (let i = 0; i < this.n && rank < k; i++) if (i !== target && this.score(i) >= t) rank++;
-    return rank;
+    return known < t && fresh < t ? rank : null;
   }
 }
 
@@ -541,11 +579,10 @@ export function heldOutLists(x: MixWeights, unknown: Uint8Array, k: number) {
   const n = unknown.length;
   const scorer = new Scorer(weighting(x, n, unknown), n);
   const known = Uint8Array.from(unknown, (u) => 1 - u);
-  const dense = new Float64Array(n);
   /** The `r`-th best of `values` (−∞ where there are fewer). */
   const nth = (values: number[], r: number): number => (values.length < r ? -Infinity : values.sort((a, b) => b - a)[r - 1]!);
-  const placeOf = (ex: Example, m: number, launches: ArrayLike<number> = [], fixed = true): number => {
-    scorer.begin(ex);
+  /** The list of an example begun in `scorer`, where its candidates settle it; else null. */
+  const listOf = (m: number, launches: ArrayLike<number>, fixed: boolean): number[] | null => {
     const wantOthers = m > 0 && fixed;
     // The list is made from the candidates, the launches and those of ψ's entries that could
     // enter it: an entry whose best possible score is under the k-th best candidate's (and, for a
@@ -585,23 +622,25 @@ export function heldOutLists(x: MixWeights, unknown: Uint8Array, k: number) {
       if (scores[j]! > outside) above++;
       if (unknown[list[j]!] && scores[j]! > outFresh) freshAbove++;
     }
-    let top: number[];
-    if ((outside === -Infinity || above >= k) && (!wantOthers || outFresh === -Infinity || freshAbove >= m)) {
-      const at = new Map(Array.from(list, (i, j) => [i, j]));
-      const listKnown = Uint8Array.from(list, (i) => known[i]!);
-      const places = slottedTop(
-        scores,
-        listKnown,
-        k,
-        m,
-        Array.from(launches, (i) => at.get(i)!),
-        fixed,
-      );
-      top = places.map((j) => list[j]!);
-    } else {
-      heldOutRescans.count++;
-      for (let i = 0; i < n; i++) dense[i] = scorer.score(i);
-      top = slottedTop(dense, known, k, m, launches, fixed);
+    if (!((outside === -Infinity || above >= k) && (!wantOthers || outFresh === -Infinity || freshAbove >= m))) return null;
+    const at = new Map(Array.from(list, (i, j) => [i, j]));
+    const listKnown = Uint8Array.from(list, (i) => known[i]!);
+    const places = slottedTop(
+      scores,
+      listKnown,
+      k,
+      m,
+      Array.from(launches, (i) => at.get(i)!),
+      fixed,
+    );
+    return places.map((j) => list[j]!);
+  };
+  const placeOf = (ex: Example, m: number, launches: ArrayLike<number> = [], fixed = true): number => {
+    scorer.begin(ex);
+    let top = listOf(m, launches, fixed);
+    while (top === null) {
+      scorer.grow();
+      top = listOf(m, launches, fixed);
     }
     scorer.end();
     return top.indexOf(ex.target);
