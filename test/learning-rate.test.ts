@@ -157,13 +157,23 @@ describe('the learning rate the maintenance job ships', () => {
     });
     expect(base.head.recommendViewed).toBe(false);
     expect(base.head.metrics!['viewedNdcg']).toEqual([expect.any(Number), expect.any(Number)]);
-    const rebuyers = await trainBase(favouritesLog(items), items, until, MODELS, {
-      ...DEFAULT_BASE_OPTIONS,
-      epochs: 0,
-      mixTailDays: 4,
-      headLearningRates: [0.1],
-    });
+    // Each stage after the training says how far it is: the feature weights, then the rates.
+    const ticks: string[] = [];
+    const rebuyers = await trainBase(
+      favouritesLog(items),
+      items,
+      until,
+      MODELS,
+      { ...DEFAULT_BASE_OPTIONS, epochs: 0, mixTailDays: 4, headLearningRates: [0.1] },
+      (done, total) => ticks.push(`training ${done}/${total}`),
+      (done, total) => ticks.push(`rates ${done}/${total}`),
+      (done, total) => ticks.push(`weights ${done}/${total}`),
+    );
     expect(rebuyers.head.recommendViewed).toBe(true);
+    const weights = ticks.filter((t) => t.startsWith('weights'));
+    expect(weights).toEqual(['weights 1/5', 'weights 2/5', 'weights 3/5', 'weights 4/5', 'weights 5/5']);
+    expect(ticks.lastIndexOf('weights 5/5')).toBeLessThan(ticks.findIndex((t) => t.startsWith('rates')));
+    expect(ticks.filter((t) => t.startsWith('rates')).at(-1)).toMatch(/^rates (\d+)\/\1$/);
     // A shop that says so itself is not second-guessed.
     const told = await trainBase(favouritesLog(items), items, until, MODELS, {
       ...DEFAULT_BASE_OPTIONS,

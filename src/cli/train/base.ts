@@ -208,8 +208,10 @@ export async function trainBase(
   models: string,
   o: BaseOptions = DEFAULT_BASE_OPTIONS,
   onProgress?: (done: number, total: number) => void,
-  /** Progress of the replays that choose how fast browsers learn (after the training). */
+  /** Progress of the replays that choose how fast browsers learn (after the feature weights). */
   onRateProgress?: (done: number, total: number) => void,
+  /** Progress of choosing the feature weights, the shop delta's weight and the places on the held-out weeks (after the training). */
+  onChoiceProgress?: (done: number, total: number) => void,
 ): Promise<TrainedBase> {
   validateBaseOptions(o);
   const encoder = readEncoderManifest(models);
@@ -328,8 +330,11 @@ export async function trainBase(
     // them by what sold before its base was made.
     const tailRecent = recentSales(past, n, tailStart, o.recentHalfLifeDays);
     const tailModel = { ...model, bias: tailBias, recent: tailRecent, n, d };
+    const CHOICE_STEPS = 5;
     const examples = collectExamples(past, tailStart, T, tailModel, DEFAULT_HEAD_OPTIONS);
+    onChoiceProgress?.(1, CHOICE_STEPS);
     const fit = fitMix(examples, { alpha: h.alpha, mix: [] }, 3, unknown);
+    onChoiceProgress?.(2, CHOICE_STEPS);
     // How far browsers should trust the shop's stream job: its learner run over the same weeks
     // on this base's biases (a new product at the new-item bias, as a browser has it), with the
     // other weights as chosen without it, so that a shop without a stream job loses nothing.
@@ -342,6 +347,7 @@ export async function trainBase(
       );
     attachShopDelta(examples, past, tailStart, streamLearner(), SHOP_PUBLISH_MINUTES * 60_000);
     const trust = fitShopDeltaWeight(examples, fit, unknown);
+    onChoiceProgress?.(3, CHOICE_STEPS);
     // Places for new products, where browsers take the delta in (it is what ranks them). The
     // held-out events on new products are rare, so they are collected apart, every one up to a
     // bound, each with the delta a browser would have had (a learner of its own over the log).
@@ -358,11 +364,13 @@ export async function trainBase(
     const newSlots = o.newSlots ?? places?.slots ?? 0;
     // Places for launches, where browsers learn what sells now (the delta's figures, kept where
     // the base ships what sold lately): the shop's own number, else the held-out weeks' choice.
+    onChoiceProgress?.(4, CHOICE_STEPS);
     const launch =
       o.recentHalfLifeDays > 0
         ? fitLaunchSlots(examples, cold, { ...fit, stream: trust.weight, streamNew: trust.weightNew }, unknown, newSlots)
         : null;
     const launchSlots = o.recentHalfLifeDays > 0 ? (o.launchSlots ?? launch?.slots ?? 0) : 0;
+    onChoiceProgress?.(CHOICE_STEPS, CHOICE_STEPS);
     const shipped: HeadModelData = {
       ...h,
       alpha: r4(fit.alpha),

@@ -118,9 +118,17 @@ async function main(argv: string[]): Promise<void> {
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`maintain trains on the wasm backend, which could not start: ${backend.reason}`);
-  const bar = progressBar('training the base', 1);
-  /** The second bar, of the replays that choose how fast browsers learn, once they start. */
-  const bars: { rate?: ReturnType<typeof progressBar> } = {};
+  /** One bar a stage, each ended when the next begins: the training, the feature weights, the learning rates. */
+  let bar = progressBar('training the base', 1);
+  let stage = 'training the base';
+  const tick = (label: string, done: number, total: number): void => {
+    if (stage !== label) {
+      bar.end();
+      bar = progressBar(label, 1);
+      stage = label;
+    }
+    bar.tick(done / total);
+  };
   const { head, repeatShare } = await trainBase(
     events,
     items,
@@ -139,16 +147,11 @@ async function main(argv: string[]): Promise<void> {
       showViewed,
       keepLatest,
     },
-    (done, total) => bar.tick((done / total) * 1),
-    (done, total) => {
-      if (!bars.rate) {
-        bar.end();
-        bars.rate = progressBar('choosing how fast browsers learn', 1);
-      }
-      bars.rate.tick(done / total);
-    },
+    (done, total) => tick('training the base', done, total),
+    (done, total) => tick('choosing how fast browsers learn', done, total),
+    (done, total) => tick('choosing the feature weights on the held-out weeks', done, total),
   );
-  (bars.rate ?? bar).end();
+  bar.end();
   const untilDay = new Date(until).toISOString().slice(0, 10);
   const written = writeModelFolder(out, models, {
     ...head,
