@@ -814,6 +814,11 @@ describe('held-out examples of a large catalogue', () => {
       // takes more candidates once, as the 32nd best content score is over the target's.
       expect(growths(() => expect(ndcgAt(one, pushed, 10)).toBeCloseTo(place < 50 ? 1 / Math.log2(place - 38) : 0, 12))).toBe(1);
       expect(ndcgAt(one, pushed, 10)).toBeCloseTo(denseNdcg(one, pushed), 12);
+      // The shop delta lifts the 301st product over the target, which stays outside the candidates as they grow.
+      const lifted = [{ ...hand(place), psi: { indices: Int32Array.of(order[300]!), values: Float32Array.of(n) } }];
+      const withDelta = { ...pushed, stream: 1 };
+      expect(growths(() => expect(ndcgAt(lifted, withDelta, 10)).toBeCloseTo(place < 49 ? 1 / Math.log2(place - 37) : 0, 12))).toBe(1);
+      expect(ndcgAt(lifted, withDelta, 10)).toBeCloseTo(denseNdcg(lifted, withDelta), 12);
     }
     const down = { alpha: -64, mix: Array.from({ length: MIX_LENGTH }, () => -16), fresh: 4, stream: 2, streamNew: -8 };
     for (let r = 0; r < 6; r++) {

@@ -352,6 +352,9 @@ class Scorer {
   private readonly baseAt: Float64Array;
   private readonly mark: Uint32Array;
   private stamp = 0;
+  /** Item i is one of the candidates taken last, where `inCand[i]` is `candStamp`. */
+  private readonly inCand: Uint32Array;
+  private candStamp = 0;
   private ex: Example | null = null;
   cand: Candidates | null = null;
 
@@ -361,6 +364,7 @@ class Scorer {
     this.scratch = new Float32Array(n);
     this.baseAt = new Float64Array(n);
     this.mark = new Uint32Array(n);
+    this.inCand = new Uint32Array(n);
   }
 
   /** Starts on `ex`: its candidates' base scores and what the weights add. */
@@ -376,9 +380,14 @@ class Scorer {
 
   private take(cand: Candidates): void {
     this.cand = cand;
+    if (++this.candStamp === 0xffffffff) {
+      this.inCand.fill(0);
+      this.candStamp = 1;
+    }
     for (let j = 0; j < cand.items.length; j++) {
       const i = cand.items[j]!;
       this.mark[i] = this.stamp;
+      this.inCand[i] = this.candStamp;
       this.baseAt[i] = cand.base[j]!;
     }
   }
@@ -400,9 +409,9 @@ class Scorer {
     return this.extra[i]!;
   }
 
-  /** Whether item i is one of the example's candidates (or was scored since `begin`). */
-  known(i: number): boolean {
-    return this.mark[i] === this.stamp;
+  /** Whether item i is one of the example's candidates. */
+  isCandidate(i: number): boolean {
+    return this.inCand[i] === this.candStamp;
   }
 
   /** Item i's whole score under the weights. */
@@ -458,7 +467,7 @@ class Scorer {
     if (psi) {
       for (let j = 0; j < psi.length && rank < k; j++) {
         const i = psi[j]!;
-        if (i === target || this.known(i)) continue;
+        if (i === target || this.isCandidate(i)) continue;
         // Outside the candidates an item's base score is at most its kind's floor.
         if (this.outsideBound(i) + this.extra[i]! < t) continue;
         if (this.score(i) >= t) rank++;
