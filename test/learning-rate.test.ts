@@ -171,7 +171,7 @@ describe('the learning rate the maintenance job ships', () => {
     );
     expect(rebuyers.head.recommendViewed).toBe(true);
     const weights = ticks.filter((t) => t.startsWith('weights'));
-    expect(weights).toEqual(['weights 1/5', 'weights 2/5', 'weights 3/5', 'weights 4/5', 'weights 5/5']);
+    expect(weights).toEqual(['weights 0/5', 'weights 1/5', 'weights 2/5', 'weights 3/5', 'weights 4/5', 'weights 5/5']);
     expect(ticks.lastIndexOf('weights 5/5')).toBeLessThan(ticks.findIndex((t) => t.startsWith('rates')));
     expect(ticks.filter((t) => t.startsWith('rates')).at(-1)).toMatch(/^rates (\d+)\/\1$/);
     // A shop that says so itself is not second-guessed.

@@ -331,6 +331,7 @@ export async function trainBase(
     const tailRecent = recentSales(past, n, tailStart, o.recentHalfLifeDays);
     const tailModel = { ...model, bias: tailBias, recent: tailRecent, n, d };
     const CHOICE_STEPS = 5;
+    onChoiceProgress?.(0, CHOICE_STEPS);
     const examples = collectExamples(past, tailStart, T, tailModel, DEFAULT_HEAD_OPTIONS);
     onChoiceProgress?.(1, CHOICE_STEPS);
     const fit = fitMix(examples, { alpha: h.alpha, mix: [] }, 3, unknown);
