@@ -183,3 +183,11 @@ export function fakeFileSystem(stub: (name: string, value: unknown) => void, { w
   stub('navigator', { storage: { getDirectory: () => Promise.resolve(dir) } });
   return files;
 }
+
+/**
+ * A content model for hand-made held-out examples whose query is their scores: V is the n × n
+ * identity and the biases are 0, so item i's base score is q[i].
+ */
+export function scoresAsQuery(n: number): { V: Float32Array; bias: Float32Array; n: number; d: number } {
+  return { V: Float32Array.from({ length: n * n }, (_, j) => (j % (n + 1) === 0 ? 1 : 0)), bias: new Float32Array(n), n, d: n };
+}

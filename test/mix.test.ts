@@ -28,7 +28,7 @@ import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { sequencesBeforeSplit } from '../src/cli/eval/replay.js';
 import { MEMORY_FEATURES, MIX_LENGTH } from '../src/core/memory.js';
 import { recentSales } from '../src/cli/train/base.js';
-import { tempFolder } from './helpers.js';
+import { scoresAsQuery, tempFolder } from './helpers.js';
 
 const N = 40;
 const D = 8;
@@ -795,9 +795,8 @@ describe('held-out examples of a large catalogue', () => {
     // re-buy weight: the items ranked 33rd to 40th by content are under the target, the 41st to
     // its own rank over it, and only more candidates than the first 32 find them.
     const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => model.bias[b]! - model.bias[a]!);
-    const V = Float32Array.from({ length: n * n }, (_, j) => (j % (n + 1) === 0 ? 1 : 0));
     const hand = (place: number): Example => ({
-      model: { V, bias: new Float32Array(n), n, d: n },
+      model: scoresAsQuery(n),
       q: Float32Array.from({ length: n }, (_, i) => n - order.indexOf(i)),
       psi: null,
       t: 0,

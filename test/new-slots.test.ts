@@ -11,6 +11,7 @@ import {
 import { ShopLearner } from '../src/core/shop-delta.js';
 import type { ReplayEvent } from '../src/cli/eval/replay.js';
 import { MEMORY_FEATURES } from '../src/core/memory.js';
+import { scoresAsQuery } from './helpers.js';
 
 describe('places for new products in a list', () => {
   it('keeps a new product already in the top where it is, and gives the others the last places in their order', () => {
@@ -113,8 +114,7 @@ function shop(o: { regular: number; regularRank: number; cold: number; coldRank:
   const events = salesLog(20);
   // ψ points at 35 alone.
   const psi = { indices: Int32Array.of(35), values: Float32Array.of(0.1) };
-  // A content model whose query is the scores themselves: V is the identity, the biases 0.
-  const model = { V: Float32Array.from({ length: N * N }, (_, j) => (j % (N + 1) === 0 ? 1 : 0)), bias: new Float32Array(N), n: N, d: N };
+  const model = scoresAsQuery(N);
   /** Old items 0 … 29 score 30 − i (a new product 0), but `target`, placed `rank`-th. */
   const scores = (target: number, rank: number): Float32Array => {
     const base = Float32Array.from({ length: N }, (_, i) => (i < 30 ? 30 - i : 0));

@@ -25,7 +25,7 @@ import type { ReplayEvent } from '../eval/replay.js';
  * its top 10 unless the features push most of them down; then the example keeps four times as
  * many, as often as it takes.
  */
-export const EXAMPLE_TOPS = 32;
+const EXAMPLE_TOPS = 32;
 
 /** Transition pairs (a, b) with b up to this many positions after a count. */
 export const TRANSITION_WINDOW = 3;
