@@ -13,6 +13,10 @@ describe('the stream job’s bench', () => {
     expect(r.fileBytes).toBeGreaterThan(3_000 * 60);
     for (const v of [r.readMs, r.fileMs, r.restartMs, r.publishMs, r.fileEventsPerSecond, r.httpEventsPerSecond!])
       expect(v).toBeGreaterThan(0);
+    // A checkpoint of the restarted job holds its learner and ids, and a start takes it up.
+    expect(said.filter((m) => m.startsWith('took up the checkpoint') && m.includes('(3000 events)'))).toHaveLength(1);
+    expect(r.checkpointBytes).toBeGreaterThan(8 * 400 * 4);
+    for (const v of [r.checkpointWriteMs, r.restartFromCheckpointMs, r.restartRatioToCheckpoint]) expect(v).toBeGreaterThan(0);
     // The delta lists items that sold; listed by id (and with long ids) it weighs more.
     expect(r.deltaItems).toBeGreaterThan(0);
     expect(r.deltaItems).toBeLessThanOrEqual(400);

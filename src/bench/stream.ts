@@ -7,7 +7,10 @@
  *   - file: the job following that file (parse, check, one durable append, learn);
  *   - http: the same events POSTed in batches of 500 to the job's HTTP source (each batch fsynced
  *     before its answer);
- *   - restart: the job opening its log again and replaying it;
+ *   - restart: the job opening its log again and replaying it whole (as a start without a
+ *     checkpoint does); then a checkpoint written of all it learned, and a start that takes it up
+ *     (its log after the checkpoint is empty here: a real start replays the events of the minutes
+ *     since, at the whole replay's rate);
  *   - publish: one delta at this catalogue size, and its size gzipped. The base ships what each
  *     item sold lately, so the delta carries what sells now besides ψ, as a maintained base's does.
  *     Beside it, the same lists with every item by id (payload format 1), and both for a shop
@@ -39,6 +42,12 @@ export interface StreamBench {
   /** Null where the HTTP source was not measured (`--skip-http`). */
   httpEventsPerSecond: number | null;
   restartMs: number;
+  /** A checkpoint of the restarted job: its size, the time to write it, and a start that takes it up. */
+  checkpointBytes: number;
+  checkpointWriteMs: number;
+  restartFromCheckpointMs: number;
+  /** The whole replay's time over the start from the checkpoint's. */
+  restartRatioToCheckpoint: number;
   publishMs: number;
   deltaItems: number;
   /** Best sellers whose figures of what sells now the delta carries. */
@@ -168,10 +177,17 @@ export async function runStreamBench(
     const uuidRow = new Map(ids.map((_, i) => [uuid(i), i]));
 
     t = performance.now();
-    const again = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say });
+    const again = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say, checkpoints: false });
     const restartMs = performance.now() - t;
     if (again.total !== events) throw new Error(`the restarted job replayed ${again.total} of ${events} events`);
+    const checkpoint = again.writeCheckpoint();
     again.close();
+    say(`checkpoint: ${checkpoint.bytes} bytes in ${checkpoint.ms.toFixed(0)} ms`);
+    t = performance.now();
+    const resumed = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say });
+    const restartFromCheckpointMs = performance.now() - t;
+    if (resumed.total !== events) throw new Error(`the job started from its checkpoint knows ${resumed.total} of ${events} events`);
+    resumed.close();
 
     let httpMs = NaN;
     if (http) {
@@ -205,6 +221,10 @@ export async function runStreamBench(
       fileBytes: bytes,
       httpEventsPerSecond: http ? Math.round(events / (httpMs / 1000)) : null,
       restartMs: round(restartMs),
+      checkpointBytes: checkpoint.bytes,
+      checkpointWriteMs: round(checkpoint.ms),
+      restartFromCheckpointMs: round(restartFromCheckpointMs),
+      restartRatioToCheckpoint: round(restartMs / restartFromCheckpointMs),
       publishMs: round(publishMs),
       deltaItems: published.items,
       deltaRecentItems: published.recentItems,

@@ -1,15 +1,31 @@
 /** Seeded pseudo-random numbers, so that every run with the same `seed` is reproducible. */
 
-/** mulberry32: small, fast, good enough for sampling negatives and initialising weights. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+/**
+ * mulberry32 whose position can be read and set (`state`), so that a learner that draws from it can
+ * be written down and taken up again exactly where it was (the stream job's checkpoints).
+ */
+export class Mulberry32 {
+  /** The generator's whole state: the next draw is a function of it alone. */
+  state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** The next number in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
+}
+
+/** mulberry32: small, fast, good enough for sampling negatives and initialising weights. */
+export function mulberry32(seed: number): () => number {
+  const g = new Mulberry32(seed);
+  return () => g.next();
 }
 
 /** Mixes two integers into one seed (used to derive a per-click seed from the shopper seed). */

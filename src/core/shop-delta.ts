@@ -19,7 +19,7 @@
  * Pure TypeScript: the stream job (Node), the evaluation and the browser share it.
  */
 import { ArgumentError, ChecksumError, ModelLoadError } from './errors.js';
-import { mulberry32 } from './rng.js';
+import { Mulberry32 } from './rng.js';
 
 /**
  * The payload format the stream job writes. Format 2 lists the items the base knows by their row
@@ -128,6 +128,40 @@ export function absoluteRows(e: DeltaEntries): number[] {
   return e.rows.map((gap) => (row += gap));
 }
 
+/**
+ * Everything a `ShopLearner` has learned, as its own arrays (not copies: read them before the
+ * learner learns again). `restore` takes it up again, so that a learner written down and read back
+ * goes on exactly as the one written would have (the stream job's checkpoints).
+ */
+export interface ShopLearnerState {
+  rho: Float64Array;
+  gRho: Float64Array;
+  w: Float64Array;
+  gW: Float64Array;
+  /** One per half-life. */
+  counts: Float64Array[];
+  origin: number[];
+  /** The negatives' generator (`Mulberry32.state`). */
+  rand: number;
+  learned: number;
+  lastTime: number | null;
+  /** What sold lately (`RecentSales.state`), where the learner keeps it. */
+  sold: RecentSalesState | null;
+}
+
+/** What a `RecentSales` holds: its sums and the times they are relative to. */
+export interface RecentSalesState {
+  sums: Float64Array;
+  origin: number | null;
+  from: number;
+}
+
+/** A RangeError naming `what` unless `from` is a Float64Array as long as `to`. */
+function sameShape(to: Float64Array, from: Float64Array, what: string): void {
+  if (!(from instanceof Float64Array) || from.length !== to.length)
+    throw new RangeError(`${what} holds ${(from as ArrayLike<number> | undefined)?.length} numbers where the learner has ${to.length}`);
+}
+
 /** Settings of the shop's online learner. */
 export interface ShopLearnerOptions {
   /** AdaGrad base learning rate. */
@@ -185,7 +219,7 @@ export class ShopLearner {
   /** Per half-life: Σ 2^((tₑ − origin) / H) per item, rescaled now and then. */
   private readonly counts: Float64Array[];
   private readonly origin: number[];
-  private readonly rand: () => number;
+  private readonly rand: Mulberry32;
   /** What each item sold lately, where `recentHalfLifeDays` > 0. */
   private readonly sold: RecentSales | null;
   private learned = 0;
@@ -221,7 +255,7 @@ export class ShopLearner {
     this.gW = new Float64Array(weights);
     this.counts = o.halfLivesDays.map(() => new Float64Array(this.n));
     this.origin = o.halfLivesDays.map(() => 0);
-    this.rand = mulberry32(o.seed);
+    this.rand = new Mulberry32(o.seed);
     this.sold = o.recentHalfLifeDays > 0 ? new RecentSales(this.n, o.recentHalfLifeDays) : null;
   }
 
@@ -269,7 +303,7 @@ export class ShopLearner {
     const m = o.negatives + 1;
     const idx = new Int32Array(m);
     idx[0] = item;
-    for (let j = 1; j < m; j++) idx[j] = Math.floor(this.rand() * this.n);
+    for (let j = 1; j < m; j++) idx[j] = Math.floor(this.rand.next() * this.n);
     const K = this.counts.length;
     const gw = Float64Array.from(this.w, (w) => o.l2 * w);
     const x = new Float64Array(m * K);
@@ -330,6 +364,48 @@ export class ShopLearner {
     this.rho.fill(0);
     this.gRho.fill(0);
     this.learned = 0;
+  }
+
+  /** What the learner has learned (its own arrays: see `ShopLearnerState`). */
+  state(): ShopLearnerState {
+    return {
+      rho: this.rho,
+      gRho: this.gRho,
+      w: this.w,
+      gW: this.gW,
+      counts: this.counts,
+      origin: [...this.origin],
+      rand: this.rand.state,
+      learned: this.learned,
+      lastTime: this.lastTime,
+      sold: this.sold?.state() ?? null,
+    };
+  }
+
+  /**
+   * Takes up a state another learner with the same catalogue and options wrote: from here on it
+   * learns and publishes exactly as that one would have. A state of another shape is a RangeError,
+   * and the learner is then left as it was.
+   */
+  restore(s: ShopLearnerState): void {
+    const K = this.counts.length;
+    if (s.counts.length !== K || s.origin.length !== K || (s.sold === null) !== (this.sold === null))
+      throw new RangeError(`the state is of a learner with other half-lives (${s.counts.length}) or without what sold lately`);
+    const pairs: [Float64Array, Float64Array, string][] = [
+      [this.rho, s.rho, 'rho'],
+      [this.gRho, s.gRho, 'gRho'],
+      [this.w, s.w, 'w'],
+      [this.gW, s.gW, 'gW'],
+      ...this.counts.map((c, k): [Float64Array, Float64Array, string] => [c, s.counts[k]!, `counts ${k}`]),
+    ];
+    // Every shape checked before anything is taken, so that a bad state changes nothing.
+    for (const [to, from, what] of pairs) sameShape(to, from, what);
+    if (this.sold && s.sold) this.sold.restore(s.sold);
+    for (const [to, from] of pairs) to.set(from);
+    this.origin.splice(0, K, ...s.origin);
+    this.rand.state = s.rand >>> 0;
+    this.learned = s.learned;
+    this.lastTime = s.lastTime;
   }
 
   /** ψ over the catalogue at time t, centred on its median. */
@@ -467,6 +543,19 @@ export class RecentSales {
       this.origin = t;
     }
     this.sums[item]! += Math.pow(2, (t - this.origin) / h);
+  }
+
+  /** The sums (its own array) and the times they are relative to. */
+  state(): RecentSalesState {
+    return { sums: this.sums, origin: this.origin, from: this.from };
+  }
+
+  /** Takes up a state of a `RecentSales` of the same catalogue size. */
+  restore(s: RecentSalesState): void {
+    sameShape(this.sums, s.sums, 'recent sales');
+    this.sums.set(s.sums);
+    this.origin = s.origin;
+    this.from = s.from;
   }
 
   /** log(1 + what each item sold) at time `at`, over the events added so far. */

@@ -48,6 +48,32 @@ export class IdSet {
     this.mask = slots - 1;
   }
 
+  /** The table (the set's own array, not a copy) and how many ids it holds, to write down. */
+  state(): { keys: Uint32Array; size: number } {
+    return { keys: this.keys, size: this.size };
+  }
+
+  /**
+   * A set holding what `state` gave of another, taking `keys` as its own table (not copied: the
+   * caller lets go of it); a table that no set could have is a RangeError.
+   */
+  static fromState(s: { keys: Uint32Array; size: number }): IdSet {
+    const slots = s.keys.length / 2;
+    if (
+      !(Number.isInteger(slots) && slots >= 2 && (slots & (slots - 1)) === 0) ||
+      !(Number.isInteger(s.size) && s.size >= 0 && s.size <= MAX_LOAD * slots)
+    )
+      throw new RangeError(`a table of ${s.keys.length} numbers cannot hold ${s.size} ids`);
+    let taken = 0;
+    for (let k = 1; k < s.keys.length; k += 2) if (s.keys[k] !== 0) taken++;
+    if (taken !== s.size) throw new RangeError(`the table holds ${taken} ids, not the ${s.size} it says`);
+    const set = new IdSet(2);
+    set.keys = s.keys;
+    set.mask = slots - 1;
+    set.size = s.size;
+    return set;
+  }
+
   /** Bytes the table holds. */
   get bytes(): number {
     return this.keys.byteLength;

@@ -6,7 +6,8 @@
  * authenticated HTTP POSTs (server.ts). Either way an event is first made durable in the job's
  * own log (log.ts) and only then learned and acknowledged; events carry an id and an id seen
  * before is dropped. At start the job replays its log, so after a crash it is exactly where the
- * acknowledged events put it.
+ * acknowledged events put it: from its last checkpoint (checkpoint.ts) where it has one that still
+ * holds, so that only the log's lines after it are read again, else from the log's start.
  */
 import { defaultFetcher } from '../../core/model-io.js';
 import type { BaseParams } from '../../core/head.js';
@@ -18,6 +19,7 @@ import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
+import { catalogSha, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { publishDelta, readDeltaManifest } from './publish.js';
 
 /** A problem with one input event: what is wrong and where. */
@@ -46,6 +48,11 @@ export interface StreamJobOptions {
   log?: (message: string) => void;
   /** The replay of the log at a start says how far it is after every this many events (default 1,000,000). */
   replayProgressEvents?: number;
+  /**
+   * Whether a start takes up the state folder's checkpoint where it holds (default true); false
+   * replays the whole log, as a start without one does.
+   */
+  checkpoints?: boolean;
 }
 
 /** The replay of the log at a start says how far it is after every this many events, by default. */
@@ -55,13 +62,23 @@ export class StreamJob {
   readonly modelDir: string;
   ids: readonly string[];
   private index: Map<string, number>;
+  /** `catalogSha` of `ids`. */
+  private catalogKey: string;
   private head: HeadModel | null = null;
   private eventLog!: EventLog;
   /**
    * Every event id the log holds, to drop a retry, as a 64-bit hash (`IdSet`): one `Set` holds at
    * most 16,777,216 entries, and tens of millions of ids as strings fill the JS heap.
    */
-  private readonly seen = new IdSet();
+  private seen = new IdSet();
+  /** The version the log's last base marker names (null before the first). */
+  private lastMarker: string | null = null;
+  private readonly stateDir: string;
+  /**
+   * Where the job's events file had been read to when the checkpoint the job started from was
+   * written (`FileSource.position`), or null: a source takes up from there (`FileSource.resume`).
+   */
+  sourcePosition: unknown = null;
   private readonly learnerOptions: Partial<ShopLearnerOptions>;
   private readonly say: (m: string) => void;
   private learner!: ShopLearner;
@@ -69,6 +86,8 @@ export class StreamJob {
   private seq = 0;
   private publishedEvents = -1;
   private publishedBase = '';
+  /** Whether the job learned or rebased since its last checkpoint (or since it started, where it wrote none). */
+  private changed = false;
   /** Events learned since the job started (replayed ones included). */
   total = 0;
   duplicates = 0;
@@ -77,13 +96,16 @@ export class StreamJob {
     this.modelDir = o.modelDir;
     this.ids = o.ids;
     this.index = new Map(o.ids.map((id, i) => [id, i]));
+    this.catalogKey = catalogSha(o.ids);
     this.learnerOptions = o.learner ?? {};
     this.say = o.log ?? (() => undefined);
+    this.stateDir = o.stateDir;
   }
 
   /**
-   * Loads the base, then opens the log and replays it as it is read (one pass over the log, whose
-   * lines are not kept), and marks a new base in the log if it changed.
+   * Loads the base, takes up the checkpoint where it holds, then opens the log and replays it (from
+   * the checkpoint's byte, else from its start) as it is read (one pass, whose lines are not kept),
+   * and marks a new base in the log if it changed.
    */
   static async open(o: StreamJobOptions): Promise<StreamJob> {
     const job = new StreamJob(o);
@@ -94,27 +116,96 @@ export class StreamJob {
     const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`);
     job.head = head;
     const learner = job.learnerOn(alignBase(head, job.ids));
-    let lastBase: string | null = null;
-    const { log, torn } = EventLog.open(o.stateDir, (line) => {
-      job.learnLine(learner, line);
-      if (line.kind === 'base') lastBase = line.version;
-      else {
-        job.seen.add(line.event.id);
-        // A long log (a busy shop's months) says how far its replay is.
-        if (++job.total % every === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
-      }
-    });
+    const from = o.checkpoints === false ? 0 : job.takeCheckpoint(learner, manifest.version);
+    const { log, torn } = EventLog.open(
+      o.stateDir,
+      (line) => {
+        job.learnLine(learner, line);
+        if (line.kind === 'base') job.lastMarker = line.version;
+        else {
+          job.seen.add(line.event.id);
+          // A long log (a busy shop's months) says how far its replay is.
+          if (++job.total % every === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
+        }
+      },
+      undefined,
+      from,
+    );
     job.eventLog = log;
     job.learner = learner;
     if (torn > 0) job.say(`cut a torn last line of ${torn} bytes off ${log.path} (it was never acknowledged)`);
-    job.markBase(manifest.version, lastBase);
+    job.markBase(manifest.version, job.lastMarker);
     return job;
+  }
+
+  /**
+   * Takes up the state folder's checkpoint into `learner` and the job where it holds for the base
+   * `version`, this catalogue and these options; returns the log's byte to replay from (0 where
+   * there is none, or it does not hold: then nothing is taken and the job says why).
+   */
+  private takeCheckpoint(learner: ShopLearner, version: string): number {
+    const read = readCheckpoint(this.stateDir, EventLog.pathIn(this.stateDir), {
+      baseVersion: version,
+      catalogSha: this.catalogKey,
+      options: learner.options,
+    });
+    if ('why' in read) {
+      if (read.why !== 'there is none') this.say(`replaying the whole log: the checkpoint is not used, as ${read.why}`);
+      return 0;
+    }
+    const c = read.checkpoint;
+    try {
+      const seen = IdSet.fromState(c.seen);
+      learner.restore(c.learner);
+      this.seen = seen;
+    } catch (err) {
+      this.say(`replaying the whole log: the checkpoint is not used, as ${err instanceof Error ? err.message : String(err)}`);
+      return 0;
+    }
+    this.total = c.total;
+    this.lastMarker = c.lastBase;
+    this.sourcePosition = c.source;
+    this.say(`took up the checkpoint of ${c.written} (${c.total} events); replaying the log from byte ${c.logBytes}`);
+    return c.logBytes;
+  }
+
+  /**
+   * Writes a checkpoint of what the job has learned from its whole log so far, with `source` (where
+   * its events file has been read to, or null), so that the next start replays only what comes
+   * after. Returns its size and how long it took. A failure leaves the last checkpoint as it was.
+   */
+  writeCheckpoint(source: unknown = null): { bytes: number; ms: number } {
+    const t = performance.now();
+    const bytes = writeCheckpoint(
+      this.stateDir,
+      this.eventLog.path,
+      {
+        logBytes: this.eventLog.bytes,
+        total: this.total,
+        lastBase: this.lastMarker,
+        baseVersion: this.baseVersion,
+        catalogSha: this.catalogKey,
+        options: this.learner.options,
+        source,
+      },
+      this.learner.state(),
+      this.seen.state(),
+    );
+    this.changed = false;
+    return { bytes, ms: performance.now() - t };
+  }
+
+  /** Whether the job has learned or rebased since its last checkpoint, or since it started. */
+  get unsaved(): boolean {
+    return this.changed;
   }
 
   /** Marks the base `version` in the log where the log's last marker (`lastBase`) is another. */
   private markBase(version: string, lastBase: string | null): void {
     if (lastBase !== version) {
       this.eventLog.append([{ kind: 'base', version }]);
+      this.lastMarker = version;
+      this.changed = true;
       this.learner.resetItems();
       if (lastBase !== null) this.say(`new base ${version} (was ${lastBase}): the per-item delta starts again`);
     }
@@ -128,6 +219,8 @@ export class StreamJob {
     if (manifest.version === this.baseVersion) return false;
     const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
     this.eventLog.append([{ kind: 'base', version: manifest.version }]);
+    this.lastMarker = manifest.version;
+    this.changed = true;
     this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
     // The same state a restart would build: the whole log replayed on the new biases, ρ starting
     // again at the marker just written.
@@ -144,6 +237,8 @@ export class StreamJob {
   setCatalog(ids: readonly string[]): void {
     this.ids = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
+    this.catalogKey = catalogSha(ids);
+    this.changed = true;
     this.learner = this.replay(alignBase(this.head!, ids));
   }
 
@@ -220,6 +315,7 @@ export class StreamJob {
       fresh.push(e);
     }
     this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
+    if (fresh.length > 0) this.changed = true;
     for (const e of fresh) {
       this.seen.add(e.id);
       this.learner.learn(this.index.get(e.item)!, e.t);

@@ -30,16 +30,24 @@ export class EventLog {
 
   /**
    * Opens (creating) `<dir>/events.log` and cuts off a torn last line; `visit` is given every
-   * whole line, in order, as the log is read (in pieces of whole lines: a log can be longer than
-   * the longest string the runtime can hold, and its lines are not all kept).
+   * whole line from byte `from` on (the start of a line: 0, or where a checkpoint was written), in
+   * order, as the log is read (in pieces of whole lines: a log can be longer than the longest
+   * string the runtime can hold, and its lines are not all kept).
    */
-  static open(dir: string, visit: (line: LogLine) => void = () => undefined, pieceBytes = PIECE_BYTES): { log: EventLog; torn: number } {
+  static open(
+    dir: string,
+    visit: (line: LogLine) => void = () => undefined,
+    pieceBytes = PIECE_BYTES,
+    from = 0,
+  ): { log: EventLog; torn: number } {
     mkdirSync(dir, { recursive: true });
-    const path = join(dir, 'events.log');
+    const path = EventLog.pathIn(dir);
     const fd = openSync(path, 'a+');
     try {
       const size = fstatSync(fd).size;
-      const good = readLines(fd, size, visit, pieceBytes);
+      if (!(Number.isInteger(from) && from >= 0 && from <= size))
+        throw new RangeError(`${path} is ${size} bytes long: its lines cannot be read from byte ${from}`);
+      const good = readLines(fd, from, size, visit, pieceBytes);
       if (good < size) {
         ftruncateSync(fd, good);
         fsyncSync(fd);
@@ -51,9 +59,19 @@ export class EventLog {
     }
   }
 
+  /** The log's path in the job's state folder `dir`. */
+  static pathIn(dir: string): string {
+    return join(dir, 'events.log');
+  }
+
+  /** The log's length in bytes: every line written so far ends there or before. */
+  get bytes(): number {
+    return fstatSync(this.fd).size;
+  }
+
   /** Gives `visit` every whole line of the log, in order (read in pieces, as `open` reads it). */
   forEach(visit: (line: LogLine) => void, pieceBytes = PIECE_BYTES): void {
-    readLines(this.fd, fstatSync(this.fd).size, visit, pieceBytes);
+    readLines(this.fd, 0, fstatSync(this.fd).size, visit, pieceBytes);
   }
 
   /** Appends lines and makes them durable (one write, one fsync) before returning. */
@@ -70,12 +88,12 @@ export class EventLog {
 }
 
 /**
- * Gives `visit` the log's whole lines from its start up to `size`, in order; returns the byte
- * length they span, which ends before the first line that does not parse.
+ * Gives `visit` the log's whole lines from byte `from` up to `size`, in order; returns where they
+ * end, which is before the first line that does not parse.
  */
-function readLines(fd: number, size: number, visit: (line: LogLine) => void, pieceBytes: number): number {
-  let good = 0;
-  for (const { bytes } of fileLinePieces(fd, 0, size, pieceBytes)) {
+function readLines(fd: number, from: number, size: number, visit: (line: LogLine) => void, pieceBytes: number): number {
+  let good = from;
+  for (const { bytes } of fileLinePieces(fd, from, size, pieceBytes)) {
     for (let at = 0; at < bytes.length;) {
       const nl = bytes.indexOf(0x0a, at);
       let parsed: LogLine | null = null;

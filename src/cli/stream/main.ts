@@ -1,6 +1,6 @@
 /**
  * `npm run stream -- --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR]
- *  [--publish-every SECONDS] [--once]`: the shop's online job (see job.ts).
+ *  [--publish-every SECONDS] [--checkpoint-every SECONDS] [--once]`: the shop's online job (see job.ts).
  *
  * The secret for HTTP comes from the environment variable CLICKWISE_STREAM_SECRET (or
  * `--secret-file F`), never from the command line, where other users of the machine could read it.
@@ -14,7 +14,7 @@ import { readCatalogFile } from '../data.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
 
-export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--once]
+export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--checkpoint-every SECONDS] [--once]
        (in a checkout: npm run stream -- --model DIR ...)
 
 Learns the shop delta from every event of the shop and publishes it in DIR/delta/ every
@@ -28,6 +28,9 @@ what each item sold lately, the delta also carries those figures brought up to d
   --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
   --state DIR          the job's own append-only log (default .clickwise-stream; never inside --model)
   --publish-every S    seconds between two deltas (default 60)
+  --checkpoint-every S seconds between two checkpoints of what the job learned (default 600; one is also
+                       written after the events file is read, and at exit): a start replays only the
+                       job's log after the last one, in --state/checkpoint.bin
   --max-body BYTES     the largest POST body taken (default 1048576)
   --once               read --events to its end, publish once and exit`;
 
@@ -45,6 +48,7 @@ async function main(argv: string[]): Promise<void> {
     'secret-file': 'string',
     state: 'string',
     'publish-every': 'number',
+    'checkpoint-every': 'number',
     'max-body': 'number',
     once: 'boolean',
   });
@@ -58,6 +62,8 @@ async function main(argv: string[]): Promise<void> {
     fail(`--state ${stateDir} is inside the model folder, which is served to browsers: the log holds shopper ids. Put it elsewhere.`);
   const every = Number(args['publish-every'] ?? 60);
   if (!(every > 0)) fail(`--publish-every must be a positive number of seconds, got ${String(args['publish-every'])}.`);
+  const checkpointEvery = Number(args['checkpoint-every'] ?? 600);
+  if (!(checkpointEvery > 0)) fail(`--checkpoint-every must be a positive number of seconds, got ${String(args['checkpoint-every'])}.`);
   const once = args['once'] === true;
   const secret =
     args['secret-file'] !== undefined
@@ -75,6 +81,21 @@ async function main(argv: string[]): Promise<void> {
   const job = await StreamJob.open({ modelDir, ids, stateDir, log: say });
   say(`base ${job.baseVersion}, ${ids.length} items, ${job.total} events replayed from ${stateDir} in ${Date.now() - t0} ms`);
   const source = args['events'] !== undefined ? new FileSource(resolve(String(args['events'])), job, say) : null;
+  source?.resume(job.sourcePosition);
+  let checkpointAt = Date.now();
+  /** Writes a checkpoint where the job learned anything since the last; a failure costs only a longer start. */
+  const checkpoint = (): void => {
+    if (!job.unsaved) return;
+    checkpointAt = Date.now();
+    try {
+      const c = job.writeCheckpoint(source?.position() ?? null);
+      say(`checkpoint of ${job.total} events written (${(c.bytes / 1048576).toFixed(1)} MiB in ${c.ms.toFixed(0)} ms)`);
+    } catch (err) {
+      say(
+        `the checkpoint could not be written (${err instanceof Error ? err.message : String(err)}); the last one stays, and a start replays the log after it`,
+      );
+    }
+  };
 
   const publish = (force = false): void => {
     const p = job.publish(force);
@@ -86,9 +107,11 @@ async function main(argv: string[]): Promise<void> {
   if (source) {
     const r = source.poll();
     say(`read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before, ${source.skipped} lines skipped`);
+    if (r.accepted > 0) checkpoint();
   }
   if (once) {
     publish(true);
+    checkpoint();
     job.close();
     return;
   }
@@ -123,7 +146,10 @@ async function main(argv: string[]): Promise<void> {
     }
     job
       .checkBase()
-      .then(() => publish())
+      .then(() => {
+        publish();
+        if (Date.now() - checkpointAt >= checkpointEvery * 1000) checkpoint();
+      })
       .catch((err: unknown) => say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`));
   }, every * 1000);
   const stop = (): void => {
@@ -131,6 +157,7 @@ async function main(argv: string[]): Promise<void> {
     clearInterval(tick);
     server?.close();
     publish();
+    checkpoint();
     job.close();
     process.exit(0);
   };

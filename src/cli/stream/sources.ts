@@ -12,6 +12,22 @@ import type { RawEvent, StreamJob } from './job.js';
 import { EventInputError } from './job.js';
 import type { LinePiece } from './line-pieces.js';
 import { bufferLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
+import { tailSha } from './checkpoint.js';
+
+/**
+ * Where a `FileSource` has read its file to, as a checkpoint keeps it: the byte after the last
+ * whole line read, the lines counted, the CSV header, and a hash of the bytes just before, by
+ * which a later start knows the file is the same one, grown since. A gzipped file is read once,
+ * whole: `offset` is then its size.
+ */
+export interface FilePosition {
+  path: string;
+  gz: boolean;
+  offset: number;
+  line: number;
+  header: string[] | null;
+  tail: string;
+}
 
 /** A long read says how far it is after every this many pieces (64 MiB). */
 const PROGRESS_EVERY_PIECES = 4;
@@ -48,6 +64,52 @@ export class FileSource {
   ) {
     this.ndjson = /\.(nd)?jsonl?$/i.test(path) || /\.ndjson$/i.test(path);
     this.name = basename(path);
+  }
+
+  /** Where the file has been read to (null before anything was), for the job's checkpoint. */
+  position(): FilePosition | null {
+    if (this.offset === 0) return null;
+    const gz = this.path.endsWith('.gz');
+    const offset = gz ? statSync(this.path).size : this.offset;
+    const tail = tailSha(this.path, offset);
+    return tail === null ? null : { path: this.path, gz, offset, line: this.line, header: this.header, tail };
+  }
+
+  /**
+   * Goes on from where a checkpoint says this file had been read to, where the file still holds
+   * what was read then (the same bytes before that point: it grew, and was not replaced or cut);
+   * else, or where the position is another file's, reading starts at the file's beginning, as it
+   * did before checkpoints, and the events read before are dropped as retries by their ids.
+   * Returns whether it went on.
+   */
+  resume(position: unknown): boolean {
+    const p = position as Partial<FilePosition> | null;
+    if (!p || typeof p !== 'object' || p.path !== this.path || this.offset !== 0) return false;
+    const gz = this.path.endsWith('.gz');
+    if (p.gz !== gz || !(Number.isInteger(p.offset) && p.offset! > 0) || !Number.isInteger(p.line)) return false;
+    if (p.header !== null && !(Array.isArray(p.header) && p.header.every((h) => typeof h === 'string'))) return false;
+    if (!this.ndjson && !gz && p.header === null) return false;
+    let size: number;
+    try {
+      size = statSync(this.path).size;
+    } catch {
+      return false;
+    }
+    if ((gz && size !== p.offset) || tailSha(this.path, p.offset!) !== p.tail) {
+      this.say(
+        `reading ${this.name} from its start: it is not the file the checkpoint read (replaced or cut since); events seen before are not counted twice`,
+      );
+      return false;
+    }
+    this.offset = gz ? 1 : p.offset!;
+    this.line = p.line!;
+    this.header = p.header ?? null;
+    this.say(
+      gz
+        ? `${this.name} was read whole before the checkpoint: not read again`
+        : `reading ${this.name} on from byte ${p.offset} (line ${p.line}), where the checkpoint left it`,
+    );
+    return true;
   }
 
   /** Reads what was appended since the last call; returns the events taken. */

@@ -1,0 +1,269 @@
+/**
+ * The stream job's checkpoint: what it has learned from its log up to a byte of it, written now
+ * and then beside the log, so that a start replays only the lines after that byte instead of the
+ * whole log (a busy shop's log of months took minutes to replay, during which the job took no
+ * event and published nothing).
+ *
+ * One file, `<state>/checkpoint.bin`: a line of JSON (what the job counted, the learner's numbers,
+ * where each array lies, and a SHA-256 of the arrays), then the arrays themselves, each at a
+ * multiple of 8 bytes. It is written to a temporary file, fsynced and renamed over the last one,
+ * so a crash leaves the old checkpoint or the new one, whole. A checkpoint is taken up only where
+ * everything it rests on is as it was (`readCheckpoint` says what is not); else the job replays
+ * its whole log, as it did before it kept checkpoints. The log stays the record: a checkpoint can
+ * be deleted at any time, at the cost of one longer start.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ShopLearnerState } from '../../core/shop-delta.js';
+
+/** The checkpoint's file name in the job's state folder. */
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+
+/** Bytes before a position whose hash says that a file up to there is the one the checkpoint saw. */
+const TAIL_BYTES = 4096;
+
+const FORMAT = 1;
+
+/** What a checkpoint holds besides the learner's arrays. */
+export interface CheckpointInfo {
+  /** The log's bytes the checkpoint covers: its lines from here on are replayed at a start. */
+  logBytes: number;
+  /** Events the job had taken. */
+  total: number;
+  /** The log's last base marker before `logBytes` (null where it has none). */
+  lastBase: string | null;
+  /** The model version the learner was made on. */
+  baseVersion: string;
+  /** `catalogSha` of the catalogue the learner indexes. */
+  catalogSha: string;
+  /** The learner's options as it resolved them (`ShopLearner.options`). */
+  options: unknown;
+  /** Where the job's events file was read to (`FileSource.position`), or null. */
+  source: unknown;
+}
+
+/** A checkpoint read back: its info, the learner's state and the ids' table. */
+export interface Checkpoint extends CheckpointInfo {
+  learner: ShopLearnerState;
+  seen: { keys: Uint32Array; size: number };
+  /** When it was written (ISO 8601). */
+  written: string;
+}
+
+interface Header extends CheckpointInfo {
+  format: number;
+  written: string;
+  /** The log's last `TAIL_BYTES` before `logBytes`, hashed. */
+  logTail: string;
+  learner: Omit<ShopLearnerState, 'rho' | 'gRho' | 'w' | 'gW' | 'counts' | 'sold'> & {
+    sold: { origin: number | null; from: number } | null;
+  };
+  seenSize: number;
+  /** Each array: its name, kind, length and byte offset after the header. */
+  arrays: { name: string; kind: 'f64' | 'u32'; length: number; at: number }[];
+  sha256: string;
+}
+
+/** A SHA-256 of the catalogue's ids in order: a checkpoint indexes items by their place in it. */
+export function catalogSha(ids: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const id of ids) h.update(id).update('\n');
+  return h.digest('hex');
+}
+
+/**
+ * A SHA-256 of the (up to) 4,096 bytes of the file at `path` before byte `at`, or null where the
+ * file is shorter than `at` or cannot be read: that a file still holds them says it is the one
+ * read before, grown since (an append-only log, an events file).
+ */
+export function tailSha(path: string, at: number): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    if (fstatSync(fd).size < at) return null;
+    const n = Math.min(TAIL_BYTES, at);
+    const buf = Buffer.alloc(n);
+    if (readSync(fd, buf, 0, n, at - n) !== n) return null;
+    return createHash('sha256').update(buf).digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A JSON text of `v` with every object's keys in order, so that equal options read as equal. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+}
+
+/** The arrays a checkpoint holds, by name, in the order they are written. */
+function arraysOf(learner: ShopLearnerState, seen: Uint32Array): [string, Float64Array | Uint32Array][] {
+  return [
+    ['rho', learner.rho],
+    ['gRho', learner.gRho],
+    ['w', learner.w],
+    ['gW', learner.gW],
+    ...learner.counts.map((c, k): [string, Float64Array] => [`counts.${k}`, c]),
+    ...(learner.sold ? [['sold', learner.sold.sums] as [string, Float64Array]] : []),
+    ['seen', seen],
+  ];
+}
+
+function bytesOf(a: Float64Array | Uint32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Writes the checkpoint into the state folder `dir` (the log's folder), whole or not at all;
+ * returns its size in bytes. The arrays are written from the learner's and the set's own memory,
+ * not copied.
+ */
+export function writeCheckpoint(
+  dir: string,
+  logPath: string,
+  info: CheckpointInfo,
+  learner: ShopLearnerState,
+  seen: { keys: Uint32Array; size: number },
+): number {
+  const logTail = tailSha(logPath, info.logBytes);
+  if (logTail === null) throw new Error(`${logPath} is shorter than the ${info.logBytes} bytes the checkpoint covers`);
+  const arrays = arraysOf(learner, seen.keys);
+  const hash = createHash('sha256');
+  let at = 0;
+  const placed = arrays.map(([name, a]) => {
+    const entry = { name, kind: a instanceof Float64Array ? ('f64' as const) : ('u32' as const), length: a.length, at };
+    hash.update(bytesOf(a));
+    at += Math.ceil(a.byteLength / 8) * 8;
+    return entry;
+  });
+  const { origin, rand, learned, lastTime, sold } = learner;
+  const header: Header = {
+    format: FORMAT,
+    written: new Date().toISOString(),
+    ...info,
+    logTail,
+    learner: { origin, rand, learned, lastTime, sold: sold ? { origin: sold.origin, from: sold.from } : null },
+    seenSize: seen.size,
+    arrays: placed,
+    sha256: hash.digest('hex'),
+  };
+  let head = Buffer.from(JSON.stringify(header) + '\n');
+  head = Buffer.concat([head, Buffer.alloc((8 - (head.length % 8)) % 8, 0x20)]);
+  const path = join(dir, CHECKPOINT_FILE);
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, head);
+    const pad = Buffer.alloc(8);
+    for (const [, a] of arrays) {
+      writeSync(fd, bytesOf(a));
+      if (a.byteLength % 8) writeSync(fd, pad, 0, 8 - (a.byteLength % 8));
+    }
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  // The rename itself made durable: the folder's entry.
+  const dfd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+  return head.length + at;
+}
+
+/**
+ * The checkpoint in `dir` where it can be taken up, else why not: there is none; it is not whole
+ * (its hash); the log no longer holds the bytes it covers; or the learner it holds was made on
+ * another model version, catalogue or options than `expect`'s. Never throws on a bad file.
+ */
+export function readCheckpoint(
+  dir: string,
+  logPath: string,
+  expect: { baseVersion: string; catalogSha: string; options: unknown },
+): { checkpoint: Checkpoint } | { why: string } {
+  const path = join(dir, CHECKPOINT_FILE);
+  if (!existsSync(path)) return { why: 'there is none' };
+  let buf: Buffer;
+  let header: Header;
+  let body: number;
+  try {
+    buf = readFileSync(path);
+    const nl = buf.indexOf(0x0a);
+    header = JSON.parse(buf.toString('utf8', 0, nl)) as Header;
+    body = Math.ceil((nl + 1) / 8) * 8;
+  } catch {
+    return { why: `${path} cannot be read as a checkpoint` };
+  }
+  if (header.format !== FORMAT) return { why: `it is of format ${String(header.format)}, not ${FORMAT}` };
+  const views = new Map<string, Float64Array | Uint32Array>();
+  const hash = createHash('sha256');
+  // Copied out of the file's buffer: each array at its own offset, aligned for its kind.
+  for (const a of header.arrays ?? []) {
+    const size = a.kind === 'f64' ? 8 : 4;
+    const start = body + a.at;
+    if (!(Number.isInteger(a.length) && a.length >= 0 && start + a.length * size <= buf.length))
+      return { why: `${path} is cut short (its ${a.name} is not whole)` };
+    const bytes = buf.subarray(start, start + a.length * size);
+    hash.update(bytes);
+    const copy = new Uint8Array(bytes.length);
+    copy.set(bytes);
+    views.set(a.name, a.kind === 'f64' ? new Float64Array(copy.buffer) : new Uint32Array(copy.buffer));
+  }
+  if (hash.digest('hex') !== header.sha256) return { why: `${path} is damaged (its arrays do not match their SHA-256)` };
+  if (header.baseVersion !== expect.baseVersion) return { why: `it was made on base ${header.baseVersion}, not ${expect.baseVersion}` };
+  if (header.catalogSha !== expect.catalogSha) return { why: 'it was made on another catalogue' };
+  if (canonicalJson(header.options) !== canonicalJson(expect.options)) return { why: 'it was made with other learner options' };
+  if (tailSha(logPath, header.logBytes) !== header.logTail)
+    return { why: `${logPath} no longer holds the ${header.logBytes} bytes it covers` };
+  const f64 = (name: string): Float64Array => {
+    const v = views.get(name);
+    if (!(v instanceof Float64Array)) throw new Error(`the checkpoint lacks ${name}`);
+    return v;
+  };
+  try {
+    const counts: Float64Array[] = [];
+    for (let k = 0; views.has(`counts.${k}`); k++) counts.push(f64(`counts.${k}`));
+    const seen = views.get('seen');
+    if (!(seen instanceof Uint32Array)) throw new Error('the checkpoint lacks seen');
+    const l = header.learner;
+    return {
+      checkpoint: {
+        logBytes: header.logBytes,
+        total: header.total,
+        lastBase: header.lastBase,
+        baseVersion: header.baseVersion,
+        catalogSha: header.catalogSha,
+        options: header.options,
+        source: header.source,
+        written: header.written,
+        learner: {
+          rho: f64('rho'),
+          gRho: f64('gRho'),
+          w: f64('w'),
+          gW: f64('gW'),
+          counts,
+          origin: l.origin,
+          rand: l.rand,
+          learned: l.learned,
+          lastTime: l.lastTime,
+          sold: l.sold ? { sums: f64('sold'), origin: l.sold.origin, from: l.sold.from } : null,
+        },
+        seen: { keys: seen, size: header.seenSize },
+      },
+    };
+  } catch (err) {
+    return { why: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The stream job's checkpoints (src/cli/stream/checkpoint.ts): a start takes up the last one and
+ * replays only the log after it, and then learns and publishes exactly as a start that replays the
+ * whole log; a checkpoint that no longer holds is left aside; the events file is read on from
+ * where the checkpoint left it.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import { Mulberry32, mulberry32 } from '../src/core/rng.js';
+import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
+import { ShopLearner } from '../src/core/shop-delta.js';
+import { CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
+import { IdSet } from '../src/cli/stream/id-set.js';
+import type { StreamEvent } from '../src/cli/stream/log.js';
+import { StreamJob } from '../src/cli/stream/job.js';
+import { FileSource } from '../src/cli/stream/sources.js';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
+import { tempFolder } from './helpers.js';
+
+const root = resolve(import.meta.dirname, '..');
+const N = 60;
+const IDS = Array.from({ length: N }, (_, i) => `p${i}`);
+const T0 = Date.parse('2026-11-01T00:00:00Z');
+
+/**
+ * A model folder whose base knows the first 50 items (the rest are new to it) and ships what each
+ * sold lately, so that the learner keeps every kind of state: ρ, the weights of known and new
+ * items, the counts of each half-life and what sold lately.
+ */
+function model(dir: string, version = 'v1'): string {
+  const folder = join(dir, 'model');
+  const encoder = JSON.parse(readFileSync(join(root, 'models', 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  const known = IDS.slice(0, 50);
+  writeHeadModel(join(folder, 'head'), {
+    ...defaultHead(encoder),
+    ids: known,
+    bias: Float32Array.from(known, (_, i) => Math.log1p(50 - i) / 4),
+    recent: Float32Array.from(known, (_, i) => Math.log1p(10 * Math.pow(1 - i / 50, 4))),
+    recentHalfLifeDays: 3,
+    recentAt: T0,
+  });
+  const manifest = JSON.parse(readFileSync(join(root, 'models', 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(folder, 'manifest.json'), JSON.stringify({ ...manifest, version }));
+  return folder;
+}
+
+/** Events k to k + n − 1 of a seeded stream: skewed items, a few shoppers, a minute or so apart. */
+function events(k: number, n: number, prefix = 'o'): StreamEvent[] {
+  const rand = mulberry32(1000 + k);
+  return Array.from({ length: n }, (_, j) => ({
+    id: `${prefix}${k + j}`,
+    user: `u${Math.floor(rand() * 7)}`,
+    item: IDS[Math.floor(N * Math.pow(rand(), 2))]!,
+    t: T0 + (k + j) * 47_000,
+  }));
+}
+
+/** The delta the job publishes now: ψ and what sells now, as lists, without its sequence number. */
+function delta(job: StreamJob, folder: string): { psi: unknown; recent: unknown; events: number } {
+  job.publish(true);
+  const manifest = JSON.parse(readFileSync(join(folder, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
+  const payload = JSON.parse(readFileSync(join(folder, 'delta', manifest.path), 'utf8')) as ShopDeltaPayload;
+  return { psi: payload.psi, recent: payload.recent, events: manifest.events };
+}
+
+const open = (folder: string, state: string, said: string[] = [], more: Partial<Parameters<typeof StreamJob.open>[0]> = {}) =>
+  StreamJob.open({ modelDir: folder, ids: IDS, stateDir: state, log: (m) => said.push(m), replayProgressEvents: 1, ...more });
+
+/** The events a start replayed from the log, by its progress lines (one an event). */
+const replayed = (said: string[]): number => said.filter((m) => m.startsWith('replaying ') && m.includes('events so far')).length;
+
+describe('the stream job’s checkpoint', () => {
+  it('a start replays only the log after it, then learns and publishes exactly as a start that replays the whole log', async () => {
+    const dir = tempFolder('clickwise-checkpoint-');
+    const folder = model(dir);
+    const state = join(dir, 'state');
+    const first = await open(folder, state);
+    first.accept(events(0, 300));
+    // A retry, counted as one.
+    first.accept(events(290, 20));
+    const written = first.writeCheckpoint();
+    expect(written.bytes).toBeGreaterThan(8 * N * 4);
+    first.accept(events(310, 90));
+    first.close();
+
+    const said: string[] = [];
+    const taken = await open(folder, state, said);
+    const whole = await open(folder, state, [], { checkpoints: false });
+    try {
+      expect(said.find((m) => m.startsWith('took up the checkpoint'))).toMatch(/\(310 events\); replaying the log from byte \d+/);
+      // Only the 90 events after the checkpoint were read again, not 400.
+      expect(replayed(said)).toBe(90);
+      expect(taken.total).toBe(400);
+      expect(whole.total).toBe(400);
+      expect(taken.status()).toEqual(whole.status());
+      // Retries are counted from each start, as before checkpoints.
+      expect(taken.duplicates).toBe(0);
+      expect(delta(taken, folder)).toEqual(delta(whole, folder));
+      // Both go on alike: the negatives' draws, the counts and what sells now carried over.
+      const later = events(400, 150);
+      expect(taken.accept([...later, ...events(300, 5)])).toEqual(whole.accept([...later, ...events(300, 5)]));
+      expect(taken.status()).toEqual(whole.status());
+      expect(delta(taken, folder)).toEqual(delta(whole, folder));
+    } finally {
+      taken.close();
+      whole.close();
+    }
+  });
+
+  it('is left aside where it no longer holds: the whole log is replayed, and says why', async () => {
+    const dir = tempFolder('clickwise-checkpoint-');
+    const folder = model(dir);
+    let state = '';
+    let folders = 0;
+    /** A job's state folder of its own: 150 events, a checkpoint after the first 120. */
+    const setUp = async (): Promise<void> => {
+      state = join(dir, `state-${++folders}`);
+      const job = await open(folder, state, [], { checkpoints: false });
+      job.accept(events(0, 120));
+      job.writeCheckpoint();
+      job.accept(events(120, 30));
+      job.close();
+    };
+    /** What a start said of the checkpoint, how many events it replayed, and whether it learned as a whole replay. */
+    const start = async (ids = IDS, learner = {}): Promise<{ why: string | undefined; replayed: number; same: boolean }> => {
+      const said: string[] = [];
+      const job = await open(folder, state, said, { ids, learner });
+      const whole = await open(folder, state, [], { ids, learner, checkpoints: false });
+      try {
+        return {
+          why: said.find((m) => m.includes('the checkpoint is not used')),
+          replayed: replayed(said),
+          same: JSON.stringify(delta(job, folder)) === JSON.stringify(delta(whole, folder)) && job.total === whole.total,
+        };
+      } finally {
+        job.close();
+        whole.close();
+      }
+    };
+
+    await setUp();
+    expect(await start()).toEqual({ why: undefined, replayed: 30, same: true });
+    // Another catalogue: the learner's rows are other items.
+    expect(await start([...IDS, 'p60'])).toEqual({ why: expect.stringMatching(/made on another catalogue/), replayed: 150, same: true });
+    // Other learner options.
+    expect(await start(IDS, { learningRate: 0.2 })).toEqual({
+      why: expect.stringMatching(/made with other learner options/),
+      replayed: 150,
+      same: true,
+    });
+    // A damaged checkpoint: one byte of its arrays changed.
+    const path = join(state, CHECKPOINT_FILE);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 200]! ^= 0xff;
+    writeFileSync(path, bytes);
+    expect(await start()).toEqual({ why: expect.stringMatching(/is damaged/), replayed: 150, same: true });
+    // A log that is not the one it covered (written again from its start).
+    await setUp();
+    const log = join(state, 'events.log');
+    writeFileSync(log, readFileSync(log, 'utf8').replace('"o3"', '"o9999"'));
+    expect(await start()).toEqual({ why: expect.stringMatching(/no longer holds the \d+ bytes it covers/), replayed: 150, same: true });
+    // A new model version: the learner is made on its biases, from the whole log.
+    await setUp();
+    model(dir, 'v2');
+    expect(await start()).toEqual({ why: expect.stringMatching(/made on base v1, not v2/), replayed: 150, same: true });
+  });
+
+  it('reads the events file on from where the checkpoint left it, and from its start where the file is another', async () => {
+    const dir = tempFolder('clickwise-checkpoint-');
+    const folder = model(dir);
+    const state = join(dir, 'state');
+    const file = join(dir, 'orders.csv');
+    // No ids: each event is known by the file's name and its line number.
+    const line = (k: number): string => `u${k % 5},p${k % N},${new Date(T0 + k * 60_000).toISOString()}`;
+    writeFileSync(file, `user_id,item_id,timestamp\n${Array.from({ length: 100 }, (_, k) => line(k)).join('\n')}\n`);
+    const first = await open(folder, state);
+    const source = new FileSource(file, first, () => undefined);
+    expect(source.poll()).toEqual({ accepted: 100, duplicates: 0 });
+    first.writeCheckpoint(source.position());
+    first.close();
+    appendFileSync(file, Array.from({ length: 40 }, (_, k) => line(100 + k)).join('\n') + '\n');
+
+    const said: string[] = [];
+    const again = await open(folder, state, said);
+    const resumed = new FileSource(file, again, (m) => said.push(m));
+    expect(resumed.resume(again.sourcePosition)).toBe(true);
+    expect(said.at(-1)).toMatch(/reading orders\.csv on from byte \d+ \(line 101\)/);
+    // Only the 40 new lines are read: before checkpoints, all 140 were, 100 of them as retries.
+    expect(resumed.poll()).toEqual({ accepted: 40, duplicates: 0 });
+    expect(again.total).toBe(140);
+    again.close();
+    // The new lines were known by the right line numbers: read whole again, nothing is new.
+    const check = await open(folder, state, [], { checkpoints: false });
+    expect(new FileSource(file, check, () => undefined).poll()).toEqual({ accepted: 0, duplicates: 140 });
+    check.close();
+
+    // The same name, other bytes (a file written anew): read from its start, retries dropped by id.
+    const noted: string[] = [];
+    const third = await open(folder, state);
+    writeFileSync(file, `user_id,item_id,timestamp\n${Array.from({ length: 150 }, (_, k) => line(k + 1)).join('\n')}\n`);
+    const other = new FileSource(file, third, (m) => noted.push(m));
+    expect(other.resume({ ...(third.sourcePosition as object) })).toBe(false);
+    expect(noted[0]).toMatch(/reading orders\.csv from its start: it is not the file the checkpoint read/);
+    expect(other.poll()).toEqual({ accepted: 10, duplicates: 140 });
+    // Another file's position is not taken up.
+    expect(new FileSource(join(dir, 'other.csv'), third, () => undefined).resume(third.sourcePosition)).toBe(false);
+    third.close();
+  });
+
+  it('npm run stream writes one after reading its file and takes it up at the next start', { timeout: 60_000 }, async () => {
+    const dir = tempFolder('clickwise-checkpoint-');
+    const folder = model(dir);
+    const state = join(dir, 'state');
+    const items = join(dir, 'items.csv');
+    writeFileSync(items, 'item_id,title\n' + IDS.map((id) => `${id},Product ${id}`).join('\n') + '\n');
+    const file = join(dir, 'orders.ndjson');
+    const ndjson = (list: StreamEvent[]): string =>
+      list.map((e) => JSON.stringify({ id: e.id, user_id: e.user, item_id: e.item, timestamp: e.t })).join('\n') + '\n';
+    writeFileSync(file, ndjson(events(0, 200)));
+    const run = (): Promise<string> =>
+      new Promise((ok, fail) => {
+        const proc = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/stream/main.ts', '--model', folder, '--items', items, '--state', state, '--events', file, '--once'],
+          { cwd: root },
+        );
+        let out = '';
+        proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
+        proc.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`exit ${code}:\n${out}`))));
+      });
+    const first = await run();
+    expect(first).toMatch(/read .*orders\.ndjson: 200 new events, 0 seen before/);
+    expect(first).toMatch(/checkpoint of 200 events written \([\d.]+ MiB in \d+ ms\)/);
+    appendFileSync(file, ndjson(events(200, 25)));
+    const second = await run();
+    expect(second).toMatch(/took up the checkpoint of .* \(200 events\)/);
+    expect(second).toMatch(/200 events replayed/);
+    expect(second).toMatch(/reading orders\.ndjson on from byte \d+ \(line 200\)/);
+    expect(second).toMatch(/read .*orders\.ndjson: 25 new events, 0 seen before/);
+    expect(second).toMatch(/checkpoint of 225 events written/);
+  });
+});
+
+describe('what a checkpoint is made of', () => {
+  it('Mulberry32 draws as mulberry32 does, and goes on from a state it was given', () => {
+    const plain = mulberry32(42);
+    const g = new Mulberry32(42);
+    for (let k = 0; k < 1000; k++) expect(g.next()).toBe(plain());
+    const copy = new Mulberry32(0);
+    copy.state = g.state;
+    for (let k = 0; k < 100; k++) expect(copy.next()).toBe(plain());
+  });
+
+  it('a ShopLearner restored from another’s state learns and publishes as that one does; a state of another shape changes nothing', () => {
+    const bias = Float32Array.from({ length: N }, (_, i) => Math.log1p(N - i) / 4);
+    const known = Uint8Array.from({ length: N }, (_, i) => (i < 50 ? 1 : 0));
+    const options = { seed: 5, recentHalfLifeDays: 3, newItemWeights: true };
+    const a = new ShopLearner(bias, options, known);
+    a.seedRecent(new Map([[1, 2]]), T0);
+    for (const e of events(0, 200)) a.learn(IDS.indexOf(e.item), e.t);
+    const b = new ShopLearner(bias, options, known);
+    b.restore(a.state());
+    expect(b.published()).toEqual(a.published());
+    for (const e of events(200, 200)) {
+      a.learn(IDS.indexOf(e.item), e.t);
+      b.learn(IDS.indexOf(e.item), e.t);
+    }
+    expect(b.published()).toEqual(a.published());
+    expect(b.weights).toEqual(a.weights);
+
+    const before = JSON.stringify(b.published());
+    const short = { ...a.state(), gW: new Float64Array(1) };
+    expect(() => b.restore(short)).toThrow(RangeError);
+    const fewer = { ...a.state(), counts: a.state().counts.slice(1), origin: a.state().origin.slice(1) };
+    expect(() => b.restore(fewer)).toThrow(/other half-lives/);
+    expect(JSON.stringify(b.published())).toBe(before);
+  });
+
+  it('an IdSet taken up from another’s table holds the same ids and goes on growing; a table no set could have is refused', () => {
+    const set = new IdSet(4);
+    for (let k = 0; k < 5000; k++) set.add(`id-${k}`);
+    const { keys, size } = set.state();
+    const copy = IdSet.fromState({ keys: keys.slice(), size });
+    for (let k = 0; k < 5000; k++) expect(copy.has(`id-${k}`)).toBe(true);
+    expect(copy.has('id-5000')).toBe(false);
+    for (let k = 5000; k < 20_000; k++) expect(copy.add(`id-${k}`)).toBe(true);
+    expect(copy.add('id-3')).toBe(false);
+    expect(copy.size).toBe(20_000);
+    expect(() => IdSet.fromState({ keys: keys.slice(), size: size + 1 })).toThrow(/holds 5000 ids, not the 5001/);
+    expect(() => IdSet.fromState({ keys: new Uint32Array(6), size: 0 })).toThrow(RangeError);
+  });
+});
