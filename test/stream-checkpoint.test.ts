@@ -157,6 +157,13 @@ describe('the stream job’s checkpoint', () => {
     bytes[bytes.length - 200]! ^= 0xff;
     writeFileSync(path, bytes);
     expect(await start()).toEqual({ why: expect.stringMatching(/is damaged/), replayed: 150, same: true });
+    // A checkpoint cut short, and a file that is none.
+    await setUp();
+    const cut = join(state, CHECKPOINT_FILE);
+    writeFileSync(cut, readFileSync(cut).subarray(0, readFileSync(cut).length - 100));
+    expect(await start()).toEqual({ why: expect.stringMatching(/is cut short \(its seen is not whole\)/), replayed: 150, same: true });
+    writeFileSync(cut, 'not a checkpoint');
+    expect(await start()).toEqual({ why: expect.stringMatching(/cannot be read as a checkpoint/), replayed: 150, same: true });
     // A log that is not the one it covered (written again from its start).
     await setUp();
     const log = join(state, 'events.log');

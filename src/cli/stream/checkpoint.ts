@@ -13,7 +13,7 @@
  * be deleted at any time, at the cost of one longer start.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ShopLearnerState } from '../../core/shop-delta.js';
 
@@ -120,6 +120,45 @@ function bytesOf(a: Float64Array | Uint32Array): Buffer {
 }
 
 /**
+ * Bytes moved by one read or write call: a file's arrays can pass the 2 GiB one call moves (a
+ * job's ids at some 150 million events), so they go in pieces.
+ */
+const IO_BYTES = 1 << 28;
+
+/** Writes all of `bytes` at the file's current end. */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, Math.min(IO_BYTES, bytes.length - at));
+}
+
+/** Fills `into` from the file at byte `position`; false where the file ends first. */
+function readAll(fd: number, into: Buffer, position: number): boolean {
+  for (let at = 0; at < into.length;) {
+    const got = readSync(fd, into, at, Math.min(IO_BYTES, into.length - at), position + at);
+    if (got === 0) return false;
+    at += got;
+  }
+  return true;
+}
+
+/** The first line of the file (the header), read a piece at a time; null where it has none within 16 MiB. */
+function firstLine(fd: number): Buffer | null {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < 1 << 24;) {
+    const piece = Buffer.alloc(1 << 16);
+    const got = readSync(fd, piece, 0, piece.length, at);
+    if (got === 0) return null;
+    const nl = piece.subarray(0, got).indexOf(0x0a);
+    if (nl >= 0) {
+      pieces.push(piece.subarray(0, nl + 1));
+      return Buffer.concat(pieces);
+    }
+    pieces.push(piece.subarray(0, got));
+    at += got;
+  }
+  return null;
+}
+
+/**
  * Writes the checkpoint into the state folder `dir` (the log's folder), whole or not at all;
  * returns its size in bytes. The arrays are written from the learner's and the set's own memory,
  * not copied.
@@ -159,11 +198,10 @@ export function writeCheckpoint(
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, head);
-    const pad = Buffer.alloc(8);
+    writeAll(fd, head);
     for (const [, a] of arrays) {
-      writeSync(fd, bytesOf(a));
-      if (a.byteLength % 8) writeSync(fd, pad, 0, 8 - (a.byteLength % 8));
+      writeAll(fd, bytesOf(a));
+      if (a.byteLength % 8) writeAll(fd, Buffer.alloc(8 - (a.byteLength % 8)));
     }
     fsyncSync(fd);
   } catch (err) {
@@ -195,31 +233,34 @@ export function readCheckpoint(
 ): { checkpoint: Checkpoint } | { why: string } {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) return { why: 'there is none' };
-  let buf: Buffer;
-  let header: Header;
-  let body: number;
-  try {
-    buf = readFileSync(path);
-    const nl = buf.indexOf(0x0a);
-    header = JSON.parse(buf.toString('utf8', 0, nl)) as Header;
-    body = Math.ceil((nl + 1) / 8) * 8;
-  } catch {
-    return { why: `${path} cannot be read as a checkpoint` };
-  }
-  if (header.format !== FORMAT) return { why: `it is of format ${String(header.format)}, not ${FORMAT}` };
   const views = new Map<string, Float64Array | Uint32Array>();
   const hash = createHash('sha256');
-  // Copied out of the file's buffer: each array at its own offset, aligned for its kind.
-  for (const a of header.arrays ?? []) {
-    const size = a.kind === 'f64' ? 8 : 4;
-    const start = body + a.at;
-    if (!(Number.isInteger(a.length) && a.length >= 0 && start + a.length * size <= buf.length))
-      return { why: `${path} is cut short (its ${a.name} is not whole)` };
-    const bytes = buf.subarray(start, start + a.length * size);
-    hash.update(bytes);
-    const copy = new Uint8Array(bytes.length);
-    copy.set(bytes);
-    views.set(a.name, a.kind === 'f64' ? new Float64Array(copy.buffer) : new Uint32Array(copy.buffer));
+  let header: Header;
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, 'r');
+    const line = firstLine(fd);
+    if (line === null) return { why: `${path} cannot be read as a checkpoint` };
+    header = JSON.parse(line.toString('utf8')) as Header;
+    if (header.format !== FORMAT) return { why: `it is of format ${String(header.format)}, not ${FORMAT}` };
+    const body = Math.ceil(line.length / 8) * 8;
+    const size = fstatSync(fd).size;
+    // Each array read into memory of its own, in pieces: the file is never held whole.
+    for (const a of header.arrays ?? []) {
+      if (!(Number.isInteger(a.length) && a.length >= 0 && Number.isInteger(a.at) && a.at >= 0) || (a.kind !== 'f64' && a.kind !== 'u32'))
+        return { why: `${path} cannot be read as a checkpoint` };
+      const end = body + a.at + a.length * (a.kind === 'f64' ? 8 : 4);
+      if (end > size) return { why: `${path} is cut short (its ${a.name} is not whole)` };
+      const view = a.kind === 'f64' ? new Float64Array(a.length) : new Uint32Array(a.length);
+      const bytes = bytesOf(view);
+      if (!readAll(fd, bytes, body + a.at)) return { why: `${path} is cut short (its ${a.name} is not whole)` };
+      hash.update(bytes);
+      views.set(a.name, view);
+    }
+  } catch {
+    return { why: `${path} cannot be read as a checkpoint` };
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
   if (hash.digest('hex') !== header.sha256) return { why: `${path} is damaged (its arrays do not match their SHA-256)` };
   if (header.baseVersion !== expect.baseVersion) return { why: `it was made on base ${header.baseVersion}, not ${expect.baseVersion}` };
