@@ -7,14 +7,15 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { Mulberry32, mulberry32 } from '../src/core/rng.js';
 import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
-import { ShopLearner } from '../src/core/shop-delta.js';
+import { carryOver, ShopLearner, shopLearnerOn } from '../src/core/shop-delta.js';
 import { CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
 import { IdSet } from '../src/cli/stream/id-set.js';
 import type { StreamEvent } from '../src/cli/stream/log.js';
+import { EventLog } from '../src/cli/stream/log.js';
 import { StreamJob } from '../src/cli/stream/job.js';
 import { FileSource } from '../src/cli/stream/sources.js';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
@@ -248,6 +249,76 @@ describe('the stream job’s checkpoint', () => {
     expect(second).toMatch(/reading orders\.ndjson on from byte \d+ \(line 200\)/);
     expect(second).toMatch(/read .*orders\.ndjson: 25 new events, 0 seen before/);
     expect(second).toMatch(/checkpoint of 225 events written/);
+  });
+});
+
+describe('a new catalogue', () => {
+  it('is taken without replaying the log: what was learned carries over by id, and a checkpoint after it holds', async () => {
+    const dir = tempFolder('clickwise-checkpoint-');
+    const folder = model(dir);
+    const state = join(dir, 'state');
+    const job = await open(folder, state);
+    job.accept(events(0, 300));
+    const replays = vi.spyOn(EventLog.prototype, 'forEach');
+    try {
+      // The same ids in the same order (a price changed): nothing to do.
+      expect(job.setCatalog([...IDS])).toBe(false);
+      // Two new products, one gone, another order.
+      const next = ['n1', ...IDS.slice(1).reverse(), 'n2'];
+      expect(job.setCatalog(next)).toBe(true);
+      expect(replays).not.toHaveBeenCalled();
+      expect(job.accept([{ id: 'x1', user: 'u1', item: 'n1', t: T0 + 301 * 47_000 }])).toEqual({ accepted: 1, duplicates: 0 });
+      job.writeCheckpoint();
+      const said: string[] = [];
+      const again = await open(folder, state, said, { ids: next });
+      expect(said.find((m) => m.startsWith('took up the checkpoint'))).toMatch(/\(301 events\)/);
+      expect(delta(again, folder)).toEqual(delta(job, folder));
+      again.close();
+    } finally {
+      replays.mockRestore();
+      job.close();
+    }
+  });
+
+  it('carryOver keeps each item’s state under its new index, and a new item starts from nothing and the base’s figures', () => {
+    const bias = Float32Array.from({ length: N }, (_, i) => Math.log1p(N - i) / 4);
+    const base = (ids: string[]) => ({
+      bias: Float32Array.from(ids, (id) => (id.startsWith('p') ? bias[Number(id.slice(1))]! : 0)),
+      known: Uint8Array.from(ids, (id) => (id.startsWith('p') && Number(id.slice(1)) < 50 ? 1 : 0)),
+      // What the base says sold lately: p3 and a new product it knows, n1.
+      recent: new Map(ids.flatMap((id, i): [number, number][] => (id === 'p3' ? [[i, 1.5]] : id === 'n1' ? [[i, 0.7]] : []))),
+      recentHalfLifeDays: 3,
+      recentAt: T0,
+    });
+    const old = shopLearnerOn(base(IDS), { seed: 4 });
+    for (const e of events(0, 400)) old.learn(IDS.indexOf(e.item), e.t);
+    const ids = ['n1', ...IDS.slice(1).reverse(), 'n2'];
+    const from = Int32Array.from(ids, (id) => IDS.indexOf(id));
+    const next = shopLearnerOn(base(ids), { seed: 4 });
+    const seeded = Float64Array.from(next.state().sold!.sums);
+    const before = JSON.stringify(old.published());
+    carryOver(old, next, from);
+    const a = old.state();
+    const b = next.state();
+    ids.forEach((_, i) => {
+      const j = from[i]!;
+      const pairs: [Float64Array, Float64Array][] = [
+        [a.rho, b.rho],
+        [a.gRho, b.gRho],
+        ...a.counts.map((c, k): [Float64Array, Float64Array] => [c, b.counts[k]!]),
+      ];
+      for (const [x, y] of pairs) expect(y[i]).toBe(j >= 0 ? x[j] : 0);
+      // Both origins moved with the same events: a new item's seeded sum is read at the old origin.
+      const f = Math.pow(2, (T0 - a.sold!.origin!) / (3 * 86_400_000));
+      expect(b.sold!.sums[i]).toBeCloseTo(j >= 0 ? a.sold!.sums[j]! : seeded[i]! * f, 12);
+    });
+    expect(b.sold!.sums[0]).toBeGreaterThan(0);
+    expect(b.sold!.sums[ids.length - 1]).toBe(0);
+    expect(Array.from(b.w)).toEqual(Array.from(a.w));
+    expect([b.rand, b.learned, b.lastTime]).toEqual([a.rand, a.learned, a.lastTime]);
+    expect(JSON.stringify(old.published())).toBe(before);
+    expect(() => carryOver(old, next, from.subarray(1))).toThrow(RangeError);
+    expect(() => carryOver(old, shopLearnerOn(base(ids), { seed: 5 }), from)).toThrow(/same options/);
   });
 });
 

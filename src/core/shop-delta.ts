@@ -590,6 +590,49 @@ export function shopLearnerOn(
   return learner;
 }
 
+/**
+ * Carries what `old` learned over to `next`, a learner fresh from `shopLearnerOn` on the same base
+ * aligned to a new catalogue (new products, some gone, another order), with the same options:
+ * `from[i]` is item i's index in `old`'s catalogue, or −1 for an item new to it. An item in both
+ * keeps its ρ, its rates, its recent counts and what it sold lately; a new item starts from
+ * nothing, and from what the base says it sold lately; the weights, the negatives' generator and
+ * the times go on. `old` is left as it was.
+ */
+export function carryOver(old: ShopLearner, next: ShopLearner, from: Int32Array): void {
+  if (from.length !== next.n) throw new RangeError(`from has ${from.length} entries for a catalogue of ${next.n}`);
+  for (const j of from)
+    if (!(j >= -1 && j < old.n && Number.isInteger(j))) throw new RangeError(`from holds ${j}, not an index of the old catalogue or −1`);
+  const was = old.state();
+  const fresh = next.state();
+  if (canonicalOptions(old.options) !== canonicalOptions(next.options) || (was.sold === null) !== (fresh.sold === null))
+    throw new RangeError('the learners must have the same options');
+  const take = (a: Float64Array, start: Float64Array | null = null): Float64Array =>
+    Float64Array.from(from, (j, i) => (j >= 0 ? a[j]! : start ? start[i]! : 0));
+  let sold: RecentSalesState | null = null;
+  if (was.sold && fresh.sold) {
+    // A new item's seeded sum is relative to the seed's origin; the old sums to theirs.
+    const h = old.options.recentHalfLifeDays * DAY;
+    const o = was.sold.origin;
+    const f = o === null || fresh.sold.origin === null ? 1 : Math.pow(2, (fresh.sold.origin - o) / h);
+    const seeded = fresh.sold.sums.map((v) => v * f);
+    sold = { sums: take(was.sold.sums, seeded), origin: o ?? fresh.sold.origin, from: was.sold.from };
+  }
+  next.restore({
+    ...was,
+    rho: take(was.rho),
+    gRho: take(was.gRho),
+    w: Float64Array.from(was.w),
+    gW: Float64Array.from(was.gW),
+    counts: was.counts.map((c) => take(c)),
+    sold,
+  });
+}
+
+/** Options as one text, keys in order. */
+function canonicalOptions(o: ShopLearnerOptions): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))));
+}
+
 /** Dense ψ over a catalogue from a sparse published form. */
 export function densePsi(n: number, indices: ArrayLike<number>, values: ArrayLike<number>): Float32Array {
   const out = new Float32Array(n);

@@ -14,7 +14,7 @@ import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
-import { shopLearnerOn } from '../../core/shop-delta.js';
+import { carryOver, shopLearnerOn } from '../../core/shop-delta.js';
 import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
@@ -231,15 +231,28 @@ export class StreamJob {
   }
 
   /**
-   * Takes a new catalogue (new products, some gone): the state is rebuilt from the log over it,
-   * as a restart would. Events of items that left stay in the log and are not learned.
+   * Takes a new catalogue (new products, some gone, another order): what the job learned carries
+   * over by id (`carryOver`), a new product starting from nothing, so that a shop that adds
+   * products every day does not replay its whole log each time. Events of items that left stay in
+   * the log and are not learned. Returns false, doing nothing, where the ids are the same in the
+   * same order (a catalogue file written again for a new price, say).
    */
-  setCatalog(ids: readonly string[]): void {
+  setCatalog(ids: readonly string[]): boolean {
+    const key = catalogSha(ids);
+    if (key === this.catalogKey) return false;
+    const before = this.index;
+    const next = this.learnerOn(alignBase(this.head!, ids));
+    carryOver(
+      this.learner,
+      next,
+      Int32Array.from(ids, (id) => before.get(id) ?? -1),
+    );
     this.ids = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
-    this.catalogKey = catalogSha(ids);
+    this.catalogKey = key;
+    this.learner = next;
     this.changed = true;
-    this.learner = this.replay(alignBase(this.head!, ids));
+    return true;
   }
 
   /**

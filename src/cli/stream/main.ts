@@ -136,8 +136,11 @@ async function main(argv: string[]): Promise<void> {
       if (t !== catalogTime) {
         const next = readCatalogFile(String(catalogFile)).map((i) => i.id);
         catalogTime = t;
-        job.setCatalog(next);
-        say(`read the catalogue again: ${next.length} items`);
+        if (job.setCatalog(next)) {
+          say(`read the catalogue again: ${next.length} items`);
+          // Written at once: a start from the checkpoint before would replay the whole log.
+          checkpoint();
+        }
       }
     } catch (err) {
       say(
@@ -146,9 +149,10 @@ async function main(argv: string[]): Promise<void> {
     }
     job
       .checkBase()
-      .then(() => {
+      .then((rebased) => {
         publish();
-        if (Date.now() - checkpointAt >= checkpointEvery * 1000) checkpoint();
+        // After a new base at once: a start from the checkpoint before would replay the whole log.
+        if (rebased || Date.now() - checkpointAt >= checkpointEvery * 1000) checkpoint();
       })
       .catch((err: unknown) => say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`));
   }, every * 1000);
