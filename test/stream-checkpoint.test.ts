@@ -259,7 +259,7 @@ describe('a new catalogue', () => {
     const state = join(dir, 'state');
     const job = await open(folder, state);
     job.accept(events(0, 300));
-    const replays = vi.spyOn(EventLog.prototype, 'forEach');
+    const replays = vi.spyOn(EventLog.prototype, 'forEachInTurns');
     try {
       // The same ids in the same order (a price changed): nothing to do.
       expect(job.setCatalog([...IDS])).toBe(false);
@@ -319,6 +319,58 @@ describe('a new catalogue', () => {
     expect(JSON.stringify(old.published())).toBe(before);
     expect(() => carryOver(old, next, from.subarray(1))).toThrow(RangeError);
     expect(() => carryOver(old, shopLearnerOn(base(ids), { seed: 5 }), from)).toThrow(/same options/);
+  });
+});
+
+describe('a new base', () => {
+  it('is replayed a piece at a time while the job takes events, which the new state learns too, as a start on the new base would', async () => {
+    const dir = tempFolder('clickwise-checkpoint-');
+    const folder = model(dir);
+    const state = join(dir, 'state');
+    const job = await open(folder, state, [], { turnBytes: 512 });
+    job.accept(events(0, 400));
+    model(dir, 'v2');
+    let done = false;
+    const rebase = job.checkBase().then((r) => {
+      done = true;
+      return r;
+    });
+    const taken: string[] = [];
+    let refused = '';
+    // Three events a turn, fewer bytes than a turn replays: the replay ends (a bound, should it not).
+    for (let k = 400; !done && k < 30_000; k += 3) {
+      const batch = events(k, 3);
+      job.accept(batch);
+      taken.push(...batch.map((e) => e.id));
+      if (job.busy && !refused) {
+        try {
+          job.setCatalog([...IDS, 'n1']);
+          refused = 'taken';
+        } catch (err) {
+          refused = String(err);
+        }
+      }
+      await new Promise((ok) => setImmediate(ok));
+    }
+    expect(done).toBe(true);
+    expect(await rebase).toBe(true);
+    expect(refused).toMatch(/cannot be taken while a new base is replayed/);
+    // Events were taken after the new base's marker, before the replay ended.
+    const lines = readFileSync(join(state, 'events.log'), 'utf8').split('\n').filter(Boolean);
+    const marker = lines.indexOf('{"base":"v2"}');
+    const after = new Set(lines.slice(marker + 1).map((l) => (JSON.parse(l) as { id: string }).id));
+    expect(marker).toBeGreaterThan(0);
+    expect(taken.filter((id) => after.has(id)).length).toBeGreaterThan(10);
+    expect(job.status()['baseVersion']).toBe('v2');
+    expect(job.total).toBe(400 + taken.length);
+    const whole = await open(folder, state, [], { checkpoints: false });
+    try {
+      expect(whole.status()).toEqual(job.status());
+      expect(delta(whole, folder)).toEqual(delta(job, folder));
+    } finally {
+      whole.close();
+      job.close();
+    }
   });
 });
 

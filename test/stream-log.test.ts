@@ -18,7 +18,7 @@ const event = (k: number, user = `u${k % 3}`): LogLine => ({
 });
 
 describe('the stream job’s log', () => {
-  it('visits every line in order as it opens, read in pieces, and cuts a torn last line off', () => {
+  it('visits every line in order as it opens, read in pieces, and cuts a torn last line off', async () => {
     const dir = tempFolder('clickwise-stream-log-');
     const written: LogLine[] = [{ kind: 'base', version: 'v1' }];
     // Some shoppers' ids are longer than a piece.
@@ -37,9 +37,9 @@ describe('the stream job’s log', () => {
       expect(seen).toEqual(written);
       expect(again.torn).toBe(pieceBytes === 64 ? 27 : 0);
       expect(statSync(path).size).toBe(whole);
-      // The replays of a rebase or a new catalogue read the same lines.
+      // The replay of a rebase, in turns, reads the same lines.
       const replayed: LogLine[] = [];
-      again.log.forEach((line) => replayed.push(line), pieceBytes);
+      await again.log.forEachInTurns((line) => replayed.push(line), pieceBytes);
       expect(replayed).toEqual(written);
       again.log.close();
     }

@@ -53,6 +53,8 @@ export interface StreamJobOptions {
    * replays the whole log, as a start without one does.
    */
   checkpoints?: boolean;
+  /** Bytes of the log a rebase replays in one turn, between which the job takes events (default 1 MiB). */
+  turnBytes?: number;
 }
 
 /** The replay of the log at a start says how far it is after every this many events, by default. */
@@ -86,6 +88,9 @@ export class StreamJob {
   private seq = 0;
   private publishedEvents = -1;
   private publishedBase = '';
+  private rebasing = false;
+  /** Bytes of the log replayed in one turn by a rebase (`TURN_BYTES` unless given). */
+  private readonly turnBytes: number | undefined;
   /** Whether the job learned or rebased since its last checkpoint (or since it started, where it wrote none). */
   private changed = false;
   /** Events learned since the job started (replayed ones included). */
@@ -100,6 +105,7 @@ export class StreamJob {
     this.learnerOptions = o.learner ?? {};
     this.say = o.log ?? (() => undefined);
     this.stateDir = o.stateDir;
+    this.turnBytes = o.turnBytes;
   }
 
   /**
@@ -213,21 +219,40 @@ export class StreamJob {
     this.seq = readDeltaManifest(this.modelDir)?.seq ?? 0;
   }
 
-  /** Rebases when `maintain` has published a new model version; true when it did. */
+  /**
+   * Rebases when `maintain` has published a new model version; true when it did. The state is the
+   * one a restart would build: the whole log replayed on the new base's biases, ρ starting again
+   * at the marker written first. The replay goes a piece at a time (`EventLog.forEachInTurns`), so
+   * the job takes events meanwhile (a busy shop's log of months takes minutes to replay): they go
+   * into the log after the marker and are learned by the job as it was, and the replay, which
+   * reads on to the log's end, learns them too before the new state takes over. Until then the
+   * job publishes for the base before. One rebase at a time: a call during one returns false.
+   */
   async checkBase(): Promise<boolean> {
+    if (this.rebasing) return false;
     const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
-    if (manifest.version === this.baseVersion) return false;
-    const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
-    this.eventLog.append([{ kind: 'base', version: manifest.version }]);
-    this.lastMarker = manifest.version;
-    this.changed = true;
-    this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
-    // The same state a restart would build: the whole log replayed on the new biases, ρ starting
-    // again at the marker just written.
-    this.head = head;
-    this.learner = this.replay(alignBase(head, this.ids));
-    this.baseVersion = manifest.version;
-    return true;
+    if (manifest.version === this.baseVersion || this.rebasing) return false;
+    this.rebasing = true;
+    try {
+      const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
+      this.eventLog.append([{ kind: 'base', version: manifest.version }]);
+      this.lastMarker = manifest.version;
+      this.changed = true;
+      this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
+      const learner = this.learnerOn(alignBase(head, this.ids));
+      await this.eventLog.forEachInTurns((line) => this.learnLine(learner, line), this.turnBytes);
+      this.head = head;
+      this.learner = learner;
+      this.baseVersion = manifest.version;
+      return true;
+    } finally {
+      this.rebasing = false;
+    }
+  }
+
+  /** Whether a rebase's replay is under way (`checkBase`). */
+  get busy(): boolean {
+    return this.rebasing;
   }
 
   /**
@@ -238,6 +263,7 @@ export class StreamJob {
    * same order (a catalogue file written again for a new price, say).
    */
   setCatalog(ids: readonly string[]): boolean {
+    if (this.rebasing) throw new Error('A new catalogue cannot be taken while a new base is replayed: take it once `checkBase` is done.');
     const key = catalogSha(ids);
     if (key === this.catalogKey) return false;
     const before = this.index;
@@ -253,17 +279,6 @@ export class StreamJob {
     this.learner = next;
     this.changed = true;
     return true;
-  }
-
-  /**
-   * A learner fed with the log's lines: ρ starts again at each base marker. What sold lately
-   * starts from the base's figures at its cut-off; the log's events after it are added to them
-   * (none where the base made before its manifest named their half-life and time).
-   */
-  private replay(base: BaseParams & { known: Uint8Array }): ShopLearner {
-    const learner = this.learnerOn(base);
-    this.eventLog.forEach((line) => this.learnLine(learner, line));
-    return learner;
   }
 
   /** A learner on `base`, before any line of the log. */

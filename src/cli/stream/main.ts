@@ -130,6 +130,12 @@ async function main(argv: string[]): Promise<void> {
   const follow = source ? setInterval(() => source.poll(), 500) : null;
   let catalogTime = statSync(String(catalogFile)).mtimeMs;
   const tick = setInterval(() => {
+    // While a new base is replayed, the job takes events and publishes for the base before; a new
+    // catalogue and the next checkpoint wait for it.
+    if (job.busy) {
+      publish();
+      return;
+    }
     // A changed catalogue file (new products) is read again; the state is rebuilt over it.
     try {
       const t = statSync(String(catalogFile)).mtimeMs;
