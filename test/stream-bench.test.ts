@@ -16,7 +16,9 @@ describe('the stream job’s bench', () => {
     // A checkpoint of the restarted job holds its learner and ids, and a start takes it up.
     expect(said.filter((m) => m.startsWith('took up the checkpoint') && m.includes('(3000 events)'))).toHaveLength(1);
     expect(r.checkpointBytes).toBeGreaterThan(8 * 400 * 4);
-    for (const v of [r.checkpointWriteMs, r.restartFromCheckpointMs, r.restartRatioToCheckpoint]) expect(v).toBeGreaterThan(0);
+    for (const v of [r.checkpointWriteMs, r.restartFromCheckpointMs, r.restartRatioToCheckpoint, r.rebaseMs]) expect(v).toBeGreaterThan(0);
+    expect(r.rebaseLongestWaitMs).toBeGreaterThanOrEqual(0);
+    expect(said.filter((m) => /^rebase: 3000 events replayed in \d+ ms, the longest wait \d+ ms$/.test(m))).toHaveLength(1);
     // The delta lists items that sold; listed by id (and with long ids) it weighs more.
     expect(r.deltaItems).toBeGreaterThan(0);
     expect(r.deltaItems).toBeLessThanOrEqual(400);

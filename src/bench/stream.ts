@@ -11,6 +11,8 @@
  *     checkpoint does); then a checkpoint written of all it learned, and a start that takes it up
  *     (its log after the checkpoint is empty here: a real start replays the events of the minutes
  *     since, at the whole replay's rate);
+ *   - rebase: a new model version published, and the job replaying its log on it a piece at a
+ *     time, with the longest the event loop waited meanwhile (what an event posted then waits);
  *   - publish: one delta at this catalogue size, and its size gzipped. The base ships what each
  *     item sold lately, so the delta carries what sells now besides ψ, as a maintained base's does.
  *     Beside it, the same lists with every item by id (payload format 1), and both for a shop
@@ -19,6 +21,7 @@
  */
 import { closeSync, cpSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../core/shop-delta.js';
@@ -48,6 +51,9 @@ export interface StreamBench {
   restartFromCheckpointMs: number;
   /** The whole replay's time over the start from the checkpoint's. */
   restartRatioToCheckpoint: number;
+  /** A new base's replay of the log, in turns, and the longest the event loop waited during it. */
+  rebaseMs: number;
+  rebaseLongestWaitMs: number;
   publishMs: number;
   deltaItems: number;
   /** Best sellers whose figures of what sells now the delta carries. */
@@ -187,6 +193,18 @@ export async function runStreamBench(
     const resumed = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say });
     const restartFromCheckpointMs = performance.now() - t;
     if (resumed.total !== events) throw new Error(`the job started from its checkpoint knows ${resumed.total} of ${events} events`);
+    // A new model version (the same figures): the job replays its log on it, in turns.
+    const manifestPath = join(model, 'manifest.json');
+    const manifestBefore = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string };
+    writeFileSync(manifestPath, JSON.stringify({ ...manifestBefore, version: `${manifestBefore.version}-next` }));
+    const waits = monitorEventLoopDelay({ resolution: 10 });
+    waits.enable();
+    t = performance.now();
+    if (!(await resumed.checkBase())) throw new Error('the job did not take the new base');
+    const rebaseMs = performance.now() - t;
+    waits.disable();
+    const rebaseLongestWaitMs = waits.max / 1e6;
+    say(`rebase: ${events} events replayed in ${rebaseMs.toFixed(0)} ms, the longest wait ${rebaseLongestWaitMs.toFixed(0)} ms`);
     resumed.close();
 
     let httpMs = NaN;
@@ -225,6 +243,8 @@ export async function runStreamBench(
       checkpointWriteMs: round(checkpoint.ms),
       restartFromCheckpointMs: round(restartFromCheckpointMs),
       restartRatioToCheckpoint: round(restartMs / restartFromCheckpointMs),
+      rebaseMs: round(rebaseMs),
+      rebaseLongestWaitMs: round(rebaseLongestWaitMs),
       publishMs: round(publishMs),
       deltaItems: published.items,
       deltaRecentItems: published.recentItems,

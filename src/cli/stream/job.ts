@@ -53,7 +53,7 @@ export interface StreamJobOptions {
    * replays the whole log, as a start without one does.
    */
   checkpoints?: boolean;
-  /** Bytes of the log a rebase replays in one turn, between which the job takes events (default 1 MiB). */
+  /** Bytes of the log a rebase replays in one turn, between which the job takes events (default 256 KiB). */
   turnBytes?: number;
 }
 
