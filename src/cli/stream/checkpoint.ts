@@ -47,6 +47,8 @@ export interface CheckpointInfo {
 export interface Checkpoint extends CheckpointInfo {
   learner: ShopLearnerState;
   seen: { keys: Uint32Array; size: number };
+  /** The ids of the catalogue the learner indexes, in order (their SHA-256 is `catalogSha`). */
+  ids: string[];
   /** When it was written (ISO 8601). */
   written: string;
 }
@@ -61,9 +63,14 @@ interface Header extends CheckpointInfo {
   };
   seenSize: number;
   /** Each array: its name, kind, length and byte offset after the header. */
-  arrays: { name: string; kind: 'f64' | 'u32'; length: number; at: number }[];
+  arrays: { name: string; kind: ArrayKind; length: number; at: number }[];
   sha256: string;
 }
+
+type ArrayKind = 'f64' | 'u32' | 'u8';
+type AnyArray = Float64Array | Uint32Array | Uint8Array;
+const BYTES: Record<ArrayKind, number> = { f64: 8, u32: 4, u8: 1 };
+const kindOf = (a: AnyArray): ArrayKind => (a instanceof Float64Array ? 'f64' : a instanceof Uint32Array ? 'u32' : 'u8');
 
 /** A SHA-256 of the catalogue's ids in order: a checkpoint indexes items by their place in it. */
 export function catalogSha(ids: readonly string[]): string {
@@ -103,7 +110,7 @@ export function canonicalJson(v: unknown): string {
 }
 
 /** The arrays a checkpoint holds, by name, in the order they are written. */
-function arraysOf(learner: ShopLearnerState, seen: Uint32Array): [string, Float64Array | Uint32Array][] {
+function arraysOf(learner: ShopLearnerState, seen: Uint32Array, ids: Uint8Array): [string, AnyArray][] {
   return [
     ['rho', learner.rho],
     ['gRho', learner.gRho],
@@ -112,10 +119,11 @@ function arraysOf(learner: ShopLearnerState, seen: Uint32Array): [string, Float6
     ...learner.counts.map((c, k): [string, Float64Array] => [`counts.${k}`, c]),
     ...(learner.sold ? [['sold', learner.sold.sums] as [string, Float64Array]] : []),
     ['seen', seen],
+    ['ids', ids],
   ];
 }
 
-function bytesOf(a: Float64Array | Uint32Array): Buffer {
+function bytesOf(a: AnyArray): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
@@ -169,14 +177,16 @@ export function writeCheckpoint(
   info: CheckpointInfo,
   learner: ShopLearnerState,
   seen: { keys: Uint32Array; size: number },
+  ids: readonly string[],
 ): number {
   const logTail = tailSha(logPath, info.logBytes);
   if (logTail === null) throw new Error(`${logPath} is shorter than the ${info.logBytes} bytes the checkpoint covers`);
-  const arrays = arraysOf(learner, seen.keys);
+  // The catalogue's ids, so that a start on another catalogue can carry what was learned over by id.
+  const arrays = arraysOf(learner, seen.keys, Buffer.from(JSON.stringify(ids)));
   const hash = createHash('sha256');
   let at = 0;
   const placed = arrays.map(([name, a]) => {
-    const entry = { name, kind: a instanceof Float64Array ? ('f64' as const) : ('u32' as const), length: a.length, at };
+    const entry = { name, kind: kindOf(a), length: a.length, at };
     hash.update(bytesOf(a));
     at += Math.ceil(a.byteLength / 8) * 8;
     return entry;
@@ -224,16 +234,17 @@ export function writeCheckpoint(
 /**
  * The checkpoint in `dir` where it can be taken up, else why not: there is none; it is not whole
  * (its hash); the log no longer holds the bytes it covers; or the learner it holds was made on
- * another model version, catalogue or options than `expect`'s. Never throws on a bad file.
+ * another model version or options than `expect`'s. One made on another catalogue is given with
+ * that catalogue's ids (`ids`), for the caller to carry over. Never throws on a bad file.
  */
 export function readCheckpoint(
   dir: string,
   logPath: string,
-  expect: { baseVersion: string; catalogSha: string; options: unknown },
+  expect: { baseVersion: string; options: unknown },
 ): { checkpoint: Checkpoint } | { why: string } {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) return { why: 'there is none' };
-  const views = new Map<string, Float64Array | Uint32Array>();
+  const views = new Map<string, AnyArray>();
   const hash = createHash('sha256');
   let header: Header;
   let fd: number | null = null;
@@ -247,11 +258,11 @@ export function readCheckpoint(
     const size = fstatSync(fd).size;
     // Each array read into memory of its own, in pieces: the file is never held whole.
     for (const a of header.arrays ?? []) {
-      if (!(Number.isInteger(a.length) && a.length >= 0 && Number.isInteger(a.at) && a.at >= 0) || (a.kind !== 'f64' && a.kind !== 'u32'))
+      if (!(Number.isInteger(a.length) && a.length >= 0 && Number.isInteger(a.at) && a.at >= 0) || !(a.kind in BYTES))
         return { why: `${path} cannot be read as a checkpoint` };
-      const end = body + a.at + a.length * (a.kind === 'f64' ? 8 : 4);
+      const end = body + a.at + a.length * BYTES[a.kind];
       if (end > size) return { why: `${path} is cut short (its ${a.name} is not whole)` };
-      const view = a.kind === 'f64' ? new Float64Array(a.length) : new Uint32Array(a.length);
+      const view = a.kind === 'f64' ? new Float64Array(a.length) : a.kind === 'u32' ? new Uint32Array(a.length) : new Uint8Array(a.length);
       const bytes = bytesOf(view);
       if (!readAll(fd, bytes, body + a.at)) return { why: `${path} is cut short (its ${a.name} is not whole)` };
       hash.update(bytes);
@@ -264,7 +275,6 @@ export function readCheckpoint(
   }
   if (hash.digest('hex') !== header.sha256) return { why: `${path} is damaged (its arrays do not match their SHA-256)` };
   if (header.baseVersion !== expect.baseVersion) return { why: `it was made on base ${header.baseVersion}, not ${expect.baseVersion}` };
-  if (header.catalogSha !== expect.catalogSha) return { why: 'it was made on another catalogue' };
   if (canonicalJson(header.options) !== canonicalJson(expect.options)) return { why: 'it was made with other learner options' };
   if (tailSha(logPath, header.logBytes) !== header.logTail)
     return { why: `${logPath} no longer holds the ${header.logBytes} bytes it covers` };
@@ -278,6 +288,10 @@ export function readCheckpoint(
     for (let k = 0; views.has(`counts.${k}`); k++) counts.push(f64(`counts.${k}`));
     const seen = views.get('seen');
     if (!(seen instanceof Uint32Array)) throw new Error('the checkpoint lacks seen');
+    const text = views.get('ids');
+    const ids = text instanceof Uint8Array ? (JSON.parse(Buffer.from(text).toString('utf8')) as unknown) : null;
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string') || catalogSha(ids) !== header.catalogSha)
+      throw new Error('its catalogue is not whole');
     const l = header.learner;
     return {
       checkpoint: {
@@ -302,6 +316,7 @@ export function readCheckpoint(
           sold: l.sold ? { sums: f64('sold'), origin: l.sold.origin, from: l.sold.from } : null,
         },
         seen: { keys: seen, size: header.seenSize },
+        ids,
       },
     };
   } catch (err) {

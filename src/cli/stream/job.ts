@@ -150,19 +150,28 @@ export class StreamJob {
    * there is none, or it does not hold: then nothing is taken and the job says why).
    */
   private takeCheckpoint(learner: ShopLearner, version: string): number {
-    const read = readCheckpoint(this.stateDir, EventLog.pathIn(this.stateDir), {
-      baseVersion: version,
-      catalogSha: this.catalogKey,
-      options: learner.options,
-    });
+    const read = readCheckpoint(this.stateDir, EventLog.pathIn(this.stateDir), { baseVersion: version, options: learner.options });
     if ('why' in read) {
       if (read.why !== 'there is none') this.say(`replaying the whole log: the checkpoint is not used, as ${read.why}`);
       return 0;
     }
     const c = read.checkpoint;
+    const same = c.catalogSha === this.catalogKey;
     try {
       const seen = IdSet.fromState(c.seen);
-      learner.restore(c.learner);
+      if (same) learner.restore(c.learner);
+      else {
+        // Made on another catalogue: taken up on that one, then carried over by id, as a new
+        // catalogue is taken while the job runs.
+        const was = this.learnerOn(alignBase(this.head!, c.ids));
+        was.restore(c.learner);
+        const at = new Map(c.ids.map((id, i) => [id, i]));
+        carryOver(
+          was,
+          learner,
+          Int32Array.from(this.ids, (id) => at.get(id) ?? -1),
+        );
+      }
       this.seen = seen;
     } catch (err) {
       this.say(`replaying the whole log: the checkpoint is not used, as ${err instanceof Error ? err.message : String(err)}`);
@@ -171,7 +180,11 @@ export class StreamJob {
     this.total = c.total;
     this.lastMarker = c.lastBase;
     this.sourcePosition = c.source;
-    this.say(`took up the checkpoint of ${c.written} (${c.total} events); replaying the log from byte ${c.logBytes}`);
+    // What was carried over is not yet in a checkpoint of this catalogue.
+    if (!same) this.changed = true;
+    this.say(
+      `took up the checkpoint of ${c.written} (${c.total} events${same ? '' : `, made on a catalogue of ${c.ids.length} items and carried over by id`}); replaying the log from byte ${c.logBytes}`,
+    );
     return c.logBytes;
   }
 
@@ -196,6 +209,7 @@ export class StreamJob {
       },
       this.learner.state(),
       this.seen.state(),
+      this.ids,
     );
     this.changed = false;
     return { bytes, ms: performance.now() - t };
