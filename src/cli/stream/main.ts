@@ -136,7 +136,7 @@ async function main(argv: string[]): Promise<void> {
       publish();
       return;
     }
-    // A changed catalogue file (new products) is read again; the state is rebuilt over it.
+    // A changed catalogue file (new products) is read again; what was learned carries over by id.
     try {
       const t = statSync(String(catalogFile)).mtimeMs;
       if (t !== catalogTime) {
