@@ -13,7 +13,7 @@ import type { EncoderManifest } from '../src/core/encoder.js';
 import { Mulberry32, mulberry32 } from '../src/core/rng.js';
 import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
 import { carryOver, ShopLearner, shopLearnerOn } from '../src/core/shop-delta.js';
-import { CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
+import { catalogSha, CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
 import { IdSet } from '../src/cli/stream/id-set.js';
 import type { StreamEvent } from '../src/cli/stream/log.js';
 import { EventLog } from '../src/cli/stream/log.js';
@@ -417,6 +417,12 @@ describe('a new base', () => {
 });
 
 describe('what a checkpoint is made of', () => {
+  it('catalogSha tells apart every two lists of ids, whatever their ids hold', () => {
+    const lists = [[], [''], ['', ''], ['a\nb'], ['a', 'b'], ['b', 'a'], ['a"', 'b'], ['a', '"b'], ['a\\', 'nb']];
+    expect(new Set(lists.map(catalogSha)).size).toBe(lists.length);
+    expect(catalogSha(['a', 'b'])).toBe(catalogSha(['a', 'b']));
+  });
+
   it('Mulberry32 draws as mulberry32 does, and goes on from a state it was given', () => {
     const plain = mulberry32(42);
     const g = new Mulberry32(42);

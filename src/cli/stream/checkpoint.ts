@@ -8,7 +8,8 @@
  * where each array lies, and a SHA-256 of the arrays), then the arrays themselves, each at a
  * multiple of 8 bytes. It is written to a temporary file, fsynced and renamed over the last one,
  * so a crash leaves the old checkpoint or the new one, whole. A checkpoint is taken up only where
- * everything it rests on is as it was (`readCheckpoint` says what is not); else the job replays
+ * everything it rests on is as it was (`readCheckpoint` says what is not; one made on another
+ * catalogue holds that catalogue's ids, and the job carries it over by id); else the job replays
  * its whole log, as it did before it kept checkpoints. The log stays the record: a checkpoint can
  * be deleted at any time, at the cost of one longer start.
  */
@@ -75,7 +76,8 @@ const kindOf = (a: AnyArray): ArrayKind => (a instanceof Float64Array ? 'f64' : 
 /** A SHA-256 of the catalogue's ids in order: a checkpoint indexes items by their place in it. */
 export function catalogSha(ids: readonly string[]): string {
   const h = createHash('sha256');
-  for (const id of ids) h.update(id).update('\n');
+  // Each id as JSON, so that no id's own newline can make two lists read alike.
+  for (const id of ids) h.update(JSON.stringify(id)).update('\n');
   return h.digest('hex');
 }
 
