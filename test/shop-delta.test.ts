@@ -15,6 +15,7 @@ import {
   RecentSales,
   ShopLearner,
   largestEntries,
+  middleValue,
 } from '../src/core/shop-delta.js';
 import { PlainHead } from '../src/cli/eval/plain-head.js';
 import { recentSales } from '../src/cli/train/base.js';
@@ -125,6 +126,53 @@ describe('ShopLearner', () => {
     const kept = new Set(p.indices);
     const smallestKept = Math.min(...p.values.map(Math.abs));
     for (let i = 0; i < n; i++) if (!kept.has(i)) expect(Math.abs(psi[i]!)).toBeLessThanOrEqual(smallestKept + 1e-3);
+  });
+
+  it('publishes what every item’s ψ written out, centred on the median of a sort, gives', () => {
+    const n = 3001;
+    const known = Uint8Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1));
+    const bias = Float32Array.from({ length: n }, (_, i) => Math.log1p(n - i) / 8);
+    const l = new ShopLearner(bias, { seed: 2, maxItems: 400 }, known);
+    const events = stream(n, 40);
+    for (const e of events) l.learn(e.item, e.t);
+    const DAY = 86_400_000;
+    for (const t of [events.at(-1)!.t, events.at(-1)!.t + 3 * DAY]) {
+      const s = l.state();
+      const K = s.counts.length;
+      const byHand = Float32Array.from({ length: n }, (_, i) => {
+        let v = s.rho[i]!;
+        const off = known[i] ? 0 : K;
+        for (let k = 0; k < K; k++) {
+          const c = s.counts[k]![i]!;
+          v += s.w[off + k]! * (c === 0 ? 0 : Math.log1p(c * Math.pow(2, (s.origin[k]! - t) / (l.options.halfLivesDays[k]! * DAY))));
+        }
+        return v;
+      });
+      const median = Float32Array.from(byHand).sort()[n >> 1]!;
+      const want = largestEntries(
+        byHand.map((v) => v - median),
+        400,
+      );
+      expect(l.published(t)).toEqual(want);
+    }
+  });
+
+  it('middleValue is the value a sort puts at the middle, with repeats, zeros of both signs, infinities and NaN', () => {
+    const rand = mulberry32(11);
+    const pool = [0, -0, 1, -1, 0.5, Infinity, -Infinity, 1e-30, -1e-30];
+    for (let trial = 0; trial < 400; trial++) {
+      const n = 1 + Math.floor(rand() * (trial < 200 ? 12 : 3000));
+      const v = Float32Array.from({ length: n }, () =>
+        trial % 4 === 0 ? pool[Math.floor(rand() * pool.length)]! : trial % 4 === 1 ? Math.floor(rand() * 5) : gaussian(rand),
+      );
+      if (trial % 50 === 7) v[Math.floor(rand() * n)] = NaN;
+      const want = Float32Array.from(v).sort()[n >> 1]!;
+      const got = middleValue(v);
+      // A zero's sign aside (−0 and +0 compare equal), the same value; a NaN where the sort has one.
+      if (Number.isNaN(want)) expect(got).toBeNaN();
+      else expect(got === want).toBe(true);
+    }
+    expect(() => middleValue(new Float32Array(0))).toThrow(RangeError);
   });
 
   it('resetItems forgets the per-item biases and keeps what sells now', () => {

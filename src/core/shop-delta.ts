@@ -287,14 +287,6 @@ export class ShopLearner {
     return this.known && !this.known[i] ? this.counts.length : 0;
   }
 
-  /** ψᵢ at time t. */
-  private psiAt(i: number, t: number): number {
-    let s = this.rho[i]!;
-    const off = this.offset(i);
-    for (let k = 0; k < this.counts.length; k++) s += this.w[off + k]! * this.feature(k, i, t);
-    return s;
-  }
-
   /** One event: a step on ρ and w (before counting it), then the event joins the counts. */
   learn(item: number, t: number): void {
     if (!Number.isInteger(item) || item < 0 || item >= this.n) throw new RangeError(`item index ${item} is outside the catalogue`);
@@ -408,13 +400,28 @@ export class ShopLearner {
     this.lastTime = s.lastTime;
   }
 
-  /** ψ over the catalogue at time t, centred on its median. */
+  /**
+   * ψ over the catalogue at time t, centred on its median: each item's ψᵢ as `psiAt` makes it
+   * (the decay of each half-life's counts to t is one power for every item), and the median found
+   * by selection, not by sorting the catalogue (a publication of a large catalogue, hundreds of
+   * which the maintenance job makes as it replays its held-out weeks).
+   */
   psi(t: number = this.lastTime ?? 0): Float32Array {
-    const out = new Float32Array(this.n);
-    for (let i = 0; i < this.n; i++) out[i] = this.psiAt(i, t);
-    const sorted = Float32Array.from(out).sort();
-    const median = sorted.length ? sorted[sorted.length >> 1]! : 0;
-    for (let i = 0; i < this.n; i++) out[i]! -= median;
+    const n = this.n;
+    const K = this.counts.length;
+    const decay = this.counts.map((_, k) => Math.pow(2, (this.origin[k]! - t) / (this.options.halfLivesDays[k]! * DAY)));
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = this.rho[i]!;
+      const off = this.offset(i);
+      for (let k = 0; k < K; k++) {
+        const c = this.counts[k]![i]!;
+        s += this.w[off + k]! * (c === 0 ? 0 : Math.log1p(c * decay[k]!));
+      }
+      out[i] = s;
+    }
+    const median = n ? middleValue(out) : 0;
+    for (let i = 0; i < n; i++) out[i]! -= median;
     return out;
   }
 
@@ -431,6 +438,41 @@ export class ShopLearner {
     if (this.sold) out.recent = largestEntries(this.sold.values(at), this.options.maxItems);
     return out;
   }
+}
+
+/**
+ * The value a sort of `v` would put at its middle (index ⌊n/2⌋), found by selection on a copy in
+ * O(n) on average. A zero's sign may differ from the sort's (−0 and +0 compare equal here), which
+ * changes no difference from it but a zero's sign; where `v` holds a NaN, the copy is sorted.
+ */
+export function middleValue(v: Float32Array): number {
+  if (v.length === 0) throw new RangeError('an empty array has no middle value');
+  const want = v.length >> 1;
+  for (let i = 0; i < v.length; i++) if (Number.isNaN(v[i])) return Float32Array.from(v).sort()[want]!;
+  const a = Float32Array.from(v);
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    // Hoare's partition around the middle of the range's value.
+    const pivot = a[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const x = a[i]!;
+        a[i] = a[j]!;
+        a[j] = x;
+        i++;
+        j--;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want]!;
+  }
+  return a[want]!;
 }
 
 /**
