@@ -401,10 +401,10 @@ export class ShopLearner {
   }
 
   /**
-   * ψ over the catalogue at time t, centred on its median: each item's ψᵢ as `psiAt` makes it
-   * (the decay of each half-life's counts to t is one power for every item), and the median found
-   * by selection, not by sorting the catalogue (a publication of a large catalogue, hundreds of
-   * which the maintenance job makes as it replays its held-out weeks).
+   * ψ over the catalogue at time t, centred on its median: ψᵢ = ρᵢ + Σₖ wₖ · log(1 + cₖᵢ(t)), the
+   * decay of each half-life's counts to t one power for every item, and the median found by
+   * selection, not by sorting the catalogue (a publication of a large catalogue, hundreds of which
+   * the maintenance job makes as it replays its held-out weeks).
    */
   psi(t: number = this.lastTime ?? 0): Float32Array {
     const n = this.n;
