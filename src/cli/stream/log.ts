@@ -85,8 +85,8 @@ export class EventLog {
     let at = 0;
     for (;;) {
       const size = fstatSync(this.fd).size;
-      // The rest is one piece or less: read in this turn, so that events coming as fast as it is
-      // read cannot keep it from ending.
+      // The rest is one piece or less: read in this turn, so that events that keep coming (more
+      // slowly than the replay reads them) cannot keep it from ending.
       if (size - at <= pieceBytes) {
         readLines(this.fd, at, size, visit, pieceBytes);
         return;
