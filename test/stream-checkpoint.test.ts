@@ -5,7 +5,7 @@
  * where the checkpoint left it.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
@@ -83,7 +83,10 @@ describe('the stream job’s checkpoint', () => {
     first.accept(events(0, 300));
     // A retry, counted as one.
     first.accept(events(290, 20));
+    // What a job killed while it wrote a checkpoint left goes with the next one.
+    writeFileSync(join(state, `${CHECKPOINT_FILE}.99999999.tmp`), 'half a checkpoint');
     const written = first.writeCheckpoint();
+    expect(readdirSync(state).sort()).toEqual([CHECKPOINT_FILE, 'events.log']);
     expect(written.bytes).toBeGreaterThan(8 * N * 4);
     first.accept(events(310, 90));
     first.close();

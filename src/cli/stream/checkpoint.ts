@@ -14,7 +14,7 @@
  * be deleted at any time, at the cost of one longer start.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ShopLearnerState } from '../../core/shop-delta.js';
 
@@ -208,6 +208,8 @@ export function writeCheckpoint(
   head = Buffer.concat([head, Buffer.alloc((8 - (head.length % 8)) % 8, 0x20)]);
   const path = join(dir, CHECKPOINT_FILE);
   const tmp = `${path}.${process.pid}.tmp`;
+  // What a job killed while it wrote left (as large as a checkpoint): the checkpoint before stood.
+  for (const name of readdirSync(dir)) if (/^checkpoint\.bin\.\d+\.tmp$/.test(name)) rmSync(join(dir, name), { force: true });
   const fd = openSync(tmp, 'w');
   try {
     writeAll(fd, head);
