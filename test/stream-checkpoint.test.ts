@@ -259,11 +259,11 @@ describe('the stream job’s checkpoint', () => {
       });
     const first = await run();
     expect(first).toMatch(/read .*orders\.ndjson: 200 new events, 0 seen before/);
-    expect(first).toMatch(/checkpoint of 200 events written \([\d.]+ MiB in \d+ ms\)/);
+    expect(first).toMatch(/checkpoint of 200 events written \([\d.]+ kB in \d+ ms\)/);
     appendFileSync(file, ndjson(events(200, 25)));
     const second = await run();
     expect(second).toMatch(/took up the checkpoint of .* \(200 events\)/);
-    expect(second).toMatch(/200 events replayed/);
+    expect(second).toMatch(/200 events: 200 from the checkpoint, 0 replayed from/);
     expect(second).toMatch(/reading orders\.ndjson on from byte \d+ \(line 200\)/);
     expect(second).toMatch(/read .*orders\.ndjson: 25 new events, 0 seen before/);
     expect(second).toMatch(/checkpoint of 225 events written/);

@@ -300,7 +300,7 @@ describe('npm run stream', () => {
     first.proc.kill('SIGKILL');
     await exited(first.proc);
     const again = await start(args);
-    expect(again.out()).toMatch(/3 events replayed/);
+    expect(again.out()).toMatch(/3 events: 1 from the checkpoint, 2 replayed from/);
     // The checkpoint written after the first read: the file is read on from the line after f2's,
     // and its two events there are in the log already.
     expect(again.out()).toMatch(/reading orders\.ndjson on from byte \d+ \(line 3\)/);

@@ -93,8 +93,10 @@ export class StreamJob {
   private readonly turnBytes: number | undefined;
   /** Whether the job learned or rebased since its last checkpoint (or since it started, where it wrote none). */
   private changed = false;
-  /** Events learned since the job started (replayed ones included). */
+  /** Events the job knows: from its checkpoint, replayed from its log at the start, and taken since. */
   total = 0;
+  /** Of `total`, those the start took from its checkpoint (0 where it replayed the whole log). */
+  fromCheckpoint = 0;
   duplicates = 0;
 
   private constructor(o: StreamJobOptions) {
@@ -178,6 +180,7 @@ export class StreamJob {
       return 0;
     }
     this.total = c.total;
+    this.fromCheckpoint = c.total;
     this.lastMarker = c.lastBase;
     this.sourcePosition = c.source;
     // What was carried over is not yet in a checkpoint of this catalogue.

@@ -79,7 +79,13 @@ async function main(argv: string[]): Promise<void> {
   const ids = readCatalogFile(String(catalogFile)).map((i) => i.id);
   const t0 = Date.now();
   const job = await StreamJob.open({ modelDir, ids, stateDir, log: say });
-  say(`base ${job.baseVersion}, ${ids.length} items, ${job.total} events replayed from ${stateDir} in ${Date.now() - t0} ms`);
+  say(
+    `base ${job.baseVersion}, ${ids.length} items, ${
+      job.fromCheckpoint > 0
+        ? `${job.total} events: ${job.fromCheckpoint} from the checkpoint, ${job.total - job.fromCheckpoint} replayed from ${stateDir}`
+        : `${job.total} events replayed from ${stateDir}`
+    } in ${Date.now() - t0} ms`,
+  );
   const source = args['events'] !== undefined ? new FileSource(resolve(String(args['events'])), job, say) : null;
   source?.resume(job.sourcePosition);
   let checkpointAt = Date.now();
@@ -89,7 +95,8 @@ async function main(argv: string[]): Promise<void> {
     checkpointAt = Date.now();
     try {
       const c = job.writeCheckpoint(source?.position() ?? null);
-      say(`checkpoint of ${job.total} events written (${(c.bytes / 1048576).toFixed(1)} MiB in ${c.ms.toFixed(0)} ms)`);
+      const size = c.bytes < 1 << 20 ? `${(c.bytes / 1024).toFixed(1)} kB` : `${(c.bytes / 1048576).toFixed(1)} MiB`;
+      say(`checkpoint of ${job.total} events written (${size} in ${c.ms.toFixed(0)} ms)`);
     } catch (err) {
       say(
         `the checkpoint could not be written (${err instanceof Error ? err.message : String(err)}); the last one stays, and a start replays the log after it`,
