@@ -49,6 +49,12 @@ function model(dir: string, version = 'v1'): string {
   return folder;
 }
 
+/** A temporary folder with a model in it (`model`) and the path of a job's state folder there. */
+function fresh(): { dir: string; folder: string; state: string } {
+  const dir = tempFolder('clickwise-checkpoint-');
+  return { dir, folder: model(dir), state: join(dir, 'state') };
+}
+
 /** Events k to k + n − 1 of a seeded stream: skewed items, a few shoppers, a minute or so apart. */
 function events(k: number, n: number, prefix = 'o'): StreamEvent[] {
   const rand = mulberry32(1000 + k);
@@ -76,9 +82,7 @@ const replayed = (said: string[]): number => said.filter((m) => m.startsWith('re
 
 describe('the stream job’s checkpoint', () => {
   it('a start replays only the log after it, then learns and publishes exactly as a start that replays the whole log', async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
-    const state = join(dir, 'state');
+    const { folder, state } = fresh();
     const first = await open(folder, state);
     first.accept(events(0, 300));
     // A retry, counted as one.
@@ -116,8 +120,7 @@ describe('the stream job’s checkpoint', () => {
   });
 
   it('is left aside where it no longer holds: the whole log is replayed, and says why', async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
+    const { dir, folder } = fresh();
     let state = '';
     let folders = 0;
     /** A job's state folder of its own: 150 events, a checkpoint after the first 120. */
@@ -179,9 +182,7 @@ describe('the stream job’s checkpoint', () => {
   });
 
   it('reads the events file on from where the checkpoint left it, and from its start where the file is another', async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
-    const state = join(dir, 'state');
+    const { dir, folder, state } = fresh();
     const file = join(dir, 'orders.csv');
     // No ids: each event is known by the file's name and its line number.
     const line = (k: number): string => `u${k % 5},p${k % N},${new Date(T0 + k * 60_000).toISOString()}`;
@@ -237,9 +238,7 @@ describe('the stream job’s checkpoint', () => {
   });
 
   it('npm run stream writes one after reading its file and takes it up at the next start', { timeout: 60_000 }, async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
-    const state = join(dir, 'state');
+    const { dir, folder, state } = fresh();
     const items = join(dir, 'items.csv');
     writeFileSync(items, 'item_id,title\n' + IDS.map((id) => `${id},Product ${id}`).join('\n') + '\n');
     const file = join(dir, 'orders.ndjson');
@@ -272,9 +271,7 @@ describe('the stream job’s checkpoint', () => {
 
 describe('a new catalogue', () => {
   it('is taken without replaying the log: what was learned carries over by id, and a checkpoint after it holds', async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
-    const state = join(dir, 'state');
+    const { folder, state } = fresh();
     const job = await open(folder, state);
     job.accept(events(0, 300));
     const replays = vi.spyOn(EventLog.prototype, 'forEachInTurns');
@@ -299,9 +296,7 @@ describe('a new catalogue', () => {
   });
 
   it('a checkpoint made on another catalogue is carried over by id at a start, as a new catalogue is while the job runs', async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
-    const state = join(dir, 'state');
+    const { folder, state } = fresh();
     const first = await open(folder, state);
     first.accept(events(0, 300));
     first.writeCheckpoint();
@@ -369,9 +364,7 @@ describe('a new catalogue', () => {
 
 describe('a new base', () => {
   it('is replayed a piece at a time while the job takes events, which the new state learns too, as a start on the new base would', async () => {
-    const dir = tempFolder('clickwise-checkpoint-');
-    const folder = model(dir);
-    const state = join(dir, 'state');
+    const { dir, folder, state } = fresh();
     const job = await open(folder, state, [], { turnBytes: 512 });
     job.accept(events(0, 400));
     model(dir, 'v2');

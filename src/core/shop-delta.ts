@@ -277,9 +277,12 @@ export class ShopLearner {
   /** log(1 + cₖᵢ(t)). */
   private feature(k: number, i: number, t: number): number {
     const c = this.counts[k]![i]!;
-    if (c === 0) return 0;
-    const h = this.options.halfLivesDays[k]! * DAY;
-    return Math.log1p(c * Math.pow(2, (this.origin[k]! - t) / h));
+    return c === 0 ? 0 : Math.log1p(c * this.decayTo(k, t));
+  }
+
+  /** What a count of half-life k, kept relative to its origin, is worth at time t. */
+  private decayTo(k: number, t: number): number {
+    return Math.pow(2, (this.origin[k]! - t) / (this.options.halfLivesDays[k]! * DAY));
   }
 
   /** Where item i's weights start in w. */
@@ -409,7 +412,7 @@ export class ShopLearner {
   psi(t: number = this.lastTime ?? 0): Float32Array {
     const n = this.n;
     const K = this.counts.length;
-    const decay = this.counts.map((_, k) => Math.pow(2, (this.origin[k]! - t) / (this.options.halfLivesDays[k]! * DAY)));
+    const decay = this.counts.map((_, k) => this.decayTo(k, t));
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       let s = this.rho[i]!;
@@ -670,8 +673,8 @@ export function carryOver(old: ShopLearner, next: ShopLearner, from: Int32Array)
   });
 }
 
-/** Options as one text, keys in order. */
-function canonicalOptions(o: ShopLearnerOptions): string {
+/** Options as one text, keys in order, so that equal options read as equal (a learner's, or as a checkpoint wrote them). */
+export function canonicalOptions(o: object): string {
   return JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1))));
 }
 

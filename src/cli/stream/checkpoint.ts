@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ShopLearnerState } from '../../core/shop-delta.js';
+import { canonicalOptions } from '../../core/shop-delta.js';
 
 /** The checkpoint's file name in the job's state folder. */
 export const CHECKPOINT_FILE = 'checkpoint.bin';
@@ -102,13 +103,6 @@ export function tailSha(path: string, at: number): string | null {
   } finally {
     closeSync(fd);
   }
-}
-
-/** A JSON text of `v` with every object's keys in order, so that equal options read as equal. */
-export function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
-  );
 }
 
 /** The arrays a checkpoint holds, by name, in the order they are written. */
@@ -244,7 +238,7 @@ export function writeCheckpoint(
 export function readCheckpoint(
   dir: string,
   logPath: string,
-  expect: { baseVersion: string; options: unknown },
+  expect: { baseVersion: string; options: object },
 ): { checkpoint: Checkpoint } | { why: string } {
   const path = join(dir, CHECKPOINT_FILE);
   if (!existsSync(path)) return { why: 'there is none' };
@@ -279,7 +273,12 @@ export function readCheckpoint(
   }
   if (hash.digest('hex') !== header.sha256) return { why: `${path} is damaged (its arrays do not match their SHA-256)` };
   if (header.baseVersion !== expect.baseVersion) return { why: `it was made on base ${header.baseVersion}, not ${expect.baseVersion}` };
-  if (canonicalJson(header.options) !== canonicalJson(expect.options)) return { why: 'it was made with other learner options' };
+  if (
+    typeof header.options !== 'object' ||
+    header.options === null ||
+    canonicalOptions(header.options) !== canonicalOptions(expect.options)
+  )
+    return { why: 'it was made with other learner options' };
   if (tailSha(logPath, header.logBytes) !== header.logTail)
     return { why: `${logPath} no longer holds the ${header.logBytes} bytes it covers` };
   const f64 = (name: string): Float64Array => {
