@@ -229,4 +229,45 @@ describe('a rebase with the shop’s stream (clickwise-maintained-live)', () => 
     // ψ moved the scores, so agreeing means something.
     expect(Math.max(...Array.from(densePsi(N, p.indices, p.values), Math.abs))).toBeGreaterThan(0.01);
   });
+  it('learns again only what the job’s log keeps: the events of its window, as the job compacts its log', async () => {
+    const t0 = 50 * HOUR;
+    const split = t0 + 10 * HOUR;
+    const rebaseAt = t0 + 20 * HOUR;
+    const did: (string | number)[][] = [];
+    const learnerOn = (h: PlainHead): ShopLearner => {
+      const l = new ShopLearner(h.baseBias, { seed: 3 });
+      const mine: (string | number)[] = [];
+      did.push(mine);
+      const learn = l.learn.bind(l);
+      const reset = l.resetItems.bind(l);
+      l.learn = (item, t) => {
+        mine.push(t);
+        learn(item, t);
+      };
+      l.resetItems = () => {
+        mine.push('reset');
+        reset();
+      };
+      return l;
+    };
+    const first = based(1);
+    // A window of 8 hours: the log is compacted once its oldest event is 2 hours before it.
+    const m = clickwiseMethod('m', first, [{ at: rebaseAt, load: () => Promise.resolve(based(-2)) }], {
+      learner: learnerOn(first),
+      everyMs: HOUR,
+      split,
+      learnerOn,
+      keepDays: 8 / 24,
+    });
+    for (let k = 0; k < 30; k++) {
+      const t = t0 + k * HOUR + MIN;
+      await m.score('crowd', t);
+      await m.observe({ user: 'crowd', item: 1 + (k % 3), t, scored: true });
+    }
+    const times = (k0: number, k1: number): number[] => Array.from({ length: k1 - k0 }, (_, j) => t0 + (k0 + j) * HOUR + MIN);
+    expect(did[0]).toEqual([...times(0, 10), 'reset', ...times(10, 19)]);
+    // At the rebase the log held events 9 on: compacted at events 12, 15 and 18, each time down
+    // to the 8 hours before the newest.
+    expect(did[1]).toEqual([...times(9, 10), 'reset', ...times(10, 19), ...times(19, 20), 'reset', ...times(20, 29)]);
+  });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runStreamBench } from '../src/bench/stream.js';
 
 describe('the stream job’s bench', () => {
-  it('follows its file, restarts on its log and takes the same events over HTTP', { timeout: 60_000 }, async () => {
+  it('follows its file, restarts on its log, compacts it and takes the same events over HTTP', { timeout: 60_000 }, async () => {
     const said: string[] = [];
     const r = await runStreamBench(3_000, 400, (m) => said.push(m), true);
     expect(r.events).toBe(3_000);
@@ -14,11 +14,25 @@ describe('the stream job’s bench', () => {
     for (const v of [r.readMs, r.fileMs, r.restartMs, r.publishMs, r.fileEventsPerSecond, r.httpEventsPerSecond!])
       expect(v).toBeGreaterThan(0);
     // A checkpoint of the restarted job holds its learner and ids, and a start takes it up.
-    expect(said.filter((m) => m.startsWith('took up the checkpoint') && m.includes('(3000 events)'))).toHaveLength(1);
+    // (Twice: the start after the rebase's checkpoint, which compacts its log, takes one up too.)
+    expect(said.filter((m) => m.startsWith('took up the checkpoint') && m.includes('(3000 events)'))).toHaveLength(2);
     expect(r.checkpointBytes).toBeGreaterThan(8 * 400 * 4);
     for (const v of [r.checkpointWriteMs, r.restartFromCheckpointMs, r.restartRatioToCheckpoint, r.rebaseMs]) expect(v).toBeGreaterThan(0);
     expect(r.rebaseLongestWaitMs).toBeGreaterThanOrEqual(0);
     expect(said.filter((m) => /^rebase: 3000 events replayed in \d+ ms, the longest wait \d+ ms$/.test(m))).toHaveLength(1);
+    // The log compacted to the last 7 of the stream's 30 days: the events of those days kept
+    // (event k at k / 3,000 of the 30 days from the bench's start), and a new base replays only them.
+    const t0 = Date.parse('2026-10-01T00:00:00Z');
+    const t = (k: number): number => Math.trunc(t0 + (k / 3_000) * 30 * 86_400_000);
+    const kept = Array.from({ length: 3_000 }, (_, k) => k).filter((k) => t(k) >= t(2_999) - 7 * 86_400_000).length;
+    expect(r.keepDays).toBe(7);
+    expect(r.eventsKept).toBe(kept);
+    expect(kept).toBeGreaterThan(650);
+    expect(kept).toBeLessThan(750);
+    expect(r.logBytesAfterCompaction).toBeLessThan(r.logBytesBeforeCompaction / 3);
+    expect(r.checkpointAfterCompactionBytes).toBeLessThan(r.checkpointBytes);
+    for (const v of [r.compactMs, r.rebaseAfterCompactionMs, r.rebaseRatioToCompacted]) expect(v).toBeGreaterThan(0);
+    expect(said.filter((m) => new RegExp(`^rebase after the compaction: ${kept} events replayed in \\d+ ms$`).test(m))).toHaveLength(1);
     // The delta lists items that sold; listed by id (and with long ids) it weighs more.
     expect(r.deltaItems).toBeGreaterThan(0);
     expect(r.deltaItems).toBeLessThanOrEqual(400);

@@ -6,79 +6,17 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
-import type { EncoderManifest } from '../src/core/encoder.js';
 import { Mulberry32, mulberry32 } from '../src/core/rng.js';
-import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
 import { carryOver, ShopLearner, shopLearnerOn } from '../src/core/shop-delta.js';
 import { catalogSha, CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
 import { IdSet } from '../src/cli/stream/id-set.js';
 import type { StreamEvent } from '../src/cli/stream/log.js';
 import { EventLog } from '../src/cli/stream/log.js';
-import { StreamJob } from '../src/cli/stream/job.js';
 import { FileSource } from '../src/cli/stream/sources.js';
-import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
-import { tempFolder } from './helpers.js';
-
-const root = resolve(import.meta.dirname, '..');
-const N = 60;
-const IDS = Array.from({ length: N }, (_, i) => `p${i}`);
-const T0 = Date.parse('2026-11-01T00:00:00Z');
-
-/**
- * A model folder whose base knows the first 50 items (the rest are new to it) and ships what each
- * sold lately, so that the learner keeps every kind of state: ρ, the weights of known and new
- * items, the counts of each half-life and what sold lately.
- */
-function model(dir: string, version = 'v1'): string {
-  const folder = join(dir, 'model');
-  const encoder = JSON.parse(readFileSync(join(root, 'models', 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
-  const known = IDS.slice(0, 50);
-  writeHeadModel(join(folder, 'head'), {
-    ...defaultHead(encoder),
-    ids: known,
-    bias: Float32Array.from(known, (_, i) => Math.log1p(50 - i) / 4),
-    recent: Float32Array.from(known, (_, i) => Math.log1p(10 * Math.pow(1 - i / 50, 4))),
-    recentHalfLifeDays: 3,
-    recentAt: T0,
-  });
-  const manifest = JSON.parse(readFileSync(join(root, 'models', 'manifest.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(folder, 'manifest.json'), JSON.stringify({ ...manifest, version }));
-  return folder;
-}
-
-/** A temporary folder with a model in it (`model`) and the path of a job's state folder there. */
-function fresh(): { dir: string; folder: string; state: string } {
-  const dir = tempFolder('clickwise-checkpoint-');
-  return { dir, folder: model(dir), state: join(dir, 'state') };
-}
-
-/** Events k to k + n − 1 of a seeded stream: skewed items, a few shoppers, a minute or so apart. */
-function events(k: number, n: number, prefix = 'o'): StreamEvent[] {
-  const rand = mulberry32(1000 + k);
-  return Array.from({ length: n }, (_, j) => ({
-    id: `${prefix}${k + j}`,
-    user: `u${Math.floor(rand() * 7)}`,
-    item: IDS[Math.floor(N * Math.pow(rand(), 2))]!,
-    t: T0 + (k + j) * 47_000,
-  }));
-}
-
-/** The delta the job publishes now: ψ and what sells now, as lists, without its sequence number. */
-function delta(job: StreamJob, folder: string): { psi: unknown; recent: unknown; events: number } {
-  job.publish(true);
-  const manifest = JSON.parse(readFileSync(join(folder, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
-  const payload = JSON.parse(readFileSync(join(folder, 'delta', manifest.path), 'utf8')) as ShopDeltaPayload;
-  return { psi: payload.psi, recent: payload.recent, events: manifest.events };
-}
-
-const open = (folder: string, state: string, said: string[] = [], more: Partial<Parameters<typeof StreamJob.open>[0]> = {}) =>
-  StreamJob.open({ modelDir: folder, ids: IDS, stateDir: state, log: (m) => said.push(m), replayProgressEvents: 1, ...more });
-
-/** The events a start replayed from the log, by its progress lines (one an event). */
-const replayed = (said: string[]): number => said.filter((m) => m.startsWith('replaying ') && m.includes('events so far')).length;
+import { delta, events, fresh, IDS, model, N, open, replayed, root, T0 } from './stream-helpers.js';
 
 describe('the stream job’s checkpoint', () => {
   it('a start replays only the log after it, then learns and publishes exactly as a start that replays the whole log', async () => {
@@ -189,7 +127,7 @@ describe('the stream job’s checkpoint', () => {
     writeFileSync(file, `user_id,item_id,timestamp\n${Array.from({ length: 100 }, (_, k) => line(k)).join('\n')}\n`);
     const first = await open(folder, state);
     const source = new FileSource(file, first, () => undefined);
-    expect(source.poll()).toEqual({ accepted: 100, duplicates: 0 });
+    expect(source.poll()).toEqual({ accepted: 100, duplicates: 0, tooOld: 0 });
     first.writeCheckpoint(source.position());
     first.close();
     appendFileSync(file, Array.from({ length: 40 }, (_, k) => line(100 + k)).join('\n') + '\n');
@@ -200,12 +138,12 @@ describe('the stream job’s checkpoint', () => {
     expect(resumed.resume(again.sourcePosition)).toBe(true);
     expect(said.at(-1)).toMatch(/reading orders\.csv on from byte \d+ \(line 101\)/);
     // Only the 40 new lines are read: before checkpoints, all 140 were, 100 of them as retries.
-    expect(resumed.poll()).toEqual({ accepted: 40, duplicates: 0 });
+    expect(resumed.poll()).toEqual({ accepted: 40, duplicates: 0, tooOld: 0 });
     expect(again.total).toBe(140);
     again.close();
     // The new lines were known by the right line numbers: read whole again, nothing is new.
     const check = await open(folder, state, [], { checkpoints: false });
-    expect(new FileSource(file, check, () => undefined).poll()).toEqual({ accepted: 0, duplicates: 140 });
+    expect(new FileSource(file, check, () => undefined).poll()).toEqual({ accepted: 0, duplicates: 140, tooOld: 0 });
     check.close();
 
     // The same name, other bytes (a file written anew): read from its start, retries dropped by id.
@@ -215,7 +153,7 @@ describe('the stream job’s checkpoint', () => {
     const other = new FileSource(file, third, (m) => noted.push(m));
     expect(other.resume({ ...(third.sourcePosition as object) })).toBe(false);
     expect(noted[0]).toMatch(/reading orders\.csv from its start: it is not the file the checkpoint read/);
-    expect(other.poll()).toEqual({ accepted: 10, duplicates: 140 });
+    expect(other.poll()).toEqual({ accepted: 10, duplicates: 140, tooOld: 0 });
     // Another file's position is not taken up.
     expect(new FileSource(join(dir, 'other.csv'), third, () => undefined).resume(third.sourcePosition)).toBe(false);
     // A gzipped file is read once, whole: the same file is not read again, another one is (its
@@ -223,17 +161,17 @@ describe('the stream job’s checkpoint', () => {
     const gz = join(dir, 'orders.csv.gz');
     writeFileSync(gz, gzipSync(readFileSync(file)));
     const zipped = new FileSource(gz, third, () => undefined);
-    expect(zipped.poll()).toEqual({ accepted: 150, duplicates: 0 });
+    expect(zipped.poll()).toEqual({ accepted: 150, duplicates: 0, tooOld: 0 });
     const at = zipped.position();
     const notes: string[] = [];
     const same = new FileSource(gz, third, (m) => notes.push(m));
     expect(same.resume(at)).toBe(true);
     expect(notes).toEqual(['orders.csv.gz was read whole before the checkpoint: not read again']);
-    expect(same.poll()).toEqual({ accepted: 0, duplicates: 0 });
+    expect(same.poll()).toEqual({ accepted: 0, duplicates: 0, tooOld: 0 });
     writeFileSync(gz, gzipSync(readFileSync(file) + `${line(500)}\n`));
     const grown = new FileSource(gz, third, () => undefined);
     expect(grown.resume(at)).toBe(false);
-    expect(grown.poll()).toEqual({ accepted: 1, duplicates: 150 });
+    expect(grown.poll()).toEqual({ accepted: 1, duplicates: 150, tooOld: 0 });
     third.close();
   });
 
@@ -282,7 +220,7 @@ describe('a new catalogue', () => {
       const next = ['n1', ...IDS.slice(1).reverse(), 'n2'];
       expect(job.setCatalog(next)).toBe(true);
       expect(replays).not.toHaveBeenCalled();
-      expect(job.accept([{ id: 'x1', user: 'u1', item: 'n1', t: T0 + 301 * 47_000 }])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(job.accept([{ id: 'x1', user: 'u1', item: 'n1', t: T0 + 301 * 47_000 }])).toEqual({ accepted: 1, duplicates: 0, tooOld: 0 });
       job.writeCheckpoint();
       const said: string[] = [];
       const again = await open(folder, state, said, { ids: next });

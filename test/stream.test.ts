@@ -163,11 +163,12 @@ describe('npm run stream', () => {
       expect((await status(port))['events']).toBe(0);
       expect(logIds(state)).toEqual([]);
       // Good input is taken once; the same ids again are dropped (a client's retry).
-      expect((await post(port, good)).json).toEqual({ accepted: 2, duplicates: 0 });
-      expect((await post(port, good)).json).toEqual({ accepted: 0, duplicates: 2 });
+      expect((await post(port, good)).json).toEqual({ accepted: 2, duplicates: 0, tooOld: 0 });
+      expect((await post(port, good)).json).toEqual({ accepted: 0, duplicates: 2, tooOld: 0 });
       expect((await post(port, `${JSON.stringify(event('e3', 'sku-3', 2))}\n${JSON.stringify(event('e1', 'sku-1', 0))}\n`)).json).toEqual({
         accepted: 1,
         duplicates: 1,
+        tooOld: 0,
       });
       expect(logIds(state)).toEqual(['e1', 'e2', 'e3']);
       expect((await status(port))['events']).toBe(3);
@@ -323,7 +324,7 @@ describe('npm run stream', () => {
       writeFileSync(file, `user_id,item_id,timestamp\n${lines.join('\n')}\nu1,sku-1,2026-11`);
       const said: string[] = [];
       const small = new FileSource(file, job, (m) => said.push(m), 64);
-      expect(small.poll()).toEqual({ accepted: 119, duplicates: 0 });
+      expect(small.poll()).toEqual({ accepted: 119, duplicates: 0, tooOld: 0 });
       // A long read says how far it is, every four pieces.
       const progress = said.filter((m) => m.startsWith('reading orders.csv: ')).map((m) => Number(/: (\d+)%/.exec(m)![1]));
       expect(progress.length).toBe(Math.floor((small.pieces - 1) / 4));
@@ -336,17 +337,17 @@ describe('npm run stream', () => {
       expect(small.largestPiece).toBeGreaterThan(64);
       // The half-written line waits for its end.
       appendFileSync(file, '-01T02:00:00Z\n');
-      expect(small.poll()).toEqual({ accepted: 1, duplicates: 0 });
+      expect(small.poll()).toEqual({ accepted: 1, duplicates: 0, tooOld: 0 });
       // Read again whole, as after a restart: the same ids (file name and line), so nothing twice.
       const whole = new FileSource(file, job, () => undefined);
-      expect(whole.poll()).toEqual({ accepted: 0, duplicates: 120 });
+      expect(whole.poll()).toEqual({ accepted: 0, duplicates: 120, tooOld: 0 });
       expect(whole.pieces).toBe(1);
       expect(job.total).toBe(120);
       // A gzipped file is read in pieces too.
       const gz = join(dir, 'orders.csv.gz');
       writeFileSync(gz, gzipSync(readFileSync(file)));
       const zipped = new FileSource(gz, job, () => undefined, 64);
-      expect(zipped.poll()).toEqual({ accepted: 120, duplicates: 0 });
+      expect(zipped.poll()).toEqual({ accepted: 120, duplicates: 0, tooOld: 0 });
       expect(zipped.pieces).toBeGreaterThan(50);
     } finally {
       job.close();
@@ -360,7 +361,7 @@ describe('npm run stream', () => {
     const lines = Array.from({ length: 230 }, (_, k) => `u${k % 9},sku-${k % 40},${new Date(T0 + k * 60_000).toISOString()}`);
     writeFileSync(file, `user_id,item_id,timestamp\n${lines.join('\n')}\n`);
     try {
-      expect(new FileSource(file, first, () => undefined).poll()).toEqual({ accepted: 230, duplicates: 0 });
+      expect(new FileSource(file, first, () => undefined).poll()).toEqual({ accepted: 230, duplicates: 0, tooOld: 0 });
     } finally {
       first.close();
     }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stream [-- --events 200000 --items 100000 --skip-http --out F]`: the shop's stream
+ * `npm run bench:stream [-- --events 200000 --items 100000 --keep-days 7 --skip-http --out F]`: the shop's stream
  * job on a synthetic order stream (skewed item popularity, 30 days), against reading the same log
  * alone. The file is written, and read, in pieces, so a stream of millions of events (a file and a
  * log over the longest string Node holds) can be measured:
@@ -13,6 +13,9 @@
  *     since, at the whole replay's rate);
  *   - rebase: a new model version published, and the job replaying its log on it a piece at a
  *     time, with the longest the event loop waited meanwhile (what an event posted then waits);
+ *   - compaction: the job with a window of `--keep-days` (7 of the stream's 30 days) rewriting
+ *     its log without the older events, in turns, with the longest wait; a checkpoint after it;
+ *     and a new base's replay of the log it left, against the whole log's above;
  *   - publish: one delta at this catalogue size, and its size gzipped. The base ships what each
  *     item sold lately, so the delta carries what sells now besides ψ, as a maintained base's does.
  *     Beside it, the same lists with every item by id (payload format 1), and both for a shop
@@ -54,6 +57,19 @@ export interface StreamBench {
   /** A new base's replay of the log, in turns, and the longest the event loop waited during it. */
   rebaseMs: number;
   rebaseLongestWaitMs: number;
+  /** The window of the compaction (days), its time in turns and the longest wait, the log's bytes before and after. */
+  keepDays: number;
+  compactMs: number;
+  compactLongestWaitMs: number;
+  logBytesBeforeCompaction: number;
+  logBytesAfterCompaction: number;
+  /** Events the compacted log keeps. */
+  eventsKept: number;
+  /** A checkpoint written after it (the ids of the events kept only). */
+  checkpointAfterCompactionBytes: number;
+  /** A new base's replay of the compacted log, and the whole log's replay over it. */
+  rebaseAfterCompactionMs: number;
+  rebaseRatioToCompacted: number;
   publishMs: number;
   deltaItems: number;
   /** Best sellers whose figures of what sells now the delta carries. */
@@ -82,6 +98,7 @@ export async function runStreamBench(
   items: number,
   say: (m: string) => void = () => undefined,
   http = true,
+  keepDays = 7,
 ): Promise<StreamBench> {
   const folder = ownTempFolder('clickwise-stream-bench-');
   const dir = folder.path;
@@ -205,7 +222,29 @@ export async function runStreamBench(
     waits.disable();
     const rebaseLongestWaitMs = waits.max / 1e6;
     say(`rebase: ${events} events replayed in ${rebaseMs.toFixed(0)} ms, the longest wait ${rebaseLongestWaitMs.toFixed(0)} ms`);
+    resumed.writeCheckpoint();
     resumed.close();
+
+    // The same job with a window of `keepDays`: its log compacted, in turns, then a new base.
+    const windowed = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say, keepDays });
+    if (!windowed.compactionDue) throw new Error(`a window of ${keepDays} days leaves nothing of the 30 days' log to compact`);
+    const compactWaits = monitorEventLoopDelay({ resolution: 10 });
+    compactWaits.enable();
+    t = performance.now();
+    const compacted = (await windowed.compact())!;
+    const compactMs = performance.now() - t;
+    compactWaits.disable();
+    const compactLongestWaitMs = compactWaits.max / 1e6;
+    say(
+      `compaction: ${compacted.kept} of ${compacted.kept + compacted.dropped} events kept, ${compacted.before} → ${compacted.after} bytes in ${compactMs.toFixed(0)} ms, the longest wait ${compactLongestWaitMs.toFixed(0)} ms`,
+    );
+    const checkpointAfter = windowed.writeCheckpoint();
+    writeFileSync(manifestPath, JSON.stringify({ ...manifestBefore, version: `${manifestBefore.version}-after` }));
+    t = performance.now();
+    if (!(await windowed.checkBase())) throw new Error('the job did not take the new base after the compaction');
+    const rebaseAfterCompactionMs = performance.now() - t;
+    say(`rebase after the compaction: ${compacted.kept} events replayed in ${rebaseAfterCompactionMs.toFixed(0)} ms`);
+    windowed.close();
 
     let httpMs = NaN;
     if (http) {
@@ -245,6 +284,15 @@ export async function runStreamBench(
       restartRatioToCheckpoint: round(restartMs / restartFromCheckpointMs),
       rebaseMs: round(rebaseMs),
       rebaseLongestWaitMs: round(rebaseLongestWaitMs),
+      keepDays,
+      compactMs: round(compactMs),
+      compactLongestWaitMs: round(compactLongestWaitMs),
+      logBytesBeforeCompaction: compacted.before,
+      logBytesAfterCompaction: compacted.after,
+      eventsKept: compacted.kept,
+      checkpointAfterCompactionBytes: checkpointAfter.bytes,
+      rebaseAfterCompactionMs: round(rebaseAfterCompactionMs),
+      rebaseRatioToCompacted: round(rebaseMs / rebaseAfterCompactionMs),
       publishMs: round(publishMs),
       deltaItems: published.items,
       deltaRecentItems: published.recentItems,
@@ -259,7 +307,13 @@ export async function runStreamBench(
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { events: 'number', items: 'number', 'skip-http': 'boolean', out: 'string' });
+  const args = parseArgs(process.argv.slice(2), {
+    events: 'number',
+    items: 'number',
+    'keep-days': 'number',
+    'skip-http': 'boolean',
+    out: 'string',
+  });
   const result = {
     command: `npm run bench:stream${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     ...(await runStreamBench(
@@ -267,6 +321,7 @@ async function main(): Promise<void> {
       Number(args['items'] ?? 100_000),
       (m) => console.error(m),
       args['skip-http'] !== true,
+      Number(args['keep-days'] ?? 7),
     )),
   };
   console.log(JSON.stringify(result, null, 2));

@@ -831,3 +831,32 @@ export function alignShopDelta(
     recentItems: recent?.known ?? 0,
   };
 }
+
+/**
+ * Days of events the shop's stream job keeps by default (its `--keep-days`): its log, the event
+ * ids by which it knows a retry, and what a new base replays, hold the events of this many days
+ * before the newest, so that none of them grows with the job's age. Its recent counts' half-lives
+ * (1 and 14 days) leave under 2% of their weight to older events.
+ */
+export const SHOP_STREAM_KEEP_DAYS = 90;
+
+/**
+ * The start of the stream job's window of `keepDays` days: `keepDays` before the newest event
+ * time, or before `now` where an event claims a later time (a clock far ahead would otherwise
+ * push every true event out). −∞ where every event is kept (`keepDays` infinite) or none came.
+ */
+export function streamWindowStart(keepDays: number, newest: number, now: number): number {
+  if (!(keepDays > 0)) throw new RangeError(`keepDays must be a number of days > 0, got ${keepDays}`);
+  if (keepDays === Infinity || newest === -Infinity) return -Infinity;
+  return Math.min(newest, now) - keepDays * DAY;
+}
+
+/**
+ * Whether a log whose oldest event is at `oldest` is due to lose its events before the window's
+ * start: once they span a quarter of the window, so that each rewrite of the log drops a good
+ * part of it (the log holds at most 1¼ windows).
+ */
+export function streamCompactionDue(keepDays: number, oldest: number, newest: number, now: number): boolean {
+  const start = streamWindowStart(keepDays, newest, now);
+  return start !== -Infinity && oldest < start - (keepDays * DAY) / 4;
+}

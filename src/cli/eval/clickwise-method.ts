@@ -10,7 +10,7 @@
 import type { IncrementalHead } from '../../core/head.js';
 import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
-import { densePsi } from '../../core/shop-delta.js';
+import { densePsi, SHOP_STREAM_KEEP_DAYS, streamCompactionDue, streamWindowStart } from '../../core/shop-delta.js';
 import type { ListCandidate } from '../../core/interests.js';
 import { candidatesFor, shareAmongInterests } from '../../core/interests.js';
 import { TopK } from '../../core/item-matrix.js';
@@ -57,11 +57,16 @@ export interface ShopStream {
   split: number;
   /**
    * With rebases: the stream job's learner on a newer base (`StreamJob.checkBase`). The job then
-   * learns the whole log again on the new base's biases, its per-item delta starting again at
+   * learns its log again (the events of its window, `keepDays`) on the new base's biases, its per-item delta starting again at
    * each base's marker (the split and every earlier rebase), and what sold lately starting from
    * the new base's figures. Without it, rebases keep the first learner.
    */
   learnerOn?: (head: PlainHead) => ShopLearner;
+  /**
+   * Days of events the job keeps (its `--keep-days`; default `SHOP_STREAM_KEEP_DAYS`): what a
+   * rebase learns again is the log as the job compacts it.
+   */
+  keepDays?: number;
 }
 
 /**
@@ -164,6 +169,16 @@ export function clickwiseMethod(
     if (!keepLog && shopQueueStart > 65_536) {
       shopQueue.splice(0, shopQueueStart);
       shopQueueStart = 0;
+    }
+    // The job's log loses its events from before its window as the job compacts it (the events
+    // come in time order here: the oldest first, the newest last).
+    const keepDays = shop.keepDays ?? SHOP_STREAM_KEEP_DAYS;
+    if (keepLog && shopQueue.length > 0 && streamCompactionDue(keepDays, shopQueue[0]!.t, shopQueue[shopQueue.length - 1]!.t, t)) {
+      const start = streamWindowStart(keepDays, shopQueue[shopQueue.length - 1]!.t, t);
+      let drop = 0;
+      while (drop < shopQueueStart && shopQueue[drop]!.t < start) drop++;
+      shopQueue.splice(0, drop);
+      shopQueueStart -= drop;
     }
     for (; passed < markers.length && at >= markers[passed]!; passed++) learner.resetItems();
     const p = learner.published(at);

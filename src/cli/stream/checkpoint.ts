@@ -43,6 +43,11 @@ export interface CheckpointInfo {
   options: unknown;
   /** Where the job's events file was read to (`FileSource.position`), or null. */
   source: unknown;
+  /**
+   * The oldest and newest event times in the log (ms), or null where it holds none (absent from a
+   * checkpoint of a version that did not keep them).
+   */
+  times?: { oldest: number; newest: number } | null;
 }
 
 /** A checkpoint read back: its info, the learner's state and the ids' table. */
@@ -305,6 +310,7 @@ export function readCheckpoint(
         catalogSha: header.catalogSha,
         options: header.options,
         source: header.source,
+        times: validTimes(header.times),
         written: header.written,
         learner: {
           rho: f64('rho'),
@@ -325,4 +331,13 @@ export function readCheckpoint(
   } catch (err) {
     return { why: err instanceof Error ? err.message : String(err) };
   }
+}
+
+/** A checkpoint's `times` where they are two numbers, else null. */
+function validTimes(t: unknown): { oldest: number; newest: number } | null {
+  if (typeof t !== 'object' || t === null) return null;
+  const { oldest, newest } = t as Record<string, unknown>;
+  return typeof oldest === 'number' && typeof newest === 'number' && Number.isFinite(oldest) && Number.isFinite(newest)
+    ? { oldest, newest }
+    : null;
 }

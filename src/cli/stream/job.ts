@@ -8,13 +8,19 @@
  * before is dropped. At start the job replays its log, so after a crash it is exactly where the
  * acknowledged events put it: from its last checkpoint (checkpoint.ts) where it has one that still
  * holds, so that only the log's lines after it are read again, else from the log's start.
+ *
+ * The job keeps a window of events (`keepDays`, 90 by default): now and then its log is rewritten
+ * without the events before the window, and the ids it knows a retry by are those of the events
+ * kept, so that neither, nor what a new base replays, grows with the job's age. An event from
+ * before the window is not taken (it would be a retry the job no longer knows, or an event too
+ * old to say what sells now).
  */
 import { defaultFetcher } from '../../core/model-io.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
-import { carryOver, shopLearnerOn } from '../../core/shop-delta.js';
+import { carryOver, SHOP_STREAM_KEEP_DAYS, shopLearnerOn, streamCompactionDue, streamWindowStart } from '../../core/shop-delta.js';
 import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
@@ -55,6 +61,13 @@ export interface StreamJobOptions {
   checkpoints?: boolean;
   /** Bytes of the log a rebase replays in one turn, between which the job takes events (default 256 KiB). */
   turnBytes?: number;
+  /**
+   * Days of events kept, before the newest (default `SHOP_STREAM_KEEP_DAYS`, 90; Infinity keeps
+   * every one): older events are dropped from the log when it is compacted, and not taken.
+   */
+  keepDays?: number;
+  /** The clock (ms), which bounds the window's end where an event claims a later time (default `Date.now`). */
+  now?: () => number;
 }
 
 /** The replay of the log at a start says how far it is after every this many events, by default. */
@@ -88,11 +101,19 @@ export class StreamJob {
   private seq = 0;
   private publishedEvents = -1;
   private publishedBase = '';
-  private rebasing = false;
+  /** What is under way in turns (a rebase's replay, or a compaction of the log), or null. */
+  private work: string | null = null;
   /** Bytes of the log replayed in one turn by a rebase (`TURN_BYTES` unless given). */
   private readonly turnBytes: number | undefined;
   /** Whether the job learned or rebased since its last checkpoint (or since it started, where it wrote none). */
   private changed = false;
+  readonly keepDays: number;
+  private readonly now: () => number;
+  /** The oldest and newest event times in the log (∞ and −∞ while it holds none). */
+  private oldest = Infinity;
+  private newest = -Infinity;
+  /** Events from before the window, not taken. */
+  tooOld = 0;
   /** Events the job knows: from its checkpoint, replayed from its log at the start, and taken since. */
   total = 0;
   /** Of `total`, those the start took from its checkpoint (0 where it replayed the whole log). */
@@ -108,6 +129,9 @@ export class StreamJob {
     this.say = o.log ?? (() => undefined);
     this.stateDir = o.stateDir;
     this.turnBytes = o.turnBytes;
+    this.keepDays = o.keepDays ?? SHOP_STREAM_KEEP_DAYS;
+    if (!(this.keepDays > 0)) throw new RangeError(`keepDays must be a number of days > 0 (or Infinity), got ${this.keepDays}.`);
+    this.now = o.now ?? Date.now;
   }
 
   /**
@@ -132,6 +156,7 @@ export class StreamJob {
         if (line.kind === 'base') job.lastMarker = line.version;
         else {
           job.seen.add(line.event.id);
+          job.sawTime(line.event.t);
           // A long log (a busy shop's months) says how far its replay is.
           if (++job.total % every === 0) job.say(`replaying ${o.stateDir}: ${job.total} events so far`);
         }
@@ -183,6 +208,9 @@ export class StreamJob {
     this.fromCheckpoint = c.total;
     this.lastMarker = c.lastBase;
     this.sourcePosition = c.source;
+    // A checkpoint of a version that did not keep them: the next compaction finds the oldest.
+    this.oldest = c.times?.oldest ?? -Infinity;
+    this.newest = c.times?.newest ?? c.learner.lastTime ?? -Infinity;
     // What was carried over is not yet in a checkpoint of this catalogue.
     if (!same) this.changed = true;
     this.say(
@@ -209,6 +237,7 @@ export class StreamJob {
         catalogSha: this.catalogKey,
         options: this.learner.options,
         source,
+        times: this.newest === -Infinity ? null : { oldest: this.oldest, newest: this.newest },
       },
       this.learner.state(),
       this.seen.state(),
@@ -238,7 +267,8 @@ export class StreamJob {
 
   /**
    * Rebases when `maintain` has published a new model version; true when it did. The state is the
-   * one a restart would build: the whole log replayed on the new base's biases, ρ starting again
+   * one a restart would build: the whole log (the events of the window, as the last compaction
+   * left it) replayed on the new base's biases, ρ starting again
    * at the marker written first. The replay goes a piece at a time (`EventLog.forEachInTurns`), so
    * the job takes events meanwhile (a busy shop's log of months takes minutes to replay): they go
    * into the log after the marker and are learned by the job as it was, and the replay, which
@@ -246,10 +276,10 @@ export class StreamJob {
    * job publishes for the base before. One rebase at a time: a call during one returns false.
    */
   async checkBase(): Promise<boolean> {
-    if (this.rebasing) return false;
+    if (this.work !== null) return false;
     const manifest = await loadModelManifest(defaultFetcher, this.modelDir);
-    if (manifest.version === this.baseVersion || this.rebasing) return false;
-    this.rebasing = true;
+    if (manifest.version === this.baseVersion || this.work !== null) return false;
+    this.work = 'a new base is replayed';
     try {
       const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
       this.eventLog.append([{ kind: 'base', version: manifest.version }]);
@@ -263,13 +293,71 @@ export class StreamJob {
       this.baseVersion = manifest.version;
       return true;
     } finally {
-      this.rebasing = false;
+      this.work = null;
     }
   }
 
-  /** Whether a rebase's replay is under way (`checkBase`). */
+  /** Whether a rebase's replay (`checkBase`) or a compaction of the log (`compact`) is under way. */
   get busy(): boolean {
-    return this.rebasing;
+    return this.work !== null;
+  }
+
+  /** The start of the window of events the job keeps (−∞ where it keeps every one). */
+  windowStart(): number {
+    return streamWindowStart(this.keepDays, this.newest, this.now());
+  }
+
+  /** Whether the log holds enough events from before the window to be compacted (`compact`). */
+  get compactionDue(): boolean {
+    return streamCompactionDue(this.keepDays, this.oldest, this.newest, this.now());
+  }
+
+  /**
+   * Rewrites the log without its events from before the window (base markers stay), in turns
+   * (`EventLog.compactInTurns`), the job taking events meanwhile; the ids by which it knows a retry
+   * become those of the events kept. What the job learned stays as it is: write a checkpoint after
+   * it, as the one before covers a log that is gone. Returns what it dropped, or null where another
+   * piece of work is under way.
+   */
+  async compact(): Promise<{ dropped: number; kept: number; before: number; after: number } | null> {
+    if (this.work !== null) return null;
+    this.work = 'the log is compacted';
+    try {
+      const start = this.windowStart();
+      const seen = new IdSet();
+      let oldest = Infinity;
+      let dropped = 0;
+      let kept = 0;
+      const bytes = await this.eventLog.compactInTurns(
+        (line) => {
+          if (line.kind === 'base') return true;
+          if (line.event.t < start) {
+            dropped++;
+            return false;
+          }
+          seen.add(line.event.id);
+          oldest = Math.min(oldest, line.event.t);
+          kept++;
+          return true;
+        },
+        // In the turn of the log's rename: no event is taken between the two.
+        () => {
+          this.seen = seen;
+          this.oldest = oldest;
+          this.changed = true;
+        },
+        this.turnBytes,
+      );
+      return { dropped, kept, ...bytes };
+    } finally {
+      this.work = null;
+    }
+  }
+
+  /** Notes an event's time in the log's span. */
+  private sawTime(t: number): void {
+    if (t < this.oldest) this.oldest = t;
+    if (t > this.newest) this.newest = t;
   }
 
   /**
@@ -280,7 +368,7 @@ export class StreamJob {
    * same order (a catalogue file written again for a new price, say).
    */
   setCatalog(ids: readonly string[]): boolean {
-    if (this.rebasing) throw new Error('A new catalogue cannot be taken while a new base is replayed: take it once `checkBase` is done.');
+    if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
     const key = catalogSha(ids);
     if (key === this.catalogKey) return false;
     const before = this.index;
@@ -349,15 +437,22 @@ export class StreamJob {
 
   /**
    * Makes new events durable, then learns them. Ids seen before (and repeats within the batch)
-   * are dropped. Returns how many were taken and how many dropped.
+   * are dropped, and so are events from before the window (`tooOld`). Returns how many were taken
+   * and how many dropped.
    */
-  accept(events: readonly StreamEvent[]): { accepted: number; duplicates: number } {
+  accept(events: readonly StreamEvent[]): { accepted: number; duplicates: number; tooOld: number } {
     const fresh: StreamEvent[] = [];
     const batch = new Set<string>();
+    let tooOld = 0;
     for (const e of events) {
       if (this.seen.has(e.id) || batch.has(e.id)) continue;
+      if (e.t < this.windowStart()) {
+        tooOld++;
+        continue;
+      }
       batch.add(e.id);
       fresh.push(e);
+      this.sawTime(e.t);
     }
     this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
     if (fresh.length > 0) this.changed = true;
@@ -366,9 +461,10 @@ export class StreamJob {
       this.learner.learn(this.index.get(e.item)!, e.t);
       this.total++;
     }
-    const duplicates = events.length - fresh.length;
+    const duplicates = events.length - fresh.length - tooOld;
     this.duplicates += duplicates;
-    return { accepted: fresh.length, duplicates };
+    this.tooOld += tooOld;
+    return { accepted: fresh.length, duplicates, tooOld };
   }
 
   /** Publishes a delta when anything changed since the last one; returns what was published. */
@@ -408,6 +504,8 @@ export class StreamJob {
       events: this.total,
       eventsSinceBase: this.learner.events,
       duplicates: this.duplicates,
+      tooOld: this.tooOld,
+      keptFrom: this.windowStart() === -Infinity ? null : new Date(this.windowStart()).toISOString(),
       newest: this.learner.newest === null ? null : new Date(this.learner.newest).toISOString(),
       weights: this.learner.weights,
     };

@@ -4,8 +4,8 @@
  * loses no acknowledged event. A line cut short by a crash was never acknowledged: at the next
  * start it is cut off, and everything before it is replayed.
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 
 /**
@@ -48,6 +48,8 @@ export class EventLog {
   ): { log: EventLog; torn: number } {
     mkdirSync(dir, { recursive: true });
     const path = EventLog.pathIn(dir);
+    // What a job killed while it compacted its log left: the log itself was not yet replaced.
+    rmSync(compactingPath(path), { force: true });
     const fd = openSync(path, 'a+');
     try {
       const size = fstatSync(fd).size;
@@ -101,6 +103,80 @@ export class EventLog {
     }
   }
 
+  /**
+   * Rewrites the log with only the lines `keep` keeps, a piece of about `pieceBytes` at a time,
+   * letting other work run between two pieces (the job takes events meanwhile, appended to the log
+   * as it was): the kept lines go to a temporary file, and the last piece, the fsync, the rename
+   * over the log and `swapped` all come in one turn, so no line written meanwhile is left out and
+   * the next `append` goes to the new log. A crash before the rename leaves the log as it was (the
+   * next `open` removes the temporary file), after it the new one, whole.
+   */
+  async compactInTurns(
+    keep: (line: LogLine) => boolean,
+    swapped: () => void = () => undefined,
+    pieceBytes = TURN_BYTES,
+  ): Promise<{ before: number; after: number }> {
+    const tmp = compactingPath(this.path);
+    const out = openSync(tmp, 'w');
+    let at = 0;
+    let after = 0;
+    /** Copies a piece's kept lines; false where a line does not parse (nothing from it on is copied). */
+    const copy = (bytes: Buffer): boolean => {
+      const kept: Buffer[] = [];
+      // The kept lines go in runs: from `run` to the line before the next one dropped.
+      let run = 0;
+      let i = 0;
+      let ok = true;
+      while (i < bytes.length) {
+        const nl = bytes.indexOf(0x0a, i);
+        const line = parseLine(bytes, i, nl);
+        if (!line) {
+          ok = false;
+          break;
+        }
+        if (!keep(line)) {
+          if (i > run) kept.push(bytes.subarray(run, i));
+          run = nl + 1;
+        }
+        i = nl + 1;
+      }
+      if (i > run) kept.push(bytes.subarray(run, i));
+      const buf = Buffer.concat(kept);
+      for (let w = 0; w < buf.length;) w += writeSync(out, buf, w, buf.length - w);
+      after += buf.length;
+      return ok;
+    };
+    try {
+      for (;;) {
+        const size = fstatSync(this.fd).size;
+        // The rest is one piece or less: copied in this turn, with the rename, so that no line
+        // written meanwhile is left behind in the old log.
+        if (size - at <= pieceBytes) {
+          for (const piece of fileLinePieces(this.fd, at, size, pieceBytes)) if (!copy(piece.bytes)) break;
+          break;
+        }
+        const piece = fileLinePieces(this.fd, at, size, pieceBytes).next();
+        // Only a torn write fails to parse, and `open` cut that off: nothing after one is copied.
+        if (piece.done || !copy(piece.value.bytes)) break;
+        at = piece.value.end;
+        await new Promise((ok) => setImmediate(ok));
+      }
+      fsyncSync(out);
+    } catch (err) {
+      closeSync(out);
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    closeSync(out);
+    const before = fstatSync(this.fd).size;
+    renameSync(tmp, this.path);
+    syncFolder(this.path);
+    closeSync(this.fd);
+    this.fd = openSync(this.path, 'a+');
+    swapped();
+    return { before, after };
+  }
+
   /** Appends lines and makes them durable (one write, one fsync) before returning. */
   append(lines: readonly LogLine[]): void {
     if (lines.length === 0) return;
@@ -111,6 +187,21 @@ export class EventLog {
 
   close(): void {
     closeSync(this.fd);
+  }
+}
+
+/** The temporary file a compaction writes the kept lines to, beside the log at `path`. */
+function compactingPath(path: string): string {
+  return `${path}.compacting`;
+}
+
+/** Makes a rename in the folder of `path` durable (the folder's entry). */
+function syncFolder(path: string): void {
+  const fd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -135,12 +226,7 @@ function readLines(fd: number, from: number, size: number, visit: (line: LogLine
 function visitLines(bytes: Buffer, visit: (line: LogLine) => void): number {
   for (let at = 0; at < bytes.length;) {
     const nl = bytes.indexOf(0x0a, at);
-    let parsed: LogLine | null = null;
-    try {
-      parsed = toLogLine(JSON.parse(bytes.toString('utf8', at, nl)));
-    } catch {
-      parsed = null;
-    }
+    const parsed = parseLine(bytes, at, nl);
     // Lines are written whole and fsynced before the next; one that does not parse can only be
     // the end of a torn write, so nothing after it was acknowledged either.
     if (!parsed) return at;
@@ -148,6 +234,15 @@ function visitLines(bytes: Buffer, visit: (line: LogLine) => void): number {
     at = nl + 1;
   }
   return bytes.length;
+}
+
+/** The line of `bytes` from `at` to the newline at `nl`, or null where it does not parse. */
+function parseLine(bytes: Buffer, at: number, nl: number): LogLine | null {
+  try {
+    return toLogLine(JSON.parse(bytes.toString('utf8', at, nl)));
+  } catch {
+    return null;
+  }
 }
 
 function toLogLine(o: unknown): LogLine | null {

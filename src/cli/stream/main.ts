@@ -1,6 +1,6 @@
 /**
  * `npm run stream -- --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR]
- *  [--publish-every SECONDS] [--checkpoint-every SECONDS] [--once]`: the shop's online job (see job.ts).
+ *  [--publish-every SECONDS] [--checkpoint-every SECONDS] [--keep-days DAYS] [--once]`: the shop's online job (see job.ts).
  *
  * The secret for HTTP comes from the environment variable CLICKWISE_STREAM_SECRET (or
  * `--secret-file F`), never from the command line, where other users of the machine could read it.
@@ -11,10 +11,11 @@ import { relative, resolve } from 'node:path';
 import type { Command } from '../common.js';
 import { isEntry, parseArgs, runCommand, UsageError } from '../common.js';
 import { readCatalogFile } from '../data.js';
+import { SHOP_STREAM_KEEP_DAYS } from '../../core/shop-delta.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
 
-export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--checkpoint-every SECONDS] [--once]
+export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--checkpoint-every SECONDS] [--keep-days DAYS] [--once]
        (in a checkout: npm run stream -- --model DIR ...)
 
 Learns the shop delta from every event of the shop and publishes it in DIR/delta/ every
@@ -31,6 +32,9 @@ what each item sold lately, the delta also carries those figures brought up to d
   --checkpoint-every S seconds between two checkpoints of what the job learned (default 600; one is also
                        written after the events file is read, and at exit): a start replays only the
                        job's log after the last one, in --state/checkpoint.bin
+  --keep-days D        days of events the job keeps before the newest (default ${SHOP_STREAM_KEEP_DAYS}; all: every one): its
+                       log is rewritten without older ones once they span a quarter of that, a retry is
+                       known among the events kept, and an event from before them is not taken
   --max-body BYTES     the largest POST body taken (default 1048576)
   --once               read --events to its end, publish once and exit`;
 
@@ -49,6 +53,7 @@ async function main(argv: string[]): Promise<void> {
     state: 'string',
     'publish-every': 'number',
     'checkpoint-every': 'number',
+    'keep-days': 'string',
     'max-body': 'number',
     once: 'boolean',
   });
@@ -64,6 +69,10 @@ async function main(argv: string[]): Promise<void> {
   if (!(every > 0)) fail(`--publish-every must be a positive number of seconds, got ${String(args['publish-every'])}.`);
   const checkpointEvery = Number(args['checkpoint-every'] ?? 600);
   if (!(checkpointEvery > 0)) fail(`--checkpoint-every must be a positive number of seconds, got ${String(args['checkpoint-every'])}.`);
+  const keepArg = args['keep-days'] === undefined ? String(SHOP_STREAM_KEEP_DAYS) : String(args['keep-days']);
+  const keepDays = keepArg === 'all' ? Infinity : Number(keepArg);
+  if (!(keepDays > 0 && (keepArg === 'all' || Number.isFinite(keepDays))))
+    fail(`--keep-days must be a number of days > 0, or all, got ${keepArg}.`);
   const once = args['once'] === true;
   const secret =
     args['secret-file'] !== undefined
@@ -78,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
   const say = (m: string): void => console.error(`[stream] ${m}`);
   const ids = readCatalogFile(String(catalogFile)).map((i) => i.id);
   const t0 = Date.now();
-  const job = await StreamJob.open({ modelDir, ids, stateDir, log: say });
+  const job = await StreamJob.open({ modelDir, ids, stateDir, log: say, keepDays });
   say(
     `base ${job.baseVersion}, ${ids.length} items, ${
       job.fromCheckpoint > 0
@@ -111,12 +120,34 @@ async function main(argv: string[]): Promise<void> {
         `published delta ${p.seq} for base ${job.baseVersion}: ${p.items} items${p.recentItems ? ` (and what ${p.recentItems} sell now)` : ''}, ${job.status()['eventsSinceBase'] as number} events since the base, ${(p.gzipBytes / 1024).toFixed(1)} kB gzipped`,
       );
   };
+  /** Drops the log's events from before the window where they are due; a checkpoint follows at once. */
+  const compact = async (): Promise<void> => {
+    if (!job.compactionDue) return;
+    const t = Date.now();
+    let c: Awaited<ReturnType<StreamJob['compact']>>;
+    try {
+      c = await job.compact();
+    } catch (err) {
+      say(`the log could not be compacted (${err instanceof Error ? err.message : String(err)}); it stays as it was`);
+      return;
+    }
+    if (!c) return;
+    const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+    say(
+      `compacted the log to the events of the last ${keepDays} days: ${c.dropped} older events dropped, ${c.kept} kept, ${mib(c.before)} → ${mib(c.after)} in ${Date.now() - t} ms`,
+    );
+    // The checkpoint before covers a log that is gone: a start would replay the whole log.
+    checkpoint();
+  };
   if (source) {
     const r = source.poll();
-    say(`read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before, ${source.skipped} lines skipped`);
+    say(
+      `read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before${r.tooOld ? `, ${r.tooOld} from before the last ${keepDays} days not taken` : ''}, ${source.skipped} lines skipped`,
+    );
     if (r.accepted > 0) checkpoint();
   }
   if (once) {
+    await compact();
     publish(true);
     checkpoint();
     job.close();
@@ -137,8 +168,8 @@ async function main(argv: string[]): Promise<void> {
   const follow = source ? setInterval(() => source.poll(), 500) : null;
   let catalogTime = statSync(String(catalogFile)).mtimeMs;
   const tick = setInterval(() => {
-    // While a new base is replayed, the job takes events and publishes for the base before; a new
-    // catalogue and the next checkpoint wait for it.
+    // While a new base is replayed (or the log compacted), the job takes events and publishes for
+    // the base before; a new catalogue and the next checkpoint wait for it.
     if (job.busy) {
       publish();
       return;
@@ -162,10 +193,11 @@ async function main(argv: string[]): Promise<void> {
     }
     job
       .checkBase()
-      .then((rebased) => {
+      .then(async (rebased) => {
         publish();
         // After a new base at once: a start from the checkpoint before would replay the whole log.
         if (rebased || Date.now() - checkpointAt >= checkpointEvery * 1000) checkpoint();
+        await compact();
       })
       .catch((err: unknown) => say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`));
   }, every * 1000);

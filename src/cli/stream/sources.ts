@@ -113,8 +113,8 @@ export class FileSource {
   }
 
   /** Reads what was appended since the last call; returns the events taken. */
-  poll(): { accepted: number; duplicates: number } {
-    const taken = { accepted: 0, duplicates: 0 };
+  poll(): { accepted: number; duplicates: number; tooOld: number } {
+    const taken = { accepted: 0, duplicates: 0, tooOld: 0 };
     let read = 0;
     /** Takes a piece; `done` of `total` bytes are then read, and said every few pieces. */
     const take = ({ bytes, end }: LinePiece, total: number): void => {
@@ -123,6 +123,7 @@ export class FileSource {
       const r = this.take(bytes);
       taken.accepted += r.accepted;
       taken.duplicates += r.duplicates;
+      taken.tooOld += r.tooOld;
       if (++read % PROGRESS_EVERY_PIECES === 0 && end < total) {
         this.say(
           `reading ${this.name}: ${Math.floor((100 * end) / total)}% (${end} of ${total} bytes), ${taken.accepted} new events so far`,
@@ -159,7 +160,7 @@ export class FileSource {
     return taken;
   }
 
-  private take(bytes: Buffer): { accepted: number; duplicates: number } {
+  private take(bytes: Buffer): { accepted: number; duplicates: number; tooOld: number } {
     const text = bytes.toString('utf8');
     const lines = text.split('\n');
     lines.pop();
@@ -230,7 +231,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 /**
  * `POST /events` with `Authorization: Bearer <secret>` and a JSON array of events (or NDJSON):
  * `{ id, user_id, item_id, timestamp }`. The whole body is checked first; one bad event rejects
- * the request and nothing of it is taken. 200 `{ accepted, duplicates }` is sent only once the
+ * the request and nothing of it is taken. 200 `{ accepted, duplicates, tooOld }` is sent only once the
  * events are durable. `GET /status` (same secret) tells what the job knows.
  */
 export function startHttp(job: StreamJob, o: HttpOptions, onAccepted: () => void): Promise<Server> {
