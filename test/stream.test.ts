@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { appendFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
@@ -254,6 +254,81 @@ describe('npm run stream', () => {
     expect(payload.psi.rows.length).toBe([...psi.keys()].filter((id) => baseIds.has(id)).length);
     expect(payload.psi.ids.every((id) => !baseIds.has(id))).toBe(true);
   });
+
+  it(
+    'loses no acknowledged event to kill -9 while it compacts its log and writes checkpoints, and keeps each event once',
+    { timeout: 120_000 },
+    async () => {
+      const { model, items, state } = setup();
+      // A window of one day, events an hour apart: the log is compacted every few batches, and a
+      // checkpoint is written on every tick, so kills land among both.
+      const args = [
+        ...['--model', model, '--items', items, '--state', state, '--listen', '127.0.0.1:0'],
+        ...['--publish-every', '0.02', '--checkpoint-every', '0.02', '--keep-days', '1'],
+      ];
+      const env = { CLICKWISE_STREAM_SECRET: SECRET };
+      const batches = Array.from({ length: 80 }, (_, b) =>
+        Array.from({ length: 10 }, (_, k) => event(`k${b}-${k}`, ITEMS[(b * 7 + k * 3) % ITEMS.length]!, (b * 10 + k) * 60, `u${k % 5}`)),
+      );
+      const time = new Map(batches.flat().map((e) => [(e as { id: string }).id, Date.parse((e as { timestamp: string }).timestamp)]));
+      const acked = new Set<string>();
+      let next = 0;
+      let compactions = 0;
+      for (const crashAfter of [17, 31, 48, 63]) {
+        const { proc, port, out } = await start(args, env);
+        for (; next <= crashAfter; next++) {
+          const body = JSON.stringify(batches[next]);
+          if (next === crashAfter) {
+            // Killed while this batch is in flight: it may or may not have been taken.
+            const p = post(port, body).then(
+              () => undefined,
+              () => undefined,
+            );
+            await new Promise((r) => setTimeout(r, 3));
+            proc.kill('SIGKILL');
+            await p;
+            break;
+          }
+          const r = await post(port, body);
+          expect(r.status).toBe(200);
+          for (const e of batches[next]!) acked.add((e as { id: string }).id);
+          // Time for ticks: compactions and checkpoints.
+          if (next % 4 === 0) await new Promise((r) => setTimeout(r, 30));
+        }
+        next++;
+        await exited(proc);
+        compactions += (out().match(/compacted the log/g) ?? []).length;
+        expect(out()).not.toMatch(/damaged|cut short|cannot be read|could not be/);
+      }
+      expect(compactions).toBeGreaterThan(2);
+      // A start after the last kill: nothing left half written, every acknowledged event of the
+      // window in the log, none twice.
+      const { port, out } = await start(args, env);
+      expect(readdirSync(state).filter((f) => /compacting|\.tmp$/.test(f))).toEqual([]);
+      const ids = logIds(state);
+      expect(new Set(ids).size).toBe(ids.length);
+      const newest = Math.max(...ids.map((id) => time.get(id)!));
+      const kept = [...acked].filter((id) => time.get(id)! >= newest - 86_400_000);
+      expect(kept.length).toBeGreaterThan(10);
+      for (const id of kept) expect(ids).toContain(id);
+      // Retried, every batch: taken are only the events of the window that no run took (of a batch
+      // in flight at a kill); the others are retries or from before the window.
+      const inLog = new Set(ids);
+      const missing = batches
+        .slice(0, next)
+        .flat()
+        .map((e) => (e as { id: string }).id)
+        .filter((id) => !inLog.has(id) && time.get(id)! >= newest - 86_400_000);
+      let taken = 0;
+      for (const b of batches.slice(0, next)) taken += Number((await post(port, JSON.stringify(b))).json['accepted']);
+      expect(taken).toBe(missing.length);
+      // (The job may have compacted its log since: each id once, every one of the window there.)
+      const after = logIds(state);
+      expect(new Set(after).size).toBe(after.length);
+      for (const id of [...kept, ...missing]) expect(after).toContain(id);
+      expect(out()).not.toMatch(/damaged|cut short|cannot be read/);
+    },
+  );
 
   it('never serves a torn delta: the manifest always names a whole payload with its checksum', { timeout: 60_000 }, async () => {
     const { model, items, state } = setup();
