@@ -5,7 +5,7 @@
  * checkpoint, goes on as the running job does.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { streamCompactionDue, streamWindowStart } from '../src/core/shop-delta.js';
@@ -137,6 +137,15 @@ describe('the stream job’s window of events', () => {
     const at = (id: string, t: number): StreamEvent => ({ id, user: 'u1', item: 'p2', t });
     expect(job.accept([at('true', now - DAY), at('old', now - 3 * DAY)])).toEqual({ accepted: 1, duplicates: 0, tooOld: 1 });
     job.close();
+    // Within one batch, its newer events move the window for the older ones.
+    const other = fresh();
+    const first = await open(other.folder, other.state, [], { keepDays: 2, now: () => now });
+    expect(first.accept([at('a', now - DAY), at('b', now - 3.5 * DAY), at('c', now - 2.5 * DAY)])).toEqual({
+      accepted: 2,
+      duplicates: 0,
+      tooOld: 1,
+    });
+    first.close();
   });
 
   it('keeps every event where keepDays is Infinity, and refuses a window that is not a number of days', async () => {
@@ -151,6 +160,23 @@ describe('the stream job’s window of events', () => {
     expect(() => streamWindowStart(0, T0, T0)).toThrow(RangeError);
     expect(streamCompactionDue(4, T0 - 5 * DAY, T0, T0)).toBe(false);
     expect(streamCompactionDue(4, T0 - 5 * DAY - 1, T0, T0)).toBe(true);
+  });
+
+  it('leaves the log as it was where a line of it does not parse, rather than a copy that ends before it', async () => {
+    const { folder, state } = fresh();
+    const job = await open(folder, state, [], { keepDays: 1, turnBytes: 256, now: () => T0 + 100 * DAY });
+    job.accept(hourly(0, 40));
+    appendFileSync(EventLog.pathIn(state), 'not a line of the log\n');
+    job.accept(hourly(40, 40));
+    const before = readFileSync(EventLog.pathIn(state));
+    expect(job.compactionDue).toBe(true);
+    await expect(job.compact()).rejects.toThrow(/holds a line after byte \d+ that does not parse: the log is left as it was/);
+    expect(readFileSync(EventLog.pathIn(state)).equals(before)).toBe(true);
+    expect(existsSync(`${EventLog.pathIn(state)}.compacting`)).toBe(false);
+    // The job goes on, and can try again.
+    expect(job.busy).toBe(false);
+    expect(job.accept(hourly(80, 1)).accepted).toBe(1);
+    job.close();
   });
 
   it('a compaction cut short before its rename leaves the log as it was', async () => {

@@ -444,19 +444,23 @@ export class StreamJob {
     const fresh: StreamEvent[] = [];
     const batch = new Set<string>();
     let tooOld = 0;
+    // The window as the batch's own newer events move it (the job's span moves only once they are durable).
+    let newest = this.newest;
+    const now = this.now();
     for (const e of events) {
       if (this.seen.has(e.id) || batch.has(e.id)) continue;
-      if (e.t < this.windowStart()) {
+      if (e.t < streamWindowStart(this.keepDays, newest, now)) {
         tooOld++;
         continue;
       }
       batch.add(e.id);
       fresh.push(e);
-      this.sawTime(e.t);
+      newest = Math.max(newest, e.t);
     }
     this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
     if (fresh.length > 0) this.changed = true;
     for (const e of fresh) {
+      this.sawTime(e.t);
       this.seen.add(e.id);
       this.learner.learn(this.index.get(e.item)!, e.t);
       this.total++;

@@ -146,18 +146,25 @@ export class EventLog {
       after += buf.length;
       return ok;
     };
+    const unreadable = (from: number): never => {
+      throw new Error(`${this.path} holds a line after byte ${from} that does not parse: the log is left as it was`);
+    };
     try {
       for (;;) {
         const size = fstatSync(this.fd).size;
         // The rest is one piece or less: copied in this turn, with the rename, so that no line
         // written meanwhile is left behind in the old log.
         if (size - at <= pieceBytes) {
-          for (const piece of fileLinePieces(this.fd, at, size, pieceBytes)) if (!copy(piece.bytes)) break;
+          for (const piece of fileLinePieces(this.fd, at, size, pieceBytes)) {
+            if (!copy(piece.bytes)) unreadable(at);
+            at = piece.end;
+          }
           break;
         }
         const piece = fileLinePieces(this.fd, at, size, pieceBytes).next();
-        // Only a torn write fails to parse, and `open` cut that off: nothing after one is copied.
-        if (piece.done || !copy(piece.value.bytes)) break;
+        // Only a torn write fails to parse, and `open` cut that off: a line that does not parse
+        // here leaves the log as it was, rather than a copy that ends before it.
+        if (piece.done || !copy(piece.value.bytes)) unreadable(at);
         at = piece.value.end;
         await new Promise((ok) => setImmediate(ok));
       }
