@@ -14,6 +14,9 @@ import { fileLinePieces, PIECE_BYTES } from './line-pieces.js';
  */
 export const TURN_BYTES = 1 << 18;
 
+/** A compaction's copy is fsynced whenever this many bytes were written to it since the last (16 MiB). */
+const SYNC_BYTES = 1 << 24;
+
 /** An event as the job keeps it: the item id, the shopper, the time (ms since epoch), a unique id. */
 export interface StreamEvent {
   id: string;
@@ -120,6 +123,8 @@ export class EventLog {
     const out = openSync(tmp, 'w');
     let at = 0;
     let after = 0;
+    /** Bytes copied since the last fsync of the copy. */
+    let unsynced = 0;
     /** Copies a piece's kept lines; false where a line does not parse (nothing from it on is copied). */
     const copy = (bytes: Buffer): boolean => {
       const kept: Buffer[] = [];
@@ -144,6 +149,7 @@ export class EventLog {
       const buf = Buffer.concat(kept);
       for (let w = 0; w < buf.length;) w += writeSync(out, buf, w, buf.length - w);
       after += buf.length;
+      unsynced += buf.length;
       return ok;
     };
     const unreadable = (from: number): never => {
@@ -166,6 +172,12 @@ export class EventLog {
         // here leaves the log as it was, rather than a copy that ends before it.
         if (piece.done || !copy(piece.value.bytes)) unreadable(at);
         at = piece.value.end;
+        // Made durable as it goes, so that the last turn's fsync has little left to write (one of
+        // the whole copy held the job some 480 ms at 325 MB on this project's machine).
+        if (unsynced >= SYNC_BYTES) {
+          fsyncSync(out);
+          unsynced = 0;
+        }
         await new Promise((ok) => setImmediate(ok));
       }
       fsyncSync(out);
