@@ -19,6 +19,9 @@ describe('the stream job’s bench', () => {
     expect(r.checkpointBytes).toBeGreaterThan(8 * 400 * 4);
     for (const v of [r.checkpointWriteMs, r.restartFromCheckpointMs, r.restartRatioToCheckpoint, r.rebaseMs]) expect(v).toBeGreaterThan(0);
     expect(r.rebaseLongestWaitMs).toBeGreaterThanOrEqual(0);
+    expect(r.checkpointInTurnsMs).toBeGreaterThan(0);
+    expect(r.checkpointInTurnsLongestWaitMs).toBeGreaterThanOrEqual(0);
+    expect(said.filter((m) => new RegExp(`^checkpoint in turns: ${r.checkpointBytes} bytes in \\d+ ms`).test(m))).toHaveLength(1);
     expect(said.filter((m) => /^rebase: 3000 events replayed in \d+ ms, the longest wait \d+ ms$/.test(m))).toHaveLength(1);
     // The log compacted to the last 7 of the stream's 30 days: the events of those days kept
     // (event k at k / 3,000 of the 30 days from the bench's start), and a new base replays only them.

@@ -5,7 +5,7 @@
  * where the checkpoint left it.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
@@ -204,6 +204,53 @@ describe('the stream job’s checkpoint', () => {
     expect(second).toMatch(/reading orders\.ndjson on from byte \d+ \(line 200\)/);
     expect(second).toMatch(/read .*orders\.ndjson: 25 new events, 0 seen before/);
     expect(second).toMatch(/checkpoint of 225 events written/);
+  });
+});
+
+describe('a checkpoint written in turns', () => {
+  it('is written a piece at a time while the job takes events, and a start from it goes on as the running job does', async () => {
+    const { folder, state } = fresh();
+    const job = await open(folder, state);
+    job.accept(events(0, 300));
+    // Pieces of 64 bytes: some two hundred turns, in which 600 events come and the ids' table
+    // (1,024 slots at first) grows.
+    const written = job.writeCheckpointInTurns(null, 64);
+    expect(job.busy).toBe(true);
+    expect(await job.writeCheckpointInTurns()).toBeNull();
+    expect(await job.compact()).toBeNull();
+    expect(await job.checkBase()).toBe(false);
+    expect(() => job.setCatalog([...IDS, 'p-new'])).toThrow(/while a checkpoint is written/);
+    let k = 300;
+    while (job.busy) {
+      expect(job.accept(events(k, 3)).accepted).toBe(3);
+      k += 3;
+      await new Promise((ok) => setImmediate(ok));
+    }
+    const c = (await written)!;
+    // Past 717 ids the table grew, the write going on with the one it began with.
+    expect(k - 300).toBeGreaterThan(450);
+    expect(c.bytes).toBeGreaterThan(1024 * 8);
+    // What came meanwhile is not in it: the next checkpoint holds it.
+    expect(job.unsaved).toBe(true);
+    const copy = `${state}-copy`;
+    cpSync(state, copy, { recursive: true });
+    const said: string[] = [];
+    const taken = await open(folder, copy, said);
+    try {
+      // It holds the 300 events of when it was begun; the others are replayed from the log.
+      expect(said.find((m) => m.startsWith('took up the checkpoint'))).toMatch(/\(300 events\)/);
+      expect(replayed(said)).toBe(k - 300);
+      expect(taken.status()).toEqual(job.status());
+      expect(delta(taken, folder)).toEqual(delta(job, folder));
+      // A retry of any of them is known, and both go on alike.
+      expect(taken.accept(events(0, k)).duplicates).toBe(k);
+      const later = events(k, 100);
+      expect(taken.accept(later)).toEqual(job.accept(later));
+      expect(delta(taken, folder)).toEqual(delta(job, folder));
+    } finally {
+      taken.close();
+      job.close();
+    }
   });
 });
 

@@ -8,7 +8,8 @@
  *   - http: the same events POSTed in batches of 500 to the job's HTTP source (each batch fsynced
  *     before its answer);
  *   - restart: the job opening its log again and replaying it whole (as a start without a
- *     checkpoint does); then a checkpoint written of all it learned, and a start that takes it up
+ *     checkpoint does); then a checkpoint written of all it learned (at once, and a piece at a time
+ *     as the running job writes it, with the longest wait meanwhile), and a start that takes it up
  *     (its log after the checkpoint is empty here: a real start replays the events of the minutes
  *     since, at the whole replay's rate);
  *   - rebase: a new model version published, and the job replaying its log on it a piece at a
@@ -51,6 +52,9 @@ export interface StreamBench {
   /** A checkpoint of the restarted job: its size, the time to write it, and a start that takes it up. */
   checkpointBytes: number;
   checkpointWriteMs: number;
+  /** The same written a piece at a time, as the running job writes its checkpoints, and the longest the event loop waited meanwhile. */
+  checkpointInTurnsMs: number;
+  checkpointInTurnsLongestWaitMs: number;
   restartFromCheckpointMs: number;
   /** The whole replay's time over the start from the checkpoint's. */
   restartRatioToCheckpoint: number;
@@ -204,8 +208,17 @@ export async function runStreamBench(
     const restartMs = performance.now() - t;
     if (again.total !== events) throw new Error(`the restarted job replayed ${again.total} of ${events} events`);
     const checkpoint = again.writeCheckpoint();
-    again.close();
     say(`checkpoint: ${checkpoint.bytes} bytes in ${checkpoint.ms.toFixed(0)} ms`);
+    // The same written in turns, as the running job writes its checkpoints, and the longest wait.
+    const writeWaits = monitorEventLoopDelay({ resolution: 10 });
+    writeWaits.enable();
+    const inTurns = (await again.writeCheckpointInTurns())!;
+    writeWaits.disable();
+    const checkpointInTurnsLongestWaitMs = writeWaits.max / 1e6;
+    say(
+      `checkpoint in turns: ${inTurns.bytes} bytes in ${inTurns.ms.toFixed(0)} ms, the longest wait ${checkpointInTurnsLongestWaitMs.toFixed(0)} ms`,
+    );
+    again.close();
     t = performance.now();
     const resumed = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say });
     const restartFromCheckpointMs = performance.now() - t;
@@ -280,6 +293,8 @@ export async function runStreamBench(
       restartMs: round(restartMs),
       checkpointBytes: checkpoint.bytes,
       checkpointWriteMs: round(checkpoint.ms),
+      checkpointInTurnsMs: round(inTurns.ms),
+      checkpointInTurnsLongestWaitMs: round(checkpointInTurnsLongestWaitMs),
       restartFromCheckpointMs: round(restartFromCheckpointMs),
       restartRatioToCheckpoint: round(restartMs / restartFromCheckpointMs),
       rebaseMs: round(rebaseMs),

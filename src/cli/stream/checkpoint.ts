@@ -134,9 +134,9 @@ function bytesOf(a: AnyArray): Buffer {
  */
 const IO_BYTES = 1 << 28;
 
-/** Writes all of `bytes` at the file's current end. */
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, Math.min(IO_BYTES, bytes.length - at));
+/** Writes all of `bytes` at byte `position` of the file. */
+function writeAllAt(fd: number, bytes: Buffer, position: number): void {
+  for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, Math.min(IO_BYTES, bytes.length - at), position + at);
 }
 
 /** Fills `into` from the file at byte `position`; false where the file ends first. */
@@ -170,7 +170,7 @@ function firstLine(fd: number): Buffer | null {
 /**
  * Writes the checkpoint into the state folder `dir` (the log's folder), whole or not at all;
  * returns its size in bytes. The arrays are written from the learner's and the set's own memory,
- * not copied.
+ * not copied, in the caller's turn.
  */
 export function writeCheckpoint(
   dir: string,
@@ -180,42 +180,141 @@ export function writeCheckpoint(
   seen: { keys: Uint32Array; size: number },
   ids: readonly string[],
 ): number {
+  const steps = writeSteps(dir, logPath, info, learner, seen, ids, IO_BYTES);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * Writes the checkpoint as `writeCheckpoint` does, a piece of `pieceBytes` at a time, letting
+ * other work run between two pieces, so that a job whose ids' table is hundreds of megabytes goes
+ * on taking events meanwhile. What it covers is taken when it is called: the log's bytes, `info`
+ * and the learner, whose arrays it copies (they change with every event). The ids' table is not
+ * copied: it only gains ids until it is replaced by a larger one (which leaves this one as it
+ * was), so what is written holds every id of the events the checkpoint covers and perhaps some of
+ * events taken since, which a start replays from the log after it and which change nothing there.
+ */
+export async function writeCheckpointInTurns(
+  dir: string,
+  logPath: string,
+  info: CheckpointInfo,
+  learner: ShopLearnerState,
+  seen: { keys: Uint32Array; size: number },
+  ids: readonly string[],
+  pieceBytes = TURN_WRITE_BYTES,
+): Promise<number> {
+  const copied: ShopLearnerState = {
+    ...learner,
+    rho: learner.rho.slice(),
+    gRho: learner.gRho.slice(),
+    w: learner.w.slice(),
+    gW: learner.gW.slice(),
+    counts: learner.counts.map((c) => c.slice()),
+    origin: [...learner.origin],
+    sold: learner.sold ? { ...learner.sold, sums: learner.sold.sums.slice() } : null,
+  };
+  const steps = writeSteps(dir, logPath, info, copied, seen, ids, pieceBytes);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((ok) => setImmediate(ok));
+  }
+}
+
+/** Bytes a checkpoint written in turns writes in one (8 MiB): some 10 ms on this project's machine. */
+export const TURN_WRITE_BYTES = 1 << 23;
+
+/** A checkpoint's file, fsynced whenever this many bytes were written since the last (16 MiB). */
+const CHECKPOINT_SYNC_BYTES = 1 << 24;
+
+/**
+ * The steps of a checkpoint's write, one piece of at most `pieceBytes` each: the arrays after a
+ * place kept for the header, each piece hashed (and, for the ids' table, its ids counted) as it is
+ * written, then the header, the fsync and the rename. Returns the file's size.
+ */
+function* writeSteps(
+  dir: string,
+  logPath: string,
+  info: CheckpointInfo,
+  learner: ShopLearnerState,
+  seen: { keys: Uint32Array; size: number },
+  ids: readonly string[],
+  pieceBytes: number,
+): Generator<void, number> {
+  if (!(Number.isInteger(pieceBytes) && pieceBytes > 0 && pieceBytes % 8 === 0))
+    throw new RangeError(`A checkpoint's piece must be a whole number of bytes, a multiple of 8, got ${pieceBytes}.`);
   const logTail = tailSha(logPath, info.logBytes);
   if (logTail === null) throw new Error(`${logPath} is shorter than the ${info.logBytes} bytes the checkpoint covers`);
   // The catalogue's ids, so that a start on another catalogue can carry what was learned over by id.
   const arrays = arraysOf(learner, seen.keys, Buffer.from(JSON.stringify(ids)));
-  const hash = createHash('sha256');
   let at = 0;
   const placed = arrays.map(([name, a]) => {
     const entry = { name, kind: kindOf(a), length: a.length, at };
-    hash.update(bytesOf(a));
     at += Math.ceil(a.byteLength / 8) * 8;
     return entry;
   });
   const { origin, rand, learned, lastTime, sold } = learner;
-  const header: Header = {
+  const headerOf = (sha256: string, seenSize: number): Header => ({
     format: FORMAT,
     written: new Date().toISOString(),
     ...info,
     logTail,
     learner: { origin, rand, learned, lastTime, sold: sold ? { origin: sold.origin, from: sold.from } : null },
-    seenSize: seen.size,
+    seenSize,
     arrays: placed,
-    sha256: hash.digest('hex'),
-  };
-  let head = Buffer.from(JSON.stringify(header) + '\n');
-  head = Buffer.concat([head, Buffer.alloc((8 - (head.length % 8)) % 8, 0x20)]);
+    sha256,
+  });
+  // The header's place: as long as it can be once its hash and count are known (each of fixed or
+  // bounded length), a multiple of 8; the header is padded with spaces to it.
+  const room = Math.ceil((Buffer.byteLength(JSON.stringify(headerOf('0'.repeat(64), Number.MAX_SAFE_INTEGER))) + 1) / 8) * 8;
   const path = join(dir, CHECKPOINT_FILE);
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${process.pid}.${++writes}.tmp`;
   // What a job killed while it wrote left (as large as a checkpoint): the checkpoint before stood.
-  for (const name of readdirSync(dir)) if (/^checkpoint\.bin\.\d+\.tmp$/.test(name)) rmSync(join(dir, name), { force: true });
+  // (One of this process's own may be under way.)
+  for (const name of readdirSync(dir)) {
+    const m = /^checkpoint\.bin\.(\d+)(\.\d+)?\.tmp$/.exec(name);
+    if (m && Number(m[1]) !== process.pid) rmSync(join(dir, name), { force: true });
+  }
   const fd = openSync(tmp, 'w');
+  const hash = createHash('sha256');
+  let seenSize = 0;
+  let unsynced = 0;
   try {
-    writeAll(fd, head);
-    for (const [, a] of arrays) {
-      writeAll(fd, bytesOf(a));
-      if (a.byteLength % 8) writeAll(fd, Buffer.alloc(8 - (a.byteLength % 8)));
+    for (const [k, [name, a]] of arrays.entries()) {
+      const start = room + placed[k]!.at;
+      const all = bytesOf(a);
+      for (let from = 0; from < all.length; from += pieceBytes) {
+        // A copy of each piece of the ids' table, which may gain ids between two pieces: what is
+        // hashed, counted and written is the same.
+        const end = Math.min(all.length, from + pieceBytes);
+        let piece = all.subarray(from, end);
+        if (name === 'seen') {
+          piece = Buffer.allocUnsafeSlow(end - from);
+          all.copy(piece, 0, from, end);
+        }
+        hash.update(piece);
+        if (name === 'seen') {
+          const slots = new Uint32Array(piece.buffer, piece.byteOffset, piece.length / 4);
+          for (let j = 1; j < slots.length; j += 2) if (slots[j] !== 0) seenSize++;
+        }
+        writeAllAt(fd, piece, start + from);
+        unsynced += piece.length;
+        if (unsynced >= CHECKPOINT_SYNC_BYTES) {
+          fsyncSync(fd);
+          unsynced = 0;
+        }
+        yield;
+      }
+      const pad = Math.ceil(a.byteLength / 8) * 8 - a.byteLength;
+      if (pad) writeAllAt(fd, Buffer.alloc(pad), start + a.byteLength);
     }
+    const text = JSON.stringify(headerOf(hash.digest('hex'), seenSize));
+    const head = Buffer.alloc(room, 0x20);
+    head.write(text, 0, 'utf8');
+    head[room - 1] = 0x0a;
+    writeAllAt(fd, head, 0);
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
@@ -231,8 +330,11 @@ export function writeCheckpoint(
   } finally {
     closeSync(dfd);
   }
-  return head.length + at;
+  return room + at;
 }
+
+/** Checkpoints this process began to write: each writes a temporary file of its own. */
+let writes = 0;
 
 /**
  * The checkpoint in `dir` where it can be taken up, else why not: there is none; it is not whole

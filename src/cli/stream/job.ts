@@ -25,7 +25,7 @@ import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
-import { catalogSha, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { catalogSha, readCheckpoint, writeCheckpoint, writeCheckpointInTurns } from './checkpoint.js';
 import { publishDelta, readDeltaManifest } from './publish.js';
 
 /** A problem with one input event: what is wrong and where. */
@@ -105,8 +105,12 @@ export class StreamJob {
   private work: string | null = null;
   /** Bytes of the log replayed in one turn by a rebase (`TURN_BYTES` unless given). */
   private readonly turnBytes: number | undefined;
-  /** Whether the job learned or rebased since its last checkpoint (or since it started, where it wrote none). */
-  private changed = false;
+  /**
+   * Changes to what the job learned or to its log (events, a rebase, a catalogue, a compaction),
+   * counted, and their count when what the last checkpoint holds was taken: `unsaved` where they differ.
+   */
+  private changes = 0;
+  private saved = 0;
   readonly keepDays: number;
   private readonly now: () => number;
   /** The oldest and newest event times in the log (∞ and −∞ while it holds none). */
@@ -212,7 +216,7 @@ export class StreamJob {
     this.oldest = c.times?.oldest ?? -Infinity;
     this.newest = c.times?.newest ?? c.learner.lastTime ?? -Infinity;
     // What was carried over is not yet in a checkpoint of this catalogue.
-    if (!same) this.changed = true;
+    if (!same) this.changes++;
     this.say(
       `took up the checkpoint of ${c.written} (${c.total} events${same ? '' : `, made on a catalogue of ${c.ids.length} items and carried over by id`}); replaying the log from byte ${c.logBytes}`,
     );
@@ -226,30 +230,63 @@ export class StreamJob {
    */
   writeCheckpoint(source: unknown = null): { bytes: number; ms: number } {
     const t = performance.now();
+    const taken = this.changes;
     const bytes = writeCheckpoint(
       this.stateDir,
       this.eventLog.path,
-      {
-        logBytes: this.eventLog.bytes,
-        total: this.total,
-        lastBase: this.lastMarker,
-        baseVersion: this.baseVersion,
-        catalogSha: this.catalogKey,
-        options: this.learner.options,
-        source,
-        times: this.newest === -Infinity ? null : { oldest: this.oldest, newest: this.newest },
-      },
+      this.checkpointInfo(source),
       this.learner.state(),
       this.seen.state(),
       this.ids,
     );
-    this.changed = false;
+    this.saved = taken;
     return { bytes, ms: performance.now() - t };
   }
 
-  /** Whether the job has learned or rebased since its last checkpoint, or since it started. */
+  /**
+   * The same, written a piece at a time (`writeCheckpointInTurns`) while the job takes events, which
+   * the next checkpoint holds; what it holds is taken when it is called. Null, writing nothing,
+   * where other work is under way (a rebase, a compaction, another checkpoint).
+   */
+  async writeCheckpointInTurns(source: unknown = null, pieceBytes?: number): Promise<{ bytes: number; ms: number } | null> {
+    if (this.work !== null) return null;
+    this.work = 'a checkpoint is written';
+    try {
+      const t = performance.now();
+      const taken = this.changes;
+      const bytes = await writeCheckpointInTurns(
+        this.stateDir,
+        this.eventLog.path,
+        this.checkpointInfo(source),
+        this.learner.state(),
+        this.seen.state(),
+        this.ids,
+        pieceBytes,
+      );
+      this.saved = Math.max(this.saved, taken);
+      return { bytes, ms: performance.now() - t };
+    } finally {
+      this.work = null;
+    }
+  }
+
+  /** What a checkpoint written now holds besides the learner and the ids. */
+  private checkpointInfo(source: unknown): Parameters<typeof writeCheckpoint>[2] {
+    return {
+      logBytes: this.eventLog.bytes,
+      total: this.total,
+      lastBase: this.lastMarker,
+      baseVersion: this.baseVersion,
+      catalogSha: this.catalogKey,
+      options: this.learner.options,
+      source,
+      times: this.newest === -Infinity ? null : { oldest: this.oldest, newest: this.newest },
+    };
+  }
+
+  /** Whether the job has learned or rebased since what its last checkpoint holds, or since it started. */
   get unsaved(): boolean {
-    return this.changed;
+    return this.changes !== this.saved;
   }
 
   /** Marks the base `version` in the log where the log's last marker (`lastBase`) is another. */
@@ -257,7 +294,7 @@ export class StreamJob {
     if (lastBase !== version) {
       this.eventLog.append([{ kind: 'base', version }]);
       this.lastMarker = version;
-      this.changed = true;
+      this.changes++;
       this.learner.resetItems();
       if (lastBase !== null) this.say(`new base ${version} (was ${lastBase}): the per-item delta starts again`);
     }
@@ -284,7 +321,7 @@ export class StreamJob {
       const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
       this.eventLog.append([{ kind: 'base', version: manifest.version }]);
       this.lastMarker = manifest.version;
-      this.changed = true;
+      this.changes++;
       this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
       const learner = this.learnerOn(alignBase(head, this.ids));
       await this.eventLog.forEachInTurns((line) => this.learnLine(learner, line), this.turnBytes);
@@ -344,7 +381,7 @@ export class StreamJob {
         () => {
           this.seen = seen;
           this.oldest = oldest;
-          this.changed = true;
+          this.changes++;
         },
         this.turnBytes,
       );
@@ -382,7 +419,7 @@ export class StreamJob {
     this.index = new Map(ids.map((id, i) => [id, i]));
     this.catalogKey = key;
     this.learner = next;
-    this.changed = true;
+    this.changes++;
     return true;
   }
 
@@ -458,7 +495,7 @@ export class StreamJob {
       newest = Math.max(newest, e.t);
     }
     this.eventLog.append(fresh.map((event) => ({ kind: 'event' as const, event })));
-    if (fresh.length > 0) this.changed = true;
+    if (fresh.length > 0) this.changes++;
     for (const e of fresh) {
       this.sawTime(e.t);
       this.seen.add(e.id);

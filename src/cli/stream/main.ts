@@ -98,12 +98,17 @@ async function main(argv: string[]): Promise<void> {
   const source = args['events'] !== undefined ? new FileSource(resolve(String(args['events'])), job, say) : null;
   source?.resume(job.sourcePosition);
   let checkpointAt = Date.now();
-  /** Writes a checkpoint where the job learned anything since the last; a failure costs only a longer start. */
-  const checkpoint = (): void => {
+  /**
+   * Writes a checkpoint where the job learned anything since the last; a failure costs only a
+   * longer start. `inTurns`: a piece at a time while the job takes events (not at all where other
+   * work is under way: the next tick tries again), else at once.
+   */
+  const checkpoint = async (inTurns = false): Promise<void> => {
     if (!job.unsaved) return;
-    checkpointAt = Date.now();
     try {
-      const c = job.writeCheckpoint(source?.position() ?? null);
+      const c = inTurns ? await job.writeCheckpointInTurns(source?.position() ?? null) : job.writeCheckpoint(source?.position() ?? null);
+      if (!c) return;
+      checkpointAt = Date.now();
       const size = c.bytes < 1 << 20 ? `${(c.bytes / 1024).toFixed(1)} kB` : `${(c.bytes / 1048576).toFixed(1)} MiB`;
       say(`checkpoint of ${job.total} events written (${size} in ${c.ms.toFixed(0)} ms)`);
     } catch (err) {
@@ -121,7 +126,7 @@ async function main(argv: string[]): Promise<void> {
       );
   };
   /** Drops the log's events from before the window where they are due; a checkpoint follows at once. */
-  const compact = async (): Promise<void> => {
+  const compact = async (inTurns: boolean): Promise<void> => {
     if (!job.compactionDue) return;
     const t = Date.now();
     let c: Awaited<ReturnType<StreamJob['compact']>>;
@@ -137,19 +142,19 @@ async function main(argv: string[]): Promise<void> {
       `compacted the log to the events of the last ${keepDays} days: ${c.dropped} older events dropped, ${c.kept} kept, ${mib(c.before)} → ${mib(c.after)} in ${Date.now() - t} ms`,
     );
     // The checkpoint before covers a log that is gone: a start would replay the whole log.
-    checkpoint();
+    await checkpoint(inTurns);
   };
   if (source) {
     const r = source.poll();
     say(
       `read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before${r.tooOld ? `, ${r.tooOld} from before the last ${keepDays} days not taken` : ''}, ${source.skipped} lines skipped`,
     );
-    if (r.accepted > 0) checkpoint();
+    if (r.accepted > 0) await checkpoint();
   }
   if (once) {
-    await compact();
+    await compact(false);
     publish(true);
-    checkpoint();
+    await checkpoint();
     job.close();
     return;
   }
@@ -182,8 +187,8 @@ async function main(argv: string[]): Promise<void> {
         catalogTime = t;
         if (job.setCatalog(next)) {
           say(`read the catalogue again: ${next.length} items`);
-          // Written at once: a start from the checkpoint before would replay the whole log.
-          checkpoint();
+          // Written now, in turns: a start from the checkpoint before would carry it over again.
+          void checkpoint(true);
         }
       }
     } catch (err) {
@@ -196,8 +201,8 @@ async function main(argv: string[]): Promise<void> {
       .then(async (rebased) => {
         publish();
         // After a new base at once: a start from the checkpoint before would replay the whole log.
-        if (rebased || Date.now() - checkpointAt >= checkpointEvery * 1000) checkpoint();
-        await compact();
+        if (rebased || Date.now() - checkpointAt >= checkpointEvery * 1000) await checkpoint(true);
+        await compact(true);
       })
       .catch((err: unknown) => say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`));
   }, every * 1000);
@@ -206,7 +211,8 @@ async function main(argv: string[]): Promise<void> {
     clearInterval(tick);
     server?.close();
     publish();
-    checkpoint();
+    // At once (an async function runs to its first await in this turn), before the process ends.
+    void checkpoint();
     job.close();
     process.exit(0);
   };
