@@ -46,6 +46,21 @@ describe('IdSet', () => {
     expect(set.size).toBe(1_000_000);
   });
 
+  it('never passes its load in a table it has left: a table read while ids come is one a set can have', () => {
+    const set = new IdSet(4);
+    for (const id of ['a', 'b']) set.add(id);
+    // The table as a checkpoint written in turns holds it: the set's own array.
+    const before = set.state().keys;
+    // The third id passes the load of 4 slots (2.8): the set doubles.
+    set.add('c');
+    expect(set.state().keys).not.toBe(before);
+    let held = 0;
+    for (let k = 1; k < before.length; k += 2) if (before[k] !== 0) held++;
+    expect(held).toBe(2);
+    const copy = IdSet.fromState({ keys: before.slice(), size: held });
+    expect(['a', 'b', 'c'].map((id) => copy.has(id))).toEqual([true, true, false]);
+  });
+
   it('refuses a first size that is not a power of two', () => {
     for (const bad of [0, 1, 3, 1000, -4, 2.5]) expect(() => new IdSet(bad)).toThrow(/power of two/);
   });

@@ -83,15 +83,23 @@ export class IdSet {
     return this.keys[2 * this.slotOf(hashId(id), lowHalf(id)) + 1] !== 0;
   }
 
-  /** Adds `id`; false where it (or an id of the same hash) was there already. */
+  /**
+   * Adds `id`; false where it (or an id of the same hash) was there already. A table is replaced
+   * by one twice its size before it would pass its load, and is never changed after, so that a
+   * checkpoint written from it while ids come (`writeCheckpointInTurns`) holds a table a set can have.
+   */
   add(id: string): boolean {
     const a = hashId(id);
     const b = lowHalf(id);
-    const s = this.slotOf(a, b);
+    let s = this.slotOf(a, b);
     if (this.keys[2 * s + 1] !== 0) return false;
+    if (this.size + 1 > MAX_LOAD * (this.mask + 1)) {
+      this.grow();
+      s = this.slotOf(a, b);
+    }
     this.keys[2 * s] = a;
     this.keys[2 * s + 1] = b;
-    if (++this.size > MAX_LOAD * (this.mask + 1)) this.grow();
+    this.size++;
     return true;
   }
 
