@@ -228,6 +228,9 @@ export class ShopLearner {
   /** 1 for items the base knows; the others' recent sales get weights of their own. */
   private readonly known: Uint8Array | null;
 
+  /** A step's work arrays (`learn`): the event's item and its negatives, the weights' gradient, the features, each item's gradient. */
+  private readonly step: { idx: Int32Array; gw: Float64Array; x: Float64Array; g: Float64Array };
+
   /**
    * @param baseBias the base's per-item biases bᵢ, in catalogue order (0 for items it does not know).
    * @param known 1 for the items the base knows (for `newItemWeights`).
@@ -257,6 +260,13 @@ export class ShopLearner {
     this.origin = o.halfLivesDays.map(() => 0);
     this.rand = new Mulberry32(o.seed);
     this.sold = o.recentHalfLifeDays > 0 ? new RecentSales(this.n, o.recentHalfLifeDays) : null;
+    const m = o.negatives + 1;
+    this.step = {
+      idx: new Int32Array(m),
+      gw: new Float64Array(weights),
+      x: new Float64Array(m * o.halfLivesDays.length),
+      g: new Float64Array(m),
+    };
   }
 
   /** Events learned since the last reset of ρ. */
@@ -296,13 +306,14 @@ export class ShopLearner {
     if (!Number.isFinite(t)) throw new RangeError(`event time ${t} is not a finite number`);
     const o = this.options;
     const m = o.negatives + 1;
-    const idx = new Int32Array(m);
+    // The step's own arrays, kept from one event to the next: a replay of millions of events made
+    // four small arrays an event, whose collection held a long replay's turns.
+    const { idx, gw, x, g } = this.step;
     idx[0] = item;
     for (let j = 1; j < m; j++) idx[j] = Math.floor(this.rand.next() * this.n);
     const K = this.counts.length;
-    const gw = Float64Array.from(this.w, (w) => o.l2 * w);
-    const x = new Float64Array(m * K);
-    const g = new Float64Array(m);
+    for (let k = 0; k < gw.length; k++) gw[k] = o.l2 * this.w[k]!;
+    g.fill(0);
     for (let j = 0; j < m; j++) {
       const i = idx[j]!;
       if (j > 0 && i === item) continue; // the event's own item is no negative
