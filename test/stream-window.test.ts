@@ -5,7 +5,7 @@
  * checkpoint, goes on as the running job does.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { streamCompactionDue, streamWindowStart } from '../src/core/shop-delta.js';
@@ -192,6 +192,49 @@ describe('the stream job’s window of events', () => {
     expect(existsSync(`${EventLog.pathIn(state)}.compacting`)).toBe(false);
     again.close();
   });
+
+  for (const work of ['compact', 'checkpoint'] as const) {
+    it(
+      `a job killed in the middle of ${work === 'compact' ? 'a compaction' : 'a checkpoint written in turns'} leaves its log and its last checkpoint whole`,
+      { timeout: 60_000 },
+      async () => {
+        const { folder, state } = fresh();
+        const proc = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/stream-crash.ts', folder, state, work], { cwd: root });
+        let out = '';
+        proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        const exited = new Promise((ok) => proc.on('exit', ok));
+        for (let waited = 0; !out.includes('begun'); waited += 10) {
+          if (waited > 30_000 || proc.exitCode !== null) throw new Error(`the job did not begin its work:\n${out}`);
+          await new Promise((ok) => setTimeout(ok, 10));
+        }
+        // Neither work writes to the log itself (a compaction writes a copy beside it).
+        const logAtReady = readFileSync(EventLog.pathIn(state));
+        await new Promise((ok) => setTimeout(ok, 20));
+        // Killed while the work goes on (tens of thousands of turns of a few bytes, some 600 ms here).
+        expect(out).not.toContain('done');
+        proc.kill('SIGKILL');
+        await exited;
+        const left = readdirSync(state);
+        expect(left.some((f) => (work === 'compact' ? f.endsWith('.compacting') : /^checkpoint\.bin\.\d+\.\d+\.tmp$/.test(f)))).toBe(true);
+        // The log as it was, every line; the checkpoint written before the work, taken up.
+        expect(readFileSync(EventLog.pathIn(state)).equals(logAtReady)).toBe(true);
+        const said: string[] = [];
+        const job = await open(folder, state, said, { keepDays: 30, now: () => T0 + 10_000 * DAY });
+        try {
+          expect(said.find((m) => m.startsWith('took up the checkpoint'))).toMatch(/\(50000 events\)/);
+          expect(job.total).toBe(50_000);
+          expect(readdirSync(state).some((f) => f.endsWith('.compacting'))).toBe(false);
+          // The work done again, whole; the next checkpoint sweeps what the killed one left.
+          expect((await job.compact())!.kept).toBe(241);
+          job.writeCheckpoint();
+          expect(readdirSync(state).sort()).toEqual(['checkpoint.bin', 'events.log']);
+        } finally {
+          job.close();
+        }
+      },
+    );
+  }
 
   it('npm run stream --keep-days compacts the log after reading its file, and refuses a bad window', { timeout: 60_000 }, async () => {
     const { dir, folder, state } = fresh();
