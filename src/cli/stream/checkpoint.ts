@@ -180,7 +180,7 @@ export function writeCheckpoint(
   seen: { keys: Uint32Array; size: number },
   ids: readonly string[],
 ): number {
-  const steps = writeSteps(dir, logPath, info, learner, seen, ids, IO_BYTES);
+  const steps = writeSteps(dir, logPath, info, learner, seen, ids, IO_BYTES, false);
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
@@ -215,7 +215,7 @@ export async function writeCheckpointInTurns(
     origin: [...learner.origin],
     sold: learner.sold ? { ...learner.sold, sums: learner.sold.sums.slice() } : null,
   };
-  const steps = writeSteps(dir, logPath, info, copied, seen, ids, pieceBytes);
+  const steps = writeSteps(dir, logPath, info, copied, seen, ids, pieceBytes, true);
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
@@ -232,7 +232,8 @@ const CHECKPOINT_SYNC_BYTES = 1 << 24;
 /**
  * The steps of a checkpoint's write, one piece of at most `pieceBytes` each: the arrays after a
  * place kept for the header, each piece hashed (and, for the ids' table, its ids counted) as it is
- * written, then the header, the fsync and the rename. Returns the file's size.
+ * written, then the header, the fsync and the rename. Returns the file's size. A piece of the
+ * table is always at a multiple of 8 bytes of its own array, so it can be read as 32-bit words.
  */
 function* writeSteps(
   dir: string,
@@ -242,6 +243,8 @@ function* writeSteps(
   seen: { keys: Uint32Array; size: number },
   ids: readonly string[],
   pieceBytes: number,
+  /** Whether the ids' table may gain ids between two pieces (a write in turns): each piece of it is then copied first. */
+  live: boolean,
 ): Generator<void, number> {
   if (!(Number.isInteger(pieceBytes) && pieceBytes > 0 && pieceBytes % 8 === 0))
     throw new RangeError(`A checkpoint's piece must be a whole number of bytes, a multiple of 8, got ${pieceBytes}.`);
@@ -290,7 +293,7 @@ function* writeSteps(
         // hashed, counted and written is the same.
         const end = Math.min(all.length, from + pieceBytes);
         let piece = all.subarray(from, end);
-        if (name === 'seen') {
+        if (name === 'seen' && live) {
           piece = Buffer.allocUnsafeSlow(end - from);
           all.copy(piece, 0, from, end);
         }
