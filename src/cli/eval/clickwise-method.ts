@@ -173,8 +173,9 @@ export function clickwiseMethod(
     // The job's log loses its events from before its window as the job compacts it (the events
     // come in time order here: the oldest first, the newest last).
     const keepDays = shop.keepDays ?? SHOP_STREAM_KEEP_DAYS;
-    if (keepLog && shopQueue.length > 0 && streamCompactionDue(keepDays, shopQueue[0]!.t, shopQueue[shopQueue.length - 1]!.t, t)) {
-      const start = streamWindowStart(keepDays, shopQueue[shopQueue.length - 1]!.t, t);
+    const newest = shopQueue[shopQueue.length - 1]?.t;
+    if (keepLog && newest !== undefined && streamCompactionDue(keepDays, shopQueue[0]!.t, newest, t)) {
+      const start = streamWindowStart(keepDays, newest, t);
       let drop = 0;
       while (drop < shopQueueStart && shopQueue[drop]!.t < start) drop++;
       shopQueue.splice(0, drop);

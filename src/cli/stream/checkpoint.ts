@@ -15,9 +15,10 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { ShopLearnerState } from '../../core/shop-delta.js';
 import { canonicalOptions } from '../../core/shop-delta.js';
+import { syncFolder } from './log.js';
 
 /** The checkpoint's file name in the job's state folder. */
 export const CHECKPOINT_FILE = 'checkpoint.bin';
@@ -48,6 +49,16 @@ export interface CheckpointInfo {
    * checkpoint of a version that did not keep them).
    */
   times?: { oldest: number; newest: number } | null;
+}
+
+/** What a checkpoint is written from: the job's state folder and log, its info, the learner's state, the ids' table and the catalogue's ids. */
+export interface CheckpointInput {
+  dir: string;
+  logPath: string;
+  info: CheckpointInfo;
+  learner: ShopLearnerState;
+  seen: { keys: Uint32Array; size: number };
+  ids: readonly string[];
 }
 
 /** A checkpoint read back: its info, the learner's state and the ids' table. */
@@ -172,15 +183,8 @@ function firstLine(fd: number): Buffer | null {
  * returns its size in bytes. The arrays are written from the learner's and the set's own memory,
  * not copied, in the caller's turn.
  */
-export function writeCheckpoint(
-  dir: string,
-  logPath: string,
-  info: CheckpointInfo,
-  learner: ShopLearnerState,
-  seen: { keys: Uint32Array; size: number },
-  ids: readonly string[],
-): number {
-  const steps = writeSteps(dir, logPath, info, learner, seen, ids, IO_BYTES, false);
+export function writeCheckpoint(input: CheckpointInput): number {
+  const steps = writeSteps(input, IO_BYTES, false);
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
@@ -196,15 +200,8 @@ export function writeCheckpoint(
  * was), so what is written holds every id of the events the checkpoint covers and perhaps some of
  * events taken since, which a start replays from the log after it and which change nothing there.
  */
-export async function writeCheckpointInTurns(
-  dir: string,
-  logPath: string,
-  info: CheckpointInfo,
-  learner: ShopLearnerState,
-  seen: { keys: Uint32Array; size: number },
-  ids: readonly string[],
-  pieceBytes = TURN_WRITE_BYTES,
-): Promise<number> {
+export async function writeCheckpointInTurns(input: CheckpointInput, pieceBytes = TURN_WRITE_BYTES): Promise<number> {
+  const { learner } = input;
   const copied: ShopLearnerState = {
     ...learner,
     rho: learner.rho.slice(),
@@ -215,7 +212,7 @@ export async function writeCheckpointInTurns(
     origin: [...learner.origin],
     sold: learner.sold ? { ...learner.sold, sums: learner.sold.sums.slice() } : null,
   };
-  const steps = writeSteps(dir, logPath, info, copied, seen, ids, pieceBytes, true);
+  const steps = writeSteps({ ...input, learner: copied }, pieceBytes, true);
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
@@ -236,12 +233,7 @@ const CHECKPOINT_SYNC_BYTES = 1 << 24;
  * table is always at a multiple of 8 bytes of its own array, so it can be read as 32-bit words.
  */
 function* writeSteps(
-  dir: string,
-  logPath: string,
-  info: CheckpointInfo,
-  learner: ShopLearnerState,
-  seen: { keys: Uint32Array; size: number },
-  ids: readonly string[],
+  { dir, logPath, info, learner, seen, ids }: CheckpointInput,
   pieceBytes: number,
   /** Whether the ids' table may gain ids between two pieces (a write in turns): each piece of it is then copied first. */
   live: boolean,
@@ -326,13 +318,7 @@ function* writeSteps(
   }
   closeSync(fd);
   renameSync(tmp, path);
-  // The rename itself made durable: the folder's entry.
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  syncFolder(path);
   return room + at;
 }
 

@@ -25,6 +25,7 @@ import { parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
+import type { CheckpointInput } from './checkpoint.js';
 import { catalogSha, readCheckpoint, writeCheckpoint, writeCheckpointInTurns } from './checkpoint.js';
 import { publishDelta, readDeltaManifest } from './publish.js';
 
@@ -231,14 +232,7 @@ export class StreamJob {
   writeCheckpoint(source: unknown = null): { bytes: number; ms: number } {
     const t = performance.now();
     const taken = this.changes;
-    const bytes = writeCheckpoint(
-      this.stateDir,
-      this.eventLog.path,
-      this.checkpointInfo(source),
-      this.learner.state(),
-      this.seen.state(),
-      this.ids,
-    );
+    const bytes = writeCheckpoint(this.checkpointInput(source));
     this.saved = taken;
     return { bytes, ms: performance.now() - t };
   }
@@ -254,15 +248,7 @@ export class StreamJob {
     try {
       const t = performance.now();
       const taken = this.changes;
-      const bytes = await writeCheckpointInTurns(
-        this.stateDir,
-        this.eventLog.path,
-        this.checkpointInfo(source),
-        this.learner.state(),
-        this.seen.state(),
-        this.ids,
-        pieceBytes,
-      );
+      const bytes = await writeCheckpointInTurns(this.checkpointInput(source), pieceBytes);
       this.saved = Math.max(this.saved, taken);
       return { bytes, ms: performance.now() - t };
     } finally {
@@ -270,17 +256,24 @@ export class StreamJob {
     }
   }
 
-  /** What a checkpoint written now holds besides the learner and the ids. */
-  private checkpointInfo(source: unknown): Parameters<typeof writeCheckpoint>[2] {
+  /** What a checkpoint written now is made of (the learner's and the ids' own arrays, not copies). */
+  private checkpointInput(source: unknown): CheckpointInput {
     return {
-      logBytes: this.eventLog.bytes,
-      total: this.total,
-      lastBase: this.lastMarker,
-      baseVersion: this.baseVersion,
-      catalogSha: this.catalogKey,
-      options: this.learner.options,
-      source,
-      times: this.newest === -Infinity ? null : { oldest: this.oldest, newest: this.newest },
+      dir: this.stateDir,
+      logPath: this.eventLog.path,
+      info: {
+        logBytes: this.eventLog.bytes,
+        total: this.total,
+        lastBase: this.lastMarker,
+        baseVersion: this.baseVersion,
+        catalogSha: this.catalogKey,
+        options: this.learner.options,
+        source,
+        times: this.newest === -Infinity ? null : { oldest: this.oldest, newest: this.newest },
+      },
+      learner: this.learner.state(),
+      seen: this.seen.state(),
+      ids: this.ids,
     };
   }
 
@@ -539,6 +532,7 @@ export class StreamJob {
 
   /** What the job knows, for `GET /status` and the log. */
   status(): Record<string, unknown> {
+    const keptFrom = this.windowStart();
     return {
       baseVersion: this.baseVersion,
       seq: this.seq,
@@ -546,7 +540,7 @@ export class StreamJob {
       eventsSinceBase: this.learner.events,
       duplicates: this.duplicates,
       tooOld: this.tooOld,
-      keptFrom: this.windowStart() === -Infinity ? null : new Date(this.windowStart()).toISOString(),
+      keptFrom: keptFrom === -Infinity ? null : new Date(keptFrom).toISOString(),
       newest: this.learner.newest === null ? null : new Date(this.learner.newest).toISOString(),
       weights: this.learner.weights,
     };

@@ -87,23 +87,8 @@ export class EventLog {
    * that acts when it resolves acts on every line written until then.
    */
   async forEachInTurns(visit: (line: LogLine) => void, pieceBytes = TURN_BYTES): Promise<void> {
-    let at = 0;
-    for (;;) {
-      const size = fstatSync(this.fd).size;
-      // The rest is one piece or less: read in this turn, so that events that keep coming (more
-      // slowly than the replay reads them) cannot keep it from ending.
-      if (size - at <= pieceBytes) {
-        readLines(this.fd, at, size, visit, pieceBytes);
-        return;
-      }
-      const piece = fileLinePieces(this.fd, at, size, pieceBytes).next();
-      if (piece.done) return;
-      const read = visitLines(piece.value.bytes, visit);
-      // Only a torn write fails to parse, and `open` cut that off: nothing after one is read.
-      if (read < piece.value.bytes.length) return;
-      at = piece.value.end;
-      await new Promise((ok) => setImmediate(ok));
-    }
+    // Only a torn write fails to parse, and `open` cut that off: nothing after one is read.
+    await this.piecesInTurns((bytes) => visitLines(bytes, visit) === bytes.length, pieceBytes);
   }
 
   /**
@@ -121,7 +106,6 @@ export class EventLog {
   ): Promise<{ before: number; after: number }> {
     const tmp = compactingPath(this.path);
     const out = openSync(tmp, 'w');
-    let at = 0;
     let after = 0;
     /** Bytes copied since the last fsync of the copy. */
     let unsynced = 0;
@@ -152,48 +136,75 @@ export class EventLog {
       unsynced += buf.length;
       return ok;
     };
-    const unreadable = (from: number): never => {
-      throw new Error(`${this.path} holds a line after byte ${from} that does not parse: the log is left as it was`);
+    // Made durable as it goes, so that the last turn's fsync has little left to write (one of the
+    // whole copy held the job some 480 ms at 325 MB on this project's machine).
+    const syncIfDue = (): void => {
+      if (unsynced < SYNC_BYTES) return;
+      fsyncSync(out);
+      unsynced = 0;
     };
+    let closed = false;
+    let before = 0;
     try {
-      for (;;) {
-        const size = fstatSync(this.fd).size;
-        // The rest is one piece or less: copied in this turn, with the rename, so that no line
-        // written meanwhile is left behind in the old log.
-        if (size - at <= pieceBytes) {
-          for (const piece of fileLinePieces(this.fd, at, size, pieceBytes)) {
-            if (!copy(piece.bytes)) unreadable(at);
-            at = piece.end;
-          }
-          break;
-        }
-        const piece = fileLinePieces(this.fd, at, size, pieceBytes).next();
+      const stopped = await this.piecesInTurns(copy, pieceBytes, syncIfDue, (stoppedAt) => {
         // Only a torn write fails to parse, and `open` cut that off: a line that does not parse
         // here leaves the log as it was, rather than a copy that ends before it.
-        if (piece.done || !copy(piece.value.bytes)) unreadable(at);
-        at = piece.value.end;
-        // Made durable as it goes, so that the last turn's fsync has little left to write (one of
-        // the whole copy held the job some 480 ms at 325 MB on this project's machine).
-        if (unsynced >= SYNC_BYTES) {
-          fsyncSync(out);
-          unsynced = 0;
-        }
-        await new Promise((ok) => setImmediate(ok));
-      }
-      fsyncSync(out);
+        if (stoppedAt !== null) return;
+        fsyncSync(out);
+        closeSync(out);
+        closed = true;
+        before = fstatSync(this.fd).size;
+        renameSync(tmp, this.path);
+        syncFolder(this.path);
+        closeSync(this.fd);
+        this.fd = openSync(this.path, 'a+');
+        swapped();
+      });
+      if (stopped !== null)
+        throw new Error(`${this.path} holds a line after byte ${stopped} that does not parse: the log is left as it was`);
     } catch (err) {
-      closeSync(out);
-      rmSync(tmp, { force: true });
+      if (!closed) {
+        closeSync(out);
+        rmSync(tmp, { force: true });
+      }
       throw err;
     }
-    closeSync(out);
-    const before = fstatSync(this.fd).size;
-    renameSync(tmp, this.path);
-    syncFolder(this.path);
-    closeSync(this.fd);
-    this.fd = openSync(this.path, 'a+');
-    swapped();
     return { before, after };
+  }
+
+  /**
+   * Gives `take` the log's whole lines from its start, a piece of about `pieceBytes` at a time,
+   * `between` and other work running between two pieces (the log grows meanwhile); once the rest
+   * is one piece or less it is read in one turn, so that lines that keep coming (more slowly than
+   * they are read) cannot keep it from ending, and `end` is called in that same turn. Returns (and
+   * gives `end`) the byte of the first piece `take` refused (returned false for), or null.
+   */
+  private async piecesInTurns(
+    take: (bytes: Buffer) => boolean,
+    pieceBytes: number,
+    between: () => void = () => undefined,
+    end: (stoppedAt: number | null) => void = () => undefined,
+  ): Promise<number | null> {
+    let at = 0;
+    const stop = (stoppedAt: number | null): number | null => {
+      end(stoppedAt);
+      return stoppedAt;
+    };
+    for (;;) {
+      const size = fstatSync(this.fd).size;
+      if (size - at <= pieceBytes) {
+        for (const piece of fileLinePieces(this.fd, at, size, pieceBytes)) {
+          if (!take(piece.bytes)) return stop(at);
+          at = piece.end;
+        }
+        return stop(null);
+      }
+      const piece = fileLinePieces(this.fd, at, size, pieceBytes).next();
+      if (piece.done || !take(piece.value.bytes)) return stop(at);
+      at = piece.value.end;
+      between();
+      await new Promise((ok) => setImmediate(ok));
+    }
   }
 
   /** Appends lines and makes them durable (one write, one fsync) before returning. */
@@ -215,7 +226,7 @@ function compactingPath(path: string): string {
 }
 
 /** Makes a rename in the folder of `path` durable (the folder's entry). */
-function syncFolder(path: string): void {
+export function syncFolder(path: string): void {
   const fd = openSync(dirname(path), 'r');
   try {
     fsyncSync(fd);
