@@ -2,11 +2,11 @@
  * The log readers (src/cli/data.ts): columns by name, plain or gzipped, RFC 4180 quoting, and
  * errors that name what is wrong.
  */
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { parseTime, readEvents, readItems } from '../src/cli/data.js';
+import { parseTime, readCatalogFile, readEvents, readItems } from '../src/cli/data.js';
 import { tempFolder } from './helpers.js';
 
 const dir = tempFolder('clickwise-data-');
@@ -26,9 +26,9 @@ describe('readEvents', () => {
     'x,2011-01-01T09:00:00Z,u1,C,2,',
   ].join('\n');
 
-  it('reads columns by name in any order, plain or gzipped, sorted by time with ties in file order', () => {
+  it('reads columns by name in any order, plain or gzipped, sorted by time with ties in file order', async () => {
     for (const gz of [false, true]) {
-      const events = readEvents(file(log, gz));
+      const events = await readEvents(file(log, gz));
       expect(events).toEqual([
         { user: 'u2', item: 'B', t: parseTime('2011-01-01 09:00:00'), event: 'purchase', quantity: 1, basket: 's9' },
         { user: 'u1', item: 'C', t: parseTime('2011-01-01 09:00:00'), event: 'purchase', quantity: 2, basket: 'u1@2011-01-01T09:00:00Z' },
@@ -37,29 +37,113 @@ describe('readEvents', () => {
     }
   });
 
-  it('keeps only what an event needs of each row', () => {
-    for (const e of readEvents(file(log))) expect(Object.keys(e).sort()).toEqual(['basket', 'event', 'item', 'quantity', 't', 'user']);
+  it('keeps only what an event needs of each row', async () => {
+    for (const e of await readEvents(file(log)))
+      expect(Object.keys(e).sort()).toEqual(['basket', 'event', 'item', 'quantity', 't', 'user']);
   });
 
-  it('names a missing column, an empty log and a bad timestamp by its line', () => {
-    expect(() => readEvents(file('user_id,item_id\nu,A\n'))).toThrow(/lacks the column\(s\) timestamp\. Found: user_id, item_id/);
-    expect(() => readEvents(file('user_id,item_id,timestamp\n'))).toThrow(/has no data rows/);
+  it('names a missing column, an empty log, a bad timestamp by its line, a short row and a cut gzip file', async () => {
+    await expect(readEvents(file('user_id,item_id\nu,A\n'))).rejects.toThrow(/lacks the column\(s\) timestamp\. Found: user_id, item_id/);
+    await expect(readEvents(file('user_id,item_id,timestamp\n'))).rejects.toThrow(/has no data rows/);
+    await expect(readEvents(file(''))).rejects.toThrow(/has no data rows/);
     // The quoted title spans lines 2 and 3, so the bad row is the file's line 4.
-    expect(() => readEvents(file('title,user_id,item_id,timestamp\n"two\nlines",u,A,2011-01-01\nx,u,B,yesterday\n'))).toThrow(
+    await expect(readEvents(file('title,user_id,item_id,timestamp\n"two\nlines",u,A,2011-01-01\nx,u,B,yesterday\n'))).rejects.toThrow(
       /line 4: timestamp "yesterday" is not an ISO 8601 date-time/,
     );
-    expect(() => readEvents(join(dir, 'missing.csv'))).toThrow(/Cannot read .*missing\.csv/);
+    await expect(readEvents(file('user_id,item_id,timestamp\nu,A,2011-01-01\nu,B\n'))).rejects.toThrow(/Invalid Record Length.*line 3/);
+    await expect(readEvents(join(dir, 'missing.csv'))).rejects.toThrow(/Cannot read .*missing\.csv/);
+    await expect(readEvents(dir)).rejects.toThrow(/Cannot read /);
+    const cut = join(dir, 'cut.csv.gz');
+    writeFileSync(cut, gzipSync(bigLog(2000)).subarray(0, 5000));
+    await expect(readEvents(cut)).rejects.toThrow(/cut\.csv\.gz is not a whole gzip file/);
+  });
+
+  it('reads a file a piece at a time: the same events from pieces of any size, progress to its last byte, and the event loop running between pieces', async () => {
+    const text = bigLog(20_000);
+    for (const gz of [false, true]) {
+      const path = file(text, gz);
+      const size = statSync(path).size;
+      const whole = await readEvents(path);
+      expect(whole).toHaveLength(20_000);
+      expect(whole[0]).toEqual({
+        user: 'u0',
+        item: 'A0',
+        t: parseTime('2011-01-01 00:00:00'),
+        event: 'purchase',
+        quantity: 1,
+        basket: 'u0@2011-01-01 00:00:00',
+      });
+      // Pieces that cut rows, quoted titles, lines and gzip blocks anywhere.
+      const seen: number[] = [];
+      expect(await readEvents(path, { pieceBytes: 777, progress: (done, total) => seen.push(done, total) })).toEqual(whole);
+      expect(seen.length).toBeGreaterThan(2 * Math.floor(size / 777));
+      expect(seen.at(-2)).toBe(size);
+      expect(seen.at(-1)).toBe(size);
+      // Timers and I/O run while the file is read: a loop of turns counts them.
+      let turns = 0;
+      let reading = true;
+      const spin = (): void => {
+        turns++;
+        if (reading) setImmediate(spin);
+      };
+      setImmediate(spin);
+      const read = readEvents(path, { pieceBytes: 4096 });
+      await read.finally(() => (reading = false));
+      expect(turns).toBeGreaterThan(10);
+    }
   });
 });
 
+/** A log of n rows, with a quoted title over two lines every 100th row. */
+function bigLog(n: number): string {
+  const lines = ['user_id,title,item_id,timestamp,quantity'];
+  for (let i = 0; i < n; i++) {
+    const title = i % 100 === 0 ? `"a ""title""\nover two lines, ${i}"` : `title ${i}`;
+    const t = new Date(Date.UTC(2011, 0, 1) + i * 60_000).toISOString().replace('T', ' ').slice(0, 19);
+    lines.push(`u${i % 37},${title},A${i % 501},${t},${1 + (i % 3)}`);
+  }
+  return lines.join('\n');
+}
+
 describe('readItems', () => {
-  it('reads titles with quotes and commas, and the optional columns where they hold a value', () => {
-    const items = readItems(file('item_id,title,price,category\nA,"MUG, ""RED""",2.5,kitchen\nB,PLATE,,\nC,BOWL,-1,\n', true));
+  it('reads titles with quotes and commas, and the optional columns where they hold a value', async () => {
+    const items = await readItems(file('item_id,title,price,category\nA,"MUG, ""RED""",2.5,kitchen\nB,PLATE,,\nC,BOWL,-1,\n', true));
     expect(items).toEqual([
       { id: 'A', title: 'MUG, "RED"', price: 2.5, category: 'kitchen' },
       { id: 'B', title: 'PLATE' },
       { id: 'C', title: 'BOWL' },
     ]);
-    expect(() => readItems(file('item_id,name\nA,B\n'))).toThrow(/lacks the column\(s\) title/);
+    await expect(readItems(file('item_id,name\nA,B\n'))).rejects.toThrow(/lacks the column\(s\) title/);
+  });
+});
+
+describe('readCatalogFile', () => {
+  const catalog = Array.from({ length: 30_000 }, (_, i) => ({
+    id: `sku-${i}`,
+    title: `A product of the shop, number ${i}`,
+    price: i % 50,
+  }));
+
+  it('reads a JSON catalogue in slices, the event loop running between them, with the items a whole parse gives', async () => {
+    const path = join(dir, 'catalog.json');
+    writeFileSync(path, JSON.stringify(catalog));
+    let turns = 0;
+    let reading = true;
+    const spin = (): void => {
+      turns++;
+      if (reading) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const items = await Promise.resolve(readCatalogFile(path)).finally(() => (reading = false));
+    expect(items).toEqual(catalog);
+    expect(turns).toBeGreaterThan(1);
+  });
+
+  it('reads an items CSV, and names a file that is missing or not JSON', async () => {
+    expect(await readCatalogFile(file('item_id,title\nA,MUG\n'))).toEqual([{ id: 'A', title: 'MUG' }]);
+    await expect(Promise.resolve().then(() => readCatalogFile(join(dir, 'none.json')))).rejects.toThrow(/none\.json does not exist/);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '[{"id": "A", "title": "MUG"},');
+    await expect(Promise.resolve().then(() => readCatalogFile(bad))).rejects.toThrow(/bad\.json is not valid JSON/);
   });
 });

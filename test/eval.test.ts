@@ -517,7 +517,7 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
 describe.skipIf(!data)('eval protocol (real data, a slice)', () => {
   it('sees nothing after an event before scoring it, for every method', { timeout: 600_000 }, async () => {
     const retail = join(data!, 'uci-online-retail');
-    const items = readItems(join(retail, 'online_retail_items.csv.gz'));
+    const items = await readItems(join(retail, 'online_retail_items.csv.gz'));
     // A slice: the first 6,000 lines (2010-12-01 … 12-05); the evaluation starts on 12-03.
     const lines = gunzipSync(readFileSync(join(retail, 'online_retail_clean.csv.gz')))
       .toString('utf8')

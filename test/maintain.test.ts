@@ -73,7 +73,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(head.provenance.until).toBe('2010-12-20');
 
     await useBackend('cpu');
-    const catalog = readItems(itemsPath);
+    const catalog = await readItems(itemsPath);
     const rec = await createRecommender({ catalog, modelUrl: out, backend: 'cpu', storage: 'memory' });
     expect(rec.stats().modelVersion).toContain('base-2010-12-20');
     // With no clicks, the base ranks by what sold before the date: the best seller comes first.

@@ -36,6 +36,13 @@ describe('the stream job’s bench', () => {
     expect(r.checkpointAfterCompactionBytes).toBeLessThan(r.checkpointBytes);
     for (const v of [r.compactMs, r.rebaseAfterCompactionMs, r.rebaseRatioToCompacted]) expect(v).toBeGreaterThan(0);
     expect(said.filter((m) => new RegExp(`^rebase after the compaction: ${kept} events replayed in \\d+ ms$`).test(m))).toHaveLength(1);
+    // A new catalogue of the bench's items and 1% more, read while the job runs, then taken.
+    expect(r.catalogReadMs).toBeGreaterThan(0);
+    expect(r.catalogReadLongestWaitMs).toBeGreaterThanOrEqual(0);
+    expect(r.catalogSetMs).toBeGreaterThan(0);
+    expect(
+      said.filter((m) => /^a new catalogue of 404 items: read in \d+ ms \(the longest wait \d+ ms\), taken in \d+ ms$/.test(m)),
+    ).toHaveLength(1);
     // The delta lists items that sold; listed by id (and with long ids) it weighs more.
     expect(r.deltaItems).toBeGreaterThan(0);
     expect(r.deltaItems).toBeLessThanOrEqual(400);

@@ -10,7 +10,7 @@ import { mulberry32 } from '../src/core/rng.js';
 import { tempFolder } from './helpers.js';
 
 describe('the synthetic grocer’s log', () => {
-  it('is the same for the same options, reads as a shop’s log, and is mostly re-buys in aisle order', () => {
+  it('is the same for the same options, reads as a shop’s log, and is mostly re-buys in aisle order', async () => {
     const o = { items: 300, shoppers: 30, seed: 5 };
     const log = syntheticLog(o);
     expect(syntheticLog(o)).toEqual(log);
@@ -18,8 +18,8 @@ describe('the synthetic grocer’s log', () => {
     const dir = tempFolder('clickwise-log-');
     writeFileSync(join(dir, 'events.csv.gz'), gzipLines(log.events));
     writeFileSync(join(dir, 'items.csv'), log.items.join('\n') + '\n');
-    const events = readEvents(join(dir, 'events.csv.gz'));
-    const items = readItems(join(dir, 'items.csv'));
+    const events = await readEvents(join(dir, 'events.csv.gz'));
+    const items = await readItems(join(dir, 'items.csv'));
     expect(items).toHaveLength(300);
     expect(events.length).toBe(log.events.length - 1);
     const known = new Set(items.map((i) => i.id));
@@ -38,14 +38,14 @@ describe('the synthetic grocer’s log', () => {
     expect(seen.size).toBe(30);
   });
 
-  it('names each product’s department with departments, and makes the same events', () => {
+  it('names each product’s department with departments, and makes the same events', async () => {
     const o = { items: 300, shoppers: 30, seed: 5 };
     const plain = syntheticLog(o);
     const named = syntheticLog({ ...o, departments: true });
     expect(named.events).toEqual(plain.events);
     const dir = tempFolder('clickwise-log-departments-');
     writeFileSync(join(dir, 'items.csv'), named.items.join('\n') + '\n');
-    const items = readItems(join(dir, 'items.csv'));
+    const items = await readItems(join(dir, 'items.csv'));
     expect(items.map((i) => i.title)).toEqual(plain.items.slice(1).map((l) => l.split(',')[1]));
     const departments = new Set(items.map((i) => i.category));
     expect([...departments].every((d) => /^department \d+$/.test(d ?? ''))).toBe(true);

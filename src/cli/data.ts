@@ -5,10 +5,15 @@
  *   returned sorted by time, stably.
  * - items: `item_id,title` (+ optional `description,price,category`).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { parse } from 'csv-parse/sync';
-import { validateCatalog } from '../core/catalog.js';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { parse } from 'csv-parse';
+import { validateCatalogSliced } from '../core/catalog.js';
+import { parseJsonArraySliced } from '../core/json-array.js';
+import { Slicer } from '../core/slice.js';
 import { UsageError } from './common.js';
 import type { Item } from '../core/types.js';
 
@@ -23,45 +28,121 @@ export interface LogEvent {
   basket: string;
 }
 
-/**
- * The file's bytes, gunzipped where they are gzip. Parsed from bytes, never as one string: a log's
- * text may be longer than the longest string the runtime can hold (512 MiB in Node 20).
- */
-function readBytes(path: string): Buffer {
-  let buf: Buffer;
+/** How a file is read. */
+export interface ReadOptions {
+  /** Told, as the file is read, how many of its bytes are read (of a gzipped file, its gzipped bytes) and its size. */
+  progress?: (done: number, total: number) => void;
+  /** Bytes read from the file at a time: 64 KiB unless given. */
+  pieceBytes?: number;
+}
+
+/** Whether the file is gzip (by its first two bytes), and its size; an unreadable file is an error naming it. */
+function probe(path: string): { gz: boolean; size: number } {
+  let fd = -1;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(2);
+    const n = readSync(fd, head, 0, 2, 0);
+    return { gz: n === 2 && head[0] === 0x1f && head[1] === 0x8b, size: fstatSync(fd).size };
   } catch (err) {
     throw new Error(
       `Cannot read ${path}: ${err instanceof Error ? err.message : String(err)}. Give the path of a CSV file (plain or gzipped).`,
     );
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
-  const gz = buf.length > 2 && buf[0] === 0x1f && buf[1] === 0x8b;
-  return gz ? gunzipSync(buf) : buf;
+}
+
+/** What a row's turn throws where the row is bad: `rows` gives it the row's line in the file. */
+class BadRow extends Error {}
+
+/** The options of every parse of a file here, so that two parses count its records alike. */
+const CSV = { skip_empty_lines: true, bom: true, relax_column_count: false } as const;
+
+/** A new stream of the file's bytes, gunzipped where they are gzip, `pieceBytes` read at a time. */
+function bytesOf(path: string, gz: boolean, pieceBytes: number | undefined, each?: (bytes: number) => void): Readable {
+  const source = createReadStream(path, pieceBytes ? { highWaterMark: pieceBytes } : {});
+  if (each) source.on('data', (b) => each(b.length));
+  return gz ? source.pipe(createGunzip()).on('error', (err) => source.destroy(err)) : source;
 }
 
 /**
- * The file's rows, each turned by `take` as it is parsed: only what `take` returns is kept, not a
- * record of every column of every row (a log's rows carry titles, prices and more that the
- * events do not need). Columns are found by name; `required` are checked on the header.
+ * The file's rows, each turned by the function `take` makes from the header: only what that
+ * returns is kept, not a record of every column of every row (a log's rows carry titles, prices
+ * and more that the events do not need). The file is read, gunzipped and parsed a piece at a
+ * time, never whole: a log may be larger than the largest buffer (4 GiB in Node 20) or string
+ * (512 MiB) the runtime can hold, its text is never held beside what is kept of it, and the
+ * event loop runs between pieces. Columns are found by name (`take` is given each one's place,
+ * −1 where the file lacks it); `required` are checked on the header. A row's turn throws a
+ * `BadRow` for a bad row, which is told with the row's line in the file.
  */
-function rows<T>(path: string, required: string[], take: (r: Record<string, string>, line: number) => T): T[] {
-  const columns = (header: string[]): string[] => {
-    const missing = required.filter((c) => !header.includes(c));
-    if (missing.length) {
-      throw new Error(`${path} lacks the column(s) ${missing.join(', ')}. Found: ${header.join(', ')}. Required: ${required.join(', ')}.`);
-    }
-    return header;
-  };
-  const out = parse(readBytes(path), {
-    columns,
-    skip_empty_lines: true,
-    bom: true,
-    relax_column_count: false,
-    on_record: (r: Record<string, string>, info) => take(r, info.lines),
-  }) as T[];
+async function rows<T>(
+  path: string,
+  required: string[],
+  take: (column: (name: string) => number) => (r: string[]) => T,
+  options: ReadOptions = {},
+): Promise<T[]> {
+  const { gz, size } = probe(path);
+  const out: T[] = [];
+  const progress = options.progress;
+  let done = 0;
+  const each = progress ? (bytes: number): void => progress((done += bytes), size) : undefined;
+  let failure: unknown = null;
+  try {
+    await pipeline(bytesOf(path, gz, options.pieceBytes, each), parse(CSV), async (records: AsyncIterable<string[]>) => {
+      let row: ((r: string[]) => T) | null = null;
+      try {
+        for await (const r of records) {
+          if (row === null) {
+            const missing = required.filter((c) => !r.includes(c));
+            if (missing.length)
+              throw new Error(
+                `${path} lacks the column(s) ${missing.join(', ')}. Found: ${r.join(', ')}. Required: ${required.join(', ')}.`,
+              );
+            row = take((name) => r.indexOf(name));
+          } else out.push(row(r));
+        }
+      } catch (err) {
+        // The pipeline, ended early, rejects with an abort of its own: this is what is told.
+        failure = err;
+        throw err;
+      }
+    });
+  } catch (caught) {
+    const err = failure ?? caught;
+    const code = (err as { code?: unknown }).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw new Error(`${path} is not a whole gzip file (${(err as Error).message}).`);
+    if (err instanceof BadRow) throw new Error(`${path}, line ${await lineOfRecord(path, gz, out.length + 1)}: ${err.message}`);
+    throw err;
+  }
   if (out.length === 0) throw new Error(`${path} has no data rows.`);
   return out;
+}
+
+/**
+ * The line of the file where its record `k` (the header is 0) ends, by a second parse: only for
+ * a bad row's error, as a parse that tells every record's line takes half as long again.
+ */
+async function lineOfRecord(path: string, gz: boolean, k: number): Promise<number> {
+  let line = -1;
+  let seen = 0;
+  const found = new Error('found');
+  const parser = parse({
+    ...CSV,
+    on_record: (_r: string[], info) => {
+      if (seen++ === k) {
+        line = info.lines;
+        throw found;
+      }
+      return null;
+    },
+  });
+  await pipeline(bytesOf(path, gz, undefined), parser, async (records: AsyncIterable<unknown>) => {
+    for await (const r of records) void r;
+  }).catch((err: unknown) => {
+    if (err !== found) throw err;
+  });
+  return line;
 }
 
 /** Parses an ISO 8601 date-time or `YYYY-MM-DD HH:MM:SS` (read as UTC), or a plain date. */
@@ -77,11 +158,12 @@ export function parseTime(s: string): number {
 }
 
 /**
- * Reads and sorts an events file. A row with an unreadable timestamp is an error naming its line
- * in the file. Ids, baskets and event kinds repeat over many rows: each distinct one is kept once,
- * so a log's events hold little more than their numbers (a row's fields are fresh strings).
+ * Reads and sorts an events file, a piece at a time (`options`: progress). A row with an
+ * unreadable timestamp is an error naming its line in the file. Ids, baskets and event kinds
+ * repeat over many rows: each distinct one is kept once, so a log's events hold little more than
+ * their numbers (a row's fields are fresh strings).
  */
-export function readEvents(path: string): LogEvent[] {
+export async function readEvents(path: string, options: ReadOptions = {}): Promise<LogEvent[]> {
   const strings = new Map<string, string>();
   const once = (v: string): string => {
     const had = strings.get(v);
@@ -92,39 +174,65 @@ export function readEvents(path: string): LogEvent[] {
   // The lines of one basket come together and share their timestamp: parsed once for them.
   let lastStamp: string | null = null;
   let lastTime = NaN;
-  const out: LogEvent[] = rows(path, ['user_id', 'item_id', 'timestamp'], (r, line) => {
-    const stamp = r['timestamp']!;
-    const t = stamp === lastStamp ? lastTime : parseTime(stamp);
-    if (!Number.isFinite(t)) {
-      throw new Error(`${path}, line ${line}: timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`);
-    }
-    lastStamp = stamp;
-    lastTime = t;
-    const user = once(r['user_id']!);
-    const quantity = r['quantity'] !== undefined && r['quantity'] !== '' ? Number(r['quantity']) : 1;
-    return {
-      user,
-      item: once(r['item_id']!),
-      t,
-      event: once(r['event'] || 'purchase'),
-      quantity: Number.isFinite(quantity) ? quantity : 1,
-      basket: once(r['session_id'] || `${user}@${stamp}`),
-    };
-  });
+  const out: LogEvent[] = await rows(
+    path,
+    ['user_id', 'item_id', 'timestamp'],
+    (column) => {
+      const [userAt, itemAt, timeAt, eventAt, quantityAt, sessionAt] = [
+        'user_id',
+        'item_id',
+        'timestamp',
+        'event',
+        'quantity',
+        'session_id',
+      ].map(column);
+      return (r) => {
+        const stamp = r[timeAt!]!;
+        const t = stamp === lastStamp ? lastTime : parseTime(stamp);
+        if (!Number.isFinite(t))
+          throw new BadRow(`timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`);
+        lastStamp = stamp;
+        lastTime = t;
+        const user = once(r[userAt!]!);
+        const q = r[quantityAt!];
+        const quantity = q !== undefined && q !== '' ? Number(q) : 1;
+        return {
+          user,
+          item: once(r[itemAt!]!),
+          t,
+          event: once(r[eventAt!] || 'purchase'),
+          quantity: Number.isFinite(quantity) ? quantity : 1,
+          basket: once(r[sessionAt!] || `${user}@${stamp}`),
+        };
+      };
+    },
+    options,
+  );
   // Array.prototype.sort is stable, so rows with the same time keep their file order.
   return out.sort((a, b) => a.t - b.t);
 }
 
-/** Reads an items file into catalogue items. */
-export function readItems(path: string): Item[] {
-  return rows(path, ['item_id', 'title'], (r) => {
-    const item: Item = { id: r['item_id']!, title: r['title']! };
-    if (r['description']) item.description = r['description'];
-    if (r['category']) item.category = r['category'];
-    const price = r['price'] !== undefined && r['price'] !== '' ? Number(r['price']) : NaN;
-    if (Number.isFinite(price) && price >= 0) item.price = price;
-    return item;
-  });
+/** Reads an items file into catalogue items, a piece at a time. */
+export async function readItems(path: string, options: ReadOptions = {}): Promise<Item[]> {
+  return rows(
+    path,
+    ['item_id', 'title'],
+    (column) => {
+      const [idAt, titleAt, descriptionAt, categoryAt, priceAt] = ['item_id', 'title', 'description', 'category', 'price'].map(column);
+      return (r) => {
+        const item: Item = { id: r[idAt!]!, title: r[titleAt!]! };
+        const description = r[descriptionAt!];
+        if (description) item.description = description;
+        const category = r[categoryAt!];
+        if (category) item.category = category;
+        const p = r[priceAt!];
+        const price = p !== undefined && p !== '' ? Number(p) : NaN;
+        if (Number.isFinite(price) && price >= 0) item.price = price;
+        return item;
+      };
+    },
+    options,
+  );
 }
 
 /**
@@ -157,18 +265,22 @@ export function titleWordsOf(value: unknown): number | null {
   return n;
 }
 
-/** Reads a storefront catalogue (JSON array) or the tools' items CSV. */
-export function readCatalogFile(path: string): Item[] {
+/**
+ * Reads a storefront catalogue (JSON array) or the tools' items CSV. Both are read in slices, so
+ * that a job that reads a catalogue again while it runs (the stream job) keeps taking events.
+ */
+export async function readCatalogFile(path: string): Promise<Item[]> {
   if (!existsSync(path))
     throw new Error(`${path} does not exist. Give the catalogue the storefront serves (--catalog) or an items CSV (--items).`);
   if (/\.csv(\.gz)?$/.test(path)) return readItems(path);
+  const slicer = new Slicer();
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = await parseJsonArraySliced(new Uint8Array(await readFile(path)), slicer);
   } catch (err) {
     throw new Error(`${path} is not valid JSON (${String(err)}): give a JSON array of items, or an items CSV with --items.`);
   }
-  const catalog = validateCatalog(parsed);
+  const catalog = await validateCatalogSliced(parsed, slicer);
   if (catalog.skipped.length) console.warn(`${catalog.skipped.length} catalogue items skipped: ${catalog.skipped.slice(0, 3).join('; ')}`);
   return [...catalog.items];
 }

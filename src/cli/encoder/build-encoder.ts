@@ -134,9 +134,9 @@ function readCatalogTexts(path: string): string[] {
   return items.map((i) => [i.title, i.category ?? '', i.description ?? ''].join(' '));
 }
 
-function readRetailTitles(dataDir: string): string[] | null {
+async function readRetailTitles(dataDir: string): Promise<string[] | null> {
   const f = join(dataDir, 'uci-online-retail', 'online_retail_items.csv.gz');
-  return existsSync(f) ? readItems(f).map((i) => i.title) : null;
+  return existsSync(f) ? (await readItems(f)).map((i) => i.title) : null;
 }
 
 async function main(): Promise<void> {
@@ -263,7 +263,7 @@ async function main(): Promise<void> {
   const coverage: Record<string, unknown> = {};
   if (existsSync('public/catalog.json')) coverage['demoCatalog'] = coverageOf(readCatalogTexts('public/catalog.json'));
   const dataDir = resolve(process.env['CLICKWISE_DATA_DIR'] ?? '../shared/data');
-  const retail = readRetailTitles(dataDir);
+  const retail = await readRetailTitles(dataDir);
   if (retail) coverage['onlineRetailTitles'] = coverageOf(retail);
   coverage['note'] =
     'Every token is embedded: words in the vocabulary by their GloVe vector, all others by character n-gram hashing. No token is dropped.';
@@ -280,8 +280,8 @@ async function main(): Promise<void> {
       );
     }
     const split = parseTime(String(args['split'] ?? '2011-10-01'));
-    const events = readEvents(eventsPath);
-    const items = readItems(itemsPath);
+    const events = await readEvents(eventsPath);
+    const items = await readItems(itemsPath);
     const ids = items.map((i) => i.id);
     const pairs = coPurchasePairs(events, ids, split, seed);
     console.error(`training pairs: ${pairs.length} co-purchases from baskets before ${new Date(split).toISOString().slice(0, 10)}`);

@@ -546,9 +546,10 @@ async function main(argv: string[]): Promise<void> {
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
   const t0 = Date.now();
-  process.stderr.write(`reading ${eventsPath} and ${itemsPath}\n`);
-  const events = readEvents(eventsPath);
-  const read = readItems(itemsPath);
+  const reading = progressBar(`reading ${eventsPath}`, 1);
+  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total) });
+  reading.end();
+  const read = await readItems(itemsPath);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
   if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);

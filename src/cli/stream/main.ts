@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<void> {
   if (secret && secret.length < 16) fail('The secret must be at least 16 characters.');
 
   const say = (m: string): void => console.error(`[stream] ${m}`);
-  const ids = readCatalogFile(String(catalogFile)).map((i) => i.id);
+  const ids = (await readCatalogFile(String(catalogFile))).map((i) => i.id);
   const t0 = Date.now();
   const job = await StreamJob.open({ modelDir, ids, stateDir, log: say, keepDays });
   say(
@@ -172,6 +172,34 @@ async function main(argv: string[]): Promise<void> {
   }
   const follow = source ? setInterval(() => source.poll(), 500) : null;
   let catalogTime = statSync(String(catalogFile)).mtimeMs;
+  const catalogFailed = (err: unknown): void =>
+    say(
+      `the catalogue ${String(catalogFile)} could not be read again (${err instanceof Error ? err.message : String(err)}); the job keeps the previous one`,
+    );
+  /** The catalogue being read again, if it is: one read at a time. */
+  let readingCatalog: Promise<void> | null = null;
+  /**
+   * Reads the catalogue file changed at `t` again (new products), in slices while the job takes
+   * events; what was learned carries over by id. Where a new base or a compaction began
+   * meanwhile, the next tick reads it again.
+   */
+  const readCatalogAgain = async (t: number): Promise<void> => {
+    let next: string[];
+    try {
+      next = (await readCatalogFile(String(catalogFile))).map((i) => i.id);
+    } catch (err) {
+      catalogTime = t;
+      catalogFailed(err);
+      return;
+    }
+    if (job.busy) return;
+    catalogTime = t;
+    if (job.setCatalog(next)) {
+      say(`read the catalogue again: ${next.length} items`);
+      // Written now, in turns: a start from the checkpoint before would carry it over again.
+      await checkpoint(true);
+    }
+  };
   const tick = setInterval(() => {
     // While a new base is replayed (or the log compacted), the job takes events and publishes for
     // the base before; a new catalogue and the next checkpoint wait for it.
@@ -179,22 +207,14 @@ async function main(argv: string[]): Promise<void> {
       publish();
       return;
     }
-    // A changed catalogue file (new products) is read again; what was learned carries over by id.
-    try {
-      const t = statSync(String(catalogFile)).mtimeMs;
-      if (t !== catalogTime) {
-        const next = readCatalogFile(String(catalogFile)).map((i) => i.id);
-        catalogTime = t;
-        if (job.setCatalog(next)) {
-          say(`read the catalogue again: ${next.length} items`);
-          // Written now, in turns: a start from the checkpoint before would carry it over again.
-          void checkpoint(true);
-        }
+    if (!readingCatalog) {
+      let t = catalogTime;
+      try {
+        t = statSync(String(catalogFile)).mtimeMs;
+      } catch (err) {
+        catalogFailed(err);
       }
-    } catch (err) {
-      say(
-        `the catalogue ${String(catalogFile)} could not be read again (${err instanceof Error ? err.message : String(err)}); the job keeps the previous one`,
-      );
+      if (t !== catalogTime) readingCatalog = readCatalogAgain(t).finally(() => (readingCatalog = null));
     }
     job
       .checkBase()

@@ -112,8 +112,10 @@ async function main(argv: string[]): Promise<void> {
   const t0 = Date.now();
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
-  const events = readEvents(eventsPath);
-  const read = readItems(itemsPath);
+  const reading = progressBar(`reading ${eventsPath}`, 1);
+  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total) });
+  reading.end();
+  const read = await readItems(itemsPath);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');

@@ -179,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { catalog: 'string', items: 'string', model: 'string', subspaces: 'number' });
   const source = args['catalog'] ?? args['items'];
   if (source === undefined) throw new UsageError('Missing --catalog F (or --items F).');
-  const items = readCatalogFile(String(source));
+  const items = await readCatalogFile(String(source));
   // The file the pages serve, as it is: its index is shipped with the vectors.
   const catalogFile =
     args['catalog'] !== undefined && !/\.csv(\.gz)?$/.test(String(source)) ? new Uint8Array(readFileSync(String(source))) : undefined;
