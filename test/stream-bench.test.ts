@@ -40,8 +40,11 @@ describe('the stream job’s bench', () => {
     expect(r.catalogReadMs).toBeGreaterThan(0);
     expect(r.catalogReadLongestWaitMs).toBeGreaterThanOrEqual(0);
     expect(r.catalogSetMs).toBeGreaterThan(0);
+    expect(r.catalogSetLongestWaitMs).toBeGreaterThanOrEqual(0);
     expect(
-      said.filter((m) => /^a new catalogue of 404 items: read in \d+ ms \(the longest wait \d+ ms\), taken in \d+ ms$/.test(m)),
+      said.filter((m) =>
+        /^a new catalogue of 404 items: read in \d+ ms \(the longest wait \d+ ms\), taken in \d+ ms \(the longest wait \d+ ms\)$/.test(m),
+      ),
     ).toHaveLength(1);
     // The delta lists items that sold; listed by id (and with long ids) it weighs more.
     expect(r.deltaItems).toBeGreaterThan(0);

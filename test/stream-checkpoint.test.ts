@@ -280,6 +280,48 @@ describe('a new catalogue', () => {
     }
   });
 
+  it('is taken in turns while the job runs: events taken meanwhile are carried over, and other work waits for it', async () => {
+    const { folder, state } = fresh();
+    const next = ['n1', ...IDS.slice(1).reverse(), 'n2'];
+    const job = await open(folder, state);
+    // The job that takes the same events, then the catalogue at once.
+    const atOnce = await open(folder, join(state, '..', 'state-at-once'));
+    try {
+      job.accept(events(0, 200));
+      expect(await job.setCatalogInTurns([...IDS])).toBe(false);
+      let turns = 0;
+      let taking = true;
+      const taken: number[] = [];
+      // Between the turns of the catalogue's taking, events come in (by the old catalogue) and other work is refused.
+      const spin = (): void => {
+        if (!taking) return;
+        turns++;
+        if (turns <= 5) taken.push(job.accept(events(200 + 20 * (turns - 1), 20)).accepted);
+        if (turns === 1) {
+          expect(job.busy).toBe(true);
+          expect(() => job.setCatalog(next)).toThrow(/while a new catalogue is taken/);
+        }
+        setImmediate(spin);
+      };
+      setImmediate(spin);
+      const took = await job.setCatalogInTurns(next).finally(() => (taking = false));
+      expect(took).toBe(true);
+      expect(job.busy).toBe(false);
+      expect(turns).toBeGreaterThanOrEqual(3);
+      expect(taken.length).toBeGreaterThanOrEqual(3);
+      expect(taken.every((n) => n === 20)).toBe(true);
+      atOnce.accept(events(0, 200));
+      taken.forEach((_, j) => atOnce.accept(events(200 + 20 * j, 20)));
+      expect(atOnce.setCatalog(next)).toBe(true);
+      expect(job.total).toBe(200 + 20 * taken.length);
+      expect(delta(job, folder)).toEqual(delta(atOnce, folder));
+      expect(job.status()).toEqual(atOnce.status());
+    } finally {
+      job.close();
+      atOnce.close();
+    }
+  });
+
   it('a checkpoint made on another catalogue is carried over by id at a start, as a new catalogue is while the job runs', async () => {
     const { folder, state } = fresh();
     const first = await open(folder, state);

@@ -17,8 +17,8 @@
  *   - compaction: the job with a window of `--keep-days` (7 of the stream's 30 days) rewriting
  *     its log without the older events, in turns, with the longest wait; a checkpoint after it;
  *     and a new base's replay of the log it left, against the whole log's above;
- *   - catalogue: a new catalogue file (1% new products) read as the running job reads it, in
- *     slices, with the longest wait, and the one turn in which the job takes it;
+ *   - catalogue: a new catalogue file (1% new products) read and taken as the running job does,
+ *     in turns, with the longest wait of each;
  *   - publish: one delta at this catalogue size, and its size gzipped. The base ships what each
  *     item sold lately, so the delta carries what sells now besides ψ, as a maintained base's does.
  *     Beside it, the same lists with every item by id (payload format 1), and both for a shop
@@ -77,10 +77,11 @@ export interface StreamBench {
   /** A new base's replay of the compacted log, and the whole log's replay over it. */
   rebaseAfterCompactionMs: number;
   rebaseRatioToCompacted: number;
-  /** A new catalogue file (1% new items): read while the job runs, the longest wait meanwhile, and the one turn that takes it. */
+  /** A new catalogue file (1% new items): read while the job runs, then taken in turns, with the longest wait of each. */
   catalogReadMs: number;
   catalogReadLongestWaitMs: number;
   catalogSetMs: number;
+  catalogSetLongestWaitMs: number;
   publishMs: number;
   deltaItems: number;
   /** Best sellers whose figures of what sells now the delta carries. */
@@ -264,8 +265,8 @@ export async function runStreamBench(
     if (!(await windowed.checkBase())) throw new Error('the job did not take the new base after the compaction');
     const rebaseAfterCompactionMs = performance.now() - t;
     say(`rebase after the compaction: ${compacted.kept} events replayed in ${rebaseAfterCompactionMs.toFixed(0)} ms`);
-    // A new catalogue (1% new products), as the running job reads it when its file changes: in
-    // slices, the job taking events meanwhile, then taken in one turn.
+    // A new catalogue (1% new products), as the running job reads and takes it when its file
+    // changes: in turns, the job taking events meanwhile.
     const catalogPath = join(dir, 'catalog.json');
     const grown = [...ids, ...Array.from({ length: Math.ceil(items / 100) }, (_, i) => `new${i}`)];
     writeFileSync(catalogPath, JSON.stringify(grown.map((id) => ({ id, title: `A product of the shop, ${id}` }))));
@@ -276,11 +277,15 @@ export async function runStreamBench(
     const catalogReadMs = performance.now() - t;
     readWaits.disable();
     const catalogReadLongestWaitMs = readWaits.max / 1e6;
+    const setWaits = monitorEventLoopDelay({ resolution: 10 });
+    setWaits.enable();
     t = performance.now();
-    if (!windowed.setCatalog(read)) throw new Error('the job did not take the new catalogue');
+    if (!(await windowed.setCatalogInTurns(read))) throw new Error('the job did not take the new catalogue');
     const catalogSetMs = performance.now() - t;
+    setWaits.disable();
+    const catalogSetLongestWaitMs = setWaits.max / 1e6;
     say(
-      `a new catalogue of ${read.length} items: read in ${catalogReadMs.toFixed(0)} ms (the longest wait ${catalogReadLongestWaitMs.toFixed(0)} ms), taken in ${catalogSetMs.toFixed(0)} ms`,
+      `a new catalogue of ${read.length} items: read in ${catalogReadMs.toFixed(0)} ms (the longest wait ${catalogReadLongestWaitMs.toFixed(0)} ms), taken in ${catalogSetMs.toFixed(0)} ms (the longest wait ${catalogSetLongestWaitMs.toFixed(0)} ms)`,
     );
     windowed.close();
 
@@ -336,6 +341,7 @@ export async function runStreamBench(
       catalogReadMs: round(catalogReadMs),
       catalogReadLongestWaitMs: round(catalogReadLongestWaitMs),
       catalogSetMs: round(catalogSetMs),
+      catalogSetLongestWaitMs: round(catalogSetLongestWaitMs),
       publishMs: round(publishMs),
       deltaItems: published.items,
       deltaRecentItems: published.recentItems,

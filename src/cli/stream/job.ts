@@ -16,6 +16,7 @@
  * old to say what sells now).
  */
 import { defaultFetcher } from '../../core/model-io.js';
+import { nextTask } from '../../core/slice.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
@@ -395,21 +396,57 @@ export class StreamJob {
    * over by id (`carryOver`), a new product starting from nothing, so that a shop that adds
    * products every day does not replay its whole log each time. Events of items that left stay in
    * the log and are not learned. Returns false, doing nothing, where the ids are the same in the
-   * same order (a catalogue file written again for a new price, say).
+   * same order (a catalogue file written again for a new price, say). At once: the running job
+   * takes one with {@link setCatalogInTurns}.
    */
   setCatalog(ids: readonly string[]): boolean {
     if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
+    const steps = this.catalogSteps(ids);
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /**
+   * {@link setCatalog} in turns, the job taking events between them (by the catalogue before,
+   * and carried over with the rest in the last turn); no other work starts meanwhile. About 0.2 s
+   * of work at 100,000 items, in turns of at most about a third of it.
+   */
+  async setCatalogInTurns(ids: readonly string[]): Promise<boolean> {
+    if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
+    this.work = 'a new catalogue is taken';
+    try {
+      const steps = this.catalogSteps(ids);
+      let step = steps.next();
+      while (!step.done) {
+        await nextTask();
+        step = steps.next();
+      }
+      return step.value;
+    } finally {
+      this.work = null;
+    }
+  }
+
+  /**
+   * The work of taking a catalogue, in steps (a yield between two). What the job learned is read
+   * in the last, which also puts the new catalogue in place: events taken between the steps are
+   * carried over.
+   */
+  private *catalogSteps(ids: readonly string[]): Generator<void, boolean> {
     const key = catalogSha(ids);
     if (key === this.catalogKey) return false;
+    yield;
+    const index = new Map(ids.map((id, i) => [id, i]));
+    yield;
+    const next = this.learnerOn(alignBase(this.head!, ids, { indexOf: (id) => index.get(id) }));
+    yield;
     const before = this.index;
-    const next = this.learnerOn(alignBase(this.head!, ids));
-    carryOver(
-      this.learner,
-      next,
-      Int32Array.from(ids, (id) => before.get(id) ?? -1),
-    );
+    const from = Int32Array.from(ids, (id) => before.get(id) ?? -1);
+    yield;
+    carryOver(this.learner, next, from);
     this.ids = ids;
-    this.index = new Map(ids.map((id, i) => [id, i]));
+    this.index = index;
     this.catalogKey = key;
     this.learner = next;
     this.changes++;

@@ -179,9 +179,9 @@ async function main(argv: string[]): Promise<void> {
   /** The catalogue being read again, if it is: one read at a time. */
   let readingCatalog: Promise<void> | null = null;
   /**
-   * Reads the catalogue file changed at `t` again (new products), in slices while the job takes
-   * events; what was learned carries over by id. Where a new base or a compaction began
-   * meanwhile, the next tick reads it again.
+   * Reads the catalogue file changed at `t` again (new products) and takes it, both in turns while
+   * the job takes events; what was learned carries over by id. Where other work (a new base, a
+   * compaction, a checkpoint) began meanwhile, the next tick reads it again.
    */
   const readCatalogAgain = async (t: number): Promise<void> => {
     let next: string[];
@@ -194,7 +194,7 @@ async function main(argv: string[]): Promise<void> {
     }
     if (job.busy) return;
     catalogTime = t;
-    if (job.setCatalog(next)) {
+    if (await job.setCatalogInTurns(next)) {
       say(`read the catalogue again: ${next.length} items`);
       // Written now, in turns: a start from the checkpoint before would carry it over again.
       await checkpoint(true);
