@@ -317,7 +317,13 @@ export class StreamJob {
       this.lastMarker = manifest.version;
       this.changes++;
       this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
-      const learner = this.learnerOn(alignBase(head, this.ids));
+      // The base aligned by the job's own index, and the learner made, each in a turn of its own:
+      // events taken meanwhile go into the log after the marker, which the replay reads.
+      await nextTask();
+      const index = this.index;
+      const aligned = alignBase(head, this.ids, { indexOf: (id) => index.get(id) });
+      await nextTask();
+      const learner = this.learnerOn(aligned);
       await this.eventLog.forEachInTurns((line) => this.learnLine(learner, line), this.turnBytes);
       this.head = head;
       this.learner = learner;
