@@ -429,6 +429,42 @@ describe('npm run stream', () => {
     }
   });
 
+  it('follows its file in turns while the job runs: the events a read at once takes, other work running between pieces', async () => {
+    const { dir, model, state } = setup();
+    const inTurns = await StreamJob.open({ modelDir: model, ids: ITEMS, stateDir: state, log: () => undefined });
+    const atOnce = await StreamJob.open({ modelDir: model, ids: ITEMS, stateDir: join(dir, 'state-at-once'), log: () => undefined });
+    try {
+      const file = join(dir, 'export.csv');
+      const line = (k: number): string => `u${k % 9},sku-${(k * 7) % 40},${new Date(T0 + k * 60_000).toISOString()}`;
+      writeFileSync(file, `user_id,item_id,timestamp\n${Array.from({ length: 400 }, (_, k) => line(k)).join('\n')}\n`);
+      const source = new FileSource(file, inTurns, () => undefined);
+      let turns = 0;
+      let reading = true;
+      const spin = (): void => {
+        if (!reading) return;
+        turns++;
+        // One read at a time: another in turns takes nothing, one at once is refused.
+        if (turns === 1) expect(() => source.poll()).toThrow(/being read in turns/);
+        setImmediate(spin);
+      };
+      setImmediate(spin);
+      const [taken, again] = await Promise.all([source.pollInTurns(1024), source.pollInTurns(1024)]).finally(() => (reading = false));
+      expect(taken).toEqual({ accepted: 400, duplicates: 0, tooOld: 0 });
+      expect(again).toEqual({ accepted: 0, duplicates: 0, tooOld: 0 });
+      expect(source.pieces).toBeGreaterThan(10);
+      expect(turns).toBeGreaterThanOrEqual(source.pieces - 1);
+      expect(new FileSource(file, atOnce, () => undefined).poll()).toEqual(taken);
+      expect(inTurns.status()).toEqual(atOnce.status());
+      // Lines appended later are read on from where it stopped.
+      appendFileSync(file, `${line(400)}\n${line(401)}\n`);
+      expect(await source.pollInTurns()).toEqual({ accepted: 2, duplicates: 0, tooOld: 0 });
+      expect(inTurns.total).toBe(402);
+    } finally {
+      inTurns.close();
+      atOnce.close();
+    }
+  });
+
   it('says how far a long replay of its log is at a start, and replays every event', async () => {
     const { dir, model, state } = setup();
     const first = await StreamJob.open({ modelDir: model, ids: ITEMS, stateDir: state, log: () => undefined });

@@ -170,7 +170,9 @@ async function main(argv: string[]): Promise<void> {
     const addr = server.address();
     say(`listening on ${typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr)} for POST /events`);
   }
-  const follow = source ? setInterval(() => source.poll(), 500) : null;
+  // The file followed in turns, the job taking posted events and publishing between pieces (a read
+  // under way when the next interval comes goes on; that call takes nothing).
+  const follow = source ? setInterval(() => void source.pollInTurns(), 500) : null;
   let catalogTime = statSync(String(catalogFile)).mtimeMs;
   const catalogFailed = (err: unknown): void =>
     say(

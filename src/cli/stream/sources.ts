@@ -13,6 +13,7 @@ import { EventInputError } from './job.js';
 import type { LinePiece } from './line-pieces.js';
 import { bufferLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 import { tailSha } from './checkpoint.js';
+import { nextTask } from '../../core/slice.js';
 
 /**
  * Where a `FileSource` has read its file to, as a checkpoint keeps it: the byte after the last
@@ -29,8 +30,13 @@ export interface FilePosition {
   tail: string;
 }
 
-/** A long read says how far it is after every this many pieces (64 MiB). */
+/** A long read says how far it is after every this many pieces of the source's size (64 MiB). */
 const PROGRESS_EVERY_PIECES = 4;
+
+/** Bytes of one piece of a read in turns ({@link FileSource.pollInTurns}), as a new base's replay. */
+export const POLL_TURN_BYTES = 256 * 1024;
+
+type Taken = { accepted: number; duplicates: number; tooOld: number };
 
 /**
  * Follows an events file: CSV with a header row (the columns of ARCHITECTURE.md, plus an optional
@@ -41,7 +47,9 @@ const PROGRESS_EVERY_PIECES = 4;
  *
  * The lines are read, parsed and learned in pieces of about {@link PIECE_BYTES}, each taken
  * before the next is read: a year of a shop's orders can be longer than the longest string the
- * runtime can hold (512 MiB in Node), and its events need not all be held at once.
+ * runtime can hold (512 MiB in Node), and its events need not all be held at once. The running
+ * job follows the file in turns ({@link pollInTurns}), taking events from its other sources
+ * between pieces.
  */
 export class FileSource {
   private offset = 0;
@@ -112,11 +120,47 @@ export class FileSource {
     return true;
   }
 
-  /** Reads what was appended since the last call; returns the events taken. */
-  poll(): { accepted: number; duplicates: number; tooOld: number } {
+  /** Whether a read in turns is under way. */
+  private polling = false;
+
+  /** Reads what was appended since the last call, at once; returns the events taken. */
+  poll(): Taken {
+    if (this.polling) throw new Error(`${this.name} is being read in turns: poll once that is done.`);
+    const steps = this.pollSteps(this.pieceBytes);
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /**
+   * {@link poll} a piece of at most `turnBytes` at a time, other work (events posted, a
+   * publication) running between pieces: a shop's export appended at once may be millions of
+   * lines, which a read at once would take seconds over. A call while one is under way takes
+   * nothing.
+   */
+  async pollInTurns(turnBytes = POLL_TURN_BYTES): Promise<Taken> {
+    if (this.polling) return { accepted: 0, duplicates: 0, tooOld: 0 };
+    this.polling = true;
+    try {
+      const steps = this.pollSteps(Math.min(turnBytes, this.pieceBytes));
+      let step = steps.next();
+      while (!step.done) {
+        await nextTask();
+        step = steps.next();
+      }
+      return step.value;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** The work of a read: a yield after each piece taken. */
+  private *pollSteps(pieceBytes: number): Generator<void, Taken> {
     const taken = { accepted: 0, duplicates: 0, tooOld: 0 };
     let read = 0;
-    /** Takes a piece; `done` of `total` bytes are then read, and said every few pieces. */
+    // Said as often in bytes whatever the pieces' size: every 64 MiB with the default pieces.
+    const every = PROGRESS_EVERY_PIECES * Math.max(1, Math.round(this.pieceBytes / pieceBytes));
+    /** Takes a piece; `end` of `total` bytes are then read, and said every few pieces. */
     const take = ({ bytes, end }: LinePiece, total: number): void => {
       this.pieces++;
       this.largestPiece = Math.max(this.largestPiece, bytes.length);
@@ -124,7 +168,7 @@ export class FileSource {
       taken.accepted += r.accepted;
       taken.duplicates += r.duplicates;
       taken.tooOld += r.tooOld;
-      if (++read % PROGRESS_EVERY_PIECES === 0 && end < total) {
+      if (++read % every === 0 && end < total) {
         this.say(
           `reading ${this.name}: ${Math.floor((100 * end) / total)}% (${end} of ${total} bytes), ${taken.accepted} new events so far`,
         );
@@ -135,7 +179,10 @@ export class FileSource {
       let bytes = gunzipSync(readFileSync(this.path));
       this.offset = 1;
       if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, Buffer.from('\n')]);
-      for (const piece of bufferLinePieces(bytes, this.pieceBytes)) take(piece, bytes.length);
+      for (const piece of bufferLinePieces(bytes, pieceBytes)) {
+        take(piece, bytes.length);
+        yield;
+      }
       return taken;
     }
     const size = statSync(this.path).size;
@@ -150,9 +197,10 @@ export class FileSource {
     if (size === this.offset) return taken;
     const fd = openSync(this.path, 'r');
     try {
-      for (const piece of fileLinePieces(fd, this.offset, size, this.pieceBytes)) {
+      for (const piece of fileLinePieces(fd, this.offset, size, pieceBytes)) {
         this.offset = piece.end;
         take(piece, size);
+        yield;
       }
     } finally {
       closeSync(fd);
@@ -160,7 +208,7 @@ export class FileSource {
     return taken;
   }
 
-  private take(bytes: Buffer): { accepted: number; duplicates: number; tooOld: number } {
+  private take(bytes: Buffer): Taken {
     const text = bytes.toString('utf8');
     const lines = text.split('\n');
     lines.pop();
