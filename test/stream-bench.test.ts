@@ -9,6 +9,9 @@ describe('the stream job’s bench', () => {
     expect(r.events).toBe(3_000);
     expect(r.items).toBe(400);
     expect(said.filter((m) => /^file: 3000 events in \d+ ms$/.test(m))).toHaveLength(1);
+    expect(said.filter((m) => /^file in turns: 3000 events in \d+ ms, the longest wait \d+ ms$/.test(m))).toHaveLength(1);
+    expect(r.fileInTurnsMs).toBeGreaterThan(0);
+    expect(r.fileInTurnsLongestWaitMs).toBeGreaterThanOrEqual(0);
     // The file is the stream's 3,000 lines; every figure is a measured, positive one.
     expect(r.fileBytes).toBeGreaterThan(3_000 * 60);
     for (const v of [r.readMs, r.fileMs, r.restartMs, r.publishMs, r.fileEventsPerSecond, r.httpEventsPerSecond!])

@@ -4,7 +4,8 @@
  * alone. The file is written, and read, in pieces, so a stream of millions of events (a file and a
  * log over the longest string Node holds) can be measured:
  *   - read: the NDJSON file read and every line parsed (the floor of any job on this log);
- *   - file: the job following that file (parse, check, one durable append, learn);
+ *   - file: the job following that file (parse, check, one durable append, learn), read at once
+ *     as at its start, and again in turns as it follows what is appended, with the longest wait;
  *   - http: the same events POSTed in batches of 500 to the job's HTTP source (each batch fsynced
  *     before its answer);
  *   - restart: the job opening its log again and replaying it whole (as a start without a
@@ -47,6 +48,9 @@ export interface StreamBench {
   fileMs: number;
   fileEventsPerSecond: number;
   fileRatioToRead: number;
+  /** The same file followed in turns of 256 KiB, as the running job follows what is appended, and the longest wait meanwhile. */
+  fileInTurnsMs: number;
+  fileInTurnsLongestWaitMs: number;
   /** The NDJSON file's size. */
   fileBytes: number;
   /** Null where the HTTP source was not measured (`--skip-http`). */
@@ -194,6 +198,18 @@ export async function runStreamBench(
       }
     };
     const { fileMs, publishMs, published } = await followFile();
+    // The same file followed as the running job follows what is appended: in turns, with the longest wait.
+    const turnsJob = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-turns') });
+    const fileWaits = monitorEventLoopDelay({ resolution: 10 });
+    fileWaits.enable();
+    t = performance.now();
+    const inTurnsTaken = await new FileSource(file, turnsJob, say).pollInTurns();
+    const fileInTurnsMs = performance.now() - t;
+    fileWaits.disable();
+    turnsJob.close();
+    if (inTurnsTaken.accepted !== events) throw new Error(`the job took ${inTurnsTaken.accepted} of ${events} events in turns`);
+    const fileInTurnsLongestWaitMs = fileWaits.max / 1e6;
+    say(`file in turns: ${events} events in ${fileInTurnsMs.toFixed(0)} ms, the longest wait ${fileInTurnsLongestWaitMs.toFixed(0)} ms`);
     // What the same lists weigh listed by id, and with long ids: read back by id from the payload.
     const manifest = JSON.parse(readFileSync(join(model, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
     const payload = JSON.parse(readFileSync(join(model, 'delta', manifest.path), 'utf8')) as ShopDeltaPayload;
@@ -318,6 +334,8 @@ export async function runStreamBench(
       fileMs: round(fileMs),
       fileEventsPerSecond: Math.round(events / (fileMs / 1000)),
       fileRatioToRead: round(fileMs / readMs),
+      fileInTurnsMs: round(fileInTurnsMs),
+      fileInTurnsLongestWaitMs: round(fileInTurnsLongestWaitMs),
       fileBytes: bytes,
       httpEventsPerSecond: http ? Math.round(events / (httpMs / 1000)) : null,
       restartMs: round(restartMs),

@@ -266,12 +266,7 @@ function* writeSteps(
   const room = Math.ceil((Buffer.byteLength(JSON.stringify(headerOf('0'.repeat(64), Number.MAX_SAFE_INTEGER))) + 1) / 8) * 8;
   const path = join(dir, CHECKPOINT_FILE);
   const tmp = `${path}.${process.pid}.${++writes}.tmp`;
-  // What a job killed while it wrote left (as large as a checkpoint): the checkpoint before stood.
-  // (One of this process's own may be under way.)
-  for (const name of readdirSync(dir)) {
-    const m = /^checkpoint\.bin\.(\d+)(\.\d+)?\.tmp$/.exec(name);
-    if (m && Number(m[1]) !== process.pid) rmSync(join(dir, name), { force: true });
-  }
+  sweepCheckpointLeftovers(dir);
   const fd = openSync(tmp, 'w');
   const hash = createHash('sha256');
   let seenSize = 0;
@@ -320,6 +315,24 @@ function* writeSteps(
   renameSync(tmp, path);
   syncFolder(path);
   return room + at;
+}
+
+/**
+ * Removes what a job killed while it wrote a checkpoint left in the state folder `dir` (a file as
+ * large as a checkpoint; the checkpoint before stood): at a start, and before each write. Files
+ * of this process are kept (one of its own may be under way).
+ */
+export function sweepCheckpointLeftovers(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^checkpoint\.bin\.(\d+)(\.\d+)?\.tmp$/.exec(name);
+    if (m && Number(m[1]) !== process.pid) rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** Checkpoints this process began to write: each writes a temporary file of its own. */

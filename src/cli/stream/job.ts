@@ -27,7 +27,7 @@ import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
 import type { CheckpointInput } from './checkpoint.js';
-import { catalogSha, readCheckpoint, writeCheckpoint, writeCheckpointInTurns } from './checkpoint.js';
+import { catalogSha, readCheckpoint, sweepCheckpointLeftovers, writeCheckpoint, writeCheckpointInTurns } from './checkpoint.js';
 import { publishDelta, readDeltaManifest } from './publish.js';
 
 /** A problem with one input event: what is wrong and where. */
@@ -154,6 +154,7 @@ export class StreamJob {
     const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`);
     job.head = head;
     const learner = job.learnerOn(alignBase(head, job.ids));
+    sweepCheckpointLeftovers(o.stateDir);
     const from = o.checkpoints === false ? 0 : job.takeCheckpoint(learner, manifest.version);
     const { log, torn } = EventLog.open(
       o.stateDir,
