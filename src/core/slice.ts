@@ -61,6 +61,26 @@ export function nextQueuedTask(): Promise<void> {
   return nextTask();
 }
 
+/**
+ * Runs work written as steps (a generator that yields between two) to its end in this turn, and
+ * returns what it returns: the same work as {@link runStepsInTurns}, at once.
+ */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** {@link runSteps} with a new macrotask between two steps (`yieldTo`), other work running between them. */
+export async function runStepsInTurns<T>(steps: Generator<void, T>, yieldTo: () => Promise<void> = nextTask): Promise<T> {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await yieldTo();
+  }
+}
+
 /** Tracks the time spent since the last yield. */
 export class Slicer {
   private start = now();

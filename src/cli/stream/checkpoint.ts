@@ -18,6 +18,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import type { ShopLearnerState } from '../../core/shop-delta.js';
 import { canonicalOptions } from '../../core/shop-delta.js';
+import { runSteps, runStepsInTurns } from '../../core/slice.js';
 import { syncFolder } from './log.js';
 
 /** The checkpoint's file name in the job's state folder. */
@@ -184,11 +185,7 @@ function firstLine(fd: number): Buffer | null {
  * not copied, in the caller's turn.
  */
 export function writeCheckpoint(input: CheckpointInput): number {
-  const steps = writeSteps(input, IO_BYTES, false);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runSteps(writeSteps(input, IO_BYTES, false));
 }
 
 /**
@@ -212,12 +209,7 @@ export async function writeCheckpointInTurns(input: CheckpointInput, pieceBytes 
     origin: [...learner.origin],
     sold: learner.sold ? { ...learner.sold, sums: learner.sold.sums.slice() } : null,
   };
-  const steps = writeSteps({ ...input, learner: copied }, pieceBytes, true);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    await new Promise((ok) => setImmediate(ok));
-  }
+  return runStepsInTurns(writeSteps({ ...input, learner: copied }, pieceBytes, true));
 }
 
 /** Bytes a checkpoint written in turns writes in one (8 MiB): some 10 ms on this project's machine. */

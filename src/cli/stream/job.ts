@@ -16,7 +16,7 @@
  * old to say what sells now).
  */
 import { defaultFetcher } from '../../core/model-io.js';
-import { nextTask } from '../../core/slice.js';
+import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
@@ -408,10 +408,7 @@ export class StreamJob {
    */
   setCatalog(ids: readonly string[]): boolean {
     if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
-    const steps = this.catalogSteps(ids);
-    let step = steps.next();
-    while (!step.done) step = steps.next();
-    return step.value;
+    return runSteps(this.catalogSteps(ids));
   }
 
   /**
@@ -423,13 +420,7 @@ export class StreamJob {
     if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
     this.work = 'a new catalogue is taken';
     try {
-      const steps = this.catalogSteps(ids);
-      let step = steps.next();
-      while (!step.done) {
-        await nextTask();
-        step = steps.next();
-      }
-      return step.value;
+      return await runStepsInTurns(this.catalogSteps(ids));
     } finally {
       this.work = null;
     }

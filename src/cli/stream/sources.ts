@@ -13,7 +13,7 @@ import { EventInputError } from './job.js';
 import type { LinePiece } from './line-pieces.js';
 import { bufferLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 import { tailSha } from './checkpoint.js';
-import { nextTask } from '../../core/slice.js';
+import { runSteps, runStepsInTurns } from '../../core/slice.js';
 
 /**
  * Where a `FileSource` has read its file to, as a checkpoint keeps it: the byte after the last
@@ -126,10 +126,7 @@ export class FileSource {
   /** Reads what was appended since the last call, at once; returns the events taken. */
   poll(): Taken {
     if (this.polling) throw new Error(`${this.name} is being read in turns: poll once that is done.`);
-    const steps = this.pollSteps(this.pieceBytes);
-    let step = steps.next();
-    while (!step.done) step = steps.next();
-    return step.value;
+    return runSteps(this.pollSteps(this.pieceBytes));
   }
 
   /**
@@ -142,13 +139,7 @@ export class FileSource {
     if (this.polling) return { accepted: 0, duplicates: 0, tooOld: 0 };
     this.polling = true;
     try {
-      const steps = this.pollSteps(Math.min(turnBytes, this.pieceBytes));
-      let step = steps.next();
-      while (!step.done) {
-        await nextTask();
-        step = steps.next();
-      }
-      return step.value;
+      return await runStepsInTurns(this.pollSteps(Math.min(turnBytes, this.pieceBytes)));
     } finally {
       this.polling = false;
     }
