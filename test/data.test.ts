@@ -79,20 +79,24 @@ describe('readEvents', () => {
       expect(seen.length).toBeGreaterThan(2 * Math.floor(size / 777));
       expect(seen.at(-2)).toBe(size);
       expect(seen.at(-1)).toBe(size);
-      // Timers and I/O run while the file is read: a loop of turns counts them.
-      let turns = 0;
-      let reading = true;
-      const spin = (): void => {
-        turns++;
-        if (reading) setImmediate(spin);
-      };
-      setImmediate(spin);
-      const read = readEvents(path, { pieceBytes: 4096 });
-      await read.finally(() => (reading = false));
-      expect(turns).toBeGreaterThan(10);
+      // Timers and I/O run while the file is read.
+      expect((await turnsWhile(() => readEvents(path, { pieceBytes: 4096 }))).turns).toBeGreaterThan(10);
     }
   });
 });
+
+/** What `work` resolves to, and how many turns of the event loop (a loop of `setImmediate`) ran before it did. */
+async function turnsWhile<T>(work: () => Promise<T>): Promise<{ value: T; turns: number }> {
+  let turns = 0;
+  let running = true;
+  const spin = (): void => {
+    turns++;
+    if (running) setImmediate(spin);
+  };
+  setImmediate(spin);
+  const value = await work().finally(() => (running = false));
+  return { value, turns };
+}
 
 /** A log of n rows, with a quoted title over two lines every 100th row. */
 function bigLog(n: number): string {
@@ -127,14 +131,7 @@ describe('readCatalogFile', () => {
   it('reads a JSON catalogue in slices, the event loop running between them, with the items a whole parse gives', async () => {
     const path = join(dir, 'catalog.json');
     writeFileSync(path, JSON.stringify(catalog));
-    let turns = 0;
-    let reading = true;
-    const spin = (): void => {
-      turns++;
-      if (reading) setImmediate(spin);
-    };
-    setImmediate(spin);
-    const items = await Promise.resolve(readCatalogFile(path)).finally(() => (reading = false));
+    const { value: items, turns } = await turnsWhile(() => Promise.resolve(readCatalogFile(path)));
     expect(items).toEqual(catalog);
     expect(turns).toBeGreaterThan(1);
   });

@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { nextTask } from '../../core/slice.js';
 import { fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 
 /**
@@ -203,7 +204,7 @@ export class EventLog {
       if (piece.done || !take(piece.value.bytes)) return stop(at);
       at = piece.value.end;
       between();
-      await new Promise((ok) => setImmediate(ok));
+      await nextTask();
     }
   }
 
