@@ -160,22 +160,22 @@ describe('the stream job’s checkpoint', () => {
     expect(other.poll()).toEqual({ accepted: 10, duplicates: 140, tooOld: 0 });
     // Another file's position is not taken up.
     expect(new FileSource(join(dir, 'other.csv'), third, () => undefined).resume(third.sourcePosition)).toBe(false);
-    // A gzipped file is read once, whole: the same file is not read again, another one is (its
+    // A gzipped file is read once, as it unzips: the same file is not read again, another one is (its
     // events are known by its own name and their lines).
     const gz = join(dir, 'orders.csv.gz');
     writeFileSync(gz, gzipSync(readFileSync(file)));
     const zipped = new FileSource(gz, third, () => undefined);
-    expect(zipped.poll()).toEqual({ accepted: 150, duplicates: 0, tooOld: 0 });
+    expect(await zipped.pollInTurns()).toEqual({ accepted: 150, duplicates: 0, tooOld: 0 });
     const at = zipped.position();
     const notes: string[] = [];
     const same = new FileSource(gz, third, (m) => notes.push(m));
     expect(same.resume(at)).toBe(true);
     expect(notes).toEqual(['orders.csv.gz was read whole before the checkpoint: not read again']);
-    expect(same.poll()).toEqual({ accepted: 0, duplicates: 0, tooOld: 0 });
+    expect(await same.pollInTurns()).toEqual({ accepted: 0, duplicates: 0, tooOld: 0 });
     writeFileSync(gz, gzipSync(readFileSync(file) + `${line(500)}\n`));
     const grown = new FileSource(gz, third, () => undefined);
     expect(grown.resume(at)).toBe(false);
-    expect(grown.poll()).toEqual({ accepted: 1, duplicates: 150, tooOld: 0 });
+    expect(await grown.pollInTurns()).toEqual({ accepted: 1, duplicates: 150, tooOld: 0 });
     third.close();
   });
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogLine } from '../src/cli/stream/log.js';
 import { EventLog } from '../src/cli/stream/log.js';
-import { bufferLinePieces, fileLinePieces } from '../src/cli/stream/line-pieces.js';
+import type { LinePiece } from '../src/cli/stream/line-pieces.js';
+import { chunkLinePieces, fileLinePieces } from '../src/cli/stream/line-pieces.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { tempFolder } from './helpers.js';
 
@@ -47,7 +48,7 @@ describe('the stream job’s log', () => {
 });
 
 describe('pieces of whole lines', () => {
-  it('end each with a newline, hold at most the piece or twice a longer line, and together make the file up to its last newline', () => {
+  it('end each with a newline, hold at most the piece or twice a longer line, and together make the file up to its last newline', async () => {
     const rand = mulberry32(5);
     const lines = Array.from({ length: 300 }, (_, k) => `${k}:${'z'.repeat(Math.floor(rand() * (k % 50 === 0 ? 400 : 60)))}`);
     const text = `${lines.join('\n')}\npartial`;
@@ -68,11 +69,27 @@ describe('pieces of whole lines', () => {
         expect(p.end).toBe(at);
       }
       if (pieceBytes === 64) expect(pieces.length).toBeGreaterThan(100);
-      // In memory, the last line without a newline ends the last piece.
-      const inMemory = [...bufferLinePieces(readFileSync(path), pieceBytes)];
-      expect(Buffer.concat(inMemory.map((p) => p.bytes)).toString()).toBe(text);
-      expect(inMemory.slice(0, -1).every((p) => p.bytes.at(-1) === 0x0a && p.bytes.length <= Math.max(pieceBytes, longest))).toBe(true);
+      // As chunks come (a file as it unzips), of sizes that do not fall on lines: the last line
+      // without a newline ends the last piece.
+      for (const chunkBytes of [1, 100, 5000]) {
+        const chunks = async function* (): AsyncGenerator<Buffer> {
+          const all = readFileSync(path);
+          for (let k = 0; k < all.length; k += chunkBytes) yield all.subarray(k, k + chunkBytes);
+        };
+        const streamed: LinePiece[] = [];
+        for await (const p of chunkLinePieces(chunks(), pieceBytes)) streamed.push(p);
+        expect(Buffer.concat(streamed.map((p) => p.bytes)).toString()).toBe(text);
+        expect(streamed.at(-1)!.bytes.toString()).toMatch(/partial$/);
+        let end = 0;
+        for (const p of streamed.slice(0, -1)) {
+          expect(p.bytes.at(-1)).toBe(0x0a);
+          expect(p.bytes.length).toBeLessThanOrEqual(Math.max(pieceBytes, longest) + chunkBytes);
+          end += p.bytes.length;
+          expect(p.end).toBe(end);
+        }
+        if (pieceBytes === 64) expect(streamed.length).toBeGreaterThan(100);
+      }
     }
-    expect(() => [...bufferLinePieces(Buffer.from('a\n'), 0)]).toThrow(/whole number of bytes > 0/);
+    await expect(chunkLinePieces((async function* () {})(), 0).next()).rejects.toThrow(/whole number of bytes > 0/);
   });
 });

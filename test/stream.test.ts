@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { appendFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alignBase, loadHeadModel, loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
@@ -430,8 +432,69 @@ describe('npm run stream', () => {
       const gz = join(dir, 'orders.csv.gz');
       writeFileSync(gz, gzipSync(readFileSync(file)));
       const zipped = new FileSource(gz, job, () => undefined, 64);
-      expect(zipped.poll()).toEqual({ accepted: 120, duplicates: 0, tooOld: 0 });
+      expect(await zipped.pollInTurns(64)).toEqual({ accepted: 120, duplicates: 0, tooOld: 0 });
       expect(zipped.pieces).toBeGreaterThan(50);
+      // Read once: a later read takes nothing.
+      expect(await zipped.pollInTurns(64)).toEqual({ accepted: 0, duplicates: 0, tooOld: 0 });
+      // Its last line without a newline is taken, as in a plain file once it ends.
+      const cut = join(dir, 'cut.csv.gz');
+      writeFileSync(cut, gzipSync(`user_id,item_id,timestamp\nu9,sku-9,${new Date(T0).toISOString()}`));
+      expect(await new FileSource(cut, job, () => undefined).pollInTurns()).toEqual({ accepted: 1, duplicates: 0, tooOld: 0 });
+      // A file cut short (copied while it was written) stops the read with an error that says so;
+      // the events of the pieces before are taken, and a read again takes the rest once it is whole.
+      const part = join(dir, 'part.csv.gz');
+      const partLines = Array.from({ length: 3000 }, (_, k) => `p${k},u${k % 9},sku-${k % 40},${new Date(T0 + k * 1000).toISOString()}`);
+      const zippedWhole = gzipSync(`id,user_id,item_id,timestamp\n${partLines.join('\n')}\n`);
+      writeFileSync(part, zippedWhole.subarray(0, Math.floor(zippedWhole.length * 0.8)));
+      const before = job.total;
+      const partSource = new FileSource(part, job, () => undefined);
+      await expect(partSource.pollInTurns(4096)).rejects.toThrow(
+        /part\.csv\.gz is not a whole gzip file .*; \d+ new events were taken before the error/,
+      );
+      const partTaken = job.total - before;
+      expect(partTaken).toBeGreaterThan(0);
+      expect(partTaken).toBeLessThan(3000);
+      writeFileSync(part, zippedWhole);
+      expect(await partSource.pollInTurns(4096)).toEqual({ accepted: 3000 - partTaken, duplicates: partTaken, tooOld: 0 });
+      // A read at once would unzip it whole: refused.
+      expect(() => new FileSource(gz, job, () => undefined).poll()).toThrow(/gzipped.*pollInTurns/);
+    } finally {
+      job.close();
+    }
+  });
+
+  it('reads a gzipped events file as it unzips, never holding it whole, and says how far it is', async () => {
+    const { dir, model, state } = setup();
+    const job = await StreamJob.open({ modelDir: model, ids: ITEMS, stateDir: state, log: () => undefined });
+    // A collector on call, so that what is measured is what the read still holds.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    try {
+      // 32 MiB unzipped: lines of 1 KiB (a column the job does not read), a few KiB zipped.
+      const note = 'x'.repeat(1000);
+      const lines = Array.from(
+        { length: 32 * 1024 },
+        (_, k) => `e${k},u${k % 9},sku-${k % 40},${new Date(T0 + k * 1000).toISOString()},${note}`,
+      );
+      const gz = join(dir, 'export.csv.gz');
+      writeFileSync(gz, gzipSync(`id,user_id,item_id,timestamp,note\n${lines.join('\n')}\n`));
+      gc();
+      const before = process.memoryUsage().arrayBuffers;
+      let held = 0;
+      const accept = job.accept.bind(job);
+      job.accept = (events) => {
+        gc();
+        held = Math.max(held, process.memoryUsage().arrayBuffers - before);
+        return accept(events);
+      };
+      const said: string[] = [];
+      const source = new FileSource(gz, job, (m) => said.push(m), 1 << 20);
+      expect(await source.pollInTurns(1 << 20)).toEqual({ accepted: lines.length, duplicates: 0, tooOld: 0 });
+      expect(source.pieces).toBeGreaterThanOrEqual(32);
+      // Unzipped whole, the read would hold all 32 MiB while it takes the first piece.
+      expect(held).toBeLessThan(8 << 20);
+      // How far, by the zipped bytes read.
+      expect(said.some((m) => /^reading export\.csv\.gz: \d+%/.test(m))).toBe(true);
     } finally {
       job.close();
     }

@@ -41,18 +41,35 @@ export function* fileLinePieces(fd: number, from: number, to: number, pieceBytes
 }
 
 /**
- * The same for lines in memory (a file unzipped whole), offsets into `buf`; a last line without a
- * newline is the last piece's end.
+ * The whole lines of chunks as they come (a file as it is unzipped), offsets counted over the
+ * chunks' bytes: once `pieceBytes` have come, pieces of about that many are cut at newlines, so
+ * no more than a piece and a chunk is held at a time (a line longer than a piece comes whole). A
+ * last line without a newline is the last piece's end.
  */
-export function* bufferLinePieces(buf: Buffer, pieceBytes = PIECE_BYTES): Generator<LinePiece> {
+export async function* chunkLinePieces(chunks: AsyncIterable<Buffer>, pieceBytes = PIECE_BYTES): AsyncGenerator<LinePiece> {
   checkPieceBytes(pieceBytes);
-  for (let at = 0; at < buf.length;) {
-    const within = buf.lastIndexOf(0x0a, Math.min(at + pieceBytes, buf.length) - 1);
-    const nl = within >= at ? within : buf.indexOf(0x0a, at);
-    const end = nl < 0 ? buf.length : nl + 1;
-    yield { bytes: buf.subarray(at, end), end };
-    at = end;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  let end = 0;
+  for await (const chunk of chunks) {
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes < pieceBytes) continue;
+    const all = Buffer.concat(held, heldBytes);
+    let at = 0;
+    while (all.length - at >= pieceBytes) {
+      const within = all.lastIndexOf(0x0a, at + pieceBytes - 1);
+      const nl = within >= at ? within : all.indexOf(0x0a, at + pieceBytes);
+      // A line longer than a piece, not yet ended: wait for more.
+      if (nl < 0) break;
+      end += nl + 1 - at;
+      yield { bytes: all.subarray(at, nl + 1), end };
+      at = nl + 1;
+    }
+    held = at < all.length ? [all.subarray(at)] : [];
+    heldBytes = all.length - at;
   }
+  if (heldBytes > 0) yield { bytes: Buffer.concat(held, heldBytes), end: end + heldBytes };
 }
 
 function checkPieceBytes(n: number): void {

@@ -14,6 +14,7 @@ import { readCatalogFile } from '../data.js';
 import { SHOP_STREAM_KEEP_DAYS } from '../../core/shop-delta.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
+import { PIECE_BYTES } from './line-pieces.js';
 
 export const USAGE = `Usage: clickwise stream --model DIR --catalog F [--events F] [--listen HOST:PORT] [--state DIR] [--publish-every SECONDS] [--checkpoint-every SECONDS] [--keep-days DAYS] [--once]
        (in a checkout: npm run stream -- --model DIR ...)
@@ -24,7 +25,7 @@ what each item sold lately, the delta also carries those figures brought up to d
 
   --model DIR          the served model folder (its manifest.json and the head it names); the delta goes into DIR/delta/
   --catalog F          the catalogue JSON the pages serve (or --items F: an items CSV); events of other items are refused
-  --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once)
+  --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once, as it unzips)
   --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)
   --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
   --state DIR          the job's own append-only log (default .clickwise-stream; never inside --model)
@@ -145,7 +146,8 @@ async function main(argv: string[]): Promise<void> {
     await checkpoint(inTurns);
   };
   if (source) {
-    const r = source.poll();
+    // Before the job listens: pieces as large as a read at once takes, a gzipped file as it unzips.
+    const r = await source.pollInTurns(PIECE_BYTES);
     say(
       `read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before${r.tooOld ? `, ${r.tooOld} from before the last ${keepDays} days not taken` : ''}, ${source.skipped} lines skipped`,
     );

@@ -2,18 +2,18 @@
  * Where the stream job's events come from: a growing CSV / NDJSON file, and HTTP POSTs.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, statSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { basename } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import type { RawEvent, StreamJob } from './job.js';
 import { EventInputError } from './job.js';
 import type { LinePiece } from './line-pieces.js';
-import { bufferLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
+import { chunkLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 import { tailSha } from './checkpoint.js';
-import { runSteps, runStepsInTurns } from '../../core/slice.js';
+import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
 
 /**
  * Where a `FileSource` has read its file to, as a checkpoint keeps it: the byte after the last
@@ -57,6 +57,7 @@ export class FileSource {
   private header: string[] | null = null;
   private readonly ndjson: boolean;
   private readonly name: string;
+  private readonly gz: boolean;
   /** Lines skipped as bad input, with the first few reasons. */
   skipped = 0;
   /** Pieces read so far, and the longest in bytes (a piece is longer than asked only to end a line). */
@@ -72,12 +73,13 @@ export class FileSource {
   ) {
     this.ndjson = /\.(nd)?jsonl?$/i.test(path) || /\.ndjson$/i.test(path);
     this.name = basename(path);
+    this.gz = path.endsWith('.gz');
   }
 
   /** Where the file has been read to (null before anything was), for the job's checkpoint. */
   position(): FilePosition | null {
     if (this.offset === 0) return null;
-    const gz = this.path.endsWith('.gz');
+    const gz = this.gz;
     const offset = gz ? statSync(this.path).size : this.offset;
     const tail = tailSha(this.path, offset);
     return tail === null ? null : { path: this.path, gz, offset, line: this.line, header: this.header, tail };
@@ -93,7 +95,7 @@ export class FileSource {
   resume(position: unknown): boolean {
     const p = position as Partial<FilePosition> | null;
     if (!p || typeof p !== 'object' || p.path !== this.path || this.offset !== 0) return false;
-    const gz = this.path.endsWith('.gz');
+    const gz = this.gz;
     if (p.gz !== gz || !(Number.isInteger(p.offset) && p.offset! > 0) || !Number.isInteger(p.line)) return false;
     if (p.header !== null && !(Array.isArray(p.header) && p.header.every((h) => typeof h === 'string'))) return false;
     if (!this.ndjson && !gz && p.header === null) return false;
@@ -123,9 +125,13 @@ export class FileSource {
   /** Whether a read in turns is under way. */
   private polling = false;
 
-  /** Reads what was appended since the last call, at once; returns the events taken. */
+  /**
+   * Reads what was appended since the last call, at once; returns the events taken. Not for a
+   * gzipped file, which would be unzipped whole: {@link pollInTurns} reads it as it unzips.
+   */
   poll(): Taken {
     if (this.polling) throw new Error(`${this.name} is being read in turns: poll once that is done.`);
+    if (this.gz) throw new Error(`${this.name} is gzipped: read it with pollInTurns, which unzips it a piece at a time.`);
     return runSteps(this.pollSteps(this.pieceBytes));
   }
 
@@ -139,20 +145,22 @@ export class FileSource {
     if (this.polling) return { accepted: 0, duplicates: 0, tooOld: 0 };
     this.polling = true;
     try {
-      return await runStepsInTurns(this.pollSteps(Math.min(turnBytes, this.pieceBytes)));
+      const pieceBytes = Math.min(turnBytes, this.pieceBytes);
+      return this.gz ? await this.readGzip(pieceBytes) : await runStepsInTurns(this.pollSteps(pieceBytes));
     } finally {
       this.polling = false;
     }
   }
 
-  /** The work of a read: a yield after each piece taken. */
-  private *pollSteps(pieceBytes: number): Generator<void, Taken> {
+  /**
+   * A read's pieces, taken one by one: `end` of `total` bytes are read after each, said every few
+   * pieces (every 64 MiB with the default pieces, whatever the pieces' size).
+   */
+  private taker(pieceBytes: number): { taken: Taken; take: (piece: LinePiece, end: number, total: number) => void } {
     const taken = { accepted: 0, duplicates: 0, tooOld: 0 };
     let read = 0;
-    // Said as often in bytes whatever the pieces' size: every 64 MiB with the default pieces.
     const every = PROGRESS_EVERY_PIECES * Math.max(1, Math.round(this.pieceBytes / pieceBytes));
-    /** Takes a piece; `end` of `total` bytes are then read, and said every few pieces. */
-    const take = ({ bytes, end }: LinePiece, total: number): void => {
+    const take = ({ bytes }: LinePiece, end: number, total: number): void => {
       this.pieces++;
       this.largestPiece = Math.max(this.largestPiece, bytes.length);
       const r = this.take(bytes);
@@ -165,17 +173,48 @@ export class FileSource {
         );
       }
     };
-    if (this.path.endsWith('.gz')) {
-      if (this.offset > 0) return taken;
-      let bytes = gunzipSync(readFileSync(this.path));
-      this.offset = 1;
-      if (bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, Buffer.from('\n')]);
-      for (const piece of bufferLinePieces(bytes, pieceBytes)) {
-        take(piece, bytes.length);
-        yield;
+    return { taken, take };
+  }
+
+  /**
+   * Reads a gzipped file once, as it unzips: a piece of whole lines at a time, the next task
+   * between two, never the whole file in memory (a year of orders unzips to gigabytes). How far
+   * is said by the zipped bytes read. A file that does not unzip whole throws once the events of
+   * the pieces before the error are taken; it is read again from its start at the next call (their ids known).
+   */
+  private async readGzip(pieceBytes: number): Promise<Taken> {
+    const { taken, take } = this.taker(pieceBytes);
+    if (this.offset > 0) return taken;
+    const total = statSync(this.path).size;
+    const file = createReadStream(this.path, { highWaterMark: 1 << 16 });
+    const unzipped = createGunzip();
+    // One loop pulls the pieces and takes them, so nothing is taken once it has thrown.
+    file.on('error', (err) => unzipped.destroy(err));
+    file.pipe(unzipped);
+    try {
+      for await (const piece of chunkLinePieces(unzipped, pieceBytes)) {
+        const bytes = piece.bytes[piece.bytes.length - 1] === 0x0a ? piece.bytes : Buffer.concat([piece.bytes, Buffer.from('\n')]);
+        take({ bytes, end: piece.end }, file.bytesRead, total);
+        await nextTask();
       }
-      return taken;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR')
+        throw new Error(
+          `${this.path} is not a whole gzip file (${(err as Error).message}); ${taken.accepted} new events were taken before the error; the rest is read once the file is whole.`,
+        );
+      throw err;
+    } finally {
+      file.destroy();
+      unzipped.destroy();
     }
+    this.offset = 1;
+    return taken;
+  }
+
+  /** The work of a read of a plain file: a yield after each piece taken. */
+  private *pollSteps(pieceBytes: number): Generator<void, Taken> {
+    const { taken, take } = this.taker(pieceBytes);
     const size = statSync(this.path).size;
     if (size < this.offset) {
       this.say(
@@ -190,7 +229,7 @@ export class FileSource {
     try {
       for (const piece of fileLinePieces(fd, this.offset, size, pieceBytes)) {
         this.offset = piece.end;
-        take(piece, size);
+        take(piece, piece.end, size);
         yield;
       }
     } finally {
