@@ -55,6 +55,16 @@ describe('a shop whose titles say little (--title-words)', () => {
       expect(r.stderr).toMatch(/--title-words must be a whole number ≥ 0, got 1\.5/);
     }
   });
+  it('refuses threads for the trained baselines other than 0, 1 or 2, before it reads anything', () => {
+    const root = resolve(import.meta.dirname, '..');
+    const r = spawnSync(
+      resolve(root, 'node_modules/.bin/tsx'),
+      ['src/cli/eval/eval.ts', '--events', 'x.csv', '--items', 'y.csv', '--split', '2011-01-01', '--training-threads', '3'],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--training-threads must be 0, 1 or 2, got 3/);
+  });
 });
 
 describe('metrics', () => {

@@ -30,7 +30,7 @@ async function learnsTheChain(
   method: typeof sasrecMethod,
   histories: number[][],
 ): Promise<{ here: StaticMethod; t: { epochsTrained: number; heldOutNdcgPerEpoch: number[] } }> {
-  const here = await method(chainEvents(), N, { ...options, worker: false });
+  const here = await method(chainEvents(), N, { ...options, threads: 0 });
   const there = await method(chainEvents(), N, options);
   const a = await here.scoreBatch(histories);
   const b = await there.scoreBatch(histories);
@@ -73,7 +73,7 @@ describe('sasrec', () => {
       if (u >= 32) for (let k = 0; k < 8; k++) events.push({ user: `u${u}`, item: 40 + ((u + k) % 10), t: at + 10 + k, scored: false });
     }
     events.sort((a, b) => a.t - b.t);
-    const m = await sasrecMethod(events, N + 10, { ...options, worker: false, split: 60 * day, validationEvents: 100 });
+    const m = await sasrecMethod(events, N + 10, { ...options, threads: 0, split: 60 * day, validationEvents: 100 });
     // In worker threads the two trainings run at once, to the same network.
     const there = await sasrecMethod(events, N + 10, { ...options, split: 60 * day, validationEvents: 100 });
     expect(there.training).toEqual(m.training);
@@ -83,6 +83,24 @@ describe('sasrec', () => {
     for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
     expect(worst).toBeLessThan(1e-5);
     there.dispose?.();
+    // In one worker thread (less memory): the two trainings one after the other, to the same network.
+    const said: string[] = [];
+    const one = await sasrecMethod(events, N + 10, {
+      ...options,
+      threads: 1,
+      split: 60 * day,
+      validationEvents: 100,
+      onProgress: (label) => said.push(label),
+    });
+    expect(one.training).toEqual(m.training);
+    const c = await one.scoreBatch(probe);
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - c[i]!)).toBeLessThan(1e-5);
+    one.dispose?.();
+    const choosing = said.map((l, k) => (l.includes('choosing epochs') ? k : -1)).filter((k) => k >= 0);
+    const again = said.map((l, k) => (l.includes('choosing epochs') ? -1 : k)).filter((k) => k >= 0);
+    expect(choosing.length).toBeGreaterThan(0);
+    expect(again.length).toBeGreaterThan(0);
+    expect(Math.max(...choosing)).toBeLessThan(Math.min(...again));
     const t = m.training as { heldOut: string; bestEpoch: number; retrainedEpochs: number; heldOutEvents: number; epochsTrained: number };
     expect(t.heldOut).toBe('the 28 days before the split');
     // Capped: the period holds 28 shoppers' 15 scored events each.
@@ -139,7 +157,7 @@ describe('sasrec', () => {
   }, 120_000);
 
   it('uses a sampled softmax above the full-softmax limit', async () => {
-    const m = await sasrecMethod(chainEvents(), N, { ...options, epochs: 2, fullSoftmaxUpTo: 10, negatives: 8, worker: false });
+    const m = await sasrecMethod(chainEvents(), N, { ...options, epochs: 2, fullSoftmaxUpTo: 10, negatives: 8, threads: 0 });
     expect((m.training as { loss: string }).loss).toBe('sampled softmax, 8 negatives');
     m.dispose?.();
   });
@@ -150,6 +168,9 @@ describe('sasrec', () => {
     );
     await expect(sasrecMethod(chainEvents(), N, { ...options, patience: 1.5 })).rejects.toThrow(/patience/);
     await expect(sasrecMethod(chainEvents(), N, { ...options, learningRate: -1 })).rejects.toThrow(/learning rate must be above 0/);
+    await expect(sasrecMethod(chainEvents(), N, { ...options, threads: 3 as 2 })).rejects.toThrow(
+      /0, 1 or 2 threads beside the caller's, got 3/,
+    );
   });
 
   it('rejects when its worker thread is stopped', async () => {
@@ -176,7 +197,7 @@ describe('gru4rec', () => {
       const path = u % 2 === 0 ? [1, 5, 2, 6] : [3, 5, 4, 6];
       path.forEach((item, k) => events.push({ user: `u${u}`, item, t: u * 100 + k, scored: false }));
     }
-    const m = await gru4recMethod(events, 8, { ...options, maxLen: 4, worker: false });
+    const m = await gru4recMethod(events, 8, { ...options, maxLen: 4, threads: 0 });
     const s = await m.scoreBatch([
       [1, 5],
       [3, 5],

@@ -169,6 +169,11 @@ export interface EvalOptions {
    * quantisation costs.
    */
   vectorSubspaces?: number;
+  /**
+   * Threads that train SASRec and GRU4Rec beside this one (`SequenceOptions.threads`): 2 (the
+   * default) is the fastest and takes the most memory; 1 and 0 print the same figures.
+   */
+  trainingThreads?: 0 | 1 | 2;
   settings?: EvalSettings;
   onProgress?: (method: string, done: number, total: number) => void;
   /** Called with every scored event's rank (for tests). */
@@ -248,7 +253,9 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}, and default for ${DEFAULT_METHODS.join(', ')}.`);
   }
   // Settings are checked before anything runs, not when a method first needs them minutes later.
-  for (const kind of SEQUENCE_MODELS) if (wanted.includes(kind)) validateSequenceOptions(kind, { ...settings[kind], seed: o.seed });
+  const threads = o.trainingThreads !== undefined ? { threads: o.trainingThreads } : {};
+  for (const kind of SEQUENCE_MODELS)
+    if (wanted.includes(kind)) validateSequenceOptions(kind, { ...settings[kind], ...threads, seed: o.seed });
   if (wanted.some((m) => m.startsWith('clickwise'))) validateBaseOptions(settings.base);
   if (wanted.some((m) => m.startsWith('clickwise-maintained')) && !(settings.maintenanceDays > 0 && settings.maintenanceDays < Infinity))
     throw new RangeError(`maintenanceDays must be a number of days above 0, got ${settings.maintenanceDays}`);
@@ -380,9 +387,14 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     const stop = new AbortController();
     const trained = SEQUENCE_MODELS.filter((kind) => wanted.includes(kind)).map((kind) => {
       const { visit, ...net } = settings[kind];
-      return sequenceMethod(kind, events, n, { ...net, seed: o.seed, split: o.split, onProgress: o.onProgress, signal: stop.signal }).then(
-        (m) => Object.assign(m, { visit }),
-      );
+      return sequenceMethod(kind, events, n, {
+        ...net,
+        ...threads,
+        seed: o.seed,
+        split: o.split,
+        onProgress: o.onProgress,
+        signal: stop.signal,
+      }).then((m) => Object.assign(m, { visit }));
     });
     // Handled below; this only keeps an early failure from being reported as unhandled meanwhile.
     for (const t of trained) t.catch(() => undefined);
@@ -468,8 +480,17 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --models DIR       the shipped encoder (default: this package's models/)
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
+  --training-threads N  threads that train SASRec and GRU4Rec beside the replay: 2 (default,
+                     fastest, the most memory), 1 (the two trainings one after the other), or 0
+                     (in the replay's thread, one after the other); the figures are the same
   (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+
+/** `--training-threads` checked: 0, 1 or 2. */
+function trainingThreadsOf(v: unknown): 0 | 1 | 2 {
+  if (v === 0 || v === 1 || v === 2) return v;
+  throw new UsageError(`--training-threads must be 0, 1 or 2, got ${String(v)}.`);
+}
 
 async function main(argv: string[]): Promise<void> {
   const usage = 'See clickwise eval --help.';
@@ -528,9 +549,11 @@ async function main(argv: string[]): Promise<void> {
     'shop-every-minutes': 'number',
     'shop-new-item-weights': 'string',
     'title-words': 'number',
+    'training-threads': 'number',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
   const titleWords = titleWordsOf(args['title-words']);
+  const trainingThreads = args['training-threads'] !== undefined ? trainingThreadsOf(args['training-threads']) : undefined;
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
     const t = parseTime(String(args[name]));
@@ -611,6 +634,7 @@ async function main(argv: string[]): Promise<void> {
     ...(staleUntil !== undefined ? { staleUntil } : {}),
     ...(args['base'] !== undefined ? { baseAtSplit: resolve(String(args['base'])) } : {}),
     ...(args['vectors'] !== undefined ? { vectorSubspaces: Number(args['vectors']) } : {}),
+    ...(trainingThreads !== undefined ? { trainingThreads } : {}),
     k,
     seed,
     models: resolve(String(args['models'] ?? packageModels())),

@@ -58,10 +58,13 @@ export interface SequenceOptions extends NetOptions {
   learningRate?: number;
   seed: number;
   /**
-   * Trains in a worker thread (default), so that the evaluation goes on with the other methods
-   * (and the base's training) on the other core meanwhile; false trains in this thread.
+   * Threads the training takes beside the caller's, so that the evaluation goes on with the other
+   * methods (and the base's training) meanwhile. 2 (the default): with a validation period, one
+   * chooses the number of epochs while the other trains on every event before the split, each
+   * with its own copy of the sequences and its own WebAssembly heap; 1: both trainings one after
+   * the other in one thread (less memory, longer); 0: in the caller's thread.
    */
-  worker?: boolean;
+  threads?: 0 | 1 | 2;
   /** Aborting stops a worker thread's training (the method's promise rejects). */
   signal?: AbortSignal;
   onProgress?: ((method: string, done: number, total: number) => void) | undefined;
@@ -387,7 +390,7 @@ const TITLE: Record<NetKind, string> = { sasrec: 'SASRec', gru4rec: 'GRU4Rec' };
  * Trains in worker threads (this module, started as their entry) and rebuilds the network here
  * from the weights posted back. With a validation period, two threads run at once: one chooses
  * the number of epochs and tells the other, which trains the network on every event before the
- * split meanwhile (so the second training does not wait for the first). Without one, one thread.
+ * split meanwhile (so the second training does not wait for the first). Without one, or with `threads: 1`, one thread.
  */
 async function trainInWorker(
   kind: NetKind,
@@ -401,7 +404,7 @@ async function trainInWorker(
   const code = ts
     ? `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`
     : `import(${JSON.stringify(import.meta.url)})`;
-  const twoAtOnce = hasPeriod(sequences);
+  const twoAtOnce = (o.threads ?? 2) === 2 && hasPeriod(sequences);
   const channel = twoAtOnce ? new MessageChannel() : null;
   const start = (role: Role, port?: MessagePort): Worker =>
     new Worker(code, {
@@ -506,6 +509,8 @@ export function validateSequenceOptions(kind: NetKind, o: SequenceOptions): void
   whole('blocks', o.blocks);
   whole('batchSize', o.batchSize);
   whole('validationEvents', o.validationEvents);
+  if (o.threads !== undefined && ![0, 1, 2].includes(o.threads))
+    throw new RangeError(`${TITLE[kind]} trains in 0, 1 or 2 threads beside the caller's, got ${String(o.threads)}.`);
   if (o.validationDays !== undefined && !(o.validationDays >= 0 && Number.isFinite(o.validationDays)))
     throw new RangeError(`${TITLE[kind]}'s validationDays must be a number of days, 0 or more, got ${o.validationDays}.`);
   if (o.learningRate !== undefined && !(o.learningRate > 0))
@@ -531,7 +536,7 @@ export async function sequenceMethod(kind: NetKind, events: readonly ReplayEvent
     s.items.push(e.item);
   }
   const sequences = [...byShopper.values()].map((s) => ({ items: s.items, heldFrom: s.heldFrom < 0 ? s.items.length : s.heldFrom }));
-  const { net, training } = o.worker === false ? await trainNet(kind, sequences, n, o) : await trainInWorker(kind, sequences, n, o);
+  const { net, training } = o.threads === 0 ? await trainNet(kind, sequences, n, o) : await trainInWorker(kind, sequences, n, o);
   // The weights are fixed from here on: the item rows are transposed once for every batch.
   const itemsT = net.itemsT();
   return {
