@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import { Mulberry32, mulberry32 } from '../src/core/rng.js';
-import { carryOver, ShopLearner, shopLearnerOn } from '../src/core/shop-delta.js';
+import { carryOver, carryOverSteps, ShopLearner, shopLearnerOn } from '../src/core/shop-delta.js';
 import { catalogSha, CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
 import { IdSet } from '../src/cli/stream/id-set.js';
 import type { StreamEvent } from '../src/cli/stream/log.js';
@@ -284,11 +284,11 @@ describe('a new catalogue', () => {
     }
   });
 
-  it('is taken in turns while the job runs: events taken meanwhile are carried over, and other work waits for it', async () => {
+  it('is taken in turns while the job runs: events taken meanwhile are learned on the new one, and other work waits for it', async () => {
     const { folder, state } = fresh();
     const next = ['n1', ...IDS.slice(1).reverse(), 'n2'];
     const job = await open(folder, state);
-    // The job that takes the same events, then the catalogue at once.
+    // The job that takes the catalogue at once, then the events taken meanwhile.
     const atOnce = await open(folder, join(state, '..', 'state-at-once'));
     try {
       job.accept(events(0, 200));
@@ -315,11 +315,40 @@ describe('a new catalogue', () => {
       expect(taken.length).toBeGreaterThanOrEqual(3);
       expect(taken.every((n) => n === 20)).toBe(true);
       atOnce.accept(events(0, 200));
-      taken.forEach((_, j) => atOnce.accept(events(200 + 20 * j, 20)));
       expect(atOnce.setCatalog(next)).toBe(true);
+      // Those of the product that left are in the log, and not learned (nor can they be posted now).
+      const meanwhile = taken.flatMap((_, j) => events(200 + 20 * j, 20));
+      const left = meanwhile.filter((e) => !next.includes(e.item)).length;
+      expect(left).toBeGreaterThan(0);
+      atOnce.accept(meanwhile.filter((e) => next.includes(e.item)));
       expect(job.total).toBe(200 + 20 * taken.length);
+      expect(atOnce.total).toBe(job.total - left);
       expect(delta(job, folder)).toEqual(delta(atOnce, folder));
-      expect(job.status()).toEqual(atOnce.status());
+      // The longest turn is no longer the whole carry-over: with pieces of 16 items, many turns.
+      let pieces = 0;
+      const again = await open(folder, join(state, '..', 'state-pieces'));
+      try {
+        again.accept(events(0, 200));
+        again.carryItemsPerTurn = 16;
+        const t = again.setCatalogInTurns(next);
+        const count = (): void => {
+          pieces++;
+          if (again.busy) setImmediate(count);
+        };
+        setImmediate(count);
+        expect(await t).toBe(true);
+        expect(pieces).toBeGreaterThanOrEqual(Math.ceil(next.length / 16) + 3);
+        const whole = await open(folder, join(state, '..', 'state-whole'));
+        try {
+          whole.accept(events(0, 200));
+          expect(whole.setCatalog(next)).toBe(true);
+          expect(delta(again, folder)).toEqual(delta(whole, folder));
+        } finally {
+          whole.close();
+        }
+      } finally {
+        again.close();
+      }
     } finally {
       job.close();
       atOnce.close();
@@ -390,6 +419,23 @@ describe('a new catalogue', () => {
     expect(JSON.stringify(old.published())).toBe(before);
     expect(() => carryOver(old, next, from.subarray(1))).toThrow(RangeError);
     expect(() => carryOver(old, shopLearnerOn(base(ids), { seed: 5 }), from)).toThrow(/same options/);
+    // In steps of 7 items: a step for each, the same state, taken only in the last.
+    const stepped = shopLearnerOn(base(ids), { seed: 4 });
+    const steps = carryOverSteps(old, stepped, from, 7);
+    let yields = 0;
+    while (!steps.next().done) {
+      yields++;
+      expect(stepped.state().rho.every((v) => v === 0)).toBe(true);
+    }
+    expect(yields).toBe(Math.ceil(ids.length / 7));
+    expect(JSON.stringify(stepped.published())).toBe(JSON.stringify(next.published()));
+    expect(stepped.state()).toEqual(next.state());
+    // A bad index found in a later step: nothing taken.
+    const bad = Int32Array.from(from);
+    bad[ids.length - 1] = 10_000;
+    const untouched = shopLearnerOn(base(ids), { seed: 4 });
+    expect(() => carryOver(old, untouched, bad)).toThrow(/not an index of the old catalogue/);
+    expect(untouched.state().rho.every((v) => v === 0)).toBe(true);
   });
 });
 

@@ -20,6 +20,7 @@
  */
 import { ArgumentError, ChecksumError, ModelLoadError } from './errors.js';
 import { Mulberry32 } from './rng.js';
+import { runSteps } from './slice.js';
 
 /**
  * The payload format the stream job writes. Format 2 lists the items the base knows by their row
@@ -646,6 +647,9 @@ export function shopLearnerOn(
   return learner;
 }
 
+/** Items carried over in one step of {@link carryOverSteps}: a few ms of work. */
+export const CARRY_ITEMS_PER_STEP = 65_536;
+
 /**
  * Carries what `old` learned over to `next`, a learner fresh from `shopLearnerOn` on the same base
  * aligned to a new catalogue (new products, some gone, another order), with the same options:
@@ -655,32 +659,58 @@ export function shopLearnerOn(
  * the times go on. `old` is left as it was.
  */
 export function carryOver(old: ShopLearner, next: ShopLearner, from: Int32Array): void {
+  runSteps(carryOverSteps(old, next, from));
+}
+
+/**
+ * {@link carryOver} in steps of `itemsPerStep` items (a yield between two), for a caller that runs
+ * other work between them: `old` must not learn meanwhile. `next` takes the state in the last
+ * step, and not at all where `from` or the options are wrong (a RangeError).
+ */
+export function* carryOverSteps(
+  old: ShopLearner,
+  next: ShopLearner,
+  from: Int32Array,
+  itemsPerStep = CARRY_ITEMS_PER_STEP,
+): Generator<void, void> {
   if (from.length !== next.n) throw new RangeError(`from has ${from.length} entries for a catalogue of ${next.n}`);
-  for (const j of from)
-    if (!(j >= -1 && j < old.n && Number.isInteger(j))) throw new RangeError(`from holds ${j}, not an index of the old catalogue or −1`);
+  if (!(Number.isInteger(itemsPerStep) && itemsPerStep > 0))
+    throw new RangeError(`itemsPerStep must be a whole number > 0, got ${itemsPerStep}`);
   const was = old.state();
   const fresh = next.state();
   if (canonicalOptions(old.options) !== canonicalOptions(next.options) || (was.sold === null) !== (fresh.sold === null))
     throw new RangeError('the learners must have the same options');
-  const take = (a: Float64Array, start: Float64Array | null = null): Float64Array =>
-    Float64Array.from(from, (j, i) => (j >= 0 ? a[j]! : start ? start[i]! : 0));
-  let sold: RecentSalesState | null = null;
-  if (was.sold && fresh.sold) {
-    // A new item's seeded sum is relative to the seed's origin; the old sums to theirs.
-    const h = old.options.recentHalfLifeDays * DAY;
-    const o = was.sold.origin;
-    const f = o === null || fresh.sold.origin === null ? 1 : Math.pow(2, (fresh.sold.origin - o) / h);
-    const seeded = fresh.sold.sums.map((v) => v * f);
-    sold = { sums: take(was.sold.sums, seeded), origin: o ?? fresh.sold.origin, from: was.sold.from };
+  // A new item's seeded sum is relative to the seed's origin; the old sums to theirs.
+  const h = old.options.recentHalfLifeDays * DAY;
+  const o = was.sold?.origin ?? null;
+  const f = o === null || fresh.sold?.origin === null || fresh.sold?.origin === undefined ? 1 : Math.pow(2, (fresh.sold.origin - o) / h);
+  const n = next.n;
+  // [what old kept, what a new item starts from (null: 0), what next takes]
+  const arrays: [Float64Array, Float64Array | null, Float64Array][] = [
+    [was.rho, null, new Float64Array(n)],
+    [was.gRho, null, new Float64Array(n)],
+    ...was.counts.map((c): [Float64Array, null, Float64Array] => [c, null, new Float64Array(n)]),
+  ];
+  const sold = was.sold && fresh.sold ? new Float64Array(n) : null;
+  for (let a = 0; a < n; a += itemsPerStep) {
+    const b = Math.min(n, a + itemsPerStep);
+    for (let i = a; i < b; i++) {
+      const j = from[i]!;
+      if (!(j >= -1 && j < old.n && Number.isInteger(j))) throw new RangeError(`from holds ${j}, not an index of the old catalogue or −1`);
+    }
+    for (const [src, start, out] of arrays) for (let i = a; i < b; i++) out[i] = from[i]! >= 0 ? src[from[i]!]! : start ? start[i]! : 0;
+    if (sold) for (let i = a; i < b; i++) sold[i] = from[i]! >= 0 ? was.sold!.sums[from[i]!]! : fresh.sold!.sums[i]! * f;
+    yield;
   }
+  const K = was.counts.length;
   next.restore({
     ...was,
-    rho: take(was.rho),
-    gRho: take(was.gRho),
+    rho: arrays[0]![2],
+    gRho: arrays[1]![2],
     w: Float64Array.from(was.w),
     gW: Float64Array.from(was.gW),
-    counts: was.counts.map((c) => take(c)),
-    sold,
+    counts: arrays.slice(2, 2 + K).map((x) => x[2]),
+    sold: sold ? { sums: sold, origin: o ?? fresh.sold!.origin, from: was.sold!.from } : null,
   });
 }
 
