@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import { Mulberry32, mulberry32 } from '../src/core/rng.js';
-import { carryOver, carryOverSteps, ShopLearner, shopLearnerOn } from '../src/core/shop-delta.js';
-import { catalogSha, CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
+import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import { carryOver, carryOverSteps, ShopLearner, shopLearnerOn, shopLearnerOnSteps } from '../src/core/shop-delta.js';
+import { catalogSha, catalogShaSteps, CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
 import { IdSet } from '../src/cli/stream/id-set.js';
 import type { StreamEvent } from '../src/cli/stream/log.js';
 import { EventLog } from '../src/cli/stream/log.js';
@@ -259,6 +261,31 @@ describe('a checkpoint written in turns', () => {
 });
 
 describe('a new catalogue', () => {
+  it('is hashed, aligned and given its learner in steps, each the same as at once', async () => {
+    const { folder } = fresh();
+    const head = await loadHeadModel(defaultFetcher, join(folder, 'head'));
+    const ids = ['n1', ...IDS.slice(1).reverse(), 'n2'];
+    /** Runs a generator to its end; returns its value and how often it yielded. */
+    const drive = <T>(g: Generator<void, T>): { value: T; yields: number } => {
+      let yields = 0;
+      for (;;) {
+        const r = g.next();
+        if (r.done) return { value: r.value, yields };
+        yields++;
+      }
+    };
+    const sha = drive(catalogShaSteps(ids, 7));
+    expect(sha.value).toBe(catalogSha(ids));
+    expect(sha.yields).toBe(Math.ceil(ids.length / 7));
+    const aligned = drive(alignBaseSteps(head, ids, {}, 7));
+    // The base's 50 items, and the catalogue's index made first: a yield every 7 of each.
+    expect(aligned.yields).toBeGreaterThanOrEqual(Math.floor(50 / 7) + Math.floor(ids.length / 7));
+    expect(aligned.value).toEqual(alignBase(head, ids));
+    const learner = drive(shopLearnerOnSteps(aligned.value, { seed: 4 }, 7));
+    expect(learner.yields).toBeGreaterThanOrEqual(Math.floor(ids.length / 7) + Math.floor(50 / 7));
+    expect(learner.value.state()).toEqual(shopLearnerOn(aligned.value, { seed: 4 }).state());
+  });
+
   it('is taken without replaying the log: what was learned carries over by id, and a checkpoint after it holds', async () => {
     const { folder, state } = fresh();
     const job = await open(folder, state);
@@ -329,7 +356,7 @@ describe('a new catalogue', () => {
       const again = await open(folder, join(state, '..', 'state-pieces'));
       try {
         again.accept(events(0, 200));
-        again.carryItemsPerTurn = 16;
+        again.catalogItemsPerTurn = 16;
         const t = again.setCatalogInTurns(next);
         const count = (): void => {
           pieces++;
@@ -337,7 +364,8 @@ describe('a new catalogue', () => {
         };
         setImmediate(count);
         expect(await t).toBe(true);
-        expect(pieces).toBeGreaterThanOrEqual(Math.ceil(next.length / 16) + 3);
+        // Hashed, indexed, aligned, placed and carried over 16 items a turn.
+        expect(pieces).toBeGreaterThanOrEqual(5 * Math.floor(next.length / 16));
         const whole = await open(folder, join(state, '..', 'state-whole'));
         try {
           whole.accept(events(0, 200));

@@ -8,6 +8,7 @@ import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensor, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import { runSteps } from './slice.js';
 
 /** `models/manifest.json`. */
 export interface ModelManifest {
@@ -274,13 +275,30 @@ export type IdSource = readonly string[] | IdLookup;
  * Aligns a head model's per-item parameters with a catalogue (items the logs lack get 0). The
  * head's items are looked up in the catalogue (`indexOf`, when the caller has the catalogue's id
  * map), not the other way round: a base knows thousands of items, a catalogue may hold millions.
- * `withResidual: false` leaves the residuals out (N × d floats a caller may not need).
+ * `withResidual: false` leaves the residuals out (N × d floats a caller may not need), and
+ * `withTransitions: false` the transitions (their re-indexing, one pass over the table).
  */
 export function alignBase(
   head: HeadModel,
   ids: IdSource,
-  options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean } = {},
+  options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean; withTransitions?: boolean } = {},
 ): BaseParams & { known: Uint8Array } {
+  return runSteps(alignBaseSteps(head, ids, options));
+}
+
+/** Items (or transition rows) aligned in one step of {@link alignBaseSteps}: a few ms of work. */
+export const ALIGN_ITEMS_PER_STEP = 65_536;
+
+/**
+ * {@link alignBase} in steps (a yield after every `itemsPerStep` of the base's items and of its
+ * transitions' rows), for a caller that runs other work between them: a base of a million items.
+ */
+export function* alignBaseSteps(
+  head: HeadModel,
+  ids: IdSource,
+  options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean; withTransitions?: boolean } = {},
+  itemsPerStep = ALIGN_ITEMS_PER_STEP,
+): Generator<void, BaseParams & { known: Uint8Array }> {
   const d = head.manifest.dims;
   const list = Array.isArray(ids) ? (ids as readonly string[]) : null;
   const n = list ? list.length : (ids as IdLookup).size;
@@ -300,10 +318,15 @@ export function alignBase(
   let indexOf = options.indexOf;
   if (!indexOf) {
     const map = new Map<string, number>();
-    for (let i = 0; i < n; i++) map.set(idAt(i), i);
+    for (let i = 0; i < n; i++) {
+      map.set(idAt(i), i);
+      if ((i + 1) % itemsPerStep === 0) yield;
+    }
     indexOf = (id) => map.get(id);
   }
+  let done = 0;
   for (const [id, j] of head.itemIndex) {
+    if (++done % itemsPerStep === 0) yield;
     const i = indexOf(id);
     if (i === undefined || idAt(i) !== id) continue;
     known[i] = 1;
@@ -316,7 +339,7 @@ export function alignBase(
   // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out. Only the
   // items that have successors get a row (`rows`), in catalogue order.
   let transitions: BaseParams['transitions'] = null;
-  const T = head.transitions;
+  const T = options.withTransitions === false ? null : head.transitions;
   if (T) {
     const withRow: number[] = [];
     for (let j = 0; j < catIndex.length; j++) if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow.push(catIndex[j]!);
@@ -325,7 +348,10 @@ export function alignBase(
     const ptr: number[] = [0];
     const to: number[] = [];
     const p: number[] = [];
+    yield;
+    let row = 0;
     for (const i of withRow) {
+      if (++row % itemsPerStep === 0) yield;
       const j = rowOf[i]! - 1;
       for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
         const c = catIndex[T.to[k]!]!;

@@ -363,6 +363,11 @@ export class ShopLearner {
     this.sold?.seed(values, at);
   }
 
+  /** {@link seedRecent} in steps (see `RecentSales.seedSteps`). */
+  *seedRecentSteps(values: ReadonlyMap<number, number>, at: number, perStep?: number): Generator<void, void> {
+    if (this.sold) yield* this.sold.seedSteps(values, at, perStep);
+  }
+
   /**
    * A new base took in what ρ learned: ρ and its rates start again. The recent counts and the
    * weights w stay (what sells now, and how much that matters in this shop, are still true).
@@ -574,12 +579,22 @@ export class RecentSales {
    * sales before it, still publishes them. Events before `at` are in the seed, so `add` skips them.
    */
   seed(values: ReadonlyMap<number, number>, at: number): void {
+    runSteps(this.seedSteps(values, at));
+  }
+
+  /** {@link seed} in steps of `perStep` items (a yield between two); not to be used until done. */
+  *seedSteps(values: ReadonlyMap<number, number>, at: number, perStep = CARRY_ITEMS_PER_STEP): Generator<void, void> {
     if (!Number.isFinite(at)) throw new RangeError(`seed time ${at} is not a finite number`);
-    this.sums.fill(0);
+    for (let a = 0; a < this.n; a += perStep) {
+      this.sums.fill(0, a, Math.min(this.n, a + perStep));
+      yield;
+    }
+    let k = 0;
     for (const [i, v] of values) {
       if (!Number.isInteger(i) || i < 0 || i >= this.n) throw new RangeError(`item index ${i} is outside the catalogue`);
       if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`recent sales of item ${i} are ${v}; each must be a finite number ≥ 0`);
       this.sums[i] = Math.expm1(v);
+      if (++k % perStep === 0) yield;
     }
     this.origin = at;
     this.from = at;
@@ -640,10 +655,22 @@ export function shopLearnerOn(
   },
   options: Partial<ShopLearnerOptions> = {},
 ): ShopLearner {
+  return runSteps(shopLearnerOnSteps(base, options));
+}
+
+/** {@link shopLearnerOn} in steps: what sold lately seeded `perStep` items at a time. */
+export function* shopLearnerOnSteps(
+  base: Parameters<typeof shopLearnerOn>[0],
+  options: Partial<ShopLearnerOptions> = {},
+  perStep = CARRY_ITEMS_PER_STEP,
+): Generator<void, ShopLearner> {
   const { recent, recentHalfLifeDays: life, recentAt: at } = base;
   const dated = recent && life !== undefined && life > 0 && at !== undefined && at !== null;
   const learner = new ShopLearner(base.bias, { ...options, recentHalfLifeDays: dated ? life : 0 }, base.known);
-  if (dated) learner.seedRecent(recent, at);
+  if (dated) {
+    yield;
+    yield* learner.seedRecentSteps(recent, at, perStep);
+  }
   return learner;
 }
 

@@ -93,9 +93,19 @@ const kindOf = (a: AnyArray): ArrayKind => (a instanceof Float64Array ? 'f64' : 
 
 /** A SHA-256 of the catalogue's ids in order: a checkpoint indexes items by their place in it. */
 export function catalogSha(ids: readonly string[]): string {
+  return runSteps(catalogShaSteps(ids));
+}
+
+/** {@link catalogSha} in steps: a yield after every `idsPerStep` ids. */
+export function* catalogShaSteps(ids: readonly string[], idsPerStep = 65_536): Generator<void, string> {
   const h = createHash('sha256');
   // Each id as JSON, so that no id's own newline can make two lists read alike.
-  for (const id of ids) h.update(JSON.stringify(id)).update('\n');
+  for (let a = 0; a < ids.length; a += idsPerStep) {
+    let text = '';
+    for (let i = a; i < Math.min(ids.length, a + idsPerStep); i++) text += `${JSON.stringify(ids[i])}\n`;
+    h.update(text);
+    yield;
+  }
   return h.digest('hex');
 }
 

@@ -19,14 +19,13 @@ import { defaultFetcher } from '../../core/model-io.js';
 import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
-import { alignBase, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
+import { alignBase, alignBaseSteps, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import {
-  CARRY_ITEMS_PER_STEP,
   carryOver,
   carryOverSteps,
   SHOP_STREAM_KEEP_DAYS,
-  shopLearnerOn,
+  shopLearnerOnSteps,
   streamCompactionDue,
   streamWindowStart,
 } from '../../core/shop-delta.js';
@@ -35,7 +34,14 @@ import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
 import type { CheckpointInput } from './checkpoint.js';
-import { catalogSha, readCheckpoint, sweepCheckpointLeftovers, writeCheckpoint, writeCheckpointInTurns } from './checkpoint.js';
+import {
+  catalogSha,
+  catalogShaSteps,
+  readCheckpoint,
+  sweepCheckpointLeftovers,
+  writeCheckpoint,
+  writeCheckpointInTurns,
+} from './checkpoint.js';
 import { publishDelta, readDeltaManifest } from './publish.js';
 
 /** A problem with one input event: what is wrong and where. */
@@ -80,6 +86,9 @@ export interface StreamJobOptions {
   now?: () => number;
 }
 
+/** What the shop's learner reads of a base aligned to the catalogue: no residuals, no transitions. */
+const LEARNER_ONLY = { withResidual: false, withTransitions: false } as const;
+
 /** The replay of the log at a start says how far it is after every this many events, by default. */
 const REPLAY_PROGRESS_EVENTS = 1_000_000;
 
@@ -118,8 +127,11 @@ export class StreamJob {
    * learner does not change while what it learned is carried over a piece at a time.
    */
   private deferred: StreamEvent[] | null = null;
-  /** Items carried over in one turn while a new catalogue is taken in turns. */
-  carryItemsPerTurn = CARRY_ITEMS_PER_STEP;
+  /**
+   * Items hashed, indexed, aligned and carried over in one turn while a new catalogue is taken in
+   * turns (a few ms each at the default).
+   */
+  catalogItemsPerTurn = 32_768;
   /** Bytes of the log replayed in one turn by a rebase (`TURN_BYTES` unless given). */
   private readonly turnBytes: number | undefined;
   /**
@@ -168,7 +180,7 @@ export class StreamJob {
     const manifest = await loadModelManifest(defaultFetcher, job.modelDir);
     const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`);
     job.head = head;
-    const learner = job.learnerOn(alignBase(head, job.ids));
+    const learner = job.learnerOn(alignBase(head, job.ids, LEARNER_ONLY));
     sweepCheckpointLeftovers(o.stateDir);
     const from = o.checkpoints === false ? 0 : job.takeCheckpoint(learner, manifest.version);
     const { log, torn } = EventLog.open(
@@ -212,7 +224,7 @@ export class StreamJob {
       else {
         // Made on another catalogue: taken up on that one, then carried over by id, as a new
         // catalogue is taken while the job runs.
-        const was = this.learnerOn(alignBase(this.head!, c.ids));
+        const was = this.learnerOn(alignBase(this.head!, c.ids, LEARNER_ONLY));
         was.restore(c.learner);
         const at = new Map(c.ids.map((id, i) => [id, i]));
         carryOver(
@@ -333,13 +345,15 @@ export class StreamJob {
       this.lastMarker = manifest.version;
       this.changes++;
       this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
-      // The base aligned by the job's own index, and the learner made, each in a turn of its own:
-      // events taken meanwhile go into the log after the marker, which the replay reads.
+      // The base aligned by the job's own index, and the learner made, in turns of their own
+      // ({@link catalogItemsPerTurn} items each): events taken meanwhile go into the log after the
+      // marker, which the replay reads.
       await nextTask();
       const index = this.index;
-      const aligned = alignBase(head, this.ids, { indexOf: (id) => index.get(id) });
+      const per = this.catalogItemsPerTurn;
+      const aligned = await runStepsInTurns(alignBaseSteps(head, this.ids, { ...LEARNER_ONLY, indexOf: (id) => index.get(id) }, per));
       await nextTask();
-      const learner = this.learnerOn(aligned);
+      const learner = await runStepsInTurns(this.learnerOnSteps(aligned, per));
       await this.eventLog.forEachInTurns((line) => this.learnLine(learner, line), this.turnBytes);
       this.head = head;
       this.learner = learner;
@@ -430,7 +444,7 @@ export class StreamJob {
    * {@link setCatalog} in turns, the job taking events between them (by the catalogue before; they
    * are learned on the new one once it is in place, as if they came after it, those of products
    * that left not at all); no other work starts meanwhile. About 0.2 s of work at 100,000 items,
-   * what was learned carried over {@link carryItemsPerTurn} items a turn.
+   * each part {@link catalogItemsPerTurn} items a turn.
    */
   async setCatalogInTurns(ids: readonly string[]): Promise<boolean> {
     if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
@@ -443,25 +457,36 @@ export class StreamJob {
   }
 
   /**
-   * The work of taking a catalogue, in steps (a yield between two). What the job learned is read
-   * in the last, which also puts the new catalogue in place: events taken between the steps are
-   * carried over.
+   * The work of taking a catalogue, in steps (a yield between two): its ids hashed, indexed, the
+   * base aligned to them and their old places found, {@link catalogItemsPerTurn} at a time, then
+   * what the job learned carried over as many a step while the events taken wait; the last step
+   * puts the new catalogue in place and learns them on it.
    */
   private *catalogSteps(ids: readonly string[]): Generator<void, boolean> {
-    const key = catalogSha(ids);
-    if (key === this.catalogKey) return false;
-    // From here the events taken wait for the new catalogue (or, should this fail, the old one).
+    const per = this.catalogItemsPerTurn;
+    // From here the events taken wait for the new catalogue (or, where it is the same or this
+    // fails, the old one).
     this.deferred = [];
     try {
+      const key = yield* catalogShaSteps(ids, per);
+      if (key === this.catalogKey) return false;
       yield;
-      const index = new Map(ids.map((id, i) => [id, i]));
+      const index = new Map<string, number>();
+      for (let a = 0; a < ids.length; a += per) {
+        for (let i = a; i < Math.min(ids.length, a + per); i++) index.set(ids[i]!, i);
+        yield;
+      }
+      const aligned = yield* alignBaseSteps(this.head!, ids, { ...LEARNER_ONLY, indexOf: (id) => index.get(id) }, per);
       yield;
-      const next = this.learnerOn(alignBase(this.head!, ids, { indexOf: (id) => index.get(id) }));
+      const next = yield* this.learnerOnSteps(aligned, per);
       yield;
       const before = this.index;
-      const from = Int32Array.from(ids, (id) => before.get(id) ?? -1);
-      yield;
-      yield* carryOverSteps(this.learner, next, from, this.carryItemsPerTurn);
+      const from = new Int32Array(ids.length);
+      for (let a = 0; a < ids.length; a += per) {
+        for (let i = a; i < Math.min(ids.length, a + per); i++) from[i] = before.get(ids[i]!) ?? -1;
+        yield;
+      }
+      yield* carryOverSteps(this.learner, next, from, per);
       this.ids = ids;
       this.index = index;
       this.catalogKey = key;
@@ -481,13 +506,18 @@ export class StreamJob {
 
   /** A learner on `base`, before any line of the log. */
   private learnerOn(base: BaseParams & { known: Uint8Array }): ShopLearner {
+    return runSteps(this.learnerOnSteps(base));
+  }
+
+  /** {@link learnerOn} in steps of `perStep` items. */
+  private *learnerOnSteps(base: BaseParams & { known: Uint8Array }, perStep?: number): Generator<void, ShopLearner> {
     const head = this.head!;
     if (head.recent && !recentFiguresOf(head)) {
       this.say(
         `base ${head.manifest.version} ships what sold lately without its half-life and time; run maintain again to publish what sells now with the delta`,
       );
     }
-    return shopLearnerOn(base, this.learnerOptions);
+    return yield* shopLearnerOnSteps(base, this.learnerOptions, perStep);
   }
 
   /** Feeds one line of the log to `learner`: ρ starts again at a base marker. */
