@@ -11,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import { Mulberry32, mulberry32 } from '../src/core/rng.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
+import type { ShopDeltaManifest, ShopDeltaPayload } from '../src/core/shop-delta.js';
 import { defaultFetcher } from '../src/core/model-io.js';
 import { carryOver, carryOverSteps, ShopLearner, shopLearnerOn, shopLearnerOnSteps } from '../src/core/shop-delta.js';
 import { catalogSha, catalogShaSteps, CHECKPOINT_FILE } from '../src/cli/stream/checkpoint.js';
@@ -260,6 +261,55 @@ describe('a checkpoint written in turns', () => {
   });
 });
 
+describe('a publication in turns', () => {
+  it('publishes the learner as it was when it began, other work running between turns; one at once meanwhile supersedes it', async () => {
+    const { folder, state } = fresh();
+    const job = await open(folder, state);
+    const ref = await open(folder, join(state, '..', 'state-ref'));
+    try {
+      job.accept(events(0, 200));
+      ref.accept(events(0, 200));
+      const expected = delta(ref, folder);
+      job.itemsPerTurn = 8;
+      let turns = 0;
+      let publishing = true;
+      const spin = (): void => {
+        if (!publishing) return;
+        turns++;
+        // Events come in meanwhile: the delta is of the learner before them.
+        if (turns <= 3) expect(job.accept(events(200 + 10 * (turns - 1), 10)).accepted).toBe(10);
+        setImmediate(spin);
+      };
+      setImmediate(spin);
+      const [p, again] = await Promise.all([job.publishInTurns(true), job.publishInTurns(true)]).finally(() => (publishing = false));
+      expect(p).not.toBeNull();
+      // One at a time: the second call published nothing.
+      expect(again).toBeNull();
+      // ψ over 60 items, what sold lately, their largest entries: 8 items a turn.
+      expect(turns).toBeGreaterThanOrEqual(4 * Math.floor(N / 8));
+      const manifest = JSON.parse(readFileSync(join(folder, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
+      const payload = JSON.parse(readFileSync(join(folder, 'delta', manifest.path), 'utf8')) as ShopDeltaPayload;
+      expect({ psi: payload.psi, recent: payload.recent, events: manifest.events }).toEqual(expected);
+      expect(job.total).toBe(230);
+      // The events taken meanwhile are learned, and published next.
+      for (let k = 0; k < 3; k++) ref.accept(events(200 + 10 * k, 10));
+      expect(await job.publishInTurns()).not.toBeNull();
+      expect(delta(job, folder)).toEqual(delta(ref, folder));
+      // A delta published at once while one is published in turns: that one writes nothing.
+      job.accept(events(230, 10));
+      const inTurns = job.publishInTurns();
+      const atOnce = job.publish();
+      expect(atOnce).not.toBeNull();
+      expect(await inTurns).toBeNull();
+      const last = JSON.parse(readFileSync(join(folder, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
+      expect(last.seq).toBe(atOnce!.seq);
+    } finally {
+      job.close();
+      ref.close();
+    }
+  });
+});
+
 describe('a new catalogue', () => {
   it('is hashed, aligned and given its learner in steps, each the same as at once', async () => {
     const { folder } = fresh();
@@ -356,7 +406,7 @@ describe('a new catalogue', () => {
       const again = await open(folder, join(state, '..', 'state-pieces'));
       try {
         again.accept(events(0, 200));
-        again.catalogItemsPerTurn = 16;
+        again.itemsPerTurn = 16;
         const t = again.setCatalogInTurns(next);
         const count = (): void => {
           pieces++;

@@ -87,6 +87,9 @@ export interface StreamBench {
   catalogSetMs: number;
   catalogSetLongestWaitMs: number;
   publishMs: number;
+  /** The same publication in turns, as the running job publishes, and the longest the job waited. */
+  publishInTurnsMs: number;
+  publishInTurnsLongestWaitMs: number;
   deltaItems: number;
   /** Best sellers whose figures of what sells now the delta carries. */
   deltaRecentItems: number;
@@ -181,6 +184,8 @@ export async function runStreamBench(
     const followFile = async (): Promise<{
       fileMs: number;
       publishMs: number;
+      publishInTurnsMs: number;
+      publishInTurnsLongestWaitMs: number;
       published: NonNullable<ReturnType<StreamJob['publish']>>;
     }> => {
       let at = performance.now();
@@ -192,12 +197,23 @@ export async function runStreamBench(
         say(`file: ${events} events in ${fileMs.toFixed(0)} ms`);
         at = performance.now();
         const published = job.publish(true)!;
-        return { fileMs, publishMs: performance.now() - at, published };
+        const publishMs = performance.now() - at;
+        // The same in turns, as the running job publishes.
+        const waits = monitorEventLoopDelay({ resolution: 10 });
+        waits.enable();
+        at = performance.now();
+        if (!(await job.publishInTurns(true))) throw new Error('the job did not publish in turns');
+        const publishInTurnsMs = performance.now() - at;
+        waits.disable();
+        say(
+          `publication: ${publishMs.toFixed(0)} ms at once, ${publishInTurnsMs.toFixed(0)} ms in turns (the longest wait ${(waits.max / 1e6).toFixed(0)} ms)`,
+        );
+        return { fileMs, publishMs, publishInTurnsMs, publishInTurnsLongestWaitMs: waits.max / 1e6, published };
       } finally {
         job.close();
       }
     };
-    const { fileMs, publishMs, published } = await followFile();
+    const { fileMs, publishMs, publishInTurnsMs, publishInTurnsLongestWaitMs, published } = await followFile();
     // The same file followed as the running job follows what is appended: in turns, with the longest wait.
     const turnsJob = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-turns') });
     const fileWaits = monitorEventLoopDelay({ resolution: 10 });
@@ -361,6 +377,8 @@ export async function runStreamBench(
       catalogSetMs: round(catalogSetMs),
       catalogSetLongestWaitMs: round(catalogSetLongestWaitMs),
       publishMs: round(publishMs),
+      publishInTurnsMs: round(publishInTurnsMs),
+      publishInTurnsLongestWaitMs: round(publishInTurnsLongestWaitMs),
       deltaItems: published.items,
       deltaRecentItems: published.recentItems,
       deltaGzipBytes: published.gzipBytes,

@@ -427,21 +427,33 @@ export class ShopLearner {
    * the maintenance job makes as it replays its held-out weeks).
    */
   psi(t: number = this.lastTime ?? 0): Float32Array {
+    return runSteps(this.psiSteps(t));
+  }
+
+  /** {@link psi} in steps of `perStep` items (the median found in one); the learner must not learn meanwhile. */
+  *psiSteps(t: number = this.lastTime ?? 0, perStep = CARRY_ITEMS_PER_STEP): Generator<void, Float32Array> {
     const n = this.n;
     const K = this.counts.length;
     const decay = this.counts.map((_, k) => this.decayTo(k, t));
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = this.rho[i]!;
-      const off = this.offset(i);
-      for (let k = 0; k < K; k++) {
-        const c = this.counts[k]![i]!;
-        s += this.w[off + k]! * (c === 0 ? 0 : Math.log1p(c * decay[k]!));
+    for (let a = 0; a < n; a += perStep) {
+      for (let i = a; i < Math.min(n, a + perStep); i++) {
+        let s = this.rho[i]!;
+        const off = this.offset(i);
+        for (let k = 0; k < K; k++) {
+          const c = this.counts[k]![i]!;
+          s += this.w[off + k]! * (c === 0 ? 0 : Math.log1p(c * decay[k]!));
+        }
+        out[i] = s;
       }
-      out[i] = s;
+      yield;
     }
     const median = n ? middleValue(out) : 0;
-    for (let i = 0; i < n; i++) out[i]! -= median;
+    yield;
+    for (let a = 0; a < n; a += perStep) {
+      for (let i = a; i < Math.min(n, a + perStep); i++) out[i]! -= median;
+      yield;
+    }
     return out;
   }
 
@@ -449,15 +461,38 @@ export class ShopLearner {
    * ψ as the browser will see it: the `maxItems` largest |ψᵢ|, rounded to 1/1000, the rest 0;
    * with `recentHalfLifeDays`, also what sold lately in the same form (the `maxItems` best sellers).
    */
-  published(t?: number): { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } {
+  published(t?: number): PublishedDelta {
+    return runSteps(this.publishedSteps(t));
+  }
+
+  /**
+   * {@link published} in steps of `perStep` items, for a caller that runs other work between them
+   * on a learner that does not learn meanwhile (a {@link copy}).
+   */
+  *publishedSteps(t?: number, perStep = CARRY_ITEMS_PER_STEP): Generator<void, PublishedDelta> {
     const at = t ?? this.lastTime ?? 0;
-    const out: { indices: Int32Array; values: number[]; recent?: { indices: Int32Array; values: number[] } } = largestEntries(
-      this.psi(at),
-      this.options.maxItems,
-    );
-    if (this.sold) out.recent = largestEntries(this.sold.values(at), this.options.maxItems);
+    const psi = yield* this.psiSteps(at, perStep);
+    const out: PublishedDelta = yield* largestEntriesSteps(psi, this.options.maxItems, perStep);
+    if (this.sold) {
+      const values = yield* this.sold.valuesSteps(at, perStep);
+      out.recent = yield* largestEntriesSteps(values, this.options.maxItems, perStep);
+    }
     return out;
   }
+
+  /** A learner in this one's state that goes its own way from here (this one is left as it is). */
+  copy(): ShopLearner {
+    const c = new ShopLearner(this.baseBias, this.options, this.known);
+    c.restore(this.state());
+    return c;
+  }
+}
+
+/** What a learner publishes: ψ's largest entries, and what sold lately's, by catalogue index. */
+export interface PublishedDelta {
+  indices: Int32Array;
+  values: number[];
+  recent?: { indices: Int32Array; values: number[] };
 }
 
 /**
@@ -502,6 +537,15 @@ export function middleValue(v: Float32Array): number {
  * maintenance job publishes hundreds of times as it replays its held-out weeks).
  */
 export function largestEntries(v: Float32Array, keep: number): { indices: Int32Array; values: number[] } {
+  return runSteps(largestEntriesSteps(v, keep));
+}
+
+/** {@link largestEntries} in steps of `perStep` entries of `v`. */
+export function* largestEntriesSteps(
+  v: Float32Array,
+  keep: number,
+  perStep = CARRY_ITEMS_PER_STEP,
+): Generator<void, { indices: Int32Array; values: number[] }> {
   const take = Math.max(0, Math.floor(keep));
   const heap = new Int32Array(take);
   let size = 0;
@@ -526,6 +570,7 @@ export function largestEntries(v: Float32Array, keep: number): { indices: Int32A
     }
   };
   for (let i = 0; i < v.length && take > 0; i++) {
+    if ((i + 1) % perStep === 0) yield;
     if (!(Math.abs(v[i]!) >= 5e-4)) continue;
     if (size < take) {
       // Sift up: the root stays the entry that ranks last.
@@ -632,10 +677,18 @@ export class RecentSales {
 
   /** log(1 + what each item sold) at time `at`, over the events added so far. */
   values(at: number): Float32Array {
+    return runSteps(this.valuesSteps(at));
+  }
+
+  /** {@link values} in steps of `perStep` items. */
+  *valuesSteps(at: number, perStep = CARRY_ITEMS_PER_STEP): Generator<void, Float32Array> {
     const out = new Float32Array(this.n);
     if (this.origin === null) return out;
     const f = Math.pow(2, (this.origin - at) / (this.halfLifeDays * DAY));
-    for (let i = 0; i < this.n; i++) out[i] = Math.log1p(this.sums[i]! * f);
+    for (let a = 0; a < this.n; a += perStep) {
+      for (let i = a; i < Math.min(this.n, a + perStep); i++) out[i] = Math.log1p(this.sums[i]! * f);
+      yield;
+    }
     return out;
   }
 }

@@ -20,7 +20,7 @@ import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, alignBaseSteps, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
-import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
+import type { PublishedDelta, ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import {
   carryOver,
   carryOverSteps,
@@ -86,6 +86,24 @@ export interface StreamJobOptions {
   now?: () => number;
 }
 
+/** What a publication wrote. */
+export interface Published {
+  seq: number;
+  items: number;
+  recentItems: number;
+  gzipBytes: number;
+}
+
+/** What a publication publishes: a learner and what it was learned on, taken when it began. */
+interface Publication {
+  learner: ShopLearner;
+  ids: readonly string[];
+  head: HeadModel | null;
+  baseVersion: string;
+  events: number;
+  newest: number | null;
+}
+
 /** What the shop's learner reads of a base aligned to the catalogue: no residuals, no transitions. */
 const LEARNER_ONLY = { withResidual: false, withTransitions: false } as const;
 
@@ -128,10 +146,10 @@ export class StreamJob {
    */
   private deferred: StreamEvent[] | null = null;
   /**
-   * Items hashed, indexed, aligned and carried over in one turn while a new catalogue is taken in
-   * turns (a few ms each at the default).
+   * Items hashed, indexed, aligned, carried over or published in one turn of the work done in
+   * turns (a new catalogue, a new base's learner, a delta): a few ms each at the default.
    */
-  catalogItemsPerTurn = 32_768;
+  itemsPerTurn = 32_768;
   /** Bytes of the log replayed in one turn by a rebase (`TURN_BYTES` unless given). */
   private readonly turnBytes: number | undefined;
   /**
@@ -346,11 +364,11 @@ export class StreamJob {
       this.changes++;
       this.say(`new base ${manifest.version} (was ${this.baseVersion}): the per-item delta starts again`);
       // The base aligned by the job's own index, and the learner made, in turns of their own
-      // ({@link catalogItemsPerTurn} items each): events taken meanwhile go into the log after the
+      // ({@link itemsPerTurn} items each): events taken meanwhile go into the log after the
       // marker, which the replay reads.
       await nextTask();
       const index = this.index;
-      const per = this.catalogItemsPerTurn;
+      const per = this.itemsPerTurn;
       const aligned = await runStepsInTurns(alignBaseSteps(head, this.ids, { ...LEARNER_ONLY, indexOf: (id) => index.get(id) }, per));
       await nextTask();
       const learner = await runStepsInTurns(this.learnerOnSteps(aligned, per));
@@ -444,7 +462,7 @@ export class StreamJob {
    * {@link setCatalog} in turns, the job taking events between them (by the catalogue before; they
    * are learned on the new one once it is in place, as if they came after it, those of products
    * that left not at all); no other work starts meanwhile. About 0.2 s of work at 100,000 items,
-   * each part {@link catalogItemsPerTurn} items a turn.
+   * each part {@link itemsPerTurn} items a turn.
    */
   async setCatalogInTurns(ids: readonly string[]): Promise<boolean> {
     if (this.work !== null) throw new Error(`A new catalogue cannot be taken while ${this.work}: take it once that is done.`);
@@ -458,12 +476,12 @@ export class StreamJob {
 
   /**
    * The work of taking a catalogue, in steps (a yield between two): its ids hashed, indexed, the
-   * base aligned to them and their old places found, {@link catalogItemsPerTurn} at a time, then
+   * base aligned to them and their old places found, {@link itemsPerTurn} at a time, then
    * what the job learned carried over as many a step while the events taken wait; the last step
    * puts the new catalogue in place and learns them on it.
    */
   private *catalogSteps(ids: readonly string[]): Generator<void, boolean> {
-    const per = this.catalogItemsPerTurn;
+    const per = this.itemsPerTurn;
     // From here the events taken wait for the new catalogue (or, where it is the same or this
     // fails, the old one).
     this.deferred = [];
@@ -595,32 +613,70 @@ export class StreamJob {
     return { accepted: fresh.length, duplicates, tooOld };
   }
 
-  /** Publishes a delta when anything changed since the last one; returns what was published. */
-  publish(force = false): { seq: number; items: number; recentItems: number; gzipBytes: number } | null {
-    if (!force && this.learner.events === this.publishedEvents && this.publishedBase === this.baseVersion) return null;
-    const { indices, values, recent } = this.learner.published();
+  /** Publishes a delta when anything changed since the last one, at once; returns what was published. */
+  publish(force = false): Published | null {
+    if (!force && !this.publishDue) return null;
+    const from = this.publicationOf(this.learner);
+    return this.writePublication(from, from.learner.published());
+  }
+
+  /**
+   * {@link publish} in turns ({@link itemsPerTurn} items each), the job taking events and
+   * other work going on meanwhile: what is published is the learner as it was when this began (a
+   * copy, made in one turn). A call while one is under way publishes nothing, nor does this one
+   * where a delta was published at once meanwhile (it would be older than that one).
+   */
+  async publishInTurns(force = false): Promise<Published | null> {
+    if (this.publishing || (!force && !this.publishDue)) return null;
+    this.publishing = true;
+    try {
+      const seq = this.seq;
+      const from = this.publicationOf(this.learner.copy());
+      const delta = await runStepsInTurns(from.learner.publishedSteps(undefined, this.itemsPerTurn));
+      return this.seq === seq ? this.writePublication(from, delta) : null;
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  /** Whether a delta is being published in turns. */
+  private publishing = false;
+
+  /** Whether the learner learned anything, or the base changed, since the last delta. */
+  private get publishDue(): boolean {
+    return this.learner.events !== this.publishedEvents || this.publishedBase !== this.baseVersion;
+  }
+
+  /** What a publication of `learner` (this job's, or a copy of it) names, taken as it is now. */
+  private publicationOf(learner: ShopLearner): Publication {
+    return { learner, ids: this.ids, head: this.head, baseVersion: this.baseVersion, events: learner.events, newest: learner.newest };
+  }
+
+  /** Writes the delta `delta` of the publication `from`. */
+  private writePublication(from: Publication, { indices, values, recent }: PublishedDelta): Published {
+    const { ids, head } = from;
     const { manifest, gzipBytes } = publishDelta(this.modelDir, {
-      baseVersion: this.baseVersion,
+      baseVersion: from.baseVersion,
       seq: ++this.seq,
-      ids: Array.from(indices, (i) => this.ids[i]!),
+      ids: Array.from(indices, (i) => ids[i]!),
       bias: values,
       ...(recent
         ? {
             recent: {
-              halfLifeDays: this.learner.options.recentHalfLifeDays,
-              ids: Array.from(recent.indices, (i) => this.ids[i]!),
+              halfLifeDays: from.learner.options.recentHalfLifeDays,
+              ids: Array.from(recent.indices, (i) => ids[i]!),
               values: recent.values,
             },
           }
         : {}),
       // The items the base knows are listed by their row in it.
-      baseRow: (id) => this.head?.itemIndex.get(id),
-      ...(this.head ? itemListSha(this.head) : {}),
-      events: this.learner.events,
-      eventsThrough: this.learner.newest,
+      baseRow: (id) => head?.itemIndex.get(id),
+      ...(head ? itemListSha(head) : {}),
+      events: from.events,
+      eventsThrough: from.newest,
     });
-    this.publishedEvents = this.learner.events;
-    this.publishedBase = this.baseVersion;
+    this.publishedEvents = from.events;
+    this.publishedBase = from.baseVersion;
     return { seq: manifest.seq, items: manifest.items, recentItems: recent?.indices.length ?? 0, gzipBytes };
   }
 

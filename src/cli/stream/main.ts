@@ -119,8 +119,9 @@ async function main(argv: string[]): Promise<void> {
     }
   };
 
-  const publish = (force = false): void => {
-    const p = job.publish(force);
+  /** Publishes a delta where anything changed: at once (`atOnce`, at the end), else in turns. */
+  const publish = async (force = false, atOnce = false): Promise<void> => {
+    const p = atOnce ? job.publish(force) : await job.publishInTurns(force);
     if (p)
       say(
         `published delta ${p.seq} for base ${job.baseVersion}: ${p.items} items${p.recentItems ? ` (and what ${p.recentItems} sell now)` : ''}, ${job.status()['eventsSinceBase'] as number} events since the base, ${(p.gzipBytes / 1024).toFixed(1)} kB gzipped`,
@@ -155,12 +156,12 @@ async function main(argv: string[]): Promise<void> {
   }
   if (once) {
     await compact(false);
-    publish(true);
+    await publish(true, true);
     await checkpoint();
     job.close();
     return;
   }
-  publish();
+  await publish(false, true);
   let server: Server | null = null;
   if (secret) {
     const [host, port] = String(args['listen'] ?? '127.0.0.1:8787').split(/:(?=\d+$)/);
@@ -204,11 +205,13 @@ async function main(argv: string[]): Promise<void> {
       await checkpoint(true);
     }
   };
+  const publishFailed = (err: unknown): void =>
+    say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`);
   const tick = setInterval(() => {
     // While a new base is replayed (or the log compacted), the job takes events and publishes for
     // the base before; a new catalogue and the next checkpoint wait for it.
     if (job.busy) {
-      publish();
+      publish().catch(publishFailed);
       return;
     }
     if (!readingCatalog) {
@@ -223,18 +226,19 @@ async function main(argv: string[]): Promise<void> {
     job
       .checkBase()
       .then(async (rebased) => {
-        publish();
+        await publish();
         // After a new base at once: a start from the checkpoint before would replay the whole log.
         if (rebased || Date.now() - checkpointAt >= checkpointEvery * 1000) await checkpoint(true);
         await compact(true);
       })
-      .catch((err: unknown) => say(`publishing failed (the last good delta stays): ${err instanceof Error ? err.message : String(err)}`));
+      .catch(publishFailed);
   }, every * 1000);
   const stop = (): void => {
     if (follow) clearInterval(follow);
     clearInterval(tick);
     server?.close();
-    publish();
+    // At once (its work runs before the promise's first await), superseding one in turns.
+    publish(false, true).catch(publishFailed);
     // At once (an async function runs to its first await in this turn), before the process ends.
     void checkpoint();
     job.close();
