@@ -8,7 +8,7 @@ import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensor, fetchJson, fetchVerified, joinLocation } from './model-io.js';
-import { runSteps } from './slice.js';
+import { ITEMS_PER_STEP, runSteps } from './slice.js';
 
 /** `models/manifest.json`. */
 export interface ModelManifest {
@@ -286,9 +286,6 @@ export function alignBase(
   return runSteps(alignBaseSteps(head, ids, options));
 }
 
-/** Items (or transition rows) aligned in one step of {@link alignBaseSteps}: a few ms of work. */
-export const ALIGN_ITEMS_PER_STEP = 65_536;
-
 /**
  * {@link alignBase} in steps (a yield after every `itemsPerStep` of the base's items and of its
  * transitions' rows), for a caller that runs other work between them: a base of a million items.
@@ -297,7 +294,7 @@ export function* alignBaseSteps(
   head: HeadModel,
   ids: IdSource,
   options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean; withTransitions?: boolean } = {},
-  itemsPerStep = ALIGN_ITEMS_PER_STEP,
+  itemsPerStep = ITEMS_PER_STEP,
 ): Generator<void, BaseParams & { known: Uint8Array }> {
   const d = head.manifest.dims;
   const list = Array.isArray(ids) ? (ids as readonly string[]) : null;

@@ -20,7 +20,7 @@
  */
 import { ArgumentError, ChecksumError, ModelLoadError } from './errors.js';
 import { Mulberry32 } from './rng.js';
-import { runSteps } from './slice.js';
+import { ITEMS_PER_STEP, runSteps } from './slice.js';
 
 /**
  * The payload format the stream job writes. Format 2 lists the items the base knows by their row
@@ -431,7 +431,7 @@ export class ShopLearner {
   }
 
   /** {@link psi} in steps of `perStep` items (the median found in one); the learner must not learn meanwhile. */
-  *psiSteps(t: number = this.lastTime ?? 0, perStep = CARRY_ITEMS_PER_STEP): Generator<void, Float32Array> {
+  *psiSteps(t: number = this.lastTime ?? 0, perStep = ITEMS_PER_STEP): Generator<void, Float32Array> {
     const n = this.n;
     const K = this.counts.length;
     const decay = this.counts.map((_, k) => this.decayTo(k, t));
@@ -469,7 +469,7 @@ export class ShopLearner {
    * {@link published} in steps of `perStep` items, for a caller that runs other work between them
    * on a learner that does not learn meanwhile (a {@link copy}).
    */
-  *publishedSteps(t?: number, perStep = CARRY_ITEMS_PER_STEP): Generator<void, PublishedDelta> {
+  *publishedSteps(t?: number, perStep = ITEMS_PER_STEP): Generator<void, PublishedDelta> {
     const at = t ?? this.lastTime ?? 0;
     const psi = yield* this.psiSteps(at, perStep);
     const out: PublishedDelta = yield* largestEntriesSteps(psi, this.options.maxItems, perStep);
@@ -544,7 +544,7 @@ export function largestEntries(v: Float32Array, keep: number): { indices: Int32A
 export function* largestEntriesSteps(
   v: Float32Array,
   keep: number,
-  perStep = CARRY_ITEMS_PER_STEP,
+  perStep = ITEMS_PER_STEP,
 ): Generator<void, { indices: Int32Array; values: number[] }> {
   const take = Math.max(0, Math.floor(keep));
   const heap = new Int32Array(take);
@@ -628,7 +628,7 @@ export class RecentSales {
   }
 
   /** {@link seed} in steps of `perStep` items (a yield between two); not to be used until done. */
-  *seedSteps(values: ReadonlyMap<number, number>, at: number, perStep = CARRY_ITEMS_PER_STEP): Generator<void, void> {
+  *seedSteps(values: ReadonlyMap<number, number>, at: number, perStep = ITEMS_PER_STEP): Generator<void, void> {
     if (!Number.isFinite(at)) throw new RangeError(`seed time ${at} is not a finite number`);
     for (let a = 0; a < this.n; a += perStep) {
       this.sums.fill(0, a, Math.min(this.n, a + perStep));
@@ -681,7 +681,7 @@ export class RecentSales {
   }
 
   /** {@link values} in steps of `perStep` items. */
-  *valuesSteps(at: number, perStep = CARRY_ITEMS_PER_STEP): Generator<void, Float32Array> {
+  *valuesSteps(at: number, perStep = ITEMS_PER_STEP): Generator<void, Float32Array> {
     const out = new Float32Array(this.n);
     if (this.origin === null) return out;
     const f = Math.pow(2, (this.origin - at) / (this.halfLifeDays * DAY));
@@ -715,7 +715,7 @@ export function shopLearnerOn(
 export function* shopLearnerOnSteps(
   base: Parameters<typeof shopLearnerOn>[0],
   options: Partial<ShopLearnerOptions> = {},
-  perStep = CARRY_ITEMS_PER_STEP,
+  perStep = ITEMS_PER_STEP,
 ): Generator<void, ShopLearner> {
   const { recent, recentHalfLifeDays: life, recentAt: at } = base;
   const dated = recent && life !== undefined && life > 0 && at !== undefined && at !== null;
@@ -726,9 +726,6 @@ export function* shopLearnerOnSteps(
   }
   return learner;
 }
-
-/** Items carried over in one step of {@link carryOverSteps}: a few ms of work. */
-export const CARRY_ITEMS_PER_STEP = 65_536;
 
 /**
  * Carries what `old` learned over to `next`, a learner fresh from `shopLearnerOn` on the same base
@@ -751,7 +748,7 @@ export function* carryOverSteps(
   old: ShopLearner,
   next: ShopLearner,
   from: Int32Array,
-  itemsPerStep = CARRY_ITEMS_PER_STEP,
+  itemsPerStep = ITEMS_PER_STEP,
 ): Generator<void, void> {
   if (from.length !== next.n) throw new RangeError(`from has ${from.length} entries for a catalogue of ${next.n}`);
   if (!(Number.isInteger(itemsPerStep) && itemsPerStep > 0))
@@ -765,11 +762,11 @@ export function* carryOverSteps(
   const o = was.sold?.origin ?? null;
   const f = o === null || fresh.sold?.origin === null || fresh.sold?.origin === undefined ? 1 : Math.pow(2, (fresh.sold.origin - o) / h);
   const n = next.n;
-  // [what old kept, what a new item starts from (null: 0), what next takes]
-  const arrays: [Float64Array, Float64Array | null, Float64Array][] = [
-    [was.rho, null, new Float64Array(n)],
-    [was.gRho, null, new Float64Array(n)],
-    ...was.counts.map((c): [Float64Array, null, Float64Array] => [c, null, new Float64Array(n)]),
+  // [what old kept, what next takes] (a new item starts from 0)
+  const arrays: [Float64Array, Float64Array][] = [
+    [was.rho, new Float64Array(n)],
+    [was.gRho, new Float64Array(n)],
+    ...was.counts.map((c): [Float64Array, Float64Array] => [c, new Float64Array(n)]),
   ];
   const sold = was.sold && fresh.sold ? new Float64Array(n) : null;
   for (let a = 0; a < n; a += itemsPerStep) {
@@ -778,18 +775,18 @@ export function* carryOverSteps(
       const j = from[i]!;
       if (!(j >= -1 && j < old.n && Number.isInteger(j))) throw new RangeError(`from holds ${j}, not an index of the old catalogue or −1`);
     }
-    for (const [src, start, out] of arrays) for (let i = a; i < b; i++) out[i] = from[i]! >= 0 ? src[from[i]!]! : start ? start[i]! : 0;
+    for (const [src, out] of arrays) for (let i = a; i < b; i++) out[i] = from[i]! >= 0 ? src[from[i]!]! : 0;
     if (sold) for (let i = a; i < b; i++) sold[i] = from[i]! >= 0 ? was.sold!.sums[from[i]!]! : fresh.sold!.sums[i]! * f;
     yield;
   }
   const K = was.counts.length;
   next.restore({
     ...was,
-    rho: arrays[0]![2],
-    gRho: arrays[1]![2],
+    rho: arrays[0]![1],
+    gRho: arrays[1]![1],
     w: Float64Array.from(was.w),
     gW: Float64Array.from(was.gW),
-    counts: arrays.slice(2, 2 + K).map((x) => x[2]),
+    counts: arrays.slice(2, 2 + K).map((x) => x[1]),
     sold: sold ? { sums: sold, origin: o ?? fresh.sold!.origin, from: was.sold!.from } : null,
   });
 }

@@ -8,6 +8,12 @@
 /** Work budget of one slice, in ms: well under the 50 ms that makes a long task. */
 export const SLICE_MS = 12;
 
+/**
+ * Items (a catalogue's ids, a learner's per-item figures) worked on in one step of the work done
+ * in steps (`alignBaseSteps`, `carryOverSteps`, `publishedSteps`, …): a few ms each.
+ */
+export const ITEMS_PER_STEP = 65_536;
+
 interface PostTaskScheduler {
   yield?: () => Promise<void>;
   postTask?: (fn: () => void, options: { priority: 'background' | 'user-visible' }) => Promise<void>;

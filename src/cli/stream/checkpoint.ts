@@ -18,7 +18,7 @@ import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import type { ShopLearnerState } from '../../core/shop-delta.js';
 import { canonicalOptions } from '../../core/shop-delta.js';
-import { runSteps, runStepsInTurns } from '../../core/slice.js';
+import { ITEMS_PER_STEP, runSteps, runStepsInTurns } from '../../core/slice.js';
 import { syncFolder } from './log.js';
 
 /** The checkpoint's file name in the job's state folder. */
@@ -97,7 +97,7 @@ export function catalogSha(ids: readonly string[]): string {
 }
 
 /** {@link catalogSha} in steps: a yield after every `idsPerStep` ids. */
-export function* catalogShaSteps(ids: readonly string[], idsPerStep = 65_536): Generator<void, string> {
+export function* catalogShaSteps(ids: readonly string[], idsPerStep = ITEMS_PER_STEP): Generator<void, string> {
   const h = createHash('sha256');
   // Each id as JSON, so that no id's own newline can make two lists read alike.
   for (let a = 0; a < ids.length; a += idsPerStep) {
