@@ -19,7 +19,10 @@ import { IdSet } from '../src/cli/stream/id-set.js';
 import type { StreamEvent } from '../src/cli/stream/log.js';
 import { EventLog } from '../src/cli/stream/log.js';
 import { FileSource } from '../src/cli/stream/sources.js';
+import { StreamJob } from '../src/cli/stream/job.js';
 import { delta, events, fresh, IDS, model, N, open, replayed, root, T0 } from './stream-helpers.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 
 describe('the stream job’s checkpoint', () => {
   it('a start replays only the log after it, then learns and publishes exactly as a start that replays the whole log', async () => {
@@ -258,6 +261,43 @@ describe('a checkpoint written in turns', () => {
       taken.close();
       job.close();
     }
+  });
+});
+
+describe('the base as the job loads it', () => {
+  it('leaves out the per-item residuals, which the learner does not read, still checking their shape', async () => {
+    const { dir } = fresh();
+    const encoder = JSON.parse(readFileSync(join(root, 'models', 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    const head = defaultHead(encoder);
+    const d = head.W.length === 0 ? 0 : Math.round(Math.sqrt(head.W.length));
+    const folder = join(dir, 'with-residual');
+    writeHeadModel(folder, {
+      ...head,
+      ids: IDS,
+      bias: Float32Array.from(IDS, (_, i) => i / 100),
+      residual: Float32Array.from({ length: N * d }, (_, k) => (k % 7) / 10),
+    });
+    const whole = await loadHeadModel(defaultFetcher, folder);
+    const lean = await loadHeadModel(defaultFetcher, folder, { withResidual: false });
+    expect(whole.residual).not.toBeNull();
+    expect(lean.residual).toBeNull();
+    expect(Array.from(lean.bias)).toEqual(Array.from(whole.bias));
+    expect(lean.itemIndex).toEqual(whole.itemIndex);
+    // The job loads its base so (its head is private: read here for the test only).
+    cpSync(join(root, 'models', 'manifest.json'), join(dir, 'manifest.json'));
+    const manifestTop = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifestTop, head: 'with-residual' }));
+    const job = await StreamJob.open({ modelDir: dir, ids: IDS, stateDir: join(dir, 'state-lean'), log: () => undefined });
+    try {
+      expect((job as unknown as { head: { residual: unknown } }).head.residual).toBeNull();
+    } finally {
+      job.close();
+    }
+    // A residual of the wrong shape is refused either way.
+    const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { tensors: { name: string; shape: number[] }[] };
+    for (const t of manifest.tensors) if (t.name === 'residual') t.shape = [N - 1, d];
+    writeFileSync(join(folder, 'manifest.json'), JSON.stringify(manifest));
+    await expect(loadHeadModel(defaultFetcher, folder, { withResidual: false })).rejects.toThrow(/do not match items\.txt/);
   });
 });
 

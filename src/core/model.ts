@@ -123,8 +123,12 @@ export interface HeadModel {
   recent: Float32Array | null;
 }
 
-/** Loads and verifies a head folder. */
-export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<HeadModel> {
+/**
+ * Loads and verifies a head folder. `withResidual: false` leaves the per-item residuals out (their
+ * shape is still checked): N × d numbers, copied twice as they are decoded, that a caller which
+ * reads only the biases (the shop's stream job) need not hold.
+ */
+export async function loadHeadModel(fetcher: Fetcher, base: string, options: { withResidual?: boolean } = {}): Promise<HeadModel> {
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
   if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
@@ -163,11 +167,12 @@ export async function loadHeadModel(fetcher: Fetcher, base: string): Promise<Hea
     );
   }
   const bias = tensor('bias') ?? new Float32Array(ids.length);
-  const residual = tensor('residual');
+  const residualSpec = manifest.tensors.find((t) => t.name === 'residual');
+  const residual = options.withResidual === false ? null : tensor('residual');
   const recent = tensor('recent');
   if (
     bias.length !== ids.length ||
-    (residual && residual.length !== ids.length * d) ||
+    (residualSpec && residualSpec.shape.reduce((a, b) => a * b, 1) !== ids.length * d) ||
     (recent && (recent.length !== ids.length || !recent.every((x) => Number.isFinite(x) && x >= 0)))
   ) {
     throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');

@@ -196,7 +196,7 @@ export class StreamJob {
     if (!Number.isInteger(every) || every < 1)
       throw new RangeError(`replayProgressEvents must be a whole number, 1 or more, got ${every}.`);
     const manifest = await loadModelManifest(defaultFetcher, job.modelDir);
-    const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`);
+    const head = await loadHeadModel(defaultFetcher, `${job.modelDir}/${manifest.head}`, { withResidual: false });
     job.head = head;
     const learner = job.learnerOn(alignBase(head, job.ids, LEARNER_ONLY));
     sweepCheckpointLeftovers(o.stateDir);
@@ -358,7 +358,7 @@ export class StreamJob {
     if (manifest.version === this.baseVersion || this.work !== null) return false;
     this.work = 'a new base is replayed';
     try {
-      const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`);
+      const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`, { withResidual: false });
       this.eventLog.append([{ kind: 'base', version: manifest.version }]);
       this.lastMarker = manifest.version;
       this.changes++;
