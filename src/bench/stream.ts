@@ -109,6 +109,24 @@ function listedSize(lists: { ids: string[]; values: number[] }[], baseRow?: (id:
   return gzipSync(JSON.stringify(lists.map((l) => deltaEntries(l.ids, l.values, baseRow)))).length;
 }
 
+/**
+ * Runs `work` and times it, with the longest the event loop waited meanwhile: what other work
+ * of the job (events posted, a publication) would have waited for a turn.
+ */
+async function timedTurns<T>(work: () => Promise<T>): Promise<{ value: T; ms: number; longestWaitMs: number }> {
+  const waits = monitorEventLoopDelay({ resolution: 10 });
+  waits.enable();
+  const t = performance.now();
+  try {
+    const value = await work();
+    const ms = performance.now() - t;
+    waits.disable();
+    return { value, ms, longestWaitMs: waits.max / 1e6 };
+  } finally {
+    waits.disable();
+  }
+}
+
 /** The seed of the stream's draws. */
 const SEED = 3;
 
@@ -199,16 +217,12 @@ export async function runStreamBench(
         const published = job.publish(true)!;
         const publishMs = performance.now() - at;
         // The same in turns, as the running job publishes.
-        const waits = monitorEventLoopDelay({ resolution: 10 });
-        waits.enable();
-        at = performance.now();
-        if (!(await job.publishInTurns(true))) throw new Error('the job did not publish in turns');
-        const publishInTurnsMs = performance.now() - at;
-        waits.disable();
+        const inTurns = await timedTurns(() => job.publishInTurns(true));
+        if (!inTurns.value) throw new Error('the job did not publish in turns');
         say(
-          `publication: ${publishMs.toFixed(0)} ms at once, ${publishInTurnsMs.toFixed(0)} ms in turns (the longest wait ${(waits.max / 1e6).toFixed(0)} ms)`,
+          `publication: ${publishMs.toFixed(0)} ms at once, ${inTurns.ms.toFixed(0)} ms in turns (the longest wait ${inTurns.longestWaitMs.toFixed(0)} ms)`,
         );
-        return { fileMs, publishMs, publishInTurnsMs, publishInTurnsLongestWaitMs: waits.max / 1e6, published };
+        return { fileMs, publishMs, publishInTurnsMs: inTurns.ms, publishInTurnsLongestWaitMs: inTurns.longestWaitMs, published };
       } finally {
         job.close();
       }
@@ -216,15 +230,13 @@ export async function runStreamBench(
     const { fileMs, publishMs, publishInTurnsMs, publishInTurnsLongestWaitMs, published } = await followFile();
     // The same file followed as the running job follows what is appended: in turns, with the longest wait.
     const turnsJob = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-turns') });
-    const fileWaits = monitorEventLoopDelay({ resolution: 10 });
-    fileWaits.enable();
-    t = performance.now();
-    const inTurnsTaken = await new FileSource(file, turnsJob, say).pollInTurns();
-    const fileInTurnsMs = performance.now() - t;
-    fileWaits.disable();
+    const {
+      value: inTurnsTaken,
+      ms: fileInTurnsMs,
+      longestWaitMs: fileInTurnsLongestWaitMs,
+    } = await timedTurns(() => new FileSource(file, turnsJob, say).pollInTurns());
     turnsJob.close();
     if (inTurnsTaken.accepted !== events) throw new Error(`the job took ${inTurnsTaken.accepted} of ${events} events in turns`);
-    const fileInTurnsLongestWaitMs = fileWaits.max / 1e6;
     say(`file in turns: ${events} events in ${fileInTurnsMs.toFixed(0)} ms, the longest wait ${fileInTurnsLongestWaitMs.toFixed(0)} ms`);
     // What the same lists weigh listed by id, and with long ids: read back by id from the payload.
     const manifest = JSON.parse(readFileSync(join(model, 'delta', 'manifest.json'), 'utf8')) as ShopDeltaManifest;
@@ -250,11 +262,9 @@ export async function runStreamBench(
     const checkpoint = again.writeCheckpoint();
     say(`checkpoint: ${checkpoint.bytes} bytes in ${checkpoint.ms.toFixed(0)} ms`);
     // The same written in turns, as the running job writes its checkpoints, and the longest wait.
-    const writeWaits = monitorEventLoopDelay({ resolution: 10 });
-    writeWaits.enable();
-    const inTurns = (await again.writeCheckpointInTurns())!;
-    writeWaits.disable();
-    const checkpointInTurnsLongestWaitMs = writeWaits.max / 1e6;
+    const written = await timedTurns(() => again.writeCheckpointInTurns());
+    const inTurns = written.value!;
+    const checkpointInTurnsLongestWaitMs = written.longestWaitMs;
     say(
       `checkpoint in turns: ${inTurns.bytes} bytes in ${inTurns.ms.toFixed(0)} ms, the longest wait ${checkpointInTurnsLongestWaitMs.toFixed(0)} ms`,
     );
@@ -267,13 +277,9 @@ export async function runStreamBench(
     const manifestPath = join(model, 'manifest.json');
     const manifestBefore = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string };
     writeFileSync(manifestPath, JSON.stringify({ ...manifestBefore, version: `${manifestBefore.version}-next` }));
-    const waits = monitorEventLoopDelay({ resolution: 10 });
-    waits.enable();
-    t = performance.now();
-    if (!(await resumed.checkBase())) throw new Error('the job did not take the new base');
-    const rebaseMs = performance.now() - t;
-    waits.disable();
-    const rebaseLongestWaitMs = waits.max / 1e6;
+    const rebase = await timedTurns(() => resumed.checkBase());
+    if (!rebase.value) throw new Error('the job did not take the new base');
+    const { ms: rebaseMs, longestWaitMs: rebaseLongestWaitMs } = rebase;
     say(`rebase: ${events} events replayed in ${rebaseMs.toFixed(0)} ms, the longest wait ${rebaseLongestWaitMs.toFixed(0)} ms`);
     resumed.writeCheckpoint();
     resumed.close();
@@ -281,13 +287,9 @@ export async function runStreamBench(
     // The same job with a window of `keepDays`: its log compacted, in turns, then a new base.
     const windowed = await StreamJob.open({ modelDir: model, ids, stateDir: join(dir, 'state-file'), log: say, keepDays });
     if (!windowed.compactionDue) throw new Error(`a window of ${keepDays} days leaves nothing of the 30 days' log to compact`);
-    const compactWaits = monitorEventLoopDelay({ resolution: 10 });
-    compactWaits.enable();
-    t = performance.now();
-    const compacted = (await windowed.compact())!;
-    const compactMs = performance.now() - t;
-    compactWaits.disable();
-    const compactLongestWaitMs = compactWaits.max / 1e6;
+    const compaction = await timedTurns(() => windowed.compact());
+    const compacted = compaction.value!;
+    const { ms: compactMs, longestWaitMs: compactLongestWaitMs } = compaction;
     say(
       `compaction: ${compacted.kept} of ${compacted.kept + compacted.dropped} events kept, ${compacted.before} → ${compacted.after} bytes in ${compactMs.toFixed(0)} ms, the longest wait ${compactLongestWaitMs.toFixed(0)} ms`,
     );
@@ -302,20 +304,14 @@ export async function runStreamBench(
     const catalogPath = join(dir, 'catalog.json');
     const grown = [...ids, ...Array.from({ length: Math.ceil(items / 100) }, (_, i) => `new${i}`)];
     writeFileSync(catalogPath, JSON.stringify(grown.map((id) => ({ id, title: `A product of the shop, ${id}` }))));
-    const readWaits = monitorEventLoopDelay({ resolution: 10 });
-    readWaits.enable();
-    t = performance.now();
-    const read = (await readCatalogFile(catalogPath)).map((i) => i.id);
-    const catalogReadMs = performance.now() - t;
-    readWaits.disable();
-    const catalogReadLongestWaitMs = readWaits.max / 1e6;
-    const setWaits = monitorEventLoopDelay({ resolution: 10 });
-    setWaits.enable();
-    t = performance.now();
-    if (!(await windowed.setCatalogInTurns(read))) throw new Error('the job did not take the new catalogue');
-    const catalogSetMs = performance.now() - t;
-    setWaits.disable();
-    const catalogSetLongestWaitMs = setWaits.max / 1e6;
+    const {
+      value: read,
+      ms: catalogReadMs,
+      longestWaitMs: catalogReadLongestWaitMs,
+    } = await timedTurns(async () => (await readCatalogFile(catalogPath)).map((i) => i.id));
+    const taken = await timedTurns(() => windowed.setCatalogInTurns(read));
+    if (!taken.value) throw new Error('the job did not take the new catalogue');
+    const { ms: catalogSetMs, longestWaitMs: catalogSetLongestWaitMs } = taken;
     say(
       `a new catalogue of ${read.length} items: read in ${catalogReadMs.toFixed(0)} ms (the longest wait ${catalogReadLongestWaitMs.toFixed(0)} ms), taken in ${catalogSetMs.toFixed(0)} ms (the longest wait ${catalogSetLongestWaitMs.toFixed(0)} ms)`,
     );

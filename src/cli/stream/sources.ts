@@ -10,7 +10,6 @@ import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import type { RawEvent, StreamJob } from './job.js';
 import { EventInputError } from './job.js';
-import type { LinePiece } from './line-pieces.js';
 import { chunkLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
 import { tailSha } from './checkpoint.js';
 import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
@@ -156,11 +155,11 @@ export class FileSource {
    * A read's pieces, taken one by one: `end` of `total` bytes are read after each, said every few
    * pieces (every 64 MiB with the default pieces, whatever the pieces' size).
    */
-  private taker(pieceBytes: number): { taken: Taken; take: (piece: LinePiece, end: number, total: number) => void } {
+  private taker(pieceBytes: number): { taken: Taken; take: (bytes: Buffer, end: number, total: number) => void } {
     const taken = { accepted: 0, duplicates: 0, tooOld: 0 };
     let read = 0;
     const every = PROGRESS_EVERY_PIECES * Math.max(1, Math.round(this.pieceBytes / pieceBytes));
-    const take = ({ bytes }: LinePiece, end: number, total: number): void => {
+    const take = (bytes: Buffer, end: number, total: number): void => {
       this.pieces++;
       this.largestPiece = Math.max(this.largestPiece, bytes.length);
       const r = this.take(bytes);
@@ -194,7 +193,7 @@ export class FileSource {
     try {
       for await (const piece of chunkLinePieces(unzipped, pieceBytes)) {
         const bytes = piece.bytes[piece.bytes.length - 1] === 0x0a ? piece.bytes : Buffer.concat([piece.bytes, Buffer.from('\n')]);
-        take({ bytes, end: piece.end }, file.bytesRead, total);
+        take(bytes, file.bytesRead, total);
         await nextTask();
       }
     } catch (err) {
@@ -229,7 +228,7 @@ export class FileSource {
     try {
       for (const piece of fileLinePieces(fd, this.offset, size, pieceBytes)) {
         this.offset = piece.end;
-        take(piece, piece.end, size);
+        take(piece.bytes, piece.end, size);
         yield;
       }
     } finally {
