@@ -28,6 +28,31 @@ return { visit: window.__visit, tasks: window.__tasks };`),
   expect(seen.later.tasks.filter((t) => t >= 300)).toEqual([]);
 });
 
+test('a plain page counts a long task that runs after scheduler.yield(), and not a run of short ones', async () => {
+  // Clickwise's slices end with `await scheduler.yield()`: the work after it is a task of its own,
+  // which Chromium's Long Tasks API does not report. The first visit runs 150 ms there, the later
+  // one 30 slices of 10 ms, each after a yield (a long frame, no long task).
+  const seen = await plainVisits<{ tasks: number[] }, 'first' | 'later'>(
+    page(`
+await new Promise((r) => setTimeout(r, 100));
+if (window.__visit === 'first') {
+  await scheduler.yield();
+  const end = performance.now() + 150;
+  while (performance.now() < end);
+} else {
+  for (let i = 0; i < 30; i++) {
+    await scheduler.yield();
+    const end = performance.now() + 10;
+    while (performance.now() < end);
+  }
+}
+await new Promise((r) => setTimeout(r, 300));
+return { tasks: window.__tasks };`),
+  );
+  expect(Math.max(0, ...seen.first.tasks)).toBeGreaterThanOrEqual(150);
+  expect(seen.later.tasks.filter((t) => t >= 50)).toEqual([]);
+});
+
 test("a plain page's error fails the run with the page's message", async () => {
   await expect(plainVisits(page(`throw new Error('the shop is closed');`))).rejects.toThrow(/first visit: .*the shop is closed/);
 });

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { staticFiles } from '../src/vite/serve.js';
 import { BASE_ARGS, CHROMIUM } from '../playwright.config.js';
+import { longTaskObserver } from '../src/bench/long-tasks.js';
 
 /** One self-measuring page and the visits it makes. */
 export interface PlainPage<V extends string> {
@@ -35,13 +36,12 @@ export interface PlainPage<V extends string> {
 
 /**
  * The script every plain page starts with: the long-task observer (`window.__tasks`, the
- * durations in ms), the visit's name (`window.__visit`), and the error reporting, so that a page
+ * durations in ms, `longTaskObserver`), the visit's name (`window.__visit`), and the error reporting, so that a page
  * that fails says why instead of timing out.
  */
 function prelude(visits: readonly string[]): string {
-  return `<script>
-window.__tasks = [];
-new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push(Math.round(e.duration)); }).observe({ type: 'longtask', buffered: true });
+  return `${longTaskObserver('Math.round(ms)')}
+<script>
 window.__visit = ${JSON.stringify(visits)}.includes(location.search.slice(1)) ? location.search.slice(1) : ${JSON.stringify(visits[0])};
 window.__post = (msg) => fetch('/report', { method: 'POST', body: JSON.stringify({ visit: window.__visit, ...msg }) });
 addEventListener('error', (e) => window.__post({ error: String(e.message) }));

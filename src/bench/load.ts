@@ -27,6 +27,7 @@ import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
 import { SAVED_ENTRY, SAVED_TEXT, vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { longTaskObserver } from './long-tasks.js';
 
 /** The Chromium the benchmarks drive, and its flags (as the end-to-end tests launch it). */
 export const CHROMIUM = process.env['CLICKWISE_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -39,10 +40,8 @@ export const ARGS = ['--no-sandbox', '--disable-background-networking', '--disab
  */
 function pageHtml(prefix: string, n: number): string {
   return `<!doctype html><meta charset="utf-8"><title>load ${n}</title><link rel="icon" href="data:,">
+${longTaskObserver('{ start, ms }')}
 <script>
-window.__tasks = [];
-new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: e.startTime, ms: e.duration }); })
-  .observe({ type: 'longtask', buffered: true });
 window.__frames = [];
 try {
   new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, ms: s.duration })) }); })

@@ -12,13 +12,16 @@ import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
 import { COPIES_DIR, TEXT_SUFFIX } from '../storage/file-copy.js';
 import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
+import { longTaskObserver } from './long-tasks.js';
+import { defaultHead, writeHeadModel, writeModelManifest } from '../cli/train/head-io.js';
+import type { EncoderManifest } from '../core/encoder.js';
+import { mulberry32 } from '../core/rng.js';
 
 /** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
 export const VISIT_ROOT = join(tmpdir(), 'clickwise-profile-visit');
 
-/** A long-task observer for a measuring page: `window.__tasks` collects { start, ms }. */
-export const TASK_OBSERVER =
-  '<script>window.__tasks = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__tasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) }); }).observe({ type: "longtask" });</script>';
+/** A long-task observer for a measuring page (`longTaskObserver`): `window.__tasks` holds { start, ms }. */
+export const TASK_OBSERVER = longTaskObserver('{ start: Math.round(start), ms: Math.round(ms) }');
 
 /**
  * Source of a page function that resolves whether the prepared cache holds an entry (its header is
@@ -71,6 +74,46 @@ export async function visitFolder(n: number): Promise<string> {
     writeFileSync(join(dir, 'vectors-report.json'), JSON.stringify(report));
   }
   return dir;
+}
+
+/** Successors per item in {@link trainedBase}'s transitions: Online Retail's trained base has 38 on average. */
+export const TRAINED_SUCCESSORS = 38;
+
+/**
+ * A model folder beside `models/` (`models-trained/`, made once) whose base knows every item of
+ * the folder's catalogue, as a base `npm run maintain` trained on a shop of that size would:
+ * a bias, a residual of d numbers, what sold lately and {@link TRAINED_SUCCESSORS} transitions
+ * for each item (made-up values from a fixed seed; the shipped base knows no item, so the visit
+ * tools would otherwise never load a large base). Returns its URL path under `/p/`.
+ */
+export function trainedBase(n: number, dir: string): string {
+  const models = join(dir, 'models-trained');
+  if (!existsSync(join(models, 'manifest.json'))) {
+    cpSync(join(dir, 'models'), models, { recursive: true });
+    const encoder = JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    const d = encoder.dims;
+    const rand = mulberry32(n);
+    const ids = Array.from({ length: n }, (_, i) => `s${i}`);
+    const residual = Float32Array.from({ length: n * d }, () => (rand() - 0.5) * 0.2);
+    const to = Int32Array.from({ length: n * TRAINED_SUCCESSORS }, () => Math.floor(rand() * n));
+    writeHeadModel(join(models, 'head'), {
+      ...defaultHead(encoder),
+      version: `bench-trained-${n}`,
+      ids,
+      bias: Float32Array.from(ids, () => rand() - 0.5),
+      residual,
+      recent: Float32Array.from(ids, (_, i) => Math.log1p(20 * Math.pow(1 - i / n, 8))),
+      recentHalfLifeDays: 7,
+      recentAt: Date.now(),
+      transitions: {
+        ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * TRAINED_SUCCESSORS),
+        to,
+        p: Float32Array.from(to, () => rand() / TRAINED_SUCCESSORS),
+      },
+    });
+    writeModelManifest(models);
+  }
+  return `/p/${n}/models-trained/`;
 }
 
 /** What `npm run vectors` reported when it made the folder's vectors (null for a folder made before it was kept). */

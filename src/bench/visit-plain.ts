@@ -17,7 +17,9 @@
  * longest script in the long frame that holds the task). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
  * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
- * every item itself on the first visit.
+ * every item itself on the first visit. `--trained-base` gives it a base that knows every item
+ * (`trainedBase`: residuals, what sold lately, transitions), as a shop of n products that runs
+ * `npm run maintain` ships; the shipped base knows none.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -29,7 +31,7 @@ import { Link, serveStatic } from '../vite/serve.js';
 import type { Visit } from './ab-summary.js';
 import { VISITS } from './ab-summary.js';
 import { ARGS, CHROMIUM } from './load.js';
-import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, trainedBase, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 /** What the page posts after each visit. */
 interface Seen {
@@ -52,12 +54,16 @@ const args = parseArgs(process.argv.slice(2), {
   mbps: 'string',
   rtt: 'string',
   encode: 'boolean',
+  'trained-base': 'boolean',
 });
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
 const n = Number(args['items'] ?? 100_000);
 // --encode: no shipped vectors; the first visit encodes the catalogue in the browser.
 const encode = args['encode'] === true;
+// --trained-base: a base that knows every item (residuals, transitions), as `npm run maintain` makes for a shop of n products.
+const trained = args['trained-base'] === true;
+if (encode && trained) throw new Error('--encode and --trained-base cannot go together.');
 const runs = Number(args['runs'] ?? 3);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
 // --mbps M [--rtt MS]: the files come over a link of M megabits per second, each response after
@@ -105,7 +111,7 @@ addEventListener('load', async () => {
 </script>`;
 writeFileSync(
   join(dir, 'plain.html'),
-  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${FRAME_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', encode ? '/models/' : undefined)}`,
+  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${FRAME_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', encode ? '/models/' : trained ? trainedBase(n, dir) : undefined)}`,
 );
 /** What ran in a long task: the longest script of the long frame that holds it ('' where none is known). */
 function ranIn(task: { start: number; ms: number }, frames: Seen['frames']): string {
@@ -161,6 +167,7 @@ try {
       JSON.stringify({
         n,
         ...(encode ? { encoded: true } : {}),
+        ...(trained ? { trainedBase: true } : {}),
         ...(link ? { mbps, rttMs: rtt } : {}),
         run: run + 1,
         first: row(byVisit.first!),
