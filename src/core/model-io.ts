@@ -308,7 +308,9 @@ function tensorDecoder(
   }
   const out = new Float32Array(size);
   if (spec.dtype === 'float32') {
-    const f = new Float32Array(buf.slice(spec.offset, spec.offset + size * 4));
+    // Read in place where the tensor is aligned (a copy of a large one at once is a long task of its own).
+    const f =
+      spec.offset % 4 === 0 ? new Float32Array(buf, spec.offset, size) : new Float32Array(buf.slice(spec.offset, spec.offset + size * 4));
     return { out, rows, cols, decode: (from, to) => out.set(f.subarray(from * cols, to * cols), from * cols) };
   }
   if (spec.dtype === 'float16') {

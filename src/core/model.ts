@@ -7,7 +7,8 @@ import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
-import { decodeTensor, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import type { Slicer } from './slice.js';
 import { ITEMS_PER_STEP, runSteps } from './slice.js';
 
 /** `models/manifest.json`. */
@@ -126,9 +127,17 @@ export interface HeadModel {
 /**
  * Loads and verifies a head folder. `withResidual: false` leaves the per-item residuals out (their
  * shape is still checked): N × d numbers, copied twice as they are decoded, that a caller which
- * reads only the biases (the shop's stream job) need not hold.
+ * reads only the biases (the shop's stream job) need not hold. With a `slicer`, the work after the
+ * download (decoding the tensors, reading items.txt, the checks, the id map) goes in slices, with
+ * other work between them: a base that knows 100,000 items is some 60 MB, whose reading at once
+ * held a page's main thread for about 150 ms.
  */
-export async function loadHeadModel(fetcher: Fetcher, base: string, options: { withResidual?: boolean } = {}): Promise<HeadModel> {
+export async function loadHeadModel(
+  fetcher: Fetcher,
+  base: string,
+  options: { withResidual?: boolean; slicer?: Slicer } = {},
+): Promise<HeadModel> {
+  const slicer = options.slicer ?? null;
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
   if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
@@ -140,7 +149,7 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, options: { w
   // The files download together.
   const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f)));
   const buffers = new Map<string, ArrayBuffer>(manifest.files.map((f, i) => [f.path, got[i]!]));
-  const tensor = (name: string): Float32Array | null => {
+  const tensor = async (name: string): Promise<Float32Array | null> => {
     const spec = manifest.tensors.find((t) => t.name === name);
     if (!spec) return null;
     const buf = buffers.get(spec.file);
@@ -149,37 +158,40 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, options: { w
         joinLocation(base, spec.file),
         `Head tensor ${name} refers to ${spec.file}, which the manifest does not list.`,
       );
-    return decodeTensor(buf, spec);
+    return slicer ? await decodeTensorSliced(buf, spec, slicer) : decodeTensor(buf, spec);
+  };
+  // Whether every entry of `a` passes, a range at a time.
+  const all = async (a: Float32Array, ok: (x: number) => boolean): Promise<boolean> => {
+    for (let from = 0; from < a.length; from += CHECK_STEP) {
+      for (let k = from, to = Math.min(a.length, from + CHECK_STEP); k < to; k++) if (!ok(a[k]!)) return false;
+      if (slicer) await slicer.maybeYield();
+    }
+    return true;
   };
   const d = manifest.dims;
-  const W = tensor('W');
+  const W = await tensor('W');
   if (!W || W.length !== d * d) throw new ModelLoadError(manifestUrl, `Head tensor W must have shape [${d},${d}].`);
-  const ids = buffers.has('items.txt')
-    ? new TextDecoder()
-        .decode(buffers.get('items.txt')!)
-        .split('\n')
-        .filter((x) => x.length > 0)
-    : [];
+  const ids = buffers.has('items.txt') ? await lines(buffers.get('items.txt')!, slicer) : [];
   if (ids.length !== manifest.items) {
     throw new ModelLoadError(
       joinLocation(base, 'items.txt'),
       `items.txt lists ${ids.length} ids, manifest says ${manifest.items}. Redeploy the head.`,
     );
   }
-  const bias = tensor('bias') ?? new Float32Array(ids.length);
+  const bias = (await tensor('bias')) ?? new Float32Array(ids.length);
   const residualSpec = manifest.tensors.find((t) => t.name === 'residual');
-  const residual = options.withResidual === false ? null : tensor('residual');
-  const recent = tensor('recent');
+  const residual = options.withResidual === false ? null : await tensor('residual');
+  const recent = await tensor('recent');
   if (
     bias.length !== ids.length ||
     (residualSpec && residualSpec.shape.reduce((a, b) => a * b, 1) !== ids.length * d) ||
-    (recent && (recent.length !== ids.length || !recent.every((x) => Number.isFinite(x) && x >= 0)))
+    (recent && (recent.length !== ids.length || !(await all(recent, (x) => Number.isFinite(x) && x >= 0))))
   ) {
     throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');
   }
-  const ptr = tensor('transPtr');
-  const to = tensor('transTo');
-  const p = tensor('transP');
+  const ptr = await tensor('transPtr');
+  const to = await tensor('transTo');
+  const p = await tensor('transP');
   let transitions: HeadModel['transitions'] = null;
   if (ptr || to || p) {
     const nnz = ptr?.[ids.length];
@@ -190,7 +202,7 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, options: { w
       ptr.length !== ids.length + 1 ||
       to.length !== p.length ||
       nnz !== to.length ||
-      to.some((j) => j < 0 || j >= ids.length)
+      !(await all(to, (j) => j >= 0 && j < ids.length))
     ) {
       throw new ModelLoadError(manifestUrl, 'Head transition tensors (transPtr, transTo, transP) do not fit items.txt. Redeploy the head.');
     }
@@ -234,7 +246,36 @@ export async function loadHeadModel(fetcher: Fetcher, base: string, options: { w
   if (manifest.recentAt !== undefined && !(typeof manifest.recentAt === 'string' && Number.isFinite(Date.parse(manifest.recentAt)))) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field recentAt must be an ISO 8601 time. Redeploy the head.');
   }
-  return { manifest, W, itemIndex: new Map(ids.map((id, i) => [id, i])), bias, residual, transitions, recent };
+  const itemIndex = new Map<string, number>();
+  for (let from = 0; from < ids.length; from += CHECK_STEP) {
+    for (let i = from, to = Math.min(ids.length, from + CHECK_STEP); i < to; i++) itemIndex.set(ids[i]!, i);
+    if (slicer) await slicer.maybeYield();
+  }
+  return { manifest, W, itemIndex, bias, residual, transitions, recent };
+}
+
+/** Entries checked (or ids mapped) between two looks at the slice's time. */
+const CHECK_STEP = 8192;
+
+/** Bytes of items.txt decoded between two looks at the slice's time. */
+const LINES_PIECE = 1 << 18;
+
+/** The non-empty lines of a UTF-8 file, decoded a piece at a time (each piece ends at a line's end). */
+async function lines(buf: ArrayBuffer, slicer: Slicer | null): Promise<string[]> {
+  const bytes = new Uint8Array(buf);
+  const decoder = new TextDecoder();
+  const out: string[] = [];
+  for (let from = 0; from < bytes.length;) {
+    let to = Math.min(bytes.length, from + LINES_PIECE);
+    if (to < bytes.length) {
+      const nl = bytes.indexOf(10, to - 1);
+      to = nl < 0 ? bytes.length : nl + 1;
+    }
+    for (const line of decoder.decode(bytes.subarray(from, to), { stream: true }).split('\n')) if (line.length > 0) out.push(line);
+    from = to;
+    if (slicer) await slicer.maybeYield();
+  }
+  return out;
 }
 
 /**
@@ -343,31 +384,47 @@ export function* alignBaseSteps(
   let transitions: BaseParams['transitions'] = null;
   const T = options.withTransitions === false ? null : head.transitions;
   if (T) {
-    const withRow: number[] = [];
-    for (let j = 0; j < catIndex.length; j++) if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow.push(catIndex[j]!);
-    withRow.sort((a, b) => a - b);
-    const rows: number[] = [];
-    const ptr: number[] = [0];
-    const to: number[] = [];
-    const p: number[] = [];
+    // The catalogue's items that have a row in the base, in catalogue order.
+    let count = 0;
+    const withRow = new Int32Array(catIndex.length);
+    for (let j = 0; j < catIndex.length; j++) {
+      if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow[count++] = catIndex[j]!;
+      if ((j + 1) % itemsPerStep === 0) yield;
+    }
+    const order = withRow.subarray(0, count).sort();
     yield;
-    let row = 0;
-    for (const i of withRow) {
-      if (++row % itemsPerStep === 0) yield;
+    // Written into arrays of the base's size (an upper bound): no growing lists of numbers. A step
+    // ends after about `itemsPerStep` rows and entries, however the entries fall among the rows.
+    const nnz = T.to.length;
+    const to = new Int32Array(nnz);
+    const p = new Float32Array(nnz);
+    const rows = new Int32Array(count);
+    const ptr = new Int32Array(count + 1);
+    let e = 0;
+    let r = 0;
+    let work = 0;
+    for (const i of order) {
       const j = rowOf[i]! - 1;
-      for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
+      const end = T.ptr[j + 1]!;
+      for (let k = T.ptr[j]!; k < end; k++) {
         const c = catIndex[T.to[k]!]!;
         if (c >= 0) {
-          to.push(c);
-          p.push(T.p[k]!);
+          to[e] = c;
+          p[e] = T.p[k]!;
+          e++;
         }
       }
-      if (to.length > ptr[ptr.length - 1]!) {
-        rows.push(i);
-        ptr.push(to.length);
+      if (e > ptr[r]!) {
+        rows[r++] = i;
+        ptr[r] = e;
+      }
+      work += 1 + end - T.ptr[j]!;
+      if (work >= itemsPerStep) {
+        work = 0;
+        yield;
       }
     }
-    transitions = { ptr: Int32Array.from(ptr), to: Int32Array.from(to), p: Float32Array.from(p), rows: Int32Array.from(rows) };
+    transitions = { ptr: ptr.subarray(0, r + 1), to: to.subarray(0, e), p: p.subarray(0, e), rows: rows.subarray(0, r) };
   }
   return {
     ...(head.manifest.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: head.manifest.recentHalfLifeDays } : {}),

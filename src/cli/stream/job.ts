@@ -16,7 +16,7 @@
  * old to say what sells now).
  */
 import { defaultFetcher } from '../../core/model-io.js';
-import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
+import { nextTask, runSteps, runStepsInTurns, Slicer } from '../../core/slice.js';
 import type { BaseParams } from '../../core/head.js';
 import type { HeadModel } from '../../core/model.js';
 import { alignBase, alignBaseSteps, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from '../../core/model.js';
@@ -358,7 +358,8 @@ export class StreamJob {
     if (manifest.version === this.baseVersion || this.work !== null) return false;
     this.work = 'a new base is replayed';
     try {
-      const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`, { withResidual: false });
+      // Read in slices, events taken between them: a base of 1,000,000 items held the job 0.8 s at once.
+      const head = await loadHeadModel(defaultFetcher, `${this.modelDir}/${manifest.head}`, { withResidual: false, slicer: new Slicer() });
       this.eventLog.append([{ kind: 'base', version: manifest.version }]);
       this.lastMarker = manifest.version;
       this.changes++;

@@ -1,0 +1,137 @@
+/**
+ * A large base as a page loads it: read (`loadHeadModel` with a slicer) and aligned with the
+ * catalogue (`alignBaseSteps`) in slices, each the same as at once.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
+import { defaultFetcher } from '../src/core/model-io.js';
+import { mulberry32 } from '../src/core/rng.js';
+import { runSteps, runStepsSliced, Slicer } from '../src/core/slice.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A slicer whose slice is always used up, counting its yields. */
+function countingSlicer(): { slicer: Slicer; yields: () => number } {
+  let n = 0;
+  const slicer = new Slicer(0, () => {
+    n++;
+    return Promise.resolve();
+  });
+  return { slicer, yields: () => n };
+}
+
+/** Writes a base of `ids`, each with `successors` transitions (the last one `lastTo` where given); returns its folder. */
+function writeBase(ids: string[], successors: number, seed = 7, lastTo?: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clickwise-base-load-'));
+  dirs.push(dir);
+  const encoder = JSON.parse(readFileSync('models/encoder/manifest.json', 'utf8')) as EncoderManifest;
+  const d = encoder.dims;
+  const rand = mulberry32(seed);
+  const n = ids.length;
+  const to = Int32Array.from({ length: n * successors }, () => Math.floor(rand() * n));
+  // A successor of the last entry out of range, where asked: a damaged base.
+  if (lastTo !== undefined) to[to.length - 1] = lastTo;
+  writeHeadModel(join(dir, 'head'), {
+    ...defaultHead(encoder),
+    ids,
+    bias: Float32Array.from(ids, () => rand() - 0.5),
+    residual: Float32Array.from({ length: n * d }, () => rand() - 0.5),
+    recent: Float32Array.from(ids, () => rand() * 3),
+    recentHalfLifeDays: 7,
+    recentAt: Date.parse('2026-11-01T00:00:00Z'),
+    transitions: { ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * successors), to, p: Float32Array.from(to, () => rand()) },
+  });
+  return join(dir, 'head');
+}
+
+describe('a base read in slices', () => {
+  it('gives what a read at once gives, ids of many bytes included, yielding as it goes', async () => {
+    // 6,000 ids of 60 bytes and more (accents: two bytes a letter): items.txt is past one piece.
+    const ids = Array.from({ length: 6000 }, (_, i) => `thé-vert-été-${'é'.repeat(20 + (i % 13))}-${i}`);
+    const folder = writeBase(ids, 12);
+    const whole = await loadHeadModel(defaultFetcher, folder);
+    const { slicer, yields } = countingSlicer();
+    const sliced = await loadHeadModel(defaultFetcher, folder, { slicer });
+    expect([...sliced.itemIndex.keys()]).toEqual(ids);
+    expect(sliced.itemIndex).toEqual(whole.itemIndex);
+    for (const key of ['W', 'bias', 'residual', 'recent'] as const) expect(sliced[key]).toEqual(whole[key]);
+    expect(sliced.transitions).toEqual(whole.transitions);
+    // The residuals alone are 6,000 × d numbers: more than one slice's decoding, and more again
+    // for the other tensors, the lines, the checks and the id map.
+    expect(yields()).toBeGreaterThanOrEqual(8);
+  });
+
+  it('still refuses a transition to a row the base does not have', async () => {
+    const ids = Array.from({ length: 20_000 }, (_, i) => `p${i}`);
+    const folder = writeBase(ids, 3, 7, 20_000);
+    await expect(loadHeadModel(defaultFetcher, folder, { slicer: countingSlicer().slicer })).rejects.toThrow(/do not fit items\.txt/);
+    await expect(loadHeadModel(defaultFetcher, folder)).rejects.toThrow(/do not fit items\.txt/);
+  });
+});
+
+describe('a base aligned in steps', () => {
+  it('yields by the transitions it re-indexes, not only by rows: few items with many successors', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `p${i}`);
+    const folder = writeBase(ids, 500);
+    const head = await loadHeadModel(defaultFetcher, folder);
+    // A catalogue in another order, without a quarter of the base's items, with items the base lacks.
+    const catalog = [...ids.filter((_, i) => i % 4 !== 1).reverse(), 'new-1', 'new-2'];
+    let yields = 0;
+    const steps = alignBaseSteps(head, catalog, {}, 1024);
+    let step = steps.next();
+    for (; !step.done; step = steps.next()) yields++;
+    const aligned = step.value;
+    // The 150 kept items hold 75,000 entries: a step ends once it has done 1,024 rows and
+    // entries, so it holds at most 1,024 + 501 (the row that crossed the mark).
+    expect(yields).toBeGreaterThanOrEqual(Math.floor((150 * 501) / (1024 + 501)));
+    // Each item's successors, as the base gives them, re-indexed to the catalogue, those it lacks left out.
+    const T = head.transitions!;
+    const at = new Map(catalog.map((id, i) => [id, i]));
+    const expected = new Map<number, [number, number][]>();
+    for (let j = 0; j < ids.length; j++) {
+      const i = at.get(ids[j]!);
+      if (i === undefined) continue;
+      const row: [number, number][] = [];
+      for (let k = T.ptr[j]!; k < T.ptr[j + 1]!; k++) {
+        const c = at.get(ids[T.to[k]!]!);
+        if (c !== undefined) row.push([c, T.p[k]!]);
+      }
+      if (row.length > 0) expected.set(i, row);
+    }
+    const got = new Map<number, [number, number][]>();
+    const A = aligned.transitions!;
+    A.rows!.forEach((i, r) => {
+      const row: [number, number][] = [];
+      for (let k = A.ptr[r]!; k < A.ptr[r + 1]!; k++) row.push([A.to[k]!, A.p[k]!]);
+      got.set(i, row);
+    });
+    expect([...A.rows!]).toEqual([...expected.keys()].sort((a, b) => a - b));
+    expect(got).toEqual(expected);
+    expect(aligned).toEqual(alignBase(head, catalog));
+  });
+
+  it('runs in the slices of a slicer: a yield only where the slice is used up', async () => {
+    function* work(n: number): Generator<void, number> {
+      for (let i = 0; i < n; i++) yield;
+      return n;
+    }
+    const { slicer, yields } = countingSlicer();
+    expect(await runStepsSliced(work(50), slicer)).toBe(50);
+    expect(yields()).toBe(50);
+    let waited = 0;
+    const roomy = new Slicer(60_000, () => {
+      waited++;
+      return Promise.resolve();
+    });
+    expect(await runStepsSliced(work(50), roomy)).toBe(runSteps(work(50)));
+    expect(waited).toBe(0);
+  });
+});
