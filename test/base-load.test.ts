@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
-import { defaultFetcher } from '../src/core/model-io.js';
+import { decodeTensor, defaultFetcher, floatToHalf } from '../src/core/model-io.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { runSteps, runStepsSliced, Slicer } from '../src/core/slice.js';
 
@@ -74,6 +74,41 @@ describe('a base read in slices', () => {
     const folder = writeBase(ids, 3, 7, 20_000);
     await expect(loadHeadModel(defaultFetcher, folder, { slicer: countingSlicer().slicer })).rejects.toThrow(/do not fit items\.txt/);
     await expect(loadHeadModel(defaultFetcher, folder)).rejects.toThrow(/do not fit items\.txt/);
+  });
+});
+
+describe('float16', () => {
+  it('rounds to the nearest half, a mantissa that rounds up carrying into the exponent', () => {
+    const f16 = (v: number): number =>
+      decodeTensor(Uint16Array.of(floatToHalf(v)).buffer, {
+        name: 'x',
+        shape: [1],
+        dtype: 'float16',
+        file: 'x',
+        offset: 0,
+        byteLength: 2,
+      })[0]!;
+    // Just under 0.5 (exponent 13, odd) and 2 (exponent 15): the rounded mantissa is a whole 1.
+    expect(f16(0.49999)).toBe(0.5);
+    expect(f16(1.99999)).toBe(2);
+    expect(f16(0.99999)).toBe(1);
+    // Every half in [2^-14, 1] is its own nearest, and a float between two rounds to one of them.
+    for (let h = 0x0400; h <= 0x3c00; h++) {
+      const v = decodeTensor(Uint16Array.of(h).buffer, {
+        name: 'x',
+        shape: [1],
+        dtype: 'float16',
+        file: 'x',
+        offset: 0,
+        byteLength: 2,
+      })[0]!;
+      expect(floatToHalf(v)).toBe(h);
+      const next = f16(v * (1 + 2 ** -12));
+      expect(Math.abs(next - v) / v).toBeLessThanOrEqual(2 ** -10);
+    }
+    // Past the largest half: infinity; below the smallest subnormal: zero.
+    expect(f16(70000)).toBe(Infinity);
+    expect(f16(1e-9)).toBe(0);
   });
 });
 

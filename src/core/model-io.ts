@@ -251,7 +251,11 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-/** Converts a float to the nearest IEEE-754 half (round to nearest even is not needed here). */
+/**
+ * Converts a float to the nearest IEEE-754 half (round to nearest even is not needed here). A
+ * mantissa that rounds up to a whole 1 carries into the exponent: added, not or-ed, which halved
+ * such a number where its exponent was odd (0.49999 became 0.25).
+ */
 export function floatToHalf(v: number): number {
   const f32 = new Float32Array([v]);
   const x = new Uint32Array(f32.buffer)[0]!;
@@ -264,7 +268,7 @@ export function floatToHalf(v: number): number {
     return sign | ((m + 0x1000) >> 13);
   }
   if (e >= 31) return sign | 0x7c00;
-  return sign | (e << 10) | ((m + 0x1000) >> 13);
+  return sign | ((e << 10) + ((m + 0x1000) >> 13));
 }
 
 /** Decodes one tensor of a weights file into float32. */
