@@ -112,6 +112,71 @@ describe('float16', () => {
   });
 });
 
+describe('a base as it is written', () => {
+  it('holds its residuals as int8 rows and its transition probabilities as float16, about half the bytes, or float32 where asked', async () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => `p${i}`);
+    const folder = writeBase(ids, 20);
+    const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as {
+      tensors: { name: string; dtype: string }[];
+      files: { path: string; bytes: number }[];
+    };
+    const dtype = Object.fromEntries(manifest.tensors.map((t) => [t.name, t.dtype]));
+    expect(dtype).toEqual({
+      W: 'float32',
+      bias: 'float32',
+      recent: 'float32',
+      transPtr: 'float32',
+      transTo: 'float32',
+      residual: 'int8',
+      transP: 'float16',
+    });
+    // The same base written exactly.
+    const exactDir = mkdtempSync(join(tmpdir(), 'clickwise-base-load-'));
+    dirs.push(exactDir);
+    const head = await loadHeadModel(defaultFetcher, folder);
+    const encoder = JSON.parse(readFileSync('models/encoder/manifest.json', 'utf8')) as EncoderManifest;
+    const rand = mulberry32(7);
+    const d = encoder.dims;
+    // writeBase's draws, in its order: the successors, the biases, the residuals, what sold lately, the probabilities.
+    const to = Int32Array.from({ length: 3000 * 20 }, () => Math.floor(rand() * 3000));
+    const bias = Float32Array.from(ids, () => rand() - 0.5);
+    const residual = Float32Array.from({ length: 3000 * d }, () => rand() - 0.5);
+    const recent = Float32Array.from(ids, () => rand() * 3);
+    const p = Float32Array.from(to, () => rand());
+    writeHeadModel(
+      join(exactDir, 'head'),
+      {
+        ...defaultHead(encoder),
+        ids,
+        bias,
+        residual,
+        recent,
+        recentHalfLifeDays: 7,
+        recentAt: Date.parse('2026-11-01T00:00:00Z'),
+        transitions: { ptr: Int32Array.from({ length: 3001 }, (_, i) => i * 20), to, p },
+      },
+      { exact: true },
+    );
+    const exact = await loadHeadModel(defaultFetcher, join(exactDir, 'head'));
+    expect(exact.residual).toEqual(residual);
+    expect(exact.transitions!.p).toEqual(p);
+    // The float32 tensors as they were; each residual within half a step of its row's scale
+    // (its largest magnitude / 127); each probability within float16's rounding.
+    expect(head.bias).toEqual(bias);
+    expect(head.recent).toEqual(recent);
+    expect(head.transitions!.to).toEqual(exact.transitions!.to);
+    for (let r = 0; r < 3000; r++) {
+      const row = residual.subarray(r * d, (r + 1) * d);
+      const step = Math.max(...row.map(Math.abs)) / 127;
+      for (let c = 0; c < d; c++) expect(Math.abs(head.residual![r * d + c]! - row[c]!)).toBeLessThanOrEqual(step / 2 + 1e-7);
+    }
+    for (let k = 0; k < p.length; k++) expect(Math.abs(head.transitions!.p[k]! - p[k]!)).toBeLessThanOrEqual(p[k]! * 2 ** -11 + 2 ** -25);
+    const bytes = (m: { files: { path: string; bytes: number }[] }): number => m.files.find((f) => f.path === 'head.bin')!.bytes;
+    const exactManifest = JSON.parse(readFileSync(join(exactDir, 'head', 'manifest.json'), 'utf8')) as typeof manifest;
+    expect(bytes(manifest)).toBeLessThan(0.6 * bytes(exactManifest));
+  });
+});
+
 describe('a base aligned in steps', () => {
   it('yields by the transitions it re-indexes, not only by rows: few items with many successors', async () => {
     const ids = Array.from({ length: 200 }, (_, i) => `p${i}`);

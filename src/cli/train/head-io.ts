@@ -3,6 +3,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
 import type { TensorSpec } from '../../core/model-io.js';
+import { encodeInt8Rows, floatToHalf } from '../../core/model-io.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
 import { sha256Bytes } from '../common.js';
 
@@ -50,29 +51,57 @@ export interface HeadModelData {
  * version given is suffixed with 12 hex digits of a sha256 over everything the head scores with
  * (its tensors, ids, weights and options), so two heads that score alike share a version and two
  * that do not never do, whatever their cut-off: browsers rebase and the stream job starts again
- * exactly when the base changed.
+ * exactly when the base changed. The residuals are written as int8 rows and the transitions'
+ * probabilities as float16 unless `exact`.
  */
-export function writeHeadModel(dir: string, h: HeadModelData, { versionFromContent = false } = {}): HeadManifest {
+export function writeHeadModel(
+  dir: string,
+  h: HeadModelData,
+  { versionFromContent = false, exact = false }: { versionFromContent?: boolean; exact?: boolean } = {},
+): HeadManifest {
   mkdirSync(dir, { recursive: true });
-  const parts: { name: string; shape: number[]; data: Float32Array }[] = [
-    { name: 'W', shape: [h.dims, h.dims], data: h.W },
-    { name: 'bias', shape: [h.ids.length], data: h.bias },
+  const bytesOf = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  // The float32 tensors first (a loader reads them in place where their offset is a multiple of 4),
+  // then the residuals as int8 rows with a scale each and the transitions' probabilities as
+  // float16 (unless `exact`): half the bytes a page downloads for a large base, at a precision the
+  // page's own item matrix (int8 rows) does not keep anyway.
+  const parts: { name: string; shape: number[]; dtype: TensorSpec['dtype']; bytes: Uint8Array }[] = [
+    { name: 'W', shape: [h.dims, h.dims], dtype: 'float32', bytes: bytesOf(h.W) },
+    { name: 'bias', shape: [h.ids.length], dtype: 'float32', bytes: bytesOf(h.bias) },
   ];
-  if (h.residual) parts.push({ name: 'residual', shape: [h.ids.length, h.dims], data: h.residual });
-  if (h.recent) parts.push({ name: 'recent', shape: [h.ids.length], data: h.recent });
+  if (h.recent) parts.push({ name: 'recent', shape: [h.ids.length], dtype: 'float32', bytes: bytesOf(h.recent) });
   if (h.transitions) {
     // Indices as float32: exact up to 2^24 items.
-    parts.push({ name: 'transPtr', shape: [h.ids.length + 1], data: Float32Array.from(h.transitions.ptr) });
-    parts.push({ name: 'transTo', shape: [h.transitions.to.length], data: Float32Array.from(h.transitions.to) });
-    parts.push({ name: 'transP', shape: [h.transitions.p.length], data: h.transitions.p });
+    parts.push({ name: 'transPtr', shape: [h.ids.length + 1], dtype: 'float32', bytes: bytesOf(Float32Array.from(h.transitions.ptr)) });
+    parts.push({
+      name: 'transTo',
+      shape: [h.transitions.to.length],
+      dtype: 'float32',
+      bytes: bytesOf(Float32Array.from(h.transitions.to)),
+    });
   }
-  const bin = new Uint8Array(parts.reduce((s, p) => s + p.data.byteLength, 0));
+  if (h.residual) {
+    parts.push(
+      exact
+        ? { name: 'residual', shape: [h.ids.length, h.dims], dtype: 'float32', bytes: bytesOf(h.residual) }
+        : { name: 'residual', shape: [h.ids.length, h.dims], dtype: 'int8', bytes: encodeInt8Rows(h.residual, h.ids.length) },
+    );
+  }
+  if (h.transitions) {
+    const p = h.transitions.p;
+    parts.push(
+      exact
+        ? { name: 'transP', shape: [p.length], dtype: 'float32', bytes: bytesOf(p) }
+        : { name: 'transP', shape: [p.length], dtype: 'float16', bytes: new Uint8Array(Uint16Array.from(p, floatToHalf).buffer) },
+    );
+  }
+  const bin = new Uint8Array(parts.reduce((s, p) => s + p.bytes.byteLength, 0));
   const tensors: TensorSpec[] = [];
   let offset = 0;
   for (const p of parts) {
-    bin.set(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), offset);
-    tensors.push({ name: p.name, shape: p.shape, dtype: 'float32', file: 'head.bin', offset, byteLength: p.data.byteLength });
-    offset += p.data.byteLength;
+    bin.set(p.bytes, offset);
+    tensors.push({ name: p.name, shape: p.shape, dtype: p.dtype, file: 'head.bin', offset, byteLength: p.bytes.byteLength });
+    offset += p.bytes.byteLength;
   }
   const items = new TextEncoder().encode(h.ids.map((id) => `${id}\n`).join(''));
   writeFileSync(join(dir, 'head.bin'), bin);
