@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
-import { decodeTensor, defaultFetcher, floatToHalf } from '../src/core/model-io.js';
+import { decodeTensor, decodeTensorSliced, defaultFetcher, floatToHalf } from '../src/core/model-io.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { runSteps, runStepsSliced, Slicer } from '../src/core/slice.js';
 
@@ -109,6 +109,24 @@ describe('float16', () => {
     // Past the largest half: infinity; below the smallest subnormal: zero.
     expect(f16(70000)).toBe(Infinity);
     expect(f16(1e-9)).toBe(0);
+  });
+});
+
+describe('a long one-dimensional tensor', () => {
+  it('is decoded in slices, not in one piece (the transitions of a large base: millions of float16 numbers)', async () => {
+    const n = 200_000;
+    const values = Float32Array.from({ length: n }, (_, i) => (i % 1000) / 1000);
+    const bytes = Uint16Array.from(values, floatToHalf);
+    const spec = { name: 'transP', shape: [n], dtype: 'float16' as const, file: 'head.bin', offset: 0, byteLength: bytes.byteLength };
+    const { slicer, yields } = countingSlicer();
+    const sliced = await decodeTensorSliced(bytes.buffer, spec, slicer);
+    expect(sliced).toEqual(decodeTensor(bytes.buffer, spec));
+    // 65,536 numbers a slice at most.
+    expect(yields()).toBeGreaterThanOrEqual(Math.ceil(n / 65_536));
+    const f32 = { ...spec, dtype: 'float32' as const, byteLength: n * 4 };
+    const { slicer: s2, yields: y2 } = countingSlicer();
+    expect(await decodeTensorSliced(values.buffer, f32, s2)).toEqual(values);
+    expect(y2()).toBeGreaterThanOrEqual(Math.ceil(n / 65_536));
   });
 });
 

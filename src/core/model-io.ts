@@ -301,8 +301,10 @@ function tensorDecoder(
   spec: TensorSpec,
 ): { out: Float32Array; rows: number; cols: number; decode: (from: number, to: number) => void } {
   const size = spec.shape.reduce((a, b) => a * b, 1);
-  const rows = spec.shape.length > 1 ? spec.shape[0]! : 1;
-  const cols = size / rows;
+  // int8 rows share a scale; floats are decoded by any ranges of numbers, so each is a row of its
+  // own (a one-dimensional tensor of millions of numbers is then decoded in slices too).
+  const rows = spec.dtype === 'int8' ? (spec.shape.length > 1 ? spec.shape[0]! : 1) : size;
+  const cols = rows > 0 ? size / rows : 1;
   const expected = spec.dtype === 'float32' ? size * 4 : spec.dtype === 'float16' ? size * 2 : size + rows * 4;
   if (spec.byteLength !== expected || spec.offset + spec.byteLength > buf.byteLength) {
     throw new ModelLoadError(
