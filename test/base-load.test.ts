@@ -79,29 +79,17 @@ describe('a base read in slices', () => {
 
 describe('float16', () => {
   it('rounds to the nearest half, a mantissa that rounds up carrying into the exponent', () => {
-    const f16 = (v: number): number =>
-      decodeTensor(Uint16Array.of(floatToHalf(v)).buffer, {
-        name: 'x',
-        shape: [1],
-        dtype: 'float16',
-        file: 'x',
-        offset: 0,
-        byteLength: 2,
-      })[0]!;
+    /** The number a half's bits stand for, as the loader decodes it. */
+    const half = (h: number): number =>
+      decodeTensor(Uint16Array.of(h).buffer, { name: 'x', shape: [1], dtype: 'float16', file: 'x', offset: 0, byteLength: 2 })[0]!;
+    const f16 = (v: number): number => half(floatToHalf(v));
     // Just under 0.5 (exponent 13, odd) and 2 (exponent 15): the rounded mantissa is a whole 1.
     expect(f16(0.49999)).toBe(0.5);
     expect(f16(1.99999)).toBe(2);
     expect(f16(0.99999)).toBe(1);
     // Every half in [2^-14, 1] is its own nearest, and a float between two rounds to one of them.
     for (let h = 0x0400; h <= 0x3c00; h++) {
-      const v = decodeTensor(Uint16Array.of(h).buffer, {
-        name: 'x',
-        shape: [1],
-        dtype: 'float16',
-        file: 'x',
-        offset: 0,
-        byteLength: 2,
-      })[0]!;
+      const v = half(h);
       expect(floatToHalf(v)).toBe(h);
       const next = f16(v * (1 + 2 ** -12));
       expect(Math.abs(next - v) / v).toBeLessThanOrEqual(2 ** -10);

@@ -9,7 +9,7 @@ import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation } from './model-io.js';
 import type { Slicer } from './slice.js';
-import { ITEMS_PER_STEP, runSteps } from './slice.js';
+import { inRanges, ITEMS_PER_STEP, runSteps } from './slice.js';
 
 /** `models/manifest.json`. */
 export interface ModelManifest {
@@ -160,13 +160,18 @@ export async function loadHeadModel(
       );
     return slicer ? await decodeTensorSliced(buf, spec, slicer) : decodeTensor(buf, spec);
   };
-  // Whether every entry of `a` passes, a range at a time.
+  // `run` over [0, n): in the slicer's ranges where there is one, else at once.
+  const ranges = async (n: number, run: (from: number, to: number) => void): Promise<void> => {
+    if (slicer) await inRanges(n, slicer, run, CHECK_STEP);
+    else run(0, n);
+  };
+  // Whether every entry of `a` passes.
   const all = async (a: Float32Array, ok: (x: number) => boolean): Promise<boolean> => {
-    for (let from = 0; from < a.length; from += CHECK_STEP) {
-      for (let k = from, to = Math.min(a.length, from + CHECK_STEP); k < to; k++) if (!ok(a[k]!)) return false;
-      if (slicer) await slicer.maybeYield();
-    }
-    return true;
+    let good = true;
+    await ranges(a.length, (from, to) => {
+      for (let k = from; good && k < to; k++) good = ok(a[k]!);
+    });
+    return good;
   };
   const d = manifest.dims;
   const W = await tensor('W');
@@ -247,10 +252,9 @@ export async function loadHeadModel(
     throw new ModelLoadError(manifestUrl, 'Head manifest field recentAt must be an ISO 8601 time. Redeploy the head.');
   }
   const itemIndex = new Map<string, number>();
-  for (let from = 0; from < ids.length; from += CHECK_STEP) {
-    for (let i = from, to = Math.min(ids.length, from + CHECK_STEP); i < to; i++) itemIndex.set(ids[i]!, i);
-    if (slicer) await slicer.maybeYield();
-  }
+  await ranges(ids.length, (from, to) => {
+    for (let i = from; i < to; i++) itemIndex.set(ids[i]!, i);
+  });
   return { manifest, W, itemIndex, bias, residual, transitions, recent };
 }
 
