@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
-import { decodeTensor, decodeTensorSliced, defaultFetcher, floatToHalf } from '../src/core/model-io.js';
+import { decodeTensor, decodeTensorSliced, defaultFetcher, floatToHalf, halfToFloat } from '../src/core/model-io.js';
+import { kernelDigestNow } from '../src/core/digest.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { runSteps, runStepsSliced, Slicer } from '../src/core/slice.js';
 
@@ -100,6 +101,26 @@ describe('float16', () => {
   });
 });
 
+describe('float16 by its table', () => {
+  it('decodes every half as the formula does, read in place or copied', () => {
+    const all = Uint16Array.from({ length: 1 << 16 }, (_, h) => h);
+    const spec = { name: 'x', shape: [all.length], dtype: 'float16' as const, file: 'x', offset: 2, byteLength: all.byteLength };
+    // At an even offset the halves are read in place; at an odd one, copied out first.
+    const even = new Uint8Array(all.byteLength + 2);
+    even.set(new Uint8Array(all.buffer), 2);
+    const odd = new Uint8Array(all.byteLength + 1);
+    odd.set(new Uint8Array(all.buffer), 1);
+    const a = decodeTensor(even.buffer, spec);
+    const b = decodeTensor(odd.buffer, { ...spec, offset: 1 });
+    for (let h = 0; h < all.length; h++) {
+      const want = Math.fround(halfToFloat(h));
+      expect(Object.is(a[h], want) || (Number.isNaN(a[h]) && Number.isNaN(want))).toBe(true);
+      expect(Object.is(b[h], a[h]) || (Number.isNaN(b[h]) && Number.isNaN(a[h]))).toBe(true);
+    }
+    expect([a[0x3c00], a[0xbc00], a[0x7c00], a[0x0001]]).toEqual([1, -1, Infinity, 2 ** -24]);
+  });
+});
+
 describe('a long one-dimensional tensor', () => {
   it('is decoded in slices, not in one piece (the transitions of a large base: millions of float16 numbers)', async () => {
     const n = 200_000;
@@ -177,6 +198,9 @@ describe('a base as it is written', () => {
       for (let c = 0; c < d; c++) expect(Math.abs(head.residual![r * d + c]! - row[c]!)).toBeLessThanOrEqual(step / 2 + 1e-7);
     }
     for (let k = 0; k < p.length; k++) expect(Math.abs(head.transitions!.p[k]! - p[k]!)).toBeLessThanOrEqual(p[k]! * 2 ** -11 + 2 ** -25);
+    // Each file listed with the kernel's digest of its bytes, which the loader checks.
+    for (const f of manifest.files as { path: string; k64?: string }[])
+      expect(f.k64).toBe(kernelDigestNow(readFileSync(join(folder, f.path))));
     const bytes = (m: { files: { path: string; bytes: number }[] }): number => m.files.find((f) => f.path === 'head.bin')!.bytes;
     const exactManifest = JSON.parse(readFileSync(join(exactDir, 'head', 'manifest.json'), 'utf8')) as typeof manifest;
     expect(bytes(manifest)).toBeLessThan(0.6 * bytes(exactManifest));

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { kernelDigestNow } from '../src/core/digest.js';
 import { ChecksumError } from '../src/core/errors.js';
 import { FILE_TASK_FROM, fetchVerified, SHA256_SLICED_FROM, sha256Hex, sha256Sliced } from '../src/core/model-io.js';
 
@@ -86,5 +87,47 @@ describe('sha256 of model files', () => {
     order.push('returned');
     expect(order).toEqual(['digest', 'returned']);
     digest.mockRestore();
+  });
+});
+
+describe('files listed with the kernel digest (k64)', () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    vi.resetModules();
+  });
+
+  it('are checked by it, not by sha256, and refused where one byte differs', async () => {
+    const b = bytes(FILE_TASK_FROM + 1000);
+    const k64 = kernelDigestNow(b)!;
+    expect(k64).toMatch(/^[0-9a-f]{16}$/);
+    const fetcher = (x: Uint8Array) => () => Promise.resolve(x.slice().buffer as ArrayBuffer);
+    const digest = vi.spyOn(globalThis.crypto.subtle, 'digest');
+    // A sha256 that would not match: the kernel's digest is the one checked.
+    const file = { path: 'head.bin', sha256: reference(bytes(10)), bytes: b.length, k64 };
+    expect(new Uint8Array(await fetchVerified(fetcher(b), 'https://shop.test/models', file))).toEqual(b);
+    expect(digest).not.toHaveBeenCalled();
+    digest.mockRestore();
+    const damaged = b.slice();
+    damaged[b.length - 7]! ^= 1;
+    const err = await fetchVerified(fetcher(damaged), 'https://shop.test/models', file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    expect((err as ChecksumError).message).toContain(`manifest says k64 ${k64}`);
+    expect((err as ChecksumError).file).toBe('https://shop.test/models/head.bin');
+  });
+
+  it('are checked by sha256 where the kernel cannot run (no WebAssembly, or a page whose CSP forbids it)', async () => {
+    const b = bytes(5000);
+    const k64 = kernelDigestNow(b)!;
+    vi.stubGlobal('WebAssembly', undefined);
+    vi.resetModules();
+    const io = await import('../src/core/model-io.js');
+    const fetcher = () => Promise.resolve(b.slice().buffer as ArrayBuffer);
+    const file = { path: 'head.bin', sha256: reference(b), bytes: b.length, k64 };
+    expect(new Uint8Array(await io.fetchVerified(fetcher, 'https://shop.test/models', file))).toEqual(b);
+    const err = await io
+      .fetchVerified(fetcher, 'https://shop.test/models', { ...file, sha256: reference(bytes(10)) })
+      .catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('model/checksum');
+    expect((err as Error).message).toContain('manifest says sha256');
   });
 });

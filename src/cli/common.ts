@@ -4,6 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kernelDigestNow } from '../core/digest.js';
+import type { ManifestFile } from '../core/model-io.js';
 
 /** Parses `--name value` and `--flag` arguments. Unknown names are an error listing the valid ones. */
 export function parseArgs(
@@ -86,6 +88,15 @@ export function sha256File(path: string): string {
 /** Hex sha256 of bytes. */
 export function sha256Bytes(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * A manifest's entry for a file: its sha256, its length and, where the WebAssembly kernel runs,
+ * its `k64` digest, which loaders check instead of sha256 (see `ManifestFile`).
+ */
+export function manifestFile(path: string, data: Uint8Array): ManifestFile {
+  const k64 = kernelDigestNow(data);
+  return { path, sha256: sha256Bytes(data), bytes: data.byteLength, ...(k64 ? { k64 } : {}) };
 }
 
 /** Bad command-line input: the command prints the message and its usage, and exits with 2. */

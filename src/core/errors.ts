@@ -59,10 +59,11 @@ export class ChecksumError extends ClickwiseError {
   readonly file: string;
   readonly expected: string;
   readonly actual: string;
-  constructor(file: string, expected: string, actual: string) {
+  /** `kind`: the digest compared, `sha256` or `k64` (see `ManifestFile`). */
+  constructor(file: string, expected: string, actual: string, kind: 'sha256' | 'k64' = 'sha256') {
     super(
       'model/checksum',
-      `Checksum mismatch for ${file}: manifest says sha256 ${expected}, file has ${actual}. ` +
+      `Checksum mismatch for ${file}: manifest says ${kind} ${expected}, file has ${actual}. ` +
         'The model folder is corrupt or mixes two versions: redeploy it as one piece (manifest.json and its files together).',
     );
     this.file = file;

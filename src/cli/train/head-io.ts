@@ -5,7 +5,7 @@ import type { EncoderManifest } from '../../core/encoder.js';
 import type { TensorSpec } from '../../core/model-io.js';
 import { encodeInt8Rows, floatToHalf } from '../../core/model-io.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
-import { sha256Bytes } from '../common.js';
+import { manifestFile, sha256Bytes } from '../common.js';
 
 /** Everything a head model holds. */
 export interface HeadModelData {
@@ -130,6 +130,9 @@ export function writeHeadModel(
   const content = versionFromContent
     ? `-${sha256Bytes(new TextEncoder().encode(JSON.stringify({ scoring, tensors, files }))).slice(0, 12)}`
     : '';
+  // The files as listed: with the kernel's digest too, which the version above leaves out (the
+  // same content keeps its version whether or not a digest was written).
+  const listed = [manifestFile('head.bin', bin), manifestFile('items.txt', items)];
   const { encoderVersion, dims, alpha, ...options } = scoring;
   const manifest: HeadManifest = {
     format: 'clickwise-head',
@@ -141,7 +144,7 @@ export function writeHeadModel(
     items: h.ids.length,
     deltaCompatibleWith: h.deltaCompatibleWith,
     ...options,
-    files,
+    files: listed,
     tensors,
     provenance: h.provenance,
     ...(h.metrics ? { metrics: h.metrics } : {}),

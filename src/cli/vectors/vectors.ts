@@ -17,7 +17,7 @@ import type { Item } from '../../core/types.js';
 import type { VectorsManifest } from '../../core/vectors.js';
 import { catalogHash, decodeRow, encodePq, itemKeys, packKeys, packVectors, trainPq } from '../../core/vectors.js';
 import type { Command } from '../common.js';
-import { isEntry, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from '../common.js';
+import { isEntry, manifestFile, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from '../common.js';
 import { readCatalogFile } from '../data.js';
 import { writeAtomically } from '../train/head-io.js';
 import { indexCatalog } from '../../core/catalog-index.js';
@@ -110,10 +110,7 @@ export async function writeVectors(o: {
     count: n,
     catalogHash: catalogHash(keys),
     quantisation: { kind: 'pq', subspaces: M, centroids: 256 },
-    files: [
-      { path: 'vectors.bin', sha256: sha256Bytes(bin), bytes: bin.byteLength },
-      { path: 'keys.bin', sha256: sha256Bytes(keyBin), bytes: keyBin.byteLength },
-    ],
+    files: [manifestFile('vectors.bin', bin), manifestFile('keys.bin', keyBin)],
     ...(indexBin
       ? {
           catalogIndex: {
