@@ -2022,8 +2022,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
   const backendP = initBackend(options.backend ?? 'auto', options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
   const manifestP = loadModelManifest(fetcher, modelUrl);
-  // The model's files download while the catalogue is read.
-  const partsP = manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg)));
+  // The model's files download while the catalogue is read. Held through `model`, which lets them
+  // go once the head is made: the closures here outlive the load (the shop delta's warnings), and
+  // one that named the files' promise kept the base as read (some 60 MB for a base that knows
+  // 100,000 items) for the page's life.
+  const model: { parts: Promise<ModelParts> | null } = {
+    parts: manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg))),
+  };
   // The backend's mark is when it is ready, wherever the load then is.
   const backendReady = backendP.then(async (b) => {
     mark('backend');
@@ -2034,13 +2039,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   });
   backendReady.catch(() => undefined);
   manifestP.catch(() => undefined);
-  partsP.catch(() => undefined);
+  model.parts!.catch(() => undefined);
   const slicer = new Slicer();
   const cache = options.preparedCache;
   // A load that will make the item matrix (no saved one to take) downloads the shop's vectors,
   // and makes their rows ready, while the catalogue is parsed, rather than after; not while the
   // catalogue downloads on the page, whose bytes would then share the network with them.
-  const prefetchVectors = (): void => void partsP.then((p) => p.ahead()).catch(() => undefined);
+  const prefetchVectors = (): void => void model.parts?.then((p) => p.ahead()).catch(() => undefined);
   const location = typeof options.catalog === 'string' ? options.catalog : null;
   if (location === null) prefetchVectors();
   // The memory of the item matrix saved for this catalogue, readied while the entry is read.
@@ -2067,7 +2072,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     const ahead = spare;
     spare = null;
     const modelManifest = await manifestP;
-    const parts = await partsP;
+    const parts = await model.parts!;
     const savedMatrix = r.entry
       ? await r.entry.matrix.catch((err: unknown) => {
           warn('prepared/read', `The saved item matrix could not be read (${String(err)}); making it again.`);
@@ -2134,7 +2139,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // As headFor awaits them: their failures are reported in this order.
   await backendReady;
   const modelManifest = await manifestP;
-  const parts = await partsP;
+  const parts = await model.parts!;
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
   // not help this shop) costs the page no request for it, unless the delta also brings what sells
   // now for the base's own popularity (a base that ships what sold lately, and when).
@@ -2144,6 +2149,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, parts.headModel, (code, m) => warn(code, m)) : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;
+  model.parts = null;
   const rec = new RecommenderImpl(
     catalog,
     loaded.head,

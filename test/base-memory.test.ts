@@ -1,0 +1,136 @@
+/**
+ * What a page keeps of its base once it is ready: the head holds the base aligned with the
+ * catalogue, so the base as read (its residuals, its transitions over its own rows: tens of MB for
+ * a base that knows 100,000 items) must be let go, while the shop delta still finds the base's ids.
+ */
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createRecommender } from '../src/index.js';
+import type { Recommender } from '../src/index.js';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
+import { publishDelta } from '../src/cli/stream/publish.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import type { HeadModel } from '../src/core/model.js';
+import type * as ModelModule from '../src/core/model.js';
+import { mulberry32 } from '../src/core/rng.js';
+import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
+
+/** Every base read, as weak references to what it holds. */
+const read = vi.hoisted(() => [] as { residual: WeakRef<ArrayBuffer>; to: WeakRef<ArrayBuffer>; head: WeakRef<object> }[]);
+
+vi.mock('../src/core/model.js', async (original) => {
+  const m = await original<typeof ModelModule>();
+  return {
+    ...m,
+    loadHeadModel: async (...args: Parameters<typeof m.loadHeadModel>): Promise<HeadModel> => {
+      const head = await m.loadHeadModel(...args);
+      if (head.residual && head.transitions) {
+        read.push({
+          residual: new WeakRef(head.residual.buffer as ArrayBuffer),
+          to: new WeakRef(head.transitions.to.buffer as ArrayBuffer),
+          head: new WeakRef(head),
+        });
+      }
+      return head;
+    },
+  };
+});
+
+/** A full garbage collection, on demand (V8's own, which Node exposes only behind a flag). */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+const catalog = demoCatalog();
+const open: Recommender[] = [];
+afterEach(() => open.splice(0).forEach((r) => r.dispose()));
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+
+/** A copy of the shipped model whose base knows every item: residuals, what sold lately, 5 successors each. */
+function trainedModel(): string {
+  const model = join(tempFolder('clickwise-base-memory-'), 'model');
+  cpSync(MODELS, model, { recursive: true });
+  const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  const ids = catalog.map((i) => i.id);
+  const n = ids.length;
+  const rand = mulberry32(5);
+  writeHeadModel(join(model, 'head'), {
+    ...defaultHead(encoder),
+    ids,
+    bias: Float32Array.from(ids, () => rand() - 0.5),
+    residual: Float32Array.from({ length: n * encoder.dims }, () => (rand() - 0.5) / 10),
+    recent: Float32Array.from(ids, () => rand() * 3),
+    recentHalfLifeDays: 7,
+    recentAt: Date.parse('2026-11-01T00:00:00Z'),
+    transitions: {
+      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * 5),
+      to: Int32Array.from({ length: n * 5 }, (_, k) => (Math.floor(k / 5) + 1 + (k % 5)) % n),
+      p: Float32Array.from({ length: n * 5 }, () => 0.2),
+    },
+  });
+  return model;
+}
+
+describe('a page with a base that knows every item', () => {
+  it('lets go of the base as read once its head is made, and still scores with it and names its ids to the shop delta', async () => {
+    const gc = collector();
+    const model = trainedModel();
+    let shown: () => void = () => undefined;
+    // As on a page: the document's visibility, so that the shop delta is fetched again while the page is open.
+    const rec = await createRecommender({
+      catalog,
+      modelUrl: model,
+      backend: 'cpu',
+      storage: 'memory',
+      onWarning: () => undefined,
+      visibility: { isVisible: () => true, onChange: (fn) => ((shown = fn), () => undefined) },
+      // The folder a shop's stream job publishes to (none published yet).
+      shopDelta: join(model, 'delta'),
+    });
+    open.push(rec);
+    expect(read.length).toBe(1);
+    // The base's transitions drive what follows a click: an item's successors come first.
+    await rec.click(catalog[10]!.id);
+    const top = (await rec.recommend({ k: 10, diversify: false })).map((r) => r.id);
+    expect(top).toContain(catalog[11]!.id);
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(read[0]!.residual.deref()).toBeUndefined();
+    expect(read[0]!.to.deref()).toBeUndefined();
+    expect(read[0]!.head.deref()).toBeUndefined();
+    // The recommender works on, and a delta that names items by their row in the base is read.
+    const before = (await rec.recommend({ k: catalog.length, diversify: false })).find((r) => r.id === catalog[40]!.id)!.score;
+    const head = JSON.parse(readFileSync(join(model, 'head', 'manifest.json'), 'utf8')) as { files: { path: string; sha256: string }[] };
+    const { version } = JSON.parse(readFileSync(join(model, 'manifest.json'), 'utf8')) as { version: string };
+    const applied = new Promise<void>((ok) => {
+      const off = rec.on('update', (u) => {
+        if (u.source === 'shop') {
+          off();
+          ok();
+        }
+      });
+    });
+    const m = publishDelta(model, {
+      baseVersion: version,
+      seq: 1,
+      ids: [catalog[40]!.id],
+      bias: [30],
+      baseRow: (id) => catalog.findIndex((i) => i.id === id),
+      baseItems: head.files.find((f) => f.path === 'items.txt')!.sha256,
+      events: 1,
+      eventsThrough: null,
+    }).manifest;
+    expect(m.baseItems).toBeDefined();
+    shown();
+    await applied;
+    expect(rec.stats().shopDelta).toMatchObject({ seq: 1, items: 1 });
+    const after = (await rec.recommend({ k: catalog.length, diversify: false })).find((r) => r.id === catalog[40]!.id)!.score;
+    expect(after - before).toBeCloseTo(30, 3);
+  });
+});
