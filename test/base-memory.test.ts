@@ -20,6 +20,8 @@ import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
 
 /** Every base read, as weak references to what it holds. */
 const read = vi.hoisted(() => [] as { residual: WeakRef<ArrayBuffer>; to: WeakRef<ArrayBuffer>; head: WeakRef<object> }[]);
+/** The residuals of every base aligned with a catalogue (the head takes them into its item matrix). */
+const aligned = vi.hoisted(() => [] as WeakRef<ArrayBuffer>[]);
 
 vi.mock('../src/core/model.js', async (original) => {
   const m = await original<typeof ModelModule>();
@@ -35,6 +37,11 @@ vi.mock('../src/core/model.js', async (original) => {
         });
       }
       return head;
+    },
+    alignBaseSteps: function* (...args: Parameters<typeof m.alignBaseSteps>) {
+      const base = yield* m.alignBaseSteps(...args);
+      if (base.residual) aligned.push(new WeakRef(base.residual.buffer as ArrayBuffer));
+      return base;
     },
   };
 });
@@ -104,6 +111,8 @@ describe('a page with a base that knows every item', () => {
     expect(read[0]!.residual.deref()).toBeUndefined();
     expect(read[0]!.to.deref()).toBeUndefined();
     expect(read[0]!.head.deref()).toBeUndefined();
+    expect(aligned.length).toBe(1);
+    expect(aligned[0]!.deref()).toBeUndefined();
     // The recommender works on, and a delta that names items by their row in the base is read.
     const before = (await rec.recommend({ k: catalog.length, diversify: false })).find((r) => r.id === catalog[40]!.id)!.score;
     const head = JSON.parse(readFileSync(join(model, 'head', 'manifest.json'), 'utf8')) as { files: { path: string; sha256: string }[] };
