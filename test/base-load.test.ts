@@ -9,7 +9,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
-import { decodeTensor, decodeTensorSliced, defaultFetcher, floatToHalf, halfToFloat } from '../src/core/model-io.js';
+import {
+  decodeTensor,
+  decodeTensorSliced,
+  defaultFetcher,
+  encodeInt8Rows,
+  floatToHalf,
+  halfToFloat,
+  tensorRows,
+} from '../src/core/model-io.js';
+import type { TensorSpec } from '../src/core/model-io.js';
 import { kernelDigestNow } from '../src/core/digest.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { runSteps, runStepsSliced, Slicer } from '../src/core/slice.js';
@@ -204,6 +213,66 @@ describe('a base as it is written', () => {
     const bytes = (m: { files: { path: string; bytes: number }[] }): number => m.files.find((f) => f.path === 'head.bin')!.bytes;
     const exactManifest = JSON.parse(readFileSync(join(exactDir, 'head', 'manifest.json'), 'utf8')) as typeof manifest;
     expect(bytes(manifest)).toBeLessThan(0.6 * bytes(exactManifest));
+  });
+});
+
+describe('residuals read a row at a time', () => {
+  it('align as the residuals decoded first do, int8 rows (compact) and float32 (exact) alike', async () => {
+    const ids = Array.from({ length: 500 }, (_, i) => `p${i}`);
+    const compact = writeBase(ids, 4);
+    const encoder = JSON.parse(readFileSync('models/encoder/manifest.json', 'utf8')) as EncoderManifest;
+    const exactDir = mkdtempSync(join(tmpdir(), 'clickwise-base-load-'));
+    dirs.push(exactDir);
+    const rand = mulberry32(11);
+    writeHeadModel(
+      join(exactDir, 'head'),
+      {
+        ...defaultHead(encoder),
+        ids,
+        bias: new Float32Array(500),
+        residual: Float32Array.from({ length: 500 * encoder.dims }, () => rand() - 0.5),
+      },
+      { exact: true },
+    );
+    // A catalogue in another order, without a third of the base's items, with one it lacks.
+    const catalog = [...ids.filter((_, i) => i % 3 !== 0).reverse(), 'new-1'];
+    for (const folder of [compact, join(exactDir, 'head')]) {
+      const decoded = await loadHeadModel(defaultFetcher, folder);
+      const byRows = await loadHeadModel(defaultFetcher, folder, { withResidual: 'rows', slicer: countingSlicer().slicer });
+      expect(byRows.residual).toBeNull();
+      expect([byRows.residualRows!.rows, byRows.residualRows!.cols]).toEqual([500, encoder.dims]);
+      const a = alignBase(decoded, catalog);
+      const b = alignBase(byRows, catalog);
+      expect(b.residual).toEqual(a.residual);
+      expect(b.bias).toEqual(a.bias);
+      expect(b.transitions).toEqual(a.transitions);
+      // Not asked for: none made.
+      expect(alignBase(byRows, catalog, { withResidual: false }).residual).toBeNull();
+    }
+  });
+
+  it('reads float16 rows, and rows at offsets that are not aligned, as the decoder does', () => {
+    const values = Float32Array.from({ length: 12 }, (_, i) => (i - 5) / 8);
+    const halves = Uint16Array.from(values, floatToHalf);
+    const f16 = new Uint8Array(2 + halves.byteLength);
+    f16.set(new Uint8Array(halves.buffer), 2);
+    const int8 = encodeInt8Rows(values, 3);
+    // int8 codes then float32 scales at an odd offset: the scales are copied out, the codes read in place.
+    const odd = new Uint8Array(1 + int8.length);
+    odd.set(int8, 1);
+    const specs: [ArrayBuffer, TensorSpec][] = [
+      [f16.buffer, { name: 'r', shape: [3, 4], dtype: 'float16', file: 'x', offset: 2, byteLength: 24 }],
+      [odd.buffer, { name: 'r', shape: [3, 4], dtype: 'int8', file: 'x', offset: 1, byteLength: int8.length }],
+    ];
+    for (const [buf, spec] of specs) {
+      const whole = decodeTensor(buf, spec);
+      const rows = tensorRows(buf, spec);
+      const out = new Float32Array(14);
+      for (let r = 0; r < 3; r++) rows.row(2 - r, out, 1 + 4 * r);
+      for (let r = 0; r < 3; r++) expect(out.subarray(1 + 4 * r, 5 + 4 * r)).toEqual(whole.subarray(4 * (2 - r), 4 * (3 - r)));
+    }
+    // A tensor whose bytes do not fit its shape is refused, as by the decoder.
+    expect(() => tensorRows(f16.buffer, { ...specs[0]![1], byteLength: 22 })).toThrow(/expected 24/);
   });
 });
 

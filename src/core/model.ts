@@ -6,8 +6,8 @@
 import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
-import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
-import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation } from './model-io.js';
+import type { Fetcher, ManifestFile, TensorRows, TensorSpec } from './model-io.js';
+import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation, tensorRows } from './model-io.js';
 import type { Slicer } from './slice.js';
 import { inRanges, ITEMS_PER_STEP, runSteps } from './slice.js';
 
@@ -118,6 +118,12 @@ export interface HeadModel {
   itemIndex: Map<string, number>;
   bias: Float32Array;
   residual: Float32Array | null;
+  /**
+   * The residuals read a row at a time where `head.bin` holds them, with `withResidual: 'rows'`
+   * (`residual` is then null): a page aligns them with its catalogue without decoding them all
+   * first, and not at all where its item matrix is saved with them in it.
+   */
+  residualRows?: TensorRows | null;
   /** The shop's transitions over items.txt rows (CSR), or null. */
   transitions: { ptr: Float32Array; to: Float32Array; p: Float32Array } | null;
   /** What each row's item sold in the days before the base was made (see `BaseParams.recent`), or null. */
@@ -127,7 +133,8 @@ export interface HeadModel {
 /**
  * Loads and verifies a head folder. `withResidual: false` leaves the per-item residuals out (their
  * shape is still checked): N × d numbers, copied twice as they are decoded, that a caller which
- * reads only the biases (the shop's stream job) need not hold. With a `slicer`, the work after the
+ * reads only the biases (the shop's stream job) need not hold; `'rows'` reads them a row at a time
+ * where the file holds them (`residualRows`), for a caller that aligns them. With a `slicer`, the work after the
  * download (decoding the tensors, reading items.txt, the checks, the id map) goes in slices, with
  * other work between them: a base that knows 100,000 items is some 60 MB, whose reading at once
  * held a page's main thread for about 150 ms.
@@ -135,7 +142,7 @@ export interface HeadModel {
 export async function loadHeadModel(
   fetcher: Fetcher,
   base: string,
-  options: { withResidual?: boolean; slicer?: Slicer } = {},
+  options: { withResidual?: boolean | 'rows'; slicer?: Slicer } = {},
 ): Promise<HeadModel> {
   const slicer = options.slicer ?? null;
   const manifestUrl = joinLocation(base, 'manifest.json');
@@ -149,15 +156,19 @@ export async function loadHeadModel(
   // The files download together.
   const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f)));
   const buffers = new Map<string, ArrayBuffer>(manifest.files.map((f, i) => [f.path, got[i]!]));
-  const tensor = async (name: string): Promise<Float32Array | null> => {
-    const spec = manifest.tensors.find((t) => t.name === name);
-    if (!spec) return null;
+  const fileOf = (spec: TensorSpec): ArrayBuffer => {
     const buf = buffers.get(spec.file);
     if (!buf)
       throw new ModelLoadError(
         joinLocation(base, spec.file),
-        `Head tensor ${name} refers to ${spec.file}, which the manifest does not list.`,
+        `Head tensor ${spec.name} refers to ${spec.file}, which the manifest does not list.`,
       );
+    return buf;
+  };
+  const tensor = async (name: string): Promise<Float32Array | null> => {
+    const spec = manifest.tensors.find((t) => t.name === name);
+    if (!spec) return null;
+    const buf = fileOf(spec);
     return slicer ? await decodeTensorSliced(buf, spec, slicer) : decodeTensor(buf, spec);
   };
   // `run` over [0, n): in the slicer's ranges where there is one, else at once.
@@ -185,7 +196,8 @@ export async function loadHeadModel(
   }
   const bias = (await tensor('bias')) ?? new Float32Array(ids.length);
   const residualSpec = manifest.tensors.find((t) => t.name === 'residual');
-  const residual = options.withResidual === false ? null : await tensor('residual');
+  const residual = options.withResidual === false || options.withResidual === 'rows' ? null : await tensor('residual');
+  const residualRows = options.withResidual === 'rows' && residualSpec ? tensorRows(fileOf(residualSpec), residualSpec) : null;
   const recent = await tensor('recent');
   if (
     bias.length !== ids.length ||
@@ -255,7 +267,7 @@ export async function loadHeadModel(
   await ranges(ids.length, (from, to) => {
     for (let i = from; i < to; i++) itemIndex.set(ids[i]!, i);
   });
-  return { manifest, W, itemIndex, bias, residual, transitions, recent };
+  return { manifest, W, itemIndex, bias, residual, ...(residualRows ? { residualRows } : {}), transitions, recent };
 }
 
 /** Entries checked (or ids mapped) between two looks at the slice's time. */
@@ -361,7 +373,8 @@ export function* alignBaseSteps(
   const newItemBias = head.manifest.newItemBias ?? 0;
   const bias = new Float32Array(n);
   if (newItemBias !== 0) bias.fill(newItemBias);
-  const residual = head.residual && options.withResidual !== false ? new Float32Array(n * d) : null;
+  const rowsOf = head.residualRows ?? null;
+  const residual = (head.residual || rowsOf) && options.withResidual !== false ? new Float32Array(n * d) : null;
   const known = new Uint8Array(n);
   const recent = head.recent ? new Map<number, number>() : null;
   // The base's row of catalogue item i, plus one (0: the base does not know it).
@@ -387,6 +400,7 @@ export function* alignBaseSteps(
     bias[i] = head.bias[j]!;
     if (recent && head.recent![j]! > 0) recent.set(i, head.recent![j]!);
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
+    else if (residual && rowsOf) rowsOf.row(j, residual, i * d);
   }
   // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out. Only the
   // items that have successors get a row (`rows`), in catalogue order.

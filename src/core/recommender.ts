@@ -1613,7 +1613,8 @@ export async function loadModelParts(
   const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
   const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
   const encoderP = fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
-  const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), { slicer: new Slicer() });
+  // The residuals are read where they lie, as the alignment needs them (a load that takes its item matrix saved needs none).
+  const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), { slicer: new Slicer(), withResidual: 'rows' });
   const vectorsP = vectorsUrl ? loadVectorsManifest(fetcher, vectorsUrl) : Promise.resolve(null);
   vectorsP.catch(() => undefined);
   headP.catch(() => undefined);
