@@ -22,7 +22,7 @@ import { gaussian, mulberry32 } from '../../core/rng.js';
 import type { TokenizerConfig } from '../../core/tokenizer.js';
 import { ngramBuckets, tokenize } from '../../core/tokenizer.js';
 import type { Item } from '../../core/types.js';
-import { parseArgs, progressBar, sha256Bytes, sha256File } from '../common.js';
+import { manifestFile, parseArgs, progressBar, sha256Bytes, sha256File } from '../common.js';
 import type { ContentMethod } from '../eval/content-eval.js';
 import { contentQueries, evaluateContent, popularity } from '../eval/content-eval.js';
 import type { LogEvent } from '../data.js';
@@ -324,10 +324,7 @@ async function main(): Promise<void> {
     dims,
     wordDims: dims,
     ...config,
-    files: [
-      { path: 'vocab.txt', sha256: sha256Bytes(vocabTxt), bytes: vocabTxt.length },
-      { path: 'weights.bin', sha256: sha256Bytes(weightsBin), bytes: weightsBin.length },
-    ],
+    files: [manifestFile('vocab.txt', vocabTxt), manifestFile('weights.bin', weightsBin)],
     tensors,
     provenance: {
       builtBy: `npm run build:encoder${args['untrained'] ? ' -- --untrained' : ''}`,
