@@ -2,7 +2,7 @@
  * A large base as a page loads it: read (`loadHeadModel` with a slicer) and aligned with the
  * catalogue (`alignBaseSteps`) in slices, each the same as at once.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -249,6 +249,14 @@ describe('residuals read a row at a time', () => {
       // Not asked for: none made.
       expect(alignBase(byRows, catalog, { withResidual: false }).residual).toBeNull();
     }
+    // Residuals listed as one long row (the same bytes, shape [N·d]) cannot be read by rows: refused.
+    const manifestPath = join(exactDir, 'head', 'manifest.json');
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { tensors: { name: string; shape: number[] }[] };
+    m.tensors.find((t) => t.name === 'residual')!.shape = [500 * encoder.dims];
+    writeFileSync(manifestPath, JSON.stringify(m));
+    await expect(loadHeadModel(defaultFetcher, join(exactDir, 'head'), { withResidual: 'rows' })).rejects.toThrow(
+      /do not match items\.txt/,
+    );
   });
 
   it('reads float16 rows, and rows at offsets that are not aligned, as the decoder does', () => {

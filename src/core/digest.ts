@@ -128,7 +128,10 @@ export class KernelDigester {
   }
 }
 
-/** The kernel's digest of `bytes` (16 hex digits) in one call, or null where the kernel cannot run: for a tool writing a file, not a page. */
+/**
+ * The kernel's digest of `bytes` (16 hex digits) in one call, or null where the kernel cannot
+ * run: for a tool writing a file, not a page.
+ */
 export function kernelDigestNow(bytes: Uint8Array): string | null {
   const k = KernelDigester.create();
   if (!k) return null;

@@ -133,11 +133,11 @@ export interface HeadModel {
 /**
  * Loads and verifies a head folder. `withResidual: false` leaves the per-item residuals out (their
  * shape is still checked): N × d numbers, copied twice as they are decoded, that a caller which
- * reads only the biases (the shop's stream job) need not hold; `'rows'` reads them a row at a time
- * where the file holds them (`residualRows`), for a caller that aligns them. With a `slicer`, the work after the
- * download (decoding the tensors, reading items.txt, the checks, the id map) goes in slices, with
- * other work between them: a base that knows 100,000 items is some 60 MB, whose reading at once
- * held a page's main thread for about 150 ms.
+ * reads only the biases (the shop's stream job) need not hold; `'rows'` reads them a row at a
+ * time where the file holds them (`residualRows`), for a caller that aligns them. With a
+ * `slicer`, the work after the download (decoding the tensors, reading items.txt, the checks, the
+ * id map) goes in slices, with other work between them: a base that knows 100,000 items is some
+ * 60 MB, whose reading at once held a page's main thread for about 150 ms.
  */
 export async function loadHeadModel(
   fetcher: Fetcher,
@@ -202,6 +202,7 @@ export async function loadHeadModel(
   if (
     bias.length !== ids.length ||
     (residualSpec && residualSpec.shape.reduce((a, b) => a * b, 1) !== ids.length * d) ||
+    (residualRows && (residualRows.rows !== ids.length || residualRows.cols !== d)) ||
     (recent && (recent.length !== ids.length || !(await all(recent, (x) => Number.isFinite(x) && x >= 0))))
   ) {
     throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');
