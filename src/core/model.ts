@@ -311,7 +311,7 @@ export function recentFiguresOf(head: HeadModel): { halfLifeDays: number; at: nu
 export function baseRowIds(head: Pick<HeadModel, 'itemIndex'>): (row: number) => string | undefined {
   // The lookup keeps the id map (until its first use, then the ids alone), not the base: a page's
   // shop delta keeps the lookup for the page's life, and a lookup that named `head` kept every
-  // tensor the base was read into (some 60 MB for a base that knows 100,000 items).
+  // tensor the base was read into (about 57 MB for a base that knows 100,000 items).
   let index: HeadModel['itemIndex'] | null = head.itemIndex;
   let ids: string[] | null = null;
   return (row) => {

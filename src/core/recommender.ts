@@ -1613,7 +1613,8 @@ export async function loadModelParts(
   const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
   const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
   const encoderP = fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
-  // The residuals are read where they lie, as the alignment needs them (a load that takes its item matrix saved needs none).
+  // The residuals are read where they lie, as the alignment needs them (a load that takes its
+  // item matrix saved needs none).
   const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), { slicer: new Slicer(), withResidual: 'rows' });
   const vectorsP = vectorsUrl ? loadVectorsManifest(fetcher, vectorsUrl) : Promise.resolve(null);
   vectorsP.catch(() => undefined);
@@ -2025,7 +2026,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const manifestP = loadModelManifest(fetcher, modelUrl);
   // The model's files download while the catalogue is read. Held through `model`, which lets them
   // go once the head is made: the closures here outlive the load (the shop delta's warnings), and
-  // one that named the files' promise kept the base as read (some 60 MB for a base that knows
+  // one that named the files' promise kept the base as read (about 57 MB for a base that knows
   // 100,000 items) for the page's life.
   const model: { parts: Promise<ModelParts> | null } = {
     parts: manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg))),
