@@ -3,7 +3,8 @@
  * slice of the real data (nothing after an event is seen before it is scored).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +55,28 @@ describe('a shop whose titles say little (--title-words)', () => {
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/--title-words must be a whole number ≥ 0, got 1\.5/);
     }
+  });
+  it('makes the folder --out names before it starts, and refuses one it cannot make before it reads anything', () => {
+    const root = resolve(import.meta.dirname, '..');
+    const tsx = resolve(root, 'node_modules/.bin/tsx');
+    const run = (out: string) =>
+      spawnSync(
+        tsx,
+        ['src/cli/eval/eval.ts', '--events', 'no-such-events.csv', '--items', 'y.csv', '--split', '2011-01-01', '--out', out],
+        {
+          cwd: root,
+          encoding: 'utf8',
+        },
+      );
+    // A file stands where the folder would be: refused at once, not after the run.
+    const blocked = run('package.json/report.json');
+    expect(blocked.status).toBe(2);
+    expect(blocked.stderr).toMatch(/--out .*package\.json\/report\.json: its folder cannot be made/);
+    // A folder that is not there yet is made (the run then stops at the missing events file).
+    const folder = join(mkdtempSync(join(tmpdir(), 'clickwise-eval-out-')), 'a', 'b');
+    const missing = run(join(folder, 'report.json'));
+    expect(missing.stderr).toMatch(/no-such-events\.csv/);
+    expect(existsSync(folder)).toBe(true);
   });
   it('refuses threads for the trained baselines other than 0, 1 or 2, before it reads anything', () => {
     const root = resolve(import.meta.dirname, '..');

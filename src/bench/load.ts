@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
-import { ownTempFolder, parseArgs } from '../cli/common.js';
+import { ownTempFolder, outputFile, parseArgs } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
@@ -294,6 +294,8 @@ export async function runLoadBench(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), { sizes: 'string', out: 'string', 'no-vectors': 'boolean', 'at-ready': 'boolean' });
+  // The folder of --out is made now, not found missing after the run.
+  const out = args['out'] ? outputFile(args['out']) : null;
   const sizes = String(args['sizes'] ?? '10000,100000')
     .split(',')
     .map((s) => Number(s));
@@ -307,7 +309,7 @@ async function main(): Promise<void> {
     rows,
     wallSeconds: Math.round((Date.now() - t0) / 1000),
   };
-  if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+  if (out) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -12,7 +12,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import type { BenchConfig } from './page.js';
-import { parseArgs } from '../cli/common.js';
+import { outputFile, parseArgs } from '../cli/common.js';
 import { ARGS, CHROMIUM, runLoadBench } from './load.js';
 import { runStreamBench } from './stream.js';
 
@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     backends: 'string',
     'skip-stream': 'boolean',
   });
+  // The folder of --out is made now, not found missing after the run.
+  const out = args['out'] ? outputFile(args['out']) : null;
   const quick = args['quick'] === true;
   const backends = listArg(args['backends'], ['wasm', 'webgl', 'cpu', 'webgpu'], (x) => {
     if (!['wasm', 'webgl', 'cpu', 'webgpu'].includes(x)) throw new Error(`--backends: unknown backend ${x} (wasm, webgl, cpu, webgpu)`);
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
         1,
       ),
     );
-    if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+    if (out) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   } finally {
     await new Promise<void>((r) => server.httpServer.close(() => r()));
   }

@@ -12,7 +12,7 @@ import { openDB } from 'idb';
 import { createRecommenderCore } from '../core/recommender.js';
 import type { Item } from '../core/types.js';
 import { IndexedDbDeltaStore } from '../storage/idb-store.js';
-import { parseArgs, progressBar } from '../cli/common.js';
+import { outputFile, parseArgs, progressBar } from '../cli/common.js';
 
 async function measure(name: string): Promise<{ events: number; snapshots: number; bytes: number }> {
   const db = await openDB(name);
@@ -31,6 +31,8 @@ async function measure(name: string): Promise<{ events: number; snapshots: numbe
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), { clicks: 'number', out: 'string' });
+  // The folder of --out is made now, not found missing after the run.
+  const out = args['out'] ? outputFile(args['out']) : null;
   const total = Number(args['clicks'] ?? 100_000);
   const catalog = JSON.parse(readFileSync('public/catalog.json', 'utf8')) as Item[];
   const namespace = `bound-${Date.now()}`;
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
     rows,
   };
   console.table(rows);
-  if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+  if (out) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 }
 
 void main();

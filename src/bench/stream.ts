@@ -33,7 +33,7 @@ import { gzipSync } from 'node:zlib';
 import { mulberry32 } from '../core/rng.js';
 import type { DeltaEntries, ShopDeltaManifest, ShopDeltaPayload } from '../core/shop-delta.js';
 import { absoluteRows, deltaEntries } from '../core/shop-delta.js';
-import { ownTempFolder, parseArgs } from '../cli/common.js';
+import { ownTempFolder, outputFile, parseArgs } from '../cli/common.js';
 import { readCatalogFile } from '../cli/data.js';
 import { StreamJob } from '../cli/stream/job.js';
 import { FileSource, startHttp } from '../cli/stream/sources.js';
@@ -395,6 +395,8 @@ async function main(): Promise<void> {
     'skip-http': 'boolean',
     out: 'string',
   });
+  // The folder of --out is made now, not found missing after the run.
+  const out = args['out'] ? outputFile(args['out']) : null;
   const result = {
     command: `npm run bench:stream${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     ...(await runStreamBench(
@@ -406,7 +408,7 @@ async function main(): Promise<void> {
     )),
   };
   console.log(JSON.stringify(result, null, 2));
-  if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+  if (out) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {

@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
-import { parseArgs } from '../cli/common.js';
+import { outputFile, parseArgs } from '../cli/common.js';
 import { crossEntropy, matMul } from '../cli/tf-ops.js';
 import { trainBaseParams } from '../cli/train/train-base.js';
 import { initBackend } from '../core/backend.js';
@@ -138,6 +138,8 @@ export async function sampledStep(
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
   const args = parseArgs(process.argv.slice(2), { out: 'string' });
+  // The folder of --out is made now, not found missing after the run.
+  const out = args['out'] ? outputFile(args['out']) : null;
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`This bench needs the wasm backend: ${backend.reason}`);
   const base = await measure(512, 3659, 64);
@@ -152,5 +154,5 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
     sampledStep: { small, large, ratio: Math.round((large.msPerStep / small.msPerStep) * 100) / 100 },
   };
   console.log(JSON.stringify(result, null, 2));
-  if (args['out']) writeFileSync(String(args['out']), JSON.stringify(result, null, 2) + '\n');
+  if (out) writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 }

@@ -1,6 +1,6 @@
 /** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing, temporary folders. */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,21 @@ export function manifestFile(path: string, data: Uint8Array): ManifestFile {
 
 /** Bad command-line input: the command prints the message and its usage, and exits with 2. */
 export class UsageError extends Error {}
+
+/**
+ * The file `--out` names, resolved, with its folder made now: a run of many minutes must not end
+ * unable to write what it measured. A folder that cannot be made (a file in its path, no
+ * permission) is a {@link UsageError} before any work.
+ */
+export function outputFile(arg: unknown): string {
+  const out = resolve(String(arg));
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+  } catch (err) {
+    throw new UsageError(`--out ${out}: its folder cannot be made (${err instanceof Error ? err.message : String(err)}).`);
+  }
+  return out;
+}
 
 /** A command of the command-line tool: its usage text and what it does with its arguments. */
 export interface Command {

@@ -37,6 +37,7 @@ import type { Command } from '../common.js';
 import {
   isEntry,
   numberList,
+  outputFile,
   packageModels,
   parseArgs,
   progressBar,
@@ -568,6 +569,8 @@ async function main(argv: string[]): Promise<void> {
   const seed = Number(args['seed'] ?? 42);
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
+  // The report's folder is made before the run, not found missing after it.
+  const out = args['out'] !== undefined ? outputFile(args['out']) : null;
   const t0 = Date.now();
   const reading = progressBar(`reading ${eventsPath}`, 1);
   const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total) });
@@ -671,8 +674,7 @@ async function main(argv: string[]): Promise<void> {
   };
   console.log(formatTable(result.methods, k));
   console.log(`\n${result.eventsScored} events scored of ${result.eventsReplayed} replayed; wall time ${wallSeconds} s`);
-  if (args['out'] !== undefined) {
-    const out = resolve(String(args['out']));
+  if (out !== null) {
     writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
     const svg = out.replace(/\.json$/i, '') + '.svg';
     writeFileSync(
