@@ -3,8 +3,7 @@
  * slice of the real data (nothing after an event is seen before it is scored).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -73,7 +72,7 @@ describe('a shop whose titles say little (--title-words)', () => {
     expect(blocked.status).toBe(2);
     expect(blocked.stderr).toMatch(/--out .*package\.json\/report\.json: its folder cannot be made/);
     // A folder that is not there yet is made (the run then stops at the missing events file).
-    const folder = join(mkdtempSync(join(tmpdir(), 'clickwise-eval-out-')), 'a', 'b');
+    const folder = join(tempFolder('clickwise-eval-out-'), 'a', 'b');
     const missing = run(join(folder, 'report.json'));
     expect(missing.stderr).toMatch(/no-such-events\.csv/);
     expect(existsSync(folder)).toBe(true);
