@@ -1550,11 +1550,6 @@ export interface ModelParts {
   ahead: () => Promise<VectorsAhead | null>;
   /** Stops the work `ahead` started and lets it go: the catalogue is not in the file's order. */
   dropAhead: () => void;
-  /**
-   * Tells the work `ahead` which rows the load makes again with the base's residuals (1 each, by
-   * the catalogue's position, which is the file's where `ahead` is taken): it leaves them unset.
-   */
-  remadeRows: (known: Uint8Array) => void;
 }
 
 /** Whether a catalogue (its items' text keys) is the shipped vectors file's, in the file's order. */
@@ -1583,18 +1578,9 @@ function takeAhead(a: VectorsAhead | null): { vectors: Float32Array; matrix: Ite
 
 /**
  * {@link VectorsAhead} from the shop's vectors, in slices: the work a load would do on them once
- * it has the catalogue. Null once `dropped` says so (checked between slices). `remade` gives, once
- * the load knows them, the rows it makes again with the base's residuals (1 each): their matrix
- * rows are left unset here (at 100,000 known items, a second quantisation of every row on a first
- * visit's main thread).
+ * it has the catalogue. Null once `dropped` says so (checked between slices).
  */
-export async function vectorsAhead(
-  shipped: ShippedVectors,
-  d: number,
-  slicer: Slicer,
-  dropped: () => boolean,
-  remade: () => Uint8Array | null = () => null,
-): Promise<VectorsAhead | null> {
+async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer, dropped: () => boolean): Promise<VectorsAhead | null> {
   const n = shipped.manifest.count;
   const M = shipped.manifest.quantisation.subspaces;
   const vectors = new Float32Array(n * d);
@@ -1610,17 +1596,7 @@ export async function vectorsAhead(
   const matrix = new ItemMatrix(n, d);
   for (let from = 0; from < n; from += step) {
     const to = Math.min(n, from + step);
-    const skip = remade();
-    if (!skip) matrix.setRows(from, vectors.subarray(from * d, to * d));
-    else {
-      // The runs of rows the load will not make again.
-      for (let i = from; i < to;) {
-        while (i < to && skip[i]) i++;
-        const start = i;
-        while (i < to && !skip[i]) i++;
-        if (i > start) matrix.setRows(start, vectors.subarray(start * d, i * d));
-      }
-    }
+    matrix.setRows(from, vectors.subarray(from * d, to * d));
     await slicer.maybeYield();
     if (dropped()) return null;
   }
@@ -1657,27 +1633,13 @@ export async function loadModelParts(
     (shipped ??= vectorsManifest && vectorsUrl ? loadShippedVectors(fetcher, vectorsUrl, vectorsManifest, warn) : Promise.resolve(null));
   let ahead: Promise<VectorsAhead | null> | null = null;
   let dropped = false;
-  let remade: Uint8Array | null = null;
   const loadAhead = (): Promise<VectorsAhead | null> =>
-    (ahead ??= loadShipped().then((v) =>
-      v && !dropped
-        ? vectorsAhead(
-            v,
-            encoderManifest.dims,
-            new Slicer(),
-            () => dropped,
-            () => remade,
-          )
-        : null,
-    ));
+    (ahead ??= loadShipped().then((v) => (v && !dropped ? vectorsAhead(v, encoderManifest.dims, new Slicer(), () => dropped) : null)));
   const dropAhead = (): void => {
     dropped = true;
     ahead = null;
   };
-  const remadeRows = (known: Uint8Array): void => {
-    remade = known;
-  };
-  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped, ahead: loadAhead, dropAhead, remadeRows };
+  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped, ahead: loadAhead, dropAhead };
 }
 
 /**
@@ -1713,7 +1675,6 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     shipped: loadShipped,
     ahead: loadAhead,
     dropAhead,
-    remadeRows,
   } = options.parts ??
   (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
@@ -1753,9 +1714,6 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     ),
     slicer,
   );
-  // The rows made again below with their residuals are left unset by the work ahead, where it
-  // has not set them yet.
-  if (!hit && base.residual) remadeRows(base.known);
   await slicer.yield();
   let matrix: ItemMatrix;
   let embeddingStats: EmbeddingStats;
