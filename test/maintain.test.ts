@@ -203,6 +203,17 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     }
   });
 
+  it('refuses an --out folder it could not write, before it reads or trains anything', () => {
+    // A file stands where the folder would be made: refused at once, not after minutes of training.
+    const r = spawnSync(
+      tsx,
+      ['src/cli/train/maintain.ts', '--events', 'x.csv', '--items', 'y.csv', '--until', '2011-01-01', '--out', 'package.json/model'],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--out .*package\.json\/model: .*package\.json is not a folder/);
+  });
+
   it('says what is missing when an option is left out', () => {
     const r = spawnSync(tsx, ['src/cli/train/maintain.ts', '--events', 'x.csv'], { cwd: root, encoding: 'utf8' });
     expect(r.status).toBe(2);

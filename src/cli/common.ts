@@ -1,6 +1,6 @@
 /** Helpers shared by the Node command-line tools: argument parsing, progress bars, hashing, temporary folders. */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,25 @@ export function manifestFile(path: string, data: Uint8Array): ManifestFile {
 
 /** Bad command-line input: the command prints the message and its usage, and exits with 2. */
 export class UsageError extends Error {}
+
+/**
+ * The folder `--out` names, resolved, once it is known that it can be written: it is there and a
+ * writable folder, or the nearest folder above it that is there is. Made by the tool as it
+ * writes; a path through a file, or a folder without write permission, is a
+ * {@link UsageError} before any work (`npm run maintain` trains for minutes before it writes).
+ */
+export function outputFolder(arg: unknown): string {
+  const out = resolve(String(arg));
+  let at = out;
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  try {
+    if (!statSync(at).isDirectory()) throw new Error(`${at} is not a folder`);
+    accessSync(at, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`--out ${out}: it cannot be written (${err instanceof Error ? err.message : String(err)}).`);
+  }
+  return out;
+}
 
 /**
  * The file `--out` names, resolved, with its folder made now: a run of many minutes must not end

@@ -11,7 +11,7 @@
 import { resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
-import { isEntry, numberList, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
+import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 
@@ -108,7 +108,8 @@ async function main(argv: string[]): Promise<void> {
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
-  const out = resolve(String(args['out']));
+  // Checked before the minutes of training, not found unwritable after them.
+  const out = outputFolder(args['out']);
   const t0 = Date.now();
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
