@@ -19,7 +19,7 @@ import { mulberry32 } from '../src/core/rng.js';
 import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
 
 /** Every base read, as weak references to what it holds. */
-const read = vi.hoisted(() => [] as { residual: WeakRef<object>; to: WeakRef<ArrayBuffer>; head: WeakRef<object> }[]);
+const read = vi.hoisted(() => [] as { residual: WeakRef<object>; to: WeakRef<ArrayBuffer>; head: WeakRef<object>; ids: WeakRef<object> }[]);
 /** The residuals of every base aligned with a catalogue (the head takes them into its item matrix). */
 const aligned = vi.hoisted(() => [] as WeakRef<ArrayBuffer>[]);
 
@@ -36,6 +36,7 @@ vi.mock('../src/core/model.js', async (original) => {
           residual: new WeakRef(residual),
           to: new WeakRef(head.transitions.to.buffer as ArrayBuffer),
           head: new WeakRef(head),
+          ids: new WeakRef(head.itemIndex),
         });
       }
       return head;
@@ -113,6 +114,8 @@ describe('a page with a base that knows every item', () => {
     expect(read[0]!.residual.deref()).toBeUndefined();
     expect(read[0]!.to.deref()).toBeUndefined();
     expect(read[0]!.head.deref()).toBeUndefined();
+    // Nor its id map: the shop delta finds a row's item by the catalogue index the alignment gave it.
+    expect(read[0]!.ids.deref()).toBeUndefined();
     expect(aligned.length).toBe(1);
     expect(aligned[0]!.deref()).toBeUndefined();
     // The recommender works on, and a delta that names items by their row in the base is read.

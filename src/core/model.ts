@@ -304,26 +304,6 @@ export function recentFiguresOf(head: HeadModel): { halfLifeDays: number; at: nu
   return head.recent && halfLifeDays !== undefined && recentAt !== undefined ? { halfLifeDays, at: Date.parse(recentAt) } : null;
 }
 
-/**
- * The id of each of a base's rows (its lines of `items.txt`), as a lookup made on first use: a
- * shop delta lists the items the base knows by row.
- */
-export function baseRowIds(head: Pick<HeadModel, 'itemIndex'>): (row: number) => string | undefined {
-  // The lookup keeps the id map (until its first use, then the ids alone), not the base: a page's
-  // shop delta keeps the lookup for the page's life, and a lookup that named `head` kept every
-  // tensor the base was read into (about 57 MB for a base that knows 100,000 items).
-  let index: HeadModel['itemIndex'] | null = head.itemIndex;
-  let ids: string[] | null = null;
-  return (row) => {
-    if (!ids) {
-      ids = [];
-      for (const [id, j] of index!) ids[j] = id;
-      index = null;
-    }
-    return ids[row];
-  };
-}
-
 /** The sha256 of a base's `items.txt` as its manifest names it (`baseItems`), where it does. */
 export function itemListSha(head: Pick<HeadModel, 'manifest'>): { baseItems?: string } {
   const sha = head.manifest.files.find((f) => f.path === 'items.txt')?.sha256;
@@ -350,9 +330,16 @@ export function alignBase(
   head: HeadModel,
   ids: IdSource,
   options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean; withTransitions?: boolean } = {},
-): BaseParams & { known: Uint8Array } {
+): AlignedBase {
   return runSteps(alignBaseSteps(head, ids, options));
 }
+
+/**
+ * A base aligned with a catalogue: `known` is 1 for the catalogue's items the base knows, and
+ * `rowIndex` gives each of the base's rows (its lines of `items.txt`) its item's catalogue index,
+ * or -1 where the catalogue lacks it: a shop delta names the items the base knows by row.
+ */
+export type AlignedBase = BaseParams & { known: Uint8Array; rowIndex: Int32Array };
 
 /**
  * {@link alignBase} in steps (a yield after every `itemsPerStep` of the base's items and of its
@@ -363,7 +350,7 @@ export function* alignBaseSteps(
   ids: IdSource,
   options: { indexOf?: (id: string) => number | undefined; withResidual?: boolean; withTransitions?: boolean } = {},
   itemsPerStep = ITEMS_PER_STEP,
-): Generator<void, BaseParams & { known: Uint8Array }> {
+): Generator<void, AlignedBase> {
   const d = head.manifest.dims;
   const list = Array.isArray(ids) ? (ids as readonly string[]) : null;
   const n = list ? list.length : (ids as IdLookup).size;
@@ -465,6 +452,7 @@ export function* alignBaseSteps(
     launchSlots: head.manifest.launchSlots ?? 0,
     recent,
     known,
+    rowIndex: catIndex,
   };
 }
 

@@ -28,15 +28,15 @@ import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
-import type { BaseParams, HeadOptions, HeadState } from './head.js';
+import type { HeadOptions, HeadState } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
 import { candidatesFor, shareAmongInterests } from './interests.js';
 import { withNewSlots } from './new-slots.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
-import type { HeadModel, ModelManifest } from './model.js';
-import { alignBaseSteps, baseRowIds, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
+import type { AlignedBase, HeadModel, ModelManifest } from './model.js';
+import { alignBaseSteps, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
@@ -1651,7 +1651,7 @@ export async function loadModelParts(
 export async function loadHead(options: LoadHeadOptions): Promise<{
   head: IncrementalHead;
   /** The base θ aligned with the catalogue (the head holds its own copy); `known`: 1 for the items it knows. */
-  base: BaseParams & { known: Uint8Array };
+  base: AlignedBase;
   deltaCompatibleWith: string[];
   embeddingStats: EmbeddingStats;
   /** The matrix made here, to save for the next load (with `keepMatrix`; null when it was taken from `prepared`). */
@@ -1941,7 +1941,8 @@ function startShopDelta(
   modelUrl: string,
   modelManifest: ModelManifest,
   catalog: Catalog,
-  base: HeadModel,
+  base: Pick<HeadModel, 'manifest'>,
+  rowIndex: Promise<Int32Array | null>,
   loadWarn: (code: string, message: string) => void,
 ): {
   client: ShopDeltaClient;
@@ -1959,6 +1960,12 @@ function startShopDelta(
   const folder = choice === 'auto' ? joinLocation(modelUrl, named!) : choice;
   type Got = { psi: Float32Array; info: ShopDeltaInfo; recent: Float32Array | null } | null;
   const held: { got: Got } = { got: null };
+  // A delta names the items the base knows by their row in it: each row's catalogue index, as the
+  // head's alignment gave it (not the base's ids, which the page then lets go).
+  const rows: { index: Int32Array | null } = { index: null };
+  const ready = rowIndex.then((r) => {
+    rows.index = r;
+  });
   const state: { client: ShopDeltaClient; target: RecommenderImpl | null; early: Promise<Got> | null } = {
     client: new ShopDeltaClient(
       folder,
@@ -1966,7 +1973,11 @@ function startShopDelta(
       {
         size: catalog.size,
         indexOf: catalog.indexOf,
-        baseId: baseRowIds(base),
+        baseIndex: (row) => {
+          const i = rows.index?.[row];
+          return i !== undefined && i >= 0 ? i : undefined;
+        },
+        ready,
         ...itemListSha(base),
       },
       (psi, info, recent) => {
@@ -2148,7 +2159,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   const headManifest = parts.headModel.manifest;
   const trusted =
     (headManifest.shopDeltaWeight ?? 1) > 0 || (headManifest.shopDeltaWeightNew ?? 0) > 0 || recentFiguresOf(parts.headModel) !== null;
-  const shop = trusted ? startShopDelta(options, modelUrl, modelManifest, catalog, parts.headModel, (code, m) => warn(code, m)) : null;
+  const rowIndex = made.then(
+    (h) => h.loaded.base.rowIndex,
+    () => null,
+  );
+  const shop = trusted
+    ? startShopDelta(options, modelUrl, modelManifest, catalog, parts.headModel, rowIndex, (code, m) => warn(code, m))
+    : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;
   model.parts = null;

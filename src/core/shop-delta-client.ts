@@ -132,6 +132,8 @@ export class ShopDeltaClient {
       const p = await this.fetcher(at, { etag: null, lastModified: null });
       if (p.status !== 200) throw new Error(`${at} is missing`);
       const payload = parseShopDeltaPayload(p.bytes!, await sha256Hex(p.bytes!), manifest, at);
+      // The rows are read once the page's base can name their items.
+      if (this.target.ready) await this.target.ready;
       if (!rowsFit(payload, manifest, this.target)) {
         this.once(
           `items:${manifest.baseItems ?? 'none'}`,

@@ -902,6 +902,16 @@ export interface DeltaTarget {
   indexOf(id: string): number | undefined;
   /** The id of the base's row `row` (its line of `items.txt`), or undefined where the base has no such row. */
   baseId?(row: number): string | undefined;
+  /**
+   * The catalogue index of the base's row `row`'s item, or undefined where the base has no such
+   * row or the catalogue lacks its item: where given, it stands for `baseId` (no id is looked up).
+   */
+  baseIndex?(row: number): number | undefined;
+  /**
+   * Resolves once `baseIndex` can answer (a page's base is aligned with its catalogue while the
+   * delta downloads): a payload's rows are read after it.
+   */
+  ready?: Promise<unknown>;
   /** The sha256 of the base's `items.txt` (a delta's rows are taken only where it names the same). */
   baseItems?: string;
 }
@@ -909,7 +919,12 @@ export interface DeltaTarget {
 /** Whether a payload's rows (if it has any) name rows of this page's base's item list. */
 export function rowsFit(payload: ShopDeltaPayload, manifest: ShopDeltaManifest, target: DeltaTarget): boolean {
   const rows = payload.psi.rows.length + (payload.recent?.rows.length ?? 0);
-  return rows === 0 || (target.baseId !== undefined && manifest.baseItems !== undefined && manifest.baseItems === target.baseItems);
+  return (
+    rows === 0 ||
+    ((target.baseId !== undefined || target.baseIndex !== undefined) &&
+      manifest.baseItems !== undefined &&
+      manifest.baseItems === target.baseItems)
+  );
 }
 
 /**
@@ -919,14 +934,15 @@ export function rowsFit(payload: ShopDeltaPayload, manifest: ShopDeltaManifest, 
 function spread(e: DeltaEntries, target: DeltaTarget): { dense: Float32Array; known: number } {
   const dense = new Float32Array(target.size);
   let known = 0;
-  const put = (id: string | undefined, value: number): void => {
-    const i = id === undefined ? undefined : target.indexOf(id);
+  const put = (i: number | undefined, value: number): void => {
     if (i === undefined) return;
     dense[i] = value;
     known++;
   };
-  absoluteRows(e).forEach((row, k) => put(target.baseId?.(row), e.rowValues[k]!));
-  e.ids.forEach((id, k) => put(id, e.values[k]!));
+  const byId = (id: string | undefined): number | undefined => (id === undefined ? undefined : target.indexOf(id));
+  const byRow = target.baseIndex ? (row: number) => target.baseIndex!(row) : (row: number) => byId(target.baseId?.(row));
+  absoluteRows(e).forEach((row, k) => put(byRow(row), e.rowValues[k]!));
+  e.ids.forEach((id, k) => put(byId(id), e.values[k]!));
   return { dense, known };
 }
 
