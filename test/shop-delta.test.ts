@@ -329,7 +329,9 @@ describe('the delta files', () => {
   const baseIds = ['a', 'b', 'c', 'd', 'e'];
   const baseTarget = (catalogue: string[]) => {
     const index = new Map(catalogue.map((id, i) => [id, i]));
-    return { size: catalogue.length, indexOf: (id: string) => index.get(id), baseId: (row: number) => baseIds[row] };
+    // Each base row's catalogue index, as a page's alignment gives it.
+    const byRow = baseIds.map((id) => index.get(id));
+    return { size: catalogue.length, indexOf: (id: string) => index.get(id), baseIndex: (row: number) => byRow[row] };
   };
   const baseRow = (id: string): number | undefined => (baseIds.includes(id) ? baseIds.indexOf(id) : undefined);
 

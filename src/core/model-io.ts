@@ -328,6 +328,20 @@ export async function decodeTensorSliced(buf: ArrayBuffer, spec: TensorSpec, sli
 /** Numbers decoded between checks of the slice's time (a millisecond or two). */
 const DECODE_BLOCK = 1 << 16;
 
+/**
+ * `n` numbers of `Kind` at byte `at` of `buf`: read in place where `at` is a multiple of their
+ * size (a copy of a large tensor at once is a long task of its own), else copied out.
+ */
+function viewOf<T>(
+  Kind: { new (buf: ArrayBuffer, at: number, n: number): T; readonly BYTES_PER_ELEMENT: number },
+  buf: ArrayBuffer,
+  at: number,
+  n: number,
+): T {
+  const size = Kind.BYTES_PER_ELEMENT;
+  return at % size === 0 ? new Kind(buf, at, n) : new Kind(buf.slice(at, at + n * size), 0, n);
+}
+
 /** A tensor's numbers and its int8 rows (those that share a scale), once its place in its file is checked. */
 function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scaleRows: number } {
   const size = spec.shape.reduce((a, b) => a * b, 1);
@@ -360,13 +374,11 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
   const rows = scaleRows;
   const cols = rows > 0 ? size / rows : 1;
   if (spec.dtype === 'float32') {
-    const f =
-      spec.offset % 4 === 0 ? new Float32Array(buf, spec.offset, size) : new Float32Array(buf.slice(spec.offset, spec.offset + size * 4));
+    const f = viewOf(Float32Array, buf, spec.offset, size);
     return { rows, cols, row: (r, out, at) => out.set(f.subarray(r * cols, (r + 1) * cols), at) };
   }
   if (spec.dtype === 'float16') {
-    const h =
-      spec.offset % 2 === 0 ? new Uint16Array(buf, spec.offset, size) : new Uint16Array(buf.slice(spec.offset, spec.offset + size * 2));
+    const h = viewOf(Uint16Array, buf, spec.offset, size);
     const table = halfTable();
     return {
       rows,
@@ -376,9 +388,8 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
       },
     };
   }
-  const q = new Int8Array(buf, spec.offset, size);
-  const at4 = spec.offset + size;
-  const scales = at4 % 4 === 0 ? new Float32Array(buf, at4, rows) : new Float32Array(buf.slice(at4, at4 + rows * 4));
+  const q = viewOf(Int8Array, buf, spec.offset, size);
+  const scales = viewOf(Float32Array, buf, spec.offset + size, rows);
   return {
     rows,
     cols,
@@ -401,15 +412,11 @@ function tensorDecoder(
   const cols = rows > 0 ? size / rows : 1;
   const out = new Float32Array(size);
   if (spec.dtype === 'float32') {
-    // Read in place where the tensor is aligned (a copy of a large one at once is a long task of its own).
-    const f =
-      spec.offset % 4 === 0 ? new Float32Array(buf, spec.offset, size) : new Float32Array(buf.slice(spec.offset, spec.offset + size * 4));
+    const f = viewOf(Float32Array, buf, spec.offset, size);
     return { out, rows, cols, decode: (from, to) => out.set(f.subarray(from * cols, to * cols), from * cols) };
   }
   if (spec.dtype === 'float16') {
-    // In place where aligned, as float32 above.
-    const h =
-      spec.offset % 2 === 0 ? new Uint16Array(buf, spec.offset, size) : new Uint16Array(buf.slice(spec.offset, spec.offset + size * 2));
+    const h = viewOf(Uint16Array, buf, spec.offset, size);
     return {
       out,
       rows,
@@ -420,8 +427,8 @@ function tensorDecoder(
       },
     };
   }
-  const q = new Int8Array(buf.slice(spec.offset, spec.offset + size));
-  const scales = new Float32Array(buf.slice(spec.offset + size, spec.offset + size + rows * 4));
+  const q = viewOf(Int8Array, buf, spec.offset, size);
+  const scales = viewOf(Float32Array, buf, spec.offset + size, rows);
   return {
     out,
     rows,

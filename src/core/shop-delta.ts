@@ -900,11 +900,9 @@ export interface DeltaTarget {
   /** Items in the catalogue. */
   size: number;
   indexOf(id: string): number | undefined;
-  /** The id of the base's row `row` (its line of `items.txt`), or undefined where the base has no such row. */
-  baseId?(row: number): string | undefined;
   /**
-   * The catalogue index of the base's row `row`'s item, or undefined where the base has no such
-   * row or the catalogue lacks its item: where given, it stands for `baseId` (no id is looked up).
+   * The catalogue index of the item on the base's row `row` (its line of `items.txt`), or
+   * undefined where the base has no such row or the catalogue lacks its item.
    */
   baseIndex?(row: number): number | undefined;
   /**
@@ -919,12 +917,7 @@ export interface DeltaTarget {
 /** Whether a payload's rows (if it has any) name rows of this page's base's item list. */
 export function rowsFit(payload: ShopDeltaPayload, manifest: ShopDeltaManifest, target: DeltaTarget): boolean {
   const rows = payload.psi.rows.length + (payload.recent?.rows.length ?? 0);
-  return (
-    rows === 0 ||
-    ((target.baseId !== undefined || target.baseIndex !== undefined) &&
-      manifest.baseItems !== undefined &&
-      manifest.baseItems === target.baseItems)
-  );
+  return rows === 0 || (target.baseIndex !== undefined && manifest.baseItems !== undefined && manifest.baseItems === target.baseItems);
 }
 
 /**
@@ -939,10 +932,8 @@ function spread(e: DeltaEntries, target: DeltaTarget): { dense: Float32Array; kn
     dense[i] = value;
     known++;
   };
-  const byId = (id: string | undefined): number | undefined => (id === undefined ? undefined : target.indexOf(id));
-  const byRow = target.baseIndex ? (row: number) => target.baseIndex!(row) : (row: number) => byId(target.baseId?.(row));
-  absoluteRows(e).forEach((row, k) => put(byRow(row), e.rowValues[k]!));
-  e.ids.forEach((id, k) => put(byId(id), e.values[k]!));
+  absoluteRows(e).forEach((row, k) => put(target.baseIndex?.(row), e.rowValues[k]!));
+  e.ids.forEach((id, k) => put(target.indexOf(id), e.values[k]!));
   return { dense, known };
 }
 

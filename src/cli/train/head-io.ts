@@ -123,16 +123,13 @@ export function writeHeadModel(
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };
-  const files = [
-    { path: 'head.bin', sha256: sha256Bytes(bin), bytes: bin.length },
-    { path: 'items.txt', sha256: sha256Bytes(items), bytes: items.length },
-  ];
+  // The files as listed, with the kernel's digest too, which the version leaves out (the same
+  // content keeps its version whether or not a digest was written).
+  const listed = [manifestFile('head.bin', bin), manifestFile('items.txt', items)];
+  const files = listed.map(({ path, sha256, bytes }) => ({ path, sha256, bytes }));
   const content = versionFromContent
     ? `-${sha256Bytes(new TextEncoder().encode(JSON.stringify({ scoring, tensors, files }))).slice(0, 12)}`
     : '';
-  // The files as listed: with the kernel's digest too, which the version above leaves out (the
-  // same content keeps its version whether or not a digest was written).
-  const listed = [manifestFile('head.bin', bin), manifestFile('items.txt', items)];
   const { encoderVersion, dims, alpha, ...options } = scoring;
   const manifest: HeadManifest = {
     format: 'clickwise-head',
