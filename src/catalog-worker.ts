@@ -490,7 +490,10 @@ async function handBack(
   const matrix: PreparedMatrix | null = await saved.matrix.catch(() => null);
   if (kept) await copy!.finish(matrix);
   // Ahead of the bytes too, where they follow: the page builds the head while they are read.
-  scope.postMessage(marked(got ? { matrix } : { matrix, follows: true as const }), matrix ? buffersOf(matrix.codes, matrix.scales) : []);
+  scope.postMessage(
+    marked(got ? { matrix } : { matrix, follows: true as const }),
+    matrix ? buffersOf(matrix.codes, matrix.scales, ...Object.values(matrix.base ?? {})) : [],
+  );
   if (got) return null;
   const compact = (await text)?.read() ?? null;
   if (compact) {

@@ -10,13 +10,10 @@ import { setFlagsFromString } from 'node:v8';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRecommender } from '../src/index.js';
 import type { Recommender } from '../src/index.js';
-import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import { publishDelta } from '../src/cli/stream/publish.js';
-import type { EncoderManifest } from '../src/core/encoder.js';
 import type { HeadModel } from '../src/core/model.js';
 import type * as ModelModule from '../src/core/model.js';
-import { mulberry32 } from '../src/core/rng.js';
-import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
+import { demoCatalog, MODELS, tempFolder, useBackend, writeTrainedBase } from './helpers.js';
 
 /** Every base read, as weak references to what it holds. */
 const read = vi.hoisted(() => [] as { residual: WeakRef<object>; to: WeakRef<ArrayBuffer>; head: WeakRef<object>; ids: WeakRef<object> }[]);
@@ -62,28 +59,11 @@ beforeAll(async () => {
   await useBackend('cpu');
 });
 
-/** A copy of the shipped model whose base knows every item: residuals, what sold lately, 5 successors each. */
+/** A copy of the shipped model whose base knows every item (see `writeTrainedBase`). */
 function trainedModel(): string {
   const model = join(tempFolder('clickwise-base-memory-'), 'model');
   cpSync(MODELS, model, { recursive: true });
-  const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
-  const ids = catalog.map((i) => i.id);
-  const n = ids.length;
-  const rand = mulberry32(5);
-  writeHeadModel(join(model, 'head'), {
-    ...defaultHead(encoder),
-    ids,
-    bias: Float32Array.from(ids, () => rand() - 0.5),
-    residual: Float32Array.from({ length: n * encoder.dims }, () => (rand() - 0.5) / 10),
-    recent: Float32Array.from(ids, () => rand() * 3),
-    recentHalfLifeDays: 7,
-    recentAt: Date.parse('2026-11-01T00:00:00Z'),
-    transitions: {
-      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * 5),
-      to: Int32Array.from({ length: n * 5 }, (_, k) => (Math.floor(k / 5) + 1 + (k % 5)) % n),
-      p: Float32Array.from({ length: n * 5 }, () => 0.2),
-    },
-  });
+  writeTrainedBase(model, catalog);
   return model;
 }
 

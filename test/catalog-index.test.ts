@@ -32,7 +32,7 @@ import { earlyResult, indexResult, withIdText, workerCatalogIndexer } from '../s
 import { packCatalogIndex } from '../src/core/catalog-index-file.js';
 import { sha256Hex } from '../src/core/model-io.js';
 import type { FileReply, IndexAnswer, IndexReply, IndexRequest, MatrixReply } from '../src/catalog-indexer.js';
-import { clickSession, countingFetcher, fakeFileSystem, shopWithVectors, useBackend } from './helpers.js';
+import { clickSession, countingFetcher, fakeFileSystem, loadShop, shopWithVectors, useBackend } from './helpers.js';
 import { copyName, HEAD_BYTES, keepTextCopy, TEXT_SUFFIX } from '../src/storage/file-copy.js';
 
 /** A full garbage collection, on demand (V8's own, which Node exposes only behind a flag). */
@@ -79,19 +79,11 @@ describe('a first visit whose catalogue is indexed off the page', () => {
     catalogFile = file,
     earlyCatalog?: EarlyCatalog,
   ): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[] }> {
-    const { fetcher, asked } = countingFetcher();
-    const warnings: { code: string; message: string }[] = [];
-    const rec = await createRecommenderCore({
-      catalog: catalogFile,
-      modelUrl: models,
-      backend: 'cpu',
-      fetcher,
+    return loadShop(catalogFile, models, {
       ...(cache ? { preparedCache: cache } : {}),
       ...(catalogIndexer ? { catalogIndexer } : {}),
       ...(earlyCatalog ? { earlyCatalog } : {}),
-      onWarning: (w) => warnings.push(w),
     });
-    return { rec, asked, warnings };
   }
 
   const session = clickSession;

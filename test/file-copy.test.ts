@@ -218,6 +218,17 @@ describe("the catalogue file's copy", () => {
       codes: Int8Array.of(-128, 5, 127, 0),
       scales: Float32Array.of(0.25, 0.5),
       embeddings: { shipped: 2, cached: 0, encoded: 0 },
+      // The base aligned with the catalogue, kept with the matrix.
+      base: {
+        W: Float32Array.of(1, 0, 0, 1),
+        bias: Float32Array.of(0.5, -1),
+        known: Uint8Array.of(1, 1),
+        rowIndex: Int32Array.of(1, 0),
+        transPtr: Int32Array.of(0, 1),
+        transTo: Int32Array.of(1),
+        transP: Float32Array.of(1),
+        transRows: Int32Array.of(0),
+      },
     },
   });
 
@@ -355,6 +366,8 @@ describe("the catalogue file's copy", () => {
     const { catalog, matrix } = entryOf('aé😀', true);
     await cache.put('/page.json', { catalog, matrix }, () => Promise.resolve(void paused.push(1)));
     const generation = (await cache.generationOf('/page.json'))!;
+    // The header alone says a base is kept with the matrix, and of which model.
+    expect(await cache.shapeOf('/page.json')).toEqual({ n: 2, dims: 2, modelKey: matrix.modelKey, base: true });
     const got = (await readEntryText('/page.json', generation))!;
     expect(got.catalog).toEqual(catalog);
     expect(await got.matrix).toEqual(matrix);

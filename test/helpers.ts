@@ -7,9 +7,13 @@ import { afterAll, onTestFinished } from 'vitest';
 import { initBackend } from '../src/core/backend.js';
 import type { Fetcher } from '../src/core/model-io.js';
 import { defaultFetcher } from '../src/core/model-io.js';
-import type { Recommender } from '../src/core/recommender.js';
+import type { CoreRecommenderOptions, Recommender } from '../src/core/recommender.js';
+import { createRecommenderCore } from '../src/core/recommender.js';
 import type { Item } from '../src/core/types.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import { mulberry32 } from '../src/core/rng.js';
 
 export const MODELS = resolve(import.meta.dirname, '..', 'models');
 
@@ -56,6 +60,28 @@ export function dataDir(): string | null {
 export function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
   const asked: string[] = [];
   return { asked, fetcher: (loc) => (asked.push(loc), defaultFetcher(loc)) };
+}
+
+/**
+ * A load of the catalogue file `file` with the model at `models` on the CPU backend, with `more`
+ * options: the recommender, what it asked the fetcher for, and the warnings it gave.
+ */
+export async function loadShop(
+  file: string,
+  models: string,
+  more: Partial<CoreRecommenderOptions> = {},
+): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[] }> {
+  const { fetcher, asked } = countingFetcher();
+  const warnings: { code: string; message: string }[] = [];
+  const rec = await createRecommenderCore({
+    catalog: file,
+    modelUrl: models,
+    backend: 'cpu',
+    fetcher,
+    onWarning: (w) => warnings.push(w),
+    ...more,
+  });
+  return { rec, asked, warnings };
 }
 
 /**
@@ -190,4 +216,29 @@ export function fakeFileSystem(stub: (name: string, value: unknown) => void, { w
  */
 export function scoresAsQuery(n: number): { V: Float32Array; bias: Float32Array; n: number; d: number } {
   return { V: Float32Array.from({ length: n * n }, (_, j) => (j % (n + 1) === 0 ? 1 : 0)), bias: new Float32Array(n), n, d: n };
+}
+
+/**
+ * Writes into the model folder `model` a base that knows every item of `items`: residuals, biases,
+ * what sold lately, and 5 successors each (item i is followed by the next five in the list).
+ */
+export function writeTrainedBase(model: string, items: readonly Item[]): void {
+  const encoder = JSON.parse(readFileSync(join(model, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  const ids = items.map((i) => i.id);
+  const n = ids.length;
+  const rand = mulberry32(5);
+  writeHeadModel(join(model, 'head'), {
+    ...defaultHead(encoder),
+    ids,
+    bias: Float32Array.from(ids, () => rand() - 0.5),
+    residual: Float32Array.from({ length: n * encoder.dims }, () => (rand() - 0.5) / 10),
+    recent: Float32Array.from(ids, () => rand() * 3),
+    recentHalfLifeDays: 7,
+    recentAt: Date.parse('2026-11-01T00:00:00Z'),
+    transitions: {
+      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * 5),
+      to: Int32Array.from({ length: n * 5 }, (_, k) => (Math.floor(k / 5) + 1 + (k % 5)) % n),
+      p: Float32Array.from({ length: n * 5 }, () => 0.2),
+    },
+  });
 }

@@ -2,7 +2,7 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { openDB } from 'idb';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { StoredSnapshot } from '../src/core/store.js';
 import type { ClickwiseDB } from '../src/storage/idb-store.js';
 import { checksum, DB_VERSION, IndexedDbDeltaStore, migrate, RECORD_VERSION, validateEnvelope } from '../src/storage/idb-store.js';
@@ -174,7 +174,7 @@ describe('IndexedDbPreparedCache', () => {
     expect(back!.catalog.bounds).toBeInstanceOf(Uint32Array);
     expect(back!.catalog.categories!.codes).toBeInstanceOf(Uint16Array);
     // The saved matrix's shape, from the header alone; none where no matrix is saved.
-    expect(await cache.shapeOf('/a.json')).toEqual({ n: 2, dims: 2 });
+    expect(await cache.shapeOf('/a.json')).toEqual({ n: 2, dims: 2, modelKey: 'm1', base: false });
     expect(await cache.shapeOf('/none.json')).toBeUndefined();
     await cache.put('/a.json', { ...entry(2), matrix: null });
     expect(await cache.shapeOf('/a.json')).toBeUndefined();
@@ -256,6 +256,42 @@ describe('IndexedDbPreparedCache', () => {
       now.find((k) => k[2] === 'text' && k[3] === 0)!,
     );
     expect(await cache.get('/big.json')).toBeUndefined();
+    db.close();
+    cache.close();
+  });
+
+  it('keeps the base aligned with the matrix in pieces of its own, and drops only the base where one of them is missing', async () => {
+    // A database of its own: the other tests' locations stay among the most recently used.
+    vi.stubGlobal('indexedDB', new IDBFactory());
+    onTestFinished(() => void vi.unstubAllGlobals());
+    const cache = await IndexedDbPreparedCache.open(() => 6e12, 8);
+    const base = {
+      W: Float32Array.of(1, 0, 0, 1),
+      bias: Float32Array.from({ length: 25 }, (_, i) => i / 3),
+      known: Uint8Array.from({ length: 25 }, (_, i) => i % 2),
+      rowIndex: Int32Array.from({ length: 12 }, (_, i) => 2 * i + 1),
+      transPtr: Int32Array.of(0, 3, 5),
+      transTo: Int32Array.of(1, 2, 3, 4, 5),
+      transP: Float32Array.of(0.5, 0.25, 0.25, 0.5, 0.5),
+      transRows: Int32Array.of(1, 3),
+    };
+    const kept: PreparedEntry = { ...entry(7), matrix: { ...entry(7).matrix!, base } };
+    await cache.put('/base.json', kept);
+    expect(await cache.shapeOf('/base.json')).toEqual({ n: 2, dims: 2, modelKey: 'm7', base: true });
+    const back = await whole(cache.get('/base.json'));
+    expect(back).toEqual(kept);
+    expect(back!.matrix!.base!.known).toBeInstanceOf(Uint8Array);
+    const db = await openDB('clickwise-prepared');
+    const keys = ((await db.getAllKeys('pieces')) as [string, string, string, number][]).filter((k) => k[0] === '/base.json');
+    // 8-byte pieces: 13 of the biases (100 bytes).
+    expect(keys.filter((k) => k[2] === 'base.bias')).toHaveLength(13);
+    await db.delete(
+      'pieces',
+      keys.find((k) => k[2] === 'base.transTo' && k[3] === 1)!,
+    );
+    const got = await whole(cache.get('/base.json'));
+    expect(got!.matrix).toEqual(entry(7).matrix);
+    expect(got!.matrix!.base).toBeUndefined();
     db.close();
     cache.close();
   });

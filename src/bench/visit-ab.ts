@@ -1,5 +1,5 @@
 /**
- * `npm run bench:visit-ab -- --other DIR [--rounds 4] [--items 100000] [--runs 2] [--out F]`:
+ * `npm run bench:visit-ab -- --other DIR [--rounds 4] [--items 100000] [--runs 2] [--trained-base] [--out F]`:
  * this checkout's storefront tag against another version's, in turns, on the same machine in the
  * same hour. DIR is another checkout of the project (another commit, with its `node_modules` and
  * `npm run build` done); this one must be built too. Each round runs `bench:visit-plain --
@@ -7,7 +7,8 @@
  * machine's speed moves from minute to minute), then the tool prints, per visit and version, the
  * spread and median of the first recommendation's time from the tag's request, how many runs met
  * the goal (2 s for a first visit, 300 ms for a later one) and the tasks of 50 ms or more; `--out`
- * writes those and every row as JSON. Figures of the kind the docs give as "in turns with".
+ * writes those and every row as JSON. `--trained-base` serves both a base that knows every item
+ * (`bench:visit-plain`'s). Figures of the kind the docs give as "in turns with".
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,15 @@ import { parseArgs, UsageError } from '../cli/common.js';
 import type { VisitRow } from './ab-summary.js';
 import { describe, summarise, VISITS } from './ab-summary.js';
 
-const args = parseArgs(process.argv.slice(2), { other: 'string', rounds: 'string', items: 'string', runs: 'string', out: 'string' });
+const args = parseArgs(process.argv.slice(2), {
+  other: 'string',
+  rounds: 'string',
+  items: 'string',
+  runs: 'string',
+  'trained-base': 'boolean',
+  out: 'string',
+});
+const trained = args['trained-base'] === true ? ['--trained-base'] : [];
 const other = typeof args['other'] === 'string' ? resolve(args['other']) : '';
 const rounds = Number(args['rounds'] ?? 4);
 const items = Number(args['items'] ?? 100_000);
@@ -56,7 +65,7 @@ for (let round = 1; round <= rounds; round++) {
     console.error(`round ${round} of ${rounds}: ${which} (${v.commit ?? v.dir}), ${runs} run(s) at ${items} items`);
     const got = spawnSync(
       process.execPath,
-      ['--import', 'tsx', 'src/bench/visit-plain.ts', '--items', String(items), '--runs', String(runs), '--phases'],
+      ['--import', 'tsx', 'src/bench/visit-plain.ts', '--items', String(items), '--runs', String(runs), '--phases', ...trained],
       {
         cwd: v.dir,
         encoding: 'utf8',
@@ -74,14 +83,16 @@ for (let round = 1; round <= rounds; round++) {
 }
 
 const summary = { this: summarise(versions.this.rows), other: summarise(versions.other.rows) };
-console.log(`${items} items, ${rounds} rounds of ${runs} run(s) each in turns; ms from the tag's request`);
+console.log(
+  `${items} items${trained.length ? ', a base that knows every item' : ''}, ${rounds} rounds of ${runs} run(s) each in turns; ms from the tag's request`,
+);
 for (const visit of VISITS) {
   console.log(`${visit} visit`);
   console.log(`  this  (${versions.this.commit ?? here}): ${describe(summary.this[visit])}`);
   console.log(`  other (${versions.other.commit ?? other}): ${describe(summary.other[visit])}`);
 }
 if (typeof args['out'] === 'string') {
-  const command = `npm run bench:visit-ab -- --other ${String(args['other'])} --rounds ${rounds} --items ${items} --runs ${runs}`;
+  const command = `npm run bench:visit-ab -- --other ${String(args['other'])} --rounds ${rounds} --items ${items} --runs ${runs}${trained.length ? ' --trained-base' : ''}`;
   writeFileSync(
     args['out'],
     JSON.stringify(
@@ -90,6 +101,7 @@ if (typeof args['out'] === 'string') {
         items,
         rounds,
         runs,
+        trainedBase: trained.length > 0,
         this: { ...versions.this, summary: summary.this },
         other: { ...versions.other, summary: summary.other },
       },

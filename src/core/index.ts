@@ -41,7 +41,7 @@ export type {
   RecommenderStats,
 } from './recommender.js';
 export { digestBytes, MemoryPreparedCache } from './prepared.js';
-export type { MatrixShape, PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedEntry } from './prepared.js';
+export type { MatrixShape, PreparedCache, PreparedCatalog, PreparedEntry, PreparedMatrix, SavedBase, SavedEntry } from './prepared.js';
 export { mixSeed, mulberry32 } from './rng.js';
 export { nextTask, Slicer } from './slice.js';
 export { copyEvent, DEFAULT_KEEP_EVENTS, MAX_SEQ, MemoryDeltaStore } from './store.js';

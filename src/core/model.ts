@@ -8,6 +8,7 @@ import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorRows, TensorSpec } from './model-io.js';
 import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation, tensorRows } from './model-io.js';
+import type { SavedBase } from './prepared.js';
 import type { Slicer } from './slice.js';
 import { inRanges, ITEMS_PER_STEP, runSteps } from './slice.js';
 
@@ -142,17 +143,11 @@ export interface HeadModel {
 export async function loadHeadModel(
   fetcher: Fetcher,
   base: string,
-  options: { withResidual?: boolean | 'rows'; slicer?: Slicer } = {},
+  options: { withResidual?: boolean | 'rows'; slicer?: Slicer; manifest?: HeadManifest } = {},
 ): Promise<HeadModel> {
   const slicer = options.slicer ?? null;
   const manifestUrl = joinLocation(base, 'manifest.json');
-  const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
-  if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
-    throw new ModelLoadError(
-      manifestUrl,
-      `${manifestUrl} is not a Clickwise head manifest of format version 1. Point modelUrl at the models/ folder.`,
-    );
-  }
+  const manifest = options.manifest ?? (await loadHeadManifest(fetcher, base));
   // The files download together.
   const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f)));
   const buffers = new Map<string, ArrayBuffer>(manifest.files.map((f, i) => [f.path, got[i]!]));
@@ -226,6 +221,35 @@ export async function loadHeadModel(
     }
     transitions = { ptr, to, p };
   }
+  const itemIndex = new Map<string, number>();
+  await ranges(ids.length, (from, to) => {
+    for (let i = from; i < to; i++) itemIndex.set(ids[i]!, i);
+  });
+  return { manifest, W, itemIndex, bias, residual, ...(residualRows ? { residualRows } : {}), transitions, recent };
+}
+
+/**
+ * A head folder's manifest, whose format is checked (the rest is checked as its files are read,
+ * by {@link loadHeadModel}, which takes it as `manifest`): a page that keeps its base aligned with
+ * the catalogue reads this alone, to tell whether what it kept is of this base.
+ */
+export async function loadHeadManifest(fetcher: Fetcher, base: string): Promise<HeadManifest> {
+  const manifestUrl = joinLocation(base, 'manifest.json');
+  const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
+  if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
+    throw new ModelLoadError(
+      manifestUrl,
+      `${manifestUrl} is not a Clickwise head manifest of format version 1. Point modelUrl at the models/ folder.`,
+    );
+  }
+  if (
+    !Array.isArray(manifest.files) ||
+    !Array.isArray(manifest.tensors) ||
+    !Number.isInteger(manifest.dims) ||
+    !Number.isInteger(manifest.items)
+  ) {
+    throw new ModelLoadError(manifestUrl, `${manifestUrl} lacks its files, tensors, dims or item count. Redeploy the head.`);
+  }
   const mix = manifest.mix;
   // All the weights, or as many as a head of an earlier version has: those it lacks are 0.
   if (
@@ -264,11 +288,7 @@ export async function loadHeadModel(
   if (manifest.recentAt !== undefined && !(typeof manifest.recentAt === 'string' && Number.isFinite(Date.parse(manifest.recentAt)))) {
     throw new ModelLoadError(manifestUrl, 'Head manifest field recentAt must be an ISO 8601 time. Redeploy the head.');
   }
-  const itemIndex = new Map<string, number>();
-  await ranges(ids.length, (from, to) => {
-    for (let i = from; i < to; i++) itemIndex.set(ids[i]!, i);
-  });
-  return { manifest, W, itemIndex, bias, residual, ...(residualRows ? { residualRows } : {}), transitions, recent };
+  return manifest;
 }
 
 /** Entries checked (or ids mapped) between two looks at the slice's time. */
@@ -299,9 +319,10 @@ async function lines(buf: ArrayBuffer, slicer: Slicer | null): Promise<string[]>
  * The half-life and time of what a head ships as sold lately, where it ships the figures with
  * both (the stream job then keeps them up to date, and pages fetch its delta for them); else null.
  */
-export function recentFiguresOf(head: HeadModel): { halfLifeDays: number; at: number } | null {
-  const { recentHalfLifeDays: halfLifeDays, recentAt } = head.manifest;
-  return head.recent && halfLifeDays !== undefined && recentAt !== undefined ? { halfLifeDays, at: Date.parse(recentAt) } : null;
+export function recentFiguresOf(head: Pick<HeadModel, 'manifest'>): { halfLifeDays: number; at: number } | null {
+  const { recentHalfLifeDays: halfLifeDays, recentAt, tensors } = head.manifest;
+  const ships = tensors.some((t) => t.name === 'recent');
+  return ships && halfLifeDays !== undefined && recentAt !== undefined ? { halfLifeDays, at: Date.parse(recentAt) } : null;
 }
 
 /** The sha256 of a base's `items.txt` as its manifest names it (`baseItems`), where it does. */
@@ -437,23 +458,109 @@ export function* alignBaseSteps(
     }
     transitions = { ptr: ptr.subarray(0, r + 1), to: to.subarray(0, e), p: p.subarray(0, e), rows: rows.subarray(0, r) };
   }
+  return { ...manifestParams(head.manifest), W: head.W, bias, residual, transitions, recent, known, rowIndex: catIndex };
+}
+
+/** What a base's manifest alone gives its aligned form. */
+function manifestParams(m: HeadManifest): Omit<BaseParams, 'W' | 'bias' | 'residual' | 'transitions' | 'recent' | 'known'> {
   return {
-    ...(head.manifest.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: head.manifest.recentHalfLifeDays } : {}),
-    ...(head.manifest.recentAt !== undefined ? { recentAt: Date.parse(head.manifest.recentAt) } : {}),
-    W: head.W,
-    alpha: head.manifest.alpha,
-    bias,
-    residual,
-    transitions,
-    mix: head.manifest.mix ?? [],
-    shopDeltaWeight: head.manifest.shopDeltaWeight ?? 1,
-    shopDeltaWeightNew: head.manifest.shopDeltaWeightNew ?? head.manifest.shopDeltaWeight ?? 1,
-    newSlots: head.manifest.newSlots ?? 0,
-    launchSlots: head.manifest.launchSlots ?? 0,
-    recent,
-    known,
-    rowIndex: catIndex,
+    ...(m.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: m.recentHalfLifeDays } : {}),
+    ...(m.recentAt !== undefined ? { recentAt: Date.parse(m.recentAt) } : {}),
+    alpha: m.alpha,
+    mix: m.mix ?? [],
+    shopDeltaWeight: m.shopDeltaWeight ?? 1,
+    shopDeltaWeightNew: m.shopDeltaWeightNew ?? m.shopDeltaWeight ?? 1,
+    newSlots: m.newSlots ?? 0,
+    launchSlots: m.launchSlots ?? 0,
   };
+}
+
+/**
+ * What a load keeps of a base aligned with its catalogue, for the next load of the same catalogue
+ * and model (with the item matrix: `PreparedMatrix.base`): its arrays as they are (the head never
+ * changes them), by name. The residuals are not kept: the saved matrix holds them.
+ */
+export function savedBaseOf(base: AlignedBase): SavedBase {
+  const T = base.transitions;
+  const recent = base.recent;
+  return {
+    W: base.W,
+    bias: base.bias,
+    known: base.known,
+    rowIndex: base.rowIndex,
+    ...(T
+      ? { transPtr: T.ptr, transTo: T.to, transP: T.p, transRows: T.rows ?? Int32Array.from({ length: T.ptr.length - 1 }, (_, i) => i) }
+      : {}),
+    ...(recent ? { recentItems: Int32Array.from(recent.keys()), recentValues: Float32Array.from(recent.values()) } : {}),
+  };
+}
+
+/**
+ * A base as {@link savedBaseOf} kept it, taken back for a catalogue of `n` items and the base whose
+ * manifest is `manifest` (which gives what is not in the arrays: α, the mix, the delta's weights),
+ * every array checked a slice at a time: its type and length, each index in range, each number
+ * finite, the transitions' rows in order. Throws a RangeError on anything else (a damaged entry:
+ * the base's files are then read and aligned as on a first visit).
+ */
+export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase, n: number, slicer: Slicer): Promise<AlignedBase> {
+  const d = manifest.dims;
+  const bad: (what: string) => never = (what) => {
+    throw new RangeError(`a saved base's ${what} does not fit`);
+  };
+  const { W, bias, known, rowIndex, transPtr, transTo, transP, transRows, recentItems, recentValues } = saved;
+  if (!(W instanceof Float32Array) || W.length !== d * d) bad('W');
+  if (!(bias instanceof Float32Array) || bias.length !== n) bad('biases');
+  if (!(known instanceof Uint8Array) || known.length !== n) bad('known items');
+  if (!(rowIndex instanceof Int32Array) || rowIndex.length !== manifest.items) bad('rows');
+  // Every entry passes `ok`, checked a slice at a time.
+  const each = async (a: ArrayLike<number>, what: string, ok: (x: number, i: number) => boolean): Promise<void> => {
+    await inRanges(
+      a.length,
+      slicer,
+      (from, to) => {
+        for (let i = from; i < to; i++) if (!ok(a[i]!, i)) bad(what);
+      },
+      CHECK_STEP,
+    );
+  };
+  await each(W!, 'W', Number.isFinite);
+  await each(bias!, 'biases', Number.isFinite);
+  await each(known!, 'known items', (x) => x <= 1);
+  await each(rowIndex!, 'rows', (x) => x >= -1 && x < n && (x < 0 || known![x] === 1));
+  let transitions: BaseParams['transitions'] = null;
+  if (transPtr || transTo || transP || transRows) {
+    if (
+      !(transPtr instanceof Int32Array) ||
+      !(transTo instanceof Int32Array) ||
+      !(transP instanceof Float32Array) ||
+      !(transRows instanceof Int32Array) ||
+      transPtr.length !== transRows.length + 1 ||
+      transTo.length !== transP.length ||
+      transPtr[0] !== 0 ||
+      transPtr[transRows.length] !== transTo.length
+    ) {
+      return bad('transitions');
+    }
+    await each(transRows, 'transitions', (x, r) => x >= 0 && x < n && (r === 0 || x > transRows[r - 1]!));
+    await each(transPtr, 'transitions', (x, r) => r === 0 || x >= transPtr[r - 1]!);
+    await each(transTo, 'transitions', (x) => x >= 0 && x < n);
+    await each(transP, 'transitions', Number.isFinite);
+    transitions = { ptr: transPtr, to: transTo, p: transP, rows: transRows };
+  }
+  let recent: Map<number, number> | null = null;
+  if (recentItems || recentValues) {
+    if (!(recentItems instanceof Int32Array) || !(recentValues instanceof Float32Array) || recentItems.length !== recentValues.length) {
+      return bad('recent sales');
+    }
+    await each(recentItems, 'recent sales', (x) => x >= 0 && x < n);
+    await each(recentValues, 'recent sales', (x) => Number.isFinite(x) && x > 0);
+    recent = new Map();
+    for (let k = 0; k < recentItems.length; k++) {
+      recent.set(recentItems[k]!, recentValues[k]!);
+      if ((k & 8191) === 8191) await slicer.maybeYield();
+    }
+  }
+  return { ...manifestParams(manifest), W: W!, bias: bias!, residual: null, transitions, recent, known: known!, rowIndex: rowIndex! };
 }
 
 /** Loads `models/manifest.json`. */

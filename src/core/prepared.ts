@@ -16,6 +16,7 @@ import type { IdTableData } from './id-table.js';
 import { sha256Hex } from './model-io.js';
 import { inRanges } from './slice.js';
 import type { Slicer } from './slice.js';
+import type { Numbers } from './typed-arrays.js';
 
 /** The part of a load that depends on the catalogue's bytes alone. */
 export interface PreparedCatalog {
@@ -66,7 +67,33 @@ export interface PreparedMatrix {
   scales: Float32Array;
   /** Where the vectors came from when the matrix was made. */
   embeddings: { shipped: number; cached: number; encoded: number };
+  /**
+   * The base aligned with this catalogue when the matrix was made (same model key), by part name
+   * (see `savedBaseOf` in `model.ts`, which also checks one taken back): a later visit that takes
+   * the matrix takes this too, and does not download the base's files (`head.bin`: tens of MB for
+   * a base that knows 100,000 items) to read, check and align them again. Absent: an entry saved
+   * by an earlier version, or a cache that keeps none.
+   */
+  base?: SavedBase | null;
 }
+
+/** The arrays of a saved aligned base, by name: which are there and their types are checked as it is taken back. */
+export type SavedBase = Partial<Record<SavedBasePart, Numbers>>;
+
+/** The names of a saved base's arrays (see `savedBaseOf` in `model.ts`). */
+export const SAVED_BASE_PARTS = [
+  'W',
+  'bias',
+  'known',
+  'rowIndex',
+  'transPtr',
+  'transTo',
+  'transP',
+  'transRows',
+  'recentItems',
+  'recentValues',
+] as const;
+export type SavedBasePart = (typeof SAVED_BASE_PARTS)[number];
 
 export interface PreparedEntry {
   catalog: PreparedCatalog;
@@ -83,10 +110,12 @@ export interface SavedEntry {
   matrix: Promise<PreparedMatrix | null>;
 }
 
-/** The size of a saved item matrix: `n` rows of `dims`. */
+/** The size of a saved item matrix: `n` rows of `dims`; its model key, and whether the aligned base is kept with it. */
 export interface MatrixShape {
   n: number;
   dims: number;
+  modelKey?: string;
+  base?: boolean;
 }
 
 /**
@@ -125,7 +154,7 @@ export class MemoryPreparedCache implements PreparedCache {
   }
   shapeOf(location: string): Promise<MatrixShape | undefined> {
     const m = this.entries.get(location)?.matrix;
-    return Promise.resolve(m ? { n: m.scales.length, dims: m.dims } : undefined);
+    return Promise.resolve(m ? { n: m.scales.length, dims: m.dims, modelKey: m.modelKey, base: !!m.base } : undefined);
   }
   put(location: string, entry: PreparedEntry): Promise<void> {
     this.entries.set(location, entry);

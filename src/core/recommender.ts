@@ -35,8 +35,17 @@ import { candidatesFor, shareAmongInterests } from './interests.js';
 import { withNewSlots } from './new-slots.js';
 import type { Fetcher } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
-import type { AlignedBase, HeadModel, ModelManifest } from './model.js';
-import { alignBaseSteps, itemListSha, loadHeadModel, loadModelManifest, recentFiguresOf } from './model.js';
+import type { AlignedBase, HeadManifest, HeadModel, ModelManifest } from './model.js';
+import {
+  alignBaseSteps,
+  alignedFromSaved,
+  itemListSha,
+  loadHeadManifest,
+  loadHeadModel,
+  loadModelManifest,
+  recentFiguresOf,
+  savedBaseOf,
+} from './model.js';
 import type { DeltaStore, StoredEvent, StoredState } from './store.js';
 import { MemoryDeltaStore } from './store.js';
 import type { BackendRequest, Item, ProgressCallback } from './types.js';
@@ -1534,7 +1543,15 @@ export interface LoadHeadOptions {
 export interface ModelParts {
   encoderUrl: string;
   encoderManifest: EncoderManifest;
-  headModel: HeadModel;
+  /** The base's manifest (checked). */
+  headManifest: HeadManifest;
+  /**
+   * The base's files, read and checked: downloaded on the first call (later calls share them), or
+   * at once where no saved base of this model was found (see {@link loadModelParts}).
+   */
+  headModel: () => Promise<HeadModel>;
+  /** What an item matrix made from these files is saved under (see {@link modelKeyOf}). */
+  modelKey: (contentOnly?: boolean) => string;
   /** The shop's vectors manifest, or null (already warned about) when there is none to use. */
   vectorsManifest: VectorsManifest | null;
   /**
@@ -1603,28 +1620,42 @@ async function vectorsAhead(shipped: ShippedVectors, d: number, slicer: Slicer, 
   return { vectors, matrix };
 }
 
-/** Reads the encoder's manifest, the base head and the vectors manifest, all at once. */
+/**
+ * Reads the encoder's manifest, the base head and the vectors manifest, all at once. `savedKey`:
+ * the model key of an item matrix saved with its aligned base for the catalogue about to load
+ * (undefined where none is): where it is this model's, the base's files are not downloaded unless
+ * a load asks for them (`headModel`), as one does when the saved entry does not hold after all.
+ */
 export async function loadModelParts(
   fetcher: Fetcher,
   modelUrl: string,
   modelManifest: ModelManifest,
   warn: (message: string) => void,
+  savedKey?: Promise<string | undefined>,
 ): Promise<ModelParts> {
   const encoderUrl = joinLocation(modelUrl, modelManifest.encoder);
+  const headUrl = joinLocation(modelUrl, modelManifest.head);
   const vectorsUrl = modelManifest.vectors ? joinLocation(modelUrl, modelManifest.vectors) : null;
   const encoderP = fetchJson<EncoderManifest>(fetcher, joinLocation(encoderUrl, 'manifest.json'));
-  // The residuals are read where they lie, as the alignment needs them (a load that takes its
-  // item matrix saved needs none).
-  const headP = loadHeadModel(fetcher, joinLocation(modelUrl, modelManifest.head), { slicer: new Slicer(), withResidual: 'rows' });
+  const headManifestP = loadHeadManifest(fetcher, headUrl);
   const vectorsP = vectorsUrl ? loadVectorsManifest(fetcher, vectorsUrl) : Promise.resolve(null);
   vectorsP.catch(() => undefined);
-  headP.catch(() => undefined);
+  headManifestP.catch(() => undefined);
+  // The residuals are read where they lie, as the alignment needs them (a load that takes its
+  // item matrix saved needs none).
+  let headP: Promise<HeadModel> | null = null;
+  const headModel = (): Promise<HeadModel> =>
+    (headP ??= headManifestP.then((manifest) => loadHeadModel(fetcher, headUrl, { slicer: new Slicer(), withResidual: 'rows', manifest })));
+  const startHead = (): void => void headModel().catch(() => undefined);
+  // No saved base: the files download while the other manifests come.
+  const saved = savedKey ? await savedKey.catch(() => undefined) : undefined;
+  if (saved === undefined) startHead();
   const encoderManifest = await encoderP;
-  const headModel = await headP;
-  if (headModel.manifest.dims !== encoderManifest.dims) {
+  const headManifest = await headManifestP;
+  if (headManifest.dims !== encoderManifest.dims) {
     throw new ArgumentError(
       'model/dims',
-      `The head has ${headModel.manifest.dims} dims but the encoder has ${encoderManifest.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
+      `The head has ${headManifest.dims} dims but the encoder has ${encoderManifest.dims}: the model folder mixes versions. Redeploy models/ as one piece.`,
     );
   }
   const vectorsManifest = vectorsUrl ? await usableVectorsManifest(vectorsP, vectorsUrl, encoderManifest, warn) : null;
@@ -1639,7 +1670,35 @@ export async function loadModelParts(
     dropped = true;
     ahead = null;
   };
-  return { encoderUrl, encoderManifest, headModel, vectorsManifest, shipped: loadShipped, ahead: loadAhead, dropAhead };
+  const modelKey = (contentOnly = false): string => modelKeyOf(encoderManifest, headManifest, vectorsManifest, contentOnly);
+  // A saved base of another model: these files are needed, and download now.
+  if (saved !== undefined && saved !== modelKey()) startHead();
+  return {
+    encoderUrl,
+    encoderManifest,
+    headManifest,
+    headModel,
+    modelKey,
+    vectorsManifest,
+    shipped: loadShipped,
+    ahead: loadAhead,
+    dropAhead,
+  };
+}
+
+/**
+ * What an item matrix depends on besides the catalogue: the encoder, the base's files (residuals),
+ * the shipped vectors file, and whether residuals are used. A matrix, and the base aligned with
+ * it, saved under another key are made again.
+ */
+function modelKeyOf(encoder: EncoderManifest, head: HeadManifest, vectors: VectorsManifest | null, contentOnly: boolean): string {
+  return [
+    encoder.version,
+    encoder.dims,
+    head.files.map((f) => f.sha256).join(','),
+    vectors?.files.find((f) => f.path === 'vectors.bin')?.sha256 ?? 'none',
+    contentOnly ? 'content' : 'full',
+  ].join('|');
 }
 
 /**
@@ -1670,23 +1729,16 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   const {
     encoderUrl,
     encoderManifest,
+    headManifest,
     headModel,
-    vectorsManifest,
+    modelKey: keyOf,
     shipped: loadShipped,
     ahead: loadAhead,
     dropAhead,
   } = options.parts ??
   (await loadModelParts(fetcher, modelUrl, options.modelManifest ?? (await loadModelManifest(fetcher, modelUrl)), warn));
   const d = encoderManifest.dims;
-  // What the matrix depends on besides the catalogue: the encoder, the base's files (residuals),
-  // the shipped vectors file, and whether residuals are used.
-  const modelKey = [
-    encoderManifest.version,
-    d,
-    headModel.manifest.files.map((f) => f.sha256).join(','),
-    vectorsManifest?.files.find((f) => f.path === 'vectors.bin')?.sha256 ?? 'none',
-    options.contentOnly ? 'content' : 'full',
-  ].join('|');
+  const modelKey = keyOf(options.contentOnly === true);
   // A catalogue with its own id lookup is used as it is: an array of every id was most of loadHead's own time on a later
   // visit's main thread at 100,000 items.
   const idLookup = lazy && options.indexOf ? lazy : null;
@@ -1700,11 +1752,22 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   // Each of the next steps allocates and fills arrays of n (alignBase: about 50 ms at 1,000,000
   // items; the item matrix: n × d bytes): each starts a task of its own, not the one before's.
   await slicer.yield();
-  // Residuals go into the matrix as it is made; a matrix taken ready holds them already. In
-  // slices: a base that knows 100,000 items (its residuals, its transitions) took 300 to 400 ms.
-  const base = await runStepsSliced(
+  // The base aligned with this catalogue, where it was saved with the matrix taken (its files are
+  // then not read at all); a saved base that does not fit is made again, and saved again.
+  let base: AlignedBase | null = null;
+  if (hit && p.base) {
+    base = await alignedFromSaved(headManifest, p.base, n, slicer).catch((err: unknown) => {
+      warn(`The saved base could not be used (${String(err)}); reading the model's base again.`);
+      return null;
+    });
+  }
+  // Else read and aligned here. Residuals go into the matrix as it is made; a matrix taken ready
+  // holds them already. In slices: a base that knows 100,000 items (its residuals, its
+  // transitions) took 300 to 400 ms.
+  const aligned = base === null;
+  base ??= await runStepsSliced(
     alignBaseSteps(
-      headModel,
+      await headModel(),
       idLookup ?? ids,
       {
         ...(options.indexOf ? { indexOf: options.indexOf } : {}),
@@ -1735,6 +1798,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     }
     matrix.scales.set(p.scales);
     embeddingStats = { ...p.embeddings, prepared: n };
+    // A matrix saved without its base (by an earlier version, or with one that did not fit) is saved again with it.
+    if (options.keepMatrix && aligned) made = preparedMatrix(modelKey, matrix, { ...p.embeddings, prepared: 0 });
   } else {
     await options.backendReady;
     // The items' text keys: from the catalogue's index where it made them (a first visit's
@@ -1819,13 +1884,15 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     idLookup ? idsOf(idLookup) : ids,
     { ...base, residual: null },
     {
-      ...headModel.manifest.headOptions,
+      ...headManifest.headOptions,
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
       ...options.head,
     },
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
-  return { head, base, deltaCompatibleWith: headModel.manifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
+  // What is saved for the next load holds the base as aligned here (the head's own arrays, which do not change).
+  if (made) made.base = savedBaseOf(base);
+  return { head, base, deltaCompatibleWith: headManifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
 }
 
 /** A base's items (or its transitions' rows and entries) aligned between two looks at the slice's time. */
@@ -2039,8 +2106,22 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // go once the head is made: the closures here outlive the load (the shop delta's warnings), and
   // one that named the files' promise kept the base as read (about 57 MB for a base that knows
   // 100,000 items) for the page's life.
+  const cache = options.preparedCache;
+  const location = typeof options.catalog === 'string' ? options.catalog : null;
+  // The shape of the item matrix saved for this catalogue, from the entry's header: its memory is
+  // readied while the entry is read, and where the base aligned with it is kept too, the base's
+  // files are downloaded only if the entry does not hold.
+  const savedShape = location && cache?.shapeOf ? cache.shapeOf(location).catch(() => undefined) : Promise.resolve(undefined);
   const model: { parts: Promise<ModelParts> | null } = {
-    parts: manifestP.then((m) => loadModelParts(fetcher, modelUrl, m, (msg) => warn('load', msg))),
+    parts: manifestP.then((m) =>
+      loadModelParts(
+        fetcher,
+        modelUrl,
+        m,
+        (msg) => warn('load', msg),
+        savedShape.then((shape) => (shape?.base ? shape.modelKey : undefined)),
+      ),
+    ),
   };
   // The backend's mark is when it is ready, wherever the load then is.
   const backendReady = backendP.then(async (b) => {
@@ -2054,21 +2135,14 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   manifestP.catch(() => undefined);
   model.parts!.catch(() => undefined);
   const slicer = new Slicer();
-  const cache = options.preparedCache;
   // A load that will make the item matrix (no saved one to take) downloads the shop's vectors,
   // and makes their rows ready, while the catalogue is parsed, rather than after; not while the
   // catalogue downloads on the page, whose bytes would then share the network with them.
   const prefetchVectors = (): void => void model.parts?.then((p) => p.ahead()).catch(() => undefined);
-  const location = typeof options.catalog === 'string' ? options.catalog : null;
   if (location === null) prefetchVectors();
   // The memory of the item matrix saved for this catalogue, readied while the entry is read.
   let spare: Promise<ItemMatrix | null> | null =
-    location && cache?.shapeOf
-      ? cache
-          .shapeOf(location)
-          .then((shape) => (shape ? readiedMatrix(shape, new Slicer()) : null))
-          .catch(() => null)
-      : null;
+    location && cache?.shapeOf ? savedShape.then((shape) => (shape ? readiedMatrix(shape, new Slicer()) : null)).catch(() => null) : null;
   const first: Omit<ReadCatalog, 'text' | 'indexedIn'> & { text: CatalogText | null; indexedIn: RecommenderStats['catalogIndexed'] } =
     location
       ? await readCatalog(location, fetcher, cache, slicer, warn, prefetchVectors, options.catalogIndexer, options.earlyCatalog)
@@ -2156,15 +2230,17 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
   // not help this shop) costs the page no request for it, unless the delta also brings what sells
   // now for the base's own popularity (a base that ships what sold lately, and when).
-  const headManifest = parts.headModel.manifest;
+  const headManifest = parts.headManifest;
   const trusted =
-    (headManifest.shopDeltaWeight ?? 1) > 0 || (headManifest.shopDeltaWeightNew ?? 0) > 0 || recentFiguresOf(parts.headModel) !== null;
+    (headManifest.shopDeltaWeight ?? 1) > 0 ||
+    (headManifest.shopDeltaWeightNew ?? 0) > 0 ||
+    recentFiguresOf({ manifest: headManifest }) !== null;
   const rowIndex = made.then(
     (h) => h.loaded.base.rowIndex,
     () => null,
   );
   const shop = trusted
-    ? startShopDelta(options, modelUrl, modelManifest, catalog, parts.headModel, rowIndex, (code, m) => warn(code, m))
+    ? startShopDelta(options, modelUrl, modelManifest, catalog, { manifest: headManifest }, rowIndex, (code, m) => warn(code, m))
     : null;
   const store = options.store ?? new MemoryDeltaStore();
   const { backend, savedMatrix, loaded } = await made;

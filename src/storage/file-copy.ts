@@ -28,7 +28,7 @@
  * writes or reads a copy at the same time simply does without it.
  */
 
-import type { PreparedCatalog, PreparedMatrix, SavedEntry, StreamDigest } from '../core/prepared.js';
+import type { PreparedCatalog, PreparedMatrix, SavedBase, SavedEntry, StreamDigest } from '../core/prepared.js';
 import type { CompactText } from '../core/catalog.js';
 import { idTextBytes, idTextBytesSliced, utf16Length } from '../core/id-text.js';
 import { asciiTextOf } from '../core/id-table.js';
@@ -482,7 +482,8 @@ interface EntryHeader {
   digest: string;
   skipped: string[];
   names: string[] | null;
-  matrix: { modelKey: string; dims: number; embeddings: PreparedMatrix['embeddings'] } | null;
+  /** `base`: the names of the aligned base's arrays kept with the matrix (`PreparedMatrix.base`), where it is. */
+  matrix: { modelKey: string; dims: number; embeddings: PreparedMatrix['embeddings']; base?: string[] } | null;
 }
 
 /** Where each part of an entry's copy goes, in the order they are written: the same for every writer. */
@@ -518,10 +519,24 @@ class EntryLayout {
   /** The matrix's writes, then the header's (at the end) and the prefix's (at the start, last). */
   finish(matrix: PreparedMatrix | null): Write[] {
     if (!this.head) throw new Error('the catalogue part comes first');
-    const writes = matrix ? [this.layout.place('codes', matrix.codes), this.layout.place('scales', matrix.scales)] : [];
+    const base = Object.entries(matrix?.base ?? {});
+    const writes = matrix
+      ? [
+          this.layout.place('codes', matrix.codes),
+          this.layout.place('scales', matrix.scales),
+          ...base.map(([name, a]) => this.layout.place(`base.${name}`, a)),
+        ]
+      : [];
     const header: EntryHeader = {
       ...this.head,
-      matrix: matrix ? { modelKey: matrix.modelKey, dims: matrix.dims, embeddings: matrix.embeddings } : null,
+      matrix: matrix
+        ? {
+            modelKey: matrix.modelKey,
+            dims: matrix.dims,
+            embeddings: matrix.embeddings,
+            ...(matrix.base ? { base: base.map(([name]) => name) } : {}),
+          }
+        : null,
     };
     return [...writes, ...this.layout.close(header)];
   }
@@ -795,9 +810,23 @@ export async function readEntryCopy(location: string, generation: string): Promi
     const m = header.matrix;
     const mc = m ? part('codes') : null;
     const ms = m ? part('scales') : null;
+    // A base part that cannot be read costs the base only: it is read from the model's files again.
+    let base: SavedBase | null = m?.base ? {} : null;
+    for (const name of m?.base ?? []) {
+      const a = base && part(`base.${name}`);
+      if (a && base) (base as Record<string, Numbers>)[name] = a;
+      else base = null;
+    }
     const matrix: PreparedMatrix | null =
       m && mc && ms
-        ? { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: mc as Int8Array, scales: ms as Float32Array }
+        ? {
+            modelKey: m.modelKey,
+            dims: m.dims,
+            embeddings: m.embeddings,
+            codes: mc as Int8Array,
+            scales: ms as Float32Array,
+            ...(base ? { base } : {}),
+          }
         : null;
     if (m && !matrix) return null;
     return { catalog, matrix: Promise.resolve(matrix), idText: text.buffer as ArrayBuffer, idTextLength };

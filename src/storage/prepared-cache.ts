@@ -14,7 +14,7 @@
  */
 import type { DBSchema, IDBPDatabase } from 'idb';
 import { openDB } from 'idb';
-import type { CompactText, MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedEntry } from '../core/index.js';
+import type { CompactText, MatrixShape, PreparedCache, PreparedEntry, PreparedMatrix, SavedBase, SavedEntry } from '../core/index.js';
 import { nextTask, Slicer } from '../core/index.js';
 import { asciiTextOf } from '../core/id-table.js';
 import { HEADERS_STORE, PREPARED_DB } from './prepared-probe.js';
@@ -70,6 +70,8 @@ interface Header {
     embeddings: { shipped: number; cached: number; encoded: number };
     codes: ArrayRef;
     scales: ArrayRef;
+    /** The aligned base's arrays kept with the matrix (`PreparedMatrix.base`), by name; absent: none kept. */
+    base?: Record<string, ArrayRef>;
   } | null;
 }
 
@@ -134,7 +136,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
   async shapeOf(location: string): Promise<MatrixShape | undefined> {
     const header = await this.db.get('headers', location);
     const m = header?.format === FORMAT ? header.matrix : null;
-    return m ? { n: m.scales.length, dims: m.dims } : undefined;
+    return m ? { n: m.scales.length, dims: m.dims, modelKey: m.modelKey, base: m.base !== undefined } : undefined;
   }
 
   /** The entry saved for `location`, with its generation (see {@link generationOf}). */
@@ -160,12 +162,31 @@ export class IndexedDbPreparedCache implements PreparedCache {
     ]);
     const slicer = new Slicer();
     const m = header.matrix;
+    const baseParts = Object.entries(m?.base ?? {});
     const matrix: Promise<PreparedMatrix | null> = m
-      ? Promise.all([read('codes', m.codes.pieces), read('scales', m.scales.pieces)]).then(async ([codes, scales]) => {
+      ? Promise.all([
+          read('codes', m.codes.pieces),
+          read('scales', m.scales.pieces),
+          Promise.all(baseParts.map(([name, ref]) => read(`base.${name}`, ref.pieces))),
+        ]).then(async ([codes, scales, bases]) => {
           const c = await join(m.codes, codes, slicer);
           const sc = await join(m.scales, scales, slicer);
           if (!c || !sc) return null;
-          return { modelKey: m.modelKey, dims: m.dims, embeddings: m.embeddings, codes: c as Int8Array, scales: sc as Float32Array };
+          // A base part gone missing costs the base only: it is read from the model's files again.
+          let base: SavedBase | null = m.base ? {} : null;
+          for (const [k, [name, ref]] of baseParts.entries()) {
+            const a = base && (await join(ref, bases[k]!, slicer));
+            if (a && base) (base as Record<string, Numbers>)[name] = a;
+            else base = null;
+          }
+          return {
+            modelKey: m.modelKey,
+            dims: m.dims,
+            embeddings: m.embeddings,
+            codes: c as Int8Array,
+            scales: sc as Float32Array,
+            ...(base ? { base } : {}),
+          };
         })
       : Promise.resolve(null);
     // Awaited by the caller only if the catalogue's part is handed back.
@@ -228,6 +249,7 @@ export class IndexedDbPreparedCache implements PreparedCache {
       ['categories', c.categories ? c.categories.codes : null],
       ['codes', m ? m.codes : null],
       ['scales', m ? m.scales : null],
+      ...Object.entries(m?.base ?? {}).map(([name, a]): [string, Numbers] => [`base.${name}`, a]),
     ];
     const ref = (a: Numbers, pieces: number): ArrayRef => ({ kind: kindOf(a), length: a.length, pieces });
     const count = (name: string): number => pieceCount(parts.find(([n]) => n === name)![1], size);
@@ -252,6 +274,9 @@ export class IndexedDbPreparedCache implements PreparedCache {
             embeddings: { ...m.embeddings },
             codes: ref(m.codes, count('codes')),
             scales: ref(m.scales, count('scales')),
+            ...(m.base
+              ? { base: Object.fromEntries(Object.entries(m.base).map(([name, a]) => [name, ref(a, count(`base.${name}`))])) }
+              : {}),
           }
         : null,
     };

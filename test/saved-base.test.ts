@@ -1,0 +1,146 @@
+/**
+ * A later visit takes the base aligned with its catalogue from the prepared entry, with the item
+ * matrix, rather than downloading the base's files (`head.bin`: tens of MB for a base that knows
+ * 100,000 items) to read, check and align them again.
+ */
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alignBase, alignedFromSaved, loadHeadModel, savedBaseOf } from '../src/core/model.js';
+import type { AlignedBase, HeadModel } from '../src/core/model.js';
+import { defaultFetcher, joinLocation } from '../src/core/model-io.js';
+import { MemoryPreparedCache } from '../src/core/prepared.js';
+import type { SavedBase } from '../src/core/prepared.js';
+import type { Recommender } from '../src/core/recommender.js';
+import { Slicer } from '../src/core/slice.js';
+import type { Item } from '../src/core/types.js';
+import { clickSession, loadShop, shopWithVectors, useBackend, writeTrainedBase } from './helpers.js';
+
+let dir = '';
+let models = '';
+let file = '';
+let catalog: Item[] = [];
+
+beforeAll(async () => {
+  ({ dir, models, file, catalog } = await shopWithVectors('clickwise-saved-base-'));
+  writeTrainedBase(models, catalog);
+  await useBackend('cpu');
+}, 180_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A load of the catalogue file with `cache`: what it asked for, and what it warned of. */
+async function load(cache: MemoryPreparedCache | undefined): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
+  const { rec, asked, warnings } = await loadShop(file, models, cache ? { preparedCache: cache } : {});
+  return { rec, asked, warnings: warnings.map((w) => w.message) };
+}
+
+/** A session on a load, then the load let go and its entry written. */
+async function sessionOf(
+  cache: MemoryPreparedCache | undefined,
+): Promise<{ session: Awaited<ReturnType<typeof clickSession>>; asked: string[]; warnings: string[] }> {
+  const { rec, asked, warnings } = await load(cache);
+  const session = await clickSession(rec);
+  rec.dispose();
+  await new Promise((r) => setTimeout(r, 10));
+  return { session, asked, warnings };
+}
+
+const readsBase = (asked: string[]): boolean => asked.some((x) => x.endsWith('head.bin') || x.endsWith('items.txt'));
+
+describe('a base kept with the item matrix', () => {
+  it('is taken on a later visit instead of the base’s files, with the same recommendations', async () => {
+    const plain = await sessionOf(undefined);
+    const cache = new MemoryPreparedCache();
+    const first = await sessionOf(cache);
+    expect(readsBase(first.asked)).toBe(true);
+    expect(first.session).toEqual(plain.session);
+    const saved = cache.entries.get(file)!.matrix!.base!;
+    expect(saved.transTo).toBeInstanceOf(Int32Array);
+    expect(saved.recentItems!.length).toBe(catalog.length);
+
+    const second = await sessionOf(cache);
+    expect(readsBase(second.asked)).toBe(false);
+    // The base's manifest is still read: what is not in the arrays (α, the mix, the delta's weights) comes from it.
+    expect(second.asked.some((x) => x.endsWith(joinLocation('head', 'manifest.json')))).toBe(true);
+    expect(second.warnings.filter((w) => w.includes('saved base'))).toEqual([]);
+    expect(second.session).toEqual(plain.session);
+  });
+
+  it('is made again from the base’s files where it does not fit, or was not kept, and saved again', async () => {
+    const plain = await sessionOf(undefined);
+    const cache = new MemoryPreparedCache();
+    await sessionOf(cache);
+    const base = cache.entries.get(file)!.matrix!.base!;
+    // A successor out of the catalogue's range.
+    base.transTo![3] = catalog.length + 7;
+    const damaged = await sessionOf(cache);
+    expect(readsBase(damaged.asked)).toBe(true);
+    expect(damaged.warnings.some((w) => w.includes('saved base could not be used'))).toBe(true);
+    expect(damaged.session).toEqual(plain.session);
+    // Saved again, whole: the next visit takes it.
+    expect(cache.entries.get(file)!.matrix!.base!.transTo![3]).toBeLessThan(catalog.length);
+    expect(readsBase((await sessionOf(cache)).asked)).toBe(false);
+
+    // An entry of an earlier version: a matrix without its base.
+    delete cache.entries.get(file)!.matrix!.base;
+    const older = await sessionOf(cache);
+    expect(readsBase(older.asked)).toBe(true);
+    expect(older.warnings).toEqual(damaged.warnings.filter((w) => !w.includes('saved base')));
+    expect(older.session).toEqual(plain.session);
+    expect(cache.entries.get(file)!.matrix!.base).toBeDefined();
+    expect(readsBase((await sessionOf(cache)).asked)).toBe(false);
+  });
+});
+
+describe('alignedFromSaved', () => {
+  let head: HeadModel;
+  let aligned: AlignedBase;
+  const ids = (): string[] => catalog.map((i) => i.id).reverse();
+  beforeAll(async () => {
+    head = await loadHeadModel(defaultFetcher, joinLocation(models, 'head'), { withResidual: false });
+    // Another order than the base's rows: the rows' catalogue indices are not the rows.
+    aligned = alignBase(head, ids(), { withResidual: false });
+  });
+  const saved = (): SavedBase => {
+    const s = savedBaseOf(aligned);
+    const copy: SavedBase = {};
+    for (const [k, v] of Object.entries(s)) (copy as Record<string, unknown>)[k] = v.slice();
+    return copy;
+  };
+
+  it('gives back the base as aligned', async () => {
+    expect(aligned.transitions!.to.length).toBe(5 * catalog.length);
+    const back = await alignedFromSaved(head.manifest, saved(), catalog.length, new Slicer());
+    expect(back).toEqual(aligned);
+  });
+
+  it('refuses arrays that do not fit the catalogue or the base', async () => {
+    const n = catalog.length;
+    const cases: [string, (s: SavedBase) => void][] = [
+      ['a bias missing', (s) => delete s.bias],
+      ['biases of another length', (s) => (s.bias = new Float32Array(n + 1))],
+      ['a bias not a number', (s) => (s.bias![2] = NaN)],
+      ['biases of another type', (s) => (s.bias = new Int32Array(n))],
+      ['W of another size', (s) => (s.W = new Float32Array(3))],
+      ['a known mark of 2', (s) => (s.known![0] = 2)],
+      ['a row past the catalogue', (s) => (s.rowIndex![0] = n)],
+      ['a row to an item not known', (s) => (s.known![s.rowIndex![0]!] = 0)],
+      ['rows of another count', (s) => (s.rowIndex = new Int32Array(n - 1))],
+      ['a successor below 0', (s) => (s.transTo![0] = -1)],
+      ['a probability not finite', (s) => (s.transP![1] = Infinity)],
+      ['row starts out of order', (s) => (s.transPtr![2] = s.transPtr![1]! - 1)],
+      ['transition rows out of order', (s) => (s.transRows![1] = s.transRows![0]!)],
+      ['a transition part missing', (s) => delete s.transP],
+      ['the last row start not the entries’ count', (s) => (s.transPtr![s.transPtr!.length - 1] = 3)],
+      ['what sold lately of another length', (s) => (s.recentValues = new Float32Array(1))],
+      ['what sold lately for an item past the catalogue', (s) => (s.recentItems![0] = n + 3)],
+      ['what sold lately at 0', (s) => (s.recentValues![0] = 0)],
+    ];
+    for (const [what, spoil] of cases) {
+      const s = saved();
+      spoil(s);
+      await expect(alignedFromSaved(head.manifest, s, n, new Slicer()), what).rejects.toThrow(RangeError);
+    }
+    // For another catalogue size.
+    await expect(alignedFromSaved(head.manifest, saved(), n + 1, new Slicer())).rejects.toThrow(RangeError);
+  });
+});
