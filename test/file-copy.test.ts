@@ -221,9 +221,8 @@ describe("the catalogue file's copy", () => {
       // The base aligned with the catalogue, kept with the matrix.
       base: {
         W: Float32Array.of(1, 0, 0, 1),
-        bias: Float32Array.of(0.5, -1),
-        known: Uint8Array.of(1, 1),
         rowIndex: Int32Array.of(1, 0),
+        rowBias: Float32Array.of(0.5, -1),
         transPtr: Int32Array.of(0, 1),
         transTo: Int32Array.of(1),
         transP: Float32Array.of(1),

@@ -267,9 +267,8 @@ describe('IndexedDbPreparedCache', () => {
     const cache = await IndexedDbPreparedCache.open(() => 6e12, 8);
     const base = {
       W: Float32Array.of(1, 0, 0, 1),
-      bias: Float32Array.from({ length: 25 }, (_, i) => i / 3),
-      known: Uint8Array.from({ length: 25 }, (_, i) => i % 2),
-      rowIndex: Int32Array.from({ length: 12 }, (_, i) => 2 * i + 1),
+      rowIndex: Int32Array.from({ length: 25 }, (_, i) => 2 * i - 1),
+      rowBias: Float32Array.from({ length: 25 }, (_, i) => i / 3),
       transPtr: Int32Array.of(0, 3, 5),
       transTo: Int32Array.of(1, 2, 3, 4, 5),
       transP: Float32Array.of(0.5, 0.25, 0.25, 0.5, 0.5),
@@ -280,11 +279,11 @@ describe('IndexedDbPreparedCache', () => {
     expect(await cache.shapeOf('/base.json')).toEqual({ n: 2, dims: 2, modelKey: 'm7', base: true });
     const back = await whole(cache.get('/base.json'));
     expect(back).toEqual(kept);
-    expect(back!.matrix!.base!.known).toBeInstanceOf(Uint8Array);
+    expect(back!.matrix!.base!.rowIndex).toBeInstanceOf(Int32Array);
     const db = await openDB('clickwise-prepared');
     const keys = ((await db.getAllKeys('pieces')) as [string, string, string, number][]).filter((k) => k[0] === '/base.json');
     // 8-byte pieces: 13 of the biases (100 bytes).
-    expect(keys.filter((k) => k[2] === 'base.bias')).toHaveLength(13);
+    expect(keys.filter((k) => k[2] === 'base.rowBias')).toHaveLength(13);
     await db.delete(
       'pieces',
       keys.find((k) => k[2] === 'base.transTo' && k[3] === 1)!,

@@ -113,17 +113,30 @@ describe('alignedFromSaved', () => {
     expect(back).toEqual(aligned);
   });
 
+  it('gives back a base that knows part of the catalogue, with the new-item bias, and rows the catalogue lacks', async () => {
+    const partial: HeadModel = { ...head, manifest: { ...head.manifest, newItemBias: 0.7 } };
+    // Five of the base's items are not in this catalogue, and three of its items are new.
+    const some = [...ids().slice(5), 'new-1', 'new-2', 'new-3'];
+    const base = alignBase(partial, some, { withResidual: false });
+    expect(base.rowIndex.filter((i) => i < 0)).toHaveLength(5);
+    expect(base.bias.at(-1)).toBeCloseTo(0.7);
+    const kept = savedBaseOf(base);
+    // The biases of the base's rows only, not one per catalogue item.
+    expect(kept.rowBias).toHaveLength(head.itemIndex.size);
+    expect(await alignedFromSaved(partial.manifest, kept, some.length, new Slicer())).toEqual(base);
+  });
+
   it('refuses arrays that do not fit the catalogue or the base', async () => {
     const n = catalog.length;
     const cases: [string, (s: SavedBase) => void][] = [
-      ['a bias missing', (s) => delete s.bias],
-      ['biases of another length', (s) => (s.bias = new Float32Array(n + 1))],
-      ['a bias not a number', (s) => (s.bias![2] = NaN)],
-      ['biases of another type', (s) => (s.bias = new Int32Array(n))],
+      ['a bias missing', (s) => delete s.rowBias],
+      ['biases of another length', (s) => (s.rowBias = new Float32Array(n + 1))],
+      ['a bias not a number', (s) => (s.rowBias![2] = NaN)],
+      ['biases of another type', (s) => (s.rowBias = new Int32Array(n))],
       ['W of another size', (s) => (s.W = new Float32Array(3))],
-      ['a known mark of 2', (s) => (s.known![0] = 2)],
       ['a row past the catalogue', (s) => (s.rowIndex![0] = n)],
-      ['a row to an item not known', (s) => (s.known![s.rowIndex![0]!] = 0)],
+      ['a row below -1', (s) => (s.rowIndex![0] = -2)],
+      ['two rows of one item', (s) => (s.rowIndex![1] = s.rowIndex![0]!)],
       ['rows of another count', (s) => (s.rowIndex = new Int32Array(n - 1))],
       ['a successor below 0', (s) => (s.transTo![0] = -1)],
       ['a probability not finite', (s) => (s.transP![1] = Infinity)],
@@ -140,7 +153,8 @@ describe('alignedFromSaved', () => {
       spoil(s);
       await expect(alignedFromSaved(head.manifest, s, n, new Slicer()), what).rejects.toThrow(RangeError);
     }
-    // For another catalogue size.
-    await expect(alignedFromSaved(head.manifest, saved(), n + 1, new Slicer())).rejects.toThrow(RangeError);
+    // For a smaller catalogue (one whose size the saved matrix has, checked with it: the base's
+    // arrays are of the base's size, not the catalogue's).
+    await expect(alignedFromSaved(head.manifest, saved(), n - 1, new Slicer())).rejects.toThrow(RangeError);
   });
 });

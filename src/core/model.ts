@@ -483,11 +483,15 @@ function manifestParams(m: HeadManifest): Omit<BaseParams, 'W' | 'bias' | 'resid
 export function savedBaseOf(base: AlignedBase): SavedBase {
   const T = base.transitions;
   const recent = base.recent;
+  // The biases of the base's rows only: the catalogue's other items are at the new-item bias, and
+  // `known` is where the rows are (a catalogue of a million items whose base knows a few thousand
+  // keeps a few thousand biases, not a million).
+  const rowBias = new Float32Array(base.rowIndex.length);
+  for (let j = 0; j < rowBias.length; j++) if (base.rowIndex[j]! >= 0) rowBias[j] = base.bias[base.rowIndex[j]!]!;
   return {
     W: base.W,
-    bias: base.bias,
-    known: base.known,
     rowIndex: base.rowIndex,
+    rowBias,
     ...(T
       ? { transPtr: T.ptr, transTo: T.to, transP: T.p, transRows: T.rows ?? Int32Array.from({ length: T.ptr.length - 1 }, (_, i) => i) }
       : {}),
@@ -507,11 +511,10 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
   const bad: (what: string) => never = (what) => {
     throw new RangeError(`a saved base's ${what} does not fit`);
   };
-  const { W, bias, known, rowIndex, transPtr, transTo, transP, transRows, recentItems, recentValues } = saved;
+  const { W, rowIndex, rowBias, transPtr, transTo, transP, transRows, recentItems, recentValues } = saved;
   if (!(W instanceof Float32Array) || W.length !== d * d) bad('W');
-  if (!(bias instanceof Float32Array) || bias.length !== n) bad('biases');
-  if (!(known instanceof Uint8Array) || known.length !== n) bad('known items');
   if (!(rowIndex instanceof Int32Array) || rowIndex.length !== manifest.items) bad('rows');
+  if (!(rowBias instanceof Float32Array) || rowBias.length !== manifest.items) bad('biases');
   // Every entry passes `ok`, checked a slice at a time.
   const each = async (a: ArrayLike<number>, what: string, ok: (x: number, i: number) => boolean): Promise<void> => {
     await inRanges(
@@ -524,9 +527,20 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     );
   };
   await each(W!, 'W', Number.isFinite);
-  await each(bias!, 'biases', Number.isFinite);
-  await each(known!, 'known items', (x) => x <= 1);
-  await each(rowIndex!, 'rows', (x) => x >= -1 && x < n && (x < 0 || known![x] === 1));
+  await each(rowBias!, 'biases', Number.isFinite);
+  // As the alignment makes them: the new-item bias, then each known item's row's.
+  const newItemBias = manifest.newItemBias ?? 0;
+  const bias = new Float32Array(n);
+  if (newItemBias !== 0) bias.fill(newItemBias);
+  const known = new Uint8Array(n);
+  // Each row names a catalogue item, or none (-1), and no two rows the same item.
+  await each(rowIndex!, 'rows', (i, j) => {
+    if (i === -1) return true;
+    if (!(i >= 0 && i < n) || known[i] === 1) return false;
+    known[i] = 1;
+    bias[i] = rowBias![j]!;
+    return true;
+  });
   let transitions: BaseParams['transitions'] = null;
   if (transPtr || transTo || transP || transRows) {
     if (
@@ -560,7 +574,7 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
       if ((k & 8191) === 8191) await slicer.maybeYield();
     }
   }
-  return { ...manifestParams(manifest), W: W!, bias: bias!, residual: null, transitions, recent, known: known!, rowIndex: rowIndex! };
+  return { ...manifestParams(manifest), W: W!, bias, residual: null, transitions, recent, known, rowIndex: rowIndex! };
 }
 
 /** Loads `models/manifest.json`. */

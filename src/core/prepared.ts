@@ -83,9 +83,8 @@ export type SavedBase = Partial<Record<SavedBasePart, Numbers>>;
 /** The names of a saved base's arrays (see `savedBaseOf` in `model.ts`). */
 export const SAVED_BASE_PARTS = [
   'W',
-  'bias',
-  'known',
   'rowIndex',
+  'rowBias',
   'transPtr',
   'transTo',
   'transP',
