@@ -100,8 +100,8 @@ describe('alignedFromSaved', () => {
     // Another order than the base's rows: the rows' catalogue indices are not the rows.
     aligned = alignBase(head, ids(), { withResidual: false });
   });
-  const saved = (): SavedBase => {
-    const s = savedBaseOf(aligned);
+  const saved = async (): Promise<SavedBase> => {
+    const s = await savedBaseOf(aligned, new Slicer());
     const copy: SavedBase = {};
     for (const [k, v] of Object.entries(s)) (copy as Record<string, unknown>)[k] = v.slice();
     return copy;
@@ -109,7 +109,7 @@ describe('alignedFromSaved', () => {
 
   it('gives back the base as aligned', async () => {
     expect(aligned.transitions!.to.length).toBe(5 * catalog.length);
-    const back = await alignedFromSaved(head.manifest, saved(), catalog.length, new Slicer());
+    const back = await alignedFromSaved(head.manifest, await saved(), catalog.length, new Slicer());
     expect(back).toEqual(aligned);
   });
 
@@ -120,7 +120,7 @@ describe('alignedFromSaved', () => {
     const base = alignBase(partial, some, { withResidual: false });
     expect(base.rowIndex.filter((i) => i < 0)).toHaveLength(5);
     expect(base.bias.at(-1)).toBeCloseTo(0.7);
-    const kept = savedBaseOf(base);
+    const kept = await savedBaseOf(base, new Slicer());
     // The biases of the base's rows only, not one per catalogue item.
     expect(kept.rowBias).toHaveLength(head.itemIndex.size);
     expect(await alignedFromSaved(partial.manifest, kept, some.length, new Slicer())).toEqual(base);
@@ -149,12 +149,12 @@ describe('alignedFromSaved', () => {
       ['what sold lately at 0', (s) => (s.recentValues![0] = 0)],
     ];
     for (const [what, spoil] of cases) {
-      const s = saved();
+      const s = await saved();
       spoil(s);
       await expect(alignedFromSaved(head.manifest, s, n, new Slicer()), what).rejects.toThrow(RangeError);
     }
     // For a smaller catalogue (one whose size the saved matrix has, checked with it: the base's
     // arrays are of the base's size, not the catalogue's).
-    await expect(alignedFromSaved(head.manifest, saved(), n - 1, new Slicer())).rejects.toThrow(RangeError);
+    await expect(alignedFromSaved(head.manifest, await saved(), n - 1, new Slicer())).rejects.toThrow(RangeError);
   });
 });

@@ -478,24 +478,41 @@ function manifestParams(m: HeadManifest): Omit<BaseParams, 'W' | 'bias' | 'resid
 /**
  * What a load keeps of a base aligned with its catalogue, for the next load of the same catalogue
  * and model (with the item matrix: `PreparedMatrix.base`): its arrays as they are (the head never
- * changes them), by name. The residuals are not kept: the saved matrix holds them.
+ * changes them), by name, and the biases of the base's rows and what sold lately as arrays, made a
+ * slice at a time. The residuals are not kept: the saved matrix holds them.
  */
-export function savedBaseOf(base: AlignedBase): SavedBase {
+export async function savedBaseOf(base: AlignedBase, slicer: Slicer): Promise<SavedBase> {
   const T = base.transitions;
-  const recent = base.recent;
   // The biases of the base's rows only: the catalogue's other items are at the new-item bias, and
   // `known` is where the rows are (a catalogue of a million items whose base knows a few thousand
   // keeps a few thousand biases, not a million).
-  const rowBias = new Float32Array(base.rowIndex.length);
-  for (let j = 0; j < rowBias.length; j++) if (base.rowIndex[j]! >= 0) rowBias[j] = base.bias[base.rowIndex[j]!]!;
+  const { rowIndex } = base;
+  const rowBias = new Float32Array(rowIndex.length);
+  await inRanges(
+    rowIndex.length,
+    slicer,
+    (from, to) => {
+      for (let j = from; j < to; j++) if (rowIndex[j]! >= 0) rowBias[j] = base.bias[rowIndex[j]!]!;
+    },
+    CHECK_STEP,
+  );
+  const recent = base.recent ? { items: new Int32Array(base.recent.size), values: new Float32Array(base.recent.size) } : null;
+  if (recent) {
+    let k = 0;
+    for (const [i, v] of base.recent!) {
+      recent.items[k] = i;
+      recent.values[k++] = v;
+      if (k % CHECK_STEP === 0) await slicer.maybeYield();
+    }
+  }
   return {
     W: base.W,
-    rowIndex: base.rowIndex,
+    rowIndex,
     rowBias,
     ...(T
       ? { transPtr: T.ptr, transTo: T.to, transP: T.p, transRows: T.rows ?? Int32Array.from({ length: T.ptr.length - 1 }, (_, i) => i) }
       : {}),
-    ...(recent ? { recentItems: Int32Array.from(recent.keys()), recentValues: Float32Array.from(recent.values()) } : {}),
+    ...(recent ? { recentItems: recent.items, recentValues: recent.values } : {}),
   };
 }
 

@@ -1890,8 +1890,6 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     },
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
-  // What is saved for the next load holds the base as aligned here (the head's own arrays, which do not change).
-  if (made) made.base = savedBaseOf(base);
   return { head, base, deltaCompatibleWith: headManifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
 }
 
@@ -2292,16 +2290,24 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // function share its variables for the page's life (a warning callback outlives the load), so
   // none of them names one that holds the file's bytes or the saved matrix (`read`, `loaded`,
   // `savedMatrix`): at a million items those are 145 and 68 MB the page no longer needs.
+  // A matrix made here is saved with the base aligned for it (its arrays the head's own, which do
+  // not change; the aligned residuals, which the head does not hold, left out).
   let save =
     cache && location && (read.fresh || loaded.made)
-      ? { fresh: read.fresh, saved: read.entry?.catalog ?? null, matrix: loaded.made ?? savedMatrix }
+      ? {
+          fresh: read.fresh,
+          saved: read.entry?.catalog ?? null,
+          matrix: loaded.made ?? savedMatrix,
+          base: loaded.made ? { ...loaded.base, residual: null } : null,
+        }
       : null;
   const preparedWrite =
     cache && location && save
       ? async (): Promise<void> => {
-          const { fresh, saved, matrix } = save!;
+          const { fresh, saved, matrix, base } = save!;
           save = null;
-          const entry: PreparedEntry = { catalog: fresh ? { ...fresh, spread: rec.coldOrder } : saved!, matrix };
+          const kept = matrix && base ? { ...matrix, base: await savedBaseOf(base, new Slicer()) } : matrix;
+          const entry: PreparedEntry = { catalog: fresh ? { ...fresh, spread: rec.coldOrder } : saved!, matrix: kept };
           // Piece by piece while the shopper is quiet: a click never waits behind the whole entry.
           return cache
             .put(location, entry, () => rec.untilQuiet())
