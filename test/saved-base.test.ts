@@ -3,14 +3,16 @@
  * matrix, rather than downloading the base's files (`head.bin`: tens of MB for a base that knows
  * 100,000 items) to read, check and align them again.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alignBase, alignedFromSaved, loadHeadModel, savedBaseOf } from '../src/core/model.js';
 import type { AlignedBase, HeadModel } from '../src/core/model.js';
 import { defaultFetcher, joinLocation } from '../src/core/model-io.js';
 import { MemoryPreparedCache } from '../src/core/prepared.js';
 import type { SavedBase } from '../src/core/prepared.js';
-import type { Recommender } from '../src/core/recommender.js';
+import type { CoreRecommenderOptions, Recommender } from '../src/core/recommender.js';
+import { publishDelta } from '../src/cli/stream/publish.js';
 import { Slicer } from '../src/core/slice.js';
 import type { Item } from '../src/core/types.js';
 import { clickSession, loadShop, shopWithVectors, useBackend, writeTrainedBase } from './helpers.js';
@@ -22,22 +24,27 @@ let catalog: Item[] = [];
 
 beforeAll(async () => {
   ({ dir, models, file, catalog } = await shopWithVectors('clickwise-saved-base-'));
-  writeTrainedBase(models, catalog);
+  // The base's rows in another order than the catalogue's: an item's row is not its catalogue index.
+  writeTrainedBase(models, [...catalog].reverse());
   await useBackend('cpu');
 }, 180_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A load of the catalogue file with `cache`: what it asked for, and what it warned of. */
-async function load(cache: MemoryPreparedCache | undefined): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
-  const { rec, asked, warnings } = await loadShop(file, models, cache ? { preparedCache: cache } : {});
+async function load(
+  cache: MemoryPreparedCache | undefined,
+  more: Partial<CoreRecommenderOptions> = {},
+): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
+  const { rec, asked, warnings } = await loadShop(file, models, { ...(cache ? { preparedCache: cache } : {}), ...more });
   return { rec, asked, warnings: warnings.map((w) => w.message) };
 }
 
 /** A session on a load, then the load let go and its entry written. */
 async function sessionOf(
   cache: MemoryPreparedCache | undefined,
+  more: Partial<CoreRecommenderOptions> = {},
 ): Promise<{ session: Awaited<ReturnType<typeof clickSession>>; asked: string[]; warnings: string[] }> {
-  const { rec, asked, warnings } = await load(cache);
+  const { rec, asked, warnings } = await load(cache, more);
   const session = await clickSession(rec);
   rec.dispose();
   await new Promise((r) => setTimeout(r, 10));
@@ -91,13 +98,41 @@ describe('a base kept with the item matrix', () => {
   });
 });
 
+describe('a base kept with the item matrix, and the shop delta', () => {
+  it('finds the items a delta names by their row in the base from the rows kept, as a load from the files does', async () => {
+    const head = JSON.parse(readFileSync(join(models, 'head', 'manifest.json'), 'utf8')) as { files: { path: string; sha256: string }[] };
+    const { version } = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8')) as { version: string };
+    // The base's rows are the items in reverse catalogue order.
+    const named = catalog[40]!.id;
+    const rows = [...catalog].reverse();
+    publishDelta(models, {
+      baseVersion: version,
+      seq: 1,
+      ids: [named],
+      bias: [30],
+      baseRow: (id) => rows.findIndex((i) => i.id === id),
+      baseItems: head.files.find((f) => f.path === 'items.txt')!.sha256,
+      events: 1,
+      eventsThrough: null,
+    });
+    const more = { shopDelta: join(models, 'delta') };
+    const plain = await sessionOf(undefined, more);
+    expect(plain.session.cold[0]).toBe(named);
+    const cache = new MemoryPreparedCache();
+    await sessionOf(cache, more);
+    const later = await sessionOf(cache, more);
+    expect(readsBase(later.asked)).toBe(false);
+    expect(later.session).toEqual(plain.session);
+  });
+});
+
 describe('alignedFromSaved', () => {
   let head: HeadModel;
   let aligned: AlignedBase;
-  const ids = (): string[] => catalog.map((i) => i.id).reverse();
+  const ids = (): string[] => catalog.map((i) => i.id);
   beforeAll(async () => {
     head = await loadHeadModel(defaultFetcher, joinLocation(models, 'head'), { withResidual: false });
-    // Another order than the base's rows: the rows' catalogue indices are not the rows.
+    // The catalogue's order, not the base's rows': the rows' catalogue indices are not the rows.
     aligned = alignBase(head, ids(), { withResidual: false });
   });
   const saved = async (): Promise<SavedBase> => {
