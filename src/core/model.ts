@@ -496,10 +496,11 @@ export async function savedBaseOf(base: AlignedBase, slicer: Slicer): Promise<Sa
     },
     CHECK_STEP,
   );
-  const recent = base.recent ? { items: new Int32Array(base.recent.size), values: new Float32Array(base.recent.size) } : null;
-  if (recent) {
+  const sold = base.recent;
+  const recent = sold ? { items: new Int32Array(sold.size), values: new Float32Array(sold.size) } : null;
+  if (sold && recent) {
     let k = 0;
-    for (const [i, v] of base.recent!) {
+    for (const [i, v] of sold) {
       recent.items[k] = i;
       recent.values[k++] = v;
       if (k % CHECK_STEP === 0) await slicer.maybeYield();
@@ -543,19 +544,19 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
       CHECK_STEP,
     );
   };
-  await each(W!, 'W', Number.isFinite);
-  await each(rowBias!, 'biases', Number.isFinite);
+  await each(W, 'W', Number.isFinite);
+  await each(rowBias, 'biases', Number.isFinite);
   // As the alignment makes them: the new-item bias, then each known item's row's.
   const newItemBias = manifest.newItemBias ?? 0;
   const bias = new Float32Array(n);
   if (newItemBias !== 0) bias.fill(newItemBias);
   const known = new Uint8Array(n);
   // Each row names a catalogue item, or none (-1), and no two rows the same item.
-  await each(rowIndex!, 'rows', (i, j) => {
+  await each(rowIndex, 'rows', (i, j) => {
     if (i === -1) return true;
     if (!(i >= 0 && i < n) || known[i] === 1) return false;
     known[i] = 1;
-    bias[i] = rowBias![j]!;
+    bias[i] = rowBias[j]!;
     return true;
   });
   let transitions: BaseParams['transitions'] = null;
@@ -591,7 +592,7 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
       if ((k & 8191) === 8191) await slicer.maybeYield();
     }
   }
-  return { ...manifestParams(manifest), W: W!, bias, residual: null, transitions, recent, known, rowIndex: rowIndex! };
+  return { ...manifestParams(manifest), W, bias, residual: null, transitions, recent, known, rowIndex };
 }
 
 /** Loads `models/manifest.json`. */
