@@ -294,6 +294,9 @@ export async function loadHeadManifest(fetcher: Fetcher, base: string): Promise<
 /** Entries checked (or ids mapped) between two looks at the slice's time. */
 const CHECK_STEP = 8192;
 
+/** Entries of a saved base checked between two looks at the slice's time (each a compare or two). */
+const SAVED_STEP = 1 << 16;
+
 /** Bytes of items.txt decoded between two looks at the slice's time. */
 const LINES_PIECE = 1 << 18;
 
@@ -533,31 +536,41 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
   if (!(W instanceof Float32Array) || W.length !== d * d) bad('W');
   if (!(rowIndex instanceof Int32Array) || rowIndex.length !== manifest.items) bad('rows');
   if (!(rowBias instanceof Float32Array) || rowBias.length !== manifest.items) bad('biases');
-  // Every entry passes `ok`, checked a slice at a time.
-  const each = async (a: ArrayLike<number>, what: string, ok: (x: number, i: number) => boolean): Promise<void> => {
-    await inRanges(
-      a.length,
-      slicer,
-      (from, to) => {
-        for (let i = from; i < to; i++) if (!ok(a[i]!, i)) bad(what);
-      },
-      CHECK_STEP,
-    );
-  };
-  await each(W, 'W', Number.isFinite);
-  await each(rowBias, 'biases', Number.isFinite);
+  // The checks, a slice at a time, each a plain loop over one type of array (a callback per entry
+  // made them some 80 ms of a later visit with a base of 3.8 million transitions).
+  const ranges = (length: number, run: (from: number, to: number) => void): Promise<void> => inRanges(length, slicer, run, SAVED_STEP);
+  // Every entry in [lo, hi).
+  const within = (a: Int32Array, lo: number, hi: number, what: string): Promise<void> =>
+    ranges(a.length, (from, to) => {
+      for (let k = from; k < to; k++) if (!(a[k]! >= lo && a[k]! < hi)) bad(what);
+    });
+  // Every entry finite (and above 0 with `positive`).
+  const finite = (a: Float32Array, what: string, positive = false): Promise<void> =>
+    ranges(a.length, (from, to) => {
+      for (let k = from; k < to; k++) if (a[k]! - a[k]! !== 0 || (positive && !(a[k]! > 0))) bad(what);
+    });
+  // Every entry above the one before (or not below it, without `strict`).
+  const ascending = (a: Int32Array, strict: boolean, what: string): Promise<void> =>
+    ranges(a.length, (from, to) => {
+      for (let k = Math.max(1, from); k < to; k++) if (a[k]! < a[k - 1]! || (strict && a[k] === a[k - 1])) bad(what);
+    });
+  await finite(W, 'W');
+  await finite(rowBias, 'biases');
   // As the alignment makes them: the new-item bias, then each known item's row's.
   const newItemBias = manifest.newItemBias ?? 0;
   const bias = new Float32Array(n);
   if (newItemBias !== 0) bias.fill(newItemBias);
   const known = new Uint8Array(n);
   // Each row names a catalogue item, or none (-1), and no two rows the same item.
-  await each(rowIndex, 'rows', (i, j) => {
-    if (i === -1) return true;
-    if (!(i >= 0 && i < n) || known[i] === 1) return false;
-    known[i] = 1;
-    bias[i] = rowBias[j]!;
-    return true;
+  await within(rowIndex, -1, n, 'rows');
+  await ranges(rowIndex.length, (from, to) => {
+    for (let j = from; j < to; j++) {
+      const i = rowIndex[j]!;
+      if (i < 0) continue;
+      if (known[i] === 1) bad('rows');
+      known[i] = 1;
+      bias[i] = rowBias[j]!;
+    }
   });
   let transitions: BaseParams['transitions'] = null;
   if (transPtr || transTo || transP || transRows) {
@@ -573,10 +586,11 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     ) {
       return bad('transitions');
     }
-    await each(transRows, 'transitions', (x, r) => x >= 0 && x < n && (r === 0 || x > transRows[r - 1]!));
-    await each(transPtr, 'transitions', (x, r) => r === 0 || x >= transPtr[r - 1]!);
-    await each(transTo, 'transitions', (x) => x >= 0 && x < n);
-    await each(transP, 'transitions', Number.isFinite);
+    await within(transRows, 0, n, 'transitions');
+    await ascending(transRows, true, 'transitions');
+    await ascending(transPtr, false, 'transitions');
+    await within(transTo, 0, n, 'transitions');
+    await finite(transP, 'transitions');
     transitions = { ptr: transPtr, to: transTo, p: transP, rows: transRows };
   }
   let recent: Map<number, number> | null = null;
@@ -584,8 +598,8 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     if (!(recentItems instanceof Int32Array) || !(recentValues instanceof Float32Array) || recentItems.length !== recentValues.length) {
       return bad('recent sales');
     }
-    await each(recentItems, 'recent sales', (x) => x >= 0 && x < n);
-    await each(recentValues, 'recent sales', (x) => Number.isFinite(x) && x > 0);
+    await within(recentItems, 0, n, 'recent sales');
+    await finite(recentValues, 'recent sales', true);
     recent = new Map();
     for (let k = 0; k < recentItems.length; k++) {
       recent.set(recentItems[k]!, recentValues[k]!);
