@@ -81,18 +81,7 @@ export interface PreparedMatrix {
 export type SavedBase = Partial<Record<SavedBasePart, Numbers>>;
 
 /** The names of a saved base's arrays (see `savedBaseOf` in `model.ts`). */
-export const SAVED_BASE_PARTS = [
-  'W',
-  'rowIndex',
-  'rowBias',
-  'transPtr',
-  'transTo',
-  'transP',
-  'transRows',
-  'recentItems',
-  'recentValues',
-] as const;
-export type SavedBasePart = (typeof SAVED_BASE_PARTS)[number];
+export type SavedBasePart = 'W' | 'rowIndex' | 'rowBias' | 'transPtr' | 'transTo' | 'transP' | 'transRows' | 'recentItems' | 'recentValues';
 
 export interface PreparedEntry {
   catalog: PreparedCatalog;
