@@ -8,6 +8,8 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
 import { mulberry32 } from '../src/core/rng.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
+import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 
 const catalog = demoCatalog();
 const open: Recommender[] = [];
@@ -160,6 +162,46 @@ describe('createRecommender (Node, cpu)', () => {
       expect(t.because.every((b) => ['pet-01a', 'pet-02b'].includes(b.id))).toBe(true);
       expect(t.because.reduce((s, b) => s + b.weight, 0)).toBeLessThanOrEqual(1 + 1e-9);
     }
+  });
+
+  it('cites the click whose transition or own-order vote put an item in the list, not only those alike in content', async () => {
+    // A base that knows every item, whose transitions send kit-01a's buyers to pet-05c (another
+    // department, unlike it in content), with the transitions and the shopper's own order weighing
+    // much more than content: pet-05c is in the list for kit-01a's vote.
+    const dir = tempFolder('clickwise-because-votes-');
+    cpSync(MODELS, dir, { recursive: true });
+    const encoder = JSON.parse(readFileSync(join(dir, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    const ids = catalog.map((i) => i.id);
+    const from = ids.indexOf('kit-01a');
+    const to = ids.indexOf('pet-05c');
+    writeHeadModel(join(dir, 'head'), {
+      ...defaultHead(encoder),
+      ids,
+      bias: new Float32Array(ids.length),
+      transitions: {
+        ptr: Int32Array.from({ length: ids.length + 1 }, (_, i) => (i > from ? 1 : 0)),
+        to: Int32Array.of(to),
+        p: Float32Array.of(1),
+      },
+      // transitions, counts, own order, visit starts, own popularity, this visit: mid-visit, then at a start.
+      mix: [20, 20, 0, 0, 20, 20, 0, 0, 0, 0, 0, 0],
+    });
+    const rec = await make({ modelUrl: dir });
+    for (const id of ['gar-01a', 'kit-01a', 'gar-02a']) await rec.click(id);
+    const top = await rec.recommend({ k: 10 });
+    const pet = top.find((t) => t.id === 'pet-05c');
+    expect(pet, JSON.stringify(top.map((t) => t.id))).toBeDefined();
+    expect(pet!.because[0]).toMatchObject({ id: 'kit-01a' });
+    expect(pet!.because[0]!.weight).toBeGreaterThan(0.5);
+    // The shopper's own order (a shopper who never clicks kit-01a): pet-05c follows gar-01a in
+    // their clicks, and gar-01a is clicked again, then another garden item (the latest click).
+    const own = await make({ modelUrl: dir });
+    for (const id of ['gar-01a', 'pet-05c', 'gar-03a', 'gar-05a', 'gar-01a', 'gar-04a']) await own.click(id);
+    const again = await own.recommend({ k: 10, includeViewed: true });
+    const followed = again.find((t) => t.id === 'pet-05c');
+    expect(followed, JSON.stringify(again.map((t) => t.id))).toBeDefined();
+    expect(followed!.because[0]).toMatchObject({ id: 'gar-01a' });
+    expect(followed!.because[0]!.weight).toBeGreaterThan(0.5);
   });
 
   it('applies filter and exclude', async () => {

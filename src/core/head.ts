@@ -381,23 +381,32 @@ export function transitionVotes(
   return votes;
 }
 
+/** What {@link IncrementalHead.explain} gives: each clicked item's part in the scores of the items asked about. */
+export interface Explanation {
+  history: number[];
+  weights: number[];
+  contributions: Float32Array;
+  votes: Float32Array;
+  voteWeights: number[];
+}
+
 /**
- * The votes of {@link transitionVotes} one by one, as `visit(successor, vote)` (a successor of
- * several recent items is visited once for each), for a caller that needs only some of them and
- * need not build the map (the base's sampled softmax).
+ * The votes of {@link transitionVotes} one by one, as `visit(successor, vote, voter)` (a successor
+ * of several recent items is visited once for each), for a caller that needs only some of them and
+ * need not build the map (the base's sampled softmax), or needs to know who cast each.
  */
 export function forEachTransitionVote(
   T: Transitions,
   recent: ArrayLike<number>,
   o: Pick<HeadOptions, 'transitionVotes' | 'transitionDecay'>,
-  visit: (successor: number, vote: number) => void,
+  visit: (successor: number, vote: number, voter: number) => void,
 ): void {
   let w = 1;
   for (let r = 0; r < Math.min(recent.length, o.transitionVotes); r++) {
     const i = recent[r]!;
     if (i >= 0) {
       const [start, end] = transitionRow(T, i);
-      for (let k = start; k < end; k++) visit(T.to[k]!, w * T.p[k]!);
+      for (let k = start; k < end; k++) visit(T.to[k]!, w * T.p[k]!, i);
     }
     w *= o.transitionDecay;
   }
@@ -1134,20 +1143,76 @@ export class IncrementalHead {
     return top.sorted();
   }
 
-  /** The contribution of each history item j to the score of items `targets`: [H, |targets|]. */
-  async explain(targets: readonly number[]): Promise<{ history: number[]; weights: number[]; contributions: Float32Array }> {
+  /**
+   * What each clicked item adds to the scores of items `targets` at `time`, as [rows,
+   * |targets|] arrays over the rows of `history`: through the content model (`contributions`,
+   * the history's rows, by its `weights`) and through the votes it casts as one of the last
+   * distinct clicks (`votes`: the shop's transitions and the shopper's own order, each at its
+   * weight in the context of `time`; `voteWeights`, each row's decay as a voter, 0 for none).
+   * `history` lists the history's items, then the voters it lacks.
+   */
+  async explain(targets: readonly number[], time: number = Date.now()): Promise<Explanation> {
     this.assertAlive();
     const hw = this.historyWeights();
-    if (hw.length === 0 || targets.length === 0) return { history: [], weights: [], contributions: new Float32Array(0) };
-    const t = tf.tidy(() => {
-      const w = tf.tensor2d(Float32Array.from(hw.map((x) => x.w)), [hw.length, 1]);
-      const Hq = tf.mul(w, tf.matMul(this.rows(Int32Array.from(hw, (x) => x.i)), tf.add(this.W0, this.dW)));
-      const T = this.rows(Int32Array.from(targets));
-      return tf.matMul(Hq, T, false, true);
+    const history = hw.map((x) => x.i);
+    const weights = hw.map((x) => x.w);
+    const cols = targets.length;
+    const ctx = this.context(time);
+    // The votes, by feature, before their weights: read now, as the history is.
+    const column = new Map(targets.map((t, c) => [t, c]));
+    const rowOf = new Map(history.map((i, r) => [i, r]));
+    const voteWeights: number[] = history.map(() => 0);
+    const rowFor = (i: number): number => {
+      let r = rowOf.get(i);
+      if (r === undefined) {
+        r = history.length;
+        rowOf.set(i, r);
+        history.push(i);
+        weights.push(0);
+        voteWeights.push(0);
+      }
+      return r;
+    };
+    const last = this.memory.last.map((id) => this.index(id) ?? -1);
+    let w = 1;
+    for (let r = 0; r < Math.min(last.length, this.options.transitionVotes); r++) {
+      if (last[r]! >= 0) voteWeights[rowFor(last[r]!)] = w;
+      w *= this.options.transitionDecay;
+    }
+    const cast: { row: number; col: number; v: number }[][] = [[], []];
+    if (this.transitions)
+      forEachTransitionVote(this.transitions, last, this.options, (j, v, voter) => {
+        const col = column.get(j);
+        if (col !== undefined) cast[0]!.push({ row: rowFor(voter), col, v });
+      });
+    this.memory.forEachOwnVote(this.options, (a, b, v) => {
+      const i = this.index(a);
+      const col = this.index(b);
+      const c = col === undefined ? undefined : column.get(col);
+      if (i !== undefined && c !== undefined) cast[1]!.push({ row: rowFor(i), col: c, v });
     });
-    const contributions = (await t.data()) as Float32Array;
-    t.dispose();
-    return { history: hw.map((x) => x.i), weights: hw.map((x) => x.w), contributions };
+    const contributions = new Float32Array(history.length * cols);
+    if (hw.length > 0 && cols > 0) {
+      const t = tf.tidy(() => {
+        const hwT = tf.tensor2d(
+          Float32Array.from(hw, (x) => x.w),
+          [hw.length, 1],
+        );
+        const Hq = tf.mul(hwT, tf.matMul(this.rows(Int32Array.from(hw, (x) => x.i)), tf.add(this.W0, this.dW)));
+        return tf.matMul(Hq, this.rows(Int32Array.from(targets)), false, true);
+      });
+      contributions.set((await t.data()) as Float32Array);
+      t.dispose();
+    }
+    const votes = new Float32Array(history.length * cols);
+    if (cast[0]!.length + cast[1]!.length > 0) {
+      const { mix } = await this.queryParams();
+      // MEMORY_FEATURES: the shop's transitions first, the shopper's own order third.
+      [mix[ctx]!, mix[4 + ctx]!].forEach((m, f) => {
+        for (const { row, col, v } of cast[f]!) votes[row * cols + col]! += m * v;
+      });
+    }
+    return { history, weights, contributions, votes, voteWeights };
   }
 
   /** The scored set of a click: p, impressions, seeded random negatives. */

@@ -182,13 +182,19 @@ export class ShopperMemory<K> {
    */
   ownVotes(o: Pick<MemoryOptions, 'transitionVotes' | 'transitionDecay'>): Map<K, number> {
     const votes = new Map<K, number>();
+    this.forEachOwnVote(o, (_, b, v) => votes.set(b, (votes.get(b) ?? 0) + v));
+    return votes;
+  }
+
+  /** The votes of {@link ownVotes} one by one, as `visit(voter, item, vote)`, for a caller that needs to know who cast each. */
+  forEachOwnVote(o: Pick<MemoryOptions, 'transitionVotes' | 'transitionDecay'>, visit: (voter: K, item: K, vote: number) => void): void {
     let w = 1;
     for (let r = 0; r < Math.min(this.last.length, o.transitionVotes); r++) {
-      const row = this.pairs.get(this.last[r]!);
-      if (row) for (const [b, c] of row) votes.set(b, (votes.get(b) ?? 0) + w * Math.log1p(c));
+      const a = this.last[r]!;
+      const row = this.pairs.get(a);
+      if (row) for (const [b, c] of row) visit(a, b, w * Math.log1p(c));
       w *= o.transitionDecay;
     }
-    return votes;
   }
 
   /** The "this visit" feature: 1 for each item of the latest visit (see {@link MEMORY_FEATURES}). */

@@ -1361,16 +1361,20 @@ class RecommenderImpl implements Recommender {
       ).map((i) => byItem.get(i)!);
     }
     // The `because` of the items shown only (the history is the one the sharing read: no await between).
-    const { history, weights, contributions } = await this.head.explain(picked.map((p) => p.i));
+    const { history, weights, contributions, votes, voteWeights } = await this.head.explain(picked.map((p) => p.i));
     const columns = picked.length;
     return picked.map((p, col) => {
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
       history.forEach((h, row) => {
-        // An item shown for one interest is explained by that interest's clicks, however long ago.
+        // An item shown for one interest is explained by that interest's clicks, however long ago
+        // (each part at its click's full weight).
         if (p.group !== undefined && this.catalog.category(h) !== p.group) return;
-        const raw = contributions[row * columns + col]!;
-        const c = p.group !== undefined ? raw / Math.max(weights[row]!, 1e-6) : raw;
+        const [like, vote] = [contributions[row * columns + col]!, votes[row * columns + col]!];
+        const c =
+          p.group !== undefined
+            ? (weights[row]! > 0 ? like / Math.max(weights[row]!, 1e-6) : 0) + (voteWeights[row]! > 0 ? vote / voteWeights[row]! : 0)
+            : like + vote;
         if (c > 0 && h !== p.i) {
           parts.push({ id: this.catalog.id(h), weight: c });
           total += c;
