@@ -7,7 +7,24 @@ import { expect, test } from '@playwright/test';
 import { launch, tagPage } from './helpers.js';
 
 /** WebGPU (float32 on SwiftShader) against WASM: different kernels and summation order. */
-const CROSS_BACKEND_TOLERANCE = 1e-3;
+const CROSS_BACKEND_TOLERANCE = 1e-4;
+/**
+ * Each backend encodes the catalogue itself, and the page keeps the vectors as int8 rows: where
+ * the encoders' float32 outputs differ in their last bits across a rounding boundary, one
+ * coordinate of an item's row is a step apart (a score about 1e-3 apart on the demo's catalogue).
+ * Rare (one item of 280 here); such an item is held to this, the rest to the tolerance above.
+ */
+const ROUNDING_STEP_TOLERANCE = 1e-2;
+
+/** Checks that `other`'s scores agree with `base`'s: all but 1% of items within the float tolerance, every one within a rounding step. */
+function expectAgreeing(base: Record<string, number>, other: Record<string, number>): void {
+  const ids = Object.keys(base);
+  expect(Object.keys(other).length).toBe(ids.length);
+  const apart = (id: string): number => Math.abs(base[id]! - other[id]!) / Math.max(1, Math.abs(base[id]!));
+  const off = ids.filter((id) => !(apart(id) < CROSS_BACKEND_TOLERANCE));
+  expect(off.length, off.map((id) => `${id}: ${apart(id)}`).join(', ')).toBeLessThanOrEqual(Math.ceil(ids.length / 100));
+  for (const id of off) expect(apart(id), id).toBeLessThan(ROUNDING_STEP_TOLERANCE);
+}
 
 interface RunResult {
   backend: string;
@@ -64,10 +81,7 @@ test('learns the clicked category on WebGPU and on the fallback, with agreeing s
     expect(r.after).toBeGreaterThanOrEqual(0.5);
     expect(r.after).toBeGreaterThan(r.before);
   }
-  const ids = Object.keys(auto.scores);
-  expect(ids.length).toBe(Object.keys(gpu.scores).length);
-  for (const id of ids)
-    expect(Math.abs(auto.scores[id]! - gpu.scores[id]!)).toBeLessThan(CROSS_BACKEND_TOLERANCE * Math.max(1, Math.abs(auto.scores[id]!)));
+  expectAgreeing(auto.scores, gpu.scores);
 });
 
 test('runs the update and the scoring on WebGL and CPU too, agreeing with WASM', async () => {
@@ -76,9 +90,7 @@ test('runs the update and the scoring on WebGL and CPU too, agreeing with WASM',
     const r = await run(false, backend);
     expect(r.backend).toBe(backend);
     expect(r.after).toBeGreaterThan(r.before);
-    for (const id of Object.keys(wasm.scores)) {
-      expect(Math.abs(wasm.scores[id]! - r.scores[id]!)).toBeLessThan(CROSS_BACKEND_TOLERANCE * Math.max(1, Math.abs(wasm.scores[id]!)));
-    }
+    expectAgreeing(wasm.scores, r.scores);
   }
 });
 
