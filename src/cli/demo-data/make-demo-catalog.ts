@@ -40,6 +40,7 @@ type Shape =
 interface Department {
   name: string;
   slug: string;
+  /** `note` follows the type's name in a description ("A tent …"), with its own preposition. */
   variants: { word: string; color: string; note: string }[];
   types: ProductType[];
 }
@@ -49,11 +50,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Kitchen',
     slug: 'kit',
     variants: [
-      { word: 'Stoneware', color: '#b7a58f', note: 'glazed stoneware that keeps heat' },
-      { word: 'Enamel', color: '#e4e8ef', note: 'chip-resistant enamel over steel' },
-      { word: 'Copper', color: '#c57a4a', note: 'brushed copper with a tin lining' },
-      { word: 'Bamboo', color: '#d8c48e', note: 'fast-growing bamboo, oiled by hand' },
-      { word: 'Cast Iron', color: '#3f3f46', note: 'pre-seasoned cast iron' },
+      { word: 'Stoneware', color: '#b7a58f', note: 'in glazed stoneware that keeps heat' },
+      { word: 'Enamel', color: '#e4e8ef', note: 'in chip-resistant enamel over steel' },
+      { word: 'Copper', color: '#c57a4a', note: 'in brushed copper with a tin lining' },
+      { word: 'Bamboo', color: '#d8c48e', note: 'in fast-growing bamboo, oiled by hand' },
+      { word: 'Cast Iron', color: '#3f3f46', note: 'in pre-seasoned cast iron' },
     ],
     types: [
       { noun: 'Coffee Mug', shape: 'mug', price: 12, blurb: 'holds a generous 350 ml of coffee or tea' },
@@ -69,11 +70,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Garden',
     slug: 'gar',
     variants: [
-      { word: 'Terracotta', color: '#c8643b', note: 'frost-proof terracotta' },
-      { word: 'Galvanised', color: '#9ca3af', note: 'galvanised steel that will not rust' },
-      { word: 'Willow', color: '#a98b5d', note: 'woven willow from managed coppice' },
-      { word: 'Recycled', color: '#6b8f71', note: 'recycled plastic, UV-stable' },
-      { word: 'Slate', color: '#4b5563', note: 'split slate with a natural edge' },
+      { word: 'Terracotta', color: '#c8643b', note: 'in frost-proof terracotta' },
+      { word: 'Galvanised', color: '#9ca3af', note: 'in galvanised steel that will not rust' },
+      { word: 'Willow', color: '#a98b5d', note: 'in woven willow from managed coppice' },
+      { word: 'Recycled', color: '#6b8f71', note: 'in recycled plastic, UV-stable' },
+      { word: 'Slate', color: '#4b5563', note: 'in split slate with a natural edge' },
     ],
     types: [
       { noun: 'Plant Pot', shape: 'pot', price: 16, blurb: 'with a drainage hole for herbs and shrubs' },
@@ -89,11 +90,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Outdoor',
     slug: 'out',
     variants: [
-      { word: 'Ultralight', color: '#f59e0b', note: 'ripstop nylon at half the usual weight' },
-      { word: 'Waterproof', color: '#2563eb', note: 'taped seams and a 5000 mm waterproof rating' },
+      { word: 'Ultralight', color: '#f59e0b', note: 'in ripstop nylon at half the usual weight' },
+      { word: 'Waterproof', color: '#2563eb', note: 'with taped seams and a 5000 mm waterproof rating' },
       { word: 'Trail', color: '#16a34a', note: 'made for long days on rough paths' },
       { word: 'Alpine', color: '#dc2626', note: 'rated for cold nights above the tree line' },
-      { word: 'Canvas', color: '#a3a380', note: 'heavy cotton canvas that breathes' },
+      { word: 'Canvas', color: '#a3a380', note: 'in heavy cotton canvas that breathes' },
     ],
     types: [
       { noun: 'Tent', shape: 'tent', price: 180, blurb: 'sleeps two, pitches in five minutes' },
@@ -109,11 +110,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Stationery',
     slug: 'sta',
     variants: [
-      { word: 'Dotted', color: '#0ea5e9', note: 'dot-grid pages for notes and sketches' },
-      { word: 'Linen', color: '#e7dcc8', note: 'linen-bound cover' },
-      { word: 'Pastel', color: '#f9a8d4', note: 'soft pastel tones' },
-      { word: 'Kraft', color: '#b08968', note: 'unbleached kraft card' },
-      { word: 'Midnight', color: '#1e293b', note: 'deep midnight blue' },
+      { word: 'Dotted', color: '#0ea5e9', note: 'with dot-grid pages for notes and sketches' },
+      { word: 'Linen', color: '#e7dcc8', note: 'with a linen-bound cover' },
+      { word: 'Pastel', color: '#f9a8d4', note: 'in soft pastel tones' },
+      { word: 'Kraft', color: '#b08968', note: 'in unbleached kraft card' },
+      { word: 'Midnight', color: '#1e293b', note: 'in deep midnight blue' },
     ],
     types: [
       { noun: 'Notebook', shape: 'book', price: 14, blurb: 'A5, 192 numbered pages of 100 gsm paper' },
@@ -129,11 +130,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Toys',
     slug: 'toy',
     variants: [
-      { word: 'Wooden', color: '#c89f6a', note: 'sustainably sourced beech, non-toxic paint' },
-      { word: 'Rainbow', color: '#f43f5e', note: 'bright rainbow colours' },
-      { word: 'Jungle', color: '#65a30d', note: 'jungle animals on every piece' },
-      { word: 'Space', color: '#6366f1', note: 'rockets, planets and stars' },
-      { word: 'Ocean', color: '#0891b2', note: 'whales, fish and coral' },
+      { word: 'Wooden', color: '#c89f6a', note: 'in sustainably sourced beech, non-toxic paint' },
+      { word: 'Rainbow', color: '#f43f5e', note: 'in bright rainbow colours' },
+      { word: 'Jungle', color: '#65a30d', note: 'with jungle animals on every piece' },
+      { word: 'Space', color: '#6366f1', note: 'with rockets, planets and stars' },
+      { word: 'Ocean', color: '#0891b2', note: 'with whales, fish and coral' },
     ],
     types: [
       { noun: 'Building Blocks', shape: 'box', price: 28, blurb: 'fifty blocks in a drawstring bag, ages 2 and up' },
@@ -149,11 +150,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Clothing',
     slug: 'clo',
     variants: [
-      { word: 'Merino', color: '#94a3b8', note: 'fine merino wool that does not itch' },
-      { word: 'Organic Cotton', color: '#f5f5f4', note: 'certified organic cotton' },
-      { word: 'Corduroy', color: '#92400e', note: 'soft needle-cord' },
-      { word: 'Striped', color: '#1d4ed8', note: 'classic breton stripes' },
-      { word: 'Fleece', color: '#7c3aed', note: 'warm recycled fleece' },
+      { word: 'Merino', color: '#94a3b8', note: 'in fine merino wool that does not itch' },
+      { word: 'Organic Cotton', color: '#f5f5f4', note: 'in certified organic cotton' },
+      { word: 'Corduroy', color: '#92400e', note: 'in soft needle-cord' },
+      { word: 'Striped', color: '#1d4ed8', note: 'in classic breton stripes' },
+      { word: 'Fleece', color: '#7c3aed', note: 'in warm recycled fleece' },
     ],
     types: [
       { noun: 'Jumper', shape: 'shirt', price: 65, blurb: 'a relaxed crew neck for every season' },
@@ -169,11 +170,11 @@ const DEPARTMENTS: Department[] = [
     name: 'Home',
     slug: 'hom',
     variants: [
-      { word: 'Velvet', color: '#065f46', note: 'plush velvet in a deep tone' },
-      { word: 'Rattan', color: '#caa472', note: 'hand-woven rattan' },
-      { word: 'Marble', color: '#e5e7eb', note: 'white marble with grey veins' },
-      { word: 'Oak', color: '#a16207', note: 'solid oak with a matt finish' },
-      { word: 'Boucle', color: '#f3efe6', note: 'nubby boucle weave' },
+      { word: 'Velvet', color: '#065f46', note: 'in plush velvet in a deep tone' },
+      { word: 'Rattan', color: '#caa472', note: 'in hand-woven rattan' },
+      { word: 'Marble', color: '#e5e7eb', note: 'in white marble with grey veins' },
+      { word: 'Oak', color: '#a16207', note: 'in solid oak with a matt finish' },
+      { word: 'Boucle', color: '#f3efe6', note: 'in nubby boucle weave' },
     ],
     types: [
       { noun: 'Cushion', shape: 'cushion', price: 32, blurb: '45 cm square with a feather insert' },
@@ -189,10 +190,10 @@ const DEPARTMENTS: Department[] = [
     name: 'Pets',
     slug: 'pet',
     variants: [
-      { word: 'Cosy', color: '#fb923c', note: 'extra padding for long naps' },
-      { word: 'Reflective', color: '#facc15', note: 'reflective trim for evening walks' },
+      { word: 'Cosy', color: '#fb923c', note: 'with extra padding for long naps' },
+      { word: 'Reflective', color: '#facc15', note: 'with reflective trim for evening walks' },
       { word: 'Chew-Proof', color: '#475569', note: 'tough enough for determined chewers' },
-      { word: 'Tartan', color: '#b91c1c', note: 'a warm tartan check' },
+      { word: 'Tartan', color: '#b91c1c', note: 'in a warm tartan check' },
       { word: 'Eco', color: '#4d7c0f', note: 'made from recycled bottles' },
     ],
     types: [
@@ -254,6 +255,12 @@ function glyph(shape: Shape, color: string): string {
   }
 }
 
+/** A type's name as a description begins it: "A tent", or "Socks" for a plural. */
+function described(noun: string): string {
+  const lower = noun.toLowerCase();
+  return noun.endsWith('s') ? lower[0]!.toUpperCase() + lower.slice(1) : `A ${lower}`;
+}
+
 function thumbnail(shape: Shape, color: string, bg: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 120 110" width="240" height="220"><rect width="120" height="110" fill="${bg}"/>${glyph(shape, color)}</svg>\n`;
 }
@@ -275,7 +282,7 @@ function main(): void {
         items.push({
           id,
           title: `${v.word} ${type.noun}`,
-          description: `A ${type.noun.toLowerCase()} in ${v.note}; ${type.blurb}.`,
+          description: `${described(type.noun)} ${v.note}; ${type.blurb}.`,
           category: dep.name,
           price: Number(price.toFixed(2)),
           image: `thumbs/${file}`,
