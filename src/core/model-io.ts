@@ -284,18 +284,14 @@ export function halfTable(): Float32Array {
   return halves;
 }
 
-/** {@link floatToHalf}'s float32, and its bits (one pair for every call: a base's millions of probabilities). */
-const toHalfScratch = new Float32Array(1);
-const toHalfBits = new Uint32Array(toHalfScratch.buffer);
-
 /**
  * Converts a float to the nearest IEEE-754 half (round to nearest even is not needed here). A
  * mantissa that rounds up to a whole 1 carries into the exponent: added, not or-ed, which halved
  * such a number where its exponent was odd (0.49999 became 0.25).
  */
 export function floatToHalf(v: number): number {
-  toHalfScratch[0] = v;
-  const x = toHalfBits[0]!;
+  const f32 = new Float32Array([v]);
+  const x = new Uint32Array(f32.buffer)[0]!;
   const sign = (x >>> 16) & 0x8000;
   const e = ((x >>> 23) & 0xff) - 127 + 15;
   let m = x & 0x7fffff;

@@ -7,16 +7,7 @@ import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorRows, TensorSpec } from './model-io.js';
-import {
-  decodeTensor,
-  decodeTensorSliced,
-  fetchJson,
-  fetchVerified,
-  floatToHalf,
-  halfTable,
-  joinLocation,
-  tensorRows,
-} from './model-io.js';
+import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation, tensorRows } from './model-io.js';
 import type { SavedBase } from './prepared.js';
 import type { Slicer } from './slice.js';
 import { inRanges, ITEMS_PER_STEP, runSteps } from './slice.js';
@@ -523,38 +514,10 @@ export async function savedBaseOf(base: AlignedBase, slicer: Slicer): Promise<Sa
     rowIndex,
     rowBias,
     ...(T
-      ? {
-          transPtr: T.ptr,
-          transTo: T.to,
-          transP: (await asHalves(T.p, slicer)) ?? T.p,
-          transRows: T.rows ?? Int32Array.from({ length: T.ptr.length - 1 }, (_, i) => i),
-        }
+      ? { transPtr: T.ptr, transTo: T.to, transP: T.p, transRows: T.rows ?? Int32Array.from({ length: T.ptr.length - 1 }, (_, i) => i) }
       : {}),
     ...(recent ? { recentItems: recent.items, recentValues: recent.values } : {}),
   };
-}
-
-/**
- * `p` as float16, where each value is one exactly (a base's file sends the transitions'
- * probabilities so, unless written exact): a quarter of a saved base's bytes at 38 successors an
- * item. Else null: they are kept as they are.
- */
-async function asHalves(p: Float32Array, slicer: Slicer): Promise<Uint16Array | null> {
-  const table = halfTable();
-  const out = new Uint16Array(p.length);
-  let exact = true;
-  await inRanges(
-    p.length,
-    slicer,
-    (from, to) => {
-      for (let k = from; exact && k < to; k++) {
-        out[k] = floatToHalf(p[k]!);
-        exact = table[out[k]!] === p[k];
-      }
-    },
-    SAVED_STEP,
-  );
-  return exact ? out : null;
 }
 
 /**
@@ -614,7 +577,7 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     if (
       !(transPtr instanceof Int32Array) ||
       !(transTo instanceof Int32Array) ||
-      !(transP instanceof Float32Array || transP instanceof Uint16Array) ||
+      !(transP instanceof Float32Array) ||
       !(transRows instanceof Int32Array) ||
       transPtr.length !== transRows.length + 1 ||
       transTo.length !== transP.length ||
@@ -627,17 +590,8 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     await ascending(transRows, true, 'transitions');
     await ascending(transPtr, false, 'transitions');
     await within(transTo, 0, n, 'transitions');
-    // Kept as float16 (`asHalves`), or as float32 by an earlier version or for a base written exact.
-    let p = transP as Float32Array;
-    if (transP instanceof Uint16Array) {
-      const table = halfTable();
-      p = new Float32Array(transP.length);
-      await ranges(transP.length, (from, to) => {
-        for (let k = from; k < to; k++) p[k] = table[transP[k]!]!;
-      });
-    }
-    await finite(p, 'transitions');
-    transitions = { ptr: transPtr, to: transTo, p, rows: transRows };
+    await finite(transP, 'transitions');
+    transitions = { ptr: transPtr, to: transTo, p: transP, rows: transRows };
   }
   let recent: Map<number, number> | null = null;
   if (recentItems || recentValues) {
