@@ -383,10 +383,15 @@ export function transitionVotes(
 
 /** What {@link IncrementalHead.explain} gives: each clicked item's part in the scores of the items asked about. */
 export interface Explanation {
+  /** The rows' items: the history's, then the voters it lacks. */
   history: number[];
+  /** Each row's weight in the history (0 for a voter it lacks). */
   weights: number[];
+  /** [rows, targets]: what each row adds through the content model. */
   contributions: Float32Array;
+  /** [rows, targets]: what each row adds by its votes (the shop's transitions, the shopper's own order), weighted. */
   votes: Float32Array;
+  /** Each row's decay as a voter (0 for none). */
   voteWeights: number[];
 }
 
@@ -1207,8 +1212,8 @@ export class IncrementalHead {
     const votes = new Float32Array(history.length * cols);
     if (cast[0]!.length + cast[1]!.length > 0) {
       const { mix } = await this.queryParams();
-      // MEMORY_FEATURES: the shop's transitions first, the shopper's own order third.
-      [mix[ctx]!, mix[4 + ctx]!].forEach((m, f) => {
+      const weight = (f: (typeof MEMORY_FEATURES)[number]): number => mix[2 * MEMORY_FEATURES.indexOf(f) + ctx]!;
+      [weight('transitions'), weight('own order')].forEach((m, f) => {
         for (const { row, col, v } of cast[f]!) votes[row * cols + col]! += m * v;
       });
     }
