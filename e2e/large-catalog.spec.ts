@@ -114,18 +114,23 @@ for (const shipped of [true, false]) {
 test(`${N} items with a base that knows every item (residuals, transitions): no long task on a first or a later visit`, async () => {
   // As a shop of this size ships after `npm run maintain`: some 17 MB of base, read and aligned on every visit.
   trainedBase(N, dir);
-  const { first, later } = await visits<Visit & { model: string; baseAsked: number }>(
+  const { first, later } = await visits<Visit & { model: string; baseAsked: number; transAsked: number; transAfterHead: boolean }>(
     '/big/models-trained/',
     CLICK_AND_REPORT.replace(
       'tasks: window.__tasks,',
-      "tasks: window.__tasks, model: rec.stats().modelVersion, baseAsked: performance.getEntriesByType('resource').filter((r) => r.name.endsWith('/head/head.bin')).length,",
+      "tasks: window.__tasks, model: rec.stats().modelVersion, ...(() => { const files = performance.getEntriesByType('resource'); const head = files.filter((r) => r.name.endsWith('/head/head.bin')); const trans = files.filter((r) => r.name.endsWith('/head/transitions.bin')); return { baseAsked: head.length, transAsked: trans.length, transAfterHead: head.length === 1 && trans.length === 1 && trans[0].startTime >= head[0].responseEnd }; })(),",
     ),
   );
   expect(first.model).toContain(`bench-trained-${N}`);
+  // The first visit downloads the base's transitions (transitions.bin) only once the rest of it
+  // (head.bin) is in: its first list needs none of them.
+  expect(first.baseAsked).toBe(1);
+  expect(first.transAsked).toBe(1);
+  expect(first.transAfterHead).toBe(true);
   // The later visit takes the base aligned with the catalogue from the first one's entry, with
   // the item matrix: it does not download the base's files again.
-  expect(first.baseAsked).toBe(1);
   expect(later.baseAsked).toBe(0);
+  expect(later.transAsked).toBe(0);
   expect(first.shown).toBeGreaterThan(0);
   expect(Math.max(0, ...first.tasks), `long tasks ${first.tasks.join(', ')} ms`).toBeLessThan(BOUND_MS);
   expect(later.embeddings.prepared).toBe(N);

@@ -88,7 +88,8 @@ export const TRAINED_SUCCESSORS = 38;
  */
 export function trainedBase(n: number, dir: string): string {
   const models = join(dir, 'models-trained');
-  if (!existsSync(join(models, 'manifest.json'))) {
+  // Made again where a base of an earlier layout is kept (its transitions inside head.bin).
+  if (!existsSync(join(models, 'manifest.json')) || !existsSync(join(models, 'head', 'transitions.bin'))) {
     cpSync(join(dir, 'models'), models, { recursive: true });
     const encoder = JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
     const d = encoder.dims;

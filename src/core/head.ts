@@ -576,7 +576,8 @@ export class IncrementalHead {
   private recent: { i: number; t: number }[] = [];
   /** Per-item entries of a loaded state whose ids are not in this catalogue, kept for `save`. */
   private foreignBias: { id: string; b: number; g: number }[] = [];
-  private readonly transitions: Transitions | null;
+  /** The shop's transitions, re-indexed to the catalogue: null where the base has none, or until {@link setTransitions}. */
+  private transitions: Transitions | null;
   private readonly mix0: Float32Array;
   /** What each item sold before the base was made (`BaseParams.recent`), or null: own popularity is then bᵢ. */
   private readonly baseRecent: ReadonlyMap<number, number> | null;
@@ -764,6 +765,25 @@ export class IncrementalHead {
         'int32',
       ),
     ) as tf.Tensor1D;
+  }
+
+  /**
+   * Takes the base's transitions where it was made without them (a page ranks its first list
+   * before they are read, `loadHead`'s `deferTransitions`): what the head scores and learns from
+   * then on uses their votes. Nothing learned changes. A disposed head ignores them.
+   */
+  setTransitions(T: Transitions | null): void {
+    if (this.disposed) return;
+    if (T) checkTransitions(T, this.n);
+    this.transitions = T;
+  }
+
+  /**
+   * Whether the shopper's clicks give the shop's transitions votes (the last distinct items
+   * clicked): a head made without its transitions scores and learns as with them only while not.
+   */
+  get votesOnTransitions(): boolean {
+    return this.memory.last.length > 0;
   }
 
   /**

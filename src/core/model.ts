@@ -125,8 +125,14 @@ export interface HeadModel {
    * first, and not at all where its item matrix is saved with them in it.
    */
   residualRows?: TensorRows | null;
-  /** The shop's transitions over items.txt rows (CSR), or null. */
+  /** The shop's transitions over items.txt rows (CSR), or null (also where they are read later). */
   transitions: { ptr: Float32Array; to: Float32Array; p: Float32Array } | null;
+  /**
+   * With `transitions: 'later'`: the transitions, read (their file downloaded, where they have one
+   * of their own: `transitions.bin`) and checked when first asked for, once. A page ranks its
+   * first list without them and needs them only once the shopper has clicked.
+   */
+  transitionsLater?: () => Promise<HeadModel['transitions']>;
   /** What each row's item sold in the days before the base was made (see `BaseParams.recent`), or null. */
   recent: Float32Array | null;
 }
@@ -143,14 +149,21 @@ export interface HeadModel {
 export async function loadHeadModel(
   fetcher: Fetcher,
   base: string,
-  options: { withResidual?: boolean | 'rows'; slicer?: Slicer; manifest?: HeadManifest } = {},
+  options: { withResidual?: boolean | 'rows'; slicer?: Slicer; manifest?: HeadManifest; transitions?: 'later' } = {},
 ): Promise<HeadModel> {
   const slicer = options.slicer ?? null;
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = options.manifest ?? (await loadHeadManifest(fetcher, base));
-  // The files download together.
-  const got = await Promise.all(manifest.files.map((f) => fetchVerified(fetcher, base, f)));
-  const buffers = new Map<string, ArrayBuffer>(manifest.files.map((f, i) => [f.path, got[i]!]));
+  // With `transitions: 'later'`, the files that hold the transitions alone (`transitions.bin`)
+  // wait until `transitionsLater` asks for them; the others download together.
+  const onlyTransitions = (path: string): boolean => {
+    const held = manifest.tensors.filter((t) => t.file === path);
+    return held.length > 0 && held.every((t) => TRANSITION_TENSORS.includes(t.name));
+  };
+  const waiting = options.transitions === 'later' ? manifest.files.filter((f) => onlyTransitions(f.path)) : [];
+  const now = manifest.files.filter((f) => !waiting.includes(f));
+  const got = await Promise.all(now.map((f) => fetchVerified(fetcher, base, f)));
+  const buffers = new Map<string, ArrayBuffer>(now.map((f, i) => [f.path, got[i]!]));
   const fileOf = (spec: TensorSpec): ArrayBuffer => {
     const buf = buffers.get(spec.file);
     if (!buf)
@@ -202,11 +215,12 @@ export async function loadHeadModel(
   ) {
     throw new ModelLoadError(manifestUrl, 'Head per-item tensors do not match items.txt. Redeploy the head.');
   }
-  const ptr = await tensor('transPtr');
-  const to = await tensor('transTo');
-  const p = await tensor('transP');
-  let transitions: HeadModel['transitions'] = null;
-  if (ptr || to || p) {
+  // The transitions, checked: read with the rest, or when `transitionsLater` asks.
+  const readTransitions = async (): Promise<HeadModel['transitions']> => {
+    const ptr = await tensor('transPtr');
+    const to = await tensor('transTo');
+    const p = await tensor('transP');
+    if (!ptr && !to && !p) return null;
     const nnz = ptr?.[ids.length];
     if (
       !ptr ||
@@ -219,14 +233,40 @@ export async function loadHeadModel(
     ) {
       throw new ModelLoadError(manifestUrl, 'Head transition tensors (transPtr, transTo, transP) do not fit items.txt. Redeploy the head.');
     }
-    transitions = { ptr, to, p };
-  }
+    return { ptr, to, p };
+  };
+  let later: Promise<HeadModel['transitions']> | null = null;
+  const transitionsLater = (): Promise<HeadModel['transitions']> =>
+    (later ??= (async () => {
+      const files = await Promise.all(waiting.map((f) => fetchVerified(fetcher, base, f)));
+      waiting.forEach((f, i) => buffers.set(f.path, files[i]!));
+      try {
+        return await readTransitions();
+      } finally {
+        // The files' bytes are let go once read (the residuals' rows keep their own file).
+        buffers.clear();
+      }
+    })());
+  const transitions = options.transitions === 'later' ? null : await readTransitions();
   const itemIndex = new Map<string, number>();
   await ranges(ids.length, (from, to) => {
     for (let i = from; i < to; i++) itemIndex.set(ids[i]!, i);
   });
-  return { manifest, W, itemIndex, bias, residual, ...(residualRows ? { residualRows } : {}), transitions, recent };
+  return {
+    manifest,
+    W,
+    itemIndex,
+    bias,
+    residual,
+    ...(residualRows ? { residualRows } : {}),
+    transitions,
+    ...(options.transitions === 'later' ? { transitionsLater } : {}),
+    recent,
+  };
 }
+
+/** The tensors of a base's transitions (see {@link HeadModel.transitionsLater}). */
+const TRANSITION_TENSORS = ['transPtr', 'transTo', 'transP'];
 
 /**
  * A head folder's manifest, whose format is checked (the rest is checked as its files are read,
@@ -389,8 +429,6 @@ export function* alignBaseSteps(
   const residual = (head.residual || rowsOf) && options.withResidual !== false ? new Float32Array(n * d) : null;
   const known = new Uint8Array(n);
   const recent = head.recent ? new Map<number, number>() : null;
-  // The base's row of catalogue item i, plus one (0: the base does not know it).
-  const rowOf = new Int32Array(n);
   const catIndex = new Int32Array(head.itemIndex.size).fill(-1);
   let indexOf = options.indexOf;
   if (!indexOf) {
@@ -407,61 +445,78 @@ export function* alignBaseSteps(
     const i = indexOf(id);
     if (i === undefined || idAt(i) !== id) continue;
     known[i] = 1;
-    rowOf[i] = j + 1;
     catIndex[j] = i;
     bias[i] = head.bias[j]!;
     if (recent && head.recent![j]! > 0) recent.set(i, head.recent![j]!);
     if (residual && head.residual) residual.set(head.residual.subarray(j * d, (j + 1) * d), i * d);
     else if (residual && rowsOf) rowsOf.row(j, residual, i * d);
   }
-  // Transitions re-indexed to the catalogue; successors the catalogue lacks are left out. Only the
-  // items that have successors get a row (`rows`), in catalogue order.
-  let transitions: BaseParams['transitions'] = null;
+  // Transitions re-indexed to the catalogue.
   const T = options.withTransitions === false ? null : head.transitions;
-  if (T) {
-    // The catalogue's items that have a row in the base, in catalogue order.
-    let count = 0;
-    const withRow = new Int32Array(catIndex.length);
-    for (let j = 0; j < catIndex.length; j++) {
-      if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow[count++] = catIndex[j]!;
-      if ((j + 1) % itemsPerStep === 0) yield;
-    }
-    const order = withRow.subarray(0, count).sort();
-    yield;
-    // Written into arrays of the base's size (an upper bound): no growing lists of numbers. A step
-    // ends after about `itemsPerStep` rows and entries, however the entries fall among the rows.
-    const nnz = T.to.length;
-    const to = new Int32Array(nnz);
-    const p = new Float32Array(nnz);
-    const rows = new Int32Array(count);
-    const ptr = new Int32Array(count + 1);
-    let e = 0;
-    let r = 0;
-    let work = 0;
-    for (const i of order) {
-      const j = rowOf[i]! - 1;
-      const end = T.ptr[j + 1]!;
-      for (let k = T.ptr[j]!; k < end; k++) {
-        const c = catIndex[T.to[k]!]!;
-        if (c >= 0) {
-          to[e] = c;
-          p[e] = T.p[k]!;
-          e++;
-        }
-      }
-      if (e > ptr[r]!) {
-        rows[r++] = i;
-        ptr[r] = e;
-      }
-      work += 1 + end - T.ptr[j]!;
-      if (work >= itemsPerStep) {
-        work = 0;
-        yield;
-      }
-    }
-    transitions = { ptr: ptr.subarray(0, r + 1), to: to.subarray(0, e), p: p.subarray(0, e), rows: rows.subarray(0, r) };
-  }
+  const transitions = T ? yield* alignTransitionsSteps(T, catIndex, n, itemsPerStep) : null;
   return { ...manifestParams(head.manifest), W: head.W, bias, residual, transitions, recent, known, rowIndex: catIndex };
+}
+
+/**
+ * A base's transitions (over its rows) re-indexed to a catalogue of `n` items, whose item of base
+ * row j is `rowIndex[j]` (-1: none); successors the catalogue lacks are left out. Only the items
+ * that have successors get a row (`rows`), in catalogue order. In steps as {@link alignBaseSteps}
+ * (which runs this), or apart from the rest, once the transitions are read (`transitionsLater`).
+ */
+export function* alignTransitionsSteps(
+  T: NonNullable<HeadModel['transitions']>,
+  rowIndex: Int32Array,
+  n: number,
+  itemsPerStep = ITEMS_PER_STEP,
+): Generator<void, NonNullable<BaseParams['transitions']>> {
+  const catIndex = rowIndex;
+  // The base's row of catalogue item i, plus one (0: the base does not know it).
+  const rowOf = new Int32Array(n);
+  for (let j = 0; j < catIndex.length; j++) {
+    if (catIndex[j]! >= 0) rowOf[catIndex[j]!] = j + 1;
+    if ((j + 1) % itemsPerStep === 0) yield;
+  }
+  // The catalogue's items that have a row in the base, in catalogue order.
+  let count = 0;
+  const withRow = new Int32Array(catIndex.length);
+  for (let j = 0; j < catIndex.length; j++) {
+    if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow[count++] = catIndex[j]!;
+    if ((j + 1) % itemsPerStep === 0) yield;
+  }
+  const order = withRow.subarray(0, count).sort();
+  yield;
+  // Written into arrays of the base's size (an upper bound): no growing lists of numbers. A step
+  // ends after about `itemsPerStep` rows and entries, however the entries fall among the rows.
+  const nnz = T.to.length;
+  const to = new Int32Array(nnz);
+  const p = new Float32Array(nnz);
+  const rows = new Int32Array(count);
+  const ptr = new Int32Array(count + 1);
+  let e = 0;
+  let r = 0;
+  let work = 0;
+  for (const i of order) {
+    const j = rowOf[i]! - 1;
+    const end = T.ptr[j + 1]!;
+    for (let k = T.ptr[j]!; k < end; k++) {
+      const c = catIndex[T.to[k]!]!;
+      if (c >= 0) {
+        to[e] = c;
+        p[e] = T.p[k]!;
+        e++;
+      }
+    }
+    if (e > ptr[r]!) {
+      rows[r++] = i;
+      ptr[r] = e;
+    }
+    work += 1 + end - T.ptr[j]!;
+    if (work >= itemsPerStep) {
+      work = 0;
+      yield;
+    }
+  }
+  return { ptr: ptr.subarray(0, r + 1), to: to.subarray(0, e), p: p.subarray(0, e), rows: rows.subarray(0, r) };
 }
 
 /** What a base's manifest alone gives its aligned form. */

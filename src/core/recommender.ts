@@ -28,7 +28,7 @@ import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
-import type { HeadOptions, HeadState } from './head.js';
+import type { HeadOptions, HeadState, Transitions } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
 import { candidatesFor, shareAmongInterests } from './interests.js';
@@ -39,6 +39,7 @@ import type { AlignedBase, HeadManifest, HeadModel, ModelManifest } from './mode
 import {
   alignBaseSteps,
   alignedFromSaved,
+  alignTransitionsSteps,
   itemListSha,
   loadHeadManifest,
   loadHeadModel,
@@ -1105,6 +1106,12 @@ class RecommenderImpl implements Recommender {
     const slicer = new Slicer();
     for (const e of events) {
       if (e.seq <= this.lastSeq) continue;
+      // What a click teaches depends on the transitions' votes of the clicks before it.
+      if (this.transitionsPending && this.head.votesOnTransitions) {
+        await this.transitionsIn();
+        if (stale()) return;
+        if (e.seq <= this.lastSeq) continue;
+      }
       this.learnEvent(e);
       this.lastSeq = e.seq;
       // Every 32 events at least, so that a flood of clicks never starves the page's own tasks.
@@ -1206,6 +1213,32 @@ class RecommenderImpl implements Recommender {
     if (this.disposed) throw new DisposedError();
   }
 
+  /** The base's transitions while they are read after the head was made ({@link awaitTransitions}). */
+  private transitionsPending: Promise<void> | null = null;
+
+  /**
+   * The base's transitions, read after the head was made (`loadHead`'s `deferTransitions`): a
+   * first list needs none of them, so the page is ready without them; scoring and learning with
+   * clicks in the head's memory wait for them (`votesOnTransitions`). Where they cannot be read,
+   * the head goes on without them, with a warning.
+   */
+  awaitTransitions(read: Promise<void>): void {
+    const pending: Promise<void> = read
+      .catch((err: unknown) => {
+        if (!this.disposed)
+          this.warn('model/transitions', `The base's transitions could not be read (${String(err)}); recommendations go on without them.`);
+      })
+      .finally(() => {
+        if (this.transitionsPending === pending) this.transitionsPending = null;
+      });
+    this.transitionsPending = pending;
+  }
+
+  /** Resolves once the head may score or learn with what its memory holds ({@link awaitTransitions}). */
+  private async transitionsIn(): Promise<void> {
+    if (this.transitionsPending && this.head.votesOnTransitions) await this.transitionsPending;
+  }
+
   /** Clicks and recommendations in flight, and when the last one ended (see {@link quiet}). */
   private busy = 0;
   private lastBusyEnd = 0;
@@ -1297,6 +1330,8 @@ class RecommenderImpl implements Recommender {
     if (options.filter !== undefined && typeof options.filter !== 'function') {
       throw new ArgumentError('recommend/filter', 'recommend({ filter }) must be a function (item) => boolean.');
     }
+    await this.transitionsIn();
+    if (this.disposed) return [];
     const n = this.catalog.size;
     const excl = new Set<number>();
     for (const id of options.exclude === undefined ? [] : idList(options.exclude, 'recommend/exclude')) {
@@ -1541,6 +1576,13 @@ export interface LoadHeadOptions {
    * vectors takes seconds that a first recommendation need not wait for.
    */
   deferCacheWrite?: boolean;
+  /**
+   * Make the head without the base's transitions where they are read from its files, and read,
+   * align and give them to it afterwards (`transitions`, which the caller awaits before the head
+   * scores or learns with any click in its memory): a first list needs none of them, and they
+   * are most of a large base's bytes (`transitions.bin`) and of its reading.
+   */
+  deferTransitions?: boolean;
 }
 
 /** The model files a head is built from, read before the catalogue is needed. */
@@ -1649,7 +1691,9 @@ export async function loadModelParts(
   // item matrix saved needs none).
   let headP: Promise<HeadModel> | null = null;
   const headModel = (): Promise<HeadModel> =>
-    (headP ??= headManifestP.then((manifest) => loadHeadModel(fetcher, headUrl, { slicer: new Slicer(), withResidual: 'rows', manifest })));
+    (headP ??= headManifestP.then((manifest) =>
+      loadHeadModel(fetcher, headUrl, { slicer: new Slicer(), withResidual: 'rows', manifest, transitions: 'later' }),
+    ));
   const startHead = (): void => void headModel().catch(() => undefined);
   // No saved base: the files download while the other manifests come.
   const saved = savedKey ? await savedKey.catch(() => undefined) : undefined;
@@ -1721,6 +1765,11 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   made: PreparedMatrix | null;
   /** With `deferCacheWrite`: writes the vectors encoded here to the embedding cache (null: none to write). */
   cacheWrite: (() => Promise<void>) | null;
+  /**
+   * With `deferTransitions`: the base's transitions, aligned, once they are read and given to
+   * the head and to `base` (null where none were left to read).
+   */
+  transitions: Promise<Transitions | null> | null;
 }> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
@@ -1769,18 +1818,37 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   // holds them already. In slices: a base that knows 100,000 items (its residuals, its
   // transitions) took 300 to 400 ms.
   const aligned = base === null;
-  base ??= await runStepsSliced(
-    alignBaseSteps(
-      await headModel(),
-      idLookup ?? ids,
-      {
-        ...(options.indexOf ? { indexOf: options.indexOf } : {}),
-        withResidual: !hit && !options.contentOnly,
-      },
-      ALIGN_STEP,
-    ),
-    slicer,
-  );
+  // The base's transitions where its files are read: aligned apart from the rest, now or, with
+  // `deferTransitions`, once the head is made.
+  let laterTransitions: (() => Promise<Transitions | null>) | null = null;
+  if (base === null) {
+    const model = await headModel();
+    const fresh = await runStepsSliced(
+      alignBaseSteps(
+        model,
+        idLookup ?? ids,
+        {
+          ...(options.indexOf ? { indexOf: options.indexOf } : {}),
+          withResidual: !hit && !options.contentOnly,
+          withTransitions: !model.transitionsLater,
+        },
+        ALIGN_STEP,
+      ),
+      slicer,
+    );
+    base = fresh;
+    const later = model.transitionsLater;
+    if (later) {
+      laterTransitions = async () => {
+        const T = await later();
+        return T ? await runStepsSliced(alignTransitionsSteps(T, fresh.rowIndex, n, ALIGN_STEP), new Slicer()) : null;
+      };
+      if (!options.deferTransitions) {
+        fresh.transitions = await laterTransitions();
+        laterTransitions = null;
+      }
+    }
+  }
   await slicer.yield();
   let matrix: ItemMatrix;
   let embeddingStats: EmbeddingStats;
@@ -1894,7 +1962,16 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     },
     options.indexOf ? { indexOf: options.indexOf } : {},
   );
-  return { head, base, deltaCompatibleWith: headManifest.deltaCompatibleWith, embeddingStats, made, cacheWrite };
+  const deferred = laterTransitions;
+  const settled = base;
+  const transitions = deferred
+    ? deferred().then((T) => {
+        settled.transitions = T;
+        head.setTransitions(T);
+        return T;
+      })
+    : null;
+  return { head, base, deltaCompatibleWith: headManifest.deltaCompatibleWith, embeddingStats, made, cacheWrite, transitions };
 }
 
 /** A base's items (or its transitions' rows and entries) aligned between two looks at the slice's time. */
@@ -2182,6 +2259,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
       ...(r.keys ? { keys: r.keys } : {}),
       keepMatrix: cache !== undefined && location !== null,
       deferCacheWrite: true,
+      deferTransitions: true,
       backendReady,
       matrixAhead: ahead,
     });
@@ -2260,6 +2338,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     (options.recommendViewed ?? headManifest.recommendViewed) === true,
     (options.keepLatestDepartments ?? headManifest.keepLatestDepartments) !== false,
   );
+  const transitions = loaded.transitions;
+  if (transitions) rec.awaitTransitions(transitions.then(() => undefined));
   rec.embeddingStats = loaded.embeddingStats;
   rec.catalogIndexed = read.indexedIn;
   if (read.compacted) rec.catalogCompacted = 'saved';
@@ -2303,13 +2383,18 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
           saved: read.entry?.catalog ?? null,
           matrix: loaded.made ?? savedMatrix,
           base: loaded.made ? { ...loaded.base, residual: null } : null,
+          transitions,
         }
       : null;
   const preparedWrite =
     cache && location && save
       ? async (): Promise<void> => {
-          const { fresh, saved, matrix, base } = save!;
+          const { fresh, saved, matrix, base: made, transitions: later } = save!;
           save = null;
+          // A base whose transitions were read after the page was ready is saved with them, once
+          // they are in; where they could not be read, the matrix is saved without its base (the
+          // next visit reads the base's files again).
+          const base = made && later ? await later.then((T) => ({ ...made, transitions: T })).catch(() => null) : made;
           const kept = matrix && base ? { ...matrix, base: await savedBaseOf(base, new Slicer()) } : matrix;
           const entry: PreparedEntry = { catalog: fresh ? { ...fresh, spread: rec.coldOrder } : saved!, matrix: kept };
           // Piece by piece while the shopper is quiet: a click never waits behind the whole entry.

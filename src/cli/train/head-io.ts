@@ -1,5 +1,5 @@
 /** Writing head models (`models/head/`, or a published base's `head-<digest>/`) and the top-level `models/manifest.json`. */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
 import type { TensorSpec } from '../../core/model-io.js';
@@ -61,25 +61,20 @@ export function writeHeadModel(
 ): HeadManifest {
   mkdirSync(dir, { recursive: true });
   const bytesOf = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-  // The float32 tensors first (a loader reads them in place where their offset is a multiple of 4),
-  // then the residuals as int8 rows with a scale each and the transitions' probabilities as
-  // float16 (unless `exact`): half the bytes a page downloads for a large base, at a precision the
-  // page's own item matrix (int8 rows) does not keep anyway.
-  const parts: { name: string; shape: number[]; dtype: TensorSpec['dtype']; bytes: Uint8Array }[] = [
+  // Two files: `head.bin` with what a page ranks with from its first list (W, the biases, what
+  // sold lately, the residuals) and `transitions.bin` with the shop's transitions, most of a large
+  // base's bytes, which a page needs only once the shopper has clicked and so fetches after its
+  // first list (a loader of an earlier version reads every file the manifest lists, as before).
+  // In each, the float32 tensors first (a loader reads them in place where their offset is a
+  // multiple of 4), then the residuals as int8 rows with a scale each and the transitions'
+  // probabilities as float16 (unless `exact`): half the bytes a page downloads for a large base,
+  // at a precision the page's own item matrix (int8 rows) does not keep anyway.
+  type Part = { name: string; shape: number[]; dtype: TensorSpec['dtype']; bytes: Uint8Array };
+  const parts: Part[] = [
     { name: 'W', shape: [h.dims, h.dims], dtype: 'float32', bytes: bytesOf(h.W) },
     { name: 'bias', shape: [h.ids.length], dtype: 'float32', bytes: bytesOf(h.bias) },
   ];
   if (h.recent) parts.push({ name: 'recent', shape: [h.ids.length], dtype: 'float32', bytes: bytesOf(h.recent) });
-  if (h.transitions) {
-    // Indices as float32: exact up to 2^24 items.
-    parts.push({ name: 'transPtr', shape: [h.ids.length + 1], dtype: 'float32', bytes: bytesOf(Float32Array.from(h.transitions.ptr)) });
-    parts.push({
-      name: 'transTo',
-      shape: [h.transitions.to.length],
-      dtype: 'float32',
-      bytes: bytesOf(Float32Array.from(h.transitions.to)),
-    });
-  }
   if (h.residual) {
     parts.push(
       exact
@@ -87,24 +82,36 @@ export function writeHeadModel(
         : { name: 'residual', shape: [h.ids.length, h.dims], dtype: 'int8', bytes: encodeInt8Rows(h.residual, h.ids.length) },
     );
   }
+  const transParts: Part[] = [];
   if (h.transitions) {
     const p = h.transitions.p;
-    parts.push(
+    // Indices as float32: exact up to 2^24 items.
+    transParts.push(
+      { name: 'transPtr', shape: [h.ids.length + 1], dtype: 'float32', bytes: bytesOf(Float32Array.from(h.transitions.ptr)) },
+      { name: 'transTo', shape: [h.transitions.to.length], dtype: 'float32', bytes: bytesOf(Float32Array.from(h.transitions.to)) },
       exact
         ? { name: 'transP', shape: [p.length], dtype: 'float32', bytes: bytesOf(p) }
         : { name: 'transP', shape: [p.length], dtype: 'float16', bytes: new Uint8Array(Uint16Array.from(p, floatToHalf).buffer) },
     );
   }
-  const bin = new Uint8Array(parts.reduce((s, p) => s + p.bytes.byteLength, 0));
   const tensors: TensorSpec[] = [];
-  let offset = 0;
-  for (const p of parts) {
-    bin.set(p.bytes, offset);
-    tensors.push({ name: p.name, shape: p.shape, dtype: p.dtype, file: 'head.bin', offset, byteLength: p.bytes.byteLength });
-    offset += p.bytes.byteLength;
-  }
+  /** The file of `list`, its tensors listed as they lie in it. */
+  const fileOf = (file: string, list: Part[]): Uint8Array => {
+    const bin = new Uint8Array(list.reduce((s, p) => s + p.bytes.byteLength, 0));
+    let offset = 0;
+    for (const p of list) {
+      bin.set(p.bytes, offset);
+      tensors.push({ name: p.name, shape: p.shape, dtype: p.dtype, file, offset, byteLength: p.bytes.byteLength });
+      offset += p.bytes.byteLength;
+    }
+    return bin;
+  };
+  const bin = fileOf('head.bin', parts);
+  const transBin = transParts.length > 0 ? fileOf('transitions.bin', transParts) : null;
   const items = new TextEncoder().encode(h.ids.map((id) => `${id}\n`).join(''));
   writeFileSync(join(dir, 'head.bin'), bin);
+  if (transBin) writeFileSync(join(dir, 'transitions.bin'), transBin);
+  else rmSync(join(dir, 'transitions.bin'), { force: true });
   writeFileSync(join(dir, 'items.txt'), items);
   // What the browser scores with: the files, and the manifest's fields that are not provenance.
   const scoring = {
@@ -125,7 +132,11 @@ export function writeHeadModel(
   };
   // The files as listed, with the kernel's digest too, which the version leaves out (the same
   // content keeps its version whether or not a digest was written).
-  const listed = [manifestFile('head.bin', bin), manifestFile('items.txt', items)];
+  const listed = [
+    manifestFile('head.bin', bin),
+    ...(transBin ? [manifestFile('transitions.bin', transBin)] : []),
+    manifestFile('items.txt', items),
+  ];
   const files = listed.map(({ path, sha256, bytes }) => ({ path, sha256, bytes }));
   const content = versionFromContent
     ? `-${sha256Bytes(new TextEncoder().encode(JSON.stringify({ scoring, tensors, files }))).slice(0, 12)}`
