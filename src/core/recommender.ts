@@ -1971,6 +1971,9 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
         return T;
       })
     : null;
+  // A load whose head is let go (an early catalogue that was not the file's) leaves its promise
+  // unread: its failure is the next load's to report.
+  transitions?.catch(() => undefined);
   return { head, base, deltaCompatibleWith: headManifest.deltaCompatibleWith, embeddingStats, made, cacheWrite, transitions };
 }
 
