@@ -33,7 +33,7 @@ import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
 import { candidatesFor, shareAmongInterests } from './interests.js';
 import { withNewSlots } from './new-slots.js';
-import type { Fetcher } from './model-io.js';
+import type { Fetcher, TensorRows } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
 import type { AlignedBase, HeadManifest, HeadModel, ModelManifest } from './model.js';
 import {
@@ -548,8 +548,35 @@ function takeCached(
   return taken;
 }
 
-function addKnownRows(v: Float32Array, r: Float32Array, known: Uint8Array, from: number, to: number, d: number): void {
-  for (let i = from; i < to; i++) if (known[i]) for (let k = i * d; k < (i + 1) * d; k++) v[k]! += r[k]!;
+/**
+ * For each row of a base that names a catalogue item (`rowIndex`), its residual read into `row`,
+ * then `visit(item)`, in slices of `slicer`; nothing where the base has no residuals.
+ */
+async function forKnownRows(
+  rowIndex: Int32Array,
+  residual: TensorRows | null,
+  row: Float32Array,
+  slicer: Slicer,
+  visit: (item: number) => void,
+): Promise<void> {
+  if (!residual) return;
+  for (let j = 0; j < rowIndex.length; j++) {
+    const i = rowIndex[j]!;
+    if (i >= 0) {
+      residual.row(j, row, 0);
+      visit(i);
+    }
+    if ((j & 4095) === 4095) await slicer.maybeYield();
+  }
+}
+
+/** A base's residuals a row at a time, where it has any (read in place, or as decoded). */
+function residualRowsOf(model: HeadModel): TensorRows | null {
+  if (model.residualRows) return model.residualRows;
+  const r = model.residual;
+  if (!r) return null;
+  const d = model.manifest.dims;
+  return { rows: r.length / d, cols: d, row: (j, out, at) => out.set(r.subarray(j * d, (j + 1) * d), at) };
 }
 
 /** The catalogue file's bytes. */
@@ -1821,15 +1848,20 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   // The base's transitions where its files are read: aligned apart from the rest, now or, with
   // `deferTransitions`, once the head is made.
   let laterTransitions: (() => Promise<Transitions | null>) | null = null;
+  // The base's residuals by its own rows, added to the rows of the items it knows as the item
+  // matrix is made (a matrix taken ready holds them already): no array of every catalogue item's
+  // residual (n × d floats: 256 MB at 1,000,000 items, whatever share the base knows).
+  let residualRows: TensorRows | null = null;
   if (base === null) {
     const model = await headModel();
+    if (!hit && !options.contentOnly) residualRows = residualRowsOf(model);
     const fresh = await runStepsSliced(
       alignBaseSteps(
         model,
         idLookup ?? ids,
         {
           ...(options.indexOf ? { indexOf: options.indexOf } : {}),
-          withResidual: !hit && !options.contentOnly,
+          withResidual: false,
           withTransitions: !model.transitionsLater,
         },
         ALIGN_STEP,
@@ -1892,15 +1924,12 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     const ahead = aligned ? takeAhead(await loadAhead()) : null;
     if (ahead) {
       matrix = ahead.matrix;
+      // The rows of the items the base knows made again with their residuals.
       const row = new Float32Array(d);
-      const r = base.residual;
-      for (let i = 0; i < n && r; i++) {
-        if (base.known[i]) {
-          for (let k = 0; k < d; k++) row[k] = ahead.vectors[i * d + k]! + r[i * d + k]!;
-          matrix.setRows(i, row);
-        }
-        if ((i & 4095) === 4095) await slicer.maybeYield();
-      }
+      await forKnownRows(base.rowIndex, residualRows, row, slicer, (i) => {
+        for (let k = 0; k < d; k++) row[k] = ahead.vectors[i * d + k]! + row[k]!;
+        matrix.setRows(i, row);
+      });
       embeddingStats = { shipped: n, cached: 0, encoded: 0, prepared: 0 };
       if (options.keepMatrix) made = preparedMatrix(modelKey, matrix, embeddingStats);
     } else {
@@ -1930,10 +1959,14 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
       // vᵢ = eᵢ + rᵢ (only the items the base knows have a residual), then the item matrix: int8
       // rows, both a slice at a time (quantising 1,000,000 rows is seconds of work); the float
       // vectors are dropped once it is made.
+      const vectors = loaded.vectors;
+      const row = new Float32Array(d);
+      await forKnownRows(base.rowIndex, residualRows, row, slicer, (i) => {
+        for (let k = 0; k < d; k++) vectors[i * d + k]! += row[k]!;
+      });
       for (let from = 0; from < n; from += BLOCK) {
         const to = Math.min(n, from + BLOCK);
-        if (base.residual) addKnownRows(loaded.vectors, base.residual, base.known, from, to, d);
-        matrix.setRows(from, loaded.vectors.subarray(from * d, to * d));
+        matrix.setRows(from, vectors.subarray(from * d, to * d));
         await slicer.maybeYield();
       }
       embeddingStats = loaded.stats;
