@@ -469,18 +469,17 @@ export function* alignTransitionsSteps(
   n: number,
   itemsPerStep = ITEMS_PER_STEP,
 ): Generator<void, NonNullable<BaseParams['transitions']>> {
-  const catIndex = rowIndex;
-  // The base's row of catalogue item i, plus one (0: the base does not know it).
+  // The base's row of catalogue item i, plus one (0: the base does not know it), and the
+  // catalogue's items that have successors in the base, put in catalogue order below.
   const rowOf = new Int32Array(n);
-  for (let j = 0; j < catIndex.length; j++) {
-    if (catIndex[j]! >= 0) rowOf[catIndex[j]!] = j + 1;
-    if ((j + 1) % itemsPerStep === 0) yield;
-  }
-  // The catalogue's items that have a row in the base, in catalogue order.
   let count = 0;
-  const withRow = new Int32Array(catIndex.length);
-  for (let j = 0; j < catIndex.length; j++) {
-    if (catIndex[j]! >= 0 && T.ptr[j + 1]! > T.ptr[j]!) withRow[count++] = catIndex[j]!;
+  const withRow = new Int32Array(rowIndex.length);
+  for (let j = 0; j < rowIndex.length; j++) {
+    const i = rowIndex[j]!;
+    if (i >= 0) {
+      rowOf[i] = j + 1;
+      if (T.ptr[j + 1]! > T.ptr[j]!) withRow[count++] = i;
+    }
     if ((j + 1) % itemsPerStep === 0) yield;
   }
   const order = withRow.subarray(0, count).sort();
@@ -499,7 +498,7 @@ export function* alignTransitionsSteps(
     const j = rowOf[i]! - 1;
     const end = T.ptr[j + 1]!;
     for (let k = T.ptr[j]!; k < end; k++) {
-      const c = catIndex[T.to[k]!]!;
+      const c = rowIndex[T.to[k]!]!;
       if (c >= 0) {
         to[e] = c;
         p[e] = T.p[k]!;
