@@ -78,6 +78,55 @@ describe('ItemMatrix', () => {
     });
   }
 
+  for (const d of [64, 16, 256]) {
+    it(`quantises to the same bytes in the kernel and the plain loop (d = ${d}): halves, signs, zeros, NaN and ±∞`, () => {
+      const n = 700;
+      const rows = randomRows(n, d, 11 + d);
+      const rand = mulberry32(5 + d);
+      for (let i = 0; i < n; i++) {
+        const o = i * d;
+        const kind = i % 7;
+        if (kind === 1) {
+          // Values whose code lands exactly on a half: x · 127 / m = j + 0.5 (m = 127, x = j + 0.5),
+          // of both signs, which Math.round takes up (toward +∞).
+          rows[o] = 127;
+          for (let k = 1; k < d; k++) rows[o + k] = (Math.floor(rand() * 254) - 127 + 0.5) * (k % 2 ? 1 : -1);
+        } else if (kind === 2) {
+          // Just under and just over a half after the scaling, and the row's largest at either sign.
+          rows[o + (i % d)] = -3;
+          for (let k = 0; k < d; k++)
+            if (k !== i % d) rows[o + k] = Math.fround((Math.floor(rand() * 6) - 3) * (0.5 + (rand() - 0.5) * 1e-6));
+        } else if (kind === 3) rows.fill(0, o, o + d);
+        else if (kind === 4) rows[o + ((i * 5) % d)] = [NaN, Infinity, -Infinity][i % 3]!;
+        else if (kind === 5)
+          for (let k = 0; k < d; k++) rows[o + k]! *= 1e-30; // tiny, still finite
+        else if (kind === 6) rows[o + (i % d)] = -0;
+      }
+      const a = new ItemMatrix(n, d);
+      const b = new ItemMatrix(n, d, { kernel: 'js' });
+      expect(a.kernel).toBe('wasm-simd');
+      // In pieces of every size the kernel stages at once, and a row at a time.
+      a.setRows(0, rows.subarray(0, 333 * d));
+      for (let i = 333; i < 400; i++) a.setRows(i, rows.subarray(i * d, (i + 1) * d));
+      a.setRows(400, rows.subarray(400 * d));
+      b.setRows(0, rows);
+      expect(
+        Buffer.from(a.codes.buffer, a.codes.byteOffset, a.codes.byteLength).equals(
+          Buffer.from(b.codes.buffer, b.codes.byteOffset, b.codes.byteLength),
+        ),
+      ).toBe(true);
+      expect(Array.from(a.scales, (x) => (Number.isNaN(x) ? 'NaN' : x))).toEqual(
+        Array.from(b.scales, (x) => (Number.isNaN(x) ? 'NaN' : x)),
+      );
+      // The plain loop's own answers on the special rows, so that both cannot be wrong alike.
+      expect(Number.isNaN(b.scales[4]!)).toBe(true);
+      expect(b.scales[3]).toBe(0);
+      expect(Array.from(b.codes.subarray(3 * d, 4 * d)).every((c) => c === 0)).toBe(true);
+      const halves = Array.from(b.codes.subarray(1 * d, 2 * d));
+      for (let k = 1; k < d; k++) expect(halves[k]).toBe(Math.floor(rows[1 * d + k]!) + 1);
+    });
+  }
+
   it('scores within int8 rounding of the float vectors, and ranks like them', () => {
     const { m, rows } = filled(2000, 64, 3);
     const q = randomRows(1, 64, 4);

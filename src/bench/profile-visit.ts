@@ -1,5 +1,6 @@
 /**
- * `npm run bench:profile-visit [-- --items 100000]`: where a later visit's time goes. Loads the
+ * `npm run bench:profile-visit [-- --items 100000] [--first] [--trained-base]`: where a later
+ * (or, with `--first`, a first) visit's time goes. Loads the
  * storefront tag (`dist/clickwise.js`, WASM) on a synthetic catalogue with the shop's vectors,
  * once to fill the caches (and waits until what it made is saved), then again under the
  * browser's sampling profiler, and prints the main thread's stretches of 50 ms or more without an
@@ -16,7 +17,7 @@ import { chromium } from 'playwright-core';
 import { parseArgs } from '../cli/common.js';
 import { serveStatic } from '../vite/serve.js';
 import { ARGS, CHROMIUM } from './load.js';
-import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, trainedBase, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
@@ -24,17 +25,20 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const args = parseArgs(process.argv.slice(2), { items: 'string', first: 'boolean' });
+const args = parseArgs(process.argv.slice(2), { items: 'string', first: 'boolean', 'trained-base': 'boolean' });
 const n = Number(args['items'] ?? 100_000);
 // --first: profile the first visit instead (empty caches), until 3 s after its first list.
 const first = args['first'] === true;
 const dir = await visitFolder(n);
+// --trained-base: a base that knows every item (residuals, what sold lately, transitions), as
+// `npm run maintain` makes for a shop of n products; the shipped base knows none.
+const trained = args['trained-base'] === true;
 const root = VISIT_ROOT;
 writeFileSync(
   join(dir, 'page.html'),
   `<!doctype html><meta charset="utf-8"><title>profile ${n}</title><link rel="icon" href="data:,">
 ${TASK_OBSERVER}
-${tagHtml(n, 'profile')}`,
+${tagHtml(n, 'profile', trained ? trainedBase(n, dir) : undefined)}`,
 );
 const server = createServer(serveStatic({ '/p/': root, '/': 'dist' }));
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -27,6 +27,7 @@ interface KernelExports {
   scan: (...a: number[]) => number;
   scan64: (...a: number[]) => number;
   dense: (...a: number[]) => void;
+  quantise: (...a: number[]) => void;
 }
 
 let compiled: WebAssembly.Module | null | undefined;
@@ -179,13 +180,25 @@ export class ItemMatrix {
   /**
    * Quantises `rows` (row-major float32, a whole number of rows) into rows from `from` on: each
    * row gets scale = max|x| / 127. A row holding a value that is not finite gets a NaN scale, so
-   * its score is NaN and never ranks.
+   * its score is NaN and never ranks. The WebAssembly kernel (`quantise`) and the plain loop give
+   * the same bytes.
    */
   setRows(from: number, rows: Float32Array): void {
     const d = this.dims;
     const count = rows.length / d;
     if (!Number.isInteger(count) || from < 0 || from + count > this.n) {
       throw new RangeError(`rows must be whole rows of ${d} within [0, ${this.n}), got ${rows.length} values at ${from}`);
+    }
+    const exp = this.exports;
+    if (exp) {
+      // Staged through the candidates' area (not in use between scans), as many rows as it holds.
+      const per = Math.floor((CAND_CAP * 8) / (4 * d));
+      for (let r = 0; r < count; r += per) {
+        const take = Math.min(per, count - r);
+        this.candS.set(rows.subarray(r * d, (r + take) * d));
+        exp.quantise(this.at.cand, take, d, this.at.codes + (from + r) * d, this.at.scales + 4 * (from + r));
+      }
+      return;
     }
     for (let r = 0; r < count; r++) {
       const o = r * d;

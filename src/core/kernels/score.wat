@@ -4,6 +4,9 @@
 ;; score(i) = f32(Σₖ codes[i·d + k] · q[k]) · scale[i] · qs + bias[i]
 ;;
 ;; d is a multiple of 16. The integer sum is exact: |codes| ≤ 127, |q| ≤ 32767, d ≤ 256.
+;;
+;; It also makes those int8 rows from float32 ones (`quantise`, below): the same bytes as the
+;; matrix's plain loop, about three times as fast (a first visit quantises every item's row).
 (module
   (import "env" "memory" (memory 1))
   ;; Candidates written by the last call of `scan`.
@@ -283,4 +286,90 @@
             (local.get $qs) (local.get $i)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rows))))
+
+  ;; Quantises `rows` float32 rows of d values at `src` into int8 rows at `codes` (row r at
+  ;; codes + r·d) and their scales at `scales` (float32), as ItemMatrix.setRows does in its plain
+  ;; loop, to the bit: m = max|x|; a row holding a NaN or ±∞ gets codes 0 and a NaN scale, a row
+  ;; of zeros codes 0 and scale 0; otherwise code = round(x · (127 / m)), the product in float64
+  ;; and halves rounded up (as Math.round: floor(y) + (y − floor(y) ≥ 0.5), exact for |y| ≤ 128),
+  ;; and scale = f32(m / 127). d is a multiple of 16.
+  (func (export "quantise") (param $src i32) (param $rows i32) (param $d i32) (param $codes i32) (param $scales i32)
+    (local $r i32) (local $p i32) (local $end i32) (local $out i32) (local $k i32)
+    (local $mx v128) (local $m f32) (local $inv v128) (local $v v128)
+    (local $a v128) (local $b v128) (local $c v128) (local $e v128)
+    (local $y v128) (local $f v128) (local $lo v128) (local $hi v128)
+    (local $half v128) (local $one v128)
+    (local.set $half (v128.const f64x2 0.5 0.5))
+    (local.set $one (v128.const f64x2 1 1))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $p (i32.add (local.get $src) (i32.shl (i32.mul (local.get $r) (local.get $d)) (i32.const 2))))
+        (local.set $end (i32.add (local.get $p) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $out (i32.add (local.get $codes) (i32.mul (local.get $r) (local.get $d))))
+        ;; m: the largest |x| (f32x4.max passes a NaN on).
+        (local.set $mx (v128.const f32x4 0 0 0 0))
+        (local.set $k (local.get $p))
+        (loop $max
+          (local.set $mx (f32x4.max (local.get $mx) (f32x4.abs (v128.load (local.get $k)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 16)))
+          (br_if $max (i32.lt_u (local.get $k) (local.get $end))))
+        (local.set $m
+          (f32.max
+            (f32.max (f32x4.extract_lane 0 (local.get $mx)) (f32x4.extract_lane 1 (local.get $mx)))
+            (f32.max (f32x4.extract_lane 2 (local.get $mx)) (f32x4.extract_lane 3 (local.get $mx)))))
+        (if (i32.or (f32.ne (local.get $m) (local.get $m)) (i32.or (f32.eq (local.get $m) (f32.const inf)) (f32.eq (local.get $m) (f32.const 0))))
+          (then
+            (memory.fill (local.get $out) (i32.const 0) (local.get $d))
+            (f32.store (i32.add (local.get $scales) (i32.shl (local.get $r) (i32.const 2)))
+              (select (f32.const 0) (f32.const nan) (f32.eq (local.get $m) (f32.const 0)))))
+          (else
+            (local.set $inv (f64x2.splat (f64.div (f64.const 127) (f64.promote_f32 (local.get $m)))))
+            (local.set $k (local.get $p))
+            (loop $quant
+              ;; 16 values, four at a time: two pairs in float64, each y rounded as Math.round
+              ;; (floor(y), plus 1 where y − floor(y) ≥ 0.5), then narrowed to 16 int8.
+              (local.set $v (v128.load offset=0 (local.get $k)))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $lo (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v))) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $hi (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $a (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo) (local.get $hi)))
+              (local.set $v (v128.load offset=16 (local.get $k)))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $lo (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v))) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $hi (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $b (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo) (local.get $hi)))
+              (local.set $v (v128.load offset=32 (local.get $k)))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $lo (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v))) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $hi (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $c (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo) (local.get $hi)))
+              (local.set $v (v128.load offset=48 (local.get $k)))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $lo (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $y (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v))) (local.get $inv)))
+              (local.set $f (f64x2.floor (local.get $y)))
+              (local.set $hi (i32x4.trunc_sat_f64x2_s_zero (f64x2.add (local.get $f) (v128.and (f64x2.ge (f64x2.sub (local.get $y) (local.get $f)) (local.get $half)) (local.get $one)))))
+              (local.set $e (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $lo) (local.get $hi)))
+              (v128.store (local.get $out)
+                (i8x16.narrow_i16x8_s
+                  (i16x8.narrow_i32x4_s (local.get $a) (local.get $b))
+                  (i16x8.narrow_i32x4_s (local.get $c) (local.get $e))))
+              (local.set $out (i32.add (local.get $out) (i32.const 16)))
+              (local.set $k (i32.add (local.get $k) (i32.const 64)))
+              (br_if $quant (i32.lt_u (local.get $k) (local.get $end))))
+            (f32.store (i32.add (local.get $scales) (i32.shl (local.get $r) (i32.const 2)))
+              (f32.demote_f64 (f64.div (f64.promote_f32 (local.get $m)) (f64.const 127))))))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $each))))
 )
