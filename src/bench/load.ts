@@ -11,7 +11,9 @@
  * first recommendation, the longest main-thread task (Long Tasks API) from navigation until a
  * second after it, and click→top-10 after it; then, once a large catalogue has been compacted
  * (`compactCatalogAbove`), the memory held and the longest task since. `--at-ready` also reads
- * the memory within the second after ready (see `Visit.atReady`). Not a test: timings on a
+ * the memory within the second after ready (see `Visit.atReady`). `--trained-base` serves a base
+ * that knows every item (residuals, what sold lately, transitions: `trainedBase`), as a shop of n
+ * products that runs `npm run maintain` ships; the shipped base knows none. Not a test: timings on a
  * shared machine are noisy.
  */
 import { cpSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -26,7 +28,7 @@ import { serveStatic } from '../vite/serve.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import type { VectorsReport } from '../cli/vectors/vectors.js';
 import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
-import { SAVED_ENTRY, SAVED_TEXT, vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import { SAVED_ENTRY, SAVED_TEXT, trainedBase, vectorsReport, VISIT_ROOT, visitFolder } from './visit-folder.js';
 import { longTaskObserver } from './long-tasks.js';
 
 /** The Chromium the benchmarks drive, and its flags (as the end-to-end tests launch it). */
@@ -38,7 +40,7 @@ export const ARGS = ['--no-sandbox', '--disable-background-networking', '--disab
  * the bench's click timing, `__clickMedian(rec, first, step)`: five clicks on items s<first>,
  * s<first + step>, …, each learned and followed by a new top 10, and the median of their times.
  */
-function pageHtml(prefix: string, n: number): string {
+function pageHtml(prefix: string, n: number, model = `${prefix}/models/`): string {
   return `<!doctype html><meta charset="utf-8"><title>load ${n}</title><link rel="icon" href="data:,">
 ${longTaskObserver('{ start, ms }')}
 <script>
@@ -61,7 +63,7 @@ window.__clickMedian = async (rec, first, step) => {
 </script>
 <a href="#" data-clickwise-item="s1">item s1</a> <a href="#" data-clickwise-item="s2">item s2</a>
 <div data-clickwise-slot data-k="10"></div>
-<script src="/clickwise.js" data-catalog="${prefix}/catalog.json" data-model="${prefix}/models/" data-backend="wasm" data-namespace="load"></script>`;
+<script src="/clickwise.js" data-catalog="${prefix}/catalog.json" data-model="${model}" data-backend="wasm" data-namespace="load"></script>`;
 }
 
 export interface Visit {
@@ -231,6 +233,8 @@ async function memoryOf(page: Page): Promise<{ jsHeapMB: number; arrayBuffersMB:
 /** One catalogue size: the files written, then a first and a later visit. */
 export interface LoadRow {
   n: number;
+  /** Present (true) where the page was served a base that knows every item (`--trained-base`). */
+  trainedBase?: true;
   vectors: VectorsReport | null;
   first: Visit;
   later: Visit;
@@ -245,6 +249,7 @@ export async function runLoadBench(
   withVectors: boolean,
   log: (line: string) => void = console.log,
   atReady = false,
+  trained = false,
 ): Promise<LoadRow[]> {
   if (!existsSync('dist/clickwise.js')) throw new Error('dist/clickwise.js is missing: run npm run build first.');
   const folder = ownTempFolder('clickwise-load-');
@@ -268,7 +273,8 @@ export async function runLoadBench(
         cpSync('models', join(dir, 'models'), { recursive: true });
       }
       const prefix = withVectors ? `/p/${n}` : `/load/${n}`;
-      writeFileSync(join(dir, 'page.html'), pageHtml(prefix, n));
+      if (trained && !withVectors) throw new Error("--trained-base needs the shop's vectors (it cannot go with --no-vectors).");
+      writeFileSync(join(dir, 'page.html'), pageHtml(prefix, n, trained ? trainedBase(n, dir) : undefined));
       const compacts = statSync(join(dir, 'catalog.json')).size >= DEFAULT_COMPACT_ABOVE;
       const context = await browser.newContext();
       const page = await context.newPage();
@@ -279,7 +285,7 @@ export async function runLoadBench(
       const first = await visit(page, url, false, compacts, atReady);
       const later = await visit(page, url, true, compacts, atReady);
       await context.close();
-      const row = { n, vectors, first, later };
+      const row: LoadRow = { n, ...(trained ? { trainedBase: true as const } : {}), vectors, first, later };
       log(JSON.stringify(row));
       rows.push(row);
       if (!withVectors) rmSync(dir, { recursive: true, force: true });
@@ -293,7 +299,13 @@ export async function runLoadBench(
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { sizes: 'string', out: 'string', 'no-vectors': 'boolean', 'at-ready': 'boolean' });
+  const args = parseArgs(process.argv.slice(2), {
+    sizes: 'string',
+    out: 'string',
+    'no-vectors': 'boolean',
+    'at-ready': 'boolean',
+    'trained-base': 'boolean',
+  });
   // The folder of --out is made now, not found missing after the run.
   const out = args['out'] ? outputFile(args['out']) : null;
   const sizes = String(args['sizes'] ?? '10000,100000')
@@ -302,7 +314,13 @@ async function main(): Promise<void> {
   if (sizes.some((n) => !Number.isInteger(n) || n < 1))
     throw new Error(`--sizes takes item counts such as 10000,100000, got ${String(args['sizes'])}.`);
   const t0 = Date.now();
-  const rows = await runLoadBench(sizes, args['no-vectors'] !== true, console.log, args['at-ready'] === true);
+  const rows = await runLoadBench(
+    sizes,
+    args['no-vectors'] !== true,
+    console.log,
+    args['at-ready'] === true,
+    args['trained-base'] === true,
+  );
   const result = {
     command: `npm run bench:load -- ${process.argv.slice(2).join(' ')}`.trim(),
     backend: 'wasm',
