@@ -26,5 +26,8 @@ describe('what the tag says of why an item is recommended', () => {
     expect(whyText({ ...base, place: 'launch' }, titleOf)).toBe('new, and selling fast');
     expect(whyText({ ...base, place: 'new' }, titleOf)).toBe('new in the shop');
     expect(whyText({ ...base, because: [] }, titleOf)).toBe('');
+    // An item the shopper clicked before, shown back (a shop of re-buys): that, not another click.
+    expect(whyText({ ...base, viewed: true }, titleOf)).toBe('you viewed this before');
+    expect(whyText({ ...base, because: [], viewed: true }, titleOf)).toBe('you viewed this before');
   });
 });

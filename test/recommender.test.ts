@@ -68,6 +68,9 @@ describe('createRecommender (Node, cpu)', () => {
     // For shops where shoppers re-buy, viewed items can be shown back.
     const again = await rec.recommend({ k: 200, includeViewed: true });
     expect(again.some((t) => clicked.includes(t.id))).toBe(true);
+    // Each says so (a page writes "you viewed this before"), and only those.
+    for (const t of again) expect([t.id, t.viewed === true]).toEqual([t.id, clicked.includes(t.id)]);
+    expect(top.every((t) => t.viewed === undefined)).toBe(true);
     // Without sharing, the latest interest takes the whole list (what the head alone ranks).
     const plain = await rec.recommend({ k: 10, diversify: false });
     expect(share(plain, 'Toys')).toBeGreaterThan(share(top, 'Toys'));

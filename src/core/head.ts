@@ -899,6 +899,16 @@ export class IncrementalHead {
   }
 
   /**
+   * Whether the shopper clicked the item with this id before: one of their click counts (the
+   * `countItems` they clicked most) or their history (the last `historySize` distinct) holds it.
+   */
+  clickedBefore(id: string): boolean {
+    if (this.memory.countLogs.has(id)) return true;
+    const i = this.index(id);
+    return i !== undefined && this.history.some((h) => h.i === i);
+  }
+
+  /**
    * α·rep plus each weighted feature as one dense [N] vector, made by one scatter of their few
    * non-zero entries (duplicates add up). Inside a tidy.
    */

@@ -173,6 +173,12 @@ export interface Recommendation {
    * says why in other words than `because`.
    */
   place?: 'new' | 'launch';
+  /**
+   * Present (true) where the shopper clicked this item before: it is shown back (`includeViewed`,
+   * a shop of re-buys), so a page says "you viewed this before" rather than `because`, which
+   * names the other clicks that led to it.
+   */
+  viewed?: true;
 }
 
 /** Options of `recommend`. */
@@ -1444,12 +1450,14 @@ class RecommenderImpl implements Recommender {
       });
       parts.sort((a, b) => b.weight - a.weight);
       const place = placed.get(p.i);
+      const id = this.catalog.id(p.i);
       return {
-        id: this.catalog.id(p.i),
+        id,
         score: p.s,
         item: this.catalog.item(p.i),
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
         ...(place ? { place } : {}),
+        ...(this.head.clickedBefore(id) ? { viewed: true as const } : {}),
       };
     });
   }

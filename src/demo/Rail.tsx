@@ -69,9 +69,11 @@ export function Rail({
                     ? 'new, and selling fast'
                     : r.place === 'new'
                       ? 'new in the shop'
-                      : r.because.length > 0
-                        ? `because you viewed ${titleOf(r.because[0]!.id)}`
-                        : r.item.category}
+                      : r.viewed
+                        ? 'you viewed this before'
+                        : r.because.length > 0
+                          ? `because you viewed ${titleOf(r.because[0]!.id)}`
+                          : r.item.category}
                 </span>
               </span>
             </a>
