@@ -91,7 +91,7 @@ for (const [attrs, shown] of [
     await tagPage(
       page,
       { 'data-catalog': 'catalog.json', 'data-namespace': `viewed-${String(shown)}`, ...attrs },
-      '<button data-clickwise-item="toy-01a">Blocks</button><div data-clickwise-slot data-k="20"></div>',
+      '<button data-clickwise-item="toy-01a">Blocks</button><div data-clickwise-slot data-k="20"><template><li><b data-field="title"></b> <small data-field="because"></small></li></template></div>',
     );
     await ready(page);
     const slotIds = (): Promise<(string | null)[]> =>
@@ -107,6 +107,11 @@ for (const [attrs, shown] of [
     const after = await slotIds();
     expect(after).toHaveLength(20);
     expect(after.includes('toy-01a'), JSON.stringify(after)).toBe(shown);
+    // The item shown back says so, and it alone.
+    const why = await page.locator('[data-clickwise-slot] li small').allTextContents();
+    expect(why.filter((w) => w === 'you viewed this before')).toHaveLength(shown ? 1 : 0);
+    if (shown)
+      await expect(page.locator('[data-clickwise-slot] li[data-clickwise-item="toy-01a"] small')).toHaveText('you viewed this before');
   });
 }
 
