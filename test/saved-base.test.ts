@@ -14,6 +14,7 @@ import type { SavedBase } from '../src/core/prepared.js';
 import type { CoreRecommenderOptions, Recommender } from '../src/core/recommender.js';
 import { publishDelta } from '../src/cli/stream/publish.js';
 import { Slicer } from '../src/core/slice.js';
+import { DEFAULT_HEAD_OPTIONS, transitionP, transitionVotes } from '../src/core/head.js';
 import type { Item } from '../src/core/types.js';
 import { clickSession, loadShop, shopWithVectors, useBackend, writeTrainedBase } from './helpers.js';
 
@@ -63,6 +64,30 @@ describe('a base kept with the item matrix', () => {
     const saved = cache.entries.get(file)!.matrix!.base!;
     expect(saved.transTo).toBeInstanceOf(Int32Array);
     expect(saved.recentItems!.length).toBe(catalog.length);
+    // The probabilities as the base's file holds them, float16 bits (two bytes each, not four),
+    // and the same numbers as a load that decodes them: every item's votes alike.
+    expect(saved.transP).toBeInstanceOf(Uint16Array);
+    expect(saved.transP!.length).toBe(saved.transTo!.length);
+    const decoded = alignBase(
+      await loadHeadModel(defaultFetcher, joinLocation(models, 'head'), { withResidual: false }),
+      catalog.map((i) => i.id),
+      {
+        withResidual: false,
+      },
+    ).transitions!;
+    expect(decoded.p).toBeInstanceOf(Float32Array);
+    const kept = await alignedFromSaved(
+      (await loadHeadModel(defaultFetcher, joinLocation(models, 'head'), { withResidual: false })).manifest,
+      saved,
+      catalog.length,
+      new Slicer(),
+    );
+    const read = transitionP(kept.transitions!);
+    expect(Float32Array.from(decoded.p, (_, k) => read(k))).toEqual(decoded.p);
+    for (let i = 0; i < catalog.length; i += 7)
+      expect(transitionVotes(kept.transitions!, [i, (i + 3) % catalog.length], DEFAULT_HEAD_OPTIONS)).toEqual(
+        transitionVotes(decoded, [i, (i + 3) % catalog.length], DEFAULT_HEAD_OPTIONS),
+      );
 
     const second = await sessionOf(cache);
     expect(readsBase(second.asked)).toBe(false);
@@ -146,6 +171,31 @@ describe('alignedFromSaved', () => {
     expect(aligned.transitions!.to.length).toBe(5 * catalog.length);
     const back = await alignedFromSaved(head.manifest, await saved(), catalog.length, new Slicer());
     expect(back).toEqual(aligned);
+  });
+
+  it('takes the probabilities as float16 bits (as a page keeps them) or as numbers (an entry of the version before)', async () => {
+    const halves = alignBase(
+      await loadHeadModel(defaultFetcher, joinLocation(models, 'head'), { withResidual: false, halves: true }),
+      ids(),
+      {
+        withResidual: false,
+      },
+    );
+    expect(halves.transitions!.p).toBeInstanceOf(Uint16Array);
+    const kept = await savedBaseOf(halves, new Slicer());
+    const back = await alignedFromSaved(head.manifest, kept, catalog.length, new Slicer());
+    expect(back).toEqual(halves);
+    const read = transitionP(back.transitions!);
+    expect(Float32Array.from(aligned.transitions!.p, (_, k) => read(k))).toEqual(aligned.transitions!.p);
+    // A half that is ±∞ or NaN (its exponent all ones) is refused, as a number that is not finite is.
+    for (const bits of [0x7c00, 0xfc00, 0x7e00]) {
+      const spoilt = { ...kept, transP: (kept.transP as Uint16Array).slice() };
+      spoilt.transP[2] = bits;
+      await expect(alignedFromSaved(head.manifest, spoilt, catalog.length, new Slicer())).rejects.toThrow(RangeError);
+    }
+    // The version before's entry: numbers.
+    expect(aligned.transitions!.p).toBeInstanceOf(Float32Array);
+    expect(await alignedFromSaved(head.manifest, await saved(), catalog.length, new Slicer())).toEqual(aligned);
   });
 
   it('gives back a base that knows part of the catalogue, with the new-item bias, and rows the catalogue lacks', async () => {

@@ -39,6 +39,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError } from './errors.js';
+import { halfTable } from './model-io.js';
 import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
@@ -232,9 +233,26 @@ export interface Transitions {
   /** Row starts: N + 1 of them, or rows.length + 1 with `rows`. */
   ptr: Int32Array;
   to: Int32Array;
-  p: Float32Array;
+  /**
+   * Each successor's probability: its number, or its IEEE float16 bits (a page keeps a base's as
+   * its file holds them, at half the memory), read through {@link transitionP}.
+   */
+  p: Float32Array | Uint16Array;
   /** The items that have a row, ascending: row r holds the successors of item rows[r]. */
   rows?: Int32Array;
+}
+
+/**
+ * A reader of `T.p`'s numbers: the number itself, or the float16 bits' number by {@link halfTable}
+ * (the same float32 that decoding them first would give).
+ */
+export function transitionP(T: Pick<Transitions, 'p'>): (k: number) => number {
+  const P = T.p;
+  if (P instanceof Uint16Array) {
+    const table = halfTable();
+    return (k) => table[P[k]!]!;
+  }
+  return (k) => P[k]!;
 }
 
 /** Where item i's successors lie in `T.to` and `T.p`: [start, end), empty where it has none. */
@@ -407,11 +425,12 @@ export function forEachTransitionVote(
   visit: (successor: number, vote: number, voter: number) => void,
 ): void {
   let w = 1;
+  const p = transitionP(T);
   for (let r = 0; r < Math.min(recent.length, o.transitionVotes); r++) {
     const i = recent[r]!;
     if (i >= 0) {
       const [start, end] = transitionRow(T, i);
-      for (let k = start; k < end; k++) visit(T.to[k]!, w * T.p[k]!, i);
+      for (let k = start; k < end; k++) visit(T.to[k]!, w * p(k), i);
     }
     w *= o.transitionDecay;
   }

@@ -357,6 +357,17 @@ function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scale
 }
 
 /**
+ * A float16 tensor's numbers as their IEEE half bits, copied out of its file (whose bytes may then
+ * be let go): for a caller that keeps millions of them (a base's transition probabilities) at two
+ * bytes each and reads each through {@link halfTable} when it needs it.
+ */
+export function halfBits(buf: ArrayBuffer, spec: TensorSpec): Uint16Array {
+  if (spec.dtype !== 'float16') throw new ModelLoadError(spec.file, `Tensor ${spec.name} is ${spec.dtype}, not float16.`);
+  const { size } = checkedPlace(buf, spec);
+  return viewOf(Uint16Array, buf, spec.offset, size).slice();
+}
+
+/**
  * A matrix tensor read a row at a time, where it lies in its file (nothing decoded ahead):
  * `row(r, out, at)` writes row r's numbers into `out` from `at`. For a caller that needs some
  * rows, each in another place (a base's residuals, aligned with a catalogue): decoding the whole

@@ -7,7 +7,7 @@ import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorRows, TensorSpec } from './model-io.js';
-import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, joinLocation, tensorRows } from './model-io.js';
+import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, halfBits, joinLocation, tensorRows } from './model-io.js';
 import type { SavedBase } from './prepared.js';
 import type { Slicer } from './slice.js';
 import { inRanges, ITEMS_PER_STEP, runSteps } from './slice.js';
@@ -125,8 +125,12 @@ export interface HeadModel {
    * first, and not at all where its item matrix is saved with them in it.
    */
   residualRows?: TensorRows | null;
-  /** The shop's transitions over items.txt rows (CSR), or null (also where they are read later). */
-  transitions: { ptr: Float32Array; to: Float32Array; p: Float32Array } | null;
+  /**
+   * The shop's transitions over items.txt rows (CSR), or null (also where they are read later).
+   * With `halves`, `p` holds the probabilities' float16 bits where the file holds them so (read
+   * through `halfTable`); otherwise, and always where the file holds float32, their numbers.
+   */
+  transitions: { ptr: Float32Array; to: Float32Array; p: Float32Array | Uint16Array } | null;
   /**
    * With `transitions: 'later'`: the transitions, read (their file downloaded, where they have one
    * of their own: `transitions.bin`) and checked when first asked for, once. A page ranks its
@@ -149,7 +153,7 @@ export interface HeadModel {
 export async function loadHeadModel(
   fetcher: Fetcher,
   base: string,
-  options: { withResidual?: boolean | 'rows'; slicer?: Slicer; manifest?: HeadManifest; transitions?: 'later' } = {},
+  options: { withResidual?: boolean | 'rows'; slicer?: Slicer; manifest?: HeadManifest; transitions?: 'later'; halves?: boolean } = {},
 ): Promise<HeadModel> {
   const slicer = options.slicer ?? null;
   const manifestUrl = joinLocation(base, 'manifest.json');
@@ -219,7 +223,9 @@ export async function loadHeadModel(
   const readTransitions = async (): Promise<HeadModel['transitions']> => {
     const ptr = await tensor('transPtr');
     const to = await tensor('transTo');
-    const p = await tensor('transP');
+    // Kept as float16 bits where asked: half the memory of their numbers, the same numbers read.
+    const pSpec = manifest.tensors.find((t) => t.name === 'transP');
+    const p = options.halves && pSpec?.dtype === 'float16' ? halfBits(fileOf(pSpec), pSpec) : await tensor('transP');
     if (!ptr && !to && !p) return null;
     const nnz = ptr?.[ids.length];
     if (
@@ -488,7 +494,8 @@ export function* alignTransitionsSteps(
   // ends after about `itemsPerStep` rows and entries, however the entries fall among the rows.
   const nnz = T.to.length;
   const to = new Int32Array(nnz);
-  const p = new Float32Array(nnz);
+  // The probabilities in the form they come in (float16 bits, or numbers), copied as they are.
+  const p = T.p instanceof Uint16Array ? new Uint16Array(nnz) : new Float32Array(nnz);
   const rows = new Int32Array(count);
   const ptr = new Int32Array(count + 1);
   let e = 0;
@@ -631,7 +638,7 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     if (
       !(transPtr instanceof Int32Array) ||
       !(transTo instanceof Int32Array) ||
-      !(transP instanceof Float32Array) ||
+      !(transP instanceof Float32Array || transP instanceof Uint16Array) ||
       !(transRows instanceof Int32Array) ||
       transPtr.length !== transRows.length + 1 ||
       transTo.length !== transP.length ||
@@ -644,7 +651,12 @@ export async function alignedFromSaved(manifest: HeadManifest, saved: SavedBase,
     await ascending(transRows, true, 'transitions');
     await ascending(transPtr, false, 'transitions');
     await within(transTo, 0, n, 'transitions');
-    await finite(transP, 'transitions');
+    // Numbers finite; float16 bits (as a base's file holds them) not a NaN or ±∞ (exponent all ones).
+    if (transP instanceof Float32Array) await finite(transP, 'transitions');
+    else
+      await ranges(transP.length, (from, to) => {
+        for (let k = from; k < to; k++) if ((transP[k]! & 0x7c00) === 0x7c00) bad('transitions');
+      });
     transitions = { ptr: transPtr, to: transTo, p: transP, rows: transRows };
   }
   let recent: Map<number, number> | null = null;

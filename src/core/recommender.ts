@@ -1727,7 +1727,7 @@ export async function loadModelParts(
   let headP: Promise<HeadModel> | null = null;
   const headModel = (): Promise<HeadModel> =>
     (headP ??= headManifestP.then((manifest) =>
-      loadHeadModel(fetcher, headUrl, { slicer: new Slicer(), withResidual: 'rows', manifest, transitions: 'later' }),
+      loadHeadModel(fetcher, headUrl, { slicer: new Slicer(), withResidual: 'rows', manifest, transitions: 'later', halves: true }),
     ));
   const startHead = (): void => void headModel().catch(() => undefined);
   // No saved base: the files download while the other manifests come.

@@ -8,7 +8,7 @@ import type { EncoderManifest } from '../../core/encoder.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
 import type { Item } from '../../core/types.js';
 import type { LogEvent } from '../data.js';
-import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
+import { DEFAULT_HEAD_OPTIONS, transitionP } from '../../core/head.js';
 import { MIX_LENGTH } from '../../core/memory.js';
 import { loadHead } from '../../core/recommender.js';
 import type { HeadModelData } from './head-io.js';
@@ -281,13 +281,14 @@ export async function trainBase(
       const ptr = new Int32Array(headIds.length + 1);
       const to: number[] = [];
       const pr: number[] = [];
+      const pOf = transitionP(all);
       headIds.forEach((id, r) => {
         const i = catIndex.get(id)!;
         for (let k = all.ptr[i]!; k < all.ptr[i + 1]!; k++) {
           const row = rowOf.get(ids[all.to[k]!]!);
           if (row !== undefined) {
             to.push(row);
-            pr.push(all.p[k]!);
+            pr.push(pOf(k));
           }
         }
         ptr[r + 1] = to.length;
