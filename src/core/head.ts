@@ -249,8 +249,9 @@ export interface Transitions {
 export function transitionP(T: Pick<Transitions, 'p'>): (k: number) => number {
   const P = T.p;
   if (P instanceof Uint16Array) {
-    const table = halfTable();
-    return (k) => table[P[k]!]!;
+    // The table is made at the first number read, not before: a list with no voter reads none.
+    let table: Float32Array | null = null;
+    return (k) => (table ??= halfTable())[P[k]!]!;
   }
   return (k) => P[k]!;
 }
