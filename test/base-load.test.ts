@@ -6,13 +6,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
+import { defaultHead, successorsAscending, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
 import {
   decodeTensor,
   decodeTensorSliced,
   defaultFetcher,
+  encodeDeltaVarints,
   encodeInt8Rows,
   floatToHalf,
   halfToFloat,
@@ -162,7 +163,7 @@ describe('a base as it is written', () => {
       bias: 'float32',
       recent: 'float32',
       transPtr: 'float32',
-      transTo: 'float32',
+      transTo: 'delta-varint',
       residual: 'int8',
       transP: 'float16',
     });
@@ -195,7 +196,24 @@ describe('a base as it is written', () => {
     );
     const exact = await loadHeadModel(defaultFetcher, join(exactDir, 'head'));
     expect(exact.residual).toEqual(residual);
-    expect(exact.transitions!.p).toEqual(p);
+    // Each row's successors in ascending order, each with its own probability.
+    const sorted = successorsAscending({ ptr: Int32Array.from({ length: 3001 }, (_, i) => i * 20), to, p });
+    expect(exact.transitions!.to).toEqual(Float32Array.from(sorted.to));
+    expect(exact.transitions!.p).toEqual(sorted.p);
+    for (let r = 0; r < 3000; r++) {
+      const row = (a: ArrayLike<number>): string =>
+        JSON.stringify(
+          Array.from({ length: 20 }, (_, e) => [to[r * 20 + e]!, a === p ? p[r * 20 + e]! : 0]).sort(
+            (x, y) => x[0]! - y[0]! || x[1]! - y[1]!,
+          ),
+        );
+      const got = JSON.stringify(
+        Array.from({ length: 20 }, (_, e) => [exact.transitions!.to[r * 20 + e]!, exact.transitions!.p[r * 20 + e]!]).sort(
+          (x, y) => x[0]! - y[0]! || x[1]! - y[1]!,
+        ),
+      );
+      expect(got).toBe(row(p));
+    }
     // The float32 tensors as they were; each residual within half a step of its row's scale
     // (its largest magnitude / 127); each probability within float16's rounding.
     expect(head.bias).toEqual(bias);
@@ -206,7 +224,8 @@ describe('a base as it is written', () => {
       const step = Math.max(...row.map(Math.abs)) / 127;
       for (let c = 0; c < d; c++) expect(Math.abs(head.residual![r * d + c]! - row[c]!)).toBeLessThanOrEqual(step / 2 + 1e-7);
     }
-    for (let k = 0; k < p.length; k++) expect(Math.abs(head.transitions!.p[k]! - p[k]!)).toBeLessThanOrEqual(p[k]! * 2 ** -11 + 2 ** -25);
+    for (let k = 0; k < p.length; k++)
+      expect(Math.abs(head.transitions!.p[k]! - sorted.p[k]!)).toBeLessThanOrEqual(sorted.p[k]! * 2 ** -11 + 2 ** -25);
     // Each file listed with the kernel's digest of its bytes, which the loader checks.
     for (const f of manifest.files as { path: string; k64?: string }[])
       expect(f.k64).toBe(kernelDigestNow(readFileSync(join(folder, f.path))));
@@ -340,5 +359,49 @@ describe('a base aligned in steps', () => {
     });
     expect(await runStepsSliced(work(50), roomy)).toBe(runSteps(work(50)));
     expect(waited).toBe(0);
+  });
+});
+
+describe('successors as delta varints', () => {
+  const spec = (bytes: Uint8Array, n: number): TensorSpec => ({
+    name: 'transTo',
+    shape: [n],
+    dtype: 'delta-varint',
+    file: 'transitions.bin',
+    offset: 0,
+    byteLength: bytes.byteLength,
+  });
+  it('give back every number, at once or in slices, ascending runs in one to three bytes each', async () => {
+    const rand = mulberry32(3);
+    // Ascending runs of successors (as a base writes them), and numbers at the ends of 32 bits.
+    const values = Int32Array.from({ length: 50_000 }, (_, i) => (i % 40) * 2500 + Math.floor(rand() * 2500));
+    values.set([0, 2 ** 31 - 1, -(2 ** 31) + 1, 0, 127, 128, -64, 16_383, 16_384], 100);
+    const bytes = encodeDeltaVarints(values);
+    expect(decodeTensor(bytes.buffer, spec(bytes, values.length))).toEqual(Float32Array.from(values));
+    const { slicer, yields } = countingSlicer();
+    expect(await decodeTensorSliced(bytes.buffer, spec(bytes, values.length), slicer)).toEqual(Float32Array.from(values));
+    expect(yields()).toBeGreaterThanOrEqual(1);
+    // Differences of about 2,500 within a run: two bytes each, where float32 took four.
+    expect(bytes.byteLength).toBeLessThan(2.2 * values.length);
+  });
+
+  it('refuse bytes that end inside a number, bytes left over, and a place that does not fit', () => {
+    const bytes = encodeDeltaVarints(Int32Array.of(5, 300, 70_000, 3));
+    expect(() => decodeTensor(bytes.slice(0, -1).buffer, spec(bytes.slice(0, -1), 4))).toThrow(/past its bytes|bytes at offset/);
+    const longer = new Uint8Array(bytes.length + 1);
+    longer.set(bytes);
+    expect(() => decodeTensor(longer.buffer, spec(longer, 4))).toThrow(/left after/);
+    expect(() => decodeTensor(bytes.buffer, spec(bytes, 40))).toThrow(/bytes at offset/);
+    expect(() => encodeDeltaVarints([1.5])).toThrow(RangeError);
+  });
+
+  it('make a base’s transitions file smaller than the float32 indices did', () => {
+    const ids = Array.from({ length: 4000 }, (_, i) => `p${i}`);
+    const folder = writeBase(ids, 38);
+    const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { files: { path: string; bytes: number }[] };
+    const bytes = manifest.files.find((f) => f.path === 'transitions.bin')!.bytes;
+    // Float32 indices and float16 probabilities were 6 bytes a successor (plus the row starts).
+    const before = 4000 * 38 * 6 + 4001 * 4;
+    expect(bytes).toBeLessThan(0.75 * before);
   });
 });

@@ -15,6 +15,7 @@ import { syntheticCatalog } from './synthetic-catalog.js';
 import { longTaskObserver } from './long-tasks.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from '../cli/train/head-io.js';
 import type { EncoderManifest } from '../core/encoder.js';
+import type { HeadManifest } from '../core/model.js';
 import { mulberry32 } from '../core/rng.js';
 
 /** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
@@ -88,8 +89,16 @@ export const TRAINED_SUCCESSORS = 38;
  */
 export function trainedBase(n: number, dir: string): string {
   const models = join(dir, 'models-trained');
-  // Made again where a base of an earlier layout is kept (its transitions inside head.bin).
-  if (!existsSync(join(models, 'manifest.json')) || !existsSync(join(models, 'head', 'transitions.bin'))) {
+  // Made again where a base of an earlier layout is kept (its transitions inside head.bin, or
+  // their successors as float32 rather than delta varints).
+  const headManifest = join(models, 'head', 'manifest.json');
+  const current =
+    existsSync(join(models, 'manifest.json')) &&
+    existsSync(join(models, 'head', 'transitions.bin')) &&
+    (JSON.parse(readFileSync(headManifest, 'utf8')) as HeadManifest).tensors.some(
+      (t) => t.name === 'transTo' && t.dtype === 'delta-varint',
+    );
+  if (!current) {
     cpSync(join(dir, 'models'), models, { recursive: true });
     const encoder = JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
     const d = encoder.dims;

@@ -27,8 +27,14 @@ export interface ManifestFile {
 export interface TensorSpec {
   name: string;
   shape: number[];
-  /** `float32`, `float16` (IEEE half), or `int8` with one float32 scale per row stored after the data. */
-  dtype: 'float32' | 'float16' | 'int8';
+  /**
+   * `float32`, `float16` (IEEE half), `int8` with one float32 scale per row stored after the data,
+   * or `delta-varint`: whole numbers (a base's successor indices), each written as the zigzag
+   * LEB128 varint of its difference from the number before it (the first's from 0), so that
+   * indices in ascending runs take one to three bytes rather than four; `byteLength` is the
+   * varints' bytes ({@link encodeDeltaVarints}).
+   */
+  dtype: 'float32' | 'float16' | 'int8' | 'delta-varint';
   file: string;
   offset: number;
   byteLength: number;
@@ -366,14 +372,45 @@ function viewOf<T>(
 function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scaleRows: number } {
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const scaleRows = spec.shape.length > 1 ? spec.shape[0]! : 1;
-  const expected = spec.dtype === 'float32' ? size * 4 : spec.dtype === 'float16' ? size * 2 : size + scaleRows * 4;
-  if (spec.byteLength !== expected || spec.offset + spec.byteLength > buf.byteLength) {
+  // Varints take one to five bytes a number: their bytes are checked as they are decoded.
+  const varints = spec.dtype === 'delta-varint';
+  const expected =
+    spec.dtype === 'float32' ? size * 4 : spec.dtype === 'float16' ? size * 2 : varints ? spec.byteLength : size + scaleRows * 4;
+  if (
+    spec.byteLength !== expected ||
+    (varints && !(spec.byteLength >= size && spec.byteLength <= 5 * size)) ||
+    spec.offset + spec.byteLength > buf.byteLength
+  ) {
     throw new ModelLoadError(
       spec.file,
       `Tensor ${spec.name} in ${spec.file} has ${spec.byteLength} bytes at offset ${spec.offset}, expected ${expected} for shape [${spec.shape.join(',')}] ${spec.dtype}. Rebuild the model.`,
     );
   }
   return { size, scaleRows };
+}
+
+/**
+ * Whole numbers as a `delta-varint` tensor's bytes ({@link TensorSpec}): each number's difference
+ * from the one before (the first's from 0), zigzag-coded (0, −1, 1, −2, … as 0, 1, 2, 3, …), as a
+ * LEB128 varint, seven bits a byte, low first.
+ */
+export function encodeDeltaVarints(values: ArrayLike<number>): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(5 * values.length);
+  let at = 0;
+  let before = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isInteger(v) || Math.abs(v) > 0x7fffffff) throw new RangeError(`delta-varint holds 32-bit whole numbers, got ${v}`);
+    const d = v - before;
+    before = v;
+    let z = d >= 0 ? 2 * d : -2 * d - 1;
+    while (z >= 0x80) {
+      out[at++] = (z % 0x80) | 0x80;
+      z = Math.floor(z / 0x80);
+    }
+    out[at++] = z;
+  }
+  return out.slice(0, at);
 }
 
 /**
@@ -401,6 +438,8 @@ export interface TensorRows {
 
 /** {@link TensorRows} of a tensor of shape [rows, …] in `buf`. */
 export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
+  if (spec.dtype === 'delta-varint')
+    throw new ModelLoadError(spec.file, `Tensor ${spec.name} is ${spec.dtype}: it is read whole, not by rows.`);
   const { size, scaleRows } = checkedPlace(buf, spec);
   const rows = scaleRows;
   const cols = rows > 0 ? size / rows : 1;
@@ -445,6 +484,40 @@ function tensorDecoder(
   if (spec.dtype === 'float32') {
     const f = viewOf(Float32Array, buf, spec.offset, size);
     return { out, rows, cols, decode: (from, to) => out.set(f.subarray(from * cols, to * cols), from * cols) };
+  }
+  if (spec.dtype === 'delta-varint') {
+    // Read in order, each range where the one before ended: the varints are read one after another.
+    const bytes = new Uint8Array(buf, spec.offset, spec.byteLength);
+    let at = 0;
+    let next = 0;
+    let value = 0;
+    const bad = (why: string): never => {
+      throw new ModelLoadError(spec.file, `Tensor ${spec.name} in ${spec.file}: ${why}. Rebuild the model.`);
+    };
+    return {
+      out,
+      rows,
+      cols,
+      decode: (from, to) => {
+        if (from !== next) bad('its numbers were asked for out of order');
+        for (let i = from; i < to; i++) {
+          let z = 0;
+          let shift = 0;
+          let b = 0;
+          do {
+            if (at >= bytes.length || shift > 28) bad('a varint runs past its bytes');
+            b = bytes[at++]!;
+            z += (b & 0x7f) * 2 ** shift;
+            shift += 7;
+          } while (b & 0x80);
+          value += z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+          if (!(Math.abs(value) <= 0x7fffffff)) bad('a number is past 32 bits');
+          out[i] = value;
+        }
+        next = to;
+        if (to === size && at !== bytes.length) bad(`${bytes.length - at} bytes are left after its ${size} numbers`);
+      },
+    };
   }
   if (spec.dtype === 'float16') {
     const h = viewOf(Uint16Array, buf, spec.offset, size);

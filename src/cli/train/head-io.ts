@@ -3,7 +3,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import type { EncoderManifest } from '../../core/encoder.js';
 import type { TensorSpec } from '../../core/model-io.js';
-import { encodeInt8Rows, floatToHalf } from '../../core/model-io.js';
+import { encodeDeltaVarints, encodeInt8Rows, floatToHalf } from '../../core/model-io.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
 import { manifestFile, sha256Bytes } from '../common.js';
 
@@ -84,11 +84,14 @@ export function writeHeadModel(
   }
   const transParts: Part[] = [];
   if (h.transitions) {
-    const p = h.transitions.p;
-    // Indices as float32: exact up to 2^24 items.
+    // Each item's successors in ascending order (every reader sums a successor's votes whatever
+    // their order), so that the successors are written as their differences, most of them one to
+    // three bytes where float32 took four (`delta-varint`); the row starts as float32 (exact up to
+    // 2^24 items).
+    const { to, p } = successorsAscending(h.transitions);
     transParts.push(
       { name: 'transPtr', shape: [h.ids.length + 1], dtype: 'float32', bytes: bytesOf(Float32Array.from(h.transitions.ptr)) },
-      { name: 'transTo', shape: [h.transitions.to.length], dtype: 'float32', bytes: bytesOf(Float32Array.from(h.transitions.to)) },
+      { name: 'transTo', shape: [to.length], dtype: 'delta-varint', bytes: encodeDeltaVarints(to) },
       exact
         ? { name: 'transP', shape: [p.length], dtype: 'float32', bytes: bytesOf(p) }
         : { name: 'transP', shape: [p.length], dtype: 'float16', bytes: new Uint8Array(Uint16Array.from(p, floatToHalf).buffer) },
@@ -221,4 +224,23 @@ export function writeAtomically(path: string, data: string | Uint8Array): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/** Each row's successors (and their probabilities with them) in ascending order of successor. */
+export function successorsAscending(T: { ptr: Int32Array; to: Int32Array; p: Float32Array }): { to: Int32Array; p: Float32Array } {
+  const to = new Int32Array(T.to.length);
+  const p = new Float32Array(T.p.length);
+  const order: number[] = [];
+  for (let r = 0; r + 1 < T.ptr.length; r++) {
+    const start = T.ptr[r]!;
+    const end = T.ptr[r + 1]!;
+    order.length = 0;
+    for (let k = start; k < end; k++) order.push(k);
+    order.sort((a, b) => T.to[a]! - T.to[b]! || a - b);
+    order.forEach((k, e) => {
+      to[start + e] = T.to[k]!;
+      p[start + e] = T.p[k]!;
+    });
+  }
+  return { to, p };
 }
