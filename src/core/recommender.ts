@@ -174,9 +174,9 @@ export interface Recommendation {
    */
   place?: 'new' | 'launch';
   /**
-   * Present (true) where the shopper clicked this item before: it is shown back (`includeViewed`,
-   * a shop of re-buys), so a page says "you viewed this before" rather than `because`, which
-   * names the other clicks that led to it.
+   * Present (true) where the shopper clicked this item before: shown back (`includeViewed`, a shop
+   * of re-buys), or clicked longer ago than the recent clicks a list leaves out. A page says "you
+   * viewed this before" of it rather than `because`, which names the other clicks that led to it.
    */
   viewed?: true;
 }
