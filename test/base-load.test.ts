@@ -395,6 +395,13 @@ describe('successors as delta varints', () => {
     expect(() => encodeDeltaVarints([1.5])).toThrow(RangeError);
   });
 
+  it('a form this version does not read is named, with what to do (not "rebuild the model")', () => {
+    const later = { ...spec(new Uint8Array(8), 4), dtype: 'bfloat16' } as unknown as TensorSpec;
+    expect(() => decodeTensor(new ArrayBuffer(8), later)).toThrow(
+      /dtype "bfloat16", which this version of Clickwise does not read.*later version/,
+    );
+  });
+
   it('make a base’s transitions file smaller than the float32 indices did', () => {
     const ids = Array.from({ length: 4000 }, (_, i) => `p${i}`);
     const folder = writeBase(ids, 38);

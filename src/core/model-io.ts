@@ -40,6 +40,9 @@ export interface TensorSpec {
   byteLength: number;
 }
 
+/** The tensor forms this version reads ({@link TensorSpec}'s `dtype`). */
+const KNOWN_DTYPES = ['float32', 'float16', 'int8', 'delta-varint'] as const satisfies readonly TensorSpec['dtype'][];
+
 /**
  * How a file is asked for. `revalidate`: the file changes in place (the model folder's
  * `manifest.json`, which a maintenance run replaces), so a browser's cached copy is checked with
@@ -370,6 +373,13 @@ function viewOf<T>(
 
 /** A tensor's numbers and its int8 rows (those that share a scale), once its place in its file is checked. */
 function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scaleRows: number } {
+  // A form a later version writes: rebuilding the model does not help, the page's code does.
+  if (!(KNOWN_DTYPES as readonly string[]).includes(spec.dtype)) {
+    throw new ModelLoadError(
+      spec.file,
+      `Tensor ${spec.name} in ${spec.file} is of dtype ${JSON.stringify(spec.dtype)}, which this version of Clickwise does not read: the model was written by a later version. Publish the page's Clickwise of that version with it.`,
+    );
+  }
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const scaleRows = spec.shape.length > 1 ? spec.shape[0]! : 1;
   // Varints take one to five bytes a number: their bytes are checked as they are decoded.
