@@ -113,9 +113,9 @@ for (const shipped of [true, false]) {
 
 test(`${N} items with a base that knows every item (residuals, transitions): no long task on a first or a later visit`, async () => {
   // As a shop of this size ships after `npm run maintain`: some 17 MB of base, read and aligned on every visit.
-  trainedBase(N, dir);
+  const folder = trainedBase(N, dir).replace(`/p/${N}/`, '/big/');
   const { first, later } = await visits<Visit & { model: string; baseAsked: number; transAsked: number; transAfterHead: boolean }>(
-    '/big/models-trained/',
+    folder,
     CLICK_AND_REPORT.replace(
       'tasks: window.__tasks,',
       "tasks: window.__tasks, model: rec.stats().modelVersion, ...(() => { const files = performance.getEntriesByType('resource'); const head = files.filter((r) => r.name.endsWith('/head/head.bin')); const trans = files.filter((r) => r.name.endsWith('/head/transitions.bin')); return { baseAsked: head.length, transAsked: trans.length, transAfterHead: head.length === 1 && trans.length === 1 && trans[0].startTime >= head[0].responseEnd }; })(),",

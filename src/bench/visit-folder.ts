@@ -81,16 +81,17 @@ export async function visitFolder(n: number): Promise<string> {
 export const TRAINED_SUCCESSORS = 38;
 
 /**
- * A model folder beside `models/` (`models-trained/`, made once) whose base knows every item of
+ * A model folder beside `models/` (`models-trained-dv/`, made once) whose base knows every item of
  * the folder's catalogue, as a base `npm run maintain` trained on a shop of that size would:
  * a bias, a residual of d numbers, what sold lately and {@link TRAINED_SUCCESSORS} transitions
  * for each item (made-up values from a fixed seed; the shipped base knows no item, so the visit
  * tools would otherwise never load a large base). Returns its URL path under `/p/`.
  */
 export function trainedBase(n: number, dir: string): string {
-  const models = join(dir, 'models-trained');
-  // Made again where a base of an earlier layout is kept (its transitions inside head.bin, or
-  // their successors as float32 rather than delta varints).
+  // A folder of its own, apart from `models-trained/`, which versions before the successors'
+  // delta varints make in their form: `bench:visit-ab` then serves each version a base it reads.
+  const models = join(dir, 'models-trained-dv');
+  // Made again where a base of another layout is kept.
   const headManifest = join(models, 'head', 'manifest.json');
   const current =
     existsSync(join(models, 'manifest.json')) &&
@@ -123,7 +124,7 @@ export function trainedBase(n: number, dir: string): string {
     });
     writeModelManifest(models);
   }
-  return `/p/${n}/models-trained/`;
+  return `/p/${n}/models-trained-dv/`;
 }
 
 /** What `npm run vectors` reported when it made the folder's vectors (null for a folder made before it was kept). */
