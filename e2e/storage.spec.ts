@@ -2,8 +2,13 @@
  * Persistence in real Chromium IndexedDB, one fresh browser context (so a fresh database) per test:
  * reload, tabs, crash, bad stored data, no IndexedDB, a new model version, reset across tabs.
  */
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, test } from '@playwright/test';
+import { defaultHead, writeHeadModel, writeModelManifest } from '../src/cli/train/head-io.js';
+import type { EncoderManifest } from '../src/core/encoder.js';
 import { cachedVectors, collectErrors, preparedEntries, tagPage } from './helpers.js';
 
 type Top = { id: string; score: number }[];
@@ -30,7 +35,15 @@ function inPage<T, A = undefined>(page: Page, fn: (rec: RecApi, arg: A) => Promi
 interface RecApi {
   click(id: string): Promise<void>;
   recommend(o?: { k?: number }): Promise<Top>;
-  stats(): { clicks: number; storage: string; quarantined: number; warnings: string[]; deltaNorm: number; modelVersion: string };
+  stats(): {
+    clicks: number;
+    storage: string;
+    quarantined: number;
+    warnings: string[];
+    deltaNorm: number;
+    modelVersion: string;
+    transitions: string;
+  };
   reset(): Promise<void>;
   items: { id: string; category?: string }[];
   on(name: string, fn: (p: unknown) => void): () => void;
@@ -354,4 +367,96 @@ test("a later visit reads the catalogue and its saved entry from the worker's co
   expect(fileSteps(changed.steps)).toEqual(['request', 'response', 'file', 'digest', 'index']);
   expect(changed.title).toBe('Walnut Chopping Board');
   expect(changed.prepared).toBe(0);
+});
+
+test("a returning shopper on a new base is served before the base's transitions come, and learns with them once they are in", async ({
+  page,
+}) => {
+  // A base that knows every item of the demo's catalogue, with transitions, served for models/.
+  const dir = mkdtempSync(join(tmpdir(), 'clickwise-late-transitions-'));
+  try {
+    // Two bases (a shop's base, then the one its maintenance job published next), each knowing
+    // every item of the demo's catalogue, with transitions.
+    const items = JSON.parse(readFileSync('dist/catalog.json', 'utf8')) as { id: string }[];
+    const ids = items.map((i) => i.id);
+    const n = ids.length;
+    const base = (name: string, shift: number): string => {
+      const models = join(dir, name);
+      cpSync('dist/models', models, { recursive: true });
+      const encoder = JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+      writeHeadModel(
+        join(models, 'head'),
+        {
+          ...defaultHead(encoder),
+          version: name,
+          ids,
+          bias: Float32Array.from(ids, (_, i) => Math.sin(i + shift) / 2),
+          residual: null,
+          transitions: {
+            ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * 3),
+            to: Int32Array.from({ length: n * 3 }, (_, k) => (Math.floor(k / 3) * 7 + 5 + (k % 3)) % n),
+            p: Float32Array.from({ length: n * 3 }, () => 1 / 3),
+          },
+          mix: [4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        },
+        { versionFromContent: true },
+      );
+      writeModelManifest(models);
+      return models;
+    };
+    const bases = [base('base-1', 0), base('base-2', 1)];
+    // The base served for models/, and transitions.bin held while `held` is set.
+    let models = bases[0]!;
+    let release: () => void = () => undefined;
+    let held: Promise<void> | null = null;
+    let served = 0;
+    await page.route('**/models/**', async (route) => {
+      const path = new URL(route.request().url()).pathname.replace(/^.*\/models\//, '');
+      if (path === 'head/transitions.bin' && held) await held;
+      if (path === 'head/transitions.bin') served++;
+      return route.fulfill({ path: join(models, path) });
+    });
+    await open(page, 'late');
+    await inPage(page, async (rec) => {
+      for (const id of ['kit-01a', 'gar-02b', 'toy-03a']) await rec.click(id);
+    });
+    const first = (await inPage(page, (rec) => rec.stats())).modelVersion;
+    // A new base: the clicks are replayed onto it, and its transitions come late.
+    models = bases[1]!;
+    held = new Promise((r) => (release = r));
+    served = 0;
+    await page.reload();
+    await open(page, 'late');
+    const before = await top(page);
+    expect(before).toHaveLength(10);
+    expect(served).toBe(0);
+    let st = await inPage(page, (rec) => rec.stats());
+    expect(st.modelVersion).not.toBe(first);
+    expect(st.clicks).toBe(3);
+    expect(st.transitions).toBe('reading');
+    await inPage(page, (rec) => {
+      (window as unknown as { updates: unknown[] }).updates = [];
+      rec.on('update', (u) => (window as unknown as { updates: unknown[] }).updates.push(u));
+    });
+    release();
+    await expect.poll(() => page.evaluate(() => (window as unknown as { updates: unknown[] }).updates.length)).toBeGreaterThan(0);
+    const after = await top(page);
+    expect(served).toBe(1);
+    st = await inPage(page, (rec) => rec.stats());
+    expect(st.clicks).toBe(3);
+    expect(st.transitions).toBe('in');
+    expect(st.warnings.filter((w) => /transitions/.test(w))).toEqual([]);
+    // The same as a visit that has the transitions from the start (the saved entry's, now).
+    held = null;
+    await page.reload();
+    await open(page, 'late');
+    await expect.poll(() => inPage(page, (rec) => rec.stats().transitions)).toBe('in');
+    const again = await top(page);
+    expect(after.map((r) => r.id)).toEqual(again.map((r) => r.id));
+    after.forEach((r, i) => expect(r.score).toBeCloseTo(again[i]!.score, 4));
+    // And the list without them was another: the transitions' votes count in this base.
+    expect(before.map((r) => r.id)).not.toEqual(after.map((r) => r.id));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -93,6 +93,8 @@ describe('a page with a base that knows every item', () => {
       visibility: { isVisible: () => true, onChange: (fn) => ((shown = fn), () => undefined) },
       // The folder a shop's stream job publishes to (none published yet).
       shopDelta: join(model, 'delta'),
+      // The transitions' votes are checked below: the list waits for them however long they take.
+      transitionsWaitMs: Infinity,
     });
     open.push(rec);
     expect(read.length).toBe(1);

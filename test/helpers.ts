@@ -79,6 +79,9 @@ export async function loadShop(
     backend: 'cpu',
     fetcher,
     onWarning: (w) => warnings.push(w),
+    // Lists compared across loads wait for the base's transitions however long a busy machine
+    // takes to read them (a page waits a second, then ranks without them and again once they are in).
+    transitionsWaitMs: Infinity,
     ...more,
   });
   return { rec, asked, warnings };

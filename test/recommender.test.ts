@@ -34,7 +34,7 @@ describe('createRecommender (Node, cpu)', () => {
     const top = await rec.recommend({ k: 10 });
     expect(top).toHaveLength(10);
     expect(top[0]).toMatchObject({ id: expect.any(String), score: expect.any(Number), item: expect.any(Object) });
-    expect(rec.stats()).toMatchObject({ backend: 'cpu', clicks: 1, storage: 'memory', items: catalog.length });
+    expect(rec.stats()).toMatchObject({ backend: 'cpu', clicks: 1, storage: 'memory', items: catalog.length, transitions: 'none' });
   });
 
   it('moves the top 10 toward the category clicked (a simulated click loop)', async () => {
@@ -189,16 +189,18 @@ describe('createRecommender (Node, cpu)', () => {
       // transitions, counts, own order, visit starts, own popularity, this visit: mid-visit, then at a start.
       mix: [20, 20, 0, 0, 20, 20, 0, 0, 0, 0, 0, 0],
     });
-    const rec = await make({ modelUrl: dir });
+    // The transitions' votes are what the test is of: the lists wait for them however long they take.
+    const rec = await make({ modelUrl: dir, transitionsWaitMs: Infinity });
     for (const id of ['gar-01a', 'kit-01a', 'gar-02a']) await rec.click(id);
     const top = await rec.recommend({ k: 10 });
+    expect(rec.stats().transitions).toBe('in');
     const pet = top.find((t) => t.id === 'pet-05c');
     expect(pet, JSON.stringify(top.map((t) => t.id))).toBeDefined();
     expect(pet!.because[0]).toMatchObject({ id: 'kit-01a' });
     expect(pet!.because[0]!.weight).toBeGreaterThan(0.5);
     // The shopper's own order (a shopper who never clicks kit-01a): pet-05c follows gar-01a in
     // their clicks, and gar-01a is clicked again, then another garden item (the latest click).
-    const own = await make({ modelUrl: dir });
+    const own = await make({ modelUrl: dir, transitionsWaitMs: Infinity });
     for (const id of ['gar-01a', 'pet-05c', 'gar-03a', 'gar-05a', 'gar-01a', 'gar-04a']) await own.click(id);
     const again = await own.recommend({ k: 10, includeViewed: true });
     const followed = again.find((t) => t.id === 'pet-05c');

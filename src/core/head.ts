@@ -798,6 +798,11 @@ export class IncrementalHead {
     this.transitions = T;
   }
 
+  /** Whether the head has the shop's transitions (a base without them, or not yet read, has none). */
+  get hasTransitions(): boolean {
+    return this.transitions !== null;
+  }
+
   /**
    * Whether the shopper's clicks give the shop's transitions votes (the last distinct items
    * clicked): a head made without its transitions scores and learns as with them only while not.

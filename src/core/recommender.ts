@@ -81,6 +81,13 @@ export interface CoreRecommenderOptions {
   /** Take a snapshot of φ every this many events (compaction). Default 50. */
   snapshotEvery?: number;
   /**
+   * How long (ms, from ready) a list after a click, or a click, waits for the base's transitions
+   * where they are read after the first list (a first visit of the base), before going on
+   * without them; once they are in, what was learned without them is learned again and an
+   * 'update' asks the page to rank again. `Infinity` waits as long as they take. Default 1000.
+   */
+  transitionsWaitMs?: number;
+  /**
    * Keeps catalogue vectors by (encoder version, a 64-bit hash of the item's text), so a reload encodes
    * only items that are new or changed. Default: none (the package entry passes IndexedDB's).
    */
@@ -239,6 +246,14 @@ export interface RecommenderStats {
    */
   catalogCompacted: 'worker' | 'page' | 'saved' | null;
   /**
+   * The base's transitions (what the shop's shoppers bought next): 'reading' while they are read
+   * after the first list (a first visit of the base) or what was learned without them is learned
+   * again (lists meanwhile rank without their votes once `transitionsWaitMs` has passed), 'in'
+   * once the head ranks and learns with them, 'none' where the base has none or they could not
+   * be read.
+   */
+  transitions: 'reading' | 'in' | 'none';
+  /**
    * Bytes held in tensors on the backend (every tfjs tensor of the page): the head's parameters
    * and its per-item biases and AdaGrad sums (3 × N float32).
    */
@@ -299,6 +314,12 @@ export interface Recommender {
 }
 
 const DEFAULT_MODEL_URL = '/models/';
+/**
+ * How long a list or a click waits for a base's transitions read after the first list (see
+ * `transitionsWaitMs`): on a fast link they come within it, and the page acts as if it had them
+ * from the start; on a slow one a shopper's list waits no longer.
+ */
+export const DEFAULT_TRANSITIONS_WAIT_MS = 1000;
 
 /**
  * A store of item vectors keyed by `<encoder version>:<key of the item's text>` (see
@@ -1095,18 +1116,26 @@ class RecommenderImpl implements Recommender {
     this.emitter.emit('warning', { code, message });
   }
 
+  /** Ends once {@link restore} has (or failed): what learns again with the transitions waits for it. */
+  private restored: Promise<void> = Promise.resolve();
+
   /** Restores φ from the store at start-up, applying the rebase policy for a new model version. */
   async restore(): Promise<void> {
     if (this.spreadOrder.length !== this.catalog.size) this.spreadOrder = await roundRobinByCategory(this.catalog, new Slicer());
-    const state = await this.store.load();
-    await this.applyState(state, 'load');
+    const applied = this.store.load().then((state) => this.applyState(state, 'load'));
+    this.restored = applied.catch(() => undefined);
+    await applied;
     // The first scoring pass on a backend is the slowest (kernels set up, memory grown): done
     // here, in a task of its own, rather than in the page's first recommend().
     await nextTask();
     if (!this.disposed) await this.head.topScores(1);
   }
 
-  private async applyState(state: StoredState, source: 'load' | 'remote' | 'local'): Promise<void> {
+  /**
+   * @param again learning the store's clicks again ({@link relearn}): the rebase policy applies as
+   *   at load, without telling of it again.
+   */
+  private async applyState(state: StoredState, source: 'load' | 'remote' | 'local', again = false): Promise<void> {
     const epoch = this.epoch;
     const stale = (): boolean => this.disposed || epoch !== this.epoch;
     const snap = state.snapshot;
@@ -1121,15 +1150,16 @@ class RecommenderImpl implements Recommender {
           this.head.load(snap.state as HeadState);
           this.lastSeq = snap.seq;
         } catch (err) {
-          this.warn('rebase/shape', `The stored state cannot be used (${String(err)}); rebuilding it from the event log.`);
+          if (!again) this.warn('rebase/shape', `The stored state cannot be used (${String(err)}); rebuilding it from the event log.`);
           this.head.reset();
         }
       } else {
         // φ learned on another base cannot be kept: rebuild it by replaying the retained event log.
-        this.warn(
-          'rebase/replay',
-          `The stored state was learned on model ${snap.modelVersion}; this page runs ${this.modelVersion}. Rebuilding it from the ${state.events.length} retained events.`,
-        );
+        if (!again)
+          this.warn(
+            'rebase/replay',
+            `The stored state was learned on model ${snap.modelVersion}; this page runs ${this.modelVersion}. Rebuilding it from the ${state.events.length} retained events.`,
+          );
         this.head.reset();
       }
       events = state.events.filter((e) => e.seq > this.lastSeq);
@@ -1139,11 +1169,13 @@ class RecommenderImpl implements Recommender {
     const slicer = new Slicer();
     for (const e of events) {
       if (e.seq <= this.lastSeq) continue;
-      // What a click teaches depends on the transitions' votes of the clicks before it.
-      if (this.transitionsPending && this.head.votesOnTransitions) {
-        await this.transitionsIn();
+      // What a click teaches depends on the transitions' votes of the clicks before it: where they
+      // are still read after the wait, it is learned without them, and again once they are in.
+      if (this.transitionsOut && this.head.votesOnTransitions) {
+        const without = await this.withoutTransitions();
         if (stale()) return;
         if (e.seq <= this.lastSeq) continue;
+        if (without) this.provisional = true;
       }
       this.learnEvent(e);
       this.lastSeq = e.seq;
@@ -1155,6 +1187,8 @@ class RecommenderImpl implements Recommender {
       const norm = await this.head.deltaNorm();
       if (stale()) return;
       this.deltaNorm = norm;
+      // Learned again with the transitions: the lists the update asks for rank with them.
+      if (again) this.relearning = null;
       this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source });
     }
     // A click resolves once it is learned and its 'update' has been emitted.
@@ -1186,12 +1220,22 @@ class RecommenderImpl implements Recommender {
   }
 
   private async snapshot(): Promise<void> {
+    // φ learned without the transitions' votes is learned again once they are in: never kept
+    // (the snapshot is taken then).
+    if (this.provisional) {
+      this.snapshotOwed = true;
+      return;
+    }
     try {
       const seq = this.lastSeq;
       const epoch = this.epoch;
       const state = await this.head.save();
       // A reset while φ was read: this snapshot would bring back what the shopper asked to forget.
       if (epoch !== this.epoch || this.disposed) return;
+      if (this.provisional) {
+        this.snapshotOwed = true;
+        return;
+      }
       await this.store.saveSnapshot({ seq, modelVersion: this.modelVersion, state, savedAt: Date.now() });
     } catch (err) {
       this.warn('store/snapshot', `Could not save a snapshot (${String(err)}); learning continues from the event log.`);
@@ -1215,6 +1259,11 @@ class RecommenderImpl implements Recommender {
         do {
           this.syncAgain = false;
           const epoch = this.epoch;
+          if (this.relearnNext) {
+            this.relearnNext = false;
+            await this.relearn();
+            continue;
+          }
           const state = await this.store.eventsAfter(this.lastSeq);
           if (this.disposed) return;
           // Read before a reset: dropped. Clicks after the reset asked for another pass (syncAgain).
@@ -1232,6 +1281,10 @@ class RecommenderImpl implements Recommender {
   private applyReset(source: 'reset'): void {
     this.epoch++;
     this.head.reset();
+    // Nothing is left to learn again with the transitions.
+    this.provisional = false;
+    this.relearnNext = false;
+    this.snapshotOwed = false;
     this.deltaNorm = 0;
     this.lastSeq = 0;
     this.pendingImpressions = [];
@@ -1246,30 +1299,105 @@ class RecommenderImpl implements Recommender {
     if (this.disposed) throw new DisposedError();
   }
 
-  /** The base's transitions while they are read after the head was made ({@link awaitTransitions}). */
-  private transitionsPending: Promise<void> | null = null;
+  /** True while the base's transitions are read after the head was made ({@link awaitTransitions}). */
+  private transitionsOut = false;
+  /** Ends when they are in (or could not be read), or when the page has waited long enough for them. */
+  private transitionsWait: Promise<void> | null = null;
+  /** φ holds a click learned without the votes of the transitions being read: learned again once they are in. */
+  private provisional = false;
+  /** A list was ranked without the votes of the clicks in memory: the page is told to rank again once they are in. */
+  private rankedWithout = false;
+  /** The next learning pass learns the store's clicks again ({@link relearn}). */
+  private relearnNext = false;
+  /** Set while {@link relearn} runs: a list waits for it rather than rank a φ half learned. */
+  private relearning: Promise<void> | null = null;
+  /** A snapshot was due while φ was learned without the transitions: taken once it is learned again. */
+  private snapshotOwed = false;
 
   /**
    * The base's transitions, read after the head was made (`loadHead`'s `deferTransitions`): a
-   * first list needs none of them, so the page is ready without them; scoring and learning with
-   * clicks in the head's memory wait for them (`votesOnTransitions`). Where they cannot be read,
-   * the head goes on without them, with a warning.
+   * first list needs none of them, so the page is ready without them. What needs their votes (a
+   * list after a click, a click whose lesson reads the votes of the clicks before it, a returning
+   * shopper's stored clicks replayed at load) waits for them until `waitMs` after this call at
+   * most, then goes on without them: a slow link never holds a shopper's list for long. What was
+   * learned so is learned again once they are in (and never saved in a snapshot meanwhile), and
+   * an 'update' tells the page to rank again: the lists are then what a load that had them from
+   * the start gives. Where they cannot be read, the head goes on without them, with a warning,
+   * and what it learned without them stands.
    */
-  awaitTransitions(read: Promise<void>): void {
-    const pending: Promise<void> = read
-      .catch((err: unknown) => {
+  awaitTransitions(read: Promise<void>, waitMs: number): void {
+    this.transitionsOut = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settled = read.then(
+      () => true,
+      (err: unknown) => {
         if (!this.disposed)
           this.warn('model/transitions', `The base's transitions could not be read (${String(err)}); recommendations go on without them.`);
-      })
-      .finally(() => {
-        if (this.transitionsPending === pending) this.transitionsPending = null;
-      });
-    this.transitionsPending = pending;
+        return false;
+      },
+    );
+    const done = settled.then(() => {
+      clearTimeout(timer);
+      this.transitionsOut = false;
+      this.transitionsWait = null;
+    });
+    this.transitionsWait =
+      waitMs === Infinity ? done : Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    void settled.then(async (ok) => {
+      if (!ok) {
+        // What was learned without them is what the head would learn: it stands.
+        this.provisional = false;
+        return;
+      }
+      // The clicks a restore replays are learned again after it, not beside it.
+      await this.restored;
+      if (this.disposed) return;
+      if (this.provisional) {
+        this.relearnNext = true;
+        await this.sync('remote');
+      } else if (this.rankedWithout) {
+        this.emitter.emit('update', { clicks: this.head.clicks, lastUpdateMs: this.lastUpdateMs, source: 'load' });
+      }
+      this.rankedWithout = false;
+    });
   }
 
-  /** Resolves once the head may score or learn with what its memory holds ({@link awaitTransitions}). */
-  private async transitionsIn(): Promise<void> {
-    if (this.transitionsPending && this.head.votesOnTransitions) await this.transitionsPending;
+  /**
+   * Waits, where the head's memory holds clicks, for the transitions or until the page has waited
+   * long enough ({@link awaitTransitions}); true where they are still out (go on without them).
+   */
+  private async withoutTransitions(): Promise<boolean> {
+    if (!this.transitionsOut || !this.head.votesOnTransitions) return false;
+    await this.transitionsWait;
+    return this.transitionsOut && this.head.votesOnTransitions;
+  }
+
+  /**
+   * Learns the store's clicks again, now with the transitions' votes: from the snapshot (which
+   * never holds what was learned without them) or, across a rebase, from the retained events, as
+   * a load would; then tells the page ('update', from the learning pass). Runs in a learning pass
+   * ({@link sync}), so no other pass learns beside it.
+   */
+  private async relearn(): Promise<void> {
+    const epoch = this.epoch;
+    const run = (async () => {
+      const state = await this.store.load();
+      if (this.disposed || epoch !== this.epoch) return;
+      this.provisional = false;
+      this.head.reset();
+      this.lastSeq = 0;
+      await this.applyState(state, 'load', true);
+      if (this.snapshotOwed && !this.disposed && epoch === this.epoch) {
+        this.snapshotOwed = false;
+        await this.snapshot();
+      }
+    })();
+    this.relearning = run;
+    try {
+      await run;
+    } finally {
+      this.relearning = null;
+    }
   }
 
   /** Clicks and recommendations in flight, and when the last one ended (see {@link quiet}). */
@@ -1363,7 +1491,9 @@ class RecommenderImpl implements Recommender {
     if (options.filter !== undefined && typeof options.filter !== 'function') {
       throw new ArgumentError('recommend/filter', 'recommend({ filter }) must be a function (item) => boolean.');
     }
-    await this.transitionsIn();
+    if (await this.withoutTransitions()) this.rankedWithout = true;
+    // φ half learned again (a few ms a click) is not ranked.
+    if (this.relearning) await this.relearning;
     if (this.disposed) return [];
     const n = this.catalog.size;
     const excl = new Set<number>();
@@ -1520,6 +1650,12 @@ class RecommenderImpl implements Recommender {
       catalog: { ...this.catalog.held },
       catalogIndexed: this.catalogIndexed,
       catalogCompacted: this.catalogCompacted,
+      transitions:
+        this.transitionsOut || this.provisional || this.relearnNext || this.relearning
+          ? 'reading'
+          : this.head.hasTransitions
+            ? 'in'
+            : 'none',
       tensorBytes: tf.memory().numBytes,
       backendHeapBytes: backendHeapBytes(),
       itemBytes: this.head.itemBytes,
@@ -2202,6 +2338,13 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) {
     throw new ArgumentError('options/snapshotEvery', `snapshotEvery must be a positive integer, got ${String(snapshotEvery)}.`);
   }
+  const transitionsWaitMs = options.transitionsWaitMs ?? DEFAULT_TRANSITIONS_WAIT_MS;
+  if (typeof transitionsWaitMs !== 'number' || !(transitionsWaitMs >= 0)) {
+    throw new ArgumentError(
+      'options/transitionsWaitMs',
+      `transitionsWaitMs must be a number of milliseconds ≥ 0 (or Infinity), got ${String(transitionsWaitMs)}.`,
+    );
+  }
   const compactAbove = options.compactCatalogAbove ?? DEFAULT_COMPACT_ABOVE;
   if (typeof compactAbove !== 'number' || Number.isNaN(compactAbove) || compactAbove < 0) {
     throw new ArgumentError(
@@ -2383,7 +2526,11 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     (options.keepLatestDepartments ?? headManifest.keepLatestDepartments) !== false,
   );
   const transitions = loaded.transitions;
-  if (transitions) rec.awaitTransitions(transitions.then(() => undefined));
+  if (transitions)
+    rec.awaitTransitions(
+      transitions.then(() => undefined),
+      transitionsWaitMs,
+    );
   rec.embeddingStats = loaded.embeddingStats;
   rec.catalogIndexed = read.indexedIn;
   if (read.compacted) rec.catalogCompacted = 'saved';
