@@ -23,6 +23,8 @@ import {
   fitNewSlots,
   fitShopDeltaWeight,
   SHOP_PUBLISH_MINUTES,
+  TRANSITION_TOP,
+  TRANSITION_WINDOW,
 } from './mix.js';
 import { trainBaseParams } from './train-base.js';
 import { chooseLearningRate } from './learning-rate.js';
@@ -57,6 +59,11 @@ export interface BaseOptions {
   jointTransitions: boolean;
   /** Folds of shoppers for `jointTransitions`: each fold's table is built from the others'. */
   transitionFolds: number;
+  /**
+   * Successors each item keeps in the shop's transitions (the most frequent; `TRANSITION_TOP`):
+   * in the tables the base trains with and in the one it ships.
+   */
+  successors: number;
   /**
    * Half-life, in days, of the sales the base ships as what each item sold lately (`recent`:
    * log(1 + Σ 2^(−age / half-life)) at the cut-off), which the own-popularity feature ranks a
@@ -124,6 +131,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   mixTailDays: 28,
   jointTransitions: true,
   transitionFolds: 2,
+  successors: TRANSITION_TOP,
   recentHalfLifeDays: 7,
   fullSoftmaxUpTo: 50_000,
   sampledNegatives: 1024,
@@ -157,6 +165,9 @@ export function validateBaseOptions(o: BaseOptions): void {
   const rates = o.headLearningRates;
   if (!(Array.isArray(rates) && rates.length > 0 && rates.every((r) => typeof r === 'number' && r >= 0 && r <= 100))) {
     throw new RangeError(`headLearningRates must be one or more numbers from 0 to 100, got ${JSON.stringify(rates)}`);
+  }
+  if (!(Number.isInteger(o.successors) && o.successors >= 1 && o.successors <= 10_000)) {
+    throw new RangeError(`successors must be a whole number from 1 to 10,000, got ${o.successors}`);
   }
   if (!(Number.isInteger(o.rankedNegatives) && o.rankedNegatives >= 0 && o.rankedNegatives <= 10_000)) {
     throw new RangeError(`rankedNegatives must be a whole number from 0 to 10,000, got ${o.rankedNegatives}`);
@@ -296,7 +307,7 @@ export async function trainBase(
       return { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
     };
     // Shipped transitions: every day before the cut-off, over the head's own items.
-    const transitions = overHead(buildTransitions(sequencesBeforeSplit(past).values(), n), h.ids);
+    const transitions = overHead(buildTransitions(sequencesBeforeSplit(past).values(), n, TRANSITION_WINDOW, o.successors), h.ids);
     // What each of the head's items sold lately, at the cut-off: a browser's own popularity.
     const sold = recentSales(past, n, until, o.recentHalfLifeDays);
     const recent = sold ? Float32Array.from(h.ids, (id) => sold[catIndex.get(id)!]!) : null;
@@ -319,7 +330,7 @@ export async function trainBase(
           ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
       };
-    const T = buildTransitions(fittingSequences.values(), n);
+    const T = buildTransitions(fittingSequences.values(), n, TRANSITION_WINDOW, o.successors);
     // On the tail, an item first sold there is what a new product is to the shipped base: the
     // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
     // every day, tail included, and those of items the training never saw did not move), so the
@@ -495,6 +506,8 @@ export async function trainBase(
       buildTransitions(
         seqList.filter((_, si) => fold[si] !== f),
         n,
+        TRANSITION_WINDOW,
+        o.successors,
       ),
     );
     transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
