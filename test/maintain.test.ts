@@ -157,6 +157,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(r.stderr).toMatch(/--ranked-negatives must be a whole number from 0 to 10,000, got 2\.5\./);
   });
 
+  it('refuses a count of successors that is not a whole number from 1 to 10,000, before reading anything', () => {
+    for (const bad of ['0', '2.5', '10001']) {
+      const r = refusal('--successors', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`--successors must be a whole number from 1 to 10,000, got ${bad.replace('.', '\\.')}\\.`));
+    }
+  });
+
   it('refuses a number of places for new products that is not a whole number from 0 to 10, before reading anything', () => {
     for (const bad of ['1.5', '11', '-1']) {
       const r = refusal('--new-slots', bad);

@@ -33,6 +33,9 @@ base this one replaces.
   --epochs N         training epochs (0: popularity biases only)
   --recent-half-life D  half-life in days of the recent sales the base ships, by which a
                      shopper's own items are ranked at a visit's start (default 7; 0: none)
+  --successors N     successors each product keeps in the shop's transitions the base ships
+                     and trains beside, its most frequent (1 to 10,000; default 10, chosen on
+                     Online Retail's validation weeks, where 50 ranked no better; docs/RESULTS.md)
   --ranked-negatives N  browsers learn each click against the first N items of the ranking
                      they showed before it (default 0: none; 50 finds new products a third more
                      often on Online Retail but costs a shop of re-buyers; docs/RESULTS.md)
@@ -72,6 +75,7 @@ async function main(argv: string[]): Promise<void> {
     epochs: 'number',
     'title-words': 'number',
     'ranked-negatives': 'number',
+    successors: 'number',
     'full-softmax-up-to': 'number',
     'new-slots': 'number',
     'launch-slots': 'number',
@@ -87,6 +91,9 @@ async function main(argv: string[]): Promise<void> {
   const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
   if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
     throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
+  const successors = args['successors'] === undefined ? null : Number(args['successors']);
+  if (successors !== null && !(Number.isInteger(successors) && successors >= 1 && successors <= 10_000))
+    throw new UsageError(`--successors must be a whole number from 1 to 10,000, got ${String(args['successors'])}.`);
   const slots = args['new-slots'] === undefined ? null : Number(args['new-slots']);
   if (slots !== null && !(Number.isInteger(slots) && slots >= 0 && slots <= 10))
     throw new UsageError(`--new-slots must be a whole number from 0 to 10, got ${String(args['new-slots'])}.`);
@@ -147,6 +154,7 @@ async function main(argv: string[]): Promise<void> {
       ...(launchSlots !== null ? { launchSlots } : {}),
       ...(rates !== null ? { headLearningRates: rates } : {}),
       rankedNegatives: ranked,
+      ...(successors !== null ? { successors } : {}),
       showViewed,
       keepLatest,
     },
@@ -160,7 +168,7 @@ async function main(argv: string[]): Promise<void> {
     ...head,
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
