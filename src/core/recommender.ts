@@ -283,7 +283,11 @@ export interface RecommenderStats {
 
 /** Events emitted by the recommender. */
 export interface RecommenderEvents extends Record<string, unknown> {
-  /** φ changed (a click was learned here or in another tab, or the shopper was reset). */
+  /**
+   * What the lists rank with changed: a click was learned here or in another tab, the shopper was
+   * reset (`'reset'`), a shop delta came (`'shop'`), or φ was restored at load or the base's
+   * transitions came in after lists were ranked without them (`'load'`).
+   */
   update: { clicks: number; lastUpdateMs: number | null; source: 'local' | 'remote' | 'reset' | 'load' | 'shop' };
   /** Something went wrong that the page should know about but that did not stop Clickwise. */
   warning: { code: string; message: string };
