@@ -282,6 +282,9 @@ export async function trainBase(
   const fittingSequences = sequencesBeforeSplit(fitting);
   const fittingKnown = new Uint8Array(ids.length);
   for (const e of fitting) fittingKnown[e.item] = 1;
+  /** The shop's transitions of `sequences`, each item keeping its `o.successors` most frequent. */
+  const transitionsOf = (sequences: Iterable<readonly number[]>): ReturnType<typeof buildTransitions> =>
+    buildTransitions(sequences, n, TRANSITION_WINDOW, o.successors);
   const withMix = async (trained: HeadModelData, model: { V: Float32Array; W: Float32Array; bias: Float32Array }): Promise<TrainedBase> => {
     const h: HeadModelData =
       o.rankedNegatives > 0 ? { ...trained, headOptions: { ...trained.headOptions, rankedNegatives: o.rankedNegatives } } : trained;
@@ -307,7 +310,7 @@ export async function trainBase(
       return { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
     };
     // Shipped transitions: every day before the cut-off, over the head's own items.
-    const transitions = overHead(buildTransitions(sequencesBeforeSplit(past).values(), n, TRANSITION_WINDOW, o.successors), h.ids);
+    const transitions = overHead(transitionsOf(sequencesBeforeSplit(past).values()), h.ids);
     // What each of the head's items sold lately, at the cut-off: a browser's own popularity.
     const sold = recentSales(past, n, until, o.recentHalfLifeDays);
     const recent = sold ? Float32Array.from(h.ids, (id) => sold[catIndex.get(id)!]!) : null;
@@ -330,7 +333,7 @@ export async function trainBase(
           ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
       };
-    const T = buildTransitions(fittingSequences.values(), n, TRANSITION_WINDOW, o.successors);
+    const T = transitionsOf(fittingSequences.values());
     // On the tail, an item first sold there is what a new product is to the shipped base: the
     // content model never saw it. Its bias is taken as 0 (the biases start from popularity over
     // every day, tail included, and those of items the training never saw did not move), so the
@@ -502,14 +505,7 @@ export async function trainBase(
     // Shoppers in folds: each fold's examples get the table of the other folds' sequences.
     const k = o.transitionFolds;
     const fold = Uint8Array.from(seqList, (_, si) => si % k);
-    const tables = Array.from({ length: k }, (_, f) =>
-      buildTransitions(
-        seqList.filter((_, si) => fold[si] !== f),
-        n,
-        TRANSITION_WINDOW,
-        o.successors,
-      ),
-    );
+    const tables = Array.from({ length: k }, (_, f) => transitionsOf(seqList.filter((_, si) => fold[si] !== f)));
     transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
   }
   const p = await trainBaseParams(E, ids.length, d, seqList, isKnown, bias0, head.alpha, {
