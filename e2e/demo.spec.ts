@@ -208,11 +208,44 @@ test('the panel says in plain words what was learned; the comparison shows the l
   await expect(page.getByTestId('leaning')).toContainText('Outdoor');
   await expect(page.getByTestId('because-items')).not.toBeEmpty();
   await expect(page.getByTestId('storage')).toHaveText(/In this browser only \(IndexedDB\)\. Nothing is sent anywhere\./);
-  await page.getByLabel(/Compare with the list without learning/).check();
+  await page.getByLabel('Compare with').selectOption('the list without learning');
   const without = page.getByRole('region', { name: 'Without learning' });
   await expect(without.locator('[data-clickwise-item]')).toHaveCount(10);
   // The comparison got the same clicks: its list is explained by them too.
   await expect(without.locator('.why').first()).toHaveText(/because you viewed/);
+});
+
+test('the comparison with this product alone shows what the earlier clicks add to the list', async ({ page }) => {
+  await openDemo(page, '?namespace=e2e-alone');
+  for (const id of ['toy-02a', 'toy-05b', 'out-01a']) await clickProduct(page, id);
+  await page.getByLabel('Compare with').selectOption('this product alone');
+  const alone = page.getByRole('region', { name: 'This product alone' });
+  // No product open: what every shopper is shown.
+  await expect(alone.locator('.hint')).toHaveText(/No product open/);
+  await expect(alone.locator('[data-clickwise-item]')).toHaveCount(10);
+  await page.locator('.grid [data-clickwise-item="out-04b"]').click();
+  const title = await page.getByRole('heading', { level: 1 }).textContent();
+  await expect(alone.locator('.hint')).toHaveText(new RegExp(`Only ${title}`));
+  // Every reason the list gives is the product on screen: none of the earlier clicks counts.
+  await expect
+    .poll(async () =>
+      [...new Set(await alone.locator('.why').evaluateAll((els) => els.map((e) => e.textContent ?? '')))].filter((t) =>
+        t.startsWith('because'),
+      ),
+    )
+    .toEqual([`because you viewed ${title}`]);
+  // The learned list keeps the Toys the shopper looked at first; the product alone shows none.
+  const categories = (region: typeof alone) =>
+    region.locator('[data-clickwise-item]').evaluateAll((els) => els.map((e) => e.getAttribute('data-category') ?? ''));
+  await expect.poll(async () => (await categories(rail(page))).filter((c) => c === 'Toys').length).toBeGreaterThanOrEqual(3);
+  expect((await categories(alone)).filter((c) => c === 'Toys')).toEqual([]);
+  // Changing product starts the comparison again from that product.
+  await page.getByRole('link', { name: '← All products' }).click();
+  await expect(alone.locator('.hint')).toHaveText(/No product open/);
+  await page.locator('.grid [data-clickwise-item="toy-03a"]').click();
+  const toy = await page.getByRole('heading', { level: 1 }).textContent();
+  await expect(alone.locator('.hint')).toHaveText(new RegExp(`Only ${toy}`));
+  await expect.poll(async () => (await categories(alone)).filter((c) => c === 'Outdoor').length).toBeLessThan(3);
 });
 
 test('screenshots of the demo at 1280×800 and 390×844 (written to docs/screenshots with CLICKWISE_SCREENSHOTS=1)', async ({
@@ -226,12 +259,12 @@ test('screenshots of the demo at 1280×800 and 390×844 (written to docs/screens
     const page = await browser.newPage({ viewport, baseURL: 'http://localhost:4173/' });
     await openDemo(page, `?namespace=e2e-shot-${viewport.width}`);
     for (const id of ['out-01a', 'out-04b', 'toy-02a']) await clickProduct(page, id);
-    if (viewport.width > 800) await page.getByLabel(/Compare with the list without learning/).check();
+    if (viewport.width > 800) await page.getByLabel('Compare with').selectOption('this product alone');
     await page.locator('.grid [data-clickwise-item="out-06c"]').click();
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
     await expect(rail(page).locator('[data-clickwise-item]')).toHaveCount(10);
     if (viewport.width > 800)
-      await expect(page.getByRole('region', { name: 'Without learning' }).locator('[data-clickwise-item]')).toHaveCount(10);
+      await expect(page.getByRole('region', { name: 'This product alone' }).locator('[data-clickwise-item]')).toHaveCount(10);
     // Let the lists' moves (300 ms) finish: a picture, not a check.
     await page.waitForTimeout(800);
     await page.screenshot({ path: out(name), animations: 'disabled' });

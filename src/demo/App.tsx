@@ -6,9 +6,10 @@
  * The shop does not wait for Clickwise: products show as soon as the catalogue is read, the rail
  * fills in when the recommender is ready, and if it cannot start the shop still works. A second
  * recommender that never learns (learning rate 0: the shop's model alone, fed the same clicks)
- * shows what the list would be without the learning.
+ * shows what the list would be without the learning; a third, which knows only the product on
+ * screen, shows what a "similar products" widget would, without the shopper's earlier clicks.
  */
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { BackendRequest, Item } from '../core/index.js';
 import type { Recommender, StorageKind } from '../index.js';
 import { createRecommender } from '../index.js';
@@ -91,6 +92,58 @@ function useComparison(ready: Recommender | null): { rec: Recommender | null } {
   return { rec };
 }
 
+/**
+ * A recommender that knows only the product on screen (started when the shopper asks for the
+ * comparison): at each product it forgets everything, then takes that one click, never learned
+ * from. Its list is what a "similar products" widget shows, whatever came before.
+ */
+function useProductAlone(wanted: boolean, productId: string | null): { rec: Recommender | null; product: string | null } {
+  const [rec, setRec] = useState<Recommender | null>(null);
+  const [product, setProduct] = useState<string | null>(null);
+  const chain = useRef<Promise<unknown>>(Promise.resolve());
+  const current = useRef<Recommender | null>(null);
+  current.current = rec;
+  useEffect(() => {
+    if (!wanted) return;
+    let cancelled = false;
+    let created: Recommender | null = null;
+    createRecommender({ ...OPTIONS, namespace: `${NAMESPACE}-this-product-alone`, head: FROZEN }).then(
+      (r) => {
+        created = r;
+        if (cancelled) r.dispose();
+        else setRec(r);
+      },
+      (err: unknown) => console.warn('Clickwise demo: the comparison list could not start', err),
+    );
+    return () => {
+      cancelled = true;
+      created?.dispose();
+      setRec(null);
+      setProduct(null);
+    };
+  }, [wanted]);
+  useEffect(() => {
+    if (!rec) return;
+    const id = productId && rec.items.some((i) => i.id === productId) ? productId : null;
+    // One product after another, in order: a quick second product waits for the first's reset.
+    chain.current = chain.current
+      .then(async () => {
+        await rec.reset();
+        if (id) await rec.click(id);
+        if (current.current === rec) setProduct(id);
+      })
+      .catch((err: unknown) => console.error('Clickwise demo: the comparison could not follow the product', err));
+  }, [productId, rec]);
+  return { rec, product };
+}
+
+type Comparison = 'none' | 'alone' | 'frozen';
+const COMPARISONS: Record<Comparison, string> = {
+  none: 'nothing',
+  alone: 'this product alone',
+  frozen: 'the list without learning',
+};
+
 const OPTIONS = { catalog: CATALOG, modelUrl: 'models/', backend: BACKEND, storage: STORAGE, wasmPaths: 'tfjs/' } as const;
 const FROZEN = { learningRate: 0 };
 
@@ -105,8 +158,10 @@ export function App() {
   const product = productId ? items.find((i) => i.id === productId) : undefined;
   const exclude = useMemo(() => (productId ? [productId] : []), [productId]);
   const recs = useRecommendations(rec, { k: 10, exclude });
-  const [compare, setCompare] = useState(false);
-  const base = useRecommendations(compare ? frozen.rec : null, { k: 10, exclude });
+  const [compare, setCompare] = useState<Comparison>('none');
+  const alone = useProductAlone(compare === 'alone', productId);
+  const base = useRecommendations(compare === 'frozen' ? frozen.rec : compare === 'alone' ? alone.rec : null, { k: 10, exclude });
+  const aloneTitle = alone.product ? (items.find((i) => i.id === alone.product)?.title ?? alone.product) : null;
 
   // A product page opens at its top (on a phone the rail, above it, is then in view too).
   useEffect(() => {
@@ -178,7 +233,7 @@ export function App() {
           </span>
         </div>
       )}
-      <div className={compare ? 'layout comparing' : 'layout'}>
+      <div className={compare !== 'none' ? 'layout comparing' : 'layout'}>
         <main>
           {product ? (
             <article className="product" aria-labelledby="product-title">
@@ -232,12 +287,18 @@ export function App() {
           ) : (
             <>
               <label className="compare">
-                <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} disabled={!frozen.rec} /> Compare
-                with the list without learning
+                Compare with
+                <select value={compare} onChange={(e) => setCompare(e.target.value as Comparison)} disabled={!rec}>
+                  {(Object.keys(COMPARISONS) as Comparison[]).map((c) => (
+                    <option key={c} value={c} disabled={c === 'frozen' && !frozen.rec}>
+                      {COMPARISONS[c]}
+                    </option>
+                  ))}
+                </select>
               </label>
-              <div className={compare ? 'rails two' : 'rails'}>
+              <div className={compare !== 'none' ? 'rails two' : 'rails'}>
                 <Rail recs={recs.items} version={recs.version} items={items} clicks={stats?.clicks ?? 0} />
-                {compare && (
+                {compare === 'frozen' && (
                   <Rail
                     recs={base.items}
                     version={base.version}
@@ -245,6 +306,20 @@ export function App() {
                     clicks={stats?.clicks ?? 0}
                     title="Without learning"
                     note="The shop's model alone, after the same clicks: what the list would be if Clickwise did not learn."
+                  />
+                )}
+                {compare === 'alone' && (
+                  <Rail
+                    recs={base.items}
+                    version={base.version}
+                    items={items}
+                    clicks={aloneTitle ? 1 : 0}
+                    title="This product alone"
+                    note={
+                      aloneTitle
+                        ? `Only ${aloneTitle}, none of your earlier clicks: what a "similar products" widget shows.`
+                        : 'No product open: what every shopper is shown before a click.'
+                    }
                   />
                 )}
               </div>
