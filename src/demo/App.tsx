@@ -316,9 +316,11 @@ export function App() {
                     clicks={aloneTitle ? 1 : 0}
                     title="This product alone"
                     note={
-                      aloneTitle
-                        ? `Only ${aloneTitle}, none of your earlier clicks: what a "similar products" widget shows.`
-                        : 'No product open: what every shopper is shown before a click.'
+                      !productId
+                        ? 'No product open: what every shopper is shown before a click.'
+                        : aloneTitle && alone.product === productId
+                          ? `Only ${aloneTitle}, none of your earlier clicks: what a "similar products" widget shows.`
+                          : 'Taking this product…'
                     }
                   />
                 )}
