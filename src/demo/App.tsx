@@ -65,17 +65,16 @@ function useCatalog(url: string): { items: Item[]; error: string | null } {
 }
 
 /**
- * The same clicks, never learned from (learning rate 0): the shop's model alone. Started once the
- * shopper's recommender is ready, so it takes the catalogue's vectors from the cache that one
- * filled and does not slow the first recommendations.
+ * A second recommender that never learns (learning rate 0), in a namespace of its own, made while
+ * `wanted` holds and disposed when it stops.
  */
-function useComparison(ready: Recommender | null): { rec: Recommender | null } {
+function useUnlearned(wanted: boolean, namespace: string): Recommender | null {
   const [rec, setRec] = useState<Recommender | null>(null);
   useEffect(() => {
-    if (!ready) return;
+    if (!wanted) return;
     let cancelled = false;
     let created: Recommender | null = null;
-    createRecommender({ ...OPTIONS, namespace: `${NAMESPACE}-without-learning`, head: FROZEN }).then(
+    createRecommender({ ...OPTIONS, namespace, head: FROZEN }).then(
       (r) => {
         created = r;
         if (cancelled) r.dispose();
@@ -88,8 +87,17 @@ function useComparison(ready: Recommender | null): { rec: Recommender | null } {
       created?.dispose();
       setRec(null);
     };
-  }, [ready]);
-  return { rec };
+  }, [wanted, namespace]);
+  return rec;
+}
+
+/**
+ * The same clicks, never learned from: the shop's model alone. Started once the shopper's
+ * recommender is ready, so it takes the catalogue's vectors from the cache that one filled and
+ * does not slow the first recommendations.
+ */
+function useComparison(ready: Recommender | null): { rec: Recommender | null } {
+  return { rec: useUnlearned(ready !== null, `${NAMESPACE}-without-learning`) };
 }
 
 /**
@@ -98,32 +106,16 @@ function useComparison(ready: Recommender | null): { rec: Recommender | null } {
  * from. Its list is what a "similar products" widget shows, whatever came before.
  */
 function useProductAlone(wanted: boolean, productId: string | null): { rec: Recommender | null; product: string | null } {
-  const [rec, setRec] = useState<Recommender | null>(null);
+  const rec = useUnlearned(wanted, `${NAMESPACE}-this-product-alone`);
   const [product, setProduct] = useState<string | null>(null);
   const chain = useRef<Promise<unknown>>(Promise.resolve());
   const current = useRef<Recommender | null>(null);
   current.current = rec;
   useEffect(() => {
-    if (!wanted) return;
-    let cancelled = false;
-    let created: Recommender | null = null;
-    createRecommender({ ...OPTIONS, namespace: `${NAMESPACE}-this-product-alone`, head: FROZEN }).then(
-      (r) => {
-        created = r;
-        if (cancelled) r.dispose();
-        else setRec(r);
-      },
-      (err: unknown) => console.warn('Clickwise demo: the comparison list could not start', err),
-    );
-    return () => {
-      cancelled = true;
-      created?.dispose();
-      setRec(null);
+    if (!rec) {
       setProduct(null);
-    };
-  }, [wanted]);
-  useEffect(() => {
-    if (!rec) return;
+      return;
+    }
     const id = productId && rec.items.some((i) => i.id === productId) ? productId : null;
     // One product after another, in order: a quick second product waits for the first's reset.
     chain.current = chain.current
