@@ -92,10 +92,13 @@ export const TRAINED_SUCCESSORS = 38;
  * for each item (made-up values from a fixed seed; the shipped base knows no item, so the visit
  * tools would otherwise never load a large base). Returns its URL path under `/p/`.
  */
-export function trainedBase(n: number, dir: string): string {
+export function trainedBase(n: number, dir: string, next = false): string {
   // A folder of its own, apart from `models-trained/`, which versions before the successors'
   // delta varints make in their form: `bench:visit-ab` then serves each version a base it reads.
-  const models = join(dir, 'models-trained-dv');
+  // `next`: the same base published again under another version (`models-trained-dv-next/`), as a
+  // shop's next maintenance run would: a page that knew the first rebases onto it.
+  const folder = next ? 'models-trained-dv-next' : 'models-trained-dv';
+  const models = join(dir, folder);
   // Made again where a base of another layout is kept.
   const headManifest = join(models, 'head', 'manifest.json');
   const current =
@@ -114,7 +117,7 @@ export function trainedBase(n: number, dir: string): string {
     const to = Int32Array.from({ length: n * TRAINED_SUCCESSORS }, () => Math.floor(rand() * n));
     writeHeadModel(join(models, 'head'), {
       ...defaultHead(encoder),
-      version: `bench-trained-${n}`,
+      version: `bench-trained-${n}${next ? '-next' : ''}`,
       ids,
       bias: Float32Array.from(ids, () => rand() - 0.5),
       residual,
@@ -129,7 +132,7 @@ export function trainedBase(n: number, dir: string): string {
     });
     writeModelManifest(models);
   }
-  return `/p/${n}/models-trained-dv/`;
+  return `/p/${n}/${folder}/`;
 }
 
 /** What `npm run vectors` reported when it made the folder's vectors (null for a folder made before it was kept). */

@@ -19,7 +19,13 @@
  * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
  * every item itself on the first visit. `--trained-base` gives it a base that knows every item
  * (`trainedBase`: residuals, what sold lately, transitions), as a shop of n products that runs
- * `npm run maintain` ships; the shipped base knows none.
+ * `npm run maintain` ships; the shipped base knows none. `--rebase` (with `--trained-base`): the
+ * first visit clicks `REBASE_CLICKS` items, and the later visits come after the shop published
+ * that base again under another version, as a returning shopper meets the next maintenance run's
+ * base: their clicks are learned again on it at load, and its transitions are downloaded anew.
+ * Each such visit also gives when the base's transitions were in (`transitionsInMs`, ms from
+ * navigation: until then the version before this option's had no list to show) and when the
+ * page was asked to rank again with them (`updateMs`).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -31,11 +37,16 @@ import { Link, serveStatic } from '../vite/serve.js';
 import type { Visit } from './ab-summary.js';
 import { VISITS } from './ab-summary.js';
 import { ARGS, CHROMIUM } from './load.js';
+import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
 import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, trainedBase, VISIT_ROOT, visitFolder } from './visit-folder.js';
 
 /** What the page posts after each visit. */
 interface Seen {
   visit: Visit;
+  /** `--rebase`: the clicks the page found stored at load, when its transitions were in, and the update after. */
+  clicksAtLoad?: number;
+  transitionsInMs?: number | null;
+  updateMs?: number | null;
   firstRecommendationMs: number;
   /** The same, counted from when the page requested the tag's script (null: no timing entry for it). */
   fromTagMs: number | null;
@@ -55,6 +66,7 @@ const args = parseArgs(process.argv.slice(2), {
   rtt: 'string',
   encode: 'boolean',
   'trained-base': 'boolean',
+  rebase: 'boolean',
 });
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
@@ -64,6 +76,11 @@ const encode = args['encode'] === true;
 // --trained-base: a base that knows every item (residuals, transitions), as `npm run maintain` makes for a shop of n products.
 const trained = args['trained-base'] === true;
 if (encode && trained) throw new Error('--encode and --trained-base cannot go together.');
+// --rebase: the later visits meet the trained base published again under another version.
+const rebase = args['rebase'] === true;
+if (rebase && !trained) throw new Error('--rebase needs --trained-base.');
+/** Clicks of the first visit in a `--rebase` run: a returning shopper's history. */
+const REBASE_CLICKS = 20;
 const runs = Number(args['runs'] ?? 3);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
 // --mbps M [--rtt MS]: the files come over a link of M megabits per second, each response after
@@ -78,15 +95,45 @@ const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 
  */
 const FRAME_OBSERVER = `<script>window.__frames = []; try { new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.duration >= 50) window.__frames.push({ start: e.startTime, end: e.startTime + e.duration, scripts: e.scripts.map((s) => ({ by: s.invoker, src: (s.sourceURL || '').split('/').pop(), fn: s.sourceFunctionName, at: s.sourceCharPosition, ms: Math.round(s.duration) })) }); }).observe({ type: 'long-animation-frame', buffered: true }); } catch {}</script>`;
 
+/** Source of a page function that resolves the saved entries' generations, as one string ('' where none). */
+const GENERATIONS = `() => new Promise((resolve) => {
+  const req = indexedDB.open(${JSON.stringify(PREPARED_DB)});
+  req.onerror = () => resolve('');
+  req.onsuccess = () => {
+    const db = req.result;
+    if (!db.objectStoreNames.contains(${JSON.stringify(HEADERS_STORE)})) return (db.close(), resolve(''));
+    const all = db.transaction(${JSON.stringify(HEADERS_STORE)}, 'readonly').objectStore(${JSON.stringify(HEADERS_STORE)}).getAll();
+    all.onsuccess = () => (db.close(), resolve(JSON.stringify(all.result.map((h) => h.generation))));
+    all.onerror = () => (db.close(), resolve(''));
+  };
+})`;
+
 const dir = await visitFolder(n);
 // The page waits for the first top 10, then for a second and a half of quiet, reports, waits
 // until what the first visit made is saved, and loads itself again until the third visit.
 const measure = `<script>
 addEventListener('load', async () => {
+  const rebase = ${JSON.stringify(rebase)};
+  // A rebase run's later visit saves an entry for the new base in place of the first's: the
+  // third visit comes once the saved entries' generations are no longer those found at load.
+  const generations = ${GENERATIONS};
+  const atLoad = rebase ? await generations() : '';
   while (!window.Clickwise) await new Promise((r) => setTimeout(r, 5));
   const rec = await window.Clickwise.ready;
+  let updateMs = null;
+  const stopUpdates = rec.on('update', (u) => { if (u.source === 'load' && updateMs === null) updateMs = Math.round(performance.now()); });
+  const clicksAtLoad = rec.stats().clicks;
   await rec.recommend({ k: 10 });
   const firstRecommendationMs = Math.round(performance.now());
+  let transitionsInMs = null;
+  if (rebase) {
+    // When the base's transitions are in (the version before had no list until then), and the
+    // first visit's clicks, which the later visits find stored and learn again on the new base.
+    for (const t0 = Date.now(); rec.stats().transitions === 'reading' && Date.now() - t0 < 300000; ) await new Promise((r) => setTimeout(r, 10));
+    transitionsInMs = Math.round(performance.now());
+    if (clicksAtLoad === 0) for (let i = 0; i < ${REBASE_CLICKS}; i++) await rec.click('s' + ((i * 7919) % ${n}));
+  }
+  stopUpdates();
   // From the moment the page asked for the tag's script: what Clickwise adds to the page's own load.
   const tag = performance.getEntriesByType('resource').find((r) => new URL(r.name).pathname.endsWith('/clickwise.js'));
   const fromTagMs = tag ? Math.round(firstRecommendationMs - tag.startTime) : null;
@@ -96,23 +143,25 @@ addEventListener('load', async () => {
   const phases = {};
   for (const m of performance.getEntriesByType('mark')) phases[m.name.replace('clickwise:', '')] = Math.round(m.startTime);
   for (const r of performance.getEntriesByType('resource')) if (r.responseEnd > 0) phases[r.name.split('/').pop()] = Math.round(r.responseEnd);
-  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, firstRecommendationMs, fromTagMs, longTasks: window.__tasks, frames: window.__frames, prepared: rec.stats().embeddings.prepared, phases }) });
+  await fetch('/report', { method: 'POST', body: JSON.stringify({ visit, clicksAtLoad, transitionsInMs, updateMs, firstRecommendationMs, fromTagMs, longTasks: window.__tasks, frames: window.__frames, prepared: rec.stats().embeddings.prepared, phases }) });
   const next = visits[visits.indexOf(visit) + 1];
   if (!next) return;
   // The next visit comes once what this one made is saved (its header is written last): at
   // 1,000,000 items that takes seconds, and a later visit that found nothing would make it all again.
   const saved = ${SAVED_ENTRY};
   for (const t0 = Date.now(); !(await saved()) && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
+  if (rebase && visit === 'later') for (const t0 = Date.now(); (await generations()) === atLoad && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
   // And, where the file is compacted once ready, its compacted text.
   const text = ${compacts(dir) ? SAVED_TEXT : 'async () => true'};
   for (const t0 = Date.now(); !(await text()) && Date.now() - t0 < 120000; ) await new Promise((r) => setTimeout(r, 250));
-  setTimeout(() => location.replace(location.pathname + '?' + next), 2000);
+  setTimeout(() => location.replace(${JSON.stringify(rebase ? 'plain-next.html' : 'plain.html')} + '?' + next), 2000);
 });
 </script>`;
-writeFileSync(
-  join(dir, 'plain.html'),
-  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${FRAME_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', encode ? '/models/' : trained ? trainedBase(n, dir) : undefined)}`,
-);
+const page = (model: string | undefined): string =>
+  `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${FRAME_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', model)}`;
+writeFileSync(join(dir, 'plain.html'), page(encode ? '/models/' : trained ? trainedBase(n, dir) : undefined));
+// --rebase: the later visits' page, the same base published again under another version.
+if (rebase) writeFileSync(join(dir, 'plain-next.html'), page(trainedBase(n, dir, true)));
 /** What ran in a long task: the longest script of the long frame that holds it ('' where none is known). */
 function ranIn(task: { start: number; ms: number }, frames: Seen['frames']): string {
   const frame = frames.find((f) => f.start <= task.start + 1 && task.start + task.ms <= f.end + 1);
@@ -156,6 +205,7 @@ try {
       longestTaskMs: Math.max(0, ...v.longTasks.map((t) => t.ms)),
       longTasks: v.longTasks.length,
       prepared: v.prepared,
+      ...(rebase ? { clicksAtLoad: v.clicksAtLoad, transitionsInMs: v.transitionsInMs, updateMs: v.updateMs } : {}),
       // Each long task's start (ms from navigation) and length, to set beside the phases.
       // With what ran in it, where the Long Animation Frames API says.
       ...(phases
@@ -163,11 +213,16 @@ try {
         : {}),
     });
     const byVisit = Object.fromEntries(VISITS.map((v) => [v, seen.find((x) => x.visit === v)]));
+    // A rebase run measures a returning shopper only if the later visit found the first one's clicks.
+    if (rebase && byVisit.later!.clicksAtLoad !== REBASE_CLICKS) {
+      throw new Error(`run ${run + 1}: the later visit found ${byVisit.later!.clicksAtLoad} stored clicks, not ${REBASE_CLICKS}.`);
+    }
     console.log(
       JSON.stringify({
         n,
         ...(encode ? { encoded: true } : {}),
         ...(trained ? { trainedBase: true } : {}),
+        ...(rebase ? { rebase: true } : {}),
         ...(link ? { mbps, rttMs: rtt } : {}),
         run: run + 1,
         first: row(byVisit.first!),
