@@ -76,3 +76,12 @@ describe('the successors a base keeps', () => {
     }
   });
 });
+
+describe("the base's L2 weight (eval's --base-l2)", () => {
+  it('is refused unless a number ≥ 0: a negative or NaN weight would train residuals without bound', () => {
+    for (const bad of [-1e-4, Number.NaN, Infinity]) {
+      expect(() => validateBaseOptions({ ...DEFAULT_BASE_OPTIONS, l2: bad })).toThrow(/l2 must be a number ≥ 0/);
+    }
+    for (const good of [0, 1e-4, 1e-3]) expect(() => validateBaseOptions({ ...DEFAULT_BASE_OPTIONS, l2: good })).not.toThrow();
+  });
+});

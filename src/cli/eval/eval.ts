@@ -484,7 +484,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --training-threads N  threads that train SASRec and GRU4Rec beside the replay: 2 (default,
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
-  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 /** `--training-threads` checked: 0, 1 or 2. */
@@ -524,6 +524,7 @@ async function main(argv: string[]): Promise<void> {
     'base-epochs': 'number',
     'base-full-softmax-up-to': 'number',
     'base-lr': 'number',
+    'base-l2': 'number',
     'base-content-alone': 'boolean',
     'base-transition-folds': 'number',
     'base-successors': 'number',
@@ -593,6 +594,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
+  if (args['base-l2'] !== undefined) settings.base.l2 = Number(args['base-l2']);
   if (args['base-full-softmax-up-to'] !== undefined) settings.base.fullSoftmaxUpTo = Number(args['base-full-softmax-up-to']);
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);

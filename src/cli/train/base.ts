@@ -166,6 +166,7 @@ export function validateBaseOptions(o: BaseOptions): void {
   if (!(Array.isArray(rates) && rates.length > 0 && rates.every((r) => typeof r === 'number' && r >= 0 && r <= 100))) {
     throw new RangeError(`headLearningRates must be one or more numbers from 0 to 100, got ${JSON.stringify(rates)}`);
   }
+  if (!(o.l2 >= 0 && o.l2 < Infinity)) throw new RangeError(`l2 must be a number ≥ 0, got ${o.l2}`);
   if (!(Number.isInteger(o.successors) && o.successors >= 1 && o.successors <= 10_000)) {
     throw new RangeError(`successors must be a whole number from 1 to 10,000, got ${o.successors}`);
   }
