@@ -121,12 +121,22 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     expect(kindOf(trained)).toMatch(/softmax over the known items/);
     // Above --full-softmax-up-to, over a sample of them drawn per batch, and the base still learns.
     const sampled = join(dir, 'sampled');
-    maintain(small, '2010-12-07', sampled, 1, ['--full-softmax-up-to', '100', '--launch-slots', '0', '--learning-rates', '0.2']);
+    maintain(small, '2010-12-07', sampled, 1, [
+      '--full-softmax-up-to',
+      '100',
+      '--launch-slots',
+      '0',
+      '--learning-rates',
+      '0.2',
+      '--l2',
+      '0.001',
+    ]);
     expect(kindOf(sampled)).toMatch(/sampled softmax: 1024 known items drawn per batch/);
     const sh = JSON.parse(readFileSync(join(headDir(sampled), 'manifest.json'), 'utf8')) as typeof th & {
       provenance: { builtBy: string };
     };
     expect(sh.provenance.builtBy).toContain('--full-softmax-up-to 100');
+    expect(sh.provenance.builtBy).toContain('--l2 0.001');
     // A shop that wants no places for launches writes none.
     expect(sh.provenance.builtBy).toContain('--launch-slots 0');
     expect(sh.launchSlots).toBeUndefined();
@@ -162,6 +172,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       const r = refusal('--successors', bad);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`--successors must be a whole number from 1 to 10,000, got ${bad.replace('.', '\\.')}\\.`));
+    }
+  });
+
+  it('refuses an L2 weight that is not a number ≥ 0, before reading anything', () => {
+    for (const bad of ['-0.001', 'x', 'Infinity']) {
+      const r = refusal('--l2', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`--l2 must be a number ≥ 0, got ${bad.replace('.', '\\.')}\\.`));
     }
   });
 

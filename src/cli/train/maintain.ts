@@ -36,6 +36,9 @@ base this one replaces.
   --successors N     successors each product keeps in the shop's transitions the base ships
                      and trains beside, its most frequent (1 to 10,000; default 10, chosen on
                      Online Retail's validation weeks, where 50 ranked no better; docs/RESULTS.md)
+  --l2 X             the content model's L2 weight: how hard each known product's residual is
+                     pulled back to where its text puts it (a number ≥ 0; default 1e-4; on
+                     Online Retail's validation weeks 1e-5 to 1e-2 ranked within 0.7%; docs/RESULTS.md)
   --ranked-negatives N  browsers learn each click against the first N items of the ranking
                      they showed before it (default 0: none; 50 finds new products a third more
                      often on Online Retail but costs a shop of re-buyers; docs/RESULTS.md)
@@ -76,6 +79,7 @@ async function main(argv: string[]): Promise<void> {
     'title-words': 'number',
     'ranked-negatives': 'number',
     successors: 'number',
+    l2: 'string',
     'full-softmax-up-to': 'number',
     'new-slots': 'number',
     'launch-slots': 'number',
@@ -91,6 +95,8 @@ async function main(argv: string[]): Promise<void> {
   const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
   if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
     throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
+  const l2 = args['l2'] === undefined ? null : Number(args['l2']);
+  if (l2 !== null && !(l2 >= 0 && l2 < Infinity)) throw new UsageError(`--l2 must be a number ≥ 0, got ${String(args['l2'])}.`);
   const successors = args['successors'] === undefined ? null : Number(args['successors']);
   if (successors !== null && !(Number.isInteger(successors) && successors >= 1 && successors <= 10_000))
     throw new UsageError(`--successors must be a whole number from 1 to 10,000, got ${String(args['successors'])}.`);
@@ -155,6 +161,7 @@ async function main(argv: string[]): Promise<void> {
       ...(rates !== null ? { headLearningRates: rates } : {}),
       rankedNegatives: ranked,
       ...(successors !== null ? { successors } : {}),
+      ...(l2 !== null ? { l2 } : {}),
       showViewed,
       keepLatest,
     },
@@ -168,7 +175,7 @@ async function main(argv: string[]): Promise<void> {
     ...head,
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
