@@ -20,7 +20,7 @@
  * every item itself on the first visit. `--trained-base` gives it a base that knows every item
  * (`trainedBase`: residuals, what sold lately, transitions), as a shop of n products that runs
  * `npm run maintain` ships; the shipped base knows none. `--rebase` (with `--trained-base`): the
- * first visit clicks `REBASE_CLICKS` items, and the later visits come after the shop published
+ * first visit clicks `--clicks N` items (default 20), and the later visits come after the shop published
  * that base again under another version, as a returning shopper meets the next maintenance run's
  * base: their clicks are learned again on it at load, and its transitions are downloaded anew.
  * Each such visit also gives when the base's transitions were in (`transitionsInMs`, ms from
@@ -67,6 +67,7 @@ const args = parseArgs(process.argv.slice(2), {
   encode: 'boolean',
   'trained-base': 'boolean',
   rebase: 'boolean',
+  clicks: 'string',
 });
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
@@ -79,8 +80,10 @@ if (encode && trained) throw new Error('--encode and --trained-base cannot go to
 // --rebase: the later visits meet the trained base published again under another version.
 const rebase = args['rebase'] === true;
 if (rebase && !trained) throw new Error('--rebase needs --trained-base.');
-/** Clicks of the first visit in a `--rebase` run: a returning shopper's history. */
-const REBASE_CLICKS = 20;
+/** Clicks of the first visit in a `--rebase` run (`--clicks N`, default 20): a returning shopper's history. */
+const REBASE_CLICKS = Number(args['clicks'] ?? 20);
+if (!Number.isInteger(REBASE_CLICKS) || REBASE_CLICKS < 1) throw new Error('--clicks takes a positive integer.');
+if (args['clicks'] !== undefined && !rebase) throw new Error('--clicks goes with --rebase.');
 const runs = Number(args['runs'] ?? 3);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(runs) || runs < 1) throw new Error('--items and --runs take positive integers.');
 // --mbps M [--rtt MS]: the files come over a link of M megabits per second, each response after
@@ -222,7 +225,7 @@ try {
         n,
         ...(encode ? { encoded: true } : {}),
         ...(trained ? { trainedBase: true } : {}),
-        ...(rebase ? { rebase: true } : {}),
+        ...(rebase ? { rebase: true, clicks: REBASE_CLICKS } : {}),
         ...(link ? { mbps, rttMs: rtt } : {}),
         run: run + 1,
         first: row(byVisit.first!),
