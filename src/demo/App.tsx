@@ -153,7 +153,21 @@ export function App() {
   const [compare, setCompare] = useState<Comparison>('none');
   const alone = useProductAlone(compare === 'alone', productId);
   const base = useRecommendations(compare === 'frozen' ? frozen.rec : compare === 'alone' ? alone.rec : null, { k: 10, exclude });
-  const aloneTitle = alone.product ? (items.find((i) => i.id === alone.product)?.title ?? alone.product) : null;
+  // The second list's heading and what it says of itself.
+  const comparison =
+    compare === 'frozen'
+      ? {
+          title: 'Without learning',
+          note: "The shop's model alone, after the same clicks: what the list would be if Clickwise did not learn.",
+        }
+      : {
+          title: 'This product alone',
+          note: !productId
+            ? 'No product open: what every shopper is shown before a click.'
+            : product && alone.product === productId
+              ? `Only ${product.title}, none of your earlier clicks: what a "similar products" widget shows.`
+              : 'Taking this product…',
+        };
 
   // A product page opens at its top (on a phone the rail, above it, is then in view too).
   useEffect(() => {
@@ -290,30 +304,15 @@ export function App() {
               </label>
               <div className={compare !== 'none' ? 'rails two' : 'rails'}>
                 <Rail recs={recs.items} version={recs.version} items={items} clicks={stats?.clicks ?? 0} />
-                {compare === 'frozen' && (
+                {compare !== 'none' && (
                   <Rail
+                    key={compare}
                     recs={base.items}
                     version={base.version}
                     items={items}
                     clicks={stats?.clicks ?? 0}
-                    title="Without learning"
-                    note="The shop's model alone, after the same clicks: what the list would be if Clickwise did not learn."
-                  />
-                )}
-                {compare === 'alone' && (
-                  <Rail
-                    recs={base.items}
-                    version={base.version}
-                    items={items}
-                    clicks={aloneTitle ? 1 : 0}
-                    title="This product alone"
-                    note={
-                      !productId
-                        ? 'No product open: what every shopper is shown before a click.'
-                        : aloneTitle && alone.product === productId
-                          ? `Only ${aloneTitle}, none of your earlier clicks: what a "similar products" widget shows.`
-                          : 'Taking this product…'
-                    }
+                    title={comparison.title}
+                    note={comparison.note}
                   />
                 )}
               </div>
