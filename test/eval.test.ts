@@ -415,7 +415,15 @@ describe('the eval refuses bad input', () => {
   it('replays GRU4Rec, the page lists and the weekly rebases only when named; default stands for the rest', async () => {
     expect(DEFAULT_METHODS).toEqual(
       ALL_METHODS.filter(
-        (m) => !['gru4rec', 'clickwise-page', 'clickwise-page-hidden', 'clickwise-maintained', 'clickwise-maintained-live'].includes(m),
+        (m) =>
+          ![
+            'gru4rec',
+            'clickwise-page',
+            'clickwise-page-hidden',
+            'clickwise-maintained-frozen',
+            'clickwise-maintained',
+            'clickwise-maintained-live',
+          ].includes(m),
       ),
     );
     const { items, events } = tinyLog();
@@ -501,6 +509,40 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
       ['clickwise-maintained', 30],
       ['clickwise-maintained-live', 30],
     ]);
+  });
+
+  it('measures learning on the weekly bases: clickwise-maintained-frozen is clickwise-maintained with no per-click learning', async () => {
+    const { items, events } = hourlyLog();
+    // A base every 12 hours (two rebases in the scored 30 hours), popularity biases only.
+    const base = { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 };
+    const ranks = async (methods: string[], learningRate?: number): Promise<Map<string, number[]>> => {
+      const settings: EvalSettings = {
+        ...DEFAULT_EVAL_SETTINGS,
+        maintenanceDays: 0.5,
+        base,
+        clickwise: learningRate === undefined ? DEFAULT_EVAL_SETTINGS.clickwise : { ...DEFAULT_EVAL_SETTINGS.clickwise, learningRate },
+      };
+      const out = new Map<string, number[]>(methods.map((m) => [m, []]));
+      await runEvaluation({
+        events,
+        items,
+        split: t0 + 30 * H,
+        k: 10,
+        seed: 1,
+        models: MODELS,
+        settings,
+        methods,
+        onRank: (m, _e, rank) => out.get(m)!.push(rank),
+      });
+      return out;
+    };
+    const both = await ranks(['clickwise-maintained', 'clickwise-maintained-frozen']);
+    const still = await ranks(['clickwise-maintained'], 0);
+    expect(both.get('clickwise-maintained-frozen')).toHaveLength(30);
+    // The same weekly bases with the learning rate 0 on the split's base and on every later one.
+    expect(both.get('clickwise-maintained-frozen')).toEqual(still.get('clickwise-maintained'));
+    // Learning moves the learning twin's ranks, so the two agreeing means something.
+    expect(both.get('clickwise-maintained')).not.toEqual(both.get('clickwise-maintained-frozen'));
   });
 
   it('trains a base for every maintenance run, two on one day included, each of its own version', async () => {

@@ -31,7 +31,7 @@ import {
 } from './baselines.js';
 import type { BaseOptions } from '../train/base.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions, writeModelFolder } from '../train/base.js';
-import type { ShopStream } from './clickwise-method.js';
+import type { Rebase, ShopStream } from './clickwise-method.js';
 import { clickwiseMethod, plainHeadFrom } from './clickwise-method.js';
 import type { Command } from '../common.js';
 import {
@@ -60,9 +60,10 @@ import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
  * default (shared among the departments the shopper clicked in; the items viewed lately left out
  * unless the base's maintenance job chose to show them, `HeadManifest.recommendViewed`), and
  * `clickwise-page-hidden` on that list with the viewed items always left out.
- * `clickwise-maintained` adds a base retrained every `maintenanceDays`; `clickwise-maintained-live`
- * adds the shop's stream to it: a shop that runs both jobs. Those two, the two page lists and
- * `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
+ * `clickwise-maintained` adds a base retrained every `maintenanceDays`; `clickwise-maintained-frozen`
+ * is it with no per-click learning (what learning adds on weekly bases), and
+ * `clickwise-maintained-live` adds the shop's stream to it: a shop that runs both jobs. Those three,
+ * the two page lists and `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
  */
 export const ALL_METHODS = [
   'popularity',
@@ -79,6 +80,7 @@ export const ALL_METHODS = [
   'clickwise-live',
   'clickwise-page',
   'clickwise-page-hidden',
+  'clickwise-maintained-frozen',
   'clickwise-maintained',
   'clickwise-maintained-live',
 ] as const;
@@ -416,13 +418,18 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       if (maintained.length > 0) {
         const last = events[events.length - 1]!.t;
         const step = settings.maintenanceDays * 86_400_000;
-        // Both methods load each week's base from the folder the first one trained.
-        const rebases = [];
-        for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, 'learning', 'retrained') });
+        // Every method loads each week's base from the folder the first one trained; the frozen
+        // twin loads each with the learning rate 0.
+        const rebasesFor = (mode: 'frozen' | 'learning'): Rebase[] => {
+          const rebases: Rebase[] = [];
+          for (let at = o.split + step; at <= last; at += step) rebases.push({ at, load: () => baseAt(at, mode, 'retrained') });
+          return rebases;
+        };
         for (const name of maintained) {
-          const head = await baseAt(o.split, 'learning', 'at the split');
+          const mode = name === 'clickwise-maintained-frozen' ? 'frozen' : 'learning';
+          const head = await baseAt(o.split, mode, 'at the split');
           const stream = name === 'clickwise-maintained-live' ? shopStream(head, o.split) : undefined;
-          methods.push(clickwiseMethod(name, head, rebases, stream, undefined, o.k));
+          methods.push(clickwiseMethod(name, head, rebasesFor(mode), stream, undefined, o.k));
         }
       }
       reports = await replay(events, methods, replayOptions);
