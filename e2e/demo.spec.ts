@@ -246,6 +246,10 @@ test('the comparison with this product alone shows what the earlier clicks add t
   const toy = await page.getByRole('heading', { level: 1 }).textContent();
   await expect(alone.locator('.hint')).toHaveText(new RegExp(`Only ${toy}`));
   await expect.poll(async () => (await categories(alone)).filter((c) => c === 'Outdoor').length).toBeLessThan(3);
+  // Its resets and clicks are the demo's own: nothing of them is stored in the shopper's browser.
+  const databases = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
+  expect(databases).toContain('clickwise:e2e-alone');
+  expect(databases.filter((name) => name.includes('alone-this-product'))).toEqual([]);
 });
 
 test('screenshots of the demo at 1280×800 and 390×844 (written to docs/screenshots with CLICKWISE_SCREENSHOTS=1)', async ({

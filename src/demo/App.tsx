@@ -65,16 +65,16 @@ function useCatalog(url: string): { items: Item[]; error: string | null } {
 }
 
 /**
- * A second recommender that never learns (learning rate 0), in a namespace of its own, made while
- * `wanted` holds and disposed when it stops.
+ * A second recommender that never learns (learning rate 0), in a namespace of its own and kept in
+ * `storage` (the page's, unless said), made while `wanted` holds and disposed when it stops.
  */
-function useUnlearned(wanted: boolean, namespace: string): Recommender | null {
+function useUnlearned(wanted: boolean, namespace: string, storage: StorageKind = STORAGE): Recommender | null {
   const [rec, setRec] = useState<Recommender | null>(null);
   useEffect(() => {
     if (!wanted) return;
     let cancelled = false;
     let created: Recommender | null = null;
-    createRecommender({ ...OPTIONS, namespace, head: FROZEN }).then(
+    createRecommender({ ...OPTIONS, namespace, storage, head: FROZEN }).then(
       (r) => {
         created = r;
         if (cancelled) r.dispose();
@@ -87,7 +87,7 @@ function useUnlearned(wanted: boolean, namespace: string): Recommender | null {
       created?.dispose();
       setRec(null);
     };
-  }, [wanted, namespace]);
+  }, [wanted, namespace, storage]);
   return rec;
 }
 
@@ -106,7 +106,9 @@ function useComparison(ready: Recommender | null): { rec: Recommender | null } {
  * from. Its list is what a "similar products" widget shows, whatever came before.
  */
 function useProductAlone(wanted: boolean, productId: string | null): { rec: Recommender | null; product: string | null } {
-  const rec = useUnlearned(wanted, `${NAMESPACE}-this-product-alone`);
+  // It starts again at every product, so nothing of it needs to outlive the page: kept in memory,
+  // its resets and clicks write nothing to the shopper's browser.
+  const rec = useUnlearned(wanted, `${NAMESPACE}-this-product-alone`, 'memory');
   const [product, setProduct] = useState<string | null>(null);
   const chain = useRef<Promise<unknown>>(Promise.resolve());
   const current = useRef<Recommender | null>(null);
