@@ -51,6 +51,28 @@ interface RecApi {
 
 const top = (page: Page): Promise<Top> => inPage(page, (rec) => rec.recommend({ k: 10 }));
 
+/** The seq and model version of the snapshot stored in a namespace's database, or null where there is none. */
+const storedSnapshot = (page: Page, namespace: string): Promise<{ seq: number; modelVersion: string } | null> =>
+  page.evaluate(async (name) => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open(name);
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    try {
+      const tx = db.transaction('snapshots', 'readonly');
+      const got = await new Promise<unknown>((res, rej) => {
+        const r = tx.objectStore('snapshots').get('current');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const body = (got as { body?: { seq: number; modelVersion: string } } | undefined)?.body;
+      return body ? { seq: body.seq, modelVersion: body.modelVersion } : null;
+    } finally {
+      db.close();
+    }
+  }, `clickwise:${namespace}`);
+
 test('reload restores the same φ after acknowledged clicks', async ({ page }) => {
   await open(page, 'reload');
   await inPage(page, async (rec) => {
@@ -215,6 +237,9 @@ test('a new model version keeps φ when declared compatible, and replays the log
     for (let i = 0; i < 46; i++) await rec.click(rec.items[i % 3]!.id);
   });
   const after50 = await top(page);
+  // The snapshot is written after the 50th click resolves: a reload before it is written loses no
+  // click (the log is replayed) but leaves no state of v2 to rebuild.
+  await expect.poll(() => storedSnapshot(page, 'rebase')).toEqual({ seq: 50, modelVersion: 'v2' });
   await bump('v3', []);
   st = await inPage(page, (rec) => rec.stats());
   expect(st.modelVersion).toBe('v3');

@@ -122,8 +122,9 @@ describe('a base whose transitions are read after the first list', () => {
     first.push(await top(rec));
     await rec.click(clicks[2]!);
     first.push(await top(rec));
+    // The third click's snapshot is written after the click resolves: waited for, not timed.
+    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(3), { timeout: 10_000 });
     rec.dispose();
-    await new Promise((r) => setTimeout(r, 20));
     // A plain load with the transitions from the start, through the same clicks: the same lists.
     const plain = await loadShop(file, models);
     const expected = await session(plain.rec);
@@ -166,9 +167,9 @@ describe('a base whose transitions are read after the first list', () => {
     const store = new MemoryDeltaStore();
     const before = await loadShop(file, models, { store, snapshotEvery: 1 });
     const expected = await session(before.rec);
+    // The last click's snapshot is written after the click resolves: waited for, not timed.
+    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(clicks.length), { timeout: 10_000 });
     before.rec.dispose();
-    await new Promise((r) => setTimeout(r, 20));
-    expect((await store.load()).snapshot?.seq).toBe(clicks.length);
     const held = holding();
     const { rec } = await within(loadShop(file, models, { fetcher: held.fetcher, store, transitionsWaitMs: 0 }), 60_000, 'ready');
     expect(await within(top(rec), 10_000, 'the first list')).toHaveLength(10);
