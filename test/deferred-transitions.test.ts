@@ -89,7 +89,7 @@ describe('a base whose transitions are read after the first list', () => {
     const held = holding();
     const store = new MemoryDeltaStore();
     // A snapshot after every click: none may hold what was learned without the transitions.
-    const { rec } = await within(
+    const { rec, saved } = await within(
       // As a page waits for them: a second (the default), then goes on without them.
       loadShop(file, models, {
         fetcher: held.fetcher,
@@ -125,6 +125,8 @@ describe('a base whose transitions are read after the first list', () => {
     // The third click's snapshot is written after the click resolves: waited for, not timed.
     await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(3), { timeout: 10_000 });
     rec.dispose();
+    // The entry for the next visit is written once the shopper is quiet (here, once let go).
+    await saved;
     // A plain load with the transitions from the start, through the same clicks: the same lists.
     const plain = await loadShop(file, models);
     const expected = await session(plain.rec);
@@ -208,13 +210,16 @@ describe('a base whose transitions are read after the first list', () => {
   it('goes on without them where transitions.bin cannot be read, says so, and saves no base for the next visit', async () => {
     const cache = new MemoryPreparedCache();
     const refused = holding(true);
-    const { rec, warnings } = await loadShop(file, models, { fetcher: refused.fetcher, preparedCache: cache });
+    const { rec, warnings, saved } = await loadShop(file, models, { fetcher: refused.fetcher, preparedCache: cache });
     const lists = await session(rec);
     expect(lists.every((l) => l.length === 10)).toBe(true);
     expect(warnings.map((w) => w.code)).toContain('model/transitions');
     expect(rec.stats().transitions).toBe('none');
     rec.dispose();
-    await new Promise((r) => setTimeout(r, 20));
+    await saved;
+    // The entry is written, its matrix without the base.
+    expect(cache.entries.get(file)?.matrix).toBeDefined();
+    expect(cache.entries.get(file)!.matrix!.base).toBeUndefined();
     // The next visit reads the base's files again, and has the transitions.
     const next = countingFetcher();
     const later = await loadShop(file, models, { fetcher: next.fetcher, preparedCache: cache });

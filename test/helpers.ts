@@ -70,9 +70,12 @@ export async function loadShop(
   file: string,
   models: string,
   more: Partial<CoreRecommenderOptions> = {},
-): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[] }> {
+): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[]; saved: Promise<void> }> {
   const { fetcher, asked } = countingFetcher();
   const warnings: { code: string; message: string }[] = [];
+  // Resolves once the load's background writes (the prepared entry, the vectors) have ended.
+  let done: () => void = () => undefined;
+  const saved = new Promise<void>((resolve) => (done = resolve));
   const rec = await createRecommenderCore({
     catalog: file,
     modelUrl: models,
@@ -83,8 +86,12 @@ export async function loadShop(
     // takes to read them (a page waits a second, then ranks without them and again once they are in).
     transitionsWaitMs: Infinity,
     ...more,
+    afterSaved: () => {
+      done();
+      more.afterSaved?.();
+    },
   });
-  return { rec, asked, warnings };
+  return { rec, asked, warnings, saved };
 }
 
 /**

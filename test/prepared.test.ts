@@ -174,9 +174,12 @@ describe('a recommender with a prepared cache', () => {
     counting = countingFetcher(),
     compactCatalogAbove?: number,
     more: Partial<CoreRecommenderOptions> = {},
-  ): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
+  ): Promise<{ rec: Recommender; asked: string[]; warnings: string[]; saved: Promise<void> }> {
     const { fetcher, asked } = counting;
     const warnings: string[] = [];
+    // Resolves once the load's background writes (the entry, the vectors) have ended.
+    let done: () => void = () => undefined;
+    const saved = new Promise<void>((resolve) => (done = resolve));
     const rec = await createRecommenderCore({
       catalog: file,
       modelUrl,
@@ -186,8 +189,12 @@ describe('a recommender with a prepared cache', () => {
       ...(compactCatalogAbove !== undefined ? { compactCatalogAbove } : {}),
       onWarning: (w) => warnings.push(w.message),
       ...more,
+      afterSaved: () => {
+        done();
+        more.afterSaved?.();
+      },
     });
-    return { rec, asked, warnings };
+    return { rec, asked, warnings, saved };
   }
 
   const session = clickSession;
@@ -195,8 +202,9 @@ describe('a recommender with a prepared cache', () => {
   /** A cache holding what a first load saved (the save runs after the load is ready). */
   async function primed(): Promise<MemoryPreparedCache> {
     const cache = new MemoryPreparedCache();
-    (await load(cache)).rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    const { rec, saved } = await load(cache);
+    rec.dispose();
+    await saved;
     return cache;
   }
 
@@ -207,7 +215,7 @@ describe('a recommender with a prepared cache', () => {
     const a = await session(first.rec);
     const items = first.rec.items;
     first.rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    await first.saved;
     expect(cache.entries.size).toBe(1);
     // Every item's category numbered, so that a later visit groups items without parsing them.
     const saved = cache.entries.get(file)!.catalog.categories!;
@@ -248,7 +256,7 @@ describe('a recommender with a prepared cache', () => {
     expect(await session(other.rec)).toEqual(await session(fresh.rec));
     other.rec.dispose();
     fresh.rec.dispose();
-    await new Promise((r) => setTimeout(r, 10));
+    await other.saved;
     expect(cache.entries.get(file)!.catalog.digest).toBe(digest);
 
     // One title edited: the file is read again.
@@ -265,7 +273,7 @@ describe('a recommender with a prepared cache', () => {
       expect(edited.rec.stats().embeddings.prepared).toBe(0);
       expect(edited.rec.item(catalog[0]!.id)!.title).toBe('Renamed Trowel');
       edited.rec.dispose();
-      await new Promise((r) => setTimeout(r, 10));
+      await edited.saved;
       expect(cache.entries.get(file)!.catalog.digest).not.toBe(digest);
     } finally {
       writeFileSync(file, JSON.stringify(rows, null, 1));

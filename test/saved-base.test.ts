@@ -35,9 +35,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function load(
   cache: MemoryPreparedCache | undefined,
   more: Partial<CoreRecommenderOptions> = {},
-): Promise<{ rec: Recommender; asked: string[]; warnings: string[] }> {
-  const { rec, asked, warnings } = await loadShop(file, models, { ...(cache ? { preparedCache: cache } : {}), ...more });
-  return { rec, asked, warnings: warnings.map((w) => w.message) };
+): Promise<{ rec: Recommender; asked: string[]; warnings: string[]; saved: Promise<void> }> {
+  const { rec, asked, warnings, saved } = await loadShop(file, models, { ...(cache ? { preparedCache: cache } : {}), ...more });
+  return { rec, asked, warnings: warnings.map((w) => w.message), saved };
 }
 
 /** A session on a load, then the load let go and its entry written. */
@@ -45,10 +45,11 @@ async function sessionOf(
   cache: MemoryPreparedCache | undefined,
   more: Partial<CoreRecommenderOptions> = {},
 ): Promise<{ session: Awaited<ReturnType<typeof clickSession>>; asked: string[]; warnings: string[] }> {
-  const { rec, asked, warnings } = await load(cache, more);
+  const { rec, asked, warnings, saved } = await load(cache, more);
   const session = await clickSession(rec);
   rec.dispose();
-  await new Promise((r) => setTimeout(r, 10));
+  // The entry is written once the shopper is quiet (here, once let go): waited for, not timed.
+  await saved;
   return { session, asked, warnings };
 }
 
