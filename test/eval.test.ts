@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
 import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
-import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, runEvaluation } from '../src/cli/eval/eval.js';
+import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, formatBands, runEvaluation } from '../src/cli/eval/eval.js';
 import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
@@ -153,6 +153,39 @@ describe('metrics', () => {
     // (item 0 leads the counts, 4 to 3).
     expect(r3!.sessionStartRebuys).toEqual({ hr: 1, ndcg: 1, mrr: 1, events: 1 });
     expect(r3!.rebuys.events).toBe(2);
+  });
+
+  it('reports each scored event under how many events its shopper had before it, the log before the split included', async () => {
+    // Scores item 0 first, then 1, then 2: a hit at k = 1 only where the item is 0.
+    const method: OnlineMethod = { name: 'fixed', kind: 'online', score: () => Float32Array.from([3, 2, 1]), observe: () => undefined };
+    const ev = (user: string, item: number, t: number, scored: boolean): ReplayEvent => ({ user, item, t, scored });
+    // a: 10 events before the split, then two scored (10 and 11 before them); b: none before, then
+    // one scored (0 before it); c: one before, then one scored (1 before it).
+    const events = [
+      ...Array.from({ length: 10 }, (_, j) => ev('a', 1, j, false)),
+      ev('c', 2, 10, false),
+      ev('b', 0, 20, true),
+      ev('a', 0, 21, true),
+      ev('c', 1, 22, true),
+      ev('a', 2, 23, true),
+    ];
+    const [r] = await replay(events, [method], { n: 3, split: 20, k: 1, seed: 7 });
+    expect(r!.byShopperEvents.map((b) => [b.from, b.to, b.events, b.hr])).toEqual([
+      [0, 0, 1, 1],
+      [1, 9, 1, 0],
+      [10, 49, 2, 0.5],
+      [50, 199, 0, 0],
+      [200, 999, 0, 0],
+      [1000, null, 0, 0],
+    ]);
+    // Every scored event falls in one band.
+    expect(r!.byShopperEvents.reduce((n, b) => n + b.events, 0)).toBe(r!.events);
+    // Printed under the main table: each band with its events, each method's NDCG@k in it.
+    const printed = formatBands([r!], 1).split('\n');
+    expect(printed[0]).toMatch(
+      /^NDCG@1 by the shopper's events before +0 \(1\) +1-9 \(1\) +10-49 \(2\) +50-199 \(0\) +200-999 \(0\) +1000\+ \(0\)/,
+    );
+    expect(printed[1]!.split(/ +/)).toEqual(['fixed', '1.0000', '0.0000', '0.5000', '0.0000', '0.0000', '0.0000', '']);
   });
 });
 

@@ -466,6 +466,16 @@ export function formatTable(reports: readonly MethodReport[], k: number): string
   return [head, ...rows].join('\n');
 }
 
+/** The printed table of NDCG@k by how many events the shopper had before (`byShopperEvents`). */
+export function formatBands(reports: readonly MethodReport[], k: number): string {
+  const bands = reports[0]?.byShopperEvents ?? [];
+  const label = (b: MethodReport['byShopperEvents'][number]): string =>
+    b.to === null ? `${b.from}+` : b.from === b.to ? `${b.from}` : `${b.from}-${b.to}`;
+  const head = `${pad(`NDCG@${k} by the shopper's events before`, 44)} ${bands.map((b) => pad(`${label(b)} (${b.events})`, 16)).join(' ')}`;
+  const rows = reports.map((r) => `${pad(r.name, 44)} ${r.byShopperEvents.map((b) => pad(fmt(b.ndcg), 16)).join(' ')}`);
+  return [head, ...rows].join('\n');
+}
+
 export const USAGE = `Usage: clickwise eval --events F --items F --split DATE [--until DATE] [--k 10] [--methods a,b] [--base DIR] [--vectors 16] [--out report.json]
        (in a checkout: npm run eval -- --events F ...)
 
@@ -684,6 +694,7 @@ async function main(argv: string[]): Promise<void> {
     methods: result.methods,
   };
   console.log(formatTable(result.methods, k));
+  console.log(`\n${formatBands(result.methods, k)}`);
   console.log(`\n${result.eventsScored} events scored of ${result.eventsReplayed} replayed; wall time ${wallSeconds} s`);
   if (out !== null) {
     writeFileSync(out, JSON.stringify(report, null, 2) + '\n');

@@ -72,6 +72,12 @@ export interface MethodReport {
   sessionStartRebuys: ReturnType<RankMetrics['summary']>;
   /** Every event on an item the shopper had bought before (re-buys). */
   rebuys: ReturnType<RankMetrics['summary']>;
+  /**
+   * The scored events by how many events their shopper had before them (the log before the split
+   * included), in the bands of {@link SHOPPER_EVENT_BANDS}: where what a browser learns of a
+   * shopper has more to learn from. `to` is null for the last, open band.
+   */
+  byShopperEvents: (ReturnType<RankMetrics['summary']> & { from: number; to: number | null })[];
   /** What a batch-trained method's training did, where it says. */
   training?: Record<string, unknown>;
   /** NDCG@k per week from the split: [week start (ISO date), ndcg, events]. */
@@ -189,6 +195,23 @@ export function currentVisits(gapMs: number): {
   };
 }
 
+/** The bands of a shopper's earlier events in `byShopperEvents`: [from, to], the last open. */
+export const SHOPPER_EVENT_BANDS: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [1, 9],
+  [10, 49],
+  [50, 199],
+  [200, 999],
+  [1000, Infinity],
+];
+
+/** The band of `SHOPPER_EVENT_BANDS` that holds `count`. */
+function bandOf(count: number): number {
+  let b = 0;
+  while (b < SHOPPER_EVENT_BANDS.length - 1 && count > SHOPPER_EVENT_BANDS[b]![1]) b++;
+  return b;
+}
+
 /** What every method's tally shares: the tie order and the cold-item / new-shopper subsets. */
 interface Subsets {
   prio: Uint32Array;
@@ -200,6 +223,8 @@ interface Subsets {
   sessionStarts: WeakSet<ReplayEvent>;
   /** Events on an item the shopper had an event on before. */
   rebuys: WeakSet<ReplayEvent>;
+  /** Each scored event's band of `SHOPPER_EVENT_BANDS` (its shopper's events before it). */
+  band: WeakMap<ReplayEvent, number>;
 }
 
 /** One method's metrics: ranks the true item of each scored event and adds it everywhere it counts. */
@@ -211,6 +236,7 @@ class Tally {
   readonly starts: RankMetrics;
   readonly startRebuys: RankMetrics;
   readonly rebuys: RankMetrics;
+  readonly bands: RankMetrics[];
   readonly weeks = new Map<number, RankMetrics>();
   seconds = 0;
   constructor(
@@ -225,6 +251,7 @@ class Tally {
     this.starts = new RankMetrics(k);
     this.startRebuys = new RankMetrics(k);
     this.rebuys = new RankMetrics(k);
+    this.bands = SHOPPER_EVENT_BANDS.map(() => new RankMetrics(k));
   }
   /** Records event `e` given the scores of the full catalogue, at `offset` in `scores`. */
   score(e: ReplayEvent, scores: Float32Array, offset = 0): void {
@@ -238,6 +265,7 @@ class Tally {
     if (start) this.starts.add(rank);
     if (rebuy) this.rebuys.add(rank);
     if (start && rebuy) this.startRebuys.add(rank);
+    this.bands[this.subsets.band.get(e) ?? 0]!.add(rank);
     const w = Math.floor((e.t - this.split) / WEEK);
     let m = this.weeks.get(w);
     if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
@@ -254,6 +282,11 @@ class Tally {
       sessionStarts: this.starts.summary(),
       sessionStartRebuys: this.startRebuys.summary(),
       rebuys: this.rebuys.summary(),
+      byShopperEvents: SHOPPER_EVENT_BANDS.map(([from, to], b) => ({
+        from,
+        to: to === Infinity ? null : to,
+        ...this.bands[b]!.summary(),
+      })),
       weekly: [...this.weeks.entries()]
         .sort((a, b) => a[0] - b[0])
         .map(([w, m]) => [new Date(this.split + w * WEEK).toISOString().slice(0, 10), m.summary().ndcg, m.events]),
@@ -286,7 +319,12 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
   const rebuys = new WeakSet<ReplayEvent>();
   const lastSeen = new Map<string, number>();
   const bought = new Map<string, Set<number>>();
+  const band = new WeakMap<ReplayEvent, number>();
+  const before = new Map<string, number>();
   for (const e of events) {
+    const count = before.get(e.user) ?? 0;
+    if (e.scored) band.set(e, bandOf(count));
+    before.set(e.user, count + 1);
     const prev = lastSeen.get(e.user);
     if (prev === undefined || e.t - prev >= SESSION_GAP_MS) sessionStarts.add(e);
     lastSeen.set(e.user, e.t);
@@ -295,7 +333,7 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     if (items.has(e.item)) rebuys.add(e);
     items.add(e.item);
   }
-  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts, rebuys };
+  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts, rebuys, band };
   const out: MethodReport[] = [];
   for (const m of methods) {
     const tally = new Tally(o.k, o.split, o.n, subsets);
