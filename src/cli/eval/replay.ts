@@ -265,7 +265,9 @@ class Tally {
     if (start) this.starts.add(rank);
     if (rebuy) this.rebuys.add(rank);
     if (start && rebuy) this.startRebuys.add(rank);
-    this.bands[this.subsets.band.get(e) ?? 0]!.add(rank);
+    const band = this.subsets.band.get(e);
+    if (band === undefined) throw new Error(`A scored event of ${e.user} at ${e.t} is not one of the replayed events.`);
+    this.bands[band]!.add(rank);
     const w = Math.floor((e.t - this.split) / WEEK);
     let m = this.weeks.get(w);
     if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
