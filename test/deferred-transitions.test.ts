@@ -118,7 +118,7 @@ describe('a base whose transitions are read after the first list', () => {
     expect((await within(updated, 30_000, 'an update once the transitions are in')).source).toBe('load');
     expect(rec.stats().transitions).toBe('in');
     // The snapshot skipped meanwhile is taken once they are learned again.
-    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(2));
+    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(2), { timeout: 10_000 });
     first.push(await top(rec));
     await rec.click(clicks[2]!);
     first.push(await top(rec));

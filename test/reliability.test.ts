@@ -174,9 +174,9 @@ describe('reset forgets, even while clicks are in flight', () => {
     const a = await make({ store: await IndexedDbDeltaStore.open({ namespace }) });
     const b = await make({ store: await IndexedDbDeltaStore.open({ namespace }) });
     await a.click(ids[0]!);
-    await vi.waitFor(() => expect(b.stats().clicks).toBe(1));
+    await vi.waitFor(() => expect(b.stats().clicks).toBe(1), { timeout: 10_000 });
     await b.reset();
-    await vi.waitFor(() => expect(a.stats().clicks).toBe(0));
+    await vi.waitFor(() => expect(a.stats().clicks).toBe(0), { timeout: 10_000 });
   });
 });
 
@@ -305,13 +305,13 @@ describe('several catalogues on one store', () => {
     const a = await make({ catalog: home, store, snapshotEvery: 1, onWarning: (w) => warnings.push(w.message) });
     const homeIds = home.filter((i) => i.category === 'Home').map((i) => i.id);
     for (let i = 0; i < 4; i++) await a.click(homeIds[i]!);
-    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(4));
+    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(4), { timeout: 10_000 });
     const aBefore = (await a.recommend({ k: 10 })).map((r) => [r.id, r.score.toFixed(4)]);
     a.dispose();
     const b = await make({ catalog: toys, store, snapshotEvery: 1, onWarning: (w) => warnings.push(w.message) });
     expect(b.stats().clicks).toBe(4);
     await b.click(toys.find((i) => i.category === 'Toys')!.id);
-    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(5));
+    await vi.waitFor(async () => expect((await store.load()).snapshot?.seq).toBe(5), { timeout: 10_000 });
     b.dispose();
     const snap = (await store.load()).snapshot!;
     for (const id of homeIds.slice(0, 4)) expect(Object.hasOwn(snap.state.dBias, id)).toBe(true);
@@ -329,7 +329,7 @@ describe('several catalogues on one store', () => {
     const store = new MemoryDeltaStore();
     const rec = await make({ catalog: cat, store, snapshotEvery: 1 });
     await rec.click('__proto__');
-    await vi.waitFor(async () => expect((await store.load()).snapshot).not.toBeNull());
+    await vi.waitFor(async () => expect((await store.load()).snapshot).not.toBeNull(), { timeout: 10_000 });
     const snap = (await store.load()).snapshot!;
     expect(Object.hasOwn(snap.state.dBias, '__proto__')).toBe(true);
     expect(snap.state.dBias['__proto__']).not.toBe(0);
