@@ -524,20 +524,17 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     }));
     return { items, events };
   };
+  /** The hourly log evaluated from its 31st hour, with `settings`, `methods` and anything `more`. */
+  const evaluateHourly = (
+    settings: EvalSettings,
+    methods: string[],
+    more: Partial<Parameters<typeof runEvaluation>[0]> = {},
+  ): ReturnType<typeof runEvaluation> =>
+    runEvaluation({ ...hourlyLog(), split: t0 + 30 * H, k: 10, seed: 1, models: MODELS, settings, methods, ...more });
   it('runs both on request, each scoring every event across the rebases', async () => {
-    const { items, events } = hourlyLog();
     // A base a day (two rebases in the scored 30 hours), popularity biases only.
     const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 1, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
-    const r = await runEvaluation({
-      events,
-      items,
-      split: t0 + 30 * H,
-      k: 10,
-      seed: 1,
-      models: MODELS,
-      settings,
-      methods: ['clickwise-maintained', 'clickwise-maintained-live'],
-    });
+    const r = await evaluateHourly(settings, ['clickwise-maintained', 'clickwise-maintained-live']);
     expect(r.methods.map((m) => [m.name, m.events])).toEqual([
       ['clickwise-maintained', 30],
       ['clickwise-maintained-live', 30],
@@ -545,7 +542,6 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
   });
 
   it('measures learning on the weekly bases: clickwise-maintained-frozen is clickwise-maintained with no per-click learning', async () => {
-    const { items, events } = hourlyLog();
     // A base every 12 hours (two rebases in the scored 30 hours), popularity biases only.
     const base = { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 };
     const ranks = async (methods: string[], learningRate?: number): Promise<Map<string, number[]>> => {
@@ -556,17 +552,7 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
         clickwise: learningRate === undefined ? DEFAULT_EVAL_SETTINGS.clickwise : { ...DEFAULT_EVAL_SETTINGS.clickwise, learningRate },
       };
       const out = new Map<string, number[]>(methods.map((m) => [m, []]));
-      await runEvaluation({
-        events,
-        items,
-        split: t0 + 30 * H,
-        k: 10,
-        seed: 1,
-        models: MODELS,
-        settings,
-        methods,
-        onRank: (m, _e, rank) => out.get(m)!.push(rank),
-      });
+      await evaluateHourly(settings, methods, { onRank: (m, _e, rank) => out.get(m)!.push(rank) });
       return out;
     };
     const both = await ranks(['clickwise-maintained', 'clickwise-maintained-frozen']);
@@ -585,17 +571,7 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     // The split's base given, as `--base DIR` does: listed once, however many methods load it.
     const given = tempFolder('clickwise-given-');
     writeModelFolder(given, MODELS, (await trainBase(events, items, t0 + 30 * H, MODELS, settings.base)).head);
-    const r = await runEvaluation({
-      events,
-      items,
-      split: t0 + 30 * H,
-      k: 10,
-      seed: 1,
-      models: MODELS,
-      settings,
-      methods: ['clickwise-frozen', 'clickwise', 'clickwise-maintained'],
-      baseAtSplit: given,
-    });
+    const r = await evaluateHourly(settings, ['clickwise-frozen', 'clickwise', 'clickwise-maintained'], { baseAtSplit: given });
     expect(r.bases.map((b) => [b.name, b.until])).toEqual([
       [`at the split (given: ${given})`, '2024-01-02T06:00:00.000Z'],
       ['retrained', '2024-01-02T18:00:00.000Z'],

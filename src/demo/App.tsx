@@ -118,7 +118,7 @@ function useProductAlone(wanted: boolean, productId: string | null): { rec: Reco
       setProduct(null);
       return;
     }
-    const id = productId && rec.items.some((i) => i.id === productId) ? productId : null;
+    const id = productId && rec.item(productId) !== undefined ? productId : null;
     // One product after another, in order: a quick second product waits for the first's reset.
     chain.current = chain.current
       .then(async () => {
