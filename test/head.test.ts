@@ -264,17 +264,30 @@ describe('head contract', () => {
     for (let i = 0; i < 2000; i++) head.learnOne({ item: 4, impressions: [], time: i }); // 2000 clicks in 2 s
     const st = await head.save();
     expect(Math.abs(st.dBias['item-4']!)).toBeLessThanOrEqual(3 + 1e-6);
-    // Repeats are damped: four clicks in 4 ms move φ less than the same four ten minutes apart
-    // (and after so many clicks on one item the softmax's gradient is spent, and the L2 pull
-    // brings a head that keeps learning back toward 0: the flood's φ is what its first clicks left).
+    // Repeats are damped: four clicks in 4 ms move φ less than the same four clicks where no
+    // window counts repeats (and after so many clicks on one item the softmax's gradient is spent,
+    // and the L2 pull brings a head that keeps learning back toward 0: the flood's φ is what its
+    // first clicks left).
     const burst = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
-    const spread = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
+    const spread = new IncrementalHead(E, ids, base, { maxItemBias: 3, repeatWindowMs: 0 });
     for (let i = 0; i < 4; i++) {
       burst.learnOne({ item: 4, impressions: [], time: i });
-      spread.learnOne({ item: 4, impressions: [], time: i * 600_000 });
+      spread.learnOne({ item: 4, impressions: [], time: i });
     }
-    expect(await burst.deltaNorm()).toBeLessThan(0.9 * (await spread.deltaNorm()));
+    expect(await burst.deltaNorm()).toBeLessThan(await spread.deltaNorm());
     burst.dispose();
+    // Exactly so: a second click within the window steps at half the rate. After one click the
+    // two heads are the same, and the second's gradient and sums are too; only the rate differs.
+    const damped = new IncrementalHead(E, ids, base, { maxItemBias: 3 });
+    const undamped = new IncrementalHead(E, ids, base, { maxItemBias: 3, repeatWindowMs: 0 });
+    const bias4 = async (h: IncrementalHead): Promise<number> => (await h.save()).dBias['item-4']!;
+    for (const h of [damped, undamped]) h.learnOne({ item: 4, impressions: [], time: 0 });
+    const first = await bias4(damped);
+    expect(await bias4(undamped)).toBe(first);
+    for (const h of [damped, undamped]) h.learnOne({ item: 4, impressions: [], time: 1 });
+    expect(((await bias4(damped)) - first) / ((await bias4(undamped)) - first)).toBeCloseTo(0.5, 3);
+    damped.dispose();
+    undamped.dispose();
     expect(Number.isFinite(await head.deltaNorm())).toBe(true);
     // The history saturates: the flooded item is one entry, at most weight 2.
     const flooded = st.history.filter((h) => h.id === 'item-4');
@@ -287,6 +300,27 @@ describe('head contract', () => {
     expect(h).toEqual([{ i: 4, w: 2 }]);
     head.dispose();
     spread.dispose();
+    E.dispose();
+  });
+
+  it('moves each part of φ on a first click by what its gradient says, not by the whole learning rate', async () => {
+    const { E, ids, base } = randomSetup();
+    const eta = DEFAULT_HEAD_OPTIONS.learningRate;
+    const head = new IncrementalHead(E, ids, base, { negatives: 8 });
+    head.learnOne({ item: 4, impressions: [], time: 0 });
+    const { dBias } = await head.save();
+    // The click's own item: its gradient is large (1 − its share of the softmax), and so is its step.
+    expect(dBias['item-4']!).toBeGreaterThan(0.5 * eta);
+    // The random negatives: each holds a small share of the softmax, and moves by a small step.
+    // (AdaGrad's sums starting at 0 moved every coordinate by the whole rate on its first step,
+    // whatever the size of its gradient: a random item fell by η on one click.)
+    const negatives = Object.entries(dBias).filter(([id, v]) => id !== 'item-4' && v !== 0);
+    expect(negatives.length).toBeGreaterThan(3);
+    for (const [, v] of negatives) {
+      expect(v).toBeLessThan(0);
+      expect(-v).toBeLessThan(0.5 * eta);
+    }
+    head.dispose();
     E.dispose();
   });
 });

@@ -71,9 +71,10 @@ describe('createRecommender (Node, cpu)', () => {
     // Each says so (a page writes "you viewed this before"), and only those.
     for (const t of again) expect([t.id, t.viewed === true]).toEqual([t.id, clicked.includes(t.id)]);
     expect(top.every((t) => t.viewed === undefined)).toBe(true);
-    // Without sharing, the latest interest takes the whole list (what the head alone ranks).
+    // Without sharing, the earlier interest loses places to the latest one and to what the head
+    // finds like it (what the head alone ranks): the places kept are the sharing's doing.
     const plain = await rec.recommend({ k: 10, diversify: false });
-    expect(share(plain, 'Toys')).toBeGreaterThan(share(top, 'Toys'));
+    expect(share(plain, 'Garden')).toBeLessThan(share(top, 'Garden'));
   });
 
   it('does not echo the last click for a shopper who wanders through five departments, unless the shop chose the ranking', async () => {

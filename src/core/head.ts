@@ -31,7 +31,9 @@
  * which on the trained base cost 0.8% of NDCG@10 on validation). Its gradient is written in closed form
  * (see `gradients`) and checked against finite differences in the tests; autodiff is not used
  * because the WebGPU backend lacks some gradient kernels. Each coordinate has its own AdaGrad
- * rate. Two guards keep a flood of clicks from letting one item take over:
+ * rate, η / √(a₀ + its sum of squared gradients): a₀ (`initialAccumulator`) sizes a coordinate's
+ * first steps by its gradient, so that a random negative's share of one click moves it a little,
+ * not by η as the clicked item. Two guards keep a flood of clicks from letting one item take over:
  *   - the gradient is clipped to a global L2 norm of `clipNorm`;
  *   - a click's learning rate is divided by 1 + the number of clicks on the same item in the last
  *     `repeatWindowMs`; past `maxRepeats` such clicks φ is not updated at all (nor ever with a learning rate of 0: a frozen head); |Δb| is bounded
@@ -56,6 +58,12 @@ export const SCORE_BLOCK_ROWS = 262_144;
 export interface HeadOptions {
   /** AdaGrad base learning rate η. */
   learningRate: number;
+  /**
+   * Where each coordinate's AdaGrad sum of squared gradients starts: its step is
+   * η g / √(a₀ + Σ g²). With a₀ = 0 a coordinate's first step is η whatever its gradient's size, so
+   * one click moved every random negative's Δb by the whole rate.
+   */
+  initialAccumulator: number;
   /** L2 pull of φ toward 0. */
   l2: number;
   /** Global gradient clipping norm. */
@@ -104,6 +112,7 @@ export interface HeadOptions {
 /** Defaults chosen on the validation period of the Online Retail data and on the demo. */
 export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
   learningRate: 0.1,
+  initialAccumulator: 0.1,
   l2: 0.01,
   clipNorm: 5,
   negatives: 16,
@@ -126,6 +135,7 @@ export const DEFAULT_HEAD_OPTIONS: HeadOptions = {
 /** The valid range of each option: [min, max, integer?]. */
 const OPTION_RANGES: Record<keyof HeadOptions, [number, number, boolean]> = {
   learningRate: [0, 100, false],
+  initialAccumulator: [0, 1e6, false],
   l2: [0, 1e6, false],
   clipNorm: [1e-9, 1e9, false],
   negatives: [0, 10_000, true],
@@ -1437,6 +1447,7 @@ export class IncrementalHead {
   /** One clipped AdaGrad step on φ for a scored set. */
   private step(b: Batch, slots: Int32Array, eta: number, time: number): void {
     const o = this.options;
+    const a0 = o.initialAccumulator;
     tf.tidy(() => {
       const { gW, gu, gA, gM, gB, dB: bOld } = this.gradTensors(b, time);
       const sq = tf.addN([
@@ -1457,7 +1468,7 @@ export class IncrementalHead {
         const gc = tf.mul(grad, clip);
         const a = tf.add(acc, tf.square(gc));
         acc.assign(a);
-        param.assign(tf.sub(param, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(a), 1e-8))));
+        param.assign(tf.sub(param, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(tf.add(a, a0)), 1e-8))));
       };
       step(this.dW, this.gW, gW);
       step(this.du, this.gu, gu);
@@ -1469,7 +1480,11 @@ export class IncrementalHead {
       const slotAt = tf.tensor1d(slots, 'int32');
       const accOld = tf.gather(this.gB, slotAt);
       const accNew = tf.add(accOld, tf.square(gc));
-      const bNew = tf.clipByValue(tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(accNew), 1e-8))), -o.maxItemBias, o.maxItemBias);
+      const bNew = tf.clipByValue(
+        tf.sub(bOld, tf.div(tf.mul(eta, gc), tf.add(tf.sqrt(tf.add(accNew, a0)), 1e-8))),
+        -o.maxItemBias,
+        o.maxItemBias,
+      );
       // Each made as the old one with the scored entries' slots replaced: nothing N-long.
       const at = tf.reshape(slotAt, [-1, 1]);
       this.gB.assign(replaceAt(this.gB, at, accNew));

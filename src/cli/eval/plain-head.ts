@@ -86,11 +86,11 @@ interface UserContext {
 }
 
 /** One AdaGrad step of `param` (sums `acc`) along `grad` scaled by `clip`. */
-function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, clip: number, eta: number): void {
+function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, clip: number, eta: number, a0: number): void {
   for (let k = 0; k < param.length; k++) {
     const gc = grad[k]! * clip;
     acc[k]! += gc * gc;
-    param[k]! -= (eta * gc) / (Math.sqrt(acc[k]!) + 1e-8);
+    param[k]! -= (eta * gc) / (Math.sqrt(acc[k]! + a0) + 1e-8);
   }
 }
 
@@ -526,18 +526,19 @@ export class PlainHead {
     for (const arr of [gu, gM, gB]) for (let k = 0; k < arr.length; k++) sq += arr[k]! * arr[k]!;
     if (!Number.isFinite(sq)) return; // a corrupt value somewhere: skip the step, as the head does
     const clip = Math.min(1, o.clipNorm / (Math.sqrt(sq) + 1e-12));
-    st.dWsq = this.kernel.step(dW, st.gW, h, gq, lam, clip, eta);
-    adagrad(st.du, st.gu, gu, clip, eta);
+    const a0 = o.initialAccumulator;
+    st.dWsq = this.kernel.step(dW, st.gW, h, gq, lam, clip, eta, a0);
+    adagrad(st.du, st.gu, gu, clip, eta, a0);
     const gac = gA * clip;
     st.gAlpha += gac * gac;
-    st.dAlpha -= (eta * gac) / (Math.sqrt(st.gAlpha) + 1e-8);
-    adagrad(st.dMix, st.gMix, gM, clip, eta);
+    st.dAlpha -= (eta * gac) / (Math.sqrt(st.gAlpha + a0) + 1e-8);
+    adagrad(st.dMix, st.gMix, gM, clip, eta, a0);
     for (let j = 0; j < m; j++) {
       const i = b.idx[j]!;
       const gc = gB[j]! * clip;
       const acc = st.gB.get(i)! + gc * gc;
       st.gB.set(i, acc);
-      dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc) + 1e-8)));
+      dBv[i] = Math.max(-o.maxItemBias, Math.min(o.maxItemBias, dBv[i]! - (eta * gc) / (Math.sqrt(acc + a0) + 1e-8)));
       bias[i] = bBase[i]! + dBv[i]!;
     }
   }

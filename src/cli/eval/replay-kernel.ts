@@ -9,7 +9,7 @@ import { REPLAY_WASM_BASE64 } from './kernels/replay-wasm.js';
 
 interface Exports {
   project(w0: number, w: number, h: number, q: number, hdw: number, d: number): void;
-  step(w: number, acc: number, h: number, gq: number, d: number, lam: number, clip: number, eta: number): number;
+  step(w: number, acc: number, h: number, gq: number, d: number, lam: number, clip: number, eta: number, a0: number): number;
 }
 
 /** The plain loop: q = h W₀ and hdW = h ΔW (rows where h is 0 skipped). */
@@ -27,7 +27,7 @@ export function projectJs(h: Float64Array, W0: ArrayLike<number>, dW: Float64Arr
   return { q, hdW };
 }
 
-/** The plain loop: ΔW -= η g / (√acc + 1e-8) with acc += g², g = (h ⊗ gq + λ ΔW) · clip. Returns ‖ΔW‖². */
+/** The plain loop: ΔW -= η g / (√(acc + a₀) + 1e-8) with acc += g², g = (h ⊗ gq + λ ΔW) · clip. Returns ‖ΔW‖². */
 export function adagradStepJs(
   dW: Float64Array,
   acc: Float64Array,
@@ -37,6 +37,7 @@ export function adagradStepJs(
   lam: number,
   clip: number,
   eta: number,
+  a0: number,
 ): number {
   let sq = 0;
   for (let a = 0; a < d; a++) {
@@ -44,7 +45,7 @@ export function adagradStepJs(
     for (let k = 0, at = a * d; k < d; k++, at++) {
       const g = (ha * gq[k]! + lam * dW[at]!) * clip;
       const s = (acc[at]! += g * g);
-      const w = dW[at]! - (eta * g) / (Math.sqrt(s) + 1e-8);
+      const w = dW[at]! - (eta * g) / (Math.sqrt(s + a0) + 1e-8);
       dW[at] = w;
       sq += w * w;
     }
@@ -107,14 +108,14 @@ export class ReplayKernel {
   }
 
   /** One AdaGrad step on `dW` and its sums `acc` (both updated in place); returns ‖ΔW‖² after it. */
-  step(dW: Float64Array, acc: Float64Array, h: Float64Array, gq: Float64Array, lam: number, clip: number, eta: number): number {
+  step(dW: Float64Array, acc: Float64Array, h: Float64Array, gq: Float64Array, lam: number, clip: number, eta: number, a0: number): number {
     const { d, at } = this;
-    if (!this.exports || !this.mem) return adagradStepJs(dW, acc, h, gq, d, lam, clip, eta);
+    if (!this.exports || !this.mem) return adagradStepJs(dW, acc, h, gq, d, lam, clip, eta, a0);
     const mem = this.mem;
     this.load(dW, acc);
     mem.set(h, at.h);
     mem.set(gq, at.gq);
-    const sq = this.exports.step(at.dW * 8, at.acc * 8, at.h * 8, at.gq * 8, d, lam, clip, eta);
+    const sq = this.exports.step(at.dW * 8, at.acc * 8, at.h * 8, at.gq * 8, d, lam, clip, eta, a0);
     dW.set(mem.subarray(at.dW, at.dW + d * d));
     acc.set(mem.subarray(at.acc, at.acc + d * d));
     return sq;

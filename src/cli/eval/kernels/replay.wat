@@ -5,7 +5,7 @@
 ;; `project`: q = h W₀ and hdW = h ΔW, summed over a in order (rows with h[a] = 0 skipped).
 ;;
 ;; `step`, the AdaGrad step on ΔW: for every a, k < d, with G = h ⊗ gq + λ ΔW (the gradient, never stored):
-;;   g = G[a,k] · clip;  acc[a,k] += g²;  ΔW[a,k] -= η g / (√acc[a,k] + 1e-8)
+;;   g = G[a,k] · clip;  acc[a,k] += g²;  ΔW[a,k] -= η g / (√(acc[a,k] + a₀) + 1e-8)
 ;; in that order of operations, as the plain loop does, so ΔW and acc come out the same to the bit.
 ;; Returns ‖ΔW‖² after the step. d is even; every array is f64, row-major.
 (module
@@ -41,13 +41,14 @@
       (br_if $rows (i32.lt_u (local.get $a) (local.get $d)))))
 
   (func (export "step") (param $w i32) (param $acc i32) (param $h i32) (param $gq i32) (param $d i32)
-    (param $lam f64) (param $clip f64) (param $eta f64) (result f64)
+    (param $lam f64) (param $clip f64) (param $eta f64) (param $a0 f64) (result f64)
     (local $a i32) (local $k i32) (local $ha v128) (local $g v128) (local $s v128) (local $nw v128)
-    (local $sq v128) (local $lamv v128) (local $clipv v128) (local $etav v128) (local $eps v128)
+    (local $sq v128) (local $lamv v128) (local $clipv v128) (local $etav v128) (local $eps v128) (local $a0v v128)
     (local.set $lamv (f64x2.splat (local.get $lam)))
     (local.set $clipv (f64x2.splat (local.get $clip)))
     (local.set $etav (f64x2.splat (local.get $eta)))
     (local.set $eps (f64x2.splat (f64.const 1e-8)))
+    (local.set $a0v (f64x2.splat (local.get $a0)))
     (local.set $sq (v128.const f64x2 0 0))
     (loop $rows
       (local.set $ha (f64x2.splat (f64.load (i32.add (local.get $h) (i32.shl (local.get $a) (i32.const 3))))))
@@ -64,7 +65,7 @@
         (v128.store (local.get $acc) (local.get $s))
         (local.set $nw
           (f64x2.sub (v128.load (local.get $w))
-            (f64x2.div (f64x2.mul (local.get $etav) (local.get $g)) (f64x2.add (f64x2.sqrt (local.get $s)) (local.get $eps)))))
+            (f64x2.div (f64x2.mul (local.get $etav) (local.get $g)) (f64x2.add (f64x2.sqrt (f64x2.add (local.get $s) (local.get $a0v))) (local.get $eps)))))
         (v128.store (local.get $w) (local.get $nw))
         (local.set $sq (f64x2.add (local.get $sq) (f64x2.mul (local.get $nw) (local.get $nw))))
         (local.set $w (i32.add (local.get $w) (i32.const 16)))
