@@ -17,6 +17,7 @@ import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/re
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { mulberry32 } from '../src/core/rng.js';
+import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { dataDir, demoCatalog, MODELS, tempFolder } from './helpers.js';
 import type { HeadManifest, ModelManifest } from '../src/core/model.js';
 import { MIX_LENGTH } from '../src/core/memory.js';
@@ -562,6 +563,22 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     expect(both.get('clickwise-maintained-frozen')).toEqual(still.get('clickwise-maintained'));
     // Learning moves the learning twin's ranks, so the two agreeing means something.
     expect(both.get('clickwise-maintained')).not.toEqual(both.get('clickwise-maintained-frozen'));
+  });
+
+  it('replays the head with the AdaGrad start it is given (--initial-accumulator)', async () => {
+    const base = { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 };
+    const ranks = async (clickwise: EvalSettings['clickwise']): Promise<number[]> => {
+      const out: number[] = [];
+      await evaluateHourly({ ...DEFAULT_EVAL_SETTINGS, base, clickwise }, ['clickwise'], { onRank: (_m, _e, rank) => out.push(rank) });
+      return out;
+    };
+    const byDefault = await ranks(DEFAULT_EVAL_SETTINGS.clickwise);
+    expect(byDefault).toHaveLength(30);
+    // The default is the head's own: giving it again changes nothing; a sum starting at 0 does.
+    expect(await ranks({ ...DEFAULT_EVAL_SETTINGS.clickwise, initialAccumulator: DEFAULT_HEAD_OPTIONS.initialAccumulator })).toEqual(
+      byDefault,
+    );
+    expect(await ranks({ ...DEFAULT_EVAL_SETTINGS.clickwise, initialAccumulator: 0 })).not.toEqual(byDefault);
   });
 
   it('trains a base for every maintenance run, two on one day included, each of its own version', async () => {

@@ -125,7 +125,14 @@ export interface EvalSettings {
     dropout: number;
     visit: VisitItems;
   };
-  clickwise: { learningRate?: number; l2?: number; historyDecay?: number; rankedNegatives?: number; rankedWeight?: number };
+  clickwise: {
+    learningRate?: number;
+    initialAccumulator?: number;
+    l2?: number;
+    historyDecay?: number;
+    rankedNegatives?: number;
+    rankedWeight?: number;
+  };
   /** How the base is retrained (the maintenance job's settings). */
   base: BaseOptions;
   /** Days between two maintenance runs for `clickwise-maintained`. */
@@ -501,7 +508,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --training-threads N  threads that train SASRec and GRU4Rec beside the replay: 2 (default,
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
-  (settings of the methods: --learning-rate, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 /** `--training-threads` checked: 0, 1 or 2. */
@@ -535,6 +542,7 @@ async function main(argv: string[]): Promise<void> {
     'gru4rec-lr': 'number',
     'gru4rec-dropout': 'number',
     'learning-rate': 'number',
+    'initial-accumulator': 'number',
     'history-decay': 'number',
     'ranked-negatives': 'number',
     'ranked-weight': 'number',
@@ -609,6 +617,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['gru4rec-lr'] !== undefined) settings.gru4rec.learningRate = Number(args['gru4rec-lr']);
   if (args['gru4rec-dropout'] !== undefined) settings.gru4rec.dropout = Number(args['gru4rec-dropout']);
   if (args['learning-rate'] !== undefined) settings.clickwise.learningRate = Number(args['learning-rate']);
+  if (args['initial-accumulator'] !== undefined) settings.clickwise.initialAccumulator = Number(args['initial-accumulator']);
   if (args['base-epochs'] !== undefined) settings.base.epochs = Number(args['base-epochs']);
   if (args['base-lr'] !== undefined) settings.base.learningRate = Number(args['base-lr']);
   if (args['base-l2'] !== undefined) settings.base.l2 = Number(args['base-l2']);
