@@ -85,7 +85,7 @@ interface UserContext {
   ctx: 0 | 1;
 }
 
-/** One AdaGrad step of `param` (sums `acc`) along `grad` scaled by `clip`. */
+/** One AdaGrad step of `param` (sums `acc`, read as a₀ + the sums: `initialAccumulator`) along `grad` scaled by `clip`. */
 function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, clip: number, eta: number, a0: number): void {
   for (let k = 0; k < param.length; k++) {
     const gc = grad[k]! * clip;
