@@ -532,6 +532,12 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
     more: Partial<Parameters<typeof runEvaluation>[0]> = {},
   ): ReturnType<typeof runEvaluation> =>
     runEvaluation({ ...hourlyLog(), split: t0 + 30 * H, k: 10, seed: 1, models: MODELS, settings, methods, ...more });
+  /** Each method's ranks of the hourly log's scored events, in order. */
+  const ranksOf = async (settings: EvalSettings, methods: string[]): Promise<Map<string, number[]>> => {
+    const out = new Map<string, number[]>(methods.map((m) => [m, []]));
+    await evaluateHourly(settings, methods, { onRank: (m, _e, rank) => out.get(m)!.push(rank) });
+    return out;
+  };
   it('runs both on request, each scoring every event across the rebases', async () => {
     // A base a day (two rebases in the scored 30 hours), popularity biases only.
     const settings: EvalSettings = { ...DEFAULT_EVAL_SETTINGS, maintenanceDays: 1, base: { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 } };
@@ -545,17 +551,16 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
   it('measures learning on the weekly bases: clickwise-maintained-frozen is clickwise-maintained with no per-click learning', async () => {
     // A base every 12 hours (two rebases in the scored 30 hours), popularity biases only.
     const base = { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 };
-    const ranks = async (methods: string[], learningRate?: number): Promise<Map<string, number[]>> => {
-      const settings: EvalSettings = {
-        ...DEFAULT_EVAL_SETTINGS,
-        maintenanceDays: 0.5,
-        base,
-        clickwise: learningRate === undefined ? DEFAULT_EVAL_SETTINGS.clickwise : { ...DEFAULT_EVAL_SETTINGS.clickwise, learningRate },
-      };
-      const out = new Map<string, number[]>(methods.map((m) => [m, []]));
-      await evaluateHourly(settings, methods, { onRank: (m, _e, rank) => out.get(m)!.push(rank) });
-      return out;
-    };
+    const ranks = (methods: string[], learningRate?: number): Promise<Map<string, number[]>> =>
+      ranksOf(
+        {
+          ...DEFAULT_EVAL_SETTINGS,
+          maintenanceDays: 0.5,
+          base,
+          clickwise: learningRate === undefined ? DEFAULT_EVAL_SETTINGS.clickwise : { ...DEFAULT_EVAL_SETTINGS.clickwise, learningRate },
+        },
+        methods,
+      );
     const both = await ranks(['clickwise-maintained', 'clickwise-maintained-frozen']);
     const still = await ranks(['clickwise-maintained'], 0);
     expect(both.get('clickwise-maintained-frozen')).toHaveLength(30);
@@ -567,11 +572,8 @@ describe('a shop that retrains its base weekly (clickwise-maintained, -live)', (
 
   it('replays the head with the AdaGrad start it is given (--initial-accumulator)', async () => {
     const base = { ...DEFAULT_EVAL_SETTINGS.base, epochs: 0 };
-    const ranks = async (clickwise: EvalSettings['clickwise']): Promise<number[]> => {
-      const out: number[] = [];
-      await evaluateHourly({ ...DEFAULT_EVAL_SETTINGS, base, clickwise }, ['clickwise'], { onRank: (_m, _e, rank) => out.push(rank) });
-      return out;
-    };
+    const ranks = async (clickwise: EvalSettings['clickwise']): Promise<number[] | undefined> =>
+      (await ranksOf({ ...DEFAULT_EVAL_SETTINGS, base, clickwise }, ['clickwise'])).get('clickwise');
     const byDefault = await ranks(DEFAULT_EVAL_SETTINGS.clickwise);
     expect(byDefault).toHaveLength(30);
     // The default is the head's own: giving it again changes nothing; a sum starting at 0 does.

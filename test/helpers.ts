@@ -63,6 +63,22 @@ export function countingFetcher(): { fetcher: Fetcher; asked: string[] } {
 }
 
 /**
+ * `more`'s `afterSaved` wrapped so that `saved` also resolves once a load's background writes
+ * (the prepared entry, the vectors) have ended: a test waits for them rather than for a while.
+ */
+export function whenSaved(more: Partial<CoreRecommenderOptions>): { saved: Promise<void>; afterSaved: () => void } {
+  let done: () => void = () => undefined;
+  const saved = new Promise<void>((resolve) => (done = resolve));
+  return {
+    saved,
+    afterSaved: () => {
+      done();
+      more.afterSaved?.();
+    },
+  };
+}
+
+/**
  * A load of the catalogue file `file` with the model at `models` on the CPU backend, with `more`
  * options: the recommender, what it asked the fetcher for, and the warnings it gave.
  */
@@ -73,9 +89,7 @@ export async function loadShop(
 ): Promise<{ rec: Recommender; asked: string[]; warnings: { code: string; message: string }[]; saved: Promise<void> }> {
   const { fetcher, asked } = countingFetcher();
   const warnings: { code: string; message: string }[] = [];
-  // Resolves once the load's background writes (the prepared entry, the vectors) have ended.
-  let done: () => void = () => undefined;
-  const saved = new Promise<void>((resolve) => (done = resolve));
+  const { saved, afterSaved } = whenSaved(more);
   const rec = await createRecommenderCore({
     catalog: file,
     modelUrl: models,
@@ -86,10 +100,7 @@ export async function loadShop(
     // takes to read them (a page waits a second, then ranks without them and again once they are in).
     transitionsWaitMs: Infinity,
     ...more,
-    afterSaved: () => {
-      done();
-      more.afterSaved?.();
-    },
+    afterSaved,
   });
   return { rec, asked, warnings, saved };
 }

@@ -21,7 +21,7 @@ import { createRecommenderCore, readCatalog } from '../src/core/recommender.js';
 import { Slicer } from '../src/core/slice.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
 import type { Item } from '../src/core/types.js';
-import { clickSession, countingFetcher, demoCatalog, MODELS, shopWithVectors, useBackend } from './helpers.js';
+import { clickSession, countingFetcher, demoCatalog, MODELS, shopWithVectors, useBackend, whenSaved } from './helpers.js';
 import type * as Fflate from 'fflate';
 
 // The compression library, counted: a compaction that should have stopped must not deflate.
@@ -177,9 +177,7 @@ describe('a recommender with a prepared cache', () => {
   ): Promise<{ rec: Recommender; asked: string[]; warnings: string[]; saved: Promise<void> }> {
     const { fetcher, asked } = counting;
     const warnings: string[] = [];
-    // Resolves once the load's background writes (the entry, the vectors) have ended.
-    let done: () => void = () => undefined;
-    const saved = new Promise<void>((resolve) => (done = resolve));
+    const { saved, afterSaved } = whenSaved(more);
     const rec = await createRecommenderCore({
       catalog: file,
       modelUrl,
@@ -189,10 +187,7 @@ describe('a recommender with a prepared cache', () => {
       ...(compactCatalogAbove !== undefined ? { compactCatalogAbove } : {}),
       onWarning: (w) => warnings.push(w.message),
       ...more,
-      afterSaved: () => {
-        done();
-        more.afterSaved?.();
-      },
+      afterSaved,
     });
     return { rec, asked, warnings, saved };
   }
