@@ -3,8 +3,8 @@
  * `exports` map, with types. Needs `npm run build:lib` (run by `npm test` before the unit tests).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
@@ -113,5 +113,41 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
     const noFile = cli('vectors', '--catalog', 'no-such-catalog.json');
     expect(noFile.status).toBe(1);
     expect(noFile.err).toMatch(/no-such-catalog\.json does not exist/);
+  });
+});
+
+/** The packages under `dir` (node_modules, nested and scoped too), each with its package.json. */
+function installedPackages(dir: string, found: { name: string; version: string; scripts: Record<string, string>; gyp: boolean }[] = []) {
+  if (!existsSync(dir)) return found;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    const at = join(dir, entry.name);
+    if (entry.name.startsWith('@')) {
+      installedPackages(at, found);
+      continue;
+    }
+    const manifest = join(at, 'package.json');
+    if (existsSync(manifest)) {
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string; scripts?: Record<string, string> };
+      if (pkg.name && pkg.version)
+        found.push({ name: pkg.name, version: pkg.version, scripts: pkg.scripts ?? {}, gyp: existsSync(join(at, 'binding.gyp')) });
+    }
+    installedPackages(join(at, 'node_modules'), found);
+  }
+  return found;
+}
+
+describe('install scripts', () => {
+  it('every installed dependency with an install script is approved or denied in package.json allowScripts', () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+    const allowed = pkg.allowScripts ?? {};
+    for (const [key, value] of Object.entries(allowed)) expect(typeof value, key).toBe('boolean');
+    const withScripts = installedPackages(resolve(root, 'node_modules')).filter(
+      (p) => ['preinstall', 'install', 'postinstall'].some((s) => p.scripts[s]) || p.gyp,
+    );
+    // The tree npm ci installs has some (the build's bundler): the check reads them, not nothing.
+    expect(withScripts.map((p) => p.name)).toContain('esbuild');
+    const uncovered = withScripts.filter((p) => allowed[`${p.name}@${p.version}`] === undefined && allowed[p.name] === undefined);
+    expect(uncovered.map((p) => `${p.name}@${p.version}`)).toEqual([]);
   });
 });
