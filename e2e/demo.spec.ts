@@ -57,6 +57,12 @@ test('three clicks in one department and one in another share the rail; clicked 
     .locator('[data-clickwise-item]')
     .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
   expect(ids.filter((id) => clicked.includes(id ?? ''))).toEqual([]);
+  // Outdoor's places are shared among its three clicks: each explains an entry of its own.
+  const whys = await rail(page)
+    .locator('.why')
+    .evaluateAll((els) => els.map((e) => e.textContent ?? ''));
+  for (const title of ['Ultralight Tent', 'Waterproof Water Bottle', 'Trail Head Torch'])
+    expect(whys, whys.join(' | ')).toContain(`because you viewed ${title}`);
 });
 
 test('a shopper who wanders through five departments sees the last three in the rail, not the last alone', async ({ page }) => {

@@ -236,15 +236,32 @@ describe('the learning rate the maintenance job ships', () => {
       expect(withOn).toBeLessThan(0.95 * withoutOn!);
       expect(walkOn.head.keepLatestDepartments).toBe(false);
       // The shop's own answer is not second-guessed.
-      const told = await trainBase(
-        browsing((_, k) => departments[k]!, 6),
-        items,
-        until,
-        MODELS,
-        { ...options, keepLatest: 'yes' },
-      );
+      const walkOnTold = (answer: Partial<typeof options>) =>
+        trainBase(
+          browsing((_, k) => departments[k]!, 6),
+          items,
+          until,
+          MODELS,
+          { ...options, ...answer },
+        );
+      const told = await walkOnTold({ keepLatest: 'yes' });
       expect(told.head.keepLatestDepartments).toBe(true);
       expect(told.head.metrics!['latestDepartmentsNdcg']).toBeUndefined();
+      // Whether each interest's places are shared among its clicks is chosen the same way, on the
+      // same lists without the latest departments' places (they are the same first list).
+      for (const base of [comeBack, walkOn]) {
+        const [without, shared] = base.head.metrics!['interestClicksNdcg'] as number[];
+        expect(without).toBe((base.head.metrics!['latestDepartmentsNdcg'] as number[])[0]);
+        expect(base.head.shareInterestClicks).toBe(shared! >= 0.99 * without!);
+      }
+      // Coming back to three departments, a next click drawn at random within one gains nothing
+      // from an entry for an older click (0.0628 against 0.069): not shared. Walking on, no
+      // department holds a quarter of the clicks, so the lists are the same and sharing stays on.
+      expect(comeBack.head.shareInterestClicks).toBe(false);
+      expect(walkOn.head.shareInterestClicks).toBe(true);
+      const notShared = await walkOnTold({ shareClicks: 'no' });
+      expect(notShared.head.shareInterestClicks).toBe(false);
+      expect(notShared.head.metrics!['interestClicksNdcg']).toBeUndefined();
     },
   );
 

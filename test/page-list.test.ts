@@ -51,7 +51,9 @@ describe('the page list of the evaluation', () => {
           const lists: string[][] = [];
           for (const keepLatest of [true, false]) {
             const page = (await (keepLatest ? rec : ranked).recommend({ k: 10, includeViewed, diversify })).map((r) => r.id);
-            const replayed = pageList(plain, scores, 10, { includeViewed, diversify, category, keepLatest }).map((i) => catalog[i]!.id);
+            const replayed = pageList(plain, scores, 10, { includeViewed, diversify, category, keepLatest, shareClicks: true }).map(
+              (i) => catalog[i]!.id,
+            );
             expect(replayed).toEqual(page);
             compared++;
             lists.push(page);
@@ -126,6 +128,38 @@ describe('shareAmongInterests', () => {
     const ofTwo = (g: string): number => twoShown.filter((c) => nineAndOne(c.i) === g).length;
     expect([ofTwo('Outdoor'), ofTwo('Home'), ofTwo('Pets')]).toEqual([6, 2, 2]);
     expect(twoShown.map((c) => c.i)).toEqual([0, 1, 2, 3, 4, 5, 9, 20, 24, 25]);
+  });
+
+  it('shares an interest’s places among its clicks, with a likeness: a click the ranking left without an item gets its best one', () => {
+    // Items 0-29 Outdoor, 30-39 Toys. Outdoor items like the click of their own tens most: 0-9 the
+    // torch (item 5), 10-19 the bottle (item 15), 20-29 the tent (item 25). The head's first ten
+    // are all the torch's, as a ranking led by the last click can be.
+    const dept = (i: number): string => (i < 30 ? 'Outdoor' : 'Toys');
+    const likeness = (click: number, i: number): number => (Math.floor(click / 10) === Math.floor(i / 10) ? 1 : 0) + (click === i ? 1 : 0);
+    // A tent, a bottle, a puzzle (item 35), then the torch, most recent first.
+    const history = [5, 35, 15, 25];
+    const list = shareAmongInterests(candidates, history, 10, dept, false, likeness);
+    const ids = list.map((c) => c.i);
+    // Each Outdoor click owns an item: the bottle's and the tent's best candidates came in, in place
+    // of the torch's last two; Toys (a quarter of the clicks) has its three places.
+    expect(ids.filter((i) => i >= 10 && i < 20)).toEqual([10]);
+    expect(ids.filter((i) => i >= 20 && i < 30)).toEqual([20]);
+    expect(ids.filter((i) => i >= 30)).toHaveLength(3);
+    expect(ids.filter((i) => i < 10)).toHaveLength(5);
+    expect(list.find((c) => c.i === 20)!.group).toBe('Outdoor');
+    expect(list.map((c) => c.s)).toEqual([...list.map((c) => c.s)].sort((a, b) => b - a));
+    // Without a likeness (a shop that chose not to share them: its pages pass none), the places are
+    // the departments' alone: the torch's items fill Outdoor's.
+    expect(shareAmongInterests(candidates, history, 10, dept).filter((c) => c.i >= 10 && c.i < 30)).toEqual([]);
+    // One interest alone (three Outdoor clicks) is shared among its clicks too.
+    const alone = shareAmongInterests(candidates, [5, 15, 25], 10, dept, false, likeness).map((c) => c.i);
+    expect([
+      alone.filter((i) => i < 10).length,
+      alone.filter((i) => i >= 10 && i < 20).length,
+      alone.filter((i) => i >= 20 && i < 30).length,
+    ]).toEqual([8, 1, 1]);
+    // A click whose items the ranking already shows changes nothing.
+    expect(shareAmongInterests(candidates, [5, 6], 10, dept, false, likeness)).toEqual(candidates.slice(0, 10));
   });
 
   it('adds an interest’s items to a list shorter than k instead of dropping others', () => {

@@ -77,6 +77,42 @@ describe('createRecommender (Node, cpu)', () => {
     expect(share(plain, 'Garden')).toBeLessThan(share(top, 'Garden'));
   });
 
+  it('shares an interest among its clicks: after a tent, a water bottle and a puzzle, on a head torch, the tent and the bottle each have an entry', async () => {
+    const clicked = ['out-01a', 'out-04b', 'toy-02a', 'out-06c'];
+    const rec = await make();
+    for (const id of clicked) await rec.click(id);
+    const top = await rec.recommend({ k: 10 });
+    const at = JSON.stringify(top.map((t) => [t.id, t.because[0]?.id]));
+    // Each Outdoor click explains an entry of its own, not the head torch alone.
+    for (const id of ['out-01a', 'out-04b', 'out-06c'])
+      expect(
+        top.some((t) => t.because[0]?.id === id),
+        `${id} in ${at}`,
+      ).toBe(true);
+    // The puzzle's department keeps its three places, and no viewed item is shown back.
+    expect(share(top, 'Toys') * 10, at).toBeGreaterThanOrEqual(3);
+    expect(top.filter((t) => clicked.includes(t.id))).toEqual([]);
+    // The head's own ranking (no sharing) gives the last click most of Outdoor.
+    const ranking = await rec.recommend({ k: 10, diversify: false });
+    expect(ranking.filter((t) => t.because[0]?.id === 'out-01a' || t.because[0]?.id === 'out-04b').length).toBeLessThan(
+      top.filter((t) => t.because[0]?.id === 'out-01a' || t.because[0]?.id === 'out-04b').length,
+    );
+    // A shop whose maintenance job found that sharing costs its lists ships false, and its pages
+    // keep the departments' places alone; a page's own option wins either way.
+    const dir = tempFolder('clickwise-share-clicks-model-');
+    cpSync(MODELS, dir, { recursive: true });
+    const manifest = join(dir, 'head', 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')), shareInterestClicks: false }));
+    const cited = async (extra: Partial<Parameters<typeof createRecommender>[0]>): Promise<string[]> => {
+      const r = await make(extra);
+      for (const id of clicked) await r.click(id);
+      return (await r.recommend({ k: 10 })).map((t) => t.because[0]?.id ?? '');
+    };
+    expect(await cited({ modelUrl: dir })).not.toContain('out-04b');
+    expect(await cited({ modelUrl: dir, shareInterestClicks: true })).toContain('out-04b');
+    expect(await cited({ shareInterestClicks: false })).not.toContain('out-04b');
+  });
+
   it('does not echo the last click for a shopper who wanders through five departments, unless the shop chose the ranking', async () => {
     const clicked = ['kit-01a', 'gar-01a', 'out-01a', 'toy-01a', 'pet-01a'];
     const rec = await make();

@@ -72,7 +72,13 @@ function interestsOf(history: readonly number[], category: (i: number) => string
  * synthetic grocer with departments that list scored 15% of the head's NDCG@10 (docs/RESULTS.md,
  * _The list a page shows_).
  *
+ * With `likeness`, an interest's places are also shared among its clicks
+ * ({@link shareAmongClicks}): three clicks in Outdoor (a tent, a bottle, a head torch) are not
+ * shown as head torches alone. That is the shop's choice too (`HeadManifest.shareInterestClicks`:
+ * a page passes no likeness where it is off).
+ *
  * @param category an item's department, or undefined where it has none
+ * @param likeness how much a click's content alone adds to an item's score
  */
 export function shareAmongInterests(
   candidates: readonly ListCandidate[],
@@ -80,6 +86,18 @@ export function shareAmongInterests(
   k: number,
   category: (i: number) => string | undefined,
   keepLatest = false,
+  likeness?: Likeness,
+): ListCandidate[] {
+  const shared = shareAmongDepartments(candidates, history, k, category, keepLatest);
+  return likeness ? shareAmongClicks(shared, candidates, history, category, likeness) : shared;
+}
+
+function shareAmongDepartments(
+  candidates: readonly ListCandidate[],
+  history: readonly number[],
+  k: number,
+  category: (i: number) => string | undefined,
+  keepLatest: boolean,
 ): ListCandidate[] {
   const list = candidates.slice(0, k);
   const clicks = interestsOf(history, category);
@@ -129,4 +147,78 @@ export function shareAmongInterests(
       return c.group === undefined && of !== undefined && places.has(of) ? { ...c, group: of } : c;
     })
     .sort((a, b) => b.s - a.s);
+}
+
+/**
+ * How much the clicked item `click`'s content alone adds to item `i`'s score, at the click's
+ * full weight (the head's v_click (W₀ + ΔW) · vᵢ): which of a shopper's clicks an item is for.
+ */
+export type Likeness = (click: number, i: number) => number;
+
+/**
+ * The clicks of each department holding a quarter or more of the recent clicks whose items a list
+ * shares out ({@link shareAmongClicks}): its latest distinct clicks, up to {@link INTEREST_PLACES},
+ * where it has two or more. Empty where no department has: the list then needs no likeness.
+ */
+export function clicksToShare(history: readonly number[], category: (i: number) => string | undefined): Map<string, number[]> {
+  const clicks = interestsOf(history, category);
+  const out = new Map<string, number[]>();
+  for (const [g, c] of clicks) {
+    if (c < INTEREST_SHARE * history.length) continue;
+    const own = [...new Set(history.filter((h) => category(h) === g))].slice(0, INTEREST_PLACES);
+    if (own.length >= 2) out.set(g, own);
+  }
+  return out;
+}
+
+/**
+ * `list` with each interest's latest distinct clicks ({@link clicksToShare}) each owning one of its
+ * items: an item is owned by the click of its department whose content adds most to it
+ * (`likeness`). A ranking led by the last click can give all of a department's places to it (a
+ * tent, a bottle, then a head torch: every Outdoor item a head torch); a click that owns none gets
+ * its department's best candidate that it owns, in place of the department's last item whose
+ * owner has more than one, so no other click loses its item. The list stays in the order of the
+ * scores; an item put in for a click carries its department as `group`.
+ */
+export function shareAmongClicks(
+  list: readonly ListCandidate[],
+  candidates: readonly ListCandidate[],
+  history: readonly number[],
+  category: (i: number) => string | undefined,
+  likeness: Likeness,
+): ListCandidate[] {
+  const out = [...list];
+  for (const [g, own] of clicksToShare(history, category)) {
+    const ownerOf = (i: number): number => {
+      let best = own[0]!;
+      let top = -Infinity;
+      for (const h of own) {
+        const v = likeness(h, i);
+        if (v > top) [best, top] = [h, v];
+      }
+      return best;
+    };
+    const inList = new Set(out.map((c) => c.i));
+    const owners = new Map<number, number>();
+    for (const c of out) if (category(c.i) === g) owners.set(c.i, ownerOf(c.i));
+    const count = (h: number): number => [...owners.values()].filter((o) => o === h).length;
+    for (const h of own) {
+      if (count(h) > 0) continue;
+      const add = candidates.find((c) => !inList.has(c.i) && category(c.i) === g && ownerOf(c.i) === h);
+      if (!add) continue;
+      // The department's lowest-scored item whose owner keeps another.
+      let drop = -1;
+      for (let j = 0; j < out.length; j++) {
+        const o = owners.get(out[j]!.i);
+        if (o !== undefined && count(o) > 1 && (drop < 0 || out[j]!.s < out[drop]!.s)) drop = j;
+      }
+      if (drop < 0) continue;
+      owners.delete(out[drop]!.i);
+      inList.delete(out[drop]!.i);
+      out.splice(drop, 1, { ...add, group: g });
+      owners.set(add.i, h);
+      inList.add(add.i);
+    }
+  }
+  return out.sort((a, b) => b.s - a.s);
 }

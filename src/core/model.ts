@@ -98,6 +98,13 @@ export interface HeadManifest {
    */
   keepLatestDepartments?: boolean;
   /**
+   * Whether `recommend()` shares the places of each department holding a quarter of the shopper's
+   * recent clicks among its last three distinct clicks (`shareAmongClicks`): false where the
+   * maintenance job found, on its held-out weeks, that this costs the shop's lists more than 1%.
+   * A page's own `shareInterestClicks` wins. Default true.
+   */
+  shareInterestClicks?: boolean;
+  /**
    * Half-life, in days, of the `recent` tensor (what each item sold lately). The stream job keeps
    * what sold lately with the same half-life and publishes it with the shop delta, so that a
    * browser's own popularity follows what sells now. Absent where the head ships no `recent`.

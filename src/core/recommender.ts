@@ -31,7 +31,7 @@ import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './
 import type { HeadOptions, HeadState, Transitions } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
-import { candidatesFor, shareAmongInterests } from './interests.js';
+import { candidatesFor, clicksToShare, shareAmongInterests, type Likeness } from './interests.js';
 import { withNewSlots } from './new-slots.js';
 import type { Fetcher, TensorRows } from './model-io.js';
 import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
@@ -140,6 +140,14 @@ export interface CoreRecommenderOptions {
    * where its maintenance job found that the places cost the shop's lists), else true.
    */
   keepLatestDepartments?: boolean;
+  /**
+   * Whether the places of a department holding a quarter of the shopper's recent clicks are shared
+   * among its last three distinct clicks, each with an entry of its own (a tent, a water bottle,
+   * then a head torch are not shown as head torches alone). Default: what the model says of the
+   * shop (`shareInterestClicks` in its head manifest, false where its maintenance job found that
+   * this costs the shop's lists), else true.
+   */
+  shareInterestClicks?: boolean;
   /**
    * A catalogue read from a URL whose file is at least this many bytes is kept deflated in blocks
    * once the page is ready (about 4× smaller; an item is parsed after inflating its block when
@@ -1081,6 +1089,7 @@ class RecommenderImpl implements Recommender {
     private readonly onWarning?: (w: { code: string; message: string }) => void,
     private readonly recommendViewed = false,
     private readonly keepLatest = true,
+    private readonly shareClicks = true,
   ) {
     this.unsubscribe.push(
       store.subscribe((change) => {
@@ -1538,16 +1547,18 @@ class RecommenderImpl implements Recommender {
     // The last places for the shop's best new products for this shopper, where the base keeps some.
     const fresh = await this.freshCandidates(k, excl, options.filter);
     if (this.disposed) return [];
-    picked =
-      diversify && picked.length > k
-        ? shareAmongInterests(
-            picked,
-            this.head.historyWeights().map((h) => h.i),
-            k,
-            (i) => this.catalog.category(i),
-            this.keepLatest,
-          )
-        : picked.slice(0, k);
+    if (diversify && picked.length > k) {
+      const history = this.head.historyWeights().map((h) => h.i);
+      const category = (i: number): string | undefined => this.catalog.category(i);
+      // Which click each candidate is for, where an interest's places are shared among its clicks.
+      const likeness =
+        this.shareClicks && clicksToShare(history, category).size > 0 ? await this.likenessOf(picked.map((p) => p.i)) : undefined;
+      if (this.disposed) return [];
+      // A click learned meanwhile changed the history: the sharing reads it as the `because` below will.
+      const now = this.head.historyWeights().map((h) => h.i);
+      const same = now.length === history.length && now.every((h, j) => h === history[j]);
+      picked = shareAmongInterests(picked, now, k, category, this.keepLatest, same ? likeness : undefined);
+    } else picked = picked.slice(0, k);
     /** The items a kept place put in the list, and why. */
     const placed = new Map<number, 'new' | 'launch'>();
     if (fresh.length > 0) {
@@ -1594,6 +1605,22 @@ class RecommenderImpl implements Recommender {
         ...(this.head.clickedBefore(id) ? { viewed: true as const } : {}),
       };
     });
+  }
+
+  /**
+   * How much each clicked item of the history adds to each of `targets` through the content model,
+   * at the click's full weight (see {@link Likeness}), from the head's explanation of them.
+   */
+  private async likenessOf(targets: readonly number[]): Promise<Likeness> {
+    const { history, weights, contributions } = await this.head.explain(targets);
+    const cols = targets.length;
+    const col = new Map(targets.map((t, c) => [t, c]));
+    const row = new Map(history.map((h, r) => [h, r]));
+    return (click, i) => {
+      const r = row.get(click);
+      const c = col.get(i);
+      return r === undefined || c === undefined || !(weights[r]! > 0) ? -Infinity : contributions[r * cols + c]! / weights[r]!;
+    };
   }
 
   /**
@@ -2528,6 +2555,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     // The page's own choice, else the shop's as its maintenance job shipped it.
     (options.recommendViewed ?? headManifest.recommendViewed) === true,
     (options.keepLatestDepartments ?? headManifest.keepLatestDepartments) !== false,
+    (options.shareInterestClicks ?? headManifest.shareInterestClicks) !== false,
   );
   const transitions = loaded.transitions;
   if (transitions)

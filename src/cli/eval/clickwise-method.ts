@@ -12,7 +12,7 @@ import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi, SHOP_STREAM_KEEP_DAYS, streamCompactionDue, streamWindowStart } from '../../core/shop-delta.js';
 import type { ListCandidate } from '../../core/interests.js';
-import { candidatesFor, shareAmongInterests } from '../../core/interests.js';
+import { candidatesFor, clicksToShare, shareAmongInterests } from '../../core/interests.js';
 import { TopK } from '../../core/item-matrix.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
@@ -81,6 +81,8 @@ export interface PageList {
   category: (i: number) => string | undefined;
   /** Places kept for the shopper's latest departments (`HeadManifest.keepLatestDepartments`); default false. */
   keepLatest?: boolean;
+  /** Each interest's places shared among its clicks (`HeadManifest.shareInterestClicks`); default false. */
+  shareClicks?: boolean;
 }
 
 /**
@@ -108,7 +110,16 @@ export function pageList(head: PlainHead, scores: Float32Array, k: number, page:
     if (!excl.has(i)) picked.push({ i, s: best.values[j]! });
   }
   const list =
-    diversify && picked.length > k ? shareAmongInterests(picked, viewed, k, page.category, page.keepLatest === true) : picked.slice(0, k);
+    diversify && picked.length > k
+      ? shareAmongInterests(
+          picked,
+          viewed,
+          k,
+          page.category,
+          page.keepLatest === true,
+          page.shareClicks === true && clicksToShare(viewed, page.category).size > 0 ? head.likeness() : undefined,
+        )
+      : picked.slice(0, k);
   return list.map((p) => p.i);
 }
 

@@ -221,6 +221,7 @@ export type BaseChoices = Pick<
   | 'launchSlots'
   | 'recommendViewed'
   | 'keepLatestDepartments'
+  | 'shareInterestClicks'
 > & {
   /** The rate browsers learn at, where the base chose one (`headOptions.learningRate`). */
   learningRate?: number;
@@ -237,6 +238,7 @@ export function choicesOf(head: HeadManifest): BaseChoices {
     'launchSlots',
     'recommendViewed',
     'keepLatestDepartments',
+    'shareInterestClicks',
   ] as const;
   const rate = head.headOptions?.['learningRate'];
   return {
@@ -285,9 +287,10 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   try {
     /**
      * What each loaded base's pages do by default: show the items viewed lately
-     * (`HeadManifest.recommendViewed`), keep places for the latest departments (`keepLatestDepartments`).
+     * (`HeadManifest.recommendViewed`), keep places for the latest departments (`keepLatestDepartments`),
+     * share each interest's places among its clicks (`shareInterestClicks`).
      */
-    const pageDefaults = new WeakMap<PlainHead, { includeViewed: boolean; keepLatest: boolean }>();
+    const pageDefaults = new WeakMap<PlainHead, { includeViewed: boolean; keepLatest: boolean; shareClicks: boolean }>();
     /** Retrains the base on the events before `until` (the maintenance job's code) and loads it. */
     const baseAt = async (until: number, settingsFor: 'frozen' | 'learning', label: string): Promise<PlainHead> => {
       const given = until === o.split && o.baseAtSplit !== undefined;
@@ -335,6 +338,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
       pageDefaults.set(plain, {
         includeViewed: headManifest.recommendViewed === true,
         keepLatest: headManifest.keepLatestDepartments !== false,
+        shareClicks: headManifest.shareInterestClicks !== false,
       });
       return plain;
     };
@@ -371,6 +375,7 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
           diversify: true,
           category: (i: number) => o.items[i]!.category,
           keepLatest: shop.keepLatest,
+          shareClicks: shop.shareClicks,
         };
         methods.push(clickwiseMethod(`${name}${suffix}`, head, [], undefined, undefined, o.k, page));
       }

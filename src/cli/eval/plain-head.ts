@@ -9,6 +9,7 @@
 import type { BaseParams, HeadOptions, LearnInput, Transitions } from '../../core/head.js';
 import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transitionVotes, validateHeadOptions } from '../../core/head.js';
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
+import type { Likeness } from '../../core/interests.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
 import { bestSellers, freshPlacesFor, launchesIn, slottedTop } from '../../core/new-slots.js';
 import { ReplayKernel } from './replay-kernel.js';
@@ -358,6 +359,28 @@ export class PlainHead {
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, recent: this.recentVersion, value });
     return value;
+  }
+
+  /**
+   * The current shopper's likeness of items to each clicked item, as the page reads it from its
+   * head's explanation (`Likeness` in `src/core/interests.ts`): v_click (W₀ + ΔW) · vᵢ.
+   */
+  likeness(): Likeness {
+    const { d, V } = this;
+    const st = this.state;
+    const byClick = new Map<number, Float64Array>();
+    return (click, i) => {
+      let q = byClick.get(click);
+      if (!q) {
+        const h = Float64Array.from(V.subarray(click * d, (click + 1) * d));
+        const p = st.dW.length ? this.kernel.project(h, st.dW, st.gW) : this.kernel.project(h, this.zeroW, this.zeroW);
+        q = p.q.map((v, k) => v + p.hdW[k]!);
+        byClick.set(click, q);
+      }
+      let v = 0;
+      for (let k = 0, at = i * d; k < d; k++, at++) v += q[k]! * V[at]!;
+      return v;
+    };
   }
 
   /** Scores of every item at `time`, written into `out`. */

@@ -118,6 +118,14 @@ export interface BaseOptions {
    * 1% of their NDCG@10); `yes` and `no` ship the shop's own answer. A page's own setting wins.
    */
   keepLatest: 'auto' | 'yes' | 'no';
+  /**
+   * Whether the shop's pages share the places of each department holding a quarter of a shopper's
+   * recent clicks among its last three distinct clicks (`HeadManifest.shareInterestClicks`): `auto`
+   * chooses on the held-out weeks where the catalogue names departments (shared unless it costs the
+   * page's lists more than 1% of their NDCG@10); `yes` and `no` ship the shop's own answer. A
+   * page's own setting wins.
+   */
+  shareClicks: 'auto' | 'yes' | 'no';
 }
 
 export const DEFAULT_BASE_OPTIONS: BaseOptions = {
@@ -142,6 +150,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   rankedNegatives: 0,
   showViewed: 'auto',
   keepLatest: 'auto',
+  shareClicks: 'auto',
 };
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
@@ -173,7 +182,7 @@ export function validateBaseOptions(o: BaseOptions): void {
   if (!(Number.isInteger(o.rankedNegatives) && o.rankedNegatives >= 0 && o.rankedNegatives <= 10_000)) {
     throw new RangeError(`rankedNegatives must be a whole number from 0 to 10,000, got ${o.rankedNegatives}`);
   }
-  for (const name of ['showViewed', 'keepLatest'] as const) {
+  for (const name of ['showViewed', 'keepLatest', 'shareClicks'] as const) {
     if (!['auto', 'yes', 'no'].includes(o[name])) throw new RangeError(`${name} must be auto, yes or no, got ${JSON.stringify(o[name])}`);
   }
   if (!(Number.isInteger(o.rateBudget) && o.rateBudget >= 1)) {
@@ -330,6 +339,7 @@ export async function trainBase(
           ...(o.headLearningRates.length === 1 ? { headOptions: { ...h.headOptions, learningRate: o.headLearningRates[0]! } } : {}),
           ...(o.showViewed !== 'auto' ? { recommendViewed: o.showViewed === 'yes' } : {}),
           ...(o.keepLatest !== 'auto' ? { keepLatestDepartments: o.keepLatest === 'yes' } : {}),
+          ...(o.shareClicks !== 'auto' ? { shareInterestClicks: o.shareClicks === 'yes' } : {}),
           ...(o.newSlots ? { newSlots: o.newSlots } : {}),
           ...((o.launchSlots ?? 1) > 0 && o.recentHalfLifeDays > 0 ? { launchSlots: o.launchSlots ?? 1 } : {}),
         },
@@ -459,11 +469,13 @@ export async function trainBase(
       writeModel: (dir, head) => writeModelFolder(dir, models, head),
       viewed: o.showViewed === 'auto',
       departments: o.keepLatest === 'auto' && items.some((it) => it.category !== undefined),
+      clicks: o.shareClicks === 'auto' && items.some((it) => it.category !== undefined),
       ...(o.showViewed !== 'auto' ? { includeViewed: o.showViewed === 'yes' } : {}),
       ...(onRateProgress ? { onProgress: onRateProgress } : {}),
     });
     const recommendViewed = o.showViewed === 'auto' ? rate?.showViewed : o.showViewed === 'yes';
     const keepLatestDepartments = o.keepLatest === 'auto' ? rate?.keepLatest : o.keepLatest === 'yes';
+    const shareInterestClicks = o.shareClicks === 'auto' ? rate?.shareClicks : o.shareClicks === 'yes';
     return {
       repeatShare,
       head: {
@@ -471,9 +483,11 @@ export async function trainBase(
         ...(rate ? { headOptions: { ...shipped.headOptions, learningRate: rate.rate } } : {}),
         ...(recommendViewed !== undefined ? { recommendViewed } : {}),
         ...(keepLatestDepartments !== undefined ? { keepLatestDepartments } : {}),
+        ...(shareInterestClicks !== undefined ? { shareInterestClicks } : {}),
         metrics: {
           ...shipped.metrics,
           ...(rate?.latestNdcg !== undefined ? { latestDepartmentsNdcg: rate.latestNdcg.map(r4) } : {}),
+          ...(rate?.clicksNdcg !== undefined ? { interestClicksNdcg: rate.clicksNdcg.map(r4) } : {}),
           ...(rate?.hiddenNdcg !== undefined ? { viewedNdcg: [r4(rate.ndcg[rate.rates.indexOf(rate.rate)]!), r4(rate.hiddenNdcg)] } : {}),
           ...(rate && rate.ndcg.length > 0
             ? {

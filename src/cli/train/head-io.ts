@@ -40,6 +40,8 @@ export interface HeadModelData {
   recommendViewed?: boolean;
   /** Whether pages keep places for a shopper's latest departments, as the job chose (`HeadManifest.keepLatestDepartments`); absent: they do. */
   keepLatestDepartments?: boolean;
+  /** Whether pages share each interest's places among its clicks, as the job chose (`HeadManifest.shareInterestClicks`); absent: they do. */
+  shareInterestClicks?: boolean;
   deltaCompatibleWith: string[];
   headOptions?: Record<string, number>;
   provenance: Record<string, unknown>;
@@ -130,6 +132,7 @@ export function writeHeadModel(
     ...(h.launchSlots ? { launchSlots: h.launchSlots } : {}),
     ...(h.recommendViewed !== undefined ? { recommendViewed: h.recommendViewed } : {}),
     ...(h.keepLatestDepartments !== undefined ? { keepLatestDepartments: h.keepLatestDepartments } : {}),
+    ...(h.shareInterestClicks !== undefined ? { shareInterestClicks: h.shareInterestClicks } : {}),
     ...(h.recent && h.recentHalfLifeDays !== undefined ? { recentHalfLifeDays: h.recentHalfLifeDays } : {}),
     ...(h.recent && h.recentAt !== undefined ? { recentAt: new Date(h.recentAt).toISOString() } : {}),
   };

@@ -58,6 +58,12 @@ export interface RateChoice {
    */
   latestNdcg?: [number, number];
   keepLatest?: boolean;
+  /**
+   * With `clicks`: NDCG@10 at the rate chosen of the page's lists (no places for the latest
+   * departments) without and with each interest's places shared among its clicks, and whether they are.
+   */
+  clicksNdcg?: [number, number];
+  shareClicks?: boolean;
 }
 
 export interface RateChoiceInput {
@@ -81,6 +87,11 @@ export interface RateChoiceInput {
    * show the viewed items as chosen with `viewed`, else as `includeViewed` says.
    */
   departments?: boolean;
+  /**
+   * Also choose whether pages share each interest's places among its clicks
+   * (`RateChoice.shareClicks`; for a catalogue whose items name departments).
+   */
+  clicks?: boolean;
   includeViewed?: boolean;
   seed: number;
   /**
@@ -100,7 +111,7 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
   if (o.rates.length === 0) throw new RangeError('chooseLearningRate needs at least one candidate rate.');
   for (const r of o.rates)
     if (!(r >= 0 && r <= 100)) throw new RangeError(`a candidate learning rate must be a number from 0 to 100, got ${r}`);
-  if (o.rates.length === 1 && !o.viewed && !o.departments)
+  if (o.rates.length === 1 && !o.viewed && !o.departments && !o.clicks)
     return { rate: o.rates[0]!, rates: [...o.rates], ndcg: [], shoppers: 0, scored: 0 };
   // Shoppers with held-out events, in a seeded order; taken until the budget is spent.
   const heldOut = new Map<string, number>();
@@ -128,7 +139,7 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
       await loadHead({ catalog: [...o.items], modelUrl: folder.path, seed: o.seed, warn: () => undefined }),
     );
     const ndcg: number[] = [];
-    const runs = o.rates.length + (o.viewed ? 1 : 0) + (o.departments ? 2 : 0);
+    const runs = o.rates.length + (o.viewed ? 1 : 0) + (o.departments || o.clicks ? 2 : 0) + (o.departments && o.clicks ? 1 : 0);
     const total = runs * events.length;
     /** NDCG@10 of the held-out events at `rate`, replay `k` of the runs; with `page`, on the lists a page shows. */
     const replayAt = async (k: number, rate: number, page?: PageList): Promise<number> => {
@@ -153,16 +164,23 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
       choice.hiddenNdcg = hidden;
       choice.showViewed = ndcg[best]! > hidden;
     }
-    if (o.departments) {
-      // The page's lists, shared among interests, without and with the latest departments' places.
+    if (o.departments || o.clicks) {
+      // The page's lists, shared among interests, without the places chosen here, then with each.
       const includeViewed = choice.showViewed ?? o.includeViewed ?? false;
       const category = (i: number): string | undefined => o.items[i]!.category;
-      const next = o.rates.length + (o.viewed ? 1 : 0);
+      let next = o.rates.length + (o.viewed ? 1 : 0);
       const page = { includeViewed, diversify: true, category };
-      const without = await replayAt(next, choice.rate, { ...page, keepLatest: false });
-      const withLatest = await replayAt(next + 1, choice.rate, { ...page, keepLatest: true });
-      choice.latestNdcg = [without, withLatest];
-      choice.keepLatest = withLatest >= (1 - LATEST_TOLERANCE) * without;
+      const without = await replayAt(next++, choice.rate, { ...page, keepLatest: false, shareClicks: false });
+      if (o.departments) {
+        const withLatest = await replayAt(next++, choice.rate, { ...page, keepLatest: true, shareClicks: false });
+        choice.latestNdcg = [without, withLatest];
+        choice.keepLatest = withLatest >= (1 - LATEST_TOLERANCE) * without;
+      }
+      if (o.clicks) {
+        const withClicks = await replayAt(next++, choice.rate, { ...page, keepLatest: false, shareClicks: true });
+        choice.clicksNdcg = [without, withClicks];
+        choice.shareClicks = withClicks >= (1 - LATEST_TOLERANCE) * without;
+      }
     }
     return choice;
   } finally {

@@ -61,6 +61,11 @@ base this one replaces.
                      auto: where the catalogue names departments, kept unless the held-out weeks'
                      page lists lose more than 1% by them, as a grocer's do; a page's own
                      keepLatestDepartments wins)
+  --share-clicks auto|yes|no  whether the places of a department holding a quarter of a shopper's
+                     recent clicks are shared among its last three distinct clicks (default
+                     auto: where the catalogue names departments, shared unless the held-out
+                     weeks' page lists lose more than 1% by it; a page's own
+                     shareInterestClicks wins)
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
@@ -86,6 +91,7 @@ async function main(argv: string[]): Promise<void> {
     'learning-rates': 'string',
     'show-viewed': 'string',
     'latest-departments': 'string',
+    'share-clicks': 'string',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -118,6 +124,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const showViewed = autoYesNo('show-viewed');
   const keepLatest = autoYesNo('latest-departments');
+  const shareClicks = autoYesNo('share-clicks');
   const until = parseTime(String(args['until']));
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
@@ -164,6 +171,7 @@ async function main(argv: string[]): Promise<void> {
       ...(l2 !== null ? { l2 } : {}),
       showViewed,
       keepLatest,
+      shareClicks,
     },
     (done, total) => tick('training the base', done, total),
     (done, total) => tick('choosing how fast browsers learn', done, total),
@@ -175,7 +183,7 @@ async function main(argv: string[]): Promise<void> {
     ...head,
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}${shareClicks !== 'auto' ? ` --share-clicks ${shareClicks}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
@@ -184,7 +192,7 @@ async function main(argv: string[]): Promise<void> {
     metrics: { ...head.metrics, seconds: (Date.now() - t0) / 1000 },
   });
   console.log(
-    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}${viewedShown(written.head.recommendViewed, head.metrics)}${latestKept(written.head.keepLatestDepartments, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${out}: model ${written.model.version} (${written.head.items} items with a bias, re-buy share ${repeatShare.toFixed(3)}, feature weights α ${written.head.alpha} mix [${(written.head.mix ?? []).join(', ')}] new items ${written.head.newItemBias ?? 0}, shop delta weight ${written.head.shopDeltaWeight ?? 1}${written.head.shopDeltaWeightNew !== undefined ? ` (${written.head.shopDeltaWeightNew} on products the base does not know)` : ''}${written.head.newSlots ? `, ${written.head.newSlots} places per ten for new products` : ''}${written.head.launchSlots ? `, ${written.head.launchSlots} per ten for launches` : ', no places for launches'}${Array.isArray(head.metrics?.['launchSlotsNdcg']) ? ` (held-out NDCG@10 ${(head.metrics['launchSlotsNdcg'] as number[]).join(' → ')} with one)` : ''}${head.metrics?.['mixNdcgAfter'] !== undefined ? `, held-out NDCG@10 ${String(head.metrics['mixNdcgBefore'])} → ${String(head.metrics['mixNdcgAfter'])}${head.metrics['mixShopDeltaNdcg'] !== undefined ? ` (${String(head.metrics['mixShopDeltaNdcg'])} with the shop delta)` : ''}` : ''}${learnedAt(written.head.headOptions, head.metrics)}${viewedShown(written.head.recommendViewed, head.metrics)}${latestKept(written.head.keepLatestDepartments, head.metrics)}${clicksShared(written.head.shareInterestClicks, head.metrics)}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
 
@@ -212,6 +220,14 @@ function latestKept(kept: boolean | undefined, metrics: Record<string, unknown> 
   const ndcg = metrics?.['latestDepartmentsNdcg'];
   const why = Array.isArray(ndcg) ? ` (held-out NDCG@10 of the page's lists ${String(ndcg[1])} with them, ${String(ndcg[0])} without)` : '';
   return `, pages ${kept ? 'keep' : 'do not keep'} places for a shopper's latest departments${why}`;
+}
+
+/** ", pages share / do not share each interest's places among its clicks (held-out NDCG@10 …)": the job's answer, where it gave one. */
+function clicksShared(shared: boolean | undefined, metrics: Record<string, unknown> | undefined): string {
+  if (shared === undefined) return '';
+  const ndcg = metrics?.['interestClicksNdcg'];
+  const why = Array.isArray(ndcg) ? ` (held-out NDCG@10 of the page's lists ${String(ndcg[1])} shared, ${String(ndcg[0])} not)` : '';
+  return `, pages ${shared ? 'share' : 'do not share'} an interest's places among its clicks${why}`;
 }
 
 export const command: Command = { usage: USAGE, run: main };
