@@ -28,7 +28,7 @@ import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
-import type { HeadOptions, HeadState, Transitions } from './head.js';
+import type { Explanation, HeadOptions, HeadState, Transitions } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
 import { candidatesFor, clicksToShare, shareAmongInterests, type Likeness } from './interests.js';
@@ -1547,17 +1547,28 @@ class RecommenderImpl implements Recommender {
     // The last places for the shop's best new products for this shopper, where the base keeps some.
     const fresh = await this.freshCandidates(k, excl, options.filter);
     if (this.disposed) return [];
+    /** The candidates' explanation where the sharing read one, while the history is still the one it explains. */
+    let explained: { ex: Explanation; column: Map<number, number> } | null = null;
     if (diversify && picked.length > k) {
       const history = this.head.historyWeights().map((h) => h.i);
       const category = (i: number): string | undefined => this.catalog.category(i);
       // Which click each candidate is for, where an interest's places are shared among its clicks.
-      const likeness =
-        this.shareClicks && clicksToShare(history, category).size > 0 ? await this.likenessOf(picked.map((p) => p.i)) : undefined;
+      if (this.shareClicks && clicksToShare(history, category).size > 0) {
+        const ex = await this.head.explain(picked.map((p) => p.i));
+        explained = { ex, column: new Map(picked.map((p, c) => [p.i, c])) };
+      }
       if (this.disposed) return [];
       // A click learned meanwhile changed the history: the sharing reads it as the `because` below will.
       const now = this.head.historyWeights().map((h) => h.i);
-      const same = now.length === history.length && now.every((h, j) => h === history[j]);
-      picked = shareAmongInterests(picked, now, k, category, this.keepLatest, same ? likeness : undefined);
+      if (now.length !== history.length || now.some((h, j) => h !== history[j])) explained = null;
+      picked = shareAmongInterests(
+        picked,
+        now,
+        k,
+        category,
+        this.keepLatest,
+        explained ? likenessOf(explained.ex, explained.column) : undefined,
+      );
     } else picked = picked.slice(0, k);
     /** The items a kept place put in the list, and why. */
     const placed = new Map<number, 'new' | 'launch'>();
@@ -1573,10 +1584,14 @@ class RecommenderImpl implements Recommender {
         fresh.length,
       ).map((i) => byItem.get(i)!);
     }
-    // The `because` of the items shown only (the history is the one the sharing read: no await between).
-    const { history, weights, contributions, votes, voteWeights } = await this.head.explain(picked.map((p) => p.i));
-    const columns = picked.length;
-    return picked.map((p, col) => {
+    // The `because` of the items shown (the history is the one the sharing read: no await between),
+    // from the sharing's explanation where it covers them all (a new product's place may add one).
+    if (explained && !picked.every((p) => explained!.column.has(p.i))) explained = null;
+    const { history, weights, contributions, votes, voteWeights } = explained?.ex ?? (await this.head.explain(picked.map((p) => p.i)));
+    const columns = explained ? explained.column.size : picked.length;
+    const columnOf = (p: { i: number }, at: number): number => (explained ? explained.column.get(p.i)! : at);
+    return picked.map((p, at) => {
+      const col = columnOf(p, at);
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
       history.forEach((h, row) => {
@@ -1605,22 +1620,6 @@ class RecommenderImpl implements Recommender {
         ...(this.head.clickedBefore(id) ? { viewed: true as const } : {}),
       };
     });
-  }
-
-  /**
-   * How much each clicked item of the history adds to each of `targets` through the content model,
-   * at the click's full weight (see {@link Likeness}), from the head's explanation of them.
-   */
-  private async likenessOf(targets: readonly number[]): Promise<Likeness> {
-    const { history, weights, contributions } = await this.head.explain(targets);
-    const cols = targets.length;
-    const col = new Map(targets.map((t, c) => [t, c]));
-    const row = new Map(history.map((h, r) => [h, r]));
-    return (click, i) => {
-      const r = row.get(click);
-      const c = col.get(i);
-      return r === undefined || c === undefined || !(weights[r]! > 0) ? -Infinity : contributions[r * cols + c]! / weights[r]!;
-    };
   }
 
   /**
@@ -2355,6 +2354,21 @@ function startShopDelta(
  * Loads catalogue and model, initialises the backend, embeds the catalogue and restores the
  * shopper's state from the store. Resolves to a ready recommender.
  */
+/**
+ * How much each clicked item of the history adds to each explained item through the content model,
+ * at the click's full weight (see {@link Likeness}): `ex` explains the items of `column`'s keys.
+ */
+function likenessOf(ex: Explanation, column: ReadonlyMap<number, number>): Likeness {
+  const { history, weights, contributions } = ex;
+  const cols = column.size;
+  const row = new Map(history.map((h, r) => [h, r]));
+  return (click, i) => {
+    const r = row.get(click);
+    const c = column.get(i);
+    return r === undefined || c === undefined || !(weights[r]! > 0) ? -Infinity : contributions[r * cols + c]! / weights[r]!;
+  };
+}
+
 export async function createRecommenderCore(options: CoreRecommenderOptions): Promise<Recommender> {
   if (typeof options !== 'object' || options === null) {
     throw new ArgumentError('options/missing', 'createRecommender needs an options object: { catalog, modelUrl?, backend?, storage? }.');

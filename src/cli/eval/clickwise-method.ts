@@ -12,7 +12,7 @@ import type { BaseParams, HeadOptions } from '../../core/head.js';
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi, SHOP_STREAM_KEEP_DAYS, streamCompactionDue, streamWindowStart } from '../../core/shop-delta.js';
 import type { ListCandidate } from '../../core/interests.js';
-import { candidatesFor, clicksToShare, shareAmongInterests } from '../../core/interests.js';
+import { candidatesFor, shareAmongInterests } from '../../core/interests.js';
 import { TopK } from '../../core/item-matrix.js';
 import type { PlainState } from './plain-head.js';
 import { freshState, PlainHead } from './plain-head.js';
@@ -117,7 +117,8 @@ export function pageList(head: PlainHead, scores: Float32Array, k: number, page:
           k,
           page.category,
           page.keepLatest === true,
-          page.shareClicks === true && clicksToShare(viewed, page.category).size > 0 ? head.likeness() : undefined,
+          // Read lazily: nothing is computed unless a department holds a quarter of the clicks.
+          page.shareClicks === true ? head.likeness() : undefined,
         )
       : picked.slice(0, k);
   return list.map((p) => p.i);

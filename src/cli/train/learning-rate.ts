@@ -31,9 +31,9 @@ import { replay } from '../eval/replay.js';
 import type { HeadModelData } from './head-io.js';
 
 /**
- * The share of the page lists' held-out NDCG@10 that the places for a shopper's latest departments
- * may cost and still be kept: they serve a shopper who browses from department to department,
- * which the next click alone does not measure.
+ * The share of the page lists' held-out NDCG@10 that the places for a shopper's latest departments,
+ * or an interest's places shared among its clicks, may cost and still be kept: they serve a
+ * shopper who browses, which the next click alone does not measure.
  */
 export const LATEST_TOLERANCE = 0.01;
 
@@ -139,7 +139,8 @@ export async function chooseLearningRate(o: RateChoiceInput): Promise<RateChoice
       await loadHead({ catalog: [...o.items], modelUrl: folder.path, seed: o.seed, warn: () => undefined }),
     );
     const ndcg: number[] = [];
-    const runs = o.rates.length + (o.viewed ? 1 : 0) + (o.departments || o.clicks ? 2 : 0) + (o.departments && o.clicks ? 1 : 0);
+    // The page lists' replays: one without the places chosen here, then one with each.
+    const runs = o.rates.length + (o.viewed ? 1 : 0) + (o.departments || o.clicks ? 1 : 0) + (o.departments ? 1 : 0) + (o.clicks ? 1 : 0);
     const total = runs * events.length;
     /** NDCG@10 of the held-out events at `rate`, replay `k` of the runs; with `page`, on the lists a page shows. */
     const replayAt = async (k: number, rate: number, page?: PageList): Promise<number> => {
