@@ -6,7 +6,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { parseTime, readCatalogFile, readEvents, readItems } from '../src/cli/data.js';
+import { describeLeftOut, parseTime, readCatalogFile, readEvents, readItems } from '../src/cli/data.js';
 import { tempFolder } from './helpers.js';
 
 const dir = tempFolder('clickwise-data-');
@@ -35,6 +35,34 @@ describe('readEvents', () => {
         { user: 'u1', item: 'A', t: parseTime('2011-01-02 10:00:00'), event: 'purchase', quantity: 3, basket: 'u1@2011-01-02 10:00:00' },
       ]);
     }
+  });
+
+  it('leaves out rows without a shopper or an item (a guest order is no one shopper), counts them, and says so where no row is left', async () => {
+    const guests = [
+      'user_id,item_id,timestamp',
+      'u1,A,2011-01-01 09:00:00',
+      ',B,2011-01-01 09:01:00',
+      '  ,C,2011-01-01 09:02:00',
+      'u2,,2011-01-01 09:03:00',
+      ',D,2011-01-01 09:04:00',
+      'u1,E,2011-01-01 09:05:00',
+    ].join('\n');
+    const told: { noShopper: number; noItem: number }[] = [];
+    const events = await readEvents(file(guests), { leftOut: (counts) => told.push(counts) });
+    // Before, the three guest rows were one shopper "" (and "  "), and the row without an item an item "".
+    expect(events.map((e) => `${e.user}:${e.item}`)).toEqual(['u1:A', 'u1:E']);
+    expect(told).toEqual([{ noShopper: 3, noItem: 1 }]);
+    expect(describeLeftOut(told[0]!)).toBe('4 rows (3 without a user_id, 1 without an item_id)');
+    expect(describeLeftOut({ noShopper: 0, noItem: 1 })).toBe('1 row (1 without an item_id)');
+    expect(describeLeftOut({ noShopper: 0, noItem: 0 })).toBeNull();
+    // A log with every row left out is an error that says why, not "no data rows".
+    await expect(readEvents(file('user_id,item_id,timestamp\n,A,2011-01-01\n,B,2011-01-02\n'))).rejects.toThrow(
+      /every row of .* was left out: 2 rows \(2 without a user_id\)\. The tools replay each shopper's events/,
+    );
+    // Nothing left out: told so too.
+    const none: unknown[] = [];
+    await readEvents(file(log), { leftOut: (counts) => none.push(counts) });
+    expect(none).toEqual([{ noShopper: 0, noItem: 0 }]);
   });
 
   it('keeps only what an event needs of each row', async () => {

@@ -3,7 +3,7 @@
  * slice of the real data (nothing after an event is seen before it is scored).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -87,6 +87,46 @@ describe('a shop whose titles say little (--title-words)', () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--training-threads must be 0, 1 or 2, got 3/);
+  });
+});
+
+describe('a log with rows of no shopper', () => {
+  it("leaves a guest's rows out of the replay, and says how many on the command line and in the report", () => {
+    const root = resolve(import.meta.dirname, '..');
+    const dir = tempFolder('clickwise-eval-guests-');
+    // Two regulars who buy the same two things in turn; the guests, each alone, buy C.
+    const rows = ['user_id,item_id,timestamp'];
+    for (let d = 1; d <= 20; d++) {
+      const day = `2021-02-${String(d).padStart(2, '0')}`;
+      rows.push(`r1,${d % 2 ? 'A' : 'B'},${day} 10:00:00`, `r2,${d % 2 ? 'B' : 'A'},${day} 11:00:00`, `,C,${day} 12:00:00`);
+    }
+    writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
+    const report = join(dir, 'report.json');
+    const run = spawnSync(
+      resolve(root, 'node_modules/.bin/tsx'),
+      [
+        'src/cli/eval/eval.ts',
+        '--events',
+        join(dir, 'events.csv'),
+        '--items',
+        join(dir, 'items.csv'),
+        '--split',
+        '2021-02-15',
+        '--methods',
+        'repeat-then-popularity',
+        '--out',
+        report,
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/left out 20 rows \(20 without a user_id\) of .*events\.csv/);
+    const written = JSON.parse(readFileSync(report, 'utf8')) as { rowsLeftOut: unknown; eventsReplayed: number; eventsScored: number };
+    expect(written.rowsLeftOut).toEqual({ noShopper: 20, noItem: 0 });
+    // The regulars' 40 events only: the guests were one shopper "" of 20 events before.
+    expect(written.eventsReplayed).toBe(40);
+    expect(written.eventsScored).toBe(12);
   });
 });
 

@@ -36,6 +36,20 @@ export interface ReadOptions {
   pieceBytes?: number;
 }
 
+/** The rows of an events file left out (see {@link readEvents}). */
+export interface LeftOut {
+  /** Rows whose `user_id` is empty (a guest order, say): no shopper's sequence to put them in. */
+  noShopper: number;
+  /** Rows whose `item_id` is empty. */
+  noItem: number;
+}
+
+/** How an events file is read. */
+export interface EventsReadOptions extends ReadOptions {
+  /** Told once the file is read how many rows were left out (zeros where none was). */
+  leftOut?: (counts: LeftOut) => void;
+}
+
 /** Whether the file is gzip (by its first two bytes), and its size; an unreadable file is an error naming it. */
 function probe(path: string): { gz: boolean; size: number } {
   let fd = -1;
@@ -74,12 +88,14 @@ function bytesOf(path: string, gz: boolean, pieceBytes: number | undefined, each
  * (512 MiB) the runtime can hold, its text is never held beside what is kept of it, and the
  * event loop runs between pieces. Columns are found by name (`take` is given each one's place,
  * −1 where the file lacks it); `required` are checked on the header. A row's turn throws a
- * `BadRow` for a bad row, which is told with the row's line in the file.
+ * `BadRow` for a bad row, which is told with the row's line in the file, or null for a row to
+ * leave out. A file with no data rows is an error; one whose rows are all left out is the
+ * caller's to tell.
  */
 async function rows<T>(
   path: string,
   required: string[],
-  take: (column: (name: string) => number) => (r: string[]) => T,
+  take: (column: (name: string) => number) => (r: string[]) => T | null,
   options: ReadOptions = {},
 ): Promise<T[]> {
   const { gz, size } = probe(path);
@@ -88,11 +104,13 @@ async function rows<T>(
   let done = 0;
   const each = progress ? (bytes: number): void => progress((done += bytes), size) : undefined;
   let failure: unknown = null;
+  // Data rows read (the header is record 0): a bad row is found again by its place in the file.
+  let records = 0;
   try {
-    await pipeline(bytesOf(path, gz, options.pieceBytes, each), parse(CSV), async (records: AsyncIterable<string[]>) => {
-      let row: ((r: string[]) => T) | null = null;
+    await pipeline(bytesOf(path, gz, options.pieceBytes, each), parse(CSV), async (parsed: AsyncIterable<string[]>) => {
+      let row: ((r: string[]) => T | null) | null = null;
       try {
-        for await (const r of records) {
+        for await (const r of parsed) {
           if (row === null) {
             const missing = required.filter((c) => !r.includes(c));
             if (missing.length)
@@ -100,7 +118,11 @@ async function rows<T>(
                 `${path} lacks the column(s) ${missing.join(', ')}. Found: ${r.join(', ')}. Required: ${required.join(', ')}.`,
               );
             row = take((name) => r.indexOf(name));
-          } else out.push(row(r));
+          } else {
+            records++;
+            const kept = row(r);
+            if (kept !== null) out.push(kept);
+          }
         }
       } catch (err) {
         // The pipeline, ended early, rejects with an abort of its own: this is what is told.
@@ -112,10 +134,10 @@ async function rows<T>(
     const err = failure ?? caught;
     const code = (err as { code?: unknown }).code;
     if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') throw new Error(`${path} is not a whole gzip file (${(err as Error).message}).`);
-    if (err instanceof BadRow) throw new Error(`${path}, line ${await lineOfRecord(path, gz, out.length + 1)}: ${err.message}`);
+    if (err instanceof BadRow) throw new Error(`${path}, line ${await lineOfRecord(path, gz, records)}: ${err.message}`);
     throw err;
   }
-  if (out.length === 0) throw new Error(`${path} has no data rows.`);
+  if (records === 0) throw new Error(`${path} has no data rows.`);
   return out;
 }
 
@@ -159,11 +181,14 @@ export function parseTime(s: string): number {
 
 /**
  * Reads and sorts an events file, a piece at a time (`options`: progress). A row with an
- * unreadable timestamp is an error naming its line in the file. Ids, baskets and event kinds
- * repeat over many rows: each distinct one is kept once, so a log's events hold little more than
- * their numbers (a row's fields are fresh strings).
+ * unreadable timestamp is an error naming its line in the file. A row with an empty `user_id` (a
+ * guest's order: it belongs to no shopper's sequence, and kept as it was it made every guest one
+ * shopper) or an empty `item_id` is left out, and counted (`options.leftOut`); a file whose rows
+ * are all left out is an error. Ids, baskets and event kinds repeat over many rows: each distinct
+ * one is kept once, so a log's events hold little more than their numbers (a row's fields are
+ * fresh strings).
  */
-export async function readEvents(path: string, options: ReadOptions = {}): Promise<LogEvent[]> {
+export async function readEvents(path: string, options: EventsReadOptions = {}): Promise<LogEvent[]> {
   const strings = new Map<string, string>();
   const once = (v: string): string => {
     const had = strings.get(v);
@@ -174,6 +199,7 @@ export async function readEvents(path: string, options: ReadOptions = {}): Promi
   // The lines of one basket come together and share their timestamp: parsed once for them.
   let lastStamp: string | null = null;
   let lastTime = NaN;
+  const left: LeftOut = { noShopper: 0, noItem: 0 };
   const out: LogEvent[] = await rows(
     path,
     ['user_id', 'item_id', 'timestamp'],
@@ -187,18 +213,28 @@ export async function readEvents(path: string, options: ReadOptions = {}): Promi
         'session_id',
       ].map(column);
       return (r) => {
+        const userId = r[userAt!]!;
+        const itemId = r[itemAt!]!;
+        if (userId.trim() === '') {
+          left.noShopper++;
+          return null;
+        }
+        if (itemId.trim() === '') {
+          left.noItem++;
+          return null;
+        }
         const stamp = r[timeAt!]!;
         const t = stamp === lastStamp ? lastTime : parseTime(stamp);
         if (!Number.isFinite(t))
           throw new BadRow(`timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`);
         lastStamp = stamp;
         lastTime = t;
-        const user = once(r[userAt!]!);
+        const user = once(userId);
         const q = r[quantityAt!];
         const quantity = q !== undefined && q !== '' ? Number(q) : 1;
         return {
           user,
-          item: once(r[itemAt!]!),
+          item: once(itemId),
           t,
           event: once(r[eventAt!] || 'purchase'),
           quantity: Number.isFinite(quantity) ? quantity : 1,
@@ -208,8 +244,24 @@ export async function readEvents(path: string, options: ReadOptions = {}): Promi
     },
     options,
   );
+  if (out.length === 0)
+    throw new Error(
+      `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs both.`,
+    );
+  options.leftOut?.({ ...left });
   // Array.prototype.sort is stable, so rows with the same time keep their file order.
   return out.sort((a, b) => a.t - b.t);
+}
+
+/** The rows left out of an events file, in words ("3 rows without a user_id, 1 without an item_id"); null where none was. */
+export function describeLeftOut(left: LeftOut): string | null {
+  const parts = [
+    left.noShopper > 0 ? `${left.noShopper.toLocaleString('en')} without a user_id` : '',
+    left.noItem > 0 ? `${left.noItem.toLocaleString('en')} without an item_id` : '',
+  ].filter(Boolean);
+  if (parts.length === 0) return null;
+  const total = left.noShopper + left.noItem;
+  return `${total === 1 ? '1 row' : `${total.toLocaleString('en')} rows`} (${parts.join(', ')})`;
 }
 
 /** Reads an items file into catalogue items, a piece at a time. */

@@ -46,8 +46,8 @@ import {
   sha256File,
   UsageError,
 } from '../common.js';
-import type { LogEvent } from '../data.js';
-import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
+import type { LeftOut, LogEvent } from '../data.js';
+import { describeLeftOut, parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -605,8 +605,11 @@ async function main(argv: string[]): Promise<void> {
   const out = args['out'] !== undefined ? outputFile(args['out']) : null;
   const t0 = Date.now();
   const reading = progressBar(`reading ${eventsPath}`, 1);
-  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total) });
+  let leftOut: LeftOut = { noShopper: 0, noItem: 0 };
+  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total), leftOut: (c) => (leftOut = c) });
   reading.end();
+  const leftOutSaid = describeLeftOut(leftOut);
+  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
   const read = await readItems(itemsPath);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
@@ -700,6 +703,7 @@ async function main(argv: string[]): Promise<void> {
     eventsReplayed: result.eventsReplayed,
     eventsScored: result.eventsScored,
     eventsOfUnknownItems: result.unknownItems,
+    rowsLeftOut: leftOut,
     catalogue: items.length,
     ...(titleWords !== null ? { titleWords } : {}),
     bases: result.bases,

@@ -13,7 +13,8 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
+import { describeLeftOut, parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
+import type { LeftOut } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -134,8 +135,11 @@ async function main(argv: string[]): Promise<void> {
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
   const reading = progressBar(`reading ${eventsPath}`, 1);
-  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total) });
+  let leftOut: LeftOut = { noShopper: 0, noItem: 0 };
+  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total), leftOut: (c) => (leftOut = c) });
   reading.end();
+  const leftOutSaid = describeLeftOut(leftOut);
+  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
   const read = await readItems(itemsPath);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
