@@ -6,7 +6,8 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { describeLeftOut, parseTime, readCatalogFile, readEvents, readItems } from '../src/cli/data.js';
+import type { LogEvent } from '../src/cli/data.js';
+import { describeLeftOut, describeMissingItems, missingItems, parseTime, readCatalogFile, readEvents, readItems } from '../src/cli/data.js';
 import { tempFolder } from './helpers.js';
 
 const dir = tempFolder('clickwise-data-');
@@ -63,6 +64,18 @@ describe('readEvents', () => {
     const none: unknown[] = [];
     await readEvents(file(log), { leftOut: (counts) => none.push(counts) });
     expect(none).toEqual([{ noShopper: 0, noItem: 0 }]);
+  });
+
+  it('counts the events before a date whose product the items file lacks, and the products', () => {
+    const at = (d: number, item: string): LogEvent => ({ user: 'u', item, t: d, event: 'purchase', quantity: 1, basket: 'b' });
+    const events = [at(1, 'A'), at(2, 'Z'), at(3, 'Z'), at(4, 'Y'), at(5, 'X')];
+    const items = [{ id: 'A', title: 'apple' }];
+    expect(missingItems(events, items)).toEqual({ events: 4, products: 3 });
+    expect(missingItems(events, items, 4)).toEqual({ events: 2, products: 1 });
+    expect(describeMissingItems({ events: 2, products: 1 }, 'items.csv')).toBe(
+      'left out 2 events of 1 product that items.csv does not list: add them to it (a product no longer sold too) to learn from them',
+    );
+    expect(describeMissingItems({ events: 0, products: 0 }, 'items.csv')).toBeNull();
   });
 
   it('keeps only what an event needs of each row', async () => {

@@ -91,7 +91,7 @@ describe('a shop whose titles say little (--title-words)', () => {
 });
 
 describe('a log with rows of no shopper', () => {
-  it("leaves a guest's rows out of the replay, and says how many on the command line and in the report", () => {
+  it("leaves a guest's rows and the events of unlisted products out of the replay, and says how many on the command line and in the report", () => {
     const root = resolve(import.meta.dirname, '..');
     const dir = tempFolder('clickwise-eval-guests-');
     // Two regulars who buy the same two things in turn; the guests, each alone, buy C.
@@ -100,6 +100,8 @@ describe('a log with rows of no shopper', () => {
       const day = `2021-02-${String(d).padStart(2, '0')}`;
       rows.push(`r1,${d % 2 ? 'A' : 'B'},${day} 10:00:00`, `r2,${d % 2 ? 'B' : 'A'},${day} 11:00:00`, `,C,${day} 12:00:00`);
     }
+    // And three events of two products the items file does not list.
+    rows.push('r1,Z,2021-02-03 10:30:00', 'r2,Z,2021-02-04 10:30:00', 'r2,Y,2021-02-16 10:30:00');
     writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
     writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
     const report = join(dir, 'report.json');
@@ -122,8 +124,15 @@ describe('a log with rows of no shopper', () => {
     );
     expect(run.status).toBe(0);
     expect(run.stderr).toMatch(/left out 20 rows \(20 without a user_id\) of .*events\.csv/);
-    const written = JSON.parse(readFileSync(report, 'utf8')) as { rowsLeftOut: unknown; eventsReplayed: number; eventsScored: number };
+    expect(run.stderr).toMatch(/left out 3 events of 2 products that .*items\.csv does not list/);
+    const written = JSON.parse(readFileSync(report, 'utf8')) as {
+      rowsLeftOut: unknown;
+      eventsOfUnknownItems: number;
+      eventsReplayed: number;
+      eventsScored: number;
+    };
     expect(written.rowsLeftOut).toEqual({ noShopper: 20, noItem: 0 });
+    expect(written.eventsOfUnknownItems).toBe(3);
     // The regulars' 40 events only: the guests were one shopper "" of 20 events before.
     expect(written.eventsReplayed).toBe(40);
     expect(written.eventsScored).toBe(12);

@@ -264,6 +264,31 @@ export function describeLeftOut(left: LeftOut): string | null {
   return `${total === 1 ? '1 row' : `${total.toLocaleString('en')} rows`} (${parts.join(', ')})`;
 }
 
+/**
+ * The events (before `until`) whose product the items file lacks, and how many products those
+ * are: the tools cannot score or learn them, and leave them out.
+ */
+export function missingItems(events: readonly LogEvent[], items: readonly Item[], until = Infinity): { events: number; products: number } {
+  const known = new Set(items.map((i) => i.id));
+  const products = new Set<string>();
+  let n = 0;
+  for (const e of events) {
+    if (e.t >= until) break;
+    if (known.has(e.item)) continue;
+    n++;
+    products.add(e.item);
+  }
+  return { events: n, products: products.size };
+}
+
+/** A line for the tools to print where events were left out for products the items file lacks; null where none was. */
+export function describeMissingItems(missing: { events: number; products: number }, itemsPath: string): string | null {
+  if (missing.events === 0) return null;
+  const ev = missing.events === 1 ? '1 event' : `${missing.events.toLocaleString('en')} events`;
+  const pr = missing.products === 1 ? '1 product' : `${missing.products.toLocaleString('en')} products`;
+  return `left out ${ev} of ${pr} that ${itemsPath} does not list: add them to it (a product no longer sold too) to learn from them`;
+}
+
 /** Reads an items file into catalogue items, a piece at a time. */
 export async function readItems(path: string, options: ReadOptions = {}): Promise<Item[]> {
   return rows(

@@ -47,7 +47,16 @@ import {
   UsageError,
 } from '../common.js';
 import type { LeftOut, LogEvent } from '../data.js';
-import { describeLeftOut, parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
+import {
+  describeLeftOut,
+  describeMissingItems,
+  missingItems,
+  parseTime,
+  readEvents,
+  readItems,
+  titleWordsOf,
+  withShortTitles,
+} from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -612,6 +621,8 @@ async function main(argv: string[]): Promise<void> {
   if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
   const read = await readItems(itemsPath);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
+  const missingSaid = describeMissingItems(missingItems(events, read, until ?? Infinity), itemsPath);
+  if (missingSaid) console.error(missingSaid);
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
   if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);
   if (args['sasrec-patience'] !== undefined) settings.sasrec.patience = Number(args['sasrec-patience']);

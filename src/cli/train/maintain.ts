@@ -13,7 +13,16 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { describeLeftOut, parseTime, readEvents, readItems, titleWordsOf, withShortTitles } from '../data.js';
+import {
+  describeLeftOut,
+  describeMissingItems,
+  missingItems,
+  parseTime,
+  readEvents,
+  readItems,
+  titleWordsOf,
+  withShortTitles,
+} from '../data.js';
 import type { LeftOut } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
@@ -142,6 +151,8 @@ async function main(argv: string[]): Promise<void> {
   if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
   const read = await readItems(itemsPath);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
+  const missingSaid = describeMissingItems(missingItems(events, read, until), itemsPath);
+  if (missingSaid) console.error(missingSaid);
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`maintain trains on the wasm backend, which could not start: ${backend.reason}`);
