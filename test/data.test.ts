@@ -150,6 +150,40 @@ function bigLog(n: number): string {
   return lines.join('\n');
 }
 
+describe('parseTime', () => {
+  const oct1 = Date.UTC(2011, 9, 1, 8, 26);
+  it('reads ISO 8601 date-times (UTC where no zone is given), plain dates, and seconds or milliseconds since 1970', () => {
+    expect(parseTime('2011-10-01 08:26:00')).toBe(oct1);
+    expect(parseTime('2011-10-01T08:26')).toBe(oct1);
+    expect(parseTime('2011-10-01T08:26:00.250Z')).toBe(oct1 + 250);
+    expect(parseTime('2011-10-01T09:26:00+01:00')).toBe(oct1);
+    expect(parseTime('2011-10-01T09:26:00+0100')).toBe(oct1);
+    expect(parseTime(' 2011-10-01 ')).toBe(Date.UTC(2011, 9, 1));
+    // An export's epoch: seconds (what most systems write) or milliseconds, told apart by size
+    // (a millisecond count under 10¹¹ would be a shop's event of 1970 to 1973).
+    expect(parseTime('1317457560')).toBe(oct1);
+    expect(parseTime('1317457560.5')).toBe(oct1 + 500);
+    expect(parseTime('1317457560000')).toBe(oct1);
+  });
+  it("refuses what it could read two ways or in the machine's own time zone, and a day the calendar lacks", () => {
+    // 01/10/2011 is 1 October in a British shop and 10 January in an American one; Date.parse
+    // read both slash forms, and every form without a zone but the ISO ones, in local time.
+    for (const bad of [
+      '01/10/2011 08:26',
+      '10/01/2011',
+      '2011/10/01 08:26',
+      'Oct 1, 2011',
+      'Sat, 01 Oct 2011 08:26:00',
+      '2011-02-30',
+      '2011-02-30 10:00:00',
+      'yesterday',
+      '',
+      '-5',
+    ])
+      expect(parseTime(bad), bad).toBeNaN();
+  });
+});
+
 describe('readItems', () => {
   it('reads titles with quotes and commas, and the optional columns where they hold a value', async () => {
     const items = await readItems(file('item_id,title,price,category\nA,"MUG, ""RED""",2.5,kitchen\nB,PLATE,,\nC,BOWL,-1,\n', true));

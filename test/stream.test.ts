@@ -173,7 +173,21 @@ describe('npm run stream', () => {
         tooOld: 0,
       });
       expect(logIds(state)).toEqual(['e1', 'e2', 'e3']);
-      expect((await status(port))['events']).toBe(3);
+      // A time as a number: milliseconds since 1970, or seconds where it is under 10¹¹ (a
+      // millisecond count that small would be an order of 1970 to 1973).
+      const at = T0 + 3 * 60_000;
+      const numeric = [
+        { ...event('e4', 'sku-1', 0), timestamp: at / 1000 },
+        { ...event('e5', 'sku-2', 0), timestamp: at },
+      ];
+      expect((await post(port, JSON.stringify(numeric))).json).toEqual({ accepted: 2, duplicates: 0, tooOld: 0 });
+      const times = readFileSync(join(state, 'events.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{"id":"e4"') || l.startsWith('{"id":"e5"'))
+        .map((l) => (JSON.parse(l) as { t: number }).t);
+      expect(times).toEqual([at, at]);
+      expect((await post(port, JSON.stringify([{ ...event('e6', 'sku-1', 0), timestamp: -1 }]))).status).toBe(400);
+      expect((await status(port))['events']).toBe(5);
     },
   );
 

@@ -167,15 +167,33 @@ async function lineOfRecord(path: string, gz: boolean, k: number): Promise<numbe
   return line;
 }
 
-/** Parses an ISO 8601 date-time or `YYYY-MM-DD HH:MM:SS` (read as UTC), or a plain date. */
+/** A count since 1970 in milliseconds: seconds where it is under 10¹¹ (see {@link parseTime}); NaN where it is not a finite count ≥ 0. */
+export function epochMs(n: number): number {
+  if (!Number.isFinite(n) || n < 0) return NaN;
+  return n < 1e11 ? Math.round(n * 1000) : n;
+}
+
+/** An ISO 8601 date or date-time: date, time, fraction of a second, zone (`Z`, `+hh:mm`, `+hhmm`). */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * Parses a time of the data files, in milliseconds since 1970 (NaN where it cannot be read one
+ * way only): an ISO 8601 date-time (`YYYY-MM-DD HH:MM:SS` too; read as UTC where it names no
+ * zone), a plain date (its midnight, UTC), or seconds or milliseconds since 1970 (a count under
+ * 10¹¹ is seconds: in milliseconds it would be an event of 1970 to 1973). Other forms are refused
+ * rather than left to `Date.parse`, which reads them in the machine's own time zone and reads
+ * 01/10/2011 as 10 January, where a British shop means 1 October; so is a day the calendar lacks.
+ */
 export function parseTime(s: string): number {
   const t = s.trim();
-  const iso = /^\d{4}-\d{2}-\d{2}$/.test(t)
-    ? `${t}T00:00:00Z`
-    : /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(t)
-      ? `${t.replace(' ', 'T')}Z`
-      : t;
-  const ms = Date.parse(iso);
+  if (/^\d+(\.\d+)?$/.test(t)) return epochMs(Number(t));
+  const m = ISO_TIME.exec(t);
+  if (!m) return NaN;
+  const [, y, mo, d, hh = '00', mm = '00', ss = '00', frac = '', zone = 'Z'] = m;
+  const ms = Date.parse(`${y}-${mo}-${d}T${hh}:${mm}:${ss}${frac}${zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`);
+  // Date.parse takes 2011-02-30 for 2 March: the day must be the calendar's.
+  const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+  if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d)) return NaN;
   return ms;
 }
 
@@ -226,7 +244,9 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
         const stamp = r[timeAt!]!;
         const t = stamp === lastStamp ? lastTime : parseTime(stamp);
         if (!Number.isFinite(t))
-          throw new BadRow(`timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time or YYYY-MM-DD HH:MM:SS.`);
+          throw new BadRow(
+            `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), nor seconds or milliseconds since 1970.`,
+          );
         lastStamp = stamp;
         lastTime = t;
         const user = once(userId);

@@ -29,7 +29,7 @@ import {
   streamCompactionDue,
   streamWindowStart,
 } from '../../core/shop-delta.js';
-import { parseTime } from '../data.js';
+import { epochMs, parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
@@ -560,10 +560,10 @@ export class StreamJob {
         throw new EventInputError(`${where(j)}: an event needs an "id" (string), so that a retry is not counted twice.`);
       if (typeof r.user_id !== 'string' && typeof r.user_id !== 'number') throw new EventInputError(`${where(j)}: "user_id" is missing.`);
       if (typeof r.item_id !== 'string' && typeof r.item_id !== 'number') throw new EventInputError(`${where(j)}: "item_id" is missing.`);
-      const t = typeof r.timestamp === 'number' ? r.timestamp : typeof r.timestamp === 'string' ? parseTime(r.timestamp) : NaN;
+      const t = typeof r.timestamp === 'number' ? epochMs(r.timestamp) : typeof r.timestamp === 'string' ? parseTime(r.timestamp) : NaN;
       if (!Number.isFinite(t)) {
         throw new EventInputError(
-          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time, YYYY-MM-DD HH:MM:SS or milliseconds since 1970.`,
+          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), nor seconds or milliseconds since 1970.`,
         );
       }
       const item = String(r.item_id);
