@@ -194,6 +194,25 @@ describe('readItems', () => {
     ]);
     await expect(readItems(file('item_id,name\nA,B\n'))).rejects.toThrow(/lacks the column\(s\) title/);
   });
+
+  it('skips the rows a page would skip (no id, a repeated id, no title) and tells them, as the storefront does', async () => {
+    const told: string[][] = [];
+    const items = await readItems(file('item_id,title\nA,apple\n,no id\nB,\nA,apple again\nC,cheese\n'), {
+      skipped: (problems) => told.push([...problems]),
+    });
+    // Before, the tools took all five: a product "" and B without text, and A twice, which put
+    // a second A in every list the eval scored and left the first without its events.
+    expect(items).toEqual([
+      { id: 'A', title: 'apple' },
+      { id: 'C', title: 'cheese' },
+    ]);
+    expect(told).toHaveLength(1);
+    expect(told[0]!.join('; ')).toMatch(/has no id.*"B" has an empty title.*id "A" is duplicated/);
+    // Every row skipped: an error that says what is wrong with them.
+    await expect(readItems(file('item_id,title\n,x\nB,\n'))).rejects.toThrow(
+      /f[0-9]+\.csv: The catalogue has no usable item: 2 invalid items/,
+    );
+  });
 });
 
 describe('readCatalogFile', () => {

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
-import { validateCatalogSliced } from '../core/catalog.js';
+import { describeProblems, validateCatalogSliced } from '../core/catalog.js';
 import { parseJsonArraySliced } from '../core/json-array.js';
 import { Slicer } from '../core/slice.js';
 import { UsageError } from './common.js';
@@ -309,9 +309,20 @@ export function describeMissingItems(missing: { events: number; products: number
   return `left out ${ev} of ${pr} that ${itemsPath} does not list: add them to it (a product no longer sold too) to learn from them`;
 }
 
-/** Reads an items file into catalogue items, a piece at a time. */
-export async function readItems(path: string, options: ReadOptions = {}): Promise<Item[]> {
-  return rows(
+/** How an items file is read. */
+export interface ItemsReadOptions extends ReadOptions {
+  /** Told the rows skipped (what is wrong with each), where any was; unless given, they are printed as a warning. */
+  skipped?: (problems: readonly string[]) => void;
+}
+
+/**
+ * Reads an items file into catalogue items, a piece at a time, checked as a page checks its
+ * catalogue (`validateCatalog`): a row without an id, with an id of an earlier row or without a
+ * title is skipped and told (`options.skipped`), so that the tools score and learn the catalogue
+ * a page would show; a file with no usable row is an error.
+ */
+export async function readItems(path: string, options: ItemsReadOptions = {}): Promise<Item[]> {
+  const read = await rows(
     path,
     ['item_id', 'title'],
     (column) => {
@@ -330,6 +341,17 @@ export async function readItems(path: string, options: ReadOptions = {}): Promis
     },
     options,
   );
+  const catalog = await validateCatalogSliced(read, new Slicer()).catch((err: unknown) => {
+    throw new Error(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  if (catalog.skipped.length > 0) {
+    if (options.skipped) options.skipped(catalog.skipped);
+    else
+      console.warn(
+        `${path}: ${describeProblems(catalog.skipped)} (items numbered from 0, the row after the header). These rows were skipped; the other ${catalog.size} items are used.`,
+      );
+  }
+  return [...catalog.items];
 }
 
 /**
