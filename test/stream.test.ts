@@ -187,7 +187,17 @@ describe('npm run stream', () => {
         .map((l) => (JSON.parse(l) as { t: number }).t);
       expect(times).toEqual([at, at]);
       expect((await post(port, JSON.stringify([{ ...event('e6', 'sku-1', 0), timestamp: -1 }]))).status).toBe(400);
-      expect((await status(port))['events']).toBe(5);
+      // A guest's order is a sale of the shop's like any other: taken without a shopper (the job
+      // learns what the whole shop sells; it refused the whole batch before).
+      const { user_id: _dropped, ...guest } = event('e7', 'sku-2', 4) as { user_id: string };
+      void _dropped;
+      expect((await post(port, JSON.stringify([guest, { ...event('e8', 'sku-2', 4), user_id: null }]))).json).toEqual({
+        accepted: 2,
+        duplicates: 0,
+        tooOld: 0,
+      });
+      expect((await post(port, JSON.stringify([{ ...event('e9', 'sku-2', 4), user_id: { name: 'x' } }]))).status).toBe(400);
+      expect((await status(port))['events']).toBe(7);
     },
   );
 

@@ -558,7 +558,10 @@ export class StreamJob {
       const id = r.id === undefined || r.id === '' ? fallbackId?.(j) : r.id;
       if (typeof id !== 'string' && typeof id !== 'number')
         throw new EventInputError(`${where(j)}: an event needs an "id" (string), so that a retry is not counted twice.`);
-      if (typeof r.user_id !== 'string' && typeof r.user_id !== 'number') throw new EventInputError(`${where(j)}: "user_id" is missing.`);
+      // A guest's order (no user_id) is a sale like any other: the job learns what the whole shop sells.
+      const user = r.user_id === undefined || r.user_id === null ? '' : r.user_id;
+      if (typeof user !== 'string' && typeof user !== 'number')
+        throw new EventInputError(`${where(j)}: "user_id" must be a string or a number (or left out for a guest's order).`);
       if (typeof r.item_id !== 'string' && typeof r.item_id !== 'number') throw new EventInputError(`${where(j)}: "item_id" is missing.`);
       const t = typeof r.timestamp === 'number' ? epochMs(r.timestamp) : typeof r.timestamp === 'string' ? parseTime(r.timestamp) : NaN;
       if (!Number.isFinite(t)) {
@@ -573,7 +576,7 @@ export class StreamJob {
           422,
         );
       }
-      return { id: String(id), user: String(r.user_id), item, t };
+      return { id: String(id), user: String(user), item, t };
     });
   }
 
