@@ -85,6 +85,13 @@ describe('readEvents', () => {
 
   it('names a missing column, an empty log, a bad timestamp by its line, a short row and a cut gzip file', async () => {
     await expect(readEvents(file('user_id,item_id\nu,A\n'))).rejects.toThrow(/lacks the column\(s\) timestamp\. Found: user_id, item_id/);
+    // A spreadsheet's export with semicolons or tabs between the columns: said so.
+    await expect(readEvents(file('user_id;item_id;timestamp\nu;A;2011-01-01\n'))).rejects.toThrow(
+      /Its header is one column holding ";": the columns must be separated by commas/,
+    );
+    await expect(readItems(file('item_id\ttitle\nA\tapple\n'))).rejects.toThrow(
+      /Its header is one column holding a tab: the columns must be separated by commas/,
+    );
     await expect(readEvents(file('user_id,item_id,timestamp\n'))).rejects.toThrow(/has no data rows/);
     await expect(readEvents(file(''))).rejects.toThrow(/has no data rows/);
     // The quoted title spans lines 2 and 3, so the bad row is the file's line 4.

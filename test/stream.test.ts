@@ -4,7 +4,7 @@
  * a new base starts the delta again.
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { appendFileSync, cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -389,6 +389,18 @@ describe('npm run stream', () => {
     await writer;
     // Publications happened while it was read (how many depends on the machine's speed).
     expect(seen.size).toBeGreaterThan(1);
+  });
+
+  it('says so where its events file is separated by semicolons, not commas', { timeout: 60_000 }, () => {
+    const { dir, model, items, state } = setup();
+    const file = join(dir, 'orders.csv');
+    writeFileSync(file, `id;user_id;item_id;timestamp\no-1;c1;${ITEMS[0]};2026-11-01T00:00:00Z\n`);
+    const r = spawnSync(process.execPath, [...job, '--model', model, '--items', items, '--state', state, '--events', file, '--once'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/orders\.csv lacks the column\(s\) user_id, item_id, timestamp\. .*Its header is one column holding ";"/);
   });
 
   it('follows a growing NDJSON file: whole lines only, bad lines skipped, nothing twice after a restart', { timeout: 60_000 }, async () => {

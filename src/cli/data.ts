@@ -81,6 +81,17 @@ function bytesOf(path: string, gz: boolean, pieceBytes: number | undefined, each
 }
 
 /**
+ * What to add to the error of a header that lacks columns, where it is one column holding another
+ * separator (a spreadsheet's export with semicolons, tabs or bars): that the columns must be
+ * separated by commas. Empty otherwise.
+ */
+export function separatorHint(header: readonly string[]): string {
+  const other = header.length === 1 ? [';', '\t', '|'].find((c) => header[0]!.includes(c)) : undefined;
+  if (other === undefined) return '';
+  return ` Its header is one column holding ${other === '\t' ? 'a tab' : JSON.stringify(other)}: the columns must be separated by commas (save the file as comma-separated CSV).`;
+}
+
+/**
  * The file's rows, each turned by the function `take` makes from the header: only what that
  * returns is kept, not a record of every column of every row (a log's rows carry titles, prices
  * and more that the events do not need). The file is read, gunzipped and parsed a piece at a
@@ -115,7 +126,7 @@ async function rows<T>(
             const missing = required.filter((c) => !r.includes(c));
             if (missing.length)
               throw new Error(
-                `${path} lacks the column(s) ${missing.join(', ')}. Found: ${r.join(', ')}. Required: ${required.join(', ')}.`,
+                `${path} lacks the column(s) ${missing.join(', ')}. Found: ${r.join(', ')}. Required: ${required.join(', ')}.${separatorHint(r)}`,
               );
             row = take((name) => r.indexOf(name));
           } else {

@@ -11,6 +11,7 @@ import { parse } from 'csv-parse/sync';
 import type { RawEvent, StreamJob } from './job.js';
 import { EventInputError } from './job.js';
 import { chunkLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
+import { separatorHint } from '../data.js';
 import { tailSha } from './checkpoint.js';
 import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
 
@@ -248,7 +249,10 @@ export class FileSource {
       if (!this.ndjson && this.header === null) {
         this.header = (parse(l, { bom: true }) as string[][])[0] ?? [];
         const missing = ['user_id', 'item_id', 'timestamp'].filter((c) => !this.header!.includes(c));
-        if (missing.length) throw new Error(`${this.path} lacks the column(s) ${missing.join(', ')}. Found: ${this.header.join(', ')}.`);
+        if (missing.length)
+          throw new Error(
+            `${this.path} lacks the column(s) ${missing.join(', ')}. Found: ${this.header.join(', ')}.${separatorHint(this.header)}`,
+          );
         continue;
       }
       try {
