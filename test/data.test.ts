@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
-import { describeLeftOut, describeMissingItems, missingItems, parseTime, readCatalogFile, readEvents, readItems } from '../src/cli/data.js';
+import {
+  columnsOf,
+  describeLeftOut,
+  describeMissingItems,
+  missingItems,
+  parseTime,
+  readCatalogFile,
+  readEvents,
+  readItems,
+} from '../src/cli/data.js';
 import { tempFolder } from './helpers.js';
 
 const dir = tempFolder('clickwise-data-');
@@ -156,6 +165,49 @@ function bigLog(n: number): string {
   }
   return lines.join('\n');
 }
+
+describe('--columns: a file with its own column names', () => {
+  // The head of the shop's raw export (Online Retail's own names).
+  const raw = [
+    'InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country',
+    '536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom',
+    '536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,,United Kingdom',
+  ].join('\n');
+  const columns = columnsOf('user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,quantity=Quantity,title=Description');
+
+  it('reads the events and the items under the names the file gives them', async () => {
+    const events = await readEvents(file(raw), { columns });
+    expect(events).toEqual([
+      {
+        user: '17850',
+        item: '85123A',
+        t: parseTime('2010-12-01 08:26:00'),
+        event: 'purchase',
+        quantity: 6,
+        basket: '17850@2010-12-01 08:26:00',
+      },
+    ]);
+    const items = await readItems(file(raw), { columns });
+    expect(items.map((i) => `${i.id}:${i.title}`)).toEqual(['85123A:WHITE HANGING HEART T-LIGHT HOLDER', '22633:HAND WARMER UNION JACK']);
+    // Without them the file is refused, naming what it lacks.
+    await expect(readEvents(file(raw))).rejects.toThrow(/lacks the column\(s\) user_id, item_id, timestamp/);
+    // A name given that the file lacks is named with the column it stands for.
+    await expect(readEvents(file(raw), { columns: { ...columns, user_id: 'Customer' } })).rejects.toThrow(
+      /lacks the column\(s\) Customer \(user_id, by --columns\)/,
+    );
+  });
+
+  it('refuses a list it cannot read, or that names a column no file of the tools has', () => {
+    expect(columnsOf(undefined)).toBeUndefined();
+    expect(() => columnsOf('user_id')).toThrow(
+      /--columns takes name=column pairs separated by commas \(user_id=CustomerID,item_id=StockCode\), got "user_id"/,
+    );
+    expect(() => columnsOf('user=CustomerID')).toThrow(
+      /--columns names "user", which is not a column of the tools' files: user_id, item_id, timestamp/,
+    );
+    expect(() => columnsOf('user_id=A,user_id=B')).toThrow(/--columns gives user_id twice/);
+  });
+});
 
 describe('parseTime', () => {
   const oct1 = Date.UTC(2011, 9, 1, 8, 26);

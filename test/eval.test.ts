@@ -91,6 +91,49 @@ describe('a shop whose titles say little (--title-words)', () => {
 });
 
 describe('a log with rows of no shopper', () => {
+  it("reads a shop's own export, under its own column names (--columns)", () => {
+    const root = resolve(import.meta.dirname, '..');
+    const dir = tempFolder('clickwise-eval-columns-');
+    const rows = ['InvoiceNo,StockCode,Description,InvoiceDate,CustomerID'];
+    for (let d = 1; d <= 20; d++) {
+      const day = `2021-02-${String(d).padStart(2, '0')}`;
+      rows.push(`${d}1,${d % 2 ? 'A' : 'B'},x,${day} 10:00:00,17850`, `${d}2,${d % 2 ? 'B' : 'A'},x,${day} 11:00:00,13047`);
+    }
+    writeFileSync(join(dir, 'raw.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'products.csv'), 'StockCode,Description\nA,apple\nB,bread\nC,cheese\n');
+    const report = join(dir, 'report.json');
+    const args = (columns: string[]): string[] => [
+      'src/cli/eval/eval.ts',
+      '--events',
+      join(dir, 'raw.csv'),
+      '--items',
+      join(dir, 'products.csv'),
+      '--split',
+      '2021-02-15',
+      '--methods',
+      'repeat-then-popularity',
+      '--out',
+      report,
+      ...columns,
+    ];
+    const tsx = resolve(root, 'node_modules/.bin/tsx');
+    const refused = spawnSync(tsx, args([]), { cwd: root, encoding: 'utf8' });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(
+      /raw\.csv lacks the column\(s\) user_id, item_id, timestamp\..*--columns user_id=\.\.\.,item_id=\.\.\. reads a file with its own names/,
+    );
+    const run = spawnSync(tsx, args(['--columns', 'user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description']), {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    const written = JSON.parse(readFileSync(report, 'utf8')) as { eventsReplayed: number; eventsScored: number; catalogue: number };
+    expect([written.eventsReplayed, written.eventsScored, written.catalogue]).toEqual([40, 12, 3]);
+    const bad = spawnSync(tsx, args(['--columns', 'shopper=CustomerID']), { cwd: root, encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--columns names "shopper", which is not a column of the tools' files/);
+  });
+
   it("leaves a guest's rows and the events of unlisted products out of the replay, and says how many on the command line and in the report", () => {
     const root = resolve(import.meta.dirname, '..');
     const dir = tempFolder('clickwise-eval-guests-');

@@ -391,6 +391,36 @@ describe('npm run stream', () => {
     expect(seen.size).toBeGreaterThan(1);
   });
 
+  it("reads events files and an items CSV under the shop's own column names (--columns)", { timeout: 60_000 }, () => {
+    const { dir, model, state } = setup();
+    const items = join(dir, 'products.csv');
+    writeFileSync(items, 'StockCode,Description\n' + ITEMS.map((id) => `${id},Product ${id}`).join('\n') + '\n');
+    const csv = join(dir, 'orders.csv');
+    writeFileSync(
+      csv,
+      `Line,CustomerID,StockCode,InvoiceDate\no-1,c1,${ITEMS[0]},2026-11-01T00:00:00Z\no-2,,${ITEMS[1]},2026-11-01T00:01:00Z\n`,
+    );
+    const ndjson = join(dir, 'more.ndjson');
+    writeFileSync(
+      ndjson,
+      JSON.stringify({ Line: 'o-3', CustomerID: 'c2', StockCode: ITEMS[2], InvoiceDate: '2026-11-01T00:02:00Z' }) + '\n',
+    );
+    const columns = 'id=Line,user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description';
+    for (const [file, taken] of [
+      [csv, /read .*orders\.csv: 2 new events, 0 seen before/],
+      [ndjson, /read .*more\.ndjson: 1 new events?, 0 seen before/],
+    ] as const) {
+      const r = spawnSync(
+        process.execPath,
+        [...job, '--model', model, '--items', items, '--state', state, '--events', file, '--columns', columns, '--once'],
+        { cwd: root, encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(taken);
+    }
+    expect(logIds(state)).toEqual(['o-1', 'o-2', 'o-3']);
+  });
+
   it('says so where its events file is separated by semicolons, not commas', { timeout: 60_000 }, () => {
     const { dir, model, items, state } = setup();
     const file = join(dir, 'orders.csv');

@@ -34,6 +34,50 @@ export interface ReadOptions {
   progress?: (done: number, total: number) => void;
   /** Bytes read from the file at a time: 64 KiB unless given. */
   pieceBytes?: number;
+  /** The file's own name of a column, by the name the tools give it (`--columns`, {@link columnsOf}). */
+  columns?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Every column the tools' files may have, by the name the tools give it. */
+export const FILE_COLUMNS = [
+  'user_id',
+  'item_id',
+  'timestamp',
+  'event',
+  'quantity',
+  'session_id',
+  'id',
+  'title',
+  'description',
+  'price',
+  'category',
+] as const;
+
+/**
+ * The `--columns` option: `user_id=CustomerID,item_id=StockCode,...`, the file's own name of each
+ * column named (a shop's export keeps its own names); undefined where it is not given. A list it
+ * cannot read, a column the tools' files lack or one given twice is a usage error.
+ */
+export function columnsOf(value: unknown): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const out: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const at = pair.indexOf('=');
+    const name = pair.slice(0, at).trim();
+    const column = pair.slice(at + 1).trim();
+    if (at < 0 || name === '' || column === '')
+      throw new UsageError(
+        `--columns takes name=column pairs separated by commas (user_id=CustomerID,item_id=StockCode), got ${JSON.stringify(text)}.`,
+      );
+    if (!(FILE_COLUMNS as readonly string[]).includes(name))
+      throw new UsageError(
+        `--columns names ${JSON.stringify(name)}, which is not a column of the tools' files: ${FILE_COLUMNS.join(', ')}.`,
+      );
+    if (name in out) throw new UsageError(`--columns gives ${name} twice.`);
+    out[name] = column;
+  }
+  return out;
 }
 
 /** The rows of an events file left out (see {@link readEvents}). */
@@ -123,12 +167,13 @@ async function rows<T>(
       try {
         for await (const r of parsed) {
           if (row === null) {
-            const missing = required.filter((c) => !r.includes(c));
+            const own = (name: string): string => options.columns?.[name] ?? name;
+            const missing = required.filter((c) => !r.includes(own(c)));
             if (missing.length)
               throw new Error(
-                `${path} lacks the column(s) ${missing.join(', ')}. Found: ${r.join(', ')}. Required: ${required.join(', ')}.${separatorHint(r)}`,
+                `${path} lacks the column(s) ${missing.map((c) => (own(c) === c ? c : `${own(c)} (${c}, by --columns)`)).join(', ')}. Found: ${r.join(', ')}. Required: ${required.join(', ')}${options.columns ? '' : ' (--columns user_id=...,item_id=... reads a file with its own names)'}.${separatorHint(r)}`,
               );
-            row = take((name) => r.indexOf(name));
+            row = take((name) => r.indexOf(own(name)));
           } else {
             records++;
             const kept = row(r);
@@ -396,13 +441,14 @@ export function titleWordsOf(value: unknown): number | null {
 }
 
 /**
- * Reads a storefront catalogue (JSON array) or the tools' items CSV. Both are read in slices, so
+ * Reads a storefront catalogue (JSON array) or the tools' items CSV (its columns under the names
+ * `columns` gives, where given). Both are read in slices, so
  * that a job that reads a catalogue again while it runs (the stream job) keeps taking events.
  */
-export async function readCatalogFile(path: string): Promise<Item[]> {
+export async function readCatalogFile(path: string, columns?: Readonly<Record<string, string>>): Promise<Item[]> {
   if (!existsSync(path))
     throw new Error(`${path} does not exist. Give the catalogue the storefront serves (--catalog) or an items CSV (--items).`);
-  if (/\.csv(\.gz)?$/.test(path)) return readItems(path);
+  if (/\.csv(\.gz)?$/.test(path)) return readItems(path, { columns });
   const slicer = new Slicer();
   let parsed: unknown;
   try {

@@ -48,6 +48,7 @@ import {
 } from '../common.js';
 import type { LeftOut, LogEvent } from '../data.js';
 import {
+  columnsOf,
   describeLeftOut,
   describeMissingItems,
   missingItems,
@@ -506,6 +507,8 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
 
   --events F         events CSV (user_id,item_id,timestamp; plain or .gz)
   --items F          items CSV (item_id,title,...)
+  --columns L        the files' own names of their columns, where they are not the tools' ones:
+                     user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description
   --split DATE       first day scored
   --until DATE       end of the scored period (default: the end of the log)
   --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec,
@@ -536,6 +539,7 @@ async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
     events: 'string',
     items: 'string',
+    columns: 'string',
     split: 'string',
     until: 'string',
     k: 'number',
@@ -595,6 +599,7 @@ async function main(argv: string[]): Promise<void> {
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
   const titleWords = titleWordsOf(args['title-words']);
+  const columns = columnsOf(args['columns']);
   const trainingThreads = args['training-threads'] !== undefined ? trainingThreadsOf(args['training-threads']) : undefined;
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
@@ -615,11 +620,15 @@ async function main(argv: string[]): Promise<void> {
   const t0 = Date.now();
   const reading = progressBar(`reading ${eventsPath}`, 1);
   let leftOut: LeftOut = { noShopper: 0, noItem: 0 };
-  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total), leftOut: (c) => (leftOut = c) });
+  const events = await readEvents(eventsPath, {
+    progress: (done, total) => reading.tick(done / total),
+    leftOut: (c) => (leftOut = c),
+    columns,
+  });
   reading.end();
   const leftOutSaid = describeLeftOut(leftOut);
   if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
-  const read = await readItems(itemsPath);
+  const read = await readItems(itemsPath, { columns });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const missingSaid = describeMissingItems(missingItems(events, read, until ?? Infinity), itemsPath);
   if (missingSaid) console.error(missingSaid);

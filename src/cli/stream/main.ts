@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import { relative, resolve } from 'node:path';
 import type { Command } from '../common.js';
 import { isEntry, parseArgs, runCommand, UsageError } from '../common.js';
-import { readCatalogFile } from '../data.js';
+import { columnsOf, readCatalogFile } from '../data.js';
 import { SHOP_STREAM_KEEP_DAYS } from '../../core/shop-delta.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
@@ -26,6 +26,8 @@ what each item sold lately, the delta also carries those figures brought up to d
   --model DIR          the served model folder (its manifest.json and the head it names); the delta goes into DIR/delta/
   --catalog F          the catalogue JSON the pages serve (or --items F: an items CSV); events of other items are refused
   --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once, as it unzips)
+  --columns L          the files' own names of their columns (the events file's and the items CSV's, CSV or
+                       NDJSON keys), where they are not the tools' ones: id=OrderLine,user_id=CustomerID,item_id=StockCode,...
   --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)
   --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
   --state DIR          the job's own append-only log (default .clickwise-stream; never inside --model)
@@ -49,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
     items: 'string',
     catalog: 'string',
     events: 'string',
+    columns: 'string',
     listen: 'string',
     'secret-file': 'string',
     state: 'string',
@@ -59,6 +62,7 @@ async function main(argv: string[]): Promise<void> {
     once: 'boolean',
   });
   if (args['model'] === undefined) fail('Missing --model.');
+  const columns = columnsOf(args['columns']);
   const catalogFile = args['catalog'] ?? args['items'];
   if (catalogFile === undefined) fail('Missing --catalog F (the catalogue JSON the pages serve) or --items F (an items CSV).');
   const modelDir = resolve(String(args['model']));
@@ -86,7 +90,7 @@ async function main(argv: string[]): Promise<void> {
   if (secret && secret.length < 16) fail('The secret must be at least 16 characters.');
 
   const say = (m: string): void => console.error(`[stream] ${m}`);
-  const ids = (await readCatalogFile(String(catalogFile))).map((i) => i.id);
+  const ids = (await readCatalogFile(String(catalogFile), columns)).map((i) => i.id);
   const t0 = Date.now();
   const job = await StreamJob.open({ modelDir, ids, stateDir, log: say, keepDays });
   say(
@@ -96,7 +100,7 @@ async function main(argv: string[]): Promise<void> {
         : `${job.total} events replayed from ${stateDir}`
     } in ${Date.now() - t0} ms`,
   );
-  const source = args['events'] !== undefined ? new FileSource(resolve(String(args['events'])), job, say) : null;
+  const source = args['events'] !== undefined ? new FileSource(resolve(String(args['events'])), job, say, undefined, columns) : null;
   source?.resume(job.sourcePosition);
   let checkpointAt = Date.now();
   /**
@@ -191,7 +195,7 @@ async function main(argv: string[]): Promise<void> {
   const readCatalogAgain = async (t: number): Promise<void> => {
     let next: string[];
     try {
-      next = (await readCatalogFile(String(catalogFile))).map((i) => i.id);
+      next = (await readCatalogFile(String(catalogFile), columns)).map((i) => i.id);
     } catch (err) {
       catalogTime = t;
       catalogFailed(err);

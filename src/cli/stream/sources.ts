@@ -70,10 +70,17 @@ export class FileSource {
     private readonly job: StreamJob,
     private readonly say: (m: string) => void,
     private readonly pieceBytes = PIECE_BYTES,
+    /** The file's own name of a column, by the tools' name (`--columns`). */
+    private readonly columns?: Readonly<Record<string, string>>,
   ) {
     this.ndjson = /\.(nd)?jsonl?$/i.test(path) || /\.ndjson$/i.test(path);
     this.name = basename(path);
     this.gz = path.endsWith('.gz');
+  }
+
+  /** The file's own name of the column the tools call `name`. */
+  private own(name: string): string {
+    return this.columns?.[name] ?? name;
   }
 
   /** Where the file has been read to (null before anything was), for the job's checkpoint. */
@@ -248,28 +255,30 @@ export class FileSource {
       if (l.trim() === '') continue;
       if (!this.ndjson && this.header === null) {
         this.header = (parse(l, { bom: true }) as string[][])[0] ?? [];
-        const missing = ['user_id', 'item_id', 'timestamp'].filter((c) => !this.header!.includes(c));
+        const missing = ['user_id', 'item_id', 'timestamp'].filter((c) => !this.header!.includes(this.own(c)));
         if (missing.length)
           throw new Error(
-            `${this.path} lacks the column(s) ${missing.join(', ')}. Found: ${this.header.join(', ')}.${separatorHint(this.header)}`,
+            `${this.path} lacks the column(s) ${missing.map((c) => (this.own(c) === c ? c : `${this.own(c)} (${c}, by --columns)`)).join(', ')}. Found: ${this.header.join(', ')}.${separatorHint(this.header)}`,
           );
         continue;
       }
       try {
-        let raw: RawEvent;
-        if (this.ndjson) raw = JSON.parse(l) as RawEvent;
+        let rec: Record<string, unknown>;
+        if (this.ndjson) rec = JSON.parse(l) as Record<string, unknown>;
         else {
           const cells = (parse(l, { relax_quotes: false }) as string[][])[0] ?? [];
-          const rec: Record<string, string> = {};
-          this.header!.forEach((h, k) => (rec[h] = cells[k] ?? ''));
-          raw = {
-            id: rec['id'] || rec['event_id'] || undefined,
-            user_id: rec['user_id'],
-            item_id: rec['item_id'],
-            timestamp: rec['timestamp'],
-          };
+          const row: Record<string, string> = {};
+          this.header!.forEach((h, k) => (row[h] = cells[k] ?? ''));
+          rec = row;
         }
-        if (typeof raw !== 'object' || raw === null) throw new EventInputError('not an object');
+        if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new EventInputError('not an object');
+        const id = rec[this.own('id')];
+        const raw: RawEvent = {
+          id: id === '' || id === undefined ? rec['event_id'] || undefined : id,
+          user_id: rec[this.own('user_id')],
+          item_id: rec[this.own('item_id')],
+          timestamp: rec[this.own('timestamp')],
+        };
         raws.push({ raw, line: this.line });
       } catch (err) {
         this.skip(`${this.path}, line ${this.line}: ${err instanceof Error ? err.message : String(err)}`);

@@ -14,6 +14,7 @@ import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import {
+  columnsOf,
   describeLeftOut,
   describeMissingItems,
   missingItems,
@@ -37,6 +38,8 @@ base this one replaces.
 
   --events F         events CSV (user_id,item_id,timestamp; plain or .gz)
   --items F          items CSV (item_id,title,...)
+  --columns L        the files' own names of their columns, where they are not the tools' ones:
+                     user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description
   --until DATE       the last day learned from (exclusive)
   --out DIR          the model folder to write
   --models DIR       the source model (encoder, vectors; default: this package's models/)
@@ -85,6 +88,7 @@ async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
     events: 'string',
     items: 'string',
+    columns: 'string',
     until: 'string',
     out: 'string',
     models: 'string',
@@ -108,6 +112,7 @@ async function main(argv: string[]): Promise<void> {
       throw new UsageError(`Missing --${req}. Usage: npm run maintain -- --events F --items F --until DATE --out DIR`);
   }
   const titleWords = titleWordsOf(args['title-words']);
+  const columns = columnsOf(args['columns']);
   const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
   if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
     throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
@@ -145,11 +150,15 @@ async function main(argv: string[]): Promise<void> {
   const itemsPath = String(args['items']);
   const reading = progressBar(`reading ${eventsPath}`, 1);
   let leftOut: LeftOut = { noShopper: 0, noItem: 0 };
-  const events = await readEvents(eventsPath, { progress: (done, total) => reading.tick(done / total), leftOut: (c) => (leftOut = c) });
+  const events = await readEvents(eventsPath, {
+    progress: (done, total) => reading.tick(done / total),
+    leftOut: (c) => (leftOut = c),
+    columns,
+  });
   reading.end();
   const leftOutSaid = describeLeftOut(leftOut);
   if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
-  const read = await readItems(itemsPath);
+  const read = await readItems(itemsPath, { columns });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const missingSaid = describeMissingItems(missingItems(events, read, until), itemsPath);
   if (missingSaid) console.error(missingSaid);

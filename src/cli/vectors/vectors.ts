@@ -18,7 +18,7 @@ import type { VectorsManifest } from '../../core/vectors.js';
 import { catalogHash, decodeRow, encodePq, itemKeys, packKeys, packVectors, trainPq } from '../../core/vectors.js';
 import type { Command } from '../common.js';
 import { isEntry, manifestFile, packageModels, parseArgs, progressBar, runCommand, sha256Bytes, UsageError } from '../common.js';
-import { readCatalogFile } from '../data.js';
+import { columnsOf, readCatalogFile } from '../data.js';
 import { writeAtomically } from '../train/head-io.js';
 import { indexCatalog } from '../../core/catalog-index.js';
 import { packCatalogIndex } from '../../core/catalog-index-file.js';
@@ -169,14 +169,16 @@ With --catalog, it also writes the catalogue file's index (DIR/vectors/catalog-i
 that a first visit whose file is this one takes it instead of parsing the whole file.
 
   --catalog F        the catalogue JSON the pages serve (or --items F: an items CSV)
+  --columns L        the files' own names of their columns, where they are not the tools' ones:
+                     user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description
   --model DIR        the model folder the pages load (default: this package's models/)
   --subspaces M      bytes per item vector: 16 (default) or 8 (smaller, a little worse)`;
 
 async function main(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { catalog: 'string', items: 'string', model: 'string', subspaces: 'number' });
+  const args = parseArgs(argv, { catalog: 'string', items: 'string', columns: 'string', model: 'string', subspaces: 'number' });
   const source = args['catalog'] ?? args['items'];
   if (source === undefined) throw new UsageError('Missing --catalog F (or --items F).');
-  const items = await readCatalogFile(String(source));
+  const items = await readCatalogFile(String(source), columnsOf(args['columns']));
   // The file the pages serve, as it is: its index is shipped with the vectors.
   const catalogFile =
     args['catalog'] !== undefined && !/\.csv(\.gz)?$/.test(String(source)) ? new Uint8Array(readFileSync(String(source))) : undefined;
