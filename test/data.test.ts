@@ -6,7 +6,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { LogEvent } from '../src/cli/data.js';
+import type { LeftOut, LogEvent } from '../src/cli/data.js';
 import {
   columnsOf,
   describeLeftOut,
@@ -57,14 +57,14 @@ describe('readEvents', () => {
       ',D,2011-01-01 09:04:00',
       'u1,E,2011-01-01 09:05:00',
     ].join('\n');
-    const told: { noShopper: number; noItem: number }[] = [];
+    const told: LeftOut[] = [];
     const events = await readEvents(file(guests), { leftOut: (counts) => told.push(counts) });
     // Before, the three guest rows were one shopper "" (and "  "), and the row without an item an item "".
     expect(events.map((e) => `${e.user}:${e.item}`)).toEqual(['u1:A', 'u1:E']);
-    expect(told).toEqual([{ noShopper: 3, noItem: 1 }]);
+    expect(told).toEqual([{ noShopper: 3, noItem: 1, returns: 0 }]);
     expect(describeLeftOut(told[0]!)).toBe('4 rows (3 without a user_id, 1 without an item_id)');
-    expect(describeLeftOut({ noShopper: 0, noItem: 1 })).toBe('1 row (1 without an item_id)');
-    expect(describeLeftOut({ noShopper: 0, noItem: 0 })).toBeNull();
+    expect(describeLeftOut({ noShopper: 0, noItem: 1, returns: 0 })).toBe('1 row (1 without an item_id)');
+    expect(describeLeftOut({ noShopper: 0, noItem: 0, returns: 0 })).toBeNull();
     // A log with every row left out is an error that says why, not "no data rows".
     await expect(readEvents(file('user_id,item_id,timestamp\n,A,2011-01-01\n,B,2011-01-02\n'))).rejects.toThrow(
       /every row of .* was left out: 2 rows \(2 without a user_id\)\. The tools replay each shopper's events/,
@@ -72,7 +72,23 @@ describe('readEvents', () => {
     // Nothing left out: told so too.
     const none: unknown[] = [];
     await readEvents(file(log), { leftOut: (counts) => none.push(counts) });
-    expect(none).toEqual([{ noShopper: 0, noItem: 0 }]);
+    expect(none).toEqual([{ noShopper: 0, noItem: 0, returns: 0 }]);
+  });
+
+  it('leaves out a return (a quantity below 0: a cancelled or returned line of a raw export), and counts it', async () => {
+    const raw = [
+      'user_id,item_id,timestamp,quantity',
+      'u1,A,2011-01-01 09:00:00,6',
+      'u1,A,2011-01-02 09:00:00,-6',
+      'u1,B,2011-01-03 09:00:00,0',
+      'u1,C,2011-01-04 09:00:00,',
+    ].join('\n');
+    const told: unknown[] = [];
+    const events = await readEvents(file(raw), { leftOut: (counts) => told.push(counts) });
+    // Before, the return was one more event on A, as if it were bought again.
+    expect(events.map((e) => `${e.item}:${e.quantity}`)).toEqual(['A:6', 'B:0', 'C:1']);
+    expect(told).toEqual([{ noShopper: 0, noItem: 0, returns: 1 }]);
+    expect(describeLeftOut({ noShopper: 2, noItem: 0, returns: 1 })).toBe('3 rows (2 without a user_id, 1 a return: a quantity below 0)');
   });
 
   it('counts the events before a date whose product the items file lacks, and the products', () => {
@@ -191,6 +207,9 @@ describe('--columns: a file with its own column names', () => {
     expect(items.map((i) => `${i.id}:${i.title}`)).toEqual(['85123A:WHITE HANGING HEART T-LIGHT HOLDER', '22633:HAND WARMER UNION JACK']);
     // Without them the file is refused, naming what it lacks.
     await expect(readEvents(file(raw))).rejects.toThrow(/lacks the column\(s\) user_id, item_id, timestamp/);
+    // One --columns for an events file with its own names and an items file with the tools' names.
+    const items2 = await readItems(file('item_id,title\n85123A,HEART\n'), { columns });
+    expect(items2.map((i) => i.id)).toEqual(['85123A']);
     // A name given that the file lacks is named with the column it stands for.
     await expect(readEvents(file(raw), { columns: { ...columns, user_id: 'Customer' } })).rejects.toThrow(
       /lacks the column\(s\) Customer \(user_id, by --columns\)/,

@@ -174,7 +174,7 @@ describe('a log with rows of no shopper', () => {
       eventsReplayed: number;
       eventsScored: number;
     };
-    expect(written.rowsLeftOut).toEqual({ noShopper: 20, noItem: 0 });
+    expect(written.rowsLeftOut).toEqual({ noShopper: 20, noItem: 0, returns: 0 });
     expect(written.eventsOfUnknownItems).toBe(3);
     // The regulars' 40 events only: the guests were one shopper "" of 20 events before.
     expect(written.eventsReplayed).toBe(40);

@@ -86,6 +86,8 @@ export interface LeftOut {
   noShopper: number;
   /** Rows whose `item_id` is empty. */
   noItem: number;
+  /** Rows whose `quantity` is below 0: a cancelled or returned line (a raw export keeps them), not a purchase. */
+  returns: number;
 }
 
 /** How an events file is read. */
@@ -122,6 +124,16 @@ function bytesOf(path: string, gz: boolean, pieceBytes: number | undefined, each
   const source = createReadStream(path, pieceBytes ? { highWaterMark: pieceBytes } : {});
   if (each) source.on('data', (b) => each(b.length));
   return gz ? source.pipe(createGunzip()).on('error', (err) => source.destroy(err)) : source;
+}
+
+/**
+ * The header's name of the column the tools call `name`: the one `columns` gives, where the header
+ * has it, else the tools' own (so one `--columns` serves an events file and an items file that
+ * name their columns differently).
+ */
+export function ownColumn(header: readonly string[], name: string, columns: Readonly<Record<string, string>> | undefined): string {
+  const given = columns?.[name];
+  return given !== undefined && (header.includes(given) || !header.includes(name)) ? given : name;
 }
 
 /**
@@ -167,7 +179,7 @@ async function rows<T>(
       try {
         for await (const r of parsed) {
           if (row === null) {
-            const own = (name: string): string => options.columns?.[name] ?? name;
+            const own = (name: string): string => ownColumn(r, name, options.columns);
             const missing = required.filter((c) => !r.includes(own(c)));
             if (missing.length)
               throw new Error(
@@ -273,7 +285,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
   // The lines of one basket come together and share their timestamp: parsed once for them.
   let lastStamp: string | null = null;
   let lastTime = NaN;
-  const left: LeftOut = { noShopper: 0, noItem: 0 };
+  const left: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
   const out: LogEvent[] = await rows(
     path,
     ['user_id', 'item_id', 'timestamp'],
@@ -308,6 +320,10 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
         const user = once(userId);
         const q = r[quantityAt!];
         const quantity = q !== undefined && q !== '' ? Number(q) : 1;
+        if (quantity < 0) {
+          left.returns++;
+          return null;
+        }
         return {
           user,
           item: once(itemId),
@@ -334,9 +350,10 @@ export function describeLeftOut(left: LeftOut): string | null {
   const parts = [
     left.noShopper > 0 ? `${left.noShopper.toLocaleString('en')} without a user_id` : '',
     left.noItem > 0 ? `${left.noItem.toLocaleString('en')} without an item_id` : '',
+    left.returns > 0 ? `${left.returns.toLocaleString('en')} a return: a quantity below 0` : '',
   ].filter(Boolean);
   if (parts.length === 0) return null;
-  const total = left.noShopper + left.noItem;
+  const total = left.noShopper + left.noItem + left.returns;
   return `${total === 1 ? '1 row' : `${total.toLocaleString('en')} rows`} (${parts.join(', ')})`;
 }
 

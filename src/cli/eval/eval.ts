@@ -619,7 +619,7 @@ async function main(argv: string[]): Promise<void> {
   const out = args['out'] !== undefined ? outputFile(args['out']) : null;
   const t0 = Date.now();
   const reading = progressBar(`reading ${eventsPath}`, 1);
-  let leftOut: LeftOut = { noShopper: 0, noItem: 0 };
+  let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
   const events = await readEvents(eventsPath, {
     progress: (done, total) => reading.tick(done / total),
     leftOut: (c) => (leftOut = c),
@@ -627,7 +627,7 @@ async function main(argv: string[]): Promise<void> {
   });
   reading.end();
   const leftOutSaid = describeLeftOut(leftOut);
-  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}: such a row is no one shopper's event`);
+  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
   const read = await readItems(itemsPath, { columns });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const missingSaid = describeMissingItems(missingItems(events, read, until ?? Infinity), itemsPath);

@@ -11,7 +11,7 @@ import { parse } from 'csv-parse/sync';
 import type { RawEvent, StreamJob } from './job.js';
 import { EventInputError } from './job.js';
 import { chunkLinePieces, fileLinePieces, PIECE_BYTES } from './line-pieces.js';
-import { separatorHint } from '../data.js';
+import { ownColumn, separatorHint } from '../data.js';
 import { tailSha } from './checkpoint.js';
 import { nextTask, runSteps, runStepsInTurns } from '../../core/slice.js';
 
@@ -80,7 +80,8 @@ export class FileSource {
 
   /** The file's own name of the column the tools call `name`. */
   private own(name: string): string {
-    return this.columns?.[name] ?? name;
+    // NDJSON names its fields line by line: the name given, as a CSV header holding it would.
+    return this.header ? ownColumn(this.header, name, this.columns) : (this.columns?.[name] ?? name);
   }
 
   /** Where the file has been read to (null before anything was), for the job's checkpoint. */
