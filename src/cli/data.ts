@@ -269,8 +269,8 @@ export function parseTime(s: string): number {
  * Reads and sorts an events file, a piece at a time (`options`: progress). A row with an
  * unreadable timestamp is an error naming its line in the file. A row with an empty `user_id` (a
  * guest's order: it belongs to no shopper's sequence, and kept as it was it made every guest one
- * shopper) or an empty `item_id` is left out, and counted (`options.leftOut`); a file whose rows
- * are all left out is an error. Ids, baskets and event kinds repeat over many rows: each distinct
+ * shopper), an empty `item_id` or a `quantity` below 0 (a return or a cancelled line) is left
+ * out, and counted (`options.leftOut`); a file whose rows are all left out is an error. Ids, baskets and event kinds repeat over many rows: each distinct
  * one is kept once, so a log's events hold little more than their numbers (a row's fields are
  * fresh strings).
  */
@@ -338,14 +338,14 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
   );
   if (out.length === 0)
     throw new Error(
-      `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs both.`,
+      `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs a shopper, an item and a quantity of 0 or more.`,
     );
   options.leftOut?.({ ...left });
   // Array.prototype.sort is stable, so rows with the same time keep their file order.
   return out.sort((a, b) => a.t - b.t);
 }
 
-/** The rows left out of an events file, in words ("3 rows without a user_id, 1 without an item_id"); null where none was. */
+/** The rows left out of an events file, in words ("4 rows (3 without a user_id, 1 without an item_id)"); null where none was. */
 export function describeLeftOut(left: LeftOut): string | null {
   const parts = [
     left.noShopper > 0 ? `${left.noShopper.toLocaleString('en')} without a user_id` : '',
