@@ -46,6 +46,29 @@ test('three clicks in one department fill at least half of the rail with it; rel
   await expect(page.getByTestId('clicks')).toHaveText('0');
 });
 
+test("the rail under the shopper's pointer is not changed by another tab's clicks until the pointer leaves it", async ({ context }) => {
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  for (const p of [a, b]) await openDemo(p, '?namespace=e2e-demo-hold');
+  const ids = (): Promise<(string | null)[]> =>
+    rail(a)
+      .locator('[data-clickwise-item]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
+  const before = await ids();
+  await rail(a).hover();
+  for (const id of ['out-01a', 'out-04b', 'out-06c']) await clickProduct(b, id);
+  // Tab A learned the three clicks (its panel says so), and would have redrawn its rail by now.
+  await expect(a.getByTestId('clicks')).toHaveText('3');
+  await a.waitForTimeout(1000);
+  expect(await ids()).toEqual(before);
+  await a.mouse.move(0, 0);
+  await expect.poll(async () => (await ids()).join()).not.toEqual(before.join());
+  expect(
+    await rail(b)
+      .locator('[data-clickwise-item]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item'))),
+  ).toEqual(await ids());
+});
+
 test('three clicks in one department and one in another share the rail; clicked products are not shown back', async ({ page }) => {
   await openDemo(page, '?namespace=e2e-demo-share');
   const clicked = ['out-01a', 'out-04b', 'out-06c', 'toy-02a'];

@@ -53,6 +53,44 @@ test('in the plain-HTML shop, clicks change the slot and the learning survives n
   expect(errors).toEqual([]);
 });
 
+test("a slot the shopper's pointer is on is not changed by another tab's clicks until the pointer leaves it", async ({ context }) => {
+  const [a, b] = [await context.newPage(), await context.newPage()];
+  for (const p of [a, b]) {
+    await p.goto('shop.html');
+    await ready(p);
+  }
+  const slot = a.locator('[data-clickwise-slot]');
+  await expect(slot.locator('[data-clickwise-item]')).toHaveCount(6);
+  const before = await slotText(a);
+  // The shopper in tab A reads the slot, pointer on it; the same shopper clicks in tab B.
+  await slot.hover();
+  await b.evaluate(async () => {
+    const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
+    for (const id of ['pet-01a', 'pet-02a', 'pet-03a']) await rec.click(id);
+  });
+  await expect.poll(() => clicks(a)).toBe(3);
+  // Tab A has learned them (its list is another now) and would have drawn it by now: it has not.
+  const now = await a.evaluate(async () => {
+    const rec = (window as unknown as { rec: { recommend(o: { k: number }): Promise<{ id: string }[]> } }).rec;
+    return (await rec.recommend({ k: 6 })).map((r) => r.id);
+  });
+  const shown = (): Promise<(string | null)[]> =>
+    slot.locator('[data-clickwise-item]').evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
+  expect(now).not.toEqual(await shown());
+  await a.waitForTimeout(1000);
+  expect(await slotText(a)).toEqual(before);
+  // The pointer leaves: the slot shows what was learned.
+  await a.mouse.move(0, 0);
+  await expect.poll(shown).toEqual(now);
+  // A click of the shopper's own in this tab changes the slot at once, pointer on it or not.
+  await slot.hover();
+  await a.evaluate(async () => {
+    const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
+    await rec.click('kit-01a');
+  });
+  await expect.poll(async () => (await shown()).join()).not.toEqual(now.join());
+});
+
 test('learns from items added after load, and fills slots added later, with a template', async ({ page }) => {
   await tagPage(page, { 'data-catalog': 'catalog.json', 'data-namespace': 'late' }, '<main id="m"></main>');
   await ready(page);

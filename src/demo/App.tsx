@@ -151,7 +151,9 @@ export function App() {
   const items = rec?.items ?? catalog.items;
   const product = productId ? items.find((i) => i.id === productId) : undefined;
   const exclude = useMemo(() => (productId ? [productId] : []), [productId]);
-  const recs = useRecommendations(rec, { k: 10, exclude });
+  // While the shopper's pointer or focus is on the rail, another tab's clicks do not move its entries.
+  const [railHeld, setRailHeld] = useState(false);
+  const recs = useRecommendations(rec, { k: 10, exclude, hold: railHeld });
   const [compare, setCompare] = useState<Comparison>('none');
   const alone = useProductAlone(compare === 'alone', productId);
   const base = useRecommendations(compare === 'frozen' ? frozen.rec : compare === 'alone' ? alone.rec : null, { k: 10, exclude });
@@ -305,7 +307,7 @@ export function App() {
                 </select>
               </label>
               <div className={compare !== 'none' ? 'rails two' : 'rails'}>
-                <Rail recs={recs.items} version={recs.version} items={items} clicks={stats?.clicks ?? 0} />
+                <Rail recs={recs.items} version={recs.version} items={items} clicks={stats?.clicks ?? 0} onHold={setRailHeld} />
                 {compare !== 'none' && (
                   <Rail
                     key={compare}

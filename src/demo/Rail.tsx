@@ -1,4 +1,4 @@
-import { useLayoutEffect, useRef } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Item, Recommendation } from '../core/index.js';
 
 /**
@@ -12,6 +12,7 @@ export function Rail({
   clicks,
   title = 'Recommended for you',
   note,
+  onHold,
 }: {
   recs: Recommendation[];
   version: number;
@@ -20,7 +21,13 @@ export function Rail({
   title?: string;
   /** A line under the title; default: a hint before the first click. */
   note?: string;
+  /** Told whether the shopper's pointer or focus is on the rail (its list should not move then). */
+  onHold?: (held: boolean) => void;
 }) {
+  const [pointer, setPointer] = useState(false);
+  const [focus, setFocus] = useState(false);
+  const held = pointer || focus;
+  useEffect(() => onHold?.(held), [held, onHold]);
   const listRef = useRef<HTMLOListElement>(null);
   const lastTop = useRef(new Map<string, number>());
   const titleOf = (id: string): string => items.find((i) => i.id === id)?.title ?? id;
@@ -50,7 +57,18 @@ export function Rail({
   }, [version]);
 
   return (
-    <section className="rail" aria-label={title} aria-live="polite" aria-busy={recs.length === 0}>
+    <section
+      className="rail"
+      aria-label={title}
+      aria-live="polite"
+      aria-busy={recs.length === 0}
+      onPointerEnter={() => setPointer(true)}
+      onPointerLeave={() => setPointer(false)}
+      onFocus={() => setFocus(true)}
+      onBlur={(e) => {
+        if (!(e.relatedTarget instanceof Node && e.currentTarget.contains(e.relatedTarget))) setFocus(false);
+      }}
+    >
       <h2>{title}</h2>
       {note !== undefined ? (
         <p className="hint">{note}</p>

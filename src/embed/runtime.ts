@@ -257,17 +257,49 @@ export async function start(
   })().catch((err: unknown) => console.error('Clickwise: clicks made before loading could not be learned', err));
 
   let frame = 0;
-  const refresh = (): void => {
+  /** Whether the frame's render was asked for by the shopper here (a click, a reset), not only by another tab or a new file. */
+  let asked = false;
+  const refresh = (byShopper = true): void => {
+    asked ||= byShopper;
     if (frame) return;
     frame = requestAnimationFrame(() => {
       frame = 0;
-      void renderAll();
+      const now = asked;
+      asked = false;
+      void renderAll(now);
     });
   };
-  const renderAll = async (): Promise<void> => {
+  /**
+   * A slot the shopper's pointer is on, or that holds the focus, is not redrawn for an update the
+   * shopper did not make here (another tab's click, the shop's delta, the base's transitions, a
+   * slot the page added elsewhere): its items would move under the pointer. It is drawn once the
+   * pointer or the focus leaves it. An empty slot is always filled.
+   */
+  const inUse = (slot: HTMLElement): boolean => slot.matches(':hover') || slot.contains(document.activeElement);
+  const held = new WeakSet<HTMLElement>();
+  const holdUntilLeft = (slot: HTMLElement): void => {
+    if (held.has(slot)) return;
+    held.add(slot);
+    const left = (): void => {
+      if (inUse(slot)) return;
+      held.delete(slot);
+      slot.removeEventListener('pointerleave', left);
+      slot.removeEventListener('focusout', later);
+      refresh(false);
+    };
+    // The focus moves to its next element after focusout: read where it went then.
+    const later = (): void => void setTimeout(left, 0);
+    slot.addEventListener('pointerleave', left);
+    slot.addEventListener('focusout', later);
+  };
+  const renderAll = async (byShopper = true): Promise<void> => {
     const slots = Array.from(document.querySelectorAll<HTMLElement>('[data-clickwise-slot]'));
     const shown: string[] = [];
     for (const slot of slots) {
+      if (!byShopper && slot.childElementCount > 0 && inUse(slot)) {
+        holdUntilLeft(slot);
+        continue;
+      }
       const kRaw = Number(slot.dataset['k'] ?? 4);
       const k = Number.isInteger(kRaw) && kRaw > 0 ? kRaw : 4;
       const exclude = parseExclude(slot.dataset['exclude']);
@@ -281,13 +313,13 @@ export async function start(
     }
     if (shown.length) rec.impression(shown);
   };
-  const offUpdate = rec.on('update', refresh);
+  const offUpdate = rec.on('update', (e) => refresh(e.source === 'local' || e.source === 'reset'));
   // Slots added later (client-side rendering) are filled too.
   const observer = new MutationObserver((records) => {
     for (const r of records) {
       for (const n of Array.from(r.addedNodes)) {
         if (n instanceof Element && (n.matches('[data-clickwise-slot]') || n.querySelector('[data-clickwise-slot]'))) {
-          refresh();
+          refresh(false);
           return;
         }
       }

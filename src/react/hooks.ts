@@ -57,14 +57,32 @@ export interface RecommendationsState {
   refreshMs: number | null;
 }
 
-/** The current top-k, refreshed after every learned click (here or in another tab) and reset. */
+/**
+ * The current top-k, refreshed after every learned click (here or in another tab) and reset.
+ * `hold`: while true (the shopper's pointer or focus is on the list, say), an update the shopper
+ * did not make here (another tab's click, the shop's delta, the base's transitions) waits, so
+ * that the items do not move under the pointer; the list is refreshed once `hold` is false again.
+ * A click or a reset here refreshes it at once.
+ */
 export function useRecommendations(
   rec: Recommender | null,
-  options: { k?: number; exclude?: readonly string[] } = {},
+  options: { k?: number; exclude?: readonly string[]; includeViewed?: boolean; diversify?: boolean; hold?: boolean } = {},
 ): RecommendationsState {
   const [state, setState] = useState<RecommendationsState>({ items: [], version: 0, refreshMs: null });
   const k = options.k ?? 10;
   const excludeKey = (options.exclude ?? []).join('\u0000');
+  const { includeViewed, diversify } = options;
+  // Read by the update handler as it is now, without subscribing again when it changes.
+  const hold = useRef(options.hold === true);
+  hold.current = options.hold === true;
+  /** The refresh an update that waited for `hold` runs once it is let go. */
+  const waiting = useRef<(() => void) | null>(null);
+  useEffect(() => {
+    if (options.hold === true || !waiting.current) return;
+    const run = waiting.current;
+    waiting.current = null;
+    run();
+  }, [options.hold]);
   useEffect(() => {
     if (!rec) return;
     let alive = true;
@@ -80,7 +98,12 @@ export function useRecommendations(
       try {
         do {
           again = false;
-          const items = await rec.recommend({ k, exclude: excludeKey ? excludeKey.split('\u0000') : [] });
+          const items = await rec.recommend({
+            k,
+            exclude: excludeKey ? excludeKey.split('\u0000') : [],
+            ...(includeViewed !== undefined ? { includeViewed } : {}),
+            ...(diversify !== undefined ? { diversify } : {}),
+          });
           if (!alive) return;
           setState((s) => ({ items, version: s.version + 1, refreshMs: performance.now() - t0 }));
         } while (again && alive);
@@ -91,12 +114,19 @@ export function useRecommendations(
       }
     };
     void refresh();
-    const off = rec.on('update', () => void refresh());
+    const off = rec.on('update', (e) => {
+      if (hold.current && e.source !== 'local' && e.source !== 'reset') waiting.current = () => void refresh();
+      else {
+        waiting.current = null;
+        void refresh();
+      }
+    });
     return () => {
       alive = false;
+      waiting.current = null;
       off();
     };
-  }, [rec, k, excludeKey]);
+  }, [rec, k, excludeKey, includeViewed, diversify]);
   return state;
 }
 
