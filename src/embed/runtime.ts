@@ -259,7 +259,10 @@ export async function start(
   let frame = 0;
   /** Whether the frame's render was asked for by the shopper here (a click, a reset), not only by another tab or a new file. */
   let asked = false;
+  let stopped = false;
   const refresh = (byShopper = true): void => {
+    // A slot left after stop() (its listeners are the slot's own) asks for nothing.
+    if (stopped) return;
     asked ||= byShopper;
     if (frame) return;
     frame = requestAnimationFrame(() => {
@@ -331,6 +334,8 @@ export async function start(
   return {
     recommender: rec,
     stop() {
+      stopped = true;
+      if (frame) cancelAnimationFrame(frame);
       removeListener.call(window, 'click', onClick as EventListener, true);
       observer.disconnect();
       offUpdate();
