@@ -197,6 +197,16 @@ describe('npm run stream', () => {
         tooOld: 0,
       });
       expect((await post(port, JSON.stringify([{ ...event('e9', 'sku-2', 4), user_id: { name: 'x' } }]))).status).toBe(400);
+      // A return is no sale: refused with the batch, which learned it as one before.
+      const returned = await post(
+        port,
+        JSON.stringify([
+          { ...event('e10', 'sku-2', 4), quantity: 2 },
+          { ...event('e11', 'sku-2', 4), quantity: -2 },
+        ]),
+      );
+      expect(returned.status).toBe(400);
+      expect(String(returned.json['error'])).toMatch(/event 1: a quantity below 0 \(-2: a return\) is not a sale/);
       expect((await status(port))['events']).toBe(7);
     },
   );
@@ -398,16 +408,17 @@ describe('npm run stream', () => {
     const csv = join(dir, 'orders.csv');
     writeFileSync(
       csv,
-      `Line,CustomerID,StockCode,InvoiceDate\no-1,c1,${ITEMS[0]},2026-11-01T00:00:00Z\no-2,,${ITEMS[1]},2026-11-01T00:01:00Z\n`,
+      `Line,CustomerID,StockCode,InvoiceDate,Quantity\no-1,c1,${ITEMS[0]},2026-11-01T00:00:00Z,6\no-2,,${ITEMS[1]},2026-11-01T00:01:00Z,\nc-1,c1,${ITEMS[0]},2026-11-01T00:01:30Z,-6\n`,
     );
     const ndjson = join(dir, 'more.ndjson');
     writeFileSync(
       ndjson,
       JSON.stringify({ Line: 'o-3', CustomerID: 'c2', StockCode: ITEMS[2], InvoiceDate: '2026-11-01T00:02:00Z' }) + '\n',
     );
-    const columns = 'id=Line,user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description';
+    const columns = 'id=Line,user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description,quantity=Quantity';
     for (const [file, taken] of [
-      [csv, /read .*orders\.csv: 2 new events, 0 seen before/],
+      // The return (a quantity below 0) is a line skipped, not a sale.
+      [csv, /read .*orders\.csv: 2 new events, 0 seen before, 1 lines skipped/],
       [ndjson, /read .*more\.ndjson: 1 new events?, 0 seen before/],
     ] as const) {
       const r = spawnSync(
@@ -417,8 +428,10 @@ describe('npm run stream', () => {
       );
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toMatch(taken);
+      appendFileSync(join(dir, 'out.txt'), r.stderr);
     }
     expect(logIds(state)).toEqual(['o-1', 'o-2', 'o-3']);
+    expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toMatch(/line 4: a quantity below 0 \(-6: a return\) is not a sale/);
   });
 
   it('says so where its events file is separated by semicolons, not commas', { timeout: 60_000 }, () => {

@@ -59,6 +59,8 @@ export interface RawEvent {
   user_id?: unknown;
   item_id?: unknown;
   timestamp?: unknown;
+  /** Optional: below 0 it is a return or a cancelled line, which is refused (it is no sale). */
+  quantity?: unknown;
 }
 
 export interface StreamJobOptions {
@@ -569,6 +571,11 @@ export class StreamJob {
           `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), nor seconds or milliseconds since 1970.`,
         );
       }
+      const q = r.quantity === undefined || r.quantity === null || r.quantity === '' ? NaN : Number(r.quantity);
+      if (q < 0)
+        throw new EventInputError(
+          `${where(j)}: a quantity below 0 (${String(r.quantity)}: a return) is not a sale; send the shop's sales only.`,
+        );
       const item = String(r.item_id);
       if (!this.index.has(item)) {
         throw new EventInputError(

@@ -279,6 +279,7 @@ export class FileSource {
           user_id: rec[this.own('user_id')],
           item_id: rec[this.own('item_id')],
           timestamp: rec[this.own('timestamp')],
+          quantity: rec[this.own('quantity')],
         };
         raws.push({ raw, line: this.line });
       } catch (err) {
