@@ -78,6 +78,27 @@ describe('a shop whose titles say little (--title-words)', () => {
     expect(missing.stderr).toMatch(/no-such-events\.csv/);
     expect(existsSync(folder)).toBe(true);
   });
+  it('refuses an unknown method as bad usage, before it reads anything', () => {
+    const root = resolve(import.meta.dirname, '..');
+    const r = spawnSync(
+      resolve(root, 'node_modules/.bin/tsx'),
+      [
+        'src/cli/eval/eval.ts',
+        '--events',
+        'no-such-events.csv',
+        '--items',
+        'y.csv',
+        '--split',
+        '2011-01-01',
+        '--methods',
+        'popularity,popularty',
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    // Before, it read the events file first (a missing one failed there), and an unknown method exited 1.
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/Unknown method popularty\. Methods: popularity, /);
+  });
   it('refuses threads for the trained baselines other than 0, 1 or 2, before it reads anything', () => {
     const root = resolve(import.meta.dirname, '..');
     const r = spawnSync(

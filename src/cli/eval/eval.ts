@@ -266,14 +266,20 @@ const when = (t: number): string => (t % 86_400_000 === 0 ? day(t) : new Date(t)
 /** A folder name for a base's cut-off: one per instant, so two bases of one day never share one. */
 const stamp = (t: number): string => new Date(t).toISOString().replace(/[:.]/g, '-');
 
+/** The methods a `--methods` list names (`default` standing for {@link DEFAULT_METHODS}); an unknown one is a usage error. */
+export function methodsOf(names: readonly string[] = ['default']): string[] {
+  const wanted = [...new Set(names.flatMap((m) => (m === 'default' ? DEFAULT_METHODS : [m])))];
+  for (const m of wanted) {
+    if (!(ALL_METHODS as readonly string[]).includes(m))
+      throw new UsageError(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}, and default for ${DEFAULT_METHODS.join(', ')}.`);
+  }
+  return wanted;
+}
+
 /** Runs the whole evaluation in-process. */
 export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const settings = o.settings ?? DEFAULT_EVAL_SETTINGS;
-  const wanted = [...new Set((o.methods ?? ['default']).flatMap((m) => (m === 'default' ? DEFAULT_METHODS : [m])))];
-  for (const m of wanted) {
-    if (!(ALL_METHODS as readonly string[]).includes(m))
-      throw new Error(`Unknown method ${m}. Methods: ${ALL_METHODS.join(', ')}, and default for ${DEFAULT_METHODS.join(', ')}.`);
-  }
+  const wanted = methodsOf(o.methods);
   // Settings are checked before anything runs, not when a method first needs them minutes later.
   const threads = o.trainingThreads !== undefined ? { threads: o.trainingThreads } : {};
   for (const kind of SEQUENCE_MODELS)
@@ -600,6 +606,7 @@ async function main(argv: string[]): Promise<void> {
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
   const titleWords = titleWordsOf(args['title-words']);
   const columns = columnsOf(args['columns']);
+  const methods = args['methods'] !== undefined ? methodsOf(String(args['methods']).split(',')) : undefined;
   const trainingThreads = args['training-threads'] !== undefined ? trainingThreadsOf(args['training-threads']) : undefined;
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
@@ -699,7 +706,7 @@ async function main(argv: string[]): Promise<void> {
     k,
     seed,
     models: resolve(String(args['models'] ?? packageModels())),
-    ...(args['methods'] !== undefined ? { methods: String(args['methods']).split(',') } : {}),
+    ...(methods !== undefined ? { methods } : {}),
     settings,
     onProgress: (m, done, total) => {
       let bar = bars.get(m);
