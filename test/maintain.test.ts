@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createRecommender } from '../src/index.js';
 import { readItems } from '../src/cli/data.js';
-import { readEncoderManifest, writeModelFolder } from '../src/cli/train/base.js';
+import { DEFAULT_BASE_OPTIONS, readEncoderManifest, validateBaseOptions, writeModelFolder } from '../src/cli/train/base.js';
 import { defaultHead } from '../src/cli/train/head-io.js';
 import { loadHeadModel, loadModelManifest } from '../src/core/model.js';
 import { defaultFetcher } from '../src/core/model-io.js';
@@ -160,6 +160,26 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       ['src/cli/train/maintain.ts', '--events', 'x.csv', '--items', 'y.csv', '--until', '2011-01-01', '--out', 'z', flag, value],
       { cwd: root, encoding: 'utf8' },
     );
+
+  it('refuses a count of epochs or a half-life it cannot use, before reading anything', () => {
+    // Before, -2 and 1.5 epochs and a half-life of -1 day (older sales weighing more) were taken,
+    // and a recent half-life of -3 was refused only after the log was read, with exit 1.
+    for (const [flag, bad, said] of [
+      ['--epochs', '-2', /--epochs must be a whole number ≥ 0, got -2\./],
+      ['--epochs', '1.5', /--epochs must be a whole number ≥ 0, got 1\.5\./],
+      ['--half-life-days', '-1', /--half-life-days must be a number of days > 0, got -1\./],
+      ['--half-life-days', '0', /--half-life-days must be a number of days > 0, got 0\./],
+      ['--recent-half-life', '-3', /--recent-half-life must be a number of days ≥ 0 \(0: none\), got -3\./],
+    ] as const) {
+      const r = refusal(flag, bad);
+      expect(r.status, `${flag} ${bad}`).toBe(2);
+      expect(r.stderr).toMatch(said);
+    }
+    expect(() => validateBaseOptions({ ...DEFAULT_BASE_OPTIONS, epochs: -1 })).toThrow(/epochs must be a whole number ≥ 0, got -1/);
+    expect(() => validateBaseOptions({ ...DEFAULT_BASE_OPTIONS, halfLifeDays: -1 })).toThrow(
+      /halfLifeDays must be a number of days > 0, got -1/,
+    );
+  });
 
   it('refuses a ranked-negatives count that is not a whole number, before reading anything', () => {
     const r = refusal('--ranked-negatives', '2.5');

@@ -155,6 +155,11 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
 
 /** Throws a RangeError naming the first setting that training cannot run with. */
 export function validateBaseOptions(o: BaseOptions): void {
+  if (!(Number.isInteger(o.epochs) && o.epochs >= 0)) throw new RangeError(`epochs must be a whole number ≥ 0, got ${o.epochs}`);
+  // A half-life ≤ 0 would weigh older sales more (or divide by 0).
+  if (!(o.halfLifeDays > 0 && o.halfLifeDays < Infinity)) {
+    throw new RangeError(`halfLifeDays must be a number of days > 0, got ${o.halfLifeDays}`);
+  }
   const k = o.transitionFolds;
   if (o.jointTransitions && (!Number.isInteger(k) || k < 2 || k > 255)) {
     throw new RangeError(`transitionFolds must be a whole number from 2 to 255, got ${k}`);

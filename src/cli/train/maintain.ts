@@ -130,6 +130,15 @@ async function main(argv: string[]): Promise<void> {
   const fullUpTo = args['full-softmax-up-to'];
   if (fullUpTo !== undefined && !(Number.isInteger(Number(fullUpTo)) && Number(fullUpTo) >= 0))
     throw new UsageError(`--full-softmax-up-to must be a whole number of items, 0 or more, got ${String(fullUpTo)}.`);
+  const epochs = args['epochs'] === undefined ? null : Number(args['epochs']);
+  if (epochs !== null && !(Number.isInteger(epochs) && epochs >= 0))
+    throw new UsageError(`--epochs must be a whole number ≥ 0, got ${String(args['epochs'])}.`);
+  const halfLife = args['half-life-days'] === undefined ? null : Number(args['half-life-days']);
+  if (halfLife !== null && !(halfLife > 0 && halfLife < Infinity))
+    throw new UsageError(`--half-life-days must be a number of days > 0, got ${String(args['half-life-days'])}.`);
+  const recentHalfLife = args['recent-half-life'] === undefined ? null : Number(args['recent-half-life']);
+  if (recentHalfLife !== null && !(recentHalfLife >= 0 && recentHalfLife < Infinity))
+    throw new UsageError(`--recent-half-life must be a number of days ≥ 0 (0: none), got ${String(args['recent-half-life'])}.`);
   const rates = args['learning-rates'] === undefined ? null : numberList('learning-rates', args['learning-rates'], 0, 100);
   /** An answer the job chooses (`auto`, the default) or the shop gives (`yes`, `no`). */
   const autoYesNo = (flag: string): 'auto' | 'yes' | 'no' => {
@@ -183,9 +192,9 @@ async function main(argv: string[]): Promise<void> {
     models,
     {
       ...DEFAULT_BASE_OPTIONS,
-      ...(args['half-life-days'] !== undefined ? { halfLifeDays: Number(args['half-life-days']) } : {}),
-      ...(args['epochs'] !== undefined ? { epochs: Number(args['epochs']) } : {}),
-      ...(args['recent-half-life'] !== undefined ? { recentHalfLifeDays: Number(args['recent-half-life']) } : {}),
+      ...(halfLife !== null ? { halfLifeDays: halfLife } : {}),
+      ...(epochs !== null ? { epochs } : {}),
+      ...(recentHalfLife !== null ? { recentHalfLifeDays: recentHalfLife } : {}),
       ...(fullUpTo !== undefined ? { fullSoftmaxUpTo: Number(fullUpTo) } : {}),
       newSlots: slots,
       ...(launchSlots !== null ? { launchSlots } : {}),
