@@ -99,6 +99,36 @@ describe('a shop whose titles say little (--title-words)', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Unknown method popularty\. Methods: popularity, /);
   });
+  it("refuses a method's setting it cannot use as bad usage, before it reads anything", () => {
+    const root = resolve(import.meta.dirname, '..');
+    // Before, the baselines' were taken as given (a Markov window of 0 scored every event by
+    // popularity alone, a half-life of -1 day weighed older sales more) and the others were
+    // refused only after the log was read, with exit 1.
+    for (const [flag, value, said] of [
+      ['--markov-window', '0', /--markov-window must be a whole number ≥ 1, got 0\./],
+      ['--markov-votes', '0', /--markov-votes must be a whole number ≥ 1, got 0\./],
+      ['--markov-decay', '1.5', /--markov-decay must be a number above 0 and at most 1, got 1\.5\./],
+      ['--sknn-neighbours', '0', /--sknn-neighbours must be a whole number ≥ 1, got 0\./],
+      ['--sknn-sample', '2.5', /--sknn-sample must be a whole number ≥ 1, got 2\.5\./],
+      ['--repeat-recency', '2', /--repeat-recency must be a number above 0 and at most 1, got 2\./],
+      ['--repeat-prior-half-life', '-1', /--repeat-prior-half-life must be a number of days > 0 \(or split\), got -1\./],
+      ['--recent-half-life-days', '-1', /--recent-half-life-days must be a number of days > 0, got -1\./],
+      ['--shop-half-lives', '1,-14', /--shop-half-lives must be numbers of days > 0, got 1,-14\./],
+      ['--shop-every-minutes', '0', /--shop-every-minutes must be a number of minutes > 0, got 0\./],
+      ['--learning-rate', '-1', /learningRate must be a finite number in \[0, 100\], got -1/],
+      ['--base-epochs', '-1', /epochs must be a whole number ≥ 0, got -1/],
+      ['--sasrec-epochs', '0', /SASRec's epochs must be a whole number of at least 1, got 0/],
+      ['--until', '2010-12-01', /--until 2010-12-01 is not after --split 2011-01-01\./],
+    ] as const) {
+      const r = spawnSync(
+        resolve(root, 'node_modules/.bin/tsx'),
+        ['src/cli/eval/eval.ts', '--events', 'no-such-events.csv', '--items', 'y.csv', '--split', '2011-01-01', flag, value],
+        { cwd: root, encoding: 'utf8' },
+      );
+      expect(r.status, `${flag} ${value}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(said);
+    }
+  });
   it('refuses threads for the trained baselines other than 0, 1 or 2, before it reads anything', () => {
     const root = resolve(import.meta.dirname, '..');
     const r = spawnSync(

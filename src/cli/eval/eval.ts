@@ -14,7 +14,7 @@ import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
 import type { HeadManifest, ModelManifest } from '../../core/model.js';
-import { DEFAULT_HEAD_OPTIONS } from '../../core/head.js';
+import { DEFAULT_HEAD_OPTIONS, validateHeadOptions } from '../../core/head.js';
 import type { PlainHead } from './plain-head.js';
 import { loadHead } from '../../core/recommender.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
@@ -276,17 +276,66 @@ export function methodsOf(names: readonly string[] = ['default']): string[] {
   return wanted;
 }
 
+/**
+ * Checks the settings of the methods `wanted` (a RangeError, or the head's ArgumentError, naming
+ * the first that cannot be used): a baseline's setting out of its range would otherwise run and
+ * print figures of a method that is not the one described (a Markov window of 0 ranks by
+ * popularity alone).
+ */
+export function checkSettings(settings: EvalSettings, wanted: readonly string[], seed: number, trainingThreads?: 0 | 1 | 2): void {
+  const whole = (flag: string, v: number): void => {
+    if (!(Number.isInteger(v) && v >= 1)) throw new RangeError(`--${flag} must be a whole number ≥ 1, got ${v}.`);
+  };
+  const fraction = (flag: string, v: number): void => {
+    if (!(v > 0 && v <= 1)) throw new RangeError(`--${flag} must be a number above 0 and at most 1, got ${v}.`);
+  };
+  const days = (flag: string, v: number, more = ''): void => {
+    if (!(v > 0 && v < Infinity)) throw new RangeError(`--${flag} must be a number of days > 0${more}, got ${v}.`);
+  };
+  const uses = (m: string): boolean => wanted.includes(m);
+  if (uses('recent-popularity') || uses('repeat-then-popularity')) days('recent-half-life-days', settings.recentHalfLifeDays);
+  if (uses('markov')) {
+    whole('markov-window', settings.markov.window);
+    whole('markov-votes', settings.markov.votes);
+    fraction('markov-decay', settings.markov.decay);
+  }
+  if (uses('repeat-then-popularity')) {
+    fraction('repeat-recency', settings.repeat.recency);
+    if (settings.repeat.priorHalfLifeDays !== null) days('repeat-prior-half-life', settings.repeat.priorHalfLifeDays, ' (or split)');
+  }
+  if (uses('session-knn')) {
+    whole('sknn-neighbours', settings.sessionKnn.neighbours);
+    whole('sknn-sample', settings.sessionKnn.sample);
+  }
+  const threads = trainingThreads !== undefined ? { threads: trainingThreads } : {};
+  for (const kind of SEQUENCE_MODELS) if (uses(kind)) validateSequenceOptions(kind, { ...settings[kind], ...threads, seed });
+  if (wanted.some((m) => m.startsWith('clickwise'))) {
+    validateBaseOptions(settings.base);
+    validateHeadOptions(settings.clickwise);
+  }
+  if (wanted.some((m) => m.startsWith('clickwise-maintained')) && !(settings.maintenanceDays > 0 && settings.maintenanceDays < Infinity))
+    throw new RangeError(`maintenanceDays must be a number of days above 0, got ${settings.maintenanceDays}`);
+  if (wanted.some((m) => m.endsWith('-live'))) {
+    const lives = settings.shop.halfLivesDays;
+    if (lives !== undefined && !(lives.length > 0 && lives.every((d) => d > 0 && d < Infinity)))
+      throw new RangeError(`--shop-half-lives must be numbers of days > 0, got ${lives.join(',')}.`);
+    if (!(settings.shop.everyMinutes > 0 && settings.shop.everyMinutes < Infinity))
+      throw new RangeError(`--shop-every-minutes must be a number of minutes > 0, got ${settings.shop.everyMinutes}.`);
+    for (const [flag, v] of [
+      ['shop-learning-rate', settings.shop.learningRate],
+      ['shop-l2', settings.shop.l2],
+    ] as const)
+      if (v !== undefined && !(v >= 0 && v < Infinity)) throw new RangeError(`--${flag} must be a number ≥ 0, got ${v}.`);
+  }
+}
+
 /** Runs the whole evaluation in-process. */
 export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
   const settings = o.settings ?? DEFAULT_EVAL_SETTINGS;
   const wanted = methodsOf(o.methods);
   // Settings are checked before anything runs, not when a method first needs them minutes later.
+  checkSettings(settings, wanted, o.seed, o.trainingThreads);
   const threads = o.trainingThreads !== undefined ? { threads: o.trainingThreads } : {};
-  for (const kind of SEQUENCE_MODELS)
-    if (wanted.includes(kind)) validateSequenceOptions(kind, { ...settings[kind], ...threads, seed: o.seed });
-  if (wanted.some((m) => m.startsWith('clickwise'))) validateBaseOptions(settings.base);
-  if (wanted.some((m) => m.startsWith('clickwise-maintained')) && !(settings.maintenanceDays > 0 && settings.maintenanceDays < Infinity))
-    throw new RangeError(`maintenanceDays must be a number of days above 0, got ${settings.maintenanceDays}`);
   const ids = o.items.map((i) => i.id);
   const n = ids.length;
   const { events, unknownItems } = toReplay(o.events, ids, o.split, o.until);
@@ -624,21 +673,6 @@ async function main(argv: string[]): Promise<void> {
   const itemsPath = String(args['items']);
   // The report's folder is made before the run, not found missing after it.
   const out = args['out'] !== undefined ? outputFile(args['out']) : null;
-  const t0 = Date.now();
-  const reading = progressBar(`reading ${eventsPath}`, 1);
-  let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
-  const events = await readEvents(eventsPath, {
-    progress: (done, total) => reading.tick(done / total),
-    leftOut: (c) => (leftOut = c),
-    columns,
-  });
-  reading.end();
-  const leftOutSaid = describeLeftOut(leftOut);
-  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
-  const read = await readItems(itemsPath, { columns });
-  const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
-  const missingSaid = describeMissingItems(missingItems(events, read, until ?? Infinity), itemsPath);
-  if (missingSaid) console.error(missingSaid);
   const settings: EvalSettings = structuredClone(DEFAULT_EVAL_SETTINGS);
   if (args['sasrec-epochs'] !== undefined) settings.sasrec.epochs = Number(args['sasrec-epochs']);
   if (args['sasrec-patience'] !== undefined) settings.sasrec.patience = Number(args['sasrec-patience']);
@@ -693,6 +727,29 @@ async function main(argv: string[]): Promise<void> {
   if (args['shop-half-lives'] !== undefined) settings.shop.halfLivesDays = String(args['shop-half-lives']).split(',').map(Number);
   if (args['shop-new-item-weights'] !== undefined) settings.shop.newItemWeights = args['shop-new-item-weights'] !== 'off';
   if (args['shop-every-minutes'] !== undefined) settings.shop.everyMinutes = Number(args['shop-every-minutes']);
+  if (until !== undefined && !(until > split))
+    throw new UsageError(`--until ${String(args['until'])} is not after --split ${String(args['split'])}.`);
+  // Every setting is checked before the log is read (minutes for a large one), as bad usage.
+  try {
+    checkSettings(settings, methodsOf(methods ?? ['default']), seed, trainingThreads);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const t0 = Date.now();
+  const reading = progressBar(`reading ${eventsPath}`, 1);
+  let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
+  const events = await readEvents(eventsPath, {
+    progress: (done, total) => reading.tick(done / total),
+    leftOut: (c) => (leftOut = c),
+    columns,
+  });
+  reading.end();
+  const leftOutSaid = describeLeftOut(leftOut);
+  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
+  const read = await readItems(itemsPath, { columns });
+  const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
+  const missingSaid = describeMissingItems(missingItems(events, read, until ?? Infinity), itemsPath);
+  if (missingSaid) console.error(missingSaid);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({
     events,
