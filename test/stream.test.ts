@@ -434,6 +434,23 @@ describe('npm run stream', () => {
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toMatch(/line 4: a quantity below 0 \(-6: a return\) is not a sale/);
   });
 
+  it('refuses a largest body that is not a whole number of bytes ≥ 1, before it reads anything', () => {
+    for (const bad of ['0', '-5', '1.5']) {
+      const r = spawnSync(
+        process.execPath,
+        [...job, '--model', 'no-model', '--items', 'no-items.csv', '--listen', '127.0.0.1:0', '--max-body', bad],
+        {
+          cwd: root,
+          encoding: 'utf8',
+          env: { ...process.env, CLICKWISE_STREAM_SECRET: SECRET },
+        },
+      );
+      // Before, it read the catalogue first (a missing one failed there), and took 0 as a limit that refuses every body.
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`--max-body must be a whole number of bytes ≥ 1, got ${bad.replace('.', '\\.')}\\.`));
+    }
+  });
+
   it('says so where its events file is separated by semicolons, not commas', { timeout: 60_000 }, () => {
     const { dir, model, items, state } = setup();
     const file = join(dir, 'orders.csv');

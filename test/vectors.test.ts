@@ -3,6 +3,7 @@
  * and the browser must agree on, and a recommender that takes them instead of encoding, encodes
  * only what changed, and falls back with one warning when they cannot be used.
  */
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,5 +306,28 @@ describe('a recommender on shipped vectors', () => {
     const { writeModelManifest } = await import('../src/cli/train/head-io.js');
     const m = writeModelManifest(join(dir, 'models'));
     expect(m.vectors).toBe('vectors/');
+  });
+});
+
+describe('npm run vectors: bad usage', () => {
+  it('refuses a number of subspaces that does not divide the encoder dims, before it reads the catalogue', () => {
+    const root = join(import.meta.dirname, '..');
+    for (const bad of ['3', '0', '2.5']) {
+      const r = spawnSync(
+        join(root, 'node_modules/.bin/tsx'),
+        ['src/cli/vectors/vectors.ts', '--catalog', 'no-such-catalog.json', '--subspaces', bad],
+        {
+          cwd: root,
+          encoding: 'utf8',
+        },
+      );
+      // Before, it read the catalogue first (a missing one failed there) and said so only after, with exit 1.
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `--subspaces must be a whole number that divides the encoder's 64 dims \\(8, 16 or 32\\), got ${bad.replace('.', '\\.')}\\.`,
+        ),
+      );
+    }
   });
 });

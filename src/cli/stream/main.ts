@@ -88,6 +88,9 @@ async function main(argv: string[]): Promise<void> {
     fail('Nothing to learn from: give --events F, or a secret (CLICKWISE_STREAM_SECRET) for POST /events.');
   if (args['listen'] !== undefined && !secret) fail('--listen needs a secret: set CLICKWISE_STREAM_SECRET or pass --secret-file.');
   if (secret && secret.length < 16) fail('The secret must be at least 16 characters.');
+  const maxBody = Number(args['max-body'] ?? 1 << 20);
+  if (!(Number.isInteger(maxBody) && maxBody >= 1))
+    fail(`--max-body must be a whole number of bytes ≥ 1, got ${String(args['max-body'])}.`);
 
   const say = (m: string): void => console.error(`[stream] ${m}`);
   const ids = (await readCatalogFile(String(catalogFile), columns)).map((i) => i.id);
@@ -171,7 +174,7 @@ async function main(argv: string[]): Promise<void> {
     const [host, port] = String(args['listen'] ?? '127.0.0.1:8787').split(/:(?=\d+$)/);
     server = await startHttp(
       job,
-      { host: host || '127.0.0.1', port: Number(port ?? 8787), secret, maxBodyBytes: Number(args['max-body'] ?? 1 << 20) },
+      { host: host || '127.0.0.1', port: Number(port ?? 8787), secret, maxBodyBytes: maxBody },
       () => undefined,
     );
     const addr = server.address();

@@ -160,6 +160,12 @@ async function catalogIndexFile(bytes: Uint8Array, keys: Uint32Array): Promise<{
   return { file, digest, fileBytes: bytes.byteLength };
 }
 
+/** The dims of the encoder the model folder names. */
+function encoderDims(modelDir: string): number {
+  const modelManifest = JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as ModelManifest;
+  return (JSON.parse(readFileSync(join(modelDir, modelManifest.encoder, 'manifest.json'), 'utf8')) as EncoderManifest).dims;
+}
+
 export const USAGE = `Usage: clickwise vectors --catalog F [--model DIR] [--subspaces 16]
        (in a checkout: npm run vectors -- --catalog F ...)
 
@@ -178,12 +184,22 @@ async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { catalog: 'string', items: 'string', columns: 'string', model: 'string', subspaces: 'number' });
   const source = args['catalog'] ?? args['items'];
   if (source === undefined) throw new UsageError('Missing --catalog F (or --items F).');
-  const items = await readCatalogFile(String(source), columnsOf(args['columns']));
+  const columns = columnsOf(args['columns']);
+  // The model and the number of subspaces are checked before the catalogue is read (a large one takes a while).
+  const modelDir = resolve(String(args['model'] ?? packageModels()));
+  if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`${modelDir} holds no manifest.json: --model must be a model folder.`);
+  if (args['subspaces'] !== undefined) {
+    const m = Number(args['subspaces']);
+    const d = encoderDims(modelDir);
+    if (!(Number.isInteger(m) && m >= 1 && d % m === 0))
+      throw new UsageError(
+        `--subspaces must be a whole number that divides the encoder's ${d} dims (8, 16 or 32), got ${String(args['subspaces'])}.`,
+      );
+  }
+  const items = await readCatalogFile(String(source), columns);
   // The file the pages serve, as it is: its index is shipped with the vectors.
   const catalogFile =
     args['catalog'] !== undefined && !/\.csv(\.gz)?$/.test(String(source)) ? new Uint8Array(readFileSync(String(source))) : undefined;
-  const modelDir = resolve(String(args['model'] ?? packageModels()));
-  if (!existsSync(join(modelDir, 'manifest.json'))) throw new Error(`${modelDir} holds no manifest.json: --model must be a model folder.`);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const r = await writeVectors({
     modelDir,
