@@ -119,6 +119,8 @@ describe('a shop whose titles say little (--title-words)', () => {
       ['--base-epochs', '-1', /epochs must be a whole number ≥ 0, got -1/],
       ['--sasrec-epochs', '0', /SASRec's epochs must be a whole number of at least 1, got 0/],
       ['--until', '2010-12-01', /--until 2010-12-01 is not after --split 2011-01-01\./],
+      ['--until', '01/12/2011', /--until 01\/12\/2011 is not a date \(YYYY-MM-DD or ISO 8601\)\./],
+      ['--k', '0', /--k must be a positive integer, got 0\./],
     ] as const) {
       const r = spawnSync(
         resolve(root, 'node_modules/.bin/tsx'),

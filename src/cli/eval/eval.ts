@@ -660,14 +660,14 @@ async function main(argv: string[]): Promise<void> {
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
     const t = parseTime(String(args[name]));
-    if (!Number.isFinite(t)) throw new Error(`--${name} ${String(args[name])} is not a date (YYYY-MM-DD or ISO 8601).`);
+    if (!Number.isFinite(t)) throw new UsageError(`--${name} ${String(args[name])} is not a date (YYYY-MM-DD or ISO 8601).`);
     return t;
   };
   const split = date('split')!;
   const until = date('until');
   const staleUntil = date('stale-until');
   const k = Number(args['k'] ?? 10);
-  if (!Number.isInteger(k) || k < 1) throw new Error(`--k must be a positive integer, got ${String(args['k'])}.`);
+  if (!Number.isInteger(k) || k < 1) throw new UsageError(`--k must be a positive integer, got ${String(args['k'])}.`);
   const seed = Number(args['seed'] ?? 42);
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
