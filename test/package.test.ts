@@ -101,6 +101,10 @@ describe.skipIf(!built && process.env['CLICKWISE_REQUIRE_BUILD'] !== '1')('the c
       expect(help.status, c).toBe(0);
       expect(help.out).toMatch(new RegExp(`^Usage: clickwise ${c} `));
     }
+    // A script that pins the tool's version can ask it (it was an unknown command).
+    const version = cli('--version');
+    expect(version.status).toBe(0);
+    expect(version.out.trim()).toBe((JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }).version);
     const unknown = cli('train');
     expect(unknown.status).toBe(2);
     expect(unknown.err).toMatch(/Unknown command "train"/);
