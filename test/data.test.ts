@@ -237,6 +237,8 @@ describe('parseTime', () => {
     expect(parseTime('2011-10-01T09:26:00+01:00')).toBe(oct1);
     expect(parseTime('2011-10-01T09:26:00+0100')).toBe(oct1);
     expect(parseTime(' 2011-10-01 ')).toBe(Date.UTC(2011, 9, 1));
+    // A spreadsheet's hour without its leading zero.
+    expect(parseTime('2011-10-01 8:26')).toBe(oct1);
     // An export's epoch: seconds (what most systems write) or milliseconds, told apart by size
     // (a millisecond count under 10¹¹ would be a shop's event of 1970 to 1973).
     expect(parseTime('1317457560')).toBe(oct1);

@@ -241,8 +241,8 @@ export function epochMs(n: number): number {
   return n < 1e11 ? Math.round(n * 1000) : n;
 }
 
-/** An ISO 8601 date or date-time: date, time, fraction of a second, zone (`Z`, `+hh:mm`, `+hhmm`). */
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+/** An ISO 8601 date or date-time: date, time, fraction of a second, zone (`Z`, `+hh:mm`, `+hhmm`); an hour may lack its leading zero. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /**
  * Parses a time of the data files, in milliseconds since 1970 (NaN where it cannot be read one
@@ -258,7 +258,9 @@ export function parseTime(s: string): number {
   const m = ISO_TIME.exec(t);
   if (!m) return NaN;
   const [, y, mo, d, hh = '00', mm = '00', ss = '00', frac = '', zone = 'Z'] = m;
-  const ms = Date.parse(`${y}-${mo}-${d}T${hh}:${mm}:${ss}${frac}${zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`);
+  const ms = Date.parse(
+    `${y}-${mo}-${d}T${hh.padStart(2, '0')}:${mm}:${ss}${frac}${zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`,
+  );
   // Date.parse takes 2011-02-30 for 2 March: the day must be the calendar's.
   const day = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
   if (day.getUTCFullYear() !== Number(y) || day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d)) return NaN;
