@@ -245,15 +245,24 @@ describe('parseTime', () => {
     expect(parseTime('1317457560.5')).toBe(oct1 + 500);
     expect(parseTime('1317457560000')).toBe(oct1);
   });
-  it("refuses what it could read two ways or in the machine's own time zone, and a day the calendar lacks", () => {
+  it('reads the forms that say which number is the day: year first, or the month by its name (UTC where no zone is named)', () => {
+    // Date.parse read these in the machine's own time zone where they named none.
+    expect(parseTime('2011/10/01 08:26')).toBe(oct1);
+    expect(parseTime('2011-10-1 8:26')).toBe(oct1);
+    expect(parseTime('Sat, 01 Oct 2011 08:26:00 GMT')).toBe(oct1);
+    expect(parseTime('Sat, 01 Oct 2011 09:26:00 +0100')).toBe(oct1);
+    expect(parseTime('01 Oct 2011 08:26:00')).toBe(oct1);
+    expect(parseTime('Oct 1, 2011 08:26')).toBe(oct1);
+    expect(parseTime('1 October 2011')).toBe(Date.UTC(2011, 9, 1));
+  });
+  it('refuses what it could read two ways, and a day the calendar lacks', () => {
     // 01/10/2011 is 1 October in a British shop and 10 January in an American one; Date.parse
-    // read both slash forms, and every form without a zone but the ISO ones, in local time.
+    // read both slash forms in the machine's own time zone.
     for (const bad of [
       '01/10/2011 08:26',
       '10/01/2011',
-      '2011/10/01 08:26',
-      'Oct 1, 2011',
-      'Sat, 01 Oct 2011 08:26:00',
+      '1.10.2011 08:26',
+      '01-10-2011',
       '2011-02-30',
       '2011-02-30 10:00:00',
       'yesterday',

@@ -241,23 +241,39 @@ export function epochMs(n: number): number {
   return n < 1e11 ? Math.round(n * 1000) : n;
 }
 
-/** An ISO 8601 date or date-time: date, time, fraction of a second, zone (`Z`, `+hh:mm`, `+hhmm`); an hour may lack its leading zero. */
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+/**
+ * An ISO 8601 date or date-time: date, time, fraction of a second, zone (`Z`, `+hh:mm`,
+ * `+hhmm`); the year first with slashes too, and a month, day or hour without its leading zero.
+ */
+const ISO_TIME = /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+/** A month's name or its first three letters. */
+const MONTH_NAME = /\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b/i;
+/** A time that names its zone at its end (GMT, UTC, Z, GMT+0100, +01:00). */
+const NAMED_ZONE = /(?:\b(?:GMT|UTC)|\dZ)(?:[+-]\d{2}:?\d{2})?$|[+-]\d{2}:?\d{2}$/i;
 
 /**
  * Parses a time of the data files, in milliseconds since 1970 (NaN where it cannot be read one
- * way only): an ISO 8601 date-time (`YYYY-MM-DD HH:MM:SS` too; read as UTC where it names no
- * zone), a plain date (its midnight, UTC), or seconds or milliseconds since 1970 (a count under
- * 10¹¹ is seconds: in milliseconds it would be an event of 1970 to 1973). Other forms are refused
- * rather than left to `Date.parse`, which reads them in the machine's own time zone and reads
- * 01/10/2011 as 10 January, where a British shop means 1 October; so is a day the calendar lacks.
+ * way only): an ISO 8601 date-time (`YYYY-MM-DD HH:MM:SS` too, or `2011/10/1 8:26`; read as UTC
+ * where it names no zone), a plain date (its midnight, UTC), a date with the month by its name
+ * (`Sat, 01 Oct 2011 08:26:00 GMT`, `Oct 1, 2011`; UTC where it names no zone), or seconds or
+ * milliseconds since 1970 (a count under 10¹¹ is seconds: in milliseconds it would be an event
+ * of 1970 to 1973). A day of the month first in digits is refused rather than left to
+ * `Date.parse`, which reads 01/10/2011 as 10 January where a British shop means 1 October (and
+ * in the machine's own time zone); so is an ISO day the calendar lacks.
  */
 export function parseTime(s: string): number {
   const t = s.trim();
   if (/^\d+(\.\d+)?$/.test(t)) return epochMs(Number(t));
   const m = ISO_TIME.exec(t);
-  if (!m) return NaN;
-  const [, y, mo, d, hh = '00', mm = '00', ss = '00', frac = '', zone = 'Z'] = m;
+  if (!m) {
+    // The month by its name (01 Oct 2011, Sat, 01 Oct 2011 08:26:00 GMT): no doubt which number
+    // is the day. Read as UTC where it names no zone; a day of the month first in digits
+    // (01/10/2011, 1.10.2011) is refused, as the shop's convention decides it.
+    if (!MONTH_NAME.test(t) || /^\d{1,2}[/.-]\d{1,2}[/.-]/.test(t)) return NaN;
+    return Date.parse(NAMED_ZONE.test(t) ? t : `${t} UTC`);
+  }
+  const [, y, mo0, d0, hh = '00', mm = '00', ss = '00', frac = '', zone = 'Z'] = m;
+  const [mo, d] = [mo0!.padStart(2, '0'), d0!.padStart(2, '0')];
   const ms = Date.parse(
     `${y}-${mo}-${d}T${hh.padStart(2, '0')}:${mm}:${ss}${frac}${zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`,
   );
@@ -315,7 +331,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
         const t = stamp === lastStamp ? lastTime : parseTime(stamp);
         if (!Number.isFinite(t))
           throw new BadRow(
-            `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), nor seconds or milliseconds since 1970.`,
+            `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the month by its name, nor seconds or milliseconds since 1970; a day of the month first in digits (01/10/2011) is read two ways by shops and refused.`,
           );
         lastStamp = stamp;
         lastTime = t;

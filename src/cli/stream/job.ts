@@ -568,7 +568,7 @@ export class StreamJob {
       const t = typeof r.timestamp === 'number' ? epochMs(r.timestamp) : typeof r.timestamp === 'string' ? parseTime(r.timestamp) : NaN;
       if (!Number.isFinite(t)) {
         throw new EventInputError(
-          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), nor seconds or milliseconds since 1970.`,
+          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the month by its name, nor seconds or milliseconds since 1970; a day of the month first in digits (01/10/2011) is read two ways by shops and refused.`,
         );
       }
       const q = r.quantity === undefined || r.quantity === null || r.quantity === '' ? NaN : Number(r.quantity);
