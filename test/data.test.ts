@@ -75,6 +75,32 @@ describe('readEvents', () => {
     expect(none).toEqual([{ noShopper: 0, noItem: 0, returns: 0 }]);
   });
 
+  it('reads dates with the day or the month first in digits as the whole log tells (a day above 12), and refuses a log that does not tell', async () => {
+    const log = (stamps: string[]): string => ['user_id,item_id,timestamp', ...stamps.map((t, i) => `u${i},A,${t}`)].join('\n');
+    const told: string[] = [];
+    // A British shop's export: 13/10/2011 can only be 13 October, so 01/10/2011 is 1 October.
+    const uk = await readEvents(file(log(['01/10/2011 08:26', '13/10/2011 9:00', '2/11/2011'])), {
+      dateOrder: (order, example) => told.push(`${order} ${example}`),
+    });
+    expect(uk.map((e) => new Date(e.t).toISOString())).toEqual([
+      '2011-10-01T08:26:00.000Z',
+      '2011-10-13T09:00:00.000Z',
+      '2011-11-02T00:00:00.000Z',
+    ]);
+    expect(told).toEqual(['day-first 13/10/2011 9:00']);
+    // An American one: 10/13/2011 is 13 October, so 10/01/2011 is 1 October.
+    const us = await readEvents(file(log(['10/01/2011 08:26', '10/13/2011 09:00'])));
+    expect(us.map((e) => new Date(e.t).toISOString())).toEqual(['2011-10-01T08:26:00.000Z', '2011-10-13T09:00:00.000Z']);
+    // Nothing in the log tells, or it tells both ways: an error that says what to do.
+    await expect(readEvents(file(log(['01/10/2011', '02/10/2011'])))).rejects.toThrow(
+      /dates such as 01\/10\/2011 could be day-first or month-first, and no date in it has a day above 12: write them as YYYY-MM-DD/,
+    );
+    await expect(readEvents(file(log(['13/10/2011', '10/13/2011'])))).rejects.toThrow(
+      /13\/10\/2011 is day-first and 10\/13\/2011 month-first/,
+    );
+    await expect(readEvents(file(log(['31/02/2011', '13/10/2011'])))).rejects.toThrow(/31\/02\/2011 is not a day of the calendar/);
+  });
+
   it('leaves out a return (a quantity below 0: a cancelled or returned line of a raw export), and counts it', async () => {
     const raw = [
       'user_id,item_id,timestamp,quantity',

@@ -94,6 +94,44 @@ export interface LeftOut {
 export interface EventsReadOptions extends ReadOptions {
   /** Told once the file is read how many rows were left out (zeros where none was). */
   leftOut?: (counts: LeftOut) => void;
+  /** Told how dates with the day or the month first in digits were read, and a date that decided it (where the file has such dates). */
+  dateOrder?: (order: 'day-first' | 'month-first', example: string) => void;
+}
+
+/** A date with the day or the month first in digits (01/10/2011 08:26, 1.10.2011), which only the rest of its log can tell apart. */
+const DAY_MONTH = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?$/;
+
+/** Such a date read in `order`, as UTC (NaN where the day is not the calendar's). */
+function dayMonthTime(stamp: string, order: 'day-first' | 'month-first'): number {
+  const m = DAY_MONTH.exec(stamp.trim());
+  if (!m) return NaN;
+  const [, a, b, y, hh = '0', mm = '0', ss = '0', frac = ''] = m;
+  const [day, month] = order === 'day-first' ? [Number(a), Number(b)] : [Number(b), Number(a)];
+  const t = Date.UTC(Number(y), month - 1, day, Number(hh), Number(mm), Number(ss)) + Math.round(Number(`0${frac}`) * 1000);
+  const at = new Date(t);
+  return at.getUTCFullYear() === Number(y) && at.getUTCMonth() === month - 1 && at.getUTCDate() === day && Number(hh) < 24 ? t : NaN;
+}
+
+/**
+ * How a log writes its dates with the day or the month first, from its dates themselves: a first
+ * number above 12 can only be a day, a second one only a day too. Throws where none says, or
+ * where two say otherwise.
+ */
+function dateOrderOf(stamps: readonly string[], path: string): { order: 'day-first' | 'month-first'; example: string } {
+  let dayFirst: string | null = null;
+  let monthFirst: string | null = null;
+  for (const s of stamps) {
+    const m = DAY_MONTH.exec(s.trim())!;
+    if (Number(m[1]) > 12) dayFirst ??= s;
+    if (Number(m[2]) > 12) monthFirst ??= s;
+  }
+  if (dayFirst !== null && monthFirst !== null)
+    throw new Error(`${path}: its dates disagree: ${dayFirst} is day-first and ${monthFirst} month-first. Write them as YYYY-MM-DD.`);
+  if (dayFirst === null && monthFirst === null)
+    throw new Error(
+      `${path}: dates such as ${stamps[0]!} could be day-first or month-first, and no date in it has a day above 12: write them as YYYY-MM-DD (ISO 8601).`,
+    );
+  return dayFirst !== null ? { order: 'day-first', example: dayFirst } : { order: 'month-first', example: monthFirst! };
 }
 
 /** Whether the file is gzip (by its first two bytes), and its size; an unreadable file is an error naming it. */
@@ -288,7 +326,10 @@ export function parseTime(s: string): number {
  * unreadable timestamp is an error naming its line in the file. A row with an empty `user_id` (a
  * guest's order: it belongs to no shopper's sequence, and kept as it was it made every guest one
  * shopper), an empty `item_id` or a `quantity` below 0 (a return or a cancelled line) is left
- * out, and counted (`options.leftOut`); a file whose rows are all left out is an error. Ids, baskets and event kinds repeat over many rows: each distinct
+ * out, and counted (`options.leftOut`); a file whose rows are all left out is an error. Dates
+ * with the day or the month first in digits (01/10/2011) are read as the file's own dates tell:
+ * one with a first number above 12 makes them day-first (`options.dateOrder`); a file none of
+ * whose dates tells, or whose dates disagree, is an error. Ids, baskets and event kinds repeat over many rows: each distinct
  * one is kept once, so a log's events hold little more than their numbers (a row's fields are
  * fresh strings).
  */
@@ -304,6 +345,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
   let lastStamp: string | null = null;
   let lastTime = NaN;
   const left: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
+  const undated: { event: LogEvent; stamp: string }[] = [];
   const out: LogEvent[] = await rows(
     path,
     ['user_id', 'item_id', 'timestamp'],
@@ -329,9 +371,29 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
         }
         const stamp = r[timeAt!]!;
         const t = stamp === lastStamp ? lastTime : parseTime(stamp);
+        // A date with the day or the month first: read once the whole file has said which.
+        if (!Number.isFinite(t) && DAY_MONTH.test(stamp.trim())) {
+          const event: LogEvent = {
+            user: once(userId),
+            item: once(itemId),
+            t: NaN,
+            event: once(r[eventAt!] || 'purchase'),
+            quantity: 1,
+            basket: once(r[sessionAt!] || `${userId}@${stamp}`),
+          };
+          const q = r[quantityAt!];
+          const quantity = q !== undefined && q !== '' ? Number(q) : 1;
+          if (quantity < 0) {
+            left.returns++;
+            return null;
+          }
+          event.quantity = Number.isFinite(quantity) ? quantity : 1;
+          undated.push({ event, stamp: once(stamp) });
+          return event;
+        }
         if (!Number.isFinite(t))
           throw new BadRow(
-            `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the month by its name, nor seconds or milliseconds since 1970; a day of the month first in digits (01/10/2011) is read two ways by shops and refused.`,
+            `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the day or the month first in digits (01/10/2011) or with the month by its name, nor seconds or milliseconds since 1970.`,
           );
         lastStamp = stamp;
         lastTime = t;
@@ -358,6 +420,14 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
     throw new Error(
       `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs a shopper, an item and a quantity of 0 or more.`,
     );
+  if (undated.length > 0) {
+    const { order, example } = dateOrderOf([...new Set(undated.map((u) => u.stamp))], path);
+    for (const u of undated) {
+      u.event.t = dayMonthTime(u.stamp, order);
+      if (!Number.isFinite(u.event.t)) throw new Error(`${path}: ${u.stamp} is not a day of the calendar (read ${order}).`);
+    }
+    options.dateOrder?.(order, example);
+  }
   options.leftOut?.({ ...left });
   // Array.prototype.sort is stable, so rows with the same time keep their file order.
   return out.sort((a, b) => a.t - b.t);

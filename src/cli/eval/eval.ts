@@ -741,6 +741,7 @@ async function main(argv: string[]): Promise<void> {
   const events = await readEvents(eventsPath, {
     progress: (done, total) => reading.tick(done / total),
     leftOut: (c) => (leftOut = c),
+    dateOrder: (order, example) => console.error(`read the dates of ${eventsPath} ${order}: ${example} says so`),
     columns,
   });
   reading.end();
