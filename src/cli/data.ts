@@ -14,7 +14,7 @@ import { parse } from 'csv-parse';
 import { describeProblems, validateCatalogSliced } from '../core/catalog.js';
 import { parseJsonArraySliced } from '../core/json-array.js';
 import { Slicer } from '../core/slice.js';
-import { UsageError } from './common.js';
+import { progressBar, UsageError } from './common.js';
 import type { Item } from '../core/types.js';
 
 /** One event of the log. `t` is milliseconds since epoch (wall-clock times are read as UTC). */
@@ -372,31 +372,15 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
         const stamp = r[timeAt!]!;
         const t = stamp === lastStamp ? lastTime : parseTime(stamp);
         // A date with the day or the month first: read once the whole file has said which.
-        if (!Number.isFinite(t) && DAY_MONTH.test(stamp.trim())) {
-          const event: LogEvent = {
-            user: once(userId),
-            item: once(itemId),
-            t: NaN,
-            event: once(r[eventAt!] || 'purchase'),
-            quantity: 1,
-            basket: once(r[sessionAt!] || `${userId}@${stamp}`),
-          };
-          const q = r[quantityAt!];
-          const quantity = q !== undefined && q !== '' ? Number(q) : 1;
-          if (quantity < 0) {
-            left.returns++;
-            return null;
-          }
-          event.quantity = Number.isFinite(quantity) ? quantity : 1;
-          undated.push({ event, stamp: once(stamp) });
-          return event;
-        }
-        if (!Number.isFinite(t))
+        const undatedNow = !Number.isFinite(t) && DAY_MONTH.test(stamp.trim());
+        if (!Number.isFinite(t) && !undatedNow)
           throw new BadRow(
             `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the day or the month first in digits (01/10/2011) or with the month by its name, nor seconds or milliseconds since 1970.`,
           );
-        lastStamp = stamp;
-        lastTime = t;
+        if (!undatedNow) {
+          lastStamp = stamp;
+          lastTime = t;
+        }
         const user = once(userId);
         const q = r[quantityAt!];
         const quantity = q !== undefined && q !== '' ? Number(q) : 1;
@@ -404,7 +388,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
           left.returns++;
           return null;
         }
-        return {
+        const event: LogEvent = {
           user,
           item: once(itemId),
           t,
@@ -412,6 +396,8 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
           quantity: Number.isFinite(quantity) ? quantity : 1,
           basket: once(r[sessionAt!] || `${user}@${stamp}`),
         };
+        if (undatedNow) undated.push({ event, stamp: once(stamp) });
+        return event;
       };
     },
     options,
@@ -513,6 +499,34 @@ export async function readItems(path: string, options: ItemsReadOptions = {}): P
       );
   }
   return [...catalog.items];
+}
+
+/**
+ * The events and items files of `eval` and `maintain`, read as both commands read them: a progress
+ * bar while the events are read, then a line for each thing left out (rows, unlisted products
+ * before `until`) and for how dates with the day or the month first were read. `items` is the
+ * catalogue as read (the caller cuts its titles where asked), `leftOut` the rows left out.
+ */
+export async function readShopLog(
+  eventsPath: string,
+  itemsPath: string,
+  o: { columns: Readonly<Record<string, string>> | undefined; until: number },
+): Promise<{ events: LogEvent[]; items: Item[]; leftOut: LeftOut }> {
+  const reading = progressBar(`reading ${eventsPath}`, 1);
+  let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
+  const events = await readEvents(eventsPath, {
+    progress: (done, total) => reading.tick(done / total),
+    leftOut: (c) => (leftOut = c),
+    dateOrder: (order, example) => console.error(`read the dates of ${eventsPath} ${order}: ${example} says so`),
+    columns: o.columns,
+  });
+  reading.end();
+  const leftOutSaid = describeLeftOut(leftOut);
+  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
+  const items = await readItems(itemsPath, { columns: o.columns });
+  const missingSaid = describeMissingItems(missingItems(events, items, o.until), itemsPath);
+  if (missingSaid) console.error(missingSaid);
+  return { events, items, leftOut };
 }
 
 /**

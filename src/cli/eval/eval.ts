@@ -46,18 +46,8 @@ import {
   sha256File,
   UsageError,
 } from '../common.js';
-import type { LeftOut, LogEvent } from '../data.js';
-import {
-  columnsOf,
-  describeLeftOut,
-  describeMissingItems,
-  missingItems,
-  parseTime,
-  readEvents,
-  readItems,
-  titleWordsOf,
-  withShortTitles,
-} from '../data.js';
+import type { LogEvent } from '../data.js';
+import { columnsOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -736,21 +726,8 @@ async function main(argv: string[]): Promise<void> {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const t0 = Date.now();
-  const reading = progressBar(`reading ${eventsPath}`, 1);
-  let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
-  const events = await readEvents(eventsPath, {
-    progress: (done, total) => reading.tick(done / total),
-    leftOut: (c) => (leftOut = c),
-    dateOrder: (order, example) => console.error(`read the dates of ${eventsPath} ${order}: ${example} says so`),
-    columns,
-  });
-  reading.end();
-  const leftOutSaid = describeLeftOut(leftOut);
-  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
-  const read = await readItems(itemsPath, { columns });
+  const { events, items: read, leftOut } = await readShopLog(eventsPath, itemsPath, { columns, until: until ?? Infinity });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
-  const missingSaid = describeMissingItems(missingItems(events, read, until ?? Infinity), itemsPath);
-  if (missingSaid) console.error(missingSaid);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({
     events,

@@ -13,18 +13,7 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import {
-  columnsOf,
-  describeLeftOut,
-  describeMissingItems,
-  missingItems,
-  parseTime,
-  readEvents,
-  readItems,
-  titleWordsOf,
-  withShortTitles,
-} from '../data.js';
-import type { LeftOut } from '../data.js';
+import { columnsOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -157,21 +146,8 @@ async function main(argv: string[]): Promise<void> {
   const t0 = Date.now();
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
-  const reading = progressBar(`reading ${eventsPath}`, 1);
-  let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
-  const events = await readEvents(eventsPath, {
-    progress: (done, total) => reading.tick(done / total),
-    leftOut: (c) => (leftOut = c),
-    dateOrder: (order, example) => console.error(`read the dates of ${eventsPath} ${order}: ${example} says so`),
-    columns,
-  });
-  reading.end();
-  const leftOutSaid = describeLeftOut(leftOut);
-  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
-  const read = await readItems(itemsPath, { columns });
+  const { events, items: read } = await readShopLog(eventsPath, itemsPath, { columns, until: until });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
-  const missingSaid = describeMissingItems(missingItems(events, read, until), itemsPath);
-  if (missingSaid) console.error(missingSaid);
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
   if (backend.name !== 'wasm') throw new Error(`maintain trains on the wasm backend, which could not start: ${backend.reason}`);
