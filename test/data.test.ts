@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { LeftOut, LogEvent } from '../src/cli/data.js';
 import {
   columnsOf,
+  dateOrderOf,
   describeLeftOut,
   describeMissingItems,
   missingItems,
@@ -17,6 +18,7 @@ import {
   readEvents,
   readItems,
 } from '../src/cli/data.js';
+import { UsageError } from '../src/cli/common.js';
 import { tempFolder } from './helpers.js';
 
 const dir = tempFolder('clickwise-data-');
@@ -93,12 +95,38 @@ describe('readEvents', () => {
     expect(us.map((e) => new Date(e.t).toISOString())).toEqual(['2011-10-01T08:26:00.000Z', '2011-10-13T09:00:00.000Z']);
     // Nothing in the log tells, or it tells both ways: an error that says what to do.
     await expect(readEvents(file(log(['01/10/2011', '02/10/2011'])))).rejects.toThrow(
-      /dates such as 01\/10\/2011 could be day-first or month-first, and no date in it has a day above 12: write them as YYYY-MM-DD/,
+      /dates such as 01\/10\/2011 could be day-first or month-first, and no date in it has a day above 12: say which with --date-order day-first \(or month-first\), or write them as YYYY-MM-DD/,
     );
     await expect(readEvents(file(log(['13/10/2011', '10/13/2011'])))).rejects.toThrow(
       /13\/10\/2011 is day-first and 10\/13\/2011 month-first/,
     );
     await expect(readEvents(file(log(['31/02/2011', '13/10/2011'])))).rejects.toThrow(/31\/02\/2011 is not a day of the calendar/);
+  });
+
+  it('reads such dates as the shop says (--date-order) where its own dates do not tell, and names a line that is no day read so', async () => {
+    const log = (stamps: string[]): string => ['user_id,item_id,timestamp', ...stamps.map((t, i) => `u${i},A,${t}`)].join('\n');
+    // A week's log of the first days of a month: nothing in it tells, which was an error whatever the shop knew.
+    const week = file(log(['01/10/2011 08:26', '02/10/2011 9:00', '2011-10-03 10:00']));
+    await expect(readEvents(week)).rejects.toThrow(/could be day-first or month-first.*--date-order day-first \(or month-first\)/);
+    const told: string[] = [];
+    const uk = await readEvents(week, { dates: 'day-first', dateOrder: (order) => told.push(order) });
+    expect(uk.map((e) => new Date(e.t).toISOString())).toEqual([
+      '2011-10-01T08:26:00.000Z',
+      '2011-10-02T09:00:00.000Z',
+      '2011-10-03T10:00:00.000Z',
+    ]);
+    // Said, not found: nothing to tell.
+    expect(told).toEqual([]);
+    const us = await readEvents(week, { dates: 'month-first' });
+    expect(us.map((e) => new Date(e.t).toISOString().slice(0, 10))).toEqual(['2011-01-10', '2011-02-10', '2011-10-03']);
+    // A date that is no day read the way the shop said: the row's line, and the order it was read in.
+    await expect(readEvents(file(log(['01/10/2011', '13/10/2011'])), { dates: 'month-first' })).rejects.toThrow(
+      /line 3: timestamp "13\/10\/2011" is not a day of the calendar, read month-first \(--date-order\)/,
+    );
+    expect(dateOrderOf(undefined)).toBeUndefined();
+    expect(dateOrderOf('day-first')).toBe('day-first');
+    expect(() => dateOrderOf('dmy')).toThrow(UsageError);
+    expect(() => dateOrderOf('dmy')).toThrow(/--date-order must be day-first \(01\/10\/2011 is 1 October\) or month-first/);
   });
 
   it('leaves out a return (a quantity below 0: a cancelled or returned line of a raw export), and counts it', async () => {
@@ -280,6 +308,18 @@ describe('parseTime', () => {
     expect(parseTime('01 Oct 2011 08:26:00')).toBe(oct1);
     expect(parseTime('Oct 1, 2011 08:26')).toBe(oct1);
     expect(parseTime('1 October 2011')).toBe(Date.UTC(2011, 9, 1));
+    expect(parseTime('Feb 29, 2012')).toBe(Date.UTC(2012, 1, 29));
+    // The day checked where it was written: 00:30 on 1 October in a zone an hour ahead of UTC.
+    expect(parseTime('Sat, 01 Oct 2011 00:30:00 +0100')).toBe(Date.UTC(2011, 8, 30, 23, 30));
+  });
+  it('reads a day or a month first in digits the way it is told', () => {
+    expect(parseTime('01/10/2011 08:26', 'day-first')).toBe(oct1);
+    expect(parseTime('10/01/2011 08:26', 'month-first')).toBe(oct1);
+    expect(parseTime('1.10.2011 08:26', 'day-first')).toBe(oct1);
+    // Other forms are read as they say, whatever the order.
+    expect(parseTime('2011-10-01 08:26', 'month-first')).toBe(oct1);
+    expect(parseTime('30/02/2011', 'day-first')).toBeNaN();
+    expect(parseTime('13/10/2011', 'month-first')).toBeNaN();
   });
   it('refuses what it could read two ways, and a day the calendar lacks', () => {
     // 01/10/2011 is 1 October in a British shop and 10 January in an American one; Date.parse
@@ -291,6 +331,10 @@ describe('parseTime', () => {
       '01-10-2011',
       '2011-02-30',
       '2011-02-30 10:00:00',
+      // Date.parse took these for 3 March, 1 October and 1 March.
+      '31 Feb 2011',
+      'Sat, 31 Sep 2011 08:26:00 GMT',
+      'Feb 29, 2011',
       'yesterday',
       '',
       '-5',

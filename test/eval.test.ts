@@ -120,6 +120,7 @@ describe('a shop whose titles say little (--title-words)', () => {
       ['--sasrec-epochs', '0', /SASRec's epochs must be a whole number of at least 1, got 0/],
       ['--until', '2010-12-01', /--until 2010-12-01 is not after --split 2011-01-01\./],
       ['--until', '01/12/2011', /--until 01\/12\/2011 is not a date \(YYYY-MM-DD or ISO 8601\)\./],
+      ['--date-order', 'dmy', /--date-order must be day-first \(01\/10\/2011 is 1 October\) or month-first/],
       ['--k', '0', /--k must be a positive integer, got 0\./],
     ] as const) {
       const r = spawnSync(

@@ -181,6 +181,12 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     );
   });
 
+  it('refuses a date order other than day-first or month-first, before reading anything', () => {
+    const r = refusal('--date-order', 'ymd');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--date-order must be day-first \(01\/10\/2011 is 1 October\) or month-first \(10 January\), got ymd\./);
+  });
+
   it('refuses a ranked-negatives count that is not a whole number, before reading anything', () => {
     const r = refusal('--ranked-negatives', '2.5');
     expect(r.status).toBe(2);

@@ -434,6 +434,34 @@ describe('npm run stream', () => {
     expect(readFileSync(join(dir, 'out.txt'), 'utf8')).toMatch(/line 4: a quantity below 0 \(-6: a return\) is not a sale/);
   });
 
+  it('takes a day or a month first in digits only where the shop says which (--date-order)', { timeout: 60_000 }, () => {
+    const { dir, model, items, state } = setup();
+    const file = join(dir, 'orders.csv');
+    // 01/11/2026 is 1 November to the shop; read as 11 January it would be an order of before the job's window.
+    writeFileSync(file, `id,user_id,item_id,timestamp\no-1,c1,${ITEMS[0]},01/11/2026 00:05\no-2,c1,${ITEMS[1]},2026-11-01T00:06:00Z\n`);
+    const run = (at: string, more: string[]): ReturnType<typeof spawnSync> =>
+      spawnSync(process.execPath, [...job, '--model', model, '--items', items, '--state', at, '--events', file, '--once', ...more], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+    const refused = run(state, []);
+    expect(refused.status, String(refused.stderr)).toBe(0);
+    expect(refused.stderr).toMatch(/line 2: "timestamp" "01\/11\/2026 00:05" .*taken only with --date-order day-first \(or month-first\)/);
+    expect(logIds(state)).toEqual(['o-2']);
+    const told = join(dir, 'told');
+    const taken = run(told, ['--date-order', 'day-first']);
+    expect(taken.status, String(taken.stderr)).toBe(0);
+    expect(logIds(told)).toEqual(['o-1', 'o-2']);
+    const t = readFileSync(join(told, 'events.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{"id":"o-1"'))
+      .map((l) => (JSON.parse(l) as { t: number }).t);
+    expect(t).toEqual([Date.UTC(2026, 10, 1, 0, 5)]);
+    const bad = run(join(dir, 'bad'), ['--date-order', 'american']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--date-order must be day-first/);
+  });
+
   it('refuses a largest body that is not a whole number of bytes ≥ 1, before it reads anything', () => {
     for (const bad of ['0', '-5', '1.5']) {
       const r = spawnSync(

@@ -94,15 +94,30 @@ export interface LeftOut {
 export interface EventsReadOptions extends ReadOptions {
   /** Told once the file is read how many rows were left out (zeros where none was). */
   leftOut?: (counts: LeftOut) => void;
-  /** Told how dates with the day or the month first in digits were read, and a date that decided it (where the file has such dates). */
-  dateOrder?: (order: 'day-first' | 'month-first', example: string) => void;
+  /** Told how dates with the day or the month first in digits were read, and a date that decided it (where the file has such dates and `dates` is not given). */
+  dateOrder?: (order: DateOrder, example: string) => void;
+  /**
+   * How the file writes dates with the day or the month first in digits, where the shop says so
+   * (`--date-order`): then its own dates need not tell, and one that is not a day read so is an error.
+   */
+  dates?: DateOrder | undefined;
+}
+
+/** Which number of a date with the day or the month first in digits is the day. */
+export type DateOrder = 'day-first' | 'month-first';
+
+/** The `--date-order` option: `day-first` or `month-first` (undefined where it is not given); anything else is a usage error. */
+export function dateOrderOf(value: unknown): DateOrder | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'day-first' || value === 'month-first') return value;
+  throw new UsageError(`--date-order must be day-first (01/10/2011 is 1 October) or month-first (10 January), got ${String(value)}.`);
 }
 
 /** A date with the day or the month first in digits (01/10/2011 08:26, 1.10.2011), which only the rest of its log can tell apart. */
 const DAY_MONTH = /^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?$/;
 
 /** Such a date read in `order`, as UTC (NaN where the day is not the calendar's). */
-function dayMonthTime(stamp: string, order: 'day-first' | 'month-first'): number {
+function dayMonthTime(stamp: string, order: DateOrder): number {
   const m = DAY_MONTH.exec(stamp.trim());
   if (!m) return NaN;
   const [, a, b, y, hh = '0', mm = '0', ss = '0', frac = ''] = m;
@@ -117,7 +132,7 @@ function dayMonthTime(stamp: string, order: 'day-first' | 'month-first'): number
  * number above 12 can only be a day, a second one only a day too. Throws where none says, or
  * where two say otherwise.
  */
-function dateOrderOf(stamps: readonly string[], path: string): { order: 'day-first' | 'month-first'; example: string } {
+function inferDateOrder(stamps: readonly string[], path: string): { order: DateOrder; example: string } {
   let dayFirst: string | null = null;
   let monthFirst: string | null = null;
   for (const s of stamps) {
@@ -129,7 +144,7 @@ function dateOrderOf(stamps: readonly string[], path: string): { order: 'day-fir
     throw new Error(`${path}: its dates disagree: ${dayFirst} is day-first and ${monthFirst} month-first. Write them as YYYY-MM-DD.`);
   if (dayFirst === null && monthFirst === null)
     throw new Error(
-      `${path}: dates such as ${stamps[0]!} could be day-first or month-first, and no date in it has a day above 12: write them as YYYY-MM-DD (ISO 8601).`,
+      `${path}: dates such as ${stamps[0]!} could be day-first or month-first, and no date in it has a day above 12: say which with --date-order day-first (or month-first), or write them as YYYY-MM-DD (ISO 8601).`,
     );
   return dayFirst !== null ? { order: 'day-first', example: dayFirst } : { order: 'month-first', example: monthFirst! };
 }
@@ -286,8 +301,11 @@ export function epochMs(n: number): number {
 const ISO_TIME = /^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 /** A month's name or its first three letters. */
 const MONTH_NAME = /\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b/i;
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 /** A time that names its zone at its end (GMT, UTC, Z, GMT+0100, +01:00). */
 const NAMED_ZONE = /(?:\b(?:GMT|UTC)|\dZ)(?:[+-]\d{2}:?\d{2})?$|[+-]\d{2}:?\d{2}$/i;
+/** That zone, to cut off: what is left is the time as written where it was written. */
+const ZONE_AT_END = /(?:(?:GMT|UTC)(?:[+-]\d{2}:?\d{2})?|Z|[+-]\d{2}:?\d{2})$/i;
 
 /**
  * Parses a time of the data files, in milliseconds since 1970 (NaN where it cannot be read one
@@ -297,17 +315,24 @@ const NAMED_ZONE = /(?:\b(?:GMT|UTC)|\dZ)(?:[+-]\d{2}:?\d{2})?$|[+-]\d{2}:?\d{2}
  * milliseconds since 1970 (a count under 10¹¹ is seconds: in milliseconds it would be an event
  * of 1970 to 1973). A day of the month first in digits is refused rather than left to
  * `Date.parse`, which reads 01/10/2011 as 10 January where a British shop means 1 October (and
- * in the machine's own time zone); so is an ISO day the calendar lacks.
+ * in the machine's own time zone), unless `order` says which it is; so is a day the calendar
+ * lacks (2011-02-30, 31 Feb 2011).
  */
-export function parseTime(s: string): number {
+export function parseTime(s: string, order?: DateOrder): number {
   const t = s.trim();
   if (/^\d+(\.\d+)?$/.test(t)) return epochMs(Number(t));
+  if (order !== undefined && DAY_MONTH.test(t)) return dayMonthTime(t, order);
   const m = ISO_TIME.exec(t);
   if (!m) {
     // The month by its name (01 Oct 2011, Sat, 01 Oct 2011 08:26:00 GMT): no doubt which number
     // is the day. Read as UTC where it names no zone; a day of the month first in digits
     // (01/10/2011, 1.10.2011) is refused, as the shop's convention decides it.
-    if (!MONTH_NAME.test(t) || /^\d{1,2}[/.-]\d{1,2}[/.-]/.test(t)) return NaN;
+    const month = MONTH_NAME.exec(t);
+    if (!month || /^\d{1,2}[/.-]\d{1,2}[/.-]/.test(t)) return NaN;
+    // Date.parse takes 31 Feb 2011 for 3 March: the day, read where it is written (its own zone), must be the month's.
+    const day = /(?<![\d:])(\d{1,2})(?![\d:])/.exec(t);
+    const wall = new Date(Date.parse(`${NAMED_ZONE.test(t) ? t.replace(ZONE_AT_END, '') : t} UTC`));
+    if (!day || wall.getUTCDate() !== Number(day[1]) || wall.getUTCMonth() !== MONTHS.indexOf(month[1]!.toLowerCase())) return NaN;
     return Date.parse(NAMED_ZONE.test(t) ? t : `${t} UTC`);
   }
   const [, y, mo0, d0, hh = '00', mm = '00', ss = '00', frac = '', zone = 'Z'] = m;
@@ -329,7 +354,8 @@ export function parseTime(s: string): number {
  * out, and counted (`options.leftOut`); a file whose rows are all left out is an error. Dates
  * with the day or the month first in digits (01/10/2011) are read as the file's own dates tell:
  * one with a first number above 12 makes them day-first (`options.dateOrder`); a file none of
- * whose dates tells, or whose dates disagree, is an error. Ids, baskets and event kinds repeat over many rows: each distinct
+ * whose dates tells, or whose dates disagree, is an error, unless the shop says how it writes
+ * them (`options.dates`). Ids, baskets and event kinds repeat over many rows: each distinct
  * one is kept once, so a log's events hold little more than their numbers (a row's fields are
  * fresh strings).
  */
@@ -370,12 +396,14 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
           return null;
         }
         const stamp = r[timeAt!]!;
-        const t = stamp === lastStamp ? lastTime : parseTime(stamp);
-        // A date with the day or the month first: read once the whole file has said which.
-        const undatedNow = !Number.isFinite(t) && DAY_MONTH.test(stamp.trim());
+        const t = stamp === lastStamp ? lastTime : parseTime(stamp, options.dates);
+        // A date with the day or the month first: read once the whole file has said which (unless the shop said).
+        const undatedNow = !Number.isFinite(t) && options.dates === undefined && DAY_MONTH.test(stamp.trim());
         if (!Number.isFinite(t) && !undatedNow)
           throw new BadRow(
-            `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the day or the month first in digits (01/10/2011) or with the month by its name, nor seconds or milliseconds since 1970.`,
+            options.dates !== undefined && DAY_MONTH.test(stamp.trim())
+              ? `timestamp ${JSON.stringify(stamp)} is not a day of the calendar, read ${options.dates} (--date-order).`
+              : `timestamp ${JSON.stringify(stamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the day or the month first in digits (01/10/2011) or with the month by its name (a day the calendar has), nor seconds or milliseconds since 1970.`,
           );
         if (!undatedNow) {
           lastStamp = stamp;
@@ -407,10 +435,13 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
       `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs a shopper, an item and a quantity of 0 or more.`,
     );
   if (undated.length > 0) {
-    const { order, example } = dateOrderOf([...new Set(undated.map((u) => u.stamp))], path);
+    const { order, example } = inferDateOrder([...new Set(undated.map((u) => u.stamp))], path);
     for (const u of undated) {
       u.event.t = dayMonthTime(u.stamp, order);
-      if (!Number.isFinite(u.event.t)) throw new Error(`${path}: ${u.stamp} is not a day of the calendar (read ${order}).`);
+      if (!Number.isFinite(u.event.t))
+        throw new Error(
+          `${path}: ${u.stamp} is not a day of the calendar (read ${order}, as ${example} says; --date-order says otherwise).`,
+        );
     }
     options.dateOrder?.(order, example);
   }
@@ -510,7 +541,7 @@ export async function readItems(path: string, options: ItemsReadOptions = {}): P
 export async function readShopLog(
   eventsPath: string,
   itemsPath: string,
-  o: { columns: Readonly<Record<string, string>> | undefined; until: number },
+  o: { columns: Readonly<Record<string, string>> | undefined; until: number; dates?: DateOrder | undefined },
 ): Promise<{ events: LogEvent[]; items: Item[]; leftOut: LeftOut }> {
   const reading = progressBar(`reading ${eventsPath}`, 1);
   let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
@@ -519,6 +550,7 @@ export async function readShopLog(
     leftOut: (c) => (leftOut = c),
     dateOrder: (order, example) => console.error(`read the dates of ${eventsPath} ${order}: ${example} says so`),
     columns: o.columns,
+    dates: o.dates,
   });
   reading.end();
   const leftOutSaid = describeLeftOut(leftOut);

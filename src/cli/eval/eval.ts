@@ -47,7 +47,7 @@ import {
   UsageError,
 } from '../common.js';
 import type { LogEvent } from '../data.js';
-import { columnsOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -554,6 +554,8 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --items F          items CSV (item_id,title,...)
   --columns L        the files' own names of their columns, where they are not the tools' ones:
                      user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description
+  --date-order O     day-first or month-first: how the events file writes a date with the day
+                     or the month first in digits (01/10/2011), where its own dates do not tell
   --split DATE       first day scored
   --until DATE       end of the scored period (default: the end of the log)
   --methods a,b      methods to run: ${ALL_METHODS.join(', ')}. Without the flag: all but gru4rec,
@@ -585,6 +587,7 @@ async function main(argv: string[]): Promise<void> {
     events: 'string',
     items: 'string',
     columns: 'string',
+    'date-order': 'string',
     split: 'string',
     until: 'string',
     k: 'number',
@@ -645,11 +648,12 @@ async function main(argv: string[]): Promise<void> {
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
   const titleWords = titleWordsOf(args['title-words']);
   const columns = columnsOf(args['columns']);
+  const dates = dateOrderOf(args['date-order']);
   const methods = args['methods'] !== undefined ? methodsOf(String(args['methods']).split(',')) : undefined;
   const trainingThreads = args['training-threads'] !== undefined ? trainingThreadsOf(args['training-threads']) : undefined;
   const date = (name: string): number | undefined => {
     if (args[name] === undefined) return undefined;
-    const t = parseTime(String(args[name]));
+    const t = parseTime(String(args[name]), dates);
     if (!Number.isFinite(t)) throw new UsageError(`--${name} ${String(args[name])} is not a date (YYYY-MM-DD or ISO 8601).`);
     return t;
   };
@@ -726,7 +730,7 @@ async function main(argv: string[]): Promise<void> {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const t0 = Date.now();
-  const { events, items: read, leftOut } = await readShopLog(eventsPath, itemsPath, { columns, until: until ?? Infinity });
+  const { events, items: read, leftOut } = await readShopLog(eventsPath, itemsPath, { columns, until: until ?? Infinity, dates });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({

@@ -29,7 +29,7 @@ import {
   streamCompactionDue,
   streamWindowStart,
 } from '../../core/shop-delta.js';
-import { epochMs, parseTime } from '../data.js';
+import { type DateOrder, epochMs, parseTime } from '../data.js';
 import type { LogLine, StreamEvent } from './log.js';
 import { EventLog } from './log.js';
 import { IdSet } from './id-set.js';
@@ -86,6 +86,11 @@ export interface StreamJobOptions {
   keepDays?: number;
   /** The clock (ms), which bounds the window's end where an event claims a later time (default `Date.now`). */
   now?: () => number;
+  /**
+   * How the shop writes a date with the day or the month first in digits (01/10/2011), which
+   * the job cannot tell from one event (`--date-order`); without it such a date is refused.
+   */
+  dates?: DateOrder | undefined;
 }
 
 /** What a publication wrote. */
@@ -161,6 +166,7 @@ export class StreamJob {
   private changes = 0;
   private saved = 0;
   readonly keepDays: number;
+  private readonly dates: DateOrder | undefined;
   private readonly now: () => number;
   /** The oldest and newest event times in the log (∞ and −∞ while it holds none). */
   private oldest = Infinity;
@@ -183,6 +189,7 @@ export class StreamJob {
     this.stateDir = o.stateDir;
     this.turnBytes = o.turnBytes;
     this.keepDays = o.keepDays ?? SHOP_STREAM_KEEP_DAYS;
+    this.dates = o.dates;
     if (!(this.keepDays > 0)) throw new RangeError(`keepDays must be a number of days > 0 (or Infinity), got ${this.keepDays}.`);
     this.now = o.now ?? Date.now;
   }
@@ -565,10 +572,15 @@ export class StreamJob {
       if (typeof user !== 'string' && typeof user !== 'number')
         throw new EventInputError(`${where(j)}: "user_id" must be a string or a number (or left out for a guest's order).`);
       if (typeof r.item_id !== 'string' && typeof r.item_id !== 'number') throw new EventInputError(`${where(j)}: "item_id" is missing.`);
-      const t = typeof r.timestamp === 'number' ? epochMs(r.timestamp) : typeof r.timestamp === 'string' ? parseTime(r.timestamp) : NaN;
+      const t =
+        typeof r.timestamp === 'number' ? epochMs(r.timestamp) : typeof r.timestamp === 'string' ? parseTime(r.timestamp, this.dates) : NaN;
       if (!Number.isFinite(t)) {
         throw new EventInputError(
-          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the month by its name, nor seconds or milliseconds since 1970; a day of the month first in digits (01/10/2011) is read two ways by shops and refused.`,
+          `${where(j)}: "timestamp" ${JSON.stringify(r.timestamp)} is not an ISO 8601 date-time (or YYYY-MM-DD HH:MM:SS, read as UTC), a date with the month by its name (a day the calendar has), nor seconds or milliseconds since 1970${
+            this.dates !== undefined
+              ? `, nor a day of the calendar read ${this.dates} (--date-order)`
+              : '; a day of the month first in digits (01/10/2011) is read two ways by shops, and taken only with --date-order day-first (or month-first)'
+          }.`,
         );
       }
       const q = r.quantity === undefined || r.quantity === null || r.quantity === '' ? NaN : Number(r.quantity);

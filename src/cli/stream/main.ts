@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import { relative, resolve } from 'node:path';
 import type { Command } from '../common.js';
 import { isEntry, parseArgs, runCommand, UsageError } from '../common.js';
-import { columnsOf, readCatalogFile } from '../data.js';
+import { columnsOf, dateOrderOf, readCatalogFile } from '../data.js';
 import { SHOP_STREAM_KEEP_DAYS } from '../../core/shop-delta.js';
 import { StreamJob } from './job.js';
 import { FileSource, startHttp } from './sources.js';
@@ -28,6 +28,8 @@ what each item sold lately, the delta also carries those figures brought up to d
   --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once, as it unzips)
   --columns L          the files' own names of their columns (the events file's and the items CSV's, CSV or
                        NDJSON keys), where they are not the tools' ones: id=OrderLine,user_id=CustomerID,item_id=StockCode,...
+  --date-order O        day-first or month-first: how the shop writes a date with the day or the month
+                       first in digits (01/10/2011), which one event cannot tell; without it such a date is refused
   --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)
   --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
   --state DIR          the job's own append-only log (default .clickwise-stream; never inside --model)
@@ -52,6 +54,7 @@ async function main(argv: string[]): Promise<void> {
     catalog: 'string',
     events: 'string',
     columns: 'string',
+    'date-order': 'string',
     listen: 'string',
     'secret-file': 'string',
     state: 'string',
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
   });
   if (args['model'] === undefined) fail('Missing --model.');
   const columns = columnsOf(args['columns']);
+  const dates = dateOrderOf(args['date-order']);
   const catalogFile = args['catalog'] ?? args['items'];
   if (catalogFile === undefined) fail('Missing --catalog F (the catalogue JSON the pages serve) or --items F (an items CSV).');
   const modelDir = resolve(String(args['model']));
@@ -95,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
   const say = (m: string): void => console.error(`[stream] ${m}`);
   const ids = (await readCatalogFile(String(catalogFile), columns)).map((i) => i.id);
   const t0 = Date.now();
-  const job = await StreamJob.open({ modelDir, ids, stateDir, log: say, keepDays });
+  const job = await StreamJob.open({ modelDir, ids, stateDir, log: say, keepDays, dates });
   say(
     `base ${job.baseVersion}, ${ids.length} items, ${
       job.fromCheckpoint > 0

@@ -13,7 +13,7 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { columnsOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -29,6 +29,8 @@ base this one replaces.
   --items F          items CSV (item_id,title,...)
   --columns L        the files' own names of their columns, where they are not the tools' ones:
                      user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description
+  --date-order O     day-first or month-first: how the events file writes a date with the day
+                     or the month first in digits (01/10/2011), where its own dates do not tell
   --until DATE       the last day learned from (exclusive)
   --out DIR          the model folder to write
   --models DIR       the source model (encoder, vectors; default: this package's models/)
@@ -78,6 +80,7 @@ async function main(argv: string[]): Promise<void> {
     events: 'string',
     items: 'string',
     columns: 'string',
+    'date-order': 'string',
     until: 'string',
     out: 'string',
     models: 'string',
@@ -102,6 +105,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const titleWords = titleWordsOf(args['title-words']);
   const columns = columnsOf(args['columns']);
+  const dates = dateOrderOf(args['date-order']);
   const ranked = args['ranked-negatives'] === undefined ? 0 : Number(args['ranked-negatives']);
   if (!Number.isInteger(ranked) || ranked < 0 || ranked > 10_000)
     throw new UsageError(`--ranked-negatives must be a whole number from 0 to 10,000, got ${String(args['ranked-negatives'])}.`);
@@ -138,7 +142,7 @@ async function main(argv: string[]): Promise<void> {
   const showViewed = autoYesNo('show-viewed');
   const keepLatest = autoYesNo('latest-departments');
   const shareClicks = autoYesNo('share-clicks');
-  const until = parseTime(String(args['until']));
+  const until = parseTime(String(args['until']), dates);
   if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const models = resolve(String(args['models'] ?? packageModels()));
   // Checked before the minutes of training, not found unwritable after them.
@@ -146,7 +150,7 @@ async function main(argv: string[]): Promise<void> {
   const t0 = Date.now();
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
-  const { events, items: read } = await readShopLog(eventsPath, itemsPath, { columns, until: until });
+  const { events, items: read } = await readShopLog(eventsPath, itemsPath, { columns, until, dates });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
