@@ -690,6 +690,15 @@ describe('indexCatalog', () => {
   });
 });
 
+describe('validateCatalog', () => {
+  it('names both elements of a repeated id by their places in the input, rows skipped before them or not', () => {
+    const got = validateCatalog([{ title: 'no id' }, { id: 'A', title: 'first' }, { id: 'B', title: '' }, { id: 'A', title: 'again' }]);
+    expect(got.size).toBe(1);
+    // Before: "items 0 and 3", the first A's place among the items kept, not in the input.
+    expect(got.skipped).toContain('id "A" is duplicated (items 1 and 3); ids must be unique');
+  });
+});
+
 describe('parseCatalog', () => {
   it('checks the elements as they are parsed to what validateCatalog gives on the whole array, skipped rows and errors included', async () => {
     const rows: unknown[] = [

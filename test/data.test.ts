@@ -366,7 +366,21 @@ describe('readItems', () => {
       { id: 'C', title: 'cheese' },
     ]);
     expect(told).toHaveLength(1);
-    expect(told[0]!.join('; ')).toMatch(/has no id.*"B" has an empty title.*id "A" is duplicated/);
+    expect(told[0]!.join('; ')).toMatch(/line 3 has no id.*"B" \(line 4\) has an empty title.*id "A" is duplicated \(lines 2 and 5\)/);
+    // Told without a listener, each row by its line in the file (a quoted title may take two).
+    const warned: string[] = [];
+    const warn = console.warn;
+    console.warn = (m: string): void => void warned.push(m);
+    try {
+      await readItems(file('item_id,title\nA,"apple,\nred"\n,no id\nB,\nA,apple again\nC,cheese\n'));
+    } finally {
+      console.warn = warn;
+    }
+    // Before: "item 1 has no id", "(items 0 and 3)", counted from 0 after the header.
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(
+      /f[0-9]+\.csv: 3 invalid items: line 4 has no id .*; item "B" \(line 5\) has an empty title.*; id "A" is duplicated \(lines 2 and 6\); ids must be unique\. These rows were skipped; the other 2 items are used\./,
+    );
     // Every row skipped: an error that says what is wrong with them.
     await expect(readItems(file('item_id,title\n,x\nB,\n'))).rejects.toThrow(
       /f[0-9]+\.csv: The catalogue has no usable item: 2 invalid items/,

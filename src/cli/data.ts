@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
-import { describeProblems, validateCatalogSliced } from '../core/catalog.js';
+import { describeProblems, type ItemPlaces, validateCatalogSliced } from '../core/catalog.js';
 import { parseJsonArraySliced } from '../core/json-array.js';
 import { Slicer } from '../core/slice.js';
 import { progressBar, UsageError } from './common.js';
@@ -217,6 +217,7 @@ async function rows<T>(
   required: string[],
   take: (column: (name: string) => number) => (r: string[]) => T | null,
   options: ReadOptions = {},
+  lines?: number[],
 ): Promise<T[]> {
   const { gz, size } = probe(path);
   const out: T[] = [];
@@ -227,7 +228,21 @@ async function rows<T>(
   // Data rows read (the header is record 0): a bad row is found again by its place in the file.
   let records = 0;
   try {
-    await pipeline(bytesOf(path, gz, options.pieceBytes, each), parse(CSV), async (parsed: AsyncIterable<string[]>) => {
+    // Where asked, the line each record starts on (a parse that tells them takes longer: items files only).
+    const starts: number[] = [];
+    const parser = lines
+      ? parse({
+          ...CSV,
+          on_record: (r: string[], info) => {
+            // info.lines is the record's last line: back by the line ends inside its quoted fields.
+            let within = 0;
+            for (const field of r) for (let at = field.indexOf('\n'); at !== -1; at = field.indexOf('\n', at + 1)) within++;
+            starts.push(info.lines - within);
+            return r;
+          },
+        })
+      : parse(CSV);
+    await pipeline(bytesOf(path, gz, options.pieceBytes, each), parser, async (parsed: AsyncIterable<string[]>) => {
       let row: ((r: string[]) => T | null) | null = null;
       try {
         for await (const r of parsed) {
@@ -242,7 +257,10 @@ async function rows<T>(
           } else {
             records++;
             const kept = row(r);
-            if (kept !== null) out.push(kept);
+            if (kept !== null) {
+              out.push(kept);
+              lines?.push(starts[records]!);
+            }
           }
         }
       } catch (err) {
@@ -500,6 +518,7 @@ export interface ItemsReadOptions extends ReadOptions {
  * a page would show; a file with no usable row is an error.
  */
 export async function readItems(path: string, options: ItemsReadOptions = {}): Promise<Item[]> {
+  const lines: number[] = [];
   const read = await rows(
     path,
     ['item_id', 'title'],
@@ -518,16 +537,19 @@ export async function readItems(path: string, options: ItemsReadOptions = {}): P
       };
     },
     options,
+    lines,
   );
-  const catalog = await validateCatalogSliced(read, new Slicer()).catch((err: unknown) => {
+  const places: ItemPlaces = {
+    one: (i) => `line ${lines[i]!}`,
+    two: (a, b) => `lines ${lines[a]!} and ${lines[b]!}`,
+    after: (i) => ` (line ${lines[i]!})`,
+  };
+  const catalog = await validateCatalogSliced(read, new Slicer(), true, places).catch((err: unknown) => {
     throw new Error(`${path}: ${err instanceof Error ? err.message : String(err)}`);
   });
   if (catalog.skipped.length > 0) {
     if (options.skipped) options.skipped(catalog.skipped);
-    else
-      console.warn(
-        `${path}: ${describeProblems(catalog.skipped)} (items numbered from 0, the row after the header). These rows were skipped; the other ${catalog.size} items are used.`,
-      );
+    else console.warn(`${path}: ${describeProblems(catalog.skipped)}. These rows were skipped; the other ${catalog.size} items are used.`);
   }
   return [...catalog.items];
 }

@@ -70,9 +70,14 @@ export function validateCatalog(input: unknown): ValidatedCatalog {
  * stand for the items instead of frozen copies of them, which are most of the work; their
  * `category` and `id` read as the copies' would.
  */
-export async function validateCatalogSliced(input: unknown, slicer: Slicer, keep = true): Promise<ValidatedCatalog> {
+export async function validateCatalogSliced(
+  input: unknown,
+  slicer: Slicer,
+  keep = true,
+  places: ItemPlaces = ELEMENT_PLACES,
+): Promise<ValidatedCatalog> {
   checkInput(input);
-  const builder = new CatalogBuilder(keep);
+  const builder = new CatalogBuilder(keep, places);
   const raw = input as unknown[];
   for (let i = 0; i < raw.length; i++) {
     builder.add(raw[i], i);
@@ -105,12 +110,23 @@ export class CatalogBuilder {
   private readonly items: Item[] = [];
   private readonly index = new ShardedMap<number>();
   private readonly rawIndex: number[] = [];
+  /** The ids taken so far, each with its element's place in the input (a duplicate names both). */
+  private readonly seen = {
+    has: (id: string): boolean => this.index.has(id),
+    get: (id: string): number | undefined => {
+      const k = this.index.get(id);
+      return k === undefined ? undefined : this.rawIndex[k];
+    },
+  };
 
-  constructor(private readonly keep = true) {}
+  constructor(
+    private readonly keep = true,
+    private readonly places: ItemPlaces = ELEMENT_PLACES,
+  ) {}
 
   add(raw: unknown, i: number): void {
     const { problems, index, items } = this;
-    const item = checkItem(raw, i, index, this.keep);
+    const item = checkItem(raw, i, this.seen, this.keep, this.places);
     if (typeof item === 'string') {
       problems.push(item);
       return;
@@ -147,21 +163,45 @@ export class CatalogBuilder {
 }
 
 /**
- * Checks one element of the input array (at `i`): a frozen copy of it, or what is wrong with it.
- * `seen` holds the ids taken so far (a duplicate is a problem).
+ * How a problem names an element by its place `i` in the input: as the element of an array
+ * (`item 3`, the default), or where the input was read from a file, by its line there.
  */
-function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, number>, 'has' | 'get'>, keep = true): Item | string {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return `item ${i} is not an object`;
+export interface ItemPlaces {
+  /** The element alone (`item 3`). */
+  one(i: number): string;
+  /** Two elements (`items 1 and 3`). */
+  two(a: number, b: number): string;
+  /** Added after an element named by its id (`""`, or ` (line 5)`). */
+  after(i: number): string;
+}
+
+/** Elements named by their index in the input array. */
+const ELEMENT_PLACES: ItemPlaces = { one: (i) => `item ${i}`, two: (a, b) => `items ${a} and ${b}`, after: () => '' };
+
+/**
+ * Checks one element of the input array (at `i`): a frozen copy of it, or what is wrong with it.
+ * `seen` holds the ids taken so far, each with its element's place (a duplicate is a problem).
+ */
+function checkItem(
+  raw: unknown,
+  i: number,
+  seen: Pick<ReadonlyMap<string, number>, 'has' | 'get'>,
+  keep = true,
+  places: ItemPlaces = ELEMENT_PLACES,
+): Item | string {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return `${places.one(i)} is not an object`;
   const r = raw as Record<string, unknown>;
   const idRaw = r['id'];
   if (idRaw === undefined || idRaw === null || idRaw === '' || (typeof idRaw !== 'string' && typeof idRaw !== 'number')) {
-    return `item ${i} has no id (a non-empty string or number is required)`;
+    return `${places.one(i)} has no id (a non-empty string or number is required)`;
   }
   const id = String(idRaw);
-  if (seen.has(id)) return `id ${JSON.stringify(id)} is duplicated (items ${seen.get(id)} and ${i}); ids must be unique`;
+  if (seen.has(id)) return `id ${JSON.stringify(id)} is duplicated (${places.two(seen.get(id)!, i)}); ids must be unique`;
+  // Only where something is wrong: most items are fine, and a catalogue may hold a million.
+  const named = (): string => `item ${JSON.stringify(id)}${places.after(i)}`;
   const title = r['title'];
   if (typeof title !== 'string' || title.trim() === '') {
-    return `item ${JSON.stringify(id)} has ${typeof title === 'string' ? 'an empty' : 'a non-string'} title; give every item a non-empty text title`;
+    return `${named()} has ${typeof title === 'string' ? 'an empty' : 'a non-string'} title; give every item a non-empty text title`;
   }
   // Not kept: the element itself stands for the item, once checked (its id is already a string).
   const asIs = !keep && typeof idRaw === 'string';
@@ -169,13 +209,13 @@ function checkItem(raw: unknown, i: number, seen: Pick<ReadonlyMap<string, numbe
   for (const key of ['description', 'category', 'image'] as const) {
     const v = r[key];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'string') return `item ${JSON.stringify(id)} has a non-string ${key}`;
+    if (typeof v !== 'string') return `${named()} has a non-string ${key}`;
     if (!asIs) item[key] = v;
   }
   const price = r['price'];
   if (price !== undefined && price !== null) {
     if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
-      return `item ${JSON.stringify(id)} has price ${String(price)}; a price must be a finite number ≥ 0 or left out`;
+      return `${named()} has price ${String(price)}; a price must be a finite number ≥ 0 or left out`;
     }
     if (!asIs) item.price = price;
   }
