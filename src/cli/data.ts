@@ -38,20 +38,11 @@ export interface ReadOptions {
   columns?: Readonly<Record<string, string>> | undefined;
 }
 
+/** The columns of an events file, by the name the tools give them: the first three are required. */
+const EVENT_COLUMNS = ['user_id', 'item_id', 'timestamp', 'event', 'quantity', 'session_id'] as const;
+
 /** Every column the tools' files may have, by the name the tools give it. */
-export const FILE_COLUMNS = [
-  'user_id',
-  'item_id',
-  'timestamp',
-  'event',
-  'quantity',
-  'session_id',
-  'id',
-  'title',
-  'description',
-  'price',
-  'category',
-] as const;
+export const FILE_COLUMNS = [...EVENT_COLUMNS, 'id', 'title', 'description', 'price', 'category'] as const;
 
 /**
  * The `--columns` option: `user_id=CustomerID,item_id=StockCode,...`, the file's own name of each
@@ -348,10 +339,12 @@ export function parseTime(s: string, order?: DateOrder): number {
     const month = MONTH_NAME.exec(t);
     if (!month || /^\d{1,2}[/.-]\d{1,2}[/.-]/.test(t)) return NaN;
     // Date.parse takes 31 Feb 2011 for 3 March: the day, read where it is written (its own zone), must be the month's.
+    const zoned = NAMED_ZONE.test(t);
     const day = /(?<![\d:])(\d{1,2})(?![\d:])/.exec(t);
-    const wall = new Date(Date.parse(`${NAMED_ZONE.test(t) ? t.replace(ZONE_AT_END, '') : t} UTC`));
-    if (!day || wall.getUTCDate() !== Number(day[1]) || wall.getUTCMonth() !== MONTHS.indexOf(month[1]!.toLowerCase())) return NaN;
-    return Date.parse(NAMED_ZONE.test(t) ? t : `${t} UTC`);
+    const wall = Date.parse(`${zoned ? t.replace(ZONE_AT_END, '') : t} UTC`);
+    const at = new Date(wall);
+    if (!day || at.getUTCDate() !== Number(day[1]) || at.getUTCMonth() !== MONTHS.indexOf(month[1]!.toLowerCase())) return NaN;
+    return zoned ? Date.parse(t) : wall;
   }
   const [, y, mo0, d0, hh = '00', mm = '00', ss = '00', frac = '', zone = 'Z'] = m;
   const [mo, d] = [mo0!.padStart(2, '0'), d0!.padStart(2, '0')];
@@ -392,16 +385,9 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
   const undated: { event: LogEvent; stamp: string }[] = [];
   const out: LogEvent[] = await rows(
     path,
-    ['user_id', 'item_id', 'timestamp'],
+    EVENT_COLUMNS.slice(0, 3),
     (column) => {
-      const [userAt, itemAt, timeAt, eventAt, quantityAt, sessionAt] = [
-        'user_id',
-        'item_id',
-        'timestamp',
-        'event',
-        'quantity',
-        'session_id',
-      ].map(column);
+      const [userAt, itemAt, timeAt, eventAt, quantityAt, sessionAt] = EVENT_COLUMNS.map(column);
       return (r) => {
         const userId = r[userAt!]!;
         const itemId = r[itemAt!]!;
@@ -458,7 +444,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
       u.event.t = dayMonthTime(u.stamp, order);
       if (!Number.isFinite(u.event.t))
         throw new Error(
-          `${path}: ${u.stamp} is not a day of the calendar (read ${order}, as ${example} says; --date-order says otherwise).`,
+          `${path}: ${u.stamp} is not a day of the calendar (read ${order}, as ${example} says; --date-order says which where the file is wrong).`,
         );
     }
     options.dateOrder?.(order, example);

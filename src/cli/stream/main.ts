@@ -28,7 +28,7 @@ what each item sold lately, the delta also carries those figures brought up to d
   --events F           a CSV or NDJSON events file to read and follow as it grows (plain, or .gz read once, as it unzips)
   --columns L          the files' own names of their columns (the events file's and the items CSV's, CSV or
                        NDJSON keys), where they are not the tools' ones: id=OrderLine,user_id=CustomerID,item_id=StockCode,...
-  --date-order O        day-first or month-first: how the shop writes a date with the day or the month
+  --date-order O       day-first or month-first: how the shop writes a date with the day or the month
                        first in digits (01/10/2011), which one event cannot tell; without it such a date is refused
   --listen HOST:PORT   take POST /events on this address (default 127.0.0.1:8787 when a secret is set)
   --secret-file F      the shared secret for HTTP (default: the CLICKWISE_STREAM_SECRET variable)
