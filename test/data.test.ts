@@ -6,9 +6,11 @@ import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { LeftOut, LogEvent } from '../src/cli/data.js';
+import type { GuestOrders, LeftOut, LogEvent } from '../src/cli/data.js';
 import {
   columnsOf,
+  describeGuestOrders,
+  isGuest,
   dateOrderOf,
   describeLeftOut,
   describeMissingItems,
@@ -75,6 +77,37 @@ describe('readEvents', () => {
     const none: unknown[] = [];
     await readEvents(file(log), { leftOut: (counts) => none.push(counts) });
     expect(none).toEqual([{ noShopper: 0, noItem: 0, returns: 0 }]);
+  });
+
+  it("takes a guest's order as a shopper of one visit where its row gives the order's session_id, apart from every regular and every other order", async () => {
+    const orders = [
+      'user_id,item_id,timestamp,session_id',
+      'u1,A,2011-01-01 09:00:00,o1',
+      ',B,2011-01-01 09:01:00,o2',
+      ',C,2011-01-01 09:02:00,o2',
+      ' ,D,2011-01-01 09:03:00,o3',
+      ',E,2011-01-01 09:04:00,',
+      'o2,F,2011-01-01 09:05:00,o4',
+    ].join('\n');
+    const told: LeftOut[] = [];
+    const guests: GuestOrders[] = [];
+    const events = await readEvents(file(orders), { leftOut: (c) => told.push(c), guests: (c) => guests.push(c) });
+    // Before, every row without a user_id was left out, B, C and D too.
+    expect(events.map((e) => e.item)).toEqual(['A', 'B', 'C', 'D', 'F']);
+    const user = (item: string): string => events.find((e) => e.item === item)!.user;
+    expect(user('B')).toBe(user('C'));
+    expect(new Set(['A', 'B', 'D', 'F'].map(user)).size).toBe(4);
+    expect(isGuest(user('B')) && isGuest(user('D')) && !isGuest(user('F')) && !isGuest(user('A'))).toBe(true);
+    expect(events.find((e) => e.item === 'C')!.basket).toBe('o2');
+    // A guest row without an order's id is no one's sequence: left out, as before.
+    expect(told).toEqual([{ noShopper: 1, noItem: 0, returns: 0 }]);
+    expect(guests).toEqual([{ rows: 3, orders: 2 }]);
+    expect(describeGuestOrders(guests[0]!)).toBe("3 rows of 2 guests' orders (no user_id), each order a shopper of one visit");
+    // A file without session_id leaves every guest row out and says how to take them.
+    const none: GuestOrders[] = [];
+    await readEvents(file('user_id,item_id,timestamp\nu1,A,2011-01-01\n,B,2011-01-02\n'), { guests: (c) => none.push(c) });
+    expect(none).toEqual([{ rows: 0, orders: 0 }]);
+    expect(describeGuestOrders({ rows: 0, orders: 0 })).toBeNull();
   });
 
   it('reads dates with the day or the month first in digits as the whole log tells (a day above 12), and refuses a log that does not tell', async () => {

@@ -220,19 +220,60 @@ describe('a log with rows of no shopper', () => {
       { cwd: root, encoding: 'utf8' },
     );
     expect(run.status).toBe(0);
-    expect(run.stderr).toMatch(/left out 20 rows \(20 without a user_id\) of .*events\.csv/);
+    expect(run.stderr).toMatch(
+      /left out 20 rows \(20 without a user_id\) of .*events\.csv \(a guest's order is read as a shopper of one visit where its rows give its session_id: --columns session_id=\.\.\.\)/,
+    );
     expect(run.stderr).toMatch(/left out 3 events of 2 products that .*items\.csv does not list/);
     const written = JSON.parse(readFileSync(report, 'utf8')) as {
       rowsLeftOut: unknown;
+      guestOrders: unknown;
       eventsOfUnknownItems: number;
       eventsReplayed: number;
       eventsScored: number;
     };
     expect(written.rowsLeftOut).toEqual({ noShopper: 20, noItem: 0, returns: 0 });
+    expect(written.guestOrders).toEqual({ rows: 0, orders: 0 });
     expect(written.eventsOfUnknownItems).toBe(3);
     // The regulars' 40 events only: the guests were one shopper "" of 20 events before.
     expect(written.eventsReplayed).toBe(40);
     expect(written.eventsScored).toBe(12);
+  });
+
+  it("replays a guest's order as a new shopper's visit where the events give the order's session_id: the shop's sales hold theirs", () => {
+    const root = resolve(import.meta.dirname, '..');
+    const dir = tempFolder('clickwise-eval-guest-orders-');
+    // Two regulars who buy A and B in turn; two guests a day, each order alone, buy C: the shop's best seller.
+    const rows = ['user_id,item_id,timestamp,session_id'];
+    for (let d = 1; d <= 20; d++) {
+      const day = `2021-02-${String(d).padStart(2, '0')}`;
+      rows.push(`r1,${d % 2 ? 'A' : 'B'},${day} 10:00:00,`, `r2,${d % 2 ? 'B' : 'A'},${day} 11:00:00,`);
+      rows.push(`,C,${day} 12:00:00,g${d}a`, `,C,${day} 13:00:00,g${d}b`);
+    }
+    writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
+    const report = join(dir, 'report.json');
+    const run = spawnSync(
+      resolve(root, 'node_modules/.bin/tsx'),
+      [
+        'src/cli/eval/eval.ts',
+        ...['--events', join(dir, 'events.csv'), '--items', join(dir, 'items.csv'), '--split', '2021-02-15'],
+        ...['--methods', 'popularity,repeat-then-popularity', '--out', report],
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(/read 40 rows of 40 guests' orders \(no user_id\), each order a shopper of one visit, from .*events\.csv/);
+    const written = JSON.parse(readFileSync(report, 'utf8')) as {
+      guestOrders: unknown;
+      eventsReplayed: number;
+      eventsScored: number;
+      methods: { name: string; newShoppers: { events: number; hr: number } }[];
+    };
+    // Before, the guests' 40 rows were left out: 40 events replayed, 12 scored, no new shopper.
+    expect(written.guestOrders).toEqual({ rows: 40, orders: 40 });
+    expect([written.eventsReplayed, written.eventsScored]).toEqual([80, 24]);
+    // Each guest is a new shopper, whose list is what the whole shop buys: C, with the guests' sales counted.
+    for (const m of written.methods) expect([m.name, m.newShoppers.events, m.newShoppers.hr]).toEqual([m.name, 12, 1]);
   });
 });
 

@@ -293,6 +293,37 @@ describe('the version of a base that maintain writes', () => {
     expect(write('other-weights', [1, 0], [1, 2, 3, 4])).not.toBe(first);
   });
 
+  it("learns a guest's order where the events give its session_id: the base's popularity counts the guests' sales", async () => {
+    const dir = tempFolder('clickwise-maintain-guests-');
+    // Two regulars buy A and B; three guests a day, each order alone, buy C, the shop's best seller.
+    const rows = ['user_id,item_id,timestamp,session_id'];
+    for (let d = 1; d <= 40; d++) {
+      const day = new Date(Date.UTC(2021, 0, d)).toISOString().slice(0, 10);
+      rows.push(`r1,A,${day} 10:00:00,`, `r2,B,${day} 11:00:00,`, `r1,B,${day} 10:05:00,`);
+      for (const g of ['a', 'b', 'c']) rows.push(`,C,${day} 12:00:00,g${d}${g}`);
+    }
+    writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
+    const out = join(dir, 'model');
+    const run = spawnSync(
+      tsx,
+      [
+        'src/cli/train/maintain.ts',
+        ...['--events', join(dir, 'events.csv'), '--items', join(dir, 'items.csv'), '--until', '2021-02-10'],
+        ...['--out', out, '--epochs', '0'],
+      ],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/read 120 rows of 120 guests' orders \(no user_id\), each order a shopper of one visit/);
+    const m = await loadModelManifest(defaultFetcher, out);
+    const head = await loadHeadModel(defaultFetcher, `${out}/${m.head}`);
+    const bias = new Map([...head.itemIndex].map(([id, i]) => [id, head.bias[i]!]));
+    // C sold 120 times, B 80, A 40: the best seller leads the base. Before, the guests' rows were
+    // left out, and C was a product the base had never seen sold.
+    expect([...bias.keys()].sort((a, b) => bias.get(b)! - bias.get(a)!)).toEqual(['C', 'B', 'A']);
+  });
+
   it('publishes a new base beside the one in force, never over its files', async () => {
     const dir = tempFolder('clickwise-publish-');
     const live = join(dir, 'live');

@@ -73,7 +73,7 @@ export function columnsOf(value: unknown): Record<string, string> | undefined {
 
 /** The rows of an events file left out (see {@link readEvents}). */
 export interface LeftOut {
-  /** Rows whose `user_id` is empty (a guest order, say): no shopper's sequence to put them in. */
+  /** Rows whose `user_id` is empty (a guest's order) and that give no `session_id`: no shopper's sequence to put them in. */
   noShopper: number;
   /** Rows whose `item_id` is empty. */
   noItem: number;
@@ -81,10 +81,29 @@ export interface LeftOut {
   returns: number;
 }
 
+/** The rows of guests' orders an events file holds, each order read as a shopper of one visit (see {@link readEvents}). */
+export interface GuestOrders {
+  rows: number;
+  orders: number;
+}
+
+/**
+ * The shopper of a guest's order: the order's `session_id` behind a mark no shopper's id read
+ * from a file begins with (a NUL), so that an order is never one of the shop's regulars.
+ */
+const GUEST = '\u0000';
+
+/** Whether a log event's shopper is a guest's order (see {@link readEvents}). */
+export function isGuest(user: string): boolean {
+  return user.startsWith(GUEST);
+}
+
 /** How an events file is read. */
 export interface EventsReadOptions extends ReadOptions {
   /** Told once the file is read how many rows were left out (zeros where none was). */
   leftOut?: (counts: LeftOut) => void;
+  /** Told once the file is read how many rows of guests' orders it took, and of how many orders (zeros where none). */
+  guests?: (counts: GuestOrders) => void;
   /** Told how dates with the day or the month first in digits were read, and a date that decided it (where the file has such dates and `dates` is not given). */
   dateOrder?: (order: DateOrder, example: string) => void;
   /**
@@ -359,10 +378,13 @@ export function parseTime(s: string, order?: DateOrder): number {
 
 /**
  * Reads and sorts an events file, a piece at a time (`options`: progress). A row with an
- * unreadable timestamp is an error naming its line in the file. A row with an empty `user_id` (a
- * guest's order: it belongs to no shopper's sequence, and kept as it was it made every guest one
- * shopper), an empty `item_id` or a `quantity` below 0 (a return or a cancelled line) is left
- * out, and counted (`options.leftOut`); a file whose rows are all left out is an error. Dates
+ * unreadable timestamp is an error naming its line in the file. A row with an empty `user_id` is
+ * a guest's order: where it gives the order's `session_id` it is read as the order's own shopper,
+ * of that one visit (a sale of the shop's like any other, and a visit whose lines follow one
+ * another; {@link isGuest}, counted in `options.guests`); without one it belongs to no shopper's
+ * sequence (kept as it was, it made every guest one shopper) and is left out. So is a row with an
+ * empty `item_id` or a `quantity` below 0 (a return or a cancelled line). What is left out is
+ * counted (`options.leftOut`); a file whose rows are all left out is an error. Dates
  * with the day or the month first in digits (01/10/2011) are read as the file's own dates tell:
  * one with a first number above 12 makes them day-first (`options.dateOrder`); a file none of
  * whose dates tells, or whose dates disagree, is an error, unless the shop says how it writes
@@ -382,6 +404,8 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
   let lastStamp: string | null = null;
   let lastTime = NaN;
   const left: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
+  const guests: GuestOrders = { rows: 0, orders: 0 };
+  const guestOrders = new Set<string>();
   const undated: { event: LogEvent; stamp: string }[] = [];
   const out: LogEvent[] = await rows(
     path,
@@ -391,7 +415,9 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
       return (r) => {
         const userId = r[userAt!]!;
         const itemId = r[itemAt!]!;
-        if (userId.trim() === '') {
+        const session = r[sessionAt!] ?? '';
+        const guest = userId.trim() === '';
+        if (guest && session.trim() === '') {
           left.noShopper++;
           return null;
         }
@@ -413,12 +439,16 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
           lastStamp = stamp;
           lastTime = t;
         }
-        const user = once(userId);
         const q = r[quantityAt!];
         const quantity = q !== undefined && q !== '' ? Number(q) : 1;
         if (quantity < 0) {
           left.returns++;
           return null;
+        }
+        const user = once(guest ? GUEST + session : userId);
+        if (guest) {
+          guests.rows++;
+          guestOrders.add(user);
         }
         const event: LogEvent = {
           user,
@@ -426,7 +456,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
           t,
           event: once(r[eventAt!] || 'purchase'),
           quantity: Number.isFinite(quantity) ? quantity : 1,
-          basket: once(r[sessionAt!] || `${user}@${stamp}`),
+          basket: once(session || `${user}@${stamp}`),
         };
         if (undatedNow) undated.push({ event, stamp: once(stamp) });
         return event;
@@ -436,7 +466,7 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
   );
   if (out.length === 0)
     throw new Error(
-      `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs a shopper, an item and a quantity of 0 or more.`,
+      `every row of ${path} was left out: ${describeLeftOut(left)}. The tools replay each shopper's events in turn, so a row needs a shopper (or, for a guest's order, its session_id), an item and a quantity of 0 or more.`,
     );
   if (undated.length > 0) {
     const { order, example } = inferDateOrder([...new Set(undated.map((u) => u.stamp))], path);
@@ -450,8 +480,18 @@ export async function readEvents(path: string, options: EventsReadOptions = {}):
     options.dateOrder?.(order, example);
   }
   options.leftOut?.({ ...left });
+  guests.orders = guestOrders.size;
+  options.guests?.(guests);
   // Array.prototype.sort is stable, so rows with the same time keep their file order.
   return out.sort((a, b) => a.t - b.t);
+}
+
+/** The rows of guests' orders an events file gave, in words; null where it gave none. */
+export function describeGuestOrders(guests: GuestOrders): string | null {
+  if (guests.rows === 0) return null;
+  const rows = guests.rows === 1 ? '1 row' : `${guests.rows.toLocaleString('en')} rows`;
+  const orders = guests.orders === 1 ? "1 guest's order" : `${guests.orders.toLocaleString('en')} guests' orders`;
+  return `${rows} of ${orders} (no user_id), each order a shopper of one visit`;
 }
 
 /** The rows left out of an events file, in words ("4 rows (3 without a user_id, 1 without an item_id)"); null where none was. */
@@ -550,23 +590,34 @@ export async function readShopLog(
   eventsPath: string,
   itemsPath: string,
   o: { columns: Readonly<Record<string, string>> | undefined; until: number; dates?: DateOrder | undefined },
-): Promise<{ events: LogEvent[]; items: Item[]; leftOut: LeftOut }> {
+): Promise<{ events: LogEvent[]; items: Item[]; leftOut: LeftOut; guests: GuestOrders }> {
   const reading = progressBar(`reading ${eventsPath}`, 1);
   let leftOut: LeftOut = { noShopper: 0, noItem: 0, returns: 0 };
+  let guests: GuestOrders = { rows: 0, orders: 0 };
   const events = await readEvents(eventsPath, {
     progress: (done, total) => reading.tick(done / total),
     leftOut: (c) => (leftOut = c),
+    guests: (c) => (guests = c),
     dateOrder: (order, example) => console.error(`read the dates of ${eventsPath} ${order}: ${example} says so`),
     columns: o.columns,
     dates: o.dates,
   });
   reading.end();
+  const guestsSaid = describeGuestOrders(guests);
+  if (guestsSaid) console.error(`read ${guestsSaid}, from ${eventsPath}`);
   const leftOutSaid = describeLeftOut(leftOut);
-  if (leftOutSaid) console.error(`left out ${leftOutSaid} of ${eventsPath}`);
+  if (leftOutSaid)
+    console.error(
+      `left out ${leftOutSaid} of ${eventsPath}${
+        leftOut.noShopper > 0
+          ? " (a guest's order is read as a shopper of one visit where its rows give its session_id: --columns session_id=...)"
+          : ''
+      }`,
+    );
   const items = await readItems(itemsPath, { columns: o.columns });
   const missingSaid = describeMissingItems(missingItems(events, items, o.until), itemsPath);
   if (missingSaid) console.error(missingSaid);
-  return { events, items, leftOut };
+  return { events, items, leftOut, guests };
 }
 
 /**

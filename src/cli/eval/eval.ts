@@ -730,7 +730,7 @@ async function main(argv: string[]): Promise<void> {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const t0 = Date.now();
-  const { events, items: read, leftOut } = await readShopLog(eventsPath, itemsPath, { columns, until: until ?? Infinity, dates });
+  const { events, items: read, leftOut, guests } = await readShopLog(eventsPath, itemsPath, { columns, until: until ?? Infinity, dates });
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({
@@ -770,6 +770,7 @@ async function main(argv: string[]): Promise<void> {
     eventsScored: result.eventsScored,
     eventsOfUnknownItems: result.unknownItems,
     rowsLeftOut: leftOut,
+    guestOrders: guests,
     catalogue: items.length,
     ...(titleWords !== null ? { titleWords } : {}),
     bases: result.bases,
