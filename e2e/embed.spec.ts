@@ -91,6 +91,43 @@ test("a slot the shopper's pointer is on is not changed by another tab's clicks 
   await expect.poll(async () => (await shown()).join()).not.toEqual(now.join());
 });
 
+test.describe('on a touch screen', () => {
+  test.use({ hasTouch: true, isMobile: true, viewport: { width: 390, height: 844 } });
+
+  test("a slot last tapped is redrawn for another tab's clicks: the tap leaves :hover on it, and no pointer is over it", async ({
+    context,
+  }) => {
+    // A slot with room below its items, as a shop's own box around it has: a tap there is on the slot, not on a product.
+    const html = `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>touch</title></head><body><div data-clickwise-slot data-k="4" style="padding-bottom:300px"></div><script src="clickwise.js" data-catalog="catalog.json" data-namespace="touch"></script></body></html>`;
+    const [a, b] = [await context.newPage(), await context.newPage()];
+    for (const p of [a, b]) {
+      await p.route('**/e2e-touch.html', (route) => route.fulfill({ status: 200, contentType: 'text/html', body: html }));
+      await p.goto('e2e-touch.html');
+      await ready(p);
+    }
+    const slot = a.locator('[data-clickwise-slot]');
+    await expect(slot.locator('[data-clickwise-item]')).toHaveCount(4);
+    const box = (await slot.boundingBox())!;
+    await a.touchscreen.tap(box.x + 40, box.y + box.height - 40);
+    // What a touch screen does: the tapped element keeps :hover until the next tap elsewhere.
+    expect(await slot.evaluate((el) => el.matches(':hover'))).toBe(true);
+    expect(await clicks(a)).toBe(0);
+    await b.evaluate(async () => {
+      const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
+      for (const id of ['pet-01a', 'pet-02a', 'pet-03a']) await rec.click(id);
+    });
+    await expect.poll(() => clicks(a)).toBe(3);
+    const now = await a.evaluate(async () => {
+      const rec = (window as unknown as { rec: { recommend(o: { k: number }): Promise<{ id: string }[]> } }).rec;
+      return (await rec.recommend({ k: 4 })).map((r) => r.id);
+    });
+    // Before, the slot was held as if a mouse were on it, until a pointer left it: on a touch screen, none does.
+    await expect
+      .poll(() => slot.locator('[data-clickwise-item]').evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item'))))
+      .toEqual(now);
+  });
+});
+
 test('learns from items added after load, and fills slots added later, with a template', async ({ page }) => {
   await tagPage(page, { 'data-catalog': 'catalog.json', 'data-namespace': 'late' }, '<main id="m"></main>');
   await ready(page);

@@ -239,7 +239,14 @@ export async function start(
     // If a handler stops propagation, the browser follows the link itself; drop the listener.
     setTimeout(() => removeListener.call(window, 'click', afterPage as EventListener, false), 0);
   };
+  /**
+   * Whether the last pointer the page saw is a touch: a touch screen leaves `:hover` on what was
+   * tapped until the next tap elsewhere, with no pointer over it (and none to leave it).
+   */
+  let touched = false;
+  const onPointer = (ev: PointerEvent): void => void (touched = ev.pointerType === 'touch');
   addListener.call(window, 'click', onClick as EventListener, true);
+  for (const type of ['pointerover', 'pointerdown']) addListener.call(window, type, onPointer as EventListener, true);
   // From here on this runtime learns clicks itself; then it learns those made before it was ready.
   early.stop();
   const drained = (async () => {
@@ -276,9 +283,10 @@ export async function start(
    * A slot the shopper's pointer is on, or that holds the focus, is not redrawn for an update the
    * shopper did not make here (another tab's click, the shop's delta, the base's transitions, a
    * slot the page added elsewhere): its items would move under the pointer. It is drawn once the
-   * pointer or the focus leaves it. An empty slot is always filled.
+   * pointer or the focus leaves it. An empty slot is always filled. A touch holds no slot (see
+   * `touched`): the tapped slot keeps `:hover`, but no finger rests on it.
    */
-  const inUse = (slot: HTMLElement): boolean => slot.matches(':hover') || slot.contains(document.activeElement);
+  const inUse = (slot: HTMLElement): boolean => (!touched && slot.matches(':hover')) || slot.contains(document.activeElement);
   const held = new WeakSet<HTMLElement>();
   const holdUntilLeft = (slot: HTMLElement): void => {
     if (held.has(slot)) return;
@@ -337,6 +345,7 @@ export async function start(
       stopped = true;
       if (frame) cancelAnimationFrame(frame);
       removeListener.call(window, 'click', onClick as EventListener, true);
+      for (const type of ['pointerover', 'pointerdown']) removeListener.call(window, type, onPointer as EventListener, true);
       observer.disconnect();
       offUpdate();
       rec.dispose();
