@@ -88,8 +88,9 @@ export interface GuestOrders {
 }
 
 /**
- * The shopper of a guest's order: the order's `session_id` behind a mark no shopper's id read
- * from a file begins with (a NUL), so that an order is never one of the shop's regulars.
+ * The shopper of a guest's order: the order's `session_id` behind a NUL character, which a shop's
+ * own ids are taken never to begin with, so that an order is not taken for one of its regulars
+ * (a regular whose id is another order's number stays apart, `test/data.test.ts`).
  */
 const GUEST = '\u0000';
 
