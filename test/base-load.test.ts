@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultHead, successorsAscending, writeHeadModel } from '../src/cli/train/head-io.js';
+import { defaultHead, INT4_RESIDUALS_FROM, successorsAscending, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
 import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
 import {
@@ -14,6 +14,7 @@ import {
   decodeTensorSliced,
   defaultFetcher,
   encodeDeltaVarints,
+  encodeInt4Rows,
   encodeInt8Rows,
   floatToHalf,
   halfToFloat,
@@ -300,6 +301,71 @@ describe('residuals read a row at a time', () => {
     }
     // A tensor whose bytes do not fit its shape is refused, as by the decoder.
     expect(() => tensorRows(f16.buffer, { ...specs[0]![1], byteLength: 22 })).toThrow(/expected 24/);
+  });
+});
+
+describe('int4 rows', () => {
+  it('hold two numbers a byte and a scale a row, each within half a step of its row (its largest magnitude / 7), read whole, in slices or by rows', async () => {
+    // Rows of an odd length (the last byte of each holds one number), a row of zeros, a row of one sign.
+    const values = Float32Array.from([-1, -0.5, 0, 0.5, 1, 0, 0, 0, 0, 0, 0.3, 0.01, 0.2, 0.15, 0.07]);
+    const bytes = encodeInt4Rows(values, 3);
+    expect(bytes.length).toBe(3 * 3 + 3 * 4);
+    // At an odd offset, as in a file of several tensors.
+    const buf = new Uint8Array(1 + bytes.length);
+    buf.set(bytes, 1);
+    const spec: TensorSpec = { name: 'r', shape: [3, 5], dtype: 'int4', file: 'x', offset: 1, byteLength: bytes.length };
+    const whole = decodeTensor(buf.buffer, spec);
+    expect(Array.from(whole.subarray(0, 5))).toEqual([-7, -3, 0, 4, 7].map((q) => Math.fround(q * Math.fround(1 / 7))));
+    expect(Array.from(whole.subarray(5, 10))).toEqual([0, 0, 0, 0, 0]);
+    for (let r = 0; r < 3; r++) {
+      const row = values.subarray(r * 5, (r + 1) * 5);
+      const step = Math.max(...row.map(Math.abs)) / 7;
+      for (let c = 0; c < 5; c++) expect(Math.abs(whole[r * 5 + c]! - row[c]!)).toBeLessThanOrEqual(step / 2 + 1e-7);
+    }
+    expect(await decodeTensorSliced(buf.buffer, spec, countingSlicer().slicer)).toEqual(whole);
+    const rows = tensorRows(buf.buffer, spec);
+    const out = new Float32Array(16);
+    for (let r = 0; r < 3; r++) rows.row(2 - r, out, 1 + 5 * r);
+    for (let r = 0; r < 3; r++) expect(out.subarray(1 + 5 * r, 6 + 5 * r)).toEqual(whole.subarray(5 * (2 - r), 5 * (3 - r)));
+    // Bytes that do not fit the shape are refused.
+    expect(() => decodeTensor(buf.buffer, { ...spec, byteLength: bytes.length - 1 })).toThrow(/expected 21/);
+  });
+
+  it(`hold the residuals of a base that knows ${INT4_RESIDUALS_FROM.toLocaleString('en')} items or more (half the bytes), unless asked for int8`, async () => {
+    const encoder = JSON.parse(readFileSync('models/encoder/manifest.json', 'utf8')) as EncoderManifest;
+    const d = encoder.dims;
+    const write = async (
+      n: number,
+      residualBits?: 4 | 8,
+    ): Promise<{ dtype: string; bytes: number; residual: Float32Array; read: Float32Array }> => {
+      const dir = mkdtempSync(join(tmpdir(), 'clickwise-base-load-'));
+      dirs.push(dir);
+      const rand = mulberry32(n);
+      const ids = Array.from({ length: n }, (_, i) => `p${i}`);
+      const residual = Float32Array.from({ length: n * d }, () => rand() - 0.5);
+      writeHeadModel(join(dir, 'head'), {
+        ...defaultHead(encoder),
+        ids,
+        bias: new Float32Array(n),
+        residual,
+        ...(residualBits ? { residualBits } : {}),
+      });
+      const m = JSON.parse(readFileSync(join(dir, 'head', 'manifest.json'), 'utf8')) as { tensors: TensorSpec[] };
+      const spec = m.tensors.find((t) => t.name === 'residual')!;
+      const read = (await loadHeadModel(defaultFetcher, join(dir, 'head'))).residual!;
+      return { dtype: spec.dtype, bytes: spec.byteLength, residual, read };
+    };
+    const large = await write(INT4_RESIDUALS_FROM);
+    expect([large.dtype, large.bytes]).toEqual(['int4', INT4_RESIDUALS_FROM * (d / 2 + 4)]);
+    for (let r = 0; r < INT4_RESIDUALS_FROM; r += 997) {
+      const row = large.residual.subarray(r * d, (r + 1) * d);
+      const step = Math.max(...row.map(Math.abs)) / 7;
+      for (let c = 0; c < d; c++) expect(Math.abs(large.read[r * d + c]! - row[c]!)).toBeLessThanOrEqual(step / 2 + 1e-7);
+    }
+    const asked = await write(INT4_RESIDUALS_FROM, 8);
+    expect([asked.dtype, asked.bytes]).toEqual(['int8', INT4_RESIDUALS_FROM * (d + 4)]);
+    expect((await write(INT4_RESIDUALS_FROM - 1)).dtype).toBe('int8');
+    expect((await write(100, 4)).dtype).toBe('int4');
   });
 });
 

@@ -255,6 +255,14 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     }
   });
 
+  it('refuses a residual width other than auto, 4 or 8, before reading anything', () => {
+    for (const bad of ['2', 'int4', '']) {
+      const r = refusal('--residual-bits', bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`--residual-bits must be auto, 4 or 8, got ${bad}.`);
+    }
+  });
+
   it('refuses an --out folder it could not write, before it reads or trains anything', () => {
     // A file stands where the folder would be made: refused at once, not after minutes of training.
     const r = spawnSync(
@@ -322,6 +330,29 @@ describe('the version of a base that maintain writes', () => {
     // C sold 120 times, B 80, A 40: the best seller leads the base. Before, the guests' rows were
     // left out, and C was a product the base had never seen sold.
     expect([...bias.keys()].sort((a, b) => bias.get(b)! - bias.get(a)!)).toEqual(['C', 'B', 'A']);
+    // A base of three products writes its residuals as int8 rows unless the shop asks for int4.
+    const residualOf = (extra: string[]): string | undefined => {
+      const folder = join(dir, `model-${extra.join('')}`);
+      const r = spawnSync(
+        tsx,
+        [
+          'src/cli/train/maintain.ts',
+          ...['--events', join(dir, 'events.csv'), '--items', join(dir, 'items.csv'), '--until', '2021-02-10'],
+          ...['--out', folder, '--epochs', '1', ...extra],
+        ],
+        { cwd: root, encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const top = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { head: string };
+      const headManifest = JSON.parse(readFileSync(join(folder, top.head, 'manifest.json'), 'utf8')) as {
+        tensors: { name: string; dtype: string }[];
+        provenance: { builtBy: string };
+      };
+      if (extra.length) expect(headManifest.provenance.builtBy).toContain(extra.join(' '));
+      return headManifest.tensors.find((t) => t.name === 'residual')?.dtype;
+    };
+    expect(residualOf([])).toBe('int8');
+    expect(residualOf(['--residual-bits', '4'])).toBe('int4');
   });
 
   it('publishes a new base beside the one in force, never over its files', async () => {

@@ -13,7 +13,7 @@ import { COPIES_DIR, TEXT_SUFFIX } from '../storage/file-copy.js';
 import { DEFAULT_COMPACT_ABOVE } from '../core/recommender.js';
 import { syntheticCatalog } from './synthetic-catalog.js';
 import { longTaskObserver } from './long-tasks.js';
-import { defaultHead, writeHeadModel, writeModelManifest } from '../cli/train/head-io.js';
+import { defaultHead, INT4_RESIDUALS_FROM, writeHeadModel, writeModelManifest } from '../cli/train/head-io.js';
 import type { EncoderManifest } from '../core/encoder.js';
 import type { HeadManifest } from '../core/model.js';
 import { mulberry32 } from '../core/rng.js';
@@ -86,18 +86,19 @@ export async function visitFolder(n: number): Promise<string> {
 export const TRAINED_SUCCESSORS = 38;
 
 /**
- * A model folder beside `models/` (`models-trained-dv/`, made once) whose base knows every item of
+ * A model folder beside `models/` (`models-trained-i4/`, made once) whose base knows every item of
  * the folder's catalogue, as a base `npm run maintain` trained on a shop of that size would:
  * a bias, a residual of d numbers, what sold lately and {@link TRAINED_SUCCESSORS} transitions
  * for each item (made-up values from a fixed seed; the shipped base knows no item, so the visit
  * tools would otherwise never load a large base). Returns its URL path under `/p/`.
  */
 export function trainedBase(n: number, dir: string, next = false): string {
-  // A folder of its own, apart from `models-trained/`, which versions before the successors'
-  // delta varints make in their form: `bench:visit-ab` then serves each version a base it reads.
-  // `next`: the same base published again under another version (`models-trained-dv-next/`), as a
-  // shop's next maintenance run would: a page that knew the first rebases onto it.
-  const folder = next ? 'models-trained-dv-next' : 'models-trained-dv';
+  // A folder of its own, apart from `models-trained/` and `models-trained-dv/`, which versions
+  // before the successors' delta varints and before int4 residuals make in their forms:
+  // `bench:visit-ab` then serves each version a base it reads. `next`: the same base published
+  // again under another version (`models-trained-i4-next/`), as a shop's next maintenance run
+  // would: a page that knew the first rebases onto it.
+  const folder = next ? 'models-trained-i4-next' : 'models-trained-i4';
   const models = join(dir, folder);
   // Made again where a base of another layout is kept.
   const headManifest = join(models, 'head', 'manifest.json');
@@ -105,7 +106,7 @@ export function trainedBase(n: number, dir: string, next = false): string {
     existsSync(join(models, 'manifest.json')) &&
     existsSync(join(models, 'head', 'transitions.bin')) &&
     (JSON.parse(readFileSync(headManifest, 'utf8')) as HeadManifest).tensors.some(
-      (t) => t.name === 'transTo' && t.dtype === 'delta-varint',
+      (t) => t.name === 'residual' && t.dtype === (n >= INT4_RESIDUALS_FROM ? 'int4' : 'int8'),
     );
   if (!current) {
     cpSync(join(dir, 'models'), models, { recursive: true });

@@ -29,19 +29,20 @@ export interface TensorSpec {
   shape: number[];
   /**
    * `float32`, `float16` (IEEE half), `int8` with one float32 scale per row stored after the data,
-   * or `delta-varint`: whole numbers (a base's successor indices), each written as the zigzag
+   * `int4`: the same with two numbers a byte (each row's ⌈cols / 2⌉ bytes, the first number of a
+   * pair in the low four bits, each from −7 to 7; {@link encodeInt4Rows}), or `delta-varint`: whole numbers (a base's successor indices), each written as the zigzag
    * LEB128 varint of its difference from the number before it (the first's from 0), so that
    * indices in ascending runs take one to three bytes rather than four; `byteLength` is the
    * varints' bytes ({@link encodeDeltaVarints}).
    */
-  dtype: 'float32' | 'float16' | 'int8' | 'delta-varint';
+  dtype: 'float32' | 'float16' | 'int8' | 'int4' | 'delta-varint';
   file: string;
   offset: number;
   byteLength: number;
 }
 
 /** The tensor forms this version reads ({@link TensorSpec}'s `dtype`). */
-const KNOWN_DTYPES = ['float32', 'float16', 'int8', 'delta-varint'] as const satisfies readonly TensorSpec['dtype'][];
+const KNOWN_DTYPES = ['float32', 'float16', 'int8', 'int4', 'delta-varint'] as const satisfies readonly TensorSpec['dtype'][];
 
 /**
  * How a file is asked for. `revalidate`: the file changes in place (the model folder's
@@ -371,8 +372,11 @@ function viewOf<T>(
   return at % size === 0 ? new Kind(buf, at, n) : new Kind(buf.slice(at, at + n * size), 0, n);
 }
 
-/** A tensor's numbers and its int8 rows (those that share a scale), once its place in its file is checked. */
-function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scaleRows: number } {
+/**
+ * A tensor's numbers and its int8 or int4 rows (those that share a scale), once its place in its
+ * file is checked; `dataBytes`: the bytes before the scales.
+ */
+function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scaleRows: number; dataBytes: number } {
   // A form a later version writes: rebuilding the model does not help, the page's code does.
   if (!(KNOWN_DTYPES as readonly string[]).includes(spec.dtype)) {
     throw new ModelLoadError(
@@ -385,7 +389,8 @@ function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scale
   // Varints take one to five bytes a number (their bytes are checked again as they are decoded);
   // the other forms a fixed count.
   const varints = spec.dtype === 'delta-varint';
-  const expected = spec.dtype === 'float32' ? size * 4 : spec.dtype === 'float16' ? size * 2 : size + scaleRows * 4;
+  const dataBytes = spec.dtype === 'int4' ? scaleRows * Math.ceil(size / Math.max(scaleRows, 1) / 2) : size;
+  const expected = spec.dtype === 'float32' ? size * 4 : spec.dtype === 'float16' ? size * 2 : dataBytes + scaleRows * 4;
   const fits = varints ? spec.byteLength >= size && spec.byteLength <= 5 * size : spec.byteLength === expected;
   if (!fits || spec.offset + spec.byteLength > buf.byteLength) {
     throw new ModelLoadError(
@@ -393,7 +398,7 @@ function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scale
       `Tensor ${spec.name} in ${spec.file} has ${spec.byteLength} bytes at offset ${spec.offset}, expected ${varints ? `${size} to ${5 * size}` : expected} for shape [${spec.shape.join(',')}] ${spec.dtype}. Rebuild the model.`,
     );
   }
-  return { size, scaleRows };
+  return { size, scaleRows, dataBytes };
 }
 
 /**
@@ -465,6 +470,13 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
       },
     };
   }
+  if (spec.dtype === 'int4') {
+    const { dataBytes } = checkedPlace(buf, spec);
+    const nibbles = new Uint8Array(buf, spec.offset, dataBytes);
+    const scales = viewOf(Float32Array, buf, spec.offset + dataBytes, rows);
+    const perRow = Math.ceil(cols / 2);
+    return { rows, cols, row: (r, out, at) => int4Row(nibbles, r * perRow, cols, scales[r]!, out, at) };
+  }
   const q = viewOf(Int8Array, buf, spec.offset, size);
   const scales = viewOf(Float32Array, buf, spec.offset + size, rows);
   return {
@@ -477,15 +489,24 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
   };
 }
 
+/** Writes the `cols` numbers of an int4 row whose bytes start at `from` into `out` at `at`. */
+function int4Row(nibbles: Uint8Array, from: number, cols: number, scale: number, out: Float32Array, at: number): void {
+  for (let c = 0; c < cols; c++) {
+    const b = nibbles[from + (c >> 1)]!;
+    const v = c & 1 ? b >> 4 : b & 15;
+    out[at + c] = (v > 7 ? v - 16 : v) * scale;
+  }
+}
+
 /** Checks a tensor's place in its file and returns its output and a decoder of row ranges into it. */
 function tensorDecoder(
   buf: ArrayBuffer,
   spec: TensorSpec,
 ): { out: Float32Array; rows: number; cols: number; decode: (from: number, to: number) => void } {
-  const { size, scaleRows } = checkedPlace(buf, spec);
-  // int8 rows share a scale; floats are decoded by any ranges of numbers, so each is a row of its
-  // own (a one-dimensional tensor of millions of numbers is then decoded in slices too).
-  const rows = spec.dtype === 'int8' ? scaleRows : size;
+  const { size, scaleRows, dataBytes } = checkedPlace(buf, spec);
+  // int8 and int4 rows share a scale; floats are decoded by any ranges of numbers, so each is a
+  // row of its own (a one-dimensional tensor of millions of numbers is then decoded in slices too).
+  const rows = spec.dtype === 'int8' || spec.dtype === 'int4' ? scaleRows : size;
   const cols = rows > 0 ? size / rows : 1;
   const out = new Float32Array(size);
   if (spec.dtype === 'float32') {
@@ -538,6 +559,19 @@ function tensorDecoder(
       },
     };
   }
+  if (spec.dtype === 'int4') {
+    const nibbles = new Uint8Array(buf, spec.offset, dataBytes);
+    const scales = viewOf(Float32Array, buf, spec.offset + dataBytes, rows);
+    const perRow = Math.ceil(cols / 2);
+    return {
+      out,
+      rows,
+      cols,
+      decode: (from, to) => {
+        for (let r = from; r < to; r++) int4Row(nibbles, r * perRow, cols, scales[r]!, out, r * cols);
+      },
+    };
+  }
   const q = viewOf(Int8Array, buf, spec.offset, size);
   const scales = viewOf(Float32Array, buf, spec.offset + size, rows);
   return {
@@ -551,6 +585,30 @@ function tensorDecoder(
       }
     },
   };
+}
+
+/**
+ * Encodes a row-major matrix as `int4` rows ({@link TensorSpec}): each number rounded to a whole
+ * multiple, −7 to 7, of its row's scale (its largest magnitude / 7), two a byte, then the scales
+ * as float32. Half the bytes of int8 rows, each number within half a step of its row.
+ */
+export function encodeInt4Rows(data: Float32Array, rows: number): Uint8Array {
+  const cols = rows > 0 ? data.length / rows : 0;
+  const perRow = Math.ceil(cols / 2);
+  const out = new Uint8Array(rows * perRow + rows * 4);
+  const scales = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let m = 0;
+    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[r * cols + c]!));
+    const s = m > 0 ? m / 7 : 1;
+    scales[r] = s;
+    for (let c = 0; c < cols; c++) {
+      const q = Math.max(-7, Math.min(7, Math.round(data[r * cols + c]! / s))) & 15;
+      out[r * perRow + (c >> 1)]! |= c & 1 ? q << 4 : q;
+    }
+  }
+  out.set(new Uint8Array(scales.buffer), rows * perRow);
+  return out;
 }
 
 /** Encodes a row-major matrix as int8 with one float32 scale per row (symmetric, max-abs). */
