@@ -452,7 +452,7 @@ export interface TensorRows {
 export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
   if (spec.dtype === 'delta-varint')
     throw new ModelLoadError(spec.file, `Tensor ${spec.name} is ${spec.dtype}: it is read whole, not by rows.`);
-  const { size, scaleRows } = checkedPlace(buf, spec);
+  const { size, scaleRows, dataBytes } = checkedPlace(buf, spec);
   const rows = scaleRows;
   const cols = rows > 0 ? size / rows : 1;
   if (spec.dtype === 'float32') {
@@ -471,7 +471,6 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
     };
   }
   if (spec.dtype === 'int4') {
-    const { dataBytes } = checkedPlace(buf, spec);
     const nibbles = new Uint8Array(buf, spec.offset, dataBytes);
     const scales = viewOf(Float32Array, buf, spec.offset + dataBytes, rows);
     const perRow = Math.ceil(cols / 2);
