@@ -16,6 +16,18 @@ async function ready(page: Page): Promise<void> {
 
 const clicks = (page: Page): Promise<number> =>
   page.evaluate(() => (window as unknown as { rec: { stats(): { clicks: number } } }).rec.stats().clicks);
+/** Clicks `ids` in turn through the page's recommender, as a shopper's clicks in that tab. */
+const clickIn = (page: Page, ids: string[]): Promise<void> =>
+  page.evaluate(async (list) => {
+    const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
+    for (const id of list) await rec.click(id);
+  }, ids);
+/** The ids of the page's recommender's top `k` now. */
+const recommended = (page: Page, k: number): Promise<string[]> =>
+  page.evaluate(async (n) => {
+    const rec = (window as unknown as { rec: { recommend(o: { k: number }): Promise<{ id: string }[]> } }).rec;
+    return (await rec.recommend({ k: n })).map((r) => r.id);
+  }, k);
 /** On a product page after one click: add to basket (click 2), then open the slot's first recommendation (click 3). */
 async function basketThenFirstRecommendation(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Add to basket' }).click();
@@ -64,16 +76,10 @@ test("a slot the shopper's pointer is on is not changed by another tab's clicks 
   const before = await slotText(a);
   // The shopper in tab A reads the slot, pointer on it; the same shopper clicks in tab B.
   await slot.hover();
-  await b.evaluate(async () => {
-    const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
-    for (const id of ['pet-01a', 'pet-02a', 'pet-03a']) await rec.click(id);
-  });
+  await clickIn(b, ['pet-01a', 'pet-02a', 'pet-03a']);
   await expect.poll(() => clicks(a)).toBe(3);
   // Tab A has learned them (its list is another now) and would have drawn it by now: it has not.
-  const now = await a.evaluate(async () => {
-    const rec = (window as unknown as { rec: { recommend(o: { k: number }): Promise<{ id: string }[]> } }).rec;
-    return (await rec.recommend({ k: 6 })).map((r) => r.id);
-  });
+  const now = await recommended(a, 6);
   const shown = (): Promise<(string | null)[]> =>
     slot.locator('[data-clickwise-item]').evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item')));
   expect(now).not.toEqual(await shown());
@@ -84,10 +90,7 @@ test("a slot the shopper's pointer is on is not changed by another tab's clicks 
   await expect.poll(shown).toEqual(now);
   // A click of the shopper's own in this tab changes the slot at once, pointer on it or not.
   await slot.hover();
-  await a.evaluate(async () => {
-    const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
-    await rec.click('kit-01a');
-  });
+  await clickIn(a, ['kit-01a']);
   await expect.poll(async () => (await shown()).join()).not.toEqual(now.join());
 });
 
@@ -112,15 +115,9 @@ test.describe('on a touch screen', () => {
     // What a touch screen does: the tapped element keeps :hover until the next tap elsewhere.
     expect(await slot.evaluate((el) => el.matches(':hover'))).toBe(true);
     expect(await clicks(a)).toBe(0);
-    await b.evaluate(async () => {
-      const rec = (window as unknown as { rec: { click(id: string): Promise<void> } }).rec;
-      for (const id of ['pet-01a', 'pet-02a', 'pet-03a']) await rec.click(id);
-    });
+    await clickIn(b, ['pet-01a', 'pet-02a', 'pet-03a']);
     await expect.poll(() => clicks(a)).toBe(3);
-    const now = await a.evaluate(async () => {
-      const rec = (window as unknown as { rec: { recommend(o: { k: number }): Promise<{ id: string }[]> } }).rec;
-      return (await rec.recommend({ k: 4 })).map((r) => r.id);
-    });
+    const now = await recommended(a, 4);
     // Before, the slot was held as if a mouse were on it, until a pointer left it: on a touch screen, none does.
     await expect
       .poll(() => slot.locator('[data-clickwise-item]').evaluateAll((els) => els.map((e) => e.getAttribute('data-clickwise-item'))))

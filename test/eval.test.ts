@@ -3,6 +3,7 @@
  * slice of the real data (nothing after an event is seen before it is scored).
  */
 import { spawnSync } from 'node:child_process';
+import type { SpawnSyncReturns } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -144,81 +145,84 @@ describe('a shop whose titles say little (--title-words)', () => {
   });
 });
 
-describe('a log with rows of no shopper', () => {
-  it("reads a shop's own export, under its own column names (--columns)", () => {
-    const root = resolve(import.meta.dirname, '..');
-    const dir = tempFolder('clickwise-eval-columns-');
-    const rows = ['InvoiceNo,StockCode,Description,InvoiceDate,CustomerID'];
-    for (let d = 1; d <= 20; d++) {
-      const day = `2021-02-${String(d).padStart(2, '0')}`;
-      rows.push(`${d}1,${d % 2 ? 'A' : 'B'},x,${day} 10:00:00,17850`, `${d}2,${d % 2 ? 'B' : 'A'},x,${day} 11:00:00,13047`);
-    }
-    writeFileSync(join(dir, 'raw.csv'), rows.join('\n') + '\n');
-    writeFileSync(join(dir, 'products.csv'), 'StockCode,Description\nA,apple\nB,bread\nC,cheese\n');
-    const report = join(dir, 'report.json');
-    const args = (columns: string[]): string[] => [
+/** Twenty days of February 2021 in which two regulars, r1 at 10:00 and r2 at 11:00, buy A and B in turn: each row as `line` writes it, then the day's `more` rows. */
+function twoRegulars(
+  line: (user: 'r1' | 'r2', item: string, time: string, d: number) => string,
+  more: (day: string, d: number) => string[] = () => [],
+): string[] {
+  const rows: string[] = [];
+  for (let d = 1; d <= 20; d++) {
+    const day = `2021-02-${String(d).padStart(2, '0')}`;
+    rows.push(line('r1', d % 2 ? 'A' : 'B', `${day} 10:00:00`, d), line('r2', d % 2 ? 'B' : 'A', `${day} 11:00:00`, d), ...more(day, d));
+  }
+  return rows;
+}
+
+/** `npm run eval` of `methods` on a made-up log from 2021-02-15, its report written to `report`. */
+function evalFrom(events: string, items: string, report: string, methods: string, extra: string[] = []): SpawnSyncReturns<string> {
+  const root = resolve(import.meta.dirname, '..');
+  return spawnSync(
+    resolve(root, 'node_modules/.bin/tsx'),
+    [
       'src/cli/eval/eval.ts',
       '--events',
-      join(dir, 'raw.csv'),
+      events,
       '--items',
-      join(dir, 'products.csv'),
+      items,
       '--split',
       '2021-02-15',
       '--methods',
-      'repeat-then-popularity',
+      methods,
       '--out',
       report,
-      ...columns,
+      ...extra,
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
+}
+
+describe('a log with rows of no shopper', () => {
+  it("reads a shop's own export, under its own column names (--columns)", () => {
+    const dir = tempFolder('clickwise-eval-columns-');
+    const rows = [
+      'InvoiceNo,StockCode,Description,InvoiceDate,CustomerID',
+      ...twoRegulars((user, item, time, d) => (user === 'r1' ? `${d}1,${item},x,${time},17850` : `${d}2,${item},x,${time},13047`)),
     ];
-    const tsx = resolve(root, 'node_modules/.bin/tsx');
-    const refused = spawnSync(tsx, args([]), { cwd: root, encoding: 'utf8' });
+    writeFileSync(join(dir, 'raw.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'products.csv'), 'StockCode,Description\nA,apple\nB,bread\nC,cheese\n');
+    const report = join(dir, 'report.json');
+    const run = (columns: string[]): ReturnType<typeof evalFrom> =>
+      evalFrom(join(dir, 'raw.csv'), join(dir, 'products.csv'), report, 'repeat-then-popularity', columns);
+    const refused = run([]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(
       /raw\.csv lacks the column\(s\) user_id, item_id, timestamp\..*--columns user_id=\.\.\.,item_id=\.\.\. reads a file with its own names/,
     );
-    const run = spawnSync(tsx, args(['--columns', 'user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description']), {
-      cwd: root,
-      encoding: 'utf8',
-    });
-    expect(run.status).toBe(0);
+    const read = run(['--columns', 'user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate,title=Description']);
+    expect(read.status).toBe(0);
     const written = JSON.parse(readFileSync(report, 'utf8')) as { eventsReplayed: number; eventsScored: number; catalogue: number };
     expect([written.eventsReplayed, written.eventsScored, written.catalogue]).toEqual([40, 12, 3]);
-    const bad = spawnSync(tsx, args(['--columns', 'shopper=CustomerID']), { cwd: root, encoding: 'utf8' });
+    const bad = run(['--columns', 'shopper=CustomerID']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--columns names "shopper", which is not a column of the tools' files/);
   });
 
   it("leaves a guest's rows and the events of unlisted products out of the replay, and says how many on the command line and in the report", () => {
-    const root = resolve(import.meta.dirname, '..');
     const dir = tempFolder('clickwise-eval-guests-');
     // Two regulars who buy the same two things in turn; the guests, each alone, buy C.
-    const rows = ['user_id,item_id,timestamp'];
-    for (let d = 1; d <= 20; d++) {
-      const day = `2021-02-${String(d).padStart(2, '0')}`;
-      rows.push(`r1,${d % 2 ? 'A' : 'B'},${day} 10:00:00`, `r2,${d % 2 ? 'B' : 'A'},${day} 11:00:00`, `,C,${day} 12:00:00`);
-    }
+    const rows = [
+      'user_id,item_id,timestamp',
+      ...twoRegulars(
+        (user, item, time) => `${user},${item},${time}`,
+        (day) => [`,C,${day} 12:00:00`],
+      ),
+    ];
     // And three events of two products the items file does not list.
     rows.push('r1,Z,2021-02-03 10:30:00', 'r2,Z,2021-02-04 10:30:00', 'r2,Y,2021-02-16 10:30:00');
     writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
     writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
     const report = join(dir, 'report.json');
-    const run = spawnSync(
-      resolve(root, 'node_modules/.bin/tsx'),
-      [
-        'src/cli/eval/eval.ts',
-        '--events',
-        join(dir, 'events.csv'),
-        '--items',
-        join(dir, 'items.csv'),
-        '--split',
-        '2021-02-15',
-        '--methods',
-        'repeat-then-popularity',
-        '--out',
-        report,
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const run = evalFrom(join(dir, 'events.csv'), join(dir, 'items.csv'), report, 'repeat-then-popularity');
     expect(run.status).toBe(0);
     expect(run.stderr).toMatch(
       /left out 20 rows \(20 without a user_id\) of .*events\.csv \(a guest's order is read as a shopper of one visit where its rows give its session_id: --columns session_id=\.\.\.\)/,
@@ -240,27 +244,19 @@ describe('a log with rows of no shopper', () => {
   });
 
   it("replays a guest's order as a new shopper's visit where the events give the order's session_id: the shop's sales hold theirs", () => {
-    const root = resolve(import.meta.dirname, '..');
     const dir = tempFolder('clickwise-eval-guest-orders-');
     // Two regulars who buy A and B in turn; two guests a day, each order alone, buy C: the shop's best seller.
-    const rows = ['user_id,item_id,timestamp,session_id'];
-    for (let d = 1; d <= 20; d++) {
-      const day = `2021-02-${String(d).padStart(2, '0')}`;
-      rows.push(`r1,${d % 2 ? 'A' : 'B'},${day} 10:00:00,`, `r2,${d % 2 ? 'B' : 'A'},${day} 11:00:00,`);
-      rows.push(`,C,${day} 12:00:00,g${d}a`, `,C,${day} 13:00:00,g${d}b`);
-    }
+    const rows = [
+      'user_id,item_id,timestamp,session_id',
+      ...twoRegulars(
+        (user, item, time) => `${user},${item},${time},`,
+        (day, d) => [`,C,${day} 12:00:00,g${d}a`, `,C,${day} 13:00:00,g${d}b`],
+      ),
+    ];
     writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
     writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
     const report = join(dir, 'report.json');
-    const run = spawnSync(
-      resolve(root, 'node_modules/.bin/tsx'),
-      [
-        'src/cli/eval/eval.ts',
-        ...['--events', join(dir, 'events.csv'), '--items', join(dir, 'items.csv'), '--split', '2021-02-15'],
-        ...['--methods', 'popularity,repeat-then-popularity', '--out', report],
-      ],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const run = evalFrom(join(dir, 'events.csv'), join(dir, 'items.csv'), report, 'popularity,repeat-then-popularity');
     expect(run.status).toBe(0);
     expect(run.stderr).toMatch(/read 40 rows of 40 guests' orders \(no user_id\), each order a shopper of one visit, from .*events\.csv/);
     const written = JSON.parse(readFileSync(report, 'utf8')) as {

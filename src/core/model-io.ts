@@ -586,6 +586,13 @@ function tensorDecoder(
   };
 }
 
+/** A row's scale for symmetric rounding to whole steps up to `top`: its largest magnitude / `top` (1 for a row of zeros). */
+function rowScale(data: Float32Array, from: number, cols: number, top: number): number {
+  let m = 0;
+  for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[from + c]!));
+  return m > 0 ? m / top : 1;
+}
+
 /**
  * Encodes a row-major matrix as `int4` rows ({@link TensorSpec}): each number rounded to a whole
  * multiple, −7 to 7, of its row's scale (its largest magnitude / 7), two a byte, then the scales
@@ -597,10 +604,7 @@ export function encodeInt4Rows(data: Float32Array, rows: number): Uint8Array {
   const out = new Uint8Array(rows * perRow + rows * 4);
   const scales = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    let m = 0;
-    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[r * cols + c]!));
-    const s = m > 0 ? m / 7 : 1;
-    scales[r] = s;
+    const s = (scales[r] = rowScale(data, r * cols, cols, 7));
     for (let c = 0; c < cols; c++) {
       const q = Math.max(-7, Math.min(7, Math.round(data[r * cols + c]! / s))) & 15;
       out[r * perRow + (c >> 1)]! |= c & 1 ? q << 4 : q;
@@ -617,10 +621,7 @@ export function encodeInt8Rows(data: Float32Array, rows: number): Uint8Array {
   const q = new Int8Array(out.buffer, 0, data.length);
   const scales = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    let m = 0;
-    for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[r * cols + c]!));
-    const s = m > 0 ? m / 127 : 1;
-    scales[r] = s;
+    const s = (scales[r] = rowScale(data, r * cols, cols, 127));
     for (let c = 0; c < cols; c++) q[r * cols + c] = Math.round(data[r * cols + c]! / s);
   }
   out.set(new Uint8Array(scales.buffer), data.length);
