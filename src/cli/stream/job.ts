@@ -59,7 +59,7 @@ export interface RawEvent {
   user_id?: unknown;
   item_id?: unknown;
   timestamp?: unknown;
-  /** Optional: below 0 it is a return or a cancelled line, which is refused (it is no sale). */
+  /** Optional: below 0 it is a return or a cancelled line, which is left out (it is no sale). */
   quantity?: unknown;
 }
 
@@ -178,6 +178,8 @@ export class StreamJob {
   /** Of `total`, those the start took from its checkpoint (0 where it replayed the whole log). */
   fromCheckpoint = 0;
   duplicates = 0;
+  /** Returns (a quantity below 0) left out since the start, from both sources ({@link noteReturns}). */
+  returns = 0;
 
   private constructor(o: StreamJobOptions) {
     this.modelDir = o.modelDir;
@@ -560,10 +562,19 @@ export class StreamJob {
 
   /**
    * Checks raw events and turns them into stream events; throws an `EventInputError` naming the
-   * first bad one (nothing is taken then). `fallbackId` gives an id to events without one.
+   * first bad one (nothing is taken then). `fallbackId` gives an id to events without one. A
+   * return (a quantity below 0), checked as any event, is no sale: it is left out of `events`
+   * and counted in `returns` (the caller says so with {@link noteReturns} once the rest is taken),
+   * whether or not its product is still in the catalogue.
    */
-  validate(raw: readonly RawEvent[], where: (j: number) => string, fallbackId?: (j: number) => string): StreamEvent[] {
-    return raw.map((r, j) => {
+  validate(
+    raw: readonly RawEvent[],
+    where: (j: number) => string,
+    fallbackId?: (j: number) => string,
+  ): { events: StreamEvent[]; returns: number } {
+    const events: StreamEvent[] = [];
+    let returns = 0;
+    raw.forEach((r, j) => {
       const id = r.id === undefined || r.id === '' ? fallbackId?.(j) : r.id;
       if (typeof id !== 'string' && typeof id !== 'number')
         throw new EventInputError(`${where(j)}: an event needs an "id" (string), so that a retry is not counted twice.`);
@@ -584,10 +595,10 @@ export class StreamJob {
         );
       }
       const q = r.quantity === undefined || r.quantity === null || r.quantity === '' ? NaN : Number(r.quantity);
-      if (q < 0)
-        throw new EventInputError(
-          `${where(j)}: a quantity below 0 (${String(r.quantity)}: a return) is not a sale; send the shop's sales only.`,
-        );
+      if (q < 0) {
+        returns++;
+        return;
+      }
       const item = String(r.item_id);
       if (!this.index.has(item)) {
         throw new EventInputError(
@@ -595,8 +606,14 @@ export class StreamJob {
           422,
         );
       }
-      return { id: String(id), user: String(user), item, t };
+      events.push({ id: String(id), user: String(user), item, t });
     });
+    return { events, returns };
+  }
+
+  /** Counts returns left out of taken input, for {@link status}. */
+  noteReturns(n: number): void {
+    this.returns += n;
   }
 
   /**
@@ -713,6 +730,7 @@ export class StreamJob {
       eventsSinceBase: this.learner.events,
       duplicates: this.duplicates,
       tooOld: this.tooOld,
+      returns: this.returns,
       keptFrom: keptFrom === -Infinity ? null : new Date(keptFrom).toISOString(),
       newest: this.learner.newest === null ? null : new Date(this.learner.newest).toISOString(),
       weights: this.learner.weights,

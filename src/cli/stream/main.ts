@@ -161,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
     // Before the job listens: pieces as large as a read at once takes, a gzipped file as it unzips.
     const r = await source.pollInTurns(PIECE_BYTES);
     say(
-      `read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before${r.tooOld ? `, ${r.tooOld} from before the last ${keepDays} days not taken` : ''}, ${source.skipped} lines skipped`,
+      `read ${args['events'] as string}: ${r.accepted} new events, ${r.duplicates} seen before${r.tooOld ? `, ${r.tooOld} from before the last ${keepDays} days not taken` : ''}${source.returns ? `, ${source.returns} return${source.returns === 1 ? '' : 's'} left out` : ''}, ${source.skipped} lines skipped`,
     );
     if (r.accepted > 0) await checkpoint();
   }

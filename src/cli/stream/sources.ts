@@ -60,6 +60,8 @@ export class FileSource {
   private readonly gz: boolean;
   /** Lines skipped as bad input, with the first few reasons. */
   skipped = 0;
+  /** Returns (a quantity below 0) left out: no sale, and no bad input either. */
+  returns = 0;
   /** Pieces read so far, and the longest in bytes (a piece is longer than asked only to end a line). */
   pieces = 0;
   largestPiece = 0;
@@ -287,20 +289,24 @@ export class FileSource {
       }
     }
     const good = [];
+    let returns = 0;
     for (const { raw, line } of raws) {
       try {
-        good.push(
-          ...this.job.validate(
-            [raw],
-            () => `${this.path}, line ${line}`,
-            () => `${this.name}:${line}`,
-          ),
+        const v = this.job.validate(
+          [raw],
+          () => `${this.path}, line ${line}`,
+          () => `${this.name}:${line}`,
         );
+        good.push(...v.events);
+        returns += v.returns;
       } catch (err) {
         this.skip(err instanceof Error ? err.message : String(err));
       }
     }
-    return this.job.accept(good);
+    const taken = this.job.accept(good);
+    this.returns += returns;
+    this.job.noteReturns(returns);
+    return taken;
   }
 
   private skip(reason: string): void {
@@ -322,9 +328,9 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /**
  * `POST /events` with `Authorization: Bearer <secret>` and a JSON array of events (or NDJSON):
- * `{ id, user_id, item_id, timestamp }`. The whole body is checked first; one bad event rejects
- * the request and nothing of it is taken. 200 `{ accepted, duplicates, tooOld }` is sent only once the
- * events are durable. `GET /status` (same secret) tells what the job knows.
+ * `{ id, user_id, item_id, timestamp, quantity? }`. The whole body is checked first; one bad event
+ * rejects the request and nothing of it is taken. A return (a quantity below 0) is left out of what
+ * is taken. 200 `{ accepted, duplicates, tooOld, returns }` is sent only once the events are durable. `GET /status` (same secret) tells what the job knows.
  */
 export function startHttp(job: StreamJob, o: HttpOptions, onAccepted: () => void): Promise<Server> {
   const want = digest(`Bearer ${o.secret}`);
@@ -387,10 +393,11 @@ export function startHttp(job: StreamJob, o: HttpOptions, onAccepted: () => void
       return;
     }
     try {
-      const events = job.validate(raws, (j) => `event ${j}`);
+      const { events, returns } = job.validate(raws, (j) => `event ${j}`);
       const r = job.accept(events);
+      job.noteReturns(returns);
       onAccepted();
-      send(res, 200, r);
+      send(res, 200, { ...r, returns });
     } catch (err) {
       const status = err instanceof EventInputError ? err.status : 500;
       send(res, status, { error: `${err instanceof Error ? err.message : String(err)} Nothing was taken.` });
