@@ -263,13 +263,16 @@ describe('a log with rows of no shopper', () => {
       guestOrders: unknown;
       eventsReplayed: number;
       eventsScored: number;
-      methods: { name: string; newShoppers: { events: number; hr: number } }[];
+      methods: { name: string; newShoppers: { events: number; hr: number }; guests?: { events: number; hr: number } }[];
     };
     // Before, the guests' 40 rows were left out: 40 events replayed, 12 scored, no new shopper.
     expect(written.guestOrders).toEqual({ rows: 40, orders: 40 });
     expect([written.eventsReplayed, written.eventsScored]).toEqual([80, 24]);
     // Each guest is a new shopper, whose list is what the whole shop buys: C, with the guests' sales counted.
     for (const m of written.methods) expect([m.name, m.newShoppers.events, m.newShoppers.hr]).toEqual([m.name, 12, 1]);
+    // The guests' orders are a subset of their own in the report (the regulars' 12 events are not in it), and printed.
+    for (const m of written.methods) expect([m.name, m.guests?.events, m.guests?.hr]).toEqual([m.name, 12, 1]);
+    expect(run.stdout).toMatch(/guests' orders \(12 scored events\)\n.*\npopularity +1\.0000 +1\.0000/);
   });
 });
 

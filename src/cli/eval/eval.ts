@@ -543,6 +543,15 @@ export function formatBands(reports: readonly MethodReport[], k: number): string
   return [head, ...rows].join('\n');
 }
 
+/** The printed table of the guests' orders (`guests`), or null where none was scored. */
+export function formatGuests(reports: readonly MethodReport[], k: number): string | null {
+  const events = reports[0]?.guests.events ?? 0;
+  if (events === 0) return null;
+  const head = `guests' orders (${events} scored events)\n${pad('method', 44)} ${pad(`HR@${k}`, 7)} ${pad(`NDCG@${k}`, 8)}`;
+  const rows = reports.map((r) => `${pad(r.name, 44)} ${pad(fmt(r.guests.hr), 7)} ${pad(fmt(r.guests.ndcg), 8)}`);
+  return [head, ...rows].join('\n');
+}
+
 export const USAGE = `Usage: clickwise eval --events F --items F --split DATE [--until DATE] [--k 10] [--methods a,b] [--base DIR] [--vectors 16] [--out report.json]
        (in a checkout: npm run eval -- --events F ...)
 
@@ -780,6 +789,8 @@ async function main(argv: string[]): Promise<void> {
   };
   console.log(formatTable(result.methods, k));
   console.log(`\n${formatBands(result.methods, k)}`);
+  const guestTable = formatGuests(result.methods, k);
+  if (guestTable) console.log(`\n${guestTable}`);
   console.log(`\n${result.eventsScored} events scored of ${result.eventsReplayed} replayed; wall time ${wallSeconds} s`);
   if (out !== null) {
     writeFileSync(out, JSON.stringify(report, null, 2) + '\n');

@@ -10,6 +10,7 @@
  */
 import { mulberry32 } from '../../core/rng.js';
 import type { LogEvent } from '../data.js';
+import { isGuest } from '../data.js';
 import { RankMetrics } from './metrics.js';
 
 /** One event in catalogue indices. */
@@ -72,6 +73,8 @@ export interface MethodReport {
   sessionStartRebuys: ReturnType<RankMetrics['summary']>;
   /** Every event on an item the shopper had bought before (re-buys). */
   rebuys: ReturnType<RankMetrics['summary']>;
+  /** Events of guests' orders (read as shoppers of one visit where the log gives their `session_id`). */
+  guests: ReturnType<RankMetrics['summary']>;
   /**
    * The scored events by how many events their shopper had before them (the log before the split
    * included), in the bands of {@link SHOPPER_EVENT_BANDS}: where what a browser learns of a
@@ -236,6 +239,7 @@ class Tally {
   readonly starts: RankMetrics;
   readonly startRebuys: RankMetrics;
   readonly rebuys: RankMetrics;
+  readonly guests: RankMetrics;
   readonly bands: RankMetrics[];
   readonly weeks = new Map<number, RankMetrics>();
   seconds = 0;
@@ -251,6 +255,7 @@ class Tally {
     this.starts = new RankMetrics(k);
     this.startRebuys = new RankMetrics(k);
     this.rebuys = new RankMetrics(k);
+    this.guests = new RankMetrics(k);
     this.bands = SHOPPER_EVENT_BANDS.map(() => new RankMetrics(k));
   }
   /** Records event `e` given the scores of the full catalogue, at `offset` in `scores`. */
@@ -260,6 +265,7 @@ class Tally {
     this.all.add(rank);
     if (!this.subsets.seenItems[e.item]) this.cold.add(rank);
     if (!this.subsets.knownUsers.has(e.user)) this.fresh.add(rank);
+    if (isGuest(e.user)) this.guests.add(rank);
     const start = this.subsets.sessionStarts.has(e);
     const rebuy = this.subsets.rebuys.has(e);
     if (start) this.starts.add(rank);
@@ -284,6 +290,7 @@ class Tally {
       sessionStarts: this.starts.summary(),
       sessionStartRebuys: this.startRebuys.summary(),
       rebuys: this.rebuys.summary(),
+      guests: this.guests.summary(),
       byShopperEvents: SHOPPER_EVENT_BANDS.map(([from, to], b) => ({
         from,
         to: to === Infinity ? null : to,
