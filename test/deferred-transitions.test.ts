@@ -6,7 +6,7 @@
  * what a load that had them from the start gives. A base written in one file (by an earlier
  * version) loads as before.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { manifestFile } from '../src/cli/common.js';
@@ -197,6 +197,63 @@ describe('a base whose transitions are read after the first list', () => {
     expect(await store.load()).toEqual({ snapshot: null, events: [] });
     expectSameLists([await top(rec)], [cold]);
     rec.dispose();
+  });
+
+  describe('a returning shopper on a new base whose transitions.bin is some twenty times the bytes of its other files', () => {
+    let heavy = '';
+    beforeAll(() => {
+      heavy = join(dir, 'models-heavy');
+      cpSync(models, heavy, { recursive: true });
+      writeTrainedBase(heavy, catalog, 1000);
+    });
+
+    /** A store holding the session's clicks and a snapshot of another base's φ: the clicks are replayed at load. */
+    async function returning(): Promise<MemoryDeltaStore> {
+      const store = new MemoryDeltaStore();
+      const before = await loadShop(file, heavy, { store });
+      await session(before.rec);
+      before.rec.dispose();
+      await new Promise((r) => setTimeout(r, 20));
+      await store.saveSnapshot({ seq: clicks.length, modelVersion: 'an-earlier-base', state: {} as HeadState, savedAt: Date.now() });
+      return store;
+    }
+
+    it('is not held for them where, at the rate the rest of the base came, they would come long after the wait', async () => {
+      const store = await returning();
+      const held = holding();
+      // A slow link: head.bin takes a second, so transitions.bin would take some twenty.
+      const slow: Fetcher = async (location, options) => {
+        if (location.endsWith('head.bin')) await new Promise((r) => setTimeout(r, 1000));
+        return held.fetcher(location, options);
+      };
+      const waitMs = 8000;
+      const started = Date.now();
+      // Before, the stored clicks' replay waited the whole of the 8 s for them.
+      const { rec, warnings } = await within(loadShop(file, heavy, { fetcher: slow, store, transitionsWaitMs: waitMs }), 20_000, 'ready');
+      expect(Date.now() - started).toBeLessThan(waitMs);
+      expect(rec.stats().transitions).toBe('reading');
+      expect(await within(top(rec), 10_000, 'the first list')).toHaveLength(10);
+      expect(warnings.filter((w) => w.code.startsWith('rebase/')).map((w) => w.code)).toEqual(['rebase/replay']);
+      // Once they are in, the clicks are learned again with them.
+      const updated = nextUpdate(rec);
+      held.release();
+      expect((await within(updated, 30_000, 'an update once the transitions are in')).source).toBe('load');
+      expect(rec.stats().transitions).toBe('in');
+      rec.dispose();
+    });
+
+    it('waits for them where they can come within the wait: the replay has their votes at once', async () => {
+      const store = await returning();
+      const held = holding();
+      // The files come at once; transitions.bin a moment after the rest.
+      const fast: Fetcher = async (location, options) => {
+        if (location.endsWith('transitions.bin')) setTimeout(held.release, 300);
+        return held.fetcher(location, options);
+      };
+      const { rec } = await within(loadShop(file, heavy, { fetcher: fast, store, transitionsWaitMs: 20_000 }), 30_000, 'ready');
+      expect(rec.stats().transitions).toBe('in');
+      rec.dispose();
+    });
   });
 
   it('refuses a wait that is not a number of milliseconds', async () => {

@@ -241,9 +241,10 @@ export function scoresAsQuery(n: number): { V: Float32Array; bias: Float32Array;
 
 /**
  * Writes into the model folder `model` a base that knows every item of `items`: residuals, biases,
- * what sold lately, and 5 successors each (item i is followed by the next five in the list).
+ * what sold lately, and `successors` successors each (default 5: item i is followed by the next
+ * five in the list; more than the list holds go round it again, each equally likely).
  */
-export function writeTrainedBase(model: string, items: readonly Item[]): void {
+export function writeTrainedBase(model: string, items: readonly Item[], successors = 5): void {
   const encoder = JSON.parse(readFileSync(join(model, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
   const ids = items.map((i) => i.id);
   const n = ids.length;
@@ -257,9 +258,9 @@ export function writeTrainedBase(model: string, items: readonly Item[]): void {
     recentHalfLifeDays: 7,
     recentAt: Date.parse('2026-11-01T00:00:00Z'),
     transitions: {
-      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * 5),
-      to: Int32Array.from({ length: n * 5 }, (_, k) => (Math.floor(k / 5) + 1 + (k % 5)) % n),
-      p: Float32Array.from({ length: n * 5 }, () => 0.2),
+      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * successors),
+      to: Int32Array.from({ length: n * successors }, (_, k) => (Math.floor(k / successors) + 1 + (k % successors)) % n),
+      p: Float32Array.from({ length: n * successors }, () => 1 / successors),
     },
   });
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelLoadError } from './errors.js';
-import { SLICE_MS, Slicer } from './slice.js';
+import { now, SLICE_MS, Slicer } from './slice.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
 import { decodeTensorSliced, defaultFetcher, fetchJson, fetchVerified, joinLocation } from './model-io.js';
 import type { TokenizerConfig } from './tokenizer.js';
@@ -361,8 +361,4 @@ function typedPooling(
     });
     return out;
   };
-}
-
-function now(): number {
-  return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }

@@ -10,7 +10,7 @@ import type { Fetcher, ManifestFile, TensorRows, TensorSpec } from './model-io.j
 import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, halfBits, joinLocation, tensorRows } from './model-io.js';
 import type { SavedBase } from './prepared.js';
 import type { Slicer } from './slice.js';
-import { inRanges, ITEMS_PER_STEP, runSteps } from './slice.js';
+import { inRanges, ITEMS_PER_STEP, now as clock, runSteps } from './slice.js';
 
 /** `models/manifest.json`. */
 export interface ModelManifest {
@@ -144,6 +144,11 @@ export interface HeadModel {
    * first list without them and needs them only once the shopper has clicked.
    */
   transitionsLater?: () => Promise<HeadModel['transitions']>;
+  /**
+   * With `transitions: 'later'`: how many ms their files would take to download at the rate the
+   * base's other files came (their bytes by the manifest), from when they are asked for.
+   */
+  transitionsEtaMs?: number;
   /** What each row's item sold in the days before the base was made (see `BaseParams.recent`), or null. */
   recent: Float32Array | null;
 }
@@ -173,7 +178,14 @@ export async function loadHeadModel(
   };
   const waiting = options.transitions === 'later' ? manifest.files.filter((f) => onlyTransitions(f.path)) : [];
   const now = manifest.files.filter((f) => !waiting.includes(f));
+  const fetchedFrom = clock();
   const got = await Promise.all(now.map((f) => fetchVerified(fetcher, base, f)));
+  // How long the files left for later would take at the rate these came (from the network or a
+  // cache, as they will): what a page waiting for them can expect.
+  const fetchedMs = Math.max(1, clock() - fetchedFrom);
+  const nowBytes = now.reduce((sum, f) => sum + f.bytes, 0);
+  const laterBytes = waiting.reduce((sum, f) => sum + f.bytes, 0);
+  const laterEtaMs = waiting.length > 0 && nowBytes > 0 ? (laterBytes * fetchedMs) / nowBytes : undefined;
   const buffers = new Map<string, ArrayBuffer>(now.map((f, i) => [f.path, got[i]!]));
   const fileOf = (spec: TensorSpec): ArrayBuffer => {
     const buf = buffers.get(spec.file);
@@ -274,6 +286,7 @@ export async function loadHeadModel(
     ...(residualRows ? { residualRows } : {}),
     transitions,
     ...(options.transitions === 'later' ? { transitionsLater } : {}),
+    ...(laterEtaMs !== undefined ? { transitionsEtaMs: laterEtaMs } : {}),
     recent,
   };
 }

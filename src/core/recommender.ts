@@ -85,6 +85,8 @@ export interface CoreRecommenderOptions {
    * where they are read after the first list (a first visit of the base), before going on
    * without them; once they are in, what was learned without them is learned again and an
    * 'update' asks the page to rank again. `Infinity` waits as long as they take. Default 1000.
+   * Not waited for at all where their download, at the rate the base's other files came, would
+   * take over twice this.
    */
   transitionsWaitMs?: number;
   /**
@@ -1332,14 +1334,19 @@ class RecommenderImpl implements Recommender {
    * first list needs none of them, so the page is ready without them. What needs their votes (a
    * list after a click, a click whose lesson reads the votes of the clicks before it, a returning
    * shopper's stored clicks replayed at load) waits for them until `waitMs` after this call at
-   * most, then goes on without them: a slow link never holds a shopper's list for long. What was
+   * most (not at all where `etaMs`, how long their download can be expected to take, is over twice
+   * that), then goes on without them: a slow link never holds a shopper's list for long. What was
    * learned so is learned again once they are in (and never saved in a snapshot meanwhile), and
    * an 'update' tells the page to rank again: the lists are then what a load that had them from
    * the start gives. Where they cannot be read, the head goes on without them, with a warning,
    * and what it learned without them stands.
    */
-  awaitTransitions(read: Promise<void>, waitMs: number): void {
+  awaitTransitions(read: Promise<void>, waitMs: number, etaMs: number | null = null): void {
     this.transitionsOut = true;
+    // A download that, at the rate the base's other files came, would take more than twice the
+    // wait is not waited for: the wait would end without it, having held a returning shopper's
+    // first list (their clicks replayed on a new base) for the whole of it.
+    if (etaMs !== null && etaMs > 2 * waitMs) waitMs = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const settled = read.then(
       () => true,
@@ -1971,6 +1978,8 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
    * the head and to `base` (null where none were left to read).
    */
   transitions: Promise<Transitions | null> | null;
+  /** With `transitions`: how long their download can be expected to take (see `HeadModel.transitionsEtaMs`), or null. */
+  transitionsEtaMs: number | null;
 }> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const modelUrl = options.modelUrl ?? DEFAULT_MODEL_URL;
@@ -2022,6 +2031,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   // The base's transitions where its files are read: aligned apart from the rest, now or, with
   // `deferTransitions`, once the head is made.
   let laterTransitions: (() => Promise<Transitions | null>) | null = null;
+  let transitionsEtaMs: number | null = null;
   // The base's residuals by its own rows, added to the rows of the items it knows as the item
   // matrix is made (a matrix taken ready holds them already): no array of every catalogue item's
   // residual (n × d floats: 256 MB at 1,000,000 items, whatever share the base knows).
@@ -2045,6 +2055,7 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
     base = fresh;
     const later = model.transitionsLater;
     if (later) {
+      transitionsEtaMs = model.transitionsEtaMs ?? null;
       laterTransitions = async () => {
         const T = await later();
         return T ? await runStepsSliced(alignTransitionsSteps(T, fresh.rowIndex, n, ALIGN_STEP), new Slicer()) : null;
@@ -2181,7 +2192,16 @@ export async function loadHead(options: LoadHeadOptions): Promise<{
   // A load whose head is let go (an early catalogue that was not the file's) leaves its promise
   // unread: its failure is the next load's to report.
   transitions?.catch(() => undefined);
-  return { head, base, deltaCompatibleWith: headManifest.deltaCompatibleWith, embeddingStats, made, cacheWrite, transitions };
+  return {
+    head,
+    base,
+    deltaCompatibleWith: headManifest.deltaCompatibleWith,
+    embeddingStats,
+    made,
+    cacheWrite,
+    transitions,
+    transitionsEtaMs: transitions ? transitionsEtaMs : null,
+  };
 }
 
 /** A base's items (or its transitions' rows and entries) aligned between two looks at the slice's time. */
@@ -2576,6 +2596,7 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     rec.awaitTransitions(
       transitions.then(() => undefined),
       transitionsWaitMs,
+      loaded.transitionsEtaMs,
     );
   rec.embeddingStats = loaded.embeddingStats;
   rec.catalogIndexed = read.indexedIn;

@@ -145,6 +145,7 @@ export async function inRanges(n: number, slicer: Slicer, run: (from: number, to
   }
 }
 
-function now(): number {
+/** Milliseconds on the monotonic clock where there is one (the wall clock else). */
+export function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
