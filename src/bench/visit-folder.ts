@@ -15,7 +15,7 @@ import { syntheticCatalog } from './synthetic-catalog.js';
 import { longTaskObserver } from './long-tasks.js';
 import { defaultHead, INT4_RESIDUALS_FROM, writeHeadModel, writeModelManifest } from '../cli/train/head-io.js';
 import type { EncoderManifest } from '../core/encoder.js';
-import type { HeadManifest } from '../core/model.js';
+import type { HeadManifest, ModelManifest } from '../core/model.js';
 import { mulberry32 } from '../core/rng.js';
 
 /** Served under `/p/`: the catalogue is `/p/<n>/catalog.json`, the model `/p/<n>/models/`. */
@@ -95,45 +95,71 @@ export const TRAINED_SUCCESSORS = 38;
 export function trainedBase(n: number, dir: string, next = false): string {
   // A folder of its own, apart from `models-trained/` and `models-trained-dv/`, which versions
   // before the successors' delta varints and before int4 residuals make in their forms:
-  // `bench:visit-ab` then serves each version a base it reads. `next`: the same base published
-  // again under another version (`models-trained-i4-next/`), as a shop's next maintenance run
-  // would: a page that knew the first rebases onto it.
-  const folder = next ? 'models-trained-i4-next' : 'models-trained-i4';
+  // `bench:visit-ab` then serves each version a base it reads.
+  const folder = 'models-trained-i4';
   const models = join(dir, folder);
-  // Made again where a base of another layout is kept.
-  const headManifest = join(models, 'head', 'manifest.json');
+  writeTrainedHead(n, models, 'head', false, () => cpSync(join(dir, 'models'), models, { recursive: true }));
+  if (!next) return `/p/${n}/${folder}/`;
+  // `next`: the same base published again under another version, as a shop's next maintenance
+  // run publishes it: a head folder of its own beside the one in force (`head-next/`), the
+  // encoder's and the vectors' folders where they were (their files unchanged, so a page's cache
+  // has them), and a manifest naming them (in `models-trained-i4-next/`, the later visits' model
+  // URL, which stands for the shop's `manifest.json` replaced). A page that knew the first base
+  // rebases onto it.
+  writeTrainedHead(n, models, 'head-next', true, () => undefined);
+  const nextFolder = `${folder}-next`;
+  mkdirSync(join(dir, nextFolder), { recursive: true });
+  const m = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8')) as ModelManifest;
+  const up = (sub: string): string => `../${folder}/${sub}`;
+  const headVersion = (JSON.parse(readFileSync(join(models, 'head-next', 'manifest.json'), 'utf8')) as HeadManifest).version;
+  const encoderVersion = (JSON.parse(readFileSync(join(models, m.encoder, 'manifest.json'), 'utf8')) as EncoderManifest).version;
+  const manifest: ModelManifest = {
+    ...m,
+    version: `${encoderVersion}+${headVersion}`,
+    encoder: up(m.encoder),
+    head: up('head-next/'),
+    ...(m.vectors ? { vectors: up(m.vectors) } : {}),
+  };
+  writeFileSync(join(dir, nextFolder, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  return `/p/${n}/${nextFolder}/`;
+}
+
+/**
+ * Writes into `models/<head>` the bench's trained base of n items (`next`: under the next version),
+ * unless one of this layout is there: `fresh` first readies the folder where it is not.
+ */
+function writeTrainedHead(n: number, models: string, head: string, next: boolean, fresh: () => void): void {
+  const headManifest = join(models, head, 'manifest.json');
   const current =
     existsSync(join(models, 'manifest.json')) &&
-    existsSync(join(models, 'head', 'transitions.bin')) &&
+    existsSync(join(models, head, 'transitions.bin')) &&
     (JSON.parse(readFileSync(headManifest, 'utf8')) as HeadManifest).tensors.some(
       (t) => t.name === 'residual' && t.dtype === (n >= INT4_RESIDUALS_FROM ? 'int4' : 'int8'),
     );
-  if (!current) {
-    cpSync(join(dir, 'models'), models, { recursive: true });
-    const encoder = JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
-    const d = encoder.dims;
-    const rand = mulberry32(n);
-    const ids = Array.from({ length: n }, (_, i) => `s${i}`);
-    const residual = Float32Array.from({ length: n * d }, () => (rand() - 0.5) * 0.2);
-    const to = Int32Array.from({ length: n * TRAINED_SUCCESSORS }, () => Math.floor(rand() * n));
-    writeHeadModel(join(models, 'head'), {
-      ...defaultHead(encoder),
-      version: `bench-trained-${n}${next ? '-next' : ''}`,
-      ids,
-      bias: Float32Array.from(ids, () => rand() - 0.5),
-      residual,
-      recent: Float32Array.from(ids, (_, i) => Math.log1p(20 * Math.pow(1 - i / n, 8))),
-      recentHalfLifeDays: 7,
-      recentAt: Date.now(),
-      transitions: {
-        ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * TRAINED_SUCCESSORS),
-        to,
-        p: Float32Array.from(to, () => rand() / TRAINED_SUCCESSORS),
-      },
-    });
-    writeModelManifest(models);
-  }
-  return `/p/${n}/${folder}/`;
+  if (current) return;
+  fresh();
+  const encoder = JSON.parse(readFileSync(join(models, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+  const d = encoder.dims;
+  const rand = mulberry32(n);
+  const ids = Array.from({ length: n }, (_, i) => `s${i}`);
+  const residual = Float32Array.from({ length: n * d }, () => (rand() - 0.5) * 0.2);
+  const to = Int32Array.from({ length: n * TRAINED_SUCCESSORS }, () => Math.floor(rand() * n));
+  writeHeadModel(join(models, head), {
+    ...defaultHead(encoder),
+    version: `bench-trained-${n}${next ? '-next' : ''}`,
+    ids,
+    bias: Float32Array.from(ids, () => rand() - 0.5),
+    residual,
+    recent: Float32Array.from(ids, (_, i) => Math.log1p(20 * Math.pow(1 - i / n, 8))),
+    recentHalfLifeDays: 7,
+    recentAt: Date.now(),
+    transitions: {
+      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * TRAINED_SUCCESSORS),
+      to,
+      p: Float32Array.from(to, () => rand() / TRAINED_SUCCESSORS),
+    },
+  });
+  if (!next) writeModelManifest(models);
 }
 
 /** What `npm run vectors` reported when it made the folder's vectors (null for a folder made before it was kept). */
