@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultHead, INT4_RESIDUALS_FROM, successorsAscending, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
-import { alignBase, alignBaseSteps, loadHeadModel } from '../src/core/model.js';
+import type { HeadManifest } from '../src/core/model.js';
+import { alignBase, alignBaseSteps, loadHeadModel, loadModelManifest } from '../src/core/model.js';
+import { MIX_LENGTH } from '../src/core/memory.js';
 import {
   decodeTensor,
   decodeTensorSliced,
@@ -20,7 +22,7 @@ import {
   halfToFloat,
   tensorRows,
 } from '../src/core/model-io.js';
-import type { TensorSpec } from '../src/core/model-io.js';
+import type { Fetcher, TensorSpec } from '../src/core/model-io.js';
 import { kernelDigestNow } from '../src/core/digest.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { runSteps, runStepsSliced, Slicer } from '../src/core/slice.js';
@@ -466,6 +468,41 @@ describe('successors as delta varints', () => {
     expect(() => decodeTensor(new ArrayBuffer(8), later)).toThrow(
       /dtype "bfloat16", which this version of Clickwise does not read.*later version/,
     );
+  });
+
+  it('a head or a model folder of a later version is named so from its manifest, before its files download', async () => {
+    const folder = writeBase(['a', 'b', 'c'], 2);
+    const manifestPath = join(folder, 'manifest.json');
+    const written = JSON.parse(readFileSync(manifestPath, 'utf8')) as HeadManifest;
+    const later =
+      /which this version of Clickwise does not read: the model was written by a later version\. Publish the page's Clickwise of that version with it/;
+    for (const [what, manifest] of [
+      ['a later format version', { ...written, formatVersion: 2 }],
+      ['a later tensor form', { ...written, tensors: written.tensors.map((t) => (t.name === 'bias' ? { ...t, dtype: 'bfloat16' } : t)) }],
+      ['more feature weights than this version has', { ...written, mix: Array.from({ length: MIX_LENGTH + 2 }, () => 1) }],
+    ] as const) {
+      writeFileSync(manifestPath, JSON.stringify(manifest));
+      const asked: string[] = [];
+      const fetcher: Fetcher = (location, options) => {
+        asked.push(location);
+        return defaultFetcher(location, options);
+      };
+      await expect(loadHeadModel(fetcher, folder), what).rejects.toThrow(later);
+      expect(
+        asked.filter((x) => x.endsWith('.bin')),
+        what,
+      ).toEqual([]);
+    }
+    // The folder's own manifest too: its format version is a later one, not a wrong folder.
+    const models = join(folder, '..');
+    writeFileSync(
+      join(models, 'manifest.json'),
+      JSON.stringify({ format: 'clickwise-model', formatVersion: 2, version: 'x', encoder: 'e/', head: 'head/' }),
+    );
+    await expect(loadModelManifest(defaultFetcher, models)).rejects.toThrow(later);
+    // A damaged manifest is still told to be redeployed.
+    writeFileSync(manifestPath, JSON.stringify({ ...written, mix: [1, 2, 3] }));
+    await expect(loadHeadModel(defaultFetcher, folder)).rejects.toThrow(/Redeploy the head/);
   });
 
   it('make a base’s transitions file smaller than the float32 indices did', () => {

@@ -44,6 +44,22 @@ export interface TensorSpec {
 /** The tensor forms this version reads ({@link TensorSpec}'s `dtype`). */
 const KNOWN_DTYPES = ['float32', 'float16', 'int8', 'int4', 'delta-varint'] as const satisfies readonly TensorSpec['dtype'][];
 
+/** Whether this version reads tensors of `dtype`. */
+export function knownDtype(dtype: string): boolean {
+  return (KNOWN_DTYPES as readonly string[]).includes(dtype);
+}
+
+/**
+ * What a file of a later version's model says: rebuilding the model does not help, the page's
+ * code does. `what`: what in it this version does not read.
+ */
+export function laterVersionError(location: string, what: string): ModelLoadError {
+  return new ModelLoadError(
+    location,
+    `${what}, which this version of Clickwise does not read: the model was written by a later version. Publish the page's Clickwise of that version with it.`,
+  );
+}
+
 /**
  * How a file is asked for. `revalidate`: the file changes in place (the model folder's
  * `manifest.json`, which a maintenance run replaces), so a browser's cached copy is checked with
@@ -377,12 +393,9 @@ function viewOf<T>(
  * file is checked; `dataBytes`: the bytes before the scales.
  */
 function checkedPlace(buf: ArrayBuffer, spec: TensorSpec): { size: number; scaleRows: number; dataBytes: number } {
-  // A form a later version writes: rebuilding the model does not help, the page's code does.
-  if (!(KNOWN_DTYPES as readonly string[]).includes(spec.dtype)) {
-    throw new ModelLoadError(
-      spec.file,
-      `Tensor ${spec.name} in ${spec.file} is of dtype ${JSON.stringify(spec.dtype)}, which this version of Clickwise does not read: the model was written by a later version. Publish the page's Clickwise of that version with it.`,
-    );
+  // A form a later version writes (a head manifest that names one is refused before its files download).
+  if (!knownDtype(spec.dtype)) {
+    throw laterVersionError(spec.file, `Tensor ${spec.name} in ${spec.file} is of dtype ${JSON.stringify(spec.dtype)}`);
   }
   const size = spec.shape.reduce((a, b) => a * b, 1);
   const scaleRows = spec.shape.length > 1 ? spec.shape[0]! : 1;

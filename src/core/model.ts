@@ -7,7 +7,17 @@ import { ModelLoadError } from './errors.js';
 import type { BaseParams } from './head.js';
 import { EARLIER_MIX_LENGTHS, MIX_LENGTH } from './memory.js';
 import type { Fetcher, ManifestFile, TensorRows, TensorSpec } from './model-io.js';
-import { decodeTensor, decodeTensorSliced, fetchJson, fetchVerified, halfBits, joinLocation, tensorRows } from './model-io.js';
+import {
+  decodeTensor,
+  decodeTensorSliced,
+  fetchJson,
+  fetchVerified,
+  halfBits,
+  joinLocation,
+  knownDtype,
+  laterVersionError,
+  tensorRows,
+} from './model-io.js';
 import type { SavedBase } from './prepared.js';
 import type { Slicer } from './slice.js';
 import { inRanges, ITEMS_PER_STEP, now as clock, runSteps } from './slice.js';
@@ -302,6 +312,10 @@ const TRANSITION_TENSORS = ['transPtr', 'transTo', 'transP'];
 export async function loadHeadManifest(fetcher: Fetcher, base: string): Promise<HeadManifest> {
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
+  const version: unknown = manifest.formatVersion;
+  if (manifest.format === 'clickwise-head' && typeof version === 'number' && version > 1) {
+    throw laterVersionError(manifestUrl, `${manifestUrl} is a head of format version ${version}`);
+  }
   if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
     throw new ModelLoadError(
       manifestUrl,
@@ -316,7 +330,15 @@ export async function loadHeadManifest(fetcher: Fetcher, base: string): Promise<
   ) {
     throw new ModelLoadError(manifestUrl, `${manifestUrl} lacks its files, tensors, dims or item count. Redeploy the head.`);
   }
+  const unread = manifest.tensors.find((t) => !knownDtype(String((t as { dtype?: unknown } | null)?.dtype)));
+  if (unread && typeof unread.dtype === 'string') {
+    throw laterVersionError(manifestUrl, `${manifestUrl} holds tensor ${unread.name} of dtype ${JSON.stringify(unread.dtype)}`);
+  }
   const mix = manifest.mix;
+  // More weights than this version's features: a later version's head.
+  if (Array.isArray(mix) && mix.length > MIX_LENGTH && mix.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+    throw laterVersionError(manifestUrl, `${manifestUrl} has ${mix.length} feature weights (mix), where this version has ${MIX_LENGTH}`);
+  }
   // All the weights, or as many as a head of an earlier version has: those it lacks are 0.
   if (
     mix !== undefined &&
@@ -708,6 +730,10 @@ export async function loadModelManifest(fetcher: Fetcher, modelUrl: string): Pro
       `The model could not be loaded: ${cause instanceof Error ? cause.message : String(cause)} Set modelUrl / data-model to the folder that holds manifest.json (the build copies it to dist/models/).`,
       { cause },
     );
+  }
+  const version: unknown = m.formatVersion;
+  if (m.format === 'clickwise-model' && typeof version === 'number' && version > 1) {
+    throw laterVersionError(url, `${url} is a model folder of format version ${version}`);
   }
   if (m.format !== 'clickwise-model' || m.formatVersion !== 1) {
     throw new ModelLoadError(
