@@ -378,6 +378,9 @@ describe('the version of a base that maintain writes', () => {
     expect(second.version).not.toBe(first.version);
     expect(second.head).not.toBe(first.head);
     expect(await headAt(second)).toEqual([0, 1]);
+    // The manifest names the base in force before, whose folders stay: a page that cannot read the
+    // new base (a later version's) loads that one.
+    expect(second.previous).toEqual({ version: first.version, encoder: first.encoder, head: first.head });
     // φ learned on the base in force keeps its meaning on the new one (the same encoder): the
     // browsers that hold it keep it instead of replaying their clicks.
     const secondHead = await loadHeadModel(defaultFetcher, `${live}/${second.head}`);
@@ -385,13 +388,17 @@ describe('the version of a base that maintain writes', () => {
     // The same base published again is the same folder; a third base removes the first one's,
     // which no page loads any more, and keeps the one before it for the pages still loading it.
     publish([0, 1]);
-    expect((await loadModelManifest(defaultFetcher, live)).head).toBe(second.head);
+    const again = await loadModelManifest(defaultFetcher, live);
+    expect(again.head).toBe(second.head);
+    // The base in force before is the same base now: none other is named (the first one's folder goes next).
+    expect(again.previous).toBeUndefined();
     // A folder of the shop's own that only looks like an encoder (no manifest) is never touched.
     mkdirSync(join(live, 'encoder-backup'));
     writeFileSync(join(live, 'encoder-backup', 'notes.txt'), 'kept');
     publish([2, 2]);
     const third = await loadModelManifest(defaultFetcher, live);
     expect(await headAt(third)).toEqual([2, 2]);
+    expect(third.previous).toEqual({ version: second.version, encoder: second.encoder, head: second.head });
     expect(await headAt(second)).toEqual([0, 1]);
     expect(existsSync(join(live, first.head))).toBe(false);
     expect(readdirSync(live).sort()).toEqual(
@@ -416,6 +423,8 @@ describe('the version of a base that maintain writes', () => {
     publish(next);
     const second = await loadModelManifest(defaultFetcher, live);
     expect(second.encoder).toBe('encoder-enc-next/');
+    // The base before is named with its own encoder, which stays beside the new one.
+    expect(second.previous).toEqual({ version: first.version, encoder: 'encoder/', head: first.head });
     // φ learned with the old encoder means nothing with the new one: browsers replay their clicks.
     expect((await loadHeadModel(defaultFetcher, `${live}/${second.head}`)).manifest.deltaCompatibleWith).not.toContain(first.version);
     // The encoder in force before is untouched for the pages still loading it.

@@ -46,8 +46,12 @@ export class ModelLoadError extends ClickwiseError {
   override name = 'ModelLoadError';
   /** The file (URL or path) that failed. */
   readonly file: string;
-  constructor(file: string, message: string, options?: { cause?: unknown }) {
-    super('model/load', message, options);
+  /**
+   * `code`: `'model/load'`, or `'model/later-version'` for a model written by a later version of
+   * Clickwise (a form this version does not read).
+   */
+  constructor(file: string, message: string, options?: { cause?: unknown; code?: 'model/load' | 'model/later-version' }) {
+    super(options?.code ?? 'model/load', message, options);
     this.file = file;
   }
 }

@@ -57,6 +57,7 @@ export function laterVersionError(location: string, what: string): ModelLoadErro
   return new ModelLoadError(
     location,
     `${what}, which this version of Clickwise does not read: the model was written by a later version. Publish the page's Clickwise of that version with it.`,
+    { code: 'model/later-version' },
   );
 }
 

@@ -34,6 +34,11 @@ export interface ModelManifest {
   vectors?: string;
   /** Folder of the shop delta the stream job publishes (`npm run stream`), if it runs. */
   delta?: string;
+  /**
+   * The base in force before this one, whose folders `npm run maintain` keeps until its next run:
+   * a page that cannot read this base (written by a later version) loads that one instead.
+   */
+  previous?: { version: string; encoder: string; head: string };
 }
 
 /** `models/head/manifest.json`. */
@@ -740,6 +745,18 @@ export async function loadModelManifest(fetcher: Fetcher, modelUrl: string): Pro
       url,
       `${url} is not a Clickwise model manifest (format "clickwise-model", formatVersion 1). Set modelUrl / data-model to the folder that holds models/manifest.json.`,
     );
+  }
+  // A base before that is not named whole is no base to fall back on (the one named loads as ever).
+  const before = m.previous as unknown;
+  if (
+    before !== undefined &&
+    !(
+      typeof before === 'object' &&
+      before !== null &&
+      ['version', 'encoder', 'head'].every((k) => typeof (before as Record<string, unknown>)[k] === 'string')
+    )
+  ) {
+    delete m.previous;
   }
   return m;
 }

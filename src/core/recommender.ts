@@ -27,7 +27,7 @@ import { catalogUnreachable, parseCatalog } from './catalog-index.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
 import { loadEncoder } from './encoder.js';
-import { ArgumentError, CatalogError, DisposedError, UnknownItemError } from './errors.js';
+import { ArgumentError, CatalogError, DisposedError, ModelLoadError, UnknownItemError } from './errors.js';
 import type { Explanation, HeadOptions, HeadState, Transitions } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
 import { ItemMatrix } from './item-matrix.js';
@@ -1795,6 +1795,8 @@ export interface LoadHeadOptions {
 
 /** The model files a head is built from, read before the catalogue is needed. */
 export interface ModelParts {
+  /** The model manifest these parts are of (the base in force before, where the one named could not be read). */
+  modelManifest: ModelManifest;
   encoderUrl: string;
   encoderManifest: EncoderManifest;
   /** The base's manifest (checked). */
@@ -1930,6 +1932,7 @@ export async function loadModelParts(
   // A saved base of another model: these files are needed, and download now.
   if (saved !== undefined && saved !== modelKey()) startHead();
   return {
+    modelManifest,
     encoderUrl,
     encoderManifest,
     headManifest,
@@ -2443,15 +2446,32 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   // readied while the entry is read, and where the base aligned with it is kept too, the base's
   // files are downloaded only if the entry does not hold.
   const savedShape = location && cache?.shapeOf ? cache.shapeOf(location).catch(() => undefined) : Promise.resolve(undefined);
+  const partsOf = (m: ModelManifest): Promise<ModelParts> =>
+    loadModelParts(
+      fetcher,
+      modelUrl,
+      m,
+      (msg) => warn('load', msg),
+      savedShape.then((shape) => (shape?.base ? shape.modelKey : undefined)),
+    );
   const model: { parts: Promise<ModelParts> | null } = {
     parts: manifestP.then((m) =>
-      loadModelParts(
-        fetcher,
-        modelUrl,
-        m,
-        (msg) => warn('load', msg),
-        savedShape.then((shape) => (shape?.base ? shape.modelKey : undefined)),
-      ),
+      partsOf(m).catch((err: unknown) => {
+        // A base of a later version (a form this page does not read): the base in force before
+        // it, which the maintenance job keeps and names, meanwhile. Its delta was the stream
+        // job's for that base, now gone; the shop's vectors are the same folder.
+        const before = m.previous;
+        if (!(err instanceof ModelLoadError && err.code === 'model/later-version') || !before) throw err;
+        warn('model/later', `${err.message} This page recommends from the base in force before it (${before.version}) meanwhile.`);
+        return partsOf({
+          format: m.format,
+          formatVersion: m.formatVersion,
+          version: before.version,
+          encoder: before.encoder,
+          head: before.head,
+          ...(m.vectors ? { vectors: m.vectors } : {}),
+        });
+      }),
     ),
   };
   // The backend's mark is when it is ready, wherever the load then is.
@@ -2489,8 +2509,8 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
     // Taken by one head only (a head made for an entry that did not hold is let go).
     const ahead = spare;
     spare = null;
-    const modelManifest = await manifestP;
     const parts = await model.parts!;
+    const modelManifest = parts.modelManifest;
     const savedMatrix = r.entry
       ? await r.entry.matrix.catch((err: unknown) => {
           warn('prepared/read', `The saved item matrix could not be read (${String(err)}); making it again.`);
@@ -2557,8 +2577,9 @@ export async function createRecommenderCore(options: CoreRecommenderOptions): Pr
   made.catch(() => undefined);
   // As headFor awaits them: their failures are reported in this order.
   await backendReady;
-  const modelManifest = await manifestP;
+  await manifestP;
   const parts = await model.parts!;
+  const modelManifest = parts.modelManifest;
   // A base that gives the shop delta no weight (its maintenance job found that the stream does
   // not help this shop) costs the page no request for it, unless the delta also brings what sells
   // now for the base's own popularity (a base that ships what sold lately, and when).

@@ -608,7 +608,8 @@ const ENCODER_FOLDER = /^encoder(-[\w.-]+)?$/;
  * names, as its manifest's sha256 says (never a head half old and half new), so the folder of the
  * base in force before is kept, and older ones go. A base of the same encoder keeps the meaning
  * of φ, so the version in force in `out` (and the one of `models`) is listed as compatible:
- * browsers keep their learning.
+ * browsers keep their learning. The manifest names the base in force before (`previous`), which a
+ * page that cannot read the new one loads.
  */
 export function writeModelFolder(out: string, models: string, head: HeadModelData): { model: ModelManifest; head: HeadManifest } {
   const inForce = modelManifestOf(out);
@@ -657,7 +658,11 @@ export function writeModelFolder(out: string, models: string, head: HeadModelDat
   // events it took in): it goes, and the stream job publishes one for the new base. The manifest
   // still names the folder, so the job never has to rewrite a manifest this job just wrote.
   const streamed = existsSync(join(out, 'delta'));
-  const model = writeModelManifest(out, { delta: streamed, head: `${folder}/`, encoder });
+  // The base in force before, named for a page that cannot read this one (written by a later
+  // version than the page's): its folders stay until the next run. None where it is this base.
+  const previous =
+    inForce && inForce.head !== `${folder}/` ? { version: inForce.version, encoder: inForce.encoder, head: inForce.head } : undefined;
+  const model = writeModelManifest(out, { delta: streamed, head: `${folder}/`, encoder, ...(previous ? { previous } : {}) });
   if (inForce?.version !== model.version) rmSync(join(out, 'delta'), { recursive: true, force: true });
   // What no page loads any more: heads and encoders older than the one in force before, and what
   // a run that crashed left half written.

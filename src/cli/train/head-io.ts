@@ -208,7 +208,10 @@ export function defaultHead(encoder: EncoderManifest, temperature = 5): HeadMode
  * Writes `models/manifest.json` (atomically) pointing at the encoder and head folders (`encoder/`
  * and `head/` unless given); its version names both.
  */
-export function writeModelManifest(modelsDir: string, o: { delta?: boolean; head?: string; encoder?: string } = {}): ModelManifest {
+export function writeModelManifest(
+  modelsDir: string,
+  o: { delta?: boolean; head?: string; encoder?: string; previous?: ModelManifest['previous'] } = {},
+): ModelManifest {
   const encoder = o.encoder ?? 'encoder/';
   const headDir = o.head ?? 'head/';
   const enc = JSON.parse(readFileSync(join(modelsDir, encoder, 'manifest.json'), 'utf8')) as EncoderManifest;
@@ -227,6 +230,7 @@ export function writeModelManifest(modelsDir: string, o: { delta?: boolean; head
   }
   // A shop delta in the folder (the stream job's) is named, so browsers look for it.
   if (o.delta || existsSync(join(modelsDir, 'delta', 'manifest.json'))) m.delta = 'delta/';
+  if (o.previous) m.previous = o.previous;
   writeAtomically(join(modelsDir, 'manifest.json'), JSON.stringify(m, null, 2) + '\n');
   return m;
 }
