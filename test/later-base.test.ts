@@ -63,6 +63,33 @@ describe('a base of a later version', () => {
     expect((await store.load()).events).toHaveLength(1);
   });
 
+  it('with an encoder of a later format is passed over the same way', async () => {
+    const before = JSON.parse(original) as ModelManifest;
+    cpSync(join(models, before.encoder), join(models, 'encoder-later'), { recursive: true });
+    const encoderPath = join(models, 'encoder-later', 'manifest.json');
+    writeFileSync(
+      encoderPath,
+      JSON.stringify({ ...JSON.parse(readFileSync(encoderPath, 'utf8')), formatVersion: 2, version: 'enc-later' }),
+    );
+    writeFileSync(
+      join(models, 'manifest.json'),
+      JSON.stringify({
+        ...before,
+        version: 'enc-later+base',
+        encoder: 'encoder-later/',
+        previous: { version: before.version, encoder: before.encoder, head: before.head },
+      }),
+    );
+    const { rec, warnings } = await loadShop(file, models);
+    expect(warnings.filter((w) => w.code.startsWith('model/')).map((w) => w.code)).toEqual(['model/later']);
+    expect(rec.stats().modelVersion).toBe(before.version);
+    expect(await rec.recommend({ k: 10 })).toHaveLength(10);
+    rec.dispose();
+    // Without a base before it, the encoder is named a later version's.
+    writeFileSync(join(models, 'manifest.json'), JSON.stringify({ ...before, version: 'enc-later+base', encoder: 'encoder-later/' }));
+    await expect(loadShop(file, models)).rejects.toThrow(/encoder of format version 2, which this version of Clickwise does not read/);
+  });
+
   it('is refused, naming the later version, where the manifest names no base before it', async () => {
     publishLater(false);
     await expect(loadShop(file, models)).rejects.toThrow(/written by a later version/);
