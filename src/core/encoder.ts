@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ModelLoadError } from './errors.js';
 import { now, SLICE_MS, Slicer } from './slice.js';
 import type { Fetcher, ManifestFile, TensorSpec } from './model-io.js';
-import { decodeTensorSliced, defaultFetcher, fetchJson, fetchVerified, joinLocation, laterVersionError } from './model-io.js';
+import { decodeTensorSliced, defaultFetcher, fetchJson, fetchVerified, joinLocation, refuseLaterFormat } from './model-io.js';
 import type { TokenizerConfig } from './tokenizer.js';
 import { ngramBuckets, tokenize } from './tokenizer.js';
 import type { ProgressCallback } from './types.js';
@@ -141,20 +141,12 @@ const MAX_BATCH = 1024;
 /** The smallest adaptive batch, in padded cells (items × rows): a few items of any length. */
 const MIN_CELLS = 64;
 
-/** Throws where `manifest` (at `location`) is an encoder of a later format than this version reads. */
-export function laterEncoderCheck(manifest: EncoderManifest, location: string): void {
-  const version: unknown = manifest.formatVersion;
-  if (manifest.format === 'clickwise-encoder' && typeof version === 'number' && version > 1) {
-    throw laterVersionError(location, `${location} is an encoder of format version ${version}`);
-  }
-}
-
 /** Loads and verifies the encoder in `modelUrl` (a folder with `manifest.json`). */
 export async function loadEncoder(options: LoadEncoderOptions): Promise<Encoder> {
   const fetcher = options.fetcher ?? defaultFetcher;
   const base = options.modelUrl;
   const manifest = options.manifest ?? (await fetchJson<EncoderManifest>(fetcher, joinLocation(base, 'manifest.json')));
-  laterEncoderCheck(manifest, joinLocation(base, 'manifest.json'));
+  refuseLaterFormat(manifest, 'clickwise-encoder', joinLocation(base, 'manifest.json'), 'an encoder');
   if (manifest.format !== 'clickwise-encoder' || manifest.formatVersion !== 1) {
     throw new ModelLoadError(
       joinLocation(base, 'manifest.json'),

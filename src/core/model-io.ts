@@ -62,6 +62,22 @@ export function laterVersionError(location: string, what: string): ModelLoadErro
 }
 
 /**
+ * Throws {@link laterVersionError} where `manifest`, at `location`, is of the format `format` in
+ * a later format version than 1, the one this version reads; `kind` names it ("a head").
+ */
+export function refuseLaterFormat(
+  manifest: { format?: unknown; formatVersion?: unknown },
+  format: string,
+  location: string,
+  kind: string,
+): void {
+  const version = manifest.formatVersion;
+  if (manifest.format === format && typeof version === 'number' && version > 1) {
+    throw laterVersionError(location, `${location} is ${kind} of format version ${version}`);
+  }
+}
+
+/**
  * How a file is asked for. `revalidate`: the file changes in place (the model folder's
  * `manifest.json`, which a maintenance run replaces), so a browser's cached copy is checked with
  * the server before it is used (`cache: 'no-cache'`), never used stale.
@@ -484,12 +500,7 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
       },
     };
   }
-  if (spec.dtype === 'int4') {
-    const nibbles = new Uint8Array(buf, spec.offset, dataBytes);
-    const scales = viewOf(Float32Array, buf, spec.offset + dataBytes, rows);
-    const perRow = Math.ceil(cols / 2);
-    return { rows, cols, row: (r, out, at) => int4Row(nibbles, r * perRow, cols, scales[r]!, out, at) };
-  }
+  if (spec.dtype === 'int4') return { rows, cols, row: int4Rows(buf, spec, dataBytes, rows, cols) };
   const q = viewOf(Int8Array, buf, spec.offset, size);
   const scales = viewOf(Float32Array, buf, spec.offset + size, rows);
   return {
@@ -502,13 +513,26 @@ export function tensorRows(buf: ArrayBuffer, spec: TensorSpec): TensorRows {
   };
 }
 
-/** Writes the `cols` numbers of an int4 row whose bytes start at `from` into `out` at `at`. */
-function int4Row(nibbles: Uint8Array, from: number, cols: number, scale: number, out: Float32Array, at: number): void {
-  for (let c = 0; c < cols; c++) {
-    const b = nibbles[from + (c >> 1)]!;
-    const v = c & 1 ? b >> 4 : b & 15;
-    out[at + c] = (v > 7 ? v - 16 : v) * scale;
-  }
+/** A reader of an int4 tensor's rows (its place checked: `dataBytes` of numbers, then a scale a row): row r's `cols` numbers into `out` at `at`. */
+function int4Rows(
+  buf: ArrayBuffer,
+  spec: TensorSpec,
+  dataBytes: number,
+  rows: number,
+  cols: number,
+): (r: number, out: Float32Array, at: number) => void {
+  const nibbles = new Uint8Array(buf, spec.offset, dataBytes);
+  const scales = viewOf(Float32Array, buf, spec.offset + dataBytes, rows);
+  const perRow = Math.ceil(cols / 2);
+  return (r, out, at) => {
+    const from = r * perRow;
+    const scale = scales[r]!;
+    for (let c = 0; c < cols; c++) {
+      const b = nibbles[from + (c >> 1)]!;
+      const v = c & 1 ? b >> 4 : b & 15;
+      out[at + c] = (v > 7 ? v - 16 : v) * scale;
+    }
+  };
 }
 
 /** Checks a tensor's place in its file and returns its output and a decoder of row ranges into it. */
@@ -573,15 +597,13 @@ function tensorDecoder(
     };
   }
   if (spec.dtype === 'int4') {
-    const nibbles = new Uint8Array(buf, spec.offset, dataBytes);
-    const scales = viewOf(Float32Array, buf, spec.offset + dataBytes, rows);
-    const perRow = Math.ceil(cols / 2);
+    const row = int4Rows(buf, spec, dataBytes, rows, cols);
     return {
       out,
       rows,
       cols,
       decode: (from, to) => {
-        for (let r = from; r < to; r++) int4Row(nibbles, r * perRow, cols, scales[r]!, out, r * cols);
+        for (let r = from; r < to; r++) row(r, out, r * cols);
       },
     };
   }

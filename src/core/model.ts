@@ -16,6 +16,7 @@ import {
   joinLocation,
   knownDtype,
   laterVersionError,
+  refuseLaterFormat,
   tensorRows,
 } from './model-io.js';
 import type { SavedBase } from './prepared.js';
@@ -317,10 +318,7 @@ const TRANSITION_TENSORS = ['transPtr', 'transTo', 'transP'];
 export async function loadHeadManifest(fetcher: Fetcher, base: string): Promise<HeadManifest> {
   const manifestUrl = joinLocation(base, 'manifest.json');
   const manifest = await fetchJson<HeadManifest>(fetcher, manifestUrl);
-  const version: unknown = manifest.formatVersion;
-  if (manifest.format === 'clickwise-head' && typeof version === 'number' && version > 1) {
-    throw laterVersionError(manifestUrl, `${manifestUrl} is a head of format version ${version}`);
-  }
+  refuseLaterFormat(manifest, 'clickwise-head', manifestUrl, 'a head');
   if (manifest.format !== 'clickwise-head' || manifest.formatVersion !== 1) {
     throw new ModelLoadError(
       manifestUrl,
@@ -736,10 +734,7 @@ export async function loadModelManifest(fetcher: Fetcher, modelUrl: string): Pro
       { cause },
     );
   }
-  const version: unknown = m.formatVersion;
-  if (m.format === 'clickwise-model' && typeof version === 'number' && version > 1) {
-    throw laterVersionError(url, `${url} is a model folder of format version ${version}`);
-  }
+  refuseLaterFormat(m, 'clickwise-model', url, 'a model folder');
   if (m.format !== 'clickwise-model' || m.formatVersion !== 1) {
     throw new ModelLoadError(
       url,

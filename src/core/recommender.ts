@@ -26,7 +26,7 @@ import type { BlockDeflater } from './deflate-blocks.js';
 import { catalogUnreachable, parseCatalog } from './catalog-index.js';
 import { Emitter } from './emitter.js';
 import type { Encoder, EncoderManifest } from './encoder.js';
-import { laterEncoderCheck, loadEncoder } from './encoder.js';
+import { loadEncoder } from './encoder.js';
 import { ArgumentError, CatalogError, DisposedError, ModelLoadError, UnknownItemError } from './errors.js';
 import type { Explanation, HeadOptions, HeadState, Transitions } from './head.js';
 import { IncrementalHead, validateHeadOptions } from './head.js';
@@ -34,7 +34,7 @@ import { ItemMatrix } from './item-matrix.js';
 import { candidatesFor, clicksToShare, shareAmongInterests, type Likeness } from './interests.js';
 import { withNewSlots } from './new-slots.js';
 import type { Fetcher, TensorRows } from './model-io.js';
-import { defaultFetcher, fetchJson, joinLocation } from './model-io.js';
+import { defaultFetcher, fetchJson, joinLocation, refuseLaterFormat } from './model-io.js';
 import type { AlignedBase, HeadManifest, HeadModel, ModelManifest } from './model.js';
 import {
   alignBaseSteps,
@@ -1909,7 +1909,7 @@ export async function loadModelParts(
   const saved = savedKey ? await savedKey.catch(() => undefined) : undefined;
   if (saved === undefined) startHead();
   const encoderManifest = await encoderP;
-  laterEncoderCheck(encoderManifest, joinLocation(encoderUrl, 'manifest.json'));
+  refuseLaterFormat(encoderManifest, 'clickwise-encoder', joinLocation(encoderUrl, 'manifest.json'), 'an encoder');
   const headManifest = await headManifestP;
   if (headManifest.dims !== encoderManifest.dims) {
     throw new ArgumentError(

@@ -73,6 +73,9 @@ export function parseExclude(raw: string | undefined): string[] {
   }
   return text.split(/\s+/).filter((x) => x);
 }
+/** The events that tell which kind of pointer the shopper last used (see `touched` in `start`). */
+const POINTER_EVENTS = ['pointerover', 'pointerdown'];
+
 /** Longest a link click waits for its click to be stored before navigating anyway. */
 const NAVIGATION_WAIT_MS = 400;
 
@@ -246,7 +249,7 @@ export async function start(
   let touched = false;
   const onPointer = (ev: PointerEvent): void => void (touched = ev.pointerType === 'touch');
   addListener.call(window, 'click', onClick as EventListener, true);
-  for (const type of ['pointerover', 'pointerdown']) addListener.call(window, type, onPointer as EventListener, true);
+  for (const type of POINTER_EVENTS) addListener.call(window, type, onPointer as EventListener, true);
   // From here on this runtime learns clicks itself; then it learns those made before it was ready.
   early.stop();
   const drained = (async () => {
@@ -345,7 +348,7 @@ export async function start(
       stopped = true;
       if (frame) cancelAnimationFrame(frame);
       removeListener.call(window, 'click', onClick as EventListener, true);
-      for (const type of ['pointerover', 'pointerdown']) removeListener.call(window, type, onPointer as EventListener, true);
+      for (const type of POINTER_EVENTS) removeListener.call(window, type, onPointer as EventListener, true);
       observer.disconnect();
       offUpdate();
       rec.dispose();
