@@ -32,6 +32,8 @@ export interface PlainPage<V extends string> {
   visits: readonly V[];
   /** How long all visits may take together. */
   timeoutMs: number;
+  /** Text files gzipped, as a shop's host sends them (default: every file as it is on disk). */
+  gzip?: boolean;
 }
 
 /**
@@ -79,7 +81,7 @@ ${page.body}
 ${postlude(page.visits)}`;
   const reports = new Map<string, T>();
   let failure: string | null = null;
-  const files = staticFiles(page.mounts);
+  const files = staticFiles(page.mounts, undefined, { gzip: page.gzip ?? false });
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method === 'POST' && path === '/report') {

@@ -16,6 +16,9 @@
  * [start, ms, what] triples: the invoker, script file, function and character position of the
  * longest script in the long frame that holds the task). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
+ * `--gzip` sends text files (the catalogue, the tag, the WASM binary, the head's `items.txt`)
+ * gzipped, as a shop's host does, and the base's and vectors' `.bin` files as they are (gzipped
+ * ahead, so a request waits for the link alone); without, every file goes as it is on disk.
  * `--encode` gives the tag the shipped model without the catalogue's vectors: the browser encodes
  * every item itself on the first visit. `--trained-base` gives it a base that knows every item
  * (`trainedBase`: residuals, what sold lately, transitions), as a shop of n products that runs
@@ -33,7 +36,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ownTempFolder, parseArgs } from '../cli/common.js';
-import { Link, serveStatic } from '../vite/serve.js';
+import { gzipAhead, Link, serveStatic } from '../vite/serve.js';
 import type { Visit } from './ab-summary.js';
 import { VISITS } from './ab-summary.js';
 import { ARGS, CHROMIUM } from './load.js';
@@ -68,6 +71,7 @@ const args = parseArgs(process.argv.slice(2), {
   'trained-base': 'boolean',
   rebase: 'boolean',
   clicks: 'string',
+  gzip: 'boolean',
 });
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
@@ -92,6 +96,8 @@ const mbps = args['mbps'] !== undefined ? Number(args['mbps']) : null;
 const rtt = Number(args['rtt'] ?? (mbps !== null ? 40 : 0));
 if ((mbps !== null && !(mbps > 0)) || !(rtt >= 0)) throw new Error('--mbps takes a number > 0 and --rtt a number of ms ≥ 0.');
 const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 8 : Infinity, rtt) : undefined;
+// --gzip: text files gzipped, as a host sends them.
+const gzip = args['gzip'] === true;
 /**
  * The page's animation frames of 50 ms or more, with the scripts that ran in them
  * (`window.__frames`): what ran in each long task. Nothing where the browser lacks the API.
@@ -174,7 +180,8 @@ function ranIn(task: { start: number; ms: number }, frames: Seen['frames']): str
 }
 
 let seen: Seen[] = [];
-const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' }, link);
+if (gzip) for (const folder of [dir, 'dist']) gzipAhead(folder);
+const files = serveStatic({ '/p/': VISIT_ROOT, '/': 'dist' }, link, { gzip });
 const server = createServer((req, res) => {
   if (req.method === 'POST' && req.url === '/report') {
     let body = '';
@@ -227,6 +234,7 @@ try {
         ...(trained ? { trainedBase: true } : {}),
         ...(rebase ? { rebase: true, clicks: REBASE_CLICKS } : {}),
         ...(link ? { mbps, rttMs: rtt } : {}),
+        ...(gzip ? { gzip: true } : {}),
         run: run + 1,
         first: row(byVisit.first!),
         later: row(byVisit.later!),
