@@ -90,15 +90,19 @@ export const TRAINED_SUCCESSORS = 38;
  * the folder's catalogue, as a base `npm run maintain` trained on a shop of that size would:
  * a bias, a residual of d numbers, what sold lately and {@link TRAINED_SUCCESSORS} transitions
  * for each item (made-up values from a fixed seed; the shipped base knows no item, so the visit
- * tools would otherwise never load a large base). Returns its URL path under `/p/`.
+ * tools would otherwise never load a large base). Returns its URL path under `/p/`. `successors`:
+ * another number of successors an item (as `npm run maintain` keeps, 10 at most), in a folder of
+ * its own (`models-trained-i4-s10/` for 10).
  */
-export function trainedBase(n: number, dir: string, next = false): string {
+export function trainedBase(n: number, dir: string, next = false, successors = TRAINED_SUCCESSORS): string {
+  if (!(Number.isInteger(successors) && successors >= 1 && successors <= n))
+    throw new RangeError(`successors must be a whole number from 1 to ${n}, got ${successors}.`);
   // A folder of its own, apart from `models-trained/` and `models-trained-dv/`, which versions
   // before the successors' delta varints and before int4 residuals make in their forms:
   // `bench:visit-ab` then serves each version a base it reads.
-  const folder = 'models-trained-i4';
+  const folder = `models-trained-i4${successors === TRAINED_SUCCESSORS ? '' : `-s${successors}`}`;
   const models = join(dir, folder);
-  writeTrainedHead(n, models, 'head', false, () => cpSync(join(dir, 'models'), models, { recursive: true }));
+  writeTrainedHead(n, models, 'head', false, successors, () => cpSync(join(dir, 'models'), models, { recursive: true }));
   if (!next) return `/p/${n}/${folder}/`;
   // `next`: the same base published again under another version, as a shop's next maintenance
   // run publishes it: a head folder of its own beside the one in force (`head-next/`), the
@@ -106,7 +110,7 @@ export function trainedBase(n: number, dir: string, next = false): string {
   // has them), and a manifest naming them (in `models-trained-i4-next/`, the later visits' model
   // URL, which stands for the shop's `manifest.json` replaced). A page that knew the first base
   // rebases onto it.
-  writeTrainedHead(n, models, 'head-next', true, () => undefined);
+  writeTrainedHead(n, models, 'head-next', true, successors, () => undefined);
   const nextFolder = `${folder}-next`;
   mkdirSync(join(dir, nextFolder), { recursive: true });
   const m = JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8')) as ModelManifest;
@@ -125,10 +129,11 @@ export function trainedBase(n: number, dir: string, next = false): string {
 }
 
 /**
- * Writes into `models/<head>` the bench's trained base of n items (`next`: under the next version),
- * unless one of this layout is there: `fresh` first readies the folder where it is not.
+ * Writes into `models/<head>` the bench's trained base of n items with `successors` an item
+ * (`next`: under the next version), unless one of this layout is there: `fresh` first readies the
+ * folder where it is not.
  */
-function writeTrainedHead(n: number, models: string, head: string, next: boolean, fresh: () => void): void {
+function writeTrainedHead(n: number, models: string, head: string, next: boolean, successors: number, fresh: () => void): void {
   const headManifest = join(models, head, 'manifest.json');
   const current =
     existsSync(join(models, 'manifest.json')) &&
@@ -143,7 +148,7 @@ function writeTrainedHead(n: number, models: string, head: string, next: boolean
   const rand = mulberry32(n);
   const ids = Array.from({ length: n }, (_, i) => `s${i}`);
   const residual = Float32Array.from({ length: n * d }, () => (rand() - 0.5) * 0.2);
-  const to = Int32Array.from({ length: n * TRAINED_SUCCESSORS }, () => Math.floor(rand() * n));
+  const to = Int32Array.from({ length: n * successors }, () => Math.floor(rand() * n));
   writeHeadModel(join(models, head), {
     ...defaultHead(encoder),
     version: `bench-trained-${n}${next ? '-next' : ''}`,
@@ -154,9 +159,9 @@ function writeTrainedHead(n: number, models: string, head: string, next: boolean
     recentHalfLifeDays: 7,
     recentAt: Date.now(),
     transitions: {
-      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * TRAINED_SUCCESSORS),
+      ptr: Int32Array.from({ length: n + 1 }, (_, i) => i * successors),
       to,
-      p: Float32Array.from(to, () => rand() / TRAINED_SUCCESSORS),
+      p: Float32Array.from(to, () => rand() / successors),
     },
   });
   if (!next) writeModelManifest(models);

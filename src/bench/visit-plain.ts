@@ -16,6 +16,8 @@
  * [start, ms, what] triples: the invoker, script file, function and character position of the
  * longest script in the long frame that holds the task). `--mbps M [--rtt MS]` serves the files over a slower network: one link of
  * M megabits per second shared by every response, each after a round trip of MS ms (default 40).
+ * `--successors K` (with `--trained-base`) gives the base K successors an item in place of
+ * {@link TRAINED_SUCCESSORS} (a base `npm run maintain` writes keeps 10 at most).
  * `--gzip` sends text files (the catalogue, the tag, the WASM binary, the head's `items.txt`)
  * gzipped, as a shop's host does, and the base's and vectors' `.bin` files as they are (gzipped
  * ahead, so a request waits for the link alone); without, every file goes as it is on disk.
@@ -41,7 +43,17 @@ import type { Visit } from './ab-summary.js';
 import { VISITS } from './ab-summary.js';
 import { ARGS, CHROMIUM } from './load.js';
 import { HEADERS_STORE, PREPARED_DB } from '../storage/prepared-probe.js';
-import { compacts, SAVED_ENTRY, SAVED_TEXT, tagHtml, TASK_OBSERVER, trainedBase, VISIT_ROOT, visitFolder } from './visit-folder.js';
+import {
+  compacts,
+  SAVED_ENTRY,
+  SAVED_TEXT,
+  tagHtml,
+  TASK_OBSERVER,
+  trainedBase,
+  TRAINED_SUCCESSORS,
+  VISIT_ROOT,
+  visitFolder,
+} from './visit-folder.js';
 
 /** What the page posts after each visit. */
 interface Seen {
@@ -72,6 +84,7 @@ const args = parseArgs(process.argv.slice(2), {
   rebase: 'boolean',
   clicks: 'string',
   gzip: 'boolean',
+  successors: 'string',
 });
 // --phases: each visit's row also gives when each phase and file ended.
 const phases = args['phases'] === true;
@@ -96,6 +109,10 @@ const mbps = args['mbps'] !== undefined ? Number(args['mbps']) : null;
 const rtt = Number(args['rtt'] ?? (mbps !== null ? 40 : 0));
 if ((mbps !== null && !(mbps > 0)) || !(rtt >= 0)) throw new Error('--mbps takes a number > 0 and --rtt a number of ms ≥ 0.');
 const link = mbps !== null || rtt > 0 ? new Link(mbps !== null ? (mbps * 1e6) / 8 : Infinity, rtt) : undefined;
+// --successors K: the trained base's successors an item.
+const successors = Number(args['successors'] ?? TRAINED_SUCCESSORS);
+if (args['successors'] !== undefined && !trained) throw new Error('--successors goes with --trained-base.');
+if (!Number.isInteger(successors) || successors < 1) throw new Error('--successors takes a positive integer.');
 // --gzip: text files gzipped, as a host sends them.
 const gzip = args['gzip'] === true;
 /**
@@ -168,9 +185,9 @@ addEventListener('load', async () => {
 </script>`;
 const page = (model: string | undefined): string =>
   `<!doctype html><meta charset="utf-8"><title>plain ${n}</title><link rel="icon" href="data:,">\n${TASK_OBSERVER}\n${FRAME_OBSERVER}\n${measure}\n${tagHtml(n, 'plain', model)}`;
-writeFileSync(join(dir, 'plain.html'), page(encode ? '/models/' : trained ? trainedBase(n, dir) : undefined));
+writeFileSync(join(dir, 'plain.html'), page(encode ? '/models/' : trained ? trainedBase(n, dir, false, successors) : undefined));
 // --rebase: the later visits' page, the same base published again under another version.
-if (rebase) writeFileSync(join(dir, 'plain-next.html'), page(trainedBase(n, dir, true)));
+if (rebase) writeFileSync(join(dir, 'plain-next.html'), page(trainedBase(n, dir, true, successors)));
 /** What ran in a long task: the longest script of the long frame that holds it ('' where none is known). */
 function ranIn(task: { start: number; ms: number }, frames: Seen['frames']): string {
   const frame = frames.find((f) => f.start <= task.start + 1 && task.start + task.ms <= f.end + 1);
@@ -235,6 +252,7 @@ try {
         ...(rebase ? { rebase: true, clicks: REBASE_CLICKS } : {}),
         ...(link ? { mbps, rttMs: rtt } : {}),
         ...(gzip ? { gzip: true } : {}),
+        ...(trained ? { successors } : {}),
         run: run + 1,
         first: row(byVisit.first!),
         later: row(byVisit.later!),

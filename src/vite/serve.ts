@@ -1,7 +1,8 @@
 /**
  * A small static file server: URL prefixes mapped to folders, with ETags and 304s, and where
- * asked text gzipped for a client that takes it (as a shop's host sends it). The Vite plugin serves the package's
- * model and WASM files with it in development; the benchmarks and tests serve pages with it.
+ * asked text gzipped for a client that takes it (as a shop's host sends it). The Vite plugin
+ * serves the package's model and WASM files with it in development; the benchmarks and tests
+ * serve pages with it.
  */
 import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -53,7 +54,10 @@ const GZIPPED = new Set(['.html', '.js', '.json', '.wasm', '.css', '.svg', '.txt
 
 /** How the files are sent. */
 export interface ServeOptions {
-  /** Text gzipped for a client that says it takes gzip, as a shop's host sends it (default false: every file as it is on disk). */
+  /**
+   * Text gzipped for a client that says it takes gzip, as a shop's host sends it (default false:
+   * every file as it is on disk).
+   */
   gzip?: boolean;
 }
 
