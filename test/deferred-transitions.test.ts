@@ -242,6 +242,25 @@ describe('a base whose transitions are read after the first list', () => {
       rec.dispose();
     });
 
+    it('is not held for them where they would come after the wait, if within twice it', async () => {
+      const store = await returning();
+      const held = holding();
+      // head.bin takes a second, so transitions.bin would take some twenty: more than the wait of
+      // 14 s, less than twice it. The version before waited all of the 14 s, to go on without them.
+      const slow: Fetcher = async (location, options) => {
+        if (location.endsWith('head.bin')) await new Promise((r) => setTimeout(r, 1000));
+        return held.fetcher(location, options);
+      };
+      const waitMs = 14_000;
+      const started = Date.now();
+      const { rec } = await within(loadShop(file, heavy, { fetcher: slow, store, transitionsWaitMs: waitMs }), 30_000, 'ready');
+      expect(Date.now() - started).toBeLessThan(waitMs / 2);
+      expect(rec.stats().transitions).toBe('reading');
+      expect(await within(top(rec), 10_000, 'the first list')).toHaveLength(10);
+      held.release();
+      rec.dispose();
+    });
+
     it('waits for them where they can come within the wait: the replay has their votes at once', async () => {
       const store = await returning();
       const held = holding();

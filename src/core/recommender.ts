@@ -86,7 +86,7 @@ export interface CoreRecommenderOptions {
    * without them; once they are in, what was learned without them is learned again and an
    * 'update' asks the page to rank again. `Infinity` waits as long as they take. Default 1000.
    * Not waited for at all where their download, at the rate the base's other files came, would
-   * take over twice this.
+   * take longer than this.
    */
   transitionsWaitMs?: number;
   /**
@@ -1334,7 +1334,7 @@ class RecommenderImpl implements Recommender {
    * first list needs none of them, so the page is ready without them. What needs their votes (a
    * list after a click, a click whose lesson reads the votes of the clicks before it, a returning
    * shopper's stored clicks replayed at load) waits for them until `waitMs` after this call at
-   * most (not at all where `etaMs`, how long their download can be expected to take, is over twice
+   * most (not at all where `etaMs`, how long their download can be expected to take, is over
    * that), then goes on without them: a slow link never holds a shopper's list for long. What was
    * learned so is learned again once they are in (and never saved in a snapshot meanwhile), and
    * an 'update' tells the page to rank again: the lists are then what a load that had them from
@@ -1343,10 +1343,12 @@ class RecommenderImpl implements Recommender {
    */
   awaitTransitions(read: Promise<void>, waitMs: number, etaMs: number | null = null): void {
     this.transitionsOut = true;
-    // A download that, at the rate the base's other files came, would take more than twice the
-    // wait is not waited for: the wait would end without it, having held a returning shopper's
-    // first list (their clicks replayed on a new base) for the whole of it.
-    if (etaMs !== null && etaMs > 2 * waitMs) waitMs = 0;
+    // A download that, at the rate the base's other files came, would take longer than the wait
+    // is not waited for: the wait would end without it, having held a returning shopper's first
+    // list (their clicks replayed on a new base) for the whole of it. Where the rate is too low
+    // (a first visit's files share the link with the catalogue), the lists are ranked without
+    // them a little more often, and again once they are in: a list a moment early, not a wrong one.
+    if (etaMs !== null && etaMs > waitMs) waitMs = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const settled = read.then(
       () => true,
