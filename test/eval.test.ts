@@ -494,6 +494,27 @@ describe('sequence baselines on hand-made logs', () => {
     expect(ranks(m, 'z', 102 * H + 1000).slice(0, 3)).toEqual([1, 2, 3]);
   });
 
+  it('session-knn with cosine similarity: a long session does not outvote a short one by its length alone', () => {
+    // Before the split: a short session {3, 4} and a long one {0, 1, 2, 5, 6 … 99}; shoppers who
+    // bought item 7 make it the best seller. The current visit clicks 0, 1, 2, 3 (weights ¼ to 1).
+    const before = [
+      ev('s', 3, 0, false),
+      ev('s', 4, 1, false),
+      ...[0, 1, 2, ...Array.from({ length: 95 }, (_, k) => 5 + k)].map((i, k) => ev('l', i, 10 + k, false)),
+    ];
+    const o = { neighbours: 10, sample: 100, sessionLength: 10, gapMinutes: 30, idf: false, visit: 'keep' as const };
+    const next = (cosine: boolean): number => {
+      const m = sessionKnnMethod(before, 100, { ...o, cosine });
+      for (const [k, i] of [0, 1, 2, 3].entries()) m.observe(ev('z', i, 1000 + k, true));
+      return ranks(m, 'z', 1004).filter((i) => i > 3)[0]!;
+    };
+    // Summed, the long session shares 0, 1 and 2 (1.5) and outvotes the short one, which shares
+    // only the last click (1): its items come first. As a cosine the short session leads (1 / √2
+    // against 1.5 / √98), and 4, which followed the last click there, comes first.
+    expect(next(false)).not.toBe(4);
+    expect(next(true)).toBe(4);
+  });
+
   it('session-knn scores what V-SKNN, written out plainly here, scores, on a random log with repeats, sampling and ties', () => {
     const n = 30;
     const MIN = 60_000;
@@ -512,8 +533,12 @@ describe('sequence baselines on hand-made logs', () => {
       }
     }
     events.sort((a, b) => a.t - b.t);
-    for (const idf of [false, true]) {
-      const o = { neighbours: 4, sample: 6, sessionLength: 5, gapMinutes: 30, idf, visit: 'keep' as const };
+    for (const [idf, cosine] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ] as const) {
+      const o = { neighbours: 4, sample: 6, sessionLength: 5, gapMinutes: 30, idf, cosine, visit: 'keep' as const };
       const m = sessionKnnMethod(events, n, o);
       // The reference: sessions before the split, each a set of items in order of first click.
       const sessions: number[][] = [];
@@ -546,7 +571,11 @@ describe('sequence baselines on hand-made logs', () => {
           const lists = [...weight.keys()].map(holding);
           for (let back = 1; candidates.size < o.sample && lists.some((l) => back <= l.length); back++)
             for (const l of lists) if (back <= l.length) candidates.add(l[l.length - back]!);
-          const sims = [...candidates].map((id) => [id, sessions[id]!.reduce((s, i) => s + (weight.get(i) ?? 0), 0)] as const);
+          // With cosine, each sum over the shared items divided by the root of the session's length.
+          const sims = [...candidates].map(
+            (id) =>
+              [id, sessions[id]!.reduce((s, i) => s + (weight.get(i) ?? 0), 0) / (cosine ? Math.sqrt(sessions[id]!.length) : 1)] as const,
+          );
           sims.sort((a, b) => b[1] - a[1] || b[0] - a[0]);
           for (const [id, s] of sims.slice(0, o.neighbours))
             for (const i of sessions[id]!) expected[i]! += s * (idf ? Math.fround(Math.log(sessions.length / holding(i).length)) : 1);

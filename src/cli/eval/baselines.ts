@@ -261,6 +261,11 @@ export interface SessionKnnOptions {
   gapMinutes: number;
   /** Weight neighbours' items by inverse document frequency (the IDF variant of V-SKNN). */
   idf: boolean;
+  /**
+   * Divide each neighbour's similarity by the square root of its number of items (a cosine): a
+   * long session then does not outvote short ones for sharing more items by its length alone.
+   */
+  cosine?: boolean;
   /** Where the current visit's items go (see {@link VisitItems}). */
   visit: VisitItems;
 }
@@ -334,8 +339,9 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
         const sim = new Float64Array(ids.length);
         ids.forEach((id, c) => {
           let s = 0;
-          for (const i of sessions[id]!) s += weight[i]!;
-          sim[c] = s;
+          const items = sessions[id]!;
+          for (const i of items) s += weight[i]!;
+          sim[c] = o.cosine ? s / Math.sqrt(items.length) : s;
         });
         for (const i of distinct) weight[i] = 0;
         // The most similar first; ties: the more recent session.

@@ -146,7 +146,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   knn: { neighbours: 100, history: 20, decay: 0.9 },
   markov: { window: 3, votes: 5, decay: 0.3, visit: 'last' },
   repeat: { recency: 1, priorHalfLifeDays: 7, visit: 'last' },
-  sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false, visit: 'last' },
+  sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false, cosine: true, visit: 'last' },
   sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128, visit: 'last' },
   gru4rec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, learningRate: 0.01, batchSize: 128, dropout: 0.2, visit: 'last' },
   clickwise: {},
@@ -582,7 +582,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
   (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
-   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 /** `--training-threads` checked: 0, 1 or 2. */
 function trainingThreadsOf(v: unknown): 0 | 1 | 2 {
@@ -646,6 +646,7 @@ async function main(argv: string[]): Promise<void> {
     'sknn-neighbours': 'number',
     'sknn-sample': 'number',
     'sknn-idf': 'boolean',
+    'sknn-similarity': 'string',
     'shop-learning-rate': 'number',
     'shop-l2': 'number',
     'shop-half-lives': 'string',
@@ -725,6 +726,12 @@ async function main(argv: string[]): Promise<void> {
   if (args['sknn-neighbours'] !== undefined) settings.sessionKnn.neighbours = Number(args['sknn-neighbours']);
   if (args['sknn-sample'] !== undefined) settings.sessionKnn.sample = Number(args['sknn-sample']);
   if (args['sknn-idf'] !== undefined) settings.sessionKnn.idf = args['sknn-idf'] === true;
+  const similarity = args['sknn-similarity'];
+  if (similarity !== undefined) {
+    if (similarity !== 'sum' && similarity !== 'cosine')
+      throw new UsageError(`--sknn-similarity must be sum or cosine, got ${String(similarity)}.`);
+    settings.sessionKnn.cosine = similarity === 'cosine';
+  }
   if (args['shop-learning-rate'] !== undefined) settings.shop.learningRate = Number(args['shop-learning-rate']);
   if (args['shop-l2'] !== undefined) settings.shop.l2 = Number(args['shop-l2']);
   if (args['shop-half-lives'] !== undefined) settings.shop.halfLivesDays = String(args['shop-half-lives']).split(',').map(Number);
