@@ -218,14 +218,18 @@ describe('a base whose transitions are read after the first list', () => {
       return store;
     }
 
-    it('is not held for them where, at the rate the rest of the base came, they would come long after the wait', async () => {
-      const store = await returning();
-      const held = holding();
-      // A slow link: head.bin takes a second, so transitions.bin would take some twenty.
-      const slow: Fetcher = async (location, options) => {
+    /** `held`'s fetcher on a slow link: head.bin takes a second, so transitions.bin would take some twenty. */
+    const headTakesASecond =
+      (held: ReturnType<typeof holding>): Fetcher =>
+      async (location, options) => {
         if (location.endsWith('head.bin')) await new Promise((r) => setTimeout(r, 1000));
         return held.fetcher(location, options);
       };
+
+    it('is not held for them where, at the rate the rest of the base came, they would come long after the wait', async () => {
+      const store = await returning();
+      const held = holding();
+      const slow = headTakesASecond(held);
       const waitMs = 8000;
       const started = Date.now();
       // Before, the stored clicks' replay waited the whole of the 8 s for them.
@@ -245,12 +249,9 @@ describe('a base whose transitions are read after the first list', () => {
     it('is not held for them where they would come after the wait, if within twice it', async () => {
       const store = await returning();
       const held = holding();
-      // head.bin takes a second, so transitions.bin would take some twenty: more than the wait of
-      // 14 s, less than twice it. The version before waited all of the 14 s, to go on without them.
-      const slow: Fetcher = async (location, options) => {
-        if (location.endsWith('head.bin')) await new Promise((r) => setTimeout(r, 1000));
-        return held.fetcher(location, options);
-      };
+      // transitions.bin would take some twenty seconds: more than the wait of 14 s, less than
+      // twice it. The version before waited all of the 14 s, to go on without them.
+      const slow = headTakesASecond(held);
       const waitMs = 14_000;
       const started = Date.now();
       const { rec } = await within(loadShop(file, heavy, { fetcher: slow, store, transitionsWaitMs: waitMs }), 30_000, 'ready');
