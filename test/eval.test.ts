@@ -16,7 +16,7 @@ import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
-import { markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
+import { itemKnnMethod, markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { dataDir, demoCatalog, MODELS, tempFolder } from './helpers.js';
@@ -469,6 +469,68 @@ describe('sequence baselines on hand-made logs', () => {
     expect(ranks(recent, 'new', 100 * DAY + 2).slice(0, 3)).toEqual([2, 4, 0]);
     // The shopper's own items still come first.
     expect(ranks(recent, 'a', 100 * DAY + 2)[0]).toBe(0);
+  });
+
+  it('item-knn scores by the cosine of who bought what, each recent item voting with its decay', () => {
+    // Before the split: 1 is bought by a, b, d; 2 by a, b; 3 by b, c; 4 by e, f alone; 0 by nobody.
+    const before = [
+      ev('a', 1, 0, false),
+      ev('a', 2, 1, false),
+      ev('b', 1, 2, false),
+      ev('b', 2, 3, false),
+      ev('b', 3, 4, false),
+      ev('c', 3, 5, false),
+      ev('d', 1, 6, false),
+      ev('e', 4, 7, false),
+      ev('f', 4, 8, false),
+    ];
+    const o = { neighbours: 100, history: 20, decay: 0.9 };
+    const m = itemKnnMethod(before, 5, o);
+    // Ties are broken by what sold before the split, scaled into [0, 0.001].
+    const prior = [0, 1, 2 / 3, 2 / 3, 2 / 3].map((c) => c * 1e-3);
+    const expectScores = (got: Float32Array, want: number[]): void =>
+      want.forEach((x, i) => expect(got[i], `item ${i}`).toBeCloseTo(x + prior[i]!, 5));
+    expectScores(m.score('z', 10) as Float32Array, [0, 0, 0, 0, 0]);
+    m.observe(ev('z', 2, 10, true));
+    // cos(2, 1) = 2 / √(2 · 3), cos(2, 3) = 1 / √(2 · 2); 2 is its own nearest neighbour.
+    expectScores(m.score('z', 11) as Float32Array, [0, 2 / Math.sqrt(6), 1, 0.5, 0]);
+    m.observe(ev('z', 3, 11, true));
+    // 3 votes at 1, 2 at 0.9; cos(3, 1) = 1 / √(2 · 3).
+    expectScores(m.score('z', 12) as Float32Array, [0, 1 / Math.sqrt(6) + 0.9 * (2 / Math.sqrt(6)), 0.5 + 0.9, 1 + 0.9 * 0.5, 0]);
+    // Each item keeps its `neighbours` most alike: 2 keeps itself and 1, not 3.
+    const two = itemKnnMethod(before, 5, { ...o, neighbours: 2 });
+    two.observe(ev('z', 2, 10, true));
+    expectScores(two.score('z', 11) as Float32Array, [0, 2 / Math.sqrt(6), 1, 0, 0]);
+  });
+
+  it('item-knn breaks a tie of similarities at its last neighbour by the lower index, as float32 rounds them', () => {
+    // 0 is bought by s1, s2, s3; 1 by them and 15 others (cos 3 / √54); 2 by s1 and t (cos 1 / √6).
+    // The two are equal, though the second is one ulp larger in float64.
+    const before = [
+      ev('s1', 2, 0, false),
+      ...['s1', 's2', 's3'].flatMap((u, k) => [ev(u, 0, 2 * k + 1, false), ev(u, 1, 2 * k + 2, false)]),
+      ev('t', 2, 11, false),
+      ...Array.from({ length: 15 }, (_, k) => ev(`o${k}`, 1, 20 + k, false)),
+    ];
+    expect(1 / Math.sqrt(6)).toBeGreaterThan(3 / Math.sqrt(54));
+    const m = itemKnnMethod(before, 3, { neighbours: 2, history: 20, decay: 0.9 });
+    m.observe(ev('z', 0, 100, true));
+    const s = m.score('z', 101) as Float32Array;
+    expect(s[1]).toBeCloseTo(3 / Math.sqrt(54) + 1e-3, 5);
+    expect(s[2]).toBeCloseTo((2 / 18) * 1e-3, 8);
+  });
+
+  it('item-knn takes a catalogue too large for a table of every pair of items', () => {
+    // 70,000² counts would pass the longest typed array; the purchases are few.
+    const n = 70_000;
+    const before = [ev('a', 5, 0, false), ev('a', n - 1, 1, false), ev('b', 7, 2, false), ev('b', 5, 3, false), ev('c', 7, 4, false)];
+    const m = itemKnnMethod(before, n, { neighbours: 100, history: 20, decay: 0.9 });
+    m.observe(ev('z', n - 1, 10, true));
+    const s = m.score('z', 11) as Float32Array;
+    expect(s.length).toBe(n);
+    expect(ranks(m, 'z', 11).slice(0, 3)).toEqual([n - 1, 5, 7]);
+    // cos(n − 1, 5) = 1 / √(1 · 2), and 5 is a best seller (the prior's 0.001).
+    expect(s[5]).toBeCloseTo(1 / Math.sqrt(2) + 1e-3, 5);
   });
 
   it('session-knn recommends what sessions like the current one held, and uses the last session at a visit start', () => {

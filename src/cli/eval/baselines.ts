@@ -7,6 +7,7 @@
  *   recent items vote for their neighbours; an item is its own nearest neighbour, so re-buys count).
  */
 import { pushRecent, transitionVotes } from '../../core/head.js';
+import { TopK } from '../../core/item-matrix.js';
 import { buildTransitions } from '../train/mix.js';
 import type { OnlineMethod, ReplayEvent, VisitItems } from './replay.js';
 import { currentVisits, demoteItems, SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
@@ -64,35 +65,50 @@ export interface ItemKnnOptions {
   decay: number;
 }
 
-/** Item-based cosine similarity over the shopper × item matrix of the events before the split. */
+/**
+ * Item-based cosine similarity over the shopper × item matrix of the events before the split:
+ * cos(a, b) = shoppers who bought both / √(shoppers of a · shoppers of b), each item keeping its
+ * `neighbours` most alike (ties to the lower index).
+ */
 export function itemKnnMethod(events: readonly ReplayEvent[], n: number, o: ItemKnnOptions): OnlineMethod {
-  // Co-occurrence counts of the items each shopper bought, dense n×n (3,659² floats is 54 MB for
-  // Online Retail).
-  const co = new Float32Array(n * n);
-  for (const seq of sequencesBeforeSplit(events).values()) {
-    const items = [...new Set(seq)];
-    for (const a of items) for (const b of items) co[a * n + b]! += 1;
-  }
+  // Each shopper's distinct items, and each item's shoppers (CSR). An item's row of co-occurrence
+  // counts is gathered from its shoppers' items when its turn comes, so memory grows with the
+  // purchases, not with n² (a table of every pair passes the longest typed array past 65,535 items).
+  const baskets = [...sequencesBeforeSplit(events).values()].map((seq) => Int32Array.from(new Set(seq)));
+  const buyers = new Int32Array(n);
+  for (const b of baskets) for (const i of b) buyers[i]! += 1;
+  const from = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) from[i + 1] = from[i]! + buyers[i]!;
+  const who = new Int32Array(from[n]!);
+  const fill = from.slice(0, n);
+  baskets.forEach((b, s) => {
+    for (const i of b) who[fill[i]!++] = s;
+  });
   const neighbours: { idx: Int32Array; sim: Float32Array }[] = [];
-  const row = new Float32Array(n);
-  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const co = new Float64Array(n);
+  const touched: number[] = [];
   for (let a = 0; a < n; a++) {
-    const ca = co[a * n + a]!;
-    for (let b = 0; b < n; b++) {
-      const cb = co[b * n + b]!;
-      row[b] = ca > 0 && cb > 0 ? co[a * n + b]! / Math.sqrt(ca * cb) : 0;
+    for (let k = from[a]!; k < from[a + 1]!; k++) {
+      for (const b of baskets[who[k]!]!) {
+        if (co[b] === 0) touched.push(b);
+        co[b]! += 1;
+      }
     }
-    const top = Array.from(order)
-      .filter((b) => row[b]! > 0)
-      .sort((x, y) => row[y]! - row[x]! || x - y)
-      .slice(0, o.neighbours);
-    neighbours.push({ idx: Int32Array.from(top), sim: Float32Array.from(top, (b) => row[b]!) });
+    const top = new TopK(Math.max(1, o.neighbours));
+    for (const b of touched) {
+      // Rounded as the kept similarity is, so that equal similarities tie and the lower index wins.
+      top.push(Math.fround(co[b]! / Math.sqrt(buyers[a]! * buyers[b]!)), b);
+      co[b] = 0;
+    }
+    touched.length = 0;
+    const { values, indices } = o.neighbours > 0 ? top.sorted() : { values: new Float32Array(0), indices: new Int32Array(0) };
+    neighbours.push({ idx: indices, sim: values });
   }
   // Ties (a new shopper, or items no neighbour reaches) are broken by popularity before the split.
   const prior = new Float32Array(n);
   let maxCount = 1;
-  for (let i = 0; i < n; i++) maxCount = Math.max(maxCount, co[i * n + i]!);
-  for (let i = 0; i < n; i++) prior[i] = (1e-3 * co[i * n + i]!) / maxCount;
+  for (let i = 0; i < n; i++) maxCount = Math.max(maxCount, buyers[i]!);
+  for (let i = 0; i < n; i++) prior[i] = (1e-3 * buyers[i]!) / maxCount;
   const history = new Map<string, number[]>();
   const scores = new Float32Array(n);
   return {
