@@ -1,4 +1,5 @@
 /** SASRec and GRU4Rec, the trained sequential baselines: full softmax, early stopping, and the same model from a worker thread. */
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import type { EpochsChosen } from '../src/cli/eval/sequence-model.js';
@@ -154,6 +155,35 @@ describe('sasrec', () => {
     expect(waiting.read).toBe(4);
     waiting.w.forEach((w, k) => expect(Array.from(w)).toEqual(Array.from(exact.w[k]!)));
     expect(Array.from(six.w[0]!)).not.toEqual(Array.from(exact.w[0]!));
+  }, 120_000);
+
+  it('trains the full softmax a block of logits at a time where a batch would make more than softmaxLogits', async () => {
+    // A catalogue of 4,000, and every window in one batch: hundreds of rows of 4,000 logits a step.
+    const n = 4_000;
+    const events = chainEvents().map((e) => ({ ...e, item: (e.item * 97) % n }));
+    const o = { ...options, epochs: 3, batchSize: 128, validationEvents: 20, threads: 0 as const };
+    const trained = async (extra: { softmaxLogits?: number }): Promise<{ m: StaticMethod; peak: number }> => {
+      let m: StaticMethod | undefined;
+      const info = await tf.profile(async () => {
+        m = await sasrecMethod(events, n, { ...o, ...extra });
+      });
+      return { m: m!, peak: info.peakBytes };
+    };
+    const whole = await trained({});
+    const blocks = await trained({ softmaxLogits: 20_000 });
+    expect(blocks.m.training).toEqual(whole.m.training);
+    expect(blocks.peak).toBeLessThan(whole.peak / 2);
+    const histories = [[97, 194, 291], [0], []];
+    const a = await whole.m.scoreBatch(histories);
+    const b = await blocks.m.scoreBatch(histories);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(a[i]!)));
+    expect(worst).toBeLessThan(1e-3);
+    await expect(sasrecMethod(events, n, { ...o, softmaxLogits: 0 })).rejects.toThrow(
+      /softmaxLogits must be a whole number of at least 1, got 0/,
+    );
+    whole.m.dispose?.();
+    blocks.m.dispose?.();
   }, 120_000);
 
   it('uses a sampled softmax above the full-softmax limit', async () => {

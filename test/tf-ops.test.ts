@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../src/cli/tf-ops.js';
+import { crossEntropy, itemCrossEntropy, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../src/cli/tf-ops.js';
 import { useBackend } from './helpers.js';
 
 beforeAll(async () => {
@@ -77,6 +77,46 @@ describe('crossEntropy', () => {
       .arraySync() as number[][];
     expect(g[0]!.map(Math.abs)).toEqual([0, 0, 0]);
     expect(Number.isFinite(crossEntropy(logits, labels).dataSync()[0]!)).toBe(true);
+  });
+});
+
+describe('itemCrossEntropy', () => {
+  it('gives crossEntropy of the rows scored against every item, value and gradients, a block of rows at a time', () => {
+    const h = tf.randomNormal([7, 5], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const items = tf.randomNormal([9, 5], 0, 1, 'float32', 6) as tf.Tensor2D;
+    const labels = tf.tensor1d([0, 8, 3, 3, 5, 1, 2], 'int32');
+    const plain = (x: tf.Tensor, e: tf.Tensor): tf.Scalar => crossEntropy(matMul(x as tf.Tensor2D, e, false, true), labels);
+    const [ph, pe] = tf.grads(plain)([h, items]);
+    // One row a block, two rows (the last block of one), less than one row (one still), all at once.
+    for (const maxLogits of [9, 18, 4, 1_000]) {
+      const ours = (x: tf.Tensor, e: tf.Tensor): tf.Scalar => itemCrossEntropy(x as tf.Tensor2D, e as tf.Tensor2D, labels, maxLogits);
+      close(ours(h, items), plain(h, items), 1e-5);
+      const [gh, ge] = tf.grads(ours)([h, items]);
+      close(gh!, ph!, 1e-5);
+      close(ge!, pe!, 1e-5);
+    }
+  });
+  it('holds a block of logits, not every row’s, and leaves no tensor behind', async () => {
+    const [R, n] = [256, 2_000];
+    const h = tf.randomNormal([R, 8], 0, 1, 'float32', 7) as tf.Tensor2D;
+    const items = tf.randomNormal([n, 8], 0, 1, 'float32', 8) as tf.Tensor2D;
+    const labels = tf.tensor1d(
+      Array.from({ length: R }, (_, r) => (r * 31) % n),
+      'int32',
+    );
+    const peak = async (loss: (x: tf.Tensor, e: tf.Tensor) => tf.Scalar): Promise<number> => {
+      const before = tf.memory().numTensors;
+      const info = await tf.profile(() => {
+        const [a, b] = tf.grads(loss)([h, items]);
+        tf.dispose([a!, b!]);
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      return info.peakBytes;
+    };
+    // One [R, n] float tensor's bytes: the plain loss holds the logits and their softmax at once.
+    const all = R * n * 4;
+    expect(await peak((x, e) => crossEntropy(matMul(x as tf.Tensor2D, e, false, true), labels))).toBeGreaterThan(all);
+    expect(await peak((x, e) => itemCrossEntropy(x as tf.Tensor2D, e as tf.Tensor2D, labels, 8 * n))).toBeLessThan(all / 2);
   });
 });
 

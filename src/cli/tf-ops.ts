@@ -99,6 +99,60 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights?:
 }
 
 /**
+ * Mean softmax cross-entropy of the logits `h` · `items`ᵀ ([R, d] · [n, d]ᵀ) against the true
+ * columns `labels` [R] (int32): the value of `crossEntropy(matMul(h, items, false, true), labels)`,
+ * with the gradients for `h` and `items`, made `maxLogits` logits at a time (whole rows, at least
+ * one). The logits of a full softmax over a large catalogue are what a step holds at its peak
+ * (R × n floats: 768 MB for 3,840 rows of 50,000 items, and that again for the softmax and for its
+ * gradient), so each block of rows is scored, turned into its gradients ([rows, d] for `h`, a
+ * share of [n, d] for `items`) and let go before the next. Wasm or cpu only (see `crossEntropy`).
+ */
+export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.Tensor1D, maxLogits: number): tf.Scalar {
+  const [R, d] = h.shape;
+  const n = items.shape[0];
+  if (items.shape[1] !== d) throw new RangeError(`rows of ${d} cannot score items of ${items.shape[1]}`);
+  if (labels.shape[0] !== R) throw new RangeError(`${labels.shape[0]} labels for ${R} rows`);
+  const y = labels.dataSync();
+  const block = Math.max(1, Math.floor(maxLogits / Math.max(n, 1)));
+  const f = tf.customGrad(((x: tf.Tensor2D, e: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const eT = tf.transpose(e);
+    const dxParts: tf.Tensor[] = [];
+    // ∂/∂itemsᵀ summed over the blocks, [d, n]: each block's is a plain product.
+    let deT: tf.Tensor = tf.zeros([d, n]);
+    let loss = 0;
+    for (let from = 0; from < R; from += block) {
+      const rows = Math.min(block, R - from);
+      const [dx, sum] = tf.tidy(() => {
+        const xs = tf.slice(x, [from, 0], [rows, d]);
+        const p = tf.softmax(tf.matMul(xs, eT));
+        const g = p.dataSync() as Float32Array;
+        for (let r = 0; r < rows; r++) {
+          const at = r * n + y[from + r]!;
+          loss -= Math.log(Math.max(g[at]!, 1e-38)) / R;
+          for (let i = r * n; i < (r + 1) * n; i++) g[i]! /= R;
+          g[at]! -= 1 / R;
+        }
+        const grad = tf.tensor2d(g, [rows, n]);
+        return [tf.matMul(grad, e), tf.add(deT, tf.matMul(tf.transpose(xs), grad))];
+      });
+      dxParts.push(dx);
+      deT.dispose();
+      deT = sum;
+    }
+    const gx = dxParts.length === 1 ? dxParts[0]! : tf.concat(dxParts);
+    if (dxParts.length > 1) tf.dispose(dxParts);
+    const ge = tf.transpose(deT);
+    tf.dispose([deT, eT]);
+    save([gx, ge]);
+    return {
+      value: tf.scalar(loss),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0]!, dy), tf.mul(saved[1]!, dy)],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(h, items) as tf.Scalar;
+}
+
+/**
  * A sparse [rows × cols] matrix in coordinate form: entry j is (row[j], col[j]) = val[j], and
  * entries at the same place add up. The base's training keeps each shopper's history (about 20
  * items) and transition votes (a few hundred) this way instead of as dense rows of the catalogue.

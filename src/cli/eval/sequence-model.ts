@@ -34,7 +34,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { isMainThread, MessageChannel, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
 import { initBackend } from '../../core/backend.js';
 import { mulberry32 } from '../../core/rng.js';
-import { crossEntropy, lookup, matMul } from '../tf-ops.js';
+import { crossEntropy, itemCrossEntropy, lookup, matMul } from '../tf-ops.js';
 import type { NetKind, NetOptions, SequenceNet } from './sequence-nets.js';
 import { buildNet } from './sequence-nets.js';
 import { RankMetrics } from './metrics.js';
@@ -53,6 +53,12 @@ export interface SequenceOptions extends NetOptions {
   split?: number;
   /** Catalogues up to this many items train with the full softmax (default 50,000). */
   fullSoftmaxUpTo?: number;
+  /**
+   * The most logits (rows × items) a step of the full softmax makes at once (default 2²⁴, 64 MB):
+   * a batch that would make more is scored a block of rows at a time (`itemCrossEntropy`), to the
+   * same gradients. Online Retail's batches (3,840 rows of 3,659 items) are one block.
+   */
+  softmaxLogits?: number;
   batchSize?: number;
   negatives?: number;
   learningRate?: number;
@@ -162,6 +168,7 @@ export function trainingRun(sequences: readonly TrainingSequence[], n: number, o
     ? all.map((s) => s.items.slice(0, s.heldFrom))
     : all.map((s) => (s.items.length >= 3 ? s.items.slice(0, -1) : s.items));
   const full = n <= (o.fullSoftmaxUpTo ?? 50_000);
+  const maxLogits = o.softmaxLogits ?? 2 ** 24;
 
   const windowsOf = (seqs: readonly number[][]): number[][] => {
     const windows: number[][] = [];
@@ -228,9 +235,10 @@ export function trainingRun(sequences: readonly TrainingSequence[], n: number, o
             const At = tf.tensor1d(at, 'int32');
             const Lt = tf.tensor1d(labels, 'int32');
             return opt.minimize(() => {
-              const H = lookup(tf.reshape(net.forward(Xt, true), [part.length * L, d]) as tf.Tensor2D, At);
-              const logits = matMul(H, tf.slice(E, [1, 0], [n, d]), false, true) as tf.Tensor2D;
-              return crossEntropy(logits, Lt);
+              const H = lookup(tf.reshape(net.forward(Xt, true), [part.length * L, d]) as tf.Tensor2D, At) as tf.Tensor2D;
+              const items = tf.slice(E, [1, 0], [n, d]);
+              if (real * n > maxLogits) return itemCrossEntropy(H, items, Lt, maxLogits);
+              return crossEntropy(matMul(H, items, false, true) as tf.Tensor2D, Lt);
             }, true) as tf.Scalar;
           }
           const Yt = tf.tensor1d(Y, 'int32');
@@ -509,6 +517,7 @@ export function validateSequenceOptions(kind: NetKind, o: SequenceOptions): void
   whole('blocks', o.blocks);
   whole('batchSize', o.batchSize);
   whole('validationEvents', o.validationEvents);
+  whole('softmaxLogits', o.softmaxLogits);
   if (o.threads !== undefined && ![0, 1, 2].includes(o.threads))
     throw new RangeError(`${TITLE[kind]} trains in 0, 1 or 2 threads beside the caller's, got ${String(o.threads)}.`);
   if (o.validationDays !== undefined && !(o.validationDays >= 0 && Number.isFinite(o.validationDays)))
