@@ -503,6 +503,30 @@ describe('sequence baselines on hand-made logs', () => {
     expectScores(two.score('z', 11) as Float32Array, [0, 2 / Math.sqrt(6), 1, 0, 0]);
   });
 
+  it('item-knn with visit last puts the current visit’s items last, and not at a visit’s start', () => {
+    // 1 is bought by a, b, d; 2 by a, b (cos 2 / √6); 3 by c alone.
+    const before = [
+      ev('a', 1, 0, false),
+      ev('a', 2, 1, false),
+      ev('b', 1, 2, false),
+      ev('b', 2, 3, false),
+      ev('c', 3, 4, false),
+      ev('d', 1, 5, false),
+    ];
+    const m = itemKnnMethod(before, 4, { neighbours: 100, history: 20, decay: 0.9, visit: 'last' });
+    m.observe(ev('z', 2, SESSION_GAP_MS, true));
+    // 2 is its own nearest neighbour, but it is in the basket: 1, its neighbour, leads and 2 comes last.
+    const mid = ranks(m, 'z', SESSION_GAP_MS + 1000);
+    expect(mid[0]).toBe(1);
+    expect(mid[mid.length - 1]).toBe(2);
+    // At the next visit's start the basket is closed: 2 leads again.
+    expect(ranks(m, 'z', 3 * SESSION_GAP_MS)[0]).toBe(2);
+    // keep (the default of the function) ranks it where its score puts it.
+    const kept = itemKnnMethod(before, 4, { neighbours: 100, history: 20, decay: 0.9 });
+    kept.observe(ev('z', 2, SESSION_GAP_MS, true));
+    expect(ranks(kept, 'z', SESSION_GAP_MS + 1000)[0]).toBe(2);
+  });
+
   it('item-knn breaks a tie of similarities at its last neighbour by the lower index, as float32 rounds them', () => {
     // 0 is bought by s1, s2, s3; 1 by them and 15 others (cos 3 / √54); 2 by s1 and t (cos 1 / √6).
     // The two are equal, though the second is one ulp larger in float64.

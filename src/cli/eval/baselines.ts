@@ -63,6 +63,8 @@ export interface ItemKnnOptions {
   history: number;
   /** Weight of the i-th most recent item: decay^i. */
   decay: number;
+  /** Where the current visit's items go (see {@link VisitItems}); `keep` when absent. */
+  visit?: VisitItems;
 }
 
 /**
@@ -111,28 +113,31 @@ export function itemKnnMethod(events: readonly ReplayEvent[], n: number, o: Item
   for (let i = 0; i < n; i++) prior[i] = (1e-3 * buyers[i]!) / maxCount;
   const history = new Map<string, number[]>();
   const scores = new Float32Array(n);
-  return {
-    name: 'item-knn',
-    kind: 'online',
-    score: (user) => {
-      scores.set(prior);
-      const h = history.get(user) ?? [];
-      h.forEach((a, r) => {
-        const w = Math.pow(o.decay, r);
-        const nb = neighbours[a]!;
-        for (let j = 0; j < nb.idx.length; j++) scores[nb.idx[j]!]! += w * nb.sim[j]!;
-      });
-      return scores;
+  return withVisitItems(
+    {
+      name: 'item-knn',
+      kind: 'online',
+      score: (user) => {
+        scores.set(prior);
+        const h = history.get(user) ?? [];
+        h.forEach((a, r) => {
+          const w = Math.pow(o.decay, r);
+          const nb = neighbours[a]!;
+          for (let j = 0; j < nb.idx.length; j++) scores[nb.idx[j]!]! += w * nb.sim[j]!;
+        });
+        return scores;
+      },
+      observe: (e) => {
+        const h = history.get(e.user) ?? [];
+        const at = h.indexOf(e.item);
+        if (at >= 0) h.splice(at, 1);
+        h.unshift(e.item);
+        if (h.length > o.history) h.length = o.history;
+        history.set(e.user, h);
+      },
     },
-    observe: (e) => {
-      const h = history.get(e.user) ?? [];
-      const at = h.indexOf(e.item);
-      if (at >= 0) h.splice(at, 1);
-      h.unshift(e.item);
-      if (h.length > o.history) h.length = o.history;
-      history.set(e.user, h);
-    },
-  };
+    o.visit ?? 'keep',
+  );
 }
 
 /** Purchase counts before the split, scaled into [0, ε]: the tie-breaker of the methods below. */

@@ -20,7 +20,7 @@ import { loadHead } from '../../core/recommender.js';
 import type { ShopLearner, ShopLearnerOptions } from '../../core/shop-delta.js';
 import { shopLearnerOn } from '../../core/shop-delta.js';
 import type { Item } from '../../core/types.js';
-import type { MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
+import type { ItemKnnOptions, MarkovOptions, RepeatOptions, SessionKnnOptions } from './baselines.js';
 import {
   itemKnnMethod,
   markovMethod,
@@ -98,7 +98,7 @@ export const DEFAULT_METHODS: readonly string[] = ALL_METHODS.filter(
 /** Settings of every method, with the defaults chosen on the validation period (docs/RESULTS.md). */
 export interface EvalSettings {
   recentHalfLifeDays: number;
-  knn: { neighbours: number; history: number; decay: number };
+  knn: ItemKnnOptions;
   markov: MarkovOptions;
   repeat: RepeatOptions;
   sessionKnn: SessionKnnOptions;
@@ -143,7 +143,7 @@ export interface EvalSettings {
 
 export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   recentHalfLifeDays: 7,
-  knn: { neighbours: 100, history: 20, decay: 0.9 },
+  knn: { neighbours: 100, history: 20, decay: 0.9, visit: 'last' },
   markov: { window: 3, votes: 5, decay: 0.3, visit: 'last' },
   repeat: { recency: 1, priorHalfLifeDays: 7, visit: 'last' },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false, cosine: true, visit: 'last' },
@@ -582,7 +582,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
   (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
-   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --knn-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 /** `--training-threads` checked: 0, 1 or 2. */
 function trainingThreadsOf(v: unknown): 0 | 1 | 2 {
@@ -640,6 +640,7 @@ async function main(argv: string[]): Promise<void> {
     'repeat-prior-half-life': 'string',
     'repeat-visit': 'string',
     'markov-visit': 'string',
+    'knn-visit': 'string',
     'sknn-visit': 'string',
     'sasrec-visit': 'string',
     'gru4rec-visit': 'string',
@@ -710,6 +711,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['markov-decay'] !== undefined) settings.markov.decay = Number(args['markov-decay']);
   for (const [flag, o] of [
     ['markov-visit', settings.markov],
+    ['knn-visit', settings.knn],
     ['repeat-visit', settings.repeat],
     ['sknn-visit', settings.sessionKnn],
     ['sasrec-visit', settings.sasrec],
