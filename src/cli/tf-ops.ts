@@ -63,9 +63,7 @@ export function matMul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeA = fal
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights?: tf.Tensor1D): tf.Scalar {
   const [B, n] = logits.shape;
-  const backend = tf.getBackend();
-  if (backend !== 'wasm' && backend !== 'cpu')
-    throw new Error(`crossEntropy reads values synchronously: wasm or cpu only, not ${backend}.`);
+  readsSynchronously('crossEntropy');
   const y = labels.dataSync();
   const w = weights ? weights.dataSync() : new Float32Array(B).fill(1);
   let wSum = 0;
@@ -75,19 +73,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights?:
     const p = tf.softmax(x);
     const g = p.dataSync() as Float32Array;
     p.dispose();
-    let loss = 0;
-    for (let r = 0; r < B; r++) {
-      const o = r * n;
-      const k = w[r]! / denom;
-      const at = o + y[r]!;
-      if (k === 0) {
-        g.fill(0, o, o + n);
-        continue;
-      }
-      loss -= k * Math.log(Math.max(g[at]!, 1e-38));
-      if (k !== 1) for (let i = o; i < o + n; i++) g[i]! *= k;
-      g[at]! -= k;
-    }
+    const loss = softmaxToGradient(g, n, y, 0, (r) => w[r]! / denom);
     const grad = tf.tensor2d(g, [B, n]);
     save([grad]);
     return {
@@ -96,6 +82,35 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights?:
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(logits) as tf.Scalar;
+}
+
+/** Throws unless the backend reads values synchronously at the cost of a copy (wasm, cpu). */
+function readsSynchronously(op: string): void {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') throw new Error(`${op} reads values synchronously: wasm or cpu only, not ${backend}.`);
+}
+
+/**
+ * Turns rows of softmax probabilities `g` (n a row) into the gradient of their weighted
+ * cross-entropy, in place: row r (label `y[first + r]`, weight `weightOf(r)`) becomes
+ * k · (p − one-hot), 0 where k is 0. Returns the rows' share of the loss, −Σ k · log p(label),
+ * each p clamped at 1e-38 (the gradient is not).
+ */
+function softmaxToGradient(g: Float32Array, n: number, y: ArrayLike<number>, first: number, weightOf: (r: number) => number): number {
+  let loss = 0;
+  for (let r = 0; r < g.length / n; r++) {
+    const o = r * n;
+    const k = weightOf(r);
+    const at = o + y[first + r]!;
+    if (k === 0) {
+      g.fill(0, o, o + n);
+      continue;
+    }
+    loss -= k * Math.log(Math.max(g[at]!, 1e-38));
+    if (k !== 1) for (let i = o; i < o + n; i++) g[i]! *= k;
+    g[at]! -= k;
+  }
+  return loss;
 }
 
 /**
@@ -112,6 +127,7 @@ export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.
   const n = items.shape[0];
   if (items.shape[1] !== d) throw new RangeError(`rows of ${d} cannot score items of ${items.shape[1]}`);
   if (labels.shape[0] !== R) throw new RangeError(`${labels.shape[0]} labels for ${R} rows`);
+  readsSynchronously('itemCrossEntropy');
   const y = labels.dataSync();
   const block = Math.max(1, Math.floor(maxLogits / Math.max(n, 1)));
   const f = tf.customGrad(((x: tf.Tensor2D, e: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -126,12 +142,7 @@ export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.
         const xs = tf.slice(x, [from, 0], [rows, d]);
         const p = tf.softmax(tf.matMul(xs, eT));
         const g = p.dataSync() as Float32Array;
-        for (let r = 0; r < rows; r++) {
-          const at = r * n + y[from + r]!;
-          loss -= Math.log(Math.max(g[at]!, 1e-38)) / R;
-          for (let i = r * n; i < (r + 1) * n; i++) g[i]! /= R;
-          g[at]! -= 1 / R;
-        }
+        loss += softmaxToGradient(g, n, y, from, () => 1 / R);
         const grad = tf.tensor2d(g, [rows, n]);
         return [tf.matMul(grad, e), tf.add(deT, tf.matMul(tf.transpose(xs), grad))];
       });
