@@ -747,7 +747,7 @@ describe('the eval refuses bad input', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('replays GRU4Rec, the page lists and the weekly rebases only when named; default stands for the rest', async () => {
+  it('replays GRU4Rec, the page lists, the weekly rebases and the visit-start ceiling only when named; default stands for the rest', async () => {
     expect(DEFAULT_METHODS).toEqual(
       ALL_METHODS.filter(
         (m) =>
@@ -758,6 +758,7 @@ describe('the eval refuses bad input', () => {
             'clickwise-maintained-frozen',
             'clickwise-maintained',
             'clickwise-maintained-live',
+            'start-ceiling',
           ].includes(m),
       ),
     );

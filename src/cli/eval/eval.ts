@@ -52,6 +52,8 @@ import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
 import { sequenceMethod, validateSequenceOptions } from './sequence-model.js';
+import type { StartRankerOptions } from './start-ranker.js';
+import { DEFAULT_START_RANKER, startRankerMethod, validateStartRanker } from './start-ranker.js';
 import { writeVectors } from '../vectors/vectors.js';
 import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
 
@@ -63,7 +65,9 @@ import { SHOP_PUBLISH_MINUTES } from '../train/mix.js';
  * `clickwise-maintained` adds a base retrained every `maintenanceDays`; `clickwise-maintained-frozen`
  * is it with no per-click learning (what learning adds on weekly bases), and
  * `clickwise-maintained-live` adds the shop's stream to it: a shop that runs both jobs. Those three,
- * the two page lists and `gru4rec` run only when named (see {@link DEFAULT_METHODS}).
+ * the two page lists, `gru4rec` and `start-ceiling` run only when named (see {@link DEFAULT_METHODS}).
+ * `start-ranker` is a baseline learned for visit starts; `start-ceiling` is the same ranker fitted
+ * on the scored weeks themselves, a bound and not a method (src/cli/eval/start-ranker.ts).
  */
 export const ALL_METHODS = [
   'popularity',
@@ -72,6 +76,8 @@ export const ALL_METHODS = [
   'repeat-then-popularity',
   'markov',
   'session-knn',
+  'start-ranker',
+  'start-ceiling',
   'sasrec',
   'gru4rec',
   'clickwise-visit',
@@ -87,12 +93,13 @@ export const ALL_METHODS = [
 
 /**
  * The methods a run without `methods` replays: all but the weekly rebases (each retrains a base a
- * week), the page lists (the base of `clickwise`, measured on another list) and GRU4Rec, whose
- * training, as long as SASRec's, takes the full Online Retail run past 15 minutes on two cores
- * (docs/RESULTS.md). `default` in a list of methods stands for these.
+ * week), the page lists (the base of `clickwise`, measured on another list), the visit-start
+ * ceiling (it knows the answers) and GRU4Rec, whose training, as long as SASRec's, takes the full
+ * Online Retail run past 15 minutes on two cores (docs/RESULTS.md). `default` in a list of methods
+ * stands for these.
  */
 export const DEFAULT_METHODS: readonly string[] = ALL_METHODS.filter(
-  (m) => !m.startsWith('clickwise-maintained') && !m.startsWith('clickwise-page') && m !== 'gru4rec',
+  (m) => !m.startsWith('clickwise-maintained') && !m.startsWith('clickwise-page') && m !== 'start-ceiling' && m !== 'gru4rec',
 );
 
 /** Settings of every method, with the defaults chosen on the validation period (docs/RESULTS.md). */
@@ -102,6 +109,8 @@ export interface EvalSettings {
   markov: MarkovOptions;
   repeat: RepeatOptions;
   sessionKnn: SessionKnnOptions;
+  /** `start-ranker`'s and `start-ceiling`'s fit. */
+  startRanker: StartRankerOptions;
   /** `epochs` is the most trained: training stops after `patience` epochs without a better held-out NDCG@10. */
   sasrec: {
     epochs: number;
@@ -147,6 +156,7 @@ export const DEFAULT_EVAL_SETTINGS: EvalSettings = {
   markov: { window: 3, votes: 5, decay: 0.3, visit: 'last' },
   repeat: { recency: 1, priorHalfLifeDays: 7, visit: 'last' },
   sessionKnn: { neighbours: 100, sample: 500, sessionLength: 20, gapMinutes: 30, idf: false, cosine: true, visit: 'last' },
+  startRanker: DEFAULT_START_RANKER,
   sasrec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, blocks: 1, learningRate: 0.01, batchSize: 128, visit: 'last' },
   gru4rec: { epochs: 20, patience: 2, dims: 64, maxLen: 30, learningRate: 0.01, batchSize: 128, dropout: 0.2, visit: 'last' },
   clickwise: {},
@@ -293,6 +303,7 @@ export function checkSettings(settings: EvalSettings, wanted: readonly string[],
     fraction('repeat-recency', settings.repeat.recency);
     if (settings.repeat.priorHalfLifeDays !== null) days('repeat-prior-half-life', settings.repeat.priorHalfLifeDays, ' (or split)');
   }
+  if (uses('start-ranker') || uses('start-ceiling')) validateStartRanker(settings.startRanker);
   if (uses('session-knn')) {
     whole('sknn-neighbours', settings.sessionKnn.neighbours);
     whole('sknn-sample', settings.sessionKnn.sample);
@@ -452,6 +463,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
     if (wanted.includes('repeat-then-popularity')) methods.push(repeatThenPopularityMethod(events, n, settings.repeat));
     if (wanted.includes('markov')) methods.push(markovMethod(events, n, settings.markov));
     if (wanted.includes('session-knn')) methods.push(sessionKnnMethod(events, n, settings.sessionKnn));
+    if (wanted.includes('start-ranker')) methods.push(startRankerMethod(events, n, settings.startRanker, 'before', o.split));
+    if (wanted.includes('start-ceiling')) methods.push(startRankerMethod(events, n, settings.startRanker, 'scored', o.split));
     // SASRec and GRU4Rec train in worker threads while this one trains the base and replays every
     // other method; they are replayed last and take their place in the report's order.
     const stop = new AbortController();
@@ -582,7 +595,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
   (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
-   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --knn-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+   --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --knn-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --start-fit-days, --start-steps, --start-features (a,b: of the start rankers' features), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 /** `--training-threads` checked: 0, 1 or 2. */
 function trainingThreadsOf(v: unknown): 0 | 1 | 2 {
@@ -644,6 +657,9 @@ async function main(argv: string[]): Promise<void> {
     'sknn-visit': 'string',
     'sasrec-visit': 'string',
     'gru4rec-visit': 'string',
+    'start-fit-days': 'number',
+    'start-steps': 'number',
+    'start-features': 'string',
     'sknn-neighbours': 'number',
     'sknn-sample': 'number',
     'sknn-idf': 'boolean',
@@ -725,6 +741,9 @@ async function main(argv: string[]): Promise<void> {
   if (args['repeat-recency'] !== undefined) settings.repeat.recency = Number(args['repeat-recency']);
   const priorHalfLife = args['repeat-prior-half-life'];
   if (priorHalfLife !== undefined) settings.repeat.priorHalfLifeDays = priorHalfLife === 'split' ? null : Number(priorHalfLife);
+  if (args['start-fit-days'] !== undefined) settings.startRanker.fitDays = Number(args['start-fit-days']);
+  if (args['start-steps'] !== undefined) settings.startRanker.steps = Number(args['start-steps']);
+  if (args['start-features'] !== undefined) settings.startRanker.features = String(args['start-features']).split(',');
   if (args['sknn-neighbours'] !== undefined) settings.sessionKnn.neighbours = Number(args['sknn-neighbours']);
   if (args['sknn-sample'] !== undefined) settings.sessionKnn.sample = Number(args['sknn-sample']);
   if (args['sknn-idf'] !== undefined) settings.sessionKnn.idf = args['sknn-idf'] === true;

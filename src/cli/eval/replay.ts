@@ -30,6 +30,8 @@ export interface OnlineMethod {
   score(user: string, t: number): Promise<Float32Array> | Float32Array;
   /** Learns an event (called after scoring it, or without scoring before the split). */
   observe(e: ReplayEvent): Promise<void> | void;
+  /** What its fit did, where it has one, copied into the report. */
+  training?: Record<string, unknown>;
   /**
    * Called by `replay` once this method's replay is over, before the next method's starts: what
    * it keeps of each shopper may go then (a log of 100,000 shoppers would otherwise hold every
@@ -354,7 +356,7 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     } else await replayStatic(events, m, tally, o);
     tally.seconds = (performance.now() - t0) / 1000;
     const report = tally.report(m.name);
-    out.push(m.kind === 'static' && m.training ? { ...report, training: m.training } : report);
+    out.push(m.training ? { ...report, training: m.training } : report);
   }
   return out;
 }
