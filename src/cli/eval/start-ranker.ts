@@ -12,8 +12,8 @@
  *   baseline's table and votes), log(1 + 1000 · vote).
  *
  * The weights are fitted on visit starts to rank the product bought high among its candidates (the
- * shopper's own products, the shop's 200 best sellers of the last week and before the split, and
- * the products their latest products vote for), by a smooth NDCG ({@link fitSmoothNdcg}) begun at
+ * shopper's 100 most bought products, the shop's 200 best sellers of the last week and before the
+ * split, and the 100 products their latest products vote for most), by a smooth NDCG ({@link fitSmoothNdcg}) begun at
  * weights that rank as the re-buy rule does.
  *
  * `start-ranker` fits on the visit starts of the `fitDays` before the split: a baseline a shop could
@@ -41,8 +41,8 @@ export interface StartRankerOptions {
   features?: readonly string[];
 }
 
-/** `fitDays` chosen on Online Retail's validation weeks (28, 56 or 112: docs/RESULTS.md); the rest set by reasoning. */
-export const DEFAULT_START_RANKER: StartRankerOptions = { fitDays: 112, steps: 300, visit: 'last' };
+/** `fitDays` (28, 56 or 112) and `steps` (100 or 300) chosen on Online Retail's validation weeks (docs/RESULTS.md); the rest set by reasoning. */
+export const DEFAULT_START_RANKER: StartRankerOptions = { fitDays: 112, steps: 100, visit: 'last' };
 
 /** The features' names, in order (the report's weights follow it). */
 export const START_FEATURES = [
@@ -69,6 +69,8 @@ const MARKOV_WINDOW = 3;
 const VOTES = { transitionVotes: 5, transitionDecay: 0.3 };
 /** Best sellers added to a fitted start's candidates, by each of two popularities. */
 const FIT_TOP = 200;
+/** The shopper's own products, and those their latest products vote for, kept among a fitted start's candidates. */
+const FIT_OWN = 100;
 
 interface Owned {
   count: number;
@@ -224,7 +226,11 @@ function candidateRows(state: StartState, user: string, t: number, target: numbe
   const own = state.own(user, t);
   const votes = state.votes(user);
   const pop = state.popular;
-  const chosen = new Set<number>([...own.keys(), ...votes.keys(), ...state.best().flat()]);
+  // The shopper's most bought products (the most recent first among equals) and the most voted
+  // for: a product further down either list is not near the top of any ranking the fit tries.
+  const ownFirst = [...own].sort(([a, x], [b, y]) => y[1]! - x[1]! || x[6]! - y[6]! || a - b).slice(0, FIT_OWN);
+  const votedFirst = [...votes].sort(([a, x], [b, y]) => y - x || a - b).slice(0, FIT_OWN);
+  const chosen = new Set<number>([...ownFirst.map(([i]) => i), ...votedFirst.map(([i]) => i), ...state.best().flat()]);
   if (!chosen.has(target)) return null;
   const list = [target, ...[...chosen].filter((i) => i !== target)];
   const rows = new Float32Array(list.length * F);
