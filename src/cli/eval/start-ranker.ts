@@ -18,9 +18,9 @@
  *
  * `start-ranker` fits on the visit starts of the `fitDays` before the split: a baseline a shop could
  * run. `start-ceiling` fits on the scored period's own visit starts, the ones it is then scored on:
- * no shop can run it (it knows the answers); it bounds what any weighting of these features can
- * reach at visit starts (docs/RESULTS.md, _How far the re-buy rule is from the best ranking of what
- * is known at a visit's start_).
+ * no shop can run it (it knows the answers); it shows how far a weighting of these features reaches
+ * at visit starts when it is fitted to the answers (the search's best, not a proven optimum;
+ * docs/RESULTS.md, _A ranker learned for visit starts_).
  */
 import { pushRecent, transitionVotes } from '../../core/head.js';
 import type { Transitions } from '../../core/head.js';
