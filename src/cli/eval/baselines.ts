@@ -22,21 +22,44 @@ export function popularityMethod(events: readonly ReplayEvent[], n: number): Onl
 }
 
 /**
- * Exponentially decayed counts over the global stream (half-life `halfLifeDays`). Every event is
- * added with weight 2^((t − t₀)/h), which ranks exactly as decaying every count to "now".
+ * Counts of a stream with an exponential time decay (half-life `halfLifeDays`): every event is
+ * added with weight 2^((t − origin)/h), which ranks, and shares out, exactly as decaying every
+ * count to "now". Rescaled now and then, so the weights stay far from overflow over years of logs.
  */
+export class DecayedCounts {
+  readonly counts: Float64Array;
+  private readonly h: number;
+
+  constructor(
+    n: number,
+    halfLifeDays: number,
+    private origin: number,
+  ) {
+    this.counts = new Float64Array(n);
+    this.h = halfLifeDays * DAY;
+  }
+
+  add(item: number, t: number): void {
+    const w = Math.pow(2, (t - this.origin) / this.h);
+    this.counts[item]! += w;
+    if (w > 1e100) {
+      for (let i = 0; i < this.counts.length; i++) this.counts[i]! /= w;
+      this.origin = t;
+    }
+  }
+}
+
+/** Exponentially decayed counts over the global stream (half-life `halfLifeDays`; {@link DecayedCounts}). */
 export function recentPopularityMethod(n: number, halfLifeDays: number, t0: number): OnlineMethod {
-  const counts = new Float64Array(n);
+  const decayed = new DecayedCounts(n, halfLifeDays, t0);
   const scores = new Float32Array(n);
   let dirty = true;
-  const h = halfLifeDays * DAY;
-  // Rescaled now and then, so the weights stay far from overflow over years of logs.
-  let origin = t0;
   return {
     name: 'recent-popularity',
     kind: 'online',
     score: () => {
       if (dirty) {
+        const counts = decayed.counts;
         let max = 0;
         for (let i = 0; i < n; i++) max = Math.max(max, counts[i]!);
         for (let i = 0; i < n; i++) scores[i] = max > 0 ? counts[i]! / max : 0;
@@ -45,12 +68,7 @@ export function recentPopularityMethod(n: number, halfLifeDays: number, t0: numb
       return scores;
     },
     observe: (e) => {
-      const w = Math.pow(2, (e.t - origin) / h);
-      counts[e.item]! += w;
-      if (w > 1e100) {
-        for (let i = 0; i < n; i++) counts[i]! /= w;
-        origin = e.t;
-      }
+      decayed.add(e.item, e.t);
       dirty = true;
     },
   };

@@ -25,6 +25,7 @@
 import { pushRecent, transitionVotes } from '../../core/head.js';
 import type { Transitions } from '../../core/head.js';
 import { buildTransitions } from '../train/mix.js';
+import { DecayedCounts } from './baselines.js';
 import type { OnlineMethod, ReplayEvent, VisitItems } from './replay.js';
 import { currentVisits, demoteItems, SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
 
@@ -94,9 +95,8 @@ interface Shopper {
  */
 class StartState {
   readonly shoppers = new Map<string, Shopper>();
-  /** Per half-life, decayed counts in units of 2^((t − origin)/h). */
-  private readonly counts: Float64Array[];
-  private readonly origins: number[];
+  /** What the whole shop bought, per half-life. */
+  private readonly decayed: DecayedCounts[];
   private readonly pending: ReplayEvent[] = [];
   private applied = 0;
   private readonly before: Float64Array;
@@ -110,8 +110,7 @@ class StartState {
     events: readonly ReplayEvent[],
     readonly T: Transitions,
   ) {
-    this.counts = HALF_LIVES.map(() => new Float64Array(n));
-    this.origins = HALF_LIVES.map(() => events[0]?.t ?? 0);
+    this.decayed = HALF_LIVES.map((h) => new DecayedCounts(n, h, events[0]?.t ?? 0));
     this.before = new Float64Array(n);
     for (const e of events) if (!e.scored) this.before[e.item]! += 1;
     this.popular = new Float32Array(n * POP);
@@ -145,14 +144,7 @@ class StartState {
   refresh(t: number): void {
     while (this.applied < this.pending.length && this.pending[this.applied]!.t < t) {
       const e = this.pending[this.applied++]!;
-      HALF_LIVES.forEach((h, k) => {
-        const w = Math.pow(2, (e.t - this.origins[k]!) / (h * DAY));
-        this.counts[k]![e.item]! += w;
-        if (w > 1e100) {
-          this.counts[k]!.forEach((c, i) => (this.counts[k]![i] = c / w));
-          this.origins[k] = e.t;
-        }
-      });
+      for (const d of this.decayed) d.add(e.item, e.t);
       this.stale = true;
     }
     if (this.applied > 4096) {
@@ -163,7 +155,7 @@ class StartState {
     this.stale = false;
     this.tops = null;
     const n = this.n;
-    for (const [k, c] of [...this.counts, this.before].entries()) {
+    for (const [k, c] of [...this.decayed.map((d) => d.counts), this.before].entries()) {
       let total = 0;
       for (let i = 0; i < n; i++) total += c[i]!;
       const inv = total > 0 ? 1 / total : 0;
@@ -389,7 +381,8 @@ export function coordinateSearch(sets: readonly Float32Array[], features: number
 }
 
 /** Where the fit starts: close to the re-buy rule (the shopper's products first, by purchases, then what sold in the last week). */
-const RULE_LIKE: readonly number[] = START_FEATURES.map((f) => ({ bought: 10, purchases: 2, popular7d: 0.1 })[f as string] ?? 0);
+const RULE_LIKE_WEIGHTS: Partial<Record<(typeof START_FEATURES)[number], number>> = { bought: 10, purchases: 2, popular7d: 0.1 };
+const RULE_LIKE: readonly number[] = START_FEATURES.map((f) => RULE_LIKE_WEIGHTS[f] ?? 0);
 
 /** Checks the rankers' settings (a RangeError naming the flag), before anything is read. */
 export function validateStartRanker(o: StartRankerOptions): void {
