@@ -3,7 +3,8 @@ import { repeatThenPopularityMethod } from '../src/cli/eval/baselines.js';
 import { checkSettings, DEFAULT_EVAL_SETTINGS } from '../src/cli/eval/eval.js';
 import type { OnlineMethod, ReplayEvent } from '../src/cli/eval/replay.js';
 import type { START_FEATURES } from '../src/cli/eval/start-ranker.js';
-import { candidatesNdcg, coordinateSearch, fitSmoothNdcg, startRankerMethod } from '../src/cli/eval/start-ranker.js';
+import { candidatesNdcg, coordinateSearch, fitSmoothNdcg, startRankerMethod, topBy } from '../src/cli/eval/start-ranker.js';
+import { mulberry32 } from '../src/core/rng.js';
 
 const DAY = 86_400_000;
 const ev = (user: string, item: number, t: number, scored: boolean): ReplayEvent => ({ user, item, t, scored });
@@ -13,6 +14,25 @@ const ranks = (m: OnlineMethod, user: string, t: number): number[] => {
 };
 const weight = (m: { training: Record<string, unknown> }, f: (typeof START_FEATURES)[number]): number =>
   (m.training['weights'] as Record<string, number>)[f]!;
+
+describe('the best sellers of a fitted start (topBy)', () => {
+  it('are the first k of every row sorted by the column, largest first, ties to the lower row', () => {
+    const rand = mulberry32(5);
+    for (const [rows, k] of [
+      [50, 10],
+      [300, 200],
+      [120, 200],
+      [0, 5],
+    ] as const) {
+      // Values drawn from few levels, so that many rows tie; the other column is noise.
+      const values = Float32Array.from({ length: rows * 2 }, (_, j) => (j % 2 ? Math.floor(rand() * 7) - 3 : rand()));
+      const sorted = Array.from({ length: rows }, (_, i) => i)
+        .sort((a, b) => values[b * 2 + 1]! - values[a * 2 + 1]! || a - b)
+        .slice(0, k);
+      expect(topBy(values, 2, 1, k)).toEqual(sorted);
+    }
+  });
+});
 
 describe('the fit of the visit-start rankers', () => {
   // Two features; the bought product (row 0) is the one with the most of the second, while the

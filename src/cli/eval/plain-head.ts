@@ -95,15 +95,36 @@ function adagrad(param: Float64Array, acc: Float64Array, grad: Float64Array, cli
   }
 }
 
-/** Per-item arrays of a learning step over up to `m` items and `nf` features. */
+/** The arrays of a learning step over up to `m` items, `nf` features and `d` dimensions. */
 function stepScratch(
   m: number,
   nf: number,
-): { m: number; nf: number; g: Float64Array; dbS: Float64Array; sAll: Float64Array; rAll: Float64Array; f: Float64Array } {
+  d: number,
+): {
+  m: number;
+  nf: number;
+  g: Float64Array;
+  gB: Float64Array;
+  dbS: Float64Array;
+  sAll: Float64Array;
+  rAll: Float64Array;
+  f: Float64Array;
+  wF: Float64Array;
+  gF: Float64Array;
+  gq: Float64Array;
+  gu: Float64Array;
+  gM: Float64Array;
+} {
   return {
     m,
     nf,
     g: new Float64Array(m),
+    gB: new Float64Array(m),
+    wF: new Float64Array(nf),
+    gF: new Float64Array(nf),
+    gq: new Float64Array(d),
+    gu: new Float64Array(d),
+    gM: new Float64Array(MIX_LENGTH),
     dbS: new Float64Array(m),
     sAll: new Float64Array(m),
     rAll: new Float64Array(m),
@@ -166,6 +187,8 @@ export class PlainHead {
    */
   /** ΔW and its sums of a shopper who has not learned yet: d × d zeros, shared, never written. */
   private readonly zeroW: Float64Array;
+  /** Each shopper's own-popularity feature as last made, with the recent sales' version and the counts' size it is of. */
+  private readonly popularity = new WeakMap<ShopperMemory<number>, { recent: number; size: number; map: Map<number, number> }>();
   private readonly contexts = new WeakMap<PlainState, { clicks: number; ctx: 0 | 1; recent: number; value: UserContext }>();
 
   /**
@@ -250,14 +273,19 @@ export class PlainHead {
     this.recentVersion++;
   }
 
-  /** The shopper whose turn it is (their φ, AdaGrad sums and memory). */
+  /** The shopper whose turn it is (their φ, AdaGrad sums and memory), with all they learned written into it. */
   get state(): PlainState {
+    this.kernel.flush();
     return this.current;
   }
 
-  /** Another shopper's turn: only the items either shopper touched change in the scoring pass's bias. */
+  /**
+   * Another shopper's turn: only the items either shopper touched change in the scoring pass's
+   * bias, and the shopper whose turn ends gets back the ΔW that the kernel holds.
+   */
   set state(st: PlainState) {
     if (st === this.current) return;
+    this.kernel.flush();
     const { bias } = this.matrix;
     const { dBShared: shared, bBase } = this;
     const old = this.current.dB;
@@ -293,6 +321,7 @@ export class PlainHead {
    */
   park(): void {
     this.state = freshState(this.d);
+    this.kernel.release();
   }
 
   /** Adds item `i` to the items the current shopper touched (see `PlainState.dB`). */
@@ -328,12 +357,12 @@ export class PlainHead {
   }
 
   private context(time: number): 0 | 1 {
-    return this.state.memory.context(time, this.options);
+    return this.current.memory.context(time, this.options);
   }
 
   /** h, q, and the sparse features of the current shopper (computed once per click and visit context). */
   private userContext(time: number): UserContext {
-    const st = this.state;
+    const st = this.current;
     const ctx = this.context(time);
     const memo = this.contexts.get(st);
     if (memo && memo.clicks === st.clicks && memo.ctx === ctx && memo.recent === this.recentVersion) return memo.value;
@@ -351,14 +380,31 @@ export class PlainHead {
     const feats = [
       this.T ? transitionVotes(this.T, m.last, this.options) : new Map<number, number>(),
       ...m.ownFeatures(this.options),
-      ownPopularity(m.counts, (i) =>
-        this.streamRecent ? this.streamRecent[i]! : this.baseRecent ? (this.baseRecent.get(i) ?? 0) : this.baseBias[i]!,
-      ),
+      this.ownPopularity(m),
       m.visitItems(),
     ];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, recent: this.recentVersion, value });
     return value;
+  }
+
+  /** What sells, as own popularity reads it: the stream's recent sales, else the base's, else its bias. */
+  private sells(i: number): number {
+    return this.streamRecent ? this.streamRecent[i]! : this.baseRecent ? (this.baseRecent.get(i) ?? 0) : this.baseBias[i]!;
+  }
+
+  /**
+   * The own-popularity feature of `m` (`ownPopularity`), kept from click to click rather than
+   * made afresh over every item the shopper clicked: a click adds at most its own item (see
+   * {@link learnOne}); the whole is made again where what sells changed or an item was forgotten.
+   * The map's order differs from a fresh one's, which no sum depends on (each item once).
+   */
+  private ownPopularity(m: ShopperMemory<number>): Map<number, number> {
+    const kept = this.popularity.get(m);
+    if (kept && kept.recent === this.recentVersion && kept.size === m.counts.size) return kept.map;
+    const map = ownPopularity(m.counts, (i) => this.sells(i));
+    this.popularity.set(m, { recent: this.recentVersion, size: m.counts.size, map });
+    return map;
   }
 
   /**
@@ -367,7 +413,7 @@ export class PlainHead {
    */
   likeness(): Likeness {
     const { d, V } = this;
-    const st = this.state;
+    const st = this.current;
     const byClick = new Map<number, Float64Array>();
     return (click, i) => {
       let q = byClick.get(click);
@@ -394,7 +440,7 @@ export class PlainHead {
 
   /** The shopper's sparse terms as a patch of the scoring pass's bias (see {@link addSparse}). */
   private sparsePatch(rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): { idx: number[]; val: number[] } {
-    const st = this.state;
+    const st = this.current;
     const alpha = this.alpha0 + st.dAlpha;
     const idx: number[] = [];
     const val: number[] = [];
@@ -415,8 +461,14 @@ export class PlainHead {
 
   /** The shopper's sparse terms (re-buys, the features of `MEMORY_FEATURES`), added to `out`. */
   private addSparse(out: Float32Array, rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): void {
-    const { idx, val } = this.sparsePatch(rep, feats, ctx);
-    for (let j = 0; j < idx.length; j++) out[idx[j]!]! += val[j]!;
+    // What adding `sparsePatch`'s entries in turn gives, with no patch made.
+    const st = this.current;
+    const alpha = this.alpha0 + st.dAlpha;
+    for (const [i, w] of rep) out[i]! += alpha * w;
+    for (let k = 0; k < feats.length; k++) {
+      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
+      if (wf !== 0) for (const [i, w] of feats[k]!) out[i]! += wf * w;
+    }
   }
 
   /**
@@ -441,13 +493,13 @@ export class PlainHead {
 
   /** The current shopper's history as the head weighs it (`IncrementalHead.historyWeights`): what the page calls viewed. */
   historyWeights(): { i: number; w: number }[] {
-    return normalisedHistory(this.state.history);
+    return normalisedHistory(this.current.history);
   }
 
   /** Learns one click exactly as `IncrementalHead.learnOne` does. */
   learnOne(input: LearnInput): void {
     const o = this.options;
-    const st = this.state;
+    const st = this.current;
     if (!Number.isInteger(input.item) || input.item < 0 || input.item >= this.n)
       throw new RangeError(`item index ${input.item} is outside the catalogue`);
     const windowStart = input.time - o.repeatWindowMs;
@@ -457,7 +509,18 @@ export class PlainHead {
     const b = scoredSet(input, this.n, o, st.clicks);
     if (repeats < o.maxRepeats && eta > 0) this.step(b, eta, input.time);
     pushHistory(st.history, input.item, o);
+    const counted = st.memory.counts.size;
+    const known = st.memory.counts.has(input.item);
     st.memory.note(input.item, input.time, o);
+    const pop = this.popularity.get(st.memory);
+    if (pop && !known) {
+      // A new item: its popularity joins the kept feature, unless it pushed another item out.
+      if (st.memory.counts.size === counted + 1) {
+        const b = this.sells(input.item);
+        if (b !== 0 && Number.isFinite(b)) pop.map.set(input.item, b);
+        pop.size++;
+      } else this.popularity.delete(st.memory);
+    }
     st.recent.push({ i: input.item, t: input.time });
     const mine = st.recent.filter((r) => r.i === input.item);
     if (mine.length > o.maxRepeats + 1) st.recent.splice(st.recent.indexOf(mine[0]!), 1);
@@ -469,7 +532,7 @@ export class PlainHead {
     const { d, V, bBase } = this;
     const bias = this.matrix.bias;
     const o = this.options;
-    const st = this.state;
+    const st = this.current;
     const lam = o.l2;
     const { h, q, hdW, rep, feats, ctx } = this.userContext(time);
     if (!st.dW.length) {
@@ -489,16 +552,15 @@ export class PlainHead {
     }
     const dBv = this.dBCur;
     const alpha = this.alpha0 + st.dAlpha;
-    const wF = new Float64Array(nf);
-    for (let f = 0; f < nf; f++) wF[f] = this.mix0[2 * f + ctx]! + st.dMix[2 * f + ctx]!;
-    // Scratch of this step (the hot path of a replay: no allocation per item set).
-    if (!this.scratch || this.scratch.m < m || this.scratch.nf < nf)
-      this.scratch = stepScratch(Math.max(m, 2 * (this.scratch?.m ?? 0)), nf);
-    const { g, dbS, sAll, rAll } = this.scratch;
+    // Scratch of this step (the hot path of a replay: nothing allocated per event).
+    if (!this.scratch || this.scratch.m < m || this.scratch.nf !== nf)
+      this.scratch = stepScratch(Math.max(m, 2 * (this.scratch?.m ?? 0)), nf, d);
+    const { g, dbS, sAll, rAll, wF, gF, gq, gu, gM, gB } = this.scratch;
     const fAll = this.scratch.f;
-    const gq = new Float64Array(d);
+    for (let f = 0; f < nf; f++) wF[f] = this.mix0[2 * f + ctx]! + st.dMix[2 * f + ctx]!;
+    gq.fill(0);
+    gF.fill(0);
     let gA = lam * st.dAlpha;
-    const gF = new Float64Array(nf);
     let top = -Infinity;
     // The hot loop of learning (every event of a replay): plain indexed loops, no closures.
     for (let j = 0; j < m; j++) {
@@ -528,11 +590,8 @@ export class PlainHead {
       gA += gj * rAll[j]!;
       for (let f = 0; f < nf; f++) gF[f]! += gj * fAll[j * nf + f]!;
     }
-    const gu = new Float64Array(d);
     for (let k = 0; k < d; k++) gu[k] = gq[k]! + lam * st.du[k]!;
-    const gM = new Float64Array(MIX_LENGTH);
     for (let k = 0; k < MIX_LENGTH; k++) gM[k] = (k % 2 === ctx ? gF[k >> 1]! : 0) + lam * st.dMix[k]!;
-    const gB = new Float64Array(m);
     for (let j = 0; j < m; j++) gB[j] = g[j]! + lam * dbS[j]!;
     // ∂/∂ΔW = h ⊗ gq + λ ΔW is d × d: it is never stored. Its squared norm is
     // ‖h‖²‖gq‖² + 2λ (hΔW)·gq + λ²‖ΔW‖², from vectors already at hand and ‖ΔW‖² kept by the step.
@@ -546,7 +605,9 @@ export class PlainHead {
       cross += hdW[k]! * gq[k]!;
     }
     let sq = gA * gA + Math.max(0, hh * gg + 2 * lam * cross + lam * lam * st.dWsq);
-    for (const arr of [gu, gM, gB]) for (let k = 0; k < arr.length; k++) sq += arr[k]! * arr[k]!;
+    for (let k = 0; k < d; k++) sq += gu[k]! * gu[k]!;
+    for (let k = 0; k < MIX_LENGTH; k++) sq += gM[k]! * gM[k]!;
+    for (let j = 0; j < m; j++) sq += gB[j]! * gB[j]!;
     if (!Number.isFinite(sq)) return; // a corrupt value somewhere: skip the step, as the head does
     const clip = Math.min(1, o.clipNorm / (Math.sqrt(sq) + 1e-12));
     const a0 = o.initialAccumulator;

@@ -60,8 +60,13 @@ export class ReplayKernel {
   readonly kind: 'wasm-simd' | 'js';
   private readonly exports: Exports | null = null;
   private readonly mem: Float64Array | null = null;
-  /** The ΔW whose values the kernel's memory holds (the step copies them back out every time). */
-  private resident: Float64Array | null = null;
+  /**
+   * The ΔW (and its sums) whose values the kernel's memory holds. A step leaves its results there
+   * (`dirty`): they are copied back out when another ΔW is loaded or at {@link flush}, not at every
+   * step, since a replay steps the same shopper many times in a row (an order's lines).
+   */
+  private resident: { dW: Float64Array; acc: Float64Array } | null = null;
+  private dirty = false;
   /** Where each array lies in the kernel's memory, in f64 elements: ΔW, acc, W₀ [d² each], then h, gq, q, hdW [d each]. */
   private readonly at: { dW: number; acc: number; W0: number; h: number; gq: number; q: number; hdW: number };
 
@@ -90,10 +95,24 @@ export class ReplayKernel {
 
   /** Loads a shopper's ΔW and its sums into the kernel's memory, unless they are there already. */
   private load(dW: Float64Array, acc: Float64Array): void {
-    if (this.resident === dW) return;
+    if (this.resident?.dW === dW && this.resident.acc === acc) return;
+    this.flush();
     this.mem!.set(dW, this.at.dW);
     this.mem!.set(acc, this.at.acc);
-    this.resident = dW;
+    this.resident = { dW, acc };
+  }
+
+  /**
+   * Copies the last steps' ΔW and sums back into the arrays they were given as: until then those
+   * arrays may lag what the kernel holds. A no-op for the plain loops, which step in place.
+   */
+  flush(): void {
+    const r = this.resident;
+    if (!r || !this.dirty) return;
+    const dd = this.d * this.d;
+    r.dW.set(this.mem!.subarray(this.at.dW, this.at.dW + dd));
+    r.acc.set(this.mem!.subarray(this.at.acc, this.at.acc + dd));
+    this.dirty = false;
   }
 
   /** q = h W₀ and hdW = h ΔW, for a shopper's ΔW (and its AdaGrad sums `acc`, which the next step needs). */
@@ -107,7 +126,19 @@ export class ReplayKernel {
     return { q: mem.slice(at.q, at.q + d), hdW: mem.slice(at.hdW, at.hdW + d) };
   }
 
-  /** One AdaGrad step on `dW` and its sums `acc` (both updated in place); returns ‖ΔW‖² after it. */
+  /**
+   * {@link flush}, then forgets which ΔW it holds: the next use loads it again, so a ΔW that
+   * another kernel stepped meanwhile (a shopper gone on with another head) is read afresh.
+   */
+  release(): void {
+    this.flush();
+    this.resident = null;
+  }
+
+  /**
+   * One AdaGrad step on `dW` and its sums `acc`; returns ‖ΔW‖² after it. The arrays hold the
+   * result once another ΔW is loaded or at {@link flush} (at once with the plain loops).
+   */
   step(dW: Float64Array, acc: Float64Array, h: Float64Array, gq: Float64Array, lam: number, clip: number, eta: number, a0: number): number {
     const { d, at } = this;
     if (!this.exports || !this.mem) return adagradStepJs(dW, acc, h, gq, d, lam, clip, eta, a0);
@@ -116,8 +147,7 @@ export class ReplayKernel {
     mem.set(h, at.h);
     mem.set(gq, at.gq);
     const sq = this.exports.step(at.dW * 8, at.acc * 8, at.h * 8, at.gq * 8, d, lam, clip, eta, a0);
-    dW.set(mem.subarray(at.dW, at.dW + d * d));
-    acc.set(mem.subarray(at.acc, at.acc + d * d));
+    this.dirty = true;
     return sq;
   }
 }

@@ -22,7 +22,7 @@
  * at visit starts when it is fitted to the answers (the search's best, not a proven optimum;
  * docs/RESULTS.md, _A ranker learned for visit starts_).
  */
-import { pushRecent, transitionVotes } from '../../core/head.js';
+import { forEachTransitionVote, pushRecent } from '../../core/head.js';
 import type { Transitions } from '../../core/head.js';
 import { buildTransitions } from '../train/mix.js';
 import { DecayedCounts } from './baselines.js';
@@ -93,6 +93,31 @@ interface Shopper {
  * over the events strictly before the moment asked about (the lines of one order share its time,
  * so none of them counts for another; the same for the fit and the scoring).
  */
+/**
+ * The `k` rows of `values` (`stride` numbers a row) with the largest `col`-th number, largest first,
+ * ties to the lower row: what a sort of every row and its first `k` give, in one pass and
+ * insertions into a list of `k`.
+ */
+export function topBy(values: Float32Array, stride: number, col: number, k: number): number[] {
+  const top: number[] = [];
+  const n = values.length / stride;
+  for (let i = 0; i < n; i++) {
+    const v = values[i * stride + col]!;
+    if (top.length === k && !(v > values[top[k - 1]! * stride + col]!)) continue;
+    // After every row of a value at least v: rows come in order, so ties keep the lower first.
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (values[top[mid]! * stride + col]! >= v) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, i);
+    if (top.length > k) top.length = k;
+  }
+  return top;
+}
+
 class StartState {
   readonly shoppers = new Map<string, Shopper>();
   /** What the whole shop bought, per half-life. */
@@ -104,6 +129,9 @@ class StartState {
   readonly popular: Float32Array;
   private stale = true;
   private tops: number[][] | null = null;
+  /** The transitions' votes being summed (0 outside {@link votes}), and which products hold one. */
+  private readonly voteSums: Float64Array;
+  private readonly voted: Int32Array;
 
   constructor(
     readonly n: number,
@@ -114,6 +142,8 @@ class StartState {
     this.before = new Float64Array(n);
     for (const e of events) if (!e.scored) this.before[e.item]! += 1;
     this.popular = new Float32Array(n * POP);
+    this.voteSums = new Float64Array(n);
+    this.voted = new Int32Array(n);
   }
 
   isStart(user: string, t: number): boolean {
@@ -166,12 +196,7 @@ class StartState {
   /** The {@link FIT_TOP} best sellers of the last week and before the split (ties to the lower index). */
   best(): number[][] {
     if (!this.tops) {
-      const pop = this.popular;
-      this.tops = [1, POP - 1].map((k) =>
-        Array.from({ length: this.n }, (_, i) => i)
-          .sort((a, b) => pop[b * POP + k]! - pop[a * POP + k]! || a - b)
-          .slice(0, FIT_TOP),
-      );
+      this.tops = [1, POP - 1].map((k) => topBy(this.popular, POP, k, FIT_TOP));
     }
     return this.tops;
   }
@@ -198,12 +223,47 @@ class StartState {
     return out;
   }
 
-  /** The transitions' feature, by product voted for. */
+  /**
+   * What the shopper's own products add to each one's score under `weights` (their first
+   * {@link OWN}), into `scores`: the rows of {@link own}, weighed, with no row made.
+   */
+  addOwn(user: string, t: number, weights: ArrayLike<number>, scores: Float32Array): void {
+    const s = this.shoppers.get(user);
+    if (!s) return;
+    const f = Math.fround;
+    for (const [i, o] of s.items) {
+      let v = 0;
+      v += weights[0]! * 1;
+      v += weights[1]! * f(Math.log1p(o.count));
+      v += weights[2]! * f(Math.log1p(o.visits));
+      v += weights[3]! * f(o.visits / s.visits);
+      v += weights[4]! * f(Math.log1p(o.begun));
+      v += weights[5]! * (o.lastVisit === s.visits ? 1 : 0);
+      v += weights[6]! * f(Math.log1p(Math.max(0, t - o.lastT) / DAY));
+      scores[i]! += v;
+    }
+  }
+
+  /**
+   * The transitions' feature, by product voted for (in the order first voted for): the votes of
+   * `transitionVotes`, summed in the same order in an array of the catalogue's length.
+   */
   votes(user: string): Map<number, number> {
     const s = this.shoppers.get(user);
     const out = new Map<number, number>();
     if (!s) return out;
-    for (const [i, v] of transitionVotes(this.T, s.recent, VOTES)) out.set(i, Math.log1p(1000 * v));
+    const sums = this.voteSums;
+    const voted = this.voted;
+    let m = 0;
+    forEachTransitionVote(this.T, s.recent, VOTES, (j, v) => {
+      if (sums[j] === 0) voted[m++] = j;
+      sums[j]! += v;
+    });
+    for (let k = 0; k < m; k++) {
+      const j = voted[k]!;
+      out.set(j, Math.log1p(1000 * sums[j]!));
+      sums[j] = 0;
+    }
     return out;
   }
 }
@@ -475,11 +535,7 @@ export function startRankerMethod(
       }
       scores.set(base);
       for (const [i, f] of state.votes(user)) scores[i]! += weights[OWN + POP]! * f;
-      for (const [i, f] of state.own(user, t)) {
-        let s = 0;
-        for (let k = 0; k < OWN; k++) s += weights[k]! * f[k]!;
-        scores[i]! += s;
-      }
+      state.addOwn(user, t, weights, scores);
       if (visits) demoteItems(visits.current(user, t), scores);
       return scores;
     },
