@@ -89,11 +89,6 @@ interface Shopper {
 }
 
 /**
- * What is known at a moment of the replay: each shopper's own products, and the shop's popularity
- * over the events strictly before the moment asked about (the lines of one order share its time,
- * so none of them counts for another; the same for the fit and the scoring).
- */
-/**
  * The `k` rows of `values` (`stride` numbers a row) with the largest `col`-th number, largest first,
  * ties to the lower row: what a sort of every row and its first `k` give, in one pass and
  * insertions into a list of `k`.
@@ -118,6 +113,11 @@ export function topBy(values: Float32Array, stride: number, col: number, k: numb
   return top;
 }
 
+/**
+ * What is known at a moment of the replay: each shopper's own products, and the shop's popularity
+ * over the events strictly before the moment asked about (the lines of one order share its time,
+ * so none of them counts for another; the same for the fit and the scoring).
+ */
 class StartState {
   readonly shoppers = new Map<string, Shopper>();
   /** What the whole shop bought, per half-life. */
@@ -129,9 +129,10 @@ class StartState {
   readonly popular: Float32Array;
   private stale = true;
   private tops: number[][] | null = null;
-  /** The transitions' votes being summed (0 outside {@link votes}), and which products hold one. */
+  /** The transitions' votes being summed (0 outside {@link votes}), which products hold one, in the order first voted for, and a mark on each of them. */
   private readonly voteSums: Float64Array;
   private readonly voted: Int32Array;
+  private readonly marked: Uint8Array;
 
   constructor(
     readonly n: number,
@@ -144,6 +145,7 @@ class StartState {
     this.popular = new Float32Array(n * POP);
     this.voteSums = new Float64Array(n);
     this.voted = new Int32Array(n);
+    this.marked = new Uint8Array(n);
   }
 
   isStart(user: string, t: number): boolean {
@@ -253,16 +255,20 @@ class StartState {
     const out = new Map<number, number>();
     if (!s) return out;
     const sums = this.voteSums;
-    const voted = this.voted;
+    const { voted, marked } = this;
     let m = 0;
     forEachTransitionVote(this.T, s.recent, VOTES, (j, v) => {
-      if (sums[j] === 0) voted[m++] = j;
+      if (!marked[j]) {
+        marked[j] = 1;
+        voted[m++] = j;
+      }
       sums[j]! += v;
     });
     for (let k = 0; k < m; k++) {
       const j = voted[k]!;
       out.set(j, Math.log1p(1000 * sums[j]!));
       sums[j] = 0;
+      marked[j] = 0;
     }
     return out;
   }
