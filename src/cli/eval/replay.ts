@@ -8,6 +8,7 @@
  * Methods see the true item only through `observe`, after scoring: a method cannot rank an item
  * it has not been told about, which the tests check with an item that exists only in the future.
  */
+import { createHash } from 'node:crypto';
 import { mulberry32 } from '../../core/rng.js';
 import type { LogEvent } from '../data.js';
 import { isGuest } from '../data.js';
@@ -88,6 +89,13 @@ export interface MethodReport {
   /** NDCG@k per week from the split: [week start (ISO date), ndcg, events]. */
   weekly: [string, number, number][];
   seconds: number;
+  /**
+   * The first 16 hex digits of the sha256 of every scored event's rank (int32, little-endian) in
+   * the log's order: two reports of a method with the same digest ranked every event alike, which
+   * their rounded figures alone cannot say (a change meant to leave the rankings as they were, a
+   * faster replay, is checked by it).
+   */
+  rankDigest: string;
 }
 
 /** Turns log events into catalogue indices, dropping events of items the catalogue lacks. */
@@ -232,6 +240,14 @@ interface Subsets {
   band: WeakMap<ReplayEvent, number>;
 }
 
+/** See `MethodReport.rankDigest`. */
+export function rankDigest(ranks: Int32Array): string {
+  const bytes = new Uint8Array(ranks.length * 4);
+  const view = new DataView(bytes.buffer);
+  ranks.forEach((r, k) => view.setInt32(4 * k, r, true));
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
 /** One method's metrics: ranks the true item of each scored event and adds it everywhere it counts. */
 class Tally {
   onRank: ((e: ReplayEvent, rank: number) => void) | undefined;
@@ -245,6 +261,9 @@ class Tally {
   readonly bands: RankMetrics[];
   readonly weeks = new Map<number, RankMetrics>();
   seconds = 0;
+  /** Every scored event's rank, in the order scored (the first `ranked`). */
+  private ranks = new Int32Array(1024);
+  private ranked = 0;
   constructor(
     readonly k: number,
     readonly split: number,
@@ -264,6 +283,12 @@ class Tally {
   score(e: ReplayEvent, scores: Float32Array, offset = 0): void {
     const rank = rankOf(scores, e.item, this.subsets.prio, offset, this.n);
     this.onRank?.(e, rank);
+    if (this.ranked === this.ranks.length) {
+      const more = new Int32Array(2 * this.ranks.length);
+      more.set(this.ranks);
+      this.ranks = more;
+    }
+    this.ranks[this.ranked++] = rank;
     this.all.add(rank);
     if (!this.subsets.seenItems[e.item]) this.cold.add(rank);
     if (!this.subsets.knownUsers.has(e.user)) this.fresh.add(rank);
@@ -302,6 +327,7 @@ class Tally {
         .sort((a, b) => a[0] - b[0])
         .map(([w, m]) => [new Date(this.split + w * WEEK).toISOString().slice(0, 10), m.summary().ndcg, m.events]),
       seconds: Math.round(this.seconds * 10) / 10,
+      rankDigest: rankDigest(this.ranks.subarray(0, this.ranked)),
     };
   }
 }
