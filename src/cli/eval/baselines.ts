@@ -345,6 +345,11 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
   const scores = new Float32Array(n);
   // Each query item's position weight, by item (0 elsewhere; the query's entries are reset after each use).
   const weight = new Float64Array(n);
+  // Which query a session was last taken as a candidate for (a count of queries), and the candidates' ids and similarities.
+  const takenFor = new Int32Array(sessions.length);
+  let queries = 0;
+  const ids = new Int32Array(o.sample + n);
+  const sim = new Float64Array(o.sample + n);
   return withVisitItems(
     {
       name: 'session-knn',
@@ -362,30 +367,46 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
           weight[i] = (p + 1) / query.length;
         });
         // Candidates: the most recent sessions that share an item with the query.
-        const candidates = new Set<number>();
+        queries += 1;
+        let m = 0;
         const lists = distinct.map((i) => postings[i]!);
-        for (let back = 1; candidates.size < o.sample; back++) {
+        for (let back = 1; m < o.sample; back++) {
           let any = false;
           for (const l of lists) {
             if (back <= l.length) {
-              candidates.add(l[l.length - back]!);
+              const id = l[l.length - back]!;
+              if (takenFor[id] !== queries) {
+                takenFor[id] = queries;
+                ids[m++] = id;
+              }
               any = true;
             }
           }
           if (!any) break;
         }
-        const ids = [...candidates];
-        const sim = new Float64Array(ids.length);
-        ids.forEach((id, c) => {
+        for (let c = 0; c < m; c++) {
           let s = 0;
-          const items = sessions[id]!;
+          const items = sessions[ids[c]!]!;
           for (const i of items) s += weight[i]!;
           sim[c] = o.cosine ? s / Math.sqrt(items.length) : s;
-        });
+        }
         for (const i of distinct) weight[i] = 0;
-        // The most similar first; ties: the more recent session.
-        const order = ids.map((_, c) => c).sort((a, b) => sim[b]! - sim[a]! || ids[b]! - ids[a]!);
-        for (const c of order.slice(0, o.neighbours)) {
+        // The most similar first; ties: the more recent session (ids are distinct, so the order is total).
+        const before = (a: number, b: number): boolean => sim[a]! > sim[b]! || (sim[a] === sim[b] && ids[a]! > ids[b]!);
+        const order: number[] = [];
+        for (let c = 0; c < m; c++) {
+          if (order.length === o.neighbours && !before(c, order[order.length - 1]!)) continue;
+          let lo = 0;
+          let hi = order.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            if (before(order[mid]!, c)) lo = mid + 1;
+            else hi = mid;
+          }
+          order.splice(lo, 0, c);
+          if (order.length > o.neighbours) order.length = o.neighbours;
+        }
+        for (const c of order) {
           const s = sim[c]!;
           for (const i of sessions[ids[c]!]!) scores[i]! += s * (o.idf ? idf[i]! : 1);
         }
