@@ -49,6 +49,29 @@ export class DecayedCounts {
   }
 }
 
+/**
+ * The first `k` of 0, …, `count` − 1 in the order `before` (a strict total order: `before(a, b)`
+ * where a comes first), first first: what a sort of all of them and its first `k` give, by
+ * insertion into a list of at most `k`.
+ */
+export function firstInOrder(count: number, k: number, before: (a: number, b: number) => boolean): number[] {
+  const order: number[] = [];
+  if (k <= 0) return order;
+  for (let c = 0; c < count; c++) {
+    if (order.length === k && !before(c, order[k - 1]!)) continue;
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(order[mid]!, c)) lo = mid + 1;
+      else hi = mid;
+    }
+    order.splice(lo, 0, c);
+    if (order.length > k) order.length = k;
+  }
+  return order;
+}
+
 /** Exponentially decayed counts over the global stream (half-life `halfLifeDays`; {@link DecayedCounts}). */
 export function recentPopularityMethod(n: number, halfLifeDays: number, t0: number): OnlineMethod {
   const decayed = new DecayedCounts(n, halfLifeDays, t0);
@@ -392,20 +415,7 @@ export function sessionKnnMethod(events: readonly ReplayEvent[], n: number, o: S
         }
         for (const i of distinct) weight[i] = 0;
         // The most similar first; ties: the more recent session (ids are distinct, so the order is total).
-        const before = (a: number, b: number): boolean => sim[a]! > sim[b]! || (sim[a] === sim[b] && ids[a]! > ids[b]!);
-        const order: number[] = [];
-        for (let c = 0; c < m; c++) {
-          if (order.length === o.neighbours && !before(c, order[order.length - 1]!)) continue;
-          let lo = 0;
-          let hi = order.length;
-          while (lo < hi) {
-            const mid = (lo + hi) >>> 1;
-            if (before(order[mid]!, c)) lo = mid + 1;
-            else hi = mid;
-          }
-          order.splice(lo, 0, c);
-          if (order.length > o.neighbours) order.length = o.neighbours;
-        }
+        const order = firstInOrder(m, o.neighbours, (a, b) => sim[a]! > sim[b]! || (sim[a] === sim[b] && ids[a]! > ids[b]!));
         for (const c of order) {
           const s = sim[c]!;
           for (const i of sessions[ids[c]!]!) scores[i]! += s * (o.idf ? idf[i]! : 1);

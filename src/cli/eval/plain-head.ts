@@ -438,37 +438,34 @@ export class PlainHead {
     return out;
   }
 
-  /** The shopper's sparse terms as a patch of the scoring pass's bias (see {@link addSparse}). */
-  private sparsePatch(rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): { idx: number[]; val: number[] } {
+  /**
+   * The shopper's sparse terms (re-buys, the features of `MEMORY_FEATURES`), each as `visit(item,
+   * value)`: the re-buys first, then each feature in turn (the order a score's float32 sum takes them).
+   */
+  private forEachSparse(rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1, visit: (i: number, v: number) => void): void {
     const st = this.current;
     const alpha = this.alpha0 + st.dAlpha;
+    for (const [i, w] of rep) visit(i, alpha * w);
+    for (let k = 0; k < feats.length; k++) {
+      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
+      if (wf !== 0) for (const [i, w] of feats[k]!) visit(i, wf * w);
+    }
+  }
+
+  /** The shopper's sparse terms as a patch of the scoring pass's bias. */
+  private sparsePatch(rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): { idx: number[]; val: number[] } {
     const idx: number[] = [];
     const val: number[] = [];
-    for (const [i, w] of rep) {
+    this.forEachSparse(rep, feats, ctx, (i, v) => {
       idx.push(i);
-      val.push(alpha * w);
-    }
-    feats.forEach((f, k) => {
-      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
-      if (wf !== 0)
-        for (const [i, w] of f) {
-          idx.push(i);
-          val.push(wf * w);
-        }
+      val.push(v);
     });
     return { idx, val };
   }
 
-  /** The shopper's sparse terms (re-buys, the features of `MEMORY_FEATURES`), added to `out`. */
+  /** The shopper's sparse terms, added to `out`. */
   private addSparse(out: Float32Array, rep: Map<number, number>, feats: Map<number, number>[], ctx: 0 | 1): void {
-    // What adding `sparsePatch`'s entries in turn gives, with no patch made.
-    const st = this.current;
-    const alpha = this.alpha0 + st.dAlpha;
-    for (const [i, w] of rep) out[i]! += alpha * w;
-    for (let k = 0; k < feats.length; k++) {
-      const wf = this.mix0[2 * k + ctx]! + st.dMix[2 * k + ctx]!;
-      if (wf !== 0) for (const [i, w] of feats[k]!) out[i]! += wf * w;
-    }
+    this.forEachSparse(rep, feats, ctx, (i, v) => (out[i]! += v));
   }
 
   /**

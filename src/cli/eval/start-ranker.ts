@@ -25,7 +25,7 @@
 import { forEachTransitionVote, pushRecent } from '../../core/head.js';
 import type { Transitions } from '../../core/head.js';
 import { buildTransitions } from '../train/mix.js';
-import { DecayedCounts } from './baselines.js';
+import { DecayedCounts, firstInOrder } from './baselines.js';
 import type { OnlineMethod, ReplayEvent, VisitItems } from './replay.js';
 import { currentVisits, demoteItems, SESSION_GAP_MS, sequencesBeforeSplit } from './replay.js';
 
@@ -90,27 +90,23 @@ interface Shopper {
 
 /**
  * The `k` rows of `values` (`stride` numbers a row) with the largest `col`-th number, largest first,
- * ties to the lower row: what a sort of every row and its first `k` give, in one pass and
- * insertions into a list of `k`.
+ * ties to the lower row: what a sort of every row and its first `k` give ({@link firstInOrder}).
  */
 export function topBy(values: Float32Array, stride: number, col: number, k: number): number[] {
-  const top: number[] = [];
-  const n = values.length / stride;
-  for (let i = 0; i < n; i++) {
-    const v = values[i * stride + col]!;
-    if (top.length === k && !(v > values[top[k - 1]! * stride + col]!)) continue;
-    // After every row of a value at least v: rows come in order, so ties keep the lower first.
-    let lo = 0;
-    let hi = top.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (values[top[mid]! * stride + col]! >= v) lo = mid + 1;
-      else hi = mid;
-    }
-    top.splice(lo, 0, i);
-    if (top.length > k) top.length = k;
-  }
-  return top;
+  const v = (i: number): number => values[i * stride + col]!;
+  return firstInOrder(values.length / stride, k, (a, b) => v(a) > v(b) || (v(a) === v(b) && a < b));
+}
+
+/** Product `o`'s own features for shopper `s` at `t` (the first {@link OWN} of {@link START_FEATURES}), written into `row`. */
+function ownRow(s: Shopper, o: Owned, t: number, row: Float32Array): Float32Array {
+  row[0] = 1;
+  row[1] = Math.log1p(o.count);
+  row[2] = Math.log1p(o.visits);
+  row[3] = o.visits / s.visits;
+  row[4] = Math.log1p(o.begun);
+  row[5] = o.lastVisit === s.visits ? 1 : 0;
+  row[6] = Math.log1p(Math.max(0, t - o.lastT) / DAY);
+  return row;
 }
 
 /**
@@ -133,6 +129,8 @@ class StartState {
   private readonly voteSums: Float64Array;
   private readonly voted: Int32Array;
   private readonly marked: Uint8Array;
+  /** One row of the own products' features (see {@link addOwn}). */
+  private readonly ownScratch = new Float32Array(OWN);
 
   constructor(
     readonly n: number,
@@ -208,40 +206,22 @@ class StartState {
     const out = new Map<number, Float32Array>();
     const s = this.shoppers.get(user);
     if (!s) return out;
-    for (const [i, o] of s.items) {
-      out.set(
-        i,
-        Float32Array.of(
-          1,
-          Math.log1p(o.count),
-          Math.log1p(o.visits),
-          o.visits / s.visits,
-          Math.log1p(o.begun),
-          o.lastVisit === s.visits ? 1 : 0,
-          Math.log1p(Math.max(0, t - o.lastT) / DAY),
-        ),
-      );
-    }
+    for (const [i, o] of s.items) out.set(i, ownRow(s, o, t, new Float32Array(OWN)));
     return out;
   }
 
   /**
    * What the shopper's own products add to each one's score under `weights` (their first
-   * {@link OWN}), into `scores`: the rows of {@link own}, weighed, with no row made.
+   * {@link OWN}), into `scores`: the rows of {@link own}, weighed, each written into one scratch row.
    */
   addOwn(user: string, t: number, weights: ArrayLike<number>, scores: Float32Array): void {
     const s = this.shoppers.get(user);
     if (!s) return;
-    const f = Math.fround;
+    const row = this.ownScratch;
     for (const [i, o] of s.items) {
+      ownRow(s, o, t, row);
       let v = 0;
-      v += weights[0]! * 1;
-      v += weights[1]! * f(Math.log1p(o.count));
-      v += weights[2]! * f(Math.log1p(o.visits));
-      v += weights[3]! * f(o.visits / s.visits);
-      v += weights[4]! * f(Math.log1p(o.begun));
-      v += weights[5]! * (o.lastVisit === s.visits ? 1 : 0);
-      v += weights[6]! * f(Math.log1p(Math.max(0, t - o.lastT) / DAY));
+      for (let k = 0; k < OWN; k++) v += weights[k]! * row[k]!;
       scores[i]! += v;
     }
   }
