@@ -261,9 +261,8 @@ class Tally {
   readonly bands: RankMetrics[];
   readonly weeks = new Map<number, RankMetrics>();
   seconds = 0;
-  /** Every scored event's rank, in the order scored (the first `ranked`). */
-  private ranks = new Int32Array(1024);
-  private ranked = 0;
+  /** Every scored event's rank, in the order scored. */
+  private readonly ranks: number[] = [];
   constructor(
     readonly k: number,
     readonly split: number,
@@ -283,12 +282,7 @@ class Tally {
   score(e: ReplayEvent, scores: Float32Array, offset = 0): void {
     const rank = rankOf(scores, e.item, this.subsets.prio, offset, this.n);
     this.onRank?.(e, rank);
-    if (this.ranked === this.ranks.length) {
-      const more = new Int32Array(2 * this.ranks.length);
-      more.set(this.ranks);
-      this.ranks = more;
-    }
-    this.ranks[this.ranked++] = rank;
+    this.ranks.push(rank);
     this.all.add(rank);
     if (!this.subsets.seenItems[e.item]) this.cold.add(rank);
     if (!this.subsets.knownUsers.has(e.user)) this.fresh.add(rank);
@@ -327,7 +321,7 @@ class Tally {
         .sort((a, b) => a[0] - b[0])
         .map(([w, m]) => [new Date(this.split + w * WEEK).toISOString().slice(0, 10), m.summary().ndcg, m.events]),
       seconds: Math.round(this.seconds * 10) / 10,
-      rankDigest: rankDigest(this.ranks.subarray(0, this.ranked)),
+      rankDigest: rankDigest(Int32Array.from(this.ranks)),
     };
   }
 }
