@@ -4,6 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import type { EpochsChosen } from '../src/cli/eval/sequence-model.js';
 import { gru4recMethod, sasrecMethod, trainForChosenEpochs, trainingRun } from '../src/cli/eval/sequence-model.js';
+import { buildSasrecNet } from '../src/cli/eval/sequence-nets.js';
+import { mulberry32 } from '../src/core/rng.js';
 import { useBackend } from './helpers.js';
 
 const N = 40;
@@ -185,6 +187,26 @@ describe('sasrec', () => {
     whole.m.dispose?.();
     blocks.m.dispose?.();
   }, 120_000);
+
+  it('scores from the last position alone the very numbers of the whole forward pass', async () => {
+    // The replay's scores skip the other positions' queries in the last block; every figure the
+    // eval prints holds only if they are the numbers of the whole pass's last row, to the bit.
+    for (const blocks of [1, 2]) {
+      const net = buildSasrecNet(N, { dims: 16, maxLen: 6, blocks, dropout: 0.2 }, mulberry32(blocks));
+      // Longer than the window, as long, shorter (padded), one item, none.
+      const histories = [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14], [15, 16], [17], []];
+      const fast = await net.scoreShifted(histories);
+      const X = new Int32Array(histories.length * 6);
+      histories.forEach((h, r) => h.slice(-6).forEach((item, j, tail) => (X[r * 6 + 6 - tail.length + j] = item)));
+      const whole = tf.tidy(() => {
+        const H = net.forward(tf.tensor2d(X, [histories.length, 6], 'int32'), false);
+        return tf.matMul(tf.reshape(tf.slice(H, [0, 5, 0], [histories.length, 1, 16]), [histories.length, 16]), net.itemsT());
+      });
+      expect(Array.from(fast)).toEqual(Array.from(whole.dataSync()));
+      whole.dispose();
+      net.dispose();
+    }
+  });
 
   it('uses a sampled softmax above the full-softmax limit', async () => {
     const m = await sasrecMethod(chainEvents(), N, { ...options, epochs: 2, fullSoftmaxUpTo: 10, negatives: 8, threads: 0 });

@@ -93,36 +93,73 @@ export function buildSasrecNet(n: number, o: NetOptions, rand: () => number, wei
 
   // Dropout draws from the seeded generator too, so a run is reproducible.
   const dropout = (x: tf.Tensor): tf.Tensor => tf.dropout(x, drop, undefined, Math.floor(rand() * 2 ** 31));
-  /** Hidden states [b, L, d] of left-padded sequences X [b, L]. */
-  const forward = (X: tf.Tensor2D, training: boolean): tf.Tensor3D => {
-    const nb = X.shape[0];
+  /** The input states [b, L, d] of left-padded sequences X [b, L], their padding [b, L] and its column. */
+  const embed = (X: tf.Tensor2D, training: boolean): { h: tf.Tensor; pad: tf.Tensor; padCol: tf.Tensor } => {
     const pad = tf.cast(tf.notEqual(X, 0), 'float32'); // [b, L]
     const padCol = tf.expandDims(pad, 2);
     let h = tf.add(tf.mul(lookup(E, X), Math.sqrt(d)), P);
     if (training) h = dropout(h);
-    h = tf.mul(h, padCol);
+    return { h: tf.mul(h, padCol), pad, padCol };
+  };
+  /** Keys and values [b, L, d] of a block's input states `h` [b, L, d]. */
+  const keysValues = (bl: Block, h: tf.Tensor, nb: number): [tf.Tensor3D, tf.Tensor3D] => {
+    const flatH = tf.reshape(h, [nb * L, d]);
+    return [tf.reshape(matMul(flatH, bl.Wk), [nb, L, d]), tf.reshape(matMul(flatH, bl.Wv), [nb, L, d])];
+  };
+  /**
+   * A block from its queries' layer-normed states `x` [b, m, d] (the last m positions), the keys
+   * and values of every position and the attention's mask [b, m, L] (a large negative number
+   * where a query may not look); `padCol` [b, m, 1] zeroes the padded positions' output.
+   */
+  const attend = (
+    bl: Block,
+    x: tf.Tensor,
+    [k, v]: [tf.Tensor3D, tf.Tensor3D],
+    negInf: tf.Tensor,
+    padCol: tf.Tensor,
+    training: boolean,
+  ): tf.Tensor => {
+    const [nb, m] = x.shape as [number, number, number];
+    const q = tf.reshape(matMul(tf.reshape(x, [nb * m, d]), bl.Wq), [nb, m, d]);
+    let att = tf.softmax(tf.add(tf.div(matMul(q, k, false, true), Math.sqrt(d)), negInf));
+    if (training) att = dropout(att);
+    const h = tf.add(x, matMul(att, v));
+    const y = tf.reshape(layerNorm(h, bl.ln2g, bl.ln2b), [nb * m, d]);
+    let f = tf.add(matMul(tf.relu(tf.add(matMul(y, bl.W1), bl.b1)), bl.W2), bl.b2);
+    if (training) f = dropout(f);
+    return tf.mul(tf.add(h, tf.reshape(f, [nb, m, d])), padCol);
+  };
+  /** Hidden states [b, L, d] of left-padded sequences X [b, L]. */
+  const forward = (X: tf.Tensor2D, training: boolean): tf.Tensor3D => {
+    const nb = X.shape[0];
+    const { h: input, pad, padCol } = embed(X, training);
+    let h = input;
     // Keys: causal and not padding. Padded queries are masked out of the loss.
     const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(pad, 1)); // [b, L, L]
     const negInf = tf.mul(tf.sub(1, allowed), -1e9);
-    for (const bl of blocks) {
-      const x = layerNorm(h, bl.ln1g, bl.ln1b);
-      const flat = tf.reshape(x, [nb * L, d]);
-      const q = tf.reshape(matMul(flat, bl.Wq), [nb, L, d]);
-      const k = tf.reshape(matMul(tf.reshape(h, [nb * L, d]), bl.Wk), [nb, L, d]);
-      const v = tf.reshape(matMul(tf.reshape(h, [nb * L, d]), bl.Wv), [nb, L, d]);
-      let att = tf.softmax(tf.add(tf.div(matMul(q, k, false, true), Math.sqrt(d)), negInf));
-      if (training) att = dropout(att);
-      h = tf.add(x, matMul(att, v));
-      const y = tf.reshape(layerNorm(h, bl.ln2g, bl.ln2b), [nb * L, d]);
-      let f = tf.add(matMul(tf.relu(tf.add(matMul(y, bl.W1), bl.b1)), bl.W2), bl.b2);
-      if (training) f = dropout(f);
-      h = tf.mul(tf.add(h, tf.reshape(f, [nb, L, d])), padCol);
-    }
+    for (const bl of blocks) h = attend(bl, layerNorm(h, bl.ln1g, bl.ln1b), keysValues(bl, h, nb), negInf, padCol, training);
     return layerNorm(h, lnFg, lnFb) as tf.Tensor3D;
   };
-
+  /**
+   * The last position's hidden state [b, d], as `forward`'s last row (the same operations on the
+   * same rows, so the same numbers), without the queries, attention and feed-forward of the other
+   * positions in the last block, which scoring does not read: the eval's replay scores each event
+   * from its history's last state alone.
+   */
+  const forwardLast = (X: tf.Tensor2D): tf.Tensor2D => {
+    const nb = X.shape[0];
+    const { h: input, pad, padCol } = embed(X, false);
+    let h = input;
+    const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(pad, 1));
+    const negInf = tf.mul(tf.sub(1, allowed), -1e9);
+    for (const bl of blocks.slice(0, -1)) h = attend(bl, layerNorm(h, bl.ln1g, bl.ln1b), keysValues(bl, h, nb), negInf, padCol, false);
+    const last = (t: tf.Tensor): tf.Tensor => tf.slice(t, [0, L - 1, 0], [nb, 1, t.shape[2]!]);
+    const bl = blocks[blocks.length - 1];
+    h = bl ? attend(bl, layerNorm(last(h), bl.ln1g, bl.ln1b), keysValues(bl, h, nb), last(negInf), last(padCol), false) : last(h);
+    return tf.reshape(layerNorm(h, lnFg, lnFb), [nb, d]);
+  };
   const variables = [E, P, lnFg, lnFb, ...blocks.flatMap((b) => Object.values(b) as tf.Variable[])];
-  return withScoring(n, o, E, variables, forward, weights, [causal]);
+  return withScoring(n, o, E, variables, forward, weights, [causal], forwardLast);
 }
 
 /**
@@ -179,6 +216,8 @@ function withScoring(
   forward: (X: tf.Tensor2D, training: boolean) => tf.Tensor3D,
   weights: readonly Float32Array[] | undefined,
   constants: tf.Tensor[],
+  forwardLast: (X: tf.Tensor2D) => tf.Tensor2D = (X) =>
+    tf.reshape(tf.slice(forward(X, false), [0, o.maxLen - 1, 0], [X.shape[0], 1, o.dims]), [X.shape[0], o.dims]),
 ): SequenceNet {
   const d = o.dims;
   const L = o.maxLen;
@@ -191,8 +230,7 @@ function withScoring(
       tail.forEach((item, j) => (X[r * L + L - tail.length + j] = item));
     });
     const s = tf.tidy(() => {
-      const H = forward(tf.tensor2d(X, [histories.length, L], 'int32'), false);
-      const last = tf.reshape(tf.slice(H, [0, L - 1, 0], [histories.length, 1, d]), [histories.length, d]);
+      const last = forwardLast(tf.tensor2d(X, [histories.length, L], 'int32'));
       return ready ? tf.matMul(last, ready) : tf.matMul(last, itemsT());
     });
     const data = (await s.data()) as Float32Array;
