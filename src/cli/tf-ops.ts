@@ -114,6 +114,28 @@ function softmaxToGradient(g: Float32Array, n: number, y: ArrayLike<number>, fir
 }
 
 /**
+ * Writes the [rows, cols] row-major `a` transposed into `out` ([cols, rows]). Eight rows at a
+ * time: each column's eight values go out as one run, which keeps the writes in cache lines
+ * (about 1.5 times as fast as square tiles on a SASRec step's gradient, 3,294 × 3,659).
+ */
+export function transposeInto(a: Float32Array, rows: number, cols: number, out: Float32Array): void {
+  let r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8) {
+    for (let c = 0, b = r0 * cols, o = r0; c < cols; c++, b++, o += rows) {
+      out[o] = a[b]!;
+      out[o + 1] = a[b + cols]!;
+      out[o + 2] = a[b + 2 * cols]!;
+      out[o + 3] = a[b + 3 * cols]!;
+      out[o + 4] = a[b + 4 * cols]!;
+      out[o + 5] = a[b + 5 * cols]!;
+      out[o + 6] = a[b + 6 * cols]!;
+      out[o + 7] = a[b + 7 * cols]!;
+    }
+  }
+  for (; r0 < rows; r0++) for (let c = 0; c < cols; c++) out[c * rows + r0] = a[r0 * cols + c]!;
+}
+
+/**
  * Mean softmax cross-entropy of the logits `h` · `items`ᵀ ([R, d] · [n, d]ᵀ) against the true
  * columns `labels` [R] (int32): the value of `crossEntropy(matMul(h, items, false, true), labels)`,
  * with the gradients for `h` and `items`, made `maxLogits` logits at a time (whole rows, at least
@@ -121,6 +143,12 @@ function softmaxToGradient(g: Float32Array, n: number, y: ArrayLike<number>, fir
  * (R × n floats: 768 MB for 3,840 rows of 50,000 items, and that again for the softmax and for its
  * gradient), so each block of rows is scored, turned into its gradients ([rows, d] for `h`, a
  * share of [n, d] for `items`) and let go before the next. Wasm or cpu only (see `crossEntropy`).
+ *
+ * The items' share is made as gᵀ · rows, with gᵀ (the block's gradient transposed) written in
+ * JavaScript from the values the loss reads anyway: the wasm backend's product packs its right
+ * operand, so rowsᵀ · g would pack the whole [rows, n] gradient at every step (about three times
+ * slower at a SASRec step's shapes), and its own transpose of that gradient is slower still.
+ * Each item's share sums the same products in the same order as rowsᵀ · g: the same numbers.
  */
 export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.Tensor1D, maxLogits: number): tf.Scalar {
   const [R, d] = h.shape;
@@ -133,27 +161,28 @@ export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.
   const f = tf.customGrad(((x: tf.Tensor2D, e: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const eT = tf.transpose(e);
     const dxParts: tf.Tensor[] = [];
-    // ∂/∂itemsᵀ summed over the blocks, [d, n]: each block's is a plain product.
-    let deT: tf.Tensor = tf.zeros([d, n]);
+    // ∂/∂items summed over the blocks, [n, d]: each block's is a plain product.
+    let ge: tf.Tensor = tf.zeros([n, d]);
     let loss = 0;
+    let gT = new Float32Array(0);
     for (let from = 0; from < R; from += block) {
       const rows = Math.min(block, R - from);
+      if (gT.length !== rows * n) gT = new Float32Array(rows * n);
       const [dx, sum] = tf.tidy(() => {
         const xs = tf.slice(x, [from, 0], [rows, d]);
         const p = tf.softmax(tf.matMul(xs, eT));
         const g = p.dataSync() as Float32Array;
         loss += softmaxToGradient(g, n, y, from, () => 1 / R);
-        const grad = tf.tensor2d(g, [rows, n]);
-        return [tf.matMul(grad, e), tf.add(deT, tf.matMul(tf.transpose(xs), grad))];
+        transposeInto(g, rows, n, gT);
+        return [tf.matMul(tf.tensor2d(g, [rows, n]), e), tf.add(ge, tf.matMul(tf.tensor2d(gT, [n, rows]), xs))];
       });
       dxParts.push(dx);
-      deT.dispose();
-      deT = sum;
+      ge.dispose();
+      ge = sum;
     }
     const gx = dxParts.length === 1 ? dxParts[0]! : tf.concat(dxParts);
     if (dxParts.length > 1) tf.dispose(dxParts);
-    const ge = tf.transpose(deT);
-    tf.dispose([deT, eT]);
+    eT.dispose();
     save([gx, ge]);
     return {
       value: tf.scalar(loss),

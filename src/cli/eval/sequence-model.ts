@@ -34,7 +34,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { isMainThread, MessageChannel, parentPort, receiveMessageOnPort, Worker, workerData } from 'node:worker_threads';
 import { initBackend } from '../../core/backend.js';
 import { mulberry32 } from '../../core/rng.js';
-import { crossEntropy, itemCrossEntropy, lookup, matMul } from '../tf-ops.js';
+import { itemCrossEntropy, lookup, matMul } from '../tf-ops.js';
 import type { NetKind, NetOptions, SequenceNet } from './sequence-nets.js';
 import { buildNet } from './sequence-nets.js';
 import { RankMetrics } from './metrics.js';
@@ -237,8 +237,7 @@ export function trainingRun(sequences: readonly TrainingSequence[], n: number, o
             return opt.minimize(() => {
               const H = lookup(tf.reshape(net.forward(Xt, true), [part.length * L, d]) as tf.Tensor2D, At) as tf.Tensor2D;
               const items = tf.slice(E, [1, 0], [n, d]);
-              if (real * n > maxLogits) return itemCrossEntropy(H, items, Lt, maxLogits);
-              return crossEntropy(matMul(H, items, false, true) as tf.Tensor2D, Lt);
+              return itemCrossEntropy(H, items, Lt, maxLogits);
             }, true) as tf.Scalar;
           }
           const Yt = tf.tensor1d(Y, 'int32');
