@@ -1,9 +1,11 @@
 /**
  * `npm run bench:train-ops`'s step of the base's sampled softmax: it times the steps it says it
- * times, of the batch and sample it names, and refuses a run too short to time.
+ * times, of the batch and sample it names, and refuses a run too short to time; and its SASRec
+ * head, timed both ways at the shapes it names.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { sampledStep } from '../src/bench/train-ops.js';
+import { itemHead, sampledStep } from '../src/bench/train-ops.js';
 import { useBackend } from './helpers.js';
 
 describe('bench:train-ops, the sampled softmax step', () => {
@@ -21,5 +23,19 @@ describe('bench:train-ops, the sampled softmax step', () => {
     await expect(sampledStep(500, { dims: 8, shoppers: 2, batch: 64, negatives: 8, warmup: 1 })).rejects.toThrow(
       /none past the 1 of warm-up/,
     );
+  });
+});
+
+describe("bench:train-ops, SASRec's full-softmax head", () => {
+  it('times the head both ways at the shapes it names, and leaves no tensor behind', { timeout: 60_000 }, async () => {
+    await useBackend('wasm');
+    const before = tf.memory().numTensors;
+    const r = await itemHead(40, 300, 8);
+    expect(r).toMatchObject({ rows: 40, items: 300, dims: 8 });
+    expect(r.plain).toBeGreaterThan(0);
+    expect(r.ours).toBeGreaterThan(0);
+    expect(r.ratio).toBeGreaterThan(0);
+    expect(Number.isFinite(r.ratio)).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -7,6 +7,12 @@
  * transposed products) and the cross-entropy's value and gradient. Each figure is the median of
  * 5 runs after one warm-up; compare the ratios, measured in the same run.
  *
+ * And SASRec's full-softmax head, the loss of rows scored against every item with the gradients
+ * for both (`itemHead`): as `crossEntropy` of tf-ops' `matMul`, and as `itemCrossEntropy`, which
+ * the training takes (the same numbers; its item gradient made from the gradient transposed in
+ * JavaScript). Its rows are a step's positions that have a next item (3,294 on average at
+ * Online Retail: a window's padding is not scored).
+ *
  * And a step of the base's sampled softmax (`trainBaseParams` above `fullSoftmaxUpTo` known
  * products) at 10,000 and at 100,000 products, with the same shoppers: a step should cost the
  * rows its batch touches, not the catalogue, so the ratio should be near 1.
@@ -17,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions with the shared tfjs-core engine (tools only).
 import '@tensorflow/tfjs';
 import { outputFile, parseArgs } from '../cli/common.js';
-import { crossEntropy, matMul } from '../cli/tf-ops.js';
+import { crossEntropy, itemCrossEntropy, matMul } from '../cli/tf-ops.js';
 import { trainBaseParams } from '../cli/train/train-base.js';
 import { initBackend } from '../core/backend.js';
 import { DEFAULT_HEAD_OPTIONS } from '../core/head.js';
@@ -79,6 +85,36 @@ async function measure(rows: number, items: number, dims: number): Promise<Train
     lossOurs: r(lossOurs),
     lossRatio: r(lossTf / lossOurs),
   };
+}
+
+export interface ItemHeadCase {
+  rows: number;
+  items: number;
+  dims: number;
+  /** ms: the loss with its gradients for the rows and the items, as crossEntropy(matMul(rows, items, false, true)). */
+  plain: number;
+  /** ms: the same through itemCrossEntropy. */
+  ours: number;
+  ratio: number;
+}
+
+/** SASRec's full-softmax head at `rows` positions over `items` items (see the file's comment). */
+export async function itemHead(rows: number, items: number, dims: number): Promise<ItemHeadCase> {
+  const H = tf.randomNormal([rows, dims], 0, 1, 'float32', 4);
+  const E = tf.randomNormal([items, dims], 0, 0.2, 'float32', 5);
+  const labels = tf.tensor1d(
+    Int32Array.from({ length: rows }, (_, r) => (r * 7919) % items),
+    'int32',
+  );
+  const plain = await median(() =>
+    tf.grads((a: tf.Tensor, b: tf.Tensor) => crossEntropy(matMul(a as tf.Tensor2D, b, false, true), labels))([H, E]),
+  );
+  const ours = await median(() =>
+    tf.grads((a: tf.Tensor, b: tf.Tensor) => itemCrossEntropy(a as tf.Tensor2D, b as tf.Tensor2D, labels, rows * items))([H, E]),
+  );
+  tf.dispose([H, E, labels]);
+  const r = (x: number): number => Math.round(x * 10) / 10;
+  return { rows, items, dims, plain: r(plain), ours: r(ours), ratio: Math.round((plain / ours) * 100) / 100 };
 }
 
 export interface SampledStepCase {
@@ -144,6 +180,7 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
   if (backend.name !== 'wasm') throw new Error(`This bench needs the wasm backend: ${backend.reason}`);
   const base = await measure(512, 3659, 64);
   const sasrec = await measure(128 * 30, 3659, 64);
+  const head = await itemHead(3294, 3659, 64);
   // Last: its catalogues of 100,000 rows leave the heap larger than the ops above found it.
   const small = await sampledStep(10_000);
   const large = await sampledStep(100_000);
@@ -151,6 +188,7 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename
     backend: backend.name,
     base,
     sasrec,
+    itemHead: head,
     sampledStep: { small, large, ratio: Math.round((large.msPerStep / small.msPerStep) * 100) / 100 },
   };
   console.log(JSON.stringify(result, null, 2));

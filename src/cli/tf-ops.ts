@@ -135,6 +135,9 @@ export function transposeInto(a: Float32Array, rows: number, cols: number, out: 
   for (; r0 < rows; r0++) for (let c = 0; c < cols; c++) out[c * rows + r0] = a[r0 * cols + c]!;
 }
 
+/** `itemCrossEntropy`'s transposed gradient, kept from step to step (a SASRec step's is 48 MB). */
+let scratch = new Float32Array(0);
+
 /**
  * Mean softmax cross-entropy of the logits `h` · `items`ᵀ ([R, d] · [n, d]ᵀ) against the true
  * columns `labels` [R] (int32): the value of `crossEntropy(matMul(h, items, false, true), labels)`,
@@ -164,17 +167,27 @@ export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.
     // ∂/∂items summed over the blocks, [n, d]: each block's is a plain product.
     let ge: tf.Tensor = tf.zeros([n, d]);
     let loss = 0;
-    let gT = new Float32Array(0);
     for (let from = 0; from < R; from += block) {
       const rows = Math.min(block, R - from);
-      if (gT.length !== rows * n) gT = new Float32Array(rows * n);
+      if (scratch.length < rows * n) scratch = new Float32Array(rows * n);
+      const gT = scratch.subarray(0, rows * n);
+      // Each [rows, n] tensor goes as soon as it is read, so that the wasm heap holds two at most.
       const [dx, sum] = tf.tidy(() => {
         const xs = tf.slice(x, [from, 0], [rows, d]);
-        const p = tf.softmax(tf.matMul(xs, eT));
+        const logits = tf.matMul(xs, eT);
+        const p = tf.softmax(logits);
+        logits.dispose();
         const g = p.dataSync() as Float32Array;
+        p.dispose();
         loss += softmaxToGradient(g, n, y, from, () => 1 / R);
+        const grad = tf.tensor2d(g, [rows, n]);
+        const dx = tf.matMul(grad, e);
+        grad.dispose();
         transposeInto(g, rows, n, gT);
-        return [tf.matMul(tf.tensor2d(g, [rows, n]), e), tf.add(ge, tf.matMul(tf.tensor2d(gT, [n, rows]), xs))];
+        const gradT = tf.tensor2d(gT, [n, rows]);
+        const share = tf.matMul(gradT, xs);
+        gradT.dispose();
+        return [dx, tf.add(ge, share)];
       });
       dxParts.push(dx);
       ge.dispose();
