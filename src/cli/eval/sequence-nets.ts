@@ -93,13 +93,18 @@ export function buildSasrecNet(n: number, o: NetOptions, rand: () => number, wei
 
   // Dropout draws from the seeded generator too, so a run is reproducible.
   const dropout = (x: tf.Tensor): tf.Tensor => tf.dropout(x, drop, undefined, Math.floor(rand() * 2 ** 31));
-  /** The input states [b, L, d] of left-padded sequences X [b, L], their padding [b, L] and its column. */
-  const embed = (X: tf.Tensor2D, training: boolean): { h: tf.Tensor; pad: tf.Tensor; padCol: tf.Tensor } => {
+  /**
+   * The input states [b, L, d] of left-padded sequences X [b, L], the column [b, L, 1] that zeroes
+   * the padded positions, and the attention's mask [b, L, L]: keys causal and not padding (padded
+   * queries are masked out of the loss).
+   */
+  const embed = (X: tf.Tensor2D, training: boolean): { h: tf.Tensor; padCol: tf.Tensor; negInf: tf.Tensor } => {
     const pad = tf.cast(tf.notEqual(X, 0), 'float32'); // [b, L]
     const padCol = tf.expandDims(pad, 2);
     let h = tf.add(tf.mul(lookup(E, X), Math.sqrt(d)), P);
     if (training) h = dropout(h);
-    return { h: tf.mul(h, padCol), pad, padCol };
+    const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(pad, 1));
+    return { h: tf.mul(h, padCol), padCol, negInf: tf.mul(tf.sub(1, allowed), -1e9) };
   };
   /** Keys and values [b, L, d] of a block's input states `h` [b, L, d]. */
   const keysValues = (bl: Block, h: tf.Tensor, nb: number): [tf.Tensor3D, tf.Tensor3D] => {
@@ -132,11 +137,8 @@ export function buildSasrecNet(n: number, o: NetOptions, rand: () => number, wei
   /** Hidden states [b, L, d] of left-padded sequences X [b, L]. */
   const forward = (X: tf.Tensor2D, training: boolean): tf.Tensor3D => {
     const nb = X.shape[0];
-    const { h: input, pad, padCol } = embed(X, training);
+    const { h: input, padCol, negInf } = embed(X, training);
     let h = input;
-    // Keys: causal and not padding. Padded queries are masked out of the loss.
-    const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(pad, 1)); // [b, L, L]
-    const negInf = tf.mul(tf.sub(1, allowed), -1e9);
     for (const bl of blocks) h = attend(bl, layerNorm(h, bl.ln1g, bl.ln1b), keysValues(bl, h, nb), negInf, padCol, training);
     return layerNorm(h, lnFg, lnFb) as tf.Tensor3D;
   };
@@ -148,10 +150,8 @@ export function buildSasrecNet(n: number, o: NetOptions, rand: () => number, wei
    */
   const forwardLast = (X: tf.Tensor2D): tf.Tensor2D => {
     const nb = X.shape[0];
-    const { h: input, pad, padCol } = embed(X, false);
+    const { h: input, padCol, negInf } = embed(X, false);
     let h = input;
-    const allowed = tf.mul(tf.expandDims(causal, 0), tf.expandDims(pad, 1));
-    const negInf = tf.mul(tf.sub(1, allowed), -1e9);
     for (const bl of blocks.slice(0, -1)) h = attend(bl, layerNorm(h, bl.ln1g, bl.ln1b), keysValues(bl, h, nb), negInf, padCol, false);
     const last = (t: tf.Tensor): tf.Tensor => tf.slice(t, [0, L - 1, 0], [nb, 1, t.shape[2]!]);
     const bl = blocks[blocks.length - 1];
