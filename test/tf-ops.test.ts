@@ -2,7 +2,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, itemCrossEntropy, matMul, sparseMatMul, transposeInto, weightedSparse, type SparseRows } from '../src/cli/tf-ops.js';
+import {
+  crossEntropy,
+  itemCrossEntropy,
+  matMul,
+  sparseMatMul,
+  sumRowsInto,
+  transposeInto,
+  weightedSparse,
+  type SparseRows,
+} from '../src/cli/tf-ops.js';
 import { useBackend } from './helpers.js';
 
 beforeAll(async () => {
@@ -114,6 +123,49 @@ describe('itemCrossEntropy', () => {
     expect(Array.from(gh!.dataSync())).toEqual(Array.from(ph!.dataSync()));
     expect(Array.from(ge!.dataSync())).toEqual(Array.from(pe!.dataSync()));
   });
+  it('adds the logits given beside the product in their order, with their gradients, to the very numbers of the plain sum', () => {
+    // The base's full softmax scores q · Vᵀ + (b + mask) + the sparse terms, and prints the same
+    // figures through this op only if the value and every gradient are the same to the bit.
+    const [R, n, d] = [29, 211, 8];
+    const h = tf.randomNormal([R, d], 0, 1, 'float32', 21) as tf.Tensor2D;
+    const items = tf.randomNormal([n, d], 0, 1, 'float32', 22) as tf.Tensor2D;
+    const row = tf.randomNormal([n], 0, 1, 'float32', 23);
+    const dense = tf.randomNormal([R, n], 0, 1, 'float32', 24);
+    const labels = tf.tensor1d(
+      Array.from({ length: R }, (_, r) => (r * 17) % n),
+      'int32',
+    );
+    // The row's and the dense term's gradients come back through a product, so that each is read
+    // as its caller's autodiff would pass it on.
+    const plain = (x: tf.Tensor, e: tf.Tensor, b: tf.Tensor, s: tf.Tensor): tf.Scalar =>
+      crossEntropy(tf.add(tf.add(matMul(x as tf.Tensor2D, e, false, true), tf.mul(b, 1.5)), tf.mul(s, 0.5)) as tf.Tensor2D, labels);
+    const ours = (x: tf.Tensor, e: tf.Tensor, b: tf.Tensor, s: tf.Tensor): tf.Scalar =>
+      itemCrossEntropy(x as tf.Tensor2D, e as tf.Tensor2D, labels, Infinity, [tf.mul(b, 1.5), tf.mul(s, 0.5)]);
+    expect(ours(h, items, row, dense).dataSync()[0]).toBe(plain(h, items, row, dense).dataSync()[0]);
+    const expected = tf.grads(plain)([h, items, row, dense]);
+    const got = tf.grads(ours)([h, items, row, dense]);
+    for (let k = 0; k < 4; k++) {
+      expect(got[k]!.shape).toEqual(expected[k]!.shape);
+      expect(Array.from(got[k]!.dataSync())).toEqual(Array.from(expected[k]!.dataSync()));
+    }
+    // Blocks of rows slice a dense term and leave a row whole.
+    const blocks = (x: tf.Tensor, e: tf.Tensor, b: tf.Tensor, s: tf.Tensor): tf.Scalar =>
+      itemCrossEntropy(x as tf.Tensor2D, e as tf.Tensor2D, labels, 5 * n, [tf.mul(b, 1.5), tf.mul(s, 0.5)]);
+    close(blocks(h, items, row, dense), plain(h, items, row, dense), 1e-5);
+    const inBlocks = tf.grads(blocks)([h, items, row, dense]);
+    for (let k = 0; k < 4; k++) close(inBlocks[k]!, expected[k]!, 1e-5);
+    expect(() => itemCrossEntropy(h, items, labels, Infinity, [tf.zeros([R, n + 1])])).toThrow(/cannot add/);
+    // Nothing is left behind, in one block or in several.
+    for (const maxLogits of [Infinity, 5 * n]) {
+      const before = tf.memory().numTensors;
+      tf.dispose(
+        tf.grads((x: tf.Tensor, e: tf.Tensor, b: tf.Tensor, s: tf.Tensor) =>
+          itemCrossEntropy(x as tf.Tensor2D, e as tf.Tensor2D, labels, maxLogits, [b, s]),
+        )([h, items, row, dense]),
+      );
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
   it('holds a block of logits, not every row’s, and leaves no tensor behind', async () => {
     const [R, n] = [256, 2_000];
     const h = tf.randomNormal([R, 8], 0, 1, 'float32', 7) as tf.Tensor2D;
@@ -191,5 +243,38 @@ describe('transposeInto', () => {
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) want[c * rows + r] = a[r * cols + c]!;
       expect(Array.from(out)).toEqual(Array.from(want));
     }
+  });
+});
+
+describe('sumRowsInto', () => {
+  it('gives the wasm backend’s column sums to the bit, whole and block after block', () => {
+    // Values of mixed size and sign, so that any other order or rounding of the sum shows.
+    const [rows, cols] = [512, 300];
+    const a = tf.randomNormal([rows, cols], 0, 1, 'float32', 31);
+    const big = tf.mul(a, tf.pow(10, tf.randomUniform([rows, cols], -3, 3, 'float32', 32)));
+    const values = big.dataSync() as Float32Array;
+    const want = Array.from(tf.sum(big, [0]).dataSync());
+    const aT = new Float32Array(rows * cols);
+    transposeInto(values, rows, cols, aT);
+    const whole = new Float32Array(cols);
+    sumRowsInto(aT, cols, rows, whole);
+    expect(Array.from(whole)).toEqual(want);
+    // Blocks of 100 rows (the last of 12), each transposed alone, summed in turn.
+    const blocks = new Float32Array(cols);
+    for (let from = 0; from < rows; from += 100) {
+      const n = Math.min(100, rows - from);
+      const part = new Float32Array(n * cols);
+      transposeInto(values.subarray(from * cols, (from + n) * cols), n, cols, part);
+      sumRowsInto(part, cols, n, blocks);
+    }
+    expect(Array.from(blocks)).toEqual(want);
+    // A float64 sum is not what the backend gives here (the check can tell the orders apart).
+    const wide = Array.from({ length: cols }, (_, c) => {
+      let s = 0;
+      for (let r = 0; r < rows; r++) s += values[r * cols + c]!;
+      return Math.fround(s);
+    });
+    expect(wide).not.toEqual(want);
+    tf.dispose([a, big]);
   });
 });

@@ -135,6 +135,20 @@ export function transposeInto(a: Float32Array, rows: number, cols: number, out: 
   for (; r0 < rows; r0++) for (let c = 0; c < cols; c++) out[c * rows + r0] = a[r0 * cols + c]!;
 }
 
+/**
+ * Adds each of the `cols` rows of `aT` ([cols, rows] row-major) into `sums[c]`, one value after
+ * another in float32, from the first to the last: the order and rounding of the wasm backend's
+ * `tf.sum(a, 0)` (it transposes a and sums each row so), so that a sum over blocks of rows, taken
+ * block after block, gives its very numbers, without the backend's transpose of a.
+ */
+export function sumRowsInto(aT: Float32Array, cols: number, rows: number, sums: Float32Array): void {
+  for (let c = 0, o = 0; c < cols; c++, o += rows) {
+    let s = sums[c]!;
+    for (let r = o; r < o + rows; r++) s = Math.fround(s + aT[r]!);
+    sums[c] = s;
+  }
+}
+
 /** `itemCrossEntropy`'s transposed gradient, kept from step to step (a SASRec step's is 48 MB). */
 let scratch = new Float32Array(0);
 
@@ -154,17 +168,39 @@ let scratch = new Float32Array(0);
  * own transpose of that gradient takes longer than writing it here.
  * Each item's share sums the same products in the same order as rowsᵀ · g: the same numbers.
  */
-export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.Tensor1D, maxLogits: number): tf.Scalar {
+export function itemCrossEntropy(
+  h: tf.Tensor2D,
+  items: tf.Tensor2D,
+  labels: tf.Tensor1D,
+  maxLogits: number,
+  addends: readonly tf.Tensor[] = [],
+): tf.Scalar {
   const [R, d] = h.shape;
   const n = items.shape[0];
   if (items.shape[1] !== d) throw new RangeError(`rows of ${d} cannot score items of ${items.shape[1]}`);
   if (labels.shape[0] !== R) throw new RangeError(`${labels.shape[0]} labels for ${R} rows`);
+  // Each addend is a row of the items' logits for every row ([n] or [1, n]) or one for each ([R, n]).
+  const whole = addends.map((a) => {
+    const shape = a.shape.join(',');
+    if (shape === `${n}` || shape === `1,${n}`) return false;
+    if (shape === `${R},${n}`) return true;
+    throw new RangeError(`cannot add logits of shape [${shape}] to ${R} rows of ${n} items`);
+  });
   readsSynchronously('itemCrossEntropy');
   const y = labels.dataSync();
   const block = Math.max(1, Math.floor(maxLogits / Math.max(n, 1)));
-  const f = tf.customGrad(((x: tf.Tensor2D, e: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(((...args: tf.Tensor[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const e = args[1] as tf.Tensor2D;
+    const added = args.slice(2, 2 + addends.length);
+    const save = args[2 + addends.length] as unknown as tf.GradSaveFunc;
     const eT = tf.transpose(e);
     const dxParts: tf.Tensor[] = [];
+    // The addends' gradients: each block's [rows, n] gradient where an addend has a row for each
+    // of the R rows; where one is a single row, its gradient, the sum of the rows' (see below).
+    const keepRows = whole.includes(true);
+    const gradParts: tf.Tensor[] = [];
+    const colSum = whole.includes(false) ? new Float32Array(n) : null;
     // ∂/∂items summed over the blocks, [n, d]: each block's is a plain product.
     let ge: tf.Tensor = tf.zeros([n, d]);
     let loss = 0;
@@ -172,10 +208,17 @@ export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.
       const rows = Math.min(block, R - from);
       if (scratch.length < rows * n) scratch = new Float32Array(rows * n);
       const gT = scratch.subarray(0, rows * n);
-      // Each [rows, n] tensor goes as soon as it is read, so that the wasm heap holds two at most.
-      const [dx, sum] = tf.tidy(() => {
+      // Each [rows, n] tensor goes as soon as it is read, so that the wasm heap holds two at most
+      // (and the block's gradient, where addends need it).
+      const [dx, sum, kept] = tf.tidy(() => {
         const xs = tf.slice(x, [from, 0], [rows, d]);
-        const logits = tf.matMul(xs, eT);
+        let logits = tf.matMul(xs, eT);
+        // Added in their order, as (product + a₁) + a₂ …: the same sums as the plain expression.
+        added.forEach((a, k) => {
+          const next = tf.add(logits, whole[k] && rows < R ? tf.slice(a, [from, 0], [rows, n]) : a);
+          logits.dispose();
+          logits = next;
+        });
         const p = tf.softmax(logits);
         logits.dispose();
         const g = p.dataSync() as Float32Array;
@@ -183,27 +226,41 @@ export function itemCrossEntropy(h: tf.Tensor2D, items: tf.Tensor2D, labels: tf.
         loss += softmaxToGradient(g, n, y, from, () => 1 / R);
         const grad = tf.tensor2d(g, [rows, n]);
         const dx = tf.matMul(grad, e);
-        grad.dispose();
+        if (!keepRows) grad.dispose();
         transposeInto(g, rows, n, gT);
+        if (colSum) sumRowsInto(gT, n, rows, colSum);
         const gradT = tf.tensor2d(gT, [n, rows]);
         const share = tf.matMul(gradT, xs);
         gradT.dispose();
-        return [dx, tf.add(ge, share)];
+        return [dx, tf.add(ge, share), keepRows ? grad : null];
       });
       dxParts.push(dx);
+      if (kept) gradParts.push(kept);
       ge.dispose();
       ge = sum;
     }
     const gx = dxParts.length === 1 ? dxParts[0]! : tf.concat(dxParts);
     if (dxParts.length > 1) tf.dispose(dxParts);
+    // Each addend's gradient is the logits' own: whole for [R, n]; for a row, summed over the rows.
+    const gl = gradParts.length <= 1 ? gradParts[0] : tf.concat(gradParts);
+    if (gradParts.length > 1) tf.dispose(gradParts);
+    const gRow = colSum ? tf.tensor1d(colSum) : null;
+    const ga = added.map((a, k) => (whole[k] ? gl! : a.rank === 1 ? gRow! : tf.reshape(gRow!, a.shape)));
     eT.dispose();
-    save([gx, ge]);
+    // A gradient shared by several addends is saved once (`save` keeps copies: the gradients are read from them).
+    const distinct = [...new Set(ga)];
+    save([gx, ge, ...distinct]);
+    const at = ga.map((g) => 2 + distinct.indexOf(g));
     return {
       value: tf.scalar(loss),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0]!, dy), tf.mul(saved[1]!, dy)],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.mul(saved[0]!, dy),
+        tf.mul(saved[1]!, dy),
+        ...at.map((k) => tf.mul(saved[k]!, dy)),
+      ],
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(h, items) as tf.Scalar;
+  return (f as unknown as (...t: tf.Tensor[]) => tf.Scalar)(h, items, ...addends);
 }
 
 /**

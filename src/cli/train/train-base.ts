@@ -20,7 +20,7 @@ import '@tensorflow/tfjs';
 import type { HeadOptions, Transitions } from '../../core/head.js';
 import { forEachTransitionVote, normalisedHistory, pushHistory, pushRecent, transitionVotes } from '../../core/head.js';
 import { mulberry32 } from '../../core/rng.js';
-import { crossEntropy, lookup, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../tf-ops.js';
+import { crossEntropy, itemCrossEntropy, lookup, matMul, sparseMatMul, weightedSparse, type SparseRows } from '../tf-ops.js';
 
 export interface TrainBaseOptions {
   epochs: number;
@@ -261,11 +261,10 @@ export async function trainBaseParams(
             const q = matMul(sparseMatMul(Hs, V as tf.Tensor2D), W);
             // α·h + β·t in one pass over their entries, the biases and the mask as one row.
             const weights = TR ? tf.stack([alpha, tf.mul(betaScaled, TRANSITION_SCALE)]) : tf.reshape(alpha, [1]);
-            const logits = tf.add(
-              tf.add(matMul(q, V, false, true), tf.add(b, mask)),
-              weightedSparse(weights as tf.Tensor1D, terms),
-            ) as tf.Tensor2D;
-            return regularised(crossEntropy(logits, labels), B, R);
+            // q · Vᵀ + (b + mask) + the sparse terms, in that order, through the op that makes V's
+            // gradient from the loss's gradient transposed in JavaScript (one block of rows).
+            const extra = [tf.add(b, mask), weightedSparse(weights as tf.Tensor1D, terms)];
+            return regularised(itemCrossEntropy(q, V as tf.Tensor2D, labels, Infinity, extra), B, R);
           }, true) as tf.Scalar;
         });
         v = (await loss.data())[0]!;
