@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
 import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
-import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, formatBands, runEvaluation } from '../src/cli/eval/eval.js';
+import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, formatBands, formatRebuys, runEvaluation } from '../src/cli/eval/eval.js';
 import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
@@ -22,6 +22,8 @@ import { DEFAULT_HEAD_OPTIONS } from '../src/core/head.js';
 import { dataDir, demoCatalog, MODELS, tempFolder } from './helpers.js';
 import type { HeadManifest, ModelManifest } from '../src/core/model.js';
 import { MIX_LENGTH } from '../src/core/memory.js';
+
+const fmt4 = (x: number): string => x.toFixed(4);
 
 describe('a shop whose titles say little (--title-words)', () => {
   const items = [
@@ -340,6 +342,16 @@ describe('metrics', () => {
     // (item 0 leads the counts, 4 to 3).
     expect(r3!.sessionStartRebuys).toEqual({ hr: 1, ndcg: 1, mrr: 1, events: 1 });
     expect(r3!.rebuys.events).toBe(2);
+    // Products new to the shopper: every other scored event. b's item 1 (a miss: item 0 leads),
+    // c's item 0 (a hit), a's item 2, c's item 1 and d's item 0 (tied with item 1 at 3 and first in
+    // the seeded tie order: a hit): 2 hits of 5.
+    expect(r3!.newToShopper.events).toBe(5);
+    expect(r3!.newToShopper.hr).toBeCloseTo(2 / 5, 4);
+    expect(r3!.newToShopper.events + r3!.rebuys.events).toBe(r3!.events);
+    // Printed under the main table, each with its events.
+    const printed = formatRebuys([r3!], 1).split('\n');
+    expect(printed[0]).toMatch(/^NDCG@1 on re-buys \/ products new to the shopper +re-buys \(2\) +new to the shopper \(5\)$/);
+    expect(printed[1]!.split(/ +/)).toEqual(['counter', fmt4(r3!.rebuys.ndcg), fmt4(r3!.newToShopper.ndcg)]);
   });
 
   it('reports each scored event under how many events its shopper had before it, the log before the split included', async () => {

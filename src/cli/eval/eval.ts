@@ -556,6 +556,14 @@ export function formatBands(reports: readonly MethodReport[], k: number): string
   return [head, ...rows].join('\n');
 }
 
+/** The printed table of NDCG@k on re-buys (`rebuys`) and on products new to the shopper (`newToShopper`). */
+export function formatRebuys(reports: readonly MethodReport[], k: number): string {
+  const r0 = reports[0];
+  const head = `${pad(`NDCG@${k} on re-buys / products new to the shopper`, 44)} ${pad(`re-buys (${r0?.rebuys.events ?? 0})`, 16)} new to the shopper (${r0?.newToShopper.events ?? 0})`;
+  const rows = reports.map((r) => `${pad(r.name, 44)} ${pad(fmt(r.rebuys.ndcg), 16)} ${fmt(r.newToShopper.ndcg)}`);
+  return [head, ...rows].join('\n');
+}
+
 /** The printed table of the guests' orders (`guests`), or null where none was scored. */
 export function formatGuests(reports: readonly MethodReport[], k: number): string | null {
   const events = reports[0]?.guests.events ?? 0;
@@ -817,6 +825,7 @@ async function main(argv: string[]): Promise<void> {
   };
   console.log(formatTable(result.methods, k));
   console.log(`\n${formatBands(result.methods, k)}`);
+  console.log(`\n${formatRebuys(result.methods, k)}`);
   const guestTable = formatGuests(result.methods, k);
   if (guestTable) console.log(`\n${guestTable}`);
   console.log(`\n${result.eventsScored} events scored of ${result.eventsReplayed} replayed; wall time ${wallSeconds} s`);

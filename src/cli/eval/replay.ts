@@ -76,6 +76,8 @@ export interface MethodReport {
   sessionStartRebuys: ReturnType<RankMetrics['summary']>;
   /** Every event on an item the shopper had bought before (re-buys). */
   rebuys: ReturnType<RankMetrics['summary']>;
+  /** Every other event: on a product new to the shopper (the scored events less the re-buys). */
+  newToShopper: ReturnType<RankMetrics['summary']>;
   /** Events of guests' orders (read as shoppers of one visit where the log gives their `session_id`). */
   guests: ReturnType<RankMetrics['summary']>;
   /**
@@ -257,6 +259,7 @@ class Tally {
   readonly starts: RankMetrics;
   readonly startRebuys: RankMetrics;
   readonly rebuys: RankMetrics;
+  readonly newToShopper: RankMetrics;
   readonly guests: RankMetrics;
   readonly bands: RankMetrics[];
   readonly weeks = new Map<number, RankMetrics>();
@@ -275,6 +278,7 @@ class Tally {
     this.starts = new RankMetrics(k);
     this.startRebuys = new RankMetrics(k);
     this.rebuys = new RankMetrics(k);
+    this.newToShopper = new RankMetrics(k);
     this.guests = new RankMetrics(k);
     this.bands = SHOPPER_EVENT_BANDS.map(() => new RankMetrics(k));
   }
@@ -291,6 +295,7 @@ class Tally {
     const rebuy = this.subsets.rebuys.has(e);
     if (start) this.starts.add(rank);
     if (rebuy) this.rebuys.add(rank);
+    else this.newToShopper.add(rank);
     if (start && rebuy) this.startRebuys.add(rank);
     const band = this.subsets.band.get(e);
     if (band === undefined) throw new Error(`A scored event of ${e.user} at ${e.t} is not one of the replayed events.`);
@@ -311,6 +316,7 @@ class Tally {
       sessionStarts: this.starts.summary(),
       sessionStartRebuys: this.startRebuys.summary(),
       rebuys: this.rebuys.summary(),
+      newToShopper: this.newToShopper.summary(),
       guests: this.guests.summary(),
       byShopperEvents: SHOPPER_EVENT_BANDS.map(([from, to], b) => ({
         from,
