@@ -154,6 +154,14 @@ describe('itemCrossEntropy', () => {
     close(blocks(h, items, row, dense), plain(h, items, row, dense), 1e-5);
     const inBlocks = tf.grads(blocks)([h, items, row, dense]);
     for (let k = 0; k < 4; k++) close(inBlocks[k]!, expected[k]!, 1e-5);
+    // A row given as [1, n] takes its gradient in that shape, the same numbers.
+    const asRow = (x: tf.Tensor, e: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+      itemCrossEntropy(x as tf.Tensor2D, e as tf.Tensor2D, labels, Infinity, [tf.reshape(b, [1, n])]);
+    const plainRow = (x: tf.Tensor, e: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+      crossEntropy(tf.add(matMul(x as tf.Tensor2D, e, false, true), tf.reshape(b, [1, n])) as tf.Tensor2D, labels);
+    const rowGot = tf.grads(asRow)([h, items, row]);
+    const rowWant = tf.grads(plainRow)([h, items, row]);
+    for (let k = 0; k < 3; k++) expect(Array.from(rowGot[k]!.dataSync())).toEqual(Array.from(rowWant[k]!.dataSync()));
     expect(() => itemCrossEntropy(h, items, labels, Infinity, [tf.zeros([R, n + 1])])).toThrow(/cannot add/);
     // Nothing is left behind, in one block or in several.
     for (const maxLogits of [Infinity, 5 * n]) {

@@ -167,6 +167,12 @@ let scratch = new Float32Array(0);
  * 60 ms for gᵀ · rows in a profile of a SASRec step at Online Retail's shapes), and the backend's
  * own transpose of that gradient takes longer than writing it here.
  * Each item's share sums the same products in the same order as rowsᵀ · g: the same numbers.
+ *
+ * `addends` are logits added to the product, in their order ((h · itemsᵀ + a₁) + a₂ …), each a
+ * row for every row ([n] or [1, n]: the base's biases and mask) or one of their own ([R, n]: its
+ * shopper's sparse terms); each takes its share of the gradient, a row's the sum over the rows,
+ * added in JavaScript from the transposed gradient in the order the backend's `Sum` adds them
+ * (`sumRowsInto`), where the backend would first transpose the whole gradient to sum it.
  */
 export function itemCrossEntropy(
   h: tf.Tensor2D,
