@@ -350,8 +350,47 @@ describe('metrics', () => {
     expect(r3!.newToShopper.events + r3!.rebuys.events).toBe(r3!.events);
     // Printed under the main table, each with its events.
     const printed = formatRebuys([r3!], 1).split('\n');
-    expect(printed[0]).toMatch(/^NDCG@1 on re-buys \/ products new to the shopper +re-buys \(2\) +new to the shopper \(5\)$/);
-    expect(printed[1]!.split(/ +/)).toEqual(['counter', fmt4(r3!.rebuys.ndcg), fmt4(r3!.newToShopper.ndcg)]);
+    expect(printed[0]).toMatch(
+      /^NDCG@1 on re-buys \/ products new to the shopper +re-buys \(2\) +new to the shopper \(5\) +among new products$/,
+    );
+    expect(printed[1]!.split(/ +/)).toEqual(['counter', fmt4(r3!.rebuys.ndcg), fmt4(r3!.newToShopper.ndcg), fmt4(r3!.newAmongNew.ndcg)]);
+  });
+
+  it('ranks each event on a product new to the shopper among the products new to them too (newAmongNew)', async () => {
+    // Scores item 0 first, then 1, 2, 3: a hit at k = 1 only where the item is the best not yet the shopper's own.
+    const method: OnlineMethod = { name: 'fixed', kind: 'online', score: () => Float32Array.from([4, 3, 2, 1]), observe: () => undefined };
+    const ev = (user: string, item: number, t: number, scored: boolean): ReplayEvent => ({ user, item, t, scored });
+    const events = [
+      ev('a', 0, 0, false),
+      // a's item 1: rank 1 in the list, rank 0 once a's own item 0 is left out.
+      ev('a', 1, 10, true),
+      // a's item 3: rank 3, then rank 1 (items 0 and 1 are a's own, item 2 is not).
+      ev('a', 3, 20, true),
+      // a's item 1 again: a re-buy, not counted.
+      ev('a', 1, 30, true),
+      // b has no own items: rank 1 both ways.
+      ev('b', 1, 40, true),
+      // b's item 0 is new to b (a's events are a's): rank 0 both ways.
+      ev('b', 0, 50, true),
+    ];
+    const [r] = await replay(events, [method], { n: 4, split: 10, k: 1, seed: 7 });
+    expect(r!.newToShopper.events).toBe(4);
+    expect(r!.newToShopper.hr).toBeCloseTo(1 / 4, 6);
+    expect(r!.newAmongNew.events).toBe(4);
+    // Hits: a's item 1 and b's item 0.
+    expect(r!.newAmongNew.hr).toBeCloseTo(2 / 4, 6);
+    // Ranks among the new products 0, 1, 1, 0: MRR@4 (1 + 1/2 + 1/2 + 1) / 4; in the list 1, 3, 1, 0.
+    const [r4] = await replay(events, [method], { n: 4, split: 10, k: 4, seed: 7 });
+    expect(r4!.newAmongNew.mrr).toBeCloseTo(3 / 4, 4);
+    expect(r4!.newToShopper.mrr).toBeCloseTo((1 / 2 + 1 / 4 + 1 / 2 + 1) / 4, 4);
+    // A NaN score for the true item stays a miss among the new products too.
+    const nan: OnlineMethod = { ...method, name: 'nan', score: () => Float32Array.from([NaN, NaN, NaN, NaN]) };
+    const [rn] = await replay(events, [nan], { n: 4, split: 10, k: 4, seed: 7 });
+    expect(rn!.newAmongNew.hr).toBe(0);
+    // Printed beside the other two columns.
+    const printed = formatRebuys([r!], 1).split('\n');
+    expect(printed[0]).toMatch(/re-buys \(1\) +new to the shopper \(4\) +among new products$/);
+    expect(printed[1]!.split(/ +/)).toEqual(['fixed', fmt4(r!.rebuys.ndcg), fmt4(r!.newToShopper.ndcg), fmt4(r!.newAmongNew.ndcg)]);
   });
 
   it('reports each scored event under how many events its shopper had before it, the log before the split included', async () => {

@@ -556,11 +556,17 @@ export function formatBands(reports: readonly MethodReport[], k: number): string
   return [head, ...rows].join('\n');
 }
 
-/** The printed table of NDCG@k on re-buys (`rebuys`) and on products new to the shopper (`newToShopper`). */
+/**
+ * The printed table of NDCG@k on re-buys (`rebuys`), on products new to the shopper
+ * (`newToShopper`), and on the same ranked among the products new to the shopper (`newAmongNew`).
+ */
 export function formatRebuys(reports: readonly MethodReport[], k: number): string {
   const r0 = reports[0];
-  const head = `${pad(`NDCG@${k} on re-buys / products new to the shopper`, 44)} ${pad(`re-buys (${r0?.rebuys.events ?? 0})`, 16)} new to the shopper (${r0?.newToShopper.events ?? 0})`;
-  const rows = reports.map((r) => `${pad(r.name, 44)} ${pad(fmt(r.rebuys.ndcg), 16)} ${fmt(r.newToShopper.ndcg)}`);
+  const newHead = `new to the shopper (${r0?.newToShopper.events ?? 0})`;
+  const head = `${pad(`NDCG@${k} on re-buys / products new to the shopper`, 44)} ${pad(`re-buys (${r0?.rebuys.events ?? 0})`, 16)} ${pad(newHead, 26)} among new products`;
+  const rows = reports.map(
+    (r) => `${pad(r.name, 44)} ${pad(fmt(r.rebuys.ndcg), 16)} ${pad(fmt(r.newToShopper.ndcg), 26)} ${fmt(r.newAmongNew.ndcg)}`,
+  );
   return [head, ...rows].join('\n');
 }
 

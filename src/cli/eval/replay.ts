@@ -78,6 +78,12 @@ export interface MethodReport {
   rebuys: ReturnType<RankMetrics['summary']>;
   /** Every other event: on a product new to the shopper (the scored events less the re-buys). */
   newToShopper: ReturnType<RankMetrics['summary']>;
+  /**
+   * The same events, each ranked among the products new to its shopper only (the products they
+   * had an event on before left out of the list): how well a method orders what a shopper has not
+   * bought, apart from the places it gives their own products.
+   */
+  newAmongNew: ReturnType<RankMetrics['summary']>;
   /** Events of guests' orders (read as shoppers of one visit where the log gives their `session_id`). */
   guests: ReturnType<RankMetrics['summary']>;
   /**
@@ -240,6 +246,10 @@ interface Subsets {
   rebuys: WeakSet<ReplayEvent>;
   /** Each scored event's band of `SHOPPER_EVENT_BANDS` (its shopper's events before it). */
   band: WeakMap<ReplayEvent, number>;
+  /** Each shopper's products in the order of their first event on each. */
+  own: Map<string, number[]>;
+  /** For each scored event on a product new to its shopper, how many of `own` they had before it. */
+  ownBefore: WeakMap<ReplayEvent, number>;
 }
 
 /** See `MethodReport.rankDigest`. */
@@ -260,6 +270,7 @@ class Tally {
   readonly startRebuys: RankMetrics;
   readonly rebuys: RankMetrics;
   readonly newToShopper: RankMetrics;
+  readonly newAmongNew: RankMetrics;
   readonly guests: RankMetrics;
   readonly bands: RankMetrics[];
   readonly weeks = new Map<number, RankMetrics>();
@@ -279,6 +290,7 @@ class Tally {
     this.startRebuys = new RankMetrics(k);
     this.rebuys = new RankMetrics(k);
     this.newToShopper = new RankMetrics(k);
+    this.newAmongNew = new RankMetrics(k);
     this.guests = new RankMetrics(k);
     this.bands = SHOPPER_EVENT_BANDS.map(() => new RankMetrics(k));
   }
@@ -295,7 +307,10 @@ class Tally {
     const rebuy = this.subsets.rebuys.has(e);
     if (start) this.starts.add(rank);
     if (rebuy) this.rebuys.add(rank);
-    else this.newToShopper.add(rank);
+    else {
+      this.newToShopper.add(rank);
+      this.newAmongNew.add(rank - this.ownAbove(e, scores, offset));
+    }
     if (start && rebuy) this.startRebuys.add(rank);
     const band = this.subsets.band.get(e);
     if (band === undefined) throw new Error(`A scored event of ${e.user} at ${e.t} is not one of the replayed events.`);
@@ -304,6 +319,22 @@ class Tally {
     let m = this.weeks.get(w);
     if (!m) this.weeks.set(w, (m = new RankMetrics(this.k)));
     m.add(rank);
+  }
+  /** How many of the shopper's own products (before `e`) rank above `e`'s item in `scores`. */
+  private ownAbove(e: ReplayEvent, scores: Float32Array, offset: number): number {
+    const own = this.subsets.own.get(e.user);
+    const count = this.subsets.ownBefore.get(e);
+    if (!own || count === undefined) throw new Error(`A scored event of ${e.user} at ${e.t} is not one of the replayed events.`);
+    const prio = this.subsets.prio;
+    const ts = scores[offset + e.item]!;
+    const tp = prio[e.item]!;
+    let above = 0;
+    for (let i = 0; i < count; i++) {
+      const j = own[i]!;
+      const s = scores[offset + j]!;
+      if (s > ts || (s === ts && prio[j]! < tp)) above++;
+    }
+    return above;
   }
   report(name: string): MethodReport {
     const s = this.all.summary();
@@ -317,6 +348,7 @@ class Tally {
       sessionStartRebuys: this.startRebuys.summary(),
       rebuys: this.rebuys.summary(),
       newToShopper: this.newToShopper.summary(),
+      newAmongNew: this.newAmongNew.summary(),
       guests: this.guests.summary(),
       byShopperEvents: SHOPPER_EVENT_BANDS.map(([from, to], b) => ({
         from,
@@ -356,6 +388,8 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
   const rebuys = new WeakSet<ReplayEvent>();
   const lastSeen = new Map<string, number>();
   const bought = new Map<string, Set<number>>();
+  const own = new Map<string, number[]>();
+  const ownBefore = new WeakMap<ReplayEvent, number>();
   const band = new WeakMap<ReplayEvent, number>();
   const before = new Map<string, number>();
   for (const e of events) {
@@ -366,11 +400,19 @@ export async function replay(events: readonly ReplayEvent[], methods: readonly M
     if (prev === undefined || e.t - prev >= SESSION_GAP_MS) sessionStarts.add(e);
     lastSeen.set(e.user, e.t);
     let items = bought.get(e.user);
-    if (!items) bought.set(e.user, (items = new Set()));
+    let list = own.get(e.user);
+    if (!items || !list) {
+      bought.set(e.user, (items = new Set()));
+      own.set(e.user, (list = []));
+    }
     if (items.has(e.item)) rebuys.add(e);
-    items.add(e.item);
+    else {
+      if (e.scored) ownBefore.set(e, list.length);
+      items.add(e.item);
+      list.push(e.item);
+    }
   }
-  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts, rebuys, band };
+  const subsets: Subsets = { prio: tieOrder(o.n, o.seed), seenItems, knownUsers, sessionStarts, rebuys, band, own, ownBefore };
   const out: MethodReport[] = [];
   for (const m of methods) {
     const tally = new Tally(o.k, o.split, o.n, subsets);
