@@ -9,12 +9,12 @@ import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
-import { parseTime, readItems, withShortTitles } from '../src/cli/data.js';
+import { firstBuysOnly, parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
 import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, formatBands, formatRebuys, runEvaluation } from '../src/cli/eval/eval.js';
 import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
-import type { OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
+import type { MethodReport, OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
 import { rankOf, replay, SESSION_GAP_MS, tieOrder } from '../src/cli/eval/replay.js';
 import { itemKnnMethod, markovMethod, repeatThenPopularityMethod, sessionKnnMethod } from '../src/cli/eval/baselines.js';
 import { mulberry32 } from '../src/core/rng.js';
@@ -182,6 +182,54 @@ function evalFrom(events: string, items: string, report: string, methods: string
     { cwd: root, encoding: 'utf8' },
   );
 }
+
+describe('a shop whose shoppers never buy a product twice (--first-buys-only)', () => {
+  const ev = (user: string, item: string, t: number): LogEvent => ({
+    user,
+    item,
+    t,
+    event: 'purchase',
+    quantity: 1,
+    basket: `${user}@${t}`,
+  });
+  it("keeps each shopper's first event on each product, in order, and counts the rest", () => {
+    const events = [ev('a', 'X', 1), ev('b', 'X', 2), ev('a', 'Y', 3), ev('a', 'X', 4), ev('b', 'X', 5), ev('b', 'Y', 6)];
+    const kept = firstBuysOnly(events);
+    expect(kept.events).toEqual([ev('a', 'X', 1), ev('b', 'X', 2), ev('a', 'Y', 3), ev('b', 'Y', 6)]);
+    expect(kept.dropped).toBe(2);
+    // The events read are left as they were.
+    expect(events).toHaveLength(6);
+  });
+  it('scores no re-buys in the eval, and says how many events it left out', () => {
+    const dir = tempFolder('clickwise-eval-first-buys-');
+    // Two regulars buy A and B in turn for twenty days; a new shopper buys A, C and A after the split.
+    const rows = [
+      'user_id,item_id,timestamp,event',
+      ...twoRegulars(
+        (user, item, time) => `${user},${item},${time},purchase`,
+        (day, d) => (d === 16 ? [`n1,A,${day} 12:00:00,purchase`, `n1,C,${day} 12:05:00,purchase`, `n1,A,${day} 12:10:00,purchase`] : []),
+      ),
+    ];
+    writeFileSync(join(dir, 'events.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(dir, 'items.csv'), 'item_id,title\nA,apple\nB,bread\nC,cheese\n');
+    const report = join(dir, 'report.json');
+    const all = evalFrom(join(dir, 'events.csv'), join(dir, 'items.csv'), report, 'repeat-then-popularity');
+    expect(all.status, all.stderr).toBe(0);
+    const before = (JSON.parse(readFileSync(report, 'utf8')) as { methods: MethodReport[] }).methods[0]!;
+    // Twelve re-buys of the regulars after the split and n1's A again; n1's first A and C.
+    expect(before.events).toBe(15);
+    expect(before.rebuys.events).toBe(13);
+    const first = evalFrom(join(dir, 'events.csv'), join(dir, 'items.csv'), report, 'repeat-then-popularity', ['--first-buys-only']);
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(
+      /--first-buys-only: left out 37 of 43 events, each a shopper's event on a product they had an event on before/,
+    );
+    const r = JSON.parse(readFileSync(report, 'utf8')) as { methods: MethodReport[]; firstBuysOnly?: boolean };
+    expect(r.firstBuysOnly).toBe(true);
+    expect(r.methods[0]!.events).toBe(2);
+    expect(r.methods[0]!.rebuys.events).toBe(0);
+  });
+});
 
 describe('a log with rows of no shopper', () => {
   it("reads a shop's own export, under its own column names (--columns)", () => {

@@ -130,6 +130,7 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
       '0.2',
       '--l2',
       '0.001',
+      '--first-buys-only',
     ]);
     expect(kindOf(sampled)).toMatch(/sampled softmax: 1024 known items drawn per batch/);
     const sh = JSON.parse(readFileSync(join(headDir(sampled), 'manifest.json'), 'utf8')) as typeof th & {
@@ -137,6 +138,9 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     };
     expect(sh.provenance.builtBy).toContain('--full-softmax-up-to 100');
     expect(sh.provenance.builtBy).toContain('--l2 0.001');
+    // Trained on each shopper's first event on each product only: fewer examples than the same lines give in full.
+    expect(sh.provenance.builtBy).toContain('--first-buys-only');
+    expect(sh.metrics.trainingExamples).toBeLessThan(th.metrics.trainingExamples);
     // A shop that wants no places for launches writes none.
     expect(sh.provenance.builtBy).toContain('--launch-slots 0');
     expect(sh.launchSlots).toBeUndefined();

@@ -643,6 +643,32 @@ export function withShortTitles(items: readonly Item[], words: number): Item[] {
   });
 }
 
+/**
+ * The events as a shop whose shoppers never buy a product twice would log them, to see what a
+ * model does where re-buys count for nothing (`--first-buys-only` of `npm run eval` and `npm run
+ * maintain`): each shopper's first event on each product, in the order given (the tools' events
+ * are sorted by time); `dropped`, how many were left out.
+ */
+export function firstBuysOnly(events: readonly LogEvent[]): { events: LogEvent[]; dropped: number } {
+  const seen = new Map<string, Set<string>>();
+  const kept: LogEvent[] = [];
+  for (const e of events) {
+    let items = seen.get(e.user);
+    if (!items) seen.set(e.user, (items = new Set()));
+    if (items.has(e.item)) continue;
+    items.add(e.item);
+    kept.push(e);
+  }
+  return { events: kept, dropped: events.length - kept.length };
+}
+
+/** Says on stderr what `--first-buys-only` left out of the events read. */
+export function sayFirstBuysOnly(read: number, dropped: number): void {
+  console.error(
+    `--first-buys-only: left out ${dropped} of ${read} events, each a shopper's event on a product they had an event on before`,
+  );
+}
+
 /** The `--title-words` option: null where it is not given; a whole number ≥ 0, else a usage error. */
 export function titleWordsOf(value: unknown): number | null {
   if (value === undefined) return null;

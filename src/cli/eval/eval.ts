@@ -47,7 +47,7 @@ import {
   UsageError,
 } from '../common.js';
 import type { LogEvent } from '../data.js';
-import { columnsOf, dateOrderOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, firstBuysOnly, parseTime, readShopLog, sayFirstBuysOnly, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -605,6 +605,8 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --models DIR       the shipped encoder (default: this package's models/)
   --title-words N    every method sees each title cut to its first N words (0: no text), as a
                      shop whose titles say little; a --base for it: maintain with the same option
+  --first-buys-only  every method sees each shopper's first event on each product only, as a shop
+                     whose shoppers never buy a product twice; a --base for it: maintain with it
   --training-threads N  threads that train SASRec and GRU4Rec beside the replay: 2 (default,
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
@@ -684,6 +686,7 @@ async function main(argv: string[]): Promise<void> {
     'shop-every-minutes': 'number',
     'shop-new-item-weights': 'string',
     'title-words': 'number',
+    'first-buys-only': 'boolean',
     'training-threads': 'number',
   });
   for (const req of ['events', 'items', 'split']) if (args[req] === undefined) throw new UsageError(`Missing --${req}. ${usage}`);
@@ -781,7 +784,20 @@ async function main(argv: string[]): Promise<void> {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const t0 = Date.now();
-  const { events, items: read, leftOut, guests } = await readShopLog(eventsPath, itemsPath, { columns, until: until ?? Infinity, dates });
+  const {
+    events: readEvents,
+    items: read,
+    leftOut,
+    guests,
+  } = await readShopLog(eventsPath, itemsPath, {
+    columns,
+    until: until ?? Infinity,
+    dates,
+  });
+  const firstBuys = args['first-buys-only'] === true;
+  const kept = firstBuys ? firstBuysOnly(readEvents) : { events: readEvents, dropped: 0 };
+  if (firstBuys) sayFirstBuysOnly(readEvents.length, kept.dropped);
+  const events = kept.events;
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({
@@ -824,6 +840,7 @@ async function main(argv: string[]): Promise<void> {
     guestOrders: guests,
     catalogue: items.length,
     ...(titleWords !== null ? { titleWords } : {}),
+    ...(firstBuys ? { firstBuysOnly: true } : {}),
     bases: result.bases,
     settings,
     wallSeconds,

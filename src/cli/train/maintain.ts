@@ -13,7 +13,7 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { columnsOf, dateOrderOf, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, firstBuysOnly, parseTime, readShopLog, sayFirstBuysOnly, titleWordsOf, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -77,7 +77,9 @@ base this one replaces.
   --full-softmax-up-to N  train over every known item while there are at most N (default
                      50,000); above, over 1,024 of them drawn per batch
   --title-words N    train as if each title had only its first N words (0: no text; to see how
-                     a shop whose titles say little fares, with npm run eval's same option)`;
+                     a shop whose titles say little fares, with npm run eval's same option)
+  --first-buys-only  train on each shopper's first event on each product only (to see how a shop
+                     whose shoppers never buy a product twice fares, with npm run eval's same option)`;
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, {
@@ -92,6 +94,7 @@ async function main(argv: string[]): Promise<void> {
     'recent-half-life': 'number',
     epochs: 'number',
     'title-words': 'number',
+    'first-buys-only': 'boolean',
     'ranked-negatives': 'number',
     successors: 'number',
     l2: 'string',
@@ -159,7 +162,11 @@ async function main(argv: string[]): Promise<void> {
   const t0 = Date.now();
   const eventsPath = String(args['events']);
   const itemsPath = String(args['items']);
-  const { events, items: read } = await readShopLog(eventsPath, itemsPath, { columns, until, dates });
+  const { events: readEvents, items: read } = await readShopLog(eventsPath, itemsPath, { columns, until, dates });
+  const firstBuys = args['first-buys-only'] === true;
+  const kept = firstBuys ? firstBuysOnly(readEvents) : { events: readEvents, dropped: 0 };
+  if (firstBuys) sayFirstBuysOnly(readEvents.length, kept.dropped);
+  const events = kept.events;
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
@@ -207,7 +214,7 @@ async function main(argv: string[]): Promise<void> {
     ...(residualBits !== null ? { residualBits } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}${shareClicks !== 'auto' ? ` --share-clicks ${shareClicks}` : ''}${residualBits !== null ? ` --residual-bits ${residualBits}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${firstBuys ? ' --first-buys-only' : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}${shareClicks !== 'auto' ? ` --share-clicks ${shareClicks}` : ''}${residualBits !== null ? ` --residual-bits ${residualBits}` : ''}`,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
