@@ -160,14 +160,17 @@ describe('head contract', () => {
     expect(again.starts).toEqual([]);
     // One saved before the own-popularity feature (eight mix deltas) keeps its eight.
     b.load({ ...saved, dMix: saved.dMix!.slice(0, 8), gMix: saved.gMix!.slice(0, 8) });
-    expect((await b.save()).dMix).toEqual([...saved.dMix!.slice(0, 8), 0, 0, 0, 0]);
+    expect((await b.save()).dMix).toEqual([...saved.dMix!.slice(0, 8), 0, 0, 0, 0, 0, 0]);
     // One saved before the "this visit" feature (ten, no visit) keeps its ten and remembers no visit.
     const beforeVisit = { ...saved, dMix: saved.dMix!.slice(0, 10), gMix: saved.gMix!.slice(0, 10) };
     delete beforeVisit.visit;
     b.load(beforeVisit);
     const loaded = await b.save();
-    expect(loaded.dMix).toEqual([...saved.dMix!.slice(0, 10), 0, 0]);
+    expect(loaded.dMix).toEqual([...saved.dMix!.slice(0, 10), 0, 0, 0, 0]);
     expect(loaded.visit).toEqual([]);
+    // One saved before the "sells now" feature (twelve) keeps its twelve.
+    b.load({ ...saved, dMix: saved.dMix!.slice(0, 12), gMix: saved.gMix!.slice(0, 12) });
+    expect((await b.save()).dMix).toEqual([...saved.dMix!.slice(0, 12), 0, 0]);
     expect(() => b.load({ ...saved, visit: [3] as unknown as string[] })).toThrow(/not finite/);
     expect(() => b.load({ ...saved, dMix: [0, 0, 0, 0, 0] })).toThrow(/not finite/);
     expect(() => b.load({ ...saved, pairs: [['item-1', 'item-2', Number.NaN]] })).toThrow(/not finite/);

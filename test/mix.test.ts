@@ -556,7 +556,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
     const model = { ...blindModel(), bias: new Float32Array(N) };
     // What sold before `from`: nothing for the products new in the tail, as a browser's base says.
     const recent = Float32Array.from({ length: N }, (_, i) => (unknown[i] ? 0 : 0.5 + (i % 3)));
-    const x = { alpha: 0.5, mix: [0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 0], fresh: 1.5 };
+    const x = { alpha: 0.5, mix: [0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 0.5, 1], fresh: 1.5 };
     const reference = (examples: ReturnType<typeof collectExamples>, offsetOwn: boolean): number => {
       let sum = 0;
       let total = 0;
@@ -604,7 +604,7 @@ describe('the held-out NDCG the weights are chosen on', () => {
     // The items the base does not know have no bias in the examples: as a head holds them, their
     // bias (and so their own popularity) is the new-item offset.
     for (const ex of examples) for (const [idx] of [ex.feats[4]!]) for (const i of idx) expect(unknown[i]).toBe(0);
-    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5, 0.6, 1.1, 0.3, 1.7, 0.8, 1.3, -1.2, 0.4], fresh: 0.4 };
+    const x = { alpha: 0.7, mix: [1.5, 0.2, 0.9, 2.5, 0.6, 1.1, 0.3, 1.7, 0.8, 1.3, -1.2, 0.4, 0.7, 1.9], fresh: 0.4 };
     // Reference: every item's full score, then the target's place among the others (ties count against it).
     const reference = (withUnknown: boolean): number => {
       let sum = 0;
@@ -626,8 +626,9 @@ describe('the held-out NDCG the weights are chosen on', () => {
     // example at every step chooses the same weights.
     const plainFit = (): { mix: number[]; alpha: number; fresh: number } => {
       const y = { alpha: 0, mix: new Array<number>(MIX_LENGTH).fill(0), fresh: 0 };
-      // Every weight but the latest visit's at a visit's start (the last), which the job leaves at 0.
-      const params = ['alpha', ...y.mix.map((_, k) => k).filter((k) => k !== MIX_LENGTH - 1), 'fresh'] as const;
+      // Every weight but the latest visit's at a visit's start, which the job leaves at 0.
+      const visit = 2 * MEMORY_FEATURES.indexOf('this visit');
+      const params = ['alpha', ...y.mix.map((_, k) => k).filter((k) => k !== visit + 1), 'fresh'] as const;
       let best = ndcgAt(examples, y, 10, unknown);
       for (let pass = 0; pass < 3; pass++) {
         let moved = false;
@@ -637,11 +638,11 @@ describe('the held-out NDCG the weights are chosen on', () => {
           const cur = get();
           let bestV = cur;
           const positive = [0, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64];
-          // The latest visit's weights (the last two) may be negative too.
+          // The latest visit's weights may be negative too.
           const grid =
             p === 'fresh'
               ? [-8, -4, -2, -1, -0.5, 0, 0.5, 1, 2, 4, 8]
-              : p !== 'alpha' && p >= MIX_LENGTH - 2
+              : p !== 'alpha' && (p === visit || p === visit + 1)
                 ? [...positive.slice(1).map((v) => -v), ...positive]
                 : positive;
           for (const v of new Set([...grid, cur * 0.5, cur * 0.75, cur * 1.5, cur * 2])) {

@@ -10,7 +10,7 @@ import { REPLAY_WASM_BASE64 } from '../src/cli/eval/kernels/replay-wasm.js';
 import { assembleKernel, KERNELS } from '../src/cli/dev/build-kernel.js';
 import { READ_WASM_BASE64 } from '../src/bench/kernels/read-wasm.js';
 import { useBackend } from './helpers.js';
-import { withNewSlots } from '../src/core/new-slots.js';
+import { sellsNow, withNewSlots } from '../src/core/new-slots.js';
 
 const N = 60;
 const D = 8;
@@ -32,7 +32,8 @@ function setup(): { E: Float32Array; ids: string[]; base: BaseParams } {
       bias: new Float32Array(N).map(() => gaussian(rand) * 0.2),
       residual: new Float32Array(N * D).map(() => gaussian(rand) * 0.05),
       transitions: { ptr, to, p },
-      mix: [2, 0.5, 0.2, 1.5, 0.8, 0.3, 0.4, 1.2, 0.9, 1.6],
+      // The latest visit's items weigh 0; what sells now 0.7 mid-visit and 1.3 at a visit's start.
+      mix: [2, 0.5, 0.2, 1.5, 0.8, 0.3, 0.4, 1.2, 0.9, 1.6, 0, 0, 0.7, 1.3],
     },
   };
 }
@@ -518,5 +519,67 @@ describe('a shopper taken to a new base', () => {
     newHead.state = st;
     expect(newHead.scores(9_000_000)).toEqual(learned);
     expect(Math.max(...Array.from(learned, (x, i) => Math.abs(x - newHead.baseBias[i]!)))).toBeGreaterThan(0.01);
+  });
+});
+
+describe('what sells now (the "sells now" feature)', () => {
+  it('is the best sellers by what they sold lately, best first, ties to the lower index, at most as many as asked', () => {
+    const values = Float32Array.from([0, 2, 5, 0, 5, 1, 3]);
+    expect([...sellsNow(values, 3)]).toEqual([
+      [2, 5],
+      [4, 5],
+      [6, 3],
+    ]);
+    // Items that sold nothing are never best sellers.
+    expect([...sellsNow(values, 10).keys()]).toEqual([2, 4, 6, 1, 5]);
+    expect(sellsNow(new Float32Array(0)).size).toBe(0);
+  });
+
+  it("lifts the shop's best sellers by the base's weight at a visit's start and in its middle, from the base's sales and then the stream's", async () => {
+    const rand = mulberry32(21);
+    const n = 300;
+    const E = new Float32Array(n * D).map(() => gaussian(rand) / Math.sqrt(D));
+    const Et = tf.tensor2d(E, [n, D]);
+    const ids = Array.from({ length: n }, (_, i) => `p${i}`);
+    // Item 250 sold best lately; every other item a little, item 7 nothing.
+    const recent = new Map(Array.from({ length: n }, (_, i) => [i, i === 250 ? 4 : i === 7 ? 0 : 0.01 * (i % 13)] as [number, number]));
+    const base = (mix: number[]): BaseParams => ({
+      W: new Float32Array(D * D).map((_, k) => (k % (D + 1) === 0 ? 0.1 : 0)),
+      alpha: 0,
+      bias: new Float32Array(n),
+      residual: null,
+      mix,
+      recent,
+    });
+    // Weight 8 at a visit's start only; a base of twelve weights (before the feature) has none.
+    const withIt = new IncrementalHead(Et, ids, base([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8]), { seed: 1 });
+    const without = new IncrementalHead(Et, ids, base(new Array<number>(12).fill(0)), { seed: 1 });
+    Et.dispose();
+    const top = async (h: IncrementalHead, time: number): Promise<number> => {
+      const s = h.scores(time);
+      const v = (await s.data()) as Float32Array;
+      s.dispose();
+      return v.indexOf(Math.max(...v));
+    };
+    const t = 1_000_000;
+    for (const h of [withIt, without]) h.learnOne({ item: 3, impressions: [], ranked: [], time: t });
+    // Hours later a visit begins: the best seller leads where the base weighs it there.
+    expect(await top(withIt, t + 3 * 3_600_000)).toBe(250);
+    expect(await top(without, t + 3 * 3_600_000)).not.toBe(250);
+    // In the middle of the visit its weight is 0.
+    const mid = withIt.scores(t + 1000);
+    const start = withIt.scores(t + 3 * 3_600_000);
+    const diff = (await tf.sub(start, mid).data()) as Float32Array;
+    mid.dispose();
+    start.dispose();
+    // (8 and what the first click, a visit's start, taught the shopper's φ of it) × 4.
+    expect(diff[250]).toBeGreaterThan(0.95 * 8 * 4);
+    expect(diff[250]).toBeLessThan(1.05 * 8 * 4);
+    expect(diff[7]).toBeCloseTo(0, 5);
+    // The stream says item 7 sells best now: it leads the next visit's start instead.
+    withIt.setRecentSales(Float32Array.from({ length: n }, (_, i) => (i === 7 ? 6 : 0.01)));
+    expect(await top(withIt, t + 6 * 3_600_000)).toBe(7);
+    withIt.dispose();
+    without.dispose();
   });
 });

@@ -8,7 +8,7 @@
  *   sᵢ  = vᵢ · q + bᵢ + Δbᵢ + (α₀ + Δα) · repᵢ    vᵢ = eᵢ + rᵢ (content embedding + base residual)
  *
  * repᵢ is item i's share of the history, so the head can learn how much this shopper re-buys.
- * Six more features (`MEMORY_FEATURES`, mostly kept by `ShopperMemory`) carry what the shop's log and
+ * Seven more features (`MEMORY_FEATURES`, mostly kept by `ShopperMemory`) carry what the shop's log and
  * the shopper's own habits say beyond content, each with its own weight in the middle of a visit
  * and at its start (the shopper's previous click is `sessionGapMs` or more earlier, or there is
  * none), chosen per shop by the maintenance job:
@@ -19,8 +19,9 @@
  *   + (ε꜀ + Δε꜀) · startᵢ    startᵢ = log(1 + visits this shopper began with i)         (how their visits begin)
  *   + (ζ꜀ + Δζ꜀) · popᵢ      popᵢ = bᵢ where the shopper clicked i, else 0              (their own items by what sells)
  *   + (η꜀ + Δη꜀) · visitᵢ    visitᵢ = 1 where i is of the shopper's latest visit, else 0   (a basket rarely holds a line twice)
+ *   + (θ꜀ + Δθ꜀) · nowᵢ      nowᵢ = what i sold lately where it is one of the shop's 100 best sellers now, else 0 (what sells now)
  *
- * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δζ, Δη, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
+ * φ = (ΔW, Δu, Δα, Δβ, Δγ, Δδ, Δε, Δζ, Δη, Δθ, Δb) starts at 0 and is pulled back toward 0 by an L2 term.
  *
  * Learning on a click of p: a weighted softmax loss, p against the rest of its scored set
  * {p (weight 1), impressions shown but not clicked, the top of the ranking before the click,
@@ -46,7 +47,7 @@ import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
 import { EARLIER_MIX_LENGTHS, MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
-import { bestSellers, freshPlacesFor, launchesIn } from './new-slots.js';
+import { bestSellers, freshPlacesFor, launchesIn, sellsNow } from './new-slots.js';
 
 /**
  * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
@@ -199,9 +200,9 @@ export interface BaseParams {
   /**
    * Feature weights, each mid-visit then at a visit's start: β (the shop's transitions), γ (the
    * shopper's click counts), δ (the shopper's own order), ε (the items that began their visits),
-   * ζ (the base's bias of the items clicked), η (the items of the latest visit); see
-   * {@link MEMORY_FEATURES}. Missing entries are 0 (a base of four weights has no δ, ε, ζ or η; one
-   * of eight no ζ or η; one of ten no η).
+   * ζ (the base's bias of the items clicked), η (the items of the latest visit), θ (the shop's
+   * best sellers now); see {@link MEMORY_FEATURES}. Missing entries are 0 (a base of four weights
+   * has no δ, ε, ζ, η or θ; one of eight no ζ, η or θ; one of ten no η or θ; one of twelve no θ).
    */
   mix?: ArrayLike<number>;
   /** The weight of the shop delta ψ in the fused bias bᵢ + weight · ψᵢ; default 1. */
@@ -613,6 +614,8 @@ export class IncrementalHead {
   private readonly baseRecent: ReadonlyMap<number, number> | null;
   /** What own popularity reads: what the shop's stream last said sold lately ({@link setRecentSales}), else `baseRecent`. */
   private recentSales: ReadonlyMap<number, number> | null;
+  /** The "sells now" feature of `recentSales` (`sellsNow`), made when first asked after they change. */
+  private sellingNow: { idx: Int32Array; val: Float32Array } | null = null;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
   /** ψ's weight on the items the base does not know (`shopDeltaWeightNew`), where `known` marks them. */
@@ -748,8 +751,8 @@ export class IncrementalHead {
   /**
    * The sparse features of the shopper now, in the order of {@link MEMORY_FEATURES}, as (index,
    * value) lists over the catalogue: the transition votes of the last distinct items, the log
-   * click counts, the votes of the shopper's own order, the log counts of visits begun, the
-   * base's bias of the items clicked, and the items of the latest visit.
+   * click counts, the votes of the shopper's own order, the log counts of visits begun, what
+   * the items clicked sell, the items of the latest visit, and the shop's best sellers now.
    */
   private features(): { idx: Int32Array; val: Float32Array }[] {
     const m = this.memory;
@@ -782,7 +785,20 @@ export class IncrementalHead {
       ...m.ownFeatures(this.options).map(local),
       local(pop),
       local(m.visitItems()),
+      this.sellsNowFeature(),
     ];
+  }
+
+  /** The shop's best sellers now with what they sold lately (`sellsNow` of `recentSales`; none without them). */
+  private sellsNowFeature(): { idx: Int32Array; val: Float32Array } {
+    if (!this.sellingNow) {
+      const recent = this.recentSales;
+      const dense = new Float32Array(recent ? this.n : 0);
+      if (recent) for (const [i, v] of recent) dense[i] = v;
+      const now = sellsNow(dense);
+      this.sellingNow = { idx: Int32Array.from(now.keys()), val: Float32Array.from(now.values()) };
+    }
+    return this.sellingNow;
   }
 
   /** The weights of the features in force in context `ctx`, [features], inside a tidy. */
@@ -829,6 +845,7 @@ export class IncrementalHead {
    */
   setRecentSales(values: Float32Array | null): void {
     if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
+    this.sellingNow = null;
     if (!values) {
       this.recentSales = this.baseRecent;
       this.sellers = new Int32Array(0);

@@ -25,20 +25,23 @@ export interface MemoryOptions {
 
 /**
  * The sparse features of a shopper, in the order of the head's mix weights. A memory gives the
- * second to fourth ({@link ShopperMemory.ownFeatures}) and the last
+ * second to fourth ({@link ShopperMemory.ownFeatures}) and the sixth
  * ({@link ShopperMemory.visitItems}); the caller computes the first from `last` through the shop's
- * transitions, and the fifth from `counts` through the base's biases ({@link ownPopularity}).
+ * transitions, the fifth from `counts` through what sold lately or the base's biases
+ * ({@link ownPopularity}), and the last, the shop's best sellers now with what they sold lately,
+ * the same for every shopper (`sellsNow` in `new-slots.ts`; none where the base ships no sales).
  * "this visit" is 1 for each item of the shopper's latest visit: in the middle of a visit the items
  * already taken in it, at a visit's start those of the visit before.
  */
-export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts', 'own popularity', 'this visit'] as const;
+export const MEMORY_FEATURES = ['transitions', 'counts', 'own order', 'visit starts', 'own popularity', 'this visit', 'sells now'] as const;
 /** Mix weights: each feature of {@link MEMORY_FEATURES} in the middle of a visit, then at its start. */
 export const MIX_LENGTH = 2 * MEMORY_FEATURES.length;
 /**
  * The lengths a mix of an earlier version has: 4 (before the own order and visit starts), 8
- * (before own popularity) and 10 (before this visit); the features it lacks weigh 0.
+ * (before own popularity), 10 (before this visit) and 12 (before sells now); the features it lacks
+ * weigh 0.
  */
-export const EARLIER_MIX_LENGTHS: readonly number[] = [4, 8, 10];
+export const EARLIER_MIX_LENGTHS: readonly number[] = [4, 8, 10, 12];
 
 /**
  * Adds one to `key`'s count. Past `limit` keys, the least counted key other than `key` goes (the

@@ -37,6 +37,18 @@ export function bestSellers(values: ArrayLike<number>, count: number = BEST_SELL
   return top.size === 0 ? new Int32Array(0) : Int32Array.from(top.sorted().indices);
 }
 
+/**
+ * The "sells now" feature (`MEMORY_FEATURES`): the shop's `count` best sellers by what they sold
+ * lately (`values`, dense over the catalogue: log(1 + sales, each weighing less with its age)),
+ * best first, each with that value. The same for every shopper; its weight at a visit's start and
+ * in its middle is the shop's own, which the maintenance job chooses.
+ */
+export function sellsNow(values: ArrayLike<number>, count: number = BEST_SELLERS_KEPT): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const i of bestSellers(values, count)) out.set(i, values[i]!);
+  return out;
+}
+
 /** The launches of a list of `k`: the items among the first `k` of `sellers` (best first) that `known` marks 0, in index order. */
 export function launchesIn(sellers: ArrayLike<number>, known: ArrayLike<number>, k: number): Int32Array {
   const out: number[] = [];

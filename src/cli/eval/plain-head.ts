@@ -11,7 +11,7 @@ import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transi
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import type { Likeness } from '../../core/interests.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
-import { bestSellers, freshPlacesFor, launchesIn, slottedTop } from '../../core/new-slots.js';
+import { bestSellers, freshPlacesFor, launchesIn, sellsNow, slottedTop } from '../../core/new-slots.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** A shopper's ΔW and its sums before their first learning step: all 0, and held by no one (see `PlainState.dW`). */
@@ -152,6 +152,8 @@ export class PlainHead {
   private streamRecent: Float32Array | null = null;
   /** Bumped whenever own popularity's source changes, so no shopper's context outlives it. */
   private recentVersion = 0;
+  /** The "sells now" feature as last made, with the version of what sold lately it is of. */
+  private sellingNow: { recent: number; map: Map<number, number> } | null = null;
   /** `BaseParams.recentHalfLifeDays`: the stream keeps what sold lately with it; 0 where the base ships none. */
   readonly recentHalfLifeDays: number;
   /** `BaseParams.recentAt`: the time the base's `recent` stands at, or null. */
@@ -382,10 +384,28 @@ export class PlainHead {
       ...m.ownFeatures(this.options),
       this.ownPopularity(m),
       m.visitItems(),
+      this.sellsNowFeature(),
     ];
     const value = { h, q, hdW, rep, feats, ctx };
     this.contexts.set(st, { clicks: st.clicks, ctx, recent: this.recentVersion, value });
     return value;
+  }
+
+  /**
+   * The shop's best sellers now with what they sold lately, as `IncrementalHead`'s feature is
+   * made: `sellsNow` of the stream's recent sales, else of the base's; none where neither is.
+   */
+  private sellsNowFeature(): Map<number, number> {
+    if (this.sellingNow && this.sellingNow.recent === this.recentVersion) return this.sellingNow.map;
+    let dense: Float32Array;
+    if (this.streamRecent) dense = this.streamRecent;
+    else {
+      dense = new Float32Array(this.baseRecent ? this.n : 0);
+      if (this.baseRecent) for (const [i, v] of this.baseRecent) dense[i] = v;
+    }
+    const map = sellsNow(dense);
+    this.sellingNow = { recent: this.recentVersion, map };
+    return map;
   }
 
   /** What sells, as own popularity reads it: the stream's recent sales, else the base's, else its bias. */

@@ -16,7 +16,7 @@ import { MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from '../..
 import type { ShopLearner } from '../../core/shop-delta.js';
 import { densePsi, RecentSales } from '../../core/shop-delta.js';
 import { TopK } from '../../core/item-matrix.js';
-import { bestSellers, freshPlacesFor, launchesIn, newSlotsFor, slottedTop } from '../../core/new-slots.js';
+import { bestSellers, freshPlacesFor, launchesIn, newSlotsFor, sellsNow, slottedTop } from '../../core/new-slots.js';
 import type { ReplayEvent } from '../eval/replay.js';
 
 /**
@@ -234,7 +234,8 @@ const sparse = (m: Map<number, number>): [Int32Array, Float32Array] => [Int32Arr
  * weights act on, every `startStride`-th, up to `maxStarts`. Each example weighs the events it
  * stands for, so the weighted NDCG estimates the tail's own. `V` [n × d], `W` [d × d] and `bias`
  * are the content model's; `recent`, where given, what each item sold before `from`
- * (`recentSales`), which the own-popularity feature then takes instead of `bias`. An example keeps
+ * (`recentSales`), which the own-popularity feature then takes instead of `bias`, and whose best
+ * sellers are the "sells now" feature (none without it). An example keeps
  * its query into the content model, not a score per item, so a catalogue of any size keeps them all.
  */
 export function collectExamples(
@@ -250,6 +251,8 @@ export function collectExamples(
   const { V, W, bias, n, d } = model;
   const content: ContentModel = { V, bias, n, d };
   const recent = model.recent ?? null;
+  // What sells now, as a head whose sales are the base's sees it: the same for every example.
+  const now = sparse(recent ? sellsNow(recent) : new Map<number, number>());
   // How many tail events of each context there are (a first pass over the shoppers' times).
   const tail = [0, 0];
   const lastTime = new Map<string, number>();
@@ -295,7 +298,9 @@ export function collectExamples(
           ...m.ownFeatures(o),
           ownPopularity(m.counts, (i) => (recent ? recent[i]! : bias[i]!)),
           m.visitItems(),
-        ].map(sparse),
+        ]
+          .map(sparse)
+          .concat([now]),
         ...(recent ? { ownFromRecent: true } : {}),
       });
     }
