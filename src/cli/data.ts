@@ -662,11 +662,14 @@ export function firstBuysOnly(events: readonly LogEvent[]): { events: LogEvent[]
   return { events: kept, dropped: events.length - kept.length };
 }
 
-/** Says on stderr what `--first-buys-only` left out of the events read. */
-export function sayFirstBuysOnly(read: number, dropped: number): void {
+/** `--first-buys-only` of both commands: the events read, or where `on` their first buys, saying on stderr what it left out. */
+export function firstBuysWhere(on: boolean, events: LogEvent[]): LogEvent[] {
+  if (!on) return events;
+  const kept = firstBuysOnly(events);
   console.error(
-    `--first-buys-only: left out ${dropped} of ${read} events, each a shopper's event on a product they had an event on before`,
+    `--first-buys-only: left out ${kept.dropped} of ${events.length} events, each a shopper's event on a product they had an event on before`,
   );
+  return kept.events;
 }
 
 /** The `--title-words` option: null where it is not given; a whole number ≥ 0, else a usage error. */

@@ -47,7 +47,7 @@ import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
 import { EARLIER_MIX_LENGTHS, MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
-import { bestSellers, freshPlacesFor, launchesIn, sellsNow } from './new-slots.js';
+import { BEST_SELLERS_KEPT, bestSellers, freshPlacesFor, launchesIn, sellsNow } from './new-slots.js';
 
 /**
  * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
@@ -614,7 +614,7 @@ export class IncrementalHead {
   private readonly baseRecent: ReadonlyMap<number, number> | null;
   /** What own popularity reads: what the shop's stream last said sold lately ({@link setRecentSales}), else `baseRecent`. */
   private recentSales: ReadonlyMap<number, number> | null;
-  /** The "sells now" feature of `recentSales` (`sellsNow`), made when first asked after they change. */
+  /** The "sells now" feature of `recentSales` (`sellsNow`): made with the stream's best sellers, or from the base's sales when first asked. */
   private sellingNow: { idx: Int32Array; val: Float32Array } | null = null;
   /** The weight of the shop delta ψ (the base's `shopDeltaWeight`). */
   private readonly shopWeight: number;
@@ -845,10 +845,10 @@ export class IncrementalHead {
    */
   setRecentSales(values: Float32Array | null): void {
     if (values && values.length !== this.n) throw new RangeError(`recent sales have ${values.length} entries, the catalogue ${this.n}`);
-    this.sellingNow = null;
     if (!values) {
       this.recentSales = this.baseRecent;
       this.sellers = new Int32Array(0);
+      this.sellingNow = null;
       return;
     }
     const next = new Map<number, number>();
@@ -859,6 +859,8 @@ export class IncrementalHead {
     }
     this.recentSales = next;
     this.sellers = bestSellers(values);
+    const now = sellsNow(values, BEST_SELLERS_KEPT, this.sellers);
+    this.sellingNow = { idx: Int32Array.from(now.keys()), val: Float32Array.from(now.values()) };
   }
 
   /**

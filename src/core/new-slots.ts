@@ -40,12 +40,16 @@ export function bestSellers(values: ArrayLike<number>, count: number = BEST_SELL
 /**
  * The "sells now" feature (`MEMORY_FEATURES`): the shop's `count` best sellers by what they sold
  * lately (`values`, dense over the catalogue: log(1 + sales, each weighing less with its age)),
- * best first, each with that value. The same for every shopper; its weight at a visit's start and
+ * best first (`sellers`, where the caller has {@link bestSellers} of them), each with that value. The same for every shopper; its weight at a visit's start and
  * in its middle is the shop's own, which the maintenance job chooses.
  */
-export function sellsNow(values: ArrayLike<number>, count: number = BEST_SELLERS_KEPT): Map<number, number> {
+export function sellsNow(
+  values: ArrayLike<number>,
+  count: number = BEST_SELLERS_KEPT,
+  sellers: ArrayLike<number> = bestSellers(values, count),
+): Map<number, number> {
   const out = new Map<number, number>();
-  for (const i of bestSellers(values, count)) out.set(i, values[i]!);
+  for (let j = 0; j < sellers.length; j++) out.set(sellers[j]!, values[sellers[j]!]!);
   return out;
 }
 

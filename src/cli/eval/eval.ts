@@ -47,7 +47,7 @@ import {
   UsageError,
 } from '../common.js';
 import type { LogEvent } from '../data.js';
-import { columnsOf, dateOrderOf, firstBuysOnly, parseTime, readShopLog, sayFirstBuysOnly, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, firstBuysWhere, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -795,9 +795,7 @@ async function main(argv: string[]): Promise<void> {
     dates,
   });
   const firstBuys = args['first-buys-only'] === true;
-  const kept = firstBuys ? firstBuysOnly(readEvents) : { events: readEvents, dropped: 0 };
-  if (firstBuys) sayFirstBuysOnly(readEvents.length, kept.dropped);
-  const events = kept.events;
+  const events = firstBuysWhere(firstBuys, readEvents);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const result = await runEvaluation({

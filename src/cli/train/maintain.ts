@@ -13,7 +13,7 @@ import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
 import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { columnsOf, dateOrderOf, firstBuysOnly, parseTime, readShopLog, sayFirstBuysOnly, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, firstBuysWhere, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -164,9 +164,7 @@ async function main(argv: string[]): Promise<void> {
   const itemsPath = String(args['items']);
   const { events: readEvents, items: read } = await readShopLog(eventsPath, itemsPath, { columns, until, dates });
   const firstBuys = args['first-buys-only'] === true;
-  const kept = firstBuys ? firstBuysOnly(readEvents) : { events: readEvents, dropped: 0 };
-  if (firstBuys) sayFirstBuysOnly(readEvents.length, kept.dropped);
-  const events = kept.events;
+  const events = firstBuysWhere(firstBuys, readEvents);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   // Training runs on the wasm backend, as the evaluation does (the plain-JS cpu backend is many times slower).
   const backend = await initBackend('wasm');
