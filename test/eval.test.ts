@@ -11,7 +11,15 @@ import { describe, expect, it } from 'vitest';
 import type { LogEvent } from '../src/cli/data.js';
 import { firstBuysOnly, parseTime, readItems, withShortTitles } from '../src/cli/data.js';
 import type { EvalSettings } from '../src/cli/eval/eval.js';
-import { ALL_METHODS, DEFAULT_EVAL_SETTINGS, DEFAULT_METHODS, formatBands, formatRebuys, runEvaluation } from '../src/cli/eval/eval.js';
+import {
+  ALL_METHODS,
+  DEFAULT_EVAL_SETTINGS,
+  DEFAULT_METHODS,
+  formatBands,
+  formatRebuys,
+  givenBaseProblems,
+  runEvaluation,
+} from '../src/cli/eval/eval.js';
 import { trainBase, writeModelFolder } from '../src/cli/train/base.js';
 import { RankMetrics } from '../src/cli/eval/metrics.js';
 import type { MethodReport, OnlineMethod, ReplayEvent, StaticMethod } from '../src/cli/eval/replay.js';
@@ -134,6 +142,52 @@ describe('a shop whose titles say little (--title-words)', () => {
       expect(r.status, `${flag} ${value}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(said);
     }
+  });
+  it('checks a given base against the run: the split, how the log is read, the files', () => {
+    const split = Date.parse('2011-10-01');
+    const whole = { titleWords: null, firstBuysOnly: false };
+    const data = { events: { sha256: 'e1' }, items: { sha256: 'i1' } };
+    const base = (p: Record<string, unknown>) => ({ until: '2011-10-01', builtBy: 'npm run maintain -- --until 2011-10-01', data, ...p });
+    const same = { events: 'e1', items: 'i1' };
+    // Built for this run: nothing to say.
+    expect(givenBaseProblems(base({}), split, whole, same)).toEqual({ errors: [], warnings: [] });
+    expect(
+      givenBaseProblems(base({ titleWords: 1, firstBuysOnly: true }), split, { titleWords: 1, firstBuysOnly: true }, same).errors,
+    ).toEqual([]);
+    // Trained past the split: it has seen the answers.
+    expect(givenBaseProblems(base({ until: '2011-10-08' }), split, whole, same).errors).toEqual([
+      'it learned from the events up to 2011-10-08, after the split 2011-10-01: it has seen the weeks it would be scored on',
+    ]);
+    // Older than the split: scored, and said to be stale.
+    expect(givenBaseProblems(base({ until: '2011-08-01' }), split, whole, same)).toEqual({
+      errors: [],
+      warnings: ['it learned from the events up to 2011-08-01, before the split 2011-10-01: it is scored as a stale base'],
+    });
+    // Read otherwise: titles cut, or re-buys left out, on either side.
+    expect(givenBaseProblems(base({ titleWords: 0, firstBuysOnly: false }), split, whole, same).errors).toEqual([
+      'it was built on no title text (--title-words 0), and this run reads whole titles',
+    ]);
+    expect(
+      givenBaseProblems(base({ titleWords: null, firstBuysOnly: false }), split, { titleWords: 1, firstBuysOnly: true }, same).errors,
+    ).toEqual([
+      'it was built on whole titles, and this run reads titles cut to 1 word (--title-words 1)',
+      'it was built on every event, and this run reads the first buys only (--first-buys-only)',
+    ]);
+    // A base of an earlier version says how the log was read only in builtBy, which is read.
+    const older = base({ builtBy: 'npm run maintain -- --until 2011-10-01 --title-words 1 --first-buys-only --l2 0.001' });
+    expect(givenBaseProblems(older, split, whole, same).errors).toHaveLength(2);
+    expect(givenBaseProblems(older, split, { titleWords: 1, firstBuysOnly: true }, same).errors).toEqual([]);
+    // Other files: scored, with a warning.
+    expect(givenBaseProblems(base({}), split, whole, { events: 'e2', items: 'i1' }).warnings).toEqual([
+      "it was built from another events file than this run's",
+    ]);
+    // The shipped content-only base was built by no maintenance run: nothing to check.
+    expect(
+      givenBaseProblems({ builtBy: 'npm run build:encoder', kind: 'content-only base' }, split, { titleWords: 0, firstBuysOnly: true }),
+    ).toEqual({
+      errors: [],
+      warnings: [],
+    });
   });
   it('refuses threads for the trained baselines other than 0, 1 or 2, before it reads anything', () => {
     const root = resolve(import.meta.dirname, '..');

@@ -141,6 +141,22 @@ describe.skipIf(!data)('maintain (real data, a slice)', () => {
     // Trained on each shopper's first event on each product only: fewer examples than the same lines give in full.
     expect(sh.provenance.builtBy).toContain('--first-buys-only');
     expect(sh.metrics.trainingExamples).toBeLessThan(th.metrics.trainingExamples);
+    // How the log was read, recorded for an eval given the base to check: an eval that keeps the
+    // re-buys refuses this base before it reads the log, and says why.
+    const readAs = (folder: string): unknown => {
+      const p = (JSON.parse(readFileSync(join(headDir(folder), 'manifest.json'), 'utf8')) as { provenance: Record<string, unknown> })
+        .provenance;
+      return [p['firstBuysOnly'], p['titleWords']];
+    };
+    expect(readAs(sampled)).toEqual([true, null]);
+    expect(readAs(trained)).toEqual([false, null]);
+    const given = spawnSync(
+      tsx,
+      ['src/cli/eval/eval.ts', '--events', small, '--items', itemsPath, '--split', '2010-12-07', '--base', sampled],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(given.status).toBe(2);
+    expect(given.stderr).toMatch(/--base .*sampled does not fit this run: it was built with --first-buys-only/);
     // A shop that wants no places for launches writes none.
     expect(sh.provenance.builtBy).toContain('--launch-slots 0');
     expect(sh.launchSlots).toBeUndefined();

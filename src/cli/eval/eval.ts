@@ -599,7 +599,9 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
                      list a page shows: shared among departments, the viewed items shown as the
                      base chose; -hidden always leaves them out); default in the list stands for
                      those, so --methods default,gru4rec adds GRU4Rec
-  --base DIR         a model folder that maintain --until <split> wrote (skips training the base)
+  --base DIR         a model folder that maintain --until <split> wrote (skips training the base);
+                     refused where it learned past the split or read the log otherwise
+                     (--title-words, --first-buys-only)
   --vectors M        score Clickwise on product-quantised vectors with M subspaces
   --out F            the JSON report (the SVG goes next to it)
   --models DIR       the shipped encoder (default: this package's models/)
@@ -612,6 +614,92 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
                      (in the replay's thread, one after the other); the figures are the same
   (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --knn-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --start-fit-days, --start-steps, --start-features (a,b: of the start rankers' features), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
+
+/** How a log was read before its methods saw it: the options a `--base` must have been built with too. */
+export interface LogReading {
+  /** `--title-words`: null where not given. */
+  titleWords: number | null;
+  /** `--first-buys-only`. */
+  firstBuysOnly: boolean;
+}
+
+/**
+ * What is wrong with scoring a base `npm run maintain` wrote (its head manifest's `provenance`) at
+ * `split` on a log read as `reading`: `errors` where its figures would mean nothing (it learned
+ * from the test weeks, or from a log read otherwise: titles cut differently, re-buys kept or left
+ * out), `warnings` where they mean something else than a base at the split (one older than it,
+ * or built from other files). A base of other origin (the shipped content-only one) says none of
+ * this and gets neither. Older bases record the options only in `builtBy`, which is read for them.
+ */
+export function givenBaseProblems(
+  provenance: Record<string, unknown> | undefined,
+  split: number,
+  reading: LogReading,
+  inputs: { events: string; items: string } | null = null,
+): { errors: string[]; warnings: string[] } {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const builtBy = typeof provenance?.['builtBy'] === 'string' ? provenance['builtBy'] : '';
+  const until = typeof provenance?.['until'] === 'string' ? Date.parse(provenance['until']) : NaN;
+  if (!builtBy.startsWith('npm run maintain') && !Number.isFinite(until)) return { errors, warnings };
+  if (Number.isFinite(until) && until > split)
+    errors.push(
+      `it learned from the events up to ${day(until)}, after the split ${day(split)}: it has seen the weeks it would be scored on`,
+    );
+  else if (Number.isFinite(until) && until < split)
+    warnings.push(`it learned from the events up to ${day(until)}, before the split ${day(split)}: it is scored as a stale base`);
+  const recorded = provenance?.['titleWords'];
+  const words =
+    typeof recorded === 'number' || recorded === null
+      ? recorded
+      : /--title-words (\d+)/.exec(builtBy) !== null
+        ? Number(/--title-words (\d+)/.exec(builtBy)![1])
+        : null;
+  const said = (n: number | null): string =>
+    n === null
+      ? 'whole titles'
+      : n === 0
+        ? 'no title text (--title-words 0)'
+        : `titles cut to ${n} word${n === 1 ? '' : 's'} (--title-words ${n})`;
+  if (words !== reading.titleWords) errors.push(`it was built on ${said(words)}, and this run reads ${said(reading.titleWords)}`);
+  const firstBuys =
+    typeof provenance?.['firstBuysOnly'] === 'boolean' ? provenance['firstBuysOnly'] : /(^| )--first-buys-only( |$)/.test(builtBy);
+  if (firstBuys !== reading.firstBuysOnly)
+    errors.push(
+      firstBuys
+        ? 'it was built with --first-buys-only (every re-buy left out), and this run keeps the re-buys'
+        : 'it was built on every event, and this run reads the first buys only (--first-buys-only)',
+    );
+  const data = provenance?.['data'] as { events?: { sha256?: unknown }; items?: { sha256?: unknown } } | undefined;
+  if (inputs !== null && data !== undefined)
+    for (const [what, sha] of [
+      ['events', inputs.events],
+      ['items', inputs.items],
+    ] as const) {
+      const built = data[what]?.sha256;
+      if (typeof built === 'string' && built !== sha) warnings.push(`it was built from another ${what} file than this run's`);
+    }
+  return { errors, warnings };
+}
+
+/**
+ * `--base DIR` checked before the log is read: refused with every reason where its figures would
+ * mean nothing, each warning printed where they mean something else. A folder with no model is
+ * left to the run's own error, which says how to write one.
+ */
+function checkGivenBase(dir: string, split: number, reading: LogReading, inputs: { events: string; items: string } | null): void {
+  if (!existsSync(join(dir, 'manifest.json'))) return;
+  const model = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as ModelManifest;
+  const headFile = join(dir, model.head, 'manifest.json');
+  if (!existsSync(headFile)) return;
+  const head = JSON.parse(readFileSync(headFile, 'utf8')) as HeadManifest;
+  const { errors, warnings } = givenBaseProblems(head.provenance, split, reading, inputs);
+  if (errors.length > 0)
+    throw new UsageError(
+      `--base ${dir} does not fit this run: ${errors.join('; ')}. Build one for it with npm run maintain -- --events E --items I --until ${day(split)} and the same --title-words and --first-buys-only as here, or leave --base out to train the base here.`,
+    );
+  for (const w of warnings) console.error(`--base ${dir}: ${w}.`);
+}
 
 /** `--training-threads` checked: 0, 1 or 2. */
 function trainingThreadsOf(v: unknown): 0 | 1 | 2 {
@@ -783,6 +871,14 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+  const firstBuys = args['first-buys-only'] === true;
+  if (args['base'] !== undefined)
+    checkGivenBase(
+      resolve(String(args['base'])),
+      split,
+      { titleWords, firstBuysOnly: firstBuys },
+      existsSync(eventsPath) && existsSync(itemsPath) ? { events: sha256File(eventsPath), items: sha256File(itemsPath) } : null,
+    );
   const t0 = Date.now();
   const {
     events: readEvents,
@@ -794,7 +890,6 @@ async function main(argv: string[]): Promise<void> {
     until: until ?? Infinity,
     dates,
   });
-  const firstBuys = args['first-buys-only'] === true;
   const events = firstBuysWhere(firstBuys, readEvents);
   const items = titleWords !== null ? withShortTitles(read, titleWords) : read;
   const bars = new Map<string, ReturnType<typeof progressBar>>();

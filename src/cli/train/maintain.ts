@@ -213,6 +213,9 @@ async function main(argv: string[]): Promise<void> {
     provenance: {
       ...head.provenance,
       builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${firstBuys ? ' --first-buys-only' : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}${shareClicks !== 'auto' ? ` --share-clicks ${shareClicks}` : ''}${residualBits !== null ? ` --residual-bits ${residualBits}` : ''}`,
+      // How the log was read, for an eval that is given this base (`eval --base`) to check.
+      titleWords,
+      firstBuysOnly: firstBuys,
       data: {
         events: { path: eventsPath, sha256: sha256File(eventsPath) },
         items: { path: itemsPath, sha256: sha256File(itemsPath) },
