@@ -29,5 +29,8 @@ describe('what the tag says of why an item is recommended', () => {
     // An item the shopper clicked before, shown back (a shop of re-buys): that, not another click.
     expect(whyText({ ...base, viewed: true }, titleOf)).toBe('you viewed this before');
     expect(whyText({ ...base, because: [], viewed: true }, titleOf)).toBe('you viewed this before');
+    // One that what the whole shop sells now put there more than the clicks did: that.
+    expect(whyText({ ...base, selling: true }, titleOf)).toBe('popular right now');
+    expect(whyText({ ...base, selling: true, viewed: true }, titleOf)).toBe('you viewed this before');
   });
 });

@@ -576,6 +576,15 @@ describe('what sells now (the "sells now" feature)', () => {
     expect(diff[250]).toBeGreaterThan(0.95 * 8 * 4);
     expect(diff[250]).toBeLessThan(1.05 * 8 * 4);
     expect(diff[7]).toBeCloseTo(0, 5);
+    // What it adds is explained as no click's: at a visit's start its weight times what it sold, in the middle nothing.
+    const atStart = await withIt.explain([250, 7, 3], t + 3 * 3_600_000);
+    expect(atStart.sellsNow[0]).toBeCloseTo(diff[250]!, 3);
+    expect([atStart.sellsNow[1], atStart.sellsNow[2]]).toEqual([0, 0]);
+    expect((await withIt.explain([250], t + 1000)).sellsNow[0]).toBeCloseTo(0, 5);
+    // A base without the feature adds only what φ's first click, on an item that is no best seller, taught it against them.
+    const learnedOnly = (await without.explain([250], t + 3 * 3_600_000)).sellsNow[0]!;
+    expect(learnedOnly).toBeLessThan(0);
+    expect(learnedOnly).toBeGreaterThan(-0.05 * 8 * 4);
     // The stream says item 7 sells best now: it leads the next visit's start instead.
     withIt.setRecentSales(Float32Array.from({ length: n }, (_, i) => (i === 7 ? 6 : 0.01)));
     expect(await top(withIt, t + 6 * 3_600_000)).toBe(7);

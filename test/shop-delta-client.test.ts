@@ -381,6 +381,41 @@ describe('the shop delta in the recommender', () => {
     expect(await ids((await make(model)).rec)).toEqual(before);
   });
 
+  it('says an item is there because it sells now where that, not the clicks, put it there', async () => {
+    const { model, baseIds } = shopOfNewProducts();
+    const encoder = JSON.parse(readFileSync(join(MODELS, 'encoder', 'manifest.json'), 'utf8')) as EncoderManifest;
+    // Known items with about the same bias; item 150 sold best lately, 40 a little, the rest nothing.
+    const star = baseIds[150]!;
+    const recent = Float32Array.from({ length: 200 }, (_, j) => (j === 150 ? 3 : j === 40 ? 0.5 : 0));
+    const bias = Float32Array.from({ length: 200 }, (_, j) => 5 + j / 1000);
+    const write = (startWeight: number): void => {
+      writeHeadModel(join(model, 'head'), {
+        ...defaultHead(encoder),
+        ids: baseIds,
+        bias,
+        residual: null,
+        recent,
+        recentHalfLifeDays: 7,
+        // Every feature 0 but what sells now at a visit's start.
+        mix: [...new Array<number>(13).fill(0), startWeight],
+      });
+    };
+    write(2);
+    const { rec } = await make(model);
+    // No click yet, a visit's start: the best seller leads, and the list says why.
+    const list = await rec.recommend({ diversify: false });
+    expect(list[0]!.id).toBe(star);
+    expect(list[0]!.selling).toBe(true);
+    expect(list[0]!.because).toEqual([]);
+    // The one that sold a little comes next (5.04 + 2 × 0.5 against the others' 5.2 at most), for the same reason; no other.
+    expect(list[1]!.id).toBe(baseIds[40]);
+    expect(list.filter((r) => r.selling).map((r) => r.id)).toEqual([star, baseIds[40]]);
+    // A base that gives it no weight: no item is there for it, and none says so.
+    write(0);
+    const { rec: plain } = await make(model);
+    expect((await plain.recommend({ diversify: false })).filter((r) => r.selling)).toEqual([]);
+  });
+
   it('warns once when a delta folder that was asked for has none, and never fetches with shopDelta: false', async () => {
     const model = modelCopy();
     const asked = await make(model, { shopDelta: join(model, 'delta/'), shopDeltaRefreshMs: 20 });

@@ -423,6 +423,12 @@ export interface Explanation {
   votes: Float32Array;
   /** Each row's decay as a voter (0 for none). */
   voteWeights: number[];
+  /**
+   * [targets]: what the shop's best sellers now add to each target's score (what it sold lately
+   * times the feature's weight in the context of the explained time, φ's part included); 0 for a
+   * target that is not one of them. No click of the shopper's is behind it.
+   */
+  sellsNow: Float32Array;
 }
 
 /**
@@ -1294,14 +1300,24 @@ export class IncrementalHead {
       t.dispose();
     }
     const votes = new Float32Array(history.length * cols);
-    if (cast[0]!.length + cast[1]!.length > 0) {
+    // The shop's best sellers now among the targets, by column, with what they sold lately.
+    const selling: { col: number; v: number }[] = [];
+    const now = this.sellsNowFeature();
+    for (let j = 0; j < now.idx.length; j++) {
+      const col = column.get(now.idx[j]!);
+      if (col !== undefined) selling.push({ col, v: now.val[j]! });
+    }
+    const sellsNow = new Float32Array(cols);
+    if (cast[0]!.length + cast[1]!.length + selling.length > 0) {
       const { mix } = await this.queryParams();
       const weight = (f: (typeof MEMORY_FEATURES)[number]): number => mix[2 * MEMORY_FEATURES.indexOf(f) + ctx]!;
       [weight('transitions'), weight('own order')].forEach((m, f) => {
         for (const { row, col, v } of cast[f]!) votes[row * cols + col]! += m * v;
       });
+      const m = weight('sells now');
+      for (const { col, v } of selling) sellsNow[col] = m * v;
     }
-    return { history, weights, contributions, votes, voteWeights };
+    return { history, weights, contributions, votes, voteWeights, sellsNow };
   }
 
   /** The scored set of a click: p, impressions, seeded random negatives. */

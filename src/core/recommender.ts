@@ -196,6 +196,13 @@ export interface Recommendation {
    * viewed this before" of it rather than `because`, which names the other clicks that led to it.
    */
   viewed?: true;
+  /**
+   * Present (true) where what the whole shop sells now added more to the item's score than the
+   * shopper's clicks did: one of the shop's best sellers lately, at the weight the shop's
+   * maintenance job chose for it (mostly at a visit's start). A page says "popular right now"
+   * of it rather than `because`, whose clicks did less to put it there.
+   */
+  selling?: true;
 }
 
 /** Options of `recommend`. */
@@ -1596,18 +1603,22 @@ class RecommenderImpl implements Recommender {
     // The `because` of the items shown (the history is the one the sharing read: no await between),
     // from the sharing's explanation where it covers them all (a new product's place may add one).
     if (explained && !picked.every((p) => explained!.column.has(p.i))) explained = null;
-    const { history, weights, contributions, votes, voteWeights } = explained?.ex ?? (await this.head.explain(picked.map((p) => p.i)));
+    const { history, weights, contributions, votes, voteWeights, sellsNow } =
+      explained?.ex ?? (await this.head.explain(picked.map((p) => p.i)));
     const columns = explained ? explained.column.size : picked.length;
     const columnOf = (p: { i: number }, at: number): number => (explained ? explained.column.get(p.i)! : at);
     return picked.map((p, at) => {
       const col = columnOf(p, at);
       const parts: { id: string; weight: number }[] = [];
       let total = 0;
+      // What the clicks added, each at its own weight, against what selling now added.
+      let byClicks = 0;
       history.forEach((h, row) => {
+        const [like, vote] = [contributions[row * columns + col]!, votes[row * columns + col]!];
+        if (like + vote > 0 && h !== p.i) byClicks += like + vote;
         // An item shown for one interest is explained by that interest's clicks, however long ago
         // (each part at its click's full weight).
         if (p.group !== undefined && this.catalog.category(h) !== p.group) return;
-        const [like, vote] = [contributions[row * columns + col]!, votes[row * columns + col]!];
         const c =
           p.group !== undefined
             ? (weights[row]! > 0 ? like / Math.max(weights[row]!, 1e-6) : 0) + (voteWeights[row]! > 0 ? vote / voteWeights[row]! : 0)
@@ -1627,6 +1638,7 @@ class RecommenderImpl implements Recommender {
         because: parts.slice(0, 3).map((x) => ({ id: x.id, weight: x.weight / total })),
         ...(place ? { place } : {}),
         ...(this.head.clickedBefore(id) ? { viewed: true as const } : {}),
+        ...(sellsNow[col]! > 0 && sellsNow[col]! > byClicks ? { selling: true as const } : {}),
       };
     });
   }

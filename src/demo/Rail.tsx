@@ -89,9 +89,11 @@ export function Rail({
                       ? 'new in the shop'
                       : r.viewed
                         ? 'you viewed this before'
-                        : r.because.length > 0
-                          ? `because you viewed ${titleOf(r.because[0]!.id)}`
-                          : r.item.category}
+                        : r.selling
+                          ? 'popular right now'
+                          : r.because.length > 0
+                            ? `because you viewed ${titleOf(r.because[0]!.id)}`
+                            : r.item.category}
                 </span>
               </span>
             </a>
