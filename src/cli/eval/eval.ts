@@ -649,12 +649,8 @@ export function givenBaseProblems(
   else if (Number.isFinite(until) && until < split)
     warnings.push(`it learned from the events up to ${day(until)}, before the split ${day(split)}: it is scored as a stale base`);
   const recorded = provenance?.['titleWords'];
-  const words =
-    typeof recorded === 'number' || recorded === null
-      ? recorded
-      : /--title-words (\d+)/.exec(builtBy) !== null
-        ? Number(/--title-words (\d+)/.exec(builtBy)![1])
-        : null;
+  const cut = /--title-words (\d+)/.exec(builtBy);
+  const words = typeof recorded === 'number' || recorded === null ? recorded : cut ? Number(cut[1]) : null;
   const said = (n: number | null): string =>
     n === null
       ? 'whole titles'
