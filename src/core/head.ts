@@ -47,7 +47,13 @@ import { ItemMatrix, TopK } from './item-matrix.js';
 import { mixSeed, mulberry32 } from './rng.js';
 import { nextTask } from './slice.js';
 import { EARLIER_MIX_LENGTHS, MEMORY_FEATURES, MIX_LENGTH, ownPopularity, ShopperMemory } from './memory.js';
-import { BEST_SELLERS_KEPT, bestSellers, freshPlacesFor, launchesIn, sellsNow } from './new-slots.js';
+import { BEST_SELLERS_KEPT, bestSellers, freshPlacesFor, launchesIn, sellsNow, sellsNowOf } from './new-slots.js';
+
+/** A sparse feature's (index, value) lists, from a map of them. */
+const sparseOf = (m: ReadonlyMap<number, number>): { idx: Int32Array; val: Float32Array } => ({
+  idx: Int32Array.from(m.keys()),
+  val: Float32Array.from(m.values()),
+});
 
 /**
  * Rows scored per task (see `IncrementalHead.topScores`): 262,144 int8 rows of 64 are 16 MB,
@@ -797,14 +803,7 @@ export class IncrementalHead {
 
   /** The shop's best sellers now with what they sold lately (`sellsNow` of `recentSales`; none without them). */
   private sellsNowFeature(): { idx: Int32Array; val: Float32Array } {
-    if (!this.sellingNow) {
-      const recent = this.recentSales;
-      const dense = new Float32Array(recent ? this.n : 0);
-      if (recent) for (const [i, v] of recent) dense[i] = v;
-      const now = sellsNow(dense);
-      this.sellingNow = { idx: Int32Array.from(now.keys()), val: Float32Array.from(now.values()) };
-    }
-    return this.sellingNow;
+    return (this.sellingNow ??= sparseOf(sellsNowOf(this.recentSales, this.n)));
   }
 
   /** The weights of the features in force in context `ctx`, [features], inside a tidy. */
@@ -865,8 +864,7 @@ export class IncrementalHead {
     }
     this.recentSales = next;
     this.sellers = bestSellers(values);
-    const now = sellsNow(values, BEST_SELLERS_KEPT, this.sellers);
-    this.sellingNow = { idx: Int32Array.from(now.keys()), val: Float32Array.from(now.values()) };
+    this.sellingNow = sparseOf(sellsNow(values, BEST_SELLERS_KEPT, this.sellers));
   }
 
   /**

@@ -49,3 +49,4 @@ export type { DeltaStore, RemoteChange, StoredEvent, StoredSnapshot, StoredState
 export { fnv1a, ngramBuckets, tokenize } from './tokenizer.js';
 export type { TokenizerConfig } from './tokenizer.js';
 export type { BackendName, BackendRequest, Item, Progress, ProgressCallback, ProgressPhase } from './types.js';
+export { whyText } from './why.js';

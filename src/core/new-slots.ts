@@ -53,6 +53,14 @@ export function sellsNow(
   return out;
 }
 
+/** {@link sellsNow} of sales kept sparse (item index → what it sold lately) over a catalogue of `n`; none where there are none. */
+export function sellsNowOf(sales: ReadonlyMap<number, number> | null, n: number): Map<number, number> {
+  if (!sales) return new Map();
+  const dense = new Float32Array(n);
+  for (const [i, v] of sales) dense[i] = v;
+  return sellsNow(dense);
+}
+
 /** The launches of a list of `k`: the items among the first `k` of `sellers` (best first) that `known` marks 0, in index order. */
 export function launchesIn(sellers: ArrayLike<number>, known: ArrayLike<number>, k: number): Int32Array {
   const out: number[] = [];

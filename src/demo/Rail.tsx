@@ -1,5 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Item, Recommendation } from '../core/index.js';
+import { whyText } from '../core/index.js';
 
 /**
  * The "Recommended for you" rail. Entries that moved slide from their old place (FLIP), new
@@ -82,19 +83,7 @@ export function Rail({
               {r.item.image && <img src={r.item.image} alt="" width={48} height={44} />}
               <span>
                 <span className="title">{r.item.title}</span>
-                <span className="why">
-                  {r.place === 'launch'
-                    ? 'new, and selling fast'
-                    : r.place === 'new'
-                      ? 'new in the shop'
-                      : r.viewed
-                        ? 'you viewed this before'
-                        : r.selling
-                          ? 'popular right now'
-                          : r.because.length > 0
-                            ? `because you viewed ${titleOf(r.because[0]!.id)}`
-                            : r.item.category}
-                </span>
+                <span className="why">{whyText(r, titleOf) || r.item.category}</span>
               </span>
             </a>
           </li>

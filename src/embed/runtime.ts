@@ -8,7 +8,7 @@
  * whose elements carry `data-field="title|description|category|price|because|image|link"`.
  */
 import type { BackendRequest, Recommendation, Recommender } from '../core/index.js';
-import { prefetchingFetcher } from '../core/index.js';
+import { prefetchingFetcher, whyText } from '../core/index.js';
 import { earlyCatalogOf } from '../catalog-indexer.js';
 import { createRecommender } from '../index.js';
 import type { EarlyIndex } from '../early-index.js';
@@ -79,20 +79,8 @@ const POINTER_EVENTS = ['pointerover', 'pointerdown'];
 /** Longest a link click waits for its click to be stored before navigating anyway. */
 const NAVIGATION_WAIT_MS = 400;
 
-/**
- * What a `data-field="because"` element says of a recommendation: the click that put it there
- * most; for an item in a place kept for new products, that it is new (and, for a launch among
- * the shop's best sellers now, that it sells), since no click put it there; for an item the
- * shopper clicked before, shown back (a shop of re-buys), that; for one that what the shop sells
- * now put there more than the clicks did, that it is popular now; else nothing.
- */
-export function whyText(r: Recommendation, titleOf: (id: string) => string): string {
-  if (r.place === 'launch') return 'new, and selling fast';
-  if (r.place === 'new') return 'new in the shop';
-  if (r.viewed) return 'you viewed this before';
-  if (r.selling) return 'popular right now';
-  return r.because[0] ? `because you viewed ${titleOf(r.because[0].id)}` : '';
-}
+/** What a `data-field="because"` element says of a recommendation (the same words as a React storefront's). */
+export { whyText };
 
 function fill(el: Element, field: string, r: Recommendation, hrefPattern: string | null, titleOf: (id: string) => string): void {
   switch (field) {

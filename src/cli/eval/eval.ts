@@ -868,13 +868,12 @@ async function main(argv: string[]): Promise<void> {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const firstBuys = args['first-buys-only'] === true;
-  if (args['base'] !== undefined)
-    checkGivenBase(
-      resolve(String(args['base'])),
-      split,
-      { titleWords, firstBuysOnly: firstBuys },
-      existsSync(eventsPath) && existsSync(itemsPath) ? { events: sha256File(eventsPath), items: sha256File(itemsPath) } : null,
-    );
+  // The inputs' hashes, made once: for a given base's check here and for the report.
+  const hashes =
+    args['base'] !== undefined && existsSync(eventsPath) && existsSync(itemsPath)
+      ? { events: sha256File(eventsPath), items: sha256File(itemsPath) }
+      : null;
+  if (args['base'] !== undefined) checkGivenBase(resolve(String(args['base'])), split, { titleWords, firstBuysOnly: firstBuys }, hashes);
   const t0 = Date.now();
   const {
     events: readEvents,
@@ -919,8 +918,8 @@ async function main(argv: string[]): Promise<void> {
     backend: 'wasm',
     command: `npm run eval -- ${argv.join(' ')}`,
     inputs: [
-      { path: eventsPath, sha256: sha256File(eventsPath) },
-      { path: itemsPath, sha256: sha256File(itemsPath) },
+      { path: eventsPath, sha256: hashes?.events ?? sha256File(eventsPath) },
+      { path: itemsPath, sha256: hashes?.items ?? sha256File(itemsPath) },
     ],
     eventsReplayed: result.eventsReplayed,
     eventsScored: result.eventsScored,

@@ -11,7 +11,7 @@ import { DEFAULT_HEAD_OPTIONS, normalisedHistory, pushHistory, scoredSet, transi
 import { ItemMatrix, TopK } from '../../core/item-matrix.js';
 import type { Likeness } from '../../core/interests.js';
 import { MIX_LENGTH, ownPopularity, ShopperMemory } from '../../core/memory.js';
-import { BEST_SELLERS_KEPT, bestSellers, freshPlacesFor, launchesIn, sellsNow, slottedTop } from '../../core/new-slots.js';
+import { BEST_SELLERS_KEPT, bestSellers, freshPlacesFor, launchesIn, sellsNow, sellsNowOf, slottedTop } from '../../core/new-slots.js';
 import { ReplayKernel } from './replay-kernel.js';
 
 /** A shopper's ΔW and its sums before their first learning step: all 0, and held by no one (see `PlainState.dW`). */
@@ -397,13 +397,7 @@ export class PlainHead {
    */
   private sellsNowFeature(): Map<number, number> {
     if (this.sellingNow && this.sellingNow.recent === this.recentVersion) return this.sellingNow.map;
-    let map: Map<number, number>;
-    if (this.streamRecent) map = sellsNow(this.streamRecent, BEST_SELLERS_KEPT, this.sellers);
-    else {
-      const dense = new Float32Array(this.baseRecent ? this.n : 0);
-      if (this.baseRecent) for (const [i, v] of this.baseRecent) dense[i] = v;
-      map = sellsNow(dense);
-    }
+    const map = this.streamRecent ? sellsNow(this.streamRecent, BEST_SELLERS_KEPT, this.sellers) : sellsNowOf(this.baseRecent, this.n);
     this.sellingNow = { recent: this.recentVersion, map };
     return map;
   }
