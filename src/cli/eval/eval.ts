@@ -374,6 +374,8 @@ export async function runEvaluation(o: EvalOptions): Promise<EvalResult> {
           settings.base,
           (done, total) => o.onProgress?.(`base ${day(until)} (training)`, done, total),
           (done, total) => o.onProgress?.(`base ${day(until)} (learning rate)`, done, total),
+          undefined,
+          (done, total) => o.onProgress?.(`base ${day(until)} (training on every day)`, done, total),
         );
         const written = writeModelFolder(dir, o.models, head);
         if (label) bases.push({ name: label, version: written.model.version, until: when(until), choices: choicesOf(written.head) });
@@ -612,7 +614,7 @@ session starts) and writes a JSON report and an SVG of NDCG@k per week.
   --training-threads N  threads that train SASRec and GRU4Rec beside the replay: 2 (default,
                      fastest, the most memory), 1 (the two trainings one after the other), or 0
                      (in the replay's thread, one after the other); the figures are the same
-  (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
+  (settings of the methods: --learning-rate, --initial-accumulator, --history-decay, --ranked-negatives, --ranked-weight, --base-epochs, --base-lr, --base-l2, --base-full-softmax-up-to, --base-content-alone, --base-refit (yes or no: train the base again on every day once its weights are chosen), --base-transition-folds, --base-successors, --base-recent-half-life, --base-learning-rates (maintain's --learning-rates), --markov-*, --sknn-*,
    --repeat-recency, --repeat-prior-half-life (days, or split), --markov-visit, --knn-visit, --repeat-visit, --sknn-visit, --sasrec-visit and --gru4rec-visit (keep or last: where the current visit's items go), --sknn-similarity (sum or cosine), --start-fit-days, --start-steps, --start-features (a,b: of the start rankers' features), --recent-half-life-days, --sasrec-*, --gru4rec-*, --shop-*; see docs/RESULTS.md)`;
 
 /** How a log was read before its methods saw it: the options a `--base` must have been built with too. */
@@ -739,6 +741,7 @@ async function main(argv: string[]): Promise<void> {
     'base-lr': 'number',
     'base-l2': 'number',
     'base-content-alone': 'boolean',
+    'base-refit': 'string',
     'base-transition-folds': 'number',
     'base-successors': 'number',
     'base-recent-half-life': 'number',
@@ -814,6 +817,11 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-l2'] !== undefined) settings.base.l2 = Number(args['base-l2']);
   if (args['base-full-softmax-up-to'] !== undefined) settings.base.fullSoftmaxUpTo = Number(args['base-full-softmax-up-to']);
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
+  if (args['base-refit'] !== undefined) {
+    const v = String(args['base-refit']);
+    if (v !== 'yes' && v !== 'no') throw new UsageError(`--base-refit must be yes or no, got ${v}.`);
+    settings.base.refit = v === 'yes';
+  }
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['base-successors'] !== undefined) settings.base.successors = Number(args['base-successors']);
   if (args['base-recent-half-life'] !== undefined) settings.base.recentHalfLifeDays = Number(args['base-recent-half-life']);

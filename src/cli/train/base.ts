@@ -52,6 +52,13 @@ export interface BaseOptions {
    */
   mixTailDays: number;
   /**
+   * Trains the content model again once the feature weights are chosen, on every day before the
+   * cut-off (the held-out days too), and ships that one with the weights chosen: the model the
+   * weights were chosen beside never saw the shop's latest weeks. false ships the model trained
+   * without them (half the training time).
+   */
+  refit: boolean;
+  /**
    * Trains the content model beside the shop's transition feature (train-base.ts), so that it
    * learns what transitions miss. Each fold of the shoppers (`transitionFolds`) is trained with a
    * transition table built from the other folds.
@@ -137,6 +144,7 @@ export const DEFAULT_BASE_OPTIONS: BaseOptions = {
   batchSize: 512,
   seed: 42,
   mixTailDays: 28,
+  refit: true,
   jointTransitions: true,
   transitionFolds: 2,
   successors: TRANSITION_TOP,
@@ -238,6 +246,8 @@ export async function trainBase(
   onRateProgress?: (done: number, total: number) => void,
   /** Progress of choosing the feature weights, the shop delta's weight and the places on the held-out weeks (after the training). */
   onChoiceProgress?: (done: number, total: number) => void,
+  /** Progress of training the content model again on every day (`o.refit`; after the choices). */
+  onRefitProgress?: (done: number, total: number) => void,
 ): Promise<TrainedBase> {
   validateBaseOptions(o);
   const encoder = readEncoderManifest(models);
@@ -513,49 +523,53 @@ export async function trainBase(
   }
 
   // Trained base: W₀, residuals, biases and α₀ fitted on next-item prediction.
-  const sequences = fitting.length ? fittingSequences : sequencesBeforeSplit(past);
-  let isKnown = fittingKnown;
-  if (!fitting.length) {
-    isKnown = new Uint8Array(ids.length);
-    for (const e of past) isKnown[e.item] = 1;
-  }
-  const seqList = [...sequences.values()];
-  let transitions: Parameters<typeof trainBaseParams>[7]['transitions'];
-  if (o.jointTransitions) {
-    // Shoppers in folds: each fold's examples get the table of the other folds' sequences.
-    const k = o.transitionFolds;
-    const fold = Uint8Array.from(seqList, (_, si) => si % k);
-    const tables = Array.from({ length: k }, (_, f) => transitionsOf(seqList.filter((_, si) => fold[si] !== f)));
-    transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
-  }
-  const p = await trainBaseParams(E, ids.length, d, seqList, isKnown, bias0, head.alpha, {
-    ...(transitions ? { transitions } : {}),
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    learningRate: o.learningRate,
-    l2: o.l2,
-    temperature: 5,
-    seed: o.seed,
-    history: DEFAULT_HEAD_OPTIONS,
-    fullSoftmaxUpTo: o.fullSoftmaxUpTo,
-    sampledNegatives: o.sampledNegatives,
-    ...(onProgress ? { onProgress } : {}),
-  });
-  // Centred on the known items, so an item the logs do not know (bias 0) starts at their average.
-  const trainedBias = Float32Array.from(known, (i) => p.bias[i]!);
-  const mb = trainedBias.reduce((a, v) => a + v, 0) / Math.max(1, trainedBias.length);
-  const residual = new Float32Array(known.length * d);
-  known.forEach((i, k) => residual.set(p.residual.subarray(i * d, (i + 1) * d), k * d));
+  const allKnown = new Uint8Array(ids.length);
+  for (const e of past) allKnown[e.item] = 1;
+  /** The content model trained on `seqList`, the items of `isKnown` learning their residuals and biases. */
+  const fitContent = (seqList: number[][], isKnown: Uint8Array, progress?: (done: number, total: number) => void) => {
+    let transitions: Parameters<typeof trainBaseParams>[7]['transitions'];
+    if (o.jointTransitions) {
+      // Shoppers in folds: each fold's examples get the table of the other folds' sequences.
+      const k = o.transitionFolds;
+      const fold = Uint8Array.from(seqList, (_, si) => si % k);
+      const tables = Array.from({ length: k }, (_, f) => transitionsOf(seqList.filter((_, si) => fold[si] !== f)));
+      transitions = { tables, fold, votes: DEFAULT_HEAD_OPTIONS };
+    }
+    return trainBaseParams(E, ids.length, d, seqList, isKnown, bias0, head.alpha, {
+      ...(transitions ? { transitions } : {}),
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      l2: o.l2,
+      temperature: 5,
+      seed: o.seed,
+      history: DEFAULT_HEAD_OPTIONS,
+      fullSoftmaxUpTo: o.fullSoftmaxUpTo,
+      sampledNegatives: o.sampledNegatives,
+      ...(progress ? { onProgress: progress } : {}),
+    });
+  };
+  /** A trained model's biases (centred on the known items, so that an item the logs do not know, at 0, starts at their average) and residuals, as a head holds them. */
+  const asShipped = (p: { bias: Float32Array; residual: Float32Array }): { bias: Float32Array; residual: Float32Array } => {
+    const trained = Float32Array.from(known, (i) => p.bias[i]!);
+    const mb = trained.reduce((a, v) => a + v, 0) / Math.max(1, trained.length);
+    const residual = new Float32Array(known.length * d);
+    known.forEach((i, k) => residual.set(p.residual.subarray(i * d, (i + 1) * d), k * d));
+    return { bias: trained.map((v) => v - mb), residual };
+  };
+  const p = fitting.length
+    ? await fitContent([...fittingSequences.values()], fittingKnown, onProgress)
+    : await fitContent([...sequencesBeforeSplit(past).values()], allKnown, onProgress);
+  const shippedParams = asShipped(p);
   const V = Float32Array.from(E, (v, k) => v + p.residual[k]!);
   const centred = new Float32Array(n);
-  known.forEach((i, k) => (centred[i] = trainedBias[k]! - mb));
-  return withMix(
+  known.forEach((i, k) => (centred[i] = shippedParams.bias[k]!));
+  const chosen = await withMix(
     {
       ...head,
       W: p.W,
       alpha: Number(p.alpha.toFixed(4)),
-      bias: trainedBias.map((v) => v - mb),
-      residual,
+      ...shippedParams,
       // The histories it was trained on: browsers must build theirs the same way.
       headOptions: { historyDecay: DEFAULT_HEAD_OPTIONS.historyDecay, historySize: DEFAULT_HEAD_OPTIONS.historySize },
       provenance: {
@@ -569,11 +583,35 @@ export async function trainBase(
         trainingExamples: p.examples,
         lossFirstBatch: p.loss.first,
         lossLastEpoch: p.loss.last,
-        ...(transitions ? { trainedTransitionWeight: Number(p.beta.toFixed(4)) } : {}),
+        ...(o.jointTransitions ? { trainedTransitionWeight: Number(p.beta.toFixed(4)) } : {}),
       },
     },
     { V, W: p.W, bias: centred },
   );
+  // The weights were chosen beside a model that never saw the held-out weeks; the shop's pages
+  // get one trained on every day, those weeks included, with the same weights (and its α, which
+  // the choice moved, kept).
+  if (!o.refit || fitting.length === 0 || fitting.length === past.length) return chosen;
+  const q = await fitContent([...sequencesBeforeSplit(past).values()], allKnown, onRefitProgress);
+  return {
+    ...chosen,
+    head: {
+      ...chosen.head,
+      W: q.W,
+      ...asShipped(q),
+      provenance: {
+        ...chosen.head.provenance,
+        kind: `${String(chosen.head.provenance?.['kind'])}; trained again on every day before the cut-off, the held-out weeks included, once the feature weights were chosen on them`,
+      },
+      metrics: {
+        ...chosen.head.metrics,
+        refitExamples: q.examples,
+        refitLossFirstBatch: q.loss.first,
+        refitLossLastEpoch: q.loss.last,
+        ...(o.jointTransitions ? { refitTransitionWeight: Number(q.beta.toFixed(4)) } : {}),
+      },
+    },
+  };
 }
 
 /** Rows `rows` of a row-major matrix of `d` columns. */

@@ -35,6 +35,10 @@ base this one replaces.
   --out DIR          the model folder to write
   --models DIR       the source model (encoder, vectors; default: this package's models/)
   --epochs N         training epochs (0: popularity biases only)
+  --refit yes|no     once the feature weights are chosen on the last 4 weeks (held out from
+                     the training that chooses them), train the content model again on every
+                     day, those weeks included, and publish that one (default yes; no publishes
+                     the model trained without them, in about half the time; docs/RESULTS.md)
   --recent-half-life D  half-life in days of the recent sales the base ships, by which a
                      shopper's own items are ranked at a visit's start (default 7; 0: none)
   --successors N     successors each product keeps in the shop's transitions the base ships
@@ -106,6 +110,7 @@ async function main(argv: string[]): Promise<void> {
     'latest-departments': 'string',
     'share-clicks': 'string',
     'residual-bits': 'string',
+    refit: 'string',
   });
   for (const req of ['events', 'items', 'until', 'out']) {
     if (args[req] === undefined)
@@ -151,6 +156,9 @@ async function main(argv: string[]): Promise<void> {
   if (bitsArg !== 'auto' && bitsArg !== '4' && bitsArg !== '8')
     throw new UsageError(`--residual-bits must be auto, 4 or 8, got ${bitsArg}.`);
   const residualBits = bitsArg === 'auto' ? null : (Number(bitsArg) as 4 | 8);
+  const refitArg = args['refit'] === undefined ? 'yes' : String(args['refit']);
+  if (refitArg !== 'yes' && refitArg !== 'no') throw new UsageError(`--refit must be yes or no, got ${refitArg}.`);
+  const refit = refitArg === 'yes';
   const showViewed = autoYesNo('show-viewed');
   const keepLatest = autoYesNo('latest-departments');
   const shareClicks = autoYesNo('share-clicks');
@@ -200,10 +208,12 @@ async function main(argv: string[]): Promise<void> {
       showViewed,
       keepLatest,
       shareClicks,
+      refit,
     },
     (done, total) => tick('training the base', done, total),
     (done, total) => tick('choosing how fast browsers learn', done, total),
     (done, total) => tick('choosing the feature weights on the held-out weeks', done, total),
+    (done, total) => tick('training the base again on every day', done, total),
   );
   bar.end();
   const untilDay = new Date(until).toISOString().slice(0, 10);
@@ -212,7 +222,7 @@ async function main(argv: string[]): Promise<void> {
     ...(residualBits !== null ? { residualBits } : {}),
     provenance: {
       ...head.provenance,
-      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${firstBuys ? ' --first-buys-only' : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}${shareClicks !== 'auto' ? ` --share-clicks ${shareClicks}` : ''}${residualBits !== null ? ` --residual-bits ${residualBits}` : ''}`,
+      builtBy: `npm run maintain -- --until ${untilDay}${titleWords !== null ? ` --title-words ${titleWords}` : ''}${firstBuys ? ' --first-buys-only' : ''}${ranked > 0 ? ` --ranked-negatives ${ranked}` : ''}${successors !== null ? ` --successors ${successors}` : ''}${l2 !== null ? ` --l2 ${l2}` : ''}${slots !== null ? ` --new-slots ${slots}` : ''}${launchSlots !== null ? ` --launch-slots ${launchSlots}` : ''}${fullUpTo !== undefined ? ` --full-softmax-up-to ${String(fullUpTo)}` : ''}${rates !== null ? ` --learning-rates ${rates.join(',')}` : ''}${showViewed !== 'auto' ? ` --show-viewed ${showViewed}` : ''}${keepLatest !== 'auto' ? ` --latest-departments ${keepLatest}` : ''}${shareClicks !== 'auto' ? ` --share-clicks ${shareClicks}` : ''}${residualBits !== null ? ` --residual-bits ${residualBits}` : ''}${refit ? '' : ' --refit no'}`,
       // How the log was read, for an eval that is given this base (`eval --base`) to check.
       titleWords,
       firstBuysOnly: firstBuys,
