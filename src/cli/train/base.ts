@@ -48,7 +48,8 @@ export interface BaseOptions {
   seed: number;
   /**
    * The last this many days before the cut-off are held out from the content model's training
-   * and used to choose the feature weights (mix.ts); the transition table uses every day.
+   * and used to choose the feature weights (mix.ts); the transition table uses every day, and so
+   * does the content model shipped where `refit` is on.
    */
   mixTailDays: number;
   /**

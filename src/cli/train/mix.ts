@@ -3,7 +3,8 @@
  * content model: the maintenance job builds the shop's transition table from its log and picks
  * the feature weights of the head (`mix` in the head manifest: β for transitions, γ for re-buy
  * counts, each mid-visit and at a visit's start, and α for the short-term re-buy share) by
- * maximising NDCG@10 on the last weeks of the log, held out from the content model's training.
+ * maximising NDCG@10 on the last weeks of the log, held out from the content model's training
+ * (the content model shipped is trained again on every day once they are chosen: base.ts `refit`).
  * A shop whose titles say little gets a low content weight relative to the rest, and a grocer
  * whose baskets are mostly re-buys a high γ, without anyone tuning by hand.
  *
