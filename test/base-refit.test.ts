@@ -9,7 +9,7 @@ import type { LogEvent } from '../src/cli/data.js';
 import { DEFAULT_BASE_OPTIONS, trainBase } from '../src/cli/train/base.js';
 import type { HeadModelData } from '../src/cli/train/head-io.js';
 import { mulberry32 } from '../src/core/rng.js';
-import { demoCatalog, MODELS, useBackend } from './helpers.js';
+import { dailyVisitsLog, demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const DAY = 86_400_000;
 const t0 = Date.UTC(2024, 0, 1);
@@ -23,24 +23,12 @@ const TAIL_DAYS = 4;
  */
 function launchLog(ids: readonly string[], launch: string): LogEvent[] {
   const rand = mulberry32(5);
-  const events: LogEvent[] = [];
-  for (let u = 0; u < 20; u++)
-    for (let day = 0; day < 12; day++) {
-      const visit = Array.from({ length: 5 }, () => ids[Math.floor(rand() * 20)]!);
-      visit[0] = ids[0]!;
-      if (day >= 12 - TAIL_DAYS) visit[1] = launch;
-      visit.forEach((item, k) =>
-        events.push({
-          user: `u${u}`,
-          item,
-          t: t0 + day * DAY + u * 3_600_000 + k * 60_000,
-          event: 'purchase',
-          quantity: 1,
-          basket: `b${u}-${day}`,
-        }),
-      );
-    }
-  return events.sort((a, b) => a.t - b.t);
+  return dailyVisitsLog(20, 12, t0, (_, day) => {
+    const visit = Array.from({ length: 5 }, () => ids[Math.floor(rand() * 20)]!);
+    visit[0] = ids[0]!;
+    if (day >= 12 - TAIL_DAYS) visit[1] = launch;
+    return visit;
+  });
 }
 
 describe('the base trained again on every day once its weights are chosen', () => {

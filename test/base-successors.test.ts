@@ -7,7 +7,7 @@ import type { LogEvent } from '../src/cli/data.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, validateBaseOptions } from '../src/cli/train/base.js';
 import { TRANSITION_TOP } from '../src/cli/train/mix.js';
 import { mulberry32 } from '../src/core/rng.js';
-import { demoCatalog, MODELS, useBackend } from './helpers.js';
+import { dailyVisitsLog, demoCatalog, MODELS, useBackend } from './helpers.js';
 
 const DAY = 86_400_000;
 const t0 = Date.UTC(2024, 0, 1);
@@ -20,23 +20,11 @@ const until = t0 + 12 * DAY;
  */
 function busyLog(ids: readonly string[]): LogEvent[] {
   const rand = mulberry32(11);
-  const events: LogEvent[] = [];
-  for (let u = 0; u < 40; u++)
-    for (let day = 0; day < 12; day++) {
-      const visit = Array.from({ length: 6 }, () => ids[Math.floor(rand() * 30)]!);
-      if (day % 2 === 0) visit.splice(0, 2, ids[0]!, ids[1]!);
-      visit.forEach((item, k) =>
-        events.push({
-          user: `u${u}`,
-          item,
-          t: t0 + day * DAY + u * 3_600_000 + k * 60_000,
-          event: 'purchase',
-          quantity: 1,
-          basket: `b${u}-${day}`,
-        }),
-      );
-    }
-  return events.sort((a, b) => a.t - b.t);
+  return dailyVisitsLog(40, 12, t0, (_, day) => {
+    const visit = Array.from({ length: 6 }, () => ids[Math.floor(rand() * 30)]!);
+    if (day % 2 === 0) visit.splice(0, 2, ids[0]!, ids[1]!);
+    return visit;
+  });
 }
 
 describe('the successors a base keeps', () => {

@@ -10,6 +10,7 @@ import { defaultFetcher } from '../src/core/model-io.js';
 import type { CoreRecommenderOptions, Recommender } from '../src/core/recommender.js';
 import { createRecommenderCore } from '../src/core/recommender.js';
 import type { Item } from '../src/core/types.js';
+import type { LogEvent } from '../src/cli/data.js';
 import { writeVectors } from '../src/cli/vectors/vectors.js';
 import { defaultHead, writeHeadModel } from '../src/cli/train/head-io.js';
 import type { EncoderManifest } from '../src/core/encoder.js';
@@ -263,4 +264,31 @@ export function writeTrainedBase(model: string, items: readonly Item[], successo
       p: Float32Array.from({ length: n * successors }, () => 1 / successors),
     },
   });
+}
+
+/**
+ * A log of `shoppers` shoppers over `days` days, a visit a day each: shopper u's visit on day d
+ * is `visitOf(u, d)` (called shopper by shopper, day by day), purchases a minute apart from hour u
+ * of the day after `t0`, one basket a visit. Sorted by time.
+ */
+export function dailyVisitsLog(
+  shoppers: number,
+  days: number,
+  t0: number,
+  visitOf: (u: number, day: number) => readonly string[],
+): LogEvent[] {
+  const events: LogEvent[] = [];
+  for (let u = 0; u < shoppers; u++)
+    for (let day = 0; day < days; day++)
+      visitOf(u, day).forEach((item, k) =>
+        events.push({
+          user: `u${u}`,
+          item,
+          t: t0 + day * 86_400_000 + u * 3_600_000 + k * 60_000,
+          event: 'purchase',
+          quantity: 1,
+          basket: `b${u}-${day}`,
+        }),
+      );
+  return events.sort((a, b) => a.t - b.t);
 }

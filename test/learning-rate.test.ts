@@ -10,7 +10,7 @@ import { chooseLearningRate } from '../src/cli/train/learning-rate.js';
 import { mulberry32 } from '../src/core/rng.js';
 import { loadHead } from '../src/core/recommender.js';
 import type { Item } from '../src/core/types.js';
-import { demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
+import { dailyVisitsLog, demoCatalog, MODELS, tempFolder, useBackend } from './helpers.js';
 
 const DAY = 86_400_000;
 const t0 = Date.UTC(2024, 0, 1);
@@ -24,21 +24,11 @@ const until = t0 + 12 * DAY;
  */
 function favouritesLog(items: readonly Item[]): LogEvent[] {
   const rand = mulberry32(7);
-  const events: LogEvent[] = [];
-  for (let u = 0; u < 12; u++) {
-    const favourites = Array.from({ length: 5 }, () => items[Math.floor(rand() * items.length)]!.id);
-    for (let day = 0; day < 12; day++)
-      for (let k = 0; k < 4; k++)
-        events.push({
-          user: `u${u}`,
-          item: favourites[Math.floor(rand() * 5)]!,
-          t: t0 + day * DAY + u * 3_600_000 + k * 60_000,
-          event: 'purchase',
-          quantity: 1,
-          basket: `b${u}-${day}`,
-        });
-  }
-  return events.sort((a, b) => a.t - b.t);
+  let favourites: string[] = [];
+  return dailyVisitsLog(12, 12, t0, (_, day) => {
+    if (day === 0) favourites = Array.from({ length: 5 }, () => items[Math.floor(rand() * items.length)]!.id);
+    return Array.from({ length: 4 }, () => favourites[Math.floor(rand() * 5)]!);
+  });
 }
 
 describe('the learning rate the maintenance job ships', () => {

@@ -80,6 +80,14 @@ export function numberList(flag: string, value: unknown, lo: number, hi: number)
   return list;
 }
 
+/** A `yes` or `no` flag's answer; `fallback` where it is not given. */
+export function yesNo(flag: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  const v = String(value);
+  if (v !== 'yes' && v !== 'no') throw new UsageError(`--${flag} must be yes or no, got ${v}.`);
+  return v === 'yes';
+}
+
 /** Hex sha256 of a file's bytes. */
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');

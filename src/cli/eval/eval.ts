@@ -45,6 +45,7 @@ import {
   runCommand,
   sha256File,
   UsageError,
+  yesNo,
 } from '../common.js';
 import type { LogEvent } from '../data.js';
 import { columnsOf, dateOrderOf, firstBuysWhere, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
@@ -817,11 +818,7 @@ async function main(argv: string[]): Promise<void> {
   if (args['base-l2'] !== undefined) settings.base.l2 = Number(args['base-l2']);
   if (args['base-full-softmax-up-to'] !== undefined) settings.base.fullSoftmaxUpTo = Number(args['base-full-softmax-up-to']);
   if (args['base-content-alone'] === true) settings.base.jointTransitions = false;
-  if (args['base-refit'] !== undefined) {
-    const v = String(args['base-refit']);
-    if (v !== 'yes' && v !== 'no') throw new UsageError(`--base-refit must be yes or no, got ${v}.`);
-    settings.base.refit = v === 'yes';
-  }
+  settings.base.refit = yesNo('base-refit', args['base-refit'], settings.base.refit);
   if (args['base-transition-folds'] !== undefined) settings.base.transitionFolds = Number(args['base-transition-folds']);
   if (args['base-successors'] !== undefined) settings.base.successors = Number(args['base-successors']);
   if (args['base-recent-half-life'] !== undefined) settings.base.recentHalfLifeDays = Number(args['base-recent-half-life']);

@@ -306,6 +306,8 @@ export async function trainBase(
   const tailStart = until - o.mixTailDays * DAY;
   const fitting = past.filter((e) => e.t < tailStart);
   const fittingSequences = sequencesBeforeSplit(fitting);
+  // Every day's: the transitions shipped, and the content model of every day (`refit`, or no tail).
+  const everyDaySequences = sequencesBeforeSplit(past);
   const fittingKnown = new Uint8Array(ids.length);
   for (const e of fitting) fittingKnown[e.item] = 1;
   /** The shop's transitions of `sequences`, each item keeping its `o.successors` most frequent. */
@@ -336,7 +338,7 @@ export async function trainBase(
       return { ptr, to: Int32Array.from(to), p: Float32Array.from(pr) };
     };
     // Shipped transitions: every day before the cut-off, over the head's own items.
-    const transitions = overHead(transitionsOf(sequencesBeforeSplit(past).values()), h.ids);
+    const transitions = overHead(transitionsOf(everyDaySequences.values()), h.ids);
     // What each of the head's items sold lately, at the cut-off: a browser's own popularity.
     const sold = recentSales(past, n, until, o.recentHalfLifeDays);
     const recent = sold ? Float32Array.from(h.ids, (id) => sold[catIndex.get(id)!]!) : null;
@@ -560,7 +562,7 @@ export async function trainBase(
   };
   const p = fitting.length
     ? await fitContent([...fittingSequences.values()], fittingKnown, onProgress)
-    : await fitContent([...sequencesBeforeSplit(past).values()], allKnown, onProgress);
+    : await fitContent([...everyDaySequences.values()], allKnown, onProgress);
   const shippedParams = asShipped(p);
   const V = Float32Array.from(E, (v, k) => v + p.residual[k]!);
   const centred = new Float32Array(n);
@@ -593,7 +595,7 @@ export async function trainBase(
   // get one trained on every day, those weeks included, with the same weights (and its α, which
   // the choice moved, kept).
   if (!o.refit || fitting.length === 0 || fitting.length === past.length) return chosen;
-  const q = await fitContent([...sequencesBeforeSplit(past).values()], allKnown, onRefitProgress);
+  const q = await fitContent([...everyDaySequences.values()], allKnown, onRefitProgress);
   return {
     ...chosen,
     head: {

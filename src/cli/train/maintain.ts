@@ -11,7 +11,18 @@
 import { resolve } from 'node:path';
 import { initBackend } from '../../core/backend.js';
 import type { Command } from '../common.js';
-import { isEntry, numberList, outputFolder, packageModels, parseArgs, progressBar, runCommand, sha256File, UsageError } from '../common.js';
+import {
+  isEntry,
+  numberList,
+  outputFolder,
+  packageModels,
+  parseArgs,
+  progressBar,
+  runCommand,
+  sha256File,
+  UsageError,
+  yesNo,
+} from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
 import { columnsOf, dateOrderOf, firstBuysWhere, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 
@@ -156,9 +167,7 @@ async function main(argv: string[]): Promise<void> {
   if (bitsArg !== 'auto' && bitsArg !== '4' && bitsArg !== '8')
     throw new UsageError(`--residual-bits must be auto, 4 or 8, got ${bitsArg}.`);
   const residualBits = bitsArg === 'auto' ? null : (Number(bitsArg) as 4 | 8);
-  const refitArg = args['refit'] === undefined ? 'yes' : String(args['refit']);
-  if (refitArg !== 'yes' && refitArg !== 'no') throw new UsageError(`--refit must be yes or no, got ${refitArg}.`);
-  const refit = refitArg === 'yes';
+  const refit = yesNo('refit', args['refit'], true);
   const showViewed = autoYesNo('show-viewed');
   const keepLatest = autoYesNo('latest-departments');
   const shareClicks = autoYesNo('share-clicks');
