@@ -22,7 +22,7 @@ import { gaussian, mulberry32 } from '../../core/rng.js';
 import type { TokenizerConfig } from '../../core/tokenizer.js';
 import { ngramBuckets, tokenize } from '../../core/tokenizer.js';
 import type { Item } from '../../core/types.js';
-import { manifestFile, parseArgs, progressBar, sha256Bytes, sha256File } from '../common.js';
+import { UsageError, manifestFile, parseArgs, progressBar, sha256Bytes, sha256File } from '../common.js';
 import type { ContentMethod } from '../eval/content-eval.js';
 import { contentQueries, evaluateContent, popularity } from '../eval/content-eval.js';
 import type { LogEvent } from '../data.js';
@@ -151,6 +151,10 @@ async function main(): Promise<void> {
     steps: 'number',
     untrained: 'boolean',
   });
+  // Checked before the word vectors are read: a split read as NaN would keep every basket, the
+  // evaluation period's too.
+  const split = parseTime(String(args['split'] ?? '2011-10-01'));
+  if (!Number.isFinite(split)) throw new UsageError(`--split ${String(args['split'])} is not a date (YYYY-MM-DD or ISO 8601).`);
   const t0 = Date.now();
   const outDir = resolve(String(args['out'] ?? 'models/encoder'));
   const vocabSize = Number(args['vocab'] ?? 20000);
@@ -279,7 +283,6 @@ async function main(): Promise<void> {
         `The encoder trains on ${eventsPath}, which is missing. Set CLICKWISE_DATA_DIR, or pass --untrained for the averaged-GloVe encoder.`,
       );
     }
-    const split = parseTime(String(args['split'] ?? '2011-10-01'));
     const events = await readEvents(eventsPath);
     const items = await readItems(itemsPath);
     const ids = items.map((i) => i.id);
@@ -571,5 +574,5 @@ quantization.
 
 void main().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
+  process.exit(err instanceof UsageError ? 2 : 1);
 });
