@@ -377,6 +377,13 @@ export function parseTime(s: string, order?: DateOrder): number {
   return ms;
 }
 
+/** A command's date flag (`--split`, `--until`) read by {@link parseTime}; a `UsageError` naming the flag where it is not a date. */
+export function dateFlag(flag: string, value: unknown, order?: DateOrder): number {
+  const t = parseTime(String(value), order);
+  if (!Number.isFinite(t)) throw new UsageError(`--${flag} ${String(value)} is not a date (YYYY-MM-DD or ISO 8601).`);
+  return t;
+}
+
 /**
  * Reads and sorts an events file, a piece at a time (`options`: progress). A row with an
  * unreadable timestamp is an error naming its line in the file. A row with an empty `user_id` is

@@ -26,7 +26,7 @@ import { UsageError, manifestFile, parseArgs, progressBar, sha256Bytes, sha256Fi
 import type { ContentMethod } from '../eval/content-eval.js';
 import { contentQueries, evaluateContent, popularity } from '../eval/content-eval.js';
 import type { LogEvent } from '../data.js';
-import { parseTime, readEvents, readItems } from '../data.js';
+import { dateFlag, readEvents, readItems } from '../data.js';
 import { trainEncoder } from './train-encoder.js';
 import { defaultHead, writeHeadModel, writeModelManifest } from '../train/head-io.js';
 import { symmetricEigen } from '../train/linalg.js';
@@ -153,8 +153,7 @@ async function main(): Promise<void> {
   });
   // Checked before the word vectors are read: a split read as NaN would keep every basket, the
   // evaluation period's too.
-  const split = parseTime(String(args['split'] ?? '2011-10-01'));
-  if (!Number.isFinite(split)) throw new UsageError(`--split ${String(args['split'])} is not a date (YYYY-MM-DD or ISO 8601).`);
+  const split = dateFlag('split', args['split'] ?? '2011-10-01');
   const t0 = Date.now();
   const outDir = resolve(String(args['out'] ?? 'models/encoder'));
   const vocabSize = Number(args['vocab'] ?? 20000);

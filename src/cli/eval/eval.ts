@@ -48,7 +48,7 @@ import {
   yesNo,
 } from '../common.js';
 import type { LogEvent } from '../data.js';
-import { columnsOf, dateOrderOf, firstBuysWhere, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, dateFlag, firstBuysWhere, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 import { lineChartSvg } from './plot.js';
 import type { Method, MethodReport, ReplayEvent, VisitItems } from './replay.js';
 import { replay, toReplay } from './replay.js';
@@ -785,12 +785,7 @@ async function main(argv: string[]): Promise<void> {
   const dates = dateOrderOf(args['date-order']);
   const methods = args['methods'] !== undefined ? methodsOf(String(args['methods']).split(',')) : undefined;
   const trainingThreads = args['training-threads'] !== undefined ? trainingThreadsOf(args['training-threads']) : undefined;
-  const date = (name: string): number | undefined => {
-    if (args[name] === undefined) return undefined;
-    const t = parseTime(String(args[name]), dates);
-    if (!Number.isFinite(t)) throw new UsageError(`--${name} ${String(args[name])} is not a date (YYYY-MM-DD or ISO 8601).`);
-    return t;
-  };
+  const date = (name: string): number | undefined => (args[name] === undefined ? undefined : dateFlag(name, args[name], dates));
   const split = date('split')!;
   const until = date('until');
   const staleUntil = date('stale-until');

@@ -24,7 +24,7 @@ import {
   yesNo,
 } from '../common.js';
 import { DEFAULT_BASE_OPTIONS, trainBase, writeModelFolder } from './base.js';
-import { columnsOf, dateOrderOf, firstBuysWhere, parseTime, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
+import { columnsOf, dateOrderOf, dateFlag, firstBuysWhere, readShopLog, titleWordsOf, withShortTitles } from '../data.js';
 
 export const USAGE = `Usage: clickwise maintain --events F --items F --until DATE --out DIR [--epochs N] [--half-life-days D] [--recent-half-life D]
        (in a checkout: npm run maintain -- --events F ...)
@@ -171,8 +171,7 @@ async function main(argv: string[]): Promise<void> {
   const showViewed = autoYesNo('show-viewed');
   const keepLatest = autoYesNo('latest-departments');
   const shareClicks = autoYesNo('share-clicks');
-  const until = parseTime(String(args['until']), dates);
-  if (!Number.isFinite(until)) throw new UsageError(`--until ${String(args['until'])} is not a date (YYYY-MM-DD or ISO 8601).`);
+  const until = dateFlag('until', args['until'], dates);
   const models = resolve(String(args['models'] ?? packageModels()));
   // Checked before the minutes of training, not found unwritable after them.
   const out = outputFolder(args['out']);
