@@ -124,7 +124,7 @@ describe('sasrec', () => {
     const sequences = Array.from({ length: 30 }, (_, u) => ({ items: Array.from({ length: 8 }, (_, k) => (u * 7 + k) % N), heldFrom: 6 }));
     const o = { ...options, epochs: 8, dropout: 0.2 };
     /** Trains with the choice going through `states`, one per read, the last held; the weights and what was read. */
-    const trainedWith = async (states: EpochsChosen[]) => {
+    const trainedWith = async (states: EpochsChosen[], cap = o.epochs) => {
       const asked: number[] = [];
       let at = 0;
       const next = async (trained: number): Promise<EpochsChosen> => {
@@ -135,7 +135,8 @@ describe('sasrec', () => {
           at++;
         }
       };
-      const { net, epochs } = await trainForChosenEpochs('sasrec', trainingRun(sequences, N, o), N, o, next);
+      const oc = { ...o, epochs: cap };
+      const { net, epochs } = await trainForChosenEpochs('sasrec', trainingRun(sequences, N, oc), N, oc, next);
       const w = (await Promise.all(net.variables.map((v) => v.data()))) as Float32Array[];
       net.dispose();
       return { epochs, w, asked, read: at };
@@ -150,12 +151,15 @@ describe('sasrec', () => {
       { best: 3, done: false },
       { best: 3, done: true },
     ]);
+    // The same choice under a higher cap on epochs: the cap bounds the loop, nothing else.
+    const capped = await trainedWith([{ best: 3, done: true }], 2 * o.epochs);
     // Six epochs chosen, to show that three and six differ.
     const six = await trainedWith([{ best: 6, done: true }]);
-    expect([exact.epochs, waiting.epochs, six.epochs]).toEqual([3, 3, 6]);
+    expect([exact.epochs, waiting.epochs, capped.epochs, six.epochs]).toEqual([3, 3, 3, 6]);
     expect(waiting.asked).toEqual([1, 2, 3]);
     expect(waiting.read).toBe(4);
     waiting.w.forEach((w, k) => expect(Array.from(w)).toEqual(Array.from(exact.w[k]!)));
+    capped.w.forEach((w, k) => expect(Array.from(w)).toEqual(Array.from(exact.w[k]!)));
     expect(Array.from(six.w[0]!)).not.toEqual(Array.from(exact.w[0]!));
   }, 120_000);
 
